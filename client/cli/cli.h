@@ -1,0 +1,105 @@
+/* The kehu command line: the command table, the state every command shares
+ * and the helpers that keep every command's behaviour the same (CLI.md):
+ * option parsing that also accepts the global flags after the command words,
+ * a lazy connection that resumes the stored session, error lines and exit
+ * codes.
+ *
+ * A command is one row of a `struct cli_cmd` table exported by its file
+ * (cmd_session.c, cmd_org.c, ...) and listed in main.c. Its run function gets
+ * argv with argv[0] the last command word, parses it with cli_getopt, makes
+ * its requests with cli_call and returns the exit code. */
+#ifndef KEHU_CLI_H
+#define KEHU_CLI_H
+
+#include <getopt.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "kehu.h"
+
+/* Exit codes of the CLI contract. */
+enum {
+    CLI_OK = 0,
+    CLI_REFUSED = 1,   /* the server refused: any non-OK status */
+    CLI_USAGE = 2,     /* bad command line */
+    CLI_TRANSPORT = 3, /* cannot connect, connection lost, bad reply */
+    CLI_PARTIAL = 4,   /* partly done (an import with rejected rows) */
+};
+
+struct cli;
+
+struct cli_cmd {
+    const char *words;   /* "org add" */
+    const char *usage;   /* what follows the words: "NAME --kind K --parent P" */
+    const char *summary; /* one line for `kehu --help` */
+    int needs_session;   /* cli_connect resumes the stored session */
+    int (*run)(struct cli *cli, int argc, char **argv);
+};
+
+struct cli {
+    char server[256];  /* HOST:PORT, from --server, KEHU_SERVER or the default */
+    int json, csv;
+    int timeout_ms;
+    const struct cli_cmd *cmd; /* the command being run */
+    kehu_client *client;       /* NULL until cli_connect */
+    int resumed;               /* the stored session was resumed on client */
+    char user[128];            /* the stored session's username, when resumed */
+    int opt_rc;                /* exit code when cli_getopt returned '?' */
+};
+
+/* Command tables, each ending with a row whose words are NULL. */
+extern const struct cli_cmd cmd_session_table[];
+extern const struct cli_cmd cmd_org_table[];
+
+/* getopt_long over the command's options plus the global ones (--server,
+ * --json, --csv, --timeout, --help), which it handles itself; argument
+ * order is free ("org add --kind team 某组" = "org add 某组 --kind team"),
+ * "--" ends the options. Returns the `val` of a command option (optarg
+ * set), -1 when done (positional arguments are argv[optind..argc)), or '?'
+ * after printing usage or help: the command then returns cli->opt_rc (2, or
+ * 0 for --help). opts ends with a zero row; at most 32 rows. Resets optind
+ * on the first call for each argv. */
+int cli_getopt(struct cli *cli, int argc, char **argv, const struct option *opts);
+
+/* Usage errors: prints "kehu: WORDS: message", the command's usage line,
+ * and returns CLI_USAGE. */
+int cli_usage_error(struct cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Checks the number of positional arguments left after cli_getopt; a usage
+ * error naming the first extra or the missing argument otherwise. */
+int cli_args(struct cli *cli, int argc, char **argv, int min, int max);
+
+/* Connects (once) and, for a command that needs_session, resumes the
+ * session stored for cli->server. Returns 0 or the exit code after printing
+ * the error: 3 cannot connect; 1 not logged in or the session was refused
+ * (an expired or revoked token is then removed from the store). */
+int cli_connect(struct cli *cli);
+
+/* Connects if needed, sends req and waits. Returns 0 with *resp set (OK
+ * status; free it with kehu_response_free), or the exit code after printing
+ * the error (*resp NULL). */
+int cli_call(struct cli *cli, const Kehu__V1__Request *req, Kehu__V1__Response **resp);
+/* Prints a failed status per CLI.md and returns its exit code: 3 for
+ * KEHU_TRANSPORT ("kehu: MESSAGE"), 1 for a refusal ("kehu: CODE: MESSAGE
+ * [field]"); with --json also the {"error": ...} document on stdout. */
+int cli_fail_status(struct cli *cli, const struct kehu_status *st);
+/* An OK response without the expected result: frees resp, prints, returns 3. */
+int cli_bad_reply(struct cli *cli, Kehu__V1__Response *resp);
+
+/* Human output: printf to stdout with control characters (from names the
+ * server sent) shown as spaces; the format's final newline is kept. */
+void cli_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* One CSV record (RFC 4180: quoted when needed, CRLF-free "\n" endings). */
+void cli_csv_row(FILE *f, int n, const char *const *cells);
+
+/* Parses a role or unit kind flag value; on an unknown name prints a usage
+ * error naming the flag and the valid values and returns -1. */
+int cli_parse_role(struct cli *cli, const char *flag, const char *value, Kehu__V1__Role *out);
+int cli_parse_kind(struct cli *cli, const char *flag, const char *value, Kehu__V1__UnitKind *out);
+
+/* Users as every command prints them (whoami, user add/list/disable/move):
+ * one (list = 0) as key/value lines or a JSON object, or a list as a table or
+ * a JSON array; with --csv a header and one row per user. In cmd_org.c. */
+void cmd_org_print_users(struct cli *cli, Kehu__V1__User *const *users, size_t n, int list);
+
+#endif

@@ -1,0 +1,438 @@
+/* Organisation and user commands: org add|list, user add|list|disable|move,
+ * and the one way users are printed. */
+#include "cli.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "out.h"
+#include "term.h"
+
+/* ---- Printing ------------------------------------------------------------------------ */
+
+static void json_kid(struct json_w *w, const char *key, int64_t id)
+{
+    if (id)
+        json_kint(w, key, id);
+    else
+        json_knull(w, key); /* 0 means none: the head office's parent, no branch */
+}
+
+static const char *role_str(Kehu__V1__Role role)
+{
+    const char *s = kehu_role_name(role);
+    return s ? s : "unknown";
+}
+
+static const char *kind_str(Kehu__V1__UnitKind kind)
+{
+    const char *s = kehu_unit_kind_name(kind);
+    return s ? s : "unknown";
+}
+
+static void json_user(struct json_w *w, const Kehu__V1__User *u)
+{
+    char created[OUT_TIME_BUFSZ];
+    out_time_ms(u->created_at_ms, created, sizeof created);
+    json_begin_object(w);
+    json_kint(w, "id", u->id);
+    json_kstr(w, "username", u->username);
+    json_kstr(w, "display_name", u->display_name);
+    json_kstr(w, "role", kehu_role_name(u->role));
+    json_kint(w, "unit_id", u->unit_id);
+    json_kstr(w, "unit_name", u->unit_name);
+    json_kid(w, "branch_id", u->branch_id);
+    json_kbool(w, "disabled", u->disabled);
+    json_kstr(w, "created_at", *created ? created : NULL);
+    json_end_object(w);
+}
+
+static void csv_users(Kehu__V1__User *const *users, size_t n)
+{
+    static const char *const head[] = { "id",        "username",  "display_name", "role",      "unit_id",
+                                        "unit_name", "branch_id", "disabled",     "created_at" };
+    cli_csv_row(stdout, 9, head);
+    for (size_t i = 0; i < n; i++) {
+        const Kehu__V1__User *u = users[i];
+        char id[24], unit[24], branch[24], created[OUT_TIME_BUFSZ];
+        snprintf(id, sizeof id, "%" PRId64, u->id);
+        snprintf(unit, sizeof unit, "%" PRId64, u->unit_id);
+        snprintf(branch, sizeof branch, u->branch_id ? "%" PRId64 : "", u->branch_id);
+        out_time_ms(u->created_at_ms, created, sizeof created);
+        const char *row[] = { id,     u->username, u->display_name, kehu_role_name(u->role),    unit,
+                              u->unit_name, branch, u->disabled ? "true" : "false", created };
+        cli_csv_row(stdout, 9, row);
+    }
+}
+
+static void kv_user(const Kehu__V1__User *u)
+{
+    char created[OUT_TIME_BUFSZ];
+    out_time_ms(u->created_at_ms, created, sizeof created);
+    struct out_kv *kv = out_kv_new();
+    out_kv_addf(kv, "id", "%" PRId64, u->id);
+    out_kv_add(kv, "username", u->username);
+    out_kv_add(kv, "name", u->display_name);
+    out_kv_add(kv, "role", role_str(u->role));
+    out_kv_addf(kv, "unit", "%s (%" PRId64 ")", u->unit_name, u->unit_id);
+    if (u->branch_id)
+        out_kv_addf(kv, "branch id", "%" PRId64, u->branch_id);
+    else
+        out_kv_add(kv, "branch id", "-");
+    out_kv_add(kv, "status", u->disabled ? "disabled" : "active");
+    out_kv_add(kv, "created", created);
+    out_kv_print(kv, stdout);
+    out_kv_free(kv);
+}
+
+static void table_users(Kehu__V1__User *const *users, size_t n)
+{
+    static const char *const head[] = { "ID", "USERNAME", "NAME", "ROLE", "UNIT", "STATUS" };
+    struct out_table *t = out_table_new(6, head);
+    out_table_align(t, 0, OUT_RIGHT);
+    out_table_max_width(t, 2, 24);
+    for (size_t i = 0; i < n; i++) {
+        const Kehu__V1__User *u = users[i];
+        char id[24];
+        snprintf(id, sizeof id, "%" PRId64, u->id);
+        const char *row[] = { id, u->username, u->display_name, role_str(u->role), u->unit_name,
+                              u->disabled ? "disabled" : "active" };
+        out_table_add(t, row);
+    }
+    out_table_print(t, stdout);
+    out_table_free(t);
+}
+
+void cmd_org_print_users(struct cli *cli, Kehu__V1__User *const *users, size_t n, int list)
+{
+    if (cli->json) {
+        struct json_w w;
+        json_init(&w, stdout, 1);
+        if (list)
+            json_begin_array(&w);
+        for (size_t i = 0; i < n; i++)
+            json_user(&w, users[i]);
+        if (list)
+            json_end_array(&w);
+    } else if (cli->csv) {
+        csv_users(users, n);
+    } else if (list) {
+        table_users(users, n);
+    } else {
+        for (size_t i = 0; i < n; i++)
+            kv_user(users[i]);
+    }
+}
+
+static void json_unit(struct json_w *w, const Kehu__V1__OrgUnit *u)
+{
+    json_begin_object(w);
+    json_kint(w, "id", u->id);
+    json_kstr(w, "name", u->name);
+    json_kstr(w, "kind", kehu_unit_kind_name(u->kind));
+    json_kid(w, "parent_id", u->parent_id);
+    json_kstr(w, "parent_name", u->parent_id ? u->parent_name : NULL);
+    json_kuint(w, "depth", u->depth);
+    json_kid(w, "branch_id", u->branch_id);
+    json_end_object(w);
+}
+
+/* Org units: one (list = 0) or a list (the server sends tree order). */
+static void print_units(struct cli *cli, Kehu__V1__OrgUnit *const *units, size_t n, int list)
+{
+    if (cli->json) {
+        struct json_w w;
+        json_init(&w, stdout, 1);
+        if (list)
+            json_begin_array(&w);
+        for (size_t i = 0; i < n; i++)
+            json_unit(&w, units[i]);
+        if (list)
+            json_end_array(&w);
+        return;
+    }
+    if (cli->csv) {
+        static const char *const head[] = { "id", "name", "kind", "parent_id", "parent_name", "depth", "branch_id" };
+        cli_csv_row(stdout, 7, head);
+        for (size_t i = 0; i < n; i++) {
+            const Kehu__V1__OrgUnit *u = units[i];
+            char id[24], parent[24], depth[16], branch[24];
+            snprintf(id, sizeof id, "%" PRId64, u->id);
+            snprintf(parent, sizeof parent, u->parent_id ? "%" PRId64 : "", u->parent_id);
+            snprintf(depth, sizeof depth, "%u", u->depth);
+            snprintf(branch, sizeof branch, u->branch_id ? "%" PRId64 : "", u->branch_id);
+            const char *row[] = { id, u->name, kehu_unit_kind_name(u->kind), parent, u->parent_name, depth, branch };
+            cli_csv_row(stdout, 7, row);
+        }
+        return;
+    }
+    if (!list) {
+        for (size_t i = 0; i < n; i++) {
+            const Kehu__V1__OrgUnit *u = units[i];
+            if (u->parent_id)
+                cli_say("added org unit %" PRId64 " %s (%s, under %s)\n", u->id, u->name, kind_str(u->kind),
+                        u->parent_name);
+            else
+                cli_say("added org unit %" PRId64 " %s (%s)\n", u->id, u->name, kind_str(u->kind));
+        }
+        return;
+    }
+    static const char *const head[] = { "ID", "NAME", "KIND", "PARENT" };
+    struct out_table *t = out_table_new(4, head);
+    out_table_align(t, 0, OUT_RIGHT);
+    for (size_t i = 0; i < n; i++) {
+        const Kehu__V1__OrgUnit *u = units[i];
+        char id[24];
+        snprintf(id, sizeof id, "%" PRId64, u->id);
+        unsigned depth = u->depth < 16 ? u->depth : 16;
+        char *name = out_xmalloc(2 * depth + strlen(u->name) + 1);
+        memset(name, ' ', 2 * depth);
+        strcpy(name + 2 * depth, u->name);
+        const char *row[] = { id, name, kind_str(u->kind), u->parent_id ? u->parent_name : "" };
+        out_table_add(t, row);
+        free(name);
+    }
+    out_table_print(t, stdout);
+    out_table_free(t);
+}
+
+/* ---- org ----------------------------------------------------------------------------- */
+
+static int run_org_add(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "kind", required_argument, NULL, 'k' },
+        { "parent", required_argument, NULL, 'p' },
+        { NULL, 0, NULL, 0 },
+    };
+    Kehu__V1__OrgAdd add = KEHU__V1__ORG_ADD__INIT;
+    int c;
+    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
+        if (c == 'k' && cli_parse_kind(cli, "--kind", optarg, &add.kind) == 0)
+            continue;
+        if (c == 'p') {
+            add.parent = optarg;
+            continue;
+        }
+        return cli->opt_rc;
+    }
+    int rc = cli_args(cli, argc, argv, 1, 1);
+    if (rc)
+        return rc;
+    add.name = argv[optind];
+    if (!add.kind)
+        return cli_usage_error(cli, "--kind is required (region, branch or team)");
+    if (!add.parent)
+        return cli_usage_error(cli, "--parent is required (the parent unit's id or name)");
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_ORG_ADD;
+    req.org_add = &add;
+    Kehu__V1__Response *resp;
+    if ((rc = cli_call(cli, &req, &resp)))
+        return rc;
+    if (resp->result_case != KEHU__V1__RESPONSE__RESULT_ORG_UNIT || !resp->org_unit)
+        return cli_bad_reply(cli, resp);
+    print_units(cli, &resp->org_unit, 1, 0);
+    kehu_response_free(resp);
+    return CLI_OK;
+}
+
+static int run_org_list(struct cli *cli, int argc, char **argv)
+{
+    if (cli_getopt(cli, argc, argv, NULL) != -1)
+        return cli->opt_rc;
+    int rc = cli_args(cli, argc, argv, 0, 0);
+    if (rc)
+        return rc;
+    Kehu__V1__OrgList list = KEHU__V1__ORG_LIST__INIT;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_ORG_LIST;
+    req.org_list = &list;
+    Kehu__V1__Response *resp;
+    if ((rc = cli_call(cli, &req, &resp)))
+        return rc;
+    if (resp->result_case != KEHU__V1__RESPONSE__RESULT_ORG_UNITS || !resp->org_units)
+        return cli_bad_reply(cli, resp);
+    print_units(cli, resp->org_units->units, resp->org_units->n_units, 1);
+    kehu_response_free(resp);
+    return CLI_OK;
+}
+
+/* ---- user ---------------------------------------------------------------------------- */
+
+/* The new user's password: asked twice on a terminal, else KEHU_NEW_PASSWORD.
+ * NULL after printing the error (*rc set). */
+static char *new_password(struct cli *cli, const char *username, int *rc)
+{
+    char err[256], prompt[200];
+    snprintf(prompt, sizeof prompt, "Password for %s: ", username);
+    char *pw = term_read_password(prompt, "KEHU_NEW_PASSWORD", err, sizeof err);
+    if (!pw) {
+        *rc = cli_usage_error(cli, "%s", err);
+        return NULL;
+    }
+    if (!term_is_tty(STDIN_FILENO))
+        return pw;
+    char *again = term_read_password("Repeat the password: ", "KEHU_NEW_PASSWORD", err, sizeof err);
+    if (!again) {
+        term_free_secret(pw);
+        *rc = cli_usage_error(cli, "%s", err);
+        return NULL;
+    }
+    int same = strcmp(pw, again) == 0;
+    term_free_secret(again);
+    if (!same) {
+        term_free_secret(pw);
+        *rc = cli_usage_error(cli, "the passwords do not match");
+        return NULL;
+    }
+    return pw;
+}
+
+/* Sends a request answered with one User and prints it. */
+static int call_user(struct cli *cli, Kehu__V1__Request *req)
+{
+    Kehu__V1__Response *resp;
+    int rc = cli_call(cli, req, &resp);
+    if (rc)
+        return rc;
+    if (resp->result_case != KEHU__V1__RESPONSE__RESULT_USER || !resp->user)
+        return cli_bad_reply(cli, resp);
+    cmd_org_print_users(cli, &resp->user, 1, 0);
+    kehu_response_free(resp);
+    return CLI_OK;
+}
+
+static int run_user_add(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "role", required_argument, NULL, 'r' },
+        { "unit", required_argument, NULL, 'u' },
+        { "name", required_argument, NULL, 'n' },
+        { NULL, 0, NULL, 0 },
+    };
+    Kehu__V1__UserAdd add = KEHU__V1__USER_ADD__INIT;
+    int c;
+    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
+        if (c == 'r' && cli_parse_role(cli, "--role", optarg, &add.role) == 0)
+            continue;
+        if (c == 'u') {
+            add.unit = optarg;
+            continue;
+        }
+        if (c == 'n') {
+            add.display_name = optarg;
+            continue;
+        }
+        return cli->opt_rc;
+    }
+    int rc = cli_args(cli, argc, argv, 1, 1);
+    if (rc)
+        return rc;
+    add.username = argv[optind];
+    if (!add.role)
+        return cli_usage_error(cli, "--role is required");
+    if (!add.unit)
+        return cli_usage_error(cli, "--unit is required (the unit's id or name)");
+    /* the session first: no point asking for a password it cannot use */
+    if ((rc = cli_connect(cli)))
+        return rc;
+    char *password = new_password(cli, add.username, &rc);
+    if (!password)
+        return rc;
+    add.password = password;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_USER_ADD;
+    req.user_add = &add;
+    rc = call_user(cli, &req);
+    term_free_secret(password);
+    return rc;
+}
+
+static int run_user_list(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "unit", required_argument, NULL, 'u' },
+        { "role", required_argument, NULL, 'r' },
+        { NULL, 0, NULL, 0 },
+    };
+    Kehu__V1__UserList list = KEHU__V1__USER_LIST__INIT;
+    int c;
+    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
+        if (c == 'r' && cli_parse_role(cli, "--role", optarg, &list.role) == 0)
+            continue;
+        if (c == 'u') {
+            list.unit = optarg;
+            continue;
+        }
+        return cli->opt_rc;
+    }
+    int rc = cli_args(cli, argc, argv, 0, 0);
+    if (rc)
+        return rc;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_USER_LIST;
+    req.user_list = &list;
+    Kehu__V1__Response *resp;
+    if ((rc = cli_call(cli, &req, &resp)))
+        return rc;
+    if (resp->result_case != KEHU__V1__RESPONSE__RESULT_USERS || !resp->users)
+        return cli_bad_reply(cli, resp);
+    cmd_org_print_users(cli, resp->users->users, resp->users->n_users, 1);
+    kehu_response_free(resp);
+    return CLI_OK;
+}
+
+static int run_user_disable(struct cli *cli, int argc, char **argv)
+{
+    if (cli_getopt(cli, argc, argv, NULL) != -1)
+        return cli->opt_rc;
+    int rc = cli_args(cli, argc, argv, 1, 1);
+    if (rc)
+        return rc;
+    Kehu__V1__UserDisable dis = KEHU__V1__USER_DISABLE__INIT;
+    dis.username = argv[optind];
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_USER_DISABLE;
+    req.user_disable = &dis;
+    return call_user(cli, &req);
+}
+
+static int run_user_move(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "unit", required_argument, NULL, 'u' },
+        { NULL, 0, NULL, 0 },
+    };
+    Kehu__V1__UserMove move = KEHU__V1__USER_MOVE__INIT;
+    int c;
+    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
+        if (c != 'u')
+            return cli->opt_rc;
+        move.unit = optarg;
+    }
+    int rc = cli_args(cli, argc, argv, 1, 1);
+    if (rc)
+        return rc;
+    move.username = argv[optind];
+    if (!move.unit)
+        return cli_usage_error(cli, "--unit is required (the unit's id or name)");
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_USER_MOVE;
+    req.user_move = &move;
+    return call_user(cli, &req);
+}
+
+const struct cli_cmd cmd_org_table[] = {
+    { "org add", "NAME --kind region|branch|team --parent PARENT", "add an organisation unit", 1, run_org_add },
+    { "org list", "", "the organisation tree, head office first", 1, run_org_list },
+    { "user add",
+      "USERNAME --role admin|branch_manager|account_manager|service_agent|auditor --unit UNIT [--name DISPLAY]",
+      "add a user (password from the terminal or KEHU_NEW_PASSWORD)", 1, run_user_add },
+    { "user list", "[--unit UNIT] [--role ROLE]", "list users", 1, run_user_list },
+    { "user disable", "USERNAME", "disable a user's account", 1, run_user_disable },
+    { "user move", "USERNAME --unit UNIT", "move a user to another unit", 1, run_user_move },
+    { NULL, NULL, NULL, 0, NULL },
+};

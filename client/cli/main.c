@@ -1,0 +1,628 @@
+/* kehu: the command line client. Global flags, the command table and its
+ * dispatch, and the helpers every command shares (cli.h). */
+#include "cli.h"
+
+#include <errno.h>
+#include <locale.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "out.h"
+#include "store.h"
+
+#ifndef KEHU_VERSION
+#define KEHU_VERSION "0.0.0"
+#endif
+
+#define MAX_OPTS 32
+
+static int run_help(struct cli *cli, int argc, char **argv);
+
+static const struct cli_cmd main_table[] = {
+    { "help", "[COMMAND]", "show the commands, or one command's usage", 0, run_help },
+    { NULL, NULL, NULL, 0, NULL },
+};
+
+/* Every command, in the order `kehu --help` lists them. */
+static const struct cli_cmd *const tables[] = {
+    cmd_session_table,
+    cmd_org_table,
+    main_table,
+};
+#define NTABLES (sizeof tables / sizeof tables[0])
+
+/* ---- Global options ---------------------------------------------------------- */
+
+enum {
+    OPT_SERVER = 0x1000,
+    OPT_JSON,
+    OPT_CSV,
+    OPT_TIMEOUT,
+    OPT_HELP,
+    OPT_VERSION,
+};
+
+static const struct option global_opts[] = {
+    { "server", required_argument, NULL, OPT_SERVER },
+    { "json", no_argument, NULL, OPT_JSON },
+    { "csv", no_argument, NULL, OPT_CSV },
+    { "timeout", required_argument, NULL, OPT_TIMEOUT },
+    { "help", no_argument, NULL, OPT_HELP },
+    { NULL, 0, NULL, 0 },
+};
+#define NGLOBAL (sizeof global_opts / sizeof global_opts[0] - 1)
+
+static const char global_usage[] =
+    "Global options (before or after the command words):\n"
+    "  --server HOST:PORT   the kehud to talk to (KEHU_SERVER, default " KEHU_DEFAULT_SERVER ")\n"
+    "  --json               one JSON document on stdout\n"
+    "  --csv                lists as CSV on stdout\n"
+    "  --timeout SECONDS    how long to wait for the server (default 30)\n"
+    "  --help               usage\n";
+
+static void print_cmd_usage(FILE *f, const struct cli_cmd *cmd)
+{
+    fprintf(f, "usage: kehu %s%s%s\n", cmd->words, *cmd->usage ? " " : "", cmd->usage);
+}
+
+static void print_help(FILE *f)
+{
+    size_t width = 0;
+    fputs("usage: kehu [--server HOST:PORT] [--json | --csv] [--timeout SECONDS] COMMAND ...\n"
+          "       kehu --version\n\nCommands:\n",
+          f);
+    for (size_t t = 0; t < NTABLES; t++)
+        for (const struct cli_cmd *c = tables[t]; c->words; c++) {
+            size_t w = strlen(c->words) + 1 + strlen(c->usage);
+            if (w > width)
+                width = w;
+        }
+    if (width > 44)
+        width = 44;
+    for (size_t t = 0; t < NTABLES; t++)
+        for (const struct cli_cmd *c = tables[t]; c->words; c++) {
+            char line[256];
+            snprintf(line, sizeof line, "%s%s%s", c->words, *c->usage ? " " : "", c->usage);
+            if (strlen(line) > width)
+                fprintf(f, "  %s\n  %*s  %s\n", line, (int)width, "", c->summary);
+            else
+                fprintf(f, "  %-*s  %s\n", (int)width, line, c->summary);
+        }
+    fputs("\n", f);
+    fputs(global_usage, f);
+    fputs("\nExit codes: 0 ok, 1 refused by the server, 2 usage error, 3 cannot connect,\n"
+          "4 partly done.\n",
+          f);
+}
+
+static void print_cmd_help(FILE *f, const struct cli_cmd *cmd)
+{
+    print_cmd_usage(f, cmd);
+    fprintf(f, "\n%s%s.\n\n", cmd->summary,
+            cmd->needs_session ? " (needs a session: kehu login)" : "");
+    fputs(global_usage, f);
+}
+
+/* The usage lines of every command whose first word is word (f NULL: only
+ * counts them). */
+static int print_group(FILE *f, const char *word)
+{
+    int n = 0;
+    size_t len = strlen(word);
+    for (size_t t = 0; t < NTABLES; t++)
+        for (const struct cli_cmd *c = tables[t]; c->words; c++)
+            if (strncmp(c->words, word, len) == 0 && (c->words[len] == ' ' || !c->words[len])) {
+                if (f)
+                    print_cmd_usage(f, c);
+                n++;
+            }
+    return n;
+}
+
+static int set_timeout(struct cli *cli, const char *s)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !isfinite(v) || v <= 0 || v > 86400)
+        return -1;
+    cli->timeout_ms = v * 1000 < 1 ? 1 : (int)(v * 1000);
+    if (cli->client)
+        kehu_set_timeout(cli->client, cli->timeout_ms);
+    return 0;
+}
+
+/* HOST:PORT or [IPV6]:PORT, with no white space (the session store keys
+ * its lines by it). */
+static int set_server(struct cli *cli, const char *s)
+{
+    const char *colon = strrchr(s, ':');
+    if (!colon || colon == s || strlen(s) >= sizeof cli->server || strpbrk(s, " \t\r\n"))
+        return -1;
+    if (s[0] == '[' ? colon[-1] != ']' || colon - s < 3 : memchr(s, ':', (size_t)(colon - s)) != NULL)
+        return -1;
+    char *end;
+    errno = 0;
+    unsigned long port = strtoul(colon + 1, &end, 10);
+    if (!colon[1] || *end || errno || colon[1] == '-' || colon[1] == '+' || port == 0 || port > 65535)
+        return -1;
+    snprintf(cli->server, sizeof cli->server, "%s", s);
+    return 0;
+}
+
+/* Prints "kehu: [WORDS: ]message" and the usage line; returns CLI_USAGE. */
+static int vusage_error(struct cli *cli, const char *fmt, va_list ap)
+{
+    fflush(stdout);
+    fputs("kehu: ", stderr);
+    if (cli->cmd)
+        fprintf(stderr, "%s: ", cli->cmd->words);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    if (cli->cmd)
+        print_cmd_usage(stderr, cli->cmd);
+    else
+        fputs("usage: kehu [--server HOST:PORT] [--json | --csv] [--timeout SECONDS] COMMAND ...\n"
+              "Run 'kehu help' for the list of commands.\n",
+              stderr);
+    return CLI_USAGE;
+}
+
+int cli_usage_error(struct cli *cli, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = vusage_error(cli, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+/* Handles a global option seen by either parser. 0, or CLI_USAGE printed. */
+static int global_opt(struct cli *cli, int c, const char *arg)
+{
+    switch (c) {
+    case OPT_SERVER:
+        if (set_server(cli, arg) < 0)
+            return cli_usage_error(cli, "--server: expected HOST:PORT, not '%s'", arg);
+        return 0;
+    case OPT_JSON:
+        cli->json = 1;
+        return 0;
+    case OPT_CSV:
+        cli->csv = 1;
+        return 0;
+    case OPT_TIMEOUT:
+        if (set_timeout(cli, arg) < 0)
+            return cli_usage_error(cli, "--timeout: expected a number of seconds (0 < SECONDS <= 86400), not '%s'",
+                                   arg);
+        return 0;
+    }
+    return cli_usage_error(cli, "internal: unhandled option %d", c);
+}
+
+/* getopt's '?' and ':' as a usage error naming the option. */
+static int bad_option(struct cli *cli, int c, char **argv)
+{
+    const char *opt = argv[optind - 1];
+    if (c == ':')
+        return cli_usage_error(cli, "option '%s' needs a value", opt);
+    if (optopt && optopt < 0x100 && strncmp(opt, "--", 2) != 0)
+        return cli_usage_error(cli, "unknown option '-%c'", optopt);
+    if (optopt && strchr(opt, '='))
+        return cli_usage_error(cli, "option '%.*s' takes no value", (int)(strchr(opt, '=') - opt), opt);
+    return cli_usage_error(cli, "unknown option '%s'", opt);
+}
+
+int cli_getopt(struct cli *cli, int argc, char **argv, const struct option *opts)
+{
+    static char **cur_argv;
+    static struct option merged[MAX_OPTS + NGLOBAL + 1];
+
+    if (argv != cur_argv) {
+        size_t n = 0;
+        for (; opts && opts[n].name; n++)
+            if (n == MAX_OPTS)
+                abort(); /* a command with too many options: a programming error */
+        memcpy(merged, opts, n * sizeof *opts);
+        memcpy(merged + n, global_opts, (NGLOBAL + 1) * sizeof *global_opts);
+        cur_argv = argv;
+        optind = 0; /* full re-initialisation of GNU getopt (permute mode) */
+        opterr = 0;
+    }
+    for (;;) {
+        int c = getopt_long(argc, argv, ":h", merged, NULL);
+        switch (c) {
+        case -1:
+            if (cli->json && cli->csv) {
+                cli->opt_rc = cli_usage_error(cli, "--json and --csv cannot be combined");
+                return '?';
+            }
+            return -1;
+        case 'h':
+        case OPT_HELP:
+            print_cmd_help(stdout, cli->cmd);
+            cli->opt_rc = CLI_OK;
+            return '?';
+        case OPT_SERVER:
+        case OPT_JSON:
+        case OPT_CSV:
+        case OPT_TIMEOUT:
+            if ((cli->opt_rc = global_opt(cli, c, optarg)) != 0)
+                return '?';
+            continue;
+        case '?':
+        case ':':
+            cli->opt_rc = bad_option(cli, c, argv);
+            return '?';
+        default:
+            return c;
+        }
+    }
+}
+
+int cli_args(struct cli *cli, int argc, char **argv, int min, int max)
+{
+    int n = argc - optind;
+    if (n > max)
+        return cli_usage_error(cli, "unexpected argument '%s'", argv[optind + max]);
+    if (n < min)
+        return cli_usage_error(cli, "missing argument");
+    return 0;
+}
+
+/* ---- Output helpers -------------------------------------------------------------- */
+
+/* Writes s with control characters (C0, DEL and C1 in UTF-8) as spaces. */
+static void put_clean(FILE *f, const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == 0xC2 && i + 1 < n && p[i + 1] >= 0x80 && p[i + 1] <= 0x9F) {
+            fputc(' ', f);
+            i++;
+        } else if (p[i] < 0x20 || p[i] == 0x7F) {
+            fputc(' ', f);
+        } else {
+            fputc(p[i], f);
+        }
+    }
+}
+
+void cli_say(const char *fmt, ...)
+{
+    va_list ap, ap2;
+    va_start(ap, fmt);
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        va_end(ap2);
+        return;
+    }
+    size_t len = (size_t)n;
+    char *s = out_xmalloc(len + 1);
+    vsnprintf(s, len + 1, fmt, ap2);
+    va_end(ap2);
+    int nl = len > 0 && s[len - 1] == '\n';
+    put_clean(stdout, s, len - (size_t)nl);
+    if (nl)
+        fputc('\n', stdout);
+    free(s);
+}
+
+void cli_csv_row(FILE *f, int n, const char *const *cells)
+{
+    for (int i = 0; i < n; i++) {
+        const char *s = cells[i] ? cells[i] : "";
+        if (i)
+            fputc(',', f);
+        if (!s[strcspn(s, ",\"\r\n")] && s[0] != ' ' && (!*s || s[strlen(s) - 1] != ' ')) {
+            fputs(s, f);
+            continue;
+        }
+        fputc('"', f);
+        for (; *s; s++) {
+            if (*s == '"')
+                fputc('"', f);
+            fputc(*s, f);
+        }
+        fputc('"', f);
+    }
+    fputc('\n', f);
+}
+
+int cli_parse_role(struct cli *cli, const char *flag, const char *value, Kehu__V1__Role *out)
+{
+    *out = kehu_role_parse(value);
+    if (*out != KEHU__V1__ROLE__ROLE_UNSPECIFIED)
+        return 0;
+    cli->opt_rc = cli_usage_error(cli, "%s: unknown role '%s': use admin, branch_manager, account_manager, "
+                                       "service_agent or auditor",
+                                  flag, value);
+    return -1;
+}
+
+int cli_parse_kind(struct cli *cli, const char *flag, const char *value, Kehu__V1__UnitKind *out)
+{
+    *out = kehu_unit_kind_parse(value);
+    if (*out != KEHU__V1__UNIT_KIND__UNIT_KIND_UNSPECIFIED)
+        return 0;
+    cli->opt_rc = cli_usage_error(cli, "%s: unknown unit kind '%s': use head_office, region, branch or team",
+                                  flag, value);
+    return -1;
+}
+
+/* ---- Talking to the server -------------------------------------------------------- */
+
+int cli_fail_status(struct cli *cli, const struct kehu_status *st)
+{
+    if (st->code != KEHU_TRANSPORT && st->code != KEHU__V1__CODE__OK) {
+        const char *name = kehu_code_name(st->code);
+        out_error(cli->json, name ? name : "UNKNOWN", st->message, st->field);
+        return CLI_REFUSED;
+    }
+    const char *msg = st->code == KEHU_TRANSPORT && st->message[0] ? st->message : "no reply from the server";
+    fflush(stdout);
+    fputs("kehu: ", stderr);
+    put_clean(stderr, msg, strlen(msg));
+    fputc('\n', stderr);
+    if (cli->json) {
+        struct json_w w;
+        json_init(&w, stdout, 1);
+        json_begin_object(&w);
+        json_key(&w, "error");
+        json_begin_object(&w);
+        json_kstr(&w, "code", kehu_code_name(KEHU_TRANSPORT));
+        json_kstr(&w, "message", msg);
+        json_end_object(&w);
+        json_end_object(&w);
+        fflush(stdout);
+    }
+    return CLI_TRANSPORT;
+}
+
+int cli_bad_reply(struct cli *cli, Kehu__V1__Response *resp)
+{
+    struct kehu_status st = { .code = KEHU_TRANSPORT };
+    snprintf(st.message, sizeof st.message, "%s sent an unexpected reply (result %d)", cli->server,
+             resp ? (int)resp->result_case : -1);
+    kehu_response_free(resp);
+    return cli_fail_status(cli, &st);
+}
+
+/* Resumes the session stored for cli->server on the connected client. */
+static int resume_session(struct cli *cli, const char *token)
+{
+    struct kehu_status st;
+    Kehu__V1__Session *s = NULL;
+    int code = kehu_resume(cli->client, token, &s, &st);
+    kehu_session_free(s);
+    if (code == KEHU__V1__CODE__OK) {
+        cli->resumed = 1;
+        return 0;
+    }
+    if (code == KEHU__V1__CODE__UNAUTHENTICATED) {
+        /* expired or revoked: the token is of no use any more */
+        if (store_del(cli->server) < 0)
+            fprintf(stderr, "kehu: cannot remove the stale session: %s\n", store_error());
+        size_t len = strlen(st.message);
+        snprintf(st.message + len, sizeof st.message - len, "%srun kehu login", len ? ": " : "");
+    }
+    return cli_fail_status(cli, &st);
+}
+
+int cli_connect(struct cli *cli)
+{
+    if (cli->client)
+        return 0;
+    char token[1024] = "";
+    int need = cli->cmd && cli->cmd->needs_session;
+    if (need) {
+        char msg[600];
+        int r = store_get(cli->server, token, sizeof token, cli->user, sizeof cli->user);
+        if (r != 0) {
+            if (r < 0)
+                snprintf(msg, sizeof msg, "cannot read the session for %s: %s", cli->server, store_error());
+            else
+                snprintf(msg, sizeof msg, "not logged in to %s: run kehu login", cli->server);
+            out_error(cli->json, kehu_code_name(KEHU__V1__CODE__UNAUTHENTICATED), msg, NULL);
+            return CLI_REFUSED;
+        }
+    }
+    struct kehu_status st;
+    cli->client = kehu_connect(cli->server, cli->timeout_ms, &st);
+    int rc = cli->client ? 0 : cli_fail_status(cli, &st);
+    if (rc == 0 && need)
+        rc = resume_session(cli, token);
+    explicit_bzero(token, sizeof token);
+    return rc;
+}
+
+int cli_call(struct cli *cli, const Kehu__V1__Request *req, Kehu__V1__Response **resp)
+{
+    *resp = NULL;
+    int rc = cli_connect(cli);
+    if (rc)
+        return rc;
+    struct kehu_status st = { .code = KEHU_TRANSPORT };
+    Kehu__V1__Response *r = kehu_call(cli->client, req, &st);
+    if (!r || st.code != KEHU__V1__CODE__OK) {
+        if (!r && st.code == KEHU__V1__CODE__OK)
+            st.code = KEHU_TRANSPORT;
+        kehu_response_free(r);
+        return cli_fail_status(cli, &st);
+    }
+    *resp = r;
+    return 0;
+}
+
+/* ---- Dispatch ------------------------------------------------------------------------- */
+
+/* How many of argv's words the command's words are (0: not a match). */
+static int match_words(const struct cli_cmd *cmd, int argc, char **argv)
+{
+    const char *w = cmd->words;
+    int i = 0;
+    while (*w) {
+        size_t len = strcspn(w, " ");
+        if (i >= argc || strlen(argv[i]) != len || strncmp(argv[i], w, len) != 0)
+            return 0;
+        i++;
+        w += len;
+        while (*w == ' ')
+            w++;
+    }
+    return i;
+}
+
+static const struct cli_cmd *find_cmd(int argc, char **argv, int *nwords)
+{
+    const struct cli_cmd *best = NULL;
+    *nwords = 0;
+    for (size_t t = 0; t < NTABLES; t++)
+        for (const struct cli_cmd *c = tables[t]; c->words; c++) {
+            int n = match_words(c, argc, argv);
+            if (n > *nwords) {
+                *nwords = n;
+                best = c;
+            }
+        }
+    return best;
+}
+
+static int wants_help(int argc, char **argv)
+{
+    for (int i = 0; i < argc && strcmp(argv[i], "--") != 0; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return 1;
+    return 0;
+}
+
+/* No command matched argv: a group without its subcommand ("kehu org"), a
+ * group with an unknown one, or an unknown word. */
+static int unknown_command(struct cli *cli, int argc, char **argv)
+{
+    int group = print_group(NULL, argv[0]) > 0;
+    if (group && wants_help(argc, argv)) {
+        print_group(stdout, argv[0]);
+        return CLI_OK;
+    }
+    fflush(stdout);
+    if (group && (argc == 1 || argv[1][0] == '-'))
+        fprintf(stderr, "kehu: %s: missing subcommand\n", argv[0]);
+    else if (group)
+        fprintf(stderr, "kehu: unknown command '%s %s'\n", argv[0], argv[1]);
+    else
+        fprintf(stderr, "kehu: unknown command '%s'\n", argv[0]);
+    if (group)
+        print_group(stderr, argv[0]);
+    else
+        fputs("Run 'kehu help' for the list of commands.\n", stderr);
+    return CLI_USAGE;
+}
+
+static int run_help(struct cli *cli, int argc, char **argv)
+{
+    if (cli_getopt(cli, argc, argv, NULL) != -1)
+        return cli->opt_rc;
+    argc -= optind;
+    argv += optind;
+    if (argc == 0) {
+        print_help(stdout);
+        return CLI_OK;
+    }
+    int n;
+    const struct cli_cmd *cmd = find_cmd(argc, argv, &n);
+    if (cmd && n == argc) {
+        print_cmd_help(stdout, cmd);
+        return CLI_OK;
+    }
+    if (argc == 1 && print_group(stdout, argv[0]))
+        return CLI_OK;
+    fprintf(stderr, "kehu: help: unknown command '%s'\n", argv[0]);
+    fputs("Run 'kehu help' for the list of commands.\n", stderr);
+    return CLI_USAGE;
+}
+
+/* Parses the global flags before the command words. Returns -1 to go on
+ * with argv[optind..], or an exit code. */
+static int parse_global(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "server", required_argument, NULL, OPT_SERVER },
+        { "json", no_argument, NULL, OPT_JSON },
+        { "csv", no_argument, NULL, OPT_CSV },
+        { "timeout", required_argument, NULL, OPT_TIMEOUT },
+        { "help", no_argument, NULL, OPT_HELP },
+        { "version", no_argument, NULL, OPT_VERSION },
+        { NULL, 0, NULL, 0 },
+    };
+    optind = 0;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "+:hV", opts, NULL)) != -1) {
+        int rc;
+        switch (c) {
+        case 'h':
+        case OPT_HELP:
+            print_help(stdout);
+            return CLI_OK;
+        case 'V':
+        case OPT_VERSION:
+            printf("kehu %s (protocol 1)\n", KEHU_VERSION);
+            return CLI_OK;
+        case '?':
+        case ':':
+            return bad_option(cli, c, argv);
+        default:
+            if ((rc = global_opt(cli, c, optarg)) != 0)
+                return rc;
+        }
+    }
+    return -1;
+}
+
+int main(int argc, char **argv)
+{
+    static struct cli cli;
+
+    setlocale(LC_ALL, "");
+    cli.timeout_ms = KEHU_DEFAULT_TIMEOUT_MS;
+    const char *env = getenv("KEHU_SERVER");
+    if (!env || !*env)
+        env = KEHU_DEFAULT_SERVER;
+    if (set_server(&cli, env) < 0) {
+        fprintf(stderr, "kehu: KEHU_SERVER: expected HOST:PORT, not '%s'\n", env);
+        return CLI_USAGE;
+    }
+
+    int rc = parse_global(&cli, argc, argv);
+    if (rc >= 0)
+        return rc;
+    argc -= optind;
+    argv += optind;
+    if (argc == 0) {
+        fputs("kehu: no command given\n", stderr);
+        print_help(stderr);
+        return CLI_USAGE;
+    }
+
+    int nwords;
+    const struct cli_cmd *cmd = find_cmd(argc, argv, &nwords);
+    if (!cmd)
+        return unknown_command(&cli, argc, argv);
+    cli.cmd = cmd;
+    /* argv[0] of the command is its last word, as getopt expects */
+    rc = cmd->run(&cli, argc - nwords + 1, argv + nwords - 1);
+
+    if (cli.client)
+        kehu_close(cli.client);
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "kehu: cannot write the output: %s\n", strerror(errno));
+        if (rc == CLI_OK)
+            rc = CLI_REFUSED;
+    }
+    return rc;
+}

@@ -1,0 +1,22 @@
+# Turns sql/NNNN_name.sql files into a C table of migrations, so that kehud
+# carries its schema with it. Run at build time; the output is never committed.
+# Inputs: SQL_DIR, OUT.
+file(GLOB files RELATIVE ${SQL_DIR} ${SQL_DIR}/[0-9][0-9][0-9][0-9]_*.sql)
+list(SORT files)
+set(body "/* generated from sql/ by cmake/embed_sql.cmake */\n#include \"migrate.h\"\n\n")
+set(rows "")
+set(i 0)
+foreach(f ${files})
+  string(REGEX MATCH "^([0-9]+)_(.*)\\.sql$" _ ${f})
+  set(num ${CMAKE_MATCH_1})
+  set(name ${CMAKE_MATCH_2})
+  math(EXPR version "${num}")
+  file(READ ${SQL_DIR}/${f} hex HEX)
+  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," hex "${hex}")
+  string(APPEND body "static const char sql_${i}[] = {${hex}0x00};\n")
+  string(APPEND rows "    {${version}, \"${name}\", sql_${i}},\n")
+  math(EXPR i "${i} + 1")
+endforeach()
+string(APPEND body "\nconst struct migration migrations[] = {\n${rows}};\nconst int migrations_count = ${i};\n")
+file(WRITE ${OUT}.tmp "${body}")
+file(COPY_FILE ${OUT}.tmp ${OUT} ONLY_IF_DIFFERENT)

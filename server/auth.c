@@ -1,0 +1,108 @@
+#include "auth.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+struct auth_work {
+    uv_work_t w;
+    char *password;
+    char stored[crypto_pwhash_STRBYTES];
+    char hash[crypto_pwhash_STRBYTES];
+    unsigned long long ops;
+    size_t mem;
+    int verify;
+    int ok;
+    auth_cb cb;
+    void *arg;
+};
+
+int auth_hash(char out[crypto_pwhash_STRBYTES], const char *password, unsigned long long ops, size_t mem)
+{
+    return crypto_pwhash_str(out, password, strlen(password), ops, mem) == 0 ? 0 : -1;
+}
+
+int auth_verify(const char *stored_hash, const char *password)
+{
+    return crypto_pwhash_str_verify(stored_hash, password, strlen(password)) == 0 ? 0 : -1;
+}
+
+static void work_run(uv_work_t *w)
+{
+    struct auth_work *a = w->data;
+    if (a->verify)
+        a->ok = auth_verify(a->stored, a->password) == 0;
+    else
+        a->ok = auth_hash(a->hash, a->password, a->ops, a->mem) == 0;
+}
+
+static void work_done(uv_work_t *w, int status)
+{
+    struct auth_work *a = w->data;
+    sodium_memzero(a->password, strlen(a->password));
+    free(a->password);
+    a->cb(status == 0 && a->ok, a->verify ? NULL : a->hash, a->arg);
+    sodium_memzero(a, sizeof *a);
+    free(a);
+}
+
+static void queue(uv_loop_t *loop, struct auth_work *a)
+{
+    a->w.data = a;
+    if (uv_queue_work(loop, &a->w, work_run, work_done) < 0)
+        fatal("cannot queue work on the thread pool");
+}
+
+void auth_hash_async(uv_loop_t *loop, const char *password, unsigned long long ops, size_t mem, auth_cb cb, void *arg)
+{
+    struct auth_work *a = xcalloc(1, sizeof *a);
+    a->password = xstrdup(password);
+    a->ops = ops;
+    a->mem = mem;
+    a->cb = cb;
+    a->arg = arg;
+    queue(loop, a);
+}
+
+void auth_verify_async(uv_loop_t *loop, const char *stored_hash, const char *password, auth_cb cb, void *arg)
+{
+    struct auth_work *a = xcalloc(1, sizeof *a);
+    a->password = xstrdup(password);
+    snprintf(a->stored, sizeof a->stored, "%s", stored_hash);
+    a->verify = 1;
+    a->cb = cb;
+    a->arg = arg;
+    queue(loop, a);
+}
+
+static void to_hex(const unsigned char *in, size_t n, char *out)
+{
+    sodium_bin2hex(out, n * 2 + 1, in, n);
+}
+
+void auth_token_hash(const char *token, char hash_hex[AUTH_HASH_HEX])
+{
+    unsigned char h[32];
+    crypto_generichash(h, sizeof h, (const unsigned char *)token, strlen(token), NULL, 0);
+    to_hex(h, sizeof h, hash_hex);
+}
+
+void auth_new_token(char token[AUTH_TOKEN_LEN + 1], char hash_hex[AUTH_HASH_HEX])
+{
+    unsigned char raw[32];
+    randombytes_buf(raw, sizeof raw);
+    sodium_bin2base64(token, AUTH_TOKEN_LEN + 1, raw, sizeof raw, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    sodium_memzero(raw, sizeof raw);
+    auth_token_hash(token, hash_hex);
+}
+
+const char *auth_password_problem(const char *password)
+{
+    size_t n = strlen(password);
+    if (n < AUTH_MIN_PASSWORD)
+        return "a password needs at least 8 characters";
+    if (n > AUTH_MAX_PASSWORD)
+        return "a password may have at most 256 bytes";
+    return NULL;
+}

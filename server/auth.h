@@ -1,0 +1,32 @@
+/* Passwords and session tokens. Argon2id is deliberately slow, so hashing
+ * and verifying run on libuv's thread pool, never on the loop. */
+#ifndef KEHU_AUTH_H
+#define KEHU_AUTH_H
+
+#include <sodium.h>
+#include <stddef.h>
+#include <uv.h>
+
+#define AUTH_TOKEN_LEN 43   /* 32 random bytes, base64url without padding */
+#define AUTH_HASH_HEX 65    /* 32-byte BLAKE2b as hex + NUL */
+#define AUTH_MIN_PASSWORD 8
+#define AUTH_MAX_PASSWORD 256
+
+/* done(ok, hash, arg): ok is 1 when the work succeeded (hash computed, or the
+ * password matched). The password is copied and wiped after use. */
+typedef void (*auth_cb)(int ok, const char *hash, void *arg);
+void auth_hash_async(uv_loop_t *loop, const char *password, unsigned long long ops, size_t mem, auth_cb cb,
+                     void *arg);
+void auth_verify_async(uv_loop_t *loop, const char *stored_hash, const char *password, auth_cb cb, void *arg);
+
+/* Blocking variants for offline commands (kehud init/demo) and tests. */
+int auth_hash(char out[crypto_pwhash_STRBYTES], const char *password, unsigned long long ops, size_t mem);
+int auth_verify(const char *stored_hash, const char *password);
+
+/* A new random token and the hex of its hash (what the database keeps). */
+void auth_new_token(char token[AUTH_TOKEN_LEN + 1], char hash_hex[AUTH_HASH_HEX]);
+void auth_token_hash(const char *token, char hash_hex[AUTH_HASH_HEX]);
+/* NULL when acceptable, else why not (for the client). */
+const char *auth_password_problem(const char *password);
+
+#endif

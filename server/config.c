@@ -1,0 +1,250 @@
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+enum kind { K_STR, K_INT, K_SIZE, K_ULL, K_LEVEL };
+
+/* The one list of settings: file key, environment variable, flag, help. */
+struct setting {
+    const char *key;
+    enum kind kind;
+    size_t offset, size;
+    long long min, max;
+    const char *help;
+};
+
+#define S(field, kind, min, max, help) \
+    { #field, kind, offsetof(struct config, field), sizeof(((struct config *)0)->field), min, max, help }
+
+static const struct setting settings[] = {
+    S(listen, K_STR, 0, 0, "address to listen on (default 127.0.0.1)"),
+    S(port, K_INT, 0, 65535, "TCP port (default 7700)"),
+    S(db, K_STR, 0, 0, "PostgreSQL connection string (default \"dbname=kehu\")"),
+    S(pool_size, K_INT, 1, 64, "PostgreSQL connections serving requests (default 4)"),
+    S(max_frame, K_SIZE, 1024, 64 << 20, "largest frame a client may send, bytes (default 1048576)"),
+    S(max_inflight, K_INT, 1, 100000, "requests in progress per connection (default 128)"),
+    S(max_output, K_SIZE, 65536, 1LL << 32, "unsent reply bytes per connection before it is paused (default 8388608)"),
+    S(max_connections, K_INT, 1, 1000000, "client connections (default 10000)"),
+    S(log_level, K_LEVEL, 0, 0, "debug, info, warn or error (default info)"),
+    S(session_ttl, K_INT, 60, 90 * 86400, "session lifetime, seconds (default 43200)"),
+    S(shutdown_grace, K_INT, 0, 3600, "seconds to finish requests in flight on SIGTERM (default 10)"),
+    S(db_timeout, K_INT, 1, 86400, "seconds before a database round trip is given up (default 30)"),
+    S(hash_ops, K_ULL, 1, 1LL << 32, "Argon2id passes (default 2)"),
+    S(hash_mem, K_SIZE, 8192, 1LL << 32, "Argon2id memory, bytes (default 67108864)"),
+    S(login_free_failures, K_INT, 1, 1000, "failed logins before an account is slowed down (default 5)"),
+};
+#define NSETTINGS (sizeof settings / sizeof settings[0])
+
+void config_defaults(struct config *c)
+{
+    memset(c, 0, sizeof *c);
+    snprintf(c->listen, sizeof c->listen, "127.0.0.1");
+    c->port = 7700;
+    snprintf(c->db, sizeof c->db, "dbname=kehu");
+    c->pool_size = 4;
+    c->max_frame = 1 << 20;
+    c->max_inflight = 128;
+    c->max_output = 8 << 20;
+    c->max_connections = 10000;
+    snprintf(c->log_level, sizeof c->log_level, "info");
+    c->session_ttl = 12 * 3600;
+    c->shutdown_grace = 10;
+    c->db_timeout = 30;
+    c->hash_ops = 2;            /* libsodium's "interactive" cost */
+    c->hash_mem = 64u << 20;
+    c->login_free_failures = 5;
+}
+
+static const struct setting *find(const char *key)
+{
+    for (size_t i = 0; i < NSETTINGS; i++)
+        if (strcmp(settings[i].key, key) == 0)
+            return &settings[i];
+    return NULL;
+}
+
+int config_set(struct config *c, const char *key, const char *value, char *err, size_t errsz)
+{
+    const struct setting *s = find(key);
+    if (!s) {
+        snprintf(err, errsz, "unknown setting '%s'", key);
+        return -1;
+    }
+    char *p = (char *)c + s->offset;
+    if (s->kind == K_STR) {
+        if (strlen(value) >= s->size) {
+            snprintf(err, errsz, "%s: value too long (at most %zu bytes)", key, s->size - 1);
+            return -1;
+        }
+        memcpy(p, value, strlen(value) + 1);
+        return 0;
+    }
+    if (s->kind == K_LEVEL) {
+        enum log_level l;
+        if (log_parse_level(value, &l) < 0) {
+            snprintf(err, errsz, "%s: '%s' is not one of debug, info, warn, error", key, value);
+            return -1;
+        }
+        snprintf(p, s->size, "%s", value);
+        return 0;
+    }
+    errno = 0;
+    char *end;
+    long long v = strtoll(value, &end, 10);
+    if (errno || end == value || *end || v < s->min || v > s->max) {
+        snprintf(err, errsz, "%s: '%s' is not a whole number from %lld to %lld", key, value, s->min, s->max);
+        return -1;
+    }
+    if (s->kind == K_INT)
+        *(int *)p = (int)v;
+    else if (s->kind == K_SIZE)
+        *(size_t *)p = (size_t)v;
+    else
+        *(unsigned long long *)p = (unsigned long long)v;
+    return 0;
+}
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    char *e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1]))
+        *--e = 0;
+    return s;
+}
+
+int config_load_file(struct config *c, const char *path, char *err, size_t errsz)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errsz, "cannot read config file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    char line[2048], msg[512];
+    int lineno = 0, rc = 0;
+    while (fgets(line, sizeof line, f)) {
+        lineno++;
+        char *s = trim(line);
+        if (!*s || *s == '#')
+            continue;
+        char *eq = strchr(s, '=');
+        if (!eq) {
+            snprintf(err, errsz, "%s:%d: expected 'key = value'", path, lineno);
+            rc = -1;
+            break;
+        }
+        *eq = 0;
+        if (config_set(c, trim(s), trim(eq + 1), msg, sizeof msg) < 0) {
+            snprintf(err, errsz, "%s:%d: %s", path, lineno, msg);
+            rc = -1;
+            break;
+        }
+    }
+    fclose(f);
+    return rc;
+}
+
+int config_load_env(struct config *c, char *err, size_t errsz)
+{
+    char name[64], msg[512];
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        size_t n = (size_t)snprintf(name, sizeof name, "KEHUD_");
+        for (const char *k = settings[i].key; *k && n + 1 < sizeof name; k++)
+            name[n++] = (char)toupper((unsigned char)*k);
+        name[n] = 0;
+        const char *v = getenv(name);
+        if (v && config_set(c, settings[i].key, v, msg, sizeof msg) < 0) {
+            snprintf(err, errsz, "%s: %s", name, msg);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void config_usage(FILE *out)
+{
+    fprintf(out, "Settings (file key = value; environment KEHUD_KEY; flag --key VALUE):\n"
+                 "  --config FILE          read settings from FILE (environment KEHUD_CONFIG)\n");
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        char flag[64];
+        snprintf(flag, sizeof flag, "--%s", settings[i].key);
+        for (char *p = flag; *p; p++)
+            if (*p == '_')
+                *p = '-';
+        fprintf(out, "  %-22s %s\n", flag, settings[i].help);
+    }
+}
+
+/* "--pool-size" or "--pool_size" -> "pool_size" */
+static int flag_key(const char *arg, char *key, size_t n)
+{
+    if (strncmp(arg, "--", 2) != 0)
+        return -1;
+    snprintf(key, n, "%s", arg + 2);
+    char *eq = strchr(key, '=');
+    if (eq)
+        *eq = 0;
+    for (char *p = key; *p; p++)
+        if (*p == '-')
+            *p = '_';
+    return 0;
+}
+
+int config_from_args(struct config *c, int argc, char **argv, char *err, size_t errsz)
+{
+    const char *file = getenv("KEHUD_CONFIG");
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return 1;
+        if (strcmp(argv[i], "--config") == 0 || strcmp(argv[i], "-c") == 0) {
+            if (i + 1 >= argc) {
+                snprintf(err, errsz, "%s needs a file", argv[i]);
+                return -1;
+            }
+            file = argv[++i];
+        } else if (strncmp(argv[i], "--config=", 9) == 0) {
+            file = argv[i] + 9;
+        }
+    }
+    if (file && *file && config_load_file(c, file, err, errsz) < 0)
+        return -1;
+    if (config_load_env(c, err, errsz) < 0)
+        return -1;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--config") == 0 || strcmp(a, "-c") == 0) {
+            i++;
+            continue;
+        }
+        if (strncmp(a, "--config=", 9) == 0)
+            continue;
+        char key[64], msg[512];
+        if (flag_key(a, key, sizeof key) < 0 || !find(key)) {
+            snprintf(err, errsz, "unknown option '%s' (see --help)", a);
+            return -1;
+        }
+        const char *value = strchr(a, '=');
+        if (value) {
+            value++;
+        } else if (i + 1 < argc) {
+            value = argv[++i];
+        } else {
+            snprintf(err, errsz, "%s needs a value", a);
+            return -1;
+        }
+        if (config_set(c, key, value, msg, sizeof msg) < 0) {
+            snprintf(err, errsz, "%s: %s", a, msg);
+            return -1;
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,38 @@
+/* kehud's configuration: defaults, then a config file, then KEHUD_*
+ * environment variables, then command-line flags — each overriding the last. */
+#ifndef KEHU_CONFIG_H
+#define KEHU_CONFIG_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+struct config {
+    char listen[256];       /* listen address */
+    int port;
+    char db[1024];          /* libpq connection string */
+    int pool_size;          /* PostgreSQL connections for requests */
+    size_t max_frame;       /* largest frame a client may send, bytes */
+    int max_inflight;       /* requests one connection may have in progress */
+    size_t max_output;      /* unsent reply bytes per connection before it stops being read */
+    int max_connections;
+    char log_level[16];
+    int session_ttl;        /* seconds */
+    int shutdown_grace;     /* seconds to finish in-flight requests on SIGTERM */
+    int db_timeout;         /* seconds before a database round trip is given up */
+    unsigned long long hash_ops;  /* Argon2id opslimit */
+    size_t hash_mem;        /* Argon2id memlimit, bytes */
+    int login_free_failures; /* failed logins before an account is slowed down */
+};
+
+void config_defaults(struct config *c);
+/* Each returns 0, or -1 with a message naming the key, file line or flag in err. */
+int config_set(struct config *c, const char *key, const char *value, char *err, size_t errsz);
+int config_load_file(struct config *c, const char *path, char *err, size_t errsz);
+int config_load_env(struct config *c, char *err, size_t errsz);
+/* Parses argv (after the subcommand). --config is read first wherever it appears,
+ * then the environment, then the remaining flags. Returns 0, 1 when --help
+ * was printed, -1 on error. */
+int config_from_args(struct config *c, int argc, char **argv, char *err, size_t errsz);
+void config_usage(FILE *out);
+
+#endif

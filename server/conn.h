@@ -1,0 +1,54 @@
+/* A client connection: reading frames, queueing replies, limits, closing. */
+#ifndef KEHU_CONN_H
+#define KEHU_CONN_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "authz.h"
+#include "wire.h"
+
+struct server;
+
+enum conn_state {
+    CONN_HELLO,   /* waiting for the Hello */
+    CONN_OPEN,    /* serving requests */
+    CONN_CLOSING, /* no new requests; closes once in-flight requests are answered and sent */
+    CONN_CLOSED,  /* the socket is closed; late replies are dropped */
+};
+
+struct conn {
+    struct server *srv;
+    uint64_t id;
+    uv_tcp_t tcp;
+    enum conn_state state;
+    int refs;                 /* the socket handle, each request in flight, the flush list */
+    char peer[64];
+    struct wire_decoder in;
+    struct wire_buf out;      /* replies not yet handed to the socket */
+    struct wire_buf writing;  /* replies being written */
+    uv_write_t wreq;
+    int reading;              /* uv_read_start is in effect */
+    int inflight;
+    int in_flush_list;
+    struct principal who;     /* valid when who.user_id != 0 */
+    struct conn *next, *prev, *flush_next;
+};
+
+void conn_accept(struct server *s);
+void conn_ref(struct conn *c);
+void conn_unref(struct conn *c);
+/* Queues a frame for the socket (dropped if the connection is closed). */
+void conn_send(struct conn *c, const Kehu__V1__Frame *f);
+/* Sends a connection-level error (frame id 0), then closes. */
+void conn_refuse(struct conn *c, Kehu__V1__Code code, const char *message);
+/* No more requests; close once what is in flight has been answered. */
+void conn_drain(struct conn *c);
+/* Closes the socket now. */
+void conn_close(struct conn *c, const char *why);
+/* A request finished: reading may resume. */
+void conn_request_done(struct conn *c);
+/* Called from the flusher: writes queued output, resumes paused reading. */
+void conn_flush(struct conn *c);
+
+#endif

@@ -1,0 +1,198 @@
+#include "dispatch.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "conn.h"
+#include "db.h"
+#include "log.h"
+#include "rpc.h"
+#include "server.h"
+
+/* Every RPC, one row each. Adding an RPC is one row here plus its handler. */
+static const struct rpc_entry *const rpc_table[] = {
+    &rpc_hello,
+    &rpc_ping,
+    &rpc_login,
+    &rpc_resume,
+    &rpc_logout,
+    &rpc_whoami,
+    &rpc_org_add,
+    &rpc_org_list,
+    &rpc_user_add,
+    &rpc_user_list,
+    &rpc_user_disable,
+    &rpc_user_move,
+};
+
+static const struct rpc_entry *rpc_find(Kehu__V1__Request__OpCase op)
+{
+    for (size_t i = 0; i < sizeof rpc_table / sizeof rpc_table[0]; i++)
+        if (rpc_table[i]->op == op)
+            return rpc_table[i];
+    return NULL;
+}
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The budget for unpacking one frame: protobuf-c may expand a message several
+ * times over (a packed int64 is one byte on the wire, eight in memory). */
+static size_t unpack_budget(size_t len)
+{
+    return 64 * 1024 + len * 16;
+}
+
+static void req_free(struct req *r)
+{
+    struct conn *c = r->conn;
+    if (r->msg)
+        kehu__v1__request__free_unpacked(r->msg, &r->budget.alloc);
+    arena_free(&r->arena);
+    free(r);
+    conn_request_done(c);
+    conn_unref(c);
+}
+
+void req_reply(struct req *r)
+{
+    Kehu__V1__Frame f = KEHU__V1__FRAME__INIT;
+    f.id = r->id;
+    f.body_case = KEHU__V1__FRAME__BODY_RESPONSE;
+    f.response = &r->resp;
+    r->resp.status = &r->status;
+    conn_send(r->conn, &f);
+    double ms = (double)(mono_ns() - r->started_ns) / 1e6;
+    const char *name = r->rpc ? r->rpc->name : "?";
+    if (r->status.code == KEHU__V1__CODE__OK)
+        log_debug(r->conn->id, r->id, "%s ok %.2f ms", name, ms);
+    else
+        log_info(r->conn->id, r->id, "%s %s %s%s%s %.2f ms", name, wire_code_name(r->status.code),
+                 r->status.message, *r->status.field ? " field=" : "", r->status.field, ms);
+    req_free(r);
+}
+
+void req_fail(struct req *r, Kehu__V1__Code code, const char *field, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char msg[1024];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    /* a failed request answers nothing but its status */
+    memset(&r->resp, 0, sizeof r->resp);
+    kehu__v1__response__init(&r->resp);
+    r->status.code = code;
+    r->status.message = arena_strdup(&r->arena, msg);
+    r->status.field = arena_strdup(&r->arena, field ? field : "");
+    req_reply(r);
+}
+
+void req_fail_db(struct req *r, const struct db_result *res)
+{
+    if (res->outcome == DB_UNAVAILABLE) {
+        req_fail(r, KEHU__V1__CODE__UNAVAILABLE, NULL, "%s", res->message);
+        return;
+    }
+    if (strcmp(res->sqlstate, "23505") == 0) {
+        req_fail(r, KEHU__V1__CODE__CONFLICT, NULL, "already exists");
+        return;
+    }
+    if (strcmp(res->sqlstate, "57014") == 0) {
+        req_fail(r, KEHU__V1__CODE__UNAVAILABLE, NULL, "the database cancelled the query");
+        return;
+    }
+    log_error(r->conn->id, r->id, "%s: database error %s: %s", r->rpc->name, res->sqlstate, res->message);
+    req_fail(r, KEHU__V1__CODE__INTERNAL, NULL, "internal error (logged as conn=%llu req=%llu)",
+             (unsigned long long)r->conn->id, (unsigned long long)r->id);
+}
+
+struct principal *req_who(struct req *r)
+{
+    return &r->conn->who;
+}
+
+int req_authorize(struct req *r, const struct authz_target *t)
+{
+    const char *why;
+    Kehu__V1__Code code = authz_check(&r->conn->who, r->rpc->action, t, &why);
+    if (code == KEHU__V1__CODE__OK)
+        return 0;
+    req_fail(r, code, NULL, "%s", why);
+    return -1;
+}
+
+/* A session ends at its expiry even on a connection that stays open. */
+static void expire_session(struct conn *c)
+{
+    if (c->who.user_id && c->who.expires_at_ms <= now_unix_ms()) {
+        log_info(c->id, 0, "session of %s expired", c->who.username);
+        memset(&c->who, 0, sizeof c->who);
+    }
+}
+
+void dispatch_frame(struct conn *c, const uint8_t *payload, size_t len)
+{
+    struct req *r = xcalloc(1, sizeof *r);
+    r->conn = c;
+    r->srv = c->srv;
+    r->started_ns = mono_ns();
+    kehu__v1__response__init(&r->resp);
+    kehu__v1__status__init(&r->status);
+    r->status.message = "";
+    r->status.field = "";
+    wire_budget_init(&r->budget, unpack_budget(len));
+    conn_ref(c);
+    c->inflight++;
+
+    Kehu__V1__Frame *f = wire_unpack(&r->budget, payload, len);
+    if (!f) {
+        log_info(c->id, 0, "malformed frame of %zu bytes", len);
+        req_free(r);
+        conn_refuse(c, KEHU__V1__CODE__INVALID_ARGUMENT, "malformed frame: not a kehu.v1.Frame");
+        return;
+    }
+    r->id = f->id;
+    if (f->body_case != KEHU__V1__FRAME__BODY_REQUEST || f->id == 0) {
+        kehu__v1__frame__free_unpacked(f, &r->budget.alloc);
+        if (r->id == 0) {
+            req_free(r);
+            conn_refuse(c, KEHU__V1__CODE__INVALID_ARGUMENT, "a client frame must carry a request and a non-zero id");
+            return;
+        }
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "id", "a client frame must carry a request");
+        return;
+    }
+    /* keep the request, let go of the frame around it */
+    r->msg = f->request;
+    f->request = NULL;
+    f->body_case = KEHU__V1__FRAME__BODY__NOT_SET;
+    kehu__v1__frame__free_unpacked(f, &r->budget.alloc);
+
+    r->rpc = rpc_find(r->msg->op_case);
+    if (!r->rpc) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, NULL, "unknown request (op %d): this server may be older than the client",
+                 (int)r->msg->op_case);
+        return;
+    }
+    if (c->state == CONN_HELLO && !(r->rpc->flags & RPC_BEFORE_HELLO)) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, NULL, "the connection must begin with Hello");
+        conn_drain(c);
+        return;
+    }
+    log_debug(c->id, r->id, "%s", r->rpc->name);
+    expire_session(c);
+    const char *why;
+    Kehu__V1__Code code = authz_check(&c->who, r->rpc->action, NULL, &why);
+    if (code != KEHU__V1__CODE__OK) {
+        req_fail(r, code, NULL, "%s", why);
+        return;
+    }
+    r->rpc->handler(r);
+}

@@ -1,0 +1,59 @@
+/* Requests: the table of RPCs and what happens once before any handler runs
+ * (shape, Hello, session, authorization), and how a handler answers. */
+#ifndef KEHU_DISPATCH_H
+#define KEHU_DISPATCH_H
+
+#include <stdint.h>
+
+#include "authz.h"
+#include "util.h"
+#include "wire.h"
+
+struct conn;
+struct server;
+struct db_result;
+
+enum rpc_flags {
+    RPC_BEFORE_HELLO = 1, /* allowed as the first request (Hello only) */
+};
+
+struct req;
+
+struct rpc_entry {
+    Kehu__V1__Request__OpCase op;
+    const char *name;
+    enum authz_action action;
+    unsigned flags;
+    void (*handler)(struct req *r);
+};
+
+/* One request in progress. A handler validates, authorizes the record if it
+ * acts on one, starts its queries and returns; the last callback answers
+ * with req_reply or req_fail, which frees the request. */
+struct req {
+    struct conn *conn;
+    struct server *srv;
+    uint64_t id;
+    const struct rpc_entry *rpc;
+    Kehu__V1__Request *msg;
+    struct wire_budget budget;
+    Kehu__V1__Response resp;
+    Kehu__V1__Status status;
+    struct arena arena;       /* reply strings and messages live here */
+    uint64_t started_ns;
+    void *state;              /* the handler's own, allocated in the arena */
+};
+
+/* Decodes and runs one frame received on c. */
+void dispatch_frame(struct conn *c, const uint8_t *payload, size_t len);
+
+void req_reply(struct req *r);
+void req_fail(struct req *r, Kehu__V1__Code code, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Answers a database failure: unavailable, conflict (unique violation), or internal. */
+void req_fail_db(struct req *r, const struct db_result *res);
+/* The authorization function for a particular record; answers and returns -1 when denied. */
+int req_authorize(struct req *r, const struct authz_target *t);
+struct principal *req_who(struct req *r);
+
+#endif

@@ -1,0 +1,136 @@
+#include "migrate.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Serialises concurrent `kehud migrate` runs against one database. */
+#define MIGRATE_LOCK_KEY "7700001"
+
+int migrate_expected(void)
+{
+    return migrations_count ? migrations[migrations_count - 1].version : 0;
+}
+
+PGconn *migrate_connect(const char *conninfo, char *err, size_t errsz)
+{
+    PGconn *pg = PQconnectdb(conninfo);
+    if (PQstatus(pg) != CONNECTION_OK) {
+        snprintf(err, errsz, "cannot connect to the database: %s", PQerrorMessage(pg));
+        size_t n = strlen(err);
+        while (n && (err[n - 1] == '\n' || err[n - 1] == ' '))
+            err[--n] = 0;
+        PQfinish(pg);
+        return NULL;
+    }
+    PQclear(PQexec(pg, "SET client_min_messages = warning"));
+    return pg;
+}
+
+static int exec_ok(PGconn *pg, const char *sql, char *err, size_t errsz, const char *what)
+{
+    PGresult *r = PQexec(pg, sql);
+    int ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
+    if (!ok)
+        snprintf(err, errsz, "%s: %s", what, PQresultErrorMessage(r));
+    PQclear(r);
+    return ok ? 0 : -1;
+}
+
+/* The version recorded in the database; 0 for a database never migrated. */
+static int current_version(PGconn *pg, char *err, size_t errsz)
+{
+    PGresult *r = PQexec(pg, "SELECT to_regclass('schema_migration') IS NOT NULL");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        snprintf(err, errsz, "reading the schema version: %s", PQresultErrorMessage(r));
+        PQclear(r);
+        return -1;
+    }
+    int exists = PQgetvalue(r, 0, 0)[0] == 't';
+    PQclear(r);
+    if (!exists)
+        return 0;
+    r = PQexec(pg, "SELECT coalesce(max(version), 0) FROM schema_migration");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        snprintf(err, errsz, "reading the schema version: %s", PQresultErrorMessage(r));
+        PQclear(r);
+        return -1;
+    }
+    int v = atoi(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return v;
+}
+
+int migrate_apply(const char *conninfo, char *err, size_t errsz)
+{
+    PGconn *pg = migrate_connect(conninfo, err, errsz);
+    if (!pg)
+        return -1;
+    int rc = -1;
+    if (exec_ok(pg, "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")", err, errsz, "taking the migration lock") < 0)
+        goto out;
+    if (exec_ok(pg,
+                "CREATE TABLE IF NOT EXISTS schema_migration ("
+                " version integer PRIMARY KEY, name text NOT NULL,"
+                " applied_at timestamptz NOT NULL DEFAULT now())",
+                err, errsz, "creating schema_migration") < 0)
+        goto out;
+    int have = current_version(pg, err, errsz);
+    if (have < 0)
+        goto out;
+    int applied = 0;
+    for (int i = 0; i < migrations_count; i++) {
+        const struct migration *m = &migrations[i];
+        if (m->version <= have)
+            continue;
+        char what[160];
+        snprintf(what, sizeof what, "migration %04d_%s", m->version, m->name);
+        if (exec_ok(pg, "BEGIN", err, errsz, what) < 0)
+            goto out;
+        if (exec_ok(pg, m->sql, err, errsz, what) < 0) {
+            PQclear(PQexec(pg, "ROLLBACK"));
+            goto out;
+        }
+        char ver[16];
+        snprintf(ver, sizeof ver, "%d", m->version);
+        const char *params[2] = { ver, m->name };
+        PGresult *r = PQexecParams(pg, "INSERT INTO schema_migration (version, name) VALUES ($1, $2)", 2, NULL,
+                                   params, NULL, NULL, 0);
+        int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+        if (!ok)
+            snprintf(err, errsz, "%s: recording it: %s", what, PQresultErrorMessage(r));
+        PQclear(r);
+        if (!ok) {
+            PQclear(PQexec(pg, "ROLLBACK"));
+            goto out;
+        }
+        if (exec_ok(pg, "COMMIT", err, errsz, what) < 0)
+            goto out;
+        printf("applied %04d_%s\n", m->version, m->name);
+        applied++;
+    }
+    if (applied == 0)
+        printf("schema is up to date (version %d)\n", have);
+    fflush(stdout);
+    rc = 0;
+out:
+    PQfinish(pg);
+    return rc;
+}
+
+int migrate_check(const char *conninfo, char *err, size_t errsz)
+{
+    PGconn *pg = migrate_connect(conninfo, err, errsz);
+    if (!pg)
+        return -1;
+    int have = current_version(pg, err, errsz);
+    PQfinish(pg);
+    if (have < 0)
+        return -1;
+    if (have < migrate_expected()) {
+        snprintf(err, errsz, "the database schema is at version %d but this kehud needs %d: run `kehud migrate`", have,
+                 migrate_expected());
+        return -1;
+    }
+    return 0;
+}

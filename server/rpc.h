@@ -1,0 +1,52 @@
+/* The RPC families, one file each, and the pieces they share. */
+#ifndef KEHU_RPC_H
+#define KEHU_RPC_H
+
+#include "db.h"
+#include "dispatch.h"
+
+/* rpc_session.c */
+extern const struct rpc_entry rpc_hello, rpc_ping, rpc_login, rpc_resume, rpc_logout, rpc_whoami;
+/* rpc_org.c */
+extern const struct rpc_entry rpc_org_add, rpc_org_list, rpc_user_add, rpc_user_list, rpc_user_disable,
+    rpc_user_move;
+
+/* Unix milliseconds of a timestamptz, in SQL. */
+#define SQL_MS(col) "(extract(epoch FROM " col ") * 1000)::bigint"
+
+/* A user as the protocol shows it: USER_COLUMNS over USER_FROM (aliases u
+ * for app_user, o for its unit). USER_NCOLS columns, read by rpc_user_from_row. */
+#define USER_COLUMNS                                                                                         \
+    "u.id, u.username, u.display_name, u.role::text, u.unit_id, o.name, u.disabled_at IS NOT NULL, " SQL_MS( \
+        "u.created_at") ", coalesce(o.branch_id, 0), o.path::text"
+#define USER_FROM " app_user u JOIN org_unit o ON o.id = u.unit_id "
+#define USER_NCOLS 10
+
+Kehu__V1__User *rpc_user_from_row(struct req *r, const struct db_result *res, int stmt, int row, int col);
+/* Makes the connection's principal the user of that row (USER_COLUMNS). */
+void rpc_principal_from_row(struct principal *who, const struct db_result *res, int stmt, int row, int col);
+/* The path of the unit of a USER_COLUMNS row, for authz targets. */
+int rpc_user_row_path(const struct db_result *res, int stmt, int row, int col, int64_t *path, int max);
+
+/* An org unit named by its id or its name (case-insensitive), as $1. */
+#define UNIT_COLUMNS                                                                                              \
+    "u.id, u.name, u.kind::text, coalesce(u.parent_id, 0), coalesce(p.name, ''), cardinality(u.path) - 1, " \
+    "coalesce(u.branch_id, 0), u.path::text"
+#define UNIT_FROM " org_unit u LEFT JOIN org_unit p ON p.id = u.parent_id "
+#define UNIT_BY_REF " (CASE WHEN $1 ~ '^[0-9]{1,18}$' THEN $1::bigint END = u.id OR lower(u.name) = lower($1)) "
+#define UNIT_NCOLS 8
+
+Kehu__V1__OrgUnit *rpc_unit_from_row(struct req *r, const struct db_result *res, int stmt, int row, int col);
+
+/* Roles and kinds as PostgreSQL's enums spell them. */
+const char *rpc_role_sql(Kehu__V1__Role role);
+Kehu__V1__Role rpc_role_from_sql(const char *s);
+const char *rpc_kind_sql(Kehu__V1__UnitKind kind);
+Kehu__V1__UnitKind rpc_kind_from_sql(const char *s);
+
+/* Forgets the login of every connection of this server matching user_id
+ * (session_id 0) or session_id: a disabled account or a revoked session
+ * stops working at once on this instance. */
+void rpc_forget_sessions(struct server *s, int64_t user_id, int64_t session_id);
+
+#endif

@@ -1,0 +1,586 @@
+/* Organisation RPCs: org units and users. */
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "auth.h"
+#include "conn.h"
+#include "log.h"
+#include "rpc.h"
+#include "server.h"
+
+/* ---- enums as SQL spells them */
+
+static const char *const role_sql[] = {
+    [KEHU__V1__ROLE__ADMIN] = "admin",
+    [KEHU__V1__ROLE__BRANCH_MANAGER] = "branch_manager",
+    [KEHU__V1__ROLE__ACCOUNT_MANAGER] = "account_manager",
+    [KEHU__V1__ROLE__SERVICE_AGENT] = "service_agent",
+    [KEHU__V1__ROLE__AUDITOR] = "auditor",
+};
+static const char *const kind_sql[] = {
+    [KEHU__V1__UNIT_KIND__HEAD_OFFICE] = "head_office",
+    [KEHU__V1__UNIT_KIND__REGION] = "region",
+    [KEHU__V1__UNIT_KIND__BRANCH] = "branch",
+    [KEHU__V1__UNIT_KIND__TEAM] = "team",
+};
+#define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+const char *rpc_role_sql(Kehu__V1__Role role)
+{
+    return (int)role > 0 && (int)role < COUNT(role_sql) ? role_sql[role] : NULL;
+}
+
+Kehu__V1__Role rpc_role_from_sql(const char *s)
+{
+    for (int i = 1; s && i < COUNT(role_sql); i++)
+        if (strcmp(role_sql[i], s) == 0)
+            return (Kehu__V1__Role)i;
+    return KEHU__V1__ROLE__ROLE_UNSPECIFIED;
+}
+
+const char *rpc_kind_sql(Kehu__V1__UnitKind kind)
+{
+    return (int)kind > 0 && (int)kind < COUNT(kind_sql) ? kind_sql[kind] : NULL;
+}
+
+Kehu__V1__UnitKind rpc_kind_from_sql(const char *s)
+{
+    for (int i = 1; s && i < COUNT(kind_sql); i++)
+        if (strcmp(kind_sql[i], s) == 0)
+            return (Kehu__V1__UnitKind)i;
+    return KEHU__V1__UNIT_KIND__UNIT_KIND_UNSPECIFIED;
+}
+
+/* ---- rows to messages */
+
+static char *col_str(struct req *r, const struct db_result *res, int stmt, int row, int col)
+{
+    const char *v = db_get(res, stmt, row, col);
+    return arena_strdup(&r->arena, v ? v : "");
+}
+
+Kehu__V1__User *rpc_user_from_row(struct req *r, const struct db_result *res, int stmt, int row, int col)
+{
+    Kehu__V1__User *u = arena_alloc(&r->arena, sizeof *u);
+    kehu__v1__user__init(u);
+    u->id = db_get_i64(res, stmt, row, col);
+    u->username = col_str(r, res, stmt, row, col + 1);
+    u->display_name = col_str(r, res, stmt, row, col + 2);
+    u->role = rpc_role_from_sql(db_get(res, stmt, row, col + 3));
+    u->unit_id = db_get_i64(res, stmt, row, col + 4);
+    u->unit_name = col_str(r, res, stmt, row, col + 5);
+    u->disabled = db_get_bool(res, stmt, row, col + 6);
+    u->created_at_ms = db_get_i64(res, stmt, row, col + 7);
+    u->branch_id = db_get_i64(res, stmt, row, col + 8);
+    return u;
+}
+
+void rpc_principal_from_row(struct principal *who, const struct db_result *res, int stmt, int row, int col)
+{
+    memset(who, 0, sizeof *who);
+    who->user_id = db_get_i64(res, stmt, row, col);
+    const char *name = db_get(res, stmt, row, col + 1);
+    snprintf(who->username, sizeof who->username, "%s", name ? name : "");
+    who->role = rpc_role_from_sql(db_get(res, stmt, row, col + 3));
+    who->unit_id = db_get_i64(res, stmt, row, col + 4);
+    who->branch_id = db_get_i64(res, stmt, row, col + 8);
+}
+
+int rpc_user_row_path(const struct db_result *res, int stmt, int row, int col, int64_t *path, int max)
+{
+    return authz_parse_path(db_get(res, stmt, row, col + 9), path, max);
+}
+
+Kehu__V1__OrgUnit *rpc_unit_from_row(struct req *r, const struct db_result *res, int stmt, int row, int col)
+{
+    Kehu__V1__OrgUnit *u = arena_alloc(&r->arena, sizeof *u);
+    kehu__v1__org_unit__init(u);
+    u->id = db_get_i64(res, stmt, row, col);
+    u->name = col_str(r, res, stmt, row, col + 1);
+    u->kind = rpc_kind_from_sql(db_get(res, stmt, row, col + 2));
+    u->parent_id = db_get_i64(res, stmt, row, col + 3);
+    u->parent_name = col_str(r, res, stmt, row, col + 4);
+    u->depth = (uint32_t)db_get_i64(res, stmt, row, col + 5);
+    u->branch_id = db_get_i64(res, stmt, row, col + 6);
+    return u;
+}
+
+void rpc_forget_sessions(struct server *s, int64_t user_id, int64_t session_id)
+{
+    for (struct conn *c = s->conns; c; c = c->next) {
+        if (c->who.user_id == 0)
+            continue;
+        if ((user_id && c->who.user_id == user_id) || (session_id && c->who.session_id == session_id)) {
+            log_info(c->id, 0, "session of %s ended", c->who.username);
+            memset(&c->who, 0, sizeof c->who);
+        }
+    }
+}
+
+/* ---- validation */
+
+/* A display text: trimmed by the client's intent, valid UTF-8 is the wire's
+ * promise (protobuf strings), so this checks length and control characters. */
+static const char *text_problem(const char *s, size_t max_bytes, int required)
+{
+    if (!s || !*s)
+        return required ? "is required" : NULL;
+    size_t n = strlen(s);
+    if (n > max_bytes)
+        return "is too long";
+    if (isspace((unsigned char)s[0]) || isspace((unsigned char)s[n - 1]))
+        return "must not begin or end with spaces";
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+            return "must not contain control characters";
+    return NULL;
+}
+
+static int username_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < 2 || n > 64 || !(islower((unsigned char)s[0]) || isdigit((unsigned char)s[0])))
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!(islower((unsigned char)s[i]) || isdigit((unsigned char)s[i]) || s[i] == '.' || s[i] == '_' ||
+              s[i] == '-'))
+            return 0;
+    return 1;
+}
+
+/* Mirrors org_unit_kind_allowed() in sql/0001_init.sql, to explain a refusal. */
+static int kind_allowed(Kehu__V1__UnitKind parent, Kehu__V1__UnitKind child)
+{
+    switch (child) {
+    case KEHU__V1__UNIT_KIND__REGION:
+    case KEHU__V1__UNIT_KIND__BRANCH:
+        return parent == KEHU__V1__UNIT_KIND__HEAD_OFFICE || parent == KEHU__V1__UNIT_KIND__REGION;
+    case KEHU__V1__UNIT_KIND__TEAM:
+        return parent == KEHU__V1__UNIT_KIND__BRANCH || parent == KEHU__V1__UNIT_KIND__TEAM;
+    default:
+        return 0;
+    }
+}
+
+static char *id_text(struct req *r, int64_t id)
+{
+    return arena_printf(&r->arena, "%lld", (long long)id);
+}
+
+/* ---- OrgAdd */
+
+static struct db_stmt unit_by_ref = DB_STMT("SELECT " UNIT_COLUMNS " FROM" UNIT_FROM "WHERE" UNIT_BY_REF);
+static struct db_stmt unit_insert = DB_STMT(
+    "INSERT INTO org_unit (parent_id, kind, name) VALUES ($1, $2::unit_kind, $3)"
+    " RETURNING id, name, kind::text, parent_id, '', cardinality(path) - 1, coalesce(branch_id, 0)");
+
+static void org_add_done(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    const Kehu__V1__OrgAdd *m = r->msg->org_add;
+    if (res->outcome != DB_OK) {
+        if (strcmp(res->sqlstate, "23505") == 0)
+            req_fail(r, KEHU__V1__CODE__CONFLICT, "name", "an org unit named '%s' already exists", m->name);
+        else if (strcmp(res->sqlstate, "23514") == 0 || strcmp(res->sqlstate, "23503") == 0)
+            req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "parent", "%s", res->message);
+        else
+            req_fail_db(r, res);
+        return;
+    }
+    Kehu__V1__OrgUnit *u = rpc_unit_from_row(r, res, 0, 0, 0);
+    u->parent_name = r->state;
+    log_info(r->conn->id, r->id, "org unit %lld '%s' added under '%s'", (long long)u->id, u->name, u->parent_name);
+    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_ORG_UNIT;
+    r->resp.org_unit = u;
+    req_reply(r);
+}
+
+static void org_add_parent(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    const Kehu__V1__OrgAdd *m = r->msg->org_add;
+    if (res->outcome != DB_OK) {
+        req_fail_db(r, res);
+        return;
+    }
+    if (db_rows(res, 0) != 1) {
+        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "parent", "no org unit '%s'", m->parent);
+        return;
+    }
+    int64_t path[AUTHZ_MAX_DEPTH];
+    int n = authz_parse_path(db_get(res, 0, 0, 7), path, AUTHZ_MAX_DEPTH);
+    if (n < 0 || n >= AUTHZ_MAX_DEPTH) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "parent", "the organisation tree may be at most %d levels deep",
+                 AUTHZ_MAX_DEPTH);
+        return;
+    }
+    struct authz_target t = { .unit_path = path, .path_len = n };
+    if (req_authorize(r, &t) < 0)
+        return;
+    Kehu__V1__UnitKind parent_kind = rpc_kind_from_sql(db_get(res, 0, 0, 2));
+    if (!kind_allowed(parent_kind, m->kind)) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "parent", "a %s cannot be placed under a %s",
+                 rpc_kind_sql(m->kind), rpc_kind_sql(parent_kind));
+        return;
+    }
+    r->state = arena_strdup(&r->arena, db_get(res, 0, 0, 1));
+    const char *p[] = { db_get(res, 0, 0, 0), rpc_kind_sql(m->kind), m->name };
+    db_query(r->srv->db, &unit_insert, 3, p, org_add_done, r);
+}
+
+static void org_add(struct req *r)
+{
+    const Kehu__V1__OrgAdd *m = r->msg->org_add;
+    const char *why;
+    if (!m || (why = text_problem(m->name, 100 * 4, 1))) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "name", "the unit's name %s", m ? why : "is required");
+        return;
+    }
+    if (m->kind != KEHU__V1__UNIT_KIND__REGION && m->kind != KEHU__V1__UNIT_KIND__BRANCH &&
+        m->kind != KEHU__V1__UNIT_KIND__TEAM) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "kind", "kind must be region, branch or team");
+        return;
+    }
+    if (!m->parent || !*m->parent) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "parent", "a parent unit is required");
+        return;
+    }
+    const char *p[] = { m->parent };
+    db_query(r->srv->db, &unit_by_ref, 1, p, org_add_parent, r);
+}
+
+const struct rpc_entry rpc_org_add = { KEHU__V1__REQUEST__OP_ORG_ADD, "org_add", ACT_ORG_WRITE, 0, org_add };
+
+/* ---- OrgList: the whole tree, head office first, each unit before its children */
+
+static struct db_stmt unit_list = DB_STMT("SELECT " UNIT_COLUMNS " FROM" UNIT_FROM "ORDER BY u.path");
+
+static void org_list_done(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    if (res->outcome != DB_OK) {
+        req_fail_db(r, res);
+        return;
+    }
+    Kehu__V1__OrgUnitList *list = arena_alloc(&r->arena, sizeof *list);
+    kehu__v1__org_unit_list__init(list);
+    int n = db_rows(res, 0);
+    list->n_units = (size_t)n;
+    list->units = arena_alloc(&r->arena, sizeof *list->units * (size_t)(n ? n : 1));
+    for (int i = 0; i < n; i++)
+        list->units[i] = rpc_unit_from_row(r, res, 0, i, 0);
+    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_ORG_UNITS;
+    r->resp.org_units = list;
+    req_reply(r);
+}
+
+static void org_list(struct req *r)
+{
+    db_query(r->srv->db, &unit_list, 0, NULL, org_list_done, r);
+}
+
+const struct rpc_entry rpc_org_list = { KEHU__V1__REQUEST__OP_ORG_LIST, "org_list", ACT_ORG_READ, 0, org_list };
+
+/* ---- UserAdd: find the unit, authorize, hash (thread pool), insert */
+
+static struct db_stmt user_insert = DB_STMT(
+    "WITH u AS (INSERT INTO app_user (username, display_name, role, unit_id, password_hash)"
+    " VALUES ($1, $2, $3::user_role, $4, $5) RETURNING *)"
+    " SELECT " USER_COLUMNS " FROM u JOIN org_unit o ON o.id = u.unit_id");
+
+struct user_add {
+    char *unit_id;
+};
+
+static void user_add_done(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    const Kehu__V1__UserAdd *m = r->msg->user_add;
+    if (res->outcome != DB_OK) {
+        if (strcmp(res->sqlstate, "23505") == 0)
+            req_fail(r, KEHU__V1__CODE__CONFLICT, "username", "a user named '%s' already exists", m->username);
+        else
+            req_fail_db(r, res);
+        return;
+    }
+    Kehu__V1__User *u = rpc_user_from_row(r, res, 0, 0, 0);
+    log_info(r->conn->id, r->id, "user %s added (%s in '%s')", u->username, rpc_role_sql(u->role), u->unit_name);
+    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_USER;
+    r->resp.user = u;
+    req_reply(r);
+}
+
+static void user_add_hashed(int ok, const char *hash, void *arg)
+{
+    struct req *r = arg;
+    const Kehu__V1__UserAdd *m = r->msg->user_add;
+    struct user_add *st = r->state;
+    if (!ok) {
+        req_fail(r, KEHU__V1__CODE__INTERNAL, NULL, "hashing the password failed (hash_mem too large?)");
+        return;
+    }
+    const char *p[] = { m->username, m->display_name ? m->display_name : "", rpc_role_sql(m->role), st->unit_id,
+                        hash };
+    db_query(r->srv->db, &user_insert, 5, p, user_add_done, r);
+}
+
+static void user_add_unit(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    const Kehu__V1__UserAdd *m = r->msg->user_add;
+    if (res->outcome != DB_OK) {
+        req_fail_db(r, res);
+        return;
+    }
+    if (db_rows(res, 0) != 1) {
+        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "unit", "no org unit '%s'", m->unit);
+        return;
+    }
+    int64_t path[AUTHZ_MAX_DEPTH];
+    int n = authz_parse_path(db_get(res, 0, 0, 7), path, AUTHZ_MAX_DEPTH);
+    struct authz_target t = { .unit_path = path, .path_len = n < 0 ? 0 : n, .role = m->role };
+    if (req_authorize(r, &t) < 0)
+        return;
+    struct user_add *st = arena_alloc(&r->arena, sizeof *st);
+    st->unit_id = arena_strdup(&r->arena, db_get(res, 0, 0, 0));
+    r->state = st;
+    auth_hash_async(r->srv->loop, m->password, r->srv->cfg.hash_ops, r->srv->cfg.hash_mem, user_add_hashed, r);
+}
+
+static void user_add(struct req *r)
+{
+    const Kehu__V1__UserAdd *m = r->msg->user_add;
+    const char *why;
+    if (!m || !m->username || !username_ok(m->username)) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "username",
+                 "a username is 2 to 64 characters: lower-case letters, digits, '.', '_' or '-', starting with a "
+                 "letter or digit");
+        return;
+    }
+    if (!rpc_role_sql(m->role)) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "role",
+                 "role must be admin, branch_manager, account_manager, service_agent or auditor");
+        return;
+    }
+    if (!m->unit || !*m->unit) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "unit", "an org unit is required");
+        return;
+    }
+    if ((why = text_problem(m->display_name, 100 * 4, 0))) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "display_name", "the display name %s", why);
+        return;
+    }
+    if (!m->password || (why = auth_password_problem(m->password))) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "password", "%s", m->password ? why : "a password is required");
+        return;
+    }
+    const char *p[] = { m->unit };
+    db_query(r->srv->db, &unit_by_ref, 1, p, user_add_unit, r);
+}
+
+const struct rpc_entry rpc_user_add = { KEHU__V1__REQUEST__OP_USER_ADD, "user_add", ACT_USER_WRITE, 0, user_add };
+
+/* ---- UserList: everyone in a subtree (a branch manager's own by default) */
+
+static struct db_stmt user_list_stmt = DB_STMT(
+    "SELECT " USER_COLUMNS " FROM" USER_FROM
+    "WHERE ($1::bigint IS NULL OR o.path @> ARRAY[$1::bigint])"
+    " AND ($2::user_role IS NULL OR u.role = $2::user_role)"
+    " ORDER BY o.path, u.username");
+
+static void user_list_done(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    if (res->outcome != DB_OK) {
+        req_fail_db(r, res);
+        return;
+    }
+    int n = db_rows(res, 0);
+    Kehu__V1__Users *list = arena_alloc(&r->arena, sizeof *list);
+    kehu__v1__users__init(list);
+    list->n_users = (size_t)n;
+    list->users = arena_alloc(&r->arena, sizeof *list->users * (size_t)(n ? n : 1));
+    for (int i = 0; i < n; i++)
+        list->users[i] = rpc_user_from_row(r, res, 0, i, 0);
+    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_USERS;
+    r->resp.users = list;
+    req_reply(r);
+}
+
+static void user_list_query(struct req *r, const char *unit_id)
+{
+    const Kehu__V1__UserList *m = r->msg->user_list;
+    const char *p[] = { unit_id, m ? rpc_role_sql(m->role) : NULL };
+    db_query(r->srv->db, &user_list_stmt, 2, p, user_list_done, r);
+}
+
+static void user_list_unit(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    if (res->outcome != DB_OK) {
+        req_fail_db(r, res);
+        return;
+    }
+    if (db_rows(res, 0) != 1) {
+        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "unit", "no org unit '%s'", r->msg->user_list->unit);
+        return;
+    }
+    int64_t path[AUTHZ_MAX_DEPTH];
+    int n = authz_parse_path(db_get(res, 0, 0, 7), path, AUTHZ_MAX_DEPTH);
+    struct authz_target t = { .unit_path = path, .path_len = n < 0 ? 0 : n };
+    if (req_authorize(r, &t) < 0)
+        return;
+    user_list_query(r, arena_strdup(&r->arena, db_get(res, 0, 0, 0)));
+}
+
+static void user_list(struct req *r)
+{
+    const Kehu__V1__UserList *m = r->msg->user_list;
+    if (m && m->role && !rpc_role_sql(m->role)) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "role", "unknown role %d", (int)m->role);
+        return;
+    }
+    if (m && m->unit && *m->unit) {
+        const char *p[] = { m->unit };
+        db_query(r->srv->db, &unit_by_ref, 1, p, user_list_unit, r);
+        return;
+    }
+    /* no unit named: everything the caller may see */
+    const struct principal *who = req_who(r);
+    user_list_query(r, who->role == KEHU__V1__ROLE__BRANCH_MANAGER ? id_text(r, who->unit_id) : NULL);
+}
+
+const struct rpc_entry rpc_user_list = { KEHU__V1__REQUEST__OP_USER_LIST, "user_list", ACT_USER_READ, 0,
+                                         user_list };
+
+/* ---- UserDisable and UserMove: find the user (and unit), authorize, change */
+
+static struct db_stmt user_by_name = DB_STMT("SELECT " USER_COLUMNS " FROM" USER_FROM "WHERE u.username = lower($1)");
+static struct db_stmt user_disable_stmt = DB_STMT(
+    "UPDATE app_user SET disabled_at = coalesce(disabled_at, now()), updated_at = now() WHERE id = $1");
+static struct db_stmt user_revoke_sessions = DB_STMT(
+    "UPDATE session SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL");
+static struct db_stmt user_move_stmt = DB_STMT("UPDATE app_user SET unit_id = $2, updated_at = now() WHERE id = $1");
+static struct db_stmt user_by_id = DB_STMT("SELECT " USER_COLUMNS " FROM" USER_FROM "WHERE u.id = $1");
+
+/* Authorizes acting on the user in row 0 of statement `stmt`; -1 when refused (answered). */
+static int authorize_user_row(struct req *r, const struct db_result *res, int stmt, const char *username)
+{
+    if (db_rows(res, stmt) != 1) {
+        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "username", "no user named '%s'", username);
+        return -1;
+    }
+    int64_t path[AUTHZ_MAX_DEPTH];
+    int n = rpc_user_row_path(res, stmt, 0, 0, path, AUTHZ_MAX_DEPTH);
+    struct authz_target t = {
+        .unit_path = path,
+        .path_len = n < 0 ? 0 : n,
+        .role = rpc_role_from_sql(db_get(res, stmt, 0, 3)),
+        .user_id = db_get_i64(res, stmt, 0, 0),
+    };
+    return req_authorize(r, &t);
+}
+
+static void user_changed(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    if (res->outcome != DB_OK) {
+        req_fail_db(r, res);
+        return;
+    }
+    int last = res->nres - 1;
+    Kehu__V1__User *u = rpc_user_from_row(r, res, last, 0, 0);
+    if (r->msg->op_case == KEHU__V1__REQUEST__OP_USER_DISABLE)
+        rpc_forget_sessions(r->srv, u->id, 0);
+    log_info(r->conn->id, r->id, "%s: %s (%s in '%s'%s)", r->rpc->name, u->username, rpc_role_sql(u->role),
+             u->unit_name, u->disabled ? ", disabled" : "");
+    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_USER;
+    r->resp.user = u;
+    req_reply(r);
+}
+
+static void user_disable_found(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    if (res->outcome != DB_OK) {
+        req_fail_db(r, res);
+        return;
+    }
+    if (authorize_user_row(r, res, 0, r->msg->user_disable->username) < 0)
+        return;
+    const char *p[] = { db_get(res, 0, 0, 0) };
+    struct db_call *call = db_call_new(r->srv->db, user_changed, r);
+    db_call_add(call, &user_disable_stmt, 1, p);
+    db_call_add(call, &user_revoke_sessions, 1, p);
+    db_call_add(call, &user_by_id, 1, p);
+    db_call_send(call);
+}
+
+static void user_disable(struct req *r)
+{
+    const Kehu__V1__UserDisable *m = r->msg->user_disable;
+    if (!m || !m->username || !*m->username) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "username", "a username is required");
+        return;
+    }
+    const char *p[] = { m->username };
+    db_query(r->srv->db, &user_by_name, 1, p, user_disable_found, r);
+}
+
+const struct rpc_entry rpc_user_disable = { KEHU__V1__REQUEST__OP_USER_DISABLE, "user_disable", ACT_USER_WRITE, 0,
+                                            user_disable };
+
+static void user_move_found(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    const Kehu__V1__UserMove *m = r->msg->user_move;
+    if (res->outcome != DB_OK) {
+        req_fail_db(r, res);
+        return;
+    }
+    if (authorize_user_row(r, res, 0, m->username) < 0)
+        return;
+    if (db_rows(res, 1) != 1) {
+        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "unit", "no org unit '%s'", m->unit);
+        return;
+    }
+    /* the destination must be in scope too, for the user's role */
+    int64_t path[AUTHZ_MAX_DEPTH];
+    int n = authz_parse_path(db_get(res, 1, 0, 7), path, AUTHZ_MAX_DEPTH);
+    struct authz_target t = {
+        .unit_path = path,
+        .path_len = n < 0 ? 0 : n,
+        .role = rpc_role_from_sql(db_get(res, 0, 0, 3)),
+        .user_id = db_get_i64(res, 0, 0, 0),
+    };
+    if (req_authorize(r, &t) < 0)
+        return;
+    const char *p[] = { db_get(res, 0, 0, 0), db_get(res, 1, 0, 0) };
+    struct db_call *call = db_call_new(r->srv->db, user_changed, r);
+    db_call_add(call, &user_move_stmt, 2, p);
+    db_call_add(call, &user_by_id, 1, p);
+    db_call_send(call);
+}
+
+static void user_move(struct req *r)
+{
+    const Kehu__V1__UserMove *m = r->msg->user_move;
+    if (!m || !m->username || !*m->username) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "username", "a username is required");
+        return;
+    }
+    if (!m->unit || !*m->unit) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "unit", "an org unit is required");
+        return;
+    }
+    const char *pu[] = { m->username };
+    const char *po[] = { m->unit };
+    struct db_call *call = db_call_new(r->srv->db, user_move_found, r);
+    db_call_add(call, &user_by_name, 1, pu);
+    db_call_add(call, &unit_by_ref, 1, po);
+    db_call_send(call);
+}
+
+const struct rpc_entry rpc_user_move = { KEHU__V1__REQUEST__OP_USER_MOVE, "user_move", ACT_USER_WRITE, 0,
+                                         user_move };

@@ -1,0 +1,380 @@
+/* Session RPCs: Hello, Ping, Login, Resume, Logout, WhoAmI. */
+#include <stdio.h>
+#include <string.h>
+
+#include "auth.h"
+#include "conn.h"
+#include "log.h"
+#include "rpc.h"
+#include "server.h"
+
+/* ---- Hello */
+
+static void hello(struct req *r)
+{
+    struct conn *c = r->conn;
+    const Kehu__V1__Hello *h = r->msg->hello;
+    if (!h) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "hello", "empty Hello");
+        conn_drain(c);
+        return;
+    }
+    if (c->state != CONN_HELLO) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "hello", "Hello was already exchanged on this connection");
+        return;
+    }
+    if (h->protocol_version != KEHU_PROTOCOL_VERSION) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "protocol_version",
+                 "unsupported protocol version %u: this server speaks version %u", h->protocol_version,
+                 KEHU_PROTOCOL_VERSION);
+        conn_drain(c);
+        return;
+    }
+    c->state = CONN_OPEN;
+    log_info(c->id, r->id, "hello from %s (%s)", c->peer, h->client && *h->client ? h->client : "unnamed client");
+    Kehu__V1__HelloReply *rep = arena_alloc(&r->arena, sizeof *rep);
+    kehu__v1__hello_reply__init(rep);
+    rep->protocol_version = KEHU_PROTOCOL_VERSION;
+    rep->server = "kehud " KEHU_VERSION;
+    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_HELLO;
+    r->resp.hello = rep;
+    req_reply(r);
+}
+
+const struct rpc_entry rpc_hello = { KEHU__V1__REQUEST__OP_HELLO, "hello", ACT_PUBLIC, RPC_BEFORE_HELLO, hello };
+
+/* ---- Ping: answers only after a round trip to PostgreSQL */
+
+static struct db_stmt ping_stmt = DB_STMT("SELECT 1");
+
+static void ping_done(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    if (res->outcome != DB_OK) {
+        req_fail_db(r, res);
+        return;
+    }
+    Kehu__V1__PingReply *rep = arena_alloc(&r->arena, sizeof *rep);
+    kehu__v1__ping_reply__init(rep);
+    if (r->msg->ping)
+        rep->payload = r->msg->ping->payload;
+    rep->server_time_ms = now_unix_ms();
+    rep->database_ok = 1;
+    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_PING;
+    r->resp.ping = rep;
+    req_reply(r);
+}
+
+static void ping(struct req *r)
+{
+    if (r->msg->ping && r->msg->ping->payload.len > 4096) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "payload", "a ping payload may have at most 4096 bytes");
+        return;
+    }
+    db_query(r->srv->db, &ping_stmt, 0, NULL, ping_done, r);
+}
+
+const struct rpc_entry rpc_ping = { KEHU__V1__REQUEST__OP_PING, "ping", ACT_PUBLIC, 0, ping };
+
+/* ---- Login */
+
+struct login {
+    char username[64];
+    char *password;
+    int64_t user_id;
+    int disabled;
+};
+
+/* The account's hash and throttling state. wait_s > 0: too many recent
+ * failures; the wait doubles with each further failure, up to 5 minutes. */
+static struct db_stmt login_lookup = DB_STMT(
+    "SELECT id, password_hash, disabled_at IS NOT NULL,"
+    " CASE WHEN failed_logins >= $2::int THEN"
+    "   ceil(greatest(0, extract(epoch FROM last_failed_at"
+    "     + make_interval(secs => least(300, 2 ^ (failed_logins - $2::int))) - now())))::int"
+    " ELSE 0 END"
+    " FROM app_user WHERE username = $1");
+static struct db_stmt login_failed = DB_STMT(
+    "UPDATE app_user SET failed_logins = failed_logins + 1, last_failed_at = now() WHERE id = $1");
+static struct db_stmt login_reset = DB_STMT(
+    "UPDATE app_user SET failed_logins = 0, last_failed_at = NULL WHERE id = $1 AND failed_logins > 0");
+static struct db_stmt session_insert = DB_STMT(
+    "INSERT INTO session (user_id, token_hash, client, peer, expires_at)"
+    " VALUES ($1, decode($2, 'hex'), '', $3, now() + make_interval(secs => $4::int))"
+    " RETURNING id, " SQL_MS("expires_at"));
+static struct db_stmt user_by_id = DB_STMT("SELECT " USER_COLUMNS " FROM" USER_FROM "WHERE u.id = $1");
+
+static void wipe_password(struct login *l)
+{
+    if (l->password) {
+        sodium_memzero(l->password, strlen(l->password));
+        l->password = NULL;
+    }
+}
+
+static void login_refused(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    (void)res; /* the answer is the same whether the counter was recorded or not */
+    req_fail(r, KEHU__V1__CODE__UNAUTHENTICATED, NULL, "wrong username or password");
+}
+
+static Kehu__V1__Session *session_reply(struct req *r, const char *token, int64_t expires_ms,
+                                        const struct db_result *res, int stmt)
+{
+    Kehu__V1__Session *s = arena_alloc(&r->arena, sizeof *s);
+    kehu__v1__session__init(s);
+    s->token = token ? arena_strdup(&r->arena, token) : "";
+    s->expires_at_ms = expires_ms;
+    s->user = rpc_user_from_row(r, res, stmt, 0, 0);
+    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_SESSION;
+    r->resp.session = s;
+    return s;
+}
+
+struct login_done_arg {
+    struct req *r;
+    char token[AUTH_TOKEN_LEN + 1];
+};
+
+static void login_stored(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    struct login *l = r->state;
+    if (res->outcome != DB_OK || db_rows(res, 1) != 1 || db_rows(res, 2) != 1) {
+        req_fail_db(r, res);
+        return;
+    }
+    const char *token = (const char *)(l + 1); /* stored right after the login state */
+    struct conn *c = r->conn;
+    rpc_principal_from_row(&c->who, res, 2, 0, 0);
+    c->who.session_id = db_get_i64(res, 1, 0, 0);
+    c->who.expires_at_ms = db_get_i64(res, 1, 0, 1);
+    session_reply(r, token, c->who.expires_at_ms, res, 2);
+    log_info(c->id, r->id, "login ok: %s (session %lld)", c->who.username, (long long)c->who.session_id);
+    req_reply(r);
+}
+
+static void login_verified(int ok, const char *hash, void *arg)
+{
+    struct req *r = arg;
+    struct login *l = r->state;
+    (void)hash;
+    if (!ok || l->user_id == 0) {
+        if (l->user_id == 0) {
+            req_fail(r, KEHU__V1__CODE__UNAUTHENTICATED, NULL, "wrong username or password");
+            return;
+        }
+        char id[24];
+        snprintf(id, sizeof id, "%lld", (long long)l->user_id);
+        const char *p[] = { id };
+        db_query(r->srv->db, &login_failed, 1, p, login_refused, r);
+        return;
+    }
+    if (l->disabled) {
+        req_fail(r, KEHU__V1__CODE__UNAUTHENTICATED, NULL, "this account is disabled");
+        return;
+    }
+    char *token = (char *)(l + 1);
+    char hash_hex[AUTH_HASH_HEX], id[24], ttl[24];
+    auth_new_token(token, hash_hex);
+    snprintf(id, sizeof id, "%lld", (long long)l->user_id);
+    snprintf(ttl, sizeof ttl, "%d", r->srv->cfg.session_ttl);
+    const char *p_id[] = { id };
+    const char *p_ins[] = { id, hash_hex, r->conn->peer, ttl };
+    struct db_call *call = db_call_new(r->srv->db, login_stored, r);
+    db_call_add(call, &login_reset, 1, p_id);
+    db_call_add(call, &session_insert, 4, p_ins);
+    db_call_add(call, &user_by_id, 1, p_id);
+    db_call_send(call);
+}
+
+static void login_found(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    struct login *l = r->state;
+    if (res->outcome != DB_OK) {
+        wipe_password(l);
+        req_fail_db(r, res);
+        return;
+    }
+    const char *stored = r->srv->dummy_hash;
+    if (db_rows(res, 0) == 1) {
+        int wait_s = (int)db_get_i64(res, 0, 0, 3);
+        if (wait_s > 0) {
+            wipe_password(l);
+            req_fail(r, KEHU__V1__CODE__RESOURCE_EXHAUSTED, NULL,
+                     "too many failed logins for this account: try again in %d s", wait_s);
+            return;
+        }
+        l->user_id = db_get_i64(res, 0, 0, 0);
+        l->disabled = db_get_bool(res, 0, 0, 2);
+        stored = db_get(res, 0, 0, 1);
+    }
+    auth_verify_async(r->srv->loop, stored, l->password, login_verified, r);
+    wipe_password(l);
+}
+
+static void login(struct req *r)
+{
+    const Kehu__V1__Login *m = r->msg->login;
+    if (!m || !m->username || !*m->username) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "username", "a username is required");
+        return;
+    }
+    if (strlen(m->username) >= 64) {
+        req_fail(r, KEHU__V1__CODE__UNAUTHENTICATED, NULL, "wrong username or password");
+        return;
+    }
+    if (!m->password || !*m->password) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "password", "a password is required");
+        return;
+    }
+    if (strlen(m->password) > AUTH_MAX_PASSWORD) {
+        req_fail(r, KEHU__V1__CODE__UNAUTHENTICATED, NULL, "wrong username or password");
+        return;
+    }
+    struct login *l = arena_alloc(&r->arena, sizeof *l + AUTH_TOKEN_LEN + 1);
+    r->state = l;
+    for (size_t i = 0; m->username[i]; i++) /* usernames are stored in lower case */
+        l->username[i] = (char)(m->username[i] >= 'A' && m->username[i] <= 'Z' ? m->username[i] + 32 : m->username[i]);
+    l->password = m->password;
+    char free_failures[16];
+    snprintf(free_failures, sizeof free_failures, "%d", r->srv->cfg.login_free_failures);
+    const char *p[] = { l->username, free_failures };
+    db_query(r->srv->db, &login_lookup, 2, p, login_found, r);
+}
+
+const struct rpc_entry rpc_login = { KEHU__V1__REQUEST__OP_LOGIN, "login", ACT_PUBLIC, 0, login };
+
+/* ---- Resume: a token from an earlier login, after a reconnect */
+
+static struct db_stmt session_lookup = DB_STMT(
+    "SELECT s.id, " SQL_MS("s.expires_at") ", s.revoked_at IS NOT NULL, s.expires_at <= now(), " USER_COLUMNS
+    " FROM session s JOIN" USER_FROM "ON u.id = s.user_id WHERE s.token_hash = decode($1, 'hex')");
+static struct db_stmt session_touch = DB_STMT(
+    "UPDATE session SET last_used_at = now()"
+    " WHERE token_hash = decode($1, 'hex') AND revoked_at IS NULL AND expires_at > now()");
+
+static void resume_found(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    if (res->outcome != DB_OK) {
+        req_fail_db(r, res);
+        return;
+    }
+    if (db_rows(res, 0) != 1) {
+        req_fail(r, KEHU__V1__CODE__UNAUTHENTICATED, "token", "unknown session token: log in again");
+        return;
+    }
+    if (db_get_bool(res, 0, 0, 2)) {
+        req_fail(r, KEHU__V1__CODE__UNAUTHENTICATED, "token", "this session was logged out: log in again");
+        return;
+    }
+    if (db_get_bool(res, 0, 0, 3)) {
+        req_fail(r, KEHU__V1__CODE__UNAUTHENTICATED, "token", "this session has expired: log in again");
+        return;
+    }
+    if (db_get_bool(res, 0, 0, 4 + 6)) {
+        req_fail(r, KEHU__V1__CODE__UNAUTHENTICATED, NULL, "this account is disabled");
+        return;
+    }
+    struct conn *c = r->conn;
+    rpc_principal_from_row(&c->who, res, 0, 0, 4);
+    c->who.session_id = db_get_i64(res, 0, 0, 0);
+    c->who.expires_at_ms = db_get_i64(res, 0, 0, 1);
+    Kehu__V1__Session *s = arena_alloc(&r->arena, sizeof *s);
+    kehu__v1__session__init(s);
+    s->token = "";
+    s->expires_at_ms = c->who.expires_at_ms;
+    s->user = rpc_user_from_row(r, res, 0, 0, 4);
+    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_SESSION;
+    r->resp.session = s;
+    log_info(c->id, r->id, "resumed session %lld of %s", (long long)c->who.session_id, c->who.username);
+    req_reply(r);
+}
+
+static void resume(struct req *r)
+{
+    const Kehu__V1__Resume *m = r->msg->resume;
+    if (!m || !m->token || !*m->token) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "token", "a session token is required");
+        return;
+    }
+    if (strlen(m->token) != AUTH_TOKEN_LEN) {
+        req_fail(r, KEHU__V1__CODE__UNAUTHENTICATED, "token", "unknown session token: log in again");
+        return;
+    }
+    char hash_hex[AUTH_HASH_HEX];
+    auth_token_hash(m->token, hash_hex);
+    const char *p[] = { hash_hex };
+    struct db_call *call = db_call_new(r->srv->db, resume_found, r);
+    db_call_add(call, &session_lookup, 1, p);
+    db_call_add(call, &session_touch, 1, p);
+    db_call_send(call);
+}
+
+const struct rpc_entry rpc_resume = { KEHU__V1__REQUEST__OP_RESUME, "resume", ACT_PUBLIC, 0, resume };
+
+/* ---- Logout */
+
+static struct db_stmt session_revoke = DB_STMT(
+    "UPDATE session SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL");
+
+static void logout_done(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    if (res->outcome != DB_OK) {
+        req_fail_db(r, res);
+        return;
+    }
+    int64_t session = *(int64_t *)r->state;
+    log_info(r->conn->id, r->id, "logout: session %lld revoked", (long long)session);
+    rpc_forget_sessions(r->srv, 0, session);
+    Kehu__V1__Empty *e = arena_alloc(&r->arena, sizeof *e);
+    kehu__v1__empty__init(e);
+    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_EMPTY;
+    r->resp.empty = e;
+    req_reply(r);
+}
+
+static void logout(struct req *r)
+{
+    int64_t *session = arena_alloc(&r->arena, sizeof *session);
+    *session = req_who(r)->session_id;
+    r->state = session;
+    char id[24];
+    snprintf(id, sizeof id, "%lld", (long long)*session);
+    const char *p[] = { id };
+    db_query(r->srv->db, &session_revoke, 1, p, logout_done, r);
+}
+
+const struct rpc_entry rpc_logout = { KEHU__V1__REQUEST__OP_LOGOUT, "logout", ACT_SESSION, 0, logout };
+
+/* ---- WhoAmI: read afresh, the role or unit may have changed */
+
+static void whoami_done(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    if (res->outcome != DB_OK) {
+        req_fail_db(r, res);
+        return;
+    }
+    if (db_rows(res, 0) != 1) {
+        req_fail(r, KEHU__V1__CODE__UNAUTHENTICATED, NULL, "your account no longer exists");
+        return;
+    }
+    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_USER;
+    r->resp.user = rpc_user_from_row(r, res, 0, 0, 0);
+    req_reply(r);
+}
+
+static void whoami(struct req *r)
+{
+    char id[24];
+    snprintf(id, sizeof id, "%lld", (long long)req_who(r)->user_id);
+    const char *p[] = { id };
+    db_query(r->srv->db, &user_by_id, 1, p, whoami_done, r);
+}
+
+const struct rpc_entry rpc_whoami = { KEHU__V1__REQUEST__OP_WHOAMI, "whoami", ACT_SESSION, 0, whoami };

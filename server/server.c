@@ -1,0 +1,193 @@
+#include "server.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "conn.h"
+#include "db.h"
+#include "log.h"
+#include "migrate.h"
+#include "util.h"
+
+void server_want_flush(struct server *s, struct conn *c)
+{
+    if (c && !c->in_flush_list) {
+        c->in_flush_list = 1;
+        conn_ref(c);
+        c->flush_next = s->flush_list;
+        s->flush_list = c;
+    }
+    /* the flusher is unreferenced while idle so it never keeps the loop alive
+     * by itself; it is referenced while it has work */
+    uv_ref((uv_handle_t *)&s->flusher);
+}
+
+static void finish_shutdown(struct server *s);
+
+/* Runs once per loop turn, before the loop waits: sends every queued reply
+ * and resumes connections that were paused. Repeats while handling one
+ * connection queued another. */
+static void on_flush(uv_prepare_t *h)
+{
+    struct server *s = h->data;
+    while (s->flush_list) {
+        struct conn *list = s->flush_list;
+        s->flush_list = NULL;
+        while (list) {
+            struct conn *c = list;
+            list = c->flush_next;
+            c->in_flush_list = 0;
+            conn_flush(c);
+            conn_unref(c);
+        }
+    }
+    uv_unref((uv_handle_t *)&s->flusher);
+    if (s->stopping && s->nconns == 0)
+        finish_shutdown(s);
+}
+
+static void on_connection(uv_stream_t *l, int status)
+{
+    struct server *s = l->data;
+    if (status < 0) {
+        log_warn(0, 0, "accept: %s", uv_strerror(status));
+        return;
+    }
+    if (s->stopping)
+        return;
+    conn_accept(s);
+}
+
+static void close_quietly(uv_handle_t *h)
+{
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+/* Everything is answered or abandoned: close the remaining handles so that
+ * uv_run returns. */
+static void finish_shutdown(struct server *s)
+{
+    if (s->stopping == 2)
+        return;
+    s->stopping = 2;
+    log_info(0, 0, "all connections closed");
+    db_pool_close(s->db);
+    uv_timer_stop(&s->grace);
+    close_quietly((uv_handle_t *)&s->grace);
+    close_quietly((uv_handle_t *)&s->flusher);
+    close_quietly((uv_handle_t *)&s->sigint);
+    close_quietly((uv_handle_t *)&s->sigterm);
+}
+
+static void on_grace_over(uv_timer_t *t)
+{
+    struct server *s = t->data;
+    log_warn(0, 0, "shutdown grace of %d s is over: closing %d connection(s) with requests in flight",
+             s->cfg.shutdown_grace, s->nconns);
+    for (struct conn *c = s->conns; c; c = c->next)
+        conn_close(c, "shutdown");
+}
+
+static void begin_shutdown(struct server *s, const char *why)
+{
+    if (s->stopping) {
+        /* a terminal's Ctrl-C and a supervisor's SIGTERM often arrive together:
+         * only a later repeat means "stop waiting" */
+        if (uv_now(s->loop) - s->stop_started < 2000)
+            return;
+        log_warn(0, 0, "%s again: closing everything now", why);
+        on_grace_over(&s->grace);
+        return;
+    }
+    s->stopping = 1;
+    s->stop_started = uv_now(s->loop);
+    log_info(0, 0, "%s: stopping (no new connections; finishing requests in flight)", why);
+    close_quietly((uv_handle_t *)&s->listener);
+    for (struct conn *c = s->conns; c; c = c->next)
+        conn_drain(c);
+    uv_timer_start(&s->grace, on_grace_over, (uint64_t)s->cfg.shutdown_grace * 1000, 0);
+    server_want_flush(s, NULL);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    begin_shutdown(h->data, signum == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+static int listen_on(struct server *s)
+{
+    struct sockaddr_storage addr;
+    int rc = uv_ip4_addr(s->cfg.listen, s->cfg.port, (struct sockaddr_in *)&addr);
+    if (rc < 0)
+        rc = uv_ip6_addr(s->cfg.listen, s->cfg.port, (struct sockaddr_in6 *)&addr);
+    if (rc < 0) {
+        log_error(0, 0, "listen address '%s' is not an IPv4 or IPv6 address", s->cfg.listen);
+        return -1;
+    }
+    uv_tcp_init(s->loop, &s->listener);
+    s->listener.data = s;
+    if ((rc = uv_tcp_bind(&s->listener, (struct sockaddr *)&addr, 0)) < 0 ||
+        (rc = uv_listen((uv_stream_t *)&s->listener, 511, on_connection)) < 0) {
+        log_error(0, 0, "cannot listen on %s:%d: %s", s->cfg.listen, s->cfg.port, uv_strerror(rc));
+        uv_close((uv_handle_t *)&s->listener, NULL);
+        return -1;
+    }
+    return 0;
+}
+
+int server_run(const struct config *cfg)
+{
+    struct server *s = xcalloc(1, sizeof *s);
+    s->cfg = *cfg;
+    s->loop = uv_default_loop();
+    s->loop->data = s;
+
+    char err[512];
+    if (migrate_check(cfg->db, err, sizeof err) < 0) {
+        log_error(0, 0, "%s", err);
+        free(s);
+        return 1;
+    }
+    /* a real Argon2id hash to verify unknown usernames against, so that a
+     * wrong username costs as much time as a wrong password */
+    if (crypto_pwhash_str(s->dummy_hash, "kehu-no-such-user", 17, cfg->hash_ops, cfg->hash_mem) != 0) {
+        log_error(0, 0, "cannot hash: hash_mem %zu is too large for this machine", cfg->hash_mem);
+        free(s);
+        return 1;
+    }
+
+    uv_prepare_init(s->loop, &s->flusher);
+    s->flusher.data = s;
+    uv_prepare_start(&s->flusher, on_flush);
+    uv_unref((uv_handle_t *)&s->flusher);
+    uv_timer_init(s->loop, &s->grace);
+    s->grace.data = s;
+    uv_signal_init(s->loop, &s->sigint);
+    uv_signal_init(s->loop, &s->sigterm);
+    s->sigint.data = s->sigterm.data = s;
+    uv_signal_start(&s->sigint, on_signal, SIGINT);
+    uv_signal_start(&s->sigterm, on_signal, SIGTERM);
+    signal(SIGPIPE, SIG_IGN);
+
+    s->db = db_pool_new(s->loop, cfg->db, cfg->pool_size, cfg->db_timeout * 1000);
+    db_pool_start(s->db);
+
+    if (listen_on(s) < 0) {
+        s->exit_code = 1;
+        s->stopping = 1;
+        finish_shutdown(s);
+    } else {
+        log_info(0, 0, "kehud %s listening on %s:%d (protocol %u, %d database connections)", KEHU_VERSION,
+                 cfg->listen, cfg->port, KEHU_PROTOCOL_VERSION, cfg->pool_size);
+    }
+    uv_run(s->loop, UV_RUN_DEFAULT);
+    int rc = uv_loop_close(s->loop);
+    if (rc != 0)
+        log_warn(0, 0, "loop closed with handles still open: %s", uv_strerror(rc));
+    int code = s->exit_code;
+    if (code == 0)
+        log_info(0, 0, "stopped");
+    free(s);
+    return code;
+}

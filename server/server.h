@@ -1,0 +1,36 @@
+/* The one kehud process: its loop, listener, connections and shutdown. */
+#ifndef KEHU_SERVER_H
+#define KEHU_SERVER_H
+
+#include <sodium.h>
+#include <uv.h>
+
+#include "config.h"
+
+struct conn;
+struct db_pool;
+
+struct server {
+    uv_loop_t *loop;
+    struct config cfg;
+    struct db_pool *db;
+    uv_tcp_t listener;
+    uv_signal_t sigint, sigterm;
+    uv_prepare_t flusher;     /* replies go out once per loop turn, here */
+    uv_timer_t grace;         /* bounds the wait for requests in flight at shutdown */
+    struct conn *conns;       /* every open connection */
+    int nconns;
+    struct conn *flush_list;  /* connections with output or a paused read to look at */
+    uint64_t next_conn_id;
+    int stopping;
+    uint64_t stop_started;
+    int exit_code;
+    char dummy_hash[crypto_pwhash_STRBYTES]; /* verified against for unknown users */
+};
+
+/* Runs until SIGINT/SIGTERM; returns the process exit code. */
+int server_run(const struct config *cfg);
+/* Schedules a look at the connection before the loop next waits. */
+void server_want_flush(struct server *s, struct conn *c);
+
+#endif

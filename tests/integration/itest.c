@@ -1,0 +1,263 @@
+#include "itest.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+struct th_env it_env;
+
+int it_setup(void **state)
+{
+    (void)state;
+    return th_env_up(&it_env, NULL) < 0 ? -1 : 0;
+}
+
+int it_teardown(void **state)
+{
+    (void)state;
+    th_env_down(&it_env);
+    return 0;
+}
+
+const char *it_server(void)
+{
+    static char s[64];
+    snprintf(s, sizeof s, "127.0.0.1:%d", it_env.port);
+    return s;
+}
+
+int64_t it_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+kehu_client *it_connect(void)
+{
+    struct kehu_status st;
+    kehu_client *c = kehu_connect(it_server(), 10000, &st);
+    if (!c)
+        fail_msg("connect to %s: %s", it_server(), st.message);
+    return c;
+}
+
+kehu_client *it_login(const char *username, const char *password)
+{
+    kehu_client *c = it_connect();
+    struct kehu_status st;
+    int code = kehu_login(c, username, password, NULL, &st);
+    if (code != KEHU__V1__CODE__OK)
+        fail_msg("login %s: %s %s", username, kehu_code_name(code), st.message);
+    return c;
+}
+
+kehu_client *it_admin(void)
+{
+    return it_login("admin", TH_ADMIN_PASSWORD);
+}
+
+Kehu__V1__Response *it_call(kehu_client *c, Kehu__V1__Request *req, int code)
+{
+    struct kehu_status st;
+    Kehu__V1__Response *resp = kehu_call(c, req, &st);
+    if (!resp)
+        fail_msg("call failed on the wire: %s", st.message);
+    if (st.code != code)
+        fail_msg("expected %s, got %s: %s [%s]", kehu_code_name(code), kehu_code_name(st.code), st.message, st.field);
+    return resp;
+}
+
+void it_expect(kehu_client *c, Kehu__V1__Request *req, int code, const char *field)
+{
+    Kehu__V1__Response *resp = it_call(c, req, code);
+    if (field)
+        assert_string_equal(resp->status->field, field);
+    kehu_response_free(resp);
+}
+
+Kehu__V1__Request *it_req_ping(void)
+{
+    static Kehu__V1__Ping ping;
+    static Kehu__V1__Request req;
+    kehu__v1__ping__init(&ping);
+    kehu__v1__request__init(&req);
+    req.op_case = KEHU__V1__REQUEST__OP_PING;
+    req.ping = &ping;
+    return &req;
+}
+
+Kehu__V1__Request *it_req_whoami(void)
+{
+    static Kehu__V1__WhoAmI w;
+    static Kehu__V1__Request req;
+    kehu__v1__who_am_i__init(&w);
+    kehu__v1__request__init(&req);
+    req.op_case = KEHU__V1__REQUEST__OP_WHOAMI;
+    req.whoami = &w;
+    return &req;
+}
+
+Kehu__V1__Request *it_req_org_add(const char *name, Kehu__V1__UnitKind kind, const char *parent)
+{
+    static Kehu__V1__OrgAdd m;
+    static Kehu__V1__Request req;
+    kehu__v1__org_add__init(&m);
+    kehu__v1__request__init(&req);
+    m.name = (char *)name;
+    m.kind = kind;
+    m.parent = (char *)parent;
+    req.op_case = KEHU__V1__REQUEST__OP_ORG_ADD;
+    req.org_add = &m;
+    return &req;
+}
+
+Kehu__V1__Request *it_req_user_add(const char *username, Kehu__V1__Role role, const char *unit, const char *password)
+{
+    static Kehu__V1__UserAdd m;
+    static Kehu__V1__Request req;
+    kehu__v1__user_add__init(&m);
+    kehu__v1__request__init(&req);
+    m.username = (char *)username;
+    m.role = role;
+    m.unit = (char *)unit;
+    m.password = (char *)password;
+    req.op_case = KEHU__V1__REQUEST__OP_USER_ADD;
+    req.user_add = &m;
+    return &req;
+}
+
+Kehu__V1__Request *it_req_user_list(const char *unit, Kehu__V1__Role role)
+{
+    static Kehu__V1__UserList m;
+    static Kehu__V1__Request req;
+    kehu__v1__user_list__init(&m);
+    kehu__v1__request__init(&req);
+    m.unit = (char *)(unit ? unit : "");
+    m.role = role;
+    req.op_case = KEHU__V1__REQUEST__OP_USER_LIST;
+    req.user_list = &m;
+    return &req;
+}
+
+void it_add_user(const char *username, Kehu__V1__Role role, const char *unit, const char *password)
+{
+    kehu_client *a = it_admin();
+    it_expect(a, it_req_user_add(username, role, unit, password), KEHU__V1__CODE__OK, NULL);
+    kehu_close(a);
+}
+
+/* ---- raw sockets */
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "wire.h"
+
+int it_raw_connect(void)
+{
+    int fd = th_connect_raw(it_env.port);
+    if (fd < 0)
+        fail_msg("raw connect to %d failed", it_env.port);
+    return fd;
+}
+
+void it_raw_write(int fd, const void *data, size_t n)
+{
+    const char *p = data;
+    while (n > 0) {
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            fail_msg("raw write: %s", strerror(errno));
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+void it_raw_send(int fd, uint64_t id, Kehu__V1__Request *req)
+{
+    Kehu__V1__Frame f = KEHU__V1__FRAME__INIT;
+    f.id = id;
+    f.body_case = KEHU__V1__FRAME__BODY_REQUEST;
+    f.request = req;
+    struct wire_buf b = { 0 };
+    assert_true(wire_pack(&b, &f) > 0);
+    it_raw_write(fd, b.data, b.len);
+    wire_buf_free(&b);
+}
+
+void it_raw_hello(int fd, uint32_t version)
+{
+    Kehu__V1__Hello h = KEHU__V1__HELLO__INIT;
+    h.protocol_version = version;
+    h.client = "raw test";
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_HELLO;
+    req.hello = &h;
+    it_raw_send(fd, 1, &req);
+}
+
+Kehu__V1__Frame *it_raw_recv(int fd, int timeout_ms, int *eof)
+{
+    static struct wire_decoder dec;
+    static int dec_fd = -1;
+    if (dec_fd != fd) {
+        wire_decoder_free(&dec);
+        wire_decoder_init(&dec, 64u << 20);
+        dec_fd = fd;
+    }
+    *eof = 0;
+    int64_t deadline = it_now_ms() + timeout_ms;
+    for (;;) {
+        const uint8_t *p;
+        size_t len;
+        if (wire_decoder_next(&dec, &p, &len) == WIRE_FRAME) {
+            Kehu__V1__Frame *f = kehu__v1__frame__unpack(NULL, len, p);
+            assert_non_null(f);
+            return f;
+        }
+        int left = (int)(deadline - it_now_ms());
+        if (left <= 0)
+            return NULL;
+        struct pollfd pfd = { .fd = fd, .events = POLLIN };
+        if (poll(&pfd, 1, left) <= 0)
+            continue;
+        char buf[65536];
+        ssize_t n = recv(fd, buf, sizeof buf, 0);
+        if (n <= 0) {
+            if (n < 0 && errno == EINTR)
+                continue;
+            *eof = 1;
+            dec_fd = -1;
+            wire_decoder_free(&dec);
+            return NULL;
+        }
+        wire_decoder_feed(&dec, buf, (size_t)n);
+    }
+}
+
+void it_raw_expect(int fd, uint64_t id, int code, int closes)
+{
+    int eof;
+    Kehu__V1__Frame *f = it_raw_recv(fd, 10000, &eof);
+    if (!f)
+        fail_msg("expected a frame, got %s", eof ? "end of connection" : "nothing (timeout)");
+    assert_int_equal(f->body_case, KEHU__V1__FRAME__BODY_RESPONSE);
+    assert_int_equal(f->id, id);
+    if ((int)f->response->status->code != code)
+        fail_msg("expected %s, got %s: %s", kehu_code_name(code), kehu_code_name(f->response->status->code),
+                 f->response->status->message);
+    kehu__v1__frame__free_unpacked(f, NULL);
+    if (closes) {
+        f = it_raw_recv(fd, 10000, &eof);
+        if (f)
+            kehu__v1__frame__free_unpacked(f, NULL);
+        assert_null(f);
+        assert_true(eof);
+    }
+}

@@ -1,0 +1,61 @@
+/* Helpers for integration tests: one environment (PostgreSQL + kehud) per
+ * test program, clients connected through libkehu, and request builders. */
+#ifndef KEHU_ITEST_H
+#define KEHU_ITEST_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+#include "kehu.h"
+
+extern struct th_env it_env;
+
+/* cmocka group setup/teardown: th_env_up / th_env_down. */
+int it_setup(void **state);
+int it_teardown(void **state);
+
+/* "127.0.0.1:PORT" of the test's kehud. */
+const char *it_server(void);
+/* Connected and past Hello; fails the test otherwise. */
+kehu_client *it_connect(void);
+/* Connected and logged in; fails the test otherwise. */
+kehu_client *it_login(const char *username, const char *password);
+kehu_client *it_admin(void);
+
+/* Sends req, expects `code`; returns the response (free with kehu_response_free). */
+Kehu__V1__Response *it_call(kehu_client *c, Kehu__V1__Request *req, int code);
+/* Same, freeing the response; returns the status field for checks. */
+void it_expect(kehu_client *c, Kehu__V1__Request *req, int code, const char *field);
+
+/* Request builders (the returned request points to static storage valid
+ * until the next call of the same builder). */
+Kehu__V1__Request *it_req_ping(void);
+Kehu__V1__Request *it_req_whoami(void);
+Kehu__V1__Request *it_req_org_add(const char *name, Kehu__V1__UnitKind kind, const char *parent);
+Kehu__V1__Request *it_req_user_add(const char *username, Kehu__V1__Role role, const char *unit, const char *password);
+Kehu__V1__Request *it_req_user_list(const char *unit, Kehu__V1__Role role);
+
+/* Adds a user as admin (creating the unit first is the caller's job). */
+void it_add_user(const char *username, Kehu__V1__Role role, const char *unit, const char *password);
+
+/* Raw sockets, for what libkehu would never send. */
+int it_raw_connect(void);                         /* TCP only, no Hello */
+void it_raw_write(int fd, const void *data, size_t n);
+void it_raw_send(int fd, uint64_t id, Kehu__V1__Request *req);
+void it_raw_hello(int fd, uint32_t version);
+/* The next frame, or NULL when the server closed the connection (*eof = 1)
+ * or nothing came within timeout_ms (*eof = 0). Free with
+ * kehu__v1__frame__free_unpacked(f, NULL). */
+Kehu__V1__Frame *it_raw_recv(int fd, int timeout_ms, int *eof);
+/* Expects a response frame with this id and code, then (if closes) EOF. */
+void it_raw_expect(int fd, uint64_t id, int code, int closes);
+
+/* Milliseconds since an arbitrary start. */
+int64_t it_now_ms(void);
+
+#endif

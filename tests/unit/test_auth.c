@@ -1,0 +1,135 @@
+/* Password hashing, session tokens and the authorization function. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "auth.h"
+#include "authz.h"
+
+/* cheap Argon2id parameters: the tests check behaviour, not cost */
+#define OPS 1
+#define MEM (16 * 1024)
+
+static int setup(void **state)
+{
+    (void)state;
+    return sodium_init() < 0 ? -1 : 0;
+}
+
+static void test_hash_and_verify(void **state)
+{
+    (void)state;
+    char h1[crypto_pwhash_STRBYTES], h2[crypto_pwhash_STRBYTES];
+    assert_int_equal(auth_hash(h1, "correct horse 马", OPS, MEM), 0);
+    assert_int_equal(auth_hash(h2, "correct horse 马", OPS, MEM), 0);
+    assert_memory_equal(h1, "$argon2id$", 10);
+    assert_string_not_equal(h1, h2); /* salted */
+    assert_int_equal(auth_verify(h1, "correct horse 马"), 0);
+    assert_int_equal(auth_verify(h2, "correct horse 马"), 0);
+    assert_int_equal(auth_verify(h1, "correct horse"), -1);
+    assert_int_equal(auth_verify(h1, ""), -1);
+    assert_int_equal(auth_verify("not a hash", "x"), -1);
+}
+
+static void test_tokens(void **state)
+{
+    (void)state;
+    char t1[AUTH_TOKEN_LEN + 1], t2[AUTH_TOKEN_LEN + 1], h1[AUTH_HASH_HEX], h2[AUTH_HASH_HEX], again[AUTH_HASH_HEX];
+    auth_new_token(t1, h1);
+    auth_new_token(t2, h2);
+    assert_int_equal(strlen(t1), AUTH_TOKEN_LEN);
+    assert_string_not_equal(t1, t2);
+    assert_int_equal(strspn(t1, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"), AUTH_TOKEN_LEN);
+    assert_int_equal(strlen(h1), 64);
+    auth_token_hash(t1, again);
+    assert_string_equal(h1, again);
+    assert_string_not_equal(h1, h2);
+}
+
+static void test_password_policy(void **state)
+{
+    (void)state;
+    assert_non_null(auth_password_problem("short"));
+    assert_null(auth_password_problem("eight888"));
+    char longpw[300];
+    memset(longpw, 'a', sizeof longpw - 1);
+    longpw[sizeof longpw - 1] = 0;
+    assert_non_null(auth_password_problem(longpw));
+}
+
+static struct principal who(Kehu__V1__Role role, int64_t unit, int64_t user)
+{
+    struct principal p = { .user_id = user, .role = role, .unit_id = unit };
+    return p;
+}
+
+static void test_authz(void **state)
+{
+    (void)state;
+    const char *why;
+    static const int64_t branch3[] = { 1, 2, 3 }, team4[] = { 1, 2, 3, 4 }, branch5[] = { 1, 5 };
+    struct authz_target in_team = { team4, 4, KEHU__V1__ROLE__ACCOUNT_MANAGER, 99 };
+    struct authz_target other_branch = { branch5, 2, KEHU__V1__ROLE__ACCOUNT_MANAGER, 98 };
+    struct authz_target new_admin = { branch3, 3, KEHU__V1__ROLE__ADMIN, 0 };
+    struct principal nobody = { 0 };
+    struct principal admin = who(KEHU__V1__ROLE__ADMIN, 1, 1);
+    struct principal mgr = who(KEHU__V1__ROLE__BRANCH_MANAGER, 3, 2);
+    struct principal am = who(KEHU__V1__ROLE__ACCOUNT_MANAGER, 4, 3);
+    struct principal auditor = who(KEHU__V1__ROLE__AUDITOR, 1, 4);
+
+    assert_int_equal(authz_check(&nobody, ACT_PUBLIC, NULL, &why), KEHU__V1__CODE__OK);
+    assert_int_equal(authz_check(&nobody, ACT_SESSION, NULL, &why), KEHU__V1__CODE__UNAUTHENTICATED);
+    assert_int_equal(authz_check(NULL, ACT_ORG_READ, NULL, &why), KEHU__V1__CODE__UNAUTHENTICATED);
+
+    assert_int_equal(authz_check(&admin, ACT_ORG_WRITE, NULL, &why), KEHU__V1__CODE__OK);
+    assert_int_equal(authz_check(&mgr, ACT_ORG_WRITE, NULL, &why), KEHU__V1__CODE__PERMISSION_DENIED);
+    assert_int_equal(authz_check(&am, ACT_ORG_READ, NULL, &why), KEHU__V1__CODE__OK);
+
+    /* a branch manager manages account managers in their own subtree only */
+    assert_int_equal(authz_check(&mgr, ACT_USER_WRITE, &in_team, &why), KEHU__V1__CODE__OK);
+    assert_int_equal(authz_check(&mgr, ACT_USER_WRITE, &other_branch, &why), KEHU__V1__CODE__PERMISSION_DENIED);
+    assert_int_equal(authz_check(&mgr, ACT_USER_WRITE, &new_admin, &why), KEHU__V1__CODE__PERMISSION_DENIED);
+    assert_int_equal(authz_check(&mgr, ACT_USER_READ, &in_team, &why), KEHU__V1__CODE__OK);
+    assert_int_equal(authz_check(&mgr, ACT_USER_READ, &other_branch, &why), KEHU__V1__CODE__PERMISSION_DENIED);
+    struct authz_target self = { branch3, 3, KEHU__V1__ROLE__ACCOUNT_MANAGER, 2 };
+    assert_int_equal(authz_check(&mgr, ACT_USER_WRITE, &self, &why), KEHU__V1__CODE__PERMISSION_DENIED);
+
+    /* account managers manage nobody; auditors read everyone, change nothing */
+    assert_int_equal(authz_check(&am, ACT_USER_READ, NULL, &why), KEHU__V1__CODE__PERMISSION_DENIED);
+    assert_int_equal(authz_check(&am, ACT_USER_WRITE, &in_team, &why), KEHU__V1__CODE__PERMISSION_DENIED);
+    assert_int_equal(authz_check(&auditor, ACT_USER_READ, &other_branch, &why), KEHU__V1__CODE__OK);
+    assert_int_equal(authz_check(&auditor, ACT_USER_WRITE, &in_team, &why), KEHU__V1__CODE__PERMISSION_DENIED);
+
+    /* an admin may do anything except to their own account */
+    assert_int_equal(authz_check(&admin, ACT_USER_WRITE, &other_branch, &why), KEHU__V1__CODE__OK);
+    struct authz_target admin_self = { branch3, 1, KEHU__V1__ROLE__ADMIN, 1 };
+    assert_int_equal(authz_check(&admin, ACT_USER_WRITE, &admin_self, &why), KEHU__V1__CODE__PERMISSION_DENIED);
+}
+
+static void test_parse_path(void **state)
+{
+    (void)state;
+    int64_t p[4];
+    assert_int_equal(authz_parse_path("{1,3,7}", p, 4), 3);
+    assert_int_equal(p[0], 1);
+    assert_int_equal(p[2], 7);
+    assert_int_equal(authz_parse_path("{}", p, 4), 0);
+    assert_int_equal(authz_parse_path("{1,2,3,4,5}", p, 4), -1);
+    assert_int_equal(authz_parse_path("1,2", p, 4), -1);
+    assert_int_equal(authz_parse_path(NULL, p, 4), -1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_hash_and_verify),
+        cmocka_unit_test(test_tokens),
+        cmocka_unit_test(test_password_policy),
+        cmocka_unit_test(test_authz),
+        cmocka_unit_test(test_parse_path),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}

@@ -321,7 +321,8 @@ static void conn_ready(struct db_conn *dc)
         log_debug(0, 0, "database connection %d ready", dc->index);
     dc->state = DBC_READY;
     dc->backoff_ms = 0;
-    memset(dc->prepared, 0, (size_t)dc->nprepared);
+    if (dc->prepared)
+        memset(dc->prepared, 0, (size_t)dc->nprepared);
     if (conn_watch(dc, UV_READABLE) < 0) {
         conn_broken(dc, "cannot watch the socket");
         return;

@@ -232,5 +232,5 @@ int main(void)
         cmocka_unit_test(test_list_filters),
         cmocka_unit_test(test_move_and_disable),
     };
-    return cmocka_run_group_tests(tests, build_tree, it_teardown);
+    return it_finish(cmocka_run_group_tests(tests, build_tree, it_teardown));
 }

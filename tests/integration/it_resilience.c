@@ -147,5 +147,5 @@ int main(void)
         cmocka_unit_test(test_sigint_idle),
         cmocka_unit_test(test_refuses_old_schema),
     };
-    return cmocka_run_group_tests(tests, it_setup, it_teardown);
+    return it_finish(cmocka_run_group_tests(tests, it_setup, it_teardown));
 }

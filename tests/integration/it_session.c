@@ -179,5 +179,5 @@ int main(void)
         cmocka_unit_test(test_expired_token),
         cmocka_unit_test(test_failed_logins_slow_down),
     };
-    return cmocka_run_group_tests(tests, it_setup, it_teardown);
+    return it_finish(cmocka_run_group_tests(tests, it_setup, it_teardown));
 }

@@ -219,5 +219,5 @@ int main(void)
         cmocka_unit_test(test_bad_frames),
         cmocka_unit_test(test_slow_reader),
     };
-    return cmocka_run_group_tests(tests, it_setup, it_teardown);
+    return it_finish(cmocka_run_group_tests(tests, it_setup, it_teardown));
 }

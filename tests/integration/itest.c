@@ -1,5 +1,6 @@
 #include "itest.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -12,11 +13,46 @@ int it_setup(void **state)
     return th_env_up(&it_env, NULL) < 0 ? -1 : 0;
 }
 
+/* kehud must stop cleanly on SIGTERM and must never have tripped a
+ * sanitizer: the log is scanned for their reports. */
+static int kehud_was_clean(void)
+{
+    int rc = 0;
+    if (it_env.kehud_pid > 0) {
+        th_kehud_signal(&it_env, SIGTERM);
+        int status = th_kehud_wait(&it_env, 20000);
+        if (status != 0) {
+            fprintf(stderr, "itest: kehud exited with status %d on SIGTERM\n", status);
+            rc = -1;
+        }
+    }
+    FILE *f = fopen(th_kehud_log(&it_env), "r");
+    char line[4096];
+    while (f && fgets(line, sizeof line, f)) {
+        if (strstr(line, "runtime error:") || strstr(line, "Sanitizer") || strstr(line, "fatal:")) {
+            fprintf(stderr, "itest: kehud log: %s", line);
+            rc = -1;
+        }
+    }
+    if (f)
+        fclose(f);
+    return rc;
+}
+
+static int teardown_failed;
+
 int it_teardown(void **state)
 {
     (void)state;
+    int rc = kehud_was_clean();
     th_env_down(&it_env);
-    return 0;
+    teardown_failed |= rc != 0;
+    return rc;
+}
+
+int it_finish(int failed)
+{
+    return failed || teardown_failed ? 1 : 0;
 }
 
 const char *it_server(void)

@@ -18,6 +18,8 @@ extern struct th_env it_env;
 /* cmocka group setup/teardown: th_env_up / th_env_down. */
 int it_setup(void **state);
 int it_teardown(void **state);
+/* The exit code: cmocka does not count a failed group teardown, this does. */
+int it_finish(int failed);
 
 /* "127.0.0.1:PORT" of the test's kehud. */
 const char *it_server(void);

@@ -64,6 +64,8 @@ int cli_getopt(struct cli *cli, int argc, char **argv, const struct option *opts
 /* Usage errors: prints "kehu: WORDS: message", the command's usage line,
  * and returns CLI_USAGE. */
 int cli_usage_error(struct cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Other local errors: prints "kehu: WORDS: message" and returns rc. */
+int cli_error(struct cli *cli, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Checks the number of positional arguments left after cli_getopt; a usage
  * error naming the first extra or the missing argument otherwise. */
 int cli_args(struct cli *cli, int argc, char **argv, int min, int max);

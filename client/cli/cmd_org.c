@@ -270,7 +270,7 @@ static char *new_password(struct cli *cli, const char *username, int *rc)
     snprintf(prompt, sizeof prompt, "Password for %s: ", username);
     char *pw = term_read_password(prompt, "KEHU_NEW_PASSWORD", err, sizeof err);
     if (!pw) {
-        *rc = cli_usage_error(cli, "%s", err);
+        *rc = cli_error(cli, CLI_USAGE, "%s", err);
         return NULL;
     }
     if (!term_is_tty(STDIN_FILENO))
@@ -278,14 +278,14 @@ static char *new_password(struct cli *cli, const char *username, int *rc)
     char *again = term_read_password("Repeat the password: ", "KEHU_NEW_PASSWORD", err, sizeof err);
     if (!again) {
         term_free_secret(pw);
-        *rc = cli_usage_error(cli, "%s", err);
+        *rc = cli_error(cli, CLI_USAGE, "%s", err);
         return NULL;
     }
     int same = strcmp(pw, again) == 0;
     term_free_secret(again);
     if (!same) {
         term_free_secret(pw);
-        *rc = cli_usage_error(cli, "the passwords do not match");
+        *rc = cli_error(cli, CLI_USAGE, "the passwords do not match");
         return NULL;
     }
     return pw;

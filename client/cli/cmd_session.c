@@ -80,7 +80,7 @@ static int run_login(struct cli *cli, int argc, char **argv)
     /* ask before connecting: the server need not wait while the user types */
     char *password = term_read_password("Password: ", "KEHU_PASSWORD", err, sizeof err);
     if (!password)
-        return cli_usage_error(cli, "%s", err);
+        return cli_error(cli, CLI_USAGE, "%s", err);
     rc = cli_connect(cli);
     if (rc) {
         term_free_secret(password);

@@ -179,6 +179,20 @@ int cli_usage_error(struct cli *cli, const char *fmt, ...)
     return rc;
 }
 
+int cli_error(struct cli *cli, int rc, const char *fmt, ...)
+{
+    va_list ap;
+    fflush(stdout);
+    fputs("kehu: ", stderr);
+    if (cli->cmd)
+        fprintf(stderr, "%s: ", cli->cmd->words);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return rc;
+}
+
 /* Handles a global option seen by either parser. 0, or CLI_USAGE printed. */
 static int global_opt(struct cli *cli, int c, const char *arg)
 {

@@ -430,7 +430,7 @@ const struct cli_cmd cmd_org_table[] = {
     { "org list", "", "the organisation tree, head office first", 1, run_org_list },
     { "user add",
       "USERNAME --role admin|branch_manager|account_manager|service_agent|auditor --unit UNIT [--name DISPLAY]",
-      "add a user (password from the terminal or KEHU_NEW_PASSWORD)", 1, run_user_add },
+      "add a user (asks for the password)", 1, run_user_add },
     { "user list", "[--unit UNIT] [--role ROLE]", "list users", 1, run_user_list },
     { "user disable", "USERNAME", "disable a user's account", 1, run_user_disable },
     { "user move", "USERNAME --unit UNIT", "move a user to another unit", 1, run_user_move },

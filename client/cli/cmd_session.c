@@ -369,10 +369,10 @@ static int run_ping(struct cli *cli, int argc, char **argv)
 }
 
 const struct cli_cmd cmd_session_table[] = {
-    { "login", "[USERNAME]", "log in (password from the terminal or KEHU_PASSWORD) and keep the session", 0,
+    { "login", "[USERNAME]", "log in and keep the session", 0,
       run_login },
     { "logout", "", "end the session and forget it", 0, run_logout },
     { "whoami", "", "show the logged-in user", 1, run_whoami },
-    { "ping", "[--count N]", "check that the server and its database answer", 0, run_ping },
+    { "ping", "[--count N]", "check the server and its database", 0, run_ping },
     { NULL, NULL, NULL, 0, NULL },
 };

@@ -17,11 +17,12 @@
 #endif
 
 #define MAX_OPTS 32
+#define HELP_COLUMN 34 /* longer usage lines put their summary below */
 
 static int run_help(struct cli *cli, int argc, char **argv);
 
 static const struct cli_cmd main_table[] = {
-    { "help", "[COMMAND]", "show the commands, or one command's usage", 0, run_help },
+    { "help", "[COMMAND]", "all commands, or one command's usage", 0, run_help },
     { NULL, NULL, NULL, 0, NULL },
 };
 
@@ -56,7 +57,7 @@ static const struct option global_opts[] = {
 
 static const char global_usage[] =
     "Global options (before or after the command words):\n"
-    "  --server HOST:PORT   the kehud to talk to (KEHU_SERVER, default " KEHU_DEFAULT_SERVER ")\n"
+    "  --server HOST:PORT   the kehud to use (KEHU_SERVER, default " KEHU_DEFAULT_SERVER ")\n"
     "  --json               one JSON document on stdout\n"
     "  --csv                lists as CSV on stdout\n"
     "  --timeout SECONDS    how long to wait for the server (default 30)\n"
@@ -79,8 +80,8 @@ static void print_help(FILE *f)
             if (w > width)
                 width = w;
         }
-    if (width > 44)
-        width = 44;
+    if (width > HELP_COLUMN)
+        width = HELP_COLUMN;
     for (size_t t = 0; t < NTABLES; t++)
         for (const struct cli_cmd *c = tables[t]; c->words; c++) {
             char line[256];
@@ -92,7 +93,10 @@ static void print_help(FILE *f)
         }
     fputs("\n", f);
     fputs(global_usage, f);
-    fputs("\nExit codes: 0 ok, 1 refused by the server, 2 usage error, 3 cannot connect,\n"
+    fputs("\nEnvironment: KEHU_SERVER, KEHU_USER (login), KEHU_PASSWORD (login without a\n"
+          "terminal), KEHU_NEW_PASSWORD (user add without a terminal), XDG_CONFIG_HOME\n"
+          "(sessions are kept in $XDG_CONFIG_HOME/kehu/sessions).\n"
+          "\nExit codes: 0 ok, 1 refused by the server, 2 usage error, 3 cannot connect,\n"
           "4 partly done.\n",
           f);
 }
@@ -417,13 +421,9 @@ static int resume_session(struct cli *cli, const char *token)
         cli->resumed = 1;
         return 0;
     }
-    if (code == KEHU__V1__CODE__UNAUTHENTICATED) {
-        /* expired or revoked: the token is of no use any more */
-        if (store_del(cli->server) < 0)
-            fprintf(stderr, "kehu: cannot remove the stale session: %s\n", store_error());
-        size_t len = strlen(st.message);
-        snprintf(st.message + len, sizeof st.message - len, "%srun kehu login", len ? ": " : "");
-    }
+    /* expired or revoked: the token is of no use any more */
+    if (code == KEHU__V1__CODE__UNAUTHENTICATED && store_del(cli->server) < 0)
+        fprintf(stderr, "kehu: cannot remove the stale session: %s\n", store_error());
     return cli_fail_status(cli, &st);
 }
 

@@ -42,8 +42,7 @@ struct cli {
     int timeout_ms;
     const struct cli_cmd *cmd; /* the command being run */
     kehu_client *client;       /* NULL until cli_connect */
-    int resumed;               /* the stored session was resumed on client */
-    char user[128];            /* the stored session's username, when resumed */
+    char user[128];            /* the stored session's username, once resumed */
     int opt_rc;                /* exit code when cli_getopt returned '?' */
 };
 

@@ -10,6 +10,15 @@
 #include "out.h"
 #include "term.h"
 
+/* An id for a table cell, or nothing when it is 0 (none). */
+static void id_or_blank(char *buf, size_t n, int64_t id)
+{
+    if (id)
+        snprintf(buf, n, "%" PRId64, id);
+    else if (n)
+        buf[0] = 0;
+}
+
 /* ---- Printing ------------------------------------------------------------------------ */
 
 static void json_kid(struct json_w *w, const char *key, int64_t id)
@@ -59,7 +68,7 @@ static void csv_users(Kehu__V1__User *const *users, size_t n)
         char id[24], unit[24], branch[24], created[OUT_TIME_BUFSZ];
         snprintf(id, sizeof id, "%" PRId64, u->id);
         snprintf(unit, sizeof unit, "%" PRId64, u->unit_id);
-        snprintf(branch, sizeof branch, u->branch_id ? "%" PRId64 : "", u->branch_id);
+        id_or_blank(branch, sizeof branch, u->branch_id);
         out_time_ms(u->created_at_ms, created, sizeof created);
         const char *row[] = { id,     u->username, u->display_name, kehu_role_name(u->role),    unit,
                               u->unit_name, branch, u->disabled ? "true" : "false", created };
@@ -160,9 +169,9 @@ static void print_units(struct cli *cli, Kehu__V1__OrgUnit *const *units, size_t
             const Kehu__V1__OrgUnit *u = units[i];
             char id[24], parent[24], depth[16], branch[24];
             snprintf(id, sizeof id, "%" PRId64, u->id);
-            snprintf(parent, sizeof parent, u->parent_id ? "%" PRId64 : "", u->parent_id);
+            id_or_blank(parent, sizeof parent, u->parent_id);
             snprintf(depth, sizeof depth, "%u", u->depth);
-            snprintf(branch, sizeof branch, u->branch_id ? "%" PRId64 : "", u->branch_id);
+            id_or_blank(branch, sizeof branch, u->branch_id);
             const char *row[] = { id, u->name, kehu_unit_kind_name(u->kind), parent, u->parent_name, depth, branch };
             cli_csv_row(stdout, 7, row);
         }

@@ -150,7 +150,7 @@ static int run_logout(struct cli *cli, int argc, char **argv)
         return CLI_REFUSED;
     }
     rc = cli_connect(cli);
-    struct kehu_status st;
+    struct kehu_status st = { 0 };
     int code = rc ? -1 : kehu_resume(cli->client, token, NULL, &st);
     explicit_bzero(token, sizeof token);
     if (rc)

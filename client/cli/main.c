@@ -243,7 +243,8 @@ int cli_getopt(struct cli *cli, int argc, char **argv, const struct option *opts
         for (; opts && opts[n].name; n++)
             if (n == MAX_OPTS)
                 abort(); /* a command with too many options: a programming error */
-        memcpy(merged, opts, n * sizeof *opts);
+        if (n)
+            memcpy(merged, opts, n * sizeof *opts);
         memcpy(merged + n, global_opts, (NGLOBAL + 1) * sizeof *global_opts);
         cur_argv = argv;
         optind = 0; /* full re-initialisation of GNU getopt (permute mode) */
@@ -417,10 +418,8 @@ static int resume_session(struct cli *cli, const char *token)
     Kehu__V1__Session *s = NULL;
     int code = kehu_resume(cli->client, token, &s, &st);
     kehu_session_free(s);
-    if (code == KEHU__V1__CODE__OK) {
-        cli->resumed = 1;
+    if (code == KEHU__V1__CODE__OK)
         return 0;
-    }
     /* expired or revoked: the token is of no use any more */
     if (code == KEHU__V1__CODE__UNAUTHENTICATED && store_del(cli->server) < 0)
         fprintf(stderr, "kehu: cannot remove the stale session: %s\n", store_error());

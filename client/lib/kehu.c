@@ -279,10 +279,8 @@ static int send_frame(kehu_client *c, Kehu__V1__Frame *f, struct kehu_status *st
         return -1;
     }
     struct wire_buf b = { 0 };
-    if (wire_pack(&b, f) < 0) {
-        set_status(st, KEHU_TRANSPORT, NULL, "out of memory");
-        return -1;
-    }
+    if (wire_pack(&b, f) < 0) /* fails what is pending, the request just queued included */
+        return transport_error(c, st, "%s: out of memory packing a request%s", "");
     int r = write_all(c, b.data, b.len, st);
     wire_buf_free(&b);
     return r;

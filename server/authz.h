@@ -29,6 +29,8 @@ enum authz_action {
     ACT_ORG_WRITE,
     ACT_USER_READ,
     ACT_USER_WRITE,
+    ACT_CUSTOMER_READ,  /* a customer and everything it owns: contacts, transactions, history */
+    ACT_CUSTOMER_WRITE,
 };
 
 /* The record acted on: the org unit it lives in (path from the head office
@@ -38,6 +40,7 @@ struct authz_target {
     int path_len;
     Kehu__V1__Role role;
     int64_t user_id;
+    int64_t owner_id;   /* customers: the account manager who owns it, 0 if none */
 };
 
 /* Returns KEHU__V1__CODE__OK or the code to answer with (UNAUTHENTICATED,
@@ -45,6 +48,16 @@ struct authz_target {
  * whether the action is allowed anywhere. */
 Kehu__V1__Code authz_check(const struct principal *who, enum authz_action act, const struct authz_target *target,
                            const char **why);
+
+/* Which customers a principal may read or write, for queries over many:
+ * all, those of branches under a unit, or those the principal owns. A
+ * record check with authz_check gives the same answer as this scope. */
+enum authz_scope_kind { SCOPE_NONE, SCOPE_ALL, SCOPE_UNIT, SCOPE_OWNER };
+struct authz_scope {
+    enum authz_scope_kind kind;
+    int64_t id;         /* the unit or the owner */
+};
+struct authz_scope authz_customer_scope(const struct principal *who, enum authz_action act);
 
 /* Parses PostgreSQL's "{1,3,7}" into ids; returns the count or -1. */
 int authz_parse_path(const char *text, int64_t *out, int max);

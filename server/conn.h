@@ -6,6 +6,7 @@
 #include <uv.h>
 
 #include "authz.h"
+#include "notify.h"
 #include "wire.h"
 
 struct server;
@@ -32,6 +33,7 @@ struct conn {
     int inflight;
     int in_flush_list;
     struct principal who;     /* valid when who.user_id != 0 */
+    struct subscription sub;  /* which pushed events this connection wants */
     struct conn *next, *prev, *flush_next;
 };
 

@@ -17,7 +17,8 @@
 enum conn_state { DBC_DOWN, DBC_CONNECTING, DBC_READY };
 
 struct call_stmt {
-    struct db_stmt *st;
+    struct db_stmt *st; /* NULL: sql is sent unprepared */
+    char *sql;
     int nparams;
     char **params;
 };
@@ -50,6 +51,7 @@ struct db_conn {
     int backoff_ms;
     struct db_call *head, *tail; /* sent, awaiting results */
     int inflight;
+    int listener;                /* only LISTENs: takes no calls */
     unsigned char *prepared;     /* by statement id */
     int nprepared;
 };
@@ -64,6 +66,10 @@ struct db_pool {
     uv_timer_t later;                  /* delivers failures outside the caller's stack */
     struct db_call *waiting, *waiting_tail; /* no connection ready yet, one is coming */
     struct db_call *failed, *failed_tail;
+    int nconns;                        /* size, plus the listening connection if any */
+    char *channel;
+    db_notify_cb on_notify;
+    void *notify_arg;
     int closing;
     int open_handles;
 };
@@ -75,6 +81,7 @@ static void conn_broken(struct db_conn *dc, const char *why);
 static void conn_on_poll(uv_poll_t *h, int status, int events);
 static void pool_send(struct db_pool *p, struct db_call *c);
 static void deliver_failed(uv_timer_t *t);
+static void conn_send(struct db_conn *dc, struct db_call *c);
 
 /* ---- calls */
 
@@ -88,20 +95,39 @@ struct db_call *db_call_new(struct db_pool *p, db_cb cb, void *arg)
     return c;
 }
 
-void db_call_add(struct db_call *c, struct db_stmt *st, int nparams, const char *const *params)
+static struct call_stmt *call_push(struct db_call *c)
 {
     if (c->nstmt == c->cap) {
         c->cap = c->cap ? c->cap * 2 : 4;
         c->stmts = xrealloc(c->stmts, (size_t)c->cap * sizeof *c->stmts);
     }
-    if (!st->id)
-        st->id = ++next_stmt_id;
     struct call_stmt *cs = &c->stmts[c->nstmt++];
-    cs->st = st;
+    memset(cs, 0, sizeof *cs);
+    return cs;
+}
+
+static void copy_params(struct call_stmt *cs, int nparams, const char *const *params)
+{
     cs->nparams = nparams;
     cs->params = nparams ? xcalloc((size_t)nparams, sizeof(char *)) : NULL;
     for (int i = 0; i < nparams; i++)
         cs->params[i] = params[i] ? xstrdup(params[i]) : NULL;
+}
+
+void db_call_add(struct db_call *c, struct db_stmt *st, int nparams, const char *const *params)
+{
+    if (!st->id)
+        st->id = ++next_stmt_id;
+    struct call_stmt *cs = call_push(c);
+    cs->st = st;
+    copy_params(cs, nparams, params);
+}
+
+void db_call_add_sql(struct db_call *c, const char *sql, int nparams, const char *const *params)
+{
+    struct call_stmt *cs = call_push(c);
+    cs->sql = xstrdup(sql);
+    copy_params(cs, nparams, params);
 }
 
 static void call_free(struct db_call *c)
@@ -110,6 +136,7 @@ static void call_free(struct db_call *c)
         for (int j = 0; j < c->stmts[i].nparams; j++)
             free(c->stmts[i].params[j]);
         free(c->stmts[i].params);
+        free(c->stmts[i].sql);
         if (c->res)
             PQclear(c->res[i]);
     }
@@ -200,6 +227,7 @@ static void pool_handle_closed(struct db_pool *p)
 {
     if (--p->open_handles == 0 && p->closing) {
         free(p->conninfo);
+        free(p->channel);
         free(p->conns);
         free(p);
     }
@@ -328,6 +356,16 @@ static void conn_ready(struct db_conn *dc)
         return;
     }
     struct db_pool *p = dc->pool;
+    if (dc->listener) {
+        char *quoted = PQescapeIdentifier(dc->pg, p->channel, strlen(p->channel));
+        char sql[160];
+        snprintf(sql, sizeof sql, "LISTEN %s", quoted ? quoted : "kehu");
+        PQfreemem(quoted);
+        struct db_call *listen = db_call_new(p, NULL, NULL);
+        db_call_add_sql(listen, sql, 0, NULL);
+        conn_send(dc, listen);
+        return;
+    }
     struct db_call *w = p->waiting;
     p->waiting = p->waiting_tail = NULL;
     while (w) {
@@ -452,7 +490,7 @@ static int conn_prepare_missing(struct db_conn *dc, struct db_call *c)
     char name[32];
     for (int i = 0; i < c->nstmt; i++) {
         struct db_stmt *st = c->stmts[i].st;
-        if (is_prepared(dc, st->id))
+        if (!st || is_prepared(dc, st->id))
             continue;
         if (!prep)
             prep = db_call_new(dc->pool, NULL, NULL);
@@ -486,10 +524,15 @@ static void conn_send(struct db_conn *dc, struct db_call *c)
     if (conn_prepare_missing(dc, c) < 0)
         goto broken;
     for (int i = 0; i < c->nstmt; i++) {
-        stmt_name(name, sizeof name, c->stmts[i].st);
-        if (!PQsendQueryPrepared(dc->pg, name, c->stmts[i].nparams, (const char *const *)c->stmts[i].params, NULL,
-                                 NULL, 0))
+        struct call_stmt *cs = &c->stmts[i];
+        const char *const *params = (const char *const *)cs->params;
+        if (cs->st) {
+            stmt_name(name, sizeof name, cs->st);
+            if (!PQsendQueryPrepared(dc->pg, name, cs->nparams, params, NULL, NULL, 0))
+                goto broken;
+        } else if (!PQsendQueryParams(dc->pg, cs->sql, cs->nparams, NULL, params, NULL, NULL, 0)) {
             goto broken;
+        }
     }
     if (!PQpipelineSync(dc->pg))
         goto broken;
@@ -593,6 +636,12 @@ static void conn_read(struct db_conn *dc)
         }
         call_finish(c); /* may send more calls, even on this connection */
     }
+    PGnotify *n;
+    while (dc->state == DBC_READY && (n = PQnotifies(dc->pg))) {
+        if (dc->pool->on_notify)
+            dc->pool->on_notify(n->relname, n->extra, dc->pool->notify_arg);
+        PQfreemem(n);
+    }
     if (dc->state == DBC_READY && PQstatus(dc->pg) == CONNECTION_BAD)
         conn_broken(dc, PQerrorMessage(dc->pg));
 }
@@ -641,7 +690,7 @@ static void janitor(uv_timer_t *t)
 {
     struct db_pool *p = t->data;
     uint64_t now = uv_now(p->loop);
-    for (int i = 0; i < p->size; i++) {
+    for (int i = 0; i < p->nconns; i++) {
         struct db_conn *dc = &p->conns[i];
         if (dc->state == DBC_READY && dc->head && now - dc->head->queued_at > (uint64_t)p->timeout_ms)
             conn_broken(dc, "no answer within db_timeout");
@@ -651,19 +700,25 @@ static void janitor(uv_timer_t *t)
         pool_fail_waiting(p, "database unavailable: no connection");
 }
 
-struct db_pool *db_pool_new(uv_loop_t *loop, const char *conninfo, int size, int timeout_ms)
+struct db_pool *db_pool_new(uv_loop_t *loop, const char *conninfo, int size, int timeout_ms, const char *channel,
+                            db_notify_cb on_notify, void *arg)
 {
     struct db_pool *p = xcalloc(1, sizeof *p);
     p->loop = loop;
     p->conninfo = xstrdup(conninfo);
     p->size = size;
+    p->nconns = size + (channel ? 1 : 0);
     p->timeout_ms = timeout_ms;
-    p->conns = xcalloc((size_t)size, sizeof *p->conns);
-    for (int i = 0; i < size; i++) {
+    p->channel = channel ? xstrdup(channel) : NULL;
+    p->on_notify = on_notify;
+    p->notify_arg = arg;
+    p->conns = xcalloc((size_t)p->nconns, sizeof *p->conns);
+    for (int i = 0; i < p->nconns; i++) {
         struct db_conn *dc = &p->conns[i];
         dc->pool = p;
         dc->index = i;
         dc->fd = -1;
+        dc->listener = i >= size;
         uv_timer_init(loop, &dc->retry);
         dc->retry.data = dc;
         p->open_handles++;
@@ -678,7 +733,7 @@ struct db_pool *db_pool_new(uv_loop_t *loop, const char *conninfo, int size, int
 
 void db_pool_start(struct db_pool *p)
 {
-    for (int i = 0; i < p->size; i++)
+    for (int i = 0; i < p->nconns; i++)
         conn_connect(&p->conns[i]);
     uv_timer_start(&p->janitor, janitor, 1000, 1000);
     uv_unref((uv_handle_t *)&p->janitor);
@@ -695,7 +750,7 @@ int db_pool_ready(const struct db_pool *p)
 void db_pool_close(struct db_pool *p)
 {
     p->closing = 1;
-    for (int i = 0; i < p->size; i++) {
+    for (int i = 0; i < p->nconns; i++) {
         struct db_conn *dc = &p->conns[i];
         if (dc->state == DBC_CONNECTING)
             conn_connect_failed(dc, "closing");
@@ -707,7 +762,7 @@ void db_pool_close(struct db_pool *p)
     }
     pool_fail_waiting(p, "server shutting down");
     deliver_failed(&p->later);
-    for (int i = 0; i < p->size; i++) {
+    for (int i = 0; i < p->nconns; i++) {
         p->conns[i].retry.data = p;
         uv_close((uv_handle_t *)&p->conns[i].retry, embedded_closed);
     }

@@ -43,7 +43,12 @@ typedef void (*db_cb)(const struct db_result *r, void *arg);
 struct db_pool;
 struct db_call;
 
-struct db_pool *db_pool_new(uv_loop_t *loop, const char *conninfo, int size, int timeout_ms);
+/* With a channel, one more connection LISTENs on it (and never carries
+ * calls); each NOTIFY payload reaches on_notify, after its transaction
+ * committed. Notifications sent while that connection was down are lost. */
+typedef void (*db_notify_cb)(const char *channel, const char *payload, void *arg);
+struct db_pool *db_pool_new(uv_loop_t *loop, const char *conninfo, int size, int timeout_ms, const char *channel,
+                            db_notify_cb on_notify, void *arg);
 void db_pool_start(struct db_pool *p);
 /* Fails whatever is queued or in flight with DB_UNAVAILABLE and closes every
  * connection; the pool is freed once its handles are closed. */
@@ -54,6 +59,9 @@ int db_pool_ready(const struct db_pool *p);
 struct db_call *db_call_new(struct db_pool *p, db_cb cb, void *arg);
 /* params[i] NULL is SQL NULL; strings are copied. */
 void db_call_add(struct db_call *c, struct db_stmt *st, int nparams, const char *const *params);
+/* A statement whose text varies (lists with optional filters): sent
+ * unprepared, planned for its actual parameters. */
+void db_call_add_sql(struct db_call *c, const char *sql, int nparams, const char *const *params);
 void db_call_send(struct db_call *c);
 /* One statement: new + add + send. */
 void db_query(struct db_pool *p, struct db_stmt *st, int nparams, const char *const *params, db_cb cb, void *arg);

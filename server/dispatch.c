@@ -25,6 +25,19 @@ static const struct rpc_entry *const rpc_table[] = {
     &rpc_user_list,
     &rpc_user_disable,
     &rpc_user_move,
+    &rpc_customer_add,
+    &rpc_customer_get,
+    &rpc_customer_edit,
+    &rpc_customer_list,
+    &rpc_customer_search,
+    &rpc_customer_archive,
+    &rpc_customer_history,
+    &rpc_contact_add,
+    &rpc_contact_list,
+    &rpc_contact_edit,
+    &rpc_txn_add,
+    &rpc_txn_list,
+    &rpc_subscribe,
 };
 
 static const struct rpc_entry *rpc_find(Kehu__V1__Request__OpCase op)

@@ -11,6 +11,30 @@ extern const struct rpc_entry rpc_hello, rpc_ping, rpc_login, rpc_resume, rpc_lo
 extern const struct rpc_entry rpc_org_add, rpc_org_list, rpc_user_add, rpc_user_list, rpc_user_disable,
     rpc_user_move;
 
+/* rpc_customer.c, rpc_contact.c, notify.c */
+extern const struct rpc_entry rpc_customer_add, rpc_customer_get, rpc_customer_edit, rpc_customer_list,
+    rpc_customer_search, rpc_customer_archive, rpc_customer_history;
+extern const struct rpc_entry rpc_contact_add, rpc_contact_list, rpc_contact_edit, rpc_txn_add, rpc_txn_list;
+extern const struct rpc_entry rpc_subscribe;
+
+/* A customer found and authorized: what handlers acting on it need. */
+struct rpc_customer_ref {
+    int64_t id, version, branch_id, owner_id;
+    char status[16];
+};
+/* Loads customer `id`, checks `act` on it with the authorization function,
+ * and continues with `then`; answers NOT_FOUND / PERMISSION_DENIED itself. */
+void rpc_customer_load(struct req *r, int64_t id, enum authz_action act,
+                       void (*then)(struct req *r, const struct rpc_customer_ref *ref));
+/* The customer as the protocol shows it, from a CUSTOMER_COLUMNS row. */
+Kehu__V1__Customer *rpc_customer_from_row(struct req *r, const struct db_result *res, int stmt, int row);
+/* "a,b" -> {"a","b"} (PostgreSQL array literal, quoted and escaped). */
+char *rpc_pg_array(struct arena *a, const char *const *items, size_t n);
+/* Splits "a<sep>b" into arena strings. */
+char **rpc_split(struct arena *a, const char *s, char sep, size_t *n);
+/* Money: minor units <-> numeric text. */
+char *rpc_money_sql(struct arena *a, int64_t minor);
+
 /* Unix milliseconds of a timestamptz, in SQL. */
 #define SQL_MS(col) "(extract(epoch FROM " col ") * 1000)::bigint"
 

@@ -7,6 +7,8 @@
 #include "db.h"
 #include "log.h"
 #include "migrate.h"
+#include "notify.h"
+#include "search_keys.h"
 #include "util.h"
 
 void server_want_flush(struct server *s, struct conn *c)
@@ -157,6 +159,11 @@ int server_run(const struct config *cfg)
         return 1;
     }
 
+    if (search_keys_init() < 0) {
+        log_error(0, 0, "cannot open ICU's Han-Latin transliterator (libicu)");
+        free(s);
+        return 1;
+    }
     uv_prepare_init(s->loop, &s->flusher);
     s->flusher.data = s;
     uv_prepare_start(&s->flusher, on_flush);
@@ -170,7 +177,7 @@ int server_run(const struct config *cfg)
     uv_signal_start(&s->sigterm, on_signal, SIGTERM);
     signal(SIGPIPE, SIG_IGN);
 
-    s->db = db_pool_new(s->loop, cfg->db, cfg->pool_size, cfg->db_timeout * 1000);
+    s->db = db_pool_new(s->loop, cfg->db, cfg->pool_size, cfg->db_timeout * 1000, NOTIFY_CHANNEL, notify_dispatch, s);
     db_pool_start(s->db);
 
     if (listen_on(s) < 0) {
@@ -185,6 +192,7 @@ int server_run(const struct config *cfg)
     int rc = uv_loop_close(s->loop);
     if (rc != 0)
         log_warn(0, 0, "loop closed with handles still open: %s", uv_strerror(rc));
+    search_keys_shutdown();
     int code = s->exit_code;
     if (code == 0)
         log_info(0, 0, "stopped");

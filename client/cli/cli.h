@@ -13,6 +13,7 @@
 
 #include <getopt.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "kehu.h"
@@ -49,6 +50,9 @@ struct cli {
 /* Command tables, each ending with a row whose words are NULL. */
 extern const struct cli_cmd cmd_session_table[];
 extern const struct cli_cmd cmd_org_table[];
+extern const struct cli_cmd cmd_customer_table[];
+extern const struct cli_cmd cmd_contact_table[];
+extern const struct cli_cmd cmd_watch_table[];
 
 /* getopt_long over the command's options plus the global ones (--server,
  * --json, --csv, --timeout, --help), which it handles itself; argument
@@ -102,5 +106,43 @@ int cli_parse_kind(struct cli *cli, const char *flag, const char *value, Kehu__V
  * one (list = 0) as key/value lines or a JSON object, or a list as a table or
  * a JSON array; with --csv a header and one row per user. In cmd_org.c. */
 void cmd_org_print_users(struct cli *cli, Kehu__V1__User *const *users, size_t n, int list);
+
+/* ---- Shared by the customer, contact and txn commands (in cmd_customer.c) ---- */
+
+struct json_w;
+
+/* A decimal integer in [min, max]; `what` names it in the usage error
+ * ("CUSTOMER_ID", "--limit"). Returns 0, or CLI_USAGE after printing. */
+int cmd_customer_parse_int(struct cli *cli, const char *what, const char *s, int64_t min, int64_t max,
+                           int64_t *out);
+/* A YYYY-MM-DD date given as `what`. Returns 0, or CLI_USAGE after printing. */
+int cmd_customer_check_date(struct cli *cli, const char *what, const char *s);
+
+/* One `--set FIELD=VALUE` appended to *set (allocated; release with
+ * cmd_customer_free_set). A date field (birth, since) is checked here.
+ * Returns 0, or CLI_USAGE after printing. */
+int cmd_customer_add_set(struct cli *cli, const char *arg, Kehu__V1__FieldValue ***set, size_t *n);
+void cmd_customer_free_set(Kehu__V1__FieldValue **set, size_t n);
+
+/* cli_call, except that a refusal whose response carries a result (the
+ * probable duplicates of an add, the current record of a stale edit) returns
+ * CLI_REFUSED with *resp and *st set and nothing printed: the caller explains
+ * it. Any other failure is printed as cli_call does (*resp NULL). */
+int cmd_customer_call(struct cli *cli, const Kehu__V1__Request *req, Kehu__V1__Response **resp,
+                      struct kehu_status *st);
+/* With --json, a refusal that carries more than the error: begins the
+ * document, writes its "error" member and leaves the object open for the
+ * caller's members ("duplicates", "current"); the caller ends it. */
+void cmd_customer_json_error(struct json_w *w, const struct kehu_status *st);
+
+/* A string list as a JSON array member, and joined by sep for a cell or a
+ * line (malloc'd). */
+void cmd_customer_json_strs(struct json_w *w, const char *key, char *const *v, size_t n);
+char *cmd_customer_join(char *const *v, size_t n, const char *sep);
+
+/* After one page of a list that goes on: with --json or --csv "next_cursor:
+ * CURSOR" on stderr, else "more: kehu WORDS... --after CURSOR" with the
+ * words quoted for a shell where needed. */
+void cmd_customer_more(struct cli *cli, const char *const *words, size_t n, const char *cursor);
 
 #endif

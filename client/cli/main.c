@@ -30,6 +30,9 @@ static const struct cli_cmd main_table[] = {
 static const struct cli_cmd *const tables[] = {
     cmd_session_table,
     cmd_org_table,
+    cmd_customer_table,
+    cmd_contact_table,
+    cmd_watch_table,
     main_table,
 };
 #define NTABLES (sizeof tables / sizeof tables[0])

@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <ftw.h>
 #include <libpq-fe.h>
 #include <netinet/in.h>
@@ -406,14 +407,15 @@ static int make_dir(struct th_env *e, const struct pg_user *pu)
         }
         if (fmt(e->dir, sizeof e->dir, "%s/" TH_DIR_PREFIX "XXXXXX", base) < 0)
             continue;
-        if (!mkdtemp(e->dir)) {
-            th_err("mkdtemp %s: %s", e->dir, strerror(errno));
+        const char *made = mkdtemp(e->dir);
+        if (!made) {
+            th_err("mkdtemp under %s: %s", base, strerror(errno));
             e->dir[0] = '\0';
             continue;
         }
-        if (pu->use_runuser && chown(e->dir, pu->uid, pu->gid) < 0) {
-            th_err("chown %s to postgres: %s", e->dir, strerror(errno));
-            rmdir(e->dir);
+        if (pu->use_runuser && chown(made, pu->uid, pu->gid) < 0) {
+            th_err("chown %s to postgres: %s", made, strerror(errno));
+            rmdir(made);
             e->dir[0] = '\0';
             return -1;
         }
@@ -523,24 +525,44 @@ static int pg_ctl_start(struct th_env *e)
     return 0;
 }
 
-static int pg_ctl_stop(struct th_env *e, const char *mode, int report)
+/* 1 if `pid` exists and is not a zombie; its start time (clock ticks after
+ * boot, field 22 of /proc/PID/stat) in *start. */
+static int proc_running(pid_t pid, unsigned long long *start)
 {
-    char bin[512], data[300];
-    if (pg_bin(e, "pg_ctl", bin, sizeof bin) < 0 || fmt(data, sizeof data, "%s/pg", e->dir) < 0)
-        return -1;
-    int fd = open_log(e, "pg_ctl.log");
+    char p[64], buf[1024];
+    snprintf(p, sizeof p, "/proc/%ld/stat", (long)pid);
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return -1;
-    const char *argv[] = {bin, "-D", data, "-m", mode, "-w", "-t", "60", "stop", NULL};
-    struct spawn sp = {.argv = argv, .as_pg = 1, .cwd = e->dir, .out_fd = fd, .err_fd = fd};
-    int st = run_to_end(&sp, TH_PG_CMD_MS);
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
     close(fd);
-    if (st != 0 && report) {
-        th_err("pg_ctl -m %s stop (dir %s) failed with status %d", mode, data, st);
-        tail_in_dir(e, "pg_ctl.log");
-        tail_in_dir(e, "pg.log");
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    char *s = strrchr(buf, ')'); /* the command name may contain anything */
+    char state;
+    unsigned long long st;
+    if (!s || sscanf(s + 1,
+                     " %c %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %llu",
+                     &state, &st) != 2)
+        return 0;
+    if (state == 'Z' || state == 'X')
+        return 0;
+    if (start)
+        *start = st;
+    return 1;
+}
+
+/* Waits until a process (not our child) has exited. */
+static int wait_gone(pid_t pid, int timeout_ms)
+{
+    long long deadline = now_ms() + timeout_ms;
+    while (proc_running(pid, NULL)) {
+        if (now_ms() >= deadline)
+            return -1;
+        sleep_ms(TH_POLL_MS);
     }
-    return st == 0 ? 0 : -1;
+    return 0;
 }
 
 /* The postmaster's pid from DIR/pg/postmaster.pid, 0 if none. */
@@ -559,10 +581,12 @@ static pid_t postmaster_pid(const struct th_env *e)
     return (pid_t)pid;
 }
 
-/* Is `pid` a process whose command line mentions our dir? */
+/* Is `pid` a live process whose command line mentions our dir? */
 static int is_our_postmaster(const struct th_env *e, pid_t pid)
 {
     char p[64], buf[4096];
+    if (pid <= 0 || !proc_running(pid, NULL))
+        return 0;
     snprintf(p, sizeof p, "/proc/%ld/cmdline", (long)pid);
     int fd = open(p, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -578,22 +602,113 @@ static int is_our_postmaster(const struct th_env *e, pid_t pid)
     return strstr(buf, e->dir) != NULL;
 }
 
+/* pg_ctl -m MODE stop, then waits until the postmaster process is really
+ * gone (pg_ctl returns when the pid file is removed, a little earlier). */
+static int pg_ctl_stop(struct th_env *e, const char *mode, int report)
+{
+    char bin[512], data[300];
+    if (pg_bin(e, "pg_ctl", bin, sizeof bin) < 0 || fmt(data, sizeof data, "%s/pg", e->dir) < 0)
+        return -1;
+    pid_t pm = postmaster_pid(e);
+    int fd = open_log(e, "pg_ctl.log");
+    if (fd < 0)
+        return -1;
+    const char *argv[] = {bin, "-D", data, "-m", mode, "-w", "-t", "60", "stop", NULL};
+    struct spawn sp = {.argv = argv, .as_pg = 1, .cwd = e->dir, .out_fd = fd, .err_fd = fd};
+    int st = run_to_end(&sp, TH_PG_CMD_MS);
+    close(fd);
+    if (st != 0 && report) {
+        th_err("pg_ctl -m %s stop (dir %s) failed with status %d", mode, data, st);
+        tail_in_dir(e, "pg_ctl.log");
+        tail_in_dir(e, "pg.log");
+    }
+    if (st == 0 && pm > 0 && wait_gone(pm, 10000) < 0) {
+        if (report)
+            th_err("postmaster %ld still running after pg_ctl stop", (long)pm);
+        return -1;
+    }
+    return st == 0 ? 0 : -1;
+}
+
 /* Stops the cluster whatever it takes. */
-static void pg_teardown(struct th_env *e)
+static void pg_teardown(struct th_env *e, const char *mode)
 {
     pid_t pid = postmaster_pid(e);
-    if (pid <= 0)
+    if (!is_our_postmaster(e, pid))
+        return; /* not running (a stale pid file at most) */
+    if (pg_ctl_stop(e, mode, 1) == 0)
         return;
-    if (pg_ctl_stop(e, "fast", 1) == 0)
-        return;
-    th_err("trying pg_ctl -m immediate stop");
-    pg_ctl_stop(e, "immediate", 0);
+    if (strcmp(mode, "immediate") != 0) {
+        th_err("trying pg_ctl -m immediate stop");
+        if (pg_ctl_stop(e, "immediate", 0) == 0)
+            return;
+    }
     if (is_our_postmaster(e, pid)) {
         th_err("postmaster %ld still alive; SIGKILL", (long)pid);
         kill(pid, SIGKILL);
-        for (int i = 0; i < 250 && kill(pid, 0) == 0; i++)
-            sleep_ms(TH_POLL_MS);
+        wait_gone(pid, 5000);
     }
+}
+
+/* A test process that is killed (ctest timeout, SIGKILL, crash outside
+ * cmocka) leaves its cluster running: pg_ctl detaches the postmaster. Every
+ * temp dir records its test process (pid and start time) in DIR/th-owner;
+ * th_pg_create removes the dirs whose test process is gone, unless they were
+ * kept on purpose (DIR/th-keep). Dirs without an owner file are left alone. */
+static void sweep_stale(const struct th_env *e)
+{
+    const char *bases[3] = {getenv("TMPDIR"), "/tmp", "/var/tmp"};
+    for (size_t b = 0; b < 3; b++) {
+        if (!bases[b] || bases[b][0] != '/' || (b > 0 && bases[0] && !strcmp(bases[0], bases[b])))
+            continue;
+        DIR *d = opendir(bases[b]);
+        if (!d)
+            continue;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+            if (strncmp(de->d_name, TH_DIR_PREFIX, strlen(TH_DIR_PREFIX)) != 0 ||
+                strlen(de->d_name) != strlen(TH_DIR_PREFIX) + 6)
+                continue;
+            struct th_env s;
+            memset(&s, 0, sizeof s);
+            memcpy(s.pg_bindir, e->pg_bindir, sizeof s.pg_bindir);
+            char owner[300], keep[300];
+            if (fmt(s.dir, sizeof s.dir, "%s/%s", bases[b], de->d_name) < 0 ||
+                fmt(owner, sizeof owner, "%s/th-owner", s.dir) < 0 ||
+                fmt(keep, sizeof keep, "%s/th-keep", s.dir) < 0)
+                continue;
+            FILE *f = fopen(owner, "re");
+            if (!f)
+                continue;
+            long pid = 0;
+            unsigned long long start = 0, now_start = 0;
+            int got = fscanf(f, "%ld %llu", &pid, &start);
+            fclose(f);
+            if (got != 2 || pid <= 0 || access(keep, F_OK) == 0)
+                continue;
+            if (proc_running((pid_t)pid, &now_start) && now_start == start)
+                continue;
+            th_err("removing stale test dir %s (its test process %ld is gone)", s.dir, pid);
+            pg_teardown(&s, "immediate");
+            rm_rf(s.dir);
+        }
+        closedir(d);
+    }
+}
+
+static int write_owner(const struct th_env *e)
+{
+    unsigned long long start = 0;
+    char p[300];
+    if (!proc_running(getpid(), &start) || fmt(p, sizeof p, "%s/th-owner", e->dir) < 0)
+        return -1;
+    FILE *f = fopen(p, "we");
+    if (!f) {
+        th_err("cannot write %s: %s", p, strerror(errno));
+        return -1;
+    }
+    fprintf(f, "%ld %llu\n", (long)getpid(), start);
+    return fclose(f) == 0 ? 0 : -1;
 }
 
 static int pg_initdb(struct th_env *e)
@@ -632,8 +747,11 @@ int th_pg_create(struct th_env *e)
     if (pg_user_get(&pu) < 0 || pg_bin(e, "initdb", probe, sizeof probe) < 0 ||
         pg_bin(e, "pg_ctl", probe, sizeof probe) < 0)
         return -1;
+    sweep_stale(e);
     if (make_dir(e, &pu) < 0)
         return -1;
+    if (write_owner(e) < 0)
+        goto fail;
     if (fmt(e->config, sizeof e->config, "%s/kehud.conf", e->dir) < 0 ||
         fmt(e->log_path, sizeof e->log_path, "%s/kehud.log", e->dir) < 0)
         goto fail;
@@ -821,16 +939,45 @@ static void kehud_stop(struct th_env *e)
     e->kehud_pid = 0;
 }
 
-static int probe_port(int port)
+/* connect() to 127.0.0.1:port. The ports come from the ephemeral range, so
+ * while nothing listens, a connect can pick the same port as its source and
+ * connect to itself (TCP simultaneous open): that is not a server. */
+static int connect_local(int port)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int r = connect(fd, (struct sockaddr *)&a, sizeof a);
+    int r;
+    do
+        r = connect(fd, (struct sockaddr *)&a, sizeof a);
+    while (r < 0 && errno == EINTR);
+    if (r == 0) {
+        struct sockaddr_in local;
+        socklen_t len = sizeof local;
+        if (getsockname(fd, (struct sockaddr *)&local, &len) == 0 &&
+            local.sin_port == a.sin_port) {
+            r = -1;
+            errno = ECONNREFUSED;
+        }
+    }
+    if (r < 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    return fd;
+}
+
+static int probe_port(int port)
+{
+    int fd = connect_local(port);
+    if (fd < 0)
+        return -1;
     close(fd);
-    return r;
+    return 0;
 }
 
 int th_kehud_start(struct th_env *e, const char *const *extra_serve_args)
@@ -909,11 +1056,18 @@ void th_env_down(struct th_env *e)
     kehud_stop(e);
     if (!e->dir[0])
         return;
-    pg_teardown(e);
+    pg_teardown(e, "fast");
     const char *keep = getenv("KEHU_KEEP_TEST_DIR");
-    if (keep && strcmp(keep, "1") == 0)
+    char marker[300];
+    if (keep && strcmp(keep, "1") == 0) {
+        /* th-keep also protects the dir from sweep_stale. */
+        if (fmt(marker, sizeof marker, "%s/th-keep", e->dir) == 0) {
+            FILE *f = fopen(marker, "we");
+            if (f)
+                fclose(f);
+        }
         fprintf(stderr, "th: KEHU_KEEP_TEST_DIR=1: keeping %s\n", e->dir);
-    else
+    } else
         rm_rf(e->dir);
     e->dir[0] = '\0';
 }
@@ -1066,21 +1220,8 @@ int th_free_port(void)
 
 int th_connect_raw(int port)
 {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        th_err("socket: %s", strerror(errno));
-        return -1;
-    }
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int r;
-    do
-        r = connect(fd, (struct sockaddr *)&a, sizeof a);
-    while (r < 0 && errno == EINTR);
-    if (r < 0) {
+    int fd = connect_local(port);
+    if (fd < 0)
         th_err("connect 127.0.0.1:%d: %s", port, strerror(errno));
-        close(fd);
-        return -1;
-    }
     return fd;
 }

@@ -13,6 +13,7 @@
  *   DIR/kehud.conf  the config file passed to every kehud invocation
  *   DIR/kehud.log   kehud's stdout+stderr, appended across restarts
  *   DIR/initdb.log, DIR/pg.log, DIR/pg_ctl.log
+ *   DIR/th-owner    pid and start time of the test process (see th_pg_create)
  *
  * PostgreSQL's initdb and postgres refuse to run as root: when the harness
  * runs as root they are run as the `postgres` user through runuser; as any
@@ -23,6 +24,12 @@
  *   KEHUD_BIN            kehud binary (default: the compile-time KEHUD_BIN macro)
  *   KEHU_KEEP_TEST_DIR=1 th_env_down keeps DIR (processes are still stopped)
  *   TMPDIR               where DIR is made, if postgres can reach it (else /tmp)
+ *
+ * Every child starts with stdin on /dev/null, no other inherited fds
+ * (th_connect_raw sockets never leak into kehud or the postmaster), an empty
+ * signal mask and default signal dispositions. Every kehud child (migrate,
+ * init, serve, th_kehud_run) gets KEHU_ADMIN_PASSWORD=e->admin_password in
+ * its environment, whatever the test process has.
  *
  * Not thread-safe; call from the test's main thread (kehud is started with
  * PR_SET_PDEATHSIG so it dies with the thread that started it). A zeroed
@@ -59,8 +66,12 @@ struct th_env {
 int th_env_up(struct th_env *e, const char *const *extra_serve_args);
 
 /* Only the database part of th_env_up: zero *e, mkdtemp, initdb, start on a
- * free port, CREATE DATABASE kehu. Also fills kehud_bin/config/admin_password
- * fields that do not need kehud. Cleans up after itself on failure. */
+ * free port, CREATE DATABASE kehu. Also fills config, log_path and
+ * admin_password (not kehud_bin, not port). Cleans up after itself on failure.
+ * First removes the temp dirs (and stops the clusters) of earlier test
+ * processes that died without th_env_down: each dir names its test process
+ * in DIR/th-owner; dirs kept with KEHU_KEEP_TEST_DIR (DIR/th-keep) and dirs
+ * of live processes are left alone. */
 int th_pg_create(struct th_env *e);
 
 /* SIGTERM kehud (SIGKILL after 10 s), stop PostgreSQL (fast; immediate and

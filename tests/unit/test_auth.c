@@ -71,9 +71,9 @@ static void test_authz(void **state)
     (void)state;
     const char *why;
     static const int64_t branch3[] = { 1, 2, 3 }, team4[] = { 1, 2, 3, 4 }, branch5[] = { 1, 5 };
-    struct authz_target in_team = { team4, 4, KEHU__V1__ROLE__ACCOUNT_MANAGER, 99 };
-    struct authz_target other_branch = { branch5, 2, KEHU__V1__ROLE__ACCOUNT_MANAGER, 98 };
-    struct authz_target new_admin = { branch3, 3, KEHU__V1__ROLE__ADMIN, 0 };
+    struct authz_target in_team = { team4, 4, KEHU__V1__ROLE__ACCOUNT_MANAGER, 99, 0 };
+    struct authz_target other_branch = { branch5, 2, KEHU__V1__ROLE__ACCOUNT_MANAGER, 98, 0 };
+    struct authz_target new_admin = { branch3, 3, KEHU__V1__ROLE__ADMIN, 0, 0 };
     struct principal nobody = { 0 };
     struct principal admin = who(KEHU__V1__ROLE__ADMIN, 1, 1);
     struct principal mgr = who(KEHU__V1__ROLE__BRANCH_MANAGER, 3, 2);
@@ -94,7 +94,7 @@ static void test_authz(void **state)
     assert_int_equal(authz_check(&mgr, ACT_USER_WRITE, &new_admin, &why), KEHU__V1__CODE__PERMISSION_DENIED);
     assert_int_equal(authz_check(&mgr, ACT_USER_READ, &in_team, &why), KEHU__V1__CODE__OK);
     assert_int_equal(authz_check(&mgr, ACT_USER_READ, &other_branch, &why), KEHU__V1__CODE__PERMISSION_DENIED);
-    struct authz_target self = { branch3, 3, KEHU__V1__ROLE__ACCOUNT_MANAGER, 2 };
+    struct authz_target self = { branch3, 3, KEHU__V1__ROLE__ACCOUNT_MANAGER, 2, 0 };
     assert_int_equal(authz_check(&mgr, ACT_USER_WRITE, &self, &why), KEHU__V1__CODE__PERMISSION_DENIED);
 
     /* account managers manage nobody; auditors read everyone, change nothing */
@@ -105,8 +105,44 @@ static void test_authz(void **state)
 
     /* an admin may do anything except to their own account */
     assert_int_equal(authz_check(&admin, ACT_USER_WRITE, &other_branch, &why), KEHU__V1__CODE__OK);
-    struct authz_target admin_self = { branch3, 1, KEHU__V1__ROLE__ADMIN, 1 };
+    struct authz_target admin_self = { branch3, 1, KEHU__V1__ROLE__ADMIN, 1, 0 };
     assert_int_equal(authz_check(&admin, ACT_USER_WRITE, &admin_self, &why), KEHU__V1__CODE__PERMISSION_DENIED);
+}
+
+/* Customers: admins and auditors read all, managers and agents their
+ * branch, account managers their own; a record one may not read is
+ * NOT_FOUND, one one may read but not change is PERMISSION_DENIED. */
+static void test_authz_customers(void **state)
+{
+    (void)state;
+    const char *why;
+    static const int64_t sh[] = { 1, 2, 3 }, bj[] = { 1, 5 };
+    struct authz_target mine = { sh, 3, 0, 0, 10 }, colleague = { sh, 3, 0, 0, 11 }, beijing = { bj, 2, 0, 0, 12 };
+    struct principal admin = { .user_id = 1, .role = KEHU__V1__ROLE__ADMIN, .unit_id = 1 };
+    struct principal mgr = { .user_id = 2, .role = KEHU__V1__ROLE__BRANCH_MANAGER, .unit_id = 3, .branch_id = 3 };
+    struct principal am = { .user_id = 10, .role = KEHU__V1__ROLE__ACCOUNT_MANAGER, .unit_id = 4, .branch_id = 3 };
+    struct principal agent = { .user_id = 20, .role = KEHU__V1__ROLE__SERVICE_AGENT, .unit_id = 3, .branch_id = 3 };
+    struct principal auditor = { .user_id = 30, .role = KEHU__V1__ROLE__AUDITOR, .unit_id = 1 };
+
+    assert_int_equal(authz_check(&admin, ACT_CUSTOMER_WRITE, &beijing, &why), KEHU__V1__CODE__OK);
+    assert_int_equal(authz_check(&mgr, ACT_CUSTOMER_WRITE, &colleague, &why), KEHU__V1__CODE__OK);
+    assert_int_equal(authz_check(&mgr, ACT_CUSTOMER_READ, &beijing, &why), KEHU__V1__CODE__NOT_FOUND);
+    assert_int_equal(authz_check(&am, ACT_CUSTOMER_WRITE, &mine, &why), KEHU__V1__CODE__OK);
+    assert_int_equal(authz_check(&am, ACT_CUSTOMER_READ, &colleague, &why), KEHU__V1__CODE__NOT_FOUND);
+    assert_int_equal(authz_check(&am, ACT_CUSTOMER_WRITE, &colleague, &why), KEHU__V1__CODE__NOT_FOUND);
+    assert_int_equal(authz_check(&agent, ACT_CUSTOMER_READ, &colleague, &why), KEHU__V1__CODE__OK);
+    assert_int_equal(authz_check(&agent, ACT_CUSTOMER_WRITE, &colleague, &why), KEHU__V1__CODE__PERMISSION_DENIED);
+    assert_int_equal(authz_check(&agent, ACT_CUSTOMER_WRITE, NULL, &why), KEHU__V1__CODE__PERMISSION_DENIED);
+    assert_int_equal(authz_check(&auditor, ACT_CUSTOMER_READ, &beijing, &why), KEHU__V1__CODE__OK);
+    assert_int_equal(authz_check(&auditor, ACT_CUSTOMER_WRITE, &beijing, &why), KEHU__V1__CODE__PERMISSION_DENIED);
+
+    struct authz_scope s = authz_customer_scope(&am, ACT_CUSTOMER_READ);
+    assert_int_equal(s.kind, SCOPE_OWNER);
+    assert_int_equal(s.id, 10);
+    s = authz_customer_scope(&mgr, ACT_CUSTOMER_READ);
+    assert_int_equal(s.kind, SCOPE_UNIT);
+    assert_int_equal(s.id, 3);
+    assert_int_equal(authz_customer_scope(&auditor, ACT_CUSTOMER_WRITE).kind, SCOPE_NONE);
 }
 
 static void test_parse_path(void **state)
@@ -129,6 +165,7 @@ int main(void)
         cmocka_unit_test(test_tokens),
         cmocka_unit_test(test_password_policy),
         cmocka_unit_test(test_authz),
+        cmocka_unit_test(test_authz_customers),
         cmocka_unit_test(test_parse_path),
     };
     return cmocka_run_group_tests(tests, setup, NULL);

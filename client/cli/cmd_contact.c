@@ -1,0 +1,488 @@
+/* A customer's contacts and transactions: contact add|list|edit, txn
+ * add|list. */
+#include "cli.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "out.h"
+
+#define TXN_LIMIT_MAX 1000
+#define NAME_COLS 24
+
+enum {
+    O_NAME = 0x100,
+    O_TITLE,
+    O_PHONE,
+    O_EMAIL,
+    O_KEY,
+    O_VERSION,
+    O_SET,
+    O_AMOUNT,
+    O_DATE,
+    O_MARGIN,
+    O_PRODUCT,
+    O_CATEGORY,
+    O_CHANNEL,
+    O_LIMIT,
+    O_AFTER,
+    O_ALL,
+};
+
+/* The one ID argument of a command. */
+static int id_arg(struct cli *cli, int argc, char **argv, const char *what, int64_t *id)
+{
+    int rc = cli_args(cli, argc, argv, 1, 1);
+    return rc ? rc : cmd_customer_parse_int(cli, what, argv[optind], 1, INT64_MAX, id);
+}
+
+/* ---- Contacts ------------------------------------------------------------------------ */
+
+static void json_contact(struct json_w *w, const Kehu__V1__Contact *c)
+{
+    char created[OUT_TIME_BUFSZ];
+    out_time_ms(c->created_at_ms, created, sizeof created);
+    json_begin_object(w);
+    json_kint(w, "id", c->id);
+    json_kint(w, "customer_id", c->customer_id);
+    json_kint(w, "version", c->version);
+    json_kstr(w, "name", c->name);
+    json_kstr(w, "title", c->title);
+    cmd_customer_json_strs(w, "phones", c->phones, c->n_phones);
+    json_kstr(w, "email", c->email);
+    json_kbool(w, "key_person", c->key_person);
+    json_kstr(w, "created_at", *created ? created : NULL);
+    json_end_object(w);
+}
+
+/* Contacts: one (list = 0) or a list, as JSON, CSV or a table. */
+static void print_contacts(struct cli *cli, Kehu__V1__Contact *const *cs, size_t n, int list)
+{
+    if (cli->json) {
+        struct json_w w;
+        json_init(&w, stdout, 1);
+        if (list)
+            json_begin_array(&w);
+        for (size_t i = 0; i < n; i++)
+            json_contact(&w, cs[i]);
+        if (list)
+            json_end_array(&w);
+        return;
+    }
+    if (cli->csv) {
+        static const char *const head[] = { "id",     "customer_id", "version",    "name",      "title",
+                                            "phones", "email",       "key_person", "created_at" };
+        cli_csv_row(stdout, 9, head);
+        for (size_t i = 0; i < n; i++) {
+            const Kehu__V1__Contact *c = cs[i];
+            char id[24], cust[24], ver[24], created[OUT_TIME_BUFSZ];
+            snprintf(id, sizeof id, "%" PRId64, c->id);
+            snprintf(cust, sizeof cust, "%" PRId64, c->customer_id);
+            snprintf(ver, sizeof ver, "%" PRId64, c->version);
+            out_time_ms(c->created_at_ms, created, sizeof created);
+            char *phones = cmd_customer_join(c->phones, c->n_phones, ",");
+            const char *row[] = { id,     cust,     ver, c->name, c->title, phones, c->email,
+                                  c->key_person ? "true" : "false", created };
+            cli_csv_row(stdout, 9, row);
+            free(phones);
+        }
+        return;
+    }
+    static const char *const head[] = { "ID", "NAME", "TITLE", "PHONES", "EMAIL", "KEY" };
+    struct out_table *t = out_table_new(6, head);
+    out_table_align(t, 0, OUT_RIGHT);
+    out_table_max_width(t, 1, NAME_COLS);
+    out_table_max_width(t, 2, NAME_COLS);
+    for (size_t i = 0; i < n; i++) {
+        const Kehu__V1__Contact *c = cs[i];
+        char id[24];
+        snprintf(id, sizeof id, "%" PRId64, c->id);
+        char *phones = cmd_customer_join(c->phones, c->n_phones, ", ");
+        const char *row[] = { id, c->name, c->title, phones, c->email, c->key_person ? "yes" : "" };
+        out_table_add(t, row);
+        free(phones);
+    }
+    out_table_print(t, stdout);
+    out_table_free(t);
+}
+
+static int run_contact_add(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "name", required_argument, NULL, O_NAME },
+        { "title", required_argument, NULL, O_TITLE },
+        { "phone", required_argument, NULL, O_PHONE },
+        { "email", required_argument, NULL, O_EMAIL },
+        { "key", no_argument, NULL, O_KEY },
+        { NULL, 0, NULL, 0 },
+    };
+    Kehu__V1__Contact contact = KEHU__V1__CONTACT__INIT;
+    Kehu__V1__ContactAdd add = KEHU__V1__CONTACT_ADD__INIT;
+    char **phones = out_xcalloc((size_t)argc, sizeof *phones); /* each points into argv */
+    int c, rc = CLI_OK;
+    while (rc == CLI_OK && (c = cli_getopt(cli, argc, argv, opts)) != -1) {
+        switch (c) {
+        case O_NAME: contact.name = optarg; break;
+        case O_TITLE: contact.title = optarg; break;
+        case O_PHONE: phones[contact.n_phones++] = optarg; break;
+        case O_EMAIL: contact.email = optarg; break;
+        case O_KEY: contact.key_person = 1; break;
+        default: rc = cli->opt_rc; break;
+        }
+    }
+    if (rc == CLI_OK)
+        rc = id_arg(cli, argc, argv, "CUSTOMER_ID", &add.customer_id);
+    if (rc == CLI_OK && (!contact.name || !*contact.name))
+        rc = cli_usage_error(cli, "--name is required");
+    if (rc == CLI_OK) {
+        contact.phones = phones;
+        contact.customer_id = add.customer_id;
+        add.contact = &contact;
+        Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+        req.op_case = KEHU__V1__REQUEST__OP_CONTACT_ADD;
+        req.contact_add = &add;
+        Kehu__V1__Response *resp;
+        rc = cli_call(cli, &req, &resp);
+        if (rc == CLI_OK && (resp->result_case != KEHU__V1__RESPONSE__RESULT_CONTACT || !resp->contact)) {
+            rc = cli_bad_reply(cli, resp);
+        } else if (rc == CLI_OK) {
+            const Kehu__V1__Contact *r = resp->contact;
+            if (cli->json || cli->csv)
+                print_contacts(cli, &resp->contact, 1, 0);
+            else
+                cli_say("added contact %" PRId64 " %s to customer %" PRId64 "\n", r->id, r->name, r->customer_id);
+            kehu_response_free(resp);
+        }
+    }
+    free(phones);
+    return rc;
+}
+
+static int run_contact_list(struct cli *cli, int argc, char **argv)
+{
+    if (cli_getopt(cli, argc, argv, NULL) != -1)
+        return cli->opt_rc;
+    Kehu__V1__ContactList list = KEHU__V1__CONTACT_LIST__INIT;
+    int rc = id_arg(cli, argc, argv, "CUSTOMER_ID", &list.customer_id);
+    if (rc)
+        return rc;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_CONTACT_LIST;
+    req.contact_list = &list;
+    Kehu__V1__Response *resp;
+    if ((rc = cli_call(cli, &req, &resp)))
+        return rc;
+    if (resp->result_case != KEHU__V1__RESPONSE__RESULT_CONTACTS || !resp->contacts)
+        return cli_bad_reply(cli, resp);
+    print_contacts(cli, resp->contacts->contacts, resp->contacts->n_contacts, 1);
+    kehu_response_free(resp);
+    return CLI_OK;
+}
+
+/* A refused contact edit: a stale version comes with the current contact. */
+static int contact_refused(struct cli *cli, Kehu__V1__Response *resp, const struct kehu_status *st, int64_t id,
+                           int64_t version)
+{
+    if (st->code != KEHU__V1__CODE__CONFLICT || resp->result_case != KEHU__V1__RESPONSE__RESULT_CONTACT ||
+        !resp->contact) {
+        kehu_response_free(resp);
+        return cli_fail_status(cli, st);
+    }
+    char msg[200];
+    snprintf(msg, sizeof msg, "contact %" PRId64 " changed since version %" PRId64 ": it is now at version %" PRId64,
+             id, version, resp->contact->version);
+    out_error(0, kehu_code_name(st->code), msg, NULL);
+    if (cli->json) {
+        struct json_w w;
+        cmd_customer_json_error(&w, st);
+        json_key(&w, "current");
+        json_contact(&w, resp->contact);
+        json_end_object(&w);
+    }
+    kehu_response_free(resp);
+    return CLI_REFUSED;
+}
+
+static int run_contact_edit(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "version", required_argument, NULL, O_VERSION },
+        { "set", required_argument, NULL, O_SET },
+        { NULL, 0, NULL, 0 },
+    };
+    Kehu__V1__ContactEdit edit = KEHU__V1__CONTACT_EDIT__INIT;
+    int c, rc = CLI_OK, have_version = 0;
+    while (rc == CLI_OK && (c = cli_getopt(cli, argc, argv, opts)) != -1) {
+        if (c == O_VERSION) {
+            rc = cmd_customer_parse_int(cli, "--version", optarg, 1, INT64_MAX, &edit.version);
+            have_version = 1;
+        } else if (c == O_SET) {
+            rc = cmd_customer_add_set(cli, optarg, &edit.set, &edit.n_set);
+        } else {
+            rc = cli->opt_rc;
+        }
+    }
+    if (rc == CLI_OK)
+        rc = id_arg(cli, argc, argv, "CONTACT_ID", &edit.id);
+    if (rc == CLI_OK && !have_version)
+        rc = cli_usage_error(cli, "--version is required (the version you read: kehu contact list CUSTOMER_ID)");
+    if (rc == CLI_OK && !edit.n_set)
+        rc = cli_usage_error(cli, "nothing to change: give --set FIELD=VALUE");
+    if (rc == CLI_OK) {
+        Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+        req.op_case = KEHU__V1__REQUEST__OP_CONTACT_EDIT;
+        req.contact_edit = &edit;
+        Kehu__V1__Response *resp;
+        struct kehu_status st;
+        rc = cmd_customer_call(cli, &req, &resp, &st);
+        if (rc == CLI_REFUSED && resp) {
+            rc = contact_refused(cli, resp, &st, edit.id, edit.version);
+        } else if (rc == CLI_OK && (resp->result_case != KEHU__V1__RESPONSE__RESULT_CONTACT || !resp->contact)) {
+            rc = cli_bad_reply(cli, resp);
+        } else if (rc == CLI_OK) {
+            if (cli->json || cli->csv)
+                print_contacts(cli, &resp->contact, 1, 0);
+            else
+                cli_say("contact %" PRId64 " updated to version %" PRId64 "\n", resp->contact->id,
+                        resp->contact->version);
+            kehu_response_free(resp);
+        }
+    }
+    cmd_customer_free_set(edit.set, edit.n_set);
+    return rc;
+}
+
+/* ---- Transactions ---------------------------------------------------------------------- */
+
+static void json_txn(struct json_w *w, const Kehu__V1__Txn *t)
+{
+    char created[OUT_TIME_BUFSZ];
+    out_time_ms(t->created_at_ms, created, sizeof created);
+    json_begin_object(w);
+    json_kint(w, "id", t->id);
+    json_kint(w, "customer_id", t->customer_id);
+    json_kstr(w, "date", t->date);
+    json_kmoney(w, "amount", t->amount_minor);
+    if (t->has_margin)
+        json_kmoney(w, "margin", t->margin_minor);
+    else
+        json_knull(w, "margin");
+    json_kstr(w, "product", t->product);
+    json_kstr(w, "category", t->category);
+    json_kstr(w, "channel", t->channel);
+    json_kstr(w, "created_at", *created ? created : NULL);
+    json_kstr(w, "created_by", t->created_by);
+    json_end_object(w);
+}
+
+/* Transactions: one (list = 0) or a list, as JSON, CSV or a table. */
+static void print_txns(struct cli *cli, Kehu__V1__Txn *const *ts, size_t n, int list)
+{
+    if (cli->json) {
+        struct json_w w;
+        json_init(&w, stdout, 1);
+        if (list)
+            json_begin_array(&w);
+        for (size_t i = 0; i < n; i++)
+            json_txn(&w, ts[i]);
+        if (list)
+            json_end_array(&w);
+        return;
+    }
+    if (cli->csv) {
+        static const char *const head[] = { "id",       "customer_id", "date",       "amount",    "margin",
+                                            "product",  "category",    "channel",    "created_at", "created_by" };
+        cli_csv_row(stdout, 10, head);
+        for (size_t i = 0; i < n; i++) {
+            const Kehu__V1__Txn *t = ts[i];
+            char id[24], cust[24], amount[OUT_MONEY_BUFSZ], margin[OUT_MONEY_BUFSZ] = "", created[OUT_TIME_BUFSZ];
+            snprintf(id, sizeof id, "%" PRId64, t->id);
+            snprintf(cust, sizeof cust, "%" PRId64, t->customer_id);
+            out_money_format(t->amount_minor, amount, sizeof amount);
+            if (t->has_margin)
+                out_money_format(t->margin_minor, margin, sizeof margin);
+            out_time_ms(t->created_at_ms, created, sizeof created);
+            const char *row[] = { id, cust, t->date, amount, margin, t->product, t->category, t->channel, created,
+                                  t->created_by };
+            cli_csv_row(stdout, 10, row);
+        }
+        return;
+    }
+    static const char *const head[] = { "DATE", "AMOUNT", "MARGIN", "PRODUCT", "CATEGORY", "CHANNEL" };
+    struct out_table *tab = out_table_new(6, head);
+    out_table_align(tab, 1, OUT_RIGHT);
+    out_table_align(tab, 2, OUT_RIGHT);
+    out_table_max_width(tab, 3, NAME_COLS);
+    for (size_t i = 0; i < n; i++) {
+        const Kehu__V1__Txn *t = ts[i];
+        char amount[OUT_MONEY_BUFSZ], margin[OUT_MONEY_BUFSZ] = "";
+        out_money_format(t->amount_minor, amount, sizeof amount);
+        if (t->has_margin)
+            out_money_format(t->margin_minor, margin, sizeof margin);
+        const char *row[] = { t->date, amount, margin, t->product, t->category, t->channel };
+        out_table_add(tab, row);
+    }
+    out_table_print(tab, stdout);
+    out_table_free(tab);
+}
+
+/* An amount flag: minor units, or CLI_USAGE printed naming the flag. */
+static int parse_amount(struct cli *cli, const char *flag, const char *s, int64_t *minor)
+{
+    if (out_money_parse(s, minor) == 0)
+        return 0;
+    if (errno == ERANGE)
+        return cli_usage_error(cli, "%s: amount out of range: '%s'", flag, s);
+    return cli_usage_error(cli, "%s: expected an amount like 1234.50, not '%s'", flag, s);
+}
+
+static int run_txn_add(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "amount", required_argument, NULL, O_AMOUNT },
+        { "date", required_argument, NULL, O_DATE },
+        { "margin", required_argument, NULL, O_MARGIN },
+        { "product", required_argument, NULL, O_PRODUCT },
+        { "category", required_argument, NULL, O_CATEGORY },
+        { "channel", required_argument, NULL, O_CHANNEL },
+        { NULL, 0, NULL, 0 },
+    };
+    Kehu__V1__Txn txn = KEHU__V1__TXN__INIT;
+    int c, rc = CLI_OK, have_amount = 0;
+    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
+        switch (c) {
+        case O_AMOUNT:
+            rc = parse_amount(cli, "--amount", optarg, &txn.amount_minor);
+            have_amount = 1;
+            break;
+        case O_DATE:
+            rc = cmd_customer_check_date(cli, "--date", optarg);
+            txn.date = optarg;
+            break;
+        case O_MARGIN:
+            rc = parse_amount(cli, "--margin", optarg, &txn.margin_minor);
+            txn.has_margin = 1;
+            break;
+        case O_PRODUCT: txn.product = optarg; break;
+        case O_CATEGORY: txn.category = optarg; break;
+        case O_CHANNEL: txn.channel = optarg; break;
+        default: return cli->opt_rc;
+        }
+        if (rc)
+            return rc;
+    }
+    if ((rc = id_arg(cli, argc, argv, "CUSTOMER_ID", &txn.customer_id)))
+        return rc;
+    if (!have_amount)
+        return cli_usage_error(cli, "--amount is required");
+    Kehu__V1__TxnAdd add = KEHU__V1__TXN_ADD__INIT;
+    add.txn = &txn;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_TXN_ADD;
+    req.txn_add = &add;
+    Kehu__V1__Response *resp;
+    if ((rc = cli_call(cli, &req, &resp)))
+        return rc;
+    if (resp->result_case != KEHU__V1__RESPONSE__RESULT_TXN || !resp->txn)
+        return cli_bad_reply(cli, resp);
+    if (cli->json || cli->csv) {
+        print_txns(cli, &resp->txn, 1, 0);
+    } else {
+        char amount[OUT_MONEY_BUFSZ];
+        out_money_format(resp->txn->amount_minor, amount, sizeof amount);
+        cli_say("added transaction %" PRId64 ": %s %s\n", resp->txn->id, resp->txn->date, amount);
+    }
+    kehu_response_free(resp);
+    return CLI_OK;
+}
+
+static int run_txn_list(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "limit", required_argument, NULL, O_LIMIT },
+        { "after", required_argument, NULL, O_AFTER },
+        { "all", no_argument, NULL, O_ALL },
+        { NULL, 0, NULL, 0 },
+    };
+    Kehu__V1__TxnList list = KEHU__V1__TXN_LIST__INIT;
+    const char *limit_arg = NULL;
+    int64_t limit = 0;
+    int c, rc, all = 0;
+    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
+        if (c == O_LIMIT) {
+            if ((rc = cmd_customer_parse_int(cli, "--limit", optarg, 1, TXN_LIMIT_MAX, &limit)))
+                return rc;
+            limit_arg = optarg;
+        } else if (c == O_AFTER) {
+            list.after = optarg;
+        } else if (c == O_ALL) {
+            all = 1;
+        } else {
+            return cli->opt_rc;
+        }
+    }
+    if ((rc = id_arg(cli, argc, argv, "CUSTOMER_ID", &list.customer_id)))
+        return rc;
+    list.limit = (uint32_t)limit;
+
+    /* every page is kept until the whole list is printed */
+    Kehu__V1__Response **resps = NULL;
+    Kehu__V1__Txn **items = NULL;
+    size_t nresp = 0, n = 0;
+    const char *next = NULL;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_TXN_LIST;
+    req.txn_list = &list;
+    for (;;) {
+        Kehu__V1__Response *resp;
+        if ((rc = cli_call(cli, &req, &resp)))
+            break;
+        const Kehu__V1__Txns *page = resp->txns;
+        if (resp->result_case != KEHU__V1__RESPONSE__RESULT_TXNS || !page ||
+            (page->next_cursor[0] && list.after && strcmp(page->next_cursor, list.after) == 0)) {
+            rc = cli_bad_reply(cli, resp); /* a cursor that goes nowhere would loop forever */
+            break;
+        }
+        resps = out_xrealloc(resps, (nresp + 1) * sizeof *resps);
+        resps[nresp++] = resp;
+        if (page->n_txns) {
+            items = out_xrealloc(items, (n + page->n_txns) * sizeof *items);
+            memcpy(items + n, page->txns, page->n_txns * sizeof *items);
+            n += page->n_txns;
+        }
+        next = page->next_cursor[0] ? page->next_cursor : NULL;
+        if (!all || !next)
+            break;
+        list.after = page->next_cursor;
+    }
+    if (rc == CLI_OK) {
+        print_txns(cli, items, n, 1);
+        if (next) {
+            char id[24];
+            snprintf(id, sizeof id, "%" PRId64, list.customer_id);
+            const char *words[] = { "txn", "list", id, "--limit", limit_arg };
+            cmd_customer_more(cli, words, limit_arg ? 5 : 3, next);
+        }
+    }
+    for (size_t i = 0; i < nresp; i++)
+        kehu_response_free(resps[i]);
+    free(resps);
+    free(items);
+    return rc;
+}
+
+const struct cli_cmd cmd_contact_table[] = {
+    { "contact add", "CUSTOMER_ID --name N [--title T] [--phone P]... [--email E] [--key]",
+      "add a contact person to a customer (--key: a key decision maker)", 1, run_contact_add },
+    { "contact list", "CUSTOMER_ID", "a customer's contacts", 1, run_contact_list },
+    { "contact edit", "CONTACT_ID --version V --set FIELD=VALUE...", "change a contact's fields", 1,
+      run_contact_edit },
+    { "txn add",
+      "CUSTOMER_ID --amount AMOUNT [--date DATE] [--margin AMOUNT] [--product P] [--category C] [--channel CH]",
+      "record a transaction (a negative amount is a refund)", 1, run_txn_add },
+    { "txn list", "CUSTOMER_ID [--limit N] [--after CURSOR] [--all]", "a customer's transactions", 1,
+      run_txn_list },
+    { NULL, NULL, NULL, 0, NULL },
+};

@@ -1,0 +1,1152 @@
+/* Customer commands: customer add|show|edit|archive|list|search|history, the
+ * one way a customer is printed (JSON object, key/value record, table row,
+ * CSV row, all from one field table), and the helpers the contact and txn
+ * commands share (cli.h). */
+#include "cli.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "out.h"
+
+#define LIST_LIMIT_MAX 1000   /* CustomerList.limit */
+#define SEARCH_LIMIT_MAX 200  /* CustomerSearch.limit */
+#define HISTORY_LIMIT_MAX 100000
+#define NAME_COLS 24          /* table cells cut to this many columns */
+#define VALUE_COLS 30
+
+#define NELEMS(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- Names --------------------------------------------------------------------------- */
+
+/* Enum values as JSON and the command line spell them, indexed by value;
+ * index 0 (unspecified) has no name. */
+static const char *const kind_names[] = {
+    [KEHU__V1__CUSTOMER_KIND__INDIVIDUAL] = "individual",
+    [KEHU__V1__CUSTOMER_KIND__CORPORATE] = "corporate",
+};
+
+static const char *const status_names[] = {
+    [KEHU__V1__CUSTOMER_STATUS__ACTIVE] = "active",
+    [KEHU__V1__CUSTOMER_STATUS__IN_POOL] = "in_pool",
+    [KEHU__V1__CUSTOMER_STATUS__CHURNED] = "churned",
+    [KEHU__V1__CUSTOMER_STATUS__ARCHIVED] = "archived",
+};
+
+static const char *const gender_names[] = { "male", "female" };
+static const char *const sort_names[] = { "name", "created", "last_contact", "revenue" };
+
+static const char *name_of(const char *const *names, size_t n, int value)
+{
+    return value >= 0 && (size_t)value < n ? names[value] : NULL;
+}
+
+/* The index of value in names (NULL entries never match), or, when it is
+ * `extra` (may be NULL), n. Otherwise a usage error naming the flag and the
+ * valid values: -1 with cli->opt_rc set. */
+static int parse_name(struct cli *cli, const char *flag, const char *value, const char *const *names, size_t n,
+                      const char *extra)
+{
+    for (size_t i = 0; i < n; i++)
+        if (names[i] && strcmp(names[i], value) == 0)
+            return (int)i;
+    if (extra && strcmp(extra, value) == 0)
+        return (int)n;
+    char hint[256] = "";
+    size_t count = 0, done = 0, len = 0;
+    for (size_t i = 0; i < n; i++)
+        count += names[i] != NULL;
+    count += extra != NULL;
+    for (size_t i = 0; i <= n; i++) {
+        const char *s = i < n ? names[i] : extra;
+        if (!s)
+            continue;
+        const char *sep = done == 0 ? "" : done + 1 == count ? " or " : ", ";
+        int w = snprintf(hint + len, sizeof hint - len, "%s%s", sep, s);
+        if (w < 0 || (size_t)w >= sizeof hint - len)
+            break;
+        len += (size_t)w;
+        done++;
+    }
+    cli->opt_rc = cli_usage_error(cli, "%s: unknown value '%s': use %s", flag, value, hint);
+    return -1;
+}
+
+/* ---- Shared helpers (cli.h) ---------------------------------------------------------- */
+
+int cmd_customer_parse_int(struct cli *cli, const char *what, const char *s, int64_t min, int64_t max,
+                           int64_t *out)
+{
+    char *end = NULL;
+    long long v = 0;
+    int ok = (s[0] >= '0' && s[0] <= '9') || (s[0] == '-' && min < 0); /* no blanks, no '+' */
+    if (ok) {
+        errno = 0;
+        v = strtoll(s, &end, 10);
+        ok = !errno && !*end && v >= min && v <= max;
+    }
+    if (!ok) {
+        if (min == 1 && max == INT64_MAX)
+            return cli_usage_error(cli, "%s: expected a positive whole number, not '%s'", what, s);
+        return cli_usage_error(cli, "%s: expected a whole number from %" PRId64 " to %" PRId64 ", not '%s'", what,
+                               min, max, s);
+    }
+    *out = v;
+    return 0;
+}
+
+int cmd_customer_check_date(struct cli *cli, const char *what, const char *s)
+{
+    if (out_date_parse(s, NULL, NULL, NULL) == 0)
+        return 0;
+    return cli_usage_error(cli, "%s: expected a date YYYY-MM-DD, not '%s'", what, s);
+}
+
+/* Fields whose values are dates, checked before they are sent. */
+static const char *const date_fields[] = { "birth", "since", "date" };
+
+int cmd_customer_add_set(struct cli *cli, const char *arg, Kehu__V1__FieldValue ***set, size_t *n)
+{
+    const char *eq = strchr(arg, '=');
+    if (!eq || eq == arg)
+        return cli_usage_error(cli, "--set: expected FIELD=VALUE, not '%s'", arg);
+    size_t flen = (size_t)(eq - arg);
+    char *field = out_xmalloc(flen + 1);
+    memcpy(field, arg, flen);
+    field[flen] = 0;
+    for (size_t i = 0; i < NELEMS(date_fields); i++)
+        if (eq[1] && strcmp(field, date_fields[i]) == 0) {
+            char what[80];
+            snprintf(what, sizeof what, "--set %s", field);
+            int rc = cmd_customer_check_date(cli, what, eq + 1);
+            if (rc) {
+                free(field);
+                return rc;
+            }
+        }
+    Kehu__V1__FieldValue *fv = out_xmalloc(sizeof *fv);
+    kehu__v1__field_value__init(fv);
+    fv->field = field;
+    fv->value = out_xstrdup(eq + 1);
+    *set = out_xrealloc(*set, (*n + 1) * sizeof **set);
+    (*set)[(*n)++] = fv;
+    return 0;
+}
+
+void cmd_customer_free_set(Kehu__V1__FieldValue **set, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(set[i]->field);
+        free(set[i]->value);
+        free(set[i]);
+    }
+    free(set);
+}
+
+int cmd_customer_call(struct cli *cli, const Kehu__V1__Request *req, Kehu__V1__Response **resp,
+                      struct kehu_status *st)
+{
+    *resp = NULL;
+    memset(st, 0, sizeof *st);
+    st->code = KEHU_TRANSPORT;
+    int rc = cli_connect(cli);
+    if (rc)
+        return rc;
+    Kehu__V1__Response *r = kehu_call(cli->client, req, st);
+    if (r && st->code == KEHU__V1__CODE__OK) {
+        *resp = r;
+        return CLI_OK;
+    }
+    if (r && st->code != KEHU_TRANSPORT && r->result_case != KEHU__V1__RESPONSE__RESULT__NOT_SET) {
+        *resp = r;
+        return CLI_REFUSED;
+    }
+    if (!r && st->code == KEHU__V1__CODE__OK)
+        st->code = KEHU_TRANSPORT;
+    kehu_response_free(r);
+    return cli_fail_status(cli, st);
+}
+
+void cmd_customer_json_error(struct json_w *w, const struct kehu_status *st)
+{
+    const char *code = kehu_code_name(st->code);
+    json_init(w, stdout, 1);
+    json_begin_object(w);
+    json_key(w, "error");
+    json_begin_object(w);
+    json_kstr(w, "code", code ? code : "UNKNOWN");
+    json_kstr(w, "message", st->message);
+    if (st->field[0])
+        json_kstr(w, "field", st->field);
+    json_end_object(w);
+}
+
+void cmd_customer_json_strs(struct json_w *w, const char *key, char *const *v, size_t n)
+{
+    json_key(w, key);
+    json_begin_array(w);
+    for (size_t i = 0; i < n; i++)
+        json_str(w, v[i]);
+    json_end_array(w);
+}
+
+char *cmd_customer_join(char *const *v, size_t n, const char *sep)
+{
+    size_t len = 1, slen = strlen(sep);
+    for (size_t i = 0; i < n; i++)
+        len += strlen(v[i]) + slen;
+    char *s = out_xmalloc(len), *p = s;
+    for (size_t i = 0; i < n; i++) {
+        if (i) {
+            memcpy(p, sep, slen);
+            p += slen;
+        }
+        size_t l = strlen(v[i]);
+        memcpy(p, v[i], l);
+        p += l;
+    }
+    *p = 0;
+    return s;
+}
+
+/* A word as a POSIX shell reads it back: as it is when it is made only of
+ * safe characters, else in single quotes. */
+static void put_shell_word(FILE *f, const char *s)
+{
+    static const char safe[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.,:/=+@%";
+    int plain = *s != 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p && plain; p++)
+        plain = *p >= 0x80 || strchr(safe, *p) != NULL;
+    if (plain) {
+        fputs(s, f);
+        return;
+    }
+    fputc('\'', f);
+    for (; *s; s++) {
+        if (*s == '\'')
+            fputs("'\\''", f);
+        else if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            fputc(' ', f);
+        else
+            fputc(*s, f);
+    }
+    fputc('\'', f);
+}
+
+void cmd_customer_more(struct cli *cli, const char *const *words, size_t n, const char *cursor)
+{
+    fflush(stdout);
+    if (cli->json || cli->csv) {
+        fprintf(stderr, "next_cursor: %s\n", cursor);
+        return;
+    }
+    fputs("more: kehu", stderr);
+    for (size_t i = 0; i < n; i++) {
+        fputc(' ', stderr);
+        put_shell_word(stderr, words[i]);
+    }
+    fputs(" --after ", stderr);
+    put_shell_word(stderr, cursor);
+    fputc('\n', stderr);
+}
+
+/* ---- The customer's fields ------------------------------------------------------------ */
+
+enum field_type {
+    F_INT,    /* int64 */
+    F_ID,     /* int64, 0 = none (JSON null) */
+    F_STR,    /* char * */
+    F_LIST,   /* char **, with its count */
+    F_KIND,   /* CustomerKind */
+    F_STATUS, /* CustomerStatus */
+    F_TIME,   /* int64 Unix ms, 0 = none; ISO 8601 */
+    F_MONEY,  /* int64 minor units; decimal string */
+};
+
+struct field {
+    const char *name; /* the JSON key and CSV header (the proto field's name) */
+    enum field_type type;
+    size_t off, n_off;
+};
+
+#define CF(name, type, member) { name, type, offsetof(Kehu__V1__Customer, member), 0 }
+#define CL(name, member)                                                                                    \
+    { name, F_LIST, offsetof(Kehu__V1__Customer, member), offsetof(Kehu__V1__Customer, n_##member) }
+
+/* Every field of a Customer, in the order every output shows them. */
+static const struct field customer_fields[] = {
+    CF("id", F_INT, id),
+    CF("version", F_INT, version),
+    CF("kind", F_KIND, kind),
+    CF("name", F_STR, name),
+    CF("ext_ref", F_STR, ext_ref),
+    CF("gender", F_STR, gender),
+    CF("birth", F_STR, birth),
+    CF("id_number", F_STR, id_number),
+    CL("phones", phones),
+    CF("email", F_STR, email),
+    CF("company", F_STR, company),
+    CF("address", F_STR, address),
+    CF("region", F_STR, region),
+    CF("industry", F_STR, industry),
+    CF("size", F_STR, size),
+    CF("occupation", F_STR, occupation),
+    CF("source", F_STR, source),
+    CL("tags", tags),
+    CF("notes", F_STR, notes),
+    CF("owner_id", F_ID, owner_id),
+    CF("owner", F_STR, owner),
+    CF("branch_id", F_ID, branch_id),
+    CF("branch", F_STR, branch),
+    CF("since", F_STR, since),
+    CF("status", F_STATUS, status),
+    CF("created_at", F_TIME, created_at_ms),
+    CF("created_by", F_STR, created_by),
+    CF("updated_at", F_TIME, updated_at_ms),
+    CF("updated_by", F_STR, updated_by),
+    CF("last_contact_at", F_TIME, last_contact_ms),
+    CF("revenue", F_MONEY, revenue_minor),
+    CF("balance", F_MONEY, balance_minor),
+};
+#define NFIELDS NELEMS(customer_fields)
+
+static int64_t fld_int(const Kehu__V1__Customer *c, const struct field *f)
+{
+    int64_t v;
+    memcpy(&v, (const char *)c + f->off, sizeof v);
+    return v;
+}
+
+static const char *fld_str(const Kehu__V1__Customer *c, const struct field *f)
+{
+    const char *s;
+    memcpy(&s, (const char *)c + f->off, sizeof s);
+    return s ? s : "";
+}
+
+static char *const *fld_list(const Kehu__V1__Customer *c, const struct field *f, size_t *n)
+{
+    char **v;
+    memcpy(&v, (const char *)c + f->off, sizeof v);
+    memcpy(n, (const char *)c + f->n_off, sizeof *n);
+    return v;
+}
+
+static const char *kind_str(Kehu__V1__CustomerKind kind)
+{
+    return name_of(kind_names, NELEMS(kind_names), (int)kind);
+}
+
+static const char *status_str(Kehu__V1__CustomerStatus status)
+{
+    return name_of(status_names, NELEMS(status_names), (int)status);
+}
+
+/* A field as text (malloc'd), "" when it is empty or none; lists joined by
+ * sep. */
+static char *field_text(const Kehu__V1__Customer *c, const struct field *f, const char *sep)
+{
+    char buf[OUT_TIME_BUFSZ > OUT_MONEY_BUFSZ ? OUT_TIME_BUFSZ : OUT_MONEY_BUFSZ];
+    const char *s = "";
+    size_t n;
+    char *const *v;
+    switch (f->type) {
+    case F_INT:
+    case F_ID:
+        if (fld_int(c, f) || f->type == F_INT) {
+            snprintf(buf, sizeof buf, "%" PRId64, fld_int(c, f));
+            s = buf;
+        }
+        break;
+    case F_STR:
+        s = fld_str(c, f);
+        break;
+    case F_LIST:
+        v = fld_list(c, f, &n);
+        return cmd_customer_join(v, n, sep);
+    case F_KIND:
+        s = kind_str(c->kind);
+        break;
+    case F_STATUS:
+        s = status_str(c->status);
+        break;
+    case F_TIME:
+        out_time_ms(fld_int(c, f), buf, sizeof buf);
+        s = buf;
+        break;
+    case F_MONEY:
+        out_money_format(fld_int(c, f), buf, sizeof buf);
+        s = buf;
+        break;
+    }
+    return out_xstrdup(s ? s : "");
+}
+
+/* ---- Printing ------------------------------------------------------------------------ */
+
+/* The customer as a JSON object: every field, "" and [] when empty, null for
+ * no id, no time or an unknown enum value. */
+static void json_customer(struct json_w *w, const Kehu__V1__Customer *c)
+{
+    json_begin_object(w);
+    for (size_t i = 0; i < NFIELDS; i++) {
+        const struct field *f = &customer_fields[i];
+        char t[OUT_TIME_BUFSZ];
+        size_t n;
+        char *const *v;
+        switch (f->type) {
+        case F_INT:
+            json_kint(w, f->name, fld_int(c, f));
+            break;
+        case F_ID:
+            if (fld_int(c, f))
+                json_kint(w, f->name, fld_int(c, f));
+            else
+                json_knull(w, f->name);
+            break;
+        case F_STR:
+            json_kstr(w, f->name, fld_str(c, f));
+            break;
+        case F_LIST:
+            v = fld_list(c, f, &n);
+            cmd_customer_json_strs(w, f->name, v, n);
+            break;
+        case F_KIND:
+            json_kstr(w, f->name, kind_str(c->kind));
+            break;
+        case F_STATUS:
+            json_kstr(w, f->name, status_str(c->status));
+            break;
+        case F_TIME:
+            out_time_ms(fld_int(c, f), t, sizeof t);
+            json_kstr(w, f->name, *t ? t : NULL);
+            break;
+        case F_MONEY:
+            json_kmoney(w, f->name, fld_int(c, f));
+            break;
+        }
+    }
+    json_end_object(w);
+}
+
+/* The customer as "key: value" lines: every non-empty field (the owner and
+ * branch by name, not id). */
+static void kv_customer(const Kehu__V1__Customer *c)
+{
+    struct out_kv *kv = out_kv_new();
+    for (size_t i = 0; i < NFIELDS; i++) {
+        const struct field *f = &customer_fields[i];
+        if (f->type == F_ID)
+            continue;
+        char *text = field_text(c, f, ", ");
+        if (*text) {
+            char key[64];
+            snprintf(key, sizeof key, "%s", f->name);
+            for (char *p = key; *p; p++)
+                if (*p == '_')
+                    *p = ' ';
+            out_kv_add(kv, key, text);
+        }
+        free(text);
+    }
+    out_kv_print(kv, stdout);
+    out_kv_free(kv);
+}
+
+static void csv_customers(Kehu__V1__Customer *const *cs, size_t n)
+{
+    const char *head[NFIELDS];
+    char *cells[NFIELDS];
+    for (size_t i = 0; i < NFIELDS; i++)
+        head[i] = customer_fields[i].name;
+    cli_csv_row(stdout, (int)NFIELDS, head);
+    for (size_t r = 0; r < n; r++) {
+        for (size_t i = 0; i < NFIELDS; i++)
+            cells[i] = field_text(cs[r], &customer_fields[i], ",");
+        cli_csv_row(stdout, (int)NFIELDS, (const char *const *)cells);
+        for (size_t i = 0; i < NFIELDS; i++)
+            free(cells[i]);
+    }
+}
+
+static void table_customers(Kehu__V1__Customer *const *cs, size_t n)
+{
+    static const char *const head[] = { "ID", "NAME", "PHONE", "COMPANY", "OWNER", "BRANCH", "STATUS", "REVENUE" };
+    struct out_table *t = out_table_new(8, head);
+    out_table_align(t, 0, OUT_RIGHT);
+    out_table_align(t, 7, OUT_RIGHT);
+    out_table_max_width(t, 1, NAME_COLS);
+    out_table_max_width(t, 3, NAME_COLS);
+    for (size_t i = 0; i < n; i++) {
+        const Kehu__V1__Customer *c = cs[i];
+        char id[24], revenue[OUT_MONEY_BUFSZ];
+        snprintf(id, sizeof id, "%" PRId64, c->id);
+        out_money_format(c->revenue_minor, revenue, sizeof revenue);
+        const char *status = status_str(c->status);
+        const char *row[] = { id,       c->name,   c->n_phones ? c->phones[0] : "", c->company, c->owner,
+                              c->branch, status ? status : "", revenue };
+        out_table_add(t, row);
+    }
+    out_table_print(t, stdout);
+    out_table_free(t);
+}
+
+/* Customers: one (list = 0: a JSON object, a key/value record) or a list (a
+ * JSON array, a table); with --csv a header and one row each. */
+static void print_customers(struct cli *cli, Kehu__V1__Customer *const *cs, size_t n, int list)
+{
+    if (cli->json) {
+        struct json_w w;
+        json_init(&w, stdout, 1);
+        if (list)
+            json_begin_array(&w);
+        for (size_t i = 0; i < n; i++)
+            json_customer(&w, cs[i]);
+        if (list)
+            json_end_array(&w);
+    } else if (cli->csv) {
+        csv_customers(cs, n);
+    } else if (list) {
+        table_customers(cs, n);
+    } else {
+        for (size_t i = 0; i < n; i++)
+            kv_customer(cs[i]);
+    }
+}
+
+enum result { ADDED, UPDATED, ARCHIVED };
+
+/* A command's one customer: as a record with --json or --csv, else a line. */
+static void print_result(struct cli *cli, Kehu__V1__Customer *c, enum result what)
+{
+    if (cli->json || cli->csv)
+        print_customers(cli, &c, 1, 0);
+    else if (what == UPDATED)
+        cli_say("customer %" PRId64 " updated to version %" PRId64 "\n", c->id, c->version);
+    else
+        cli_say("%s customer %" PRId64 " %s\n", what == ADDED ? "added" : "archived", c->id, c->name);
+}
+
+/* A refusal that carried a result this command does not explain. */
+static int refused(struct cli *cli, Kehu__V1__Response *resp, const struct kehu_status *st)
+{
+    kehu_response_free(resp);
+    return cli_fail_status(cli, st);
+}
+
+/* CONFLICT for a stale version: the server sent the current record. */
+static int stale(struct cli *cli, Kehu__V1__Response *resp, const struct kehu_status *st, int64_t id,
+                 int64_t version)
+{
+    if (st->code != KEHU__V1__CODE__CONFLICT || resp->result_case != KEHU__V1__RESPONSE__RESULT_CUSTOMER ||
+        !resp->customer)
+        return refused(cli, resp, st);
+    char msg[200];
+    snprintf(msg, sizeof msg, "customer %" PRId64 " changed since version %" PRId64 ": it is now at version %" PRId64,
+             id, version, resp->customer->version);
+    out_error(0, kehu_code_name(st->code), msg, NULL);
+    if (cli->json) {
+        struct json_w w;
+        cmd_customer_json_error(&w, st);
+        json_key(&w, "current");
+        json_customer(&w, resp->customer);
+        json_end_object(&w);
+    }
+    kehu_response_free(resp);
+    return CLI_REFUSED;
+}
+
+/* The one ID argument of a command. */
+static int id_arg(struct cli *cli, int argc, char **argv, const char *what, int64_t *id)
+{
+    int rc = cli_args(cli, argc, argv, 1, 1);
+    return rc ? rc : cmd_customer_parse_int(cli, what, argv[optind], 1, INT64_MAX, id);
+}
+
+/* ---- customer add ---------------------------------------------------------------------- */
+
+enum {
+    O_NAME = 0x100,
+    O_KIND,
+    O_PHONE,
+    O_EMAIL,
+    O_ID_NUMBER,
+    O_COMPANY,
+    O_GENDER,
+    O_BIRTH,
+    O_ADDRESS,
+    O_REGION,
+    O_INDUSTRY,
+    O_SIZE,
+    O_OCCUPATION,
+    O_SOURCE,
+    O_TAG,
+    O_NOTES,
+    O_EXT_REF,
+    O_SINCE,
+    O_OWNER,
+    O_BRANCH,
+    O_FORCE,
+    O_VERSION,
+    O_SET,
+    O_GRADE,
+    O_STATUS,
+    O_CREATED_FROM,
+    O_CREATED_TO,
+    O_SORT,
+    O_LIMIT,
+    O_AFTER,
+    O_ALL,
+};
+
+/* The probable duplicates that refused an add. */
+static int duplicates(struct cli *cli, Kehu__V1__Response *resp, const struct kehu_status *st)
+{
+    const Kehu__V1__Duplicates *d = resp->duplicates;
+    if (st->code != KEHU__V1__CODE__CONFLICT || resp->result_case != KEHU__V1__RESPONSE__RESULT_DUPLICATES || !d ||
+        !d->n_matches)
+        return refused(cli, resp, st);
+    for (size_t i = 0; i < d->n_matches; i++) {
+        const Kehu__V1__Duplicate *m = d->matches[i];
+        char msg[600];
+        if (m->customer && m->customer->name[0])
+            snprintf(msg, sizeof msg, "probable duplicate of customer %" PRId64 " %s (%s)", m->customer->id,
+                     m->customer->name, m->reason);
+        else if (m->customer) /* one the caller may not read: only where it is */
+            snprintf(msg, sizeof msg, "probable duplicate of customer %" PRId64 " in %s (%s)", m->customer->id,
+                     m->customer->branch[0] ? m->customer->branch : "another branch", m->reason);
+        else
+            snprintf(msg, sizeof msg, "probable duplicate (%s)", m->reason);
+        out_error(0, kehu_code_name(st->code), msg, NULL);
+    }
+    fputs("kehu: use --force to create anyway\n", stderr);
+    if (cli->json) {
+        struct json_w w;
+        cmd_customer_json_error(&w, st);
+        json_key(&w, "duplicates");
+        json_begin_array(&w);
+        for (size_t i = 0; i < d->n_matches; i++) {
+            const Kehu__V1__Duplicate *m = d->matches[i];
+            json_begin_object(&w);
+            json_kstr(&w, "reason", m->reason);
+            json_key(&w, "customer");
+            if (m->customer)
+                json_customer(&w, m->customer);
+            else
+                json_null(&w);
+            json_end_object(&w);
+        }
+        json_end_array(&w);
+        json_end_object(&w);
+    }
+    kehu_response_free(resp);
+    return CLI_REFUSED;
+}
+
+static int run_customer_add(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "name", required_argument, NULL, O_NAME },
+        { "kind", required_argument, NULL, O_KIND },
+        { "phone", required_argument, NULL, O_PHONE },
+        { "email", required_argument, NULL, O_EMAIL },
+        { "id-number", required_argument, NULL, O_ID_NUMBER },
+        { "company", required_argument, NULL, O_COMPANY },
+        { "gender", required_argument, NULL, O_GENDER },
+        { "birth", required_argument, NULL, O_BIRTH },
+        { "address", required_argument, NULL, O_ADDRESS },
+        { "region", required_argument, NULL, O_REGION },
+        { "industry", required_argument, NULL, O_INDUSTRY },
+        { "size", required_argument, NULL, O_SIZE },
+        { "occupation", required_argument, NULL, O_OCCUPATION },
+        { "source", required_argument, NULL, O_SOURCE },
+        { "tag", required_argument, NULL, O_TAG },
+        { "notes", required_argument, NULL, O_NOTES },
+        { "ext-ref", required_argument, NULL, O_EXT_REF },
+        { "since", required_argument, NULL, O_SINCE },
+        { "owner", required_argument, NULL, O_OWNER },
+        { "branch", required_argument, NULL, O_BRANCH },
+        { "force", no_argument, NULL, O_FORCE },
+        { NULL, 0, NULL, 0 },
+    };
+    Kehu__V1__Customer cust = KEHU__V1__CUSTOMER__INIT;
+    Kehu__V1__CustomerAdd add = KEHU__V1__CUSTOMER_ADD__INIT;
+    /* every --phone and --tag points into argv: argc bounds their number */
+    char **phones = out_xcalloc((size_t)argc, sizeof *phones);
+    char **tags = out_xcalloc((size_t)argc, sizeof *tags);
+    int c, rc = CLI_OK, k;
+    while (rc == CLI_OK && (c = cli_getopt(cli, argc, argv, opts)) != -1) {
+        switch (c) {
+        case O_NAME: cust.name = optarg; break;
+        case O_KIND:
+            if ((k = parse_name(cli, "--kind", optarg, kind_names, NELEMS(kind_names), NULL)) < 0)
+                rc = cli->opt_rc;
+            else
+                cust.kind = (Kehu__V1__CustomerKind)k;
+            break;
+        case O_PHONE: phones[cust.n_phones++] = optarg; break;
+        case O_EMAIL: cust.email = optarg; break;
+        case O_ID_NUMBER: cust.id_number = optarg; break;
+        case O_COMPANY: cust.company = optarg; break;
+        case O_GENDER:
+            if (parse_name(cli, "--gender", optarg, gender_names, NELEMS(gender_names), NULL) < 0)
+                rc = cli->opt_rc;
+            cust.gender = optarg;
+            break;
+        case O_BIRTH:
+            rc = cmd_customer_check_date(cli, "--birth", optarg);
+            cust.birth = optarg;
+            break;
+        case O_ADDRESS: cust.address = optarg; break;
+        case O_REGION: cust.region = optarg; break;
+        case O_INDUSTRY: cust.industry = optarg; break;
+        case O_SIZE: cust.size = optarg; break;
+        case O_OCCUPATION: cust.occupation = optarg; break;
+        case O_SOURCE: cust.source = optarg; break;
+        case O_TAG: tags[cust.n_tags++] = optarg; break;
+        case O_NOTES: cust.notes = optarg; break;
+        case O_EXT_REF: cust.ext_ref = optarg; break;
+        case O_SINCE:
+            rc = cmd_customer_check_date(cli, "--since", optarg);
+            cust.since = optarg;
+            break;
+        case O_OWNER: add.owner = optarg; break;
+        case O_BRANCH: add.branch = optarg; break;
+        case O_FORCE: add.force = 1; break;
+        default: rc = cli->opt_rc; break;
+        }
+    }
+    if (rc == CLI_OK)
+        rc = cli_args(cli, argc, argv, 0, 0);
+    if (rc == CLI_OK && (!cust.name || !*cust.name))
+        rc = cli_usage_error(cli, "--name is required");
+    if (rc == CLI_OK) {
+        cust.phones = phones;
+        cust.tags = tags;
+        add.customer = &cust;
+        Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+        req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_ADD;
+        req.customer_add = &add;
+        Kehu__V1__Response *resp;
+        struct kehu_status st;
+        rc = cmd_customer_call(cli, &req, &resp, &st);
+        if (rc == CLI_REFUSED && resp)
+            rc = duplicates(cli, resp, &st);
+        else if (rc == CLI_OK && (resp->result_case != KEHU__V1__RESPONSE__RESULT_CUSTOMER || !resp->customer))
+            rc = cli_bad_reply(cli, resp);
+        else if (rc == CLI_OK) {
+            print_result(cli, resp->customer, ADDED);
+            kehu_response_free(resp);
+        }
+    }
+    free(phones);
+    free(tags);
+    return rc;
+}
+
+/* ---- customer show | edit | archive ------------------------------------------------------ */
+
+static int run_customer_show(struct cli *cli, int argc, char **argv)
+{
+    if (cli_getopt(cli, argc, argv, NULL) != -1)
+        return cli->opt_rc;
+    int64_t id;
+    int rc = id_arg(cli, argc, argv, "CUSTOMER_ID", &id);
+    if (rc)
+        return rc;
+    Kehu__V1__CustomerGet get = KEHU__V1__CUSTOMER_GET__INIT;
+    get.id = id;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_GET;
+    req.customer_get = &get;
+    Kehu__V1__Response *resp;
+    if ((rc = cli_call(cli, &req, &resp)))
+        return rc;
+    if (resp->result_case != KEHU__V1__RESPONSE__RESULT_CUSTOMER || !resp->customer)
+        return cli_bad_reply(cli, resp);
+    print_customers(cli, &resp->customer, 1, 0);
+    kehu_response_free(resp);
+    return CLI_OK;
+}
+
+/* Sends an edit or archive that names the version read: prints the result,
+ * or explains a stale version. */
+static int call_versioned(struct cli *cli, const Kehu__V1__Request *req, int64_t id, int64_t version,
+                          enum result what)
+{
+    Kehu__V1__Response *resp;
+    struct kehu_status st;
+    int rc = cmd_customer_call(cli, req, &resp, &st);
+    if (rc == CLI_REFUSED && resp)
+        return stale(cli, resp, &st, id, version);
+    if (rc)
+        return rc;
+    if (resp->result_case != KEHU__V1__RESPONSE__RESULT_CUSTOMER || !resp->customer)
+        return cli_bad_reply(cli, resp);
+    print_result(cli, resp->customer, what);
+    kehu_response_free(resp);
+    return CLI_OK;
+}
+
+static int run_customer_edit(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "version", required_argument, NULL, O_VERSION },
+        { "set", required_argument, NULL, O_SET },
+        { NULL, 0, NULL, 0 },
+    };
+    Kehu__V1__CustomerEdit edit = KEHU__V1__CUSTOMER_EDIT__INIT;
+    int c, rc = CLI_OK, have_version = 0;
+    while (rc == CLI_OK && (c = cli_getopt(cli, argc, argv, opts)) != -1) {
+        if (c == O_VERSION) {
+            rc = cmd_customer_parse_int(cli, "--version", optarg, 1, INT64_MAX, &edit.version);
+            have_version = 1;
+        } else if (c == O_SET) {
+            rc = cmd_customer_add_set(cli, optarg, &edit.set, &edit.n_set);
+        } else {
+            rc = cli->opt_rc;
+        }
+    }
+    if (rc == CLI_OK)
+        rc = id_arg(cli, argc, argv, "CUSTOMER_ID", &edit.id);
+    if (rc == CLI_OK && !have_version)
+        rc = cli_usage_error(cli, "--version is required (the version you read: kehu customer show ID)");
+    if (rc == CLI_OK && !edit.n_set)
+        rc = cli_usage_error(cli, "nothing to change: give --set FIELD=VALUE");
+    if (rc == CLI_OK) {
+        Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+        req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_EDIT;
+        req.customer_edit = &edit;
+        rc = call_versioned(cli, &req, edit.id, edit.version, UPDATED);
+    }
+    cmd_customer_free_set(edit.set, edit.n_set);
+    return rc;
+}
+
+static int run_customer_archive(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "version", required_argument, NULL, O_VERSION },
+        { NULL, 0, NULL, 0 },
+    };
+    Kehu__V1__CustomerArchive arch = KEHU__V1__CUSTOMER_ARCHIVE__INIT;
+    int c, rc;
+    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
+        if (c != O_VERSION)
+            return cli->opt_rc;
+        if ((rc = cmd_customer_parse_int(cli, "--version", optarg, 1, INT64_MAX, &arch.version)))
+            return rc;
+    }
+    if ((rc = id_arg(cli, argc, argv, "CUSTOMER_ID", &arch.id)))
+        return rc;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_ARCHIVE;
+    req.customer_archive = &arch;
+    return call_versioned(cli, &req, arch.id, arch.version, ARCHIVED);
+}
+
+/* ---- customer list | search ------------------------------------------------------------- */
+
+/* The pages of a list, kept until everything is printed. */
+struct pages {
+    Kehu__V1__Response **resp;
+    size_t nresp;
+    Kehu__V1__Customer **items;
+    size_t n;
+};
+
+static void pages_add(struct pages *p, Kehu__V1__Response *resp, Kehu__V1__Customer **items, size_t n)
+{
+    p->resp = out_xrealloc(p->resp, (p->nresp + 1) * sizeof *p->resp);
+    p->resp[p->nresp++] = resp;
+    if (n) {
+        p->items = out_xrealloc(p->items, (p->n + n) * sizeof *p->items);
+        memcpy(p->items + p->n, items, n * sizeof *items);
+        p->n += n;
+    }
+}
+
+static void pages_free(struct pages *p)
+{
+    for (size_t i = 0; i < p->nresp; i++)
+        kehu_response_free(p->resp[i]);
+    free(p->resp);
+    free(p->items);
+}
+
+/* The words that repeat a list command with its filters, for the "more:"
+ * line. */
+struct words {
+    const char *w[40];
+    size_t n;
+};
+
+static void words_add(struct words *ws, const char *flag, const char *value)
+{
+    if (value && *value && ws->n + 2 <= NELEMS(ws->w)) {
+        ws->w[ws->n++] = flag;
+        ws->w[ws->n++] = value;
+    }
+}
+
+static int run_customer_list(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "owner", required_argument, NULL, O_OWNER },
+        { "branch", required_argument, NULL, O_BRANCH },
+        { "grade", required_argument, NULL, O_GRADE },
+        { "status", required_argument, NULL, O_STATUS },
+        { "tag", required_argument, NULL, O_TAG },
+        { "region", required_argument, NULL, O_REGION },
+        { "industry", required_argument, NULL, O_INDUSTRY },
+        { "source", required_argument, NULL, O_SOURCE },
+        { "created-from", required_argument, NULL, O_CREATED_FROM },
+        { "created-to", required_argument, NULL, O_CREATED_TO },
+        { "sort", required_argument, NULL, O_SORT },
+        { "limit", required_argument, NULL, O_LIMIT },
+        { "after", required_argument, NULL, O_AFTER },
+        { "all", no_argument, NULL, O_ALL },
+        { NULL, 0, NULL, 0 },
+    };
+    Kehu__V1__CustomerList list = KEHU__V1__CUSTOMER_LIST__INIT;
+    struct words ws = { .w = { "customer", "list" }, .n = 2 };
+    const char *limit_arg = NULL;
+    int c, rc, all = 0;
+    int64_t limit = 0;
+    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
+        rc = CLI_OK;
+        switch (c) {
+        case O_OWNER: list.owner = optarg; break;
+        case O_BRANCH: list.branch = optarg; break;
+        case O_GRADE: list.grade = optarg; break;
+        case O_STATUS:
+            if (parse_name(cli, "--status", optarg, status_names, NELEMS(status_names), "all") < 0)
+                return cli->opt_rc;
+            list.status = optarg;
+            break;
+        case O_TAG: list.tag = optarg; break;
+        case O_REGION: list.region = optarg; break;
+        case O_INDUSTRY: list.industry = optarg; break;
+        case O_SOURCE: list.source = optarg; break;
+        case O_CREATED_FROM:
+            rc = cmd_customer_check_date(cli, "--created-from", optarg);
+            list.created_from = optarg;
+            break;
+        case O_CREATED_TO:
+            rc = cmd_customer_check_date(cli, "--created-to", optarg);
+            list.created_to = optarg;
+            break;
+        case O_SORT:
+            if (parse_name(cli, "--sort", optarg, sort_names, NELEMS(sort_names), NULL) < 0)
+                return cli->opt_rc;
+            list.sort = optarg;
+            break;
+        case O_LIMIT:
+            rc = cmd_customer_parse_int(cli, "--limit", optarg, 1, LIST_LIMIT_MAX, &limit);
+            limit_arg = optarg;
+            break;
+        case O_AFTER: list.after = optarg; break;
+        case O_ALL: all = 1; break;
+        default: return cli->opt_rc;
+        }
+        if (rc)
+            return rc;
+    }
+    if ((rc = cli_args(cli, argc, argv, 0, 0)))
+        return rc;
+    list.limit = (uint32_t)limit;
+    words_add(&ws, "--owner", list.owner);
+    words_add(&ws, "--branch", list.branch);
+    words_add(&ws, "--grade", list.grade);
+    words_add(&ws, "--status", list.status);
+    words_add(&ws, "--tag", list.tag);
+    words_add(&ws, "--region", list.region);
+    words_add(&ws, "--industry", list.industry);
+    words_add(&ws, "--source", list.source);
+    words_add(&ws, "--created-from", list.created_from);
+    words_add(&ws, "--created-to", list.created_to);
+    words_add(&ws, "--sort", list.sort);
+    words_add(&ws, "--limit", limit_arg);
+
+    struct pages pages = { 0 };
+    const char *next = NULL;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_LIST;
+    req.customer_list = &list;
+    for (;;) {
+        Kehu__V1__Response *resp;
+        if ((rc = cli_call(cli, &req, &resp)))
+            break;
+        const Kehu__V1__CustomerPage *page = resp->customers;
+        if (resp->result_case != KEHU__V1__RESPONSE__RESULT_CUSTOMERS || !page ||
+            (page->next_cursor[0] && list.after && strcmp(page->next_cursor, list.after) == 0)) {
+            rc = cli_bad_reply(cli, resp); /* a cursor that goes nowhere would loop forever */
+            break;
+        }
+        pages_add(&pages, resp, page->customers, page->n_customers);
+        next = page->next_cursor[0] ? page->next_cursor : NULL;
+        if (!all || !next)
+            break;
+        list.after = page->next_cursor;
+    }
+    if (rc == CLI_OK) {
+        print_customers(cli, pages.items, pages.n, 1);
+        if (next)
+            cmd_customer_more(cli, ws.w, ws.n, next);
+    }
+    pages_free(&pages);
+    return rc;
+}
+
+static int run_customer_search(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "limit", required_argument, NULL, O_LIMIT },
+        { NULL, 0, NULL, 0 },
+    };
+    Kehu__V1__CustomerSearch search = KEHU__V1__CUSTOMER_SEARCH__INIT;
+    int64_t limit = 0;
+    int c, rc;
+    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
+        if (c != O_LIMIT)
+            return cli->opt_rc;
+        if ((rc = cmd_customer_parse_int(cli, "--limit", optarg, 1, SEARCH_LIMIT_MAX, &limit)))
+            return rc;
+    }
+    if ((rc = cli_args(cli, argc, argv, 1, 1)))
+        return rc;
+    search.text = argv[optind];
+    if (!*search.text)
+        return cli_usage_error(cli, "TEXT is empty");
+    search.limit = (uint32_t)limit;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_SEARCH;
+    req.customer_search = &search;
+    Kehu__V1__Response *resp;
+    if ((rc = cli_call(cli, &req, &resp)))
+        return rc;
+    if (resp->result_case != KEHU__V1__RESPONSE__RESULT_CUSTOMERS || !resp->customers)
+        return cli_bad_reply(cli, resp);
+    print_customers(cli, resp->customers->customers, resp->customers->n_customers, 1);
+    kehu_response_free(resp);
+    return CLI_OK;
+}
+
+/* ---- customer history ------------------------------------------------------------------- */
+
+static void json_change(struct json_w *w, const Kehu__V1__Change *ch)
+{
+    char at[OUT_TIME_BUFSZ];
+    out_time_ms(ch->at_ms, at, sizeof at);
+    json_begin_object(w);
+    json_kstr(w, "at", *at ? at : NULL);
+    json_kstr(w, "by", ch->by);
+    json_kstr(w, "entity", ch->entity);
+    json_kint(w, "entity_id", ch->entity_id);
+    json_kstr(w, "field", ch->field);
+    json_kstr(w, "old_value", ch->old_value);
+    json_kstr(w, "new_value", ch->new_value);
+    json_kint(w, "version", ch->version);
+    json_end_object(w);
+}
+
+static void print_changes(struct cli *cli, int64_t customer_id, Kehu__V1__Change *const *chs, size_t n)
+{
+    if (cli->json) {
+        struct json_w w;
+        json_init(&w, stdout, 1);
+        json_begin_array(&w);
+        for (size_t i = 0; i < n; i++)
+            json_change(&w, chs[i]);
+        json_end_array(&w);
+        return;
+    }
+    if (cli->csv) {
+        static const char *const head[] = { "at",    "by",        "entity",    "entity_id",
+                                            "field", "old_value", "new_value", "version" };
+        cli_csv_row(stdout, 8, head);
+        for (size_t i = 0; i < n; i++) {
+            const Kehu__V1__Change *ch = chs[i];
+            char at[OUT_TIME_BUFSZ], eid[24], ver[24];
+            out_time_ms(ch->at_ms, at, sizeof at);
+            snprintf(eid, sizeof eid, "%" PRId64, ch->entity_id);
+            snprintf(ver, sizeof ver, "%" PRId64, ch->version);
+            const char *row[] = { at, ch->by, ch->entity, eid, ch->field, ch->old_value, ch->new_value, ver };
+            cli_csv_row(stdout, 8, row);
+        }
+        return;
+    }
+    static const char *const head[] = { "TIME", "BY", "ENTITY", "FIELD", "OLD", "NEW" };
+    struct out_table *t = out_table_new(6, head);
+    out_table_max_width(t, 4, VALUE_COLS);
+    out_table_max_width(t, 5, VALUE_COLS);
+    for (size_t i = 0; i < n; i++) {
+        const Kehu__V1__Change *ch = chs[i];
+        char at[OUT_TIME_BUFSZ], entity[128];
+        out_time_ms(ch->at_ms, at, sizeof at);
+        if (strcmp(ch->entity, "customer") == 0 && (ch->entity_id == customer_id || !ch->entity_id))
+            snprintf(entity, sizeof entity, "%s", ch->entity);
+        else
+            snprintf(entity, sizeof entity, "%s %" PRId64, ch->entity, ch->entity_id);
+        const char *row[] = { at, ch->by, entity, ch->field, ch->old_value, ch->new_value };
+        out_table_add(t, row);
+    }
+    out_table_print(t, stdout);
+    out_table_free(t);
+}
+
+static int run_customer_history(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "limit", required_argument, NULL, O_LIMIT },
+        { NULL, 0, NULL, 0 },
+    };
+    Kehu__V1__CustomerHistory hist = KEHU__V1__CUSTOMER_HISTORY__INIT;
+    int64_t limit = 0;
+    int c, rc;
+    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
+        if (c != O_LIMIT)
+            return cli->opt_rc;
+        if ((rc = cmd_customer_parse_int(cli, "--limit", optarg, 1, HISTORY_LIMIT_MAX, &limit)))
+            return rc;
+    }
+    if ((rc = id_arg(cli, argc, argv, "CUSTOMER_ID", &hist.customer_id)))
+        return rc;
+    hist.limit = (uint32_t)limit;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_HISTORY;
+    req.customer_history = &hist;
+    Kehu__V1__Response *resp;
+    if ((rc = cli_call(cli, &req, &resp)))
+        return rc;
+    if (resp->result_case != KEHU__V1__RESPONSE__RESULT_CHANGES || !resp->changes)
+        return cli_bad_reply(cli, resp);
+    print_changes(cli, hist.customer_id, resp->changes->changes, resp->changes->n_changes);
+    kehu_response_free(resp);
+    return CLI_OK;
+}
+
+const struct cli_cmd cmd_customer_table[] = {
+    { "customer add",
+      "--name NAME [--kind individual|corporate] [--phone P]... [--email E] [--id-number N] [--company C] "
+      "[--gender male|female] [--birth DATE] [--tag T]... [--owner U] [--branch UNIT] [--force] [FIELD OPTIONS]",
+      "add a customer; a probable duplicate is refused unless --force. Field options: --address A, --region R, "
+      "--industry I, --size S, --occupation O, --source S, --notes N, --ext-ref REF, --since DATE",
+      1, run_customer_add },
+    { "customer show", "ID", "show a customer", 1, run_customer_show },
+    { "customer edit", "ID --version V --set FIELD=VALUE...", "change a customer's fields", 1,
+      run_customer_edit },
+    { "customer archive", "ID [--version V]", "archive a customer", 1, run_customer_archive },
+    { "customer list",
+      "[--owner U] [--branch B] [--grade G] [--status S] [--tag T] [--region R] [--industry I] [--source S] "
+      "[--created-from DATE] [--created-to DATE] [--sort name|created|last_contact|revenue] [--limit N] "
+      "[--after CURSOR] [--all]",
+      "list customers, one page (or --all)", 1, run_customer_list },
+    { "customer search", "TEXT [--limit N]", "find customers by name, phone, ID number, ...", 1,
+      run_customer_search },
+    { "customer history", "ID [--limit N]", "a customer's changes, newest first", 1, run_customer_history },
+    { NULL, NULL, NULL, 0, NULL },
+};

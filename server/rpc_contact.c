@@ -1,0 +1,437 @@
+/* What a customer owns: contacts (of corporate customers) and transactions.
+ * Each request first loads the customer through rpc_customer_load, which
+ * applies the authorization function to it. */
+#include <stdio.h>
+#include <string.h>
+
+#include "conn.h"
+#include "log.h"
+#include "rpc.h"
+#include "server.h"
+#include "validate.h"
+
+static char *num(struct req *r, int64_t v)
+{
+    return arena_printf(&r->arena, "%lld", (long long)v);
+}
+
+static char *col(struct req *r, const struct db_result *res, int stmt, int row, int c)
+{
+    const char *v = db_get(res, stmt, row, c);
+    return arena_strdup(&r->arena, v ? v : "");
+}
+
+/* ---- contacts */
+
+#define CONTACT_COLUMNS                                                                                           \
+    "k.id, k.customer_id, k.version, k.name, coalesce(k.title, ''), array_to_string(k.phones, ','),"             \
+    " coalesce(k.email, ''), k.key_person, " SQL_MS("k.created_at")
+
+static Kehu__V1__Contact *contact_from_row(struct req *r, const struct db_result *res, int stmt, int row)
+{
+    Kehu__V1__Contact *k = arena_alloc(&r->arena, sizeof *k);
+    kehu__v1__contact__init(k);
+    k->id = db_get_i64(res, stmt, row, 0);
+    k->customer_id = db_get_i64(res, stmt, row, 1);
+    k->version = db_get_i64(res, stmt, row, 2);
+    k->name = col(r, res, stmt, row, 3);
+    k->title = col(r, res, stmt, row, 4);
+    k->phones = rpc_split(&r->arena, col(r, res, stmt, row, 5), ',', &k->n_phones);
+    k->email = col(r, res, stmt, row, 6);
+    k->key_person = db_get_bool(res, stmt, row, 7);
+    k->created_at_ms = db_get_i64(res, stmt, row, 8);
+    return k;
+}
+
+/* A contact's fields, checked and normalised: name, title, phones (array
+ * literal), email, key person. */
+struct contact_values {
+    const char *name, *title, *phones, *email, *key;
+};
+
+static int check_contact(struct req *r, const char *name, const char *title, char **phones, size_t nphones,
+                         const char *email, struct contact_values *out)
+{
+    const char *why;
+    if (!name || !*name || (why = validate_line(name, 200))) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "name", "the contact's name %s", name && *name ? why : "is required");
+        return -1;
+    }
+    if (title && (why = validate_line(title, 100))) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "title", "title %s", why);
+        return -1;
+    }
+    if (email && *email && (why = validate_email(email))) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "email", "email %s", why);
+        return -1;
+    }
+    if (nphones > 10) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "phones", "at most 10 phones");
+        return -1;
+    }
+    const char **norm = arena_alloc(&r->arena, sizeof *norm * (nphones ? nphones : 1));
+    for (size_t i = 0; i < nphones; i++) {
+        char buf[32];
+        if ((why = validate_phone(phones[i], buf, sizeof buf))) {
+            req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "phones", "phone '%s' %s", phones[i], why);
+            return -1;
+        }
+        norm[i] = arena_strdup(&r->arena, buf);
+    }
+    out->name = name;
+    out->title = title && *title ? title : NULL;
+    out->phones = rpc_pg_array(&r->arena, norm, nphones);
+    out->email = email && *email ? email : NULL;
+    return 0;
+}
+
+static struct db_stmt contact_insert = DB_STMT(
+    "WITH k AS (INSERT INTO contact (branch_id, customer_id, name, title, phones, email, key_person, created_by,"
+    " updated_by) SELECT c.branch_id, c.id, $2, $3, $4::text[], $5, $6::boolean, $7, $7 FROM customer c WHERE c.id = $1"
+    " RETURNING *) SELECT " CONTACT_COLUMNS " FROM k");
+
+static void contact_added(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    if (res->outcome != DB_OK) {
+        req_fail_db(r, res);
+        return;
+    }
+    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_CONTACT;
+    r->resp.contact = contact_from_row(r, res, 0, 0);
+    req_reply(r);
+}
+
+static void contact_add_loaded(struct req *r, const struct rpc_customer_ref *ref)
+{
+    const Kehu__V1__Contact *k = r->msg->contact_add->contact;
+    struct contact_values v;
+    if (check_contact(r, k->name, k->title, k->phones, k->n_phones, k->email, &v) < 0)
+        return;
+    const char *p[] = { num(r, ref->id), v.name, v.title, v.phones, v.email, k->key_person ? "true" : "false",
+                        num(r, req_who(r)->user_id) };
+    db_query(r->srv->db, &contact_insert, 7, p, contact_added, r);
+}
+
+static void contact_add(struct req *r)
+{
+    const Kehu__V1__ContactAdd *m = r->msg->contact_add;
+    if (!m || !m->contact) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "contact", "the contact is missing");
+        return;
+    }
+    rpc_customer_load(r, m->customer_id, ACT_CUSTOMER_WRITE, contact_add_loaded);
+}
+
+const struct rpc_entry rpc_contact_add = { KEHU__V1__REQUEST__OP_CONTACT_ADD, "contact_add", ACT_CUSTOMER_WRITE, 0,
+                                           contact_add };
+
+static struct db_stmt contact_list_stmt = DB_STMT(
+    "SELECT " CONTACT_COLUMNS " FROM contact k WHERE k.customer_id = $1 ORDER BY k.key_person DESC, k.id");
+
+static void contacts_listed(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    if (res->outcome != DB_OK) {
+        req_fail_db(r, res);
+        return;
+    }
+    int n = db_rows(res, 0);
+    Kehu__V1__Contacts *list = arena_alloc(&r->arena, sizeof *list);
+    kehu__v1__contacts__init(list);
+    list->contacts = arena_alloc(&r->arena, sizeof *list->contacts * (size_t)(n ? n : 1));
+    for (int i = 0; i < n; i++)
+        list->contacts[list->n_contacts++] = contact_from_row(r, res, 0, i);
+    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_CONTACTS;
+    r->resp.contacts = list;
+    req_reply(r);
+}
+
+static void contact_list_loaded(struct req *r, const struct rpc_customer_ref *ref)
+{
+    const char *p[] = { num(r, ref->id) };
+    db_query(r->srv->db, &contact_list_stmt, 1, p, contacts_listed, r);
+}
+
+static void contact_list(struct req *r)
+{
+    const Kehu__V1__ContactList *m = r->msg->contact_list;
+    rpc_customer_load(r, m ? m->customer_id : 0, ACT_CUSTOMER_READ, contact_list_loaded);
+}
+
+const struct rpc_entry rpc_contact_list = { KEHU__V1__REQUEST__OP_CONTACT_LIST, "contact_list", ACT_CUSTOMER_READ, 0,
+                                            contact_list };
+
+/* ContactEdit: find the contact's customer, authorize on it, then update the
+ * fields given if the contact's version still matches. */
+static struct db_stmt contact_by_id = DB_STMT("SELECT " CONTACT_COLUMNS " FROM contact k WHERE k.id = $1");
+static struct db_stmt contact_update = DB_STMT(
+    "WITH k AS (UPDATE contact SET name = $3, title = $4, phones = $5::text[], email = $6, key_person = $7::boolean,"
+    " version = version + 1, updated_at = now(), updated_by = $8 WHERE id = $1 AND version = $2 RETURNING *)"
+    " SELECT " CONTACT_COLUMNS " FROM k");
+
+static void contact_edited(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    if (res->outcome != DB_OK) {
+        req_fail_db(r, res);
+        return;
+    }
+    if (db_rows(res, 0) != 1) {
+        req_fail(r, KEHU__V1__CODE__CONFLICT, "version", "contact %lld changed meanwhile: read it again",
+                 (long long)r->msg->contact_edit->id);
+        return;
+    }
+    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_CONTACT;
+    r->resp.contact = contact_from_row(r, res, 0, 0);
+    req_reply(r);
+}
+
+struct contact_edit_state {
+    Kehu__V1__Contact *current;
+};
+
+static void contact_edit_apply(struct req *r, const struct rpc_customer_ref *ref);
+
+static void contact_edit_found(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    const Kehu__V1__ContactEdit *m = r->msg->contact_edit;
+    if (res->outcome != DB_OK) {
+        req_fail_db(r, res);
+        return;
+    }
+    if (db_rows(res, 0) != 1) {
+        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "id", "no contact %lld", (long long)m->id);
+        return;
+    }
+    struct contact_edit_state *st = arena_alloc(&r->arena, sizeof *st);
+    st->current = contact_from_row(r, res, 0, 0);
+    /* rpc_customer_load uses r->state itself: keep ours in the response slot until it calls back */
+    r->resp.contact = st->current;
+    rpc_customer_load(r, st->current->customer_id, ACT_CUSTOMER_WRITE, contact_edit_apply);
+}
+
+static void contact_edit_apply(struct req *r, const struct rpc_customer_ref *ref)
+{
+    (void)ref;
+    const Kehu__V1__ContactEdit *m = r->msg->contact_edit;
+    Kehu__V1__Contact *cur = r->resp.contact;
+    r->resp.contact = NULL;
+    if (cur->version != m->version) {
+        req_fail(r, KEHU__V1__CODE__CONFLICT, "version", "contact %lld changed since version %lld: it is now at %lld",
+                 (long long)m->id, (long long)m->version, (long long)cur->version);
+        return;
+    }
+    const char *name = cur->name, *title = cur->title, *email = cur->email;
+    char **phones = cur->phones;
+    size_t nphones = cur->n_phones;
+    int key = cur->key_person;
+    for (size_t i = 0; i < m->n_set; i++) {
+        const char *f = m->set[i]->field ? m->set[i]->field : "", *v = m->set[i]->value ? m->set[i]->value : "";
+        if (strcmp(f, "name") == 0)
+            name = v;
+        else if (strcmp(f, "title") == 0)
+            title = v;
+        else if (strcmp(f, "email") == 0)
+            email = v;
+        else if (strcmp(f, "phones") == 0)
+            phones = rpc_split(&r->arena, v, ',', &nphones);
+        else if (strcmp(f, "key_person") == 0 && (strcmp(v, "true") == 0 || strcmp(v, "false") == 0))
+            key = strcmp(v, "true") == 0;
+        else {
+            req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "set",
+                     "'%s' is not a contact field (name, title, phones, email, key_person=true|false)", f);
+            return;
+        }
+    }
+    struct contact_values v;
+    if (check_contact(r, name, title, phones, nphones, email, &v) < 0)
+        return;
+    const char *p[] = { num(r, m->id), num(r, m->version), v.name, v.title, v.phones, v.email,
+                        key ? "true" : "false", num(r, req_who(r)->user_id) };
+    db_query(r->srv->db, &contact_update, 8, p, contact_edited, r);
+}
+
+static void contact_edit(struct req *r)
+{
+    const Kehu__V1__ContactEdit *m = r->msg->contact_edit;
+    if (!m || m->id <= 0) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "id", "a contact id is required");
+        return;
+    }
+    if (m->version <= 0) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "version", "the version you read is required");
+        return;
+    }
+    const char *p[] = { num(r, m->id) };
+    db_query(r->srv->db, &contact_by_id, 1, p, contact_edit_found, r);
+}
+
+const struct rpc_entry rpc_contact_edit = { KEHU__V1__REQUEST__OP_CONTACT_EDIT, "contact_edit", ACT_CUSTOMER_WRITE, 0,
+                                            contact_edit };
+
+/* ---- transactions: money in minor units on the wire, numeric in SQL */
+
+#define TXN_COLUMNS                                                                                                  \
+    "t.id, t.customer_id, t.date::text, (t.amount * 100)::bigint, t.margin IS NOT NULL,"                             \
+    " coalesce((t.margin * 100)::bigint, 0), coalesce(t.product, ''), coalesce(t.category, ''),"                     \
+    " coalesce(t.channel, ''), " SQL_MS("t.created_at") ", coalesce(u.username, '')"
+
+static Kehu__V1__Txn *txn_from_row(struct req *r, const struct db_result *res, int stmt, int row)
+{
+    Kehu__V1__Txn *t = arena_alloc(&r->arena, sizeof *t);
+    kehu__v1__txn__init(t);
+    t->id = db_get_i64(res, stmt, row, 0);
+    t->customer_id = db_get_i64(res, stmt, row, 1);
+    t->date = col(r, res, stmt, row, 2);
+    t->amount_minor = db_get_i64(res, stmt, row, 3);
+    t->has_margin = db_get_bool(res, stmt, row, 4);
+    t->margin_minor = db_get_i64(res, stmt, row, 5);
+    t->product = col(r, res, stmt, row, 6);
+    t->category = col(r, res, stmt, row, 7);
+    t->channel = col(r, res, stmt, row, 8);
+    t->created_at_ms = db_get_i64(res, stmt, row, 9);
+    t->created_by = col(r, res, stmt, row, 10);
+    return t;
+}
+
+/* One statement: the transaction, and the customer's revenue moves with it
+ * (the customer's trigger announces the change). */
+static struct db_stmt txn_insert = DB_STMT(
+    "WITH t AS (INSERT INTO txn (branch_id, customer_id, date, amount, margin, product, category, channel,"
+    " created_by) SELECT c.branch_id, c.id, coalesce($2::date, current_date), $3::numeric, $4::numeric, $5, $6, $7, $8"
+    " FROM customer c WHERE c.id = $1 RETURNING *),"
+    " up AS (UPDATE customer c SET revenue = c.revenue + t.amount, updated_at = now(), updated_by = $8"
+    "  FROM t WHERE c.id = t.customer_id)"
+    " SELECT " TXN_COLUMNS " FROM t LEFT JOIN app_user u ON u.id = t.created_by");
+
+static void txn_added(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    if (res->outcome != DB_OK) {
+        if (strcmp(res->sqlstate, "22003") == 0)
+            req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "amount_minor", "amount out of range");
+        else
+            req_fail_db(r, res);
+        return;
+    }
+    Kehu__V1__Txn *t = txn_from_row(r, res, 0, 0);
+    log_info(r->conn->id, r->id, "transaction %lld for customer %lld", (long long)t->id, (long long)t->customer_id);
+    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_TXN;
+    r->resp.txn = t;
+    req_reply(r);
+}
+
+#define MONEY_LIMIT 1000000000000000LL /* 10^13 yuan in fen: numeric(18,2) holds it */
+
+static void txn_add_loaded(struct req *r, const struct rpc_customer_ref *ref)
+{
+    const Kehu__V1__Txn *t = r->msg->txn_add->txn;
+    const char *why;
+    if (t->date && *t->date && (why = validate_date(t->date))) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "date", "date %s", why);
+        return;
+    }
+    if (t->amount_minor == 0 || t->amount_minor >= MONEY_LIMIT || t->amount_minor <= -MONEY_LIMIT) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "amount",
+                 t->amount_minor == 0 ? "the amount must not be zero" : "the amount is out of range");
+        return;
+    }
+    if (t->has_margin && (t->margin_minor >= MONEY_LIMIT || t->margin_minor <= -MONEY_LIMIT)) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "margin", "the margin is out of range");
+        return;
+    }
+    const char *fields[] = { t->product, t->category, t->channel };
+    static const char *const names[] = { "product", "category", "channel" };
+    for (int i = 0; i < 3; i++)
+        if (fields[i] && (why = validate_line(fields[i], 200))) {
+            req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, names[i], "%s %s", names[i], why);
+            return;
+        }
+    const char *p[] = { num(r, ref->id),
+                        t->date && *t->date ? t->date : NULL,
+                        rpc_money_sql(&r->arena, t->amount_minor),
+                        t->has_margin ? rpc_money_sql(&r->arena, t->margin_minor) : NULL,
+                        t->product && *t->product ? t->product : NULL,
+                        t->category && *t->category ? t->category : NULL,
+                        t->channel && *t->channel ? t->channel : NULL,
+                        num(r, req_who(r)->user_id) };
+    db_query(r->srv->db, &txn_insert, 8, p, txn_added, r);
+}
+
+static void txn_add(struct req *r)
+{
+    const Kehu__V1__TxnAdd *m = r->msg->txn_add;
+    if (!m || !m->txn) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "txn", "the transaction is missing");
+        return;
+    }
+    rpc_customer_load(r, m->txn->customer_id, ACT_CUSTOMER_WRITE, txn_add_loaded);
+}
+
+const struct rpc_entry rpc_txn_add = { KEHU__V1__REQUEST__OP_TXN_ADD, "txn_add", ACT_CUSTOMER_WRITE, 0, txn_add };
+
+/* Newest first; the cursor is the last row's "date/id". */
+static struct db_stmt txn_list_stmt = DB_STMT(
+    "SELECT " TXN_COLUMNS " FROM txn t LEFT JOIN app_user u ON u.id = t.created_by WHERE t.customer_id = $1"
+    " AND ($3::date IS NULL OR (t.date, t.id) < ($3::date, $4::bigint)) ORDER BY t.date DESC, t.id DESC LIMIT $2");
+
+struct txn_page {
+    uint32_t limit;
+};
+
+static void txns_listed(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    struct txn_page *pg = r->state;
+    if (res->outcome != DB_OK) {
+        req_fail_db(r, res);
+        return;
+    }
+    int n = db_rows(res, 0), shown = n > (int)pg->limit ? (int)pg->limit : n;
+    Kehu__V1__Txns *list = arena_alloc(&r->arena, sizeof *list);
+    kehu__v1__txns__init(list);
+    list->txns = arena_alloc(&r->arena, sizeof *list->txns * (size_t)(shown ? shown : 1));
+    for (int i = 0; i < shown; i++)
+        list->txns[list->n_txns++] = txn_from_row(r, res, 0, i);
+    list->next_cursor = n > shown ? arena_printf(&r->arena, "%s/%lld", list->txns[shown - 1]->date,
+                                                 (long long)list->txns[shown - 1]->id)
+                                  : "";
+    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_TXNS;
+    r->resp.txns = list;
+    req_reply(r);
+}
+
+static void txn_list_loaded(struct req *r, const struct rpc_customer_ref *ref)
+{
+    const Kehu__V1__TxnList *m = r->msg->txn_list;
+    struct txn_page *pg = arena_alloc(&r->arena, sizeof *pg);
+    r->state = pg;
+    pg->limit = m->limit && m->limit <= 1000 ? m->limit : 100;
+    const char *date = NULL, *id = NULL;
+    if (m->after && *m->after) {
+        char *slash = strchr(m->after, '/');
+        int64_t check;
+        if (!slash || slash - m->after != 10) {
+            req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "after", "not a cursor this server gave");
+            return;
+        }
+        date = arena_printf(&r->arena, "%.10s", m->after);
+        id = slash + 1;
+        if (validate_date(date) || parse_i64(id, &check) < 0) {
+            req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "after", "not a cursor this server gave");
+            return;
+        }
+    }
+    const char *p[] = { num(r, ref->id), arena_printf(&r->arena, "%u", pg->limit + 1), date, id };
+    db_query(r->srv->db, &txn_list_stmt, 4, p, txns_listed, r);
+}
+
+static void txn_list(struct req *r)
+{
+    const Kehu__V1__TxnList *m = r->msg->txn_list;
+    rpc_customer_load(r, m ? m->customer_id : 0, ACT_CUSTOMER_READ, txn_list_loaded);
+}
+
+const struct rpc_entry rpc_txn_list = { KEHU__V1__REQUEST__OP_TXN_LIST, "txn_list", ACT_CUSTOMER_READ, 0, txn_list };

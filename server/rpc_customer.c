@@ -1,0 +1,1265 @@
+/* Customer RPCs: add (with duplicate detection), get, edit (optimistic
+ * concurrency, field history by trigger), list (filters, keyset pages),
+ * search (Chinese by substring, pinyin and initials), archive, history.
+ *
+ * Every customer field a client may set is described once, in `fields`:
+ * add, edit (and later import) validate and normalise through it. */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conn.h"
+#include "log.h"
+#include "rpc.h"
+#include "search_keys.h"
+#include "server.h"
+#include "validate.h"
+
+/* ---- the columns a reply is built from */
+
+#define CUSTOMER_COLUMNS                                                                                             \
+    "c.id, c.version, c.kind::text, c.name, coalesce(c.ext_ref, ''), coalesce(c.gender, ''),"                        \
+    " coalesce(c.birth::text, ''), coalesce(c.id_number, ''), array_to_string(c.phones, ','), coalesce(c.email, ''),"  \
+    " coalesce(c.company, ''), coalesce(c.address, ''), coalesce(c.region, ''), coalesce(c.industry, ''),"           \
+    " coalesce(c.size, ''), coalesce(c.occupation, ''), coalesce(c.source, ''), array_to_string(c.tags, ','),"       \
+    " coalesce(c.notes, ''), coalesce(c.owner_id, 0), coalesce(ow.username, ''), c.branch_id, b.name,"              \
+    " c.since::text, c.status::text, " SQL_MS("c.created_at") ", coalesce(cb.username, ''), " SQL_MS("c.updated_at") \
+    ", coalesce(ub.username, ''), coalesce(" SQL_MS("c.last_contact_at") ", 0), (c.revenue * 100)::bigint,"           \
+    " (c.balance * 100)::bigint, b.path::text"
+/* FROM clause over a relation aliased c (the table, or a CTE of changed rows). */
+#define CUSTOMER_JOINS                                                                              \
+    " JOIN org_unit b ON b.id = c.branch_id LEFT JOIN app_user ow ON ow.id = c.owner_id"           \
+    " LEFT JOIN app_user cb ON cb.id = c.created_by LEFT JOIN app_user ub ON ub.id = c.updated_by "
+enum {
+    COL_ID, COL_VERSION, COL_KIND, COL_NAME, COL_EXT_REF, COL_GENDER, COL_BIRTH, COL_ID_NUMBER, COL_PHONES,
+    COL_EMAIL, COL_COMPANY, COL_ADDRESS, COL_REGION, COL_INDUSTRY, COL_SIZE, COL_OCCUPATION, COL_SOURCE, COL_TAGS,
+    COL_NOTES, COL_OWNER_ID, COL_OWNER, COL_BRANCH_ID, COL_BRANCH, COL_SINCE, COL_STATUS, COL_CREATED, COL_CREATED_BY,
+    COL_UPDATED, COL_UPDATED_BY, COL_LAST_CONTACT, COL_REVENUE, COL_BALANCE, COL_PATH, CUSTOMER_NCOLS
+};
+
+/* ---- small shared helpers */
+
+char *rpc_pg_array(struct arena *a, const char *const *items, size_t n)
+{
+    size_t len = 3;
+    for (size_t i = 0; i < n; i++)
+        len += strlen(items[i]) * 2 + 3;
+    char *out = arena_alloc(a, len), *p = out;
+    *p++ = '{';
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            *p++ = ',';
+        *p++ = '"';
+        for (const char *s = items[i]; *s; s++) {
+            if (*s == '"' || *s == '\\')
+                *p++ = '\\';
+            *p++ = *s;
+        }
+        *p++ = '"';
+    }
+    *p++ = '}';
+    *p = 0;
+    return out;
+}
+
+char **rpc_split(struct arena *a, const char *s, char sep, size_t *n)
+{
+    size_t cap = 1;
+    for (const char *p = s; *p; p++)
+        cap += *p == sep;
+    char **v = arena_alloc(a, cap * sizeof *v);
+    *n = 0;
+    if (!*s)
+        return v;
+    const char *start = s;
+    for (const char *p = s;; p++) {
+        if (*p == sep || *p == 0) {
+            char *item = arena_alloc(a, (size_t)(p - start) + 1);
+            memcpy(item, start, (size_t)(p - start));
+            v[(*n)++] = item;
+            if (!*p)
+                break;
+            start = p + 1;
+        }
+    }
+    return v;
+}
+
+char *rpc_money_sql(struct arena *a, int64_t minor)
+{
+    uint64_t abs = minor < 0 ? (uint64_t)0 - (uint64_t)minor : (uint64_t)minor;
+    return arena_printf(a, "%s%llu.%02llu", minor < 0 ? "-" : "", (unsigned long long)(abs / 100),
+                        (unsigned long long)(abs % 100));
+}
+
+static Kehu__V1__CustomerKind kind_from_sql(const char *s)
+{
+    return s && strcmp(s, "corporate") == 0 ? KEHU__V1__CUSTOMER_KIND__CORPORATE : KEHU__V1__CUSTOMER_KIND__INDIVIDUAL;
+}
+
+static Kehu__V1__CustomerStatus status_from_sql(const char *s)
+{
+    static const char *const names[] = { "", "active", "in_pool", "churned", "archived" };
+    for (int i = 1; s && i < 5; i++)
+        if (strcmp(names[i], s) == 0)
+            return (Kehu__V1__CustomerStatus)i;
+    return KEHU__V1__CUSTOMER_STATUS__CUSTOMER_STATUS_UNSPECIFIED;
+}
+
+static char *col(struct req *r, const struct db_result *res, int stmt, int row, int c)
+{
+    const char *v = db_get(res, stmt, row, c);
+    return arena_strdup(&r->arena, v ? v : "");
+}
+
+Kehu__V1__Customer *rpc_customer_from_row(struct req *r, const struct db_result *res, int stmt, int row)
+{
+    Kehu__V1__Customer *c = arena_alloc(&r->arena, sizeof *c);
+    kehu__v1__customer__init(c);
+    c->id = db_get_i64(res, stmt, row, COL_ID);
+    c->version = db_get_i64(res, stmt, row, COL_VERSION);
+    c->kind = kind_from_sql(db_get(res, stmt, row, COL_KIND));
+    c->name = col(r, res, stmt, row, COL_NAME);
+    c->ext_ref = col(r, res, stmt, row, COL_EXT_REF);
+    c->gender = col(r, res, stmt, row, COL_GENDER);
+    c->birth = col(r, res, stmt, row, COL_BIRTH);
+    c->id_number = col(r, res, stmt, row, COL_ID_NUMBER);
+    c->phones = rpc_split(&r->arena, col(r, res, stmt, row, COL_PHONES), ',', &c->n_phones);
+    c->email = col(r, res, stmt, row, COL_EMAIL);
+    c->company = col(r, res, stmt, row, COL_COMPANY);
+    c->address = col(r, res, stmt, row, COL_ADDRESS);
+    c->region = col(r, res, stmt, row, COL_REGION);
+    c->industry = col(r, res, stmt, row, COL_INDUSTRY);
+    c->size = col(r, res, stmt, row, COL_SIZE);
+    c->occupation = col(r, res, stmt, row, COL_OCCUPATION);
+    c->source = col(r, res, stmt, row, COL_SOURCE);
+    c->tags = rpc_split(&r->arena, col(r, res, stmt, row, COL_TAGS), ',', &c->n_tags);
+    c->notes = col(r, res, stmt, row, COL_NOTES);
+    c->owner_id = db_get_i64(res, stmt, row, COL_OWNER_ID);
+    c->owner = col(r, res, stmt, row, COL_OWNER);
+    c->branch_id = db_get_i64(res, stmt, row, COL_BRANCH_ID);
+    c->branch = col(r, res, stmt, row, COL_BRANCH);
+    c->since = col(r, res, stmt, row, COL_SINCE);
+    c->status = status_from_sql(db_get(res, stmt, row, COL_STATUS));
+    c->created_at_ms = db_get_i64(res, stmt, row, COL_CREATED);
+    c->created_by = col(r, res, stmt, row, COL_CREATED_BY);
+    c->updated_at_ms = db_get_i64(res, stmt, row, COL_UPDATED);
+    c->updated_by = col(r, res, stmt, row, COL_UPDATED_BY);
+    c->last_contact_ms = db_get_i64(res, stmt, row, COL_LAST_CONTACT);
+    c->revenue_minor = db_get_i64(res, stmt, row, COL_REVENUE);
+    c->balance_minor = db_get_i64(res, stmt, row, COL_BALANCE);
+    return c;
+}
+
+/* The authorization target of a CUSTOMER_COLUMNS row. */
+static int row_target(const struct db_result *res, int stmt, int row, int64_t *path, struct authz_target *t)
+{
+    int n = authz_parse_path(db_get(res, stmt, row, COL_PATH), path, AUTHZ_MAX_DEPTH);
+    memset(t, 0, sizeof *t);
+    t->unit_path = path;
+    t->path_len = n < 0 ? 0 : n;
+    t->owner_id = db_get_i64(res, stmt, row, COL_OWNER_ID);
+    return n;
+}
+
+static int may(struct req *r, enum authz_action act, const struct db_result *res, int stmt, int row)
+{
+    int64_t path[AUTHZ_MAX_DEPTH];
+    struct authz_target t;
+    row_target(res, stmt, row, path, &t);
+    const char *why;
+    return authz_check(req_who(r), act, &t, &why) == KEHU__V1__CODE__OK;
+}
+
+static void reply_customer(struct req *r, const struct db_result *res, int stmt)
+{
+    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_CUSTOMER;
+    r->resp.customer = rpc_customer_from_row(r, res, stmt, 0);
+    req_reply(r);
+}
+
+/* ---- loading one customer for a handler */
+
+static struct db_stmt customer_by_id = DB_STMT(
+    "SELECT " CUSTOMER_COLUMNS " FROM customer c" CUSTOMER_JOINS "WHERE c.id = $1 AND c.merged_into IS NULL");
+
+struct load {
+    int64_t id;
+    enum authz_action act;
+    void (*then)(struct req *r, const struct rpc_customer_ref *ref);
+    struct db_result *res_copy; /* unused: the row is read in the callback */
+};
+
+static void loaded(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    struct load *l = r->state;
+    if (res->outcome != DB_OK) {
+        req_fail_db(r, res);
+        return;
+    }
+    if (db_rows(res, 0) != 1) {
+        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "id", "no customer %lld", (long long)l->id);
+        return;
+    }
+    int64_t path[AUTHZ_MAX_DEPTH];
+    struct authz_target t;
+    row_target(res, 0, 0, path, &t);
+    const char *why;
+    Kehu__V1__Code code = authz_check(req_who(r), l->act, &t, &why);
+    if (code == KEHU__V1__CODE__NOT_FOUND) {
+        req_fail(r, code, "id", "no customer %lld", (long long)l->id);
+        return;
+    }
+    if (code != KEHU__V1__CODE__OK) {
+        req_fail(r, code, NULL, "%s", why);
+        return;
+    }
+    struct rpc_customer_ref ref = {
+        .id = l->id,
+        .version = db_get_i64(res, 0, 0, COL_VERSION),
+        .branch_id = db_get_i64(res, 0, 0, COL_BRANCH_ID),
+        .owner_id = t.owner_id,
+    };
+    snprintf(ref.status, sizeof ref.status, "%s", db_get(res, 0, 0, COL_STATUS));
+    /* the row stays reachable for handlers that want it */
+    r->state = (void *)res;
+    l->then(r, &ref);
+}
+
+void rpc_customer_load(struct req *r, int64_t id, enum authz_action act,
+                       void (*then)(struct req *r, const struct rpc_customer_ref *ref))
+{
+    if (id <= 0) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "id", "a customer id is required");
+        return;
+    }
+    struct load *l = arena_alloc(&r->arena, sizeof *l);
+    l->id = id;
+    l->act = act;
+    l->then = then;
+    r->state = l;
+    char *p0 = arena_printf(&r->arena, "%lld", (long long)id);
+    const char *p[] = { p0 };
+    db_query(r->srv->db, &customer_by_id, 1, p, loaded, r);
+}
+
+/* ---- the fields a client sets */
+
+enum ftype { F_TEXT, F_NOTES, F_NAME, F_DATE, F_PHONES, F_TAGS, F_EMAIL, F_IDNUM, F_KIND, F_GENDER, F_SOURCE };
+
+struct cfield {
+    const char *name;   /* as in the protocol and JSON; also the column */
+    enum ftype type;
+    size_t max_chars;
+    const char *cast;   /* SQL cast of the parameter */
+    int row_col;        /* where a CUSTOMER_COLUMNS row holds it */
+};
+
+static const struct cfield fields[] = {
+    { "name", F_NAME, 200, "", COL_NAME },
+    { "kind", F_KIND, 0, "::customer_kind", COL_KIND },
+    { "ext_ref", F_TEXT, 100, "", COL_EXT_REF },
+    { "gender", F_GENDER, 0, "", COL_GENDER },
+    { "birth", F_DATE, 0, "::date", COL_BIRTH },
+    { "id_number", F_IDNUM, 0, "", COL_ID_NUMBER },
+    { "phones", F_PHONES, 0, "::text[]", COL_PHONES },
+    { "email", F_EMAIL, 0, "", COL_EMAIL },
+    { "company", F_TEXT, 200, "", COL_COMPANY },
+    { "address", F_TEXT, 300, "", COL_ADDRESS },
+    { "region", F_TEXT, 100, "", COL_REGION },
+    { "industry", F_TEXT, 100, "", COL_INDUSTRY },
+    { "size", F_TEXT, 50, "", COL_SIZE },
+    { "occupation", F_TEXT, 100, "", COL_OCCUPATION },
+    { "source", F_SOURCE, 0, "", COL_SOURCE },
+    { "tags", F_TAGS, 0, "::text[]", COL_TAGS },
+    { "notes", F_NOTES, 4000, "", COL_NOTES },
+    { "since", F_DATE, 0, "::date", COL_SINCE },
+};
+#define NFIELDS ((int)(sizeof fields / sizeof fields[0]))
+enum { FI_NAME, FI_KIND, FI_EXT_REF, FI_GENDER, FI_BIRTH, FI_ID_NUMBER, FI_PHONES, FI_EMAIL, FI_COMPANY,
+       FI_ADDRESS, FI_REGION, FI_INDUSTRY, FI_SIZE, FI_OCCUPATION, FI_SOURCE, FI_TAGS, FI_NOTES, FI_SINCE };
+
+static const char *const sources[] = { "b2b_platform", "trade_show", "search_engine", "purchased_list",
+                                       "referral", "walk_in", "other" };
+
+static int find_field(const char *name)
+{
+    for (int i = 0; i < NFIELDS; i++)
+        if (strcmp(fields[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+/* A customer's settable fields in their normal text form ("" = empty; lists
+ * comma-separated), and for the SQL parameter (NULL = SQL NULL). */
+struct cvalues {
+    char *text[NFIELDS];
+};
+
+/* Checks and normalises one field's value into v->text[i]; NULL or a reason. */
+static const char *field_set(struct req *r, struct cvalues *v, int i, const char *value)
+{
+    const struct cfield *f = &fields[i];
+    const char *why = NULL;
+    char buf[512];
+    switch (f->type) {
+    case F_NAME:
+        if (!*value)
+            return "is required";
+        /* fall through */
+    case F_TEXT:
+    case F_NOTES:
+        why = f->type == F_NOTES ? validate_text(value, f->max_chars) : validate_line(value, f->max_chars);
+        if (!why && f->type == F_TEXT && strchr(value, ',') && i == FI_EXT_REF)
+            why = "must not contain commas";
+        if (why)
+            return why;
+        v->text[i] = arena_strdup(&r->arena, value);
+        return NULL;
+    case F_DATE:
+        if (*value && (why = validate_date(value)))
+            return why;
+        if (i == FI_SINCE && *value) {
+            char today[11];
+            validate_today(today);
+            if (strcmp(value, today) > 0)
+                return "must not be in the future";
+        }
+        v->text[i] = arena_strdup(&r->arena, value);
+        return NULL;
+    case F_EMAIL:
+        if (*value && (why = validate_email(value)))
+            return why;
+        v->text[i] = arena_strdup(&r->arena, value);
+        for (char *p = v->text[i]; *p; p++)
+            *p = (char)tolower((unsigned char)*p);
+        return NULL;
+    case F_IDNUM:
+        if (*value && (why = validate_id_number(value, buf, sizeof buf)))
+            return why;
+        v->text[i] = arena_strdup(&r->arena, *value ? buf : "");
+        return NULL;
+    case F_KIND:
+        if (strcmp(value, "individual") && strcmp(value, "corporate"))
+            return "must be individual or corporate";
+        v->text[i] = arena_strdup(&r->arena, value);
+        return NULL;
+    case F_GENDER:
+        if (*value && strcmp(value, "male") && strcmp(value, "female"))
+            return "must be male or female";
+        v->text[i] = arena_strdup(&r->arena, value);
+        return NULL;
+    case F_SOURCE: {
+        int ok = !*value;
+        for (size_t k = 0; k < sizeof sources / sizeof sources[0]; k++)
+            ok |= strcmp(value, sources[k]) == 0;
+        if (!ok)
+            return "must be one of b2b_platform, trade_show, search_engine, purchased_list, referral, walk_in, other";
+        v->text[i] = arena_strdup(&r->arena, value);
+        return NULL;
+    }
+    case F_PHONES:
+    case F_TAGS: {
+        size_t n;
+        char **items = rpc_split(&r->arena, value, ',', &n);
+        if (n > 10)
+            return "may hold at most 10 entries";
+        size_t len = 0;
+        for (size_t k = 0; k < n; k++) {
+            if (f->type == F_PHONES) {
+                if ((why = validate_phone(items[k], buf, 32)))
+                    return why;
+                items[k] = arena_strdup(&r->arena, buf);
+            } else if (!*items[k] || (why = validate_line(items[k], 50))) {
+                return why ? why : "must not hold an empty tag";
+            }
+            for (size_t j = 0; j < k; j++)
+                if (strcmp(items[j], items[k]) == 0)
+                    return f->type == F_PHONES ? "lists the same phone twice" : "lists the same tag twice";
+            len += strlen(items[k]) + 1;
+        }
+        char *joined = arena_alloc(&r->arena, len + 1);
+        for (size_t k = 0; k < n; k++) {
+            if (k)
+                strcat(joined, ",");
+            strcat(joined, items[k]);
+        }
+        v->text[i] = joined;
+        return NULL;
+    }
+    }
+    return "cannot be set";
+}
+
+/* The SQL parameter for field i: arrays as literals, empty as NULL. */
+static const char *field_param(struct req *r, const struct cvalues *v, int i)
+{
+    const char *t = v->text[i] ? v->text[i] : "";
+    if (fields[i].type == F_PHONES || fields[i].type == F_TAGS) {
+        size_t n;
+        char **items = rpc_split(&r->arena, t, ',', &n);
+        return rpc_pg_array(&r->arena, (const char *const *)items, n);
+    }
+    return *t ? t : NULL;
+}
+
+/* The name as customers are ordered: by pinyin, so 王 comes after 李. */
+static const char *sort_key_of(struct req *r, const char *name)
+{
+    char *key = search_keys_sort_key(name ? name : "");
+    const char *out = arena_strdup(&r->arena, key ? key : (name ? name : ""));
+    free(key);
+    return out;
+}
+
+/* sort_key, search_text, search_tokens for the values. */
+struct keys_params {
+    const char *sort_key, *text, *tokens;
+};
+
+static int compute_keys(struct req *r, const struct cvalues *v, struct keys_params *out)
+{
+    size_t nphones;
+    char **phones = rpc_split(&r->arena, v->text[FI_PHONES] ? v->text[FI_PHONES] : "", ',', &nphones);
+    struct search_keys_input in = {
+        .name = v->text[FI_NAME],
+        .company = v->text[FI_COMPANY],
+        .email = v->text[FI_EMAIL],
+        .id_number = v->text[FI_ID_NUMBER],
+        .ext_ref = v->text[FI_EXT_REF],
+        .phones = (const char *const *)phones,
+        .nphones = nphones,
+    };
+    struct search_keys k;
+    if (search_keys_build(&in, &k) < 0)
+        return -1;
+    char *tokens = search_keys_tokens_literal(&k);
+    out->text = arena_strdup(&r->arena, k.text ? k.text : "");
+    out->tokens = arena_strdup(&r->arena, tokens ? tokens : "{}");
+    out->sort_key = sort_key_of(r, v->text[FI_NAME]);
+    free(tokens);
+    search_keys_free(&k);
+    return 0;
+}
+
+/* Fills values from a CUSTOMER_COLUMNS row (the current record). */
+static void values_from_row(struct req *r, struct cvalues *v, const struct db_result *res, int stmt)
+{
+    for (int i = 0; i < NFIELDS; i++)
+        v->text[i] = col(r, res, stmt, 0, fields[i].row_col);
+}
+
+/* ---- CustomerAdd */
+
+struct add_state {
+    struct cvalues v;
+    int64_t owner_id, branch_id;
+    const char *owner_name;
+};
+
+static struct db_stmt add_owner = DB_STMT(
+    "SELECT u.id, u.role::text, u.disabled_at IS NOT NULL, coalesce(o.branch_id, 0) FROM app_user u"
+    " JOIN org_unit o ON o.id = u.unit_id WHERE u.username = lower($1)");
+static struct db_stmt add_branch = DB_STMT("SELECT u.id, u.kind::text, u.path::text, u.name FROM org_unit u WHERE" UNIT_BY_REF);
+static struct db_stmt add_branch_by_id = DB_STMT("SELECT u.id, u.kind::text, u.path::text, u.name FROM org_unit u WHERE u.id = $1");
+
+/* Probable duplicates: the same phone, the same ID number, or the same
+ * normalised name and company. $1 phones, $2 ID number, $3 name, $4 company. */
+#define DUP_MATCH                                                                                                    \
+    "SELECT d.id, min(d.reason) AS reason FROM ("                                                                    \
+    " SELECT c.id, 'same phone ' || p AS reason FROM customer c, unnest($1::text[]) p"                               \
+    "  WHERE c.phones @> ARRAY[p]"                                                                                   \
+    " UNION ALL SELECT c.id, 'same ID number' FROM customer c WHERE $2::text IS NOT NULL AND c.id_number = $2"       \
+    " UNION ALL SELECT c.id, 'same name and company' FROM customer c"                                                \
+    "  WHERE $4::text IS NOT NULL"                                                                                   \
+    "   AND c.name_key = lower(regexp_replace($3, '[[:space:][:punct:]]+', '', 'g'))"                                \
+    "   AND c.company_key = lower(regexp_replace($4, '[[:space:][:punct:]]+', '', 'g'))"                             \
+    ") d JOIN customer x ON x.id = d.id WHERE x.merged_into IS NULL AND x.status <> 'archived' GROUP BY d.id"
+static struct db_stmt dup_find = DB_STMT(
+    "SELECT " CUSTOMER_COLUMNS ", m.reason FROM (" DUP_MATCH ") m JOIN customer c ON c.id = m.id" CUSTOMER_JOINS
+    "ORDER BY c.id LIMIT 10");
+
+static void add_inserted(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    struct add_state *st = r->state;
+    if (res->outcome != DB_OK) {
+        if (strcmp(res->sqlstate, "23505") == 0)
+            req_fail(r, KEHU__V1__CODE__CONFLICT, "ext_ref", "external reference '%s' is already used in this branch",
+                     st->v.text[FI_EXT_REF]);
+        else
+            req_fail_db(r, res);
+        return;
+    }
+    int last = res->nres - 1;
+    if (db_rows(res, last) == 1) {
+        Kehu__V1__Customer *c = rpc_customer_from_row(r, res, last, 0);
+        log_info(r->conn->id, r->id, "customer %lld added: %s", (long long)c->id, c->name);
+        r->resp.result_case = KEHU__V1__RESPONSE__RESULT_CUSTOMER;
+        r->resp.customer = c;
+        req_reply(r);
+        return;
+    }
+    /* not inserted: probable duplicates (the first statement lists them) */
+    int n = db_rows(res, 0);
+    Kehu__V1__Duplicates *d = arena_alloc(&r->arena, sizeof *d);
+    kehu__v1__duplicates__init(d);
+    d->matches = arena_alloc(&r->arena, sizeof *d->matches * (size_t)(n ? n : 1));
+    char first[256] = "";
+    for (int i = 0; i < n; i++) {
+        Kehu__V1__Duplicate *m = arena_alloc(&r->arena, sizeof *m);
+        kehu__v1__duplicate__init(m);
+        m->reason = col(r, res, 0, i, CUSTOMER_NCOLS);
+        if (may(r, ACT_CUSTOMER_READ, res, 0, i)) {
+            m->customer = rpc_customer_from_row(r, res, 0, i);
+        } else { /* someone else's customer: say where, not who */
+            m->customer = arena_alloc(&r->arena, sizeof *m->customer);
+            kehu__v1__customer__init(m->customer);
+            m->customer->id = db_get_i64(res, 0, i, COL_ID);
+            m->customer->branch_id = db_get_i64(res, 0, i, COL_BRANCH_ID);
+            m->customer->branch = col(r, res, 0, i, COL_BRANCH);
+        }
+        if (i == 0)
+            snprintf(first, sizeof first, "customer %lld (%s)", (long long)m->customer->id, m->reason);
+        d->matches[d->n_matches++] = m;
+    }
+    if (n == 0) { /* a duplicate appeared between the two statements */
+        req_fail(r, KEHU__V1__CODE__CONFLICT, NULL, "a probable duplicate was added at the same moment: try again");
+        return;
+    }
+    r->status.code = KEHU__V1__CODE__CONFLICT;
+    r->status.message = arena_printf(&r->arena, "probable duplicate of %s%s; add with force to create anyway", first,
+                                     n > 1 ? " and others" : "");
+    r->status.field = "";
+    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_DUPLICATES;
+    r->resp.duplicates = d;
+    req_reply(r);
+}
+
+static void add_insert(struct req *r)
+{
+    struct add_state *st = r->state;
+    const Kehu__V1__CustomerAdd *m = r->msg->customer_add;
+    struct keys_params k;
+    if (compute_keys(r, &st->v, &k) < 0) {
+        req_fail(r, KEHU__V1__CODE__INTERNAL, NULL, "could not compute search keys");
+        return;
+    }
+    /* INSERT ... SELECT ... WHERE force OR no duplicate, as one statement */
+    char sql[4096];
+    size_t n = (size_t)snprintf(sql, sizeof sql, "WITH c AS (INSERT INTO customer (branch_id, owner_id, created_by,"
+                                                 " updated_by, sort_key, search_text, search_tokens");
+    for (int i = 0; i < NFIELDS; i++)
+        n += (size_t)snprintf(sql + n, sizeof sql - n, ", %s", fields[i].name);
+    n += (size_t)snprintf(sql + n, sizeof sql - n, ") SELECT $1, $2, $3, $3, $4, $5, $6::text[]");
+    for (int i = 0; i < NFIELDS; i++)
+        n += (size_t)snprintf(sql + n, sizeof sql - n, ", %s$%d%s", i == FI_SINCE ? "coalesce(" : "", 8 + i,
+                              i == FI_SINCE ? "::date, current_date)" : fields[i].cast);
+    /* the duplicate guard reuses the parameters of phones, ID number, name, company */
+    n += (size_t)snprintf(sql + n, sizeof sql - n,
+                          " WHERE $7::boolean OR NOT EXISTS (SELECT 1 FROM (" DUP_MATCH ") dup) RETURNING *)"
+                          " SELECT " CUSTOMER_COLUMNS " FROM c" CUSTOMER_JOINS);
+    /* DUP_MATCH speaks of $1..$4: renumber to this statement's parameters */
+    char *final = arena_alloc(&r->arena, n * 2 + 64);
+    const char *dup_at = strstr(sql, "SELECT 1 FROM (");
+    size_t head = (size_t)(dup_at - sql), o = 0;
+    memcpy(final, sql, head);
+    o = head;
+    static const int remap[5] = { 0, 8 + FI_PHONES, 8 + FI_ID_NUMBER, 8 + FI_NAME, 8 + FI_COMPANY };
+    for (const char *p = dup_at; *p;) {
+        if (*p == '$' && p[1] >= '1' && p[1] <= '4' && !isdigit((unsigned char)p[2]) && p < strstr(dup_at, ") dup)")) {
+            o += (size_t)sprintf(final + o, "$%d", remap[p[1] - '0']);
+            p += 2;
+        } else {
+            final[o++] = *p++;
+        }
+    }
+    final[o] = 0;
+
+    const char *params[8 + NFIELDS];
+    params[0] = arena_printf(&r->arena, "%lld", (long long)st->branch_id);
+    params[1] = st->owner_id ? arena_printf(&r->arena, "%lld", (long long)st->owner_id) : NULL;
+    params[2] = arena_printf(&r->arena, "%lld", (long long)req_who(r)->user_id);
+    params[3] = k.sort_key;
+    params[4] = k.text;
+    params[5] = k.tokens;
+    params[6] = m->force ? "true" : "false";
+    params[7] = NULL; /* unused slot keeps field i at $8+i */
+    for (int i = 0; i < NFIELDS; i++)
+        params[7 + i] = field_param(r, &st->v, i);
+    /* shift: $8 is params[7] */
+    const char *dup_params[4] = { field_param(r, &st->v, FI_PHONES), field_param(r, &st->v, FI_ID_NUMBER),
+                                  field_param(r, &st->v, FI_NAME), field_param(r, &st->v, FI_COMPANY) };
+    struct db_call *call = db_call_new(r->srv->db, add_inserted, r);
+    db_call_add(call, &dup_find, 4, dup_params);
+    db_call_add_sql(call, final, 7 + NFIELDS, params);
+    db_call_send(call);
+}
+
+static void add_resolved(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    struct add_state *st = r->state;
+    const Kehu__V1__CustomerAdd *m = r->msg->customer_add;
+    if (res->outcome != DB_OK) {
+        req_fail_db(r, res);
+        return;
+    }
+    /* owner */
+    int64_t owner_branch = 0;
+    if (st->owner_name) {
+        if (db_rows(res, 0) != 1) {
+            req_fail(r, KEHU__V1__CODE__NOT_FOUND, "owner", "no user named '%s'", st->owner_name);
+            return;
+        }
+        Kehu__V1__Role role = rpc_role_from_sql(db_get(res, 0, 0, 1));
+        if (db_get_bool(res, 0, 0, 2)) {
+            req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "owner", "user '%s' is disabled", st->owner_name);
+            return;
+        }
+        if (role != KEHU__V1__ROLE__ACCOUNT_MANAGER && role != KEHU__V1__ROLE__BRANCH_MANAGER) {
+            req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "owner",
+                     "an owner is an account manager or a branch manager; '%s' is not", st->owner_name);
+            return;
+        }
+        st->owner_id = db_get_i64(res, 0, 0, 0);
+        owner_branch = db_get_i64(res, 0, 0, 3);
+    }
+    /* branch: as given, else the owner's, else the caller's */
+    int stmt = -1;
+    if (m->branch && *m->branch) {
+        if (db_rows(res, 1) != 1) {
+            req_fail(r, KEHU__V1__CODE__NOT_FOUND, "branch", "no org unit '%s'", m->branch);
+            return;
+        }
+        stmt = 1;
+    } else if (db_rows(res, 2) == 1) {
+        stmt = 2;
+    }
+    if (stmt < 0 || strcmp(db_get(res, stmt, 0, 1), "branch") != 0) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "branch",
+                 stmt < 0 ? "choose the customer's branch" : "'%s' is not a branch", stmt < 0 ? "" : db_get(res, stmt, 0, 3));
+        return;
+    }
+    st->branch_id = db_get_i64(res, stmt, 0, 0);
+    if (st->owner_id && owner_branch != st->branch_id) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "owner", "'%s' does not work in branch '%s'", st->owner_name,
+                 db_get(res, stmt, 0, 3));
+        return;
+    }
+    int64_t path[AUTHZ_MAX_DEPTH];
+    int n = authz_parse_path(db_get(res, stmt, 0, 2), path, AUTHZ_MAX_DEPTH);
+    struct authz_target t = { .unit_path = path, .path_len = n < 0 ? 0 : n, .owner_id = st->owner_id };
+    const char *why;
+    if (authz_check(req_who(r), ACT_CUSTOMER_WRITE, &t, &why) != KEHU__V1__CODE__OK) {
+        req_fail(r, KEHU__V1__CODE__PERMISSION_DENIED, NULL,
+                 "you may add customers only for yourself or within your own branch");
+        return;
+    }
+    add_insert(r);
+}
+
+/* The Customer message as field values, in the order of `fields`. */
+static const char *customer_field_value(struct req *r, const Kehu__V1__Customer *c, int i)
+{
+    switch (i) {
+    case FI_NAME: return c->name;
+    case FI_KIND: return c->kind == KEHU__V1__CUSTOMER_KIND__CORPORATE ? "corporate" : "individual";
+    case FI_EXT_REF: return c->ext_ref;
+    case FI_GENDER: return c->gender;
+    case FI_BIRTH: return c->birth;
+    case FI_ID_NUMBER: return c->id_number;
+    case FI_EMAIL: return c->email;
+    case FI_COMPANY: return c->company;
+    case FI_ADDRESS: return c->address;
+    case FI_REGION: return c->region;
+    case FI_INDUSTRY: return c->industry;
+    case FI_SIZE: return c->size;
+    case FI_OCCUPATION: return c->occupation;
+    case FI_SOURCE: return c->source;
+    case FI_NOTES: return c->notes;
+    case FI_SINCE: return c->since;
+    case FI_PHONES:
+    case FI_TAGS: {
+        char **items = i == FI_PHONES ? c->phones : c->tags;
+        size_t n = i == FI_PHONES ? c->n_phones : c->n_tags, len = 1;
+        for (size_t k = 0; k < n; k++) {
+            if (strchr(items[k], ','))
+                return NULL; /* a comma inside one entry: refused below */
+            len += strlen(items[k]) + 1;
+        }
+        char *s = arena_alloc(&r->arena, len);
+        for (size_t k = 0; k < n; k++) {
+            if (k)
+                strcat(s, ",");
+            strcat(s, items[k]);
+        }
+        return s;
+    }
+    }
+    return "";
+}
+
+static void customer_add(struct req *r)
+{
+    const Kehu__V1__CustomerAdd *m = r->msg->customer_add;
+    if (!m || !m->customer) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "customer", "the customer is missing");
+        return;
+    }
+    struct add_state *st = arena_alloc(&r->arena, sizeof *st);
+    r->state = st;
+    for (int i = 0; i < NFIELDS; i++) {
+        const char *value = customer_field_value(r, m->customer, i);
+        const char *why = value ? field_set(r, &st->v, i, value) : "must not contain commas inside one entry";
+        if (why) {
+            req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, fields[i].name, "%s %s", fields[i].name, why);
+            return;
+        }
+    }
+    const struct principal *who = req_who(r);
+    st->owner_name = m->owner && *m->owner ? m->owner
+                     : who->role == KEHU__V1__ROLE__ACCOUNT_MANAGER ? who->username : NULL;
+    const char *p_owner[] = { st->owner_name };
+    const char *p_branch[] = { m->branch && *m->branch ? m->branch : NULL };
+    const char *p_mine[] = { arena_printf(&r->arena, "%lld", (long long)(who->branch_id ? who->branch_id : who->unit_id)) };
+    struct db_call *call = db_call_new(r->srv->db, add_resolved, r);
+    db_call_add(call, &add_owner, 1, p_owner);
+    db_call_add(call, &add_branch, 1, p_branch);
+    db_call_add(call, &add_branch_by_id, 1, p_mine);
+    db_call_send(call);
+}
+
+const struct rpc_entry rpc_customer_add = { KEHU__V1__REQUEST__OP_CUSTOMER_ADD, "customer_add", ACT_CUSTOMER_WRITE, 0,
+                                            customer_add };
+
+/* ---- CustomerGet */
+
+static void get_loaded(struct req *r, const struct rpc_customer_ref *ref)
+{
+    (void)ref;
+    reply_customer(r, r->state, 0);
+}
+
+static void customer_get(struct req *r)
+{
+    rpc_customer_load(r, r->msg->customer_get ? r->msg->customer_get->id : 0, ACT_CUSTOMER_READ, get_loaded);
+}
+
+const struct rpc_entry rpc_customer_get = { KEHU__V1__REQUEST__OP_CUSTOMER_GET, "customer_get", ACT_CUSTOMER_READ, 0,
+                                            customer_get };
+
+/* ---- CustomerEdit: read, merge, recompute keys, update if the version still matches */
+
+static void edit_done(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    const Kehu__V1__CustomerEdit *m = r->msg->customer_edit;
+    if (res->outcome != DB_OK) {
+        if (strcmp(res->sqlstate, "23505") == 0)
+            req_fail(r, KEHU__V1__CODE__CONFLICT, "ext_ref", "that external reference is already used in this branch");
+        else
+            req_fail_db(r, res);
+        return;
+    }
+    if (db_rows(res, 0) == 1) {
+        reply_customer(r, res, 0);
+        return;
+    }
+    /* someone else saved first: answer CONFLICT with the record as it is now */
+    if (db_rows(res, 1) != 1) {
+        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "id", "no customer %lld", (long long)m->id);
+        return;
+    }
+    Kehu__V1__Customer *now = rpc_customer_from_row(r, res, 1, 0);
+    r->status.code = KEHU__V1__CODE__CONFLICT;
+    r->status.field = "version";
+    r->status.message = arena_printf(&r->arena, "customer %lld changed since version %lld: it is now at version %lld",
+                                     (long long)m->id, (long long)m->version, (long long)now->version);
+    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_CUSTOMER;
+    r->resp.customer = now;
+    req_reply(r);
+}
+
+static void edit_loaded(struct req *r, const struct rpc_customer_ref *ref)
+{
+    const Kehu__V1__CustomerEdit *m = r->msg->customer_edit;
+    const struct db_result *row = r->state;
+    if (ref->version != m->version) {
+        Kehu__V1__Customer *now = rpc_customer_from_row(r, row, 0, 0);
+        r->status.code = KEHU__V1__CODE__CONFLICT;
+        r->status.field = "version";
+        r->status.message = arena_printf(&r->arena,
+                                         "customer %lld changed since version %lld: it is now at version %lld",
+                                         (long long)m->id, (long long)m->version, (long long)ref->version);
+        r->resp.result_case = KEHU__V1__RESPONSE__RESULT_CUSTOMER;
+        r->resp.customer = now;
+        req_reply(r);
+        return;
+    }
+    struct cvalues v;
+    values_from_row(r, &v, row, 0);
+    int changed[NFIELDS] = { 0 };
+    for (size_t k = 0; k < m->n_set; k++) {
+        int i = find_field(m->set[k]->field);
+        const char *why = field_set(r, &v, i, m->set[k]->value ? m->set[k]->value : "");
+        if (why) {
+            req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, fields[i].name, "%s %s", fields[i].name, why);
+            return;
+        }
+        if (i == FI_KIND && !*v.text[i]) {
+            req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "kind", "kind is required");
+            return;
+        }
+        if (i == FI_SINCE && !*v.text[i]) {
+            req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "since", "since is required");
+            return;
+        }
+        changed[i] = 1;
+    }
+    struct keys_params k;
+    if (compute_keys(r, &v, &k) < 0) {
+        req_fail(r, KEHU__V1__CODE__INTERNAL, NULL, "could not compute search keys");
+        return;
+    }
+    char sql[4096];
+    size_t n = (size_t)snprintf(sql, sizeof sql,
+                                "WITH c AS (UPDATE customer SET version = version + 1, updated_at = now(),"
+                                " updated_by = $3, sort_key = $4, search_text = $5, search_tokens = $6::text[]");
+    const char *params[6 + NFIELDS];
+    params[0] = arena_printf(&r->arena, "%lld", (long long)m->id);
+    params[1] = arena_printf(&r->arena, "%lld", (long long)m->version);
+    params[2] = arena_printf(&r->arena, "%lld", (long long)req_who(r)->user_id);
+    params[3] = k.sort_key;
+    params[4] = k.text;
+    params[5] = k.tokens;
+    int np = 6;
+    for (int i = 0; i < NFIELDS; i++) {
+        if (!changed[i])
+            continue;
+        params[np] = field_param(r, &v, i);
+        np++;
+        n += (size_t)snprintf(sql + n, sizeof sql - n, ", %s = $%d%s", fields[i].name, np, fields[i].cast);
+    }
+    snprintf(sql + n, sizeof sql - n,
+             " WHERE id = $1 AND version = $2 AND merged_into IS NULL RETURNING *)"
+             " SELECT " CUSTOMER_COLUMNS " FROM c" CUSTOMER_JOINS);
+    struct db_call *call = db_call_new(r->srv->db, edit_done, r);
+    db_call_add_sql(call, sql, np, params);
+    db_call_add(call, &customer_by_id, 1, params); /* the current record, for a CONFLICT */
+    db_call_send(call);
+}
+
+static void customer_edit(struct req *r)
+{
+    const Kehu__V1__CustomerEdit *m = r->msg->customer_edit;
+    if (!m || m->id <= 0) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "id", "a customer id is required");
+        return;
+    }
+    if (m->version <= 0) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "version", "the version you read is required");
+        return;
+    }
+    if (m->n_set == 0) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "set", "nothing to change");
+        return;
+    }
+    for (size_t k = 0; k < m->n_set; k++) {
+        const char *f = m->set[k]->field ? m->set[k]->field : "";
+        if (find_field(f) < 0) {
+            req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "set",
+                     "'%s' is not a customer field one can set (owner and status change through assign and archive)", f);
+            return;
+        }
+        for (size_t j = 0; j < k; j++)
+            if (strcmp(m->set[j]->field, f) == 0) {
+                req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "set", "'%s' is set twice", f);
+                return;
+            }
+    }
+    rpc_customer_load(r, m->id, ACT_CUSTOMER_WRITE, edit_loaded);
+}
+
+const struct rpc_entry rpc_customer_edit = { KEHU__V1__REQUEST__OP_CUSTOMER_EDIT, "customer_edit", ACT_CUSTOMER_WRITE,
+                                             0, customer_edit };
+
+/* ---- CustomerArchive */
+
+static struct db_stmt archive_stmt = DB_STMT(
+    "WITH c AS (UPDATE customer SET status = 'archived', version = version + 1, updated_at = now(), updated_by = $3"
+    " WHERE id = $1 AND ($2::bigint = 0 OR version = $2) AND status <> 'archived' RETURNING *)"
+    " SELECT " CUSTOMER_COLUMNS " FROM c" CUSTOMER_JOINS);
+
+static void archive_done(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    if (res->outcome != DB_OK) {
+        req_fail_db(r, res);
+        return;
+    }
+    if (db_rows(res, 0) != 1) {
+        req_fail(r, KEHU__V1__CODE__CONFLICT, "version", "customer %lld changed meanwhile: read it again",
+                 (long long)r->msg->customer_archive->id);
+        return;
+    }
+    reply_customer(r, res, 0);
+}
+
+static void archive_loaded(struct req *r, const struct rpc_customer_ref *ref)
+{
+    const Kehu__V1__CustomerArchive *m = r->msg->customer_archive;
+    if (strcmp(ref->status, "archived") == 0) {
+        reply_customer(r, r->state, 0); /* already archived: nothing to do */
+        return;
+    }
+    if (m->version && m->version != ref->version) {
+        req_fail(r, KEHU__V1__CODE__CONFLICT, "version", "customer %lld changed since version %lld: it is now at %lld",
+                 (long long)m->id, (long long)m->version, (long long)ref->version);
+        return;
+    }
+    const char *p[] = { arena_printf(&r->arena, "%lld", (long long)m->id),
+                        arena_printf(&r->arena, "%lld", (long long)m->version),
+                        arena_printf(&r->arena, "%lld", (long long)req_who(r)->user_id) };
+    db_query(r->srv->db, &archive_stmt, 3, p, archive_done, r);
+}
+
+static void customer_archive(struct req *r)
+{
+    const Kehu__V1__CustomerArchive *m = r->msg->customer_archive;
+    rpc_customer_load(r, m ? m->id : 0, ACT_CUSTOMER_WRITE, archive_loaded);
+}
+
+const struct rpc_entry rpc_customer_archive = { KEHU__V1__REQUEST__OP_CUSTOMER_ARCHIVE, "customer_archive",
+                                                ACT_CUSTOMER_WRITE, 0, customer_archive };
+
+/* ---- CustomerList and CustomerSearch: the caller's scope, filters, keyset pages */
+
+struct sorting {
+    const char *name;
+    const char *key;   /* the sort expression */
+    const char *cast;  /* of the cursor's value */
+    int desc;
+};
+
+static const struct sorting sortings[] = {
+    { "name", "c.sort_key", "::text", 0 },
+    { "created", "c.created_at", "::timestamptz", 1 },
+    { "last_contact", "coalesce(c.last_contact_at, '-infinity')", "::timestamptz", 1 },
+    { "revenue", "c.revenue", "::numeric", 1 },
+};
+
+/* A cursor is the last row's sort value and id, hex-encoded so that it is
+ * opaque and safe in a shell. */
+static char *cursor_make(struct arena *a, const char *value, const char *id)
+{
+    size_t n = strlen(value), m = strlen(id);
+    char *out = arena_alloc(a, (n + m + 1) * 2 + 1), *p = out;
+    for (size_t i = 0; i < n; i++)
+        p += sprintf(p, "%02x", (unsigned char)value[i]);
+    p += sprintf(p, "1f");
+    for (size_t i = 0; i < m; i++)
+        p += sprintf(p, "%02x", (unsigned char)id[i]);
+    return out;
+}
+
+static int cursor_parse(struct arena *a, const char *hex, char **value, char **id)
+{
+    size_t n = strlen(hex);
+    if (n % 2 || n > 2000)
+        return -1;
+    char *raw = arena_alloc(a, n / 2 + 1);
+    for (size_t i = 0; i < n / 2; i++) {
+        unsigned v;
+        if (sscanf(hex + 2 * i, "%2x", &v) != 1)
+            return -1;
+        raw[i] = (char)v;
+    }
+    char *sep = strchr(raw, 0x1f);
+    if (!sep)
+        return -1;
+    *sep = 0;
+    *value = raw;
+    *id = sep + 1;
+    int64_t check;
+    return parse_i64(*id, &check) == 0 ? 0 : -1;
+}
+
+struct sqlbuf {
+    char *s;
+    size_t len, cap;
+    const char *params[32];
+    int n;
+};
+
+static void sql_add(struct req *r, struct sqlbuf *b, const char *text)
+{
+    size_t t = strlen(text);
+    if (b->len + t + 1 > b->cap) {
+        size_t cap = (b->cap ? b->cap : 1024) * 2 + t;
+        char *s = arena_alloc(&r->arena, cap);
+        if (b->s)
+            memcpy(s, b->s, b->len + 1);
+        b->s = s;
+        b->cap = cap;
+    }
+    memcpy(b->s + b->len, text, t + 1);
+    b->len += t;
+}
+
+/* Appends text with "$?" replaced by the next parameter's number. */
+static void sql_param(struct req *r, struct sqlbuf *b, const char *text, const char *value)
+{
+    b->params[b->n++] = value;
+    const char *q = strstr(text, "$?");
+    char head[512];
+    snprintf(head, sizeof head, "%.*s$%d%s", (int)(q - text), text, b->n, q + 2);
+    sql_add(r, b, head);
+}
+
+static void scope_sql(struct req *r, struct sqlbuf *b)
+{
+    struct authz_scope s = authz_customer_scope(req_who(r), ACT_CUSTOMER_READ);
+    char *id = arena_printf(&r->arena, "%lld", (long long)s.id);
+    if (s.kind == SCOPE_UNIT)
+        sql_param(r, b, " AND c.branch_id IN (SELECT id FROM org_unit WHERE path @> ARRAY[$?::bigint])", id);
+    else if (s.kind == SCOPE_OWNER)
+        sql_param(r, b, " AND c.owner_id = $?::bigint", id);
+    else if (s.kind == SCOPE_NONE)
+        sql_add(r, b, " AND false");
+}
+
+struct page_state {
+    const struct sorting *sort;
+    uint32_t limit;
+};
+
+static void page_done(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    struct page_state *ps = r->state;
+    if (res->outcome != DB_OK) {
+        req_fail_db(r, res);
+        return;
+    }
+    int n = db_rows(res, 0);
+    Kehu__V1__CustomerPage *page = arena_alloc(&r->arena, sizeof *page);
+    kehu__v1__customer_page__init(page);
+    int shown = n > (int)ps->limit ? (int)ps->limit : n;
+    page->customers = arena_alloc(&r->arena, sizeof *page->customers * (size_t)(shown ? shown : 1));
+    for (int i = 0; i < shown; i++)
+        page->customers[page->n_customers++] = rpc_customer_from_row(r, res, 0, i);
+    page->next_cursor = "";
+    if (n > (int)ps->limit && ps->sort) /* one row more than asked: there is a next page */
+        page->next_cursor = cursor_make(&r->arena, db_get(res, 0, shown - 1, CUSTOMER_NCOLS),
+                                        db_get(res, 0, shown - 1, COL_ID));
+    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_CUSTOMERS;
+    r->resp.customers = page;
+    req_reply(r);
+}
+
+static const char *status_filter(const char *s)
+{
+    static const char *const ok[] = { "active", "in_pool", "churned", "archived" };
+    for (int i = 0; i < 4; i++)
+        if (strcmp(s, ok[i]) == 0)
+            return ok[i];
+    return NULL;
+}
+
+static int date_filter(struct req *r, const char *value, const char *field)
+{
+    const char *why;
+    if (value && *value && (why = validate_date(value))) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, field, "%s %s", field, why);
+        return -1;
+    }
+    return 0;
+}
+
+static void customer_list(struct req *r)
+{
+    const Kehu__V1__CustomerList *m = r->msg->customer_list;
+    static const Kehu__V1__CustomerList none = KEHU__V1__CUSTOMER_LIST__INIT;
+    if (!m)
+        m = &none;
+    struct page_state *ps = arena_alloc(&r->arena, sizeof *ps);
+    r->state = ps;
+    ps->sort = &sortings[0];
+    if (m->sort && *m->sort) {
+        ps->sort = NULL;
+        for (size_t i = 0; i < sizeof sortings / sizeof sortings[0]; i++)
+            if (strcmp(m->sort, sortings[i].name) == 0)
+                ps->sort = &sortings[i];
+        if (!ps->sort) {
+            req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "sort", "sort by name, created, last_contact or revenue");
+            return;
+        }
+    }
+    ps->limit = m->limit ? m->limit : 50;
+    if (ps->limit > 1000) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "limit", "at most 1000 customers per page");
+        return;
+    }
+    if (m->grade && *m->grade) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "grade", "grades are not computed yet: no grading run exists");
+        return;
+    }
+    if (date_filter(r, m->created_from, "created_from") < 0 || date_filter(r, m->created_to, "created_to") < 0)
+        return;
+    struct sqlbuf b = { 0 };
+    sql_add(r, &b, "SELECT " CUSTOMER_COLUMNS ", ");
+    sql_add(r, &b, ps->sort->key); /* the cursor's value: the last row's sort key */
+    sql_add(r, &b, "::text FROM customer c" CUSTOMER_JOINS "WHERE c.merged_into IS NULL");
+    scope_sql(r, &b);
+    const char *status = m->status && *m->status ? m->status : "";
+    if (!*status) {
+        sql_add(r, &b, " AND c.status <> 'archived'");
+    } else if (strcmp(status, "all") != 0) {
+        if (!status_filter(status)) {
+            req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "status", "status is active, in_pool, churned, archived or all");
+            return;
+        }
+        sql_param(r, &b, " AND c.status = $?::customer_status", status);
+    }
+    if (m->owner && *m->owner)
+        sql_param(r, &b, " AND c.owner_id = (SELECT id FROM app_user WHERE username = lower($?))", m->owner);
+    if (m->branch && *m->branch)
+        sql_param(r, &b,
+                  " AND c.branch_id IN (SELECT s.id FROM org_unit s JOIN org_unit u ON s.path @> ARRAY[u.id]"
+                  " WHERE CASE WHEN $? ~ '^[0-9]{1,18}$' THEN u.id::text END = $1 OR lower(u.name) = lower($1))",
+                  m->branch);
+    if (m->tag && *m->tag)
+        sql_param(r, &b, " AND c.tags @> ARRAY[$?::text]", m->tag);
+    if (m->region && *m->region)
+        sql_param(r, &b, " AND c.region = $?", m->region);
+    if (m->industry && *m->industry)
+        sql_param(r, &b, " AND c.industry = $?", m->industry);
+    if (m->source && *m->source)
+        sql_param(r, &b, " AND c.source = $?", m->source);
+    if (m->created_from && *m->created_from)
+        sql_param(r, &b, " AND c.created_at >= $?::date", m->created_from);
+    if (m->created_to && *m->created_to)
+        sql_param(r, &b, " AND c.created_at < $?::date + 1", m->created_to);
+    if (m->after && *m->after) {
+        char *value, *id;
+        if (cursor_parse(&r->arena, m->after, &value, &id) < 0) {
+            req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "after", "not a cursor this server gave");
+            return;
+        }
+        char cmp[256];
+        snprintf(cmp, sizeof cmp, " AND (%s, c.id) %s ($?%s, ", ps->sort->key, ps->sort->desc ? "<" : ">", ps->sort->cast);
+        sql_param(r, &b, cmp, value);
+        sql_param(r, &b, "$?::bigint)", id);
+    }
+    char order[160];
+    snprintf(order, sizeof order, " ORDER BY %s %s, c.id %s LIMIT %u", ps->sort->key, ps->sort->desc ? "DESC" : "ASC",
+             ps->sort->desc ? "DESC" : "ASC", ps->limit + 1);
+    sql_add(r, &b, order);
+    struct db_call *call = db_call_new(r->srv->db, page_done, r);
+    db_call_add_sql(call, b.s, b.n, b.params);
+    db_call_send(call);
+}
+
+const struct rpc_entry rpc_customer_list = { KEHU__V1__REQUEST__OP_CUSTOMER_LIST, "customer_list", ACT_CUSTOMER_READ,
+                                             0, customer_list };
+
+static void customer_search(struct req *r)
+{
+    const Kehu__V1__CustomerSearch *m = r->msg->customer_search;
+    struct search_keys_query q;
+    int rc = m && m->text ? search_keys_query(m->text, &q) : SEARCH_KEYS_EEMPTY;
+    if (rc < 0) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "text",
+                 rc == SEARCH_KEYS_ESHORT ? "type at least three characters (or one or two Chinese characters or letters)"
+                 : rc == SEARCH_KEYS_EINVAL ? "the search text is not valid UTF-8"
+                                            : "type something to search for");
+        return;
+    }
+    struct page_state *ps = arena_alloc(&r->arena, sizeof *ps);
+    r->state = ps;
+    ps->limit = m->limit ? m->limit : 20;
+    if (ps->limit > 200) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "limit", "at most 200 results");
+        return;
+    }
+    struct sqlbuf b = { 0 };
+    sql_add(r, &b, "SELECT " CUSTOMER_COLUMNS ", '' FROM customer c" CUSTOMER_JOINS
+                   "WHERE c.merged_into IS NULL AND c.status <> 'archived'");
+    scope_sql(r, &b);
+    if ((q.modes & SEARCH_KEYS_BY_TEXT) && (q.modes & SEARCH_KEYS_BY_TOKEN)) {
+        sql_param(r, &b, " AND (c.search_text LIKE $?", q.like);
+        sql_param(r, &b, " OR c.search_tokens @> ARRAY[$?::text])", q.token);
+    } else if (q.modes & SEARCH_KEYS_BY_TEXT) {
+        sql_param(r, &b, " AND c.search_text LIKE $?", q.like);
+    } else {
+        sql_param(r, &b, " AND c.search_tokens @> ARRAY[$?::text]", q.token);
+    }
+    /* exact names first, then in name order */
+    sql_param(r, &b, " ORDER BY (c.name = $?) DESC, c.sort_key, c.id", m->text);
+    char lim[32];
+    snprintf(lim, sizeof lim, " LIMIT %u", ps->limit);
+    sql_add(r, &b, lim);
+    struct db_call *call = db_call_new(r->srv->db, page_done, r);
+    db_call_add_sql(call, b.s, b.n, b.params);
+    db_call_send(call);
+}
+
+const struct rpc_entry rpc_customer_search = { KEHU__V1__REQUEST__OP_CUSTOMER_SEARCH, "customer_search",
+                                               ACT_CUSTOMER_READ, 0, customer_search };
+
+/* ---- CustomerHistory */
+
+static struct db_stmt history_stmt = DB_STMT(
+    "SELECT " SQL_MS("l.changed_at") ", coalesce(u.username, ''), l.entity, l.entity_id, l.field,"
+    " coalesce(l.old_value, ''), coalesce(l.new_value, ''), l.version"
+    " FROM change_log l LEFT JOIN app_user u ON u.id = l.changed_by"
+    " WHERE l.customer_id = $1 ORDER BY l.id DESC LIMIT $2");
+
+static void history_done(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    if (res->outcome != DB_OK) {
+        req_fail_db(r, res);
+        return;
+    }
+    int n = db_rows(res, 0);
+    Kehu__V1__Changes *ch = arena_alloc(&r->arena, sizeof *ch);
+    kehu__v1__changes__init(ch);
+    ch->changes = arena_alloc(&r->arena, sizeof *ch->changes * (size_t)(n ? n : 1));
+    for (int i = 0; i < n; i++) {
+        Kehu__V1__Change *c = arena_alloc(&r->arena, sizeof *c);
+        kehu__v1__change__init(c);
+        c->at_ms = db_get_i64(res, 0, i, 0);
+        c->by = col(r, res, 0, i, 1);
+        c->entity = col(r, res, 0, i, 2);
+        c->entity_id = db_get_i64(res, 0, i, 3);
+        c->field = col(r, res, 0, i, 4);
+        c->old_value = col(r, res, 0, i, 5);
+        c->new_value = col(r, res, 0, i, 6);
+        c->version = db_get_i64(res, 0, i, 7);
+        ch->changes[ch->n_changes++] = c;
+    }
+    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_CHANGES;
+    r->resp.changes = ch;
+    req_reply(r);
+}
+
+static void history_loaded(struct req *r, const struct rpc_customer_ref *ref)
+{
+    const Kehu__V1__CustomerHistory *m = r->msg->customer_history;
+    uint32_t limit = m->limit && m->limit <= 1000 ? m->limit : 100;
+    const char *p[] = { arena_printf(&r->arena, "%lld", (long long)ref->id), arena_printf(&r->arena, "%u", limit) };
+    db_query(r->srv->db, &history_stmt, 2, p, history_done, r);
+}
+
+static void customer_history(struct req *r)
+{
+    const Kehu__V1__CustomerHistory *m = r->msg->customer_history;
+    rpc_customer_load(r, m ? m->customer_id : 0, ACT_CUSTOMER_READ, history_loaded);
+}
+
+const struct rpc_entry rpc_customer_history = { KEHU__V1__REQUEST__OP_CUSTOMER_HISTORY, "customer_history",
+                                                ACT_CUSTOMER_READ, 0, customer_history };

@@ -1,0 +1,23 @@
+/* Checks and normal forms for what clients send: phones, e-mail, dates, ID
+ * numbers, free text. Each returns NULL when the value is acceptable, else a
+ * short reason for the client ("is not a date (YYYY-MM-DD)"). */
+#ifndef KEHU_VALIDATE_H
+#define KEHU_VALIDATE_H
+
+#include <stddef.h>
+
+/* Keeps digits and a leading '+'; drops spaces, dashes, dots and parentheses. */
+const char *validate_phone(const char *in, char *out, size_t outsz);
+const char *validate_email(const char *s);
+/* A real calendar date YYYY-MM-DD between 1900-01-01 and 2100-12-31. */
+const char *validate_date(const char *s);
+/* Upper-cases; an 18-character PRC resident ID must have a correct check digit. */
+const char *validate_id_number(const char *in, char *out, size_t outsz);
+/* One line of display text: no control characters, no surrounding spaces, at most max_chars characters. */
+const char *validate_line(const char *s, size_t max_chars);
+/* Like validate_line, but newlines and tabs are allowed (notes). */
+const char *validate_text(const char *s, size_t max_chars);
+/* Today's date in UTC as YYYY-MM-DD. */
+void validate_today(char out[11]);
+
+#endif

@@ -1,0 +1,365 @@
+/* The customer commands of the kehu command line as scripts use them:
+ * --json shapes, exit codes, optimistic versions, duplicates, transactions,
+ * history and `watch --json` through a pipe. */
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "itest.h"
+
+static char xdg[128];
+static char out[65536], err[8192];
+static long long cust_id; /* the customer the tests share */
+
+/* The child's environment: the test's server and token store. */
+static void child_env(const char *const *env)
+{
+    setenv("XDG_CONFIG_HOME", xdg, 1);
+    setenv("KEHU_SERVER", it_server(), 1);
+    unsetenv("KEHU_PASSWORD");
+    unsetenv("KEHU_NEW_PASSWORD");
+    for (int i = 0; env && env[i]; i++)
+        putenv((char *)env[i]);
+}
+
+static void child_exec(const char *const *args)
+{
+    const char *argv[40] = { KEHU_BIN };
+    int n = 1;
+    for (int i = 0; args[i] && n < 39; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    execv(KEHU_BIN, (char *const *)argv);
+    _exit(127);
+}
+
+/* Runs kehu with the given arguments (NULL-terminated) and extra environment
+ * ("NAME=value", NULL-terminated, may be NULL), stdin from /dev/null, and
+ * returns its exit status; stdout and stderr land in out and err. */
+static int kehu(const char *const *env, const char *const *args)
+{
+    char outp[160], errp[160];
+    snprintf(outp, sizeof outp, "%s/out", xdg);
+    snprintf(errp, sizeof errp, "%s/err", xdg);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int in = open("/dev/null", O_RDONLY);
+        int o = open(outp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int e = open(errp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(in, 0);
+        dup2(o, 1);
+        dup2(e, 2);
+        child_env(env);
+        child_exec(args);
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    FILE *f = fopen(outp, "r");
+    size_t n = f ? fread(out, 1, sizeof out - 1, f) : 0;
+    out[n] = 0;
+    if (f)
+        fclose(f);
+    f = fopen(errp, "r");
+    n = f ? fread(err, 1, sizeof err - 1, f) : 0;
+    err[n] = 0;
+    if (f)
+        fclose(f);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+#define ARGS(...) ((const char *const[]){ __VA_ARGS__, NULL })
+#define ENV(...) ((const char *const[]){ __VA_ARGS__, NULL })
+#define ADMIN_PW "KEHU_PASSWORD=" TH_ADMIN_PASSWORD
+
+static void expect(int rc, int want, const char *needle)
+{
+    if (rc != want || (needle && !strstr(out, needle) && !strstr(err, needle)))
+        fail_msg("exit %d (wanted %d), looking for '%s'\nstdout: %s\nstderr: %s", rc, want, needle ? needle : "", out,
+                 err);
+}
+
+/* The text must be in stdout. */
+static void has(const char *needle)
+{
+    if (!strstr(out, needle))
+        fail_msg("stdout lacks '%s'\nstdout: %s\nstderr: %s", needle, out, err);
+}
+
+/* The number after the first "key": in stdout. */
+static long long json_num(const char *key)
+{
+    char k[80];
+    snprintf(k, sizeof k, "\"%s\": ", key);
+    const char *p = strstr(out, k);
+    if (!p)
+        fail_msg("stdout lacks %s\nstdout: %s", k, out);
+    return strtoll(p + strlen(k), NULL, 10);
+}
+
+static const char *id_str(void)
+{
+    static char s[32];
+    snprintf(s, sizeof s, "%lld", cust_id);
+    return s;
+}
+
+static int setup(void **state)
+{
+    snprintf(xdg, sizeof xdg, "/tmp/kehu-cli-customer-XXXXXX");
+    if (!mkdtemp(xdg))
+        return -1;
+    return it_setup(state);
+}
+
+static int teardown(void **state)
+{
+    char cmd[200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", xdg);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", xdg);
+    return it_teardown(state);
+}
+
+static void test_add_and_show(void **state)
+{
+    (void)state;
+    expect(kehu(ENV(ADMIN_PW), ARGS("login", "admin")), 0, NULL);
+    expect(kehu(NULL, ARGS("org", "add", "华东区", "--kind", "region", "--parent", "总行")), 0, NULL);
+    expect(kehu(NULL, ARGS("org", "add", "杭州分行", "--kind", "branch", "--parent", "华东区")), 0, NULL);
+
+    expect(kehu(NULL, ARGS("customer", "add", "--name", "张三丰", "--phone", "13800138000", "--tag", "vip", "--tag",
+                           "老客户", "--company", "武当贸易", "--birth", "1980-05-06", "--branch", "杭州分行",
+                           "--json")),
+           0, "\"name\": \"张三丰\"");
+    assert_int_equal(out[0], '{');
+    cust_id = json_num("id");
+    assert_true(cust_id > 0);
+    assert_int_equal(json_num("version"), 1);
+
+    expect(kehu(NULL, ARGS("customer", "show", id_str(), "--json")), 0, "\"company\": \"武当贸易\"");
+    static const char *const keys[] = { "id",         "version",   "kind",       "name",       "ext_ref",
+                                        "gender",     "birth",     "id_number",  "phones",     "email",
+                                        "company",    "address",   "region",     "industry",   "size",
+                                        "occupation", "source",    "tags",       "notes",      "owner_id",
+                                        "owner",      "branch_id", "branch",     "since",      "status",
+                                        "created_at", "created_by", "updated_at", "updated_by", "last_contact_at",
+                                        "revenue",    "balance" };
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        char k[64];
+        snprintf(k, sizeof k, "\"%s\":", keys[i]);
+        has(k);
+    }
+    has("\"13800138000\"");
+    has("\"老客户\"");
+    has("\"birth\": \"1980-05-06\"");
+    has("\"branch\": \"杭州分行\"");
+    has("\"status\": \"active\"");
+    has("\"revenue\": \"0.00\"");
+    has("\"created_by\": \"admin\"");
+
+    expect(kehu(NULL, ARGS("customer", "show", id_str())), 0, "张三丰");
+    has("vip, 老客户");
+    expect(kehu(NULL, ARGS("customer", "show", "999999", "--json")), 1, "\"code\": \"NOT_FOUND\"");
+    expect(kehu(NULL, ARGS("customer", "show", "abc")), 2, "abc");
+    expect(kehu(NULL, ARGS("customer", "add", "--name", "李四", "--birth", "1980-02-30")), 2, "--birth");
+    expect(kehu(NULL, ARGS("customer", "add", "--kind", "alien", "--name", "李四")), 2, "--kind");
+}
+
+static void test_edit_and_stale_version(void **state)
+{
+    (void)state;
+    expect(kehu(NULL, ARGS("customer", "edit", id_str(), "--version", "1", "--set", "company=峨眉实业", "--set",
+                           "tags=vip,重点", "--json")),
+           0, "\"company\": \"峨眉实业\"");
+    assert_int_equal(json_num("version"), 2);
+    has("\"重点\"");
+
+    expect(kehu(NULL, ARGS("customer", "edit", id_str(), "--version", "1", "--set", "region=浙江")), 1,
+           "kehu: CONFLICT:");
+    assert_non_null(strstr(err, "changed since version 1: it is now at version 2"));
+    expect(kehu(NULL, ARGS("customer", "edit", id_str(), "--version", "1", "--set", "region=浙江", "--json")), 1,
+           "\"code\": \"CONFLICT\"");
+    has("\"current\":");
+    assert_int_equal(json_num("version"), 2);
+    expect(kehu(NULL, ARGS("customer", "edit", id_str(), "--set", "region=浙江")), 2, "--version");
+    expect(kehu(NULL, ARGS("customer", "edit", id_str(), "--version", "2", "--set", "region=浙江")), 0,
+           "updated to version 3");
+}
+
+static void test_list_and_search(void **state)
+{
+    (void)state;
+    expect(kehu(NULL, ARGS("customer", "list", "--json")), 0, "\"name\": \"张三丰\"");
+    assert_int_equal(out[0], '[');
+    expect(kehu(NULL, ARGS("customer", "list", "--branch", "杭州分行")), 0, "张三丰");
+    has("REVENUE");
+    expect(kehu(NULL, ARGS("customer", "list", "--csv")), 0, "id,version,kind,name");
+    expect(kehu(NULL, ARGS("customer", "search", "张", "--json")), 0, "\"name\": \"张三丰\"");
+    assert_int_equal(out[0], '[');
+    expect(kehu(NULL, ARGS("customer", "list", "--sort", "height")), 2, "--sort");
+}
+
+static void test_duplicates(void **state)
+{
+    (void)state;
+    expect(kehu(NULL, ARGS("customer", "add", "--name", "张三丰", "--phone", "13800138000", "--branch", "杭州分行")),
+           1, "kehu: CONFLICT: probable duplicate of customer");
+    assert_non_null(strstr(err, "--force"));
+    assert_non_null(strstr(err, id_str()));
+    expect(kehu(NULL, ARGS("customer", "add", "--name", "张三丰", "--phone", "13800138000", "--branch", "杭州分行",
+                           "--json")),
+           1, "\"duplicates\":");
+    has("\"code\": \"CONFLICT\"");
+    has("\"reason\":");
+    expect(kehu(NULL, ARGS("customer", "add", "--name", "张三丰", "--phone", "13800138000", "--branch", "杭州分行",
+                           "--force")),
+           0, "added customer");
+}
+
+static void test_transactions(void **state)
+{
+    (void)state;
+    expect(kehu(NULL, ARGS("txn", "add", id_str(), "--amount", "1234.5", "--date", "2026-03-01", "--margin", "200",
+                           "--product", "龙井茶", "--json")),
+           0, "\"amount\": \"1234.50\"");
+    has("\"margin\": \"200.00\"");
+    expect(kehu(NULL, ARGS("txn", "add", id_str(), "--amount", "-34.05", "--date", "2026-03-02", "--json")), 0,
+           "\"margin\": null");
+    expect(kehu(NULL, ARGS("txn", "add", id_str(), "--amount", "12.345")), 2, "--amount");
+    expect(kehu(NULL, ARGS("txn", "add", id_str(), "--amount", "10", "--date", "2026-3-1")), 2, "--date");
+    expect(kehu(NULL, ARGS("txn", "add", id_str(), "--amount", "99", "--date", "2026-03-03")), 0,
+           "added transaction");
+    assert_non_null(strstr(out, "2026-03-03 99.00"));
+    expect(kehu(NULL, ARGS("txn", "list", id_str(), "--json")), 0, "\"amount\": \"-34.05\"");
+    assert_int_equal(out[0], '[');
+    has("\"amount\": \"1234.50\"");
+    expect(kehu(NULL, ARGS("txn", "list", id_str())), 0, "龙井茶");
+    has("1234.50");
+    expect(kehu(NULL, ARGS("customer", "show", id_str(), "--json")), 0, "\"revenue\": \"1299.45\"");
+}
+
+static void test_contacts(void **state)
+{
+    (void)state;
+    expect(kehu(NULL, ARGS("contact", "add", id_str(), "--name", "王五", "--title", "采购经理", "--phone",
+                           "13900139000", "--key", "--json")),
+           0, "\"key_person\": true");
+    long long contact = json_num("id");
+    char cid[32];
+    snprintf(cid, sizeof cid, "%lld", contact);
+    expect(kehu(NULL, ARGS("contact", "list", id_str())), 0, "采购经理");
+    expect(kehu(NULL, ARGS("contact", "list", id_str(), "--json")), 0, "\"name\": \"王五\"");
+    assert_int_equal(out[0], '[');
+    expect(kehu(NULL, ARGS("contact", "edit", cid, "--version", "1", "--set", "title=总经理")), 0,
+           "updated to version 2");
+    expect(kehu(NULL, ARGS("contact", "edit", cid, "--version", "1", "--set", "title=董事")), 1, "CONFLICT");
+}
+
+static void test_history(void **state)
+{
+    (void)state;
+    expect(kehu(NULL, ARGS("customer", "history", id_str(), "--json")), 0, "\"field\": \"company\"");
+    assert_int_equal(out[0], '[');
+    has("\"new_value\": \"峨眉实业\"");
+    has("\"old_value\": \"武当贸易\"");
+    expect(kehu(NULL, ARGS("customer", "history", id_str())), 0, "峨眉实业");
+}
+
+/* Reads from fd until needle has arrived or timeout_ms passed; 0 when found. */
+static int read_until(int fd, char *buf, size_t size, size_t *len, const char *needle, int timeout_ms)
+{
+    int64_t deadline = it_now_ms() + timeout_ms;
+    while (!strstr(buf, needle)) {
+        int left = (int)(deadline - it_now_ms());
+        if (left <= 0)
+            return -1;
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        if (poll(&p, 1, left) <= 0)
+            continue;
+        ssize_t n = read(fd, buf + *len, size - 1 - *len);
+        if (n <= 0)
+            return -1;
+        *len += (size_t)n;
+        buf[*len] = 0;
+    }
+    return 0;
+}
+
+static void test_watch(void **state)
+{
+    (void)state;
+    expect(kehu(NULL, ARGS("customer", "show", id_str(), "--json")), 0, NULL);
+    char version[32];
+    snprintf(version, sizeof version, "%lld", json_num("version"));
+
+    int po[2], pe[2];
+    assert_int_equal(pipe(po), 0);
+    assert_int_equal(pipe(pe), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int in = open("/dev/null", O_RDONLY);
+        dup2(in, 0);
+        dup2(po[1], 1);
+        dup2(pe[1], 2);
+        close(po[0]);
+        close(pe[0]);
+        child_env(NULL);
+        child_exec(ARGS("watch", "--customer", id_str(), "--json"));
+    }
+    close(po[1]);
+    close(pe[1]);
+    char obuf[8192] = "", ebuf[2048] = "";
+    size_t olen = 0, elen = 0;
+    int subscribed = read_until(pe[0], ebuf, sizeof ebuf, &elen, "watching", 10000);
+
+    int edited = kehu(NULL, ARGS("customer", "edit", id_str(), "--version", version, "--set", "notes=看见了"));
+    int64_t t0 = it_now_ms();
+    char want[64];
+    snprintf(want, sizeof want, "\"customer_id\":%lld", cust_id);
+    int seen = read_until(po[0], obuf, sizeof obuf, &olen, want, 5000);
+    int64_t waited = it_now_ms() - t0;
+
+    kill(pid, SIGINT);
+    int status;
+    waitpid(pid, &status, 0);
+    close(po[0]);
+    close(pe[0]);
+    if (subscribed || edited || seen)
+        fail_msg("watch: subscribed %d, edit exit %d, event seen %d\nwatch stdout: %s\nwatch stderr: %s\n"
+                 "edit stderr: %s",
+                 subscribed, edited, seen, obuf, ebuf, err);
+    assert_true(waited < 1000);
+    assert_non_null(strstr(obuf, "\"kind\":\"customer.updated\""));
+    assert_non_null(strstr(obuf, "\"version\":"));
+    assert_non_null(strchr(obuf, '\n'));
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0); /* interrupted: a clean exit */
+}
+
+static void test_archive(void **state)
+{
+    (void)state;
+    expect(kehu(NULL, ARGS("customer", "archive", id_str())), 0, "archived customer");
+    expect(kehu(NULL, ARGS("customer", "show", id_str(), "--json")), 0, "\"status\": \"archived\"");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_add_and_show),
+        cmocka_unit_test(test_edit_and_stale_version),
+        cmocka_unit_test(test_list_and_search),
+        cmocka_unit_test(test_duplicates),
+        cmocka_unit_test(test_transactions),
+        cmocka_unit_test(test_contacts),
+        cmocka_unit_test(test_history),
+        cmocka_unit_test(test_watch),
+        cmocka_unit_test(test_archive),
+    };
+    return it_finish(cmocka_run_group_tests(tests, setup, teardown));
+}

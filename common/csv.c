@@ -832,12 +832,12 @@ void csv_writer_reset(struct csv_writer *w)
     w->len = 0;
 }
 
-static int wput(struct csv_writer *w, const void *p, size_t n)
+/* Appends within what wreserve() made room for. */
+static void wput(struct csv_writer *w, const void *p, size_t n)
 {
     memcpy(w->data + w->len, p, n);
     w->len += n;
     w->rec_bytes += n;
-    return 0;
 }
 
 static int wreserve(struct csv_writer *w, size_t extra)

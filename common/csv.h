@@ -8,14 +8,16 @@
  * Encoding (csv_reader_set_encoding() overrides it):
  *   - a byte order mark decides: EF BB BF UTF-8, FF FE UTF-16LE, FE FF
  *     UTF-16BE, 84 31 95 33 GB18030; the mark is not part of the text;
- *   - otherwise bytes up to the first non-ASCII byte are the same in every
- *     supported encoding and pass through undecided. From the first non-ASCII
- *     byte on, up to 64 KiB (CSV_DETECT_WINDOW) are held: if they are valid
- *     UTF-8 (a character cut by the end of the window or of the input counts
- *     as valid) the file is UTF-8, otherwise GB18030, a superset of GBK and
- *     GB2312, as Excel on Chinese Windows saves "CSV". GB18030 and UTF-16 are
- *     converted with iconv.
- *   - In UTF-8 mode invalid UTF-8 later on is an error naming the line; it is
+ *   - otherwise the file is UTF-8 or GB18030 (UTF-16 needs its mark). ASCII
+ *     is the same in both, so bytes up to the first non-ASCII one pass
+ *     through undecided (a long ASCII prefix cannot hide a GBK file). From
+ *     the first non-ASCII byte on, up to 64 KiB (CSV_DETECT_WINDOW) are held,
+ *     and parsed once the choice is made: if they are valid UTF-8 (a
+ *     character cut by the end of the window or of the input counts as
+ *     valid) the file is UTF-8, otherwise GB18030, a superset of GBK and
+ *     GB2312, as Excel on Chinese Windows saves "CSV". GB18030 and UTF-16
+ *     are converted with iconv;
+ *   - in UTF-8 mode invalid UTF-8 later on is an error naming the line; it is
  *     never passed on. A NUL character is an error in every mode (PostgreSQL
  *     text cannot hold it; it usually means UTF-16 without a mark).
  *

@@ -46,7 +46,7 @@ CREATE TABLE customer (
     balance          numeric(18, 2) NOT NULL DEFAULT 0,
     merged_into      bigint REFERENCES customer (id),
     -- computed by kehud (pinyin needs ICU): see server/search_keys.c
-    sort_key         text NOT NULL DEFAULT '',
+    sort_key         text COLLATE "C" NOT NULL DEFAULT '',  -- pinyin, compared bytewise
     search_text      text NOT NULL DEFAULT '',
     search_tokens    text[] NOT NULL DEFAULT '{}',
     -- the normalised name and company duplicates are matched on

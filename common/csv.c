@@ -273,7 +273,7 @@ static int start_decoder(struct csv_reader *r, enum csv_encoding enc)
         if (errno == ENOMEM)
             return nomem(r);
         return reader_fail(r, CSV_ERR_ENCODING, "cannot convert from %s: iconv does not support it",
-                    csv_encoding_name(enc));
+                           csv_encoding_name(enc));
     }
     return 0;
 }
@@ -542,11 +542,11 @@ static int put(struct csv_reader *r, uint8_t b)
     char hint[80];
     if (r->rec_len - r->fstart >= r->lim.max_field)
         return reader_fail(r, CSV_ERR_LIMIT, "line %llu, field %zu: longer than %zu bytes%s",
-                    (unsigned long long)r->rec_line, r->nf + 1, r->lim.max_field,
-                    quote_hint(r, hint, sizeof hint));
+                           (unsigned long long)r->rec_line, r->nf + 1, r->lim.max_field,
+                           quote_hint(r, hint, sizeof hint));
     if (r->rec_len - r->nf >= r->lim.max_record)
-        return reader_fail(r, CSV_ERR_LIMIT, "line %llu: record longer than %zu bytes%s", (unsigned long long)r->rec_line,
-                    r->lim.max_record, quote_hint(r, hint, sizeof hint));
+        return reader_fail(r, CSV_ERR_LIMIT, "line %llu: record longer than %zu bytes%s",
+                           (unsigned long long)r->rec_line, r->lim.max_record, quote_hint(r, hint, sizeof hint));
     if (r->rec_len == r->rec_cap && grow(&r->rec, &r->rec_cap, r->rec_len, 1, 256))
         return nomem(r);
     r->rec[r->rec_len++] = (char)b;
@@ -557,7 +557,7 @@ static int close_field(struct csv_reader *r)
 {
     if (r->nf >= r->lim.max_fields)
         return reader_fail(r, CSV_ERR_LIMIT, "line %llu: more than %zu fields", (unsigned long long)r->rec_line,
-                    r->lim.max_fields);
+                           r->lim.max_fields);
     if (r->nf == r->fcap) {
         size_t cap = r->fcap ? r->fcap * 2 : 16;
         if (cap > r->lim.max_fields)
@@ -627,8 +627,9 @@ static int bad_byte(struct csv_reader *r, uint8_t b)
     unsigned long long line = (unsigned long long)r->line;
     if (b == 0) {
         if (file_offset(r, r->dec_pos, &off))
-            return reader_fail(r, CSV_ERR_ENCODING, "line %llu: NUL byte at byte %llu (UTF-16 without a byte order mark?)",
-                        line, (unsigned long long)off);
+            return reader_fail(r, CSV_ERR_ENCODING,
+                               "line %llu: NUL byte at byte %llu (UTF-16 without a byte order mark?)", line,
+                               (unsigned long long)off);
         return reader_fail(r, CSV_ERR_ENCODING, "line %llu: NUL character", line);
     }
     if (r->enc != CSV_ENC_UTF8) /* converted text is valid UTF-8: cannot happen */
@@ -640,7 +641,7 @@ static int bad_byte(struct csv_reader *r, uint8_t b)
         file_offset(r, r->dec_pos, &off);
     }
     return reader_fail(r, CSV_ERR_ENCODING, "line %llu: not valid UTF-8 at byte %llu (0x%02X)", line,
-                (unsigned long long)off, b);
+                       (unsigned long long)off, b);
 }
 
 static int parse(struct csv_reader *r, csv_record_cb cb, void *arg, bool eof)
@@ -746,11 +747,11 @@ static int decode_error(struct csv_reader *r)
     const char *name = csv_encoding_name(r->enc);
     unsigned long long line = (unsigned long long)r->line, off = (unsigned long long)r->dec_fail_off;
     if (r->dec_cut)
-        return reader_fail(r, CSV_ERR_ENCODING, "line %llu: the file ends inside a %s character (byte %llu)", line, name,
-                    off);
+        return reader_fail(r, CSV_ERR_ENCODING, "line %llu: the file ends inside a %s character (byte %llu)", line,
+                           name, off);
     if (r->sniff_bad)
-        return reader_fail(r, CSV_ERR_ENCODING, "line %llu: not valid %s at byte %llu (and not UTF-8 at byte %llu)", line,
-                    name, off, (unsigned long long)r->sniff_bad_off);
+        return reader_fail(r, CSV_ERR_ENCODING, "line %llu: not valid %s at byte %llu (and not UTF-8 at byte %llu)",
+                           line, name, off, (unsigned long long)r->sniff_bad_off);
     return reader_fail(r, CSV_ERR_ENCODING, "line %llu: not valid %s at byte %llu", line, name, off);
 }
 
@@ -800,9 +801,10 @@ int csv_reader_finish(struct csv_reader *r, csv_record_cb cb, void *arg)
         return rc;
     if (r->u8.need)
         return reader_fail(r, CSV_ERR_ENCODING, "line %llu: the file ends inside a UTF-8 character (byte %llu)",
-                    (unsigned long long)r->line, (unsigned long long)r->u8_lead_off);
+                           (unsigned long long)r->line, (unsigned long long)r->u8_lead_off);
     if (r->st == P_QUOTED)
-        return reader_fail(r, CSV_ERR_SYNTAX, "line %llu: unterminated quoted field", (unsigned long long)r->quote_line);
+        return reader_fail(r, CSV_ERR_SYNTAX, "line %llu: unterminated quoted field",
+                           (unsigned long long)r->quote_line);
     if (r->rec_open) {
         if ((rc = close_field(r)) != 0)
             return rc;

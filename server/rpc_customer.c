@@ -12,31 +12,10 @@
 #include "conn.h"
 #include "log.h"
 #include "rpc.h"
+#include "customer_fields.h"
 #include "search_keys.h"
 #include "server.h"
 #include "validate.h"
-
-/* ---- the columns a reply is built from */
-
-#define CUSTOMER_COLUMNS                                                                                             \
-    "c.id, c.version, c.kind::text, c.name, coalesce(c.ext_ref, ''), coalesce(c.gender, ''),"                        \
-    " coalesce(c.birth::text, ''), coalesce(c.id_number, ''), array_to_string(c.phones, ','), coalesce(c.email, ''),"  \
-    " coalesce(c.company, ''), coalesce(c.address, ''), coalesce(c.region, ''), coalesce(c.industry, ''),"           \
-    " coalesce(c.size, ''), coalesce(c.occupation, ''), coalesce(c.source, ''), array_to_string(c.tags, ','),"       \
-    " coalesce(c.notes, ''), coalesce(c.owner_id, 0), coalesce(ow.username, ''), c.branch_id, b.name,"              \
-    " c.since::text, c.status::text, " SQL_MS("c.created_at") ", coalesce(cb.username, ''), " SQL_MS("c.updated_at") \
-    ", coalesce(ub.username, ''), coalesce(" SQL_MS("c.last_contact_at") ", 0), (c.revenue * 100)::bigint,"           \
-    " (c.balance * 100)::bigint, b.path::text"
-/* FROM clause over a relation aliased c (the table, or a CTE of changed rows). */
-#define CUSTOMER_JOINS                                                                              \
-    " JOIN org_unit b ON b.id = c.branch_id LEFT JOIN app_user ow ON ow.id = c.owner_id"           \
-    " LEFT JOIN app_user cb ON cb.id = c.created_by LEFT JOIN app_user ub ON ub.id = c.updated_by "
-enum {
-    COL_ID, COL_VERSION, COL_KIND, COL_NAME, COL_EXT_REF, COL_GENDER, COL_BIRTH, COL_ID_NUMBER, COL_PHONES,
-    COL_EMAIL, COL_COMPANY, COL_ADDRESS, COL_REGION, COL_INDUSTRY, COL_SIZE, COL_OCCUPATION, COL_SOURCE, COL_TAGS,
-    COL_NOTES, COL_OWNER_ID, COL_OWNER, COL_BRANCH_ID, COL_BRANCH, COL_SINCE, COL_STATUS, COL_CREATED, COL_CREATED_BY,
-    COL_UPDATED, COL_UPDATED_BY, COL_LAST_CONTACT, COL_REVENUE, COL_BALANCE, COL_PATH, CUSTOMER_NCOLS
-};
 
 /* ---- small shared helpers */
 
@@ -245,210 +224,11 @@ void rpc_customer_load(struct req *r, int64_t id, enum authz_action act,
     db_query(r->srv->db, &customer_by_id, 1, p, loaded, r);
 }
 
-/* ---- the fields a client sets */
-
-enum ftype { F_TEXT, F_NOTES, F_NAME, F_DATE, F_PHONES, F_TAGS, F_EMAIL, F_IDNUM, F_KIND, F_GENDER, F_SOURCE };
-
-struct cfield {
-    const char *name;   /* as in the protocol and JSON; also the column */
-    enum ftype type;
-    size_t max_chars;
-    const char *cast;   /* SQL cast of the parameter */
-    int row_col;        /* where a CUSTOMER_COLUMNS row holds it */
-};
-
-static const struct cfield fields[] = {
-    { "name", F_NAME, 200, "", COL_NAME },
-    { "kind", F_KIND, 0, "::customer_kind", COL_KIND },
-    { "ext_ref", F_TEXT, 100, "", COL_EXT_REF },
-    { "gender", F_GENDER, 0, "", COL_GENDER },
-    { "birth", F_DATE, 0, "::date", COL_BIRTH },
-    { "id_number", F_IDNUM, 0, "", COL_ID_NUMBER },
-    { "phones", F_PHONES, 0, "::text[]", COL_PHONES },
-    { "email", F_EMAIL, 0, "", COL_EMAIL },
-    { "company", F_TEXT, 200, "", COL_COMPANY },
-    { "address", F_TEXT, 300, "", COL_ADDRESS },
-    { "region", F_TEXT, 100, "", COL_REGION },
-    { "industry", F_TEXT, 100, "", COL_INDUSTRY },
-    { "size", F_TEXT, 50, "", COL_SIZE },
-    { "occupation", F_TEXT, 100, "", COL_OCCUPATION },
-    { "source", F_SOURCE, 0, "", COL_SOURCE },
-    { "tags", F_TAGS, 0, "::text[]", COL_TAGS },
-    { "notes", F_NOTES, 4000, "", COL_NOTES },
-    { "since", F_DATE, 0, "::date", COL_SINCE },
-};
-#define NFIELDS ((int)(sizeof fields / sizeof fields[0]))
-enum { FI_NAME, FI_KIND, FI_EXT_REF, FI_GENDER, FI_BIRTH, FI_ID_NUMBER, FI_PHONES, FI_EMAIL, FI_COMPANY,
-       FI_ADDRESS, FI_REGION, FI_INDUSTRY, FI_SIZE, FI_OCCUPATION, FI_SOURCE, FI_TAGS, FI_NOTES, FI_SINCE };
-
-static const char *const sources[] = { "b2b_platform", "trade_show", "search_engine", "purchased_list",
-                                       "referral", "walk_in", "other" };
-
-static int find_field(const char *name)
-{
-    for (int i = 0; i < NFIELDS; i++)
-        if (strcmp(fields[i].name, name) == 0)
-            return i;
-    return -1;
-}
-
-/* A customer's settable fields in their normal text form ("" = empty; lists
- * comma-separated), and for the SQL parameter (NULL = SQL NULL). */
-struct cvalues {
-    char *text[NFIELDS];
-};
-
-/* Checks and normalises one field's value into v->text[i]; NULL or a reason. */
-static const char *field_set(struct req *r, struct cvalues *v, int i, const char *value)
-{
-    const struct cfield *f = &fields[i];
-    const char *why = NULL;
-    char buf[512];
-    switch (f->type) {
-    case F_NAME:
-        if (!*value)
-            return "is required";
-        /* fall through */
-    case F_TEXT:
-    case F_NOTES:
-        why = f->type == F_NOTES ? validate_text(value, f->max_chars) : validate_line(value, f->max_chars);
-        if (!why && f->type == F_TEXT && strchr(value, ',') && i == FI_EXT_REF)
-            why = "must not contain commas";
-        if (why)
-            return why;
-        v->text[i] = arena_strdup(&r->arena, value);
-        return NULL;
-    case F_DATE:
-        if (*value && (why = validate_date(value)))
-            return why;
-        if (i == FI_SINCE && *value) {
-            char today[11];
-            validate_today(today);
-            if (strcmp(value, today) > 0)
-                return "must not be in the future";
-        }
-        v->text[i] = arena_strdup(&r->arena, value);
-        return NULL;
-    case F_EMAIL:
-        if (*value && (why = validate_email(value)))
-            return why;
-        v->text[i] = arena_strdup(&r->arena, value);
-        for (char *p = v->text[i]; *p; p++)
-            *p = (char)tolower((unsigned char)*p);
-        return NULL;
-    case F_IDNUM:
-        if (*value && (why = validate_id_number(value, buf, sizeof buf)))
-            return why;
-        v->text[i] = arena_strdup(&r->arena, *value ? buf : "");
-        return NULL;
-    case F_KIND:
-        if (strcmp(value, "individual") && strcmp(value, "corporate"))
-            return "must be individual or corporate";
-        v->text[i] = arena_strdup(&r->arena, value);
-        return NULL;
-    case F_GENDER:
-        if (*value && strcmp(value, "male") && strcmp(value, "female"))
-            return "must be male or female";
-        v->text[i] = arena_strdup(&r->arena, value);
-        return NULL;
-    case F_SOURCE: {
-        int ok = !*value;
-        for (size_t k = 0; k < sizeof sources / sizeof sources[0]; k++)
-            ok |= strcmp(value, sources[k]) == 0;
-        if (!ok)
-            return "must be one of b2b_platform, trade_show, search_engine, purchased_list, referral, walk_in, other";
-        v->text[i] = arena_strdup(&r->arena, value);
-        return NULL;
-    }
-    case F_PHONES:
-    case F_TAGS: {
-        size_t n;
-        char **items = rpc_split(&r->arena, value, ',', &n);
-        if (n > 10)
-            return "may hold at most 10 entries";
-        size_t len = 0;
-        for (size_t k = 0; k < n; k++) {
-            if (f->type == F_PHONES) {
-                if ((why = validate_phone(items[k], buf, 32)))
-                    return why;
-                items[k] = arena_strdup(&r->arena, buf);
-            } else if (!*items[k] || (why = validate_line(items[k], 50))) {
-                return why ? why : "must not hold an empty tag";
-            }
-            for (size_t j = 0; j < k; j++)
-                if (strcmp(items[j], items[k]) == 0)
-                    return f->type == F_PHONES ? "lists the same phone twice" : "lists the same tag twice";
-            len += strlen(items[k]) + 1;
-        }
-        char *joined = arena_alloc(&r->arena, len + 1);
-        for (size_t k = 0; k < n; k++) {
-            if (k)
-                strcat(joined, ",");
-            strcat(joined, items[k]);
-        }
-        v->text[i] = joined;
-        return NULL;
-    }
-    }
-    return "cannot be set";
-}
-
-/* The SQL parameter for field i: arrays as literals, empty as NULL. */
-static const char *field_param(struct req *r, const struct cvalues *v, int i)
-{
-    const char *t = v->text[i] ? v->text[i] : "";
-    if (fields[i].type == F_PHONES || fields[i].type == F_TAGS) {
-        size_t n;
-        char **items = rpc_split(&r->arena, t, ',', &n);
-        return rpc_pg_array(&r->arena, (const char *const *)items, n);
-    }
-    return *t ? t : NULL;
-}
-
-/* The name as customers are ordered: by pinyin, so 王 comes after 李. */
-static const char *sort_key_of(struct req *r, const char *name)
-{
-    char *key = search_keys_sort_key(name ? name : "");
-    const char *out = arena_strdup(&r->arena, key ? key : (name ? name : ""));
-    free(key);
-    return out;
-}
-
-/* sort_key, search_text, search_tokens for the values. */
-struct keys_params {
-    const char *sort_key, *text, *tokens;
-};
-
-static int compute_keys(struct req *r, const struct cvalues *v, struct keys_params *out)
-{
-    size_t nphones;
-    char **phones = rpc_split(&r->arena, v->text[FI_PHONES] ? v->text[FI_PHONES] : "", ',', &nphones);
-    struct search_keys_input in = {
-        .name = v->text[FI_NAME],
-        .company = v->text[FI_COMPANY],
-        .email = v->text[FI_EMAIL],
-        .id_number = v->text[FI_ID_NUMBER],
-        .ext_ref = v->text[FI_EXT_REF],
-        .phones = (const char *const *)phones,
-        .nphones = nphones,
-    };
-    struct search_keys k;
-    if (search_keys_build(&in, &k) < 0)
-        return -1;
-    char *tokens = search_keys_tokens_literal(&k);
-    out->text = arena_strdup(&r->arena, k.text ? k.text : "");
-    out->tokens = arena_strdup(&r->arena, tokens ? tokens : "{}");
-    out->sort_key = sort_key_of(r, v->text[FI_NAME]);
-    free(tokens);
-    search_keys_free(&k);
-    return 0;
-}
-
 /* Fills values from a CUSTOMER_COLUMNS row (the current record). */
 static void values_from_row(struct req *r, struct cvalues *v, const struct db_result *res, int stmt)
 {
-    for (int i = 0; i < NFIELDS; i++)
-        v->text[i] = col(r, res, stmt, 0, fields[i].row_col);
+    for (int i = 0; i < CF_COUNT; i++)
+        v->text[i] = col(r, res, stmt, 0, customer_fields[i].row_col);
 }
 
 /* ---- CustomerAdd */
@@ -542,8 +322,8 @@ static void add_insert(struct req *r)
 {
     struct add_state *st = r->state;
     const Kehu__V1__CustomerAdd *m = r->msg->customer_add;
-    struct keys_params k;
-    if (compute_keys(r, &st->v, &k) < 0) {
+    struct customer_keys k;
+    if (customer_keys(&r->arena, &st->v, &k) < 0) {
         req_fail(r, KEHU__V1__CODE__INTERNAL, NULL, "could not compute search keys");
         return;
     }
@@ -551,12 +331,12 @@ static void add_insert(struct req *r)
     char sql[4096];
     size_t n = (size_t)snprintf(sql, sizeof sql, "WITH c AS (INSERT INTO customer (branch_id, owner_id, created_by,"
                                                  " updated_by, sort_key, search_text, search_tokens");
-    for (int i = 0; i < NFIELDS; i++)
-        n += (size_t)snprintf(sql + n, sizeof sql - n, ", %s", fields[i].name);
+    for (int i = 0; i < CF_COUNT; i++)
+        n += (size_t)snprintf(sql + n, sizeof sql - n, ", %s", customer_fields[i].name);
     n += (size_t)snprintf(sql + n, sizeof sql - n, ") SELECT $1, $2, $3, $3, $4, $5, $6::text[]");
-    for (int i = 0; i < NFIELDS; i++)
+    for (int i = 0; i < CF_COUNT; i++)
         n += (size_t)snprintf(sql + n, sizeof sql - n, ", %s$%d%s", i == FI_SINCE ? "coalesce(" : "", 8 + i,
-                              i == FI_SINCE ? "::date, current_date)" : fields[i].cast);
+                              i == FI_SINCE ? "::date, current_date)" : customer_fields[i].cast);
     /* the duplicate guard reuses the parameters of phones, ID number, name, company */
     n += (size_t)snprintf(sql + n, sizeof sql - n,
                           " WHERE $7::boolean OR NOT EXISTS (SELECT 1 FROM (" DUP_MATCH ") dup) RETURNING *)"
@@ -578,7 +358,7 @@ static void add_insert(struct req *r)
     }
     final[o] = 0;
 
-    const char *params[8 + NFIELDS];
+    const char *params[8 + CF_COUNT];
     params[0] = arena_printf(&r->arena, "%lld", (long long)st->branch_id);
     params[1] = st->owner_id ? arena_printf(&r->arena, "%lld", (long long)st->owner_id) : NULL;
     params[2] = arena_printf(&r->arena, "%lld", (long long)req_who(r)->user_id);
@@ -587,14 +367,14 @@ static void add_insert(struct req *r)
     params[5] = k.tokens;
     params[6] = m->force ? "true" : "false";
     params[7] = NULL; /* unused slot keeps field i at $8+i */
-    for (int i = 0; i < NFIELDS; i++)
-        params[7 + i] = field_param(r, &st->v, i);
+    for (int i = 0; i < CF_COUNT; i++)
+        params[7 + i] = customer_field_param(&r->arena, &st->v, i);
     /* shift: $8 is params[7] */
-    const char *dup_params[4] = { field_param(r, &st->v, FI_PHONES), field_param(r, &st->v, FI_ID_NUMBER),
-                                  field_param(r, &st->v, FI_NAME), field_param(r, &st->v, FI_COMPANY) };
+    const char *dup_params[4] = { customer_field_param(&r->arena, &st->v, FI_PHONES), customer_field_param(&r->arena, &st->v, FI_ID_NUMBER),
+                                  customer_field_param(&r->arena, &st->v, FI_NAME), customer_field_param(&r->arena, &st->v, FI_COMPANY) };
     struct db_call *call = db_call_new(r->srv->db, add_inserted, r);
     db_call_add(call, &dup_find, 4, dup_params);
-    db_call_add_sql(call, final, 7 + NFIELDS, params);
+    db_call_add_sql(call, final, 7 + CF_COUNT, params);
     db_call_send(call);
 }
 
@@ -711,11 +491,11 @@ static void customer_add(struct req *r)
     }
     struct add_state *st = arena_alloc(&r->arena, sizeof *st);
     r->state = st;
-    for (int i = 0; i < NFIELDS; i++) {
+    for (int i = 0; i < CF_COUNT; i++) {
         const char *value = customer_field_value(r, m->customer, i);
-        const char *why = value ? field_set(r, &st->v, i, value) : "must not contain commas inside one entry";
+        const char *why = value ? customer_field_set(&r->arena, &st->v, i, value) : "must not contain commas inside one entry";
         if (why) {
-            req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, fields[i].name, "%s %s", fields[i].name, why);
+            req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, customer_fields[i].name, "%s %s", customer_fields[i].name, why);
             return;
         }
     }
@@ -801,12 +581,12 @@ static void edit_loaded(struct req *r, const struct rpc_customer_ref *ref)
     }
     struct cvalues v;
     values_from_row(r, &v, row, 0);
-    int changed[NFIELDS] = { 0 };
+    int changed[CF_COUNT] = { 0 };
     for (size_t k = 0; k < m->n_set; k++) {
-        int i = find_field(m->set[k]->field);
-        const char *why = field_set(r, &v, i, m->set[k]->value ? m->set[k]->value : "");
+        int i = customer_field_find(m->set[k]->field);
+        const char *why = customer_field_set(&r->arena, &v, i, m->set[k]->value ? m->set[k]->value : "");
         if (why) {
-            req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, fields[i].name, "%s %s", fields[i].name, why);
+            req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, customer_fields[i].name, "%s %s", customer_fields[i].name, why);
             return;
         }
         if (i == FI_KIND && !*v.text[i]) {
@@ -819,8 +599,8 @@ static void edit_loaded(struct req *r, const struct rpc_customer_ref *ref)
         }
         changed[i] = 1;
     }
-    struct keys_params k;
-    if (compute_keys(r, &v, &k) < 0) {
+    struct customer_keys k;
+    if (customer_keys(&r->arena, &v, &k) < 0) {
         req_fail(r, KEHU__V1__CODE__INTERNAL, NULL, "could not compute search keys");
         return;
     }
@@ -828,7 +608,7 @@ static void edit_loaded(struct req *r, const struct rpc_customer_ref *ref)
     size_t n = (size_t)snprintf(sql, sizeof sql,
                                 "WITH c AS (UPDATE customer SET version = version + 1, updated_at = now(),"
                                 " updated_by = $3, sort_key = $4, search_text = $5, search_tokens = $6::text[]");
-    const char *params[6 + NFIELDS];
+    const char *params[6 + CF_COUNT];
     params[0] = arena_printf(&r->arena, "%lld", (long long)m->id);
     params[1] = arena_printf(&r->arena, "%lld", (long long)m->version);
     params[2] = arena_printf(&r->arena, "%lld", (long long)req_who(r)->user_id);
@@ -836,12 +616,12 @@ static void edit_loaded(struct req *r, const struct rpc_customer_ref *ref)
     params[4] = k.text;
     params[5] = k.tokens;
     int np = 6;
-    for (int i = 0; i < NFIELDS; i++) {
+    for (int i = 0; i < CF_COUNT; i++) {
         if (!changed[i])
             continue;
-        params[np] = field_param(r, &v, i);
+        params[np] = customer_field_param(&r->arena, &v, i);
         np++;
-        n += (size_t)snprintf(sql + n, sizeof sql - n, ", %s = $%d%s", fields[i].name, np, fields[i].cast);
+        n += (size_t)snprintf(sql + n, sizeof sql - n, ", %s = $%d%s", customer_fields[i].name, np, customer_fields[i].cast);
     }
     snprintf(sql + n, sizeof sql - n,
              " WHERE id = $1 AND version = $2 AND merged_into IS NULL RETURNING *)"
@@ -869,7 +649,7 @@ static void customer_edit(struct req *r)
     }
     for (size_t k = 0; k < m->n_set; k++) {
         const char *f = m->set[k]->field ? m->set[k]->field : "";
-        if (find_field(f) < 0) {
+        if (customer_field_find(f) < 0) {
             req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "set",
                      "'%s' is not a customer field one can set (owner and status change through assign and archive)", f);
             return;

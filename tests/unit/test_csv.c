@@ -339,6 +339,22 @@ static void test_bom(void **state)
     /* only the first mark is skipped; a lone BOM is an empty file */
     expect("\xEF\xBB\xBF\xEF\xBB\xBF" "a\n", "1:\xEF\xBB\xBF" "a\n=> 0  [UTF-8 comma]");
     expect("\xEF\xBB\xBF", "=> 0  [UTF-8 comma]");
+    /* GB18030's own mark */
+    size_t n;
+    char *gb = convert("GB18030", "\xEF\xBB\xBF" "名,x\n", &n);
+    assert_memory_equal(gb, "\x84\x31\x95\x33", 4);
+    char *got = parse_o(gb, n, NULL);
+    assert_string_equal(got, "1:名|x\n=> 0  [GB18030 comma]");
+    free(got);
+    free(gb);
+    /* a forced encoding needs no mark, and skips its own */
+    struct opts o = { .enc = CSV_ENC_UTF16LE };
+    got = parse_o("a\0\t\0b\0", 6, &o);
+    assert_string_equal(got, "1:a|b\n=> 0  [UTF-16LE tab]");
+    free(got);
+    got = parse_o("\xFF\xFE" "a\0", 4, &o);
+    assert_string_equal(got, "1:a\n=> 0  [UTF-16LE comma]");
+    free(got);
     /* a file cut inside what looked like a mark: a cut UTF-8 character */
     expect("\xEF\xBB", "=> -2 line 1: the file ends inside a UTF-8 character (byte 0) [UTF-8 comma]");
 }
@@ -355,9 +371,17 @@ static void test_gbk(void **state)
                   "=> 0  [GB18030 comma]");
     free(gbk);
 
+    /* invalid GBK cut anywhere: the same error; a NUL after conversion */
+    expect_splits("a\n\xD5\xC5,\x81\x0A", 7, NULL,
+                  "1:a\n=> -2 line 2: not valid GB18030 at byte 5 (and not UTF-8 at byte 3) [GB18030 comma]");
+    expect_splits("a\n\xD5\xC5,\x00\n", 7, NULL, "1:a\n=> -2 line 2: NUL character [GB18030 comma]");
+    char *got = parse_o("a\0\n\xD5\xC5\n", 6, NULL);
+    assert_string_equal(got, "=> -2 line 1: NUL byte at byte 1 (UTF-16 without a byte order mark?) [GB18030 comma]");
+    free(got);
+
     /* the 4-byte GB18030 form (U+00E9, U+20000) converts too */
     gbk = convert("GB18030", "café,𠀀\n", &n);
-    char *got = parse_o(gbk, n, NULL);
+    got = parse_o(gbk, n, NULL);
     assert_string_equal(got, "1:café|𠀀\n=> 0  [GB18030 comma]");
     free(got);
     free(gbk);
@@ -437,6 +461,10 @@ static void test_invalid_utf8(void **state)
         { "a\n\n\xC0\x80\n", "1:a\n=> -2 line 3: not valid UTF-8 at byte 3 (0xC0) [UTF-8 comma]" }, /* overlong */
         { "\xED\xA0\x80\n", "=> -2 line 1: not valid UTF-8 at byte 0 (0xED) [UTF-8 comma]" },     /* surrogate */
         { "\xF4\x90\x80\x80\n", "=> -2 line 1: not valid UTF-8 at byte 0 (0xF4) [UTF-8 comma]" }, /* > U+10FFFF */
+        { "\xE0\xA0\x80,\xE0\x9F\xBF\n", "=> -2 line 1: not valid UTF-8 at byte 4 (0xE0) [UTF-8 comma]" },
+        { "\xF0\x90\x80\x80,\xF0\x8F\xBF\xBF\n", "=> -2 line 1: not valid UTF-8 at byte 5 (0xF0) [UTF-8 comma]" },
+        { "\xC2\x80\xDF\xBF\xEF\xBF\xBF\xF4\x8F\xBF\xBF\xEE\x80\x80\n",
+          "1:\xC2\x80\xDF\xBF\xEF\xBF\xBF\xF4\x8F\xBF\xBF\xEE\x80\x80\n=> 0  [UTF-8 comma]" }, /* edges */
         { "a\n张\xE4\xB8", "1:a\n=> -2 line 2: the file ends inside a UTF-8 character (byte 5) [UTF-8 comma]" },
         { "\xEF\xBB\xBF" "a\nb\xFF", "1:a\n=> -2 line 2: not valid UTF-8 at byte 6 (0xFF) [UTF-8 comma]" },
     };

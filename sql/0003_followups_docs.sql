@@ -1,0 +1,50 @@
+-- Kehu schema 3: follow-ups (visits, calls, e-mails, meetings planned and
+-- done) and documents kept with a customer. Both carry branch_id like every
+-- table holding customer data.
+--
+-- Logging a follow-up moves customer.last_contact_at in the same statement
+-- (kehud's FollowupLog); it does not bump the customer's version, and the
+-- customer's trigger announces the change as customer.updated.
+
+CREATE TABLE followup (
+    id           bigserial PRIMARY KEY,
+    branch_id    bigint NOT NULL REFERENCES org_unit (id),
+    customer_id  bigint NOT NULL REFERENCES customer (id),
+    kind         text NOT NULL CHECK (kind IN ('visit', 'call', 'email', 'meeting')),
+    status       text NOT NULL DEFAULT 'planned' CHECK (status IN ('planned', 'done', 'cancelled')),
+    due          date,                 -- planned: the day it is due
+    done_at      timestamptz,          -- done: when it happened
+    outcome      text,
+    note         text,
+    next         date,                 -- done: the next follow-up planned when this one was logged
+    owner_id     bigint NOT NULL REFERENCES app_user (id),   -- who should do it (or did it)
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    created_by   bigint REFERENCES app_user (id),
+    updated_at   timestamptz NOT NULL DEFAULT now(),
+    updated_by   bigint REFERENCES app_user (id),
+    CHECK (status <> 'planned' OR due IS NOT NULL),
+    CHECK (status <> 'done' OR done_at IS NOT NULL)
+);
+-- "what is due for this person", oldest first
+CREATE INDEX followup_owner_due ON followup (owner_id, due, id) WHERE status = 'planned';
+-- a customer's follow-ups, and the earliest planned one of a kind
+CREATE INDEX followup_customer ON followup (customer_id, id);
+CREATE INDEX followup_customer_planned ON followup (customer_id, kind, due, id) WHERE status = 'planned';
+
+CREATE TABLE document (
+    id           bigserial PRIMARY KEY,
+    branch_id    bigint NOT NULL REFERENCES org_unit (id),
+    customer_id  bigint NOT NULL REFERENCES customer (id),
+    name         text NOT NULL CHECK (length(name) BETWEEN 1 AND 200 AND strpos(name, '/') = 0),
+    type         text NOT NULL,
+    size         bigint NOT NULL CHECK (size >= 0),
+    sha256       text NOT NULL CHECK (sha256 ~ '^[0-9a-f]{64}$'),
+    content      bytea NOT NULL,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    created_by   bigint REFERENCES app_user (id),
+    CHECK (octet_length(content) = size)
+);
+-- Stored uncompressed out of line, so that a download chunk
+-- (substring(content from ... for ...)) reads only the pages it needs.
+ALTER TABLE document ALTER COLUMN content SET STORAGE EXTERNAL;
+CREATE INDEX document_customer ON document (customer_id, id);

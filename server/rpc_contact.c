@@ -219,8 +219,13 @@ static void contact_edit_apply(struct req *r, const struct rpc_customer_ref *ref
     Kehu__V1__Contact *cur = r->resp.contact;
     r->resp.contact = NULL;
     if (cur->version != m->version) {
-        req_fail(r, KEHU__V1__CODE__CONFLICT, "version", "contact %lld changed since version %lld: it is now at %lld",
-                 (long long)m->id, (long long)m->version, (long long)cur->version);
+        r->status.code = KEHU__V1__CODE__CONFLICT;
+        r->status.field = "version";
+        r->status.message = arena_printf(&r->arena, "contact %lld changed since version %lld: it is now at version %lld",
+                                         (long long)m->id, (long long)m->version, (long long)cur->version);
+        r->resp.result_case = KEHU__V1__RESPONSE__RESULT_CONTACT;
+        r->resp.contact = cur; /* the contact as it is now */
+        req_reply(r);
         return;
     }
     const char *name = cur->name, *title = cur->title, *email = cur->email;

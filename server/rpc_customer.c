@@ -165,6 +165,7 @@ static struct db_stmt customer_by_id = DB_STMT(
 
 struct load {
     int64_t id;
+    const char *field; /* how the request names the customer */
     enum authz_action act;
     void (*then)(struct req *r, const struct rpc_customer_ref *ref);
     struct db_result *res_copy; /* unused: the row is read in the callback */
@@ -179,7 +180,7 @@ static void loaded(const struct db_result *res, void *arg)
         return;
     }
     if (db_rows(res, 0) != 1) {
-        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "id", "no customer %lld", (long long)l->id);
+        req_fail(r, KEHU__V1__CODE__NOT_FOUND, l->field, "no customer %lld", (long long)l->id);
         return;
     }
     int64_t path[AUTHZ_MAX_DEPTH];
@@ -188,7 +189,7 @@ static void loaded(const struct db_result *res, void *arg)
     const char *why;
     Kehu__V1__Code code = authz_check(req_who(r), l->act, &t, &why);
     if (code == KEHU__V1__CODE__NOT_FOUND) {
-        req_fail(r, code, "id", "no customer %lld", (long long)l->id);
+        req_fail(r, code, l->field, "no customer %lld", (long long)l->id);
         return;
     }
     if (code != KEHU__V1__CODE__OK) {
@@ -210,12 +211,18 @@ static void loaded(const struct db_result *res, void *arg)
 void rpc_customer_load(struct req *r, int64_t id, enum authz_action act,
                        void (*then)(struct req *r, const struct rpc_customer_ref *ref))
 {
+    Kehu__V1__Request__OpCase op = r->msg->op_case;
+    const char *field = op == KEHU__V1__REQUEST__OP_CUSTOMER_GET || op == KEHU__V1__REQUEST__OP_CUSTOMER_EDIT ||
+                                op == KEHU__V1__REQUEST__OP_CUSTOMER_ARCHIVE
+                            ? "id"
+                            : "customer_id";
     if (id <= 0) {
-        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "id", "a customer id is required");
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, field, "a customer id is required");
         return;
     }
     struct load *l = arena_alloc(&r->arena, sizeof *l);
     l->id = id;
+    l->field = field;
     l->act = act;
     l->then = then;
     r->state = l;
@@ -240,8 +247,9 @@ struct add_state {
 };
 
 static struct db_stmt add_owner = DB_STMT(
-    "SELECT u.id, u.role::text, u.disabled_at IS NOT NULL, coalesce(o.branch_id, 0) FROM app_user u"
-    " JOIN org_unit o ON o.id = u.unit_id WHERE u.username = lower($1)");
+    "SELECT u.id, u.role::text, u.disabled_at IS NOT NULL, coalesce(o.branch_id, 0), b.id, b.kind::text,"
+    " b.path::text, b.name FROM app_user u JOIN org_unit o ON o.id = u.unit_id"
+    " LEFT JOIN org_unit b ON b.id = o.branch_id WHERE u.username = lower($1)");
 static struct db_stmt add_branch = DB_STMT("SELECT u.id, u.kind::text, u.path::text, u.name FROM org_unit u WHERE" UNIT_BY_REF);
 static struct db_stmt add_branch_by_id = DB_STMT("SELECT u.id, u.kind::text, u.path::text, u.name FROM org_unit u WHERE u.id = $1");
 
@@ -407,30 +415,35 @@ static void add_resolved(const struct db_result *res, void *arg)
         st->owner_id = db_get_i64(res, 0, 0, 0);
         owner_branch = db_get_i64(res, 0, 0, 3);
     }
-    /* branch: as given, else the owner's, else the caller's */
-    int stmt = -1;
+    /* branch: as given, else the owner's, else the caller's. Each candidate
+     * row has id, kind, path, name from column `c0` of statement `stmt`. */
+    int stmt = -1, c0 = 0;
     if (m->branch && *m->branch) {
         if (db_rows(res, 1) != 1) {
             req_fail(r, KEHU__V1__CODE__NOT_FOUND, "branch", "no org unit '%s'", m->branch);
             return;
         }
         stmt = 1;
+    } else if (st->owner_id && owner_branch) {
+        stmt = 0;
+        c0 = 4;
     } else if (db_rows(res, 2) == 1) {
         stmt = 2;
     }
-    if (stmt < 0 || strcmp(db_get(res, stmt, 0, 1), "branch") != 0) {
+    if (stmt < 0 || strcmp(db_get(res, stmt, 0, c0 + 1), "branch") != 0) {
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "branch",
-                 stmt < 0 ? "choose the customer's branch" : "'%s' is not a branch", stmt < 0 ? "" : db_get(res, stmt, 0, 3));
+                 stmt < 0 ? "choose the customer's branch" : "'%s' is not a branch: choose the customer's branch",
+                 stmt < 0 ? "" : db_get(res, stmt, 0, c0 + 3));
         return;
     }
-    st->branch_id = db_get_i64(res, stmt, 0, 0);
+    st->branch_id = db_get_i64(res, stmt, 0, c0);
     if (st->owner_id && owner_branch != st->branch_id) {
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "owner", "'%s' does not work in branch '%s'", st->owner_name,
-                 db_get(res, stmt, 0, 3));
+                 db_get(res, stmt, 0, c0 + 3));
         return;
     }
     int64_t path[AUTHZ_MAX_DEPTH];
-    int n = authz_parse_path(db_get(res, stmt, 0, 2), path, AUTHZ_MAX_DEPTH);
+    int n = authz_parse_path(db_get(res, stmt, 0, c0 + 2), path, AUTHZ_MAX_DEPTH);
     struct authz_target t = { .unit_path = path, .path_len = n < 0 ? 0 : n, .owner_id = st->owner_id };
     const char *why;
     if (authz_check(req_who(r), ACT_CUSTOMER_WRITE, &t, &why) != KEHU__V1__CODE__OK) {
@@ -696,7 +709,7 @@ static void archive_loaded(struct req *r, const struct rpc_customer_ref *ref)
         return;
     }
     if (m->version && m->version != ref->version) {
-        req_fail(r, KEHU__V1__CODE__CONFLICT, "version", "customer %lld changed since version %lld: it is now at %lld",
+        req_fail(r, KEHU__V1__CODE__CONFLICT, "version", "customer %lld changed since version %lld: it is now at version %lld",
                  (long long)m->id, (long long)m->version, (long long)ref->version);
         return;
     }

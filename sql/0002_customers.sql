@@ -122,18 +122,30 @@ CREATE FUNCTION change_log_skip(field text) RETURNS boolean LANGUAGE sql IMMUTAB
                      'search_tokens', 'name_key', 'company_key', 'revenue', 'balance', 'last_contact_at')
 $$;
 
--- Logs every changed field of a customer or contact row, and announces the
--- change. The announcement is "kind customer_id branch_id version owner_id
--- actor_id branch_path", sent on commit only.
+-- Announces a change to a customer after commit, as
+-- "kind customer_id branch_id version owner_id actor_id branch_path".
+CREATE FUNCTION kehu_announce(kind text, cust customer, actor bigint) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    path bigint[];
+BEGIN
+    SELECT o.path INTO path FROM org_unit o WHERE o.id = cust.branch_id;
+    PERFORM pg_notify('kehu', concat_ws(' ', kind, cust.id, cust.branch_id, cust.version,
+                                        coalesce(cust.owner_id, 0), coalesce(actor, 0), path::text));
+END
+$$;
+
+-- Logs every changed field of a customer or contact row and announces the
+-- change. An update that touched only bookkeeping (revenue moved by a new
+-- transaction, say) is announced by what caused it, not here.
 CREATE FUNCTION customer_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     cust      customer;
     kind      text;
     actor     bigint;
+    logged    integer;
     entity    text := CASE TG_TABLE_NAME WHEN 'customer' THEN 'customer' ELSE 'contact' END;
     old_json  jsonb := CASE WHEN TG_OP = 'UPDATE' THEN to_jsonb(OLD) ELSE '{}'::jsonb END;
     new_json  jsonb := to_jsonb(NEW);
-    path      bigint[];
 BEGIN
     IF TG_TABLE_NAME = 'customer' THEN
         cust := NEW;
@@ -150,15 +162,17 @@ BEGIN
         SELECT cust.branch_id, cust.id, entity, NEW.id, n.key, old_json ->> n.key, n.value #>> '{}', cust.version, actor
           FROM jsonb_each(new_json) n
          WHERE NOT change_log_skip(n.key) AND (old_json -> n.key) IS DISTINCT FROM n.value;
+        GET DIAGNOSTICS logged = ROW_COUNT;
+        IF logged = 0 THEN
+            RETURN NULL;
+        END IF;
         IF entity = 'customer' AND cust.status = 'archived' AND old_json ->> 'status' <> 'archived' THEN
             kind := 'customer.archived';
         ELSE
             kind := entity || '.updated';
         END IF;
     END IF;
-    SELECT o.path INTO path FROM org_unit o WHERE o.id = cust.branch_id;
-    PERFORM pg_notify('kehu', concat_ws(' ', kind, cust.id, cust.branch_id, cust.version,
-                                        coalesce(cust.owner_id, 0), coalesce(actor, 0), path::text));
+    PERFORM kehu_announce(kind, cust, actor);
     RETURN NULL;
 END
 $$;
@@ -166,3 +180,16 @@ CREATE TRIGGER customer_changed AFTER INSERT OR UPDATE ON customer
     FOR EACH ROW EXECUTE FUNCTION customer_changed();
 CREATE TRIGGER contact_changed AFTER INSERT OR UPDATE ON contact
     FOR EACH ROW EXECUTE FUNCTION customer_changed();
+
+-- Rows that belong to a customer (transactions, and later follow-ups and
+-- documents) announce "<table>.created".
+CREATE FUNCTION customer_row_added() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    cust customer;
+BEGIN
+    SELECT * INTO cust FROM customer WHERE id = NEW.customer_id;
+    PERFORM kehu_announce(TG_TABLE_NAME || '.created', cust, NEW.created_by);
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER txn_added AFTER INSERT ON txn FOR EACH ROW EXECUTE FUNCTION customer_row_added();

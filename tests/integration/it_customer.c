@@ -368,7 +368,7 @@ static void test_access(void **state)
     kehu_response_free(add(li, person(&x, "代加", "13500000004"), 1, "zhang.wei", C(PERMISSION_DENIED)));
     /* the branch manager can, for people in the branch only */
     kehu_response_free(add(mgr, person(&x, "代加", "13500000004"), 1, "zhang.wei", C(OK)));
-    kehu_response_free(add(mgr, person(&x, "代加二", "13500000005"), 1, "bj.am", C(INVALID_ARGUMENT)));
+    kehu_response_free(add(mgr, person(&x, "代加二", "13500000005"), 1, "bj.am", C(PERMISSION_DENIED)));
 }
 
 static void test_list_pages_and_filters(void **state)
@@ -630,6 +630,13 @@ static void test_live_push(void **state)
     assert_true(took < 2000);
     struct kehu_status st;
     assert_null(kehu_next_event(watch_other, 300, &st)); /* Beijing hears nothing of Shanghai */
+    /* a transaction is announced as such, once */
+    kehu_response_free(txn_add(li, id, 9900, NULL, C(OK)));
+    Kehu__V1__Event *ev = kehu_next_event(watch_mine, 5000, &st);
+    assert_non_null(ev);
+    assert_string_equal(ev->kind, "txn.created");
+    kehu_event_free(ev);
+    assert_null(kehu_next_event(watch_mine, 300, &st));
     kehu_close(watch_mine);
     kehu_close(watch_branch);
     kehu_close(watch_other);

@@ -17,6 +17,13 @@ extern const struct rpc_entry rpc_customer_add, rpc_customer_get, rpc_customer_e
 extern const struct rpc_entry rpc_contact_add, rpc_contact_list, rpc_contact_edit, rpc_txn_add, rpc_txn_list;
 extern const struct rpc_entry rpc_subscribe;
 
+/* Starts a customer list query for m (filters, the caller's scope, a keyset
+ * page); cb receives CUSTOMER_COLUMNS rows plus the sort value, one row more
+ * than the page when another page follows. -1 when m was refused (answered). */
+int rpc_customer_list_start(struct req *r, const Kehu__V1__CustomerList *m, uint32_t default_limit, db_cb cb);
+/* In that callback: the next page's cursor ("" on the last page) and how many rows belong to this page. */
+char *rpc_customer_next_cursor(struct req *r, const struct db_result *res, uint32_t *shown);
+
 /* A customer found and authorized: what handlers acting on it need. */
 struct rpc_customer_ref {
     int64_t id, version, branch_id, owner_id;

@@ -844,14 +844,23 @@ static void page_done(const struct db_result *res, void *arg)
     page->customers = arena_alloc(&r->arena, sizeof *page->customers * (size_t)(shown ? shown : 1));
     for (int i = 0; i < shown; i++)
         page->customers[page->n_customers++] = rpc_customer_from_row(r, res, 0, i);
-    page->next_cursor = "";
-    if (n > (int)ps->limit && ps->sort) /* one row more than asked: there is a next page */
-        page->next_cursor = cursor_make(&r->arena, db_get(res, 0, shown - 1, CUSTOMER_NCOLS),
-                                        db_get(res, 0, shown - 1, COL_ID));
+    uint32_t upto;
+    page->next_cursor = ps->sort ? rpc_customer_next_cursor(r, res, &upto) : "";
     r->resp.result_case = KEHU__V1__RESPONSE__RESULT_CUSTOMERS;
     r->resp.customers = page;
     req_reply(r);
 }
+
+char *rpc_customer_next_cursor(struct req *r, const struct db_result *res, uint32_t *shown)
+{
+    const struct page_state *ps = r->state;
+    int n = db_rows(res, 0);
+    *shown = n > (int)ps->limit ? ps->limit : (uint32_t)n;
+    if (n <= (int)ps->limit) /* one row more than asked means there is a next page */
+        return "";
+    return cursor_make(&r->arena, db_get(res, 0, (int)*shown - 1, CUSTOMER_NCOLS), db_get(res, 0, (int)*shown - 1, COL_ID));
+}
+
 
 static const char *status_filter(const char *s)
 {
@@ -872,9 +881,8 @@ static int date_filter(struct req *r, const char *value, const char *field)
     return 0;
 }
 
-static void customer_list(struct req *r)
+int rpc_customer_list_start(struct req *r, const Kehu__V1__CustomerList *m, uint32_t default_limit, db_cb cb)
 {
-    const Kehu__V1__CustomerList *m = r->msg->customer_list;
     static const Kehu__V1__CustomerList none = KEHU__V1__CUSTOMER_LIST__INIT;
     if (!m)
         m = &none;
@@ -888,20 +896,20 @@ static void customer_list(struct req *r)
                 ps->sort = &sortings[i];
         if (!ps->sort) {
             req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "sort", "sort by name, created, last_contact or revenue");
-            return;
+            return -1;
         }
     }
-    ps->limit = m->limit ? m->limit : 50;
+    ps->limit = m->limit ? m->limit : default_limit;
     if (ps->limit > 1000) {
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "limit", "at most 1000 customers per page");
-        return;
+        return -1;
     }
     if (m->grade && *m->grade) {
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "grade", "grades are not computed yet: no grading run exists");
-        return;
+        return -1;
     }
     if (date_filter(r, m->created_from, "created_from") < 0 || date_filter(r, m->created_to, "created_to") < 0)
-        return;
+        return -1;
     struct sqlbuf b = { 0 };
     sql_add(r, &b, "SELECT " CUSTOMER_COLUMNS ", ");
     sql_add(r, &b, ps->sort->key); /* the cursor's value: the last row's sort key */
@@ -913,7 +921,7 @@ static void customer_list(struct req *r)
     } else if (strcmp(status, "all") != 0) {
         if (!status_filter(status)) {
             req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "status", "status is active, in_pool, churned, archived or all");
-            return;
+            return -1;
         }
         sql_param(r, &b, " AND c.status = $?::customer_status", status);
     }
@@ -940,7 +948,7 @@ static void customer_list(struct req *r)
         char *value, *id;
         if (cursor_parse(&r->arena, m->after, &value, &id) < 0) {
             req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "after", "not a cursor this server gave");
-            return;
+            return -1;
         }
         char cmp[256];
         snprintf(cmp, sizeof cmp, " AND (%s, c.id) %s ($?%s, ", ps->sort->key, ps->sort->desc ? "<" : ">", ps->sort->cast);
@@ -951,10 +959,18 @@ static void customer_list(struct req *r)
     snprintf(order, sizeof order, " ORDER BY %s %s, c.id %s LIMIT %u", ps->sort->key, ps->sort->desc ? "DESC" : "ASC",
              ps->sort->desc ? "DESC" : "ASC", ps->limit + 1);
     sql_add(r, &b, order);
-    struct db_call *call = db_call_new(r->srv->db, page_done, r);
+    struct db_call *call = db_call_new(r->srv->db, cb, r);
     db_call_add_sql(call, b.s, b.n, b.params);
     db_call_send(call);
+    return 0;
 }
+
+static void customer_list(struct req *r)
+{
+    rpc_customer_list_start(r, r->msg->customer_list, 50, page_done);
+}
+
+
 
 const struct rpc_entry rpc_customer_list = { KEHU__V1__REQUEST__OP_CUSTOMER_LIST, "customer_list", ACT_CUSTOMER_READ,
                                              0, customer_list };

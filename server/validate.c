@@ -143,6 +143,84 @@ const char *validate_text(const char *s, size_t max_chars)
     return check_text(s, max_chars, 1);
 }
 
+const char *validate_date_loose(const char *in, char out[11])
+{
+    unsigned y = 0, m = 0, d = 0;
+    int ny = 0, nm = 0, nd = 0;
+    const char *p = in;
+    for (; isdigit((unsigned char)*p) && ny < 4; p++, ny++)
+        y = y * 10 + (unsigned)(*p - '0');
+    char sep = *p;
+    if (ny != 4 || (sep != '-' && sep != '/' && sep != '.'))
+        return "is not a date (YYYY-MM-DD)";
+    for (p++; isdigit((unsigned char)*p) && nm < 2; p++, nm++)
+        m = m * 10 + (unsigned)(*p - '0');
+    if (nm == 0 || *p != sep)
+        return "is not a date (YYYY-MM-DD)";
+    for (p++; isdigit((unsigned char)*p) && nd < 2; p++, nd++)
+        d = d * 10 + (unsigned)(*p - '0');
+    if (nd == 0 || (*p && *p != ' ' && *p != 'T'))
+        return "is not a date (YYYY-MM-DD)";
+    snprintf(out, 11, "%04u-%02u-%02u", y % 10000u, m % 100u, d % 100u);
+    return validate_date(out);
+}
+
+const char *validate_money(const char *in, int64_t *minor)
+{
+    char digits[64];
+    size_t n = 0;
+    int neg = 0, seen_digit = 0, decimals = -1;
+    const char *p = in;
+    while (*p == ' ')
+        p++;
+    if (*p == '-' || *p == '+') {
+        neg = *p == '-';
+        p++;
+    }
+    /* a currency sign: ¥ (U+00A5) or ￥ (U+FFE5) */
+    if ((unsigned char)p[0] == 0xC2 && (unsigned char)p[1] == 0xA5)
+        p += 2;
+    else if ((unsigned char)p[0] == 0xEF && (unsigned char)p[1] == 0xBF && (unsigned char)p[2] == 0xA5)
+        p += 3;
+    if (!neg && *p == '-') {
+        neg = 1;
+        p++;
+    }
+    for (; *p; p++) {
+        if (isdigit((unsigned char)*p)) {
+            if (n + 1 >= sizeof digits)
+                return "is too large";
+            digits[n++] = *p;
+            seen_digit = 1;
+            if (decimals >= 0 && ++decimals > 2)
+                return "has more than 2 decimals";
+        } else if (*p == '.' && decimals < 0 && seen_digit) {
+            decimals = 0;
+        } else if ((*p == ',' || *p == ' ') && decimals < 0 && seen_digit) {
+            continue; /* thousands separators */
+        } else {
+            return "is not an amount (like 1234.50)";
+        }
+    }
+    if (!seen_digit || decimals == 0)
+        return "is not an amount (like 1234.50)";
+    int64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (v > (INT64_MAX - 9) / 10)
+            return "is too large";
+        v = v * 10 + (digits[i] - '0');
+    }
+    for (int k = decimals < 0 ? 0 : decimals; k < 2; k++) {
+        if (v > INT64_MAX / 10)
+            return "is too large";
+        v *= 10;
+    }
+    if (v >= 1000000000000000LL)
+        return "is too large";
+    *minor = neg ? -v : v;
+    return NULL;
+}
+
 void validate_today(char out[11])
 {
     time_t t = time(NULL);

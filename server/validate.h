@@ -5,6 +5,7 @@
 #define KEHU_VALIDATE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Keeps digits and a leading '+'; drops spaces, dashes, dots and parentheses. */
 const char *validate_phone(const char *in, char *out, size_t outsz);
@@ -17,6 +18,12 @@ const char *validate_id_number(const char *in, char *out, size_t outsz);
 const char *validate_line(const char *s, size_t max_chars);
 /* Like validate_line, but newlines and tabs are allowed (notes). */
 const char *validate_text(const char *s, size_t max_chars);
+/* Spreadsheet dates: YYYY-MM-DD, YYYY/M/D, YYYY.MM.DD, optionally followed
+ * by a time (ignored); written to out as YYYY-MM-DD. */
+const char *validate_date_loose(const char *in, char out[11]);
+/* A decimal amount as people type it: "1234.5", "-3.07", "1,234.50",
+ * "¥88", "￥1 000"; at most 2 decimals; into minor units (fen). */
+const char *validate_money(const char *in, int64_t *minor);
 /* Today's date in UTC as YYYY-MM-DD. */
 void validate_today(char out[11]);
 

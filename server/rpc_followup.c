@@ -1,0 +1,456 @@
+/* Follow-ups: visits, calls, e-mails and meetings, planned and done.
+ *
+ * Plan: one planned follow-up, owned by the person who should do it (given,
+ * else the customer's active owner, else the caller). Log: a contact that
+ * happened; it completes the earliest planned follow-up of that kind, or is
+ * recorded on its own, optionally plans the next one for the same owner, and
+ * moves the customer's last contact — all in one statement. Due: a person's
+ * planned follow-ups up to N days ahead, overdue ones included. List: all of
+ * a customer's follow-ups.
+ *
+ * Dates are UTC calendar days, as everywhere in kehud (validate_today). */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "conn.h"
+#include "log.h"
+#include "rpc.h"
+#include "server.h"
+#include "validate.h"
+
+#define NOTE_MAX 2000
+#define OUTCOME_MAX 500
+#define DUE_DAYS_DEFAULT 7
+#define DUE_DAYS_MAX 3660
+
+static const char *const kinds[] = { "visit", "call", "email", "meeting" };
+
+static char *num(struct req *r, int64_t v)
+{
+    return arena_printf(&r->arena, "%lld", (long long)v);
+}
+
+static char *col(struct req *r, const struct db_result *res, int stmt, int row, int c)
+{
+    const char *v = db_get(res, stmt, row, c);
+    return arena_strdup(&r->arena, v ? v : "");
+}
+
+static int utf8_valid(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        int n = *p < 0x80 ? 0 : (*p & 0xE0) == 0xC0 ? 1 : (*p & 0xF0) == 0xE0 ? 2 : (*p & 0xF8) == 0xF0 ? 3 : -1;
+        if (n < 0 || (n == 1 && *p < 0xC2) || (n == 3 && *p > 0xF4))
+            return 0;
+        unsigned cp = n == 0 ? *p : *p & (0x3Fu >> n);
+        for (int i = 1; i <= n; i++) {
+            if ((p[i] & 0xC0) != 0x80)
+                return 0;
+            cp = cp << 6 | (p[i] & 0x3Fu);
+        }
+        if ((n == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) || (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)))
+            return 0;
+        p += n + 1;
+    }
+    return 1;
+}
+
+const char *rpc_text_problem(const char *s, size_t max_chars, int multiline)
+{
+    if (!s || !*s)
+        return NULL;
+    if (!utf8_valid(s))
+        return "is not valid UTF-8";
+    return multiline ? validate_text(s, max_chars) : validate_line(s, max_chars);
+}
+
+/* ---- the record as the protocol shows it */
+
+#define FOLLOWUP_COLUMNS                                                                                        \
+    "f.id, f.customer_id, c.name, f.kind, f.status, coalesce(f.due::text, ''),"                                 \
+    " coalesce(" SQL_MS("f.done_at") ", 0), coalesce(f.outcome, ''), coalesce(f.note, ''),"                     \
+    " coalesce(f.next::text, ''), coalesce(ow.username, ''), " SQL_MS("f.created_at") ", coalesce(cb.username, '')"
+/* FROM clause over a relation aliased f (the table or a CTE of changed rows). */
+#define FOLLOWUP_JOINS                                                                                          \
+    " JOIN customer c ON c.id = f.customer_id LEFT JOIN app_user ow ON ow.id = f.owner_id"                      \
+    " LEFT JOIN app_user cb ON cb.id = f.created_by "
+
+static Kehu__V1__Followup *followup_from_row(struct req *r, const struct db_result *res, int stmt, int row)
+{
+    Kehu__V1__Followup *f = arena_alloc(&r->arena, sizeof *f);
+    kehu__v1__followup__init(f);
+    f->id = db_get_i64(res, stmt, row, 0);
+    f->customer_id = db_get_i64(res, stmt, row, 1);
+    f->customer_name = col(r, res, stmt, row, 2);
+    f->kind = col(r, res, stmt, row, 3);
+    f->status = col(r, res, stmt, row, 4);
+    f->due = col(r, res, stmt, row, 5);
+    f->done_at_ms = db_get_i64(res, stmt, row, 6);
+    f->outcome = col(r, res, stmt, row, 7);
+    f->note = col(r, res, stmt, row, 8);
+    f->next = col(r, res, stmt, row, 9);
+    f->owner = col(r, res, stmt, row, 10);
+    f->created_at_ms = db_get_i64(res, stmt, row, 11);
+    f->created_by = col(r, res, stmt, row, 12);
+    return f;
+}
+
+static void reply_one(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    if (res->outcome != DB_OK) {
+        req_fail_db(r, res);
+        return;
+    }
+    int last = res->nres - 1;
+    if (db_rows(res, last) != 1) { /* the customer went away between loading and writing */
+        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "customer_id", "no such customer");
+        return;
+    }
+    Kehu__V1__Followup *f = followup_from_row(r, res, last, 0);
+    log_info(r->conn->id, r->id, "follow-up %lld (%s, %s) for customer %lld", (long long)f->id, f->kind, f->status,
+             (long long)f->customer_id);
+    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_FOLLOWUP;
+    r->resp.followup = f;
+    req_reply(r);
+}
+
+static void reply_list(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    if (res->outcome != DB_OK) {
+        req_fail_db(r, res);
+        return;
+    }
+    int n = db_rows(res, 0);
+    Kehu__V1__Followups *list = arena_alloc(&r->arena, sizeof *list);
+    kehu__v1__followups__init(list);
+    list->followups = arena_alloc(&r->arena, sizeof *list->followups * (size_t)(n ? n : 1));
+    for (int i = 0; i < n; i++)
+        list->followups[list->n_followups++] = followup_from_row(r, res, 0, i);
+    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_FOLLOWUPS;
+    r->resp.followups = list;
+    req_reply(r);
+}
+
+/* ---- checks shared by plan and log */
+
+static int check_kind(struct req *r, const char *kind)
+{
+    for (size_t i = 0; kind && i < sizeof kinds / sizeof kinds[0]; i++)
+        if (strcmp(kind, kinds[i]) == 0)
+            return 0;
+    if (kind && *kind)
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "kind", "kind '%s' is not visit, call, email or meeting", kind);
+    else
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "kind", "the kind is required: visit, call, email or meeting");
+    return -1;
+}
+
+static int check_text(struct req *r, const char *field, const char *s, size_t max, int multiline)
+{
+    const char *why = rpc_text_problem(s, max, multiline);
+    if (!why)
+        return 0;
+    req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, field, "%s %s", field, why);
+    return -1;
+}
+
+static int check_customer_id(struct req *r, int64_t id)
+{
+    if (id > 0)
+        return 0;
+    req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "customer_id", "a customer id is required");
+    return -1;
+}
+
+static const char *nonempty(const char *s)
+{
+    return s && *s ? s : NULL;
+}
+
+/* ---- FollowupPlan */
+
+/* Who should do it: a named user (checked against the customer below) or,
+ * by default, the customer's active owner, else the caller ($5 NULL). */
+static struct db_stmt plan_insert = DB_STMT(
+    "WITH f AS (INSERT INTO followup (branch_id, customer_id, kind, status, due, note, owner_id, created_by,"
+    " updated_by) SELECT c.branch_id, c.id, $2, 'planned', $3::date, $4, coalesce($5::bigint,"
+    " (SELECT u.id FROM app_user u WHERE u.id = c.owner_id AND u.disabled_at IS NULL), $6::bigint), $6, $6"
+    " FROM customer c WHERE c.id = $1 RETURNING *)"
+    " SELECT " FOLLOWUP_COLUMNS " FROM f" FOLLOWUP_JOINS);
+
+/* The named user, and the place of the customer's branch for the check. */
+static struct db_stmt plan_user = DB_STMT(
+    "SELECT " USER_COLUMNS ", (SELECT b.path::text FROM org_unit b WHERE b.id = $2) FROM" USER_FROM
+    "WHERE u.username = lower($1)");
+
+struct plan_state {
+    struct rpc_customer_ref ref;
+};
+
+static void plan_insert_for(struct req *r, int64_t owner_id)
+{
+    const Kehu__V1__FollowupPlan *m = r->msg->followup_plan;
+    struct plan_state *st = r->state;
+    const char *p[] = { num(r, st->ref.id),  m->kind, m->due, nonempty(m->note), owner_id ? num(r, owner_id) : NULL,
+                        num(r, req_who(r)->user_id) };
+    db_query(r->srv->db, &plan_insert, 6, p, reply_one, r);
+}
+
+static void plan_user_found(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    const Kehu__V1__FollowupPlan *m = r->msg->followup_plan;
+    struct plan_state *st = r->state;
+    if (res->outcome != DB_OK) {
+        req_fail_db(r, res);
+        return;
+    }
+    if (db_rows(res, 0) != 1) {
+        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "user", "no user named '%s'", m->user);
+        return;
+    }
+    if (db_get_bool(res, 0, 0, 6)) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "user", "user '%s' is disabled", m->user);
+        return;
+    }
+    /* the person must be one who may change this customer */
+    struct principal them;
+    rpc_principal_from_row(&them, res, 0, 0, 0);
+    int64_t path[AUTHZ_MAX_DEPTH];
+    int n = authz_parse_path(db_get(res, 0, 0, USER_NCOLS), path, AUTHZ_MAX_DEPTH);
+    struct authz_target t = { .unit_path = path, .path_len = n < 0 ? 0 : n, .owner_id = st->ref.owner_id };
+    const char *why;
+    if (authz_check(&them, ACT_CUSTOMER_WRITE, &t, &why) != KEHU__V1__CODE__OK) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "user", "'%s' may not work on customer %lld", them.username,
+                 (long long)st->ref.id);
+        return;
+    }
+    plan_insert_for(r, them.user_id);
+}
+
+static void plan_loaded(struct req *r, const struct rpc_customer_ref *ref)
+{
+    const Kehu__V1__FollowupPlan *m = r->msg->followup_plan;
+    struct plan_state *st = arena_alloc(&r->arena, sizeof *st);
+    st->ref = *ref;
+    r->state = st;
+    if (!m->user || !*m->user) {
+        plan_insert_for(r, 0);
+        return;
+    }
+    const char *p[] = { m->user, num(r, ref->branch_id) };
+    db_query(r->srv->db, &plan_user, 2, p, plan_user_found, r);
+}
+
+static void followup_plan(struct req *r)
+{
+    const Kehu__V1__FollowupPlan *m = r->msg->followup_plan;
+    const char *why;
+    if (!m) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "customer_id", "a customer id is required");
+        return;
+    }
+    if (check_customer_id(r, m->customer_id) < 0 || check_kind(r, m->kind) < 0)
+        return;
+    if (!m->due || !*m->due || (why = validate_date(m->due))) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "due", "due %s", m->due && *m->due ? why : "is required (YYYY-MM-DD)");
+        return;
+    }
+    char today[11];
+    validate_today(today);
+    if (strcmp(m->due, today) < 0) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "due", "due %s is in the past (today is %s)", m->due, today);
+        return;
+    }
+    if (check_text(r, "note", m->note, NOTE_MAX, 1) < 0 || check_text(r, "user", m->user, 64, 0) < 0)
+        return;
+    rpc_customer_load(r, m->customer_id, ACT_CUSTOMER_WRITE, plan_loaded);
+}
+
+const struct rpc_entry rpc_followup_plan = { KEHU__V1__REQUEST__OP_FOLLOWUP_PLAN, "followup_plan", ACT_CUSTOMER_WRITE,
+                                             0, followup_plan };
+
+/* ---- FollowupLog */
+
+/* One statement: complete the earliest planned follow-up of the kind (p,
+ * done) or record a new one (ins); plan the next for the same owner (nx);
+ * move the customer's last contact without touching its version (cu).
+ * $1 customer, $2 kind, $3 outcome, $4 note, $5 next, $6 caller, $7 at (a
+ * day; NULL = now). */
+static struct db_stmt log_stmt = DB_STMT(
+    "WITH p AS (SELECT f.id FROM followup f WHERE f.customer_id = $1 AND f.kind = $2 AND f.status = 'planned'"
+    "  ORDER BY f.due, f.id LIMIT 1 FOR UPDATE),"
+    " whn AS (SELECT coalesce($7::date::timestamp AT TIME ZONE 'UTC', now()) AS ts),"
+    " done AS (UPDATE followup f SET status = 'done', done_at = whn.ts, outcome = $3, note = coalesce($4, f.note),"
+    "  next = $5::date, updated_at = now(), updated_by = $6 FROM p, whn WHERE f.id = p.id RETURNING f.*),"
+    " ins AS (INSERT INTO followup (branch_id, customer_id, kind, status, done_at, outcome, note, next, owner_id,"
+    "  created_by, updated_by) SELECT c.branch_id, c.id, $2, 'done', whn.ts, $3, $4, $5::date, $6, $6, $6"
+    "  FROM customer c, whn WHERE c.id = $1 AND NOT EXISTS (SELECT 1 FROM p) RETURNING *),"
+    " d AS (SELECT * FROM done UNION ALL SELECT * FROM ins),"
+    " nx AS (INSERT INTO followup (branch_id, customer_id, kind, status, due, owner_id, created_by, updated_by)"
+    "  SELECT d.branch_id, d.customer_id, d.kind, 'planned', $5::date, d.owner_id, $6, $6 FROM d"
+    "  WHERE $5::date IS NOT NULL RETURNING id),"
+    " cu AS (UPDATE customer c SET last_contact_at = greatest(c.last_contact_at, d.done_at), updated_at = now(),"
+    "  updated_by = $6 FROM d WHERE c.id = d.customer_id RETURNING c.id)"
+    " SELECT " FOLLOWUP_COLUMNS " FROM d f" FOLLOWUP_JOINS);
+
+static void log_loaded(struct req *r, const struct rpc_customer_ref *ref)
+{
+    const Kehu__V1__FollowupLog *m = r->msg->followup_log;
+    char today[11];
+    validate_today(today);
+    /* a day in the past is that day; today is now */
+    const char *at = m->at && *m->at && strcmp(m->at, today) != 0 ? m->at : NULL;
+    const char *p[] = { num(r, ref->id), m->kind, nonempty(m->outcome), nonempty(m->note), nonempty(m->next),
+                        num(r, req_who(r)->user_id), at };
+    db_query(r->srv->db, &log_stmt, 7, p, reply_one, r);
+}
+
+static void followup_log(struct req *r)
+{
+    const Kehu__V1__FollowupLog *m = r->msg->followup_log;
+    const char *why;
+    if (!m) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "customer_id", "a customer id is required");
+        return;
+    }
+    if (check_customer_id(r, m->customer_id) < 0 || check_kind(r, m->kind) < 0)
+        return;
+    char today[11];
+    validate_today(today);
+    const char *at = m->at && *m->at ? m->at : today;
+    if ((why = validate_date(at))) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "at", "at %s", why);
+        return;
+    }
+    if (strcmp(at, today) > 0) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "at", "at %s is in the future (today is %s)", at, today);
+        return;
+    }
+    if (m->next && *m->next) {
+        if ((why = validate_date(m->next))) {
+            req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "next", "next %s", why);
+            return;
+        }
+        if (strcmp(m->next, at) <= 0) {
+            req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "next", "next %s must be after %s", m->next, at);
+            return;
+        }
+    }
+    if (check_text(r, "outcome", m->outcome, OUTCOME_MAX, 1) < 0 || check_text(r, "note", m->note, NOTE_MAX, 1) < 0)
+        return;
+    rpc_customer_load(r, m->customer_id, ACT_CUSTOMER_WRITE, log_loaded);
+}
+
+const struct rpc_entry rpc_followup_log = { KEHU__V1__REQUEST__OP_FOLLOWUP_LOG, "followup_log", ACT_CUSTOMER_WRITE, 0,
+                                            followup_log };
+
+/* ---- FollowupDue */
+
+/* A person's planned follow-ups due by $2 + $3 days (so overdue ones too),
+ * oldest first (at most 1000), on customers the caller may read: the scope is $4 (all,
+ * unit, owner) with $5 its unit or owner. */
+static struct db_stmt due_stmt = DB_STMT(
+    "SELECT " FOLLOWUP_COLUMNS " FROM followup f" FOLLOWUP_JOINS
+    "WHERE f.owner_id = $1 AND f.status = 'planned' AND f.due <= $2::date + $3::int"
+    " AND c.merged_into IS NULL AND c.status <> 'archived'"
+    " AND ($4 = 'all' OR ($4 = 'unit' AND c.branch_id IN (SELECT s.id FROM org_unit s WHERE s.path @> ARRAY[$5::bigint]))"
+    "  OR ($4 = 'owner' AND c.owner_id = $5::bigint))"
+    " ORDER BY f.due, f.id LIMIT 1000");
+
+static struct db_stmt due_user = DB_STMT("SELECT " USER_COLUMNS " FROM" USER_FROM "WHERE u.username = lower($1)");
+
+static void due_query(struct req *r, int64_t user_id)
+{
+    const Kehu__V1__FollowupDue *m = r->msg->followup_due;
+    struct authz_scope s = authz_customer_scope(req_who(r), ACT_CUSTOMER_READ);
+    const char *kind = s.kind == SCOPE_ALL ? "all" : s.kind == SCOPE_UNIT ? "unit" : s.kind == SCOPE_OWNER ? "owner" : "none";
+    char today[11];
+    validate_today(today);
+    const char *p[] = { num(r, user_id), arena_strdup(&r->arena, today),
+                        arena_printf(&r->arena, "%u", m && m->days ? m->days : DUE_DAYS_DEFAULT), kind, num(r, s.id) };
+    db_query(r->srv->db, &due_stmt, 5, p, reply_list, r);
+}
+
+static void due_user_found(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    const Kehu__V1__FollowupDue *m = r->msg->followup_due;
+    if (res->outcome != DB_OK) {
+        req_fail_db(r, res);
+        return;
+    }
+    if (db_rows(res, 0) != 1) {
+        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "user", "no user named '%s'", m->user);
+        return;
+    }
+    int64_t path[AUTHZ_MAX_DEPTH];
+    int n = rpc_user_row_path(res, 0, 0, 0, path, AUTHZ_MAX_DEPTH);
+    struct authz_target t = {
+        .unit_path = path,
+        .path_len = n < 0 ? 0 : n,
+        .role = rpc_role_from_sql(db_get(res, 0, 0, 3)),
+        .user_id = db_get_i64(res, 0, 0, 0),
+    };
+    const char *why;
+    if (t.user_id != req_who(r)->user_id && authz_check(req_who(r), ACT_USER_READ, &t, &why) != KEHU__V1__CODE__OK) {
+        req_fail(r, KEHU__V1__CODE__PERMISSION_DENIED, "user", "you may not see what is due for '%s': %s", m->user, why);
+        return;
+    }
+    due_query(r, t.user_id);
+}
+
+static void followup_due(struct req *r)
+{
+    const Kehu__V1__FollowupDue *m = r->msg->followup_due;
+    const struct principal *who = req_who(r);
+    if (m && m->days > DUE_DAYS_MAX) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "days", "days is at most %d", DUE_DAYS_MAX);
+        return;
+    }
+    if (!m || !m->user || !*m->user || strcasecmp(m->user, who->username) == 0) {
+        due_query(r, who->user_id);
+        return;
+    }
+    if (check_text(r, "user", m->user, 64, 0) < 0)
+        return;
+    /* only those who may see other people's accounts ask for others: the rest learn nothing, not even who exists */
+    const char *why;
+    if (authz_check(who, ACT_USER_READ, NULL, &why) != KEHU__V1__CODE__OK) {
+        req_fail(r, KEHU__V1__CODE__PERMISSION_DENIED, "user", "you may see only what is due for yourself");
+        return;
+    }
+    const char *p[] = { m->user };
+    db_query(r->srv->db, &due_user, 1, p, due_user_found, r);
+}
+
+const struct rpc_entry rpc_followup_due = { KEHU__V1__REQUEST__OP_FOLLOWUP_DUE, "followup_due", ACT_CUSTOMER_READ, 0,
+                                            followup_due };
+
+/* ---- FollowupList */
+
+/* Newest first: by the day it was done or is due. */
+static struct db_stmt list_stmt = DB_STMT(
+    "SELECT " FOLLOWUP_COLUMNS " FROM followup f" FOLLOWUP_JOINS "WHERE f.customer_id = $1"
+    " ORDER BY coalesce(f.done_at, f.due::timestamp AT TIME ZONE 'UTC') DESC, f.id DESC");
+
+static void list_loaded(struct req *r, const struct rpc_customer_ref *ref)
+{
+    const char *p[] = { num(r, ref->id) };
+    db_query(r->srv->db, &list_stmt, 1, p, reply_list, r);
+}
+
+static void followup_list(struct req *r)
+{
+    const Kehu__V1__FollowupList *m = r->msg->followup_list;
+    if (check_customer_id(r, m ? m->customer_id : 0) < 0)
+        return;
+    rpc_customer_load(r, m->customer_id, ACT_CUSTOMER_READ, list_loaded);
+}
+
+const struct rpc_entry rpc_followup_list = { KEHU__V1__REQUEST__OP_FOLLOWUP_LIST, "followup_list", ACT_CUSTOMER_READ,
+                                             0, followup_list };

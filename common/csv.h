@@ -63,7 +63,7 @@ enum csv_status {
     CSV_OK = 0,
     CSV_STOPPED = 1,
     CSV_ERR_NOMEM = -1,
-    CSV_ERR_ENCODING = -2, /* invalid bytes for the encoding, NUL, or iconv unavailable */
+    CSV_ERR_ENCODING = -2, /* invalid or cut-off character, NUL, iconv unavailable */
     CSV_ERR_SYNTAX = -3,   /* unterminated quoted field */
     CSV_ERR_LIMIT = -4,    /* a csv_limits value was exceeded */
     CSV_ERR_USAGE = -5,    /* API misuse: feed after finish, setter after feed, re-entry */
@@ -84,8 +84,9 @@ enum csv_encoding {
 #define CSV_DEFAULT_MAX_FIELDS 256u
 #define CSV_DEFAULT_MAX_RECORD (1024u * 1024)
 
-/* A zero member means its default. The reader holds at most one record plus
- * the decoded form of the chunk being parsed, so these bound its memory. */
+/* A zero member means its default. A reader holds one record (bounded by
+ * these), the 64 KiB detection window while it is open, and the decoded form
+ * of what was fed but not parsed yet: one chunk, unless fed while stopped. */
 struct csv_limits {
     size_t max_field;  /* bytes of one field, after decoding and unquoting */
     size_t max_fields; /* fields in one record */
@@ -181,9 +182,9 @@ int csv_writer_record(struct csv_writer *w, const char *const *fields, const siz
  * field needs the guard when it starts with '=', '+', '-', '@', TAB or CR,
  * unless all that follows the apostrophes is a plain number: an optional sign,
  * one or more ASCII digits, optionally a '.' and one or more digits
- * ("-12.50", "+8613800138000", "42"; not "1e5", "-1,234", "+86 138", "-").
- * Counting the apostrophes makes the guard reversible: csv_unguard() gives
- * back exactly what was written, even for a value like "'=x". */
+ * ("-12.50", "+8613800138000"; but "-1e5", "-1,234", "+86 138", "-" are
+ * guarded). Skipping the apostrophes makes the guard reversible: "'=x" is
+ * written "''=x", and csv_unguard() gives back exactly what was written. */
 int csv_needs_guard(const char *s, size_t len);
 /* For importing: how many leading bytes of a field to drop (0 or 1) to undo
  * the guard, i.e. 1 when it starts with an apostrophe and the rest needs the

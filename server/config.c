@@ -40,6 +40,7 @@ static const struct setting settings[] = {
     S(hash_ops, K_ULL, 1, 1LL << 32, "Argon2id passes (default 2)"),
     S(hash_mem, K_SIZE, 8192, 1LL << 32, "Argon2id memory, bytes (default 67108864)"),
     S(login_free_failures, K_INT, 1, 1000, "failed logins before an account is slowed down (default 5)"),
+    S(doc_max_bytes, K_SIZE, 0, 256 << 20, "largest document a client may upload, bytes (default 10485760)"),
 };
 #define NSETTINGS (sizeof settings / sizeof settings[0])
 
@@ -61,6 +62,7 @@ void config_defaults(struct config *c)
     c->hash_ops = 2;            /* libsodium's "interactive" cost */
     c->hash_mem = 64u << 20;
     c->login_free_failures = 5;
+    c->doc_max_bytes = 10 << 20;
 }
 
 static const struct setting *find(const char *key)

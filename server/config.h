@@ -22,6 +22,7 @@ struct config {
     unsigned long long hash_ops;  /* Argon2id opslimit */
     size_t hash_mem;        /* Argon2id memlimit, bytes */
     int login_free_failures; /* failed logins before an account is slowed down */
+    size_t doc_max_bytes;   /* largest document a client may upload */
 };
 
 void config_defaults(struct config *c);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "dispatch.h"
+#include "rpc.h"
 #include "log.h"
 #include "server.h"
 #include "util.h"
@@ -21,6 +22,8 @@ void conn_unref(struct conn *c)
 {
     if (--c->refs > 0)
         return;
+    import_drop(c);
+    rpc_doc_upload_free(c->upload);
     wire_decoder_free(&c->in);
     wire_buf_free(&c->out);
     wire_buf_free(&c->writing);

@@ -34,6 +34,8 @@ struct conn {
     int in_flush_list;
     struct principal who;     /* valid when who.user_id != 0 */
     struct subscription sub;  /* which pushed events this connection wants */
+    struct import *import;    /* a CSV import in progress (rpc_import.c) */
+    struct doc_upload *upload; /* a document being uploaded (rpc_doc.c) */
     struct conn *next, *prev, *flush_next;
 };
 

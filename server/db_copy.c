@@ -20,7 +20,11 @@ struct db_copy {
     char *pending;       /* COPY data not yet accepted by libpq */
     size_t pending_len;
     uv_timer_t *failed;  /* reports a connection that could not even start, on the next turn */
+    int in_callback;     /* closing from inside a callback waits until it returns */
+    int doomed;
 };
+
+static void release(struct db_copy *x);
 
 static void on_poll(uv_poll_t *h, int status, int events);
 
@@ -66,28 +70,33 @@ static int watch(struct db_copy *x, int events)
     return 0;
 }
 
-/* Calls the operation's callback once, with the last result. */
+/* Calls the operation's callback once, with the last result. Every caller
+ * returns right after: the callback may have closed x. */
 static void finish(struct db_copy *x, enum db_outcome outcome, const char *message)
 {
     db_cb cb = x->cb;
     void *arg = x->arg;
     x->cb = NULL;
+    PGresult *last = x->last;
+    x->last = NULL;
     struct db_result r = { .outcome = outcome, .failed_stmt = -1, .message = message ? message : "" };
-    PGresult *res[1] = { x->last };
+    PGresult *res[1] = { last };
     r.res = res;
     r.nres = 1;
-    if (x->last && outcome == DB_ERROR) {
-        const char *st = PQresultErrorField(x->last, PG_DIAG_SQLSTATE);
+    if (last && outcome == DB_ERROR) {
+        const char *st = PQresultErrorField(last, PG_DIAG_SQLSTATE);
         snprintf(r.sqlstate, sizeof r.sqlstate, "%s", st ? st : "");
-        r.message = PQresultErrorMessage(x->last);
+        r.message = PQresultErrorMessage(last);
         r.failed_stmt = 0;
     }
+    x->in_callback++;
     if (cb)
         cb(&r, arg);
-    if (x->last) {
-        PQclear(x->last);
-        x->last = NULL;
-    }
+    x->in_callback--;
+    if (last)
+        PQclear(last);
+    if (x->doomed && x->in_callback == 0)
+        release(x);
 }
 
 static void dead(struct db_copy *x, const char *why)
@@ -309,20 +318,31 @@ void db_copy_end(struct db_copy *x, db_cb cb, void *arg)
     flush_out(x);
 }
 
+static void release(struct db_copy *x)
+{
+    free(x->pending);
+    free(x);
+}
+
 void db_copy_close(struct db_copy *x)
 {
     if (!x)
         return;
     x->cb = NULL;
     unwatch(x);
+    if (x->pg)
+        PQfinish(x->pg);
+    x->pg = NULL;
+    x->state = X_DEAD;
     if (x->failed) {
         uv_timer_stop(x->failed);
         uv_close((uv_handle_t *)x->failed, timer_closed);
     }
     if (x->last)
         PQclear(x->last);
-    if (x->pg)
-        PQfinish(x->pg);
-    free(x->pending);
-    free(x);
+    x->last = NULL;
+    if (x->in_callback)
+        x->doomed = 1; /* finish() releases it once the callback returns */
+    else
+        release(x);
 }

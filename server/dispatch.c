@@ -38,6 +38,16 @@ static const struct rpc_entry *const rpc_table[] = {
     &rpc_txn_add,
     &rpc_txn_list,
     &rpc_subscribe,
+    &rpc_followup_plan,
+    &rpc_followup_log,
+    &rpc_followup_due,
+    &rpc_followup_list,
+    &rpc_doc_put,
+    &rpc_doc_get,
+    &rpc_doc_list,
+    &rpc_import_begin,
+    &rpc_import_chunk,
+    &rpc_export_page,
 };
 
 static const struct rpc_entry *rpc_find(Kehu__V1__Request__OpCase op)

@@ -24,6 +24,11 @@ int rpc_customer_list_start(struct req *r, const Kehu__V1__CustomerList *m, uint
 /* In that callback: the next page's cursor ("" on the last page) and how many rows belong to this page. */
 char *rpc_customer_next_cursor(struct req *r, const struct db_result *res, uint32_t *shown);
 
+/* rpc_import.c */
+extern const struct rpc_entry rpc_import_begin, rpc_import_chunk, rpc_export_page;
+/* Abandons the connection's import, if any: its transaction rolls back. */
+void import_drop(struct conn *c);
+
 /* A customer found and authorized: what handlers acting on it need. */
 struct rpc_customer_ref {
     int64_t id, version, branch_id, owner_id;
@@ -79,5 +84,15 @@ Kehu__V1__UnitKind rpc_kind_from_sql(const char *s);
  * (session_id 0) or session_id: a disabled account or a revoked session
  * stops working at once on this instance. */
 void rpc_forget_sessions(struct server *s, int64_t user_id, int64_t session_id);
+
+/* rpc_followup.c, rpc_doc.c */
+extern const struct rpc_entry rpc_followup_plan, rpc_followup_log, rpc_followup_due, rpc_followup_list;
+extern const struct rpc_entry rpc_doc_put, rpc_doc_get, rpc_doc_list;
+/* A document upload kept on its connection; freed with the connection. */
+struct doc_upload;
+void rpc_doc_upload_free(struct doc_upload *u);
+/* Free text from a client: valid UTF-8, then validate_line (or
+ * validate_text when multiline); NULL when acceptable or empty. */
+const char *rpc_text_problem(const char *s, size_t max_chars, int multiline);
 
 #endif

@@ -128,6 +128,10 @@ CREATE FUNCTION kehu_announce(kind text, cust customer, actor bigint) RETURNS vo
 DECLARE
     path bigint[];
 BEGIN
+    -- a bulk load (a transaction import) announces once per customer at its end
+    IF current_setting('kehu.bulk', true) = 'on' THEN
+        RETURN;
+    END IF;
     SELECT o.path INTO path FROM org_unit o WHERE o.id = cust.branch_id;
     PERFORM pg_notify('kehu', concat_ws(' ', kind, cust.id, cust.branch_id, cust.version,
                                         coalesce(cust.owner_id, 0), coalesce(actor, 0), path::text));

@@ -53,6 +53,9 @@ extern const struct cli_cmd cmd_org_table[];
 extern const struct cli_cmd cmd_customer_table[];
 extern const struct cli_cmd cmd_contact_table[];
 extern const struct cli_cmd cmd_watch_table[];
+extern const struct cli_cmd cmd_followup_table[];
+extern const struct cli_cmd cmd_doc_table[];
+extern const struct cli_cmd cmd_import_table[];
 
 /* getopt_long over the command's options plus the global ones (--server,
  * --json, --csv, --timeout, --help), which it handles itself; argument
@@ -144,5 +147,15 @@ char *cmd_customer_join(char *const *v, size_t n, const char *sep);
  * CURSOR" on stderr, else "more: kehu WORDS... --after CURSOR" with the
  * words quoted for a shell where needed. */
 void cmd_customer_more(struct cli *cli, const char *const *words, size_t n, const char *cursor);
+/* The words that repeat a list command with its filters. */
+struct cmd_words {
+    const char *w[40];
+    size_t n;
+};
+/* The filters of `customer list` (all != NULL: also --limit, --after, --all)
+ * or `customer export` (output != NULL: --output instead). Returns 0 or an
+ * exit code after printing. */
+int cmd_customer_list_options(struct cli *cli, int argc, char **argv, Kehu__V1__CustomerList *list,
+                              struct cmd_words *ws, int *all, const char **output);
 
 #endif

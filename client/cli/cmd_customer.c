@@ -600,6 +600,7 @@ enum {
     O_LIMIT,
     O_AFTER,
     O_ALL,
+    O_OUTPUT,
 };
 
 /* The probable duplicates that refused an add. */
@@ -877,14 +878,7 @@ static void pages_free(struct pages *p)
     free(p->items);
 }
 
-/* The words that repeat a list command with its filters, for the "more:"
- * line. */
-struct words {
-    const char *w[40];
-    size_t n;
-};
-
-static void words_add(struct words *ws, const char *flag, const char *value)
+static void words_add(struct cmd_words *ws, const char *flag, const char *value)
 {
     if (value && *value && ws->n + 2 <= NELEMS(ws->w)) {
         ws->w[ws->n++] = flag;
@@ -892,9 +886,13 @@ static void words_add(struct words *ws, const char *flag, const char *value)
     }
 }
 
-static int run_customer_list(struct cli *cli, int argc, char **argv)
+/* The filters of `customer list` and `customer export`, parsed into list;
+ * the words that repeat them go to ws. `all` and `output` are set when the
+ * command has those options (NULL otherwise). Returns 0 or an exit code. */
+int cmd_customer_list_options(struct cli *cli, int argc, char **argv, Kehu__V1__CustomerList *list,
+                              struct cmd_words *ws, int *all, const char **output)
 {
-    static const struct option opts[] = {
+    static const struct option list_opts[] = {
         { "owner", required_argument, NULL, O_OWNER },
         { "branch", required_argument, NULL, O_BRANCH },
         { "grade", required_argument, NULL, O_GRADE },
@@ -911,45 +909,59 @@ static int run_customer_list(struct cli *cli, int argc, char **argv)
         { "all", no_argument, NULL, O_ALL },
         { NULL, 0, NULL, 0 },
     };
-    Kehu__V1__CustomerList list = KEHU__V1__CUSTOMER_LIST__INIT;
-    struct words ws = { .w = { "customer", "list" }, .n = 2 };
+    static const struct option export_opts[] = {
+        { "owner", required_argument, NULL, O_OWNER },
+        { "branch", required_argument, NULL, O_BRANCH },
+        { "grade", required_argument, NULL, O_GRADE },
+        { "status", required_argument, NULL, O_STATUS },
+        { "tag", required_argument, NULL, O_TAG },
+        { "region", required_argument, NULL, O_REGION },
+        { "industry", required_argument, NULL, O_INDUSTRY },
+        { "source", required_argument, NULL, O_SOURCE },
+        { "created-from", required_argument, NULL, O_CREATED_FROM },
+        { "created-to", required_argument, NULL, O_CREATED_TO },
+        { "sort", required_argument, NULL, O_SORT },
+        { "output", required_argument, NULL, O_OUTPUT },
+        { NULL, 0, NULL, 0 },
+    };
     const char *limit_arg = NULL;
-    int c, rc, all = 0;
+    int c, rc;
     int64_t limit = 0;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
+    while ((c = cli_getopt(cli, argc, argv, output ? export_opts : list_opts)) != -1) {
         rc = CLI_OK;
         switch (c) {
-        case O_OWNER: list.owner = optarg; break;
-        case O_BRANCH: list.branch = optarg; break;
-        case O_GRADE: list.grade = optarg; break;
+        case O_OWNER: list->owner = optarg; break;
+        case O_BRANCH: list->branch = optarg; break;
+        case O_GRADE: list->grade = optarg; break;
         case O_STATUS:
             if (parse_name(cli, "--status", optarg, status_names, NELEMS(status_names), "all") < 0)
                 return cli->opt_rc;
-            list.status = optarg;
+            list->status = optarg;
             break;
-        case O_TAG: list.tag = optarg; break;
-        case O_REGION: list.region = optarg; break;
-        case O_INDUSTRY: list.industry = optarg; break;
-        case O_SOURCE: list.source = optarg; break;
+        case O_TAG: list->tag = optarg; break;
+        case O_REGION: list->region = optarg; break;
+        case O_INDUSTRY: list->industry = optarg; break;
+        case O_SOURCE: list->source = optarg; break;
         case O_CREATED_FROM:
             rc = cmd_customer_check_date(cli, "--created-from", optarg);
-            list.created_from = optarg;
+            list->created_from = optarg;
             break;
         case O_CREATED_TO:
             rc = cmd_customer_check_date(cli, "--created-to", optarg);
-            list.created_to = optarg;
+            list->created_to = optarg;
             break;
         case O_SORT:
             if (parse_name(cli, "--sort", optarg, sort_names, NELEMS(sort_names), NULL) < 0)
                 return cli->opt_rc;
-            list.sort = optarg;
+            list->sort = optarg;
             break;
         case O_LIMIT:
             rc = cmd_customer_parse_int(cli, "--limit", optarg, 1, LIST_LIMIT_MAX, &limit);
             limit_arg = optarg;
             break;
-        case O_AFTER: list.after = optarg; break;
-        case O_ALL: all = 1; break;
+        case O_AFTER: list->after = optarg; break;
+        case O_ALL: *all = 1; break;
+        case O_OUTPUT: *output = optarg; break;
         default: return cli->opt_rc;
         }
         if (rc)
@@ -957,19 +969,29 @@ static int run_customer_list(struct cli *cli, int argc, char **argv)
     }
     if ((rc = cli_args(cli, argc, argv, 0, 0)))
         return rc;
-    list.limit = (uint32_t)limit;
-    words_add(&ws, "--owner", list.owner);
-    words_add(&ws, "--branch", list.branch);
-    words_add(&ws, "--grade", list.grade);
-    words_add(&ws, "--status", list.status);
-    words_add(&ws, "--tag", list.tag);
-    words_add(&ws, "--region", list.region);
-    words_add(&ws, "--industry", list.industry);
-    words_add(&ws, "--source", list.source);
-    words_add(&ws, "--created-from", list.created_from);
-    words_add(&ws, "--created-to", list.created_to);
-    words_add(&ws, "--sort", list.sort);
-    words_add(&ws, "--limit", limit_arg);
+    list->limit = (uint32_t)limit;
+    words_add(ws, "--owner", list->owner);
+    words_add(ws, "--branch", list->branch);
+    words_add(ws, "--grade", list->grade);
+    words_add(ws, "--status", list->status);
+    words_add(ws, "--tag", list->tag);
+    words_add(ws, "--region", list->region);
+    words_add(ws, "--industry", list->industry);
+    words_add(ws, "--source", list->source);
+    words_add(ws, "--created-from", list->created_from);
+    words_add(ws, "--created-to", list->created_to);
+    words_add(ws, "--sort", list->sort);
+    words_add(ws, "--limit", limit_arg);
+    return CLI_OK;
+}
+
+static int run_customer_list(struct cli *cli, int argc, char **argv)
+{
+    Kehu__V1__CustomerList list = KEHU__V1__CUSTOMER_LIST__INIT;
+    struct cmd_words ws = { .w = { "customer", "list" }, .n = 2 };
+    int rc, all = 0;
+    if ((rc = cmd_customer_list_options(cli, argc, argv, &list, &ws, &all, NULL)))
+        return rc;
 
     struct pages pages = { 0 };
     const char *next = NULL;

@@ -33,6 +33,9 @@ static const struct cli_cmd *const tables[] = {
     cmd_customer_table,
     cmd_contact_table,
     cmd_watch_table,
+    cmd_followup_table,
+    cmd_doc_table,
+    cmd_import_table,
     main_table,
 };
 #define NTABLES (sizeof tables / sizeof tables[0])

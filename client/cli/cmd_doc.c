@@ -1,0 +1,523 @@
+/* Documents: doc put|get|list. Files travel in chunks; a download is written
+ * to a temporary file next to the target, checked against the server's
+ * SHA-256 and only then renamed into place. */
+#include "cli.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "out.h"
+#include "term.h"
+
+#define PUT_CHUNK (256u * 1024u)  /* well under any frame limit */
+#define GET_CHUNK (512u * 1024u)  /* the server's maximum */
+#define PROGRESS_FROM (1u << 20)  /* files smaller than this show no bar */
+#define NAME_COLS 40
+
+enum {
+    O_NAME = 0x100,
+    O_TYPE,
+    O_OUTPUT,
+    O_FORCE,
+};
+
+/* ---- Small helpers */
+
+/* "512 B", "12.0 KiB", "1.3 MiB" */
+static void human_size(uint64_t n, char *buf, size_t len)
+{
+    static const char *const units[] = { "KiB", "MiB", "GiB", "TiB" };
+    if (n < 1024) {
+        snprintf(buf, len, "%" PRIu64 " B", n);
+        return;
+    }
+    double v = (double)n / 1024;
+    size_t u = 0;
+    while (v >= 1024 && u + 1 < sizeof units / sizeof units[0]) {
+        v /= 1024;
+        u++;
+    }
+    snprintf(buf, len, "%.1f %s", v, units[u]);
+}
+
+/* The MIME type of a file name's extension, for the common ones. */
+static const char *guess_type(const char *name)
+{
+    static const struct {
+        const char *ext, *type;
+    } types[] = {
+        { "pdf", "application/pdf" },
+        { "docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document" },
+        { "xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" },
+        { "pptx", "application/vnd.openxmlformats-officedocument.presentationml.presentation" },
+        { "doc", "application/msword" },
+        { "xls", "application/vnd.ms-excel" },
+        { "jpg", "image/jpeg" },
+        { "jpeg", "image/jpeg" },
+        { "png", "image/png" },
+        { "gif", "image/gif" },
+        { "txt", "text/plain" },
+        { "csv", "text/csv" },
+        { "zip", "application/zip" },
+    };
+    const char *dot = strrchr(name, '.');
+    if (dot && dot != name)
+        for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+            if (strcasecmp(dot + 1, types[i].ext) == 0)
+                return types[i].type;
+    return "application/octet-stream";
+}
+
+static void sha_hex(crypto_hash_sha256_state *st, char hex[crypto_hash_sha256_BYTES * 2 + 1])
+{
+    unsigned char h[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256_final(st, h);
+    sodium_bin2hex(hex, crypto_hash_sha256_BYTES * 2 + 1, h, sizeof h);
+}
+
+static void json_doc_members(struct json_w *w, const Kehu__V1__Doc *d)
+{
+    char created[OUT_TIME_BUFSZ];
+    out_time_ms(d->created_at_ms, created, sizeof created);
+    json_kint(w, "id", d->id);
+    json_kint(w, "customer_id", d->customer_id);
+    json_kstr(w, "name", d->name);
+    json_kstr(w, "type", d->type);
+    json_kuint(w, "size", d->size);
+    json_kstr(w, "sha256", d->sha256);
+    json_kstr(w, "created_at", *created ? created : NULL);
+    json_kstr(w, "created_by", d->created_by);
+}
+
+/* ---- doc put */
+
+static int put_failed(struct cli *cli, FILE *f, int rc)
+{
+    term_progress_done();
+    if (f)
+        fclose(f);
+    return rc;
+}
+
+static int run_put(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "name", required_argument, NULL, O_NAME },
+        { "type", required_argument, NULL, O_TYPE },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *name = NULL, *type = NULL;
+    int c, rc;
+    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
+        if (c == O_NAME)
+            name = optarg;
+        else if (c == O_TYPE)
+            type = optarg;
+        else
+            return cli->opt_rc;
+    }
+    int64_t customer_id;
+    if ((rc = cli_args(cli, argc, argv, 2, 2)) ||
+        (rc = cmd_customer_parse_int(cli, "CUSTOMER_ID", argv[optind], 1, INT64_MAX, &customer_id)))
+        return rc;
+    const char *path = argv[optind + 1];
+    if (!name) {
+        const char *slash = strrchr(path, '/');
+        name = slash ? slash + 1 : path;
+    }
+    if (!*name)
+        return cli_usage_error(cli, "FILE: '%s' has no file name: give --name", path);
+    if (!type)
+        type = guess_type(name);
+    if (sodium_init() < 0)
+        return cli_error(cli, CLI_TRANSPORT, "cannot initialise libsodium");
+
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return cli_error(cli, CLI_USAGE, "cannot read %s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        return cli_error(cli, CLI_USAGE, "cannot read %s: not a regular file", path);
+    }
+    uint64_t size = (uint64_t)st.st_size, sent = 0;
+    unsigned char *buf = out_xmalloc(PUT_CHUNK);
+    crypto_hash_sha256_state sha;
+    crypto_hash_sha256_init(&sha);
+    uint64_t upload_id = 0;
+    Kehu__V1__Doc *doc = NULL;
+    Kehu__V1__Response *resp = NULL;
+    rc = CLI_OK;
+    do {
+        size_t want = size - sent < PUT_CHUNK ? (size_t)(size - sent) : PUT_CHUNK;
+        size_t got = fread(buf, 1, want, f);
+        if (got != want) {
+            rc = cli_error(cli, CLI_USAGE, "%s: %s", path, ferror(f) ? strerror(errno) : "the file shrank while being read");
+            break;
+        }
+        crypto_hash_sha256_update(&sha, buf, got);
+        Kehu__V1__DocPut m = KEHU__V1__DOC_PUT__INIT;
+        if (upload_id) {
+            m.upload_id = upload_id;
+        } else {
+            m.customer_id = customer_id;
+            m.name = (char *)name;
+            m.type = (char *)type;
+            m.size = size;
+        }
+        m.data.data = buf;
+        m.data.len = got;
+        m.last = sent + got == size;
+        Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+        req.op_case = KEHU__V1__REQUEST__OP_DOC_PUT;
+        req.doc_put = &m;
+        if ((rc = cli_call(cli, &req, &resp)))
+            break;
+        sent += got;
+        if (m.last) {
+            if (resp->result_case != KEHU__V1__RESPONSE__RESULT_DOC || !resp->doc) {
+                rc = cli_bad_reply(cli, resp);
+                resp = NULL;
+                break;
+            }
+            doc = resp->doc;
+        } else {
+            if (resp->result_case != KEHU__V1__RESPONSE__RESULT_DOC_UPLOAD || !resp->doc_upload ||
+                resp->doc_upload->received != sent || (upload_id && resp->doc_upload->upload_id != upload_id)) {
+                rc = cli_bad_reply(cli, resp);
+                resp = NULL;
+                break;
+            }
+            upload_id = resp->doc_upload->upload_id;
+            kehu_response_free(resp);
+            resp = NULL;
+        }
+        if (size >= PROGRESS_FROM)
+            term_progress("uploading", sent, size);
+    } while (!doc);
+    free(buf);
+    if (rc) {
+        kehu_response_free(resp);
+        return put_failed(cli, f, rc);
+    }
+    term_progress_done();
+    fclose(f);
+    char hex[crypto_hash_sha256_BYTES * 2 + 1];
+    sha_hex(&sha, hex);
+    if (strcmp(hex, doc->sha256) != 0) {
+        rc = cli_error(cli, CLI_TRANSPORT, "document %" PRId64 " was stored with SHA-256 %s, but %s has %s", doc->id,
+                       doc->sha256, path, hex);
+        kehu_response_free(resp);
+        return rc;
+    }
+    if (cli->json) {
+        struct json_w w;
+        json_init(&w, stdout, 1);
+        json_begin_object(&w);
+        json_doc_members(&w, doc);
+        json_end_object(&w);
+    } else {
+        char hs[32];
+        human_size(doc->size, hs, sizeof hs);
+        cli_say("stored document %" PRId64 ": %s (%s, %s)\n", doc->id, doc->name, hs, doc->type);
+    }
+    kehu_response_free(resp);
+    return CLI_OK;
+}
+
+/* ---- doc get */
+
+/* The temporary file of a download in progress, removed if a signal ends us. */
+static char tmp_path[4096];
+
+static void on_signal(int sig)
+{
+    if (tmp_path[0])
+        unlink(tmp_path);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void catch_signals(void (*handler)(int))
+{
+    static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGPIPE };
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+        signal(sigs[i], handler);
+}
+
+static Kehu__V1__Response *get_chunk(struct cli *cli, int64_t id, uint64_t offset, int *rc)
+{
+    Kehu__V1__DocGet m = KEHU__V1__DOC_GET__INIT;
+    m.id = id;
+    m.offset = offset;
+    m.length = GET_CHUNK;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_DOC_GET;
+    req.doc_get = &m;
+    Kehu__V1__Response *resp;
+    if ((*rc = cli_call(cli, &req, &resp)))
+        return NULL;
+    if (resp->result_case != KEHU__V1__RESPONSE__RESULT_DOC || !resp->doc || resp->doc->offset != offset ||
+        offset + resp->doc->data.len > resp->doc->size) {
+        *rc = cli_bad_reply(cli, resp);
+        return NULL;
+    }
+    return resp;
+}
+
+/* The file a document is saved as when no --output is given: its name in
+ * the current directory, never a path. */
+static char *default_output(const Kehu__V1__Doc *d)
+{
+    const char *n = d->name;
+    if (!*n || strchr(n, '/') || strcmp(n, ".") == 0 || strcmp(n, "..") == 0) {
+        char buf[48];
+        snprintf(buf, sizeof buf, "document-%" PRId64, d->id);
+        return out_xstrdup(buf);
+    }
+    return out_xstrdup(n);
+}
+
+/* Writes the whole download to fd; returns 0 or an exit code (printed). */
+static int download(struct cli *cli, Kehu__V1__Response *first, int fd, crypto_hash_sha256_state *sha)
+{
+    const Kehu__V1__Doc *d = first->doc;
+    Kehu__V1__Response *resp = first;
+    uint64_t done = 0;
+    int rc = CLI_OK;
+    for (;;) {
+        const Kehu__V1__Doc *chunk = resp->doc;
+        if (chunk->size != d->size || strcmp(chunk->sha256, d->sha256) != 0) {
+            rc = cli_error(cli, CLI_TRANSPORT, "document %" PRId64 " changed during the download", d->id);
+            break;
+        }
+        for (size_t off = 0; off < chunk->data.len;) {
+            ssize_t w = write(fd, chunk->data.data + off, chunk->data.len - off);
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w < 0) {
+                rc = cli_error(cli, CLI_REFUSED, "cannot write %s: %s", tmp_path, strerror(errno));
+                break;
+            }
+            off += (size_t)w;
+        }
+        if (rc)
+            break;
+        crypto_hash_sha256_update(sha, chunk->data.data, chunk->data.len);
+        done += chunk->data.len;
+        if (d->size >= PROGRESS_FROM)
+            term_progress("downloading", done, d->size);
+        if (done == d->size)
+            break;
+        if (chunk->data.len == 0) { /* no progress: the server would keep us here forever */
+            rc = cli_error(cli, CLI_TRANSPORT, "the server sent an empty chunk at offset %" PRIu64, done);
+            break;
+        }
+        if (resp != first)
+            kehu_response_free(resp);
+        resp = get_chunk(cli, d->id, done, &rc);
+        if (!resp) {
+            resp = first;
+            break;
+        }
+    }
+    if (resp != first)
+        kehu_response_free(resp);
+    term_progress_done();
+    return rc;
+}
+
+/* Moves the finished temporary file to out; without force, never over an
+ * existing file (checked atomically where the file system can). */
+static int place(struct cli *cli, const char *out, int force)
+{
+    if (force) {
+        if (rename(tmp_path, out) == 0)
+            return CLI_OK;
+    } else {
+        if (link(tmp_path, out) == 0) {
+            unlink(tmp_path);
+            return CLI_OK;
+        }
+        if (errno == EEXIST)
+            return cli_error(cli, CLI_USAGE, "%s exists: give --force to overwrite it, or --output FILE", out);
+        /* a file system without hard links */
+        struct stat st;
+        if ((errno == EPERM || errno == ENOTSUP || errno == EXDEV || errno == EMLINK) && lstat(out, &st) < 0 &&
+            errno == ENOENT && rename(tmp_path, out) == 0)
+            return CLI_OK;
+    }
+    return cli_error(cli, CLI_REFUSED, "cannot create %s: %s", out, strerror(errno));
+}
+
+static int run_get(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "output", required_argument, NULL, O_OUTPUT },
+        { "force", no_argument, NULL, O_FORCE },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *output = NULL;
+    int c, rc, force = 0;
+    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
+        if (c == O_OUTPUT)
+            output = optarg;
+        else if (c == O_FORCE)
+            force = 1;
+        else
+            return cli->opt_rc;
+    }
+    int64_t id;
+    if ((rc = cli_args(cli, argc, argv, 1, 1)) ||
+        (rc = cmd_customer_parse_int(cli, "DOC_ID", argv[optind], 1, INT64_MAX, &id)))
+        return rc;
+    if (output && !*output)
+        return cli_usage_error(cli, "--output: expected a file name");
+    if (sodium_init() < 0)
+        return cli_error(cli, CLI_TRANSPORT, "cannot initialise libsodium");
+
+    Kehu__V1__Response *first = get_chunk(cli, id, 0, &rc);
+    if (!first)
+        return rc;
+    const Kehu__V1__Doc *d = first->doc;
+    char *out = output ? out_xstrdup(output) : default_output(d);
+    struct stat st;
+    if (!force && lstat(out, &st) == 0) {
+        rc = cli_error(cli, CLI_USAGE, "%s exists: give --force to overwrite it, or --output FILE", out);
+        goto done;
+    }
+    /* the temporary file sits next to the target, so the rename stays on one file system */
+    const char *slash = strrchr(out, '/');
+    int dirlen = slash ? (int)(slash - out) + 1 : 0;
+    snprintf(tmp_path, sizeof tmp_path, "%.*s.%s.kehu-XXXXXX", dirlen, out, slash ? slash + 1 : out);
+    catch_signals(on_signal);
+    int fd = mkstemp(tmp_path);
+    if (fd < 0) {
+        rc = cli_error(cli, CLI_REFUSED, "cannot create a temporary file for %s: %s", out, strerror(errno));
+        tmp_path[0] = 0;
+        goto done;
+    }
+    mode_t mask = umask(0);
+    umask(mask);
+    fchmod(fd, 0666 & ~mask);
+    crypto_hash_sha256_state sha;
+    crypto_hash_sha256_init(&sha);
+    rc = download(cli, first, fd, &sha);
+    if (close(fd) < 0 && rc == CLI_OK)
+        rc = cli_error(cli, CLI_REFUSED, "cannot write %s: %s", tmp_path, strerror(errno));
+    if (rc == CLI_OK) {
+        char hex[crypto_hash_sha256_BYTES * 2 + 1];
+        sha_hex(&sha, hex);
+        if (strcmp(hex, d->sha256) != 0)
+            rc = cli_error(cli, CLI_TRANSPORT, "document %" PRId64 ": the download has SHA-256 %s, not %s; nothing saved",
+                           d->id, hex, d->sha256);
+    }
+    if (rc == CLI_OK)
+        rc = place(cli, out, force);
+    if (rc != CLI_OK)
+        unlink(tmp_path);
+    tmp_path[0] = 0;
+    catch_signals(SIG_DFL);
+    if (rc == CLI_OK) {
+        if (cli->json) {
+            struct json_w w;
+            json_init(&w, stdout, 1);
+            json_begin_object(&w);
+            json_doc_members(&w, d);
+            json_kstr(&w, "path", out);
+            json_end_object(&w);
+        } else {
+            char hs[32];
+            human_size(d->size, hs, sizeof hs);
+            cli_say("saved document %" PRId64 " (%s) as %s\n", d->id, hs, out);
+        }
+    }
+done:
+    free(out);
+    kehu_response_free(first);
+    return rc;
+}
+
+/* ---- doc list */
+
+static int run_list(struct cli *cli, int argc, char **argv)
+{
+    if (cli_getopt(cli, argc, argv, NULL) != -1)
+        return cli->opt_rc;
+    Kehu__V1__DocList m = KEHU__V1__DOC_LIST__INIT;
+    int rc;
+    if ((rc = cli_args(cli, argc, argv, 1, 1)) ||
+        (rc = cmd_customer_parse_int(cli, "CUSTOMER_ID", argv[optind], 1, INT64_MAX, &m.customer_id)))
+        return rc;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_DOC_LIST;
+    req.doc_list = &m;
+    Kehu__V1__Response *resp;
+    if ((rc = cli_call(cli, &req, &resp)))
+        return rc;
+    if (resp->result_case != KEHU__V1__RESPONSE__RESULT_DOCS || !resp->docs)
+        return cli_bad_reply(cli, resp);
+    Kehu__V1__Doc **ds = resp->docs->docs;
+    size_t n = resp->docs->n_docs;
+    if (cli->json) {
+        struct json_w w;
+        json_init(&w, stdout, 1);
+        json_begin_array(&w);
+        for (size_t i = 0; i < n; i++) {
+            json_begin_object(&w);
+            json_doc_members(&w, ds[i]);
+            json_end_object(&w);
+        }
+        json_end_array(&w);
+    } else if (cli->csv) {
+        static const char *const head[] = { "id", "customer_id", "name", "type", "size", "sha256", "created_at",
+                                            "created_by" };
+        cli_csv_row(stdout, 8, head);
+        for (size_t i = 0; i < n; i++) {
+            char id[24], cust[24], size[24], created[OUT_TIME_BUFSZ];
+            snprintf(id, sizeof id, "%" PRId64, ds[i]->id);
+            snprintf(cust, sizeof cust, "%" PRId64, ds[i]->customer_id);
+            snprintf(size, sizeof size, "%" PRIu64, ds[i]->size);
+            out_time_ms(ds[i]->created_at_ms, created, sizeof created);
+            const char *row[] = { id, cust, ds[i]->name, ds[i]->type, size, ds[i]->sha256, created, ds[i]->created_by };
+            cli_csv_row(stdout, 8, row);
+        }
+    } else {
+        static const char *const head[] = { "ID", "NAME", "TYPE", "SIZE", "CREATED", "BY" };
+        struct out_table *t = out_table_new(6, head);
+        out_table_align(t, 0, OUT_RIGHT);
+        out_table_align(t, 3, OUT_RIGHT);
+        out_table_max_width(t, 1, NAME_COLS);
+        out_table_max_width(t, 2, NAME_COLS);
+        for (size_t i = 0; i < n; i++) {
+            char id[24], size[32], created[OUT_TIME_BUFSZ];
+            snprintf(id, sizeof id, "%" PRId64, ds[i]->id);
+            human_size(ds[i]->size, size, sizeof size);
+            out_time_ms(ds[i]->created_at_ms, created, sizeof created);
+            const char *row[] = { id, ds[i]->name, ds[i]->type, size, created, ds[i]->created_by };
+            out_table_add(t, row);
+        }
+        out_table_print(t, stdout);
+        out_table_free(t);
+    }
+    kehu_response_free(resp);
+    return CLI_OK;
+}
+
+const struct cli_cmd cmd_doc_table[] = {
+    { "doc put", "CUSTOMER_ID FILE [--name N] [--type MIME]",
+      "store a file with a customer (the type is guessed from the extension)", 1, run_put },
+    { "doc get", "DOC_ID [--output FILE] [--force]",
+      "download a document (default: its name in the current directory; never overwrites without --force)", 1,
+      run_get },
+    { "doc list", "CUSTOMER_ID", "a customer's documents", 1, run_list },
+    { NULL, NULL, NULL, 0, NULL },
+};

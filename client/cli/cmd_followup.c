@@ -1,0 +1,354 @@
+/* Follow-ups: followup plan|log|due|list. */
+#include "cli.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "out.h"
+
+#define NOTE_COLS 40
+#define NAME_COLS 24
+#define DAYS_MAX 3660
+
+enum {
+    O_KIND = 0x100,
+    O_DUE,
+    O_NOTE,
+    O_USER,
+    O_OUTCOME,
+    O_NEXT,
+    O_AT,
+    O_DAYS,
+};
+
+/* ---- Dates: the server's days are UTC days */
+
+/* Days since 1970-01-01 of a proleptic Gregorian date. */
+static int64_t days_from_civil(int y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static int64_t today_days(void)
+{
+    return (int64_t)time(NULL) / 86400;
+}
+
+/* "2026-11-20 (3 days overdue)" for a day before today, else the day. */
+static void due_text(const char *due, int64_t today, char *buf, size_t n)
+{
+    int y, m, d;
+    if (out_date_parse(due, &y, &m, &d) < 0) {
+        snprintf(buf, n, "%s", due);
+        return;
+    }
+    int64_t late = today - days_from_civil(y, m, d);
+    if (late > 0)
+        snprintf(buf, n, "%s (%" PRId64 " day%s overdue)", due, late, late == 1 ? "" : "s");
+    else
+        snprintf(buf, n, "%s", due);
+}
+
+/* ---- Printing */
+
+static void json_followup(struct json_w *w, const Kehu__V1__Followup *f)
+{
+    char done[OUT_TIME_BUFSZ], created[OUT_TIME_BUFSZ];
+    out_time_ms(f->done_at_ms, done, sizeof done);
+    out_time_ms(f->created_at_ms, created, sizeof created);
+    json_begin_object(w);
+    json_kint(w, "id", f->id);
+    json_kint(w, "customer_id", f->customer_id);
+    json_kstr(w, "customer_name", f->customer_name);
+    json_kstr(w, "kind", f->kind);
+    json_kstr(w, "status", f->status);
+    json_kstr(w, "due", *f->due ? f->due : NULL);
+    json_kstr(w, "done_at", *done ? done : NULL);
+    json_kstr(w, "outcome", f->outcome);
+    json_kstr(w, "note", f->note);
+    json_kstr(w, "next", *f->next ? f->next : NULL);
+    json_kstr(w, "owner", f->owner);
+    json_kstr(w, "created_at", *created ? created : NULL);
+    json_kstr(w, "created_by", f->created_by);
+    json_end_object(w);
+}
+
+static void csv_followups(Kehu__V1__Followup *const *fs, size_t n)
+{
+    static const char *const head[] = { "id",   "customer_id", "customer_name", "kind",  "status",     "due",
+                                        "done_at", "outcome",  "note",          "next",  "owner",      "created_at",
+                                        "created_by" };
+    cli_csv_row(stdout, 13, head);
+    for (size_t i = 0; i < n; i++) {
+        const Kehu__V1__Followup *f = fs[i];
+        char id[24], cust[24], done[OUT_TIME_BUFSZ], created[OUT_TIME_BUFSZ];
+        snprintf(id, sizeof id, "%" PRId64, f->id);
+        snprintf(cust, sizeof cust, "%" PRId64, f->customer_id);
+        out_time_ms(f->done_at_ms, done, sizeof done);
+        out_time_ms(f->created_at_ms, created, sizeof created);
+        const char *row[] = { id,      cust,       f->customer_name, f->kind,  f->status, f->due,       done,
+                              f->outcome, f->note, f->next,          f->owner, created,   f->created_by };
+        cli_csv_row(stdout, 13, row);
+    }
+}
+
+/* A list as a JSON array or CSV; 0 when printed, 1 when the caller prints a table. */
+static int print_machine(struct cli *cli, Kehu__V1__Followup *const *fs, size_t n)
+{
+    if (cli->json) {
+        struct json_w w;
+        json_init(&w, stdout, 1);
+        json_begin_array(&w);
+        for (size_t i = 0; i < n; i++)
+            json_followup(&w, fs[i]);
+        json_end_array(&w);
+        return 0;
+    }
+    if (cli->csv) {
+        csv_followups(fs, n);
+        return 0;
+    }
+    return 1;
+}
+
+/* One follow-up: JSON (or CSV) for scripts, a line for people. */
+static void print_one(struct cli *cli, Kehu__V1__Followup *f, const char *verb)
+{
+    if (cli->json) {
+        struct json_w w;
+        json_init(&w, stdout, 1);
+        json_followup(&w, f);
+        return;
+    }
+    if (cli->csv) {
+        csv_followups(&f, 1);
+        return;
+    }
+    if (strcmp(f->status, "planned") == 0)
+        cli_say("%s follow-up %" PRId64 ": %s with %s due %s (%s)\n", verb, f->id, f->kind, f->customer_name, f->due,
+                f->owner);
+    else
+        cli_say("%s follow-up %" PRId64 ": %s with %s%s%s\n", verb, f->id, f->kind, f->customer_name,
+                *f->next ? ", next due " : "", f->next);
+}
+
+/* ---- Commands */
+
+static int parse_kind(struct cli *cli, const char *s)
+{
+    static const char *const kinds[] = { "visit", "call", "email", "meeting" };
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+        if (strcmp(s, kinds[i]) == 0)
+            return 0;
+    return cli_usage_error(cli, "--kind: expected visit, call, email or meeting, not '%s'", s);
+}
+
+static int customer_arg(struct cli *cli, int argc, char **argv, int64_t *id)
+{
+    int rc = cli_args(cli, argc, argv, 1, 1);
+    return rc ? rc : cmd_customer_parse_int(cli, "CUSTOMER_ID", argv[optind], 1, INT64_MAX, id);
+}
+
+/* Sends req expecting one follow-up back and prints it. */
+static int call_one(struct cli *cli, Kehu__V1__Request *req, const char *verb)
+{
+    Kehu__V1__Response *resp;
+    int rc = cli_call(cli, req, &resp);
+    if (rc)
+        return rc;
+    if (resp->result_case != KEHU__V1__RESPONSE__RESULT_FOLLOWUP || !resp->followup)
+        return cli_bad_reply(cli, resp);
+    print_one(cli, resp->followup, verb);
+    kehu_response_free(resp);
+    return CLI_OK;
+}
+
+static int run_plan(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "kind", required_argument, NULL, O_KIND },
+        { "due", required_argument, NULL, O_DUE },
+        { "note", required_argument, NULL, O_NOTE },
+        { "user", required_argument, NULL, O_USER },
+        { NULL, 0, NULL, 0 },
+    };
+    Kehu__V1__FollowupPlan m = KEHU__V1__FOLLOWUP_PLAN__INIT;
+    int c, rc;
+    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
+        rc = CLI_OK;
+        switch (c) {
+        case O_KIND: rc = parse_kind(cli, optarg); m.kind = optarg; break;
+        case O_DUE: rc = cmd_customer_check_date(cli, "--due", optarg); m.due = optarg; break;
+        case O_NOTE: m.note = optarg; break;
+        case O_USER: m.user = optarg; break;
+        default: return cli->opt_rc;
+        }
+        if (rc)
+            return rc;
+    }
+    if ((rc = customer_arg(cli, argc, argv, &m.customer_id)))
+        return rc;
+    if (!*m.kind)
+        return cli_usage_error(cli, "--kind is required");
+    if (!*m.due)
+        return cli_usage_error(cli, "--due is required");
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_FOLLOWUP_PLAN;
+    req.followup_plan = &m;
+    return call_one(cli, &req, "planned");
+}
+
+static int run_log(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "kind", required_argument, NULL, O_KIND },
+        { "outcome", required_argument, NULL, O_OUTCOME },
+        { "note", required_argument, NULL, O_NOTE },
+        { "next", required_argument, NULL, O_NEXT },
+        { "at", required_argument, NULL, O_AT },
+        { NULL, 0, NULL, 0 },
+    };
+    Kehu__V1__FollowupLog m = KEHU__V1__FOLLOWUP_LOG__INIT;
+    int c, rc;
+    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
+        rc = CLI_OK;
+        switch (c) {
+        case O_KIND: rc = parse_kind(cli, optarg); m.kind = optarg; break;
+        case O_OUTCOME: m.outcome = optarg; break;
+        case O_NOTE: m.note = optarg; break;
+        case O_NEXT: rc = cmd_customer_check_date(cli, "--next", optarg); m.next = optarg; break;
+        case O_AT: rc = cmd_customer_check_date(cli, "--at", optarg); m.at = optarg; break;
+        default: return cli->opt_rc;
+        }
+        if (rc)
+            return rc;
+    }
+    if ((rc = customer_arg(cli, argc, argv, &m.customer_id)))
+        return rc;
+    if (!*m.kind)
+        return cli_usage_error(cli, "--kind is required");
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_FOLLOWUP_LOG;
+    req.followup_log = &m;
+    return call_one(cli, &req, "logged");
+}
+
+static int run_due(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "user", required_argument, NULL, O_USER },
+        { "days", required_argument, NULL, O_DAYS },
+        { NULL, 0, NULL, 0 },
+    };
+    Kehu__V1__FollowupDue m = KEHU__V1__FOLLOWUP_DUE__INIT;
+    int c, rc;
+    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
+        if (c == O_USER) {
+            m.user = optarg;
+        } else if (c == O_DAYS) {
+            int64_t days;
+            if ((rc = cmd_customer_parse_int(cli, "--days", optarg, 1, DAYS_MAX, &days)))
+                return rc;
+            m.days = (uint32_t)days;
+        } else {
+            return cli->opt_rc;
+        }
+    }
+    if ((rc = cli_args(cli, argc, argv, 0, 0)))
+        return rc;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_FOLLOWUP_DUE;
+    req.followup_due = &m;
+    Kehu__V1__Response *resp;
+    if ((rc = cli_call(cli, &req, &resp)))
+        return rc;
+    if (resp->result_case != KEHU__V1__RESPONSE__RESULT_FOLLOWUPS || !resp->followups)
+        return cli_bad_reply(cli, resp);
+    Kehu__V1__Followup **fs = resp->followups->followups;
+    size_t n = resp->followups->n_followups;
+    if (print_machine(cli, fs, n)) {
+        static const char *const head[] = { "DUE", "CUSTOMER", "KIND", "NOTE" };
+        struct out_table *t = out_table_new(4, head);
+        out_table_max_width(t, 1, NAME_COLS);
+        out_table_max_width(t, 3, NOTE_COLS);
+        int64_t today = today_days();
+        for (size_t i = 0; i < n; i++) {
+            char due[64];
+            due_text(fs[i]->due, today, due, sizeof due);
+            const char *row[] = { due, fs[i]->customer_name, fs[i]->kind, fs[i]->note };
+            out_table_add(t, row);
+        }
+        if (n)
+            out_table_print(t, stdout);
+        else
+            cli_say("nothing due within %u days\n", m.days ? m.days : 7);
+        out_table_free(t);
+    }
+    kehu_response_free(resp);
+    return CLI_OK;
+}
+
+static int run_list(struct cli *cli, int argc, char **argv)
+{
+    if (cli_getopt(cli, argc, argv, NULL) != -1)
+        return cli->opt_rc;
+    Kehu__V1__FollowupList m = KEHU__V1__FOLLOWUP_LIST__INIT;
+    int rc = customer_arg(cli, argc, argv, &m.customer_id);
+    if (rc)
+        return rc;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_FOLLOWUP_LIST;
+    req.followup_list = &m;
+    Kehu__V1__Response *resp;
+    if ((rc = cli_call(cli, &req, &resp)))
+        return rc;
+    if (resp->result_case != KEHU__V1__RESPONSE__RESULT_FOLLOWUPS || !resp->followups)
+        return cli_bad_reply(cli, resp);
+    Kehu__V1__Followup **fs = resp->followups->followups;
+    size_t n = resp->followups->n_followups;
+    if (print_machine(cli, fs, n)) {
+        static const char *const head[] = { "ID", "DATE", "KIND", "STATUS", "OWNER", "OUTCOME", "NOTE" };
+        struct out_table *t = out_table_new(7, head);
+        out_table_align(t, 0, OUT_RIGHT);
+        out_table_max_width(t, 5, NOTE_COLS);
+        out_table_max_width(t, 6, NOTE_COLS);
+        int64_t today = today_days();
+        for (size_t i = 0; i < n; i++) {
+            const Kehu__V1__Followup *f = fs[i];
+            char id[24], date[64];
+            snprintf(id, sizeof id, "%" PRId64, f->id);
+            if (f->done_at_ms) {
+                out_time_ms(f->done_at_ms, date, sizeof date);
+                date[10] = 0; /* the day it happened */
+            } else if (strcmp(f->status, "planned") == 0) {
+                due_text(f->due, today, date, sizeof date);
+            } else {
+                snprintf(date, sizeof date, "%s", f->due);
+            }
+            const char *row[] = { id, date, f->kind, f->status, f->owner, f->outcome, f->note };
+            out_table_add(t, row);
+        }
+        out_table_print(t, stdout);
+        out_table_free(t);
+    }
+    kehu_response_free(resp);
+    return CLI_OK;
+}
+
+const struct cli_cmd cmd_followup_table[] = {
+    { "followup plan", "CUSTOMER_ID --kind visit|call|email|meeting --due DATE [--note N] [--user U]",
+      "plan a follow-up (for the customer's owner unless --user)", 1, run_plan },
+    { "followup log", "CUSTOMER_ID --kind K [--outcome O] [--note N] [--next DATE] [--at DATE]",
+      "record a contact that happened (completes the planned one; --next plans another)", 1, run_log },
+    { "followup due", "[--user U] [--days N]", "follow-ups due within N days (default 7) and overdue ones", 1,
+      run_due },
+    { "followup list", "CUSTOMER_ID", "a customer's follow-ups, newest first", 1, run_list },
+    { NULL, NULL, NULL, 0, NULL },
+};

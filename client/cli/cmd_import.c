@@ -1,0 +1,316 @@
+/* kehu customer import | txn import | customer export: CSV files in and out.
+ *
+ * An import sends the file's bytes as they are (the server detects UTF-8,
+ * GBK/GB18030 or UTF-16 and reads the header), chunk by chunk, showing
+ * progress on a terminal; the last answer lists the rejected rows by line.
+ * An export writes the pages the server renders (UTF-8 with a BOM, so Excel
+ * opens it correctly) to a file or stdout. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "out.h"
+#include "term.h"
+
+#define CHUNK (256u * 1024)
+
+enum { O_DRY_RUN = 0x200, O_DUPLICATES, O_BRANCH };
+
+static void print_result(struct cli *cli, const Kehu__V1__ImportResult *res)
+{
+    if (cli->json) {
+        struct json_w w;
+        json_init(&w, stdout, 1);
+        json_begin_object(&w);
+        json_kuint(&w, "total", res->total);
+        json_kuint(&w, "imported", res->imported);
+        json_kuint(&w, "skipped", res->skipped);
+        json_kbool(&w, "dry_run", res->dry_run);
+        json_kstr(&w, "encoding", res->encoding);
+        json_key(&w, "rejected");
+        json_begin_array(&w);
+        for (size_t i = 0; i < res->n_rejected; i++) {
+            json_begin_object(&w);
+            json_kuint(&w, "line", res->rejected[i]->line);
+            json_kstr(&w, "field", res->rejected[i]->field);
+            json_kstr(&w, "reason", res->rejected[i]->reason);
+            json_end_object(&w);
+        }
+        json_end_array(&w);
+        json_key(&w, "duplicates");
+        json_begin_array(&w);
+        for (size_t i = 0; i < res->n_duplicates; i++) {
+            const Kehu__V1__DuplicateRow *d = res->duplicates[i];
+            json_begin_object(&w);
+            json_kuint(&w, "line", d->line);
+            if (d->existing_id)
+                json_kint(&w, "existing_id", d->existing_id);
+            else
+                json_knull(&w, "existing_id");
+            if (d->other_line)
+                json_kuint(&w, "other_line", d->other_line);
+            else
+                json_knull(&w, "other_line");
+            json_kstr(&w, "reason", d->reason);
+            json_end_object(&w);
+        }
+        json_end_array(&w);
+        json_key(&w, "unknown_columns");
+        json_begin_array(&w);
+        for (size_t i = 0; i < res->n_unknown_columns; i++)
+            json_str(&w, res->unknown_columns[i]);
+        json_end_array(&w);
+        json_end_object(&w);
+        json_finish(&w);
+        return;
+    }
+    cli_say("%s %llu of %llu rows (%s)%s\n", res->dry_run ? "would import" : "imported",
+            (unsigned long long)res->imported, (unsigned long long)res->total, res->encoding,
+            res->dry_run ? ": dry run, nothing changed" : "");
+    if (res->n_unknown_columns) {
+        char *cols = cmd_customer_join(res->unknown_columns, res->n_unknown_columns, ", ");
+        cli_say("unknown columns, not imported: %s\n", cols);
+        free(cols);
+    }
+    if (res->n_rejected) {
+        static const char *const head[] = { "LINE", "FIELD", "REASON" };
+        struct out_table *t = out_table_new(3, head);
+        out_table_align(t, 0, OUT_RIGHT);
+        for (size_t i = 0; i < res->n_rejected; i++) {
+            char line[24];
+            snprintf(line, sizeof line, "%llu", (unsigned long long)res->rejected[i]->line);
+            const char *row[] = { line, res->rejected[i]->field, res->rejected[i]->reason };
+            out_table_add(t, row);
+        }
+        cli_say("rejected rows:\n");
+        out_table_print(t, stdout);
+        out_table_free(t);
+    }
+    if (res->n_duplicates) {
+        static const char *const head[] = { "LINE", "DUPLICATE OF", "REASON" };
+        struct out_table *t = out_table_new(3, head);
+        out_table_align(t, 0, OUT_RIGHT);
+        for (size_t i = 0; i < res->n_duplicates; i++) {
+            const Kehu__V1__DuplicateRow *d = res->duplicates[i];
+            char line[24], of[48];
+            snprintf(line, sizeof line, "%llu", (unsigned long long)d->line);
+            if (d->existing_id)
+                snprintf(of, sizeof of, "customer %lld", (long long)d->existing_id);
+            else
+                snprintf(of, sizeof of, "line %llu", (unsigned long long)d->other_line);
+            const char *row[] = { line, of, d->reason };
+            out_table_add(t, row);
+        }
+        cli_say("probable duplicates%s:\n", res->skipped ? ", not imported (--duplicates create imports them)" : "");
+        out_table_print(t, stdout);
+        out_table_free(t);
+    }
+}
+
+static int run_import(struct cli *cli, int argc, char **argv, const char *kind)
+{
+    static const struct option customer_opts[] = {
+        { "dry-run", no_argument, NULL, O_DRY_RUN },
+        { "duplicates", required_argument, NULL, O_DUPLICATES },
+        { "branch", required_argument, NULL, O_BRANCH },
+        { NULL, 0, NULL, 0 },
+    };
+    static const struct option txn_opts[] = {
+        { "dry-run", no_argument, NULL, O_DRY_RUN },
+        { NULL, 0, NULL, 0 },
+    };
+    Kehu__V1__ImportBegin begin = KEHU__V1__IMPORT_BEGIN__INIT;
+    begin.kind = (char *)kind;
+    int c, rc;
+    while ((c = cli_getopt(cli, argc, argv, strcmp(kind, "customers") == 0 ? customer_opts : txn_opts)) != -1) {
+        switch (c) {
+        case O_DRY_RUN: begin.dry_run = 1; break;
+        case O_DUPLICATES:
+            if (strcmp(optarg, "skip") && strcmp(optarg, "create"))
+                return cli_usage_error(cli, "--duplicates is skip or create, not '%s'", optarg);
+            begin.duplicates = optarg;
+            break;
+        case O_BRANCH: begin.branch = optarg; break;
+        default: return cli->opt_rc;
+        }
+    }
+    if ((rc = cli_args(cli, argc, argv, 1, 1)))
+        return rc;
+    const char *path = argv[optind];
+    int fd = strcmp(path, "-") == 0 ? 0 : open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return cli_error(cli, CLI_USAGE, "cannot open %s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+        begin.size = (uint64_t)st.st_size;
+    const char *slash = strrchr(path, '/');
+    begin.file_name = (char *)(slash ? slash + 1 : path);
+
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_IMPORT_BEGIN;
+    req.import_begin = &begin;
+    Kehu__V1__Response *resp;
+    if ((rc = cli_call(cli, &req, &resp))) {
+        if (fd)
+            close(fd);
+        return rc;
+    }
+    if (resp->result_case != KEHU__V1__RESPONSE__RESULT_IMPORT_STARTED) {
+        if (fd)
+            close(fd);
+        return cli_bad_reply(cli, resp);
+    }
+    uint64_t id = resp->import_started->import_id;
+    kehu_response_free(resp);
+
+    static char buf[CHUNK];
+    uint64_t sent = 0;
+    const char *label = strcmp(kind, "customers") == 0 ? "importing customers" : "importing transactions";
+    for (;;) {
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = cli_error(cli, CLI_USAGE, "cannot read %s: %s", path, strerror(errno));
+            break; /* the server rolls the import back when the connection closes */
+        }
+        /* a short read is not the end: only a read of 0 is, checked by peeking ahead */
+        Kehu__V1__ImportChunk chunk = KEHU__V1__IMPORT_CHUNK__INIT;
+        chunk.import_id = id;
+        chunk.data.data = (uint8_t *)buf;
+        chunk.data.len = (size_t)n;
+        chunk.last = n == 0;
+        req.op_case = KEHU__V1__REQUEST__OP_IMPORT_CHUNK;
+        req.import_chunk = &chunk;
+        if ((rc = cli_call(cli, &req, &resp)))
+            break;
+        sent += (uint64_t)n;
+        if (chunk.last) {
+            term_progress_done();
+            if (resp->result_case != KEHU__V1__RESPONSE__RESULT_IMPORT_RESULT) {
+                rc = cli_bad_reply(cli, resp);
+                break;
+            }
+            const Kehu__V1__ImportResult *res = resp->import_result;
+            print_result(cli, res);
+            rc = res->n_rejected || res->skipped ? CLI_PARTIAL : CLI_OK;
+            kehu_response_free(resp);
+            break;
+        }
+        if (resp->result_case != KEHU__V1__RESPONSE__RESULT_IMPORT_PROGRESS) {
+            rc = cli_bad_reply(cli, resp);
+            break;
+        }
+        term_progress(label, begin.size ? sent : resp->import_progress->rows_done, begin.size ? begin.size : 0);
+        kehu_response_free(resp);
+    }
+    if (fd)
+        close(fd);
+    return rc;
+}
+
+static int run_customer_import(struct cli *cli, int argc, char **argv)
+{
+    return run_import(cli, argc, argv, "customers");
+}
+
+static int run_txn_import(struct cli *cli, int argc, char **argv)
+{
+    return run_import(cli, argc, argv, "txns");
+}
+
+static int write_all(int fd, const uint8_t *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static int run_customer_export(struct cli *cli, int argc, char **argv)
+{
+    Kehu__V1__CustomerList list = KEHU__V1__CUSTOMER_LIST__INIT;
+    struct cmd_words ws = { .w = { "customer", "export" }, .n = 2 };
+    const char *output = "-";
+    int rc;
+    if ((rc = cmd_customer_list_options(cli, argc, argv, &list, &ws, NULL, &output)))
+        return rc;
+    /* into a temporary file renamed at the end: never a half-written export */
+    char tmp[4096] = "";
+    int fd = 1;
+    if (strcmp(output, "-") != 0) {
+        if (snprintf(tmp, sizeof tmp, "%s.partial-XXXXXX", output) >= (int)sizeof tmp)
+            return cli_usage_error(cli, "--output: the path is too long");
+        fd = mkstemp(tmp);
+        if (fd < 0)
+            return cli_error(cli, CLI_USAGE, "cannot write %s: %s", output, strerror(errno));
+        fchmod(fd, 0644);
+    }
+    Kehu__V1__ExportPage page = KEHU__V1__EXPORT_PAGE__INIT;
+    page.filter = &list;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_EXPORT_PAGE;
+    req.export_page = &page;
+    char cursor[512] = "";
+    uint64_t rows = 0;
+    for (;;) {
+        list.after = cursor;
+        Kehu__V1__Response *resp;
+        if ((rc = cli_call(cli, &req, &resp)))
+            break;
+        if (resp->result_case != KEHU__V1__RESPONSE__RESULT_EXPORT_DATA ||
+            (*cursor && strcmp(resp->export_data->next_cursor, cursor) == 0)) {
+            rc = cli_bad_reply(cli, resp);
+            break;
+        }
+        const Kehu__V1__ExportData *d = resp->export_data;
+        if (write_all(fd, d->csv.data, d->csv.len) < 0) {
+            rc = cli_error(cli, CLI_USAGE, "cannot write %s: %s", *tmp ? output : "stdout", strerror(errno));
+            kehu_response_free(resp);
+            break;
+        }
+        rows += d->rows;
+        if (*tmp)
+            term_progress("exporting customers", rows, 0);
+        snprintf(cursor, sizeof cursor, "%s", d->next_cursor);
+        kehu_response_free(resp);
+        if (!*cursor)
+            break;
+    }
+    if (*tmp) {
+        term_progress_done();
+        if (rc == CLI_OK && (fsync(fd) < 0 || close(fd) < 0 || rename(tmp, output) < 0)) {
+            rc = cli_error(cli, CLI_USAGE, "cannot write %s: %s", output, strerror(errno));
+            unlink(tmp);
+        } else if (rc != CLI_OK) {
+            close(fd);
+            unlink(tmp);
+        }
+        if (rc == CLI_OK)
+            fprintf(stderr, "exported %llu customers to %s\n", (unsigned long long)rows, output);
+    }
+    return rc;
+}
+
+const struct cli_cmd cmd_import_table[] = {
+    { "customer import", "FILE.csv [--dry-run] [--duplicates skip|create] [--branch UNIT]",
+      "import customers from CSV (UTF-8, GBK or UTF-16; Chinese or English headers)", 1, run_customer_import },
+    { "customer export",
+      "[--owner U] [--branch B] [--status S] [--tag T] [--region R] [--industry I] [--source S] "
+      "[--created-from DATE] [--created-to DATE] [--sort S] [--output FILE]",
+      "export customers as CSV that Excel opens (UTF-8 with BOM)", 1, run_customer_export },
+    { "txn import", "FILE.csv [--dry-run]", "import transactions from CSV (customer, date, amount, ...)", 1,
+      run_txn_import },
+    { NULL, NULL, NULL, 0, NULL },
+};

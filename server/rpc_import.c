@@ -1,0 +1,1030 @@
+/* Import and export of customers and transactions as CSV.
+ *
+ * Import streams: the client sends the file's raw bytes in chunks; kehud
+ * decodes them (UTF-8, GBK/GB18030, UTF-16 — common/csv.c), maps the header
+ * to fields, checks every row with the same rules as CustomerAdd / TxnAdd
+ * (customer_fields.c, validate.c) and COPYs the good rows into a temporary
+ * staging table, on a connection of its own (db_copy.c) whose transaction
+ * stays open across chunks. After the last chunk, set-based SQL resolves
+ * owners, branches and customers, finds probable duplicates (against the
+ * base and within the file), inserts, and commits — or rolls back for a dry
+ * run. Bad rows are reported by line, the good ones are kept; nothing is
+ * committed before the end, and a dropped connection rolls everything back.
+ *
+ * Export pages through the same query as CustomerList and writes CSV that
+ * Excel opens correctly and import reads back. */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "conn.h"
+#include "csv.h"
+#include "customer_fields.h"
+#include "db_copy.h"
+#include "log.h"
+#include "rpc.h"
+#include "server.h"
+#include "validate.h"
+
+#define IMPORT_MAX_CHUNK (512u * 1024)
+#define IMPORT_MAX_REPORTED 10000 /* rejected and duplicate rows listed in the result */
+
+enum import_kind { IMPORT_CUSTOMERS, IMPORT_TXNS };
+
+/* Columns of a transaction file. */
+enum { TX_CUSTOMER, TX_DATE, TX_AMOUNT, TX_MARGIN, TX_PRODUCT, TX_CATEGORY, TX_CHANNEL, TX_COUNT };
+static const char *const txn_columns[TX_COUNT] = { "customer", "date", "amount", "margin", "product", "category",
+                                                   "channel" };
+static const struct {
+    const char *label;
+    int column;
+} txn_headers[] = {
+    { "customer", TX_CUSTOMER },  { "customer_id", TX_CUSTOMER }, { "ext_ref", TX_CUSTOMER }, { "客户", TX_CUSTOMER },
+    { "客户编号", TX_CUSTOMER },  { "客户号", TX_CUSTOMER },      { "date", TX_DATE },       { "日期", TX_DATE },
+    { "交易日期", TX_DATE },      { "amount", TX_AMOUNT },        { "金额", TX_AMOUNT },     { "交易金额", TX_AMOUNT },
+    { "margin", TX_MARGIN },      { "毛利", TX_MARGIN },          { "利润", TX_MARGIN },     { "product", TX_PRODUCT },
+    { "产品", TX_PRODUCT },       { "产品名称", TX_PRODUCT },     { "category", TX_CATEGORY }, { "类别", TX_CATEGORY },
+    { "产品类别", TX_CATEGORY },  { "channel", TX_CHANNEL },      { "渠道", TX_CHANNEL },
+};
+
+/* Columns an export writes that an import recognises but does not set. */
+static const char *const ignored_columns[] = { "id", "status", "revenue", "balance", "created_at", "updated_at",
+                                               "version", "last_contact" };
+
+#define COL_IGNORED (-2)
+#define MAX_COLUMNS 256
+
+struct rejected {
+    uint64_t line;
+    char *field, *reason;
+};
+
+struct import {
+    uint64_t id;
+    struct conn *conn;
+    struct server *srv;
+    enum import_kind kind;
+    int dry_run, create_dups;
+    int64_t default_branch, actor;
+    struct authz_scope scope;   /* where the caller may write */
+    int owner_defaults_to_caller;
+    struct db_copy *x;
+    struct req *waiting;        /* the request a database step will answer */
+    struct csv_reader *csv;
+    int header_done;
+    int column[MAX_COLUMNS];    /* field (or TX_*) per CSV column; -1 unknown; COL_IGNORED */
+    size_t ncolumns;
+    char **unknown;
+    size_t nunknown;
+    struct wire_buf copy;       /* COPY text for the database, per chunk */
+    uint64_t total, staged;
+    struct rejected *rejected;
+    size_t nrejected, caprejected;
+    uint64_t rejected_total;
+    struct arena arena;         /* strings that live as long as the import */
+    struct arena rows;          /* per chunk */
+    const char *csv_error;
+    int step;                   /* of the final SQL */
+    uint64_t imported;
+    Kehu__V1__ImportResult *result;
+};
+
+static uint64_t next_import_id;
+
+static struct import *import_of(struct req *r)
+{
+    return r->conn->import;
+}
+
+/* ---- life */
+
+static void import_free(struct import *im)
+{
+    if (!im)
+        return;
+    db_copy_close(im->x);
+    csv_reader_free(im->csv);
+    wire_buf_free(&im->copy);
+    arena_free(&im->arena);
+    arena_free(&im->rows);
+    free(im->rejected);
+    free(im->unknown);
+    free(im);
+}
+
+void import_drop(struct conn *c)
+{
+    if (c->import) {
+        log_info(c->id, 0, "import %llu abandoned: rolled back", (unsigned long long)c->import->id);
+        import_free(c->import);
+        c->import = NULL;
+    }
+}
+
+/* Ends the import with an error for the waiting request. */
+static void import_fail(struct import *im, struct req *r, Kehu__V1__Code code, const char *field, const char *msg)
+{
+    struct conn *c = im->conn;
+    c->import = NULL;
+    import_free(im);
+    req_fail(r, code, field, "%s", msg);
+}
+
+static void import_fail_db(struct import *im, struct req *r, const struct db_result *res)
+{
+    struct conn *c = im->conn;
+    c->import = NULL;
+    import_free(im);
+    req_fail_db(r, res);
+}
+
+/* ---- COPY text */
+
+static void copy_text(struct wire_buf *b, const char *s)
+{
+    if (!s || !*s) {
+        wire_buf_reserve(b, 2);
+        memcpy(b->data + b->len, "\\N", 2);
+        b->len += 2;
+        return;
+    }
+    size_t n = strlen(s);
+    if (wire_buf_reserve(b, n * 2) < 0)
+        fatal("out of memory building COPY data");
+    for (const char *p = s; *p; p++) {
+        char esc = *p == '\\' ? '\\' : *p == '\t' ? 't' : *p == '\n' ? 'n' : *p == '\r' ? 'r' : 0;
+        if (esc) {
+            b->data[b->len++] = '\\';
+            b->data[b->len++] = esc;
+        } else {
+            b->data[b->len++] = *p;
+        }
+    }
+}
+
+static void copy_sep(struct wire_buf *b, char c)
+{
+    if (wire_buf_reserve(b, 1) < 0)
+        fatal("out of memory building COPY data");
+    b->data[b->len++] = (uint8_t)c;
+}
+
+/* ---- rows */
+
+static void reject(struct import *im, uint64_t line, const char *field, const char *reason)
+{
+    im->rejected_total++;
+    if (im->nrejected >= IMPORT_MAX_REPORTED)
+        return;
+    if (im->nrejected == im->caprejected) {
+        im->caprejected = im->caprejected ? im->caprejected * 2 : 64;
+        im->rejected = xrealloc(im->rejected, im->caprejected * sizeof *im->rejected);
+    }
+    struct rejected *rj = &im->rejected[im->nrejected++];
+    rj->line = line;
+    rj->field = arena_strdup(&im->arena, field);
+    rj->reason = arena_strdup(&im->arena, reason);
+}
+
+/* A cell as the row gives it: trimmed, the export's formula guard undone. */
+static const char *cell(struct import *im, const char *const *fields, const size_t *lens, size_t n, size_t i)
+{
+    if (i >= n)
+        return "";
+    const char *s = fields[i];
+    size_t len = lens[i];
+    size_t skip = csv_unguard(s, len);
+    s += skip;
+    len -= skip;
+    while (len && isspace((unsigned char)*s))
+        s++, len--;
+    while (len && isspace((unsigned char)s[len - 1]))
+        len--;
+    char *out = arena_alloc(&im->rows, len + 1);
+    memcpy(out, s, len);
+    return out;
+}
+
+/* Maps the header row; unknown columns are remembered for the report. */
+static int map_header(struct import *im, const char *const *fields, const size_t *lens, size_t n)
+{
+    if (n > MAX_COLUMNS) {
+        im->csv_error = "more than 256 columns";
+        return 1;
+    }
+    im->ncolumns = n;
+    int seen[CF_COUNT + 2 + TX_COUNT] = { 0 };
+    for (size_t i = 0; i < n; i++) {
+        const char *h = cell(im, fields, lens, n, i);
+        if (i == 0 && (unsigned char)h[0] == 0xEF && (unsigned char)h[1] == 0xBB && (unsigned char)h[2] == 0xBF)
+            h += 3; /* a second BOM some tools write */
+        int f = -1;
+        if (im->kind == IMPORT_CUSTOMERS) {
+            f = customer_field_from_header(h);
+        } else {
+            for (size_t k = 0; k < sizeof txn_headers / sizeof txn_headers[0] && f < 0; k++)
+                if (strcasecmp(txn_headers[k].label, h) == 0)
+                    f = txn_headers[k].column;
+        }
+        for (size_t k = 0; f < 0 && k < sizeof ignored_columns / sizeof ignored_columns[0]; k++)
+            if (strcasecmp(ignored_columns[k], h) == 0)
+                f = COL_IGNORED;
+        if (f >= 0) {
+            int slot = f == CF_OWNER ? CF_COUNT : f == CF_BRANCH ? CF_COUNT + 1 : f;
+            if (seen[slot]) {
+                im->csv_error = arena_printf(&im->arena, "column '%s' appears twice (or two columns mean the same field)", h);
+                return 1;
+            }
+            seen[slot] = 1;
+        }
+        if (f == -1 && *h) {
+            im->unknown = xrealloc(im->unknown, (im->nunknown + 1) * sizeof *im->unknown);
+            im->unknown[im->nunknown++] = arena_strdup(&im->arena, h);
+        }
+        im->column[i] = f;
+    }
+    if (im->kind == IMPORT_CUSTOMERS && !seen[FI_NAME]) {
+        im->csv_error = "the header has no name column (name or 姓名)";
+        return 1;
+    }
+    if (im->kind == IMPORT_TXNS && (!seen[TX_CUSTOMER] || !seen[TX_AMOUNT] || !seen[TX_DATE])) {
+        im->csv_error = "a transaction file needs the columns customer, date and amount";
+        return 1;
+    }
+    return 0;
+}
+
+/* Chinese and other spellings of enumerated values. */
+static const char *value_alias(int field, const char *v)
+{
+    static const struct {
+        int field;
+        const char *from, *to;
+    } aliases[] = {
+        { FI_GENDER, "男", "male" },           { FI_GENDER, "女", "female" },
+        { FI_GENDER, "m", "male" },            { FI_GENDER, "f", "female" },
+        { FI_KIND, "个人", "individual" },     { FI_KIND, "对私", "individual" },
+        { FI_KIND, "企业", "corporate" },      { FI_KIND, "公司", "corporate" },
+        { FI_KIND, "对公", "corporate" },      { FI_KIND, "单位", "corporate" },
+        { FI_SOURCE, "B2B平台", "b2b_platform" }, { FI_SOURCE, "展会", "trade_show" },
+        { FI_SOURCE, "展会名片", "trade_show" }, { FI_SOURCE, "搜索引擎", "search_engine" },
+        { FI_SOURCE, "网络搜索", "search_engine" }, { FI_SOURCE, "购买名单", "purchased_list" },
+        { FI_SOURCE, "转介绍", "referral" },   { FI_SOURCE, "介绍", "referral" },
+        { FI_SOURCE, "上门", "walk_in" },      { FI_SOURCE, "自然到店", "walk_in" },
+        { FI_SOURCE, "其他", "other" },
+    };
+    for (size_t i = 0; i < sizeof aliases / sizeof aliases[0]; i++)
+        if (aliases[i].field == field && strcasecmp(aliases[i].from, v) == 0)
+            return aliases[i].to;
+    return v;
+}
+
+static void stage_customer(struct import *im, const char *const *fields, const size_t *lens, size_t n, uint64_t line)
+{
+    struct cvalues v = { 0 };
+    const char *owner = "", *branch = "";
+    const char *given[CF_COUNT] = { 0 };
+    for (size_t i = 0; i < im->ncolumns; i++) {
+        int f = im->column[i];
+        if (f == CF_OWNER)
+            owner = cell(im, fields, lens, n, i);
+        else if (f == CF_BRANCH)
+            branch = cell(im, fields, lens, n, i);
+        else if (f >= 0 && f < CF_COUNT)
+            given[f] = cell(im, fields, lens, n, i);
+    }
+    for (int f = 0; f < CF_COUNT; f++) {
+        const char *value = given[f] ? given[f] : "";
+        if (f == FI_KIND && !*value)
+            value = "individual";
+        if (f == FI_PHONES || f == FI_TAGS) { /* spreadsheets separate lists with ; or ， too */
+            char *norm = arena_strdup(&im->rows, value);
+            for (char *p = norm; *p; p++)
+                if (*p == ';')
+                    *p = ',';
+            value = norm;
+        }
+        value = value_alias(f, value);
+        char date[11];
+        if ((f == FI_BIRTH || f == FI_SINCE) && *value) {
+            const char *why = validate_date_loose(value, date);
+            if (why) {
+                reject(im, line, customer_fields[f].name, arena_printf(&im->rows, "%s %s", customer_fields[f].name, why));
+                return;
+            }
+            value = date;
+        }
+        const char *why = customer_field_set(&im->rows, &v, f, value);
+        if (why) {
+            reject(im, line, customer_fields[f].name, arena_printf(&im->rows, "%s %s", customer_fields[f].name, why));
+            return;
+        }
+    }
+    struct customer_keys k;
+    if (customer_keys(&im->rows, &v, &k) < 0) {
+        reject(im, line, "name", "could not compute search keys");
+        return;
+    }
+    char num[24];
+    snprintf(num, sizeof num, "%llu", (unsigned long long)line);
+    copy_text(&im->copy, num);
+    for (int f = 0; f < CF_COUNT; f++) {
+        copy_sep(&im->copy, '\t');
+        copy_text(&im->copy, customer_field_param(&im->rows, &v, f));
+    }
+    const char *tail[] = { owner, branch, k.sort_key, k.text, k.tokens };
+    for (size_t i = 0; i < 5; i++) {
+        copy_sep(&im->copy, '\t');
+        copy_text(&im->copy, tail[i]);
+    }
+    copy_sep(&im->copy, '\n');
+    im->staged++;
+}
+
+static void stage_txn(struct import *im, const char *const *fields, const size_t *lens, size_t n, uint64_t line)
+{
+    const char *val[TX_COUNT] = { "", "", "", "", "", "", "" };
+    for (size_t i = 0; i < im->ncolumns; i++)
+        if (im->column[i] >= 0 && im->column[i] < TX_COUNT)
+            val[im->column[i]] = cell(im, fields, lens, n, i);
+    if (!*val[TX_CUSTOMER]) {
+        reject(im, line, "customer", "customer is required (an id or an external reference)");
+        return;
+    }
+    char date[11];
+    const char *why = validate_date_loose(val[TX_DATE], date);
+    if (!*val[TX_DATE] || why) {
+        reject(im, line, "date", *val[TX_DATE] ? arena_printf(&im->rows, "date %s", why) : "date is required");
+        return;
+    }
+    int64_t amount, margin = 0;
+    if ((why = validate_money(val[TX_AMOUNT], &amount)) || amount == 0) {
+        reject(im, line, "amount", why ? arena_printf(&im->rows, "amount %s", why) : "amount must not be zero");
+        return;
+    }
+    if (*val[TX_MARGIN] && (why = validate_money(val[TX_MARGIN], &margin))) {
+        reject(im, line, "margin", arena_printf(&im->rows, "margin %s", why));
+        return;
+    }
+    for (int c = TX_PRODUCT; c <= TX_CHANNEL; c++)
+        if ((why = validate_line(val[c], 200))) {
+            reject(im, line, txn_columns[c], arena_printf(&im->rows, "%s %s", txn_columns[c], why));
+            return;
+        }
+    char num[24];
+    snprintf(num, sizeof num, "%llu", (unsigned long long)line);
+    const char *cells[] = { num,
+                            val[TX_CUSTOMER],
+                            date,
+                            rpc_money_sql(&im->rows, amount),
+                            *val[TX_MARGIN] ? rpc_money_sql(&im->rows, margin) : NULL,
+                            val[TX_PRODUCT],
+                            val[TX_CATEGORY],
+                            val[TX_CHANNEL] };
+    for (size_t i = 0; i < sizeof cells / sizeof cells[0]; i++) {
+        if (i)
+            copy_sep(&im->copy, '\t');
+        copy_text(&im->copy, cells[i]);
+    }
+    copy_sep(&im->copy, '\n');
+    im->staged++;
+}
+
+static int on_record(const char *const *fields, const size_t *lens, size_t n, uint64_t line, void *arg)
+{
+    struct import *im = arg;
+    if (!im->header_done) {
+        im->header_done = 1;
+        return map_header(im, fields, lens, n);
+    }
+    im->total++;
+    if (im->kind == IMPORT_CUSTOMERS)
+        stage_customer(im, fields, lens, n, line);
+    else
+        stage_txn(im, fields, lens, n, line);
+    return 0;
+}
+
+/* ---- the final, set-based part */
+
+static char *scope_predicate(struct import *im, const char *branch_col, const char *owner_col)
+{
+    switch (im->scope.kind) {
+    case SCOPE_ALL:
+        return "true";
+    case SCOPE_UNIT:
+        return arena_printf(&im->arena, "%s IN (SELECT id FROM org_unit WHERE path @> ARRAY[%lld::bigint])", branch_col,
+                            (long long)im->scope.id);
+    case SCOPE_OWNER:
+        return arena_printf(&im->arena, "%s = %lld", owner_col, (long long)im->scope.id);
+    default:
+        return "false";
+    }
+}
+
+#define NORM(x) "lower(regexp_replace(" x ", '[[:space:][:punct:]]+', '', 'g'))"
+
+static char *customers_resolve_sql(struct import *im)
+{
+    long long actor = (long long)im->actor, branch = (long long)im->default_branch;
+    return arena_printf(
+        &im->arena,
+        "CREATE INDEX ON import_stage (line);"
+        "UPDATE import_stage s SET owner_id = u.id FROM app_user u"
+        " WHERE s.owner IS NOT NULL AND u.username = lower(s.owner) AND u.disabled_at IS NULL;"
+        "UPDATE import_stage SET problem_field = 'owner', problem = 'no active user named ' || owner"
+        " WHERE owner IS NOT NULL AND owner_id IS NULL;"
+        "%s"
+        "UPDATE import_stage s SET branch_id = b.id FROM org_unit b WHERE s.problem IS NULL AND s.branch IS NOT NULL"
+        " AND b.kind = 'branch' AND (lower(b.name) = lower(s.branch) OR b.id::text = s.branch);"
+        "UPDATE import_stage SET problem_field = 'branch', problem = 'no branch named ' || branch"
+        " WHERE problem IS NULL AND branch IS NOT NULL AND branch_id IS NULL;"
+        "UPDATE import_stage s SET branch_id = o.branch_id FROM app_user u JOIN org_unit o ON o.id = u.unit_id"
+        " WHERE s.problem IS NULL AND s.branch_id IS NULL AND s.owner_id = u.id AND o.branch_id IS NOT NULL;"
+        "UPDATE import_stage SET branch_id = %lld WHERE problem IS NULL AND branch_id IS NULL;"
+        "UPDATE import_stage s SET problem_field = 'owner', problem = coalesce(s.owner, 'the owner')"
+        " || ' does not work in that branch' FROM app_user u JOIN org_unit o ON o.id = u.unit_id"
+        " WHERE s.problem IS NULL AND s.owner_id = u.id AND o.branch_id IS DISTINCT FROM s.branch_id;"
+        "UPDATE import_stage SET problem_field = 'owner', problem = 'outside the customers you may change'"
+        " WHERE problem IS NULL AND NOT (%s);"
+        "UPDATE import_stage s SET problem_field = 'ext_ref', problem = 'external reference ' || s.ext_ref"
+        " || ' is already used in this branch by customer ' || c.id FROM customer c"
+        " WHERE s.problem IS NULL AND s.ext_ref IS NOT NULL AND c.branch_id = s.branch_id AND c.ext_ref = s.ext_ref;"
+        "UPDATE import_stage s SET problem_field = 'ext_ref', problem = 'external reference ' || s.ext_ref"
+        " || ' repeats line ' || m.first FROM (SELECT ext_ref, branch_id, min(line) AS first FROM import_stage"
+        "  WHERE problem IS NULL AND ext_ref IS NOT NULL GROUP BY 1, 2) m"
+        " WHERE s.problem IS NULL AND s.ext_ref = m.ext_ref AND s.branch_id = m.branch_id AND s.line > m.first;"
+        /* probable duplicates: keys once, then against the base and within the file */
+        "ALTER TABLE import_stage ADD name_key text, ADD company_key text;"
+        "UPDATE import_stage SET name_key = " NORM("name") ", company_key = " NORM("company")
+        " WHERE problem IS NULL AND company IS NOT NULL;"
+        "CREATE TEMP TABLE import_key ON COMMIT DROP AS"
+        " SELECT line, 'phone' AS what, p AS key FROM import_stage, unnest(phones::text[]) p WHERE problem IS NULL"
+        " UNION ALL SELECT line, 'ID number', id_number FROM import_stage WHERE problem IS NULL AND id_number IS NOT NULL"
+        " UNION ALL SELECT line, 'name and company', name_key || '/' || company_key FROM import_stage"
+        "  WHERE problem IS NULL AND company_key IS NOT NULL AND company_key <> '';"
+        "CREATE INDEX ON import_key (key);"
+        "UPDATE import_stage s SET dup_of = m.id, dup_reason = m.reason FROM ("
+        " SELECT DISTINCT ON (k.line) k.line, c.id, 'same ' || k.what || CASE WHEN k.what = 'phone' THEN ' ' || k.key"
+        "  ELSE '' END AS reason"
+        " FROM import_key k JOIN customer c ON"
+        "  (k.what = 'phone' AND c.phones @> ARRAY[k.key]) OR (k.what = 'ID number' AND c.id_number = k.key)"
+        "  OR (k.what = 'name and company' AND c.name_key || '/' || c.company_key = k.key)"
+        " WHERE c.merged_into IS NULL AND c.status <> 'archived' ORDER BY k.line, c.id) m WHERE s.line = m.line;"
+        "UPDATE import_stage s SET dup_line = m.other, dup_reason = m.reason FROM ("
+        " SELECT DISTINCT ON (a.line) a.line, b.line AS other, 'same ' || a.what || CASE WHEN a.what = 'phone'"
+        "  THEN ' ' || a.key ELSE '' END || ' as line ' || b.line AS reason"
+        " FROM import_key a JOIN import_key b ON a.what = b.what AND a.key = b.key AND b.line < a.line"
+        " ORDER BY a.line, b.line) m WHERE s.line = m.line AND s.dup_reason IS NULL",
+        im->owner_defaults_to_caller
+            ? arena_printf(&im->arena, "UPDATE import_stage SET owner_id = %lld WHERE owner IS NULL;", actor)
+            : "",
+        branch, scope_predicate(im, "branch_id", "owner_id"));
+}
+
+static char *customers_insert_sql(struct import *im)
+{
+    char cols[1024] = "", vals[2048] = "";
+    size_t nc = 0, nv = 0;
+    for (int f = 0; f < CF_COUNT; f++) {
+        nc += (size_t)snprintf(cols + nc, sizeof cols - nc, ", %s", customer_fields[f].name);
+        if (f == FI_SINCE)
+            nv += (size_t)snprintf(vals + nv, sizeof vals - nv, ", coalesce(since::date, current_date)");
+        else
+            nv += (size_t)snprintf(vals + nv, sizeof vals - nv, ", %s%s", customer_fields[f].name,
+                                   customer_fields[f].cast);
+    }
+    return arena_printf(&im->arena,
+                        "INSERT INTO customer (branch_id, owner_id, created_by, updated_by, sort_key, search_text,"
+                        " search_tokens%s) SELECT branch_id, owner_id, %lld, %lld, sort_key, search_text,"
+                        " search_tokens::text[]%s FROM import_stage WHERE problem IS NULL%s ORDER BY line",
+                        cols, (long long)im->actor, (long long)im->actor, vals,
+                        im->create_dups ? "" : " AND dup_reason IS NULL");
+}
+
+static char *txns_resolve_sql(struct import *im)
+{
+    const char *visible = scope_predicate(im, "c.branch_id", "c.owner_id");
+    return arena_printf(
+        &im->arena,
+        "CREATE INDEX ON import_stage (customer);"
+        "UPDATE import_stage s SET customer_id = m.id, branch_id = m.branch_id FROM ("
+        " SELECT c.ext_ref, min(c.id) AS id, min(c.branch_id) AS branch_id, count(*) AS n FROM customer c"
+        " WHERE c.ext_ref IN (SELECT customer FROM import_stage) AND c.merged_into IS NULL AND %s GROUP BY 1) m"
+        " WHERE m.ext_ref = s.customer AND m.n = 1;"
+        "UPDATE import_stage s SET problem_field = 'customer', problem = 'external reference ' || s.customer"
+        " || ' matches customers in several branches: use the customer id'"
+        " WHERE s.customer_id IS NULL AND (SELECT count(*) FROM customer c WHERE c.ext_ref = s.customer"
+        "  AND c.merged_into IS NULL AND %s) > 1;"
+        "UPDATE import_stage s SET customer_id = c.id, branch_id = c.branch_id FROM customer c"
+        " WHERE s.customer_id IS NULL AND s.problem IS NULL AND s.customer ~ '^[0-9]{1,18}$'"
+        " AND c.id = s.customer::bigint AND c.merged_into IS NULL AND %s;"
+        "UPDATE import_stage SET problem_field = 'customer', problem = 'no customer ' || customer"
+        " || ' (by id or external reference) that you may change' WHERE customer_id IS NULL AND problem IS NULL",
+        visible, visible, visible);
+}
+
+static char *txns_insert_sql(struct import *im)
+{
+    long long actor = (long long)im->actor;
+    return arena_printf(
+        &im->arena,
+        "SET LOCAL kehu.bulk = 'on';"
+        "INSERT INTO txn (branch_id, customer_id, date, amount, margin, product, category, channel, created_by)"
+        " SELECT branch_id, customer_id, date::date, amount::numeric, margin::numeric, product, category, channel, %lld"
+        " FROM import_stage WHERE problem IS NULL ORDER BY line;"
+        "UPDATE customer c SET revenue = c.revenue + t.total FROM (SELECT customer_id, sum(amount::numeric) AS total"
+        " FROM import_stage WHERE problem IS NULL GROUP BY 1) t WHERE c.id = t.customer_id;"
+        "SET LOCAL kehu.bulk = 'off';"
+        "SELECT count(*) FROM (SELECT kehu_announce('txn.imported', c, %lld) FROM customer c"
+        " WHERE c.id IN (SELECT customer_id FROM import_stage WHERE problem IS NULL)) announced;"
+        "SELECT count(*) FROM import_stage WHERE problem IS NULL",
+        actor, actor);
+}
+
+/* The final steps, one database round trip each. */
+enum { STEP_END_COPY, STEP_RESOLVE, STEP_REJECTED, STEP_DUPLICATES, STEP_INSERT, STEP_FINISH, STEP_DONE };
+
+static void run_step(struct import *im);
+
+static void merge_rejected(struct import *im, struct req *r, const struct db_result *res)
+{
+    Kehu__V1__ImportResult *out = im->result;
+    int n = db_rows(res, 0);
+    size_t cap = im->nrejected + (size_t)n;
+    out->rejected = arena_alloc(&r->arena, sizeof *out->rejected * (cap ? cap : 1));
+    /* both lists are in line order: merge them */
+    size_t a = 0;
+    int b = 0;
+    while ((a < im->nrejected || b < n) && out->n_rejected < IMPORT_MAX_REPORTED) {
+        Kehu__V1__RejectedRow *row = arena_alloc(&r->arena, sizeof *row);
+        kehu__v1__rejected_row__init(row);
+        uint64_t lb = b < n ? (uint64_t)db_get_i64(res, 0, b, 0) : UINT64_MAX;
+        if (a < im->nrejected && im->rejected[a].line <= lb) {
+            row->line = im->rejected[a].line;
+            row->field = arena_strdup(&r->arena, im->rejected[a].field);
+            row->reason = arena_strdup(&r->arena, im->rejected[a].reason);
+            a++;
+        } else {
+            row->line = lb;
+            row->field = arena_strdup(&r->arena, db_get(res, 0, b, 1));
+            row->reason = arena_strdup(&r->arena, db_get(res, 0, b, 2));
+            b++;
+        }
+        out->rejected[out->n_rejected++] = row;
+    }
+}
+
+static void step_done(const struct db_result *res, void *arg)
+{
+    struct import *im = arg;
+    struct req *r = im->waiting;
+    if (res->outcome != DB_OK) {
+        if (res->outcome == DB_ERROR)
+            log_error(im->conn->id, r->id, "import %llu, step %d: %s", (unsigned long long)im->id, im->step,
+                      res->message);
+        import_fail_db(im, r, res);
+        return;
+    }
+    Kehu__V1__ImportResult *out = im->result;
+    switch (im->step) {
+    case STEP_REJECTED:
+        merge_rejected(im, r, res);
+        break;
+    case STEP_DUPLICATES: {
+        int n = db_rows(res, 0);
+        out->duplicates = arena_alloc(&r->arena, sizeof *out->duplicates * (size_t)(n ? n : 1));
+        for (int i = 0; i < n; i++) {
+            Kehu__V1__DuplicateRow *d = arena_alloc(&r->arena, sizeof *d);
+            kehu__v1__duplicate_row__init(d);
+            d->line = (uint64_t)db_get_i64(res, 0, i, 0);
+            d->existing_id = db_get_i64(res, 0, i, 1);
+            d->other_line = (uint64_t)db_get_i64(res, 0, i, 2);
+            d->reason = arena_strdup(&r->arena, db_get(res, 0, i, 3));
+            out->duplicates[out->n_duplicates++] = d;
+        }
+        out->skipped = im->create_dups ? 0 : (uint64_t)db_get_i64(res, 0, 0, 4);
+        break;
+    }
+    case STEP_INSERT:
+        if (im->kind == IMPORT_CUSTOMERS) {
+            const char *n = res->res && res->res[0] ? PQcmdTuples(res->res[0]) : "0";
+            im->imported = strtoull(n && *n ? n : "0", NULL, 10);
+        } else {
+            im->imported = (uint64_t)db_get_i64(res, 0, 0, 0);
+        }
+        break;
+    default:
+        break;
+    }
+    im->step++;
+    run_step(im);
+}
+
+static void run_step(struct import *im)
+{
+    struct req *r = im->waiting;
+    switch (im->step) {
+    case STEP_END_COPY:
+        db_copy_end(im->x, step_done, im);
+        return;
+    case STEP_RESOLVE:
+        db_copy_exec(im->x, im->kind == IMPORT_CUSTOMERS ? customers_resolve_sql(im) : txns_resolve_sql(im),
+                     step_done, im);
+        return;
+    case STEP_REJECTED:
+        db_copy_exec(im->x,
+                     "SELECT line, problem_field, problem FROM import_stage WHERE problem IS NOT NULL ORDER BY line"
+                     " LIMIT 10000",
+                     step_done, im);
+        return;
+    case STEP_DUPLICATES:
+        if (im->kind != IMPORT_CUSTOMERS) {
+            im->step++;
+            run_step(im);
+            return;
+        }
+        db_copy_exec(im->x,
+                     "SELECT line, coalesce(dup_of, 0), coalesce(dup_line, 0), dup_reason, count(*) OVER ()"
+                     " FROM import_stage WHERE problem IS NULL AND dup_reason IS NOT NULL ORDER BY line LIMIT 10000",
+                     step_done, im);
+        return;
+    case STEP_INSERT:
+        db_copy_exec(im->x, im->kind == IMPORT_CUSTOMERS ? customers_insert_sql(im) : txns_insert_sql(im), step_done,
+                     im);
+        return;
+    case STEP_FINISH:
+        db_copy_exec(im->x, im->dry_run ? "ROLLBACK" : "COMMIT", step_done, im);
+        return;
+    default: {
+        Kehu__V1__ImportResult *out = im->result;
+        out->total = im->total;
+        out->imported = im->imported;
+        out->dry_run = im->dry_run;
+        out->encoding = arena_strdup(&r->arena, csv_encoding_name(csv_reader_encoding(im->csv)));
+        out->unknown_columns = arena_alloc(&r->arena, sizeof *out->unknown_columns * (im->nunknown ? im->nunknown : 1));
+        for (size_t i = 0; i < im->nunknown; i++)
+            out->unknown_columns[out->n_unknown_columns++] = arena_strdup(&r->arena, im->unknown[i]);
+        log_info(im->conn->id, r->id, "import %llu of %s%s: %llu rows, %llu imported, %zu rejected, %zu duplicates",
+                 (unsigned long long)im->id, im->kind == IMPORT_CUSTOMERS ? "customers" : "transactions",
+                 im->dry_run ? " (dry run)" : "", (unsigned long long)out->total, (unsigned long long)out->imported,
+                 out->n_rejected, out->n_duplicates);
+        r->resp.result_case = KEHU__V1__RESPONSE__RESULT_IMPORT_RESULT;
+        r->resp.import_result = out;
+        im->conn->import = NULL;
+        import_free(im);
+        req_reply(r);
+        return;
+    }
+    }
+}
+
+/* ---- ImportChunk */
+
+static void chunk_stored(const struct db_result *res, void *arg)
+{
+    struct import *im = arg;
+    struct req *r = im->waiting;
+    if (res->outcome != DB_OK) {
+        import_fail_db(im, r, res);
+        return;
+    }
+    Kehu__V1__ImportProgress *p = arena_alloc(&r->arena, sizeof *p);
+    kehu__v1__import_progress__init(p);
+    p->bytes_done = csv_reader_bytes(im->csv);
+    p->rows_done = im->total;
+    p->rows_rejected = im->rejected_total;
+    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_IMPORT_PROGRESS;
+    r->resp.import_progress = p;
+    im->waiting = NULL;
+    req_reply(r);
+}
+
+static void last_stored(const struct db_result *res, void *arg)
+{
+    struct import *im = arg;
+    if (res->outcome != DB_OK) {
+        import_fail_db(im, im->waiting, res);
+        return;
+    }
+    struct req *r = im->waiting;
+    im->result = arena_alloc(&r->arena, sizeof *im->result);
+    kehu__v1__import_result__init(im->result);
+    im->step = STEP_END_COPY;
+    run_step(im);
+}
+
+static void import_chunk(struct req *r)
+{
+    const Kehu__V1__ImportChunk *m = r->msg->import_chunk;
+    struct import *im = import_of(r);
+    if (!im || !m || m->import_id != im->id) {
+        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "import_id", "no import %llu in progress on this connection",
+                 (unsigned long long)(m ? m->import_id : 0));
+        return;
+    }
+    if (im->waiting) {
+        req_fail(r, KEHU__V1__CODE__CONFLICT, "import_id", "wait for the previous chunk's answer");
+        return;
+    }
+    if (m->data.len > IMPORT_MAX_CHUNK) {
+        import_fail(im, r, KEHU__V1__CODE__INVALID_ARGUMENT, "data", "a chunk may hold at most 512 KiB");
+        return;
+    }
+    im->waiting = r;
+    arena_free(&im->rows);
+    im->copy.len = 0;
+    int rc = csv_reader_feed(im->csv, m->data.data, m->data.len, on_record, im);
+    if (rc == CSV_OK && m->last)
+        rc = csv_reader_finish(im->csv, on_record, im);
+    if (rc == CSV_STOPPED || im->csv_error) {
+        import_fail(im, r, KEHU__V1__CODE__INVALID_ARGUMENT, "data", im->csv_error ? im->csv_error : "bad header");
+        return;
+    }
+    if (rc != CSV_OK) {
+        const char *why = csv_reader_error(im->csv);
+        import_fail(im, r, KEHU__V1__CODE__INVALID_ARGUMENT, "data",
+                    arena_printf(&r->arena, "the file cannot be read: %s", *why ? why : "out of memory"));
+        return;
+    }
+    if (m->last && !im->header_done) {
+        import_fail(im, r, KEHU__V1__CODE__INVALID_ARGUMENT, "data", "the file is empty");
+        return;
+    }
+    db_cb next = m->last ? last_stored : chunk_stored;
+    if (im->copy.len > 0)
+        db_copy_put(im->x, (const char *)im->copy.data, im->copy.len, next, im);
+    else {
+        struct db_result ok = { .outcome = DB_OK, .failed_stmt = -1, .message = "" };
+        next(&ok, im);
+    }
+}
+
+const struct rpc_entry rpc_import_chunk = { KEHU__V1__REQUEST__OP_IMPORT_CHUNK, "import_chunk", ACT_CUSTOMER_WRITE,
+                                            0, import_chunk };
+
+/* ---- ImportBegin: the branch, the connection, the staging table, COPY */
+
+static const char *stage_sql(struct import *im)
+{
+    if (im->kind == IMPORT_TXNS)
+        return "BEGIN; CREATE TEMP TABLE import_stage (line bigint, customer text, date text, amount text,"
+               " margin text, product text, category text, channel text, customer_id bigint, branch_id bigint,"
+               " problem text, problem_field text) ON COMMIT DROP;"
+               "COPY import_stage (line, customer, date, amount, margin, product, category, channel) FROM STDIN";
+    char cols[1024] = "", defs[1024] = "";
+    size_t nc = 0, nd = 0;
+    for (int f = 0; f < CF_COUNT; f++) {
+        nc += (size_t)snprintf(cols + nc, sizeof cols - nc, "%s, ", customer_fields[f].name);
+        nd += (size_t)snprintf(defs + nd, sizeof defs - nd, "%s text, ", customer_fields[f].name);
+    }
+    return arena_printf(&im->arena,
+                        "BEGIN; CREATE TEMP TABLE import_stage (line bigint, %sowner text, branch text, sort_key text,"
+                        " search_text text, search_tokens text, owner_id bigint, branch_id bigint, problem text,"
+                        " problem_field text, dup_of bigint, dup_line bigint, dup_reason text) ON COMMIT DROP;"
+                        "COPY import_stage (line, %sowner, branch, sort_key, search_text, search_tokens) FROM STDIN",
+                        defs, cols);
+}
+
+static void copy_ready(const struct db_result *res, void *arg)
+{
+    struct import *im = arg;
+    struct req *r = im->waiting;
+    if (res->outcome != DB_OK) {
+        import_fail_db(im, r, res);
+        return;
+    }
+    Kehu__V1__ImportStarted *s = arena_alloc(&r->arena, sizeof *s);
+    kehu__v1__import_started__init(s);
+    s->import_id = im->id;
+    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_IMPORT_STARTED;
+    r->resp.import_started = s;
+    im->waiting = NULL;
+    req_reply(r);
+}
+
+static void connected(const struct db_result *res, void *arg)
+{
+    struct import *im = arg;
+    if (res->outcome != DB_OK) {
+        import_fail_db(im, im->waiting, res);
+        return;
+    }
+    db_copy_exec(im->x, stage_sql(im), copy_ready, im);
+}
+
+static void begin_with_branch(struct req *r, int64_t branch)
+{
+    const Kehu__V1__ImportBegin *m = r->msg->import_begin;
+    const struct principal *who = req_who(r);
+    struct import *im = xcalloc(1, sizeof *im);
+    im->id = ++next_import_id;
+    im->conn = r->conn;
+    im->srv = r->srv;
+    im->kind = strcmp(m->kind, "txns") == 0 ? IMPORT_TXNS : IMPORT_CUSTOMERS;
+    im->dry_run = m->dry_run;
+    im->create_dups = m->duplicates && strcmp(m->duplicates, "create") == 0;
+    im->default_branch = branch;
+    im->actor = who->user_id;
+    im->scope = authz_customer_scope(who, ACT_CUSTOMER_WRITE);
+    im->owner_defaults_to_caller = who->role == KEHU__V1__ROLE__ACCOUNT_MANAGER;
+    im->csv = csv_reader_new(NULL);
+    if (!im->csv)
+        fatal("out of memory creating a CSV reader");
+    im->waiting = r;
+    r->conn->import = im;
+    log_info(r->conn->id, r->id, "import %llu of %s begins%s: %s (%llu bytes)", (unsigned long long)im->id, m->kind,
+             im->dry_run ? " (dry run)" : "", m->file_name && *m->file_name ? m->file_name : "unnamed file",
+             (unsigned long long)m->size);
+    im->x = db_copy_open(r->srv->loop, r->srv->cfg.db, connected, im);
+}
+
+static struct db_stmt branch_lookup = DB_STMT("SELECT u.id, u.kind::text, u.path::text, u.name FROM org_unit u WHERE" UNIT_BY_REF);
+static struct db_stmt branch_by_id = DB_STMT("SELECT u.id, u.kind::text, u.path::text, u.name FROM org_unit u WHERE u.id = $1");
+
+static void begin_branch_found(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    const Kehu__V1__ImportBegin *m = r->msg->import_begin;
+    if (res->outcome != DB_OK) {
+        req_fail_db(r, res);
+        return;
+    }
+    int explicit = m->branch && *m->branch;
+    if (db_rows(res, 0) != 1) {
+        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "branch", "no org unit '%s'", explicit ? m->branch : "");
+        return;
+    }
+    if (strcmp(db_get(res, 0, 0, 1), "branch") != 0) {
+        if (explicit) {
+            req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "branch", "'%s' is not a branch", db_get(res, 0, 0, 3));
+            return;
+        }
+        begin_with_branch(r, 0); /* rows must then name their branch or an owner */
+        return;
+    }
+    int64_t path[AUTHZ_MAX_DEPTH];
+    int n = authz_parse_path(db_get(res, 0, 0, 2), path, AUTHZ_MAX_DEPTH);
+    struct authz_target t = { .unit_path = path, .path_len = n < 0 ? 0 : n, .owner_id = req_who(r)->user_id };
+    const char *why;
+    if (explicit && authz_check(req_who(r), ACT_CUSTOMER_WRITE, &t, &why) != KEHU__V1__CODE__OK) {
+        req_fail(r, KEHU__V1__CODE__PERMISSION_DENIED, "branch", "you may not add customers to branch '%s'",
+                 db_get(res, 0, 0, 3));
+        return;
+    }
+    begin_with_branch(r, db_get_i64(res, 0, 0, 0));
+}
+
+static void import_begin(struct req *r)
+{
+    const Kehu__V1__ImportBegin *m = r->msg->import_begin;
+    if (!m || !m->kind || (strcmp(m->kind, "customers") && strcmp(m->kind, "txns"))) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "kind", "import customers or txns");
+        return;
+    }
+    if (m->duplicates && *m->duplicates && strcmp(m->duplicates, "skip") && strcmp(m->duplicates, "create")) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "duplicates", "duplicates are skipped (skip) or created (create)");
+        return;
+    }
+    if (r->conn->import) {
+        req_fail(r, KEHU__V1__CODE__CONFLICT, NULL, "an import is already in progress on this connection");
+        return;
+    }
+    const struct principal *who = req_who(r);
+    if (m->branch && *m->branch) {
+        const char *p[] = { m->branch };
+        db_query(r->srv->db, &branch_lookup, 1, p, begin_branch_found, r);
+    } else {
+        const char *p[] = { arena_printf(&r->arena, "%lld", (long long)(who->branch_id ? who->branch_id : who->unit_id)) };
+        db_query(r->srv->db, &branch_by_id, 1, p, begin_branch_found, r);
+    }
+}
+
+const struct rpc_entry rpc_import_begin = { KEHU__V1__REQUEST__OP_IMPORT_BEGIN, "import_begin", ACT_CUSTOMER_WRITE,
+                                            0, import_begin };
+
+/* ---- ExportPage */
+
+/* The export's columns, in order; an import reads them back (id, status,
+ * revenue and the times are recognised and ignored). */
+static const char *const export_header[] = { "id", "ext_ref", "name", "kind", "gender", "birth", "id_number", "phones",
+                                             "email", "company", "address", "region", "industry", "size",
+                                             "occupation", "source", "tags", "notes", "owner", "branch", "since",
+                                             "status", "revenue", "balance", "created_at", "updated_at" };
+
+static const char *status_name(Kehu__V1__CustomerStatus s)
+{
+    static const char *const names[] = { "", "active", "in_pool", "churned", "archived" };
+    return (int)s >= 0 && (int)s < 5 ? names[s] : "";
+}
+
+static char *iso(struct arena *a, int64_t ms)
+{
+    if (ms <= 0)
+        return "";
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    return arena_printf(a, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                        tm.tm_min, tm.tm_sec);
+}
+
+static char *join(struct arena *a, char **items, size_t n)
+{
+    size_t len = 1;
+    for (size_t i = 0; i < n; i++)
+        len += strlen(items[i]) + 1;
+    char *s = arena_alloc(a, len);
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            strcat(s, ",");
+        strcat(s, items[i]);
+    }
+    return s;
+}
+
+static void export_done(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    const Kehu__V1__ExportPage *m = r->msg->export_page;
+    if (res->outcome != DB_OK) {
+        req_fail_db(r, res);
+        return;
+    }
+    uint32_t shown;
+    char *next = rpc_customer_next_cursor(r, res, &shown);
+    struct csv_writer w;
+    csv_writer_init(&w);
+    int first = !m->filter || !m->filter->after || !*m->filter->after;
+    if (first) {
+        csv_writer_bom(&w);
+        for (size_t i = 0; i < sizeof export_header / sizeof export_header[0]; i++)
+            csv_writer_str(&w, export_header[i]);
+        csv_writer_end_record(&w);
+    }
+    for (uint32_t i = 0; i < shown; i++) {
+        Kehu__V1__Customer *c = rpc_customer_from_row(r, res, 0, (int)i);
+        const char *cells[] = { arena_printf(&r->arena, "%lld", (long long)c->id),
+                                c->ext_ref,
+                                c->name,
+                                c->kind == KEHU__V1__CUSTOMER_KIND__CORPORATE ? "corporate" : "individual",
+                                c->gender,
+                                c->birth,
+                                c->id_number,
+                                join(&r->arena, c->phones, c->n_phones),
+                                c->email,
+                                c->company,
+                                c->address,
+                                c->region,
+                                c->industry,
+                                c->size,
+                                c->occupation,
+                                c->source,
+                                join(&r->arena, c->tags, c->n_tags),
+                                c->notes,
+                                c->owner,
+                                c->branch,
+                                c->since,
+                                status_name(c->status),
+                                rpc_money_sql(&r->arena, c->revenue_minor),
+                                rpc_money_sql(&r->arena, c->balance_minor),
+                                iso(&r->arena, c->created_at_ms),
+                                iso(&r->arena, c->updated_at_ms) };
+        for (size_t k = 0; k < sizeof cells / sizeof cells[0]; k++)
+            csv_writer_str(&w, cells[k] ? cells[k] : "");
+        csv_writer_end_record(&w);
+    }
+    if (w.err) {
+        csv_writer_free(&w);
+        req_fail(r, KEHU__V1__CODE__INTERNAL, NULL, "out of memory writing CSV");
+        return;
+    }
+    Kehu__V1__ExportData *d = arena_alloc(&r->arena, sizeof *d);
+    kehu__v1__export_data__init(d);
+    d->csv.data = arena_alloc(&r->arena, w.len ? w.len : 1);
+    memcpy(d->csv.data, w.data, w.len);
+    d->csv.len = w.len;
+    d->next_cursor = next;
+    d->rows = shown;
+    csv_writer_free(&w);
+    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_EXPORT_DATA;
+    r->resp.export_data = d;
+    req_reply(r);
+}
+
+static void export_page(struct req *r)
+{
+    const Kehu__V1__ExportPage *m = r->msg->export_page;
+    Kehu__V1__CustomerList *f = m ? m->filter : NULL;
+    if (f && f->limit > 1000) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "limit", "at most 1000 rows per page");
+        return;
+    }
+    rpc_customer_list_start(r, f, 1000, export_done);
+}
+
+const struct rpc_entry rpc_export_page = { KEHU__V1__REQUEST__OP_EXPORT_PAGE, "export_page", ACT_CUSTOMER_READ, 0,
+                                           export_page };

@@ -442,7 +442,12 @@ static void fmt_date(char out[11], int days)
 {
     int y, m, d;
     civil_from_days(days, &y, &m, &d);
-    snprintf(out, 11, "%04d-%02d-%02d", y % 10000, m, d);
+    const int v[8] = { y / 1000 % 10, y / 100 % 10, y / 10 % 10, y % 10, m / 10, m % 10, d / 10, d % 10 };
+    static const int at[8] = { 0, 1, 2, 3, 5, 6, 8, 9 };
+    out[4] = out[7] = '-';
+    out[10] = 0;
+    for (int i = 0; i < 8; i++)
+        out[at[i]] = (char)('0' + v[i]);
 }
 
 static int parse_date(const char *s, int *days)
@@ -532,13 +537,6 @@ static void buf_addc(struct buf *b, char c)
     buf_reserve(b, 1);
     b->p[b->len++] = c;
     b->p[b->len] = 0;
-}
-
-static void buf_i64(struct buf *b, int64_t v)
-{
-    char tmp[24];
-    int n = snprintf(tmp, sizeof tmp, "%lld", (long long)v);
-    buf_addn(b, tmp, (size_t)n);
 }
 
 /* Fen as a decimal: -12345 -> "-123.45". */
@@ -782,7 +780,7 @@ static void mobile_number(uint64_t seed, long n, char out[24])
 static void landline_number(uint64_t seed, long n, const char *area, char out[24])
 {
     uint64_t idx = (uint64_t)n + (seed % 16) * 5000000ULL;
-    uint64_t local = 20000000ULL + (idx * 48271ULL + 777ULL) % 80000000ULL;
+    uint64_t local = 20000000ULL + (uint64_t)(((unsigned __int128)idx * 2654435761ULL + 777ULL) % 80000000ULL);
     snprintf(out, 24, "%s-%08llu", area, (unsigned long long)local);
 }
 
@@ -827,10 +825,8 @@ static void gen_customer(struct ctx *x, long n, struct cust *c)
     c->english = !c->corporate && rng_permille(&r, 100);
 
     /* worth: Pareto with alpha 1, capped */
-    double u = rng_unit(&r);
-    c->value = 1.0 / (u < 1.0 / VALUE_CAP ? 1.0 / VALUE_CAP : 1.0 - u + 1.0 / VALUE_CAP);
-    if (c->value > VALUE_CAP)
-        c->value = VALUE_CAP;
+    double u = 1.0 - rng_unit(&r); /* (0, 1] */
+    c->value = 1.0 / (u < 1.0 / VALUE_CAP ? 1.0 / VALUE_CAP : u);
 
     const struct item *city = pick_city(x, &r);
     char area[8], region6[8], py[64];
@@ -849,7 +845,7 @@ static void gen_customer(struct ctx *x, long n, struct cust *c)
         snprintf(c->name, sizeof c->name, "%s", tmp);
         c->size = pick(&r, &company_sizes)->s;
         credit_code(&r, region6, c->id_number);
-        if (rng_permille(&r, 700))
+        if (rng_permille(&r, 550))
             snprintf(c->email, sizeof c->email, "%s@%s%s", pick(&r, &mail_boxes)->s, py, pick(&r, &mail_tlds)->s);
         c->source = pick(&r, &sources_corporate)->s;
         snprintf(c->address, sizeof c->address, "%s市%s%d号%s%d层", city->s, pick(&r, &roads)->s, rng_range(&r, 1, 999),
@@ -867,7 +863,7 @@ static void gen_customer(struct ctx *x, long n, struct cust *c)
             while ((f->py[0] == 'm') != male);
             const struct item *l = pick(&r, &english_last);
             snprintf(c->name, sizeof c->name, "%s %s", f->s, l->s);
-            if (rng_permille(&r, 600)) {
+            if (rng_permille(&r, 450)) {
                 snprintf(c->email, sizeof c->email, "%s.%s", f->s, l->s);
                 for (char *p = c->email; *p; p++)
                     *p = (*p >= 'A' && *p <= 'Z') ? (char)(*p - 'A' + 'a') : *p;
@@ -881,13 +877,13 @@ static void gen_customer(struct ctx *x, long n, struct cust *c)
             }
         } else {
             const struct item *s = pick(&r, &surnames);
-            int two = rng_permille(&r, 750);
-            const struct item *g1 = rng_permille(&r, 700) ? pick(&r, male ? &given_male : &given_female)
-                                                           : pick(&r, &given_neutral);
+            int two = rng_permille(&r, 750); /* a one-character given name is never a neutral one like 小 */
+            const struct item *g1 = !two || rng_permille(&r, 700) ? pick(&r, male ? &given_male : &given_female)
+                                                                  : pick(&r, &given_neutral);
             const struct item *g2 = two ? pick(&r, male ? &given_male : &given_female) : NULL;
             snprintf(c->name, sizeof c->name, "%s%s%s", s->s, g1->s, g2 ? g2->s : "");
             snprintf(py, sizeof py, "%s%s%s", s->py, g1->py, g2 ? g2->py : "");
-            if (rng_permille(&r, 400)) {
+            if (rng_permille(&r, 380)) {
                 if (rng_permille(&r, 250))
                     snprintf(c->email, sizeof c->email, "%llu@qq.com",
                              (unsigned long long)(10000000 + rng_below(&r, 2990000000ULL)));
@@ -1031,7 +1027,7 @@ static int pick_day(struct ctx *x, struct rng *r, int lo, int hi)
  * average customer is active in (measured over the since and churn laws
  * above): together they make the mean count per customer the one asked. */
 #define MEAN_SQRT_VALUE 1.956
-#define MEAN_ACTIVE_SHARE 0.447
+#define MEAN_ACTIVE_SHARE 0.487
 
 /* A price as people set them: often whole yuan, sometimes ending in 9. */
 static int64_t round_price(struct rng *r, int64_t fen)
@@ -1042,7 +1038,7 @@ static int64_t round_price(struct rng *r, int64_t fen)
     if (k < 5)
         return fen / 100 * 100;
     if (k < 7)
-        return fen / 1000 * 1000 + 900 > 0 ? fen / 1000 * 1000 + 900 : 900;
+        return fen / 1000 * 1000 + 900; /* 1234.56 -> 1239.00 */
     return fen;
 }
 
@@ -1067,8 +1063,11 @@ static void gen_txns(struct ctx *x, const struct cust *c, struct txnvec *out)
         out->cap = count * 2;
         out->v = xrealloc(out->v, out->cap * sizeof *out->v);
     }
-    /* the typical ticket grows with the customer's worth */
-    double ticket = (c->corporate ? 600000.0 : 20000.0) * sqrt(c->value);
+    /* the typical ticket grows with the customer's worth: count ~ value^1/2
+     * and ticket ~ value^1/4 put about half the revenue in the top 5% and
+     * 80% in the top 20% (sqrt, unlike pow, is exact in IEEE arithmetic, so
+     * the draws are the same on every machine) */
+    double ticket = (c->corporate ? 150000.0 : 30000.0) * sqrt(sqrt(c->value));
     for (size_t i = 0; i < count; i++) {
         struct txn *t = &out->v[out->n++];
         const struct txn *prev = i ? &out->v[i - 1] : NULL;
@@ -1215,8 +1214,12 @@ static void tally_print(struct tally *t, double secs)
     qsort(t->revenues, (size_t)t->customers, sizeof *t->revenues, cmp_desc);
     long a = t->customers * 5 / 100, b = t->customers * 20 / 100;
     int64_t sa = 0, sb = 0;
-    for (long i = 0; i < t->customers; i++)
-        (i < a ? sa : i < b ? sb : sa) += i < b ? t->revenues[i] : 0;
+    for (long i = 0; i < b; i++) {
+        if (i < a)
+            sa += t->revenues[i];
+        else
+            sb += t->revenues[i];
+    }
     double total = t->revenue > 0 ? (double)t->revenue : 1.0;
     struct buf m = { 0 };
     buf_money(&m, t->revenue);
@@ -1596,8 +1599,8 @@ static void fu_plan_make(PGconn *pg, struct fu_plan *plan, int have_owners)
     plan->on = 1;
 }
 
-static void copy_followup(struct copy *cp, const struct fu_plan *plan, const struct followup *f, int64_t id,
-                          int64_t branch_id, int64_t owner_id)
+static void fu_row(struct buf *b, const struct fu_plan *plan, const struct followup *f, int64_t id,
+                   int64_t branch_id, int64_t owner_id)
 {
     char num[24], d1[11], d2[11], ts[32];
     for (int i = 0; i < plan->ncols; i++) {
@@ -1644,9 +1647,9 @@ static void copy_followup(struct copy *cp, const struct fu_plan *plan, const str
             break;
         case FC_VERSION: v = "1"; break;
         }
-        copy_field(&cp->b, v, i == 0);
+        copy_field(b, v, i == 0);
     }
-    copy_row_end(cp);
+    buf_addc(b, '\n');
 }
 
 static void copy_customer(struct copy *cp, const struct cust *c, int64_t id, int64_t branch_id, int64_t last_contact)
@@ -1891,88 +1894,97 @@ static int64_t *reserve_ids(struct db *d, long k)
     return ids;
 }
 
-/* One chunk of customers: generated, keyed and copied, then their change
- * log, transactions and follow-ups. */
-static void load_chunk(struct ctx *x, struct db *d, long first, long count, const int64_t *ids, struct tally *t,
-                       struct copy *cc, struct copy *cl, struct copy *ct, struct copy *cf, double *keys_s)
+/* Sends a whole buffer as one COPY. */
+static void copy_buffer(PGconn *pg, const char *sql, struct buf *data)
 {
-    struct txnvec tv = { 0 };
+    struct copy c = { .pg = pg };
+    copy_begin(&c, sql);
+    if (data->len && PQputCopyData(pg, data->p, (int)data->len) != 1)
+        die("COPY: %s", PQerrorMessage(pg));
+    data->len = 0;
+    copy_end(&c);
+}
+
+static void txn_row(struct ctx *x, struct buf *b, const char *branch, const char *id, const struct txn *tx)
+{
+    char tmp[11], hms[32];
+    const char *date = txn_date(x, tx->date, tmp);
+    buf_add(b, branch);
+    buf_addc(b, '\t');
+    buf_add(b, id);
+    buf_addc(b, '\t');
+    buf_add(b, date);
+    buf_addc(b, '\t');
+    buf_money(b, tx->amount);
+    buf_addc(b, '\t');
+    if (tx->has_margin)
+        buf_money(b, tx->margin);
+    else
+        buf_add(b, "\\N");
+    buf_addc(b, '\t');
+    buf_add(b, tx->product->s);
+    buf_addc(b, '\t');
+    buf_add(b, tx->product->py);
+    buf_addc(b, '\t');
+    buf_add(b, tx->channel);
+    buf_addc(b, '\t');
+    buf_add(b, date);
+    snprintf(hms, sizeof hms, " %02d:%02d:%02d+08\n", tx->secs / 3600, tx->secs / 60 % 60, tx->secs % 60);
+    buf_add(b, hms);
+}
+
+/* Buffers of one chunk: its customers stream to the server as they are made,
+ * the other rows gather here and follow. */
+struct chunk {
+    struct copy customers;
+    struct buf logs, txns, followups;
+    struct txnvec tv;
+};
+
+/* One chunk of customers, inside the batch's transaction: COPY customer, then
+ * change_log, txn and followup. */
+static void load_chunk(struct ctx *x, struct db *d, struct chunk *ch, long first, long count, const int64_t *ids,
+                       struct tally *t, double *keys_s)
+{
     struct followup fus[64];
     struct cust c;
     char branch[24];
     snprintf(branch, sizeof branch, "%lld", (long long)d->branch_id);
-    cl->b.len = ct->b.len = cf->b.len = 0;
-    copy_begin(cc, CUSTOMER_COPY);
+    copy_begin(&ch->customers, CUSTOMER_COPY);
     for (long i = 0; i < count; i++) {
         gen_customer(x, first + i, &c);
-        gen_txns(x, &c, &tv);
-        c.revenue = sum_amounts(&tv);
+        gen_txns(x, &c, &ch->tv);
+        c.revenue = sum_amounts(&ch->tv);
         int64_t last = 0;
-        size_t nf = 0;
         if (d->fu.on) {
-            nf = gen_followups(x, &c, fus, sizeof fus / sizeof fus[0], &last);
+            size_t nf = gen_followups(x, &c, fus, sizeof fus / sizeof fus[0], &last);
             for (size_t k = 0; k < nf; k++)
-                copy_followup(cf, &d->fu, &fus[k], ids[i], d->branch_id, c.owner_id);
+                fu_row(&ch->followups, &d->fu, &fus[k], ids[i], d->branch_id, c.owner_id);
             t->followups += nf;
         }
         double k0 = now_s();
-        copy_customer(cc, &c, ids[i], d->branch_id, last);
+        copy_customer(&ch->customers, &c, ids[i], d->branch_id, last);
         *keys_s += now_s() - k0;
-        tally_add(t, &c, &tv);
+        tally_add(t, &c, &ch->tv);
 
-        char id[24], created[32], tmp[11];
+        char id[24], created[32];
         snprintf(id, sizeof id, "%lld", (long long)ids[i]);
-        if (d->replica) { /* what the trigger customer_changed would log */
+        if (d->replica) { /* what the trigger customer_changed would have logged */
             fmt_time(created, c.since, c.created_secs);
             const char *row[] = { branch, id, "customer", id, "created", c.name, "1", created };
             for (int k = 0; k < 8; k++)
-                copy_field(&cl->b, row[k], k == 0);
-            buf_addc(&cl->b, '\n');
+                copy_field(&ch->logs, row[k], k == 0);
+            buf_addc(&ch->logs, '\n');
         }
-        for (size_t k = 0; k < tv.n; k++) {
-            const struct txn *tx = &tv.v[k];
-            struct buf *b = &ct->b;
-            buf_add(b, branch);
-            buf_addc(b, '\t');
-            buf_add(b, id);
-            buf_addc(b, '\t');
-            buf_add(b, txn_date(x, tx->date, tmp));
-            buf_addc(b, '\t');
-            buf_money(b, tx->amount);
-            buf_addc(b, '\t');
-            if (tx->has_margin)
-                buf_money(b, tx->margin);
-            else
-                buf_add(b, "\\N");
-            buf_addc(b, '\t');
-            buf_add(b, tx->product->s);
-            buf_addc(b, '\t');
-            buf_add(b, tx->product->py);
-            buf_addc(b, '\t');
-            buf_add(b, tx->channel);
-            buf_addc(b, '\t');
-            buf_add(b, txn_date(x, tx->date, tmp));
-            char hms[16];
-            snprintf(hms, sizeof hms, " %02d:%02d:%02d+08\n", tx->secs / 3600, tx->secs / 60 % 60, tx->secs % 60);
-            buf_add(b, hms);
-        }
+        for (size_t k = 0; k < ch->tv.n; k++)
+            txn_row(x, &ch->txns, branch, id, &ch->tv.v[k]);
     }
-    copy_end(cc);
-    if (d->replica) {
-        copy_begin(cl, CHANGE_LOG_COPY);
-        cl->b.len = 0;
-        copy_end(cl);
-    }
-    free(tv.v);
-}
-
-static void send_buffer(struct copy *c, const char *sql, struct buf *data)
-{
-    copy_begin(c, sql);
-    if (data->len && PQputCopyData(c->pg, data->p, (int)data->len) != 1)
-        die("COPY: %s", PQerrorMessage(c->pg));
-    data->len = 0;
-    copy_end(c);
+    copy_end(&ch->customers);
+    if (d->replica)
+        copy_buffer(d->pg, CHANGE_LOG_COPY, &ch->logs);
+    copy_buffer(d->pg, TXN_COPY, &ch->txns);
+    if (d->fu.on)
+        copy_buffer(d->pg, d->fu.sql, &ch->followups);
 }
 
 static int run_db(struct ctx *x)
@@ -1989,27 +2001,14 @@ static int run_db(struct ctx *x)
 
     struct tally t = { 0 };
     t.revenues = xmalloc((size_t)x->o.customers * sizeof *t.revenues);
-    struct copy cc = { .pg = d.pg }, cl = { .pg = d.pg }, ct = { .pg = d.pg }, cf = { .pg = d.pg };
-    struct buf logs = { 0 }, txns = { 0 }, fus = { 0 };
+    struct chunk ch = { .customers = { .pg = d.pg } };
     double start = now_s(), keys_s = 0;
     for (long first = 1; first <= x->o.customers; first += x->o.batch) {
         long k = x->o.customers - first + 1 < x->o.batch ? x->o.customers - first + 1 : x->o.batch;
         int64_t *ids = reserve_ids(&d, k);
         exec(d.pg, "BEGIN");
-        for (long off = 0; off < k; off += CHUNK) {
-            long m = k - off < CHUNK ? k - off : CHUNK;
-            /* the change log, transactions and follow-ups of the chunk gather in
-             * their buffers while its customers stream to the server */
-            cl.b = logs, ct.b = txns, cf.b = fus;
-            load_chunk(x, &d, first + off, m, ids + off, &t, &cc, &cl, &ct, &cf, &keys_s);
-            logs = cl.b, txns = ct.b, fus = cf.b;
-            cl.b = (struct buf){ 0 }, ct.b = (struct buf){ 0 }, cf.b = (struct buf){ 0 };
-            if (d.replica)
-                send_buffer(&cl, CHANGE_LOG_COPY, &logs);
-            send_buffer(&ct, TXN_COPY, &txns);
-            if (d.fu.on)
-                send_buffer(&cf, d.fu.sql, &fus);
-        }
+        for (long off = 0; off < k; off += CHUNK)
+            load_chunk(x, &d, &ch, first + off, k - off < CHUNK ? k - off : CHUNK, ids + off, &t, &keys_s);
         exec(d.pg, "COMMIT");
         free(ids);
         double el = now_s() - start;
@@ -2029,10 +2028,11 @@ static int run_db(struct ctx *x)
             prog, (double)t.customers / load_s, (double)t.txns / load_s, keys_s,
             t.customers ? keys_s * 1e6 / (double)t.customers : 0.0, now_s() - a0);
     free(t.revenues);
-    free(logs.p);
-    free(txns.p);
-    free(fus.p);
-    free(cc.b.p);
+    free(ch.customers.b.p);
+    free(ch.logs.p);
+    free(ch.txns.p);
+    free(ch.followups.p);
+    free(ch.tv.v);
     free(d.branch_name);
     free(d.seq);
     PQfinish(d.pg);

@@ -17,7 +17,7 @@
     " coalesce(c.notes, ''), coalesce(c.owner_id, 0), coalesce(ow.username, ''), c.branch_id, b.name,"              \
     " c.since::text, c.status::text, " SQL_MS("c.created_at") ", coalesce(cb.username, ''), " SQL_MS("c.updated_at") \
     ", coalesce(ub.username, ''), coalesce(" SQL_MS("c.last_contact_at") ", 0), (c.revenue * 100)::bigint,"           \
-    " (c.balance * 100)::bigint, b.path::text"
+    " (c.balance * 100)::bigint, b.path::text, coalesce(c.merged_into, 0)"
 /* FROM clause over a relation aliased c (the table, or a CTE of changed rows). */
 #define CUSTOMER_JOINS                                                                              \
     " JOIN org_unit b ON b.id = c.branch_id LEFT JOIN app_user ow ON ow.id = c.owner_id"           \
@@ -26,7 +26,7 @@ enum {
     COL_ID, COL_VERSION, COL_KIND, COL_NAME, COL_EXT_REF, COL_GENDER, COL_BIRTH, COL_ID_NUMBER, COL_PHONES,
     COL_EMAIL, COL_COMPANY, COL_ADDRESS, COL_REGION, COL_INDUSTRY, COL_SIZE, COL_OCCUPATION, COL_SOURCE, COL_TAGS,
     COL_NOTES, COL_OWNER_ID, COL_OWNER, COL_BRANCH_ID, COL_BRANCH, COL_SINCE, COL_STATUS, COL_CREATED, COL_CREATED_BY,
-    COL_UPDATED, COL_UPDATED_BY, COL_LAST_CONTACT, COL_REVENUE, COL_BALANCE, COL_PATH, CUSTOMER_NCOLS
+    COL_UPDATED, COL_UPDATED_BY, COL_LAST_CONTACT, COL_REVENUE, COL_BALANCE, COL_PATH, COL_MERGED_INTO, CUSTOMER_NCOLS
 };
 
 /* ---- the fields a client sets */
@@ -64,6 +64,9 @@ struct customer_keys {
     const char *sort_key, *text, *tokens;
 };
 int customer_keys(struct arena *a, const struct cvalues *v, struct customer_keys *out);
+
+/* The values of row 0 of a CUSTOMER_COLUMNS result (rpc_customer.c). */
+void rpc_customer_values(struct req *r, struct cvalues *v, const struct db_result *res, int stmt);
 
 /* CSV headers: a field's name or its Chinese label (姓名, 电话, ...). Returns
  * the field index, or CF_OWNER / CF_BRANCH for those two columns, or -1. */

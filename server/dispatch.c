@@ -48,6 +48,7 @@ static const struct rpc_entry *const rpc_table[] = {
     &rpc_import_begin,
     &rpc_import_chunk,
     &rpc_export_page,
+    &rpc_customer_merge,
 };
 
 static const struct rpc_entry *rpc_find(Kehu__V1__Request__OpCase op)

@@ -26,6 +26,8 @@ char *rpc_customer_next_cursor(struct req *r, const struct db_result *res, uint3
 
 /* rpc_import.c */
 extern const struct rpc_entry rpc_import_begin, rpc_import_chunk, rpc_export_page;
+/* rpc_merge.c */
+extern const struct rpc_entry rpc_customer_merge;
 /* Abandons the connection's import, if any: its transaction rolls back. */
 void import_drop(struct conn *c);
 
@@ -33,11 +35,17 @@ void import_drop(struct conn *c);
 struct rpc_customer_ref {
     int64_t id, version, branch_id, owner_id;
     char status[16];
+    void *ctx; /* what the caller of rpc_customer_load_ctx passed */
 };
 /* Loads customer `id`, checks `act` on it with the authorization function,
  * and continues with `then`; answers NOT_FOUND / PERMISSION_DENIED itself. */
 void rpc_customer_load(struct req *r, int64_t id, enum authz_action act,
                        void (*then)(struct req *r, const struct rpc_customer_ref *ref));
+/* The same, handing ctx through to `then` (r->state is the loader's
+ * meanwhile) and naming the request's field for errors ("keep_id"). */
+void rpc_customer_load_ctx(struct req *r, int64_t id, enum authz_action act,
+                           void (*then)(struct req *r, const struct rpc_customer_ref *ref), void *ctx,
+                           const char *field);
 /* The customer as the protocol shows it, from a CUSTOMER_COLUMNS row. */
 Kehu__V1__Customer *rpc_customer_from_row(struct req *r, const struct db_result *res, int stmt, int row);
 /* "a,b" -> {"a","b"} (PostgreSQL array literal, quoted and escaped). */

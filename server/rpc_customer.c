@@ -161,11 +161,12 @@ static void reply_customer(struct req *r, const struct db_result *res, int stmt)
 /* ---- loading one customer for a handler */
 
 static struct db_stmt customer_by_id = DB_STMT(
-    "SELECT " CUSTOMER_COLUMNS " FROM customer c" CUSTOMER_JOINS "WHERE c.id = $1 AND c.merged_into IS NULL");
+    "SELECT " CUSTOMER_COLUMNS " FROM customer c" CUSTOMER_JOINS "WHERE c.id = $1");
 
 struct load {
     int64_t id;
     const char *field; /* how the request names the customer */
+    void *ctx;
     enum authz_action act;
     void (*then)(struct req *r, const struct rpc_customer_ref *ref);
     struct db_result *res_copy; /* unused: the row is read in the callback */
@@ -196,11 +197,18 @@ static void loaded(const struct db_result *res, void *arg)
         req_fail(r, code, NULL, "%s", why);
         return;
     }
+    int64_t merged_into = db_get_i64(res, 0, 0, COL_MERGED_INTO);
+    if (merged_into) { /* a tombstone: say where the customer went */
+        req_fail(r, KEHU__V1__CODE__NOT_FOUND, l->field, "customer %lld was merged into customer %lld",
+                 (long long)l->id, (long long)merged_into);
+        return;
+    }
     struct rpc_customer_ref ref = {
         .id = l->id,
         .version = db_get_i64(res, 0, 0, COL_VERSION),
         .branch_id = db_get_i64(res, 0, 0, COL_BRANCH_ID),
         .owner_id = t.owner_id,
+        .ctx = l->ctx,
     };
     snprintf(ref.status, sizeof ref.status, "%s", db_get(res, 0, 0, COL_STATUS));
     /* the row stays reachable for handlers that want it */
@@ -211,8 +219,16 @@ static void loaded(const struct db_result *res, void *arg)
 void rpc_customer_load(struct req *r, int64_t id, enum authz_action act,
                        void (*then)(struct req *r, const struct rpc_customer_ref *ref))
 {
+    rpc_customer_load_ctx(r, id, act, then, NULL, NULL);
+}
+
+void rpc_customer_load_ctx(struct req *r, int64_t id, enum authz_action act,
+                           void (*then)(struct req *r, const struct rpc_customer_ref *ref), void *ctx,
+                           const char *field)
+{
     Kehu__V1__Request__OpCase op = r->msg->op_case;
-    const char *field = op == KEHU__V1__REQUEST__OP_CUSTOMER_GET || op == KEHU__V1__REQUEST__OP_CUSTOMER_EDIT ||
+    if (!field)
+        field = op == KEHU__V1__REQUEST__OP_CUSTOMER_GET || op == KEHU__V1__REQUEST__OP_CUSTOMER_EDIT ||
                                 op == KEHU__V1__REQUEST__OP_CUSTOMER_ARCHIVE
                             ? "id"
                             : "customer_id";
@@ -223,6 +239,7 @@ void rpc_customer_load(struct req *r, int64_t id, enum authz_action act,
     struct load *l = arena_alloc(&r->arena, sizeof *l);
     l->id = id;
     l->field = field;
+    l->ctx = ctx;
     l->act = act;
     l->then = then;
     r->state = l;
@@ -232,7 +249,7 @@ void rpc_customer_load(struct req *r, int64_t id, enum authz_action act,
 }
 
 /* Fills values from a CUSTOMER_COLUMNS row (the current record). */
-static void values_from_row(struct req *r, struct cvalues *v, const struct db_result *res, int stmt)
+void rpc_customer_values(struct req *r, struct cvalues *v, const struct db_result *res, int stmt)
 {
     for (int i = 0; i < CF_COUNT; i++)
         v->text[i] = col(r, res, stmt, 0, customer_fields[i].row_col);
@@ -593,7 +610,7 @@ static void edit_loaded(struct req *r, const struct rpc_customer_ref *ref)
         return;
     }
     struct cvalues v;
-    values_from_row(r, &v, row, 0);
+    rpc_customer_values(r, &v, row, 0);
     int changed[CF_COUNT] = { 0 };
     for (size_t k = 0; k < m->n_set; k++) {
         int i = customer_field_find(m->set[k]->field);

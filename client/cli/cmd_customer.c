@@ -517,7 +517,7 @@ static void print_customers(struct cli *cli, Kehu__V1__Customer *const *cs, size
     }
 }
 
-enum result { ADDED, UPDATED, ARCHIVED };
+enum result { ADDED, UPDATED, ARCHIVED, MERGED };
 
 /* A command's one customer: as a record with --json or --csv, else a line. */
 static void print_result(struct cli *cli, Kehu__V1__Customer *c, enum result what)
@@ -526,6 +526,8 @@ static void print_result(struct cli *cli, Kehu__V1__Customer *c, enum result wha
         print_customers(cli, &c, 1, 0);
     else if (what == UPDATED)
         cli_say("customer %" PRId64 " updated to version %" PRId64 "\n", c->id, c->version);
+    else if (what == MERGED)
+        cli_say("merged into customer %" PRId64 " %s (version %" PRId64 ")\n", c->id, c->name, c->version);
     else
         cli_say("%s customer %" PRId64 " %s\n", what == ADDED ? "added" : "archived", c->id, c->name);
 }
@@ -849,6 +851,23 @@ static int run_customer_archive(struct cli *cli, int argc, char **argv)
     return call_versioned(cli, &req, arch.id, arch.version, ARCHIVED);
 }
 
+static int run_customer_merge(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = { { NULL, 0, NULL, 0 } };
+    Kehu__V1__CustomerMerge merge = KEHU__V1__CUSTOMER_MERGE__INIT;
+    int c, rc;
+    while ((c = cli_getopt(cli, argc, argv, opts)) != -1)
+        return cli->opt_rc;
+    if ((rc = cli_args(cli, argc, argv, 2, 2)) ||
+        (rc = cmd_customer_parse_int(cli, "KEEP_ID", argv[optind], 1, INT64_MAX, &merge.keep_id)) ||
+        (rc = cmd_customer_parse_int(cli, "OTHER_ID", argv[optind + 1], 1, INT64_MAX, &merge.other_id)))
+        return rc;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_MERGE;
+    req.customer_merge = &merge;
+    return call_versioned(cli, &req, merge.keep_id, 0, MERGED);
+}
+
 /* ---- customer list | search ------------------------------------------------------------- */
 
 /* The pages of a list, kept until everything is printed. */
@@ -1162,6 +1181,9 @@ const struct cli_cmd cmd_customer_table[] = {
     { "customer edit", "ID --version V --set FIELD=VALUE...", "change a customer's fields", 1,
       run_customer_edit },
     { "customer archive", "ID [--version V]", "archive a customer", 1, run_customer_archive },
+    { "customer merge", "KEEP_ID OTHER_ID",
+      "merge OTHER into KEEP: every contact, transaction, follow-up, document and history row moves", 1,
+      run_customer_merge },
     { "customer list",
       "[--owner U] [--branch B] [--grade G] [--status S] [--tag T] [--region R] [--industry I] [--source S] "
       "[--created-from DATE] [--created-to DATE] [--sort name|created|last_contact|revenue] [--limit N] "

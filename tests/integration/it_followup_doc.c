@@ -349,7 +349,7 @@ static void test_followup_access(void **state)
     int64_t a = add_customer(li, "陈静怡", NULL);
     kehu_response_free(plan(li, a, "visit", day(1), NULL, NULL, C(OK)));
     /* another account manager's customer does not exist for zhang.wei */
-    expect_field(plan(zhang, a, "visit", day(1), NULL, NULL, C(NOT_FOUND)), "id");
+    expect_field(plan(zhang, a, "visit", day(1), NULL, NULL, C(NOT_FOUND)), "customer_id");
     kehu_response_free(log_fu(zhang, a, "visit", NULL, NULL, NULL, C(NOT_FOUND)));
     kehu_response_free(list_fu(zhang, a, C(NOT_FOUND)));
     kehu_response_free(list_fu(bj, a, C(NOT_FOUND)));
@@ -638,7 +638,7 @@ static void test_doc_access(void **state)
     expect_field(doc_get(zhang, id, 0, 0, C(NOT_FOUND)), "id");
     expect_field(doc_get(bj, id, 0, 0, C(NOT_FOUND)), "id");
     expect_field(doc_get(li, 99999999, 0, 0, C(NOT_FOUND)), "id");
-    expect_field(doc_list(zhang, cust, C(NOT_FOUND)), "id");
+    expect_field(doc_list(zhang, cust, C(NOT_FOUND)), "customer_id");
     kehu_response_free(doc_get(agent, id, 0, 0, C(OK)));
     kehu_response_free(doc_get(mgr, id, 0, 0, C(OK)));
     expect_field(doc_get(li, id, 9, 0, C(INVALID_ARGUMENT)), "offset");

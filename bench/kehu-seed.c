@@ -1652,7 +1652,8 @@ static void fu_row(struct buf *b, const struct fu_plan *plan, const struct follo
     buf_addc(b, '\n');
 }
 
-static void copy_customer(struct copy *cp, const struct cust *c, int64_t id, int64_t branch_id, int64_t last_contact)
+static void copy_customer(struct copy *cp, const struct cust *c, int64_t id, int64_t branch_id, int64_t last_contact,
+                          double *keys_s)
 {
     char num[24], birth[11], since[11], created[32], last[40];
     snprintf(num, sizeof num, "%lld", (long long)id);
@@ -1724,12 +1725,14 @@ static void copy_customer(struct copy *cp, const struct cust *c, int64_t id, int
         .nphones = (size_t)c->nphones,
     };
     struct search_keys k;
+    double k0 = now_s();
     if (search_keys_build(&in, &k) < 0)
         die("computing the search keys of '%s' failed", c->name);
     char *tokens = search_keys_tokens_literal(&k);
     char *sort_key = search_keys_sort_key(c->name);
     if (!tokens || !sort_key)
         die("out of memory");
+    *keys_s += now_s() - k0;
     copy_field(&cp->b, sort_key, 0);
     copy_field(&cp->b, k.text ? k.text : "", 0);
     copy_field(&cp->b, tokens, 0);
@@ -1756,6 +1759,9 @@ struct db {
     int replica;            /* triggers and FK checks off for this session */
     struct fu_plan fu;
     char *seq;              /* customer's id sequence */
+    struct {
+        double keys, logs, txns, followups;  /* seconds in search_keys_*, and in each COPY but the customers' */
+    } time;
 };
 
 /* Refuses an unmigrated database; finds the branch and the owners. */
@@ -1944,7 +1950,7 @@ struct chunk {
 /* One chunk of customers, inside the batch's transaction: COPY customer, then
  * change_log, txn and followup. */
 static void load_chunk(struct ctx *x, struct db *d, struct chunk *ch, long first, long count, const int64_t *ids,
-                       struct tally *t, double *keys_s)
+                       struct tally *t)
 {
     struct followup fus[64];
     struct cust c;
@@ -1962,9 +1968,7 @@ static void load_chunk(struct ctx *x, struct db *d, struct chunk *ch, long first
                 fu_row(&ch->followups, &d->fu, &fus[k], ids[i], d->branch_id, c.owner_id);
             t->followups += nf;
         }
-        double k0 = now_s();
-        copy_customer(&ch->customers, &c, ids[i], d->branch_id, last);
-        *keys_s += now_s() - k0;
+        copy_customer(&ch->customers, &c, ids[i], d->branch_id, last, &d->time.keys);
         tally_add(t, &c, &ch->tv);
 
         char id[24], created[32];
@@ -1980,11 +1984,17 @@ static void load_chunk(struct ctx *x, struct db *d, struct chunk *ch, long first
             txn_row(x, &ch->txns, branch, id, &ch->tv.v[k]);
     }
     copy_end(&ch->customers);
+    double t0 = now_s();
     if (d->replica)
         copy_buffer(d->pg, CHANGE_LOG_COPY, &ch->logs);
+    double t1 = now_s();
     copy_buffer(d->pg, TXN_COPY, &ch->txns);
+    double t2 = now_s();
     if (d->fu.on)
         copy_buffer(d->pg, d->fu.sql, &ch->followups);
+    d->time.logs += t1 - t0;
+    d->time.txns += t2 - t1;
+    d->time.followups += now_s() - t2;
 }
 
 static int run_db(struct ctx *x)
@@ -2002,13 +2012,13 @@ static int run_db(struct ctx *x)
     struct tally t = { 0 };
     t.revenues = xmalloc((size_t)x->o.customers * sizeof *t.revenues);
     struct chunk ch = { .customers = { .pg = d.pg } };
-    double start = now_s(), keys_s = 0;
+    double start = now_s();
     for (long first = 1; first <= x->o.customers; first += x->o.batch) {
         long k = x->o.customers - first + 1 < x->o.batch ? x->o.customers - first + 1 : x->o.batch;
         int64_t *ids = reserve_ids(&d, k);
         exec(d.pg, "BEGIN");
         for (long off = 0; off < k; off += CHUNK)
-            load_chunk(x, &d, &ch, first + off, k - off < CHUNK ? k - off : CHUNK, ids + off, &t, &keys_s);
+            load_chunk(x, &d, &ch, first + off, k - off < CHUNK ? k - off : CHUNK, ids + off, &t);
         exec(d.pg, "COMMIT");
         free(ids);
         double el = now_s() - start;
@@ -2022,11 +2032,13 @@ static int run_db(struct ctx *x)
     double a0 = now_s();
     exec(d.pg, d.fu.on ? "ANALYZE customer, txn, change_log, followup" : "ANALYZE customer, txn, change_log");
     tally_print(&t, load_s);
+    double rest = load_s - d.time.logs - d.time.txns - d.time.followups;
     fprintf(stderr,
-            "%s: %.0f customers/s and %.0f transactions/s overall; search keys took %.1f s (%.0f us per customer);"
-            " ANALYZE %.1f s\n",
-            prog, (double)t.customers / load_s, (double)t.txns / load_s, keys_s,
-            t.customers ? keys_s * 1e6 / (double)t.customers : 0.0, now_s() - a0);
+            "%s: %.0f customers/s and %.0f transactions/s overall. Time: customers %.1f s (of which search keys"
+            " %.1f s, %.0f us per customer), change log %.1f s, transactions %.1f s, follow-ups %.1f s; ANALYZE %.1f s\n",
+            prog, (double)t.customers / load_s, (double)t.txns / load_s, rest, d.time.keys,
+            t.customers ? d.time.keys * 1e6 / (double)t.customers : 0.0, d.time.logs, d.time.txns, d.time.followups,
+            now_s() - a0);
     free(t.revenues);
     free(ch.customers.b.p);
     free(ch.logs.p);

@@ -3,8 +3,9 @@
 -- table holding customer data.
 --
 -- Logging a follow-up moves customer.last_contact_at in the same statement
--- (kehud's FollowupLog); it does not bump the customer's version, and the
--- customer's trigger announces the change as customer.updated.
+-- (kehud's FollowupLog); that is bookkeeping: it does not bump the
+-- customer's version. Follow-ups announce followup.created and (when their
+-- status changes) followup.updated, documents document.created.
 
 CREATE TABLE followup (
     id           bigserial PRIMARY KEY,
@@ -30,6 +31,21 @@ CREATE INDEX followup_owner_due ON followup (owner_id, due, id) WHERE status = '
 -- a customer's follow-ups, and the earliest planned one of a kind
 CREATE INDEX followup_customer ON followup (customer_id, id);
 CREATE INDEX followup_customer_planned ON followup (customer_id, kind, due, id) WHERE status = 'planned';
+CREATE TRIGGER followup_added AFTER INSERT ON followup FOR EACH ROW EXECUTE FUNCTION customer_row_added();
+
+-- A planned follow-up done or cancelled (moving rows to another customer,
+-- as a merge does, is not a change of the follow-up itself).
+CREATE FUNCTION followup_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    cust customer;
+BEGIN
+    SELECT * INTO cust FROM customer WHERE id = NEW.customer_id;
+    PERFORM kehu_announce('followup.updated', cust, NEW.updated_by);
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER followup_changed AFTER UPDATE OF status ON followup
+    FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status) EXECUTE FUNCTION followup_changed();
 
 CREATE TABLE document (
     id           bigserial PRIMARY KEY,
@@ -48,3 +64,4 @@ CREATE TABLE document (
 -- (substring(content from ... for ...)) reads only the pages it needs.
 ALTER TABLE document ALTER COLUMN content SET STORAGE EXTERNAL;
 CREATE INDEX document_customer ON document (customer_id, id);
+CREATE TRIGGER document_added AFTER INSERT ON document FOR EACH ROW EXECUTE FUNCTION customer_row_added();

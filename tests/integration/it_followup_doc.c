@@ -647,6 +647,43 @@ static void test_doc_access(void **state)
     expect_field(doc_list(li, 0, C(INVALID_ARGUMENT)), "customer_id");
 }
 
+/* ---- live pushes */
+
+static void expect_event(kehu_client *c, const char *kind, int64_t customer)
+{
+    struct kehu_status st;
+    Kehu__V1__Event *ev = kehu_next_event(c, 5000, &st);
+    if (!ev)
+        fail_msg("no %s event: %s", kind, st.message);
+    assert_string_equal(ev->kind, kind);
+    assert_int_equal(ev->customer_id, customer);
+    kehu_event_free(ev);
+}
+
+static void test_events(void **state)
+{
+    (void)state;
+    int64_t cust = add_customer(li, "推送客户", NULL);
+    kehu_client *watch = it_login("wang.fang", "password-1");
+    Kehu__V1__Subscribe s = KEHU__V1__SUBSCRIBE__INIT;
+    s.scope_case = KEHU__V1__SUBSCRIBE__SCOPE_CUSTOMER_ID;
+    s.customer_id = cust;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_SUBSCRIBE;
+    req.subscribe = &s;
+    kehu_response_free(it_call(watch, &req, C(OK)));
+
+    kehu_response_free(plan(li, cust, "call", day(1), NULL, NULL, C(OK)));
+    expect_event(watch, "followup.created", cust);
+    kehu_response_free(log_fu(li, cust, "call", NULL, NULL, NULL, C(OK))); /* completes it */
+    expect_event(watch, "followup.updated", cust);
+    kehu_response_free(upload(li, cust, "a.txt", "text/plain", (const uint8_t *)"a", 1, 1));
+    expect_event(watch, "document.created", cust);
+    struct kehu_status st;
+    assert_null(kehu_next_event(watch, 300, &st)); /* the last contact moving is not news of its own */
+    kehu_close(watch);
+}
+
 /* ---- the command line */
 
 static char out[65536], err[8192];
@@ -815,6 +852,7 @@ int main(void)
         cmocka_unit_test(test_doc_roundtrip),
         cmocka_unit_test(test_doc_limits),
         cmocka_unit_test(test_doc_access),
+        cmocka_unit_test(test_events),
         cmocka_unit_test(test_cli),
     };
     return it_finish(cmocka_run_group_tests(tests, setup, teardown));

@@ -1900,6 +1900,22 @@ static int64_t *reserve_ids(struct db *d, long k)
     return ids;
 }
 
+static int g_backend_pid;
+static double backend_cpu(void) /* TEMP */
+{
+    char path[64], line[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", g_backend_pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    if (!fgets(line, sizeof line, f)) line[0] = 0;
+    fclose(f);
+    char *p = strrchr(line, ')');
+    unsigned long ut = 0, st = 0;
+    if (p) sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st);
+    return (double)(ut + st) / 100.0;
+}
+static double g_srv_cust, g_srv_txn;
+
 /* Sends a whole buffer as one COPY. */
 static void copy_buffer(PGconn *pg, const char *sql, struct buf *data)
 {
@@ -1956,6 +1972,7 @@ static void load_chunk(struct ctx *x, struct db *d, struct chunk *ch, long first
     struct cust c;
     char branch[24];
     snprintf(branch, sizeof branch, "%lld", (long long)d->branch_id);
+    double s0 = backend_cpu();
     copy_begin(&ch->customers, CUSTOMER_COPY);
     for (long i = 0; i < count; i++) {
         gen_customer(x, first + i, &c);
@@ -1984,6 +2001,8 @@ static void load_chunk(struct ctx *x, struct db *d, struct chunk *ch, long first
             txn_row(x, &ch->txns, branch, id, &ch->tv.v[k]);
     }
     copy_end(&ch->customers);
+    double s1 = backend_cpu();
+    g_srv_cust += s1 - s0;
     double t0 = now_s();
     if (d->replica)
         copy_buffer(d->pg, CHANGE_LOG_COPY, &ch->logs);
@@ -1992,6 +2011,7 @@ static void load_chunk(struct ctx *x, struct db *d, struct chunk *ch, long first
     double t2 = now_s();
     if (d->fu.on)
         copy_buffer(d->pg, d->fu.sql, &ch->followups);
+    g_srv_txn += backend_cpu() - s1;
     d->time.logs += t1 - t0;
     d->time.txns += t2 - t1;
     d->time.followups += now_s() - t2;
@@ -2004,6 +2024,7 @@ static int run_db(struct ctx *x)
     if (PQstatus(d.pg) != CONNECTION_OK)
         die("cannot connect to the database: %s", PQerrorMessage(d.pg));
     db_prepare(x, &d);
+    g_backend_pid = PQbackendPID(d.pg);
     if (search_keys_init() < 0)
         die("ICU's transliterator is not available (search keys)");
     fprintf(stderr, "%s: loading %ld customers into branch '%s' (id %lld), owners: %zu, seed %llu\n", prog,
@@ -2029,6 +2050,7 @@ static int run_db(struct ctx *x)
                 (double)t.customers / el, (double)t.txns / el);
     }
     double load_s = now_s() - start;
+    fprintf(stderr, "TEMP server cpu: customers %.1f s, logs+txns %.1f s\n", g_srv_cust, g_srv_txn);
     double a0 = now_s();
     exec(d.pg, d.fu.on ? "ANALYZE customer, txn, change_log, followup" : "ANALYZE customer, txn, change_log");
     tally_print(&t, load_s);

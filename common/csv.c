@@ -410,7 +410,7 @@ static size_t sniff(struct csv_reader *r, const uint8_t *p, size_t n)
 static void no_bom(struct csv_reader *r)
 {
     uint8_t held[sizeof r->bom];
-    size_t k = r->bom_have;
+    size_t k = r->bom_have < sizeof held ? r->bom_have : sizeof held;
     memcpy(held, r->bom, k);
     r->bom_have = 0;
     if (r->forced != CSV_ENC_UNKNOWN) {

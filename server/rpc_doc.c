@@ -197,8 +197,9 @@ static void doc_store(struct req *r)
     content[0] = '\\';
     content[1] = 'x';
     sodium_bin2hex(content + 2, hexlen - 2, u->data ? u->data : (const unsigned char *)"", (size_t)u->size);
-    const char *p[] = { num(r, u->customer_id), u->name, u->type, arena_printf(&r->arena, "%llu", (unsigned long long)u->size),
-                        hex_hash, content, num(r, req_who(r)->user_id) };
+    const char *size = arena_printf(&r->arena, "%llu", (unsigned long long)u->size);
+    const char *who = num(r, req_who(r)->user_id);
+    const char *p[] = { num(r, u->customer_id), u->name, u->type, size, hex_hash, content, who };
     struct db_call *call = db_call_new(r->srv->db, doc_stored, r);
     db_call_add(call, &doc_insert, 7, p); /* copies the parameters */
     free(content);
@@ -385,7 +386,11 @@ static struct db_stmt doc_get_stmt = DB_STMT(
 
 static int hexval(char ch)
 {
-    return ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    return ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
 }
 
 static void doc_got(const struct db_result *res, void *arg)
@@ -397,7 +402,9 @@ static void doc_got(const struct db_result *res, void *arg)
         return;
     }
     const char *why;
-    if (db_rows(res, 0) != 1 || customer_check(r, res, 0, 0, DOC_NCOLS, ACT_CUSTOMER_READ, &why) != KEHU__V1__CODE__OK) {
+    /* a document of a customer the caller may not read does not exist for them */
+    if (db_rows(res, 0) != 1 ||
+        customer_check(r, res, 0, 0, DOC_NCOLS, ACT_CUSTOMER_READ, &why) != KEHU__V1__CODE__OK) {
         req_fail(r, KEHU__V1__CODE__NOT_FOUND, "id", "no document %lld", (long long)m->id);
         return;
     }

@@ -257,7 +257,8 @@ static void followup_plan(struct req *r)
     if (check_customer_id(r, m->customer_id) < 0 || check_kind(r, m->kind) < 0)
         return;
     if (!m->due || !*m->due || (why = validate_date(m->due))) {
-        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "due", "due %s", m->due && *m->due ? why : "is required (YYYY-MM-DD)");
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "due", "due %s",
+                 m->due && *m->due ? why : "is required (YYYY-MM-DD)");
         return;
     }
     char today[11];
@@ -358,7 +359,8 @@ static struct db_stmt due_stmt = DB_STMT(
     "SELECT " FOLLOWUP_COLUMNS " FROM followup f" FOLLOWUP_JOINS
     "WHERE f.owner_id = $1 AND f.status = 'planned' AND f.due <= $2::date + $3::int"
     " AND c.merged_into IS NULL AND c.status <> 'archived'"
-    " AND ($4 = 'all' OR ($4 = 'unit' AND c.branch_id IN (SELECT s.id FROM org_unit s WHERE s.path @> ARRAY[$5::bigint]))"
+    " AND ($4 = 'all'"
+    "  OR ($4 = 'unit' AND c.branch_id IN (SELECT s.id FROM org_unit s WHERE s.path @> ARRAY[$5::bigint]))"
     "  OR ($4 = 'owner' AND c.owner_id = $5::bigint))"
     " ORDER BY f.due, f.id LIMIT 1000");
 
@@ -368,7 +370,10 @@ static void due_query(struct req *r, int64_t user_id)
 {
     const Kehu__V1__FollowupDue *m = r->msg->followup_due;
     struct authz_scope s = authz_customer_scope(req_who(r), ACT_CUSTOMER_READ);
-    const char *kind = s.kind == SCOPE_ALL ? "all" : s.kind == SCOPE_UNIT ? "unit" : s.kind == SCOPE_OWNER ? "owner" : "none";
+    const char *kind = s.kind == SCOPE_ALL     ? "all"
+                       : s.kind == SCOPE_UNIT  ? "unit"
+                       : s.kind == SCOPE_OWNER ? "owner"
+                                               : "none";
     char today[11];
     validate_today(today);
     const char *p[] = { num(r, user_id), arena_strdup(&r->arena, today),
@@ -398,7 +403,8 @@ static void due_user_found(const struct db_result *res, void *arg)
     };
     const char *why;
     if (t.user_id != req_who(r)->user_id && authz_check(req_who(r), ACT_USER_READ, &t, &why) != KEHU__V1__CODE__OK) {
-        req_fail(r, KEHU__V1__CODE__PERMISSION_DENIED, "user", "you may not see what is due for '%s': %s", m->user, why);
+        req_fail(r, KEHU__V1__CODE__PERMISSION_DENIED, "user", "you may not see what is due for '%s': %s", m->user,
+                 why);
         return;
     }
     due_query(r, t.user_id);

@@ -4,7 +4,6 @@
 #include "cli.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <sodium.h>
@@ -160,7 +159,8 @@ static int run_put(struct cli *cli, int argc, char **argv)
         size_t want = size - sent < PUT_CHUNK ? (size_t)(size - sent) : PUT_CHUNK;
         size_t got = fread(buf, 1, want, f);
         if (got != want) {
-            rc = cli_error(cli, CLI_USAGE, "%s: %s", path, ferror(f) ? strerror(errno) : "the file shrank while being read");
+            rc = cli_error(cli, CLI_USAGE, "%s: %s", path,
+                           ferror(f) ? strerror(errno) : "the file shrank while being read");
             break;
         }
         crypto_hash_sha256_update(&sha, buf, got);
@@ -417,8 +417,9 @@ static int run_get(struct cli *cli, int argc, char **argv)
         char hex[crypto_hash_sha256_BYTES * 2 + 1];
         sha_hex(&sha, hex);
         if (strcmp(hex, d->sha256) != 0)
-            rc = cli_error(cli, CLI_TRANSPORT, "document %" PRId64 ": the download has SHA-256 %s, not %s; nothing saved",
-                           d->id, hex, d->sha256);
+            rc = cli_error(cli, CLI_TRANSPORT,
+                           "document %" PRId64 ": the download has SHA-256 %s, not %s; nothing saved", d->id, hex,
+                           d->sha256);
     }
     if (rc == CLI_OK)
         rc = place(cli, out, force);

@@ -821,7 +821,8 @@ static void test_cli(void **state)
     expect(kehu(NULL, ARGS("doc", "put", cid, "no-such-file")), 2, "no-such-file");
 
     /* follow-ups */
-    expect(kehu(NULL, ARGS("followup", "plan", cid, "--kind", "call", "--due", day(2), "--note", "问续约", "--json")),
+    expect(kehu(NULL,
+                ARGS("followup", "plan", cid, "--kind", "call", "--due", day(2), "--note", "问续约", "--json")),
            0, "\"status\": \"planned\"");
     assert_int_equal(out[0], '{');
     assert_non_null(strstr(out, "\"owner\": \"li.lei\""));

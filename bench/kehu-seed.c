@@ -60,6 +60,7 @@
 #include <iconv.h>
 #include <libpq-fe.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -69,10 +70,12 @@
 #include <time.h>
 #include <unicode/uclean.h>
 
+#include "customer_fields.h"
 #include "search_keys.h"
+#include "util.h"
 
 #define MAX_CUSTOMERS (1 << 25)  /* the phone bijection's room per seed */
-#define COPY_FLUSH (256 * 1024)  /* bytes of COPY data sent at once */
+#define WRITE_FLUSH (256 * 1024) /* CSV bytes written at once */
 #define CHUNK 5000               /* customers per COPY statement */
 
 static const char *prog = "kehu-seed";
@@ -86,22 +89,6 @@ static void die(const char *fmt, ...)
     va_end(ap);
     fputc('\n', stderr);
     exit(1);
-}
-
-static void *xmalloc(size_t n)
-{
-    void *p = malloc(n ? n : 1);
-    if (!p)
-        die("out of memory");
-    return p;
-}
-
-static void *xrealloc(void *p, size_t n)
-{
-    p = realloc(p, n ? n : 1);
-    if (!p)
-        die("out of memory");
-    return p;
 }
 
 static double now_s(void)
@@ -693,7 +680,6 @@ struct cust {
     int birth;                /* days; INT32_MIN: unknown */
     char id_number[24];
     char phones[2][24];       /* as a person writes them (021-12345678) */
-    char phones_db[2][24];    /* as kehud stores them (digits) */
     int nphones;
     char email[96];
     char address[192];
@@ -948,14 +934,6 @@ static void gen_customer(struct ctx *x, long n, struct cust *c)
                          rng_range(&r, 1, 999), rng_range(&r, 1, 80), rng_range(&r, 1, 20) * 100 + rng_range(&r, 1, 4));
         }
     }
-    for (int i = 0; i < c->nphones; i++) { /* kehud keeps the digits (and a leading +) */
-        char *o = c->phones_db[i];
-        for (const char *p = c->phones[i]; *p; p++)
-            if ((*p >= '0' && *p <= '9') || *p == '+')
-                *o++ = *p;
-        *o = 0;
-    }
-
     /* customer since: 70% within the window, more of them recently; the rest
      * up to twice as long before it; never before the 18th birthday */
     int window = as_of - x->window_lo;
@@ -987,6 +965,34 @@ static void gen_customer(struct ctx *x, long n, struct cust *c)
         size_t i = (size_t)(n - 1) % x->nowners;
         c->owner_name = x->owner_names[i];
         c->owner_id = x->owner_ids ? x->owner_ids[i] : 0;
+    }
+}
+
+/* The customer as kehud's own field rules see it: every value checked and
+ * normalised by customer_field_set, as CustomerAdd and the importer do (phones
+ * keep their digits, the ID's x is upper case ...). A value they refuse is a
+ * bug here. */
+static void values_of(struct arena *a, const struct cust *c, struct cvalues *v)
+{
+    char birth[11] = "", since[11], phones[64], tags[256] = "";
+    if (c->birth != NO_DATE)
+        fmt_date(birth, c->birth);
+    fmt_date(since, c->since);
+    snprintf(phones, sizeof phones, "%s%s%s", c->phones[0], c->nphones > 1 ? "," : "", c->nphones > 1 ? c->phones[1] : "");
+    for (int i = 0; i < c->ntags; i++)
+        snprintf(tags + strlen(tags), sizeof tags - strlen(tags), "%s%s", i ? "," : "", c->tags[i]);
+    const char *in[CF_COUNT] = {
+        [FI_NAME] = c->name, [FI_KIND] = c->corporate ? "corporate" : "individual", [FI_EXT_REF] = c->ext_ref,
+        [FI_GENDER] = c->gender, [FI_BIRTH] = birth, [FI_ID_NUMBER] = c->id_number, [FI_PHONES] = phones,
+        [FI_EMAIL] = c->email, [FI_COMPANY] = c->company, [FI_ADDRESS] = c->address, [FI_REGION] = c->region,
+        [FI_INDUSTRY] = c->industry, [FI_SIZE] = c->size, [FI_OCCUPATION] = c->occupation, [FI_SOURCE] = c->source,
+        [FI_TAGS] = tags, [FI_SINCE] = since,
+    };
+    memset(v, 0, sizeof *v);
+    for (int i = 0; i < CF_COUNT; i++) {
+        const char *why = customer_field_set(a, v, i, in[i] ? in[i] : "");
+        if (why)
+            die("customer %s: %s %s (a bug in kehu-seed)", c->ext_ref, customer_fields[i].name, why);
     }
 }
 
@@ -1401,12 +1407,16 @@ static int run_csv(struct ctx *x)
         gen_customer(x, n, &c);
         gen_txns(x, &c, &tv);
         c.revenue = sum_amounts(&tv);
+        struct arena a = { 0 };
+        struct cvalues v;
+        values_of(&a, &c, &v); /* what the importer will check */
+        arena_free(&a);
         csv_customer(&bc, &c);
         csv_txns(x, &bt, &c, &tv);
         tally_add(&t, &c, &tv);
-        if (bc.len > COPY_FLUSH)
+        if (bc.len > WRITE_FLUSH)
             out_write(&oc, &bc);
-        if (bt.len > COPY_FLUSH)
+        if (bt.len > WRITE_FLUSH)
             out_write(&ot, &bt);
         double now = now_s();
         if (now - last >= 2.0 || n == x->o.customers) {
@@ -1453,49 +1463,6 @@ static char *q_value(PGconn *pg, const char *sql, int n, const char *const *para
     char *v = PQntuples(r) > 0 && !PQgetisnull(r, 0, 0) ? strdup(PQgetvalue(r, 0, 0)) : NULL;
     PQclear(r);
     return v;
-}
-
-struct copy {
-    PGconn *pg;
-    struct buf b;
-    uint64_t rows;
-};
-
-static void copy_begin(struct copy *c, const char *sql)
-{
-    PGresult *r = PQexec(c->pg, sql);
-    if (PQresultStatus(r) != PGRES_COPY_IN)
-        die("%s\n  in: %s", PQresultErrorMessage(r), sql);
-    PQclear(r);
-    c->b.len = 0;
-}
-
-static void copy_flush(struct copy *c)
-{
-    if (c->b.len && PQputCopyData(c->pg, c->b.p, (int)c->b.len) != 1)
-        die("COPY: %s", PQerrorMessage(c->pg));
-    c->b.len = 0;
-}
-
-static void copy_row_end(struct copy *c)
-{
-    buf_addc(&c->b, '\n');
-    c->rows++;
-    if (c->b.len >= COPY_FLUSH)
-        copy_flush(c);
-}
-
-static void copy_end(struct copy *c)
-{
-    copy_flush(c);
-    if (PQputCopyEnd(c->pg, NULL) != 1)
-        die("COPY: %s", PQerrorMessage(c->pg));
-    PGresult *r;
-    while ((r = PQgetResult(c->pg))) {
-        if (PQresultStatus(r) != PGRES_COMMAND_OK)
-            die("COPY: %s", PQresultErrorMessage(r));
-        PQclear(r);
-    }
 }
 
 /* Follow-ups go wherever the table `followup` keeps them: its columns are
@@ -1652,94 +1619,44 @@ static void fu_row(struct buf *b, const struct fu_plan *plan, const struct follo
     buf_addc(b, '\n');
 }
 
-static void copy_customer(struct copy *cp, const struct cust *c, int64_t id, int64_t branch_id, int64_t last_contact,
-                          double *keys_s)
+/* One customer row: the values as kehud normalised them, with the search keys
+ * kehud computes (customer_keys, as CustomerAdd and the importer call it). */
+static void copy_customer(struct buf *b, struct arena *a, const struct cust *c, const struct cvalues *v, int64_t id,
+                          int64_t branch_id, int64_t last_contact, double *keys_s)
 {
-    char num[24], birth[11], since[11], created[32], last[40];
+    char num[24], created[32], last[40];
     snprintf(num, sizeof num, "%lld", (long long)id);
-    copy_field(&cp->b, num, 1);
+    copy_field(b, num, 1);
     snprintf(num, sizeof num, "%lld", (long long)branch_id);
-    copy_field(&cp->b, num, 0);
+    copy_field(b, num, 0);
     snprintf(num, sizeof num, "%lld", (long long)c->owner_id);
-    copy_field(&cp->b, c->owner_id ? num : NULL, 0);
-    copy_field(&cp->b, c->corporate ? "corporate" : "individual", 0);
-    copy_field(&cp->b, c->name, 0);
-    copy_field(&cp->b, c->ext_ref, 0);
-    copy_field(&cp->b, nz(c->gender), 0);
-    if (c->birth != NO_DATE)
-        fmt_date(birth, c->birth);
-    copy_field(&cp->b, c->birth != NO_DATE ? birth : NULL, 0);
-    copy_field(&cp->b, nz(c->id_number), 0);
-    /* arrays: {"a","b"}; nothing here needs escaping inside them */
-    struct buf arr = { 0 };
-    buf_addc(&arr, '{');
-    for (int i = 0; i < c->nphones; i++) {
-        buf_add(&arr, i ? ",\"" : "\"");
-        buf_add(&arr, c->phones_db[i]);
-        buf_addc(&arr, '"');
-    }
-    buf_addc(&arr, '}');
-    copy_field(&cp->b, arr.p, 0);
-    copy_field(&cp->b, nz(c->email), 0);
-    copy_field(&cp->b, nz(c->company), 0);
-    copy_field(&cp->b, nz(c->address), 0);
-    copy_field(&cp->b, c->region, 0);
-    copy_field(&cp->b, c->industry, 0);
-    copy_field(&cp->b, c->size, 0);
-    copy_field(&cp->b, c->occupation, 0);
-    copy_field(&cp->b, c->source, 0);
-    arr.len = 0;
-    buf_addc(&arr, '{');
-    for (int i = 0; i < c->ntags; i++) {
-        buf_add(&arr, i ? ",\"" : "\"");
-        buf_add(&arr, c->tags[i]);
-        buf_addc(&arr, '"');
-    }
-    buf_addc(&arr, '}');
-    copy_field(&cp->b, arr.p, 0);
-    free(arr.p);
-    fmt_date(since, c->since);
-    copy_field(&cp->b, since, 0);
+    copy_field(b, c->owner_id ? num : NULL, 0);
+    static const int cols[] = { FI_KIND, FI_NAME, FI_EXT_REF, FI_GENDER, FI_BIRTH, FI_ID_NUMBER, FI_PHONES, FI_EMAIL,
+                                FI_COMPANY, FI_ADDRESS, FI_REGION, FI_INDUSTRY, FI_SIZE, FI_OCCUPATION, FI_SOURCE,
+                                FI_TAGS, FI_SINCE };
+    for (size_t i = 0; i < sizeof cols / sizeof cols[0]; i++)
+        copy_field(b, customer_field_param(a, v, cols[i]), 0);
     fmt_time(created, c->since, c->created_secs);
-    copy_field(&cp->b, created, 0);
-    copy_field(&cp->b, created, 0);
+    copy_field(b, created, 0);
+    copy_field(b, created, 0);
     if (last_contact) {
         time_t t = (time_t)last_contact;
         struct tm tm;
         gmtime_r(&t, &tm);
         strftime(last, sizeof last, "%Y-%m-%d %H:%M:%S+00", &tm);
     }
-    copy_field(&cp->b, last_contact ? last : NULL, 0);
-    buf_addc(&cp->b, '\t');
-    buf_money(&cp->b, c->revenue);
-
-    /* the search keys, as kehud computes them on insert */
-    const char *phones[2] = { c->phones_db[0], c->phones_db[1] };
-    struct search_keys_input in = {
-        .name = c->name,
-        .company = nz(c->company),
-        .email = nz(c->email),
-        .id_number = nz(c->id_number),
-        .ext_ref = c->ext_ref,
-        .phones = phones,
-        .nphones = (size_t)c->nphones,
-    };
-    struct search_keys k;
+    copy_field(b, last_contact ? last : NULL, 0);
+    buf_addc(b, '\t');
+    buf_money(b, c->revenue);
+    struct customer_keys k;
     double k0 = now_s();
-    if (search_keys_build(&in, &k) < 0)
+    if (customer_keys(a, v, &k) < 0)
         die("computing the search keys of '%s' failed", c->name);
-    char *tokens = search_keys_tokens_literal(&k);
-    char *sort_key = search_keys_sort_key(c->name);
-    if (!tokens || !sort_key)
-        die("out of memory");
     *keys_s += now_s() - k0;
-    copy_field(&cp->b, sort_key, 0);
-    copy_field(&cp->b, k.text ? k.text : "", 0);
-    copy_field(&cp->b, tokens, 0);
-    free(tokens);
-    free(sort_key);
-    search_keys_free(&k);
-    copy_row_end(cp);
+    copy_field(b, k.sort_key, 0);
+    copy_field(b, k.text, 0);
+    copy_field(b, k.tokens, 0);
+    buf_addc(b, '\n');
 }
 
 #define CUSTOMER_COPY                                                                                          \
@@ -1759,9 +1676,7 @@ struct db {
     int replica;            /* triggers and FK checks off for this session */
     struct fu_plan fu;
     char *seq;              /* customer's id sequence */
-    struct {
-        double keys, logs, txns, followups;  /* seconds in search_keys_*, and in each COPY but the customers' */
-    } time;
+    double keys_s;          /* seconds in search_keys_* */
 };
 
 /* Refuses an unmigrated database; finds the branch and the owners. */
@@ -1886,47 +1801,68 @@ static void db_prepare(struct ctx *x, struct db *d)
     fu_plan_make(pg, &d->fu, x->nowners > 0);
 }
 
-/* Ids for the next k customers, from customer's own sequence. */
+/* Ids for all the customers, from customer's own sequence, taken at once
+ * (other sessions may take ids meanwhile: each one is still unique). */
 static int64_t *reserve_ids(struct db *d, long k)
 {
     char n[24];
     snprintf(n, sizeof n, "%ld", k);
     const char *p[] = { d->seq, n };
     PGresult *r = q(d->pg, "SELECT nextval($1::regclass) FROM generate_series(1, $2::int)", 2, p);
-    int64_t *ids = xmalloc((size_t)k * sizeof *ids);
+    int64_t *ids = xmalloc((size_t)(k ? k : 1) * sizeof *ids);
     for (long i = 0; i < k; i++)
         ids[i] = atoll(PQgetvalue(r, (int)i, 0));
     PQclear(r);
     return ids;
 }
 
-static int g_backend_pid;
-static double backend_cpu(void) /* TEMP */
-{
-    char path[64], line[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", g_backend_pid);
-    FILE *f = fopen(path, "r");
-    if (!f) return 0;
-    if (!fgets(line, sizeof line, f)) line[0] = 0;
-    fclose(f);
-    char *p = strrchr(line, ')');
-    unsigned long ut = 0, st = 0;
-    if (p) sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st);
-    return (double)(ut + st) / 100.0;
-}
-static double g_srv_cust, g_srv_txn;
+/* ---- the sender: a thread that runs the COPYs and commits while the main
+ * thread generates the next chunk (it alone uses ICU; the sender alone uses
+ * the connection). */
 
-/* Sends a whole buffer as one COPY. */
-static void copy_buffer(PGconn *pg, const char *sql, struct buf *data)
+struct job {
+    struct buf customers, logs, txns, followups;
+    long count;               /* customers */
+    uint64_t ntxns, nfollowups;
+    int begin, commit;        /* BEGIN before it, COMMIT after it */
+};
+
+#define NJOBS 3
+
+struct sender {
+    struct db *d;
+    long total;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct job jobs[NJOBS];
+    int head, filled, finished; /* jobs[head] is sent next; `filled` jobs wait or are being sent */
+    long customers;           /* committed */
+    uint64_t txns, followups;
+    double start;
+    double t_customers, t_logs, t_txns, t_followups; /* seconds in each COPY */
+};
+
+/* Sends a whole buffer as one COPY; returns the seconds it took. */
+static double copy_buffer(PGconn *pg, const char *sql, struct buf *data)
 {
-    struct copy c = { .pg = pg };
-    copy_begin(&c, sql);
-    if (data->len && PQputCopyData(pg, data->p, (int)data->len) != 1)
+    double t0 = now_s();
+    PGresult *r = PQexec(pg, sql);
+    if (PQresultStatus(r) != PGRES_COPY_IN)
+        die("%s\n  in: %s", PQresultErrorMessage(r), sql);
+    PQclear(r);
+    if ((data->len && PQputCopyData(pg, data->p, (int)data->len) != 1) || PQputCopyEnd(pg, NULL) != 1)
         die("COPY: %s", PQerrorMessage(pg));
+    while ((r = PQgetResult(pg))) {
+        if (PQresultStatus(r) != PGRES_COMMAND_OK)
+            die("%s\n  in: %s", PQresultErrorMessage(r), sql);
+        PQclear(r);
+    }
     data->len = 0;
-    copy_end(&c);
+    return now_s() - t0;
 }
 
+/* One txn row in COPY text format (the strings need no escaping). */
 static void txn_row(struct ctx *x, struct buf *b, const char *branch, const char *id, const struct txn *tx)
 {
     char tmp[11], hms[32];
@@ -1955,38 +1891,116 @@ static void txn_row(struct ctx *x, struct buf *b, const char *branch, const char
     buf_add(b, hms);
 }
 
-/* Buffers of one chunk: its customers stream to the server as they are made,
- * the other rows gather here and follow. */
-struct chunk {
-    struct copy customers;
-    struct buf logs, txns, followups;
-    struct txnvec tv;
-};
+static void *sender_main(void *arg)
+{
+    struct sender *s = arg;
+    struct db *d = s->d;
+    for (;;) {
+        pthread_mutex_lock(&s->mu);
+        while (s->filled == 0 && !s->finished)
+            pthread_cond_wait(&s->cv, &s->mu);
+        if (s->filled == 0) {
+            pthread_mutex_unlock(&s->mu);
+            return NULL;
+        }
+        struct job *j = &s->jobs[s->head];
+        pthread_mutex_unlock(&s->mu);
 
-/* One chunk of customers, inside the batch's transaction: COPY customer, then
- * change_log, txn and followup. */
-static void load_chunk(struct ctx *x, struct db *d, struct chunk *ch, long first, long count, const int64_t *ids,
-                       struct tally *t)
+        if (j->begin)
+            exec(d->pg, "BEGIN");
+        s->t_customers += copy_buffer(d->pg, CUSTOMER_COPY, &j->customers);
+        if (d->replica)
+            s->t_logs += copy_buffer(d->pg, CHANGE_LOG_COPY, &j->logs);
+        s->t_txns += copy_buffer(d->pg, TXN_COPY, &j->txns);
+        if (d->fu.on)
+            s->t_followups += copy_buffer(d->pg, d->fu.sql, &j->followups);
+        s->customers += j->count;
+        s->txns += j->ntxns;
+        s->followups += j->nfollowups;
+        if (j->commit) {
+            exec(d->pg, "COMMIT");
+            double el = now_s() - s->start;
+            fprintf(stderr,
+                    "%s: %ld/%ld customers, %llu transactions, %llu follow-ups committed in %.1f s"
+                    " (%.0f customers/s, %.0f transactions/s)\n",
+                    prog, s->customers, s->total, (unsigned long long)s->txns, (unsigned long long)s->followups, el,
+                    (double)s->customers / el, (double)s->txns / el);
+        }
+
+        pthread_mutex_lock(&s->mu);
+        s->head = (s->head + 1) % NJOBS;
+        s->filled--;
+        pthread_cond_broadcast(&s->cv);
+        pthread_mutex_unlock(&s->mu);
+    }
+}
+
+/* A free job to fill (waits while all of them are queued). */
+static struct job *sender_take(struct sender *s)
+{
+    pthread_mutex_lock(&s->mu);
+    while (s->filled == NJOBS)
+        pthread_cond_wait(&s->cv, &s->mu);
+    struct job *j = &s->jobs[(s->head + s->filled) % NJOBS];
+    pthread_mutex_unlock(&s->mu);
+    return j;
+}
+
+static void sender_push(struct sender *s)
+{
+    pthread_mutex_lock(&s->mu);
+    s->filled++;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void sender_finish(struct sender *s)
+{
+    pthread_mutex_lock(&s->mu);
+    s->finished = 1;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    pthread_join(s->thread, NULL);
+    for (int i = 0; i < NJOBS; i++) {
+        free(s->jobs[i].customers.p);
+        free(s->jobs[i].logs.p);
+        free(s->jobs[i].txns.p);
+        free(s->jobs[i].followups.p);
+    }
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
+}
+
+/* Generates customers first..first+count-1 into j: the customer rows with
+ * their search keys, the change log, the transactions and the follow-ups. */
+static void fill_job(struct ctx *x, struct db *d, struct job *j, long first, long count, const int64_t *ids,
+                     struct txnvec *tv, struct tally *t)
 {
     struct followup fus[64];
     struct cust c;
     char branch[24];
     snprintf(branch, sizeof branch, "%lld", (long long)d->branch_id);
-    double s0 = backend_cpu();
-    copy_begin(&ch->customers, CUSTOMER_COPY);
+    j->count = count;
+    j->ntxns = j->nfollowups = 0;
     for (long i = 0; i < count; i++) {
         gen_customer(x, first + i, &c);
-        gen_txns(x, &c, &ch->tv);
-        c.revenue = sum_amounts(&ch->tv);
+        gen_txns(x, &c, tv);
+        c.revenue = sum_amounts(tv);
         int64_t last = 0;
         if (d->fu.on) {
             size_t nf = gen_followups(x, &c, fus, sizeof fus / sizeof fus[0], &last);
             for (size_t k = 0; k < nf; k++)
-                fu_row(&ch->followups, &d->fu, &fus[k], ids[i], d->branch_id, c.owner_id);
+                fu_row(&j->followups, &d->fu, &fus[k], ids[i], d->branch_id, c.owner_id);
+            j->nfollowups += nf;
             t->followups += nf;
         }
-        copy_customer(&ch->customers, &c, ids[i], d->branch_id, last, &d->time.keys);
-        tally_add(t, &c, &ch->tv);
+        struct arena a = { 0 };
+        struct cvalues v;
+        values_of(&a, &c, &v);
+        copy_customer(&j->customers, &a, &c, &v, ids[i], d->branch_id, last, &d->keys_s);
+        arena_free(&a);
+        tally_add(t, &c, tv);
+        j->ntxns += tv->n;
 
         char id[24], created[32];
         snprintf(id, sizeof id, "%lld", (long long)ids[i]);
@@ -1994,27 +2008,12 @@ static void load_chunk(struct ctx *x, struct db *d, struct chunk *ch, long first
             fmt_time(created, c.since, c.created_secs);
             const char *row[] = { branch, id, "customer", id, "created", c.name, "1", created };
             for (int k = 0; k < 8; k++)
-                copy_field(&ch->logs, row[k], k == 0);
-            buf_addc(&ch->logs, '\n');
+                copy_field(&j->logs, row[k], k == 0);
+            buf_addc(&j->logs, '\n');
         }
-        for (size_t k = 0; k < ch->tv.n; k++)
-            txn_row(x, &ch->txns, branch, id, &ch->tv.v[k]);
+        for (size_t k = 0; k < tv->n; k++)
+            txn_row(x, &j->txns, branch, id, &tv->v[k]);
     }
-    copy_end(&ch->customers);
-    double s1 = backend_cpu();
-    g_srv_cust += s1 - s0;
-    double t0 = now_s();
-    if (d->replica)
-        copy_buffer(d->pg, CHANGE_LOG_COPY, &ch->logs);
-    double t1 = now_s();
-    copy_buffer(d->pg, TXN_COPY, &ch->txns);
-    double t2 = now_s();
-    if (d->fu.on)
-        copy_buffer(d->pg, d->fu.sql, &ch->followups);
-    g_srv_txn += backend_cpu() - s1;
-    d->time.logs += t1 - t0;
-    d->time.txns += t2 - t1;
-    d->time.followups += now_s() - t2;
 }
 
 static int run_db(struct ctx *x)
@@ -2024,49 +2023,50 @@ static int run_db(struct ctx *x)
     if (PQstatus(d.pg) != CONNECTION_OK)
         die("cannot connect to the database: %s", PQerrorMessage(d.pg));
     db_prepare(x, &d);
-    g_backend_pid = PQbackendPID(d.pg);
     if (search_keys_init() < 0)
         die("ICU's transliterator is not available (search keys)");
     fprintf(stderr, "%s: loading %ld customers into branch '%s' (id %lld), owners: %zu, seed %llu\n", prog,
             x->o.customers, d.branch_name, (long long)d.branch_id, x->nowners, (unsigned long long)x->o.seed);
+    int64_t *ids = reserve_ids(&d, x->o.customers);
 
     struct tally t = { 0 };
-    t.revenues = xmalloc((size_t)x->o.customers * sizeof *t.revenues);
-    struct chunk ch = { .customers = { .pg = d.pg } };
-    double start = now_s();
+    t.revenues = xmalloc((size_t)(x->o.customers ? x->o.customers : 1) * sizeof *t.revenues);
+    struct txnvec tv = { 0 };
+    struct sender s = { .d = &d, .total = x->o.customers };
+    pthread_mutex_init(&s.mu, NULL);
+    pthread_cond_init(&s.cv, NULL);
+    s.start = now_s();
+    if (pthread_create(&s.thread, NULL, sender_main, &s) != 0)
+        die("cannot start the sender thread");
+    double gen_s = 0;
     for (long first = 1; first <= x->o.customers; first += x->o.batch) {
         long k = x->o.customers - first + 1 < x->o.batch ? x->o.customers - first + 1 : x->o.batch;
-        int64_t *ids = reserve_ids(&d, k);
-        exec(d.pg, "BEGIN");
-        for (long off = 0; off < k; off += CHUNK)
-            load_chunk(x, &d, &ch, first + off, k - off < CHUNK ? k - off : CHUNK, ids + off, &t);
-        exec(d.pg, "COMMIT");
-        free(ids);
-        double el = now_s() - start;
-        fprintf(stderr,
-                "%s: %ld/%ld customers, %llu transactions, %llu follow-ups committed in %.1f s"
-                " (%.0f customers/s, %.0f transactions/s)\n",
-                prog, t.customers, x->o.customers, (unsigned long long)t.txns, (unsigned long long)t.followups, el,
-                (double)t.customers / el, (double)t.txns / el);
+        for (long off = 0; off < k; off += CHUNK) {
+            struct job *j = sender_take(&s);
+            double g0 = now_s();
+            long m = k - off < CHUNK ? k - off : CHUNK;
+            fill_job(x, &d, j, first + off, m, ids + first - 1 + off, &tv, &t);
+            j->begin = off == 0;
+            j->commit = off + m == k;
+            gen_s += now_s() - g0;
+            sender_push(&s);
+        }
     }
-    double load_s = now_s() - start;
-    fprintf(stderr, "TEMP server cpu: customers %.1f s, logs+txns %.1f s\n", g_srv_cust, g_srv_txn);
+    sender_finish(&s);
+    double load_s = now_s() - s.start;
     double a0 = now_s();
     exec(d.pg, d.fu.on ? "ANALYZE customer, txn, change_log, followup" : "ANALYZE customer, txn, change_log");
     tally_print(&t, load_s);
-    double rest = load_s - d.time.logs - d.time.txns - d.time.followups;
     fprintf(stderr,
-            "%s: %.0f customers/s and %.0f transactions/s overall. Time: customers %.1f s (of which search keys"
-            " %.1f s, %.0f us per customer), change log %.1f s, transactions %.1f s, follow-ups %.1f s; ANALYZE %.1f s\n",
-            prog, (double)t.customers / load_s, (double)t.txns / load_s, rest, d.time.keys,
-            t.customers ? d.time.keys * 1e6 / (double)t.customers : 0.0, d.time.logs, d.time.txns, d.time.followups,
-            now_s() - a0);
+            "%s: %.0f customers/s and %.0f transactions/s overall. Generating took %.1f s (search keys %.1f s,"
+            " %.0f us per customer); meanwhile COPY took %.1f s for customers, %.1f s for the change log, %.1f s"
+            " for transactions, %.1f s for follow-ups; ANALYZE %.1f s\n",
+            prog, (double)t.customers / load_s, (double)t.txns / load_s, gen_s, d.keys_s,
+            t.customers ? d.keys_s * 1e6 / (double)t.customers : 0.0, s.t_customers, s.t_logs, s.t_txns,
+            s.t_followups, now_s() - a0);
+    free(ids);
     free(t.revenues);
-    free(ch.customers.b.p);
-    free(ch.logs.p);
-    free(ch.txns.p);
-    free(ch.followups.p);
-    free(ch.tv.v);
+    free(tv.v);
     free(d.branch_name);
     free(d.seq);
     PQfinish(d.pg);

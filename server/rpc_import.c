@@ -90,6 +90,7 @@ struct import {
     int step;                   /* of the final SQL */
     uint64_t imported;
     Kehu__V1__ImportResult *result;
+    uint64_t started_ms;
 };
 
 static uint64_t next_import_id;
@@ -620,6 +621,8 @@ static void step_done(const struct db_result *res, void *arg)
     default:
         break;
     }
+    log_debug(im->conn->id, r->id, "import %llu: step %d done at %llu ms", (unsigned long long)im->id, im->step,
+              (unsigned long long)(uv_now(im->srv->loop) - im->started_ms));
     im->step++;
     run_step(im);
 }
@@ -835,6 +838,7 @@ static void begin_with_branch(struct req *r, int64_t branch)
     if (!im->csv)
         fatal("out of memory creating a CSV reader");
     im->waiting = r;
+    im->started_ms = uv_now(r->srv->loop);
     r->conn->import = im;
     log_info(r->conn->id, r->id, "import %llu of %s begins%s: %s (%llu bytes)", (unsigned long long)im->id, m->kind,
              im->dry_run ? " (dry run)" : "", m->file_name && *m->file_name ? m->file_name : "unnamed file",

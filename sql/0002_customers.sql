@@ -149,8 +149,12 @@ DECLARE
     logged    integer;
     entity    text := CASE TG_TABLE_NAME WHEN 'customer' THEN 'customer' ELSE 'contact' END;
     old_json  jsonb := CASE WHEN TG_OP = 'UPDATE' THEN to_jsonb(OLD) ELSE '{}'::jsonb END;
-    new_json  jsonb := to_jsonb(NEW);
+    new_json  jsonb;
 BEGIN
+    IF TG_OP = 'UPDATE' AND current_setting('kehu.bulk', true) = 'on' THEN
+        RETURN NULL; /* bulk loads only move bookkeeping (revenue): nothing to log */
+    END IF;
+    new_json := to_jsonb(NEW);
     IF TG_TABLE_NAME = 'customer' THEN
         cust := NEW;
     ELSE
@@ -191,6 +195,9 @@ CREATE FUNCTION customer_row_added() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     cust customer;
 BEGIN
+    IF current_setting('kehu.bulk', true) = 'on' THEN
+        RETURN NULL; /* announced once per customer at the end of the load */
+    END IF;
     SELECT * INTO cust FROM customer WHERE id = NEW.customer_id;
     PERFORM kehu_announce(TG_TABLE_NAME || '.created', cust, NEW.created_by);
     RETURN NULL;

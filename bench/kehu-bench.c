@@ -1,7 +1,7 @@
 /* kehu-bench: load on a running kehud through libkehu, as real clients.
  *
  *   kehu-bench [--server HOST:PORT] [--connections N] [--depth D]
- *              [--seconds S] [--op ping|whoami] [--user U] [--password P]
+ *              [--seconds S] [--op ping|whoami|search] [--user U] [--password P]
  *
  * Each connection runs in its own thread and keeps D requests in flight
  * (pipelined). Prints throughput and latency percentiles; --json prints one
@@ -36,7 +36,18 @@ struct worker {
 struct slot {
     struct worker *w;
     double sent;
+    Kehu__V1__Request req;      /* search: each slot its own request */
+    Kehu__V1__CustomerSearch search;
 };
+
+/* What a branch clerk types: surnames, given names, pinyin, initials, phone
+ * fragments, a company word. */
+static const char *const search_terms[] = {
+    "王", "张伟", "zhangwei", "zw", "1380", "李娜", "li na", "欧阳", "wang", "刘", "chen", "hx",
+    "贸易", "5678", "林", "zhao", "yang", "sm", "黄", "9001", "gz", "周", "xu", "ming",
+};
+#define NTERMS (sizeof search_terms / sizeof search_terms[0])
+static unsigned term_counter;
 
 static double now_s(void)
 {
@@ -70,8 +81,18 @@ static void on_answer(const Kehu__V1__Response *resp, const struct kehu_status *
 static void send_one(struct slot *s)
 {
     struct kehu_status st;
+    const Kehu__V1__Request *req = &s->w->req;
+    if (s->w->req.op_case == KEHU__V1__REQUEST__OP_CUSTOMER_SEARCH) {
+        kehu__v1__request__init(&s->req);
+        kehu__v1__customer_search__init(&s->search);
+        s->search.text = (char *)search_terms[__atomic_fetch_add(&term_counter, 1, __ATOMIC_RELAXED) % NTERMS];
+        s->search.limit = 20;
+        s->req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_SEARCH;
+        s->req.customer_search = &s->search;
+        req = &s->req;
+    }
     s->sent = now_s();
-    if (kehu_send(s->w->c, &s->w->req, on_answer, s, NULL, &st) < 0)
+    if (kehu_send(s->w->c, req, on_answer, s, NULL, &st) < 0)
         s->w->errors++;
 }
 
@@ -89,13 +110,16 @@ static void *run_worker(void *arg)
         return NULL;
     }
     kehu__v1__request__init(&w->req);
+    if (strcmp(o->op, "ping") != 0 &&
+        kehu_login(w->c, o->user, o->password, NULL, &st) != KEHU__V1__CODE__OK) {
+        snprintf(w->failure, sizeof w->failure, "login: %s", st.message);
+        return NULL;
+    }
     if (strcmp(o->op, "whoami") == 0) {
-        if (kehu_login(w->c, o->user, o->password, NULL, &st) != KEHU__V1__CODE__OK) {
-            snprintf(w->failure, sizeof w->failure, "login: %s", st.message);
-            return NULL;
-        }
         w->req.op_case = KEHU__V1__REQUEST__OP_WHOAMI;
         w->req.whoami = &whoami_msg;
+    } else if (strcmp(o->op, "search") == 0) {
+        w->req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_SEARCH;
     } else {
         w->req.op_case = KEHU__V1__REQUEST__OP_PING;
         w->req.ping = &ping_msg;
@@ -154,17 +178,17 @@ int main(int argc, char **argv)
         case 'j': o.json = 1; break;
         default:
             fprintf(stderr, "usage: kehu-bench [--server HOST:PORT] [--connections N] [--depth D] [--seconds S]\n"
-                            "                  [--op ping|whoami] [--user U] [--password P] [--json]\n");
+                            "                  [--op ping|whoami|search] [--user U] [--password P] [--json]\n");
             return ch == 'h' ? 0 : 2;
         }
     }
     if (o.connections < 1 || o.depth < 1 || o.seconds < 1 ||
-        (strcmp(o.op, "ping") != 0 && strcmp(o.op, "whoami") != 0)) {
-        fprintf(stderr, "kehu-bench: connections, depth and seconds must be positive; op ping or whoami\n");
+        (strcmp(o.op, "ping") != 0 && strcmp(o.op, "whoami") != 0 && strcmp(o.op, "search") != 0)) {
+        fprintf(stderr, "kehu-bench: connections, depth and seconds must be positive; op ping, whoami or search\n");
         return 2;
     }
-    if (strcmp(o.op, "whoami") == 0 && !o.password) {
-        fprintf(stderr, "kehu-bench: --op whoami needs --password or KEHU_PASSWORD\n");
+    if (strcmp(o.op, "ping") != 0 && !o.password) {
+        fprintf(stderr, "kehu-bench: --op %s needs --password or KEHU_PASSWORD\n", o.op);
         return 2;
     }
     struct worker *w = calloc((size_t)o.connections, sizeof *w);

@@ -560,12 +560,6 @@ static void copy_field(struct buf *b, const char *s, int first)
     b->p[b->len] = 0;
 }
 
-/* "" as NULL. */
-static const char *nz(const char *s)
-{
-    return s && *s ? s : NULL;
-}
-
 /* One CSV field (RFC 4180): quoted when it holds a comma, quote, CR or LF,
  * or starts or ends with a space. */
 static void csv_field(struct buf *b, const char *s, int first)
@@ -773,6 +767,14 @@ static void landline_number(uint64_t seed, long n, const char *area, char out[24
 static void city_codes(const struct item *city, char area[8], char region6[8])
 {
     sscanf(city->py, "%7s %7s", area, region6);
+}
+
+/* A branch named after a city (上海分行) has most of its customers there. */
+static void set_home_city(struct ctx *x, const char *branch)
+{
+    for (size_t i = 0; i < cities.n; i++)
+        if (strstr(branch, cities.items[i].s))
+            x->home_city = cities.items[i].s;
 }
 
 static const struct item *pick_city(struct ctx *x, struct rng *r)
@@ -1102,7 +1104,8 @@ enum fu_status { FU_DONE, FU_PLANNED, FU_CANCELLED };
 struct followup {
     const char *kind, *outcome, *note;
     enum fu_status status;
-    int date;        /* done or due */
+    int date;        /* done, or due */
+    int created;     /* the day it was recorded */
     int secs;
     int next;        /* NO_DATE or the next contact's date */
 };
@@ -1112,17 +1115,21 @@ static const char *const fu_outcomes[] = { "有意向", "暂无需求", "已报�
 static const char *const fu_notes[] = { "介绍新品", "回访满意度", "确认订单交付", "节日问候", "续约洽谈",
                                         "催收尾款", "了解采购计划", "处理售后问题", "邀请参加活动", "更新联系方式" };
 
-/* The customer's follow-ups; returns how many, and its last contact (epoch
- * seconds, 0 for none) in *last. */
+/* The customer's follow-ups: contacts logged since it became a customer
+ * (some cancelled), and what is planned next. A contact that ended "to be
+ * followed up" names the next date, and that follow-up is planned (due soon,
+ * or a little overdue), as kehud's FollowupLog does. Returns how many, and
+ * the last contact (epoch seconds, 0 for none) in *last. */
 static size_t gen_followups(struct ctx *x, const struct cust *c, struct followup *out, size_t max, int64_t *last)
 {
     struct rng r;
     rng_init(&r, x->o.seed, (uint64_t)c->n, 3);
     *last = 0;
     size_t count = (size_t)(rng_unit(&r) * (2.0 * x->o.followups_per + 1.0));
-    if (count > max)
-        count = max;
-    int as_of = x->o.as_of, best = NO_DATE, best_secs = 0;
+    if (count + 1 > max)
+        count = max - 1;
+    int as_of = x->o.as_of;
+    struct followup *latest = NULL;
     for (size_t i = 0; i < count; i++) {
         struct followup *f = &out[i];
         f->kind = fu_kinds[c->corporate ? rng_below(&r, 4) : rng_below(&r, 3) == 0 ? 2 : 0];
@@ -1130,27 +1137,38 @@ static size_t gen_followups(struct ctx *x, const struct cust *c, struct followup
         f->secs = rng_range(&r, 9 * 3600, 18 * 3600);
         f->next = NO_DATE;
         f->outcome = NULL;
-        if (i == count - 1 && rng_permille(&r, 300)) {
-            f->status = FU_PLANNED;
-            f->date = as_of + rng_range(&r, 1, 30);
-            continue;
-        }
-        f->date = c->since + (int)rng_below(&r, (uint64_t)(as_of - c->since) + 1);
+        f->date = f->created = c->since + (int)rng_below(&r, (uint64_t)(as_of - c->since) + 1);
         if (rng_permille(&r, 50)) {
             f->status = FU_CANCELLED;
             continue;
         }
         f->status = FU_DONE;
         f->outcome = fu_outcomes[rng_below(&r, sizeof fu_outcomes / sizeof fu_outcomes[0])];
-        if (strcmp(f->outcome, "需再次跟进") == 0)
-            f->next = f->date + rng_range(&r, 7, 30);
-        if (best == NO_DATE || f->date > best || (f->date == best && f->secs > best_secs)) {
-            best = f->date;
-            best_secs = f->secs;
+        if (!latest || f->date > latest->date || (f->date == latest->date && f->secs > latest->secs))
+            latest = f;
+    }
+    int due = NO_DATE, created = as_of - rng_range(&r, 0, 7);
+    if (latest) {
+        *last = (int64_t)latest->date * 86400 + latest->secs - 8 * 3600;
+        int next = latest->date + rng_range(&r, 7, 30);
+        if (strstr("有意向 已报价 需再次跟进", latest->outcome) && next >= as_of - 14) {
+            due = latest->next = next;
+            created = latest->date;
         }
     }
-    if (best != NO_DATE)
-        *last = (int64_t)best * 86400 + best_secs - 8 * 3600;
+    if (due == NO_DATE && count && rng_permille(&r, 300))
+        due = as_of + rng_range(&r, 1, 30);
+    if (due != NO_DATE) {
+        struct followup *f = &out[count++];
+        f->kind = fu_kinds[c->corporate ? rng_below(&r, 4) : 0];
+        f->note = fu_notes[rng_below(&r, sizeof fu_notes / sizeof fu_notes[0])];
+        f->secs = rng_range(&r, 9 * 3600, 18 * 3600);
+        f->status = FU_PLANNED;
+        f->date = due;
+        f->created = created < c->since ? c->since : created;
+        f->next = NO_DATE;
+        f->outcome = NULL;
+    }
     return count;
 }
 
@@ -1311,8 +1329,8 @@ static void out_close(struct out *o)
 static const char *const csv_customer_cols[] = { "ext_ref", "name", "kind", "phone", "email", "id_number",
                                                  "company", "gender", "birth", "address", "region", "industry",
                                                  "size", "occupation", "source", "tags", "owner", "since" };
-/* The headers a Chinese spreadsheet has; "kind" has no common label and stays. */
-static const char *const csv_customer_cols_zh[] = { "客户编号", "姓名", "kind", "电话", "邮箱", "证件号码",
+/* The headers a Chinese spreadsheet has. */
+static const char *const csv_customer_cols_zh[] = { "客户编号", "姓名", "客户类型", "电话", "邮箱", "证件号码",
                                                     "公司", "性别", "出生日期", "地址", "地区", "行业",
                                                     "规模", "职业", "来源", "标签", "客户经理", "建档日期" };
 static const char *const csv_txn_cols[] = { "customer", "date", "amount", "margin", "product", "category", "channel" };
@@ -1330,29 +1348,54 @@ static void csv_join(struct buf *b, const char *const *items, int n, char sep)
     free(j.p);
 }
 
-static void csv_customer(struct buf *b, const struct cust *c)
+/* A Chinese spreadsheet's spelling of a date: 2024/1/5. */
+static void fmt_date_zh(char out[11], int days)
+{
+    int y, m, d;
+    civil_from_days(days, &y, &m, &d);
+    snprintf(out, 11, "%u/%u/%u", (unsigned)y % 10000u, (unsigned)m % 13u, (unsigned)d % 32u);
+}
+
+static const char *source_zh(const char *s)
+{
+    static const char *const map[][2] = { { "b2b_platform", "B2B平台" }, { "trade_show", "展会" },
+                                          { "search_engine", "搜索引擎" }, { "purchased_list", "购买名单" },
+                                          { "referral", "转介绍" }, { "walk_in", "上门" }, { "other", "其他" } };
+    for (size_t i = 0; s && i < sizeof map / sizeof map[0]; i++)
+        if (strcmp(map[i][0], s) == 0)
+            return map[i][1];
+    return s;
+}
+
+/* One customers.csv row. With zh, as a Chinese spreadsheet has it: 男/女,
+ * 个人/企业, Chinese sources, lists separated by ';', dates as 2024/1/5 (the
+ * importer's aliases and loose dates read them back to the same values). */
+static void csv_customer(struct buf *b, const struct cust *c, int zh)
 {
     char birth[11] = "", since[11];
+    void (*date)(char[11], int) = zh ? fmt_date_zh : fmt_date;
     if (c->birth != NO_DATE)
-        fmt_date(birth, c->birth);
-    fmt_date(since, c->since);
+        date(birth, c->birth);
+    date(since, c->since);
     const char *phones[2] = { c->phones[0], c->phones[1] };
+    const char *kind = c->corporate ? (zh ? "企业" : "corporate") : (zh ? "个人" : "individual");
+    const char *gender = zh && *c->gender ? (strcmp(c->gender, "male") == 0 ? "男" : "女") : c->gender;
     csv_field(b, c->ext_ref, 1);
     csv_field(b, c->name, 0);
-    csv_field(b, c->corporate ? "corporate" : "individual", 0);
-    csv_join(b, phones, c->nphones, ',');
+    csv_field(b, kind, 0);
+    csv_join(b, phones, c->nphones, zh ? ';' : ',');
     csv_field(b, c->email, 0);
     csv_field(b, c->id_number, 0);
     csv_field(b, c->company, 0);
-    csv_field(b, c->gender, 0);
+    csv_field(b, gender, 0);
     csv_field(b, birth, 0);
     csv_field(b, c->address, 0);
     csv_field(b, c->region ? c->region : "", 0);
     csv_field(b, c->industry ? c->industry : "", 0);
     csv_field(b, c->size ? c->size : "", 0);
     csv_field(b, c->occupation ? c->occupation : "", 0);
-    csv_field(b, c->source ? c->source : "", 0);
-    csv_join(b, c->tags, c->ntags, ',');
+    csv_field(b, zh ? source_zh(c->source) : c->source ? c->source : "", 0);
+    csv_join(b, c->tags, c->ntags, zh ? ';' : ',');
     csv_field(b, c->owner_name ? c->owner_name : "", 0);
     csv_field(b, since, 0);
     buf_addn(b, "\r\n", 2);
@@ -1382,8 +1425,8 @@ static int run_csv(struct ctx *x)
 {
     if (mkdir(x->o.csv_dir, 0777) < 0 && errno != EEXIST)
         die("cannot create %s: %s", x->o.csv_dir, strerror(errno));
-    if (x->o.branch)
-        fprintf(stderr, "%s: note: --branch is ignored with --csv (the importer chooses the branch)\n", prog);
+    if (x->o.branch) /* the file has no branch column: the importer's caller chooses it */
+        set_home_city(x, x->o.branch);
     struct out oc, ot;
     out_open(&oc, x->o.csv_dir, "customers.csv", x->o.gbk);
     out_open(&ot, x->o.csv_dir, "txns.csv", 0);
@@ -1411,7 +1454,7 @@ static int run_csv(struct ctx *x)
         struct cvalues v;
         values_of(&a, &c, &v); /* what the importer will check */
         arena_free(&a);
-        csv_customer(&bc, &c);
+        csv_customer(&bc, &c, x->o.gbk);
         csv_txns(x, &bt, &c, &tv);
         tally_add(&t, &c, &tv);
         if (bc.len > WRITE_FLUSH)
@@ -1547,6 +1590,8 @@ static void fu_plan_make(PGconn *pg, struct fu_plan *plan, int have_owners)
             plan->owner_required = 1;
         if (fc == FC_DONE_AT && !nullable)
             plan->done_required = 1;
+        if (fc == FC_DUE && !nullable)
+            plan->due_required = 1;
         if (plan->ncols < 32) {
             plan->cols[plan->ncols++] = fc;
             len += (size_t)snprintf(plan->sql + len, sizeof plan->sql - len, "%s\"%s\"", plan->ncols > 1 ? ", " : "",
@@ -1583,9 +1628,11 @@ static void fu_row(struct buf *b, const struct fu_plan *plan, const struct follo
             break;
         case FC_KIND: v = f->kind; break;
         case FC_STATUS: v = f->status == FU_DONE ? "done" : f->status == FU_PLANNED ? "planned" : "cancelled"; break;
-        case FC_DUE:
-            fmt_date(d1, f->date);
-            v = d1;
+        case FC_DUE: /* the day it was (or is) due; a contact logged without a plan has none */
+            if (f->status != FU_DONE || plan->due_required) {
+                fmt_date(d1, f->date);
+                v = d1;
+            }
             break;
         case FC_DONE_AT:
             if (f->status == FU_DONE) {
@@ -1609,7 +1656,7 @@ static void fu_row(struct buf *b, const struct fu_plan *plan, const struct follo
             break;
         case FC_CREATED_AT:
         case FC_UPDATED_AT:
-            fmt_time(ts, f->status == FU_PLANNED ? f->date - 7 : f->date, f->secs);
+            fmt_time(ts, f->created, f->secs);
             v = ts;
             break;
         case FC_VERSION: v = "1"; break;
@@ -1714,9 +1761,7 @@ static void db_prepare(struct ctx *x, struct db *d)
     d->branch_id = atoll(PQgetvalue(r, 0, 0));
     d->branch_name = strdup(PQgetvalue(r, 0, 1));
     PQclear(r);
-    for (size_t i = 0; i < cities.n; i++)
-        if (strstr(d->branch_name, cities.items[i].s))
-            x->home_city = cities.items[i].s;
+    set_home_city(x, d->branch_name);
 
     char bid[24];
     snprintf(bid, sizeof bid, "%lld", (long long)d->branch_id);
@@ -1777,12 +1822,14 @@ static void db_prepare(struct ctx *x, struct db *d)
     d->replica = PQresultStatus(rr) == PGRES_COMMAND_OK;
     PQclear(rr);
     if (d->replica) {
+        /* insert triggers other than the change log (written here) and the
+         * announcements (not wanted for a load) would be missed */
         r = q(pg,
               "SELECT string_agg(tgrelid::regclass || '.' || tgname, ', ' ORDER BY tgrelid::regclass::text, tgname)"
-              " FROM pg_trigger WHERE NOT tgisinternal AND tgenabled <> 'D'"
+              " FROM pg_trigger WHERE NOT tgisinternal AND tgenabled <> 'D' AND (tgtype & 4) <> 0"
               " AND tgrelid IN (SELECT oid FROM pg_class WHERE relname IN ('customer', 'txn', 'followup', 'change_log')"
               "   AND relnamespace = current_schema()::regnamespace)"
-              " AND tgname NOT IN ('customer_changed')",
+              " AND tgfoid::regproc::text NOT IN ('customer_changed', 'customer_row_added')",
               0, NULL);
         if (!PQgetisnull(r, 0, 0))
             fprintf(stderr,
@@ -1796,6 +1843,8 @@ static void db_prepare(struct ctx *x, struct db *d)
                 " for every row (slower; one NOTIFY per customer)\n",
                 prog);
     }
+    /* with triggers on, they skip their announcements (as kehud's imports do) */
+    exec(pg, "SET kehu.bulk = on");
     exec(pg, "SET synchronous_commit = off");
     exec(pg, "SET work_mem = '64MB'");
     fu_plan_make(pg, &d->fu, x->nowners > 0);
@@ -2145,7 +2194,8 @@ int main(int argc, char **argv)
     time_t now = time(NULL);
     struct tm tm;
     gmtime_r(&now, &tm);
-    x.o.as_of = days_from_civil(tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+    const int today = days_from_civil(tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+    x.o.as_of = today;
     int c;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
@@ -2173,6 +2223,10 @@ int main(int argc, char **argv)
     if (optind < argc || !x.o.db == !x.o.csv_dir || x.o.customers < 0) {
         fprintf(stderr, "%s: give --db or --csv (one of them) and --customers\n", prog);
         usage(stderr);
+        return 2;
+    }
+    if (x.o.as_of > today) {
+        fprintf(stderr, "%s: --as-of must not be in the future (kehud refuses customers since a future date)\n", prog);
         return 2;
     }
     if (x.o.gbk && !x.o.csv_dir) {

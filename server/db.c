@@ -366,6 +366,12 @@ static void conn_ready(struct db_conn *dc)
         conn_send(dc, listen);
         return;
     }
+    /* Statements here are prepared once and run many times with different
+     * parameters; planning each run (custom plans) cost more than running
+     * it, measured on customer search: 3 ms planning, 1 ms execution. */
+    struct db_call *setup = db_call_new(p, NULL, NULL);
+    db_call_add_sql(setup, "SET plan_cache_mode = force_generic_plan", 0, NULL);
+    conn_send(dc, setup);
     struct db_call *w = p->waiting;
     p->waiting = p->waiting_tail = NULL;
     while (w) {

@@ -93,6 +93,9 @@ Kehu__V1__UnitKind rpc_kind_from_sql(const char *s);
  * stops working at once on this instance. */
 void rpc_forget_sessions(struct server *s, int64_t user_id, int64_t session_id);
 
+/* rpc_payment.c */
+extern const struct rpc_entry rpc_payment_add, rpc_payment_list, rpc_arrears_get, rpc_asset_add, rpc_asset_list;
+
 /* rpc_followup.c, rpc_doc.c */
 extern const struct rpc_entry rpc_followup_plan, rpc_followup_log, rpc_followup_due, rpc_followup_list;
 extern const struct rpc_entry rpc_doc_put, rpc_doc_get, rpc_doc_list;

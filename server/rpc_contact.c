@@ -281,7 +281,8 @@ const struct rpc_entry rpc_contact_edit = { KEHU__V1__REQUEST__OP_CONTACT_EDIT, 
 #define TXN_COLUMNS                                                                                                  \
     "t.id, t.customer_id, t.date::text, (t.amount * 100)::bigint, t.margin IS NOT NULL,"                             \
     " coalesce((t.margin * 100)::bigint, 0), coalesce(t.product, ''), coalesce(t.category, ''),"                     \
-    " coalesce(t.channel, ''), " SQL_MS("t.created_at") ", coalesce(u.username, '')"
+    " coalesce(t.channel, ''), " SQL_MS("t.created_at") ", coalesce(u.username, ''), t.on_credit,"              \
+    " coalesce(t.due::text, '')"
 
 static Kehu__V1__Txn *txn_from_row(struct req *r, const struct db_result *res, int stmt, int row)
 {
@@ -298,16 +299,20 @@ static Kehu__V1__Txn *txn_from_row(struct req *r, const struct db_result *res, i
     t->channel = col(r, res, stmt, row, 8);
     t->created_at_ms = db_get_i64(res, stmt, row, 9);
     t->created_by = col(r, res, stmt, row, 10);
+    t->on_credit = db_get_bool(res, stmt, row, 11);
+    t->due = col(r, res, stmt, row, 12);
     return t;
 }
 
-/* One statement: the transaction, and the customer's revenue moves with it
- * (the customer's trigger announces the change). */
+/* One statement: the transaction, and the customer's revenue moves with it,
+ * and its balance (what it owes) with a sale on credit (the customer's
+ * trigger announces the change). */
 static struct db_stmt txn_insert = DB_STMT(
     "WITH t AS (INSERT INTO txn (branch_id, customer_id, date, amount, margin, product, category, channel,"
-    " created_by) SELECT c.branch_id, c.id, coalesce($2::date, current_date), $3::numeric, $4::numeric, $5, $6, $7, $8"
-    " FROM customer c WHERE c.id = $1 RETURNING *),"
-    " up AS (UPDATE customer c SET revenue = c.revenue + t.amount, updated_at = now(), updated_by = $8"
+    " created_by, on_credit, due) SELECT c.branch_id, c.id, coalesce($2::date, current_date), $3::numeric,"
+    " $4::numeric, $5, $6, $7, $8, $9::boolean, $10::date FROM customer c WHERE c.id = $1 RETURNING *),"
+    " up AS (UPDATE customer c SET revenue = c.revenue + t.amount,"
+    "  balance = c.balance + CASE WHEN t.on_credit THEN t.amount ELSE 0 END, updated_at = now(), updated_by = $8"
     "  FROM t WHERE c.id = t.customer_id)"
     " SELECT " TXN_COLUMNS " FROM t LEFT JOIN app_user u ON u.id = t.created_by");
 
@@ -347,6 +352,31 @@ static void txn_add_loaded(struct req *r, const struct rpc_customer_ref *ref)
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "margin", "the margin is out of range");
         return;
     }
+    if (t->on_credit) {
+        char today[11];
+        validate_today(today);
+        const char *date = t->date && *t->date ? t->date : today;
+        if (!t->due || !*t->due) {
+            req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "due", "a sale on credit needs the date payment is due");
+            return;
+        }
+        if ((why = validate_date(t->due))) {
+            req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "due", "due %s", why);
+            return;
+        }
+        if (strcmp(t->due, date) < 0) {
+            req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "due", "due %s is before the transaction's date %s", t->due,
+                     date);
+            return;
+        }
+        if (t->amount_minor < 0) {
+            req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "on_credit", "a refund cannot be on credit");
+            return;
+        }
+    } else if (t->due && *t->due) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "due", "a due date is only for a sale on credit");
+        return;
+    }
     const char *fields[] = { t->product, t->category, t->channel };
     static const char *const names[] = { "product", "category", "channel" };
     for (int i = 0; i < 3; i++)
@@ -361,8 +391,10 @@ static void txn_add_loaded(struct req *r, const struct rpc_customer_ref *ref)
                         t->product && *t->product ? t->product : NULL,
                         t->category && *t->category ? t->category : NULL,
                         t->channel && *t->channel ? t->channel : NULL,
-                        num(r, req_who(r)->user_id) };
-    db_query(r->srv->db, &txn_insert, 8, p, txn_added, r);
+                        num(r, req_who(r)->user_id),
+                        t->on_credit ? "true" : "false",
+                        t->on_credit ? t->due : NULL };
+    db_query(r->srv->db, &txn_insert, 10, p, txn_added, r);
 }
 
 static void txn_add(struct req *r)

@@ -13,7 +13,9 @@
  *   --as-of DATE                the "today" of the data (default: today, UTC)
  *   --since-years Y             transactions over the last Y years (default 5)
  *   --branch UNIT               --db: the branch, by name or id (default: the
- *                               first branch)
+ *                               first branch). A city in its name (上海分行)
+ *                               draws 60% of the customers there; with --csv
+ *                               give the name to get the same data as --db
  *   --owners USER,USER,...      owners, round-robin (--db default: every
  *                               account manager of the branch; none: NULL)
  *   --batch K                   --db: customers per transaction (default 50000)
@@ -2134,7 +2136,8 @@ static void usage(FILE *f)
             "  --seed S                    the same seed gives the same data (default 1)\n"
             "  --as-of DATE                the data's today, YYYY-MM-DD (default: today, UTC)\n"
             "  --since-years Y             transactions over the last Y years (default 5)\n"
-            "  --branch UNIT               --db: the branch, by name or id (default: the first)\n"
+            "  --branch UNIT               --db: the branch, by name or id (default: the first);\n"
+            "                              --csv: its name (a city in it draws customers there)\n"
             "  --owners USER,...           owners, round-robin (--db default: the branch's account managers)\n"
             "  --batch K                   --db: customers per transaction (default 50000)\n"
             "  --gbk                       --csv: customers.csv in GB18030 with Chinese headers\n");

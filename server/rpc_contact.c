@@ -281,7 +281,7 @@ const struct rpc_entry rpc_contact_edit = { KEHU__V1__REQUEST__OP_CONTACT_EDIT, 
 #define TXN_COLUMNS                                                                                                  \
     "t.id, t.customer_id, t.date::text, (t.amount * 100)::bigint, t.margin IS NOT NULL,"                             \
     " coalesce((t.margin * 100)::bigint, 0), coalesce(t.product, ''), coalesce(t.category, ''),"                     \
-    " coalesce(t.channel, ''), " SQL_MS("t.created_at") ", coalesce(u.username, ''), t.on_credit,"              \
+    " coalesce(t.channel, ''), " SQL_MS("t.created_at") ", coalesce(u.username, ''), t.on_credit,"                   \
     " coalesce(t.due::text, '')"
 
 static Kehu__V1__Txn *txn_from_row(struct req *r, const struct db_result *res, int stmt, int row)
@@ -352,10 +352,10 @@ static void txn_add_loaded(struct req *r, const struct rpc_customer_ref *ref)
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "margin", "the margin is out of range");
         return;
     }
+    char today[11]; /* a sale on credit is dated here, to compare it with its due date */
+    validate_today(today);
+    const char *date = t->date && *t->date ? t->date : t->on_credit ? today : NULL;
     if (t->on_credit) {
-        char today[11];
-        validate_today(today);
-        const char *date = t->date && *t->date ? t->date : today;
         if (!t->due || !*t->due) {
             req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "due", "a sale on credit needs the date payment is due");
             return;
@@ -385,7 +385,7 @@ static void txn_add_loaded(struct req *r, const struct rpc_customer_ref *ref)
             return;
         }
     const char *p[] = { num(r, ref->id),
-                        t->date && *t->date ? t->date : NULL,
+                        date,
                         rpc_money_sql(&r->arena, t->amount_minor),
                         t->has_margin ? rpc_money_sql(&r->arena, t->margin_minor) : NULL,
                         t->product && *t->product ? t->product : NULL,

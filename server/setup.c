@@ -7,6 +7,7 @@
 
 #include "auth.h"
 #include "migrate.h"
+#include "search_keys.h"
 
 #define HEAD_OFFICE_NAME "总行"
 
@@ -144,6 +145,120 @@ out:
 /* A region, a branch with a team, and one user of each role. Loaded once:
  * a marker in `setting` keeps a later run from re-creating what someone
  * deliberately removed. */
+/* Demo customers of 上海分行 with some history, owned by the demo account
+ * managers; loaded once, like the organisation. */
+static const struct {
+    const char *name, *kind, *phone, *company, *region, *industry, *source, *tags, *owner;
+    int64_t amounts[4]; /* yuan fen, 0 ends */
+} demo_customers[] = {
+    { "张三", "individual", "13800138000", NULL, "上海", NULL, "referral", "{vip}", "li.lei", { 1200000, 350000, 0 } },
+    { "李四", "individual", "13900139000", NULL, "上海", NULL, "walk_in", "{}", "li.lei", { 88000, 0 } },
+    { "王小明", "individual", "13700137000", NULL, "苏州", NULL, "search_engine", "{}", "li.lei", { 45000, 12000, 0 } },
+    { "曾国华", "individual", "13600136000", NULL, "杭州", NULL, "trade_show", "{}", "zhang.wei", { 260000, 0 } },
+    { "欧阳娜娜", "individual", "13500135000", NULL, "上海", NULL, "referral", "{vip,老客户}", "zhang.wei",
+      { 5000000, 2500000, 800000, 0 } },
+    { "John Smith", "individual", "13400134000", NULL, "上海", NULL, "b2b_platform", "{}", "zhang.wei", { 150000, 0 } },
+    { "刘总", "corporate", "02161234567", "上海恒信贸易有限公司", "上海", "批发零售", "b2b_platform", "{重点}", "li.lei",
+      { 9800000, 4300000, 0 } },
+    { "陈经理", "corporate", "02168765432", "重庆银行上海分行", "上海", "金融", "purchased_list", "{}", "zhang.wei",
+      { 1200000, 0 } },
+};
+
+static int demo_customers_load(PGconn *pg, const char *branch)
+{
+    if (search_keys_init() < 0) {
+        fprintf(stderr, "kehud: cannot open ICU's transliterator\n");
+        return -1;
+    }
+    int added = 0;
+    for (size_t i = 0; i < sizeof demo_customers / sizeof demo_customers[0]; i++) {
+        const char *phones[] = { demo_customers[i].phone };
+        struct search_keys_input in = { .name = demo_customers[i].name, .company = demo_customers[i].company,
+                                        .phones = phones, .nphones = 1 };
+        struct search_keys k;
+        char *sort_key = search_keys_sort_key(demo_customers[i].name);
+        if (search_keys_build(&in, &k) < 0 || !sort_key) {
+            free(sort_key);
+            return -1;
+        }
+        char *tokens = search_keys_tokens_literal(&k);
+        char phone_array[64];
+        snprintf(phone_array, sizeof phone_array, "{%s}", demo_customers[i].phone);
+        const char *p[] = { branch, demo_customers[i].owner, demo_customers[i].kind, demo_customers[i].name,
+                            phone_array, demo_customers[i].company, demo_customers[i].region,
+                            demo_customers[i].industry, demo_customers[i].source, demo_customers[i].tags,
+                            sort_key, k.text, tokens };
+        PGresult *r = run(pg,
+                          "INSERT INTO customer (branch_id, owner_id, kind, name, phones, company, region, industry,"
+                          " source, tags, sort_key, search_text, search_tokens, created_by, updated_by, since)"
+                          " SELECT $1, u.id, $3::customer_kind, $4, $5::text[], $6, $7, $8, $9, $10::text[], $11, $12,"
+                          " $13::text[], u.id, u.id, current_date - 400 FROM app_user u WHERE u.username = $2"
+                          " RETURNING id",
+                          13, p);
+        free(sort_key);
+        free(tokens);
+        search_keys_free(&k);
+        if (!r)
+            return -1;
+        if (PQntuples(r) == 1) {
+            char id[24];
+            snprintf(id, sizeof id, "%s", PQgetvalue(r, 0, 0));
+            for (int t = 0; t < 4 && demo_customers[i].amounts[t]; t++) {
+                char amount[32], days[16];
+                snprintf(amount, sizeof amount, "%lld.%02lld", (long long)(demo_customers[i].amounts[t] / 100),
+                         (long long)(demo_customers[i].amounts[t] % 100));
+                snprintf(days, sizeof days, "%d", 30 + 90 * t);
+                const char *tp[] = { id, amount, days };
+                PGresult *tr = run(pg,
+                                   "WITH t AS (INSERT INTO txn (branch_id, customer_id, date, amount, product,"
+                                   " created_by) SELECT branch_id, id, current_date - $3::int, $2::numeric, '理财产品',"
+                                   " created_by FROM customer WHERE id = $1 RETURNING customer_id, amount)"
+                                   " UPDATE customer c SET revenue = c.revenue + t.amount FROM t WHERE c.id = t.customer_id",
+                                   3, tp);
+                if (!tr) {
+                    PQclear(r);
+                    return -1;
+                }
+                PQclear(tr);
+            }
+            added++;
+        }
+        PQclear(r);
+    }
+    return added;
+}
+
+/* Loads the demo customers once, after the demo organisation. 0 or -1. */
+static int demo_customers_once(PGconn *pg)
+{
+    PGresult *c = run(pg, "SELECT 1 FROM setting WHERE key = 'demo_customers_loaded'", 0, NULL);
+    if (!c)
+        return -1;
+    int customers_loaded = PQntuples(c) > 0;
+    PQclear(c);
+    if (!customers_loaded) {
+        c = run(pg, "SELECT id FROM org_unit WHERE name = '上海分行' AND kind = 'branch'", 0, NULL);
+        if (c && PQntuples(c) == 1) {
+            char branch[24];
+            snprintf(branch, sizeof branch, "%s", PQgetvalue(c, 0, 0));
+            PGresult *b = run(pg, "BEGIN", 0, NULL);
+            PQclear(b);
+            int n = demo_customers_load(pg, branch);
+            if (n < 0 || !(b = run(pg, "INSERT INTO setting (key, value) VALUES ('demo_customers_loaded', now()::text)",
+                                   0, NULL))) {
+                PQclear(PQexec(pg, "ROLLBACK"));
+                PQclear(c);
+                return -1;
+            }
+            PQclear(b);
+            PQclear(run(pg, "COMMIT", 0, NULL));
+            printf("loaded %d demo customers in 上海分行\n", n);
+        }
+        PQclear(c);
+    }
+    return 0;
+}
+
 int setup_demo(const struct config *cfg)
 {
     PGconn *pg;
@@ -157,7 +272,7 @@ int setup_demo(const struct config *cfg)
     PQclear(r);
     if (loaded) {
         printf("demo organisation already loaded\n");
-        rc = 0;
+        rc = demo_customers_once(pg) < 0 ? 1 : 0;
         goto out;
     }
     r = run(pg, "SELECT id FROM org_unit WHERE kind = 'head_office'", 0, NULL);
@@ -202,7 +317,7 @@ int setup_demo(const struct config *cfg)
     printf("loaded the demo organisation: 华东区 > 上海分行 > 上海一组, users wang.fang (branch manager), li.lei and "
            "zhang.wei (account managers), chen.jing (service agent), zhao.min (auditor); password %s\n",
            given && *given ? "from KEHU_DEMO_PASSWORD" : "kehu-demo-2026");
-    rc = 0;
+    rc = demo_customers_once(pg) < 0 ? 1 : 0;
     goto out;
 rollback:
     PQclear(PQexec(pg, "ROLLBACK"));

@@ -429,6 +429,10 @@ static void json_customer(struct json_w *w, const Kehu__V1__Customer *c)
             break;
         }
     }
+    /* CLI.md: grades per dimension, absent ones omitted (none before the first grading run) */
+    json_key(w, "grades");
+    json_begin_object(w);
+    json_end_object(w);
     json_end_object(w);
 }
 

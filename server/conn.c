@@ -116,6 +116,12 @@ void conn_send(struct conn *c, const Kehu__V1__Frame *f)
 {
     if (c->state == CONN_CLOSED)
         return;
+    /* Replies are bounded by pausing the reader; pushed events are not, so a
+     * client that stopped reading altogether is let go. */
+    if (output_pending(c) > 4 * c->srv->cfg.max_output) {
+        conn_close(c, "not reading: unsent output over 4 x max_output");
+        return;
+    }
     if (wire_pack(&c->out, f) < 0) {
         conn_close(c, "out of memory packing a reply");
         return;

@@ -958,6 +958,47 @@ int csv_writer_field(struct csv_writer *w, const char *s, size_t len)
     return CSV_OK;
 }
 
+/* Excel reads a field of digits as a number: an 18-digit ID loses its last
+ * digits, an 11-digit phone turns into 1.38E+10, a leading zero vanishes.
+ * Written as ="123..." it stays text; csv_excel_text() undoes it. */
+static bool excel_would_mangle(const char *s, size_t len)
+{
+    if (len == 0)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+    return len >= 11 || s[0] == '0';
+}
+
+int csv_writer_digits(struct csv_writer *w, const char *s, size_t len)
+{
+    if (w->err)
+        return w->err;
+    if (!excel_would_mangle(s, len))
+        return csv_writer_field(w, s, len);
+    int rc = wreserve(w, len + 10);
+    if (rc)
+        return rc;
+    if (w->nfields > 0)
+        wput(w, &w->delim, 1);
+    wput(w, "\"=\"\"", 4);
+    wput(w, s, len);
+    wput(w, "\"\"\"", 3);
+    w->nfields++;
+    return CSV_OK;
+}
+
+size_t csv_excel_text(const char *s, size_t len, size_t *inner)
+{
+    if (len >= 3 && s[0] == '=' && s[1] == '"' && s[len - 1] == '"' && excel_would_mangle(s + 2, len - 3)) {
+        *inner = len - 3;
+        return 2;
+    }
+    *inner = len;
+    return 0;
+}
+
 int csv_writer_str(struct csv_writer *w, const char *s)
 {
     return csv_writer_field(w, s, s ? strlen(s) : 0);

@@ -175,6 +175,13 @@ int csv_writer_field(struct csv_writer *w, const char *s, size_t len);
 int csv_writer_str(struct csv_writer *w, const char *s); /* NUL-terminated */
 /* Ends the record with CRLF. */
 int csv_writer_end_record(struct csv_writer *w);
+/* A field of digits Excel would read as a number and mangle (11 digits or
+ * more, or a leading zero: ID numbers, phones) is written as ="…" so that it
+ * stays text; anything else as csv_writer_field(). */
+int csv_writer_digits(struct csv_writer *w, const char *s, size_t len);
+/* For importing: when s is such a ="…" field, returns the offset of the
+ * digits (2) and sets *inner to their length; else 0 and *inner = len. */
+size_t csv_excel_text(const char *s, size_t len, size_t *inner);
 /* Fields then the record end. */
 int csv_writer_record(struct csv_writer *w, const char *const *fields, const size_t *lens, size_t n);
 

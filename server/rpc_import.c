@@ -200,6 +200,9 @@ static const char *cell(struct import *im, const char *const *fields, const size
     size_t skip = csv_unguard(s, len);
     s += skip;
     len -= skip;
+    size_t inner;
+    s += csv_excel_text(s, len, &inner); /* ="13800138000" as our export writes long digits */
+    len = inner;
     while (len && isspace((unsigned char)*s))
         s++, len--;
     while (len && isspace((unsigned char)s[len - 1]))
@@ -997,8 +1000,13 @@ static void export_done(const struct db_result *res, void *arg)
                                 rpc_money_sql(&r->arena, c->balance_minor),
                                 iso(&r->arena, c->created_at_ms),
                                 iso(&r->arena, c->updated_at_ms) };
-        for (size_t k = 0; k < sizeof cells / sizeof cells[0]; k++)
-            csv_writer_str(&w, cells[k] ? cells[k] : "");
+        for (size_t k = 0; k < sizeof cells / sizeof cells[0]; k++) {
+            const char *v = cells[k] ? cells[k] : "";
+            if (k == 1 || k == 6 || k == 7) /* ext_ref, id_number, phones: keep Excel's hands off long digits */
+                csv_writer_digits(&w, v, strlen(v));
+            else
+                csv_writer_str(&w, v);
+        }
         csv_writer_end_record(&w);
     }
     if (w.err) {

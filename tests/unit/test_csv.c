@@ -788,6 +788,28 @@ static void test_out_of_memory(void **state)
     }
 }
 
+/* Long digit strings survive Excel as text, and come back as they were. */
+static void test_excel_digits(void **state)
+{
+    (void)state;
+    struct csv_writer w;
+    csv_writer_init(&w);
+    csv_writer_digits(&w, "11010519491231002", 17);
+    csv_writer_digits(&w, "0216", 4);
+    csv_writer_digits(&w, "12345", 5);
+    csv_writer_digits(&w, "1380013800X", 11);
+    csv_writer_end_record(&w);
+    assert_int_equal(w.len, strlen("\"=\"\"11010519491231002\"\"\",\"=\"\"0216\"\"\",12345,1380013800X\r\n"));
+    assert_memory_equal(w.data, "\"=\"\"11010519491231002\"\"\",\"=\"\"0216\"\"\",12345,1380013800X\r\n", w.len);
+    size_t inner;
+    const char *f = "=\"11010519491231002\"";
+    assert_int_equal(csv_excel_text(f, strlen(f), &inner), 2);
+    assert_int_equal(inner, 17);
+    assert_int_equal(csv_excel_text("=\"abc\"", 6, &inner), 0); /* only digits are unwrapped */
+    assert_int_equal(inner, 6);
+    csv_writer_free(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -808,6 +830,7 @@ int main(void)
         cmocka_unit_test(test_writer_round_trip),
         cmocka_unit_test(test_formula_guard),
         cmocka_unit_test(test_out_of_memory),
+        cmocka_unit_test(test_excel_digits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,89 +1,23 @@
 /* The kehu command line as scripts use it: exit codes, --json, the token store. */
-#include <fcntl.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "itest.h"
 
-static char xdg[128];
-static char out[65536], err[8192];
-
-/* Runs kehu with the given arguments (NULL-terminated) and extra environment
- * ("NAME=value", NULL-terminated, may be NULL), stdin from /dev/null, and
- * returns its exit status; stdout and stderr land in out and err. */
 static int kehu(const char *const *env, const char *const *args)
 {
-    char outp[160], errp[160];
-    snprintf(outp, sizeof outp, "%s/out", xdg);
-    snprintf(errp, sizeof errp, "%s/err", xdg);
-    pid_t pid = fork();
-    if (pid == 0) {
-        int in = open("/dev/null", O_RDONLY);
-        int o = open(outp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        int e = open(errp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        dup2(in, 0);
-        dup2(o, 1);
-        dup2(e, 2);
-        setenv("XDG_CONFIG_HOME", xdg, 1);
-        setenv("KEHU_SERVER", it_server(), 1);
-        unsetenv("KEHU_PASSWORD");
-        unsetenv("KEHU_NEW_PASSWORD");
-        for (int i = 0; env && env[i]; i++)
-            putenv((char *)env[i]);
-        const char *argv[32] = { KEHU_BIN };
-        int n = 1;
-        for (int i = 0; args[i] && n < 31; i++)
-            argv[n++] = args[i];
-        argv[n] = NULL;
-        execv(KEHU_BIN, (char *const *)argv);
-        _exit(127);
-    }
-    int status;
-    waitpid(pid, &status, 0);
-    FILE *f = fopen(outp, "r");
-    size_t n = f ? fread(out, 1, sizeof out - 1, f) : 0;
-    out[n] = 0;
-    if (f)
-        fclose(f);
-    f = fopen(errp, "r");
-    n = f ? fread(err, 1, sizeof err - 1, f) : 0;
-    err[n] = 0;
-    if (f)
-        fclose(f);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return it_cli_run(&it_kehu, env, args);
 }
-
-#define ARGS(...) ((const char *const[]){ __VA_ARGS__, NULL })
-#define ENV(...) ((const char *const[]){ __VA_ARGS__, NULL })
-#define ADMIN_PW "KEHU_PASSWORD=" TH_ADMIN_PASSWORD
 
 static void expect(int rc, int want, const char *needle)
 {
-    if (rc != want || (needle && !strstr(out, needle) && !strstr(err, needle)))
-        fail_msg("exit %d (wanted %d), looking for '%s'\nstdout: %s\nstderr: %s", rc, want, needle ? needle : "", out,
-                 err);
+    it_cli_expect(&it_kehu, rc, want, needle);
 }
 
-static int setup(void **state)
-{
-    snprintf(xdg, sizeof xdg, "/tmp/kehu-cli-XXXXXX");
-    if (!mkdtemp(xdg))
-        return -1;
-    return it_setup(state);
-}
-
-static int teardown(void **state)
-{
-    char cmd[200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", xdg);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", xdg);
-    return it_teardown(state);
-}
+#define ARGS IT_ARGS
+#define ENV IT_ENV
+#define ADMIN_PW "KEHU_PASSWORD=" TH_ADMIN_PASSWORD
 
 static void test_ping_and_usage(void **state)
 {
@@ -107,16 +41,16 @@ static void test_login_and_token_store(void **state)
 
     char path[200];
     struct stat st;
-    snprintf(path, sizeof path, "%s/kehu", xdg);
+    snprintf(path, sizeof path, "%s/kehu", it_kehu.dir);
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0700);
-    snprintf(path, sizeof path, "%s/kehu/sessions", xdg);
+    snprintf(path, sizeof path, "%s/kehu/sessions", it_kehu.dir);
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0600);
 
     expect(kehu(NULL, ARGS("whoami", "--json")), 0, "\"username\": \"admin\"");
-    assert_non_null(strstr(out, "\"role\": \"admin\""));
-    assert_int_equal(out[0], '{');
+    assert_non_null(strstr(it_kehu.out, "\"role\": \"admin\""));
+    assert_int_equal(it_kehu.out[0], '{');
     expect(kehu(NULL, ARGS("--json", "whoami")), 0, "\"id\": 1"); /* global flags before the command too */
 }
 
@@ -128,14 +62,14 @@ static void test_org_and_users(void **state)
     expect(kehu(NULL, ARGS("org", "add", "成都分行", "--kind", "branch", "--parent", "西南区")), 0, "成都分行");
     expect(kehu(NULL, ARGS("org", "add", "成都分行", "--kind", "branch", "--parent", "西南区")), 1,
            "kehu: CONFLICT:");
-    assert_non_null(strstr(err, "[name]"));
+    assert_non_null(strstr(it_kehu.err, "[name]"));
     expect(kehu(NULL, ARGS("org", "add", "成都分行", "--kind", "branch", "--parent", "西南区", "--json")), 1,
            "\"code\": \"CONFLICT\"");
-    assert_non_null(strstr(out, "\"field\": \"name\""));
+    assert_non_null(strstr(it_kehu.out, "\"field\": \"name\""));
     expect(kehu(NULL, ARGS("org", "add", "X", "--kind", "planet", "--parent", "总行")), 2, "planet");
     expect(kehu(NULL, ARGS("org", "list")), 0, "成都分行");
     expect(kehu(NULL, ARGS("org", "list", "--json")), 0, "\"name\": \"西南区\"");
-    assert_int_equal(out[0], '[');
+    assert_int_equal(it_kehu.out[0], '[');
 
     expect(kehu(ENV("KEHU_NEW_PASSWORD=cd-pass-123"),
                 ARGS("user", "add", "cd.am", "--role", "account_manager", "--unit", "成都分行", "--name", "刘洋")),
@@ -182,5 +116,5 @@ int main(void)
         cmocka_unit_test(test_other_users_rights),
         cmocka_unit_test(test_logout),
     };
-    return it_finish(cmocka_run_group_tests(tests, setup, teardown));
+    return it_finish(cmocka_run_group_tests(tests, it_cli_setup, it_cli_teardown));
 }

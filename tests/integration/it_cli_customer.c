@@ -5,100 +5,38 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "itest.h"
 
-static char xdg[128];
-static char out[65536], err[8192];
 static long long cust_id; /* the customer the tests share */
 
-/* The child's environment: the test's server and token store. */
-static void child_env(const char *const *env)
-{
-    setenv("XDG_CONFIG_HOME", xdg, 1);
-    setenv("KEHU_SERVER", it_server(), 1);
-    unsetenv("KEHU_PASSWORD");
-    unsetenv("KEHU_NEW_PASSWORD");
-    for (int i = 0; env && env[i]; i++)
-        putenv((char *)env[i]);
-}
-
-static void child_exec(const char *const *args)
-{
-    const char *argv[40] = { KEHU_BIN };
-    int n = 1;
-    for (int i = 0; args[i] && n < 39; i++)
-        argv[n++] = args[i];
-    argv[n] = NULL;
-    execv(KEHU_BIN, (char *const *)argv);
-    _exit(127);
-}
-
-/* Runs kehu with the given arguments (NULL-terminated) and extra environment
- * ("NAME=value", NULL-terminated, may be NULL), stdin from /dev/null, and
- * returns its exit status; stdout and stderr land in out and err. */
 static int kehu(const char *const *env, const char *const *args)
 {
-    char outp[160], errp[160];
-    snprintf(outp, sizeof outp, "%s/out", xdg);
-    snprintf(errp, sizeof errp, "%s/err", xdg);
-    pid_t pid = fork();
-    if (pid == 0) {
-        int in = open("/dev/null", O_RDONLY);
-        int o = open(outp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        int e = open(errp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        dup2(in, 0);
-        dup2(o, 1);
-        dup2(e, 2);
-        child_env(env);
-        child_exec(args);
-    }
-    int status;
-    waitpid(pid, &status, 0);
-    FILE *f = fopen(outp, "r");
-    size_t n = f ? fread(out, 1, sizeof out - 1, f) : 0;
-    out[n] = 0;
-    if (f)
-        fclose(f);
-    f = fopen(errp, "r");
-    n = f ? fread(err, 1, sizeof err - 1, f) : 0;
-    err[n] = 0;
-    if (f)
-        fclose(f);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return it_cli_run(&it_kehu, env, args);
 }
 
-#define ARGS(...) ((const char *const[]){ __VA_ARGS__, NULL })
-#define ENV(...) ((const char *const[]){ __VA_ARGS__, NULL })
+#define ARGS IT_ARGS
+#define ENV IT_ENV
 #define ADMIN_PW "KEHU_PASSWORD=" TH_ADMIN_PASSWORD
 
 static void expect(int rc, int want, const char *needle)
 {
-    if (rc != want || (needle && !strstr(out, needle) && !strstr(err, needle)))
-        fail_msg("exit %d (wanted %d), looking for '%s'\nstdout: %s\nstderr: %s", rc, want, needle ? needle : "", out,
-                 err);
+    it_cli_expect(&it_kehu, rc, want, needle);
 }
 
 /* The text must be in stdout. */
 static void has(const char *needle)
 {
-    if (!strstr(out, needle))
-        fail_msg("stdout lacks '%s'\nstdout: %s\nstderr: %s", needle, out, err);
+    if (!strstr(it_kehu.out, needle))
+        fail_msg("stdout lacks '%s'\nstdout: %s\nstderr: %s", needle, it_kehu.out, it_kehu.err);
 }
 
-/* The number after the first "key": in stdout. */
 static long long json_num(const char *key)
 {
-    char k[80];
-    snprintf(k, sizeof k, "\"%s\": ", key);
-    const char *p = strstr(out, k);
-    if (!p)
-        fail_msg("stdout lacks %s\nstdout: %s", k, out);
-    return strtoll(p + strlen(k), NULL, 10);
+    return it_cli_json_num(&it_kehu, key);
 }
 
 static const char *id_str(void)
@@ -106,23 +44,6 @@ static const char *id_str(void)
     static char s[32];
     snprintf(s, sizeof s, "%lld", cust_id);
     return s;
-}
-
-static int setup(void **state)
-{
-    snprintf(xdg, sizeof xdg, "/tmp/kehu-cli-customer-XXXXXX");
-    if (!mkdtemp(xdg))
-        return -1;
-    return it_setup(state);
-}
-
-static int teardown(void **state)
-{
-    char cmd[200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", xdg);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", xdg);
-    return it_teardown(state);
 }
 
 static void test_add_and_show(void **state)
@@ -136,7 +57,7 @@ static void test_add_and_show(void **state)
                            "老客户", "--company", "武当贸易", "--birth", "1980-05-06", "--branch", "杭州分行",
                            "--json")),
            0, "\"name\": \"张三丰\"");
-    assert_int_equal(out[0], '{');
+    assert_int_equal(it_kehu.out[0], '{');
     cust_id = json_num("id");
     assert_true(cust_id > 0);
     assert_int_equal(json_num("version"), 1);
@@ -181,7 +102,7 @@ static void test_edit_and_stale_version(void **state)
 
     expect(kehu(NULL, ARGS("customer", "edit", id_str(), "--version", "1", "--set", "region=浙江")), 1,
            "kehu: CONFLICT:");
-    assert_non_null(strstr(err, "changed since version 1: it is now at version 2"));
+    assert_non_null(strstr(it_kehu.err, "changed since version 1: it is now at version 2"));
     expect(kehu(NULL, ARGS("customer", "edit", id_str(), "--version", "1", "--set", "region=浙江", "--json")), 1,
            "\"code\": \"CONFLICT\"");
     has("\"current\":");
@@ -195,12 +116,12 @@ static void test_list_and_search(void **state)
 {
     (void)state;
     expect(kehu(NULL, ARGS("customer", "list", "--json")), 0, "\"name\": \"张三丰\"");
-    assert_int_equal(out[0], '[');
+    assert_int_equal(it_kehu.out[0], '[');
     expect(kehu(NULL, ARGS("customer", "list", "--branch", "杭州分行")), 0, "张三丰");
     has("REVENUE");
     expect(kehu(NULL, ARGS("customer", "list", "--csv")), 0, "id,version,kind,name");
     expect(kehu(NULL, ARGS("customer", "search", "张", "--json")), 0, "\"name\": \"张三丰\"");
-    assert_int_equal(out[0], '[');
+    assert_int_equal(it_kehu.out[0], '[');
     expect(kehu(NULL, ARGS("customer", "list", "--sort", "height")), 2, "--sort");
 }
 
@@ -209,8 +130,8 @@ static void test_duplicates(void **state)
     (void)state;
     expect(kehu(NULL, ARGS("customer", "add", "--name", "张三丰", "--phone", "13800138000", "--branch", "杭州分行")),
            1, "kehu: CONFLICT: probable duplicate of customer");
-    assert_non_null(strstr(err, "--force"));
-    assert_non_null(strstr(err, id_str()));
+    assert_non_null(strstr(it_kehu.err, "--force"));
+    assert_non_null(strstr(it_kehu.err, id_str()));
     expect(kehu(NULL, ARGS("customer", "add", "--name", "张三丰", "--phone", "13800138000", "--branch", "杭州分行",
                            "--json")),
            1, "\"duplicates\":");
@@ -234,9 +155,9 @@ static void test_transactions(void **state)
     expect(kehu(NULL, ARGS("txn", "add", id_str(), "--amount", "10", "--date", "2026-3-1")), 2, "--date");
     expect(kehu(NULL, ARGS("txn", "add", id_str(), "--amount", "99", "--date", "2026-03-03")), 0,
            "added transaction");
-    assert_non_null(strstr(out, "2026-03-03 99.00"));
+    assert_non_null(strstr(it_kehu.out, "2026-03-03 99.00"));
     expect(kehu(NULL, ARGS("txn", "list", id_str(), "--json")), 0, "\"amount\": \"-34.05\"");
-    assert_int_equal(out[0], '[');
+    assert_int_equal(it_kehu.out[0], '[');
     has("\"amount\": \"1234.50\"");
     expect(kehu(NULL, ARGS("txn", "list", id_str())), 0, "龙井茶");
     has("1234.50");
@@ -254,7 +175,7 @@ static void test_contacts(void **state)
     snprintf(cid, sizeof cid, "%lld", contact);
     expect(kehu(NULL, ARGS("contact", "list", id_str())), 0, "采购经理");
     expect(kehu(NULL, ARGS("contact", "list", id_str(), "--json")), 0, "\"name\": \"王五\"");
-    assert_int_equal(out[0], '[');
+    assert_int_equal(it_kehu.out[0], '[');
     expect(kehu(NULL, ARGS("contact", "edit", cid, "--version", "1", "--set", "title=总经理")), 0,
            "updated to version 2");
     expect(kehu(NULL, ARGS("contact", "edit", cid, "--version", "1", "--set", "title=董事")), 1, "CONFLICT");
@@ -264,7 +185,7 @@ static void test_history(void **state)
 {
     (void)state;
     expect(kehu(NULL, ARGS("customer", "history", id_str(), "--json")), 0, "\"field\": \"company\"");
-    assert_int_equal(out[0], '[');
+    assert_int_equal(it_kehu.out[0], '[');
     has("\"new_value\": \"峨眉实业\"");
     has("\"old_value\": \"武当贸易\"");
     expect(kehu(NULL, ARGS("customer", "history", id_str())), 0, "峨眉实业");
@@ -308,8 +229,7 @@ static void test_watch(void **state)
         dup2(pe[1], 2);
         close(po[0]);
         close(pe[0]);
-        child_env(NULL);
-        child_exec(ARGS("watch", "--customer", id_str(), "--json"));
+        it_cli_exec(&it_kehu, NULL, ARGS("watch", "--customer", id_str(), "--json"));
     }
     close(po[1]);
     close(pe[1]);
@@ -332,7 +252,7 @@ static void test_watch(void **state)
     if (subscribed || edited || seen)
         fail_msg("watch: subscribed %d, edit exit %d, event seen %d\nwatch stdout: %s\nwatch stderr: %s\n"
                  "edit stderr: %s",
-                 subscribed, edited, seen, obuf, ebuf, err);
+                 subscribed, edited, seen, obuf, ebuf, it_kehu.err);
     assert_true(waited < 1000);
     assert_non_null(strstr(obuf, "\"kind\":\"customer.updated\""));
     assert_non_null(strstr(obuf, "\"version\":"));
@@ -361,5 +281,5 @@ int main(void)
         cmocka_unit_test(test_watch),
         cmocka_unit_test(test_archive),
     };
-    return it_finish(cmocka_run_group_tests(tests, setup, teardown));
+    return it_finish(cmocka_run_group_tests(tests, it_cli_setup, it_cli_teardown));
 }

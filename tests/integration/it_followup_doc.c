@@ -2,12 +2,10 @@
  * one, overdue ones, the last contact) and documents (chunked upload and
  * download, limits, rights), through libkehu and through the kehu command
  * line. kehud runs with --doc-max-bytes 4000000. */
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -21,7 +19,7 @@
 #define MiB (1024 * 1024)
 
 static kehu_client *admin, *li, *zhang, *mgr, *agent, *bj;
-static char xdg[128];
+static struct it_cli cli; /* test_cli's kehu: its directory (made in setup) and output */
 
 /* ---- dates: kehud's days are UTC days */
 
@@ -144,8 +142,7 @@ static const Kehu__V1__Followup *find_fu(const Kehu__V1__Followups *l, int64_t i
 static int setup(void **state)
 {
     (void)state;
-    snprintf(xdg, sizeof xdg, "/tmp/kehu-fd-XXXXXX");
-    if (!mkdtemp(xdg))
+    if (it_cli_open(&cli) < 0)
         return -1;
     static const char *const extra[] = { "--doc-max-bytes", "4000000", NULL };
     if (th_env_up(&it_env, extra) < 0)
@@ -173,10 +170,7 @@ static int teardown(void **state)
     kehu_client *all[] = { admin, li, zhang, mgr, agent, bj };
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         kehu_close(all[i]);
-    char cmd[200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", xdg);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", xdg);
+    it_cli_close(&cli);
     return it_teardown(state);
 }
 
@@ -686,70 +680,22 @@ static void test_events(void **state)
 
 /* ---- the command line */
 
-static char out[65536], err[8192];
-
-/* Runs kehu in the test's directory with the given arguments (NULL-terminated), stdin from /dev/null. */
 static int kehu(const char *const *env, const char *const *args)
 {
-    char outp[160], errp[160];
-    snprintf(outp, sizeof outp, "%s/out", xdg);
-    snprintf(errp, sizeof errp, "%s/err", xdg);
-    pid_t pid = fork();
-    if (pid == 0) {
-        int in = open("/dev/null", O_RDONLY);
-        int o = open(outp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        int e = open(errp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        dup2(in, 0);
-        dup2(o, 1);
-        dup2(e, 2);
-        if (chdir(xdg) < 0)
-            _exit(126);
-        setenv("XDG_CONFIG_HOME", xdg, 1);
-        setenv("KEHU_SERVER", it_server(), 1);
-        unsetenv("KEHU_PASSWORD");
-        for (int i = 0; env && env[i]; i++)
-            putenv((char *)env[i]);
-        const char *argv[32] = { KEHU_BIN };
-        int n = 1;
-        for (int i = 0; args[i] && n < 31; i++)
-            argv[n++] = args[i];
-        argv[n] = NULL;
-        execv(KEHU_BIN, (char *const *)argv);
-        _exit(127);
-    }
-    int status;
-    waitpid(pid, &status, 0);
-    FILE *f = fopen(outp, "r");
-    size_t n = f ? fread(out, 1, sizeof out - 1, f) : 0;
-    out[n] = 0;
-    if (f)
-        fclose(f);
-    f = fopen(errp, "r");
-    n = f ? fread(err, 1, sizeof err - 1, f) : 0;
-    err[n] = 0;
-    if (f)
-        fclose(f);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return it_cli_run(&cli, env, args);
 }
 
-#define ARGS(...) ((const char *const[]){ __VA_ARGS__, NULL })
-#define ENV(...) ((const char *const[]){ __VA_ARGS__, NULL })
+#define ARGS IT_ARGS
+#define ENV IT_ENV
 
 static void expect(int rc, int want, const char *needle)
 {
-    if (rc != want || (needle && !strstr(out, needle) && !strstr(err, needle)))
-        fail_msg("exit %d (wanted %d), looking for '%s'\nstdout: %s\nstderr: %s", rc, want, needle ? needle : "", out,
-                 err);
+    it_cli_expect(&cli, rc, want, needle);
 }
 
 static long long json_num(const char *key)
 {
-    char k[80];
-    snprintf(k, sizeof k, "\"%s\": ", key);
-    const char *p = strstr(out, k);
-    if (!p)
-        fail_msg("stdout lacks %s\nstdout: %s", k, out);
-    return strtoll(p + strlen(k), NULL, 10);
+    return it_cli_json_num(&cli, key);
 }
 
 static void write_file(const char *path, const uint8_t *data, size_t n)
@@ -785,20 +731,20 @@ static void test_cli(void **state)
     /* a file up and down again, byte for byte */
     size_t n = 1100 * 1000;
     uint8_t *data = random_bytes(n);
-    snprintf(path, sizeof path, "%s/报价单.xlsx", xdg);
+    snprintf(path, sizeof path, "%s/报价单.xlsx", cli.dir);
     write_file(path, data, n);
     expect(kehu(NULL, ARGS("doc", "put", cid, "报价单.xlsx", "--json")), 0, "\"sha256\"");
-    assert_int_equal(out[0], '{');
-    assert_non_null(strstr(out, "\"name\": \"报价单.xlsx\""));
-    assert_non_null(strstr(out, "\"type\": \"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet\""));
+    assert_int_equal(cli.out[0], '{');
+    assert_non_null(strstr(cli.out, "\"name\": \"报价单.xlsx\""));
+    assert_non_null(strstr(cli.out, "\"type\": \"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet\""));
     assert_int_equal(json_num("size"), (long long)n);
     char did[32];
     snprintf(did, sizeof did, "%lld", json_num("id"));
 
-    mkdir(strcat(strcpy(path, xdg), "/down"), 0700);
+    mkdir(strcat(strcpy(path, cli.dir), "/down"), 0700);
     expect(kehu(NULL, ARGS("doc", "get", did, "--output", "down/copy.xlsx")), 0, "down/copy.xlsx");
     size_t m;
-    uint8_t *back = read_file(strcat(strcpy(path, xdg), "/down/copy.xlsx"), &m);
+    uint8_t *back = read_file(strcat(strcpy(path, cli.dir), "/down/copy.xlsx"), &m);
     assert_int_equal(m, n);
     assert_memory_equal(back, data, n);
     free(back);
@@ -807,7 +753,7 @@ static void test_cli(void **state)
            "\"path\": \"down/copy.xlsx\"");
     /* by default: the document's own name in the current directory, which already holds it */
     expect(kehu(NULL, ARGS("doc", "get", did)), 2, "exists");
-    unlink(strcat(strcpy(path, xdg), "/报价单.xlsx"));
+    unlink(strcat(strcpy(path, cli.dir), "/报价单.xlsx"));
     expect(kehu(NULL, ARGS("doc", "get", did)), 0, "报价单.xlsx");
     back = read_file(path, &m);
     assert_int_equal(m, n);
@@ -815,7 +761,7 @@ static void test_cli(void **state)
     free(back);
     free(data);
     expect(kehu(NULL, ARGS("doc", "list", cid, "--json")), 0, "\"name\": \"报价单.xlsx\"");
-    assert_int_equal(out[0], '[');
+    assert_int_equal(cli.out[0], '[');
     expect(kehu(NULL, ARGS("doc", "list", cid)), 0, "1.0 MiB");
     expect(kehu(NULL, ARGS("doc", "get", "99999999")), 1, "NOT_FOUND");
     expect(kehu(NULL, ARGS("doc", "put", cid, "no-such-file")), 2, "no-such-file");
@@ -824,18 +770,18 @@ static void test_cli(void **state)
     expect(kehu(NULL,
                 ARGS("followup", "plan", cid, "--kind", "call", "--due", day(2), "--note", "问续约", "--json")),
            0, "\"status\": \"planned\"");
-    assert_int_equal(out[0], '{');
-    assert_non_null(strstr(out, "\"owner\": \"li.lei\""));
-    assert_non_null(strstr(out, "\"done_at\": null"));
+    assert_int_equal(cli.out[0], '{');
+    assert_non_null(strstr(cli.out, "\"owner\": \"li.lei\""));
+    assert_non_null(strstr(cli.out, "\"done_at\": null"));
     expect(kehu(NULL, ARGS("followup", "log", cid, "--kind", "visit", "--at", day(-7), "--next", day(-3), "--outcome",
                            "见面了")),
            0, "logged follow-up");
     expect(kehu(NULL, ARGS("followup", "due", "--json")), 0, "\"customer_name\": \"命令行客户\"");
-    assert_int_equal(out[0], '[');
-    assert_non_null(strstr(out, "\"note\": \"问续约\""));
+    assert_int_equal(cli.out[0], '[');
+    assert_non_null(strstr(cli.out, "\"note\": \"问续约\""));
     expect(kehu(NULL, ARGS("followup", "due")), 0, "(3 days overdue)");
-    assert_non_null(strstr(out, "DUE"));
-    assert_non_null(strstr(out, "问续约"));
+    assert_non_null(strstr(cli.out, "DUE"));
+    assert_non_null(strstr(cli.out, "问续约"));
     expect(kehu(NULL, ARGS("followup", "list", cid, "--json")), 0, "\"status\": \"done\"");
     expect(kehu(NULL, ARGS("followup", "due", "--user", "zhang.wei")), 1, "PERMISSION_DENIED");
     expect(kehu(NULL, ARGS("followup", "plan", cid, "--kind", "lunch", "--due", day(1))), 2, "--kind");

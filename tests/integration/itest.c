@@ -297,3 +297,111 @@ void it_raw_expect(int fd, uint64_t id, int code, int closes)
         assert_true(eof);
     }
 }
+
+/* ---- the kehu command line */
+
+#include <fcntl.h>
+#include <sys/wait.h>
+
+int it_cli_open(struct it_cli *c)
+{
+    snprintf(c->dir, sizeof c->dir, "/tmp/kehu-cli-XXXXXX");
+    return mkdtemp(c->dir) ? 0 : -1;
+}
+
+void it_cli_close(struct it_cli *c)
+{
+    char cmd[200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", c->dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", c->dir);
+}
+
+struct it_cli it_kehu;
+
+int it_cli_setup(void **state)
+{
+    if (it_cli_open(&it_kehu) < 0)
+        return -1;
+    return it_setup(state);
+}
+
+int it_cli_teardown(void **state)
+{
+    it_cli_close(&it_kehu);
+    return it_teardown(state);
+}
+
+_Noreturn void it_cli_exec(const struct it_cli *c, const char *const *env, const char *const *args)
+{
+    if (chdir(c->dir) < 0)
+        _exit(126);
+    setenv("XDG_CONFIG_HOME", c->dir, 1);
+    setenv("KEHU_SERVER", it_server(), 1);
+    unsetenv("KEHU_PASSWORD");
+    unsetenv("KEHU_NEW_PASSWORD");
+    for (int i = 0; env && env[i]; i++)
+        putenv((char *)env[i]);
+    const char *argv[64] = { KEHU_BIN };
+    int n = 1;
+    for (int i = 0; args[i]; i++) {
+        if (n == 63) { /* a test with this many arguments wants a bigger argv, not a shorter command */
+            fprintf(stderr, "it_cli_exec: too many arguments\n");
+            _exit(127);
+        }
+        argv[n++] = args[i];
+    }
+    argv[n] = NULL;
+    execv(KEHU_BIN, (char *const *)argv);
+    _exit(127);
+}
+
+/* Reads a file the child wrote into buf, NUL-terminated (empty if missing). */
+static void slurp(const char *path, char *buf, size_t size)
+{
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(buf, 1, size - 1, f) : 0;
+    buf[n] = 0;
+    if (f)
+        fclose(f);
+}
+
+int it_cli_run(struct it_cli *c, const char *const *env, const char *const *args)
+{
+    /* files, not pipes: kehu may write more than a pipe holds before it exits */
+    char outp[160], errp[160];
+    snprintf(outp, sizeof outp, "%s/out", c->dir);
+    snprintf(errp, sizeof errp, "%s/err", c->dir);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int in = open("/dev/null", O_RDONLY);
+        int o = open(outp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int e = open(errp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(in, 0);
+        dup2(o, 1);
+        dup2(e, 2);
+        it_cli_exec(c, env, args);
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    slurp(outp, c->out, sizeof c->out);
+    slurp(errp, c->err, sizeof c->err);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+void it_cli_expect(const struct it_cli *c, int rc, int want, const char *needle)
+{
+    if (rc != want || (needle && !strstr(c->out, needle) && !strstr(c->err, needle)))
+        fail_msg("exit %d (wanted %d), looking for '%s'\nstdout: %s\nstderr: %s", rc, want, needle ? needle : "",
+                 c->out, c->err);
+}
+
+long long it_cli_json_num(const struct it_cli *c, const char *key)
+{
+    char k[80];
+    snprintf(k, sizeof k, "\"%s\": ", key);
+    const char *p = strstr(c->out, k);
+    if (!p)
+        fail_msg("stdout lacks %s\nstdout: %s", k, c->out);
+    return strtoll(p + strlen(k), NULL, 10);
+}

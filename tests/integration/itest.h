@@ -57,6 +57,41 @@ Kehu__V1__Frame *it_raw_recv(int fd, int timeout_ms, int *eof);
 /* Expects a response frame with this id and code, then (if closes) EOF. */
 void it_raw_expect(int fd, uint64_t id, int code, int closes);
 
+/* The kehu command line run as scripts run it: a child process with a
+ * private XDG_CONFIG_HOME (so a token store of its own), also its working
+ * directory, for files the test hands to kehu or takes back. */
+struct it_cli {
+    char dir[128];
+    char out[65536]; /* stdout of the last it_cli_run */
+    char err[8192];  /* stderr of the last it_cli_run */
+};
+/* Makes the directory (mkdtemp); -1 if that fails. For group setup. */
+int it_cli_open(struct it_cli *c);
+/* Removes the directory and all in it. */
+void it_cli_close(struct it_cli *c);
+/* In a child process only: the test's server and token store
+ * (KEHU_PASSWORD and KEHU_NEW_PASSWORD unset), then the extra environment
+ * ("NAME=value", NULL-terminated, may be NULL), cwd c->dir, and exec of kehu
+ * with args (NULL-terminated). Never returns. */
+_Noreturn void it_cli_exec(const struct it_cli *c, const char *const *env, const char *const *args);
+/* Runs kehu to its end as it_cli_exec does, stdin from /dev/null, stdout and
+ * stderr into c->out and c->err; returns the exit status (128 + the signal
+ * if one killed it). */
+int it_cli_run(struct it_cli *c, const char *const *env, const char *const *args);
+/* Fails the test unless rc == want and needle (if not NULL) is in c->out or
+ * c->err, showing both. */
+void it_cli_expect(const struct it_cli *c, int rc, int want, const char *needle);
+/* The number after the first "key": in c->out; fails the test without one. */
+long long it_cli_json_num(const struct it_cli *c, const char *key);
+/* For a test of the command line alone: its kehu, and group setup/teardown
+ * that are it_setup and it_teardown with it_cli_open and it_cli_close of it. */
+extern struct it_cli it_kehu;
+int it_cli_setup(void **state);
+int it_cli_teardown(void **state);
+/* The NULL-terminated lists it_cli_run takes: IT_ARGS("ping", "--json"). */
+#define IT_ARGS(...) ((const char *const[]){ __VA_ARGS__, NULL })
+#define IT_ENV(...) ((const char *const[]){ __VA_ARGS__, NULL })
+
 /* Milliseconds since an arbitrary start. */
 int64_t it_now_ms(void);
 

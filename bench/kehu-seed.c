@@ -45,16 +45,29 @@
  * they were. The uniqueness checks are the exception: they depend on the
  * customers before n, so the same seed must be generated from 1 on.
  *
- * Loading (--db). One transaction per batch: customer ids are taken from the
- * sequence, then COPY customer, change_log ("created", as kehud's trigger
- * writes it), txn and followup. sort_key, search_text and search_tokens come
- * from search_keys_* exactly as kehud computes them, and revenue is the exact
- * sum of the customer's transactions (summed in fen here and written with the
- * row: an UPDATE afterwards would rewrite every row and all its index entries
- * again). When the role may set session_replication_role = replica (a
- * superuser), triggers and foreign-key checks are off for the load, and
- * kehu-seed writes the change_log rows itself; no NOTIFY is sent. Otherwise
- * the triggers run as for any insert (slower, and one NOTIFY per customer).
+ * Every value goes through kehud's own field rules (customer_field_set, as
+ * CustomerAdd and the importer use them), so CSV rows import without a
+ * rejection, and --db rows hold what kehud would have stored. Importing the
+ * CSV of a seed (with --branch naming the branch) gives the same customers,
+ * search keys and revenue as loading it with --db. --gbk also writes values
+ * the way a Chinese spreadsheet does (男/女, 个人/企业, 转介绍 ..., lists
+ * split by ';', dates as 2024/1/5), which the importer reads back the same.
+ *
+ * Loading (--db). Customer ids are taken from customer's sequence first; then
+ * one transaction per batch, made of chunks of CHUNK customers: COPY
+ * customer, change_log ("created", as kehud's trigger logs it), txn and
+ * followup. sort_key, search_text and search_tokens come from customer_keys,
+ * the function CustomerAdd and the importer call; revenue is the exact sum of
+ * the customer's transactions, summed in fen here and written with the row
+ * (an UPDATE afterwards would rewrite every row and all its index entries,
+ * GIN included, a second time); last_contact_at is its last follow-up done.
+ * The main thread generates the next chunk (it alone calls ICU, which is not
+ * thread-safe) while a sender thread runs the COPYs (it alone uses the
+ * connection). When the role may set session_replication_role = replica (a
+ * superuser), triggers and foreign-key checks are off for the load and
+ * kehu-seed writes the change_log rows itself; otherwise the triggers run for
+ * every row (slower). Either way nothing is announced (kehu.bulk = on, as
+ * kehud's imports do): a kehud running meanwhile does not hear of the load.
  * Blocking libpq: this is an offline tool, not part of kehud. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -73,6 +86,7 @@
 #include <unicode/uclean.h>
 
 #include "customer_fields.h"
+#include "migrate.h"
 #include "search_keys.h"
 #include "util.h"
 
@@ -901,8 +915,10 @@ static void gen_customer(struct ctx *x, long n, struct cust *c)
             else
                 city_codes(pick(&r, &cities), area_b, born6);
             fmt_date(date, c->birth);
-            int seq = rng_range(&r, 0, 99) * 10 + rng_range(&r, 0, 4) * 2 + (male ? 1 : 0);
+            int seq = rng_range(&r, 0, 99) * 10 + rng_range(&r, 0, 4) * 2 + (male ? 1 : 0), tries = 0;
             do {
+                if (++tries > 500)
+                    die("no resident ID number left for %.6s %s", born6, date);
                 snprintf(d17, sizeof d17, "%.6s%.4s%.2s%.2s%03d", born6, date, date + 5, date + 8, seq);
                 seq = (seq + 2) % 1000; /* taken: the next number of the same parity */
             } while (!hset_add(&x->id_numbers, hash_str(d17, NULL)));
@@ -1510,103 +1526,63 @@ static char *q_value(PGconn *pg, const char *sql, int n, const char *const *para
     return v;
 }
 
-/* Follow-ups go wherever the table `followup` keeps them: its columns are
- * read from information_schema and filled by name. */
+/* Follow-ups go into the table followup (sql/0003) when the schema has it:
+ * its columns are read from information_schema and filled by name, so that a
+ * column added later with a default does not break the load. */
 enum fcol { FC_BRANCH, FC_CUSTOMER, FC_KIND, FC_STATUS, FC_DUE, FC_DONE_AT, FC_OUTCOME, FC_NOTE, FC_NEXT, FC_OWNER,
-            FC_CREATED_AT, FC_UPDATED_AT, FC_VERSION };
+            FC_CREATED_AT, FC_UPDATED_AT };
 
-static const struct {
-    const char *name;
-    enum fcol col;
-} fu_names[] = {
-    { "branch_id", FC_BRANCH }, { "customer_id", FC_CUSTOMER }, { "kind", FC_KIND }, { "status", FC_STATUS },
-    { "due", FC_DUE }, { "due_on", FC_DUE }, { "due_date", FC_DUE }, { "done_at", FC_DONE_AT },
-    { "outcome", FC_OUTCOME }, { "note", FC_NOTE }, { "notes", FC_NOTE }, { "next", FC_NEXT },
-    { "next_due", FC_NEXT }, { "next_date", FC_NEXT }, { "owner_id", FC_OWNER }, { "user_id", FC_OWNER },
-    { "assignee_id", FC_OWNER }, { "assigned_to", FC_OWNER }, { "created_at", FC_CREATED_AT },
-    { "updated_at", FC_UPDATED_AT }, { "version", FC_VERSION },
+static const char *const fu_columns[] = {
+    [FC_BRANCH] = "branch_id", [FC_CUSTOMER] = "customer_id", [FC_KIND] = "kind", [FC_STATUS] = "status",
+    [FC_DUE] = "due", [FC_DONE_AT] = "done_at", [FC_OUTCOME] = "outcome", [FC_NOTE] = "note", [FC_NEXT] = "next",
+    [FC_OWNER] = "owner_id", [FC_CREATED_AT] = "created_at", [FC_UPDATED_AT] = "updated_at",
 };
+#define FU_NCOLS (sizeof fu_columns / sizeof fu_columns[0])
 
 struct fu_plan {
     int on;
-    enum fcol cols[32];
+    enum fcol cols[FU_NCOLS];
     int ncols;
-    int owner_required, due_required, done_required;
-    char sql[1024];
+    int owner_required, due_required;
+    char sql[512];
 };
-
-static int enum_has(PGconn *pg, const char *type, const char *label)
-{
-    const char *p[] = { type, label };
-    char *v = q_value(pg, "SELECT 1 FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid"
-                          " WHERE t.typname = $1 AND e.enumlabel = $2", 2, p);
-    free(v);
-    return v != NULL;
-}
 
 /* Fills plan, or says why follow-ups are left out. */
 static void fu_plan_make(PGconn *pg, struct fu_plan *plan, int have_owners)
 {
     memset(plan, 0, sizeof *plan);
-    char *exists = q_value(pg, "SELECT to_regclass('followup') IS NOT NULL", 0, NULL);
-    int there = exists && exists[0] == 't';
-    free(exists);
-    if (!there) {
-        fprintf(stderr, "%s: note: no table followup in this schema yet: follow-ups are left out\n", prog);
-        return;
-    }
     PGresult *r = q(pg,
                     "SELECT column_name, is_nullable = 'YES', column_default IS NOT NULL OR is_identity = 'YES'"
-                    " OR is_generated = 'ALWAYS', data_type, udt_name FROM information_schema.columns"
+                    " OR is_generated = 'ALWAYS' FROM information_schema.columns"
                     " WHERE table_schema = current_schema() AND table_name = 'followup' ORDER BY ordinal_position",
                     0, NULL);
     size_t len = (size_t)snprintf(plan->sql, sizeof plan->sql, "COPY followup (");
-    const char *why = NULL;
-    for (int i = 0; i < PQntuples(r) && !why; i++) {
+    char why[200] = "";
+    if (PQntuples(r) == 0)
+        snprintf(why, sizeof why, "this schema has no table followup yet");
+    for (int i = 0; i < PQntuples(r) && !*why; i++) {
         const char *name = PQgetvalue(r, i, 0);
         int nullable = PQgetvalue(r, i, 1)[0] == 't', defaulted = PQgetvalue(r, i, 2)[0] == 't';
-        int known = -1;
-        for (size_t k = 0; k < sizeof fu_names / sizeof fu_names[0]; k++)
-            if (strcmp(fu_names[k].name, name) == 0)
-                known = (int)k;
-        if (known < 0) {
-            if (!nullable && !defaulted) {
-                static char msg[160];
-                snprintf(msg, sizeof msg, "its column %s is required and unknown to kehu-seed", name);
-                why = msg;
-            }
-            continue; /* id, created_by ...: the default or NULL */
+        size_t fc = 0;
+        while (fc < FU_NCOLS && strcmp(fu_columns[fc], name) != 0)
+            fc++;
+        if (fc == FU_NCOLS) { /* id, created_by ...: the default or NULL */
+            if (!nullable && !defaulted)
+                snprintf(why, sizeof why, "table followup: its column %s is required and unknown to kehu-seed", name);
+            continue;
         }
-        enum fcol fc = fu_names[known].col;
-        if (strcmp(PQgetvalue(r, i, 3), "USER-DEFINED") == 0 && (fc == FC_KIND || fc == FC_STATUS)) {
-            const char *type = PQgetvalue(r, i, 4);
-            const char *const *want = fc == FC_KIND ? fu_kinds : (const char *const[]){ "planned", "done", "cancelled" };
-            for (int k = 0; k < (fc == FC_KIND ? 4 : 3); k++)
-                if (!enum_has(pg, type, want[k])) {
-                    static char msg[160];
-                    snprintf(msg, sizeof msg, "its %s type %s has no value '%s'", name, type, want[k]);
-                    why = msg;
-                }
-        }
-        if (fc == FC_OWNER && !nullable)
-            plan->owner_required = 1;
+        plan->owner_required |= fc == FC_OWNER && !nullable;
+        plan->due_required |= fc == FC_DUE && !nullable;
         if (fc == FC_DONE_AT && !nullable)
-            plan->done_required = 1;
-        if (fc == FC_DUE && !nullable)
-            plan->due_required = 1;
-        if (plan->ncols < 32) {
-            plan->cols[plan->ncols++] = fc;
-            len += (size_t)snprintf(plan->sql + len, sizeof plan->sql - len, "%s\"%s\"", plan->ncols > 1 ? ", " : "",
-                                    name);
-        }
+            snprintf(why, sizeof why, "table followup: done_at is required, so planned follow-ups cannot be written");
+        plan->cols[plan->ncols++] = (enum fcol)fc;
+        len += (size_t)snprintf(plan->sql + len, sizeof plan->sql - len, "%s%s", plan->ncols > 1 ? ", " : "", name);
     }
     PQclear(r);
-    if (!why && plan->owner_required && !have_owners)
-        why = "it requires an owner and the branch has no account managers (give --owners)";
-    if (!why && plan->done_required)
-        why = "its done_at is required, so planned follow-ups cannot be written";
-    if (why) {
-        fprintf(stderr, "%s: note: table followup: %s: follow-ups are left out\n", prog, why);
+    if (!*why && plan->owner_required && !have_owners)
+        snprintf(why, sizeof why, "follow-ups need an owner and the branch has no account manager (give --owners)");
+    if (*why) {
+        fprintf(stderr, "%s: note: %s: follow-ups are left out\n", prog, why);
         return;
     }
     snprintf(plan->sql + len, sizeof plan->sql - len, ") FROM STDIN");
@@ -1661,7 +1637,6 @@ static void fu_row(struct buf *b, const struct fu_plan *plan, const struct follo
             fmt_time(ts, f->created, f->secs);
             v = ts;
             break;
-        case FC_VERSION: v = "1"; break;
         }
         copy_field(b, v, i == 0);
     }
@@ -1728,26 +1703,11 @@ struct db {
     double keys_s;          /* seconds in search_keys_* */
 };
 
-/* Refuses an unmigrated database; finds the branch and the owners. */
+/* Finds the branch and the owners, and sets the session up. */
 static void db_prepare(struct ctx *x, struct db *d)
 {
     PGconn *pg = d->pg;
-    exec(pg, "SET client_min_messages = warning");
-    char *v = q_value(pg, "SELECT to_regclass('schema_migration') IS NOT NULL", 0, NULL);
-    int migrated = v && v[0] == 't';
-    free(v);
-    if (migrated) {
-        v = q_value(pg, "SELECT coalesce(max(version), 0) FROM schema_migration", 0, NULL);
-        migrated = v && atoi(v) >= 2;
-        free(v);
-    }
-    v = q_value(pg, "SELECT to_regclass('customer') IS NOT NULL AND to_regclass('txn') IS NOT NULL", 0, NULL);
-    migrated = migrated && v && v[0] == 't';
-    free(v);
-    if (!migrated)
-        die("this database is not migrated (no schema_migration, or no customer tables): run `kehud migrate --db ...`"
-            " first");
-
+    char *v;
     PGresult *r;
     if (x->o.branch) {
         const char *p[] = { x->o.branch };
@@ -1849,7 +1809,8 @@ static void db_prepare(struct ctx *x, struct db *d)
     exec(pg, "SET kehu.bulk = on");
     exec(pg, "SET synchronous_commit = off");
     exec(pg, "SET work_mem = '64MB'");
-    fu_plan_make(pg, &d->fu, x->nowners > 0);
+    if (x->o.followups_per > 0)
+        fu_plan_make(pg, &d->fu, x->nowners > 0);
 }
 
 /* Ids for all the customers, from customer's own sequence, taken at once
@@ -2069,10 +2030,12 @@ static void fill_job(struct ctx *x, struct db *d, struct job *j, long first, lon
 
 static int run_db(struct ctx *x)
 {
+    /* the schema kehud expects, no less: kehud's own check (it refuses a
+     * database that was never migrated, or not to the end) */
+    char err[512];
     struct db d = { 0 };
-    d.pg = PQconnectdb(x->o.db);
-    if (PQstatus(d.pg) != CONNECTION_OK)
-        die("cannot connect to the database: %s", PQerrorMessage(d.pg));
+    if (migrate_check(x->o.db, err, sizeof err) < 0 || !(d.pg = migrate_connect(x->o.db, err, sizeof err)))
+        die("%s", err);
     db_prepare(x, &d);
     if (search_keys_init() < 0)
         die("ICU's transliterator is not available (search keys)");

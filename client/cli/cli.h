@@ -56,6 +56,7 @@ extern const struct cli_cmd cmd_watch_table[];
 extern const struct cli_cmd cmd_followup_table[];
 extern const struct cli_cmd cmd_doc_table[];
 extern const struct cli_cmd cmd_import_table[];
+extern const struct cli_cmd cmd_payment_table[];
 
 /* getopt_long over the command's options plus the global ones (--server,
  * --json, --csv, --timeout, --help), which it handles itself; argument

@@ -29,6 +29,8 @@ enum {
     O_LIMIT,
     O_AFTER,
     O_ALL,
+    O_ON_CREDIT,
+    O_DUE,
 };
 
 /* The one ID argument of a command. */
@@ -274,6 +276,8 @@ static void json_txn(struct json_w *w, const Kehu__V1__Txn *t)
     json_kstr(w, "channel", t->channel);
     json_kstr(w, "created_at", *created ? created : NULL);
     json_kstr(w, "created_by", t->created_by);
+    json_kbool(w, "on_credit", t->on_credit);
+    json_kstr(w, "due", *t->due ? t->due : NULL);
     json_end_object(w);
 }
 
@@ -292,9 +296,10 @@ static void print_txns(struct cli *cli, Kehu__V1__Txn *const *ts, size_t n, int 
         return;
     }
     if (cli->csv) {
-        static const char *const head[] = { "id",       "customer_id", "date",       "amount",    "margin",
-                                            "product",  "category",    "channel",    "created_at", "created_by" };
-        cli_csv_row(stdout, 10, head);
+        static const char *const head[] = { "id",       "customer_id", "date",       "amount",     "margin",
+                                            "product",  "category",    "channel",    "created_at", "created_by",
+                                            "on_credit", "due" };
+        cli_csv_row(stdout, 12, head);
         for (size_t i = 0; i < n; i++) {
             const Kehu__V1__Txn *t = ts[i];
             char id[24], cust[24], amount[OUT_MONEY_BUFSZ], margin[OUT_MONEY_BUFSZ] = "", created[OUT_TIME_BUFSZ];
@@ -304,14 +309,14 @@ static void print_txns(struct cli *cli, Kehu__V1__Txn *const *ts, size_t n, int 
             if (t->has_margin)
                 out_money_format(t->margin_minor, margin, sizeof margin);
             out_time_ms(t->created_at_ms, created, sizeof created);
-            const char *row[] = { id, cust, t->date, amount, margin, t->product, t->category, t->channel, created,
-                                  t->created_by };
-            cli_csv_row(stdout, 10, row);
+            const char *row[] = { id,      cust,          t->date, amount, margin, t->product, t->category, t->channel,
+                                  created, t->created_by, t->on_credit ? "true" : "false", t->due };
+            cli_csv_row(stdout, 12, row);
         }
         return;
     }
-    static const char *const head[] = { "DATE", "AMOUNT", "MARGIN", "PRODUCT", "CATEGORY", "CHANNEL" };
-    struct out_table *tab = out_table_new(6, head);
+    static const char *const head[] = { "DATE", "AMOUNT", "MARGIN", "PRODUCT", "CATEGORY", "CHANNEL", "CREDIT DUE" };
+    struct out_table *tab = out_table_new(7, head);
     out_table_align(tab, 1, OUT_RIGHT);
     out_table_align(tab, 2, OUT_RIGHT);
     out_table_max_width(tab, 3, NAME_COLS);
@@ -321,7 +326,7 @@ static void print_txns(struct cli *cli, Kehu__V1__Txn *const *ts, size_t n, int 
         out_money_format(t->amount_minor, amount, sizeof amount);
         if (t->has_margin)
             out_money_format(t->margin_minor, margin, sizeof margin);
-        const char *row[] = { t->date, amount, margin, t->product, t->category, t->channel };
+        const char *row[] = { t->date, amount, margin, t->product, t->category, t->channel, t->due };
         out_table_add(tab, row);
     }
     out_table_print(tab, stdout);
@@ -347,6 +352,8 @@ static int run_txn_add(struct cli *cli, int argc, char **argv)
         { "product", required_argument, NULL, O_PRODUCT },
         { "category", required_argument, NULL, O_CATEGORY },
         { "channel", required_argument, NULL, O_CHANNEL },
+        { "on-credit", no_argument, NULL, O_ON_CREDIT },
+        { "due", required_argument, NULL, O_DUE },
         { NULL, 0, NULL, 0 },
     };
     Kehu__V1__Txn txn = KEHU__V1__TXN__INIT;
@@ -368,6 +375,11 @@ static int run_txn_add(struct cli *cli, int argc, char **argv)
         case O_PRODUCT: txn.product = optarg; break;
         case O_CATEGORY: txn.category = optarg; break;
         case O_CHANNEL: txn.channel = optarg; break;
+        case O_ON_CREDIT: txn.on_credit = 1; break;
+        case O_DUE:
+            rc = cmd_customer_check_date(cli, "--due", optarg);
+            txn.due = optarg;
+            break;
         default: return cli->opt_rc;
         }
         if (rc)
@@ -377,6 +389,10 @@ static int run_txn_add(struct cli *cli, int argc, char **argv)
         return rc;
     if (!have_amount)
         return cli_usage_error(cli, "--amount is required");
+    if (txn.on_credit && !*txn.due)
+        return cli_usage_error(cli, "--on-credit needs --due DATE (when payment is due)");
+    if (!txn.on_credit && *txn.due)
+        return cli_usage_error(cli, "--due is only for a sale --on-credit");
     Kehu__V1__TxnAdd add = KEHU__V1__TXN_ADD__INIT;
     add.txn = &txn;
     Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
@@ -392,7 +408,8 @@ static int run_txn_add(struct cli *cli, int argc, char **argv)
     } else {
         char amount[OUT_MONEY_BUFSZ];
         out_money_format(resp->txn->amount_minor, amount, sizeof amount);
-        cli_say("added transaction %" PRId64 ": %s %s\n", resp->txn->id, resp->txn->date, amount);
+        cli_say("added transaction %" PRId64 ": %s %s%s%s\n", resp->txn->id, resp->txn->date, amount,
+                resp->txn->on_credit ? " on credit, due " : "", resp->txn->on_credit ? resp->txn->due : "");
     }
     kehu_response_free(resp);
     return CLI_OK;
@@ -480,8 +497,9 @@ const struct cli_cmd cmd_contact_table[] = {
     { "contact edit", "CONTACT_ID --version V --set FIELD=VALUE...", "change a contact's fields", 1,
       run_contact_edit },
     { "txn add",
-      "CUSTOMER_ID --amount AMOUNT [--date DATE] [--margin AMOUNT] [--product P] [--category C] [--channel CH]",
-      "record a transaction (a negative amount is a refund)", 1, run_txn_add },
+      "CUSTOMER_ID --amount AMOUNT [--date DATE] [--margin AMOUNT] [--product P] [--category C] [--channel CH] "
+      "[--on-credit --due DATE]",
+      "record a transaction (a negative amount is a refund; on credit it adds to the balance owed)", 1, run_txn_add },
     { "txn list", "CUSTOMER_ID [--limit N] [--after CURSOR] [--all]", "a customer's transactions", 1,
       run_txn_list },
     { NULL, NULL, NULL, 0, NULL },

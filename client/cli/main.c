@@ -32,6 +32,7 @@ static const struct cli_cmd *const tables[] = {
     cmd_org_table,
     cmd_customer_table,
     cmd_contact_table,
+    cmd_payment_table,
     cmd_watch_table,
     cmd_followup_table,
     cmd_doc_table,

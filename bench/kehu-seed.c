@@ -85,6 +85,7 @@
 #include <time.h>
 #include <unicode/uclean.h>
 
+#include "csv.h"
 #include "customer_fields.h"
 #include "migrate.h"
 #include "search_keys.h"
@@ -542,14 +543,18 @@ static void buf_addc(struct buf *b, char c)
     b->p[b->len] = 0;
 }
 
-/* Fen as a decimal: -12345 -> "-123.45". */
-static void buf_money(struct buf *b, int64_t fen)
+/* Fen as a decimal: -12345 -> "-123.45". Returns the length. */
+static int fmt_money(char out[32], int64_t fen)
 {
     uint64_t a = fen < 0 ? (uint64_t)0 - (uint64_t)fen : (uint64_t)fen;
+    return snprintf(out, 32, "%s%llu.%02llu", fen < 0 ? "-" : "", (unsigned long long)(a / 100),
+                    (unsigned long long)(a % 100));
+}
+
+static void buf_money(struct buf *b, int64_t fen)
+{
     char tmp[32];
-    int n = snprintf(tmp, sizeof tmp, "%s%llu.%02llu", fen < 0 ? "-" : "", (unsigned long long)(a / 100),
-                     (unsigned long long)(a % 100));
-    buf_addn(b, tmp, (size_t)n);
+    buf_addn(b, tmp, (size_t)fmt_money(tmp, fen));
 }
 
 /* One COPY text-format field: backslash, tab, newline and CR escaped; NULL as \N. */
@@ -574,29 +579,6 @@ static void copy_field(struct buf *b, const char *s, int first)
     }
     b->len = (size_t)(o - b->p);
     b->p[b->len] = 0;
-}
-
-/* One CSV field (RFC 4180): quoted when it holds a comma, quote, CR or LF,
- * or starts or ends with a space. */
-static void csv_field(struct buf *b, const char *s, int first)
-{
-    if (!first)
-        buf_addc(b, ',');
-    size_t n = strlen(s);
-    int quote = n && (s[0] == ' ' || s[n - 1] == ' ');
-    for (size_t i = 0; i < n && !quote; i++)
-        quote = s[i] == ',' || s[i] == '"' || s[i] == '\r' || s[i] == '\n';
-    if (!quote) {
-        buf_addn(b, s, n);
-        return;
-    }
-    buf_addc(b, '"');
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '"')
-            buf_addc(b, '"');
-        buf_addc(b, s[i]);
-    }
-    buf_addc(b, '"');
 }
 
 /* ---------------------------------------------------------------- uniqueness */
@@ -624,8 +606,7 @@ static void hset_init(struct hset *s, size_t expected)
     size_t cap = 1024;
     while (cap < expected * 2)
         cap *= 2;
-    s->slot = xmalloc(cap * sizeof *s->slot);
-    memset(s->slot, 0, cap * sizeof *s->slot);
+    s->slot = xcalloc(cap, sizeof *s->slot);
     s->mask = cap - 1;
     s->n = 0;
 }
@@ -1301,14 +1282,17 @@ struct out {
     const char *path;
 };
 
-static void out_write(struct out *o, struct buf *b)
+/* Writes what the writer holds (whole records) and empties it. */
+static void out_write(struct out *o, struct csv_writer *w)
 {
+    if (w->err)
+        die("out of memory");
     if (o->cd == (iconv_t)-1) {
-        if (b->len && fwrite(b->p, 1, b->len, o->f) != b->len)
+        if (w->len && fwrite(w->data, 1, w->len, o->f) != w->len)
             die("writing %s: %s", o->path, strerror(errno));
     } else {
-        char tmp[65536], *in = b->p;
-        size_t left = b->len;
+        char tmp[65536], *in = w->data;
+        size_t left = w->len;
         while (left) {
             char *op = tmp;
             size_t room = sizeof tmp;
@@ -1318,7 +1302,7 @@ static void out_write(struct out *o, struct buf *b)
                 die("writing %s: %s", o->path, strerror(errno));
         }
     }
-    b->len = 0;
+    csv_writer_reset(w);
 }
 
 static void out_open(struct out *o, const char *dir, const char *name, int gbk)
@@ -1353,17 +1337,14 @@ static const char *const csv_customer_cols_zh[] = { "客户编号", "姓名", "�
                                                     "规模", "职业", "来源", "标签", "客户经理", "建档日期" };
 static const char *const csv_txn_cols[] = { "customer", "date", "amount", "margin", "product", "category", "channel" };
 
-static void csv_join(struct buf *b, const char *const *items, int n, char sep)
+/* A list in one field: "a,b". */
+static void csv_join(struct csv_writer *w, const char *const *items, int n, char sep)
 {
-    struct buf j = { 0 };
-    buf_add(&j, "");
-    for (int i = 0; i < n; i++) {
-        if (i)
-            buf_addc(&j, sep);
-        buf_add(&j, items[i]);
-    }
-    csv_field(b, j.p, 0);
-    free(j.p);
+    char joined[512] = "", between[2] = { sep, 0 };
+    size_t len = 0;
+    for (int i = 0; i < n && len < sizeof joined; i++)
+        len += (size_t)snprintf(joined + len, sizeof joined - len, "%s%s", i ? between : "", items[i]);
+    csv_writer_str(w, joined);
 }
 
 /* A Chinese spreadsheet's spelling of a date: 2024/1/5. */
@@ -1388,7 +1369,7 @@ static const char *source_zh(const char *s)
 /* One customers.csv row. With zh, as a Chinese spreadsheet has it: 男/女,
  * 个人/企业, Chinese sources, lists separated by ';', dates as 2024/1/5 (the
  * importer's aliases and loose dates read them back to the same values). */
-static void csv_customer(struct buf *b, const struct cust *c, int zh)
+static void csv_customer(struct csv_writer *w, const struct cust *c, int zh)
 {
     char birth[11] = "", since[11];
     void (*date)(char[11], int) = zh ? fmt_date_zh : fmt_date;
@@ -1398,44 +1379,41 @@ static void csv_customer(struct buf *b, const struct cust *c, int zh)
     const char *phones[2] = { c->phones[0], c->phones[1] };
     const char *kind = c->corporate ? (zh ? "企业" : "corporate") : (zh ? "个人" : "individual");
     const char *gender = zh && *c->gender ? (strcmp(c->gender, "male") == 0 ? "男" : "女") : c->gender;
-    csv_field(b, c->ext_ref, 1);
-    csv_field(b, c->name, 0);
-    csv_field(b, kind, 0);
-    csv_join(b, phones, c->nphones, zh ? ';' : ',');
-    csv_field(b, c->email, 0);
-    csv_field(b, c->id_number, 0);
-    csv_field(b, c->company, 0);
-    csv_field(b, gender, 0);
-    csv_field(b, birth, 0);
-    csv_field(b, c->address, 0);
-    csv_field(b, c->region ? c->region : "", 0);
-    csv_field(b, c->industry ? c->industry : "", 0);
-    csv_field(b, c->size ? c->size : "", 0);
-    csv_field(b, c->occupation ? c->occupation : "", 0);
-    csv_field(b, zh ? source_zh(c->source) : c->source ? c->source : "", 0);
-    csv_join(b, c->tags, c->ntags, zh ? ';' : ',');
-    csv_field(b, c->owner_name ? c->owner_name : "", 0);
-    csv_field(b, since, 0);
-    buf_addn(b, "\r\n", 2);
+    csv_writer_str(w, c->ext_ref);
+    csv_writer_str(w, c->name);
+    csv_writer_str(w, kind);
+    csv_join(w, phones, c->nphones, zh ? ';' : ',');
+    csv_writer_str(w, c->email);
+    csv_writer_str(w, c->id_number);
+    csv_writer_str(w, c->company);
+    csv_writer_str(w, gender);
+    csv_writer_str(w, birth);
+    csv_writer_str(w, c->address);
+    csv_writer_str(w, c->region ? c->region : "");
+    csv_writer_str(w, c->industry ? c->industry : "");
+    csv_writer_str(w, c->size ? c->size : "");
+    csv_writer_str(w, c->occupation ? c->occupation : "");
+    csv_writer_str(w, zh ? source_zh(c->source) : c->source ? c->source : "");
+    csv_join(w, c->tags, c->ntags, zh ? ';' : ',');
+    csv_writer_str(w, c->owner_name ? c->owner_name : "");
+    csv_writer_str(w, since);
+    csv_writer_end_record(w);
 }
 
-static void csv_txns(struct ctx *x, struct buf *b, const struct cust *c, const struct txnvec *tv)
+static void csv_txns(struct ctx *x, struct csv_writer *w, const struct cust *c, const struct txnvec *tv)
 {
-    char tmp[11];
+    char date[11], amount[32], margin[32];
     for (size_t i = 0; i < tv->n; i++) {
         const struct txn *t = &tv->v[i];
-        buf_add(b, c->ext_ref);
-        buf_addc(b, ',');
-        buf_add(b, txn_date(x, t->date, tmp));
-        buf_addc(b, ',');
-        buf_money(b, t->amount);
-        buf_addc(b, ',');
+        fmt_money(amount, t->amount);
+        margin[0] = 0;
         if (t->has_margin)
-            buf_money(b, t->margin);
-        csv_field(b, t->product->s, 0);
-        csv_field(b, t->product->py, 0);
-        csv_field(b, t->channel, 0);
-        buf_addn(b, "\r\n", 2);
+            fmt_money(margin, t->margin);
+        const char *row[] = { c->ext_ref, txn_date(x, t->date, date), amount, margin, t->product->s, t->product->py,
+                              t->channel };
+        for (size_t k = 0; k < sizeof row / sizeof row[0]; k++)
+            csv_writer_str(w, row[k]);
+        csv_writer_end_record(w);
     }
 }
 
@@ -1448,16 +1426,18 @@ static int run_csv(struct ctx *x)
     struct out oc, ot;
     out_open(&oc, x->o.csv_dir, "customers.csv", x->o.gbk);
     out_open(&ot, x->o.csv_dir, "txns.csv", 0);
-    struct buf bc = { 0 }, bt = { 0 };
-    if (!x->o.gbk)
-        buf_add(&bc, "\xEF\xBB\xBF");
-    buf_add(&bt, "\xEF\xBB\xBF");
-    for (int i = 0; i < 18; i++)
-        csv_field(&bc, x->o.gbk ? csv_customer_cols_zh[i] : csv_customer_cols[i], i == 0);
-    buf_addn(&bc, "\r\n", 2);
-    for (int i = 0; i < 7; i++)
-        csv_field(&bt, csv_txn_cols[i], i == 0);
-    buf_addn(&bt, "\r\n", 2);
+    struct csv_writer bc, bt; /* UTF-8 with a BOM, CRLF, RFC 4180 quoting */
+    csv_writer_init(&bc);
+    csv_writer_init(&bt);
+    if (!x->o.gbk) /* GB18030 files from Excel carry no mark */
+        csv_writer_bom(&bc);
+    csv_writer_bom(&bt);
+    for (size_t i = 0; i < sizeof csv_customer_cols / sizeof csv_customer_cols[0]; i++)
+        csv_writer_str(&bc, x->o.gbk ? csv_customer_cols_zh[i] : csv_customer_cols[i]);
+    csv_writer_end_record(&bc);
+    for (size_t i = 0; i < sizeof csv_txn_cols / sizeof csv_txn_cols[0]; i++)
+        csv_writer_str(&bt, csv_txn_cols[i]);
+    csv_writer_end_record(&bt);
 
     struct tally t = { 0 };
     t.revenues = xmalloc((size_t)x->o.customers * sizeof *t.revenues);
@@ -1496,8 +1476,8 @@ static int run_csv(struct ctx *x)
             x->o.gbk ? "GB18030" : "UTF-8", x->o.csv_dir);
     free(t.revenues);
     free(tv.v);
-    free(bc.p);
-    free(bt.p);
+    csv_writer_free(&bc);
+    csv_writer_free(&bt);
     return 0;
 }
 
@@ -1821,7 +1801,7 @@ static int64_t *reserve_ids(struct db *d, long k)
     snprintf(n, sizeof n, "%ld", k);
     const char *p[] = { d->seq, n };
     PGresult *r = q(d->pg, "SELECT nextval($1::regclass) FROM generate_series(1, $2::int)", 2, p);
-    int64_t *ids = xmalloc((size_t)(k ? k : 1) * sizeof *ids);
+    int64_t *ids = xmalloc((size_t)k * sizeof *ids);
     for (long i = 0; i < k; i++)
         ids[i] = atoll(PQgetvalue(r, (int)i, 0));
     PQclear(r);
@@ -2044,7 +2024,7 @@ static int run_db(struct ctx *x)
     int64_t *ids = reserve_ids(&d, x->o.customers);
 
     struct tally t = { 0 };
-    t.revenues = xmalloc((size_t)(x->o.customers ? x->o.customers : 1) * sizeof *t.revenues);
+    t.revenues = xmalloc((size_t)x->o.customers * sizeof *t.revenues);
     struct txnvec tv = { 0 };
     struct sender s = { .d = &d, .total = x->o.customers };
     pthread_mutex_init(&s.mu, NULL);

@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unicode/uclean.h>
 
 #include "conn.h"
 #include "db.h"
@@ -193,6 +194,7 @@ int server_run(const struct config *cfg)
     if (rc != 0)
         log_warn(0, 0, "loop closed with handles still open: %s", uv_strerror(rc));
     search_keys_shutdown();
+    u_cleanup(); /* ICU's caches, so that a leak checker sees a clean exit */
     int code = s->exit_code;
     if (code == 0)
         log_info(0, 0, "stopped");

@@ -35,9 +35,9 @@
 enum import_kind { IMPORT_CUSTOMERS, IMPORT_TXNS };
 
 /* Columns of a transaction file. */
-enum { TX_CUSTOMER, TX_DATE, TX_AMOUNT, TX_MARGIN, TX_PRODUCT, TX_CATEGORY, TX_CHANNEL, TX_COUNT };
+enum { TX_CUSTOMER, TX_DATE, TX_AMOUNT, TX_MARGIN, TX_PRODUCT, TX_CATEGORY, TX_CHANNEL, TX_DUE, TX_COUNT };
 static const char *const txn_columns[TX_COUNT] = { "customer", "date", "amount", "margin", "product", "category",
-                                                   "channel" };
+                                                   "channel", "due" };
 static const struct {
     const char *label;
     int column;
@@ -48,6 +48,7 @@ static const struct {
     { "margin", TX_MARGIN },      { "毛利", TX_MARGIN },          { "利润", TX_MARGIN },     { "product", TX_PRODUCT },
     { "产品", TX_PRODUCT },       { "产品名称", TX_PRODUCT },     { "category", TX_CATEGORY }, { "类别", TX_CATEGORY },
     { "产品类别", TX_CATEGORY },  { "channel", TX_CHANNEL },      { "渠道", TX_CHANNEL },
+    { "due", TX_DUE },            { "到期日", TX_DUE },           { "应收日期", TX_DUE },    { "还款日", TX_DUE },
 };
 
 /* Columns an export writes that an import recognises but does not set. */
@@ -350,7 +351,7 @@ static void stage_customer(struct import *im, const char *const *fields, const s
 
 static void stage_txn(struct import *im, const char *const *fields, const size_t *lens, size_t n, uint64_t line)
 {
-    const char *val[TX_COUNT] = { "", "", "", "", "", "", "" };
+    const char *val[TX_COUNT] = { "", "", "", "", "", "", "", "" };
     for (size_t i = 0; i < im->ncolumns; i++)
         if (im->column[i] >= 0 && im->column[i] < TX_COUNT)
             val[im->column[i]] = cell(im, fields, lens, n, i);
@@ -378,6 +379,18 @@ static void stage_txn(struct import *im, const char *const *fields, const size_t
             reject(im, line, txn_columns[c], arena_printf(&im->rows, "%s %s", txn_columns[c], why));
             return;
         }
+    /* a due date makes it a sale on credit, as txn add --on-credit --due */
+    char due[11] = "";
+    if (*val[TX_DUE]) {
+        if ((why = validate_date_loose(val[TX_DUE], due))) {
+            reject(im, line, "due", arena_printf(&im->rows, "due %s", why));
+            return;
+        }
+        if (strcmp(due, date) < 0 || amount < 0) {
+            reject(im, line, "due", amount < 0 ? "a refund cannot be on credit" : "due must not be before the date");
+            return;
+        }
+    }
     char num[24];
     snprintf(num, sizeof num, "%llu", (unsigned long long)line);
     const char *cells[] = { num,
@@ -387,7 +400,8 @@ static void stage_txn(struct import *im, const char *const *fields, const size_t
                             *val[TX_MARGIN] ? rpc_money_sql(&im->rows, margin) : NULL,
                             val[TX_PRODUCT],
                             val[TX_CATEGORY],
-                            val[TX_CHANNEL] };
+                            val[TX_CHANNEL],
+                            *due ? due : NULL };
     for (size_t i = 0; i < sizeof cells / sizeof cells[0]; i++) {
         if (i)
             copy_sep(&im->copy, '\t');
@@ -537,10 +551,12 @@ static char *txns_insert_sql(struct import *im)
     return arena_printf(
         &im->arena,
         "SET LOCAL kehu.bulk = 'on';"
-        "INSERT INTO txn (branch_id, customer_id, date, amount, margin, product, category, channel, created_by)"
-        " SELECT branch_id, customer_id, date::date, amount::numeric, margin::numeric, product, category, channel, %lld"
-        " FROM import_stage WHERE problem IS NULL ORDER BY line;"
-        "UPDATE customer c SET revenue = c.revenue + t.total FROM (SELECT customer_id, sum(amount::numeric) AS total"
+        "INSERT INTO txn (branch_id, customer_id, date, amount, margin, product, category, channel, on_credit, due,"
+        " created_by) SELECT branch_id, customer_id, date::date, amount::numeric, margin::numeric, product, category,"
+        " channel, due IS NOT NULL, due::date, %lld FROM import_stage WHERE problem IS NULL ORDER BY line;"
+        "UPDATE customer c SET revenue = c.revenue + t.total, balance = c.balance + t.owed FROM ("
+        " SELECT customer_id, sum(amount::numeric) AS total,"
+        "  coalesce(sum(amount::numeric) FILTER (WHERE due IS NOT NULL), 0) AS owed"
         " FROM import_stage WHERE problem IS NULL GROUP BY 1) t WHERE c.id = t.customer_id;"
         "SET LOCAL kehu.bulk = 'off';"
         "SELECT count(*) FROM (SELECT kehu_announce('txn.imported', c, %lld) FROM customer c"
@@ -778,9 +794,9 @@ static const char *stage_sql(struct import *im)
 {
     if (im->kind == IMPORT_TXNS)
         return "BEGIN; CREATE TEMP TABLE import_stage (line bigint, customer text, date text, amount text,"
-               " margin text, product text, category text, channel text, customer_id bigint, branch_id bigint,"
+               " margin text, product text, category text, channel text, due text, customer_id bigint, branch_id bigint,"
                " problem text, problem_field text) ON COMMIT DROP;"
-               "COPY import_stage (line, customer, date, amount, margin, product, category, channel) FROM STDIN";
+               "COPY import_stage (line, customer, date, amount, margin, product, category, channel, due) FROM STDIN";
     char cols[1024] = "", defs[1024] = "";
     size_t nc = 0, nd = 0;
     for (int f = 0; f < CF_COUNT; f++) {

@@ -298,6 +298,19 @@ static void test_txn_import(void **state)
     r = search(am, "陈一");
     assert_int_equal(r->customers->customers[0]->revenue_minor, 100010 - 10); /* exact */
     kehu_response_free(r);
+    /* sales on credit: a due date raises the balance owed */
+    static const char credit[] = "customer,date,amount,due\nGZ001,2026-03-10,200.00,2026-04-10\n"
+                                 "GZ001,2026-03-11,5,2026-03-01\nGZ001,2026-03-12,-5,2026-04-01\n";
+    r = import(am, "txns", credit, sizeof credit - 1, 1 << 20, 0, NULL, &code);
+    assert_int_equal(r->import_result->imported, 1);
+    assert_int_equal(r->import_result->n_rejected, 2);
+    assert_string_equal(r->import_result->rejected[0]->field, "due"); /* due before the sale */
+    assert_string_equal(r->import_result->rejected[1]->field, "due"); /* a refund on credit */
+    kehu_response_free(r);
+    r = search(am, "陈一");
+    assert_int_equal(r->customers->customers[0]->balance_minor, 20000);
+    assert_int_equal(r->customers->customers[0]->revenue_minor, 100010 - 10 + 20000);
+    kehu_response_free(r);
     /* the other account manager cannot book on gz.am's customers */
     r = import(other_am, "txns", csv, strlen(csv), 1 << 20, 0, NULL, &code);
     assert_int_equal(r->import_result->imported, 0);

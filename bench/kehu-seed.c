@@ -979,7 +979,8 @@ static void values_of(struct arena *a, const struct cust *c, struct cvalues *v)
     if (c->birth != NO_DATE)
         fmt_date(birth, c->birth);
     fmt_date(since, c->since);
-    snprintf(phones, sizeof phones, "%s%s%s", c->phones[0], c->nphones > 1 ? "," : "", c->nphones > 1 ? c->phones[1] : "");
+    snprintf(phones, sizeof phones, "%s%s%s", c->phones[0], c->nphones > 1 ? "," : "",
+             c->nphones > 1 ? c->phones[1] : "");
     for (int i = 0; i < c->ntags; i++)
         snprintf(tags + strlen(tags), sizeof tags - strlen(tags), "%s%s", i ? "," : "", c->tags[i]);
     const char *in[CF_COUNT] = {

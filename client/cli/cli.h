@@ -106,6 +106,40 @@ void cli_csv_row(FILE *f, int n, const char *const *cells);
 int cli_parse_role(struct cli *cli, const char *flag, const char *value, Kehu__V1__Role *out);
 int cli_parse_kind(struct cli *cli, const char *flag, const char *value, Kehu__V1__UnitKind *out);
 
+/* ---- Records (print.c) ---- */
+
+struct json_w;
+
+/* How one kind of record is printed, so that every command prints its
+ * records the same way: with --json one object (or an array of them for a
+ * list), with --csv a header and one row each, else a table for people. */
+struct cli_record_kind {
+    void (*json)(struct json_w *w, const void *item); /* one JSON object */
+    int ncols;                                        /* CSV columns */
+    const char *const *csv_head;
+    void (*csv_row)(const void *item); /* one row, with cli_csv_row on stdout */
+    void (*table)(void *const *items, size_t n);
+    void (*one)(const void *item); /* a single record (list = 0); NULL: table */
+};
+
+/* Records as k says: one (list = 0) or a list. items is an array of
+ * pointers to the records (cast from, e.g., Kehu__V1__Customer **). */
+void cli_print_records(struct cli *cli, void *const *items, size_t n, int list, const struct cli_record_kind *k);
+
+/* A refused edit that named the version read (customer, contact). A
+ * CONFLICT that came with the current record (`current`, at
+ * current_version) says "WHAT ID changed since version V: it is now at
+ * version N", with --json also the document {"error", "current"}; any other
+ * refusal is printed as cli_fail_status does. Frees resp; returns the exit
+ * code. */
+int cli_explain_stale(struct cli *cli, Kehu__V1__Response *resp, const struct kehu_status *st, const char *what,
+                      int64_t id, int64_t version, const void *current, int64_t current_version,
+                      const struct cli_record_kind *k);
+
+/* With --json, the {"error": {"code", "message"}} document of a lost or
+ * failed connection (pretty, or compact for one-object-per-line output). */
+void cli_json_transport_error(const char *msg, int pretty);
+
 /* Users as every command prints them (whoami, user add/list/disable/move):
  * one (list = 0) as key/value lines or a JSON object, or a list as a table or
  * a JSON array; with --csv a header and one row per user. In cmd_org.c. */
@@ -113,12 +147,16 @@ void cmd_org_print_users(struct cli *cli, Kehu__V1__User *const *users, size_t n
 
 /* ---- Shared by the customer, contact and txn commands (in cmd_customer.c) ---- */
 
-struct json_w;
-
 /* A decimal integer in [min, max]; `what` names it in the usage error
  * ("CUSTOMER_ID", "--limit"). Returns 0, or CLI_USAGE after printing. */
 int cmd_customer_parse_int(struct cli *cli, const char *what, const char *s, int64_t min, int64_t max,
                            int64_t *out);
+/* The one ID argument left after cli_getopt; `what` names it ("CUSTOMER_ID").
+ * Returns 0, or an exit code after printing. */
+int cli_id_arg(struct cli *cli, int argc, char **argv, const char *what, int64_t *id);
+/* An amount flag in minor units. Returns 0, or CLI_USAGE after printing a
+ * usage error naming the flag. */
+int cli_parse_amount(struct cli *cli, const char *flag, const char *s, int64_t *minor);
 /* A YYYY-MM-DD date given as `what`. Returns 0, or CLI_USAGE after printing. */
 int cmd_customer_check_date(struct cli *cli, const char *what, const char *s);
 
@@ -127,6 +165,14 @@ int cmd_customer_check_date(struct cli *cli, const char *what, const char *s);
  * Returns 0, or CLI_USAGE after printing. */
 int cmd_customer_add_set(struct cli *cli, const char *arg, Kehu__V1__FieldValue ***set, size_t *n);
 void cmd_customer_free_set(Kehu__V1__FieldValue **set, size_t n);
+
+/* The command line of an edit that names the version read: `ID --version V
+ * --set FIELD=VALUE...`. id_what names the ID in errors ("CUSTOMER_ID");
+ * read_with says where the version is read ("kehu customer show ID").
+ * Returns 0, or an exit code after printing; release *set with
+ * cmd_customer_free_set either way. */
+int cli_parse_edit(struct cli *cli, int argc, char **argv, const char *id_what, const char *read_with, int64_t *id,
+                   int64_t *version, Kehu__V1__FieldValue ***set, size_t *n_set);
 
 /* cli_call, except that a refusal whose response carries a result (the
  * probable duplicates of an add, the current record of a stale edit) returns

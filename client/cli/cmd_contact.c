@@ -2,7 +2,6 @@
  * add|list. */
 #include "cli.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,8 +17,6 @@ enum {
     O_PHONE,
     O_EMAIL,
     O_KEY,
-    O_VERSION,
-    O_SET,
     O_AMOUNT,
     O_DATE,
     O_MARGIN,
@@ -33,17 +30,11 @@ enum {
     O_DUE,
 };
 
-/* The one ID argument of a command. */
-static int id_arg(struct cli *cli, int argc, char **argv, const char *what, int64_t *id)
-{
-    int rc = cli_args(cli, argc, argv, 1, 1);
-    return rc ? rc : cmd_customer_parse_int(cli, what, argv[optind], 1, INT64_MAX, id);
-}
-
 /* ---- Contacts ------------------------------------------------------------------------ */
 
-static void json_contact(struct json_w *w, const Kehu__V1__Contact *c)
+static void json_contact(struct json_w *w, const void *item)
 {
+    const Kehu__V1__Contact *c = item;
     char created[OUT_TIME_BUFSZ];
     out_time_ms(c->created_at_ms, created, sizeof created);
     json_begin_object(w);
@@ -59,46 +50,30 @@ static void json_contact(struct json_w *w, const Kehu__V1__Contact *c)
     json_end_object(w);
 }
 
-/* Contacts: one (list = 0) or a list, as JSON, CSV or a table. */
-static void print_contacts(struct cli *cli, Kehu__V1__Contact *const *cs, size_t n, int list)
+static void csv_contact(const void *item)
 {
-    if (cli->json) {
-        struct json_w w;
-        json_init(&w, stdout, 1);
-        if (list)
-            json_begin_array(&w);
-        for (size_t i = 0; i < n; i++)
-            json_contact(&w, cs[i]);
-        if (list)
-            json_end_array(&w);
-        return;
-    }
-    if (cli->csv) {
-        static const char *const head[] = { "id",     "customer_id", "version",    "name",      "title",
-                                            "phones", "email",       "key_person", "created_at" };
-        cli_csv_row(stdout, 9, head);
-        for (size_t i = 0; i < n; i++) {
-            const Kehu__V1__Contact *c = cs[i];
-            char id[24], cust[24], ver[24], created[OUT_TIME_BUFSZ];
-            snprintf(id, sizeof id, "%" PRId64, c->id);
-            snprintf(cust, sizeof cust, "%" PRId64, c->customer_id);
-            snprintf(ver, sizeof ver, "%" PRId64, c->version);
-            out_time_ms(c->created_at_ms, created, sizeof created);
-            char *phones = cmd_customer_join(c->phones, c->n_phones, ",");
-            const char *row[] = { id,     cust,     ver, c->name, c->title, phones, c->email,
-                                  c->key_person ? "true" : "false", created };
-            cli_csv_row(stdout, 9, row);
-            free(phones);
-        }
-        return;
-    }
+    const Kehu__V1__Contact *c = item;
+    char id[24], cust[24], ver[24], created[OUT_TIME_BUFSZ];
+    snprintf(id, sizeof id, "%" PRId64, c->id);
+    snprintf(cust, sizeof cust, "%" PRId64, c->customer_id);
+    snprintf(ver, sizeof ver, "%" PRId64, c->version);
+    out_time_ms(c->created_at_ms, created, sizeof created);
+    char *phones = cmd_customer_join(c->phones, c->n_phones, ",");
+    const char *row[] = { id,     cust,     ver, c->name, c->title, phones, c->email,
+                          c->key_person ? "true" : "false", created };
+    cli_csv_row(stdout, 9, row);
+    free(phones);
+}
+
+static void table_contacts(void *const *items, size_t n)
+{
     static const char *const head[] = { "ID", "NAME", "TITLE", "PHONES", "EMAIL", "KEY" };
     struct out_table *t = out_table_new(6, head);
     out_table_align(t, 0, OUT_RIGHT);
     out_table_max_width(t, 1, NAME_COLS);
     out_table_max_width(t, 2, NAME_COLS);
     for (size_t i = 0; i < n; i++) {
-        const Kehu__V1__Contact *c = cs[i];
+        const Kehu__V1__Contact *c = items[i];
         char id[24];
         snprintf(id, sizeof id, "%" PRId64, c->id);
         char *phones = cmd_customer_join(c->phones, c->n_phones, ", ");
@@ -108,6 +83,19 @@ static void print_contacts(struct cli *cli, Kehu__V1__Contact *const *cs, size_t
     }
     out_table_print(t, stdout);
     out_table_free(t);
+}
+
+static const char *const contact_csv_head[] = { "id",     "customer_id", "version",    "name",      "title",
+                                                "phones", "email",       "key_person", "created_at" };
+
+static const struct cli_record_kind contact_kind = {
+    json_contact, 9, contact_csv_head, csv_contact, table_contacts, NULL,
+};
+
+/* Contacts: one (list = 0) or a list, as JSON, CSV or a table. */
+static void print_contacts(struct cli *cli, Kehu__V1__Contact *const *cs, size_t n, int list)
+{
+    cli_print_records(cli, (void *const *)cs, n, list, &contact_kind);
 }
 
 static int run_contact_add(struct cli *cli, int argc, char **argv)
@@ -135,7 +123,7 @@ static int run_contact_add(struct cli *cli, int argc, char **argv)
         }
     }
     if (rc == CLI_OK)
-        rc = id_arg(cli, argc, argv, "CUSTOMER_ID", &add.customer_id);
+        rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &add.customer_id);
     if (rc == CLI_OK && (!contact.name || !*contact.name))
         rc = cli_usage_error(cli, "--name is required");
     if (rc == CLI_OK) {
@@ -167,7 +155,7 @@ static int run_contact_list(struct cli *cli, int argc, char **argv)
     if (cli_getopt(cli, argc, argv, NULL) != -1)
         return cli->opt_rc;
     Kehu__V1__ContactList list = KEHU__V1__CONTACT_LIST__INIT;
-    int rc = id_arg(cli, argc, argv, "CUSTOMER_ID", &list.customer_id);
+    int rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &list.customer_id);
     if (rc)
         return rc;
     Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
@@ -183,55 +171,11 @@ static int run_contact_list(struct cli *cli, int argc, char **argv)
     return CLI_OK;
 }
 
-/* A refused contact edit: a stale version comes with the current contact. */
-static int contact_refused(struct cli *cli, Kehu__V1__Response *resp, const struct kehu_status *st, int64_t id,
-                           int64_t version)
-{
-    if (st->code != KEHU__V1__CODE__CONFLICT || resp->result_case != KEHU__V1__RESPONSE__RESULT_CONTACT ||
-        !resp->contact) {
-        kehu_response_free(resp);
-        return cli_fail_status(cli, st);
-    }
-    char msg[200];
-    snprintf(msg, sizeof msg, "contact %" PRId64 " changed since version %" PRId64 ": it is now at version %" PRId64,
-             id, version, resp->contact->version);
-    out_error(0, kehu_code_name(st->code), msg, NULL);
-    if (cli->json) {
-        struct json_w w;
-        cmd_customer_json_error(&w, st);
-        json_key(&w, "current");
-        json_contact(&w, resp->contact);
-        json_end_object(&w);
-    }
-    kehu_response_free(resp);
-    return CLI_REFUSED;
-}
-
 static int run_contact_edit(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "version", required_argument, NULL, O_VERSION },
-        { "set", required_argument, NULL, O_SET },
-        { NULL, 0, NULL, 0 },
-    };
     Kehu__V1__ContactEdit edit = KEHU__V1__CONTACT_EDIT__INIT;
-    int c, rc = CLI_OK, have_version = 0;
-    while (rc == CLI_OK && (c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        if (c == O_VERSION) {
-            rc = cmd_customer_parse_int(cli, "--version", optarg, 1, INT64_MAX, &edit.version);
-            have_version = 1;
-        } else if (c == O_SET) {
-            rc = cmd_customer_add_set(cli, optarg, &edit.set, &edit.n_set);
-        } else {
-            rc = cli->opt_rc;
-        }
-    }
-    if (rc == CLI_OK)
-        rc = id_arg(cli, argc, argv, "CONTACT_ID", &edit.id);
-    if (rc == CLI_OK && !have_version)
-        rc = cli_usage_error(cli, "--version is required (the version you read: kehu contact list CUSTOMER_ID)");
-    if (rc == CLI_OK && !edit.n_set)
-        rc = cli_usage_error(cli, "nothing to change: give --set FIELD=VALUE");
+    int rc = cli_parse_edit(cli, argc, argv, "CONTACT_ID", "kehu contact list CUSTOMER_ID", &edit.id, &edit.version,
+                            &edit.set, &edit.n_set);
     if (rc == CLI_OK) {
         Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
         req.op_case = KEHU__V1__REQUEST__OP_CONTACT_EDIT;
@@ -240,7 +184,9 @@ static int run_contact_edit(struct cli *cli, int argc, char **argv)
         struct kehu_status st;
         rc = cmd_customer_call(cli, &req, &resp, &st);
         if (rc == CLI_REFUSED && resp) {
-            rc = contact_refused(cli, resp, &st, edit.id, edit.version);
+            const Kehu__V1__Contact *cur = resp->result_case == KEHU__V1__RESPONSE__RESULT_CONTACT ? resp->contact : NULL;
+            rc = cli_explain_stale(cli, resp, &st, "contact", edit.id, edit.version, cur, cur ? cur->version : 0,
+                                   &contact_kind);
         } else if (rc == CLI_OK && (resp->result_case != KEHU__V1__RESPONSE__RESULT_CONTACT || !resp->contact)) {
             rc = cli_bad_reply(cli, resp);
         } else if (rc == CLI_OK) {
@@ -258,8 +204,9 @@ static int run_contact_edit(struct cli *cli, int argc, char **argv)
 
 /* ---- Transactions ---------------------------------------------------------------------- */
 
-static void json_txn(struct json_w *w, const Kehu__V1__Txn *t)
+static void json_txn(struct json_w *w, const void *item)
 {
+    const Kehu__V1__Txn *t = item;
     char created[OUT_TIME_BUFSZ];
     out_time_ms(t->created_at_ms, created, sizeof created);
     json_begin_object(w);
@@ -281,47 +228,30 @@ static void json_txn(struct json_w *w, const Kehu__V1__Txn *t)
     json_end_object(w);
 }
 
-/* Transactions: one (list = 0) or a list, as JSON, CSV or a table. */
-static void print_txns(struct cli *cli, Kehu__V1__Txn *const *ts, size_t n, int list)
+static void csv_txn(const void *item)
 {
-    if (cli->json) {
-        struct json_w w;
-        json_init(&w, stdout, 1);
-        if (list)
-            json_begin_array(&w);
-        for (size_t i = 0; i < n; i++)
-            json_txn(&w, ts[i]);
-        if (list)
-            json_end_array(&w);
-        return;
-    }
-    if (cli->csv) {
-        static const char *const head[] = { "id",       "customer_id", "date",       "amount",     "margin",
-                                            "product",  "category",    "channel",    "created_at", "created_by",
-                                            "on_credit", "due" };
-        cli_csv_row(stdout, 12, head);
-        for (size_t i = 0; i < n; i++) {
-            const Kehu__V1__Txn *t = ts[i];
-            char id[24], cust[24], amount[OUT_MONEY_BUFSZ], margin[OUT_MONEY_BUFSZ] = "", created[OUT_TIME_BUFSZ];
-            snprintf(id, sizeof id, "%" PRId64, t->id);
-            snprintf(cust, sizeof cust, "%" PRId64, t->customer_id);
-            out_money_format(t->amount_minor, amount, sizeof amount);
-            if (t->has_margin)
-                out_money_format(t->margin_minor, margin, sizeof margin);
-            out_time_ms(t->created_at_ms, created, sizeof created);
-            const char *row[] = { id,      cust,          t->date, amount, margin, t->product, t->category, t->channel,
-                                  created, t->created_by, t->on_credit ? "true" : "false", t->due };
-            cli_csv_row(stdout, 12, row);
-        }
-        return;
-    }
+    const Kehu__V1__Txn *t = item;
+    char id[24], cust[24], amount[OUT_MONEY_BUFSZ], margin[OUT_MONEY_BUFSZ] = "", created[OUT_TIME_BUFSZ];
+    snprintf(id, sizeof id, "%" PRId64, t->id);
+    snprintf(cust, sizeof cust, "%" PRId64, t->customer_id);
+    out_money_format(t->amount_minor, amount, sizeof amount);
+    if (t->has_margin)
+        out_money_format(t->margin_minor, margin, sizeof margin);
+    out_time_ms(t->created_at_ms, created, sizeof created);
+    const char *row[] = { id,      cust,          t->date, amount, margin, t->product, t->category, t->channel,
+                          created, t->created_by, t->on_credit ? "true" : "false", t->due };
+    cli_csv_row(stdout, 12, row);
+}
+
+static void table_txns(void *const *items, size_t n)
+{
     static const char *const head[] = { "DATE", "AMOUNT", "MARGIN", "PRODUCT", "CATEGORY", "CHANNEL", "CREDIT DUE" };
     struct out_table *tab = out_table_new(7, head);
     out_table_align(tab, 1, OUT_RIGHT);
     out_table_align(tab, 2, OUT_RIGHT);
     out_table_max_width(tab, 3, NAME_COLS);
     for (size_t i = 0; i < n; i++) {
-        const Kehu__V1__Txn *t = ts[i];
+        const Kehu__V1__Txn *t = items[i];
         char amount[OUT_MONEY_BUFSZ], margin[OUT_MONEY_BUFSZ] = "";
         out_money_format(t->amount_minor, amount, sizeof amount);
         if (t->has_margin)
@@ -333,14 +263,16 @@ static void print_txns(struct cli *cli, Kehu__V1__Txn *const *ts, size_t n, int 
     out_table_free(tab);
 }
 
-/* An amount flag: minor units, or CLI_USAGE printed naming the flag. */
-static int parse_amount(struct cli *cli, const char *flag, const char *s, int64_t *minor)
+static const char *const txn_csv_head[] = { "id",        "customer_id", "date",       "amount",     "margin",
+                                            "product",   "category",    "channel",    "created_at", "created_by",
+                                            "on_credit", "due" };
+
+static const struct cli_record_kind txn_kind = { json_txn, 12, txn_csv_head, csv_txn, table_txns, NULL };
+
+/* Transactions: one (list = 0) or a list, as JSON, CSV or a table. */
+static void print_txns(struct cli *cli, Kehu__V1__Txn *const *ts, size_t n, int list)
 {
-    if (out_money_parse(s, minor) == 0)
-        return 0;
-    if (errno == ERANGE)
-        return cli_usage_error(cli, "%s: amount out of range: '%s'", flag, s);
-    return cli_usage_error(cli, "%s: expected an amount like 1234.50, not '%s'", flag, s);
+    cli_print_records(cli, (void *const *)ts, n, list, &txn_kind);
 }
 
 static int run_txn_add(struct cli *cli, int argc, char **argv)
@@ -361,7 +293,7 @@ static int run_txn_add(struct cli *cli, int argc, char **argv)
     while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
         switch (c) {
         case O_AMOUNT:
-            rc = parse_amount(cli, "--amount", optarg, &txn.amount_minor);
+            rc = cli_parse_amount(cli, "--amount", optarg, &txn.amount_minor);
             have_amount = 1;
             break;
         case O_DATE:
@@ -369,7 +301,7 @@ static int run_txn_add(struct cli *cli, int argc, char **argv)
             txn.date = optarg;
             break;
         case O_MARGIN:
-            rc = parse_amount(cli, "--margin", optarg, &txn.margin_minor);
+            rc = cli_parse_amount(cli, "--margin", optarg, &txn.margin_minor);
             txn.has_margin = 1;
             break;
         case O_PRODUCT: txn.product = optarg; break;
@@ -385,7 +317,7 @@ static int run_txn_add(struct cli *cli, int argc, char **argv)
         if (rc)
             return rc;
     }
-    if ((rc = id_arg(cli, argc, argv, "CUSTOMER_ID", &txn.customer_id)))
+    if ((rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &txn.customer_id)))
         return rc;
     if (!have_amount)
         return cli_usage_error(cli, "--amount is required");
@@ -440,7 +372,7 @@ static int run_txn_list(struct cli *cli, int argc, char **argv)
             return cli->opt_rc;
         }
     }
-    if ((rc = id_arg(cli, argc, argv, "CUSTOMER_ID", &list.customer_id)))
+    if ((rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &list.customer_id)))
         return rc;
     list.limit = (uint32_t)limit;
 

@@ -146,6 +146,50 @@ void cmd_customer_free_set(Kehu__V1__FieldValue **set, size_t n)
     free(set);
 }
 
+int cli_id_arg(struct cli *cli, int argc, char **argv, const char *what, int64_t *id)
+{
+    int rc = cli_args(cli, argc, argv, 1, 1);
+    return rc ? rc : cmd_customer_parse_int(cli, what, argv[optind], 1, INT64_MAX, id);
+}
+
+int cli_parse_amount(struct cli *cli, const char *flag, const char *s, int64_t *minor)
+{
+    if (out_money_parse(s, minor) == 0)
+        return 0;
+    if (errno == ERANGE)
+        return cli_usage_error(cli, "%s: amount out of range: '%s'", flag, s);
+    return cli_usage_error(cli, "%s: expected an amount like 1234.50, not '%s'", flag, s);
+}
+
+int cli_parse_edit(struct cli *cli, int argc, char **argv, const char *id_what, const char *read_with, int64_t *id,
+                   int64_t *version, Kehu__V1__FieldValue ***set, size_t *n_set)
+{
+    enum { O_EDIT_VERSION = 0x100, O_EDIT_SET };
+    static const struct option opts[] = {
+        { "version", required_argument, NULL, O_EDIT_VERSION },
+        { "set", required_argument, NULL, O_EDIT_SET },
+        { NULL, 0, NULL, 0 },
+    };
+    int c, rc = CLI_OK, have_version = 0;
+    while (rc == CLI_OK && (c = cli_getopt(cli, argc, argv, opts)) != -1) {
+        if (c == O_EDIT_VERSION) {
+            rc = cmd_customer_parse_int(cli, "--version", optarg, 1, INT64_MAX, version);
+            have_version = 1;
+        } else if (c == O_EDIT_SET) {
+            rc = cmd_customer_add_set(cli, optarg, set, n_set);
+        } else {
+            rc = cli->opt_rc;
+        }
+    }
+    if (rc == CLI_OK)
+        rc = cli_id_arg(cli, argc, argv, id_what, id);
+    if (rc == CLI_OK && !have_version)
+        rc = cli_usage_error(cli, "--version is required (the version you read: %s)", read_with);
+    if (rc == CLI_OK && !*n_set)
+        rc = cli_usage_error(cli, "nothing to change: give --set FIELD=VALUE");
+    return rc;
+}
+
 int cmd_customer_call(struct cli *cli, const Kehu__V1__Request *req, Kehu__V1__Response **resp,
                       struct kehu_status *st)
 {
@@ -389,8 +433,9 @@ static char *field_text(const Kehu__V1__Customer *c, const struct field *f, cons
 
 /* The customer as a JSON object: every field, "" and [] when empty, null for
  * no id, no time or an unknown enum value. */
-static void json_customer(struct json_w *w, const Kehu__V1__Customer *c)
+static void json_customer(struct json_w *w, const void *item)
 {
+    const Kehu__V1__Customer *c = item;
     json_begin_object(w);
     for (size_t i = 0; i < NFIELDS; i++) {
         const struct field *f = &customer_fields[i];
@@ -438,8 +483,9 @@ static void json_customer(struct json_w *w, const Kehu__V1__Customer *c)
 
 /* The customer as "key: value" lines: every non-empty field (the owner and
  * branch by name, not id). */
-static void kv_customer(const Kehu__V1__Customer *c)
+static void kv_customer(const void *item)
 {
+    const Kehu__V1__Customer *c = item;
     struct out_kv *kv = out_kv_new();
     for (size_t i = 0; i < NFIELDS; i++) {
         const struct field *f = &customer_fields[i];
@@ -460,23 +506,17 @@ static void kv_customer(const Kehu__V1__Customer *c)
     out_kv_free(kv);
 }
 
-static void csv_customers(Kehu__V1__Customer *const *cs, size_t n)
+static void csv_customer(const void *item)
 {
-    const char *head[NFIELDS];
     char *cells[NFIELDS];
     for (size_t i = 0; i < NFIELDS; i++)
-        head[i] = customer_fields[i].name;
-    cli_csv_row(stdout, (int)NFIELDS, head);
-    for (size_t r = 0; r < n; r++) {
-        for (size_t i = 0; i < NFIELDS; i++)
-            cells[i] = field_text(cs[r], &customer_fields[i], ",");
-        cli_csv_row(stdout, (int)NFIELDS, (const char *const *)cells);
-        for (size_t i = 0; i < NFIELDS; i++)
-            free(cells[i]);
-    }
+        cells[i] = field_text(item, &customer_fields[i], ",");
+    cli_csv_row(stdout, (int)NFIELDS, (const char *const *)cells);
+    for (size_t i = 0; i < NFIELDS; i++)
+        free(cells[i]);
 }
 
-static void table_customers(Kehu__V1__Customer *const *cs, size_t n)
+static void table_customers(void *const *items, size_t n)
 {
     static const char *const head[] = { "ID", "NAME", "PHONE", "COMPANY", "OWNER", "BRANCH", "STATUS", "REVENUE" };
     struct out_table *t = out_table_new(8, head);
@@ -485,7 +525,7 @@ static void table_customers(Kehu__V1__Customer *const *cs, size_t n)
     out_table_max_width(t, 1, NAME_COLS);
     out_table_max_width(t, 3, NAME_COLS);
     for (size_t i = 0; i < n; i++) {
-        const Kehu__V1__Customer *c = cs[i];
+        const Kehu__V1__Customer *c = items[i];
         char id[24], revenue[OUT_MONEY_BUFSZ];
         snprintf(id, sizeof id, "%" PRId64, c->id);
         out_money_format(c->revenue_minor, revenue, sizeof revenue);
@@ -498,27 +538,20 @@ static void table_customers(Kehu__V1__Customer *const *cs, size_t n)
     out_table_free(t);
 }
 
+/* The CSV header: the field names, copied from customer_fields before use. */
+static const char *customer_csv_head[NFIELDS];
+
+static const struct cli_record_kind customer_kind = {
+    json_customer, (int)NFIELDS, customer_csv_head, csv_customer, table_customers, kv_customer,
+};
+
 /* Customers: one (list = 0: a JSON object, a key/value record) or a list (a
  * JSON array, a table); with --csv a header and one row each. */
 static void print_customers(struct cli *cli, Kehu__V1__Customer *const *cs, size_t n, int list)
 {
-    if (cli->json) {
-        struct json_w w;
-        json_init(&w, stdout, 1);
-        if (list)
-            json_begin_array(&w);
-        for (size_t i = 0; i < n; i++)
-            json_customer(&w, cs[i]);
-        if (list)
-            json_end_array(&w);
-    } else if (cli->csv) {
-        csv_customers(cs, n);
-    } else if (list) {
-        table_customers(cs, n);
-    } else {
-        for (size_t i = 0; i < n; i++)
-            kv_customer(cs[i]);
-    }
+    for (size_t i = 0; i < NFIELDS; i++)
+        customer_csv_head[i] = customer_fields[i].name;
+    cli_print_records(cli, (void *const *)cs, n, list, &customer_kind);
 }
 
 enum result { ADDED, UPDATED, ARCHIVED, MERGED };
@@ -541,35 +574,6 @@ static int refused(struct cli *cli, Kehu__V1__Response *resp, const struct kehu_
 {
     kehu_response_free(resp);
     return cli_fail_status(cli, st);
-}
-
-/* CONFLICT for a stale version: the server sent the current record. */
-static int stale(struct cli *cli, Kehu__V1__Response *resp, const struct kehu_status *st, int64_t id,
-                 int64_t version)
-{
-    if (st->code != KEHU__V1__CODE__CONFLICT || resp->result_case != KEHU__V1__RESPONSE__RESULT_CUSTOMER ||
-        !resp->customer)
-        return refused(cli, resp, st);
-    char msg[200];
-    snprintf(msg, sizeof msg, "customer %" PRId64 " changed since version %" PRId64 ": it is now at version %" PRId64,
-             id, version, resp->customer->version);
-    out_error(0, kehu_code_name(st->code), msg, NULL);
-    if (cli->json) {
-        struct json_w w;
-        cmd_customer_json_error(&w, st);
-        json_key(&w, "current");
-        json_customer(&w, resp->customer);
-        json_end_object(&w);
-    }
-    kehu_response_free(resp);
-    return CLI_REFUSED;
-}
-
-/* The one ID argument of a command. */
-static int id_arg(struct cli *cli, int argc, char **argv, const char *what, int64_t *id)
-{
-    int rc = cli_args(cli, argc, argv, 1, 1);
-    return rc ? rc : cmd_customer_parse_int(cli, what, argv[optind], 1, INT64_MAX, id);
 }
 
 /* ---- customer add ---------------------------------------------------------------------- */
@@ -597,7 +601,6 @@ enum {
     O_BRANCH,
     O_FORCE,
     O_VERSION,
-    O_SET,
     O_GRADE,
     O_STATUS,
     O_CREATED_FROM,
@@ -761,7 +764,7 @@ static int run_customer_show(struct cli *cli, int argc, char **argv)
     if (cli_getopt(cli, argc, argv, NULL) != -1)
         return cli->opt_rc;
     int64_t id;
-    int rc = id_arg(cli, argc, argv, "CUSTOMER_ID", &id);
+    int rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &id);
     if (rc)
         return rc;
     Kehu__V1__CustomerGet get = KEHU__V1__CUSTOMER_GET__INIT;
@@ -787,8 +790,12 @@ static int call_versioned(struct cli *cli, const Kehu__V1__Request *req, int64_t
     Kehu__V1__Response *resp;
     struct kehu_status st;
     int rc = cmd_customer_call(cli, req, &resp, &st);
-    if (rc == CLI_REFUSED && resp)
-        return stale(cli, resp, &st, id, version);
+    if (rc == CLI_REFUSED && resp) {
+        const Kehu__V1__Customer *cur =
+            resp->result_case == KEHU__V1__RESPONSE__RESULT_CUSTOMER ? resp->customer : NULL;
+        return cli_explain_stale(cli, resp, &st, "customer", id, version, cur, cur ? cur->version : 0,
+                                 &customer_kind);
+    }
     if (rc)
         return rc;
     if (resp->result_case != KEHU__V1__RESPONSE__RESULT_CUSTOMER || !resp->customer)
@@ -800,29 +807,9 @@ static int call_versioned(struct cli *cli, const Kehu__V1__Request *req, int64_t
 
 static int run_customer_edit(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "version", required_argument, NULL, O_VERSION },
-        { "set", required_argument, NULL, O_SET },
-        { NULL, 0, NULL, 0 },
-    };
     Kehu__V1__CustomerEdit edit = KEHU__V1__CUSTOMER_EDIT__INIT;
-    int c, rc = CLI_OK, have_version = 0;
-    while (rc == CLI_OK && (c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        if (c == O_VERSION) {
-            rc = cmd_customer_parse_int(cli, "--version", optarg, 1, INT64_MAX, &edit.version);
-            have_version = 1;
-        } else if (c == O_SET) {
-            rc = cmd_customer_add_set(cli, optarg, &edit.set, &edit.n_set);
-        } else {
-            rc = cli->opt_rc;
-        }
-    }
-    if (rc == CLI_OK)
-        rc = id_arg(cli, argc, argv, "CUSTOMER_ID", &edit.id);
-    if (rc == CLI_OK && !have_version)
-        rc = cli_usage_error(cli, "--version is required (the version you read: kehu customer show ID)");
-    if (rc == CLI_OK && !edit.n_set)
-        rc = cli_usage_error(cli, "nothing to change: give --set FIELD=VALUE");
+    int rc = cli_parse_edit(cli, argc, argv, "CUSTOMER_ID", "kehu customer show ID", &edit.id, &edit.version,
+                            &edit.set, &edit.n_set);
     if (rc == CLI_OK) {
         Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
         req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_EDIT;
@@ -847,7 +834,7 @@ static int run_customer_archive(struct cli *cli, int argc, char **argv)
         if ((rc = cmd_customer_parse_int(cli, "--version", optarg, 1, INT64_MAX, &arch.version)))
             return rc;
     }
-    if ((rc = id_arg(cli, argc, argv, "CUSTOMER_ID", &arch.id)))
+    if ((rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &arch.id)))
         return rc;
     Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
     req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_ARCHIVE;
@@ -1158,7 +1145,7 @@ static int run_customer_history(struct cli *cli, int argc, char **argv)
         if ((rc = cmd_customer_parse_int(cli, "--limit", optarg, 1, HISTORY_LIMIT_MAX, &limit)))
             return rc;
     }
-    if ((rc = id_arg(cli, argc, argv, "CUSTOMER_ID", &hist.customer_id)))
+    if ((rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &hist.customer_id)))
         return rc;
     hist.limit = (uint32_t)limit;
     Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;

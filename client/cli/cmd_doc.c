@@ -96,6 +96,13 @@ static void json_doc_members(struct json_w *w, const Kehu__V1__Doc *d)
     json_kstr(w, "created_by", d->created_by);
 }
 
+static void json_doc(struct json_w *w, const void *item)
+{
+    json_begin_object(w);
+    json_doc_members(w, item);
+    json_end_object(w);
+}
+
 /* ---- doc put */
 
 static int put_failed(struct cli *cli, FILE *f, int rc)
@@ -221,9 +228,7 @@ static int run_put(struct cli *cli, int argc, char **argv)
     if (cli->json) {
         struct json_w w;
         json_init(&w, stdout, 1);
-        json_begin_object(&w);
-        json_doc_members(&w, doc);
-        json_end_object(&w);
+        json_doc(&w, doc);
     } else {
         char hs[32];
         human_size(doc->size, hs, sizeof hs);
@@ -449,14 +454,51 @@ done:
 
 /* ---- doc list */
 
+static const char *const doc_csv_head[] = { "id",     "customer_id", "name",       "type",
+                                            "size",   "sha256",      "created_at", "created_by" };
+
+static void csv_doc(const void *item)
+{
+    const Kehu__V1__Doc *d = item;
+    char id[24], cust[24], size[24], created[OUT_TIME_BUFSZ];
+    snprintf(id, sizeof id, "%" PRId64, d->id);
+    snprintf(cust, sizeof cust, "%" PRId64, d->customer_id);
+    snprintf(size, sizeof size, "%" PRIu64, d->size);
+    out_time_ms(d->created_at_ms, created, sizeof created);
+    const char *row[] = { id, cust, d->name, d->type, size, d->sha256, created, d->created_by };
+    cli_csv_row(stdout, 8, row);
+}
+
+static void table_docs(void *const *items, size_t n)
+{
+    static const char *const head[] = { "ID", "NAME", "TYPE", "SIZE", "CREATED", "BY" };
+    struct out_table *t = out_table_new(6, head);
+    out_table_align(t, 0, OUT_RIGHT);
+    out_table_align(t, 3, OUT_RIGHT);
+    out_table_max_width(t, 1, NAME_COLS);
+    out_table_max_width(t, 2, NAME_COLS);
+    for (size_t i = 0; i < n; i++) {
+        const Kehu__V1__Doc *d = items[i];
+        char id[24], size[32], created[OUT_TIME_BUFSZ];
+        snprintf(id, sizeof id, "%" PRId64, d->id);
+        human_size(d->size, size, sizeof size);
+        out_time_ms(d->created_at_ms, created, sizeof created);
+        const char *row[] = { id, d->name, d->type, size, created, d->created_by };
+        out_table_add(t, row);
+    }
+    out_table_print(t, stdout);
+    out_table_free(t);
+}
+
+static const struct cli_record_kind doc_kind = { json_doc, 8, doc_csv_head, csv_doc, table_docs, NULL };
+
 static int run_list(struct cli *cli, int argc, char **argv)
 {
     if (cli_getopt(cli, argc, argv, NULL) != -1)
         return cli->opt_rc;
     Kehu__V1__DocList m = KEHU__V1__DOC_LIST__INIT;
     int rc;
-    if ((rc = cli_args(cli, argc, argv, 1, 1)) ||
-        (rc = cmd_customer_parse_int(cli, "CUSTOMER_ID", argv[optind], 1, INT64_MAX, &m.customer_id)))
+    if ((rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &m.customer_id)))
         return rc;
     Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
     req.op_case = KEHU__V1__REQUEST__OP_DOC_LIST;
@@ -466,49 +508,7 @@ static int run_list(struct cli *cli, int argc, char **argv)
         return rc;
     if (resp->result_case != KEHU__V1__RESPONSE__RESULT_DOCS || !resp->docs)
         return cli_bad_reply(cli, resp);
-    Kehu__V1__Doc **ds = resp->docs->docs;
-    size_t n = resp->docs->n_docs;
-    if (cli->json) {
-        struct json_w w;
-        json_init(&w, stdout, 1);
-        json_begin_array(&w);
-        for (size_t i = 0; i < n; i++) {
-            json_begin_object(&w);
-            json_doc_members(&w, ds[i]);
-            json_end_object(&w);
-        }
-        json_end_array(&w);
-    } else if (cli->csv) {
-        static const char *const head[] = { "id", "customer_id", "name", "type", "size", "sha256", "created_at",
-                                            "created_by" };
-        cli_csv_row(stdout, 8, head);
-        for (size_t i = 0; i < n; i++) {
-            char id[24], cust[24], size[24], created[OUT_TIME_BUFSZ];
-            snprintf(id, sizeof id, "%" PRId64, ds[i]->id);
-            snprintf(cust, sizeof cust, "%" PRId64, ds[i]->customer_id);
-            snprintf(size, sizeof size, "%" PRIu64, ds[i]->size);
-            out_time_ms(ds[i]->created_at_ms, created, sizeof created);
-            const char *row[] = { id, cust, ds[i]->name, ds[i]->type, size, ds[i]->sha256, created, ds[i]->created_by };
-            cli_csv_row(stdout, 8, row);
-        }
-    } else {
-        static const char *const head[] = { "ID", "NAME", "TYPE", "SIZE", "CREATED", "BY" };
-        struct out_table *t = out_table_new(6, head);
-        out_table_align(t, 0, OUT_RIGHT);
-        out_table_align(t, 3, OUT_RIGHT);
-        out_table_max_width(t, 1, NAME_COLS);
-        out_table_max_width(t, 2, NAME_COLS);
-        for (size_t i = 0; i < n; i++) {
-            char id[24], size[32], created[OUT_TIME_BUFSZ];
-            snprintf(id, sizeof id, "%" PRId64, ds[i]->id);
-            human_size(ds[i]->size, size, sizeof size);
-            out_time_ms(ds[i]->created_at_ms, created, sizeof created);
-            const char *row[] = { id, ds[i]->name, ds[i]->type, size, created, ds[i]->created_by };
-            out_table_add(t, row);
-        }
-        out_table_print(t, stdout);
-        out_table_free(t);
-    }
+    cli_print_records(cli, (void *const *)resp->docs->docs, resp->docs->n_docs, 1, &doc_kind);
     kehu_response_free(resp);
     return CLI_OK;
 }

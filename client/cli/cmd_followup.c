@@ -58,8 +58,9 @@ static void due_text(const char *due, int64_t today, char *buf, size_t n)
 
 /* ---- Printing */
 
-static void json_followup(struct json_w *w, const Kehu__V1__Followup *f)
+static void json_followup(struct json_w *w, const void *item)
 {
+    const Kehu__V1__Followup *f = item;
     char done[OUT_TIME_BUFSZ], created[OUT_TIME_BUFSZ];
     out_time_ms(f->done_at_ms, done, sizeof done);
     out_time_ms(f->created_at_ms, created, sizeof created);
@@ -80,58 +81,84 @@ static void json_followup(struct json_w *w, const Kehu__V1__Followup *f)
     json_end_object(w);
 }
 
-static void csv_followups(Kehu__V1__Followup *const *fs, size_t n)
+static const char *const followup_csv_head[] = { "id",         "customer_id", "customer_name", "kind",
+                                                 "status",     "due",         "done_at",       "outcome",
+                                                 "note",       "next",        "owner",         "created_at",
+                                                 "created_by" };
+
+static void csv_followup(const void *item)
 {
-    static const char *const head[] = { "id",   "customer_id", "customer_name", "kind",  "status",     "due",
-                                        "done_at", "outcome",  "note",          "next",  "owner",      "created_at",
-                                        "created_by" };
-    cli_csv_row(stdout, 13, head);
-    for (size_t i = 0; i < n; i++) {
-        const Kehu__V1__Followup *f = fs[i];
-        char id[24], cust[24], done[OUT_TIME_BUFSZ], created[OUT_TIME_BUFSZ];
-        snprintf(id, sizeof id, "%" PRId64, f->id);
-        snprintf(cust, sizeof cust, "%" PRId64, f->customer_id);
-        out_time_ms(f->done_at_ms, done, sizeof done);
-        out_time_ms(f->created_at_ms, created, sizeof created);
-        const char *row[] = { id,      cust,       f->customer_name, f->kind,  f->status, f->due,       done,
-                              f->outcome, f->note, f->next,          f->owner, created,   f->created_by };
-        cli_csv_row(stdout, 13, row);
-    }
+    const Kehu__V1__Followup *f = item;
+    char id[24], cust[24], done[OUT_TIME_BUFSZ], created[OUT_TIME_BUFSZ];
+    snprintf(id, sizeof id, "%" PRId64, f->id);
+    snprintf(cust, sizeof cust, "%" PRId64, f->customer_id);
+    out_time_ms(f->done_at_ms, done, sizeof done);
+    out_time_ms(f->created_at_ms, created, sizeof created);
+    const char *row[] = { id,      cust,       f->customer_name, f->kind,  f->status, f->due,       done,
+                          f->outcome, f->note, f->next,          f->owner, created,   f->created_by };
+    cli_csv_row(stdout, 13, row);
 }
 
-/* A list as a JSON array or CSV; 0 when printed, 1 when the caller prints a table. */
-static int print_machine(struct cli *cli, Kehu__V1__Followup *const *fs, size_t n)
+/* What is due: the day (and how late), who, what. */
+static void table_due(void *const *items, size_t n)
 {
-    if (cli->json) {
-        struct json_w w;
-        json_init(&w, stdout, 1);
-        json_begin_array(&w);
-        for (size_t i = 0; i < n; i++)
-            json_followup(&w, fs[i]);
-        json_end_array(&w);
-        return 0;
+    static const char *const head[] = { "DUE", "CUSTOMER", "KIND", "NOTE" };
+    struct out_table *t = out_table_new(4, head);
+    out_table_max_width(t, 1, NAME_COLS);
+    out_table_max_width(t, 3, NOTE_COLS);
+    int64_t today = today_days();
+    for (size_t i = 0; i < n; i++) {
+        const Kehu__V1__Followup *f = items[i];
+        char due[64];
+        due_text(f->due, today, due, sizeof due);
+        const char *row[] = { due, f->customer_name, f->kind, f->note };
+        out_table_add(t, row);
     }
-    if (cli->csv) {
-        csv_followups(fs, n);
-        return 0;
-    }
-    return 1;
+    out_table_print(t, stdout);
+    out_table_free(t);
 }
+
+/* A customer's follow-ups: the day each happened, or is (was) due. */
+static void table_followups(void *const *items, size_t n)
+{
+    static const char *const head[] = { "ID", "DATE", "KIND", "STATUS", "OWNER", "OUTCOME", "NOTE" };
+    struct out_table *t = out_table_new(7, head);
+    out_table_align(t, 0, OUT_RIGHT);
+    out_table_max_width(t, 5, NOTE_COLS);
+    out_table_max_width(t, 6, NOTE_COLS);
+    int64_t today = today_days();
+    for (size_t i = 0; i < n; i++) {
+        const Kehu__V1__Followup *f = items[i];
+        char id[24], date[64];
+        snprintf(id, sizeof id, "%" PRId64, f->id);
+        if (f->done_at_ms) {
+            out_time_ms(f->done_at_ms, date, sizeof date);
+            date[10] = 0; /* the day it happened */
+        } else if (strcmp(f->status, "planned") == 0) {
+            due_text(f->due, today, date, sizeof date);
+        } else {
+            snprintf(date, sizeof date, "%s", f->due);
+        }
+        const char *row[] = { id, date, f->kind, f->status, f->owner, f->outcome, f->note };
+        out_table_add(t, row);
+    }
+    out_table_print(t, stdout);
+    out_table_free(t);
+}
+
+static const struct cli_record_kind followup_kind = {
+    json_followup, 13, followup_csv_head, csv_followup, table_followups, NULL,
+};
+static const struct cli_record_kind due_kind = {
+    json_followup, 13, followup_csv_head, csv_followup, table_due, NULL,
+};
 
 /* One follow-up: JSON (or CSV) for scripts, a line for people. */
 static void print_one(struct cli *cli, Kehu__V1__Followup *f, const char *verb)
 {
-    if (cli->json) {
-        struct json_w w;
-        json_init(&w, stdout, 1);
-        json_followup(&w, f);
-        return;
-    }
-    if (cli->csv) {
-        csv_followups(&f, 1);
-        return;
-    }
-    if (strcmp(f->status, "planned") == 0)
+    if (cli->json || cli->csv)
+        cli_print_records(cli, (void *const *)&f, 1, 0, &followup_kind);
+    else if (strcmp(f->status, "planned") == 0)
         cli_say("%s follow-up %" PRId64 ": %s with %s due %s (%s)\n", verb, f->id, f->kind, f->customer_name, f->due,
                 f->owner);
     else
@@ -148,12 +175,6 @@ static int parse_kind(struct cli *cli, const char *s)
         if (strcmp(s, kinds[i]) == 0)
             return 0;
     return cli_usage_error(cli, "--kind: expected visit, call, email or meeting, not '%s'", s);
-}
-
-static int customer_arg(struct cli *cli, int argc, char **argv, int64_t *id)
-{
-    int rc = cli_args(cli, argc, argv, 1, 1);
-    return rc ? rc : cmd_customer_parse_int(cli, "CUSTOMER_ID", argv[optind], 1, INT64_MAX, id);
 }
 
 /* Sends req expecting one follow-up back and prints it. */
@@ -193,7 +214,7 @@ static int run_plan(struct cli *cli, int argc, char **argv)
         if (rc)
             return rc;
     }
-    if ((rc = customer_arg(cli, argc, argv, &m.customer_id)))
+    if ((rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &m.customer_id)))
         return rc;
     if (!*m.kind)
         return cli_usage_error(cli, "--kind is required");
@@ -230,7 +251,7 @@ static int run_log(struct cli *cli, int argc, char **argv)
         if (rc)
             return rc;
     }
-    if ((rc = customer_arg(cli, argc, argv, &m.customer_id)))
+    if ((rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &m.customer_id)))
         return rc;
     if (!*m.kind)
         return cli_usage_error(cli, "--kind is required");
@@ -271,26 +292,12 @@ static int run_due(struct cli *cli, int argc, char **argv)
         return rc;
     if (resp->result_case != KEHU__V1__RESPONSE__RESULT_FOLLOWUPS || !resp->followups)
         return cli_bad_reply(cli, resp);
-    Kehu__V1__Followup **fs = resp->followups->followups;
+    void *const *fs = (void *const *)resp->followups->followups;
     size_t n = resp->followups->n_followups;
-    if (print_machine(cli, fs, n)) {
-        static const char *const head[] = { "DUE", "CUSTOMER", "KIND", "NOTE" };
-        struct out_table *t = out_table_new(4, head);
-        out_table_max_width(t, 1, NAME_COLS);
-        out_table_max_width(t, 3, NOTE_COLS);
-        int64_t today = today_days();
-        for (size_t i = 0; i < n; i++) {
-            char due[64];
-            due_text(fs[i]->due, today, due, sizeof due);
-            const char *row[] = { due, fs[i]->customer_name, fs[i]->kind, fs[i]->note };
-            out_table_add(t, row);
-        }
-        if (n)
-            out_table_print(t, stdout);
-        else
-            cli_say("nothing due within %u days\n", m.days ? m.days : 7);
-        out_table_free(t);
-    }
+    if (n || cli->json || cli->csv)
+        cli_print_records(cli, fs, n, 1, &due_kind);
+    else
+        cli_say("nothing due within %u days\n", m.days ? m.days : 7);
     kehu_response_free(resp);
     return CLI_OK;
 }
@@ -300,7 +307,7 @@ static int run_list(struct cli *cli, int argc, char **argv)
     if (cli_getopt(cli, argc, argv, NULL) != -1)
         return cli->opt_rc;
     Kehu__V1__FollowupList m = KEHU__V1__FOLLOWUP_LIST__INIT;
-    int rc = customer_arg(cli, argc, argv, &m.customer_id);
+    int rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &m.customer_id);
     if (rc)
         return rc;
     Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
@@ -311,33 +318,8 @@ static int run_list(struct cli *cli, int argc, char **argv)
         return rc;
     if (resp->result_case != KEHU__V1__RESPONSE__RESULT_FOLLOWUPS || !resp->followups)
         return cli_bad_reply(cli, resp);
-    Kehu__V1__Followup **fs = resp->followups->followups;
-    size_t n = resp->followups->n_followups;
-    if (print_machine(cli, fs, n)) {
-        static const char *const head[] = { "ID", "DATE", "KIND", "STATUS", "OWNER", "OUTCOME", "NOTE" };
-        struct out_table *t = out_table_new(7, head);
-        out_table_align(t, 0, OUT_RIGHT);
-        out_table_max_width(t, 5, NOTE_COLS);
-        out_table_max_width(t, 6, NOTE_COLS);
-        int64_t today = today_days();
-        for (size_t i = 0; i < n; i++) {
-            const Kehu__V1__Followup *f = fs[i];
-            char id[24], date[64];
-            snprintf(id, sizeof id, "%" PRId64, f->id);
-            if (f->done_at_ms) {
-                out_time_ms(f->done_at_ms, date, sizeof date);
-                date[10] = 0; /* the day it happened */
-            } else if (strcmp(f->status, "planned") == 0) {
-                due_text(f->due, today, date, sizeof date);
-            } else {
-                snprintf(date, sizeof date, "%s", f->due);
-            }
-            const char *row[] = { id, date, f->kind, f->status, f->owner, f->outcome, f->note };
-            out_table_add(t, row);
-        }
-        out_table_print(t, stdout);
-        out_table_free(t);
-    }
+    cli_print_records(cli, (void *const *)resp->followups->followups, resp->followups->n_followups, 1,
+                      &followup_kind);
     kehu_response_free(resp);
     return CLI_OK;
 }

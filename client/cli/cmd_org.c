@@ -41,8 +41,9 @@ static const char *kind_str(Kehu__V1__UnitKind kind)
     return s ? s : "unknown";
 }
 
-static void json_user(struct json_w *w, const Kehu__V1__User *u)
+static void json_user(struct json_w *w, const void *item)
 {
+    const Kehu__V1__User *u = item;
     char created[OUT_TIME_BUFSZ];
     out_time_ms(u->created_at_ms, created, sizeof created);
     json_begin_object(w);
@@ -58,26 +59,25 @@ static void json_user(struct json_w *w, const Kehu__V1__User *u)
     json_end_object(w);
 }
 
-static void csv_users(Kehu__V1__User *const *users, size_t n)
+static const char *const user_csv_head[] = { "id",        "username",  "display_name", "role",      "unit_id",
+                                             "unit_name", "branch_id", "disabled",     "created_at" };
+
+static void csv_user(const void *item)
 {
-    static const char *const head[] = { "id",        "username",  "display_name", "role",      "unit_id",
-                                        "unit_name", "branch_id", "disabled",     "created_at" };
-    cli_csv_row(stdout, 9, head);
-    for (size_t i = 0; i < n; i++) {
-        const Kehu__V1__User *u = users[i];
-        char id[24], unit[24], branch[24], created[OUT_TIME_BUFSZ];
-        snprintf(id, sizeof id, "%" PRId64, u->id);
-        snprintf(unit, sizeof unit, "%" PRId64, u->unit_id);
-        id_or_blank(branch, sizeof branch, u->branch_id);
-        out_time_ms(u->created_at_ms, created, sizeof created);
-        const char *row[] = { id,     u->username, u->display_name, kehu_role_name(u->role),    unit,
-                              u->unit_name, branch, u->disabled ? "true" : "false", created };
-        cli_csv_row(stdout, 9, row);
-    }
+    const Kehu__V1__User *u = item;
+    char id[24], unit[24], branch[24], created[OUT_TIME_BUFSZ];
+    snprintf(id, sizeof id, "%" PRId64, u->id);
+    snprintf(unit, sizeof unit, "%" PRId64, u->unit_id);
+    id_or_blank(branch, sizeof branch, u->branch_id);
+    out_time_ms(u->created_at_ms, created, sizeof created);
+    const char *row[] = { id,     u->username, u->display_name, kehu_role_name(u->role),    unit,
+                          u->unit_name, branch, u->disabled ? "true" : "false", created };
+    cli_csv_row(stdout, 9, row);
 }
 
-static void kv_user(const Kehu__V1__User *u)
+static void kv_user(const void *item)
 {
+    const Kehu__V1__User *u = item;
     char created[OUT_TIME_BUFSZ];
     out_time_ms(u->created_at_ms, created, sizeof created);
     struct out_kv *kv = out_kv_new();
@@ -96,7 +96,7 @@ static void kv_user(const Kehu__V1__User *u)
     out_kv_free(kv);
 }
 
-static void table_users(Kehu__V1__User *const *users, size_t n)
+static void table_users(void *const *users, size_t n)
 {
     static const char *const head[] = { "ID", "USERNAME", "NAME", "ROLE", "UNIT", "STATUS" };
     struct out_table *t = out_table_new(6, head);
@@ -114,29 +114,16 @@ static void table_users(Kehu__V1__User *const *users, size_t n)
     out_table_free(t);
 }
 
+static const struct cli_record_kind user_kind = { json_user, 9, user_csv_head, csv_user, table_users, kv_user };
+
 void cmd_org_print_users(struct cli *cli, Kehu__V1__User *const *users, size_t n, int list)
 {
-    if (cli->json) {
-        struct json_w w;
-        json_init(&w, stdout, 1);
-        if (list)
-            json_begin_array(&w);
-        for (size_t i = 0; i < n; i++)
-            json_user(&w, users[i]);
-        if (list)
-            json_end_array(&w);
-    } else if (cli->csv) {
-        csv_users(users, n);
-    } else if (list) {
-        table_users(users, n);
-    } else {
-        for (size_t i = 0; i < n; i++)
-            kv_user(users[i]);
-    }
+    cli_print_records(cli, (void *const *)users, n, list, &user_kind);
 }
 
-static void json_unit(struct json_w *w, const Kehu__V1__OrgUnit *u)
+static void json_unit(struct json_w *w, const void *item)
 {
+    const Kehu__V1__OrgUnit *u = item;
     json_begin_object(w);
     json_kint(w, "id", u->id);
     json_kstr(w, "name", u->name);
@@ -148,46 +135,33 @@ static void json_unit(struct json_w *w, const Kehu__V1__OrgUnit *u)
     json_end_object(w);
 }
 
-/* Org units: one (list = 0) or a list (the server sends tree order). */
-static void print_units(struct cli *cli, Kehu__V1__OrgUnit *const *units, size_t n, int list)
+static const char *const unit_csv_head[] = { "id", "name", "kind", "parent_id", "parent_name", "depth", "branch_id" };
+
+static void csv_unit(const void *item)
 {
-    if (cli->json) {
-        struct json_w w;
-        json_init(&w, stdout, 1);
-        if (list)
-            json_begin_array(&w);
-        for (size_t i = 0; i < n; i++)
-            json_unit(&w, units[i]);
-        if (list)
-            json_end_array(&w);
-        return;
-    }
-    if (cli->csv) {
-        static const char *const head[] = { "id", "name", "kind", "parent_id", "parent_name", "depth", "branch_id" };
-        cli_csv_row(stdout, 7, head);
-        for (size_t i = 0; i < n; i++) {
-            const Kehu__V1__OrgUnit *u = units[i];
-            char id[24], parent[24], depth[16], branch[24];
-            snprintf(id, sizeof id, "%" PRId64, u->id);
-            id_or_blank(parent, sizeof parent, u->parent_id);
-            snprintf(depth, sizeof depth, "%u", u->depth);
-            id_or_blank(branch, sizeof branch, u->branch_id);
-            const char *row[] = { id, u->name, kehu_unit_kind_name(u->kind), parent, u->parent_name, depth, branch };
-            cli_csv_row(stdout, 7, row);
-        }
-        return;
-    }
-    if (!list) {
-        for (size_t i = 0; i < n; i++) {
-            const Kehu__V1__OrgUnit *u = units[i];
-            if (u->parent_id)
-                cli_say("added org unit %" PRId64 " %s (%s, under %s)\n", u->id, u->name, kind_str(u->kind),
-                        u->parent_name);
-            else
-                cli_say("added org unit %" PRId64 " %s (%s)\n", u->id, u->name, kind_str(u->kind));
-        }
-        return;
-    }
+    const Kehu__V1__OrgUnit *u = item;
+    char id[24], parent[24], depth[16], branch[24];
+    snprintf(id, sizeof id, "%" PRId64, u->id);
+    id_or_blank(parent, sizeof parent, u->parent_id);
+    snprintf(depth, sizeof depth, "%u", u->depth);
+    id_or_blank(branch, sizeof branch, u->branch_id);
+    const char *row[] = { id, u->name, kehu_unit_kind_name(u->kind), parent, u->parent_name, depth, branch };
+    cli_csv_row(stdout, 7, row);
+}
+
+/* A unit just added, for people. */
+static void added_unit(const void *item)
+{
+    const Kehu__V1__OrgUnit *u = item;
+    if (u->parent_id)
+        cli_say("added org unit %" PRId64 " %s (%s, under %s)\n", u->id, u->name, kind_str(u->kind), u->parent_name);
+    else
+        cli_say("added org unit %" PRId64 " %s (%s)\n", u->id, u->name, kind_str(u->kind));
+}
+
+/* The units in tree order (as the server sends them), names indented by depth. */
+static void table_units(void *const *units, size_t n)
+{
     static const char *const head[] = { "ID", "NAME", "KIND", "PARENT" };
     struct out_table *t = out_table_new(4, head);
     out_table_align(t, 0, OUT_RIGHT);
@@ -205,6 +179,14 @@ static void print_units(struct cli *cli, Kehu__V1__OrgUnit *const *units, size_t
     }
     out_table_print(t, stdout);
     out_table_free(t);
+}
+
+static const struct cli_record_kind unit_kind = { json_unit, 7, unit_csv_head, csv_unit, table_units, added_unit };
+
+/* Org units: one (list = 0) or a list (the server sends tree order). */
+static void print_units(struct cli *cli, Kehu__V1__OrgUnit *const *units, size_t n, int list)
+{
+    cli_print_records(cli, (void *const *)units, n, list, &unit_kind);
 }
 
 /* ---- org ----------------------------------------------------------------------------- */

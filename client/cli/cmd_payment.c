@@ -3,7 +3,6 @@
  * screen (out_money_parse, out_money_format, json_kmoney). */
 #include "cli.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,22 +26,6 @@ enum {
     O_AS_OF,
 };
 
-static int customer_arg(struct cli *cli, int argc, char **argv, int64_t *id)
-{
-    int rc = cli_args(cli, argc, argv, 1, 1);
-    return rc ? rc : cmd_customer_parse_int(cli, "CUSTOMER_ID", argv[optind], 1, INT64_MAX, id);
-}
-
-/* An amount flag: minor units, or CLI_USAGE printed naming the flag. */
-static int parse_amount(struct cli *cli, const char *flag, const char *s, int64_t *minor)
-{
-    if (out_money_parse(s, minor) == 0)
-        return 0;
-    if (errno == ERANGE)
-        return cli_usage_error(cli, "%s: amount out of range: '%s'", flag, s);
-    return cli_usage_error(cli, "%s: expected an amount like 1234.50, not '%s'", flag, s);
-}
-
 static void fmt_i64(char *buf, size_t n, int64_t v)
 {
     snprintf(buf, n, "%" PRId64, v);
@@ -53,6 +36,8 @@ static void fmt_i64(char *buf, size_t n, int64_t v)
 struct pages {
     Kehu__V1__Response **resps;
     size_t n;
+    void **items; /* the records of every page, in order */
+    size_t n_items;
     const char *next; /* the cursor after the last page fetched, NULL at the end */
 };
 
@@ -61,6 +46,7 @@ static void pages_free(struct pages *p)
     for (size_t i = 0; i < p->n; i++)
         kehu_response_free(p->resps[i]);
     free(p->resps);
+    free(p->items);
 }
 
 /* The list options shared by payment list and asset list. */
@@ -96,15 +82,16 @@ static int parse_list(struct cli *cli, int argc, char **argv, struct list_args *
             return cli->opt_rc;
         }
     }
-    return customer_arg(cli, argc, argv, &a->customer_id);
+    return cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &a->customer_id);
 }
 
-/* The cursor of page resp (NULL when the reply is not the expected list). */
-typedef const char *(*page_cursor_fn)(const Kehu__V1__Response *resp);
+/* The cursor of page resp (NULL when the reply is not the expected list)
+ * and its records. */
+typedef const char *(*page_fn)(const Kehu__V1__Response *resp, void *const **items, size_t *n);
 
 /* Fetches one page, or every page with --all; *after is the request's
  * cursor field, moved along. Returns 0 or the exit code after printing. */
-static int fetch_pages(struct cli *cli, Kehu__V1__Request *req, char **after, int all, page_cursor_fn cursor,
+static int fetch_pages(struct cli *cli, Kehu__V1__Request *req, char **after, int all, page_fn page,
                        struct pages *p)
 {
     memset(p, 0, sizeof *p);
@@ -113,11 +100,18 @@ static int fetch_pages(struct cli *cli, Kehu__V1__Request *req, char **after, in
         int rc = cli_call(cli, req, &resp);
         if (rc)
             return rc;
-        const char *next = cursor(resp);
+        void *const *items = NULL;
+        size_t n = 0;
+        const char *next = page(resp, &items, &n);
         if (!next || (*next && *after && strcmp(next, *after) == 0))
             return cli_bad_reply(cli, resp); /* a cursor that goes nowhere would loop forever */
         p->resps = out_xrealloc(p->resps, (p->n + 1) * sizeof *p->resps);
         p->resps[p->n++] = resp;
+        if (n) {
+            p->items = out_xrealloc(p->items, (p->n_items + n) * sizeof *p->items);
+            memcpy(p->items + p->n_items, items, n * sizeof *items);
+            p->n_items += n;
+        }
         p->next = *next ? next : NULL;
         if (!all || !p->next)
             return CLI_OK;
@@ -154,42 +148,41 @@ static void json_payment(struct json_w *w, const Kehu__V1__Payment *p, int with_
     json_end_object(w);
 }
 
-static void print_payments(struct cli *cli, Kehu__V1__Payment *const *ps, size_t n, int list)
+static void json_listed_payment(struct json_w *w, const void *item)
 {
-    if (cli->json) {
-        struct json_w w;
-        json_init(&w, stdout, 1);
-        if (list)
-            json_begin_array(&w);
-        for (size_t i = 0; i < n; i++)
-            json_payment(&w, ps[i], !list);
-        if (list)
-            json_end_array(&w);
-        return;
-    }
-    if (cli->csv) {
-        static const char *const head[] = { "id",        "customer_id", "date",       "amount",    "method",
-                                            "reference", "note",        "created_at", "created_by" };
-        cli_csv_row(stdout, 9, head);
-        for (size_t i = 0; i < n; i++) {
-            const Kehu__V1__Payment *p = ps[i];
-            char id[24], cust[24], amount[OUT_MONEY_BUFSZ], created[OUT_TIME_BUFSZ];
-            fmt_i64(id, sizeof id, p->id);
-            fmt_i64(cust, sizeof cust, p->customer_id);
-            out_money_format(p->amount_minor, amount, sizeof amount);
-            out_time_ms(p->created_at_ms, created, sizeof created);
-            const char *row[] = { id, cust, p->date, amount, p->method, p->reference, p->note, created, p->created_by };
-            cli_csv_row(stdout, 9, row);
-        }
-        return;
-    }
+    json_payment(w, item, 0);
+}
+
+/* A payment just recorded also says the balance it left. */
+static void json_added_payment(struct json_w *w, const void *item)
+{
+    json_payment(w, item, 1);
+}
+
+static const char *const payment_csv_head[] = { "id",        "customer_id", "date",       "amount",    "method",
+                                                "reference", "note",        "created_at", "created_by" };
+
+static void csv_payment(const void *item)
+{
+    const Kehu__V1__Payment *p = item;
+    char id[24], cust[24], amount[OUT_MONEY_BUFSZ], created[OUT_TIME_BUFSZ];
+    fmt_i64(id, sizeof id, p->id);
+    fmt_i64(cust, sizeof cust, p->customer_id);
+    out_money_format(p->amount_minor, amount, sizeof amount);
+    out_time_ms(p->created_at_ms, created, sizeof created);
+    const char *row[] = { id, cust, p->date, amount, p->method, p->reference, p->note, created, p->created_by };
+    cli_csv_row(stdout, 9, row);
+}
+
+static void table_payments(void *const *items, size_t n)
+{
     static const char *const head[] = { "ID", "DATE", "AMOUNT", "METHOD", "REFERENCE", "NOTE" };
     struct out_table *t = out_table_new(6, head);
     out_table_align(t, 0, OUT_RIGHT);
     out_table_align(t, 2, OUT_RIGHT);
     out_table_max_width(t, 5, NOTE_COLS);
     for (size_t i = 0; i < n; i++) {
-        const Kehu__V1__Payment *p = ps[i];
+        const Kehu__V1__Payment *p = items[i];
         char id[24], amount[OUT_MONEY_BUFSZ];
         fmt_i64(id, sizeof id, p->id);
         out_money_format(p->amount_minor, amount, sizeof amount);
@@ -199,6 +192,13 @@ static void print_payments(struct cli *cli, Kehu__V1__Payment *const *ps, size_t
     out_table_print(t, stdout);
     out_table_free(t);
 }
+
+static const struct cli_record_kind payment_kind = {
+    json_listed_payment, 9, payment_csv_head, csv_payment, table_payments, NULL,
+};
+static const struct cli_record_kind added_payment_kind = {
+    json_added_payment, 9, payment_csv_head, csv_payment, table_payments, NULL,
+};
 
 static int run_payment_add(struct cli *cli, int argc, char **argv)
 {
@@ -216,7 +216,7 @@ static int run_payment_add(struct cli *cli, int argc, char **argv)
     while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
         switch (c) {
         case O_AMOUNT:
-            rc = parse_amount(cli, "--amount", optarg, &pay.amount_minor);
+            rc = cli_parse_amount(cli, "--amount", optarg, &pay.amount_minor);
             have_amount = 1;
             break;
         case O_DATE:
@@ -239,7 +239,7 @@ static int run_payment_add(struct cli *cli, int argc, char **argv)
         if (rc)
             return rc;
     }
-    if ((rc = customer_arg(cli, argc, argv, &pay.customer_id)))
+    if ((rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &pay.customer_id)))
         return rc;
     if (!have_amount)
         return cli_usage_error(cli, "--amount is required");
@@ -255,7 +255,7 @@ static int run_payment_add(struct cli *cli, int argc, char **argv)
         return cli_bad_reply(cli, resp);
     const Kehu__V1__Payment *p = resp->payment;
     if (cli->json || cli->csv) {
-        print_payments(cli, &resp->payment, 1, 0);
+        cli_print_records(cli, (void *const *)&resp->payment, 1, 0, &added_payment_kind);
     } else {
         char amount[OUT_MONEY_BUFSZ], balance[OUT_MONEY_BUFSZ];
         out_money_format(p->amount_minor, amount, sizeof amount);
@@ -267,10 +267,13 @@ static int run_payment_add(struct cli *cli, int argc, char **argv)
     return CLI_OK;
 }
 
-static const char *payments_cursor(const Kehu__V1__Response *resp)
+static const char *payments_page(const Kehu__V1__Response *resp, void *const **items, size_t *n)
 {
-    return resp->result_case == KEHU__V1__RESPONSE__RESULT_PAYMENTS && resp->payments ? resp->payments->next_cursor
-                                                                                     : NULL;
+    if (resp->result_case != KEHU__V1__RESPONSE__RESULT_PAYMENTS || !resp->payments)
+        return NULL;
+    *items = (void *const *)resp->payments->payments;
+    *n = resp->payments->n_payments;
+    return resp->payments->next_cursor;
 }
 
 static int run_payment_list(struct cli *cli, int argc, char **argv)
@@ -288,17 +291,8 @@ static int run_payment_list(struct cli *cli, int argc, char **argv)
     req.op_case = KEHU__V1__REQUEST__OP_PAYMENT_LIST;
     req.payment_list = &list;
     struct pages pg;
-    if ((rc = fetch_pages(cli, &req, &list.after, a.all, payments_cursor, &pg)) == CLI_OK) {
-        size_t n = 0;
-        for (size_t i = 0; i < pg.n; i++)
-            n += pg.resps[i]->payments->n_payments;
-        Kehu__V1__Payment **items = out_xcalloc(n ? n : 1, sizeof *items);
-        n = 0;
-        for (size_t i = 0; i < pg.n; i++)
-            for (size_t k = 0; k < pg.resps[i]->payments->n_payments; k++)
-                items[n++] = pg.resps[i]->payments->payments[k];
-        print_payments(cli, items, n, 1);
-        free(items);
+    if ((rc = fetch_pages(cli, &req, &list.after, a.all, payments_page, &pg)) == CLI_OK) {
+        cli_print_records(cli, pg.items, pg.n_items, 1, &payment_kind);
         if (pg.next)
             more(cli, "payment", &a, pg.next);
     }
@@ -332,7 +326,7 @@ static int run_arrears(struct cli *cli, int argc, char **argv)
             return rc;
         m.as_of = optarg;
     }
-    if ((rc = customer_arg(cli, argc, argv, &m.customer_id)))
+    if ((rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &m.customer_id)))
         return rc;
     Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
     req.op_case = KEHU__V1__REQUEST__OP_ARREARS_GET;
@@ -419,42 +413,41 @@ static void json_asset(struct json_w *w, const Kehu__V1__AssetSnapshot *a, int a
     json_end_object(w);
 }
 
-static void print_assets(struct cli *cli, Kehu__V1__AssetSnapshot *const *as, size_t n, int list)
+static void json_listed_asset(struct json_w *w, const void *item)
 {
-    if (cli->json) {
-        struct json_w w;
-        json_init(&w, stdout, 1);
-        if (list)
-            json_begin_array(&w);
-        for (size_t i = 0; i < n; i++)
-            json_asset(&w, as[i], !list);
-        if (list)
-            json_end_array(&w);
-        return;
-    }
-    if (cli->csv) {
-        static const char *const head[] = { "id",         "customer_id", "date",      "product",
-                                            "balance",    "created_at",  "created_by", "updated_at" };
-        cli_csv_row(stdout, 8, head);
-        for (size_t i = 0; i < n; i++) {
-            const Kehu__V1__AssetSnapshot *a = as[i];
-            char id[24], cust[24], bal[OUT_MONEY_BUFSZ], created[OUT_TIME_BUFSZ], updated[OUT_TIME_BUFSZ];
-            fmt_i64(id, sizeof id, a->id);
-            fmt_i64(cust, sizeof cust, a->customer_id);
-            out_money_format(a->balance_minor, bal, sizeof bal);
-            out_time_ms(a->created_at_ms, created, sizeof created);
-            out_time_ms(a->updated_at_ms, updated, sizeof updated);
-            const char *row[] = { id, cust, a->date, a->product, bal, created, a->created_by, updated };
-            cli_csv_row(stdout, 8, row);
-        }
-        return;
-    }
+    json_asset(w, item, 0);
+}
+
+/* A snapshot just recorded also says whether it replaced the day's. */
+static void json_added_asset(struct json_w *w, const void *item)
+{
+    json_asset(w, item, 1);
+}
+
+static const char *const asset_csv_head[] = { "id",      "customer_id", "date",       "product",
+                                              "balance", "created_at",  "created_by", "updated_at" };
+
+static void csv_asset(const void *item)
+{
+    const Kehu__V1__AssetSnapshot *a = item;
+    char id[24], cust[24], bal[OUT_MONEY_BUFSZ], created[OUT_TIME_BUFSZ], updated[OUT_TIME_BUFSZ];
+    fmt_i64(id, sizeof id, a->id);
+    fmt_i64(cust, sizeof cust, a->customer_id);
+    out_money_format(a->balance_minor, bal, sizeof bal);
+    out_time_ms(a->created_at_ms, created, sizeof created);
+    out_time_ms(a->updated_at_ms, updated, sizeof updated);
+    const char *row[] = { id, cust, a->date, a->product, bal, created, a->created_by, updated };
+    cli_csv_row(stdout, 8, row);
+}
+
+static void table_assets(void *const *items, size_t n)
+{
     static const char *const head[] = { "ID", "DATE", "PRODUCT", "BALANCE" };
     struct out_table *t = out_table_new(4, head);
     out_table_align(t, 0, OUT_RIGHT);
     out_table_align(t, 3, OUT_RIGHT);
     for (size_t i = 0; i < n; i++) {
-        const Kehu__V1__AssetSnapshot *a = as[i];
+        const Kehu__V1__AssetSnapshot *a = items[i];
         char id[24], bal[OUT_MONEY_BUFSZ];
         fmt_i64(id, sizeof id, a->id);
         out_money_format(a->balance_minor, bal, sizeof bal);
@@ -464,6 +457,13 @@ static void print_assets(struct cli *cli, Kehu__V1__AssetSnapshot *const *as, si
     out_table_print(t, stdout);
     out_table_free(t);
 }
+
+static const struct cli_record_kind asset_kind = {
+    json_listed_asset, 8, asset_csv_head, csv_asset, table_assets, NULL,
+};
+static const struct cli_record_kind added_asset_kind = {
+    json_added_asset, 8, asset_csv_head, csv_asset, table_assets, NULL,
+};
 
 static int run_asset_add(struct cli *cli, int argc, char **argv)
 {
@@ -478,7 +478,7 @@ static int run_asset_add(struct cli *cli, int argc, char **argv)
     while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
         switch (c) {
         case O_BALANCE:
-            rc = parse_amount(cli, "--balance", optarg, &snap.balance_minor);
+            rc = cli_parse_amount(cli, "--balance", optarg, &snap.balance_minor);
             if (rc == CLI_OK && snap.balance_minor < 0)
                 rc = cli_usage_error(cli, "--balance: must not be negative");
             have_balance = 1;
@@ -493,7 +493,7 @@ static int run_asset_add(struct cli *cli, int argc, char **argv)
         if (rc)
             return rc;
     }
-    if ((rc = customer_arg(cli, argc, argv, &snap.customer_id)))
+    if ((rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &snap.customer_id)))
         return rc;
     if (!have_balance)
         return cli_usage_error(cli, "--balance is required");
@@ -509,7 +509,7 @@ static int run_asset_add(struct cli *cli, int argc, char **argv)
         return cli_bad_reply(cli, resp);
     const Kehu__V1__AssetSnapshot *a = resp->asset_snapshot;
     if (cli->json || cli->csv) {
-        print_assets(cli, &resp->asset_snapshot, 1, 0);
+        cli_print_records(cli, (void *const *)&resp->asset_snapshot, 1, 0, &added_asset_kind);
     } else {
         char bal[OUT_MONEY_BUFSZ];
         out_money_format(a->balance_minor, bal, sizeof bal);
@@ -520,9 +520,13 @@ static int run_asset_add(struct cli *cli, int argc, char **argv)
     return CLI_OK;
 }
 
-static const char *assets_cursor(const Kehu__V1__Response *resp)
+static const char *assets_page(const Kehu__V1__Response *resp, void *const **items, size_t *n)
 {
-    return resp->result_case == KEHU__V1__RESPONSE__RESULT_ASSETS && resp->assets ? resp->assets->next_cursor : NULL;
+    if (resp->result_case != KEHU__V1__RESPONSE__RESULT_ASSETS || !resp->assets)
+        return NULL;
+    *items = (void *const *)resp->assets->snapshots;
+    *n = resp->assets->n_snapshots;
+    return resp->assets->next_cursor;
 }
 
 static int run_asset_list(struct cli *cli, int argc, char **argv)
@@ -540,17 +544,8 @@ static int run_asset_list(struct cli *cli, int argc, char **argv)
     req.op_case = KEHU__V1__REQUEST__OP_ASSET_LIST;
     req.asset_list = &list;
     struct pages pg;
-    if ((rc = fetch_pages(cli, &req, &list.after, a.all, assets_cursor, &pg)) == CLI_OK) {
-        size_t n = 0;
-        for (size_t i = 0; i < pg.n; i++)
-            n += pg.resps[i]->assets->n_snapshots;
-        Kehu__V1__AssetSnapshot **items = out_xcalloc(n ? n : 1, sizeof *items);
-        n = 0;
-        for (size_t i = 0; i < pg.n; i++)
-            for (size_t k = 0; k < pg.resps[i]->assets->n_snapshots; k++)
-                items[n++] = pg.resps[i]->assets->snapshots[k];
-        print_assets(cli, items, n, 1);
-        free(items);
+    if ((rc = fetch_pages(cli, &req, &list.after, a.all, assets_page, &pg)) == CLI_OK) {
+        cli_print_records(cli, pg.items, pg.n_items, 1, &asset_kind);
         const Kehu__V1__Assets *first = pg.resps[0]->assets;
         if (!cli->json && !cli->csv) {
             char aum[OUT_MONEY_BUFSZ];

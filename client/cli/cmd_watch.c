@@ -85,18 +85,8 @@ static int watch_lost(struct cli *cli, const struct kehu_status *st)
     const char *msg = st->message[0] ? st->message : "connection lost";
     fflush(stdout);
     fprintf(stderr, "kehu: %s\n", msg);
-    if (cli->json) {
-        struct json_w w;
-        json_init(&w, stdout, 0);
-        json_begin_object(&w);
-        json_key(&w, "error");
-        json_begin_object(&w);
-        json_kstr(&w, "code", kehu_code_name(KEHU_TRANSPORT));
-        json_kstr(&w, "message", msg);
-        json_end_object(&w);
-        json_end_object(&w);
-        fflush(stdout);
-    }
+    if (cli->json)
+        cli_json_transport_error(msg, 0);
     return CLI_TRANSPORT;
 }
 

@@ -394,18 +394,8 @@ int cli_fail_status(struct cli *cli, const struct kehu_status *st)
     fputs("kehu: ", stderr);
     put_clean(stderr, msg, strlen(msg));
     fputc('\n', stderr);
-    if (cli->json) {
-        struct json_w w;
-        json_init(&w, stdout, 1);
-        json_begin_object(&w);
-        json_key(&w, "error");
-        json_begin_object(&w);
-        json_kstr(&w, "code", kehu_code_name(KEHU_TRANSPORT));
-        json_kstr(&w, "message", msg);
-        json_end_object(&w);
-        json_end_object(&w);
-        fflush(stdout);
-    }
+    if (cli->json)
+        cli_json_transport_error(msg, 1);
     return CLI_TRANSPORT;
 }
 

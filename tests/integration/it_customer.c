@@ -590,19 +590,6 @@ static int subscribe(kehu_client *c, Kehu__V1__Subscribe *s)
     return st.code;
 }
 
-/* The next event, passing over announcements of the customer's creation
- * that may still be on their way (NOTIFY reaches kehud a moment after the
- * adding request was answered). */
-static Kehu__V1__Event *next_change(kehu_client *c, int timeout_ms, struct kehu_status *st)
-{
-    for (;;) {
-        Kehu__V1__Event *ev = kehu_next_event(c, timeout_ms, st);
-        if (!ev || strcmp(ev->kind, "customer.created") != 0)
-            return ev;
-        kehu_event_free(ev);
-    }
-}
-
 static void test_live_push(void **state)
 {
     (void)state;
@@ -643,7 +630,7 @@ static void test_live_push(void **state)
     kehu_client *watchers[] = { watch_mine, watch_branch, watch_one };
     for (size_t i = 0; i < 3; i++) {
         struct kehu_status st;
-        Kehu__V1__Event *ev = next_change(watchers[i], 5000, &st);
+        Kehu__V1__Event *ev = it_next_change(watchers[i], 5000, &st);
         if (!ev)
             fail_msg("watcher %zu got no event: %s", i, st.message);
         assert_string_equal(ev->kind, "customer.updated");
@@ -654,14 +641,14 @@ static void test_live_push(void **state)
     int64_t took = it_now_ms() - t0;
     assert_true(took < 2000);
     struct kehu_status st;
-    assert_null(kehu_next_event(watch_other, 300, &st)); /* Beijing hears nothing of Shanghai */
+    assert_null(it_next_change(watch_other, 300, &st)); /* Beijing hears nothing of Shanghai */
     /* a transaction is announced as such, once */
     kehu_response_free(txn_add(li, id, 9900, NULL, C(OK)));
-    Kehu__V1__Event *ev = kehu_next_event(watch_mine, 5000, &st);
+    Kehu__V1__Event *ev = it_next_change(watch_mine, 5000, &st);
     assert_non_null(ev);
     assert_string_equal(ev->kind, "txn.created");
     kehu_event_free(ev);
-    assert_null(kehu_next_event(watch_mine, 300, &st));
+    assert_null(it_next_change(watch_mine, 300, &st));
     kehu_close(watch_mine);
     kehu_close(watch_branch);
     kehu_close(watch_other);

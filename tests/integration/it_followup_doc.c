@@ -646,7 +646,7 @@ static void test_doc_access(void **state)
 static void expect_event(kehu_client *c, const char *kind, int64_t customer)
 {
     struct kehu_status st;
-    Kehu__V1__Event *ev = kehu_next_event(c, 5000, &st);
+    Kehu__V1__Event *ev = it_next_change(c, 5000, &st);
     if (!ev)
         fail_msg("no %s event: %s", kind, st.message);
     assert_string_equal(ev->kind, kind);
@@ -674,7 +674,7 @@ static void test_events(void **state)
     kehu_response_free(upload(li, cust, "a.txt", "text/plain", (const uint8_t *)"a", 1, 1));
     expect_event(watch, "document.created", cust);
     struct kehu_status st;
-    assert_null(kehu_next_event(watch, 300, &st)); /* the last contact moving is not news of its own */
+    assert_null(it_next_change(watch, 300, &st)); /* the last contact moving is not news of its own */
     kehu_close(watch);
 }
 

@@ -518,14 +518,14 @@ static void test_events(void **state)
     kehu_response_free(asset(li, id, 200, NULL, NULL, C(OK)));
     struct kehu_status st;
     for (int i = 0; i < 3; i++) {
-        Kehu__V1__Event *ev = kehu_next_event(watch, 5000, &st);
+        Kehu__V1__Event *ev = it_next_change(watch, 5000, &st);
         if (!ev)
             fail_msg("no %s event: %s", kinds[i], st.message);
         assert_string_equal(ev->kind, kinds[i]);
         assert_int_equal(ev->customer_id, id);
         kehu_event_free(ev);
     }
-    assert_null(kehu_next_event(watch, 300, &st)); /* the balance moving is not news of its own */
+    assert_null(it_next_change(watch, 300, &st)); /* the balance moving is not news of its own */
     kehu_close(watch);
 }
 

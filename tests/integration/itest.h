@@ -92,6 +92,11 @@ int it_cli_teardown(void **state);
 #define IT_ARGS(...) ((const char *const[]){ __VA_ARGS__, NULL })
 #define IT_ENV(...) ((const char *const[]){ __VA_ARGS__, NULL })
 
+/* The next pushed event, passing over announcements of customers' creation:
+ * NOTIFY reaches kehud a moment after the request that added the customer
+ * was answered, so one may still arrive after a later subscription. */
+Kehu__V1__Event *it_next_change(kehu_client *c, int timeout_ms, struct kehu_status *st);
+
 /* Milliseconds since an arbitrary start. */
 int64_t it_now_ms(void);
 

@@ -57,8 +57,10 @@ static void on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf);
 static void read_start(struct conn *c)
 {
     if (!c->reading && (c->state == CONN_HELLO || c->state == CONN_OPEN)) {
-        if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
+        if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0) {
             c->reading = 1;
+            c->progress_ms = uv_now(c->srv->loop); /* a pause is not the sender's delay */
+        }
     }
 }
 
@@ -213,6 +215,7 @@ static void conn_process(struct conn *c)
             return;
         }
         dispatch_frame(c, payload, len);
+        c->progress_ms = uv_now(c->srv->loop);
     }
     if (over_limits(c))
         read_stop(c);
@@ -233,11 +236,26 @@ static void on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
     }
     if (c->state != CONN_HELLO && c->state != CONN_OPEN)
         return;
+    if (wire_decoder_pending(&c->in) == 0)
+        c->progress_ms = uv_now(c->srv->loop); /* a new frame begins */
     if (wire_decoder_feed(&c->in, buf->base, (size_t)n) != WIRE_NEED_MORE) {
         conn_close(c, "out of memory reading");
         return;
     }
     conn_process(c);
+}
+
+void conn_check_timeouts(struct conn *c, uint64_t now_ms)
+{
+    const struct config *cfg = &c->srv->cfg;
+    if (c->state == CONN_HELLO && now_ms - c->accepted_ms > (uint64_t)cfg->hello_timeout * 1000) {
+        conn_refuse(c, KEHU__V1__CODE__INVALID_ARGUMENT, "no Hello in time: closing");
+        return;
+    }
+    /* paused reading is the server's doing, not a slow sender */
+    if ((c->state == CONN_HELLO || c->state == CONN_OPEN) && c->reading && wire_decoder_pending(&c->in) > 0 &&
+        now_ms - c->progress_ms > (uint64_t)cfg->frame_timeout * 1000)
+        conn_close(c, "a frame began but did not arrive in time");
 }
 
 void conn_accept(struct server *s)
@@ -248,6 +266,7 @@ void conn_accept(struct server *s)
     c->state = CONN_HELLO;
     c->refs = 1; /* the socket handle; dropped in on_closed */
     wire_decoder_init(&c->in, s->cfg.max_frame);
+    c->accepted_ms = c->progress_ms = uv_now(s->loop);
     uv_tcp_init(s->loop, &c->tcp);
     c->tcp.data = c;
     c->next = s->conns;

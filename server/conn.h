@@ -31,6 +31,8 @@ struct conn {
     uv_write_t wreq;
     int reading;              /* uv_read_start is in effect */
     int inflight;
+    uint64_t accepted_ms;     /* loop time of the accept */
+    uint64_t progress_ms;     /* loop time a frame was last completed or begun from empty */
     int in_flush_list;
     struct principal who;     /* valid when who.user_id != 0 */
     struct subscription sub;  /* which pushed events this connection wants */
@@ -52,6 +54,9 @@ void conn_drain(struct conn *c);
 void conn_close(struct conn *c, const char *why);
 /* A request finished: reading may resume. */
 void conn_request_done(struct conn *c);
+/* Called once a second: closes a connection that never said Hello, or that
+ * began a frame and stopped sending it (each would hold a buffer for free). */
+void conn_check_timeouts(struct conn *c, uint64_t now_ms);
 /* Called from the flusher: writes queued output, resumes paused reading. */
 void conn_flush(struct conn *c);
 

@@ -78,9 +78,20 @@ static void finish_shutdown(struct server *s)
     db_pool_close(s->db);
     uv_timer_stop(&s->grace);
     close_quietly((uv_handle_t *)&s->grace);
+    close_quietly((uv_handle_t *)&s->janitor);
     close_quietly((uv_handle_t *)&s->flusher);
     close_quietly((uv_handle_t *)&s->sigint);
     close_quietly((uv_handle_t *)&s->sigterm);
+}
+
+static void on_janitor(uv_timer_t *t)
+{
+    struct server *s = t->data;
+    uint64_t now = uv_now(s->loop);
+    for (struct conn *c = s->conns, *next; c; c = next) {
+        next = c->next; /* closing unlinks only in the close callback, but stay safe */
+        conn_check_timeouts(c, now);
+    }
 }
 
 static void on_grace_over(uv_timer_t *t)
@@ -171,6 +182,10 @@ int server_run(const struct config *cfg)
     uv_unref((uv_handle_t *)&s->flusher);
     uv_timer_init(s->loop, &s->grace);
     s->grace.data = s;
+    uv_timer_init(s->loop, &s->janitor);
+    s->janitor.data = s;
+    uv_timer_start(&s->janitor, on_janitor, 1000, 1000);
+    uv_unref((uv_handle_t *)&s->janitor);
     uv_signal_init(s->loop, &s->sigint);
     uv_signal_init(s->loop, &s->sigterm);
     s->sigint.data = s->sigterm.data = s;

@@ -18,6 +18,7 @@ struct server {
     uv_signal_t sigint, sigterm;
     uv_prepare_t flusher;     /* replies go out once per loop turn, here */
     uv_timer_t grace;         /* bounds the wait for requests in flight at shutdown */
+    uv_timer_t janitor;       /* once a second: connection timeouts */
     struct conn *conns;       /* every open connection */
     int nconns;
     struct conn *flush_list;  /* connections with output or a paused read to look at */

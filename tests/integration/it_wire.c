@@ -210,6 +210,43 @@ static void test_slow_reader(void **state)
     close(fd);
 }
 
+/* A connection that never says Hello, or that stops in the middle of a frame,
+ * is closed (the suite runs kehud with 1-second limits). */
+static void test_timeouts(void **state)
+{
+    (void)state;
+    int fd = it_raw_connect();
+    int64_t t0 = it_now_ms();
+    it_raw_expect(fd, 0, KEHU__V1__CODE__INVALID_ARGUMENT, 1); /* no Hello */
+    assert_true(it_now_ms() - t0 >= 900);
+    close(fd);
+
+    fd = it_raw_connect();
+    it_raw_hello(fd, KEHU_PROTOCOL_VERSION);
+    it_raw_expect(fd, 1, KEHU__V1__CODE__OK, 0);
+    static const unsigned char half[] = { 0, 0, 0, 50, 0x08, 0x01 }; /* 50 bytes announced, 2 sent */
+    it_raw_write(fd, half, sizeof half);
+    t0 = it_now_ms();
+    int eof = 0;
+    assert_null(it_raw_recv(fd, 10000, &eof));
+    assert_true(eof);
+    assert_true(it_now_ms() - t0 >= 900);
+    close(fd);
+
+    /* a client that is merely quiet between frames stays */
+    kehu_client *c = it_connect();
+    usleep(2500 * 1000);
+    it_expect(c, it_req_ping(), KEHU__V1__CODE__OK, NULL);
+    kehu_close(c);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    static const char *const fast[] = { "--hello-timeout", "1", "--frame-timeout", "1", NULL };
+    return th_env_up(&it_env, fast) < 0 ? -1 : 0;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -218,6 +255,7 @@ int main(void)
         cmocka_unit_test(test_garbage),
         cmocka_unit_test(test_bad_frames),
         cmocka_unit_test(test_slow_reader),
+        cmocka_unit_test(test_timeouts),
     };
-    return it_finish(cmocka_run_group_tests(tests, it_setup, it_teardown));
+    return it_finish(cmocka_run_group_tests(tests, setup, it_teardown));
 }

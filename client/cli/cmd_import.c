@@ -18,6 +18,7 @@
 #include "term.h"
 
 #define CHUNK (256u * 1024)
+#define IMPORT_FINISH_MS (60 * 60 * 1000)
 
 enum { O_DRY_RUN = 0x200, O_DUPLICATES, O_BRANCH };
 
@@ -185,6 +186,8 @@ static int run_import(struct cli *cli, int argc, char **argv, const char *kind)
         chunk.data.data = (uint8_t *)buf;
         chunk.data.len = (size_t)n;
         chunk.last = n == 0;
+        if (chunk.last) /* the set-based end of a large import takes long: wait for it */
+            kehu_set_timeout(cli->client, cli->timeout_ms > IMPORT_FINISH_MS ? cli->timeout_ms : IMPORT_FINISH_MS);
         req.op_case = KEHU__V1__REQUEST__OP_IMPORT_CHUNK;
         req.import_chunk = &chunk;
         if ((rc = cli_call(cli, &req, &resp)))

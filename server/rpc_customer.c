@@ -992,22 +992,30 @@ static void customer_list(struct req *r)
 const struct rpc_entry rpc_customer_list = { KEHU__V1__REQUEST__OP_CUSTOMER_LIST, "customer_list", ACT_CUSTOMER_READ,
                                              0, customer_list };
 
-/* One prepared statement for every search: the scope ($1 kind, $2 unit or
- * owner) is a filter, the text ($3, a LIKE pattern) and the token ($4) are
+/* One prepared statement for every search. The scope ($1 kind, $2 unit or
+ * owner) is a filter; the token ($4: a whole syllable, initials, one or two
+ * Chinese characters) and the text ($3: a LIKE pattern for any part) are
  * index conditions, NULL when the query has no such form (a strict operator
- * with NULL matches nothing, at no cost). A broad query (a common surname)
- * matches a large share of a million customers: at most SEARCH_CANDIDATES
- * of them are ranked, so that its cost stays bounded; narrower typing
- * finds the rest. */
-#define SEARCH_CANDIDATES "2000"
-static struct db_stmt search_stmt = DB_STMT(
-    "SELECT " CUSTOMER_COLUMNS ", '' FROM (SELECT c.id FROM customer c"
-    " WHERE c.merged_into IS NULL AND c.status <> 'archived'"
-    " AND ($1::int = 0 OR ($1 = 1 AND c.branch_id IN (SELECT id FROM org_unit WHERE path @> ARRAY[$2::bigint]))"
+ * with NULL matches nothing, at no cost). Whole-word matches come first and
+ * the substring branch runs only if they leave room: a broad query (a
+ * common surname over a million customers) stops after SEARCH_CANDIDATES
+ * rows instead of visiting every match. Exact names rank first, then
+ * whole-word matches, then the rest, each in pinyin order; only the page's
+ * rows are joined for their columns. */
+#define SEARCH_CANDIDATES "1000"
+#define SEARCH_SCOPE                                                                                          \
+    " c.merged_into IS NULL AND c.status <> 'archived'"                                                       \
+    " AND ($1::int = 0 OR ($1 = 1 AND c.branch_id IN (SELECT id FROM org_unit WHERE path @> ARRAY[$2::bigint]))" \
     "  OR ($1 = 2 AND c.owner_id = $2))"
-    " AND (c.search_text LIKE $3 OR c.search_tokens @> ARRAY[$4::text]) LIMIT " SEARCH_CANDIDATES ") hit"
-    " JOIN customer c ON c.id = hit.id" CUSTOMER_JOINS
-    "ORDER BY (c.name = $5) DESC, c.sort_key, c.id LIMIT $6");
+static struct db_stmt search_stmt = DB_STMT(
+    "WITH cand AS ((SELECT c.id, c.name, c.sort_key, 1 AS rank FROM customer c WHERE" SEARCH_SCOPE
+    " AND c.search_tokens @> ARRAY[$4::text] LIMIT " SEARCH_CANDIDATES ")"
+    " UNION ALL (SELECT c.id, c.name, c.sort_key, 2 FROM customer c WHERE" SEARCH_SCOPE
+    " AND c.search_text LIKE $3 LIMIT " SEARCH_CANDIDATES ") LIMIT " SEARCH_CANDIDATES "),"
+    " top AS (SELECT id, min(CASE WHEN name = $5 THEN 0 ELSE rank END) AS rank, min(sort_key) AS sort_key"
+    " FROM cand GROUP BY id ORDER BY 2, 3, 1 LIMIT $6)"
+    " SELECT " CUSTOMER_COLUMNS ", '' FROM top JOIN customer c ON c.id = top.id" CUSTOMER_JOINS
+    "ORDER BY top.rank, top.sort_key, top.id");
 
 static void customer_search(struct req *r)
 {

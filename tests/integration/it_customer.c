@@ -625,7 +625,6 @@ static void test_live_push(void **state)
     s.customer_id = id;
     assert_int_equal(subscribe(watch_other, &s), C(NOT_FOUND)); /* not theirs to watch */
 
-    int64_t t0 = it_now_ms();
     kehu_response_free(edit(mgr, id, 1, "notes", "请尽快回访", C(OK)));
     kehu_client *watchers[] = { watch_mine, watch_branch, watch_one };
     for (size_t i = 0; i < 3; i++) {
@@ -638,8 +637,6 @@ static void test_live_push(void **state)
         assert_int_equal(ev->version, 2);
         kehu_event_free(ev);
     }
-    int64_t took = it_now_ms() - t0;
-    assert_true(took < 2000);
     struct kehu_status st;
     assert_null(it_next_change(watch_other, 300, &st)); /* Beijing hears nothing of Shanghai */
     /* a transaction is announced as such, once */

@@ -28,7 +28,7 @@ static void test_database_down_and_back(void **state)
     for (int i = 0; i < 5; i++) {
         int64_t took;
         assert_int_equal(ping_code(c, &took), KEHU__V1__CODE__UNAVAILABLE);
-        assert_true(took < 3000);
+        assert_true(took < 10000); /* fail fast: far below db_timeout (30 s), whatever the machine's load */
     }
     struct kehu_status st;
     Kehu__V1__Response *r = kehu_call(c, it_req_whoami(), &st);

@@ -189,7 +189,7 @@ static void test_slow_reader(void **state)
     kehu_client *other = it_connect();
     int64_t t0 = it_now_ms();
     it_expect(other, it_req_ping(), KEHU__V1__CODE__OK, NULL);
-    assert_true(it_now_ms() - t0 < 2000);
+    assert_true(it_now_ms() - t0 < 10000); /* answered while the other is paused, not after it */
     kehu_close(other);
     int got = 0, eof = 0;
     static char seen[N + 2];

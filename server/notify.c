@@ -61,6 +61,12 @@ static int wanted(const struct conn *c, const struct announcement *a)
 void notify_dispatch(const char *channel, const char *payload, void *arg)
 {
     struct server *s = arg;
+    long long session, user;
+    /* "session.revoked SESSION USER": a logout or a disabled account, maybe on another kehud */
+    if (sscanf(payload, "session.revoked %lld %lld", &session, &user) == 2) {
+        rpc_forget_sessions(s, user, session);
+        return;
+    }
     struct announcement a;
     if (parse(payload, &a) < 0) {
         log_warn(0, 0, "ignoring a malformed notification on %s: %.200s", channel, payload);

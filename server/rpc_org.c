@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "auth.h"
+#include "notify.h"
 #include "conn.h"
 #include "log.h"
 #include "rpc.h"
@@ -460,7 +461,8 @@ static struct db_stmt user_by_name = DB_STMT("SELECT " USER_COLUMNS " FROM" USER
 static struct db_stmt user_disable_stmt = DB_STMT(
     "UPDATE app_user SET disabled_at = coalesce(disabled_at, now()), updated_at = now() WHERE id = $1");
 static struct db_stmt user_revoke_sessions = DB_STMT(
-    "UPDATE session SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL");
+    "WITH s AS (UPDATE session SET revoked_at = now() WHERE user_id = $1::bigint AND revoked_at IS NULL)"
+    " SELECT pg_notify('" NOTIFY_CHANNEL "', 'session.revoked 0 ' || ($1::bigint)::text)");
 static struct db_stmt user_move_stmt = DB_STMT("UPDATE app_user SET unit_id = $2, updated_at = now() WHERE id = $1");
 static struct db_stmt user_by_id = DB_STMT("SELECT " USER_COLUMNS " FROM" USER_FROM "WHERE u.id = $1");
 

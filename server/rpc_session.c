@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "auth.h"
+#include "notify.h"
 #include "conn.h"
 #include "log.h"
 #include "rpc.h"
@@ -318,8 +319,11 @@ const struct rpc_entry rpc_resume = { KEHU__V1__REQUEST__OP_RESUME, "resume", AC
 
 /* ---- Logout */
 
+/* Revoked, and announced so that every kehud on the database forgets it on
+ * its open connections (see notify.c). */
 static struct db_stmt session_revoke = DB_STMT(
-    "UPDATE session SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL");
+    "WITH s AS (UPDATE session SET revoked_at = now() WHERE id = $1::bigint AND revoked_at IS NULL RETURNING id)"
+    " SELECT pg_notify('" NOTIFY_CHANNEL "', 'session.revoked ' || s.id || ' 0') FROM s");
 
 static void logout_done(const struct db_result *res, void *arg)
 {

@@ -18,6 +18,7 @@
 #define DOC_MAX 4000000
 #define MiB (1024 * 1024)
 
+static struct it_org org;
 static kehu_client *admin, *li, *zhang, *mgr, *agent, *bj;
 static struct it_cli cli; /* test_cli's kehu: its directory (made in setup) and output */
 
@@ -147,29 +148,19 @@ static int setup(void **state)
     static const char *const extra[] = { "--doc-max-bytes", "4000000", NULL };
     if (th_env_up(&it_env, extra) < 0)
         return -1;
-    admin = it_admin();
-    it_expect(admin, it_req_org_add("华东区", K(REGION), "总行"), C(OK), NULL);
-    it_expect(admin, it_req_org_add("上海分行", K(BRANCH), "华东区"), C(OK), NULL);
-    it_expect(admin, it_req_org_add("上海一组", K(TEAM), "上海分行"), C(OK), NULL);
-    it_expect(admin, it_req_org_add("北京分行", K(BRANCH), "总行"), C(OK), NULL);
-    it_expect(admin, it_req_user_add("li.lei", R(ACCOUNT_MANAGER), "上海一组", "password-1"), C(OK), NULL);
-    it_expect(admin, it_req_user_add("zhang.wei", R(ACCOUNT_MANAGER), "上海一组", "password-1"), C(OK), NULL);
-    it_expect(admin, it_req_user_add("wang.fang", R(BRANCH_MANAGER), "上海分行", "password-1"), C(OK), NULL);
-    it_expect(admin, it_req_user_add("chen.jing", R(SERVICE_AGENT), "上海分行", "password-1"), C(OK), NULL);
-    it_expect(admin, it_req_user_add("bj.am", R(ACCOUNT_MANAGER), "北京分行", "password-1"), C(OK), NULL);
-    li = it_login("li.lei", "password-1");
-    zhang = it_login("zhang.wei", "password-1");
-    mgr = it_login("wang.fang", "password-1");
-    agent = it_login("chen.jing", "password-1");
-    bj = it_login("bj.am", "password-1");
+    it_org_build(&org);
+    admin = org.admin;
+    li = org.li;
+    zhang = org.zhang;
+    mgr = org.mgr;
+    agent = org.agent;
+    bj = org.bj;
     return 0;
 }
 
 static int teardown(void **state)
 {
-    kehu_client *all[] = { admin, li, zhang, mgr, agent, bj };
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        kehu_close(all[i]);
+    it_org_close(&org);
     it_cli_close(&cli);
     return it_teardown(state);
 }

@@ -13,6 +13,7 @@
 #define R(x) KEHU__V1__ROLE__##x
 #define K(x) KEHU__V1__UNIT_KIND__##x
 
+static struct it_org org;
 static kehu_client *admin, *li, *zhang, *mgr, *bj;
 static struct it_cli cli; /* test_cli's kehu: its directory (made in setup) and output */
 
@@ -186,27 +187,18 @@ static int setup(void **state)
         return -1;
     if (th_env_up(&it_env, NULL) < 0)
         return -1;
-    admin = it_admin();
-    it_expect(admin, it_req_org_add("华东区", K(REGION), "总行"), C(OK), NULL);
-    it_expect(admin, it_req_org_add("上海分行", K(BRANCH), "华东区"), C(OK), NULL);
-    it_expect(admin, it_req_org_add("上海一组", K(TEAM), "上海分行"), C(OK), NULL);
-    it_expect(admin, it_req_org_add("北京分行", K(BRANCH), "总行"), C(OK), NULL);
-    it_expect(admin, it_req_user_add("li.lei", R(ACCOUNT_MANAGER), "上海一组", "password-1"), C(OK), NULL);
-    it_expect(admin, it_req_user_add("zhang.wei", R(ACCOUNT_MANAGER), "上海一组", "password-1"), C(OK), NULL);
-    it_expect(admin, it_req_user_add("wang.fang", R(BRANCH_MANAGER), "上海分行", "password-1"), C(OK), NULL);
-    it_expect(admin, it_req_user_add("bj.am", R(ACCOUNT_MANAGER), "北京分行", "password-1"), C(OK), NULL);
-    li = it_login("li.lei", "password-1");
-    zhang = it_login("zhang.wei", "password-1");
-    mgr = it_login("wang.fang", "password-1");
-    bj = it_login("bj.am", "password-1");
+    it_org_build(&org);
+    admin = org.admin;
+    li = org.li;
+    zhang = org.zhang;
+    mgr = org.mgr;
+    bj = org.bj;
     return 0;
 }
 
 static int teardown(void **state)
 {
-    kehu_client *all[] = { admin, li, zhang, mgr, bj };
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        kehu_close(all[i]);
+    it_org_close(&org);
     it_cli_close(&cli);
     return it_teardown(state);
 }

@@ -415,3 +415,37 @@ Kehu__V1__Event *it_next_change(kehu_client *c, int timeout_ms, struct kehu_stat
         kehu_event_free(ev);
     }
 }
+
+void it_org_build(struct it_org *o)
+{
+    const int ok = KEHU__V1__CODE__OK;
+    o->admin = it_admin();
+    it_expect(o->admin, it_req_org_add("华东区", KEHU__V1__UNIT_KIND__REGION, "总行"), ok, NULL);
+    it_expect(o->admin, it_req_org_add("上海分行", KEHU__V1__UNIT_KIND__BRANCH, "华东区"), ok, NULL);
+    it_expect(o->admin, it_req_org_add("上海一组", KEHU__V1__UNIT_KIND__TEAM, "上海分行"), ok, NULL);
+    it_expect(o->admin, it_req_org_add("北京分行", KEHU__V1__UNIT_KIND__BRANCH, "总行"), ok, NULL);
+    static const struct {
+        const char *user, *unit;
+        Kehu__V1__Role role;
+        size_t slot;
+    } users[] = {
+        { "li.lei", "上海一组", KEHU__V1__ROLE__ACCOUNT_MANAGER, offsetof(struct it_org, li) },
+        { "zhang.wei", "上海一组", KEHU__V1__ROLE__ACCOUNT_MANAGER, offsetof(struct it_org, zhang) },
+        { "wang.fang", "上海分行", KEHU__V1__ROLE__BRANCH_MANAGER, offsetof(struct it_org, mgr) },
+        { "chen.jing", "上海分行", KEHU__V1__ROLE__SERVICE_AGENT, offsetof(struct it_org, agent) },
+        { "zhao.min", "总行", KEHU__V1__ROLE__AUDITOR, offsetof(struct it_org, auditor) },
+        { "bj.am", "北京分行", KEHU__V1__ROLE__ACCOUNT_MANAGER, offsetof(struct it_org, bj) },
+    };
+    for (size_t i = 0; i < sizeof users / sizeof users[0]; i++) {
+        it_expect(o->admin, it_req_user_add(users[i].user, users[i].role, users[i].unit, IT_PASSWORD), ok, NULL);
+        *(kehu_client **)((char *)o + users[i].slot) = it_login(users[i].user, IT_PASSWORD);
+    }
+}
+
+void it_org_close(struct it_org *o)
+{
+    kehu_client *all[] = { o->admin, o->li, o->zhang, o->mgr, o->agent, o->auditor, o->bj };
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        kehu_close(all[i]);
+    memset(o, 0, sizeof *o);
+}

@@ -97,6 +97,18 @@ int it_cli_teardown(void **state);
  * was answered, so one may still arrive after a later subscription. */
 Kehu__V1__Event *it_next_change(kehu_client *c, int timeout_ms, struct kehu_status *st);
 
+/* The organisation most customer tests work in: 华东区 > 上海分行 > 上海一组
+ * and 北京分行; li.lei and zhang.wei (account managers, 上海一组), wang.fang
+ * (branch manager, 上海分行), chen.jing (service agent, 上海分行), zhao.min
+ * (auditor), bj.am (account manager, 北京分行), all with IT_PASSWORD, each
+ * logged in on a connection of their own. */
+#define IT_PASSWORD "password-1"
+struct it_org {
+    kehu_client *admin, *li, *zhang, *mgr, *agent, *auditor, *bj;
+};
+void it_org_build(struct it_org *o);
+void it_org_close(struct it_org *o);
+
 /* Milliseconds since an arbitrary start. */
 int64_t it_now_ms(void);
 

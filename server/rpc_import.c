@@ -92,6 +92,11 @@ struct import {
     uint64_t imported;
     Kehu__V1__ImportResult *result;
     uint64_t started_ms;
+    /* a chunk being parsed on the thread pool: ICU makes a row cost ~0.25 ms,
+     * far too long for the loop when a chunk holds a thousand rows */
+    uv_work_t work;
+    const Kehu__V1__ImportChunk *chunk;
+    int parse_rc;
 };
 
 static uint64_t next_import_id;
@@ -739,6 +744,49 @@ static void last_stored(const struct db_result *res, void *arg)
     run_step(im);
 }
 
+/* On the thread pool: decode, parse, check and stage the chunk's rows. Only
+ * this import's own state is touched (the loop leaves it alone meanwhile:
+ * im->waiting is set), and search keys use this thread's transliterator. */
+static void chunk_parse(uv_work_t *w)
+{
+    struct import *im = w->data;
+    const Kehu__V1__ImportChunk *m = im->chunk;
+    int rc = csv_reader_feed(im->csv, m->data.data, m->data.len, on_record, im);
+    if (rc == CSV_OK && m->last)
+        rc = csv_reader_finish(im->csv, on_record, im);
+    im->parse_rc = rc;
+}
+
+/* Back on the loop: refuse an unreadable file, else hand the rows to COPY. */
+static void chunk_parsed(uv_work_t *w, int status)
+{
+    struct import *im = w->data;
+    struct req *r = im->waiting;
+    const Kehu__V1__ImportChunk *m = im->chunk;
+    int rc = status < 0 ? CSV_ERR_NOMEM : im->parse_rc;
+    if (rc == CSV_STOPPED || im->csv_error) {
+        import_fail(im, r, KEHU__V1__CODE__INVALID_ARGUMENT, "data", im->csv_error ? im->csv_error : "bad header");
+        return;
+    }
+    if (rc != CSV_OK) {
+        const char *why = csv_reader_error(im->csv);
+        import_fail(im, r, KEHU__V1__CODE__INVALID_ARGUMENT, "data",
+                    arena_printf(&r->arena, "the file cannot be read: %s", *why ? why : "out of memory"));
+        return;
+    }
+    if (m->last && !im->header_done) {
+        import_fail(im, r, KEHU__V1__CODE__INVALID_ARGUMENT, "data", "the file is empty");
+        return;
+    }
+    db_cb next = m->last ? last_stored : chunk_stored;
+    if (im->copy.len > 0) {
+        db_copy_put(im->x, (const char *)im->copy.data, im->copy.len, next, im);
+    } else {
+        struct db_result ok = { .outcome = DB_OK, .failed_stmt = -1, .message = "" };
+        next(&ok, im);
+    }
+}
+
 static void import_chunk(struct req *r)
 {
     const Kehu__V1__ImportChunk *m = r->msg->import_chunk;
@@ -757,32 +805,12 @@ static void import_chunk(struct req *r)
         return;
     }
     im->waiting = r;
+    im->chunk = m;
     arena_free(&im->rows);
     im->copy.len = 0;
-    int rc = csv_reader_feed(im->csv, m->data.data, m->data.len, on_record, im);
-    if (rc == CSV_OK && m->last)
-        rc = csv_reader_finish(im->csv, on_record, im);
-    if (rc == CSV_STOPPED || im->csv_error) {
-        import_fail(im, r, KEHU__V1__CODE__INVALID_ARGUMENT, "data", im->csv_error ? im->csv_error : "bad header");
-        return;
-    }
-    if (rc != CSV_OK) {
-        const char *why = csv_reader_error(im->csv);
-        import_fail(im, r, KEHU__V1__CODE__INVALID_ARGUMENT, "data",
-                    arena_printf(&r->arena, "the file cannot be read: %s", *why ? why : "out of memory"));
-        return;
-    }
-    if (m->last && !im->header_done) {
-        import_fail(im, r, KEHU__V1__CODE__INVALID_ARGUMENT, "data", "the file is empty");
-        return;
-    }
-    db_cb next = m->last ? last_stored : chunk_stored;
-    if (im->copy.len > 0)
-        db_copy_put(im->x, (const char *)im->copy.data, im->copy.len, next, im);
-    else {
-        struct db_result ok = { .outcome = DB_OK, .failed_stmt = -1, .message = "" };
-        next(&ok, im);
-    }
+    im->work.data = im;
+    if (uv_queue_work(r->srv->loop, &im->work, chunk_parse, chunk_parsed) < 0)
+        fatal("cannot queue work on the thread pool");
 }
 
 const struct rpc_entry rpc_import_chunk = { KEHU__V1__REQUEST__OP_IMPORT_CHUNK, "import_chunk", ACT_CUSTOMER_WRITE,

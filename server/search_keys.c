@@ -11,6 +11,7 @@
 #include <unicode/utf16.h>
 #include <unicode/utf8.h>
 #include <unicode/utrans.h>
+#include <pthread.h>
 
 #define UNITS_MAX SEARCH_KEYS_PINYIN_UNITS
 #define VARIANTS_MAX SEARCH_KEYS_VARIANTS_MAX
@@ -73,7 +74,38 @@ static const struct poly poly_table[] = {
 
 #define POLY_COUNT (sizeof poly_table / sizeof poly_table[0])
 
-static UTransliterator *translit;
+/* ICU transliterators are not thread-safe: one master is opened at start-up
+ * and never used itself; each thread (the loop, and the thread pool workers
+ * that parse imports) transliterates with its own clone, closed when the
+ * thread ends. */
+static UTransliterator *master;
+static pthread_mutex_t clone_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_key_t clone_key;
+static _Thread_local UTransliterator *translit;
+
+static void clone_close(void *t)
+{
+    utrans_close(t);
+}
+
+/* This thread's transliterator, cloned from the master on first use. */
+static UTransliterator *thread_translit(void)
+{
+    if (!translit && master) {
+        UErrorCode e = U_ZERO_ERROR;
+        pthread_mutex_lock(&clone_lock);
+        UTransliterator *t = utrans_clone(master, &e);
+        pthread_mutex_unlock(&clone_lock);
+        if (U_FAILURE(e)) {
+            if (t)
+                utrans_close(t);
+            return NULL;
+        }
+        translit = t;
+        pthread_setspecific(clone_key, t);
+    }
+    return translit;
+}
 
 /* A growing string; after a failed allocation it stays as it was and
  * remembers the failure. */
@@ -118,14 +150,19 @@ int search_keys_init(void)
     UChar uid[sizeof id];
     UErrorCode e = U_ZERO_ERROR;
 
-    if (translit)
+    if (master)
         return 0;
     u_charsToUChars(id, uid, (int32_t)sizeof id);
-    translit = utrans_openU(uid, -1, UTRANS_FORWARD, NULL, 0, NULL, &e);
+    master = utrans_openU(uid, -1, UTRANS_FORWARD, NULL, 0, NULL, &e);
     if (U_FAILURE(e)) {
-        if (translit)
-            utrans_close(translit);
-        translit = NULL;
+        if (master)
+            utrans_close(master);
+        master = NULL;
+        return -1;
+    }
+    if (pthread_key_create(&clone_key, clone_close) != 0) {
+        utrans_close(master);
+        master = NULL;
         return -1;
     }
     return 0;
@@ -133,9 +170,17 @@ int search_keys_init(void)
 
 void search_keys_shutdown(void)
 {
-    if (translit)
+    /* this thread's clone (the main thread's does not get a key destructor) */
+    if (translit) {
+        pthread_setspecific(clone_key, NULL);
         utrans_close(translit);
-    translit = NULL;
+        translit = NULL;
+    }
+    if (master) {
+        utrans_close(master);
+        master = NULL;
+        pthread_key_delete(clone_key);
+    }
 }
 
 /* ---- strings ---- */
@@ -319,7 +364,7 @@ static void read_char(struct field *f, struct unit *u)
     if (U_FAILURE(e))
         return;
     limit = len;
-    utrans_transUChars(translit, buf, &len, (int32_t)(sizeof buf / sizeof buf[0]), 0, &limit, &e);
+    utrans_transUChars(thread_translit(), buf, &len, (int32_t)(sizeof buf / sizeof buf[0]), 0, &limit, &e);
     if (U_FAILURE(e) || !is_syllable(buf, len))
         return;
     set_syllable(u->syl, buf, len);
@@ -342,7 +387,7 @@ static void read_run(struct field *f, size_t first, size_t count)
     u_strFromUTF8(buf, cap, &len, f->s + u[0].off, (int32_t)bytes, &e);
     if (U_SUCCESS(e)) {
         limit = len;
-        utrans_transUChars(translit, buf, &len, cap, 0, &limit, &e);
+        utrans_transUChars(thread_translit(), buf, &len, cap, 0, &limit, &e);
     }
     if (U_SUCCESS(e) && len < cap) {
         while (k < count && i < len) {
@@ -792,7 +837,7 @@ int search_keys_build(const struct search_keys_input *in, struct search_keys *ou
     int rc = SEARCH_KEYS_ENOMEM;
 
     memset(out, 0, sizeof *out);
-    if (!translit || !in || !input_valid(in))
+    if (!thread_translit() || !in || !input_valid(in))
         return SEARCH_KEYS_EINVAL;
     f = calloc(1, sizeof *f);
     t = calloc(1, sizeof *t);
@@ -880,7 +925,7 @@ char *search_keys_sort_key(const char *name)
     struct sbuf b = { 0 };
     char *out = NULL;
 
-    if (!translit || !name || !utf8_valid(name, strlen(name)))
+    if (!thread_translit() || !name || !utf8_valid(name, strlen(name)))
         return NULL;
     f = calloc(1, sizeof *f);
     if (!f || field_open(f, name) < 0)

@@ -208,6 +208,7 @@ int server_run(const struct config *cfg)
     int rc = uv_loop_close(s->loop);
     if (rc != 0)
         log_warn(0, 0, "loop closed with handles still open: %s", uv_strerror(rc));
+    uv_library_shutdown();  /* joins the thread pool: each worker closes its transliterator */
     search_keys_shutdown();
     u_cleanup(); /* ICU's caches, so that a leak checker sees a clean exit */
     int code = s->exit_code;

@@ -147,15 +147,6 @@ const char *customer_field_param(struct arena *a, const struct cvalues *v, int i
     return *t ? t : NULL;
 }
 
-/* The name as customers are ordered: by pinyin, so 王 comes after 李. */
-static const char *sort_key_of(struct arena *a, const char *name)
-{
-    char *key = search_keys_sort_key(name ? name : "");
-    const char *out = arena_strdup(a, key ? key : (name ? name : ""));
-    free(key);
-    return out;
-}
-
 /* sort_key, search_text, search_tokens for the values. */
 int customer_keys(struct arena *a, const struct cvalues *v, struct customer_keys *out)
 {
@@ -176,7 +167,7 @@ int customer_keys(struct arena *a, const struct cvalues *v, struct customer_keys
     char *tokens = search_keys_tokens_literal(&k);
     out->text = arena_strdup(a, k.text ? k.text : "");
     out->tokens = arena_strdup(a, tokens ? tokens : "{}");
-    out->sort_key = sort_key_of(a, v->text[FI_NAME]);
+    out->sort_key = arena_strdup(a, k.sort_key);
     free(tokens);
     search_keys_free(&k);
     return 0;

@@ -767,11 +767,15 @@ static void tok_free(char **v, size_t n)
     free(v);
 }
 
+static char *sort_key_of_field(struct field *f);
+
 void search_keys_free(struct search_keys *k)
 {
     if (!k)
         return;
     free(k->text);
+    free(k->sort_key);
+    k->sort_key = NULL;
     tok_free(k->tokens, k->ntokens);
     k->text = NULL;
     k->tokens = NULL;
@@ -851,7 +855,13 @@ int search_keys_build(const struct search_keys_input *in, struct search_keys *ou
         text_field(t, f, &tmp);
         tok.limit = SEARCH_KEYS_NAME_TOKENS;
         tok_name(&tok, f, &tmp);
+        /* the sort key from the same reading of the name: ICU is the cost */
+        out->sort_key = sort_key_of_field(f);
         field_close(f);
+        if (!out->sort_key) {
+            rc = SEARCH_KEYS_ENOMEM;
+            goto done;
+        }
     }
     if (in->company && *in->company) {
         if ((rc = field_open(f, in->company)) < 0)
@@ -876,6 +886,8 @@ int search_keys_build(const struct search_keys_input *in, struct search_keys *ou
         if (!t->b.p)
             goto done;
     }
+    if (!out->sort_key && !(out->sort_key = calloc(1, 1)))
+        goto done;
     out->text = t->b.p;
     t->b.p = NULL;
     out->tokens = tok.v;
@@ -883,6 +895,10 @@ int search_keys_build(const struct search_keys_input *in, struct search_keys *ou
     tok.v = NULL;
     rc = 0;
 done:
+    if (rc < 0) {
+        free(out->sort_key);
+        out->sort_key = NULL;
+    }
     if (f)
         field_close(f);
     free(f);
@@ -919,17 +935,11 @@ char *search_keys_tokens_literal(const struct search_keys *k)
     return s;
 }
 
-char *search_keys_sort_key(const char *name)
+/* The sort key of an opened field (surname_variant changes its variant 0:
+ * call it last). NULL when out of memory. */
+static char *sort_key_of_field(struct field *f)
 {
-    struct field *f;
     struct sbuf b = { 0 };
-    char *out = NULL;
-
-    if (!thread_translit() || !name || !utf8_valid(name, strlen(name)))
-        return NULL;
-    f = calloc(1, sizeof *f);
-    if (!f || field_open(f, name) < 0)
-        goto done;
     if (f->len > 0) {
         surname_variant(f);
         form(f, 0, 1, &b);
@@ -938,17 +948,26 @@ char *search_keys_sort_key(const char *name)
     } else {
         sb_put(&b, "", 0);
     }
-    if (b.oom)
-        goto done;
+    if (b.oom) {
+        free(b.p);
+        return NULL;
+    }
     b.len = utf8_cut(b.p, b.len, SEARCH_KEYS_SORT_KEY_BYTES);
     b.p[b.len] = 0;
-    out = b.p;
-    b.p = NULL;
-done:
+    return b.p;
+}
+
+char *search_keys_sort_key(const char *name)
+{
+    char *out = NULL;
+    if (!thread_translit() || !name || !utf8_valid(name, strlen(name)))
+        return NULL;
+    struct field *f = calloc(1, sizeof *f);
+    if (f && field_open(f, name) == 0)
+        out = sort_key_of_field(f);
     if (f)
         field_close(f);
     free(f);
-    free(b.p);
     return out;
 }
 

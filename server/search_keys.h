@@ -87,6 +87,7 @@ struct search_keys {
     char *text;       /* search_text, "" when every field is empty */
     char **tokens;    /* search_tokens */
     size_t ntokens;
+    char *sort_key;   /* search_keys_sort_key(name), from the same reading; "" without a name */
 };
 
 /* Any field may be NULL or "". Fields must be valid UTF-8. */

@@ -176,18 +176,15 @@ static int demo_customers_load(PGconn *pg, const char *branch)
         struct search_keys_input in = { .name = demo_customers[i].name, .company = demo_customers[i].company,
                                         .phones = phones, .nphones = 1 };
         struct search_keys k;
-        char *sort_key = search_keys_sort_key(demo_customers[i].name);
-        if (search_keys_build(&in, &k) < 0 || !sort_key) {
-            free(sort_key);
+        if (search_keys_build(&in, &k) < 0)
             return -1;
-        }
         char *tokens = search_keys_tokens_literal(&k);
         char phone_array[64];
         snprintf(phone_array, sizeof phone_array, "{%s}", demo_customers[i].phone);
         const char *p[] = { branch, demo_customers[i].owner, demo_customers[i].kind, demo_customers[i].name,
                             phone_array, demo_customers[i].company, demo_customers[i].region,
                             demo_customers[i].industry, demo_customers[i].source, demo_customers[i].tags,
-                            sort_key, k.text, tokens };
+                            k.sort_key, k.text, tokens };
         PGresult *r = run(pg,
                           "INSERT INTO customer (branch_id, owner_id, kind, name, phones, company, region, industry,"
                           " source, tags, sort_key, search_text, search_tokens, created_by, updated_by, since)"
@@ -195,7 +192,6 @@ static int demo_customers_load(PGconn *pg, const char *branch)
                           " $13::text[], u.id, u.id, current_date - 400 FROM app_user u WHERE u.username = $2"
                           " RETURNING id",
                           13, p);
-        free(sort_key);
         free(tokens);
         search_keys_free(&k);
         if (!r)

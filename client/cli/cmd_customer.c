@@ -1033,21 +1033,30 @@ static int run_customer_list(struct cli *cli, int argc, char **argv)
     return rc;
 }
 
-static int run_customer_search(struct cli *cli, int argc, char **argv)
+/* The options of a command whose only option is --limit N (1..max). */
+static int limit_option(struct cli *cli, int argc, char **argv, int64_t max, int64_t *limit)
 {
     static const struct option opts[] = {
         { "limit", required_argument, NULL, O_LIMIT },
         { NULL, 0, NULL, 0 },
     };
-    Kehu__V1__CustomerSearch search = KEHU__V1__CUSTOMER_SEARCH__INIT;
-    int64_t limit = 0;
     int c, rc;
     while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
         if (c != O_LIMIT)
             return cli->opt_rc;
-        if ((rc = cmd_customer_parse_int(cli, "--limit", optarg, 1, SEARCH_LIMIT_MAX, &limit)))
+        if ((rc = cmd_customer_parse_int(cli, "--limit", optarg, 1, max, limit)))
             return rc;
     }
+    return CLI_OK;
+}
+
+static int run_customer_search(struct cli *cli, int argc, char **argv)
+{
+    Kehu__V1__CustomerSearch search = KEHU__V1__CUSTOMER_SEARCH__INIT;
+    int64_t limit = 0;
+    int rc;
+    if ((rc = limit_option(cli, argc, argv, SEARCH_LIMIT_MAX, &limit)))
+        return rc;
     if ((rc = cli_args(cli, argc, argv, 1, 1)))
         return rc;
     search.text = argv[optind];
@@ -1132,19 +1141,11 @@ static void print_changes(struct cli *cli, int64_t customer_id, Kehu__V1__Change
 
 static int run_customer_history(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "limit", required_argument, NULL, O_LIMIT },
-        { NULL, 0, NULL, 0 },
-    };
     Kehu__V1__CustomerHistory hist = KEHU__V1__CUSTOMER_HISTORY__INIT;
     int64_t limit = 0;
-    int c, rc;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        if (c != O_LIMIT)
-            return cli->opt_rc;
-        if ((rc = cmd_customer_parse_int(cli, "--limit", optarg, 1, HISTORY_LIMIT_MAX, &limit)))
-            return rc;
-    }
+    int rc;
+    if ((rc = limit_option(cli, argc, argv, HISTORY_LIMIT_MAX, &limit)))
+        return rc;
     if ((rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &hist.customer_id)))
         return rc;
     hist.limit = (uint32_t)limit;

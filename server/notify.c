@@ -99,7 +99,6 @@ void notify_dispatch(const char *channel, const char *payload, void *arg)
 
 /* ---- Subscribe */
 
-static struct db_stmt unit_lookup = DB_STMT("SELECT u.id FROM org_unit u WHERE" UNIT_BY_REF);
 
 static void subscribed(struct req *r, enum subscription_kind kind, int64_t id)
 {
@@ -151,7 +150,7 @@ static void subscribe(struct req *r)
             return;
         }
         const char *p[] = { m->unit };
-        db_query(r->srv->db, &unit_lookup, 1, p, unit_found, r);
+        db_query(r->srv->db, &rpc_unit_place_by_ref, 1, p, unit_found, r);
         return;
     }
     case KEHU__V1__SUBSCRIBE__SCOPE_CUSTOMER_ID:

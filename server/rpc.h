@@ -80,6 +80,10 @@ int rpc_user_row_path(const struct db_result *res, int stmt, int row, int col, i
 #define UNIT_BY_REF " (CASE WHEN $1 ~ '^[0-9]{1,18}$' THEN $1::bigint END = u.id OR lower(u.name) = lower($1)) "
 #define UNIT_NCOLS 8
 
+/* Shared statements. A unit by reference ($1, UNIT_BY_REF) or by id ($1):
+ * id, kind, path, name. A user by id: USER_COLUMNS. */
+extern struct db_stmt rpc_unit_place_by_ref, rpc_unit_place_by_id, rpc_user_by_id;
+
 Kehu__V1__OrgUnit *rpc_unit_from_row(struct req *r, const struct db_result *res, int stmt, int row, int col);
 
 /* Roles and kinds as PostgreSQL's enums spell them. */

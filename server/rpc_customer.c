@@ -267,8 +267,6 @@ static struct db_stmt add_owner = DB_STMT(
     "SELECT u.id, u.role::text, u.disabled_at IS NOT NULL, coalesce(o.branch_id, 0), b.id, b.kind::text,"
     " b.path::text, b.name FROM app_user u JOIN org_unit o ON o.id = u.unit_id"
     " LEFT JOIN org_unit b ON b.id = o.branch_id WHERE u.username = lower($1)");
-static struct db_stmt add_branch = DB_STMT("SELECT u.id, u.kind::text, u.path::text, u.name FROM org_unit u WHERE" UNIT_BY_REF);
-static struct db_stmt add_branch_by_id = DB_STMT("SELECT u.id, u.kind::text, u.path::text, u.name FROM org_unit u WHERE u.id = $1");
 
 /* Probable duplicates: the same phone, the same ID number, or the same
  * normalised name and company. $1 phones, $2 ID number, $3 name, $4 company. */
@@ -537,8 +535,8 @@ static void customer_add(struct req *r)
     const char *p_mine[] = { arena_printf(&r->arena, "%lld", (long long)(who->branch_id ? who->branch_id : who->unit_id)) };
     struct db_call *call = db_call_new(r->srv->db, add_resolved, r);
     db_call_add(call, &add_owner, 1, p_owner);
-    db_call_add(call, &add_branch, 1, p_branch);
-    db_call_add(call, &add_branch_by_id, 1, p_mine);
+    db_call_add(call, &rpc_unit_place_by_ref, 1, p_branch);
+    db_call_add(call, &rpc_unit_place_by_id, 1, p_mine);
     db_call_send(call);
 }
 

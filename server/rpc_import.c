@@ -893,8 +893,6 @@ static void begin_with_branch(struct req *r, int64_t branch)
     im->x = db_copy_open(r->srv->loop, r->srv->cfg.db, connected, im);
 }
 
-static struct db_stmt branch_lookup = DB_STMT("SELECT u.id, u.kind::text, u.path::text, u.name FROM org_unit u WHERE" UNIT_BY_REF);
-static struct db_stmt branch_by_id = DB_STMT("SELECT u.id, u.kind::text, u.path::text, u.name FROM org_unit u WHERE u.id = $1");
 
 static void begin_branch_found(const struct db_result *res, void *arg)
 {
@@ -947,10 +945,10 @@ static void import_begin(struct req *r)
     const struct principal *who = req_who(r);
     if (m->branch && *m->branch) {
         const char *p[] = { m->branch };
-        db_query(r->srv->db, &branch_lookup, 1, p, begin_branch_found, r);
+        db_query(r->srv->db, &rpc_unit_place_by_ref, 1, p, begin_branch_found, r);
     } else {
         const char *p[] = { arena_printf(&r->arena, "%lld", (long long)(who->branch_id ? who->branch_id : who->unit_id)) };
-        db_query(r->srv->db, &branch_by_id, 1, p, begin_branch_found, r);
+        db_query(r->srv->db, &rpc_unit_place_by_id, 1, p, begin_branch_found, r);
     }
 }
 

@@ -464,7 +464,11 @@ static struct db_stmt user_revoke_sessions = DB_STMT(
     "WITH s AS (UPDATE session SET revoked_at = now() WHERE user_id = $1::bigint AND revoked_at IS NULL)"
     " SELECT pg_notify('" NOTIFY_CHANNEL "', 'session.revoked 0 ' || ($1::bigint)::text)");
 static struct db_stmt user_move_stmt = DB_STMT("UPDATE app_user SET unit_id = $2, updated_at = now() WHERE id = $1");
-static struct db_stmt user_by_id = DB_STMT("SELECT " USER_COLUMNS " FROM" USER_FROM "WHERE u.id = $1");
+struct db_stmt rpc_user_by_id = DB_STMT("SELECT " USER_COLUMNS " FROM" USER_FROM "WHERE u.id = $1");
+struct db_stmt rpc_unit_place_by_ref =
+    DB_STMT("SELECT u.id, u.kind::text, u.path::text, u.name FROM org_unit u WHERE" UNIT_BY_REF);
+struct db_stmt rpc_unit_place_by_id =
+    DB_STMT("SELECT u.id, u.kind::text, u.path::text, u.name FROM org_unit u WHERE u.id = $1");
 
 /* Authorizes acting on the user in row 0 of statement `stmt`; -1 when refused (answered). */
 static int authorize_user_row(struct req *r, const struct db_result *res, int stmt, const char *username)
@@ -515,7 +519,7 @@ static void user_disable_found(const struct db_result *res, void *arg)
     struct db_call *call = db_call_new(r->srv->db, user_changed, r);
     db_call_add(call, &user_disable_stmt, 1, p);
     db_call_add(call, &user_revoke_sessions, 1, p);
-    db_call_add(call, &user_by_id, 1, p);
+    db_call_add(call, &rpc_user_by_id, 1, p);
     db_call_send(call);
 }
 
@@ -561,7 +565,7 @@ static void user_move_found(const struct db_result *res, void *arg)
     const char *p[] = { db_get(res, 0, 0, 0), db_get(res, 1, 0, 0) };
     struct db_call *call = db_call_new(r->srv->db, user_changed, r);
     db_call_add(call, &user_move_stmt, 2, p);
-    db_call_add(call, &user_by_id, 1, p);
+    db_call_add(call, &rpc_user_by_id, 1, p);
     db_call_send(call);
 }
 

@@ -103,7 +103,6 @@ static struct db_stmt session_insert = DB_STMT(
     "INSERT INTO session (user_id, token_hash, client, peer, expires_at)"
     " VALUES ($1, decode($2, 'hex'), '', $3, now() + make_interval(secs => $4::int))"
     " RETURNING id, " SQL_MS("expires_at"));
-static struct db_stmt user_by_id = DB_STMT("SELECT " USER_COLUMNS " FROM" USER_FROM "WHERE u.id = $1");
 
 static void wipe_password(struct login *l)
 {
@@ -186,7 +185,7 @@ static void login_verified(int ok, const char *hash, void *arg)
     struct db_call *call = db_call_new(r->srv->db, login_stored, r);
     db_call_add(call, &login_reset, 1, p_id);
     db_call_add(call, &session_insert, 4, p_ins);
-    db_call_add(call, &user_by_id, 1, p_id);
+    db_call_add(call, &rpc_user_by_id, 1, p_id);
     db_call_send(call);
 }
 
@@ -378,7 +377,7 @@ static void whoami(struct req *r)
     char id[24];
     snprintf(id, sizeof id, "%lld", (long long)req_who(r)->user_id);
     const char *p[] = { id };
-    db_query(r->srv->db, &user_by_id, 1, p, whoami_done, r);
+    db_query(r->srv->db, &rpc_user_by_id, 1, p, whoami_done, r);
 }
 
 const struct rpc_entry rpc_whoami = { KEHU__V1__REQUEST__OP_WHOAMI, "whoami", ACT_SESSION, 0, whoami };

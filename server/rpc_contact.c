@@ -187,10 +187,6 @@ static void contact_edited(const struct db_result *res, void *arg)
     req_reply(r);
 }
 
-struct contact_edit_state {
-    Kehu__V1__Contact *current;
-};
-
 static void contact_edit_apply(struct req *r, const struct rpc_customer_ref *ref);
 
 static void contact_edit_found(const struct db_result *res, void *arg)
@@ -205,19 +201,14 @@ static void contact_edit_found(const struct db_result *res, void *arg)
         req_fail(r, KEHU__V1__CODE__NOT_FOUND, "id", "no contact %lld", (long long)m->id);
         return;
     }
-    struct contact_edit_state *st = arena_alloc(&r->arena, sizeof *st);
-    st->current = contact_from_row(r, res, 0, 0);
-    /* rpc_customer_load uses r->state itself: keep ours in the response slot until it calls back */
-    r->resp.contact = st->current;
-    rpc_customer_load(r, st->current->customer_id, ACT_CUSTOMER_WRITE, contact_edit_apply);
+    Kehu__V1__Contact *current = contact_from_row(r, res, 0, 0);
+    rpc_customer_load_ctx(r, current->customer_id, ACT_CUSTOMER_WRITE, contact_edit_apply, current, NULL);
 }
 
 static void contact_edit_apply(struct req *r, const struct rpc_customer_ref *ref)
 {
-    (void)ref;
     const Kehu__V1__ContactEdit *m = r->msg->contact_edit;
-    Kehu__V1__Contact *cur = r->resp.contact;
-    r->resp.contact = NULL;
+    Kehu__V1__Contact *cur = ref->ctx;
     if (cur->version != m->version) {
         r->status.code = KEHU__V1__CODE__CONFLICT;
         r->status.field = "version";

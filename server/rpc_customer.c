@@ -169,7 +169,6 @@ struct load {
     void *ctx;
     enum authz_action act;
     void (*then)(struct req *r, const struct rpc_customer_ref *ref);
-    struct db_result *res_copy; /* unused: the row is read in the callback */
 };
 
 static void loaded(const struct db_result *res, void *arg)
@@ -268,21 +267,11 @@ static struct db_stmt add_owner = DB_STMT(
     " b.path::text, b.name FROM app_user u JOIN org_unit o ON o.id = u.unit_id"
     " LEFT JOIN org_unit b ON b.id = o.branch_id WHERE u.username = lower($1)");
 
-/* Probable duplicates: the same phone, the same ID number, or the same
- * normalised name and company. $1 phones, $2 ID number, $3 name, $4 company. */
-#define DUP_MATCH                                                                                                    \
-    "SELECT d.id, min(d.reason) AS reason FROM ("                                                                    \
-    " SELECT c.id, 'same phone ' || p AS reason FROM customer c, unnest($1::text[]) p"                               \
-    "  WHERE c.phones @> ARRAY[p]"                                                                                   \
-    " UNION ALL SELECT c.id, 'same ID number' FROM customer c WHERE $2::text IS NOT NULL AND c.id_number = $2"       \
-    " UNION ALL SELECT c.id, 'same name and company' FROM customer c"                                                \
-    "  WHERE $4::text IS NOT NULL"                                                                                   \
-    "   AND c.name_key = lower(regexp_replace($3, '[[:space:][:punct:]]+', '', 'g'))"                                \
-    "   AND c.company_key = lower(regexp_replace($4, '[[:space:][:punct:]]+', '', 'g'))"                             \
-    ") d JOIN customer x ON x.id = d.id WHERE x.merged_into IS NULL AND x.status <> 'archived' GROUP BY d.id"
+/* Probable duplicates (customer_probable_duplicates in sql/0002): $1 phones,
+ * $2 ID number, $3 name, $4 company. */
 static struct db_stmt dup_find = DB_STMT(
-    "SELECT " CUSTOMER_COLUMNS ", m.reason FROM (" DUP_MATCH ") m JOIN customer c ON c.id = m.id" CUSTOMER_JOINS
-    "ORDER BY c.id LIMIT 10");
+    "SELECT " CUSTOMER_COLUMNS ", m.reason FROM customer_probable_duplicates($1::text[], $2, $3, $4) m"
+    " JOIN customer c ON c.id = m.id" CUSTOMER_JOINS "ORDER BY c.id LIMIT 10");
 
 static void add_inserted(const struct db_result *res, void *arg)
 {
@@ -341,6 +330,30 @@ static void add_inserted(const struct db_result *res, void *arg)
     req_reply(r);
 }
 
+/* INSERT ... SELECT ... WHERE force OR no probable duplicate, as one
+ * statement whose text follows the field table: built once, prepared. */
+static struct db_stmt *insert_stmt(void)
+{
+    static char sql[4096];
+    static struct db_stmt st;
+    if (st.sql)
+        return &st;
+    size_t n = (size_t)snprintf(sql, sizeof sql, "WITH c AS (INSERT INTO customer (branch_id, owner_id, created_by,"
+                                                 " updated_by, sort_key, search_text, search_tokens");
+    for (int i = 0; i < CF_COUNT; i++)
+        n += (size_t)snprintf(sql + n, sizeof sql - n, ", %s", customer_fields[i].name);
+    n += (size_t)snprintf(sql + n, sizeof sql - n, ") SELECT $1, $2, $3, $3, $4, $5, $6::text[]");
+    for (int i = 0; i < CF_COUNT; i++) /* field i is $(8 + i) */
+        n += (size_t)snprintf(sql + n, sizeof sql - n, ", %s$%d%s", i == FI_SINCE ? "coalesce(" : "", 8 + i,
+                              i == FI_SINCE ? "::date, current_date)" : customer_fields[i].cast);
+    snprintf(sql + n, sizeof sql - n,
+             " WHERE $7::boolean OR NOT EXISTS (SELECT 1 FROM customer_probable_duplicates($%d::text[], $%d, $%d, $%d))"
+             " RETURNING *) SELECT " CUSTOMER_COLUMNS " FROM c" CUSTOMER_JOINS,
+             8 + FI_PHONES, 8 + FI_ID_NUMBER, 8 + FI_NAME, 8 + FI_COMPANY);
+    st.sql = sql;
+    return &st;
+}
+
 static void add_insert(struct req *r)
 {
     struct add_state *st = r->state;
@@ -350,37 +363,6 @@ static void add_insert(struct req *r)
         req_fail(r, KEHU__V1__CODE__INTERNAL, NULL, "could not compute search keys");
         return;
     }
-    /* INSERT ... SELECT ... WHERE force OR no duplicate, as one statement */
-    char sql[4096];
-    size_t n = (size_t)snprintf(sql, sizeof sql, "WITH c AS (INSERT INTO customer (branch_id, owner_id, created_by,"
-                                                 " updated_by, sort_key, search_text, search_tokens");
-    for (int i = 0; i < CF_COUNT; i++)
-        n += (size_t)snprintf(sql + n, sizeof sql - n, ", %s", customer_fields[i].name);
-    n += (size_t)snprintf(sql + n, sizeof sql - n, ") SELECT $1, $2, $3, $3, $4, $5, $6::text[]");
-    for (int i = 0; i < CF_COUNT; i++)
-        n += (size_t)snprintf(sql + n, sizeof sql - n, ", %s$%d%s", i == FI_SINCE ? "coalesce(" : "", 8 + i,
-                              i == FI_SINCE ? "::date, current_date)" : customer_fields[i].cast);
-    /* the duplicate guard reuses the parameters of phones, ID number, name, company */
-    n += (size_t)snprintf(sql + n, sizeof sql - n,
-                          " WHERE $7::boolean OR NOT EXISTS (SELECT 1 FROM (" DUP_MATCH ") dup) RETURNING *)"
-                          " SELECT " CUSTOMER_COLUMNS " FROM c" CUSTOMER_JOINS);
-    /* DUP_MATCH speaks of $1..$4: renumber to this statement's parameters */
-    char *final = arena_alloc(&r->arena, n * 2 + 64);
-    const char *dup_at = strstr(sql, "SELECT 1 FROM (");
-    size_t head = (size_t)(dup_at - sql), o = 0;
-    memcpy(final, sql, head);
-    o = head;
-    static const int remap[5] = { 0, 8 + FI_PHONES, 8 + FI_ID_NUMBER, 8 + FI_NAME, 8 + FI_COMPANY };
-    for (const char *p = dup_at; *p;) {
-        if (*p == '$' && p[1] >= '1' && p[1] <= '4' && !isdigit((unsigned char)p[2]) && p < strstr(dup_at, ") dup)")) {
-            o += (size_t)sprintf(final + o, "$%d", remap[p[1] - '0']);
-            p += 2;
-        } else {
-            final[o++] = *p++;
-        }
-    }
-    final[o] = 0;
-
     const char *params[8 + CF_COUNT];
     params[0] = arena_printf(&r->arena, "%lld", (long long)st->branch_id);
     params[1] = st->owner_id ? arena_printf(&r->arena, "%lld", (long long)st->owner_id) : NULL;
@@ -389,15 +371,13 @@ static void add_insert(struct req *r)
     params[4] = k.text;
     params[5] = k.tokens;
     params[6] = m->force ? "true" : "false";
-    params[7] = NULL; /* unused slot keeps field i at $8+i */
-    for (int i = 0; i < CF_COUNT; i++)
+    for (int i = 0; i < CF_COUNT; i++) /* $(8 + i) */
         params[7 + i] = customer_field_param(&r->arena, &st->v, i);
-    /* shift: $8 is params[7] */
-    const char *dup_params[4] = { customer_field_param(&r->arena, &st->v, FI_PHONES), customer_field_param(&r->arena, &st->v, FI_ID_NUMBER),
-                                  customer_field_param(&r->arena, &st->v, FI_NAME), customer_field_param(&r->arena, &st->v, FI_COMPANY) };
+    const char *dup_params[4] = { params[7 + FI_PHONES], params[7 + FI_ID_NUMBER], params[7 + FI_NAME],
+                                  params[7 + FI_COMPANY] };
     struct db_call *call = db_call_new(r->srv->db, add_inserted, r);
     db_call_add(call, &dup_find, 4, dup_params);
-    db_call_add_sql(call, final, 7 + CF_COUNT, params);
+    db_call_add(call, insert_stmt(), 7 + CF_COUNT, params);
     db_call_send(call);
 }
 

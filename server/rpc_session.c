@@ -132,11 +132,6 @@ static Kehu__V1__Session *session_reply(struct req *r, const char *token, int64_
     return s;
 }
 
-struct login_done_arg {
-    struct req *r;
-    char token[AUTH_TOKEN_LEN + 1];
-};
-
 static void login_stored(const struct db_result *res, void *arg)
 {
     struct req *r = arg;

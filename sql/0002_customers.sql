@@ -116,6 +116,25 @@ CREATE TABLE change_log (
 );
 CREATE INDEX change_log_customer ON change_log (customer_id, id);
 
+-- Probable duplicates of a customer with these phones, ID number, name and
+-- company: the same phone, the same ID number, or the same normalised name
+-- and company (the company must be given). Live customers only.
+CREATE FUNCTION customer_probable_duplicates(p_phones text[], p_id_number text, p_name text, p_company text)
+RETURNS TABLE (id bigint, reason text) LANGUAGE sql STABLE AS $$
+    SELECT d.id, min(d.reason) FROM (
+        SELECT c.id, 'same phone ' || p AS reason FROM customer c, unnest(p_phones) p WHERE c.phones @> ARRAY[p]
+        UNION ALL
+        SELECT c.id, 'same ID number' FROM customer c WHERE p_id_number IS NOT NULL AND c.id_number = p_id_number
+        UNION ALL
+        SELECT c.id, 'same name and company' FROM customer c
+         WHERE p_company IS NOT NULL
+           AND c.name_key = lower(regexp_replace(p_name, '[[:space:][:punct:]]+', '', 'g'))
+           AND c.company_key = lower(regexp_replace(p_company, '[[:space:][:punct:]]+', '', 'g'))
+    ) d JOIN customer x ON x.id = d.id
+    WHERE x.merged_into IS NULL AND x.status <> 'archived'
+    GROUP BY d.id
+$$;
+
 -- Fields that are bookkeeping, not the customer's story: not logged.
 CREATE FUNCTION change_log_skip(field text) RETURNS boolean LANGUAGE sql IMMUTABLE AS $$
     SELECT field IN ('version', 'updated_at', 'updated_by', 'created_at', 'created_by', 'sort_key', 'search_text',

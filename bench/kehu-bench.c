@@ -1,24 +1,40 @@
 /* kehu-bench: load on a running kehud through libkehu, as real clients.
  *
  *   kehu-bench [--server HOST:PORT] [--connections N] [--depth D]
- *              [--seconds S] [--op ping|whoami|search] [--user U] [--password P]
+ *              [--seconds S] [--op ping|whoami|search|get] [--ids MIN-MAX]
+ *              [--user U] [--password P] [--ready FILE] [--json]
  *
  * Each connection runs in its own thread and keeps D requests in flight
  * (pipelined). Prints throughput and latency percentiles; --json prints one
- * JSON object for scripts/bench. */
+ * JSON object for scripts/bench.
+ *
+ * --op get: CustomerGet of ids drawn uniformly from MIN..MAX (--ids), each
+ * connection from its own PRNG with a fixed seed (its index), so two runs ask
+ * for the same ids in the same order. Any answer but OK (NOT_FOUND for a gap
+ * in the ids, say) counts as an error.
+ *
+ * SIGINT or SIGTERM ends the run early: no new requests, the ones in flight
+ * are answered, and the figures are printed as usual. With --ready FILE,
+ * FILE is created once every connection is logged in and sending, so a
+ * script can start the thing to be measured under load at that moment and
+ * stop the load with a signal when it is done (--seconds large). */
 #define _GNU_SOURCE
 #include <getopt.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "kehu.h"
 
 struct opts {
-    const char *server, *op, *user, *password;
+    const char *server, *op, *user, *password, *ready;
     int connections, depth, seconds, json;
+    int64_t id_min, id_max; /* --op get */
 };
 
 struct worker {
@@ -29,6 +45,7 @@ struct worker {
     size_t n, cap;
     long errors;
     double deadline;
+    uint64_t rng; /* --op get: xorshift64* state, seeded from the index */
     Kehu__V1__Request req;
     char failure[600];
 };
@@ -38,6 +55,7 @@ struct slot {
     double sent;
     Kehu__V1__Request req;      /* search: each slot its own request */
     Kehu__V1__CustomerSearch search;
+    Kehu__V1__CustomerGet get;  /* get: each slot its own request */
 };
 
 /* What a branch clerk types: surnames, given names, pinyin, initials, phone
@@ -48,6 +66,29 @@ static const char *const search_terms[] = {
 };
 #define NTERMS (sizeof search_terms / sizeof search_terms[0])
 static unsigned term_counter;
+
+/* Set by the signal thread: stop sending, let the requests in flight finish. */
+static int stopping;
+/* Connections that are logged in and sending, or that gave up. */
+static int started;
+
+static uint64_t next_rand(uint64_t *x)
+{
+    *x ^= *x >> 12;
+    *x ^= *x << 25;
+    *x ^= *x >> 27;
+    return *x * 0x2545F4914F6CDD1DULL;
+}
+
+/* uniform in [min, max], without modulo bias */
+static int64_t rand_id(struct worker *w)
+{
+    uint64_t span = (uint64_t)(w->o->id_max - w->o->id_min) + 1, r, limit = UINT64_MAX - UINT64_MAX % span;
+    do
+        r = next_rand(&w->rng);
+    while (r >= limit);
+    return w->o->id_min + (int64_t)(r % span);
+}
 
 static double now_s(void)
 {
@@ -74,7 +115,7 @@ static void on_answer(const Kehu__V1__Response *resp, const struct kehu_status *
         }
         w->lat_ms[w->n++] = (t - s->sent) * 1000.0;
     }
-    if (t < w->deadline)
+    if (t < w->deadline && !__atomic_load_n(&stopping, __ATOMIC_RELAXED))
         send_one(s);
 }
 
@@ -89,6 +130,13 @@ static void send_one(struct slot *s)
         s->search.limit = 20;
         s->req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_SEARCH;
         s->req.customer_search = &s->search;
+        req = &s->req;
+    } else if (s->w->req.op_case == KEHU__V1__REQUEST__OP_CUSTOMER_GET) {
+        kehu__v1__request__init(&s->req);
+        kehu__v1__customer_get__init(&s->get);
+        s->get.id = rand_id(s->w);
+        s->req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_GET;
+        s->req.customer_get = &s->get;
         req = &s->req;
     }
     s->sent = now_s();
@@ -107,12 +155,15 @@ static void *run_worker(void *arg)
     w->c = kehu_connect(o->server, 10000, &st);
     if (!w->c) {
         snprintf(w->failure, sizeof w->failure, "%s", st.message);
+        __atomic_add_fetch(&started, 1, __ATOMIC_RELEASE);
         return NULL;
     }
     kehu__v1__request__init(&w->req);
     if (strcmp(o->op, "ping") != 0 &&
         kehu_login(w->c, o->user, o->password, NULL, &st) != KEHU__V1__CODE__OK) {
         snprintf(w->failure, sizeof w->failure, "login: %s", st.message);
+        kehu_close(w->c);
+        __atomic_add_fetch(&started, 1, __ATOMIC_RELEASE);
         return NULL;
     }
     if (strcmp(o->op, "whoami") == 0) {
@@ -120,6 +171,8 @@ static void *run_worker(void *arg)
         w->req.whoami = &whoami_msg;
     } else if (strcmp(o->op, "search") == 0) {
         w->req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_SEARCH;
+    } else if (strcmp(o->op, "get") == 0) {
+        w->req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_GET;
     } else {
         w->req.op_case = KEHU__V1__REQUEST__OP_PING;
         w->req.ping = &ping_msg;
@@ -130,6 +183,7 @@ static void *run_worker(void *arg)
         slots[i].w = w;
         send_one(&slots[i]);
     }
+    __atomic_add_fetch(&started, 1, __ATOMIC_RELEASE);
     while (kehu_pending(w->c) > 0)
         if (kehu_run(w->c, 1000) < 0)
             break;
@@ -152,6 +206,36 @@ static double pct(const double *v, size_t n, double p)
     return v[i];
 }
 
+/* SIGINT and SIGTERM are blocked in every thread but this one, so that no
+ * poll of a connection is interrupted; the first one ends the run gently, a
+ * second one the process. */
+static void *signal_thread(void *arg)
+{
+    sigset_t *set = arg;
+    int sig;
+    if (sigwait(set, &sig) == 0)
+        __atomic_store_n(&stopping, 1, __ATOMIC_RELAXED);
+    if (sigwait(set, &sig) == 0)
+        _exit(128 + sig);
+    return NULL;
+}
+
+/* "MIN-MAX", both positive, MIN <= MAX */
+static int parse_ids(const char *s, int64_t *lo, int64_t *hi)
+{
+    char *end;
+    long long a = strtoll(s, &end, 10);
+    if (end == s || *end != '-')
+        return -1;
+    const char *t = end + 1;
+    long long b = strtoll(t, &end, 10);
+    if (end == t || *end || a < 1 || b < a)
+        return -1;
+    *lo = a;
+    *hi = b;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     struct opts o = { .server = getenv("KEHU_SERVER"), .op = "ping", .user = "admin",
@@ -163,10 +247,13 @@ int main(int argc, char **argv)
         { "depth", required_argument, 0, 'd' },  { "seconds", required_argument, 0, 't' },
         { "op", required_argument, 0, 'o' },     { "user", required_argument, 0, 'u' },
         { "password", required_argument, 0, 'p' }, { "json", no_argument, 0, 'j' },
-        { "help", no_argument, 0, 'h' },         { 0, 0, 0, 0 },
+        { "clients", required_argument, 0, 'c' }, { "ids", required_argument, 0, 'i' },
+        { "ready", required_argument, 0, 'r' },  { "help", no_argument, 0, 'h' },
+        { 0, 0, 0, 0 },
     };
+    const char *ids = NULL;
     int ch;
-    while ((ch = getopt_long(argc, argv, "s:c:d:t:o:u:p:jh", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "s:c:d:t:o:u:p:i:r:jh", longopts, NULL)) != -1) {
         switch (ch) {
         case 's': o.server = optarg; break;
         case 'c': o.connections = atoi(optarg); break;
@@ -176,26 +263,57 @@ int main(int argc, char **argv)
         case 'u': o.user = optarg; break;
         case 'p': o.password = optarg; break;
         case 'j': o.json = 1; break;
+        case 'i': ids = optarg; break;
+        case 'r': o.ready = optarg; break;
         default:
             fprintf(stderr, "usage: kehu-bench [--server HOST:PORT] [--connections N] [--depth D] [--seconds S]\n"
-                            "                  [--op ping|whoami|search] [--user U] [--password P] [--json]\n");
+                            "                  [--op ping|whoami|search|get] [--ids MIN-MAX] [--user U] [--password P]\n"
+                            "                  [--ready FILE] [--json]\n");
             return ch == 'h' ? 0 : 2;
         }
     }
     if (o.connections < 1 || o.depth < 1 || o.seconds < 1 ||
-        (strcmp(o.op, "ping") != 0 && strcmp(o.op, "whoami") != 0 && strcmp(o.op, "search") != 0)) {
-        fprintf(stderr, "kehu-bench: connections, depth and seconds must be positive; op ping, whoami or search\n");
+        (strcmp(o.op, "ping") != 0 && strcmp(o.op, "whoami") != 0 && strcmp(o.op, "search") != 0 &&
+         strcmp(o.op, "get") != 0)) {
+        fprintf(stderr, "kehu-bench: connections, depth and seconds must be positive; op ping, whoami, search or get\n");
+        return 2;
+    }
+    if (strcmp(o.op, "get") == 0 && (!ids || parse_ids(ids, &o.id_min, &o.id_max) < 0)) {
+        fprintf(stderr, "kehu-bench: --op get needs --ids MIN-MAX (customer ids, 1 <= MIN <= MAX)\n");
         return 2;
     }
     if (strcmp(o.op, "ping") != 0 && !o.password) {
         fprintf(stderr, "kehu-bench: --op %s needs --password or KEHU_PASSWORD\n", o.op);
         return 2;
     }
+    static sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL); /* inherited by every thread started below */
+    pthread_t sig_thread;
+    if (pthread_create(&sig_thread, NULL, signal_thread, &sigs) == 0)
+        pthread_detach(sig_thread);
     struct worker *w = calloc((size_t)o.connections, sizeof *w);
     double t0 = now_s();
     for (int i = 0; i < o.connections; i++) {
         w[i].o = &o;
+        w[i].rng = 0x9E3779B97F4A7C15ULL * (uint64_t)(i + 1); /* never 0 */
         pthread_create(&w[i].thread, NULL, run_worker, &w[i]);
+    }
+    if (o.ready) {
+        struct timespec tick = { 0, 5000000 };
+        while (__atomic_load_n(&started, __ATOMIC_ACQUIRE) < o.connections)
+            nanosleep(&tick, NULL);
+        int ok = 1;
+        for (int i = 0; i < o.connections; i++)
+            ok &= !w[i].failure[0];
+        FILE *f = ok ? fopen(o.ready, "w") : NULL;
+        if (f)
+            fclose(f);
+        else if (ok)
+            fprintf(stderr, "kehu-bench: --ready %s: cannot create it\n", o.ready);
+        t0 = now_s(); /* the rate over the time under load, logins left out */
     }
     size_t total = 0;
     long errors = 0;
@@ -220,14 +338,15 @@ int main(int argc, char **argv)
     double rate = (double)total / elapsed;
     if (o.json)
         printf("{\"op\": \"%s\", \"connections\": %d, \"depth\": %d, \"seconds\": %.2f, \"requests\": %zu, "
-               "\"errors\": %ld, \"per_second\": %.0f, \"p50_ms\": %.3f, \"p99_ms\": %.3f, \"max_ms\": %.3f}\n",
-               o.op, o.connections, o.depth, elapsed, total, errors, rate, pct(all, total, 50), pct(all, total, 99),
-               total ? all[total - 1] : 0.0);
+               "\"errors\": %ld, \"per_second\": %.0f, \"p50_ms\": %.3f, \"p90_ms\": %.3f, \"p99_ms\": %.3f, "
+               "\"max_ms\": %.3f}\n",
+               o.op, o.connections, o.depth, elapsed, total, errors, rate, pct(all, total, 50), pct(all, total, 90),
+               pct(all, total, 99), total ? all[total - 1] : 0.0);
     else
         printf("%s: %d connections x %d in flight, %.1f s: %zu requests, %ld errors, %.0f/s; latency p50 %.3f ms, "
-               "p99 %.3f ms, max %.3f ms\n",
-               o.op, o.connections, o.depth, elapsed, total, errors, rate, pct(all, total, 50), pct(all, total, 99),
-               total ? all[total - 1] : 0.0);
+               "p90 %.3f ms, p99 %.3f ms, max %.3f ms\n",
+               o.op, o.connections, o.depth, elapsed, total, errors, rate, pct(all, total, 50), pct(all, total, 90),
+               pct(all, total, 99), total ? all[total - 1] : 0.0);
     free(all);
     free(w);
     return errors ? 1 : 0;

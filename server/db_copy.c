@@ -21,6 +21,8 @@ struct db_copy {
     size_t pending_len;
     uv_timer_t *failed;  /* reports a connection that could not even start, on the next turn */
     int in_callback;     /* closing from inside a callback waits until it returns */
+    void (*notice)(const char *message, void *arg);
+    void *notice_arg;
     int doomed;
 };
 
@@ -316,6 +318,22 @@ void db_copy_end(struct db_copy *x, db_cb cb, void *arg)
     }
     x->state = X_ENDING;
     flush_out(x);
+}
+
+static void notice_received(void *arg, const PGresult *res)
+{
+    struct db_copy *x = arg;
+    const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+    if (x->notice && msg && !x->doomed && x->state != X_DEAD)
+        x->notice(msg, x->notice_arg);
+}
+
+void db_copy_on_notice(struct db_copy *x, void (*cb)(const char *message, void *arg), void *arg)
+{
+    x->notice = cb;
+    x->notice_arg = arg;
+    if (x->pg)
+        PQsetNoticeReceiver(x->pg, notice_received, x);
 }
 
 static void release(struct db_copy *x)

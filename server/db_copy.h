@@ -24,6 +24,9 @@ void db_copy_exec(struct db_copy *x, const char *sql, db_cb cb, void *arg);
 void db_copy_put(struct db_copy *x, const char *data, size_t len, db_cb cb, void *arg);
 /* Ends the COPY; cb with its result (an error here names the bad line). */
 void db_copy_end(struct db_copy *x, db_cb cb, void *arg);
+/* Hands every notice (RAISE NOTICE ...) the server sends to cb, as it
+ * arrives, while a statement runs: how a long job reports progress. */
+void db_copy_on_notice(struct db_copy *x, void (*cb)(const char *message, void *arg), void *arg);
 /* Closes the connection (an open transaction rolls back). No callback is
  * called after this; one pending is dropped. Safe on NULL. */
 void db_copy_close(struct db_copy *x);

@@ -54,6 +54,19 @@ static const struct rpc_entry *const rpc_table[] = {
     &rpc_import_chunk,
     &rpc_export_page,
     &rpc_customer_merge,
+    &rpc_grade_run,
+    &rpc_grade_show,
+    &rpc_grade_override,
+    &rpc_grade_approve,
+    &rpc_grade_override_list,
+    &rpc_grade_policy_show,
+    &rpc_grade_policy_set,
+    &rpc_credit_assess,
+    &rpc_care_today,
+    &rpc_churn_list,
+    &rpc_churn_ack,
+    &rpc_churn_lost,
+    &rpc_report_get,
 };
 
 static const struct rpc_entry *rpc_find(Kehu__V1__Request__OpCase op)

@@ -11,9 +11,10 @@
 #include "server.h"
 #include "util.h"
 
-/* "kind customer branch version owner actor {path}" */
+/* "kind customer branch version owner actor {path} [detail]" */
 struct announcement {
     char kind[48];
+    const char *detail; /* "" when none */
     int64_t customer, branch, version, owner, actor;
     int64_t path[AUTHZ_MAX_DEPTH];
     int path_len;
@@ -32,7 +33,11 @@ static int parse(const char *payload, struct announcement *a)
     a->owner = owner;
     a->actor = actor;
     a->path_len = authz_parse_path(payload + used, a->path, AUTHZ_MAX_DEPTH);
-    return a->path_len < 0 ? -1 : 0;
+    if (a->path_len < 0)
+        return -1;
+    const char *end = strchr(payload + used, '}');
+    a->detail = end && end[1] == ' ' ? end + 2 : "";
+    return 0;
 }
 
 static int in_path(const struct announcement *a, int64_t unit)
@@ -80,6 +85,7 @@ void notify_dispatch(const char *channel, const char *payload, void *arg)
     ev.owner_id = a.owner;
     ev.actor_id = a.actor;
     ev.at_ms = now_unix_ms();
+    ev.detail = (char *)a.detail;
     Kehu__V1__Frame f = KEHU__V1__FRAME__INIT;
     f.body_case = KEHU__V1__FRAME__BODY_EVENT;
     f.event = &ev;

@@ -110,4 +110,29 @@ void rpc_doc_upload_free(struct doc_upload *u);
  * validate_text when multiline); NULL when acceptable or empty. */
 const char *rpc_text_problem(const char *s, size_t max_chars, int multiline);
 
+/* rpc_grade.c: grading runs, grades, overrides, policy, credit assessment */
+extern const struct rpc_entry rpc_grade_run, rpc_grade_show, rpc_grade_override, rpc_grade_approve,
+    rpc_grade_override_list, rpc_grade_policy_show, rpc_grade_policy_set, rpc_credit_assess;
+/* Starts the scheduled runs (a timer checking every cfg.grade_schedule
+ * seconds, 0 none) and stops them and any run in progress at shutdown. */
+void grade_schedule_start(struct server *s);
+void grade_shutdown(struct server *s);
+/* The dimensions and their grades, best first (sql grade_values). NULL: no such dimension. */
+const char *const *grade_values(const char *dimension);
+/* The grade filter of a customer list ("A", "abc=A", "lifecycle=silent"):
+ * 0 with *dim and *grade set, or -1 with *why. */
+int grade_filter_parse(struct arena *a, const char *text, const char **dim, const char **grade, const char **why);
+
+/* rpc_churn.c: churn warnings and care tasks; rpc_report.c: reports */
+extern const struct rpc_entry rpc_churn_list, rpc_churn_ack, rpc_churn_lost, rpc_care_today;
+extern const struct rpc_entry rpc_report_get;
+
+/* The caller's customer scope as two text parameters for RPC_SCOPE_SQL:
+ * kind (0 all, 1 a unit's subtree, 2 an owner, 3 nothing) and the unit or owner id. */
+void rpc_scope_params(struct req *r, enum authz_action act, const char **kind, const char **id);
+/* That scope over customer alias c, with the parameters' numbers k and i. */
+#define RPC_SCOPE_SQL(k, i)                                                                               \
+    " ($" #k "::int = 0 OR ($" #k " = 1 AND c.branch_id IN (SELECT id FROM org_unit WHERE path @> ARRAY[$" #i \
+    "::bigint])) OR ($" #k " = 2 AND c.owner_id = $" #i "::bigint)) "
+
 #endif

@@ -525,10 +525,39 @@ const struct rpc_entry rpc_customer_add = { KEHU__V1__REQUEST__OP_CUSTOMER_ADD, 
 
 /* ---- CustomerGet */
 
+/* With the grades in force (a second round trip: only a get shows them). */
+static struct db_stmt get_grades = DB_STMT("SELECT dimension, grade, overridden, is_new FROM grade_now($1)");
+
+static void get_graded(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    if (res->outcome != DB_OK) {
+        req_fail_db(r, res);
+        return;
+    }
+    Kehu__V1__Customer *cu = r->state;
+    int n = db_rows(res, 0);
+    cu->grades = arena_alloc(&r->arena, sizeof *cu->grades * (size_t)(n ? n : 1));
+    for (int i = 0; i < n; i++) {
+        Kehu__V1__Grade *g = arena_alloc(&r->arena, sizeof *g);
+        kehu__v1__grade__init(g);
+        g->dimension = col(r, res, 0, i, 0);
+        g->grade = col(r, res, 0, i, 1);
+        g->overridden = db_get_bool(res, 0, i, 2);
+        g->is_new = db_get_bool(res, 0, i, 3);
+        cu->grades[i] = g;
+    }
+    cu->n_grades = (size_t)n;
+    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_CUSTOMER;
+    r->resp.customer = cu;
+    req_reply(r);
+}
+
 static void get_loaded(struct req *r, const struct rpc_customer_ref *ref)
 {
-    (void)ref;
-    reply_customer(r, r->state, 0);
+    r->state = rpc_customer_from_row(r, r->state, 0, 0);
+    const char *p[] = { arena_printf(&r->arena, "%lld", (long long)ref->id) };
+    db_query(r->srv->db, &get_grades, 1, p, get_graded, r);
 }
 
 static void customer_get(struct req *r)
@@ -807,6 +836,13 @@ static void sql_param(struct req *r, struct sqlbuf *b, const char *text, const c
     sql_add(r, b, head);
 }
 
+void rpc_scope_params(struct req *r, enum authz_action act, const char **kind, const char **id)
+{
+    struct authz_scope s = authz_customer_scope(req_who(r), act);
+    *kind = s.kind == SCOPE_ALL ? "0" : s.kind == SCOPE_UNIT ? "1" : s.kind == SCOPE_OWNER ? "2" : "3";
+    *id = arena_printf(&r->arena, "%lld", (long long)s.id);
+}
+
 static void scope_sql(struct req *r, struct sqlbuf *b)
 {
     struct authz_scope s = authz_customer_scope(req_who(r), ACT_CUSTOMER_READ);
@@ -899,9 +935,13 @@ int rpc_customer_list_start(struct req *r, const Kehu__V1__CustomerList *m, uint
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "limit", "at most 1000 customers per page");
         return -1;
     }
+    const char *grade_dim = NULL, *grade = NULL;
     if (m->grade && *m->grade) {
-        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "grade", "grades are not computed yet: no grading run exists");
-        return -1;
+        const char *why;
+        if (grade_filter_parse(&r->arena, m->grade, &grade_dim, &grade, &why) < 0) {
+            req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "grade", "%s", why);
+            return -1;
+        }
     }
     if (date_filter(r, m->created_from, "created_from") < 0 || date_filter(r, m->created_to, "created_to") < 0)
         return -1;
@@ -910,6 +950,10 @@ int rpc_customer_list_start(struct req *r, const Kehu__V1__CustomerList *m, uint
     sql_add(r, &b, ps->sort->key); /* the cursor's value: the last row's sort key */
     sql_add(r, &b, "::text FROM customer c" CUSTOMER_JOINS "WHERE c.merged_into IS NULL");
     scope_sql(r, &b);
+    if (grade) { /* the effective grade: an override in force, else the last run's */
+        sql_param(r, &b, " AND grade_of(c.id, $?", grade_dim);
+        sql_param(r, &b, ") = $?", grade);
+    }
     const char *status = m->status && *m->status ? m->status : "";
     if (!*status) {
         sql_add(r, &b, " AND c.status <> 'archived'");

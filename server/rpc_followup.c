@@ -364,6 +364,60 @@ static struct db_stmt due_stmt = DB_STMT(
     "  OR ($4 = 'owner' AND c.owner_id = $5::bigint))"
     " ORDER BY f.due, f.id LIMIT 1000");
 
+#define DUE_SCOPE                                                                                      \
+    " AND c.merged_into IS NULL AND c.status NOT IN ('archived', 'churned')"                            \
+    " AND ($4 = 'all'"                                                                                 \
+    "  OR ($4 = 'unit' AND c.branch_id IN (SELECT s.id FROM org_unit s WHERE s.path @> ARRAY[$5::bigint]))" \
+    "  OR ($4 = 'owner' AND c.owner_id = $5::bigint))"
+/* The contacts the service policy asks of the person (customer_contacts_due)
+ * by the same day; and, for a manager asking about themselves, the A
+ * customers in their scope that lack the dedicated owner their grade needs. */
+static struct db_stmt contacts_due_stmt = DB_STMT(
+    "SELECT * FROM (SELECT c.id, c.name, coalesce(grade_of(c.id, 'abc'), 'C'), d.kind, d.due::text,"
+    "  coalesce(d.last::text, ''), greatest($2::date - d.due, 0), coalesce(u.username, '')"
+    "  FROM customer c CROSS JOIN LATERAL customer_contacts_due(c.id) d LEFT JOIN app_user u ON u.id = c.owner_id"
+    "  WHERE c.owner_id = $1 AND d.due <= $2::date + $3::int" DUE_SCOPE
+    " UNION ALL"
+    " SELECT c.id, c.name, 'A', 'owner', '', '', 0, ''"
+    "  FROM customer_grade g JOIN customer c ON c.id = g.customer_id"
+    "  WHERE $6 AND c.owner_id IS NULL AND (SELECT s.dedicated FROM grade_service('A') s)"
+    "  AND (g.abc = 'A' OR g.customer_id IN (SELECT o.customer_id FROM grade_override o WHERE o.dimension = 'abc'"
+    "   AND o.grade = 'A' AND o.status = 'active')) AND grade_of(c.id, 'abc') = 'A'" DUE_SCOPE ") x"
+    " ORDER BY x.due = '' DESC, x.due, x.id LIMIT 1000");
+
+static void due_done(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    if (res->outcome != DB_OK) {
+        req_fail_db(r, res);
+        return;
+    }
+    Kehu__V1__Followups *list = arena_alloc(&r->arena, sizeof *list);
+    kehu__v1__followups__init(list);
+    int n = db_rows(res, 0);
+    list->followups = arena_alloc(&r->arena, sizeof *list->followups * (size_t)(n ? n : 1));
+    for (int i = 0; i < n; i++)
+        list->followups[list->n_followups++] = followup_from_row(r, res, 0, i);
+    n = db_rows(res, 1);
+    list->contacts_due = arena_alloc(&r->arena, sizeof *list->contacts_due * (size_t)(n ? n : 1));
+    for (int i = 0; i < n; i++) {
+        Kehu__V1__ContactDue *d = arena_alloc(&r->arena, sizeof *d);
+        kehu__v1__contact_due__init(d);
+        d->customer_id = db_get_i64(res, 1, i, 0);
+        d->customer_name = arena_strdup(&r->arena, db_get(res, 1, i, 1));
+        d->grade = arena_strdup(&r->arena, db_get(res, 1, i, 2));
+        d->kind = arena_strdup(&r->arena, db_get(res, 1, i, 3));
+        d->due = arena_strdup(&r->arena, db_get(res, 1, i, 4));
+        d->last = arena_strdup(&r->arena, db_get(res, 1, i, 5));
+        d->overdue_days = (int32_t)db_get_i64(res, 1, i, 6);
+        d->owner = arena_strdup(&r->arena, db_get(res, 1, i, 7));
+        list->contacts_due[list->n_contacts_due++] = d;
+    }
+    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_FOLLOWUPS;
+    r->resp.followups = list;
+    req_reply(r);
+}
+
 static struct db_stmt due_user = DB_STMT("SELECT " USER_COLUMNS " FROM" USER_FROM "WHERE u.username = lower($1)");
 
 static void due_query(struct req *r, int64_t user_id)
@@ -376,9 +430,16 @@ static void due_query(struct req *r, int64_t user_id)
                                                : "none";
     char today[11];
     validate_today(today);
+    const struct principal *who = req_who(r);
+    int flags = user_id == who->user_id &&
+                (who->role == KEHU__V1__ROLE__ADMIN || who->role == KEHU__V1__ROLE__BRANCH_MANAGER);
     const char *p[] = { num(r, user_id), arena_strdup(&r->arena, today),
-                        arena_printf(&r->arena, "%u", m && m->days ? m->days : DUE_DAYS_DEFAULT), kind, num(r, s.id) };
-    db_query(r->srv->db, &due_stmt, 5, p, reply_list, r);
+                        arena_printf(&r->arena, "%u", m && m->days ? m->days : DUE_DAYS_DEFAULT), kind, num(r, s.id),
+                        flags ? "true" : "false" };
+    struct db_call *call = db_call_new(r->srv->db, due_done, r);
+    db_call_add(call, &due_stmt, 5, p);
+    db_call_add(call, &contacts_due_stmt, 6, p);
+    db_call_send(call);
 }
 
 static void due_user_found(const struct db_result *res, void *arg)

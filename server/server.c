@@ -1,4 +1,5 @@
 #include "server.h"
+#include "rpc.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -75,6 +76,7 @@ static void finish_shutdown(struct server *s)
         return;
     s->stopping = 2;
     log_info(0, 0, "all connections closed");
+    grade_shutdown(s);
     db_pool_close(s->db);
     uv_timer_stop(&s->grace);
     close_quietly((uv_handle_t *)&s->grace);
@@ -99,6 +101,7 @@ static void on_grace_over(uv_timer_t *t)
     struct server *s = t->data;
     log_warn(0, 0, "shutdown grace of %d s is over: closing %d connection(s) with requests in flight",
              s->cfg.shutdown_grace, s->nconns);
+    grade_shutdown(s); /* a run's request is answered, its transaction rolled back */
     for (struct conn *c = s->conns; c; c = c->next)
         conn_close(c, "shutdown");
 }
@@ -186,6 +189,7 @@ int server_run(const struct config *cfg)
     s->janitor.data = s;
     uv_timer_start(&s->janitor, on_janitor, 1000, 1000);
     uv_unref((uv_handle_t *)&s->janitor);
+    grade_schedule_start(s);
     uv_signal_init(s->loop, &s->sigint);
     uv_signal_init(s->loop, &s->sigterm);
     s->sigint.data = s->sigterm.data = s;

@@ -21,6 +21,7 @@ struct server {
     uv_timer_t janitor;       /* once a second: connection timeouts */
     struct conn *conns;       /* every open connection */
     int nconns;
+    struct grade_state *grade; /* grading runs and their schedule (rpc_grade.c) */
     struct conn *flush_list;  /* connections with output or a paused read to look at */
     uint64_t next_conn_id;
     int stopping;

@@ -57,6 +57,7 @@ extern const struct cli_cmd cmd_followup_table[];
 extern const struct cli_cmd cmd_doc_table[];
 extern const struct cli_cmd cmd_import_table[];
 extern const struct cli_cmd cmd_payment_table[];
+extern const struct cli_cmd cmd_grade_table[];
 
 /* getopt_long over the command's options plus the global ones (--server,
  * --json, --csv, --timeout, --help), which it handles itself; argument
@@ -144,6 +145,15 @@ void cli_json_transport_error(const char *msg, int pretty);
  * one (list = 0) as key/value lines or a JSON object, or a list as a table or
  * a JSON array; with --csv a header and one row per user. In cmd_org.c. */
 void cmd_org_print_users(struct cli *cli, Kehu__V1__User *const *users, size_t n, int list);
+
+/* ---- Grades as every command shows them (in cmd_grade.c) ---- */
+
+/* {"abc": "A", "lifecycle": "active", ...}: the effective grade per
+ * dimension, dimensions without a grade omitted (the value after a key). */
+void cmd_grade_json_grades(struct json_w *w, Kehu__V1__Grade *const *g, size_t n);
+/* "abc A · volume B · lifecycle active" (malloc'd; "" when none), a grade set
+ * by hand marked "(override)", an ABC held at C as new "(new)". */
+char *cmd_grade_line(Kehu__V1__Grade *const *g, size_t n);
 
 /* ---- Shared by the customer, contact and txn commands (in cmd_customer.c) ---- */
 

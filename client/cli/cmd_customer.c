@@ -476,8 +476,7 @@ static void json_customer(struct json_w *w, const void *item)
     }
     /* CLI.md: grades per dimension, absent ones omitted (none before the first grading run) */
     json_key(w, "grades");
-    json_begin_object(w);
-    json_end_object(w);
+    cmd_grade_json_grades(w, c->grades, c->n_grades);
     json_end_object(w);
 }
 
@@ -502,6 +501,10 @@ static void kv_customer(const void *item)
         }
         free(text);
     }
+    char *grades = cmd_grade_line(c->grades, c->n_grades);
+    if (*grades)
+        out_kv_add(kv, "grades", grades);
+    free(grades);
     out_kv_print(kv, stdout);
     out_kv_free(kv);
 }

@@ -146,6 +146,67 @@ static void table_followups(void *const *items, size_t n)
     out_table_free(t);
 }
 
+/* ---- The contacts the service policy asks for (followup due) */
+
+/* With --json and --csv a policy contact is one more element of the due list,
+ * with every key a follow-up has (so that old readers keep working):
+ * status "policy", id null, and the policy's own grade, last and
+ * overdue_days added in JSON. */
+static void json_contact(struct json_w *w, const Kehu__V1__ContactDue *d)
+{
+    json_begin_object(w);
+    json_knull(w, "id");
+    json_kint(w, "customer_id", d->customer_id);
+    json_kstr(w, "customer_name", d->customer_name);
+    json_kstr(w, "kind", d->kind);
+    json_kstr(w, "status", "policy");
+    json_kstr(w, "due", *d->due ? d->due : NULL);
+    json_knull(w, "done_at");
+    json_kstr(w, "outcome", "");
+    json_kstr(w, "note", "");
+    json_knull(w, "next");
+    json_kstr(w, "owner", d->owner);
+    json_knull(w, "created_at");
+    json_kstr(w, "created_by", "");
+    json_kstr(w, "grade", d->grade);
+    json_kstr(w, "last", *d->last ? d->last : NULL);
+    json_kint(w, "overdue_days", d->overdue_days);
+    json_end_object(w);
+}
+
+static void csv_contact(const Kehu__V1__ContactDue *d)
+{
+    char cust[24];
+    snprintf(cust, sizeof cust, "%" PRId64, d->customer_id);
+    const char *row[] = { "", cust, d->customer_name, d->kind, "policy", d->due, "", "", "", "", d->owner, "", "" };
+    cli_csv_row(stdout, 13, row);
+}
+
+/* What the policy asks: the day (and how late), who, the grade, what, the
+ * last contact of that kind. */
+static void table_contacts(Kehu__V1__ContactDue *const *cs, size_t n)
+{
+    static const char *const head[] = { "DUE", "CUSTOMER", "GRADE", "KIND", "LAST", "OWNER" };
+    struct out_table *t = out_table_new(6, head);
+    out_table_max_width(t, 1, NAME_COLS);
+    for (size_t i = 0; i < n; i++) {
+        const Kehu__V1__ContactDue *d = cs[i];
+        char due[64];
+        if (!*d->due)
+            snprintf(due, sizeof due, "%s", strcmp(d->kind, "owner") == 0 ? "now (no dedicated owner)" : "now");
+        else if (d->overdue_days > 0)
+            snprintf(due, sizeof due, "%s (%" PRId32 " day%s overdue)", d->due, d->overdue_days,
+                     d->overdue_days == 1 ? "" : "s");
+        else
+            snprintf(due, sizeof due, "%s", d->due);
+        const char *last = *d->last ? d->last : strcmp(d->kind, "owner") == 0 ? "" : "never";
+        const char *row[] = { due, d->customer_name, d->grade, d->kind, last, d->owner };
+        out_table_add(t, row);
+    }
+    out_table_print(t, stdout);
+    out_table_free(t);
+}
+
 static const struct cli_record_kind followup_kind = {
     json_followup, 13, followup_csv_head, csv_followup, table_followups, NULL,
 };
@@ -294,10 +355,33 @@ static int run_due(struct cli *cli, int argc, char **argv)
         return cli_bad_reply(cli, resp);
     void *const *fs = (void *const *)resp->followups->followups;
     size_t n = resp->followups->n_followups;
-    if (n || cli->json || cli->csv)
+    Kehu__V1__ContactDue *const *cs = resp->followups->contacts_due;
+    size_t n_cs = resp->followups->n_contacts_due;
+    if (cli->json) { /* one array: the planned follow-ups, then the policy's contacts */
+        struct json_w w;
+        json_init(&w, stdout, 1);
+        json_begin_array(&w);
+        for (size_t i = 0; i < n; i++)
+            json_followup(&w, fs[i]);
+        for (size_t i = 0; i < n_cs; i++)
+            json_contact(&w, cs[i]);
+        json_end_array(&w);
+    } else if (cli->csv) {
         cli_print_records(cli, fs, n, 1, &due_kind);
-    else
-        cli_say("nothing due within %u days\n", m.days ? m.days : 7);
+        for (size_t i = 0; i < n_cs; i++)
+            csv_contact(cs[i]);
+    } else {
+        if (n)
+            cli_print_records(cli, fs, n, 1, &due_kind);
+        if (n_cs) {
+            if (n)
+                putchar('\n'); /* cli_say would show it as a space */
+            cli_say("policy contacts:\n");
+            table_contacts(cs, n_cs);
+        }
+        if (!n && !n_cs)
+            cli_say("nothing due within %u days\n", m.days ? m.days : 7);
+    }
     kehu_response_free(resp);
     return CLI_OK;
 }
@@ -329,8 +413,9 @@ const struct cli_cmd cmd_followup_table[] = {
       "plan a follow-up (for the customer's owner unless --user)", 1, run_plan },
     { "followup log", "CUSTOMER_ID --kind K [--outcome O] [--note N] [--next DATE] [--at DATE]",
       "record a contact that happened (completes the planned one; --next plans another)", 1, run_log },
-    { "followup due", "[--user U] [--days N]", "follow-ups due within N days (default 7) and overdue ones", 1,
-      run_due },
+    { "followup due", "[--user U] [--days N]",
+      "follow-ups due within N days (default 7) and overdue ones, and the contacts the grade's service policy asks for",
+      1, run_due },
     { "followup list", "CUSTOMER_ID", "a customer's follow-ups, newest first", 1, run_list },
     { NULL, NULL, NULL, 0, NULL },
 };

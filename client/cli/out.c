@@ -324,18 +324,27 @@ void json_end_array(struct json_w *w)
     end(w, '[');
 }
 
-void json_key(struct json_w *w, const char *name)
+/* The comma and indentation before a key; -1 (and the sticky error) when no
+ * key may come. */
+static int before_key(struct json_w *w, int have_name)
 {
     if (w->error)
-        return;
-    if (!name || w->depth == 0 || w->kind[w->depth - 1] != '{' || w->after_key) {
+        return -1;
+    if (!have_name || w->depth == 0 || w->kind[w->depth - 1] != '{' || w->after_key) {
         w->error = 1;
-        return;
+        return -1;
     }
     if (!w->first[w->depth - 1])
         fputc(',', w->f);
     w->first[w->depth - 1] = 0;
     newline_indent(w);
+    return 0;
+}
+
+void json_key(struct json_w *w, const char *name)
+{
+    if (before_key(w, name != NULL) < 0)
+        return;
     write_string(w->f, name, strlen(name));
     fputs(w->pretty ? ": " : ":", w->f);
     w->after_key = 1;
@@ -472,6 +481,220 @@ void json_kmoney(struct json_w *w, const char *key, int64_t minor_units)
     json_raw_money(w, minor_units);
 }
 
+/* ---- JSON text re-emitted through the writer ---------------------------------- */
+
+struct jtext {
+    const unsigned char *s;
+    size_t i, n;
+    struct json_w *w; /* NULL: only check */
+    int depth, max_depth;
+};
+
+static void jt_ws(struct jtext *t)
+{
+    while (t->i < t->n && (t->s[t->i] == ' ' || t->s[t->i] == '\t' || t->s[t->i] == '\n' || t->s[t->i] == '\r'))
+        t->i++;
+}
+
+static int jt_at(const struct jtext *t, unsigned char c)
+{
+    return t->i < t->n && t->s[t->i] == c;
+}
+
+static int is_hex(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* The string token at t->i (a '"'): its length with the quotes, or 0 when it
+ * is not a valid JSON string of valid UTF-8. */
+static size_t jt_string(struct jtext *t)
+{
+    size_t i = t->i + 1;
+    while (i < t->n) {
+        unsigned char c = t->s[i];
+        if (c == '"') {
+            size_t len = i + 1 - t->i;
+            t->i = i + 1;
+            return len;
+        }
+        if (c < 0x20)
+            return 0;
+        if (c == '\\') {
+            if (i + 1 >= t->n)
+                return 0;
+            c = t->s[i + 1];
+            if (c == 'u') {
+                if (t->n - i < 6)
+                    return 0;
+                for (size_t k = 2; k < 6; k++)
+                    if (!is_hex(t->s[i + k]))
+                        return 0;
+                i += 6;
+            } else if (c && strchr("\"\\/bfnrt", c)) {
+                i += 2;
+            } else {
+                return 0;
+            }
+        } else if (c >= 0x80) {
+            uint32_t cp;
+            size_t k = utf8_next(t->s + i, t->n - i, &cp);
+            if (cp == BAD_CP)
+                return 0;
+            i += k;
+        } else {
+            i++;
+        }
+    }
+    return 0;
+}
+
+static size_t jt_digits(struct jtext *t)
+{
+    size_t start = t->i;
+    while (t->i < t->n && t->s[t->i] >= '0' && t->s[t->i] <= '9')
+        t->i++;
+    return t->i - start;
+}
+
+/* The number token at t->i: its length, or 0 when it is not a JSON number. */
+static size_t jt_number(struct jtext *t)
+{
+    size_t start = t->i;
+    if (jt_at(t, '-'))
+        t->i++;
+    if (jt_at(t, '0'))
+        t->i++;
+    else if (!jt_digits(t))
+        return 0;
+    if (jt_at(t, '.')) {
+        t->i++;
+        if (!jt_digits(t))
+            return 0;
+    }
+    if (jt_at(t, 'e') || jt_at(t, 'E')) {
+        t->i++;
+        if (jt_at(t, '+') || jt_at(t, '-'))
+            t->i++;
+        if (!jt_digits(t))
+            return 0;
+    }
+    return t->i - start;
+}
+
+/* A scalar token written as it is spelled. */
+static void raw_token(struct json_w *w, const unsigned char *s, size_t len)
+{
+    if (before_value(w) < 0)
+        return;
+    fwrite(s, 1, len, w->f);
+    after_value(w);
+}
+
+/* One value at t->i (after blanks), written when t->w is set. 0, or -1 when
+ * the text is not JSON there. Recursion is bounded by max_depth. */
+static int jt_value(struct jtext *t)
+{
+    jt_ws(t);
+    if (t->i >= t->n)
+        return -1;
+    unsigned char c = t->s[t->i];
+    size_t start = t->i, len = 0;
+    if (c == '{' || c == '[') {
+        unsigned char close = c == '{' ? '}' : ']';
+        if (t->depth >= t->max_depth)
+            return -1;
+        t->depth++;
+        t->i++;
+        if (t->w)
+            begin(t->w, (char)c);
+        jt_ws(t);
+        if (jt_at(t, close)) {
+            t->i++;
+        } else {
+            for (;;) {
+                if (c == '{') {
+                    jt_ws(t);
+                    size_t ks = t->i;
+                    if (!jt_at(t, '"') || !(len = jt_string(t)))
+                        return -1;
+                    if (t->w && before_key(t->w, 1) == 0) {
+                        fwrite(t->s + ks, 1, len, t->w->f);
+                        fputs(t->w->pretty ? ": " : ":", t->w->f);
+                        t->w->after_key = 1;
+                    }
+                    jt_ws(t);
+                    if (!jt_at(t, ':'))
+                        return -1;
+                    t->i++;
+                }
+                if (jt_value(t) < 0)
+                    return -1;
+                jt_ws(t);
+                if (jt_at(t, ',')) {
+                    t->i++;
+                    continue;
+                }
+                if (!jt_at(t, close))
+                    return -1;
+                t->i++;
+                break;
+            }
+        }
+        if (t->w)
+            end(t->w, (char)c);
+        t->depth--;
+        return 0;
+    }
+    if (c == '"') {
+        len = jt_string(t);
+    } else if (c == '-' || (c >= '0' && c <= '9')) {
+        len = jt_number(t);
+    } else {
+        static const char *const words[] = { "true", "false", "null" };
+        for (size_t k = 0; k < 3 && !len; k++) {
+            size_t l = strlen(words[k]);
+            if (t->n - t->i >= l && memcmp(t->s + t->i, words[k], l) == 0) {
+                t->i += l;
+                len = l;
+            }
+        }
+    }
+    if (!len)
+        return -1;
+    if (t->w)
+        raw_token(t->w, t->s + start, len);
+    return 0;
+}
+
+int json_raw(struct json_w *w, const char *text)
+{
+    if (!text) {
+        json_null(w);
+        return 0;
+    }
+    struct jtext t = { (const unsigned char *)text, 0, strlen(text), NULL, 0, JSON_MAX_DEPTH - w->depth };
+    int ok = jt_value(&t) == 0;
+    if (ok) {
+        jt_ws(&t);
+        ok = t.i == t.n;
+    }
+    if (!ok) {
+        json_str(w, text);
+        return -1;
+    }
+    t.i = 0;
+    t.depth = 0;
+    t.w = w;
+    return jt_value(&t);
+}
+
+int json_kraw(struct json_w *w, const char *key, const char *text)
+{
+    json_key(w, key);
+    return json_raw(w, text);
+}
+
 /* ---- Money ------------------------------------------------------------------- */
 
 int out_money_format(int64_t minor, char *buf, size_t n)
@@ -480,6 +703,35 @@ int out_money_format(int64_t minor, char *buf, size_t n)
     uint64_t u = minor < 0 ? (uint64_t)0 - (uint64_t)minor : (uint64_t)minor;
     int len = snprintf(buf, n, "%s%" PRIu64 ".%02u", minor < 0 ? "-" : "",
                        u / 100, (unsigned)(u % 100));
+    if (len < 0 || (size_t)len >= n) {
+        if (n > 0)
+            buf[0] = '\0';
+        return -1;
+    }
+    return len;
+}
+
+int out_fixed_format(double v, int decimals, char *buf, size_t n)
+{
+    static const uint64_t pow10[] = { 1,      10,      100,      1000,      10000,
+                                      100000, 1000000, 10000000, 100000000, 1000000000 };
+    if (n > 0)
+        buf[0] = '\0';
+    if (!isfinite(v) || decimals < 0 || decimals > 9)
+        return -1;
+    double scaled = (v < 0 ? -v : v) * (double)pow10[decimals];
+    if (scaled >= 9e18)
+        return -1;
+    /* half away from zero, without libm (the CLI's helpers link without it) */
+    uint64_t u = (uint64_t)scaled, p = pow10[decimals];
+    if (scaled - (double)u >= 0.5)
+        u++;
+    const char *sign = v < 0 && u != 0 ? "-" : "";
+    int len;
+    if (decimals)
+        len = snprintf(buf, n, "%s%" PRIu64 ".%0*" PRIu64, sign, u / p, decimals, u % p);
+    else
+        len = snprintf(buf, n, "%s%" PRIu64, sign, u);
     if (len < 0 || (size_t)len >= n) {
         if (n > 0)
             buf[0] = '\0';

@@ -71,6 +71,13 @@ void json_null(struct json_w *w);
 void json_double(struct json_w *w, double v);
 /* Money in minor units as a decimal string: 123450 -> "1234.50". */
 void json_raw_money(struct json_w *w, int64_t minor_units);
+/* A value given as JSON text (a server's JSON column): when text is exactly
+ * one valid JSON value (RFC 8259, valid UTF-8, nested no deeper than the
+ * writer allows), it is written as that value, laid out like the rest of the
+ * document (strings and numbers kept as spelled). Otherwise the text is
+ * written as a JSON string and -1 is returned, so the document stays valid.
+ * NULL writes null. */
+int json_raw(struct json_w *w, const char *text);
 
 /* key + value in one call, for the common case inside objects. */
 void json_kstr(struct json_w *w, const char *key, const char *s);
@@ -80,6 +87,7 @@ void json_kbool(struct json_w *w, const char *key, int v);
 void json_knull(struct json_w *w, const char *key);
 void json_kdouble(struct json_w *w, const char *key, double v);
 void json_kmoney(struct json_w *w, const char *key, int64_t minor_units);
+int json_kraw(struct json_w *w, const char *key, const char *text);
 
 /* ---- Money ----------------------------------------------------------------
  *
@@ -90,6 +98,13 @@ void json_kmoney(struct json_w *w, const char *key, int64_t minor_units);
 /* Writes "1234.50", "-0.05". Returns the length written, or -1 (buf set to ""
  * when n > 0) if n is too small. */
 int out_money_format(int64_t minor, char *buf, size_t n);
+
+/* A double with exactly `decimals` (0-9) digits after a '.' (never the
+ * locale's decimal point), rounded half away from zero: (0.05, 4) ->
+ * "0.0500", (48.25, 1) -> "48.3"; never "-0.0". Returns the length, or -1
+ * (buf set to "" when n > 0) for NaN, infinities, a value too large (|v| x
+ * 10^decimals beyond 9e18), decimals out of range or a small buf. */
+int out_fixed_format(double v, int decimals, char *buf, size_t n);
 
 /* Parses [+|-]DIGITS[.D[D]]: "1234", "1234.5", "1234.50", "-3.07", "+3".
  * At least one digit before the point, and 1 or 2 after it if there is a

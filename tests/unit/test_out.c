@@ -278,7 +278,122 @@ static void test_json_double(void **state)
     }
 }
 
+/* json_raw inside {"k": ...}: the document written, and json_raw's result. */
+static char *json_of_raw(const char *text, int pretty, int *rc)
+{
+    struct capture c;
+    struct json_w w;
+    cap_open(&c);
+    json_init(&w, c.f, pretty);
+    json_begin_object(&w);
+    *rc = json_kraw(&w, "k", text);
+    json_end_object(&w);
+    assert_int_equal(json_finish(&w), 0);
+    return cap_close(&c);
+}
+
+static void test_json_raw(void **state)
+{
+    (void)state;
+    int rc;
+    /* re-laid out like the rest of the document; tokens kept as spelled */
+    char *out = json_of_raw(" {\"a\" : [1, -0.5e+3, true,null, {}], \"b\\u00e9\":\"张\\n\", \"c\": []}\n", 1, &rc);
+    assert_int_equal(rc, 0);
+    assert_string_equal(out,
+        "{\n"
+        "  \"k\": {\n"
+        "    \"a\": [\n"
+        "      1,\n"
+        "      -0.5e+3,\n"
+        "      true,\n"
+        "      null,\n"
+        "      {}\n"
+        "    ],\n"
+        "    \"b\\u00e9\": \"张\\n\",\n"
+        "    \"c\": []\n"
+        "  }\n"
+        "}\n");
+    free(out);
+    out = json_of_raw("{\"a\": {\"b\": [0, 12.25]}}", 0, &rc);
+    assert_int_equal(rc, 0);
+    assert_string_equal(out, "{\"k\":{\"a\":{\"b\":[0,12.25]}}}\n");
+    free(out);
+    out = json_of_raw("\"x\"", 0, &rc);
+    assert_int_equal(rc, 0);
+    assert_string_equal(out, "{\"k\":\"x\"}\n");
+    free(out);
+    out = json_of_raw(NULL, 0, &rc);
+    assert_int_equal(rc, 0);
+    assert_string_equal(out, "{\"k\":null}\n");
+    free(out);
+
+    /* not one valid JSON value: written as a string, -1 */
+    static const char *const bad[] = {
+        "", " ", "{", "}", "[1,]", "{\"a\":1,}", "{\"a\" 1}", "{a:1}", "01", "1.", ".5", "-", "1e", "+1",
+        "tru", "nulls", "1 2", "[1] x", "\"a", "\"\\x\"", "\"\\u12g4\"", "\"\x01\"", "\"\xff\"", "'a'", "NaN",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        out = json_of_raw(bad[i], 0, &rc);
+        assert_int_equal(rc, -1);
+        assert_memory_equal(out, "{\"k\":\"", 6);
+        free(out);
+    }
+
+    /* nesting: up to what the writer allows at that depth (one level used) */
+    char deep[2 * JSON_MAX_DEPTH + 1];
+    size_t n = JSON_MAX_DEPTH - 1;
+    memset(deep, '[', n);
+    memset(deep + n, ']', n);
+    deep[2 * n] = 0;
+    out = json_of_raw(deep, 0, &rc);
+    assert_int_equal(rc, 0);
+    assert_int_equal(strlen(out), strlen("{\"k\":}\n") + 2 * n);
+    free(out);
+    n = JSON_MAX_DEPTH;
+    memset(deep, '[', n);
+    memset(deep + n, ']', n);
+    deep[2 * n] = 0;
+    out = json_of_raw(deep, 0, &rc);
+    assert_int_equal(rc, -1);
+    free(out);
+}
+
 /* ---- Money ------------------------------------------------------------------ */
+
+static void test_fixed_format(void **state)
+{
+    (void)state;
+    struct {
+        double v;
+        int decimals;
+        const char *out;
+    } cases[] = {
+        {0.05, 4, "0.0500"},
+        {48.25, 1, "48.3"},
+        {-48.25, 1, "-48.3"},
+        {-0.00001, 2, "0.00"},
+        {5, 0, "5"},
+        {0.5, 0, "1"},
+        {100, 1, "100.0"},
+        {0.123456789, 9, "0.123456789"},
+        {1234567.891, 2, "1234567.89"},
+    };
+    char buf[64];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int len = out_fixed_format(cases[i].v, cases[i].decimals, buf, sizeof buf);
+        assert_string_equal(buf, cases[i].out);
+        assert_int_equal(len, (int)strlen(cases[i].out));
+    }
+    assert_int_equal(out_fixed_format(NAN, 2, buf, sizeof buf), -1);
+    assert_string_equal(buf, "");
+    assert_int_equal(out_fixed_format(INFINITY, 2, buf, sizeof buf), -1);
+    assert_int_equal(out_fixed_format(1e15, 9, buf, sizeof buf), -1);
+    assert_int_equal(out_fixed_format(1, 10, buf, sizeof buf), -1);
+    assert_int_equal(out_fixed_format(1, -1, buf, sizeof buf), -1);
+    assert_int_equal(out_fixed_format(12.5, 1, buf, 4), -1); /* "12.5" needs 5 */
+    assert_string_equal(buf, "");
+    assert_int_equal(out_fixed_format(12.5, 1, buf, 5), 4);
+}
 
 static void test_money_format(void **state)
 {
@@ -693,6 +808,8 @@ int main(void)
         cmocka_unit_test(test_json_scalar_document),
         cmocka_unit_test(test_json_misuse),
         cmocka_unit_test(test_json_double),
+        cmocka_unit_test(test_json_raw),
+        cmocka_unit_test(test_fixed_format),
         cmocka_unit_test(test_money_format),
         cmocka_unit_test(test_money_parse),
         cmocka_unit_test(test_width),

@@ -1,0 +1,459 @@
+/* Churn warnings and care tasks (docs/grading.md, sql/0006_grading.sql).
+ *
+ * Grading runs raise churn warnings (one open per customer at most) and
+ * close them as recovered. Here people read them (ChurnList), answer them
+ * with a win-back plan (ChurnAck), or give the customer up (ChurnLost:
+ * the warning closes as lost, with the reason, and the customer becomes
+ * churned, in one transaction). CareToday lists the birthdays and festivals
+ * on which a person's customers get a gift or a greeting, by the service
+ * policy of their ABC grade.
+ *
+ * Lists cover only the customers in the caller's scope (RPC_SCOPE_SQL);
+ * a change loads its customer through rpc_customer_load (write). Dates are
+ * UTC days, as everywhere in kehud (validate_today). */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "conn.h"
+#include "log.h"
+#include "rpc.h"
+#include "server.h"
+#include "validate.h"
+
+#define PLAN_MAX 2000
+#define NOTE_MAX 2000
+#define USERNAME_MAX 64
+#define LIST_DEFAULT 100
+#define LIST_MAX 1000
+#define CARE_DAYS_MAX 366
+#define CARE_MAX 5000 /* tasks in one reply: keeps it well under a frame */
+
+static const char *const lost_reasons[] = { "dropped", "needs_unmet", "competitor_offer", "lower_price",
+                                            "circumstances" };
+
+static char *num(struct req *r, int64_t v)
+{
+    return arena_printf(&r->arena, "%lld", (long long)v);
+}
+
+static char *col(struct req *r, const struct db_result *res, int stmt, int row, int c)
+{
+    const char *v = db_get(res, stmt, row, c);
+    return arena_strdup(&r->arena, v ? v : "");
+}
+
+static int check_text(struct req *r, const char *field, const char *s, size_t max, int multiline)
+{
+    const char *why = rpc_text_problem(s, max, multiline);
+    if (!why)
+        return 0;
+    req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, field, "%s %s", field, why);
+    return -1;
+}
+
+/* ---- the warning as the protocol shows it */
+
+/* Customer c's effective ABC grade today: what grade_of(c.id, 'abc') gives,
+ * written out because grade_of, which the planner cannot inline, costs
+ * some thirty times more a row. */
+#define ABC_NOW                                                                                                 \
+    "coalesce((SELECT o.grade FROM grade_override o WHERE o.customer_id = c.id AND o.dimension = 'abc'"         \
+    " AND o.status = 'active' AND (o.until IS NULL OR o.until >= current_date) ORDER BY o.id DESC LIMIT 1),"    \
+    " (SELECT g.abc FROM customer_grade g WHERE g.customer_id = c.id))"
+
+#define WARNING_COLUMNS                                                                                          \
+    "w.id, w.customer_id, c.name, coalesce(ow.username, ''), w.raised_on::text, array_to_string(w.reasons, ','),"  \
+    " w.status, coalesce(w.plan, ''), coalesce(ab.username, ''), coalesce(" SQL_MS("w.acked_at") ", 0),"          \
+    " coalesce(w.lost_reason, ''), coalesce(" ABC_NOW ", '')"
+/* FROM clause over a relation aliased w (the table or a CTE of changed rows). */
+#define WARNING_JOINS                                                                                            \
+    " JOIN customer c ON c.id = w.customer_id LEFT JOIN app_user ow ON ow.id = c.owner_id"                      \
+    " LEFT JOIN app_user ab ON ab.id = w.acked_by "
+
+static Kehu__V1__ChurnWarning *warning_from_row(struct req *r, const struct db_result *res, int stmt, int row)
+{
+    Kehu__V1__ChurnWarning *w = arena_alloc(&r->arena, sizeof *w);
+    kehu__v1__churn_warning__init(w);
+    w->id = db_get_i64(res, stmt, row, 0);
+    w->customer_id = db_get_i64(res, stmt, row, 1);
+    w->customer_name = col(r, res, stmt, row, 2);
+    w->owner = col(r, res, stmt, row, 3);
+    w->raised_on = col(r, res, stmt, row, 4);
+    w->reasons = rpc_split(&r->arena, col(r, res, stmt, row, 5), ',', &w->n_reasons);
+    w->status = col(r, res, stmt, row, 6);
+    w->plan = col(r, res, stmt, row, 7);
+    w->acked_by = col(r, res, stmt, row, 8);
+    w->acked_at_ms = db_get_i64(res, stmt, row, 9);
+    w->lost_reason = col(r, res, stmt, row, 10);
+    w->grade = col(r, res, stmt, row, 11);
+    return w;
+}
+
+static void reply_warning(struct req *r, const struct db_result *res, int stmt)
+{
+    Kehu__V1__ChurnWarning *w = warning_from_row(r, res, stmt, 0);
+    log_info(r->conn->id, r->id, "churn warning %lld for customer %lld %s", (long long)w->id,
+             (long long)w->customer_id, w->status);
+    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_CHURN_WARNING;
+    r->resp.churn_warning = w;
+    req_reply(r);
+}
+
+/* ---- ChurnList */
+
+/* The named owner (statement 0, to tell an unknown name from no warnings)
+ * and the warnings (statement 1): $1 $2 the caller's scope, $3 the owner's
+ * username or NULL, $4 the statuses, $5 the limit. Tombstones of merged
+ * customers are left out. */
+static struct db_stmt list_owner = DB_STMT("SELECT u.id FROM app_user u WHERE u.username = lower($1)");
+static struct db_stmt list_stmt = DB_STMT(
+    "SELECT " WARNING_COLUMNS " FROM churn_warning w" WARNING_JOINS
+    "WHERE" RPC_SCOPE_SQL(1, 2) "AND c.merged_into IS NULL"
+    " AND ($3::text IS NULL OR c.owner_id = (SELECT u.id FROM app_user u WHERE u.username = lower($3)))"
+    " AND w.status = ANY ($4::text[]) ORDER BY w.raised_on DESC, w.id DESC LIMIT $5");
+
+static void listed(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    const Kehu__V1__ChurnList *m = r->msg->churn_list;
+    if (res->outcome != DB_OK) {
+        req_fail_db(r, res);
+        return;
+    }
+    int stmt = res->nres - 1;
+    if (stmt > 0 && db_rows(res, 0) != 1) {
+        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "user", "no user named '%s'", m->user);
+        return;
+    }
+    int n = db_rows(res, stmt);
+    Kehu__V1__ChurnWarnings *list = arena_alloc(&r->arena, sizeof *list);
+    kehu__v1__churn_warnings__init(list);
+    list->warnings = arena_alloc(&r->arena, sizeof *list->warnings * (size_t)(n ? n : 1));
+    for (int i = 0; i < n; i++)
+        list->warnings[list->n_warnings++] = warning_from_row(r, res, stmt, i);
+    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_CHURN_WARNINGS;
+    r->resp.churn_warnings = list;
+    req_reply(r);
+}
+
+static void churn_list(struct req *r)
+{
+    const Kehu__V1__ChurnList *m = r->msg->churn_list;
+    const char *status = m && m->status ? m->status : "", *statuses;
+    if (!*status)
+        statuses = "{open,acknowledged}";
+    else if (strcmp(status, "all") == 0)
+        statuses = "{open,acknowledged,recovered,lost}";
+    else if (strcmp(status, "open") == 0 || strcmp(status, "acknowledged") == 0 || strcmp(status, "recovered") == 0 ||
+             strcmp(status, "lost") == 0)
+        statuses = arena_printf(&r->arena, "{%s}", status);
+    else {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "status",
+                 "status is open, acknowledged, recovered, lost or all (default: open and acknowledged)");
+        return;
+    }
+    if (m && m->limit > LIST_MAX) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "limit", "limit is at most %d", LIST_MAX);
+        return;
+    }
+    const char *user = m && m->user && *m->user ? m->user : NULL;
+    if (user && check_text(r, "user", user, USERNAME_MAX, 0) < 0)
+        return;
+    const char *kind, *id;
+    rpc_scope_params(r, ACT_CUSTOMER_READ, &kind, &id);
+    const char *p[] = { kind, id, user, statuses,
+                        arena_printf(&r->arena, "%u", m && m->limit ? m->limit : LIST_DEFAULT) };
+    struct db_call *call = db_call_new(r->srv->db, listed, r);
+    if (user)
+        db_call_add(call, &list_owner, 1, &user);
+    db_call_add(call, &list_stmt, 5, p);
+    db_call_send(call);
+}
+
+const struct rpc_entry rpc_churn_list = { KEHU__V1__REQUEST__OP_CHURN_LIST, "churn_list", ACT_CUSTOMER_READ, 0,
+                                          churn_list };
+
+/* ---- ChurnAck */
+
+/* The warning's customer, if the caller may read it ($2 $3): a warning out
+ * of sight is as unknown as its customer. */
+static struct db_stmt ack_find = DB_STMT(
+    "SELECT w.customer_id FROM churn_warning w JOIN customer c ON c.id = w.customer_id"
+    " WHERE w.id = $1 AND" RPC_SCOPE_SQL(2, 3));
+/* Statement 1 tells why nothing was acknowledged: the warning's status now. */
+static struct db_stmt ack_update = DB_STMT(
+    "WITH w AS (UPDATE churn_warning w SET status = 'acknowledged', plan = $2, acked_by = $3, acked_at = now()"
+    "  WHERE w.id = $1 AND w.status IN ('open', 'acknowledged') RETURNING w.*)"
+    " SELECT " WARNING_COLUMNS " FROM w" WARNING_JOINS);
+static struct db_stmt ack_status = DB_STMT("SELECT w.status FROM churn_warning w WHERE w.id = $1");
+
+static void acked(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    const Kehu__V1__ChurnAck *m = r->msg->churn_ack;
+    if (res->outcome != DB_OK) {
+        req_fail_db(r, res);
+        return;
+    }
+    if (db_rows(res, 0) != 1) {
+        if (db_rows(res, 1) == 1)
+            req_fail(r, KEHU__V1__CODE__FAILED_PRECONDITION, "warning_id",
+                     "churn warning %lld is %s: only an open one is acknowledged", (long long)m->warning_id,
+                     db_get(res, 1, 0, 0));
+        else
+            req_fail(r, KEHU__V1__CODE__NOT_FOUND, "warning_id", "no churn warning %lld", (long long)m->warning_id);
+        return;
+    }
+    reply_warning(r, res, 0);
+}
+
+static void ack_loaded(struct req *r, const struct rpc_customer_ref *ref)
+{
+    const Kehu__V1__ChurnAck *m = r->msg->churn_ack;
+    const char *p[] = { num(r, m->warning_id), m->plan, num(r, req_who(r)->user_id) };
+    struct db_call *call = db_call_new(r->srv->db, acked, r);
+    db_call_add(call, &ack_update, 3, p);
+    db_call_add(call, &ack_status, 1, p);
+    db_call_send(call);
+}
+
+static void ack_found(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    const Kehu__V1__ChurnAck *m = r->msg->churn_ack;
+    if (res->outcome != DB_OK) {
+        req_fail_db(r, res);
+        return;
+    }
+    if (db_rows(res, 0) != 1) {
+        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "warning_id", "no churn warning %lld", (long long)m->warning_id);
+        return;
+    }
+    /* the loader checks the right to change it (PERMISSION_DENIED for one the caller may only read) */
+    rpc_customer_load_ctx(r, db_get_i64(res, 0, 0, 0), ACT_CUSTOMER_WRITE, ack_loaded, NULL, "warning_id");
+}
+
+static void churn_ack(struct req *r)
+{
+    const Kehu__V1__ChurnAck *m = r->msg->churn_ack;
+    if (!m || m->warning_id <= 0) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "warning_id", "a churn warning id is required");
+        return;
+    }
+    if (!m->plan || !*m->plan) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "plan", "a win-back plan is required");
+        return;
+    }
+    if (check_text(r, "plan", m->plan, PLAN_MAX, 1) < 0)
+        return;
+    const char *kind, *id;
+    rpc_scope_params(r, ACT_CUSTOMER_READ, &kind, &id);
+    const char *p[] = { num(r, m->warning_id), kind, id };
+    db_query(r->srv->db, &ack_find, 3, p, ack_found, r);
+}
+
+const struct rpc_entry rpc_churn_ack = { KEHU__V1__REQUEST__OP_CHURN_ACK, "churn_ack", ACT_CUSTOMER_WRITE, 0,
+                                         churn_ack };
+
+/* ---- ChurnLost */
+
+/* One call, one transaction. The customer first: its row lock makes two
+ * calls for the same customer take turns; the trigger logs and announces
+ * the status change. Then the open warning closes as lost, or, when none is
+ * open, a closed one records the loss. $1 customer, $2 reason, $3 note,
+ * $4 caller. */
+static struct db_stmt lost_customer = DB_STMT(
+    "UPDATE customer SET status = 'churned', version = version + 1, updated_at = now(), updated_by = $2"
+    " WHERE id = $1 AND status <> 'churned'");
+static struct db_stmt lost_warning = DB_STMT(
+    "WITH closed AS (UPDATE churn_warning w SET status = 'lost', lost_reason = $2, note = $3, closed_on = current_date"
+    "  WHERE w.customer_id = $1 AND w.status IN ('open', 'acknowledged') RETURNING w.*),"
+    " added AS (INSERT INTO churn_warning (customer_id, branch_id, raised_on, reasons, status, lost_reason, note,"
+    "  closed_on) SELECT c.id, c.branch_id, current_date, '{}', 'lost', $2, $3, current_date FROM customer c"
+    "  WHERE c.id = $1 AND NOT EXISTS (SELECT 1 FROM closed) RETURNING *),"
+    " w AS (SELECT * FROM closed UNION ALL SELECT * FROM added)"
+    " SELECT " WARNING_COLUMNS " FROM w" WARNING_JOINS);
+
+static void lost_done(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    if (res->outcome != DB_OK) {
+        req_fail_db(r, res);
+        return;
+    }
+    if (db_rows(res, 1) != 1) { /* the customer went away between loading and writing */
+        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "customer_id", "no such customer");
+        return;
+    }
+    reply_warning(r, res, 1);
+}
+
+static void lost_loaded(struct req *r, const struct rpc_customer_ref *ref)
+{
+    const Kehu__V1__ChurnLost *m = r->msg->churn_lost;
+    if (strcmp(ref->status, "archived") == 0) { /* churning it would bring it back from the archive */
+        req_fail(r, KEHU__V1__CODE__FAILED_PRECONDITION, "customer_id", "customer %lld is archived", (long long)ref->id);
+        return;
+    }
+    const char *cust = num(r, ref->id), *actor = num(r, req_who(r)->user_id);
+    const char *pc[] = { cust, actor };
+    const char *pw[] = { cust, m->reason, m->note && *m->note ? m->note : NULL };
+    struct db_call *call = db_call_new(r->srv->db, lost_done, r);
+    db_call_add(call, &lost_customer, 2, pc);
+    db_call_add(call, &lost_warning, 3, pw);
+    db_call_send(call);
+}
+
+static void churn_lost(struct req *r)
+{
+    const Kehu__V1__ChurnLost *m = r->msg->churn_lost;
+    if (!m || m->customer_id <= 0) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "customer_id", "a customer id is required");
+        return;
+    }
+    int known = 0;
+    for (size_t i = 0; m->reason && i < sizeof lost_reasons / sizeof lost_reasons[0]; i++)
+        known |= strcmp(m->reason, lost_reasons[i]) == 0;
+    if (!known) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "reason",
+                 "reason is dropped, needs_unmet, competitor_offer, lower_price or circumstances");
+        return;
+    }
+    if (check_text(r, "note", m->note, NOTE_MAX, 1) < 0)
+        return;
+    rpc_customer_load(r, m->customer_id, ACT_CUSTOMER_WRITE, lost_loaded);
+}
+
+const struct rpc_entry rpc_churn_lost = { KEHU__V1__REQUEST__OP_CHURN_LOST, "churn_lost", ACT_CUSTOMER_WRITE, 0,
+                                          churn_lost };
+
+/* ---- CareToday */
+
+/* The person asked about (statement 0 when it is not the caller: their id,
+ * role and unit path, for the check) and the tasks (statement 1): live
+ * customers they own, in the caller's scope ($5 $6), whose ABC grade (C
+ * when ungraded; ABC_NOW written as joins, for owners of many customers)
+ * gets care, with a birthday or a festival in [$2, $2 + $3].
+ * A birthday falls on its day in each year of the range (adding whole
+ * years to 29 Feb gives 28 Feb in other years). $1 the owner's username,
+ * $4 the most tasks. */
+static struct db_stmt care_user = DB_STMT(
+    "SELECT u.id, u.role::text, o.path::text FROM app_user u JOIN org_unit o ON o.id = u.unit_id"
+    " WHERE u.username = lower($1)");
+static struct db_stmt care_stmt = DB_STMT(
+    "WITH p AS (SELECT v.grade, grade_policy_text('service.' || v.grade || '.care') AS action"
+    "  FROM unnest(grade_values('abc')) v(grade)),"
+    " x AS (SELECT c.id, c.name, c.sort_key, c.birth, u.username, p.grade, p.action"
+    "  FROM customer c JOIN app_user u ON u.id = c.owner_id LEFT JOIN customer_grade g ON g.customer_id = c.id"
+    "  LEFT JOIN (SELECT DISTINCT ON (o.customer_id) o.customer_id, o.grade FROM grade_override o"
+    "   WHERE o.dimension = 'abc' AND o.status = 'active' AND (o.until IS NULL OR o.until >= current_date)"
+    "   ORDER BY o.customer_id, o.id DESC) o ON o.customer_id = c.id"
+    "  JOIN p ON p.grade = coalesce(o.grade, g.abc, 'C')"
+    "  WHERE u.username = lower($1) AND c.status <> 'archived' AND c.merged_into IS NULL AND" RPC_SCOPE_SQL(5, 6)
+    "  AND p.action <> 'none'),"
+    " t AS (SELECT x.*, b.on AS date, 'birthday' AS occasion FROM x"
+    "   CROSS JOIN generate_series(extract(year FROM $2::date)::int, extract(year FROM $2::date + $3::int)::int) y"
+    "   CROSS JOIN LATERAL (SELECT (x.birth + make_interval(years => y - extract(year FROM x.birth)::int))::date AS on) b"
+    "  WHERE x.birth IS NOT NULL AND b.on >= x.birth AND b.on BETWEEN $2::date AND $2::date + $3::int"
+    "  UNION ALL SELECT x.*, f.date, f.occasion FROM x"
+    "   JOIN festival f ON f.date BETWEEN $2::date AND $2::date + $3::int)"
+    " SELECT t.id, t.name, t.grade, t.occasion, t.date::text, t.action, t.username FROM t"
+    " ORDER BY t.date, t.occasion, t.sort_key, t.name, t.id LIMIT $4");
+
+static void cared(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    const Kehu__V1__CareToday *m = r->msg->care_today;
+    if (res->outcome != DB_OK) {
+        req_fail_db(r, res);
+        return;
+    }
+    int stmt = res->nres - 1;
+    if (stmt > 0) { /* someone else's: they must exist and be someone the caller may see */
+        if (db_rows(res, 0) != 1) {
+            req_fail(r, KEHU__V1__CODE__NOT_FOUND, "user", "no user named '%s'", m->user);
+            return;
+        }
+        int64_t path[AUTHZ_MAX_DEPTH];
+        int n = authz_parse_path(db_get(res, 0, 0, 2), path, AUTHZ_MAX_DEPTH);
+        struct authz_target t = {
+            .unit_path = path,
+            .path_len = n < 0 ? 0 : n,
+            .role = rpc_role_from_sql(db_get(res, 0, 0, 1)),
+            .user_id = db_get_i64(res, 0, 0, 0),
+        };
+        const char *why;
+        if (t.user_id != req_who(r)->user_id &&
+            authz_check(req_who(r), ACT_USER_READ, &t, &why) != KEHU__V1__CODE__OK) {
+            req_fail(r, KEHU__V1__CODE__PERMISSION_DENIED, "user", "you may not see the care tasks of '%s': %s",
+                     m->user, why);
+            return;
+        }
+    }
+    int n = db_rows(res, stmt);
+    Kehu__V1__CareTasks *list = arena_alloc(&r->arena, sizeof *list);
+    kehu__v1__care_tasks__init(list);
+    list->tasks = arena_alloc(&r->arena, sizeof *list->tasks * (size_t)(n ? n : 1));
+    for (int i = 0; i < n; i++) {
+        Kehu__V1__CareTask *t = arena_alloc(&r->arena, sizeof *t);
+        kehu__v1__care_task__init(t);
+        t->customer_id = db_get_i64(res, stmt, i, 0);
+        t->customer_name = col(r, res, stmt, i, 1);
+        t->grade = col(r, res, stmt, i, 2);
+        t->occasion = col(r, res, stmt, i, 3);
+        t->date = col(r, res, stmt, i, 4);
+        t->action = col(r, res, stmt, i, 5);
+        t->owner = col(r, res, stmt, i, 6);
+        list->tasks[list->n_tasks++] = t;
+    }
+    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_CARE_TASKS;
+    r->resp.care_tasks = list;
+    req_reply(r);
+}
+
+static void care_today(struct req *r)
+{
+    const Kehu__V1__CareToday *m = r->msg->care_today;
+    const struct principal *who = req_who(r);
+    if (m && m->days > CARE_DAYS_MAX) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "days", "days is at most %d", CARE_DAYS_MAX);
+        return;
+    }
+    char today[11];
+    validate_today(today);
+    const char *date = m && m->date && *m->date ? m->date : today, *why;
+    if ((why = validate_date(date))) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "date", "date %s", why);
+        return;
+    }
+    const char *user = who->username;
+    int other = m && m->user && *m->user && strcasecmp(m->user, who->username) != 0;
+    if (other) {
+        if (check_text(r, "user", m->user, USERNAME_MAX, 0) < 0)
+            return;
+        /* only those who may see other people's accounts ask for others: the rest learn nothing, not even who exists */
+        if (authz_check(who, ACT_USER_READ, NULL, &why) != KEHU__V1__CODE__OK) {
+            req_fail(r, KEHU__V1__CODE__PERMISSION_DENIED, "user", "you may see only your own care tasks");
+            return;
+        }
+        user = m->user;
+    }
+    const char *kind, *id;
+    rpc_scope_params(r, ACT_CUSTOMER_READ, &kind, &id);
+    const char *p[] = { user,
+                        arena_strdup(&r->arena, date),
+                        arena_printf(&r->arena, "%u", m ? m->days : 0),
+                        arena_printf(&r->arena, "%d", CARE_MAX),
+                        kind,
+                        id };
+    /* the check of the person and the tasks go together; the tasks are dropped if the check fails */
+    struct db_call *call = db_call_new(r->srv->db, cared, r);
+    if (other)
+        db_call_add(call, &care_user, 1, p);
+    db_call_add(call, &care_stmt, 6, p);
+    db_call_send(call);
+}
+
+const struct rpc_entry rpc_care_today = { KEHU__V1__REQUEST__OP_CARE_TODAY, "care_today", ACT_CUSTOMER_READ, 0,
+                                          care_today };

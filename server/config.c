@@ -41,6 +41,7 @@ static const struct setting settings[] = {
     S(hash_mem, K_SIZE, 8192, 1LL << 32, "Argon2id memory, bytes (default 67108864)"),
     S(login_free_failures, K_INT, 1, 1000, "failed logins before an account is slowed down (default 5)"),
     S(doc_max_bytes, K_SIZE, 0, 256 << 20, "largest document a client may upload, bytes (default 10485760)"),
+    S(report_timeout, K_INT, 1, 86400, "seconds a report may take, on its own connection (default 600)"),
     S(grade_schedule, K_INT, 0, 86400, "seconds between looks at the grading schedule, 0 none (default 600)"),
     S(hello_timeout, K_INT, 1, 3600, "seconds a new connection has to say Hello (default 10)"),
     S(frame_timeout, K_INT, 1, 3600, "seconds a started frame has to arrive whole (default 30)"),
@@ -68,6 +69,7 @@ void config_defaults(struct config *c)
     c->doc_max_bytes = 10 << 20;
     c->hello_timeout = 10;
     c->grade_schedule = 600;
+    c->report_timeout = 600;
     c->frame_timeout = 30;
 }
 

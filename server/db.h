@@ -49,6 +49,9 @@ struct db_call;
 typedef void (*db_notify_cb)(const char *channel, const char *payload, void *arg);
 struct db_pool *db_pool_new(uv_loop_t *loop, const char *conninfo, int size, int timeout_ms, const char *channel,
                             db_notify_cb on_notify, void *arg);
+/* The settings each connection starts with (before db_pool_start; default:
+ * generic plans, the right choice for short prepared statements). */
+void db_pool_set_setup(struct db_pool *p, const char *sql);
 void db_pool_start(struct db_pool *p);
 /* Fails whatever is queued or in flight with DB_UNAVAILABLE and closes every
  * connection; the pool is freed once its handles are closed. */

@@ -125,6 +125,17 @@ int grade_filter_parse(struct arena *a, const char *text, const char **dim, cons
 
 /* rpc_churn.c: churn warnings and care tasks; rpc_report.c: reports */
 extern const struct rpc_entry rpc_churn_list, rpc_churn_ack, rpc_churn_lost, rpc_care_today;
+/* A churn warning as the protocol shows it: CHURN_WARNING_COLUMNS over a
+ * relation aliased w (the table, or the rows a statement changed) joined
+ * by CHURN_WARNING_JOINS (customer c, owner, acknowledger). */
+#define CHURN_WARNING_COLUMNS                                                                                     \
+    "w.id, w.customer_id, c.name, coalesce(ow.username, ''), w.raised_on::text, array_to_string(w.reasons, ','),"  \
+    " w.status, coalesce(w.plan, ''), coalesce(ab.username, ''), coalesce(" SQL_MS("w.acked_at") ", 0),"          \
+    " coalesce(w.lost_reason, ''), coalesce(grade_of(c.id, 'abc'), '')"
+#define CHURN_WARNING_JOINS                                                                                       \
+    " JOIN customer c ON c.id = w.customer_id LEFT JOIN app_user ow ON ow.id = c.owner_id"                      \
+    " LEFT JOIN app_user ab ON ab.id = w.acked_by "
+Kehu__V1__ChurnWarning *rpc_churn_warning_from_row(struct req *r, const struct db_result *res, int stmt, int row);
 extern const struct rpc_entry rpc_report_get;
 
 /* The caller's customer scope as two text parameters for RPC_SCOPE_SQL:

@@ -54,24 +54,7 @@ static int check_text(struct req *r, const char *field, const char *s, size_t ma
 
 /* ---- the warning as the protocol shows it */
 
-/* Customer c's effective ABC grade today: what grade_of(c.id, 'abc') gives,
- * written out because grade_of, which the planner cannot inline, costs
- * some thirty times more a row. */
-#define ABC_NOW                                                                                                 \
-    "coalesce((SELECT o.grade FROM grade_override o WHERE o.customer_id = c.id AND o.dimension = 'abc'"         \
-    " AND o.status = 'active' AND (o.until IS NULL OR o.until >= current_date) ORDER BY o.id DESC LIMIT 1),"    \
-    " (SELECT g.abc FROM customer_grade g WHERE g.customer_id = c.id))"
-
-#define WARNING_COLUMNS                                                                                          \
-    "w.id, w.customer_id, c.name, coalesce(ow.username, ''), w.raised_on::text, array_to_string(w.reasons, ','),"  \
-    " w.status, coalesce(w.plan, ''), coalesce(ab.username, ''), coalesce(" SQL_MS("w.acked_at") ", 0),"          \
-    " coalesce(w.lost_reason, ''), coalesce(" ABC_NOW ", '')"
-/* FROM clause over a relation aliased w (the table or a CTE of changed rows). */
-#define WARNING_JOINS                                                                                            \
-    " JOIN customer c ON c.id = w.customer_id LEFT JOIN app_user ow ON ow.id = c.owner_id"                      \
-    " LEFT JOIN app_user ab ON ab.id = w.acked_by "
-
-static Kehu__V1__ChurnWarning *warning_from_row(struct req *r, const struct db_result *res, int stmt, int row)
+Kehu__V1__ChurnWarning *rpc_churn_warning_from_row(struct req *r, const struct db_result *res, int stmt, int row)
 {
     Kehu__V1__ChurnWarning *w = arena_alloc(&r->arena, sizeof *w);
     kehu__v1__churn_warning__init(w);
@@ -92,7 +75,7 @@ static Kehu__V1__ChurnWarning *warning_from_row(struct req *r, const struct db_r
 
 static void reply_warning(struct req *r, const struct db_result *res, int stmt)
 {
-    Kehu__V1__ChurnWarning *w = warning_from_row(r, res, stmt, 0);
+    Kehu__V1__ChurnWarning *w = rpc_churn_warning_from_row(r, res, stmt, 0);
     log_info(r->conn->id, r->id, "churn warning %lld for customer %lld %s", (long long)w->id,
              (long long)w->customer_id, w->status);
     r->resp.result_case = KEHU__V1__RESPONSE__RESULT_CHURN_WARNING;
@@ -108,7 +91,7 @@ static void reply_warning(struct req *r, const struct db_result *res, int stmt)
  * customers are left out. */
 static struct db_stmt list_owner = DB_STMT("SELECT u.id FROM app_user u WHERE u.username = lower($1)");
 static struct db_stmt list_stmt = DB_STMT(
-    "SELECT " WARNING_COLUMNS " FROM churn_warning w" WARNING_JOINS
+    "SELECT " CHURN_WARNING_COLUMNS " FROM churn_warning w" CHURN_WARNING_JOINS
     "WHERE" RPC_SCOPE_SQL(1, 2) "AND c.merged_into IS NULL"
     " AND ($3::text IS NULL OR c.owner_id = (SELECT u.id FROM app_user u WHERE u.username = lower($3)))"
     " AND w.status = ANY ($4::text[]) ORDER BY w.raised_on DESC, w.id DESC LIMIT $5");
@@ -131,7 +114,7 @@ static void listed(const struct db_result *res, void *arg)
     kehu__v1__churn_warnings__init(list);
     list->warnings = arena_alloc(&r->arena, sizeof *list->warnings * (size_t)(n ? n : 1));
     for (int i = 0; i < n; i++)
-        list->warnings[list->n_warnings++] = warning_from_row(r, res, stmt, i);
+        list->warnings[list->n_warnings++] = rpc_churn_warning_from_row(r, res, stmt, i);
     r->resp.result_case = KEHU__V1__RESPONSE__RESULT_CHURN_WARNINGS;
     r->resp.churn_warnings = list;
     req_reply(r);
@@ -144,13 +127,13 @@ static void churn_list(struct req *r)
     if (!*status)
         statuses = "{open,acknowledged}";
     else if (strcmp(status, "all") == 0)
-        statuses = "{open,acknowledged,recovered,lost}";
+        statuses = "{open,acknowledged,recovered,lost,closed}";
     else if (strcmp(status, "open") == 0 || strcmp(status, "acknowledged") == 0 || strcmp(status, "recovered") == 0 ||
-             strcmp(status, "lost") == 0)
+             strcmp(status, "lost") == 0 || strcmp(status, "closed") == 0)
         statuses = arena_printf(&r->arena, "{%s}", status);
     else {
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "status",
-                 "status is open, acknowledged, recovered, lost or all (default: open and acknowledged)");
+                 "status is open, acknowledged, recovered, lost, closed or all (default: open and acknowledged)");
         return;
     }
     if (m && m->limit > LIST_MAX) {
@@ -185,7 +168,7 @@ static struct db_stmt ack_find = DB_STMT(
 static struct db_stmt ack_update = DB_STMT(
     "WITH w AS (UPDATE churn_warning w SET status = 'acknowledged', plan = $2, acked_by = $3, acked_at = now()"
     "  WHERE w.id = $1 AND w.status IN ('open', 'acknowledged') RETURNING w.*)"
-    " SELECT " WARNING_COLUMNS " FROM w" WARNING_JOINS);
+    " SELECT " CHURN_WARNING_COLUMNS " FROM w" CHURN_WARNING_JOINS);
 static struct db_stmt ack_status = DB_STMT("SELECT w.status FROM churn_warning w WHERE w.id = $1");
 
 static void acked(const struct db_result *res, void *arg)
@@ -273,7 +256,7 @@ static struct db_stmt lost_warning = DB_STMT(
     "  closed_on) SELECT c.id, c.branch_id, current_date, '{}', 'lost', $2, $3, current_date FROM customer c"
     "  WHERE c.id = $1 AND NOT EXISTS (SELECT 1 FROM closed) RETURNING *),"
     " w AS (SELECT * FROM closed UNION ALL SELECT * FROM added)"
-    " SELECT " WARNING_COLUMNS " FROM w" WARNING_JOINS);
+    " SELECT " CHURN_WARNING_COLUMNS " FROM w" CHURN_WARNING_JOINS);
 
 static void lost_done(const struct db_result *res, void *arg)
 {
@@ -333,7 +316,7 @@ const struct rpc_entry rpc_churn_lost = { KEHU__V1__REQUEST__OP_CHURN_LOST, "chu
 /* The person asked about (statement 0 when it is not the caller: their id,
  * role and unit path, for the check) and the tasks (statement 1): live
  * customers they own, in the caller's scope ($5 $6), whose ABC grade (C
- * when ungraded; ABC_NOW written as joins, for owners of many customers)
+ * when ungraded; grade_of written as joins, for owners of many customers)
  * gets care, with a birthday or a festival in [$2, $2 + $3].
  * A birthday falls on its day in each year of the range (adding whole
  * years to 29 Feb gives 28 Feb in other years). $1 the owner's username,

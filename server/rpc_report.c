@@ -139,44 +139,11 @@ static struct db_stmt migration_stmt = DB_STMT(
     " ORDER BY coalesce(array_position(grade_values($5::text), m.fg), 0),"
     "  coalesce(array_position(grade_values($5::text), m.tg), 0)");
 
-/* Customer c's effective ABC grade today: what grade_of(c.id, 'abc') gives,
- * written out because grade_of, which the planner cannot inline, costs
- * some thirty times more a row (as in rpc_churn.c). */
-#define ABC_NOW                                                                                                 \
-    "coalesce((SELECT o.grade FROM grade_override o WHERE o.customer_id = c.id AND o.dimension = 'abc'"         \
-    " AND o.status = 'active' AND (o.until IS NULL OR o.until >= current_date) ORDER BY o.id DESC LIMIT 1),"    \
-    " (SELECT g.abc FROM customer_grade g WHERE g.customer_id = c.id))"
-
-/* The open (and acknowledged) churn warnings, newest first. The columns are
- * ChurnList's (rpc_churn.c). */
-#define WARNING_COLUMNS                                                                                          \
-    "w.id, w.customer_id, c.name, coalesce(ow.username, ''), w.raised_on::text, array_to_string(w.reasons, ','),"  \
-    " w.status, coalesce(w.plan, ''), coalesce(ab.username, ''), coalesce(" SQL_MS("w.acked_at") ", 0),"          \
-    " coalesce(w.lost_reason, ''), coalesce(" ABC_NOW ", '')"
+/* The open and acknowledged warnings in the report's scope, newest first. */
 static struct db_stmt warnings_stmt = DB_STMT(
-    "SELECT " WARNING_COLUMNS " FROM churn_warning w JOIN customer c ON c.id = w.customer_id"
-    " LEFT JOIN app_user ow ON ow.id = c.owner_id LEFT JOIN app_user ab ON ab.id = w.acked_by"
-    " WHERE w.status IN ('open', 'acknowledged') AND c.merged_into IS NULL AND" REPORT_SCOPE
+    "SELECT " CHURN_WARNING_COLUMNS " FROM churn_warning w" CHURN_WARNING_JOINS
+    "WHERE w.status IN ('open', 'acknowledged') AND c.merged_into IS NULL AND" REPORT_SCOPE
     "ORDER BY w.raised_on DESC, w.id DESC LIMIT " WARNINGS_MAX);
-
-static Kehu__V1__ChurnWarning *warning_from_row(struct req *r, const struct db_result *res, int stmt, int row)
-{
-    Kehu__V1__ChurnWarning *w = arena_alloc(&r->arena, sizeof *w);
-    kehu__v1__churn_warning__init(w);
-    w->id = db_get_i64(res, stmt, row, 0);
-    w->customer_id = db_get_i64(res, stmt, row, 1);
-    w->customer_name = col(r, res, stmt, row, 2);
-    w->owner = col(r, res, stmt, row, 3);
-    w->raised_on = col(r, res, stmt, row, 4);
-    w->reasons = rpc_split(&r->arena, col(r, res, stmt, row, 5), ',', &w->n_reasons);
-    w->status = col(r, res, stmt, row, 6);
-    w->plan = col(r, res, stmt, row, 7);
-    w->acked_by = col(r, res, stmt, row, 8);
-    w->acked_at_ms = db_get_i64(res, stmt, row, 9);
-    w->lost_reason = col(r, res, stmt, row, 10);
-    w->grade = col(r, res, stmt, row, 11);
-    return w;
-}
 
 /* ---- the request */
 
@@ -277,7 +244,7 @@ static void computed(const struct db_result *res, void *arg)
         n = db_rows(res, s);
         rep->warnings = arena_alloc(&r->arena, sizeof *rep->warnings * (size_t)(n ? n : 1));
         for (int i = 0; i < n; i++)
-            rep->warnings[rep->n_warnings++] = warning_from_row(r, res, s, i);
+            rep->warnings[rep->n_warnings++] = rpc_churn_warning_from_row(r, res, s, i);
     }
     r->resp.result_case = KEHU__V1__RESPONSE__RESULT_REPORT;
     r->resp.report = rep;
@@ -294,7 +261,7 @@ static void compute(struct req *r)
     const char *p_groups[] = { kind, id, st->unit_id, st->owner_id, st->kind->dims, st->by };
     const char *p_top[] = { kind, id, st->unit_id, st->owner_id, st->kind->dim, arena_printf(&r->arena, "%u", st->top) };
     const char *p_mig[] = { kind, id, st->unit_id, st->owner_id, st->kind->dim, run_from, run_to };
-    struct db_call *call = db_call_new(r->srv->db, computed, r);
+    struct db_call *call = db_call_new(r->srv->db_long, computed, r);
     db_call_add(call, &rows_stmt, 6, p_rows);
     if (*st->by)
         db_call_add(call, &rows_stmt, 6, p_groups);

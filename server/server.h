@@ -14,6 +14,7 @@ struct server {
     uv_loop_t *loop;
     struct config cfg;
     struct db_pool *db;
+    struct db_pool *db_long;  /* reports: statements that scan the whole base, kept off the request pool */
     uv_tcp_t listener;
     uv_signal_t sigint, sigterm;
     uv_prepare_t flusher;     /* replies go out once per loop turn, here */

@@ -301,7 +301,8 @@ CREATE TABLE churn_warning (
     run_id        bigint,          -- the run that raised it
     raised_on     date NOT NULL,
     reasons       text[] NOT NULL,
-    status        text NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'acknowledged', 'recovered', 'lost')),
+    -- closed: the customer was merged into another or archived
+    status        text NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'acknowledged', 'recovered', 'lost', 'closed')),
     plan          text,
     acked_by      bigint REFERENCES app_user (id),
     acked_at      timestamptz,
@@ -503,16 +504,24 @@ BEGIN
                       GROUP BY x.customer_id) o ON o.customer_id = c.id
          WHERE c.merged_into IS NULL AND c.status <> 'archived'
            AND least(c.since, coalesce(t.first_date, c.since)) <= d
+    ), ranked AS (
+        -- the rank on narrow rows (a sort of the wide ones costs several times more)
+        SELECT c.id,
+               row_number() OVER w AS rk,
+               count(*) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS n
+          FROM customer c LEFT JOIN gr_txn t ON t.customer_id = c.id
+         WHERE c.merged_into IS NULL AND c.status <> 'archived'
+           AND least(c.since, coalesce(t.first_date, c.since)) <= d
+           AND least(c.since, coalesce(t.first_date, c.since)) <= new_start
+        WINDOW w AS (PARTITION BY CASE WHEN by_branch THEN c.branch_id END
+                     ORDER BY CASE WHEN by_margin THEN coalesce(t.margin_w, 0) ELSE coalesce(t.rev_w, 0) END DESC, c.id)
     ), r AS (
         SELECT i.*,
                CASE WHEN by_margin THEN i.margin_w ELSE i.rev_w END AS metric,
                d - coalesce(i.last_purchase, i.start) AS idle,
                CASE WHEN i.credit_txns > 0 THEN i.paid_on_time::numeric / i.credit_txns END AS on_time,
-               row_number() OVER part AS rk,
-               count(*) OVER (part ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS n
-          FROM i
-        WINDOW part AS (PARTITION BY CASE WHEN by_branch THEN i.branch_id END, i.is_new
-                        ORDER BY CASE WHEN by_margin THEN i.margin_w ELSE i.rev_w END DESC, i.id)
+               k.rk, k.n
+          FROM i LEFT JOIN ranked k ON k.id = i.id
     ), rule AS (
         SELECT r.*,
                CASE WHEN r.is_new OR r.metric <= 0 THEN 'C'
@@ -722,6 +731,11 @@ BEGIN
        AND NOT EXISTS (SELECT 1 FROM gr_warn w WHERE w.id = c.customer_id)
        AND EXISTS (SELECT 1 FROM gr_new n WHERE n.id = c.customer_id AND n.lifecycle_eff <> 'churned'
                                                  AND n.status <> 'churned');
+    -- the customer is gone (merged, archived): nothing to win back here
+    UPDATE churn_warning c SET status = 'closed', closed_on = d
+     WHERE c.status IN ('open', 'acknowledged')
+       AND EXISTS (SELECT 1 FROM customer x WHERE x.id = c.customer_id
+                    AND (x.merged_into IS NOT NULL OR x.status = 'archived'));
     -- still there: new reasons join
     UPDATE churn_warning c
        SET reasons = (SELECT array_agg(DISTINCT r ORDER BY r) FROM unnest(c.reasons || w.reasons) r)

@@ -56,7 +56,7 @@ static const char *const dimensions[] = { "abc",    "volume", "value_tier", "ass
                                           "credit", "needs",  "potential",  "influence" };
 static const char *const credit_grades[] = { "AAA", "AA", "A", "BBB", "BB", "B", "CCC", "CC", "C" };
 static const char *const override_statuses[] = { "pending", "active", "rejected", "revoked", "expired" };
-static const char *const churn_statuses[] = { "open", "acknowledged", "recovered", "lost", "all" };
+static const char *const churn_statuses[] = { "open", "acknowledged", "recovered", "lost", "closed", "all" };
 static const char *const lost_reasons[] = { "dropped", "needs_unmet", "competitor_offer", "lower_price",
                                             "circumstances" };
 static const char *const report_groupings[] = { "branch", "owner" };
@@ -1696,7 +1696,7 @@ const struct cli_cmd cmd_grade_table[] = {
     { "care today", "[--user U] [--days N] [--date DATE]",
       "birthdays and festivals due for care (gift or greeting by grade), today or within N days", 1,
       run_care_today },
-    { "churn list", "[--user U] [--status open|acknowledged|recovered|lost|all] [--limit N]",
+    { "churn list", "[--user U] [--status open|acknowledged|recovered|lost|closed|all] [--limit N]",
       "churn warnings (default: open and acknowledged)", 1, run_churn_list },
     { "churn ack", "WARNING_ID --plan TEXT", "acknowledge a churn warning with a win-back plan", 1, run_churn_ack },
     { "churn lost", "CUSTOMER_ID --reason dropped|needs_unmet|competitor_offer|lower_price|circumstances [--note N]",

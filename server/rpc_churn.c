@@ -182,7 +182,7 @@ static void acked(const struct db_result *res, void *arg)
     if (db_rows(res, 0) != 1) {
         if (db_rows(res, 1) == 1)
             req_fail(r, KEHU__V1__CODE__FAILED_PRECONDITION, "warning_id",
-                     "churn warning %lld is %s: only an open one is acknowledged", (long long)m->warning_id,
+                     "churn warning %lld is %s: only an open one is acknowledged (or given a new plan)", (long long)m->warning_id,
                      db_get(res, 1, 0, 0));
         else
             req_fail(r, KEHU__V1__CODE__NOT_FOUND, "warning_id", "no churn warning %lld", (long long)m->warning_id);
@@ -255,8 +255,11 @@ static struct db_stmt lost_warning = DB_STMT(
     " added AS (INSERT INTO churn_warning (customer_id, branch_id, raised_on, reasons, status, lost_reason, note,"
     "  closed_on) SELECT c.id, c.branch_id, current_date, '{}', 'lost', $2, $3, current_date FROM customer c"
     "  WHERE c.id = $1 AND NOT EXISTS (SELECT 1 FROM closed) RETURNING *),"
+    /* the call the warning planned has no point any more */
+    " cancelled AS (UPDATE followup f SET status = 'cancelled', updated_at = now(), updated_by = $4"
+    "  FROM closed WHERE f.id = closed.followup_id AND f.status = 'planned' RETURNING f.id),"
     " w AS (SELECT * FROM closed UNION ALL SELECT * FROM added)"
-    " SELECT " CHURN_WARNING_COLUMNS " FROM w" CHURN_WARNING_JOINS);
+    " SELECT " CHURN_WARNING_COLUMNS " FROM w" CHURN_WARNING_JOINS " CROSS JOIN (SELECT count(*) FROM cancelled) x");
 
 static void lost_done(const struct db_result *res, void *arg)
 {
@@ -281,10 +284,10 @@ static void lost_loaded(struct req *r, const struct rpc_customer_ref *ref)
     }
     const char *cust = num(r, ref->id), *actor = num(r, req_who(r)->user_id);
     const char *pc[] = { cust, actor };
-    const char *pw[] = { cust, m->reason, m->note && *m->note ? m->note : NULL };
+    const char *pw[] = { cust, m->reason, m->note && *m->note ? m->note : NULL, num(r, req_who(r)->user_id) };
     struct db_call *call = db_call_new(r->srv->db, lost_done, r);
     db_call_add(call, &lost_customer, 2, pc);
-    db_call_add(call, &lost_warning, 3, pw);
+    db_call_add(call, &lost_warning, 4, pw);
     db_call_send(call);
 }
 
@@ -333,7 +336,7 @@ static struct db_stmt care_stmt = DB_STMT(
     "   WHERE o.dimension = 'abc' AND o.status = 'active' AND (o.until IS NULL OR o.until >= current_date)"
     "   ORDER BY o.customer_id, o.id DESC) o ON o.customer_id = c.id"
     "  JOIN p ON p.grade = coalesce(o.grade, g.abc, 'C')"
-    "  WHERE u.username = lower($1) AND c.status <> 'archived' AND c.merged_into IS NULL AND" RPC_SCOPE_SQL(5, 6)
+    "  WHERE u.username = lower($1) AND c.status NOT IN ('archived', 'churned') AND c.merged_into IS NULL AND" RPC_SCOPE_SQL(5, 6)
     "  AND p.action <> 'none'),"
     " t AS (SELECT x.*, b.on AS date, 'birthday' AS occasion FROM x"
     "   CROSS JOIN generate_series(extract(year FROM $2::date)::int, extract(year FROM $2::date + $3::int)::int) y"

@@ -89,11 +89,12 @@ static double get_double(const struct db_result *res, int stmt, int row, int c)
  * the run the migration starts from ($2, default the one before; 0 none)
  * and whether $2 exists. */
 static struct db_stmt runs_stmt = DB_STMT(
-    "SELECT r.id, r.as_of::text, coalesce(r.params ->> 'abc.metric', ''),"
+    "SELECT r.id, l.as_of::text, coalesce(l.params ->> 'abc.metric', ''),"
     " coalesce($2::bigint, (SELECT max(p.id) FROM grading_run p WHERE NOT p.dry_run AND p.id < r.id), 0),"
-    " $2::bigint IS NULL OR EXISTS (SELECT 1 FROM grading_run p WHERE p.id = $2::bigint AND NOT p.dry_run)"
-    " FROM grading_run r"
-    " WHERE NOT r.dry_run AND r.id = coalesce($1::bigint, (SELECT max(x.id) FROM grading_run x WHERE NOT x.dry_run))");
+    " $2::bigint IS NULL OR EXISTS (SELECT 1 FROM grading_run p WHERE p.id = $2::bigint AND NOT p.dry_run),"
+    " l.id FROM grading_run r"
+    " JOIN grading_run l ON l.id = (SELECT max(x.id) FROM grading_run x WHERE NOT x.dry_run)"
+    " WHERE NOT r.dry_run AND r.id = coalesce($1::bigint, l.id)");
 
 static struct db_stmt owner_stmt = DB_STMT("SELECT u.id FROM app_user u WHERE u.username = lower($1)");
 
@@ -256,7 +257,7 @@ static void compute(struct req *r)
     struct report_state *st = r->state;
     const char *kind, *id;
     rpc_scope_params(r, ACT_CUSTOMER_READ, &kind, &id);
-    const char *run_to = num(r, st->rep->run_id), *run_from = num(r, st->rep->from_run);
+    const char *run_to = num(r, st->rep->to_run), *run_from = num(r, st->rep->from_run);
     const char *p_rows[] = { kind, id, st->unit_id, st->owner_id, st->kind->dims, "" };
     const char *p_groups[] = { kind, id, st->unit_id, st->owner_id, st->kind->dims, st->by };
     const char *p_top[] = { kind, id, st->unit_id, st->owner_id, st->kind->dim, arena_printf(&r->arena, "%u", st->top) };
@@ -293,13 +294,15 @@ static void found(const struct db_result *res, void *arg)
         return;
     }
     Kehu__V1__Report *rep = st->rep;
-    rep->run_id = db_get_i64(res, 0, 0, 0);
+    /* the rows are today's grades, the latest run's; to_run only ends the migration */
+    rep->to_run = db_get_i64(res, 0, 0, 0);
+    rep->run_id = db_get_i64(res, 0, 0, 5);
     rep->as_of = col(r, res, 0, 0, 1);
     rep->metric = col(r, res, 0, 0, 2);
     rep->from_run = db_get_i64(res, 0, 0, 3);
-    if (m->from_run && m->from_run >= rep->run_id) {
+    if (m->from_run && m->from_run >= rep->to_run) {
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "from_run", "from_run %lld is not before run %lld",
-                 (long long)m->from_run, (long long)rep->run_id);
+                 (long long)m->from_run, (long long)rep->to_run);
         return;
     }
     if (st->unit_stmt >= 0) {

@@ -1393,6 +1393,7 @@ static void json_report(const Kehu__V1__Report *r)
     }
     json_end_array(&w);
     json_kid(&w, "from_run", r->from_run);
+    json_kid(&w, "to_run", r->to_run ? r->to_run : r->run_id);
     json_moves(&w, "migration", r->migration, r->n_migration);
     json_key(&w, "groups");
     json_begin_array(&w);
@@ -1589,7 +1590,8 @@ static void human_report(const char *kind, const Kehu__V1__Report *r)
         for (size_t d = 0; d < dims.n; d++) {
             putchar('\n');
             if (r->from_run && r->run_id)
-                cli_say("%s migration, run %" PRId64 " to run %" PRId64 ":\n", dims.v[d], r->from_run, r->run_id);
+                cli_say("%s migration, run %" PRId64 " to run %" PRId64 ":\n", dims.v[d], r->from_run,
+                        r->to_run ? r->to_run : r->run_id);
             else
                 cli_say("%s migration:\n", dims.v[d]);
             print_matrix(r, dims.v[d]);

@@ -120,9 +120,11 @@ static struct db_stmt rows_stmt = DB_STMT(
 /* The first $6 customers of each grade of dimension $5 by metric. */
 static struct db_stmt top_stmt = DB_STMT(
     "WITH" REPORT_GRADED("ARRAY[$5::text]") ","
-    " r AS (SELECT e.*, row_number() OVER (PARTITION BY e.grade ORDER BY e.metric DESC, e.id) AS rk FROM e)"
-    " SELECT r.grade, r.rk, r.id, r.name, (r.metric * 100)::bigint, coalesce(u.username, '')"
-    " FROM r LEFT JOIN app_user u ON u.id = r.owner_id WHERE r.rk <= $6::int"
+    /* narrow rows, byte-wise grades and integer fen sort a million rows several times faster */
+    " r AS (SELECT e.id, e.grade, e.metric, e.owner_id, row_number() OVER (PARTITION BY e.grade COLLATE \"C\""
+    "  ORDER BY (e.metric * 100)::bigint DESC, e.id) AS rk FROM e)"
+    " SELECT r.grade, r.rk, r.id, c.name, (r.metric * 100)::bigint, coalesce(u.username, '')"
+    " FROM r JOIN customer c ON c.id = r.id LEFT JOIN app_user u ON u.id = r.owner_id WHERE r.rk <= $6::int"
     " ORDER BY coalesce(array_position(grade_values($5::text), r.grade), 1000), r.rk");
 
 /* Customers by (grade at run $6, grade at run $7) on dimension $5, where a

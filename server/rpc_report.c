@@ -127,22 +127,28 @@ static struct db_stmt top_stmt = DB_STMT(
     " FROM r JOIN customer c ON c.id = r.id LEFT JOIN app_user u ON u.id = r.owner_id WHERE r.rk <= $6::int"
     " ORDER BY coalesce(array_position(grade_values($5::text), r.grade), 1000), r.rk");
 
-/* Customers by (grade at run $6, grade at run $7) on dimension $5, where a
- * customer's grades at a run are those of its last history row up to it
- * ('' not graded). Unchanged pairs count too. */
+/* Customers by (grade at run $6, grade at run $7) on dimension $5 ('' not
+ * graded); unchanged pairs count too. A customer's grade at run R is the
+ * `before` of its first history row after R (every change is recorded), or,
+ * with none, its grade now: so only the history after the older run is
+ * read, not all of it. */
 static struct db_stmt migration_stmt = DB_STMT(
-    "WITH f AS (SELECT DISTINCT ON (h.customer_id) h.customer_id, h.after[array_position(grade_dims(), $5::text)] AS g"
-    "  FROM grade_history h WHERE h.run_id <= $6::bigint ORDER BY h.customer_id, h.run_id DESC),"
-    " t AS (SELECT DISTINCT ON (h.customer_id) h.customer_id, h.after[array_position(grade_dims(), $5::text)] AS g"
-    "  FROM grade_history h WHERE h.run_id <= $7::bigint ORDER BY h.customer_id, h.run_id DESC),"
-    " m AS (SELECT coalesce(t.customer_id, f.customer_id) AS id, f.g AS fg, t.g AS tg"
-    "  FROM f FULL JOIN t ON t.customer_id = f.customer_id WHERE f.g IS NOT NULL OR t.g IS NOT NULL)"
+    "WITH i AS (SELECT array_position(grade_dims(), $5::text) AS i),"
+    " after_f AS (SELECT DISTINCT ON (h.customer_id) h.customer_id, h.before[i.i] AS g FROM grade_history h, i"
+    "  WHERE h.run_id > $6::bigint ORDER BY h.customer_id, h.run_id),"
+    " after_t AS (SELECT DISTINCT ON (h.customer_id) h.customer_id, h.before[i.i] AS g FROM grade_history h, i"
+    "  WHERE h.run_id > $7::bigint ORDER BY h.customer_id, h.run_id),"
+    " now AS (SELECT g.customer_id, g.recorded[i.i] AS g FROM customer_grade g, i),"
+    " m AS (SELECT coalesce(n.customer_id, f.customer_id) AS id,"
+    "  CASE WHEN f.customer_id IS NOT NULL THEN f.g ELSE n.g END AS fg,"
+    "  CASE WHEN t.customer_id IS NOT NULL THEN t.g ELSE n.g END AS tg"
+    "  FROM now n FULL JOIN after_f f ON f.customer_id = n.customer_id"
+    "  LEFT JOIN after_t t ON t.customer_id = coalesce(n.customer_id, f.customer_id))"
     " SELECT coalesce(m.fg, ''), coalesce(m.tg, ''), count(*) FROM m JOIN customer c ON c.id = m.id"
-    " WHERE" REPORT_SCOPE "GROUP BY m.fg, m.tg"
+    " WHERE (m.fg IS NOT NULL OR m.tg IS NOT NULL) AND" REPORT_SCOPE "GROUP BY m.fg, m.tg"
     " ORDER BY coalesce(array_position(grade_values($5::text), m.fg), 0),"
     "  coalesce(array_position(grade_values($5::text), m.tg), 0)");
 
-/* The open and acknowledged warnings in the report's scope, newest first. */
 static struct db_stmt warnings_stmt = DB_STMT(
     "SELECT " CHURN_WARNING_COLUMNS " FROM churn_warning w" CHURN_WARNING_JOINS
     "WHERE w.status IN ('open', 'acknowledged') AND c.merged_into IS NULL AND" REPORT_SCOPE

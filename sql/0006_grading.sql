@@ -91,6 +91,8 @@ INSERT INTO grade_policy (position, key, value, type, min, max, choices, descrip
  (71, 'churn.baseline_days', '365', 'int', 7, 3650, NULL, 'churn warning: the baseline before the recent window (days)'),
  (72, 'churn.drop_share', '0.5', 'num', 0, 1, NULL, 'churn warning: a fall of at least this share below the baseline'),
  (73, 'churn.min_baseline', '3', 'int', 1, 100000, NULL, 'churn warning: purchases the baseline needs'),
+ (74, 'churn.complaints', '2', 'int', 1, 1000, NULL, 'churn warning: complaints in the recent window'),
+ (75, 'churn.satisfaction_drop', '1', 'num', 0, 10, NULL, 'churn warning: fall of the average satisfaction (1-5) below the baseline'),
  (80, 'run.event_limit', '5000', 'int', 0, 10000000, NULL, 'a run changing more customers announces per branch instead'),
  (81, 'schedule.full', 'monthly', 'choice', NULL, NULL, '{monthly,off}', 'full runs by the schedule (the first in each month)'),
  (82, 'schedule.lifecycle', 'daily', 'choice', NULL, NULL, '{daily,off}', 'lifecycle runs by the schedule (the first each day)'),
@@ -710,6 +712,8 @@ DECLARE
     baseline  numeric := grade_policy_num('churn.baseline_days');
     keep      numeric := 1 - grade_policy_num('churn.drop_share');
     min_base  numeric := grade_policy_num('churn.min_baseline');
+    sat_drop  numeric := grade_policy_num('churn.satisfaction_drop');
+    min_complaints numeric := grade_policy_num('churn.complaints');
     raised    bigint;
 BEGIN
     CREATE TEMP TABLE gr_warn ON COMMIT DROP AS
@@ -720,8 +724,11 @@ BEGIN
                         THEN 'frequency_drop' END,
                    CASE WHEN n.base_n >= min_base AND n.recent_amt < keep * n.base_amt * recent / baseline
                         THEN 'amount_drop' END,
-                   CASE WHEN n.lifecycle_eff = 'silent' THEN 'silent' END], NULL) AS reasons
+                   CASE WHEN n.lifecycle_eff = 'silent' THEN 'silent' END,
+                   CASE WHEN s.satisfaction_recent <= s.satisfaction_baseline - sat_drop THEN 'satisfaction_drop' END,
+                   CASE WHEN s.complaints >= min_complaints THEN 'complaints' END], NULL) AS reasons
           FROM gr_new n
+          LEFT JOIN customer_service_signals(d, recent::integer, baseline::integer) s ON s.customer_id = n.id
          WHERE n.lifecycle_eff <> 'churned' AND n.status <> 'churned') w
      WHERE cardinality(w.reasons) > 0;
 
@@ -834,4 +841,17 @@ CREATE FUNCTION grade_schedule_due(today date) RETURNS text LANGUAGE sql STABLE 
                                 AND r.as_of >= today)
             THEN 'lifecycle'
     END
+$$;
+
+-- ---------------------------------------------------------------- service signals
+
+-- What complaints and satisfaction surveys say of each customer as of d, for
+-- the churn warnings: complaints opened in (d - recent_days, d], and the
+-- average satisfaction in that window and in the baseline before it. Cases
+-- and surveys are not in the schema yet: until the migration that adds them
+-- replaces this function, no customer has a signal.
+CREATE FUNCTION customer_service_signals(d date, recent_days integer, baseline_days integer)
+RETURNS TABLE (customer_id bigint, complaints bigint, satisfaction_recent numeric, satisfaction_baseline numeric)
+LANGUAGE sql STABLE AS $$
+    SELECT NULL::bigint, NULL::bigint, NULL::numeric, NULL::numeric WHERE false
 $$;

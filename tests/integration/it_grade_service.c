@@ -1884,6 +1884,58 @@ static void test_cli(void **state)
 
 /* kehud restarted with --grade_schedule 1 makes this month's full run by
  * itself, once. */
+/* Complaints and satisfaction reach the churn rules through
+ * customer_service_signals, which the cases migration will fill: standing
+ * in for it, a function with fixed signals for three customers. */
+static void test_service_signals(void **state)
+{
+    (void)state;
+    PGconn *pg = pg_open();
+    int64_t ids[3];
+    PGresult *q = PQexec(pg, "SELECT g.customer_id FROM customer_grade g JOIN customer c ON c.id = g.customer_id"
+                             " WHERE g.lifecycle <> 'churned' AND c.status <> 'churned' ORDER BY g.customer_id LIMIT 3");
+    assert_int_equal(PQntuples(q), 3);
+    for (int k = 0; k < 3; k++)
+        ids[k] = strtoll(PQgetvalue(q, k, 0), NULL, 10);
+    PQclear(q);
+    char sql[1024];
+    /* 0: two complaints (the default limit); 1: satisfaction 2.5 against 4.5; 2: one complaint and a small dip */
+    snprintf(sql, sizeof sql,
+             "CREATE OR REPLACE FUNCTION customer_service_signals(d date, recent_days integer, baseline_days integer)"
+             " RETURNS TABLE (customer_id bigint, complaints bigint, satisfaction_recent numeric,"
+             " satisfaction_baseline numeric) LANGUAGE sql STABLE AS $$"
+             " VALUES (%lld::bigint, 2::bigint, NULL::numeric, NULL::numeric), (%lld, 0, 2.5, 4.5), (%lld, 1, 4.0, 4.5) $$",
+             (long long)ids[0], (long long)ids[1], (long long)ids[2]);
+    pg_do(pg, sql);
+    Kehu__V1__Response *r = grade_run(org.admin, D2, 0, C(OK), NULL);
+    kehu_response_free(r);
+    const char *want[3] = { "complaints", "satisfaction_drop", NULL };
+    r = churn_list(org.admin, NULL);
+    for (int k = 0; k < 3; k++) {
+        int has_complaints = 0, has_satisfaction = 0;
+        for (size_t j = 0; j < r->churn_warnings->n_warnings; j++) {
+            const Kehu__V1__ChurnWarning *w = r->churn_warnings->warnings[j];
+            if (w->customer_id != ids[k])
+                continue;
+            for (size_t x = 0; x < w->n_reasons; x++) {
+                has_complaints |= !strcmp(w->reasons[x], "complaints");
+                has_satisfaction |= !strcmp(w->reasons[x], "satisfaction_drop");
+            }
+        }
+        int want_c = want[k] && !strcmp(want[k], "complaints"), want_s = want[k] && !strcmp(want[k], "satisfaction_drop");
+        check(has_complaints == want_c && has_satisfaction == want_s,
+              "signals: customer %lld has complaints %d satisfaction_drop %d, expected %d %d", (long long)ids[k],
+              has_complaints, has_satisfaction, want_c, want_s);
+    }
+    kehu_response_free(r);
+    pg_do(pg, "CREATE OR REPLACE FUNCTION customer_service_signals(d date, recent_days integer, baseline_days integer)"
+              " RETURNS TABLE (customer_id bigint, complaints bigint, satisfaction_recent numeric,"
+              " satisfaction_baseline numeric) LANGUAGE sql STABLE AS $$"
+              " SELECT NULL::bigint, NULL::bigint, NULL::numeric, NULL::numeric WHERE false $$");
+    PQfinish(pg);
+    checks_done("complaint and satisfaction signals");
+}
+
 static void test_schedule(void **state)
 {
     (void)state;
@@ -1946,6 +1998,7 @@ int main(void)
         cmocka_unit_test(test_concurrency),
         cmocka_unit_test(test_service_policy),
         cmocka_unit_test(test_cli),
+        cmocka_unit_test(test_service_signals),
         cmocka_unit_test(test_schedule),
     };
     return it_finish(cmocka_run_group_tests(tests, setup, teardown));

@@ -408,7 +408,7 @@ DECLARE
     svc_contacts integer := grade_policy_num('needs.service_contacts');
     price_margin numeric := grade_policy_num('needs.price_margin');
     qual_margin  numeric := grade_policy_num('needs.quality_margin');
-    growth       numeric := grade_policy_num('potential.growth');
+    grown        numeric := 1 + grade_policy_num('potential.growth');
     recent       integer := grade_policy_num('churn.recent_days');
     baseline     integer := grade_policy_num('churn.baseline_days');
     ev_limit     bigint := grade_policy_num('run.event_limit');
@@ -417,9 +417,12 @@ DECLARE
     w_mid        date := d - make_interval(months => w_months) / 2;
     y_start      date := d - interval '12 months';
     m12_start    date := date_trunc('month', d) - interval '11 months';
-    d_month      integer := extract(year FROM d)::integer * 12 + extract(month FROM d)::integer;
+    -- the first days of the 12 calendar months ending with d's month (loyal)
+    m_starts     date[] := ARRAY(SELECT (m12_start + make_interval(months => i))::date FROM generate_series(0, 11) i);
     full_run     boolean := p_kind = 'full';
     n_graded     bigint;
+    n_kept       bigint;
+    n_gone       bigint;
     n_changed    bigint;
     n_warned     bigint;
 BEGIN
@@ -436,213 +439,247 @@ BEGIN
     VALUES (p_kind, d, p_dry, pol, actor) RETURNING id INTO run;
 
     RAISE NOTICE 'kehu.progress 1/5 transactions';
-    -- Per customer, everything the rules need from its transactions, in one
-    -- pass over txn (rows dated after d do not count).
-    CREATE TEMP TABLE gr_txn ON COMMIT DROP AS
-    SELECT t.customer_id,
-           min(t.date) AS first_date,
-           max(t.date) FILTER (WHERE t.amount > 0) AS last_purchase,
-           coalesce(sum(t.amount) FILTER (WHERE t.date > w_start), 0) AS rev_w,
-           coalesce(sum(coalesce(t.margin, 0)) FILTER (WHERE t.date > w_start), 0) AS margin_w,
-           coalesce(bool_or(t.margin IS NOT NULL) FILTER (WHERE t.date > w_start), false) AS has_margin,
-           coalesce(sum(t.amount) FILTER (WHERE t.date > y_start), 0) AS sales,
-           coalesce(sum(t.amount) FILTER (WHERE t.date > w_start AND t.date <= w_mid), 0) AS half1,
-           coalesce(sum(t.amount) FILTER (WHERE t.date > w_mid), 0) AS half2,
-           coalesce(bit_or(1 << (d_month - (extract(year FROM t.date)::integer * 12 + extract(month FROM t.date)::integer)))
-                        FILTER (WHERE t.amount > 0 AND t.date >= m12_start), 0) AS months,
-           max(t.date) FILTER (WHERE t.amount > 0 AND t.date <= d - silent) AS last_before,
-           min(t.date) FILTER (WHERE t.amount > 0 AND t.date > d - silent) AS first_recent,
-           count(*) FILTER (WHERE t.amount > 0 AND t.date > d - recent) AS recent_n,
-           coalesce(sum(t.amount) FILTER (WHERE t.amount > 0 AND t.date > d - recent), 0) AS recent_amt,
-           count(*) FILTER (WHERE t.amount > 0 AND t.date > d - recent - baseline AND t.date <= d - recent) AS base_n,
-           coalesce(sum(t.amount) FILTER (WHERE t.amount > 0 AND t.date > d - recent - baseline
-                                            AND t.date <= d - recent), 0) AS base_amt
-      FROM txn t
-     WHERE t.date <= d
-     GROUP BY t.customer_id;
-    CREATE UNIQUE INDEX ON gr_txn (customer_id);
-    ANALYZE gr_txn;
+    -- The population (live customers whose relationship started by d) with,
+    -- per customer, everything the rules need from its transactions, in one
+    -- pass over txn (rows dated after d do not count). The pass costs by the
+    -- row and by the customer held in memory (a numeric sum's state is
+    -- large), so: the date tests come before the numeric amount > 0, which
+    -- most rows then skip; the window's revenue is the sum of its halves, and
+    -- the 12 months' sales are that revenue when the window is 12 months
+    -- long; sum(margin) is NULL when no margin was recorded; the months with
+    -- purchases are a bit mask (width_bucket over the months' first days).
+    CREATE TEMP TABLE gr_cust ON COMMIT DROP AS
+    SELECT c.id, c.branch_id, c.owner_id, c.version, c.status, s.start, s.start > new_start AS is_new,
+           coalesce(CASE WHEN by_margin THEN t.margin_w ELSE t.rev_w END, 0) AS metric,
+           coalesce(t.rev_w, 0) AS rev_w, coalesce(t.margin_w, 0) AS margin_w,
+           t.margin_w IS NOT NULL AS has_margin,
+           coalesce(CASE WHEN y_start = w_start THEN t.rev_w ELSE t.sales_y END, 0) AS sales,
+           coalesce(t.half1, 0) AS half1, coalesce(t.half2, 0) AS half2,
+           t.last_purchase, t.last_before, t.first_recent, coalesce(t.months, 0) AS months,
+           coalesce(t.recent_n, 0) AS recent_n, coalesce(t.recent_amt, 0) AS recent_amt,
+           coalesce(t.base_n, 0) AS base_n, coalesce(t.base_amt, 0) AS base_amt
+      FROM customer c
+      LEFT JOIN (SELECT t.customer_id,
+                        min(t.date) AS first_date,
+                        max(t.date) FILTER (WHERE t.amount > 0) AS last_purchase,
+                        max(t.date) FILTER (WHERE t.date <= d - silent AND t.amount > 0) AS last_before,
+                        min(t.date) FILTER (WHERE t.date > d - silent AND t.amount > 0) AS first_recent,
+                        coalesce(sum(t.amount) FILTER (WHERE t.date > w_start AND t.date <= w_mid), 0) AS half1,
+                        coalesce(sum(t.amount) FILTER (WHERE t.date > w_mid), 0) AS half2,
+                        coalesce(sum(t.amount) FILTER (WHERE t.date > w_start AND t.date <= w_mid), 0)
+                        + coalesce(sum(t.amount) FILTER (WHERE t.date > w_mid), 0) AS rev_w,
+                        sum(t.margin) FILTER (WHERE t.date > w_start) AS margin_w,
+                        coalesce(sum(t.amount) FILTER (WHERE y_start <> w_start AND t.date > y_start), 0) AS sales_y,
+                        bit_or(1 << (12 - width_bucket(t.date, m_starts)))
+                            FILTER (WHERE t.date >= m12_start AND t.amount > 0) AS months,
+                        count(*) FILTER (WHERE t.date > d - recent AND t.amount > 0) AS recent_n,
+                        sum(t.amount) FILTER (WHERE t.date > d - recent AND t.amount > 0) AS recent_amt,
+                        count(*) FILTER (WHERE t.date > d - recent - baseline AND t.date <= d - recent
+                                           AND t.amount > 0) AS base_n,
+                        sum(t.amount) FILTER (WHERE t.date > d - recent - baseline AND t.date <= d - recent
+                                                AND t.amount > 0) AS base_amt
+                   FROM txn t
+                  WHERE t.date <= d
+                  GROUP BY t.customer_id) t ON t.customer_id = c.id
+     CROSS JOIN LATERAL (SELECT least(c.since, coalesce(t.first_date, c.since)) AS start) s
+     WHERE c.merged_into IS NULL AND c.status <> 'archived' AND s.start <= d;
+    GET DIAGNOSTICS n_graded = ROW_COUNT;
+    ANALYZE gr_cust;
 
     RAISE NOTICE 'kehu.progress 2/5 grading';
-    -- One statement from here to the effective grades (CTEs referenced once
-    -- are folded into one plan; nothing in between is written out):
-    --   i     the population with its inputs: credit (customer_arrears),
-    --         assets (customer_aum), follow-ups done in the window, the
-    --         overrides in force on d
-    --   r     the ABC rank among the customers that are not new, in the
-    --         company or the branch (one sort serves the rank and the count)
-    --   rule  the rules' grades
-    --   u     what a lifecycle run keeps from the last run
-    --   k, e  effective grades (overrides over the rules), the score from the
-    --         effective volume, credit and influence, the value tier from it
+    -- One statement from here to the effective grades and what changed
+    -- since the last run (CTEs referenced once are folded into one plan;
+    -- nothing in between is written out). Every join over the million
+    -- customers costs, so there are few:
+    --   cut, ab  the ABC rank among the customers that are not new, in the
+    --            company or the branch (part), on narrow rows: only those
+    --            graded A or B come out (the cuts are counted apart, so the
+    --            window does not hold a whole partition)
+    --   x        the (few) customers with credit (customer_arrears), assets
+    --            (customer_aum), follow-ups done in the window or overrides
+    --            in force on d, one row each: one join below instead of four
+    --   i        the population with these inputs
+    --   r        the rules' grades, or for a lifecycle run those the last run
+    --            computed (all but the lifecycle)
+    --   sc, e    the effective grades (overrides over the rules); the score
+    --            and value tier looked up in a table of the 4 × 10 × 3
+    --            combinations of volume, credit and influence (rather than
+    --            numeric arithmetic for each customer)
+    -- and at the end what the last run stored (customer_grade): whether the
+    -- history must record a change (eff_changed) and whether the stored row
+    -- must be rewritten (row_changed).
     CREATE TEMP TABLE gr_new ON COMMIT DROP AS
-    WITH i AS (
-        SELECT c.id, c.branch_id, c.owner_id, c.version, c.status,
-               least(c.since, coalesce(t.first_date, c.since)) AS start,
-               least(c.since, coalesce(t.first_date, c.since)) > new_start AS is_new,
-               t.last_purchase, coalesce(t.rev_w, 0) AS rev_w, coalesce(t.margin_w, 0) AS margin_w,
-               coalesce(t.has_margin, false) AS has_margin, coalesce(t.sales, 0) AS sales,
-               coalesce(t.half1, 0) AS half1, coalesce(t.half2, 0) AS half2, coalesce(t.months, 0) AS months,
-               t.last_before, t.first_recent, coalesce(t.recent_n, 0) AS recent_n,
-               coalesce(t.recent_amt, 0) AS recent_amt, coalesce(t.base_n, 0) AS base_n,
-               coalesce(t.base_amt, 0) AS base_amt,
-               coalesce(a.credit_txns, 0) AS credit_txns, coalesce(a.paid_on_time, 0) AS paid_on_time,
-               coalesce(a.days_overdue, 0) AS days_overdue,
-               coalesce(m.aum, 0) AS aum,
-               coalesce(f.done, 0) AS contacts_done,
-               o.ov
-          FROM customer c
-          LEFT JOIN gr_txn t ON t.customer_id = c.id
-          LEFT JOIN customer_arrears(d) a ON a.customer_id = c.id
-          LEFT JOIN customer_aum(d) m ON m.customer_id = c.id
-          LEFT JOIN (SELECT fu.customer_id, count(*) AS done FROM followup fu
-                      WHERE fu.status = 'done' AND fu.done_at::date > w_start AND fu.done_at::date <= d
-                      GROUP BY fu.customer_id) f ON f.customer_id = c.id
-          LEFT JOIN (SELECT x.customer_id, jsonb_object_agg(x.dimension, x.grade) AS ov
-                       FROM (SELECT DISTINCT ON (go.customer_id, go.dimension) go.customer_id, go.dimension, go.grade
-                               FROM grade_override go
-                              WHERE go.status = 'active' AND (go.until IS NULL OR go.until >= d)
-                              ORDER BY go.customer_id, go.dimension, go.id DESC) x
-                      GROUP BY x.customer_id) o ON o.customer_id = c.id
-         WHERE c.merged_into IS NULL AND c.status <> 'archived'
-           AND least(c.since, coalesce(t.first_date, c.since)) <= d
+    WITH cut AS (
+        SELECT x.part, floor(count(*) * a_share)::bigint AS a_n, floor(count(*) * b_share)::bigint AS b_n
+          FROM (SELECT CASE WHEN by_branch THEN c.branch_id ELSE 0 END AS part FROM gr_cust c WHERE NOT c.is_new) x
+         GROUP BY x.part
     ), ranked AS (
-        -- the rank on narrow rows (a sort of the wide ones costs several times more)
-        SELECT c.id,
-               row_number() OVER w AS rk,
-               count(*) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS n
-          FROM customer c LEFT JOIN gr_txn t ON t.customer_id = c.id
-         WHERE c.merged_into IS NULL AND c.status <> 'archived'
-           AND least(c.since, coalesce(t.first_date, c.since)) <= d
-           AND least(c.since, coalesce(t.first_date, c.since)) <= new_start
-        WINDOW w AS (PARTITION BY CASE WHEN by_branch THEN c.branch_id END
-                     ORDER BY CASE WHEN by_margin THEN coalesce(t.margin_w, 0) ELSE coalesce(t.rev_w, 0) END DESC, c.id)
+        -- a metric <= 0 is C whatever its rank, and ranks after every metric > 0
+        SELECT c.id, CASE WHEN by_branch THEN c.branch_id ELSE 0 END AS part,
+               row_number() OVER (PARTITION BY CASE WHEN by_branch THEN c.branch_id ELSE 0 END
+                                  ORDER BY c.metric DESC, c.id) AS rk
+          FROM gr_cust c
+         WHERE NOT c.is_new AND c.metric > 0
+    ), ab AS (
+        SELECT k.id, CASE WHEN k.rk <= t.a_n THEN 'A' ELSE 'B' END AS abc
+          FROM ranked k JOIN cut t ON t.part = k.part
+         WHERE k.rk <= greatest(t.a_n, t.b_n)
+    ), x AS (
+        -- one row per customer with any of them (overrides: the latest per dimension)
+        SELECT y.customer_id, max(y.credit_txns) AS credit_txns, max(y.paid_on_time) AS paid_on_time,
+               max(y.days_overdue) AS days_overdue, max(y.aum) AS aum, sum(y.done) AS done,
+               jsonb_object_agg(y.dimension, y.grade) FILTER (WHERE y.dimension IS NOT NULL) AS ov
+          FROM (SELECT a.customer_id, a.credit_txns, a.paid_on_time, a.days_overdue, NULL::numeric AS aum,
+                       NULL::integer AS done, NULL::text AS dimension, NULL::text AS grade
+                  FROM customer_arrears(d) a
+                UNION ALL
+                SELECT m.customer_id, NULL, NULL, NULL, m.aum, NULL, NULL, NULL FROM customer_aum(d) m
+                UNION ALL
+                SELECT fu.customer_id, NULL, NULL, NULL, NULL, 1, NULL, NULL
+                  FROM followup fu
+                 WHERE fu.status = 'done' AND fu.done_at::date > w_start AND fu.done_at::date <= d
+                UNION ALL
+                (SELECT DISTINCT ON (go.customer_id, go.dimension) go.customer_id, NULL, NULL, NULL, NULL, NULL,
+                        go.dimension, go.grade
+                   FROM grade_override go
+                  WHERE go.status = 'active' AND (go.until IS NULL OR go.until >= d)
+                  ORDER BY go.customer_id, go.dimension, go.id DESC)) y
+         GROUP BY y.customer_id
+    ), i AS (
+        SELECT c.*,
+               coalesce(x.credit_txns, 0) AS credit_txns, coalesce(x.paid_on_time, 0) AS paid_on_time,
+               coalesce(x.days_overdue, 0) AS days_overdue,
+               CASE WHEN x.credit_txns > 0 THEN x.paid_on_time::numeric / x.credit_txns END AS on_time,
+               coalesce(x.aum, 0) AS aum, coalesce(x.done, 0) AS contacts_done, x.ov,
+               CASE WHEN c.is_new THEN 'C' ELSE coalesce(ab.abc, 'C') END AS abc_rule,
+               -- a lifecycle run keeps the last run's grades but the lifecycle
+               NOT full_run AND g.customer_id IS NOT NULL AS keep_last,
+               g.abc AS g_abc, g.abc_new AS g_abc_new, g.volume AS g_volume, g.asset_tier AS g_asset_tier,
+               g.credit AS g_credit, g.needs AS g_needs, g.potential AS g_potential, g.metric AS g_metric,
+               g.sales AS g_sales
+          FROM gr_cust c
+          LEFT JOIN ab ON ab.id = c.id
+          LEFT JOIN x ON x.customer_id = c.id
+          LEFT JOIN customer_grade g ON g.customer_id = c.id
     ), r AS (
-        SELECT i.*,
-               CASE WHEN by_margin THEN i.margin_w ELSE i.rev_w END AS metric,
-               d - coalesce(i.last_purchase, i.start) AS idle,
-               CASE WHEN i.credit_txns > 0 THEN i.paid_on_time::numeric / i.credit_txns END AS on_time,
-               k.rk, k.n
-          FROM i LEFT JOIN ranked k ON k.id = i.id
-    ), rule AS (
-        SELECT r.*,
-               CASE WHEN r.is_new OR r.metric <= 0 THEN 'C'
-                    WHEN r.rk <= floor(r.n * a_share) THEN 'A'
-                    WHEN r.rk <= floor(r.n * b_share) THEN 'B'
-                    ELSE 'C' END AS abc_rule,
-               CASE WHEN r.sales >= vol_a THEN 'A' WHEN r.sales >= vol_b THEN 'B' WHEN r.sales >= vol_c THEN 'C'
-                    ELSE 'D' END AS volume_rule,
-               CASE WHEN r.aum >= vip_min THEN 'vip' WHEN r.aum >= wealth_min THEN 'wealth'
-                    WHEN r.aum >= general_min AND r.aum > 0 THEN 'general' END AS asset_rule,
-               CASE WHEN r.idle >= churned THEN 'churned'
-                    WHEN r.idle >= silent THEN 'silent'
-                    WHEN r.first_recent - r.last_before >= silent THEN 'won_back'
-                    WHEN r.is_new THEN 'new'
-                    WHEN d - r.start >= loyal_days
-                         AND length(replace(r.months::bit(12)::text, '0', '')) >= loyal_months THEN 'loyal'
+        SELECT i.id, i.branch_id, i.owner_id, i.version, i.status, i.start, i.last_purchase, i.aum, i.ov,
+               i.recent_n, i.recent_amt, i.base_n, i.base_amt,
+               CASE WHEN i.keep_last THEN i.g_abc ELSE i.abc_rule END AS abc,
+               CASE WHEN i.keep_last THEN i.g_abc_new ELSE i.is_new END AS abc_new,
+               CASE WHEN i.keep_last THEN i.g_volume
+                    WHEN i.sales >= vol_a THEN 'A' WHEN i.sales >= vol_b THEN 'B' WHEN i.sales >= vol_c THEN 'C'
+                    ELSE 'D' END AS volume,
+               CASE WHEN i.keep_last THEN i.g_asset_tier
+                    WHEN i.aum >= vip_min THEN 'vip' WHEN i.aum >= wealth_min THEN 'wealth'
+                    WHEN i.aum >= general_min AND i.aum > 0 THEN 'general' END AS asset_tier,
+               CASE WHEN d - coalesce(i.last_purchase, i.start) >= churned THEN 'churned'
+                    WHEN d - coalesce(i.last_purchase, i.start) >= silent THEN 'silent'
+                    WHEN i.first_recent - i.last_before >= silent THEN 'won_back'
+                    WHEN i.is_new THEN 'new'
+                    WHEN d - i.start >= loyal_days AND bit_count(i.months::bit(12)) >= loyal_months THEN 'loyal'
                     ELSE 'active' END AS lifecycle,
-               CASE WHEN r.credit_txns = 0 THEN NULL
-                    WHEN r.days_overdue >= c_days THEN 'C'
-                    WHEN r.days_overdue >= cc_days THEN 'CC'
-                    WHEN r.days_overdue >= ccc_days THEN 'CCC'
-                    WHEN r.days_overdue >= b_days THEN 'B'
-                    WHEN r.on_time >= 0.98 THEN CASE WHEN r.days_overdue > 0 THEN 'BBB' ELSE 'AAA' END
-                    WHEN r.on_time >= 0.95 THEN CASE WHEN r.days_overdue > 0 THEN 'BBB' ELSE 'AA' END
-                    WHEN r.on_time >= 0.90 THEN CASE WHEN r.days_overdue > 0 THEN 'BBB' ELSE 'A' END
-                    WHEN r.on_time >= 0.80 THEN 'BBB'
-                    WHEN r.on_time >= 0.65 THEN 'BB'
-                    ELSE 'B' END AS credit_rule,
-               CASE WHEN r.rev_w <= 0 THEN NULL
-                    WHEN r.contacts_done >= svc_contacts THEN 'service'
-                    WHEN NOT r.has_margin THEN NULL
-                    WHEN r.margin_w / r.rev_w < price_margin THEN 'price'
-                    WHEN r.margin_w / r.rev_w >= qual_margin THEN 'quality' END AS needs_rule,
-               CASE WHEN r.rev_w <= 0 THEN NULL
-                    WHEN r.is_new OR r.half2 >= (1 + growth) * r.half1 THEN 'high'
-                    ELSE 'low' END AS potential_rule
-          FROM r
+               CASE WHEN i.keep_last THEN i.g_credit
+                    WHEN i.credit_txns = 0 THEN NULL
+                    WHEN i.days_overdue >= c_days THEN 'C'
+                    WHEN i.days_overdue >= cc_days THEN 'CC'
+                    WHEN i.days_overdue >= ccc_days THEN 'CCC'
+                    WHEN i.days_overdue >= b_days THEN 'B'
+                    WHEN i.on_time >= 0.98 THEN CASE WHEN i.days_overdue > 0 THEN 'BBB' ELSE 'AAA' END
+                    WHEN i.on_time >= 0.95 THEN CASE WHEN i.days_overdue > 0 THEN 'BBB' ELSE 'AA' END
+                    WHEN i.on_time >= 0.90 THEN CASE WHEN i.days_overdue > 0 THEN 'BBB' ELSE 'A' END
+                    WHEN i.on_time >= 0.80 THEN 'BBB'
+                    WHEN i.on_time >= 0.65 THEN 'BB'
+                    ELSE 'B' END AS credit,
+               CASE WHEN i.keep_last THEN i.g_needs
+                    WHEN i.rev_w <= 0 THEN NULL
+                    WHEN i.contacts_done >= svc_contacts THEN 'service'
+                    WHEN NOT i.has_margin THEN NULL
+                    WHEN i.margin_w / i.rev_w < price_margin THEN 'price'
+                    WHEN i.margin_w / i.rev_w >= qual_margin THEN 'quality' END AS needs,
+               CASE WHEN i.keep_last THEN i.g_potential
+                    WHEN i.rev_w <= 0 THEN NULL
+                    WHEN i.is_new OR i.half2 >= grown * i.half1 THEN 'high'
+                    ELSE 'low' END AS potential,
+               CASE WHEN i.keep_last THEN i.g_metric ELSE i.metric END AS metric,
+               CASE WHEN i.keep_last THEN i.g_sales ELSE i.sales END AS sales
+          FROM i
         OFFSET 0  -- computed once a row: without the fence each use below would repeat the CASEs
-    ), u AS (
-        SELECT x.id, x.branch_id, x.owner_id, x.version, x.status, x.start, x.last_purchase, x.aum, x.ov,
-               x.lifecycle, x.recent_n, x.recent_amt, x.base_n, x.base_amt,
-               CASE WHEN full_run OR g.customer_id IS NULL THEN x.abc_rule ELSE g.abc END AS abc,
-               CASE WHEN full_run OR g.customer_id IS NULL THEN x.is_new AND x.abc_rule = 'C' ELSE g.abc_new END AS abc_new,
-               CASE WHEN full_run OR g.customer_id IS NULL THEN x.volume_rule ELSE g.volume END AS volume,
-               CASE WHEN full_run OR g.customer_id IS NULL THEN x.asset_rule ELSE g.asset_tier END AS asset_tier,
-               CASE WHEN full_run OR g.customer_id IS NULL THEN x.credit_rule ELSE g.credit END AS credit,
-               CASE WHEN full_run OR g.customer_id IS NULL THEN x.needs_rule ELSE g.needs END AS needs,
-               CASE WHEN full_run OR g.customer_id IS NULL THEN x.potential_rule ELSE g.potential END AS potential,
-               CASE WHEN full_run OR g.customer_id IS NULL THEN x.metric ELSE g.metric END AS metric,
-               CASE WHEN full_run OR g.customer_id IS NULL THEN x.sales ELSE g.sales END AS sales
-          FROM rule x LEFT JOIN customer_grade g ON g.customer_id = x.id
-        OFFSET 0
-    ), k AS (
-        SELECT u.*,
-               coalesce(u.ov ->> 'abc', u.abc) AS abc_eff,
-               coalesce(u.ov ->> 'volume', u.volume) AS volume_eff,
-               coalesce(u.ov ->> 'asset_tier', u.asset_tier) AS asset_eff,
-               coalesce(u.ov ->> 'lifecycle', u.lifecycle) AS lifecycle_eff,
-               coalesce(u.ov ->> 'credit', u.credit) AS credit_eff,
-               coalesce(u.ov ->> 'needs', u.needs) AS needs_eff,
-               coalesce(u.ov ->> 'potential', u.potential) AS potential_eff,
-               u.ov ->> 'influence' AS influence_eff
-          FROM u
-        OFFSET 0
+    ), sc AS (
+        SELECT s.*, CASE WHEN s.score >= high_min THEN 'high' WHEN s.score >= medium_min THEN 'medium'
+                         ELSE 'low' END AS value_tier
+          FROM (SELECT v.g AS volume, c.g AS credit, n.g AS influence,
+                       round((w_vol * v.p + w_credit * c.p + w_infl * n.p) / (w_vol + w_credit + w_infl), 1) AS score
+                  FROM (VALUES ('A', 100), ('B', 70), ('C', 40), ('D', 10)) v (g, p),
+                       (VALUES ('AAA', 100), ('AA', 90), ('A', 80), ('BBB', 65), ('BB', 50), ('B', 35), ('CCC', 20),
+                               ('CC', 10), ('C', 0), ('none', 60)) c (g, p),
+                       (VALUES ('high', 100), ('medium', 50), ('low', 0)) n (g, p)) s
     ), e AS (
-        SELECT k.*,
-               round((w_vol * (CASE k.volume_eff WHEN 'A' THEN 100 WHEN 'B' THEN 70 WHEN 'C' THEN 40 ELSE 10 END)
-                      + w_credit * (CASE k.credit_eff WHEN 'AAA' THEN 100 WHEN 'AA' THEN 90 WHEN 'A' THEN 80
-                                      WHEN 'BBB' THEN 65 WHEN 'BB' THEN 50 WHEN 'B' THEN 35 WHEN 'CCC' THEN 20
-                                      WHEN 'CC' THEN 10 WHEN 'C' THEN 0 ELSE 60 END)
-                      + w_infl * (CASE coalesce(k.influence_eff, 'medium') WHEN 'high' THEN 100
-                                    WHEN 'medium' THEN 50 ELSE 0 END))
-                     / (w_vol + w_credit + w_infl), 1) AS score
-          FROM k
+        SELECT r.*, s.score, s.value_tier,
+               coalesce(r.ov ->> 'lifecycle', r.lifecycle) AS lifecycle_eff,
+               ARRAY[coalesce(r.ov ->> 'abc', r.abc), coalesce(r.ov ->> 'volume', r.volume),
+                     coalesce(r.ov ->> 'value_tier', s.value_tier), coalesce(r.ov ->> 'asset_tier', r.asset_tier),
+                     coalesce(r.ov ->> 'lifecycle', r.lifecycle), coalesce(r.ov ->> 'credit', r.credit),
+                     coalesce(r.ov ->> 'needs', r.needs), coalesce(r.ov ->> 'potential', r.potential),
+                     r.ov ->> 'influence'] AS eff
+          FROM r
+          LEFT JOIN sc s ON s.volume = coalesce(r.ov ->> 'volume', r.volume)
+                        AND s.credit = coalesce(r.ov ->> 'credit', r.credit, 'none')
+                        AND s.influence = coalesce(r.ov ->> 'influence', 'medium')
         OFFSET 0
     )
-    SELECT e.*, v.value_tier, coalesce(e.ov ->> 'value_tier', v.value_tier) AS value_eff,
-           ARRAY[e.abc_eff, e.volume_eff, coalesce(e.ov ->> 'value_tier', v.value_tier), e.asset_eff, e.lifecycle_eff,
-                 e.credit_eff, e.needs_eff, e.potential_eff, e.influence_eff] AS eff
-      FROM e CROSS JOIN LATERAL (SELECT CASE WHEN e.score >= high_min THEN 'high' WHEN e.score >= medium_min THEN 'medium'
-                                             ELSE 'low' END AS value_tier) v;
-    GET DIAGNOSTICS n_graded = ROW_COUNT;
-    CREATE UNIQUE INDEX ON gr_new (id);
+    SELECT e.id, e.branch_id, e.owner_id, e.version, e.status, e.abc, e.abc_new, e.volume, e.value_tier, e.asset_tier,
+           e.lifecycle, e.credit, e.needs, e.potential, e.score, e.metric, e.sales, e.aum, e.start, e.last_purchase,
+           e.eff, e.lifecycle_eff, e.recent_n, e.recent_amt, e.base_n, e.base_amt,
+           g.customer_id IS NOT NULL AS was_graded,
+           g.recorded IS DISTINCT FROM e.eff AS eff_changed,
+           -- the run's date first: a run on another day rewrites every row anyway
+           g.customer_id IS NOT NULL
+           AND (g.as_of <> d OR g.recorded IS DISTINCT FROM e.eff
+                OR (g.branch_id, g.abc, g.abc_new, g.volume, g.value_tier, g.asset_tier, g.lifecycle, g.credit,
+                    g.needs, g.potential, g.score, g.metric, g.sales, g.aum, g.since, g.last_purchase)
+                   IS DISTINCT FROM
+                   (e.branch_id, e.abc, e.abc_new, e.volume, e.value_tier, e.asset_tier, e.lifecycle, e.credit,
+                    e.needs, e.potential, e.score, e.metric, e.sales, e.aum, e.start, e.last_purchase)) AS row_changed
+      FROM e
+      LEFT JOIN customer_grade g ON g.customer_id = e.id;
     ANALYZE gr_new;
 
     RAISE NOTICE 'kehu.progress 3/5 history';
-    -- History and the moves: only customers whose effective grades changed
-    -- (or who stopped being graded: archived, merged, or not yet there on d).
+    -- History and the moves: only customers whose effective grades changed,
+    -- or who stopped being graded (archived, merged, or not yet there on d):
+    -- those have a customer_grade row and no gr_new row, and are looked for
+    -- only when the counts say there are some.
+    SELECT count(*) FILTER (WHERE n.was_graded) INTO n_kept FROM gr_new n;
+    n_gone := (SELECT count(*) FROM customer_grade) - n_kept;
     CREATE TEMP TABLE gr_diff ON COMMIT DROP AS
-    SELECT coalesce(n.id, g.customer_id) AS customer_id, coalesce(n.branch_id, g.branch_id) AS branch_id,
-           n.owner_id, n.version, g.recorded AS before, n.eff AS after
-      FROM gr_new n FULL JOIN customer_grade g ON g.customer_id = n.id
-     WHERE g.recorded IS DISTINCT FROM n.eff;
+    SELECT n.id AS customer_id, n.branch_id, n.owner_id, n.version, g.recorded AS before, n.eff AS after
+      FROM gr_new n LEFT JOIN customer_grade g ON g.customer_id = n.id
+     WHERE n.eff_changed
+    UNION ALL
+    SELECT g.customer_id, g.branch_id, NULL, NULL, g.recorded, NULL
+      FROM customer_grade g
+     WHERE n_gone > 0 AND NOT EXISTS (SELECT 1 FROM gr_new n WHERE n.id = g.customer_id);
     GET DIAGNOSTICS n_changed = ROW_COUNT;
     INSERT INTO grade_history (run_id, customer_id, branch_id, as_of, before, after)
     SELECT run, x.customer_id, x.branch_id, d, x.before, x.after FROM gr_diff x;
 
     RAISE NOTICE 'kehu.progress 4/5 grades';
     -- rows whose values did not move are not rewritten
-    DELETE FROM customer_grade g WHERE NOT EXISTS (SELECT 1 FROM gr_new n WHERE n.id = g.customer_id);
+    DELETE FROM customer_grade g USING gr_diff x WHERE x.after IS NULL AND g.customer_id = x.customer_id;
     UPDATE customer_grade g
        SET branch_id = n.branch_id, run_id = run, as_of = d, abc = n.abc, abc_new = n.abc_new, volume = n.volume,
            value_tier = n.value_tier, asset_tier = n.asset_tier, lifecycle = n.lifecycle, credit = n.credit,
            needs = n.needs, potential = n.potential, score = n.score, metric = n.metric, sales = n.sales, aum = n.aum,
            since = n.start, last_purchase = n.last_purchase, recorded = n.eff
       FROM gr_new n
-     WHERE n.id = g.customer_id
-       AND (g.branch_id, g.abc, g.abc_new, g.volume, g.value_tier, g.asset_tier, g.lifecycle, g.credit, g.needs,
-            g.potential, g.score, g.metric, g.sales, g.aum, g.since, g.last_purchase, g.recorded, g.as_of)
-           IS DISTINCT FROM
-           (n.branch_id, n.abc, n.abc_new, n.volume, n.value_tier, n.asset_tier, n.lifecycle, n.credit, n.needs,
-            n.potential, n.score, n.metric, n.sales, n.aum, n.start, n.last_purchase, n.eff, d);
+     WHERE n.row_changed AND g.customer_id = n.id;
     INSERT INTO customer_grade (customer_id, branch_id, run_id, as_of, abc, abc_new, volume, value_tier, asset_tier,
                                 lifecycle, credit, needs, potential, score, metric, sales, aum, since, last_purchase,
                                 recorded)
     SELECT n.id, n.branch_id, run, d, n.abc, n.abc_new, n.volume, n.value_tier, n.asset_tier, n.lifecycle, n.credit,
            n.needs, n.potential, n.score, n.metric, n.sales, n.aum, n.start, n.last_purchase, n.eff
       FROM gr_new n
-     WHERE NOT EXISTS (SELECT 1 FROM customer_grade g WHERE g.customer_id = n.id);
+     WHERE NOT n.was_graded;
 
     RAISE NOTICE 'kehu.progress 5/5 churn warnings';
     n_warned := grade_churn_warnings(run, d, actor);
@@ -657,45 +694,25 @@ BEGIN
            FROM gr_diff x GROUP BY x.branch_id;
     END IF;
 
+    -- The counts and the moves, from the distinct combinations of grades
+    -- (a few thousand) rather than from every customer.
     UPDATE grading_run
        SET customers = n_graded, changed = n_changed, warnings_raised = n_warned,
            counts = (SELECT coalesce(jsonb_agg(jsonb_build_object('dimension', c.dim, 'grade', c.grade, 'customers', c.n)
-                                               ORDER BY array_position(grade_dims(), c.dim),
-                                                        array_position(grade_values(c.dim), c.grade)), '[]')
-                       FROM (SELECT CASE WHEN GROUPING(abc_eff) = 0 THEN 'abc' WHEN GROUPING(volume_eff) = 0 THEN 'volume'
-                                         WHEN GROUPING(value_eff) = 0 THEN 'value_tier'
-                                         WHEN GROUPING(asset_eff) = 0 THEN 'asset_tier'
-                                         WHEN GROUPING(lifecycle_eff) = 0 THEN 'lifecycle'
-                                         WHEN GROUPING(credit_eff) = 0 THEN 'credit' WHEN GROUPING(needs_eff) = 0 THEN 'needs'
-                                         WHEN GROUPING(potential_eff) = 0 THEN 'potential' ELSE 'influence' END AS dim,
-                                    coalesce(abc_eff, volume_eff, value_eff, asset_eff, lifecycle_eff, credit_eff, needs_eff,
-                                             potential_eff, influence_eff) AS grade,
-                                    count(*) AS n
-                               FROM gr_new
-                              GROUP BY GROUPING SETS ((abc_eff), (volume_eff), (value_eff), (asset_eff), (lifecycle_eff),
-                                                      (credit_eff), (needs_eff), (potential_eff), (influence_eff))) c
-                      WHERE c.grade IS NOT NULL),
+                                               ORDER BY c.i, array_position(grade_values(c.dim), c.grade)), '[]')
+                       FROM (SELECT u.i, (grade_dims())[u.i] AS dim, u.grade, sum(x.n) AS n
+                               FROM (SELECT n.eff, count(*) AS n FROM gr_new n GROUP BY n.eff) x
+                              CROSS JOIN LATERAL unnest(x.eff) WITH ORDINALITY u(grade, i)
+                              WHERE u.grade IS NOT NULL
+                              GROUP BY u.i, u.grade) c),
            moves = (SELECT coalesce(jsonb_agg(jsonb_build_object('dimension', m.dim, 'from', m.f, 'to', m.t, 'customers', m.n)
                                               ORDER BY m.i, array_position(grade_values(m.dim), m.f) NULLS FIRST,
                                                        array_position(grade_values(m.dim), m.t) NULLS FIRST), '[]')
-                      FROM (SELECT g.i, (grade_dims())[g.i] AS dim, g.f, g.t, g.n
-                              FROM (SELECT CASE WHEN GROUPING(b1, a1) = 0 THEN 1 WHEN GROUPING(b2, a2) = 0 THEN 2
-                                                WHEN GROUPING(b3, a3) = 0 THEN 3 WHEN GROUPING(b4, a4) = 0 THEN 4
-                                                WHEN GROUPING(b5, a5) = 0 THEN 5 WHEN GROUPING(b6, a6) = 0 THEN 6
-                                                WHEN GROUPING(b7, a7) = 0 THEN 7 WHEN GROUPING(b8, a8) = 0 THEN 8
-                                                ELSE 9 END AS i,
-                                           coalesce(b1, b2, b3, b4, b5, b6, b7, b8, b9) AS f,
-                                           coalesce(a1, a2, a3, a4, a5, a6, a7, a8, a9) AS t,
-                                           count(*) AS n
-                                      FROM (SELECT x.before[1] b1, x.after[1] a1, x.before[2] b2, x.after[2] a2,
-                                                   x.before[3] b3, x.after[3] a3, x.before[4] b4, x.after[4] a4,
-                                                   x.before[5] b5, x.after[5] a5, x.before[6] b6, x.after[6] a6,
-                                                   x.before[7] b7, x.after[7] a7, x.before[8] b8, x.after[8] a8,
-                                                   x.before[9] b9, x.after[9] a9
-                                              FROM gr_diff x) y
-                                     GROUP BY GROUPING SETS ((b1, a1), (b2, a2), (b3, a3), (b4, a4), (b5, a5), (b6, a6),
-                                                             (b7, a7), (b8, a8), (b9, a9))) g
-                             WHERE g.f IS DISTINCT FROM g.t) m),
+                      FROM (SELECT u.i, (grade_dims())[u.i] AS dim, x.before[u.i] AS f, x.after[u.i] AS t, sum(x.n) AS n
+                              FROM (SELECT y.before, y.after, count(*) AS n FROM gr_diff y GROUP BY y.before, y.after) x
+                             CROSS JOIN generate_series(1, cardinality(grade_dims())) u(i)
+                             WHERE x.before[u.i] IS DISTINCT FROM x.after[u.i]
+                             GROUP BY u.i, x.before[u.i], x.after[u.i]) m),
            duration_ms = (extract(epoch FROM clock_timestamp() - t0) * 1000)::bigint
      WHERE id = run;
     RETURN run;
@@ -711,49 +728,63 @@ DECLARE
     recent    numeric := grade_policy_num('churn.recent_days');
     baseline  numeric := grade_policy_num('churn.baseline_days');
     keep      numeric := 1 - grade_policy_num('churn.drop_share');
-    min_base  numeric := grade_policy_num('churn.min_baseline');
+    min_base  bigint := grade_policy_num('churn.min_baseline');
     sat_drop  numeric := grade_policy_num('churn.satisfaction_drop');
     min_complaints numeric := grade_policy_num('churn.complaints');
     raised    bigint;
 BEGIN
+    -- One pass over the run's customers and the open warnings, side by side:
+    -- each customer graded by the run and not churned (watched) with its
+    -- reasons (without a baseline or a service signal it can only be silent,
+    -- so the arithmetic is done for the others only, once a row: the fence)
+    -- and its open warning if any, and the open warnings of the other
+    -- customers. The statements below each take their part of it (checking
+    -- the status again: a warning may have been acknowledged meanwhile).
     CREATE TEMP TABLE gr_warn ON COMMIT DROP AS
-    SELECT w.* FROM (
-        SELECT n.id, n.branch_id, n.owner_id, n.version,
-               array_remove(ARRAY[
-                   CASE WHEN n.base_n >= min_base AND n.recent_n < keep * n.base_n * recent / baseline
-                        THEN 'frequency_drop' END,
-                   CASE WHEN n.base_n >= min_base AND n.recent_amt < keep * n.base_amt * recent / baseline
-                        THEN 'amount_drop' END,
-                   CASE WHEN n.lifecycle_eff = 'silent' THEN 'silent' END,
-                   CASE WHEN s.satisfaction_recent <= s.satisfaction_baseline - sat_drop THEN 'satisfaction_drop' END,
-                   CASE WHEN s.complaints >= min_complaints THEN 'complaints' END], NULL) AS reasons
-          FROM gr_new n
-          LEFT JOIN customer_service_signals(d, recent::integer, baseline::integer) s ON s.customer_id = n.id
-         WHERE n.lifecycle_eff <> 'churned' AND n.status <> 'churned') w
-     WHERE cardinality(w.reasons) > 0;
+    SELECT coalesce(n.id, c.customer_id) AS id, n.branch_id, n.owner_id, n.version, n.id IS NOT NULL AS watched,
+           n.reasons, c.id AS warning_id
+      FROM (SELECT n.id, n.branch_id, n.owner_id, n.version,
+                   CASE WHEN n.base_n >= min_base OR n.lifecycle_eff = 'silent' OR s.customer_id IS NOT NULL THEN
+                       array_remove(ARRAY[
+                           CASE WHEN n.base_n >= min_base AND n.recent_n < keep * n.base_n * recent / baseline
+                                THEN 'frequency_drop' END,
+                           CASE WHEN n.base_n >= min_base AND n.recent_amt < keep * n.base_amt * recent / baseline
+                                THEN 'amount_drop' END,
+                           CASE WHEN n.lifecycle_eff = 'silent' THEN 'silent' END,
+                           CASE WHEN s.satisfaction_recent <= s.satisfaction_baseline - sat_drop THEN 'satisfaction_drop' END,
+                           CASE WHEN s.complaints >= min_complaints THEN 'complaints' END], NULL)
+                   ELSE '{}' END AS reasons
+              FROM gr_new n
+              LEFT JOIN customer_service_signals(d, recent::integer, baseline::integer) s ON s.customer_id = n.id
+             WHERE n.lifecycle_eff <> 'churned' AND n.status <> 'churned'
+            OFFSET 0) n
+      FULL JOIN (SELECT c.id, c.customer_id FROM churn_warning c WHERE c.status IN ('open', 'acknowledged')) c
+             ON c.customer_id = n.id
+     WHERE cardinality(n.reasons) > 0 OR c.id IS NOT NULL;
 
     -- reasons gone (and the customer not churned meanwhile): recovered
     UPDATE churn_warning c SET status = 'recovered', closed_on = d
-     WHERE c.status IN ('open', 'acknowledged')
-       AND NOT EXISTS (SELECT 1 FROM gr_warn w WHERE w.id = c.customer_id)
-       AND EXISTS (SELECT 1 FROM gr_new n WHERE n.id = c.customer_id AND n.lifecycle_eff <> 'churned'
-                                                 AND n.status <> 'churned');
+      FROM gr_warn w
+     WHERE c.id = w.warning_id AND w.watched AND cardinality(w.reasons) = 0
+       AND c.status IN ('open', 'acknowledged');
     -- the customer is gone (merged, archived): nothing to win back here
     UPDATE churn_warning c SET status = 'closed', closed_on = d
-     WHERE c.status IN ('open', 'acknowledged')
-       AND EXISTS (SELECT 1 FROM customer x WHERE x.id = c.customer_id
-                    AND (x.merged_into IS NOT NULL OR x.status = 'archived'));
+      FROM gr_warn w
+     WHERE c.id = w.warning_id AND NOT w.watched AND c.status IN ('open', 'acknowledged')
+       AND EXISTS (SELECT 1 FROM customer x WHERE x.id = w.id AND (x.merged_into IS NOT NULL OR x.status = 'archived'));
     -- still there: new reasons join
     UPDATE churn_warning c
        SET reasons = (SELECT array_agg(DISTINCT r ORDER BY r) FROM unnest(c.reasons || w.reasons) r)
       FROM gr_warn w
-     WHERE w.id = c.customer_id AND c.status IN ('open', 'acknowledged') AND NOT (c.reasons @> w.reasons);
+     WHERE c.id = w.warning_id AND w.watched AND NOT (c.reasons @> w.reasons)
+       AND c.status IN ('open', 'acknowledged');
     -- new ones
     CREATE TEMP TABLE gr_fresh ON COMMIT DROP AS
     WITH fresh AS (
         INSERT INTO churn_warning (customer_id, branch_id, run_id, raised_on, reasons)
         SELECT w.id, w.branch_id, run, d, w.reasons FROM gr_warn w
-         WHERE NOT EXISTS (SELECT 1 FROM churn_warning c WHERE c.customer_id = w.id AND c.status IN ('open', 'acknowledged'))
+         WHERE w.warning_id IS NULL
+         ORDER BY w.id  -- in the customers' order: their foreign key checks and index entries in sequence
         RETURNING id, customer_id, reasons
     )
     SELECT f.id, f.customer_id, f.reasons, w.branch_id, w.owner_id, w.version FROM fresh f JOIN gr_warn w ON w.id = f.customer_id;
@@ -764,6 +795,7 @@ BEGIN
         SELECT f.branch_id, f.customer_id, 'call', d + 3, 'Churn warning: ' || array_to_string(f.reasons, ', '),
                f.owner_id, actor
           FROM gr_fresh f WHERE f.owner_id IS NOT NULL
+         ORDER BY f.customer_id
         RETURNING id, customer_id
     )
     UPDATE churn_warning c SET followup_id = p.id

@@ -1,44 +1,140 @@
 #include "authz.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
-static int in_scope(const struct principal *who, const struct authz_target *t)
+static const char *const action_names[PERM_ACTIONS] = { "read",   "edit",   "reassign", "override_grade",
+                                                        "export", "unmask", "delete",   "admin" };
+static const char *const scope_names[PS_SCOPES] = { "none", "own", "team", "branch", "region", "all" };
+
+/* The defaults of sql/0007, in force until the database's matrix is loaded
+ * (kehud loads it before it listens). */
+static enum perm_scope matrix[AUTHZ_ROLES][PERM_ACTIONS] = {
+    [KEHU__V1__ROLE__ADMIN] = { PS_ALL, PS_ALL, PS_ALL, PS_ALL, PS_ALL, PS_ALL, PS_ALL, PS_ALL },
+    [KEHU__V1__ROLE__BRANCH_MANAGER] = { PS_BRANCH, PS_BRANCH, PS_BRANCH, PS_BRANCH, PS_BRANCH, PS_BRANCH, PS_BRANCH,
+                                         PS_BRANCH },
+    [KEHU__V1__ROLE__ACCOUNT_MANAGER] = { PS_OWN, PS_OWN, PS_NONE, PS_OWN, PS_OWN, PS_OWN, PS_NONE, PS_NONE },
+    [KEHU__V1__ROLE__SERVICE_AGENT] = { PS_BRANCH },
+    [KEHU__V1__ROLE__AUDITOR] = { PS_ALL, PS_NONE, PS_NONE, PS_NONE, PS_ALL },
+};
+
+const char *perm_action_name(enum perm_action a)
 {
-    for (int i = 0; i < t->path_len; i++)
-        if (t->unit_path[i] == who->unit_id)
-            return 1;
-    return 0;
+    return a < PERM_ACTIONS ? action_names[a] : "?";
 }
 
-/* Roles a branch manager may hand out inside their own unit. */
-static int manager_may_grant(Kehu__V1__Role role)
+const char *perm_scope_name(enum perm_scope s)
 {
-    return role == KEHU__V1__ROLE__ACCOUNT_MANAGER || role == KEHU__V1__ROLE__SERVICE_AGENT;
+    return s < PS_SCOPES ? scope_names[s] : "?";
+}
+
+int perm_action_from_name(const char *s)
+{
+    for (int i = 0; s && i < PERM_ACTIONS; i++)
+        if (strcmp(action_names[i], s) == 0)
+            return i;
+    return -1;
+}
+
+int perm_scope_from_name(const char *s)
+{
+    for (int i = 0; s && i < PS_SCOPES; i++)
+        if (strcmp(scope_names[i], s) == 0)
+            return i;
+    return -1;
+}
+
+static int role_ok(Kehu__V1__Role role)
+{
+    return role > 0 && role < AUTHZ_ROLES;
+}
+
+enum perm_scope authz_perm(Kehu__V1__Role role, enum perm_action a)
+{
+    return role_ok(role) && a < PERM_ACTIONS ? matrix[role][a] : PS_NONE;
+}
+
+void authz_set_perm(Kehu__V1__Role role, enum perm_action a, enum perm_scope s)
+{
+    if (role_ok(role) && a < PERM_ACTIONS && s < PS_SCOPES)
+        matrix[role][a] = s;
+}
+
+static const char *role_name(Kehu__V1__Role role)
+{
+    static const char *const names[AUTHZ_ROLES] = { "?", "admin", "branch_manager", "account_manager", "service_agent",
+                                                    "auditor" };
+    return role_ok(role) ? names[role] : "?";
+}
+
+/* The matrix column of a customer action. */
+static enum perm_action customer_column(enum authz_action act)
+{
+    switch (act) {
+    case ACT_CUSTOMER_WRITE:
+        return PERM_EDIT;
+    case ACT_CUSTOMER_REASSIGN:
+        return PERM_REASSIGN;
+    case ACT_GRADE_OVERRIDE:
+        return PERM_OVERRIDE_GRADE;
+    case ACT_CUSTOMER_EXPORT:
+        return PERM_EXPORT;
+    case ACT_CUSTOMER_UNMASK:
+        return PERM_UNMASK;
+    case ACT_CUSTOMER_DELETE:
+        return PERM_DELETE;
+    default:
+        return PERM_READ;
+    }
+}
+
+static int is_customer_action(enum authz_action act)
+{
+    return act >= ACT_CUSTOMER_READ;
+}
+
+/* A matrix scope made concrete for this principal. */
+static struct authz_scope resolve(const struct principal *who, enum perm_scope ps)
+{
+    struct authz_scope s = { SCOPE_NONE, 0 };
+    int64_t branch = who->branch_id ? who->branch_id : who->unit_id;
+    switch (ps) {
+    case PS_OWN:
+        s = (struct authz_scope){ SCOPE_OWNER, who->user_id };
+        break;
+    case PS_TEAM:
+        s = (struct authz_scope){ SCOPE_TEAM, who->unit_id };
+        break;
+    case PS_BRANCH:
+        s = (struct authz_scope){ SCOPE_UNIT, branch };
+        break;
+    case PS_REGION:
+        s = (struct authz_scope){ SCOPE_UNIT, who->region_id ? who->region_id : branch };
+        break;
+    case PS_ALL:
+        s = (struct authz_scope){ SCOPE_ALL, 0 };
+        break;
+    default:
+        break;
+    }
+    return s;
 }
 
 struct authz_scope authz_customer_scope(const struct principal *who, enum authz_action act)
 {
     struct authz_scope none = { SCOPE_NONE, 0 };
-    if (!who || who->user_id == 0)
+    if (!who || who->user_id == 0 || !is_customer_action(act))
         return none;
-    /* managers and agents work for the branch they sit in (or the unit, above branches) */
-    struct authz_scope unit = { SCOPE_UNIT, who->branch_id ? who->branch_id : who->unit_id };
-    struct authz_scope own = { SCOPE_OWNER, who->user_id };
-    struct authz_scope all = { SCOPE_ALL, 0 };
-    switch (who->role) {
-    case KEHU__V1__ROLE__ADMIN:
-        return all;
-    case KEHU__V1__ROLE__AUDITOR:
-        return act == ACT_CUSTOMER_READ ? all : none;
-    case KEHU__V1__ROLE__BRANCH_MANAGER:
-        return unit;
-    case KEHU__V1__ROLE__SERVICE_AGENT:
-        return act == ACT_CUSTOMER_READ ? unit : none;
-    case KEHU__V1__ROLE__ACCOUNT_MANAGER:
-        return own;
-    default:
-        return none;
-    }
+    return resolve(who, authz_perm(who->role, customer_column(act)));
+}
+
+static int path_has(const int64_t *path, int n, int64_t id)
+{
+    for (int i = 0; i < n; i++)
+        if (path[i] == id)
+            return 1;
+    return 0;
 }
 
 static int scope_contains(struct authz_scope s, const struct authz_target *t)
@@ -47,15 +143,20 @@ static int scope_contains(struct authz_scope s, const struct authz_target *t)
     case SCOPE_ALL:
         return 1;
     case SCOPE_UNIT:
-        for (int i = 0; i < t->path_len; i++)
-            if (t->unit_path[i] == s.id)
-                return 1;
-        return 0;
+        return path_has(t->unit_path, t->path_len, s.id);
     case SCOPE_OWNER:
         return t->owner_id == s.id;
+    case SCOPE_TEAM:
+        return t->owner_id != 0 && path_has(t->owner_path, t->owner_path_len, s.id);
     default:
         return 0;
     }
+}
+
+/* One's own customers are in one's team whatever the target's owner path says. */
+static int contains(const struct principal *who, struct authz_scope s, const struct authz_target *t)
+{
+    return scope_contains(s, t) || (s.kind == SCOPE_TEAM && t->owner_id == who->user_id);
 }
 
 /* Customers: a record the principal may not even read does not exist for
@@ -67,23 +168,67 @@ static Kehu__V1__Code customer_check(const struct principal *who, enum authz_act
     if (!t) {
         if (s.kind != SCOPE_NONE)
             return KEHU__V1__CODE__OK;
-        *why = "your role does not allow changing customers";
+        *why = act == ACT_CUSTOMER_READ ? "your role may not read customers" : "your role does not allow this";
         return KEHU__V1__CODE__PERMISSION_DENIED;
     }
-    if (scope_contains(s, t))
+    if (contains(who, s, t))
         return KEHU__V1__CODE__OK;
-    if (act != ACT_CUSTOMER_READ && scope_contains(authz_customer_scope(who, ACT_CUSTOMER_READ), t)) {
-        *why = "you may see this customer but not change it";
+    if (act != ACT_CUSTOMER_READ && contains(who, authz_customer_scope(who, ACT_CUSTOMER_READ), t)) {
+        *why = act == ACT_CUSTOMER_WRITE ? "you may see this customer but not change it"
+                                         : "you may see this customer but your role does not allow this on it";
         return KEHU__V1__CODE__PERMISSION_DENIED;
     }
     *why = "no such customer";
     return KEHU__V1__CODE__NOT_FOUND;
 }
 
+/* Users and units: 'admin' over where they sit. Below 'all', only account
+ * managers and service agents may be handed out or managed. */
+static Kehu__V1__Code user_check(const struct principal *who, enum authz_action act, const struct authz_target *t,
+                                 const char **why)
+{
+    enum perm_scope admin = authz_perm(who->role, PERM_ADMIN);
+    struct authz_scope s = resolve(who, admin);
+    if (s.kind == SCOPE_OWNER)
+        s.kind = SCOPE_NONE; /* 'own' users: nobody but oneself, and nobody manages themselves */
+    if (s.kind == SCOPE_TEAM)
+        s.kind = SCOPE_UNIT;
+    if (act == ACT_USER_READ) {
+        if (authz_perm(who->role, PERM_READ) == PS_ALL)
+            return KEHU__V1__CODE__OK; /* who may read every customer may see who owns them */
+        if (s.kind == SCOPE_NONE) {
+            *why = "your role does not allow this";
+            return KEHU__V1__CODE__PERMISSION_DENIED;
+        }
+        if (!t || s.kind == SCOPE_ALL || path_has(t->unit_path, t->path_len, s.id))
+            return KEHU__V1__CODE__OK;
+        *why = "that unit is outside your own";
+        return KEHU__V1__CODE__PERMISSION_DENIED;
+    }
+    if (s.kind == SCOPE_NONE) {
+        *why = "your role does not allow this";
+        return KEHU__V1__CODE__PERMISSION_DENIED;
+    }
+    if (!t)
+        return KEHU__V1__CODE__OK;
+    if (s.kind != SCOPE_ALL && !path_has(t->unit_path, t->path_len, s.id)) {
+        *why = "that unit is outside your own";
+        return KEHU__V1__CODE__PERMISSION_DENIED;
+    }
+    if (t->user_id && t->user_id == who->user_id) {
+        *why = "you cannot do this to your own account";
+        return KEHU__V1__CODE__PERMISSION_DENIED;
+    }
+    if (s.kind != SCOPE_ALL && t->role != KEHU__V1__ROLE__ACCOUNT_MANAGER && t->role != KEHU__V1__ROLE__SERVICE_AGENT) {
+        *why = "below head office, only account managers and service agents may be managed";
+        return KEHU__V1__CODE__PERMISSION_DENIED;
+    }
+    return KEHU__V1__CODE__OK;
+}
+
 Kehu__V1__Code authz_check(const struct principal *who, enum authz_action act, const struct authz_target *t,
                            const char **why)
 {
-    static const char *no_role = "your role does not allow this";
     *why = "";
     if (act == ACT_PUBLIC)
         return KEHU__V1__CODE__OK;
@@ -97,54 +242,87 @@ Kehu__V1__Code authz_check(const struct principal *who, enum authz_action act, c
     case ACT_ORG_READ:
         return KEHU__V1__CODE__OK;
     case ACT_ORG_WRITE:
-        if (who->role == KEHU__V1__ROLE__ADMIN)
+        if (authz_perm(who->role, PERM_ADMIN) == PS_ALL)
             return KEHU__V1__CODE__OK;
-        *why = "only an admin may change the organisation";
+        *why = "only an admin over the whole network may change the organisation or the permissions";
         return KEHU__V1__CODE__PERMISSION_DENIED;
     case ACT_USER_READ:
-        if (who->role == KEHU__V1__ROLE__ADMIN || who->role == KEHU__V1__ROLE__AUDITOR)
-            return KEHU__V1__CODE__OK;
-        if (who->role == KEHU__V1__ROLE__BRANCH_MANAGER) {
-            if (!t || in_scope(who, t))
-                return KEHU__V1__CODE__OK;
-            *why = "that unit is outside your own";
-            return KEHU__V1__CODE__PERMISSION_DENIED;
-        }
-        *why = no_role;
-        return KEHU__V1__CODE__PERMISSION_DENIED;
     case ACT_USER_WRITE:
-        if (who->role == KEHU__V1__ROLE__ADMIN) {
-            if (t && t->user_id == who->user_id) {
-                *why = "you cannot do this to your own account";
-                return KEHU__V1__CODE__PERMISSION_DENIED;
-            }
-            return KEHU__V1__CODE__OK;
-        }
-        if (who->role != KEHU__V1__ROLE__BRANCH_MANAGER) {
-            *why = no_role;
-            return KEHU__V1__CODE__PERMISSION_DENIED;
-        }
-        if (!t)
-            return KEHU__V1__CODE__OK;
-        if (!in_scope(who, t)) {
-            *why = "that unit is outside your own";
-            return KEHU__V1__CODE__PERMISSION_DENIED;
-        }
-        if (t->user_id == who->user_id) {
-            *why = "you cannot do this to your own account";
-            return KEHU__V1__CODE__PERMISSION_DENIED;
-        }
-        if (!manager_may_grant(t->role)) {
-            *why = "a branch manager may only manage account managers and service agents";
-            return KEHU__V1__CODE__PERMISSION_DENIED;
-        }
-        return KEHU__V1__CODE__OK;
-    case ACT_CUSTOMER_READ:
-    case ACT_CUSTOMER_WRITE:
+        return user_check(who, act, t, why);
+    default:
         return customer_check(who, act, t, why);
     }
-    *why = "unknown action";
-    return KEHU__V1__CODE__PERMISSION_DENIED;
+}
+
+static const char *scope_phrase(enum perm_scope ps)
+{
+    switch (ps) {
+    case PS_OWN:
+        return "customers they own";
+    case PS_TEAM:
+        return "customers owned by anyone in their unit";
+    case PS_BRANCH:
+        return "customers of their branch";
+    case PS_REGION:
+        return "customers of their region";
+    case PS_ALL:
+        return "every customer";
+    default:
+        return "no customer";
+    }
+}
+
+/* Why a customer is or is not inside a concrete scope. */
+static void membership(const struct principal *who, struct authz_scope s, const struct authz_target *t, char *buf, size_t size)
+{
+    int in = contains(who, s, t);
+    switch (s.kind) {
+    case SCOPE_OWNER:
+        if (t->owner_id == 0)
+            snprintf(buf, size, "the customer has no owner");
+        else
+            snprintf(buf, size, "the customer's owner is user %lld%s", (long long)t->owner_id,
+                     in ? " (this user)" : ", not this user");
+        break;
+    case SCOPE_TEAM:
+        snprintf(buf, size, "the customer's owner %s unit %lld", in ? "sits in" : "does not sit in", (long long)s.id);
+        break;
+    case SCOPE_UNIT:
+        snprintf(buf, size, "the customer's branch %s unit %lld",
+                 in ? "is" : "is not", (long long)s.id);
+        if (in && t->path_len && t->unit_path[t->path_len - 1] != s.id)
+            snprintf(buf, size, "the customer's branch lies under unit %lld", (long long)s.id);
+        break;
+    case SCOPE_ALL:
+        snprintf(buf, size, "every customer is included");
+        break;
+    default:
+        snprintf(buf, size, "nothing is included");
+        break;
+    }
+}
+
+Kehu__V1__Code authz_explain(const struct principal *who, enum authz_action act, const struct authz_target *t,
+                             char *buf, size_t size)
+{
+    const char *why;
+    Kehu__V1__Code code = authz_check(who, act, t, &why);
+    if (!who || who->user_id == 0 || !is_customer_action(act) || !t) {
+        snprintf(buf, size, "%s", code == KEHU__V1__CODE__OK ? "allowed" : why);
+        return code;
+    }
+    enum perm_action col = customer_column(act);
+    enum perm_scope ps = authz_perm(who->role, col);
+    char in[160];
+    membership(who, resolve(who, ps), t, in, sizeof in);
+    int n = snprintf(buf, size, "%s: %s may %s %s (matrix %s/%s = %s); %s", code == KEHU__V1__CODE__OK ? "allowed" : "denied",
+                     role_name(who->role), perm_action_name(col), scope_phrase(ps), role_name(who->role),
+                     perm_action_name(col), perm_scope_name(ps), in);
+    if (code != KEHU__V1__CODE__OK && col != PERM_READ && n > 0 && (size_t)n < size &&
+        contains(who, authz_customer_scope(who, ACT_CUSTOMER_READ), t))
+        snprintf(buf + n, size - (size_t)n, " (the customer is readable: read = %s)",
+                 perm_scope_name(authz_perm(who->role, PERM_READ)));
+    return code;
 }
 
 int authz_parse_path(const char *text, int64_t *out, int max)

@@ -1,10 +1,15 @@
 /* The one authorization function. Every request passes it before a handler
  * runs (who may do this kind of thing at all), and a handler that acts on a
  * particular record passes it again with that record (may they do it to this
- * one). Roles, units and scopes are decided here and nowhere else. */
+ * one). Roles, units and scopes are decided here and nowhere else.
+ *
+ * What a role may do to customers (and, for 'admin', to users) is the
+ * permission matrix role x action -> scope (sql/0007_permissions.sql), held
+ * here in memory: loaded at start and again whenever it changes. */
 #ifndef KEHU_AUTHZ_H
 #define KEHU_AUTHZ_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "kehu.pb-c.h"
@@ -18,7 +23,8 @@ struct principal {
     int64_t expires_at_ms;
     Kehu__V1__Role role;
     int64_t unit_id;
-    int64_t branch_id;
+    int64_t branch_id;       /* 0 above branches */
+    int64_t region_id;       /* the nearest region at or above the unit; 0 none */
     char username[64];
 };
 
@@ -26,12 +32,32 @@ enum authz_action {
     ACT_PUBLIC,     /* anyone, even before logging in */
     ACT_SESSION,    /* any logged-in user, about themselves */
     ACT_ORG_READ,
-    ACT_ORG_WRITE,
+    ACT_ORG_WRITE,  /* the tree and the permission matrix: 'admin' over all */
     ACT_USER_READ,
-    ACT_USER_WRITE,
+    ACT_USER_WRITE, /* 'admin' over the unit the user sits in */
+    /* the matrix's actions on customers */
     ACT_CUSTOMER_READ,  /* a customer and everything it owns: contacts, transactions, history */
-    ACT_CUSTOMER_WRITE,
+    ACT_CUSTOMER_WRITE, /* 'edit' */
+    ACT_CUSTOMER_REASSIGN,
+    ACT_GRADE_OVERRIDE,
+    ACT_CUSTOMER_EXPORT,
+    ACT_CUSTOMER_UNMASK, /* see ID numbers and phone numbers in full */
+    ACT_CUSTOMER_DELETE, /* archive, merge away */
 };
+
+/* The matrix: its actions and scopes as sql/0007 spells them. */
+enum perm_action { PERM_READ, PERM_EDIT, PERM_REASSIGN, PERM_OVERRIDE_GRADE, PERM_EXPORT, PERM_UNMASK, PERM_DELETE,
+                   PERM_ADMIN, PERM_ACTIONS };
+enum perm_scope { PS_NONE, PS_OWN, PS_TEAM, PS_BRANCH, PS_REGION, PS_ALL, PS_SCOPES };
+#define AUTHZ_ROLES 6 /* Kehu__V1__Role values, 0 unused */
+
+const char *perm_action_name(enum perm_action a);
+const char *perm_scope_name(enum perm_scope s);
+int perm_action_from_name(const char *s);  /* -1 unknown */
+int perm_scope_from_name(const char *s);   /* -1 unknown */
+/* The matrix in force; set cell by cell by whoever loads it. */
+enum perm_scope authz_perm(Kehu__V1__Role role, enum perm_action a);
+void authz_set_perm(Kehu__V1__Role role, enum perm_action a, enum perm_scope s);
 
 /* The record acted on: the org unit it lives in (path from the head office
  * down, ids) and, for users, the role it has or is given. */
@@ -41,18 +67,27 @@ struct authz_target {
     Kehu__V1__Role role;
     int64_t user_id;
     int64_t owner_id;   /* customers: the account manager who owns it, 0 if none */
+    const int64_t *owner_path; /* customers: the path of the owner's unit (for 'team') */
+    int owner_path_len;
 };
 
 /* Returns KEHU__V1__CODE__OK or the code to answer with (UNAUTHENTICATED,
- * PERMISSION_DENIED); *why gets a message for the client. target NULL asks
- * whether the action is allowed anywhere. */
+ * PERMISSION_DENIED, NOT_FOUND for a customer one may not even read); *why
+ * gets a message for the client. target NULL asks whether the action is
+ * allowed anywhere. */
 Kehu__V1__Code authz_check(const struct principal *who, enum authz_action act, const struct authz_target *target,
                            const char **why);
 
-/* Which customers a principal may read or write, for queries over many:
- * all, those of branches under a unit, or those the principal owns. A
- * record check with authz_check gives the same answer as this scope. */
-enum authz_scope_kind { SCOPE_NONE, SCOPE_ALL, SCOPE_UNIT, SCOPE_OWNER };
+/* The same decision, explained: which matrix cell applies and why the
+ * record is or is not inside it, in a sentence written into buf. */
+Kehu__V1__Code authz_explain(const struct principal *who, enum authz_action act, const struct authz_target *target,
+                             char *buf, size_t size);
+
+/* Which customers a principal may act on, for queries over many: all, those
+ * of branches under a unit, those owned by anyone in a unit's subtree, or
+ * those the principal owns. A record check with authz_check gives the same
+ * answer as this scope. */
+enum authz_scope_kind { SCOPE_NONE, SCOPE_ALL, SCOPE_UNIT, SCOPE_OWNER, SCOPE_TEAM };
 struct authz_scope {
     enum authz_scope_kind kind;
     int64_t id;         /* the unit or the owner */

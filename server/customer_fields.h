@@ -17,7 +17,8 @@
     " coalesce(c.notes, ''), coalesce(c.owner_id, 0), coalesce(ow.username, ''), c.branch_id, b.name,"              \
     " c.since::text, c.status::text, " SQL_MS("c.created_at") ", coalesce(cb.username, ''), " SQL_MS("c.updated_at") \
     ", coalesce(ub.username, ''), coalesce(" SQL_MS("c.last_contact_at") ", 0), (c.revenue * 100)::bigint,"           \
-    " (c.balance * 100)::bigint, b.path::text, coalesce(c.merged_into, 0)"
+    " (c.balance * 100)::bigint, b.path::text, coalesce(c.merged_into, 0),"                                         \
+    " " SQL_OWNER_PATH
 /* FROM clause over a relation aliased c (the table, or a CTE of changed rows). */
 #define CUSTOMER_JOINS                                                                              \
     " JOIN org_unit b ON b.id = c.branch_id LEFT JOIN app_user ow ON ow.id = c.owner_id"           \
@@ -26,7 +27,7 @@ enum {
     COL_ID, COL_VERSION, COL_KIND, COL_NAME, COL_EXT_REF, COL_GENDER, COL_BIRTH, COL_ID_NUMBER, COL_PHONES,
     COL_EMAIL, COL_COMPANY, COL_ADDRESS, COL_REGION, COL_INDUSTRY, COL_SIZE, COL_OCCUPATION, COL_SOURCE, COL_TAGS,
     COL_NOTES, COL_OWNER_ID, COL_OWNER, COL_BRANCH_ID, COL_BRANCH, COL_SINCE, COL_STATUS, COL_CREATED, COL_CREATED_BY,
-    COL_UPDATED, COL_UPDATED_BY, COL_LAST_CONTACT, COL_REVENUE, COL_BALANCE, COL_PATH, COL_MERGED_INTO, CUSTOMER_NCOLS
+    COL_UPDATED, COL_UPDATED_BY, COL_LAST_CONTACT, COL_REVENUE, COL_BALANCE, COL_PATH, COL_MERGED_INTO, COL_OWNER_PATH, CUSTOMER_NCOLS
 };
 
 /* ---- the fields a client sets */

@@ -67,6 +67,9 @@ static const struct rpc_entry *const rpc_table[] = {
     &rpc_churn_ack,
     &rpc_churn_lost,
     &rpc_report_get,
+    &rpc_perm_show,
+    &rpc_perm_set,
+    &rpc_access_explain,
 };
 
 static const struct rpc_entry *rpc_find(Kehu__V1__Request__OpCase op)

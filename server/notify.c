@@ -11,13 +11,13 @@
 #include "server.h"
 #include "util.h"
 
-/* "kind customer branch version owner actor {path} [detail]" */
+/* "kind customer branch version owner actor {path} {owner_path} [detail]" */
 struct announcement {
     char kind[48];
     const char *detail; /* "" when none */
     int64_t customer, branch, version, owner, actor;
-    int64_t path[AUTHZ_MAX_DEPTH];
-    int path_len;
+    int64_t path[AUTHZ_MAX_DEPTH], owner_path[AUTHZ_MAX_DEPTH];
+    int path_len, owner_path_len;
 };
 
 static int parse(const char *payload, struct announcement *a)
@@ -36,6 +36,13 @@ static int parse(const char *payload, struct announcement *a)
     if (a->path_len < 0)
         return -1;
     const char *end = strchr(payload + used, '}');
+    a->owner_path_len = 0;
+    if (end && end[1] == ' ' && end[2] == '{') { /* the owner's unit */
+        a->owner_path_len = authz_parse_path(end + 2, a->owner_path, AUTHZ_MAX_DEPTH);
+        if (a->owner_path_len < 0)
+            return -1;
+        end = strchr(end + 2, '}');
+    }
     a->detail = end && end[1] == ' ' ? end + 2 : "";
     return 0;
 }
@@ -72,6 +79,11 @@ void notify_dispatch(const char *channel, const char *payload, void *arg)
         rpc_forget_sessions(s, user, session);
         return;
     }
+    /* the permission matrix changed, maybe through another kehud */
+    if (strcmp(payload, "perm.changed") == 0) {
+        perm_reload(s);
+        return;
+    }
     struct announcement a;
     if (parse(payload, &a) < 0) {
         log_warn(0, 0, "ignoring a malformed notification on %s: %.200s", channel, payload);
@@ -89,7 +101,8 @@ void notify_dispatch(const char *channel, const char *payload, void *arg)
     Kehu__V1__Frame f = KEHU__V1__FRAME__INIT;
     f.body_case = KEHU__V1__FRAME__BODY_EVENT;
     f.event = &ev;
-    struct authz_target t = { .unit_path = a.path, .path_len = a.path_len, .owner_id = a.owner };
+    struct authz_target t = { .unit_path = a.path, .path_len = a.path_len, .owner_id = a.owner,
+                              .owner_path = a.owner_path, .owner_path_len = a.owner_path_len };
     int sent = 0;
     for (struct conn *c = s->conns; c; c = c->next) {
         if (c->state != CONN_OPEN || c->sub.kind == SUB_NONE || !wanted(c, &a))

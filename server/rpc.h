@@ -11,6 +11,13 @@ extern const struct rpc_entry rpc_hello, rpc_ping, rpc_login, rpc_resume, rpc_lo
 extern const struct rpc_entry rpc_org_add, rpc_org_list, rpc_user_add, rpc_user_list, rpc_user_disable,
     rpc_user_move;
 
+/* rpc_perm.c: the permission matrix and AccessExplain */
+extern const struct rpc_entry rpc_perm_show, rpc_perm_set, rpc_access_explain;
+/* Loads the matrix into the authorization function before kehud listens
+ * (blocking), and again, on the pool, when it was announced as changed. */
+int perm_load_sync(const char *conninfo, char *err, size_t errsz);
+void perm_reload(struct server *s);
+
 /* rpc_customer.c, rpc_contact.c, notify.c */
 extern const struct rpc_entry rpc_customer_add, rpc_customer_get, rpc_customer_edit, rpc_customer_list,
     rpc_customer_search, rpc_customer_archive, rpc_customer_history;
@@ -36,7 +43,12 @@ struct rpc_customer_ref {
     int64_t id, version, branch_id, owner_id;
     char status[16];
     void *ctx; /* what the caller of rpc_customer_load_ctx passed */
+    /* where it lives, for checking someone else against it (rpc_customer_target) */
+    int64_t path[AUTHZ_MAX_DEPTH], owner_path[AUTHZ_MAX_DEPTH];
+    int path_len, owner_path_len;
 };
+/* The authorization target of a loaded customer. */
+struct authz_target rpc_customer_target(const struct rpc_customer_ref *ref);
 /* Loads customer `id`, checks `act` on it with the authorization function,
  * and continues with `then`; answers NOT_FOUND / PERMISSION_DENIED itself. */
 void rpc_customer_load(struct req *r, int64_t id, enum authz_action act,
@@ -55,6 +67,11 @@ char **rpc_split(struct arena *a, const char *s, char sep, size_t *n);
 /* Money: minor units <-> numeric text. */
 char *rpc_money_sql(struct arena *a, int64_t minor);
 
+/* The path of the unit of customer c's owner ('{}' when none), for the
+ * 'team' scope of authz targets. */
+#define SQL_OWNER_PATH \
+    "coalesce((SELECT op.path FROM app_user ou JOIN org_unit op ON op.id = ou.unit_id WHERE ou.id = c.owner_id), '{}')::text"
+
 /* Unix milliseconds of a timestamptz, in SQL. */
 #define SQL_MS(col) "(extract(epoch FROM " col ") * 1000)::bigint"
 
@@ -62,9 +79,9 @@ char *rpc_money_sql(struct arena *a, int64_t minor);
  * for app_user, o for its unit). USER_NCOLS columns, read by rpc_user_from_row. */
 #define USER_COLUMNS                                                                                         \
     "u.id, u.username, u.display_name, u.role::text, u.unit_id, o.name, u.disabled_at IS NOT NULL, " SQL_MS( \
-        "u.created_at") ", coalesce(o.branch_id, 0), o.path::text"
+        "u.created_at") ", coalesce(o.branch_id, 0), o.path::text, user_region(u.unit_id)"
 #define USER_FROM " app_user u JOIN org_unit o ON o.id = u.unit_id "
-#define USER_NCOLS 10
+#define USER_NCOLS 11
 
 Kehu__V1__User *rpc_user_from_row(struct req *r, const struct db_result *res, int stmt, int row, int col);
 /* Makes the connection's principal the user of that row (USER_COLUMNS). */
@@ -139,11 +156,16 @@ Kehu__V1__ChurnWarning *rpc_churn_warning_from_row(struct req *r, const struct d
 extern const struct rpc_entry rpc_report_get;
 
 /* The caller's customer scope as two text parameters for RPC_SCOPE_SQL:
- * kind (0 all, 1 a unit's subtree, 2 an owner, 3 nothing) and the unit or owner id. */
+ * kind (0 all, 1 a unit's subtree, 2 an owner, 3 nothing, 4 owners in a
+ * unit's subtree) and the unit or owner id. */
 void rpc_scope_params(struct req *r, enum authz_action act, const char **kind, const char **id);
 /* That scope over customer alias c, with the parameters' numbers k and i. */
-#define RPC_SCOPE_SQL(k, i)                                                                               \
-    " ($" #k "::int = 0 OR ($" #k " = 1 AND c.branch_id IN (SELECT id FROM org_unit WHERE path @> ARRAY[$" #i \
-    "::bigint])) OR ($" #k " = 2 AND c.owner_id = $" #i "::bigint)) "
+#define RPC_SCOPE_SQL(k, i)                                                                                        \
+    " ($" #k "::int = 0 OR ($" #k " = 1 AND c.branch_id IN (SELECT id FROM org_unit WHERE path @> ARRAY[$" #i      \
+    "::bigint])) OR ($" #k " = 2 AND c.owner_id = $" #i "::bigint) OR ($" #k " = 4 AND c.owner_id IN (SELECT tu.id" \
+    " FROM app_user tu JOIN org_unit tuo ON tuo.id = tu.unit_id WHERE tuo.path @> ARRAY[$" #i "::bigint]))) "
+/* The same scope as a predicate with its ids written in, for statements
+ * built per request: over the given branch and owner columns. */
+char *rpc_scope_predicate(struct arena *a, struct authz_scope s, const char *branch_col, const char *owner_col);
 
 #endif

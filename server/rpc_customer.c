@@ -11,6 +11,7 @@
 
 #include "conn.h"
 #include "log.h"
+#include "mask.h"
 #include "rpc.h"
 #include "customer_fields.h"
 #include "search_keys.h"
@@ -92,6 +93,18 @@ static char *col(struct req *r, const struct db_result *res, int stmt, int row, 
     return arena_strdup(&r->arena, v ? v : "");
 }
 
+static int may(struct req *r, enum authz_action act, const struct db_result *res, int stmt, int row);
+
+/* Whether the caller sees this row's ID number and phones in full: the
+ * 'unmask' permission over it, and never while it waits in a pool. */
+static int unmasked(struct req *r, const struct db_result *res, int stmt, int row)
+{
+    const char *status = db_get(res, stmt, row, COL_STATUS);
+    if (status && strcmp(status, "in_pool") == 0)
+        return 0;
+    return may(r, ACT_CUSTOMER_UNMASK, res, stmt, row);
+}
+
 Kehu__V1__Customer *rpc_customer_from_row(struct req *r, const struct db_result *res, int stmt, int row)
 {
     Kehu__V1__Customer *c = arena_alloc(&r->arena, sizeof *c);
@@ -128,25 +141,43 @@ Kehu__V1__Customer *rpc_customer_from_row(struct req *r, const struct db_result 
     c->last_contact_ms = db_get_i64(res, stmt, row, COL_LAST_CONTACT);
     c->revenue_minor = db_get_i64(res, stmt, row, COL_REVENUE);
     c->balance_minor = db_get_i64(res, stmt, row, COL_BALANCE);
+    if (!unmasked(r, res, stmt, row)) {
+        c->masked = 1;
+        c->id_number = mask_id_number(&r->arena, c->id_number);
+        for (size_t i = 0; i < c->n_phones; i++)
+            c->phones[i] = mask_phone(&r->arena, c->phones[i]);
+    }
     return c;
 }
 
-/* The authorization target of a CUSTOMER_COLUMNS row. */
-static int row_target(const struct db_result *res, int stmt, int row, int64_t *path, struct authz_target *t)
+/* The authorization target of a CUSTOMER_COLUMNS row (paths into the
+ * caller's arrays). */
+static int row_target(const struct db_result *res, int stmt, int row, int64_t *path, int64_t *owner_path,
+                      struct authz_target *t)
 {
     int n = authz_parse_path(db_get(res, stmt, row, COL_PATH), path, AUTHZ_MAX_DEPTH);
+    int on = authz_parse_path(db_get(res, stmt, row, COL_OWNER_PATH), owner_path, AUTHZ_MAX_DEPTH);
     memset(t, 0, sizeof *t);
     t->unit_path = path;
     t->path_len = n < 0 ? 0 : n;
     t->owner_id = db_get_i64(res, stmt, row, COL_OWNER_ID);
+    t->owner_path = owner_path;
+    t->owner_path_len = on < 0 ? 0 : on;
     return n;
+}
+
+struct authz_target rpc_customer_target(const struct rpc_customer_ref *ref)
+{
+    struct authz_target t = { .unit_path = ref->path, .path_len = ref->path_len, .owner_id = ref->owner_id,
+                              .owner_path = ref->owner_path, .owner_path_len = ref->owner_path_len };
+    return t;
 }
 
 static int may(struct req *r, enum authz_action act, const struct db_result *res, int stmt, int row)
 {
-    int64_t path[AUTHZ_MAX_DEPTH];
+    int64_t path[AUTHZ_MAX_DEPTH], owner_path[AUTHZ_MAX_DEPTH];
     struct authz_target t;
-    row_target(res, stmt, row, path, &t);
+    row_target(res, stmt, row, path, owner_path, &t);
     const char *why;
     return authz_check(req_who(r), act, &t, &why) == KEHU__V1__CODE__OK;
 }
@@ -183,9 +214,11 @@ static void loaded(const struct db_result *res, void *arg)
         req_fail(r, KEHU__V1__CODE__NOT_FOUND, l->field, "no customer %lld", (long long)l->id);
         return;
     }
-    int64_t path[AUTHZ_MAX_DEPTH];
+    struct rpc_customer_ref ref = { .id = l->id, .ctx = l->ctx };
     struct authz_target t;
-    row_target(res, 0, 0, path, &t);
+    row_target(res, 0, 0, ref.path, ref.owner_path, &t);
+    ref.path_len = t.path_len;
+    ref.owner_path_len = t.owner_path_len;
     const char *why;
     Kehu__V1__Code code = authz_check(req_who(r), l->act, &t, &why);
     if (code == KEHU__V1__CODE__NOT_FOUND) {
@@ -202,13 +235,9 @@ static void loaded(const struct db_result *res, void *arg)
                  (long long)l->id, (long long)merged_into);
         return;
     }
-    struct rpc_customer_ref ref = {
-        .id = l->id,
-        .version = db_get_i64(res, 0, 0, COL_VERSION),
-        .branch_id = db_get_i64(res, 0, 0, COL_BRANCH_ID),
-        .owner_id = t.owner_id,
-        .ctx = l->ctx,
-    };
+    ref.version = db_get_i64(res, 0, 0, COL_VERSION);
+    ref.branch_id = db_get_i64(res, 0, 0, COL_BRANCH_ID);
+    ref.owner_id = t.owner_id;
     snprintf(ref.status, sizeof ref.status, "%s", db_get(res, 0, 0, COL_STATUS));
     /* the row stays reachable for handlers that want it */
     r->state = (void *)res;
@@ -264,7 +293,7 @@ struct add_state {
 
 static struct db_stmt add_owner = DB_STMT(
     "SELECT u.id, u.role::text, u.disabled_at IS NOT NULL, coalesce(o.branch_id, 0), b.id, b.kind::text,"
-    " b.path::text, b.name FROM app_user u JOIN org_unit o ON o.id = u.unit_id"
+    " b.path::text, b.name, o.path::text FROM app_user u JOIN org_unit o ON o.id = u.unit_id"
     " LEFT JOIN org_unit b ON b.id = o.branch_id WHERE u.username = lower($1)");
 
 /* Probable duplicates (customer_probable_duplicates in sql/0002): $1 phones,
@@ -437,9 +466,11 @@ static void add_resolved(const struct db_result *res, void *arg)
                  db_get(res, stmt, 0, c0 + 3));
         return;
     }
-    int64_t path[AUTHZ_MAX_DEPTH];
+    int64_t path[AUTHZ_MAX_DEPTH], owner_path[AUTHZ_MAX_DEPTH];
     int n = authz_parse_path(db_get(res, stmt, 0, c0 + 2), path, AUTHZ_MAX_DEPTH);
-    struct authz_target t = { .unit_path = path, .path_len = n < 0 ? 0 : n, .owner_id = st->owner_id };
+    int on = st->owner_id ? authz_parse_path(db_get(res, 0, 0, 8), owner_path, AUTHZ_MAX_DEPTH) : 0;
+    struct authz_target t = { .unit_path = path, .path_len = n < 0 ? 0 : n, .owner_id = st->owner_id,
+                              .owner_path = owner_path, .owner_path_len = on < 0 ? 0 : on };
     const char *why;
     if (authz_check(req_who(r), ACT_CUSTOMER_WRITE, &t, &why) != KEHU__V1__CODE__OK) {
         req_fail(r, KEHU__V1__CODE__PERMISSION_DENIED, NULL,
@@ -839,20 +870,37 @@ static void sql_param(struct req *r, struct sqlbuf *b, const char *text, const c
 void rpc_scope_params(struct req *r, enum authz_action act, const char **kind, const char **id)
 {
     struct authz_scope s = authz_customer_scope(req_who(r), act);
-    *kind = s.kind == SCOPE_ALL ? "0" : s.kind == SCOPE_UNIT ? "1" : s.kind == SCOPE_OWNER ? "2" : "3";
+    static const char *const kinds[] = { [SCOPE_NONE] = "3", [SCOPE_ALL] = "0", [SCOPE_UNIT] = "1",
+                                         [SCOPE_OWNER] = "2", [SCOPE_TEAM] = "4" };
+    *kind = kinds[s.kind];
     *id = arena_printf(&r->arena, "%lld", (long long)s.id);
+}
+
+char *rpc_scope_predicate(struct arena *a, struct authz_scope s, const char *branch_col, const char *owner_col)
+{
+    switch (s.kind) {
+    case SCOPE_ALL:
+        return "true";
+    case SCOPE_UNIT:
+        return arena_printf(a, "%s IN (SELECT id FROM org_unit WHERE path @> ARRAY[%lld::bigint])", branch_col,
+                            (long long)s.id);
+    case SCOPE_OWNER:
+        return arena_printf(a, "%s = %lld", owner_col, (long long)s.id);
+    case SCOPE_TEAM:
+        return arena_printf(a,
+                            "%s IN (SELECT tu.id FROM app_user tu JOIN org_unit tuo ON tuo.id = tu.unit_id"
+                            " WHERE tuo.path @> ARRAY[%lld::bigint])",
+                            owner_col, (long long)s.id);
+    default:
+        return "false";
+    }
 }
 
 static void scope_sql(struct req *r, struct sqlbuf *b)
 {
     struct authz_scope s = authz_customer_scope(req_who(r), ACT_CUSTOMER_READ);
-    char *id = arena_printf(&r->arena, "%lld", (long long)s.id);
-    if (s.kind == SCOPE_UNIT)
-        sql_param(r, b, " AND c.branch_id IN (SELECT id FROM org_unit WHERE path @> ARRAY[$?::bigint])", id);
-    else if (s.kind == SCOPE_OWNER)
-        sql_param(r, b, " AND c.owner_id = $?::bigint", id);
-    else if (s.kind == SCOPE_NONE)
-        sql_add(r, b, " AND false");
+    sql_add(r, b, " AND ");
+    sql_add(r, b, rpc_scope_predicate(&r->arena, s, "c.branch_id", "c.owner_id"));
 }
 
 struct page_state {
@@ -1027,8 +1075,7 @@ const struct rpc_entry rpc_customer_list = { KEHU__V1__REQUEST__OP_CUSTOMER_LIST
 #define SEARCH_CANDIDATES "1000"
 #define SEARCH_SCOPE                                                                                          \
     " c.merged_into IS NULL AND c.status <> 'archived'"                                                       \
-    " AND ($1::int = 0 OR ($1 = 1 AND c.branch_id IN (SELECT id FROM org_unit WHERE path @> ARRAY[$2::bigint]))" \
-    "  OR ($1 = 2 AND c.owner_id = $2))"
+    " AND" RPC_SCOPE_SQL(1, 2)
 static struct db_stmt search_stmt = DB_STMT(
     "WITH cand AS ((SELECT c.id, c.name, c.sort_key, 1 AS rank FROM customer c WHERE" SEARCH_SCOPE
     " AND c.search_tokens @> ARRAY[$4::text] LIMIT " SEARCH_CANDIDATES ")"
@@ -1058,11 +1105,11 @@ static void customer_search(struct req *r)
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "limit", "at most 200 results");
         return;
     }
-    struct authz_scope scope = authz_customer_scope(req_who(r), ACT_CUSTOMER_READ);
-    int kind = scope.kind == SCOPE_ALL ? 0 : scope.kind == SCOPE_UNIT ? 1 : scope.kind == SCOPE_OWNER ? 2 : 3;
+    const char *kind, *scope_id;
+    rpc_scope_params(r, ACT_CUSTOMER_READ, &kind, &scope_id);
     const char *p[] = {
-        arena_printf(&r->arena, "%d", kind),
-        arena_printf(&r->arena, "%lld", (long long)scope.id),
+        kind,
+        scope_id,
         (q.modes & SEARCH_KEYS_BY_TEXT) ? q.like : NULL,
         (q.modes & SEARCH_KEYS_BY_TOKEN) ? q.token : NULL,
         m->text,

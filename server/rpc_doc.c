@@ -143,17 +143,20 @@ static const char *type_problem(const char *s)
 /* ---- the customer a document belongs to, authorized */
 
 static struct db_stmt doc_customer = DB_STMT(
-    "SELECT c.id, b.path::text, coalesce(c.owner_id, 0) FROM customer c JOIN org_unit b ON b.id = c.branch_id"
+    "SELECT c.id, b.path::text, coalesce(c.owner_id, 0), " SQL_OWNER_PATH " FROM customer c"
+    " JOIN org_unit b ON b.id = c.branch_id"
     " WHERE c.id = $1 AND c.merged_into IS NULL");
 
 /* OK, or the code to answer with (NOT_FOUND for a customer not visible). */
 static Kehu__V1__Code customer_check(struct req *r, const struct db_result *res, int stmt, int row, int path_col,
                                      enum authz_action act, const char **why)
 {
-    int64_t path[AUTHZ_MAX_DEPTH];
+    int64_t path[AUTHZ_MAX_DEPTH], owner_path[AUTHZ_MAX_DEPTH];
     int n = authz_parse_path(db_get(res, stmt, row, path_col), path, AUTHZ_MAX_DEPTH);
+    int on = authz_parse_path(db_get(res, stmt, row, path_col + 2), owner_path, AUTHZ_MAX_DEPTH);
     struct authz_target t = { .unit_path = path, .path_len = n < 0 ? 0 : n,
-                              .owner_id = db_get_i64(res, stmt, row, path_col + 1) };
+                              .owner_id = db_get_i64(res, stmt, row, path_col + 1),
+                              .owner_path = owner_path, .owner_path_len = on < 0 ? 0 : on };
     return authz_check(req_who(r), act, &t, why);
 }
 
@@ -380,7 +383,7 @@ const struct rpc_entry rpc_doc_put = { KEHU__V1__REQUEST__OP_DOC_PUT, "doc_put",
 
 /* The document, its customer's place for the check, and the chunk. */
 static struct db_stmt doc_get_stmt = DB_STMT(
-    "SELECT " DOC_COLUMNS ", b.path::text, coalesce(c.owner_id, 0), substring(d.content FROM $2::int + 1 FOR $3::int)"
+    "SELECT " DOC_COLUMNS ", b.path::text, coalesce(c.owner_id, 0), " SQL_OWNER_PATH ", substring(d.content FROM $2::int + 1 FOR $3::int)"
     " FROM document d JOIN customer c ON c.id = d.customer_id JOIN org_unit b ON b.id = c.branch_id"
     " LEFT JOIN app_user u ON u.id = d.created_by WHERE d.id = $1");
 
@@ -415,7 +418,7 @@ static void doc_got(const struct db_result *res, void *arg)
         return;
     }
     /* the chunk arrives as bytea's hex text: \x0a1b... */
-    const char *hex = db_get(res, 0, 0, DOC_NCOLS + 2);
+    const char *hex = db_get(res, 0, 0, DOC_NCOLS + 3);
     size_t n = hex && hex[0] == '\\' && hex[1] == 'x' ? strlen(hex + 2) / 2 : 0;
     uint8_t *data = arena_alloc(&r->arena, n ? n : 1);
     for (size_t i = 0; i < n; i++) {

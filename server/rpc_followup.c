@@ -184,8 +184,7 @@ static struct db_stmt plan_insert = DB_STMT(
 
 /* The named user, and the place of the customer's branch for the check. */
 static struct db_stmt plan_user = DB_STMT(
-    "SELECT " USER_COLUMNS ", (SELECT b.path::text FROM org_unit b WHERE b.id = $2) FROM" USER_FROM
-    "WHERE u.username = lower($1)");
+    "SELECT " USER_COLUMNS " FROM" USER_FROM "WHERE u.username = lower($1)");
 
 struct plan_state {
     struct rpc_customer_ref ref;
@@ -220,9 +219,7 @@ static void plan_user_found(const struct db_result *res, void *arg)
     /* the person must be one who may change this customer */
     struct principal them;
     rpc_principal_from_row(&them, res, 0, 0, 0);
-    int64_t path[AUTHZ_MAX_DEPTH];
-    int n = authz_parse_path(db_get(res, 0, 0, USER_NCOLS), path, AUTHZ_MAX_DEPTH);
-    struct authz_target t = { .unit_path = path, .path_len = n < 0 ? 0 : n, .owner_id = st->ref.owner_id };
+    struct authz_target t = rpc_customer_target(&st->ref);
     const char *why;
     if (authz_check(&them, ACT_CUSTOMER_WRITE, &t, &why) != KEHU__V1__CODE__OK) {
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "user", "'%s' may not work on customer %lld", them.username,
@@ -242,8 +239,8 @@ static void plan_loaded(struct req *r, const struct rpc_customer_ref *ref)
         plan_insert_for(r, 0);
         return;
     }
-    const char *p[] = { m->user, num(r, ref->branch_id) };
-    db_query(r->srv->db, &plan_user, 2, p, plan_user_found, r);
+    const char *p[] = { m->user };
+    db_query(r->srv->db, &plan_user, 1, p, plan_user_found, r);
 }
 
 static void followup_plan(struct req *r)
@@ -353,22 +350,16 @@ const struct rpc_entry rpc_followup_log = { KEHU__V1__REQUEST__OP_FOLLOWUP_LOG, 
 /* ---- FollowupDue */
 
 /* A person's planned follow-ups due by $2 + $3 days (so overdue ones too),
- * oldest first (at most 1000), on customers the caller may read: the scope is $4 (all,
- * unit, owner) with $5 its unit or owner. */
+ * oldest first (at most 1000), on customers the caller may read: the scope is
+ * $4, $5 (rpc_scope_params). */
 static struct db_stmt due_stmt = DB_STMT(
     "SELECT " FOLLOWUP_COLUMNS " FROM followup f" FOLLOWUP_JOINS
     "WHERE f.owner_id = $1 AND f.status = 'planned' AND f.due <= $2::date + $3::int"
-    " AND c.merged_into IS NULL AND c.status <> 'archived'"
-    " AND ($4 = 'all'"
-    "  OR ($4 = 'unit' AND c.branch_id IN (SELECT s.id FROM org_unit s WHERE s.path @> ARRAY[$5::bigint]))"
-    "  OR ($4 = 'owner' AND c.owner_id = $5::bigint))"
+    " AND c.merged_into IS NULL AND c.status <> 'archived' AND" RPC_SCOPE_SQL(4, 5)
     " ORDER BY f.due, f.id LIMIT 1000");
 
 #define DUE_SCOPE                                                                                      \
-    " AND c.merged_into IS NULL AND c.status NOT IN ('archived', 'churned')"                            \
-    " AND ($4 = 'all'"                                                                                 \
-    "  OR ($4 = 'unit' AND c.branch_id IN (SELECT s.id FROM org_unit s WHERE s.path @> ARRAY[$5::bigint]))" \
-    "  OR ($4 = 'owner' AND c.owner_id = $5::bigint))"
+    " AND c.merged_into IS NULL AND c.status NOT IN ('archived', 'churned') AND" RPC_SCOPE_SQL(4, 5)
 /* The contacts the service policy asks of the person (customer_contacts_due)
  * by the same day; and, for a manager asking about themselves, the A
  * customers in their scope that lack the dedicated owner their grade needs. */
@@ -423,18 +414,15 @@ static struct db_stmt due_user = DB_STMT("SELECT " USER_COLUMNS " FROM" USER_FRO
 static void due_query(struct req *r, int64_t user_id)
 {
     const Kehu__V1__FollowupDue *m = r->msg->followup_due;
-    struct authz_scope s = authz_customer_scope(req_who(r), ACT_CUSTOMER_READ);
-    const char *kind = s.kind == SCOPE_ALL     ? "all"
-                       : s.kind == SCOPE_UNIT  ? "unit"
-                       : s.kind == SCOPE_OWNER ? "owner"
-                                               : "none";
+    const char *kind, *scope_id;
+    rpc_scope_params(r, ACT_CUSTOMER_READ, &kind, &scope_id);
     char today[11];
     validate_today(today);
     const struct principal *who = req_who(r);
     int flags = user_id == who->user_id &&
                 (who->role == KEHU__V1__ROLE__ADMIN || who->role == KEHU__V1__ROLE__BRANCH_MANAGER);
     const char *p[] = { num(r, user_id), arena_strdup(&r->arena, today),
-                        arena_printf(&r->arena, "%u", m && m->days ? m->days : DUE_DAYS_DEFAULT), kind, num(r, s.id),
+                        arena_printf(&r->arena, "%u", m && m->days ? m->days : DUE_DAYS_DEFAULT), kind, scope_id,
                         flags ? "true" : "false" };
     struct db_call *call = db_call_new(r->srv->db, due_done, r);
     db_call_add(call, &due_stmt, 5, p);

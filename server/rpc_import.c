@@ -435,17 +435,7 @@ static int on_record(const char *const *fields, const size_t *lens, size_t n, ui
 
 static char *scope_predicate(struct import *im, const char *branch_col, const char *owner_col)
 {
-    switch (im->scope.kind) {
-    case SCOPE_ALL:
-        return "true";
-    case SCOPE_UNIT:
-        return arena_printf(&im->arena, "%s IN (SELECT id FROM org_unit WHERE path @> ARRAY[%lld::bigint])", branch_col,
-                            (long long)im->scope.id);
-    case SCOPE_OWNER:
-        return arena_printf(&im->arena, "%s = %lld", owner_col, (long long)im->scope.id);
-    default:
-        return "false";
-    }
+    return rpc_scope_predicate(&im->arena, im->scope, branch_col, owner_col);
 }
 
 #define NORM(x) "lower(regexp_replace(" x ", '[[:space:][:punct:]]+', '', 'g'))"

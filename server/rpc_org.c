@@ -86,6 +86,7 @@ void rpc_principal_from_row(struct principal *who, const struct db_result *res, 
     who->role = rpc_role_from_sql(db_get(res, stmt, row, col + 3));
     who->unit_id = db_get_i64(res, stmt, row, col + 4);
     who->branch_id = db_get_i64(res, stmt, row, col + 8);
+    who->region_id = db_get_i64(res, stmt, row, col + 10);
 }
 
 int rpc_user_row_path(const struct db_result *res, int stmt, int row, int col, int64_t *path, int max)

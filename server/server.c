@@ -162,7 +162,7 @@ int server_run(const struct config *cfg)
     s->loop->data = s;
 
     char err[512];
-    if (migrate_check(cfg->db, err, sizeof err) < 0) {
+    if (migrate_check(cfg->db, err, sizeof err) < 0 || perm_load_sync(cfg->db, err, sizeof err) < 0) {
         log_error(0, 0, "%s", err);
         free(s);
         return 1;

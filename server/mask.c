@@ -1,0 +1,57 @@
+#include "mask.h"
+
+#include <string.h>
+
+static int is_cont(unsigned char c)
+{
+    return (c & 0xC0) == 0x80;
+}
+
+/* Byte offset of code point `n` of s (or its length). */
+static size_t offset_of(const char *s, int n)
+{
+    size_t i = 0;
+    for (int k = 0; s[i] && k < n; k++) {
+        i++;
+        while (s[i] && is_cont((unsigned char)s[i]))
+            i++;
+    }
+    return i;
+}
+
+static int count_chars(const char *s)
+{
+    int n = 0;
+    for (; *s; s++)
+        n += !is_cont((unsigned char)*s);
+    return n;
+}
+
+char *mask_keep(struct arena *a, const char *s, int head, int tail)
+{
+    if (!s || !*s)
+        return arena_strdup(a, "");
+    int n = count_chars(s);
+    if (n < head + tail + 4) {
+        head = 0;
+        tail = n > 1 ? 1 : 0;
+    }
+    int stars = n - head - tail;
+    size_t h = offset_of(s, head), t = offset_of(s, n - tail);
+    size_t tlen = strlen(s) - t;
+    char *out = arena_alloc(a, h + (size_t)stars + tlen + 1);
+    memcpy(out, s, h);
+    memset(out + h, '*', (size_t)stars);
+    memcpy(out + h + stars, s + t, tlen + 1);
+    return out;
+}
+
+char *mask_phone(struct arena *a, const char *s)
+{
+    return mask_keep(a, s, 3, 4);
+}
+
+char *mask_id_number(struct arena *a, const char *s)
+{
+    return mask_keep(a, s, 6, 4);
+}

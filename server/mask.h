@@ -1,0 +1,17 @@
+/* Masking of sensitive fields for users who may see a customer but not its
+ * ID number and phone numbers in full: 138****5678, 110101********123X.
+ * Characters are counted as UTF-8 code points, so a stray non-ASCII
+ * character never leaves half a character behind. */
+#ifndef KEHU_MASK_H
+#define KEHU_MASK_H
+
+#include "util.h"
+
+/* Keeps the first `head` and last `tail` characters and stars the rest;
+ * a value too short to keep both (with at least 4 starred) keeps only its
+ * last character, or nothing when it is a single one. "" stays "". */
+char *mask_keep(struct arena *a, const char *s, int head, int tail);
+char *mask_phone(struct arena *a, const char *s);      /* head 3, tail 4 */
+char *mask_id_number(struct arena *a, const char *s);  /* head 6, tail 4 */
+
+#endif

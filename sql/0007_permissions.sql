@@ -1,0 +1,121 @@
+-- Kehu schema 7: the permission matrix.
+--
+-- What a role may do to customers is a matrix role x action -> scope, edited
+-- by an admin and read by kehud's one authorization function (authz.c), which
+-- keeps it in memory and reloads it when "perm.changed" is announced.
+--
+-- Scopes, relative to the user asking:
+--   none    nothing
+--   own     customers they own
+--   team    customers owned by anyone in their unit or below (their team)
+--   branch  customers of their branch (or of their unit's subtree, above branches)
+--   region  customers of their region (the nearest region above them; the
+--           whole network for someone at the head office)
+--   all     every customer
+-- For 'admin' (managing users) the scope applies to where the user sits.
+
+CREATE TYPE perm_scope AS ENUM ('none', 'own', 'team', 'branch', 'region', 'all');
+
+CREATE FUNCTION perm_actions() RETURNS text[] LANGUAGE sql IMMUTABLE AS $$
+    SELECT ARRAY['read', 'edit', 'reassign', 'override_grade', 'export', 'unmask', 'delete', 'admin']
+$$;
+
+CREATE TABLE role_permission (
+    role        user_role NOT NULL,
+    action      text NOT NULL CHECK (action = ANY (perm_actions())),
+    scope       perm_scope NOT NULL,
+    updated_at  timestamptz NOT NULL DEFAULT now(),
+    updated_by  bigint REFERENCES app_user (id),
+    PRIMARY KEY (role, action)
+);
+
+INSERT INTO role_permission (role, action, scope)
+SELECT r::user_role, a, s::perm_scope
+  FROM (VALUES
+    ('admin',           ARRAY['all', 'all', 'all', 'all', 'all', 'all', 'all', 'all']),
+    ('branch_manager',  ARRAY['branch', 'branch', 'branch', 'branch', 'branch', 'branch', 'branch', 'branch']),
+    ('account_manager', ARRAY['own', 'own', 'none', 'own', 'own', 'own', 'none', 'none']),
+    ('service_agent',   ARRAY['branch', 'none', 'none', 'none', 'none', 'none', 'none', 'none']),
+    ('auditor',         ARRAY['all', 'none', 'none', 'none', 'all', 'none', 'none', 'none'])
+  ) d(r, scopes),
+  LATERAL unnest(perm_actions(), d.scopes) u(a, s);
+
+-- Changes the matrix: every (role, action, scope) of the arrays, all or none.
+-- Rules that would lock everybody out are refused: an admin keeps 'admin' and
+-- 'read' over everything, and a scope never widens an action beyond 'read'
+-- (what one may change one must be able to see). Announces "perm.changed".
+CREATE FUNCTION role_permission_set(roles text[], actions text[], scopes text[], actor bigint)
+RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+    n integer := 0;
+    bad record;
+BEGIN
+    IF cardinality(roles) IS DISTINCT FROM cardinality(actions) OR cardinality(roles) IS DISTINCT FROM cardinality(scopes) THEN
+        RAISE EXCEPTION 'roles, actions and scopes must be as many' USING ERRCODE = '22023';
+    END IF;
+    FOR i IN 1 .. coalesce(cardinality(roles), 0) LOOP
+        IF NOT EXISTS (SELECT 1 FROM unnest(enum_range(NULL::user_role)) r WHERE r::text = roles[i]) THEN
+            RAISE EXCEPTION 'no role "%": admin, branch_manager, account_manager, service_agent, auditor', roles[i]
+                USING ERRCODE = '22023', DETAIL = 'role';
+        END IF;
+        IF NOT actions[i] = ANY (perm_actions()) THEN
+            RAISE EXCEPTION 'no action "%": %', actions[i], array_to_string(perm_actions(), ', ')
+                USING ERRCODE = '22023', DETAIL = 'action';
+        END IF;
+        IF NOT EXISTS (SELECT 1 FROM unnest(enum_range(NULL::perm_scope)) s WHERE s::text = scopes[i]) THEN
+            RAISE EXCEPTION 'no scope "%": none, own, team, branch, region, all', scopes[i]
+                USING ERRCODE = '22023', DETAIL = 'scope';
+        END IF;
+        UPDATE role_permission
+           SET scope = scopes[i]::perm_scope, updated_at = now(), updated_by = actor
+         WHERE role = roles[i]::user_role AND action = actions[i] AND scope <> scopes[i]::perm_scope;
+        n := n + 1;
+    END LOOP;
+    IF EXISTS (SELECT 1 FROM role_permission WHERE role = 'admin' AND action IN ('admin', 'read') AND scope <> 'all') THEN
+        RAISE EXCEPTION 'the admin role keeps read and admin over everything (someone must be able to repair the matrix)'
+            USING ERRCODE = '22023', DETAIL = 'scope';
+    END IF;
+    SELECT p.role, p.action, p.scope, r.scope AS read_scope INTO bad
+      FROM role_permission p JOIN role_permission r ON r.role = p.role AND r.action = 'read'
+     WHERE p.action NOT IN ('read', 'admin') AND p.scope > r.scope
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION '% would % customers (%) beyond those it may read (%)', bad.role, bad.action, bad.scope, bad.read_scope
+            USING ERRCODE = '22023', DETAIL = 'scope';
+    END IF;
+    PERFORM pg_notify('kehu', 'perm.changed');
+    RETURN n;
+END
+$$;
+
+-- Where a user sits, for scopes: their unit, branch and region (0 none).
+CREATE FUNCTION user_region(unit bigint) RETURNS bigint LANGUAGE sql STABLE AS $$
+    SELECT coalesce((SELECT r.id FROM org_unit o JOIN org_unit r ON r.id = ANY (o.path) AND r.kind = 'region'
+                      WHERE o.id = unit ORDER BY cardinality(r.path) DESC LIMIT 1), 0)
+$$;
+
+-- Announcements now carry the path of the owner's unit as well (for the
+-- 'team' scope): "kind customer branch version owner actor {path} {owner_path} [detail]".
+CREATE OR REPLACE FUNCTION kehu_announce(kind text, cust customer, actor bigint) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    path bigint[];
+    owner_path bigint[];
+BEGIN
+    IF current_setting('kehu.bulk', true) = 'on' THEN
+        RETURN;
+    END IF;
+    SELECT o.path INTO path FROM org_unit o WHERE o.id = cust.branch_id;
+    SELECT o.path INTO owner_path FROM app_user u JOIN org_unit o ON o.id = u.unit_id WHERE u.id = cust.owner_id;
+    PERFORM pg_notify('kehu', concat_ws(' ', kind, cust.id, cust.branch_id, cust.version,
+                                        coalesce(cust.owner_id, 0), coalesce(actor, 0), path::text,
+                                        coalesce(owner_path, '{}')::text));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION kehu_announce_detail(kind text, customer_id bigint, branch_id bigint, version bigint,
+                                                owner_id bigint, actor bigint, detail text) RETURNS void LANGUAGE sql AS $$
+    SELECT pg_notify('kehu', concat_ws(' ', $1, $2, $3, $4, coalesce($5, 0), coalesce($6, 0),
+                                       (SELECT o.path::text FROM org_unit o WHERE o.id = $3),
+                                       coalesce((SELECT o.path FROM app_user u JOIN org_unit o ON o.id = u.unit_id
+                                                  WHERE u.id = $5), '{}')::text, $7))
+$$;

@@ -119,3 +119,47 @@ CREATE OR REPLACE FUNCTION kehu_announce_detail(kind text, customer_id bigint, b
                                        coalesce((SELECT o.path FROM app_user u JOIN org_unit o ON o.id = u.unit_id
                                                   WHERE u.id = $5), '{}')::text, $7))
 $$;
+
+-- ---------------------------------------------------------------- ownership
+
+-- How many customers a person may hold (NULL: no limit); reassignment,
+-- assignment rules and pool claims respect it.
+ALTER TABLE app_user ADD COLUMN max_customers integer CHECK (max_customers IS NULL OR max_customers >= 0);
+
+-- Every change of a customer's owner or branch, whoever made it and however
+-- (a reassignment batch, a rule, the pool): the customer's whole line of
+-- owners. Written by a trigger, so no path that moves a customer can skip it;
+-- the writer says why through transaction settings kehu.assign_kind,
+-- kehu.assign_batch and kehu.assign_reason.
+CREATE TABLE assignment_history (
+    id           bigserial PRIMARY KEY,
+    customer_id  bigint NOT NULL REFERENCES customer (id),
+    from_owner   bigint REFERENCES app_user (id),
+    to_owner     bigint REFERENCES app_user (id),
+    from_branch  bigint NOT NULL,
+    to_branch    bigint NOT NULL,
+    kind         text NOT NULL CHECK (kind IN ('assign', 'handover', 'undo', 'rule', 'release', 'recycle', 'claim',
+                                               'merge', 'other')),
+    batch_id     bigint,
+    reason       text,
+    actor        bigint REFERENCES app_user (id),
+    at           timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX assignment_history_customer ON assignment_history (customer_id, id);
+CREATE INDEX assignment_history_batch ON assignment_history (batch_id) WHERE batch_id IS NOT NULL;
+CREATE INDEX assignment_history_to ON assignment_history (to_owner, at);
+
+CREATE FUNCTION customer_owner_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO assignment_history (customer_id, from_owner, to_owner, from_branch, to_branch, kind, batch_id, reason,
+                                    actor)
+    VALUES (NEW.id, OLD.owner_id, NEW.owner_id, OLD.branch_id, NEW.branch_id,
+            coalesce(nullif(current_setting('kehu.assign_kind', true), ''), 'other'),
+            nullif(current_setting('kehu.assign_batch', true), '')::bigint,
+            nullif(current_setting('kehu.assign_reason', true), ''), NEW.updated_by);
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER customer_owner_changed AFTER UPDATE OF owner_id, branch_id ON customer
+    FOR EACH ROW WHEN (OLD.owner_id IS DISTINCT FROM NEW.owner_id OR OLD.branch_id IS DISTINCT FROM NEW.branch_id)
+    EXECUTE FUNCTION customer_owner_changed();

@@ -55,3 +55,27 @@ char *mask_id_number(struct arena *a, const char *s)
 {
     return mask_keep(a, s, 6, 4);
 }
+
+static int digitish(char c)
+{
+    return (c >= '0' && c <= '9') || c == 'X' || c == 'x';
+}
+
+char *mask_digits(struct arena *a, const char *s)
+{
+    if (!s)
+        return arena_strdup(a, "");
+    char *out = arena_strdup(a, s);
+    for (size_t i = 0; out[i];) {
+        size_t j = i;
+        while (digitish(out[j]))
+            j++;
+        size_t run = j - i;
+        if (run >= 5) {
+            size_t head = run >= 11 ? 3 : 0, tail = run >= 9 ? 4 : 1;
+            memset(out + i + head, '*', run - head - tail);
+        }
+        i = j > i ? j : i + 1;
+    }
+    return out;
+}

@@ -13,5 +13,9 @@
 char *mask_keep(struct arena *a, const char *s, int head, int tail);
 char *mask_phone(struct arena *a, const char *s);      /* head 3, tail 4 */
 char *mask_id_number(struct arena *a, const char *s);  /* head 6, tail 4 */
+/* Every run of five or more digits and letters X in free text (a logged
+ * ["13812345678","010..."] list, an ID number) masked as mask_keep would,
+ * keeping at most 3 ahead and 4 behind; the rest of the text unchanged. */
+char *mask_digits(struct arena *a, const char *s);
 
 #endif

@@ -46,6 +46,7 @@ struct rpc_customer_ref {
     /* where it lives, for checking someone else against it (rpc_customer_target) */
     int64_t path[AUTHZ_MAX_DEPTH], owner_path[AUTHZ_MAX_DEPTH];
     int path_len, owner_path_len;
+    int unmasked; /* the caller sees its ID number and phones in full (else mask what is shown) */
 };
 /* The authorization target of a loaded customer. */
 struct authz_target rpc_customer_target(const struct rpc_customer_ref *ref);

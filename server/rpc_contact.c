@@ -6,6 +6,7 @@
 
 #include "conn.h"
 #include "log.h"
+#include "mask.h"
 #include "rpc.h"
 #include "server.h"
 #include "validate.h"
@@ -140,8 +141,13 @@ static void contacts_listed(const struct db_result *res, void *arg)
     Kehu__V1__Contacts *list = arena_alloc(&r->arena, sizeof *list);
     kehu__v1__contacts__init(list);
     list->contacts = arena_alloc(&r->arena, sizeof *list->contacts * (size_t)(n ? n : 1));
-    for (int i = 0; i < n; i++)
-        list->contacts[list->n_contacts++] = contact_from_row(r, res, 0, i);
+    const int *unmasked = r->state;
+    for (int i = 0; i < n; i++) {
+        Kehu__V1__Contact *k = contact_from_row(r, res, 0, i);
+        for (size_t j = 0; !*unmasked && j < k->n_phones; j++)
+            k->phones[j] = mask_phone(&r->arena, k->phones[j]);
+        list->contacts[list->n_contacts++] = k;
+    }
     r->resp.result_case = KEHU__V1__RESPONSE__RESULT_CONTACTS;
     r->resp.contacts = list;
     req_reply(r);
@@ -149,6 +155,9 @@ static void contacts_listed(const struct db_result *res, void *arg)
 
 static void contact_list_loaded(struct req *r, const struct rpc_customer_ref *ref)
 {
+    int *unmasked = arena_alloc(&r->arena, sizeof *unmasked);
+    *unmasked = ref->unmasked;
+    r->state = unmasked;
     const char *p[] = { num(r, ref->id) };
     db_query(r->srv->db, &contact_list_stmt, 1, p, contacts_listed, r);
 }

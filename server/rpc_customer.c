@@ -238,6 +238,7 @@ static void loaded(const struct db_result *res, void *arg)
     ref.version = db_get_i64(res, 0, 0, COL_VERSION);
     ref.branch_id = db_get_i64(res, 0, 0, COL_BRANCH_ID);
     ref.owner_id = t.owner_id;
+    ref.unmasked = unmasked(r, res, 0, 0);
     snprintf(ref.status, sizeof ref.status, "%s", db_get(res, 0, 0, COL_STATUS));
     /* the row stays reachable for handlers that want it */
     r->state = (void *)res;
@@ -777,11 +778,11 @@ static void archive_loaded(struct req *r, const struct rpc_customer_ref *ref)
 static void customer_archive(struct req *r)
 {
     const Kehu__V1__CustomerArchive *m = r->msg->customer_archive;
-    rpc_customer_load(r, m ? m->id : 0, ACT_CUSTOMER_WRITE, archive_loaded);
+    rpc_customer_load(r, m ? m->id : 0, ACT_CUSTOMER_DELETE, archive_loaded);
 }
 
 const struct rpc_entry rpc_customer_archive = { KEHU__V1__REQUEST__OP_CUSTOMER_ARCHIVE, "customer_archive",
-                                                ACT_CUSTOMER_WRITE, 0, customer_archive };
+                                                ACT_CUSTOMER_DELETE, 0, customer_archive };
 
 /* ---- CustomerList and CustomerSearch: the caller's scope, filters, keyset pages */
 
@@ -896,9 +897,11 @@ char *rpc_scope_predicate(struct arena *a, struct authz_scope s, const char *bra
     }
 }
 
+/* The customers the request's own action covers: read for a list, export
+ * for an export page. */
 static void scope_sql(struct req *r, struct sqlbuf *b)
 {
-    struct authz_scope s = authz_customer_scope(req_who(r), ACT_CUSTOMER_READ);
+    struct authz_scope s = authz_customer_scope(req_who(r), r->rpc->action);
     sql_add(r, b, " AND ");
     sql_add(r, b, rpc_scope_predicate(&r->arena, s, "c.branch_id", "c.owner_id"));
 }
@@ -1132,6 +1135,7 @@ static struct db_stmt history_stmt = DB_STMT(
 static void history_done(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
+    const int *unmasked_p = r->state;
     if (res->outcome != DB_OK) {
         req_fail_db(r, res);
         return;
@@ -1151,6 +1155,13 @@ static void history_done(const struct db_result *res, void *arg)
         c->old_value = col(r, res, 0, i, 5);
         c->new_value = col(r, res, 0, i, 6);
         c->version = db_get_i64(res, 0, i, 7);
+        if (!*unmasked_p && strcmp(c->field, "id_number") == 0) {
+            c->old_value = mask_id_number(&r->arena, c->old_value);
+            c->new_value = mask_id_number(&r->arena, c->new_value);
+        } else if (!*unmasked_p && strcmp(c->field, "phones") == 0) {
+            c->old_value = mask_digits(&r->arena, c->old_value);
+            c->new_value = mask_digits(&r->arena, c->new_value);
+        }
         ch->changes[ch->n_changes++] = c;
     }
     r->resp.result_case = KEHU__V1__RESPONSE__RESULT_CHANGES;
@@ -1162,6 +1173,9 @@ static void history_loaded(struct req *r, const struct rpc_customer_ref *ref)
 {
     const Kehu__V1__CustomerHistory *m = r->msg->customer_history;
     uint32_t limit = m->limit && m->limit <= 1000 ? m->limit : 100;
+    int *unmasked_p = arena_alloc(&r->arena, sizeof *unmasked_p);
+    *unmasked_p = ref->unmasked;
+    r->state = unmasked_p;
     const char *p[] = { arena_printf(&r->arena, "%lld", (long long)ref->id), arena_printf(&r->arena, "%u", limit) };
     db_query(r->srv->db, &history_stmt, 2, p, history_done, r);
 }

@@ -1070,5 +1070,5 @@ static void export_page(struct req *r)
     rpc_customer_list_start(r, f, 1000, export_done);
 }
 
-const struct rpc_entry rpc_export_page = { KEHU__V1__REQUEST__OP_EXPORT_PAGE, "export_page", ACT_CUSTOMER_READ, 0,
+const struct rpc_entry rpc_export_page = { KEHU__V1__REQUEST__OP_EXPORT_PAGE, "export_page", ACT_CUSTOMER_EXPORT, 0,
                                            export_page };

@@ -154,7 +154,7 @@ static void keep_loaded(struct req *r, const struct rpc_customer_ref *ref)
     struct merge *mg = arena_alloc(&r->arena, sizeof *mg);
     rpc_customer_values(r, &mg->keep, r->state, 0);
     mg->keep_version = ref->version;
-    rpc_customer_load_ctx(r, m->other_id, ACT_CUSTOMER_WRITE, other_loaded, mg, "other_id");
+    rpc_customer_load_ctx(r, m->other_id, ACT_CUSTOMER_DELETE, other_loaded, mg, "other_id");
 }
 
 static void customer_merge(struct req *r)
@@ -173,4 +173,4 @@ static void customer_merge(struct req *r)
 }
 
 const struct rpc_entry rpc_customer_merge = { KEHU__V1__REQUEST__OP_CUSTOMER_MERGE, "customer_merge",
-                                              ACT_CUSTOMER_WRITE, 0, customer_merge };
+                                              ACT_CUSTOMER_DELETE, 0, customer_merge };

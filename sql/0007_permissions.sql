@@ -34,7 +34,7 @@ SELECT r::user_role, a, s::perm_scope
   FROM (VALUES
     ('admin',           ARRAY['all', 'all', 'all', 'all', 'all', 'all', 'all', 'all']),
     ('branch_manager',  ARRAY['branch', 'branch', 'branch', 'branch', 'branch', 'branch', 'branch', 'branch']),
-    ('account_manager', ARRAY['own', 'own', 'none', 'own', 'own', 'own', 'none', 'none']),
+    ('account_manager', ARRAY['own', 'own', 'none', 'own', 'own', 'own', 'own', 'none']),
     ('service_agent',   ARRAY['branch', 'none', 'none', 'none', 'none', 'none', 'none', 'none']),
     ('auditor',         ARRAY['all', 'none', 'none', 'none', 'all', 'none', 'none', 'none'])
   ) d(r, scopes),

@@ -220,6 +220,9 @@ static void test_masks(void **state)
     assert_string_equal(mask_phone(&a, "7"), "*");
     assert_string_equal(mask_phone(&a, ""), "");
     assert_string_equal(mask_keep(&a, "电话一二三四五六七八九", 3, 4), "电话一****六七八九");
+    assert_string_equal(mask_digits(&a, "[\"13812345678\", \"12345\"]"), "[\"138****5678\", \"****5\"]");
+    assert_string_equal(mask_digits(&a, "11010519491231002X"), "110***********002X");
+    assert_string_equal(mask_digits(&a, "1234"), "1234");
     arena_free(&a);
 }
 

@@ -1,0 +1,689 @@
+/* The permission matrix, exactly: every customer RPC tried as every role
+ * against its own, same-team, same-branch, same-region and other-branch
+ * customers, the outcome compared with an independent model of the matrix
+ * (the defaults of sql/0007, then edited cells); masking of ID numbers and
+ * phones; pushed events only to those who may read; AccessExplain; and the
+ * matrix's own validation. Prints how many cases were allowed and denied. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "itest.h"
+
+#define C(x) KEHU__V1__CODE__##x
+
+static struct it_org org;
+static kehu_client *sun, *hz;
+
+/* ---- the model: scopes, and how a record relates to an actor */
+
+enum rel { R_OWN, R_TEAM, R_BRANCH, R_REGION, R_OTHER, NRELS };
+static const char *const rel_names[NRELS] = { "own", "same-team", "same-branch", "same-region", "other-branch" };
+enum scope { S_NONE, S_OWN, S_TEAM, S_BRANCH, S_REGION, S_ALL };
+enum action { A_READ, A_EDIT, A_REASSIGN, A_OVERRIDE, A_EXPORT, A_UNMASK, A_DELETE, NACTIONS };
+static const char *const action_names[NACTIONS] = { "read",   "edit",   "reassign", "override_grade",
+                                                    "export", "unmask", "delete" };
+
+/* A scope covers a relation when it reaches at least that far. */
+static int covers(enum scope s, enum rel r)
+{
+    switch (s) {
+    case S_ALL:
+        return 1;
+    case S_REGION:
+        return r <= R_REGION;
+    case S_BRANCH:
+        return r <= R_BRANCH;
+    case S_TEAM:
+        return r <= R_TEAM;
+    case S_OWN:
+        return r == R_OWN;
+    default:
+        return 0;
+    }
+}
+
+/* Actors: account manager li (上海一组), branch manager wang.fang
+ * (上海分行), service agent chen.jing (上海分行), auditor zhao.min and admin
+ * (总行). The matrix as this test believes it to be (sql/0007's defaults). */
+enum actor { AC_AM, AC_BM, AC_SA, AC_AUD, AC_ADMIN, NACTORS };
+static const char *const actor_names[NACTORS] = { "account_manager", "branch_manager", "service_agent", "auditor",
+                                                  "admin" };
+static enum scope model[NACTORS][NACTIONS] = {
+    [AC_AM] = { S_OWN, S_OWN, S_NONE, S_OWN, S_OWN, S_OWN, S_OWN },
+    [AC_BM] = { S_BRANCH, S_BRANCH, S_BRANCH, S_BRANCH, S_BRANCH, S_BRANCH, S_BRANCH },
+    [AC_SA] = { S_BRANCH, S_NONE, S_NONE, S_NONE, S_NONE, S_NONE, S_NONE },
+    [AC_AUD] = { S_ALL, S_NONE, S_NONE, S_NONE, S_ALL, S_NONE, S_NONE },
+    [AC_ADMIN] = { S_ALL, S_ALL, S_ALL, S_ALL, S_ALL, S_ALL, S_ALL },
+};
+
+static kehu_client *actor(enum actor a)
+{
+    kehu_client *const c[NACTORS] = { org.li, org.mgr, org.agent, org.auditor, org.admin };
+    return c[a];
+}
+
+/* The customers, one per owner: li and zhang.wei (上海一组), sun.li
+ * (上海二组), wang.fang (上海分行 itself), hz.am (杭州分行, 华东区) and bj.am
+ * (北京分行, under the head office). */
+enum owner { O_LI, O_ZHANG, O_SUN, O_MGR, O_HZ, O_BJ, NOWNERS };
+static const char *const owner_names[NOWNERS] = { "li.lei", "zhang.wei", "sun.li", "wang.fang", "hz.am", "bj.am" };
+
+/* How each owner's customer stands to each actor (by where both sit). */
+static const enum rel relation[NACTORS][NOWNERS] = {
+    [AC_AM] = { R_OWN, R_TEAM, R_BRANCH, R_BRANCH, R_REGION, R_OTHER },
+    /* a manager sits at the branch: everyone below is in their unit */
+    [AC_BM] = { R_TEAM, R_TEAM, R_TEAM, R_OWN, R_REGION, R_OTHER },
+    [AC_SA] = { R_TEAM, R_TEAM, R_TEAM, R_TEAM, R_REGION, R_OTHER },
+    /* at the head office, every owner is in their unit */
+    [AC_AUD] = { R_TEAM, R_TEAM, R_TEAM, R_TEAM, R_TEAM, R_TEAM },
+    [AC_ADMIN] = { R_TEAM, R_TEAM, R_TEAM, R_TEAM, R_TEAM, R_TEAM },
+};
+
+static int64_t cust[NOWNERS];
+
+/* ---- requests */
+
+static Kehu__V1__Customer *new_customer(const char *name, const char *owner)
+{
+    static Kehu__V1__Customer c;
+    static char *phones[1] = { "13812345678" };
+    kehu__v1__customer__init(&c);
+    c.name = (char *)name;
+    c.id_number = "11010519491231002X";
+    c.phones = phones;
+    c.n_phones = 1;
+    c.owner = (char *)owner;
+    return &c;
+}
+
+static int64_t add_customer(const char *name, const char *owner)
+{
+    Kehu__V1__CustomerAdd m = KEHU__V1__CUSTOMER_ADD__INIT;
+    m.customer = new_customer(name, owner);
+    m.force = 1;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_ADD;
+    req.customer_add = &m;
+    Kehu__V1__Response *r = it_call(org.admin, &req, C(OK));
+    int64_t id = r->customer->id;
+    kehu_response_free(r);
+    return id;
+}
+
+static int64_t version_of(int64_t id)
+{
+    Kehu__V1__CustomerGet m = KEHU__V1__CUSTOMER_GET__INIT;
+    m.id = id;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_GET;
+    req.customer_get = &m;
+    Kehu__V1__Response *r = it_call(org.admin, &req, C(OK));
+    int64_t v = r->customer->version;
+    kehu_response_free(r);
+    return v;
+}
+
+static const char *today(int offset)
+{
+    static char buf[4][11];
+    static int k;
+    time_t t = time(NULL) + (time_t)offset * 86400;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    char *b = buf[k++ % 4];
+    strftime(b, 11, "%Y-%m-%d", &tm);
+    return b;
+}
+
+/* One RPC on one customer: its request, filled for that customer. Returns
+ * the status code (the response is checked and freed here). */
+typedef int (*rpc_fn)(kehu_client *c, int64_t id);
+
+static int send(kehu_client *c, Kehu__V1__Request *req)
+{
+    Kehu__V1__Response *resp = NULL;
+    struct kehu_status st;
+    int rc = kehu_call(c, req, &resp, &st);
+    int code = rc == 0 ? C(OK) : (int)st.code;
+    if (rc != 0 && rc != KEHU_REFUSED)
+        fail_msg("transport failure: %s", st.message);
+    if (resp)
+        kehu_response_free(resp);
+    return code;
+}
+
+#define REQ(op, field, type, init)                 \
+    type m = init;                                 \
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT; \
+    req.op_case = KEHU__V1__REQUEST__OP_##op;      \
+    req.field = &m
+
+static int r_get(kehu_client *c, int64_t id)
+{
+    REQ(CUSTOMER_GET, customer_get, Kehu__V1__CustomerGet, KEHU__V1__CUSTOMER_GET__INIT);
+    m.id = id;
+    return send(c, &req);
+}
+static int r_history(kehu_client *c, int64_t id)
+{
+    REQ(CUSTOMER_HISTORY, customer_history, Kehu__V1__CustomerHistory, KEHU__V1__CUSTOMER_HISTORY__INIT);
+    m.customer_id = id;
+    return send(c, &req);
+}
+static int r_contacts(kehu_client *c, int64_t id)
+{
+    REQ(CONTACT_LIST, contact_list, Kehu__V1__ContactList, KEHU__V1__CONTACT_LIST__INIT);
+    m.customer_id = id;
+    return send(c, &req);
+}
+static int r_txns(kehu_client *c, int64_t id)
+{
+    REQ(TXN_LIST, txn_list, Kehu__V1__TxnList, KEHU__V1__TXN_LIST__INIT);
+    m.customer_id = id;
+    return send(c, &req);
+}
+static int r_followups(kehu_client *c, int64_t id)
+{
+    REQ(FOLLOWUP_LIST, followup_list, Kehu__V1__FollowupList, KEHU__V1__FOLLOWUP_LIST__INIT);
+    m.customer_id = id;
+    return send(c, &req);
+}
+static int r_docs(kehu_client *c, int64_t id)
+{
+    REQ(DOC_LIST, doc_list, Kehu__V1__DocList, KEHU__V1__DOC_LIST__INIT);
+    m.customer_id = id;
+    return send(c, &req);
+}
+static int r_grades(kehu_client *c, int64_t id)
+{
+    REQ(GRADE_SHOW, grade_show, Kehu__V1__GradeShow, KEHU__V1__GRADE_SHOW__INIT);
+    m.customer_id = id;
+    return send(c, &req);
+}
+static int r_payments(kehu_client *c, int64_t id)
+{
+    REQ(PAYMENT_LIST, payment_list, Kehu__V1__PaymentList, KEHU__V1__PAYMENT_LIST__INIT);
+    m.customer_id = id;
+    return send(c, &req);
+}
+static int r_arrears(kehu_client *c, int64_t id)
+{
+    REQ(ARREARS_GET, arrears_get, Kehu__V1__ArrearsGet, KEHU__V1__ARREARS_GET__INIT);
+    m.customer_id = id;
+    return send(c, &req);
+}
+static int r_assets(kehu_client *c, int64_t id)
+{
+    REQ(ASSET_LIST, asset_list, Kehu__V1__AssetList, KEHU__V1__ASSET_LIST__INIT);
+    m.customer_id = id;
+    return send(c, &req);
+}
+static int r_edit(kehu_client *c, int64_t id)
+{
+    REQ(CUSTOMER_EDIT, customer_edit, Kehu__V1__CustomerEdit, KEHU__V1__CUSTOMER_EDIT__INIT);
+    Kehu__V1__FieldValue fv = KEHU__V1__FIELD_VALUE__INIT, *set[1] = { &fv };
+    fv.field = "notes";
+    fv.value = "checked by the matrix test";
+    m.id = id;
+    m.version = version_of(id);
+    m.set = set;
+    m.n_set = 1;
+    return send(c, &req);
+}
+static int r_contact_add(kehu_client *c, int64_t id)
+{
+    REQ(CONTACT_ADD, contact_add, Kehu__V1__ContactAdd, KEHU__V1__CONTACT_ADD__INIT);
+    Kehu__V1__Contact k = KEHU__V1__CONTACT__INIT;
+    k.name = "联系人";
+    m.customer_id = id;
+    m.contact = &k;
+    return send(c, &req);
+}
+static int r_txn_add(kehu_client *c, int64_t id)
+{
+    REQ(TXN_ADD, txn_add, Kehu__V1__TxnAdd, KEHU__V1__TXN_ADD__INIT);
+    Kehu__V1__Txn t = KEHU__V1__TXN__INIT;
+    t.customer_id = id;
+    t.amount_minor = 12345;
+    t.date = (char *)today(0);
+    m.txn = &t;
+    return send(c, &req);
+}
+static int r_plan(kehu_client *c, int64_t id)
+{
+    REQ(FOLLOWUP_PLAN, followup_plan, Kehu__V1__FollowupPlan, KEHU__V1__FOLLOWUP_PLAN__INIT);
+    m.customer_id = id;
+    m.kind = "call";
+    m.due = (char *)today(3);
+    return send(c, &req);
+}
+static int r_log(kehu_client *c, int64_t id)
+{
+    REQ(FOLLOWUP_LOG, followup_log, Kehu__V1__FollowupLog, KEHU__V1__FOLLOWUP_LOG__INIT);
+    m.customer_id = id;
+    m.kind = "visit";
+    m.outcome = "ok";
+    return send(c, &req);
+}
+static int r_payment_add(kehu_client *c, int64_t id)
+{
+    REQ(PAYMENT_ADD, payment_add, Kehu__V1__PaymentAdd, KEHU__V1__PAYMENT_ADD__INIT);
+    Kehu__V1__Payment p = KEHU__V1__PAYMENT__INIT;
+    p.customer_id = id;
+    p.amount_minor = 100;
+    m.payment = &p;
+    return send(c, &req);
+}
+static int r_asset_add(kehu_client *c, int64_t id)
+{
+    REQ(ASSET_ADD, asset_add, Kehu__V1__AssetAdd, KEHU__V1__ASSET_ADD__INIT);
+    Kehu__V1__AssetSnapshot s = KEHU__V1__ASSET_SNAPSHOT__INIT;
+    s.customer_id = id;
+    s.balance_minor = 500000;
+    m.snapshot = &s;
+    return send(c, &req);
+}
+static int r_doc_put(kehu_client *c, int64_t id)
+{
+    REQ(DOC_PUT, doc_put, Kehu__V1__DocPut, KEHU__V1__DOC_PUT__INIT);
+    static uint8_t data[] = "hello";
+    m.customer_id = id;
+    m.name = "note.txt";
+    m.type = "text/plain";
+    m.size = 5;
+    m.data.data = data;
+    m.data.len = 5;
+    m.last = 1;
+    return send(c, &req);
+}
+static int r_override(kehu_client *c, int64_t id)
+{
+    REQ(GRADE_OVERRIDE, grade_override, Kehu__V1__GradeOverride, KEHU__V1__GRADE_OVERRIDE__INIT);
+    m.customer_id = id;
+    m.dimension = "potential";
+    m.grade = "high";
+    m.reason = "matrix test";
+    return send(c, &req);
+}
+static int r_assess(kehu_client *c, int64_t id)
+{
+    REQ(CREDIT_ASSESS, credit_assess, Kehu__V1__CreditAssess, KEHU__V1__CREDIT_ASSESS__INIT);
+    m.customer_id = id;
+    m.grade = "AA";
+    m.notes = "matrix test";
+    return send(c, &req);
+}
+static int r_archive(kehu_client *c, int64_t id)
+{
+    REQ(CUSTOMER_ARCHIVE, customer_archive, Kehu__V1__CustomerArchive, KEHU__V1__CUSTOMER_ARCHIVE__INIT);
+    m.id = id;
+    return send(c, &req);
+}
+/* merges a fresh customer of the same owner into this one */
+static int64_t merge_other;
+static int r_merge(kehu_client *c, int64_t id)
+{
+    REQ(CUSTOMER_MERGE, customer_merge, Kehu__V1__CustomerMerge, KEHU__V1__CUSTOMER_MERGE__INIT);
+    m.keep_id = merge_other;
+    m.other_id = id;
+    return send(c, &req);
+}
+
+struct rpc_case {
+    const char *name;
+    enum action action;
+    rpc_fn fn;
+    int fresh; /* changes the customer for good: a fresh one for each try */
+};
+
+static const struct rpc_case rpcs[] = {
+    { "customer_get", A_READ, r_get, 0 },
+    { "customer_history", A_READ, r_history, 0 },
+    { "contact_list", A_READ, r_contacts, 0 },
+    { "txn_list", A_READ, r_txns, 0 },
+    { "followup_list", A_READ, r_followups, 0 },
+    { "doc_list", A_READ, r_docs, 0 },
+    { "grade_show", A_READ, r_grades, 0 },
+    { "payment_list", A_READ, r_payments, 0 },
+    { "arrears_get", A_READ, r_arrears, 0 },
+    { "asset_list", A_READ, r_assets, 0 },
+    { "customer_edit", A_EDIT, r_edit, 0 },
+    { "contact_add", A_EDIT, r_contact_add, 0 },
+    { "txn_add", A_EDIT, r_txn_add, 0 },
+    { "followup_plan", A_EDIT, r_plan, 0 },
+    { "followup_log", A_EDIT, r_log, 0 },
+    { "payment_add", A_EDIT, r_payment_add, 0 },
+    { "asset_add", A_EDIT, r_asset_add, 0 },
+    { "doc_put", A_EDIT, r_doc_put, 0 },
+    { "grade_override", A_OVERRIDE, r_override, 0 },
+    { "credit_assess", A_OVERRIDE, r_assess, 0 },
+    { "customer_archive", A_DELETE, r_archive, 1 },
+    { "customer_merge", A_DELETE, r_merge, 1 },
+};
+#define NRPCS (sizeof rpcs / sizeof rpcs[0])
+
+static int allowed_cases, denied_cases;
+
+/* What the model says: OK, or NOT_FOUND when the customer is not even
+ * readable, else PERMISSION_DENIED. */
+static int expected(enum actor a, enum action act, enum rel r)
+{
+    if (covers(model[a][act], r))
+        return C(OK);
+    return covers(model[a][A_READ], r) ? C(PERMISSION_DENIED) : C(NOT_FOUND);
+}
+
+static void check_case(enum actor a, const struct rpc_case *rc, enum owner o, int64_t id)
+{
+    enum rel r = relation[a][o];
+    int want = expected(a, rc->action, r);
+    int got = rc->fn(actor(a), id);
+    if (got != want)
+        fail_msg("%s %s on %s's customer %lld (%s): expected %s, got %s", actor_names[a], rc->name, owner_names[o],
+                 (long long)id, rel_names[r], kehu_code_name(want), kehu_code_name(got));
+    if (got == C(OK))
+        allowed_cases++;
+    else
+        denied_cases++;
+}
+
+/* Every RPC x every actor x every customer. */
+static void run_matrix(const char *label)
+{
+    int before_allowed = allowed_cases, before_denied = denied_cases;
+    for (size_t k = 0; k < NRPCS; k++)
+        for (int a = 0; a < NACTORS; a++)
+            for (int o = 0; o < NOWNERS; o++) {
+                int64_t id = cust[o];
+                if (rpcs[k].fresh) {
+                    id = add_customer("一次性客户", owner_names[o]);
+                    merge_other = add_customer("保留客户", owner_names[o]);
+                }
+                check_case((enum actor)a, &rpcs[k], (enum owner)o, id);
+            }
+    printf("permission matrix (%s): %zu RPCs x %d roles x %d customers = %d cases: %d allowed, %d denied\n", label,
+           NRPCS, NACTORS, NOWNERS, allowed_cases - before_allowed + denied_cases - before_denied,
+           allowed_cases - before_allowed, denied_cases - before_denied);
+}
+
+/* Lists (customer list, export): exactly the readable (exportable) ones. */
+static void check_listing(enum actor a, enum action act)
+{
+    Kehu__V1__CustomerList f = KEHU__V1__CUSTOMER_LIST__INIT;
+    f.tag = "matrix";
+    f.limit = 100;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    Kehu__V1__ExportPage e = KEHU__V1__EXPORT_PAGE__INIT;
+    if (act == A_READ) {
+        req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_LIST;
+        req.customer_list = &f;
+    } else {
+        e.filter = &f;
+        req.op_case = KEHU__V1__REQUEST__OP_EXPORT_PAGE;
+        req.export_page = &e;
+    }
+    int none = model[a][act] == S_NONE;
+    Kehu__V1__Response *r = it_call(actor(a), &req, none ? C(PERMISSION_DENIED) : C(OK));
+    for (int o = 0; o < NOWNERS; o++) {
+        int want = covers(model[a][act], relation[a][o]), seen = 0;
+        char idtext[32];
+        snprintf(idtext, sizeof idtext, "\n%lld,", (long long)cust[o]);
+        if (none)
+            seen = 0;
+        else if (act == A_READ)
+            for (size_t i = 0; i < r->customers->n_customers; i++)
+                seen |= r->customers->customers[i]->id == cust[o];
+        else
+            seen = memmem(r->export_data->csv.data, r->export_data->csv.len, idtext, strlen(idtext)) != NULL;
+        if (seen != want)
+            fail_msg("%s %s: %s's customer %s", actor_names[a], act == A_READ ? "customer_list" : "export_page",
+                     owner_names[o], want ? "missing" : "shown");
+        want ? allowed_cases++ : denied_cases++;
+    }
+    if (r)
+        kehu_response_free(r);
+}
+
+static void tag_matrix_customers(void)
+{
+    for (int o = 0; o < NOWNERS; o++) {
+        Kehu__V1__CustomerEdit m = KEHU__V1__CUSTOMER_EDIT__INIT;
+        Kehu__V1__FieldValue fv = KEHU__V1__FIELD_VALUE__INIT, *set[1] = { &fv };
+        fv.field = "tags";
+        fv.value = "matrix";
+        m.id = cust[o];
+        m.version = version_of(cust[o]);
+        m.set = set;
+        m.n_set = 1;
+        Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+        req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_EDIT;
+        req.customer_edit = &m;
+        it_expect(org.admin, &req, C(OK), NULL);
+    }
+}
+
+static int setup(void **state)
+{
+    if (it_setup(state))
+        return -1;
+    it_org_build(&org);
+    it_expect(org.admin, it_req_org_add("上海二组", KEHU__V1__UNIT_KIND__TEAM, "上海分行"), C(OK), NULL);
+    it_expect(org.admin, it_req_org_add("杭州分行", KEHU__V1__UNIT_KIND__BRANCH, "华东区"), C(OK), NULL);
+    it_add_user("sun.li", KEHU__V1__ROLE__ACCOUNT_MANAGER, "上海二组", IT_PASSWORD);
+    it_add_user("hz.am", KEHU__V1__ROLE__ACCOUNT_MANAGER, "杭州分行", IT_PASSWORD);
+    sun = it_login("sun.li", IT_PASSWORD);
+    hz = it_login("hz.am", IT_PASSWORD);
+    static const char *const names[NOWNERS] = { "李客户", "张客户", "孙客户", "王经理的客户", "杭州客户", "北京客户" };
+    for (int o = 0; o < NOWNERS; o++)
+        cust[o] = add_customer(names[o], owner_names[o]);
+    tag_matrix_customers();
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    kehu_close(sun);
+    kehu_close(hz);
+    it_org_close(&org);
+    return it_teardown(state);
+}
+
+/* ---- the matrix with its defaults, then with edited cells */
+
+static Kehu__V1__Response *perm_set(kehu_client *c, const char *role, const char *action, const char *scope, int code)
+{
+    Kehu__V1__PermCell cell = KEHU__V1__PERM_CELL__INIT, *cells[1] = { &cell };
+    cell.role = kehu_role_parse(role);
+    cell.action = (char *)action;
+    cell.scope = (char *)scope;
+    Kehu__V1__PermSet m = KEHU__V1__PERM_SET__INIT;
+    m.cells = cells;
+    m.n_cells = 1;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_PERM_SET;
+    req.perm_set = &m;
+    return it_call(c, &req, code);
+}
+
+static void set_cell(enum actor a, enum action act, const char *scope, enum scope s)
+{
+    Kehu__V1__Response *r = perm_set(org.admin, actor_names[a], action_names[act], scope, C(OK));
+    kehu_response_free(r);
+    model[a][act] = s;
+}
+
+static void test_default_matrix(void **state)
+{
+    (void)state;
+    run_matrix("defaults");
+    for (int a = 0; a < NACTORS; a++) {
+        check_listing((enum actor)a, A_READ);
+        check_listing((enum actor)a, A_EXPORT);
+    }
+}
+
+static void test_edited_matrix(void **state)
+{
+    (void)state;
+    /* account managers read their team and edit nothing; agents may read the region;
+     * managers lose delete; auditors may not export */
+    set_cell(AC_AM, A_READ, "team", S_TEAM);
+    set_cell(AC_AM, A_EDIT, "none", S_NONE);
+    set_cell(AC_AM, A_OVERRIDE, "none", S_NONE);
+    set_cell(AC_SA, A_READ, "region", S_REGION);
+    set_cell(AC_BM, A_DELETE, "none", S_NONE);
+    set_cell(AC_AUD, A_EXPORT, "none", S_NONE);
+    run_matrix("edited");
+    for (int a = 0; a < NACTORS; a++) {
+        check_listing((enum actor)a, A_READ);
+        check_listing((enum actor)a, A_EXPORT);
+    }
+    /* back to the defaults, cell by cell: the model follows */
+    set_cell(AC_AM, A_OVERRIDE, "own", S_OWN);
+    set_cell(AC_AM, A_EDIT, "own", S_OWN);
+    set_cell(AC_AM, A_READ, "own", S_OWN);
+    set_cell(AC_SA, A_READ, "branch", S_BRANCH);
+    set_cell(AC_BM, A_DELETE, "branch", S_BRANCH);
+    set_cell(AC_AUD, A_EXPORT, "all", S_ALL);
+    printf("permission matrix total: %d allowed, %d denied\n", allowed_cases, denied_cases);
+}
+
+/* The matrix refuses what would make no sense, and only an admin edits it. */
+static void test_matrix_validation(void **state)
+{
+    (void)state;
+    kehu_response_free(perm_set(org.admin, "account_manager", "fly", "all", C(INVALID_ARGUMENT)));
+    kehu_response_free(perm_set(org.admin, "account_manager", "read", "galaxy", C(INVALID_ARGUMENT)));
+    /* editing beyond what one may read */
+    kehu_response_free(perm_set(org.admin, "account_manager", "edit", "branch", C(INVALID_ARGUMENT)));
+    /* the admin role keeps read and admin over everything */
+    kehu_response_free(perm_set(org.admin, "admin", "admin", "branch", C(INVALID_ARGUMENT)));
+    kehu_response_free(perm_set(org.mgr, "account_manager", "read", "branch", C(PERMISSION_DENIED)));
+    kehu_response_free(perm_set(org.li, "account_manager", "read", "all", C(PERMISSION_DENIED)));
+    /* nothing changed: li still reads only their own */
+    assert_int_equal(r_get(org.li, cust[O_ZHANG]), C(NOT_FOUND));
+    /* anyone may see the matrix */
+    Kehu__V1__PermShow m = KEHU__V1__PERM_SHOW__INIT;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_PERM_SHOW;
+    req.perm_show = &m;
+    Kehu__V1__Response *r = it_call(org.agent, &req, C(OK));
+    assert_int_equal(r->perm_matrix->n_cells, 5 * 8);
+    assert_int_equal(r->perm_matrix->n_actions, 8);
+    kehu_response_free(r);
+}
+
+/* ID numbers and phones: in full only with 'unmask' over the customer. */
+static void test_masking(void **state)
+{
+    (void)state;
+    for (int a = 0; a < NACTORS; a++)
+        for (int o = 0; o < NOWNERS; o++) {
+            if (!covers(model[a][A_READ], relation[a][o]))
+                continue;
+            Kehu__V1__CustomerGet m = KEHU__V1__CUSTOMER_GET__INIT;
+            m.id = cust[o];
+            Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+            req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_GET;
+            req.customer_get = &m;
+            Kehu__V1__Response *r = it_call(actor((enum actor)a), &req, C(OK));
+            int full = covers(model[a][A_UNMASK], relation[a][o]);
+            const Kehu__V1__Customer *c = r->customer;
+            if (full) {
+                assert_string_equal(c->id_number, "11010519491231002X");
+                assert_string_equal(c->phones[0], "13812345678");
+                assert_false(c->masked);
+            } else {
+                assert_string_equal(c->id_number, "110105********002X");
+                assert_string_equal(c->phones[0], "138****5678");
+                assert_true(c->masked);
+            }
+            kehu_response_free(r);
+        }
+}
+
+/* Events reach exactly those who may read the customer. */
+static void test_events_follow_read(void **state)
+{
+    (void)state;
+    for (int a = 0; a < NACTORS; a++) {
+        Kehu__V1__Subscribe m = KEHU__V1__SUBSCRIBE__INIT;
+        m.scope_case = KEHU__V1__SUBSCRIBE__SCOPE_UNIT;
+        m.unit = "总行";
+        Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+        req.op_case = KEHU__V1__REQUEST__OP_SUBSCRIBE;
+        req.subscribe = &m;
+        it_expect(actor((enum actor)a), &req, C(OK), NULL);
+    }
+    for (int o = 0; o < NOWNERS; o++)
+        assert_int_equal(r_edit(org.admin, cust[o]), C(OK));
+    for (int a = 0; a < NACTORS; a++) {
+        int got[NOWNERS] = { 0 };
+        struct kehu_status st;
+        Kehu__V1__Event *ev;
+        while ((ev = it_next_change(actor((enum actor)a), 700, &st)) != NULL) {
+            for (int o = 0; o < NOWNERS; o++)
+                got[o] += ev->customer_id == cust[o];
+            kehu__v1__event__free_unpacked(ev, NULL);
+        }
+        for (int o = 0; o < NOWNERS; o++) {
+            int want = covers(model[a][A_READ], relation[a][o]);
+            if ((got[o] > 0) != want)
+                fail_msg("%s: event about %s's customer %s", actor_names[a], owner_names[o],
+                         want ? "missing" : "delivered although not readable");
+        }
+    }
+}
+
+/* AccessExplain: the decision and the rule behind it. */
+static void test_explain(void **state)
+{
+    (void)state;
+    Kehu__V1__AccessExplain m = KEHU__V1__ACCESS_EXPLAIN__INIT;
+    m.username = "li.lei";
+    m.customer_id = cust[O_ZHANG];
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_ACCESS_EXPLAIN;
+    req.access_explain = &m;
+    Kehu__V1__Response *r = it_call(org.mgr, &req, C(OK));
+    const Kehu__V1__AccessExplanation *x = r->access;
+    assert_int_equal(x->n_decisions, 8);
+    assert_string_equal(x->decisions[0]->action, "read");
+    assert_false(x->decisions[0]->allowed);
+    assert_string_equal(x->decisions[0]->scope, "own");
+    assert_non_null(strstr(x->decisions[0]->reason, "account_manager/read = own"));
+    assert_non_null(strstr(x->decisions[0]->reason, "not this user"));
+    kehu_response_free(r);
+    m.customer_id = cust[O_LI];
+    r = it_call(org.admin, &req, C(OK));
+    for (size_t i = 0; i < r->access->n_decisions; i++) {
+        const Kehu__V1__AccessDecision *d = r->access->decisions[i];
+        int want = strcmp(d->action, "reassign") && strcmp(d->action, "admin");
+        if (d->allowed != want)
+            fail_msg("li on their own customer, %s: %s (%s)", d->action, d->allowed ? "allowed" : "denied", d->reason);
+    }
+    kehu_response_free(r);
+    /* the explainer must see both: an account manager may not look into others,
+     * a manager may not ask about a customer outside their branch */
+    it_expect(org.li, &req, C(PERMISSION_DENIED), NULL);
+    m.customer_id = cust[O_BJ];
+    it_expect(org.mgr, &req, C(NOT_FOUND), "customer_id");
+    m.username = "no.such.user";
+    m.customer_id = cust[O_LI];
+    it_expect(org.admin, &req, C(NOT_FOUND), "username");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_default_matrix),
+        cmocka_unit_test(test_masking),
+        cmocka_unit_test(test_matrix_validation),
+        cmocka_unit_test(test_explain),
+        cmocka_unit_test(test_edited_matrix),
+        cmocka_unit_test(test_events_follow_read),
+    };
+    return it_finish(cmocka_run_group_tests(tests, setup, teardown));
+}

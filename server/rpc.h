@@ -5,6 +5,11 @@
 #include "db.h"
 #include "dispatch.h"
 
+/* rpc_util.c: v as decimal text (a statement parameter); a result cell
+ * copied into the request's arena, "" for NULL. */
+char *rpc_num(struct req *r, int64_t v);
+char *rpc_col(struct req *r, const struct db_result *res, int stmt, int row, int col);
+
 /* rpc_session.c */
 extern const struct rpc_entry rpc_hello, rpc_ping, rpc_login, rpc_resume, rpc_logout, rpc_whoami;
 /* rpc_org.c */

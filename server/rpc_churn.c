@@ -32,17 +32,6 @@
 static const char *const lost_reasons[] = { "dropped", "needs_unmet", "competitor_offer", "lower_price",
                                             "circumstances" };
 
-static char *num(struct req *r, int64_t v)
-{
-    return arena_printf(&r->arena, "%lld", (long long)v);
-}
-
-static char *col(struct req *r, const struct db_result *res, int stmt, int row, int c)
-{
-    const char *v = db_get(res, stmt, row, c);
-    return arena_strdup(&r->arena, v ? v : "");
-}
-
 static int check_text(struct req *r, const char *field, const char *s, size_t max, int multiline)
 {
     const char *why = rpc_text_problem(s, max, multiline);
@@ -60,16 +49,16 @@ Kehu__V1__ChurnWarning *rpc_churn_warning_from_row(struct req *r, const struct d
     kehu__v1__churn_warning__init(w);
     w->id = db_get_i64(res, stmt, row, 0);
     w->customer_id = db_get_i64(res, stmt, row, 1);
-    w->customer_name = col(r, res, stmt, row, 2);
-    w->owner = col(r, res, stmt, row, 3);
-    w->raised_on = col(r, res, stmt, row, 4);
-    w->reasons = rpc_split(&r->arena, col(r, res, stmt, row, 5), ',', &w->n_reasons);
-    w->status = col(r, res, stmt, row, 6);
-    w->plan = col(r, res, stmt, row, 7);
-    w->acked_by = col(r, res, stmt, row, 8);
+    w->customer_name = rpc_col(r, res, stmt, row, 2);
+    w->owner = rpc_col(r, res, stmt, row, 3);
+    w->raised_on = rpc_col(r, res, stmt, row, 4);
+    w->reasons = rpc_split(&r->arena, rpc_col(r, res, stmt, row, 5), ',', &w->n_reasons);
+    w->status = rpc_col(r, res, stmt, row, 6);
+    w->plan = rpc_col(r, res, stmt, row, 7);
+    w->acked_by = rpc_col(r, res, stmt, row, 8);
     w->acked_at_ms = db_get_i64(res, stmt, row, 9);
-    w->lost_reason = col(r, res, stmt, row, 10);
-    w->grade = col(r, res, stmt, row, 11);
+    w->lost_reason = rpc_col(r, res, stmt, row, 10);
+    w->grade = rpc_col(r, res, stmt, row, 11);
     return w;
 }
 
@@ -194,7 +183,7 @@ static void acked(const struct db_result *res, void *arg)
 static void ack_loaded(struct req *r, const struct rpc_customer_ref *ref)
 {
     const Kehu__V1__ChurnAck *m = r->msg->churn_ack;
-    const char *p[] = { num(r, m->warning_id), m->plan, num(r, req_who(r)->user_id) };
+    const char *p[] = { rpc_num(r, m->warning_id), m->plan, rpc_num(r, req_who(r)->user_id) };
     struct db_call *call = db_call_new(r->srv->db, acked, r);
     db_call_add(call, &ack_update, 3, p);
     db_call_add(call, &ack_status, 1, p);
@@ -232,7 +221,7 @@ static void churn_ack(struct req *r)
         return;
     const char *kind, *id;
     rpc_scope_params(r, ACT_CUSTOMER_READ, &kind, &id);
-    const char *p[] = { num(r, m->warning_id), kind, id };
+    const char *p[] = { rpc_num(r, m->warning_id), kind, id };
     db_query(r->srv->db, &ack_find, 3, p, ack_found, r);
 }
 
@@ -282,9 +271,9 @@ static void lost_loaded(struct req *r, const struct rpc_customer_ref *ref)
         req_fail(r, KEHU__V1__CODE__FAILED_PRECONDITION, "customer_id", "customer %lld is archived", (long long)ref->id);
         return;
     }
-    const char *cust = num(r, ref->id), *actor = num(r, req_who(r)->user_id);
+    const char *cust = rpc_num(r, ref->id), *actor = rpc_num(r, req_who(r)->user_id);
     const char *pc[] = { cust, actor };
-    const char *pw[] = { cust, m->reason, m->note && *m->note ? m->note : NULL, num(r, req_who(r)->user_id) };
+    const char *pw[] = { cust, m->reason, m->note && *m->note ? m->note : NULL, rpc_num(r, req_who(r)->user_id) };
     struct db_call *call = db_call_new(r->srv->db, lost_done, r);
     db_call_add(call, &lost_customer, 2, pc);
     db_call_add(call, &lost_warning, 4, pw);
@@ -385,12 +374,12 @@ static void cared(const struct db_result *res, void *arg)
         Kehu__V1__CareTask *t = arena_alloc(&r->arena, sizeof *t);
         kehu__v1__care_task__init(t);
         t->customer_id = db_get_i64(res, stmt, i, 0);
-        t->customer_name = col(r, res, stmt, i, 1);
-        t->grade = col(r, res, stmt, i, 2);
-        t->occasion = col(r, res, stmt, i, 3);
-        t->date = col(r, res, stmt, i, 4);
-        t->action = col(r, res, stmt, i, 5);
-        t->owner = col(r, res, stmt, i, 6);
+        t->customer_name = rpc_col(r, res, stmt, i, 1);
+        t->grade = rpc_col(r, res, stmt, i, 2);
+        t->occasion = rpc_col(r, res, stmt, i, 3);
+        t->date = rpc_col(r, res, stmt, i, 4);
+        t->action = rpc_col(r, res, stmt, i, 5);
+        t->owner = rpc_col(r, res, stmt, i, 6);
         list->tasks[list->n_tasks++] = t;
     }
     r->resp.result_case = KEHU__V1__RESPONSE__RESULT_CARE_TASKS;

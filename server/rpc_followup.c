@@ -26,17 +26,6 @@
 
 static const char *const kinds[] = { "visit", "call", "email", "meeting" };
 
-static char *num(struct req *r, int64_t v)
-{
-    return arena_printf(&r->arena, "%lld", (long long)v);
-}
-
-static char *col(struct req *r, const struct db_result *res, int stmt, int row, int c)
-{
-    const char *v = db_get(res, stmt, row, c);
-    return arena_strdup(&r->arena, v ? v : "");
-}
-
 static int utf8_valid(const char *s)
 {
     const unsigned char *p = (const unsigned char *)s;
@@ -83,17 +72,17 @@ static Kehu__V1__Followup *followup_from_row(struct req *r, const struct db_resu
     kehu__v1__followup__init(f);
     f->id = db_get_i64(res, stmt, row, 0);
     f->customer_id = db_get_i64(res, stmt, row, 1);
-    f->customer_name = col(r, res, stmt, row, 2);
-    f->kind = col(r, res, stmt, row, 3);
-    f->status = col(r, res, stmt, row, 4);
-    f->due = col(r, res, stmt, row, 5);
+    f->customer_name = rpc_col(r, res, stmt, row, 2);
+    f->kind = rpc_col(r, res, stmt, row, 3);
+    f->status = rpc_col(r, res, stmt, row, 4);
+    f->due = rpc_col(r, res, stmt, row, 5);
     f->done_at_ms = db_get_i64(res, stmt, row, 6);
-    f->outcome = col(r, res, stmt, row, 7);
-    f->note = col(r, res, stmt, row, 8);
-    f->next = col(r, res, stmt, row, 9);
-    f->owner = col(r, res, stmt, row, 10);
+    f->outcome = rpc_col(r, res, stmt, row, 7);
+    f->note = rpc_col(r, res, stmt, row, 8);
+    f->next = rpc_col(r, res, stmt, row, 9);
+    f->owner = rpc_col(r, res, stmt, row, 10);
     f->created_at_ms = db_get_i64(res, stmt, row, 11);
-    f->created_by = col(r, res, stmt, row, 12);
+    f->created_by = rpc_col(r, res, stmt, row, 12);
     return f;
 }
 
@@ -195,8 +184,12 @@ static void plan_insert_for(struct req *r, int64_t owner_id)
 {
     const Kehu__V1__FollowupPlan *m = r->msg->followup_plan;
     struct plan_state *st = r->state;
-    const char *p[] = { num(r, st->ref.id),  m->kind, m->due, nonempty(m->note), owner_id ? num(r, owner_id) : NULL,
-                        num(r, req_who(r)->user_id) };
+    const char *p[] = { rpc_num(r, st->ref.id),
+                        m->kind,
+                        m->due,
+                        nonempty(m->note),
+                        owner_id ? rpc_num(r, owner_id) : NULL,
+                        rpc_num(r, req_who(r)->user_id) };
     db_query(r->srv->db, &plan_insert, 6, p, reply_one, r);
 }
 
@@ -242,7 +235,7 @@ static void plan_loaded(struct req *r, const struct rpc_customer_ref *ref)
         plan_insert_for(r, 0);
         return;
     }
-    const char *p[] = { m->user, num(r, ref->branch_id) };
+    const char *p[] = { m->user, rpc_num(r, ref->branch_id) };
     db_query(r->srv->db, &plan_user, 2, p, plan_user_found, r);
 }
 
@@ -306,8 +299,8 @@ static void log_loaded(struct req *r, const struct rpc_customer_ref *ref)
     validate_today(today);
     /* a day in the past is that day; today is now */
     const char *at = m->at && *m->at && strcmp(m->at, today) != 0 ? m->at : NULL;
-    const char *p[] = { num(r, ref->id), m->kind, nonempty(m->outcome), nonempty(m->note), nonempty(m->next),
-                        num(r, req_who(r)->user_id), at };
+    const char *p[] = { rpc_num(r, ref->id), m->kind, nonempty(m->outcome), nonempty(m->note), nonempty(m->next),
+                        rpc_num(r, req_who(r)->user_id), at };
     db_query(r->srv->db, &log_stmt, 7, p, reply_one, r);
 }
 
@@ -433,8 +426,11 @@ static void due_query(struct req *r, int64_t user_id)
     const struct principal *who = req_who(r);
     int flags = user_id == who->user_id &&
                 (who->role == KEHU__V1__ROLE__ADMIN || who->role == KEHU__V1__ROLE__BRANCH_MANAGER);
-    const char *p[] = { num(r, user_id), arena_strdup(&r->arena, today),
-                        arena_printf(&r->arena, "%u", m && m->days ? m->days : DUE_DAYS_DEFAULT), kind, num(r, s.id),
+    const char *p[] = { rpc_num(r, user_id),
+                        arena_strdup(&r->arena, today),
+                        arena_printf(&r->arena, "%u", m && m->days ? m->days : DUE_DAYS_DEFAULT),
+                        kind,
+                        rpc_num(r, s.id),
                         flags ? "true" : "false" };
     struct db_call *call = db_call_new(r->srv->db, due_done, r);
     db_call_add(call, &due_stmt, 5, p);
@@ -507,7 +503,7 @@ static struct db_stmt list_stmt = DB_STMT(
 
 static void list_loaded(struct req *r, const struct rpc_customer_ref *ref)
 {
-    const char *p[] = { num(r, ref->id) };
+    const char *p[] = { rpc_num(r, ref->id) };
     db_query(r->srv->db, &list_stmt, 1, p, reply_list, r);
 }
 

@@ -55,22 +55,16 @@ Kehu__V1__UnitKind rpc_kind_from_sql(const char *s)
 
 /* ---- rows to messages */
 
-static char *col_str(struct req *r, const struct db_result *res, int stmt, int row, int col)
-{
-    const char *v = db_get(res, stmt, row, col);
-    return arena_strdup(&r->arena, v ? v : "");
-}
-
 Kehu__V1__User *rpc_user_from_row(struct req *r, const struct db_result *res, int stmt, int row, int col)
 {
     Kehu__V1__User *u = arena_alloc(&r->arena, sizeof *u);
     kehu__v1__user__init(u);
     u->id = db_get_i64(res, stmt, row, col);
-    u->username = col_str(r, res, stmt, row, col + 1);
-    u->display_name = col_str(r, res, stmt, row, col + 2);
+    u->username = rpc_col(r, res, stmt, row, col + 1);
+    u->display_name = rpc_col(r, res, stmt, row, col + 2);
     u->role = rpc_role_from_sql(db_get(res, stmt, row, col + 3));
     u->unit_id = db_get_i64(res, stmt, row, col + 4);
-    u->unit_name = col_str(r, res, stmt, row, col + 5);
+    u->unit_name = rpc_col(r, res, stmt, row, col + 5);
     u->disabled = db_get_bool(res, stmt, row, col + 6);
     u->created_at_ms = db_get_i64(res, stmt, row, col + 7);
     u->branch_id = db_get_i64(res, stmt, row, col + 8);
@@ -98,10 +92,10 @@ Kehu__V1__OrgUnit *rpc_unit_from_row(struct req *r, const struct db_result *res,
     Kehu__V1__OrgUnit *u = arena_alloc(&r->arena, sizeof *u);
     kehu__v1__org_unit__init(u);
     u->id = db_get_i64(res, stmt, row, col);
-    u->name = col_str(r, res, stmt, row, col + 1);
+    u->name = rpc_col(r, res, stmt, row, col + 1);
     u->kind = rpc_kind_from_sql(db_get(res, stmt, row, col + 2));
     u->parent_id = db_get_i64(res, stmt, row, col + 3);
-    u->parent_name = col_str(r, res, stmt, row, col + 4);
+    u->parent_name = rpc_col(r, res, stmt, row, col + 4);
     u->depth = (uint32_t)db_get_i64(res, stmt, row, col + 5);
     u->branch_id = db_get_i64(res, stmt, row, col + 6);
     return u;
@@ -162,11 +156,6 @@ static int kind_allowed(Kehu__V1__UnitKind parent, Kehu__V1__UnitKind child)
     default:
         return 0;
     }
-}
-
-static char *id_text(struct req *r, int64_t id)
-{
-    return arena_printf(&r->arena, "%lld", (long long)id);
 }
 
 /* ---- OrgAdd */
@@ -449,7 +438,7 @@ static void user_list(struct req *r)
     }
     /* no unit named: everything the caller may see */
     const struct principal *who = req_who(r);
-    user_list_query(r, who->role == KEHU__V1__ROLE__BRANCH_MANAGER ? id_text(r, who->unit_id) : NULL);
+    user_list_query(r, who->role == KEHU__V1__ROLE__BRANCH_MANAGER ? rpc_num(r, who->unit_id) : NULL);
 }
 
 const struct rpc_entry rpc_user_list = { KEHU__V1__REQUEST__OP_USER_LIST, "user_list", ACT_USER_READ, 0,

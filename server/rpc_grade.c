@@ -118,6 +118,22 @@ static const char *check_date(struct req *r, const char *s, const char *field)
     return s;
 }
 
+/* An override's until: a valid date, not in the past; "" (none) passes.
+ * 0, or -1 after answering. */
+static int check_until(struct req *r, const char *s)
+{
+    const char *until = check_date(r, s, "until");
+    if (!until)
+        return -1;
+    char today[11];
+    validate_today(today);
+    if (*until && strcmp(until, today) < 0) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "until", "until %s is in the past (today is %s)", until, today);
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- the run */
 
 struct grade_job {
@@ -754,16 +770,8 @@ static void grade_override(struct req *r)
                      why ? why : "is required: say why the grade is set by hand");
             return;
         }
-        const char *until = check_date(r, m->until, "until");
-        if (!until)
+        if (check_until(r, m->until) < 0)
             return;
-        char today[11];
-        validate_today(today);
-        if (*until && strcmp(until, today) < 0) {
-            req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "until", "until %s is in the past (today is %s)", until,
-                     today);
-            return;
-        }
     }
     rpc_customer_load_ctx(r, m->customer_id, ACT_CUSTOMER_WRITE, override_loaded, st, NULL);
 }
@@ -1071,15 +1079,8 @@ static void credit_assess(struct req *r)
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "notes", "notes %s", why);
         return;
     }
-    const char *until = check_date(r, m->until, "until");
-    if (!until)
+    if (check_until(r, m->until) < 0)
         return;
-    char today[11];
-    validate_today(today);
-    if (*until && strcmp(until, today) < 0) {
-        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "until", "until %s is in the past (today is %s)", until, today);
-        return;
-    }
     rpc_customer_load(r, m->customer_id, ACT_CUSTOMER_WRITE, assess_loaded);
 }
 

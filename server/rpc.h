@@ -86,8 +86,19 @@ int rpc_user_row_path(const struct db_result *res, int stmt, int row, int col, i
 #define UNIT_NCOLS 8
 
 /* Shared statements. A unit by reference ($1, UNIT_BY_REF) or by id ($1):
- * id, kind, path, name. A user by id: USER_COLUMNS. */
-extern struct db_stmt rpc_unit_place_by_ref, rpc_unit_place_by_id, rpc_user_by_id;
+ * id, kind, path, name. A user by id or by username ($1): USER_COLUMNS. */
+extern struct db_stmt rpc_unit_place_by_ref, rpc_unit_place_by_id, rpc_user_by_id, rpc_user_by_name;
+
+/* Another user named in a request's field "user" (whose care tasks, what
+ * is due for whom). Before looking them up, rpc_other_user_ask: a sane
+ * name, and a caller who may read other users at all, else "you may see
+ * only <mine>". Then, on rpc_user_by_name at statement stmt,
+ * rpc_other_user_check: found, and readable by the caller, else "you may
+ * not see <theirs> '<username>': why"; sets *user_id (unless NULL). Both: 0, or -1 after
+ * answering. */
+int rpc_other_user_ask(struct req *r, const char *username, const char *mine);
+int rpc_other_user_check(struct req *r, const struct db_result *res, int stmt, const char *username,
+                         const char *theirs, int64_t *user_id);
 
 Kehu__V1__OrgUnit *rpc_unit_from_row(struct req *r, const struct db_result *res, int stmt, int row, int col);
 

@@ -305,17 +305,14 @@ const struct rpc_entry rpc_churn_lost = { KEHU__V1__REQUEST__OP_CHURN_LOST, "chu
 
 /* ---- CareToday */
 
-/* The person asked about (statement 0 when it is not the caller: their id,
- * role and unit path, for the check) and the tasks (statement 1): live
+/* The person asked about (rpc_user_by_name, statement 0 when it is not
+ * the caller, for the check) and the tasks (statement 1): live
  * customers they own, in the caller's scope ($5 $6), whose ABC grade (C
  * when ungraded; grade_of written as joins, for owners of many customers)
  * gets care, with a birthday or a festival in [$2, $2 + $3].
  * A birthday falls on its day in each year of the range (adding whole
  * years to 29 Feb gives 28 Feb in other years). $1 the owner's username,
  * $4 the most tasks. */
-static struct db_stmt care_user = DB_STMT(
-    "SELECT u.id, u.role::text, o.path::text FROM app_user u JOIN org_unit o ON o.id = u.unit_id"
-    " WHERE u.username = lower($1)");
 static struct db_stmt care_stmt = DB_STMT(
     "WITH p AS (SELECT v.grade, grade_policy_text('service.' || v.grade || '.care') AS action"
     "  FROM unnest(grade_values('abc')) v(grade)),"
@@ -345,27 +342,9 @@ static void cared(const struct db_result *res, void *arg)
         return;
     }
     int stmt = res->nres - 1;
-    if (stmt > 0) { /* someone else's: they must exist and be someone the caller may see */
-        if (db_rows(res, 0) != 1) {
-            req_fail(r, KEHU__V1__CODE__NOT_FOUND, "user", "no user named '%s'", m->user);
-            return;
-        }
-        int64_t path[AUTHZ_MAX_DEPTH];
-        int n = authz_parse_path(db_get(res, 0, 0, 2), path, AUTHZ_MAX_DEPTH);
-        struct authz_target t = {
-            .unit_path = path,
-            .path_len = n < 0 ? 0 : n,
-            .role = rpc_role_from_sql(db_get(res, 0, 0, 1)),
-            .user_id = db_get_i64(res, 0, 0, 0),
-        };
-        const char *why;
-        if (t.user_id != req_who(r)->user_id &&
-            authz_check(req_who(r), ACT_USER_READ, &t, &why) != KEHU__V1__CODE__OK) {
-            req_fail(r, KEHU__V1__CODE__PERMISSION_DENIED, "user", "you may not see the care tasks of '%s': %s",
-                     m->user, why);
-            return;
-        }
-    }
+    /* someone else's: they must exist and be someone the caller may see */
+    if (stmt > 0 && rpc_other_user_check(r, res, 0, m->user, "the care tasks of", NULL) < 0)
+        return;
     int n = db_rows(res, stmt);
     Kehu__V1__CareTasks *list = arena_alloc(&r->arena, sizeof *list);
     kehu__v1__care_tasks__init(list);
@@ -405,13 +384,8 @@ static void care_today(struct req *r)
     const char *user = who->username;
     int other = m && m->user && *m->user && strcasecmp(m->user, who->username) != 0;
     if (other) {
-        if (check_text(r, "user", m->user, USERNAME_MAX, 0) < 0)
+        if (rpc_other_user_ask(r, m->user, "your own care tasks") < 0)
             return;
-        /* only those who may see other people's accounts ask for others: the rest learn nothing, not even who exists */
-        if (authz_check(who, ACT_USER_READ, NULL, &why) != KEHU__V1__CODE__OK) {
-            req_fail(r, KEHU__V1__CODE__PERMISSION_DENIED, "user", "you may see only your own care tasks");
-            return;
-        }
         user = m->user;
     }
     const char *kind, *id;
@@ -425,7 +399,7 @@ static void care_today(struct req *r)
     /* the check of the person and the tasks go together; the tasks are dropped if the check fails */
     struct db_call *call = db_call_new(r->srv->db, cared, r);
     if (other)
-        db_call_add(call, &care_user, 1, p);
+        db_call_add(call, &rpc_user_by_name, 1, p);
     db_call_add(call, &care_stmt, 6, p);
     db_call_send(call);
 }

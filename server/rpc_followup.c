@@ -411,8 +411,6 @@ static void due_done(const struct db_result *res, void *arg)
     req_reply(r);
 }
 
-static struct db_stmt due_user = DB_STMT("SELECT " USER_COLUMNS " FROM" USER_FROM "WHERE u.username = lower($1)");
-
 static void due_query(struct req *r, int64_t user_id)
 {
     const Kehu__V1__FollowupDue *m = r->msg->followup_due;
@@ -446,25 +444,10 @@ static void due_user_found(const struct db_result *res, void *arg)
         req_fail_db(r, res);
         return;
     }
-    if (db_rows(res, 0) != 1) {
-        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "user", "no user named '%s'", m->user);
+    int64_t user_id;
+    if (rpc_other_user_check(r, res, 0, m->user, "what is due for", &user_id) < 0)
         return;
-    }
-    int64_t path[AUTHZ_MAX_DEPTH];
-    int n = rpc_user_row_path(res, 0, 0, 0, path, AUTHZ_MAX_DEPTH);
-    struct authz_target t = {
-        .unit_path = path,
-        .path_len = n < 0 ? 0 : n,
-        .role = rpc_role_from_sql(db_get(res, 0, 0, 3)),
-        .user_id = db_get_i64(res, 0, 0, 0),
-    };
-    const char *why;
-    if (t.user_id != req_who(r)->user_id && authz_check(req_who(r), ACT_USER_READ, &t, &why) != KEHU__V1__CODE__OK) {
-        req_fail(r, KEHU__V1__CODE__PERMISSION_DENIED, "user", "you may not see what is due for '%s': %s", m->user,
-                 why);
-        return;
-    }
-    due_query(r, t.user_id);
+    due_query(r, user_id);
 }
 
 static void followup_due(struct req *r)
@@ -479,16 +462,10 @@ static void followup_due(struct req *r)
         due_query(r, who->user_id);
         return;
     }
-    if (check_text(r, "user", m->user, 64, 0) < 0)
+    if (rpc_other_user_ask(r, m->user, "what is due for yourself") < 0)
         return;
-    /* only those who may see other people's accounts ask for others: the rest learn nothing, not even who exists */
-    const char *why;
-    if (authz_check(who, ACT_USER_READ, NULL, &why) != KEHU__V1__CODE__OK) {
-        req_fail(r, KEHU__V1__CODE__PERMISSION_DENIED, "user", "you may see only what is due for yourself");
-        return;
-    }
     const char *p[] = { m->user };
-    db_query(r->srv->db, &due_user, 1, p, due_user_found, r);
+    db_query(r->srv->db, &rpc_user_by_name, 1, p, due_user_found, r);
 }
 
 const struct rpc_entry rpc_followup_due = { KEHU__V1__REQUEST__OP_FOLLOWUP_DUE, "followup_due", ACT_CUSTOMER_READ, 0,

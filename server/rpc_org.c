@@ -25,6 +25,7 @@ static const char *const kind_sql[] = {
     [KEHU__V1__UNIT_KIND__BRANCH] = "branch",
     [KEHU__V1__UNIT_KIND__TEAM] = "team",
 };
+#define USERNAME_MAX 64 /* characters of a username asked about */
 #define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 const char *rpc_role_sql(Kehu__V1__Role role)
@@ -446,7 +447,6 @@ const struct rpc_entry rpc_user_list = { KEHU__V1__REQUEST__OP_USER_LIST, "user_
 
 /* ---- UserDisable and UserMove: find the user (and unit), authorize, change */
 
-static struct db_stmt user_by_name = DB_STMT("SELECT " USER_COLUMNS " FROM" USER_FROM "WHERE u.username = lower($1)");
 static struct db_stmt user_disable_stmt = DB_STMT(
     "UPDATE app_user SET disabled_at = coalesce(disabled_at, now()), updated_at = now() WHERE id = $1");
 static struct db_stmt user_revoke_sessions = DB_STMT(
@@ -454,6 +454,7 @@ static struct db_stmt user_revoke_sessions = DB_STMT(
     " SELECT pg_notify('" NOTIFY_CHANNEL "', 'session.revoked 0 ' || ($1::bigint)::text)");
 static struct db_stmt user_move_stmt = DB_STMT("UPDATE app_user SET unit_id = $2, updated_at = now() WHERE id = $1");
 struct db_stmt rpc_user_by_id = DB_STMT("SELECT " USER_COLUMNS " FROM" USER_FROM "WHERE u.id = $1");
+struct db_stmt rpc_user_by_name = DB_STMT("SELECT " USER_COLUMNS " FROM" USER_FROM "WHERE u.username = lower($1)");
 struct db_stmt rpc_unit_place_by_ref =
     DB_STMT("SELECT u.id, u.kind::text, u.path::text, u.name FROM org_unit u WHERE" UNIT_BY_REF);
 struct db_stmt rpc_unit_place_by_id =
@@ -475,6 +476,46 @@ static int authorize_user_row(struct req *r, const struct db_result *res, int st
         .user_id = db_get_i64(res, stmt, 0, 0),
     };
     return req_authorize(r, &t);
+}
+
+int rpc_other_user_ask(struct req *r, const char *username, const char *mine)
+{
+    const char *why = rpc_text_problem(username, USERNAME_MAX, 0);
+    if (why) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "user", "user %s", why);
+        return -1;
+    }
+    /* only those who may see other people's accounts ask for others: the rest learn nothing, not even who exists */
+    if (authz_check(req_who(r), ACT_USER_READ, NULL, &why) != KEHU__V1__CODE__OK) {
+        req_fail(r, KEHU__V1__CODE__PERMISSION_DENIED, "user", "you may see only %s", mine);
+        return -1;
+    }
+    return 0;
+}
+
+int rpc_other_user_check(struct req *r, const struct db_result *res, int stmt, const char *username,
+                         const char *theirs, int64_t *user_id)
+{
+    if (db_rows(res, stmt) != 1) {
+        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "user", "no user named '%s'", username);
+        return -1;
+    }
+    int64_t path[AUTHZ_MAX_DEPTH];
+    int n = rpc_user_row_path(res, stmt, 0, 0, path, AUTHZ_MAX_DEPTH);
+    struct authz_target t = {
+        .unit_path = path,
+        .path_len = n < 0 ? 0 : n,
+        .role = rpc_role_from_sql(db_get(res, stmt, 0, 3)),
+        .user_id = db_get_i64(res, stmt, 0, 0),
+    };
+    const char *why;
+    if (t.user_id != req_who(r)->user_id && authz_check(req_who(r), ACT_USER_READ, &t, &why) != KEHU__V1__CODE__OK) {
+        req_fail(r, KEHU__V1__CODE__PERMISSION_DENIED, "user", "you may not see %s '%s': %s", theirs, username, why);
+        return -1;
+    }
+    if (user_id)
+        *user_id = t.user_id;
+    return 0;
 }
 
 static void user_changed(const struct db_result *res, void *arg)
@@ -520,7 +561,7 @@ static void user_disable(struct req *r)
         return;
     }
     const char *p[] = { m->username };
-    db_query(r->srv->db, &user_by_name, 1, p, user_disable_found, r);
+    db_query(r->srv->db, &rpc_user_by_name, 1, p, user_disable_found, r);
 }
 
 const struct rpc_entry rpc_user_disable = { KEHU__V1__REQUEST__OP_USER_DISABLE, "user_disable", ACT_USER_WRITE, 0,
@@ -572,7 +613,7 @@ static void user_move(struct req *r)
     const char *pu[] = { m->username };
     const char *po[] = { m->unit };
     struct db_call *call = db_call_new(r->srv->db, user_move_found, r);
-    db_call_add(call, &user_by_name, 1, pu);
+    db_call_add(call, &rpc_user_by_name, 1, pu);
     db_call_add(call, &unit_by_ref, 1, po);
     db_call_send(call);
 }

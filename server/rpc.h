@@ -133,8 +133,6 @@ extern const struct rpc_entry rpc_grade_run, rpc_grade_show, rpc_grade_override,
  * seconds, 0 none) and stops them and any run in progress at shutdown. */
 void grade_schedule_start(struct server *s);
 void grade_shutdown(struct server *s);
-/* The dimensions and their grades, best first (sql grade_values). NULL: no such dimension. */
-const char *const *grade_values(const char *dimension);
 /* The grade filter of a customer list ("A", "abc=A", "lifecycle=silent"):
  * 0 with *dim and *grade set, or -1 with *why. */
 int grade_filter_parse(struct arena *a, const char *text, const char **dim, const char **grade, const char **why);

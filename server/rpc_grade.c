@@ -16,6 +16,7 @@
 
 #include "conn.h"
 #include "db_copy.h"
+#include "grades.h"
 #include "log.h"
 #include "rpc.h"
 #include "server.h"
@@ -30,33 +31,6 @@
 
 /* ---- dimensions */
 
-static const char *const abc_values[] = { "A", "B", "C", NULL };
-static const char *const volume_values[] = { "A", "B", "C", "D", NULL };
-static const char *const value_values[] = { "high", "medium", "low", NULL };
-static const char *const asset_values[] = { "vip", "wealth", "general", NULL };
-static const char *const lifecycle_values[] = { "new", "active", "loyal", "silent", "churned", "won_back", NULL };
-static const char *const credit_values[] = { "AAA", "AA", "A", "BBB", "BB", "B", "CCC", "CC", "C", NULL };
-static const char *const needs_values[] = { "price", "quality", "service", NULL };
-static const char *const potential_values[] = { "high", "low", NULL };
-static const char *const influence_values[] = { "high", "medium", "low", NULL };
-
-static const struct {
-    const char *name;
-    const char *const *values;
-} dimensions[] = {
-    { "abc", abc_values },           { "volume", volume_values },       { "value_tier", value_values },
-    { "asset_tier", asset_values },  { "lifecycle", lifecycle_values }, { "credit", credit_values },
-    { "needs", needs_values },       { "potential", potential_values }, { "influence", influence_values },
-};
-
-const char *const *grade_values(const char *dimension)
-{
-    for (size_t i = 0; i < sizeof dimensions / sizeof dimensions[0]; i++)
-        if (dimension && strcmp(dimension, dimensions[i].name) == 0)
-            return dimensions[i].values;
-    return NULL;
-}
-
 /* The grade as the dimension spells it ("a" -> "A", "VIP" -> "vip"), or NULL. */
 static const char *grade_spelled(const char *dimension, const char *grade)
 {
@@ -67,17 +41,23 @@ static const char *grade_spelled(const char *dimension, const char *grade)
     return NULL;
 }
 
-static const char *dimension_list(void)
+/* "a, b, c" */
+static char *names_list(struct arena *a, const char *const *names)
 {
-    return "abc, volume, value_tier, asset_tier, lifecycle, credit, needs, potential, influence";
+    char buf[256] = "";
+    for (const char *const *v = names; v && *v; v++)
+        snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%s", *buf ? ", " : "", *v);
+    return arena_strdup(a, buf);
+}
+
+static char *dimension_list(struct arena *a)
+{
+    return names_list(a, grade_dimensions);
 }
 
 static char *values_list(struct arena *a, const char *dimension)
 {
-    char buf[256] = "";
-    for (const char *const *v = grade_values(dimension); v && *v; v++)
-        snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%s", *buf ? ", " : "", *v);
-    return arena_strdup(a, buf);
+    return names_list(a, grade_values(dimension));
 }
 
 int grade_filter_parse(struct arena *a, const char *text, const char **dim, const char **grade, const char **why)
@@ -88,7 +68,7 @@ int grade_filter_parse(struct arena *a, const char *text, const char **dim, cons
     for (char *p = d; *p; p++)
         *p = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
     if (!grade_values(d)) {
-        *why = arena_printf(a, "no grade dimension '%s' (one of %s)", d, dimension_list());
+        *why = arena_printf(a, "no grade dimension '%s' (one of %s)", d, dimension_list(a));
         return -1;
     }
     *dim = d;
@@ -754,7 +734,7 @@ static void grade_override(struct req *r)
     st->dimension = m->dimension && *m->dimension ? m->dimension : NULL;
     if (!grade_values(st->dimension)) {
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "dimension", "dimension must be one of %s%s%s",
-                 dimension_list(), st->dimension ? ", not " : "", st->dimension ? st->dimension : "");
+                 dimension_list(&r->arena), st->dimension ? ", not " : "", st->dimension ? st->dimension : "");
         return;
     }
     if (m->grade && *m->grade) {

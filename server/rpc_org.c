@@ -460,6 +460,19 @@ struct db_stmt rpc_unit_place_by_ref =
 struct db_stmt rpc_unit_place_by_id =
     DB_STMT("SELECT u.id, u.kind::text, u.path::text, u.name FROM org_unit u WHERE u.id = $1");
 
+/* The user in row 0 of statement `stmt` (USER_COLUMNS) as an authz target;
+ * its unit path goes into path (AUTHZ_MAX_DEPTH ids). */
+static struct authz_target user_row_target(const struct db_result *res, int stmt, int64_t *path)
+{
+    int n = rpc_user_row_path(res, stmt, 0, 0, path, AUTHZ_MAX_DEPTH);
+    return (struct authz_target){
+        .unit_path = path,
+        .path_len = n < 0 ? 0 : n,
+        .role = rpc_role_from_sql(db_get(res, stmt, 0, 3)),
+        .user_id = db_get_i64(res, stmt, 0, 0),
+    };
+}
+
 /* Authorizes acting on the user in row 0 of statement `stmt`; -1 when refused (answered). */
 static int authorize_user_row(struct req *r, const struct db_result *res, int stmt, const char *username)
 {
@@ -468,13 +481,7 @@ static int authorize_user_row(struct req *r, const struct db_result *res, int st
         return -1;
     }
     int64_t path[AUTHZ_MAX_DEPTH];
-    int n = rpc_user_row_path(res, stmt, 0, 0, path, AUTHZ_MAX_DEPTH);
-    struct authz_target t = {
-        .unit_path = path,
-        .path_len = n < 0 ? 0 : n,
-        .role = rpc_role_from_sql(db_get(res, stmt, 0, 3)),
-        .user_id = db_get_i64(res, stmt, 0, 0),
-    };
+    struct authz_target t = user_row_target(res, stmt, path);
     return req_authorize(r, &t);
 }
 
@@ -501,13 +508,7 @@ int rpc_other_user_check(struct req *r, const struct db_result *res, int stmt, c
         return -1;
     }
     int64_t path[AUTHZ_MAX_DEPTH];
-    int n = rpc_user_row_path(res, stmt, 0, 0, path, AUTHZ_MAX_DEPTH);
-    struct authz_target t = {
-        .unit_path = path,
-        .path_len = n < 0 ? 0 : n,
-        .role = rpc_role_from_sql(db_get(res, stmt, 0, 3)),
-        .user_id = db_get_i64(res, stmt, 0, 0),
-    };
+    struct authz_target t = user_row_target(res, stmt, path);
     const char *why;
     if (t.user_id != req_who(r)->user_id && authz_check(req_who(r), ACT_USER_READ, &t, &why) != KEHU__V1__CODE__OK) {
         req_fail(r, KEHU__V1__CODE__PERMISSION_DENIED, "user", "you may not see %s '%s': %s", theirs, username, why);

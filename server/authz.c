@@ -244,7 +244,7 @@ Kehu__V1__Code authz_check(const struct principal *who, enum authz_action act, c
     case ACT_ORG_WRITE:
         if (authz_perm(who->role, PERM_ADMIN) == PS_ALL)
             return KEHU__V1__CODE__OK;
-        *why = "only an admin over the whole network may change the organisation or the permissions";
+        *why = "only an admin over the whole network may do this";
         return KEHU__V1__CODE__PERMISSION_DENIED;
     case ACT_USER_READ:
     case ACT_USER_WRITE:

@@ -32,7 +32,7 @@ enum authz_action {
     ACT_PUBLIC,     /* anyone, even before logging in */
     ACT_SESSION,    /* any logged-in user, about themselves */
     ACT_ORG_READ,
-    ACT_ORG_WRITE,  /* the tree and the permission matrix: 'admin' over all */
+    ACT_ORG_WRITE,  /* the tree, the permission matrix, policies: 'admin' over all */
     ACT_USER_READ,
     ACT_USER_WRITE, /* 'admin' over the unit the user sits in */
     /* the matrix's actions on customers */

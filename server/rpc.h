@@ -5,6 +5,11 @@
 #include "db.h"
 #include "dispatch.h"
 
+/* rpc_util.c: v as decimal text (a statement parameter); a result cell
+ * copied into the request's arena, "" for NULL. */
+char *rpc_num(struct req *r, int64_t v);
+char *rpc_col(struct req *r, const struct db_result *res, int stmt, int row, int col);
+
 /* rpc_session.c */
 extern const struct rpc_entry rpc_hello, rpc_ping, rpc_login, rpc_resume, rpc_logout, rpc_whoami;
 /* rpc_org.c */
@@ -99,8 +104,19 @@ int rpc_user_row_path(const struct db_result *res, int stmt, int row, int col, i
 #define UNIT_NCOLS 8
 
 /* Shared statements. A unit by reference ($1, UNIT_BY_REF) or by id ($1):
- * id, kind, path, name. A user by id: USER_COLUMNS. */
-extern struct db_stmt rpc_unit_place_by_ref, rpc_unit_place_by_id, rpc_user_by_id;
+ * id, kind, path, name. A user by id or by username ($1): USER_COLUMNS. */
+extern struct db_stmt rpc_unit_place_by_ref, rpc_unit_place_by_id, rpc_user_by_id, rpc_user_by_name;
+
+/* Another user named in a request's field "user" (whose care tasks, what
+ * is due for whom). Before looking them up, rpc_other_user_ask: a sane
+ * name, and a caller who may read other users at all, else "you may see
+ * only <mine>". Then, on rpc_user_by_name at statement stmt,
+ * rpc_other_user_check: found, and readable by the caller, else "you may
+ * not see <theirs> '<username>': why"; sets *user_id (unless NULL). Both: 0, or -1 after
+ * answering. */
+int rpc_other_user_ask(struct req *r, const char *username, const char *mine);
+int rpc_other_user_check(struct req *r, const struct db_result *res, int stmt, const char *username,
+                         const char *theirs, int64_t *user_id);
 
 Kehu__V1__OrgUnit *rpc_unit_from_row(struct req *r, const struct db_result *res, int stmt, int row, int col);
 
@@ -135,8 +151,6 @@ extern const struct rpc_entry rpc_grade_run, rpc_grade_show, rpc_grade_override,
  * seconds, 0 none) and stops them and any run in progress at shutdown. */
 void grade_schedule_start(struct server *s);
 void grade_shutdown(struct server *s);
-/* The dimensions and their grades, best first (sql grade_values). NULL: no such dimension. */
-const char *const *grade_values(const char *dimension);
 /* The grade filter of a customer list ("A", "abc=A", "lifecycle=silent"):
  * 0 with *dim and *grade set, or -1 with *why. */
 int grade_filter_parse(struct arena *a, const char *text, const char **dim, const char **grade, const char **why);

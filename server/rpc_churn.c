@@ -32,17 +32,6 @@
 static const char *const lost_reasons[] = { "dropped", "needs_unmet", "competitor_offer", "lower_price",
                                             "circumstances" };
 
-static char *num(struct req *r, int64_t v)
-{
-    return arena_printf(&r->arena, "%lld", (long long)v);
-}
-
-static char *col(struct req *r, const struct db_result *res, int stmt, int row, int c)
-{
-    const char *v = db_get(res, stmt, row, c);
-    return arena_strdup(&r->arena, v ? v : "");
-}
-
 static int check_text(struct req *r, const char *field, const char *s, size_t max, int multiline)
 {
     const char *why = rpc_text_problem(s, max, multiline);
@@ -60,16 +49,16 @@ Kehu__V1__ChurnWarning *rpc_churn_warning_from_row(struct req *r, const struct d
     kehu__v1__churn_warning__init(w);
     w->id = db_get_i64(res, stmt, row, 0);
     w->customer_id = db_get_i64(res, stmt, row, 1);
-    w->customer_name = col(r, res, stmt, row, 2);
-    w->owner = col(r, res, stmt, row, 3);
-    w->raised_on = col(r, res, stmt, row, 4);
-    w->reasons = rpc_split(&r->arena, col(r, res, stmt, row, 5), ',', &w->n_reasons);
-    w->status = col(r, res, stmt, row, 6);
-    w->plan = col(r, res, stmt, row, 7);
-    w->acked_by = col(r, res, stmt, row, 8);
+    w->customer_name = rpc_col(r, res, stmt, row, 2);
+    w->owner = rpc_col(r, res, stmt, row, 3);
+    w->raised_on = rpc_col(r, res, stmt, row, 4);
+    w->reasons = rpc_split(&r->arena, rpc_col(r, res, stmt, row, 5), ',', &w->n_reasons);
+    w->status = rpc_col(r, res, stmt, row, 6);
+    w->plan = rpc_col(r, res, stmt, row, 7);
+    w->acked_by = rpc_col(r, res, stmt, row, 8);
     w->acked_at_ms = db_get_i64(res, stmt, row, 9);
-    w->lost_reason = col(r, res, stmt, row, 10);
-    w->grade = col(r, res, stmt, row, 11);
+    w->lost_reason = rpc_col(r, res, stmt, row, 10);
+    w->grade = rpc_col(r, res, stmt, row, 11);
     return w;
 }
 
@@ -194,7 +183,7 @@ static void acked(const struct db_result *res, void *arg)
 static void ack_loaded(struct req *r, const struct rpc_customer_ref *ref)
 {
     const Kehu__V1__ChurnAck *m = r->msg->churn_ack;
-    const char *p[] = { num(r, m->warning_id), m->plan, num(r, req_who(r)->user_id) };
+    const char *p[] = { rpc_num(r, m->warning_id), m->plan, rpc_num(r, req_who(r)->user_id) };
     struct db_call *call = db_call_new(r->srv->db, acked, r);
     db_call_add(call, &ack_update, 3, p);
     db_call_add(call, &ack_status, 1, p);
@@ -232,7 +221,7 @@ static void churn_ack(struct req *r)
         return;
     const char *kind, *id;
     rpc_scope_params(r, ACT_CUSTOMER_READ, &kind, &id);
-    const char *p[] = { num(r, m->warning_id), kind, id };
+    const char *p[] = { rpc_num(r, m->warning_id), kind, id };
     db_query(r->srv->db, &ack_find, 3, p, ack_found, r);
 }
 
@@ -282,9 +271,9 @@ static void lost_loaded(struct req *r, const struct rpc_customer_ref *ref)
         req_fail(r, KEHU__V1__CODE__FAILED_PRECONDITION, "customer_id", "customer %lld is archived", (long long)ref->id);
         return;
     }
-    const char *cust = num(r, ref->id), *actor = num(r, req_who(r)->user_id);
+    const char *cust = rpc_num(r, ref->id), *actor = rpc_num(r, req_who(r)->user_id);
     const char *pc[] = { cust, actor };
-    const char *pw[] = { cust, m->reason, m->note && *m->note ? m->note : NULL, num(r, req_who(r)->user_id) };
+    const char *pw[] = { cust, m->reason, m->note && *m->note ? m->note : NULL, rpc_num(r, req_who(r)->user_id) };
     struct db_call *call = db_call_new(r->srv->db, lost_done, r);
     db_call_add(call, &lost_customer, 2, pc);
     db_call_add(call, &lost_warning, 4, pw);
@@ -316,17 +305,14 @@ const struct rpc_entry rpc_churn_lost = { KEHU__V1__REQUEST__OP_CHURN_LOST, "chu
 
 /* ---- CareToday */
 
-/* The person asked about (statement 0 when it is not the caller: their id,
- * role and unit path, for the check) and the tasks (statement 1): live
+/* The person asked about (rpc_user_by_name, statement 0 when it is not
+ * the caller, for the check) and the tasks (statement 1): live
  * customers they own, in the caller's scope ($5 $6), whose ABC grade (C
  * when ungraded; grade_of written as joins, for owners of many customers)
  * gets care, with a birthday or a festival in [$2, $2 + $3].
  * A birthday falls on its day in each year of the range (adding whole
  * years to 29 Feb gives 28 Feb in other years). $1 the owner's username,
  * $4 the most tasks. */
-static struct db_stmt care_user = DB_STMT(
-    "SELECT u.id, u.role::text, o.path::text FROM app_user u JOIN org_unit o ON o.id = u.unit_id"
-    " WHERE u.username = lower($1)");
 static struct db_stmt care_stmt = DB_STMT(
     "WITH p AS (SELECT v.grade, grade_policy_text('service.' || v.grade || '.care') AS action"
     "  FROM unnest(grade_values('abc')) v(grade)),"
@@ -356,27 +342,9 @@ static void cared(const struct db_result *res, void *arg)
         return;
     }
     int stmt = res->nres - 1;
-    if (stmt > 0) { /* someone else's: they must exist and be someone the caller may see */
-        if (db_rows(res, 0) != 1) {
-            req_fail(r, KEHU__V1__CODE__NOT_FOUND, "user", "no user named '%s'", m->user);
-            return;
-        }
-        int64_t path[AUTHZ_MAX_DEPTH];
-        int n = authz_parse_path(db_get(res, 0, 0, 2), path, AUTHZ_MAX_DEPTH);
-        struct authz_target t = {
-            .unit_path = path,
-            .path_len = n < 0 ? 0 : n,
-            .role = rpc_role_from_sql(db_get(res, 0, 0, 1)),
-            .user_id = db_get_i64(res, 0, 0, 0),
-        };
-        const char *why;
-        if (t.user_id != req_who(r)->user_id &&
-            authz_check(req_who(r), ACT_USER_READ, &t, &why) != KEHU__V1__CODE__OK) {
-            req_fail(r, KEHU__V1__CODE__PERMISSION_DENIED, "user", "you may not see the care tasks of '%s': %s",
-                     m->user, why);
-            return;
-        }
-    }
+    /* someone else's: they must exist and be someone the caller may see */
+    if (stmt > 0 && rpc_other_user_check(r, res, 0, m->user, "the care tasks of", NULL) < 0)
+        return;
     int n = db_rows(res, stmt);
     Kehu__V1__CareTasks *list = arena_alloc(&r->arena, sizeof *list);
     kehu__v1__care_tasks__init(list);
@@ -385,12 +353,12 @@ static void cared(const struct db_result *res, void *arg)
         Kehu__V1__CareTask *t = arena_alloc(&r->arena, sizeof *t);
         kehu__v1__care_task__init(t);
         t->customer_id = db_get_i64(res, stmt, i, 0);
-        t->customer_name = col(r, res, stmt, i, 1);
-        t->grade = col(r, res, stmt, i, 2);
-        t->occasion = col(r, res, stmt, i, 3);
-        t->date = col(r, res, stmt, i, 4);
-        t->action = col(r, res, stmt, i, 5);
-        t->owner = col(r, res, stmt, i, 6);
+        t->customer_name = rpc_col(r, res, stmt, i, 1);
+        t->grade = rpc_col(r, res, stmt, i, 2);
+        t->occasion = rpc_col(r, res, stmt, i, 3);
+        t->date = rpc_col(r, res, stmt, i, 4);
+        t->action = rpc_col(r, res, stmt, i, 5);
+        t->owner = rpc_col(r, res, stmt, i, 6);
         list->tasks[list->n_tasks++] = t;
     }
     r->resp.result_case = KEHU__V1__RESPONSE__RESULT_CARE_TASKS;
@@ -416,13 +384,8 @@ static void care_today(struct req *r)
     const char *user = who->username;
     int other = m && m->user && *m->user && strcasecmp(m->user, who->username) != 0;
     if (other) {
-        if (check_text(r, "user", m->user, USERNAME_MAX, 0) < 0)
+        if (rpc_other_user_ask(r, m->user, "your own care tasks") < 0)
             return;
-        /* only those who may see other people's accounts ask for others: the rest learn nothing, not even who exists */
-        if (authz_check(who, ACT_USER_READ, NULL, &why) != KEHU__V1__CODE__OK) {
-            req_fail(r, KEHU__V1__CODE__PERMISSION_DENIED, "user", "you may see only your own care tasks");
-            return;
-        }
         user = m->user;
     }
     const char *kind, *id;
@@ -436,7 +399,7 @@ static void care_today(struct req *r)
     /* the check of the person and the tasks go together; the tasks are dropped if the check fails */
     struct db_call *call = db_call_new(r->srv->db, cared, r);
     if (other)
-        db_call_add(call, &care_user, 1, p);
+        db_call_add(call, &rpc_user_by_name, 1, p);
     db_call_add(call, &care_stmt, 6, p);
     db_call_send(call);
 }

@@ -11,17 +11,6 @@
 #include "server.h"
 #include "validate.h"
 
-static char *num(struct req *r, int64_t v)
-{
-    return arena_printf(&r->arena, "%lld", (long long)v);
-}
-
-static char *col(struct req *r, const struct db_result *res, int stmt, int row, int c)
-{
-    const char *v = db_get(res, stmt, row, c);
-    return arena_strdup(&r->arena, v ? v : "");
-}
-
 /* ---- contacts */
 
 #define CONTACT_COLUMNS                                                                                           \
@@ -35,10 +24,10 @@ static Kehu__V1__Contact *contact_from_row(struct req *r, const struct db_result
     k->id = db_get_i64(res, stmt, row, 0);
     k->customer_id = db_get_i64(res, stmt, row, 1);
     k->version = db_get_i64(res, stmt, row, 2);
-    k->name = col(r, res, stmt, row, 3);
-    k->title = col(r, res, stmt, row, 4);
-    k->phones = rpc_split(&r->arena, col(r, res, stmt, row, 5), ',', &k->n_phones);
-    k->email = col(r, res, stmt, row, 6);
+    k->name = rpc_col(r, res, stmt, row, 3);
+    k->title = rpc_col(r, res, stmt, row, 4);
+    k->phones = rpc_split(&r->arena, rpc_col(r, res, stmt, row, 5), ',', &k->n_phones);
+    k->email = rpc_col(r, res, stmt, row, 6);
     k->key_person = db_get_bool(res, stmt, row, 7);
     k->created_at_ms = db_get_i64(res, stmt, row, 8);
     return k;
@@ -109,8 +98,8 @@ static void contact_add_loaded(struct req *r, const struct rpc_customer_ref *ref
     struct contact_values v;
     if (check_contact(r, k->name, k->title, k->phones, k->n_phones, k->email, &v) < 0)
         return;
-    const char *p[] = { num(r, ref->id), v.name, v.title, v.phones, v.email, k->key_person ? "true" : "false",
-                        num(r, req_who(r)->user_id) };
+    const char *p[] = { rpc_num(r, ref->id), v.name, v.title, v.phones, v.email, k->key_person ? "true" : "false",
+                        rpc_num(r, req_who(r)->user_id) };
     db_query(r->srv->db, &contact_insert, 7, p, contact_added, r);
 }
 
@@ -158,7 +147,7 @@ static void contact_list_loaded(struct req *r, const struct rpc_customer_ref *re
     int *unmasked = arena_alloc(&r->arena, sizeof *unmasked);
     *unmasked = ref->unmasked;
     r->state = unmasked;
-    const char *p[] = { num(r, ref->id) };
+    const char *p[] = { rpc_num(r, ref->id) };
     db_query(r->srv->db, &contact_list_stmt, 1, p, contacts_listed, r);
 }
 
@@ -253,8 +242,8 @@ static void contact_edit_apply(struct req *r, const struct rpc_customer_ref *ref
     struct contact_values v;
     if (check_contact(r, name, title, phones, nphones, email, &v) < 0)
         return;
-    const char *p[] = { num(r, m->id), num(r, m->version), v.name, v.title, v.phones, v.email,
-                        key ? "true" : "false", num(r, req_who(r)->user_id) };
+    const char *p[] = { rpc_num(r, m->id), rpc_num(r, m->version), v.name, v.title, v.phones, v.email,
+                        key ? "true" : "false", rpc_num(r, req_who(r)->user_id) };
     db_query(r->srv->db, &contact_update, 8, p, contact_edited, r);
 }
 
@@ -269,7 +258,7 @@ static void contact_edit(struct req *r)
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "version", "the version you read is required");
         return;
     }
-    const char *p[] = { num(r, m->id) };
+    const char *p[] = { rpc_num(r, m->id) };
     db_query(r->srv->db, &contact_by_id, 1, p, contact_edit_found, r);
 }
 
@@ -290,17 +279,17 @@ static Kehu__V1__Txn *txn_from_row(struct req *r, const struct db_result *res, i
     kehu__v1__txn__init(t);
     t->id = db_get_i64(res, stmt, row, 0);
     t->customer_id = db_get_i64(res, stmt, row, 1);
-    t->date = col(r, res, stmt, row, 2);
+    t->date = rpc_col(r, res, stmt, row, 2);
     t->amount_minor = db_get_i64(res, stmt, row, 3);
     t->has_margin = db_get_bool(res, stmt, row, 4);
     t->margin_minor = db_get_i64(res, stmt, row, 5);
-    t->product = col(r, res, stmt, row, 6);
-    t->category = col(r, res, stmt, row, 7);
-    t->channel = col(r, res, stmt, row, 8);
+    t->product = rpc_col(r, res, stmt, row, 6);
+    t->category = rpc_col(r, res, stmt, row, 7);
+    t->channel = rpc_col(r, res, stmt, row, 8);
     t->created_at_ms = db_get_i64(res, stmt, row, 9);
-    t->created_by = col(r, res, stmt, row, 10);
+    t->created_by = rpc_col(r, res, stmt, row, 10);
     t->on_credit = db_get_bool(res, stmt, row, 11);
-    t->due = col(r, res, stmt, row, 12);
+    t->due = rpc_col(r, res, stmt, row, 12);
     return t;
 }
 
@@ -384,14 +373,14 @@ static void txn_add_loaded(struct req *r, const struct rpc_customer_ref *ref)
             req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, names[i], "%s %s", names[i], why);
             return;
         }
-    const char *p[] = { num(r, ref->id),
+    const char *p[] = { rpc_num(r, ref->id),
                         date,
                         rpc_money_sql(&r->arena, t->amount_minor),
                         t->has_margin ? rpc_money_sql(&r->arena, t->margin_minor) : NULL,
                         t->product && *t->product ? t->product : NULL,
                         t->category && *t->category ? t->category : NULL,
                         t->channel && *t->channel ? t->channel : NULL,
-                        num(r, req_who(r)->user_id),
+                        rpc_num(r, req_who(r)->user_id),
                         t->on_credit ? "true" : "false",
                         t->on_credit ? t->due : NULL };
     db_query(r->srv->db, &txn_insert, 10, p, txn_added, r);
@@ -461,7 +450,7 @@ static void txn_list_loaded(struct req *r, const struct rpc_customer_ref *ref)
             return;
         }
     }
-    const char *p[] = { num(r, ref->id), arena_printf(&r->arena, "%u", pg->limit + 1), date, id };
+    const char *p[] = { rpc_num(r, ref->id), arena_printf(&r->arena, "%u", pg->limit + 1), date, id };
     db_query(r->srv->db, &txn_list_stmt, 4, p, txns_listed, r);
 }
 

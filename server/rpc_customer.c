@@ -87,12 +87,6 @@ static Kehu__V1__CustomerStatus status_from_sql(const char *s)
     return KEHU__V1__CUSTOMER_STATUS__CUSTOMER_STATUS_UNSPECIFIED;
 }
 
-static char *col(struct req *r, const struct db_result *res, int stmt, int row, int c)
-{
-    const char *v = db_get(res, stmt, row, c);
-    return arena_strdup(&r->arena, v ? v : "");
-}
-
 static int may(struct req *r, enum authz_action act, const struct db_result *res, int stmt, int row);
 
 /* Whether the caller sees this row's ID number and phones in full: the
@@ -112,32 +106,32 @@ Kehu__V1__Customer *rpc_customer_from_row(struct req *r, const struct db_result 
     c->id = db_get_i64(res, stmt, row, COL_ID);
     c->version = db_get_i64(res, stmt, row, COL_VERSION);
     c->kind = kind_from_sql(db_get(res, stmt, row, COL_KIND));
-    c->name = col(r, res, stmt, row, COL_NAME);
-    c->ext_ref = col(r, res, stmt, row, COL_EXT_REF);
-    c->gender = col(r, res, stmt, row, COL_GENDER);
-    c->birth = col(r, res, stmt, row, COL_BIRTH);
-    c->id_number = col(r, res, stmt, row, COL_ID_NUMBER);
-    c->phones = rpc_split(&r->arena, col(r, res, stmt, row, COL_PHONES), ',', &c->n_phones);
-    c->email = col(r, res, stmt, row, COL_EMAIL);
-    c->company = col(r, res, stmt, row, COL_COMPANY);
-    c->address = col(r, res, stmt, row, COL_ADDRESS);
-    c->region = col(r, res, stmt, row, COL_REGION);
-    c->industry = col(r, res, stmt, row, COL_INDUSTRY);
-    c->size = col(r, res, stmt, row, COL_SIZE);
-    c->occupation = col(r, res, stmt, row, COL_OCCUPATION);
-    c->source = col(r, res, stmt, row, COL_SOURCE);
-    c->tags = rpc_split(&r->arena, col(r, res, stmt, row, COL_TAGS), ',', &c->n_tags);
-    c->notes = col(r, res, stmt, row, COL_NOTES);
+    c->name = rpc_col(r, res, stmt, row, COL_NAME);
+    c->ext_ref = rpc_col(r, res, stmt, row, COL_EXT_REF);
+    c->gender = rpc_col(r, res, stmt, row, COL_GENDER);
+    c->birth = rpc_col(r, res, stmt, row, COL_BIRTH);
+    c->id_number = rpc_col(r, res, stmt, row, COL_ID_NUMBER);
+    c->phones = rpc_split(&r->arena, rpc_col(r, res, stmt, row, COL_PHONES), ',', &c->n_phones);
+    c->email = rpc_col(r, res, stmt, row, COL_EMAIL);
+    c->company = rpc_col(r, res, stmt, row, COL_COMPANY);
+    c->address = rpc_col(r, res, stmt, row, COL_ADDRESS);
+    c->region = rpc_col(r, res, stmt, row, COL_REGION);
+    c->industry = rpc_col(r, res, stmt, row, COL_INDUSTRY);
+    c->size = rpc_col(r, res, stmt, row, COL_SIZE);
+    c->occupation = rpc_col(r, res, stmt, row, COL_OCCUPATION);
+    c->source = rpc_col(r, res, stmt, row, COL_SOURCE);
+    c->tags = rpc_split(&r->arena, rpc_col(r, res, stmt, row, COL_TAGS), ',', &c->n_tags);
+    c->notes = rpc_col(r, res, stmt, row, COL_NOTES);
     c->owner_id = db_get_i64(res, stmt, row, COL_OWNER_ID);
-    c->owner = col(r, res, stmt, row, COL_OWNER);
+    c->owner = rpc_col(r, res, stmt, row, COL_OWNER);
     c->branch_id = db_get_i64(res, stmt, row, COL_BRANCH_ID);
-    c->branch = col(r, res, stmt, row, COL_BRANCH);
-    c->since = col(r, res, stmt, row, COL_SINCE);
+    c->branch = rpc_col(r, res, stmt, row, COL_BRANCH);
+    c->since = rpc_col(r, res, stmt, row, COL_SINCE);
     c->status = status_from_sql(db_get(res, stmt, row, COL_STATUS));
     c->created_at_ms = db_get_i64(res, stmt, row, COL_CREATED);
-    c->created_by = col(r, res, stmt, row, COL_CREATED_BY);
+    c->created_by = rpc_col(r, res, stmt, row, COL_CREATED_BY);
     c->updated_at_ms = db_get_i64(res, stmt, row, COL_UPDATED);
-    c->updated_by = col(r, res, stmt, row, COL_UPDATED_BY);
+    c->updated_by = rpc_col(r, res, stmt, row, COL_UPDATED_BY);
     c->last_contact_ms = db_get_i64(res, stmt, row, COL_LAST_CONTACT);
     c->revenue_minor = db_get_i64(res, stmt, row, COL_REVENUE);
     c->balance_minor = db_get_i64(res, stmt, row, COL_BALANCE);
@@ -281,7 +275,7 @@ void rpc_customer_load_ctx(struct req *r, int64_t id, enum authz_action act,
 void rpc_customer_values(struct req *r, struct cvalues *v, const struct db_result *res, int stmt)
 {
     for (int i = 0; i < CF_COUNT; i++)
-        v->text[i] = col(r, res, stmt, 0, customer_fields[i].row_col);
+        v->text[i] = rpc_col(r, res, stmt, 0, customer_fields[i].row_col);
 }
 
 /* ---- CustomerAdd */
@@ -333,7 +327,7 @@ static void add_inserted(const struct db_result *res, void *arg)
     for (int i = 0; i < n; i++) {
         Kehu__V1__Duplicate *m = arena_alloc(&r->arena, sizeof *m);
         kehu__v1__duplicate__init(m);
-        m->reason = col(r, res, 0, i, CUSTOMER_NCOLS);
+        m->reason = rpc_col(r, res, 0, i, CUSTOMER_NCOLS);
         if (may(r, ACT_CUSTOMER_READ, res, 0, i)) {
             m->customer = rpc_customer_from_row(r, res, 0, i);
         } else { /* someone else's customer: say where, not who */
@@ -341,7 +335,7 @@ static void add_inserted(const struct db_result *res, void *arg)
             kehu__v1__customer__init(m->customer);
             m->customer->id = db_get_i64(res, 0, i, COL_ID);
             m->customer->branch_id = db_get_i64(res, 0, i, COL_BRANCH_ID);
-            m->customer->branch = col(r, res, 0, i, COL_BRANCH);
+            m->customer->branch = rpc_col(r, res, 0, i, COL_BRANCH);
         }
         if (i == 0)
             snprintf(first, sizeof first, "customer %lld (%s)", (long long)m->customer->id, m->reason);
@@ -573,8 +567,8 @@ static void get_graded(const struct db_result *res, void *arg)
     for (int i = 0; i < n; i++) {
         Kehu__V1__Grade *g = arena_alloc(&r->arena, sizeof *g);
         kehu__v1__grade__init(g);
-        g->dimension = col(r, res, 0, i, 0);
-        g->grade = col(r, res, 0, i, 1);
+        g->dimension = rpc_col(r, res, 0, i, 0);
+        g->grade = rpc_col(r, res, 0, i, 1);
         g->overridden = db_get_bool(res, 0, i, 2);
         g->is_new = db_get_bool(res, 0, i, 3);
         cu->grades[i] = g;
@@ -1148,12 +1142,12 @@ static void history_done(const struct db_result *res, void *arg)
         Kehu__V1__Change *c = arena_alloc(&r->arena, sizeof *c);
         kehu__v1__change__init(c);
         c->at_ms = db_get_i64(res, 0, i, 0);
-        c->by = col(r, res, 0, i, 1);
-        c->entity = col(r, res, 0, i, 2);
+        c->by = rpc_col(r, res, 0, i, 1);
+        c->entity = rpc_col(r, res, 0, i, 2);
         c->entity_id = db_get_i64(res, 0, i, 3);
-        c->field = col(r, res, 0, i, 4);
-        c->old_value = col(r, res, 0, i, 5);
-        c->new_value = col(r, res, 0, i, 6);
+        c->field = rpc_col(r, res, 0, i, 4);
+        c->old_value = rpc_col(r, res, 0, i, 5);
+        c->new_value = rpc_col(r, res, 0, i, 6);
         c->version = db_get_i64(res, 0, i, 7);
         if (!*unmasked_p && strcmp(c->field, "id_number") == 0) {
             c->old_value = mask_id_number(&r->arena, c->old_value);

@@ -79,17 +79,6 @@ static void upload_append(struct doc_upload *u, const uint8_t *data, size_t len)
     crypto_hash_sha256_update(&u->sha, data, len);
 }
 
-static char *num(struct req *r, int64_t v)
-{
-    return arena_printf(&r->arena, "%lld", (long long)v);
-}
-
-static char *col(struct req *r, const struct db_result *res, int stmt, int row, int c)
-{
-    const char *v = db_get(res, stmt, row, c);
-    return arena_strdup(&r->arena, v ? v : "");
-}
-
 /* ---- the record as the protocol shows it */
 
 #define DOC_COLUMNS                                                                                    \
@@ -103,12 +92,12 @@ static Kehu__V1__Doc *doc_from_row(struct req *r, const struct db_result *res, i
     kehu__v1__doc__init(d);
     d->id = db_get_i64(res, stmt, row, 0);
     d->customer_id = db_get_i64(res, stmt, row, 1);
-    d->name = col(r, res, stmt, row, 2);
-    d->type = col(r, res, stmt, row, 3);
+    d->name = rpc_col(r, res, stmt, row, 2);
+    d->type = rpc_col(r, res, stmt, row, 3);
     d->size = (uint64_t)db_get_i64(res, stmt, row, 4);
-    d->sha256 = col(r, res, stmt, row, 5);
+    d->sha256 = rpc_col(r, res, stmt, row, 5);
     d->created_at_ms = db_get_i64(res, stmt, row, 6);
-    d->created_by = col(r, res, stmt, row, 7);
+    d->created_by = rpc_col(r, res, stmt, row, 7);
     return d;
 }
 
@@ -201,8 +190,8 @@ static void doc_store(struct req *r)
     content[1] = 'x';
     sodium_bin2hex(content + 2, hexlen - 2, u->data ? u->data : (const unsigned char *)"", (size_t)u->size);
     const char *size = arena_printf(&r->arena, "%llu", (unsigned long long)u->size);
-    const char *who = num(r, req_who(r)->user_id);
-    const char *p[] = { num(r, u->customer_id), u->name, u->type, size, hex_hash, content, who };
+    const char *who = rpc_num(r, req_who(r)->user_id);
+    const char *p[] = { rpc_num(r, u->customer_id), u->name, u->type, size, hex_hash, content, who };
     struct db_call *call = db_call_new(r->srv->db, doc_stored, r);
     db_call_add(call, &doc_insert, 7, p); /* copies the parameters */
     free(content);
@@ -257,7 +246,7 @@ static void put_customer(const struct db_result *res, void *arg)
 
 static void load_customer(struct req *r, int64_t customer_id)
 {
-    const char *p[] = { num(r, customer_id) };
+    const char *p[] = { rpc_num(r, customer_id) };
     db_query(r->srv->db, &doc_customer, 1, p, put_customer, r);
 }
 
@@ -453,7 +442,7 @@ static void doc_get(struct req *r)
                  (unsigned long long)m->offset);
         return;
     }
-    const char *p[] = { num(r, m->id), arena_printf(&r->arena, "%llu", (unsigned long long)m->offset),
+    const char *p[] = { rpc_num(r, m->id), arena_printf(&r->arena, "%llu", (unsigned long long)m->offset),
                         arena_printf(&r->arena, "%u", m->length ? m->length : DOC_CHUNK_MAX) };
     db_query(r->srv->db, &doc_get_stmt, 3, p, doc_got, r);
 }
@@ -486,7 +475,7 @@ static void docs_listed(const struct db_result *res, void *arg)
 
 static void doc_list_loaded(struct req *r, const struct rpc_customer_ref *ref)
 {
-    const char *p[] = { num(r, ref->id) };
+    const char *p[] = { rpc_num(r, ref->id) };
     db_query(r->srv->db, &doc_list_stmt, 1, p, docs_listed, r);
 }
 

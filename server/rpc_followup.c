@@ -26,17 +26,6 @@
 
 static const char *const kinds[] = { "visit", "call", "email", "meeting" };
 
-static char *num(struct req *r, int64_t v)
-{
-    return arena_printf(&r->arena, "%lld", (long long)v);
-}
-
-static char *col(struct req *r, const struct db_result *res, int stmt, int row, int c)
-{
-    const char *v = db_get(res, stmt, row, c);
-    return arena_strdup(&r->arena, v ? v : "");
-}
-
 static int utf8_valid(const char *s)
 {
     const unsigned char *p = (const unsigned char *)s;
@@ -83,17 +72,17 @@ static Kehu__V1__Followup *followup_from_row(struct req *r, const struct db_resu
     kehu__v1__followup__init(f);
     f->id = db_get_i64(res, stmt, row, 0);
     f->customer_id = db_get_i64(res, stmt, row, 1);
-    f->customer_name = col(r, res, stmt, row, 2);
-    f->kind = col(r, res, stmt, row, 3);
-    f->status = col(r, res, stmt, row, 4);
-    f->due = col(r, res, stmt, row, 5);
+    f->customer_name = rpc_col(r, res, stmt, row, 2);
+    f->kind = rpc_col(r, res, stmt, row, 3);
+    f->status = rpc_col(r, res, stmt, row, 4);
+    f->due = rpc_col(r, res, stmt, row, 5);
     f->done_at_ms = db_get_i64(res, stmt, row, 6);
-    f->outcome = col(r, res, stmt, row, 7);
-    f->note = col(r, res, stmt, row, 8);
-    f->next = col(r, res, stmt, row, 9);
-    f->owner = col(r, res, stmt, row, 10);
+    f->outcome = rpc_col(r, res, stmt, row, 7);
+    f->note = rpc_col(r, res, stmt, row, 8);
+    f->next = rpc_col(r, res, stmt, row, 9);
+    f->owner = rpc_col(r, res, stmt, row, 10);
     f->created_at_ms = db_get_i64(res, stmt, row, 11);
-    f->created_by = col(r, res, stmt, row, 12);
+    f->created_by = rpc_col(r, res, stmt, row, 12);
     return f;
 }
 
@@ -183,9 +172,6 @@ static struct db_stmt plan_insert = DB_STMT(
     " SELECT " FOLLOWUP_COLUMNS " FROM f" FOLLOWUP_JOINS);
 
 /* The named user, and the place of the customer's branch for the check. */
-static struct db_stmt plan_user = DB_STMT(
-    "SELECT " USER_COLUMNS " FROM" USER_FROM "WHERE u.username = lower($1)");
-
 struct plan_state {
     struct rpc_customer_ref ref;
 };
@@ -194,8 +180,12 @@ static void plan_insert_for(struct req *r, int64_t owner_id)
 {
     const Kehu__V1__FollowupPlan *m = r->msg->followup_plan;
     struct plan_state *st = r->state;
-    const char *p[] = { num(r, st->ref.id),  m->kind, m->due, nonempty(m->note), owner_id ? num(r, owner_id) : NULL,
-                        num(r, req_who(r)->user_id) };
+    const char *p[] = { rpc_num(r, st->ref.id),
+                        m->kind,
+                        m->due,
+                        nonempty(m->note),
+                        owner_id ? rpc_num(r, owner_id) : NULL,
+                        rpc_num(r, req_who(r)->user_id) };
     db_query(r->srv->db, &plan_insert, 6, p, reply_one, r);
 }
 
@@ -240,7 +230,7 @@ static void plan_loaded(struct req *r, const struct rpc_customer_ref *ref)
         return;
     }
     const char *p[] = { m->user };
-    db_query(r->srv->db, &plan_user, 1, p, plan_user_found, r);
+    db_query(r->srv->db, &rpc_user_by_name, 1, p, plan_user_found, r);
 }
 
 static void followup_plan(struct req *r)
@@ -303,8 +293,8 @@ static void log_loaded(struct req *r, const struct rpc_customer_ref *ref)
     validate_today(today);
     /* a day in the past is that day; today is now */
     const char *at = m->at && *m->at && strcmp(m->at, today) != 0 ? m->at : NULL;
-    const char *p[] = { num(r, ref->id), m->kind, nonempty(m->outcome), nonempty(m->note), nonempty(m->next),
-                        num(r, req_who(r)->user_id), at };
+    const char *p[] = { rpc_num(r, ref->id), m->kind, nonempty(m->outcome), nonempty(m->note), nonempty(m->next),
+                        rpc_num(r, req_who(r)->user_id), at };
     db_query(r->srv->db, &log_stmt, 7, p, reply_one, r);
 }
 
@@ -409,8 +399,6 @@ static void due_done(const struct db_result *res, void *arg)
     req_reply(r);
 }
 
-static struct db_stmt due_user = DB_STMT("SELECT " USER_COLUMNS " FROM" USER_FROM "WHERE u.username = lower($1)");
-
 static void due_query(struct req *r, int64_t user_id)
 {
     const Kehu__V1__FollowupDue *m = r->msg->followup_due;
@@ -421,7 +409,7 @@ static void due_query(struct req *r, int64_t user_id)
     const struct principal *who = req_who(r);
     int flags = user_id == who->user_id &&
                 (who->role == KEHU__V1__ROLE__ADMIN || who->role == KEHU__V1__ROLE__BRANCH_MANAGER);
-    const char *p[] = { num(r, user_id), arena_strdup(&r->arena, today),
+    const char *p[] = { rpc_num(r, user_id), arena_strdup(&r->arena, today),
                         arena_printf(&r->arena, "%u", m && m->days ? m->days : DUE_DAYS_DEFAULT), kind, scope_id,
                         flags ? "true" : "false" };
     struct db_call *call = db_call_new(r->srv->db, due_done, r);
@@ -438,25 +426,10 @@ static void due_user_found(const struct db_result *res, void *arg)
         req_fail_db(r, res);
         return;
     }
-    if (db_rows(res, 0) != 1) {
-        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "user", "no user named '%s'", m->user);
+    int64_t user_id;
+    if (rpc_other_user_check(r, res, 0, m->user, "what is due for", &user_id) < 0)
         return;
-    }
-    int64_t path[AUTHZ_MAX_DEPTH];
-    int n = rpc_user_row_path(res, 0, 0, 0, path, AUTHZ_MAX_DEPTH);
-    struct authz_target t = {
-        .unit_path = path,
-        .path_len = n < 0 ? 0 : n,
-        .role = rpc_role_from_sql(db_get(res, 0, 0, 3)),
-        .user_id = db_get_i64(res, 0, 0, 0),
-    };
-    const char *why;
-    if (t.user_id != req_who(r)->user_id && authz_check(req_who(r), ACT_USER_READ, &t, &why) != KEHU__V1__CODE__OK) {
-        req_fail(r, KEHU__V1__CODE__PERMISSION_DENIED, "user", "you may not see what is due for '%s': %s", m->user,
-                 why);
-        return;
-    }
-    due_query(r, t.user_id);
+    due_query(r, user_id);
 }
 
 static void followup_due(struct req *r)
@@ -471,16 +444,10 @@ static void followup_due(struct req *r)
         due_query(r, who->user_id);
         return;
     }
-    if (check_text(r, "user", m->user, 64, 0) < 0)
+    if (rpc_other_user_ask(r, m->user, "what is due for yourself") < 0)
         return;
-    /* only those who may see other people's accounts ask for others: the rest learn nothing, not even who exists */
-    const char *why;
-    if (authz_check(who, ACT_USER_READ, NULL, &why) != KEHU__V1__CODE__OK) {
-        req_fail(r, KEHU__V1__CODE__PERMISSION_DENIED, "user", "you may see only what is due for yourself");
-        return;
-    }
     const char *p[] = { m->user };
-    db_query(r->srv->db, &due_user, 1, p, due_user_found, r);
+    db_query(r->srv->db, &rpc_user_by_name, 1, p, due_user_found, r);
 }
 
 const struct rpc_entry rpc_followup_due = { KEHU__V1__REQUEST__OP_FOLLOWUP_DUE, "followup_due", ACT_CUSTOMER_READ, 0,
@@ -495,7 +462,7 @@ static struct db_stmt list_stmt = DB_STMT(
 
 static void list_loaded(struct req *r, const struct rpc_customer_ref *ref)
 {
-    const char *p[] = { num(r, ref->id) };
+    const char *p[] = { rpc_num(r, ref->id) };
     db_query(r->srv->db, &list_stmt, 1, p, reply_list, r);
 }
 

@@ -25,6 +25,7 @@ static const char *const kind_sql[] = {
     [KEHU__V1__UNIT_KIND__BRANCH] = "branch",
     [KEHU__V1__UNIT_KIND__TEAM] = "team",
 };
+#define USERNAME_MAX 64 /* characters of a username asked about */
 #define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 const char *rpc_role_sql(Kehu__V1__Role role)
@@ -55,22 +56,16 @@ Kehu__V1__UnitKind rpc_kind_from_sql(const char *s)
 
 /* ---- rows to messages */
 
-static char *col_str(struct req *r, const struct db_result *res, int stmt, int row, int col)
-{
-    const char *v = db_get(res, stmt, row, col);
-    return arena_strdup(&r->arena, v ? v : "");
-}
-
 Kehu__V1__User *rpc_user_from_row(struct req *r, const struct db_result *res, int stmt, int row, int col)
 {
     Kehu__V1__User *u = arena_alloc(&r->arena, sizeof *u);
     kehu__v1__user__init(u);
     u->id = db_get_i64(res, stmt, row, col);
-    u->username = col_str(r, res, stmt, row, col + 1);
-    u->display_name = col_str(r, res, stmt, row, col + 2);
+    u->username = rpc_col(r, res, stmt, row, col + 1);
+    u->display_name = rpc_col(r, res, stmt, row, col + 2);
     u->role = rpc_role_from_sql(db_get(res, stmt, row, col + 3));
     u->unit_id = db_get_i64(res, stmt, row, col + 4);
-    u->unit_name = col_str(r, res, stmt, row, col + 5);
+    u->unit_name = rpc_col(r, res, stmt, row, col + 5);
     u->disabled = db_get_bool(res, stmt, row, col + 6);
     u->created_at_ms = db_get_i64(res, stmt, row, col + 7);
     u->branch_id = db_get_i64(res, stmt, row, col + 8);
@@ -99,10 +94,10 @@ Kehu__V1__OrgUnit *rpc_unit_from_row(struct req *r, const struct db_result *res,
     Kehu__V1__OrgUnit *u = arena_alloc(&r->arena, sizeof *u);
     kehu__v1__org_unit__init(u);
     u->id = db_get_i64(res, stmt, row, col);
-    u->name = col_str(r, res, stmt, row, col + 1);
+    u->name = rpc_col(r, res, stmt, row, col + 1);
     u->kind = rpc_kind_from_sql(db_get(res, stmt, row, col + 2));
     u->parent_id = db_get_i64(res, stmt, row, col + 3);
-    u->parent_name = col_str(r, res, stmt, row, col + 4);
+    u->parent_name = rpc_col(r, res, stmt, row, col + 4);
     u->depth = (uint32_t)db_get_i64(res, stmt, row, col + 5);
     u->branch_id = db_get_i64(res, stmt, row, col + 6);
     return u;
@@ -163,11 +158,6 @@ static int kind_allowed(Kehu__V1__UnitKind parent, Kehu__V1__UnitKind child)
     default:
         return 0;
     }
-}
-
-static char *id_text(struct req *r, int64_t id)
-{
-    return arena_printf(&r->arena, "%lld", (long long)id);
 }
 
 /* ---- OrgAdd */
@@ -450,7 +440,7 @@ static void user_list(struct req *r)
     }
     /* no unit named: everything the caller may see */
     const struct principal *who = req_who(r);
-    user_list_query(r, who->role == KEHU__V1__ROLE__BRANCH_MANAGER ? id_text(r, who->unit_id) : NULL);
+    user_list_query(r, who->role == KEHU__V1__ROLE__BRANCH_MANAGER ? rpc_num(r, who->unit_id) : NULL);
 }
 
 const struct rpc_entry rpc_user_list = { KEHU__V1__REQUEST__OP_USER_LIST, "user_list", ACT_USER_READ, 0,
@@ -458,7 +448,6 @@ const struct rpc_entry rpc_user_list = { KEHU__V1__REQUEST__OP_USER_LIST, "user_
 
 /* ---- UserDisable and UserMove: find the user (and unit), authorize, change */
 
-static struct db_stmt user_by_name = DB_STMT("SELECT " USER_COLUMNS " FROM" USER_FROM "WHERE u.username = lower($1)");
 static struct db_stmt user_disable_stmt = DB_STMT(
     "UPDATE app_user SET disabled_at = coalesce(disabled_at, now()), updated_at = now() WHERE id = $1");
 static struct db_stmt user_revoke_sessions = DB_STMT(
@@ -466,10 +455,24 @@ static struct db_stmt user_revoke_sessions = DB_STMT(
     " SELECT pg_notify('" NOTIFY_CHANNEL "', 'session.revoked 0 ' || ($1::bigint)::text)");
 static struct db_stmt user_move_stmt = DB_STMT("UPDATE app_user SET unit_id = $2, updated_at = now() WHERE id = $1");
 struct db_stmt rpc_user_by_id = DB_STMT("SELECT " USER_COLUMNS " FROM" USER_FROM "WHERE u.id = $1");
+struct db_stmt rpc_user_by_name = DB_STMT("SELECT " USER_COLUMNS " FROM" USER_FROM "WHERE u.username = lower($1)");
 struct db_stmt rpc_unit_place_by_ref =
     DB_STMT("SELECT u.id, u.kind::text, u.path::text, u.name FROM org_unit u WHERE" UNIT_BY_REF);
 struct db_stmt rpc_unit_place_by_id =
     DB_STMT("SELECT u.id, u.kind::text, u.path::text, u.name FROM org_unit u WHERE u.id = $1");
+
+/* The user in row 0 of statement `stmt` (USER_COLUMNS) as an authz target;
+ * its unit path goes into path (AUTHZ_MAX_DEPTH ids). */
+static struct authz_target user_row_target(const struct db_result *res, int stmt, int64_t *path)
+{
+    int n = rpc_user_row_path(res, stmt, 0, 0, path, AUTHZ_MAX_DEPTH);
+    return (struct authz_target){
+        .unit_path = path,
+        .path_len = n < 0 ? 0 : n,
+        .role = rpc_role_from_sql(db_get(res, stmt, 0, 3)),
+        .user_id = db_get_i64(res, stmt, 0, 0),
+    };
+}
 
 /* Authorizes acting on the user in row 0 of statement `stmt`; -1 when refused (answered). */
 static int authorize_user_row(struct req *r, const struct db_result *res, int stmt, const char *username)
@@ -479,14 +482,42 @@ static int authorize_user_row(struct req *r, const struct db_result *res, int st
         return -1;
     }
     int64_t path[AUTHZ_MAX_DEPTH];
-    int n = rpc_user_row_path(res, stmt, 0, 0, path, AUTHZ_MAX_DEPTH);
-    struct authz_target t = {
-        .unit_path = path,
-        .path_len = n < 0 ? 0 : n,
-        .role = rpc_role_from_sql(db_get(res, stmt, 0, 3)),
-        .user_id = db_get_i64(res, stmt, 0, 0),
-    };
+    struct authz_target t = user_row_target(res, stmt, path);
     return req_authorize(r, &t);
+}
+
+int rpc_other_user_ask(struct req *r, const char *username, const char *mine)
+{
+    const char *why = rpc_text_problem(username, USERNAME_MAX, 0);
+    if (why) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "user", "user %s", why);
+        return -1;
+    }
+    /* only those who may see other people's accounts ask for others: the rest learn nothing, not even who exists */
+    if (authz_check(req_who(r), ACT_USER_READ, NULL, &why) != KEHU__V1__CODE__OK) {
+        req_fail(r, KEHU__V1__CODE__PERMISSION_DENIED, "user", "you may see only %s", mine);
+        return -1;
+    }
+    return 0;
+}
+
+int rpc_other_user_check(struct req *r, const struct db_result *res, int stmt, const char *username,
+                         const char *theirs, int64_t *user_id)
+{
+    if (db_rows(res, stmt) != 1) {
+        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "user", "no user named '%s'", username);
+        return -1;
+    }
+    int64_t path[AUTHZ_MAX_DEPTH];
+    struct authz_target t = user_row_target(res, stmt, path);
+    const char *why;
+    if (t.user_id != req_who(r)->user_id && authz_check(req_who(r), ACT_USER_READ, &t, &why) != KEHU__V1__CODE__OK) {
+        req_fail(r, KEHU__V1__CODE__PERMISSION_DENIED, "user", "you may not see %s '%s': %s", theirs, username, why);
+        return -1;
+    }
+    if (user_id)
+        *user_id = t.user_id;
+    return 0;
 }
 
 static void user_changed(const struct db_result *res, void *arg)
@@ -532,7 +563,7 @@ static void user_disable(struct req *r)
         return;
     }
     const char *p[] = { m->username };
-    db_query(r->srv->db, &user_by_name, 1, p, user_disable_found, r);
+    db_query(r->srv->db, &rpc_user_by_name, 1, p, user_disable_found, r);
 }
 
 const struct rpc_entry rpc_user_disable = { KEHU__V1__REQUEST__OP_USER_DISABLE, "user_disable", ACT_USER_WRITE, 0,
@@ -584,7 +615,7 @@ static void user_move(struct req *r)
     const char *pu[] = { m->username };
     const char *po[] = { m->unit };
     struct db_call *call = db_call_new(r->srv->db, user_move_found, r);
-    db_call_add(call, &user_by_name, 1, pu);
+    db_call_add(call, &rpc_user_by_name, 1, pu);
     db_call_add(call, &unit_by_ref, 1, po);
     db_call_send(call);
 }

@@ -34,17 +34,6 @@
 static const char *const methods[] = { "cash", "transfer", "card", "cheque", "other" };
 static const char *const products[] = { "deposit", "wealth", "fund", "insurance", "other" };
 
-static char *num(struct req *r, int64_t v)
-{
-    return arena_printf(&r->arena, "%lld", (long long)v);
-}
-
-static char *col(struct req *r, const struct db_result *res, int stmt, int row, int c)
-{
-    const char *v = db_get(res, stmt, row, c);
-    return arena_strdup(&r->arena, v ? v : "");
-}
-
 /* A date the client gave as `field`: empty means today; checked, and not
  * after today. Returns the date, or NULL after answering. */
 static const char *past_date(struct req *r, const char *s, const char *field)
@@ -104,13 +93,13 @@ static Kehu__V1__Payment *payment_from_row(struct req *r, const struct db_result
     kehu__v1__payment__init(p);
     p->id = db_get_i64(res, stmt, row, 0);
     p->customer_id = db_get_i64(res, stmt, row, 1);
-    p->date = col(r, res, stmt, row, 2);
+    p->date = rpc_col(r, res, stmt, row, 2);
     p->amount_minor = db_get_i64(res, stmt, row, 3);
-    p->method = col(r, res, stmt, row, 4);
-    p->reference = col(r, res, stmt, row, 5);
-    p->note = col(r, res, stmt, row, 6);
+    p->method = rpc_col(r, res, stmt, row, 4);
+    p->reference = rpc_col(r, res, stmt, row, 5);
+    p->note = rpc_col(r, res, stmt, row, 6);
     p->created_at_ms = db_get_i64(res, stmt, row, 7);
-    p->created_by = col(r, res, stmt, row, 8);
+    p->created_by = rpc_col(r, res, stmt, row, 8);
     return p;
 }
 
@@ -177,13 +166,13 @@ static void payment_add_loaded(struct req *r, const struct rpc_customer_ref *ref
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "note", "note %s", why);
         return;
     }
-    const char *params[] = { num(r, ref->id),
+    const char *params[] = { rpc_num(r, ref->id),
                              date,
                              rpc_money_sql(&r->arena, p->amount_minor),
                              method,
                              p->reference && *p->reference ? p->reference : NULL,
                              p->note && *p->note ? p->note : NULL,
-                             num(r, req_who(r)->user_id) };
+                             rpc_num(r, req_who(r)->user_id) };
     db_query(r->srv->db, &payment_insert, 7, params, payment_added, r);
 }
 
@@ -233,7 +222,7 @@ static void payment_list_loaded(struct req *r, const struct rpc_customer_ref *re
     const char *date, *id;
     if (parse_cursor(r, m->after, &date, &id) < 0)
         return;
-    const char *p[] = { num(r, ref->id), arena_printf(&r->arena, "%u", page_limit(m->limit) + 1), date, id };
+    const char *p[] = { rpc_num(r, ref->id), arena_printf(&r->arena, "%u", page_limit(m->limit) + 1), date, id };
     db_query(r->srv->db, &payment_list_stmt, 4, p, payments_listed, r);
 }
 
@@ -262,7 +251,7 @@ static void arrears_done(const struct db_result *res, void *arg)
     Kehu__V1__Arrears *a = r->state;
     if (db_rows(res, 0) == 1) { /* else no credit and no payment: all zero */
         a->balance_minor = db_get_i64(res, 0, 0, 0);
-        a->oldest_unpaid_due = col(r, res, 0, 0, 1);
+        a->oldest_unpaid_due = rpc_col(r, res, 0, 0, 1);
         a->days_overdue = (int32_t)db_get_i64(res, 0, 0, 2);
         a->credit_txns = db_get_i64(res, 0, 0, 3);
         a->paid_on_time = db_get_i64(res, 0, 0, 4);
@@ -288,7 +277,7 @@ static void arrears_loaded(struct req *r, const struct rpc_customer_ref *ref)
     a->as_of = arena_strdup(&r->arena, as_of);
     a->oldest_unpaid_due = "";
     r->state = a;
-    const char *p[] = { num(r, ref->id), a->as_of };
+    const char *p[] = { rpc_num(r, ref->id), a->as_of };
     db_query(r->srv->db, &arrears_stmt, 2, p, arrears_done, r);
 }
 
@@ -313,11 +302,11 @@ static Kehu__V1__AssetSnapshot *asset_from_row(struct req *r, const struct db_re
     kehu__v1__asset_snapshot__init(a);
     a->id = db_get_i64(res, stmt, row, 0);
     a->customer_id = db_get_i64(res, stmt, row, 1);
-    a->date = col(r, res, stmt, row, 2);
+    a->date = rpc_col(r, res, stmt, row, 2);
     a->balance_minor = db_get_i64(res, stmt, row, 3);
-    a->product = col(r, res, stmt, row, 4);
+    a->product = rpc_col(r, res, stmt, row, 4);
     a->created_at_ms = db_get_i64(res, stmt, row, 5);
-    a->created_by = col(r, res, stmt, row, 6);
+    a->created_by = rpc_col(r, res, stmt, row, 6);
     a->updated_at_ms = db_get_i64(res, stmt, row, 7);
     return a;
 }
@@ -373,8 +362,8 @@ static void asset_add_loaded(struct req *r, const struct rpc_customer_ref *ref)
             if (strcasecmp(a->product, products[i]) == 0)
                 product = products[i]; /* "Deposit" is the same product as "deposit" */
     }
-    const char *p[] = { num(r, ref->id), date, rpc_money_sql(&r->arena, a->balance_minor), product,
-                        num(r, req_who(r)->user_id) };
+    const char *p[] = { rpc_num(r, ref->id), date, rpc_money_sql(&r->arena, a->balance_minor), product,
+                        rpc_num(r, req_who(r)->user_id) };
     db_query(r->srv->db, &asset_upsert, 5, p, asset_added, r);
 }
 
@@ -419,7 +408,7 @@ static void assets_listed(const struct db_result *res, void *arg)
     list->aum_date = "";
     if (db_rows(res, 1) == 1) {
         list->aum_minor = db_get_i64(res, 1, 0, 0);
-        list->aum_date = col(r, res, 1, 0, 1);
+        list->aum_date = rpc_col(r, res, 1, 0, 1);
     }
     r->resp.result_case = KEHU__V1__RESPONSE__RESULT_ASSETS;
     r->resp.assets = list;
@@ -434,7 +423,7 @@ static void asset_list_loaded(struct req *r, const struct rpc_customer_ref *ref)
         return;
     char today[11];
     validate_today(today);
-    const char *cust = num(r, ref->id);
+    const char *cust = rpc_num(r, ref->id);
     const char *lp[] = { cust, arena_printf(&r->arena, "%u", page_limit(m->limit) + 1), date, id };
     const char *ap[] = { cust, today };
     struct db_call *call = db_call_new(r->srv->db, assets_listed, r);

@@ -44,17 +44,6 @@ static const struct kind kinds[] = {
 /* Named in the protocol's plans; they need cases, surveys and KPIs first. */
 static const char *const later_kinds[] = { "cases", "kpi", "ranking", "trend" };
 
-static char *num(struct req *r, int64_t v)
-{
-    return arena_printf(&r->arena, "%lld", (long long)v);
-}
-
-static char *col(struct req *r, const struct db_result *res, int stmt, int row, int c)
-{
-    const char *v = db_get(res, stmt, row, c);
-    return arena_strdup(&r->arena, v ? v : "");
-}
-
 static double get_double(const struct db_result *res, int stmt, int row, int c)
 {
     const char *v = db_get(res, stmt, row, c);
@@ -169,8 +158,8 @@ static Kehu__V1__ReportRow *row_from(struct req *r, const struct db_result *res,
 {
     Kehu__V1__ReportRow *x = arena_alloc(&r->arena, sizeof *x);
     kehu__v1__report_row__init(x);
-    x->dimension = col(r, res, stmt, row, 2);
-    x->grade = col(r, res, stmt, row, 3);
+    x->dimension = rpc_col(r, res, stmt, row, 2);
+    x->grade = rpc_col(r, res, stmt, row, 3);
     x->customers = db_get_i64(res, stmt, row, 4);
     x->customer_share = get_double(res, stmt, row, 5);
     x->metric_total_minor = db_get_i64(res, stmt, row, 6);
@@ -191,7 +180,7 @@ static void fill_groups(struct req *r, Kehu__V1__Report *rep, const struct db_re
             g = arena_alloc(&r->arena, sizeof *g);
             kehu__v1__report_group__init(g);
             g->id = db_get_i64(res, stmt, i, 0);
-            g->name = col(r, res, stmt, i, 1);
+            g->name = rpc_col(r, res, stmt, i, 1);
             /* each group has as many rows as the dimensions have grades: count them once */
             int rows = 0;
             while (i + rows < n && db_get_i64(res, stmt, i + rows, 0) == g->id)
@@ -226,12 +215,12 @@ static void computed(const struct db_result *res, void *arg)
     for (int i = 0; i < n; i++) {
         Kehu__V1__ReportTop *t = arena_alloc(&r->arena, sizeof *t);
         kehu__v1__report_top__init(t);
-        t->grade = col(r, res, s, i, 0);
+        t->grade = rpc_col(r, res, s, i, 0);
         t->rank = (int32_t)db_get_i64(res, s, i, 1);
         t->customer_id = db_get_i64(res, s, i, 2);
-        t->customer_name = col(r, res, s, i, 3);
+        t->customer_name = rpc_col(r, res, s, i, 3);
         t->metric_minor = db_get_i64(res, s, i, 4);
-        t->owner = col(r, res, s, i, 5);
+        t->owner = rpc_col(r, res, s, i, 5);
         rep->top[rep->n_top++] = t;
     }
     s++;
@@ -242,8 +231,8 @@ static void computed(const struct db_result *res, void *arg)
         Kehu__V1__GradeMove *mv = arena_alloc(&r->arena, sizeof *mv);
         kehu__v1__grade_move__init(mv);
         mv->dimension = (char *)st->kind->dim;
-        mv->from = col(r, res, s, i, 0);
-        mv->to = col(r, res, s, i, 1);
+        mv->from = rpc_col(r, res, s, i, 0);
+        mv->to = rpc_col(r, res, s, i, 1);
         mv->customers = db_get_i64(res, s, i, 2);
         rep->migration[rep->n_migration++] = mv;
     }
@@ -265,7 +254,7 @@ static void compute(struct req *r)
     struct report_state *st = r->state;
     const char *kind, *id;
     rpc_scope_params(r, ACT_CUSTOMER_READ, &kind, &id);
-    const char *run_to = num(r, st->rep->to_run), *run_from = num(r, st->rep->from_run);
+    const char *run_to = rpc_num(r, st->rep->to_run), *run_from = rpc_num(r, st->rep->from_run);
     const char *p_rows[] = { kind, id, st->unit_id, st->owner_id, st->kind->dims, "" };
     const char *p_groups[] = { kind, id, st->unit_id, st->owner_id, st->kind->dims, st->by };
     const char *p_top[] = { kind, id, st->unit_id, st->owner_id, st->kind->dim, arena_printf(&r->arena, "%u", st->top) };
@@ -305,8 +294,8 @@ static void found(const struct db_result *res, void *arg)
     /* the rows are today's grades, the latest run's; to_run only ends the migration */
     rep->to_run = db_get_i64(res, 0, 0, 0);
     rep->run_id = db_get_i64(res, 0, 0, 5);
-    rep->as_of = col(r, res, 0, 0, 1);
-    rep->metric = col(r, res, 0, 0, 2);
+    rep->as_of = rpc_col(r, res, 0, 0, 1);
+    rep->metric = rpc_col(r, res, 0, 0, 2);
     rep->from_run = db_get_i64(res, 0, 0, 3);
     if (m->from_run && m->from_run >= rep->to_run) {
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "from_run", "from_run %lld is not before run %lld",
@@ -318,14 +307,14 @@ static void found(const struct db_result *res, void *arg)
             req_fail(r, KEHU__V1__CODE__NOT_FOUND, "unit", "no org unit '%s'", m->unit);
             return;
         }
-        st->unit_id = col(r, res, st->unit_stmt, 0, 0);
+        st->unit_id = rpc_col(r, res, st->unit_stmt, 0, 0);
     }
     if (st->owner_stmt >= 0) {
         if (db_rows(res, st->owner_stmt) != 1) {
             req_fail(r, KEHU__V1__CODE__NOT_FOUND, "owner", "no user named '%s'", m->owner);
             return;
         }
-        st->owner_id = col(r, res, st->owner_stmt, 0, 0);
+        st->owner_id = rpc_col(r, res, st->owner_stmt, 0, 0);
     }
     compute(r);
 }
@@ -389,7 +378,7 @@ static void report_get(struct req *r)
     st->rep->kind = (char *)kind->name;
     r->state = st;
 
-    const char *p_runs[] = { m->to_run ? num(r, m->to_run) : NULL, m->from_run ? num(r, m->from_run) : NULL };
+    const char *p_runs[] = { m->to_run ? rpc_num(r, m->to_run) : NULL, m->from_run ? rpc_num(r, m->from_run) : NULL };
     struct db_call *call = db_call_new(r->srv->db, found, r);
     int n = 0;
     db_call_add(call, &runs_stmt, 2, p_runs);

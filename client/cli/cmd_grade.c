@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "grades.h"
 #include "out.h"
 #include "term.h"
 
@@ -52,9 +53,6 @@ enum {
     O_TO_RUN,
 };
 
-static const char *const dimensions[] = { "abc",    "volume", "value_tier", "asset_tier", "lifecycle",
-                                          "credit", "needs",  "potential",  "influence" };
-static const char *const credit_grades[] = { "AAA", "AA", "A", "BBB", "BB", "B", "CCC", "CC", "C" };
 static const char *const override_statuses[] = { "pending", "active", "rejected", "revoked", "expired" };
 static const char *const churn_statuses[] = { "open", "acknowledged", "recovered", "lost", "closed", "all" };
 static const char *const lost_reasons[] = { "dropped", "needs_unmet", "competitor_offer", "lower_price",
@@ -555,7 +553,7 @@ static int run_grade_override(struct cli *cli, int argc, char **argv)
     while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
         switch (c) {
         case O_DIMENSION:
-            rc = one_of(cli, "--dimension", optarg, dimensions, NELEMS(dimensions));
+            rc = one_of(cli, "--dimension", optarg, grade_dimensions, grade_count(grade_dimensions));
             m.dimension = optarg;
             break;
         case O_GRADE:
@@ -685,7 +683,7 @@ static int run_grade_assess(struct cli *cli, int argc, char **argv)
     while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
         switch (c) {
         case O_GRADE:
-            rc = one_of(cli, "--grade", optarg, credit_grades, NELEMS(credit_grades));
+            rc = one_of(cli, "--grade", optarg, grade_values("credit"), grade_count(grade_values("credit")));
             m.grade = optarg;
             break;
         case O_NOTES: m.notes = optarg; break;

@@ -1067,47 +1067,14 @@ __attribute__((format(printf, 2, 3))) static void sb_printf(struct sb *b, const 
     }
 }
 
-static PGconn *pg_open(void)
-{
-    PGconn *c = PQconnectdb(it_env.conninfo);
-    if (PQstatus(c) != CONNECTION_OK)
-        fail_msg("connect to PostgreSQL: %s", PQerrorMessage(c));
-    return c;
-}
-
-static void pg_do(PGconn *c, const char *sql)
-{
-    PGresult *r = PQexec(c, sql);
-    ExecStatusType s = PQresultStatus(r);
-    if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
-        char msg[600];
-        snprintf(msg, sizeof msg, "%s  SQL: %.300s", PQerrorMessage(c), sql);
-        PQclear(r);
-        fail_msg("%s", msg);
-    }
-    PQclear(r);
-}
-
-static int64_t pg_i64(PGconn *c, const char *sql)
-{
-    PGresult *r = PQexec(c, sql);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-        PQclear(r);
-        fail_msg("%s: %s", sql, PQerrorMessage(c));
-    }
-    int64_t v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    PQclear(r);
-    return v;
-}
-
 static void load_database(void)
 {
-    PGconn *pg = pg_open();
+    PGconn *pg = it_pg_open();
     int64_t branch[2], owner[2];
-    branch[0] = pg_i64(pg, "SELECT id FROM org_unit WHERE name = '上海分行'");
-    branch[1] = pg_i64(pg, "SELECT id FROM org_unit WHERE name = '北京分行'");
-    owner[0] = pg_i64(pg, "SELECT id FROM app_user WHERE username = 'li.lei'");
-    owner[1] = pg_i64(pg, "SELECT id FROM app_user WHERE username = 'bj.am'");
+    branch[0] = it_pg_i64(pg, "SELECT id FROM org_unit WHERE name = '上海分行'");
+    branch[1] = it_pg_i64(pg, "SELECT id FROM org_unit WHERE name = '北京分行'");
+    owner[0] = it_pg_i64(pg, "SELECT id FROM app_user WHERE username = 'li.lei'");
+    owner[1] = it_pg_i64(pg, "SELECT id FROM app_user WHERE username = 'bj.am'");
     struct sb b = { 0 };
     /* a bulk load: no announcements, no change log of the bookkeeping */
     sb_printf(&b, "SET kehu.bulk = 'on'; BEGIN;\n"
@@ -1161,17 +1128,17 @@ static void load_database(void)
                   " on_credit), 0) - coalesce((SELECT sum(amount) FROM payment WHERE customer_id = c.id), 0);\n"
                   "SELECT setval('customer_id_seq', (SELECT max(id) FROM customer));\n"
                   "COMMIT;");
-    pg_do(pg, b.p);
+    it_pg_do(pg, b.p);
     free(b.p);
     /* what went in is what the model holds */
     char sql[200];
     snprintf(sql, sizeof sql, "SELECT count(*) FROM txn");
-    assert_int_equal(pg_i64(pg, sql), ntx);
+    assert_int_equal(it_pg_i64(pg, sql), ntx);
     snprintf(sql, sizeof sql, "SELECT coalesce(sum(amount * 100), 0)::bigint FROM txn");
     int64_t sum = 0;
     for (int k = 0; k < ntx; k++)
         sum += tx[k].amount;
-    assert_int_equal(pg_i64(pg, sql), sum);
+    assert_int_equal(it_pg_i64(pg, sql), sum);
     PQfinish(pg);
 }
 
@@ -2319,7 +2286,7 @@ static void test_approval_and_expiry(void **state)
     /* X's override's until (it had to lie ahead when given) moved to 2025-07-31
      * in the database, as it_session ages sessions; the table is the one with
      * columns until, dimension and reason */
-    PGconn *pg = pg_open();
+    PGconn *pg = it_pg_open();
     PGresult *t = PQexec(pg, "SELECT c.table_name FROM information_schema.columns c"
                              " WHERE c.table_schema = 'public' AND c.column_name = 'until'"
                              " AND EXISTS (SELECT 1 FROM information_schema.columns d WHERE d.table_schema = 'public'"

@@ -286,51 +286,16 @@ static struct model m1, m2; /* as of D1 and D2 */
 
 /* ---------------------------------------------------------------- the database */
 
-static PGconn *pg_open(void)
-{
-    PGconn *c = PQconnectdb(it_env.conninfo);
-    if (PQstatus(c) != CONNECTION_OK)
-        fail_msg("connect to PostgreSQL: %s", PQerrorMessage(c));
-    return c;
-}
-
-static void pg_do(PGconn *c, const char *sql)
-{
-    PGresult *r = PQexec(c, sql);
-    ExecStatusType s = PQresultStatus(r);
-    if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
-        char msg[600];
-        snprintf(msg, sizeof msg, "%s  SQL: %.300s", PQerrorMessage(c), sql);
-        PQclear(r);
-        fail_msg("%s", msg);
-    }
-    PQclear(r);
-}
-
-static int64_t pg_i64(PGconn *c, const char *sql)
-{
-    PGresult *r = PQexec(c, sql);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-        char msg[600];
-        snprintf(msg, sizeof msg, "%s: %s", sql, PQerrorMessage(c));
-        PQclear(r);
-        fail_msg("%s", msg);
-    }
-    int64_t v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    PQclear(r);
-    return v;
-}
-
 static int64_t branch_id[2], li_id, zhang_id, bj_id;
 
 static void load_database(void)
 {
-    PGconn *pg = pg_open();
-    branch_id[SH] = pg_i64(pg, "SELECT id FROM org_unit WHERE name = '上海分行'");
-    branch_id[BJ] = pg_i64(pg, "SELECT id FROM org_unit WHERE name = '北京分行'");
-    li_id = pg_i64(pg, "SELECT id FROM app_user WHERE username = 'li.lei'");
-    zhang_id = pg_i64(pg, "SELECT id FROM app_user WHERE username = 'zhang.wei'");
-    bj_id = pg_i64(pg, "SELECT id FROM app_user WHERE username = 'bj.am'");
+    PGconn *pg = it_pg_open();
+    branch_id[SH] = it_pg_i64(pg, "SELECT id FROM org_unit WHERE name = '上海分行'");
+    branch_id[BJ] = it_pg_i64(pg, "SELECT id FROM org_unit WHERE name = '北京分行'");
+    li_id = it_pg_i64(pg, "SELECT id FROM app_user WHERE username = 'li.lei'");
+    zhang_id = it_pg_i64(pg, "SELECT id FROM app_user WHERE username = 'zhang.wei'");
+    bj_id = it_pg_i64(pg, "SELECT id FROM app_user WHERE username = 'bj.am'");
     const int64_t owners[] = { 0, li_id, zhang_id, bj_id };
     size_t cap = 1 << 20, n = 0;
     char *sql = malloc(cap);
@@ -356,9 +321,9 @@ static void load_database(void)
         " GROUP BY 1) t WHERE t.customer_id = c.id;\n"
         "SELECT setval('customer_id_seq', (SELECT max(id) FROM customer));\nCOMMIT;");
 #undef OUT
-    pg_do(pg, sql);
+    it_pg_do(pg, sql);
     free(sql);
-    assert_int_equal(pg_i64(pg, "SELECT count(*) FROM txn"), ntx);
+    assert_int_equal(it_pg_i64(pg, "SELECT count(*) FROM txn"), ntx);
     PQfinish(pg);
 }
 
@@ -1488,8 +1453,8 @@ static void test_permissions(void **state)
 static void test_concurrency(void **state)
 {
     (void)state;
-    PGconn *pg = pg_open();
-    pg_do(pg, "BEGIN; LOCK TABLE grade_history IN EXCLUSIVE MODE");
+    PGconn *pg = it_pg_open();
+    it_pg_do(pg, "BEGIN; LOCK TABLE grade_history IN EXCLUSIVE MODE");
     kehu_client *a = it_admin();
     Kehu__V1__GradeRun m = KEHU__V1__GRADE_RUN__INIT;
     m.as_of = (char *)dstr(D2);
@@ -1525,7 +1490,7 @@ static void test_concurrency(void **state)
     kehu_response_free(grade_show(org.admin, A1, C(OK)));
     kehu_run(a, 0);
     check(!s.done, "the run answered before the requests made while it was held");
-    pg_do(pg, "COMMIT");
+    it_pg_do(pg, "COMMIT");
     PQfinish(pg);
     deadline = it_now_ms() + 60000;
     while (!s.done && it_now_ms() < deadline)
@@ -1890,7 +1855,7 @@ static void test_cli(void **state)
 static void test_service_signals(void **state)
 {
     (void)state;
-    PGconn *pg = pg_open();
+    PGconn *pg = it_pg_open();
     int64_t ids[3];
     PGresult *q = PQexec(pg, "SELECT g.customer_id FROM customer_grade g JOIN customer c ON c.id = g.customer_id"
                              " WHERE g.lifecycle <> 'churned' AND c.status <> 'churned' ORDER BY g.customer_id LIMIT 3");
@@ -1906,7 +1871,7 @@ static void test_service_signals(void **state)
              " satisfaction_baseline numeric) LANGUAGE sql STABLE AS $$"
              " VALUES (%lld::bigint, 2::bigint, NULL::numeric, NULL::numeric), (%lld, 0, 2.5, 4.5), (%lld, 1, 4.0, 4.5) $$",
              (long long)ids[0], (long long)ids[1], (long long)ids[2]);
-    pg_do(pg, sql);
+    it_pg_do(pg, sql);
     Kehu__V1__Response *r = grade_run(org.admin, D2, 0, C(OK), NULL);
     kehu_response_free(r);
     const char *want[3] = { "complaints", "satisfaction_drop", NULL };
@@ -1928,10 +1893,11 @@ static void test_service_signals(void **state)
               has_complaints, has_satisfaction, want_c, want_s);
     }
     kehu_response_free(r);
-    pg_do(pg, "CREATE OR REPLACE FUNCTION customer_service_signals(d date, recent_days integer, baseline_days integer)"
-              " RETURNS TABLE (customer_id bigint, complaints bigint, satisfaction_recent numeric,"
-              " satisfaction_baseline numeric) LANGUAGE sql STABLE AS $$"
-              " SELECT NULL::bigint, NULL::bigint, NULL::numeric, NULL::numeric WHERE false $$");
+    it_pg_do(pg,
+             "CREATE OR REPLACE FUNCTION customer_service_signals(d date, recent_days integer, baseline_days integer)"
+             " RETURNS TABLE (customer_id bigint, complaints bigint, satisfaction_recent numeric,"
+             " satisfaction_baseline numeric) LANGUAGE sql STABLE AS $$"
+             " SELECT NULL::bigint, NULL::bigint, NULL::numeric, NULL::numeric WHERE false $$");
     PQfinish(pg);
     checks_done("complaint and satisfaction signals");
 }
@@ -1940,9 +1906,9 @@ static void test_schedule(void **state)
 {
     (void)state;
     it_org_close(&org);
-    PGconn *pg = pg_open();
-    int64_t before = pg_i64(pg, "SELECT coalesce(max(id), 0) FROM grading_run");
-    assert_int_equal(pg_i64(pg, "SELECT count(*) FROM grading_run WHERE NOT dry_run AND as_of >= current_date"), 0);
+    PGconn *pg = it_pg_open();
+    int64_t before = it_pg_i64(pg, "SELECT coalesce(max(id), 0) FROM grading_run");
+    assert_int_equal(it_pg_i64(pg, "SELECT count(*) FROM grading_run WHERE NOT dry_run AND as_of >= current_date"), 0);
     if (th_kehud_start(&it_env, IT_ARGS("--grade_schedule", "1")) < 0) {
         PQfinish(pg);
         fail_msg("kehud did not start with --grade_schedule 1");
@@ -1952,7 +1918,7 @@ static void test_schedule(void **state)
              "SELECT count(*) FROM grading_run WHERE id > %lld AND NOT dry_run AND duration_ms IS NOT NULL",
              (long long)before);
     int64_t t0 = it_now_ms(), runs = 0;
-    while ((runs = pg_i64(pg, sql)) == 0 && it_now_ms() - t0 < 20000)
+    while ((runs = it_pg_i64(pg, sql)) == 0 && it_now_ms() - t0 < 20000)
         usleep(100000);
     check(runs == 1, "schedule: %lld runs within %lld ms of the start", (long long)runs, (long long)(it_now_ms() - t0));
     print_message("it_grade_service: the scheduled run came %lld ms after kehud started\n",
@@ -1961,7 +1927,7 @@ static void test_schedule(void **state)
              "SELECT count(*) FROM grading_run WHERE id > %lld AND kind = 'full' AND as_of = current_date"
              " AND started_by IS NULL",
              (long long)before);
-    check(pg_i64(pg, sql) == 1, "schedule: the run is not a full run as of today, started by nobody");
+    check(it_pg_i64(pg, sql) == 1, "schedule: the run is not a full run as of today, started by nobody");
     /* the people see it */
     kehu_client *a = it_admin();
     Kehu__V1__Response *r = report(a, (struct rq){ .kind = "abc" }, C(OK));
@@ -1980,7 +1946,8 @@ static void test_schedule(void **state)
     /* and only one: the schedule looks every second */
     sleep(3);
     snprintf(sql, sizeof sql, "SELECT count(*) FROM grading_run WHERE id > %lld", (long long)before);
-    check(pg_i64(pg, sql) == 1, "schedule: %lld runs after 3 more seconds, expected 1", (long long)pg_i64(pg, sql));
+    check(it_pg_i64(pg, sql) == 1, "schedule: %lld runs after 3 more seconds, expected 1",
+          (long long)it_pg_i64(pg, sql));
     kehu_close(a);
     PQfinish(pg);
     checks_done("the schedule");

@@ -449,3 +449,38 @@ void it_org_close(struct it_org *o)
         kehu_close(all[i]);
     memset(o, 0, sizeof *o);
 }
+
+PGconn *it_pg_open(void)
+{
+    PGconn *c = PQconnectdb(it_env.conninfo);
+    if (PQstatus(c) != CONNECTION_OK)
+        fail_msg("connect to PostgreSQL: %s", PQerrorMessage(c));
+    return c;
+}
+
+void it_pg_do(PGconn *c, const char *sql)
+{
+    PGresult *r = PQexec(c, sql);
+    ExecStatusType s = PQresultStatus(r);
+    if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
+        char msg[600];
+        snprintf(msg, sizeof msg, "%s  SQL: %.300s", PQerrorMessage(c), sql);
+        PQclear(r);
+        fail_msg("%s", msg);
+    }
+    PQclear(r);
+}
+
+int64_t it_pg_i64(PGconn *c, const char *sql)
+{
+    PGresult *r = PQexec(c, sql);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+        char msg[600];
+        snprintf(msg, sizeof msg, "%s: %s", sql, PQerrorMessage(c));
+        PQclear(r);
+        fail_msg("%s", msg);
+    }
+    int64_t v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return v;
+}

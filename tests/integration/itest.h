@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <libpq-fe.h>
 
 #include "harness.h"
 #include "kehu.h"
@@ -108,6 +109,13 @@ struct it_org {
 };
 void it_org_build(struct it_org *o);
 void it_org_close(struct it_org *o);
+
+/* The test's database straight, for data a test writes or reads behind
+ * kehud's back; each fails the test on an error. A connection (PQfinish it);
+ * a statement run for its effect; the one value of a one-row query. */
+PGconn *it_pg_open(void);
+void it_pg_do(PGconn *c, const char *sql);
+int64_t it_pg_i64(PGconn *c, const char *sql);
 
 /* Milliseconds since an arbitrary start. */
 int64_t it_now_ms(void);

@@ -45,8 +45,18 @@ static const struct setting settings[] = {
     S(grade_schedule, K_INT, 0, 86400, "seconds between looks at the grading schedule, 0 none (default 600)"),
     S(hello_timeout, K_INT, 1, 3600, "seconds a new connection has to say Hello (default 10)"),
     S(frame_timeout, K_INT, 1, 3600, "seconds a started frame has to arrive whole (default 30)"),
+    S(id_key, K_STR, 0, 0, "64 hex digits encrypting ID numbers at rest; keep a copy apart from backups (required)"),
 };
 #define NSETTINGS (sizeof settings / sizeof settings[0])
+
+int config_id_key_ok(const char *key)
+{
+    size_t n = 0;
+    for (; key[n]; n++)
+        if (!isxdigit((unsigned char)key[n]))
+            return -1;
+    return n == 64 ? 0 : -1;
+}
 
 void config_defaults(struct config *c)
 {

@@ -27,9 +27,12 @@ struct config {
     int grade_schedule;     /* seconds between looks at the grading schedule; 0: no scheduled runs */
     int hello_timeout;      /* seconds a new connection has to say Hello */
     int frame_timeout;      /* seconds a started frame has to arrive whole */
+    char id_key[72];        /* 64 hex digits: the key ID numbers are encrypted with (never stored in the database) */
 };
 
 void config_defaults(struct config *c);
+/* 0 when key is 64 hex digits, else -1. */
+int config_id_key_ok(const char *key);
 /* Each returns 0, or -1 with a message naming the key, file line or flag in err. */
 int config_set(struct config *c, const char *key, const char *value, char *err, size_t errsz);
 int config_load_file(struct config *c, const char *path, char *err, size_t errsz);

@@ -11,7 +11,7 @@
 
 #define CUSTOMER_COLUMNS                                                                                             \
     "c.id, c.version, c.kind::text, c.name, coalesce(c.ext_ref, ''), coalesce(c.gender, ''),"                        \
-    " coalesce(c.birth::text, ''), coalesce(c.id_number, ''), array_to_string(c.phones, ','), coalesce(c.email, ''),"  \
+    " coalesce(c.birth::text, ''), coalesce(id_open(c.id_number), ''), array_to_string(c.phones, ','), coalesce(c.email, ''),"  \
     " coalesce(c.company, ''), coalesce(c.address, ''), coalesce(c.region, ''), coalesce(c.industry, ''),"           \
     " coalesce(c.size, ''), coalesce(c.occupation, ''), coalesce(c.source, ''), array_to_string(c.tags, ','),"       \
     " coalesce(c.notes, ''), coalesce(c.owner_id, 0), coalesce(ow.username, ''), c.branch_id, b.name,"              \

@@ -1,6 +1,7 @@
 /* kehud: the Kehu server. `kehud [serve]` runs it; `migrate`, `init` and
  * `demo` prepare its database and exit. */
 #include <sodium.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -62,6 +63,16 @@ int main(int argc, char **argv)
     enum log_level level = LOG_INFO;
     log_parse_level(cfg.log_level, &level);
     log_set_level(level);
+    /* every session kehud opens (pool, imports, LISTEN, migrations) carries
+     * the key that seals and opens ID numbers: libpq reads PGOPTIONS */
+    if (config_id_key_ok(cfg.id_key) < 0) {
+        fprintf(stderr, "kehud: id_key must be 64 hex digits (for example from `openssl rand -hex 32`): ID numbers "
+                        "are stored encrypted with it\n");
+        return 2;
+    }
+    char pgoptions[128];
+    snprintf(pgoptions, sizeof pgoptions, "-c kehu.id_key=%s", cfg.id_key);
+    setenv("PGOPTIONS", pgoptions, 1);
     if (sodium_init() < 0) {
         fprintf(stderr, "kehud: libsodium failed to initialise\n");
         return 1;

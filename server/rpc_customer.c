@@ -1066,7 +1066,8 @@ const struct rpc_entry rpc_customer_list = { KEHU__V1__REQUEST__OP_CUSTOMER_LIST
  * with NULL matches nothing, at no cost). Whole-word matches come first and
  * the substring branch runs only if they leave room: a broad query (a
  * common surname over a million customers) stops after SEARCH_CANDIDATES
- * rows instead of visiting every match. Exact names rank first, then
+ * rows instead of visiting every match. An exact ID number (found through
+ * its keyed hash: the number itself is stored encrypted) and exact names rank first, then
  * whole-word matches, then the rest, each in pinyin order; only the page's
  * rows are joined for their columns. */
 #define SEARCH_CANDIDATES "1000"
@@ -1077,7 +1078,9 @@ static struct db_stmt search_stmt = DB_STMT(
     "WITH cand AS ((SELECT c.id, c.name, c.sort_key, 1 AS rank FROM customer c WHERE" SEARCH_SCOPE
     " AND c.search_tokens @> ARRAY[$4::text] LIMIT " SEARCH_CANDIDATES ")"
     " UNION ALL (SELECT c.id, c.name, c.sort_key, 2 FROM customer c WHERE" SEARCH_SCOPE
-    " AND c.search_text LIKE $3 LIMIT " SEARCH_CANDIDATES ") LIMIT " SEARCH_CANDIDATES "),"
+    " AND c.search_text LIKE $3 LIMIT " SEARCH_CANDIDATES ")"
+    " UNION ALL (SELECT c.id, c.name, c.sort_key, 0 FROM customer c WHERE" SEARCH_SCOPE
+    " AND c.id_number_hash = id_hash(regexp_replace($5, '\\s', '', 'g')) LIMIT 10) LIMIT " SEARCH_CANDIDATES "),"
     " top AS (SELECT id, min(CASE WHEN name = $5 THEN 0 ELSE rank END) AS rank, min(sort_key) AS sort_key"
     " FROM cand GROUP BY id ORDER BY 2, 3, 1 LIMIT $6)"
     " SELECT " CUSTOMER_COLUMNS ", '' FROM top JOIN customer c ON c.id = top.id" CUSTOMER_JOINS
@@ -1122,7 +1125,8 @@ const struct rpc_entry rpc_customer_search = { KEHU__V1__REQUEST__OP_CUSTOMER_SE
 
 static struct db_stmt history_stmt = DB_STMT(
     "SELECT " SQL_MS("l.changed_at") ", coalesce(u.username, ''), l.entity, l.entity_id, l.field,"
-    " coalesce(l.old_value, ''), coalesce(l.new_value, ''), l.version"
+    " coalesce(CASE WHEN l.field = 'id_number' THEN id_open(l.old_value) ELSE l.old_value END, ''),"
+    " coalesce(CASE WHEN l.field = 'id_number' THEN id_open(l.new_value) ELSE l.new_value END, ''), l.version"
     " FROM change_log l LEFT JOIN app_user u ON u.id = l.changed_by"
     " WHERE l.customer_id = $1 ORDER BY l.id DESC LIMIT $2");
 

@@ -874,8 +874,8 @@ int search_keys_build(const struct search_keys_input *in, struct search_keys *ou
     for (size_t i = 0; in->phones && i < in->nphones && i < SEARCH_KEYS_PHONES_MAX; i++)
         if ((rc = text_phone(t, in->phones[i])) < 0)
             goto done;
-    if ((rc = text_plain(t, in->email)) < 0 || (rc = text_plain(t, in->id_number)) < 0
-        || (rc = text_plain(t, in->ext_ref)) < 0)
+    /* not the ID number: it is stored encrypted, and found through its keyed hash */
+    if ((rc = text_plain(t, in->email)) < 0 || (rc = text_plain(t, in->ext_ref)) < 0)
         goto done;
 
     rc = SEARCH_KEYS_ENOMEM;

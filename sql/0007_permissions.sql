@@ -163,3 +163,102 @@ $$;
 CREATE TRIGGER customer_owner_changed AFTER UPDATE OF owner_id, branch_id ON customer
     FOR EACH ROW WHEN (OLD.owner_id IS DISTINCT FROM NEW.owner_id OR OLD.branch_id IS DISTINCT FROM NEW.branch_id)
     EXECUTE FUNCTION customer_owner_changed();
+
+-- ---------------------------------------------------------------- ID numbers at rest
+
+-- ID numbers are stored encrypted (AES-256-CBC, a random IV each time:
+-- "enc1:" || hex(iv || ciphertext)) with a key from kehud's configuration
+-- (id_key), which kehud hands to every session it opens as kehu.id_key and
+-- which is never stored in the database. Equality (duplicates, search by ID
+-- number) goes through id_number_hash, an HMAC under a second key derived
+-- from the same one. A trigger seals whatever plain value is written, so
+-- every path that writes customers (add, edit, import, merge, COPY) is
+-- covered; reads open it with id_open().
+CREATE EXTENSION IF NOT EXISTS pgcrypto;
+
+CREATE FUNCTION id_key(purpose text) RETURNS bytea LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    k text := current_setting('kehu.id_key', true);
+BEGIN
+    IF k IS NULL OR k !~ '^[0-9a-fA-F]{64}$' THEN
+        RAISE EXCEPTION 'kehu.id_key is not set: ID numbers are encrypted with the key in kehud''s configuration (id_key)'
+            USING ERRCODE = '28000';
+    END IF;
+    RETURN hmac(convert_to(purpose, 'UTF8'), decode(k, 'hex'), 'sha256');
+END
+$$;
+
+CREATE FUNCTION id_hash(plain text) RETURNS text LANGUAGE sql STABLE AS $$
+    SELECT CASE WHEN plain IS NULL OR plain = '' THEN NULL
+                ELSE encode(hmac(convert_to(upper(plain), 'UTF8'), id_key('kehu id index'), 'sha256'), 'hex') END
+$$;
+
+CREATE FUNCTION id_seal(plain text) RETURNS text LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    iv bytea;
+BEGIN
+    IF plain IS NULL OR plain = '' OR plain LIKE 'enc1:%' THEN
+        RETURN nullif(plain, '');
+    END IF;
+    iv := gen_random_bytes(16);
+    RETURN 'enc1:' || encode(iv || encrypt_iv(convert_to(plain, 'UTF8'), id_key('kehu id seal'), iv, 'aes-cbc/pad:pkcs'),
+                             'hex');
+END
+$$;
+
+CREATE FUNCTION id_open(sealed text) RETURNS text LANGUAGE sql STABLE AS $$
+    SELECT CASE WHEN sealed LIKE 'enc1:%'
+                THEN convert_from(decrypt_iv(substr(decode(substr(sealed, 6), 'hex'), 17), id_key('kehu id seal'),
+                                             substr(decode(substr(sealed, 6), 'hex'), 1, 16), 'aes-cbc/pad:pkcs'), 'UTF8')
+                ELSE sealed END
+$$;
+
+ALTER TABLE customer ADD COLUMN id_number_hash text;
+
+CREATE FUNCTION customer_seal_id() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.id_number IS NULL OR NEW.id_number = '' THEN
+        NEW.id_number := NULL;
+        NEW.id_number_hash := NULL;
+    ELSIF NEW.id_number NOT LIKE 'enc1:%' THEN
+        NEW.id_number_hash := id_hash(NEW.id_number);
+        IF TG_OP = 'UPDATE' AND NEW.id_number_hash IS NOT DISTINCT FROM OLD.id_number_hash THEN
+            NEW.id_number := OLD.id_number; /* the same number: no new ciphertext, no change logged */
+        ELSE
+            NEW.id_number := id_seal(NEW.id_number);
+        END IF;
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER customer_seal_id BEFORE INSERT OR UPDATE OF id_number ON customer
+    FOR EACH ROW EXECUTE FUNCTION customer_seal_id();
+
+-- The numbers already stored: out of the search text, then sealed.
+UPDATE customer SET search_text = replace(search_text, lower(id_number), ''), id_number = id_number
+ WHERE id_number IS NOT NULL AND id_number NOT LIKE 'enc1:%';
+DROP INDEX customer_id_number;
+CREATE INDEX customer_id_number_hash ON customer (id_number_hash) WHERE id_number_hash IS NOT NULL;
+
+CREATE OR REPLACE FUNCTION change_log_skip(field text) RETURNS boolean LANGUAGE sql IMMUTABLE AS $$
+    SELECT field IN ('version', 'updated_at', 'updated_by', 'created_at', 'created_by', 'sort_key', 'search_text',
+                     'search_tokens', 'name_key', 'company_key', 'revenue', 'balance', 'last_contact_at',
+                     'id_number_hash')
+$$;
+
+CREATE OR REPLACE FUNCTION customer_probable_duplicates(p_phones text[], p_id_number text, p_name text, p_company text)
+RETURNS TABLE (id bigint, reason text) LANGUAGE sql STABLE AS $$
+    SELECT d.id, min(d.reason) FROM (
+        SELECT c.id, 'same phone ' || p AS reason FROM customer c, unnest(p_phones) p WHERE c.phones @> ARRAY[p]
+        UNION ALL
+        SELECT c.id, 'same ID number' FROM customer c
+         WHERE p_id_number IS NOT NULL AND c.id_number_hash = id_hash(p_id_number)
+        UNION ALL
+        SELECT c.id, 'same name and company' FROM customer c
+         WHERE p_company IS NOT NULL
+           AND c.name_key = lower(regexp_replace(p_name, '[[:space:][:punct:]]+', '', 'g'))
+           AND c.company_key = lower(regexp_replace(p_company, '[[:space:][:punct:]]+', '', 'g'))
+    ) d JOIN customer x ON x.id = d.id
+    WHERE x.merged_into IS NULL AND x.status <> 'archived'
+    GROUP BY d.id
+$$;

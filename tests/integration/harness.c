@@ -758,6 +758,7 @@ int th_pg_create(struct th_env *e)
     e->pg_port = th_free_port();
     if (e->pg_port <= 0)
         goto fail;
+    setenv("PGOPTIONS", "-c kehu.id_key=" TH_ID_KEY, 1);
     if (fmt(e->conninfo, sizeof e->conninfo, "host=127.0.0.1 port=%d user=kehu dbname=kehu",
             e->pg_port) < 0)
         goto fail;
@@ -878,7 +879,8 @@ static int write_config(struct th_env *e)
             "hash_ops = 1\n"
             "hash_mem = 16384\n"
             "# tests start their grading runs themselves\n"
-            "grade_schedule = 0\n",
+            "grade_schedule = 0\n"
+            "id_key = " TH_ID_KEY "\n",
             e->port, e->conninfo);
     if (fclose(f) != 0) {
         th_err("cannot write %s: %s", e->config, strerror(errno));

@@ -41,6 +41,10 @@
 #include <sys/types.h>
 
 #define TH_ADMIN_PASSWORD "admin-pass-1234"
+/* The key kehud encrypts ID numbers with in tests; th_env_up also puts it in
+ * this process's PGOPTIONS, so the tests' own database sessions can seal and
+ * open ID numbers as kehud's do. */
+#define TH_ID_KEY "6b6568752d746573742d6b65792d303132333435363738396162636465663031"
 
 struct th_env {
     char dir[256];           /* temp dir, e.g. /tmp/kehu-it-XXXXXX */

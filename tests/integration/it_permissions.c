@@ -689,6 +689,112 @@ static void test_explain(void **state)
     it_expect(org.admin, &req, C(NOT_FOUND), "username");
 }
 
+/* ID numbers at rest: sealed in the table, out of the search text, found
+ * by a whole-number search and by the duplicate check through their keyed
+ * hash, logged sealed and shown opened in the history; a session without
+ * the key cannot open them. */
+static void test_id_numbers_encrypted(void **state)
+{
+    (void)state;
+    PGconn *pg = it_pg_open();
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM customer WHERE id = %lld AND id_number LIKE 'enc1:%%'"
+             " AND id_number_hash IS NOT NULL AND search_text NOT LIKE '%%1231002%%'",
+             (long long)cust[O_LI]);
+    assert_int_equal(it_pg_i64(pg, sql), 1);
+    assert_int_equal(it_pg_i64(pg, "SELECT count(*) FROM customer WHERE id_number NOT LIKE 'enc1:%'"), 0);
+    /* two customers with one number: two different ciphertexts, one hash */
+    snprintf(sql, sizeof sql,
+             "SELECT count(DISTINCT id_number) * 10 + count(DISTINCT id_number_hash) FROM customer WHERE id IN (%lld, %lld)",
+             (long long)cust[O_LI], (long long)cust[O_ZHANG]);
+    assert_int_equal(it_pg_i64(pg, sql), 21);
+
+    /* the duplicate check still sees the number */
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    Kehu__V1__Response *r;
+    Kehu__V1__CustomerAdd add = KEHU__V1__CUSTOMER_ADD__INIT;
+    add.customer = new_customer("另一个人");
+    add.customer->n_phones = 0;
+    add.owner = "li.lei";
+    req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_ADD;
+    req.customer_add = &add;
+    it_expect(org.admin, &req, C(CONFLICT), NULL);
+
+    /* a new number: logged sealed, shown opened (and masked to those without unmask) */
+    Kehu__V1__CustomerEdit e = KEHU__V1__CUSTOMER_EDIT__INIT;
+    Kehu__V1__FieldValue fv = KEHU__V1__FIELD_VALUE__INIT, *set[1] = { &fv };
+    fv.field = "id_number";
+    fv.value = "310101199001011234";
+    e.id = cust[O_ZHANG];
+    e.version = version_of(cust[O_ZHANG]);
+    e.set = set;
+    e.n_set = 1;
+    req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_EDIT;
+    req.customer_edit = &e;
+    it_expect(org.admin, &req, C(OK), NULL);
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM change_log WHERE customer_id = %lld AND field = 'id_number'"
+             " AND new_value LIKE 'enc1:%%' AND old_value LIKE 'enc1:%%'",
+             (long long)cust[O_ZHANG]);
+    assert_int_equal(it_pg_i64(pg, sql), 1);
+    assert_int_equal(it_pg_i64(pg, "SELECT count(*) FROM change_log WHERE new_value LIKE '%199001011234%'"), 0);
+    /* a search by the whole number (spaces and a lower-case x allowed) finds
+     * it, for those who may read it */
+    Kehu__V1__CustomerSearch m = KEHU__V1__CUSTOMER_SEARCH__INIT;
+    m.text = "310101 19900101 1234";
+    req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_SEARCH;
+    req.customer_search = &m;
+    r = it_call(org.mgr, &req, C(OK));
+    assert_int_equal(r->customers->n_customers, 1);
+    assert_int_equal(r->customers->customers[0]->id, cust[O_ZHANG]);
+    kehu_response_free(r);
+    r = it_call(org.li, &req, C(OK));
+    assert_int_equal(r->customers->n_customers, 0);
+    kehu_response_free(r);
+    req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_EDIT;
+    req.customer_edit = &e;
+    /* the same number again: no new ciphertext, nothing logged */
+    e.version = version_of(cust[O_ZHANG]);
+    it_expect(org.admin, &req, C(OK), NULL);
+    assert_int_equal(it_pg_i64(pg, sql), 1);
+    Kehu__V1__CustomerHistory h = KEHU__V1__CUSTOMER_HISTORY__INIT;
+    h.customer_id = cust[O_ZHANG];
+    req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_HISTORY;
+    req.customer_history = &h;
+    kehu_client *who[2] = { org.admin, org.agent };
+    const char *want[2][2] = { { "11010519491231002X", "310101199001011234" },
+                               { "110105********002X", "310101********1234" } };
+    for (int k = 0; k < 2; k++) {
+        r = it_call(who[k], &req, C(OK));
+        int seen = 0;
+        for (size_t i = 0; i < r->changes->n_changes; i++)
+            if (strcmp(r->changes->changes[i]->field, "id_number") == 0) {
+                assert_string_equal(r->changes->changes[i]->old_value, want[k][0]);
+                assert_string_equal(r->changes->changes[i]->new_value, want[k][1]);
+                seen++;
+            }
+        assert_int_equal(seen, 1);
+        kehu_response_free(r);
+    }
+    PQfinish(pg);
+
+    /* a session without the key opens nothing */
+    const char *saved = getenv("PGOPTIONS");
+    char *copy = saved ? strdup(saved) : NULL;
+    unsetenv("PGOPTIONS");
+    pg = it_pg_open();
+    PGresult *res = PQexec(pg, "SELECT id_open(id_number) FROM customer WHERE id_number IS NOT NULL LIMIT 1");
+    assert_int_equal(PQresultStatus(res), PGRES_FATAL_ERROR);
+    assert_non_null(strstr(PQresultErrorMessage(res), "kehu.id_key is not set"));
+    PQclear(res);
+    PQfinish(pg);
+    if (copy) {
+        setenv("PGOPTIONS", copy, 1);
+        free(copy);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -698,6 +804,7 @@ int main(void)
         cmocka_unit_test(test_explain),
         cmocka_unit_test(test_edited_matrix),
         cmocka_unit_test(test_events_follow_read),
+        cmocka_unit_test(test_id_numbers_encrypted),
     };
     return it_finish(cmocka_run_group_tests(tests, setup, teardown));
 }

@@ -328,11 +328,14 @@ static void test_email_id_ext(void **state)
     };
     assert_int_equal(search_keys_build(&in, &k), 0);
     check_limits(&k);
-    const char *yes[] = { "zhang.san@", "example.com", "EXAMPLE", "san@ex", "1231002x", "1231002X",
-                          "11010519491231002x", "１２３１００２Ｘ", "crm-2024", "2024/0007", "CRM" };
+    const char *yes[] = { "zhang.san@", "example.com", "EXAMPLE", "san@ex", "crm-2024", "2024/0007", "CRM" };
     for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
         expect_found(&k, yes[i]);
-    expect_not_found(&k, "1231002y");
+    /* the ID number is stored encrypted: it must not sit in the search text
+     * (kehud finds a whole number through its keyed hash instead) */
+    expect_not_found(&k, "1231002X");
+    expect_not_found(&k, "11010519491231002x");
+    assert_null(strstr(k.text, "1101"));
     expect_not_found(&k, "example.org");
     search_keys_free(&k);
 }

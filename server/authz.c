@@ -142,6 +142,16 @@ Kehu__V1__Code authz_check(const struct principal *who, enum authz_action act, c
     case ACT_CUSTOMER_READ:
     case ACT_CUSTOMER_WRITE:
         return customer_check(who, act, t, why);
+    case ACT_ADMIN_BACKUP:
+        if (who->role == KEHU__V1__ROLE__ADMIN)
+            return KEHU__V1__CODE__OK;
+        *why = "only an admin may take a backup";
+        return KEHU__V1__CODE__PERMISSION_DENIED;
+    case ACT_ADMIN_STATS:
+        if (who->role == KEHU__V1__ROLE__ADMIN || who->role == KEHU__V1__ROLE__AUDITOR)
+            return KEHU__V1__CODE__OK;
+        *why = no_role;
+        return KEHU__V1__CODE__PERMISSION_DENIED;
     }
     *why = "unknown action";
     return KEHU__V1__CODE__PERMISSION_DENIED;

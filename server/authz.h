@@ -31,6 +31,8 @@ enum authz_action {
     ACT_USER_WRITE,
     ACT_CUSTOMER_READ,  /* a customer and everything it owns: contacts, transactions, history */
     ACT_CUSTOMER_WRITE,
+    ACT_ADMIN_BACKUP,   /* a dump of the whole database: admins */
+    ACT_ADMIN_STATS,    /* counts over the whole base: admins and auditors */
 };
 
 /* The record acted on: the org unit it lives in (path from the head office

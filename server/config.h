@@ -27,6 +27,8 @@ struct config {
     int grade_schedule;     /* seconds between looks at the grading schedule; 0: no scheduled runs */
     int hello_timeout;      /* seconds a new connection has to say Hello */
     int frame_timeout;      /* seconds a started frame has to arrive whole */
+    char pg_dump[512];      /* pg_dump for backups; "" finds PostgreSQL 15's */
+    char backup_db[1024];   /* connection string pg_dump uses; "" the db value */
 };
 
 void config_defaults(struct config *c);

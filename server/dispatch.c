@@ -67,6 +67,8 @@ static const struct rpc_entry *const rpc_table[] = {
     &rpc_churn_ack,
     &rpc_churn_lost,
     &rpc_report_get,
+    &rpc_admin_backup,
+    &rpc_admin_stats,
 };
 
 static const struct rpc_entry *rpc_find(Kehu__V1__Request__OpCase op)

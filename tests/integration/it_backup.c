@@ -427,6 +427,20 @@ static void test_client_goes_away(void **state)
     }
     if (!gone)
         fail_msg("pg_dump (pid %d) still runs 5 s after its client left", pid);
+
+    /* kehud stopping (SIGTERM) in the middle of a backup stops pg_dump too, and exits cleanly */
+    c = it_admin();
+    m.backup_id = 0;
+    m.offset = 0;
+    kehu_response_free(it_call(c, &req, KEHU__V1__CODE__OK));
+    f = fopen(pidfile, "r");
+    assert_non_null(f);
+    assert_int_equal(fscanf(f, "%d", &pid), 1);
+    fclose(f);
+    assert_int_equal(th_kehud_signal(&it_env, SIGTERM), 0);
+    assert_int_equal(th_kehud_wait(&it_env, 10000), 0);
+    assert_true(kill(pid, 0) < 0 && errno == ESRCH);
+    kehu_close(c);
     serve_with_pg_dump(NULL);
     expect(kehu(NULL, ARGS("ping")), 0, NULL);
 }

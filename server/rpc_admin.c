@@ -85,6 +85,14 @@ static const char *pg_dump_path(const struct config *cfg)
     return candidates[0];
 }
 
+/* Whom pg_dump connects as: backup_db, else kehud's own db. (Where a
+ * db_owner setting exists, the schema's owner is the better default: it
+ * reads everything whatever the grants of the role kehud serves as.) */
+static const char *backup_conninfo(const struct config *cfg)
+{
+    return cfg->backup_db[0] ? cfg->backup_db : cfg->db;
+}
+
 /* Appends key='value' to a connection string being built (libpq quoting). */
 static void conninfo_add(struct arena *a, char **s, const char *key, const char *value)
 {
@@ -446,14 +454,18 @@ static void backup_spawn(const struct db_result *res, void *arg)
         req_fail_db(r, res);
         return;
     }
-    if (r->conn->state == CONN_CLOSED || r->conn->backup) {
+    if (r->conn->state == CONN_CLOSED) {
+        req_fail(r, KEHU__V1__CODE__UNAVAILABLE, NULL, "the connection closed");
+        return;
+    }
+    if (r->conn->backup) { /* two starts pipelined */
         req_fail(r, KEHU__V1__CODE__FAILED_PRECONDITION, NULL, "a backup is already in progress on this connection");
         return;
     }
     const struct config *cfg = &r->srv->cfg;
     const char *why = NULL;
     char *password = NULL;
-    char *conninfo = conninfo_split(&r->arena, cfg->backup_db[0] ? cfg->backup_db : cfg->db, &password, &why);
+    char *conninfo = conninfo_split(&r->arena, backup_conninfo(cfg), &password, &why);
     if (!conninfo) {
         req_fail(r, KEHU__V1__CODE__INTERNAL, NULL, "the backup connection string does not parse: %s", why);
         return;

@@ -242,9 +242,17 @@ Kehu__V1__Code authz_check(const struct principal *who, enum authz_action act, c
     case ACT_ORG_READ:
         return KEHU__V1__CODE__OK;
     case ACT_ORG_WRITE:
+    case ACT_ADMIN_BACKUP:
         if (authz_perm(who->role, PERM_ADMIN) == PS_ALL)
             return KEHU__V1__CODE__OK;
-        *why = "only an admin over the whole network may do this";
+        *why = act == ACT_ADMIN_BACKUP ? "only an admin may take a backup"
+                                       : "only an admin over the whole network may do this";
+        return KEHU__V1__CODE__PERMISSION_DENIED;
+    case ACT_ADMIN_STATS:
+        /* counts over the whole base: for those who run it or may read all of it */
+        if (authz_perm(who->role, PERM_ADMIN) == PS_ALL || authz_perm(who->role, PERM_READ) == PS_ALL)
+            return KEHU__V1__CODE__OK;
+        *why = "your role does not allow this";
         return KEHU__V1__CODE__PERMISSION_DENIED;
     case ACT_USER_READ:
     case ACT_USER_WRITE:

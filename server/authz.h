@@ -35,6 +35,8 @@ enum authz_action {
     ACT_ORG_WRITE,  /* the tree, the permission matrix, policies: 'admin' over all */
     ACT_USER_READ,
     ACT_USER_WRITE, /* 'admin' over the unit the user sits in */
+    ACT_ADMIN_BACKUP,   /* a dump of the whole database: 'admin' over all */
+    ACT_ADMIN_STATS,    /* counts over the whole base: 'admin' or 'read' over all */
     /* the matrix's actions on customers */
     ACT_CUSTOMER_READ,  /* a customer and everything it owns: contacts, transactions, history */
     ACT_CUSTOMER_WRITE, /* 'edit' */

@@ -24,6 +24,7 @@ void conn_unref(struct conn *c)
         return;
     import_drop(c);
     rpc_doc_upload_free(c->upload);
+    admin_backup_drop(c);
     wire_decoder_free(&c->in);
     wire_buf_free(&c->out);
     wire_buf_free(&c->writing);

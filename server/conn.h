@@ -38,6 +38,7 @@ struct conn {
     struct subscription sub;  /* which pushed events this connection wants */
     struct import *import;    /* a CSV import in progress (rpc_import.c) */
     struct doc_upload *upload; /* a document being uploaded (rpc_doc.c) */
+    struct admin_backup *backup; /* a backup being streamed (rpc_admin.c) */
     struct conn *next, *prev, *flush_next;
 };
 

@@ -70,6 +70,8 @@ static const struct rpc_entry *const rpc_table[] = {
     &rpc_perm_show,
     &rpc_perm_set,
     &rpc_access_explain,
+    &rpc_admin_backup,
+    &rpc_admin_stats,
 };
 
 static const struct rpc_entry *rpc_find(Kehu__V1__Request__OpCase op)

@@ -155,6 +155,11 @@ void grade_shutdown(struct server *s);
  * 0 with *dim and *grade set, or -1 with *why. */
 int grade_filter_parse(struct arena *a, const char *text, const char **dim, const char **grade, const char **why);
 
+/* rpc_admin.c: backups (pg_dump streamed in chunks) and counts over the base */
+extern const struct rpc_entry rpc_admin_backup, rpc_admin_stats;
+/* The connection is going: its backup, if any, stops pg_dump and ends. */
+void admin_backup_drop(struct conn *c);
+
 /* rpc_churn.c: churn warnings and care tasks; rpc_report.c: reports */
 extern const struct rpc_entry rpc_churn_list, rpc_churn_ack, rpc_churn_lost, rpc_care_today;
 /* A churn warning as the protocol shows it: CHURN_WARNING_COLUMNS over a

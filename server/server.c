@@ -160,6 +160,7 @@ int server_run(const struct config *cfg)
     s->cfg = *cfg;
     s->loop = uv_default_loop();
     s->loop->data = s;
+    s->started_at_ms = now_unix_ms();
 
     char err[512];
     if (migrate_check(cfg->db, err, sizeof err) < 0 || perm_load_sync(cfg->db, err, sizeof err) < 0) {

@@ -25,6 +25,7 @@ struct server {
     struct grade_state *grade; /* grading runs and their schedule (rpc_grade.c) */
     struct conn *flush_list;  /* connections with output or a paused read to look at */
     uint64_t next_conn_id;
+    int64_t started_at_ms;    /* unix time of the start, for the uptime */
     int stopping;
     uint64_t stop_started;
     int exit_code;

@@ -39,6 +39,7 @@ static const struct cli_cmd *const tables[] = {
     cmd_doc_table,
     cmd_import_table,
     cmd_access_table,
+    cmd_admin_table,
     main_table,
 };
 #define NTABLES (sizeof tables / sizeof tables[0])

@@ -1031,6 +1031,20 @@ int th_kehud_start(struct th_env *e, const char *const *extra_serve_args)
     }
 }
 
+int th_kehud_config(struct th_env *e)
+{
+    if (!e->dir[0]) {
+        th_err("th_kehud_config: no environment");
+        return -1;
+    }
+    if (kehud_resolve(e->kehud_bin, sizeof e->kehud_bin) < 0)
+        return -1;
+    do
+        e->port = th_free_port();
+    while (e->port > 0 && e->port == e->pg_port);
+    return e->port > 0 ? write_config(e) : -1;
+}
+
 int th_env_up(struct th_env *e, const char *const *extra_serve_args)
 {
     signal(SIGPIPE, SIG_IGN);

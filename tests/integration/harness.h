@@ -78,6 +78,12 @@ int th_env_up(struct th_env *e, const char *const *extra_serve_args);
  * of live processes are left alone. */
 int th_pg_create(struct th_env *e);
 
+/* For a cluster made with th_pg_create whose database was filled some other
+ * way (a restored backup): resolves kehud_bin, picks kehud's port and writes
+ * DIR/kehud.conf as th_env_up does, without `kehud migrate` or `init`;
+ * th_kehud_start then serves it. */
+int th_kehud_config(struct th_env *e);
+
 /* SIGTERM kehud (SIGKILL after 10 s), stop PostgreSQL (fast; immediate and
  * SIGKILL if that fails), rm -rf DIR unless KEHU_KEEP_TEST_DIR=1. Safe to call
  * twice, on a zeroed struct and after a partial or failed setup. */

@@ -1,0 +1,407 @@
+/* Administration: admin backup|stats.
+ *
+ * A backup is pulled from kehud chunk by chunk into FILE.part (created
+ * exclusively, mode 0600: the dump holds every customer and password hash),
+ * hashed as it arrives, checked against the SHA-256 the server sends with
+ * the last chunk, fsync'd and only then renamed to FILE. On any failure, or
+ * a signal, the part file is removed. */
+#include "cli.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "out.h"
+#include "term.h"
+
+enum {
+    O_FORCE = 0x100,
+};
+
+/* "512 B", "12.0 KiB", "1.3 MiB" */
+static void human_size(uint64_t n, char *buf, size_t len)
+{
+    static const char *const units[] = { "KiB", "MiB", "GiB", "TiB" };
+    if (n < 1024) {
+        snprintf(buf, len, "%" PRIu64 " B", n);
+        return;
+    }
+    double v = (double)n / 1024;
+    size_t u = 0;
+    while (v >= 1024 && u + 1 < sizeof units / sizeof units[0]) {
+        v /= 1024;
+        u++;
+    }
+    snprintf(buf, len, "%.1f %s", v, units[u]);
+}
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---- admin backup */
+
+/* The part file of a backup in progress, removed if a signal ends us. */
+static char part_path[4096];
+
+static void on_signal(int sig)
+{
+    if (part_path[0])
+        unlink(part_path);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void catch_signals(void (*handler)(int))
+{
+    static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGPIPE };
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+        signal(sigs[i], handler);
+}
+
+static int write_all(int fd, const uint8_t *p, size_t n)
+{
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* What the first chunk said the backup is of, and what the last one said it is. */
+struct backup_info {
+    uint64_t id, size;
+    char sha256[crypto_hash_sha256_BYTES * 2 + 1];
+    char server_version[96], database[128], kehud_version[32], format[32];
+    int schema_version;
+    int64_t started_at_ms;
+};
+
+/* Pulls the whole backup into fd; returns 0 or an exit code (printed). */
+static int pull(struct cli *cli, int fd, struct backup_info *info)
+{
+    crypto_hash_sha256_state sha;
+    crypto_hash_sha256_init(&sha);
+    uint64_t received = 0;
+    int rc = CLI_OK;
+    for (;;) {
+        Kehu__V1__AdminBackup m = KEHU__V1__ADMIN_BACKUP__INIT;
+        m.backup_id = info->id;
+        m.offset = received;
+        Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+        req.op_case = KEHU__V1__REQUEST__OP_ADMIN_BACKUP;
+        req.admin_backup = &m;
+        Kehu__V1__Response *resp;
+        if ((rc = cli_call(cli, &req, &resp)))
+            break;
+        const Kehu__V1__AdminBackupChunk *ch = resp->admin_backup;
+        if (resp->result_case != KEHU__V1__RESPONSE__RESULT_ADMIN_BACKUP || !ch || !ch->backup_id ||
+            (info->id && ch->backup_id != info->id) || ch->offset != received) {
+            rc = cli_bad_reply(cli, resp);
+            break;
+        }
+        info->id = ch->backup_id;
+        if (ch->offset == 0 && *ch->server_version) { /* the header */
+            snprintf(info->server_version, sizeof info->server_version, "%s", ch->server_version);
+            snprintf(info->database, sizeof info->database, "%s", ch->database);
+            snprintf(info->kehud_version, sizeof info->kehud_version, "%s", ch->kehud_version);
+            snprintf(info->format, sizeof info->format, "%s", ch->format);
+            info->schema_version = ch->schema_version;
+            info->started_at_ms = ch->started_at_ms;
+        }
+        if (write_all(fd, ch->data.data, ch->data.len) < 0) {
+            rc = cli_error(cli, CLI_REFUSED, "cannot write %s: %s", part_path, strerror(errno));
+            kehu_response_free(resp);
+            break;
+        }
+        crypto_hash_sha256_update(&sha, ch->data.data, ch->data.len);
+        received += ch->data.len;
+        term_progress("backing up", received, 0);
+        if (ch->done) {
+            unsigned char h[crypto_hash_sha256_BYTES];
+            crypto_hash_sha256_final(&sha, h);
+            sodium_bin2hex(info->sha256, sizeof info->sha256, h, sizeof h);
+            info->size = received;
+            if (ch->size != received)
+                rc = cli_error(cli, CLI_TRANSPORT, "the server sent %" PRIu64 " bytes but says the backup has %" PRIu64,
+                               received, ch->size);
+            else if (strcmp(info->sha256, ch->sha256) != 0)
+                rc = cli_error(cli, CLI_TRANSPORT, "the backup received has SHA-256 %s, the server sent %s",
+                               info->sha256, ch->sha256);
+            kehu_response_free(resp);
+            break;
+        }
+        kehu_response_free(resp);
+    }
+    term_progress_done();
+    return rc;
+}
+
+/* Moves the finished part file to out; without force, never over an
+ * existing file (link fails if it exists). */
+static int place(struct cli *cli, const char *out, int force)
+{
+    if (force) {
+        if (rename(part_path, out) == 0)
+            return CLI_OK;
+    } else {
+        if (link(part_path, out) == 0) {
+            unlink(part_path);
+            return CLI_OK;
+        }
+        if (errno == EEXIST)
+            return cli_error(cli, CLI_USAGE, "%s exists: give --force to overwrite it", out);
+        struct stat st; /* a file system without hard links */
+        if ((errno == EPERM || errno == ENOTSUP || errno == EXDEV || errno == EMLINK) && lstat(out, &st) < 0 &&
+            errno == ENOENT && rename(part_path, out) == 0)
+            return CLI_OK;
+    }
+    return cli_error(cli, CLI_REFUSED, "cannot create %s: %s", out, strerror(errno));
+}
+
+/* The directory entry of the rename reaches the disk too. */
+static void sync_dir(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char dir[4096];
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == path)
+        snprintf(dir, sizeof dir, "/");
+    else
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+}
+
+static void print_backup(struct cli *cli, const char *out, const struct backup_info *info, double seconds)
+{
+    char started[OUT_TIME_BUFSZ];
+    out_time_ms(info->started_at_ms, started, sizeof started);
+    if (cli->json) {
+        struct json_w w;
+        json_init(&w, stdout, 1);
+        json_begin_object(&w);
+        json_kstr(&w, "file", out);
+        json_kuint(&w, "size", info->size);
+        json_kstr(&w, "sha256", info->sha256);
+        json_kstr(&w, "format", info->format);
+        json_kstr(&w, "database", info->database);
+        json_kstr(&w, "server_version", info->server_version);
+        json_kint(&w, "schema_version", info->schema_version);
+        json_kstr(&w, "kehud_version", info->kehud_version);
+        json_kstr(&w, "started_at", started);
+        json_kdouble(&w, "seconds", (double)(int64_t)(seconds * 1000 + 0.5) / 1000);
+        json_end_object(&w);
+        return;
+    }
+    char hs[32];
+    human_size(info->size, hs, sizeof hs);
+    cli_say("backup written to %s\n", out);
+    struct out_kv *kv = out_kv_new();
+    out_kv_addf(kv, "size", "%s (%" PRIu64 " bytes)", hs, info->size);
+    out_kv_add(kv, "sha256", info->sha256);
+    out_kv_addf(kv, "database", "%s, PostgreSQL %s, schema %d", info->database, info->server_version,
+                info->schema_version);
+    out_kv_addf(kv, "taken", "%s in %.1f s (%s)", started, seconds, info->format);
+    out_kv_print(kv, stdout);
+    out_kv_free(kv);
+}
+
+static int run_backup(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "force", no_argument, NULL, O_FORCE },
+        { NULL, 0, NULL, 0 },
+    };
+    int c, rc, force = 0;
+    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
+        if (c == O_FORCE)
+            force = 1;
+        else
+            return cli->opt_rc;
+    }
+    if ((rc = cli_args(cli, argc, argv, 1, 1)))
+        return rc;
+    const char *out = argv[optind];
+    if (!*out)
+        return cli_usage_error(cli, "FILE: expected a file name");
+    struct stat st;
+    if (!force && lstat(out, &st) == 0)
+        return cli_error(cli, CLI_USAGE, "%s exists: give --force to overwrite it", out);
+    if (strlen(out) + 6 > sizeof part_path)
+        return cli_usage_error(cli, "FILE: the name is too long");
+    if (sodium_init() < 0)
+        return cli_error(cli, CLI_TRANSPORT, "cannot initialise libsodium");
+
+    /* the part file first: an unwritable place fails before the server works */
+    snprintf(part_path, sizeof part_path, "%s.part", out);
+    catch_signals(on_signal);
+    int fd = open(part_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        int e = errno;
+        part_path[0] = 0;
+        catch_signals(SIG_DFL);
+        if (e == EEXIST)
+            return cli_error(cli, CLI_REFUSED, "%s.part exists: another backup may be writing it (remove it if not)",
+                             out);
+        return cli_error(cli, CLI_REFUSED, "cannot create %s.part: %s", out, strerror(e));
+    }
+    double t0 = mono_s();
+    struct backup_info info = { 0 };
+    rc = pull(cli, fd, &info);
+    if (rc == CLI_OK && fsync(fd) < 0)
+        rc = cli_error(cli, CLI_REFUSED, "cannot write %s: %s", part_path, strerror(errno));
+    if (close(fd) < 0 && rc == CLI_OK)
+        rc = cli_error(cli, CLI_REFUSED, "cannot write %s: %s", part_path, strerror(errno));
+    if (rc == CLI_OK)
+        rc = place(cli, out, force);
+    if (rc != CLI_OK)
+        unlink(part_path);
+    else
+        sync_dir(out);
+    part_path[0] = 0;
+    catch_signals(SIG_DFL);
+    if (rc == CLI_OK)
+        print_backup(cli, out, &info, mono_s() - t0);
+    return rc;
+}
+
+/* ---- admin stats */
+
+static void json_stats(struct cli *cli, const Kehu__V1__AdminStatsResult *s)
+{
+    char t[OUT_TIME_BUFSZ];
+    struct json_w w;
+    json_init(&w, stdout, 1);
+    json_begin_object(&w);
+    json_kuint(&w, "customers", s->customers);
+    json_key(&w, "customers_by_status");
+    json_begin_object(&w);
+    for (size_t i = 0; i < s->n_customers_by_status; i++)
+        json_kuint(&w, s->customers_by_status[i]->name, s->customers_by_status[i]->count);
+    json_end_object(&w);
+    json_kuint(&w, "customers_merged", s->customers_merged);
+    json_kuint(&w, "users_enabled", s->users_enabled);
+    json_kuint(&w, "users_disabled", s->users_disabled);
+    json_kuint(&w, "units", s->units);
+    json_kuint(&w, "contacts", s->contacts);
+    json_kuint(&w, "transactions", s->transactions);
+    json_kuint(&w, "followups_open", s->followups_open);
+    json_kuint(&w, "followups_overdue", s->followups_overdue);
+    json_kuint(&w, "documents", s->documents);
+    json_kuint(&w, "grading_runs", s->grading_runs);
+    if (s->last_run_id) {
+        out_time_ms(s->last_run_at_ms, t, sizeof t);
+        json_kint(&w, "last_run_id", s->last_run_id);
+        json_kstr(&w, "last_run_kind", s->last_run_kind);
+        json_kbool(&w, "last_run_dry", s->last_run_dry);
+        json_kstr(&w, "last_run_at", t);
+        json_kint(&w, "last_run_duration_ms", s->last_run_duration_ms);
+        json_kuint(&w, "last_run_customers", s->last_run_customers);
+        json_kuint(&w, "last_run_changed", s->last_run_changed);
+    }
+    json_kuint(&w, "database_bytes", s->database_bytes);
+    json_kstr(&w, "database", s->database);
+    json_kstr(&w, "postgres_version", s->postgres_version);
+    json_kint(&w, "schema_version", s->schema_version);
+    json_kint(&w, "schema_expected", s->schema_expected);
+    json_kstr(&w, "kehud_version", s->kehud_version);
+    json_kuint(&w, "protocol_version", s->protocol_version);
+    out_time_ms(s->started_at_ms, t, sizeof t);
+    json_kstr(&w, "started_at", t);
+    json_kint(&w, "uptime_s", s->uptime_s);
+    json_kuint(&w, "connections", s->connections);
+    out_time_ms(s->at_ms, t, sizeof t);
+    json_kstr(&w, "at", t);
+    json_end_object(&w);
+    (void)cli;
+}
+
+static void table_stats(const Kehu__V1__AdminStatsResult *s)
+{
+    char t[OUT_TIME_BUFSZ], size[32], byst[256] = "";
+    size_t off = 0;
+    for (size_t i = 0; i < s->n_customers_by_status && off < sizeof byst; i++)
+        off += (size_t)snprintf(byst + off, sizeof byst - off, "%s%s %" PRIu64, i ? ", " : "",
+                                s->customers_by_status[i]->name, s->customers_by_status[i]->count);
+    struct out_kv *kv = out_kv_new();
+    out_kv_addf(kv, "customers", "%" PRIu64 " (%s; %" PRIu64 " merged away)", s->customers, byst,
+                s->customers_merged);
+    out_kv_addf(kv, "users", "%" PRIu64 " enabled, %" PRIu64 " disabled", s->users_enabled, s->users_disabled);
+    out_kv_addf(kv, "units", "%" PRIu64, s->units);
+    out_kv_addf(kv, "contacts", "%" PRIu64, s->contacts);
+    out_kv_addf(kv, "transactions", "%" PRIu64, s->transactions);
+    out_kv_addf(kv, "follow-ups open", "%" PRIu64 " (%" PRIu64 " overdue)", s->followups_open, s->followups_overdue);
+    out_kv_addf(kv, "documents", "%" PRIu64, s->documents);
+    if (s->last_run_id) {
+        out_time_ms(s->last_run_at_ms, t, sizeof t);
+        out_kv_addf(kv, "grading runs",
+                    "%" PRIu64 "; latest #%" PRId64 " %s%s at %s, %.1f s, %" PRIu64 " customers, %" PRIu64 " changed",
+                    s->grading_runs, s->last_run_id, s->last_run_kind, s->last_run_dry ? " (dry)" : "", t,
+                    (double)s->last_run_duration_ms / 1000, s->last_run_customers, s->last_run_changed);
+    } else {
+        out_kv_add(kv, "grading runs", "none");
+    }
+    human_size(s->database_bytes, size, sizeof size);
+    out_kv_addf(kv, "database", "%s, %s, PostgreSQL %s", s->database, size, s->postgres_version);
+    out_kv_addf(kv, "schema", "%d (this kehud needs %d)", s->schema_version, s->schema_expected);
+    int64_t up = s->uptime_s;
+    out_time_ms(s->started_at_ms, t, sizeof t);
+    out_kv_addf(kv, "kehud", "%s, protocol %u, up %" PRId64 "d %02" PRId64 ":%02" PRId64 ":%02" PRId64 " (since %s)",
+                s->kehud_version, s->protocol_version, up / 86400, up / 3600 % 24, up / 60 % 60, up % 60, t);
+    out_kv_addf(kv, "connections", "%u", s->connections);
+    out_kv_print(kv, stdout);
+    out_kv_free(kv);
+}
+
+static int run_stats(struct cli *cli, int argc, char **argv)
+{
+    if (cli_getopt(cli, argc, argv, NULL) != -1)
+        return cli->opt_rc;
+    int rc = cli_args(cli, argc, argv, 0, 0);
+    if (rc)
+        return rc;
+    Kehu__V1__AdminStats m = KEHU__V1__ADMIN_STATS__INIT;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_ADMIN_STATS;
+    req.admin_stats = &m;
+    Kehu__V1__Response *resp;
+    if ((rc = cli_call(cli, &req, &resp)))
+        return rc;
+    if (resp->result_case != KEHU__V1__RESPONSE__RESULT_ADMIN_STATS || !resp->admin_stats)
+        return cli_bad_reply(cli, resp);
+    if (cli->json)
+        json_stats(cli, resp->admin_stats);
+    else
+        table_stats(resp->admin_stats);
+    kehu_response_free(resp);
+    return CLI_OK;
+}
+
+const struct cli_cmd cmd_admin_table[] = {
+    { "admin backup", "FILE [--force]",
+      "a pg_dump archive of the whole database, checked by SHA-256 (admin; restore: scripts/restore)", 1,
+      run_backup },
+    { "admin stats", "", "counts of customers, users, transactions, follow-ups, runs; database and kehud", 1,
+      run_stats },
+    { NULL, NULL, NULL, 0, NULL },
+};

@@ -142,6 +142,11 @@ Kehu__V1__Code authz_check(const struct principal *who, enum authz_action act, c
     case ACT_CUSTOMER_READ:
     case ACT_CUSTOMER_WRITE:
         return customer_check(who, act, t, why);
+    case ACT_AUDIT_READ:
+        if (who->role == KEHU__V1__ROLE__ADMIN || who->role == KEHU__V1__ROLE__AUDITOR)
+            return KEHU__V1__CODE__OK;
+        *why = "only an auditor or an admin may read the audit trail";
+        return KEHU__V1__CODE__PERMISSION_DENIED;
     }
     *why = "unknown action";
     return KEHU__V1__CODE__PERMISSION_DENIED;

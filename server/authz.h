@@ -31,6 +31,7 @@ enum authz_action {
     ACT_USER_WRITE,
     ACT_CUSTOMER_READ,  /* a customer and everything it owns: contacts, transactions, history */
     ACT_CUSTOMER_WRITE,
+    ACT_AUDIT_READ,     /* the audit trail: auditors and admins */
 };
 
 /* The record acted on: the org unit it lives in (path from the head office

@@ -197,7 +197,7 @@ static void plan_insert_for(struct req *r, int64_t owner_id)
     struct plan_state *st = r->state;
     const char *p[] = { num(r, st->ref.id),  m->kind, m->due, nonempty(m->note), owner_id ? num(r, owner_id) : NULL,
                         num(r, req_who(r)->user_id) };
-    db_query(r->srv->db, &plan_insert, 6, p, reply_one, r);
+    audit_query(r, &plan_insert, 6, p, reply_one);
 }
 
 static void plan_user_found(const struct db_result *res, void *arg)
@@ -308,7 +308,7 @@ static void log_loaded(struct req *r, const struct rpc_customer_ref *ref)
     const char *at = m->at && *m->at && strcmp(m->at, today) != 0 ? m->at : NULL;
     const char *p[] = { num(r, ref->id), m->kind, nonempty(m->outcome), nonempty(m->note), nonempty(m->next),
                         num(r, req_who(r)->user_id), at };
-    db_query(r->srv->db, &log_stmt, 7, p, reply_one, r);
+    audit_query(r, &log_stmt, 7, p, reply_one);
 }
 
 static void followup_log(struct req *r)

@@ -28,6 +28,7 @@ struct record {
 
 struct audit_state {
     struct server *srv;
+    struct db_pool *pool;       /* one connection of its own: a batch waiting for its commit holds up no request */
     uv_timer_t timer;
     struct record *q;           /* queued, oldest first */
     size_t n, cap;
@@ -178,7 +179,7 @@ static void flush(struct audit_state *a)
     const char *p[8] = { ats, uids };
     for (int k = 0; k < 6; k++)
         p[2 + k] = rpc_pg_array(&ar, col[k], n);
-    db_query(a->srv->db, &append_stmt, 8, p, flushed, a); /* copies the parameters */
+    db_query(a->pool, &append_stmt, 8, p, flushed, a); /* copies the parameters */
     arena_free(&ar);
 }
 
@@ -208,6 +209,8 @@ void audit_start(struct server *s)
 {
     struct audit_state *a = xcalloc(1, sizeof *a);
     a->srv = s;
+    a->pool = db_pool_new(s->loop, s->cfg.db, 1, s->cfg.db_timeout * 1000, NULL, NULL, NULL);
+    db_pool_start(a->pool);
     uv_timer_init(s->loop, &a->timer);
     a->timer.data = a;
     state = a;
@@ -228,6 +231,7 @@ static void stop_done(struct server *s)
 {
     struct audit_state *a = state;
     state = NULL;
+    db_pool_close(a->pool);
     uv_close((uv_handle_t *)&a->timer, timer_closed);
     stop_then(s);
 }

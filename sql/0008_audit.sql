@@ -107,10 +107,8 @@ BEGIN
         VALUES (last_seq, t, coalesce(user_ids[i], 0), coalesce(usernames[i], ''), coalesce(peers[i], ''), actions[i], c,
                 coalesce(details[i], ''), coalesce(results[i], ''), last_hash,
                 audit_hash(last_hash, last_seq, t, coalesce(user_ids[i], 0), coalesce(usernames[i], ''),
-                           coalesce(peers[i], ''), actions[i], c, coalesce(details[i], ''), coalesce(results[i], '')));
-        last_hash := audit_hash(last_hash, last_seq, t, coalesce(user_ids[i], 0), coalesce(usernames[i], ''),
-                                coalesce(peers[i], ''), actions[i], c, coalesce(details[i], ''),
-                                coalesce(results[i], ''));
+                           coalesce(peers[i], ''), actions[i], c, coalesce(details[i], ''), coalesce(results[i], '')))
+        RETURNING hash INTO last_hash;
     END LOOP;
     RETURN last_seq;
 END

@@ -249,10 +249,13 @@ Kehu__V1__Code authz_check(const struct principal *who, enum authz_action act, c
                                        : "only an admin over the whole network may do this";
         return KEHU__V1__CODE__PERMISSION_DENIED;
     case ACT_ADMIN_STATS:
-        /* counts over the whole base: for those who run it or may read all of it */
+    case ACT_AUDIT_READ:
+        /* the whole base's counts and its audit trail: for those who run it
+         * or may read all of it (admins and auditors by default) */
         if (authz_perm(who->role, PERM_ADMIN) == PS_ALL || authz_perm(who->role, PERM_READ) == PS_ALL)
             return KEHU__V1__CODE__OK;
-        *why = "your role does not allow this";
+        *why = act == ACT_AUDIT_READ ? "only an auditor or an admin may read the audit trail"
+                                     : "your role does not allow this";
         return KEHU__V1__CODE__PERMISSION_DENIED;
     case ACT_USER_READ:
     case ACT_USER_WRITE:

@@ -37,6 +37,7 @@ enum authz_action {
     ACT_USER_WRITE, /* 'admin' over the unit the user sits in */
     ACT_ADMIN_BACKUP,   /* a dump of the whole database: 'admin' over all */
     ACT_ADMIN_STATS,    /* counts over the whole base: 'admin' or 'read' over all */
+    ACT_AUDIT_READ,     /* the audit trail: 'admin' or 'read' over all (admins and auditors) */
     /* the matrix's actions on customers */
     ACT_CUSTOMER_READ,  /* a customer and everything it owns: contacts, transactions, history */
     ACT_CUSTOMER_WRITE, /* 'edit' */

@@ -27,7 +27,8 @@ struct setting {
 static const struct setting settings[] = {
     S(listen, K_STR, 0, 0, "address to listen on (default 127.0.0.1)"),
     S(port, K_INT, 0, 65535, "TCP port (default 7700)"),
-    S(db, K_STR, 0, 0, "PostgreSQL connection string (default \"dbname=kehu\")"),
+    S(db, K_STR, 0, 0, "PostgreSQL connection string kehud serves with, as role kehu_app (default \"dbname=kehu\")"),
+    S(db_owner, K_STR, 0, 0, "connection string of the schema's owner, for migrate, init and demo (default: db)"),
     S(pool_size, K_INT, 1, 64, "PostgreSQL connections serving requests (default 4)"),
     S(max_frame, K_SIZE, 1024, 64 << 20, "largest frame a client may send, bytes (default 1048576)"),
     S(max_inflight, K_INT, 1, 100000, "requests in progress per connection (default 128)"),
@@ -47,7 +48,7 @@ static const struct setting settings[] = {
     S(frame_timeout, K_INT, 1, 3600, "seconds a started frame has to arrive whole (default 30)"),
     S(id_key, K_STR, 0, 0, "64 hex digits encrypting ID numbers at rest; keep a copy apart from backups (required)"),
     S(pg_dump, K_STR, 0, 0, "pg_dump for backups (default: PostgreSQL 15's, from pg_config --bindir)"),
-    S(backup_db, K_STR, 0, 0, "connection string for backups (default: the db value)"),
+    S(backup_db, K_STR, 0, 0, "connection string for backups (default: db_owner, else db)"),
 };
 #define NSETTINGS (sizeof settings / sizeof settings[0])
 
@@ -83,6 +84,11 @@ void config_defaults(struct config *c)
     c->grade_schedule = 600;
     c->report_timeout = 600;
     c->frame_timeout = 30;
+}
+
+const char *config_owner_db(const struct config *c)
+{
+    return *c->db_owner ? c->db_owner : c->db;
 }
 
 static const struct setting *find(const char *key)

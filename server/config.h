@@ -9,7 +9,8 @@
 struct config {
     char listen[256];       /* listen address */
     int port;
-    char db[1024];          /* libpq connection string */
+    char db[1024];          /* libpq connection string kehud serves with (the role kehu_app) */
+    char db_owner[1024];    /* the schema owner's, for migrate, init and demo; "" = db */
     int pool_size;          /* PostgreSQL connections for requests */
     size_t max_frame;       /* largest frame a client may send, bytes */
     int max_inflight;       /* requests one connection may have in progress */
@@ -44,5 +45,7 @@ int config_load_env(struct config *c, char *err, size_t errsz);
  * was printed, -1 on error. */
 int config_from_args(struct config *c, int argc, char **argv, char *err, size_t errsz);
 void config_usage(FILE *out);
+/* The connection string for migrations and setup: db_owner, else db. */
+const char *config_owner_db(const struct config *c);
 
 #endif

@@ -96,6 +96,15 @@ struct db_call *db_call_new(struct db_pool *p, db_cb cb, void *arg)
     return c;
 }
 
+db_cb db_call_swap_cb(struct db_call *c, db_cb cb, void *arg, void **old_arg)
+{
+    db_cb old = c->cb;
+    *old_arg = c->arg;
+    c->cb = cb;
+    c->arg = arg;
+    return old;
+}
+
 static struct call_stmt *call_push(struct db_call *c)
 {
     if (c->nstmt == c->cap) {

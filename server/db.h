@@ -66,6 +66,10 @@ void db_call_add(struct db_call *c, struct db_stmt *st, int nparams, const char 
  * unprepared, planned for its actual parameters. */
 void db_call_add_sql(struct db_call *c, const char *sql, int nparams, const char *const *params);
 void db_call_send(struct db_call *c);
+/* Puts cb(arg) in place of the callback the call was made with, which it
+ * returns (and its argument in *old_arg): for wrappers that look at the
+ * results first (audit.c). */
+db_cb db_call_swap_cb(struct db_call *c, db_cb cb, void *arg, void **old_arg);
 /* One statement: new + add + send. */
 void db_query(struct db_pool *p, struct db_stmt *st, int nparams, const char *const *params, db_cb cb, void *arg);
 

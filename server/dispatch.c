@@ -72,6 +72,8 @@ static const struct rpc_entry *const rpc_table[] = {
     &rpc_access_explain,
     &rpc_admin_backup,
     &rpc_admin_stats,
+    &rpc_audit_list,
+    &rpc_audit_verify,
 };
 
 static const struct rpc_entry *rpc_find(Kehu__V1__Request__OpCase op)
@@ -115,6 +117,7 @@ void req_reply(struct req *r)
     f.response = &r->resp;
     r->resp.status = &r->status;
     conn_send(r->conn, &f);
+    audit_request_done(r);
     double ms = (double)(mono_ns() - r->started_ns) / 1e6;
     const char *name = r->rpc ? r->rpc->name : "?";
     if (r->status.code == KEHU__V1__CODE__OK)
@@ -195,6 +198,7 @@ void dispatch_frame(struct conn *c, const uint8_t *payload, size_t len)
     r->status.message = "";
     r->status.field = "";
     wire_budget_init(&r->budget, unpack_budget(len));
+    audit_request_begin(r);
     conn_ref(c);
     c->inflight++;
 

@@ -5,6 +5,7 @@
 
 #include <stdint.h>
 
+#include "audit.h"
 #include "authz.h"
 #include "util.h"
 #include "wire.h"
@@ -15,6 +16,8 @@ struct db_result;
 
 enum rpc_flags {
     RPC_BEFORE_HELLO = 1, /* allowed as the first request (Hello only) */
+    RPC_NO_AUDIT = 2,     /* not recorded in the audit trail (hello, ping, whoami: nothing read or changed) */
+    RPC_AUDIT_LAST = 4,   /* a chunked upload: recorded once, at its last chunk (or a chunk that fails) */
 };
 
 struct req;
@@ -42,6 +45,7 @@ struct req {
     struct arena arena;       /* reply strings and messages live here */
     uint64_t started_ns;
     void *state;              /* the handler's own, allocated in the arena */
+    struct req_audit audit;   /* what its audit record will say (audit.h) */
 };
 
 /* Decodes and runs one frame received on c. */

@@ -78,7 +78,7 @@ int main(int argc, char **argv)
         return 1;
     }
     if (strcmp(cmd, "migrate") == 0) {
-        if (migrate_apply(cfg.db, err, sizeof err) < 0) {
+        if (migrate_apply(config_owner_db(&cfg), err, sizeof err) < 0) {
             fprintf(stderr, "kehud: %s\n", err);
             return 1;
         }

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util.h"
+
 /* Serialises concurrent `kehud migrate` runs against one database. */
 #define MIGRATE_LOCK_KEY "7700001"
 
@@ -37,9 +39,15 @@ static int exec_ok(PGconn *pg, const char *sql, char *err, size_t errsz, const c
     return ok ? 0 : -1;
 }
 
-/* The version recorded in the database; 0 for a database never migrated. */
-static int current_version(PGconn *pg, char *err, size_t errsz)
+/* Which embedded migrations the database has: applied[i] for migrations[i].
+ * Versions are checked one by one, not against the newest, so that a
+ * migration numbered below one already applied (two branches each adding
+ * one, merged in either order) is still applied. Returns the newest version
+ * recorded (0 for a database never migrated), or -1 with err. */
+static int applied_versions(PGconn *pg, int *applied, char *err, size_t errsz)
 {
+    for (int i = 0; i < migrations_count; i++)
+        applied[i] = 0;
     PGresult *r = PQexec(pg, "SELECT to_regclass('schema_migration') IS NOT NULL");
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         snprintf(err, errsz, "reading the schema version: %s", PQresultErrorMessage(r));
@@ -50,15 +58,23 @@ static int current_version(PGconn *pg, char *err, size_t errsz)
     PQclear(r);
     if (!exists)
         return 0;
-    r = PQexec(pg, "SELECT coalesce(max(version), 0) FROM schema_migration");
+    r = PQexec(pg, "SELECT version FROM schema_migration ORDER BY version");
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         snprintf(err, errsz, "reading the schema version: %s", PQresultErrorMessage(r));
         PQclear(r);
         return -1;
     }
-    int v = atoi(PQgetvalue(r, 0, 0));
+    int newest = 0;
+    for (int row = 0; row < PQntuples(r); row++) {
+        int v = atoi(PQgetvalue(r, row, 0));
+        if (v > newest)
+            newest = v;
+        for (int i = 0; i < migrations_count; i++)
+            if (migrations[i].version == v)
+                applied[i] = 1;
+    }
     PQclear(r);
-    return v;
+    return newest;
 }
 
 int migrate_apply(const char *conninfo, char *err, size_t errsz)
@@ -66,6 +82,7 @@ int migrate_apply(const char *conninfo, char *err, size_t errsz)
     PGconn *pg = migrate_connect(conninfo, err, errsz);
     if (!pg)
         return -1;
+    int *done = xcalloc((size_t)migrations_count + 1, sizeof *done);
     int rc = -1;
     if (exec_ok(pg, "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")", err, errsz, "taking the migration lock") < 0)
         goto out;
@@ -75,13 +92,13 @@ int migrate_apply(const char *conninfo, char *err, size_t errsz)
                 " applied_at timestamptz NOT NULL DEFAULT now())",
                 err, errsz, "creating schema_migration") < 0)
         goto out;
-    int have = current_version(pg, err, errsz);
+    int have = applied_versions(pg, done, err, errsz);
     if (have < 0)
         goto out;
     int applied = 0;
     for (int i = 0; i < migrations_count; i++) {
         const struct migration *m = &migrations[i];
-        if (m->version <= have)
+        if (done[i])
             continue;
         char what[160];
         snprintf(what, sizeof what, "migration %04d_%s", m->version, m->name);
@@ -114,6 +131,7 @@ int migrate_apply(const char *conninfo, char *err, size_t errsz)
     fflush(stdout);
     rc = 0;
 out:
+    free(done);
     PQfinish(pg);
     return rc;
 }
@@ -123,10 +141,21 @@ int migrate_check(const char *conninfo, char *err, size_t errsz)
     PGconn *pg = migrate_connect(conninfo, err, errsz);
     if (!pg)
         return -1;
-    int have = current_version(pg, err, errsz);
+    int *done = xcalloc((size_t)migrations_count + 1, sizeof *done);
+    int have = applied_versions(pg, done, err, errsz);
     PQfinish(pg);
+    int missing = -1;
+    for (int i = 0; have >= 0 && i < migrations_count && missing < 0; i++)
+        if (!done[i] && migrations[i].version < have)
+            missing = i;
+    free(done);
     if (have < 0)
         return -1;
+    if (missing >= 0) {
+        snprintf(err, errsz, "the database schema lacks migration %04d_%s: run `kehud migrate`",
+                 migrations[missing].version, migrations[missing].name);
+        return -1;
+    }
     if (have < migrate_expected()) {
         snprintf(err, errsz, "the database schema is at version %d but this kehud needs %d: run `kehud migrate`", have,
                  migrate_expected());

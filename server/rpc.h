@@ -175,6 +175,9 @@ extern const struct rpc_entry rpc_churn_list, rpc_churn_ack, rpc_churn_lost, rpc
 Kehu__V1__ChurnWarning *rpc_churn_warning_from_row(struct req *r, const struct db_result *res, int stmt, int row);
 extern const struct rpc_entry rpc_report_get;
 
+/* rpc_audit.c: the audit trail, listed and verified */
+extern const struct rpc_entry rpc_audit_list, rpc_audit_verify;
+
 /* The caller's customer scope as two text parameters for RPC_SCOPE_SQL:
  * kind (0 all, 1 a unit's subtree, 2 an owner, 3 nothing, 4 owners in a
  * unit's subtree) and the unit or owner id. */

@@ -90,7 +90,8 @@ static const char *pg_dump_path(const struct config *cfg)
  * reads everything whatever the grants of the role kehud serves as.) */
 static const char *backup_conninfo(const struct config *cfg)
 {
-    return cfg->backup_db[0] ? cfg->backup_db : cfg->db;
+    /* the owner sees every table (kehu_app may not read all that a dump needs) */
+    return cfg->backup_db[0] ? cfg->backup_db : config_owner_db(cfg);
 }
 
 /* Appends key='value' to a connection string being built (libpq quoting). */

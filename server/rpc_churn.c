@@ -187,7 +187,7 @@ static void ack_loaded(struct req *r, const struct rpc_customer_ref *ref)
     struct db_call *call = db_call_new(r->srv->db, acked, r);
     db_call_add(call, &ack_update, 3, p);
     db_call_add(call, &ack_status, 1, p);
-    db_call_send(call);
+    audit_call_send(r, call);
 }
 
 static void ack_found(const struct db_result *res, void *arg)
@@ -277,7 +277,7 @@ static void lost_loaded(struct req *r, const struct rpc_customer_ref *ref)
     struct db_call *call = db_call_new(r->srv->db, lost_done, r);
     db_call_add(call, &lost_customer, 2, pc);
     db_call_add(call, &lost_warning, 4, pw);
-    db_call_send(call);
+    audit_call_send(r, call);
 }
 
 static void churn_lost(struct req *r)

@@ -100,7 +100,7 @@ static void contact_add_loaded(struct req *r, const struct rpc_customer_ref *ref
         return;
     const char *p[] = { rpc_num(r, ref->id), v.name, v.title, v.phones, v.email, k->key_person ? "true" : "false",
                         rpc_num(r, req_who(r)->user_id) };
-    db_query(r->srv->db, &contact_insert, 7, p, contact_added, r);
+    audit_query(r, &contact_insert, 7, p, contact_added);
 }
 
 static void contact_add(struct req *r)
@@ -244,7 +244,7 @@ static void contact_edit_apply(struct req *r, const struct rpc_customer_ref *ref
         return;
     const char *p[] = { rpc_num(r, m->id), rpc_num(r, m->version), v.name, v.title, v.phones, v.email,
                         key ? "true" : "false", rpc_num(r, req_who(r)->user_id) };
-    db_query(r->srv->db, &contact_update, 8, p, contact_edited, r);
+    audit_query(r, &contact_update, 8, p, contact_edited);
 }
 
 static void contact_edit(struct req *r)
@@ -383,7 +383,7 @@ static void txn_add_loaded(struct req *r, const struct rpc_customer_ref *ref)
                         rpc_num(r, req_who(r)->user_id),
                         t->on_credit ? "true" : "false",
                         t->on_credit ? t->due : NULL };
-    db_query(r->srv->db, &txn_insert, 10, p, txn_added, r);
+    audit_query(r, &txn_insert, 10, p, txn_added);
 }
 
 static void txn_add(struct req *r)

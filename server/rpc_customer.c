@@ -104,6 +104,7 @@ Kehu__V1__Customer *rpc_customer_from_row(struct req *r, const struct db_result 
     Kehu__V1__Customer *c = arena_alloc(&r->arena, sizeof *c);
     kehu__v1__customer__init(c);
     c->id = db_get_i64(res, stmt, row, COL_ID);
+    audit_note_customer(r, c->id);
     c->version = db_get_i64(res, stmt, row, COL_VERSION);
     c->kind = kind_from_sql(db_get(res, stmt, row, COL_KIND));
     c->name = rpc_col(r, res, stmt, row, COL_NAME);
@@ -259,6 +260,7 @@ void rpc_customer_load_ctx(struct req *r, int64_t id, enum authz_action act,
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, field, "a customer id is required");
         return;
     }
+    audit_note_customer(r, id);
     struct load *l = arena_alloc(&r->arena, sizeof *l);
     l->id = id;
     l->field = field;
@@ -402,7 +404,7 @@ static void add_insert(struct req *r)
     struct db_call *call = db_call_new(r->srv->db, add_inserted, r);
     db_call_add(call, &dup_find, 4, dup_params);
     db_call_add(call, insert_stmt(), 7 + CF_COUNT, params);
-    db_call_send(call);
+    audit_call_send(r, call);
 }
 
 static void add_resolved(const struct db_result *res, void *arg)
@@ -692,7 +694,7 @@ static void edit_loaded(struct req *r, const struct rpc_customer_ref *ref)
     struct db_call *call = db_call_new(r->srv->db, edit_done, r);
     db_call_add_sql(call, sql, np, params);
     db_call_add(call, &customer_by_id, 1, params); /* the current record, for a CONFLICT */
-    db_call_send(call);
+    audit_call_send(r, call);
 }
 
 static void customer_edit(struct req *r)
@@ -766,7 +768,7 @@ static void archive_loaded(struct req *r, const struct rpc_customer_ref *ref)
     const char *p[] = { arena_printf(&r->arena, "%lld", (long long)m->id),
                         arena_printf(&r->arena, "%lld", (long long)m->version),
                         arena_printf(&r->arena, "%lld", (long long)req_who(r)->user_id) };
-    db_query(r->srv->db, &archive_stmt, 3, p, archive_done, r);
+    audit_query(r, &archive_stmt, 3, p, archive_done);
 }
 
 static void customer_archive(struct req *r)

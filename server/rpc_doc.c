@@ -196,7 +196,7 @@ static void doc_store(struct req *r)
     db_call_add(call, &doc_insert, 7, p); /* copies the parameters */
     free(content);
     upload_end(r->conn);
-    db_call_send(call);
+    audit_call_send(r, call);
 }
 
 static void reply_progress(struct req *r, const struct doc_upload *u)
@@ -366,7 +366,7 @@ static void doc_put(struct req *r)
         doc_put_first(r);
 }
 
-const struct rpc_entry rpc_doc_put = { KEHU__V1__REQUEST__OP_DOC_PUT, "doc_put", ACT_CUSTOMER_WRITE, 0, doc_put };
+const struct rpc_entry rpc_doc_put = { KEHU__V1__REQUEST__OP_DOC_PUT, "doc_put", ACT_CUSTOMER_WRITE, RPC_AUDIT_LAST, doc_put };
 
 /* ---- DocGet */
 

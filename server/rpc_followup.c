@@ -186,7 +186,7 @@ static void plan_insert_for(struct req *r, int64_t owner_id)
                         nonempty(m->note),
                         owner_id ? rpc_num(r, owner_id) : NULL,
                         rpc_num(r, req_who(r)->user_id) };
-    db_query(r->srv->db, &plan_insert, 6, p, reply_one, r);
+    audit_query(r, &plan_insert, 6, p, reply_one);
 }
 
 static void plan_user_found(const struct db_result *res, void *arg)
@@ -295,7 +295,7 @@ static void log_loaded(struct req *r, const struct rpc_customer_ref *ref)
     const char *at = m->at && *m->at && strcmp(m->at, today) != 0 ? m->at : NULL;
     const char *p[] = { rpc_num(r, ref->id), m->kind, nonempty(m->outcome), nonempty(m->note), nonempty(m->next),
                         rpc_num(r, req_who(r)->user_id), at };
-    db_query(r->srv->db, &log_stmt, 7, p, reply_one, r);
+    audit_query(r, &log_stmt, 7, p, reply_one);
 }
 
 static void followup_log(struct req *r)

@@ -261,7 +261,8 @@ static void job_counts(const struct db_result *res, void *arg)
         g->n_counts = (size_t)nc;
         g->n_moves = (size_t)nm;
     }
-    db_copy_exec(job->x, job->dry ? "ROLLBACK" : "COMMIT", job_finished, job);
+    db_copy_exec(job->x, job->dry ? "ROLLBACK" : audit_commit_sql(job->srv, job->r, job->actor, "grade_run", job->kind),
+                 job_finished, job);
 }
 
 static void job_header(const struct db_result *res, void *arg)
@@ -675,12 +676,12 @@ static void override_write(struct req *r)
     const char *actor = rpc_num(r, req_who(r)->user_id);
     if (!st->grade) {
         const char *p[] = { rpc_num(r, st->customer_id), st->dimension, actor };
-        db_query(r->srv->db, &override_revoke, 3, p, override_done, r);
+        audit_query(r, &override_revoke, 3, p, override_done);
         return;
     }
     const char *p[] = { rpc_num(r, st->customer_id), st->dimension, st->grade, m->reason,
                         *m->until ? m->until : NULL, st->status, actor };
-    db_query(r->srv->db, &override_insert, 7, p, override_done, r);
+    audit_query(r, &override_insert, 7, p, override_done);
 }
 
 static void override_new_checked(const struct db_result *res, void *arg)
@@ -797,7 +798,7 @@ static void approve_loaded(struct req *r, const struct rpc_customer_ref *ref)
     (void)ref;
     const Kehu__V1__GradeApprove *m = r->msg->grade_approve;
     const char *p[] = { rpc_num(r, m->override_id), m->reject ? "true" : "false", rpc_num(r, req_who(r)->user_id) };
-    db_query(r->srv->db, &approve_stmt, 3, p, approve_done, r);
+    audit_query(r, &approve_stmt, 3, p, approve_done);
 }
 
 static void approve_found(const struct db_result *res, void *arg)
@@ -982,7 +983,7 @@ static void grade_policy_set(struct req *r)
     db_call_add(call, &policy_set, 3, p);
     db_call_add(call, &policy_rows, 0, NULL);
     db_call_add(call, &policy_festivals, 0, NULL);
-    db_call_send(call);
+    audit_call_send(r, call);
 }
 
 const struct rpc_entry rpc_grade_policy_set = { KEHU__V1__REQUEST__OP_GRADE_POLICY_SET, "grade_policy_set",
@@ -1035,7 +1036,7 @@ static void assess_loaded(struct req *r, const struct rpc_customer_ref *ref)
     }
     const char *p[] = { rpc_num(r, ref->id), grade_spelled("credit", m->grade), m->notes && *m->notes ? m->notes : NULL,
                         rpc_num(r, req_who(r)->user_id), until ? until : year_on };
-    db_query(r->srv->db, &assess_stmt, 5, p, assess_done, r);
+    audit_query(r, &assess_stmt, 5, p, assess_done);
 }
 
 static void credit_assess(struct req *r)

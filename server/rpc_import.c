@@ -674,7 +674,7 @@ static void run_step(struct import *im)
                      im);
         return;
     case STEP_FINISH:
-        db_copy_exec(im->x, im->dry_run ? "ROLLBACK" : "COMMIT", step_done, im);
+        db_copy_exec(im->x, im->dry_run ? "ROLLBACK" : audit_commit_sql(im->srv, r, 0, r->rpc->name, arena_printf(&r->arena, "%llu rows imported", (unsigned long long)im->imported)), step_done, im);
         return;
     default: {
         Kehu__V1__ImportResult *out = im->result;
@@ -804,7 +804,7 @@ static void import_chunk(struct req *r)
 }
 
 const struct rpc_entry rpc_import_chunk = { KEHU__V1__REQUEST__OP_IMPORT_CHUNK, "import_chunk", ACT_CUSTOMER_WRITE,
-                                            0, import_chunk };
+                                            RPC_AUDIT_LAST, import_chunk };
 
 /* ---- ImportBegin: the branch, the connection, the staging table, COPY */
 

@@ -145,7 +145,7 @@ static void other_loaded(struct req *r, const struct rpc_customer_ref *ref)
     db_call_add(call, &tombstone_stmt, 3, tomb_p);
     db_call_add_sql(call, sql, np, params);
     db_call_add(call, &merged_log_stmt, 3, log_p);
-    db_call_send(call);
+    audit_call_send(r, call);
 }
 
 static void keep_loaded(struct req *r, const struct rpc_customer_ref *ref)

@@ -218,7 +218,7 @@ static void org_add_parent(const struct db_result *res, void *arg)
     }
     r->state = arena_strdup(&r->arena, db_get(res, 0, 0, 1));
     const char *p[] = { db_get(res, 0, 0, 0), rpc_kind_sql(m->kind), m->name };
-    db_query(r->srv->db, &unit_insert, 3, p, org_add_done, r);
+    audit_query(r, &unit_insert, 3, p, org_add_done);
 }
 
 static void org_add(struct req *r)
@@ -314,7 +314,7 @@ static void user_add_hashed(int ok, const char *hash, void *arg)
     }
     const char *p[] = { m->username, m->display_name ? m->display_name : "", rpc_role_sql(m->role), st->unit_id,
                         hash };
-    db_query(r->srv->db, &user_insert, 5, p, user_add_done, r);
+    audit_query(r, &user_insert, 5, p, user_add_done);
 }
 
 static void user_add_unit(const struct db_result *res, void *arg)
@@ -552,7 +552,7 @@ static void user_disable_found(const struct db_result *res, void *arg)
     db_call_add(call, &user_disable_stmt, 1, p);
     db_call_add(call, &user_revoke_sessions, 1, p);
     db_call_add(call, &rpc_user_by_id, 1, p);
-    db_call_send(call);
+    audit_call_send(r, call);
 }
 
 static void user_disable(struct req *r)
@@ -598,7 +598,7 @@ static void user_move_found(const struct db_result *res, void *arg)
     struct db_call *call = db_call_new(r->srv->db, user_changed, r);
     db_call_add(call, &user_move_stmt, 2, p);
     db_call_add(call, &rpc_user_by_id, 1, p);
-    db_call_send(call);
+    audit_call_send(r, call);
 }
 
 static void user_move(struct req *r)

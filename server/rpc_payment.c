@@ -173,7 +173,7 @@ static void payment_add_loaded(struct req *r, const struct rpc_customer_ref *ref
                              p->reference && *p->reference ? p->reference : NULL,
                              p->note && *p->note ? p->note : NULL,
                              rpc_num(r, req_who(r)->user_id) };
-    db_query(r->srv->db, &payment_insert, 7, params, payment_added, r);
+    audit_query(r, &payment_insert, 7, params, payment_added);
 }
 
 static void payment_add(struct req *r)
@@ -364,7 +364,7 @@ static void asset_add_loaded(struct req *r, const struct rpc_customer_ref *ref)
     }
     const char *p[] = { rpc_num(r, ref->id), date, rpc_money_sql(&r->arena, a->balance_minor), product,
                         rpc_num(r, req_who(r)->user_id) };
-    db_query(r->srv->db, &asset_upsert, 5, p, asset_added, r);
+    audit_query(r, &asset_upsert, 5, p, asset_added);
 }
 
 static void asset_add(struct req *r)

@@ -42,7 +42,7 @@ static void hello(struct req *r)
     req_reply(r);
 }
 
-const struct rpc_entry rpc_hello = { KEHU__V1__REQUEST__OP_HELLO, "hello", ACT_PUBLIC, RPC_BEFORE_HELLO, hello };
+const struct rpc_entry rpc_hello = { KEHU__V1__REQUEST__OP_HELLO, "hello", ACT_PUBLIC, RPC_BEFORE_HELLO | RPC_NO_AUDIT, hello };
 
 /* ---- Ping: answers only after a round trip to PostgreSQL */
 
@@ -75,7 +75,7 @@ static void ping(struct req *r)
     db_query(r->srv->db, &ping_stmt, 0, NULL, ping_done, r);
 }
 
-const struct rpc_entry rpc_ping = { KEHU__V1__REQUEST__OP_PING, "ping", ACT_PUBLIC, 0, ping };
+const struct rpc_entry rpc_ping = { KEHU__V1__REQUEST__OP_PING, "ping", ACT_PUBLIC, RPC_NO_AUDIT, ping };
 
 /* ---- Login */
 
@@ -375,4 +375,4 @@ static void whoami(struct req *r)
     db_query(r->srv->db, &rpc_user_by_id, 1, p, whoami_done, r);
 }
 
-const struct rpc_entry rpc_whoami = { KEHU__V1__REQUEST__OP_WHOAMI, "whoami", ACT_SESSION, 0, whoami };
+const struct rpc_entry rpc_whoami = { KEHU__V1__REQUEST__OP_WHOAMI, "whoami", ACT_SESSION, RPC_NO_AUDIT, whoami };

@@ -6,6 +6,7 @@
 #include <unicode/uclean.h>
 
 #include "conn.h"
+#include "audit.h"
 #include "db.h"
 #include "log.h"
 #include "migrate.h"
@@ -70,13 +71,8 @@ static void close_quietly(uv_handle_t *h)
 
 /* Everything is answered or abandoned: close the remaining handles so that
  * uv_run returns. */
-static void finish_shutdown(struct server *s)
+static void close_all(struct server *s)
 {
-    if (s->stopping == 2)
-        return;
-    s->stopping = 2;
-    log_info(0, 0, "all connections closed");
-    grade_shutdown(s);
     db_pool_close(s->db);
     db_pool_close(s->db_long);
     uv_timer_stop(&s->grace);
@@ -85,6 +81,16 @@ static void finish_shutdown(struct server *s)
     close_quietly((uv_handle_t *)&s->flusher);
     close_quietly((uv_handle_t *)&s->sigint);
     close_quietly((uv_handle_t *)&s->sigterm);
+}
+
+static void finish_shutdown(struct server *s)
+{
+    if (s->stopping == 2)
+        return;
+    s->stopping = 2;
+    log_info(0, 0, "all connections closed");
+    grade_shutdown(s);
+    audit_stop(s, close_all); /* the last reads' records are written first */
 }
 
 static void on_janitor(uv_timer_t *t)
@@ -192,6 +198,8 @@ int server_run(const struct config *cfg)
     uv_timer_start(&s->janitor, on_janitor, 1000, 1000);
     uv_unref((uv_handle_t *)&s->janitor);
     grade_schedule_start(s);
+    audit_start(s);
+    audit_check_role(cfg->db);
     uv_signal_init(s->loop, &s->sigint);
     uv_signal_init(s->loop, &s->sigterm);
     s->sigint.data = s->sigterm.data = s;

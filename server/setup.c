@@ -25,7 +25,8 @@ static PGresult *run(PGconn *pg, const char *sql, int n, const char *const *para
 static int ready(const struct config *cfg, PGconn **pg)
 {
     char err[512];
-    if (migrate_check(cfg->db, err, sizeof err) < 0 || !(*pg = migrate_connect(cfg->db, err, sizeof err))) {
+    if (migrate_check(config_owner_db(cfg), err, sizeof err) < 0 ||
+        !(*pg = migrate_connect(config_owner_db(cfg), err, sizeof err))) {
         fprintf(stderr, "kehud: %s\n", err);
         return -1;
     }

@@ -760,6 +760,8 @@ int th_pg_create(struct th_env *e)
         goto fail;
     setenv("PGOPTIONS", "-c kehu.id_key=" TH_ID_KEY, 1);
     if (fmt(e->conninfo, sizeof e->conninfo, "host=127.0.0.1 port=%d user=kehu dbname=kehu",
+            e->pg_port) < 0 ||
+        fmt(e->app_conninfo, sizeof e->app_conninfo, "host=127.0.0.1 port=%d user=kehu_app dbname=kehu",
             e->pg_port) < 0)
         goto fail;
     if (pg_initdb(e) < 0 || pg_ctl_start(e) < 0)
@@ -874,14 +876,16 @@ static int write_config(struct th_env *e)
             "# written by the integration-test harness\n"
             "listen = 127.0.0.1\n"
             "port = %d\n"
+            "# kehud serves as kehu_app (made by migration 0008); migrations run as the owner\n"
             "db = %s\n"
+            "db_owner = %s\n"
             "log_level = debug\n"
             "hash_ops = 1\n"
             "hash_mem = 16384\n"
             "# tests start their grading runs themselves\n"
             "grade_schedule = 0\n"
             "id_key = " TH_ID_KEY "\n",
-            e->port, e->conninfo);
+            e->port, e->app_conninfo, e->conninfo);
     if (fclose(f) != 0) {
         th_err("cannot write %s: %s", e->config, strerror(errno));
         return -1;

@@ -50,7 +50,9 @@ struct th_env {
     char dir[256];           /* temp dir, e.g. /tmp/kehu-it-XXXXXX */
     char pg_bindir[256];
     int pg_port;             /* PostgreSQL's TCP port (127.0.0.1) */
-    char conninfo[512];      /* "host=127.0.0.1 port=%d user=kehu dbname=kehu" */
+    char conninfo[512];      /* "host=127.0.0.1 port=%d user=kehu dbname=kehu": the owner, a superuser
+                                (kehud's db_owner, for migrate, init and demo) */
+    char app_conninfo[512];  /* the same as user=kehu_app: kehud serves with it (db) */
     char kehud_bin[512];     /* from env KEHUD_BIN, else the KEHUD_BIN macro */
     int port;                /* kehud's port */
     pid_t kehud_pid;         /* 0 when not running */

@@ -1,0 +1,382 @@
+/* The audit trail: audit list (who read or changed what, newest first) and
+ * audit verify (the hash chain, exit 1 naming the first bad row). Auditors
+ * and admins only; the server says so. */
+#include "cli.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "out.h"
+
+#define LIMIT_DEFAULT 50
+#define LIMIT_MAX 1000
+#define PAGE_MAX 1000
+#define DETAIL_COLS 40
+#define IDS_COLS 30
+
+enum {
+    O_USER = 0x100,
+    O_CUSTOMER,
+    O_SINCE,
+    O_UNTIL,
+    O_ACTION,
+    O_LIMIT,
+    O_HEAD,
+};
+
+static void hex(const ProtobufCBinaryData *b, char *out, size_t n)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < b->len && k + 3 <= n; i++)
+        k += (size_t)snprintf(out + k, n - k, "%02x", b->data[i]);
+    out[k < n ? k : n - 1] = 0;
+}
+
+/* A time given on the command line: YYYY-MM-DD (midnight UTC),
+ * YYYY-MM-DDTHH:MM[:SS][Z] (UTC), or a span back from now: 30s, 15m, 2h, 7d.
+ * Returns 0 with *ms, or -1. */
+static int parse_time(const char *s, int64_t *ms)
+{
+    char *end;
+    long long n = strtoll(s, &end, 10);
+    if (end != s && *s != '-' && end[0] && !end[1] && strchr("smhd", end[0]) && (end - s) < 8) {
+        int64_t unit = end[0] == 's' ? 1000 : end[0] == 'm' ? 60000 : end[0] == 'h' ? 3600000 : 86400000;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        *ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 - (int64_t)n * unit;
+        return 0;
+    }
+    struct tm tm = { 0 };
+    int y, mo, d, h = 0, mi = 0, sec = 0, used = 0;
+    if (sscanf(s, "%4d-%2d-%2d%n", &y, &mo, &d, &used) != 3)
+        return -1;
+    const char *rest = s + used;
+    if (*rest == 'T' || *rest == ' ') {
+        int u2 = 0;
+        if (sscanf(rest + 1, "%2d:%2d%n", &h, &mi, &u2) != 2)
+            return -1;
+        rest += 1 + u2;
+        if (*rest == ':') {
+            int u3 = 0;
+            if (sscanf(rest + 1, "%2d%n", &sec, &u3) != 1)
+                return -1;
+            rest += 1 + u3;
+        }
+        if (*rest == 'Z')
+            rest++;
+    }
+    if (*rest || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+        return -1;
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = sec;
+    *ms = (int64_t)timegm(&tm) * 1000;
+    return 0;
+}
+
+/* ---- audit list */
+
+static char *ids_text(const Kehu__V1__AuditEntry *e, const char *sep)
+{
+    size_t len = e->n_customer_ids * 22 + 1;
+    char *s = out_xmalloc(len), *p = s;
+    *p = 0;
+    for (size_t i = 0; i < e->n_customer_ids; i++)
+        p += snprintf(p, len - (size_t)(p - s), "%s%" PRId64, i ? sep : "", e->customer_ids[i]);
+    return s;
+}
+
+static void json_entry(struct json_w *w, const void *item)
+{
+    const Kehu__V1__AuditEntry *e = item;
+    char at[OUT_TIME_BUFSZ], h[72];
+    out_time_ms(e->at_ms, at, sizeof at);
+    hex(&e->hash, h, sizeof h);
+    json_begin_object(w);
+    json_kint(w, "seq", e->seq);
+    json_kstr(w, "at", at);
+    json_kint(w, "at_ms", e->at_ms);
+    json_kint(w, "user_id", e->user_id);
+    json_kstr(w, "username", e->username);
+    json_kstr(w, "peer", e->peer);
+    json_kstr(w, "action", e->action);
+    json_key(w, "customer_ids");
+    json_begin_array(w);
+    for (size_t i = 0; i < e->n_customer_ids; i++)
+        json_int(w, e->customer_ids[i]);
+    json_end_array(w);
+    json_kstr(w, "detail", e->detail);
+    json_kstr(w, "result", e->result);
+    json_kstr(w, "hash", h);
+    json_end_object(w);
+}
+
+static const char *const entry_csv_head[] = { "seq",    "at",           "username", "user_id", "peer",
+                                              "action", "customer_ids", "result",   "detail" };
+
+static void csv_entry(const void *item)
+{
+    const Kehu__V1__AuditEntry *e = item;
+    char seq[24], uid[24], at[OUT_TIME_BUFSZ];
+    snprintf(seq, sizeof seq, "%" PRId64, e->seq);
+    snprintf(uid, sizeof uid, "%" PRId64, e->user_id);
+    out_time_ms(e->at_ms, at, sizeof at);
+    char *ids = ids_text(e, ",");
+    const char *row[] = { seq, at, e->username, uid, e->peer, e->action, ids, e->result, e->detail };
+    cli_csv_row(stdout, 9, row);
+    free(ids);
+}
+
+static void table_entries(void *const *items, size_t n)
+{
+    static const char *const head[] = { "SEQ", "AT", "USER", "FROM", "ACTION", "CUSTOMERS", "RESULT", "DETAIL" };
+    struct out_table *t = out_table_new(8, head);
+    out_table_align(t, 0, OUT_RIGHT);
+    out_table_max_width(t, 5, IDS_COLS);
+    out_table_max_width(t, 7, DETAIL_COLS);
+    for (size_t i = 0; i < n; i++) {
+        const Kehu__V1__AuditEntry *e = items[i];
+        char seq[24], at[OUT_TIME_BUFSZ];
+        snprintf(seq, sizeof seq, "%" PRId64, e->seq);
+        out_time_ms(e->at_ms, at, sizeof at);
+        char *ids = ids_text(e, ",");
+        const char *user = *e->username ? e->username : "-";
+        const char *row[] = { seq, at, user, e->peer, e->action, ids, e->result, e->detail };
+        out_table_add(t, row);
+        free(ids);
+    }
+    out_table_print(t, stdout);
+    out_table_free(t);
+}
+
+static const struct cli_record_kind entry_kind = {
+    .json = json_entry,
+    .ncols = 9,
+    .csv_head = entry_csv_head,
+    .csv_row = csv_entry,
+    .table = table_entries,
+};
+
+static int run_audit_list(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "user", required_argument, NULL, O_USER },
+        { "customer", required_argument, NULL, O_CUSTOMER },
+        { "since", required_argument, NULL, O_SINCE },
+        { "until", required_argument, NULL, O_UNTIL },
+        { "action", required_argument, NULL, O_ACTION },
+        { "limit", required_argument, NULL, O_LIMIT },
+        { NULL, 0, NULL, 0 },
+    };
+    Kehu__V1__AuditList m = KEHU__V1__AUDIT_LIST__INIT;
+    int64_t limit = LIMIT_DEFAULT;
+    int c, rc;
+    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
+        switch (c) {
+        case O_USER: m.user = optarg; break;
+        case O_ACTION: m.action = optarg; break;
+        case O_CUSTOMER:
+            if ((rc = cmd_customer_parse_int(cli, "--customer", optarg, 1, INT64_MAX, &m.customer_id)))
+                return rc;
+            break;
+        case O_SINCE:
+        case O_UNTIL:
+            if (parse_time(optarg, c == O_SINCE ? &m.since_ms : &m.until_ms) < 0)
+                return cli_usage_error(cli, "%s: '%s' is not YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS] (UTC) or a span "
+                                            "back from now such as 15m, 2h, 7d",
+                                       c == O_SINCE ? "--since" : "--until", optarg);
+            break;
+        case O_LIMIT:
+            if ((rc = cmd_customer_parse_int(cli, "--limit", optarg, 1, 100000, &limit)))
+                return rc;
+            break;
+        default: return cli->opt_rc;
+        }
+    }
+    if ((rc = cli_args(cli, argc, argv, 0, 0)))
+        return rc;
+    /* pages of up to PAGE_MAX until --limit rows, newest first */
+    Kehu__V1__Response **resps = NULL;
+    size_t nresp = 0, nitems = 0;
+    void **items = NULL;
+    rc = CLI_OK;
+    while ((int64_t)nitems < limit) {
+        int64_t want = limit - (int64_t)nitems;
+        m.limit = (uint32_t)(want > PAGE_MAX ? PAGE_MAX : want);
+        Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+        req.op_case = KEHU__V1__REQUEST__OP_AUDIT_LIST;
+        req.audit_list = &m;
+        Kehu__V1__Response *resp;
+        if ((rc = cli_call(cli, &req, &resp)))
+            break;
+        if (resp->result_case != KEHU__V1__RESPONSE__RESULT_AUDIT_ENTRIES || !resp->audit_entries) {
+            rc = cli_bad_reply(cli, resp);
+            break;
+        }
+        resps = out_xrealloc(resps, (nresp + 1) * sizeof *resps);
+        resps[nresp++] = resp;
+        const Kehu__V1__AuditEntries *page = resp->audit_entries;
+        items = out_xrealloc(items, (nitems + page->n_entries + 1) * sizeof *items);
+        for (size_t i = 0; i < page->n_entries; i++)
+            items[nitems++] = page->entries[i];
+        if (!page->next_before_seq)
+            break;
+        m.before_seq = page->next_before_seq;
+    }
+    if (rc == CLI_OK) {
+        if (nitems || cli->json || cli->csv)
+            cli_print_records(cli, items, nitems, 1, &entry_kind);
+        else
+            cli_say("no audit records match\n");
+    }
+    for (size_t i = 0; i < nresp; i++)
+        kehu_response_free(resps[i]);
+    free(resps);
+    free(items);
+    return rc;
+}
+
+/* ---- audit verify */
+
+static const char *reason_text(const char *reason)
+{
+    if (strcmp(reason, "edited") == 0)
+        return "edited: the row no longer matches its hash";
+    if (strcmp(reason, "missing") == 0)
+        return "missing: the row was removed";
+    if (strcmp(reason, "chain broken") == 0)
+        return "chain broken: the row does not follow the one before it (replaced or re-hashed)";
+    return reason;
+}
+
+/* --head SEQ:HASH, noted from an earlier verify: that row must still be
+ * there with that hash (removing the newest rows leaves no gap in the chain). */
+static int check_head(struct cli *cli, int64_t seq, const char *want, const char **why)
+{
+    Kehu__V1__AuditList m = KEHU__V1__AUDIT_LIST__INIT;
+    m.before_seq = seq + 1;
+    m.limit = 1;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_AUDIT_LIST;
+    req.audit_list = &m;
+    Kehu__V1__Response *resp;
+    int rc = cli_call(cli, &req, &resp);
+    if (rc)
+        return -rc;
+    if (!resp->audit_entries) {
+        rc = cli_bad_reply(cli, resp);
+        return -rc;
+    }
+    int ok = 0;
+    if (resp->audit_entries->n_entries == 1 && resp->audit_entries->entries[0]->seq == seq) {
+        char h[72];
+        hex(&resp->audit_entries->entries[0]->hash, h, sizeof h);
+        ok = strcmp(h, want) == 0;
+        *why = ok ? "" : "edited: the noted head row no longer has the noted hash";
+    } else {
+        *why = "missing: the noted head row is gone (the newest rows were removed)";
+    }
+    kehu_response_free(resp);
+    return ok;
+}
+
+static int run_audit_verify(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "head", required_argument, NULL, O_HEAD },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *head = NULL;
+    int c, rc;
+    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
+        if (c != O_HEAD)
+            return cli->opt_rc;
+        head = optarg;
+    }
+    if ((rc = cli_args(cli, argc, argv, 0, 0)))
+        return rc;
+    int64_t head_seq = 0;
+    char head_hash[72] = "";
+    if (head) {
+        const char *colon = strchr(head, ':');
+        char num[24];
+        size_t nl = colon ? (size_t)(colon - head) : 0;
+        if (!colon || nl == 0 || nl >= sizeof num || strlen(colon + 1) != 64)
+            return cli_usage_error(cli, "--head: '%s' is not SEQ:HASH as audit verify printed it", head);
+        memcpy(num, head, nl);
+        num[nl] = 0;
+        if ((rc = cmd_customer_parse_int(cli, "--head", num, 1, INT64_MAX, &head_seq)))
+            return rc;
+        snprintf(head_hash, sizeof head_hash, "%s", colon + 1);
+    }
+    Kehu__V1__AuditVerify m = KEHU__V1__AUDIT_VERIFY__INIT;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_AUDIT_VERIFY;
+    req.audit_verify = &m;
+    Kehu__V1__Response *resp;
+    if ((rc = cli_call(cli, &req, &resp)))
+        return rc;
+    const Kehu__V1__AuditVerifyResult *v = resp->audit_verify;
+    if (resp->result_case != KEHU__V1__RESPONSE__RESULT_AUDIT_VERIFY || !v)
+        return cli_bad_reply(cli, resp);
+    int ok = v->ok;
+    int64_t bad_seq = v->bad_seq;
+    const char *reason = v->reason;
+    if (ok && head) {
+        const char *why = "";
+        int h = check_head(cli, head_seq, head_hash, &why);
+        if (h < 0) {
+            kehu_response_free(resp);
+            return -h;
+        }
+        if (!h) {
+            ok = 0;
+            bad_seq = head_seq;
+            reason = why;
+        }
+    }
+    char last_hash[72];
+    hex(&v->last_hash, last_hash, sizeof last_hash);
+    if (cli->json) {
+        struct json_w w;
+        json_init(&w, stdout, 1);
+        json_begin_object(&w);
+        json_kbool(&w, "ok", ok);
+        json_kint(&w, "rows", v->rows);
+        json_kint(&w, "last_seq", v->last_seq);
+        json_kstr(&w, "last_hash", last_hash);
+        json_kint(&w, "bad_seq", ok ? 0 : bad_seq);
+        json_kstr(&w, "reason", ok ? "" : reason);
+        json_end_object(&w);
+        json_finish(&w);
+    }
+    if (ok) {
+        if (!cli->json) {
+            cli_say("audit trail intact: %" PRId64 " rows checked, seq 1 to %" PRId64 "\n", v->rows, v->last_seq);
+            if (v->last_seq)
+                cli_say("head: %" PRId64 ":%s (keep it; `kehu audit verify --head` with it later also shows whether"
+                        " the newest rows were removed)\n",
+                        v->last_seq, last_hash);
+        }
+        kehu_response_free(resp);
+        return CLI_OK;
+    }
+    fprintf(stderr, "kehu: audit verify: the audit trail is broken at seq %" PRId64 ": %s\n", bad_seq,
+            reason_text(reason));
+    kehu_response_free(resp);
+    return CLI_REFUSED;
+}
+
+const struct cli_cmd cmd_audit_table[] = {
+    { "audit list", "[--user U] [--customer ID] [--since TIME] [--until TIME] [--action RPC] [--limit N]",
+      "who read or changed what, newest first (TIME: YYYY-MM-DD, YYYY-MM-DDTHH:MM UTC, or 15m, 2h, 7d ago)", 1,
+      run_audit_list },
+    { "audit verify", "[--head SEQ:HASH]",
+      "check the audit trail's hash chain (exit 1 naming the first edited or missing row)", 1, run_audit_verify },
+    { NULL, NULL, NULL, 0, NULL },
+};

@@ -70,6 +70,12 @@ static const struct rpc_entry *const rpc_table[] = {
     &rpc_perm_show,
     &rpc_perm_set,
     &rpc_access_explain,
+    &rpc_assign,
+    &rpc_assign_undo,
+    &rpc_assign_history,
+    &rpc_user_cap,
+    &rpc_assign_policy_show,
+    &rpc_assign_policy_set,
 };
 
 static const struct rpc_entry *rpc_find(Kehu__V1__Request__OpCase op)

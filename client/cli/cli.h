@@ -58,6 +58,7 @@ extern const struct cli_cmd cmd_doc_table[];
 extern const struct cli_cmd cmd_import_table[];
 extern const struct cli_cmd cmd_payment_table[];
 extern const struct cli_cmd cmd_grade_table[];
+extern const struct cli_cmd cmd_assign_table[];
 
 /* getopt_long over the command's options plus the global ones (--server,
  * --json, --csv, --timeout, --help), which it handles itself; argument

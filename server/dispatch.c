@@ -74,6 +74,12 @@ static const struct rpc_entry *const rpc_table[] = {
     &rpc_admin_stats,
     &rpc_audit_list,
     &rpc_audit_verify,
+    &rpc_assign,
+    &rpc_assign_undo,
+    &rpc_assign_history,
+    &rpc_user_cap,
+    &rpc_assign_policy_show,
+    &rpc_assign_policy_set,
 };
 
 static const struct rpc_entry *rpc_find(Kehu__V1__Request__OpCase op)

@@ -33,6 +33,12 @@ extern const struct rpc_entry rpc_subscribe;
  * page); cb receives CUSTOMER_COLUMNS rows plus the sort value, one row more
  * than the page when another page follows. -1 when m was refused (answered). */
 int rpc_customer_list_start(struct req *r, const Kehu__V1__CustomerList *m, uint32_t default_limit, db_cb cb);
+/* The filters of a customer list (sort, limit and after aside) and the
+ * caller's scope for act, as a condition over customer alias c (live
+ * customers only) with its parameters $1..$*nparams: for statements that act
+ * on the customers `customer list` would show. -1 when refused (answered). */
+int rpc_customer_filter_sql(struct req *r, const Kehu__V1__CustomerList *m, enum authz_action act, char **sql,
+                            const char ***params, int *nparams);
 /* In that callback: the next page's cursor ("" on the last page) and how many rows belong to this page. */
 char *rpc_customer_next_cursor(struct req *r, const struct db_result *res, uint32_t *shown);
 
@@ -190,5 +196,9 @@ void rpc_scope_params(struct req *r, enum authz_action act, const char **kind, c
 /* The same scope as a predicate with its ids written in, for statements
  * built per request: over the given branch and owner columns. */
 char *rpc_scope_predicate(struct arena *a, struct authz_scope s, const char *branch_col, const char *owner_col);
+
+/* rpc_assign.c: reassignment batches, their undo, owner history, caps, policy */
+extern const struct rpc_entry rpc_assign, rpc_assign_undo, rpc_assign_history, rpc_user_cap, rpc_assign_policy_show,
+    rpc_assign_policy_set;
 
 #endif

@@ -893,11 +893,10 @@ char *rpc_scope_predicate(struct arena *a, struct authz_scope s, const char *bra
     }
 }
 
-/* The customers the request's own action covers: read for a list, export
- * for an export page. */
-static void scope_sql(struct req *r, struct sqlbuf *b)
+/* The customers act covers for the caller, as an " AND ..." clause. */
+static void scope_sql(struct req *r, struct sqlbuf *b, enum authz_action act)
 {
-    struct authz_scope s = authz_customer_scope(req_who(r), r->rpc->action);
+    struct authz_scope s = authz_customer_scope(req_who(r), act);
     sql_add(r, b, " AND ");
     sql_add(r, b, rpc_scope_predicate(&r->arena, s, "c.branch_id", "c.owner_id"));
 }
@@ -959,6 +958,73 @@ static int date_filter(struct req *r, const char *value, const char *field)
     return 0;
 }
 
+/* The filters of a customer list over alias c, and the caller's scope for
+ * act, appended to b as " AND ..." clauses; -1 when refused (answered). */
+static int filter_sql(struct req *r, const Kehu__V1__CustomerList *m, enum authz_action act, struct sqlbuf *b)
+{
+    const char *grade_dim = NULL, *grade = NULL;
+    if (m->grade && *m->grade) {
+        const char *why;
+        if (grade_filter_parse(&r->arena, m->grade, &grade_dim, &grade, &why) < 0) {
+            req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "grade", "%s", why);
+            return -1;
+        }
+    }
+    if (date_filter(r, m->created_from, "created_from") < 0 || date_filter(r, m->created_to, "created_to") < 0)
+        return -1;
+    scope_sql(r, b, act);
+    if (grade) { /* the effective grade: an override in force, else the last run's */
+        sql_param(r, b, " AND grade_of(c.id, $?", grade_dim);
+        sql_param(r, b, ") = $?", grade);
+    }
+    const char *status = m->status && *m->status ? m->status : "";
+    if (!*status) {
+        sql_add(r, b, " AND c.status <> 'archived'");
+    } else if (strcmp(status, "all") != 0) {
+        if (!status_filter(status)) {
+            req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "status", "status is active, in_pool, churned, archived or all");
+            return -1;
+        }
+        sql_param(r, b, " AND c.status = $?::customer_status", status);
+    }
+    if (m->owner && *m->owner)
+        sql_param(r, b, " AND c.owner_id = (SELECT id FROM app_user WHERE username = lower($?))", m->owner);
+    if (m->branch && *m->branch)
+        sql_param(r, b,
+                  " AND c.branch_id IN (SELECT s.id FROM org_unit s JOIN org_unit u ON s.path @> ARRAY[u.id],"
+                  " (SELECT $?::text AS ref) x"
+                  " WHERE CASE WHEN x.ref ~ '^[0-9]{1,18}$' THEN u.id::text END = x.ref OR lower(u.name) = lower(x.ref))",
+                  m->branch);
+    if (m->tag && *m->tag)
+        sql_param(r, b, " AND c.tags @> ARRAY[$?::text]", m->tag);
+    if (m->region && *m->region)
+        sql_param(r, b, " AND c.region = $?", m->region);
+    if (m->industry && *m->industry)
+        sql_param(r, b, " AND c.industry = $?", m->industry);
+    if (m->source && *m->source)
+        sql_param(r, b, " AND c.source = $?", m->source);
+    if (m->created_from && *m->created_from)
+        sql_param(r, b, " AND c.created_at >= $?::date", m->created_from);
+    if (m->created_to && *m->created_to)
+        sql_param(r, b, " AND c.created_at < $?::date + 1", m->created_to);
+    return 0;
+}
+
+int rpc_customer_filter_sql(struct req *r, const Kehu__V1__CustomerList *m, enum authz_action act, char **sql,
+                            const char ***params, int *nparams)
+{
+    static const Kehu__V1__CustomerList none = KEHU__V1__CUSTOMER_LIST__INIT;
+    struct sqlbuf *b = arena_alloc(&r->arena, sizeof *b);
+    memset(b, 0, sizeof *b);
+    sql_add(r, b, "c.merged_into IS NULL");
+    if (filter_sql(r, m ? m : &none, act, b) < 0)
+        return -1;
+    *sql = b->s;
+    *params = b->params;
+    *nparams = b->n;
+    return 0;
+}
+
 int rpc_customer_list_start(struct req *r, const Kehu__V1__CustomerList *m, uint32_t default_limit, db_cb cb)
 {
     static const Kehu__V1__CustomerList none = KEHU__V1__CUSTOMER_LIST__INIT;
@@ -982,54 +1048,13 @@ int rpc_customer_list_start(struct req *r, const Kehu__V1__CustomerList *m, uint
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "limit", "at most 1000 customers per page");
         return -1;
     }
-    const char *grade_dim = NULL, *grade = NULL;
-    if (m->grade && *m->grade) {
-        const char *why;
-        if (grade_filter_parse(&r->arena, m->grade, &grade_dim, &grade, &why) < 0) {
-            req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "grade", "%s", why);
-            return -1;
-        }
-    }
-    if (date_filter(r, m->created_from, "created_from") < 0 || date_filter(r, m->created_to, "created_to") < 0)
-        return -1;
     struct sqlbuf b = { 0 };
     sql_add(r, &b, "SELECT " CUSTOMER_COLUMNS ", ");
     sql_add(r, &b, ps->sort->key); /* the cursor's value: the last row's sort key */
     sql_add(r, &b, "::text FROM customer c" CUSTOMER_JOINS "WHERE c.merged_into IS NULL");
-    scope_sql(r, &b);
-    if (grade) { /* the effective grade: an override in force, else the last run's */
-        sql_param(r, &b, " AND grade_of(c.id, $?", grade_dim);
-        sql_param(r, &b, ") = $?", grade);
-    }
-    const char *status = m->status && *m->status ? m->status : "";
-    if (!*status) {
-        sql_add(r, &b, " AND c.status <> 'archived'");
-    } else if (strcmp(status, "all") != 0) {
-        if (!status_filter(status)) {
-            req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "status", "status is active, in_pool, churned, archived or all");
-            return -1;
-        }
-        sql_param(r, &b, " AND c.status = $?::customer_status", status);
-    }
-    if (m->owner && *m->owner)
-        sql_param(r, &b, " AND c.owner_id = (SELECT id FROM app_user WHERE username = lower($?))", m->owner);
-    if (m->branch && *m->branch)
-        sql_param(r, &b,
-                  " AND c.branch_id IN (SELECT s.id FROM org_unit s JOIN org_unit u ON s.path @> ARRAY[u.id]"
-                  " WHERE CASE WHEN $? ~ '^[0-9]{1,18}$' THEN u.id::text END = $1 OR lower(u.name) = lower($1))",
-                  m->branch);
-    if (m->tag && *m->tag)
-        sql_param(r, &b, " AND c.tags @> ARRAY[$?::text]", m->tag);
-    if (m->region && *m->region)
-        sql_param(r, &b, " AND c.region = $?", m->region);
-    if (m->industry && *m->industry)
-        sql_param(r, &b, " AND c.industry = $?", m->industry);
-    if (m->source && *m->source)
-        sql_param(r, &b, " AND c.source = $?", m->source);
-    if (m->created_from && *m->created_from)
-        sql_param(r, &b, " AND c.created_at >= $?::date", m->created_from);
-    if (m->created_to && *m->created_to)
-        sql_param(r, &b, " AND c.created_at < $?::date + 1", m->created_to);
+    /* the request's own action: read for a list, export for an export page */
+    if (filter_sql(r, m, r->rpc->action, &b) < 0)
+        return -1;
     if (m->after && *m->after) {
         char *value, *id;
         if (cursor_parse(&r->arena, m->after, &value, &id) < 0) {

@@ -61,6 +61,7 @@ extern const struct cli_cmd cmd_grade_table[];
 extern const struct cli_cmd cmd_access_table[];
 extern const struct cli_cmd cmd_admin_table[];
 extern const struct cli_cmd cmd_audit_table[];
+extern const struct cli_cmd cmd_assign_table[];
 
 /* getopt_long over the command's options plus the global ones (--server,
  * --json, --csv, --timeout, --help), which it handles itself; argument

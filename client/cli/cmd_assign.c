@@ -1,0 +1,547 @@
+/* Reassignment: `assign` (given customers, a user's, or a filter's, to one
+ * or several receivers; dry runs), `assign undo`, `assign history`, `assign
+ * policy show|set`, and `user cap`. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "out.h"
+
+/* Sends req and checks the result is `want`; 0 with *resp, or the exit code. */
+static int call_for(struct cli *cli, const Kehu__V1__Request *req, Kehu__V1__Response__ResultCase want,
+                    Kehu__V1__Response **resp)
+{
+    int rc = cli_call(cli, req, resp);
+    if (rc)
+        return rc;
+    if ((*resp)->result_case != want)
+        return cli_bad_reply(cli, *resp);
+    return 0;
+}
+
+/* ---- the result of a batch (assign, assign undo) */
+
+static void print_result(struct cli *cli, const Kehu__V1__AssignResult *a)
+{
+    if (cli->json) {
+        struct json_w w;
+        json_init(&w, stdout, 1);
+        json_begin_object(&w);
+        json_kint(&w, "batch_id", a->batch_id);
+        json_kbool(&w, "dry_run", a->dry_run);
+        json_kstr(&w, "kind", a->kind);
+        if (a->undo_of)
+            json_kint(&w, "undo_of", a->undo_of);
+        json_kint(&w, "moved", a->moved);
+        json_key(&w, "moves");
+        json_begin_array(&w);
+        for (size_t i = 0; i < a->n_moves; i++) {
+            const Kehu__V1__AssignMove *m = a->moves[i];
+            json_begin_object(&w);
+            json_kint(&w, "customer_id", m->customer_id);
+            json_kstr(&w, "name", m->name);
+            json_kstr(&w, "from", m->from);
+            json_kstr(&w, "to", m->to);
+            json_kint(&w, "from_branch_id", m->from_branch_id);
+            json_kint(&w, "to_branch_id", m->to_branch_id);
+            json_kint(&w, "version", m->version);
+            json_kbool(&w, "cross_region", m->cross_region);
+            json_end_object(&w);
+        }
+        json_end_array(&w);
+        if (a->moves_omitted)
+            json_kint(&w, "moves_omitted", a->moves_omitted);
+        json_key(&w, "by_receiver");
+        json_begin_object(&w);
+        for (size_t i = 0; i < a->n_receivers; i++)
+            json_kint(&w, a->receivers[i]->username, a->receivers[i]->count);
+        json_end_object(&w);
+        json_key(&w, "receivers");
+        json_begin_array(&w);
+        for (size_t i = 0; i < a->n_receivers; i++) {
+            const Kehu__V1__AssignReceiver *r = a->receivers[i];
+            json_begin_object(&w);
+            json_kstr(&w, "username", r->username);
+            json_kint(&w, "count", r->count);
+            if (r->holds >= 0)
+                json_kint(&w, "holds", r->holds);
+            if (r->cap >= 0)
+                json_kint(&w, "cap", r->cap);
+            else
+                json_knull(&w, "cap");
+            json_kbool(&w, "disabled", r->disabled);
+            json_end_object(&w);
+        }
+        json_end_array(&w);
+        json_kint(&w, "split_percent", a->split_percent);
+        json_end_object(&w);
+        json_finish(&w);
+        return;
+    }
+    if (cli->csv) {
+        static const char *const head[] = { "customer_id", "name", "from", "to", "cross_region" };
+        cli_csv_row(stdout, 5, head);
+        for (size_t i = 0; i < a->n_moves; i++) {
+            char id[24];
+            snprintf(id, sizeof id, "%lld", (long long)a->moves[i]->customer_id);
+            const char *row[] = { id, a->moves[i]->name, a->moves[i]->from, a->moves[i]->to,
+                                  a->moves[i]->cross_region ? "yes" : "no" };
+            cli_csv_row(stdout, 5, row);
+        }
+        return;
+    }
+    int crossing = 0;
+    if (a->n_moves) {
+        static const char *const head[] = { "CUSTOMER", "NAME", "FROM", "TO", "" };
+        struct out_table *t = out_table_new(5, head);
+        out_table_align(t, 0, OUT_RIGHT);
+        out_table_max_width(t, 1, 30);
+        for (size_t i = 0; i < a->n_moves; i++) {
+            const Kehu__V1__AssignMove *m = a->moves[i];
+            char id[24];
+            snprintf(id, sizeof id, "%lld", (long long)m->customer_id);
+            const char *row[] = { id, m->name, *m->from ? m->from : "-", *m->to ? m->to : "-",
+                                  m->cross_region ? "across regions" : "" };
+            crossing += m->cross_region;
+            out_table_add(t, row);
+        }
+        out_table_print(t, stdout);
+        out_table_free(t);
+        if (a->moves_omitted)
+            cli_say("... and %lld more\n", (long long)a->moves_omitted);
+        putchar('\n');
+    }
+    if (a->n_receivers) {
+        static const char *const head[] = { "RECEIVER", "CUSTOMERS", "HOLDS", "CAP" };
+        struct out_table *t = out_table_new(4, head);
+        for (int c = 1; c < 4; c++)
+            out_table_align(t, c, OUT_RIGHT);
+        for (size_t i = 0; i < a->n_receivers; i++) {
+            const Kehu__V1__AssignReceiver *r = a->receivers[i];
+            char n[24], h[24], cap[24];
+            snprintf(n, sizeof n, "%lld", (long long)r->count);
+            snprintf(h, sizeof h, "%lld", (long long)r->holds);
+            snprintf(cap, sizeof cap, "%lld", (long long)r->cap);
+            const char *row[] = { *r->username ? r->username : "(no owner)", r->disabled ? "disabled" : n,
+                                  r->holds >= 0 ? h : "", r->cap >= 0 ? cap : "-" };
+            out_table_add(t, row);
+        }
+        out_table_print(t, stdout);
+        out_table_free(t);
+        putchar('\n');
+    }
+    const char *what = a->undo_of ? "moved back" : "moved";
+    if (a->dry_run)
+        cli_say("dry run: %lld customer%s would be %s; nothing changed\n", (long long)a->moved,
+                a->moved == 1 ? "" : "s", what);
+    else if (a->moved == 0)
+        cli_say("nothing to move\n");
+    else if (a->undo_of)
+        cli_say("batch %lld: %lld customer%s moved back (undo of batch %lld)\n", (long long)a->batch_id,
+                (long long)a->moved, a->moved == 1 ? "" : "s", (long long)a->undo_of);
+    else
+        cli_say("batch %lld: %lld customer%s moved (undo: kehu assign undo %lld)\n", (long long)a->batch_id,
+                (long long)a->moved, a->moved == 1 ? "" : "s", (long long)a->batch_id);
+    if (crossing && !a->undo_of)
+        cli_say("%d handed over across regions: performance split %lld/%lld (handing/receiving)\n", crossing,
+                (long long)a->split_percent, 100 - (long long)a->split_percent);
+}
+
+/* ---- assign */
+
+enum {
+    O_TO = 0x100, O_FROM, O_REASON, O_DRY, O_FILTER,
+    O_OWNER, O_BRANCH, O_GRADE, O_STATUS, O_TAG, O_REGION, O_INDUSTRY, O_SOURCE, O_CREATED_FROM, O_CREATED_TO,
+};
+
+static int run_assign(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "to", required_argument, NULL, O_TO },
+        { "from", required_argument, NULL, O_FROM },
+        { "reason", required_argument, NULL, O_REASON },
+        { "dry-run", no_argument, NULL, O_DRY },
+        { "filter", no_argument, NULL, O_FILTER },
+        { "owner", required_argument, NULL, O_OWNER },
+        { "branch", required_argument, NULL, O_BRANCH },
+        { "grade", required_argument, NULL, O_GRADE },
+        { "status", required_argument, NULL, O_STATUS },
+        { "tag", required_argument, NULL, O_TAG },
+        { "region", required_argument, NULL, O_REGION },
+        { "industry", required_argument, NULL, O_INDUSTRY },
+        { "source", required_argument, NULL, O_SOURCE },
+        { "created-from", required_argument, NULL, O_CREATED_FROM },
+        { "created-to", required_argument, NULL, O_CREATED_TO },
+        { NULL, 0, NULL, 0 },
+    };
+    Kehu__V1__Assign m = KEHU__V1__ASSIGN__INIT;
+    Kehu__V1__CustomerList filter = KEHU__V1__CUSTOMER_LIST__INIT;
+    const char *to = NULL;
+    int filters = 0, c, rc;
+    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
+        rc = 0;
+        switch (c) {
+        case O_TO: to = optarg; break;
+        case O_FROM: m.from_user = optarg; break;
+        case O_REASON: m.reason = optarg; break;
+        case O_DRY: m.dry_run = 1; break;
+        case O_FILTER: m.use_filter = 1; break;
+        case O_OWNER: filter.owner = optarg; filters++; break;
+        case O_BRANCH: filter.branch = optarg; filters++; break;
+        case O_GRADE: filter.grade = optarg; filters++; break;
+        case O_STATUS: filter.status = optarg; filters++; break;
+        case O_TAG: filter.tag = optarg; filters++; break;
+        case O_REGION: filter.region = optarg; filters++; break;
+        case O_INDUSTRY: filter.industry = optarg; filters++; break;
+        case O_SOURCE: filter.source = optarg; filters++; break;
+        case O_CREATED_FROM:
+            rc = cmd_customer_check_date(cli, "--created-from", optarg);
+            filter.created_from = optarg;
+            filters++;
+            break;
+        case O_CREATED_TO:
+            rc = cmd_customer_check_date(cli, "--created-to", optarg);
+            filter.created_to = optarg;
+            filters++;
+            break;
+        default: return cli->opt_rc;
+        }
+        if (rc)
+            return rc;
+    }
+    int nids = argc - optind;
+    if (!to || !*to)
+        return cli_usage_error(cli, "--to USERNAME is required");
+    if (!m.reason || !*m.reason)
+        return cli_usage_error(cli, "--reason R is required");
+    if (filters && !m.use_filter)
+        return cli_usage_error(cli, "list filters (--owner, --branch, ...) choose customers only with --filter");
+    if (m.use_filter && !filters)
+        return cli_usage_error(cli, "--filter needs at least one filter (--owner, --branch, --grade, --status, --tag, "
+                                    "--region, --industry, --source, --created-from, --created-to)");
+    int forms = (nids > 0) + (m.from_user && *m.from_user) + m.use_filter;
+    if (forms != 1)
+        return cli_usage_error(cli, forms ? "give customer ids, --from USERNAME or --filter, only one of them"
+                                          : "say which customers: CUSTOMER_ID..., --from USERNAME or --filter");
+    int64_t *ids = nids ? out_xcalloc((size_t)nids, sizeof *ids) : NULL;
+    for (int i = 0; i < nids; i++)
+        if ((rc = cmd_customer_parse_int(cli, "CUSTOMER_ID", argv[optind + i], 1, INT64_MAX, &ids[i]))) {
+            free(ids);
+            return rc;
+        }
+    /* --to a,b,c */
+    char *tos = out_xstrdup(to);
+    size_t nto = 1;
+    for (const char *p = tos; *p; p++)
+        nto += *p == ',';
+    char **names = out_xcalloc(nto, sizeof *names);
+    nto = 0;
+    for (char *save = NULL, *tok = strtok_r(tos, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+        names[nto++] = tok;
+    if (nto == 0) {
+        free(names);
+        free(tos);
+        free(ids);
+        return cli_usage_error(cli, "--to: expected USERNAME[,USERNAME...]");
+    }
+    m.customer_ids = ids;
+    m.n_customer_ids = (size_t)nids;
+    m.to = names;
+    m.n_to = nto;
+    if (m.use_filter)
+        m.filter = &filter;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_ASSIGN;
+    req.assign = &m;
+    Kehu__V1__Response *resp;
+    rc = call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_ASSIGN, &resp);
+    free(names);
+    free(tos);
+    free(ids);
+    if (rc)
+        return rc;
+    print_result(cli, resp->assign);
+    kehu_response_free(resp);
+    return CLI_OK;
+}
+
+/* ---- assign undo */
+
+static int run_undo(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "reason", required_argument, NULL, O_REASON },
+        { "dry-run", no_argument, NULL, O_DRY },
+        { NULL, 0, NULL, 0 },
+    };
+    Kehu__V1__AssignUndo m = KEHU__V1__ASSIGN_UNDO__INIT;
+    int c, rc;
+    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
+        switch (c) {
+        case O_REASON: m.reason = optarg; break;
+        case O_DRY: m.dry_run = 1; break;
+        default: return cli->opt_rc;
+        }
+    }
+    int64_t id;
+    if ((rc = cli_id_arg(cli, argc, argv, "BATCH_ID", &id)))
+        return rc;
+    m.batch_id = id;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_ASSIGN_UNDO;
+    req.assign_undo = &m;
+    Kehu__V1__Response *resp;
+    if ((rc = call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_ASSIGN_UNDONE, &resp)))
+        return rc;
+    print_result(cli, resp->assign_undone);
+    kehu_response_free(resp);
+    return CLI_OK;
+}
+
+/* ---- assign history */
+
+static int run_history(struct cli *cli, int argc, char **argv)
+{
+    if (cli_getopt(cli, argc, argv, NULL) != -1)
+        return cli->opt_rc;
+    int64_t id;
+    int rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &id);
+    if (rc)
+        return rc;
+    Kehu__V1__AssignHistory m = KEHU__V1__ASSIGN_HISTORY__INIT;
+    m.customer_id = id;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_ASSIGN_HISTORY;
+    req.assign_history = &m;
+    Kehu__V1__Response *resp;
+    if ((rc = call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_ASSIGN_HISTORY, &resp)))
+        return rc;
+    const Kehu__V1__AssignHistoryResult *h = resp->assign_history;
+    if (cli->json) {
+        struct json_w w;
+        json_init(&w, stdout, 1);
+        json_begin_object(&w);
+        json_kint(&w, "customer_id", h->customer_id);
+        json_kstr(&w, "name", h->name);
+        json_kstr(&w, "owner", h->owner);
+        cmd_customer_json_strs(&w, "owners", h->owners, h->n_owners);
+        json_key(&w, "entries");
+        json_begin_array(&w);
+        for (size_t i = 0; i < h->n_entries; i++) {
+            const Kehu__V1__AssignHistoryEntry *e = h->entries[i];
+            char at[OUT_TIME_BUFSZ];
+            out_time_ms(e->at_ms, at, sizeof at);
+            json_begin_object(&w);
+            json_kstr(&w, "at", at);
+            json_kstr(&w, "kind", e->kind);
+            json_kstr(&w, "from", e->from);
+            json_kstr(&w, "to", e->to);
+            json_kstr(&w, "from_branch", e->from_branch);
+            json_kstr(&w, "to_branch", e->to_branch);
+            if (e->batch_id)
+                json_kint(&w, "batch_id", e->batch_id);
+            else
+                json_knull(&w, "batch_id");
+            json_kstr(&w, "reason", e->reason);
+            json_kstr(&w, "actor", e->actor);
+            json_end_object(&w);
+        }
+        json_end_array(&w);
+        json_end_object(&w);
+        json_finish(&w);
+    } else {
+        for (size_t i = 0; i < h->n_owners; i++)
+            if (!*h->owners[i])
+                h->owners[i] = "(none)";
+        char *chain = cmd_customer_join(h->owners, h->n_owners, " → ");
+        cli_say("%lld %s: owners %s\n", (long long)h->customer_id, h->name, chain);
+        free(chain);
+        if (h->n_entries) {
+            static const char *const head[] = { "AT", "KIND", "FROM", "TO", "BRANCH", "BATCH", "BY", "REASON" };
+            struct out_table *t = out_table_new(8, head);
+            out_table_max_width(t, 7, 40);
+            for (size_t i = 0; i < h->n_entries; i++) {
+                const Kehu__V1__AssignHistoryEntry *e = h->entries[i];
+                char at[OUT_TIME_BUFSZ], batch[24], branch[256];
+                out_time_ms(e->at_ms, at, sizeof at);
+                snprintf(batch, sizeof batch, "%lld", (long long)e->batch_id);
+                if (strcmp(e->from_branch, e->to_branch) == 0)
+                    snprintf(branch, sizeof branch, "%s", e->to_branch);
+                else
+                    snprintf(branch, sizeof branch, "%s → %s", e->from_branch, e->to_branch);
+                const char *row[] = { at, e->kind, *e->from ? e->from : "-", *e->to ? e->to : "-", branch,
+                                      e->batch_id ? batch : "", e->actor, e->reason };
+                out_table_add(t, row);
+            }
+            out_table_print(t, stdout);
+            out_table_free(t);
+        }
+    }
+    kehu_response_free(resp);
+    return CLI_OK;
+}
+
+/* ---- assign policy show|set */
+
+static void print_policy(struct cli *cli, const Kehu__V1__AssignPolicy *p)
+{
+    if (cli->json) {
+        struct json_w w;
+        json_init(&w, stdout, 1);
+        json_begin_object(&w);
+        json_key(&w, "values");
+        json_begin_array(&w);
+        for (size_t i = 0; i < p->n_values; i++) {
+            json_begin_object(&w);
+            json_kstr(&w, "key", p->values[i]->key);
+            json_kstr(&w, "value", p->values[i]->value);
+            json_kstr(&w, "description", p->values[i]->description);
+            json_end_object(&w);
+        }
+        json_end_array(&w);
+        json_end_object(&w);
+        json_finish(&w);
+        return;
+    }
+    static const char *const head[] = { "KEY", "VALUE", "DESCRIPTION" };
+    struct out_table *t = out_table_new(3, head);
+    for (size_t i = 0; i < p->n_values; i++) {
+        const char *row[] = { p->values[i]->key, p->values[i]->value, p->values[i]->description };
+        out_table_add(t, row);
+    }
+    out_table_print(t, stdout);
+    out_table_free(t);
+}
+
+static int run_policy_show(struct cli *cli, int argc, char **argv)
+{
+    if (cli_getopt(cli, argc, argv, NULL) != -1)
+        return cli->opt_rc;
+    int rc = cli_args(cli, argc, argv, 0, 0);
+    if (rc)
+        return rc;
+    Kehu__V1__AssignPolicyShow m = KEHU__V1__ASSIGN_POLICY_SHOW__INIT;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_ASSIGN_POLICY_SHOW;
+    req.assign_policy_show = &m;
+    Kehu__V1__Response *resp;
+    if ((rc = call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_ASSIGN_POLICY, &resp)))
+        return rc;
+    print_policy(cli, resp->assign_policy);
+    kehu_response_free(resp);
+    return CLI_OK;
+}
+
+static int run_policy_set(struct cli *cli, int argc, char **argv)
+{
+    if (cli_getopt(cli, argc, argv, NULL) != -1)
+        return cli->opt_rc;
+    int n = argc - optind;
+    if (n < 1)
+        return cli_usage_error(cli, "give at least one KEY=VALUE");
+    Kehu__V1__FieldValue *fvs = out_xcalloc((size_t)n, sizeof *fvs);
+    Kehu__V1__FieldValue **set = out_xcalloc((size_t)n, sizeof *set);
+    char **keys = out_xcalloc((size_t)n, sizeof *keys);
+    int rc = CLI_OK;
+    for (int i = 0; i < n && rc == CLI_OK; i++) {
+        const char *arg = argv[optind + i];
+        const char *eq = strchr(arg, '=');
+        if (!eq || eq == arg) {
+            rc = cli_usage_error(cli, "expected KEY=VALUE, not '%s'", arg);
+            break;
+        }
+        kehu__v1__field_value__init(&fvs[i]);
+        keys[i] = out_xmalloc((size_t)(eq - arg) + 1);
+        memcpy(keys[i], arg, (size_t)(eq - arg));
+        keys[i][eq - arg] = 0;
+        fvs[i].field = keys[i];
+        fvs[i].value = (char *)eq + 1;
+        set[i] = &fvs[i];
+    }
+    if (rc == CLI_OK) {
+        Kehu__V1__AssignPolicySet m = KEHU__V1__ASSIGN_POLICY_SET__INIT;
+        m.values = set;
+        m.n_values = (size_t)n;
+        Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+        req.op_case = KEHU__V1__REQUEST__OP_ASSIGN_POLICY_SET;
+        req.assign_policy_set = &m;
+        Kehu__V1__Response *resp;
+        if ((rc = call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_ASSIGN_POLICY, &resp)) == CLI_OK) {
+            if (!cli->json)
+                cli_say("policy updated (%d value%s):\n", n, n == 1 ? "" : "s");
+            print_policy(cli, resp->assign_policy);
+            kehu_response_free(resp);
+        }
+    }
+    for (int i = 0; i < n; i++)
+        free(keys[i]);
+    free(keys);
+    free(set);
+    free(fvs);
+    return rc;
+}
+
+/* ---- user cap */
+
+static int run_user_cap(struct cli *cli, int argc, char **argv)
+{
+    if (cli_getopt(cli, argc, argv, NULL) != -1)
+        return cli->opt_rc;
+    int rc = cli_args(cli, argc, argv, 2, 2);
+    if (rc)
+        return rc;
+    Kehu__V1__UserCap m = KEHU__V1__USER_CAP__INIT;
+    m.username = argv[optind];
+    const char *n = argv[optind + 1];
+    if (strcmp(n, "none") == 0) {
+        m.max_customers = -1;
+    } else {
+        int64_t v;
+        if ((rc = cmd_customer_parse_int(cli, "N", n, 0, 10000000, &v)))
+            return rc;
+        m.max_customers = v;
+    }
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_USER_CAP;
+    req.user_cap = &m;
+    Kehu__V1__Response *resp;
+    if ((rc = call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_USER_CAP, &resp)))
+        return rc;
+    const Kehu__V1__UserCapResult *u = resp->user_cap;
+    if (cli->json) {
+        struct json_w w;
+        json_init(&w, stdout, 1);
+        json_begin_object(&w);
+        json_kstr(&w, "username", u->username);
+        if (u->max_customers >= 0)
+            json_kint(&w, "max_customers", u->max_customers);
+        else
+            json_knull(&w, "max_customers");
+        json_kint(&w, "holds", u->holds);
+        json_end_object(&w);
+        json_finish(&w);
+    } else if (u->max_customers >= 0) {
+        cli_say("%s: at most %lld customers (holds %lld)\n", u->username, (long long)u->max_customers,
+                (long long)u->holds);
+    } else {
+        cli_say("%s: no cap (holds %lld)\n", u->username, (long long)u->holds);
+    }
+    kehu_response_free(resp);
+    return CLI_OK;
+}
+
+const struct cli_cmd cmd_assign_table[] = {
+    { "assign", "CUSTOMER_ID... | --from USERNAME | --filter FILTERS  --to USERNAME[,USERNAME...] --reason R [--dry-run]",
+      "move customers to other owners in one batch (several receivers: round robin within their caps; "
+      "FILTERS: --owner --branch --grade --status --tag --region --industry --source --created-from --created-to)",
+      1, run_assign },
+    { "assign undo", "BATCH_ID [--reason R] [--dry-run]",
+      "take a batch back (while none of its customers changed owner since)", 1, run_undo },
+    { "assign history", "CUSTOMER_ID", "every owner a customer has had, and each move", 1, run_history },
+    { "assign policy show", "", "the reassignment policy (performance split of handovers across regions)", 1,
+      run_policy_show },
+    { "assign policy set", "KEY=VALUE ...", "change reassignment policy values (admin)", 1, run_policy_set },
+    { "user cap", "USERNAME N|none", "how many customers a person may hold (reassignment respects it)", 1,
+      run_user_cap },
+    { NULL, NULL, NULL, 0, NULL },
+};

@@ -35,6 +35,10 @@ enum authz_action {
     ACT_ORG_WRITE,  /* the tree and the permission matrix: 'admin' over all */
     ACT_USER_READ,
     ACT_USER_WRITE, /* 'admin' over the unit the user sits in */
+    /* the public pools of a branch (target: the branch's path): see pool_check in authz.c */
+    ACT_POOL_READ,   /* account managers and branch managers of the branch, admins, auditors */
+    ACT_POOL_CLAIM,  /* account managers and branch managers of the branch */
+    ACT_POOL_MANAGE, /* pools, their rules, assignment rules, the recycle job: admins, the branch's managers */
     /* the matrix's actions on customers */
     ACT_CUSTOMER_READ,  /* a customer and everything it owns: contacts, transactions, history */
     ACT_CUSTOMER_WRITE, /* 'edit' */

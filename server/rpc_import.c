@@ -674,7 +674,12 @@ static void run_step(struct import *im)
                      im);
         return;
     case STEP_FINISH:
-        db_copy_exec(im->x, im->dry_run ? "ROLLBACK" : "COMMIT", step_done, im);
+        db_copy_exec(im->x,
+                     im->dry_run                       ? "ROLLBACK"
+                     : im->kind == IMPORT_CUSTOMERS ? arena_printf(&im->arena, RPC_POOL_ROUTE_IMPORT "COMMIT",
+                                                                   (long long)im->actor)
+                                                       : "COMMIT",
+                     step_done, im);
         return;
     default: {
         Kehu__V1__ImportResult *out = im->result;

@@ -77,6 +77,7 @@ static void finish_shutdown(struct server *s)
     s->stopping = 2;
     log_info(0, 0, "all connections closed");
     grade_shutdown(s);
+    pool_shutdown(s);
     db_pool_close(s->db);
     db_pool_close(s->db_long);
     uv_timer_stop(&s->grace);
@@ -191,6 +192,7 @@ int server_run(const struct config *cfg)
     uv_timer_start(&s->janitor, on_janitor, 1000, 1000);
     uv_unref((uv_handle_t *)&s->janitor);
     grade_schedule_start(s);
+    pool_schedule_start(s);
     uv_signal_init(s->loop, &s->sigint);
     uv_signal_init(s->loop, &s->sigterm);
     s->sigint.data = s->sigterm.data = s;

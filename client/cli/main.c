@@ -36,6 +36,7 @@ static const struct cli_cmd *const tables[] = {
     cmd_watch_table,
     cmd_followup_table,
     cmd_grade_table,
+    cmd_pool_table,
     cmd_doc_table,
     cmd_import_table,
     main_table,

@@ -226,6 +226,31 @@ static Kehu__V1__Code user_check(const struct principal *who, enum authz_action 
     return KEHU__V1__CODE__OK;
 }
 
+/* The public pools (sql/0010_pool.sql): who works in the pool's branch
+ * (account and branch managers) sees it and claims from it; admins and
+ * auditors see every pool; admins and the branch's managers manage it. The
+ * target's unit path is the branch's. */
+static Kehu__V1__Code pool_check(const struct principal *who, enum authz_action act, const struct authz_target *t,
+                                 const char **why)
+{
+    Kehu__V1__Role role = who->role;
+    int admin = role == KEHU__V1__ROLE__ADMIN, auditor = role == KEHU__V1__ROLE__AUDITOR;
+    int am = role == KEHU__V1__ROLE__ACCOUNT_MANAGER, bm = role == KEHU__V1__ROLE__BRANCH_MANAGER;
+    int role_ok = act == ACT_POOL_READ ? admin || auditor || am || bm : act == ACT_POOL_CLAIM ? am || bm : admin || bm;
+    if (!role_ok) {
+        *why = act == ACT_POOL_READ    ? "your role has no access to the pools"
+               : act == ACT_POOL_CLAIM ? "only account managers and branch managers claim from a pool"
+                                       : "only an admin or a branch manager manages pools and assignment rules";
+        return KEHU__V1__CODE__PERMISSION_DENIED;
+    }
+    if (!t || admin || (auditor && act == ACT_POOL_READ))
+        return KEHU__V1__CODE__OK;
+    if (path_has(t->unit_path, t->path_len, who->branch_id ? who->branch_id : who->unit_id))
+        return KEHU__V1__CODE__OK;
+    *why = "that pool belongs to another branch";
+    return KEHU__V1__CODE__PERMISSION_DENIED;
+}
+
 Kehu__V1__Code authz_check(const struct principal *who, enum authz_action act, const struct authz_target *t,
                            const char **why)
 {
@@ -260,6 +285,10 @@ Kehu__V1__Code authz_check(const struct principal *who, enum authz_action act, c
     case ACT_USER_READ:
     case ACT_USER_WRITE:
         return user_check(who, act, t, why);
+    case ACT_POOL_READ:
+    case ACT_POOL_CLAIM:
+    case ACT_POOL_MANAGE:
+        return pool_check(who, act, t, why);
     default:
         return customer_check(who, act, t, why);
     }

@@ -38,6 +38,10 @@ enum authz_action {
     ACT_ADMIN_BACKUP,   /* a dump of the whole database: 'admin' over all */
     ACT_ADMIN_STATS,    /* counts over the whole base: 'admin' or 'read' over all */
     ACT_AUDIT_READ,     /* the audit trail: 'admin' or 'read' over all (admins and auditors) */
+    /* the public pools of a branch (target: the branch's path): see pool_check in authz.c */
+    ACT_POOL_READ,   /* account managers and branch managers of the branch, admins, auditors */
+    ACT_POOL_CLAIM,  /* account managers and branch managers of the branch */
+    ACT_POOL_MANAGE, /* pools, their rules, assignment rules, the recycle job: admins, the branch's managers */
     /* the matrix's actions on customers */
     ACT_CUSTOMER_READ,  /* a customer and everything it owns: contacts, transactions, history */
     ACT_CUSTOMER_WRITE, /* 'edit' */

@@ -44,6 +44,7 @@ static const struct setting settings[] = {
     S(doc_max_bytes, K_SIZE, 0, 256 << 20, "largest document a client may upload, bytes (default 10485760)"),
     S(report_timeout, K_INT, 1, 86400, "seconds a report may take, on its own connection (default 600)"),
     S(grade_schedule, K_INT, 0, 86400, "seconds between looks at the grading schedule, 0 none (default 600)"),
+    S(pool_schedule, K_INT, 0, 86400, "seconds between looks at the pool's daily recycle, 0 none (default 3600)"),
     S(hello_timeout, K_INT, 1, 3600, "seconds a new connection has to say Hello (default 10)"),
     S(frame_timeout, K_INT, 1, 3600, "seconds a started frame has to arrive whole (default 30)"),
     S(id_key, K_STR, 0, 0, "64 hex digits encrypting ID numbers at rest; keep a copy apart from backups (required)"),
@@ -82,6 +83,7 @@ void config_defaults(struct config *c)
     c->doc_max_bytes = 10 << 20;
     c->hello_timeout = 10;
     c->grade_schedule = 600;
+    c->pool_schedule = 3600;
     c->report_timeout = 600;
     c->frame_timeout = 30;
 }

@@ -80,6 +80,16 @@ static const struct rpc_entry *const rpc_table[] = {
     &rpc_user_cap,
     &rpc_assign_policy_show,
     &rpc_assign_policy_set,
+    &rpc_pool_add,
+    &rpc_pool_pools,
+    &rpc_pool_list,
+    &rpc_pool_claim,
+    &rpc_pool_release,
+    &rpc_pool_rules,
+    &rpc_pool_recycle,
+    &rpc_pool_events,
+    &rpc_assign_rules,
+    &rpc_assign_rule_apply,
 };
 
 static const struct rpc_entry *rpc_find(Kehu__V1__Request__OpCase op)

@@ -165,6 +165,19 @@ int grade_filter_parse(struct arena *a, const char *text, const char **dim, cons
 extern const struct rpc_entry rpc_admin_backup, rpc_admin_stats;
 /* The connection is going: its backup, if any, stops pg_dump and ends. */
 void admin_backup_drop(struct conn *c);
+/* rpc_pool.c: the public pool and assignment rules */
+extern const struct rpc_entry rpc_pool_add, rpc_pool_pools, rpc_pool_list, rpc_pool_claim, rpc_pool_release,
+    rpc_pool_rules, rpc_pool_recycle, rpc_pool_events, rpc_assign_rules, rpc_assign_rule_apply;
+/* The recycle job's schedule (cfg.pool_schedule seconds, 0 none): start, stop. */
+void pool_schedule_start(struct server *s);
+void pool_shutdown(struct server *s);
+/* Adds to a customer add's call, after its insert: routing by the
+ * assignment rules, then the customer re-read (CUSTOMER_COLUMNS, the call's
+ * last statement; no row when nothing was inserted). */
+void rpc_pool_after_add(struct db_call *call, const char *actor);
+/* What an import runs before it commits: routes the customers it added
+ * without owner (actor %lld). */
+#define RPC_POOL_ROUTE_IMPORT "SELECT assign_route_new(%lld);"
 
 /* rpc_churn.c: churn warnings and care tasks; rpc_report.c: reports */
 extern const struct rpc_entry rpc_churn_list, rpc_churn_ack, rpc_churn_lost, rpc_care_today;

@@ -404,6 +404,7 @@ static void add_insert(struct req *r)
     struct db_call *call = db_call_new(r->srv->db, add_inserted, r);
     db_call_add(call, &dup_find, 4, dup_params);
     db_call_add(call, insert_stmt(), 7 + CF_COUNT, params);
+    rpc_pool_after_add(call, params[2]); /* assignment rules; the customer re-read last */
     audit_call_send(r, call);
 }
 

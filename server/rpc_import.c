@@ -674,7 +674,18 @@ static void run_step(struct import *im)
                      im);
         return;
     case STEP_FINISH:
-        db_copy_exec(im->x, im->dry_run ? "ROLLBACK" : audit_commit_sql(im->srv, r, 0, r->rpc->name, arena_printf(&r->arena, "%llu rows imported", (unsigned long long)im->imported)), step_done, im);
+        /* customers added without owner are routed by the assignment rules, then
+         * the import's audit row commits with it */
+        db_copy_exec(im->x,
+                     im->dry_run ? "ROLLBACK"
+                                 : arena_printf(&im->arena, "%s%s",
+                                                im->kind == IMPORT_CUSTOMERS
+                                                    ? arena_printf(&im->arena, RPC_POOL_ROUTE_IMPORT, (long long)im->actor)
+                                                    : "",
+                                                audit_commit_sql(im->srv, r, 0, r->rpc->name,
+                                                                 arena_printf(&r->arena, "%llu rows imported",
+                                                                              (unsigned long long)im->imported))),
+                     step_done, im);
         return;
     default: {
         Kehu__V1__ImportResult *out = im->result;

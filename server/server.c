@@ -90,6 +90,7 @@ static void finish_shutdown(struct server *s)
     s->stopping = 2;
     log_info(0, 0, "all connections closed");
     grade_shutdown(s);
+    pool_shutdown(s);
     audit_stop(s, close_all); /* the last reads' records are written first */
 }
 
@@ -200,6 +201,7 @@ int server_run(const struct config *cfg)
     grade_schedule_start(s);
     audit_start(s);
     audit_check_role(cfg->db);
+    pool_schedule_start(s);
     uv_signal_init(s->loop, &s->sigint);
     uv_signal_init(s->loop, &s->sigterm);
     s->sigint.data = s->sigterm.data = s;

@@ -62,6 +62,7 @@ extern const struct cli_cmd cmd_access_table[];
 extern const struct cli_cmd cmd_admin_table[];
 extern const struct cli_cmd cmd_audit_table[];
 extern const struct cli_cmd cmd_assign_table[];
+extern const struct cli_cmd cmd_pool_table[];
 
 /* getopt_long over the command's options plus the global ones (--server,
  * --json, --csv, --timeout, --help), which it handles itself; argument
@@ -160,6 +161,9 @@ void cmd_grade_json_grades(struct json_w *w, Kehu__V1__Grade *const *g, size_t n
 char *cmd_grade_line(Kehu__V1__Grade *const *g, size_t n);
 
 /* ---- Shared by the customer, contact and txn commands (in cmd_customer.c) ---- */
+
+/* One customer as `customer show` prints it (a JSON object with --json). */
+void cmd_customer_print(struct cli *cli, const Kehu__V1__Customer *c);
 
 /* A decimal integer in [min, max]; `what` names it in the usage error
  * ("CUSTOMER_ID", "--limit"). Returns 0, or CLI_USAGE after printing. */

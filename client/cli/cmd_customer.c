@@ -557,6 +557,12 @@ static void print_customers(struct cli *cli, Kehu__V1__Customer *const *cs, size
     cli_print_records(cli, (void *const *)cs, n, list, &customer_kind);
 }
 
+void cmd_customer_print(struct cli *cli, const Kehu__V1__Customer *c)
+{
+    Kehu__V1__Customer *one[] = { (Kehu__V1__Customer *)c };
+    print_customers(cli, one, 1, 0);
+}
+
 enum result { ADDED, UPDATED, ARCHIVED, MERGED };
 
 /* A command's one customer: as a record with --json or --csv, else a line. */

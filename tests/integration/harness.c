@@ -884,7 +884,9 @@ static int write_config(struct th_env *e)
             "hash_mem = 16384\n"
             "# tests start their grading runs themselves\n"
             "grade_schedule = 0\n"
-            "id_key = " TH_ID_KEY "\n",
+            "id_key = " TH_ID_KEY "\n"
+            "# and their pool recycles\n"
+            "pool_schedule = 0\n",
             e->port, e->app_conninfo, e->conninfo);
     if (fclose(f) != 0) {
         th_err("cannot write %s: %s", e->config, strerror(errno));

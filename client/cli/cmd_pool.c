@@ -1,0 +1,829 @@
+/* kehu pool list|pools|add|claim|release|rules show|rules set|recycle|log
+ * and kehu assign rules show|set|apply: the public pool (公海) and the
+ * assignment rules that route new customers without owner. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "out.h"
+
+enum {
+    O_POOL = 1000,
+    O_BRANCH,
+    O_LIMIT,
+    O_OFFSET,
+    O_REASON,
+    O_DRY_RUN,
+    O_AS_OF,
+};
+
+static int call_for(struct cli *cli, const Kehu__V1__Request *req, Kehu__V1__Response__ResultCase want,
+                    Kehu__V1__Response **resp)
+{
+    int rc = cli_call(cli, req, resp);
+    if (rc)
+        return rc;
+    if ((*resp)->result_case != want) {
+        rc = cli_bad_reply(cli, *resp);
+        *resp = NULL;
+    }
+    return rc;
+}
+
+static void time_text(int64_t ms, char *buf, size_t n)
+{
+    out_time_ms(ms, buf, n);
+}
+
+/* ---- pool list ---------------------------------------------------------------------------------- */
+
+static void print_pool_customers(struct cli *cli, const Kehu__V1__PoolCustomers *p)
+{
+    if (cli->json) {
+        struct json_w w;
+        json_init(&w, stdout, 1);
+        json_begin_array(&w);
+        for (size_t i = 0; i < p->n_customers; i++) {
+            const Kehu__V1__PoolCustomer *pc = p->customers[i];
+            const Kehu__V1__Customer *c = pc->customer;
+            char t[OUT_TIME_BUFSZ];
+            time_text(pc->since_ms, t, sizeof t);
+            json_begin_object(&w);
+            json_kint(&w, "id", c->id);
+            json_kint(&w, "version", c->version);
+            json_kstr(&w, "name", c->name);
+            cmd_customer_json_strs(&w, "phones", c->phones, c->n_phones);
+            json_kstr(&w, "id_number", c->id_number);
+            json_kbool(&w, "masked", c->masked);
+            json_kstr(&w, "company", c->company);
+            json_kstr(&w, "branch", c->branch);
+            json_kstr(&w, "region", c->region);
+            json_kstr(&w, "industry", c->industry);
+            json_kint(&w, "pool_id", pc->pool_id);
+            json_kstr(&w, "pool", pc->pool);
+            json_kstr(&w, "since", t);
+            json_kstr(&w, "from_owner", pc->from_owner);
+            json_kstr(&w, "kind", pc->kind);
+            json_kstr(&w, "reason", pc->reason);
+            json_kstr(&w, "grade", pc->grade);
+            json_end_object(&w);
+        }
+        json_end_array(&w);
+        json_finish(&w);
+        return;
+    }
+    static const char *const head[] = { "ID", "NAME", "PHONE", "POOL", "SINCE", "FROM", "WHY", "GRADE", "REASON" };
+    if (cli->csv)
+        cli_csv_row(stdout, 9, head);
+    struct out_table *t = cli->csv ? NULL : out_table_new(9, head);
+    if (t) {
+        out_table_align(t, 0, OUT_RIGHT);
+        out_table_max_width(t, 1, 24);
+        out_table_max_width(t, 8, 40);
+    }
+    for (size_t i = 0; i < p->n_customers; i++) {
+        const Kehu__V1__PoolCustomer *pc = p->customers[i];
+        const Kehu__V1__Customer *c = pc->customer;
+        char id[24], since[OUT_TIME_BUFSZ];
+        snprintf(id, sizeof id, "%" PRId64, c->id);
+        time_text(pc->since_ms, since, sizeof since);
+        since[10] = 0; /* the day */
+        const char *row[] = { id, c->name, c->n_phones ? c->phones[0] : "", pc->pool, since, pc->from_owner,
+                              pc->kind, pc->grade, pc->reason };
+        if (t)
+            out_table_add(t, row);
+        else
+            cli_csv_row(stdout, 9, row);
+    }
+    if (t) {
+        out_table_print(t, stdout);
+        out_table_free(t);
+        if (p->total > p->n_customers)
+            cli_say("(%zu of %" PRIu64 "; more with --offset %zu)\n", p->n_customers, p->total, p->n_customers);
+    }
+}
+
+static int run_list(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "pool", required_argument, NULL, O_POOL },
+        { "branch", required_argument, NULL, O_BRANCH },
+        { "limit", required_argument, NULL, O_LIMIT },
+        { "offset", required_argument, NULL, O_OFFSET },
+        { NULL, 0, NULL, 0 },
+    };
+    Kehu__V1__PoolList m = KEHU__V1__POOL_LIST__INIT;
+    int c, rc;
+    int64_t v;
+    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
+        switch (c) {
+        case O_POOL: m.pool = optarg; break;
+        case O_BRANCH: m.branch = optarg; break;
+        case O_LIMIT:
+            if ((rc = cmd_customer_parse_int(cli, "--limit", optarg, 1, 1000, &v)))
+                return rc;
+            m.limit = (uint32_t)v;
+            break;
+        case O_OFFSET:
+            if ((rc = cmd_customer_parse_int(cli, "--offset", optarg, 0, 100000000, &v)))
+                return rc;
+            m.offset = (uint32_t)v;
+            break;
+        default: return cli->opt_rc;
+        }
+    }
+    if ((rc = cli_args(cli, argc, argv, 0, 0)))
+        return rc;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_POOL_LIST;
+    req.pool_list = &m;
+    Kehu__V1__Response *resp;
+    if ((rc = call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_POOL_CUSTOMERS, &resp)))
+        return rc;
+    print_pool_customers(cli, resp->pool_customers);
+    kehu_response_free(resp);
+    return CLI_OK;
+}
+
+/* ---- pool pools, pool add ------------------------------------------------------------------------ */
+
+static void json_pool(struct json_w *w, const Kehu__V1__PoolInfo *p)
+{
+    json_begin_object(w);
+    json_kint(w, "id", p->id);
+    json_kstr(w, "name", p->name);
+    json_kint(w, "branch_id", p->branch_id);
+    json_kstr(w, "branch", p->branch);
+    json_kbool(w, "is_default", p->is_default);
+    json_kint(w, "customers", p->customers);
+    json_end_object(w);
+}
+
+static void print_pools(struct cli *cli, Kehu__V1__PoolInfo *const *ps, size_t n, int list)
+{
+    if (cli->json) {
+        struct json_w w;
+        json_init(&w, stdout, 1);
+        if (list)
+            json_begin_array(&w);
+        for (size_t i = 0; i < n; i++)
+            json_pool(&w, ps[i]);
+        if (list)
+            json_end_array(&w);
+        json_finish(&w);
+        return;
+    }
+    static const char *const head[] = { "ID", "POOL", "BRANCH", "DEFAULT", "CUSTOMERS" };
+    struct out_table *t = out_table_new(5, head);
+    out_table_align(t, 0, OUT_RIGHT);
+    out_table_align(t, 4, OUT_RIGHT);
+    for (size_t i = 0; i < n; i++) {
+        char id[24], cs[24];
+        snprintf(id, sizeof id, "%" PRId64, ps[i]->id);
+        snprintf(cs, sizeof cs, "%" PRId64, ps[i]->customers);
+        const char *row[] = { id, ps[i]->name, ps[i]->branch, ps[i]->is_default ? "yes" : "", cs };
+        out_table_add(t, row);
+    }
+    out_table_print(t, stdout);
+    out_table_free(t);
+}
+
+static int run_pools(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "branch", required_argument, NULL, O_BRANCH },
+        { NULL, 0, NULL, 0 },
+    };
+    Kehu__V1__PoolPools m = KEHU__V1__POOL_POOLS__INIT;
+    int c, rc;
+    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
+        if (c != O_BRANCH)
+            return cli->opt_rc;
+        m.branch = optarg;
+    }
+    if ((rc = cli_args(cli, argc, argv, 0, 0)))
+        return rc;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_POOL_POOLS;
+    req.pool_pools = &m;
+    Kehu__V1__Response *resp;
+    if ((rc = call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_POOLS, &resp)))
+        return rc;
+    print_pools(cli, resp->pools->pools, resp->pools->n_pools, 1);
+    kehu_response_free(resp);
+    return CLI_OK;
+}
+
+static int run_add(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "branch", required_argument, NULL, O_BRANCH },
+        { NULL, 0, NULL, 0 },
+    };
+    Kehu__V1__PoolAdd m = KEHU__V1__POOL_ADD__INIT;
+    int c, rc;
+    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
+        if (c != O_BRANCH)
+            return cli->opt_rc;
+        m.branch = optarg;
+    }
+    if ((rc = cli_args(cli, argc, argv, 1, 1)))
+        return rc;
+    if (!m.branch)
+        return cli_usage_error(cli, "--branch is required");
+    m.name = argv[optind];
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_POOL_ADD;
+    req.pool_add = &m;
+    Kehu__V1__Response *resp;
+    if ((rc = call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_POOL, &resp)))
+        return rc;
+    print_pools(cli, &resp->pool, 1, 0);
+    kehu_response_free(resp);
+    return CLI_OK;
+}
+
+/* ---- pool claim, pool release -------------------------------------------------------------------- */
+
+static int run_claim(struct cli *cli, int argc, char **argv)
+{
+    if (cli_getopt(cli, argc, argv, NULL) != -1)
+        return cli->opt_rc;
+    int64_t id;
+    int rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &id);
+    if (rc)
+        return rc;
+    Kehu__V1__PoolClaim m = KEHU__V1__POOL_CLAIM__INIT;
+    m.customer_id = id;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_POOL_CLAIM;
+    req.pool_claim = &m;
+    Kehu__V1__Response *resp;
+    if ((rc = call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_POOL_CLAIMED, &resp)))
+        return rc;
+    if (!cli->json)
+        cli_say("claimed customer %" PRId64 " (%s): it is now yours\n", resp->pool_claimed->id,
+                resp->pool_claimed->name);
+    else
+        cmd_customer_print(cli, resp->pool_claimed);
+    kehu_response_free(resp);
+    return CLI_OK;
+}
+
+static int run_release(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "reason", required_argument, NULL, O_REASON },
+        { "pool", required_argument, NULL, O_POOL },
+        { NULL, 0, NULL, 0 },
+    };
+    Kehu__V1__PoolRelease m = KEHU__V1__POOL_RELEASE__INIT;
+    int c, rc;
+    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
+        switch (c) {
+        case O_REASON: m.reason = optarg; break;
+        case O_POOL: m.pool = optarg; break;
+        default: return cli->opt_rc;
+        }
+    }
+    int64_t id;
+    if ((rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &id)))
+        return rc;
+    if (!m.reason || !*m.reason)
+        return cli_usage_error(cli, "--reason is required");
+    m.customer_id = id;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_POOL_RELEASE;
+    req.pool_release = &m;
+    Kehu__V1__Response *resp;
+    if ((rc = call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_POOL_RELEASED, &resp)))
+        return rc;
+    if (!cli->json)
+        cli_say("released customer %" PRId64 " (%s) to the pool\n", resp->pool_released->id,
+                resp->pool_released->name);
+    else
+        cmd_customer_print(cli, resp->pool_released);
+    kehu_response_free(resp);
+    return CLI_OK;
+}
+
+/* ---- pool rules show|set -------------------------------------------------------------------------- */
+
+static void print_pool_rules(struct cli *cli, const Kehu__V1__PoolRuleList *l)
+{
+    if (cli->json) {
+        struct json_w w;
+        json_init(&w, stdout, 1);
+        json_begin_object(&w);
+        json_kint(&w, "changed", l->changed);
+        json_key(&w, "rules");
+        json_begin_array(&w);
+        for (size_t i = 0; i < l->n_rules; i++) {
+            const Kehu__V1__PoolRule *r = l->rules[i];
+            json_begin_object(&w);
+            json_kstr(&w, "branch", r->branch);
+            json_kstr(&w, "grade", r->grade);
+            json_kint(&w, "followup_days", r->followup_days);
+            json_kint(&w, "txn_days", r->txn_days);
+            json_kint(&w, "warn_days", r->warn_days);
+            json_kint(&w, "claim_per_day", r->claim_per_day);
+            json_kint(&w, "max_held", r->max_held);
+            json_kint(&w, "cooldown_days", r->cooldown_days);
+            json_kbool(&w, "exempt_open_case", r->exempt_open_case);
+            json_kint(&w, "exempt_txn_days", r->exempt_txn_days);
+            json_kstr(&w, "exempt_tag", r->exempt_tag);
+            json_end_object(&w);
+        }
+        json_end_array(&w);
+        json_end_object(&w);
+        json_finish(&w);
+        return;
+    }
+    static const char *const head[] = { "BRANCH", "GRADE", "FOLLOWUP_DAYS", "TXN_DAYS", "WARN_DAYS", "CLAIM_PER_DAY",
+                                        "MAX_HELD", "COOLDOWN_DAYS", "EXEMPT_OPEN_CASE", "EXEMPT_TXN_DAYS",
+                                        "EXEMPT_TAG" };
+    struct out_table *t = out_table_new(11, head);
+    for (int k = 2; k < 10; k++)
+        out_table_align(t, k, OUT_RIGHT);
+    for (size_t i = 0; i < l->n_rules; i++) {
+        const Kehu__V1__PoolRule *r = l->rules[i];
+        char v[8][16];
+        int32_t nums[] = { r->followup_days, r->txn_days, r->warn_days, r->claim_per_day, r->max_held,
+                           r->cooldown_days };
+        for (int k = 0; k < 6; k++)
+            snprintf(v[k], sizeof v[k], "%d", nums[k]);
+        snprintf(v[6], sizeof v[6], "%s", r->exempt_open_case ? "yes" : "no");
+        snprintf(v[7], sizeof v[7], "%d", r->exempt_txn_days);
+        const char *row[] = { *r->branch ? r->branch : "(everywhere)", r->grade, v[0], v[1], v[2], v[3], v[4], v[5],
+                              v[6], v[7], r->exempt_tag };
+        out_table_add(t, row);
+    }
+    out_table_print(t, stdout);
+    out_table_free(t);
+}
+
+static int pool_rules_call(struct cli *cli, Kehu__V1__PoolRules *m)
+{
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_POOL_RULES;
+    req.pool_rules = m;
+    Kehu__V1__Response *resp;
+    int rc = call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_POOL_RULE_LIST, &resp);
+    if (rc)
+        return rc;
+    if (m->n_set && !cli->json)
+        cli_say("pool rules updated (%d value%s)\n", resp->pool_rule_list->changed,
+                resp->pool_rule_list->changed == 1 ? "" : "s");
+    print_pool_rules(cli, resp->pool_rule_list);
+    kehu_response_free(resp);
+    return CLI_OK;
+}
+
+static int run_rules_show(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "branch", required_argument, NULL, O_BRANCH },
+        { NULL, 0, NULL, 0 },
+    };
+    Kehu__V1__PoolRules m = KEHU__V1__POOL_RULES__INIT;
+    int c, rc;
+    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
+        if (c != O_BRANCH)
+            return cli->opt_rc;
+        m.branch = optarg;
+    }
+    if ((rc = cli_args(cli, argc, argv, 0, 0)))
+        return rc;
+    return pool_rules_call(cli, &m);
+}
+
+static int run_rules_set(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "branch", required_argument, NULL, O_BRANCH },
+        { NULL, 0, NULL, 0 },
+    };
+    Kehu__V1__PoolRules m = KEHU__V1__POOL_RULES__INIT;
+    int c;
+    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
+        if (c != O_BRANCH)
+            return cli->opt_rc;
+        m.branch = optarg;
+    }
+    int n = argc - optind;
+    if (n < 1)
+        return cli_usage_error(cli, "give at least one GRADE.KEY=VALUE (e.g. A.followup_days=90, *.claim_per_day=5)");
+    Kehu__V1__FieldValue *fvs = out_xcalloc((size_t)n, sizeof *fvs);
+    Kehu__V1__FieldValue **set = out_xcalloc((size_t)n, sizeof *set);
+    char **keys = out_xcalloc((size_t)n, sizeof *keys);
+    int rc = CLI_OK;
+    for (int i = 0; i < n; i++) {
+        const char *arg = argv[optind + i];
+        const char *eq = strchr(arg, '=');
+        if (!eq || eq == arg || !memchr(arg, '.', (size_t)(eq - arg))) {
+            rc = cli_usage_error(cli, "expected GRADE.KEY=VALUE, not '%s'", arg);
+            break;
+        }
+        kehu__v1__field_value__init(&fvs[i]);
+        keys[i] = out_xmalloc((size_t)(eq - arg) + 1);
+        memcpy(keys[i], arg, (size_t)(eq - arg));
+        keys[i][eq - arg] = 0;
+        fvs[i].field = keys[i];
+        fvs[i].value = (char *)eq + 1;
+        set[i] = &fvs[i];
+    }
+    if (rc == CLI_OK) {
+        m.set = set;
+        m.n_set = (size_t)n;
+        rc = pool_rules_call(cli, &m);
+    }
+    for (int i = 0; i < n; i++)
+        free(keys[i]);
+    free(keys);
+    free(set);
+    free(fvs);
+    return rc;
+}
+
+/* ---- pool recycle ---------------------------------------------------------------------------------- */
+
+static int run_recycle(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "dry-run", no_argument, NULL, O_DRY_RUN },
+        { "as-of", required_argument, NULL, O_AS_OF },
+        { NULL, 0, NULL, 0 },
+    };
+    Kehu__V1__PoolRecycle m = KEHU__V1__POOL_RECYCLE__INIT;
+    int c, rc;
+    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
+        switch (c) {
+        case O_DRY_RUN: m.dry_run = 1; break;
+        case O_AS_OF:
+            if ((rc = cmd_customer_check_date(cli, "--as-of", optarg)))
+                return rc;
+            m.as_of = optarg;
+            break;
+        default: return cli->opt_rc;
+        }
+    }
+    if ((rc = cli_args(cli, argc, argv, 0, 0)))
+        return rc;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_POOL_RECYCLE;
+    req.pool_recycle = &m;
+    Kehu__V1__Response *resp;
+    if ((rc = call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_POOL_RECYCLED, &resp)))
+        return rc;
+    const Kehu__V1__PoolRecycleResult *p = resp->pool_recycled;
+    if (cli->json) {
+        struct json_w w;
+        json_init(&w, stdout, 1);
+        json_begin_object(&w);
+        json_kint(&w, "run_id", p->run_id);
+        json_kstr(&w, "as_of", p->as_of);
+        json_kbool(&w, "dry_run", p->dry_run);
+        json_kint(&w, "examined", p->examined);
+        json_kint(&w, "warned", p->warned);
+        json_kint(&w, "recycled", p->recycled);
+        json_kint(&w, "by_followup", p->by_followup);
+        json_kint(&w, "by_txn", p->by_txn);
+        json_kint(&w, "exempted", p->exempted);
+        json_kint(&w, "duration_ms", p->duration_ms);
+        json_end_object(&w);
+        json_finish(&w);
+    } else {
+        cli_say("%srecycle as of %s: %" PRId64 " owned customers examined, %" PRId64 " owners warned, %" PRId64
+                " recycled (%" PRId64 " no follow-up, %" PRId64 " no transaction), %" PRId64 " exempt; %" PRId64
+                " ms\n",
+                p->dry_run ? "dry run: " : "", p->as_of, p->examined, p->warned, p->recycled, p->by_followup,
+                p->by_txn, p->exempted, p->duration_ms);
+    }
+    kehu_response_free(resp);
+    return CLI_OK;
+}
+
+/* ---- pool log ---------------------------------------------------------------------------------- */
+
+static int run_log(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "limit", required_argument, NULL, O_LIMIT },
+        { NULL, 0, NULL, 0 },
+    };
+    Kehu__V1__PoolEvents m = KEHU__V1__POOL_EVENTS__INIT;
+    int c, rc;
+    int64_t v;
+    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
+        if (c != O_LIMIT)
+            return cli->opt_rc;
+        if ((rc = cmd_customer_parse_int(cli, "--limit", optarg, 1, 1000, &v)))
+            return rc;
+        m.limit = (uint32_t)v;
+    }
+    if ((rc = cli_args(cli, argc, argv, 0, 1)))
+        return rc;
+    if (optind < argc && (rc = cmd_customer_parse_int(cli, "CUSTOMER_ID", argv[optind], 1, INT64_MAX, &v)))
+        return rc;
+    if (optind < argc)
+        m.customer_id = v;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_POOL_EVENTS;
+    req.pool_events = &m;
+    Kehu__V1__Response *resp;
+    if ((rc = call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_POOL_EVENT_LIST, &resp)))
+        return rc;
+    const Kehu__V1__PoolEventList *l = resp->pool_event_list;
+    if (cli->json) {
+        struct json_w w;
+        json_init(&w, stdout, 1);
+        json_begin_array(&w);
+        for (size_t i = 0; i < l->n_events; i++) {
+            const Kehu__V1__PoolEvent *e = l->events[i];
+            char t[OUT_TIME_BUFSZ];
+            time_text(e->at_ms, t, sizeof t);
+            json_begin_object(&w);
+            json_kint(&w, "id", e->id);
+            json_kint(&w, "customer_id", e->customer_id);
+            json_kstr(&w, "customer", e->customer);
+            json_kstr(&w, "kind", e->kind);
+            json_kstr(&w, "pool", e->pool);
+            json_kstr(&w, "from_owner", e->from_owner);
+            json_kstr(&w, "to_owner", e->to_owner);
+            json_kstr(&w, "reason", e->reason);
+            json_kstr(&w, "as_of", e->as_of);
+            json_kstr(&w, "actor", e->actor);
+            json_kstr(&w, "at", t);
+            json_end_object(&w);
+        }
+        json_end_array(&w);
+        json_finish(&w);
+    } else {
+        static const char *const head[] = { "AT", "CUSTOMER", "KIND", "POOL", "FROM", "TO", "BY", "REASON" };
+        struct out_table *t = out_table_new(8, head);
+        out_table_max_width(t, 7, 50);
+        for (size_t i = 0; i < l->n_events; i++) {
+            const Kehu__V1__PoolEvent *e = l->events[i];
+            char at[OUT_TIME_BUFSZ], cust[160];
+            time_text(e->at_ms, at, sizeof at);
+            snprintf(cust, sizeof cust, "%" PRId64 " %s", e->customer_id, e->customer);
+            const char *row[] = { at, cust, e->kind, e->pool, e->from_owner, e->to_owner, e->actor, e->reason };
+            out_table_add(t, row);
+        }
+        out_table_print(t, stdout);
+        out_table_free(t);
+    }
+    kehu_response_free(resp);
+    return CLI_OK;
+}
+
+/* ---- assign rules show|set|apply ------------------------------------------------------------------- */
+
+static void print_assign_rules(struct cli *cli, const Kehu__V1__AssignRuleList *l)
+{
+    if (cli->json) {
+        struct json_w w;
+        json_init(&w, stdout, 1);
+        json_begin_object(&w);
+        json_kint(&w, "branch_id", l->branch_id);
+        json_kstr(&w, "branch", l->branch);
+        json_key(&w, "rules");
+        json_begin_array(&w);
+        for (size_t i = 0; i < l->n_rules; i++) {
+            const Kehu__V1__AssignRule *r = l->rules[i];
+            json_begin_object(&w);
+            json_kint(&w, "position", r->position);
+            json_kstr(&w, "region", r->region);
+            json_kstr(&w, "industry", r->industry);
+            json_kstr(&w, "source", r->source);
+            json_kstr(&w, "size", r->size);
+            json_kstr(&w, "grade", r->grade);
+            json_kstr(&w, "user", r->user);
+            json_kstr(&w, "team", r->team);
+            json_end_object(&w);
+        }
+        json_end_array(&w);
+        json_end_object(&w);
+        json_finish(&w);
+        return;
+    }
+    cli_say("assignment rules of %s (%zu; the first that matches routes; none: the branch's pool)\n", l->branch,
+            l->n_rules);
+    static const char *const head[] = { "#", "REGION", "INDUSTRY", "SOURCE", "SIZE", "GRADE", "TO" };
+    struct out_table *t = out_table_new(7, head);
+    out_table_align(t, 0, OUT_RIGHT);
+    for (size_t i = 0; i < l->n_rules; i++) {
+        const Kehu__V1__AssignRule *r = l->rules[i];
+        char pos[16], to[160];
+        snprintf(pos, sizeof pos, "%d", r->position);
+        if (*r->team)
+            snprintf(to, sizeof to, "team:%s (round robin)", r->team);
+        else
+            snprintf(to, sizeof to, "%s", r->user);
+        const char *any = "*";
+        const char *row[] = { pos,
+                              *r->region ? r->region : any,
+                              *r->industry ? r->industry : any,
+                              *r->source ? r->source : any,
+                              *r->size ? r->size : any,
+                              *r->grade ? r->grade : any,
+                              to };
+        out_table_add(t, row);
+    }
+    out_table_print(t, stdout);
+    out_table_free(t);
+}
+
+static int assign_rules_call(struct cli *cli, Kehu__V1__AssignRules *m)
+{
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_ASSIGN_RULES;
+    req.assign_rules = m;
+    Kehu__V1__Response *resp;
+    int rc = call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_ASSIGN_RULE_LIST, &resp);
+    if (rc)
+        return rc;
+    print_assign_rules(cli, resp->assign_rule_list);
+    kehu_response_free(resp);
+    return CLI_OK;
+}
+
+static int run_assign_show(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "branch", required_argument, NULL, O_BRANCH },
+        { NULL, 0, NULL, 0 },
+    };
+    Kehu__V1__AssignRules m = KEHU__V1__ASSIGN_RULES__INIT;
+    int c, rc;
+    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
+        if (c != O_BRANCH)
+            return cli->opt_rc;
+        m.branch = optarg;
+    }
+    if ((rc = cli_args(cli, argc, argv, 0, 0)))
+        return rc;
+    return assign_rules_call(cli, &m);
+}
+
+/* One rule: "region=上海,industry=制造,to=li.lei" or "...,to=team:上海一组". */
+static int parse_rule(struct cli *cli, const char *text, Kehu__V1__AssignRule *r, char **copy)
+{
+    kehu__v1__assign_rule__init(r);
+    *copy = out_xstrdup(text);
+    int has_to = 0;
+    for (char *save = NULL, *item = strtok_r(*copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(item, '=');
+        if (!eq)
+            return cli_usage_error(cli, "rule '%s': expected KEY=VALUE items separated by commas", text);
+        *eq = 0;
+        char *v = eq + 1;
+        if (strcmp(item, "region") == 0)
+            r->region = v;
+        else if (strcmp(item, "industry") == 0)
+            r->industry = v;
+        else if (strcmp(item, "source") == 0)
+            r->source = v;
+        else if (strcmp(item, "size") == 0)
+            r->size = v;
+        else if (strcmp(item, "grade") == 0)
+            r->grade = v;
+        else if (strcmp(item, "to") == 0) {
+            has_to = 1;
+            if (strncmp(v, "team:", 5) == 0)
+                r->team = v + 5;
+            else
+                r->user = v;
+        } else
+            return cli_usage_error(cli, "rule '%s': no key '%s' (region, industry, source, size, grade, to)", text,
+                                   item);
+    }
+    if (!has_to)
+        return cli_usage_error(cli, "rule '%s': say where it routes: to=USERNAME or to=team:TEAM", text);
+    return 0;
+}
+
+static int run_assign_set(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "branch", required_argument, NULL, O_BRANCH },
+        { NULL, 0, NULL, 0 },
+    };
+    Kehu__V1__AssignRules m = KEHU__V1__ASSIGN_RULES__INIT;
+    int c;
+    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
+        if (c != O_BRANCH)
+            return cli->opt_rc;
+        m.branch = optarg;
+    }
+    int n = argc - optind, rc = CLI_OK;
+    Kehu__V1__AssignRule *rules = out_xcalloc((size_t)(n ? n : 1), sizeof *rules);
+    Kehu__V1__AssignRule **ptrs = out_xcalloc((size_t)(n ? n : 1), sizeof *ptrs);
+    char **copies = out_xcalloc((size_t)(n ? n : 1), sizeof *copies);
+    for (int i = 0; i < n && rc == CLI_OK; i++) {
+        rc = parse_rule(cli, argv[optind + i], &rules[i], &copies[i]);
+        ptrs[i] = &rules[i];
+    }
+    if (rc == CLI_OK) {
+        m.set = 1;
+        m.rules = ptrs;
+        m.n_rules = (size_t)n;
+        rc = assign_rules_call(cli, &m);
+    }
+    for (int i = 0; i < n; i++)
+        free(copies[i]);
+    free(copies);
+    free(ptrs);
+    free(rules);
+    return rc;
+}
+
+static int run_assign_apply(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "branch", required_argument, NULL, O_BRANCH },
+        { "dry-run", no_argument, NULL, O_DRY_RUN },
+        { NULL, 0, NULL, 0 },
+    };
+    Kehu__V1__AssignRuleApply m = KEHU__V1__ASSIGN_RULE_APPLY__INIT;
+    int c, rc;
+    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
+        switch (c) {
+        case O_BRANCH: m.branch = optarg; break;
+        case O_DRY_RUN: m.dry_run = 1; break;
+        default: return cli->opt_rc;
+        }
+    }
+    if ((rc = cli_args(cli, argc, argv, 0, 0)))
+        return rc;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_ASSIGN_RULE_APPLY;
+    req.assign_rule_apply = &m;
+    Kehu__V1__Response *resp;
+    if ((rc = call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_ASSIGN_APPLIED, &resp)))
+        return rc;
+    const Kehu__V1__AssignRuleApplyResult *a = resp->assign_applied;
+    if (cli->json) {
+        struct json_w w;
+        json_init(&w, stdout, 1);
+        json_begin_object(&w);
+        json_kbool(&w, "dry_run", a->dry_run);
+        json_kint(&w, "customers", a->customers);
+        json_key(&w, "counts");
+        json_begin_array(&w);
+        for (size_t i = 0; i < a->n_counts; i++) {
+            json_begin_object(&w);
+            json_kint(&w, "position", a->counts[i]->position);
+            json_kstr(&w, "target", a->counts[i]->target);
+            json_kint(&w, "customers", a->counts[i]->customers);
+            json_end_object(&w);
+        }
+        json_end_array(&w);
+        json_end_object(&w);
+        json_finish(&w);
+    } else {
+        cli_say("%s%" PRId64 " customer%s without owner %s\n", a->dry_run ? "dry run: " : "", a->customers,
+                a->customers == 1 ? "" : "s", a->dry_run ? "would be routed" : "routed");
+        static const char *const head[] = { "RULE", "TO", "CUSTOMERS" };
+        struct out_table *t = out_table_new(3, head);
+        out_table_align(t, 2, OUT_RIGHT);
+        for (size_t i = 0; i < a->n_counts; i++) {
+            char pos[16], n[24];
+            snprintf(pos, sizeof pos, "%d", a->counts[i]->position);
+            snprintf(n, sizeof n, "%" PRId64, a->counts[i]->customers);
+            const char *row[] = { a->counts[i]->position ? pos : "none", a->counts[i]->target, n };
+            out_table_add(t, row);
+        }
+        out_table_print(t, stdout);
+        out_table_free(t);
+    }
+    kehu_response_free(resp);
+    return CLI_OK;
+}
+
+const struct cli_cmd cmd_pool_table[] = {
+    { "pool list", "[--pool P] [--branch B] [--limit N] [--offset N]",
+      "customers in the pools you may see (phones and ID numbers masked)", 1, run_list },
+    { "pool pools", "[--branch B]", "the pools you may see, with how many customers each holds", 1, run_pools },
+    { "pool add", "NAME --branch B", "a new pool in a branch (besides its default 公海)", 1, run_add },
+    { "pool claim", "CUSTOMER_ID", "take a customer from the pool (within the daily limit and your cap)", 1,
+      run_claim },
+    { "pool release", "CUSTOMER_ID --reason R [--pool P]", "give a customer back to the pool", 1, run_release },
+    { "pool rules show", "[--branch B]", "recycle limits, warnings, exemptions and claim limits per ABC grade", 1,
+      run_rules_show },
+    { "pool rules set", "[--branch B] GRADE.KEY=VALUE ...",
+      "change pool rules (GRADE A, B, C or *; all or none are applied)", 1, run_rules_set },
+    { "pool recycle", "[--dry-run] [--as-of DATE]", "run the recycle job now: warnings, then recycles (admin)", 1,
+      run_recycle },
+    { "pool log", "[CUSTOMER_ID] [--limit N]", "recycles, releases, claims and warnings, newest first", 1, run_log },
+    { "assign rules show", "[--branch B]", "the ordered rules that route new customers without owner", 1,
+      run_assign_show },
+    { "assign rules set", "[--branch B] [RULE ...]",
+      "replace the branch's rules; RULE is region=R,industry=I,source=S,size=Z,grade=G,to=USER|team:TEAM", 1,
+      run_assign_set },
+    { "assign rules apply", "[--branch B] [--dry-run]", "route the branch's existing customers without owner", 1,
+      run_assign_apply },
+    { NULL, NULL, NULL, 0, NULL },
+};

@@ -19,6 +19,16 @@ static enum perm_scope matrix[AUTHZ_ROLES][PERM_ACTIONS] = {
     [KEHU__V1__ROLE__AUDITOR] = { PS_ALL, PS_NONE, PS_NONE, PS_NONE, PS_ALL },
 };
 
+static int64_t matrix_version; /* 0: the defaults above */
+
+int authz_perm_version_newer(int64_t version)
+{
+    if (version < matrix_version)
+        return 0;
+    matrix_version = version;
+    return 1;
+}
+
 const char *perm_action_name(enum perm_action a)
 {
     return a < PERM_ACTIONS ? action_names[a] : "?";

@@ -65,6 +65,9 @@ int perm_scope_from_name(const char *s);   /* -1 unknown */
 /* The matrix in force; set cell by cell by whoever loads it. */
 enum perm_scope authz_perm(Kehu__V1__Role role, enum perm_action a);
 void authz_set_perm(Kehu__V1__Role role, enum perm_action a, enum perm_scope s);
+/* Whether a matrix read at `version` may be applied (none newer is in
+ * force); if so it becomes the version in force. */
+int authz_perm_version_newer(int64_t version);
 
 /* The record acted on: the org unit it lives in (path from the head office
  * down, ids) and, for users, the role it has or is given. */

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit.h"
 #include "conn.h"
 #include "log.h"
 #include "rpc.h"
@@ -246,6 +247,7 @@ static void put_customer(const struct db_result *res, void *arg)
 
 static void load_customer(struct req *r, int64_t customer_id)
 {
+    audit_note_customer(r, customer_id);
     const char *p[] = { rpc_num(r, customer_id) };
     db_query(r->srv->db, &doc_customer, 1, p, put_customer, r);
 }
@@ -394,6 +396,8 @@ static void doc_got(const struct db_result *res, void *arg)
         return;
     }
     const char *why;
+    if (db_rows(res, 0) == 1)
+        audit_note_customer(r, db_get_i64(res, 0, 0, 1));
     /* a document of a customer the caller may not read does not exist for them */
     if (db_rows(res, 0) != 1 ||
         customer_check(r, res, 0, 0, DOC_NCOLS, ACT_CUSTOMER_READ, &why) != KEHU__V1__CODE__OK) {

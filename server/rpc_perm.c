@@ -2,10 +2,12 @@
  * authorization function, showing and changing it, and explaining a
  * decision (AccessExplain) for any user and customer. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <libpq-fe.h>
 
+#include "audit.h"
 #include "authz.h"
 #include "conn.h"
 #include "customer_fields.h"
@@ -13,11 +15,17 @@
 #include "rpc.h"
 #include "server.h"
 
-#define PERM_ROWS_SQL "SELECT role::text, action, scope::text FROM role_permission"
+/* The matrix and its version, read in one snapshot. */
+#define PERM_ROWS_SQL                                                                                        \
+    "SELECT role::text, action, scope::text, (SELECT version FROM role_permission_version) FROM role_permission"
 
-/* Applies rows (role, action, scope) to the matrix in force; returns how many. */
+/* Applies rows (role, action, scope, version) to the matrix in force,
+ * unless a newer version is in force already (a reload answered after a
+ * later change); returns how many cells were applied. */
 static int apply_rows(int n, const char *(*get)(void *src, int row, int col), void *src)
 {
+    if (n == 0 || !authz_perm_version_newer(strtoll(get(src, 0, 3), NULL, 10)))
+        return 0;
     int applied = 0;
     for (int i = 0; i < n; i++) {
         Kehu__V1__Role role = rpc_role_from_sql(get(src, i, 0));
@@ -47,7 +55,7 @@ int perm_load_sync(const char *conninfo, char *err, size_t errsz)
     int rc = -1;
     if (PQresultStatus(res) != PGRES_TUPLES_OK)
         snprintf(err, errsz, "cannot load the permission matrix: %s", PQresultErrorMessage(res));
-    else if (apply_rows(PQntuples(res), pg_cell, res) == 0)
+    else if (PQntuples(res) == 0 || apply_rows(PQntuples(res), pg_cell, res) == 0)
         snprintf(err, errsz, "the permission matrix (role_permission) is empty");
     else
         rc = 0;
@@ -82,7 +90,11 @@ static void reloaded(const struct db_result *res, void *arg)
         log_error(0, 0, "reloading the permission matrix: %s", res->message);
         return;
     }
-    log_info(0, 0, "permission matrix reloaded (%d cells)", apply_result(res, 0));
+    int n = apply_result(res, 0);
+    if (n)
+        log_info(0, 0, "permission matrix reloaded (%d cells, version %s)", n, db_get(res, 0, 0, 3));
+    else
+        log_debug(0, 0, "permission matrix reload skipped: a newer version is in force");
 }
 
 void perm_reload(struct server *s)
@@ -198,7 +210,7 @@ static void perm_set(struct req *r)
     db_call_add(call, &perm_diff, 3, p);
     db_call_add(call, &perm_set_stmt, 4, p);
     db_call_add(call, &perm_rows, 0, NULL);
-    db_call_send(call);
+    audit_call_send(r, call); /* the change and its audit row commit together */
 }
 
 const struct rpc_entry rpc_perm_set = { KEHU__V1__REQUEST__OP_PERM_SET, "perm_set", ACT_ORG_WRITE, 0, perm_set };

@@ -40,6 +40,15 @@ SELECT r::user_role, a, s::perm_scope
   ) d(r, scopes),
   LATERAL unnest(perm_actions(), d.scopes) u(a, s);
 
+-- The matrix's version: every change counts it up, and kehud applies a
+-- matrix read at version v only if it holds none newer (a reload answered
+-- late must not undo a later change).
+CREATE TABLE role_permission_version (
+    one      boolean PRIMARY KEY DEFAULT true CHECK (one),
+    version  bigint NOT NULL
+);
+INSERT INTO role_permission_version VALUES (true, 1);
+
 -- Changes the matrix: every (role, action, scope) of the arrays, all or none.
 -- Rules that would lock everybody out are refused: an admin keeps 'admin' and
 -- 'read' over everything, and a scope never widens an action beyond 'read'
@@ -83,6 +92,7 @@ BEGIN
         RAISE EXCEPTION '% would % customers (%) beyond those it may read (%)', bad.role, bad.action, bad.scope, bad.read_scope
             USING ERRCODE = '22023', DETAIL = 'scope';
     END IF;
+    UPDATE role_permission_version SET version = version + 1;
     PERFORM pg_notify('kehu', 'perm.changed');
     RETURN n;
 END

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "itest.h"
 
@@ -370,6 +371,17 @@ static const struct rpc_case rpcs[] = {
 
 static int allowed_cases, denied_cases;
 
+/* Every case tried, for the audit check: who, which RPC, which customer (0
+ * when refused before any customer was looked at), what came back. */
+struct tried {
+    enum actor actor;
+    const char *rpc;
+    int64_t customer;
+    int code;
+};
+static struct tried tried[4000];
+static int ntried;
+
 /* What the model says: OK; PERMISSION_DENIED when the role may not do
  * this to any customer (said before the record is looked at) or may read
  * this one but not act on it; NOT_FOUND when it may not even read it. */
@@ -401,6 +413,47 @@ static void check_case(enum actor a, const struct rpc_case *rc, enum owner o, in
         allowed_cases++;
     else
         denied_cases++;
+    int early = model[a][rc->action] == S_NONE || (rc->managers_only && a != AC_BM && a != AC_ADMIN);
+    assert_true(ntried < (int)(sizeof tried / sizeof tried[0]));
+    /* a merge refused on the customer it keeps names that one */
+    int64_t named = rc->first && on_record(a, (enum action)(rc->first - 1), r) != C(OK) ? merge_other : id;
+    tried[ntried++] = (struct tried){ a, rc->name, early ? 0 : named, got };
+}
+
+static const char *const actor_users[NACTORS] = { "li.lei", "wang.fang", "chen.jing", "zhao.min", "admin" };
+
+/* Every case of the matrix left its row in the audit trail: who, the RPC,
+ * the customer, the outcome ("ok" or the code). Reads are written in
+ * batches a few milliseconds after their answer: wait for the last. */
+static void check_audit_rows(void)
+{
+    PGconn *pg = it_pg_open();
+    int missing = 0;
+    for (int i = 0; i < ntried; i++) {
+        const struct tried *t = &tried[i];
+        char id[24];
+        snprintf(id, sizeof id, "%lld", (long long)t->customer);
+        const char *params[4] = { actor_users[t->actor], t->rpc, t->code == C(OK) ? "ok" : kehu_code_name(t->code), id };
+        int found = 0;
+        for (int wait = 0; wait < 50 && !found; wait++) {
+            PGresult *r = PQexecParams(pg,
+                                       "SELECT count(*) FROM audit_log WHERE username = $1 AND action = $2 AND result = $3"
+                                       " AND ($4::bigint = 0 OR $4::bigint = ANY (customer_ids))",
+                                       4, NULL, params, NULL, NULL, 0);
+            assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+            found = atoi(PQgetvalue(r, 0, 0)) > 0;
+            PQclear(r);
+            if (!found)
+                usleep(20000);
+        }
+        if (!found && missing++ < 10)
+            fprintf(stderr, "no audit row: %s %s customer %s -> %s\n", params[0], params[1], id, params[2]);
+    }
+    PQfinish(pg);
+    if (missing)
+        fail_msg("%d of %d matrix cases left no audit row", missing, ntried);
+    printf("audit trail: every one of the %d matrix cases has its row\n", ntried);
+    ntried = 0;
 }
 
 /* Every RPC x every actor x every customer. */
@@ -532,6 +585,7 @@ static void test_default_matrix(void **state)
 {
     (void)state;
     run_matrix("defaults");
+    check_audit_rows();
     for (int a = 0; a < NACTORS; a++) {
         check_listing((enum actor)a, A_READ);
         check_listing((enum actor)a, A_EXPORT);
@@ -550,6 +604,7 @@ static void test_edited_matrix(void **state)
     set_cell(AC_BM, A_DELETE, "none", S_NONE);
     set_cell(AC_AUD, A_EXPORT, "none", S_NONE);
     run_matrix("edited");
+    check_audit_rows();
     for (int a = 0; a < NACTORS; a++) {
         check_listing((enum actor)a, A_READ);
         check_listing((enum actor)a, A_EXPORT);

@@ -157,11 +157,71 @@ static void test_logout_and_disable_reach_the_other_kehud(void **state)
     kehu_close(user_on_b);
 }
 
+/* A change of the permission matrix made through one kehud is in force on
+ * the other at once (announced, reloaded). */
+static void test_permission_change_reaches_the_other_kehud(void **state)
+{
+    (void)state;
+    kehu_client *admin = it_admin();
+    it_expect(admin, it_req_user_add("three.am", KEHU__V1__ROLE__ACCOUNT_MANAGER, "双城分行", "password-1"), C(OK),
+              NULL);
+    kehu_client *am = login_on_second("three.am", "password-1");
+    /* a customer of the branch that three.am does not own */
+    Kehu__V1__Customer cu = KEHU__V1__CUSTOMER__INIT;
+    cu.name = "矩阵客户";
+    Kehu__V1__CustomerAdd add = KEHU__V1__CUSTOMER_ADD__INIT;
+    add.customer = &cu;
+    add.branch = "双城分行";
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_ADD;
+    req.customer_add = &add;
+    Kehu__V1__Response *r = it_call(admin, &req, C(OK));
+    int64_t id = r->customer->id;
+    kehu_response_free(r);
+    Kehu__V1__CustomerGet get = KEHU__V1__CUSTOMER_GET__INIT;
+    get.id = id;
+    Kehu__V1__Request greq = KEHU__V1__REQUEST__INIT;
+    greq.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_GET;
+    greq.customer_get = &get;
+    it_expect(am, &greq, C(NOT_FOUND), "id");
+
+    const char *scopes[2] = { "branch", "own" };
+    int want[2] = { C(OK), C(NOT_FOUND) };
+    for (int k = 0; k < 2; k++) {
+        Kehu__V1__PermCell cell = KEHU__V1__PERM_CELL__INIT, *cells[1] = { &cell };
+        cell.role = KEHU__V1__ROLE__ACCOUNT_MANAGER;
+        cell.action = "read";
+        cell.scope = (char *)scopes[k];
+        Kehu__V1__PermSet set = KEHU__V1__PERM_SET__INIT;
+        set.cells = cells;
+        set.n_cells = 1;
+        Kehu__V1__Request sreq = KEHU__V1__REQUEST__INIT;
+        sreq.op_case = KEHU__V1__REQUEST__OP_PERM_SET;
+        sreq.perm_set = &set;
+        it_expect(admin, &sreq, C(OK), NULL);
+        int code = -1;
+        for (int i = 0; i < 250 && code != want[k]; i++) { /* 5 s */
+            struct kehu_status st;
+            Kehu__V1__Response *g = kehu_call(am, &greq, &st);
+            code = st.code;
+            if (g)
+                kehu_response_free(g);
+            if (code != want[k])
+                usleep(20 * 1000);
+        }
+        if (code != want[k])
+            fail_msg("read = %s on the first kehud: the second still answers %s", scopes[k], kehu_code_name(code));
+    }
+    kehu_close(am);
+    kehu_close(admin);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_change_reaches_the_other_kehud),
         cmocka_unit_test(test_logout_and_disable_reach_the_other_kehud),
+        cmocka_unit_test(test_permission_change_reaches_the_other_kehud),
     };
     int rc = it_finish(cmocka_run_group_tests(tests, setup, teardown));
     return rc || second_unclean;

@@ -16,6 +16,7 @@
 #define C(x) KEHU__V1__CODE__##x
 
 static struct it_org org;
+static struct it_cli cli;
 static kehu_client *sun, *hz;
 
 /* ---- the model: scopes, and how a record relates to an actor */
@@ -533,7 +534,7 @@ static void tag_matrix_customers(void)
 
 static int setup(void **state)
 {
-    if (it_setup(state))
+    if (it_setup(state) || it_cli_open(&cli) < 0)
         return -1;
     it_org_build(&org);
     it_expect(org.admin, it_req_org_add("上海二组", KEHU__V1__UNIT_KIND__TEAM, "上海分行"), C(OK), NULL);
@@ -553,6 +554,7 @@ static int teardown(void **state)
 {
     kehu_close(sun);
     kehu_close(hz);
+    it_cli_close(&cli);
     it_org_close(&org);
     return it_teardown(state);
 }
@@ -850,6 +852,42 @@ static void test_id_numbers_encrypted(void **state)
     }
 }
 
+/* The command line: perm show|set and access explain, their JSON and exit codes. */
+static void test_cli(void **state)
+{
+    (void)state;
+    it_cli_expect(&cli, it_cli_run(&cli, IT_ENV("KEHU_PASSWORD=" TH_ADMIN_PASSWORD), IT_ARGS("login", "admin")), 0, NULL);
+    it_cli_expect(&cli, it_cli_run(&cli, NULL, IT_ARGS("perm", "show", "--json")), 0,
+                  "\"account_manager\": {\n      \"read\": \"own\"");
+    it_cli_expect(&cli, it_cli_run(&cli, NULL, IT_ARGS("perm", "show")), 0, "service_agent");
+    if (!strstr(cli.out, "OVERRIDE_GRADE") || !strstr(cli.out, "account_manager  own     own     none"))
+        fail_msg("perm show:\n%s", cli.out);
+    /* usage errors: no role, no ACTION=SCOPE, an unknown role (exit 2, nothing sent) */
+    it_cli_expect(&cli, it_cli_run(&cli, NULL, IT_ARGS("perm", "set", "read=own", "edit=own")), 2, "name the role");
+    it_cli_expect(&cli, it_cli_run(&cli, NULL, IT_ARGS("perm", "set", "account_manager")), 2, "ACTION=SCOPE");
+    it_cli_expect(&cli, it_cli_run(&cli, NULL, IT_ARGS("perm", "set", "clerk", "read=own")), 2, "unknown role");
+    /* refusals: an unknown action or scope (exit 1, the server's message) */
+    it_cli_expect(&cli, it_cli_run(&cli, NULL, IT_ARGS("perm", "set", "account_manager", "fly=all")), 1,
+                  "INVALID_ARGUMENT");
+    it_cli_expect(&cli, it_cli_run(&cli, NULL, IT_ARGS("--json", "perm", "set", "auditor", "export=galaxy")), 1,
+                  "\"code\": \"INVALID_ARGUMENT\"");
+    /* a change, then back: two roles in one command */
+    it_cli_expect(&cli,
+                  it_cli_run(&cli, NULL, IT_ARGS("perm", "set", "service_agent", "read=region", "auditor", "export=none")),
+                  0, "2 cells changed");
+    it_cli_expect(&cli, it_cli_run(&cli, NULL, IT_ARGS("--json", "perm", "set", "service_agent", "read=branch", "auditor",
+                                                      "export=all")),
+                  0, "\"changed\": 2");
+    char id[24];
+    snprintf(id, sizeof id, "%lld", (long long)cust[O_LI]);
+    it_cli_expect(&cli, it_cli_run(&cli, NULL, IT_ARGS("--json", "access", "explain", "chen.jing", id)), 0,
+                  "\"action\": \"read\",\n      \"allowed\": true");
+    assert_non_null(strstr(cli.out, "\"action\": \"edit\",\n      \"allowed\": false"));
+    it_cli_expect(&cli, it_cli_run(&cli, NULL, IT_ARGS("access", "explain", "chen.jing", id)), 0, "service_agent/read = branch");
+    it_cli_expect(&cli, it_cli_run(&cli, NULL, IT_ARGS("access", "explain", "chen.jing", "x")), 2, "CUSTOMER_ID");
+    it_cli_expect(&cli, it_cli_run(&cli, NULL, IT_ARGS("access", "explain", "nobody.here", id)), 1, "NOT_FOUND");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -860,6 +898,7 @@ int main(void)
         cmocka_unit_test(test_edited_matrix),
         cmocka_unit_test(test_events_follow_read),
         cmocka_unit_test(test_id_numbers_encrypted),
+        cmocka_unit_test(test_cli),
     };
     return it_finish(cmocka_run_group_tests(tests, setup, teardown));
 }

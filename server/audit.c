@@ -303,6 +303,22 @@ void audit_note_customer(struct req *r, int64_t id)
     a->customers[a->n_customers++] = id;
 }
 
+void audit_note_unmasked(struct req *r)
+{
+    r->audit.n_unmasked++;
+}
+
+/* The record's free text: the handler's, and how many customers were shown
+ * unmasked (unmasking is audited as such). */
+static const char *record_detail(struct req *r)
+{
+    const char *d = r->audit.detail ? r->audit.detail : "";
+    if (!r->audit.n_unmasked)
+        return d;
+    return arena_printf(&r->arena, "%s%sunmasked: %zu customer%s", d, *d ? "; " : "", r->audit.n_unmasked,
+                        r->audit.n_unmasked == 1 ? "" : "s");
+}
+
 void audit_note_detail(struct req *r, const char *fmt, ...)
 {
     va_list ap;
@@ -367,7 +383,7 @@ void audit_request_done(struct req *r)
     rec.peer = xstrdup(r->conn->peer);
     rec.action = xstrdup(r->rpc->name);
     rec.customers = ids_literal(r->audit.customers, r->audit.n_customers);
-    rec.detail = xstrdup(r->audit.detail ? r->audit.detail : "");
+    rec.detail = xstrdup(record_detail(r));
     rec.result = ok ? "ok" : wire_code_name(r->status.code);
     enqueue(a, &rec);
 }
@@ -404,7 +420,7 @@ static void add_change_record(struct req *r, struct db_call *call)
                          r->conn->peer,
                          r->rpc->name,
                          arena_strdup(&r->arena, ids),
-                         r->audit.detail ? r->audit.detail : "",
+                         record_detail(r),
                          /* an add names the customer it made, known only inside its transaction */
                          r->msg->op_case == KEHU__V1__REQUEST__OP_CUSTOMER_ADD ? "true" : "false" };
     free(ids);

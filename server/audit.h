@@ -39,6 +39,7 @@ struct req_audit {
     int64_t *customers;     /* the customers it named, in the request's arena */
     size_t n_customers, cap_customers;
     const char *detail;     /* free text, "" when none */
+    size_t n_unmasked;      /* customers shown with ID number and phones in full */
     int written;            /* its change's transaction wrote the record */
     db_cb then;             /* audit_call_send: the handler's callback */
 };
@@ -57,6 +58,9 @@ void audit_request_done(struct req *r);
 
 /* Notes a customer the request reads or changes (duplicates are dropped). */
 void audit_note_customer(struct req *r, int64_t id);
+/* Notes that a customer was shown unmasked (the 'unmask' permission used):
+ * the record says how many. */
+void audit_note_unmasked(struct req *r);
 /* Sets the record's free text. */
 void audit_note_detail(struct req *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

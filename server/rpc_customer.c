@@ -136,7 +136,11 @@ Kehu__V1__Customer *rpc_customer_from_row(struct req *r, const struct db_result 
     c->last_contact_ms = db_get_i64(res, stmt, row, COL_LAST_CONTACT);
     c->revenue_minor = db_get_i64(res, stmt, row, COL_REVENUE);
     c->balance_minor = db_get_i64(res, stmt, row, COL_BALANCE);
-    if (!unmasked(r, res, stmt, row)) {
+    int sensitive = *c->id_number || c->n_phones;
+    if (unmasked(r, res, stmt, row)) {
+        if (sensitive)
+            audit_note_unmasked(r);
+    } else {
         c->masked = 1;
         c->id_number = mask_id_number(&r->arena, c->id_number);
         for (size_t i = 0; i < c->n_phones; i++)

@@ -153,14 +153,14 @@ static int month_index(int day)
 /* YYYY-MM-DD, "" for NONE (a ring of buffers: several may be used at once) */
 static const char *dstr(int day)
 {
-    static char ring[32][11];
+    static char ring[32][32];
     static int next;
     char *s = ring[next++ % 32];
     if (day == NONE)
         return "";
     int y, m, d;
     civil_from_days(day, &y, &m, &d);
-    snprintf(s, 11, "%04d-%02d-%02d", y, m, d);
+    snprintf(s, 32, "%04d-%02d-%02d", y, m, d);
     return s;
 }
 

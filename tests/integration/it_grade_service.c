@@ -81,12 +81,12 @@ static int add_months(int day, int k)
 
 static const char *dstr(int day)
 {
-    static char ring[32][11];
+    static char ring[32][32];
     static int next;
     char *s = ring[next++ % 32];
     int y, m, d;
     civil_from_days(day, &y, &m, &d);
-    snprintf(s, 11, "%04d-%02d-%02d", y, m, d);
+    snprintf(s, 32, "%04d-%02d-%02d", y, m, d);
     return s;
 }
 

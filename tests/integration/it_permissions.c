@@ -673,6 +673,24 @@ static void test_masking(void **state)
             }
             kehu_response_free(r);
         }
+    /* unmasking is audited as such: the agent's reads never, li's of their own always */
+    PGconn *pg = it_pg_open();
+    int64_t agent_unmasked = 0, li_unmasked = 0;
+    for (int wait = 0; wait < 50 && li_unmasked == 0; wait++) {
+        agent_unmasked = it_pg_i64(pg, "SELECT count(*) FROM audit_log WHERE username = 'chen.jing'"
+                                       " AND action = 'customer_get' AND detail LIKE '%unmasked%'");
+        char sql[256];
+        snprintf(sql, sizeof sql,
+                 "SELECT count(*) FROM audit_log WHERE username = 'li.lei' AND action = 'customer_get'"
+                 " AND %lld = ANY (customer_ids) AND detail = 'unmasked: 1 customer'",
+                 (long long)cust[O_LI]);
+        li_unmasked = it_pg_i64(pg, sql);
+        if (!li_unmasked)
+            usleep(20000);
+    }
+    assert_int_equal(agent_unmasked, 0);
+    assert_true(li_unmasked > 0);
+    PQfinish(pg);
 }
 
 /* Events reach exactly those who may read the customer. */

@@ -13,7 +13,7 @@
 #include "rpc.h"
 #include "server.h"
 
-#define AUDIT_FLUSH_MS 5        /* how long a read's record may wait to be written */
+#define AUDIT_FLUSH_MS 10       /* how long a read's record may wait to be written */
 #define AUDIT_BATCH 512         /* records that are written at once without waiting */
 #define AUDIT_QUEUE_MAX 200000  /* records kept while the database is away; older ones are dropped beyond */
 #define AUDIT_RETRY_MS 1000     /* after a failed flush */

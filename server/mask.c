@@ -7,23 +7,35 @@ static int is_cont(unsigned char c)
     return (c & 0xC0) == 0x80;
 }
 
-/* Byte offset of code point `n` of s (or its length). */
+/* Bytes of the character at s: a lead byte with its continuation bytes, or
+ * a lone byte (invalid UTF-8 counts byte by byte, so nothing slips through
+ * a mask unstarred). */
+static size_t char_len(const char *s)
+{
+    unsigned char c = (unsigned char)s[0];
+    size_t want = c >= 0xF0 && c < 0xF8 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+    if (c >= 0xF8)
+        want = 1;
+    for (size_t k = 1; k < want; k++)
+        if (!is_cont((unsigned char)s[k]))
+            return 1;
+    return want;
+}
+
+/* Byte offset of character `n` of s (or its length). */
 static size_t offset_of(const char *s, int n)
 {
     size_t i = 0;
-    for (int k = 0; s[i] && k < n; k++) {
-        i++;
-        while (s[i] && is_cont((unsigned char)s[i]))
-            i++;
-    }
+    for (int k = 0; s[i] && k < n; k++)
+        i += char_len(s + i);
     return i;
 }
 
 static int count_chars(const char *s)
 {
     int n = 0;
-    for (; *s; s++)
-        n += !is_cont((unsigned char)*s);
+    for (size_t i = 0; s[i]; i += char_len(s + i))
+        n++;
     return n;
 }
 

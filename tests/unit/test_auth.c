@@ -223,6 +223,10 @@ static void test_masks(void **state)
     assert_string_equal(mask_digits(&a, "[\"13812345678\", \"12345\"]"), "[\"138****5678\", \"****5\"]");
     assert_string_equal(mask_digits(&a, "11010519491231002X"), "110***********002X");
     assert_string_equal(mask_digits(&a, "1234"), "1234");
+    /* invalid UTF-8 is counted byte by byte: nothing passes unmasked */
+    assert_string_equal(mask_phone(&a, "\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80"), "\x80\x80\x80****\x80\x80\x80\x80");
+    assert_string_equal(mask_phone(&a, "\x80\x80"), "*\x80");
+    assert_string_equal(mask_phone(&a, "\xE4\xB8"), "*\xB8");
     arena_free(&a);
 }
 

@@ -93,6 +93,10 @@ int cli_connect(struct cli *cli);
  * status; free it with kehu_response_free), or the exit code after printing
  * the error (*resp NULL). */
 int cli_call(struct cli *cli, const Kehu__V1__Request *req, Kehu__V1__Response **resp);
+/* cli_call for a request whose reply must carry the result `want`: another
+ * result is a bad reply (cli_bad_reply: freed, printed, 3; *resp NULL). */
+int cli_call_for(struct cli *cli, const Kehu__V1__Request *req, Kehu__V1__Response__ResultCase want,
+                 Kehu__V1__Response **resp);
 /* Prints a failed status per CLI.md and returns its exit code: 3 for
  * KEHU_TRANSPORT ("kehu: MESSAGE"), 1 for a refusal ("kehu: CODE: MESSAGE
  * [field]"); with --json also the {"error": ...} document on stdout. */

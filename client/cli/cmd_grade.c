@@ -151,21 +151,6 @@ static int not_empty(struct cli *cli, const char *flag, const char *value)
     return *value ? 0 : cli_usage_error(cli, "%s: must not be empty", flag);
 }
 
-/* Sends req and checks that the reply carries `want`. 0 with *resp set, or
- * the exit code after printing. */
-static int call_for(struct cli *cli, const Kehu__V1__Request *req, Kehu__V1__Response__ResultCase want,
-                    Kehu__V1__Response **resp)
-{
-    int rc = cli_call(cli, req, resp);
-    if (rc)
-        return rc;
-    if ((*resp)->result_case != want) {
-        rc = cli_bad_reply(cli, *resp);
-        *resp = NULL;
-    }
-    return rc;
-}
-
 /* ---- Grades as other commands show them (cli.h) ---------------------------------------------- */
 
 void cmd_grade_json_grades(struct json_w *w, Kehu__V1__Grade *const *g, size_t n)
@@ -593,7 +578,7 @@ static int run_grade_override(struct cli *cli, int argc, char **argv)
     req.op_case = KEHU__V1__REQUEST__OP_GRADE_OVERRIDE;
     req.grade_override = &m;
     Kehu__V1__Response *resp;
-    if ((rc = call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_OVERRIDE, &resp)))
+    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_OVERRIDE, &resp)))
         return rc;
     if (!resp->override)
         return cli_bad_reply(cli, resp);
@@ -621,7 +606,7 @@ static int run_grade_approve(struct cli *cli, int argc, char **argv)
     req.op_case = KEHU__V1__REQUEST__OP_GRADE_APPROVE;
     req.grade_approve = &m;
     Kehu__V1__Response *resp;
-    if ((rc = call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_OVERRIDE, &resp)))
+    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_OVERRIDE, &resp)))
         return rc;
     if (!resp->override)
         return cli_bad_reply(cli, resp);
@@ -657,7 +642,7 @@ static int run_grade_overrides(struct cli *cli, int argc, char **argv)
     req.op_case = KEHU__V1__REQUEST__OP_GRADE_OVERRIDE_LIST;
     req.grade_override_list = &m;
     Kehu__V1__Response *resp;
-    if ((rc = call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_OVERRIDES, &resp)))
+    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_OVERRIDES, &resp)))
         return rc;
     if (!resp->overrides)
         return cli_bad_reply(cli, resp);
@@ -704,7 +689,7 @@ static int run_grade_assess(struct cli *cli, int argc, char **argv)
     req.op_case = KEHU__V1__REQUEST__OP_CREDIT_ASSESS;
     req.credit_assess = &m;
     Kehu__V1__Response *resp;
-    if ((rc = call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_OVERRIDE, &resp)))
+    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_OVERRIDE, &resp)))
         return rc;
     if (!resp->override)
         return cli_bad_reply(cli, resp);
@@ -901,7 +886,7 @@ static int run_grade_show(struct cli *cli, int argc, char **argv)
     req.op_case = KEHU__V1__REQUEST__OP_GRADE_SHOW;
     req.grade_show = &m;
     Kehu__V1__Response *resp;
-    if ((rc = call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_GRADES, &resp)))
+    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_GRADES, &resp)))
         return rc;
     if (!resp->grades)
         return cli_bad_reply(cli, resp);
@@ -995,7 +980,7 @@ static int run_policy_show(struct cli *cli, int argc, char **argv)
     req.op_case = KEHU__V1__REQUEST__OP_GRADE_POLICY_SHOW;
     req.grade_policy_show = &m;
     Kehu__V1__Response *resp;
-    if ((rc = call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_POLICY, &resp)))
+    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_POLICY, &resp)))
         return rc;
     if (!resp->policy)
         return cli_bad_reply(cli, resp);
@@ -1038,7 +1023,7 @@ static int run_policy_set(struct cli *cli, int argc, char **argv)
         req.op_case = KEHU__V1__REQUEST__OP_GRADE_POLICY_SET;
         req.grade_policy_set = &m;
         Kehu__V1__Response *resp;
-        if ((rc = call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_POLICY, &resp)) == CLI_OK) {
+        if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_POLICY, &resp)) == CLI_OK) {
             if (!resp->policy) {
                 rc = cli_bad_reply(cli, resp);
             } else {
@@ -1139,7 +1124,7 @@ static int run_care_today(struct cli *cli, int argc, char **argv)
     req.op_case = KEHU__V1__REQUEST__OP_CARE_TODAY;
     req.care_today = &m;
     Kehu__V1__Response *resp;
-    if ((rc = call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_CARE_TASKS, &resp)))
+    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_CARE_TASKS, &resp)))
         return rc;
     if (!resp->care_tasks)
         return cli_bad_reply(cli, resp);
@@ -1255,7 +1240,7 @@ static int run_churn_list(struct cli *cli, int argc, char **argv)
     req.op_case = KEHU__V1__REQUEST__OP_CHURN_LIST;
     req.churn_list = &m;
     Kehu__V1__Response *resp;
-    if ((rc = call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_CHURN_WARNINGS, &resp)))
+    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_CHURN_WARNINGS, &resp)))
         return rc;
     if (!resp->churn_warnings)
         return cli_bad_reply(cli, resp);
@@ -1272,7 +1257,7 @@ static int run_churn_list(struct cli *cli, int argc, char **argv)
 static int call_warning(struct cli *cli, const Kehu__V1__Request *req, int lost)
 {
     Kehu__V1__Response *resp;
-    int rc = call_for(cli, req, KEHU__V1__RESPONSE__RESULT_CHURN_WARNING, &resp);
+    int rc = cli_call_for(cli, req, KEHU__V1__RESPONSE__RESULT_CHURN_WARNING, &resp);
     if (rc)
         return rc;
     Kehu__V1__ChurnWarning *c = resp->churn_warning;
@@ -1661,7 +1646,7 @@ static int run_report(struct cli *cli, int argc, char **argv)
     req.op_case = KEHU__V1__REQUEST__OP_REPORT_GET;
     req.report_get = &m;
     Kehu__V1__Response *resp;
-    if ((rc = call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_REPORT, &resp)))
+    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_REPORT, &resp)))
         return rc;
     if (!resp->report)
         return cli_bad_reply(cli, resp);

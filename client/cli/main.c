@@ -474,6 +474,19 @@ int cli_call(struct cli *cli, const Kehu__V1__Request *req, Kehu__V1__Response *
     return 0;
 }
 
+int cli_call_for(struct cli *cli, const Kehu__V1__Request *req, Kehu__V1__Response__ResultCase want,
+                 Kehu__V1__Response **resp)
+{
+    int rc = cli_call(cli, req, resp);
+    if (rc)
+        return rc;
+    if ((*resp)->result_case != want) {
+        rc = cli_bad_reply(cli, *resp);
+        *resp = NULL;
+    }
+    return rc;
+}
+
 /* ---- Dispatch ------------------------------------------------------------------------- */
 
 /* How many of argv's words the command's words are (0: not a match). */

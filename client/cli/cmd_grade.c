@@ -993,52 +993,29 @@ static int run_policy_set(struct cli *cli, int argc, char **argv)
 {
     if (cli_getopt(cli, argc, argv, NULL) != -1)
         return cli->opt_rc;
-    int n = argc - optind;
-    if (n < 1)
-        return cli_usage_error(cli, "give at least one KEY=VALUE");
-    Kehu__V1__FieldValue *fvs = out_xcalloc((size_t)n, sizeof *fvs);
-    Kehu__V1__FieldValue **set = out_xcalloc((size_t)n, sizeof *set);
-    char **keys = out_xcalloc((size_t)n, sizeof *keys);
-    int rc = CLI_OK;
-    for (int i = 0; i < n && rc == CLI_OK; i++) {
-        const char *arg = argv[optind + i];
-        const char *eq = strchr(arg, '=');
-        if (!eq || eq == arg) {
-            rc = cli_usage_error(cli, "expected KEY=VALUE, not '%s'", arg);
-            break;
-        }
-        kehu__v1__field_value__init(&fvs[i]);
-        keys[i] = out_xmalloc((size_t)(eq - arg) + 1);
-        memcpy(keys[i], arg, (size_t)(eq - arg));
-        keys[i][eq - arg] = 0;
-        fvs[i].field = keys[i];
-        fvs[i].value = (char *)eq + 1;
-        set[i] = &fvs[i];
-    }
-    if (rc == CLI_OK) {
-        Kehu__V1__GradePolicySet m = KEHU__V1__GRADE_POLICY_SET__INIT;
-        m.values = set;
-        m.n_values = (size_t)n;
-        Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-        req.op_case = KEHU__V1__REQUEST__OP_GRADE_POLICY_SET;
-        req.grade_policy_set = &m;
-        Kehu__V1__Response *resp;
-        if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_POLICY, &resp)) == CLI_OK) {
-            if (!resp->policy) {
-                rc = cli_bad_reply(cli, resp);
-            } else {
-                if (!cli->json && !cli->csv)
-                    cli_say("policy updated (%d value%s):\n", n, n == 1 ? "" : "s");
-                print_policy(cli, resp->policy, keys, (size_t)n);
-                kehu_response_free(resp);
-            }
+    struct cli_field_values fv;
+    int rc = cli_field_values(cli, argc, argv, "KEY=VALUE", 0, NULL, &fv);
+    if (rc)
+        return rc;
+    int n = (int)fv.n;
+    Kehu__V1__GradePolicySet m = KEHU__V1__GRADE_POLICY_SET__INIT;
+    m.values = fv.set;
+    m.n_values = fv.n;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_GRADE_POLICY_SET;
+    req.grade_policy_set = &m;
+    Kehu__V1__Response *resp;
+    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_POLICY, &resp)) == CLI_OK) {
+        if (!resp->policy) {
+            rc = cli_bad_reply(cli, resp);
+        } else {
+            if (!cli->json && !cli->csv)
+                cli_say("policy updated (%d value%s):\n", n, n == 1 ? "" : "s");
+            print_policy(cli, resp->policy, fv.keys, fv.n);
+            kehu_response_free(resp);
         }
     }
-    for (int i = 0; i < n; i++)
-        free(keys[i]);
-    free(keys);
-    free(set);
-    free(fvs);
+    cli_field_values_free(&fv);
     return rc;
 }
 

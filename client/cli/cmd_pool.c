@@ -399,38 +399,14 @@ static int run_rules_set(struct cli *cli, int argc, char **argv)
             return cli->opt_rc;
         m.branch = optarg;
     }
-    int n = argc - optind;
-    if (n < 1)
-        return cli_usage_error(cli, "give at least one GRADE.KEY=VALUE (e.g. A.followup_days=90, *.claim_per_day=5)");
-    Kehu__V1__FieldValue *fvs = out_xcalloc((size_t)n, sizeof *fvs);
-    Kehu__V1__FieldValue **set = out_xcalloc((size_t)n, sizeof *set);
-    char **keys = out_xcalloc((size_t)n, sizeof *keys);
-    int rc = CLI_OK;
-    for (int i = 0; i < n; i++) {
-        const char *arg = argv[optind + i];
-        const char *eq = strchr(arg, '=');
-        if (!eq || eq == arg || !memchr(arg, '.', (size_t)(eq - arg))) {
-            rc = cli_usage_error(cli, "expected GRADE.KEY=VALUE, not '%s'", arg);
-            break;
-        }
-        kehu__v1__field_value__init(&fvs[i]);
-        keys[i] = out_xmalloc((size_t)(eq - arg) + 1);
-        memcpy(keys[i], arg, (size_t)(eq - arg));
-        keys[i][eq - arg] = 0;
-        fvs[i].field = keys[i];
-        fvs[i].value = (char *)eq + 1;
-        set[i] = &fvs[i];
-    }
-    if (rc == CLI_OK) {
-        m.set = set;
-        m.n_set = (size_t)n;
-        rc = pool_rules_call(cli, &m);
-    }
-    for (int i = 0; i < n; i++)
-        free(keys[i]);
-    free(keys);
-    free(set);
-    free(fvs);
+    struct cli_field_values fv;
+    int rc = cli_field_values(cli, argc, argv, "GRADE.KEY=VALUE", 1, "A.followup_days=90, *.claim_per_day=5", &fv);
+    if (rc)
+        return rc;
+    m.set = fv.set;
+    m.n_set = fv.n;
+    rc = pool_rules_call(cli, &m);
+    cli_field_values_free(&fv);
     return rc;
 }
 

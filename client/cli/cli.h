@@ -83,6 +83,25 @@ int cli_error(struct cli *cli, int rc, const char *fmt, ...) __attribute__((form
  * error naming the first extra or the missing argument otherwise. */
 int cli_args(struct cli *cli, int argc, char **argv, int min, int max);
 
+/* The positional arguments argv[optind..argc) as KEY=VALUE pairs: set[i]
+ * points at fvs[i], whose field is keys[i] (a copy of the key) and whose
+ * value points into argv. */
+struct cli_field_values {
+    Kehu__V1__FieldValue **set;
+    Kehu__V1__FieldValue *fvs;
+    char **keys;
+    size_t n;
+};
+/* Parses them into *out. form names a pair in the usage errors ("give at
+ * least one FORM (e.g. EG)" when there is none, eg NULL for no example;
+ * "expected FORM, not 'ARG'"); a key must not be empty, and with need_dot
+ * must hold a '.' (GRADE.KEY). Returns 0 (release *out with
+ * cli_field_values_free), or CLI_USAGE after printing (nothing to release;
+ * *out is left empty, so releasing it does no harm). */
+int cli_field_values(struct cli *cli, int argc, char **argv, const char *form, int need_dot, const char *eg,
+                     struct cli_field_values *out);
+void cli_field_values_free(struct cli_field_values *fv);
+
 /* Connects (once) and, for a command that needs_session, resumes the
  * session stored for cli->server. Returns 0 or the exit code after printing
  * the error: 3 cannot connect; 1 not logged in or the session was refused
@@ -93,6 +112,10 @@ int cli_connect(struct cli *cli);
  * status; free it with kehu_response_free), or the exit code after printing
  * the error (*resp NULL). */
 int cli_call(struct cli *cli, const Kehu__V1__Request *req, Kehu__V1__Response **resp);
+/* cli_call for a request whose reply must carry the result `want`: another
+ * result is a bad reply (cli_bad_reply: freed, printed, 3; *resp NULL). */
+int cli_call_for(struct cli *cli, const Kehu__V1__Request *req, Kehu__V1__Response__ResultCase want,
+                 Kehu__V1__Response **resp);
 /* Prints a failed status per CLI.md and returns its exit code: 3 for
  * KEHU_TRANSPORT ("kehu: MESSAGE"), 1 for a refusal ("kehu: CODE: MESSAGE
  * [field]"); with --json also the {"error": ...} document on stdout. */

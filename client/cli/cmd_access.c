@@ -9,19 +9,6 @@
 
 #include "out.h"
 
-static int call_for(struct cli *cli, const Kehu__V1__Request *req, Kehu__V1__Response__ResultCase want,
-                    Kehu__V1__Response **resp)
-{
-    int rc = cli_call(cli, req, resp);
-    if (rc)
-        return rc;
-    if ((*resp)->result_case != want) {
-        rc = cli_bad_reply(cli, *resp);
-        *resp = NULL;
-    }
-    return rc;
-}
-
 /* ---- perm show|set ------------------------------------------------------------------------ */
 
 static const char *cell(const Kehu__V1__PermMatrix *m, Kehu__V1__Role role, const char *action)
@@ -116,7 +103,7 @@ static int run_perm_show(struct cli *cli, int argc, char **argv)
     req.op_case = KEHU__V1__REQUEST__OP_PERM_SHOW;
     req.perm_show = &m;
     Kehu__V1__Response *resp;
-    if ((rc = call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_PERM_MATRIX, &resp)))
+    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_PERM_MATRIX, &resp)))
         return rc;
     print_matrix(cli, resp->perm_matrix);
     kehu_response_free(resp);
@@ -174,7 +161,7 @@ static int run_perm_set(struct cli *cli, int argc, char **argv)
         req.op_case = KEHU__V1__REQUEST__OP_PERM_SET;
         req.perm_set = &m;
         Kehu__V1__Response *resp;
-        if ((rc = call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_PERM_MATRIX, &resp)) == CLI_OK) {
+        if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_PERM_MATRIX, &resp)) == CLI_OK) {
             if (!cli->json && !cli->csv)
                 cli_say("permissions updated (%d cell%s changed):\n", resp->perm_matrix->changed,
                         resp->perm_matrix->changed == 1 ? "" : "s");
@@ -209,7 +196,7 @@ static int run_access_explain(struct cli *cli, int argc, char **argv)
     req.op_case = KEHU__V1__REQUEST__OP_ACCESS_EXPLAIN;
     req.access_explain = &m;
     Kehu__V1__Response *resp;
-    if ((rc = call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_ACCESS, &resp)))
+    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_ACCESS, &resp)))
         return rc;
     const Kehu__V1__AccessExplanation *x = resp->access;
     if (cli->json) {

@@ -7,18 +7,6 @@
 #include "cli.h"
 #include "out.h"
 
-/* Sends req and checks the result is `want`; 0 with *resp, or the exit code. */
-static int call_for(struct cli *cli, const Kehu__V1__Request *req, Kehu__V1__Response__ResultCase want,
-                    Kehu__V1__Response **resp)
-{
-    int rc = cli_call(cli, req, resp);
-    if (rc)
-        return rc;
-    if ((*resp)->result_case != want)
-        return cli_bad_reply(cli, *resp);
-    return 0;
-}
-
 /* ---- the result of a batch (assign, assign undo) */
 
 static void print_result(struct cli *cli, const Kehu__V1__AssignResult *a)
@@ -254,7 +242,7 @@ static int run_assign(struct cli *cli, int argc, char **argv)
     req.op_case = KEHU__V1__REQUEST__OP_ASSIGN;
     req.assign = &m;
     Kehu__V1__Response *resp;
-    rc = call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_ASSIGN, &resp);
+    rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_ASSIGN, &resp);
     free(names);
     free(tos);
     free(ids);
@@ -291,7 +279,7 @@ static int run_undo(struct cli *cli, int argc, char **argv)
     req.op_case = KEHU__V1__REQUEST__OP_ASSIGN_UNDO;
     req.assign_undo = &m;
     Kehu__V1__Response *resp;
-    if ((rc = call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_ASSIGN_UNDONE, &resp)))
+    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_ASSIGN_UNDONE, &resp)))
         return rc;
     print_result(cli, resp->assign_undone);
     kehu_response_free(resp);
@@ -314,7 +302,7 @@ static int run_history(struct cli *cli, int argc, char **argv)
     req.op_case = KEHU__V1__REQUEST__OP_ASSIGN_HISTORY;
     req.assign_history = &m;
     Kehu__V1__Response *resp;
-    if ((rc = call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_ASSIGN_HISTORY, &resp)))
+    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_ASSIGN_HISTORY, &resp)))
         return rc;
     const Kehu__V1__AssignHistoryResult *h = resp->assign_history;
     if (cli->json) {
@@ -425,7 +413,7 @@ static int run_policy_show(struct cli *cli, int argc, char **argv)
     req.op_case = KEHU__V1__REQUEST__OP_ASSIGN_POLICY_SHOW;
     req.assign_policy_show = &m;
     Kehu__V1__Response *resp;
-    if ((rc = call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_ASSIGN_POLICY, &resp)))
+    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_ASSIGN_POLICY, &resp)))
         return rc;
     print_policy(cli, resp->assign_policy);
     kehu_response_free(resp);
@@ -436,48 +424,25 @@ static int run_policy_set(struct cli *cli, int argc, char **argv)
 {
     if (cli_getopt(cli, argc, argv, NULL) != -1)
         return cli->opt_rc;
-    int n = argc - optind;
-    if (n < 1)
-        return cli_usage_error(cli, "give at least one KEY=VALUE");
-    Kehu__V1__FieldValue *fvs = out_xcalloc((size_t)n, sizeof *fvs);
-    Kehu__V1__FieldValue **set = out_xcalloc((size_t)n, sizeof *set);
-    char **keys = out_xcalloc((size_t)n, sizeof *keys);
-    int rc = CLI_OK;
-    for (int i = 0; i < n && rc == CLI_OK; i++) {
-        const char *arg = argv[optind + i];
-        const char *eq = strchr(arg, '=');
-        if (!eq || eq == arg) {
-            rc = cli_usage_error(cli, "expected KEY=VALUE, not '%s'", arg);
-            break;
-        }
-        kehu__v1__field_value__init(&fvs[i]);
-        keys[i] = out_xmalloc((size_t)(eq - arg) + 1);
-        memcpy(keys[i], arg, (size_t)(eq - arg));
-        keys[i][eq - arg] = 0;
-        fvs[i].field = keys[i];
-        fvs[i].value = (char *)eq + 1;
-        set[i] = &fvs[i];
+    struct cli_field_values fv;
+    int rc = cli_field_values(cli, argc, argv, "KEY=VALUE", 0, NULL, &fv);
+    if (rc)
+        return rc;
+    int n = (int)fv.n;
+    Kehu__V1__AssignPolicySet m = KEHU__V1__ASSIGN_POLICY_SET__INIT;
+    m.values = fv.set;
+    m.n_values = fv.n;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_ASSIGN_POLICY_SET;
+    req.assign_policy_set = &m;
+    Kehu__V1__Response *resp;
+    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_ASSIGN_POLICY, &resp)) == CLI_OK) {
+        if (!cli->json)
+            cli_say("policy updated (%d value%s):\n", n, n == 1 ? "" : "s");
+        print_policy(cli, resp->assign_policy);
+        kehu_response_free(resp);
     }
-    if (rc == CLI_OK) {
-        Kehu__V1__AssignPolicySet m = KEHU__V1__ASSIGN_POLICY_SET__INIT;
-        m.values = set;
-        m.n_values = (size_t)n;
-        Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-        req.op_case = KEHU__V1__REQUEST__OP_ASSIGN_POLICY_SET;
-        req.assign_policy_set = &m;
-        Kehu__V1__Response *resp;
-        if ((rc = call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_ASSIGN_POLICY, &resp)) == CLI_OK) {
-            if (!cli->json)
-                cli_say("policy updated (%d value%s):\n", n, n == 1 ? "" : "s");
-            print_policy(cli, resp->assign_policy);
-            kehu_response_free(resp);
-        }
-    }
-    for (int i = 0; i < n; i++)
-        free(keys[i]);
-    free(keys);
-    free(set);
-    free(fvs);
+    cli_field_values_free(&fv);
     return rc;
 }
 
@@ -505,7 +470,7 @@ static int run_user_cap(struct cli *cli, int argc, char **argv)
     req.op_case = KEHU__V1__REQUEST__OP_USER_CAP;
     req.user_cap = &m;
     Kehu__V1__Response *resp;
-    if ((rc = call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_USER_CAP, &resp)))
+    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_USER_CAP, &resp)))
         return rc;
     const Kehu__V1__UserCapResult *u = resp->user_cap;
     if (cli->json) {

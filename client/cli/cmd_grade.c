@@ -151,21 +151,6 @@ static int not_empty(struct cli *cli, const char *flag, const char *value)
     return *value ? 0 : cli_usage_error(cli, "%s: must not be empty", flag);
 }
 
-/* Sends req and checks that the reply carries `want`. 0 with *resp set, or
- * the exit code after printing. */
-static int call_for(struct cli *cli, const Kehu__V1__Request *req, Kehu__V1__Response__ResultCase want,
-                    Kehu__V1__Response **resp)
-{
-    int rc = cli_call(cli, req, resp);
-    if (rc)
-        return rc;
-    if ((*resp)->result_case != want) {
-        rc = cli_bad_reply(cli, *resp);
-        *resp = NULL;
-    }
-    return rc;
-}
-
 /* ---- Grades as other commands show them (cli.h) ---------------------------------------------- */
 
 void cmd_grade_json_grades(struct json_w *w, Kehu__V1__Grade *const *g, size_t n)
@@ -593,7 +578,7 @@ static int run_grade_override(struct cli *cli, int argc, char **argv)
     req.op_case = KEHU__V1__REQUEST__OP_GRADE_OVERRIDE;
     req.grade_override = &m;
     Kehu__V1__Response *resp;
-    if ((rc = call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_OVERRIDE, &resp)))
+    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_OVERRIDE, &resp)))
         return rc;
     if (!resp->override)
         return cli_bad_reply(cli, resp);
@@ -621,7 +606,7 @@ static int run_grade_approve(struct cli *cli, int argc, char **argv)
     req.op_case = KEHU__V1__REQUEST__OP_GRADE_APPROVE;
     req.grade_approve = &m;
     Kehu__V1__Response *resp;
-    if ((rc = call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_OVERRIDE, &resp)))
+    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_OVERRIDE, &resp)))
         return rc;
     if (!resp->override)
         return cli_bad_reply(cli, resp);
@@ -657,7 +642,7 @@ static int run_grade_overrides(struct cli *cli, int argc, char **argv)
     req.op_case = KEHU__V1__REQUEST__OP_GRADE_OVERRIDE_LIST;
     req.grade_override_list = &m;
     Kehu__V1__Response *resp;
-    if ((rc = call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_OVERRIDES, &resp)))
+    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_OVERRIDES, &resp)))
         return rc;
     if (!resp->overrides)
         return cli_bad_reply(cli, resp);
@@ -704,7 +689,7 @@ static int run_grade_assess(struct cli *cli, int argc, char **argv)
     req.op_case = KEHU__V1__REQUEST__OP_CREDIT_ASSESS;
     req.credit_assess = &m;
     Kehu__V1__Response *resp;
-    if ((rc = call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_OVERRIDE, &resp)))
+    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_OVERRIDE, &resp)))
         return rc;
     if (!resp->override)
         return cli_bad_reply(cli, resp);
@@ -901,7 +886,7 @@ static int run_grade_show(struct cli *cli, int argc, char **argv)
     req.op_case = KEHU__V1__REQUEST__OP_GRADE_SHOW;
     req.grade_show = &m;
     Kehu__V1__Response *resp;
-    if ((rc = call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_GRADES, &resp)))
+    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_GRADES, &resp)))
         return rc;
     if (!resp->grades)
         return cli_bad_reply(cli, resp);
@@ -995,7 +980,7 @@ static int run_policy_show(struct cli *cli, int argc, char **argv)
     req.op_case = KEHU__V1__REQUEST__OP_GRADE_POLICY_SHOW;
     req.grade_policy_show = &m;
     Kehu__V1__Response *resp;
-    if ((rc = call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_POLICY, &resp)))
+    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_POLICY, &resp)))
         return rc;
     if (!resp->policy)
         return cli_bad_reply(cli, resp);
@@ -1008,52 +993,29 @@ static int run_policy_set(struct cli *cli, int argc, char **argv)
 {
     if (cli_getopt(cli, argc, argv, NULL) != -1)
         return cli->opt_rc;
-    int n = argc - optind;
-    if (n < 1)
-        return cli_usage_error(cli, "give at least one KEY=VALUE");
-    Kehu__V1__FieldValue *fvs = out_xcalloc((size_t)n, sizeof *fvs);
-    Kehu__V1__FieldValue **set = out_xcalloc((size_t)n, sizeof *set);
-    char **keys = out_xcalloc((size_t)n, sizeof *keys);
-    int rc = CLI_OK;
-    for (int i = 0; i < n && rc == CLI_OK; i++) {
-        const char *arg = argv[optind + i];
-        const char *eq = strchr(arg, '=');
-        if (!eq || eq == arg) {
-            rc = cli_usage_error(cli, "expected KEY=VALUE, not '%s'", arg);
-            break;
-        }
-        kehu__v1__field_value__init(&fvs[i]);
-        keys[i] = out_xmalloc((size_t)(eq - arg) + 1);
-        memcpy(keys[i], arg, (size_t)(eq - arg));
-        keys[i][eq - arg] = 0;
-        fvs[i].field = keys[i];
-        fvs[i].value = (char *)eq + 1;
-        set[i] = &fvs[i];
-    }
-    if (rc == CLI_OK) {
-        Kehu__V1__GradePolicySet m = KEHU__V1__GRADE_POLICY_SET__INIT;
-        m.values = set;
-        m.n_values = (size_t)n;
-        Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-        req.op_case = KEHU__V1__REQUEST__OP_GRADE_POLICY_SET;
-        req.grade_policy_set = &m;
-        Kehu__V1__Response *resp;
-        if ((rc = call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_POLICY, &resp)) == CLI_OK) {
-            if (!resp->policy) {
-                rc = cli_bad_reply(cli, resp);
-            } else {
-                if (!cli->json && !cli->csv)
-                    cli_say("policy updated (%d value%s):\n", n, n == 1 ? "" : "s");
-                print_policy(cli, resp->policy, keys, (size_t)n);
-                kehu_response_free(resp);
-            }
+    struct cli_field_values fv;
+    int rc = cli_field_values(cli, argc, argv, "KEY=VALUE", 0, NULL, &fv);
+    if (rc)
+        return rc;
+    int n = (int)fv.n;
+    Kehu__V1__GradePolicySet m = KEHU__V1__GRADE_POLICY_SET__INIT;
+    m.values = fv.set;
+    m.n_values = fv.n;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_GRADE_POLICY_SET;
+    req.grade_policy_set = &m;
+    Kehu__V1__Response *resp;
+    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_POLICY, &resp)) == CLI_OK) {
+        if (!resp->policy) {
+            rc = cli_bad_reply(cli, resp);
+        } else {
+            if (!cli->json && !cli->csv)
+                cli_say("policy updated (%d value%s):\n", n, n == 1 ? "" : "s");
+            print_policy(cli, resp->policy, fv.keys, fv.n);
+            kehu_response_free(resp);
         }
     }
-    for (int i = 0; i < n; i++)
-        free(keys[i]);
-    free(keys);
-    free(set);
-    free(fvs);
+    cli_field_values_free(&fv);
     return rc;
 }
 
@@ -1139,7 +1101,7 @@ static int run_care_today(struct cli *cli, int argc, char **argv)
     req.op_case = KEHU__V1__REQUEST__OP_CARE_TODAY;
     req.care_today = &m;
     Kehu__V1__Response *resp;
-    if ((rc = call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_CARE_TASKS, &resp)))
+    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_CARE_TASKS, &resp)))
         return rc;
     if (!resp->care_tasks)
         return cli_bad_reply(cli, resp);
@@ -1255,7 +1217,7 @@ static int run_churn_list(struct cli *cli, int argc, char **argv)
     req.op_case = KEHU__V1__REQUEST__OP_CHURN_LIST;
     req.churn_list = &m;
     Kehu__V1__Response *resp;
-    if ((rc = call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_CHURN_WARNINGS, &resp)))
+    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_CHURN_WARNINGS, &resp)))
         return rc;
     if (!resp->churn_warnings)
         return cli_bad_reply(cli, resp);
@@ -1272,7 +1234,7 @@ static int run_churn_list(struct cli *cli, int argc, char **argv)
 static int call_warning(struct cli *cli, const Kehu__V1__Request *req, int lost)
 {
     Kehu__V1__Response *resp;
-    int rc = call_for(cli, req, KEHU__V1__RESPONSE__RESULT_CHURN_WARNING, &resp);
+    int rc = cli_call_for(cli, req, KEHU__V1__RESPONSE__RESULT_CHURN_WARNING, &resp);
     if (rc)
         return rc;
     Kehu__V1__ChurnWarning *c = resp->churn_warning;
@@ -1661,7 +1623,7 @@ static int run_report(struct cli *cli, int argc, char **argv)
     req.op_case = KEHU__V1__REQUEST__OP_REPORT_GET;
     req.report_get = &m;
     Kehu__V1__Response *resp;
-    if ((rc = call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_REPORT, &resp)))
+    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_REPORT, &resp)))
         return rc;
     if (!resp->report)
         return cli_bad_reply(cli, resp);

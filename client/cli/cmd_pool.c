@@ -19,19 +19,6 @@ enum {
     O_AS_OF,
 };
 
-static int call_for(struct cli *cli, const Kehu__V1__Request *req, Kehu__V1__Response__ResultCase want,
-                    Kehu__V1__Response **resp)
-{
-    int rc = cli_call(cli, req, resp);
-    if (rc)
-        return rc;
-    if ((*resp)->result_case != want) {
-        rc = cli_bad_reply(cli, *resp);
-        *resp = NULL;
-    }
-    return rc;
-}
-
 static void time_text(int64_t ms, char *buf, size_t n)
 {
     out_time_ms(ms, buf, n);
@@ -140,7 +127,7 @@ static int run_list(struct cli *cli, int argc, char **argv)
     req.op_case = KEHU__V1__REQUEST__OP_POOL_LIST;
     req.pool_list = &m;
     Kehu__V1__Response *resp;
-    if ((rc = call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_POOL_CUSTOMERS, &resp)))
+    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_POOL_CUSTOMERS, &resp)))
         return rc;
     print_pool_customers(cli, resp->pool_customers);
     kehu_response_free(resp);
@@ -209,7 +196,7 @@ static int run_pools(struct cli *cli, int argc, char **argv)
     req.op_case = KEHU__V1__REQUEST__OP_POOL_POOLS;
     req.pool_pools = &m;
     Kehu__V1__Response *resp;
-    if ((rc = call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_POOLS, &resp)))
+    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_POOLS, &resp)))
         return rc;
     print_pools(cli, resp->pools->pools, resp->pools->n_pools, 1);
     kehu_response_free(resp);
@@ -238,7 +225,7 @@ static int run_add(struct cli *cli, int argc, char **argv)
     req.op_case = KEHU__V1__REQUEST__OP_POOL_ADD;
     req.pool_add = &m;
     Kehu__V1__Response *resp;
-    if ((rc = call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_POOL, &resp)))
+    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_POOL, &resp)))
         return rc;
     print_pools(cli, &resp->pool, 1, 0);
     kehu_response_free(resp);
@@ -261,7 +248,7 @@ static int run_claim(struct cli *cli, int argc, char **argv)
     req.op_case = KEHU__V1__REQUEST__OP_POOL_CLAIM;
     req.pool_claim = &m;
     Kehu__V1__Response *resp;
-    if ((rc = call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_POOL_CLAIMED, &resp)))
+    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_POOL_CLAIMED, &resp)))
         return rc;
     if (!cli->json)
         cli_say("claimed customer %" PRId64 " (%s): it is now yours\n", resp->pool_claimed->id,
@@ -298,7 +285,7 @@ static int run_release(struct cli *cli, int argc, char **argv)
     req.op_case = KEHU__V1__REQUEST__OP_POOL_RELEASE;
     req.pool_release = &m;
     Kehu__V1__Response *resp;
-    if ((rc = call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_POOL_RELEASED, &resp)))
+    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_POOL_RELEASED, &resp)))
         return rc;
     if (!cli->json)
         cli_say("released customer %" PRId64 " (%s) to the pool\n", resp->pool_released->id,
@@ -370,7 +357,7 @@ static int pool_rules_call(struct cli *cli, Kehu__V1__PoolRules *m)
     req.op_case = KEHU__V1__REQUEST__OP_POOL_RULES;
     req.pool_rules = m;
     Kehu__V1__Response *resp;
-    int rc = call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_POOL_RULE_LIST, &resp);
+    int rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_POOL_RULE_LIST, &resp);
     if (rc)
         return rc;
     if (m->n_set && !cli->json)
@@ -412,38 +399,14 @@ static int run_rules_set(struct cli *cli, int argc, char **argv)
             return cli->opt_rc;
         m.branch = optarg;
     }
-    int n = argc - optind;
-    if (n < 1)
-        return cli_usage_error(cli, "give at least one GRADE.KEY=VALUE (e.g. A.followup_days=90, *.claim_per_day=5)");
-    Kehu__V1__FieldValue *fvs = out_xcalloc((size_t)n, sizeof *fvs);
-    Kehu__V1__FieldValue **set = out_xcalloc((size_t)n, sizeof *set);
-    char **keys = out_xcalloc((size_t)n, sizeof *keys);
-    int rc = CLI_OK;
-    for (int i = 0; i < n; i++) {
-        const char *arg = argv[optind + i];
-        const char *eq = strchr(arg, '=');
-        if (!eq || eq == arg || !memchr(arg, '.', (size_t)(eq - arg))) {
-            rc = cli_usage_error(cli, "expected GRADE.KEY=VALUE, not '%s'", arg);
-            break;
-        }
-        kehu__v1__field_value__init(&fvs[i]);
-        keys[i] = out_xmalloc((size_t)(eq - arg) + 1);
-        memcpy(keys[i], arg, (size_t)(eq - arg));
-        keys[i][eq - arg] = 0;
-        fvs[i].field = keys[i];
-        fvs[i].value = (char *)eq + 1;
-        set[i] = &fvs[i];
-    }
-    if (rc == CLI_OK) {
-        m.set = set;
-        m.n_set = (size_t)n;
-        rc = pool_rules_call(cli, &m);
-    }
-    for (int i = 0; i < n; i++)
-        free(keys[i]);
-    free(keys);
-    free(set);
-    free(fvs);
+    struct cli_field_values fv;
+    int rc = cli_field_values(cli, argc, argv, "GRADE.KEY=VALUE", 1, "A.followup_days=90, *.claim_per_day=5", &fv);
+    if (rc)
+        return rc;
+    m.set = fv.set;
+    m.n_set = fv.n;
+    rc = pool_rules_call(cli, &m);
+    cli_field_values_free(&fv);
     return rc;
 }
 
@@ -475,7 +438,7 @@ static int run_recycle(struct cli *cli, int argc, char **argv)
     req.op_case = KEHU__V1__REQUEST__OP_POOL_RECYCLE;
     req.pool_recycle = &m;
     Kehu__V1__Response *resp;
-    if ((rc = call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_POOL_RECYCLED, &resp)))
+    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_POOL_RECYCLED, &resp)))
         return rc;
     const Kehu__V1__PoolRecycleResult *p = resp->pool_recycled;
     if (cli->json) {
@@ -533,7 +496,7 @@ static int run_log(struct cli *cli, int argc, char **argv)
     req.op_case = KEHU__V1__REQUEST__OP_POOL_EVENTS;
     req.pool_events = &m;
     Kehu__V1__Response *resp;
-    if ((rc = call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_POOL_EVENT_LIST, &resp)))
+    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_POOL_EVENT_LIST, &resp)))
         return rc;
     const Kehu__V1__PoolEventList *l = resp->pool_event_list;
     if (cli->json) {
@@ -642,7 +605,7 @@ static int assign_rules_call(struct cli *cli, Kehu__V1__AssignRules *m)
     req.op_case = KEHU__V1__REQUEST__OP_ASSIGN_RULES;
     req.assign_rules = m;
     Kehu__V1__Response *resp;
-    int rc = call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_ASSIGN_RULE_LIST, &resp);
+    int rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_ASSIGN_RULE_LIST, &resp);
     if (rc)
         return rc;
     print_assign_rules(cli, resp->assign_rule_list);
@@ -762,7 +725,7 @@ static int run_assign_apply(struct cli *cli, int argc, char **argv)
     req.op_case = KEHU__V1__REQUEST__OP_ASSIGN_RULE_APPLY;
     req.assign_rule_apply = &m;
     Kehu__V1__Response *resp;
-    if ((rc = call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_ASSIGN_APPLIED, &resp)))
+    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_ASSIGN_APPLIED, &resp)))
         return rc;
     const Kehu__V1__AssignRuleApplyResult *a = resp->assign_applied;
     if (cli->json) {

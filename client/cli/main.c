@@ -304,6 +304,49 @@ int cli_args(struct cli *cli, int argc, char **argv, int min, int max)
     return 0;
 }
 
+int cli_field_values(struct cli *cli, int argc, char **argv, const char *form, int need_dot, const char *eg,
+                     struct cli_field_values *out)
+{
+    memset(out, 0, sizeof *out);
+    int n = argc - optind;
+    if (n < 1)
+        return eg ? cli_usage_error(cli, "give at least one %s (e.g. %s)", form, eg)
+                  : cli_usage_error(cli, "give at least one %s", form);
+    out->fvs = out_xcalloc((size_t)n, sizeof *out->fvs);
+    out->set = out_xcalloc((size_t)n, sizeof *out->set);
+    out->keys = out_xcalloc((size_t)n, sizeof *out->keys);
+    out->n = (size_t)n;
+    for (int i = 0; i < n; i++) {
+        const char *arg = argv[optind + i];
+        const char *eq = strchr(arg, '=');
+        if (!eq || eq == arg || (need_dot && !memchr(arg, '.', (size_t)(eq - arg)))) {
+            int rc = cli_usage_error(cli, "expected %s, not '%s'", form, arg);
+            cli_field_values_free(out);
+            return rc;
+        }
+        Kehu__V1__FieldValue *fv = &out->fvs[i];
+        kehu__v1__field_value__init(fv);
+        out->keys[i] = out_xmalloc((size_t)(eq - arg) + 1);
+        memcpy(out->keys[i], arg, (size_t)(eq - arg));
+        out->keys[i][eq - arg] = 0;
+        fv->field = out->keys[i];
+        fv->value = (char *)eq + 1;
+        out->set[i] = fv;
+    }
+    return 0;
+}
+
+void cli_field_values_free(struct cli_field_values *fv)
+{
+    if (fv->keys)
+        for (size_t i = 0; i < fv->n; i++)
+            free(fv->keys[i]);
+    free(fv->keys);
+    free(fv->set);
+    free(fv->fvs);
+    memset(fv, 0, sizeof *fv);
+}
+
 /* ---- Output helpers -------------------------------------------------------------- */
 
 /* Writes s with control characters (C0, DEL and C1 in UTF-8) as spaces. */
@@ -472,6 +515,19 @@ int cli_call(struct cli *cli, const Kehu__V1__Request *req, Kehu__V1__Response *
     }
     *resp = r;
     return 0;
+}
+
+int cli_call_for(struct cli *cli, const Kehu__V1__Request *req, Kehu__V1__Response__ResultCase want,
+                 Kehu__V1__Response **resp)
+{
+    int rc = cli_call(cli, req, resp);
+    if (rc)
+        return rc;
+    if ((*resp)->result_case != want) {
+        rc = cli_bad_reply(cli, *resp);
+        *resp = NULL;
+    }
+    return rc;
 }
 
 /* ---- Dispatch ------------------------------------------------------------------------- */

@@ -1769,7 +1769,7 @@ static void db_prepare(struct ctx *x, struct db *d)
          * announcements (not wanted for a load) would be missed */
         r = q(pg,
               "SELECT string_agg(tgrelid::regclass || '.' || tgname, ', ' ORDER BY tgrelid::regclass::text, tgname)"
-              " FROM pg_trigger WHERE NOT tgisinternal AND tgenabled <> 'D' AND (tgtype & 4) <> 0"
+              " FROM pg_trigger WHERE NOT tgisinternal AND tgenabled NOT IN ('D', 'A') AND (tgtype & 4) <> 0"
               " AND tgrelid IN (SELECT oid FROM pg_class WHERE relname IN ('customer', 'txn', 'followup', 'change_log')"
               "   AND relnamespace = current_schema()::regnamespace)"
               " AND tgfoid::regproc::text NOT IN ('customer_changed', 'customer_row_added')",

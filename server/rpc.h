@@ -91,7 +91,7 @@ char *rpc_money_sql(struct arena *a, int64_t minor);
  * for app_user, o for its unit). USER_NCOLS columns, read by rpc_user_from_row. */
 #define USER_COLUMNS                                                                                         \
     "u.id, u.username, u.display_name, u.role::text, u.unit_id, o.name, u.disabled_at IS NOT NULL, " SQL_MS( \
-        "u.created_at") ", coalesce(o.branch_id, 0), o.path::text, user_region(u.unit_id)"
+        "u.created_at") ", coalesce(o.branch_id, 0), o.path::text, coalesce(o.region_id, 0)"
 #define USER_FROM " app_user u JOIN org_unit o ON o.id = u.unit_id "
 #define USER_NCOLS 11
 

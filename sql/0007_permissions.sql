@@ -98,10 +98,39 @@ BEGIN
 END
 $$;
 
--- Where a user sits, for scopes: their unit, branch and region (0 none).
+-- Every unit knows its region (the nearest region at or above it), as it
+-- knows its branch: the 'region' scope without a search up the tree.
+ALTER TABLE org_unit ADD COLUMN region_id bigint;
+UPDATE org_unit o SET region_id = (SELECT r.id FROM org_unit r WHERE r.id = ANY (o.path) AND r.kind = 'region'
+                                    ORDER BY cardinality(r.path) DESC LIMIT 1);
+
+CREATE OR REPLACE FUNCTION org_unit_place() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    p org_unit;
+BEGIN
+    IF NEW.parent_id IS NULL THEN
+        NEW.path := ARRAY[NEW.id];
+        NEW.branch_id := NULL;
+        NEW.region_id := NULL;
+        RETURN NEW;
+    END IF;
+    SELECT * INTO p FROM org_unit WHERE id = NEW.parent_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'parent unit % does not exist', NEW.parent_id USING ERRCODE = 'foreign_key_violation';
+    END IF;
+    IF NOT org_unit_kind_allowed(p.kind, NEW.kind) THEN
+        RAISE EXCEPTION 'a % cannot be placed under a %', NEW.kind, p.kind USING ERRCODE = 'check_violation';
+    END IF;
+    NEW.path := p.path || NEW.id;
+    NEW.branch_id := CASE WHEN NEW.kind = 'branch' THEN NEW.id ELSE p.branch_id END;
+    NEW.region_id := CASE WHEN NEW.kind = 'region' THEN NEW.id ELSE p.region_id END;
+    RETURN NEW;
+END
+$$;
+
+-- The region of a unit (0 none).
 CREATE FUNCTION user_region(unit bigint) RETURNS bigint LANGUAGE sql STABLE AS $$
-    SELECT coalesce((SELECT r.id FROM org_unit o JOIN org_unit r ON r.id = ANY (o.path) AND r.kind = 'region'
-                      WHERE o.id = unit ORDER BY cardinality(r.path) DESC LIMIT 1), 0)
+    SELECT coalesce((SELECT region_id FROM org_unit WHERE id = unit), 0)
 $$;
 
 -- Announcements now carry the path of the owner's unit as well (for the
@@ -243,6 +272,9 @@ END
 $$;
 CREATE TRIGGER customer_seal_id BEFORE INSERT OR UPDATE OF id_number ON customer
     FOR EACH ROW EXECUTE FUNCTION customer_seal_id();
+-- even for a bulk load that turns triggers off (session_replication_role =
+-- replica, as kehu-seed does): no path may store a number in the clear
+ALTER TABLE customer ENABLE ALWAYS TRIGGER customer_seal_id;
 
 -- The numbers already stored: out of the search text, then sealed.
 UPDATE customer SET search_text = replace(search_text, lower(id_number), ''), id_number = id_number

@@ -282,7 +282,7 @@ BEGIN
     -- the rule in force per branch and grade
     CREATE TEMP TABLE pr_rule ON COMMIT DROP AS
     SELECT b.id AS branch_id, g.grade, r.followup_days, r.txn_days, r.warn_days, r.exempt_open_case,
-           r.exempt_txn_days, r.exempt_tag
+           r.exempt_txn_days, r.exempt_tag, r.updated_at::date AS rule_since
       FROM org_unit b CROSS JOIN (VALUES ('A'), ('B'), ('C')) g(grade)
      CROSS JOIN LATERAL pool_rule_for(b.id, g.grade) r
      WHERE b.kind = 'branch';
@@ -305,9 +305,12 @@ BEGIN
                  ON true
     ), dues AS (
         SELECT b.id, b.branch_id, b.owner_id, b.grade, r.warn_days,
+               -- and never before the rule itself: a limit counts from the day it took
+               -- effect, so a new or stricter rule (or a base just loaded) warns
+               -- first instead of emptying the branch at once
                CASE WHEN r.followup_days > 0
-                    THEN greatest(b.owned_on, b.last_contact_at::date) + r.followup_days END AS due_f,
-               CASE WHEN r.txn_days > 0 THEN greatest(b.owned_on, b.last_txn) + r.txn_days END AS due_t,
+                    THEN greatest(b.owned_on, r.rule_since, b.last_contact_at::date) + r.followup_days END AS due_f,
+               CASE WHEN r.txn_days > 0 THEN greatest(b.owned_on, r.rule_since, b.last_txn) + r.txn_days END AS due_t,
                (r.exempt_open_case AND EXISTS (SELECT 1 FROM customer_open_cases() oc WHERE oc.customer_id = b.id))
                OR (r.exempt_txn_days > 0 AND coalesce(b.last_txn > d - r.exempt_txn_days, false))
                OR (r.exempt_tag <> '' AND b.tags @> ARRAY[r.exempt_tag]) AS exempt

@@ -565,6 +565,32 @@ static void test_assign_import(void **state)
                             " WHERE c.ext_ref LIKE 'IMP%%' AND v.kind = 'rule'"), 1000);
 }
 
+/* A limit counts from the day its rule took effect: a base loaded with
+ * customers untouched for months is not emptied into the pool the day the
+ * rules are set (their owners are warned first); once the rule is older
+ * than the limit, the same customer goes. */
+static void test_rule_clock(void **state)
+{
+    (void)state;
+    long long c = add_customer("老客户", "13800000099", "li.lei", "上海分行");
+    pg_do("SET session_replication_role = replica"); /* back-date the load itself, as an import of old data would */
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "UPDATE customer SET created_at = now() - interval '200 days', last_contact_at = now() - interval '200 days'"
+             " WHERE id = %lld", c);
+    pg_do(sql);
+    pg_do("SET session_replication_role = origin");
+    k(U_ADMIN, 0, "updated", IT_ARGS("pool", "rules", "set", "C.followup_days=30", "C.warn_days=5"));
+    recycle(day(1), "recycled");
+    assert_string_equal(status_of(c), "active");
+    assert_int_equal(pg_num("SELECT count(*) FROM pool_event WHERE customer_id = %lld", c), 0);
+    /* the rule has been in force for 100 days: 200 days without a follow-up now count */
+    pg_do("UPDATE pool_rule SET updated_at = now() - interval '100 days' WHERE branch_id IS NULL AND grade = 'C'");
+    recycle(day(1), "recycled");
+    assert_string_equal(status_of(c), "in_pool");
+    assert_int_equal(pg_num("SELECT count(*) FROM pool_event WHERE customer_id = %lld AND kind = 'recycle'", c), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -577,6 +603,7 @@ int main(void)
         cmocka_unit_test(test_concurrent_claims),
         cmocka_unit_test(test_assign_rules_set),
         cmocka_unit_test(test_assign_import),
+        cmocka_unit_test(test_rule_clock),
     };
     return it_finish(cmocka_run_group_tests(tests, setup, teardown));
 }

@@ -304,3 +304,11 @@ RETURNS TABLE (id bigint, reason text) LANGUAGE sql STABLE AS $$
     WHERE x.merged_into IS NULL AND x.status <> 'archived'
     GROUP BY d.id
 $$;
+
+-- Phones are looked up one by one on every add and every imported row (the
+-- duplicate check): their GIN index takes new entries at once rather than
+-- in a pending list that each lookup would otherwise scan whole (which made
+-- an import into a freshly loaded base several times slower). Tags alike.
+ALTER INDEX customer_phones SET (fastupdate = off);
+ALTER INDEX customer_tags SET (fastupdate = off);
+SELECT gin_clean_pending_list('customer_phones'::regclass), gin_clean_pending_list('customer_tags'::regclass);

@@ -23,11 +23,6 @@
 #define ASSIGN_MAX_SHOWN 100000
 #define REASON_MAX 500
 
-static char *id_text(struct req *r, int64_t id)
-{
-    return arena_printf(&r->arena, "%lld", (long long)id);
-}
-
 /* A refusal raised by the SQL functions, answered with the code its
  * SQLSTATE stands for and the message without libpq's decoration. */
 static void fail_sql(struct req *r, const struct db_result *res, const char *field)
@@ -74,12 +69,6 @@ static const char *reason_problem(const char *reason, int required)
 
 enum { M_BATCH, M_CUSTOMER, M_NAME, M_FROM_ID, M_FROM, M_TO_ID, M_TO, M_FROM_BRANCH, M_TO_BRANCH, M_VERSION, M_SPLIT };
 
-static char *col(struct req *r, const struct db_result *res, int stmt, int row, int c)
-{
-    const char *v = db_get(res, stmt, row, c);
-    return arena_strdup(&r->arena, v ? v : "");
-}
-
 static Kehu__V1__AssignReceiver *receiver_of(struct req *r, Kehu__V1__AssignResult *out, const char *username)
 {
     for (size_t i = 0; i < out->n_receivers; i++)
@@ -106,7 +95,7 @@ static Kehu__V1__AssignResult *result_from(struct req *r, const struct db_result
     for (int i = 0; i < nrecv; i++) {
         Kehu__V1__AssignReceiver *a = arena_alloc(&r->arena, sizeof *a);
         kehu__v1__assign_receiver__init(a);
-        a->username = col(r, res, recv, i, 0);
+        a->username = rpc_col(r, res, recv, i, 0);
         a->cap = db_get_i64(res, recv, i, 1);
         a->disabled = db_get_bool(res, recv, i, 2);
         a->holds = db_get_i64(res, recv, i, 3);
@@ -129,9 +118,9 @@ static Kehu__V1__AssignResult *result_from(struct req *r, const struct db_result
         Kehu__V1__AssignMove *mv = arena_alloc(&r->arena, sizeof *mv);
         kehu__v1__assign_move__init(mv);
         mv->customer_id = db_get_i64(res, stmt, i, M_CUSTOMER);
-        mv->name = col(r, res, stmt, i, M_NAME);
-        mv->from = col(r, res, stmt, i, M_FROM);
-        mv->to = col(r, res, stmt, i, M_TO);
+        mv->name = rpc_col(r, res, stmt, i, M_NAME);
+        mv->from = rpc_col(r, res, stmt, i, M_FROM);
+        mv->to = rpc_col(r, res, stmt, i, M_TO);
         mv->from_branch_id = db_get_i64(res, stmt, i, M_FROM_BRANCH);
         mv->to_branch_id = db_get_i64(res, stmt, i, M_TO_BRANCH);
         mv->version = db_get_i64(res, stmt, i, M_VERSION);
@@ -293,7 +282,7 @@ static void assign_users(const struct db_result *res, void *arg)
         ids_sql = "$1::bigint[]";
         selection = "ids";
     } else if (st->from) {
-        params[np++] = id_text(r, st->from_id);
+        params[np++] = rpc_num(r, st->from_id);
         ids_sql = "ARRAY(SELECT c.id FROM customer c WHERE c.owner_id = $1::bigint AND c.merged_into IS NULL)";
         selection = arena_printf(&r->arena, "from %s", st->from);
     } else {
@@ -320,14 +309,14 @@ static void assign_users(const struct db_result *res, void *arg)
     params[np++] = st->from ? "handover" : "assign";
     params[np++] = selection;
     params[np++] = m->reason;
-    params[np++] = id_text(r, req_who(r)->user_id);
+    params[np++] = rpc_num(r, req_who(r)->user_id);
     params[np++] = m->dry_run ? "true" : "false";
     params[np++] = sk;
     params[np++] = si;
     params[np++] = rk;
     params[np++] = ri;
     params[np++] = strict ? "true" : "false";
-    params[np++] = st->from ? id_text(r, st->from_id) : NULL;
+    params[np++] = st->from ? rpc_num(r, st->from_id) : NULL;
     char *sql = arena_printf(&r->arena,
                              "SELECT * FROM assign_customers(%s, $%d::bigint[], $%d, $%d, $%d, $%d::bigint,"
                              " $%d::boolean, $%d::int, $%d::bigint, $%d::int, $%d::bigint, $%d::boolean, $%d::bigint)",
@@ -456,8 +445,8 @@ static void assign_undo(struct req *r)
     }
     const char *sk, *si;
     rpc_scope_params(r, ACT_CUSTOMER_REASSIGN, &sk, &si);
-    const char *p[] = { id_text(r, m->batch_id), m->reason && *m->reason ? m->reason : NULL,
-                        id_text(r, req_who(r)->user_id), m->dry_run ? "true" : "false", sk, si };
+    const char *p[] = { rpc_num(r, m->batch_id), m->reason && *m->reason ? m->reason : NULL,
+                        rpc_num(r, req_who(r)->user_id), m->dry_run ? "true" : "false", sk, si };
     struct db_call *call = db_call_new(r->srv->db, undo_done, r);
     db_call_add(call, &undo_stmt, 6, p);
     db_call_add(call, &split_now, 0, NULL);
@@ -488,8 +477,8 @@ static void history_done(const struct db_result *res, void *arg)
     Kehu__V1__AssignHistoryResult *out = arena_alloc(&r->arena, sizeof *out);
     kehu__v1__assign_history_result__init(out);
     out->customer_id = r->msg->assign_history->customer_id;
-    out->name = col(r, res, 0, 0, 0);
-    out->owner = col(r, res, 0, 0, 1);
+    out->name = rpc_col(r, res, 0, 0, 0);
+    out->owner = rpc_col(r, res, 0, 0, 1);
     int n = db_rows(res, 1);
     out->entries = arena_alloc(&r->arena, sizeof *out->entries * (size_t)(n ? n : 1));
     out->owners = arena_alloc(&r->arena, sizeof *out->owners * (size_t)(n + 1));
@@ -497,14 +486,14 @@ static void history_done(const struct db_result *res, void *arg)
         Kehu__V1__AssignHistoryEntry *e = arena_alloc(&r->arena, sizeof *e);
         kehu__v1__assign_history_entry__init(e);
         e->at_ms = db_get_i64(res, 1, i, 0);
-        e->kind = col(r, res, 1, i, 1);
-        e->from = col(r, res, 1, i, 2);
-        e->to = col(r, res, 1, i, 3);
-        e->from_branch = col(r, res, 1, i, 4);
-        e->to_branch = col(r, res, 1, i, 5);
+        e->kind = rpc_col(r, res, 1, i, 1);
+        e->from = rpc_col(r, res, 1, i, 2);
+        e->to = rpc_col(r, res, 1, i, 3);
+        e->from_branch = rpc_col(r, res, 1, i, 4);
+        e->to_branch = rpc_col(r, res, 1, i, 5);
         e->batch_id = db_get_i64(res, 1, i, 6);
-        e->reason = col(r, res, 1, i, 7);
-        e->actor = col(r, res, 1, i, 8);
+        e->reason = rpc_col(r, res, 1, i, 7);
+        e->actor = rpc_col(r, res, 1, i, 8);
         out->entries[out->n_entries++] = e;
         if (i == 0)
             out->owners[out->n_owners++] = e->from;
@@ -520,7 +509,7 @@ static void history_done(const struct db_result *res, void *arg)
 
 static void history_loaded(struct req *r, const struct rpc_customer_ref *ref)
 {
-    const char *p[] = { id_text(r, ref->id) };
+    const char *p[] = { rpc_num(r, ref->id) };
     struct db_call *call = db_call_new(r->srv->db, history_done, r);
     db_call_add(call, &history_head, 1, p);
     db_call_add(call, &history_rows, 1, p);
@@ -553,7 +542,7 @@ static void cap_done(const struct db_result *res, void *arg)
     }
     Kehu__V1__UserCapResult *out = arena_alloc(&r->arena, sizeof *out);
     kehu__v1__user_cap_result__init(out);
-    out->username = col(r, res, 0, 0, 0);
+    out->username = rpc_col(r, res, 0, 0, 0);
     out->max_customers = db_get_i64(res, 0, 0, 1);
     out->holds = db_get_i64(res, 0, 0, 2);
     log_info(r->conn->id, r->id, "user_cap: %s max %lld (holds %lld)", out->username, (long long)out->max_customers,
@@ -581,7 +570,7 @@ static void cap_found(const struct db_result *res, void *arg)
                               .role = rpc_role_from_sql(db_get(res, 0, 0, 3)), .user_id = db_get_i64(res, 0, 0, 0) };
     if (req_authorize(r, &t) < 0)
         return;
-    const char *p[] = { db_get(res, 0, 0, 0), m->max_customers < 0 ? NULL : id_text(r, m->max_customers) };
+    const char *p[] = { db_get(res, 0, 0, 0), m->max_customers < 0 ? NULL : rpc_num(r, m->max_customers) };
     db_query(r->srv->db, &cap_set, 2, p, cap_done, r);
 }
 
@@ -623,9 +612,9 @@ static void policy_done(const struct db_result *res, void *arg)
     for (int i = 0; i < n; i++) {
         Kehu__V1__PolicyValue *v = arena_alloc(&r->arena, sizeof *v);
         kehu__v1__policy_value__init(v);
-        v->key = col(r, res, rows, i, 0);
-        v->value = col(r, res, rows, i, 1);
-        v->description = col(r, res, rows, i, 2);
+        v->key = rpc_col(r, res, rows, i, 0);
+        v->value = rpc_col(r, res, rows, i, 1);
+        v->description = rpc_col(r, res, rows, i, 2);
         p->values[p->n_values++] = v;
     }
     r->resp.result_case = KEHU__V1__RESPONSE__RESULT_ASSIGN_POLICY;
@@ -656,7 +645,7 @@ static void policy_set_handler(struct req *r)
         vals[i] = m->values[i]->value;
     }
     const char *p[] = { rpc_pg_array(&r->arena, keys, m->n_values), rpc_pg_array(&r->arena, vals, m->n_values),
-                        id_text(r, req_who(r)->user_id) };
+                        rpc_num(r, req_who(r)->user_id) };
     struct db_call *call = db_call_new(r->srv->db, policy_done, r);
     db_call_add(call, &policy_set, 3, p);
     db_call_add(call, &policy_rows, 0, NULL);

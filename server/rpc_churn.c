@@ -49,6 +49,7 @@ Kehu__V1__ChurnWarning *rpc_churn_warning_from_row(struct req *r, const struct d
     kehu__v1__churn_warning__init(w);
     w->id = db_get_i64(res, stmt, row, 0);
     w->customer_id = db_get_i64(res, stmt, row, 1);
+    audit_note_customer(r, w->customer_id);
     w->customer_name = rpc_col(r, res, stmt, row, 2);
     w->owner = rpc_col(r, res, stmt, row, 3);
     w->raised_on = rpc_col(r, res, stmt, row, 4);
@@ -353,6 +354,7 @@ static void cared(const struct db_result *res, void *arg)
         Kehu__V1__CareTask *t = arena_alloc(&r->arena, sizeof *t);
         kehu__v1__care_task__init(t);
         t->customer_id = db_get_i64(res, stmt, i, 0);
+        audit_note_customer(r, t->customer_id);
         t->customer_name = rpc_col(r, res, stmt, i, 1);
         t->grade = rpc_col(r, res, stmt, i, 2);
         t->occasion = rpc_col(r, res, stmt, i, 3);

@@ -72,6 +72,7 @@ static Kehu__V1__Followup *followup_from_row(struct req *r, const struct db_resu
     kehu__v1__followup__init(f);
     f->id = db_get_i64(res, stmt, row, 0);
     f->customer_id = db_get_i64(res, stmt, row, 1);
+    audit_note_customer(r, f->customer_id);
     f->customer_name = rpc_col(r, res, stmt, row, 2);
     f->kind = rpc_col(r, res, stmt, row, 3);
     f->status = rpc_col(r, res, stmt, row, 4);
@@ -385,6 +386,7 @@ static void due_done(const struct db_result *res, void *arg)
         Kehu__V1__ContactDue *d = arena_alloc(&r->arena, sizeof *d);
         kehu__v1__contact_due__init(d);
         d->customer_id = db_get_i64(res, 1, i, 0);
+        audit_note_customer(r, d->customer_id);
         d->customer_name = arena_strdup(&r->arena, db_get(res, 1, i, 1));
         d->grade = arena_strdup(&r->arena, db_get(res, 1, i, 2));
         d->kind = arena_strdup(&r->arena, db_get(res, 1, i, 3));

@@ -468,6 +468,7 @@ static Kehu__V1__GradeOverrideInfo *override_from_row(struct req *r, const struc
     kehu__v1__grade_override_info__init(o);
     o->id = db_get_i64(res, stmt, row, 0);
     o->customer_id = db_get_i64(res, stmt, row, 1);
+    audit_note_customer(r, o->customer_id);
     o->customer_name = rpc_col(r, res, stmt, row, 2);
     o->dimension = rpc_col(r, res, stmt, row, 3);
     o->grade = rpc_col(r, res, stmt, row, 4);

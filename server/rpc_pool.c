@@ -44,17 +44,6 @@ struct pool_state {
     int running; /* a scheduled recycle in flight */
 };
 
-static char *num(struct req *r, int64_t v)
-{
-    return arena_printf(&r->arena, "%lld", (long long)v);
-}
-
-static char *col(struct req *r, const struct db_result *res, int stmt, int row, int c)
-{
-    const char *v = db_get(res, stmt, row, c);
-    return arena_strdup(&r->arena, v ? v : "");
-}
-
 static int is_admin(const struct principal *who)
 {
     return who->role == KEHU__V1__ROLE__ADMIN;
@@ -67,7 +56,7 @@ static char *pool_scope(struct req *r)
     const struct principal *who = req_who(r);
     if (who->role == KEHU__V1__ROLE__ADMIN || who->role == KEHU__V1__ROLE__AUDITOR)
         return "0";
-    return num(r, who->branch_id ? who->branch_id : who->unit_id);
+    return rpc_num(r, who->branch_id ? who->branch_id : who->unit_id);
 }
 
 static int text_ok(struct req *r, const char *field, const char *s, size_t max)
@@ -129,9 +118,9 @@ static Kehu__V1__PoolInfo *pool_from_row(struct req *r, const struct db_result *
     Kehu__V1__PoolInfo *p = arena_alloc(&r->arena, sizeof *p);
     kehu__v1__pool_info__init(p);
     p->id = db_get_i64(res, stmt, row, 0);
-    p->name = col(r, res, stmt, row, 1);
+    p->name = rpc_col(r, res, stmt, row, 1);
     p->branch_id = db_get_i64(res, stmt, row, 2);
-    p->branch = col(r, res, stmt, row, 3);
+    p->branch = rpc_col(r, res, stmt, row, 3);
     p->is_default = db_get_bool(res, stmt, row, 4);
     p->customers = db_get_i64(res, stmt, row, 5);
     return p;
@@ -169,7 +158,7 @@ static void pool_add_branch(const struct db_result *res, void *arg)
     }
     if (authorize_path(r, ACT_POOL_MANAGE, res, 0, 2) < 0)
         return;
-    const char *p[] = { db_get(res, 0, 0, 0), m->name, num(r, req_who(r)->user_id) };
+    const char *p[] = { db_get(res, 0, 0, 0), m->name, rpc_num(r, req_who(r)->user_id) };
     db_query(r->srv->db, &pool_insert, 3, p, pool_added, r);
 }
 
@@ -263,12 +252,12 @@ static void pool_list_done(const struct db_result *res, void *arg)
         pc->customer = rpc_customer_from_row(r, res, 0, i); /* in a pool: masked */
         int c0 = CUSTOMER_NCOLS;
         pc->pool_id = db_get_i64(res, 0, i, c0);
-        pc->pool = col(r, res, 0, i, c0 + 1);
+        pc->pool = rpc_col(r, res, 0, i, c0 + 1);
         pc->since_ms = db_get_i64(res, 0, i, c0 + 2);
-        pc->from_owner = col(r, res, 0, i, c0 + 3);
-        pc->kind = col(r, res, 0, i, c0 + 4);
-        pc->reason = col(r, res, 0, i, c0 + 5);
-        pc->grade = col(r, res, 0, i, c0 + 6);
+        pc->from_owner = rpc_col(r, res, 0, i, c0 + 3);
+        pc->kind = rpc_col(r, res, 0, i, c0 + 4);
+        pc->reason = rpc_col(r, res, 0, i, c0 + 5);
+        pc->grade = rpc_col(r, res, 0, i, c0 + 6);
         out->total = (uint64_t)db_get_i64(res, 0, i, c0 + 7);
         out->customers[out->n_customers++] = pc;
     }
@@ -286,7 +275,7 @@ static void pool_list(struct req *r)
         return;
     }
     const char *p[] = { pool_scope(r), m && m->pool ? m->pool : "", m && m->branch ? m->branch : "",
-                        num(r, limit), num(r, m ? m->offset : 0) };
+                        rpc_num(r, limit), rpc_num(r, m ? m->offset : 0) };
     db_query(r->srv->db, &pool_list_stmt, 5, p, pool_list_done, r);
 }
 
@@ -349,7 +338,7 @@ static void claim_placed(const struct db_result *res, void *arg)
         req_fail(r, KEHU__V1__CODE__NOT_FOUND, "customer_id", "no such customer in your pools");
         return;
     }
-    const char *p[] = { num(r, id), num(r, req_who(r)->user_id) };
+    const char *p[] = { rpc_num(r, id), rpc_num(r, req_who(r)->user_id) };
     struct db_call *call = db_call_new(r->srv->db, moved, r);
     db_call_add(call, &claim_stmt, 2, p);
     db_call_add(call, &customer_reread, 1, p);
@@ -363,7 +352,7 @@ static void pool_claim(struct req *r)
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "customer_id", "give the customer's id");
         return;
     }
-    const char *p[] = { num(r, m->customer_id) };
+    const char *p[] = { rpc_num(r, m->customer_id) };
     db_query(r->srv->db, &customer_place, 1, p, claim_placed, r);
 }
 
@@ -376,7 +365,7 @@ static void release_loaded(struct req *r, const struct rpc_customer_ref *ref)
     struct authz_target t = rpc_customer_target(ref);
     const char *why;
     int may_reassign = authz_check(req_who(r), ACT_CUSTOMER_REASSIGN, &t, &why) == KEHU__V1__CODE__OK;
-    const char *p[] = { num(r, ref->id), num(r, req_who(r)->user_id), may_reassign ? "true" : "false", m->reason,
+    const char *p[] = { rpc_num(r, ref->id), rpc_num(r, req_who(r)->user_id), may_reassign ? "true" : "false", m->reason,
                         m->pool ? m->pool : "" };
     struct db_call *call = db_call_new(r->srv->db, moved, r);
     db_call_add(call, &release_stmt, 5, p);
@@ -433,8 +422,8 @@ static void rules_done(const struct db_result *res, void *arg)
     for (int i = 0; i < n; i++) {
         Kehu__V1__PoolRule *p = arena_alloc(&r->arena, sizeof *p);
         kehu__v1__pool_rule__init(p);
-        p->branch = col(r, res, last, i, 0);
-        p->grade = col(r, res, last, i, 1);
+        p->branch = rpc_col(r, res, last, i, 0);
+        p->grade = rpc_col(r, res, last, i, 1);
         p->followup_days = (int32_t)db_get_i64(res, last, i, 2);
         p->txn_days = (int32_t)db_get_i64(res, last, i, 3);
         p->warn_days = (int32_t)db_get_i64(res, last, i, 4);
@@ -443,7 +432,7 @@ static void rules_done(const struct db_result *res, void *arg)
         p->cooldown_days = (int32_t)db_get_i64(res, last, i, 7);
         p->exempt_open_case = db_get_bool(res, last, i, 8);
         p->exempt_txn_days = (int32_t)db_get_i64(res, last, i, 9);
-        p->exempt_tag = col(r, res, last, i, 10);
+        p->exempt_tag = rpc_col(r, res, last, i, 10);
         out->rules[out->n_rules++] = p;
     }
     if (res->nres > 1)
@@ -474,16 +463,16 @@ static void rules_go(struct req *r, int64_t branch_id)
             keys[i] = dot + 1;
             vals[i] = m->set[i]->value ? m->set[i]->value : "";
         }
-        p[0] = branch_id ? num(r, branch_id) : NULL;
+        p[0] = branch_id ? rpc_num(r, branch_id) : NULL;
         p[1] = rpc_pg_array(&r->arena, grades, m->n_set);
         p[2] = rpc_pg_array(&r->arena, keys, m->n_set);
         p[3] = rpc_pg_array(&r->arena, vals, m->n_set);
-        p[4] = num(r, req_who(r)->user_id);
+        p[4] = rpc_num(r, req_who(r)->user_id);
     }
     struct db_call *call = db_call_new(r->srv->db, rules_done, r);
     if (m->n_set)
         db_call_add(call, &rules_set_stmt, 5, p);
-    const char *q[] = { pool_scope(r), num(r, branch_id) };
+    const char *q[] = { pool_scope(r), rpc_num(r, branch_id) };
     db_call_add(call, &rules_stmt, 2, q);
     db_call_send(call);
 }
@@ -551,7 +540,7 @@ static void recycled(const struct db_result *res, void *arg)
     Kehu__V1__PoolRecycleResult *out = arena_alloc(&r->arena, sizeof *out);
     kehu__v1__pool_recycle_result__init(out);
     out->run_id = db_get_i64(res, 0, 0, 0);
-    out->as_of = col(r, res, 0, 0, 1);
+    out->as_of = rpc_col(r, res, 0, 0, 1);
     out->dry_run = db_get_bool(res, 0, 0, 2);
     out->examined = db_get_i64(res, 0, 0, 3);
     out->warned = db_get_i64(res, 0, 0, 4);
@@ -583,7 +572,7 @@ static void pool_recycle(struct req *r)
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "as_of", "as_of %s", why);
         return;
     }
-    const char *p[] = { as_of, m && m->dry_run ? "true" : "false", num(r, req_who(r)->user_id) };
+    const char *p[] = { as_of, m && m->dry_run ? "true" : "false", rpc_num(r, req_who(r)->user_id) };
     db_query(r->srv->db_long, &recycle_stmt, 3, p, recycled, r);
 }
 
@@ -696,14 +685,14 @@ static void events_done(const struct db_result *res, void *arg)
         kehu__v1__pool_event__init(e);
         e->id = db_get_i64(res, 0, i, 0);
         e->customer_id = db_get_i64(res, 0, i, 1);
-        e->customer = col(r, res, 0, i, 2);
-        e->kind = col(r, res, 0, i, 3);
-        e->pool = col(r, res, 0, i, 4);
-        e->from_owner = col(r, res, 0, i, 5);
-        e->to_owner = col(r, res, 0, i, 6);
-        e->reason = col(r, res, 0, i, 7);
-        e->as_of = col(r, res, 0, i, 8);
-        e->actor = col(r, res, 0, i, 9);
+        e->customer = rpc_col(r, res, 0, i, 2);
+        e->kind = rpc_col(r, res, 0, i, 3);
+        e->pool = rpc_col(r, res, 0, i, 4);
+        e->from_owner = rpc_col(r, res, 0, i, 5);
+        e->to_owner = rpc_col(r, res, 0, i, 6);
+        e->reason = rpc_col(r, res, 0, i, 7);
+        e->as_of = rpc_col(r, res, 0, i, 8);
+        e->actor = rpc_col(r, res, 0, i, 9);
         e->at_ms = db_get_i64(res, 0, i, 10);
         out->events[out->n_events++] = e;
     }
@@ -736,7 +725,7 @@ static void events_placed(const struct db_result *res, void *arg)
         req_fail(r, KEHU__V1__CODE__NOT_FOUND, "customer_id", "no such customer");
         return;
     }
-    const char *p[] = { num(r, m->customer_id), num(r, m->limit ? m->limit : LIST_DEFAULT) };
+    const char *p[] = { rpc_num(r, m->customer_id), rpc_num(r, m->limit ? m->limit : LIST_DEFAULT) };
     db_query(r->srv->db, &events_of_customer, 2, p, events_done, r);
 }
 
@@ -748,7 +737,7 @@ static void pool_events(struct req *r)
         return;
     }
     if (m && m->customer_id) {
-        const char *p[] = { num(r, m->customer_id) };
+        const char *p[] = { rpc_num(r, m->customer_id) };
         db_query(r->srv->db, &customer_place, 1, p, events_placed, r);
         return;
     }
@@ -757,7 +746,7 @@ static void pool_events(struct req *r)
         req_fail(r, KEHU__V1__CODE__PERMISSION_DENIED, NULL, "%s", authz_why);
         return;
     }
-    const char *p[] = { pool_scope(r), num(r, m && m->limit ? m->limit : LIST_DEFAULT) };
+    const char *p[] = { pool_scope(r), rpc_num(r, m && m->limit ? m->limit : LIST_DEFAULT) };
     db_query(r->srv->db, &events_in_scope, 2, p, events_done, r);
 }
 
@@ -799,13 +788,13 @@ static void assign_rules_done(const struct db_result *res, void *arg)
         Kehu__V1__AssignRule *a = arena_alloc(&r->arena, sizeof *a);
         kehu__v1__assign_rule__init(a);
         a->position = (int32_t)db_get_i64(res, last, i, 0);
-        a->region = col(r, res, last, i, 1);
-        a->industry = col(r, res, last, i, 2);
-        a->source = col(r, res, last, i, 3);
-        a->size = col(r, res, last, i, 4);
-        a->grade = col(r, res, last, i, 5);
-        a->user = col(r, res, last, i, 6);
-        a->team = col(r, res, last, i, 7);
+        a->region = rpc_col(r, res, last, i, 1);
+        a->industry = rpc_col(r, res, last, i, 2);
+        a->source = rpc_col(r, res, last, i, 3);
+        a->size = rpc_col(r, res, last, i, 4);
+        a->grade = rpc_col(r, res, last, i, 5);
+        a->user = rpc_col(r, res, last, i, 6);
+        a->team = rpc_col(r, res, last, i, 7);
         out->rules[out->n_rules++] = a;
     }
     if (res->nres > 1)
@@ -837,9 +826,9 @@ static void assign_rules_branch(const struct db_result *res, void *arg)
         return;
     struct assign_state *st = arena_alloc(&r->arena, sizeof *st);
     st->branch_id = db_get_i64(res, 0, 0, 0);
-    st->branch = col(r, res, 0, 0, 3);
+    st->branch = rpc_col(r, res, 0, 0, 3);
     r->state = st;
-    const char *id = num(r, st->branch_id);
+    const char *id = rpc_num(r, st->branch_id);
     struct db_call *call = db_call_new(r->srv->db, assign_rules_done, r);
     if (m->set) {
         size_t n = m->n_rules;
@@ -860,7 +849,7 @@ static void assign_rules_branch(const struct db_result *res, void *arg)
         p[0] = id;
         for (int k = 0; k < 7; k++)
             p[1 + k] = rpc_pg_array(&r->arena, cols[k], n);
-        p[8] = num(r, req_who(r)->user_id);
+        p[8] = rpc_num(r, req_who(r)->user_id);
         db_call_add(call, &assign_rules_set_stmt, 9, p);
     }
     const char *q[] = { id };
@@ -874,7 +863,7 @@ static const char *branch_ref(struct req *r, const char *given)
     if (given && *given)
         return given;
     const struct principal *who = req_who(r);
-    return who->branch_id ? num(r, who->branch_id) : "";
+    return who->branch_id ? rpc_num(r, who->branch_id) : "";
 }
 
 static void assign_rules(struct req *r)
@@ -938,7 +927,7 @@ static void applied(const struct db_result *res, void *arg)
         Kehu__V1__AssignRouteCount *c = arena_alloc(&r->arena, sizeof *c);
         kehu__v1__assign_route_count__init(c);
         c->position = (int32_t)db_get_i64(res, 0, i, 0);
-        c->target = col(r, res, 0, i, 1);
+        c->target = rpc_col(r, res, 0, i, 1);
         c->customers = db_get_i64(res, 0, i, 2);
         out->customers += c->customers;
         out->counts[out->n_counts++] = c;
@@ -965,7 +954,7 @@ static void apply_branch(const struct db_result *res, void *arg)
     }
     if (authorize_path(r, ACT_POOL_MANAGE, res, 0, 2) < 0)
         return;
-    const char *p[] = { db_get(res, 0, 0, 0), num(r, req_who(r)->user_id), m->dry_run ? "true" : "false" };
+    const char *p[] = { db_get(res, 0, 0, 0), rpc_num(r, req_who(r)->user_id), m->dry_run ? "true" : "false" };
     db_query(r->srv->db_long, &apply_stmt, 3, p, applied, r);
 }
 

@@ -218,6 +218,7 @@ static void computed(const struct db_result *res, void *arg)
         t->grade = rpc_col(r, res, s, i, 0);
         t->rank = (int32_t)db_get_i64(res, s, i, 1);
         t->customer_id = db_get_i64(res, s, i, 2);
+        audit_note_customer(r, t->customer_id);
         t->customer_name = rpc_col(r, res, s, i, 3);
         t->metric_minor = db_get_i64(res, s, i, 4);
         t->owner = rpc_col(r, res, s, i, 5);

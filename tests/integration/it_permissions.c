@@ -870,6 +870,38 @@ static void test_id_numbers_encrypted(void **state)
     }
 }
 
+/* A list names in its audit row the customers it showed: li's follow-ups
+ * due include the calls planned on their own customer by the matrix run. */
+static void test_lists_name_their_customers(void **state)
+{
+    (void)state;
+    Kehu__V1__FollowupDue m = KEHU__V1__FOLLOWUP_DUE__INIT;
+    m.days = 30;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_FOLLOWUP_DUE;
+    req.followup_due = &m;
+    Kehu__V1__Response *r = it_call(org.li, &req, C(OK));
+    int shown = 0;
+    for (size_t i = 0; i < r->followups->n_followups; i++)
+        shown += r->followups->followups[i]->customer_id == cust[O_LI];
+    kehu_response_free(r);
+    assert_true(shown > 0);
+    PGconn *pg = it_pg_open();
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM audit_log WHERE username = 'li.lei' AND action = 'followup_due'"
+             " AND %lld = ANY (customer_ids)",
+             (long long)cust[O_LI]);
+    int64_t rows = 0;
+    for (int wait = 0; wait < 50 && rows == 0; wait++) {
+        rows = it_pg_i64(pg, sql);
+        if (!rows)
+            usleep(20000);
+    }
+    PQfinish(pg);
+    assert_int_equal(rows, 1);
+}
+
 /* The command line: perm show|set and access explain, their JSON and exit codes. */
 static void test_cli(void **state)
 {
@@ -916,6 +948,7 @@ int main(void)
         cmocka_unit_test(test_edited_matrix),
         cmocka_unit_test(test_events_follow_read),
         cmocka_unit_test(test_id_numbers_encrypted),
+        cmocka_unit_test(test_lists_name_their_customers),
         cmocka_unit_test(test_cli),
     };
     return it_finish(cmocka_run_group_tests(tests, setup, teardown));

@@ -276,10 +276,17 @@ CREATE TRIGGER customer_seal_id BEFORE INSERT OR UPDATE OF id_number ON customer
 -- replica, as kehu-seed does): no path may store a number in the clear
 ALTER TABLE customer ENABLE ALWAYS TRIGGER customer_seal_id;
 
--- The numbers already stored: out of the search text, then sealed.
+-- The numbers already stored: out of the search text, then sealed, as a
+-- bulk change (kehu.bulk: no field history, no announcements — the change
+-- log must not receive the clear numbers as "old values"), and the clear
+-- numbers the change log already holds sealed too.
+DROP INDEX customer_id_number;
+SET LOCAL kehu.bulk = 'on';
 UPDATE customer SET search_text = replace(search_text, lower(id_number), ''), id_number = id_number
  WHERE id_number IS NOT NULL AND id_number NOT LIKE 'enc1:%';
-DROP INDEX customer_id_number;
+UPDATE change_log SET old_value = id_seal(old_value), new_value = id_seal(new_value)
+ WHERE field = 'id_number' AND (old_value NOT LIKE 'enc1:%' OR new_value NOT LIKE 'enc1:%');
+RESET kehu.bulk;
 CREATE INDEX customer_id_number_hash ON customer (id_number_hash) WHERE id_number_hash IS NOT NULL;
 
 CREATE OR REPLACE FUNCTION change_log_skip(field text) RETURNS boolean LANGUAGE sql IMMUTABLE AS $$

@@ -902,6 +902,79 @@ static void test_lists_name_their_customers(void **state)
     assert_int_equal(rows, 1);
 }
 
+/* An upgrade seals the ID numbers an older schema stored in the clear: a
+ * database built with migrations 0001-0006 and given a customer with an ID
+ * number and its change log, then `kehud migrate`: the number is sealed and
+ * hashed, gone from the search text, and the change log holds it sealed
+ * only (no clear "old value" left behind by the sealing itself). */
+static void test_upgrade_seals_existing_numbers(void **state)
+{
+    (void)state;
+    PGconn *pg = it_pg_open();
+    it_pg_do(pg, "DROP DATABASE IF EXISTS old_kehu");
+    it_pg_do(pg, "CREATE DATABASE old_kehu");
+    PQfinish(pg);
+    char conninfo[512];
+    snprintf(conninfo, sizeof conninfo, "%s", it_env.conninfo);
+    char *db = strstr(conninfo, "dbname=kehu");
+    assert_non_null(db);
+    snprintf(db, sizeof conninfo - (size_t)(db - conninfo), "dbname=old_kehu");
+    PGconn *old = PQconnectdb(conninfo);
+    assert_int_equal(PQstatus(old), CONNECTION_OK);
+    it_pg_do(old, "CREATE TABLE schema_migration (version integer PRIMARY KEY, name text NOT NULL,"
+                  " applied_at timestamptz NOT NULL DEFAULT now())");
+    static const char *const files[] = { "0001_init", "0002_customers", "0003_followups_docs", "0004_merge",
+                                         "0005_payments_assets", "0006_grading" };
+    for (int i = 0; i < 6; i++) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/sql/%s.sql", KEHU_SOURCE_DIR, files[i]);
+        FILE *f = fopen(path, "r");
+        assert_non_null(f);
+        static char sql[1 << 20];
+        size_t n = fread(sql, 1, sizeof sql - 1, f);
+        fclose(f);
+        sql[n] = 0;
+        it_pg_do(old, sql);
+        char rec[128];
+        snprintf(rec, sizeof rec, "INSERT INTO schema_migration (version, name) VALUES (%d, '%s')", i + 1, files[i] + 5);
+        it_pg_do(old, rec);
+    }
+    it_pg_do(old, "INSERT INTO org_unit (kind, name) VALUES ('head_office', '老总行')");
+    it_pg_do(old, "INSERT INTO org_unit (kind, name, parent_id) VALUES ('branch', '老分行', 1)");
+    it_pg_do(old, "INSERT INTO customer (branch_id, kind, name, id_number, search_text, sort_key, search_tokens)"
+                  " VALUES (2, 'individual', '老客户', '11010519491231002X', '老客户 | 11010519491231002x', 'lao', '{}')");
+    /* an edit, as an older kehud made it: the number changes in the row, its search text and the change log */
+    it_pg_do(old, "UPDATE customer SET id_number = '310101199001011234', search_text = '老客户 | 310101199001011234'"
+                  " WHERE name = '老客户'");
+    assert_int_equal(it_pg_i64(old, "SELECT count(*) FROM change_log WHERE field = 'id_number'"
+                                    " AND old_value = '11010519491231002X' AND new_value = '310101199001011234'"),
+                     1);
+    PQfinish(old);
+
+    char out[4096];
+    const char *args[] = { "migrate", "--db-owner", conninfo, NULL }; /* migrations run as the owner */
+    int rc = th_kehud_run(&it_env, args, out, sizeof out);
+    if (rc != 0)
+        fail_msg("kehud migrate on a schema-6 base: status %d\n%s", rc, out);
+    assert_non_null(strstr(out, "applied 0007_permissions"));
+
+    old = PQconnectdb(conninfo); /* this process's PGOPTIONS carry the test key */
+    assert_int_equal(PQstatus(old), CONNECTION_OK);
+    assert_int_equal(it_pg_i64(old, "SELECT count(*) FROM customer WHERE id_number LIKE 'enc1:%'"
+                                    " AND id_number_hash = id_hash('310101199001011234')"
+                                    " AND id_open(id_number) = '310101199001011234' AND search_text NOT LIKE '%3101%'"),
+                     1);
+    /* nowhere in the clear: not the customer, not its history, old or new */
+    assert_int_equal(it_pg_i64(old, "SELECT count(*) FROM change_log WHERE old_value LIKE '%1949%'"
+                                    " OR new_value LIKE '%199001011234%' OR old_value LIKE '%199001011234%'"),
+                     0);
+    assert_int_equal(it_pg_i64(old, "SELECT count(*) FROM change_log WHERE field = 'id_number'"
+                                    " AND id_open(old_value) = '11010519491231002X'"
+                                    " AND id_open(new_value) = '310101199001011234'"),
+                     1);
+    PQfinish(old);
+}
+
 /* The command line: perm show|set and access explain, their JSON and exit codes. */
 static void test_cli(void **state)
 {
@@ -949,6 +1022,7 @@ int main(void)
         cmocka_unit_test(test_events_follow_read),
         cmocka_unit_test(test_id_numbers_encrypted),
         cmocka_unit_test(test_lists_name_their_customers),
+        cmocka_unit_test(test_upgrade_seals_existing_numbers),
         cmocka_unit_test(test_cli),
     };
     return it_finish(cmocka_run_group_tests(tests, setup, teardown));

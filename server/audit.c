@@ -250,12 +250,8 @@ void audit_stop(struct server *s, void (*done)(struct server *s))
     stop_if_done(a);
 }
 
-void audit_check_role(const char *conninfo)
+void audit_check_role(PGconn *pg)
 {
-    char err[512];
-    PGconn *pg = migrate_connect(conninfo, err, sizeof err);
-    if (!pg)
-        return;
     PGresult *r = PQexec(pg, "SELECT current_user, (SELECT rolsuper FROM pg_roles WHERE rolname = current_user),"
                              " (SELECT pg_get_userbyid(relowner) = current_user FROM pg_class"
                              "  WHERE oid = to_regclass('audit_log'))");
@@ -269,7 +265,6 @@ void audit_check_role(const char *conninfo)
                      role);
     }
     PQclear(r);
-    PQfinish(pg);
 }
 
 /* ---- requests */

@@ -48,8 +48,8 @@ struct req_audit {
 void audit_start(struct server *s);
 /* Flushes what is queued (waiting for it), then calls done(s). */
 void audit_stop(struct server *s, void (*done)(struct server *s));
-/* Logs a warning when the role of conninfo is a superuser or owns audit_log. */
-void audit_check_role(const char *conninfo);
+/* Logs a warning when the role of the connection is a superuser or owns audit_log. */
+void audit_check_role(PGconn *pg);
 
 /* The dispatcher's part: audit_request_begin when a request arrives,
  * audit_request_done when it is answered (r->status set). */

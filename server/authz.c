@@ -181,11 +181,14 @@ static Kehu__V1__Code customer_check(const struct principal *who, enum authz_act
         *why = act == ACT_CUSTOMER_READ ? "your role may not read customers" : "your role does not allow this";
         return KEHU__V1__CODE__PERMISSION_DENIED;
     }
-    if (contains(who, s, t))
+    /* a customer in a pool stays masked, whatever the matrix says */
+    int pooled = act == ACT_CUSTOMER_UNMASK && t->in_pool;
+    if (!pooled && contains(who, s, t))
         return KEHU__V1__CODE__OK;
     if (act != ACT_CUSTOMER_READ && contains(who, authz_customer_scope(who, ACT_CUSTOMER_READ), t)) {
-        *why = act == ACT_CUSTOMER_WRITE ? "you may see this customer but not change it"
-                                         : "you may see this customer but your role does not allow this on it";
+        *why = pooled                     ? "the customer waits in a pool, where ID number and phones stay masked"
+               : act == ACT_CUSTOMER_WRITE ? "you may see this customer but not change it"
+                                           : "you may see this customer but your role does not allow this on it";
         return KEHU__V1__CODE__PERMISSION_DENIED;
     }
     *why = "no such customer";
@@ -359,6 +362,10 @@ Kehu__V1__Code authz_explain(const struct principal *who, enum authz_action act,
     Kehu__V1__Code code = authz_check(who, act, t, &why);
     if (!who || who->user_id == 0 || !is_customer_action(act) || !t) {
         snprintf(buf, size, "%s", code == KEHU__V1__CODE__OK ? "allowed" : why);
+        return code;
+    }
+    if (act == ACT_CUSTOMER_UNMASK && t->in_pool) {
+        snprintf(buf, size, "denied: %s", why);
         return code;
     }
     enum perm_action col = customer_column(act);

@@ -79,6 +79,7 @@ struct authz_target {
     int64_t owner_id;   /* customers: the account manager who owns it, 0 if none */
     const int64_t *owner_path; /* customers: the path of the owner's unit (for 'team') */
     int owner_path_len;
+    int in_pool;        /* customers: waiting in a pool, where nobody sees ID number and phones in full */
 };
 
 /* Returns KEHU__V1__CODE__OK or the code to answer with (UNAUTHENTICATED,

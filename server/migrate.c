@@ -141,9 +141,15 @@ int migrate_check(const char *conninfo, char *err, size_t errsz)
     PGconn *pg = migrate_connect(conninfo, err, errsz);
     if (!pg)
         return -1;
+    int rc = migrate_check_pg(pg, err, errsz);
+    PQfinish(pg);
+    return rc;
+}
+
+int migrate_check_pg(PGconn *pg, char *err, size_t errsz)
+{
     int *done = xcalloc((size_t)migrations_count + 1, sizeof *done);
     int have = applied_versions(pg, done, err, errsz);
-    PQfinish(pg);
     int missing = -1;
     for (int i = 0; have >= 0 && i < migrations_count && missing < 0; i++)
         if (!done[i] && migrations[i].version < have)

@@ -22,6 +22,8 @@ int migrate_apply(const char *conninfo, char *err, size_t errsz);
 /* 0 when the database's schema is at least the expected one; else -1 with a
  * message telling the operator what to do. */
 int migrate_check(const char *conninfo, char *err, size_t errsz);
+/* The same on a connection the caller holds (kehud's start-up checks share one). */
+int migrate_check_pg(PGconn *pg, char *err, size_t errsz);
 /* Blocking connection for offline commands, with a clear error. */
 PGconn *migrate_connect(const char *conninfo, char *err, size_t errsz);
 

@@ -20,7 +20,7 @@ extern const struct rpc_entry rpc_org_add, rpc_org_list, rpc_user_add, rpc_user_
 extern const struct rpc_entry rpc_perm_show, rpc_perm_set, rpc_access_explain;
 /* Loads the matrix into the authorization function before kehud listens
  * (blocking), and again, on the pool, when it was announced as changed. */
-int perm_load_sync(const char *conninfo, char *err, size_t errsz);
+int perm_load_sync(PGconn *pg, char *err, size_t errsz);
 void perm_reload(struct server *s);
 
 /* rpc_customer.c, rpc_contact.c, notify.c */

@@ -90,12 +90,9 @@ static Kehu__V1__CustomerStatus status_from_sql(const char *s)
 static int may(struct req *r, enum authz_action act, const struct db_result *res, int stmt, int row);
 
 /* Whether the caller sees this row's ID number and phones in full: the
- * 'unmask' permission over it, and never while it waits in a pool. */
+ * 'unmask' permission over it (never while it waits in a pool: authz.c). */
 static int unmasked(struct req *r, const struct db_result *res, int stmt, int row)
 {
-    const char *status = db_get(res, stmt, row, COL_STATUS);
-    if (status && strcmp(status, "in_pool") == 0)
-        return 0;
     return may(r, ACT_CUSTOMER_UNMASK, res, stmt, row);
 }
 
@@ -162,13 +159,16 @@ static int row_target(const struct db_result *res, int stmt, int row, int64_t *p
     t->owner_id = db_get_i64(res, stmt, row, COL_OWNER_ID);
     t->owner_path = owner_path;
     t->owner_path_len = on < 0 ? 0 : on;
+    const char *status = db_get(res, stmt, row, COL_STATUS);
+    t->in_pool = status && strcmp(status, "in_pool") == 0;
     return n;
 }
 
 struct authz_target rpc_customer_target(const struct rpc_customer_ref *ref)
 {
     struct authz_target t = { .unit_path = ref->path, .path_len = ref->path_len, .owner_id = ref->owner_id,
-                              .owner_path = ref->owner_path, .owner_path_len = ref->owner_path_len };
+                              .owner_path = ref->owner_path, .owner_path_len = ref->owner_path_len,
+                              .in_pool = strcmp(ref->status, "in_pool") == 0 };
     return t;
 }
 

@@ -43,14 +43,8 @@ static const char *pg_cell(void *src, int row, int col)
     return PQgetvalue(src, row, col);
 }
 
-int perm_load_sync(const char *conninfo, char *err, size_t errsz)
+int perm_load_sync(PGconn *pg, char *err, size_t errsz)
 {
-    PGconn *pg = PQconnectdb(conninfo);
-    if (PQstatus(pg) != CONNECTION_OK) {
-        snprintf(err, errsz, "cannot load the permission matrix: %s", PQerrorMessage(pg));
-        PQfinish(pg);
-        return -1;
-    }
     PGresult *res = PQexec(pg, PERM_ROWS_SQL);
     int rc = -1;
     if (PQresultStatus(res) != PGRES_TUPLES_OK)
@@ -60,7 +54,6 @@ int perm_load_sync(const char *conninfo, char *err, size_t errsz)
     else
         rc = 0;
     PQclear(res);
-    PQfinish(pg);
     return rc;
 }
 
@@ -265,7 +258,6 @@ static void explain_user_found(const struct db_result *res, void *arg)
     x->customer_status = st->status;
     x->decisions = arena_alloc(&r->arena, sizeof *x->decisions * PERM_ACTIONS);
     struct authz_target t = rpc_customer_target(&st->ref);
-    int in_pool = strcmp(st->status, "in_pool") == 0;
     for (int a = 0; a < PERM_ACTIONS; a++) {
         Kehu__V1__AccessDecision *d = arena_alloc(&r->arena, sizeof *d);
         kehu__v1__access_decision__init(d);
@@ -286,10 +278,6 @@ static void explain_user_found(const struct db_result *res, void *arg)
                                   : why);
         } else {
             d->allowed = authz_explain(&them, explained[a], &t, buf, sizeof buf) == KEHU__V1__CODE__OK;
-            if (a == PERM_UNMASK && d->allowed && in_pool) {
-                d->allowed = 0;
-                snprintf(buf, sizeof buf, "denied: the customer waits in a pool, where ID number and phones stay masked");
-            }
         }
         d->reason = arena_strdup(&r->arena, buf);
         x->decisions[x->n_decisions++] = d;

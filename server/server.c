@@ -169,12 +169,18 @@ int server_run(const struct config *cfg)
     s->loop->data = s;
     s->started_at_ms = now_unix_ms();
 
+    /* one connection for the start-up checks: the schema, the permission
+     * matrix, whether the role could rewrite the audit trail */
     char err[512];
-    if (migrate_check(cfg->db, err, sizeof err) < 0 || perm_load_sync(cfg->db, err, sizeof err) < 0) {
+    PGconn *pg = migrate_connect(cfg->db, err, sizeof err);
+    if (!pg || migrate_check_pg(pg, err, sizeof err) < 0 || perm_load_sync(pg, err, sizeof err) < 0) {
         log_error(0, 0, "%s", err);
+        PQfinish(pg);
         free(s);
         return 1;
     }
+    audit_check_role(pg);
+    PQfinish(pg);
     /* a real Argon2id hash to verify unknown usernames against, so that a
      * wrong username costs as much time as a wrong password */
     if (crypto_pwhash_str(s->dummy_hash, "kehu-no-such-user", 17, cfg->hash_ops, cfg->hash_mem) != 0) {
@@ -200,7 +206,6 @@ int server_run(const struct config *cfg)
     uv_unref((uv_handle_t *)&s->janitor);
     grade_schedule_start(s);
     audit_start(s);
-    audit_check_role(cfg->db);
     pool_schedule_start(s);
     uv_signal_init(s->loop, &s->sigint);
     uv_signal_init(s->loop, &s->sigterm);

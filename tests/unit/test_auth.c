@@ -72,9 +72,9 @@ static void test_authz(void **state)
     (void)state;
     const char *why;
     static const int64_t branch3[] = { 1, 2, 3 }, team4[] = { 1, 2, 3, 4 }, branch5[] = { 1, 5 };
-    struct authz_target in_team = { team4, 4, KEHU__V1__ROLE__ACCOUNT_MANAGER, 99, 0, NULL, 0 };
-    struct authz_target other_branch = { branch5, 2, KEHU__V1__ROLE__ACCOUNT_MANAGER, 98, 0, NULL, 0 };
-    struct authz_target new_admin = { branch3, 3, KEHU__V1__ROLE__ADMIN, 0, 0, NULL, 0 };
+    struct authz_target in_team = { team4, 4, KEHU__V1__ROLE__ACCOUNT_MANAGER, 99, 0, NULL, 0, 0 };
+    struct authz_target other_branch = { branch5, 2, KEHU__V1__ROLE__ACCOUNT_MANAGER, 98, 0, NULL, 0, 0 };
+    struct authz_target new_admin = { branch3, 3, KEHU__V1__ROLE__ADMIN, 0, 0, NULL, 0, 0 };
     struct principal nobody = { 0 };
     struct principal admin = who(KEHU__V1__ROLE__ADMIN, 1, 1);
     struct principal mgr = who(KEHU__V1__ROLE__BRANCH_MANAGER, 3, 2);
@@ -95,7 +95,7 @@ static void test_authz(void **state)
     assert_int_equal(authz_check(&mgr, ACT_USER_WRITE, &new_admin, &why), KEHU__V1__CODE__PERMISSION_DENIED);
     assert_int_equal(authz_check(&mgr, ACT_USER_READ, &in_team, &why), KEHU__V1__CODE__OK);
     assert_int_equal(authz_check(&mgr, ACT_USER_READ, &other_branch, &why), KEHU__V1__CODE__PERMISSION_DENIED);
-    struct authz_target self = { branch3, 3, KEHU__V1__ROLE__ACCOUNT_MANAGER, 2, 0, NULL, 0 };
+    struct authz_target self = { branch3, 3, KEHU__V1__ROLE__ACCOUNT_MANAGER, 2, 0, NULL, 0, 0 };
     assert_int_equal(authz_check(&mgr, ACT_USER_WRITE, &self, &why), KEHU__V1__CODE__PERMISSION_DENIED);
 
     /* account managers manage nobody; auditors read everyone, change nothing */
@@ -106,7 +106,7 @@ static void test_authz(void **state)
 
     /* an admin may do anything except to their own account */
     assert_int_equal(authz_check(&admin, ACT_USER_WRITE, &other_branch, &why), KEHU__V1__CODE__OK);
-    struct authz_target admin_self = { branch3, 1, KEHU__V1__ROLE__ADMIN, 1, 0, NULL, 0 };
+    struct authz_target admin_self = { branch3, 1, KEHU__V1__ROLE__ADMIN, 1, 0, NULL, 0, 0 };
     assert_int_equal(authz_check(&admin, ACT_USER_WRITE, &admin_self, &why), KEHU__V1__CODE__PERMISSION_DENIED);
 }
 
@@ -118,8 +118,8 @@ static void test_authz_customers(void **state)
     (void)state;
     const char *why;
     static const int64_t sh[] = { 1, 2, 3 }, bj[] = { 1, 5 };
-    struct authz_target mine = { sh, 3, 0, 0, 10, NULL, 0 }, colleague = { sh, 3, 0, 0, 11, NULL, 0 },
-                        beijing = { bj, 2, 0, 0, 12, NULL, 0 };
+    struct authz_target mine = { sh, 3, 0, 0, 10, NULL, 0, 0 }, colleague = { sh, 3, 0, 0, 11, NULL, 0, 0 },
+                        beijing = { bj, 2, 0, 0, 12, NULL, 0, 0 };
     struct principal admin = { .user_id = 1, .role = KEHU__V1__ROLE__ADMIN, .unit_id = 1 };
     struct principal mgr = { .user_id = 2, .role = KEHU__V1__ROLE__BRANCH_MANAGER, .unit_id = 3, .branch_id = 3 };
     struct principal am = { .user_id = 10, .role = KEHU__V1__ROLE__ACCOUNT_MANAGER, .unit_id = 4, .branch_id = 3 };
@@ -155,10 +155,10 @@ static void test_authz_matrix(void **state)
     const char *why;
     /* head office 1 > region 2 > branch 3 > team 4; branch 5 under head office; region 2 > branch 6 */
     static const int64_t b3[] = { 1, 2, 3 }, t4[] = { 1, 2, 3, 4 }, b5[] = { 1, 5 }, b6[] = { 1, 2, 6 };
-    struct authz_target team_cust = { b3, 3, 0, 0, 11, t4, 4 };  /* owned by 11, who sits in team 4 */
-    struct authz_target branch_cust = { b3, 3, 0, 0, 12, b3, 3 }; /* owned by 12, who sits in branch 3 */
-    struct authz_target region_cust = { b6, 3, 0, 0, 13, b6, 3 };
-    struct authz_target far_cust = { b5, 2, 0, 0, 14, b5, 2 };
+    struct authz_target team_cust = { b3, 3, 0, 0, 11, t4, 4, 0 };  /* owned by 11, who sits in team 4 */
+    struct authz_target branch_cust = { b3, 3, 0, 0, 12, b3, 3, 0 }; /* owned by 12, who sits in branch 3 */
+    struct authz_target region_cust = { b6, 3, 0, 0, 13, b6, 3, 0 };
+    struct authz_target far_cust = { b5, 2, 0, 0, 14, b5, 2, 0 };
     struct principal am = { .user_id = 10, .role = KEHU__V1__ROLE__ACCOUNT_MANAGER, .unit_id = 4, .branch_id = 3,
                             .region_id = 2 };
     enum perm_scope saved = authz_perm(KEHU__V1__ROLE__ACCOUNT_MANAGER, PERM_READ);
@@ -170,7 +170,7 @@ static void test_authz_matrix(void **state)
     assert_int_equal(s.kind, SCOPE_TEAM);
     assert_int_equal(s.id, 4);
     /* one's own customer is in one's team even without an owner path */
-    struct authz_target own = { b3, 3, 0, 0, 10, NULL, 0 };
+    struct authz_target own = { b3, 3, 0, 0, 10, NULL, 0, 0 };
     assert_int_equal(authz_check(&am, ACT_CUSTOMER_READ, &own, &why), KEHU__V1__CODE__OK);
 
     authz_set_perm(KEHU__V1__ROLE__ACCOUNT_MANAGER, PERM_READ, PS_REGION);
@@ -196,7 +196,7 @@ static void test_authz_matrix(void **state)
 
     /* 'admin' below all: managing users of one's unit; the org needs 'all' */
     authz_set_perm(KEHU__V1__ROLE__BRANCH_MANAGER, PERM_ADMIN, PS_NONE);
-    struct authz_target user5 = { b5, 2, KEHU__V1__ROLE__ACCOUNT_MANAGER, 99, 0, NULL, 0 };
+    struct authz_target user5 = { b5, 2, KEHU__V1__ROLE__ACCOUNT_MANAGER, 99, 0, NULL, 0, 0 };
     assert_int_equal(authz_check(&mgr5, ACT_USER_WRITE, &user5, &why), KEHU__V1__CODE__PERMISSION_DENIED);
     authz_set_perm(KEHU__V1__ROLE__BRANCH_MANAGER, PERM_ADMIN, PS_BRANCH);
     assert_int_equal(authz_check(&mgr5, ACT_USER_WRITE, &user5, &why), KEHU__V1__CODE__OK);

@@ -35,6 +35,7 @@ struct db_call {
     enum db_outcome outcome;
     char sqlstate[6];
     char *message;
+    char *primary, *column, *constraint; /* of a PostgreSQL error (db_result) */
     int failed_stmt;
     uint64_t queued_at;
     struct db_call *next;
@@ -153,6 +154,9 @@ static void call_free(struct db_call *c)
     free(c->stmts);
     free(c->res);
     free(c->message);
+    free(c->primary);
+    free(c->column);
+    free(c->constraint);
     free(c);
 }
 
@@ -170,6 +174,19 @@ static void call_set_error(struct db_call *c, enum db_outcome outcome, const cha
     c->failed_stmt = c->cur;
 }
 
+/* A statement's error as PostgreSQL reported it, its fields kept apart. */
+static void call_set_pg_error(struct db_call *c, const PGresult *r)
+{
+    if (c->outcome != DB_OK)
+        return;
+    call_set_error(c, DB_ERROR, PQresultErrorField(r, PG_DIAG_SQLSTATE), PQresultErrorMessage(r));
+    const char *p = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY), *col = PQresultErrorField(r, PG_DIAG_COLUMN_NAME),
+               *con = PQresultErrorField(r, PG_DIAG_CONSTRAINT_NAME);
+    c->primary = xstrdup(p ? p : "");
+    c->column = xstrdup(col ? col : "");
+    c->constraint = xstrdup(con ? con : "");
+}
+
 static void call_finish(struct db_call *c)
 {
     if (c->cb) {
@@ -178,6 +195,9 @@ static void call_finish(struct db_call *c)
             .nres = c->nstmt,
             .res = c->res,
             .message = c->message ? c->message : "",
+            .primary = c->primary ? c->primary : "",
+            .column = c->column ? c->column : "",
+            .constraint = c->constraint ? c->constraint : "",
             .failed_stmt = c->failed_stmt,
         };
         memcpy(r.sqlstate, c->sqlstate, sizeof r.sqlstate);
@@ -612,7 +632,7 @@ static void conn_take_result(struct db_conn *dc, struct db_call *c, PGresult *r)
         PQclear(r);
         break;
     default: {
-        call_set_error(c, DB_ERROR, PQresultErrorField(r, PG_DIAG_SQLSTATE), PQresultErrorMessage(r));
+        call_set_pg_error(c, r);
         if (c->prepare_only && c->cur < c->nstmt)
             set_prepared(dc, c->stmts[c->cur].st->id, 0);
         PQclear(r);

@@ -34,7 +34,10 @@ struct db_result {
     int nres;
     PGresult **res;      /* one per statement, in order; NULL where none */
     char sqlstate[6];
-    const char *message;
+    const char *message; /* PostgreSQL's whole text (ERROR, DETAIL, CONTEXT): for logs, never for users */
+    const char *primary; /* the primary message alone ("" when none) */
+    const char *column;  /* the column named by the error (RAISE ... USING COLUMN), "" when none */
+    const char *constraint; /* the constraint that failed, "" when none */
     int failed_stmt;     /* index of the statement that failed, -1 if none */
 };
 

@@ -81,7 +81,9 @@ static void finish(struct db_copy *x, enum db_outcome outcome, const char *messa
     x->cb = NULL;
     PGresult *last = x->last;
     x->last = NULL;
-    struct db_result r = { .outcome = outcome, .failed_stmt = -1, .message = message ? message : "" };
+    struct db_result r = {
+        .outcome = outcome, .failed_stmt = -1, .message = message ? message : "", .primary = "", .column = "", .constraint = ""
+    };
     PGresult *res[1] = { last };
     r.res = res;
     r.nres = 1;
@@ -89,6 +91,12 @@ static void finish(struct db_copy *x, enum db_outcome outcome, const char *messa
         const char *st = PQresultErrorField(last, PG_DIAG_SQLSTATE);
         snprintf(r.sqlstate, sizeof r.sqlstate, "%s", st ? st : "");
         r.message = PQresultErrorMessage(last);
+        const char *p = PQresultErrorField(last, PG_DIAG_MESSAGE_PRIMARY),
+                   *col = PQresultErrorField(last, PG_DIAG_COLUMN_NAME),
+                   *con = PQresultErrorField(last, PG_DIAG_CONSTRAINT_NAME);
+        r.primary = p ? p : "";
+        r.column = col ? col : "";
+        r.constraint = con ? con : "";
         r.failed_stmt = 0;
     }
     x->in_callback++;

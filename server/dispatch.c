@@ -160,21 +160,72 @@ void req_fail(struct req *r, Kehu__V1__Code code, const char *field, const char 
     req_reply(r);
 }
 
+/* Kehu's own refusals raised in SQL: RAISE EXCEPTION '<plain message for
+ * the user>' USING ERRCODE = 'KH4xx', COLUMN = '<request field>'. The
+ * message is the server's own words, so it reaches the user as it is. */
+static const struct {
+    const char *state;
+    Kehu__V1__Code code;
+} kehu_states[] = {
+    { "KH400", KEHU__V1__CODE__INVALID_ARGUMENT },  { "KH403", KEHU__V1__CODE__PERMISSION_DENIED },
+    { "KH404", KEHU__V1__CODE__NOT_FOUND },         { "KH409", KEHU__V1__CODE__CONFLICT },
+    { "KH412", KEHU__V1__CODE__FAILED_PRECONDITION }, { "KH429", KEHU__V1__CODE__RESOURCE_EXHAUSTED },
+    /* the standard states Kehu's SQL functions raised before KH4xx existed,
+     * always with messages of their own */
+    { "22023", KEHU__V1__CODE__INVALID_ARGUMENT },  { "42501", KEHU__V1__CODE__PERMISSION_DENIED },
+    { "P0002", KEHU__V1__CODE__NOT_FOUND },         { "55000", KEHU__V1__CODE__FAILED_PRECONDITION },
+    { "55P03", KEHU__V1__CODE__FAILED_PRECONDITION }, { "53400", KEHU__V1__CODE__RESOURCE_EXHAUSTED },
+};
+
+static const char *nz(const char *s)
+{
+    return s ? s : "";
+}
+
+/* "customer_branch_id_fkey" on table "customer" -> "branch_id" */
+static const char *constraint_column(struct req *r, const char *constraint, const char *suffix)
+{
+    size_t n = strlen(constraint), k = strlen(suffix);
+    if (n <= k || strcmp(constraint + n - k, suffix) != 0)
+        return "";
+    const char *col = arena_printf(&r->arena, "%.*s", (int)(n - k), constraint);
+    const char *us = strchr(col, '_');
+    return us ? us + 1 : col;
+}
+
 void req_fail_db(struct req *r, const struct db_result *res)
 {
     if (res->outcome == DB_UNAVAILABLE) {
         req_fail(r, KEHU__V1__CODE__UNAVAILABLE, NULL, "%s", res->message);
         return;
     }
-    if (strcmp(res->sqlstate, "23505") == 0) {
-        req_fail(r, KEHU__V1__CODE__CONFLICT, NULL, "already exists");
+    const char *st = res->sqlstate, *primary = nz(res->primary), *column = nz(res->column);
+    for (size_t i = 0; i < sizeof kehu_states / sizeof kehu_states[0]; i++)
+        if (strcmp(st, kehu_states[i].state) == 0 && *primary) {
+            req_fail(r, kehu_states[i].code, column, "%s", primary);
+            return;
+        }
+    /* PostgreSQL's own refusals: the code and a plain message, never its text */
+    const char *constraint = nz(res->constraint);
+    if (strcmp(st, "23505") == 0) {
+        req_fail(r, KEHU__V1__CODE__CONFLICT, constraint_column(r, constraint, "_key"), "already exists");
         return;
     }
-    if (strcmp(res->sqlstate, "57014") == 0) {
+    if (strcmp(st, "23503") == 0) {
+        const char *col = constraint_column(r, constraint, "_fkey");
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, col, "%s%srefers to something that does not exist", col,
+                 *col ? " " : "");
+        return;
+    }
+    if (strcmp(st, "40001") == 0 || strcmp(st, "40P01") == 0) {
+        req_fail(r, KEHU__V1__CODE__CONFLICT, NULL, "another change got in the way, try again");
+        return;
+    }
+    if (strcmp(st, "57014") == 0) {
         req_fail(r, KEHU__V1__CODE__UNAVAILABLE, NULL, "the database cancelled the query");
         return;
     }
-    log_error(r->conn->id, r->id, "%s: database error %s: %s", r->rpc->name, res->sqlstate, res->message);
+    log_error(r->conn->id, r->id, "%s: database error %s: %s", r->rpc->name, st, res->message);
     req_fail(r, KEHU__V1__CODE__INTERNAL, NULL, "internal error (logged as conn=%llu req=%llu)",
              (unsigned long long)r->conn->id, (unsigned long long)r->id);
 }

@@ -54,7 +54,13 @@ void dispatch_frame(struct conn *c, const uint8_t *payload, size_t len);
 void req_reply(struct req *r);
 void req_fail(struct req *r, Kehu__V1__Code code, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-/* Answers a database failure: unavailable, conflict (unique violation), or internal. */
+/* Answers a database failure. Kehu's own refusals raised in SQL (ERRCODE
+ * 'KH400' invalid argument, 'KH403' permission denied, 'KH404' not found,
+ * 'KH409' conflict, 'KH412' failed precondition, 'KH429' resource
+ * exhausted; the message primary is the user's text, COLUMN the request
+ * field) pass as they are; PostgreSQL's own (unique, foreign key,
+ * serialization, cancel) become a code and a plain message; anything else
+ * is INTERNAL, logged. PostgreSQL's text never reaches the user. */
 void req_fail_db(struct req *r, const struct db_result *res);
 /* The authorization function for a particular record; answers and returns -1 when denied. */
 int req_authorize(struct req *r, const struct authz_target *t);

@@ -46,7 +46,9 @@
  *     of amount over the window is > 0. margin / sales uses that sum, a
  *     missing margin counting 0; the window's halves split at D − window/2
  *     months, that day in the first half; their sales are sums of amount.
- *  4. won_back needs a purchase before the first one in (D − silent_days, D];
+ *  4. won_back needs a purchase before the first one in (D − silent_days, D],
+ *     and the last run's computed lifecycle silent, churned or won_back (a
+ *     first grading never says won back);
  *     loyal counts only months of purchases on or before D.
  *  5. Counts, moves, "changed", history and the report are about effective
  *     grades (overrides applied). A first grading is a change from "" (so
@@ -479,6 +481,8 @@ static void set(struct expect *e, int d, const char *grade)
 }
 
 /* Everything about one customer on D but its ABC grade. */
+static int was_lapsed(int i);
+
 static void eval_one(const struct policy *p, int D, int i, struct expect *e)
 {
     const struct cust *c = &cs[i];
@@ -546,7 +550,7 @@ static void eval_one(const struct policy *p, int D, int i, struct expect *e)
         life = "churned";
     else if (idle >= p->silent_days)
         life = "silent";
-    else if (won_first != NONE && won_prev != NONE && won_first - won_prev >= p->silent_days)
+    else if (won_first != NONE && won_prev != NONE && won_first - won_prev >= p->silent_days && was_lapsed(i))
         life = "won_back";
     else if (e->is_new)
         life = "new";
@@ -784,6 +788,9 @@ static void gen_crafted(void)
     monthly(c, DAY(2022, 1, 15), DAY(2024, 6, 15), 200000, 20);
     c = add_c("silent: last purchase D1-364", 0, DAY(2022, 1, 1));
     monthly(c, DAY(2022, 1, 16), DAY(2024, 6, 16), 200000, 20);
+    c = add_c("silent at D1 (last purchase D1-100), back on D2-14: won back at D2", 0, DAY(2022, 2, 1));
+    monthly(c, DAY(2022, 2, 7), DAY(2025, 3, 7), 300000, 20);
+    buy(c, DAY(2025, 7, 1), 300000, 60000);
     c = add_c("won back after 121 days", 0, DAY(2022, 2, 1));
     monthly(c, DAY(2022, 2, 1), DAY(2024, 12, 1), 300000, 20);
     buy(c, DAY(2025, 4, 1), 300000, 60000);
@@ -1293,6 +1300,15 @@ struct cstate {
     struct expect last;     /* the last full run's model */
 };
 static struct cstate *st;
+
+/* The last run computed the customer silent, churned or won back. */
+static int was_lapsed(int i)
+{
+    if (!st || !st[i].graded)
+        return 0;
+    const char *l = st[i].computed[D_LIFE];
+    return strcmp(l, "silent") == 0 || strcmp(l, "churned") == 0 || strcmp(l, "won_back") == 0;
+}
 
 struct ovr {
     int c, dim, active, until;
@@ -2068,9 +2084,12 @@ static void test_load(void **state)
             int n = 0;
             for (int i = 0; i < ncs; i++)
                 n += e[i].graded && !strcmp(e[i].g[d], all[d][k]);
-            if (n == 0)
+            /* won back needs a lapse an earlier run saw: never on a first grading (R4 checks it) */
+            if (n == 0 && !(d == D_LIFE && !strcmp(all[d][k], "won_back")))
                 fail_msg("the generated data has no %s=%s as of %s: fix the generator", dim_names[d], all[d][k],
                          dstr(D1));
+            if (n != 0 && d == D_LIFE && !strcmp(all[d][k], "won_back"))
+                fail_msg("a first grading as of %s calls %d customers won back", dstr(D1), n);
         }
     int graded = 0, isnew = 0, ties = 0;
     for (int i = 0; i < ncs; i++) {
@@ -2251,6 +2270,10 @@ static void test_overrides_and_dry_run(void **state)
     check_same_result("R4 vs the dry run before it", dry->grade_run, r->grade_run);
     check(!strcmp(re.eff[cust_x][D_ABC], "A") && strcmp(re.e[cust_x].g[D_ABC], "A") != 0,
           "R4: model: X should be A by the override only");
+    int won = 0;
+    for (int i = 0; i < ncs; i++)
+        won += re.e[i].graded && !strcmp(re.e[i].g[D_LIFE], "won_back");
+    check(won > 0, "R4: model: nobody is won back at D2 (a customer silent at D1 bought again): fix the generator");
     compare_customers("R4", &re, id, 1);
     kehu_response_free(dry);
     kehu_response_free(r);

@@ -1,0 +1,360 @@
+-- Rules that agree with each other.
+--
+-- Won back needs a real earlier lapse: a customer is 'won_back' only when
+-- the last run recorded it silent or churned (or already won back while
+-- its return is recent); a first grading never calls anyone won back
+-- (grade_run, redefined whole below with that one change).
+
+-- Runs a grading of kind 'full' or 'lifecycle' as of a date, inside the
+-- caller's transaction (a dry run is rolled back by the caller), and returns
+-- the run's id. Progress goes out as notices "kehu.progress STEP/7 WHAT".
+-- Only one run at a time: a second gets SQL state 55P03. The policy is read
+-- once into variables (plain values in the statements, not a lookup a row).
+CREATE OR REPLACE FUNCTION grade_run(p_kind text, d date, p_dry boolean, actor bigint) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    run          bigint;
+    t0           timestamptz := clock_timestamp();
+    pol          jsonb;
+    by_margin    boolean := grade_policy_text('abc.metric') = 'margin';
+    by_branch    boolean := grade_policy_text('abc.scope') = 'branch';
+    a_share      numeric := grade_policy_num('abc.a_share');
+    b_share      numeric := grade_policy_num('abc.b_share');
+    new_start    date := d - make_interval(months => grade_policy_num('new_months')::integer);
+    vol_a        numeric := grade_policy_num('volume.a_min');
+    vol_b        numeric := grade_policy_num('volume.b_min');
+    vol_c        numeric := grade_policy_num('volume.c_min');
+    w_vol        numeric := grade_policy_num('score.w_volume');
+    w_credit     numeric := grade_policy_num('score.w_credit');
+    w_infl       numeric := grade_policy_num('score.w_influence');
+    high_min     numeric := grade_policy_num('value.high_min');
+    medium_min   numeric := grade_policy_num('value.medium_min');
+    general_min  numeric := grade_policy_num('asset.general_min');
+    wealth_min   numeric := grade_policy_num('asset.wealth_min');
+    vip_min      numeric := grade_policy_num('asset.vip_min');
+    silent       integer := grade_policy_num('lifecycle.silent_days');
+    churned      integer := grade_policy_num('lifecycle.churned_days');
+    loyal_days   integer := grade_policy_num('lifecycle.loyal_days');
+    loyal_months integer := grade_policy_num('lifecycle.loyal_months');
+    b_days       integer := grade_policy_num('credit.b_days');
+    ccc_days     integer := grade_policy_num('credit.ccc_days');
+    cc_days      integer := grade_policy_num('credit.cc_days');
+    c_days       integer := grade_policy_num('credit.c_days');
+    svc_contacts integer := grade_policy_num('needs.service_contacts');
+    price_margin numeric := grade_policy_num('needs.price_margin');
+    qual_margin  numeric := grade_policy_num('needs.quality_margin');
+    grown        numeric := 1 + grade_policy_num('potential.growth');
+    recent       integer := grade_policy_num('churn.recent_days');
+    baseline     integer := grade_policy_num('churn.baseline_days');
+    ev_limit     bigint := grade_policy_num('run.event_limit');
+    w_months     integer := grade_policy_num('abc.window_months');
+    w_start      date := d - make_interval(months => w_months);
+    w_mid        date := d - make_interval(months => w_months) / 2;
+    y_start      date := d - interval '12 months';
+    m12_start    date := date_trunc('month', d) - interval '11 months';
+    -- the first days of the 12 calendar months ending with d's month (loyal)
+    m_starts     date[] := ARRAY(SELECT (m12_start + make_interval(months => i))::date FROM generate_series(0, 11) i);
+    full_run     boolean := p_kind = 'full';
+    n_graded     bigint;
+    n_kept       bigint;
+    n_gone       bigint;
+    n_changed    bigint;
+    n_warned     bigint;
+BEGIN
+    IF p_kind NOT IN ('full', 'lifecycle') THEN
+        RAISE EXCEPTION 'the kind of run must be full or lifecycle' USING ERRCODE = '22023';
+    END IF;
+    IF NOT pg_try_advisory_xact_lock(hashtext('kehu.grade_run')) THEN
+        RAISE EXCEPTION 'another grading run is in progress' USING ERRCODE = '55P03';
+    END IF;
+    SELECT jsonb_object_agg(key, value ORDER BY position) INTO pol FROM grade_policy WHERE key NOT LIKE 'service.%';
+    -- the follow-ups it plans announce through the run's own events, not one by one
+    PERFORM set_config('kehu.bulk', 'on', true);
+    INSERT INTO grading_run (kind, as_of, dry_run, params, started_by)
+    VALUES (p_kind, d, p_dry, pol, actor) RETURNING id INTO run;
+
+    RAISE NOTICE 'kehu.progress 1/5 transactions';
+    -- The population (live customers whose relationship started by d) with,
+    -- per customer, everything the rules need from its transactions, in one
+    -- pass over txn (rows dated after d do not count). The pass costs by the
+    -- row and by the customer held in memory (a numeric sum's state is
+    -- large), so: the date tests come before the numeric amount > 0, which
+    -- most rows then skip; the window's revenue is the sum of its halves, and
+    -- the 12 months' sales are that revenue when the window is 12 months
+    -- long; sum(margin) is NULL when no margin was recorded; the months with
+    -- purchases are a bit mask (width_bucket over the months' first days).
+    CREATE TEMP TABLE gr_cust ON COMMIT DROP AS
+    SELECT c.id, c.branch_id, c.owner_id, c.version, c.status, s.start, s.start > new_start AS is_new,
+           coalesce(CASE WHEN by_margin THEN t.margin_w ELSE t.rev_w END, 0) AS metric,
+           coalesce(t.rev_w, 0) AS rev_w, coalesce(t.margin_w, 0) AS margin_w,
+           t.margin_w IS NOT NULL AS has_margin,
+           coalesce(CASE WHEN y_start = w_start THEN t.rev_w ELSE t.sales_y END, 0) AS sales,
+           coalesce(t.half1, 0) AS half1, coalesce(t.half2, 0) AS half2,
+           t.last_purchase, t.last_before, t.first_recent, coalesce(t.months, 0) AS months,
+           coalesce(t.recent_n, 0) AS recent_n, coalesce(t.recent_amt, 0) AS recent_amt,
+           coalesce(t.base_n, 0) AS base_n, coalesce(t.base_amt, 0) AS base_amt
+      FROM customer c
+      LEFT JOIN (SELECT t.customer_id,
+                        min(t.date) AS first_date,
+                        max(t.date) FILTER (WHERE t.amount > 0) AS last_purchase,
+                        max(t.date) FILTER (WHERE t.date <= d - silent AND t.amount > 0) AS last_before,
+                        min(t.date) FILTER (WHERE t.date > d - silent AND t.amount > 0) AS first_recent,
+                        coalesce(sum(t.amount) FILTER (WHERE t.date > w_start AND t.date <= w_mid), 0) AS half1,
+                        coalesce(sum(t.amount) FILTER (WHERE t.date > w_mid), 0) AS half2,
+                        coalesce(sum(t.amount) FILTER (WHERE t.date > w_start AND t.date <= w_mid), 0)
+                        + coalesce(sum(t.amount) FILTER (WHERE t.date > w_mid), 0) AS rev_w,
+                        sum(t.margin) FILTER (WHERE t.date > w_start) AS margin_w,
+                        coalesce(sum(t.amount) FILTER (WHERE y_start <> w_start AND t.date > y_start), 0) AS sales_y,
+                        bit_or(1 << (12 - width_bucket(t.date, m_starts)))
+                            FILTER (WHERE t.date >= m12_start AND t.amount > 0) AS months,
+                        count(*) FILTER (WHERE t.date > d - recent AND t.amount > 0) AS recent_n,
+                        sum(t.amount) FILTER (WHERE t.date > d - recent AND t.amount > 0) AS recent_amt,
+                        count(*) FILTER (WHERE t.date > d - recent - baseline AND t.date <= d - recent
+                                           AND t.amount > 0) AS base_n,
+                        sum(t.amount) FILTER (WHERE t.date > d - recent - baseline AND t.date <= d - recent
+                                                AND t.amount > 0) AS base_amt
+                   FROM txn t
+                  WHERE t.date <= d
+                  GROUP BY t.customer_id) t ON t.customer_id = c.id
+     CROSS JOIN LATERAL (SELECT least(c.since, coalesce(t.first_date, c.since)) AS start) s
+     WHERE c.merged_into IS NULL AND c.status <> 'archived' AND s.start <= d;
+    GET DIAGNOSTICS n_graded = ROW_COUNT;
+    ANALYZE gr_cust;
+
+    RAISE NOTICE 'kehu.progress 2/5 grading';
+    -- One statement from here to the effective grades and what changed
+    -- since the last run (CTEs referenced once are folded into one plan;
+    -- nothing in between is written out). Every join over the million
+    -- customers costs, so there are few:
+    --   cut, ab  the ABC rank among the customers that are not new, in the
+    --            company or the branch (part), on narrow rows: only those
+    --            graded A or B come out (the cuts are counted apart, so the
+    --            window does not hold a whole partition)
+    --   x        the (few) customers with credit (customer_arrears), assets
+    --            (customer_aum), follow-ups done in the window or overrides
+    --            in force on d, one row each: one join below instead of four
+    --   i        the population with these inputs
+    --   r        the rules' grades, or for a lifecycle run those the last run
+    --            computed (all but the lifecycle)
+    --   sc, e    the effective grades (overrides over the rules); the score
+    --            and value tier looked up in a table of the 4 × 10 × 3
+    --            combinations of volume, credit and influence (rather than
+    --            numeric arithmetic for each customer)
+    -- and at the end what the last run stored (customer_grade): whether the
+    -- history must record a change (eff_changed) and whether the stored row
+    -- must be rewritten (row_changed).
+    CREATE TEMP TABLE gr_new ON COMMIT DROP AS
+    WITH cut AS (
+        SELECT x.part, floor(count(*) * a_share)::bigint AS a_n, floor(count(*) * b_share)::bigint AS b_n
+          FROM (SELECT CASE WHEN by_branch THEN c.branch_id ELSE 0 END AS part FROM gr_cust c WHERE NOT c.is_new) x
+         GROUP BY x.part
+    ), ranked AS (
+        -- a metric <= 0 is C whatever its rank, and ranks after every metric > 0
+        SELECT c.id, CASE WHEN by_branch THEN c.branch_id ELSE 0 END AS part,
+               row_number() OVER (PARTITION BY CASE WHEN by_branch THEN c.branch_id ELSE 0 END
+                                  ORDER BY c.metric DESC, c.id) AS rk
+          FROM gr_cust c
+         WHERE NOT c.is_new AND c.metric > 0
+    ), ab AS (
+        SELECT k.id, CASE WHEN k.rk <= t.a_n THEN 'A' ELSE 'B' END AS abc
+          FROM ranked k JOIN cut t ON t.part = k.part
+         WHERE k.rk <= greatest(t.a_n, t.b_n)
+    ), x AS (
+        -- one row per customer with any of them (overrides: the latest per dimension)
+        SELECT y.customer_id, max(y.credit_txns) AS credit_txns, max(y.paid_on_time) AS paid_on_time,
+               max(y.days_overdue) AS days_overdue, max(y.aum) AS aum, sum(y.done) AS done,
+               jsonb_object_agg(y.dimension, y.grade) FILTER (WHERE y.dimension IS NOT NULL) AS ov
+          FROM (SELECT a.customer_id, a.credit_txns, a.paid_on_time, a.days_overdue, NULL::numeric AS aum,
+                       NULL::integer AS done, NULL::text AS dimension, NULL::text AS grade
+                  FROM customer_arrears(d) a
+                UNION ALL
+                SELECT m.customer_id, NULL, NULL, NULL, m.aum, NULL, NULL, NULL FROM customer_aum(d) m
+                UNION ALL
+                SELECT fu.customer_id, NULL, NULL, NULL, NULL, 1, NULL, NULL
+                  FROM followup fu
+                 WHERE fu.status = 'done' AND fu.done_at::date > w_start AND fu.done_at::date <= d
+                UNION ALL
+                (SELECT DISTINCT ON (go.customer_id, go.dimension) go.customer_id, NULL, NULL, NULL, NULL, NULL,
+                        go.dimension, go.grade
+                   FROM grade_override go
+                  WHERE go.status = 'active' AND (go.until IS NULL OR go.until >= d)
+                  ORDER BY go.customer_id, go.dimension, go.id DESC)) y
+         GROUP BY y.customer_id
+    ), i AS (
+        SELECT c.*,
+               coalesce(x.credit_txns, 0) AS credit_txns, coalesce(x.paid_on_time, 0) AS paid_on_time,
+               coalesce(x.days_overdue, 0) AS days_overdue,
+               CASE WHEN x.credit_txns > 0 THEN x.paid_on_time::numeric / x.credit_txns END AS on_time,
+               coalesce(x.aum, 0) AS aum, coalesce(x.done, 0) AS contacts_done, x.ov,
+               CASE WHEN c.is_new THEN 'C' ELSE coalesce(ab.abc, 'C') END AS abc_rule,
+               -- a lifecycle run keeps the last run's grades but the lifecycle
+               NOT full_run AND g.customer_id IS NOT NULL AS keep_last,
+               g.abc AS g_abc, g.abc_new AS g_abc_new, g.volume AS g_volume, g.asset_tier AS g_asset_tier,
+               g.credit AS g_credit, g.needs AS g_needs, g.potential AS g_potential, g.metric AS g_metric,
+               g.sales AS g_sales,
+               g.lifecycle AS g_lifecycle
+          FROM gr_cust c
+          LEFT JOIN ab ON ab.id = c.id
+          LEFT JOIN x ON x.customer_id = c.id
+          LEFT JOIN customer_grade g ON g.customer_id = c.id
+    ), r AS (
+        SELECT i.id, i.branch_id, i.owner_id, i.version, i.status, i.start, i.last_purchase, i.aum, i.ov,
+               i.recent_n, i.recent_amt, i.base_n, i.base_amt,
+               CASE WHEN i.keep_last THEN i.g_abc ELSE i.abc_rule END AS abc,
+               CASE WHEN i.keep_last THEN i.g_abc_new ELSE i.is_new END AS abc_new,
+               CASE WHEN i.keep_last THEN i.g_volume
+                    WHEN i.sales >= vol_a THEN 'A' WHEN i.sales >= vol_b THEN 'B' WHEN i.sales >= vol_c THEN 'C'
+                    ELSE 'D' END AS volume,
+               CASE WHEN i.keep_last THEN i.g_asset_tier
+                    WHEN i.aum >= vip_min THEN 'vip' WHEN i.aum >= wealth_min THEN 'wealth'
+                    WHEN i.aum >= general_min AND i.aum > 0 THEN 'general' END AS asset_tier,
+               CASE WHEN d - coalesce(i.last_purchase, i.start) >= churned THEN 'churned'
+                    WHEN d - coalesce(i.last_purchase, i.start) >= silent THEN 'silent'
+                    -- won back: buying again after a lapse the last run saw (silent,
+                    -- churned, or already won back while the return is recent),
+                    -- never on a first grading
+                    WHEN i.first_recent - i.last_before >= silent
+                         AND i.g_lifecycle IN ('silent', 'churned', 'won_back') THEN 'won_back'
+                    WHEN i.is_new THEN 'new'
+                    WHEN d - i.start >= loyal_days AND bit_count(i.months::bit(12)) >= loyal_months THEN 'loyal'
+                    ELSE 'active' END AS lifecycle,
+               CASE WHEN i.keep_last THEN i.g_credit
+                    WHEN i.credit_txns = 0 THEN NULL
+                    WHEN i.days_overdue >= c_days THEN 'C'
+                    WHEN i.days_overdue >= cc_days THEN 'CC'
+                    WHEN i.days_overdue >= ccc_days THEN 'CCC'
+                    WHEN i.days_overdue >= b_days THEN 'B'
+                    WHEN i.on_time >= 0.98 THEN CASE WHEN i.days_overdue > 0 THEN 'BBB' ELSE 'AAA' END
+                    WHEN i.on_time >= 0.95 THEN CASE WHEN i.days_overdue > 0 THEN 'BBB' ELSE 'AA' END
+                    WHEN i.on_time >= 0.90 THEN CASE WHEN i.days_overdue > 0 THEN 'BBB' ELSE 'A' END
+                    WHEN i.on_time >= 0.80 THEN 'BBB'
+                    WHEN i.on_time >= 0.65 THEN 'BB'
+                    ELSE 'B' END AS credit,
+               CASE WHEN i.keep_last THEN i.g_needs
+                    WHEN i.rev_w <= 0 THEN NULL
+                    WHEN i.contacts_done >= svc_contacts THEN 'service'
+                    WHEN NOT i.has_margin THEN NULL
+                    WHEN i.margin_w / i.rev_w < price_margin THEN 'price'
+                    WHEN i.margin_w / i.rev_w >= qual_margin THEN 'quality' END AS needs,
+               CASE WHEN i.keep_last THEN i.g_potential
+                    WHEN i.rev_w <= 0 THEN NULL
+                    WHEN i.is_new OR i.half2 >= grown * i.half1 THEN 'high'
+                    ELSE 'low' END AS potential,
+               CASE WHEN i.keep_last THEN i.g_metric ELSE i.metric END AS metric,
+               CASE WHEN i.keep_last THEN i.g_sales ELSE i.sales END AS sales
+          FROM i
+        OFFSET 0  -- computed once a row: without the fence each use below would repeat the CASEs
+    ), sc AS (
+        SELECT s.*, CASE WHEN s.score >= high_min THEN 'high' WHEN s.score >= medium_min THEN 'medium'
+                         ELSE 'low' END AS value_tier
+          FROM (SELECT v.g AS volume, c.g AS credit, n.g AS influence,
+                       round((w_vol * v.p + w_credit * c.p + w_infl * n.p) / (w_vol + w_credit + w_infl), 1) AS score
+                  FROM (VALUES ('A', 100), ('B', 70), ('C', 40), ('D', 10)) v (g, p),
+                       (VALUES ('AAA', 100), ('AA', 90), ('A', 80), ('BBB', 65), ('BB', 50), ('B', 35), ('CCC', 20),
+                               ('CC', 10), ('C', 0), ('none', 60)) c (g, p),
+                       (VALUES ('high', 100), ('medium', 50), ('low', 0)) n (g, p)) s
+    ), e AS (
+        SELECT r.*, s.score, s.value_tier,
+               coalesce(r.ov ->> 'lifecycle', r.lifecycle) AS lifecycle_eff,
+               ARRAY[coalesce(r.ov ->> 'abc', r.abc), coalesce(r.ov ->> 'volume', r.volume),
+                     coalesce(r.ov ->> 'value_tier', s.value_tier), coalesce(r.ov ->> 'asset_tier', r.asset_tier),
+                     coalesce(r.ov ->> 'lifecycle', r.lifecycle), coalesce(r.ov ->> 'credit', r.credit),
+                     coalesce(r.ov ->> 'needs', r.needs), coalesce(r.ov ->> 'potential', r.potential),
+                     r.ov ->> 'influence'] AS eff
+          FROM r
+          LEFT JOIN sc s ON s.volume = coalesce(r.ov ->> 'volume', r.volume)
+                        AND s.credit = coalesce(r.ov ->> 'credit', r.credit, 'none')
+                        AND s.influence = coalesce(r.ov ->> 'influence', 'medium')
+        OFFSET 0
+    )
+    SELECT e.id, e.branch_id, e.owner_id, e.version, e.status, e.abc, e.abc_new, e.volume, e.value_tier, e.asset_tier,
+           e.lifecycle, e.credit, e.needs, e.potential, e.score, e.metric, e.sales, e.aum, e.start, e.last_purchase,
+           e.eff, e.lifecycle_eff, e.recent_n, e.recent_amt, e.base_n, e.base_amt,
+           g.customer_id IS NOT NULL AS was_graded,
+           g.recorded IS DISTINCT FROM e.eff AS eff_changed,
+           -- the run's date first: a run on another day rewrites every row anyway
+           g.customer_id IS NOT NULL
+           AND (g.as_of <> d OR g.recorded IS DISTINCT FROM e.eff
+                OR (g.branch_id, g.abc, g.abc_new, g.volume, g.value_tier, g.asset_tier, g.lifecycle, g.credit,
+                    g.needs, g.potential, g.score, g.metric, g.sales, g.aum, g.since, g.last_purchase)
+                   IS DISTINCT FROM
+                   (e.branch_id, e.abc, e.abc_new, e.volume, e.value_tier, e.asset_tier, e.lifecycle, e.credit,
+                    e.needs, e.potential, e.score, e.metric, e.sales, e.aum, e.start, e.last_purchase)) AS row_changed
+      FROM e
+      LEFT JOIN customer_grade g ON g.customer_id = e.id;
+    ANALYZE gr_new;
+
+    RAISE NOTICE 'kehu.progress 3/5 history';
+    -- History and the moves: only customers whose effective grades changed,
+    -- or who stopped being graded (archived, merged, or not yet there on d):
+    -- those have a customer_grade row and no gr_new row, and are looked for
+    -- only when the counts say there are some.
+    SELECT count(*) FILTER (WHERE n.was_graded) INTO n_kept FROM gr_new n;
+    n_gone := (SELECT count(*) FROM customer_grade) - n_kept;
+    CREATE TEMP TABLE gr_diff ON COMMIT DROP AS
+    SELECT n.id AS customer_id, n.branch_id, n.owner_id, n.version, g.recorded AS before, n.eff AS after
+      FROM gr_new n LEFT JOIN customer_grade g ON g.customer_id = n.id
+     WHERE n.eff_changed
+    UNION ALL
+    SELECT g.customer_id, g.branch_id, NULL, NULL, g.recorded, NULL
+      FROM customer_grade g
+     WHERE n_gone > 0 AND NOT EXISTS (SELECT 1 FROM gr_new n WHERE n.id = g.customer_id);
+    GET DIAGNOSTICS n_changed = ROW_COUNT;
+    INSERT INTO grade_history (run_id, customer_id, branch_id, as_of, before, after)
+    SELECT run, x.customer_id, x.branch_id, d, x.before, x.after FROM gr_diff x;
+
+    RAISE NOTICE 'kehu.progress 4/5 grades';
+    -- rows whose values did not move are not rewritten
+    DELETE FROM customer_grade g USING gr_diff x WHERE x.after IS NULL AND g.customer_id = x.customer_id;
+    UPDATE customer_grade g
+       SET branch_id = n.branch_id, run_id = run, as_of = d, abc = n.abc, abc_new = n.abc_new, volume = n.volume,
+           value_tier = n.value_tier, asset_tier = n.asset_tier, lifecycle = n.lifecycle, credit = n.credit,
+           needs = n.needs, potential = n.potential, score = n.score, metric = n.metric, sales = n.sales, aum = n.aum,
+           since = n.start, last_purchase = n.last_purchase, recorded = n.eff
+      FROM gr_new n
+     WHERE n.row_changed AND g.customer_id = n.id;
+    INSERT INTO customer_grade (customer_id, branch_id, run_id, as_of, abc, abc_new, volume, value_tier, asset_tier,
+                                lifecycle, credit, needs, potential, score, metric, sales, aum, since, last_purchase,
+                                recorded)
+    SELECT n.id, n.branch_id, run, d, n.abc, n.abc_new, n.volume, n.value_tier, n.asset_tier, n.lifecycle, n.credit,
+           n.needs, n.potential, n.score, n.metric, n.sales, n.aum, n.start, n.last_purchase, n.eff
+      FROM gr_new n
+     WHERE NOT n.was_graded;
+
+    RAISE NOTICE 'kehu.progress 5/5 churn warnings';
+    n_warned := grade_churn_warnings(run, d, actor);
+
+    -- Events: one per changed customer, or one per branch past the limit.
+    IF n_changed <= ev_limit THEN
+        PERFORM kehu_announce_detail('grade.changed', x.customer_id, x.branch_id, coalesce(x.version, 0), x.owner_id,
+                                     actor, grade_change_text(x.before, x.after))
+           FROM gr_diff x;
+    ELSE
+        PERFORM kehu_announce_detail('grade.changed', 0, x.branch_id, 0, 0, actor, count(*) || ' customers')
+           FROM gr_diff x GROUP BY x.branch_id;
+    END IF;
+
+    -- The counts and the moves, from the distinct combinations of grades
+    -- (a few thousand) rather than from every customer.
+    UPDATE grading_run
+       SET customers = n_graded, changed = n_changed, warnings_raised = n_warned,
+           counts = (SELECT coalesce(jsonb_agg(jsonb_build_object('dimension', c.dim, 'grade', c.grade, 'customers', c.n)
+                                               ORDER BY c.i, array_position(grade_values(c.dim), c.grade)), '[]')
+                       FROM (SELECT u.i, (grade_dims())[u.i] AS dim, u.grade, sum(x.n) AS n
+                               FROM (SELECT n.eff, count(*) AS n FROM gr_new n GROUP BY n.eff) x
+                              CROSS JOIN LATERAL unnest(x.eff) WITH ORDINALITY u(grade, i)
+                              WHERE u.grade IS NOT NULL
+                              GROUP BY u.i, u.grade) c),
+           moves = (SELECT coalesce(jsonb_agg(jsonb_build_object('dimension', m.dim, 'from', m.f, 'to', m.t, 'customers', m.n)
+                                              ORDER BY m.i, array_position(grade_values(m.dim), m.f) NULLS FIRST,
+                                                       array_position(grade_values(m.dim), m.t) NULLS FIRST), '[]')
+                      FROM (SELECT u.i, (grade_dims())[u.i] AS dim, x.before[u.i] AS f, x.after[u.i] AS t, sum(x.n) AS n
+                              FROM (SELECT y.before, y.after, count(*) AS n FROM gr_diff y GROUP BY y.before, y.after) x
+                             CROSS JOIN generate_series(1, cardinality(grade_dims())) u(i)
+                             WHERE x.before[u.i] IS DISTINCT FROM x.after[u.i]
+                             GROUP BY u.i, x.before[u.i], x.after[u.i]) m),
+           duration_ms = (extract(epoch FROM clock_timestamp() - t0) * 1000)::bigint
+     WHERE id = run;
+    RETURN run;
+END
+$$;

@@ -124,6 +124,7 @@ struct grade_job {
     char as_of[11];
     int dry;
     int64_t actor;
+    int64_t branch; /* a branch's own run; 0 the whole company */
     int64_t run_id;
     uint64_t started_ms;
     Kehu__V1__GradeRunResult *result; /* in r's arena, or NULL */
@@ -189,8 +190,10 @@ static int job_db_failed(struct grade_job *job, const struct db_result *res)
         job_fail(job, KEHU__V1__CODE__UNAVAILABLE, "the database is not available");
     else if (strcmp(res->sqlstate, "55P03") == 0)
         job_fail(job, KEHU__V1__CODE__FAILED_PRECONDITION, "another grading run is in progress");
-    else if (strcmp(res->sqlstate, "22023") == 0)
-        job_fail(job, KEHU__V1__CODE__INVALID_ARGUMENT, res->message);
+    else if (strcmp(res->sqlstate, "22023") == 0 || strcmp(res->sqlstate, "KH400") == 0)
+        job_fail(job, KEHU__V1__CODE__INVALID_ARGUMENT, res->primary);
+    else if (strcmp(res->sqlstate, "KH412") == 0)
+        job_fail(job, KEHU__V1__CODE__FAILED_PRECONDITION, res->primary);
     else {
         log_error(0, 0, "grading run: %s %s", res->sqlstate, res->message);
         job_fail(job, KEHU__V1__CODE__INTERNAL, "the grading run failed (see kehud's log)");
@@ -325,9 +328,11 @@ static void job_connected(const struct db_result *res, void *arg)
     }
     db_copy_on_notice(job->x, on_notice, job);
     /* the values are checked (kind, a valid date) or numbers: safe to write into the text */
-    char sql[512], actor[24] = "NULL";
+    char sql[640], actor[24] = "NULL", branch[24] = "NULL";
     if (job->actor)
         snprintf(actor, sizeof actor, "%lld", (long long)job->actor);
+    if (job->branch)
+        snprintf(branch, sizeof branch, "%lld", (long long)job->branch);
     snprintf(sql, sizeof sql,
              "SET application_name = 'kehud grading'; SET statement_timeout = 0;"
              /* a million customers' aggregates and sorts fit in memory: no spilling to disk (the
@@ -336,13 +341,14 @@ static void job_connected(const struct db_result *res, void *arg)
              /* one core: parallel workers would double the run's CPU (merging the partial aggregates
               * costs about what they save) and take the core that serves requests */
              " SET max_parallel_workers_per_gather = 0; BEGIN;"
-             " SELECT grade_run('%s', '%s'::date, %s, %s)",
-             job->kind, job->as_of, job->dry ? "true" : "false", actor);
+             " SELECT grade_run('%s', '%s'::date, %s, %s, %s)",
+             job->kind, job->as_of, job->dry ? "true" : "false", actor, branch);
     db_copy_exec(job->x, sql, job_ran, job);
 }
 
 /* Starts a run; r (may be NULL) is answered when it ends. */
-static void job_start(struct server *s, struct req *r, const char *kind, const char *as_of, int dry, int64_t actor)
+static void job_start(struct server *s, struct req *r, const char *kind, const char *as_of, int dry, int64_t actor,
+                      int64_t branch)
 {
     struct grade_state *gs = state_of(s);
     if (gs->job) {
@@ -358,6 +364,7 @@ static void job_start(struct server *s, struct req *r, const char *kind, const c
     snprintf(job->as_of, sizeof job->as_of, "%s", as_of);
     job->dry = dry;
     job->actor = actor;
+    job->branch = branch;
     job->started_ms = uv_now(s->loop);
     gs->job = job;
     log_info(r ? r->conn->id : 0, r ? r->id : 0, "grading run (%s%s, as of %s) starting", kind, dry ? ", dry" : "",
@@ -385,7 +392,18 @@ static void grade_run(struct req *r)
         return;
     if (!*as_of)
         as_of = today;
-    job_start(r->srv, r, kind, as_of, m && m->dry_run, who->user_id);
+    /* company-wide runs are head office's; a branch manager grades their own branch (a full run only
+     * where ABC ranks within each branch: the SQL refuses it otherwise, saying so) */
+    int64_t branch = 0;
+    if (who->role != KEHU__V1__ROLE__ADMIN) {
+        if (!who->branch_id) {
+            req_fail(r, KEHU__V1__CODE__PERMISSION_DENIED, NULL,
+                     "a branch manager grades their own branch, and you are not placed in one");
+            return;
+        }
+        branch = who->branch_id;
+    }
+    job_start(r->srv, r, kind, as_of, m && m->dry_run, who->user_id, branch);
 }
 
 const struct rpc_entry rpc_grade_run = { KEHU__V1__REQUEST__OP_GRADE_RUN, "grade_run", ACT_CUSTOMER_WRITE, 0,
@@ -404,7 +422,7 @@ static void schedule_checked(const struct db_result *res, void *arg)
         return;
     char today[11];
     validate_today(today);
-    job_start(s, NULL, db_get(res, 0, 0, 0), today, 0, 0);
+    job_start(s, NULL, db_get(res, 0, 0, 0), today, 0, 0, 0);
 }
 
 static void on_schedule(uv_timer_t *t)

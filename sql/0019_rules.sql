@@ -3,14 +3,24 @@
 -- Won back needs a real earlier lapse: a customer is 'won_back' only when
 -- the last run recorded it silent or churned (or already won back while
 -- its return is recent); a first grading never calls anyone won back
--- (grade_run, redefined whole below with that one change).
+-- (grade_run, redefined whole below).
+--
+-- Grading scope: a run over one branch (p_branch) grades, records and warns
+-- that branch's customers only; kehud lets a branch manager start such a run
+-- for their own branch, and only when ABC ranks within each branch
+-- (abc.scope = branch) or for a lifecycle run; company-wide runs are for
+-- admins. A branch run is not the month's run for the schedule.
 
 -- Runs a grading of kind 'full' or 'lifecycle' as of a date, inside the
 -- caller's transaction (a dry run is rolled back by the caller), and returns
 -- the run's id. Progress goes out as notices "kehu.progress STEP/7 WHAT".
 -- Only one run at a time: a second gets SQL state 55P03. The policy is read
 -- once into variables (plain values in the statements, not a lookup a row).
-CREATE OR REPLACE FUNCTION grade_run(p_kind text, d date, p_dry boolean, actor bigint) RETURNS bigint
+ALTER TABLE grading_run ADD COLUMN branch_id bigint REFERENCES org_unit (id);  -- NULL: the whole company
+
+DROP FUNCTION grade_run(text, date, boolean, bigint);
+CREATE FUNCTION grade_run(p_kind text, d date, p_dry boolean, actor bigint, p_branch bigint DEFAULT NULL)
+RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
     run          bigint;
@@ -64,14 +74,18 @@ BEGIN
     IF p_kind NOT IN ('full', 'lifecycle') THEN
         RAISE EXCEPTION 'the kind of run must be full or lifecycle' USING ERRCODE = '22023';
     END IF;
+    IF p_branch IS NOT NULL AND full_run AND NOT by_branch THEN
+        RAISE EXCEPTION 'a full run of one branch needs ABC ranked within each branch (abc.scope = branch)'
+            USING ERRCODE = 'KH412';
+    END IF;
     IF NOT pg_try_advisory_xact_lock(hashtext('kehu.grade_run')) THEN
         RAISE EXCEPTION 'another grading run is in progress' USING ERRCODE = '55P03';
     END IF;
     SELECT jsonb_object_agg(key, value ORDER BY position) INTO pol FROM grade_policy WHERE key NOT LIKE 'service.%';
     -- the follow-ups it plans announce through the run's own events, not one by one
     PERFORM set_config('kehu.bulk', 'on', true);
-    INSERT INTO grading_run (kind, as_of, dry_run, params, started_by)
-    VALUES (p_kind, d, p_dry, pol, actor) RETURNING id INTO run;
+    INSERT INTO grading_run (kind, as_of, dry_run, params, started_by, branch_id)
+    VALUES (p_kind, d, p_dry, pol, actor, p_branch) RETURNING id INTO run;
 
     RAISE NOTICE 'kehu.progress 1/5 transactions';
     -- The population (live customers whose relationship started by d) with,
@@ -117,7 +131,8 @@ BEGIN
                   WHERE t.date <= d
                   GROUP BY t.customer_id) t ON t.customer_id = c.id
      CROSS JOIN LATERAL (SELECT least(c.since, coalesce(t.first_date, c.since)) AS start) s
-     WHERE c.merged_into IS NULL AND c.status <> 'archived' AND s.start <= d;
+     WHERE c.merged_into IS NULL AND c.status <> 'archived' AND s.start <= d
+       AND (p_branch IS NULL OR c.branch_id = p_branch);
     GET DIAGNOSTICS n_graded = ROW_COUNT;
     ANALYZE gr_cust;
 
@@ -290,7 +305,8 @@ BEGIN
     -- those have a customer_grade row and no gr_new row, and are looked for
     -- only when the counts say there are some.
     SELECT count(*) FILTER (WHERE n.was_graded) INTO n_kept FROM gr_new n;
-    n_gone := (SELECT count(*) FROM customer_grade) - n_kept;
+    -- (a branch run always looks: its customers may have moved in or out since)
+    n_gone := CASE WHEN p_branch IS NULL THEN (SELECT count(*) FROM customer_grade) - n_kept ELSE 1 END;
     CREATE TEMP TABLE gr_diff ON COMMIT DROP AS
     SELECT n.id AS customer_id, n.branch_id, n.owner_id, n.version, g.recorded AS before, n.eff AS after
       FROM gr_new n LEFT JOIN customer_grade g ON g.customer_id = n.id
@@ -298,7 +314,11 @@ BEGIN
     UNION ALL
     SELECT g.customer_id, g.branch_id, NULL, NULL, g.recorded, NULL
       FROM customer_grade g
-     WHERE n_gone > 0 AND NOT EXISTS (SELECT 1 FROM gr_new n WHERE n.id = g.customer_id);
+     WHERE n_gone > 0 AND (p_branch IS NULL OR g.branch_id = p_branch)
+       AND NOT EXISTS (SELECT 1 FROM gr_new n WHERE n.id = g.customer_id)
+       -- one that moved to another branch is still graded, there
+       AND NOT EXISTS (SELECT 1 FROM customer c WHERE p_branch IS NOT NULL AND c.id = g.customer_id
+                          AND c.branch_id <> p_branch AND c.merged_into IS NULL AND c.status <> 'archived');
     GET DIAGNOSTICS n_changed = ROW_COUNT;
     INSERT INTO grade_history (run_id, customer_id, branch_id, as_of, before, after)
     SELECT run, x.customer_id, x.branch_id, d, x.before, x.after FROM gr_diff x;
@@ -357,4 +377,21 @@ BEGIN
      WHERE id = run;
     RETURN run;
 END
+$$;
+
+-- Which run the schedule asks for today: a company-wide full run when none
+-- ran this month, else a lifecycle run when none ran today; NULL when none.
+-- A branch's own run does not count for the company.
+CREATE OR REPLACE FUNCTION grade_schedule_due(today date) RETURNS text LANGUAGE sql STABLE AS $$
+    SELECT CASE
+        WHEN grade_policy_text('schedule.full') = 'monthly'
+             AND NOT EXISTS (SELECT 1 FROM grading_run r WHERE r.kind = 'full' AND NOT r.dry_run
+                                AND r.branch_id IS NULL
+                                AND r.duration_ms IS NOT NULL AND r.as_of >= date_trunc('month', today)::date)
+            THEN 'full'
+        WHEN grade_policy_text('schedule.lifecycle') = 'daily'
+             AND NOT EXISTS (SELECT 1 FROM grading_run r WHERE NOT r.dry_run AND r.duration_ms IS NOT NULL
+                                AND r.branch_id IS NULL AND r.as_of >= today)
+            THEN 'lifecycle'
+    END
 $$;

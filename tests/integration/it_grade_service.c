@@ -1516,9 +1516,56 @@ static void test_concurrency(void **state)
     kehu_response_free(s.resp);
     kehu_close(a);
     /* and the next run may go */
-    r = grade_run(org.mgr, D2, 1, C(OK), NULL);
+    r = grade_run(org.admin, D2, 1, C(OK), NULL);
     kehu_response_free(r);
     checks_done("one run at a time");
+}
+
+/* A dry run of the given kind by c, answered with code. */
+static Kehu__V1__Response *run_kind(kehu_client *c, int D, const char *kind, int code)
+{
+    Kehu__V1__GradeRun m = KEHU__V1__GRADE_RUN__INIT;
+    m.as_of = (char *)dstr(D);
+    m.kind = (char *)kind;
+    m.dry_run = 1;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_GRADE_RUN;
+    req.grade_run = &m;
+    return it_call(c, &req, code);
+}
+
+/* Company-wide runs are head office's; a branch manager grades their own
+ * branch only: a lifecycle run at any time, a full run where ABC ranks
+ * within each branch. */
+static void test_branch_scope(void **state)
+{
+    (void)state;
+    int sh = 0, all = 0;
+    for (int i = 0; i < NC; i++) {
+        all += m2.graded[i];
+        sh += m2.graded[i] && cs[i].branch == SH;
+    }
+    Kehu__V1__Response *r = run_kind(org.mgr, D2, "full", C(FAILED_PRECONDITION));
+    check(strstr(r->status->message, "abc.scope") != NULL, "a branch manager's full run under company ranking: %s",
+          r->status->message);
+    kehu_response_free(r);
+    r = run_kind(org.mgr, D2, "lifecycle", C(OK));
+    check(r->grade_run && r->grade_run->customers == sh, "wang.fang's lifecycle run graded %lld customers, 上海分行 has %d",
+          r->grade_run ? (long long)r->grade_run->customers : -1LL, sh);
+    kehu_response_free(r);
+    struct kv branch_scope[] = { { "abc.scope", "branch" } }, company_scope[] = { { "abc.scope", "company" } };
+    kehu_response_free(policy_set(org.admin, branch_scope, 1, C(OK)));
+    r = run_kind(org.mgr, D2, "full", C(OK));
+    check(r->grade_run && r->grade_run->customers == sh, "wang.fang's full run graded %lld customers, 上海分行 has %d",
+          r->grade_run ? (long long)r->grade_run->customers : -1LL, sh);
+    kehu_response_free(r);
+    r = run_kind(org.admin, D2, "full", C(OK));
+    check(r->grade_run && r->grade_run->customers == all, "the admin's run graded %lld customers of %d",
+          r->grade_run ? (long long)r->grade_run->customers : -1LL, all);
+    kehu_response_free(r);
+    kehu_response_free(policy_set(org.admin, company_scope, 1, C(OK)));
+    kehu_response_free(run_kind(org.li, D2, "lifecycle", C(PERMISSION_DENIED)));
+    checks_done("grading scope");
 }
 
 static const Kehu__V1__ContactDue *find_contact(const Kehu__V1__Followups *f, int i, const char *kind)
@@ -1963,6 +2010,7 @@ int main(void)
         cmocka_unit_test(test_reports),
         cmocka_unit_test(test_permissions),
         cmocka_unit_test(test_concurrency),
+        cmocka_unit_test(test_branch_scope),
         cmocka_unit_test(test_service_policy),
         cmocka_unit_test(test_cli),
         cmocka_unit_test(test_service_signals),

@@ -123,6 +123,7 @@ struct grade_job {
     char kind[12];
     char as_of[11];
     int dry;
+    int backtest; /* dated before today and not live: a dry run, kept nowhere */
     int64_t actor;
     int64_t branch; /* a branch's own run; 0 the whole company */
     int64_t run_id;
@@ -131,6 +132,7 @@ struct grade_job {
     enum { JOB_OK, JOB_FAILED } outcome;
     Kehu__V1__Code code;
     char message[256];
+    char field[32]; /* the request's field the failure is about, "" none */
 };
 
 struct grade_state {
@@ -168,7 +170,7 @@ static void job_end(struct grade_job *job)
             r->resp.grade_run = job->result;
             req_reply(r);
         } else {
-            req_fail(r, job->code, NULL, "%s", job->message);
+            req_fail(r, job->code, job->field, "%s", job->message);
         }
     }
     free(job);
@@ -190,10 +192,13 @@ static int job_db_failed(struct grade_job *job, const struct db_result *res)
         job_fail(job, KEHU__V1__CODE__UNAVAILABLE, "the database is not available");
     else if (strcmp(res->sqlstate, "55P03") == 0)
         job_fail(job, KEHU__V1__CODE__FAILED_PRECONDITION, "another grading run is in progress");
-    else if (strcmp(res->sqlstate, "22023") == 0 || strcmp(res->sqlstate, "KH400") == 0)
-        job_fail(job, KEHU__V1__CODE__INVALID_ARGUMENT, res->primary);
-    else if (strcmp(res->sqlstate, "KH412") == 0)
-        job_fail(job, KEHU__V1__CODE__FAILED_PRECONDITION, res->primary);
+    else if (strcmp(res->sqlstate, "22023") == 0 || strcmp(res->sqlstate, "KH400") == 0 ||
+             strcmp(res->sqlstate, "KH412") == 0) {
+        snprintf(job->field, sizeof job->field, "%s", res->column ? res->column : "");
+        job_fail(job, strcmp(res->sqlstate, "KH412") == 0 ? KEHU__V1__CODE__FAILED_PRECONDITION
+                                                          : KEHU__V1__CODE__INVALID_ARGUMENT,
+                 res->primary ? res->primary : "the grading run was refused");
+    }
     else {
         log_error(0, 0, "grading run: %s %s", res->sqlstate, res->message);
         job_fail(job, KEHU__V1__CODE__INTERNAL, "the grading run failed (see kehud's log)");
@@ -288,6 +293,8 @@ static void job_header(const struct db_result *res, void *arg)
         g->duration_ms = db_get_i64(res, 0, 0, 7);
         g->started_at_ms = db_get_i64(res, 0, 0, 8);
         g->started_by = rpc_col(r, res, 0, 0, 9);
+        g->branch = rpc_col(r, res, 0, 0, 10);
+        g->backtest = job->backtest;
         job->result = g;
     }
     char sql[1024];
@@ -313,8 +320,9 @@ static void job_ran(const struct db_result *res, void *arg)
     char sql[512];
     snprintf(sql, sizeof sql,
              "SELECT r.id, r.kind, r.as_of::text, r.params::text, r.customers, r.changed, r.warnings_raised,"
-             " r.duration_ms, " SQL_MS("r.started_at") ", coalesce(u.username, '')"
-             " FROM grading_run r LEFT JOIN app_user u ON u.id = r.started_by WHERE r.id = %lld",
+             " r.duration_ms, " SQL_MS("r.started_at") ", coalesce(u.username, ''), coalesce(b.name, '')"
+             " FROM grading_run r LEFT JOIN app_user u ON u.id = r.started_by"
+             " LEFT JOIN org_unit b ON b.id = r.branch_id WHERE r.id = %lld",
              (long long)job->run_id);
     db_copy_exec(job->x, sql, job_header, job);
 }
@@ -347,8 +355,8 @@ static void job_connected(const struct db_result *res, void *arg)
 }
 
 /* Starts a run; r (may be NULL) is answered when it ends. */
-static void job_start(struct server *s, struct req *r, const char *kind, const char *as_of, int dry, int64_t actor,
-                      int64_t branch)
+static void job_start(struct server *s, struct req *r, const char *kind, const char *as_of, int dry, int backtest,
+                      int64_t actor, int64_t branch)
 {
     struct grade_state *gs = state_of(s);
     if (gs->job) {
@@ -363,6 +371,7 @@ static void job_start(struct server *s, struct req *r, const char *kind, const c
     snprintf(job->kind, sizeof job->kind, "%s", kind);
     snprintf(job->as_of, sizeof job->as_of, "%s", as_of);
     job->dry = dry;
+    job->backtest = backtest;
     job->actor = actor;
     job->branch = branch;
     job->started_ms = uv_now(s->loop);
@@ -403,7 +412,15 @@ static void grade_run(struct req *r)
         }
         branch = who->branch_id;
     }
-    job_start(r->srv, r, kind, as_of, m && m->dry_run, who->user_id, branch);
+    /* a run dated before today is a back-test unless an admin asks for a live one (the SQL keeps the
+     * live grading moving forward in time) */
+    int backtest = strcmp(as_of, today) < 0 && !(m && m->live);
+    if (m && m->live && strcmp(as_of, today) < 0 && who->role != KEHU__V1__ROLE__ADMIN) {
+        req_fail(r, KEHU__V1__CODE__PERMISSION_DENIED, "live",
+                 "only an admin makes a back-dated run the live grading; without live it is a back-test");
+        return;
+    }
+    job_start(r->srv, r, kind, as_of, (m && m->dry_run) || backtest, backtest, who->user_id, branch);
 }
 
 const struct rpc_entry rpc_grade_run = { KEHU__V1__REQUEST__OP_GRADE_RUN, "grade_run", ACT_CUSTOMER_WRITE, 0,
@@ -422,7 +439,7 @@ static void schedule_checked(const struct db_result *res, void *arg)
         return;
     char today[11];
     validate_today(today);
-    job_start(s, NULL, db_get(res, 0, 0, 0), today, 0, 0, 0);
+    job_start(s, NULL, db_get(res, 0, 0, 0), today, 0, 0, 0, 0);
 }
 
 static void on_schedule(uv_timer_t *t)

@@ -5,6 +5,11 @@
 -- its return is recent); a first grading never calls anyone won back
 -- (grade_run, redefined whole below).
 --
+-- The live grading moves forward in time: a run that would commit as of a
+-- date before the latest live run is refused (kehud makes any run dated
+-- before today a back-test, rolled back like a dry run, unless asked for a
+-- live one).
+--
 -- Grading scope: a run over one branch (p_branch) grades, records and warns
 -- that branch's customers only; kehud lets a branch manager start such a run
 -- for their own branch, and only when ABC ranks within each branch
@@ -80,6 +85,14 @@ BEGIN
     END IF;
     IF NOT pg_try_advisory_xact_lock(hashtext('kehu.grade_run')) THEN
         RAISE EXCEPTION 'another grading run is in progress' USING ERRCODE = '55P03';
+    END IF;
+    -- the live grading moves forward in time: history, warnings and tasks stay in date order
+    IF NOT p_dry AND EXISTS (SELECT 1 FROM grading_run r WHERE NOT r.dry_run AND r.duration_ms IS NOT NULL
+                                AND r.as_of > d AND (p_branch IS NULL OR r.branch_id IS NULL
+                                                     OR r.branch_id = p_branch)) THEN
+        RAISE EXCEPTION 'the live grading is already as of %: a run as of % can only be a back-test (a dry run)',
+            (SELECT max(r.as_of) FROM grading_run r WHERE NOT r.dry_run AND r.duration_ms IS NOT NULL), d
+            USING ERRCODE = 'KH412', COLUMN = 'as_of';
     END IF;
     SELECT jsonb_object_agg(key, value ORDER BY position) INTO pol FROM grade_policy WHERE key NOT LIKE 'service.%';
     -- the follow-ups it plans announce through the run's own events, not one by one

@@ -1155,6 +1155,7 @@ static Kehu__V1__Response *grade_run(int dry, int D, const char *kind)
 {
     Kehu__V1__GradeRun m = KEHU__V1__GRADE_RUN__INIT;
     m.dry_run = dry;
+    m.live = !dry; /* the test moves the date forward run by run */
     m.as_of = (char *)dstr(D);
     m.kind = (char *)kind;
     Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;

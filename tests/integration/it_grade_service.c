@@ -393,6 +393,7 @@ static Kehu__V1__Response *grade_run(kehu_client *c, int D, int dry, int code, s
     Kehu__V1__GradeRun m = KEHU__V1__GRADE_RUN__INIT;
     m.as_of = (char *)(D ? dstr(D) : "");
     m.dry_run = dry;
+    m.live = !dry; /* the test moves the date forward run by run */
     Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
     req.op_case = KEHU__V1__REQUEST__OP_GRADE_RUN;
     req.grade_run = &m;
@@ -1568,6 +1569,47 @@ static void test_branch_scope(void **state)
     checks_done("grading scope");
 }
 
+/* A run dated before today is a back-test: computed, reported, rolled back;
+ * a live one only by an admin and never before the latest live run. */
+static void test_backtest(void **state)
+{
+    (void)state;
+    PGconn *pg = it_pg_open();
+    static const char *const digest =
+        "SELECT hashtextextended((SELECT count(*) FROM churn_warning)::text || '/' || (SELECT count(*) FROM followup)"
+        " || '/' || (SELECT count(*) FROM grading_run) || '/' || (SELECT count(*) FROM grade_history) || '/' ||"
+        " coalesce((SELECT string_agg(customer_id || ':' || recorded::text, ',' ORDER BY customer_id)"
+        " FROM customer_grade), ''), 0)";
+    int64_t before = it_pg_i64(pg, digest);
+    Kehu__V1__GradeRun m = KEHU__V1__GRADE_RUN__INIT;
+    m.as_of = (char *)dstr(D1 - 30);
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_GRADE_RUN;
+    req.grade_run = &m;
+    Kehu__V1__Response *r = it_call(org.admin, &req, C(OK));
+    check(r->grade_run && r->grade_run->backtest && r->grade_run->dry_run && r->grade_run->run_id == 0 &&
+              r->grade_run->customers > 0,
+          "a run as of %s is a back-test: backtest %d dry %d run %lld customers %lld", dstr(D1 - 30),
+          r->grade_run ? r->grade_run->backtest : -1, r->grade_run ? r->grade_run->dry_run : -1,
+          r->grade_run ? (long long)r->grade_run->run_id : -1LL, r->grade_run ? (long long)r->grade_run->customers : -1LL);
+    kehu_response_free(r);
+    check(it_pg_i64(pg, digest) == before, "a back-test changed grades, history, runs, warnings or tasks");
+    /* live: not before the latest live run; not by a branch manager */
+    m.live = 1;
+    r = it_call(org.admin, &req, C(FAILED_PRECONDITION));
+    check(!strcmp(r->status->field, "as_of") && strstr(r->status->message, "back-test"),
+          "a live run before the latest: %s [%s]", r->status->message, r->status->field);
+    kehu_response_free(r);
+    m.kind = "lifecycle";
+    r = it_call(org.mgr, &req, C(PERMISSION_DENIED));
+    check(!strcmp(r->status->field, "live"), "a branch manager's live back-dated run: %s [%s]", r->status->message,
+          r->status->field);
+    kehu_response_free(r);
+    check(it_pg_i64(pg, digest) == before, "a refused run changed something");
+    PQfinish(pg);
+    checks_done("back-tests");
+}
+
 static const Kehu__V1__ContactDue *find_contact(const Kehu__V1__Followups *f, int i, const char *kind)
 {
     for (size_t k = 0; k < f->n_contacts_due; k++)
@@ -2011,6 +2053,7 @@ int main(void)
         cmocka_unit_test(test_permissions),
         cmocka_unit_test(test_concurrency),
         cmocka_unit_test(test_branch_scope),
+        cmocka_unit_test(test_backtest),
         cmocka_unit_test(test_service_policy),
         cmocka_unit_test(test_cli),
         cmocka_unit_test(test_service_signals),

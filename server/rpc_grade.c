@@ -521,11 +521,14 @@ static struct db_stmt show_header = DB_STMT(
     " coalesce((g.sales * 100)::bigint, 0), coalesce((g.aum * 100)::bigint, 0), coalesce(g.score::text, ''),"
     " coalesce(g.since::text, ''), coalesce(g.last_purchase::text, ''),"
     " coalesce((SELECT min(d.due)::text FROM customer_contacts_due(c.id) d), ''),"
-    " coalesce(grade_service_text(coalesce(grade_of(c.id, 'abc'), 'C')), '')"
+    " coalesce(grade_service_text(coalesce(grade_of(c.id, 'abc'), 'C')), ''),"
+    " CASE WHEN g.abc_held THEN 'held at B: credit ' || coalesce(grade_of(c.id, 'credit'), g.credit, '?')"
+    "  || ' is below the floor ' || grade_policy_text('abc.credit_floor') || ' (abc.credit_floor)' ELSE '' END"
     " FROM customer c LEFT JOIN customer_grade g ON g.customer_id = c.id"
-    /* every run grades every live customer: the last run is the one that graded it (unchanged rows are not rewritten) */
+    /* every run grades every live customer of its scope (the company, or one branch): the last such run is the
+     * one that graded it (unchanged rows are not rewritten) */
     " LEFT JOIN LATERAL (SELECT r.id, r.as_of FROM grading_run r WHERE g.customer_id IS NOT NULL"
-    "  ORDER BY r.id DESC LIMIT 1) l ON true WHERE c.id = $1");
+    "  AND (r.branch_id IS NULL OR r.branch_id = c.branch_id) ORDER BY r.id DESC LIMIT 1) l ON true WHERE c.id = $1");
 /* The grades in force, each with the run and date that set it: the last
  * history row where it changed, or the override's day. */
 static struct db_stmt show_grades = DB_STMT(
@@ -577,6 +580,7 @@ static void show_done(const struct db_result *res, void *arg)
     g->last_purchase = rpc_col(r, res, 0, 0, 8);
     g->next_contact_due = rpc_col(r, res, 0, 0, 9);
     g->service = rpc_col(r, res, 0, 0, 10);
+    g->abc_note = rpc_col(r, res, 0, 0, 11);
 
     int n = db_rows(res, 1);
     g->grades = arena_alloc(&r->arena, sizeof *g->grades * (size_t)(n ? n : 1));

@@ -21,6 +21,14 @@
 -- the run's id. Progress goes out as notices "kehu.progress STEP/7 WHAT".
 -- Only one run at a time: a second gets SQL state 55P03. The policy is read
 -- once into variables (plain values in the statements, not a lookup a row).
+-- Credit gates the top grade: a customer whose (effective) credit is below
+-- abc.credit_floor is held at B whatever its contribution (A customers are
+-- sound and creditworthy); customer_grade.abc_held says so, for grade show.
+INSERT INTO grade_policy (position, key, value, type, min, max, choices, description) VALUES
+ (7, 'abc.credit_floor', 'B', 'choice', NULL, NULL, '{none,AAA,AA,A,BBB,BB,B,CCC,CC,C}',
+  'credit below this holds a customer at ABC B at best (none: credit does not gate)');
+ALTER TABLE customer_grade ADD COLUMN abc_held boolean NOT NULL DEFAULT false;
+
 ALTER TABLE grading_run ADD COLUMN branch_id bigint REFERENCES org_unit (id);  -- NULL: the whole company
 
 DROP FUNCTION grade_run(text, date, boolean, bigint);
@@ -33,6 +41,10 @@ DECLARE
     pol          jsonb;
     by_margin    boolean := grade_policy_text('abc.metric') = 'margin';
     by_branch    boolean := grade_policy_text('abc.scope') = 'branch';
+    -- credit grades best first; a credit placed after the floor holds ABC at B
+    credit_order text[] := ARRAY['AAA', 'AA', 'A', 'BBB', 'BB', 'B', 'CCC', 'CC', 'C'];
+    credit_floor integer := coalesce(array_position(ARRAY['AAA', 'AA', 'A', 'BBB', 'BB', 'B', 'CCC', 'CC', 'C'],
+                                                    grade_policy_text('abc.credit_floor')), 100);
     a_share      numeric := grade_policy_num('abc.a_share');
     b_share      numeric := grade_policy_num('abc.b_share');
     new_start    date := d - make_interval(months => grade_policy_num('new_months')::integer);
@@ -220,15 +232,16 @@ BEGIN
                g.abc AS g_abc, g.abc_new AS g_abc_new, g.volume AS g_volume, g.asset_tier AS g_asset_tier,
                g.credit AS g_credit, g.needs AS g_needs, g.potential AS g_potential, g.metric AS g_metric,
                g.sales AS g_sales,
-               g.lifecycle AS g_lifecycle
+               g.lifecycle AS g_lifecycle, g.abc_held AS g_abc_held
           FROM gr_cust c
           LEFT JOIN ab ON ab.id = c.id
           LEFT JOIN x ON x.customer_id = c.id
           LEFT JOIN customer_grade g ON g.customer_id = c.id
     ), r AS (
         SELECT i.id, i.branch_id, i.owner_id, i.version, i.status, i.start, i.last_purchase, i.aum, i.ov,
+               i.keep_last, i.g_abc_held,
                i.recent_n, i.recent_amt, i.base_n, i.base_amt,
-               CASE WHEN i.keep_last THEN i.g_abc ELSE i.abc_rule END AS abc,
+               CASE WHEN i.keep_last THEN i.g_abc ELSE i.abc_rule END AS abc0,
                CASE WHEN i.keep_last THEN i.g_abc_new ELSE i.is_new END AS abc_new,
                CASE WHEN i.keep_last THEN i.g_volume
                     WHEN i.sales >= vol_a THEN 'A' WHEN i.sales >= vol_b THEN 'B' WHEN i.sales >= vol_c THEN 'C'
@@ -282,20 +295,27 @@ BEGIN
                                ('CC', 10), ('C', 0), ('none', 60)) c (g, p),
                        (VALUES ('high', 100), ('medium', 50), ('low', 0)) n (g, p)) s
     ), e AS (
-        SELECT r.*, s.score, s.value_tier,
+        SELECT r.*, h.abc, h.abc_held, s.score, s.value_tier,
                coalesce(r.ov ->> 'lifecycle', r.lifecycle) AS lifecycle_eff,
-               ARRAY[coalesce(r.ov ->> 'abc', r.abc), coalesce(r.ov ->> 'volume', r.volume),
+               ARRAY[coalesce(r.ov ->> 'abc', h.abc), coalesce(r.ov ->> 'volume', r.volume),
                      coalesce(r.ov ->> 'value_tier', s.value_tier), coalesce(r.ov ->> 'asset_tier', r.asset_tier),
                      coalesce(r.ov ->> 'lifecycle', r.lifecycle), coalesce(r.ov ->> 'credit', r.credit),
                      coalesce(r.ov ->> 'needs', r.needs), coalesce(r.ov ->> 'potential', r.potential),
                      r.ov ->> 'influence'] AS eff
           FROM r
+         CROSS JOIN LATERAL (
+                -- the credit gate, on the effective credit (an assessment counts); a lifecycle run keeps it
+                SELECT CASE WHEN r.keep_last THEN r.g_abc_held
+                            ELSE r.abc0 = 'A' AND array_position(credit_order, coalesce(r.ov ->> 'credit', r.credit))
+                                                  > credit_floor END AS abc_held) hh
+         CROSS JOIN LATERAL (SELECT CASE WHEN hh.abc_held AND r.abc0 = 'A' THEN 'B' ELSE r.abc0 END AS abc,
+                                    coalesce(hh.abc_held, false) AS abc_held) h
           LEFT JOIN sc s ON s.volume = coalesce(r.ov ->> 'volume', r.volume)
                         AND s.credit = coalesce(r.ov ->> 'credit', r.credit, 'none')
                         AND s.influence = coalesce(r.ov ->> 'influence', 'medium')
         OFFSET 0
     )
-    SELECT e.id, e.branch_id, e.owner_id, e.version, e.status, e.abc, e.abc_new, e.volume, e.value_tier, e.asset_tier,
+    SELECT e.id, e.branch_id, e.owner_id, e.version, e.status, e.abc, e.abc_held, e.abc_new, e.volume, e.value_tier, e.asset_tier,
            e.lifecycle, e.credit, e.needs, e.potential, e.score, e.metric, e.sales, e.aum, e.start, e.last_purchase,
            e.eff, e.lifecycle_eff, e.recent_n, e.recent_amt, e.base_n, e.base_amt,
            g.customer_id IS NOT NULL AS was_graded,
@@ -303,10 +323,10 @@ BEGIN
            -- the run's date first: a run on another day rewrites every row anyway
            g.customer_id IS NOT NULL
            AND (g.as_of <> d OR g.recorded IS DISTINCT FROM e.eff
-                OR (g.branch_id, g.abc, g.abc_new, g.volume, g.value_tier, g.asset_tier, g.lifecycle, g.credit,
+                OR (g.branch_id, g.abc, g.abc_held, g.abc_new, g.volume, g.value_tier, g.asset_tier, g.lifecycle, g.credit,
                     g.needs, g.potential, g.score, g.metric, g.sales, g.aum, g.since, g.last_purchase)
                    IS DISTINCT FROM
-                   (e.branch_id, e.abc, e.abc_new, e.volume, e.value_tier, e.asset_tier, e.lifecycle, e.credit,
+                   (e.branch_id, e.abc, e.abc_held, e.abc_new, e.volume, e.value_tier, e.asset_tier, e.lifecycle, e.credit,
                     e.needs, e.potential, e.score, e.metric, e.sales, e.aum, e.start, e.last_purchase)) AS row_changed
       FROM e
       LEFT JOIN customer_grade g ON g.customer_id = e.id;
@@ -340,16 +360,16 @@ BEGIN
     -- rows whose values did not move are not rewritten
     DELETE FROM customer_grade g USING gr_diff x WHERE x.after IS NULL AND g.customer_id = x.customer_id;
     UPDATE customer_grade g
-       SET branch_id = n.branch_id, run_id = run, as_of = d, abc = n.abc, abc_new = n.abc_new, volume = n.volume,
+       SET branch_id = n.branch_id, run_id = run, as_of = d, abc = n.abc, abc_held = n.abc_held, abc_new = n.abc_new, volume = n.volume,
            value_tier = n.value_tier, asset_tier = n.asset_tier, lifecycle = n.lifecycle, credit = n.credit,
            needs = n.needs, potential = n.potential, score = n.score, metric = n.metric, sales = n.sales, aum = n.aum,
            since = n.start, last_purchase = n.last_purchase, recorded = n.eff
       FROM gr_new n
      WHERE n.row_changed AND g.customer_id = n.id;
-    INSERT INTO customer_grade (customer_id, branch_id, run_id, as_of, abc, abc_new, volume, value_tier, asset_tier,
+    INSERT INTO customer_grade (customer_id, branch_id, run_id, as_of, abc, abc_held, abc_new, volume, value_tier, asset_tier,
                                 lifecycle, credit, needs, potential, score, metric, sales, aum, since, last_purchase,
                                 recorded)
-    SELECT n.id, n.branch_id, run, d, n.abc, n.abc_new, n.volume, n.value_tier, n.asset_tier, n.lifecycle, n.credit,
+    SELECT n.id, n.branch_id, run, d, n.abc, n.abc_held, n.abc_new, n.volume, n.value_tier, n.asset_tier, n.lifecycle, n.credit,
            n.needs, n.potential, n.score, n.metric, n.sales, n.aum, n.start, n.last_purchase, n.eff
       FROM gr_new n
      WHERE NOT n.was_graded;

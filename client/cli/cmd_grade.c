@@ -744,6 +744,7 @@ static void json_grade_show(const Kehu__V1__CustomerGrades *g)
     json_kopt(&w, "last_purchase", g->last_purchase);
     json_kopt(&w, "next_contact_due", g->next_contact_due);
     json_kstr(&w, "service", g->service);
+    json_kopt(&w, "abc_note", g->abc_note);
     json_key(&w, "history");
     json_begin_array(&w);
     for (size_t i = 0; i < g->n_history; i++) {
@@ -820,6 +821,8 @@ static void human_grade_show(const Kehu__V1__CustomerGrades *g)
     out_kv_add(kv, "last purchase", or_dash(g->last_purchase));
     out_kv_add(kv, "next contact due", or_dash(g->next_contact_due));
     out_kv_add(kv, "service", or_dash(g->service));
+    if (*g->abc_note)
+        out_kv_add(kv, "abc", g->abc_note);
     out_kv_print(kv, stdout);
     out_kv_free(kv);
 

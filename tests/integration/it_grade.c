@@ -373,6 +373,7 @@ struct policy {
     int c_days, cc_days, ccc_days, b_days;
     int service_contacts, price_bp, quality_bp, growth_bp;
     int recent_days, drop_bp, baseline_days, min_baseline;
+    int credit_floor; /* position of abc.credit_floor among the credit grades (1 AAA ... 9 C); 100 none */
 };
 
 /* the defaults of docs/grading.md */
@@ -387,6 +388,7 @@ static struct policy pol = {
     .c_days = 180, .cc_days = 90, .ccc_days = 60, .b_days = 30,
     .service_contacts = 6, .price_bp = 1000, .quality_bp = 3000, .growth_bp = 2000,
     .recent_days = 90, .drop_bp = 5000, .baseline_days = 365, .min_baseline = 3,
+    .credit_floor = 6, /* B */
 };
 
 /* ---------------------------------------------------------------- the model */
@@ -482,6 +484,8 @@ static void set(struct expect *e, int d, const char *grade)
 
 /* Everything about one customer on D but its ABC grade. */
 static int was_lapsed(int i);
+
+static const char *ovr_grade_at(int c, int dim, int D);
 
 static void eval_one(const struct policy *p, int D, int i, struct expect *e)
 {
@@ -706,6 +710,21 @@ static void model_eval(const struct policy *p, int D, struct expect *e)
                      p->scope_branch ? (cs[order[r]].branch ? " in 北京分行" : " in 上海分行") : "", cut_a, cut_b);
         }
         k = end;
+    }
+    /* the credit gate: A only with effective credit (an override or assessment counts) at or above the floor */
+    static const char *const credits[] = { "AAA", "AA", "A", "BBB", "BB", "B", "CCC", "CC", "C" };
+    for (int i = 0; i < ncs; i++) {
+        if (!e[i].graded || strcmp(e[i].g[D_ABC], "A") != 0)
+            continue;
+        const char *credit = ovr_grade_at(i, D_CREDIT, D);
+        if (!credit)
+            credit = e[i].g[D_CREDIT];
+        for (int k = 0; k < 9; k++)
+            if (!strcmp(credit, credits[k]) && k + 1 > p->credit_floor) {
+                set(&e[i], D_ABC, "B");
+                size_t len = strlen(e[i].why[D_ABC]);
+                snprintf(e[i].why[D_ABC] + len, sizeof e[i].why[D_ABC] - len, "; held at B by credit %s", credit);
+            }
     }
     for (int i = 0; i < ncs; i++)
         if (e[i].graded && e[i].is_new) {
@@ -1328,6 +1347,13 @@ static const struct ovr *ovr_at(int c, int dim, int D)
     return NULL;
 }
 
+/* The grade of the override in force on dimension dim, or NULL. */
+static const char *ovr_grade_at(int c, int dim, int D)
+{
+    const struct ovr *o = ovr_at(c, dim, D);
+    return o ? o->grade : NULL;
+}
+
 struct tally {
     int dim;
     grade_t a, b;
@@ -1656,6 +1682,10 @@ static void compare_customers(const char *label, const struct run_exp *re, int64
             check(cg->run_id == run_id, "%s: customer %lld [%s] run_id %lld, expected %lld (CustomerGrades.run_id: "
                   "the last run that graded it)", label, id, tag, (long long)cg->run_id, (long long)run_id);
             check(strcmp(cg->as_of, dstr(re->D)) == 0, "%s: customer %lld as_of %s", label, id, cg->as_of);
+            int held = strstr(e->why[D_ABC], "held at B") != NULL;
+            check((*cg->abc_note != 0) == held && (!held || strstr(cg->abc_note, "abc.credit_floor")),
+                  "%s: customer %lld [%s] abc_note '%s', expected %s (%s)", label, id, tag, cg->abc_note,
+                  held ? "held at B" : "none", e->why[D_ABC]);
         }
         if (re) { /* the history rows of this run: exactly the dimensions it changed */
             int nrun = 0;
@@ -2092,6 +2122,11 @@ static void test_load(void **state)
             if (n != 0 && d == D_LIFE && !strcmp(all[d][k], "won_back"))
                 fail_msg("a first grading as of %s calls %d customers won back", dstr(D1), n);
         }
+    int held = 0;
+    for (int i = 0; i < ncs; i++)
+        held += e[i].graded && strstr(e[i].why[D_ABC], "held at B") != NULL;
+    if (held == 0)
+        fail_msg("the generated data has no customer held at B by its credit as of %s: fix the generator", dstr(D1));
     int graded = 0, isnew = 0, ties = 0;
     for (int i = 0; i < ncs; i++) {
         graded += e[i].graded;

@@ -29,6 +29,22 @@ INSERT INTO grade_policy (position, key, value, type, min, max, choices, descrip
   'credit below this holds a customer at ABC B at best (none: credit does not gate)');
 ALTER TABLE customer_grade ADD COLUMN abc_held boolean NOT NULL DEFAULT false;
 
+-- Each customer's own rhythm (采购周期): silence and churn are counted in
+-- its purchase cycles, not in fixed days alone. The cycle is the mean
+-- interval between its purchases over the last lifecycle.cycle_months
+-- (needs lifecycle.cycle_min_purchases of them; fewer: no cycle, the fixed
+-- days apply). Silent after max(silent_days, cycle_silent x cycle) days
+-- without a purchase, churned after max(churned_days, cycle_churned x cycle).
+INSERT INTO grade_policy (position, key, value, type, min, max, choices, description) VALUES
+ (44, 'lifecycle.cycle_months', '24', 'int', 1, 120, NULL,
+  'the purchase cycle is measured over this many months back'),
+ (45, 'lifecycle.cycle_min_purchases', '4', 'int', 2, 1000, NULL,
+  'purchases in that window needed to know a customer''s cycle (fewer: the fixed days apply)'),
+ (46, 'lifecycle.cycle_silent', '2', 'num', 1, 100, NULL,
+  'silent after this many of its own cycles without a purchase (never before silent_days)'),
+ (47, 'lifecycle.cycle_churned', '4', 'num', 1, 100, NULL,
+  'churned after this many of its own cycles without a purchase (never before churned_days)');
+
 ALTER TABLE grading_run ADD COLUMN branch_id bigint REFERENCES org_unit (id);  -- NULL: the whole company
 
 DROP FUNCTION grade_run(text, date, boolean, bigint);
@@ -61,6 +77,10 @@ DECLARE
     vip_min      numeric := grade_policy_num('asset.vip_min');
     silent       integer := grade_policy_num('lifecycle.silent_days');
     churned      integer := grade_policy_num('lifecycle.churned_days');
+    cyc_start    date := d - make_interval(months => grade_policy_num('lifecycle.cycle_months')::integer);
+    cyc_min      integer := grade_policy_num('lifecycle.cycle_min_purchases');
+    cyc_silent   numeric := grade_policy_num('lifecycle.cycle_silent');
+    cyc_churned  numeric := grade_policy_num('lifecycle.cycle_churned');
     loyal_days   integer := grade_policy_num('lifecycle.loyal_days');
     loyal_months integer := grade_policy_num('lifecycle.loyal_months');
     b_days       integer := grade_policy_num('credit.b_days');
@@ -130,12 +150,16 @@ BEGIN
            coalesce(CASE WHEN y_start = w_start THEN t.rev_w ELSE t.sales_y END, 0) AS sales,
            coalesce(t.half1, 0) AS half1, coalesce(t.half2, 0) AS half2,
            t.last_purchase, t.last_before, t.first_recent, coalesce(t.months, 0) AS months,
+           -- the customer's purchase cycle in days (mean interval), NULL without enough purchases
+           CASE WHEN t.cyc_n >= cyc_min THEN (t.last_purchase - t.cyc_first)::numeric / (t.cyc_n - 1) END AS cycle,
            coalesce(t.recent_n, 0) AS recent_n, coalesce(t.recent_amt, 0) AS recent_amt,
            coalesce(t.base_n, 0) AS base_n, coalesce(t.base_amt, 0) AS base_amt
       FROM customer c
       LEFT JOIN (SELECT t.customer_id,
                         min(t.date) AS first_date,
                         max(t.date) FILTER (WHERE t.amount > 0) AS last_purchase,
+                        min(t.date) FILTER (WHERE t.date > cyc_start AND t.amount > 0) AS cyc_first,
+                        count(*) FILTER (WHERE t.date > cyc_start AND t.amount > 0) AS cyc_n,
                         max(t.date) FILTER (WHERE t.date <= d - silent AND t.amount > 0) AS last_before,
                         min(t.date) FILTER (WHERE t.date > d - silent AND t.amount > 0) AS first_recent,
                         coalesce(sum(t.amount) FILTER (WHERE t.date > w_start AND t.date <= w_mid), 0) AS half1,
@@ -239,7 +263,7 @@ BEGIN
           LEFT JOIN customer_grade g ON g.customer_id = c.id
     ), r AS (
         SELECT i.id, i.branch_id, i.owner_id, i.version, i.status, i.start, i.last_purchase, i.aum, i.ov,
-               i.keep_last, i.g_abc_held,
+               i.keep_last, i.g_abc_held, i.cycle,
                i.recent_n, i.recent_amt, i.base_n, i.base_amt,
                CASE WHEN i.keep_last THEN i.g_abc ELSE i.abc_rule END AS abc0,
                CASE WHEN i.keep_last THEN i.g_abc_new ELSE i.is_new END AS abc_new,
@@ -249,8 +273,10 @@ BEGIN
                CASE WHEN i.keep_last THEN i.g_asset_tier
                     WHEN i.aum >= vip_min THEN 'vip' WHEN i.aum >= wealth_min THEN 'wealth'
                     WHEN i.aum >= general_min AND i.aum > 0 THEN 'general' END AS asset_tier,
-               CASE WHEN d - coalesce(i.last_purchase, i.start) >= churned THEN 'churned'
-                    WHEN d - coalesce(i.last_purchase, i.start) >= silent THEN 'silent'
+               CASE WHEN d - coalesce(i.last_purchase, i.start) >= greatest(churned, ceil(cyc_churned * i.cycle))
+                        THEN 'churned'
+                    WHEN d - coalesce(i.last_purchase, i.start) >= greatest(silent, ceil(cyc_silent * i.cycle))
+                        THEN 'silent'
                     -- won back: buying again after a lapse the last run saw (silent,
                     -- churned, or already won back while the return is recent),
                     -- never on a first grading
@@ -317,7 +343,7 @@ BEGIN
     )
     SELECT e.id, e.branch_id, e.owner_id, e.version, e.status, e.abc, e.abc_held, e.abc_new, e.volume, e.value_tier, e.asset_tier,
            e.lifecycle, e.credit, e.needs, e.potential, e.score, e.metric, e.sales, e.aum, e.start, e.last_purchase,
-           e.eff, e.lifecycle_eff, e.recent_n, e.recent_amt, e.base_n, e.base_amt,
+           e.eff, e.lifecycle_eff, e.recent_n, e.recent_amt, e.base_n, e.base_amt, e.cycle,
            g.customer_id IS NOT NULL AS was_graded,
            g.recorded IS DISTINCT FROM e.eff AS eff_changed,
            -- the run's date first: a run on another day rewrites every row anyway
@@ -427,4 +453,121 @@ CREATE OR REPLACE FUNCTION grade_schedule_due(today date) RETURNS text LANGUAGE 
                                 AND r.branch_id IS NULL AND r.as_of >= today)
             THEN 'lifecycle'
     END
+$$;
+
+-- Churn warnings that a branch can act on (measured with scripts/calibrate,
+-- docs/grading.md): only an established customer is warned — one with a
+-- baseline of purchases or a known rhythm, or a complaint or survey signal;
+-- a one-off buyer falling silent is not churn. Each warning carries its
+-- value at risk (the yearly revenue that fell away against the baseline,
+-- plus the assets at churn.aum_weight), so lists show the most valuable
+-- first.
+ALTER TABLE churn_warning ADD COLUMN value_at_risk numeric(18, 2) NOT NULL DEFAULT 0;
+CREATE INDEX churn_warning_value ON churn_warning (value_at_risk DESC, id) WHERE status IN ('open', 'acknowledged');
+INSERT INTO grade_policy (position, key, value, type, min, max, choices, description) VALUES
+ (76, 'churn.aum_weight', '0.02', 'num', 0, 1, NULL,
+  'churn value at risk: yearly revenue per yuan of assets (AUM), added to the revenue that fell away');
+
+-- Churn warnings for run `run` as of d, from gr_new (the run's temp table):
+-- raises new ones (each with a call planned for the owner, and announced),
+-- adds new reasons to open ones, closes as recovered those whose reasons
+-- are gone. Returns how many were raised.
+CREATE OR REPLACE FUNCTION grade_churn_warnings(run bigint, d date, actor bigint) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    recent    numeric := grade_policy_num('churn.recent_days');
+    baseline  numeric := grade_policy_num('churn.baseline_days');
+    keep      numeric := 1 - grade_policy_num('churn.drop_share');
+    min_base  bigint := grade_policy_num('churn.min_baseline');
+    sat_drop  numeric := grade_policy_num('churn.satisfaction_drop');
+    min_complaints numeric := grade_policy_num('churn.complaints');
+    aum_weight numeric := grade_policy_num('churn.aum_weight');
+    raised    bigint;
+BEGIN
+    -- One pass over the run's customers and the open warnings, side by side:
+    -- each customer graded by the run and not churned (watched) with its
+    -- reasons (without a baseline or a service signal it can only be silent,
+    -- so the arithmetic is done for the others only, once a row: the fence)
+    -- and its open warning if any, and the open warnings of the other
+    -- customers. The statements below each take their part of it (checking
+    -- the status again: a warning may have been acknowledged meanwhile).
+    CREATE TEMP TABLE gr_warn ON COMMIT DROP AS
+    SELECT coalesce(n.id, c.customer_id) AS id, n.branch_id, n.owner_id, n.version, n.id IS NOT NULL AS watched,
+           n.reasons, n.value_at_risk, c.id AS warning_id
+      FROM (SELECT n.id, n.branch_id, n.owner_id, n.version,
+                   -- what leaving would cost a year: the revenue that fell away against the baseline, and
+                   -- the assets at their yearly yield (churn.aum_weight)
+                   round(greatest(n.base_amt * 365 / baseline - n.recent_amt * 365 / recent, 0)
+                         + n.aum * aum_weight, 2) AS value_at_risk,
+                   -- only an established customer can be warned: a baseline of purchases, or a known rhythm
+                   -- (one-off buyers falling silent are not churn), or what complaints and surveys say
+                   CASE WHEN n.base_n >= min_base OR n.cycle IS NOT NULL OR s.customer_id IS NOT NULL THEN
+                       array_remove(ARRAY[
+                           CASE WHEN n.base_n >= min_base AND n.recent_n < keep * n.base_n * recent / baseline
+                                THEN 'frequency_drop' END,
+                           CASE WHEN n.base_n >= min_base AND n.recent_amt < keep * n.base_amt * recent / baseline
+                                THEN 'amount_drop' END,
+                           CASE WHEN n.lifecycle_eff = 'silent' AND (n.base_n >= min_base OR n.cycle IS NOT NULL)
+                                THEN 'silent' END,
+                           CASE WHEN s.satisfaction_recent <= s.satisfaction_baseline - sat_drop THEN 'satisfaction_drop' END,
+                           CASE WHEN s.complaints >= min_complaints THEN 'complaints' END], NULL)
+                   ELSE '{}' END AS reasons
+              FROM gr_new n
+              LEFT JOIN customer_service_signals(d, recent::integer, baseline::integer) s ON s.customer_id = n.id
+             WHERE n.lifecycle_eff <> 'churned' AND n.status <> 'churned'
+            OFFSET 0) n
+      FULL JOIN (SELECT c.id, c.customer_id FROM churn_warning c WHERE c.status IN ('open', 'acknowledged')) c
+             ON c.customer_id = n.id
+     WHERE cardinality(n.reasons) > 0 OR c.id IS NOT NULL;
+
+    -- reasons gone (and the customer not churned meanwhile): recovered
+    UPDATE churn_warning c SET status = 'recovered', closed_on = d
+      FROM gr_warn w
+     WHERE c.id = w.warning_id AND w.watched AND cardinality(w.reasons) = 0
+       AND c.status IN ('open', 'acknowledged');
+    -- the customer is gone (merged, archived): nothing to win back here
+    UPDATE churn_warning c SET status = 'closed', closed_on = d
+      FROM gr_warn w
+     WHERE c.id = w.warning_id AND NOT w.watched AND c.status IN ('open', 'acknowledged')
+       AND EXISTS (SELECT 1 FROM customer x WHERE x.id = w.id AND (x.merged_into IS NOT NULL OR x.status = 'archived'));
+    -- still there: new reasons join, the value at risk is today's
+    UPDATE churn_warning c
+       SET reasons = (SELECT array_agg(DISTINCT r ORDER BY r) FROM unnest(c.reasons || w.reasons) r),
+           value_at_risk = w.value_at_risk
+      FROM gr_warn w
+     WHERE c.id = w.warning_id AND w.watched AND cardinality(w.reasons) > 0
+       AND (NOT (c.reasons @> w.reasons) OR c.value_at_risk IS DISTINCT FROM w.value_at_risk)
+       AND c.status IN ('open', 'acknowledged');
+    -- new ones
+    CREATE TEMP TABLE gr_fresh ON COMMIT DROP AS
+    WITH fresh AS (
+        INSERT INTO churn_warning (customer_id, branch_id, run_id, raised_on, reasons, value_at_risk)
+        SELECT w.id, w.branch_id, run, d, w.reasons, w.value_at_risk FROM gr_warn w
+         WHERE w.warning_id IS NULL
+         ORDER BY w.id  -- in the customers' order: their foreign key checks and index entries in sequence
+        RETURNING id, customer_id, reasons
+    )
+    SELECT f.id, f.customer_id, f.reasons, w.branch_id, w.owner_id, w.version FROM fresh f JOIN gr_warn w ON w.id = f.customer_id;
+    GET DIAGNOSTICS raised = ROW_COUNT;
+    -- each with a call planned for the owner
+    WITH planned AS (
+        INSERT INTO followup (branch_id, customer_id, kind, due, note, owner_id, created_by)
+        SELECT f.branch_id, f.customer_id, 'call', d + 3, 'Churn warning: ' || array_to_string(f.reasons, ', '),
+               f.owner_id, actor
+          FROM gr_fresh f WHERE f.owner_id IS NOT NULL
+         ORDER BY f.customer_id
+        RETURNING id, customer_id
+    )
+    UPDATE churn_warning c SET followup_id = p.id
+      FROM planned p JOIN gr_fresh f ON f.customer_id = p.customer_id
+     WHERE c.id = f.id;
+    IF raised <= grade_policy_num('run.event_limit') THEN
+        PERFORM kehu_announce_detail('churn.warning', f.customer_id, f.branch_id, f.version, f.owner_id, actor,
+                                     array_to_string(f.reasons, ','))
+           FROM gr_fresh f;
+    ELSE
+        PERFORM kehu_announce_detail('churn.warning', 0, f.branch_id, 0, 0, actor, count(*) || ' customers')
+           FROM gr_fresh f GROUP BY f.branch_id;
+    END IF;
+    RETURN raised;
+END
 $$;

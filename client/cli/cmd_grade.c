@@ -1147,6 +1147,7 @@ static void json_warning(struct json_w *w, const void *item)
     json_kstr(w, "acked_by", c->acked_by);
     json_ktime(w, "acked_at", c->acked_at_ms);
     json_kopt(w, "lost_reason", c->lost_reason);
+    json_kmoney(w, "value_at_risk", c->value_at_risk_minor);
     json_end_object(w);
 }
 

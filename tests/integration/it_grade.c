@@ -373,6 +373,7 @@ struct policy {
     int c_days, cc_days, ccc_days, b_days;
     int service_contacts, price_bp, quality_bp, growth_bp;
     int recent_days, drop_bp, baseline_days, min_baseline;
+    int cycle_months, cycle_min, cycle_silent10, cycle_churned10; /* the purchase cycle; factors × 10 */
     int credit_floor; /* position of abc.credit_floor among the credit grades (1 AAA ... 9 C); 100 none */
 };
 
@@ -388,6 +389,7 @@ static struct policy pol = {
     .c_days = 180, .cc_days = 90, .ccc_days = 60, .b_days = 30,
     .service_contacts = 6, .price_bp = 1000, .quality_bp = 3000, .growth_bp = 2000,
     .recent_days = 90, .drop_bp = 5000, .baseline_days = 365, .min_baseline = 3,
+    .cycle_months = 24, .cycle_min = 4, .cycle_silent10 = 20, .cycle_churned10 = 40,
     .credit_floor = 6, /* B */
 };
 
@@ -511,6 +513,7 @@ static void eval_one(const struct policy *p, int D, int i, struct expect *e)
     int rec_lo = D - p->recent_days, base_lo = rec_lo - p->baseline_days;
     int64_t rec_n = 0, base_n = 0, rec_amt = 0, base_amt = 0;
     int lastp = NONE, won_first = NONE, won_prev = NONE;
+    int cyc_lo = add_months(D, -p->cycle_months), cyc_first = NONE, cyc_n = 0;
     for (int k = c->t0; k < c->t0 + c->tn; k++) { /* by date */
         const struct txn *t = &tx[k];
         if (t->date > D)
@@ -534,6 +537,11 @@ static void eval_one(const struct policy *p, int D, int i, struct expect *e)
                 won_prev = lastp; /* the purchase before it (an earlier day: one of the same day would come first) */
             }
             lastp = t->date;
+            if (t->date > cyc_lo) {
+                if (cyc_first == NONE)
+                    cyc_first = t->date;
+                cyc_n++;
+            }
             int mi = month_index(t->date);
             if (mi > dmonth - 12)
                 months |= 1u << (dmonth - mi);
@@ -546,13 +554,23 @@ static void eval_one(const struct policy *p, int D, int i, struct expect *e)
     e->last = lastp;
     e->metric = p->metric_margin ? wmargin : wsales;
 
-    /* lifecycle */
+    /* lifecycle, in the customer's own rhythm when it has one: the mean interval span / (n - 1) between its
+     * purchases in the cycle window; thresholds ceil(factor × interval), never below the fixed days */
     int idle = D - (lastp != NONE ? lastp : start);
     int nmonths = __builtin_popcount(months);
+    int has_cycle = cyc_n >= p->cycle_min, silent_t = p->silent_days, churned_t = p->churned_days;
+    if (has_cycle) {
+        int64_t span = lastp - cyc_first, den = 10LL * (cyc_n - 1);
+        int64_t st_ = (p->cycle_silent10 * span + den - 1) / den, ct_ = (p->cycle_churned10 * span + den - 1) / den;
+        if (st_ > silent_t)
+            silent_t = (int)st_;
+        if (ct_ > churned_t)
+            churned_t = (int)ct_;
+    }
     const char *life;
-    if (idle >= p->churned_days)
+    if (idle >= churned_t)
         life = "churned";
-    else if (idle >= p->silent_days)
+    else if (idle >= silent_t)
         life = "silent";
     else if (won_first != NONE && won_prev != NONE && won_first - won_prev >= p->silent_days && was_lapsed(i))
         life = "won_back";
@@ -564,8 +582,10 @@ static void eval_one(const struct policy *p, int D, int i, struct expect *e)
         life = "active";
     set(e, D_LIFE, life);
     snprintf(e->why[D_LIFE], sizeof e->why[D_LIFE],
-             "start %s, last purchase %s, idle %d, first recent purchase %s after %s, %d of 12 months, new %d",
-             dstr(start), dstr(lastp), idle, dstr(won_first), dstr(won_prev), nmonths, e->is_new);
+             "start %s, last purchase %s, idle %d (silent at %d, churned at %d: %d purchases since %s), first recent"
+             " purchase %s after %s, %d of 12 months, new %d",
+             dstr(start), dstr(lastp), idle, silent_t, churned_t, cyc_n, dstr(cyc_first), dstr(won_first),
+             dstr(won_prev), nmonths, e->is_new);
 
     /* volume */
     int vp;
@@ -660,7 +680,8 @@ static void eval_one(const struct policy *p, int D, int i, struct expect *e)
             if (lhs < rhs)
                 e->reasons |= R_AMOUNT;
         }
-        if (strcmp(life, "silent") == 0)
+        /* only an established customer: a baseline of purchases or a known rhythm */
+        if (strcmp(life, "silent") == 0 && (base_n >= p->min_baseline || has_cycle))
             e->reasons |= R_SILENT;
     }
 }
@@ -738,6 +759,7 @@ static void model_eval(const struct policy *p, int D, struct expect *e)
 /* ---------------------------------------------------------------- the generated customer base */
 
 static int cust_x, cust_y; /* the admin's override; the account manager's pending raise */
+static int cust_yearly;    /* buys every half year: its own rhythm keeps it active 120 days on */
 
 /* A credit history of n sales 10 days apart (each due 7 days after it; paid
  * 3 days after the sale, or 12 days after it, late, for the indices in
@@ -807,6 +829,12 @@ static void gen_crafted(void)
     monthly(c, DAY(2022, 1, 15), DAY(2024, 6, 15), 200000, 20);
     c = add_c("silent: last purchase D1-364", 0, DAY(2022, 1, 1));
     monthly(c, DAY(2022, 1, 16), DAY(2024, 6, 16), 200000, 20);
+    c = cust_yearly = add_c("buys twice a year (rhythm 182 days): not silent at D1 + 120", 0, DAY(2021, 1, 1));
+    for (int y = 2021; y <= 2025; y++) {
+        buy(c, DAY(y, 2, 15), 900000, 90000);
+        if (y < 2025)
+            buy(c, DAY(y, 8, 15), 900000, 90000);
+    }
     c = add_c("silent at D1 (last purchase D1-100), back on D2-14: won back at D2", 0, DAY(2022, 2, 1));
     monthly(c, DAY(2022, 2, 7), DAY(2025, 3, 7), 300000, 20);
     buy(c, DAY(2025, 7, 1), 300000, 60000);
@@ -2122,6 +2150,9 @@ static void test_load(void **state)
             if (n != 0 && d == D_LIFE && !strcmp(all[d][k], "won_back"))
                 fail_msg("a first grading as of %s calls %d customers won back", dstr(D1), n);
         }
+    if (strcmp(e[cust_yearly].g[D_LIFE], "silent") == 0 || strcmp(e[cust_yearly].g[D_LIFE], "churned") == 0)
+        fail_msg("a customer buying twice a year is %s 120 days after its last purchase (%s)",
+                 e[cust_yearly].g[D_LIFE], e[cust_yearly].why[D_LIFE]);
     int held = 0;
     for (int i = 0; i < ncs; i++)
         held += e[i].graded && strstr(e[i].why[D_ABC], "held at B") != NULL;

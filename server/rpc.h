@@ -137,6 +137,13 @@ int rpc_other_user_ask(struct req *r, const char *username, const char *mine);
 int rpc_other_user_check(struct req *r, const struct db_result *res, int stmt, const char *username,
                          const char *theirs, int64_t *user_id);
 
+/* A user a request names, in row 0 of statement stmt (rpc_user_by_name):
+ * 0 when found and readable by the caller (the authorization function,
+ * ACT_USER_READ; oneself always). Otherwise answers NOT_FOUND "no user
+ * named '<username>'" on field, the same for a missing user and one the
+ * caller may not see, and returns -1. */
+int rpc_user_visible(struct req *r, const struct db_result *res, int stmt, const char *username, const char *field);
+
 Kehu__V1__OrgUnit *rpc_unit_from_row(struct req *r, const struct db_result *res, int stmt, int row, int col);
 
 /* Roles and kinds as PostgreSQL's enums spell them. */

@@ -16,8 +16,9 @@
  * --op dupcheck: CustomerAdd without force of a new customer carrying the
  * phone of an existing one (customers fetched from MIN..MAX at the start,
  * DUP_SAMPLES per connection), so every add is refused as a probable
- * duplicate: the duplicate check alone, timed. CONFLICT is its success;
- * nothing is written (but the audit rows of the refusals).
+ * duplicate: a whole refused add is timed (the branch lookup and the search
+ * keys an add computes first, then the check and its listing). CONFLICT is
+ * its success; nothing is written (but the audit rows of the refusals).
  *
  * SIGINT or SIGTERM ends the run early: no new requests, the ones in flight
  * are answered, and the figures are printed as usual. With --ready FILE,

@@ -71,6 +71,8 @@ struct import {
     int dry_run, create_dups;
     int64_t default_branch, actor;
     struct authz_scope scope;   /* where the caller may write */
+    struct authz_scope read;    /* which customers the caller may read: only those are named */
+    char *probe;                /* the duplicates it hit that the caller may not read, for the audit record */
     int owner_defaults_to_caller;
     struct db_copy *x;
     struct req *waiting;        /* the request a database step will answer */
@@ -464,7 +466,8 @@ static char *customers_resolve_sql(struct import *im)
         "UPDATE import_stage SET problem_field = 'owner', problem = 'outside the customers you may change'"
         " WHERE problem IS NULL AND NOT (%s);"
         "UPDATE import_stage s SET problem_field = 'ext_ref', problem = 'external reference ' || s.ext_ref"
-        " || ' is already used in this branch by customer ' || c.id FROM customer c"
+        " || ' is already used in this branch' || CASE WHEN %s THEN ' by customer ' || c.id ELSE '' END"
+        " FROM customer c"
         " WHERE s.problem IS NULL AND s.ext_ref IS NOT NULL AND c.branch_id = s.branch_id AND c.ext_ref = s.ext_ref;"
         "UPDATE import_stage s SET problem_field = 'ext_ref', problem = 'external reference ' || s.ext_ref"
         " || ' repeats line ' || m.first FROM (SELECT ext_ref, branch_id, min(line) AS first FROM import_stage"
@@ -500,7 +503,8 @@ static char *customers_resolve_sql(struct import *im)
         im->owner_defaults_to_caller
             ? arena_printf(&im->arena, "UPDATE import_stage SET owner_id = %lld WHERE owner IS NULL;", actor)
             : "",
-        branch, scope_predicate(im, "branch_id", "owner_id"));
+        branch, scope_predicate(im, "branch_id", "owner_id"),
+        rpc_scope_predicate(&im->arena, im->read, "c.branch_id", "c.owner_id"));
 }
 
 static char *customers_insert_sql(struct import *im)
@@ -624,9 +628,18 @@ static void step_done(const struct db_result *res, void *arg)
             d->existing_id = db_get_i64(res, 0, i, 1);
             d->other_line = (uint64_t)db_get_i64(res, 0, i, 2);
             d->reason = arena_strdup(&r->arena, db_get(res, 0, i, 3));
+            if (!db_get_bool(res, 0, i, 5)) {
+                audit_note_customer(r, d->existing_id);
+                im->probe = arena_printf(&im->arena, "%s%s%lld", im->probe ? im->probe : "", im->probe ? "," : "",
+                                         (long long)d->existing_id);
+                d->existing_id = 0;
+                d->reason = arena_printf(&r->arena, "%s: " RPC_DUPLICATE_ELSEWHERE, d->reason);
+            }
             out->duplicates[out->n_duplicates++] = d;
         }
         out->skipped = im->create_dups ? 0 : (uint64_t)db_get_i64(res, 0, 0, 4);
+        if (im->probe)
+            audit_note_detail(r, "duplicate probe matched customers the caller may not read: %s", im->probe);
         break;
     }
     case STEP_INSERT:
@@ -669,9 +682,15 @@ static void run_step(struct import *im)
             run_step(im);
             return;
         }
+        /* an existing customer the caller may not read is reported as
+         * existing elsewhere, never by id (its id is kept for the audit) */
         db_copy_exec(im->x,
-                     "SELECT line, coalesce(dup_of, 0), coalesce(dup_line, 0), dup_reason, count(*) OVER ()"
-                     " FROM import_stage WHERE problem IS NULL AND dup_reason IS NOT NULL ORDER BY line LIMIT 10000",
+                     arena_printf(&im->arena,
+                                  "SELECT s.line, coalesce(s.dup_of, 0), coalesce(s.dup_line, 0), s.dup_reason,"
+                                  " count(*) OVER (), c.id IS NULL OR %s FROM import_stage s"
+                                  " LEFT JOIN customer c ON c.id = s.dup_of"
+                                  " WHERE s.problem IS NULL AND s.dup_reason IS NOT NULL ORDER BY s.line LIMIT 10000",
+                                  rpc_scope_predicate(&im->arena, im->read, "c.branch_id", "c.owner_id")),
                      step_done, im);
         return;
     case STEP_INSERT:
@@ -688,8 +707,13 @@ static void run_step(struct import *im)
                                                     ? arena_printf(&im->arena, RPC_POOL_ROUTE_IMPORT, (long long)im->actor)
                                                     : "",
                                                 audit_commit_sql(im->srv, r, 0, r->rpc->name,
-                                                                 arena_printf(&r->arena, "%llu rows imported",
-                                                                              (unsigned long long)im->imported))),
+                                                                 arena_printf(&r->arena, "%llu rows imported%s%s",
+                                                                              (unsigned long long)im->imported,
+                                                                              im->probe ? "; duplicate probe matched"
+                                                                                          " customers the caller may"
+                                                                                          " not read: "
+                                                                                        : "",
+                                                                              im->probe ? im->probe : ""))),
                      step_done, im);
         return;
     default: {
@@ -886,6 +910,7 @@ static void begin_with_branch(struct req *r, int64_t branch)
     im->default_branch = branch;
     im->actor = who->user_id;
     im->scope = authz_customer_scope(who, ACT_CUSTOMER_WRITE);
+    im->read = authz_customer_scope(who, ACT_CUSTOMER_READ);
     im->owner_defaults_to_caller = who->role == KEHU__V1__ROLE__ACCOUNT_MANAGER;
     im->csv = csv_reader_new(NULL);
     if (!im->csv)

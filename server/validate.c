@@ -12,7 +12,7 @@
  *   mainland mobile   11 digits, 1[3-9]xxxxxxxxx
  *   mainland landline an area code (010, 02x, or 0 and three digits from 0300
  *                     up) and a local number of 7 or 8 digits not beginning
- *                     with 0 or 1; an extension of 1 to 6 digits after "-",
+ *                     with 0; an extension of 1 to 6 digits after "-",
  *                     a space, "ext", "x", "#" or "转" (as the last group)
  *   service numbers   400 and 800 numbers, 10 digits
  *   international     "+" (or "00") and a country code; +86 must be followed
@@ -43,7 +43,7 @@ static int mainland_landline(const char *d, size_t n)
     if (!area || n < area)
         return 0;
     size_t local = n - area;
-    return (local == 7 || local == 8) && d[area] >= '2' && d[area] <= '9';
+    return (local == 7 || local == 8) && d[area] != '0';
 }
 
 static int service_number(const char *d, size_t n)

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "gen_request.h"
 #include "itest.h"
 #include "wire.h"
 
@@ -471,6 +472,81 @@ static void test_import_without_branch(void **state)
     kehu_response_free(r);
 }
 
+/* ---- every op type, made from the descriptors */
+
+/* The response to id on fd (events pushed meanwhile passed over). */
+static Kehu__V1__Frame *raw_response(int fd, uint64_t id)
+{
+    for (;;) {
+        int eof;
+        Kehu__V1__Frame *f = it_raw_recv(fd, 30000, &eof);
+        if (!f)
+            fail_msg("no response to request %llu (%s)", (unsigned long long)id, eof ? "closed" : "timeout");
+        if (f->body_case == KEHU__V1__FRAME__BODY_RESPONSE && f->id == id)
+            return f;
+        kehu__v1__frame__free_unpacked(f, NULL);
+    }
+}
+
+/* Requests of every op type with values from the edges (the int64 extremes,
+ * dates past 9999, long and Chinese text, names that exist and names that
+ * do not) as an admin sends them: whatever the answer, never INTERNAL. And
+ * each with a flaw put in: refused as decoded, naming the field. */
+static void test_every_request(void **state)
+{
+    (void)state;
+    static const char *const skipped[] = { "logout", "admin_backup", "perm_set", "login" };
+    int fd = raw_open();
+    raw_login(fd, 2, "admin", TH_ADMIN_PASSWORD);
+    uint64_t id = 10;
+    char internal[4096] = "";
+    size_t ninternal = 0, sent = 0;
+    for (size_t op = 0; op < gen_op_count(); op++) {
+        const char *name = gen_op(op)->name;
+        int skip = 0;
+        for (size_t k = 0; k < sizeof skipped / sizeof skipped[0]; k++)
+            skip |= strcmp(skipped[k], name) == 0;
+        if (skip)
+            continue;
+        for (int variant = 0; variant < 12 + 3; variant++) {
+            enum gen_flaw flaw = variant < 12 ? GEN_SOUND : (enum gen_flaw)(variant - 11);
+            uint8_t bytes[512];
+            unsigned long rng = 0x9E3779B97F4A7C15ul * (op * 31 + (size_t)variant + 1);
+            for (size_t k = 0; k < sizeof bytes; k++) {
+                rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+                bytes[k] = (uint8_t)(rng >> 24);
+            }
+            struct gen_src src = { bytes, sizeof bytes };
+            struct gen_request g;
+            gen_request(&g, op, &src, flaw);
+            uint8_t *buf;
+            size_t n = gen_request_pack(&g, ++id, &buf);
+            uint8_t hdr[4] = { (uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n };
+            it_raw_write(fd, hdr, 4);
+            it_raw_write(fd, buf, n);
+            free(buf);
+            sent++;
+            Kehu__V1__Frame *f = raw_response(fd, id);
+            const Kehu__V1__Status *st = f->response->status;
+            if (st->code == C(INTERNAL) && ninternal++ < 12) {
+                size_t len = strlen(internal);
+                snprintf(internal + len, sizeof internal - len, "\n  %s (variant %d): %s", name, variant, st->message);
+            }
+            if (g.flaw != GEN_SOUND && (st->code != C(INVALID_ARGUMENT) || !*st->field))
+                fail_msg("%s with flaw %d: expected INVALID_ARGUMENT naming a field, got %s on '%s': %s", name,
+                         (int)g.flaw, kehu_code_name(st->code), st->field, st->message);
+            int unauthenticated = st->code == C(UNAUTHENTICATED);
+            kehu__v1__frame__free_unpacked(f, NULL);
+            gen_request_free(&g);
+            if (unauthenticated) /* a request ended the session (a revoke, a disable): log in again */
+                raw_login(fd, ++id, "admin", TH_ADMIN_PASSWORD);
+        }
+    }
+    close(fd);
+    if (ninternal)
+        fail_msg("%zu of %zu requests answered INTERNAL:%s", ninternal, sent, internal);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -482,6 +558,7 @@ int main(void)
         cmocka_unit_test(test_filters_not_found),
         cmocka_unit_test(test_audit_extremes),
         cmocka_unit_test(test_import_without_branch),
+        cmocka_unit_test(test_every_request), /* last: it changes what it finds */
     };
     return it_finish(cmocka_run_group_tests(tests, setup, teardown));
 }

@@ -144,7 +144,7 @@ int main(int argc, char **argv)
     size_t ops = gen_op_count();
     for (size_t op = 0; op < ops; op++)
         for (int flaw = 0; flaw < 4; flaw++)
-            for (int i = 0; i < 40; i++, runs++) {
+            for (int i = 0; i < 100; i++, runs++) {
                 size_t n = 2 + (size_t)(rng % 600);
                 buf[0] = (uint8_t)op;
                 buf[1] = (uint8_t)flaw;

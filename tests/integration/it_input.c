@@ -414,6 +414,32 @@ static void test_audit_extremes(void **state)
     audit_expect(1, 2, C(OK), NULL);
 }
 
+/* Grading policy refusals name the key that is wrong. */
+static void test_policy_key_named(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *key, *value;
+    } bad[] = {
+        { "abc.a_share", "5" },           /* out of its range */
+        { "no.such_key", "1" },           /* unknown */
+        { "abc.a_share", "lots" },        /* not a number */
+        { "abc.a_share", "0.9" },         /* above abc.b_share */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        Kehu__V1__FieldValue fv = KEHU__V1__FIELD_VALUE__INIT, *fvs[] = { &fv };
+        fv.field = (char *)bad[i].key;
+        fv.value = (char *)bad[i].value;
+        Kehu__V1__GradePolicySet m = KEHU__V1__GRADE_POLICY_SET__INIT;
+        m.values = fvs;
+        m.n_values = 1;
+        Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+        req.op_case = KEHU__V1__REQUEST__OP_GRADE_POLICY_SET;
+        req.grade_policy_set = &m;
+        it_expect(org.admin, &req, C(INVALID_ARGUMENT), bad[i].key);
+    }
+}
+
 /* ---- import from head office */
 
 static int import_begin(kehu_client *c, const char *branch, int dry_run, uint64_t *id)
@@ -558,6 +584,7 @@ int main(void)
         cmocka_unit_test(test_filters_not_found),
         cmocka_unit_test(test_audit_extremes),
         cmocka_unit_test(test_import_without_branch),
+        cmocka_unit_test(test_policy_key_named),
         cmocka_unit_test(test_every_request), /* last: it changes what it finds */
     };
     return it_finish(cmocka_run_group_tests(tests, setup, teardown));

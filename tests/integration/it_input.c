@@ -547,9 +547,12 @@ static void test_every_request(void **state)
             gen_request(&g, op, &src, flaw);
             uint8_t *buf;
             size_t n = gen_request_pack(&g, ++id, &buf);
-            uint8_t hdr[4] = { (uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n };
-            it_raw_write(fd, hdr, 4);
-            it_raw_write(fd, buf, n);
+            uint8_t *frame = malloc(n + 4); /* one write: a split one waits for Nagle and delayed ACKs */
+            frame[0] = (uint8_t)(n >> 24), frame[1] = (uint8_t)(n >> 16), frame[2] = (uint8_t)(n >> 8);
+            frame[3] = (uint8_t)n;
+            memcpy(frame + 4, buf, n);
+            it_raw_write(fd, frame, n + 4);
+            free(frame);
             free(buf);
             sent++;
             Kehu__V1__Frame *f = raw_response(fd, id);

@@ -5,6 +5,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "wire_check.h"
+
 static enum log_level min_level = LOG_INFO;
 static const char *const level_names[] = { "debug", "info", "warn", "error" };
 
@@ -46,6 +48,8 @@ static void escape_into(char *out, size_t *n, size_t cap, const char *s)
                     k = 0;
                     break;
                 }
+            if (k && !wire_utf8_valid(p, k))
+                k = 0; /* overlong, a surrogate, past U+10FFFF */
             if (k == 2 && p[0] == 0xC2 && p[1] < 0xA0)
                 k = 0; /* U+0080..U+009F, the C1 controls */
         } else if (*p >= 0x80 || *p < 0x20 || *p == 0x7f || *p == '\\') {

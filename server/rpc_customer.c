@@ -1066,6 +1066,51 @@ int rpc_customer_filter_sql(struct req *r, const Kehu__V1__CustomerList *m, enum
     return 0;
 }
 
+/* A list whose filters name an owner or a unit waits for them to be found. */
+struct filter_check {
+    struct req *r;
+    const Kehu__V1__CustomerList *m;
+    struct sqlbuf b;
+    db_cb cb;
+};
+
+/* An owner filter naming a user the caller may not see gets what a missing
+ * one gets (units are visible to everyone): a list that is merely empty
+ * would hide a typo, and a different answer would reveal the user. */
+static void filter_checked(const struct db_result *res, void *arg)
+{
+    struct filter_check *fc = arg;
+    struct req *r = fc->r;
+    const Kehu__V1__CustomerList *m = fc->m;
+    if (res->outcome != DB_OK) {
+        req_fail_db(r, res);
+        return;
+    }
+    if (m->owner && *m->owner) {
+        int readable = db_rows(res, 0) == 1;
+        if (readable && db_get_i64(res, 0, 0, 0) != req_who(r)->user_id) {
+            int64_t path[AUTHZ_MAX_DEPTH];
+            int n = rpc_user_row_path(res, 0, 0, 0, path, AUTHZ_MAX_DEPTH);
+            struct authz_target t = { .unit_path = path, .path_len = n < 0 ? 0 : n,
+                                      .role = rpc_role_from_sql(db_get(res, 0, 0, 3)),
+                                      .user_id = db_get_i64(res, 0, 0, 0) };
+            const char *why;
+            readable = authz_check(req_who(r), ACT_USER_READ, &t, &why) == KEHU__V1__CODE__OK;
+        }
+        if (!readable) {
+            req_fail(r, KEHU__V1__CODE__NOT_FOUND, "owner", "no user named '%s'", m->owner);
+            return;
+        }
+    }
+    if (m->branch && *m->branch && db_rows(res, 1) == 0) {
+        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "branch", "no org unit '%s'", m->branch);
+        return;
+    }
+    struct db_call *call = db_call_new(r->srv->db, fc->cb, r);
+    db_call_add_sql(call, fc->b.s, fc->b.n, fc->b.params);
+    db_call_send(call);
+}
+
 int rpc_customer_list_start(struct req *r, const Kehu__V1__CustomerList *m, uint32_t default_limit, db_cb cb)
 {
     static const Kehu__V1__CustomerList none = KEHU__V1__CUSTOMER_LIST__INIT;
@@ -1111,6 +1156,18 @@ int rpc_customer_list_start(struct req *r, const Kehu__V1__CustomerList *m, uint
     snprintf(order, sizeof order, " ORDER BY %s %s, c.id %s LIMIT %u", ps->sort->key, ps->sort->desc ? "DESC" : "ASC",
              ps->sort->desc ? "DESC" : "ASC", ps->limit + 1);
     sql_add(r, &b, order);
+    if ((m->owner && *m->owner) || (m->branch && *m->branch)) {
+        /* the filters name a user and a unit: they must exist (for the caller) */
+        struct filter_check *fc = arena_alloc(&r->arena, sizeof *fc);
+        *fc = (struct filter_check){ .r = r, .m = m, .b = b, .cb = cb };
+        struct db_call *call = db_call_new(r->srv->db, filter_checked, fc);
+        const char *po[] = { m->owner && *m->owner ? m->owner : "" };
+        const char *pb[] = { m->branch && *m->branch ? m->branch : "" };
+        db_call_add(call, &rpc_user_by_name, 1, po);
+        db_call_add(call, &rpc_unit_place_by_ref, 1, pb);
+        db_call_send(call);
+        return 0;
+    }
     struct db_call *call = db_call_new(r->srv->db, cb, r);
     db_call_add_sql(call, b.s, b.n, b.params);
     db_call_send(call);

@@ -90,6 +90,7 @@ struct import {
     struct arena arena;         /* strings that live as long as the import */
     struct arena rows;          /* per chunk */
     const char *csv_error;
+    const char *csv_error_field; /* the request field csv_error is about ("data" when NULL) */
     int step;                   /* of the final SQL */
     uint64_t imported;
     Kehu__V1__ImportResult *result;
@@ -102,6 +103,10 @@ struct import {
 };
 
 static uint64_t next_import_id;
+
+/* An import from head office or a region has no branch of its own to put
+ * customers in (a foreign-key failure on branch 0 before). */
+#define NO_BRANCH "an import from head office or a region needs --branch, or a branch or owner on every row"
 
 static struct import *import_of(struct req *r)
 {
@@ -260,6 +265,13 @@ static int map_header(struct import *im, const char *const *fields, const size_t
     }
     if (im->kind == IMPORT_CUSTOMERS && !seen[FI_NAME]) {
         im->csv_error = "the header has no name column (name or 姓名)";
+        return 1;
+    }
+    /* without a default branch (an import from above a branch) each row must
+     * bring its branch or an owner whose branch it takes */
+    if (im->kind == IMPORT_CUSTOMERS && !im->default_branch && !seen[CF_COUNT] && !seen[CF_COUNT + 1]) {
+        im->csv_error = NO_BRANCH;
+        im->csv_error_field = "branch";
         return 1;
     }
     if (im->kind == IMPORT_TXNS && (!seen[TX_CUSTOMER] || !seen[TX_AMOUNT] || !seen[TX_DATE])) {
@@ -459,7 +471,9 @@ static char *customers_resolve_sql(struct import *im)
         " WHERE problem IS NULL AND branch IS NOT NULL AND branch_id IS NULL;"
         "UPDATE import_stage s SET branch_id = o.branch_id FROM app_user u JOIN org_unit o ON o.id = u.unit_id"
         " WHERE s.problem IS NULL AND s.branch_id IS NULL AND s.owner_id = u.id AND o.branch_id IS NOT NULL;"
-        "UPDATE import_stage SET branch_id = %lld WHERE problem IS NULL AND branch_id IS NULL;"
+        "UPDATE import_stage SET branch_id = %lld WHERE problem IS NULL AND branch_id IS NULL AND %lld <> 0;"
+        "UPDATE import_stage SET problem_field = 'branch', problem = '" NO_BRANCH "'"
+        " WHERE problem IS NULL AND branch_id IS NULL;"
         "UPDATE import_stage s SET problem_field = 'owner', problem = coalesce(s.owner, 'the owner')"
         " || ' does not work in that branch' FROM app_user u JOIN org_unit o ON o.id = u.unit_id"
         " WHERE s.problem IS NULL AND s.owner_id = u.id AND o.branch_id IS DISTINCT FROM s.branch_id;"
@@ -503,7 +517,7 @@ static char *customers_resolve_sql(struct import *im)
         im->owner_defaults_to_caller
             ? arena_printf(&im->arena, "UPDATE import_stage SET owner_id = %lld WHERE owner IS NULL;", actor)
             : "",
-        branch, scope_predicate(im, "branch_id", "owner_id"),
+        branch, branch, scope_predicate(im, "branch_id", "owner_id"),
         rpc_scope_predicate(&im->arena, im->read, "c.branch_id", "c.owner_id"));
 }
 
@@ -795,7 +809,8 @@ static void chunk_parsed(uv_work_t *w, int status)
     const Kehu__V1__ImportChunk *m = im->chunk;
     int rc = status < 0 ? CSV_ERR_NOMEM : im->parse_rc;
     if (rc == CSV_STOPPED || im->csv_error) {
-        import_fail(im, r, KEHU__V1__CODE__INVALID_ARGUMENT, "data", im->csv_error ? im->csv_error : "bad header");
+        import_fail(im, r, KEHU__V1__CODE__INVALID_ARGUMENT, im->csv_error_field ? im->csv_error_field : "data",
+                    im->csv_error ? im->csv_error : "bad header");
         return;
     }
     if (rc != CSV_OK) {

@@ -400,6 +400,16 @@ static void test_backup_restore(void **state)
     assert_int_equal(rc, 1);
     assert_non_null(strstr(out, "not empty"));
 
+    /* a restore given the wrong key: the base is restored, but the script says the key does not fit (exit 1) */
+    struct th_env e3;
+    assert_int_equal(th_pg_create(&e3), 0);
+    rc = run_cmd(ARGS("/bin/bash", restore, dump, "--db", e3.conninfo),
+                 ENV(kehud_env, "KEHUD_ID_KEY=00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"), out,
+                 sizeof out);
+    th_env_down(&e3);
+    if (rc != 1 || !strstr(out, "is not the one this backup's ID numbers were sealed with"))
+        fail_msg("scripts/restore with a wrong key exited %d:\n%s", rc, out);
+
     PGconn *restored = PQconnectdb(e2.conninfo);
     long long upto = it_pg_i64(restored, "SELECT coalesce(max(seq), 0) FROM audit_log");
     PQfinish(restored);

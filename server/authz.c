@@ -252,6 +252,20 @@ static const char *outside(struct authz_scope s, enum perm_scope ps, const struc
     }
 }
 
+const char *authz_cell(const struct principal *who, enum authz_action act)
+{
+    enum perm_action col = customer_column(act);
+    enum perm_scope ps = authz_perm(who->role, col);
+    if (ps == PS_NONE)
+        return deny_cell(who, col);
+    size_t size;
+    char *b = why_buf(&size);
+    snprintf(b, size, "%s may %s: %s%s (matrix %s/%s = %s)", role_name(who->role), action_phrase(col),
+             scope_short(ps), ps == PS_ALL ? "" : " only", role_name(who->role), perm_action_name(col),
+             perm_scope_name(ps));
+    return b;
+}
+
 /* Customers: a record the principal may not even read does not exist for
  * them (NOT_FOUND), so that existence does not leak. */
 static Kehu__V1__Code customer_check(const struct principal *who, enum authz_action act, const struct authz_target *t,

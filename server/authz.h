@@ -94,6 +94,11 @@ struct authz_target {
 Kehu__V1__Code authz_check(const struct principal *who, enum authz_action act, const struct authz_target *target,
                            const char **why);
 
+/* The cell of the matrix behind a customer action, as a sentence for a
+ * message: "account_manager may edit customers: their own only (matrix
+ * account_manager/edit = own)". Valid until a few more calls. */
+const char *authz_cell(const struct principal *who, enum authz_action act);
+
 /* The same decision, explained: which matrix cell applies and why the
  * record is or is not inside it, in a sentence written into buf. */
 Kehu__V1__Code authz_explain(const struct principal *who, enum authz_action act, const struct authz_target *target,

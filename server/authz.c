@@ -5,8 +5,10 @@
 #include <string.h>
 
 static const char *const action_names[PERM_ACTIONS] = {
-    [PERM_READ] = "read",     [PERM_EDIT] = "edit",     [PERM_REASSIGN] = "reassign", [PERM_OVERRIDE_GRADE] = "override_grade",
-    [PERM_EXPORT] = "export", [PERM_UNMASK] = "unmask", [PERM_DELETE] = "delete",     [PERM_LOG_CONTACT] = "log_contact",
+    [PERM_READ] = "read",         [PERM_EDIT] = "edit",
+    [PERM_REASSIGN] = "reassign", [PERM_OVERRIDE_GRADE] = "override_grade",
+    [PERM_EXPORT] = "export",     [PERM_UNMASK] = "unmask",
+    [PERM_DELETE] = "delete",     [PERM_LOG_CONTACT] = "log_contact",
     [PERM_ADMIN] = "admin",
 };
 static const char *const scope_names[PS_SCOPES] = { "none", "own", "team", "branch", "region", "all" };

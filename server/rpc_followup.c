@@ -260,8 +260,8 @@ static void followup_plan(struct req *r)
     rpc_customer_load(r, m->customer_id, ACT_CUSTOMER_LOG_CONTACT, plan_loaded);
 }
 
-const struct rpc_entry rpc_followup_plan = { KEHU__V1__REQUEST__OP_FOLLOWUP_PLAN, "followup_plan", ACT_CUSTOMER_LOG_CONTACT,
-                                             0, followup_plan };
+const struct rpc_entry rpc_followup_plan = { KEHU__V1__REQUEST__OP_FOLLOWUP_PLAN, "followup_plan",
+                                             ACT_CUSTOMER_LOG_CONTACT, 0, followup_plan };
 
 /* ---- FollowupLog */
 
@@ -335,8 +335,8 @@ static void followup_log(struct req *r)
     rpc_customer_load(r, m->customer_id, ACT_CUSTOMER_LOG_CONTACT, log_loaded);
 }
 
-const struct rpc_entry rpc_followup_log = { KEHU__V1__REQUEST__OP_FOLLOWUP_LOG, "followup_log", ACT_CUSTOMER_LOG_CONTACT, 0,
-                                            followup_log };
+const struct rpc_entry rpc_followup_log = { KEHU__V1__REQUEST__OP_FOLLOWUP_LOG, "followup_log",
+                                            ACT_CUSTOMER_LOG_CONTACT, 0, followup_log };
 
 /* ---- FollowupDue */
 

@@ -46,6 +46,8 @@ char *rpc_customer_next_cursor(struct req *r, const struct db_result *res, uint3
 extern const struct rpc_entry rpc_import_begin, rpc_import_chunk, rpc_export_page;
 /* rpc_merge.c */
 extern const struct rpc_entry rpc_customer_merge;
+/* rpc_customer.c, rpc_merge.c, rpc_contact.c, rpc_payment.c: repairs */
+extern const struct rpc_entry rpc_customer_unarchive, rpc_customer_unmerge, rpc_txn_reverse, rpc_payment_reverse;
 /* Abandons the connection's import, if any: its transaction rolls back. */
 void import_drop(struct conn *c);
 
@@ -70,6 +72,13 @@ void rpc_customer_load(struct req *r, int64_t id, enum authz_action act,
 void rpc_customer_load_ctx(struct req *r, int64_t id, enum authz_action act,
                            void (*then)(struct req *r, const struct rpc_customer_ref *ref), void *ctx,
                            const char *field);
+/* Loads the customer an object (a transaction, a payment) belongs to, for
+ * a request that names the object: a missing or unreadable customer is
+ * answered NOT_FOUND on `field` with `missing` ("no transaction 7"), as a
+ * missing object is. */
+void rpc_customer_load_for(struct req *r, int64_t id, enum authz_action act,
+                           void (*then)(struct req *r, const struct rpc_customer_ref *ref), void *ctx,
+                           const char *field, const char *missing);
 /* The customer as the protocol shows it, from a CUSTOMER_COLUMNS row. */
 Kehu__V1__Customer *rpc_customer_from_row(struct req *r, const struct db_result *res, int stmt, int row);
 /* "a,b" -> {"a","b"} (PostgreSQL array literal, quoted and escaped). */

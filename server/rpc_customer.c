@@ -196,6 +196,8 @@ static struct db_stmt customer_by_id = DB_STMT(
 struct load {
     int64_t id;
     const char *field; /* how the request names the customer */
+    const char *missing; /* the answer when it is missing or unreadable, if not "no customer N" */
+    int tombstone_ok;    /* a merged customer is loaded too (unmerge) */
     void *ctx;
     enum authz_action act;
     void (*then)(struct req *r, const struct rpc_customer_ref *ref);
@@ -210,7 +212,10 @@ static void loaded(const struct db_result *res, void *arg)
         return;
     }
     if (db_rows(res, 0) != 1) {
-        req_fail(r, KEHU__V1__CODE__NOT_FOUND, l->field, "no customer %lld", (long long)l->id);
+        if (l->missing)
+            req_fail(r, KEHU__V1__CODE__NOT_FOUND, l->field, "%s", l->missing);
+        else
+            req_fail(r, KEHU__V1__CODE__NOT_FOUND, l->field, "no customer %lld", (long long)l->id);
         return;
     }
     struct rpc_customer_ref ref = { .id = l->id, .ctx = l->ctx };
@@ -221,7 +226,10 @@ static void loaded(const struct db_result *res, void *arg)
     const char *why;
     Kehu__V1__Code code = authz_check(req_who(r), l->act, &t, &why);
     if (code == KEHU__V1__CODE__NOT_FOUND) {
-        req_fail(r, code, l->field, "no customer %lld", (long long)l->id);
+        if (l->missing)
+            req_fail(r, code, l->field, "%s", l->missing);
+        else
+            req_fail(r, code, l->field, "no customer %lld", (long long)l->id);
         return;
     }
     if (code != KEHU__V1__CODE__OK) {
@@ -229,7 +237,7 @@ static void loaded(const struct db_result *res, void *arg)
         return;
     }
     int64_t merged_into = db_get_i64(res, 0, 0, COL_MERGED_INTO);
-    if (merged_into) { /* a tombstone: say where the customer went */
+    if (merged_into && !l->tombstone_ok) { /* a tombstone: say where the customer went */
         req_fail(r, KEHU__V1__CODE__NOT_FOUND, l->field, "customer %lld was merged into customer %lld",
                  (long long)l->id, (long long)merged_into);
         return;
@@ -250,9 +258,9 @@ void rpc_customer_load(struct req *r, int64_t id, enum authz_action act,
     rpc_customer_load_ctx(r, id, act, then, NULL, NULL);
 }
 
-void rpc_customer_load_ctx(struct req *r, int64_t id, enum authz_action act,
+void rpc_customer_load_for(struct req *r, int64_t id, enum authz_action act,
                            void (*then)(struct req *r, const struct rpc_customer_ref *ref), void *ctx,
-                           const char *field)
+                           const char *field, const char *missing)
 {
     Kehu__V1__Request__OpCase op = r->msg->op_case;
     if (!field)
@@ -268,6 +276,8 @@ void rpc_customer_load_ctx(struct req *r, int64_t id, enum authz_action act,
     struct load *l = arena_alloc(&r->arena, sizeof *l);
     l->id = id;
     l->field = field;
+    l->missing = missing;
+    l->tombstone_ok = act == ACT_CUSTOMER_DELETE && op == KEHU__V1__REQUEST__OP_CUSTOMER_UNMERGE;
     l->ctx = ctx;
     l->act = act;
     l->then = then;
@@ -275,6 +285,13 @@ void rpc_customer_load_ctx(struct req *r, int64_t id, enum authz_action act,
     char *p0 = arena_printf(&r->arena, "%lld", (long long)id);
     const char *p[] = { p0 };
     db_query(r->srv->db, &customer_by_id, 1, p, loaded, r);
+}
+
+void rpc_customer_load_ctx(struct req *r, int64_t id, enum authz_action act,
+                           void (*then)(struct req *r, const struct rpc_customer_ref *ref), void *ctx,
+                           const char *field)
+{
+    rpc_customer_load_for(r, id, act, then, ctx, field, NULL);
 }
 
 /* Fills values from a CUSTOMER_COLUMNS row (the current record). */
@@ -784,6 +801,49 @@ static void customer_archive(struct req *r)
 
 const struct rpc_entry rpc_customer_archive = { KEHU__V1__REQUEST__OP_CUSTOMER_ARCHIVE, "customer_archive",
                                                 ACT_CUSTOMER_DELETE, 0, customer_archive };
+
+/* ---- CustomerUnarchive: an archived customer active again (customer_unarchive in sql/0015) */
+
+static struct db_stmt unarchive_stmt = DB_STMT("SELECT customer_unarchive($1, $2, $3)");
+
+static void unarchive_done(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    if (res->outcome != DB_OK) {
+        req_fail_db(r, res);
+        return;
+    }
+    if (db_rows(res, 1) != 1) {
+        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "id", "no customer %lld", (long long)r->msg->customer_unarchive->id);
+        return;
+    }
+    reply_customer(r, res, 1);
+}
+
+static void unarchive_loaded(struct req *r, const struct rpc_customer_ref *ref)
+{
+    const Kehu__V1__CustomerUnarchive *m = r->msg->customer_unarchive;
+    if (strcmp(ref->status, "archived") != 0) {
+        reply_customer(r, r->state, 0); /* not archived: nothing to do */
+        return;
+    }
+    const char *p[] = { arena_printf(&r->arena, "%lld", (long long)m->id),
+                        arena_printf(&r->arena, "%lld", (long long)m->version),
+                        arena_printf(&r->arena, "%lld", (long long)req_who(r)->user_id) };
+    struct db_call *call = db_call_new(r->srv->db, unarchive_done, r);
+    db_call_add(call, &unarchive_stmt, 3, p);
+    db_call_add(call, &customer_by_id, 1, p);
+    audit_call_send(r, call);
+}
+
+static void customer_unarchive(struct req *r)
+{
+    const Kehu__V1__CustomerUnarchive *m = r->msg->customer_unarchive;
+    rpc_customer_load_ctx(r, m ? m->id : 0, ACT_CUSTOMER_DELETE, unarchive_loaded, NULL, "id");
+}
+
+const struct rpc_entry rpc_customer_unarchive = { KEHU__V1__REQUEST__OP_CUSTOMER_UNARCHIVE, "customer_unarchive",
+                                                  ACT_CUSTOMER_DELETE, 0, customer_unarchive };
 
 /* ---- CustomerList and CustomerSearch: the caller's scope, filters, keyset pages */
 

@@ -90,6 +90,9 @@ struct import {
     const char *csv_error;
     int step;                   /* of the final SQL */
     uint64_t imported;
+    int confirm;                /* the client commits (ImportChunk.commit) */
+    int awaiting;               /* checked and staged: waiting for the client's commit */
+    uint64_t skipped;
     Kehu__V1__ImportResult *result;
     uint64_t started_ms;
     /* a chunk being parsed on the thread pool: ICU makes a row cost ~0.25 ms,
@@ -679,6 +682,31 @@ static void run_step(struct import *im)
                      im);
         return;
     case STEP_FINISH:
+        if (im->conn->state == CONN_CLOSING || im->conn->state == CONN_CLOSED) {
+            /* the client went away (Ctrl-C, killed) before the commit: nothing is kept */
+            log_info(im->conn->id, r->id, "import %llu cancelled by the client before its commit: rolled back",
+                     (unsigned long long)im->id);
+            import_fail(im, r, KEHU__V1__CODE__UNAVAILABLE, NULL, "the import was cancelled: nothing was imported");
+            return;
+        }
+        if (im->confirm && !im->dry_run && !im->awaiting) {
+            /* everything is checked and staged: the client says whether to commit */
+            Kehu__V1__ImportResult *out = im->result;
+            im->skipped = out->skipped;
+            out->awaiting_commit = 1;
+            out->total = im->total;
+            out->imported = im->imported;
+            out->encoding = arena_strdup(&r->arena, csv_encoding_name(csv_reader_encoding(im->csv)));
+            out->unknown_columns = arena_alloc(&r->arena, sizeof *out->unknown_columns * (im->nunknown ? im->nunknown : 1));
+            for (size_t i = 0; i < im->nunknown; i++)
+                out->unknown_columns[out->n_unknown_columns++] = arena_strdup(&r->arena, im->unknown[i]);
+            im->awaiting = 1;
+            im->waiting = NULL;
+            r->resp.result_case = KEHU__V1__RESPONSE__RESULT_IMPORT_RESULT;
+            r->resp.import_result = out;
+            req_reply(r);
+            return;
+        }
         /* customers added without owner are routed by the assignment rules, then
          * the import's audit row commits with it */
         db_copy_exec(im->x,
@@ -793,6 +821,17 @@ static void chunk_parsed(uv_work_t *w, int status)
     }
 }
 
+/* The client's commit of a confirmed import: the last step, then the result
+ * (counts only: the rows' report came with the staged result). */
+static void import_commit(struct import *im, struct req *r)
+{
+    im->waiting = r;
+    im->result = arena_alloc(&r->arena, sizeof *im->result);
+    kehu__v1__import_result__init(im->result);
+    im->result->skipped = im->skipped;
+    run_step(im);
+}
+
 static void import_chunk(struct req *r)
 {
     const Kehu__V1__ImportChunk *m = r->msg->import_chunk;
@@ -804,6 +843,16 @@ static void import_chunk(struct req *r)
     }
     if (im->waiting) {
         req_fail(r, KEHU__V1__CODE__CONFLICT, "import_id", "wait for the previous chunk's answer");
+        return;
+    }
+    if (m->commit || im->awaiting) {
+        if (!m->commit || !im->awaiting) {
+            import_fail(im, r, KEHU__V1__CODE__FAILED_PRECONDITION, m->commit ? "commit" : "data",
+                        m->commit ? "nothing to commit yet: send the file's last chunk first"
+                                  : "the whole file was sent: commit or drop the connection");
+            return;
+        }
+        import_commit(im, r);
         return;
     }
     if (m->data.len > IMPORT_MAX_CHUNK) {
@@ -882,6 +931,7 @@ static void begin_with_branch(struct req *r, int64_t branch)
     im->srv = r->srv;
     im->kind = strcmp(m->kind, "txns") == 0 ? IMPORT_TXNS : IMPORT_CUSTOMERS;
     im->dry_run = m->dry_run;
+    im->confirm = m->confirm;
     im->create_dups = m->duplicates && strcmp(m->duplicates, "create") == 0;
     im->default_branch = branch;
     im->actor = who->user_id;

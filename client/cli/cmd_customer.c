@@ -479,6 +479,8 @@ static void json_customer(struct json_w *w, const void *item)
     /* CLI.md: grades per dimension, absent ones omitted (none before the first grading run) */
     json_key(w, "grades");
     cmd_grade_json_grades(w, c->grades, c->n_grades);
+    if (c->merge_id) /* customer merge: the merge, for customer unmerge */
+        json_kint(w, "merge_id", c->merge_id);
     json_end_object(w);
 }
 

@@ -173,7 +173,14 @@ static int cancelled(struct cli *cli)
 
 /* Commits a staged import; the signals wait meanwhile: once the commit is
  * sent, what was committed is what the CLI reports. */
-static int commit_import(struct cli *cli, uint64_t id, Kehu__V1__ImportResult *staged)
+static int import_rc(const Kehu__V1__ImportResult *res, const char *duplicates)
+{
+    /* duplicates skipped on request are success: only rejected rows, or
+     * duplicates left out without being asked, are "partly done" */
+    return res->n_rejected || (res->skipped && !(duplicates && *duplicates)) ? CLI_PARTIAL : CLI_OK;
+}
+
+static int commit_import(struct cli *cli, uint64_t id, Kehu__V1__ImportResult *staged, const char *duplicates)
 {
     sigset_t block, old;
     sigemptyset(&block);
@@ -200,7 +207,7 @@ static int commit_import(struct cli *cli, uint64_t id, Kehu__V1__ImportResult *s
         staged->updated = resp->import_result->updated;
         staged->awaiting_commit = 0;
         print_result(cli, staged);
-        rc = staged->n_rejected ? CLI_PARTIAL : CLI_OK;
+        rc = import_rc(staged, duplicates);
         kehu_response_free(resp);
         /* blocked meanwhile: a signal that came now is too late to cancel */
         sigset_t pending;
@@ -318,11 +325,10 @@ static int run_import(struct cli *cli, int argc, char **argv, const char *kind)
             }
             Kehu__V1__ImportResult *res = resp->import_result;
             if (res->awaiting_commit) {
-                rc = commit_import(cli, id, res);
+                rc = commit_import(cli, id, res, begin.duplicates);
             } else {
                 print_result(cli, res);
-                /* duplicates skipped on request are success: only rejected rows are "partly done" */
-                rc = res->n_rejected || (res->skipped && !begin.duplicates) ? CLI_PARTIAL : CLI_OK;
+                rc = import_rc(res, begin.duplicates);
             }
             kehu_response_free(resp);
             break;

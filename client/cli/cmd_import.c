@@ -29,7 +29,7 @@
 #define CHUNK (256u * 1024)
 #define IMPORT_FINISH_MS (60 * 60 * 1000)
 
-enum { O_DRY_RUN = 0x200, O_DUPLICATES, O_BRANCH };
+enum { O_DRY_RUN = 0x200, O_DUPLICATES, O_BRANCH, O_UPDATE };
 
 static void print_result(struct cli *cli, const Kehu__V1__ImportResult *res)
 {
@@ -39,6 +39,7 @@ static void print_result(struct cli *cli, const Kehu__V1__ImportResult *res)
         json_begin_object(&w);
         json_kuint(&w, "total", res->total);
         json_kuint(&w, "imported", res->imported);
+        json_kuint(&w, "updated", res->updated);
         json_kuint(&w, "skipped", res->skipped);
         json_kbool(&w, "dry_run", res->dry_run);
         json_kstr(&w, "encoding", res->encoding);
@@ -75,6 +76,11 @@ static void print_result(struct cli *cli, const Kehu__V1__ImportResult *res)
         for (size_t i = 0; i < res->n_unknown_columns; i++)
             json_str(&w, res->unknown_columns[i]);
         json_end_array(&w);
+        json_key(&w, "ignored_columns");
+        json_begin_array(&w);
+        for (size_t i = 0; i < res->n_ignored_columns; i++)
+            json_str(&w, res->ignored_columns[i]);
+        json_end_array(&w);
         json_end_object(&w);
         json_finish(&w);
         return;
@@ -82,6 +88,14 @@ static void print_result(struct cli *cli, const Kehu__V1__ImportResult *res)
     cli_say("%s %llu of %llu rows (%s)%s\n", res->dry_run ? "would import" : "imported",
             (unsigned long long)res->imported, (unsigned long long)res->total, res->encoding,
             res->dry_run ? ": dry run, nothing changed" : "");
+    if (res->updated)
+        cli_say("%s %llu existing customers\n", res->dry_run ? "would update" : "updated",
+                (unsigned long long)res->updated);
+    if (res->n_ignored_columns) {
+        char *cols = cmd_customer_join(res->ignored_columns, res->n_ignored_columns, ", ");
+        cli_say("columns read but not imported (they are not set by an import): %s\n", cols);
+        free(cols);
+    }
     if (res->skipped)
         cli_say("skipped %llu probable duplicates (not imported)\n", (unsigned long long)res->skipped);
     if (res->n_unknown_columns) {
@@ -228,6 +242,7 @@ static int run_import(struct cli *cli, int argc, char **argv, const char *kind)
         { "dry-run", no_argument, NULL, O_DRY_RUN },
         { "duplicates", required_argument, NULL, O_DUPLICATES },
         { "branch", required_argument, NULL, O_BRANCH },
+        { "update", no_argument, NULL, O_UPDATE },
         { NULL, 0, NULL, 0 },
     };
     static const struct option txn_opts[] = {
@@ -247,6 +262,7 @@ static int run_import(struct cli *cli, int argc, char **argv, const char *kind)
             begin.duplicates = optarg;
             break;
         case O_BRANCH: begin.branch = optarg; break;
+        case O_UPDATE: begin.update = 1; break;
         default: return cli->opt_rc;
         }
     }
@@ -443,12 +459,17 @@ static int run_customer_export(struct cli *cli, int argc, char **argv)
 }
 
 const struct cli_cmd cmd_import_table[] = {
-    { "customer import", "FILE.csv [--dry-run] [--duplicates skip|create] [--branch UNIT]",
-      "import customers from CSV (UTF-8, GBK or UTF-16; Chinese or English headers)", 1, run_customer_import },
+    { "customer import", "FILE.csv [--dry-run] [--duplicates skip|create] [--branch UNIT] [--update]",
+      "import customers from CSV (UTF-8, GBK or UTF-16; Chinese or English headers); --update: rows matching a "
+      "customer by id or ext_ref update it (only if still at the row's version, when the file has a version column), "
+      "as an edited customer export does; the other rows are new customers. Ctrl-C before the end imports nothing",
+      1, run_customer_import },
     { "customer export",
       "[--owner U] [--branch B] [--status S] [--tag T] [--region R] [--industry I] [--source S] "
       "[--created-from DATE] [--created-to DATE] [--sort S] [--output FILE]",
-      "export customers as CSV that Excel opens (UTF-8 with BOM)", 1, run_customer_export },
+      "export customers as CSV that Excel opens (UTF-8 with BOM), with their version and grades (grade_abc ...); "
+      "edit it and import it back with customer import --update",
+      1, run_customer_export },
     { "txn import", "FILE.csv [--dry-run]", "import transactions from CSV (customer, date, amount, ...)", 1,
       run_txn_import },
     { NULL, NULL, NULL, 0, NULL },

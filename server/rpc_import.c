@@ -511,7 +511,7 @@ static char *customers_resolve_sql(struct import *im)
         " WHERE problem IS NULL AND branch IS NOT NULL AND branch_id IS NULL;"
         "UPDATE import_stage s SET branch_id = o.branch_id FROM app_user u JOIN org_unit o ON o.id = u.unit_id"
         " WHERE s.problem IS NULL AND s.branch_id IS NULL AND s.owner_id = u.id AND o.branch_id IS NOT NULL;"
-        "UPDATE import_stage SET branch_id = %lld WHERE problem IS NULL AND branch_id IS NULL;"
+        "%s"
         "UPDATE import_stage s SET problem_field = 'owner', problem = coalesce(s.owner, 'the owner')"
         " || ' does not work in that branch' FROM app_user u JOIN org_unit o ON o.id = u.unit_id"
         " WHERE s.problem IS NULL AND s.owner_id = u.id AND o.branch_id IS DISTINCT FROM s.branch_id;"
@@ -554,7 +554,12 @@ static char *customers_resolve_sql(struct import *im)
         im->owner_defaults_to_caller
             ? arena_printf(&im->arena, "UPDATE import_stage SET owner_id = %lld WHERE owner IS NULL;", actor)
             : "",
-        branch, scope_predicate(im, "branch_id", "owner_id"));
+        /* the caller works above the branches: a row must then name its branch (or an owner) */
+        branch ? arena_printf(&im->arena, "UPDATE import_stage SET branch_id = %lld WHERE problem IS NULL"
+                                          " AND branch_id IS NULL;", branch)
+               : "UPDATE import_stage SET problem_field = 'branch', problem = 'no branch: give a branch column,"
+                 " an owner or --branch' WHERE problem IS NULL AND branch_id IS NULL;",
+        scope_predicate(im, "branch_id", "owner_id"));
 }
 
 static char *customers_insert_sql(struct import *im)

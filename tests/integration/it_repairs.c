@@ -470,6 +470,86 @@ static void test_import_interrupted(void **state)
     assert_int_equal(count_prefix("中断"), 0);
 }
 
+/* Replaces the first `from` in a file's text by `to`. */
+static void edit_file(const char *name, const char *from, const char *to)
+{
+    char *text = read_file(name);
+    char *at = strstr(text, from);
+    if (!at)
+        fail_msg("%s lacks '%s':\n%s", name, from, text);
+    size_t n = strlen(text), nf = strlen(from), nt = strlen(to);
+    char *out = malloc(n - nf + nt + 1);
+    memcpy(out, text, (size_t)(at - text));
+    memcpy(out + (at - text), to, nt);
+    strcpy(out + (at - text) + nt, at + nf);
+    write_file(name, out);
+    free(out);
+}
+
+/* export -> edit -> import --update: the edited fields change, a row whose
+ * customer changed since the export is rejected with its line, money and
+ * grades are read but not imported, a row without id is a new customer. */
+static void test_export_edit_import_update(void **state)
+{
+    (void)state;
+    expect(kehu(ARGS("org", "add", "宁波分行", "--kind", "branch", "--parent", "华东区")), 0, NULL);
+    expect(kehu(ARGS("customer", "add", "--name", "钱一", "--phone", "13300000001", "--address", "旧地址甲",
+                     "--branch", "宁波分行", "--json")),
+           0, NULL);
+    long long a = json_num("id");
+    expect(kehu(ARGS("customer", "add", "--name", "钱二", "--phone", "13300000002", "--region", "区域乙",
+                     "--branch", "宁波分行", "--json")),
+           0, NULL);
+    long long b = json_num("id");
+    expect(kehu(ARGS("txn", "add", num(a), "--amount", "8888.88", "--date", "2026-01-10")), 0, NULL);
+    expect(kehu(ARGS("grade", "run")), 0, NULL);
+    expect(kehu(ARGS("customer", "export", "--branch", "宁波分行", "--output", "exp.csv")), 0, NULL);
+    char *text = read_file("exp.csv");
+    assert_non_null(strstr(text, ",version,grade_abc,grade_volume"));
+    assert_non_null(strstr(text, "8888.88"));
+
+    /* someone changes 钱二 after the export */
+    expect(kehu(ARGS("customer", "edit", num(b), "--set", "industry=餐饮")), 0, NULL);
+    edit_file("exp.csv", "旧地址甲", "新地址甲，二楼");
+    edit_file("exp.csv", "区域乙", "区域乙改");
+    edit_file("exp.csv", "8888.88", "1.00"); /* money is not imported */
+    char *t = read_file("exp.csv");
+    size_t n = strlen(t);
+    char *more = malloc(n + 100);
+    snprintf(more, n + 100, "%s,,新客户丙\n", t);
+    write_file("exp.csv", more);
+    free(more);
+
+    expect(kehu(ARGS("customer", "import", "exp.csv", "--branch", "宁波分行", "--update", "--dry-run", "--json")), 4, "\"updated\": 1");
+    assert_non_null(strstr(it_kehu.out, "\"imported\": 1"));
+    assert_non_null(strstr(it_kehu.out, "\"field\": \"version\""));
+    assert_non_null(strstr(it_kehu.out, "grade_abc"));
+    expect(kehu(ARGS("customer", "show", num(a), "--json")), 0, "旧地址甲");
+
+    expect(kehu(ARGS("customer", "import", "exp.csv", "--branch", "宁波分行", "--update", "--json")), 4, "\"updated\": 1");
+    assert_non_null(strstr(it_kehu.out, "\"total\": 3"));
+    assert_non_null(strstr(it_kehu.out, "\"imported\": 1"));
+    assert_non_null(strstr(it_kehu.out, "changed since version"));
+    assert_non_null(strstr(it_kehu.out, "\"line\": 2")); /* 钱二 (qian er) sorts before 钱一 */
+    /* the grade columns are recognised, not unknown */
+    char *unknown = strstr(it_kehu.out, "\"unknown_columns\": [");
+    assert_non_null(unknown);
+    assert_int_equal(strncmp(unknown, "\"unknown_columns\": []", 21), 0);
+    assert_non_null(strstr(it_kehu.out, "\"ignored_columns\": ["));
+
+    expect(kehu(ARGS("customer", "show", num(a), "--json")), 0, "\"address\": \"新地址甲，二楼\"");
+    assert_non_null(strstr(it_kehu.out, "\"revenue\": \"8888.88\""));
+    assert_non_null(strstr(it_kehu.out, "13300000001"));
+    expect(kehu(ARGS("customer", "show", num(b), "--json")), 0, "\"region\": \"区域乙\"");
+    assert_non_null(strstr(it_kehu.out, "\"industry\": \"餐饮\""));
+    expect(kehu(ARGS("customer", "search", "新客户丙", "--json")), 0, "新客户丙");
+    expect(kehu(ARGS("customer", "history", num(a), "--json")), 0, "新地址甲");
+
+    /* a second round: unchanged rows change nothing */
+    expect(kehu(ARGS("customer", "export", "--branch", "宁波分行", "--output", "exp2.csv")), 0, NULL);
+    expect(kehu(ARGS("customer", "import", "exp2.csv", "--update", "--json")), 0, "\"updated\": 0");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -480,6 +560,7 @@ int main(void)
         cmocka_unit_test(test_reversals),
         cmocka_unit_test(test_edit_named_fields_only),
         cmocka_unit_test(test_duplicates_skipped_on_request),
+        cmocka_unit_test(test_export_edit_import_update),
         cmocka_unit_test(test_import_dropped_after_last_chunk),
         cmocka_unit_test(test_import_interrupted),
     };

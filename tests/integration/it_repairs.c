@@ -10,6 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -550,6 +553,49 @@ static void test_export_edit_import_update(void **state)
     expect(kehu(ARGS("customer", "import", "exp2.csv", "--update", "--json")), 0, "\"updated\": 0");
 }
 
+/* An export interrupted while it waits for the server leaves no
+ * FILE.partial-XXXXXX behind. The "server" here accepts and never answers. */
+static void test_export_interrupted(void **state)
+{
+    (void)state;
+    int port = th_free_port();
+    int ls = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int one = 1;
+    setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    assert_int_equal(bind(ls, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(listen(ls, 4), 0);
+    char server[64];
+    snprintf(server, sizeof server, "127.0.0.1:%d", port);
+    static const int sigs[] = { SIGINT, SIGTERM };
+    for (int k = 0; k < 2; k++) {
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            int null = open("/dev/null", O_RDWR);
+            dup2(null, 1);
+            dup2(null, 2);
+            it_cli_exec(&it_kehu, NULL, ARGS("--server", server, "customer", "export", "--output", "cut.csv"));
+        }
+        int found = 0;
+        for (int i = 0; i < 100 && !found; i++) {
+            usleep(50 * 1000);
+            char cmd[400];
+            snprintf(cmd, sizeof cmd, "ls %s | grep -q 'cut.csv.partial-'", it_kehu.dir);
+            found = system(cmd) == 0;
+        }
+        assert_true(found);
+        kill(pid, sigs[k]);
+        int status;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        char cmd[400];
+        snprintf(cmd, sizeof cmd, "ls %s | grep -q 'cut.csv'", it_kehu.dir);
+        assert_int_not_equal(system(cmd), 0);
+    }
+    close(ls);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -561,6 +607,7 @@ int main(void)
         cmocka_unit_test(test_edit_named_fields_only),
         cmocka_unit_test(test_duplicates_skipped_on_request),
         cmocka_unit_test(test_export_edit_import_update),
+        cmocka_unit_test(test_export_interrupted),
         cmocka_unit_test(test_import_dropped_after_last_chunk),
         cmocka_unit_test(test_import_interrupted),
     };

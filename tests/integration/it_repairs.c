@@ -566,8 +566,13 @@ static void test_export_interrupted(void **state)
     setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     assert_int_equal(bind(ls, (struct sockaddr *)&sa, sizeof sa), 0);
     assert_int_equal(listen(ls, 4), 0);
-    char server[64];
+    char server[64], path[300];
     snprintf(server, sizeof server, "127.0.0.1:%d", port);
+    snprintf(path, sizeof path, "%s/kehu/sessions", it_kehu.dir); /* a session for it: the CLI then connects */
+    FILE *f = fopen(path, "a");
+    assert_non_null(f);
+    fprintf(f, "%s 0123456789abcdef admin\n", server);
+    fclose(f);
     static const int sigs[] = { SIGINT, SIGTERM };
     for (int k = 0; k < 2; k++) {
         pid_t pid = fork();

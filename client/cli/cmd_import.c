@@ -282,21 +282,23 @@ static int run_import(struct cli *cli, int argc, char **argv, const char *kind)
     req.op_case = KEHU__V1__REQUEST__OP_IMPORT_BEGIN;
     req.import_begin = &begin;
     Kehu__V1__Response *resp;
+    stop_signal = 0;
+    catch_signals(on_import_signal); /* from here on a signal cancels the import */
     if ((rc = cli_call(cli, &req, &resp))) {
+        restore_signals();
         if (fd)
             close(fd);
-        return rc;
+        return stop_signal ? cancelled(cli) : rc;
     }
     if (resp->result_case != KEHU__V1__RESPONSE__RESULT_IMPORT_STARTED) {
+        restore_signals();
         if (fd)
             close(fd);
         return cli_bad_reply(cli, resp);
     }
     uint64_t id = resp->import_started->import_id;
     kehu_response_free(resp);
-    stop_signal = 0;
     import_fd = kehu_fd(cli->client);
-    catch_signals(on_import_signal);
 
     static char buf[CHUNK];
     uint64_t sent = 0;

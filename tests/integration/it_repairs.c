@@ -299,6 +299,17 @@ static void test_reversals(void **state)
     expect(kehu(ARGS("payment", "reverse", num(p), "--reason", "again")), 1, "already reversed");
     expect(kehu(ARGS("payment", "list", num(id))), 0, "reversed by");
     expect(kehu(ARGS("arrears", num(id), "--json")), 0, "\"balance\": \"0.00\"");
+    /* a reversed sale is no purchase for the grading */
+    expect(kehu(ARGS("txn", "add", num(id), "--amount", "70.00", "--date", "2026-01-20", "--json")), 0, NULL);
+    long long late = json_num("id");
+    expect(kehu(ARGS("txn", "reverse", num(late), "--reason", "重复录入")), 0, "reversed by");
+    expect(kehu(ARGS("grade", "run")), 0, NULL);
+    PGconn *pg = it_pg_open();
+    char sql[200];
+    snprintf(sql, sizeof sql, "SELECT extract(day FROM last_purchase)::bigint FROM customer_grade WHERE customer_id = %lld",
+             id);
+    assert_int_equal(it_pg_i64(pg, sql), 2); /* the sale of the 2nd, not the reversed one of the 20th */
+    PQfinish(pg);
     /* the reversals are in the audit trail */
     expect(kehu(ARGS("audit", "list", "--customer", num(id), "--json")), 0, "txn_reverse");
     assert_non_null(strstr(it_kehu.out, "payment_reverse"));
@@ -387,6 +398,13 @@ static long long count_prefix(const char *prefix)
     return n;
 }
 
+static void ignore_answer(const Kehu__V1__Response *resp, const struct kehu_status *st, void *arg)
+{
+    (void)resp;
+    (void)st;
+    (void)arg;
+}
+
 /* A client that sent the whole file and went away before the answer (as a
  * killed CLI does, or an old client without the commit step): nothing is
  * committed, however late it went. */
@@ -419,7 +437,7 @@ static void test_import_dropped_after_last_chunk(void **state)
         if (ch.last) {
             struct kehu_status st;
             uint64_t rid;
-            assert_int_equal(kehu_send(c, &req, NULL, NULL, &rid, &st), 0);
+            assert_int_equal(kehu_send(c, &req, ignore_answer, NULL, &rid, &st), 0);
             kehu_run(c, 50); /* the last chunk is on its way */
         } else {
             kehu_response_free(it_call(c, &req, KEHU__V1__CODE__OK));
@@ -460,7 +478,20 @@ static void test_import_interrupted(void **state)
         dup2(e, 2);
         it_cli_exec(&it_kehu, NULL, ARGS("customer", "import", "ctrlc.csv", "--branch", "杭州分行"));
     }
-    usleep(400 * 1000);
+    /* the signal once the import is under way (the file is sent in well under a second) */
+    for (int i = 0; i < 100; i++) {
+        usleep(50 * 1000);
+        FILE *log = fopen(th_kehud_log(&it_env), "r");
+        char line[1024];
+        int begun = 0;
+        while (log && fgets(line, sizeof line, log))
+            begun |= strstr(line, "ctrlc.csv") != NULL;
+        if (log)
+            fclose(log);
+        if (begun)
+            break;
+    }
+    usleep(200 * 1000);
     kill(pid, SIGINT);
     int status;
     assert_int_equal(waitpid(pid, &status, 0), pid);

@@ -105,6 +105,7 @@ struct import {
     uint64_t updated;
     int awaiting;               /* checked and staged: waiting for the client's commit */
     uint64_t skipped;
+    size_t staged_rejected, staged_duplicates; /* reported with the staged result, for the log at commit */
     Kehu__V1__ImportResult *result;
     uint64_t started_ms;
     /* a chunk being parsed on the thread pool: ICU makes a row cost ~0.25 ms,
@@ -852,6 +853,8 @@ static void run_step(struct import *im)
             /* everything is checked and staged: the client says whether to commit */
             Kehu__V1__ImportResult *out = im->result;
             im->skipped = out->skipped;
+            im->staged_rejected = out->n_rejected;
+            im->staged_duplicates = out->n_duplicates;
             out->awaiting_commit = 1;
             out->total = im->total;
             out->imported = im->imported;
@@ -893,10 +896,12 @@ static void run_step(struct import *im)
         out->unknown_columns = arena_alloc(&r->arena, sizeof *out->unknown_columns * (im->nunknown ? im->nunknown : 1));
         for (size_t i = 0; i < im->nunknown; i++)
             out->unknown_columns[out->n_unknown_columns++] = arena_strdup(&r->arena, im->unknown[i]);
-        log_info(im->conn->id, r->id, "import %llu of %s%s: %llu rows, %llu imported, %zu rejected, %zu duplicates",
+        log_info(im->conn->id, r->id,
+                 "import %llu of %s%s: %llu rows, %llu imported, %llu updated, %zu rejected, %zu duplicates",
                  (unsigned long long)im->id, im->kind == IMPORT_CUSTOMERS ? "customers" : "transactions",
                  im->dry_run ? " (dry run)" : "", (unsigned long long)out->total, (unsigned long long)out->imported,
-                 out->n_rejected, out->n_duplicates);
+                 (unsigned long long)out->updated, out->n_rejected + im->staged_rejected,
+                 out->n_duplicates + im->staged_duplicates);
         r->resp.result_case = KEHU__V1__RESPONSE__RESULT_IMPORT_RESULT;
         r->resp.import_result = out;
         im->conn->import = NULL;

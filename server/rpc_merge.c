@@ -328,7 +328,7 @@ static void unmerge_keep_loaded(struct req *r, const struct rpc_customer_ref *re
 static void unmerge_other_loaded(struct req *r, const struct rpc_customer_ref *ref)
 {
     struct unmerge *u = ref->ctx;
-    rpc_customer_load_for(r, u->keep_id, ACT_CUSTOMER_DELETE, unmerge_keep_loaded, u,
+    rpc_customer_load_as(r, u->keep_id, ACT_CUSTOMER_DELETE, unmerge_keep_loaded, u,
                           u->merge_id && r->msg->customer_unmerge->merge_id ? "merge_id" : "other_id", u->missing);
 }
 
@@ -348,7 +348,7 @@ static void merge_found(const struct db_result *res, void *arg)
     u->merge_id = db_get_i64(res, 0, 0, 0);
     u->keep_id = db_get_i64(res, 0, 0, 1);
     u->other_id = db_get_i64(res, 0, 0, 2);
-    rpc_customer_load_for(r, u->other_id, ACT_CUSTOMER_DELETE, unmerge_other_loaded, u, field, u->missing);
+    rpc_customer_load_as(r, u->other_id, ACT_CUSTOMER_DELETE, unmerge_other_loaded, u, field, u->missing);
 }
 
 static void customer_unmerge(struct req *r)

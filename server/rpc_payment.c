@@ -296,7 +296,7 @@ static void payment_owner_found(const struct db_result *res, void *arg)
         req_fail(r, KEHU__V1__CODE__NOT_FOUND, "id", "%s", payment_missing(r));
         return;
     }
-    rpc_customer_load_for(r, db_get_i64(res, 0, 0, 0), ACT_CUSTOMER_WRITE, payment_reverse_loaded, NULL, "id",
+    rpc_customer_load_as(r, db_get_i64(res, 0, 0, 0), ACT_CUSTOMER_WRITE, payment_reverse_loaded, NULL, "id",
                           payment_missing(r));
 }
 

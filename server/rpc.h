@@ -51,6 +51,8 @@ char *rpc_customer_next_cursor(struct req *r, const struct db_result *res, uint3
 extern const struct rpc_entry rpc_import_begin, rpc_import_chunk, rpc_export_page;
 /* rpc_merge.c */
 extern const struct rpc_entry rpc_customer_merge;
+/* rpc_customer.c, rpc_merge.c, rpc_contact.c, rpc_payment.c: repairs */
+extern const struct rpc_entry rpc_customer_unarchive, rpc_customer_unmerge, rpc_txn_reverse, rpc_payment_reverse;
 /* Abandons the connection's import, if any: its transaction rolls back. */
 void import_drop(struct conn *c);
 

@@ -177,7 +177,7 @@ BEGIN
                         sum(t.amount) FILTER (WHERE t.date > d - recent - baseline AND t.date <= d - recent
                                                 AND t.amount > 0) AS base_amt
                    FROM txn t
-                  WHERE t.date <= d
+                  WHERE t.date <= d AND t.reversed_by IS NULL AND t.reverses IS NULL  -- a reversed sale is no purchase (0015)
                   GROUP BY t.customer_id) t ON t.customer_id = c.id
      CROSS JOIN LATERAL (SELECT least(c.since, coalesce(t.first_date, c.since)) AS start) s
      WHERE c.merged_into IS NULL AND c.status <> 'archived' AND s.start <= d

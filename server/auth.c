@@ -16,6 +16,8 @@ struct auth_work {
     int ok;
     auth_cb cb;
     void *arg;
+    struct auth_sched *sched; /* NULL: queued on the thread pool directly */
+    struct auth_work *next;   /* in its lane */
 };
 
 int auth_hash(char out[crypto_pwhash_STRBYTES], const char *password, unsigned long long ops, size_t mem)
@@ -37,14 +39,21 @@ static void work_run(uv_work_t *w)
         a->ok = auth_hash(a->hash, a->password, a->ops, a->mem) == 0;
 }
 
+static void sched_pump(struct auth_sched *s);
+
 static void work_done(uv_work_t *w, int status)
 {
     struct auth_work *a = w->data;
+    struct auth_sched *s = a->sched;
     sodium_memzero(a->password, strlen(a->password));
     free(a->password);
     a->cb(status == 0 && a->ok, a->verify ? NULL : a->hash, a->arg);
     sodium_memzero(a, sizeof *a);
     free(a);
+    if (s) {
+        s->running--;
+        sched_pump(s);
+    }
 }
 
 static void queue(uv_loop_t *loop, struct auth_work *a)
@@ -65,7 +74,7 @@ void auth_hash_async(uv_loop_t *loop, const char *password, unsigned long long o
     queue(loop, a);
 }
 
-void auth_verify_async(uv_loop_t *loop, const char *stored_hash, const char *password, auth_cb cb, void *arg)
+static struct auth_work *verify_work(const char *stored_hash, const char *password, auth_cb cb, void *arg)
 {
     struct auth_work *a = xcalloc(1, sizeof *a);
     a->password = xstrdup(password);
@@ -73,7 +82,72 @@ void auth_verify_async(uv_loop_t *loop, const char *stored_hash, const char *pas
     a->verify = 1;
     a->cb = cb;
     a->arg = arg;
-    queue(loop, a);
+    return a;
+}
+
+void auth_verify_async(uv_loop_t *loop, const char *stored_hash, const char *password, auth_cb cb, void *arg)
+{
+    queue(loop, verify_work(stored_hash, password, cb, arg));
+}
+
+void auth_sched_init(struct auth_sched *s, uv_loop_t *loop, int slots)
+{
+    memset(s, 0, sizeof *s);
+    s->loop = loop;
+    s->slots = slots > 0 ? slots : 1;
+}
+
+/* Starts waiting checks while slots are free: one from the lane whose turn
+ * it is, which then goes to the back of the ring if it has more. */
+static void sched_pump(struct auth_sched *s)
+{
+    while (s->running < s->slots && s->ring_head) {
+        struct auth_lane *l = s->ring_head;
+        s->ring_head = l->ring_next;
+        if (!s->ring_head)
+            s->ring_tail = NULL;
+        l->ring_next = NULL;
+        l->in_ring = 0;
+        struct auth_work *a = l->head;
+        l->head = a->next;
+        if (!l->head)
+            l->tail = NULL;
+        l->queued--;
+        s->queued--;
+        if (l->head) {
+            l->in_ring = 1;
+            if (s->ring_tail)
+                s->ring_tail->ring_next = l;
+            else
+                s->ring_head = l;
+            s->ring_tail = l;
+        }
+        s->running++;
+        queue(s->loop, a);
+    }
+}
+
+void auth_verify_fair(struct auth_sched *s, struct auth_lane *lane, const char *stored_hash, const char *password,
+                      auth_cb cb, void *arg)
+{
+    struct auth_work *a = verify_work(stored_hash, password, cb, arg);
+    a->sched = s;
+    if (lane->tail)
+        lane->tail->next = a;
+    else
+        lane->head = a;
+    lane->tail = a;
+    lane->queued++;
+    s->queued++;
+    if (!lane->in_ring) {
+        lane->in_ring = 1;
+        if (s->ring_tail)
+            s->ring_tail->ring_next = lane;
+        else
+            s->ring_head = lane;
+        s->ring_tail = lane;
+    }
+    sched_pump(s);
 }
 
 static void to_hex(const unsigned char *in, size_t n, char *out)

@@ -19,6 +19,28 @@ void auth_hash_async(uv_loop_t *loop, const char *password, unsigned long long o
                      void *arg);
 void auth_verify_async(uv_loop_t *loop, const char *stored_hash, const char *password, auth_cb cb, void *arg);
 
+/* Password checks shared fairly: at most `slots` run on the thread pool at
+ * once, and the waiting ones are taken lane by lane in turn (a lane per
+ * client address), so that one client's flood of logins delays another's
+ * by one check per busy lane, not by the whole flood. */
+struct auth_work;
+struct auth_lane {
+    struct auth_work *head, *tail; /* waiting, in order */
+    int queued;
+    int in_ring;
+    struct auth_lane *ring_next;
+};
+struct auth_sched {
+    uv_loop_t *loop;
+    int slots, running, queued;
+    struct auth_lane *ring_head, *ring_tail; /* lanes with checks waiting */
+};
+void auth_sched_init(struct auth_sched *s, uv_loop_t *loop, int slots);
+/* auth_verify_async through the scheduler, in the lane's turn. The lane
+ * must live until the callback ran. */
+void auth_verify_fair(struct auth_sched *s, struct auth_lane *lane, const char *stored_hash, const char *password,
+                      auth_cb cb, void *arg);
+
 /* Blocking variants for offline commands (kehud init/demo) and tests. */
 int auth_hash(char out[crypto_pwhash_STRBYTES], const char *password, unsigned long long ops, size_t mem);
 int auth_verify(const char *stored_hash, const char *password);

@@ -102,6 +102,7 @@ static void on_janitor(uv_timer_t *t)
         next = c->next; /* closing unlinks only in the close callback, but stay safe */
         conn_check_timeouts(c, now);
     }
+    limits_sweep(s, now);
 }
 
 static void on_grace_over(uv_timer_t *t)
@@ -194,6 +195,7 @@ int server_run(const struct config *cfg)
         free(s);
         return 1;
     }
+    limits_init(s);
     uv_prepare_init(s->loop, &s->flusher);
     s->flusher.data = s;
     uv_prepare_start(&s->flusher, on_flush);
@@ -237,6 +239,7 @@ int server_run(const struct config *cfg)
     uv_library_shutdown();  /* joins the thread pool: each worker closes its transliterator */
     search_keys_shutdown();
     u_cleanup(); /* ICU's caches, so that a leak checker sees a clean exit */
+    limits_free(s);
     int code = s->exit_code;
     if (code == 0)
         log_info(0, 0, "stopped");

@@ -35,7 +35,7 @@ static const struct setting settings[] = {
     S(max_output, K_SIZE, 65536, 1LL << 32, "unsent reply bytes per connection before it is paused (default 8388608)"),
     S(max_connections, K_INT, 1, 1000000, "client connections (default 10000)"),
     S(log_level, K_LEVEL, 0, 0, "debug, info, warn or error (default info)"),
-    S(session_ttl, K_INT, 60, 90 * 86400, "session lifetime, seconds (default 43200)"),
+    S(session_ttl, K_INT, 1, 90 * 86400, "session lifetime, seconds (default 43200)"),
     S(shutdown_grace, K_INT, 0, 3600, "seconds to finish requests in flight on SIGTERM (default 10)"),
     S(db_timeout, K_INT, 1, 86400, "seconds before a database round trip is given up (default 30)"),
     S(hash_ops, K_ULL, 1, 1LL << 32, "Argon2id passes (default 2)"),

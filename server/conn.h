@@ -47,6 +47,7 @@ struct conn {
     uint64_t unauth_since_ms; /* loop time of the Hello, or of the session's end */
     uint64_t active_ms;       /* loop time a request last arrived or was answered */
     int logins;               /* logins in progress (0 or 1) */
+    struct req *login_wait_head, *login_wait_tail; /* pipelined logins waiting for it (rpc_session.c) */
 };
 
 void conn_accept(struct server *s);

@@ -211,11 +211,6 @@ int limits_login_begin(struct server *s, struct conn *c, const char *username, s
     *pair = NULL;
     *code = KEHU__V1__CODE__RESOURCE_EXHAUSTED;
     /* cheap refusals first: nothing below costs a password check */
-    if (c->logins > 0) {
-        limits_count(s, LC_LOGIN_BUSY);
-        snprintf(why, whysz, "a login is already in progress on this connection");
-        return -1;
-    }
     if (p->logins >= cfg->login_queue_per_address) {
         limits_count(s, LC_LOGIN_BUSY);
         snprintf(why, whysz, "too many logins in progress from your address: try again in a moment");

@@ -59,7 +59,7 @@ enum limit_counter {
     LC_PAUSED_OUTPUT_TOTAL, /* a connection paused because of max_output_total */
     LC_LOGIN_THROTTLED_ACCOUNT, /* refused: the (account, address) throttle */
     LC_LOGIN_THROTTLED_ADDRESS, /* refused: the address throttle */
-    LC_LOGIN_BUSY,          /* refused: a login in progress on the connection, or the address's queue full */
+    LC_LOGIN_BUSY,          /* refused: the address's queue of password checks full */
     LC_LOGIN_FAILED,        /* wrong username or password (checked) */
     LC_COUNT
 };
@@ -88,7 +88,8 @@ void limits_peer_put(struct server *s, struct peer_addr *p);
 /* Once a second: forgets throttles whose failures are long past. */
 void limits_sweep(struct server *s, uint64_t now_ms);
 
-/* The login throttle (rpc_session.c's login calls these around the check).
+/* The login throttle (rpc_session.c's login calls these around the check;
+ * it runs a connection's pipelined logins one after the other).
  * limits_login_begin decides before anything costly: 0 and *pair set when the
  * attempt may be checked (its failure is reserved); else -1 with the status
  * code and the message for the client in why. limits_login_end records the

@@ -138,8 +138,10 @@ void limits_sweep(struct server *s, uint64_t now)
     for (size_t i = 0; i < BUCKETS; i++) {
         for (struct peer_addr *p = l->peers[i], *next; p; p = next) {
             next = p->next;
-            if (!throttle_live(&p->fails, now))
+            if (!throttle_live(&p->fails, now)) {
                 p->fails = (struct throttle){ 0 };
+                p->lane.suspect = 0;
+            }
             peer_maybe_free(s, p, now);
         }
         for (struct login_pair **pp = &l->pairs[i]; *pp;) {
@@ -286,6 +288,7 @@ int limits_login_end(struct server *s, struct conn *c, struct login_pair *lp, in
     lp->t.last_ms = now;
     p->fails.failures++;
     p->fails.last_ms = now;
+    p->lane.suspect = 1; /* its waiting checks go behind well-behaved addresses' */
     char name[64], text[300];
     snprintf(name, sizeof name, "%.63s", lp->key);
     for (char *q = name; *q; q++)

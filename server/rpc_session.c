@@ -191,6 +191,11 @@ static void login_verified(int ok, const char *hash, void *arg)
     struct req *r = arg;
     struct login *l = r->state;
     (void)hash;
+    if (ok < 0) { /* dropped unchecked: kehud is stopping */
+        login_outcome(r, l, -1);
+        req_fail(r, KEHU__V1__CODE__UNAVAILABLE, NULL, "the server is shutting down: try again");
+        return;
+    }
     login_outcome(r, l, ok && l->user_id != 0 ? (l->disabled ? -1 : 1) : 0);
     if (!ok || l->user_id == 0) {
         if (l->user_id == 0) {
@@ -225,10 +230,13 @@ static void login_found(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
     struct login *l = r->state;
-    if (res->outcome != DB_OK) {
+    if (res->outcome != DB_OK || r->srv->stopping) {
         wipe_password(l);
         login_outcome(r, l, -1);
-        req_fail_db(r, res);
+        if (res->outcome != DB_OK)
+            req_fail_db(r, res);
+        else
+            req_fail(r, KEHU__V1__CODE__UNAVAILABLE, NULL, "the server is shutting down: try again");
         return;
     }
     const char *stored = r->srv->dummy_hash;
@@ -238,8 +246,11 @@ static void login_found(const struct db_result *res, void *arg)
         stored = db_get(res, 0, 0, 1);
     }
     /* in its address's turn: one client's flood of logins delays another's
-     * by a check, not by the flood */
-    auth_verify_fair(&r->srv->limits.auth, &r->conn->addr->lane, stored, l->password, login_verified, r);
+     * by a check, not by the flood; addresses with recent failures last */
+    struct peer_addr *a = r->conn->addr;
+    log_debug(r->conn->id, r->id, "password check queued (%d waiting, %d running)", r->srv->limits.auth.queued,
+              r->srv->limits.auth.running);
+    auth_verify_fair(&r->srv->limits.auth, &a->lane, a->fails.failures > 0, stored, l->password, login_verified, r);
     wipe_password(l);
 }
 

@@ -130,6 +130,7 @@ static void begin_shutdown(struct server *s, const char *why)
     s->stop_started = uv_now(s->loop);
     log_info(0, 0, "%s: stopping (no new connections; finishing requests in flight)", why);
     close_quietly((uv_handle_t *)&s->listener);
+    auth_sched_stop(&s->limits.auth); /* password checks not yet started are not worth waiting for */
     for (struct conn *c = s->conns; c; c = c->next)
         conn_drain(c);
     uv_timer_start(&s->grace, on_grace_over, (uint64_t)s->cfg.shutdown_grace * 1000, 0);

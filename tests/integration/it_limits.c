@@ -266,6 +266,26 @@ static int64_t ping_pct(kehu_client *c, int n, int pct)
     return v;
 }
 
+/* How long one password check of an unknown name takes now (the
+ * server's Argon2 costs on this machine, as loaded as it is), ms. */
+static int64_t one_check_ms(const char *src)
+{
+    struct rc r;
+    assert_int_equal(rc_hello(&r, src), 0);
+    int64_t t0 = it_now_ms();
+    assert_int_equal(rc_login(&r, "nobody.measured", "whatever-1", NULL, 0), C(UNAUTHENTICATED));
+    int64_t ms = it_now_ms() - t0;
+    rc_close(&r);
+    return ms;
+}
+
+/* A real login behind a flood waits at most for the checks already
+ * running: a few checks' time, not the flood's. */
+static int64_t login_allowed_ms(int64_t check_ms)
+{
+    return check_ms * 3 < 1500 ? 1500 : check_ms * 3;
+}
+
 /* ---- the frame limit, and a client that is not Kehu's */
 
 static void test_frame_limit_and_not_kehu(void **state)
@@ -554,6 +574,7 @@ static void test_login_flood(void **state)
     serve(ARGS("--hash-mem", "67108864", "--hash-ops", "2"));
     kehu_client *warm = it_admin();
     kehu_close(warm);
+    int64_t check_ms = one_check_ms("127.0.0.31");
     enum { NC = 10, PER = 30 };
     struct rc cs[NC];
     struct wire_buf b = { 0 };
@@ -572,13 +593,14 @@ static void test_login_flood(void **state)
     kehu_client *c = it_admin();
     int64_t login_ms = it_now_ms() - t0;
     int64_t p50 = ping_pct(c, 20, 50);
-    print_message("during a flood of %d logins: a real login took %lld ms, ping p50 %lld us\n", NC * PER,
-                  (long long)login_ms, (long long)p50);
+    print_message("during a flood of %d logins: a real login took %lld ms (one check %lld ms), ping p50 %lld us\n",
+                  NC * PER, (long long)login_ms, (long long)check_ms, (long long)p50);
     kehu_close(c);
     for (int i = 0; i < NC; i++)
         rc_close(&cs[i]);
-    if (login_ms > 1500)
-        fail_msg("a real login took %lld ms behind the flood", (long long)login_ms);
+    if (login_ms > login_allowed_ms(check_ms))
+        fail_msg("a real login took %lld ms behind the flood (one check: %lld ms)", (long long)login_ms,
+                 (long long)check_ms);
 }
 
 /* ---- one client pipelining without reading does not slow the others */
@@ -707,10 +729,11 @@ static void test_watch_stops_at_expiry(void **state)
 static void test_load(void **state)
 {
     (void)state;
-    serve(ARGS("--hash-mem", "67108864", "--hash-ops", "2"));
+    serve(getenv("IT_CHEAP") ? NULL : ARGS("--hash-mem", "67108864", "--hash-ops", "2", "--login-threads", "1"));
     kehu_client *c = it_admin();
     int64_t base99 = ping_pct(c, 200, 99);
     kehu_close(c);
+    int64_t check_ms = one_check_ms("127.0.0.32");
 
     /* as many connections as a few seconds allow, from 100 addresses; many
      * of them refused or evicted, which is the point */
@@ -739,19 +762,30 @@ static void test_load(void **state)
     usleep(200 * 1000);
 
     int64_t t0 = it_now_ms();
-    c = it_admin();
+    struct kehu_status st;
+    c = kehu_connect(it_server(), 10000, &st);
+    if (!c)
+        fail_msg("connect under load: %s", st.message);
+    int64_t connect_ms = it_now_ms() - t0;
+    if (kehu_login(c, "admin", TH_ADMIN_PASSWORD, NULL, &st) != C(OK))
+        fail_msg("login under load after %lld ms: %s", (long long)(it_now_ms() - t0), st.message);
     int64_t login_ms = it_now_ms() - t0;
-    int64_t load99 = ping_pct(c, 200, 99);
+    print_message("connect + Hello took %lld ms, password checks queued %lld\n", (long long)connect_ms,
+                  stat_of("password_checks_queued"));
+    int64_t load50 = ping_pct(c, 100, 50), load99 = ping_pct(c, 200, 99);
+    print_message("ping p50 under load %lld us\n", (long long)load50);
     kehu_close(c);
-    print_message("%d hostile connections opened (%d flooding logins): a real login took %lld ms; ping p99 %lld us "
-                  "(alone %lld us)\n",
-                  n, flooding, (long long)login_ms, (long long)load99, (long long)base99);
+    print_message("%d hostile connections opened (%d flooding logins): a real login took %lld ms (one check %lld ms); "
+                  "ping p99 %lld us (alone %lld us)\n",
+                  n, flooding, (long long)login_ms, (long long)check_ms, (long long)load99, (long long)base99);
     for (int i = 0; i < n; i++)
         rc_close(&cs[i]);
     free(cs);
-    if (login_ms > 2000)
-        fail_msg("a real login took %lld ms", (long long)login_ms);
-    int64_t allowed = base99 * 3 < 3000 ? 3000 : base99 * 3; /* microsecond noise on a shared machine */
+    if (login_ms > login_allowed_ms(check_ms))
+        fail_msg("a real login took %lld ms (one check: %lld ms)", (long long)login_ms, (long long)check_ms);
+    /* this machine's scheduler alone gives a p99 of several ms when others
+     * build on it: a normal p99 is taken as at least 5 ms */
+    int64_t allowed = 3 * (base99 < 5000 ? 5000 : base99);
     if (load99 > allowed)
         fail_msg("ping p99 %lld us under load, %lld us alone", (long long)load99, (long long)base99);
 }
@@ -780,5 +814,7 @@ int main(void)
         cmocka_unit_test(test_watch_stops_at_expiry),
         cmocka_unit_test(test_load),
     };
+    if (getenv("IT_ONLY")) /* one case while working on it */
+        cmocka_set_test_filter(getenv("IT_ONLY"));
     return it_finish(cmocka_run_group_tests(tests, setup, it_teardown));
 }

@@ -783,9 +783,9 @@ static void test_load(void **state)
     free(cs);
     if (login_ms > login_allowed_ms(check_ms))
         fail_msg("a real login took %lld ms (one check: %lld ms)", (long long)login_ms, (long long)check_ms);
-    /* this machine's scheduler alone gives a p99 of several ms when others
-     * build on it: a normal p99 is taken as at least 5 ms */
-    int64_t allowed = 3 * (base99 < 5000 ? 5000 : base99);
+    /* this 2-core machine's scheduler alone gives a p99 of up to ~10 ms
+     * while others build on it: a normal p99 is taken as at least 10 ms */
+    int64_t allowed = 3 * (base99 < 10000 ? 10000 : base99);
     if (load99 > allowed)
         fail_msg("ping p99 %lld us under load, %lld us alone", (long long)load99, (long long)base99);
 }

@@ -17,7 +17,7 @@ struct auth_work {
     auth_cb cb;
     void *arg;
     struct auth_sched *sched; /* NULL: queued on the thread pool directly */
-    int suspect;              /* started for a lane not favoured */
+    int suspect;              /* started for a lane whose address failed lately */
     struct auth_work *next;   /* in its lane */
 };
 
@@ -54,7 +54,7 @@ static void work_done(uv_work_t *w, int status)
     free(a);
     if (s) {
         s->running--;
-        s->running_others -= suspect;
+        s->running_suspect -= suspect;
         sched_pump(s);
     }
 }
@@ -129,7 +129,7 @@ static void waiting_append(struct auth_sched *s, struct auth_lane *l)
 
 /* The lane to serve next, taken off the waiting list: the first favoured
  * one, else the one with the fewest recent checks (failing addresses
- * last), and the others only while a slot stays free for the favoured.
+ * last, and only while a slot stays free for the others).
  * A scan: checks start a few times a second, the list is short. */
 static struct auth_lane *pick_lane(struct auth_sched *s, int *favoured)
 {
@@ -150,8 +150,8 @@ static struct auth_lane *pick_lane(struct auth_sched *s, int *favoured)
     if (!best)
         return NULL;
     *favoured = best_key < 0;
-    int others_slots = s->slots > 1 ? s->slots - 1 : 1;
-    if (!*favoured && s->running_others >= others_slots && !s->stopped)
+    int suspect_slots = s->slots > 1 ? s->slots - 1 : 1;
+    if (best->suspect && s->running_suspect >= suspect_slots && !s->stopped)
         return NULL;
     if (best_prev)
         best_prev->ring_next = best->ring_next;
@@ -182,16 +182,30 @@ static struct auth_work *lane_pop(struct auth_sched *s, struct auth_lane *l)
     return a;
 }
 
-/* Starts waiting checks while slots are free. */
+static void drop_work(struct auth_work *a)
+{
+    sodium_memzero(a->password, strlen(a->password));
+    free(a->password);
+    a->cb(-1, NULL, a->arg);
+    sodium_memzero(a, sizeof *a);
+    free(a);
+}
+
+/* Starts waiting checks while slots are free; one whose asker is gone is
+ * not worth a slot. */
 static void sched_pump(struct auth_sched *s)
 {
     struct auth_lane *l;
     int favoured;
     while (s->running < s->slots && (l = pick_lane(s, &favoured))) {
         struct auth_work *a = lane_pop(s, l);
-        a->suspect = !favoured;
+        if (s->wanted && !s->wanted(a->arg)) {
+            drop_work(a);
+            continue;
+        }
+        a->suspect = l->suspect;
         s->running++;
-        s->running_others += !favoured;
+        s->running_suspect += a->suspect;
         queue(s->loop, a);
     }
 }
@@ -201,14 +215,8 @@ void auth_sched_stop(struct auth_sched *s)
     s->stopped = 1;
     struct auth_lane *l;
     int favoured;
-    while ((l = pick_lane(s, &favoured))) {
-        struct auth_work *a = lane_pop(s, l);
-        sodium_memzero(a->password, strlen(a->password));
-        free(a->password);
-        a->cb(-1, NULL, a->arg);
-        sodium_memzero(a, sizeof *a);
-        free(a);
-    }
+    while ((l = pick_lane(s, &favoured)))
+        drop_work(lane_pop(s, l));
 }
 
 void auth_verify_fair(struct auth_sched *s, struct auth_lane *lane, int suspect, const char *stored_hash,

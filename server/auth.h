@@ -25,7 +25,8 @@ void auth_verify_async(uv_loop_t *loop, const char *stored_hash, const char *pas
  * once, and the waiting ones are taken one per lane (a lane per client
  * address), favouring lanes that started no check lately and whose address
  * did not fail: someone logging in once goes before a flood, whose lanes
- * take turns by how little they had and never hold the last slot. A flood
+ * take turns by how little they had, those of failing addresses last and
+ * never in the last free slot. A flood
  * from one client therefore delays another's login by at most the checks
  * already running, not by the flood. */
 struct auth_work;
@@ -40,7 +41,8 @@ struct auth_lane {
 };
 struct auth_sched {
     uv_loop_t *loop;
-    int slots, running, running_others, queued, stopped;
+    int slots, running, running_suspect, queued, stopped;
+    int (*wanted)(void *arg); /* NULL, or 0 when a waiting check's asker is gone: dropped (-1) unstarted */
     struct auth_lane *wait_head, *wait_tail; /* lanes with checks waiting */
 };
 void auth_sched_init(struct auth_sched *s, uv_loop_t *loop, int slots);
@@ -48,7 +50,8 @@ void auth_sched_init(struct auth_sched *s, uv_loop_t *loop, int slots);
  * must live until the callback ran. */
 void auth_verify_fair(struct auth_sched *s, struct auth_lane *lane, int suspect, const char *stored_hash,
                       const char *password, auth_cb cb, void *arg);
-/* At shutdown: the waiting checks are answered -1 at once (running ones finish). */
+/* When shutdown's grace is over: the waiting checks are answered -1 at
+ * once (running ones finish). */
 void auth_sched_stop(struct auth_sched *s);
 
 /* Blocking variants for offline commands (kehud init/demo) and tests. */

@@ -46,8 +46,7 @@ struct conn {
     struct conn *unauth_next, *unauth_prev;
     uint64_t unauth_since_ms; /* loop time of the Hello, or of the session's end */
     uint64_t active_ms;       /* loop time a request last arrived or was answered */
-    int logins;               /* logins in progress (0 or 1) */
-    struct req *login_wait_head, *login_wait_tail; /* pipelined logins waiting for it (rpc_session.c) */
+    int logins;               /* logins in progress (their checks reserved, conn_limits.c) */
 };
 
 void conn_accept(struct server *s);

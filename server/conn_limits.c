@@ -6,6 +6,7 @@
 
 #include "conn.h"
 #include "db.h"
+#include "dispatch.h"
 #include "log.h"
 #include "notify.h"
 #include "server.h"
@@ -44,6 +45,13 @@ static uint32_t hash_bytes(const char *p, size_t n)
     return h;
 }
 
+/* A login waiting for its password check whose connection closed. */
+static int check_wanted(void *arg)
+{
+    const struct req *r = arg;
+    return r->conn->state != CONN_CLOSED;
+}
+
 void limits_init(struct server *s)
 {
     struct limits *l = &s->limits;
@@ -51,6 +59,7 @@ void limits_init(struct server *s)
     l->peers = xcalloc(BUCKETS, sizeof *l->peers);
     l->pairs = xcalloc(BUCKETS, sizeof *l->pairs);
     auth_sched_init(&l->auth, s->loop, s->cfg.login_threads);
+    l->auth.wanted = check_wanted;
 }
 
 void limits_free(struct server *s)

@@ -88,8 +88,7 @@ void limits_peer_put(struct server *s, struct peer_addr *p);
 /* Once a second: forgets throttles whose failures are long past. */
 void limits_sweep(struct server *s, uint64_t now_ms);
 
-/* The login throttle (rpc_session.c's login calls these around the check;
- * it runs a connection's pipelined logins one after the other).
+/* The login throttle (rpc_session.c's login calls these around the check).
  * limits_login_begin decides before anything costly: 0 and *pair set when the
  * attempt may be checked (its failure is reserved); else -1 with the status
  * code and the message for the client in why. limits_login_end records the

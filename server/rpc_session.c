@@ -86,10 +86,7 @@ struct login {
     int64_t user_id;
     int disabled;
     struct login_pair *pair; /* the throttle's reservation (conn_limits.c), NULL once ended */
-    struct req *next_waiting; /* the connection's next pipelined login */
 };
-
-static void login_start(struct req *r);
 
 /* The account's hash. Whether it may be tried now is the connection
  * layer's decision (login_gate), taken before this lookup; failed_logins
@@ -138,14 +135,6 @@ static void login_outcome(struct req *r, struct login *l, int ok)
     l->pair = NULL;
     if (ok == 0 && failures >= r->srv->cfg.login_free_failures)
         audit_note_detail(r, "%d failed logins for this account from %s: throttled", failures, c->addr->addr);
-    /* the connection's next login, now that this one's outcome counts */
-    while (c->logins == 0 && c->login_wait_head) {
-        struct req *next = c->login_wait_head;
-        c->login_wait_head = ((struct login *)next->state)->next_waiting;
-        if (!c->login_wait_head)
-            c->login_wait_tail = NULL;
-        login_start(next);
-    }
 }
 
 static void login_refused(const struct db_result *res, void *arg)
@@ -191,7 +180,7 @@ static void login_verified(int ok, const char *hash, void *arg)
     struct req *r = arg;
     struct login *l = r->state;
     (void)hash;
-    if (ok < 0) { /* dropped unchecked: kehud is stopping */
+    if (ok < 0) { /* dropped unchecked: kehud is stopping, or the connection closed */
         login_outcome(r, l, -1);
         req_fail(r, KEHU__V1__CODE__UNAVAILABLE, NULL, "the server is shutting down: try again");
         return;
@@ -278,23 +267,6 @@ static void login(struct req *r)
     for (size_t i = 0; m->username[i]; i++) /* usernames are stored in lower case */
         l->username[i] = (char)(m->username[i] >= 'A' && m->username[i] <= 'Z' ? m->username[i] + 32 : m->username[i]);
     l->password = m->password;
-    struct conn *c = r->conn;
-    if (c->logins > 0) {
-        /* pipelined logins on one connection are checked one after the other,
-         * each knowing the outcome of the last */
-        if (c->login_wait_tail)
-            ((struct login *)c->login_wait_tail->state)->next_waiting = r;
-        else
-            c->login_wait_head = r;
-        c->login_wait_tail = r;
-        return;
-    }
-    login_start(r);
-}
-
-static void login_start(struct req *r)
-{
-    struct login *l = r->state;
     if (login_gate(r, l) < 0)
         return;
     const char *p[] = { l->username };

@@ -111,6 +111,7 @@ static void on_grace_over(uv_timer_t *t)
     log_warn(0, 0, "shutdown grace of %d s is over: closing %d connection(s) with requests in flight",
              s->cfg.shutdown_grace, s->nconns);
     grade_shutdown(s); /* a run's request is answered, its transaction rolled back */
+    auth_sched_stop(&s->limits.auth); /* password checks not yet started are answered at once */
     for (struct conn *c = s->conns; c; c = c->next)
         conn_close(c, "shutdown");
 }
@@ -130,7 +131,6 @@ static void begin_shutdown(struct server *s, const char *why)
     s->stop_started = uv_now(s->loop);
     log_info(0, 0, "%s: stopping (no new connections; finishing requests in flight)", why);
     close_quietly((uv_handle_t *)&s->listener);
-    auth_sched_stop(&s->limits.auth); /* password checks not yet started are not worth waiting for */
     for (struct conn *c = s->conns; c; c = c->next)
         conn_drain(c);
     uv_timer_start(&s->grace, on_grace_over, (uint64_t)s->cfg.shutdown_grace * 1000, 0);

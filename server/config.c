@@ -31,7 +31,7 @@ static const struct setting settings[] = {
     S(db_owner, K_STR, 0, 0, "connection string of the schema's owner, for migrate, init and demo (default: db)"),
     S(pool_size, K_INT, 1, 64, "PostgreSQL connections serving requests (default 4)"),
     S(max_frame, K_SIZE, 1024, 64 << 20, "largest frame a client may send, bytes (default 1048576)"),
-    S(max_inflight, K_INT, 1, 100000, "requests in progress per connection (default 16)"),
+    S(max_inflight, K_INT, 1, 100000, "requests in progress per connection (default 8)"),
     S(max_output, K_SIZE, 65536, 1LL << 32, "unsent reply bytes per connection before it is paused (default 8388608)"),
     S(max_connections, K_INT, 1, 1000000, "client connections (default 10000)"),
     S(log_level, K_LEVEL, 0, 0, "debug, info, warn or error (default info)"),
@@ -83,7 +83,7 @@ void config_defaults(struct config *c)
     snprintf(c->db, sizeof c->db, "dbname=kehu");
     c->pool_size = 4;
     c->max_frame = 1 << 20;
-    c->max_inflight = 16;
+    c->max_inflight = 8;
     c->max_output = 8 << 20;
     c->max_connections = 10000;
     snprintf(c->log_level, sizeof c->log_level, "info");

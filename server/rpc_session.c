@@ -180,7 +180,7 @@ static void login_verified(int ok, const char *hash, void *arg)
     struct req *r = arg;
     struct login *l = r->state;
     (void)hash;
-    if (ok < 0) { /* dropped unchecked: kehud is stopping, or the connection closed */
+    if (ok < 0) { /* dropped unchecked: the connection closed, or shutdown's grace is over */
         login_outcome(r, l, -1);
         req_fail(r, KEHU__V1__CODE__UNAVAILABLE, NULL, "the server is shutting down: try again");
         return;
@@ -219,13 +219,10 @@ static void login_found(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
     struct login *l = r->state;
-    if (res->outcome != DB_OK || r->srv->stopping) {
+    if (res->outcome != DB_OK) {
         wipe_password(l);
         login_outcome(r, l, -1);
-        if (res->outcome != DB_OK)
-            req_fail_db(r, res);
-        else
-            req_fail(r, KEHU__V1__CODE__UNAVAILABLE, NULL, "the server is shutting down: try again");
+        req_fail_db(r, res);
         return;
     }
     const char *stored = r->srv->dummy_hash;

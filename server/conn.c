@@ -197,17 +197,8 @@ static void refuse_quietly(struct conn *c, Kehu__V1__Code code, const char *mess
 
 void conn_refuse(struct conn *c, Kehu__V1__Code code, const char *message)
 {
-    Kehu__V1__Status st = KEHU__V1__STATUS__INIT;
-    st.code = code;
-    st.message = (char *)message;
-    Kehu__V1__Response resp = KEHU__V1__RESPONSE__INIT;
-    resp.status = &st;
-    Kehu__V1__Frame f = KEHU__V1__FRAME__INIT;
-    f.body_case = KEHU__V1__FRAME__BODY_RESPONSE;
-    f.response = &resp;
     log_info(c->id, 0, "refusing the connection: %s", message);
-    conn_send(c, &f);
-    conn_drain(c);
+    refuse_quietly(c, code, message);
 }
 
 void conn_request_done(struct conn *c)

@@ -287,7 +287,10 @@ int limits_login_end(struct server *s, struct conn *c, struct login_pair *lp, in
     p->logins--;
     c->logins--;
     if (ok > 0) {
-        lp->t = (struct throttle){ 0 }; /* the address's count stays: an attacker may own an account */
+        /* the pair starts afresh (its other checks in progress keep their
+         * reservations); the address's count stays: an attacker may own an account */
+        lp->t.failures = lp->t.announced = 0;
+        lp->t.last_ms = 0;
         return 0;
     }
     if (ok < 0)

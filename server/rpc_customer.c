@@ -196,10 +196,22 @@ static struct db_stmt customer_by_id = DB_STMT(
 struct load {
     int64_t id;
     const char *field; /* how the request names the customer */
+    int tombstone_ok;    /* a merged customer is loaded too (unmerge) */
     void *ctx;
     enum authz_action act;
     void (*then)(struct req *r, const struct rpc_customer_ref *ref);
+    const char *missing; /* the answer for a customer missing or unreadable; NULL "no customer N" */
 };
+
+/* The one answer for a customer that is missing and for one the caller may
+ * not read: nothing in it depends on which. */
+static void load_not_found(struct req *r, const struct load *l)
+{
+    if (l->missing)
+        req_fail(r, KEHU__V1__CODE__NOT_FOUND, l->field, "%s", l->missing);
+    else
+        req_fail(r, KEHU__V1__CODE__NOT_FOUND, l->field, "no customer %lld", (long long)l->id);
+}
 
 static void loaded(const struct db_result *res, void *arg)
 {
@@ -210,7 +222,7 @@ static void loaded(const struct db_result *res, void *arg)
         return;
     }
     if (db_rows(res, 0) != 1) {
-        req_fail(r, KEHU__V1__CODE__NOT_FOUND, l->field, "no customer %lld", (long long)l->id);
+        load_not_found(r, l);
         return;
     }
     struct rpc_customer_ref ref = { .id = l->id, .ctx = l->ctx };
@@ -221,7 +233,7 @@ static void loaded(const struct db_result *res, void *arg)
     const char *why;
     Kehu__V1__Code code = authz_check(req_who(r), l->act, &t, &why);
     if (code == KEHU__V1__CODE__NOT_FOUND) {
-        req_fail(r, code, l->field, "no customer %lld", (long long)l->id);
+        load_not_found(r, l);
         return;
     }
     if (code != KEHU__V1__CODE__OK) {
@@ -229,7 +241,7 @@ static void loaded(const struct db_result *res, void *arg)
         return;
     }
     int64_t merged_into = db_get_i64(res, 0, 0, COL_MERGED_INTO);
-    if (merged_into) { /* a tombstone: say where the customer went */
+    if (merged_into && !l->tombstone_ok) { /* a tombstone: say where the customer went */
         req_fail(r, KEHU__V1__CODE__NOT_FOUND, l->field, "customer %lld was merged into customer %lld",
                  (long long)l->id, (long long)merged_into);
         return;
@@ -254,6 +266,13 @@ void rpc_customer_load_ctx(struct req *r, int64_t id, enum authz_action act,
                            void (*then)(struct req *r, const struct rpc_customer_ref *ref), void *ctx,
                            const char *field)
 {
+    rpc_customer_load_as(r, id, act, then, ctx, field, NULL);
+}
+
+void rpc_customer_load_as(struct req *r, int64_t id, enum authz_action act,
+                          void (*then)(struct req *r, const struct rpc_customer_ref *ref), void *ctx,
+                          const char *field, const char *missing)
+{
     Kehu__V1__Request__OpCase op = r->msg->op_case;
     if (!field)
         field = op == KEHU__V1__REQUEST__OP_CUSTOMER_GET || op == KEHU__V1__REQUEST__OP_CUSTOMER_EDIT ||
@@ -268,9 +287,11 @@ void rpc_customer_load_ctx(struct req *r, int64_t id, enum authz_action act,
     struct load *l = arena_alloc(&r->arena, sizeof *l);
     l->id = id;
     l->field = field;
+    l->tombstone_ok = act == ACT_CUSTOMER_DELETE && op == KEHU__V1__REQUEST__OP_CUSTOMER_UNMERGE;
     l->ctx = ctx;
     l->act = act;
     l->then = then;
+    l->missing = missing;
     r->state = l;
     char *p0 = arena_printf(&r->arena, "%lld", (long long)id);
     const char *p[] = { p0 };
@@ -326,34 +347,51 @@ static void add_inserted(const struct db_result *res, void *arg)
     }
     /* not inserted: probable duplicates (the first statement lists them) */
     int n = db_rows(res, 0);
-    Kehu__V1__Duplicates *d = arena_alloc(&r->arena, sizeof *d);
-    kehu__v1__duplicates__init(d);
-    d->matches = arena_alloc(&r->arena, sizeof *d->matches * (size_t)(n ? n : 1));
-    char first[256] = "";
-    for (int i = 0; i < n; i++) {
-        Kehu__V1__Duplicate *m = arena_alloc(&r->arena, sizeof *m);
-        kehu__v1__duplicate__init(m);
-        m->reason = rpc_col(r, res, 0, i, CUSTOMER_NCOLS);
-        if (may(r, ACT_CUSTOMER_READ, res, 0, i)) {
-            m->customer = rpc_customer_from_row(r, res, 0, i);
-        } else { /* someone else's customer: say where, not who */
-            m->customer = arena_alloc(&r->arena, sizeof *m->customer);
-            kehu__v1__customer__init(m->customer);
-            m->customer->id = db_get_i64(res, 0, i, COL_ID);
-            m->customer->branch_id = db_get_i64(res, 0, i, COL_BRANCH_ID);
-            m->customer->branch = rpc_col(r, res, 0, i, COL_BRANCH);
-        }
-        if (i == 0)
-            snprintf(first, sizeof first, "customer %lld (%s)", (long long)m->customer->id, m->reason);
-        d->matches[d->n_matches++] = m;
-    }
     if (n == 0) { /* a duplicate appeared between the two statements */
         req_fail(r, KEHU__V1__CODE__CONFLICT, NULL, "a probable duplicate was added at the same moment: try again");
         return;
     }
+    Kehu__V1__Duplicates *d = arena_alloc(&r->arena, sizeof *d);
+    kehu__v1__duplicates__init(d);
+    d->matches = arena_alloc(&r->arena, sizeof *d->matches * (size_t)n);
+    const char *first = NULL, *elsewhere = NULL;
+    char hidden[256] = "";
+    size_t nh = 0;
+    for (int i = 0; i < n; i++) {
+        const char *reason = rpc_col(r, res, 0, i, CUSTOMER_NCOLS);
+        if (!may(r, ACT_CUSTOMER_READ, res, 0, i)) {
+            /* someone else's customer: that it exists (to avoid two reps
+             * chasing one customer), never which, whose or where; the
+             * probe and the customer it hit go to the audit trail */
+            int64_t id = db_get_i64(res, 0, i, COL_ID);
+            audit_note_customer(r, id);
+            if (nh < sizeof hidden)
+                nh += (size_t)snprintf(hidden + nh, sizeof hidden - nh, "%s%lld", nh ? "," : "", (long long)id);
+            if (!elsewhere)
+                elsewhere = reason;
+            continue;
+        }
+        Kehu__V1__Duplicate *m = arena_alloc(&r->arena, sizeof *m);
+        kehu__v1__duplicate__init(m);
+        m->reason = (char *)reason;
+        m->customer = rpc_customer_from_row(r, res, 0, i);
+        if (!first)
+            first = arena_printf(&r->arena, "customer %lld (%s)", (long long)m->customer->id, reason);
+        d->matches[d->n_matches++] = m;
+    }
+    if (elsewhere) { /* one entry for all of them: not even how many */
+        Kehu__V1__Duplicate *m = arena_alloc(&r->arena, sizeof *m);
+        kehu__v1__duplicate__init(m);
+        m->reason = arena_printf(&r->arena, "%s: " RPC_DUPLICATE_ELSEWHERE, elsewhere);
+        d->matches[d->n_matches++] = m;
+        audit_note_detail(r, "duplicate probe (%s) matched customers the caller may not read: %s", elsewhere, hidden);
+    }
     r->status.code = KEHU__V1__CODE__CONFLICT;
-    r->status.message = arena_printf(&r->arena, "probable duplicate of %s%s; add with force to create anyway", first,
-                                     n > 1 ? " and others" : "");
+    r->status.message =
+        first ? arena_printf(&r->arena, "probable duplicate of %s%s; add with force to create anyway", first,
+                             d->n_matches > 1 ? " and others" : "")
+              : arena_printf(&r->arena, "probable duplicate (%s): " RPC_DUPLICATE_ELSEWHERE
+                                        "; add with force to create anyway", elsewhere);
     r->status.field = "";
     r->resp.result_case = KEHU__V1__RESPONSE__RESULT_DUPLICATES;
     r->resp.duplicates = d;
@@ -475,8 +513,8 @@ static void add_resolved(const struct db_result *res, void *arg)
                               .owner_path = owner_path, .owner_path_len = on < 0 ? 0 : on };
     const char *why;
     if (authz_check(req_who(r), ACT_CUSTOMER_WRITE, &t, &why) != KEHU__V1__CODE__OK) {
-        req_fail(r, KEHU__V1__CODE__PERMISSION_DENIED, NULL,
-                 "you may add customers only for yourself or within your own branch");
+        req_fail(r, KEHU__V1__CODE__PERMISSION_DENIED, NULL, "%s: a new customer must be within it",
+                 authz_cell(req_who(r), ACT_CUSTOMER_WRITE));
         return;
     }
     add_insert(r);
@@ -601,7 +639,26 @@ static void customer_get(struct req *r)
 const struct rpc_entry rpc_customer_get = { KEHU__V1__REQUEST__OP_CUSTOMER_GET, "customer_get", ACT_CUSTOMER_READ, 0,
                                             customer_get };
 
-/* ---- CustomerEdit: read, merge, recompute keys, update if the version still matches */
+/* ---- CustomerEdit: read, merge, recompute keys, update if the version still matches
+ *
+ * Without a version (0) only the named fields change, on the record as it
+ * is: the update is still made against the version just read, and when
+ * someone saved in between, the record is read again and the named fields
+ * applied to it (a few times), so another change is never lost. */
+
+#define EDIT_ATTEMPTS 5
+
+/* A field named by an edit: its name, or one of the other names import
+ * accepts (phone, 电话, ...); owner and branch are not set by editing. */
+static int edit_field(const char *name)
+{
+    int i = customer_field_find(name);
+    if (i < 0)
+        i = customer_field_from_header(name);
+    return i >= 0 && i < CF_COUNT ? i : -1;
+}
+
+static void edit_loaded(struct req *r, const struct rpc_customer_ref *ref);
 
 static void edit_done(const struct db_result *res, void *arg)
 {
@@ -616,6 +673,12 @@ static void edit_done(const struct db_result *res, void *arg)
     }
     if (db_rows(res, 0) == 1) {
         reply_customer(r, res, 0);
+        return;
+    }
+    int *attempts = r->state;
+    if (m->version == 0 && db_rows(res, 1) == 1 && ++*attempts < EDIT_ATTEMPTS) {
+        /* someone saved in between: the named fields again, on the new record */
+        rpc_customer_load_ctx(r, m->id, ACT_CUSTOMER_WRITE, edit_loaded, attempts, "id");
         return;
     }
     /* someone else saved first: answer CONFLICT with the record as it is now */
@@ -637,7 +700,8 @@ static void edit_loaded(struct req *r, const struct rpc_customer_ref *ref)
 {
     const Kehu__V1__CustomerEdit *m = r->msg->customer_edit;
     const struct db_result *row = r->state;
-    if (ref->version != m->version) {
+    int64_t expected = m->version ? m->version : ref->version;
+    if (ref->version != expected) {
         Kehu__V1__Customer *now = rpc_customer_from_row(r, row, 0, 0);
         r->status.code = KEHU__V1__CODE__CONFLICT;
         r->status.field = "version";
@@ -653,7 +717,7 @@ static void edit_loaded(struct req *r, const struct rpc_customer_ref *ref)
     rpc_customer_values(r, &v, row, 0);
     int changed[CF_COUNT] = { 0 };
     for (size_t k = 0; k < m->n_set; k++) {
-        int i = customer_field_find(m->set[k]->field);
+        int i = edit_field(m->set[k]->field);
         const char *why = customer_field_set(&r->arena, &v, i, m->set[k]->value ? m->set[k]->value : "");
         if (why) {
             req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, customer_fields[i].name, "%s %s", customer_fields[i].name, why);
@@ -680,7 +744,7 @@ static void edit_loaded(struct req *r, const struct rpc_customer_ref *ref)
                                 " updated_by = $3, sort_key = $4, search_text = $5, search_tokens = $6::text[]");
     const char *params[6 + CF_COUNT];
     params[0] = arena_printf(&r->arena, "%lld", (long long)m->id);
-    params[1] = arena_printf(&r->arena, "%lld", (long long)m->version);
+    params[1] = arena_printf(&r->arena, "%lld", (long long)expected);
     params[2] = arena_printf(&r->arena, "%lld", (long long)req_who(r)->user_id);
     params[3] = k.sort_key;
     params[4] = k.text;
@@ -696,6 +760,7 @@ static void edit_loaded(struct req *r, const struct rpc_customer_ref *ref)
     snprintf(sql + n, sizeof sql - n,
              " WHERE id = $1 AND version = $2 AND merged_into IS NULL RETURNING *)"
              " SELECT " CUSTOMER_COLUMNS " FROM c" CUSTOMER_JOINS);
+    r->state = ref->ctx; /* the attempts so far */
     struct db_call *call = db_call_new(r->srv->db, edit_done, r);
     db_call_add_sql(call, sql, np, params);
     db_call_add(call, &customer_by_id, 1, params); /* the current record, for a CONFLICT */
@@ -709,8 +774,8 @@ static void customer_edit(struct req *r)
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "id", "a customer id is required");
         return;
     }
-    if (m->version <= 0) {
-        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "version", "the version you read is required");
+    if (m->version < 0) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "version", "a version is positive (0: the current record)");
         return;
     }
     if (m->n_set == 0) {
@@ -719,18 +784,21 @@ static void customer_edit(struct req *r)
     }
     for (size_t k = 0; k < m->n_set; k++) {
         const char *f = m->set[k]->field ? m->set[k]->field : "";
-        if (customer_field_find(f) < 0) {
+        int i = edit_field(f);
+        if (i < 0) {
             req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "set",
                      "'%s' is not a customer field one can set (owner and status change through assign and archive)", f);
             return;
         }
         for (size_t j = 0; j < k; j++)
-            if (strcmp(m->set[j]->field, f) == 0) {
-                req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "set", "'%s' is set twice", f);
+            if (edit_field(m->set[j]->field) == i) {
+                req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "set", "'%s' is set twice", customer_fields[i].name);
                 return;
             }
     }
-    rpc_customer_load(r, m->id, ACT_CUSTOMER_WRITE, edit_loaded);
+    int *attempts = arena_alloc(&r->arena, sizeof *attempts);
+    *attempts = 0;
+    rpc_customer_load_ctx(r, m->id, ACT_CUSTOMER_WRITE, edit_loaded, attempts, "id");
 }
 
 const struct rpc_entry rpc_customer_edit = { KEHU__V1__REQUEST__OP_CUSTOMER_EDIT, "customer_edit", ACT_CUSTOMER_WRITE,
@@ -784,6 +852,49 @@ static void customer_archive(struct req *r)
 
 const struct rpc_entry rpc_customer_archive = { KEHU__V1__REQUEST__OP_CUSTOMER_ARCHIVE, "customer_archive",
                                                 ACT_CUSTOMER_DELETE, 0, customer_archive };
+
+/* ---- CustomerUnarchive: an archived customer active again (customer_unarchive in sql/0015) */
+
+static struct db_stmt unarchive_stmt = DB_STMT("SELECT customer_unarchive($1, $2, $3)");
+
+static void unarchive_done(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    if (res->outcome != DB_OK) {
+        req_fail_db(r, res);
+        return;
+    }
+    if (db_rows(res, 1) != 1) {
+        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "id", "no customer %lld", (long long)r->msg->customer_unarchive->id);
+        return;
+    }
+    reply_customer(r, res, 1);
+}
+
+static void unarchive_loaded(struct req *r, const struct rpc_customer_ref *ref)
+{
+    const Kehu__V1__CustomerUnarchive *m = r->msg->customer_unarchive;
+    if (strcmp(ref->status, "archived") != 0) {
+        reply_customer(r, r->state, 0); /* not archived: nothing to do */
+        return;
+    }
+    const char *p[] = { arena_printf(&r->arena, "%lld", (long long)m->id),
+                        arena_printf(&r->arena, "%lld", (long long)m->version),
+                        arena_printf(&r->arena, "%lld", (long long)req_who(r)->user_id) };
+    struct db_call *call = db_call_new(r->srv->db, unarchive_done, r);
+    db_call_add(call, &unarchive_stmt, 3, p);
+    db_call_add(call, &customer_by_id, 1, p);
+    audit_call_send(r, call);
+}
+
+static void customer_unarchive(struct req *r)
+{
+    const Kehu__V1__CustomerUnarchive *m = r->msg->customer_unarchive;
+    rpc_customer_load_ctx(r, m ? m->id : 0, ACT_CUSTOMER_DELETE, unarchive_loaded, NULL, "id");
+}
+
+const struct rpc_entry rpc_customer_unarchive = { KEHU__V1__REQUEST__OP_CUSTOMER_UNARCHIVE, "customer_unarchive",
+                                                  ACT_CUSTOMER_DELETE, 0, customer_unarchive };
 
 /* ---- CustomerList and CustomerSearch: the caller's scope, filters, keyset pages */
 
@@ -1030,6 +1141,51 @@ int rpc_customer_filter_sql(struct req *r, const Kehu__V1__CustomerList *m, enum
     return 0;
 }
 
+/* A list whose filters name an owner or a unit waits for them to be found. */
+struct filter_check {
+    struct req *r;
+    const Kehu__V1__CustomerList *m;
+    struct sqlbuf b;
+    db_cb cb;
+};
+
+/* An owner filter naming a user the caller may not see gets what a missing
+ * one gets (units are visible to everyone): a list that is merely empty
+ * would hide a typo, and a different answer would reveal the user. */
+static void filter_checked(const struct db_result *res, void *arg)
+{
+    struct filter_check *fc = arg;
+    struct req *r = fc->r;
+    const Kehu__V1__CustomerList *m = fc->m;
+    if (res->outcome != DB_OK) {
+        req_fail_db(r, res);
+        return;
+    }
+    if (m->owner && *m->owner) {
+        int readable = db_rows(res, 0) == 1;
+        if (readable && db_get_i64(res, 0, 0, 0) != req_who(r)->user_id) {
+            int64_t path[AUTHZ_MAX_DEPTH];
+            int n = rpc_user_row_path(res, 0, 0, 0, path, AUTHZ_MAX_DEPTH);
+            struct authz_target t = { .unit_path = path, .path_len = n < 0 ? 0 : n,
+                                      .role = rpc_role_from_sql(db_get(res, 0, 0, 3)),
+                                      .user_id = db_get_i64(res, 0, 0, 0) };
+            const char *why;
+            readable = authz_check(req_who(r), ACT_USER_READ, &t, &why) == KEHU__V1__CODE__OK;
+        }
+        if (!readable) {
+            req_fail(r, KEHU__V1__CODE__NOT_FOUND, "owner", "no user named '%s'", m->owner);
+            return;
+        }
+    }
+    if (m->branch && *m->branch && db_rows(res, 1) == 0) {
+        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "branch", "no org unit '%s'", m->branch);
+        return;
+    }
+    struct db_call *call = db_call_new(r->srv->db, fc->cb, r);
+    db_call_add_sql(call, fc->b.s, fc->b.n, fc->b.params);
+    db_call_send(call);
+}
+
 int rpc_customer_list_start(struct req *r, const Kehu__V1__CustomerList *m, uint32_t default_limit, db_cb cb)
 {
     static const Kehu__V1__CustomerList none = KEHU__V1__CUSTOMER_LIST__INIT;
@@ -1075,6 +1231,18 @@ int rpc_customer_list_start(struct req *r, const Kehu__V1__CustomerList *m, uint
     snprintf(order, sizeof order, " ORDER BY %s %s, c.id %s LIMIT %u", ps->sort->key, ps->sort->desc ? "DESC" : "ASC",
              ps->sort->desc ? "DESC" : "ASC", ps->limit + 1);
     sql_add(r, &b, order);
+    if ((m->owner && *m->owner) || (m->branch && *m->branch)) {
+        /* the filters name a user and a unit: they must exist (for the caller) */
+        struct filter_check *fc = arena_alloc(&r->arena, sizeof *fc);
+        *fc = (struct filter_check){ .r = r, .m = m, .b = b, .cb = cb };
+        struct db_call *call = db_call_new(r->srv->db, filter_checked, fc);
+        const char *po[] = { m->owner && *m->owner ? m->owner : "" };
+        const char *pb[] = { m->branch && *m->branch ? m->branch : "" };
+        db_call_add(call, &rpc_user_by_name, 1, po);
+        db_call_add(call, &rpc_unit_place_by_ref, 1, pb);
+        db_call_send(call);
+        return 0;
+    }
     struct db_call *call = db_call_new(r->srv->db, cb, r);
     db_call_add_sql(call, b.s, b.n, b.params);
     db_call_send(call);

@@ -285,10 +285,7 @@ int req_authorize(struct req *r, const struct authz_target *t)
 /* A session ends at its expiry even on a connection that stays open. */
 static void expire_session(struct conn *c)
 {
-    if (c->who.user_id && c->who.expires_at_ms <= now_unix_ms()) {
-        log_info(c->id, 0, "session of %s expired", c->who.username);
-        memset(&c->who, 0, sizeof c->who);
-    }
+    conn_expire_session(c);
 }
 
 /* Every string of every request is valid UTF-8 without NUL and every enum

@@ -8,6 +8,8 @@
  *                               the count varies with a long tail
  *   --followups-per-customer F  mean follow-ups per customer (default 1; --db,
  *                               into the table followup when it exists)
+ *                               (--db also loads sales on credit, payments
+ *                               and asset snapshots: see below)
  *   --seed S                    default 1; the same seed (and --as-of) gives
  *                               the same data, byte for byte in CSV
  *   --as-of DATE                the "today" of the data (default: today, UTC)
@@ -39,10 +41,31 @@
  * integer fen throughout and printed as decimals; floating point only shapes
  * the distributions.
  *
+ * Credit and assets (--db only). Two companies in five buy on credit
+ * (the larger, the likelier): most of their sales are due after their terms
+ * (30 to 90 days, some at the end of that month), and they pay each one
+ * around its due date — most on time, some late, large ones now and then
+ * in two instalments — by transfer, acceptance bill, cheque or at the
+ * counter; 8% stopped paying some days to two years ago. A payment that
+ * would fall after --as-of is not made yet, so balances are overdue today
+ * by every number of days the credit grades tell apart (AAA .. C).
+ * customer.balance is what the customer owes, credit sales minus payments,
+ * as TxnAdd and PaymentAdd keep it. Most individuals and a fifth of the
+ * companies hold assets (deposit, wealth, fund, insurance), reported at the
+ * quarter ends of the last year; AUM grows with the customer's worth, so
+ * the asset tiers are long-tailed (of the holders about 37% general, 9%
+ * wealth, 3% vip). The import CSV has no payments or snapshots (kehud
+ * imports neither), so --csv leaves credit and assets out altogether rather
+ * than writing sales on credit that nobody ever pays. Every individual has
+ * a birth date, so `kehu care today` finds birthdays of the owners' A and B
+ * customers once a grading run has graded them.
+ *
  * Every random draw of customer n comes from its own streams (one for its
- * fields, one for its transactions, one for its follow-ups) seeded from
- * (seed, n), so changing --txns-per-customer leaves the customers' fields as
- * they were. The uniqueness checks are the exception: they depend on the
+ * fields, one for its transactions, one for its follow-ups, one for its
+ * credit and payments, one for its assets) seeded from (seed, n), so
+ * changing --txns-per-customer leaves the customers' fields as they were,
+ * and credit and assets leave the customers and transactions of a seed as
+ * they were before them (only on_credit, due and balance are new). The uniqueness checks are the exception: they depend on the
  * customers before n, so the same seed must be generated from 1 on.
  *
  * Every value goes through kehud's own field rules (customer_field_set, as
@@ -55,12 +78,15 @@
  *
  * Loading (--db). Customer ids are taken from customer's sequence first; then
  * one transaction per batch, made of chunks of CHUNK customers: COPY
- * customer, change_log ("created", as kehud's trigger logs it), txn and
- * followup. sort_key, search_text and search_tokens come from customer_keys,
+ * customer, change_log ("created", as kehud's trigger logs it), txn,
+ * followup, payment and asset_snapshot. sort_key, search_text and search_tokens come from customer_keys,
  * the function CustomerAdd and the importer call; revenue is the exact sum of
  * the customer's transactions, summed in fen here and written with the row
  * (an UPDATE afterwards would rewrite every row and all its index entries,
- * GIN included, a second time); last_contact_at is its last follow-up done.
+ * GIN included, a second time), and so is balance; last_contact_at is its
+ * last follow-up done. No trigger keeps an aggregate (those on txn, payment
+ * and asset_snapshot only announce, skipped under kehu.bulk), so the rows are
+ * the same with triggers on or off.
  * The main thread generates the next chunk (it alone calls ICU, which is not
  * thread-safe) while a sender thread runs the COPYs (it alone uses the
  * connection). When the role may set session_replication_role = replica (a
@@ -2419,6 +2445,7 @@ static void usage(FILE *f)
             "usage: kehu-seed (--db CONNINFO | --csv DIR) --customers N [options]\n"
             "  --txns-per-customer M       mean transactions per customer, long-tailed (default 10)\n"
             "  --followups-per-customer F  mean follow-ups per customer (default 1; --db, table followup)\n"
+            "  (--db also loads sales on credit with their payments, and asset snapshots)\n"
             "  --seed S                    the same seed gives the same data (default 1)\n"
             "  --as-of DATE                the data's today, YYYY-MM-DD (default: today, UTC)\n"
             "  --since-years Y             transactions over the last Y years (default 5)\n"

@@ -65,8 +65,9 @@
  * credit and payments, one for its assets) seeded from (seed, n), so
  * changing --txns-per-customer leaves the customers' fields as they were,
  * and credit and assets leave the customers and transactions of a seed as
- * they were before them (only on_credit, due and balance are new). The uniqueness checks are the exception: they depend on the
- * customers before n, so the same seed must be generated from 1 on.
+ * they were before them (only on_credit, due and balance are new). The
+ * uniqueness checks are the exception: they depend on the customers before
+ * n, so the same seed must be generated from 1 on.
  *
  * Every value goes through kehud's own field rules (customer_field_set, as
  * CustomerAdd and the importer use them), so CSV rows import without a
@@ -76,25 +77,26 @@
  * the way a Chinese spreadsheet does (男/女, 个人/企业, 转介绍 ..., lists
  * split by ';', dates as 2024/1/5), which the importer reads back the same.
  *
- * Loading (--db). Customer ids are taken from customer's sequence first; then
- * one transaction per batch, made of chunks of CHUNK customers: COPY
+ * Loading (--db). Customer ids are taken from customer's sequence first;
+ * then one transaction per batch, made of chunks of CHUNK customers: COPY
  * customer, change_log ("created", as kehud's trigger logs it), txn,
- * followup, payment and asset_snapshot. sort_key, search_text and search_tokens come from customer_keys,
- * the function CustomerAdd and the importer call; revenue is the exact sum of
- * the customer's transactions, summed in fen here and written with the row
- * (an UPDATE afterwards would rewrite every row and all its index entries,
- * GIN included, a second time), and so is balance; last_contact_at is its
- * last follow-up done. No trigger keeps an aggregate (those on txn, payment
- * and asset_snapshot only announce, skipped under kehu.bulk), so the rows are
- * the same with triggers on or off.
- * The main thread generates the next chunk (it alone calls ICU, which is not
- * thread-safe) while a sender thread runs the COPYs (it alone uses the
- * connection). When the role may set session_replication_role = replica (a
- * superuser), triggers and foreign-key checks are off for the load and
- * kehu-seed writes the change_log rows itself; otherwise the triggers run for
- * every row (slower). Either way nothing is announced (kehu.bulk = on, as
- * kehud's imports do): a kehud running meanwhile does not hear of the load.
- * Blocking libpq: this is an offline tool, not part of kehud. */
+ * followup, payment and asset_snapshot. sort_key, search_text and
+ * search_tokens come from customer_keys, the function CustomerAdd and the
+ * importer call; revenue is the exact sum of the customer's transactions,
+ * summed in fen here and written with the row (an UPDATE afterwards would
+ * rewrite every row and all its index entries, GIN included, a second time),
+ * and so is balance; last_contact_at is its last follow-up done. No trigger
+ * keeps an aggregate (those on txn, payment and asset_snapshot only
+ * announce, skipped under kehu.bulk), so the rows are the same with triggers
+ * on or off. The main thread generates the next chunk (it alone calls ICU,
+ * which is not thread-safe) while a sender thread runs the COPYs (it alone
+ * uses the connection). When the role may set session_replication_role =
+ * replica (a superuser), triggers and foreign-key checks are off for the
+ * load and kehu-seed writes the change_log rows itself; otherwise the
+ * triggers run for every row (slower). Either way nothing is announced
+ * (kehu.bulk = on, as kehud's imports do): a kehud running meanwhile does
+ * not hear of the load. Blocking libpq: this is an offline tool, not part of
+ * kehud. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
@@ -2184,8 +2186,9 @@ static void txn_row(struct ctx *x, struct buf *b, const char *branch, const char
     snprintf(hms, sizeof hms, " %02d:%02d:%02d+08\t", tx->secs / 3600, tx->secs / 60 % 60, tx->secs % 60);
     buf_add(b, hms);
     if (tx->on_credit) {
+        char due[11];
         buf_add(b, "t\t");
-        buf_add(b, txn_date(x, tx->due, tmp));
+        buf_add(b, txn_date(x, tx->due, due));
         buf_addc(b, '\n');
     } else {
         buf_add(b, "f\t\\N\n");

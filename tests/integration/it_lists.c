@@ -1,0 +1,393 @@
+/* Lists that never cut silently: every list pages with a keyset cursor and
+ * says how many rows remain (followup due with the policy's contacts, churn
+ * list, care today), through the wire and through the kehu command line;
+ * follow-ups by WeChat and SMS.
+ *
+ * The organisation is it_org_build's; the big owner's customers are written
+ * straight into the database (as it_assign.c loads its data). */
+#include <libpq-fe.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "itest.h"
+
+#define C(x) KEHU__V1__CODE__##x
+
+static struct it_org org;
+static kehu_client *big;
+static struct it_cli cli;
+
+/* ---------------------------------------------------------------- SQL */
+
+static PGconn *pg;
+
+static void pg_do(const char *sql)
+{
+    PGresult *r = PQexec(pg, sql);
+    ExecStatusType s = PQresultStatus(r);
+    if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
+        char msg[800];
+        snprintf(msg, sizeof msg, "%s  SQL: %.400s", PQerrorMessage(pg), sql);
+        PQclear(r);
+        fail_msg("%s", msg);
+    }
+    PQclear(r);
+}
+
+static int64_t pg_i64(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int64_t pg_i64(const char *fmt, ...)
+{
+    char sql[2000];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(sql, sizeof sql, fmt, ap);
+    va_end(ap);
+    PGresult *r = PQexec(pg, sql);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+        char msg[800];
+        snprintf(msg, sizeof msg, "%.400s: %s", sql, PQerrorMessage(pg));
+        PQclear(r);
+        fail_msg("%s", msg);
+    }
+    int64_t v = PQgetisnull(r, 0, 0) ? -1 : strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return v;
+}
+
+/* YYYY-MM-DD of today (UTC) + offset days. */
+static const char *day(int offset)
+{
+    static char ring[8][11];
+    static int next;
+    char *s = ring[next++ % 8];
+    time_t t = (time_t)(((int64_t)time(NULL) / 86400 + offset) * 86400);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(s, 11, "%Y-%m-%d", &tm);
+    return s;
+}
+
+#define BIG_N 2700
+
+static int setup(void **state)
+{
+    (void)state;
+    if (it_cli_open(&cli) < 0)
+        return -1;
+    if (th_env_up(&it_env, NULL) < 0)
+        return -1;
+    it_org_build(&org);
+    it_add_user("big.am", KEHU__V1__ROLE__ACCOUNT_MANAGER, "上海一组", IT_PASSWORD);
+    big = it_login("big.am", IT_PASSWORD);
+    pg = PQconnectdb(it_env.conninfo);
+    if (PQstatus(pg) != CONNECTION_OK)
+        return -1;
+    /* An account manager with 2,700 customers: the relationship of each
+     * began 0..149 days ago (a C customer asks for a contact every 90 days:
+     * about 45% of them are due within a week), half of them have a planned
+     * follow-up due between 4 days ago and 10 days ahead, and some a birthday
+     * today; a tenth have an open churn warning. */
+    char sql[2000];
+    snprintf(sql, sizeof sql,
+             "SET kehu.bulk = 'on';"
+             " INSERT INTO customer (branch_id, owner_id, name, since, revenue, birth)"
+             " SELECT (SELECT id FROM org_unit WHERE name = '上海分行'), u.id, '大客户' || i, current_date - i %% 150,"
+             "  (i * 37 %% 1000) * 10.5, CASE WHEN i %% 9 = 0 THEN (current_date - interval '30 years')::date END"
+             " FROM generate_series(1, %d) i, app_user u WHERE u.username = 'big.am';"
+             " INSERT INTO followup (branch_id, customer_id, kind, status, due, owner_id, created_by)"
+             " SELECT c.branch_id, c.id, 'call', 'planned', current_date + (c.id %% 15)::int - 4, c.owner_id,"
+             "  c.owner_id FROM customer c JOIN app_user u ON u.id = c.owner_id"
+             " WHERE u.username = 'big.am' AND c.id %% 2 = 0;"
+             " INSERT INTO churn_warning (customer_id, branch_id, raised_on, reasons)"
+             " SELECT c.id, c.branch_id, current_date - (c.id %% 30)::int, '{silent}' FROM customer c"
+             " JOIN app_user u ON u.id = c.owner_id WHERE u.username = 'big.am' AND c.id %% 10 = 3;"
+             " UPDATE grade_policy SET value = 'greeting' WHERE key = 'service.C.care';"
+             " RESET kehu.bulk;",
+             BIG_N);
+    pg_do(sql);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    kehu_close(big);
+    it_org_close(&org);
+    PQfinish(pg);
+    it_cli_close(&cli);
+    return it_teardown(state);
+}
+
+/* ---------------------------------------------------------------- requests */
+
+static Kehu__V1__Response *due_page(kehu_client *c, uint32_t limit, const char *after, int code)
+{
+    Kehu__V1__FollowupDue m = KEHU__V1__FOLLOWUP_DUE__INIT;
+    m.limit = limit;
+    m.after = (char *)(after ? after : "");
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_FOLLOWUP_DUE;
+    req.followup_due = &m;
+    return it_call(c, &req, code);
+}
+
+static Kehu__V1__Response *churn_page(kehu_client *c, uint32_t limit, const char *after, int code)
+{
+    Kehu__V1__ChurnList m = KEHU__V1__CHURN_LIST__INIT;
+    m.limit = limit;
+    m.after = (char *)(after ? after : "");
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_CHURN_LIST;
+    req.churn_list = &m;
+    return it_call(c, &req, code);
+}
+
+static Kehu__V1__Response *care_page(kehu_client *c, uint32_t limit, const char *after, int code)
+{
+    Kehu__V1__CareToday m = KEHU__V1__CARE_TODAY__INIT;
+    m.limit = limit;
+    m.after = (char *)(after ? after : "");
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_CARE_TODAY;
+    req.care_today = &m;
+    return it_call(c, &req, code);
+}
+
+/* A row of the due list as one string, to find duplicates. */
+static int str_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* ---------------------------------------------------------------- tests */
+
+/* Every due contact across pages: the planned follow-ups and the policy's
+ * contacts, in one order (day, grade, customer), with the right remaining
+ * counts, no duplicates, no gaps; the totals equal independent SQL counts. */
+static void test_due_pages(void **state)
+{
+    (void)state;
+    int64_t planned = pg_i64("SELECT count(*) FROM followup f JOIN customer c ON c.id = f.customer_id"
+                             " JOIN app_user u ON u.id = f.owner_id WHERE u.username = 'big.am'"
+                             " AND f.status = 'planned' AND f.due <= current_date + 7");
+    int64_t policy = pg_i64("SELECT count(*) FROM customer c JOIN app_user u ON u.id = c.owner_id,"
+                            " customer_contacts_due(c.id) d WHERE u.username = 'big.am' AND d.due <= current_date + 7");
+    assert_true(planned > 1000 && policy > 1000); /* each past the old silent cut */
+    int64_t total = planned + policy;
+    char **seen = calloc((size_t)total + 1, sizeof *seen);
+    int64_t n = 0, n_planned = 0, n_policy = 0, pages = 0;
+    char after[512] = "", last_due[16] = "";
+    for (;;) {
+        Kehu__V1__Response *r = due_page(big, 700, after, C(OK));
+        const Kehu__V1__Followups *l = r->followups;
+        pages++;
+        int64_t got = (int64_t)(l->n_followups + l->n_contacts_due);
+        assert_true(got <= 700);
+        /* the page's days never go back before the last page's */
+        for (size_t i = 0; i < l->n_followups; i++) {
+            assert_true(strcmp(l->followups[i]->due, last_due) >= 0);
+            assert_true(n < total);
+            seen[n] = malloc(48);
+            snprintf(seen[n++], 48, "f%lld", (long long)l->followups[i]->id);
+            assert_true(l->followups[i]->customer_id > 0);
+        }
+        for (size_t i = 0; i < l->n_contacts_due; i++) {
+            assert_true(strcmp(l->contacts_due[i]->due, last_due) >= 0);
+            assert_true(n < total);
+            seen[n] = malloc(48);
+            snprintf(seen[n++], 48, "p%lld-%s", (long long)l->contacts_due[i]->customer_id, l->contacts_due[i]->kind);
+        }
+        n_planned += (int64_t)l->n_followups;
+        n_policy += (int64_t)l->n_contacts_due;
+        for (size_t i = 0; i < l->n_followups; i++)
+            if (strcmp(l->followups[i]->due, last_due) > 0)
+                snprintf(last_due, sizeof last_due, "%s", l->followups[i]->due);
+        for (size_t i = 0; i < l->n_contacts_due; i++)
+            if (strcmp(l->contacts_due[i]->due, last_due) > 0)
+                snprintf(last_due, sizeof last_due, "%s", l->contacts_due[i]->due);
+        /* what remains is what the next pages hold */
+        assert_int_equal(l->remaining, total - n);
+        if (!*l->next_cursor) {
+            assert_int_equal(got, l->n_followups + l->n_contacts_due);
+            kehu_response_free(r);
+            break;
+        }
+        assert_int_equal(got, 700);
+        snprintf(after, sizeof after, "%s", l->next_cursor);
+        kehu_response_free(r);
+    }
+    assert_int_equal(n, total);
+    assert_int_equal(n_planned, planned);
+    assert_int_equal(n_policy, policy);
+    assert_int_equal(pages, (total + 699) / 700);
+    qsort(seen, (size_t)n, sizeof *seen, str_cmp);
+    for (int64_t i = 1; i < n; i++)
+        assert_string_not_equal(seen[i - 1], seen[i]);
+    for (int64_t i = 0; i < n; i++)
+        free(seen[i]);
+    free(seen);
+
+    /* bad paging arguments name their field */
+    kehu_response_free(due_page(big, 1001, NULL, C(INVALID_ARGUMENT)));
+    kehu_response_free(due_page(big, 10, "zz", C(INVALID_ARGUMENT)));
+    Kehu__V1__Response *r = churn_page(big, 1, NULL, C(OK));
+    char churn_cursor[512];
+    snprintf(churn_cursor, sizeof churn_cursor, "%s", r->churn_warnings->next_cursor);
+    kehu_response_free(r);
+    r = due_page(big, 10, churn_cursor, C(INVALID_ARGUMENT)); /* another list's cursor */
+    assert_string_equal(r->status->field, "after");
+    kehu_response_free(r);
+}
+
+/* Churn warnings: ranked by value at risk, paged, counted. */
+static void test_churn_pages(void **state)
+{
+    (void)state;
+    int64_t total = pg_i64("SELECT count(*) FROM churn_warning w JOIN customer c ON c.id = w.customer_id"
+                           " JOIN app_user u ON u.id = c.owner_id WHERE u.username = 'big.am'"
+                           " AND w.status IN ('open', 'acknowledged')");
+    assert_true(total > 100); /* past the old silent default */
+    int64_t n = 0, last_value = INT64_MAX;
+    char after[512] = "";
+    for (;;) {
+        Kehu__V1__Response *r = churn_page(big, 100, after, C(OK));
+        const Kehu__V1__ChurnWarnings *l = r->churn_warnings;
+        for (size_t i = 0; i < l->n_warnings; i++) {
+            assert_true(l->warnings[i]->value_at_risk <= last_value);
+            last_value = l->warnings[i]->value_at_risk;
+            assert_true(l->warnings[i]->customer_id > 0);
+        }
+        n += (int64_t)l->n_warnings;
+        assert_int_equal(l->remaining, total - n);
+        int more = *l->next_cursor != 0;
+        snprintf(after, sizeof after, "%s", l->next_cursor);
+        kehu_response_free(r);
+        if (!more)
+            break;
+    }
+    assert_int_equal(n, total);
+}
+
+/* Care tasks: every birthday of today, paged. */
+static void test_care_pages(void **state)
+{
+    (void)state;
+    int64_t total = pg_i64("SELECT count(*) FROM customer c JOIN app_user u ON u.id = c.owner_id"
+                           " WHERE u.username = 'big.am' AND c.birth IS NOT NULL"
+                           " AND to_char(c.birth, 'MM-DD') = to_char(current_date, 'MM-DD')");
+    assert_true(total > 250);
+    int64_t n = 0;
+    char after[512] = "";
+    for (;;) {
+        Kehu__V1__Response *r = care_page(big, 120, after, C(OK));
+        const Kehu__V1__CareTasks *l = r->care_tasks;
+        n += (int64_t)l->n_tasks;
+        assert_int_equal(l->remaining, total - n);
+        int more = *l->next_cursor != 0;
+        snprintf(after, sizeof after, "%s", l->next_cursor);
+        kehu_response_free(r);
+        if (!more)
+            break;
+    }
+    assert_int_equal(n, total);
+}
+
+/* Follow-ups by WeChat and SMS. */
+static void test_wechat_sms(void **state)
+{
+    (void)state;
+    int64_t cust = pg_i64("SELECT min(c.id) FROM customer c JOIN app_user u ON u.id = c.owner_id"
+                          " WHERE u.username = 'big.am'");
+    for (const char **k = (const char *[]){ "wechat", "sms", NULL }; *k; k++) {
+        Kehu__V1__FollowupPlan m = KEHU__V1__FOLLOWUP_PLAN__INIT;
+        m.customer_id = cust;
+        m.kind = (char *)*k;
+        m.due = (char *)day(1);
+        Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+        req.op_case = KEHU__V1__REQUEST__OP_FOLLOWUP_PLAN;
+        req.followup_plan = &m;
+        Kehu__V1__Response *r = it_call(big, &req, C(OK));
+        assert_string_equal(r->followup->kind, *k);
+        kehu_response_free(r);
+        Kehu__V1__FollowupLog l = KEHU__V1__FOLLOWUP_LOG__INIT;
+        l.customer_id = cust;
+        l.kind = (char *)*k;
+        l.outcome = "回复了";
+        req.op_case = KEHU__V1__REQUEST__OP_FOLLOWUP_LOG;
+        req.followup_log = &l;
+        r = it_call(big, &req, C(OK));
+        assert_string_equal(r->followup->kind, *k);
+        assert_string_equal(r->followup->status, "done");
+        kehu_response_free(r);
+    }
+    /* through the command line too */
+    char id[24];
+    snprintf(id, sizeof id, "%lld", (long long)cust);
+    it_cli_expect(&cli, it_cli_run(&cli, NULL, IT_ARGS("followup", "plan", id, "--kind", "wechat", "--due", day(2))), 0,
+                  "wechat");
+    it_cli_expect(&cli, it_cli_run(&cli, NULL, IT_ARGS("followup", "log", id, "--kind", "sms")), 0, "sms");
+    it_cli_expect(&cli, it_cli_run(&cli, NULL, IT_ARGS("followup", "log", id, "--kind", "fax")), 2, "wechat");
+}
+
+static void test_cli_login(void **state)
+{
+    (void)state;
+    it_cli_expect(&cli, it_cli_run(&cli, IT_ENV("KEHU_PASSWORD=" IT_PASSWORD), IT_ARGS("login", "big.am")), 0, NULL);
+}
+
+/* The command line: a page says how many more remain and how to get them;
+ * --json stays an array with the cursor on stderr; --all gets everything. */
+static void test_cli_pages(void **state)
+{
+    (void)state;
+    int64_t total = pg_i64("SELECT count(*) FROM followup f JOIN app_user u ON u.id = f.owner_id"
+                           " WHERE u.username = 'big.am' AND f.status = 'planned' AND f.due <= current_date + 7")
+                  + pg_i64("SELECT count(*) FROM customer c JOIN app_user u ON u.id = c.owner_id,"
+                           " customer_contacts_due(c.id) d WHERE u.username = 'big.am' AND d.due <= current_date + 7");
+    char more[64];
+    snprintf(more, sizeof more, "%lld more", (long long)(total - 50));
+    it_cli_expect(&cli, it_cli_run(&cli, NULL, IT_ARGS("followup", "due", "--limit", "50")), 0, more);
+    it_cli_expect(&cli, 0, 0, "--after ");
+    it_cli_expect(&cli, 0, 0, "CUSTOMER");
+    /* the customer's id is shown */
+    int64_t first = pg_i64("SELECT min(c.id) FROM customer c JOIN app_user u ON u.id = c.owner_id"
+                           " WHERE u.username = 'big.am' AND c.since = current_date - 149");
+    char id[24];
+    snprintf(id, sizeof id, " %lld ", (long long)first);
+    it_cli_expect(&cli, 0, 0, id);
+
+    it_cli_expect(&cli, it_cli_run(&cli, NULL, IT_ARGS("followup", "due", "--limit", "50", "--json")), 0,
+                  "next_cursor: ");
+    assert_true(cli.out[0] == '[');
+    char rem[64];
+    snprintf(rem, sizeof rem, "remaining: %lld", (long long)(total - 50));
+    it_cli_expect(&cli, 0, 0, rem);
+
+    /* (the whole list is more than the test keeps of stdout: its end is enough) */
+    it_cli_expect(&cli, it_cli_run(&cli, NULL, IT_ARGS("followup", "due", "--all", "--json")), 0, NULL);
+    assert_null(strstr(cli.err, "next_cursor"));
+    assert_null(strstr(cli.err, "more"));
+    int64_t churn = pg_i64("SELECT count(*) FROM churn_warning WHERE status = 'open'");
+    it_cli_expect(&cli, it_cli_run(&cli, NULL, IT_ARGS("churn", "list", "--all", "--csv", "--limit", "30")), 0, NULL);
+    int64_t lines = 0;
+    for (const char *p = cli.out; *p; p++)
+        lines += *p == '\n';
+    assert_int_equal(lines, churn + 1); /* the header and every row */
+    assert_null(strstr(cli.err, "next_cursor"));
+    it_cli_expect(&cli, it_cli_run(&cli, NULL, IT_ARGS("churn", "list", "--limit", "20")), 0, "more");
+    it_cli_expect(&cli, 0, 0, "--after ");
+    it_cli_expect(&cli, it_cli_run(&cli, NULL, IT_ARGS("care", "today", "--limit", "20")), 0, "more");
+    it_cli_expect(&cli, it_cli_run(&cli, NULL, IT_ARGS("churn", "list", "--all", "--json")), 0, NULL);
+    assert_null(strstr(cli.err, "next_cursor"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_due_pages),  cmocka_unit_test(test_churn_pages), cmocka_unit_test(test_care_pages),
+        cmocka_unit_test(test_cli_login),  cmocka_unit_test(test_cli_pages),   cmocka_unit_test(test_wechat_sms),
+    };
+    return it_finish(cmocka_run_group_tests(tests, setup, teardown));
+}

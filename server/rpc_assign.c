@@ -158,6 +158,21 @@ static const char receivers_sql[] =
     " FROM unnest($1::bigint[]) WITH ORDINALITY r(id, ord) JOIN app_user u ON u.id = r.id ORDER BY r.ord";
 static struct db_stmt receivers_stmt = DB_STMT(receivers_sql);
 static struct db_stmt split_now = DB_STMT("SELECT assign_policy_num('handover.split')::bigint");
+/* What assign_customers left out as no longer matching (after it, in the same transaction). */
+static struct db_stmt stale_stmt = DB_STMT(
+    "SELECT coalesce(nullif(current_setting('kehu.assign_stale', true), ''), '0')::bigint,"
+    " coalesce(nullif(current_setting('kehu.assign_stale_ids', true), ''), '{}')");
+
+/* "{1,2}" -> "1,2" */
+static char *array_inner(struct req *r, const char *braced)
+{
+    size_t n = braced ? strlen(braced) : 0;
+    if (n < 2)
+        return "";
+    char *s = arena_strdup(&r->arena, braced + 1);
+    s[n - 2] = 0;
+    return s;
+}
 
 static void assign_done(const struct db_result *res, void *arg)
 {
@@ -170,19 +185,60 @@ static void assign_done(const struct db_result *res, void *arg)
     Kehu__V1__AssignResult *out = result_from(r, res, 0, 1, m->dry_run);
     out->kind = m->from_user && *m->from_user ? "handover" : "assign";
     out->split_percent = db_get_i64(res, 2, 0, 0);
-    log_info(r->conn->id, r->id, "assign%s: batch %lld, %lld customer(s) to %zu receiver(s)",
-             m->dry_run ? " (dry run)" : "", (long long)out->batch_id, (long long)out->moved, out->n_receivers);
+    out->no_longer_matching = db_get_i64(res, 3, 0, 0);
+    size_t n_ids;
+    const char *ids = db_get(res, 3, 0, 1);
+    char **parts = rpc_split(&r->arena, array_inner(r, ids), ',', &n_ids);
+    out->no_longer_matching_ids = arena_alloc(&r->arena, sizeof *out->no_longer_matching_ids * (n_ids + 1));
+    for (size_t i = 0; i < n_ids; i++) {
+        int64_t id;
+        if (*parts[i] && parse_i64(parts[i], &id) == 0)
+            out->no_longer_matching_ids[out->n_no_longer_matching_ids++] = id;
+    }
+    log_info(r->conn->id, r->id, "assign%s: batch %lld, %lld customer(s) to %zu receiver(s), %lld no longer matching",
+             m->dry_run ? " (dry run)" : "", (long long)out->batch_id, (long long)out->moved, out->n_receivers,
+             (long long)out->no_longer_matching);
     r->resp.result_case = KEHU__V1__RESPONSE__RESULT_ASSIGN;
     r->resp.assign = out;
     req_reply(r);
 }
 
-static int row_of(const struct db_result *res, const char *username)
+/* The row of a user the caller may read (else -1: one they may not read
+ * does not exist for them). */
+static int row_of(struct req *r, const struct db_result *res, const char *username)
 {
-    for (int i = 0; i < db_rows(res, 0); i++)
-        if (strcmp(db_get(res, 0, i, 1), username) == 0)
-            return i;
+    for (int i = 0; i < db_rows(res, 0); i++) {
+        if (strcmp(db_get(res, 0, i, 1), username) != 0)
+            continue;
+        int64_t path[AUTHZ_MAX_DEPTH];
+        int n = rpc_user_row_path(res, 0, i, 0, path, AUTHZ_MAX_DEPTH);
+        struct authz_target t = { .unit_path = path, .path_len = n < 0 ? 0 : n,
+                                  .role = rpc_role_from_sql(db_get(res, 0, i, 3)), .user_id = db_get_i64(res, 0, i, 0) };
+        const char *why;
+        if (t.user_id != req_who(r)->user_id && authz_check(req_who(r), ACT_USER_READ, &t, &why) != KEHU__V1__CODE__OK)
+            return -1;
+        return i;
+    }
     return -1;
+}
+
+/* The filter's condition for assign_customers to evaluate again under its
+ * locks: each parameter $N becomes $1[N], an element of the one array the
+ * function passes. */
+static char *filter_for_recheck(struct req *r, const char *where)
+{
+    char *out = arena_alloc(&r->arena, strlen(where) * 2 + 1), *p = out;
+    for (const char *s = where; *s;) {
+        if (s[0] == '$' && s[1] >= '0' && s[1] <= '9') {
+            size_t d = strspn(s + 1, "0123456789");
+            p += sprintf(p, "$1[%.*s]", (int)d, s + 1);
+            s += 1 + d;
+        } else {
+            *p++ = *s++;
+        }
+    }
+    *p = 0;
+    return out;
 }
 
 /* May this user receive customers from the caller: they exist, own customers
@@ -258,13 +314,13 @@ static void assign_users(const struct db_result *res, void *arg)
         return;
     }
     for (size_t i = 0; i < st->n_to; i++) {
-        int row = row_of(res, st->to[i]);
+        int row = row_of(r, res, st->to[i]);
         if (receiver_ok(r, res, row, st->to[i]) < 0)
             return;
         st->to_ids[i] = db_get_i64(res, 0, row, 0);
     }
     if (st->from) {
-        int row = row_of(res, st->from);
+        int row = row_of(r, res, st->from);
         if (row < 0) {
             req_fail(r, KEHU__V1__CODE__NOT_FOUND, "from", "no user named '%s'", st->from);
             return;
@@ -275,7 +331,7 @@ static void assign_users(const struct db_result *res, void *arg)
     /* the candidates: $1.. of the selection, then the function's own */
     const char *params[48];
     int np = 0;
-    const char *ids_sql, *selection;
+    const char *ids_sql, *selection, *recheck = NULL, *recheck_args = NULL;
     int strict = 1;
     if (m->n_customer_ids) {
         params[np++] = ids_array(r, m->customer_ids, m->n_customer_ids);
@@ -298,6 +354,8 @@ static void assign_users(const struct db_result *res, void *arg)
         for (int i = 0; i < nf; i++)
             params[np++] = fp[i];
         ids_sql = arena_printf(&r->arena, "ARRAY(SELECT c.id FROM customer c WHERE %s)", where);
+        recheck = filter_for_recheck(r, where);
+        recheck_args = rpc_pg_array(&r->arena, fp, (size_t)nf);
         selection = filter_words(r, m->filter);
         strict = 0;
     }
@@ -317,16 +375,20 @@ static void assign_users(const struct db_result *res, void *arg)
     params[np++] = ri;
     params[np++] = strict ? "true" : "false";
     params[np++] = st->from ? rpc_num(r, st->from_id) : NULL;
+    params[np++] = recheck;
+    params[np++] = recheck_args;
     char *sql = arena_printf(&r->arena,
                              "SELECT * FROM assign_customers(%s, $%d::bigint[], $%d, $%d, $%d, $%d::bigint,"
-                             " $%d::boolean, $%d::int, $%d::bigint, $%d::int, $%d::bigint, $%d::boolean, $%d::bigint)",
+                             " $%d::boolean, $%d::int, $%d::bigint, $%d::int, $%d::bigint, $%d::boolean, $%d::bigint,"
+                             " $%d::text, $%d::text[])",
                              ids_sql, base + 1, base + 2, base + 3, base + 4, base + 5, base + 6, base + 7, base + 8,
-                             base + 9, base + 10, base + 11, base + 12);
+                             base + 9, base + 10, base + 11, base + 12, base + 13, base + 14);
     const char *rp[] = { params[base] };
     struct db_call *call = db_call_new(r->srv->db, assign_done, r);
     db_call_add_sql(call, sql, np, params);
     db_call_add(call, &receivers_stmt, 1, rp);
     db_call_add(call, &split_now, 0, NULL);
+    db_call_add(call, &stale_stmt, 0, NULL);
     db_call_send(call);
 }
 
@@ -410,7 +472,8 @@ const struct rpc_entry rpc_assign = { KEHU__V1__REQUEST__OP_ASSIGN, "assign", AC
 /* ---- AssignUndo */
 
 static struct db_stmt undo_stmt =
-    DB_STMT("SELECT * FROM assign_undo($1::bigint, $2, $3::bigint, $4::boolean, $5::int, $6::bigint)");
+    DB_STMT("SELECT * FROM assign_undo($1::bigint, $2, $3::bigint, $4::boolean, $5::int, $6::bigint, $7::int,"
+            " $8::bigint)");
 
 static void undo_done(const struct db_result *res, void *arg)
 {
@@ -443,12 +506,13 @@ static void assign_undo(struct req *r)
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "reason", "reason: %s", why);
         return;
     }
-    const char *sk, *si;
+    const char *sk, *si, *rk, *ri;
     rpc_scope_params(r, ACT_CUSTOMER_REASSIGN, &sk, &si);
+    rpc_scope_params(r, ACT_CUSTOMER_READ, &rk, &ri);
     const char *p[] = { rpc_num(r, m->batch_id), m->reason && *m->reason ? m->reason : NULL,
-                        rpc_num(r, req_who(r)->user_id), m->dry_run ? "true" : "false", sk, si };
+                        rpc_num(r, req_who(r)->user_id), m->dry_run ? "true" : "false", sk, si, rk, ri };
     struct db_call *call = db_call_new(r->srv->db, undo_done, r);
-    db_call_add(call, &undo_stmt, 6, p);
+    db_call_add(call, &undo_stmt, 8, p);
     db_call_add(call, &split_now, 0, NULL);
     db_call_send(call);
 }

@@ -62,6 +62,12 @@ static void print_result(struct cli *cli, const Kehu__V1__AssignResult *a)
         }
         json_end_array(&w);
         json_kint(&w, "split_percent", a->split_percent);
+        json_kint(&w, "no_longer_matching", a->no_longer_matching);
+        json_key(&w, "no_longer_matching_ids");
+        json_begin_array(&w);
+        for (size_t i = 0; i < a->n_no_longer_matching_ids; i++)
+            json_int(&w, a->no_longer_matching_ids[i]);
+        json_end_array(&w);
         json_end_object(&w);
         json_finish(&w);
         return;
@@ -130,6 +136,16 @@ static void print_result(struct cli *cli, const Kehu__V1__AssignResult *a)
     else
         cli_say("batch %lld: %lld customer%s moved (undo: kehu assign undo %lld)\n", (long long)a->batch_id,
                 (long long)a->moved, a->moved == 1 ? "" : "s", (long long)a->batch_id);
+    if (a->no_longer_matching) {
+        /* chosen, then moved by another batch before this one held them: left where they are */
+        cli_say("%lld customer%s no longer matched and stayed where %s", (long long)a->no_longer_matching,
+                a->no_longer_matching == 1 ? "" : "s", a->no_longer_matching == 1 ? "it was" : "they were");
+        for (size_t i = 0; i < a->n_no_longer_matching_ids && i < 20; i++)
+            printf("%s%lld", i ? ", " : ": ", (long long)a->no_longer_matching_ids[i]);
+        if (a->n_no_longer_matching_ids > 20)
+            printf(" and %zu more", a->n_no_longer_matching_ids - 20);
+        putchar('\n');
+    }
     if (crossing && !a->undo_of)
         cli_say("%d handed over across regions: performance split %lld/%lld (handing/receiving)\n", crossing,
                 (long long)a->split_percent, 100 - (long long)a->split_percent);

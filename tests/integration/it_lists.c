@@ -383,11 +383,223 @@ static void test_cli_pages(void **state)
     assert_null(strstr(cli.err, "next_cursor"));
 }
 
+/* ---------------------------------------------------------------- reassignment */
+
+static int64_t user_id(const char *username)
+{
+    return pg_i64("SELECT id FROM app_user WHERE username = '%s'", username);
+}
+
+/* n customers of owner in 上海分行, written straight into the database. */
+static void load_customers(const char *owner, int n)
+{
+    char sql[600];
+    snprintf(sql, sizeof sql,
+             "SET kehu.bulk = 'on'; INSERT INTO customer (branch_id, owner_id, name) SELECT (SELECT id FROM org_unit"
+             " WHERE name = '上海分行'), %lld, '%s 的客户' || i FROM generate_series(1, %d) i; RESET kehu.bulk;",
+             (long long)user_id(owner), owner, n);
+    pg_do(sql);
+}
+
+static Kehu__V1__Request *assign_req(Kehu__V1__Assign *m, const char *from, Kehu__V1__CustomerList *filter,
+                                     const char **to, int dry)
+{
+    static Kehu__V1__Request req;
+    kehu__v1__assign__init(m);
+    m->from_user = (char *)(from ? from : "");
+    if (filter) {
+        m->filter = filter;
+        m->use_filter = 1;
+    }
+    m->to = (char **)to;
+    m->n_to = 1;
+    m->reason = "调整";
+    m->dry_run = dry;
+    kehu__v1__request__init(&req);
+    req.op_case = KEHU__V1__REQUEST__OP_ASSIGN;
+    req.assign = m;
+    return &req;
+}
+
+static Kehu__V1__Request *undo_req(int64_t batch, int dry)
+{
+    static Kehu__V1__AssignUndo m;
+    static Kehu__V1__Request req;
+    kehu__v1__assign_undo__init(&m);
+    m.batch_id = batch;
+    m.dry_run = dry;
+    kehu__v1__request__init(&req);
+    req.op_case = KEHU__V1__REQUEST__OP_ASSIGN_UNDO;
+    req.assign_undo = &m;
+    return &req;
+}
+
+struct pending {
+    int done;
+    int code;
+    int64_t moved, stale, n_stale_ids;
+};
+
+static void pending_cb(const Kehu__V1__Response *resp, const struct kehu_status *st, void *arg)
+{
+    struct pending *p = arg;
+    p->done = 1;
+    p->code = resp ? (int)st->code : -1;
+    if (resp && resp->assign) {
+        p->moved = resp->assign->moved;
+        p->stale = resp->assign->no_longer_matching;
+        p->n_stale_ids = (int64_t)resp->assign->n_no_longer_matching_ids;
+    }
+}
+
+/* Two batches over the same customers: the first (a handover of ax.am's 300
+ * customers to a5.am, held open here in a database session of its own)
+ * holds their row locks when a filter batch `--owner ax.am --to a3.am`
+ * arrives; once the first commits, the filter must move nothing (none is
+ * ax.am's any more) and say so. */
+static void test_filter_race(void **state)
+{
+    (void)state;
+    it_add_user("ax.am", KEHU__V1__ROLE__ACCOUNT_MANAGER, "上海一组", IT_PASSWORD);
+    it_add_user("a5.am", KEHU__V1__ROLE__ACCOUNT_MANAGER, "上海一组", IT_PASSWORD);
+    it_add_user("a3.am", KEHU__V1__ROLE__ACCOUNT_MANAGER, "上海一组", IT_PASSWORD);
+    load_customers("ax.am", 300);
+    PGconn *first = it_pg_open();
+    char sql[400];
+    snprintf(sql, sizeof sql,
+             "BEGIN; SET LOCAL kehu.bulk = 'on'; UPDATE customer SET owner_id = %lld WHERE owner_id = %lld",
+             (long long)user_id("a5.am"), (long long)user_id("ax.am"));
+    it_pg_do(first, sql);
+    int64_t waiting_before = pg_i64("SELECT count(*) FROM pg_locks WHERE NOT granted");
+
+    Kehu__V1__Assign m;
+    Kehu__V1__CustomerList f = KEHU__V1__CUSTOMER_LIST__INIT;
+    f.owner = "ax.am";
+    const char *to[] = { "a3.am", NULL };
+    struct pending p = { 0 };
+    struct kehu_status st;
+    uint64_t id;
+    assert_int_equal(kehu_send(org.admin, assign_req(&m, NULL, &f, to, 0), pending_cb, &p, &id, &st), 0);
+    /* until the filter batch waits for the locks (no sleeping on a guess) */
+    int64_t deadline = it_now_ms() + 20000;
+    while (pg_i64("SELECT count(*) FROM pg_locks WHERE NOT granted") <= waiting_before) {
+        assert_true(it_now_ms() < deadline);
+        assert_int_equal(kehu_run(org.admin, 5), 1); /* still pending */
+        assert_false(p.done);
+    }
+    it_pg_do(first, "COMMIT");
+    PQfinish(first);
+    while (!p.done)
+        assert_true(kehu_run(org.admin, 10000) >= 0);
+    assert_int_equal(p.code, C(OK));
+    assert_int_equal(p.moved, 0);
+    assert_int_equal(p.stale, 300);
+    assert_int_equal(p.n_stale_ids, 300); /* the admin reads them all */
+    assert_int_equal(pg_i64("SELECT count(*) FROM customer WHERE owner_id = %lld", (long long)user_id("a5.am")), 300);
+    assert_int_equal(pg_i64("SELECT count(*) FROM customer WHERE owner_id = %lld", (long long)user_id("a3.am")), 0);
+
+    /* the same through the command line, without a race: nothing matches, nothing moves */
+    it_cli_expect(&cli, it_cli_run(&cli, NULL, IT_ARGS("logout")), 0, NULL);
+    it_cli_expect(&cli, it_cli_run(&cli, IT_ENV("KEHU_PASSWORD=" TH_ADMIN_PASSWORD), IT_ARGS("login", "admin")), 0,
+                  NULL);
+    it_cli_expect(&cli,
+                  it_cli_run(&cli, NULL,
+                             IT_ARGS("assign", "--filter", "--owner", "ax.am", "--to", "a3.am", "--reason", "r",
+                                     "--dry-run", "--json")),
+                  0, "\"no_longer_matching\": 0");
+}
+
+/* A branch manager naming a user or a batch of another branch gets exactly
+ * the answer a missing one gets; refusals name no customer they may not read. */
+static void test_reassign_messages(void **state)
+{
+    (void)state;
+    it_add_user("bj.am2", KEHU__V1__ROLE__ACCOUNT_MANAGER, "北京分行", IT_PASSWORD);
+    char sql[600];
+    snprintf(sql, sizeof sql,
+             "SET kehu.bulk = 'on'; INSERT INTO customer (branch_id, owner_id, name) SELECT (SELECT id FROM org_unit"
+             " WHERE name = '北京分行'), %lld, '北京客户' || i FROM generate_series(1, 3) i; RESET kehu.bulk;",
+             (long long)user_id("bj.am"));
+    pg_do(sql);
+    Kehu__V1__Assign m;
+    const char *to[] = { "zhang.wei", NULL };
+    Kehu__V1__Response *hidden = it_call(org.mgr, assign_req(&m, "bj.am", NULL, to, 1), C(NOT_FOUND));
+    Kehu__V1__Response *missing = it_call(org.mgr, assign_req(&m, "no.such", NULL, to, 1), C(NOT_FOUND));
+    assert_string_equal(hidden->status->field, missing->status->field);
+    assert_string_equal(hidden->status->message, "no user named 'bj.am'");
+    assert_string_equal(missing->status->message, "no user named 'no.such'");
+    kehu_response_free(hidden);
+    kehu_response_free(missing);
+    /* a receiver of another branch likewise */
+    const char *to_bj[] = { "bj.am2", NULL };
+    hidden = it_call(org.mgr, assign_req(&m, "li.lei", NULL, to_bj, 1), C(NOT_FOUND));
+    assert_string_equal(hidden->status->message, "no user named 'bj.am2'");
+    kehu_response_free(hidden);
+
+    /* a batch of 北京分行 */
+    Kehu__V1__Response *r = it_call(org.admin, assign_req(&m, "bj.am", NULL, to_bj, 0), C(OK));
+    int64_t batch = r->assign->batch_id;
+    assert_true(batch > 0);
+    kehu_response_free(r);
+    int64_t none = batch + 100000;
+    for (int dry = 0; dry <= 1; dry++) {
+        hidden = it_call(org.mgr, undo_req(batch, dry), C(NOT_FOUND));
+        missing = it_call(org.mgr, undo_req(none, dry), C(NOT_FOUND));
+        char want[64];
+        snprintf(want, sizeof want, "no batch %lld", (long long)batch);
+        assert_string_equal(hidden->status->message, want);
+        snprintf(want, sizeof want, "no batch %lld", (long long)none);
+        assert_string_equal(missing->status->message, want);
+        assert_string_equal(hidden->status->field, missing->status->field);
+        assert_null(strstr(hidden->status->message, "customer"));
+        kehu_response_free(hidden);
+        kehu_response_free(missing);
+    }
+    /* the admin may */
+    kehu_response_free(it_call(org.admin, undo_req(batch, 1), C(OK)));
+}
+
+/* An undo never hands customers back to a disabled user: the dry run says
+ * so, the real run refuses the same way and changes nothing. */
+static void test_undo_to_disabled(void **state)
+{
+    (void)state;
+    it_add_user("gone.am", KEHU__V1__ROLE__ACCOUNT_MANAGER, "上海一组", IT_PASSWORD);
+    load_customers("gone.am", 40);
+    Kehu__V1__Assign m;
+    const char *to[] = { "zhang.wei", NULL };
+    Kehu__V1__Response *r = it_call(org.admin, assign_req(&m, "gone.am", NULL, to, 0), C(OK));
+    int64_t batch = r->assign->batch_id;
+    assert_int_equal(r->assign->moved, 40);
+    kehu_response_free(r);
+    Kehu__V1__UserDisable d = KEHU__V1__USER_DISABLE__INIT;
+    d.username = "gone.am";
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_USER_DISABLE;
+    req.user_disable = &d;
+    it_expect(org.admin, &req, C(OK), NULL);
+    int64_t held = pg_i64("SELECT count(*) FROM customer WHERE owner_id = %lld", (long long)user_id("zhang.wei"));
+    for (int dry = 1; dry >= 0; dry--) {
+        r = it_call(org.admin, undo_req(batch, dry), C(FAILED_PRECONDITION));
+        assert_non_null(strstr(r->status->message, "40 customers back to gone.am (disabled)"));
+        assert_string_equal(r->status->field, "batch_id");
+        kehu_response_free(r);
+    }
+    assert_int_equal(pg_i64("SELECT count(*) FROM customer WHERE owner_id = %lld", (long long)user_id("zhang.wei")),
+                     held);
+    assert_int_equal(pg_i64("SELECT count(*) FROM customer WHERE owner_id = %lld", (long long)user_id("gone.am")), 0);
+    char b[24];
+    snprintf(b, sizeof b, "%lld", (long long)batch);
+    it_cli_expect(&cli, it_cli_run(&cli, NULL, IT_ARGS("assign", "undo", b, "--dry-run")), 1, "gone.am (disabled)");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_due_pages),  cmocka_unit_test(test_churn_pages), cmocka_unit_test(test_care_pages),
         cmocka_unit_test(test_cli_login),  cmocka_unit_test(test_cli_pages),   cmocka_unit_test(test_wechat_sms),
+        cmocka_unit_test(test_filter_race), cmocka_unit_test(test_reassign_messages),
+        cmocka_unit_test(test_undo_to_disabled),
     };
     return it_finish(cmocka_run_group_tests(tests, setup, teardown));
 }

@@ -25,6 +25,7 @@
 #include "conn.h"
 #include "customer_fields.h"
 #include "log.h"
+#include "page.h"
 #include "rpc.h"
 #include "server.h"
 #include "util.h"
@@ -526,6 +527,20 @@ const struct rpc_entry rpc_pool_rules = { KEHU__V1__REQUEST__OP_POOL_RULES, "poo
 static struct db_stmt recycle_stmt = DB_STMT(
     "SELECT id, as_of::text, dry_run, examined, warned, recycled, by_followup, by_txn, exempted, duration_ms"
     " FROM pool_recycle($1::date, $2::boolean, $3)");
+/* By hand: within the caller's scope ($4, $5; only the whole job runs for
+ * real); a dry run then lists a page of what it would recycle from the
+ * candidates pool_recycle left ($1 the day, $2 the cursor, $3 the page plus
+ * one). Not prepared: pr_cand exists only after the first statement ran. */
+static struct db_stmt recycle_scoped_stmt = DB_STMT(
+    "SELECT id, as_of::text, dry_run, examined, warned, recycled, by_followup, by_txn, exempted, duration_ms"
+    " FROM pool_recycle($1::date, $2::boolean, $3, $4::int, $5::bigint)");
+static const char recycle_list_sql[] =
+    "SELECT p.id, c.name, coalesce(u.username, ''), p.trig, p.due::text, count(*) OVER (), p.id::text"
+    " FROM pr_cand p JOIN customer c ON c.id = p.id LEFT JOIN app_user u ON u.id = p.owner_id"
+    " WHERE NOT p.exempt AND p.due <= $1::date AND ($2::bigint IS NULL OR p.id > $2::bigint)"
+    " ORDER BY p.id LIMIT $3";
+#define RECYCLE_LIST_DEFAULT 100
+#define RECYCLE_LIST_MAX 1000
 
 static void recycled(const struct db_result *res, void *arg)
 {
@@ -549,6 +564,21 @@ static void recycled(const struct db_result *res, void *arg)
     out->by_txn = db_get_i64(res, 0, 0, 7);
     out->exempted = db_get_i64(res, 0, 0, 8);
     out->duration_ms = db_get_i64(res, 0, 0, 9);
+    if (res->nres > 1) { /* a dry run's page of customers */
+        int n = page_end(r, r->state, res, 1, 6, &out->next_cursor, &out->remaining);
+        out->customers = arena_alloc(&r->arena, sizeof *out->customers * (size_t)(n ? n : 1));
+        for (int i = 0; i < n; i++) {
+            Kehu__V1__PoolRecycleCustomer *c = arena_alloc(&r->arena, sizeof *c);
+            kehu__v1__pool_recycle_customer__init(c);
+            c->customer_id = db_get_i64(res, 1, i, 0);
+            audit_note_customer(r, c->customer_id);
+            c->name = rpc_col(r, res, 1, i, 1);
+            c->owner = rpc_col(r, res, 1, i, 2);
+            c->trigger = rpc_col(r, res, 1, i, 3);
+            c->due = rpc_col(r, res, 1, i, 4);
+            out->customers[out->n_customers++] = c;
+        }
+    }
     log_info(r->conn->id, r->id, "pool recycle as of %s%s: %lld examined, %lld warned, %lld recycled in %lld ms",
              out->as_of, out->dry_run ? " (dry)" : "", (long long)out->examined, (long long)out->warned,
              (long long)out->recycled, (long long)out->duration_ms);
@@ -560,10 +590,16 @@ static void recycled(const struct db_result *res, void *arg)
 static void pool_recycle(struct req *r)
 {
     const Kehu__V1__PoolRecycle *m = r->msg->pool_recycle;
-    if (!is_admin(req_who(r))) {
+    int dry = m && m->dry_run;
+    if (!dry && !is_admin(req_who(r))) { /* a dry run shows what the caller may read */
         req_fail(r, KEHU__V1__CODE__PERMISSION_DENIED, NULL, "only an admin runs the recycle job by hand");
         return;
     }
+    struct page *pg = arena_alloc(&r->arena, sizeof *pg);
+    if (page_begin(r, pg, "pool_recycle", "i", m ? m->limit : 0, m ? m->after : NULL, RECYCLE_LIST_DEFAULT,
+                   RECYCLE_LIST_MAX) < 0)
+        return;
+    r->state = pg;
     char today[11];
     validate_today(today);
     const char *as_of = m && m->as_of && *m->as_of ? m->as_of : today;
@@ -572,8 +608,16 @@ static void pool_recycle(struct req *r)
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "as_of", "as_of %s", why);
         return;
     }
-    const char *p[] = { as_of, m && m->dry_run ? "true" : "false", rpc_num(r, req_who(r)->user_id) };
-    db_query(r->srv->db_long, &recycle_stmt, 3, p, recycled, r);
+    const char *kind, *id;
+    rpc_scope_params(r, ACT_CUSTOMER_READ, &kind, &id);
+    const char *p[] = { as_of, dry ? "true" : "false", rpc_num(r, req_who(r)->user_id), kind, id };
+    struct db_call *call = db_call_new(r->srv->db_long, recycled, r);
+    db_call_add(call, &recycle_scoped_stmt, 5, p);
+    if (dry) {
+        const char *lp[] = { as_of, pg->key[0], pg->fetch };
+        db_call_add_sql(call, recycle_list_sql, 3, lp);
+    }
+    db_call_send(call);
 }
 
 const struct rpc_entry rpc_pool_recycle = { KEHU__V1__REQUEST__OP_POOL_RECYCLE, "pool_recycle", ACT_POOL_MANAGE, 0,

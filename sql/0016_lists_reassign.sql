@@ -279,3 +279,144 @@ BEGIN
     RETURN QUERY SELECT * FROM assign_result(b);
 END
 $$;
+
+-- ---------------------------------------------------------------- the recycle job
+
+-- pool_recycle of schema 10 within a scope (kinds as RPC_SCOPE_SQL; 0, 0:
+-- everything): the customers, and so the counts, are those inside it, so a
+-- branch manager's dry run covers their branch and shows nothing of others.
+-- Only the whole job (scope 0) runs for real. The candidates stay in the
+-- temporary table pr_cand (id, branch_id, owner_id, grade, warn_days, due_f,
+-- due_t, exempt, due, trig) until the transaction ends, for a dry run's list
+-- of the customers it would recycle.
+CREATE FUNCTION pool_recycle(d date, dry boolean, actor bigint, p_scope_kind integer, p_scope_id bigint)
+RETURNS pool_run LANGUAGE plpgsql AS $$
+DECLARE
+    s_set bigint[] := assign_scope_set(p_scope_kind, p_scope_id);
+    run pool_run;
+    t0 timestamptz := clock_timestamp();
+    bulk boolean;
+BEGIN
+    IF NOT dry AND p_scope_kind <> 0 THEN
+        RAISE EXCEPTION 'only the whole recycle job runs for real' USING ERRCODE = '42501';
+    END IF;
+    IF NOT pg_try_advisory_xact_lock(7010, 1) THEN
+        RAISE EXCEPTION 'a recycle is in progress' USING ERRCODE = '55P03';
+    END IF;
+    -- the rule in force per branch and grade
+    CREATE TEMP TABLE pr_rule ON COMMIT DROP AS
+    SELECT b.id AS branch_id, g.grade, r.followup_days, r.txn_days, r.warn_days, r.exempt_open_case,
+           r.exempt_txn_days, r.exempt_tag, r.updated_at::date AS rule_since
+      FROM org_unit b CROSS JOIN (VALUES ('A'), ('B'), ('C')) g(grade)
+     CROSS JOIN LATERAL pool_rule_for(b.id, g.grade) r
+     WHERE b.kind = 'branch';
+    -- every owned customer with the day each trigger falls due
+    CREATE TEMP TABLE pr_cand ON COMMIT DROP AS
+    WITH owned AS (
+        SELECT c.id, c.branch_id, c.owner_id, c.tags, c.last_contact_at, c.created_at,
+               coalesce((SELECT o.grade FROM grade_override o
+                          WHERE o.customer_id = c.id AND o.dimension = 'abc' AND o.status = 'active'
+                            AND (o.until IS NULL OR o.until >= d) ORDER BY o.id DESC LIMIT 1), g.abc, 'C') AS grade
+          FROM customer c LEFT JOIN customer_grade g ON g.customer_id = c.id
+         WHERE c.owner_id IS NOT NULL AND c.status IN ('active', 'churned') AND c.merged_into IS NULL
+           AND assign_in(c.branch_id, c.owner_id, p_scope_kind, p_scope_id, s_set)
+    ), base AS (
+        SELECT o.*, t.last_txn,
+               -- the clock starts again when the owner got the customer
+               greatest(o.created_at, (SELECT max(h.at) FROM assignment_history h
+                                        WHERE h.customer_id = o.id AND h.to_owner = o.owner_id))::date AS owned_on
+          FROM owned o
+          LEFT JOIN LATERAL (SELECT max(x.date) AS last_txn FROM txn x WHERE x.customer_id = o.id AND x.date <= d) t
+                 ON true
+    ), dues AS (
+        SELECT b.id, b.branch_id, b.owner_id, b.grade, r.warn_days,
+               -- and never before the rule itself: a limit counts from the day it took
+               -- effect, so a new or stricter rule (or a base just loaded) warns
+               -- first instead of emptying the branch at once
+               CASE WHEN r.followup_days > 0
+                    THEN greatest(b.owned_on, r.rule_since, b.last_contact_at::date) + r.followup_days END AS due_f,
+               CASE WHEN r.txn_days > 0 THEN greatest(b.owned_on, r.rule_since, b.last_txn) + r.txn_days END AS due_t,
+               (r.exempt_open_case AND EXISTS (SELECT 1 FROM customer_open_cases() oc WHERE oc.customer_id = b.id))
+               OR (r.exempt_txn_days > 0 AND coalesce(b.last_txn > d - r.exempt_txn_days, false))
+               OR (r.exempt_tag <> '' AND b.tags @> ARRAY[r.exempt_tag]) AS exempt
+          FROM base b JOIN pr_rule r ON r.branch_id = b.branch_id AND r.grade = b.grade
+    )
+    SELECT dues.*, least(due_f, due_t) AS due,
+           CASE WHEN due_t IS NULL OR due_f <= due_t THEN 'followup' ELSE 'txn' END AS trig
+      FROM dues WHERE due_f IS NOT NULL OR due_t IS NOT NULL;
+
+    INSERT INTO pool_run (as_of, dry_run, started_by) VALUES (d, dry, actor) RETURNING * INTO run;
+    SELECT count(*) INTO run.examined FROM pr_cand;
+    SELECT count(*) INTO run.exempted FROM pr_cand WHERE exempt AND due <= d;
+    SELECT count(*) FILTER (WHERE trig = 'followup'), count(*) FILTER (WHERE trig = 'txn')
+      INTO run.by_followup, run.by_txn FROM pr_cand WHERE NOT exempt AND due <= d;
+    run.recycled := run.by_followup + run.by_txn;
+
+    -- warnings: due within warn_days, not yet warned for that due date
+    CREATE TEMP TABLE pr_warn ON COMMIT DROP AS
+    SELECT p.* FROM pr_cand p
+     WHERE NOT p.exempt AND p.warn_days > 0 AND p.due > d AND p.due - p.warn_days <= d
+       AND NOT EXISTS (SELECT 1 FROM pool_warning w WHERE w.customer_id = p.id AND w.owner_id = p.owner_id
+                                                      AND w.due_on = p.due);
+    SELECT count(*) INTO run.warned FROM pr_warn;
+
+    IF NOT dry THEN
+        WITH f AS (
+            INSERT INTO followup (branch_id, customer_id, kind, due, note, owner_id, created_by, updated_by)
+            SELECT w.branch_id, w.id, 'call', w.due,
+                   '公海预警 pool warning: returns to the pool on ' || w.due || CASE w.trig
+                       WHEN 'followup' THEN ' unless a follow-up is logged' ELSE ' unless it buys' END,
+                   w.owner_id, actor, actor
+              FROM pr_warn w
+            RETURNING id, customer_id
+        )
+        INSERT INTO pool_warning (customer_id, branch_id, owner_id, trigger, due_on, raised_on, followup_id)
+        SELECT w.id, w.branch_id, w.owner_id, w.trig, w.due, d, f.id FROM pr_warn w JOIN f ON f.customer_id = w.id;
+        INSERT INTO pool_event (customer_id, branch_id, kind, from_owner, to_owner, reason, as_of, actor)
+        SELECT w.id, w.branch_id, 'warn', w.owner_id, w.owner_id,
+               w.trig || ' limit: returns to the pool on ' || w.due, d, actor FROM pr_warn w;
+        PERFORM kehu_announce_detail('pool.warning', c.id, c.branch_id, c.version, c.owner_id, actor,
+                                     w.trig || ' ' || w.due)
+           FROM pr_warn w JOIN customer c ON c.id = w.id;
+
+        -- recycles: one statement per trigger, each with its reason for the assignment history
+        bulk := run.recycled > 5000;
+        IF bulk THEN
+            PERFORM set_config('kehu.bulk', 'on', true);
+        END IF;
+        PERFORM set_config('kehu.assign_kind', 'recycle', true);
+        PERFORM set_config('kehu.assign_reason', 'no logged follow-up within the limit', true);
+        PERFORM pool_put(array_agg(p.id), array_agg('recycle'::text),
+                         array_agg('no logged follow-up within the limit (reached ' || p.due || ')'), actor, d)
+           FROM pr_cand p WHERE NOT p.exempt AND p.due <= d AND p.trig = 'followup' HAVING count(*) > 0;
+        PERFORM set_config('kehu.assign_reason', 'no transaction within the limit', true);
+        PERFORM pool_put(array_agg(p.id), array_agg('recycle'::text),
+                         array_agg('no transaction within the limit (reached ' || p.due || ')'), actor, d)
+           FROM pr_cand p WHERE NOT p.exempt AND p.due <= d AND p.trig = 'txn' HAVING count(*) > 0;
+        PERFORM set_config('kehu.assign_kind', '', true);
+        PERFORM set_config('kehu.assign_reason', '', true);
+        IF bulk THEN
+            PERFORM set_config('kehu.bulk', 'off', true);
+            PERFORM kehu_announce_detail('pool.recycled', 0, x.branch_id, 0, NULL, actor, x.n::text)
+               FROM (SELECT branch_id, count(*) AS n FROM pr_cand WHERE NOT exempt AND due <= d GROUP BY 1) x;
+        END IF;
+    END IF;
+
+    run.duration_ms := (extract(epoch FROM clock_timestamp() - t0) * 1000)::bigint;
+    UPDATE pool_run SET examined = run.examined, warned = run.warned, recycled = run.recycled,
+                        by_followup = run.by_followup, by_txn = run.by_txn, exempted = run.exempted,
+                        duration_ms = run.duration_ms
+     WHERE id = run.id;
+    IF dry THEN
+        DELETE FROM pool_run WHERE id = run.id;
+        run.id := 0;
+    END IF;
+    -- pr_cand stays to the end of the transaction: a dry run's caller lists it
+    DROP TABLE pr_rule, pr_warn;
+    RETURN run;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION pool_recycle(d date, dry boolean, actor bigint) RETURNS pool_run LANGUAGE sql AS $$
+    SELECT pool_recycle(d, dry, actor, 0, 0)
+$$;

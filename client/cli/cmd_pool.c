@@ -412,14 +412,34 @@ static int run_rules_set(struct cli *cli, int argc, char **argv)
 
 /* ---- pool recycle ---------------------------------------------------------------------------------- */
 
+static void table_recycle(void *const *items, size_t n)
+{
+    static const char *const head[] = { "CUSTOMER", "NAME", "OWNER", "LIMIT", "REACHED" };
+    struct out_table *t = out_table_new(5, head);
+    out_table_align(t, 0, OUT_RIGHT);
+    out_table_max_width(t, 1, 30);
+    for (size_t i = 0; i < n; i++) {
+        const Kehu__V1__PoolRecycleCustomer *c = items[i];
+        char id[24];
+        snprintf(id, sizeof id, "%" PRId64, c->customer_id);
+        const char *row[] = { id, c->name, c->owner, strcmp(c->trigger, "txn") == 0 ? "no transaction" : "no follow-up",
+                              c->due };
+        out_table_add(t, row);
+    }
+    out_table_print(t, stdout);
+    out_table_free(t);
+}
+
 static int run_recycle(struct cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {
         { "dry-run", no_argument, NULL, O_DRY_RUN },
         { "as-of", required_argument, NULL, O_AS_OF },
+        CLI_PAGING_OPTIONS,
         { NULL, 0, NULL, 0 },
     };
     Kehu__V1__PoolRecycle m = KEHU__V1__POOL_RECYCLE__INIT;
+    struct cli_paging pg = { 0 };
     int c, rc;
     while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
         switch (c) {
@@ -429,18 +449,36 @@ static int run_recycle(struct cli *cli, int argc, char **argv)
                 return rc;
             m.as_of = optarg;
             break;
-        default: return cli->opt_rc;
+        default:
+            if ((rc = cli_page_option(cli, c, optarg, 1000, &pg)) != CLI_OK)
+                return rc < 0 ? cli->opt_rc : rc;
         }
     }
     if ((rc = cli_args(cli, argc, argv, 0, 0)))
         return rc;
+    if ((pg.limit || pg.after || pg.all) && !m.dry_run)
+        return cli_usage_error(cli, "--limit, --after and --all page the customers of a --dry-run");
+    m.limit = pg.limit;
+    m.after = (char *)(pg.after ? pg.after : "");
     Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
     req.op_case = KEHU__V1__REQUEST__OP_POOL_RECYCLE;
     req.pool_recycle = &m;
-    Kehu__V1__Response *resp;
-    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_POOL_RECYCLED, &resp)))
+    struct cli_pages pages = { 0 };
+    for (;;) {
+        Kehu__V1__Response *resp;
+        if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_POOL_RECYCLED, &resp)))
+            break;
+        const Kehu__V1__PoolRecycleResult *l = resp->pool_recycled;
+        cli_pages_add(&pages, resp, (void *const *)l->customers, l->n_customers);
+        if ((rc = cli_pages_next(cli, &pages, l->next_cursor, l->remaining, m.after)) || !pg.all || !pages.next)
+            break;
+        m.after = l->next_cursor;
+    }
+    if (rc) {
+        cli_pages_free(&pages);
         return rc;
-    const Kehu__V1__PoolRecycleResult *p = resp->pool_recycled;
+    }
+    const Kehu__V1__PoolRecycleResult *p = pages.resp[0]->pool_recycled;
     if (cli->json) {
         struct json_w w;
         json_init(&w, stdout, 1);
@@ -455,16 +493,44 @@ static int run_recycle(struct cli *cli, int argc, char **argv)
         json_kint(&w, "by_txn", p->by_txn);
         json_kint(&w, "exempted", p->exempted);
         json_kint(&w, "duration_ms", p->duration_ms);
+        if (p->dry_run) {
+            json_key(&w, "customers");
+            json_begin_array(&w);
+            for (size_t i = 0; i < pages.n; i++) {
+                const Kehu__V1__PoolRecycleCustomer *cu = pages.items[i];
+                json_begin_object(&w);
+                json_kint(&w, "customer_id", cu->customer_id);
+                json_kstr(&w, "name", cu->name);
+                json_kstr(&w, "owner", cu->owner);
+                json_kstr(&w, "trigger", cu->trigger);
+                json_kstr(&w, "due", cu->due);
+                json_end_object(&w);
+            }
+            json_end_array(&w);
+        }
         json_end_object(&w);
         json_finish(&w);
     } else {
+        if (pages.n) {
+            table_recycle(pages.items, pages.n);
+            putchar('\n');
+        }
         cli_say("%srecycle as of %s: %" PRId64 " owned customers examined, %" PRId64 " owners warned, %" PRId64
                 " recycled (%" PRId64 " no follow-up, %" PRId64 " no transaction), %" PRId64 " exempt; %" PRId64
                 " ms\n",
                 p->dry_run ? "dry run: " : "", p->as_of, p->examined, p->warned, p->recycled, p->by_followup,
                 p->by_txn, p->exempted, p->duration_ms);
     }
-    kehu_response_free(resp);
+    if (pages.next) {
+        const char *words[10] = { "pool", "recycle", "--dry-run" };
+        size_t nw = 3;
+        if (m.as_of && *m.as_of)
+            words[nw++] = "--as-of", words[nw++] = m.as_of;
+        if (pg.limit_arg)
+            words[nw++] = "--limit", words[nw++] = pg.limit_arg;
+        cli_page_more(cli, words, nw, pages.next, pages.remaining);
+    }
+    cli_pages_free(&pages);
     return CLI_OK;
 }
 
@@ -778,7 +844,8 @@ const struct cli_cmd cmd_pool_table[] = {
       run_rules_show },
     { "pool rules set", "[--branch B] GRADE.KEY=VALUE ...",
       "change pool rules (GRADE A, B, C or *; all or none are applied)", 1, run_rules_set },
-    { "pool recycle", "[--dry-run] [--as-of DATE]", "run the recycle job now: warnings, then recycles (admin)", 1,
+    { "pool recycle", "[--dry-run [--limit N] [--after CURSOR] [--all]] [--as-of DATE]",
+      "run the recycle job now: warnings, then recycles (admin; a dry run names the customers, branch managers too)", 1,
       run_recycle },
     { "pool log", "[CUSTOMER_ID] [--limit N]", "recycles, releases, claims and warnings, newest first", 1, run_log },
     { "assign rules show", "[--branch B]", "the ordered rules that route new customers without owner", 1,

@@ -593,13 +593,88 @@ static void test_undo_to_disabled(void **state)
     it_cli_expect(&cli, it_cli_run(&cli, NULL, IT_ARGS("assign", "undo", b, "--dry-run")), 1, "gone.am (disabled)");
 }
 
+/* ---------------------------------------------------------------- the recycle job */
+
+static Kehu__V1__Response *recycle_page(kehu_client *c, int dry, uint32_t limit, const char *after, int code)
+{
+    Kehu__V1__PoolRecycle m = KEHU__V1__POOL_RECYCLE__INIT;
+    m.as_of = (char *)day(31);
+    m.dry_run = dry;
+    m.limit = limit;
+    m.after = (char *)(after ? after : "");
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_POOL_RECYCLE;
+    req.pool_recycle = &m;
+    return it_call(c, &req, code);
+}
+
+/* A dry run names the customers it would recycle, a page at a time; a
+ * branch manager may dry-run, and sees their branch only; a real run stays
+ * the admin's. */
+static void test_recycle_dry_run(void **state)
+{
+    (void)state;
+    it_cli_expect(&cli, it_cli_run(&cli, NULL, IT_ARGS("pool", "rules", "set", "C.followup_days=30")), 0, NULL);
+    int64_t all = pg_i64("SELECT count(*) FROM customer WHERE owner_id IS NOT NULL AND merged_into IS NULL"
+                         " AND status IN ('active', 'churned')");
+    int64_t sh = pg_i64("SELECT count(*) FROM customer c JOIN org_unit b ON b.id = c.branch_id WHERE b.name = '上海分行'"
+                        " AND c.owner_id IS NOT NULL AND c.merged_into IS NULL AND c.status IN ('active', 'churned')");
+    assert_true(sh < all); /* 北京分行 has some */
+    Kehu__V1__Response *r = recycle_page(org.admin, 1, 7, NULL, C(OK));
+    const Kehu__V1__PoolRecycleResult *p = r->pool_recycled;
+    assert_int_equal(p->recycled, all);
+    assert_int_equal(p->n_customers, 7);
+    assert_int_equal(p->remaining, all - 7);
+    assert_true(p->customers[0]->customer_id > 0 && *p->customers[0]->name);
+    kehu_response_free(r);
+
+    /* the branch manager: their branch, every one of it across pages */
+    int64_t n = 0, last = 0;
+    char after[256] = "";
+    for (;;) {
+        r = recycle_page(org.mgr, 1, 1000, after, C(OK));
+        p = r->pool_recycled;
+        assert_int_equal(p->recycled, sh);
+        for (size_t i = 0; i < p->n_customers; i++) {
+            assert_true(p->customers[i]->customer_id > last);
+            last = p->customers[i]->customer_id;
+            assert_int_equal(pg_i64("SELECT count(*) FROM customer c JOIN org_unit b ON b.id = c.branch_id"
+                                    " WHERE c.id = %lld AND b.name = '上海分行'",
+                                    (long long)last),
+                             1);
+        }
+        n += (int64_t)p->n_customers;
+        assert_int_equal(p->remaining, sh - n);
+        int more = *p->next_cursor != 0;
+        snprintf(after, sizeof after, "%s", p->next_cursor);
+        kehu_response_free(r);
+        if (!more)
+            break;
+    }
+    assert_int_equal(n, sh);
+    kehu_response_free(recycle_page(org.mgr, 0, 0, NULL, C(PERMISSION_DENIED)));
+    kehu_response_free(recycle_page(org.li, 1, 0, NULL, C(PERMISSION_DENIED)));
+    /* nothing changed */
+    assert_int_equal(pg_i64("SELECT count(*) FROM customer WHERE owner_id IS NOT NULL AND merged_into IS NULL"
+                            " AND status IN ('active', 'churned')"),
+                     all);
+
+    /* the command line names them and says how many more */
+    char more[64];
+    snprintf(more, sizeof more, "%lld more", (long long)(all - 5));
+    it_cli_expect(&cli, it_cli_run(&cli, NULL, IT_ARGS("pool", "recycle", "--dry-run", "--as-of", day(31), "--limit", "5")),
+                  0, more);
+    it_cli_expect(&cli, 0, 0, "no follow-up");
+    it_cli_expect(&cli, 0, 0, "dry run: recycle as of");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_due_pages),  cmocka_unit_test(test_churn_pages), cmocka_unit_test(test_care_pages),
         cmocka_unit_test(test_cli_login),  cmocka_unit_test(test_cli_pages),   cmocka_unit_test(test_wechat_sms),
         cmocka_unit_test(test_filter_race), cmocka_unit_test(test_reassign_messages),
-        cmocka_unit_test(test_undo_to_disabled),
+        cmocka_unit_test(test_undo_to_disabled), cmocka_unit_test(test_recycle_dry_run),
     };
     return it_finish(cmocka_run_group_tests(tests, setup, teardown));
 }

@@ -621,16 +621,22 @@ static int run_grade_overrides(struct cli *cli, int argc, char **argv)
     static const struct option opts[] = {
         { "status", required_argument, NULL, O_STATUS },
         { "customer", required_argument, NULL, O_CUSTOMER },
+        CLI_PAGING_OPTIONS,
         { NULL, 0, NULL, 0 },
     };
     Kehu__V1__GradeOverrideList m = KEHU__V1__GRADE_OVERRIDE_LIST__INIT;
+    struct cli_paging pg = { 0 };
+    const char *customer_arg = NULL;
     int c, rc = CLI_OK;
     while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        if (c == O_STATUS) {
+        if (c == CLI_O_LIMIT || c == CLI_O_AFTER || c == CLI_O_ALL) {
+            rc = cli_page_option(cli, c, optarg, LIMIT_MAX, &pg);
+        } else if (c == O_STATUS) {
             rc = one_of(cli, "--status", optarg, override_statuses, NELEMS(override_statuses));
             m.status = optarg;
         } else if (c == O_CUSTOMER) {
             rc = cmd_customer_parse_int(cli, "--customer", optarg, 1, INT64_MAX, &m.customer_id);
+            customer_arg = optarg;
         } else {
             return cli->opt_rc;
         }
@@ -642,18 +648,40 @@ static int run_grade_overrides(struct cli *cli, int argc, char **argv)
     Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
     req.op_case = KEHU__V1__REQUEST__OP_GRADE_OVERRIDE_LIST;
     req.grade_override_list = &m;
-    Kehu__V1__Response *resp;
-    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_OVERRIDES, &resp)))
-        return rc;
-    if (!resp->overrides)
-        return cli_bad_reply(cli, resp);
-    size_t n = resp->overrides->n_overrides;
-    if (n || cli->json || cli->csv)
-        cli_print_records(cli, (void *const *)resp->overrides->overrides, n, 1, &override_kind);
-    else
-        cli_say("no %s overrides\n", *m.status ? m.status : "pending");
-    kehu_response_free(resp);
-    return CLI_OK;
+    m.limit = pg.limit;
+    m.after = (char *)(pg.after ? pg.after : "");
+    struct cli_pages pages = { 0 };
+    for (;;) {
+        Kehu__V1__Response *resp;
+        if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_OVERRIDES, &resp)))
+            break;
+        const Kehu__V1__GradeOverrides *l = resp->overrides;
+        if (!l) {
+            rc = cli_bad_reply(cli, resp);
+            break;
+        }
+        cli_pages_add(&pages, resp, (void *const *)l->overrides, l->n_overrides);
+        if ((rc = cli_pages_next(cli, &pages, l->next_cursor, l->remaining, m.after)) || !pg.all || !pages.next)
+            break;
+        m.after = l->next_cursor;
+    }
+    if (rc == CLI_OK) {
+        if (pages.n || cli->json || cli->csv)
+            cli_print_records(cli, pages.items, pages.n, 1, &override_kind);
+        else
+            cli_say("no %s overrides\n", *m.status ? m.status : "pending");
+        const char *words[10] = { "grade", "overrides" };
+        size_t nw = 2;
+        if (m.status && *m.status)
+            words[nw++] = "--status", words[nw++] = m.status;
+        if (customer_arg)
+            words[nw++] = "--customer", words[nw++] = customer_arg;
+        if (pg.limit_arg)
+            words[nw++] = "--limit", words[nw++] = pg.limit_arg;
+        cli_page_more(cli, words, nw, pages.next, pages.remaining);
+    }
+    cli_pages_free(&pages);
+    return rc;
 }
 
 static int run_grade_assess(struct cli *cli, int argc, char **argv)
@@ -1709,7 +1737,8 @@ const struct cli_cmd cmd_grade_table[] = {
       "set a grade by hand (raising to A may need a branch manager's approval); --revoke ends the ones in force",
       1, run_grade_override },
     { "grade approve", "OVERRIDE_ID [--reject]", "approve (or reject) a pending override", 1, run_grade_approve },
-    { "grade overrides", "[--status pending|active|rejected|revoked|expired] [--customer ID]",
+    { "grade overrides",
+      "[--status pending|active|rejected|revoked|expired] [--customer ID] [--limit N] [--after CURSOR] [--all]",
       "overrides (default: pending ones)", 1, run_grade_overrides },
     { "grade assess", "CUSTOMER_ID --grade AAA|AA|A|BBB|BB|B|CCC|CC|C [--notes N] [--until DATE]",
       "record a credit assessment (sets the credit grade until DATE, default a year on)", 1, run_grade_assess },

@@ -223,10 +223,13 @@ const struct rpc_entry rpc_pool_pools = { KEHU__V1__REQUEST__OP_POOL_POOLS, "poo
 
 /* ---- PoolList */
 
-/* $1 scope, $2 pool ('' all), $3 branch ('' any), $4 limit, $5 offset. */
+/* $1 scope, $2 pool ('' all), $3 branch ('' any), $4 the page plus one, $5
+ * offset, $6 $7 the cursor (since in microseconds, customer id); after the
+ * columns the count after the cursor, then the keys. */
 static struct db_stmt pool_list_stmt = DB_STMT(
     "SELECT " CUSTOMER_COLUMNS ", e.pool_id, p.name, " SQL_MS("e.since") ", coalesce(fu.username, ''), e.kind,"
-    " coalesce(e.reason, ''), coalesce(grade_of(c.id, 'abc'), ''), count(*) OVER ()"
+    " coalesce(e.reason, ''), coalesce(grade_of(c.id, 'abc'), ''), count(*) OVER (),"
+    " (extract(epoch FROM e.since) * 1000000)::bigint::text, c.id::text"
     " FROM pool_entry e JOIN pool p ON p.id = e.pool_id JOIN org_unit pb ON pb.id = p.branch_id"
     " JOIN customer c ON c.id = e.customer_id" CUSTOMER_JOINS
     " LEFT JOIN app_user fu ON fu.id = e.from_owner"
@@ -234,7 +237,8 @@ static struct db_stmt pool_list_stmt = DB_STMT(
     " AND ($2 = '' OR lower(p.name) = lower($2) OR p.id::text = $2)"
     " AND ($3 = '' OR lower(pb.name) = lower($3) OR pb.id::text = $3)"
     " AND c.status = 'in_pool' AND c.merged_into IS NULL"
-    " ORDER BY e.since DESC, c.id LIMIT $4 OFFSET $5");
+    " AND ($6::bigint IS NULL OR ((extract(epoch FROM e.since) * 1000000)::bigint, c.id) < ($6::bigint, $7::bigint))"
+    " ORDER BY e.since DESC, c.id DESC LIMIT $4 OFFSET $5");
 
 static void pool_list_done(const struct db_result *res, void *arg)
 {
@@ -243,9 +247,11 @@ static void pool_list_done(const struct db_result *res, void *arg)
         req_fail_db(r, res);
         return;
     }
-    int n = db_rows(res, 0);
     Kehu__V1__PoolCustomers *out = arena_alloc(&r->arena, sizeof *out);
     kehu__v1__pool_customers__init(out);
+    int n = page_end(r, r->state, res, 0, CUSTOMER_NCOLS + 8, &out->next_cursor, &out->remaining);
+    uint32_t skipped = r->msg->pool_list ? r->msg->pool_list->offset : 0; /* an old client's offset */
+    out->remaining = out->remaining > skipped ? out->remaining - skipped : out->next_cursor[0] != 0;
     out->customers = arena_alloc(&r->arena, sizeof *out->customers * (size_t)(n ? n : 1));
     for (int i = 0; i < n; i++) {
         Kehu__V1__PoolCustomer *pc = arena_alloc(&r->arena, sizeof *pc);
@@ -270,14 +276,18 @@ static void pool_list_done(const struct db_result *res, void *arg)
 static void pool_list(struct req *r)
 {
     const Kehu__V1__PoolList *m = r->msg->pool_list;
-    uint32_t limit = m && m->limit ? m->limit : LIST_DEFAULT;
-    if (limit > LIST_MAX) {
-        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "limit", "limit is at most %d", LIST_MAX);
+    struct page *pg = arena_alloc(&r->arena, sizeof *pg);
+    if (page_begin(r, pg, "pool_list", "ii", m ? m->limit : 0, m ? m->after : NULL, LIST_DEFAULT, LIST_MAX) < 0)
         return;
-    }
-    const char *p[] = { pool_scope(r), m && m->pool ? m->pool : "", m && m->branch ? m->branch : "",
-                        rpc_num(r, limit), rpc_num(r, m ? m->offset : 0) };
-    db_query(r->srv->db, &pool_list_stmt, 5, p, pool_list_done, r);
+    r->state = pg;
+    const char *p[] = { pool_scope(r),
+                        m && m->pool ? m->pool : "",
+                        m && m->branch ? m->branch : "",
+                        pg->fetch,
+                        rpc_num(r, m ? m->offset : 0),
+                        pg->key[0],
+                        pg->key[1] };
+    db_query(r->srv->db, &pool_list_stmt, 7, p, pool_list_done, r);
 }
 
 const struct rpc_entry rpc_pool_list = { KEHU__V1__REQUEST__OP_POOL_LIST, "pool_list", ACT_POOL_READ, 0, pool_list };
@@ -707,11 +717,15 @@ void pool_shutdown(struct server *s)
     " LEFT JOIN pool p ON p.id = v.pool_id LEFT JOIN app_user fu ON fu.id = v.from_owner"                      \
     " LEFT JOIN app_user tu ON tu.id = v.to_owner LEFT JOIN app_user au ON au.id = v.actor "
 
-static struct db_stmt events_of_customer =
-    DB_STMT(POOL_EVENT_SELECT "WHERE v.customer_id = $1 ORDER BY v.id DESC LIMIT $2");
-static struct db_stmt events_in_scope = DB_STMT(
-    POOL_EVENT_SELECT "JOIN org_unit b ON b.id = v.branch_id WHERE ($1::bigint = 0 OR b.path @> ARRAY[$1::bigint])"
-    " ORDER BY v.id DESC LIMIT $2");
+/* Pages, newest first: $2 the page plus one, $3 the cursor; after the
+ * event's columns the count after the cursor, then the key. */
+#define POOL_EVENT_PAGE(from_where)                                                                   \
+    "SELECT x.*, count(*) OVER (), x.id::text FROM (" POOL_EVENT_SELECT from_where ") x"             \
+    " WHERE $3::bigint IS NULL OR x.id < $3::bigint ORDER BY x.id DESC LIMIT $2"
+#define POOL_EVENT_KEYCOL 12
+static struct db_stmt events_of_customer = DB_STMT(POOL_EVENT_PAGE("WHERE v.customer_id = $1"));
+static struct db_stmt events_in_scope = DB_STMT(POOL_EVENT_PAGE(
+    "JOIN org_unit b ON b.id = v.branch_id WHERE ($1::bigint = 0 OR b.path @> ARRAY[$1::bigint])"));
 
 static void events_done(const struct db_result *res, void *arg)
 {
@@ -720,9 +734,9 @@ static void events_done(const struct db_result *res, void *arg)
         req_fail_db(r, res);
         return;
     }
-    int n = db_rows(res, 0);
     Kehu__V1__PoolEventList *out = arena_alloc(&r->arena, sizeof *out);
     kehu__v1__pool_event_list__init(out);
+    int n = page_end(r, r->state, res, 0, POOL_EVENT_KEYCOL, &out->next_cursor, &out->remaining);
     out->events = arena_alloc(&r->arena, sizeof *out->events * (size_t)(n ? n : 1));
     for (int i = 0; i < n; i++) {
         Kehu__V1__PoolEvent *e = arena_alloc(&r->arena, sizeof *e);
@@ -769,17 +783,18 @@ static void events_placed(const struct db_result *res, void *arg)
         req_fail(r, KEHU__V1__CODE__NOT_FOUND, "customer_id", "no such customer");
         return;
     }
-    const char *p[] = { rpc_num(r, m->customer_id), rpc_num(r, m->limit ? m->limit : LIST_DEFAULT) };
-    db_query(r->srv->db, &events_of_customer, 2, p, events_done, r);
+    struct page *pg = r->state;
+    const char *p[] = { rpc_num(r, m->customer_id), pg->fetch, pg->key[0] };
+    db_query(r->srv->db, &events_of_customer, 3, p, events_done, r);
 }
 
 static void pool_events(struct req *r)
 {
     const Kehu__V1__PoolEvents *m = r->msg->pool_events;
-    if (m && m->limit > LIST_MAX) {
-        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "limit", "limit is at most %d", LIST_MAX);
+    struct page *pg = arena_alloc(&r->arena, sizeof *pg);
+    if (page_begin(r, pg, "pool_events", "i", m ? m->limit : 0, m ? m->after : NULL, LIST_DEFAULT, LIST_MAX) < 0)
         return;
-    }
+    r->state = pg;
     if (m && m->customer_id) {
         const char *p[] = { rpc_num(r, m->customer_id) };
         db_query(r->srv->db, &customer_place, 1, p, events_placed, r);
@@ -790,8 +805,8 @@ static void pool_events(struct req *r)
         req_fail(r, KEHU__V1__CODE__PERMISSION_DENIED, NULL, "%s", authz_why);
         return;
     }
-    const char *p[] = { pool_scope(r), rpc_num(r, m && m->limit ? m->limit : LIST_DEFAULT) };
-    db_query(r->srv->db, &events_in_scope, 2, p, events_done, r);
+    const char *p[] = { pool_scope(r), pg->fetch, pg->key[0] };
+    db_query(r->srv->db, &events_in_scope, 3, p, events_done, r);
 }
 
 /* Anyone who may read a customer may read its pool record (events_placed). */

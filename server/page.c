@@ -20,6 +20,15 @@ static int key_ok(char type, const char *v)
         size_t n = strspn(v + (*v == '-'), "0123456789.");
         return *v && n > 0 && v[(*v == '-') + n] == 0 && strlen(v) < 64;
     }
+    case 'a': { /* a path: {1,2,3} */
+        size_t n = strlen(v);
+        if (n < 3 || n > 400 || v[0] != '{' || v[n - 1] != '}')
+            return 0;
+        for (size_t k = 1; k < n - 1; k++)
+            if (!(v[k] >= '0' && v[k] <= '9') && !(v[k] == ',' && v[k - 1] != '{' && v[k + 1] != ',' && v[k + 1] != '}'))
+                return 0;
+        return 1;
+    }
     default: return 1;
     }
 }

@@ -18,7 +18,7 @@
 
 struct page {
     const char *list;  /* the list's name: a cursor of another list is refused */
-    const char *types; /* one letter per key: d date, i integer, n decimal, t text */
+    const char *types; /* one letter per key: d date, i integer, n decimal, t text, a bigint[] */
     int nkeys;
     uint32_t limit;
     const char *key[PAGE_MAX_KEYS]; /* the cursor's keys, NULL on the first page */

@@ -15,6 +15,7 @@
 
 #include "conn.h"
 #include "log.h"
+#include "page.h"
 #include "rpc.h"
 #include "server.h"
 
@@ -526,10 +527,17 @@ static struct db_stmt history_head = DB_STMT(
     "SELECT c.name, coalesce(u.username, '') FROM customer c LEFT JOIN app_user u ON u.id = c.owner_id WHERE c.id = $1");
 static struct db_stmt history_rows = DB_STMT(
     "SELECT " SQL_MS("h.at") ", h.kind, coalesce(fu.username, ''), coalesce(tu.username, ''), coalesce(fb.name, ''),"
-    " coalesce(tb.name, ''), coalesce(h.batch_id, 0), coalesce(h.reason, ''), coalesce(au.username, '')"
+    " coalesce(tb.name, ''), coalesce(h.batch_id, 0), coalesce(h.reason, ''), coalesce(au.username, ''),"
+    " count(*) OVER (), h.id::text"
     " FROM assignment_history h LEFT JOIN app_user fu ON fu.id = h.from_owner LEFT JOIN app_user tu ON tu.id = h.to_owner"
     " LEFT JOIN org_unit fb ON fb.id = h.from_branch LEFT JOIN org_unit tb ON tb.id = h.to_branch"
-    " LEFT JOIN app_user au ON au.id = h.actor WHERE h.customer_id = $1 ORDER BY h.id");
+    " LEFT JOIN app_user au ON au.id = h.actor WHERE h.customer_id = $1 AND ($2::bigint IS NULL OR h.id > $2::bigint)"
+    " ORDER BY h.id LIMIT $3");
+/* The whole chain of owners, whatever the page. */
+static struct db_stmt history_chain = DB_STMT(
+    "SELECT coalesce(fu.username, ''), coalesce(tu.username, '') FROM assignment_history h"
+    " LEFT JOIN app_user fu ON fu.id = h.from_owner LEFT JOIN app_user tu ON tu.id = h.to_owner"
+    " WHERE h.customer_id = $1 ORDER BY h.id");
 
 static void history_done(const struct db_result *res, void *arg)
 {
@@ -543,9 +551,17 @@ static void history_done(const struct db_result *res, void *arg)
     out->customer_id = r->msg->assign_history->customer_id;
     out->name = rpc_col(r, res, 0, 0, 0);
     out->owner = rpc_col(r, res, 0, 0, 1);
-    int n = db_rows(res, 1);
+    int n = page_end(r, r->state, res, 1, 10, &out->next_cursor, &out->remaining);
+    int nc = db_rows(res, 2);
     out->entries = arena_alloc(&r->arena, sizeof *out->entries * (size_t)(n ? n : 1));
-    out->owners = arena_alloc(&r->arena, sizeof *out->owners * (size_t)(n + 1));
+    out->owners = arena_alloc(&r->arena, sizeof *out->owners * (size_t)(nc + 1));
+    for (int i = 0; i < nc; i++) {
+        char *from = rpc_col(r, res, 2, i, 0), *to = rpc_col(r, res, 2, i, 1);
+        if (i == 0)
+            out->owners[out->n_owners++] = from;
+        if (strcmp(out->owners[out->n_owners - 1], to) != 0) /* a change of branch alone is no new owner */
+            out->owners[out->n_owners++] = to;
+    }
     for (int i = 0; i < n; i++) {
         Kehu__V1__AssignHistoryEntry *e = arena_alloc(&r->arena, sizeof *e);
         kehu__v1__assign_history_entry__init(e);
@@ -559,12 +575,8 @@ static void history_done(const struct db_result *res, void *arg)
         e->reason = rpc_col(r, res, 1, i, 7);
         e->actor = rpc_col(r, res, 1, i, 8);
         out->entries[out->n_entries++] = e;
-        if (i == 0)
-            out->owners[out->n_owners++] = e->from;
-        if (strcmp(out->owners[out->n_owners - 1], e->to) != 0) /* a change of branch alone is no new owner */
-            out->owners[out->n_owners++] = e->to;
     }
-    if (n == 0)
+    if (nc == 0)
         out->owners[out->n_owners++] = out->owner;
     r->resp.result_case = KEHU__V1__RESPONSE__RESULT_ASSIGN_HISTORY;
     r->resp.assign_history = out;
@@ -573,17 +585,23 @@ static void history_done(const struct db_result *res, void *arg)
 
 static void history_loaded(struct req *r, const struct rpc_customer_ref *ref)
 {
-    const char *p[] = { rpc_num(r, ref->id) };
+    struct page *pg = ref->ctx;
+    r->state = pg;
+    const char *p[] = { rpc_num(r, ref->id), pg->key[0], pg->fetch };
     struct db_call *call = db_call_new(r->srv->db, history_done, r);
     db_call_add(call, &history_head, 1, p);
-    db_call_add(call, &history_rows, 1, p);
+    db_call_add(call, &history_rows, 3, p);
+    db_call_add(call, &history_chain, 1, p);
     db_call_send(call);
 }
 
 static void assign_history(struct req *r)
 {
     const Kehu__V1__AssignHistory *m = r->msg->assign_history;
-    rpc_customer_load(r, m ? m->customer_id : 0, ACT_CUSTOMER_READ, history_loaded);
+    struct page *pg = arena_alloc(&r->arena, sizeof *pg);
+    if (page_begin(r, pg, "assign_history", "i", m ? m->limit : 0, m ? m->after : NULL, 500, 1000) < 0)
+        return;
+    rpc_customer_load_ctx(r, m ? m->customer_id : 0, ACT_CUSTOMER_READ, history_loaded, pg, "customer_id");
 }
 
 const struct rpc_entry rpc_assign_history = { KEHU__V1__REQUEST__OP_ASSIGN_HISTORY, "assign_history",

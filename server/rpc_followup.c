@@ -117,9 +117,9 @@ static void reply_list(const struct db_result *res, void *arg)
         req_fail_db(r, res);
         return;
     }
-    int n = db_rows(res, 0);
     Kehu__V1__Followups *list = arena_alloc(&r->arena, sizeof *list);
     kehu__v1__followups__init(list);
+    int n = page_end(r, r->state, res, 0, 14, &list->next_cursor, &list->remaining);
     list->followups = arena_alloc(&r->arena, sizeof *list->followups * (size_t)(n ? n : 1));
     for (int i = 0; i < n; i++)
         list->followups[list->n_followups++] = followup_from_row(r, res, 0, i);
@@ -486,15 +486,21 @@ const struct rpc_entry rpc_followup_due = { KEHU__V1__REQUEST__OP_FOLLOWUP_DUE, 
 
 /* ---- FollowupList */
 
-/* Newest first: by the day it was done or is due. */
+/* Newest first: by the day it was done or is due (in microseconds, the key
+ * with the id), a page: $2 $3 the cursor, $4 the page plus one; after
+ * FOLLOWUP_COLUMNS (13) the count after the cursor and the keys. */
+#define LIST_WHEN "(extract(epoch FROM coalesce(f.done_at, f.due::timestamp AT TIME ZONE 'UTC')) * 1000000)::bigint"
 static struct db_stmt list_stmt = DB_STMT(
-    "SELECT " FOLLOWUP_COLUMNS " FROM followup f" FOLLOWUP_JOINS "WHERE f.customer_id = $1"
-    " ORDER BY coalesce(f.done_at, f.due::timestamp AT TIME ZONE 'UTC') DESC, f.id DESC");
+    "SELECT " FOLLOWUP_COLUMNS ", count(*) OVER (), " LIST_WHEN "::text, f.id::text FROM followup f" FOLLOWUP_JOINS
+    "WHERE f.customer_id = $1 AND ($2::bigint IS NULL OR (" LIST_WHEN ", f.id) < ($2::bigint, $3::bigint))"
+    " ORDER BY " LIST_WHEN " DESC, f.id DESC LIMIT $4");
 
 static void list_loaded(struct req *r, const struct rpc_customer_ref *ref)
 {
-    const char *p[] = { rpc_num(r, ref->id) };
-    db_query(r->srv->db, &list_stmt, 1, p, reply_list, r);
+    struct page *pg = ref->ctx;
+    r->state = pg;
+    const char *p[] = { rpc_num(r, ref->id), pg->key[0], pg->key[1], pg->fetch };
+    db_query(r->srv->db, &list_stmt, 4, p, reply_list, r);
 }
 
 static void followup_list(struct req *r)
@@ -502,7 +508,10 @@ static void followup_list(struct req *r)
     const Kehu__V1__FollowupList *m = r->msg->followup_list;
     if (check_customer_id(r, m ? m->customer_id : 0) < 0)
         return;
-    rpc_customer_load(r, m->customer_id, ACT_CUSTOMER_READ, list_loaded);
+    struct page *pg = arena_alloc(&r->arena, sizeof *pg);
+    if (page_begin(r, pg, "followup_list", "ii", m->limit, m->after, 200, 1000) < 0)
+        return;
+    rpc_customer_load_ctx(r, m->customer_id, ACT_CUSTOMER_READ, list_loaded, pg, "customer_id");
 }
 
 const struct rpc_entry rpc_followup_list = { KEHU__V1__REQUEST__OP_FOLLOWUP_LIST, "followup_list", ACT_CUSTOMER_READ,

@@ -283,5 +283,14 @@ void cli_pages_add(struct cli_pages *p, Kehu__V1__Response *resp, void *const *i
  * printing when the server answered the same cursor (a loop). */
 int cli_pages_next(struct cli *cli, struct cli_pages *p, const char *cursor, uint32_t remaining, const char *after);
 void cli_pages_free(struct cli_pages *p);
+/* One page of a response: its records, next cursor and remaining count; -1
+ * when the response lacks the list. */
+typedef int (*cli_page_fn)(const Kehu__V1__Response *resp, void *const **items, size_t *n, const char **next,
+                           uint32_t *remaining);
+/* Sends req (whose message's cursor field is *after, "" for the first page)
+ * and keeps its pages in *pages: one, or every one with all. CLI_OK or the
+ * exit code after printing; release *pages with cli_pages_free either way. */
+int cli_fetch_pages(struct cli *cli, const Kehu__V1__Request *req, Kehu__V1__Response__ResultCase want, char **after,
+                    int all, cli_page_fn page, struct cli_pages *pages);
 
 #endif

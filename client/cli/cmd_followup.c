@@ -457,26 +457,46 @@ static int run_due(struct cli *cli, int argc, char **argv)
     return CLI_OK;
 }
 
+static int followup_page(const Kehu__V1__Response *resp, void *const **items, size_t *n, const char **next,
+                         uint32_t *remaining)
+{
+    const Kehu__V1__Followups *l = resp->followups;
+    if (!l)
+        return -1;
+    *items = (void *const *)l->followups;
+    *n = l->n_followups;
+    *next = l->next_cursor;
+    *remaining = l->remaining;
+    return 0;
+}
+
 static int run_list(struct cli *cli, int argc, char **argv)
 {
-    if (cli_getopt(cli, argc, argv, NULL) != -1)
-        return cli->opt_rc;
+    static const struct option opts[] = { CLI_PAGING_OPTIONS, { NULL, 0, NULL, 0 } };
+    struct cli_paging pg = { 0 };
+    int c, rc;
+    while ((c = cli_getopt(cli, argc, argv, opts)) != -1)
+        if ((rc = cli_page_option(cli, c, optarg, 1000, &pg)) != CLI_OK)
+            return rc < 0 ? cli->opt_rc : rc;
     Kehu__V1__FollowupList m = KEHU__V1__FOLLOWUP_LIST__INIT;
-    int rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &m.customer_id);
-    if (rc)
+    if ((rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &m.customer_id)))
         return rc;
+    m.limit = pg.limit;
+    m.after = (char *)(pg.after ? pg.after : "");
     Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
     req.op_case = KEHU__V1__REQUEST__OP_FOLLOWUP_LIST;
     req.followup_list = &m;
-    Kehu__V1__Response *resp;
-    if ((rc = cli_call(cli, &req, &resp)))
-        return rc;
-    if (resp->result_case != KEHU__V1__RESPONSE__RESULT_FOLLOWUPS || !resp->followups)
-        return cli_bad_reply(cli, resp);
-    cli_print_records(cli, (void *const *)resp->followups->followups, resp->followups->n_followups, 1,
-                      &followup_kind);
-    kehu_response_free(resp);
-    return CLI_OK;
+    struct cli_pages pages = { 0 };
+    rc = cli_fetch_pages(cli, &req, KEHU__V1__RESPONSE__RESULT_FOLLOWUPS, &m.after, pg.all, followup_page, &pages);
+    if (rc == CLI_OK) {
+        cli_print_records(cli, pages.items, pages.n, 1, &followup_kind);
+        char id[24];
+        snprintf(id, sizeof id, "%" PRId64, m.customer_id);
+        const char *words[] = { "followup", "list", id, "--limit", pg.limit_arg };
+        cli_page_more(cli, words, pg.limit_arg ? 5 : 3, pages.next, pages.remaining);
+    }
+    cli_pages_free(&pages);
+    return rc;
 }
 
 const struct cli_cmd cmd_followup_table[] = {
@@ -487,6 +507,7 @@ const struct cli_cmd cmd_followup_table[] = {
     { "followup due", "[--user U] [--days N] [--limit N] [--after CURSOR] [--all]",
       "follow-ups due within N days (default 7) and overdue ones, and the contacts the grade's service policy asks for",
       1, run_due },
-    { "followup list", "CUSTOMER_ID", "a customer's follow-ups, newest first", 1, run_list },
+    { "followup list", "CUSTOMER_ID [--limit N] [--after CURSOR] [--all]", "a customer's follow-ups, newest first", 1,
+      run_list },
     { NULL, NULL, NULL, 0, NULL },
 };

@@ -66,3 +66,24 @@ int cli_pages_next(struct cli *cli, struct cli_pages *p, const char *cursor, uin
     p->remaining = p->next ? remaining : 0;
     return CLI_OK;
 }
+
+int cli_fetch_pages(struct cli *cli, const Kehu__V1__Request *req, Kehu__V1__Response__ResultCase want, char **after,
+                    int all, cli_page_fn page, struct cli_pages *pages)
+{
+    int rc;
+    for (;;) {
+        Kehu__V1__Response *resp;
+        if ((rc = cli_call_for(cli, req, want, &resp)))
+            return rc;
+        void *const *items = NULL;
+        size_t n = 0;
+        const char *next = "";
+        uint32_t remaining = 0;
+        if (page(resp, &items, &n, &next, &remaining) < 0)
+            return cli_bad_reply(cli, resp);
+        cli_pages_add(pages, resp, items, n);
+        if ((rc = cli_pages_next(cli, pages, next, remaining, *after)) || !all || !pages->next)
+            return rc;
+        *after = (char *)next;
+    }
+}

@@ -668,6 +668,171 @@ static void test_recycle_dry_run(void **state)
     it_cli_expect(&cli, 0, 0, "dry run: recycle as of");
 }
 
+/* ---------------------------------------------------------------- the other lists */
+
+/* Pages through a list with `limit` per page: `call` sends one page's
+ * request (after: the cursor) and returns how many rows it held, the next
+ * cursor and the remaining count. Checks each remaining count and returns
+ * the total. */
+typedef Kehu__V1__Response *(*page_call)(const char *after, uint32_t limit, size_t *n, const char **next,
+                                          uint32_t *remaining);
+
+static int64_t walk(page_call call, uint32_t limit, int64_t expect)
+{
+    char after[512] = "";
+    int64_t seen = 0;
+    for (int pages = 0; pages < 1000; pages++) {
+        size_t n;
+        const char *next;
+        uint32_t remaining;
+        Kehu__V1__Response *r = call(after, limit, &n, &next, &remaining);
+        assert_true(n <= limit);
+        seen += (int64_t)n;
+        assert_int_equal(remaining, expect - seen);
+        int more = *next != 0;
+        snprintf(after, sizeof after, "%s", next);
+        kehu_response_free(r);
+        if (!more)
+            return seen;
+        assert_int_equal(n, limit);
+    }
+    fail_msg("a list that never ends");
+    return -1;
+}
+
+static Kehu__V1__Response *users_call(const char *after, uint32_t limit, size_t *n, const char **next,
+                                      uint32_t *remaining)
+{
+    Kehu__V1__UserList m = KEHU__V1__USER_LIST__INIT;
+    m.limit = limit;
+    m.after = (char *)after;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_USER_LIST;
+    req.user_list = &m;
+    Kehu__V1__Response *r = it_call(org.admin, &req, C(OK));
+    *n = r->users->n_users;
+    *next = r->users->next_cursor;
+    *remaining = r->users->remaining;
+    return r;
+}
+
+static Kehu__V1__Response *units_call(const char *after, uint32_t limit, size_t *n, const char **next,
+                                      uint32_t *remaining)
+{
+    Kehu__V1__OrgList m = KEHU__V1__ORG_LIST__INIT;
+    m.limit = limit;
+    m.after = (char *)after;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_ORG_LIST;
+    req.org_list = &m;
+    Kehu__V1__Response *r = it_call(org.admin, &req, C(OK));
+    *n = r->org_units->n_units;
+    *next = r->org_units->next_cursor;
+    *remaining = r->org_units->remaining;
+    return r;
+}
+
+static int64_t one_customer;
+
+static Kehu__V1__Response *contacts_call(const char *after, uint32_t limit, size_t *n, const char **next,
+                                         uint32_t *remaining)
+{
+    Kehu__V1__ContactList m = KEHU__V1__CONTACT_LIST__INIT;
+    m.customer_id = one_customer;
+    m.limit = limit;
+    m.after = (char *)after;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_CONTACT_LIST;
+    req.contact_list = &m;
+    Kehu__V1__Response *r = it_call(org.admin, &req, C(OK));
+    *n = r->contacts->n_contacts;
+    *next = r->contacts->next_cursor;
+    *remaining = r->contacts->remaining;
+    return r;
+}
+
+static Kehu__V1__Response *followups_call(const char *after, uint32_t limit, size_t *n, const char **next,
+                                          uint32_t *remaining)
+{
+    Kehu__V1__FollowupList m = KEHU__V1__FOLLOWUP_LIST__INIT;
+    m.customer_id = one_customer;
+    m.limit = limit;
+    m.after = (char *)after;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_FOLLOWUP_LIST;
+    req.followup_list = &m;
+    Kehu__V1__Response *r = it_call(org.admin, &req, C(OK));
+    *n = r->followups->n_followups;
+    *next = r->followups->next_cursor;
+    *remaining = r->followups->remaining;
+    return r;
+}
+
+static Kehu__V1__Response *history_call(const char *after, uint32_t limit, size_t *n, const char **next,
+                                        uint32_t *remaining)
+{
+    Kehu__V1__AssignHistory m = KEHU__V1__ASSIGN_HISTORY__INIT;
+    m.customer_id = one_customer;
+    m.limit = limit;
+    m.after = (char *)after;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_ASSIGN_HISTORY;
+    req.assign_history = &m;
+    Kehu__V1__Response *r = it_call(org.admin, &req, C(OK));
+    assert_int_equal(r->assign_history->n_owners, 4); /* every owner, whatever the page */
+    *n = r->assign_history->n_entries;
+    *next = r->assign_history->next_cursor;
+    *remaining = r->assign_history->remaining;
+    return r;
+}
+
+/* Users, units, a customer's contacts, follow-ups and owner history: pages
+ * with the right remaining counts, against SQL counts. */
+static void test_other_lists(void **state)
+{
+    (void)state;
+    assert_int_equal(walk(users_call, 3, pg_i64("SELECT count(*) FROM app_user")), pg_i64("SELECT count(*) FROM app_user"));
+    assert_int_equal(walk(units_call, 2, pg_i64("SELECT count(*) FROM org_unit")), pg_i64("SELECT count(*) FROM org_unit"));
+
+    one_customer = pg_i64("SELECT min(c.id) FROM customer c JOIN app_user u ON u.id = c.owner_id"
+                          " WHERE u.username = 'big.am'");
+    for (int i = 0; i < 5; i++) {
+        Kehu__V1__Contact k = KEHU__V1__CONTACT__INIT;
+        char name[32];
+        snprintf(name, sizeof name, "联系人%d", i);
+        k.name = name;
+        k.key_person = i % 2;
+        Kehu__V1__ContactAdd m = KEHU__V1__CONTACT_ADD__INIT;
+        m.customer_id = one_customer;
+        m.contact = &k;
+        Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+        req.op_case = KEHU__V1__REQUEST__OP_CONTACT_ADD;
+        req.contact_add = &m;
+        it_expect(org.admin, &req, C(OK), NULL);
+    }
+    assert_int_equal(walk(contacts_call, 2, 5), 5);
+    int64_t fus = pg_i64("SELECT count(*) FROM followup WHERE customer_id = %lld", (long long)one_customer);
+    assert_true(fus >= 4);
+    assert_int_equal(walk(followups_call, 3, fus), fus);
+
+    /* three moves: big.am -> zhang.wei -> li.lei -> zhang.wei */
+    static const char *const to[] = { "zhang.wei", "li.lei", "zhang.wei" };
+    for (int i = 0; i < 3; i++) {
+        int64_t ids[] = { one_customer };
+        Kehu__V1__Assign m = KEHU__V1__ASSIGN__INIT;
+        m.customer_ids = ids;
+        m.n_customer_ids = 1;
+        m.to = (char **)&to[i];
+        m.n_to = 1;
+        m.reason = "轮换";
+        Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+        req.op_case = KEHU__V1__REQUEST__OP_ASSIGN;
+        req.assign = &m;
+        it_expect(org.admin, &req, C(OK), NULL);
+    }
+    assert_int_equal(walk(history_call, 1, 3), 3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -675,6 +840,7 @@ int main(void)
         cmocka_unit_test(test_cli_login),  cmocka_unit_test(test_cli_pages),   cmocka_unit_test(test_wechat_sms),
         cmocka_unit_test(test_filter_race), cmocka_unit_test(test_reassign_messages),
         cmocka_unit_test(test_undo_to_disabled), cmocka_unit_test(test_recycle_dry_run),
+        cmocka_unit_test(test_other_lists),
     };
     return it_finish(cmocka_run_group_tests(tests, setup, teardown));
 }

@@ -1,6 +1,8 @@
 -- Kehu schema 16: follow-ups by WeChat and SMS; reassignment that checks
--- every criterion of a batch under its locks, and an undo that never hands
--- customers back to a disabled user.
+-- every criterion of a batch under its locks, answers for what the caller
+-- may not read as for what does not exist, and never undoes a batch into the
+-- hands of a disabled user; the recycle job within a scope, for dry runs
+-- that name the customers.
 
 -- The channels used in China beside visit, call, e-mail and meeting.
 ALTER TABLE followup DROP CONSTRAINT followup_kind_check;
@@ -418,5 +420,5 @@ END
 $$;
 
 CREATE OR REPLACE FUNCTION pool_recycle(d date, dry boolean, actor bigint) RETURNS pool_run LANGUAGE sql AS $$
-    SELECT pool_recycle(d, dry, actor, 0, 0)
+    SELECT * FROM pool_recycle(d, dry, actor, 0, 0)
 $$;

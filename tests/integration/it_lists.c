@@ -620,6 +620,8 @@ static void test_recycle_dry_run(void **state)
     int64_t sh = pg_i64("SELECT count(*) FROM customer c JOIN org_unit b ON b.id = c.branch_id WHERE b.name = '上海分行'"
                         " AND c.owner_id IS NOT NULL AND c.merged_into IS NULL AND c.status IN ('active', 'churned')");
     assert_true(sh < all); /* 北京分行 has some */
+    /* the scheduler's form (the whole job) counts the same */
+    assert_int_equal(pg_i64("SELECT recycled FROM pool_recycle(current_date + 31, true, NULL)"), all);
     Kehu__V1__Response *r = recycle_page(org.admin, 1, 7, NULL, C(OK));
     const Kehu__V1__PoolRecycleResult *p = r->pool_recycled;
     assert_int_equal(p->recycled, all);

@@ -179,6 +179,7 @@ static void test_due_pages(void **state)
     char **seen = calloc((size_t)total + 1, sizeof *seen);
     int64_t n = 0, n_planned = 0, n_policy = 0, pages = 0;
     char after[512] = "", last_due[16] = "";
+    int64_t t0 = it_now_ms();
     for (;;) {
         Kehu__V1__Response *r = due_page(big, 700, after, C(OK));
         const Kehu__V1__Followups *l = r->followups;
@@ -218,6 +219,8 @@ static void test_due_pages(void **state)
         snprintf(after, sizeof after, "%s", l->next_cursor);
         kehu_response_free(r);
     }
+    print_message("it_lists: followup due of an owner of %d customers: %lld rows in %lld pages of 700, %lld ms\n", BIG_N,
+                  (long long)n, (long long)pages, (long long)(it_now_ms() - t0));
     assert_int_equal(n, total);
     assert_int_equal(n_planned, planned);
     assert_int_equal(n_policy, policy);

@@ -836,6 +836,25 @@ static void test_other_lists(void **state)
         it_expect(org.admin, &req, C(OK), NULL);
     }
     assert_int_equal(walk(history_call, 1, 3), 3);
+
+    /* the audit trail: a page says how many entries follow it */
+    int64_t plans = pg_i64("SELECT count(*) FROM audit_log WHERE action = 'followup_plan'");
+    assert_true(plans >= 3);
+    Kehu__V1__AuditList a = KEHU__V1__AUDIT_LIST__INIT;
+    a.action = "followup_plan";
+    a.limit = 1;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_AUDIT_LIST;
+    req.audit_list = &a;
+    Kehu__V1__Response *r = it_call(org.admin, &req, C(OK));
+    assert_int_equal(r->audit_entries->n_entries, 1);
+    assert_int_equal(r->audit_entries->remaining, plans - 1);
+    kehu_response_free(r);
+    char more[64];
+    snprintf(more, sizeof more, "%lld more", (long long)(plans - 2));
+    it_cli_expect(&cli, it_cli_run(&cli, NULL, IT_ARGS("audit", "list", "--action", "followup_plan", "--limit", "2")),
+                  0, more);
+    it_cli_expect(&cli, 0, 0, "--after ");
 }
 
 int main(void)

@@ -411,9 +411,10 @@ static void txn_add(struct req *r)
 
 const struct rpc_entry rpc_txn_add = { KEHU__V1__REQUEST__OP_TXN_ADD, "txn_add", ACT_CUSTOMER_WRITE, 0, txn_add };
 
-/* Newest first; the cursor is the last row's "date/id". */
+/* Newest first; the cursor is the last row's "date/id"; after TXN_COLUMNS
+ * (13) the count from the cursor on. */
 static struct db_stmt txn_list_stmt = DB_STMT(
-    "SELECT " TXN_COLUMNS " FROM txn t LEFT JOIN app_user u ON u.id = t.created_by WHERE t.customer_id = $1"
+    "SELECT " TXN_COLUMNS ", count(*) OVER () FROM txn t LEFT JOIN app_user u ON u.id = t.created_by WHERE t.customer_id = $1"
     " AND ($3::date IS NULL OR (t.date, t.id) < ($3::date, $4::bigint)) ORDER BY t.date DESC, t.id DESC LIMIT $2");
 
 struct txn_page {
@@ -437,6 +438,8 @@ static void txns_listed(const struct db_result *res, void *arg)
     list->next_cursor = n > shown ? arena_printf(&r->arena, "%s/%lld", list->txns[shown - 1]->date,
                                                  (long long)list->txns[shown - 1]->id)
                                   : "";
+    if (n > shown)
+        list->remaining = (uint32_t)(db_get_i64(res, 0, 0, 13) - shown);
     r->resp.result_case = KEHU__V1__RESPONSE__RESULT_TXNS;
     r->resp.txns = list;
     req_reply(r);

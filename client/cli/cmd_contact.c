@@ -402,6 +402,7 @@ static int run_txn_list(struct cli *cli, int argc, char **argv)
     Kehu__V1__Txn **items = NULL;
     size_t nresp = 0, n = 0;
     const char *next = NULL;
+    uint32_t remaining = 0;
     Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
     req.op_case = KEHU__V1__REQUEST__OP_TXN_LIST;
     req.txn_list = &list;
@@ -423,6 +424,7 @@ static int run_txn_list(struct cli *cli, int argc, char **argv)
             n += page->n_txns;
         }
         next = page->next_cursor[0] ? page->next_cursor : NULL;
+        remaining = page->remaining;
         if (!all || !next)
             break;
         list.after = page->next_cursor;
@@ -433,7 +435,7 @@ static int run_txn_list(struct cli *cli, int argc, char **argv)
             char id[24];
             snprintf(id, sizeof id, "%" PRId64, list.customer_id);
             const char *words[] = { "txn", "list", id, "--limit", limit_arg };
-            cmd_customer_more(cli, words, limit_arg ? 5 : 3, next);
+            cli_page_more(cli, words, limit_arg ? 5 : 3, next, remaining);
         }
     }
     for (size_t i = 0; i < nresp; i++)

@@ -837,6 +837,15 @@ static void test_other_lists(void **state)
     }
     assert_int_equal(walk(history_call, 1, 3), 3);
 
+    /* transactions (paged already): the count of what follows */
+    char cid[24];
+    snprintf(cid, sizeof cid, "%lld", (long long)one_customer);
+    for (int i = 0; i < 5; i++)
+        it_cli_expect(&cli, it_cli_run(&cli, NULL, IT_ARGS("txn", "add", cid, "--amount", "10.00")), 0, NULL);
+    it_cli_expect(&cli, it_cli_run(&cli, NULL, IT_ARGS("txn", "list", cid, "--limit", "2")), 0, "3 more");
+    it_cli_expect(&cli, it_cli_run(&cli, NULL, IT_ARGS("contact", "list", cid, "--limit", "2")), 0, "3 more");
+    it_cli_expect(&cli, it_cli_run(&cli, NULL, IT_ARGS("user", "list", "--limit", "2", "--json")), 0, "remaining: ");
+
     /* the audit trail: a page says how many entries follow it */
     int64_t plans = pg_i64("SELECT count(*) FROM audit_log WHERE action = 'followup_plan'");
     assert_true(plans >= 3);

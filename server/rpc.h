@@ -209,7 +209,7 @@ extern const struct rpc_entry rpc_churn_list, rpc_churn_ack, rpc_churn_lost, rpc
 #define CHURN_WARNING_COLUMNS                                                                                     \
     "w.id, w.customer_id, c.name, coalesce(ow.username, ''), w.raised_on::text, array_to_string(w.reasons, ','),"  \
     " w.status, coalesce(w.plan, ''), coalesce(ab.username, ''), coalesce(" SQL_MS("w.acked_at") ", 0),"          \
-    " coalesce(w.lost_reason, ''), coalesce(grade_of(c.id, 'abc'), ''), (w.value_at_risk * 100)::bigint"
+    " coalesce(w.lost_reason, ''), coalesce(grade_of(c.id, 'abc'), '')"
 #define CHURN_WARNING_JOINS                                                                                       \
     " JOIN customer c ON c.id = w.customer_id LEFT JOIN app_user ow ON ow.id = c.owner_id"                      \
     " LEFT JOIN app_user ab ON ab.id = w.acked_by "

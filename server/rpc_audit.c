@@ -72,8 +72,11 @@ static void listed(const struct db_result *res, void *arg)
     out->entries = arena_alloc(&r->arena, sizeof *out->entries * (size_t)(shown ? shown : 1));
     for (int i = 0; i < shown; i++)
         out->entries[out->n_entries++] = entry_from_row(r, res, i);
-    if (rows > shown && shown > 0)
+    if (rows > shown && shown > 0) {
         out->next_before_seq = out->entries[shown - 1]->seq;
+        int64_t total = db_get_i64(res, 1, 0, 0); /* matching from the cursor on */
+        out->remaining = total > shown ? (uint32_t)(total - shown) : 1;
+    }
     r->resp.result_case = KEHU__V1__RESPONSE__RESULT_AUDIT_ENTRIES;
     r->resp.audit_entries = out;
     req_reply(r);
@@ -145,10 +148,16 @@ static void audit_list(struct req *r)
         p[np++] = arena_printf(&r->arena, "%lld", (long long)m->before_seq);
         n += (size_t)snprintf(sql + n, sizeof sql - n, " AND seq < $%d::bigint", np);
     }
+    /* how many match from the cursor on, so that a page says what remains */
+    char count_sql[1024];
+    snprintf(count_sql, sizeof count_sql, "SELECT count(*) FROM audit_log%s",
+             sql + strlen("SELECT " ENTRY_COLUMNS " FROM audit_log"));
+    int nfilter = np;
     p[np++] = arena_printf(&r->arena, "%u", (m->limit ? m->limit : LIST_DEFAULT) + 1);
     snprintf(sql + n, sizeof sql - n, " ORDER BY seq DESC LIMIT $%d::int", np);
     struct db_call *call = db_call_new(r->srv->db, listed, r);
     db_call_add_sql(call, sql, np, p);
+    db_call_add_sql(call, count_sql, nfilter, p);
     db_call_send(call);
 }
 

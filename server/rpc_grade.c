@@ -18,6 +18,7 @@
 #include "db_copy.h"
 #include "grades.h"
 #include "log.h"
+#include "page.h"
 #include "rpc.h"
 #include "server.h"
 #include "util.h"
@@ -26,7 +27,8 @@
 #define REASON_MAX 500
 #define NOTES_MAX 2000
 #define SHOW_HISTORY "50"
-#define OVERRIDE_LIST_MAX "500"
+#define OVERRIDE_LIST_DEFAULT 500
+#define OVERRIDE_LIST_MAX 1000
 #define SCHEDULE_FIRST_MS 60000 /* the first look at the schedule, a minute after start */
 
 /* ---- dimensions */
@@ -884,13 +886,15 @@ const struct rpc_entry rpc_grade_approve = { KEHU__V1__REQUEST__OP_GRADE_APPROVE
 
 /* ---- GradeOverrideList */
 
+/* A page, newest first: OVERRIDE_COLUMNS, then the count after the cursor
+ * ($5) and the key; $6 the page plus one. */
 static struct db_stmt override_list = DB_STMT(
-    "SELECT " OVERRIDE_COLUMNS " FROM grade_override o" OVERRIDE_JOINS
+    "SELECT " OVERRIDE_COLUMNS ", count(*) OVER (), o.id::text FROM grade_override o" OVERRIDE_JOINS
     " JOIN customer c ON c.id = o.customer_id"
     " WHERE" RPC_SCOPE_SQL(1, 2) "AND ($3 = 'all' OR ($3 = 'expired' AND o.status = 'active' AND o.until < current_date)"
     "  OR (o.status = $3 AND NOT ($3 = 'active' AND o.until < current_date)))"
-    " AND ($4::bigint = 0 OR o.customer_id = $4::bigint)"
-    " ORDER BY o.id DESC LIMIT " OVERRIDE_LIST_MAX);
+    " AND ($4::bigint = 0 OR o.customer_id = $4::bigint) AND ($5::bigint IS NULL OR o.id < $5::bigint)"
+    " ORDER BY o.id DESC LIMIT $6");
 
 static void override_list_done(const struct db_result *res, void *arg)
 {
@@ -901,7 +905,7 @@ static void override_list_done(const struct db_result *res, void *arg)
     }
     Kehu__V1__GradeOverrides *l = arena_alloc(&r->arena, sizeof *l);
     kehu__v1__grade_overrides__init(l);
-    int n = db_rows(res, 0);
+    int n = page_end(r, r->state, res, 0, 12, &l->next_cursor, &l->remaining);
     l->overrides = arena_alloc(&r->arena, sizeof *l->overrides * (size_t)(n ? n : 1));
     for (int i = 0; i < n; i++)
         l->overrides[i] = override_from_row(r, res, 0, i);
@@ -924,10 +928,15 @@ static void grade_override_list(struct req *r)
                  "status must be pending, active, rejected, revoked, expired or all");
         return;
     }
+    struct page *pg = arena_alloc(&r->arena, sizeof *pg);
+    if (page_begin(r, pg, "grade_override_list", "i", m ? m->limit : 0, m ? m->after : NULL, OVERRIDE_LIST_DEFAULT,
+                   OVERRIDE_LIST_MAX) < 0)
+        return;
+    r->state = pg;
     const char *kind, *id;
     rpc_scope_params(r, ACT_CUSTOMER_READ, &kind, &id);
-    const char *p[] = { kind, id, status, rpc_num(r, m ? m->customer_id : 0) };
-    db_query(r->srv->db, &override_list, 4, p, override_list_done, r);
+    const char *p[] = { kind, id, status, rpc_num(r, m ? m->customer_id : 0), pg->key[0], pg->fetch };
+    db_query(r->srv->db, &override_list, 6, p, override_list_done, r);
 }
 
 const struct rpc_entry rpc_grade_override_list = { KEHU__V1__REQUEST__OP_GRADE_OVERRIDE_LIST, "grade_override_list",

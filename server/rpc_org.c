@@ -7,6 +7,7 @@
 #include "notify.h"
 #include "conn.h"
 #include "log.h"
+#include "page.h"
 #include "rpc.h"
 #include "server.h"
 
@@ -246,7 +247,11 @@ const struct rpc_entry rpc_org_add = { KEHU__V1__REQUEST__OP_ORG_ADD, "org_add",
 
 /* ---- OrgList: the whole tree, head office first, each unit before its children */
 
-static struct db_stmt unit_list = DB_STMT("SELECT " UNIT_COLUMNS " FROM" UNIT_FROM "ORDER BY u.path");
+/* A page: $1 the cursor, $2 the page plus one; after UNIT_COLUMNS the count
+ * after the cursor and the key. */
+static struct db_stmt unit_list =
+    DB_STMT("SELECT " UNIT_COLUMNS ", count(*) OVER (), u.path::text FROM" UNIT_FROM
+            "WHERE $1::bigint[] IS NULL OR u.path > $1::bigint[] ORDER BY u.path LIMIT $2");
 
 static void org_list_done(const struct db_result *res, void *arg)
 {
@@ -257,7 +262,7 @@ static void org_list_done(const struct db_result *res, void *arg)
     }
     Kehu__V1__OrgUnitList *list = arena_alloc(&r->arena, sizeof *list);
     kehu__v1__org_unit_list__init(list);
-    int n = db_rows(res, 0);
+    int n = page_end(r, r->state, res, 0, UNIT_NCOLS + 1, &list->next_cursor, &list->remaining);
     list->n_units = (size_t)n;
     list->units = arena_alloc(&r->arena, sizeof *list->units * (size_t)(n ? n : 1));
     for (int i = 0; i < n; i++)
@@ -269,7 +274,13 @@ static void org_list_done(const struct db_result *res, void *arg)
 
 static void org_list(struct req *r)
 {
-    db_query(r->srv->db, &unit_list, 0, NULL, org_list_done, r);
+    const Kehu__V1__OrgList *m = r->msg->org_list;
+    struct page *pg = arena_alloc(&r->arena, sizeof *pg);
+    if (page_begin(r, pg, "org_list", "a", m ? m->limit : 0, m ? m->after : NULL, 1000, 1000) < 0)
+        return;
+    r->state = pg;
+    const char *p[] = { pg->key[0], pg->fetch };
+    db_query(r->srv->db, &unit_list, 2, p, org_list_done, r);
 }
 
 const struct rpc_entry rpc_org_list = { KEHU__V1__REQUEST__OP_ORG_LIST, "org_list", ACT_ORG_READ, 0, org_list };
@@ -375,11 +386,14 @@ const struct rpc_entry rpc_user_add = { KEHU__V1__REQUEST__OP_USER_ADD, "user_ad
 
 /* ---- UserList: everyone in a subtree (a branch manager's own by default) */
 
+/* A page: $3 $4 the cursor, $5 the page plus one; after USER_COLUMNS the
+ * count after the cursor and the keys. */
 static struct db_stmt user_list_stmt = DB_STMT(
-    "SELECT " USER_COLUMNS " FROM" USER_FROM
+    "SELECT " USER_COLUMNS ", count(*) OVER (), o.path::text, u.username FROM" USER_FROM
     "WHERE ($1::bigint IS NULL OR o.path @> ARRAY[$1::bigint])"
     " AND ($2::user_role IS NULL OR u.role = $2::user_role)"
-    " ORDER BY o.path, u.username");
+    " AND ($3::bigint[] IS NULL OR (o.path, u.username) > ($3::bigint[], $4::text))"
+    " ORDER BY o.path, u.username LIMIT $5");
 
 static void user_list_done(const struct db_result *res, void *arg)
 {
@@ -388,9 +402,9 @@ static void user_list_done(const struct db_result *res, void *arg)
         req_fail_db(r, res);
         return;
     }
-    int n = db_rows(res, 0);
     Kehu__V1__Users *list = arena_alloc(&r->arena, sizeof *list);
     kehu__v1__users__init(list);
+    int n = page_end(r, r->state, res, 0, USER_NCOLS + 1, &list->next_cursor, &list->remaining);
     list->n_users = (size_t)n;
     list->users = arena_alloc(&r->arena, sizeof *list->users * (size_t)(n ? n : 1));
     for (int i = 0; i < n; i++)
@@ -403,8 +417,9 @@ static void user_list_done(const struct db_result *res, void *arg)
 static void user_list_query(struct req *r, const char *unit_id)
 {
     const Kehu__V1__UserList *m = r->msg->user_list;
-    const char *p[] = { unit_id, m ? rpc_role_sql(m->role) : NULL };
-    db_query(r->srv->db, &user_list_stmt, 2, p, user_list_done, r);
+    struct page *pg = r->state;
+    const char *p[] = { unit_id, m ? rpc_role_sql(m->role) : NULL, pg->key[0], pg->key[1], pg->fetch };
+    db_query(r->srv->db, &user_list_stmt, 5, p, user_list_done, r);
 }
 
 static void user_list_unit(const struct db_result *res, void *arg)
@@ -433,6 +448,10 @@ static void user_list(struct req *r)
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "role", "unknown role %d", (int)m->role);
         return;
     }
+    struct page *pg = arena_alloc(&r->arena, sizeof *pg);
+    if (page_begin(r, pg, "user_list", "at", m ? m->limit : 0, m ? m->after : NULL, 1000, 1000) < 0)
+        return;
+    r->state = pg;
     if (m && m->unit && *m->unit) {
         const char *p[] = { m->unit };
         db_query(r->srv->db, &unit_by_ref, 1, p, user_list_unit, r);

@@ -248,4 +248,51 @@ struct cmd_words {
 int cmd_customer_list_options(struct cli *cli, int argc, char **argv, Kehu__V1__CustomerList *list,
                               struct cmd_words *ws, int *all, const char **output);
 
+/* ---- Paging of every list (in paging.c) ---- */
+
+/* The options --limit N, --after CURSOR and --all, as option values a
+ * command's table uses (above any command's own). */
+enum { CLI_O_LIMIT = 0x4000, CLI_O_AFTER, CLI_O_ALL };
+#define CLI_PAGING_OPTIONS                                                                                \
+    { "limit", required_argument, NULL, CLI_O_LIMIT }, { "after", required_argument, NULL, CLI_O_AFTER }, \
+        { "all", no_argument, NULL, CLI_O_ALL }
+struct cli_paging {
+    uint32_t limit;        /* 0: the server's default */
+    const char *after;     /* NULL: the first page */
+    const char *limit_arg; /* as typed, to repeat it */
+    int all;               /* every page */
+};
+/* One of those options (opt as cli_getopt returned it): CLI_OK, an exit
+ * code after a usage error, or -1 when opt is none of them. */
+int cli_page_option(struct cli *cli, int opt, const char *arg, uint32_t max, struct cli_paging *pg);
+/* After the last page shown, when more follow: with --json or --csv
+ * "next_cursor: CURSOR" and "remaining: N" on stderr, else how many remain
+ * and the command line of the next page ("kehu WORDS... --after CURSOR"). */
+void cli_page_more(struct cli *cli, const char *const *words, size_t n, const char *cursor, uint32_t remaining);
+/* The pages of one list command, kept until printed (--all): the responses,
+ * their records in order, and where the last one ended. */
+struct cli_pages {
+    Kehu__V1__Response **resp;
+    size_t n_resp;
+    void **items;
+    size_t n;
+    const char *next;   /* the last page's next cursor, NULL at the end */
+    uint32_t remaining; /* rows after it */
+};
+void cli_pages_add(struct cli_pages *p, Kehu__V1__Response *resp, void *const *items, size_t n);
+/* Records where the page just added ended (its cursor and remaining count;
+ * after: the cursor it was asked with). CLI_OK, or CLI_TRANSPORT after
+ * printing when the server answered the same cursor (a loop). */
+int cli_pages_next(struct cli *cli, struct cli_pages *p, const char *cursor, uint32_t remaining, const char *after);
+void cli_pages_free(struct cli_pages *p);
+/* One page of a response: its records, next cursor and remaining count; -1
+ * when the response lacks the list. */
+typedef int (*cli_page_fn)(const Kehu__V1__Response *resp, void *const **items, size_t *n, const char **next,
+                           uint32_t *remaining);
+/* Sends req (whose message's cursor field is *after, "" for the first page)
+ * and keeps its pages in *pages: one, or every one with all. CLI_OK or the
+ * exit code after printing; release *pages with cli_pages_free either way. */
+int cli_fetch_pages(struct cli *cli, const Kehu__V1__Request *req, Kehu__V1__Response__ResultCase want, char **after,
+                    int all, cli_page_fn page, struct cli_pages *pages);
+
 #endif

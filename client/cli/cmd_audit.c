@@ -172,21 +172,38 @@ static int run_audit_list(struct cli *cli, int argc, char **argv)
         { "until", required_argument, NULL, O_UNTIL },
         { "action", required_argument, NULL, O_ACTION },
         { "limit", required_argument, NULL, O_LIMIT },
+        { "after", required_argument, NULL, CLI_O_AFTER },
+        { "all", no_argument, NULL, CLI_O_ALL },
         { NULL, 0, NULL, 0 },
     };
     Kehu__V1__AuditList m = KEHU__V1__AUDIT_LIST__INIT;
     int64_t limit = LIMIT_DEFAULT;
-    int c, rc;
+    const char *limit_arg = NULL, *words[16] = { "audit", "list" };
+    size_t nw = 2;
+    int c, rc, all = 0;
     while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
         switch (c) {
-        case O_USER: m.user = optarg; break;
-        case O_ACTION: m.action = optarg; break;
+        case CLI_O_ALL: all = 1; break;
+        case CLI_O_AFTER: /* the cursor of a page: the sequence number the next one starts below */
+            if ((rc = cmd_customer_parse_int(cli, "--after", optarg, 1, INT64_MAX, &m.before_seq)))
+                return rc;
+            break;
+        case O_USER:
+            m.user = optarg;
+            words[nw++] = "--user", words[nw++] = optarg;
+            break;
+        case O_ACTION:
+            m.action = optarg;
+            words[nw++] = "--action", words[nw++] = optarg;
+            break;
         case O_CUSTOMER:
             if ((rc = cmd_customer_parse_int(cli, "--customer", optarg, 1, INT64_MAX, &m.customer_id)))
                 return rc;
+            words[nw++] = "--customer", words[nw++] = optarg;
             break;
         case O_SINCE:
         case O_UNTIL:
+            words[nw++] = c == O_SINCE ? "--since" : "--until", words[nw++] = optarg;
             if (parse_time(optarg, c == O_SINCE ? &m.since_ms : &m.until_ms) < 0)
                 return cli_usage_error(cli, "%s: '%s' is not YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS] (UTC) or a span "
                                             "back from now such as 15m, 2h, 7d",
@@ -195,6 +212,7 @@ static int run_audit_list(struct cli *cli, int argc, char **argv)
         case O_LIMIT:
             if ((rc = cmd_customer_parse_int(cli, "--limit", optarg, 1, 100000, &limit)))
                 return rc;
+            limit_arg = optarg;
             break;
         default: return cli->opt_rc;
         }
@@ -206,8 +224,10 @@ static int run_audit_list(struct cli *cli, int argc, char **argv)
     size_t nresp = 0, nitems = 0;
     void **items = NULL;
     rc = CLI_OK;
-    while ((int64_t)nitems < limit) {
-        int64_t want = limit - (int64_t)nitems;
+    int64_t next = 0;
+    uint32_t remaining = 0;
+    while (all || (int64_t)nitems < limit) {
+        int64_t want = all ? PAGE_MAX : limit - (int64_t)nitems;
         m.limit = (uint32_t)(want > PAGE_MAX ? PAGE_MAX : want);
         Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
         req.op_case = KEHU__V1__REQUEST__OP_AUDIT_LIST;
@@ -225,6 +245,8 @@ static int run_audit_list(struct cli *cli, int argc, char **argv)
         items = out_xrealloc(items, (nitems + page->n_entries + 1) * sizeof *items);
         for (size_t i = 0; i < page->n_entries; i++)
             items[nitems++] = page->entries[i];
+        next = page->next_before_seq;
+        remaining = page->remaining;
         if (!page->next_before_seq)
             break;
         m.before_seq = page->next_before_seq;
@@ -234,6 +256,11 @@ static int run_audit_list(struct cli *cli, int argc, char **argv)
             cli_print_records(cli, items, nitems, 1, &entry_kind);
         else
             cli_say("no audit records match\n");
+        char cursor[24];
+        snprintf(cursor, sizeof cursor, "%lld", (long long)next);
+        if (limit_arg)
+            words[nw++] = "--limit", words[nw++] = limit_arg;
+        cli_page_more(cli, words, nw, next ? cursor : NULL, remaining);
     }
     for (size_t i = 0; i < nresp; i++)
         kehu_response_free(resps[i]);
@@ -386,7 +413,8 @@ static int run_audit_verify(struct cli *cli, int argc, char **argv)
 }
 
 const struct cli_cmd cmd_audit_table[] = {
-    { "audit list", "[--user U] [--customer ID] [--since TIME] [--until TIME] [--action RPC] [--limit N]",
+    { "audit list",
+      "[--user U] [--customer ID] [--since TIME] [--until TIME] [--action RPC] [--limit N] [--after CURSOR] [--all]",
       "who read or changed what, newest first (TIME: YYYY-MM-DD, YYYY-MM-DDTHH:MM UTC, or 15m, 2h, 7d ago)", 1,
       run_audit_list },
     { "audit verify", "[--full] [--head SEQ:HASH]",

@@ -150,25 +150,46 @@ static int run_contact_add(struct cli *cli, int argc, char **argv)
     return rc;
 }
 
+static int contact_page(const Kehu__V1__Response *resp, void *const **items, size_t *n, const char **next,
+                        uint32_t *remaining)
+{
+    const Kehu__V1__Contacts *l = resp->contacts;
+    if (!l)
+        return -1;
+    *items = (void *const *)l->contacts;
+    *n = l->n_contacts;
+    *next = l->next_cursor;
+    *remaining = l->remaining;
+    return 0;
+}
+
 static int run_contact_list(struct cli *cli, int argc, char **argv)
 {
-    if (cli_getopt(cli, argc, argv, NULL) != -1)
-        return cli->opt_rc;
+    static const struct option opts[] = { CLI_PAGING_OPTIONS, { NULL, 0, NULL, 0 } };
+    struct cli_paging pg = { 0 };
+    int c, rc;
+    while ((c = cli_getopt(cli, argc, argv, opts)) != -1)
+        if ((rc = cli_page_option(cli, c, optarg, 1000, &pg)) != CLI_OK)
+            return rc < 0 ? cli->opt_rc : rc;
     Kehu__V1__ContactList list = KEHU__V1__CONTACT_LIST__INIT;
-    int rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &list.customer_id);
-    if (rc)
+    if ((rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &list.customer_id)))
         return rc;
+    list.limit = pg.limit;
+    list.after = (char *)(pg.after ? pg.after : "");
     Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
     req.op_case = KEHU__V1__REQUEST__OP_CONTACT_LIST;
     req.contact_list = &list;
-    Kehu__V1__Response *resp;
-    if ((rc = cli_call(cli, &req, &resp)))
-        return rc;
-    if (resp->result_case != KEHU__V1__RESPONSE__RESULT_CONTACTS || !resp->contacts)
-        return cli_bad_reply(cli, resp);
-    print_contacts(cli, resp->contacts->contacts, resp->contacts->n_contacts, 1);
-    kehu_response_free(resp);
-    return CLI_OK;
+    struct cli_pages pages = { 0 };
+    rc = cli_fetch_pages(cli, &req, KEHU__V1__RESPONSE__RESULT_CONTACTS, &list.after, pg.all, contact_page, &pages);
+    if (rc == CLI_OK) {
+        print_contacts(cli, (Kehu__V1__Contact **)pages.items, pages.n, 1);
+        char id[24];
+        snprintf(id, sizeof id, "%" PRId64, list.customer_id);
+        const char *words[] = { "contact", "list", id, "--limit", pg.limit_arg };
+        cli_page_more(cli, words, pg.limit_arg ? 5 : 3, pages.next, pages.remaining);
+    }
+    cli_pages_free(&pages);
+    return rc;
 }
 
 static int run_contact_edit(struct cli *cli, int argc, char **argv)
@@ -408,6 +429,7 @@ static int run_txn_list(struct cli *cli, int argc, char **argv)
     Kehu__V1__Txn **items = NULL;
     size_t nresp = 0, n = 0;
     const char *next = NULL;
+    uint32_t remaining = 0;
     Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
     req.op_case = KEHU__V1__REQUEST__OP_TXN_LIST;
     req.txn_list = &list;
@@ -429,6 +451,7 @@ static int run_txn_list(struct cli *cli, int argc, char **argv)
             n += page->n_txns;
         }
         next = page->next_cursor[0] ? page->next_cursor : NULL;
+        remaining = page->remaining;
         if (!all || !next)
             break;
         list.after = page->next_cursor;
@@ -439,7 +462,7 @@ static int run_txn_list(struct cli *cli, int argc, char **argv)
             char id[24];
             snprintf(id, sizeof id, "%" PRId64, list.customer_id);
             const char *words[] = { "txn", "list", id, "--limit", limit_arg };
-            cmd_customer_more(cli, words, limit_arg ? 5 : 3, next);
+            cli_page_more(cli, words, limit_arg ? 5 : 3, next, remaining);
         }
     }
     for (size_t i = 0; i < nresp; i++)
@@ -452,7 +475,7 @@ static int run_txn_list(struct cli *cli, int argc, char **argv)
 const struct cli_cmd cmd_contact_table[] = {
     { "contact add", "CUSTOMER_ID --name N [--title T] [--phone P]... [--email E] [--key]",
       "add a contact person to a customer (--key: a key decision maker)", 1, run_contact_add },
-    { "contact list", "CUSTOMER_ID", "a customer's contacts", 1, run_contact_list },
+    { "contact list", "CUSTOMER_ID [--limit N] [--after CURSOR] [--all]", "a customer's contacts", 1, run_contact_list },
     { "contact edit", "CONTACT_ID --version V --set FIELD=VALUE...", "change a contact's fields", 1,
       run_contact_edit },
     { "txn add",

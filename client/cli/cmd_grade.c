@@ -24,6 +24,7 @@
 #define TEXT_COLS 40
 #define LIMIT_MAX 1000
 #define CARE_DAYS_MAX 366
+#define CARE_LIMIT_MAX 5000
 #define TOP_MAX 50
 
 enum {
@@ -630,16 +631,22 @@ static int run_grade_overrides(struct cli *cli, int argc, char **argv)
     static const struct option opts[] = {
         { "status", required_argument, NULL, O_STATUS },
         { "customer", required_argument, NULL, O_CUSTOMER },
+        CLI_PAGING_OPTIONS,
         { NULL, 0, NULL, 0 },
     };
     Kehu__V1__GradeOverrideList m = KEHU__V1__GRADE_OVERRIDE_LIST__INIT;
+    struct cli_paging pg = { 0 };
+    const char *customer_arg = NULL;
     int c, rc = CLI_OK;
     while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        if (c == O_STATUS) {
+        if (c == CLI_O_LIMIT || c == CLI_O_AFTER || c == CLI_O_ALL) {
+            rc = cli_page_option(cli, c, optarg, LIMIT_MAX, &pg);
+        } else if (c == O_STATUS) {
             rc = one_of(cli, "--status", optarg, override_statuses, NELEMS(override_statuses));
             m.status = optarg;
         } else if (c == O_CUSTOMER) {
             rc = cmd_customer_parse_int(cli, "--customer", optarg, 1, INT64_MAX, &m.customer_id);
+            customer_arg = optarg;
         } else {
             return cli->opt_rc;
         }
@@ -651,18 +658,40 @@ static int run_grade_overrides(struct cli *cli, int argc, char **argv)
     Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
     req.op_case = KEHU__V1__REQUEST__OP_GRADE_OVERRIDE_LIST;
     req.grade_override_list = &m;
-    Kehu__V1__Response *resp;
-    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_OVERRIDES, &resp)))
-        return rc;
-    if (!resp->overrides)
-        return cli_bad_reply(cli, resp);
-    size_t n = resp->overrides->n_overrides;
-    if (n || cli->json || cli->csv)
-        cli_print_records(cli, (void *const *)resp->overrides->overrides, n, 1, &override_kind);
-    else
-        cli_say("no %s overrides\n", *m.status ? m.status : "pending");
-    kehu_response_free(resp);
-    return CLI_OK;
+    m.limit = pg.limit;
+    m.after = (char *)(pg.after ? pg.after : "");
+    struct cli_pages pages = { 0 };
+    for (;;) {
+        Kehu__V1__Response *resp;
+        if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_OVERRIDES, &resp)))
+            break;
+        const Kehu__V1__GradeOverrides *l = resp->overrides;
+        if (!l) {
+            rc = cli_bad_reply(cli, resp);
+            break;
+        }
+        cli_pages_add(&pages, resp, (void *const *)l->overrides, l->n_overrides);
+        if ((rc = cli_pages_next(cli, &pages, l->next_cursor, l->remaining, m.after)) || !pg.all || !pages.next)
+            break;
+        m.after = l->next_cursor;
+    }
+    if (rc == CLI_OK) {
+        if (pages.n || cli->json || cli->csv)
+            cli_print_records(cli, pages.items, pages.n, 1, &override_kind);
+        else
+            cli_say("no %s overrides\n", *m.status ? m.status : "pending");
+        const char *words[10] = { "grade", "overrides" };
+        size_t nw = 2;
+        if (m.status && *m.status)
+            words[nw++] = "--status", words[nw++] = m.status;
+        if (customer_arg)
+            words[nw++] = "--customer", words[nw++] = customer_arg;
+        if (pg.limit_arg)
+            words[nw++] = "--limit", words[nw++] = pg.limit_arg;
+        cli_page_more(cli, words, nw, pages.next, pages.remaining);
+    }
+    cli_pages_free(&pages);
+    return rc;
 }
 
 static int run_grade_assess(struct cli *cli, int argc, char **argv)
@@ -1087,17 +1116,24 @@ static int run_care_today(struct cli *cli, int argc, char **argv)
         { "user", required_argument, NULL, O_USER },
         { "days", required_argument, NULL, O_DAYS },
         { "date", required_argument, NULL, O_DATE },
+        CLI_PAGING_OPTIONS,
         { NULL, 0, NULL, 0 },
     };
     Kehu__V1__CareToday m = KEHU__V1__CARE_TODAY__INIT;
+    struct cli_paging pg = { 0 };
+    const char *days_arg = NULL;
     int c, rc = CLI_OK;
     while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
         int64_t days;
         switch (c) {
+        case CLI_O_LIMIT:
+        case CLI_O_AFTER:
+        case CLI_O_ALL: rc = cli_page_option(cli, c, optarg, CARE_LIMIT_MAX, &pg); break;
         case O_USER: rc = not_empty(cli, "--user", optarg); m.user = optarg; break;
         case O_DAYS:
             rc = cmd_customer_parse_int(cli, "--days", optarg, 0, CARE_DAYS_MAX, &days);
             m.days = (uint32_t)days;
+            days_arg = optarg;
             break;
         case O_DATE:
             rc = cmd_customer_check_date(cli, "--date", optarg);
@@ -1113,20 +1149,45 @@ static int run_care_today(struct cli *cli, int argc, char **argv)
     Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
     req.op_case = KEHU__V1__REQUEST__OP_CARE_TODAY;
     req.care_today = &m;
-    Kehu__V1__Response *resp;
-    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_CARE_TASKS, &resp)))
-        return rc;
-    if (!resp->care_tasks)
-        return cli_bad_reply(cli, resp);
-    size_t n = resp->care_tasks->n_tasks;
-    if (n || cli->json || cli->csv)
-        cli_print_records(cli, (void *const *)resp->care_tasks->tasks, n, 1, &care_kind);
-    else if (m.days)
-        cli_say("no birthday or festival care within %u days of %s\n", m.days, *m.date ? m.date : "today");
-    else
-        cli_say("no birthday or festival care %s%s\n", *m.date ? "on " : "today", m.date);
-    kehu_response_free(resp);
-    return CLI_OK;
+    m.limit = pg.limit;
+    m.after = (char *)(pg.after ? pg.after : "");
+    struct cli_pages pages = { 0 };
+    for (;;) {
+        Kehu__V1__Response *resp;
+        if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_CARE_TASKS, &resp)))
+            break;
+        const Kehu__V1__CareTasks *l = resp->care_tasks;
+        if (!l) {
+            rc = cli_bad_reply(cli, resp);
+            break;
+        }
+        cli_pages_add(&pages, resp, (void *const *)l->tasks, l->n_tasks);
+        if ((rc = cli_pages_next(cli, &pages, l->next_cursor, l->remaining, m.after)) || !pg.all || !pages.next)
+            break;
+        m.after = l->next_cursor;
+    }
+    if (rc == CLI_OK) {
+        size_t n = pages.n;
+        if (n || cli->json || cli->csv)
+            cli_print_records(cli, pages.items, n, 1, &care_kind);
+        else if (m.days)
+            cli_say("no birthday or festival care within %u days of %s\n", m.days, *m.date ? m.date : "today");
+        else
+            cli_say("no birthday or festival care %s%s\n", *m.date ? "on " : "today", m.date);
+        const char *words[12] = { "care", "today" };
+        size_t nw = 2;
+        if (m.user && *m.user)
+            words[nw++] = "--user", words[nw++] = m.user;
+        if (days_arg)
+            words[nw++] = "--days", words[nw++] = days_arg;
+        if (m.date && *m.date)
+            words[nw++] = "--date", words[nw++] = m.date;
+        if (pg.limit_arg)
+            words[nw++] = "--limit", words[nw++] = pg.limit_arg;
+        cli_page_more(cli, words, nw, pages.next, pages.remaining);
+    }
+    cli_pages_free(&pages);
+    return rc;
 }
 
 /* ---- churn list|ack|lost ------------------------------------------------------------------------- */
@@ -1147,13 +1208,14 @@ static void json_warning(struct json_w *w, const void *item)
     json_kstr(w, "acked_by", c->acked_by);
     json_ktime(w, "acked_at", c->acked_at_ms);
     json_kopt(w, "lost_reason", c->lost_reason);
-    json_kmoney(w, "value_at_risk", c->value_at_risk_minor);
+    json_kmoney(w, "value_at_risk", c->value_at_risk);
     json_end_object(w);
 }
 
 static const char *const warning_csv_head[] = { "id",     "customer_id", "customer_name", "grade",
                                                 "owner",  "raised_on",   "reasons",       "status",
-                                                "plan",   "acked_by",    "acked_at",      "lost_reason" };
+                                                "plan",   "acked_by",    "acked_at",      "lost_reason",
+                                                "value_at_risk" };
 
 static void csv_warning(const void *item)
 {
@@ -1163,19 +1225,22 @@ static void csv_warning(const void *item)
     fmt_i64(cust, sizeof cust, c->customer_id);
     out_time_ms(c->acked_at_ms, acked, sizeof acked);
     char *reasons = cmd_customer_join(c->reasons, c->n_reasons, ",");
+    char value[32];
+    out_money_format(c->value_at_risk, value, sizeof value);
     const char *row[] = { id,        cust,      c->customer_name, c->grade,    c->owner, c->raised_on,
-                          reasons,   c->status, c->plan,          c->acked_by, acked,    c->lost_reason };
-    cli_csv_row(stdout, 12, row);
+                          reasons,   c->status, c->plan,          c->acked_by, acked,    c->lost_reason, value };
+    cli_csv_row(stdout, 13, row);
     free(reasons);
 }
 
 static void table_warnings(void *const *items, size_t n)
 {
-    static const char *const head[] = { "ID",     "CUSTOMER", "NAME",   "GRADE", "OWNER",
-                                        "RAISED", "STATUS",   "REASONS", "PLAN" };
-    struct out_table *t = out_table_new(9, head);
+    static const char *const head[] = { "ID",     "CUSTOMER", "NAME",    "GRADE", "OWNER",
+                                        "RAISED", "STATUS",   "REASONS", "PLAN",  "AT RISK" };
+    struct out_table *t = out_table_new(10, head);
     out_table_align(t, 0, OUT_RIGHT);
     out_table_align(t, 1, OUT_RIGHT);
+    out_table_align(t, 9, OUT_RIGHT);
     out_table_max_width(t, 2, NAME_COLS);
     out_table_max_width(t, 8, TEXT_COLS);
     for (size_t i = 0; i < n; i++) {
@@ -1186,7 +1251,9 @@ static void table_warnings(void *const *items, size_t n)
         char *reasons = cmd_customer_join(c->reasons, c->n_reasons, ", ");
         char st[96]; /* "lost: competitor_offer" */
         snprintf(st, sizeof st, "%s%s%s", c->status, *c->lost_reason ? ": " : "", c->lost_reason);
-        const char *row[] = { id, cust, c->customer_name, c->grade, c->owner, c->raised_on, st, reasons, c->plan };
+        char value[32];
+        out_money_format(c->value_at_risk, value, sizeof value);
+        const char *row[] = { id, cust, c->customer_name, c->grade, c->owner, c->raised_on, st, reasons, c->plan, value };
         out_table_add(t, row);
         free(reasons);
     }
@@ -1195,7 +1262,7 @@ static void table_warnings(void *const *items, size_t n)
 }
 
 static const struct cli_record_kind warning_kind = {
-    json_warning, 12, warning_csv_head, csv_warning, table_warnings, NULL,
+    json_warning, 13, warning_csv_head, csv_warning, table_warnings, NULL,
 };
 
 static int run_churn_list(struct cli *cli, int argc, char **argv)
@@ -1203,22 +1270,21 @@ static int run_churn_list(struct cli *cli, int argc, char **argv)
     static const struct option opts[] = {
         { "user", required_argument, NULL, O_USER },
         { "status", required_argument, NULL, O_STATUS },
-        { "limit", required_argument, NULL, O_LIMIT },
+        CLI_PAGING_OPTIONS,
         { NULL, 0, NULL, 0 },
     };
     Kehu__V1__ChurnList m = KEHU__V1__CHURN_LIST__INIT;
+    struct cli_paging pg = { 0 };
     int c, rc = CLI_OK;
     while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        int64_t limit;
         switch (c) {
+        case CLI_O_LIMIT:
+        case CLI_O_AFTER:
+        case CLI_O_ALL: rc = cli_page_option(cli, c, optarg, LIMIT_MAX, &pg); break;
         case O_USER: rc = not_empty(cli, "--user", optarg); m.user = optarg; break;
         case O_STATUS:
             rc = one_of(cli, "--status", optarg, churn_statuses, NELEMS(churn_statuses));
             m.status = optarg;
-            break;
-        case O_LIMIT:
-            rc = cmd_customer_parse_int(cli, "--limit", optarg, 1, LIMIT_MAX, &limit);
-            m.limit = (uint32_t)limit;
             break;
         default: return cli->opt_rc;
         }
@@ -1230,18 +1296,40 @@ static int run_churn_list(struct cli *cli, int argc, char **argv)
     Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
     req.op_case = KEHU__V1__REQUEST__OP_CHURN_LIST;
     req.churn_list = &m;
-    Kehu__V1__Response *resp;
-    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_CHURN_WARNINGS, &resp)))
-        return rc;
-    if (!resp->churn_warnings)
-        return cli_bad_reply(cli, resp);
-    size_t n = resp->churn_warnings->n_warnings;
-    if (n || cli->json || cli->csv)
-        cli_print_records(cli, (void *const *)resp->churn_warnings->warnings, n, 1, &warning_kind);
-    else
-        cli_say("no churn warnings%s%s\n", *m.status ? " with status " : "", m.status);
-    kehu_response_free(resp);
-    return CLI_OK;
+    m.limit = pg.limit;
+    m.after = (char *)(pg.after ? pg.after : "");
+    struct cli_pages pages = { 0 };
+    for (;;) {
+        Kehu__V1__Response *resp;
+        if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_CHURN_WARNINGS, &resp)))
+            break;
+        const Kehu__V1__ChurnWarnings *l = resp->churn_warnings;
+        if (!l) {
+            rc = cli_bad_reply(cli, resp);
+            break;
+        }
+        cli_pages_add(&pages, resp, (void *const *)l->warnings, l->n_warnings);
+        if ((rc = cli_pages_next(cli, &pages, l->next_cursor, l->remaining, m.after)) || !pg.all || !pages.next)
+            break;
+        m.after = l->next_cursor;
+    }
+    if (rc == CLI_OK) {
+        if (pages.n || cli->json || cli->csv)
+            cli_print_records(cli, pages.items, pages.n, 1, &warning_kind);
+        else
+            cli_say("no churn warnings%s%s\n", *m.status ? " with status " : "", m.status);
+        const char *words[12] = { "churn", "list" };
+        size_t nw = 2;
+        if (m.user && *m.user)
+            words[nw++] = "--user", words[nw++] = m.user;
+        if (m.status && *m.status)
+            words[nw++] = "--status", words[nw++] = m.status;
+        if (pg.limit_arg)
+            words[nw++] = "--limit", words[nw++] = pg.limit_arg;
+        cli_page_more(cli, words, nw, pages.next, pages.remaining);
+    }
+    cli_pages_free(&pages);
+    return rc;
 }
 
 /* Sends a churn ack|lost and prints the warning it answered. */
@@ -1663,18 +1751,20 @@ const struct cli_cmd cmd_grade_table[] = {
       "set a grade by hand (raising to A may need a branch manager's approval); --revoke ends the ones in force",
       1, run_grade_override },
     { "grade approve", "OVERRIDE_ID [--reject]", "approve (or reject) a pending override", 1, run_grade_approve },
-    { "grade overrides", "[--status pending|active|rejected|revoked|expired] [--customer ID]",
+    { "grade overrides",
+      "[--status pending|active|rejected|revoked|expired] [--customer ID] [--limit N] [--after CURSOR] [--all]",
       "overrides (default: pending ones)", 1, run_grade_overrides },
     { "grade assess", "CUSTOMER_ID --grade AAA|AA|A|BBB|BB|B|CCC|CC|C [--notes N] [--until DATE]",
       "record a credit assessment (sets the credit grade until DATE, default a year on)", 1, run_grade_assess },
     { "grade policy show", "", "the grading policy (thresholds, service levels) and the festival calendar", 1,
       run_policy_show },
     { "grade policy set", "KEY=VALUE ...", "change policy values (all or none are applied)", 1, run_policy_set },
-    { "care today", "[--user U] [--days N] [--date DATE]",
+    { "care today", "[--user U] [--days N] [--date DATE] [--limit N] [--after CURSOR] [--all]",
       "birthdays and festivals due for care (gift or greeting by grade), today or within N days", 1,
       run_care_today },
-    { "churn list", "[--user U] [--status open|acknowledged|recovered|lost|closed|all] [--limit N]",
-      "churn warnings (default: open and acknowledged)", 1, run_churn_list },
+    { "churn list",
+      "[--user U] [--status open|acknowledged|recovered|lost|closed|all] [--limit N] [--after CURSOR] [--all]",
+      "churn warnings by value at risk (default: open and acknowledged)", 1, run_churn_list },
     { "churn ack", "WARNING_ID --plan TEXT", "acknowledge a churn warning with a win-back plan", 1, run_churn_ack },
     { "churn lost", "CUSTOMER_ID --reason dropped|needs_unmet|competitor_offer|lower_price|circumstances [--note N]",
       "class a customer as lost (closes its warning, marks it churned)", 1, run_churn_lost },

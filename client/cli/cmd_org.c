@@ -230,25 +230,44 @@ static int run_org_add(struct cli *cli, int argc, char **argv)
     return CLI_OK;
 }
 
+static int unit_page(const Kehu__V1__Response *resp, void *const **items, size_t *n, const char **next,
+                     uint32_t *remaining)
+{
+    const Kehu__V1__OrgUnitList *l = resp->org_units;
+    if (!l)
+        return -1;
+    *items = (void *const *)l->units;
+    *n = l->n_units;
+    *next = l->next_cursor;
+    *remaining = l->remaining;
+    return 0;
+}
+
 static int run_org_list(struct cli *cli, int argc, char **argv)
 {
-    if (cli_getopt(cli, argc, argv, NULL) != -1)
-        return cli->opt_rc;
-    int rc = cli_args(cli, argc, argv, 0, 0);
-    if (rc)
+    static const struct option opts[] = { CLI_PAGING_OPTIONS, { NULL, 0, NULL, 0 } };
+    struct cli_paging pg = { 0 };
+    int c, rc;
+    while ((c = cli_getopt(cli, argc, argv, opts)) != -1)
+        if ((rc = cli_page_option(cli, c, optarg, 1000, &pg)) != CLI_OK)
+            return rc < 0 ? cli->opt_rc : rc;
+    if ((rc = cli_args(cli, argc, argv, 0, 0)))
         return rc;
     Kehu__V1__OrgList list = KEHU__V1__ORG_LIST__INIT;
+    list.limit = pg.limit;
+    list.after = (char *)(pg.after ? pg.after : "");
     Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
     req.op_case = KEHU__V1__REQUEST__OP_ORG_LIST;
     req.org_list = &list;
-    Kehu__V1__Response *resp;
-    if ((rc = cli_call(cli, &req, &resp)))
-        return rc;
-    if (resp->result_case != KEHU__V1__RESPONSE__RESULT_ORG_UNITS || !resp->org_units)
-        return cli_bad_reply(cli, resp);
-    print_units(cli, resp->org_units->units, resp->org_units->n_units, 1);
-    kehu_response_free(resp);
-    return CLI_OK;
+    struct cli_pages pages = { 0 };
+    rc = cli_fetch_pages(cli, &req, KEHU__V1__RESPONSE__RESULT_ORG_UNITS, &list.after, pg.all, unit_page, &pages);
+    if (rc == CLI_OK) {
+        print_units(cli, (Kehu__V1__OrgUnit **)pages.items, pages.n, 1);
+        const char *words[] = { "org", "list", "--limit", pg.limit_arg };
+        cli_page_more(cli, words, pg.limit_arg ? 4 : 2, pages.next, pages.remaining);
+    }
+    cli_pages_free(&pages);
+    return rc;
 }
 
 /* ---- user ---------------------------------------------------------------------------- */
@@ -342,38 +361,70 @@ static int run_user_add(struct cli *cli, int argc, char **argv)
     return rc;
 }
 
+static int user_page(const Kehu__V1__Response *resp, void *const **items, size_t *n, const char **next,
+                     uint32_t *remaining)
+{
+    const Kehu__V1__Users *l = resp->users;
+    if (!l)
+        return -1;
+    *items = (void *const *)l->users;
+    *n = l->n_users;
+    *next = l->next_cursor;
+    *remaining = l->remaining;
+    return 0;
+}
+
 static int run_user_list(struct cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {
         { "unit", required_argument, NULL, 'u' },
         { "role", required_argument, NULL, 'r' },
+        CLI_PAGING_OPTIONS,
         { NULL, 0, NULL, 0 },
     };
     Kehu__V1__UserList list = KEHU__V1__USER_LIST__INIT;
-    int c;
+    struct cli_paging pg = { 0 };
+    const char *role_arg = NULL;
+    int c, rc;
     while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        if (c == 'r' && cli_parse_role(cli, "--role", optarg, &list.role) == 0)
+        if (c == 'r' && cli_parse_role(cli, "--role", optarg, &list.role) == 0) {
+            role_arg = optarg;
             continue;
+        }
         if (c == 'u') {
             list.unit = optarg;
             continue;
         }
+        if (c != 'r' && (rc = cli_page_option(cli, c, optarg, 1000, &pg)) >= 0) {
+            if (rc)
+                return rc;
+            continue;
+        }
         return cli->opt_rc;
     }
-    int rc = cli_args(cli, argc, argv, 0, 0);
-    if (rc)
+    if ((rc = cli_args(cli, argc, argv, 0, 0)))
         return rc;
+    list.limit = pg.limit;
+    list.after = (char *)(pg.after ? pg.after : "");
     Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
     req.op_case = KEHU__V1__REQUEST__OP_USER_LIST;
     req.user_list = &list;
-    Kehu__V1__Response *resp;
-    if ((rc = cli_call(cli, &req, &resp)))
-        return rc;
-    if (resp->result_case != KEHU__V1__RESPONSE__RESULT_USERS || !resp->users)
-        return cli_bad_reply(cli, resp);
-    cmd_org_print_users(cli, resp->users->users, resp->users->n_users, 1);
-    kehu_response_free(resp);
-    return CLI_OK;
+    struct cli_pages pages = { 0 };
+    rc = cli_fetch_pages(cli, &req, KEHU__V1__RESPONSE__RESULT_USERS, &list.after, pg.all, user_page, &pages);
+    if (rc == CLI_OK) {
+        cmd_org_print_users(cli, (Kehu__V1__User *const *)pages.items, pages.n, 1);
+        const char *words[8] = { "user", "list" };
+        size_t nw = 2;
+        if (list.unit && *list.unit)
+            words[nw++] = "--unit", words[nw++] = list.unit;
+        if (role_arg)
+            words[nw++] = "--role", words[nw++] = role_arg;
+        if (pg.limit_arg)
+            words[nw++] = "--limit", words[nw++] = pg.limit_arg;
+        cli_page_more(cli, words, nw, pages.next, pages.remaining);
+    }
+    cli_pages_free(&pages);
+    return rc;
 }
 
 static int run_user_disable(struct cli *cli, int argc, char **argv)
@@ -418,11 +469,11 @@ static int run_user_move(struct cli *cli, int argc, char **argv)
 
 const struct cli_cmd cmd_org_table[] = {
     { "org add", "NAME --kind region|branch|team --parent PARENT", "add an organisation unit", 1, run_org_add },
-    { "org list", "", "the organisation tree, head office first", 1, run_org_list },
+    { "org list", "[--limit N] [--after CURSOR] [--all]", "the organisation tree, head office first", 1, run_org_list },
     { "user add",
       "USERNAME --role admin|branch_manager|account_manager|service_agent|auditor --unit UNIT [--name DISPLAY]",
       "add a user (asks for the password)", 1, run_user_add },
-    { "user list", "[--unit UNIT] [--role ROLE]", "list users", 1, run_user_list },
+    { "user list", "[--unit UNIT] [--role ROLE] [--limit N] [--after CURSOR] [--all]", "list users", 1, run_user_list },
     { "user disable", "USERNAME", "disable a user's account", 1, run_user_disable },
     { "user move", "USERNAME --unit UNIT", "move a user to another unit", 1, run_user_move },
     { NULL, NULL, NULL, 0, NULL },

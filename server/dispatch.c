@@ -312,15 +312,15 @@ void dispatch_frame(struct conn *c, const uint8_t *payload, size_t len)
     }
     log_debug(c->id, r->id, "%s", r->rpc->name);
     expire_session(c);
+    if (c->who.must_change_password && r->rpc->action != ACT_PUBLIC && !(r->rpc->flags & RPC_MUST_CHANGE_OK)) {
+        req_fail(r, KEHU__V1__CODE__FAILED_PRECONDITION, NULL,
+                 "your password was reset and must be changed first: run `kehu passwd`");
+        return;
+    }
     const char *why;
     Kehu__V1__Code code = authz_check(&c->who, r->rpc->action, NULL, &why);
     if (code != KEHU__V1__CODE__OK) {
         req_fail(r, code, NULL, "%s", why);
-        return;
-    }
-    if (c->who.must_change_password && r->rpc->action != ACT_PUBLIC && !(r->rpc->flags & RPC_MUST_CHANGE_OK)) {
-        req_fail(r, KEHU__V1__CODE__FAILED_PRECONDITION, NULL,
-                 "your password was reset and must be changed first: run `kehu passwd`");
         return;
     }
     r->rpc->handler(r);

@@ -88,15 +88,10 @@ static void user_changed(struct server *s, const char *args)
 void notify_dispatch(const char *channel, const char *payload, void *arg)
 {
     struct server *s = arg;
-    long long session, user, keep = 0;
-    /* "session.revoked SESSION USER [KEEP]": a logout, a disabled account, a
-     * password changed (on session KEEP) or reset, maybe on another kehud */
-    int n = sscanf(payload, "session.revoked %lld %lld %lld", &session, &user, &keep);
-    if (n >= 2) {
-        if (keep)
-            rpc_forget_sessions_but(s, user, keep);
-        else
-            rpc_forget_sessions(s, user, session);
+    long long session, user;
+    /* "session.revoked SESSION USER": a logout, a disabled account, a password changed or reset, maybe on another kehud */
+    if (sscanf(payload, "session.revoked %lld %lld", &session, &user) == 2) {
+        rpc_forget_sessions(s, user, session);
         return;
     }
     if (strncmp(payload, "user.changed ", 13) == 0) {

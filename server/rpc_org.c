@@ -202,7 +202,7 @@ static struct db_stmt parent_by_ref = DB_STMT("SELECT " UNIT_COLUMNS " FROM" UNI
 static struct db_stmt unit_insert = DB_STMT(
     "INSERT INTO org_unit (parent_id, kind, name) VALUES ($1, $2::unit_kind, $3)"
     " RETURNING id, name, kind::text, parent_id, '', cardinality(path) - 1, coalesce(branch_id, 0), path::text,"
-    " coalesce((SELECT org_unit_path_name(p.id) || '/' FROM org_unit p WHERE p.id = parent_id"
+    " coalesce((SELECT org_unit_path_name(p.id) || '/' FROM org_unit p WHERE p.id = org_unit.parent_id"
     " AND p.parent_id IS NOT NULL), '') || name");
 
 static void org_add_done(const struct db_result *res, void *arg)
@@ -847,6 +847,7 @@ const struct rpc_entry rpc_user_reset_password = { KEHU__V1__REQUEST__OP_USER_RE
 static struct db_stmt unit_rename_stmt = DB_STMT("UPDATE org_unit SET name = $2 WHERE id = $1");
 static struct db_stmt unit_move_stmt = DB_STMT("SELECT org_unit_move($1, $2, $3)");
 static struct db_stmt unit_by_id = DB_STMT("SELECT " UNIT_COLUMNS " FROM" UNIT_FROM "WHERE u.id = $1");
+static struct db_stmt unit_users = DB_STMT("SELECT " USER_COLUMNS " FROM" USER_FROM "WHERE o.path @> ARRAY[$1::bigint]");
 
 static void unit_changed(const struct db_result *res, void *arg)
 {
@@ -860,11 +861,19 @@ static void unit_changed(const struct db_result *res, void *arg)
         return;
     }
     Kehu__V1__OrgUnit *u = rpc_unit_from_row(r, res, res->nres - 1, 0, 0);
-    if (r->msg->op_case == KEHU__V1__REQUEST__OP_ORG_MOVE)
+    if (r->msg->op_case == KEHU__V1__REQUEST__OP_ORG_MOVE) {
+        /* the people of the subtree have a new branch or region from their next request (on
+         * this server now, on others when they hear it announced) */
+        for (int i = 0; i < db_rows(res, 1); i++) {
+            struct principal now;
+            rpc_principal_from_row(&now, res, 1, i, 0);
+            rpc_principals_update(r->srv, &now);
+        }
         log_info(r->conn->id, r->id, "org unit %lld moved to %s (%lld customer(s) followed)", (long long)u->id,
                  u->path, (long long)db_get_i64(res, 0, 0, 0));
-    else
+    } else {
         log_info(r->conn->id, r->id, "org unit %lld renamed: %s", (long long)u->id, u->path);
+    }
     r->resp.result_case = KEHU__V1__RESPONSE__RESULT_ORG_UNIT;
     r->resp.org_unit = u;
     req_reply(r);
@@ -932,6 +941,7 @@ static void org_move_found(const struct db_result *res, void *arg)
     const char *p[] = { db_get(res, 0, 0, 0), db_get(res, 1, 0, 0), rpc_num(r, req_who(r)->user_id) };
     struct db_call *call = db_call_new(r->srv->db, unit_changed, r);
     db_call_add(call, &unit_move_stmt, 3, p);
+    db_call_add(call, &unit_users, 1, p);
     db_call_add(call, &unit_by_id, 1, p);
     audit_call_send(r, call);
 }

@@ -66,14 +66,15 @@ static int add_user(PGconn *pg, const struct config *cfg, const char *username, 
     return added;
 }
 
-/* Returns the id of the unit named `name`, creating it under parent_id. */
+/* Returns the id of the unit named `name` under parent_id, creating it there. */
 static int ensure_unit(PGconn *pg, const char *name, const char *kind, const char *parent_id, char id[24])
 {
     const char *p[] = { name, kind, parent_id };
     PGresult *r = run(pg,
-                      "WITH ins AS (INSERT INTO org_unit (name, kind, parent_id) VALUES ($1, $2::unit_kind, $3)"
-                      " ON CONFLICT ((lower(name))) DO NOTHING RETURNING id)"
-                      " SELECT id FROM ins UNION ALL SELECT id FROM org_unit WHERE lower(name) = lower($1)",
+                      "WITH ins AS (INSERT INTO org_unit (name, kind, parent_id) VALUES ($1, $2::unit_kind, $3::bigint)"
+                      " ON CONFLICT ((coalesce(parent_id, 0)), (lower(name))) DO NOTHING RETURNING id)"
+                      " SELECT id FROM ins UNION ALL SELECT id FROM org_unit"
+                      " WHERE lower(name) = lower($1) AND parent_id IS NOT DISTINCT FROM $3::bigint",
                       3, p);
     if (!r)
         return -1;

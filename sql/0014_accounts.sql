@@ -90,7 +90,9 @@ CREATE FUNCTION user_announce(uid bigint) RETURNS void LANGUAGE sql AS $$
 $$;
 
 -- A new password hash (own change: must_change false; a reset: true), and
--- every session of the user but `keep` (0 none) ended and announced.
+-- every session of the user but `keep` (0 none) ended and announced, each
+-- by its id (a login right after a reset must not be ended by an
+-- announcement heard late).
 CREATE FUNCTION user_set_password(uid bigint, hash text, must_change boolean, keep bigint) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -98,8 +100,9 @@ BEGIN
        SET password_hash = hash, must_change_password = must_change, failed_logins = 0, last_failed_at = NULL,
            updated_at = now()
      WHERE id = uid;
-    UPDATE session SET revoked_at = now() WHERE user_id = uid AND revoked_at IS NULL AND id <> coalesce(keep, 0);
-    PERFORM pg_notify('kehu', format('session.revoked 0 %s %s', uid, coalesce(keep, 0)));
+    WITH s AS (UPDATE session SET revoked_at = now()
+                WHERE user_id = uid AND revoked_at IS NULL AND id <> coalesce(keep, 0) RETURNING id)
+    SELECT count(pg_notify('kehu', format('session.revoked %s 0', s.id))) INTO STRICT keep FROM s;
     PERFORM user_announce(uid);
 END
 $$;

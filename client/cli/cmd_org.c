@@ -314,7 +314,7 @@ static int run_org_move(struct cli *cli, int argc, char **argv)
     if (rc)
         return rc;
     move.unit = argv[optind];
-    if (!move.parent)
+    if (!move.parent || !*move.parent) /* the message's default is "" */
         return cli_usage_error(cli, "--parent is required (the new parent unit's id, path or name)");
     Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
     req.op_case = KEHU__V1__REQUEST__OP_ORG_MOVE;

@@ -405,6 +405,7 @@ int setup_reset_password(const struct config *cfg, const char *username)
     char at[32], detail[160];
     snprintf(at, sizeof at, "%lld", (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000);
     snprintf(detail, sizeof detail, "%s (offline, kehud reset-password)", username);
+    int was_disabled = 0;
     const char *p[] = { username, hash };
     const char *pa[] = { at, detail };
     /* one transaction: the password, the sessions ended (announced to running kehud) and the audit row */
@@ -412,7 +413,12 @@ int setup_reset_password(const struct config *cfg, const char *username)
     if (!r)
         goto out;
     PQclear(r);
-    r = run(pg, "SELECT user_set_password(id, $2, true, 0) FROM app_user WHERE username = lower($1)", 2, p);
+    /* a disabled account is enabled again: this is the way back in */
+    r = run(pg,
+            "WITH u AS (SELECT id, disabled_at IS NOT NULL AS was_disabled FROM app_user WHERE username = lower($1)"
+            " FOR UPDATE), e AS (UPDATE app_user a SET disabled_at = NULL FROM u WHERE a.id = u.id AND u.was_disabled)"
+            " SELECT u.was_disabled FROM u",
+            1, p);
     if (!r)
         goto rollback;
     if (PQntuples(r) != 1) {
@@ -420,7 +426,13 @@ int setup_reset_password(const struct config *cfg, const char *username)
         PQclear(r);
         goto rollback;
     }
+    was_disabled = PQgetvalue(r, 0, 0)[0] == 't';
     PQclear(r);
+    if (!(r = run(pg, "SELECT user_set_password(id, $2, true, 0) FROM app_user WHERE username = lower($1)", 2, p)))
+        goto rollback;
+    PQclear(r);
+    if (was_disabled)
+        snprintf(detail, sizeof detail, "%s (offline, kehud reset-password; enabled again)", username);
     r = run(pg,
             "SELECT audit_change($1::bigint, 0, '(kehud)', 'local', 'user_reset_password', '{}'::bigint[], $2, false)",
             2, pa);
@@ -431,8 +443,8 @@ int setup_reset_password(const struct config *cfg, const char *username)
         goto out;
     PQclear(r);
     printf("the password of %s was reset: it must be changed at the next login (kehu login %s);"
-           " their sessions have ended\n",
-           username, username);
+           " their sessions have ended%s\n",
+           username, username, was_disabled ? "; the account was disabled and is enabled again" : "");
     rc = 0;
     goto out;
 rollback:

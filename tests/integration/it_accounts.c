@@ -420,6 +420,10 @@ static void test_offline_reset(void **state)
     (void)state;
     it_add_user("admin2", R(ADMIN), "总行", "admin2-pass-1");
     kehu_client *held = it_login("admin2", "admin2-pass-1");
+    /* disabled behind kehud's back (the held session knows nothing of it): the reset enables it again */
+    PGconn *pg = it_pg_open();
+    it_pg_do(pg, "UPDATE app_user SET disabled_at = now() WHERE username = 'admin2'");
+    assert_int_equal(th_kehud_run(&it_env, ARGS("reset-password"), NULL, 0), 2);
     setenv("KEHU_NEW_PASSWORD", "short", 1);
     assert_int_equal(th_kehud_run(&it_env, ARGS("reset-password", "admin2"), NULL, 0), 2);
     setenv("KEHU_NEW_PASSWORD", "recovered-pass-1", 1);
@@ -428,6 +432,7 @@ static void test_offline_reset(void **state)
     assert_int_equal(th_kehud_run(&it_env, ARGS("reset-password", "admin2"), out, sizeof out), 0);
     unsetenv("KEHU_NEW_PASSWORD");
     assert_non_null(strstr(out, "admin2"));
+    assert_non_null(strstr(out, "enabled again"));
     /* the running kehud heard it: the held session has ended */
     int code = C(OK);
     for (int i = 0; i < 100 && code == C(OK); i++) {
@@ -450,7 +455,6 @@ static void test_offline_reset(void **state)
     it_expect(c, req_passwd("recovered-pass-1", "admin2-pass-2"), C(OK), NULL);
     it_expect(c, it_req_org_add("X区", K(REGION), "总行"), C(OK), NULL);
     kehu_close(c);
-    PGconn *pg = it_pg_open();
     assert_int_equal(it_pg_i64(pg, "SELECT count(*) FROM audit_log WHERE action = 'user_reset_password'"
                                    " AND username = '(kehud)' AND detail LIKE 'admin2 %'"),
                      1);

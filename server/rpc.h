@@ -119,6 +119,8 @@ int rpc_user_row_path(const struct db_result *res, int stmt, int row, int col, i
 /* Shared statements. A unit by reference ($1, UNIT_BY_REF) or by id ($1):
  * id, kind, path, name. A user by id or by username ($1): USER_COLUMNS. */
 extern struct db_stmt rpc_unit_place_by_ref, rpc_unit_place_by_id, rpc_user_by_id, rpc_user_by_name;
+/* rpc_unit_place_by_ref for a request field "branch" (an ambiguous name is refused naming it). */
+extern struct db_stmt rpc_branch_place_by_ref;
 
 /* Another user named in a request's field "user" (whose care tasks, what
  * is due for whom). Before looking them up, rpc_other_user_ask: a sane

@@ -497,6 +497,8 @@ struct db_stmt rpc_user_by_id = DB_STMT("SELECT " USER_COLUMNS " FROM" USER_FROM
 struct db_stmt rpc_user_by_name = DB_STMT("SELECT " USER_COLUMNS " FROM" USER_FROM "WHERE u.username = lower($1)");
 struct db_stmt rpc_unit_place_by_ref =
     DB_STMT("SELECT u.id, u.kind::text, u.path::text, u.name FROM org_unit u WHERE" UNIT_BY_REF);
+struct db_stmt rpc_branch_place_by_ref =
+    DB_STMT("SELECT u.id, u.kind::text, u.path::text, u.name FROM org_unit u WHERE" UNIT_BY_REF_AS("branch"));
 struct db_stmt rpc_unit_place_by_id =
     DB_STMT("SELECT u.id, u.kind::text, u.path::text, u.name FROM org_unit u WHERE u.id = $1");
 

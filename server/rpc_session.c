@@ -405,9 +405,11 @@ static void passwd_stored(const struct db_result *res, void *arg)
         req_fail_db(r, res);
         return;
     }
-    struct principal *who = req_who(r);
-    who->must_change_password = 0;
-    rpc_forget_sessions_but(r->srv, who->user_id, who->session_id);
+    struct principal now = *req_who(r);
+    now.must_change_password = 0; /* on every connection holding this session, at once */
+    rpc_principals_update(r->srv, &now);
+    rpc_forget_sessions_but(r->srv, now.user_id, now.session_id);
+    const struct principal *who = &now;
     log_info(r->conn->id, r->id, "password changed: %s (other sessions ended)", who->username);
     Kehu__V1__Empty *e = arena_alloc(&r->arena, sizeof *e);
     kehu__v1__empty__init(e);

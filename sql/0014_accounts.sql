@@ -24,11 +24,10 @@ CREATE FUNCTION org_unit_path_name(unit bigint) RETURNS text LANGUAGE sql STABLE
      WHERE u.id = unit AND (o.parent_id IS NOT NULL OR u.parent_id IS NULL)
 $$;
 
--- The unit a request names (`field`, for the refusal): its id, its path of
--- names (the head office's name may lead), or its name when only one unit
--- has it. NULL when none matches; a name several units share is refused
--- with their paths.
-CREATE FUNCTION org_unit_ref(ref text, field text DEFAULT 'unit') RETURNS bigint LANGUAGE plpgsql STABLE AS $$
+-- The units a reference names: its id, its path of names (the head office's
+-- name may lead), or every unit of that name. One element when it names one
+-- unit, none when it names nothing.
+CREATE FUNCTION org_unit_match(ref text) RETURNS bigint[] LANGUAGE plpgsql STABLE AS $$
 DECLARE
     ids    bigint[];
     parts  text[];
@@ -37,19 +36,19 @@ DECLARE
     first  integer := 1;
 BEGIN
     IF ref IS NULL OR ref = '' THEN
-        RETURN NULL;
+        RETURN '{}';
     END IF;
     IF ref ~ '^[0-9]{1,18}$' THEN
         SELECT id INTO cur FROM org_unit WHERE id = ref::bigint;
         IF FOUND THEN
-            RETURN cur;
+            RETURN ARRAY[cur];
         END IF;
     END IF;
     IF position('/' IN ref) > 0 THEN
         parts := string_to_array(btrim(ref, '/'), '/');
         SELECT * INTO head FROM org_unit WHERE parent_id IS NULL;
         IF NOT FOUND OR coalesce(cardinality(parts), 0) = 0 THEN
-            RETURN NULL;
+            RETURN '{}';
         END IF;
         cur := head.id;
         IF lower(btrim(parts[1])) = lower(head.name)
@@ -59,19 +58,30 @@ BEGIN
         FOR k IN first .. cardinality(parts) LOOP
             SELECT id INTO cur FROM org_unit WHERE parent_id = cur AND lower(name) = lower(btrim(parts[k]));
             IF NOT FOUND THEN
-                RETURN NULL;
+                RETURN '{}';
             END IF;
         END LOOP;
-        RETURN cur;
+        RETURN ARRAY[cur];
     END IF;
     SELECT array_agg(id ORDER BY path) INTO ids FROM org_unit WHERE lower(name) = lower(ref);
-    IF ids IS NULL THEN
-        RETURN NULL;
-    END IF;
+    RETURN coalesce(ids, '{}');
+END
+$$;
+
+-- The refusal of a name several units share, naming their paths.
+CREATE FUNCTION org_unit_ambiguity(ref text, ids bigint[]) RETURNS text LANGUAGE sql STABLE AS $$
+    SELECT format('''%s'' names %s units: %s; name one by its path', ref, cardinality(ids),
+                  (SELECT string_agg(org_unit_path_name(x.i), ', ' ORDER BY x.o) FROM unnest(ids) WITH ORDINALITY x(i, o)))
+$$;
+
+-- The unit a request names (`field`, for the refusal): NULL when none; a
+-- name several units share is refused (KH400) with their paths.
+CREATE FUNCTION org_unit_ref(ref text, field text DEFAULT 'unit') RETURNS bigint LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    ids bigint[] := org_unit_match(ref);
+BEGIN
     IF cardinality(ids) > 1 THEN
-        RAISE EXCEPTION '''%'' names % units: %; name one by its path', ref, cardinality(ids),
-            (SELECT string_agg(org_unit_path_name(i), ', ' ORDER BY o) FROM unnest(ids) WITH ORDINALITY x(i, o))
-            USING ERRCODE = 'KH400', COLUMN = coalesce(field, 'unit');
+        RAISE EXCEPTION '%', org_unit_ambiguity(ref, ids) USING ERRCODE = 'KH400', COLUMN = coalesce(field, 'unit');
     END IF;
     RETURN ids[1];
 END

@@ -534,6 +534,31 @@ static void test_cli(void **state)
     expect(kehu(ENV("KEHU_PASSWORD=cli-pass-789"), ARGS("login", "cli.u")), 0, NULL);
 }
 
+/* Branches named alike in two regions: every way a branch is named refuses the ambiguous name and takes a path. */
+static void test_branch_refs(void **state)
+{
+    (void)state;
+    kehu_client *a = it_admin();
+    it_expect(a, it_req_org_add("同名分行", K(BRANCH), "华东区"), C(OK), NULL);
+    it_expect(a, it_req_org_add("同名分行", K(BRANCH), "华北区"), C(OK), NULL);
+    kehu_close(a);
+    expect(kehu(ENV("KEHU_PASSWORD=" TH_ADMIN_PASSWORD), ARGS("login", "admin")), 0, NULL);
+    expect(kehu(NULL, ARGS("customer", "list", "--branch", "同名分行")), 1, "华东区/同名分行, 华北区/同名分行");
+    assert_non_null(strstr(it_kehu.err, "[branch]"));
+    expect(kehu(NULL, ARGS("customer", "list", "--branch", "华北区/同名分行", "--json")), 0, NULL);
+    expect(kehu(NULL, ARGS("pool", "list", "--branch", "同名分行")), 1, "name one by its path");
+    expect(kehu(NULL, ARGS("customer", "add", "--name", "某客户", "--branch", "同名分行")), 1, "[branch]");
+    char path[300];
+    snprintf(path, sizeof path, "%s/branches.csv", it_kehu.dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("name,branch\n甲,同名分行\n乙,华东区/同名分行\n", f);
+    fclose(f);
+    expect(kehu(NULL, ARGS("customer", "import", "branches.csv", "--dry-run", "--json")), 4, "\"line\": 2");
+    assert_non_null(strstr(it_kehu.out, "name one by its path"));
+    assert_null(strstr(it_kehu.out, "\"line\": 3"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -546,6 +571,7 @@ int main(void)
         cmocka_unit_test(test_enable_and_set_role),
         cmocka_unit_test(test_offline_reset),
         cmocka_unit_test(test_cli),
+        cmocka_unit_test(test_branch_refs),
     };
     return it_finish(cmocka_run_group_tests(tests, setup, it_cli_teardown));
 }

@@ -515,19 +515,37 @@ static struct authz_target user_row_target(const struct db_result *res, int stmt
     };
 }
 
-/* Authorizes acting on the user in row 0 of statement `stmt`; -1 when refused
- * (answered). A user the caller may not even see is answered as a missing one. */
+/* May the caller act (the request's action) on the user in row 0 of
+ * statement `stmt`? A user they may not even see is NOT_FOUND, as a missing
+ * one. OK, or the code with *why. */
+static Kehu__V1__Code user_row_check(struct req *r, const struct db_result *res, int stmt, const char **why)
+{
+    *why = "";
+    if (db_rows(res, stmt) != 1)
+        return KEHU__V1__CODE__NOT_FOUND;
+    int64_t path[AUTHZ_MAX_DEPTH];
+    struct authz_target t = user_row_target(res, stmt, path);
+    if (authz_check(req_who(r), ACT_USER_READ, &t, why) != KEHU__V1__CODE__OK)
+        return KEHU__V1__CODE__NOT_FOUND;
+    return authz_check(req_who(r), r->rpc->action, &t, why);
+}
+
+static void user_row_refuse(struct req *r, Kehu__V1__Code code, const char *why, const char *username)
+{
+    if (code == KEHU__V1__CODE__NOT_FOUND)
+        req_fail(r, code, "username", "no user named '%s'", username);
+    else
+        req_fail(r, code, NULL, "%s", why);
+}
+
+/* Authorizes acting on the user in row 0 of statement `stmt`; -1 when refused (answered). */
 static int authorize_user_row(struct req *r, const struct db_result *res, int stmt, const char *username)
 {
-    int64_t path[AUTHZ_MAX_DEPTH];
-    struct authz_target t;
     const char *why;
-    if (db_rows(res, stmt) == 1) {
-        t = user_row_target(res, stmt, path);
-        if (authz_check(req_who(r), ACT_USER_READ, &t, &why) == KEHU__V1__CODE__OK)
-            return req_authorize(r, &t);
-    }
-    req_fail(r, KEHU__V1__CODE__NOT_FOUND, "username", "no user named '%s'", username);
+    Kehu__V1__Code code = user_row_check(r, res, stmt, &why);
+    if (code == KEHU__V1__CODE__OK)
+        return 0;
+    user_row_refuse(r, code, why, username);
     return -1;
 }
 
@@ -814,10 +832,17 @@ static void reset_found(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
     Kehu__V1__UserResetPassword *m = r->msg->user_reset_password;
-    if (res->outcome != DB_OK || authorize_user_row(r, res, 0, m->username) < 0) {
-        if (res->outcome != DB_OK)
-            req_fail_db(r, res);
+    if (res->outcome != DB_OK) {
         wipe(m->new_password);
+        req_fail_db(r, res);
+        return;
+    }
+    /* answering frees the request: the password is wiped first */
+    const char *why;
+    Kehu__V1__Code code = user_row_check(r, res, 0, &why);
+    if (code != KEHU__V1__CODE__OK) {
+        wipe(m->new_password);
+        user_row_refuse(r, code, why, m->username);
         return;
     }
     r->state = arena_strdup(&r->arena, db_get(res, 0, 0, 0));

@@ -327,7 +327,7 @@ static int run_org_move(struct cli *cli, int argc, char **argv)
 char *cmd_org_new_password(struct cli *cli, const char *username, int *rc)
 {
     char err[256], prompt[200];
-    snprintf(prompt, sizeof prompt, "Password for %s: ", username);
+    snprintf(prompt, sizeof prompt, "New password for %s: ", username);
     char *pw = term_read_password(prompt, "KEHU_NEW_PASSWORD", err, sizeof err);
     if (!pw) {
         *rc = cli_error(cli, CLI_USAGE, "%s", err);

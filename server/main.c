@@ -79,6 +79,11 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *username = NULL;
+    for (int i = first; strcmp(cmd, "reset-password") == 0 && i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return 0;
+        }
     if (strcmp(cmd, "reset-password") == 0 && (first = take_operand(argc, argv, first, &username)) < 0) {
         fprintf(stderr, "kehud: usage: kehud reset-password USERNAME [--config FILE]\n");
         return 2;

@@ -123,8 +123,9 @@ $$;
 -- (kind, cycles, depth, a sibling of the same name), recomputes path,
 -- branch and region below it, and when a team changes branch, the customers
 -- its users own in the branch it left follow them (with the rows that carry
--- their branch), so that the new branch's managers see them. The users of
--- the subtree are announced (their branch and region changed).
+-- their branch; logged, in the owner history and announced), so that the
+-- new branch's managers see them. The users of the subtree are announced
+-- (their branch and region changed). Returns how many customers followed.
 CREATE FUNCTION org_unit_move(unit bigint, new_parent bigint, actor bigint) RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -144,10 +145,13 @@ BEGIN
     IF u.parent_id IS NULL THEN
         RAISE EXCEPTION 'the head office cannot be moved' USING ERRCODE = 'KH400', COLUMN = 'unit';
     END IF;
-    IF u.id = ANY (p.path) THEN
-        RAISE EXCEPTION 'cannot move ''%'' under ''%'': that unit is % itself', u.name, org_unit_path_name(p.id),
-            CASE WHEN p.id = u.id THEN 'the unit' ELSE 'inside the unit' END
+    IF p.id = u.id THEN
+        RAISE EXCEPTION 'cannot move ''%'' under itself', org_unit_path_name(u.id)
             USING ERRCODE = 'KH400', COLUMN = 'parent';
+    END IF;
+    IF u.id = ANY (p.path) THEN
+        RAISE EXCEPTION 'cannot move ''%'' under ''%'': that unit lies inside it', org_unit_path_name(u.id),
+            org_unit_path_name(p.id) USING ERRCODE = 'KH400', COLUMN = 'parent';
     END IF;
     IF NOT org_unit_kind_allowed(p.kind, u.kind) THEN
         RAISE EXCEPTION 'a % cannot be placed under a % (''%'')', u.kind, p.kind, org_unit_path_name(p.id)
@@ -179,24 +183,44 @@ BEGIN
     SELECT branch_id INTO new_branch FROM org_unit WHERE id = u.id;
 
     IF u.kind = 'team' AND old_branch IS DISTINCT FROM new_branch AND new_branch IS NOT NULL THEN
-        PERFORM set_config('kehu.assign_kind', 'other', true),
-                set_config('kehu.assign_reason', format('unit %s moved to %s', u.name, org_unit_path_name(p.id)), true);
         CREATE TEMP TABLE org_move_customer ON COMMIT DROP AS
-        SELECT c.id FROM customer c JOIN app_user ow ON ow.id = c.owner_id JOIN org_unit o ON o.id = ow.unit_id
+        SELECT c.id, c.owner_id, c.version + 1 AS version
+          FROM customer c JOIN app_user ow ON ow.id = c.owner_id JOIN org_unit o ON o.id = ow.unit_id
          WHERE o.path @> ARRAY[u.id] AND c.branch_id = old_branch AND c.merged_into IS NULL;
-        UPDATE customer c SET branch_id = new_branch, version = c.version + 1, updated_by = actor, updated_at = now()
+        moved := (SELECT count(*) FROM org_move_customer);
+        -- set-based, as assign_apply: the trigger neither logs nor announces
+        -- under kehu.bulk; the change log and the events are written below
+        PERFORM set_config('kehu.assign_kind', 'other', true),
+                set_config('kehu.assign_reason', format('unit %s moved to %s', u.name, org_unit_path_name(p.id)), true),
+                set_config('kehu.bulk', 'on', true);
+        UPDATE customer c SET branch_id = new_branch, version = m.version, updated_by = actor, updated_at = now()
           FROM org_move_customer m WHERE c.id = m.id;
-        GET DIAGNOSTICS moved = ROW_COUNT;
-        PERFORM set_config('kehu.assign_kind', '', true), set_config('kehu.assign_reason', '', true);
-        -- everything that carries the customers' branch follows them (as assign_apply does; the
-        -- customers' own change is logged and announced above)
-        PERFORM set_config('kehu.bulk', 'on', true);
+        -- everything that carries the customers' branch follows them
         FOREACH t IN ARRAY ARRAY['contact', 'txn', 'payment', 'asset_snapshot', 'followup', 'document',
                                  'customer_grade', 'churn_warning', 'grade_override'] LOOP
             EXECUTE format('UPDATE %I x SET branch_id = $1 FROM org_move_customer m WHERE x.customer_id = m.id', t)
               USING new_branch;
         END LOOP;
-        PERFORM set_config('kehu.bulk', bulk, true);
+        PERFORM set_config('kehu.assign_kind', '', true), set_config('kehu.assign_reason', '', true),
+                set_config('kehu.bulk', bulk, true);
+        INSERT INTO change_log (branch_id, customer_id, entity, entity_id, field, old_value, new_value, version,
+                                changed_by)
+        SELECT new_branch, m.id, 'customer', m.id, 'branch_id', old_branch::text, new_branch::text, m.version, actor
+          FROM org_move_customer m;
+        -- the new side hears customer.updated, the old one (which no longer
+        -- sees them) customer.reassigned; past the event limit once per side
+        IF moved <= assign_policy_num('event_limit') THEN
+            PERFORM kehu_announce_detail('customer.updated', m.id, new_branch, m.version, m.owner_id, actor,
+                                         format('unit %s moved', u.id))
+               FROM org_move_customer m ORDER BY m.id;
+            PERFORM kehu_announce_detail('customer.reassigned', m.id, old_branch, m.version, m.owner_id, actor,
+                                         format('unit %s moved', u.id))
+               FROM org_move_customer m ORDER BY m.id;
+        ELSIF moved > 0 THEN
+            PERFORM kehu_announce_detail('customer.reassigned', 0, b.id, 0, 0, actor,
+                                         format('unit %s moved customers=%s', u.id, moved))
+               FROM org_unit b WHERE b.id IN (old_branch, new_branch);
+        END IF;
         DROP TABLE org_move_customer;
     END IF;
 

@@ -232,8 +232,8 @@ static void test_move_refusals(void **state)
     kehu_client *a = it_admin();
     it_expect(a, it_req_org_add("江苏片区", K(REGION), "华东区"), C(OK), NULL);
     /* a cycle: under itself or its own subtree */
-    expect_msg(a, req_move("华东区", "华东区/江苏片区"), C(INVALID_ARGUMENT), "parent", "inside the unit");
-    expect_msg(a, req_move("华东区", "华东区"), C(INVALID_ARGUMENT), "parent", "cannot move");
+    expect_msg(a, req_move("华东区", "华东区/江苏片区"), C(INVALID_ARGUMENT), "parent", "lies inside it");
+    expect_msg(a, req_move("华东区", "华东区"), C(INVALID_ARGUMENT), "parent", "under itself");
     /* kinds: a branch under a team, a team under a region */
     expect_msg(a, req_move("上海分行", "华北区/北京分行/营业部"), C(INVALID_ARGUMENT), "parent",
                "a branch cannot be placed under a team");
@@ -279,6 +279,14 @@ static void test_move_scopes(void **state)
     assert_int_equal(it_pg_i64(pg, sql), 2); /* 二组 and 小组: path, branch and region recomputed */
     snprintf(sql, sizeof sql, "SELECT branch_id FROM customer WHERE id = %lld", (long long)cust);
     assert_int_equal(it_pg_i64(pg, sql), bj_branch);
+    /* logged and in the owner history like any change of branch */
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM change_log WHERE customer_id = %lld AND field = 'branch_id' AND new_value = '%lld'",
+             (long long)cust, (long long)bj_branch);
+    assert_int_equal(it_pg_i64(pg, sql), 1);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM assignment_history WHERE customer_id = %lld AND to_branch = %lld",
+             (long long)cust, (long long)bj_branch);
+    assert_int_equal(it_pg_i64(pg, sql), 1);
     PQfinish(pg);
 
     /* the branch managers' views follow on their next request */

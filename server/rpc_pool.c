@@ -85,7 +85,8 @@ static int authorize_path(struct req *r, enum authz_action act, const struct db_
 /* A database refusal from the pool's functions: their SQLSTATEs mapped. */
 static void fail_pool_db(struct req *r, const struct db_result *res)
 {
-    const char *field = "", *message = res->message;
+    /* the primary message only: PostgreSQL's whole text (DETAIL, CONTEXT) is for logs */
+    const char *field = "", *message = res->primary && *res->primary ? res->primary : "the database refused this";
     if (res->res && res->failed_stmt >= 0 && res->failed_stmt < res->nres && res->res[res->failed_stmt]) {
         const char *d = PQresultErrorField(res->res[res->failed_stmt], PG_DIAG_MESSAGE_DETAIL);
         const char *m = PQresultErrorField(res->res[res->failed_stmt], PG_DIAG_MESSAGE_PRIMARY);

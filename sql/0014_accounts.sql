@@ -230,3 +230,74 @@ BEGIN
     RETURN moved;
 END
 $$;
+
+-- ---------------------------------------------------------------- teams named in assignment rules
+
+-- assign_rule_set (sql/0010_pool.sql) as it was, but for the team of a rule:
+-- named by id, path or a name only one team of the branch has (every 营业部
+-- may have its 一组), an ambiguous name refused with the paths.
+CREATE OR REPLACE FUNCTION assign_rule_set(branch bigint, regions text[], industries text[], sources text[], sizes text[],
+                                grades text[], users text[], teams text[], actor bigint)
+RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+    n integer := coalesce(cardinality(users), 0);
+    uid bigint;
+    tid bigint;
+    tids bigint[];
+    u record;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM org_unit WHERE id = branch AND kind = 'branch') THEN
+        RAISE EXCEPTION 'rules belong to a branch' USING ERRCODE = '22023', DETAIL = 'branch';
+    END IF;
+    DELETE FROM assign_rule WHERE branch_id = branch;
+    FOR i IN 1 .. n LOOP
+        uid := NULL;
+        tid := NULL;
+        IF (coalesce(users[i], '') = '') = (coalesce(teams[i], '') = '') THEN
+            RAISE EXCEPTION 'rule %: give a user or a team to route to', i USING ERRCODE = '22023',
+                DETAIL = format('rules[%s].to', i);
+        END IF;
+        IF nullif(grades[i], '') NOT IN ('A', 'B', 'C') THEN
+            RAISE EXCEPTION 'rule %: no ABC grade "%"', i, grades[i] USING ERRCODE = '22023',
+                DETAIL = format('rules[%s].grade', i);
+        END IF;
+        IF nullif(sources[i], '') NOT IN ('b2b_platform', 'trade_show', 'search_engine',
+                                                         'purchased_list', 'referral', 'walk_in', 'other') THEN
+            RAISE EXCEPTION 'rule %: no source "%"', i, sources[i] USING ERRCODE = '22023',
+                DETAIL = format('rules[%s].source', i);
+        END IF;
+        IF coalesce(users[i], '') <> '' THEN
+            SELECT x.id, x.role, x.disabled_at, o.branch_id INTO u
+              FROM app_user x JOIN org_unit o ON o.id = x.unit_id WHERE x.username = lower(users[i]);
+            IF NOT FOUND THEN
+                RAISE EXCEPTION 'rule %: no user "%"', i, users[i] USING ERRCODE = '22023',
+                    DETAIL = format('rules[%s].to', i);
+            END IF;
+            IF u.disabled_at IS NOT NULL OR u.role NOT IN ('account_manager', 'branch_manager')
+               OR u.branch_id IS DISTINCT FROM branch THEN
+                RAISE EXCEPTION 'rule %: "%" is not an active account or branch manager of the branch', i, users[i]
+                    USING ERRCODE = '22023', DETAIL = format('rules[%s].to', i);
+            END IF;
+            uid := u.id;
+        ELSE
+            -- by id, path, or a name only one team of the branch has
+            SELECT array_agg(o.id ORDER BY o.path) INTO tids FROM org_unit o
+             WHERE o.id = ANY (org_unit_match(teams[i])) AND o.kind = 'team' AND o.branch_id = branch;
+            IF cardinality(tids) > 1 THEN
+                RAISE EXCEPTION 'rule %: %', i, org_unit_ambiguity(teams[i], tids) USING ERRCODE = '22023',
+                    DETAIL = format('rules[%s].to', i);
+            END IF;
+            tid := tids[1];
+            IF tid IS NULL THEN
+                RAISE EXCEPTION 'rule %: no team "%" in the branch', i, teams[i] USING ERRCODE = '22023',
+                    DETAIL = format('rules[%s].to', i);
+            END IF;
+        END IF;
+        INSERT INTO assign_rule (branch_id, position, region, industry, source, size, grade, target_user, target_team,
+                                 updated_by)
+        VALUES (branch, i, nullif(regions[i], ''), nullif(industries[i], ''), nullif(sources[i], ''),
+                nullif(sizes[i], ''), nullif(grades[i], ''), uid, tid, actor);
+    END LOOP;
+    RETURN n;
+END
+$$;

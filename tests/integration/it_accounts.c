@@ -565,6 +565,19 @@ static void test_branch_refs(void **state)
     expect(kehu(NULL, ARGS("customer", "import", "branches.csv", "--dry-run", "--json")), 4, "\"line\": 2");
     assert_non_null(strstr(it_kehu.out, "name one by its path"));
     assert_null(strstr(it_kehu.out, "\"line\": 3"));
+
+    /* a team in an assignment rule: two 一组 in one branch (under 营业部 and 二部) */
+    expect(kehu(NULL, ARGS("org", "add", "二部", "--kind", "team", "--parent", "华东区/上海分行")), 0, NULL);
+    expect(kehu(NULL, ARGS("org", "add", "一组", "--kind", "team", "--parent", "华东区/上海分行/营业部")), 0, NULL);
+    expect(kehu(NULL, ARGS("org", "add", "一组", "--kind", "team", "--parent", "华东区/上海分行/二部")), 0, NULL);
+    expect(kehu(NULL, ARGS("assign", "rules", "set", "--branch", "上海分行", "to=team:一组")), 1,
+           "'一组' names 2 units: 华东区/上海分行/营业部/一组, 华东区/上海分行/二部/一组; name one by its path");
+    assert_null(strstr(it_kehu.err, "CONTEXT")); /* the server's words only */
+    expect(kehu(NULL, ARGS("assign", "rules", "set", "--branch", "上海分行", "to=team:华东区/上海分行/二部/一组", "--json")),
+           0, "一组");
+    /* the 一组 of 北京分行 is not one of this branch's */
+    expect(kehu(NULL, ARGS("assign", "rules", "set", "--branch", "上海分行", "to=team:华北区/北京分行/营业部/一组")), 1,
+           "no team");
 }
 
 int main(void)

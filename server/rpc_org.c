@@ -121,7 +121,7 @@ void rpc_forget_sessions(struct server *s, int64_t user_id, int64_t session_id)
 void rpc_forget_sessions_but(struct server *s, int64_t user_id, int64_t keep)
 {
     for (struct conn *c = s->conns; c; c = c->next) {
-        if (c->who.user_id == user_id && c->who.session_id != keep) {
+        if (user_id && c->who.user_id == user_id && c->who.session_id != keep) {
             log_info(c->id, 0, "session of %s ended", c->who.username);
             memset(&c->who, 0, sizeof c->who);
         }

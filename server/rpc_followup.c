@@ -18,6 +18,7 @@
 #include "rpc.h"
 #include "server.h"
 #include "validate.h"
+#include "wire_check.h"
 
 #define NOTE_MAX 2000
 #define OUTCOME_MAX 500
@@ -26,31 +27,13 @@
 
 static const char *const kinds[] = { "visit", "call", "email", "meeting" };
 
-static int utf8_valid(const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        int n = *p < 0x80 ? 0 : (*p & 0xE0) == 0xC0 ? 1 : (*p & 0xF0) == 0xE0 ? 2 : (*p & 0xF8) == 0xF0 ? 3 : -1;
-        if (n < 0 || (n == 1 && *p < 0xC2) || (n == 3 && *p > 0xF4))
-            return 0;
-        unsigned cp = n == 0 ? *p : *p & (0x3Fu >> n);
-        for (int i = 1; i <= n; i++) {
-            if ((p[i] & 0xC0) != 0x80)
-                return 0;
-            cp = cp << 6 | (p[i] & 0x3Fu);
-        }
-        if ((n == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) || (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)))
-            return 0;
-        p += n + 1;
-    }
-    return 1;
-}
-
 const char *rpc_text_problem(const char *s, size_t max_chars, int multiline)
 {
     if (!s || !*s)
         return NULL;
-    if (!utf8_valid(s))
+    /* a request's strings were checked as decoded (dispatch.c); this keeps
+     * the helper sound for text from elsewhere (files, the database) */
+    if (!wire_utf8_valid((const uint8_t *)s, strlen(s)))
         return "is not valid UTF-8";
     return multiline ? validate_text(s, max_chars) : validate_line(s, max_chars);
 }
@@ -212,7 +195,7 @@ static void plan_user_found(const struct db_result *res, void *arg)
     rpc_principal_from_row(&them, res, 0, 0, 0);
     struct authz_target t = rpc_customer_target(&st->ref);
     const char *why;
-    if (authz_check(&them, ACT_CUSTOMER_WRITE, &t, &why) != KEHU__V1__CODE__OK) {
+    if (authz_check(&them, ACT_CUSTOMER_LOG_CONTACT, &t, &why) != KEHU__V1__CODE__OK) {
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "user", "'%s' may not work on customer %lld", them.username,
                  (long long)st->ref.id);
         return;
@@ -257,11 +240,11 @@ static void followup_plan(struct req *r)
     }
     if (check_text(r, "note", m->note, NOTE_MAX, 1) < 0 || check_text(r, "user", m->user, 64, 0) < 0)
         return;
-    rpc_customer_load(r, m->customer_id, ACT_CUSTOMER_WRITE, plan_loaded);
+    rpc_customer_load(r, m->customer_id, ACT_CUSTOMER_LOG_CONTACT, plan_loaded);
 }
 
-const struct rpc_entry rpc_followup_plan = { KEHU__V1__REQUEST__OP_FOLLOWUP_PLAN, "followup_plan", ACT_CUSTOMER_WRITE,
-                                             0, followup_plan };
+const struct rpc_entry rpc_followup_plan = { KEHU__V1__REQUEST__OP_FOLLOWUP_PLAN, "followup_plan",
+                                             ACT_CUSTOMER_LOG_CONTACT, 0, followup_plan };
 
 /* ---- FollowupLog */
 
@@ -332,11 +315,11 @@ static void followup_log(struct req *r)
     }
     if (check_text(r, "outcome", m->outcome, OUTCOME_MAX, 1) < 0 || check_text(r, "note", m->note, NOTE_MAX, 1) < 0)
         return;
-    rpc_customer_load(r, m->customer_id, ACT_CUSTOMER_WRITE, log_loaded);
+    rpc_customer_load(r, m->customer_id, ACT_CUSTOMER_LOG_CONTACT, log_loaded);
 }
 
-const struct rpc_entry rpc_followup_log = { KEHU__V1__REQUEST__OP_FOLLOWUP_LOG, "followup_log", ACT_CUSTOMER_WRITE, 0,
-                                            followup_log };
+const struct rpc_entry rpc_followup_log = { KEHU__V1__REQUEST__OP_FOLLOWUP_LOG, "followup_log",
+                                            ACT_CUSTOMER_LOG_CONTACT, 0, followup_log };
 
 /* ---- FollowupDue */
 

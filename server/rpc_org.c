@@ -515,6 +515,20 @@ static struct authz_target user_row_target(const struct db_result *res, int stmt
     };
 }
 
+int rpc_user_visible(struct req *r, const struct db_result *res, int stmt, const char *username, const char *field)
+{
+    if (db_rows(res, stmt) == 1) {
+        int64_t path[AUTHZ_MAX_DEPTH];
+        struct authz_target t = user_row_target(res, stmt, path);
+        const char *why;
+        if (t.user_id == req_who(r)->user_id || authz_check(req_who(r), ACT_USER_READ, &t, &why) == KEHU__V1__CODE__OK)
+            return 0;
+    }
+    /* missing, or someone the caller may not see: one answer for both */
+    req_fail(r, KEHU__V1__CODE__NOT_FOUND, field, "no user named '%s'", username);
+    return -1;
+}
+
 /* May the caller act (the request's action) on the user in row 0 of
  * statement `stmt`? A user they may not even see is NOT_FOUND, as a missing
  * one. OK, or the code with *why. */
@@ -525,7 +539,7 @@ static Kehu__V1__Code user_row_check(struct req *r, const struct db_result *res,
         return KEHU__V1__CODE__NOT_FOUND;
     int64_t path[AUTHZ_MAX_DEPTH];
     struct authz_target t = user_row_target(res, stmt, path);
-    if (authz_check(req_who(r), ACT_USER_READ, &t, why) != KEHU__V1__CODE__OK)
+    if (t.user_id != req_who(r)->user_id && authz_check(req_who(r), ACT_USER_READ, &t, why) != KEHU__V1__CODE__OK)
         return KEHU__V1__CODE__NOT_FOUND;
     return authz_check(req_who(r), r->rpc->action, &t, why);
 }
@@ -541,12 +555,11 @@ static void user_row_refuse(struct req *r, Kehu__V1__Code code, const char *why,
 /* Authorizes acting on the user in row 0 of statement `stmt`; -1 when refused (answered). */
 static int authorize_user_row(struct req *r, const struct db_result *res, int stmt, const char *username)
 {
-    const char *why;
-    Kehu__V1__Code code = user_row_check(r, res, stmt, &why);
-    if (code == KEHU__V1__CODE__OK)
-        return 0;
-    user_row_refuse(r, code, why, username);
-    return -1;
+    if (rpc_user_visible(r, res, stmt, username, "username") < 0)
+        return -1;
+    int64_t path[AUTHZ_MAX_DEPTH];
+    struct authz_target t = user_row_target(res, stmt, path);
+    return req_authorize(r, &t);
 }
 
 int rpc_other_user_ask(struct req *r, const char *username, const char *mine)
@@ -567,19 +580,11 @@ int rpc_other_user_ask(struct req *r, const char *username, const char *mine)
 int rpc_other_user_check(struct req *r, const struct db_result *res, int stmt, const char *username,
                          const char *theirs, int64_t *user_id)
 {
-    if (db_rows(res, stmt) != 1) {
-        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "user", "no user named '%s'", username);
+    (void)theirs;
+    if (rpc_user_visible(r, res, stmt, username, "user") < 0)
         return -1;
-    }
-    int64_t path[AUTHZ_MAX_DEPTH];
-    struct authz_target t = user_row_target(res, stmt, path);
-    const char *why;
-    if (t.user_id != req_who(r)->user_id && authz_check(req_who(r), ACT_USER_READ, &t, &why) != KEHU__V1__CODE__OK) {
-        req_fail(r, KEHU__V1__CODE__PERMISSION_DENIED, "user", "you may not see %s '%s': %s", theirs, username, why);
-        return -1;
-    }
     if (user_id)
-        *user_id = t.user_id;
+        *user_id = db_get_i64(res, stmt, 0, 0);
     return 0;
 }
 

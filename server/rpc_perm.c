@@ -181,7 +181,8 @@ static void perm_set(struct req *r)
         }
         if (perm_action_from_name(actions[i]) < 0) {
             req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "action",
-                     "no action '%.40s': read, edit, reassign, override_grade, export, unmask, delete, admin",
+                     "no action '%.40s': read, edit, reassign, override_grade, export, unmask, delete, log_contact,"
+                     " admin",
                      actions[i]);
             return;
         }
@@ -214,7 +215,7 @@ static const enum authz_action explained[PERM_ACTIONS] = {
     [PERM_READ] = ACT_CUSTOMER_READ,       [PERM_EDIT] = ACT_CUSTOMER_WRITE,
     [PERM_REASSIGN] = ACT_CUSTOMER_REASSIGN, [PERM_OVERRIDE_GRADE] = ACT_GRADE_OVERRIDE,
     [PERM_EXPORT] = ACT_CUSTOMER_EXPORT,   [PERM_UNMASK] = ACT_CUSTOMER_UNMASK,
-    [PERM_DELETE] = ACT_CUSTOMER_DELETE,
+    [PERM_DELETE] = ACT_CUSTOMER_DELETE,   [PERM_LOG_CONTACT] = ACT_CUSTOMER_LOG_CONTACT,
 };
 
 struct explain_state {
@@ -233,22 +234,11 @@ static void explain_user_found(const struct db_result *res, void *arg)
         req_fail_db(r, res);
         return;
     }
-    if (db_rows(res, 0) != 1) {
-        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "username", "no user named '%s'", m->username);
+    if (rpc_user_visible(r, res, 0, m->username, "username") < 0)
         return;
-    }
-    int64_t path[AUTHZ_MAX_DEPTH];
-    int n = rpc_user_row_path(res, 0, 0, 0, path, AUTHZ_MAX_DEPTH);
     struct principal them;
     rpc_principal_from_row(&them, res, 0, 0, 0);
-    struct authz_target ut = { .unit_path = path, .path_len = n < 0 ? 0 : n, .role = them.role,
-                               .user_id = them.user_id };
     const char *why;
-    if (them.user_id != req_who(r)->user_id && authz_check(req_who(r), ACT_USER_READ, &ut, &why) != KEHU__V1__CODE__OK) {
-        req_fail(r, KEHU__V1__CODE__PERMISSION_DENIED, "username", "you may not look into the access of '%s': %s",
-                 m->username, why);
-        return;
-    }
     int disabled = db_get_bool(res, 0, 0, 6);
     Kehu__V1__AccessExplanation *x = arena_alloc(&r->arena, sizeof *x);
     kehu__v1__access_explanation__init(x);

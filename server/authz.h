@@ -26,6 +26,7 @@ struct principal {
     int64_t branch_id;       /* 0 above branches */
     int64_t region_id;       /* the nearest region at or above the unit; 0 none */
     char username[64];
+    int must_change_password; /* after a reset: only RPC_MUST_CHANGE_OK requests until changed */
 };
 
 enum authz_action {

@@ -95,6 +95,12 @@ static const struct rpc_entry *const rpc_table[] = {
     &rpc_pool_events,
     &rpc_assign_rules,
     &rpc_assign_rule_apply,
+    &rpc_password_change,
+    &rpc_user_reset_password,
+    &rpc_user_enable,
+    &rpc_user_set_role,
+    &rpc_org_rename,
+    &rpc_org_move,
 };
 
 static const struct rpc_entry *rpc_find(Kehu__V1__Request__OpCase op)
@@ -374,6 +380,11 @@ void dispatch_frame(struct conn *c, const uint8_t *payload, size_t len)
         return;
     log_debug(c->id, r->id, "%s", r->rpc->name);
     expire_session(c);
+    if (c->who.must_change_password && r->rpc->action != ACT_PUBLIC && !(r->rpc->flags & RPC_MUST_CHANGE_OK)) {
+        req_fail(r, KEHU__V1__CODE__FAILED_PRECONDITION, NULL,
+                 "your password was reset and must be changed first: run `kehu passwd`");
+        return;
+    }
     const char *why;
     Kehu__V1__Code code = authz_check(&c->who, r->rpc->action, NULL, &why);
     if (code != KEHU__V1__CODE__OK) {

@@ -92,6 +92,21 @@ static void login_throttled(struct server *s, long long user, int failures, cons
     }
 }
 
+/* "USER ROLE UNIT BRANCH REGION MUST_CHANGE" (sql/0014_accounts.sql, user_announce) */
+static void user_changed(struct server *s, const char *args)
+{
+    long long user, unit, branch, region;
+    int must_change;
+    char role[32];
+    if (sscanf(args, "%lld %31s %lld %lld %lld %d", &user, role, &unit, &branch, &region, &must_change) != 6) {
+        log_warn(0, 0, "ignoring a malformed user.changed: %.200s", args);
+        return;
+    }
+    struct principal now = { .user_id = user, .role = rpc_role_from_sql(role), .unit_id = unit,
+                             .branch_id = branch, .region_id = region, .must_change_password = must_change };
+    rpc_principals_update(s, &now);
+}
+
 void notify_dispatch(const char *channel, const char *payload, void *arg)
 {
     struct server *s = arg;
@@ -101,9 +116,13 @@ void notify_dispatch(const char *channel, const char *payload, void *arg)
         login_throttled(s, user, failures, payload + used);
         return;
     }
-    /* "session.revoked SESSION USER": a logout or a disabled account, maybe on another kehud */
+    /* "session.revoked SESSION USER": a logout, a disabled account, a password changed or reset, maybe on another kehud */
     if (sscanf(payload, "session.revoked %lld %lld", &session, &user) == 2) {
         rpc_forget_sessions(s, user, session);
+        return;
+    }
+    if (strncmp(payload, "user.changed ", 13) == 0) {
+        user_changed(s, payload + 13);
         return;
     }
     /* the permission matrix changed, maybe through another kehud */

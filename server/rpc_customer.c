@@ -586,7 +586,7 @@ static void customer_add(struct req *r)
     const char *p_mine[] = { arena_printf(&r->arena, "%lld", (long long)(who->branch_id ? who->branch_id : who->unit_id)) };
     struct db_call *call = db_call_new(r->srv->db, add_resolved, r);
     db_call_add(call, &add_owner, 1, p_owner);
-    db_call_add(call, &rpc_unit_place_by_ref, 1, p_branch);
+    db_call_add(call, &rpc_branch_place_by_ref, 1, p_branch);
     db_call_add(call, &rpc_unit_place_by_id, 1, p_mine);
     db_call_send(call);
 }
@@ -1105,12 +1105,11 @@ static int filter_sql(struct req *r, const Kehu__V1__CustomerList *m, enum authz
     }
     if (m->owner && *m->owner)
         sql_param(r, b, " AND c.owner_id = (SELECT id FROM app_user WHERE username = lower($?))", m->owner);
-    if (m->branch && *m->branch)
+    if (m->branch && *m->branch) {
         sql_param(r, b,
-                  " AND c.branch_id IN (SELECT s.id FROM org_unit s JOIN org_unit u ON s.path @> ARRAY[u.id],"
-                  " (SELECT $?::text AS ref) x"
-                  " WHERE CASE WHEN x.ref ~ '^[0-9]{1,18}$' THEN u.id::text END = x.ref OR lower(u.name) = lower(x.ref))",
+                  " AND c.branch_id IN (SELECT s.id FROM org_unit s WHERE s.path @> ARRAY[org_unit_ref($?::text, 'branch')])",
                   m->branch);
+    }
     if (m->tag && *m->tag)
         sql_param(r, b, " AND c.tags @> ARRAY[$?::text]", m->tag);
     if (m->region && *m->region)
@@ -1239,7 +1238,7 @@ int rpc_customer_list_start(struct req *r, const Kehu__V1__CustomerList *m, uint
         const char *po[] = { m->owner && *m->owner ? m->owner : "" };
         const char *pb[] = { m->branch && *m->branch ? m->branch : "" };
         db_call_add(call, &rpc_user_by_name, 1, po);
-        db_call_add(call, &rpc_unit_place_by_ref, 1, pb);
+        db_call_add(call, &rpc_branch_place_by_ref, 1, pb);
         db_call_send(call);
         return 0;
     }

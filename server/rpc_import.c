@@ -520,8 +520,14 @@ static char *customers_resolve_sql(struct import *im)
         "UPDATE import_stage SET problem_field = 'owner', problem = 'no active user named ' || owner"
         " WHERE owner IS NOT NULL AND owner_id IS NULL;"
         "%s"
-        "UPDATE import_stage s SET branch_id = b.id FROM org_unit b WHERE s.problem IS NULL AND s.branch IS NOT NULL"
-        " AND b.kind = 'branch' AND (lower(b.name) = lower(s.branch) OR b.id::text = s.branch);"
+        /* each branch named once: by id, path or a name only one unit has (org_unit_match) */
+        "UPDATE import_stage s SET problem_field = 'branch', problem = org_unit_ambiguity(m.branch, m.ids)"
+        " FROM (SELECT d.branch, org_unit_match(d.branch) AS ids FROM (SELECT DISTINCT branch FROM import_stage"
+        " WHERE branch IS NOT NULL) d) m WHERE s.problem IS NULL AND s.branch = m.branch AND cardinality(m.ids) > 1;"
+        "UPDATE import_stage s SET branch_id = b.id"
+        " FROM (SELECT d.branch, org_unit_match(d.branch) AS ids FROM (SELECT DISTINCT branch FROM import_stage"
+        " WHERE branch IS NOT NULL) d) m JOIN org_unit b ON b.id = m.ids[1]"
+        " WHERE s.problem IS NULL AND s.branch = m.branch AND cardinality(m.ids) = 1 AND b.kind = 'branch';"
         "UPDATE import_stage SET problem_field = 'branch', problem = 'no branch named ' || branch"
         " WHERE problem IS NULL AND branch IS NOT NULL AND branch_id IS NULL;"
         "UPDATE import_stage s SET branch_id = o.branch_id FROM app_user u JOIN org_unit o ON o.id = u.unit_id"
@@ -1212,7 +1218,7 @@ static void import_begin(struct req *r)
     const struct principal *who = req_who(r);
     if (m->branch && *m->branch) {
         const char *p[] = { m->branch };
-        db_query(r->srv->db, &rpc_unit_place_by_ref, 1, p, begin_branch_found, r);
+        db_query(r->srv->db, &rpc_branch_place_by_ref, 1, p, begin_branch_found, r);
     } else {
         const char *p[] = { arena_printf(&r->arena, "%lld", (long long)(who->branch_id ? who->branch_id : who->unit_id)) };
         db_query(r->srv->db, &rpc_unit_place_by_id, 1, p, begin_branch_found, r);

@@ -179,7 +179,7 @@ static void pool_add(struct req *r)
         return;
     }
     const char *p[] = { m->branch };
-    db_query(r->srv->db, &rpc_unit_place_by_ref, 1, p, pool_add_branch, r);
+    db_query(r->srv->db, &rpc_branch_place_by_ref, 1, p, pool_add_branch, r);
 }
 
 const struct rpc_entry rpc_pool_add = { KEHU__V1__REQUEST__OP_POOL_ADD, "pool_add", ACT_POOL_MANAGE, 0, pool_add };
@@ -192,7 +192,7 @@ static struct db_stmt pools_stmt = DB_STMT(
     " (SELECT count(*) FROM pool_entry e WHERE e.pool_id = p.id)"
     " FROM pool p JOIN org_unit b ON b.id = p.branch_id"
     " WHERE ($1::bigint = 0 OR b.path @> ARRAY[$1::bigint])"
-    " AND ($2 = '' OR lower(b.name) = lower($2) OR b.id::text = $2)"
+    " AND ($2 = '' OR b.id = org_unit_ref($2, 'branch')) AND ($2 = '' OR org_unit_ref($2, 'branch') IS NOT NULL)"
     " ORDER BY b.path, NOT p.is_default, p.name");
 
 static void pools_done(const struct db_result *res, void *arg)
@@ -237,7 +237,7 @@ static struct db_stmt pool_list_stmt = DB_STMT(
     " LEFT JOIN app_user fu ON fu.id = e.from_owner"
     " WHERE ($1::bigint = 0 OR pb.path @> ARRAY[$1::bigint])"
     " AND ($2 = '' OR lower(p.name) = lower($2) OR p.id::text = $2)"
-    " AND ($3 = '' OR lower(pb.name) = lower($3) OR pb.id::text = $3)"
+    " AND ($3 = '' OR pb.id = org_unit_ref($3, 'branch')) AND ($3 = '' OR org_unit_ref($3, 'branch') IS NOT NULL)"
     " AND c.status = 'in_pool' AND c.merged_into IS NULL"
     " AND ($6::bigint IS NULL OR ((extract(epoch FROM e.since) * 1000000)::bigint, c.id) < ($6::bigint, $7::bigint))"
     " ORDER BY e.since DESC, c.id DESC LIMIT $4 OFFSET $5");
@@ -546,7 +546,7 @@ static void pool_rules(struct req *r)
     }
     if (m->branch && *m->branch) {
         const char *p[] = { m->branch };
-        db_query(r->srv->db, &rpc_unit_place_by_ref, 1, p, rules_branch, r);
+        db_query(r->srv->db, &rpc_branch_place_by_ref, 1, p, rules_branch, r);
         return;
     }
     if (m->n_set && !is_admin(req_who(r))) {
@@ -977,7 +977,7 @@ static void assign_rules(struct req *r)
         }
     }
     const char *p[] = { branch_ref(r, m->branch) };
-    db_query(r->srv->db, &rpc_unit_place_by_ref, 1, p, assign_rules_branch, r);
+    db_query(r->srv->db, &rpc_branch_place_by_ref, 1, p, assign_rules_branch, r);
 }
 
 const struct rpc_entry rpc_assign_rules = { KEHU__V1__REQUEST__OP_ASSIGN_RULES, "assign_rules", ACT_POOL_READ, 0,
@@ -1044,7 +1044,7 @@ static void assign_rule_apply(struct req *r)
 {
     const Kehu__V1__AssignRuleApply *m = r->msg->assign_rule_apply;
     const char *p[] = { branch_ref(r, m ? m->branch : NULL) };
-    db_query(r->srv->db, &rpc_unit_place_by_ref, 1, p, apply_branch, r);
+    db_query(r->srv->db, &rpc_branch_place_by_ref, 1, p, apply_branch, r);
 }
 
 const struct rpc_entry rpc_assign_rule_apply = { KEHU__V1__REQUEST__OP_ASSIGN_RULE_APPLY, "assign_rule_apply",

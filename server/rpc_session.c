@@ -377,7 +377,7 @@ static void logout(struct req *r)
     db_query(r->srv->db, &session_revoke, 1, p, logout_done, r);
 }
 
-const struct rpc_entry rpc_logout = { KEHU__V1__REQUEST__OP_LOGOUT, "logout", ACT_SESSION, 0, logout };
+const struct rpc_entry rpc_logout = { KEHU__V1__REQUEST__OP_LOGOUT, "logout", ACT_SESSION, RPC_MUST_CHANGE_OK, logout };
 
 /* ---- WhoAmI: read afresh, the role or unit may have changed */
 
@@ -405,4 +405,120 @@ static void whoami(struct req *r)
     db_query(r->srv->db, &rpc_user_by_id, 1, p, whoami_done, r);
 }
 
-const struct rpc_entry rpc_whoami = { KEHU__V1__REQUEST__OP_WHOAMI, "whoami", ACT_SESSION, RPC_NO_AUDIT, whoami };
+const struct rpc_entry rpc_whoami = { KEHU__V1__REQUEST__OP_WHOAMI, "whoami", ACT_SESSION, RPC_NO_AUDIT | RPC_MUST_CHANGE_OK,
+                                     whoami };
+
+/* ---- PasswordChange: one's own, with the current password; the other
+ * sessions end, this one stays (and may do everything again after a reset) */
+
+struct passwd_change {
+    char user_id[24], session_id[24];
+    char *next; /* the new password, until handed to the hasher */
+};
+
+static struct db_stmt passwd_lookup = DB_STMT("SELECT password_hash FROM app_user WHERE id = $1");
+static struct db_stmt passwd_store = DB_STMT("SELECT user_set_password($1, $2, false, $3)");
+
+static void passwd_wipe(struct req *r)
+{
+    Kehu__V1__PasswordChange *m = r->msg->password_change;
+    if (m->current_password)
+        sodium_memzero(m->current_password, strlen(m->current_password));
+    if (m->new_password)
+        sodium_memzero(m->new_password, strlen(m->new_password));
+}
+
+static void passwd_stored(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    if (res->outcome != DB_OK) {
+        req_fail_db(r, res);
+        return;
+    }
+    struct principal now = *req_who(r);
+    now.must_change_password = 0; /* on every connection holding this session, at once */
+    rpc_principals_update(r->srv, &now);
+    rpc_forget_sessions_but(r->srv, now.user_id, now.session_id);
+    const struct principal *who = &now;
+    log_info(r->conn->id, r->id, "password changed: %s (other sessions ended)", who->username);
+    Kehu__V1__Empty *e = arena_alloc(&r->arena, sizeof *e);
+    kehu__v1__empty__init(e);
+    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_EMPTY;
+    r->resp.empty = e;
+    req_reply(r);
+}
+
+static void passwd_hashed(int ok, const char *hash, void *arg)
+{
+    struct req *r = arg;
+    struct passwd_change *st = r->state;
+    if (!ok) {
+        req_fail(r, KEHU__V1__CODE__INTERNAL, NULL, "hashing the password failed (hash_mem too large?)");
+        return;
+    }
+    const char *p[] = { st->user_id, hash, st->session_id };
+    audit_query(r, &passwd_store, 3, p, passwd_stored);
+}
+
+static void passwd_verified(int ok, const char *hash, void *arg)
+{
+    struct req *r = arg;
+    struct passwd_change *st = r->state;
+    (void)hash;
+    if (!ok) {
+        passwd_wipe(r);
+        req_fail(r, KEHU__V1__CODE__PERMISSION_DENIED, "current_password", "the current password is not right");
+        return;
+    }
+    auth_hash_async(r->srv->loop, st->next, r->srv->cfg.hash_ops, r->srv->cfg.hash_mem, passwd_hashed, r);
+    passwd_wipe(r);
+}
+
+static void passwd_found(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    if (res->outcome != DB_OK || db_rows(res, 0) != 1) {
+        passwd_wipe(r);
+        if (res->outcome != DB_OK)
+            req_fail_db(r, res);
+        else
+            req_fail(r, KEHU__V1__CODE__UNAUTHENTICATED, NULL, "your account no longer exists");
+        return;
+    }
+    auth_verify_async(r->srv->loop, db_get(res, 0, 0, 0), r->msg->password_change->current_password, passwd_verified,
+                      r);
+}
+
+static void password_change(struct req *r)
+{
+    Kehu__V1__PasswordChange *m = r->msg->password_change;
+    if (!m || !m->current_password || !*m->current_password) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "current_password", "the current password is required");
+        return;
+    }
+    const char *why = !m->new_password || !*m->new_password ? "a new password is required"
+                                                            : auth_password_problem(m->new_password);
+    if (!why && strcmp(m->new_password, m->current_password) == 0)
+        why = "the new password must differ from the current one";
+    if (!why && strlen(m->current_password) > AUTH_MAX_PASSWORD) {
+        passwd_wipe(r);
+        req_fail(r, KEHU__V1__CODE__PERMISSION_DENIED, "current_password", "the current password is not right");
+        return;
+    }
+    if (why) {
+        passwd_wipe(r);
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "new_password", "%s", why);
+        return;
+    }
+    const struct principal *who = req_who(r);
+    struct passwd_change *st = arena_alloc(&r->arena, sizeof *st);
+    snprintf(st->user_id, sizeof st->user_id, "%lld", (long long)who->user_id);
+    snprintf(st->session_id, sizeof st->session_id, "%lld", (long long)who->session_id);
+    st->next = m->new_password;
+    r->state = st;
+    const char *p[] = { st->user_id };
+    db_query(r->srv->db, &passwd_lookup, 1, p, passwd_found, r);
+}
+
+const struct rpc_entry rpc_password_change = { KEHU__V1__REQUEST__OP_PASSWORD_CHANGE, "password_change", ACT_SESSION,
+                                               RPC_MUST_CHANGE_OK, password_change };

@@ -173,6 +173,10 @@ void cli_json_transport_error(const char *msg, int pretty);
  * one (list = 0) as key/value lines or a JSON object, or a list as a table or
  * a JSON array; with --csv a header and one row per user. In cmd_org.c. */
 void cmd_org_print_users(struct cli *cli, Kehu__V1__User *const *users, size_t n, int list);
+/* A new password for username: asked twice on a terminal, else
+ * KEHU_NEW_PASSWORD (free with term_free_secret). NULL after printing the
+ * error (*rc set). In cmd_org.c. */
+char *cmd_org_new_password(struct cli *cli, const char *username, int *rc);
 
 /* ---- Grades as every command shows them (in cmd_grade.c) ---- */
 

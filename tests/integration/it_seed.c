@@ -103,6 +103,7 @@ static void test_seeded_base_has_credit_and_assets(void **state)
     Kehu__V1__GradeRun m = KEHU__V1__GRADE_RUN__INIT;
     m.as_of = AS_OF;
     m.kind = "full";
+    m.live = 1; /* dated before today: live, not a back-test, so that its grades are kept */
     Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
     req.op_case = KEHU__V1__REQUEST__OP_GRADE_RUN;
     req.grade_run = &m;

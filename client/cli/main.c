@@ -347,67 +347,6 @@ void cli_field_values_free(struct cli_field_values *fv)
     memset(fv, 0, sizeof *fv);
 }
 
-/* ---- Output helpers -------------------------------------------------------------- */
-
-/* Writes s with control characters (C0, DEL and C1 in UTF-8) as spaces. */
-static void put_clean(FILE *f, const char *s, size_t n)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] == 0xC2 && i + 1 < n && p[i + 1] >= 0x80 && p[i + 1] <= 0x9F) {
-            fputc(' ', f);
-            i++;
-        } else if (p[i] < 0x20 || p[i] == 0x7F) {
-            fputc(' ', f);
-        } else {
-            fputc(p[i], f);
-        }
-    }
-}
-
-void cli_say(const char *fmt, ...)
-{
-    va_list ap, ap2;
-    va_start(ap, fmt);
-    va_copy(ap2, ap);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0) {
-        va_end(ap2);
-        return;
-    }
-    size_t len = (size_t)n;
-    char *s = out_xmalloc(len + 1);
-    vsnprintf(s, len + 1, fmt, ap2);
-    va_end(ap2);
-    int nl = len > 0 && s[len - 1] == '\n';
-    put_clean(stdout, s, len - (size_t)nl);
-    if (nl)
-        fputc('\n', stdout);
-    free(s);
-}
-
-void cli_csv_row(FILE *f, int n, const char *const *cells)
-{
-    for (int i = 0; i < n; i++) {
-        const char *s = cells[i] ? cells[i] : "";
-        if (i)
-            fputc(',', f);
-        if (!s[strcspn(s, ",\"\r\n")] && s[0] != ' ' && (!*s || s[strlen(s) - 1] != ' ')) {
-            fputs(s, f);
-            continue;
-        }
-        fputc('"', f);
-        for (; *s; s++) {
-            if (*s == '"')
-                fputc('"', f);
-            fputc(*s, f);
-        }
-        fputc('"', f);
-    }
-    fputc('\n', f);
-}
-
 int cli_parse_role(struct cli *cli, const char *flag, const char *value, Kehu__V1__Role *out)
 {
     *out = kehu_role_parse(value);
@@ -430,32 +369,6 @@ int cli_parse_kind(struct cli *cli, const char *flag, const char *value, Kehu__V
 }
 
 /* ---- Talking to the server -------------------------------------------------------- */
-
-int cli_fail_status(struct cli *cli, const struct kehu_status *st)
-{
-    if (st->code != KEHU_TRANSPORT && st->code != KEHU__V1__CODE__OK) {
-        const char *name = kehu_code_name(st->code);
-        out_error(cli->json, name ? name : "UNKNOWN", st->message, st->field);
-        return CLI_REFUSED;
-    }
-    const char *msg = st->code == KEHU_TRANSPORT && st->message[0] ? st->message : "no reply from the server";
-    fflush(stdout);
-    fputs("kehu: ", stderr);
-    put_clean(stderr, msg, strlen(msg));
-    fputc('\n', stderr);
-    if (cli->json)
-        cli_json_transport_error(msg, 1);
-    return CLI_TRANSPORT;
-}
-
-int cli_bad_reply(struct cli *cli, Kehu__V1__Response *resp)
-{
-    struct kehu_status st = { .code = KEHU_TRANSPORT };
-    snprintf(st.message, sizeof st.message, "%s sent an unexpected reply (result %d)", cli->server,
-             resp ? (int)resp->result_case : -1);
-    kehu_response_free(resp);
-    return cli_fail_status(cli, &st);
-}
 
 /* Resumes the session stored for cli->server on the connected client. */
 static int resume_session(struct cli *cli, const char *token)

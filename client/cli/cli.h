@@ -45,6 +45,7 @@ struct cli {
     kehu_client *client;       /* NULL until cli_connect */
     char user[128];            /* the stored session's username, once resumed */
     int opt_rc;                /* exit code when cli_getopt returned '?' */
+    int json_seen;             /* --json is on the command line (usage errors before it is parsed) */
 };
 
 /* Command tables, each ending with a row whose words are NULL. */

@@ -169,21 +169,45 @@ static int set_server(struct cli *cli, const char *s)
     return 0;
 }
 
+/* With --json (anywhere on the command line: a usage error may come before
+ * getopt reached it), the {"error": {"code": "USAGE", ...}} document of a
+ * usage error on stdout; the message is the one on stderr without "kehu: ". */
+static void usage_json(const struct cli *cli, const char *msg)
+{
+    if (!cli->json && !cli->json_seen)
+        return;
+    char usage[300] = "";
+    if (cli->cmd)
+        snprintf(usage, sizeof usage, "kehu %s%s%s", cli->cmd->words, *cli->cmd->usage ? " " : "", cli->cmd->usage);
+    struct json_w w;
+    json_init(&w, stdout, 1);
+    json_begin_object(&w);
+    json_key(&w, "error");
+    json_begin_object(&w);
+    json_kstr(&w, "code", "USAGE");
+    json_kstr(&w, "message", msg);
+    if (*usage)
+        json_kstr(&w, "usage", usage);
+    json_end_object(&w);
+    json_end_object(&w);
+    fflush(stdout);
+}
+
 /* Prints "kehu: [WORDS: ]message" and the usage line; returns CLI_USAGE. */
 static int vusage_error(struct cli *cli, const char *fmt, va_list ap)
 {
+    char msg[1024];
+    int n = snprintf(msg, sizeof msg, "%s%s", cli->cmd ? cli->cmd->words : "", cli->cmd ? ": " : "");
+    vsnprintf(msg + n, sizeof msg - (size_t)n, fmt, ap);
     fflush(stdout);
-    fputs("kehu: ", stderr);
-    if (cli->cmd)
-        fprintf(stderr, "%s: ", cli->cmd->words);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    fprintf(stderr, "kehu: %s\n", msg);
     if (cli->cmd)
         print_cmd_usage(stderr, cli->cmd);
     else
         fputs("usage: kehu [--server HOST:PORT] [--json | --csv] [--timeout SECONDS] COMMAND ...\n"
               "Run 'kehu help' for the list of commands.\n",
               stderr);
+    usage_json(cli, msg);
     return CLI_USAGE;
 }
 
@@ -198,15 +222,16 @@ int cli_usage_error(struct cli *cli, const char *fmt, ...)
 
 int cli_error(struct cli *cli, int rc, const char *fmt, ...)
 {
+    char msg[1024];
+    int n = snprintf(msg, sizeof msg, "%s%s", cli->cmd ? cli->cmd->words : "", cli->cmd ? ": " : "");
     va_list ap;
-    fflush(stdout);
-    fputs("kehu: ", stderr);
-    if (cli->cmd)
-        fprintf(stderr, "%s: ", cli->cmd->words);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(msg + n, sizeof msg - (size_t)n, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
+    fflush(stdout);
+    fprintf(stderr, "kehu: %s\n", msg);
+    if (rc == CLI_USAGE)
+        usage_json(cli, msg);
     return rc;
 }
 
@@ -494,13 +519,16 @@ static int unknown_command(struct cli *cli, int argc, char **argv)
         print_group(stdout, argv[0]);
         return CLI_OK;
     }
-    fflush(stdout);
+    char msg[300];
     if (group && (argc == 1 || argv[1][0] == '-'))
-        fprintf(stderr, "kehu: %s: missing subcommand\n", argv[0]);
+        snprintf(msg, sizeof msg, "%s: missing subcommand", argv[0]);
     else if (group)
-        fprintf(stderr, "kehu: unknown command '%s %s'\n", argv[0], argv[1]);
+        snprintf(msg, sizeof msg, "unknown command '%s %s'", argv[0], argv[1]);
     else
-        fprintf(stderr, "kehu: unknown command '%s'\n", argv[0]);
+        snprintf(msg, sizeof msg, "unknown command '%s'", argv[0]);
+    fflush(stdout);
+    fprintf(stderr, "kehu: %s\n", msg);
+    usage_json(cli, msg);
     if (group)
         print_group(stderr, argv[0]);
     else
@@ -526,8 +554,11 @@ static int run_help(struct cli *cli, int argc, char **argv)
     }
     if (argc == 1 && print_group(stdout, argv[0]))
         return CLI_OK;
-    fprintf(stderr, "kehu: help: unknown command '%s'\n", argv[0]);
+    char msg[300];
+    snprintf(msg, sizeof msg, "help: unknown command '%s'", argv[0]);
+    fprintf(stderr, "kehu: %s\n", msg);
     fputs("Run 'kehu help' for the list of commands.\n", stderr);
+    usage_json(cli, msg);
     return CLI_USAGE;
 }
 
@@ -583,6 +614,9 @@ int main(int argc, char **argv)
         return CLI_USAGE;
     }
 
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+        if (strcmp(argv[i], "--json") == 0)
+            cli.json_seen = 1;
     int rc = parse_global(&cli, argc, argv);
     if (rc >= 0)
         return rc;
@@ -591,6 +625,7 @@ int main(int argc, char **argv)
     if (argc == 0) {
         fputs("kehu: no command given\n", stderr);
         print_help(stderr);
+        usage_json(&cli, "no command given");
         return CLI_USAGE;
     }
 
@@ -599,6 +634,12 @@ int main(int argc, char **argv)
     if (!cmd)
         return unknown_command(&cli, argc, argv);
     cli.cmd = cmd;
+    /* --help anywhere after the command words: its help, before anything
+     * (a password prompt, a connection, a usage error) can happen */
+    if (wants_help(argc - nwords, argv + nwords)) {
+        print_cmd_help(stdout, cmd);
+        return CLI_OK;
+    }
     /* argv[0] of the command is its last word, as getopt expects */
     rc = cmd->run(&cli, argc - nwords + 1, argv + nwords - 1);
 

@@ -6,7 +6,9 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "dates.h"
 #include "out.h"
 
 int cli_parse_int(struct cli *cli, const char *what, const char *s, int64_t min, int64_t max,
@@ -50,4 +52,24 @@ int cli_parse_amount(struct cli *cli, const char *flag, const char *s, int64_t *
     if (errno == ERANGE)
         return cli_usage_error(cli, "%s: amount out of range: '%s'", flag, s);
     return cli_usage_error(cli, "%s: expected an amount like 1234.50, not '%s'", flag, s);
+}
+
+/* Resolved dates live here until the process ends: a command keeps the
+ * pointers in its request. */
+#define DUE_SLOTS 8
+static char due_slots[DUE_SLOTS][DATES_BUFSZ];
+static int due_next;
+
+int cli_parse_due(struct cli *cli, const char *what, const char *s, char **out)
+{
+    time_t now = time(NULL);
+    struct tm tm;
+    char *slot = due_slots[due_next % DUE_SLOTS];
+    if (!localtime_r(&now, &tm) || dates_resolve(s, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, slot) < 0)
+        return cli_usage_error(cli, "%s: expected a date YYYY-MM-DD, today, tomorrow, +3d, +2w or next-monday "
+                                    "(any weekday), not '%s'",
+                               what, s);
+    due_next++;
+    *out = slot;
+    return 0;
 }

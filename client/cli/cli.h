@@ -234,6 +234,12 @@ int cli_id_arg(struct cli *cli, int argc, char **argv, const char *what, int64_t
 int cli_parse_amount(struct cli *cli, const char *flag, const char *s, int64_t *minor);
 /* A YYYY-MM-DD date given as `what`. Returns 0, or CLI_USAGE after printing. */
 int cli_check_date(struct cli *cli, const char *what, const char *s);
+/* A date in the future given as `what` (--due, --next, --until): YYYY-MM-DD,
+ * or counted from today in local time: today, tomorrow, +3d, +2w,
+ * next-monday ... next-sunday (dates.h). *out is set to the day as
+ * YYYY-MM-DD (storage that lasts until the process ends). Returns 0, or
+ * CLI_USAGE after printing. */
+int cli_parse_due(struct cli *cli, const char *what, const char *s, char **out);
 
 /* ---- Shared output (print.c) ---- */
 

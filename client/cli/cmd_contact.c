@@ -309,8 +309,7 @@ static int run_txn_add(struct cli *cli, int argc, char **argv)
         case O_CHANNEL: txn.channel = optarg; break;
         case O_ON_CREDIT: txn.on_credit = 1; break;
         case O_DUE:
-            rc = cmd_customer_check_date(cli, "--due", optarg);
-            txn.due = optarg;
+            rc = cli_parse_due(cli, "--due", optarg, &txn.due);
             break;
         default: return cli->opt_rc;
         }

@@ -267,7 +267,7 @@ static int run_plan(struct cli *cli, int argc, char **argv)
         rc = CLI_OK;
         switch (c) {
         case O_KIND: rc = parse_kind(cli, optarg); m.kind = optarg; break;
-        case O_DUE: rc = cmd_customer_check_date(cli, "--due", optarg); m.due = optarg; break;
+        case O_DUE: rc = cli_parse_due(cli, "--due", optarg, &m.due); break;
         case O_NOTE: m.note = optarg; break;
         case O_USER: m.user = optarg; break;
         default: return cli->opt_rc;
@@ -305,7 +305,7 @@ static int run_log(struct cli *cli, int argc, char **argv)
         case O_KIND: rc = parse_kind(cli, optarg); m.kind = optarg; break;
         case O_OUTCOME: m.outcome = optarg; break;
         case O_NOTE: m.note = optarg; break;
-        case O_NEXT: rc = cmd_customer_check_date(cli, "--next", optarg); m.next = optarg; break;
+        case O_NEXT: rc = cli_parse_due(cli, "--next", optarg, &m.next); break;
         case O_AT: rc = cmd_customer_check_date(cli, "--at", optarg); m.at = optarg; break;
         default: return cli->opt_rc;
         }

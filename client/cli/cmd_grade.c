@@ -522,8 +522,7 @@ static int run_grade_override(struct cli *cli, int argc, char **argv)
             have_reason = 1;
             break;
         case O_UNTIL:
-            rc = cmd_customer_check_date(cli, "--until", optarg);
-            m.until = optarg;
+            rc = cli_parse_due(cli, "--until", optarg, &m.until);
             break;
         case O_REVOKE: revoke = 1; break;
         default: return cli->opt_rc;
@@ -642,8 +641,7 @@ static int run_grade_assess(struct cli *cli, int argc, char **argv)
             break;
         case O_NOTES: m.notes = optarg; break;
         case O_UNTIL:
-            rc = cmd_customer_check_date(cli, "--until", optarg);
-            m.until = optarg;
+            rc = cli_parse_due(cli, "--until", optarg, &m.until);
             break;
         default: return cli->opt_rc;
         }
@@ -1056,8 +1054,7 @@ static int run_care_today(struct cli *cli, int argc, char **argv)
             m.days = (uint32_t)days;
             break;
         case O_DATE:
-            rc = cmd_customer_check_date(cli, "--date", optarg);
-            m.date = optarg;
+            rc = cli_parse_due(cli, "--date", optarg, &m.date);
             break;
         default: return cli->opt_rc;
         }

@@ -106,6 +106,9 @@ static void print_help(FILE *f)
         }
     fputs("\n", f);
     fputs(global_usage, f);
+    fputs("\nDates to come (--due, --next, --until): YYYY-MM-DD, today, tomorrow, +3d, +2w,\n"
+          "next-monday ... next-sunday (counted from today where kehu runs).\n",
+          f);
     fputs("\nEnvironment: KEHU_SERVER, KEHU_USER (login), KEHU_PASSWORD (login without a\n"
           "terminal), KEHU_NEW_PASSWORD (user add without a terminal), XDG_CONFIG_HOME\n"
           "(sessions are kept in $XDG_CONFIG_HOME/kehu/sessions).\n"

@@ -69,6 +69,7 @@ static void table_contacts(void *const *items, size_t n)
 {
     static const char *const head[] = { "ID", "NAME", "TITLE", "PHONES", "EMAIL", "KEY" };
     struct out_table *t = out_table_new(6, head);
+    out_table_empty(t, "no contacts");
     out_table_align(t, 0, OUT_RIGHT);
     out_table_max_width(t, 1, NAME_COLS);
     out_table_max_width(t, 2, NAME_COLS);
@@ -247,6 +248,7 @@ static void table_txns(void *const *items, size_t n)
 {
     static const char *const head[] = { "DATE", "AMOUNT", "MARGIN", "PRODUCT", "CATEGORY", "CHANNEL", "CREDIT DUE" };
     struct out_table *tab = out_table_new(7, head);
+    out_table_empty(tab, "no transactions");
     out_table_align(tab, 1, OUT_RIGHT);
     out_table_align(tab, 2, OUT_RIGHT);
     out_table_max_width(tab, 3, NAME_COLS);

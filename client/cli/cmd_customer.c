@@ -397,6 +397,7 @@ static void table_customers(void *const *items, size_t n)
 {
     static const char *const head[] = { "ID", "NAME", "PHONE", "COMPANY", "OWNER", "BRANCH", "STATUS", "REVENUE" };
     struct out_table *t = out_table_new(8, head);
+    out_table_empty(t, "no customers match");
     out_table_align(t, 0, OUT_RIGHT);
     out_table_align(t, 7, OUT_RIGHT);
     out_table_max_width(t, 1, NAME_COLS);

@@ -104,6 +104,7 @@ static void table_due(void *const *items, size_t n)
 {
     static const char *const head[] = { "DUE", "CUSTOMER", "KIND", "NOTE" };
     struct out_table *t = out_table_new(4, head);
+    out_table_empty(t, "no follow-ups due");
     out_table_max_width(t, 1, NAME_COLS);
     out_table_max_width(t, 3, NOTE_COLS);
     int64_t today = today_days();
@@ -123,6 +124,7 @@ static void table_followups(void *const *items, size_t n)
 {
     static const char *const head[] = { "ID", "DATE", "KIND", "STATUS", "OWNER", "OUTCOME", "NOTE" };
     struct out_table *t = out_table_new(7, head);
+    out_table_empty(t, "no follow-ups");
     out_table_align(t, 0, OUT_RIGHT);
     out_table_max_width(t, 5, NOTE_COLS);
     out_table_max_width(t, 6, NOTE_COLS);

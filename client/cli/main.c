@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "out.h"
+#include "pager.h"
 #include "store.h"
 
 #ifndef KEHU_VERSION
@@ -643,6 +644,7 @@ int main(int argc, char **argv)
         print_cmd_help(stdout, cmd);
         return CLI_OK;
     }
+    pager_setup(&cli);
     /* argv[0] of the command is its last word, as getopt expects */
     rc = cmd->run(&cli, argc - nwords + 1, argv + nwords - 1);
 
@@ -653,5 +655,6 @@ int main(int argc, char **argv)
         if (rc == CLI_OK)
             rc = CLI_REFUSED;
     }
+    pager_finish();
     return rc;
 }

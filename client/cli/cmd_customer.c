@@ -975,6 +975,10 @@ static void json_change(struct json_w *w, const Kehu__V1__Change *ch)
     json_kstr(w, "old_value", ch->old_value);
     json_kstr(w, "new_value", ch->new_value);
     json_kint(w, "version", ch->version);
+    if (*ch->old_name)
+        json_kstr(w, "old_name", ch->old_name);
+    if (*ch->new_name)
+        json_kstr(w, "new_name", ch->new_name);
     json_end_object(w);
 }
 
@@ -1006,6 +1010,7 @@ static void print_changes(struct cli *cli, int64_t customer_id, Kehu__V1__Change
     }
     static const char *const head[] = { "TIME", "BY", "ENTITY", "FIELD", "OLD", "NEW" };
     struct out_table *t = out_table_new(6, head);
+    out_table_empty(t, "no changes recorded");
     out_table_max_width(t, 4, VALUE_COLS);
     out_table_max_width(t, 5, VALUE_COLS);
     for (size_t i = 0; i < n; i++) {
@@ -1016,7 +1021,11 @@ static void print_changes(struct cli *cli, int64_t customer_id, Kehu__V1__Change
             snprintf(entity, sizeof entity, "%s", ch->entity);
         else
             snprintf(entity, sizeof entity, "%s %" PRId64, ch->entity, ch->entity_id);
-        const char *row[] = { at, ch->by, entity, ch->field, ch->old_value, ch->new_value };
+        /* an owner or a branch by its name rather than its id */
+        const char *row[] = { at,        ch->by,
+                              entity,    ch->field,
+                              *ch->old_name ? ch->old_name : ch->old_value,
+                              *ch->new_name ? ch->new_name : ch->new_value };
         out_table_add(t, row);
     }
     out_table_print(t, stdout);

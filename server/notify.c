@@ -186,7 +186,9 @@ static void job_done(struct server *s, const char *payload)
     int sent = 0;
     for (struct conn *c = s->conns; c; c = c->next)
         for (int i = 0; i < NOTIFY_JOBS; i++)
-            if (c->sub.jobs[i].job == job) {
+            if (c->sub.jobs[i].job == job && c->sub.kind == SUB_NONE) {
+                memset(&c->sub.jobs[i], 0, sizeof c->sub.jobs[i]); /* unsubscribed meanwhile */
+            } else if (c->sub.jobs[i].job == job) {
                 send_summary(c, &c->sub.jobs[i], kind, name);
                 sent++;
             }

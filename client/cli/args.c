@@ -11,8 +11,7 @@
 #include "dates.h"
 #include "out.h"
 
-int cli_parse_int(struct cli *cli, const char *what, const char *s, int64_t min, int64_t max,
-                           int64_t *out)
+int cli_parse_int(struct cli *cli, const char *what, const char *s, int64_t min, int64_t max, int64_t *out)
 {
     char *end = NULL;
     long long v = 0;

@@ -613,14 +613,16 @@ int main(int argc, char **argv)
     const char *env = getenv("KEHU_SERVER");
     if (!env || !*env)
         env = KEHU_DEFAULT_SERVER;
-    if (set_server(&cli, env) < 0) {
-        fprintf(stderr, "kehu: KEHU_SERVER: expected HOST:PORT, not '%s'\n", env);
-        return CLI_USAGE;
-    }
-
     for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
         if (strcmp(argv[i], "--json") == 0)
             cli.json_seen = 1;
+    if (set_server(&cli, env) < 0) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "KEHU_SERVER: expected HOST:PORT, not '%.200s'", env);
+        fprintf(stderr, "kehu: %s\n", msg);
+        usage_json(&cli, msg);
+        return CLI_USAGE;
+    }
     int rc = parse_global(&cli, argc, argv);
     if (rc >= 0)
         return rc;

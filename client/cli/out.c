@@ -1021,29 +1021,30 @@ void out_table_empty(struct out_table *t, const char *text)
 }
 
 /* Narrows the widest left-aligned (text) columns, a column at a time, until
- * the table fits in width columns or every text column is down to its
- * header's width (at least MIN_FIT_COLS). Numbers and other right-aligned
- * columns keep their width. */
+ * the table fits in width columns: first down to their headers' width, then,
+ * if that is not enough, down to MIN_FIT_COLS (headers cut too). Numbers and
+ * other right-aligned columns keep their width. */
 #define MIN_FIT_COLS 4
 static void fit_columns(const struct out_table *t, size_t *colw, size_t width)
 {
     size_t nc = (size_t)t->ncols, total = 2 * (nc - 1);
     for (size_t c = 0; c < nc; c++)
         total += colw[c];
-    while (total > width) {
-        size_t best = nc;
-        for (size_t c = 0; c < nc; c++) {
-            size_t floor = out_width(t->headers[c]);
-            if (floor < MIN_FIT_COLS)
-                floor = MIN_FIT_COLS;
-            if (t->align[c] != OUT_RIGHT && colw[c] > floor && (best == nc || colw[c] > colw[best]))
-                best = c;
+    for (int pass = 0; pass < 2 && total > width; pass++)
+        while (total > width) {
+            size_t best = nc;
+            for (size_t c = 0; c < nc; c++) {
+                size_t floor = pass == 0 ? out_width(t->headers[c]) : 0;
+                if (floor < MIN_FIT_COLS)
+                    floor = MIN_FIT_COLS;
+                if (t->align[c] != OUT_RIGHT && colw[c] > floor && (best == nc || colw[c] > colw[best]))
+                    best = c;
+            }
+            if (best == nc)
+                break;
+            colw[best]--;
+            total--;
         }
-        if (best == nc)
-            return;
-        colw[best]--;
-        total--;
-    }
 }
 
 struct out_table *out_table_new(int ncols, const char *const *headers)
@@ -1160,7 +1161,10 @@ void out_table_print(const struct out_table *t, FILE *f)
     for (size_t c = 0; c < nc; c++) {
         if (c > 0)
             sb_put(&b, "  ", 2);
-        put_cell(&b, t->headers[c], out_width(t->headers[c]), colw[c], t->align[c]);
+        size_t hw = out_width(t->headers[c]);
+        char *head = hw > colw[c] ? out_truncate(t->headers[c], colw[c]) : NULL; /* fitted below its header */
+        put_cell(&b, head ? head : t->headers[c], head ? out_width(head) : hw, colw[c], t->align[c]);
+        free(head);
     }
     put_line(&b, f);
     for (size_t r = 0; r < t->rows; r++) {

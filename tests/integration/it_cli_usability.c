@@ -468,6 +468,17 @@ static void test_pager_and_width(void **state)
         line += n + (line[n] == '\n');
     }
     assert_null(strstr(out, "\xef\xbf\xbd")); /* no U+FFFD */
+    /* without COLUMNS, the terminal's own width */
+    assert_int_equal(kehu_tty(ENV("KEHU_PAGER=cat", "COLUMNS="), ARGS("customer", "search", "上海浦东新区"), 50, out,
+                              sizeof out),
+                     0);
+    assert_non_null(strstr(out, "…"));
+    for (char *line = out; *line;) {
+        size_t n = strcspn(line, "\n");
+        if (cols_of(line, n) > 50)
+            fail_msg("%zu columns on a 50-column terminal: %.*s", cols_of(line, n), (int)n, line);
+        line += n + (line[n] == '\n');
+    }
     /* through a pipe the same list is not fitted to COLUMNS */
     expect(kehu(ENV("COLUMNS=60"), ARGS("customer", "search", "上海浦东新区")), 0, "13800138000");
     size_t widest = 0;

@@ -707,6 +707,24 @@ static void test_table_fit(void **state)
     free(out);
     out_table_free(t);
 
+    /* narrower than the headers: they are cut too, numbers still whole */
+    t = out_table_new(4, headers);
+    out_table_align(t, 3, OUT_RIGHT);
+    out_table_add(t, (const char *[]){"上海浦东", "发展有限公司", "世纪大道", "1234567.89"});
+    out_table_screen(30, NULL);
+    cap_open(&c);
+    out_table_print(t, c.f);
+    out = cap_close(&c);
+    for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n"))
+        assert_true(out_width(line) <= 30);
+    free(out);
+    cap_open(&c);
+    out_table_print(t, c.f);
+    out = cap_close(&c);
+    assert_non_null(strstr(out, "1234567.89"));
+    free(out);
+    out_table_free(t);
+
     t = out_table_new(2, headers);
     out_table_empty(t, "no customers match");
     cap_open(&c);

@@ -1,7 +1,7 @@
 /* kehu-bench: load on a running kehud through libkehu, as real clients.
  *
  *   kehu-bench [--server HOST:PORT] [--connections N] [--depth D]
- *              [--seconds S] [--op ping|whoami|search|get] [--ids MIN-MAX]
+ *              [--seconds S] [--op ping|whoami|search|get|dupcheck] [--ids MIN-MAX]
  *              [--user U] [--password P] [--ready FILE] [--json]
  *
  * Each connection runs in its own thread and keeps D requests in flight
@@ -12,6 +12,13 @@
  * connection from its own PRNG with a fixed seed (its index), so two runs ask
  * for the same ids in the same order. Any answer but OK (NOT_FOUND for a gap
  * in the ids, say) counts as an error.
+ *
+ * --op dupcheck: CustomerAdd without force of a new customer carrying the
+ * phone of an existing one (customers fetched from MIN..MAX at the start,
+ * DUP_SAMPLES per connection), so every add is refused as a probable
+ * duplicate: a whole refused add is timed (the branch lookup and the search
+ * keys an add computes first, then the check and its listing). CONFLICT is
+ * its success; nothing is written (but the audit rows of the refusals).
  *
  * SIGINT or SIGTERM ends the run early: no new requests, the ones in flight
  * are answered, and the figures are printed as usual. With --ready FILE,
@@ -46,6 +53,11 @@ struct worker {
     long errors;
     double deadline;
     uint64_t rng; /* --op get: xorshift64* state, seeded from the index */
+    /* --op dupcheck: phones and branches of existing customers */
+#define DUP_SAMPLES 64
+    char dup_phone[DUP_SAMPLES][32], dup_branch[DUP_SAMPLES][24];
+    int n_dup;
+    unsigned dup_next;
     Kehu__V1__Request req;
     char failure[600];
 };
@@ -56,6 +68,9 @@ struct slot {
     Kehu__V1__Request req;      /* search: each slot its own request */
     Kehu__V1__CustomerSearch search;
     Kehu__V1__CustomerGet get;  /* get: each slot its own request */
+    Kehu__V1__CustomerAdd add;  /* dupcheck */
+    Kehu__V1__Customer customer;
+    char *phones[1];
 };
 
 /* What a branch clerk types: surnames, given names, pinyin, initials, phone
@@ -104,7 +119,10 @@ static void on_answer(const Kehu__V1__Response *resp, const struct kehu_status *
     struct slot *s = arg;
     struct worker *w = s->w;
     double t = now_s();
-    if (!resp || st->code != KEHU__V1__CODE__OK) {
+    int ok = resp && (st->code == KEHU__V1__CODE__OK ||
+                      (st->code == KEHU__V1__CODE__CONFLICT &&
+                       w->req.op_case == KEHU__V1__REQUEST__OP_CUSTOMER_ADD)); /* dupcheck: refused, as meant */
+    if (!ok) {
         w->errors++;
         if (!resp)
             return; /* the connection is gone */
@@ -138,10 +156,48 @@ static void send_one(struct slot *s)
         s->req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_GET;
         s->req.customer_get = &s->get;
         req = &s->req;
+    } else if (s->w->req.op_case == KEHU__V1__REQUEST__OP_CUSTOMER_ADD) {
+        struct worker *w = s->w;
+        unsigned k = w->dup_next++ % (unsigned)w->n_dup;
+        kehu__v1__request__init(&s->req);
+        kehu__v1__customer_add__init(&s->add);
+        kehu__v1__customer__init(&s->customer);
+        s->customer.name = "重复检查";
+        s->phones[0] = w->dup_phone[k];
+        s->customer.phones = s->phones;
+        s->customer.n_phones = 1;
+        s->add.customer = &s->customer;
+        s->add.branch = w->dup_branch[k];
+        s->req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_ADD;
+        s->req.customer_add = &s->add;
+        req = &s->req;
     }
     s->sent = now_s();
     if (kehu_send(s->w->c, req, on_answer, s, NULL, &st) < 0)
         s->w->errors++;
+}
+
+/* dupcheck: phones (and branches) of existing customers, fetched once. */
+static int dup_sample(struct worker *w)
+{
+    for (int tries = 0; w->n_dup < DUP_SAMPLES && tries < DUP_SAMPLES * 8; tries++) {
+        Kehu__V1__CustomerGet g = KEHU__V1__CUSTOMER_GET__INIT;
+        g.id = rand_id(w);
+        Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+        req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_GET;
+        req.customer_get = &g;
+        struct kehu_status st;
+        Kehu__V1__Response *resp = kehu_call(w->c, &req, &st);
+        if (resp && st.code == KEHU__V1__CODE__OK && resp->customer && resp->customer->n_phones &&
+            !strchr(resp->customer->phones[0], '*')) {
+            snprintf(w->dup_phone[w->n_dup], sizeof w->dup_phone[0], "%s", resp->customer->phones[0]);
+            snprintf(w->dup_branch[w->n_dup], sizeof w->dup_branch[0], "%lld", (long long)resp->customer->branch_id);
+            w->n_dup++;
+        }
+        if (resp)
+            kehu_response_free(resp);
+    }
+    return w->n_dup ? 0 : -1;
 }
 
 static Kehu__V1__Ping ping_msg = KEHU__V1__PING__INIT;
@@ -173,6 +229,14 @@ static void *run_worker(void *arg)
         w->req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_SEARCH;
     } else if (strcmp(o->op, "get") == 0) {
         w->req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_GET;
+    } else if (strcmp(o->op, "dupcheck") == 0) {
+        if (dup_sample(w) < 0) {
+            snprintf(w->failure, sizeof w->failure, "no customer with a phone among the ids");
+            kehu_close(w->c);
+            __atomic_add_fetch(&started, 1, __ATOMIC_RELEASE);
+            return NULL;
+        }
+        w->req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_ADD;
     } else {
         w->req.op_case = KEHU__V1__REQUEST__OP_PING;
         w->req.ping = &ping_msg;
@@ -267,19 +331,22 @@ int main(int argc, char **argv)
         case 'r': o.ready = optarg; break;
         default:
             fprintf(stderr, "usage: kehu-bench [--server HOST:PORT] [--connections N] [--depth D] [--seconds S]\n"
-                            "                  [--op ping|whoami|search|get] [--ids MIN-MAX] [--user U] [--password P]\n"
+                            "                  [--op ping|whoami|search|get|dupcheck] [--ids MIN-MAX] [--user U]\n"
+                            "                  [--password P]\n"
                             "                  [--ready FILE] [--json]\n");
             return ch == 'h' ? 0 : 2;
         }
     }
     if (o.connections < 1 || o.depth < 1 || o.seconds < 1 ||
         (strcmp(o.op, "ping") != 0 && strcmp(o.op, "whoami") != 0 && strcmp(o.op, "search") != 0 &&
-         strcmp(o.op, "get") != 0)) {
-        fprintf(stderr, "kehu-bench: connections, depth and seconds must be positive; op ping, whoami, search or get\n");
+         strcmp(o.op, "get") != 0 && strcmp(o.op, "dupcheck") != 0)) {
+        fprintf(stderr, "kehu-bench: connections, depth and seconds must be positive;"
+                        " op ping, whoami, search, get or dupcheck\n");
         return 2;
     }
-    if (strcmp(o.op, "get") == 0 && (!ids || parse_ids(ids, &o.id_min, &o.id_max) < 0)) {
-        fprintf(stderr, "kehu-bench: --op get needs --ids MIN-MAX (customer ids, 1 <= MIN <= MAX)\n");
+    if ((strcmp(o.op, "get") == 0 || strcmp(o.op, "dupcheck") == 0) &&
+        (!ids || parse_ids(ids, &o.id_min, &o.id_max) < 0)) {
+        fprintf(stderr, "kehu-bench: --op %s needs --ids MIN-MAX (customer ids, 1 <= MIN <= MAX)\n", o.op);
         return 2;
     }
     if (strcmp(o.op, "ping") != 0 && !o.password) {

@@ -72,8 +72,10 @@ int wire_decoder_next(struct wire_decoder *d, const uint8_t **payload, size_t *l
 static void *budget_alloc(void *ud, size_t size)
 {
     struct wire_budget *b = ud;
-    if (size > b->limit || b->used + size + BUDGET_HDR > b->limit)
+    if (size > b->limit || b->used + size + BUDGET_HDR > b->limit) {
+        b->exceeded = 1;
         return NULL;
+    }
     unsigned char *p = malloc(size + BUDGET_HDR);
     if (!p)
         return NULL;
@@ -101,6 +103,7 @@ void wire_budget_init(struct wire_budget *b, size_t limit)
     b->alloc.allocator_data = b;
     b->used = 0;
     b->limit = limit;
+    b->exceeded = 0;
 }
 
 Kehu__V1__Frame *wire_unpack(struct wire_budget *b, const uint8_t *payload, size_t len)

@@ -48,10 +48,12 @@ size_t wire_decoder_pending(const struct wire_decoder *d);
 struct wire_budget {
     ProtobufCAllocator alloc;
     size_t used, limit;
+    int exceeded; /* an allocation was refused: the message needed more than limit */
 };
 void wire_budget_init(struct wire_budget *b, size_t limit);
 
-/* Unpacks one frame payload within a budget; NULL if malformed or over it. */
+/* Unpacks one frame payload within a budget; NULL if malformed or over it
+ * (then b->exceeded tells which). */
 Kehu__V1__Frame *wire_unpack(struct wire_budget *b, const uint8_t *payload, size_t len);
 
 /* Appends header + packed frame to a growable buffer. Returns bytes written or

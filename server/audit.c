@@ -338,7 +338,7 @@ static void record_who(struct req *r, int64_t *user_id, const char **username)
         *username = r->audit.username;
     } else {
         *user_id = 0;
-        *username = r->msg && r->msg->op_case == KEHU__V1__REQUEST__OP_LOGIN && r->msg->login &&
+        *username = r->msg && !r->unsound && r->msg->op_case == KEHU__V1__REQUEST__OP_LOGIN && r->msg->login &&
                             r->msg->login->username
                         ? r->msg->login->username
                         : "";

@@ -61,7 +61,7 @@ const char *customer_field_set(struct arena *a, struct cvalues *v, int i, const 
         v->text[i] = arena_strdup(a, value);
         return NULL;
     case F_DATE:
-        if (*value && (why = validate_date(value)))
+        if (*value && (why = i == FI_BIRTH ? validate_birth(value) : validate_date(value)))
             return why;
         if (i == FI_SINCE && *value) {
             char today[11];

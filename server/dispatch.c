@@ -10,6 +10,7 @@
 #include "log.h"
 #include "rpc.h"
 #include "server.h"
+#include "wire_check.h"
 
 /* Every RPC, one row each. Adding an RPC is one row here plus its handler. */
 static const struct rpc_entry *const rpc_table[] = {
@@ -225,6 +226,38 @@ void req_fail_db(struct req *r, const struct db_result *res)
         req_fail(r, KEHU__V1__CODE__UNAVAILABLE, NULL, "the database cancelled the query");
         return;
     }
+    if (strcmp(st, "23502") == 0) { /* not null: the column is named */
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, column, "%s%sis required", column, *column ? " " : "");
+        return;
+    }
+    if (strcmp(st, "23514") == 0) { /* "customer_kind_check" -> kind */
+        const char *col = constraint_column(r, constraint, "_check");
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, col, "%s%sis not an acceptable value", col, *col ? " " : "");
+        return;
+    }
+    if (strcmp(st, "23P01") == 0) {
+        req_fail(r, KEHU__V1__CODE__CONFLICT, constraint_column(r, constraint, "_excl"),
+                 "overlaps with something that already exists");
+        return;
+    }
+    /* data exceptions (class 22): a value the request brought did not fit a
+     * type or a range (a date, a number, an interval, text encoding). Handlers
+     * check their fields first; this only keeps a missed case off INTERNAL. */
+    if (strncmp(st, "22", 2) == 0) {
+        log_warn(r->conn->id, r->id, "%s: unchecked bad value reached the database (%s): %s", r->rpc->name, st,
+                 res->message);
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, column, "a value is out of range or not well-formed");
+        return;
+    }
+    if (strcmp(st, "54000") == 0) { /* program limit: a value too large to index or store */
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, column, "a value is too large to store");
+        return;
+    }
+    /* the database going away or short of resources: try again later */
+    if (strncmp(st, "08", 2) == 0 || strncmp(st, "53", 2) == 0 || strncmp(st, "57P", 3) == 0) {
+        req_fail(r, KEHU__V1__CODE__UNAVAILABLE, NULL, "the database is unavailable or short of resources, try again");
+        return;
+    }
     log_error(r->conn->id, r->id, "%s: database error %s: %s", r->rpc->name, st, res->message);
     req_fail(r, KEHU__V1__CODE__INTERNAL, NULL, "internal error (logged as conn=%llu req=%llu)",
              (unsigned long long)r->conn->id, (unsigned long long)r->id);
@@ -254,6 +287,29 @@ static void expire_session(struct conn *c)
     }
 }
 
+/* Every string of every request is valid UTF-8 without NUL and every enum
+ * one the schema names, checked here once on the frame's bytes (protobuf-c
+ * keeps neither promise), so no handler sees such input. Answers and
+ * returns 1 when the request is refused. */
+static int request_unsound(struct req *r, const uint8_t *payload, size_t len)
+{
+    struct wire_problem p;
+    if (wire_check(&kehu__v1__frame__descriptor, payload, len, &p) == 0)
+        return 0;
+    /* "request.customer_add.customer.name" -> "customer.name": the request's own field */
+    const char *field = p.field;
+    for (int dots = 0; dots < 2; dots++) {
+        const char *d = strchr(field, '.');
+        if (!d)
+            break;
+        field = d + 1;
+    }
+    r->unsound = 1;
+    audit_note_detail(r, "refused as decoded: %s %s", field, p.why);
+    req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, field, "%s %s", field, p.why);
+    return 1;
+}
+
 void dispatch_frame(struct conn *c, const uint8_t *payload, size_t len)
 {
     struct req *r = xcalloc(1, sizeof *r);
@@ -271,9 +327,18 @@ void dispatch_frame(struct conn *c, const uint8_t *payload, size_t len)
 
     Kehu__V1__Frame *f = wire_unpack(&r->budget, payload, len);
     if (!f) {
-        log_info(c->id, 0, "malformed frame of %zu bytes", len);
+        char msg[200];
+        if (r->budget.exceeded)
+            snprintf(msg, sizeof msg,
+                     "frame of %zu bytes exceeds the decode budget: unpacked it needs more than %zu bytes"
+                     " (64 KiB + 16 x its size)",
+                     len, r->budget.limit);
+        else
+            snprintf(msg, sizeof msg, "malformed frame of %zu bytes: not a kehu.v1.Frame", len);
+        Kehu__V1__Code code = r->budget.exceeded ? KEHU__V1__CODE__RESOURCE_EXHAUSTED : KEHU__V1__CODE__INVALID_ARGUMENT;
+        log_info(c->id, 0, "%s", msg);
         req_free(r);
-        conn_refuse(c, KEHU__V1__CODE__INVALID_ARGUMENT, "malformed frame: not a kehu.v1.Frame");
+        conn_refuse(c, code, msg);
         return;
     }
     r->id = f->id;
@@ -304,6 +369,8 @@ void dispatch_frame(struct conn *c, const uint8_t *payload, size_t len)
         conn_drain(c);
         return;
     }
+    if (request_unsound(r, payload, len))
+        return;
     log_debug(c->id, r->id, "%s", r->rpc->name);
     expire_session(c);
     const char *why;

@@ -46,6 +46,7 @@ struct req {
     uint64_t started_ns;
     void *state;              /* the handler's own, allocated in the arena */
     struct req_audit audit;   /* what its audit record will say (audit.h) */
+    int unsound;              /* refused as decoded (a string not UTF-8 or with NUL, an unknown enum): its strings are not to be used */
 };
 
 /* Decodes and runs one frame received on c. */

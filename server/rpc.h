@@ -42,6 +42,11 @@ int rpc_customer_filter_sql(struct req *r, const Kehu__V1__CustomerList *m, enum
 /* In that callback: the next page's cursor ("" on the last page) and how many rows belong to this page. */
 char *rpc_customer_next_cursor(struct req *r, const struct db_result *res, uint32_t *shown);
 
+/* What a duplicate check says of a match the caller may not read (customer
+ * add, the import's duplicate report): that it exists, not which customer,
+ * whose or where. */
+#define RPC_DUPLICATE_ELSEWHERE "already a customer of another branch/owner — ask your branch manager"
+
 /* rpc_import.c */
 extern const struct rpc_entry rpc_import_begin, rpc_import_chunk, rpc_export_page;
 /* rpc_merge.c */
@@ -70,6 +75,14 @@ void rpc_customer_load(struct req *r, int64_t id, enum authz_action act,
 void rpc_customer_load_ctx(struct req *r, int64_t id, enum authz_action act,
                            void (*then)(struct req *r, const struct rpc_customer_ref *ref), void *ctx,
                            const char *field);
+/* The same for a record reached through its customer (a contact, a
+ * document, a warning): `missing` is the answer (NOT_FOUND, field) both when
+ * the customer is missing and when the caller may not read it, so that the
+ * record's answer for an unreadable customer is the one for a missing
+ * record ("no contact 7"). NULL: "no customer N". */
+void rpc_customer_load_as(struct req *r, int64_t id, enum authz_action act,
+                          void (*then)(struct req *r, const struct rpc_customer_ref *ref), void *ctx,
+                          const char *field, const char *missing);
 /* The customer as the protocol shows it, from a CUSTOMER_COLUMNS row. */
 Kehu__V1__Customer *rpc_customer_from_row(struct req *r, const struct db_result *res, int stmt, int row);
 /* "a,b" -> {"a","b"} (PostgreSQL array literal, quoted and escaped). */
@@ -123,6 +136,13 @@ extern struct db_stmt rpc_unit_place_by_ref, rpc_unit_place_by_id, rpc_user_by_i
 int rpc_other_user_ask(struct req *r, const char *username, const char *mine);
 int rpc_other_user_check(struct req *r, const struct db_result *res, int stmt, const char *username,
                          const char *theirs, int64_t *user_id);
+
+/* A user a request names, in row 0 of statement stmt (rpc_user_by_name):
+ * 0 when found and readable by the caller (the authorization function,
+ * ACT_USER_READ; oneself always). Otherwise answers NOT_FOUND "no user
+ * named '<username>'" on field, the same for a missing user and one the
+ * caller may not see, and returns -1. */
+int rpc_user_visible(struct req *r, const struct db_result *res, int stmt, const char *username, const char *field);
 
 Kehu__V1__OrgUnit *rpc_unit_from_row(struct req *r, const struct db_result *res, int stmt, int row, int col);
 

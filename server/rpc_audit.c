@@ -79,6 +79,8 @@ static void listed(const struct db_result *res, void *arg)
     req_reply(r);
 }
 
+#define AUDIT_MS_MAX 253402300799999LL /* 9999-12-31T23:59:59.999Z */
+
 static void audit_list(struct req *r)
 {
     const Kehu__V1__AuditList *m = r->msg->audit_list;
@@ -93,6 +95,13 @@ static void audit_list(struct req *r)
     if (m->customer_id < 0 || m->before_seq < 0) {
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, m->customer_id < 0 ? "customer_id" : "before_seq",
                  "must not be negative");
+        return;
+    }
+    /* times PostgreSQL can hold: from 1970 to the end of year 9999 */
+    if (m->since_ms < 0 || m->since_ms > AUDIT_MS_MAX || m->until_ms < 0 || m->until_ms > AUDIT_MS_MAX) {
+        int since_bad = m->since_ms < 0 || m->since_ms > AUDIT_MS_MAX;
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, since_bad ? "since_ms" : "until_ms",
+                 "%s must be a time between 1970 and 9999 in Unix milliseconds", since_bad ? "since" : "until");
         return;
     }
     if (m->since_ms && m->until_ms && m->until_ms <= m->since_ms) {

@@ -75,11 +75,11 @@ static void reply_warning(struct req *r, const struct db_result *res, int stmt)
 
 /* ---- ChurnList */
 
-/* The named owner (statement 0, to tell an unknown name from no warnings)
+/* The named owner (statement 0, rpc_user_by_name: one the caller may not
+ * see answers as an unknown name)
  * and the warnings (statement 1): $1 $2 the caller's scope, $3 the owner's
  * username or NULL, $4 the statuses, $5 the limit. Tombstones of merged
  * customers are left out. */
-static struct db_stmt list_owner = DB_STMT("SELECT u.id FROM app_user u WHERE u.username = lower($1)");
 static struct db_stmt list_stmt = DB_STMT(
     "SELECT " CHURN_WARNING_COLUMNS " FROM churn_warning w" CHURN_WARNING_JOINS
     "WHERE" RPC_SCOPE_SQL(1, 2) "AND c.merged_into IS NULL"
@@ -95,10 +95,8 @@ static void listed(const struct db_result *res, void *arg)
         return;
     }
     int stmt = res->nres - 1;
-    if (stmt > 0 && db_rows(res, 0) != 1) {
-        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "user", "no user named '%s'", m->user);
+    if (stmt > 0 && rpc_user_visible(r, res, 0, m->user, "user") < 0)
         return;
-    }
     int n = db_rows(res, stmt);
     Kehu__V1__ChurnWarnings *list = arena_alloc(&r->arena, sizeof *list);
     kehu__v1__churn_warnings__init(list);
@@ -139,7 +137,7 @@ static void churn_list(struct req *r)
                         arena_printf(&r->arena, "%u", m && m->limit ? m->limit : LIST_DEFAULT) };
     struct db_call *call = db_call_new(r->srv->db, listed, r);
     if (user)
-        db_call_add(call, &list_owner, 1, &user);
+        db_call_add(call, &rpc_user_by_name, 1, &user);
     db_call_add(call, &list_stmt, 5, p);
     db_call_send(call);
 }
@@ -204,7 +202,8 @@ static void ack_found(const struct db_result *res, void *arg)
         return;
     }
     /* the loader checks the right to change it (PERMISSION_DENIED for one the caller may only read) */
-    rpc_customer_load_ctx(r, db_get_i64(res, 0, 0, 0), ACT_CUSTOMER_WRITE, ack_loaded, NULL, "warning_id");
+    rpc_customer_load_as(r, db_get_i64(res, 0, 0, 0), ACT_CUSTOMER_WRITE, ack_loaded, NULL, "warning_id",
+                         arena_printf(&r->arena, "no churn warning %lld", (long long)m->warning_id));
 }
 
 static void churn_ack(struct req *r)

@@ -200,7 +200,9 @@ static void contact_edit_found(const struct db_result *res, void *arg)
         return;
     }
     Kehu__V1__Contact *current = contact_from_row(r, res, 0, 0);
-    rpc_customer_load_ctx(r, current->customer_id, ACT_CUSTOMER_WRITE, contact_edit_apply, current, NULL);
+    /* a contact of a customer the caller may not read is a missing contact */
+    rpc_customer_load_as(r, current->customer_id, ACT_CUSTOMER_WRITE, contact_edit_apply, current, "id",
+                         arena_printf(&r->arena, "no contact %lld", (long long)m->id));
 }
 
 static void contact_edit_apply(struct req *r, const struct rpc_customer_ref *ref)

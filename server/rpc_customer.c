@@ -199,7 +199,18 @@ struct load {
     void *ctx;
     enum authz_action act;
     void (*then)(struct req *r, const struct rpc_customer_ref *ref);
+    const char *missing; /* the answer for a customer missing or unreadable; NULL "no customer N" */
 };
+
+/* The one answer for a customer that is missing and for one the caller may
+ * not read: nothing in it depends on which. */
+static void load_not_found(struct req *r, const struct load *l)
+{
+    if (l->missing)
+        req_fail(r, KEHU__V1__CODE__NOT_FOUND, l->field, "%s", l->missing);
+    else
+        req_fail(r, KEHU__V1__CODE__NOT_FOUND, l->field, "no customer %lld", (long long)l->id);
+}
 
 static void loaded(const struct db_result *res, void *arg)
 {
@@ -210,7 +221,7 @@ static void loaded(const struct db_result *res, void *arg)
         return;
     }
     if (db_rows(res, 0) != 1) {
-        req_fail(r, KEHU__V1__CODE__NOT_FOUND, l->field, "no customer %lld", (long long)l->id);
+        load_not_found(r, l);
         return;
     }
     struct rpc_customer_ref ref = { .id = l->id, .ctx = l->ctx };
@@ -221,7 +232,7 @@ static void loaded(const struct db_result *res, void *arg)
     const char *why;
     Kehu__V1__Code code = authz_check(req_who(r), l->act, &t, &why);
     if (code == KEHU__V1__CODE__NOT_FOUND) {
-        req_fail(r, code, l->field, "no customer %lld", (long long)l->id);
+        load_not_found(r, l);
         return;
     }
     if (code != KEHU__V1__CODE__OK) {
@@ -254,6 +265,13 @@ void rpc_customer_load_ctx(struct req *r, int64_t id, enum authz_action act,
                            void (*then)(struct req *r, const struct rpc_customer_ref *ref), void *ctx,
                            const char *field)
 {
+    rpc_customer_load_as(r, id, act, then, ctx, field, NULL);
+}
+
+void rpc_customer_load_as(struct req *r, int64_t id, enum authz_action act,
+                          void (*then)(struct req *r, const struct rpc_customer_ref *ref), void *ctx,
+                          const char *field, const char *missing)
+{
     Kehu__V1__Request__OpCase op = r->msg->op_case;
     if (!field)
         field = op == KEHU__V1__REQUEST__OP_CUSTOMER_GET || op == KEHU__V1__REQUEST__OP_CUSTOMER_EDIT ||
@@ -271,6 +289,7 @@ void rpc_customer_load_ctx(struct req *r, int64_t id, enum authz_action act,
     l->ctx = ctx;
     l->act = act;
     l->then = then;
+    l->missing = missing;
     r->state = l;
     char *p0 = arena_printf(&r->arena, "%lld", (long long)id);
     const char *p[] = { p0 };
@@ -326,34 +345,51 @@ static void add_inserted(const struct db_result *res, void *arg)
     }
     /* not inserted: probable duplicates (the first statement lists them) */
     int n = db_rows(res, 0);
-    Kehu__V1__Duplicates *d = arena_alloc(&r->arena, sizeof *d);
-    kehu__v1__duplicates__init(d);
-    d->matches = arena_alloc(&r->arena, sizeof *d->matches * (size_t)(n ? n : 1));
-    char first[256] = "";
-    for (int i = 0; i < n; i++) {
-        Kehu__V1__Duplicate *m = arena_alloc(&r->arena, sizeof *m);
-        kehu__v1__duplicate__init(m);
-        m->reason = rpc_col(r, res, 0, i, CUSTOMER_NCOLS);
-        if (may(r, ACT_CUSTOMER_READ, res, 0, i)) {
-            m->customer = rpc_customer_from_row(r, res, 0, i);
-        } else { /* someone else's customer: say where, not who */
-            m->customer = arena_alloc(&r->arena, sizeof *m->customer);
-            kehu__v1__customer__init(m->customer);
-            m->customer->id = db_get_i64(res, 0, i, COL_ID);
-            m->customer->branch_id = db_get_i64(res, 0, i, COL_BRANCH_ID);
-            m->customer->branch = rpc_col(r, res, 0, i, COL_BRANCH);
-        }
-        if (i == 0)
-            snprintf(first, sizeof first, "customer %lld (%s)", (long long)m->customer->id, m->reason);
-        d->matches[d->n_matches++] = m;
-    }
     if (n == 0) { /* a duplicate appeared between the two statements */
         req_fail(r, KEHU__V1__CODE__CONFLICT, NULL, "a probable duplicate was added at the same moment: try again");
         return;
     }
+    Kehu__V1__Duplicates *d = arena_alloc(&r->arena, sizeof *d);
+    kehu__v1__duplicates__init(d);
+    d->matches = arena_alloc(&r->arena, sizeof *d->matches * (size_t)n);
+    const char *first = NULL, *elsewhere = NULL;
+    char hidden[256] = "";
+    size_t nh = 0;
+    for (int i = 0; i < n; i++) {
+        const char *reason = rpc_col(r, res, 0, i, CUSTOMER_NCOLS);
+        if (!may(r, ACT_CUSTOMER_READ, res, 0, i)) {
+            /* someone else's customer: that it exists (to avoid two reps
+             * chasing one customer), never which, whose or where; the
+             * probe and the customer it hit go to the audit trail */
+            int64_t id = db_get_i64(res, 0, i, COL_ID);
+            audit_note_customer(r, id);
+            if (nh < sizeof hidden)
+                nh += (size_t)snprintf(hidden + nh, sizeof hidden - nh, "%s%lld", nh ? "," : "", (long long)id);
+            if (!elsewhere)
+                elsewhere = reason;
+            continue;
+        }
+        Kehu__V1__Duplicate *m = arena_alloc(&r->arena, sizeof *m);
+        kehu__v1__duplicate__init(m);
+        m->reason = (char *)reason;
+        m->customer = rpc_customer_from_row(r, res, 0, i);
+        if (!first)
+            first = arena_printf(&r->arena, "customer %lld (%s)", (long long)m->customer->id, reason);
+        d->matches[d->n_matches++] = m;
+    }
+    if (elsewhere) { /* one entry for all of them: not even how many */
+        Kehu__V1__Duplicate *m = arena_alloc(&r->arena, sizeof *m);
+        kehu__v1__duplicate__init(m);
+        m->reason = arena_printf(&r->arena, "%s: " RPC_DUPLICATE_ELSEWHERE, elsewhere);
+        d->matches[d->n_matches++] = m;
+        audit_note_detail(r, "duplicate probe (%s) matched customers the caller may not read: %s", elsewhere, hidden);
+    }
     r->status.code = KEHU__V1__CODE__CONFLICT;
-    r->status.message = arena_printf(&r->arena, "probable duplicate of %s%s; add with force to create anyway", first,
-                                     n > 1 ? " and others" : "");
+    r->status.message =
+        first ? arena_printf(&r->arena, "probable duplicate of %s%s; add with force to create anyway", first,
+                             d->n_matches > 1 ? " and others" : "")
+              : arena_printf(&r->arena, "probable duplicate (%s): " RPC_DUPLICATE_ELSEWHERE
+                                        "; add with force to create anyway", elsewhere);
     r->status.field = "";
     r->resp.result_case = KEHU__V1__RESPONSE__RESULT_DUPLICATES;
     r->resp.duplicates = d;
@@ -1030,6 +1066,51 @@ int rpc_customer_filter_sql(struct req *r, const Kehu__V1__CustomerList *m, enum
     return 0;
 }
 
+/* A list whose filters name an owner or a unit waits for them to be found. */
+struct filter_check {
+    struct req *r;
+    const Kehu__V1__CustomerList *m;
+    struct sqlbuf b;
+    db_cb cb;
+};
+
+/* An owner filter naming a user the caller may not see gets what a missing
+ * one gets (units are visible to everyone): a list that is merely empty
+ * would hide a typo, and a different answer would reveal the user. */
+static void filter_checked(const struct db_result *res, void *arg)
+{
+    struct filter_check *fc = arg;
+    struct req *r = fc->r;
+    const Kehu__V1__CustomerList *m = fc->m;
+    if (res->outcome != DB_OK) {
+        req_fail_db(r, res);
+        return;
+    }
+    if (m->owner && *m->owner) {
+        int readable = db_rows(res, 0) == 1;
+        if (readable && db_get_i64(res, 0, 0, 0) != req_who(r)->user_id) {
+            int64_t path[AUTHZ_MAX_DEPTH];
+            int n = rpc_user_row_path(res, 0, 0, 0, path, AUTHZ_MAX_DEPTH);
+            struct authz_target t = { .unit_path = path, .path_len = n < 0 ? 0 : n,
+                                      .role = rpc_role_from_sql(db_get(res, 0, 0, 3)),
+                                      .user_id = db_get_i64(res, 0, 0, 0) };
+            const char *why;
+            readable = authz_check(req_who(r), ACT_USER_READ, &t, &why) == KEHU__V1__CODE__OK;
+        }
+        if (!readable) {
+            req_fail(r, KEHU__V1__CODE__NOT_FOUND, "owner", "no user named '%s'", m->owner);
+            return;
+        }
+    }
+    if (m->branch && *m->branch && db_rows(res, 1) == 0) {
+        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "branch", "no org unit '%s'", m->branch);
+        return;
+    }
+    struct db_call *call = db_call_new(r->srv->db, fc->cb, r);
+    db_call_add_sql(call, fc->b.s, fc->b.n, fc->b.params);
+    db_call_send(call);
+}
+
 int rpc_customer_list_start(struct req *r, const Kehu__V1__CustomerList *m, uint32_t default_limit, db_cb cb)
 {
     static const Kehu__V1__CustomerList none = KEHU__V1__CUSTOMER_LIST__INIT;
@@ -1075,6 +1156,18 @@ int rpc_customer_list_start(struct req *r, const Kehu__V1__CustomerList *m, uint
     snprintf(order, sizeof order, " ORDER BY %s %s, c.id %s LIMIT %u", ps->sort->key, ps->sort->desc ? "DESC" : "ASC",
              ps->sort->desc ? "DESC" : "ASC", ps->limit + 1);
     sql_add(r, &b, order);
+    if ((m->owner && *m->owner) || (m->branch && *m->branch)) {
+        /* the filters name a user and a unit: they must exist (for the caller) */
+        struct filter_check *fc = arena_alloc(&r->arena, sizeof *fc);
+        *fc = (struct filter_check){ .r = r, .m = m, .b = b, .cb = cb };
+        struct db_call *call = db_call_new(r->srv->db, filter_checked, fc);
+        const char *po[] = { m->owner && *m->owner ? m->owner : "" };
+        const char *pb[] = { m->branch && *m->branch ? m->branch : "" };
+        db_call_add(call, &rpc_user_by_name, 1, po);
+        db_call_add(call, &rpc_unit_place_by_ref, 1, pb);
+        db_call_send(call);
+        return 0;
+    }
     struct db_call *call = db_call_new(r->srv->db, cb, r);
     db_call_add_sql(call, b.s, b.n, b.params);
     db_call_send(call);

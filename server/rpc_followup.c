@@ -18,6 +18,7 @@
 #include "rpc.h"
 #include "server.h"
 #include "validate.h"
+#include "wire_check.h"
 
 #define NOTE_MAX 2000
 #define OUTCOME_MAX 500
@@ -26,31 +27,13 @@
 
 static const char *const kinds[] = { "visit", "call", "email", "meeting" };
 
-static int utf8_valid(const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        int n = *p < 0x80 ? 0 : (*p & 0xE0) == 0xC0 ? 1 : (*p & 0xF0) == 0xE0 ? 2 : (*p & 0xF8) == 0xF0 ? 3 : -1;
-        if (n < 0 || (n == 1 && *p < 0xC2) || (n == 3 && *p > 0xF4))
-            return 0;
-        unsigned cp = n == 0 ? *p : *p & (0x3Fu >> n);
-        for (int i = 1; i <= n; i++) {
-            if ((p[i] & 0xC0) != 0x80)
-                return 0;
-            cp = cp << 6 | (p[i] & 0x3Fu);
-        }
-        if ((n == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) || (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)))
-            return 0;
-        p += n + 1;
-    }
-    return 1;
-}
-
 const char *rpc_text_problem(const char *s, size_t max_chars, int multiline)
 {
     if (!s || !*s)
         return NULL;
-    if (!utf8_valid(s))
+    /* a request's strings were checked as decoded (dispatch.c); this keeps
+     * the helper sound for text from elsewhere (files, the database) */
+    if (!wire_utf8_valid((const uint8_t *)s, strlen(s)))
         return "is not valid UTF-8";
     return multiline ? validate_text(s, max_chars) : validate_line(s, max_chars);
 }

@@ -820,7 +820,9 @@ static void approve_found(const struct db_result *res, void *arg)
                  (long long)m->override_id, status);
         return;
     }
-    rpc_customer_load_ctx(r, db_get_i64(res, 0, 0, 0), ACT_GRADE_OVERRIDE, approve_loaded, NULL, "override_id");
+    /* an override of a customer the caller may not read is a missing override */
+    rpc_customer_load_as(r, db_get_i64(res, 0, 0, 0), ACT_GRADE_OVERRIDE, approve_loaded, NULL, "override_id",
+                         arena_printf(&r->arena, "no override %lld", (long long)m->override_id));
 }
 
 static void grade_approve(struct req *r)

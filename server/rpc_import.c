@@ -71,6 +71,8 @@ struct import {
     int dry_run, create_dups;
     int64_t default_branch, actor;
     struct authz_scope scope;   /* where the caller may write */
+    struct authz_scope read;    /* which customers the caller may read: only those are named */
+    char *probe;                /* the duplicates it hit that the caller may not read, for the audit record */
     int owner_defaults_to_caller;
     struct db_copy *x;
     struct req *waiting;        /* the request a database step will answer */
@@ -88,6 +90,7 @@ struct import {
     struct arena arena;         /* strings that live as long as the import */
     struct arena rows;          /* per chunk */
     const char *csv_error;
+    const char *csv_error_field; /* the request field csv_error is about ("data" when NULL) */
     int step;                   /* of the final SQL */
     uint64_t imported;
     Kehu__V1__ImportResult *result;
@@ -100,6 +103,10 @@ struct import {
 };
 
 static uint64_t next_import_id;
+
+/* An import from head office or a region has no branch of its own to put
+ * customers in (a foreign-key failure on branch 0 before). */
+#define NO_BRANCH "an import from head office or a region needs --branch, or a branch or owner on every row"
 
 static struct import *import_of(struct req *r)
 {
@@ -258,6 +265,13 @@ static int map_header(struct import *im, const char *const *fields, const size_t
     }
     if (im->kind == IMPORT_CUSTOMERS && !seen[FI_NAME]) {
         im->csv_error = "the header has no name column (name or 姓名)";
+        return 1;
+    }
+    /* without a default branch (an import from above a branch) each row must
+     * bring its branch or an owner whose branch it takes */
+    if (im->kind == IMPORT_CUSTOMERS && !im->default_branch && !seen[CF_COUNT] && !seen[CF_COUNT + 1]) {
+        im->csv_error = NO_BRANCH;
+        im->csv_error_field = "branch";
         return 1;
     }
     if (im->kind == IMPORT_TXNS && (!seen[TX_CUSTOMER] || !seen[TX_AMOUNT] || !seen[TX_DATE])) {
@@ -457,14 +471,17 @@ static char *customers_resolve_sql(struct import *im)
         " WHERE problem IS NULL AND branch IS NOT NULL AND branch_id IS NULL;"
         "UPDATE import_stage s SET branch_id = o.branch_id FROM app_user u JOIN org_unit o ON o.id = u.unit_id"
         " WHERE s.problem IS NULL AND s.branch_id IS NULL AND s.owner_id = u.id AND o.branch_id IS NOT NULL;"
-        "UPDATE import_stage SET branch_id = %lld WHERE problem IS NULL AND branch_id IS NULL;"
+        "UPDATE import_stage SET branch_id = %lld WHERE problem IS NULL AND branch_id IS NULL AND %lld <> 0;"
+        "UPDATE import_stage SET problem_field = 'branch', problem = '" NO_BRANCH "'"
+        " WHERE problem IS NULL AND branch_id IS NULL;"
         "UPDATE import_stage s SET problem_field = 'owner', problem = coalesce(s.owner, 'the owner')"
         " || ' does not work in that branch' FROM app_user u JOIN org_unit o ON o.id = u.unit_id"
         " WHERE s.problem IS NULL AND s.owner_id = u.id AND o.branch_id IS DISTINCT FROM s.branch_id;"
         "UPDATE import_stage SET problem_field = 'owner', problem = 'outside the customers you may change'"
         " WHERE problem IS NULL AND NOT (%s);"
         "UPDATE import_stage s SET problem_field = 'ext_ref', problem = 'external reference ' || s.ext_ref"
-        " || ' is already used in this branch by customer ' || c.id FROM customer c"
+        " || ' is already used in this branch' || CASE WHEN %s THEN ' by customer ' || c.id ELSE '' END"
+        " FROM customer c"
         " WHERE s.problem IS NULL AND s.ext_ref IS NOT NULL AND c.branch_id = s.branch_id AND c.ext_ref = s.ext_ref;"
         "UPDATE import_stage s SET problem_field = 'ext_ref', problem = 'external reference ' || s.ext_ref"
         " || ' repeats line ' || m.first FROM (SELECT ext_ref, branch_id, min(line) AS first FROM import_stage"
@@ -500,7 +517,8 @@ static char *customers_resolve_sql(struct import *im)
         im->owner_defaults_to_caller
             ? arena_printf(&im->arena, "UPDATE import_stage SET owner_id = %lld WHERE owner IS NULL;", actor)
             : "",
-        branch, scope_predicate(im, "branch_id", "owner_id"));
+        branch, branch, scope_predicate(im, "branch_id", "owner_id"),
+        rpc_scope_predicate(&im->arena, im->read, "c.branch_id", "c.owner_id"));
 }
 
 static char *customers_insert_sql(struct import *im)
@@ -624,9 +642,18 @@ static void step_done(const struct db_result *res, void *arg)
             d->existing_id = db_get_i64(res, 0, i, 1);
             d->other_line = (uint64_t)db_get_i64(res, 0, i, 2);
             d->reason = arena_strdup(&r->arena, db_get(res, 0, i, 3));
+            if (!db_get_bool(res, 0, i, 5)) {
+                audit_note_customer(r, d->existing_id);
+                im->probe = arena_printf(&im->arena, "%s%s%lld", im->probe ? im->probe : "", im->probe ? "," : "",
+                                         (long long)d->existing_id);
+                d->existing_id = 0;
+                d->reason = arena_printf(&r->arena, "%s: " RPC_DUPLICATE_ELSEWHERE, d->reason);
+            }
             out->duplicates[out->n_duplicates++] = d;
         }
         out->skipped = im->create_dups ? 0 : (uint64_t)db_get_i64(res, 0, 0, 4);
+        if (im->probe)
+            audit_note_detail(r, "duplicate probe matched customers the caller may not read: %s", im->probe);
         break;
     }
     case STEP_INSERT:
@@ -669,9 +696,15 @@ static void run_step(struct import *im)
             run_step(im);
             return;
         }
+        /* an existing customer the caller may not read is reported as
+         * existing elsewhere, never by id (its id is kept for the audit) */
         db_copy_exec(im->x,
-                     "SELECT line, coalesce(dup_of, 0), coalesce(dup_line, 0), dup_reason, count(*) OVER ()"
-                     " FROM import_stage WHERE problem IS NULL AND dup_reason IS NOT NULL ORDER BY line LIMIT 10000",
+                     arena_printf(&im->arena,
+                                  "SELECT s.line, coalesce(s.dup_of, 0), coalesce(s.dup_line, 0), s.dup_reason,"
+                                  " count(*) OVER (), c.id IS NULL OR %s FROM import_stage s"
+                                  " LEFT JOIN customer c ON c.id = s.dup_of"
+                                  " WHERE s.problem IS NULL AND s.dup_reason IS NOT NULL ORDER BY s.line LIMIT 10000",
+                                  rpc_scope_predicate(&im->arena, im->read, "c.branch_id", "c.owner_id")),
                      step_done, im);
         return;
     case STEP_INSERT:
@@ -690,8 +723,13 @@ static void run_step(struct import *im)
                                                 arena_printf(&im->arena, "SELECT kehu_job_done('import.done', %lld);",
                                                              (long long)im->actor),
                                                 audit_commit_sql(im->srv, r, 0, r->rpc->name,
-                                                                 arena_printf(&r->arena, "%llu rows imported",
-                                                                              (unsigned long long)im->imported))),
+                                                                 arena_printf(&r->arena, "%llu rows imported%s%s",
+                                                                              (unsigned long long)im->imported,
+                                                                              im->probe ? "; duplicate probe matched"
+                                                                                          " customers the caller may"
+                                                                                          " not read: "
+                                                                                        : "",
+                                                                              im->probe ? im->probe : ""))),
                      step_done, im);
         return;
     default: {
@@ -773,7 +811,8 @@ static void chunk_parsed(uv_work_t *w, int status)
     const Kehu__V1__ImportChunk *m = im->chunk;
     int rc = status < 0 ? CSV_ERR_NOMEM : im->parse_rc;
     if (rc == CSV_STOPPED || im->csv_error) {
-        import_fail(im, r, KEHU__V1__CODE__INVALID_ARGUMENT, "data", im->csv_error ? im->csv_error : "bad header");
+        import_fail(im, r, KEHU__V1__CODE__INVALID_ARGUMENT, im->csv_error_field ? im->csv_error_field : "data",
+                    im->csv_error ? im->csv_error : "bad header");
         return;
     }
     if (rc != CSV_OK) {
@@ -890,6 +929,7 @@ static void begin_with_branch(struct req *r, int64_t branch)
     im->default_branch = branch;
     im->actor = who->user_id;
     im->scope = authz_customer_scope(who, ACT_CUSTOMER_WRITE);
+    im->read = authz_customer_scope(who, ACT_CUSTOMER_READ);
     im->owner_defaults_to_caller = who->role == KEHU__V1__ROLE__ACCOUNT_MANAGER;
     im->csv = csv_reader_new(NULL);
     if (!im->csv)

@@ -474,13 +474,25 @@ static struct authz_target user_row_target(const struct db_result *res, int stmt
     };
 }
 
+int rpc_user_visible(struct req *r, const struct db_result *res, int stmt, const char *username, const char *field)
+{
+    if (db_rows(res, stmt) == 1) {
+        int64_t path[AUTHZ_MAX_DEPTH];
+        struct authz_target t = user_row_target(res, stmt, path);
+        const char *why;
+        if (t.user_id == req_who(r)->user_id || authz_check(req_who(r), ACT_USER_READ, &t, &why) == KEHU__V1__CODE__OK)
+            return 0;
+    }
+    /* missing, or someone the caller may not see: one answer for both */
+    req_fail(r, KEHU__V1__CODE__NOT_FOUND, field, "no user named '%s'", username);
+    return -1;
+}
+
 /* Authorizes acting on the user in row 0 of statement `stmt`; -1 when refused (answered). */
 static int authorize_user_row(struct req *r, const struct db_result *res, int stmt, const char *username)
 {
-    if (db_rows(res, stmt) != 1) {
-        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "username", "no user named '%s'", username);
+    if (rpc_user_visible(r, res, stmt, username, "username") < 0)
         return -1;
-    }
     int64_t path[AUTHZ_MAX_DEPTH];
     struct authz_target t = user_row_target(res, stmt, path);
     return req_authorize(r, &t);
@@ -504,19 +516,11 @@ int rpc_other_user_ask(struct req *r, const char *username, const char *mine)
 int rpc_other_user_check(struct req *r, const struct db_result *res, int stmt, const char *username,
                          const char *theirs, int64_t *user_id)
 {
-    if (db_rows(res, stmt) != 1) {
-        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "user", "no user named '%s'", username);
+    (void)theirs;
+    if (rpc_user_visible(r, res, stmt, username, "user") < 0)
         return -1;
-    }
-    int64_t path[AUTHZ_MAX_DEPTH];
-    struct authz_target t = user_row_target(res, stmt, path);
-    const char *why;
-    if (t.user_id != req_who(r)->user_id && authz_check(req_who(r), ACT_USER_READ, &t, &why) != KEHU__V1__CODE__OK) {
-        req_fail(r, KEHU__V1__CODE__PERMISSION_DENIED, "user", "you may not see %s '%s': %s", theirs, username, why);
-        return -1;
-    }
     if (user_id)
-        *user_id = t.user_id;
+        *user_id = db_get_i64(res, stmt, 0, 0);
     return 0;
 }
 

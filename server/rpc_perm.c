@@ -350,22 +350,11 @@ static void explain_user_found(const struct db_result *res, void *arg)
         req_fail_db(r, res);
         return;
     }
-    if (db_rows(res, 0) != 1) {
-        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "username", "no user named '%s'", m->username);
+    if (rpc_user_visible(r, res, 0, m->username, "username") < 0)
         return;
-    }
     int64_t path[AUTHZ_MAX_DEPTH];
     int n = rpc_user_row_path(res, 0, 0, 0, path, AUTHZ_MAX_DEPTH);
     rpc_principal_from_row(&st->them, res, 0, 0, 0);
-    struct authz_target ut = { .unit_path = path, .path_len = n < 0 ? 0 : n, .role = st->them.role,
-                               .user_id = st->them.user_id };
-    const char *why;
-    if (st->them.user_id != req_who(r)->user_id &&
-        authz_check(req_who(r), ACT_USER_READ, &ut, &why) != KEHU__V1__CODE__OK) {
-        req_fail(r, KEHU__V1__CODE__PERMISSION_DENIED, "username", "you may not look into the access of '%s': %s",
-                 m->username, why);
-        return;
-    }
     st->disabled = db_get_bool(res, 0, 0, 6);
     Kehu__V1__AccessExplanation *x = arena_alloc(&r->arena, sizeof *x);
     kehu__v1__access_explanation__init(x);

@@ -82,17 +82,19 @@ static int authorize_path(struct req *r, enum authz_action act, const struct db_
     return -1;
 }
 
-/* A database refusal from the pool's functions: their SQLSTATEs mapped. */
+/* A database refusal from the pool's functions. Those of sql/0012 (claim,
+ * release, pool rules) raise Kehu's own states with the request's field
+ * (req_fail_db); the older ones (assignment rules, the recycle job) raise
+ * standard states with the field as DETAIL. PostgreSQL's whole text never
+ * reaches the user: only the primary message, which is Kehu's own words. */
 static void fail_pool_db(struct req *r, const struct db_result *res)
 {
-    const char *field = "", *message = res->message;
-    if (res->res && res->failed_stmt >= 0 && res->failed_stmt < res->nres && res->res[res->failed_stmt]) {
-        const char *d = PQresultErrorField(res->res[res->failed_stmt], PG_DIAG_MESSAGE_DETAIL);
-        const char *m = PQresultErrorField(res->res[res->failed_stmt], PG_DIAG_MESSAGE_PRIMARY);
-        field = d ? d : "";
-        message = m ? m : message;
-    }
-    if (res->outcome == DB_ERROR) {
+    if (res->outcome == DB_ERROR && strncmp(res->sqlstate, "KH", 2) != 0 && res->primary && *res->primary) {
+        const char *field = "";
+        if (res->res && res->failed_stmt >= 0 && res->failed_stmt < res->nres && res->res[res->failed_stmt]) {
+            const char *d = PQresultErrorField(res->res[res->failed_stmt], PG_DIAG_MESSAGE_DETAIL);
+            field = d ? d : "";
+        }
         Kehu__V1__Code code = strcmp(res->sqlstate, "55000") == 0   ? KEHU__V1__CODE__FAILED_PRECONDITION
                               : strcmp(res->sqlstate, "53400") == 0 ? KEHU__V1__CODE__RESOURCE_EXHAUSTED
                               : strcmp(res->sqlstate, "42501") == 0 ? KEHU__V1__CODE__PERMISSION_DENIED
@@ -100,7 +102,7 @@ static void fail_pool_db(struct req *r, const struct db_result *res)
                               : strcmp(res->sqlstate, "55P03") == 0 ? KEHU__V1__CODE__FAILED_PRECONDITION
                                                                     : KEHU__V1__CODE__OK;
         if (code != KEHU__V1__CODE__OK) {
-            req_fail(r, code, field, "%s", message);
+            req_fail(r, code, field, "%s", res->primary);
             return;
         }
     }
@@ -315,6 +317,41 @@ static void moved(const struct db_result *res, void *arg)
     req_reply(r);
 }
 
+/* A customer the caller may not see is one that does not exist: the same
+ * code, message and field for both (it_leaks.c compares them). */
+static void no_customer(struct req *r, int64_t id)
+{
+    req_fail(r, KEHU__V1__CODE__NOT_FOUND, "customer_id", "no customer %lld", (long long)id);
+}
+
+/* The authorization target of a customer_place row (statement stmt). */
+static struct authz_target place_target(const struct db_result *res, int stmt, int64_t *path, int64_t *owner_path)
+{
+    int n = authz_parse_path(db_get(res, stmt, 0, 2), path, AUTHZ_MAX_DEPTH);
+    int on = authz_parse_path(db_get(res, stmt, 0, 4), owner_path, AUTHZ_MAX_DEPTH);
+    const char *status = db_get(res, stmt, 0, 1);
+    struct authz_target t = { .unit_path = path, .path_len = n < 0 ? 0 : n, .owner_id = db_get_i64(res, stmt, 0, 3),
+                              .owner_path = owner_path, .owner_path_len = on < 0 ? 0 : on,
+                              .in_pool = status && strcmp(status, "in_pool") == 0 };
+    return t;
+}
+
+/* Whether the caller sees the customer of a customer_place row at all: one
+ * waiting in a pool the caller works with (pool_act on its branch), or one
+ * the matrix lets them read. Nothing about any other is said, not even
+ * that it is someone else's now. */
+static int place_visible(struct req *r, const struct db_result *res, enum authz_action pool_act)
+{
+    if (db_rows(res, 0) != 1)
+        return 0;
+    int64_t path[AUTHZ_MAX_DEPTH], owner_path[AUTHZ_MAX_DEPTH];
+    struct authz_target t = place_target(res, 0, path, owner_path);
+    const char *why;
+    if (t.in_pool && authz_check(req_who(r), pool_act, &t, &why) == KEHU__V1__CODE__OK)
+        return 1;
+    return authz_check(req_who(r), ACT_CUSTOMER_READ, &t, &why) == KEHU__V1__CODE__OK;
+}
+
 static void claim_placed(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
@@ -323,19 +360,10 @@ static void claim_placed(const struct db_result *res, void *arg)
         req_fail_db(r, res);
         return;
     }
-    if (db_rows(res, 0) != 1) {
-        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "customer_id", "no such customer");
-        return;
-    }
-    /* the pool's branch is the customer's; someone who may not see that
-     * branch's pools learns nothing of the customer */
-    int64_t path[AUTHZ_MAX_DEPTH];
-    int n = authz_parse_path(db_get(res, 0, 0, 2), path, AUTHZ_MAX_DEPTH);
-    struct authz_target t = { .unit_path = path, .path_len = n < 0 ? 0 : n };
-    const char *why;
-    Kehu__V1__Code code = authz_check(req_who(r), ACT_POOL_CLAIM, &t, &why);
-    if (code != KEHU__V1__CODE__OK) {
-        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "customer_id", "no such customer in your pools");
+    /* a customer of the caller's pools, or one they may read (whose claim
+     * pool_claim refuses as not in a pool) */
+    if (!place_visible(r, res, ACT_POOL_CLAIM)) {
+        no_customer(r, id);
         return;
     }
     const char *p[] = { rpc_num(r, id), rpc_num(r, req_who(r)->user_id) };
@@ -665,9 +693,11 @@ void pool_shutdown(struct server *s)
 
 static struct db_stmt events_of_customer =
     DB_STMT(POOL_EVENT_SELECT "WHERE v.customer_id = $1 ORDER BY v.id DESC LIMIT $2");
+/* $1 the caller's pools, $2 limit, $3 and $4 their read scope (RPC_SCOPE_SQL):
+ * the events of customers waiting in those pools or readable by the caller. */
 static struct db_stmt events_in_scope = DB_STMT(
     POOL_EVENT_SELECT "JOIN org_unit b ON b.id = v.branch_id WHERE ($1::bigint = 0 OR b.path @> ARRAY[$1::bigint])"
-    " ORDER BY v.id DESC LIMIT $2");
+    " AND (c.status = 'in_pool' OR" RPC_SCOPE_SQL(3, 4) ") ORDER BY v.id DESC LIMIT $2");
 
 static void events_done(const struct db_result *res, void *arg)
 {
@@ -709,20 +739,10 @@ static void events_placed(const struct db_result *res, void *arg)
         req_fail_db(r, res);
         return;
     }
-    if (db_rows(res, 0) != 1) {
-        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "customer_id", "no such customer");
-        return;
-    }
-    /* who may read the customer, or see the pools of its branch */
-    int64_t path[AUTHZ_MAX_DEPTH], owner_path[AUTHZ_MAX_DEPTH];
-    int n = authz_parse_path(db_get(res, 0, 0, 2), path, AUTHZ_MAX_DEPTH);
-    int on = authz_parse_path(db_get(res, 0, 0, 4), owner_path, AUTHZ_MAX_DEPTH);
-    struct authz_target t = { .unit_path = path, .path_len = n < 0 ? 0 : n, .owner_id = db_get_i64(res, 0, 0, 3),
-                              .owner_path = owner_path, .owner_path_len = on < 0 ? 0 : on };
-    const char *why;
-    if (authz_check(req_who(r), ACT_CUSTOMER_READ, &t, &why) != KEHU__V1__CODE__OK &&
-        authz_check(req_who(r), ACT_POOL_READ, &t, &why) != KEHU__V1__CODE__OK) {
-        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "customer_id", "no such customer");
+    /* who may read the customer, or sees it waiting in their pools: once
+     * someone else holds it, its record (owners, reasons) is theirs */
+    if (!place_visible(r, res, ACT_POOL_READ)) {
+        no_customer(r, m->customer_id);
         return;
     }
     const char *p[] = { rpc_num(r, m->customer_id), rpc_num(r, m->limit ? m->limit : LIST_DEFAULT) };
@@ -746,8 +766,10 @@ static void pool_events(struct req *r)
         req_fail(r, KEHU__V1__CODE__PERMISSION_DENIED, NULL, "%s", authz_why);
         return;
     }
-    const char *p[] = { pool_scope(r), rpc_num(r, m && m->limit ? m->limit : LIST_DEFAULT) };
-    db_query(r->srv->db, &events_in_scope, 2, p, events_done, r);
+    const char *k, *i;
+    rpc_scope_params(r, ACT_CUSTOMER_READ, &k, &i);
+    const char *p[] = { pool_scope(r), rpc_num(r, m && m->limit ? m->limit : LIST_DEFAULT), k, i };
+    db_query(r->srv->db, &events_in_scope, 4, p, events_done, r);
 }
 
 /* Anyone who may read a customer may read its pool record (events_placed). */

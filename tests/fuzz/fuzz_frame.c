@@ -1,12 +1,14 @@
 /* libFuzzer target: bytes from the network, handled as kehud handles them.
  * The first byte picks how the input is split into reads; the rest goes
- * through the frame decoder, and each whole frame is unpacked within a budget
- * and walked (every request field read), as dispatch does. */
+ * through the frame decoder, and each whole frame is checked (strings and
+ * enums on its bytes), unpacked within a budget and walked (every request
+ * field read), as dispatch does. */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "wire.h"
+#include "wire_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -68,6 +70,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         while ((r = wire_decoder_next(&d, &p, &len)) == WIRE_FRAME) {
             struct wire_budget b;
             wire_budget_init(&b, 64 * 1024 + len * 16);
+            struct wire_problem prob; /* the check dispatch runs on every request's bytes */
+            sink += (size_t)wire_check(&kehu__v1__frame__descriptor, p, len, &prob);
             Kehu__V1__Frame *f = wire_unpack(&b, p, len);
             if (f) {
                 if (f->body_case == KEHU__V1__FRAME__BODY_REQUEST)

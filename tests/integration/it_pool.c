@@ -187,9 +187,18 @@ static void test_rules(void **state)
                                 "C.warn_days=5", "C.max_held=1"));
     k(U_ADMIN, 0, "\"grade\": \"C\"", IT_ARGS("pool", "rules", "show", "--json"));
     /* refused, all or none */
-    k(U_ADMIN, 1, "INVALID_ARGUMENT", IT_ARGS("pool", "rules", "set", "C.followup_days=7", "C.nonsense=1"));
+    /* each refusal plain, naming the entry at fault, never PostgreSQL's text */
+    k(U_ADMIN, 1, "INVALID_ARGUMENT: no pool rule \"nonsense\"",
+      IT_ARGS("pool", "rules", "set", "C.followup_days=7", "C.nonsense=1"));
+    assert_non_null(strstr(cl[U_ADMIN].err, "[C.nonsense]"));
     k(U_ADMIN, 1, "INVALID_ARGUMENT", IT_ARGS("pool", "rules", "set", "C.followup_days=abc"));
+    assert_non_null(strstr(cl[U_ADMIN].err, "[C.followup_days]"));
+    k(U_ADMIN, 1, "INVALID_ARGUMENT", IT_ARGS("pool", "rules", "set", "X.followup_days=1"));
+    assert_non_null(strstr(cl[U_ADMIN].err, "[X.followup_days]"));
     k(U_ADMIN, 1, "INVALID_ARGUMENT", IT_ARGS("pool", "rules", "set", "C.warn_days=40"));
+    assert_non_null(strstr(cl[U_ADMIN].err, "[C.warn_days]"));
+    assert_null(strstr(cl[U_ADMIN].err, "PL/pgSQL"));
+    assert_null(strstr(cl[U_ADMIN].err, "CONTEXT"));
     assert_int_equal(pg_num("SELECT followup_days FROM pool_rule WHERE branch_id IS NULL AND grade = 'C'"), 30);
     /* an account manager may not; a branch manager only for the branch */
     k(U_LI, 1, "PERMISSION_DENIED", IT_ARGS("pool", "rules", "set", "--branch", "上海分行", "C.followup_days=7"));
@@ -330,8 +339,13 @@ static void test_release(void **state)
                             " AND reason = '客户已移居外地'", c_rel), 1);
     k(U_LI, 1, "NOT_FOUND", IT_ARGS("pool", "release", num(c_rel), "--reason", "again"));
     k(U_MGR, 1, "FAILED_PRECONDITION", IT_ARGS("pool", "release", num(c_rel), "--reason", "again"));
+    assert_non_null(strstr(cl[U_MGR].err, "is already in a pool [customer_id]"));
     /* an A customer: a manager releases it */
     k(U_LI, 1, "PERMISSION_DENIED", IT_ARGS("pool", "release", num(c_a), "--reason", "太忙"));
+    assert_non_null(strstr(cl[U_LI].err, "a branch manager releases it [customer_id]"));
+    assert_null(strstr(cl[U_LI].err, "PL/pgSQL"));
+    k(U_MGR, 1, "NOT_FOUND", IT_ARGS("pool", "release", num(c_a), "--reason", "x", "--pool", "没有这个池"));
+    assert_non_null(strstr(cl[U_MGR].err, "[pool]"));
     k(U_MGR, 0, NULL, IT_ARGS("pool", "release", num(c_a), "--reason", "重新分配"));
     assert_string_equal(status_of(c_a), "in_pool");
     /* into a second pool of the branch */
@@ -367,8 +381,31 @@ static void test_claim(void **state)
     k(U_ZHANG, 0, "id_number", IT_ARGS("customer", "history", num(c_f)));
     k(U_ZHANG, 0, "recycle", IT_ARGS("pool", "log", num(c_f)));
     k(U_ZHANG, 0, "claim", IT_ARGS("pool", "log", num(c_f)));
-    /* a second claim of the same customer */
-    k(U_SUN, 1, "already claimed by zhang.wei", IT_ARGS("pool", "claim", num(c_f)));
+    /* the pool's other viewers lose sight of it with the claim: its log is
+     * a missing customer's, and the branch's log leaves it out */
+    char missing[64];
+    snprintf(missing, sizeof missing, "NOT_FOUND: no customer %lld [customer_id]", c_f);
+    k(U_SUN, 1, missing, IT_ARGS("pool", "log", num(c_f)));
+    snprintf(missing, sizeof missing, "NOT_FOUND: no customer %lld [customer_id]", c_f + 1000000);
+    k(U_SUN, 1, missing, IT_ARGS("pool", "log", num(c_f + 1000000)));
+    k(U_SUN, 0, NULL, IT_ARGS("pool", "log", "--limit", "1000"));
+    assert_null(strstr(cl[U_SUN].out, "跟进客户"));
+    assert_null(strstr(cl[U_SUN].out, "zhang.wei"));
+    k(U_MGR, 0, "跟进客户", IT_ARGS("pool", "log", "--limit", "1000"));
+    /* a colleague's customer never in a pool is no more there than a missing one */
+    long long never = add_customer("从未入池", "13800000088", "zhang.wei", "上海分行");
+    snprintf(missing, sizeof missing, "NOT_FOUND: no customer %lld [customer_id]", never);
+    k(U_SUN, 1, missing, IT_ARGS("pool", "log", num(never)));
+    k(U_ZHANG, 0, NULL, IT_ARGS("pool", "log", num(never)));
+    /* a second claim of the same customer: a colleague's customer, which sun.li
+     * may not read, is a missing one (not "claimed by zhang.wei") */
+    snprintf(missing, sizeof missing, "NOT_FOUND: no customer %lld [customer_id]", c_f);
+    k(U_SUN, 1, missing, IT_ARGS("pool", "claim", num(c_f)));
+    assert_null(strstr(cl[U_SUN].err, "zhang.wei"));
+    assert_null(strstr(cl[U_SUN].err, "PL/pgSQL"));
+    /* the owner's own customer is not in a pool: said plainly, with the field */
+    k(U_ZHANG, 1, "FAILED_PRECONDITION: customer", IT_ARGS("pool", "claim", num(c_f)));
+    assert_non_null(strstr(cl[U_ZHANG].err, "is not in a pool [customer_id]"));
     /* the day's limit for C: 3 */
     k(U_ZHANG, 0, NULL, IT_ARGS("pool", "claim", num(p[0])));
     k(U_ZHANG, 0, NULL, IT_ARGS("pool", "claim", num(p[1])));
@@ -438,7 +475,9 @@ static void test_concurrent_claims(void **state)
         if (res[i].code == C(OK)) {
             ok++;
             winner = i;
-        } else if (res[i].code == C(FAILED_PRECONDITION) && strstr(res[i].message, "already claimed by")) {
+        } else if ((res[i].code == C(FAILED_PRECONDITION) && strstr(res[i].message, "not in a pool")) ||
+                   (res[i].code == C(NOT_FOUND) && strstr(res[i].message, "no customer"))) {
+            /* lost the race: in the pool when it looked, or already someone else's (so not there for them) */
             lost++;
         } else {
             fail_msg("racer %d: %d %s", i, res[i].code, res[i].message);

@@ -1,4 +1,6 @@
-/* The frame codec: split and coalesced reads, oversize, garbage, budgets. */
+/* The frame codec: split and coalesced reads, oversize, garbage, budgets;
+ * the check of strings and enums on the encoded bytes. */
+#define _GNU_SOURCE /* memmem */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +11,7 @@
 #include <cmocka.h>
 
 #include "wire.h"
+#include "wire_check.h"
 
 static void ping_frame(Kehu__V1__Frame *f, Kehu__V1__Request *req, Kehu__V1__Ping *ping, uint64_t id,
                        const char *payload)
@@ -219,6 +222,75 @@ static void test_code_names(void **state)
     assert_string_equal(wire_code_name(999), "UNKNOWN");
 }
 
+/* A customer add whose name is `name` (its bytes, NUL included) and kind `kind`,
+ * packed as a frame payload into out. */
+static size_t customer_add_frame(uint8_t *out, size_t cap, const char *name, size_t name_len, int kind)
+{
+    Kehu__V1__Customer cu = KEHU__V1__CUSTOMER__INIT;
+    Kehu__V1__CustomerAdd ca = KEHU__V1__CUSTOMER_ADD__INIT;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    Kehu__V1__Frame f = KEHU__V1__FRAME__INIT;
+    char marker[64];
+    memset(marker, '#', name_len);
+    marker[name_len] = 0;
+    cu.name = marker; /* packed with placeholders, the real bytes written over them */
+    cu.kind = (Kehu__V1__CustomerKind)kind;
+    ca.customer = &cu;
+    ca.owner = "li.lei";
+    req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_ADD;
+    req.customer_add = &ca;
+    f.id = 7;
+    f.body_case = KEHU__V1__FRAME__BODY_REQUEST;
+    f.request = &req;
+    size_t n = kehu__v1__frame__get_packed_size(&f);
+    assert_true(n <= cap);
+    kehu__v1__frame__pack(&f, out);
+    uint8_t *at = memmem(out, n, marker, name_len);
+    assert_non_null(at);
+    memcpy(at, name, name_len);
+    return n;
+}
+
+static void test_check_strings_and_enums(void **state)
+{
+    (void)state;
+    uint8_t buf[256];
+    struct wire_problem p;
+    size_t n = customer_add_frame(buf, sizeof buf, "张三", strlen("张三"), 1);
+    assert_int_equal(wire_check(&kehu__v1__frame__descriptor, buf, n, &p), 0);
+    n = customer_add_frame(buf, sizeof buf, "ab\0cd", 5, 1);
+    assert_int_equal(wire_check(&kehu__v1__frame__descriptor, buf, n, &p), -1);
+    assert_string_equal(p.field, "request.customer_add.customer.name");
+    assert_string_equal(p.why, "contains a NUL character");
+    n = customer_add_frame(buf, sizeof buf, "ab\xff", 3, 1);
+    assert_int_equal(wire_check(&kehu__v1__frame__descriptor, buf, n, &p), -1);
+    assert_string_equal(p.why, "is not valid UTF-8");
+    n = customer_add_frame(buf, sizeof buf, "ok", 2, 99);
+    assert_int_equal(wire_check(&kehu__v1__frame__descriptor, buf, n, &p), -1);
+    assert_string_equal(p.field, "request.customer_add.customer.kind");
+    assert_string_equal(p.why, "has an unknown value 99");
+    n = customer_add_frame(buf, sizeof buf, "ok", 2, -1);
+    assert_int_equal(wire_check(&kehu__v1__frame__descriptor, buf, n, &p), -1);
+    /* truncated bytes are unpack's to refuse, never read past */
+    for (size_t k = 0; k < n; k++)
+        wire_check(&kehu__v1__frame__descriptor, buf, k, &p);
+}
+
+static void test_utf8(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *s;
+        int ok;
+    } cases[] = {
+        { "", 1 }, { "abc", 1 }, { "张三", 1 }, { "\xF0\x9F\x98\x80", 1 }, { "\xC2\xA5", 1 },
+        { "\xff", 0 }, { "\xC0\xAF", 0 } /* overlong */, { "\xE0\x80\xAF", 0 }, { "\xED\xA0\x80", 0 } /* surrogate */,
+        { "\xF4\x90\x80\x80", 0 } /* past U+10FFFF */, { "\xE5\xBC", 0 } /* cut */, { "\x80", 0 },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        assert_int_equal(wire_utf8_valid((const uint8_t *)cases[i].s, strlen(cases[i].s)), cases[i].ok);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -230,6 +302,8 @@ int main(void)
         cmocka_unit_test(test_random_bytes_never_crash),
         cmocka_unit_test(test_budget_limits_expansion),
         cmocka_unit_test(test_code_names),
+        cmocka_unit_test(test_check_strings_and_enums),
+        cmocka_unit_test(test_utf8),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

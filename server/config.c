@@ -48,6 +48,9 @@ static const struct setting settings[] = {
     S(hello_timeout, K_INT, 1, 3600, "seconds a new connection has to say Hello (default 10)"),
     S(frame_timeout, K_INT, 1, 3600, "seconds a started frame has to arrive whole (default 30)"),
     S(id_key, K_STR, 0, 0, "64 hex digits encrypting ID numbers at rest; keep a copy apart from backups (required)"),
+    S(without_id_numbers, K_INT, 0, 1,
+      "1: serve a base whose ID number key is lost (no id_key needed): ID numbers show as unavailable, new ones are"
+      " refused (default 0)"),
     S(pg_dump, K_STR, 0, 0, "pg_dump for backups (default: PostgreSQL 15's, from pg_config --bindir)"),
     S(backup_db, K_STR, 0, 0, "connection string for backups (default: db_owner, else db)"),
 };

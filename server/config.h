@@ -30,6 +30,7 @@ struct config {
     int hello_timeout;      /* seconds a new connection has to say Hello */
     int frame_timeout;      /* seconds a started frame has to arrive whole */
     char id_key[72];        /* 64 hex digits: the key ID numbers are encrypted with (never stored in the database) */
+    int without_id_numbers; /* 1: serve a base whose ID number key is lost: numbers shown unavailable, none stored */
     char pg_dump[512];      /* pg_dump for backups; "" finds PostgreSQL 15's */
     char backup_db[1024];   /* connection string pg_dump uses; "" the db value */
 };

@@ -64,14 +64,15 @@ int main(int argc, char **argv)
     log_parse_level(cfg.log_level, &level);
     log_set_level(level);
     /* every session kehud opens (pool, imports, LISTEN, migrations) carries
-     * the key that seals and opens ID numbers: libpq reads PGOPTIONS */
-    if (config_id_key_ok(cfg.id_key) < 0) {
+     * the key that seals and opens ID numbers: libpq reads PGOPTIONS. Without
+     * it ('none'), stored numbers read as unavailable and none are stored. */
+    if (!cfg.without_id_numbers && config_id_key_ok(cfg.id_key) < 0) {
         fprintf(stderr, "kehud: id_key must be 64 hex digits (for example from `openssl rand -hex 32`): ID numbers "
-                        "are stored encrypted with it\n");
+                        "are stored encrypted with it (a base whose key is lost is served with without_id_numbers = 1)\n");
         return 2;
     }
     char pgoptions[128];
-    snprintf(pgoptions, sizeof pgoptions, "-c kehu.id_key=%s", cfg.id_key);
+    snprintf(pgoptions, sizeof pgoptions, "-c kehu.id_key=%s", cfg.without_id_numbers ? "none" : cfg.id_key);
     setenv("PGOPTIONS", pgoptions, 1);
     if (sodium_init() < 0) {
         fprintf(stderr, "kehud: libsodium failed to initialise\n");

@@ -214,7 +214,8 @@ static int receiver_ok(struct req *r, const struct db_result *res, int row, cons
     const char *why;
     if (authz_check(req_who(r), ACT_CUSTOMER_REASSIGN, &t, &why) != KEHU__V1__CODE__OK) {
         req_fail(r, KEHU__V1__CODE__PERMISSION_DENIED, "to",
-                 "%s is outside your scope: you could not reassign their customers", name);
+                 "%s is outside your scope: you could not reassign their customers (%s)", name,
+                 authz_cell(req_who(r), ACT_CUSTOMER_REASSIGN));
         return -1;
     }
     return 0;

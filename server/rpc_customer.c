@@ -511,8 +511,8 @@ static void add_resolved(const struct db_result *res, void *arg)
                               .owner_path = owner_path, .owner_path_len = on < 0 ? 0 : on };
     const char *why;
     if (authz_check(req_who(r), ACT_CUSTOMER_WRITE, &t, &why) != KEHU__V1__CODE__OK) {
-        req_fail(r, KEHU__V1__CODE__PERMISSION_DENIED, NULL,
-                 "you may add customers only for yourself or within your own branch");
+        req_fail(r, KEHU__V1__CODE__PERMISSION_DENIED, NULL, "%s: a new customer must be within it",
+                 authz_cell(req_who(r), ACT_CUSTOMER_WRITE));
         return;
     }
     add_insert(r);

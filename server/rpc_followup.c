@@ -195,7 +195,7 @@ static void plan_user_found(const struct db_result *res, void *arg)
     rpc_principal_from_row(&them, res, 0, 0, 0);
     struct authz_target t = rpc_customer_target(&st->ref);
     const char *why;
-    if (authz_check(&them, ACT_CUSTOMER_WRITE, &t, &why) != KEHU__V1__CODE__OK) {
+    if (authz_check(&them, ACT_CUSTOMER_LOG_CONTACT, &t, &why) != KEHU__V1__CODE__OK) {
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "user", "'%s' may not work on customer %lld", them.username,
                  (long long)st->ref.id);
         return;
@@ -240,11 +240,11 @@ static void followup_plan(struct req *r)
     }
     if (check_text(r, "note", m->note, NOTE_MAX, 1) < 0 || check_text(r, "user", m->user, 64, 0) < 0)
         return;
-    rpc_customer_load(r, m->customer_id, ACT_CUSTOMER_WRITE, plan_loaded);
+    rpc_customer_load(r, m->customer_id, ACT_CUSTOMER_LOG_CONTACT, plan_loaded);
 }
 
-const struct rpc_entry rpc_followup_plan = { KEHU__V1__REQUEST__OP_FOLLOWUP_PLAN, "followup_plan", ACT_CUSTOMER_WRITE,
-                                             0, followup_plan };
+const struct rpc_entry rpc_followup_plan = { KEHU__V1__REQUEST__OP_FOLLOWUP_PLAN, "followup_plan",
+                                             ACT_CUSTOMER_LOG_CONTACT, 0, followup_plan };
 
 /* ---- FollowupLog */
 
@@ -315,11 +315,11 @@ static void followup_log(struct req *r)
     }
     if (check_text(r, "outcome", m->outcome, OUTCOME_MAX, 1) < 0 || check_text(r, "note", m->note, NOTE_MAX, 1) < 0)
         return;
-    rpc_customer_load(r, m->customer_id, ACT_CUSTOMER_WRITE, log_loaded);
+    rpc_customer_load(r, m->customer_id, ACT_CUSTOMER_LOG_CONTACT, log_loaded);
 }
 
-const struct rpc_entry rpc_followup_log = { KEHU__V1__REQUEST__OP_FOLLOWUP_LOG, "followup_log", ACT_CUSTOMER_WRITE, 0,
-                                            followup_log };
+const struct rpc_entry rpc_followup_log = { KEHU__V1__REQUEST__OP_FOLLOWUP_LOG, "followup_log",
+                                            ACT_CUSTOMER_LOG_CONTACT, 0, followup_log };
 
 /* ---- FollowupDue */
 

@@ -970,8 +970,8 @@ static void begin_branch_found(const struct db_result *res, void *arg)
     struct authz_target t = { .unit_path = path, .path_len = n < 0 ? 0 : n, .owner_id = req_who(r)->user_id };
     const char *why;
     if (explicit && authz_check(req_who(r), ACT_CUSTOMER_WRITE, &t, &why) != KEHU__V1__CODE__OK) {
-        req_fail(r, KEHU__V1__CODE__PERMISSION_DENIED, "branch", "you may not add customers to branch '%s'",
-                 db_get(res, 0, 0, 3));
+        req_fail(r, KEHU__V1__CODE__PERMISSION_DENIED, "branch", "you may not add customers to branch '%s': %s",
+                 db_get(res, 0, 0, 3), authz_cell(req_who(r), ACT_CUSTOMER_WRITE));
         return;
     }
     begin_with_branch(r, db_get_i64(res, 0, 0, 0));

@@ -181,7 +181,8 @@ static void perm_set(struct req *r)
         }
         if (perm_action_from_name(actions[i]) < 0) {
             req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "action",
-                     "no action '%.40s': read, edit, reassign, override_grade, export, unmask, delete, admin",
+                     "no action '%.40s': read, edit, reassign, override_grade, export, unmask, delete, log_contact,"
+                     " admin",
                      actions[i]);
             return;
         }
@@ -214,7 +215,7 @@ static const enum authz_action explained[PERM_ACTIONS] = {
     [PERM_READ] = ACT_CUSTOMER_READ,       [PERM_EDIT] = ACT_CUSTOMER_WRITE,
     [PERM_REASSIGN] = ACT_CUSTOMER_REASSIGN, [PERM_OVERRIDE_GRADE] = ACT_GRADE_OVERRIDE,
     [PERM_EXPORT] = ACT_CUSTOMER_EXPORT,   [PERM_UNMASK] = ACT_CUSTOMER_UNMASK,
-    [PERM_DELETE] = ACT_CUSTOMER_DELETE,
+    [PERM_DELETE] = ACT_CUSTOMER_DELETE,   [PERM_LOG_CONTACT] = ACT_CUSTOMER_LOG_CONTACT,
 };
 
 struct explain_state {

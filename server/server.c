@@ -12,6 +12,7 @@
 #include "migrate.h"
 #include "notify.h"
 #include "search_keys.h"
+#include "setup.h"
 #include "util.h"
 
 void server_want_flush(struct server *s, struct conn *c)
@@ -170,10 +171,11 @@ int server_run(const struct config *cfg)
     s->started_at_ms = now_unix_ms();
 
     /* one connection for the start-up checks: the schema, the permission
-     * matrix, whether the role could rewrite the audit trail */
+     * matrix, the ID number key, whether the role could rewrite the audit trail */
     char err[512];
     PGconn *pg = migrate_connect(cfg->db, err, sizeof err);
-    if (!pg || migrate_check_pg(pg, err, sizeof err) < 0 || perm_load_sync(pg, err, sizeof err) < 0) {
+    if (!pg || migrate_check_pg(pg, err, sizeof err) < 0 || perm_load_sync(pg, err, sizeof err) < 0 ||
+        setup_id_key_check(pg, cfg, err, sizeof err) < 0) {
         log_error(0, 0, "%s", err);
         PQfinish(pg);
         free(s);

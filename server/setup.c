@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "auth.h"
+#include "log.h"
 #include "migrate.h"
 #include "search_keys.h"
 
@@ -321,5 +322,33 @@ rollback:
 out:
     fflush(stdout);
     PQfinish(pg);
+    return rc;
+}
+
+/* ---- the ID number key */
+
+int setup_id_key_check(PGconn *pg, const struct config *cfg, char *err, size_t errsz)
+{
+    if (cfg->without_id_numbers) {
+        log_warn(0, 0, "serving without the ID number key (without_id_numbers = 1): stored ID numbers show as"
+                       " unavailable and new ones are refused");
+        return 0;
+    }
+    PGresult *r = PQexec(pg, "SELECT id_key_verify()");
+    int rc = -1;
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+        snprintf(err, errsz, "cannot check the ID number key: %s", PQresultErrorMessage(r));
+    } else if (strcmp(PQgetvalue(r, 0, 0), "wrong") == 0) {
+        snprintf(err, errsz,
+                 "the ID number key (id_key) is not the key this database's ID numbers were sealed with: start kehud"
+                 " with the right key (a restored base needs the key of the base it was taken from), or, if that key"
+                 " is lost, with without_id_numbers = 1 (--without-id-numbers 1) to serve everything but the ID"
+                 " numbers");
+    } else {
+        if (strcmp(PQgetvalue(r, 0, 0), "new") == 0)
+            log_info(0, 0, "ID number key: check value recorded in the database (id_key_check)");
+        rc = 0;
+    }
+    PQclear(r);
     return rc;
 }

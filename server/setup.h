@@ -3,9 +3,17 @@
 #ifndef KEHU_SETUP_H
 #define KEHU_SETUP_H
 
+#include <libpq-fe.h>
+
 #include "config.h"
 
 int setup_init(const struct config *cfg);
 int setup_demo(const struct config *cfg);
+
+/* At the start of `serve`, on the start-up connection: whether id_key is
+ * the key the base's ID numbers were sealed with (sql/0017's check value,
+ * made at the first start). 0 when it is (or when kehud serves without
+ * ID numbers: then a warning is logged), -1 with a message in err. */
+int setup_id_key_check(PGconn *pg, const struct config *cfg, char *err, size_t errsz);
 
 #endif

@@ -24,6 +24,7 @@ enum {
     O_ACTION,
     O_LIMIT,
     O_HEAD,
+    O_FULL,
 };
 
 static void hex(const ProtobufCBinaryData *b, char *out, size_t n)
@@ -289,14 +290,18 @@ static int run_audit_verify(struct cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {
         { "head", required_argument, NULL, O_HEAD },
+        { "full", no_argument, NULL, O_FULL },
         { NULL, 0, NULL, 0 },
     };
     const char *head = NULL;
-    int c, rc;
+    int c, rc, full = 0;
     while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        if (c != O_HEAD)
+        if (c == O_FULL)
+            full = 1;
+        else if (c == O_HEAD)
+            head = optarg;
+        else
             return cli->opt_rc;
-        head = optarg;
     }
     if ((rc = cli_args(cli, argc, argv, 0, 0)))
         return rc;
@@ -315,6 +320,7 @@ static int run_audit_verify(struct cli *cli, int argc, char **argv)
         snprintf(head_hash, sizeof head_hash, "%s", colon + 1);
     }
     Kehu__V1__AuditVerify m = KEHU__V1__AUDIT_VERIFY__INIT;
+    m.full = full;
     Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
     req.op_case = KEHU__V1__REQUEST__OP_AUDIT_VERIFY;
     req.audit_verify = &m;
@@ -352,12 +358,19 @@ static int run_audit_verify(struct cli *cli, int argc, char **argv)
         json_kstr(&w, "last_hash", last_hash);
         json_kint(&w, "bad_seq", ok ? 0 : bad_seq);
         json_kstr(&w, "reason", ok ? "" : reason);
+        json_kint(&w, "from_seq", v->from_seq);
+        json_kbool(&w, "full", v->full);
         json_end_object(&w);
         json_finish(&w);
     }
     if (ok) {
         if (!cli->json) {
-            cli_say("audit trail intact: %" PRId64 " rows checked, seq 1 to %" PRId64 "\n", v->rows, v->last_seq);
+            if (v->from_seq)
+                cli_say("audit trail intact: %" PRId64 " rows checked, seq %" PRId64 " to %" PRId64
+                        " after the checkpoint at seq %" PRId64 " (`--full` checks from seq 1)\n",
+                        v->rows, v->from_seq + 1, v->last_seq, v->from_seq);
+            else
+                cli_say("audit trail intact: %" PRId64 " rows checked, seq 1 to %" PRId64 "\n", v->rows, v->last_seq);
             if (v->last_seq)
                 cli_say("head: %" PRId64 ":%s (keep it; `kehu audit verify --head` with it later also shows whether"
                         " the newest rows were removed)\n",
@@ -376,7 +389,9 @@ const struct cli_cmd cmd_audit_table[] = {
     { "audit list", "[--user U] [--customer ID] [--since TIME] [--until TIME] [--action RPC] [--limit N]",
       "who read or changed what, newest first (TIME: YYYY-MM-DD, YYYY-MM-DDTHH:MM UTC, or 15m, 2h, 7d ago)", 1,
       run_audit_list },
-    { "audit verify", "[--head SEQ:HASH]",
-      "check the audit trail's hash chain (exit 1 naming the first edited or missing row)", 1, run_audit_verify },
+    { "audit verify", "[--full] [--head SEQ:HASH]",
+      "check the audit trail's hash chain from the last verified checkpoint, or whole with --full (exit 1 naming the"
+      " first edited or missing row)",
+      1, run_audit_verify },
     { NULL, NULL, NULL, 0, NULL },
 };

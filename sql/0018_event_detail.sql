@@ -17,19 +17,29 @@ CREATE FUNCTION kehu_announce_part(t text) RETURNS text LANGUAGE sql IMMUTABLE A
     SELECT left(translate(coalesce(t, ''), E'\x1e\x1f', '  '), 200)
 $$;
 
--- The tail of an announcement of a change to customer cust_id at version.
+-- The tail of an announcement of a change to customer p_cust at p_version.
 -- The changed fields are the ones this transaction logged at that version.
-CREATE FUNCTION kehu_announce_tail(kind text, cust_id bigint, cust_name text, version bigint, actor bigint)
-RETURNS text LANGUAGE sql AS $$
-    SELECT E'\x1e' || CASE WHEN coalesce(current_setting('kehu.job', true), '') IN ('', 'off') THEN ''
-                           ELSE txid_current()::text END
-        || E'\x1f' || kehu_announce_part((SELECT u.username FROM app_user u WHERE u.id = actor))
-        || E'\x1f' || kehu_announce_part(cust_name)
-        || E'\x1f' || CASE WHEN kind LIKE '%.created' OR kind !~ '^(customer|contact)\.' THEN ''
-                      ELSE coalesce((SELECT left(string_agg(DISTINCT l.field, ',' ORDER BY l.field), 1000)
-                                       FROM change_log l
-                                      WHERE l.customer_id = cust_id AND l.version = kehu_announce_tail.version
-                                        AND l.changed_at = now() AND l.field <> 'created'), '') END
+-- PL/pgSQL, so that its queries are planned once per session, not per row of
+-- an import.
+CREATE FUNCTION kehu_announce_tail(p_kind text, p_cust bigint, p_name text, p_version bigint, p_actor bigint)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    job    text := '';
+    who    text;
+    fields text;
+BEGIN
+    IF coalesce(current_setting('kehu.job', true), '') NOT IN ('', 'off') THEN
+        job := txid_current()::text;
+    END IF;
+    SELECT u.username INTO who FROM app_user u WHERE u.id = p_actor;
+    IF p_kind NOT LIKE '%.created' AND p_kind ~ '^(customer|contact)\.' THEN
+        SELECT left(string_agg(DISTINCT l.field, ',' ORDER BY l.field), 1000) INTO fields
+          FROM change_log l
+         WHERE l.customer_id = p_cust AND l.version = p_version AND l.changed_at = now() AND l.field <> 'created';
+    END IF;
+    RETURN E'\x1e' || job || E'\x1f' || kehu_announce_part(who) || E'\x1f' || kehu_announce_part(p_name)
+        || E'\x1f' || coalesce(fields, '');
+END
 $$;
 
 CREATE OR REPLACE FUNCTION kehu_announce(kind text, cust customer, actor bigint) RETURNS void LANGUAGE plpgsql AS $$
@@ -49,13 +59,24 @@ BEGIN
 END
 $$;
 
+-- PL/pgSQL now (planned once per session): a grading run or a batch of
+-- reassignments announces customer by customer.
 CREATE OR REPLACE FUNCTION kehu_announce_detail(kind text, customer_id bigint, branch_id bigint, version bigint,
-                                                owner_id bigint, actor bigint, detail text) RETURNS void LANGUAGE sql AS $$
-    SELECT pg_notify('kehu', concat_ws(' ', $1, $2, $3, $4, coalesce($5, 0), coalesce($6, 0),
-                                       (SELECT o.path::text FROM org_unit o WHERE o.id = $3),
-                                       coalesce((SELECT o.path FROM app_user u JOIN org_unit o ON o.id = u.unit_id
-                                                  WHERE u.id = $5), '{}')::text, $7)
-                             || kehu_announce_tail($1, $2, (SELECT c.name FROM customer c WHERE c.id = $2), $4, $6))
+                                                owner_id bigint, actor bigint, detail text) RETURNS void
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    path       text;
+    owner_path text;
+    cust_name  text;
+BEGIN
+    SELECT o.path::text INTO path FROM org_unit o WHERE o.id = $3;
+    SELECT o.path::text INTO owner_path FROM app_user u JOIN org_unit o ON o.id = u.unit_id WHERE u.id = $5;
+    SELECT c.name INTO cust_name FROM customer c WHERE c.id = $2;
+    PERFORM pg_notify('kehu', concat_ws(' ', $1, $2, $3, $4, coalesce($5, 0), coalesce($6, 0), path,
+                                        coalesce(owner_path, '{}'), $7)
+                              || kehu_announce_tail($1, $2, cust_name, $4, $6));
+END
 $$;
 
 -- The end of a bulk job (its connection SET kehu.job = 'on'): its

@@ -55,6 +55,10 @@ static const struct rpc_entry *const rpc_table[] = {
     &rpc_import_chunk,
     &rpc_export_page,
     &rpc_customer_merge,
+    &rpc_customer_unarchive,
+    &rpc_customer_unmerge,
+    &rpc_txn_reverse,
+    &rpc_payment_reverse,
     &rpc_grade_run,
     &rpc_grade_show,
     &rpc_grade_override,
@@ -281,10 +285,7 @@ int req_authorize(struct req *r, const struct authz_target *t)
 /* A session ends at its expiry even on a connection that stays open. */
 static void expire_session(struct conn *c)
 {
-    if (c->who.user_id && c->who.expires_at_ms <= now_unix_ms()) {
-        log_info(c->id, 0, "session of %s expired", c->who.username);
-        memset(&c->who, 0, sizeof c->who);
-    }
+    conn_expire_session(c);
 }
 
 /* Every string of every request is valid UTF-8 without NUL and every enum

@@ -185,20 +185,52 @@ static void job_done(struct server *s, const char *payload)
     name = name ? name + 1 : "";
     int sent = 0;
     for (struct conn *c = s->conns; c; c = c->next)
-        for (int i = 0; i < NOTIFY_JOBS; i++)
-            if (c->sub.jobs[i].job == job && c->sub.kind == SUB_NONE) {
-                memset(&c->sub.jobs[i], 0, sizeof c->sub.jobs[i]); /* unsubscribed meanwhile */
-            } else if (c->sub.jobs[i].job == job) {
-                send_summary(c, &c->sub.jobs[i], kind, name);
-                sent++;
+        for (int i = 0; i < NOTIFY_JOBS; i++) {
+            if (c->sub.jobs[i].job != job)
+                continue;
+            if (c->state == CONN_OPEN && c->sub.kind != SUB_NONE)
+                conn_expire_session(c);
+            if (c->state != CONN_OPEN || c->sub.kind == SUB_NONE || !c->who.user_id) {
+                memset(&c->sub.jobs[i], 0, sizeof c->sub.jobs[i]); /* unsubscribed or logged out meanwhile */
+                continue;
             }
+            send_summary(c, &c->sub.jobs[i], kind, name);
+            sent++;
+        }
     log_debug(0, 0, "%s (job %lld) summed up for %d connection(s)", kind, job, sent);
+}
+
+/* "login.throttled USER FAILURES TEXT" (conn_limits.c): repeated failed logins,
+ * pushed to every admin watching (any subscription), on every kehud. */
+static void login_throttled(struct server *s, long long user, int failures, const char *text)
+{
+    Kehu__V1__Event ev = KEHU__V1__EVENT__INIT;
+    ev.kind = "login.throttled";
+    ev.actor_id = user; /* the account tried, 0 when unknown or for the whole address */
+    ev.version = failures;
+    ev.at_ms = now_unix_ms();
+    ev.detail = (char *)text;
+    Kehu__V1__Frame f = KEHU__V1__FRAME__INIT;
+    f.body_case = KEHU__V1__FRAME__BODY_EVENT;
+    f.event = &ev;
+    for (struct conn *c = s->conns; c; c = c->next) {
+        if (c->state != CONN_OPEN || c->sub.kind == SUB_NONE)
+            continue;
+        conn_expire_session(c);
+        if (c->who.user_id && c->who.role == KEHU__V1__ROLE__ADMIN)
+            conn_send(c, &f);
+    }
 }
 
 void notify_dispatch(const char *channel, const char *payload, void *arg)
 {
     struct server *s = arg;
     long long session, user;
+    int failures, used = 0;
+    if (sscanf(payload, "login.throttled %lld %d %n", &user, &failures, &used) == 2 && used > 0) {
+        login_throttled(s, user, failures, payload + used);
+        return;
+    }
     /* "session.revoked SESSION USER": a logout or a disabled account, maybe on another kehud */
     if (sscanf(payload, "session.revoked %lld %lld", &session, &user) == 2) {
         rpc_forget_sessions(s, user, session);
@@ -240,7 +272,10 @@ void notify_dispatch(const char *channel, const char *payload, void *arg)
                               .owner_path = a.owner_path, .owner_path_len = a.owner_path_len };
     int sent = 0;
     for (struct conn *c = s->conns; c; c = c->next) {
-        if (c->state != CONN_OPEN || c->sub.kind == SUB_NONE || !wanted(c, &a))
+        if (c->state != CONN_OPEN || c->sub.kind == SUB_NONE)
+            continue;
+        conn_expire_session(c); /* a watch stops when its session ends, as at logout */
+        if (!c->who.user_id || !wanted(c, &a))
             continue;
         const char *why;
         if (authz_check(&c->who, ACT_CUSTOMER_READ, &t, &why) != KEHU__V1__CODE__OK)

@@ -51,6 +51,8 @@ char *rpc_customer_next_cursor(struct req *r, const struct db_result *res, uint3
 extern const struct rpc_entry rpc_import_begin, rpc_import_chunk, rpc_export_page;
 /* rpc_merge.c */
 extern const struct rpc_entry rpc_customer_merge;
+/* rpc_customer.c, rpc_merge.c, rpc_contact.c, rpc_payment.c: repairs */
+extern const struct rpc_entry rpc_customer_unarchive, rpc_customer_unmerge, rpc_txn_reverse, rpc_payment_reverse;
 /* Abandons the connection's import, if any: its transaction rolls back. */
 void import_drop(struct conn *c);
 
@@ -207,7 +209,7 @@ extern const struct rpc_entry rpc_churn_list, rpc_churn_ack, rpc_churn_lost, rpc
 #define CHURN_WARNING_COLUMNS                                                                                     \
     "w.id, w.customer_id, c.name, coalesce(ow.username, ''), w.raised_on::text, array_to_string(w.reasons, ','),"  \
     " w.status, coalesce(w.plan, ''), coalesce(ab.username, ''), coalesce(" SQL_MS("w.acked_at") ", 0),"          \
-    " coalesce(w.lost_reason, ''), coalesce(grade_of(c.id, 'abc'), '')"
+    " coalesce(w.lost_reason, ''), coalesce(grade_of(c.id, 'abc'), ''), (w.value_at_risk * 100)::bigint"
 #define CHURN_WARNING_JOINS                                                                                       \
     " JOIN customer c ON c.id = w.customer_id LEFT JOIN app_user ow ON ow.id = c.owner_id"                      \
     " LEFT JOIN app_user ab ON ab.id = w.acked_by "

@@ -601,6 +601,27 @@ static struct db_stmt stats_run_stmt = DB_STMT(
     "SELECT id, kind, dry_run, " SQL_MS("started_at") ", coalesce(duration_ms, 0), coalesce(customers, 0),"
     " coalesce(changed, 0) FROM grading_run ORDER BY id DESC LIMIT 1");
 
+static void stats_count(struct req *r, Kehu__V1__AdminStatsResult *s, const char *name, uint64_t n)
+{
+    Kehu__V1__AdminCount *c = arena_alloc(&r->arena, sizeof *c);
+    kehu__v1__admin_count__init(c);
+    c->name = (char *)name;
+    c->count = n;
+    s->limits[s->n_limits++] = c;
+}
+
+/* The connection layer's counters (conn_limits.h) and its gauges. */
+static void stats_limits(struct req *r, Kehu__V1__AdminStatsResult *s)
+{
+    const struct limits *l = &r->srv->limits;
+    s->limits = arena_alloc(&r->arena, (LC_COUNT + 3) * sizeof *s->limits);
+    for (int i = 0; i < LC_COUNT; i++)
+        stats_count(r, s, limits_counter_name((enum limit_counter)i), l->counts[i]);
+    stats_count(r, s, "connections_not_logged_in", (uint64_t)l->unauth);
+    stats_count(r, s, "output_queued_bytes", l->output_total);
+    stats_count(r, s, "password_checks_queued", (uint64_t)(l->auth.queued + l->auth.running));
+}
+
 static void stats_got(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
@@ -645,6 +666,7 @@ static void stats_got(const struct db_result *res, void *arg)
     s->started_at_ms = r->srv->started_at_ms;
     s->uptime_s = (now_unix_ms() - r->srv->started_at_ms) / 1000;
     s->connections = (uint32_t)r->srv->nconns;
+    stats_limits(r, s);
     r->resp.result_case = KEHU__V1__RESPONSE__RESULT_ADMIN_STATS;
     r->resp.admin_stats = s;
     req_reply(r);

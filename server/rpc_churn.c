@@ -60,6 +60,7 @@ Kehu__V1__ChurnWarning *rpc_churn_warning_from_row(struct req *r, const struct d
     w->acked_at_ms = db_get_i64(res, stmt, row, 9);
     w->lost_reason = rpc_col(r, res, stmt, row, 10);
     w->grade = rpc_col(r, res, stmt, row, 11);
+    w->value_at_risk_minor = db_get_i64(res, stmt, row, 12);
     return w;
 }
 

@@ -273,7 +273,7 @@ const struct rpc_entry rpc_contact_edit = { KEHU__V1__REQUEST__OP_CONTACT_EDIT, 
     "t.id, t.customer_id, t.date::text, (t.amount * 100)::bigint, t.margin IS NOT NULL,"                             \
     " coalesce((t.margin * 100)::bigint, 0), coalesce(t.product, ''), coalesce(t.category, ''),"                     \
     " coalesce(t.channel, ''), " SQL_MS("t.created_at") ", coalesce(u.username, ''), t.on_credit,"                   \
-    " coalesce(t.due::text, '')"
+    " coalesce(t.due::text, ''), coalesce(t.reverses, 0), coalesce(t.reversed_by, 0), coalesce(t.reason, '')"
 
 static Kehu__V1__Txn *txn_from_row(struct req *r, const struct db_result *res, int stmt, int row)
 {
@@ -292,6 +292,9 @@ static Kehu__V1__Txn *txn_from_row(struct req *r, const struct db_result *res, i
     t->created_by = rpc_col(r, res, stmt, row, 10);
     t->on_credit = db_get_bool(res, stmt, row, 11);
     t->due = rpc_col(r, res, stmt, row, 12);
+    t->reverses_id = db_get_i64(res, stmt, row, 13);
+    t->reversed_by_id = db_get_i64(res, stmt, row, 14);
+    t->reason = rpc_col(r, res, stmt, row, 15);
     return t;
 }
 
@@ -463,3 +466,85 @@ static void txn_list(struct req *r)
 }
 
 const struct rpc_entry rpc_txn_list = { KEHU__V1__REQUEST__OP_TXN_LIST, "txn_list", ACT_CUSTOMER_READ, 0, txn_list };
+
+/* ---- TxnReverse: a wrong transaction corrected by a row negating it
+ * (txn_reverse in sql/0015), never edited in place */
+
+#define REASON_MAX 500
+
+static struct db_stmt txn_owner_stmt = DB_STMT("SELECT customer_id FROM txn WHERE id = $1");
+static struct db_stmt txn_reverse_stmt = DB_STMT("SELECT txn_reverse($1, $2, $3)");
+static struct db_stmt txn_reversal_stmt = DB_STMT(
+    "SELECT " TXN_COLUMNS " FROM txn t LEFT JOIN app_user u ON u.id = t.created_by WHERE t.reverses = $1");
+
+static const char *txn_missing(struct req *r)
+{
+    return arena_printf(&r->arena, "no transaction %lld", (long long)r->msg->txn_reverse->id);
+}
+
+static void txn_reversed(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    if (res->outcome != DB_OK) {
+        req_fail_db(r, res);
+        return;
+    }
+    if (db_rows(res, 1) != 1) {
+        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "id", "%s", txn_missing(r));
+        return;
+    }
+    Kehu__V1__Txn *t = txn_from_row(r, res, 1, 0);
+    log_info(r->conn->id, r->id, "transaction %lld reversed by %lld", (long long)t->reverses_id, (long long)t->id);
+    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_TXN;
+    r->resp.txn = t;
+    req_reply(r);
+}
+
+static void txn_reverse_loaded(struct req *r, const struct rpc_customer_ref *ref)
+{
+    (void)ref;
+    const Kehu__V1__TxnReverse *m = r->msg->txn_reverse;
+    const char *p[] = { rpc_num(r, m->id), m->reason, rpc_num(r, req_who(r)->user_id) };
+    struct db_call *call = db_call_new(r->srv->db, txn_reversed, r);
+    db_call_add(call, &txn_reverse_stmt, 3, p);
+    db_call_add(call, &txn_reversal_stmt, 1, p);
+    audit_call_send(r, call);
+}
+
+static void txn_owner_found(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    if (res->outcome != DB_OK) {
+        req_fail_db(r, res);
+        return;
+    }
+    if (db_rows(res, 0) != 1) {
+        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "id", "%s", txn_missing(r));
+        return;
+    }
+    rpc_customer_load_as(r, db_get_i64(res, 0, 0, 0), ACT_CUSTOMER_WRITE, txn_reverse_loaded, NULL, "id",
+                          txn_missing(r));
+}
+
+static void txn_reverse(struct req *r)
+{
+    const Kehu__V1__TxnReverse *m = r->msg->txn_reverse;
+    const char *why;
+    if (!m || m->id <= 0) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "id", "the transaction's id is required");
+        return;
+    }
+    if (!m->reason || !*m->reason) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "reason", "a reason is required");
+        return;
+    }
+    if ((why = validate_line(m->reason, REASON_MAX))) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "reason", "reason %s", why);
+        return;
+    }
+    const char *p[] = { rpc_num(r, m->id) };
+    db_query(r->srv->db, &txn_owner_stmt, 1, p, txn_owner_found, r);
+}
+
+const struct rpc_entry rpc_txn_reverse = { KEHU__V1__REQUEST__OP_TXN_REVERSE, "txn_reverse", ACT_CUSTOMER_WRITE, 0,
+                                           txn_reverse };

@@ -196,6 +196,7 @@ static struct db_stmt customer_by_id = DB_STMT(
 struct load {
     int64_t id;
     const char *field; /* how the request names the customer */
+    int tombstone_ok;    /* a merged customer is loaded too (unmerge) */
     void *ctx;
     enum authz_action act;
     void (*then)(struct req *r, const struct rpc_customer_ref *ref);
@@ -240,7 +241,7 @@ static void loaded(const struct db_result *res, void *arg)
         return;
     }
     int64_t merged_into = db_get_i64(res, 0, 0, COL_MERGED_INTO);
-    if (merged_into) { /* a tombstone: say where the customer went */
+    if (merged_into && !l->tombstone_ok) { /* a tombstone: say where the customer went */
         req_fail(r, KEHU__V1__CODE__NOT_FOUND, l->field, "customer %lld was merged into customer %lld",
                  (long long)l->id, (long long)merged_into);
         return;
@@ -286,6 +287,7 @@ void rpc_customer_load_as(struct req *r, int64_t id, enum authz_action act,
     struct load *l = arena_alloc(&r->arena, sizeof *l);
     l->id = id;
     l->field = field;
+    l->tombstone_ok = act == ACT_CUSTOMER_DELETE && op == KEHU__V1__REQUEST__OP_CUSTOMER_UNMERGE;
     l->ctx = ctx;
     l->act = act;
     l->then = then;
@@ -637,7 +639,26 @@ static void customer_get(struct req *r)
 const struct rpc_entry rpc_customer_get = { KEHU__V1__REQUEST__OP_CUSTOMER_GET, "customer_get", ACT_CUSTOMER_READ, 0,
                                             customer_get };
 
-/* ---- CustomerEdit: read, merge, recompute keys, update if the version still matches */
+/* ---- CustomerEdit: read, merge, recompute keys, update if the version still matches
+ *
+ * Without a version (0) only the named fields change, on the record as it
+ * is: the update is still made against the version just read, and when
+ * someone saved in between, the record is read again and the named fields
+ * applied to it (a few times), so another change is never lost. */
+
+#define EDIT_ATTEMPTS 5
+
+/* A field named by an edit: its name, or one of the other names import
+ * accepts (phone, 电话, ...); owner and branch are not set by editing. */
+static int edit_field(const char *name)
+{
+    int i = customer_field_find(name);
+    if (i < 0)
+        i = customer_field_from_header(name);
+    return i >= 0 && i < CF_COUNT ? i : -1;
+}
+
+static void edit_loaded(struct req *r, const struct rpc_customer_ref *ref);
 
 static void edit_done(const struct db_result *res, void *arg)
 {
@@ -652,6 +673,12 @@ static void edit_done(const struct db_result *res, void *arg)
     }
     if (db_rows(res, 0) == 1) {
         reply_customer(r, res, 0);
+        return;
+    }
+    int *attempts = r->state;
+    if (m->version == 0 && db_rows(res, 1) == 1 && ++*attempts < EDIT_ATTEMPTS) {
+        /* someone saved in between: the named fields again, on the new record */
+        rpc_customer_load_ctx(r, m->id, ACT_CUSTOMER_WRITE, edit_loaded, attempts, "id");
         return;
     }
     /* someone else saved first: answer CONFLICT with the record as it is now */
@@ -673,7 +700,8 @@ static void edit_loaded(struct req *r, const struct rpc_customer_ref *ref)
 {
     const Kehu__V1__CustomerEdit *m = r->msg->customer_edit;
     const struct db_result *row = r->state;
-    if (ref->version != m->version) {
+    int64_t expected = m->version ? m->version : ref->version;
+    if (ref->version != expected) {
         Kehu__V1__Customer *now = rpc_customer_from_row(r, row, 0, 0);
         r->status.code = KEHU__V1__CODE__CONFLICT;
         r->status.field = "version";
@@ -689,7 +717,7 @@ static void edit_loaded(struct req *r, const struct rpc_customer_ref *ref)
     rpc_customer_values(r, &v, row, 0);
     int changed[CF_COUNT] = { 0 };
     for (size_t k = 0; k < m->n_set; k++) {
-        int i = customer_field_find(m->set[k]->field);
+        int i = edit_field(m->set[k]->field);
         const char *why = customer_field_set(&r->arena, &v, i, m->set[k]->value ? m->set[k]->value : "");
         if (why) {
             req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, customer_fields[i].name, "%s %s", customer_fields[i].name, why);
@@ -716,7 +744,7 @@ static void edit_loaded(struct req *r, const struct rpc_customer_ref *ref)
                                 " updated_by = $3, sort_key = $4, search_text = $5, search_tokens = $6::text[]");
     const char *params[6 + CF_COUNT];
     params[0] = arena_printf(&r->arena, "%lld", (long long)m->id);
-    params[1] = arena_printf(&r->arena, "%lld", (long long)m->version);
+    params[1] = arena_printf(&r->arena, "%lld", (long long)expected);
     params[2] = arena_printf(&r->arena, "%lld", (long long)req_who(r)->user_id);
     params[3] = k.sort_key;
     params[4] = k.text;
@@ -732,6 +760,7 @@ static void edit_loaded(struct req *r, const struct rpc_customer_ref *ref)
     snprintf(sql + n, sizeof sql - n,
              " WHERE id = $1 AND version = $2 AND merged_into IS NULL RETURNING *)"
              " SELECT " CUSTOMER_COLUMNS " FROM c" CUSTOMER_JOINS);
+    r->state = ref->ctx; /* the attempts so far */
     struct db_call *call = db_call_new(r->srv->db, edit_done, r);
     db_call_add_sql(call, sql, np, params);
     db_call_add(call, &customer_by_id, 1, params); /* the current record, for a CONFLICT */
@@ -745,8 +774,8 @@ static void customer_edit(struct req *r)
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "id", "a customer id is required");
         return;
     }
-    if (m->version <= 0) {
-        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "version", "the version you read is required");
+    if (m->version < 0) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "version", "a version is positive (0: the current record)");
         return;
     }
     if (m->n_set == 0) {
@@ -755,18 +784,21 @@ static void customer_edit(struct req *r)
     }
     for (size_t k = 0; k < m->n_set; k++) {
         const char *f = m->set[k]->field ? m->set[k]->field : "";
-        if (customer_field_find(f) < 0) {
+        int i = edit_field(f);
+        if (i < 0) {
             req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "set",
                      "'%s' is not a customer field one can set (owner and status change through assign and archive)", f);
             return;
         }
         for (size_t j = 0; j < k; j++)
-            if (strcmp(m->set[j]->field, f) == 0) {
-                req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "set", "'%s' is set twice", f);
+            if (edit_field(m->set[j]->field) == i) {
+                req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "set", "'%s' is set twice", customer_fields[i].name);
                 return;
             }
     }
-    rpc_customer_load(r, m->id, ACT_CUSTOMER_WRITE, edit_loaded);
+    int *attempts = arena_alloc(&r->arena, sizeof *attempts);
+    *attempts = 0;
+    rpc_customer_load_ctx(r, m->id, ACT_CUSTOMER_WRITE, edit_loaded, attempts, "id");
 }
 
 const struct rpc_entry rpc_customer_edit = { KEHU__V1__REQUEST__OP_CUSTOMER_EDIT, "customer_edit", ACT_CUSTOMER_WRITE,
@@ -820,6 +852,49 @@ static void customer_archive(struct req *r)
 
 const struct rpc_entry rpc_customer_archive = { KEHU__V1__REQUEST__OP_CUSTOMER_ARCHIVE, "customer_archive",
                                                 ACT_CUSTOMER_DELETE, 0, customer_archive };
+
+/* ---- CustomerUnarchive: an archived customer active again (customer_unarchive in sql/0015) */
+
+static struct db_stmt unarchive_stmt = DB_STMT("SELECT customer_unarchive($1, $2, $3)");
+
+static void unarchive_done(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    if (res->outcome != DB_OK) {
+        req_fail_db(r, res);
+        return;
+    }
+    if (db_rows(res, 1) != 1) {
+        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "id", "no customer %lld", (long long)r->msg->customer_unarchive->id);
+        return;
+    }
+    reply_customer(r, res, 1);
+}
+
+static void unarchive_loaded(struct req *r, const struct rpc_customer_ref *ref)
+{
+    const Kehu__V1__CustomerUnarchive *m = r->msg->customer_unarchive;
+    if (strcmp(ref->status, "archived") != 0) {
+        reply_customer(r, r->state, 0); /* not archived: nothing to do */
+        return;
+    }
+    const char *p[] = { arena_printf(&r->arena, "%lld", (long long)m->id),
+                        arena_printf(&r->arena, "%lld", (long long)m->version),
+                        arena_printf(&r->arena, "%lld", (long long)req_who(r)->user_id) };
+    struct db_call *call = db_call_new(r->srv->db, unarchive_done, r);
+    db_call_add(call, &unarchive_stmt, 3, p);
+    db_call_add(call, &customer_by_id, 1, p);
+    audit_call_send(r, call);
+}
+
+static void customer_unarchive(struct req *r)
+{
+    const Kehu__V1__CustomerUnarchive *m = r->msg->customer_unarchive;
+    rpc_customer_load_ctx(r, m ? m->id : 0, ACT_CUSTOMER_DELETE, unarchive_loaded, NULL, "id");
+}
+
+const struct rpc_entry rpc_customer_unarchive = { KEHU__V1__REQUEST__OP_CUSTOMER_UNARCHIVE, "customer_unarchive",
+                                                  ACT_CUSTOMER_DELETE, 0, customer_unarchive };
 
 /* ---- CustomerList and CustomerSearch: the caller's scope, filters, keyset pages */
 

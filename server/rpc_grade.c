@@ -123,13 +123,16 @@ struct grade_job {
     char kind[12];
     char as_of[11];
     int dry;
+    int backtest; /* dated before today and not live: a dry run, kept nowhere */
     int64_t actor;
+    int64_t branch; /* a branch's own run; 0 the whole company */
     int64_t run_id;
     uint64_t started_ms;
     Kehu__V1__GradeRunResult *result; /* in r's arena, or NULL */
     enum { JOB_OK, JOB_FAILED } outcome;
     Kehu__V1__Code code;
     char message[256];
+    char field[32]; /* the request's field the failure is about, "" none */
 };
 
 struct grade_state {
@@ -167,7 +170,7 @@ static void job_end(struct grade_job *job)
             r->resp.grade_run = job->result;
             req_reply(r);
         } else {
-            req_fail(r, job->code, NULL, "%s", job->message);
+            req_fail(r, job->code, job->field, "%s", job->message);
         }
     }
     free(job);
@@ -189,8 +192,13 @@ static int job_db_failed(struct grade_job *job, const struct db_result *res)
         job_fail(job, KEHU__V1__CODE__UNAVAILABLE, "the database is not available");
     else if (strcmp(res->sqlstate, "55P03") == 0)
         job_fail(job, KEHU__V1__CODE__FAILED_PRECONDITION, "another grading run is in progress");
-    else if (strcmp(res->sqlstate, "22023") == 0)
-        job_fail(job, KEHU__V1__CODE__INVALID_ARGUMENT, res->message);
+    else if (strcmp(res->sqlstate, "22023") == 0 || strcmp(res->sqlstate, "KH400") == 0 ||
+             strcmp(res->sqlstate, "KH412") == 0) {
+        snprintf(job->field, sizeof job->field, "%s", res->column ? res->column : "");
+        job_fail(job, strcmp(res->sqlstate, "KH412") == 0 ? KEHU__V1__CODE__FAILED_PRECONDITION
+                                                          : KEHU__V1__CODE__INVALID_ARGUMENT,
+                 res->primary ? res->primary : "the grading run was refused");
+    }
     else {
         log_error(0, 0, "grading run: %s %s", res->sqlstate, res->message);
         job_fail(job, KEHU__V1__CODE__INTERNAL, "the grading run failed (see kehud's log)");
@@ -285,6 +293,8 @@ static void job_header(const struct db_result *res, void *arg)
         g->duration_ms = db_get_i64(res, 0, 0, 7);
         g->started_at_ms = db_get_i64(res, 0, 0, 8);
         g->started_by = rpc_col(r, res, 0, 0, 9);
+        g->branch = rpc_col(r, res, 0, 0, 10);
+        g->backtest = job->backtest;
         job->result = g;
     }
     char sql[1024];
@@ -310,8 +320,9 @@ static void job_ran(const struct db_result *res, void *arg)
     char sql[512];
     snprintf(sql, sizeof sql,
              "SELECT r.id, r.kind, r.as_of::text, r.params::text, r.customers, r.changed, r.warnings_raised,"
-             " r.duration_ms, " SQL_MS("r.started_at") ", coalesce(u.username, '')"
-             " FROM grading_run r LEFT JOIN app_user u ON u.id = r.started_by WHERE r.id = %lld",
+             " r.duration_ms, " SQL_MS("r.started_at") ", coalesce(u.username, ''), coalesce(b.name, '')"
+             " FROM grading_run r LEFT JOIN app_user u ON u.id = r.started_by"
+             " LEFT JOIN org_unit b ON b.id = r.branch_id WHERE r.id = %lld",
              (long long)job->run_id);
     db_copy_exec(job->x, sql, job_header, job);
 }
@@ -325,9 +336,11 @@ static void job_connected(const struct db_result *res, void *arg)
     }
     db_copy_on_notice(job->x, on_notice, job);
     /* the values are checked (kind, a valid date) or numbers: safe to write into the text */
-    char sql[512], actor[24] = "NULL";
+    char sql[640], actor[24] = "NULL", branch[24] = "NULL";
     if (job->actor)
         snprintf(actor, sizeof actor, "%lld", (long long)job->actor);
+    if (job->branch)
+        snprintf(branch, sizeof branch, "%lld", (long long)job->branch);
     snprintf(sql, sizeof sql,
              "SET application_name = 'kehud grading'; SET statement_timeout = 0;"
              /* a million customers' aggregates and sorts fit in memory: no spilling to disk (the
@@ -336,13 +349,14 @@ static void job_connected(const struct db_result *res, void *arg)
              /* one core: parallel workers would double the run's CPU (merging the partial aggregates
               * costs about what they save) and take the core that serves requests */
              " SET max_parallel_workers_per_gather = 0; BEGIN;"
-             " SELECT grade_run('%s', '%s'::date, %s, %s)",
-             job->kind, job->as_of, job->dry ? "true" : "false", actor);
+             " SELECT grade_run('%s', '%s'::date, %s, %s, %s)",
+             job->kind, job->as_of, job->dry ? "true" : "false", actor, branch);
     db_copy_exec(job->x, sql, job_ran, job);
 }
 
 /* Starts a run; r (may be NULL) is answered when it ends. */
-static void job_start(struct server *s, struct req *r, const char *kind, const char *as_of, int dry, int64_t actor)
+static void job_start(struct server *s, struct req *r, const char *kind, const char *as_of, int dry, int backtest,
+                      int64_t actor, int64_t branch)
 {
     struct grade_state *gs = state_of(s);
     if (gs->job) {
@@ -357,7 +371,9 @@ static void job_start(struct server *s, struct req *r, const char *kind, const c
     snprintf(job->kind, sizeof job->kind, "%s", kind);
     snprintf(job->as_of, sizeof job->as_of, "%s", as_of);
     job->dry = dry;
+    job->backtest = backtest;
     job->actor = actor;
+    job->branch = branch;
     job->started_ms = uv_now(s->loop);
     gs->job = job;
     log_info(r ? r->conn->id : 0, r ? r->id : 0, "grading run (%s%s, as of %s) starting", kind, dry ? ", dry" : "",
@@ -385,7 +401,26 @@ static void grade_run(struct req *r)
         return;
     if (!*as_of)
         as_of = today;
-    job_start(r->srv, r, kind, as_of, m && m->dry_run, who->user_id);
+    /* company-wide runs are head office's; a branch manager grades their own branch (a full run only
+     * where ABC ranks within each branch: the SQL refuses it otherwise, saying so) */
+    int64_t branch = 0;
+    if (who->role != KEHU__V1__ROLE__ADMIN) {
+        if (!who->branch_id) {
+            req_fail(r, KEHU__V1__CODE__PERMISSION_DENIED, NULL,
+                     "a branch manager grades their own branch, and you are not placed in one");
+            return;
+        }
+        branch = who->branch_id;
+    }
+    /* a run dated before today is a back-test unless an admin asks for a live one (the SQL keeps the
+     * live grading moving forward in time) */
+    int backtest = strcmp(as_of, today) < 0 && !(m && m->live);
+    if (m && m->live && strcmp(as_of, today) < 0 && who->role != KEHU__V1__ROLE__ADMIN) {
+        req_fail(r, KEHU__V1__CODE__PERMISSION_DENIED, "live",
+                 "only an admin makes a back-dated run the live grading; without live it is a back-test");
+        return;
+    }
+    job_start(r->srv, r, kind, as_of, (m && m->dry_run) || backtest, backtest, who->user_id, branch);
 }
 
 const struct rpc_entry rpc_grade_run = { KEHU__V1__REQUEST__OP_GRADE_RUN, "grade_run", ACT_CUSTOMER_WRITE, 0,
@@ -404,7 +439,7 @@ static void schedule_checked(const struct db_result *res, void *arg)
         return;
     char today[11];
     validate_today(today);
-    job_start(s, NULL, db_get(res, 0, 0, 0), today, 0, 0);
+    job_start(s, NULL, db_get(res, 0, 0, 0), today, 0, 0, 0, 0);
 }
 
 static void on_schedule(uv_timer_t *t)
@@ -486,11 +521,14 @@ static struct db_stmt show_header = DB_STMT(
     " coalesce((g.sales * 100)::bigint, 0), coalesce((g.aum * 100)::bigint, 0), coalesce(g.score::text, ''),"
     " coalesce(g.since::text, ''), coalesce(g.last_purchase::text, ''),"
     " coalesce((SELECT min(d.due)::text FROM customer_contacts_due(c.id) d), ''),"
-    " coalesce(grade_service_text(coalesce(grade_of(c.id, 'abc'), 'C')), '')"
+    " coalesce(grade_service_text(coalesce(grade_of(c.id, 'abc'), 'C')), ''),"
+    " CASE WHEN g.abc_held THEN 'held at B: credit ' || coalesce(grade_of(c.id, 'credit'), g.credit, '?')"
+    "  || ' is below the floor ' || grade_policy_text('abc.credit_floor') || ' (abc.credit_floor)' ELSE '' END"
     " FROM customer c LEFT JOIN customer_grade g ON g.customer_id = c.id"
-    /* every run grades every live customer: the last run is the one that graded it (unchanged rows are not rewritten) */
+    /* every run grades every live customer of its scope (the company, or one branch): the last such run is the
+     * one that graded it (unchanged rows are not rewritten) */
     " LEFT JOIN LATERAL (SELECT r.id, r.as_of FROM grading_run r WHERE g.customer_id IS NOT NULL"
-    "  ORDER BY r.id DESC LIMIT 1) l ON true WHERE c.id = $1");
+    "  AND (r.branch_id IS NULL OR r.branch_id = c.branch_id) ORDER BY r.id DESC LIMIT 1) l ON true WHERE c.id = $1");
 /* The grades in force, each with the run and date that set it: the last
  * history row where it changed, or the override's day. */
 static struct db_stmt show_grades = DB_STMT(
@@ -542,6 +580,7 @@ static void show_done(const struct db_result *res, void *arg)
     g->last_purchase = rpc_col(r, res, 0, 0, 8);
     g->next_contact_due = rpc_col(r, res, 0, 0, 9);
     g->service = rpc_col(r, res, 0, 0, 10);
+    g->abc_note = rpc_col(r, res, 0, 0, 11);
 
     int n = db_rows(res, 1);
     g->grades = arena_alloc(&r->arena, sizeof *g->grades * (size_t)(n ? n : 1));

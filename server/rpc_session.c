@@ -32,6 +32,7 @@ static void hello(struct req *r)
         return;
     }
     c->state = CONN_OPEN;
+    c->unauth_since_ms = uv_now(r->srv->loop); /* auth_timeout counts from here */
     log_info(c->id, r->id, "hello from %s (%s)", c->peer, h->client && *h->client ? h->client : "unnamed client");
     Kehu__V1__HelloReply *rep = arena_alloc(&r->arena, sizeof *rep);
     kehu__v1__hello_reply__init(rep);
@@ -84,17 +85,14 @@ struct login {
     char *password;
     int64_t user_id;
     int disabled;
+    struct login_pair *pair; /* the throttle's reservation (conn_limits.c), NULL once ended */
 };
 
-/* The account's hash and throttling state. wait_s > 0: too many recent
- * failures; the wait doubles with each further failure, up to 5 minutes. */
+/* The account's hash. Whether it may be tried now is the connection
+ * layer's decision (login_gate), taken before this lookup; failed_logins
+ * only records, for admins. */
 static struct db_stmt login_lookup = DB_STMT(
-    "SELECT id, password_hash, disabled_at IS NOT NULL,"
-    " CASE WHEN failed_logins >= $2::int THEN"
-    "   ceil(greatest(0, extract(epoch FROM last_failed_at"
-    "     + make_interval(secs => least(300, 2 ^ (failed_logins - $2::int))) - now())))::int"
-    " ELSE 0 END"
-    " FROM app_user WHERE username = $1");
+    "SELECT id, password_hash, disabled_at IS NOT NULL FROM app_user WHERE username = $1");
 static struct db_stmt login_failed = DB_STMT(
     "UPDATE app_user SET failed_logins = failed_logins + 1, last_failed_at = now() WHERE id = $1");
 static struct db_stmt login_reset = DB_STMT(
@@ -110,6 +108,33 @@ static void wipe_password(struct login *l)
         sodium_memzero(l->password, strlen(l->password));
         l->password = NULL;
     }
+}
+
+/* The login throttle, before anything costly: by (account, address) and by
+ * address, one login at a time per connection, a bounded queue per address
+ * (conn_limits.c). Answers and returns -1 when the attempt may not be checked. */
+static int login_gate(struct req *r, struct login *l)
+{
+    char why[200];
+    int code;
+    if (limits_login_begin(r->srv, r->conn, l->username, &l->pair, &code, why, sizeof why) == 0)
+        return 0;
+    audit_note_detail(r, "refused before the check: %s (from %s)", why, r->conn->addr->addr);
+    req_fail(r, code, NULL, "%s", why);
+    return -1;
+}
+
+/* The attempt's outcome for the throttle: ok 1 logged in, 0 wrong username
+ * or password, -1 neither. */
+static void login_outcome(struct req *r, struct login *l, int ok)
+{
+    if (!l->pair)
+        return;
+    struct conn *c = r->conn;
+    int failures = limits_login_end(r->srv, c, l->pair, ok, l->user_id);
+    l->pair = NULL;
+    if (ok == 0 && failures >= r->srv->cfg.login_free_failures)
+        audit_note_detail(r, "%d failed logins for this account from %s: throttled", failures, c->addr->addr);
 }
 
 static void login_refused(const struct db_result *res, void *arg)
@@ -155,6 +180,12 @@ static void login_verified(int ok, const char *hash, void *arg)
     struct req *r = arg;
     struct login *l = r->state;
     (void)hash;
+    if (ok < 0) { /* dropped unchecked: the connection closed, or shutdown's grace is over */
+        login_outcome(r, l, -1);
+        req_fail(r, KEHU__V1__CODE__UNAVAILABLE, NULL, "the server is shutting down: try again");
+        return;
+    }
+    login_outcome(r, l, ok && l->user_id != 0 ? (l->disabled ? -1 : 1) : 0);
     if (!ok || l->user_id == 0) {
         if (l->user_id == 0) {
             req_fail(r, KEHU__V1__CODE__UNAUTHENTICATED, NULL, "wrong username or password");
@@ -190,23 +221,22 @@ static void login_found(const struct db_result *res, void *arg)
     struct login *l = r->state;
     if (res->outcome != DB_OK) {
         wipe_password(l);
+        login_outcome(r, l, -1);
         req_fail_db(r, res);
         return;
     }
     const char *stored = r->srv->dummy_hash;
     if (db_rows(res, 0) == 1) {
-        int wait_s = (int)db_get_i64(res, 0, 0, 3);
-        if (wait_s > 0) {
-            wipe_password(l);
-            req_fail(r, KEHU__V1__CODE__RESOURCE_EXHAUSTED, NULL,
-                     "too many failed logins for this account: try again in %d s", wait_s);
-            return;
-        }
         l->user_id = db_get_i64(res, 0, 0, 0);
         l->disabled = db_get_bool(res, 0, 0, 2);
         stored = db_get(res, 0, 0, 1);
     }
-    auth_verify_async(r->srv->loop, stored, l->password, login_verified, r);
+    /* in its address's turn: one client's flood of logins delays another's
+     * by a check, not by the flood; addresses with recent failures last */
+    struct peer_addr *a = r->conn->addr;
+    log_debug(r->conn->id, r->id, "password check queued (%d waiting, %d running)", r->srv->limits.auth.queued,
+              r->srv->limits.auth.running);
+    auth_verify_fair(&r->srv->limits.auth, &a->lane, a->fails.failures > 0, stored, l->password, login_verified, r);
     wipe_password(l);
 }
 
@@ -234,10 +264,10 @@ static void login(struct req *r)
     for (size_t i = 0; m->username[i]; i++) /* usernames are stored in lower case */
         l->username[i] = (char)(m->username[i] >= 'A' && m->username[i] <= 'Z' ? m->username[i] + 32 : m->username[i]);
     l->password = m->password;
-    char free_failures[16];
-    snprintf(free_failures, sizeof free_failures, "%d", r->srv->cfg.login_free_failures);
-    const char *p[] = { l->username, free_failures };
-    db_query(r->srv->db, &login_lookup, 2, p, login_found, r);
+    if (login_gate(r, l) < 0)
+        return;
+    const char *p[] = { l->username };
+    db_query(r->srv->db, &login_lookup, 1, p, login_found, r);
 }
 
 const struct rpc_entry rpc_login = { KEHU__V1__REQUEST__OP_LOGIN, "login", ACT_PUBLIC, 0, login };

@@ -103,6 +103,7 @@ static void on_janitor(uv_timer_t *t)
         next = c->next; /* closing unlinks only in the close callback, but stay safe */
         conn_check_timeouts(c, now);
     }
+    limits_sweep(s, now);
 }
 
 static void on_grace_over(uv_timer_t *t)
@@ -111,6 +112,7 @@ static void on_grace_over(uv_timer_t *t)
     log_warn(0, 0, "shutdown grace of %d s is over: closing %d connection(s) with requests in flight",
              s->cfg.shutdown_grace, s->nconns);
     grade_shutdown(s); /* a run's request is answered, its transaction rolled back */
+    auth_sched_stop(&s->limits.auth); /* password checks not yet started are answered at once */
     for (struct conn *c = s->conns; c; c = c->next)
         conn_close(c, "shutdown");
 }
@@ -196,6 +198,7 @@ int server_run(const struct config *cfg)
         free(s);
         return 1;
     }
+    limits_init(s);
     uv_prepare_init(s->loop, &s->flusher);
     s->flusher.data = s;
     uv_prepare_start(&s->flusher, on_flush);
@@ -239,6 +242,7 @@ int server_run(const struct config *cfg)
     uv_library_shutdown();  /* joins the thread pool: each worker closes its transliterator */
     search_keys_shutdown();
     u_cleanup(); /* ICU's caches, so that a leak checker sees a clean exit */
+    limits_free(s);
     int code = s->exit_code;
     if (code == 0)
         log_info(0, 0, "stopped");

@@ -188,6 +188,8 @@ char *cli_grade_line(Kehu__V1__Grade *const *g, size_t n);
 
 /* One customer as `customer show` prints it (a JSON object with --json). */
 void cmd_customer_print(struct cli *cli, const Kehu__V1__Customer *c);
+/* One transaction as a record (cmd_contact.c): txn reverse prints its reversal. */
+void cmd_contact_print_txn(struct cli *cli, Kehu__V1__Txn *t);
 
 
 /* One `--set FIELD=VALUE` appended to *set (allocated; release with

@@ -226,6 +226,15 @@ static void json_txn(struct json_w *w, const void *item)
     json_kstr(w, "created_by", t->created_by);
     json_kbool(w, "on_credit", t->on_credit);
     json_kstr(w, "due", *t->due ? t->due : NULL);
+    if (t->reverses_id)
+        json_kint(w, "reverses_id", t->reverses_id);
+    else
+        json_knull(w, "reverses_id");
+    if (t->reversed_by_id)
+        json_kint(w, "reversed_by_id", t->reversed_by_id);
+    else
+        json_knull(w, "reversed_by_id");
+    json_kstr(w, "reason", *t->reason ? t->reason : NULL);
     json_end_object(w);
 }
 
@@ -233,6 +242,11 @@ static void csv_txn(const void *item)
 {
     const Kehu__V1__Txn *t = item;
     char id[24], cust[24], amount[OUT_MONEY_BUFSZ], margin[OUT_MONEY_BUFSZ] = "", created[OUT_TIME_BUFSZ];
+    char rev[24] = "", revby[24] = "";
+    if (t->reverses_id)
+        snprintf(rev, sizeof rev, "%" PRId64, t->reverses_id);
+    if (t->reversed_by_id)
+        snprintf(revby, sizeof revby, "%" PRId64, t->reversed_by_id);
     snprintf(id, sizeof id, "%" PRId64, t->id);
     snprintf(cust, sizeof cust, "%" PRId64, t->customer_id);
     out_money_format(t->amount_minor, amount, sizeof amount);
@@ -240,25 +254,33 @@ static void csv_txn(const void *item)
         out_money_format(t->margin_minor, margin, sizeof margin);
     out_time_ms(t->created_at_ms, created, sizeof created);
     const char *row[] = { id,      cust,          t->date, amount, margin, t->product, t->category, t->channel,
-                          created, t->created_by, t->on_credit ? "true" : "false", t->due };
-    cli_csv_row(stdout, 12, row);
+                          created, t->created_by, t->on_credit ? "true" : "false", t->due, rev, revby, t->reason };
+    cli_csv_row(stdout, 15, row);
 }
 
 static void table_txns(void *const *items, size_t n)
 {
-    static const char *const head[] = { "DATE", "AMOUNT", "MARGIN", "PRODUCT", "CATEGORY", "CHANNEL", "CREDIT DUE" };
-    struct out_table *tab = out_table_new(7, head);
+    static const char *const head[] = { "ID",      "DATE",    "AMOUNT",     "MARGIN",  "PRODUCT",
+                                        "CATEGORY", "CHANNEL", "CREDIT DUE", "REVERSAL" };
+    struct out_table *tab = out_table_new(9, head);
     out_table_empty(tab, "no transactions");
-    out_table_align(tab, 1, OUT_RIGHT);
+    out_table_align(tab, 0, OUT_RIGHT);
     out_table_align(tab, 2, OUT_RIGHT);
-    out_table_max_width(tab, 3, NAME_COLS);
+    out_table_align(tab, 3, OUT_RIGHT);
+    out_table_max_width(tab, 4, NAME_COLS);
+    out_table_max_width(tab, 8, NAME_COLS);
     for (size_t i = 0; i < n; i++) {
         const Kehu__V1__Txn *t = items[i];
-        char amount[OUT_MONEY_BUFSZ], margin[OUT_MONEY_BUFSZ] = "";
+        char id[24], amount[OUT_MONEY_BUFSZ], margin[OUT_MONEY_BUFSZ] = "", rev[600] = "";
+        snprintf(id, sizeof id, "%" PRId64, t->id);
         out_money_format(t->amount_minor, amount, sizeof amount);
         if (t->has_margin)
             out_money_format(t->margin_minor, margin, sizeof margin);
-        const char *row[] = { t->date, amount, margin, t->product, t->category, t->channel, t->due };
+        if (t->reverses_id)
+            snprintf(rev, sizeof rev, "reverses %" PRId64 ": %s", t->reverses_id, t->reason);
+        else if (t->reversed_by_id)
+            snprintf(rev, sizeof rev, "reversed by %" PRId64, t->reversed_by_id);
+        const char *row[] = { id, t->date, amount, margin, t->product, t->category, t->channel, t->due, rev };
         out_table_add(tab, row);
     }
     out_table_print(tab, stdout);
@@ -267,14 +289,19 @@ static void table_txns(void *const *items, size_t n)
 
 static const char *const txn_csv_head[] = { "id",        "customer_id", "date",       "amount",     "margin",
                                             "product",   "category",    "channel",    "created_at", "created_by",
-                                            "on_credit", "due" };
+                                            "on_credit", "due",         "reverses_id", "reversed_by_id", "reason" };
 
-static const struct cli_record_kind txn_kind = { json_txn, 12, txn_csv_head, csv_txn, table_txns, NULL };
+static const struct cli_record_kind txn_kind = { json_txn, 15, txn_csv_head, csv_txn, table_txns, NULL };
 
 /* Transactions: one (list = 0) or a list, as JSON, CSV or a table. */
 static void print_txns(struct cli *cli, Kehu__V1__Txn *const *ts, size_t n, int list)
 {
     cli_print_records(cli, (void *const *)ts, n, list, &txn_kind);
+}
+
+void cmd_contact_print_txn(struct cli *cli, Kehu__V1__Txn *t)
+{
+    print_txns(cli, &t, 1, 0);
 }
 
 static int run_txn_add(struct cli *cli, int argc, char **argv)

@@ -10,7 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "customer_headers.h"
 #include "out.h"
+#include "term.h"
 
 #define LIST_LIMIT_MAX 1000   /* CustomerList.limit */
 #define SEARCH_LIMIT_MAX 200  /* CustomerSearch.limit */
@@ -351,6 +353,8 @@ static void json_customer(struct json_w *w, const void *item)
     /* CLI.md: grades per dimension, absent ones omitted (none before the first grading run) */
     json_key(w, "grades");
     cmd_grade_json_grades(w, c->grades, c->n_grades);
+    if (c->merge_id) /* customer merge: the merge, for customer unmerge */
+        json_kint(w, "merge_id", c->merge_id);
     json_end_object(w);
 }
 
@@ -438,7 +442,7 @@ void cmd_customer_print(struct cli *cli, const Kehu__V1__Customer *c)
     print_customers(cli, one, 1, 0);
 }
 
-enum result { ADDED, UPDATED, ARCHIVED, MERGED };
+enum result { ADDED, UPDATED, ARCHIVED, MERGED, UNARCHIVED };
 
 /* A command's one customer: as a record with --json or --csv, else a line. */
 static void print_result(struct cli *cli, Kehu__V1__Customer *c, enum result what)
@@ -450,7 +454,8 @@ static void print_result(struct cli *cli, Kehu__V1__Customer *c, enum result wha
     else if (what == MERGED)
         cli_say("merged into customer %" PRId64 " %s (version %" PRId64 ")\n", c->id, c->name, c->version);
     else
-        cli_say("%s customer %" PRId64 " %s\n", what == ADDED ? "added" : "archived", c->id, c->name);
+        cli_say("%s customer %" PRId64 " %s\n", what == ADDED ? "added" : what == UNARCHIVED ? "unarchived" : "archived",
+                c->id, c->name);
 }
 
 /* A refusal that carried a result this command does not explain. */
@@ -689,11 +694,105 @@ static int call_versioned(struct cli *cli, const Kehu__V1__Request *req, int64_t
     return CLI_OK;
 }
 
+/* customer edit's field options: --phone P is --set phones=P (repeated
+ * ones are joined), and so on for every field; the server also takes the
+ * Chinese and other names of a field after --set (customer_headers.c). */
+static const struct {
+    const char *option, *field;
+} edit_options[] = {
+    { "name", "name" },         { "kind", "kind" },         { "ext-ref", "ext_ref" },   { "gender", "gender" },
+    { "birth", "birth" },       { "id-number", "id_number" }, { "phone", "phones" },  { "phones", "phones" },
+    { "email", "email" },       { "company", "company" },   { "address", "address" },   { "region", "region" },
+    { "industry", "industry" }, { "size", "size" },         { "occupation", "occupation" },
+    { "source", "source" },     { "tag", "tags" },          { "tags", "tags" },         { "notes", "notes" },
+    { "since", "since" },
+};
+#define N_EDIT_OPTIONS NELEMS(edit_options)
+
+/* Appends value to the --set of field (lists: comma-joined with an earlier one). */
+static int edit_option(struct cli *cli, Kehu__V1__CustomerEdit *e, const char *field, const char *value)
+{
+    for (size_t i = 0; i < e->n_set; i++)
+        if (strcmp(e->set[i]->field, field) == 0) {
+            if (strcmp(field, "phones") && strcmp(field, "tags"))
+                return cli_usage_error(cli, "--%s is given twice", field);
+            size_t n = strlen(e->set[i]->value) + strlen(value) + 2;
+            char *joined = out_xmalloc(n);
+            snprintf(joined, n, "%s%s%s", e->set[i]->value, *e->set[i]->value ? "," : "", value);
+            free(e->set[i]->value);
+            e->set[i]->value = joined;
+            return 0;
+        }
+    char *arg = out_xmalloc(strlen(field) + strlen(value) + 2);
+    sprintf(arg, "%s=%s", field, value);
+    int rc = cmd_customer_add_set(cli, arg, &e->set, &e->n_set);
+    free(arg);
+    return rc;
+}
+
+/* customer edit's help lists every field with its option and other names,
+ * from the one table import reads headers with (built once at start). */
+static char edit_help[4096];
+
+__attribute__((constructor)) static void edit_help_build(void)
+{
+    size_t n = (size_t)snprintf(edit_help, sizeof edit_help, "%s",
+                                "change a customer's fields: without --version only the named fields change, on the "
+                                "current record (a change made meanwhile to other fields stays); with --version V, "
+                                "only if the record is still at version V. Lists (phones, tags) are comma-separated; "
+                                "an empty value clears a field. Fields, their options and the other names --set "
+                                "(and import's header) takes:");
+    const char *done[N_EDIT_OPTIONS];
+    size_t ndone = 0;
+    for (size_t i = 0; i < N_EDIT_OPTIONS && n < sizeof edit_help; i++) {
+        const char *f = edit_options[i].field;
+        int seen = 0;
+        for (size_t k = 0; k < ndone; k++)
+            seen |= strcmp(done[k], f) == 0;
+        if (seen)
+            continue;
+        done[ndone++] = f;
+        n += (size_t)snprintf(edit_help + n, sizeof edit_help - n, "\n  %-11s", f);
+        const char *sep = "";
+        for (size_t k = 0; k < N_EDIT_OPTIONS && n < sizeof edit_help; k++)
+            if (strcmp(edit_options[k].field, f) == 0) {
+                n += (size_t)snprintf(edit_help + n, sizeof edit_help - n, "%s--%s", sep, edit_options[k].option);
+                sep = ", ";
+            }
+        for (size_t k = 0; k < customer_headers_count && n < sizeof edit_help; k++)
+            if (strcmp(customer_headers[k].field, f) == 0 && strcmp(customer_headers[k].label, f) != 0)
+                n += (size_t)snprintf(edit_help + n, sizeof edit_help - n, ", %s", customer_headers[k].label);
+    }
+    if (n >= sizeof edit_help) /* cut: end on a whole line */
+        *strrchr(edit_help, '\n') = 0;
+}
+
 static int run_customer_edit(struct cli *cli, int argc, char **argv)
 {
+    enum { O_EDIT_VERSION = 0x400, O_EDIT_SET, O_EDIT_FIELD };
+    static struct option opts[N_EDIT_OPTIONS + 3];
+    if (!opts[0].name) {
+        opts[0] = (struct option){ "version", required_argument, NULL, O_EDIT_VERSION };
+        opts[1] = (struct option){ "set", required_argument, NULL, O_EDIT_SET };
+        for (size_t i = 0; i < N_EDIT_OPTIONS; i++)
+            opts[2 + i] = (struct option){ edit_options[i].option, required_argument, NULL, O_EDIT_FIELD + (int)i };
+    }
     Kehu__V1__CustomerEdit edit = KEHU__V1__CUSTOMER_EDIT__INIT;
-    int rc = cli_parse_edit(cli, argc, argv, "CUSTOMER_ID", "kehu customer show ID", &edit.id, &edit.version,
-                            &edit.set, &edit.n_set);
+    int c, rc = CLI_OK;
+    while (rc == CLI_OK && (c = cli_getopt(cli, argc, argv, opts)) != -1) {
+        if (c == O_EDIT_VERSION)
+            rc = cmd_customer_parse_int(cli, "--version", optarg, 1, INT64_MAX, &edit.version);
+        else if (c == O_EDIT_SET)
+            rc = cmd_customer_add_set(cli, optarg, &edit.set, &edit.n_set);
+        else if (c >= O_EDIT_FIELD && c < O_EDIT_FIELD + (int)N_EDIT_OPTIONS)
+            rc = edit_option(cli, &edit, edit_options[c - O_EDIT_FIELD].field, optarg);
+        else
+            rc = cli->opt_rc;
+    }
+    if (rc == CLI_OK)
+        rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &edit.id);
+    if (rc == CLI_OK && !edit.n_set)
+        rc = cli_usage_error(cli, "nothing to change: give --set FIELD=VALUE or a field option (see kehu help customer edit)");
     if (rc == CLI_OK) {
         Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
         req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_EDIT;
@@ -726,13 +825,109 @@ static int run_customer_archive(struct cli *cli, int argc, char **argv)
     return call_versioned(cli, &req, arch.id, arch.version, ARCHIVED);
 }
 
+static int run_customer_unarchive(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "version", required_argument, NULL, O_VERSION },
+        { NULL, 0, NULL, 0 },
+    };
+    Kehu__V1__CustomerUnarchive m = KEHU__V1__CUSTOMER_UNARCHIVE__INIT;
+    int c, rc;
+    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
+        if (c != O_VERSION)
+            return cli->opt_rc;
+        if ((rc = cmd_customer_parse_int(cli, "--version", optarg, 1, INT64_MAX, &m.version)))
+            return rc;
+    }
+    if ((rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &m.id)))
+        return rc;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_UNARCHIVE;
+    req.customer_unarchive = &m;
+    return call_versioned(cli, &req, m.id, m.version, UNARCHIVED);
+}
+
+/* ---- customer merge | unmerge ------------------------------------------------------------ */
+
+static void json_merge_plan(const Kehu__V1__MergePlan *p)
+{
+    struct json_w w;
+    json_init(&w, stdout, 1);
+    json_begin_object(&w);
+    json_kbool(&w, "dry_run", 1);
+    json_key(&w, "keep");
+    json_customer(&w, p->keep);
+    json_key(&w, "other");
+    json_customer(&w, p->other);
+    json_key(&w, "moves");
+    json_begin_object(&w);
+    for (size_t i = 0; i < p->n_moves; i++)
+        json_kint(&w, p->moves[i]->what, p->moves[i]->count);
+    json_end_object(&w);
+    json_key(&w, "fields");
+    json_begin_array(&w);
+    for (size_t i = 0; i < p->n_fields; i++) {
+        json_begin_object(&w);
+        json_kstr(&w, "field", p->fields[i]->field);
+        json_kstr(&w, "before", p->fields[i]->before);
+        json_kstr(&w, "after", p->fields[i]->after);
+        json_end_object(&w);
+    }
+    json_end_array(&w);
+    json_kstr(&w, "grades", p->grades);
+    json_end_object(&w);
+    json_finish(&w);
+}
+
+/* The plan for people: both records, which one is kept, what moves. */
+static void print_merge_plan(FILE *f, const Kehu__V1__MergePlan *p)
+{
+    fprintf(f, "keep:  customer %" PRId64 " %s (%s, version %" PRId64 ")\n", p->keep->id, p->keep->name,
+            p->keep->branch, p->keep->version);
+    fprintf(f, "merge: customer %" PRId64 " %s (%s, version %" PRId64 ") into it; it remains only as a pointer\n",
+            p->other->id, p->other->name, p->other->branch, p->other->version);
+    fprintf(f, "moves from %" PRId64 " to %" PRId64 ":", p->other->id, p->keep->id);
+    for (size_t i = 0; i < p->n_moves; i++)
+        fprintf(f, "%s %" PRId64 " %s", i ? "," : "", p->moves[i]->count, p->moves[i]->what);
+    fputc('\n', f);
+    if (p->n_fields) {
+        fprintf(f, "fields customer %" PRId64 " takes over:\n", p->keep->id);
+        for (size_t i = 0; i < p->n_fields; i++)
+            fprintf(f, "  %-12s %s -> %s\n", p->fields[i]->field, *p->fields[i]->before ? p->fields[i]->before : "(empty)",
+                    p->fields[i]->after);
+    }
+    fprintf(f, "grades: %s\n", p->grades);
+}
+
+/* Asks on the terminal; 1 for yes. */
+static int confirm_merge(void)
+{
+    fputs("merge? [y/N] ", stderr);
+    fflush(stderr);
+    char line[64];
+    if (!fgets(line, sizeof line, stdin))
+        return 0;
+    return strcmp(line, "y\n") == 0 || strcmp(line, "yes\n") == 0 || strcmp(line, "Y\n") == 0;
+}
+
 static int run_customer_merge(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = { { NULL, 0, NULL, 0 } };
+    enum { O_DRY = 0x400, O_YES };
+    static const struct option opts[] = {
+        { "dry-run", no_argument, NULL, O_DRY },
+        { "yes", no_argument, NULL, O_YES },
+        { NULL, 0, NULL, 0 },
+    };
     Kehu__V1__CustomerMerge merge = KEHU__V1__CUSTOMER_MERGE__INIT;
-    int c, rc;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1)
-        return cli->opt_rc;
+    int c, rc, dry = 0, yes = 0;
+    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
+        if (c == O_DRY)
+            dry = 1;
+        else if (c == O_YES)
+            yes = 1;
+        else
+            return cli->opt_rc;
+    }
     if ((rc = cli_args(cli, argc, argv, 2, 2)) ||
         (rc = cmd_customer_parse_int(cli, "KEEP_ID", argv[optind], 1, INT64_MAX, &merge.keep_id)) ||
         (rc = cmd_customer_parse_int(cli, "OTHER_ID", argv[optind + 1], 1, INT64_MAX, &merge.other_id)))
@@ -740,7 +935,108 @@ static int run_customer_merge(struct cli *cli, int argc, char **argv)
     Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
     req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_MERGE;
     req.customer_merge = &merge;
-    return call_versioned(cli, &req, merge.keep_id, 0, MERGED);
+    /* a dry run, or a merge a person confirms on a terminal, starts with the plan */
+    int ask = !dry && !yes && term_is_tty(0) && term_is_tty(2);
+    if (dry || ask) {
+        merge.dry_run = 1;
+        Kehu__V1__Response *resp;
+        if ((rc = cli_call(cli, &req, &resp)))
+            return rc;
+        if (resp->result_case != KEHU__V1__RESPONSE__RESULT_MERGE_PLAN || !resp->merge_plan)
+            return cli_bad_reply(cli, resp);
+        const Kehu__V1__MergePlan *p = resp->merge_plan;
+        if (dry) {
+            if (cli->json)
+                json_merge_plan(p);
+            else
+                print_merge_plan(stdout, p);
+            kehu_response_free(resp);
+            return CLI_OK;
+        }
+        print_merge_plan(stderr, p);
+        merge.keep_version = p->keep->version; /* merge what was shown, or nothing */
+        merge.other_version = p->other->version;
+        kehu_response_free(resp);
+        if (!confirm_merge())
+            return cli_error(cli, CLI_REFUSED, "not merged");
+        merge.dry_run = 0;
+    }
+    Kehu__V1__Response *resp;
+    struct kehu_status st;
+    rc = cmd_customer_call(cli, &req, &resp, &st);
+    if (rc == CLI_REFUSED && resp)
+        return refused(cli, resp, &st);
+    if (rc)
+        return rc;
+    if (resp->result_case != KEHU__V1__RESPONSE__RESULT_CUSTOMER || !resp->customer)
+        return cli_bad_reply(cli, resp);
+    Kehu__V1__Customer *k = resp->customer;
+    if (cli->json || cli->csv) {
+        print_customers(cli, &k, 1, 0);
+    } else {
+        cli_say("merged customer %" PRId64 " into customer %" PRId64 " %s (version %" PRId64 "), merge %" PRId64 "\n",
+                merge.other_id, k->id, k->name, k->version, k->merge_id);
+        cli_say("undo with: kehu customer unmerge %" PRId64 " (while customer %" PRId64 " is not changed)\n",
+                merge.other_id, k->id);
+    }
+    kehu_response_free(resp);
+    return CLI_OK;
+}
+
+static int run_customer_unmerge(struct cli *cli, int argc, char **argv)
+{
+    if (cli_getopt(cli, argc, argv, NULL) != -1)
+        return cli->opt_rc;
+    int64_t id;
+    int rc = cli_id_arg(cli, argc, argv, "MERGE_ID|OTHER_ID", &id);
+    if (rc)
+        return rc;
+    Kehu__V1__CustomerUnmerge m = KEHU__V1__CUSTOMER_UNMERGE__INIT;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_UNMERGE;
+    req.customer_unmerge = &m;
+    /* the merged customer's id first (what people see), then a merge's id */
+    Kehu__V1__Response *resp;
+    struct kehu_status st;
+    m.other_id = id;
+    rc = cmd_customer_call(cli, &req, &resp, &st);
+    if (rc == CLI_REFUSED && st.code == KEHU__V1__CODE__NOT_FOUND && strcmp(st.field, "other_id") == 0) {
+        kehu_response_free(resp);
+        resp = NULL;
+        m.other_id = 0;
+        m.merge_id = id;
+        rc = cmd_customer_call(cli, &req, &resp, &st);
+        if (rc == CLI_REFUSED && st.code == KEHU__V1__CODE__NOT_FOUND && strcmp(st.field, "merge_id") == 0) {
+            kehu_response_free(resp);
+            snprintf(st.message, sizeof st.message, "no merged customer and no merge %" PRId64, id);
+            return cli_fail_status(cli, &st);
+        }
+    }
+    if (rc == CLI_REFUSED && resp)
+        return refused(cli, resp, &st);
+    if (rc)
+        return rc;
+    if (resp->result_case != KEHU__V1__RESPONSE__RESULT_MERGE_UNDONE || !resp->merge_undone ||
+        !resp->merge_undone->keep || !resp->merge_undone->other)
+        return cli_bad_reply(cli, resp);
+    const Kehu__V1__MergeUndone *u = resp->merge_undone;
+    if (cli->json) {
+        struct json_w w;
+        json_init(&w, stdout, 1);
+        json_begin_object(&w);
+        json_kint(&w, "merge_id", u->merge_id);
+        json_key(&w, "keep");
+        json_customer(&w, u->keep);
+        json_key(&w, "other");
+        json_customer(&w, u->other);
+        json_end_object(&w);
+        json_finish(&w);
+    } else {
+        cli_say("merge %" PRId64 " undone: customer %" PRId64 " %s is back; customer %" PRId64 " %s is as before\n",
+                u->merge_id, u->other->id, u->other->name, u->keep->id, u->keep->name);
+    }
+    kehu_response_free(resp);
+    return CLI_OK;
 }
 
 /* ---- customer list | search ------------------------------------------------------------- */
@@ -1063,12 +1359,19 @@ const struct cli_cmd cmd_customer_table[] = {
       "--industry I, --size S, --occupation O, --source S, --notes N, --ext-ref REF, --since DATE",
       1, run_customer_add },
     { "customer show", "ID", "show a customer", 1, run_customer_show },
-    { "customer edit", "ID --version V --set FIELD=VALUE...", "change a customer's fields", 1,
-      run_customer_edit },
+    { "customer edit", "ID [--version V] --set FIELD=VALUE... [--FIELD VALUE]...",
+      edit_help, 1, run_customer_edit },
     { "customer archive", "ID [--version V]", "archive a customer", 1, run_customer_archive },
-    { "customer merge", "KEEP_ID OTHER_ID",
-      "merge OTHER into KEEP: every contact, transaction, follow-up, document and history row moves", 1,
-      run_customer_merge },
+    { "customer unarchive", "ID [--version V]", "make an archived customer active again", 1,
+      run_customer_unarchive },
+    { "customer merge", "KEEP_ID OTHER_ID [--dry-run] [--yes]",
+      "merge OTHER into KEEP: every contact, transaction, payment, asset snapshot, follow-up, document and history "
+      "row moves; --dry-run shows what would move and the fields KEEP takes over; on a terminal the plan is shown "
+      "and must be confirmed (--yes skips that; without a terminal nothing is asked); undo with customer unmerge",
+      1, run_customer_merge },
+    { "customer unmerge", "MERGE_ID|OTHER_ID",
+      "undo a merge while the kept customer is unchanged since: both customers and their rows as before", 1,
+      run_customer_unmerge },
     { "customer list",
       "[--owner U] [--branch B] [--grade G] [--status S] [--tag T] [--region R] [--industry I] [--source S] "
       "[--created-from DATE] [--created-to DATE] [--sort name|created|last_contact|revenue] [--limit N] "

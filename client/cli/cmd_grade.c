@@ -30,6 +30,7 @@ enum {
     O_DRY_RUN = 0x100,
     O_AS_OF,
     O_LIFECYCLE,
+    O_LIVE,
     O_DIMENSION,
     O_GRADE,
     O_REASON,
@@ -284,6 +285,8 @@ static void print_run(struct cli *cli, const Kehu__V1__GradeRunResult *r)
         json_kstr(&w, "kind", r->kind);
         json_kstr(&w, "as_of", r->as_of);
         json_kbool(&w, "dry_run", r->dry_run);
+        json_kbool(&w, "backtest", r->backtest);
+        json_kopt(&w, "branch", r->branch);
         if (*r->params)
             json_kraw(&w, "params", r->params);
         else
@@ -322,11 +325,16 @@ static void print_run(struct cli *cli, const Kehu__V1__GradeRunResult *r)
     char dur[48];
     fmt_duration(dur, sizeof dur, r->duration_ms);
     struct out_kv *kv = out_kv_new();
-    if (r->dry_run)
+    if (r->backtest)
+        out_kv_addf(kv, "run", "back-test (%s): dated before today, so nothing was kept (--live makes it live)",
+                    r->kind);
+    else if (r->dry_run)
         out_kv_addf(kv, "run", "dry run (%s): nothing was changed", r->kind);
     else
         out_kv_addf(kv, "run", "%" PRId64 " (%s)", r->run_id, r->kind);
     out_kv_add(kv, "as of", r->as_of);
+    if (*r->branch)
+        out_kv_add(kv, "branch", r->branch);
     out_kv_addf(kv, "customers graded", "%" PRId64, r->customers);
     out_kv_addf(kv, "changed", "%" PRId64, r->changed);
     out_kv_addf(kv, "warnings raised", "%" PRId64, r->warnings_raised);
@@ -375,6 +383,7 @@ static int run_grade_run(struct cli *cli, int argc, char **argv)
         { "dry-run", no_argument, NULL, O_DRY_RUN },
         { "as-of", required_argument, NULL, O_AS_OF },
         { "lifecycle", no_argument, NULL, O_LIFECYCLE },
+        { "live", no_argument, NULL, O_LIVE },
         { NULL, 0, NULL, 0 },
     };
     Kehu__V1__GradeRun m = KEHU__V1__GRADE_RUN__INIT;
@@ -383,6 +392,7 @@ static int run_grade_run(struct cli *cli, int argc, char **argv)
         switch (c) {
         case O_DRY_RUN: m.dry_run = 1; break;
         case O_LIFECYCLE: m.kind = (char *)"lifecycle"; break;
+        case O_LIVE: m.live = 1; break;
         case O_AS_OF:
             if ((rc = cmd_customer_check_date(cli, "--as-of", optarg)))
                 return rc;
@@ -701,6 +711,7 @@ static void json_grade_show(const Kehu__V1__CustomerGrades *g)
     json_kopt(&w, "last_purchase", g->last_purchase);
     json_kopt(&w, "next_contact_due", g->next_contact_due);
     json_kstr(&w, "service", g->service);
+    json_kopt(&w, "abc_note", g->abc_note);
     json_key(&w, "history");
     json_begin_array(&w);
     for (size_t i = 0; i < g->n_history; i++) {
@@ -777,6 +788,8 @@ static void human_grade_show(const Kehu__V1__CustomerGrades *g)
     out_kv_add(kv, "last purchase", or_dash(g->last_purchase));
     out_kv_add(kv, "next contact due", or_dash(g->next_contact_due));
     out_kv_add(kv, "service", or_dash(g->service));
+    if (*g->abc_note)
+        out_kv_add(kv, "abc", g->abc_note);
     out_kv_print(kv, stdout);
     out_kv_free(kv);
 
@@ -1100,6 +1113,7 @@ static void json_warning(struct json_w *w, const void *item)
     json_kstr(w, "acked_by", c->acked_by);
     json_ktime(w, "acked_at", c->acked_at_ms);
     json_kopt(w, "lost_reason", c->lost_reason);
+    json_kmoney(w, "value_at_risk", c->value_at_risk_minor);
     json_end_object(w);
 }
 
@@ -1604,8 +1618,9 @@ static int run_report(struct cli *cli, int argc, char **argv)
 }
 
 const struct cli_cmd cmd_grade_table[] = {
-    { "grade run", "[--dry-run] [--as-of DATE] [--lifecycle]",
-      "grade every customer now (--as-of: as if today were DATE; --lifecycle: lifecycle and churn warnings only)",
+    { "grade run", "[--dry-run] [--as-of DATE [--live]] [--lifecycle]",
+      "grade every customer now (a branch manager: their branch); --as-of: as if today were DATE, a back-test that "
+      "keeps nothing unless --live (an admin closing a missed period); --lifecycle: lifecycle and churn warnings only",
       1, run_grade_run },
     { "grade show", "CUSTOMER_ID",
       "a customer's grades, the figures behind them, history, overrides and credit assessments", 1,

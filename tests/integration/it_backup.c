@@ -394,6 +394,19 @@ static void test_backup_restore(void **state)
         fail_msg("scripts/restore exited %d:\n%s", rc, out);
     }
     assert_non_null(strstr(out, "schema is up to date"));
+    /* kehud serves the restored base as kehu_app, which has a fresh password
+     * (the restore made the role without one), never as the owner */
+    assert_non_null(strstr(out, "user=kehu_app"));
+    char app_pw_file[400];
+    snprintf(app_pw_file, sizeof app_pw_file, "%s.kehu_app.password", dump);
+    struct stat pst;
+    assert_int_equal(stat(app_pw_file, &pst), 0);
+    assert_int_equal(pst.st_mode & 0777, 0600);
+    PGconn *roles = PQconnectdb(e2.conninfo);
+    assert_int_equal(it_pg_i64(roles, "SELECT count(*) FROM pg_authid WHERE rolname = 'kehu_app'"
+                                      " AND rolpassword IS NOT NULL AND NOT rolsuper AND rolcanlogin"),
+                     1);
+    PQfinish(roles);
     /* a second restore into the now full database is refused, changing nothing */
     rc = run_cmd(ARGS("/bin/bash", restore, dump, "--db", e2.conninfo), ENV(kehud_env, "KEHUD_ID_KEY=" TH_ID_KEY),
                  out, sizeof out);
@@ -468,6 +481,57 @@ static void test_backup_restore(void **state)
     th_env_down(&e2);
     if (!ok)
         fail_msg("on the restored base:\nstdout: %s\nstderr: %s", copy_out, copy_err);
+}
+
+/* The documented restore into a fresh cluster of its own: the kehud.conf it
+ * leaves serves as kehu_app with the password it set, the owner only in
+ * db_owner (as scripts/up writes it), so kehud does not run as the
+ * superuser and the audit trail stays protected. */
+static void test_restore_var(void **state)
+{
+    (void)state;
+    const char *dump = path_in(&it_kehu, "base.dump");
+    assert_true(exists(dump));
+    char dir[] = "/var/tmp/kehu-it-restore-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    chmod(dir, 0755); /* the postgres user must reach it */
+    char var[300], restore[512], kehud_env[600], pgport[40], out[8192];
+    snprintf(var, sizeof var, "%s/var", dir);
+    snprintf(restore, sizeof restore, "%s/scripts/restore", KEHU_SOURCE_DIR);
+    snprintf(kehud_env, sizeof kehud_env, "KEHUD_BIN=%s", it_env.kehud_bin);
+    snprintf(pgport, sizeof pgport, "KEHU_PG_PORT=%d", th_free_port());
+    int rc = run_cmd(ARGS("/bin/bash", restore, dump, "--var", var), ENV(kehud_env, pgport, "KEHUD_ID_KEY=" TH_ID_KEY),
+                     out, sizeof out);
+    char conf[4096] = "", app_pw[128] = "", path[400];
+    snprintf(path, sizeof path, "%s/kehud.conf", var);
+    FILE *f = fopen(path, "r");
+    if (f) {
+        conf[fread(conf, 1, sizeof conf - 1, f)] = 0;
+        fclose(f);
+    }
+    snprintf(path, sizeof path, "%s/pg-app.password", var);
+    f = fopen(path, "r");
+    if (f) {
+        if (!fgets(app_pw, sizeof app_pw, f))
+            app_pw[0] = 0;
+        fclose(f);
+    }
+    app_pw[strcspn(app_pw, "\n")] = 0;
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        print_message("could not remove %s\n", dir);
+    if (rc != 0)
+        fail_msg("scripts/restore --var exited %d:\n%s", rc, out);
+    const char *db = strstr(conf, "\ndb = ");
+    if (!db || !strstr(conf, "\ndb_owner = ") || strlen(app_pw) < 32)
+        fail_msg("kehud.conf after restore:\n%s", conf);
+    char want[200];
+    snprintf(want, sizeof want, "user=kehu_app dbname=kehu password=%s\n", app_pw);
+    const char *eol = strchr(db + 1, '\n');
+    if (!strstr(db, want) || strstr(db, want) > eol)
+        fail_msg("kehud.conf does not serve as kehu_app with its password:\n%s", conf);
+    assert_non_null(strstr(strstr(conf, "\ndb_owner = "), "user=kehu "));
 }
 
 /* ---- pg_dump failing, and stopped when the client goes */
@@ -646,6 +710,7 @@ int main(void)
         cmocka_unit_test(test_stats),
         cmocka_unit_test(test_refused),
         cmocka_unit_test(test_backup_restore),
+        cmocka_unit_test(test_restore_var),
         cmocka_unit_test(test_pg_dump_fails),
         cmocka_unit_test(test_chunks_and_one_record),
         cmocka_unit_test(test_client_goes_away),

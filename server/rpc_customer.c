@@ -1322,10 +1322,18 @@ const struct rpc_entry rpc_customer_search = { KEHU__V1__REQUEST__OP_CUSTOMER_SE
 
 /* ---- CustomerHistory */
 
+/* The name an id in a logged value stands for: the owner's username, the
+ * branch's name; "" for other fields. */
+#define HISTORY_NAME(v)                                                                                            \
+    "coalesce(CASE WHEN " v " !~ '^[0-9]{1,18}$' THEN NULL"                                                        \
+    " WHEN l.field = 'owner_id' THEN (SELECT x.username FROM app_user x WHERE x.id = " v "::bigint)"             \
+    " WHEN l.field = 'branch_id' THEN (SELECT x.name FROM org_unit x WHERE x.id = " v "::bigint) END, '')"
+
 static struct db_stmt history_stmt = DB_STMT(
     "SELECT " SQL_MS("l.changed_at") ", coalesce(u.username, ''), l.entity, l.entity_id, l.field,"
     " coalesce(CASE WHEN l.field = 'id_number' THEN id_open(l.old_value) ELSE l.old_value END, ''),"
-    " coalesce(CASE WHEN l.field = 'id_number' THEN id_open(l.new_value) ELSE l.new_value END, ''), l.version"
+    " coalesce(CASE WHEN l.field = 'id_number' THEN id_open(l.new_value) ELSE l.new_value END, ''), l.version,"
+    HISTORY_NAME("l.old_value") ", " HISTORY_NAME("l.new_value")
     " FROM change_log l LEFT JOIN app_user u ON u.id = l.changed_by"
     " WHERE l.customer_id = $1 ORDER BY l.id DESC LIMIT $2");
 
@@ -1352,6 +1360,8 @@ static void history_done(const struct db_result *res, void *arg)
         c->old_value = rpc_col(r, res, 0, i, 5);
         c->new_value = rpc_col(r, res, 0, i, 6);
         c->version = db_get_i64(res, 0, i, 7);
+        c->old_name = rpc_col(r, res, 0, i, 8);
+        c->new_name = rpc_col(r, res, 0, i, 9);
         if (!*unmasked_p && strcmp(c->field, "id_number") == 0) {
             c->old_value = mask_id_number(&r->arena, c->old_value);
             c->new_value = mask_id_number(&r->arena, c->new_value);

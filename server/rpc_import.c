@@ -909,10 +909,12 @@ static void run_step(struct import *im)
          * the import's audit row commits with it */
         db_copy_exec(im->x,
                      im->dry_run ? "ROLLBACK"
-                                 : arena_printf(&im->arena, "%s%s",
+                                 : arena_printf(&im->arena, "%s%s%s",
                                                 im->kind == IMPORT_CUSTOMERS
                                                     ? arena_printf(&im->arena, RPC_POOL_ROUTE_IMPORT, (long long)im->actor)
                                                     : "",
+                                                arena_printf(&im->arena, "SELECT kehu_job_done('import.done', %lld);",
+                                                             (long long)im->actor),
                                                 audit_commit_sql(im->srv, r, 0, r->rpc->name,
                                                                  arena_printf(&r->arena, "%llu rows imported, %llu updated%s%s",
                                                                               (unsigned long long)im->imported,
@@ -1129,7 +1131,9 @@ static void connected(const struct db_result *res, void *arg)
         import_fail_db(im, im->waiting, res);
         return;
     }
-    db_copy_exec(im->x, stage_sql(im), copy_ready, im);
+    /* the import is a bulk job: its announcements are summed up per receiver
+     * (sql/0018_event_detail.sql) */
+    db_copy_exec(im->x, arena_printf(&im->arena, "SET kehu.job = 'on';%s", stage_sql(im)), copy_ready, im);
 }
 
 static void begin_with_branch(struct req *r, int64_t branch)

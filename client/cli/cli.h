@@ -45,6 +45,7 @@ struct cli {
     kehu_client *client;       /* NULL until cli_connect */
     char user[128];            /* the stored session's username, once resumed */
     int opt_rc;                /* exit code when cli_getopt returned '?' */
+    int json_seen;             /* --json is on the command line (usage errors before it is parsed) */
 };
 
 /* Command tables, each ending with a row whose words are NULL. */
@@ -178,14 +179,14 @@ void cmd_org_print_users(struct cli *cli, Kehu__V1__User *const *users, size_t n
  * error (*rc set). In cmd_org.c. */
 char *cmd_org_new_password(struct cli *cli, const char *username, int *rc);
 
-/* ---- Grades as every command shows them (in cmd_grade.c) ---- */
+/* ---- Grades as every command shows them (print.c) ---- */
 
 /* {"abc": "A", "lifecycle": "active", ...}: the effective grade per
  * dimension, dimensions without a grade omitted (the value after a key). */
-void cmd_grade_json_grades(struct json_w *w, Kehu__V1__Grade *const *g, size_t n);
+void cli_json_grades(struct json_w *w, Kehu__V1__Grade *const *g, size_t n);
 /* "abc A · volume B · lifecycle active" (malloc'd; "" when none), a grade set
  * by hand marked "(override)", an ABC held at C as new "(new)". */
-char *cmd_grade_line(Kehu__V1__Grade *const *g, size_t n);
+char *cli_grade_line(Kehu__V1__Grade *const *g, size_t n);
 
 /* ---- Shared by the customer, contact and txn commands (in cmd_customer.c) ---- */
 
@@ -194,18 +195,6 @@ void cmd_customer_print(struct cli *cli, const Kehu__V1__Customer *c);
 /* One transaction as a record (cmd_contact.c): txn reverse prints its reversal. */
 void cmd_contact_print_txn(struct cli *cli, Kehu__V1__Txn *t);
 
-/* A decimal integer in [min, max]; `what` names it in the usage error
- * ("CUSTOMER_ID", "--limit"). Returns 0, or CLI_USAGE after printing. */
-int cmd_customer_parse_int(struct cli *cli, const char *what, const char *s, int64_t min, int64_t max,
-                           int64_t *out);
-/* The one ID argument left after cli_getopt; `what` names it ("CUSTOMER_ID").
- * Returns 0, or an exit code after printing. */
-int cli_id_arg(struct cli *cli, int argc, char **argv, const char *what, int64_t *id);
-/* An amount flag in minor units. Returns 0, or CLI_USAGE after printing a
- * usage error naming the flag. */
-int cli_parse_amount(struct cli *cli, const char *flag, const char *s, int64_t *minor);
-/* A YYYY-MM-DD date given as `what`. Returns 0, or CLI_USAGE after printing. */
-int cmd_customer_check_date(struct cli *cli, const char *what, const char *s);
 
 /* One `--set FIELD=VALUE` appended to *set (allocated; release with
  * cmd_customer_free_set). A date field (birth, since) is checked here.
@@ -227,20 +216,6 @@ int cli_parse_edit(struct cli *cli, int argc, char **argv, const char *id_what, 
  * it. Any other failure is printed as cli_call does (*resp NULL). */
 int cmd_customer_call(struct cli *cli, const Kehu__V1__Request *req, Kehu__V1__Response **resp,
                       struct kehu_status *st);
-/* With --json, a refusal that carries more than the error: begins the
- * document, writes its "error" member and leaves the object open for the
- * caller's members ("duplicates", "current"); the caller ends it. */
-void cmd_customer_json_error(struct json_w *w, const struct kehu_status *st);
-
-/* A string list as a JSON array member, and joined by sep for a cell or a
- * line (malloc'd). */
-void cmd_customer_json_strs(struct json_w *w, const char *key, char *const *v, size_t n);
-char *cmd_customer_join(char *const *v, size_t n, const char *sep);
-
-/* After one page of a list that goes on: with --json or --csv "next_cursor:
- * CURSOR" on stderr, else "more: kehu WORDS... --after CURSOR" with the
- * words quoted for a shell where needed. */
-void cmd_customer_more(struct cli *cli, const char *const *words, size_t n, const char *cursor);
 /* The words that repeat a list command with its filters. */
 struct cmd_words {
     const char *w[40];
@@ -298,5 +273,53 @@ typedef int (*cli_page_fn)(const Kehu__V1__Response *resp, void *const **items, 
  * exit code after printing; release *pages with cli_pages_free either way. */
 int cli_fetch_pages(struct cli *cli, const Kehu__V1__Request *req, Kehu__V1__Response__ResultCase want, char **after,
                     int all, cli_page_fn page, struct cli_pages *pages);
+
+/* ---- Values on the command line (args.c) ---- */
+
+/* A decimal integer in [min, max]; `what` names it in the usage error
+ * ("CUSTOMER_ID", "--limit"). Returns 0, or CLI_USAGE after printing. */
+int cli_parse_int(struct cli *cli, const char *what, const char *s, int64_t min, int64_t max, int64_t *out);
+/* The one ID argument left after cli_getopt; `what` names it ("CUSTOMER_ID").
+ * Returns 0, or an exit code after printing. */
+int cli_id_arg(struct cli *cli, int argc, char **argv, const char *what, int64_t *id);
+/* An amount flag in minor units. Returns 0, or CLI_USAGE after printing a
+ * usage error naming the flag. */
+int cli_parse_amount(struct cli *cli, const char *flag, const char *s, int64_t *minor);
+/* A YYYY-MM-DD date given as `what`. Returns 0, or CLI_USAGE after printing. */
+int cli_check_date(struct cli *cli, const char *what, const char *s);
+/* A date in the future given as `what` (--due, --next, --until): YYYY-MM-DD,
+ * or counted from today in local time: today, tomorrow, +3d, +2w,
+ * next-monday ... next-sunday (dates.h). *out is set to the day as
+ * YYYY-MM-DD (storage that lasts until the process ends). Returns 0, or
+ * CLI_USAGE after printing. */
+int cli_parse_due(struct cli *cli, const char *what, const char *s, char **out);
+
+/* ---- Shared output (print.c) ---- */
+
+/* With --json, a refusal that carries more than the error: begins the
+ * document, writes its "error" member and leaves the object open for the
+ * caller's members ("duplicates", "current"); the caller ends it. */
+void cli_json_error(struct json_w *w, const struct kehu_status *st);
+
+/* A string list as a JSON array member, and joined by sep for a cell or a
+ * line (malloc'd). */
+void cli_json_strs(struct json_w *w, const char *key, char *const *v, size_t n);
+char *cli_join(char *const *v, size_t n, const char *sep);
+
+/* After one page of a list that goes on: with --json or --csv "next_cursor:
+ * CURSOR" on stderr, else "more: kehu WORDS... --after CURSOR" with the
+ * words quoted for a shell where needed. */
+void cli_more(struct cli *cli, const char *const *words, size_t n, const char *cursor);
+
+/* The names these helpers had when they lived in cmd_customer.c and
+ * cmd_grade.c, still used by the commands. */
+#define cmd_customer_parse_int cli_parse_int
+#define cmd_customer_check_date cli_check_date
+#define cmd_customer_json_error cli_json_error
+#define cmd_customer_json_strs cli_json_strs
+#define cmd_customer_join cli_join
+#define cmd_customer_more cli_more
+#define cmd_grade_json_grades cli_json_grades
+#define cmd_grade_line cli_grade_line
 
 #endif

@@ -69,6 +69,7 @@ static void table_contacts(void *const *items, size_t n)
 {
     static const char *const head[] = { "ID", "NAME", "TITLE", "PHONES", "EMAIL", "KEY" };
     struct out_table *t = out_table_new(6, head);
+    out_table_empty(t, "no contacts");
     out_table_align(t, 0, OUT_RIGHT);
     out_table_max_width(t, 1, NAME_COLS);
     out_table_max_width(t, 2, NAME_COLS);
@@ -283,6 +284,7 @@ static void table_txns(void *const *items, size_t n)
     static const char *const head[] = { "ID",      "DATE",    "AMOUNT",     "MARGIN",  "PRODUCT",
                                         "CATEGORY", "CHANNEL", "CREDIT DUE", "REVERSAL" };
     struct out_table *tab = out_table_new(9, head);
+    out_table_empty(tab, "no transactions");
     out_table_align(tab, 0, OUT_RIGHT);
     out_table_align(tab, 2, OUT_RIGHT);
     out_table_align(tab, 3, OUT_RIGHT);
@@ -357,8 +359,7 @@ static int run_txn_add(struct cli *cli, int argc, char **argv)
         case O_CHANNEL: txn.channel = optarg; break;
         case O_ON_CREDIT: txn.on_credit = 1; break;
         case O_DUE:
-            rc = cmd_customer_check_date(cli, "--due", optarg);
-            txn.due = optarg;
+            rc = cli_parse_due(cli, "--due", optarg, &txn.due);
             break;
         default: return cli->opt_rc;
         }

@@ -79,34 +79,6 @@ static int parse_name(struct cli *cli, const char *flag, const char *value, cons
 
 /* ---- Shared helpers (cli.h) ---------------------------------------------------------- */
 
-int cmd_customer_parse_int(struct cli *cli, const char *what, const char *s, int64_t min, int64_t max,
-                           int64_t *out)
-{
-    char *end = NULL;
-    long long v = 0;
-    int ok = (s[0] >= '0' && s[0] <= '9') || (s[0] == '-' && min < 0); /* no blanks, no '+' */
-    if (ok) {
-        errno = 0;
-        v = strtoll(s, &end, 10);
-        ok = !errno && !*end && v >= min && v <= max;
-    }
-    if (!ok) {
-        if (min == 1 && max == INT64_MAX)
-            return cli_usage_error(cli, "%s: expected a positive whole number, not '%s'", what, s);
-        return cli_usage_error(cli, "%s: expected a whole number from %" PRId64 " to %" PRId64 ", not '%s'", what,
-                               min, max, s);
-    }
-    *out = v;
-    return 0;
-}
-
-int cmd_customer_check_date(struct cli *cli, const char *what, const char *s)
-{
-    if (out_date_parse(s, NULL, NULL, NULL) == 0)
-        return 0;
-    return cli_usage_error(cli, "%s: expected a date YYYY-MM-DD, not '%s'", what, s);
-}
-
 /* Fields whose values are dates, checked before they are sent. */
 static const char *const date_fields[] = { "birth", "since", "date" };
 
@@ -146,21 +118,6 @@ void cmd_customer_free_set(Kehu__V1__FieldValue **set, size_t n)
         free(set[i]);
     }
     free(set);
-}
-
-int cli_id_arg(struct cli *cli, int argc, char **argv, const char *what, int64_t *id)
-{
-    int rc = cli_args(cli, argc, argv, 1, 1);
-    return rc ? rc : cmd_customer_parse_int(cli, what, argv[optind], 1, INT64_MAX, id);
-}
-
-int cli_parse_amount(struct cli *cli, const char *flag, const char *s, int64_t *minor)
-{
-    if (out_money_parse(s, minor) == 0)
-        return 0;
-    if (errno == ERANGE)
-        return cli_usage_error(cli, "%s: amount out of range: '%s'", flag, s);
-    return cli_usage_error(cli, "%s: expected an amount like 1234.50, not '%s'", flag, s);
 }
 
 int cli_parse_edit(struct cli *cli, int argc, char **argv, const char *id_what, const char *read_with, int64_t *id,
@@ -214,89 +171,6 @@ int cmd_customer_call(struct cli *cli, const Kehu__V1__Request *req, Kehu__V1__R
         st->code = KEHU_TRANSPORT;
     kehu_response_free(r);
     return cli_fail_status(cli, st);
-}
-
-void cmd_customer_json_error(struct json_w *w, const struct kehu_status *st)
-{
-    const char *code = kehu_code_name(st->code);
-    json_init(w, stdout, 1);
-    json_begin_object(w);
-    json_key(w, "error");
-    json_begin_object(w);
-    json_kstr(w, "code", code ? code : "UNKNOWN");
-    json_kstr(w, "message", st->message);
-    if (st->field[0])
-        json_kstr(w, "field", st->field);
-    json_end_object(w);
-}
-
-void cmd_customer_json_strs(struct json_w *w, const char *key, char *const *v, size_t n)
-{
-    json_key(w, key);
-    json_begin_array(w);
-    for (size_t i = 0; i < n; i++)
-        json_str(w, v[i]);
-    json_end_array(w);
-}
-
-char *cmd_customer_join(char *const *v, size_t n, const char *sep)
-{
-    size_t len = 1, slen = strlen(sep);
-    for (size_t i = 0; i < n; i++)
-        len += strlen(v[i]) + slen;
-    char *s = out_xmalloc(len), *p = s;
-    for (size_t i = 0; i < n; i++) {
-        if (i) {
-            memcpy(p, sep, slen);
-            p += slen;
-        }
-        size_t l = strlen(v[i]);
-        memcpy(p, v[i], l);
-        p += l;
-    }
-    *p = 0;
-    return s;
-}
-
-/* A word as a POSIX shell reads it back: as it is when it is made only of
- * safe characters, else in single quotes. */
-static void put_shell_word(FILE *f, const char *s)
-{
-    static const char safe[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.,:/=+@%";
-    int plain = *s != 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p && plain; p++)
-        plain = *p >= 0x80 || strchr(safe, *p) != NULL;
-    if (plain) {
-        fputs(s, f);
-        return;
-    }
-    fputc('\'', f);
-    for (; *s; s++) {
-        if (*s == '\'')
-            fputs("'\\''", f);
-        else if ((unsigned char)*s < 0x20 || *s == 0x7f)
-            fputc(' ', f);
-        else
-            fputc(*s, f);
-    }
-    fputc('\'', f);
-}
-
-void cmd_customer_more(struct cli *cli, const char *const *words, size_t n, const char *cursor)
-{
-    fflush(stdout);
-    if (cli->json || cli->csv) {
-        fprintf(stderr, "next_cursor: %s\n", cursor);
-        return;
-    }
-    fputs("more: kehu", stderr);
-    for (size_t i = 0; i < n; i++) {
-        fputc(' ', stderr);
-        put_shell_word(stderr, words[i]);
-    }
-    fputs(" --after ", stderr);
-    put_shell_word(stderr, cursor);
-    fputc('\n', stderr);
 }
 
 /* ---- The customer's fields ------------------------------------------------------------ */
@@ -527,6 +401,7 @@ static void table_customers(void *const *items, size_t n)
 {
     static const char *const head[] = { "ID", "NAME", "PHONE", "COMPANY", "OWNER", "BRANCH", "STATUS", "REVENUE" };
     struct out_table *t = out_table_new(8, head);
+    out_table_empty(t, "no customers match");
     out_table_align(t, 0, OUT_RIGHT);
     out_table_align(t, 7, OUT_RIGHT);
     out_table_max_width(t, 1, NAME_COLS);
@@ -1396,6 +1271,10 @@ static void json_change(struct json_w *w, const Kehu__V1__Change *ch)
     json_kstr(w, "old_value", ch->old_value);
     json_kstr(w, "new_value", ch->new_value);
     json_kint(w, "version", ch->version);
+    if (*ch->old_name)
+        json_kstr(w, "old_name", ch->old_name);
+    if (*ch->new_name)
+        json_kstr(w, "new_name", ch->new_name);
     json_end_object(w);
 }
 
@@ -1427,6 +1306,7 @@ static void print_changes(struct cli *cli, int64_t customer_id, Kehu__V1__Change
     }
     static const char *const head[] = { "TIME", "BY", "ENTITY", "FIELD", "OLD", "NEW" };
     struct out_table *t = out_table_new(6, head);
+    out_table_empty(t, "no changes recorded");
     out_table_max_width(t, 4, VALUE_COLS);
     out_table_max_width(t, 5, VALUE_COLS);
     for (size_t i = 0; i < n; i++) {
@@ -1437,7 +1317,11 @@ static void print_changes(struct cli *cli, int64_t customer_id, Kehu__V1__Change
             snprintf(entity, sizeof entity, "%s", ch->entity);
         else
             snprintf(entity, sizeof entity, "%s %" PRId64, ch->entity, ch->entity_id);
-        const char *row[] = { at, ch->by, entity, ch->field, ch->old_value, ch->new_value };
+        /* an owner or a branch by its name rather than its id */
+        const char *row[] = { at,        ch->by,
+                              entity,    ch->field,
+                              *ch->old_name ? ch->old_name : ch->old_value,
+                              *ch->new_name ? ch->new_name : ch->new_value };
         out_table_add(t, row);
     }
     out_table_print(t, stdout);

@@ -473,6 +473,7 @@ static void table_docs(void *const *items, size_t n)
 {
     static const char *const head[] = { "ID", "NAME", "TYPE", "SIZE", "CREATED", "BY" };
     struct out_table *t = out_table_new(6, head);
+    out_table_empty(t, "no documents");
     out_table_align(t, 0, OUT_RIGHT);
     out_table_align(t, 3, OUT_RIGHT);
     out_table_max_width(t, 1, NAME_COLS);

@@ -105,6 +105,7 @@ static void table_due(void *const *items, size_t n)
     static const char *const head[] = { "DUE", "CUSTOMER", "NAME", "KIND", "NOTE" };
     struct out_table *t = out_table_new(5, head);
     out_table_align(t, 1, OUT_RIGHT);
+    out_table_empty(t, "no follow-ups due");
     out_table_max_width(t, 2, NAME_COLS);
     out_table_max_width(t, 4, NOTE_COLS);
     int64_t today = today_days();
@@ -125,6 +126,7 @@ static void table_followups(void *const *items, size_t n)
 {
     static const char *const head[] = { "ID", "DATE", "KIND", "STATUS", "OWNER", "OUTCOME", "NOTE" };
     struct out_table *t = out_table_new(7, head);
+    out_table_empty(t, "no follow-ups");
     out_table_align(t, 0, OUT_RIGHT);
     out_table_max_width(t, 5, NOTE_COLS);
     out_table_max_width(t, 6, NOTE_COLS);
@@ -271,7 +273,7 @@ static int run_plan(struct cli *cli, int argc, char **argv)
         rc = CLI_OK;
         switch (c) {
         case O_KIND: rc = parse_kind(cli, optarg); m.kind = optarg; break;
-        case O_DUE: rc = cmd_customer_check_date(cli, "--due", optarg); m.due = optarg; break;
+        case O_DUE: rc = cli_parse_due(cli, "--due", optarg, &m.due); break;
         case O_NOTE: m.note = optarg; break;
         case O_USER: m.user = optarg; break;
         default: return cli->opt_rc;
@@ -309,7 +311,7 @@ static int run_log(struct cli *cli, int argc, char **argv)
         case O_KIND: rc = parse_kind(cli, optarg); m.kind = optarg; break;
         case O_OUTCOME: m.outcome = optarg; break;
         case O_NOTE: m.note = optarg; break;
-        case O_NEXT: rc = cmd_customer_check_date(cli, "--next", optarg); m.next = optarg; break;
+        case O_NEXT: rc = cli_parse_due(cli, "--next", optarg, &m.next); break;
         case O_AT: rc = cmd_customer_check_date(cli, "--at", optarg); m.at = optarg; break;
         default: return cli->opt_rc;
         }

@@ -153,37 +153,6 @@ static int not_empty(struct cli *cli, const char *flag, const char *value)
     return *value ? 0 : cli_usage_error(cli, "%s: must not be empty", flag);
 }
 
-/* ---- Grades as other commands show them (cli.h) ---------------------------------------------- */
-
-void cmd_grade_json_grades(struct json_w *w, Kehu__V1__Grade *const *g, size_t n)
-{
-    json_begin_object(w);
-    for (size_t i = 0; i < n; i++)
-        if (*g[i]->dimension && *g[i]->grade)
-            json_kstr(w, g[i]->dimension, g[i]->grade);
-    json_end_object(w);
-}
-
-char *cmd_grade_line(Kehu__V1__Grade *const *g, size_t n)
-{
-    size_t cap = 1;
-    for (size_t i = 0; i < n; i++)
-        cap += strlen(g[i]->dimension) + strlen(g[i]->grade) + 32;
-    char *s = out_xmalloc(cap);
-    size_t len = 0;
-    s[0] = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!*g[i]->grade)
-            continue;
-        int w = snprintf(s + len, cap - len, "%s%s %s%s", len ? " · " : "", g[i]->dimension, g[i]->grade,
-                         g[i]->overridden ? " (override)" : g[i]->is_new ? " (new)" : "");
-        if (w < 0 || (size_t)w >= cap - len)
-            break;
-        len += (size_t)w;
-    }
-    return s;
-}
-
 /* ---- grade run --------------------------------------------------------------------------------- */
 
 struct reply_slot {
@@ -564,8 +533,7 @@ static int run_grade_override(struct cli *cli, int argc, char **argv)
             have_reason = 1;
             break;
         case O_UNTIL:
-            rc = cmd_customer_check_date(cli, "--until", optarg);
-            m.until = optarg;
+            rc = cli_parse_due(cli, "--until", optarg, &m.until);
             break;
         case O_REVOKE: revoke = 1; break;
         default: return cli->opt_rc;
@@ -712,8 +680,7 @@ static int run_grade_assess(struct cli *cli, int argc, char **argv)
             break;
         case O_NOTES: m.notes = optarg; break;
         case O_UNTIL:
-            rc = cmd_customer_check_date(cli, "--until", optarg);
-            m.until = optarg;
+            rc = cli_parse_due(cli, "--until", optarg, &m.until);
             break;
         default: return cli->opt_rc;
         }
@@ -1136,8 +1103,7 @@ static int run_care_today(struct cli *cli, int argc, char **argv)
             days_arg = optarg;
             break;
         case O_DATE:
-            rc = cmd_customer_check_date(cli, "--date", optarg);
-            m.date = optarg;
+            rc = cli_parse_due(cli, "--date", optarg, &m.date);
             break;
         default: return cli->opt_rc;
         }

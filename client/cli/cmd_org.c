@@ -104,6 +104,7 @@ static void table_users(void *const *users, size_t n)
 {
     static const char *const head[] = { "ID", "USERNAME", "NAME", "ROLE", "UNIT", "STATUS" };
     struct out_table *t = out_table_new(6, head);
+    out_table_empty(t, "no users match");
     out_table_align(t, 0, OUT_RIGHT);
     out_table_max_width(t, 2, 24);
     for (size_t i = 0; i < n; i++) {

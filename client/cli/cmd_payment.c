@@ -193,6 +193,7 @@ static void table_payments(void *const *items, size_t n)
 {
     static const char *const head[] = { "ID", "DATE", "AMOUNT", "METHOD", "REFERENCE", "NOTE", "REVERSAL" };
     struct out_table *t = out_table_new(7, head);
+    out_table_empty(t, "no payments");
     out_table_align(t, 0, OUT_RIGHT);
     out_table_align(t, 2, OUT_RIGHT);
     out_table_max_width(t, 5, NOTE_COLS);
@@ -464,6 +465,7 @@ static void table_assets(void *const *items, size_t n)
 {
     static const char *const head[] = { "ID", "DATE", "PRODUCT", "BALANCE" };
     struct out_table *t = out_table_new(4, head);
+    out_table_empty(t, "no assets");
     out_table_align(t, 0, OUT_RIGHT);
     out_table_align(t, 3, OUT_RIGHT);
     for (size_t i = 0; i < n; i++) {

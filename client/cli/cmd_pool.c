@@ -69,6 +69,7 @@ static void print_pool_customers(struct cli *cli, const Kehu__V1__PoolCustomers 
         out_table_align(t, 0, OUT_RIGHT);
         out_table_max_width(t, 1, 24);
         out_table_max_width(t, 8, 40);
+        out_table_empty(t, "no customers in the pool match");
     }
     for (size_t i = 0; i < p->n_customers; i++) {
         const Kehu__V1__PoolCustomer *pc = p->customers[i];
@@ -191,6 +192,7 @@ static void print_pools(struct cli *cli, Kehu__V1__PoolInfo *const *ps, size_t n
     }
     static const char *const head[] = { "ID", "POOL", "BRANCH", "DEFAULT", "CUSTOMERS" };
     struct out_table *t = out_table_new(5, head);
+    out_table_empty(t, "no pools");
     out_table_align(t, 0, OUT_RIGHT);
     out_table_align(t, 4, OUT_RIGHT);
     for (size_t i = 0; i < n; i++) {

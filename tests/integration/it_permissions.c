@@ -803,6 +803,10 @@ static void test_explain(void **state)
     assert_string_equal(x->decisions[0]->scope, "own");
     assert_non_null(strstr(x->decisions[0]->reason, "account_manager/read = own"));
     assert_non_null(strstr(x->decisions[0]->reason, "not this user"));
+    /* users and units by name, the id kept alongside */
+    assert_non_null(strstr(x->decisions[0]->reason, "owner is user zhang.wei ("));
+    assert_string_equal(x->owner_name, "zhang.wei");
+    assert_string_equal(x->branch_name, "上海分行");
     kehu_response_free(r);
     m.customer_id = cust[O_LI];
     r = it_call(org.admin, &req, C(OK));
@@ -1066,6 +1070,10 @@ static void test_cli(void **state)
                   "\"action\": \"read\",\n      \"allowed\": true");
     assert_non_null(strstr(cli.out, "\"action\": \"edit\",\n      \"allowed\": false"));
     it_cli_expect(&cli, it_cli_run(&cli, NULL, IT_ARGS("access", "explain", "chen.jing", id)), 0, "service_agent/read = branch");
+    assert_non_null(strstr(cli.out, "branch is unit 上海分行 ("));
+    assert_non_null(strstr(cli.out, "(owner li.lei, branch 上海分行)"));
+    it_cli_expect(&cli, it_cli_run(&cli, NULL, IT_ARGS("--json", "access", "explain", "chen.jing", id)), 0,
+                  "\"owner\": \"li.lei\"");
     it_cli_expect(&cli, it_cli_run(&cli, NULL, IT_ARGS("access", "explain", "chen.jing", "x")), 2, "CUSTOMER_ID");
     it_cli_expect(&cli, it_cli_run(&cli, NULL, IT_ARGS("access", "explain", "nobody.here", id)), 1, "NOT_FOUND");
     it_cli_expect(&cli, it_cli_run(&cli, NULL, IT_ARGS("access", "explain", "chen.jing", id)), 0,

@@ -287,6 +287,7 @@ const struct rpc_entry rpc_contact_edit = { KEHU__V1__REQUEST__OP_CONTACT_EDIT, 
     " coalesce((t.margin * 100)::bigint, 0), coalesce(t.product, ''), coalesce(t.category, ''),"                     \
     " coalesce(t.channel, ''), " SQL_MS("t.created_at") ", coalesce(u.username, ''), t.on_credit,"                   \
     " coalesce(t.due::text, ''), coalesce(t.reverses, 0), coalesce(t.reversed_by, 0), coalesce(t.reason, '')"
+#define TXN_NCOLS 16
 
 static Kehu__V1__Txn *txn_from_row(struct req *r, const struct db_result *res, int stmt, int row)
 {
@@ -417,7 +418,7 @@ static void txn_add(struct req *r)
 const struct rpc_entry rpc_txn_add = { KEHU__V1__REQUEST__OP_TXN_ADD, "txn_add", ACT_CUSTOMER_WRITE, 0, txn_add };
 
 /* Newest first; the cursor is the last row's "date/id"; after TXN_COLUMNS
- * (13) the count from the cursor on. */
+ * the count from the cursor on. */
 static struct db_stmt txn_list_stmt = DB_STMT(
     "SELECT " TXN_COLUMNS ", count(*) OVER () FROM txn t LEFT JOIN app_user u ON u.id = t.created_by WHERE t.customer_id = $1"
     " AND ($3::date IS NULL OR (t.date, t.id) < ($3::date, $4::bigint)) ORDER BY t.date DESC, t.id DESC LIMIT $2");
@@ -444,7 +445,7 @@ static void txns_listed(const struct db_result *res, void *arg)
                                                  (long long)list->txns[shown - 1]->id)
                                   : "";
     if (n > shown)
-        list->remaining = (uint32_t)(db_get_i64(res, 0, 0, 13) - shown);
+        list->remaining = (uint32_t)(db_get_i64(res, 0, 0, TXN_NCOLS) - shown);
     r->resp.result_case = KEHU__V1__RESPONSE__RESULT_TXNS;
     r->resp.txns = list;
     req_reply(r);

@@ -643,10 +643,9 @@ static void cap_found(const struct db_result *res, void *arg)
         req_fail_db(r, res);
         return;
     }
-    if (db_rows(res, 0) != 1) {
-        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "username", "no user named '%s'", m->username);
+    /* a user the caller may not see is as unknown as a missing one */
+    if (rpc_user_visible(r, res, 0, m->username, "username") < 0)
         return;
-    }
     int64_t path[AUTHZ_MAX_DEPTH];
     int n = rpc_user_row_path(res, 0, 0, 0, path, AUTHZ_MAX_DEPTH);
     struct authz_target t = { .unit_path = path, .path_len = n < 0 ? 0 : n,

@@ -201,6 +201,7 @@ struct load {
     enum authz_action act;
     void (*then)(struct req *r, const struct rpc_customer_ref *ref);
     const char *missing; /* the answer for a customer missing or unreadable; NULL "no customer N" */
+    int64_t merged_into; /* a tombstone's: the customer it went into */
 };
 
 /* The one answer for a customer that is missing and for one the caller may
@@ -211,6 +212,24 @@ static void load_not_found(struct req *r, const struct load *l)
         req_fail(r, KEHU__V1__CODE__NOT_FOUND, l->field, "%s", l->missing);
     else
         req_fail(r, KEHU__V1__CODE__NOT_FOUND, l->field, "no customer %lld", (long long)l->id);
+}
+
+/* The customer a tombstone was merged into, named only when the caller may
+ * read it (else it is "another customer", as for any id one may not see). */
+static void tombstone_told(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    struct load *l = r->state;
+    if (res->outcome != DB_OK) {
+        req_fail_db(r, res);
+        return;
+    }
+    if (db_rows(res, 0) == 1 && may(r, ACT_CUSTOMER_READ, res, 0, 0))
+        req_fail(r, KEHU__V1__CODE__NOT_FOUND, l->field, "customer %lld was merged into customer %lld",
+                 (long long)l->id, (long long)l->merged_into);
+    else
+        req_fail(r, KEHU__V1__CODE__NOT_FOUND, l->field, "customer %lld was merged into another customer",
+                 (long long)l->id);
 }
 
 static void loaded(const struct db_result *res, void *arg)
@@ -241,9 +260,10 @@ static void loaded(const struct db_result *res, void *arg)
         return;
     }
     int64_t merged_into = db_get_i64(res, 0, 0, COL_MERGED_INTO);
-    if (merged_into && !l->tombstone_ok) { /* a tombstone: say where the customer went */
-        req_fail(r, KEHU__V1__CODE__NOT_FOUND, l->field, "customer %lld was merged into customer %lld",
-                 (long long)l->id, (long long)merged_into);
+    if (merged_into && !l->tombstone_ok) { /* a tombstone: say where the customer went, if the caller may see it */
+        l->merged_into = merged_into;
+        const char *p[] = { rpc_num(r, merged_into) };
+        db_query(r->srv->db, &customer_by_id, 1, p, tombstone_told, r);
         return;
     }
     ref.version = db_get_i64(res, 0, 0, COL_VERSION);

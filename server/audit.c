@@ -10,7 +10,6 @@
 #include "dispatch.h"
 #include "log.h"
 #include "migrate.h"
-#include "rpc.h"
 #include "server.h"
 
 #define AUDIT_FLUSH_MS 10       /* how long a read's record may wait to be written */
@@ -178,7 +177,7 @@ static void flush(struct audit_state *a)
     strcpy(pu, "}");
     const char *p[8] = { ats, uids };
     for (int k = 0; k < 6; k++)
-        p[2 + k] = rpc_pg_array(&ar, col[k], n);
+        p[2 + k] = arena_pg_array(&ar, col[k], n);
     db_query(a->pool, &append_stmt, 8, p, flushed, a); /* copies the parameters */
     arena_free(&ar);
 }

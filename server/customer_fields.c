@@ -106,7 +106,7 @@ const char *customer_field_set(struct arena *a, struct cvalues *v, int i, const 
     case F_PHONES:
     case F_TAGS: {
         size_t n;
-        char **items = rpc_split(a, value, ',', &n);
+        char **items = arena_split(a, value, ',', &n);
         if (n > 10)
             return "may hold at most 10 entries";
         size_t len = 0;
@@ -142,8 +142,8 @@ const char *customer_field_param(struct arena *a, const struct cvalues *v, int i
     const char *t = v->text[i] ? v->text[i] : "";
     if (customer_fields[i].type == F_PHONES || customer_fields[i].type == F_TAGS) {
         size_t n;
-        char **items = rpc_split(a, t, ',', &n);
-        return rpc_pg_array(a, (const char *const *)items, n);
+        char **items = arena_split(a, t, ',', &n);
+        return arena_pg_array(a, (const char *const *)items, n);
     }
     return *t ? t : NULL;
 }
@@ -152,7 +152,7 @@ const char *customer_field_param(struct arena *a, const struct cvalues *v, int i
 int customer_keys(struct arena *a, const struct cvalues *v, struct customer_keys *out)
 {
     size_t nphones;
-    char **phones = rpc_split(a, v->text[FI_PHONES] ? v->text[FI_PHONES] : "", ',', &nphones);
+    char **phones = arena_split(a, v->text[FI_PHONES] ? v->text[FI_PHONES] : "", ',', &nphones);
     struct search_keys_input in = {
         .name = v->text[FI_NAME],
         .company = v->text[FI_COMPANY],

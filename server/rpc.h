@@ -89,10 +89,6 @@ void rpc_customer_load_as(struct req *r, int64_t id, enum authz_action act,
                           const char *field, const char *missing);
 /* The customer as the protocol shows it, from a CUSTOMER_COLUMNS row. */
 Kehu__V1__Customer *rpc_customer_from_row(struct req *r, const struct db_result *res, int stmt, int row);
-/* "a,b" -> {"a","b"} (PostgreSQL array literal, quoted and escaped). */
-char *rpc_pg_array(struct arena *a, const char *const *items, size_t n);
-/* Splits "a<sep>b" into arena strings. */
-char **rpc_split(struct arena *a, const char *s, char sep, size_t *n);
 /* Money: minor units <-> numeric text. */
 char *rpc_money_sql(struct arena *a, int64_t minor);
 

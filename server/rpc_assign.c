@@ -189,7 +189,7 @@ static void assign_done(const struct db_result *res, void *arg)
     out->no_longer_matching = db_get_i64(res, 3, 0, 0);
     size_t n_ids;
     const char *ids = db_get(res, 3, 0, 1);
-    char **parts = rpc_split(&r->arena, array_inner(r, ids), ',', &n_ids);
+    char **parts = arena_split(&r->arena, array_inner(r, ids), ',', &n_ids);
     out->no_longer_matching_ids = arena_alloc(&r->arena, sizeof *out->no_longer_matching_ids * (n_ids + 1));
     for (size_t i = 0; i < n_ids; i++) {
         int64_t id;
@@ -357,7 +357,7 @@ static void assign_users(const struct db_result *res, void *arg)
             params[np++] = fp[i];
         ids_sql = arena_printf(&r->arena, "ARRAY(SELECT c.id FROM customer c WHERE %s)", where);
         recheck = filter_for_recheck(r, where);
-        recheck_args = rpc_pg_array(&r->arena, fp, (size_t)nf);
+        recheck_args = arena_pg_array(&r->arena, fp, (size_t)nf);
         selection = filter_words(r, m->filter);
         strict = 0;
     }
@@ -465,7 +465,7 @@ static void assign(struct req *r)
         st->to[st->n_to] = st->from;
     }
     r->state = st;
-    const char *p[] = { rpc_pg_array(&r->arena, st->to, st->n_to + (st->from != NULL)) };
+    const char *p[] = { arena_pg_array(&r->arena, st->to, st->n_to + (st->from != NULL)) };
     db_query(r->srv->db, &users_by_name, 1, p, assign_users, r);
 }
 
@@ -726,7 +726,7 @@ static void policy_set_handler(struct req *r)
         keys[i] = m->values[i]->field;
         vals[i] = m->values[i]->value;
     }
-    const char *p[] = { rpc_pg_array(&r->arena, keys, m->n_values), rpc_pg_array(&r->arena, vals, m->n_values),
+    const char *p[] = { arena_pg_array(&r->arena, keys, m->n_values), arena_pg_array(&r->arena, vals, m->n_values),
                         rpc_num(r, req_who(r)->user_id) };
     struct db_call *call = db_call_new(r->srv->db, policy_done, r);
     db_call_add(call, &policy_set, 3, p);

@@ -55,7 +55,7 @@ Kehu__V1__ChurnWarning *rpc_churn_warning_from_row(struct req *r, const struct d
     w->customer_name = rpc_col(r, res, stmt, row, 2);
     w->owner = rpc_col(r, res, stmt, row, 3);
     w->raised_on = rpc_col(r, res, stmt, row, 4);
-    w->reasons = rpc_split(&r->arena, rpc_col(r, res, stmt, row, 5), ',', &w->n_reasons);
+    w->reasons = arena_split(&r->arena, rpc_col(r, res, stmt, row, 5), ',', &w->n_reasons);
     w->status = rpc_col(r, res, stmt, row, 6);
     w->plan = rpc_col(r, res, stmt, row, 7);
     w->acked_by = rpc_col(r, res, stmt, row, 8);

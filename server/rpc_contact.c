@@ -27,7 +27,7 @@ static Kehu__V1__Contact *contact_from_row(struct req *r, const struct db_result
     k->version = db_get_i64(res, stmt, row, 2);
     k->name = rpc_col(r, res, stmt, row, 3);
     k->title = rpc_col(r, res, stmt, row, 4);
-    k->phones = rpc_split(&r->arena, rpc_col(r, res, stmt, row, 5), ',', &k->n_phones);
+    k->phones = arena_split(&r->arena, rpc_col(r, res, stmt, row, 5), ',', &k->n_phones);
     k->email = rpc_col(r, res, stmt, row, 6);
     k->key_person = db_get_bool(res, stmt, row, 7);
     k->created_at_ms = db_get_i64(res, stmt, row, 8);
@@ -71,7 +71,7 @@ static int check_contact(struct req *r, const char *name, const char *title, cha
     }
     out->name = name;
     out->title = title && *title ? title : NULL;
-    out->phones = rpc_pg_array(&r->arena, norm, nphones);
+    out->phones = arena_pg_array(&r->arena, norm, nphones);
     out->email = email && *email ? email : NULL;
     return 0;
 }
@@ -245,7 +245,7 @@ static void contact_edit_apply(struct req *r, const struct rpc_customer_ref *ref
         else if (strcmp(f, "email") == 0)
             email = v;
         else if (strcmp(f, "phones") == 0)
-            phones = rpc_split(&r->arena, v, ',', &nphones);
+            phones = arena_split(&r->arena, v, ',', &nphones);
         else if (strcmp(f, "key_person") == 0 && (strcmp(v, "true") == 0 || strcmp(v, "false") == 0))
             key = strcmp(v, "true") == 0;
         else {

@@ -20,52 +20,6 @@
 
 /* ---- small shared helpers */
 
-char *rpc_pg_array(struct arena *a, const char *const *items, size_t n)
-{
-    size_t len = 3;
-    for (size_t i = 0; i < n; i++)
-        len += strlen(items[i]) * 2 + 3;
-    char *out = arena_alloc(a, len), *p = out;
-    *p++ = '{';
-    for (size_t i = 0; i < n; i++) {
-        if (i)
-            *p++ = ',';
-        *p++ = '"';
-        for (const char *s = items[i]; *s; s++) {
-            if (*s == '"' || *s == '\\')
-                *p++ = '\\';
-            *p++ = *s;
-        }
-        *p++ = '"';
-    }
-    *p++ = '}';
-    *p = 0;
-    return out;
-}
-
-char **rpc_split(struct arena *a, const char *s, char sep, size_t *n)
-{
-    size_t cap = 1;
-    for (const char *p = s; *p; p++)
-        cap += *p == sep;
-    char **v = arena_alloc(a, cap * sizeof *v);
-    *n = 0;
-    if (!*s)
-        return v;
-    const char *start = s;
-    for (const char *p = s;; p++) {
-        if (*p == sep || *p == 0) {
-            char *item = arena_alloc(a, (size_t)(p - start) + 1);
-            memcpy(item, start, (size_t)(p - start));
-            v[(*n)++] = item;
-            if (!*p)
-                break;
-            start = p + 1;
-        }
-    }
-    return v;
-}
-
 char *rpc_money_sql(struct arena *a, int64_t minor)
 {
     uint64_t abs = minor < 0 ? (uint64_t)0 - (uint64_t)minor : (uint64_t)minor;
@@ -109,7 +63,7 @@ Kehu__V1__Customer *rpc_customer_from_row(struct req *r, const struct db_result 
     c->gender = rpc_col(r, res, stmt, row, COL_GENDER);
     c->birth = rpc_col(r, res, stmt, row, COL_BIRTH);
     c->id_number = rpc_col(r, res, stmt, row, COL_ID_NUMBER);
-    c->phones = rpc_split(&r->arena, rpc_col(r, res, stmt, row, COL_PHONES), ',', &c->n_phones);
+    c->phones = arena_split(&r->arena, rpc_col(r, res, stmt, row, COL_PHONES), ',', &c->n_phones);
     c->email = rpc_col(r, res, stmt, row, COL_EMAIL);
     c->company = rpc_col(r, res, stmt, row, COL_COMPANY);
     c->address = rpc_col(r, res, stmt, row, COL_ADDRESS);
@@ -118,7 +72,7 @@ Kehu__V1__Customer *rpc_customer_from_row(struct req *r, const struct db_result 
     c->size = rpc_col(r, res, stmt, row, COL_SIZE);
     c->occupation = rpc_col(r, res, stmt, row, COL_OCCUPATION);
     c->source = rpc_col(r, res, stmt, row, COL_SOURCE);
-    c->tags = rpc_split(&r->arena, rpc_col(r, res, stmt, row, COL_TAGS), ',', &c->n_tags);
+    c->tags = arena_split(&r->arena, rpc_col(r, res, stmt, row, COL_TAGS), ',', &c->n_tags);
     c->notes = rpc_col(r, res, stmt, row, COL_NOTES);
     c->owner_id = db_get_i64(res, stmt, row, COL_OWNER_ID);
     c->owner = rpc_col(r, res, stmt, row, COL_OWNER);

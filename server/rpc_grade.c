@@ -1027,7 +1027,7 @@ static void grade_policy_set(struct req *r)
         keys[i] = k;
         vals[i] = v;
     }
-    const char *p[] = { rpc_pg_array(&r->arena, keys, m->n_values), rpc_pg_array(&r->arena, vals, m->n_values),
+    const char *p[] = { arena_pg_array(&r->arena, keys, m->n_values), arena_pg_array(&r->arena, vals, m->n_values),
                         rpc_num(r, req_who(r)->user_id) };
     log_info(r->conn->id, r->id, "grading policy: %zu value(s) set", m->n_values);
     struct db_call *call = db_call_new(r->srv->db, policy_done, r);

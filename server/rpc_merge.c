@@ -48,7 +48,7 @@ static struct db_stmt merged_log_stmt = DB_STMT(
 static char *unite(struct req *r, const char *a, const char *b)
 {
     size_t na, nb;
-    char **va = rpc_split(&r->arena, a ? a : "", ',', &na), **vb = rpc_split(&r->arena, b ? b : "", ',', &nb);
+    char **va = arena_split(&r->arena, a ? a : "", ',', &na), **vb = arena_split(&r->arena, b ? b : "", ',', &nb);
     const char *all[20];
     size_t n = 0;
     for (size_t i = 0; i < na && n < 10; i++)

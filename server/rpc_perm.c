@@ -197,8 +197,8 @@ static void perm_set(struct req *r)
                 return;
             }
     }
-    const char *p[] = { rpc_pg_array(&r->arena, roles, m->n_cells), rpc_pg_array(&r->arena, actions, m->n_cells),
-                        rpc_pg_array(&r->arena, scopes, m->n_cells),
+    const char *p[] = { arena_pg_array(&r->arena, roles, m->n_cells), arena_pg_array(&r->arena, actions, m->n_cells),
+                        arena_pg_array(&r->arena, scopes, m->n_cells),
                         arena_printf(&r->arena, "%lld", (long long)req_who(r)->user_id) };
     struct db_call *call = db_call_new(r->srv->db, perm_set_done, r);
     db_call_add(call, &perm_diff, 3, p);

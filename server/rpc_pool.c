@@ -503,9 +503,9 @@ static void rules_go(struct req *r, int64_t branch_id)
             vals[i] = m->set[i]->value ? m->set[i]->value : "";
         }
         p[0] = branch_id ? rpc_num(r, branch_id) : NULL;
-        p[1] = rpc_pg_array(&r->arena, grades, m->n_set);
-        p[2] = rpc_pg_array(&r->arena, keys, m->n_set);
-        p[3] = rpc_pg_array(&r->arena, vals, m->n_set);
+        p[1] = arena_pg_array(&r->arena, grades, m->n_set);
+        p[2] = arena_pg_array(&r->arena, keys, m->n_set);
+        p[3] = arena_pg_array(&r->arena, vals, m->n_set);
         p[4] = rpc_num(r, req_who(r)->user_id);
     }
     struct db_call *call = db_call_new(r->srv->db, rules_done, r);
@@ -930,7 +930,7 @@ static void assign_rules_branch(const struct db_result *res, void *arg)
         const char *p[9];
         p[0] = id;
         for (int k = 0; k < 7; k++)
-            p[1 + k] = rpc_pg_array(&r->arena, cols[k], n);
+            p[1 + k] = arena_pg_array(&r->arena, cols[k], n);
         p[8] = rpc_num(r, req_who(r)->user_id);
         db_call_add(call, &assign_rules_set_stmt, 9, p);
     }

@@ -119,3 +119,49 @@ int parse_i64(const char *s, int64_t *out)
     *out = v;
     return 0;
 }
+
+char *arena_pg_array(struct arena *a, const char *const *items, size_t n)
+{
+    size_t len = 3;
+    for (size_t i = 0; i < n; i++)
+        len += strlen(items[i]) * 2 + 3;
+    char *out = arena_alloc(a, len), *p = out;
+    *p++ = '{';
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            *p++ = ',';
+        *p++ = '"';
+        for (const char *s = items[i]; *s; s++) {
+            if (*s == '"' || *s == '\\')
+                *p++ = '\\';
+            *p++ = *s;
+        }
+        *p++ = '"';
+    }
+    *p++ = '}';
+    *p = 0;
+    return out;
+}
+
+char **arena_split(struct arena *a, const char *s, char sep, size_t *n)
+{
+    size_t cap = 1;
+    for (const char *p = s; *p; p++)
+        cap += *p == sep;
+    char **v = arena_alloc(a, cap * sizeof *v);
+    *n = 0;
+    if (!*s)
+        return v;
+    const char *start = s;
+    for (const char *p = s;; p++) {
+        if (*p == sep || *p == 0) {
+            char *item = arena_alloc(a, (size_t)(p - start) + 1);
+            memcpy(item, start, (size_t)(p - start));
+            v[(*n)++] = item;
+            if (!*p)
+                break;
+            start = p + 1;
+        }
+    }
+    return v;
+}

@@ -24,6 +24,10 @@ void *arena_alloc(struct arena *a, size_t n); /* zeroed */
 char *arena_strdup(struct arena *a, const char *s);
 char *arena_printf(struct arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void arena_free(struct arena *a);
+/* {"a","b"}: a PostgreSQL array literal of items, quoted and escaped, in a. */
+char *arena_pg_array(struct arena *a, const char *const *items, size_t n);
+/* "a<sep>b" split into strings in a; *n of them ("" gives none). */
+char **arena_split(struct arena *a, const char *s, char sep, size_t *n);
 
 /* Parses a whole decimal int64; -1 if s is not exactly one. */
 int parse_i64(const char *s, int64_t *out);

@@ -41,6 +41,14 @@ int rpc_customer_list_start(struct req *r, const Kehu__V1__CustomerList *m, uint
  * on the customers `customer list` would show. -1 when refused (answered). */
 int rpc_customer_filter_sql(struct req *r, const Kehu__V1__CustomerList *m, enum authz_action act, char **sql,
                             const char ***params, int *nparams);
+/* The owner and unit a list's filters name must exist for the caller (an
+ * unreadable owner answers as a missing one): rpc_customer_filter_lookups
+ * adds the two statements that find them to a call, and
+ * rpc_customer_filter_found checks their results (statements owner_stmt,
+ * branch_stmt): 0, or -1 after answering NOT_FOUND naming the filter. */
+void rpc_customer_filter_lookups(struct db_call *call, const Kehu__V1__CustomerList *m);
+int rpc_customer_filter_found(struct req *r, const Kehu__V1__CustomerList *m, const struct db_result *res,
+                              int owner_stmt, int branch_stmt);
 /* In that callback: the next page's cursor ("" on the last page) and how many rows belong to this page. */
 char *rpc_customer_next_cursor(struct req *r, const struct db_result *res, uint32_t *shown);
 

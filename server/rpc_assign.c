@@ -347,6 +347,8 @@ static void assign_users(const struct db_result *res, void *arg)
         char *where;
         const char **fp;
         int nf;
+        if (m->filter && rpc_customer_filter_found(r, m->filter, res, 1, 2) < 0)
+            return;
         if (rpc_customer_filter_sql(r, m->filter, ACT_CUSTOMER_REASSIGN, &where, &fp, &nf) < 0)
             return;
         if (nf > 32) {
@@ -466,7 +468,12 @@ static void assign(struct req *r)
     }
     r->state = st;
     const char *p[] = { arena_pg_array(&r->arena, st->to, st->n_to + (st->from != NULL)) };
-    db_query(r->srv->db, &users_by_name, 1, p, assign_users, r);
+    struct db_call *call = db_call_new(r->srv->db, assign_users, r);
+    db_call_add(call, &users_by_name, 1, p);
+    /* a filter's owner and unit must exist, as for customer list: a typo must not look like "no customers" */
+    if (!m->n_customer_ids && !st->from && m->filter)
+        rpc_customer_filter_lookups(call, m->filter);
+    db_call_send(call);
 }
 
 const struct rpc_entry rpc_assign = { KEHU__V1__REQUEST__OP_ASSIGN, "assign", ACT_CUSTOMER_REASSIGN, 0, assign };

@@ -1125,35 +1125,50 @@ struct filter_check {
 /* An owner filter naming a user the caller may not see gets what a missing
  * one gets (units are visible to everyone): a list that is merely empty
  * would hide a typo, and a different answer would reveal the user. */
-static void filter_checked(const struct db_result *res, void *arg)
+int rpc_customer_filter_found(struct req *r, const Kehu__V1__CustomerList *m, const struct db_result *res,
+                              int owner_stmt, int branch_stmt)
 {
-    struct filter_check *fc = arg;
-    struct req *r = fc->r;
-    const Kehu__V1__CustomerList *m = fc->m;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
-        return;
-    }
     if (m->owner && *m->owner) {
-        int readable = db_rows(res, 0) == 1;
-        if (readable && db_get_i64(res, 0, 0, 0) != req_who(r)->user_id) {
+        int readable = db_rows(res, owner_stmt) == 1;
+        if (readable && db_get_i64(res, owner_stmt, 0, 0) != req_who(r)->user_id) {
             int64_t path[AUTHZ_MAX_DEPTH];
-            int n = rpc_user_row_path(res, 0, 0, 0, path, AUTHZ_MAX_DEPTH);
+            int n = rpc_user_row_path(res, owner_stmt, 0, 0, path, AUTHZ_MAX_DEPTH);
             struct authz_target t = { .unit_path = path, .path_len = n < 0 ? 0 : n,
-                                      .role = rpc_role_from_sql(db_get(res, 0, 0, 3)),
-                                      .user_id = db_get_i64(res, 0, 0, 0) };
+                                      .role = rpc_role_from_sql(db_get(res, owner_stmt, 0, 3)),
+                                      .user_id = db_get_i64(res, owner_stmt, 0, 0) };
             const char *why;
             readable = authz_check(req_who(r), ACT_USER_READ, &t, &why) == KEHU__V1__CODE__OK;
         }
         if (!readable) {
             req_fail(r, KEHU__V1__CODE__NOT_FOUND, "owner", "no user named '%s'", m->owner);
-            return;
+            return -1;
         }
     }
-    if (m->branch && *m->branch && db_rows(res, 1) == 0) {
+    if (m->branch && *m->branch && db_rows(res, branch_stmt) == 0) {
         req_fail(r, KEHU__V1__CODE__NOT_FOUND, "branch", "no org unit '%s'", m->branch);
+        return -1;
+    }
+    return 0;
+}
+
+void rpc_customer_filter_lookups(struct db_call *call, const Kehu__V1__CustomerList *m)
+{
+    const char *po[] = { m->owner && *m->owner ? m->owner : "" };
+    const char *pb[] = { m->branch && *m->branch ? m->branch : "" };
+    db_call_add(call, &rpc_user_by_name, 1, po);
+    db_call_add(call, &rpc_branch_place_by_ref, 1, pb);
+}
+
+static void filter_checked(const struct db_result *res, void *arg)
+{
+    struct filter_check *fc = arg;
+    struct req *r = fc->r;
+    if (res->outcome != DB_OK) {
+        req_fail_db(r, res);
         return;
     }
+    if (rpc_customer_filter_found(r, fc->m, res, 0, 1) < 0)
+        return;
     struct db_call *call = db_call_new(r->srv->db, fc->cb, r);
     db_call_add_sql(call, fc->b.s, fc->b.n, fc->b.params);
     db_call_send(call);
@@ -1209,10 +1224,7 @@ int rpc_customer_list_start(struct req *r, const Kehu__V1__CustomerList *m, uint
         struct filter_check *fc = arena_alloc(&r->arena, sizeof *fc);
         *fc = (struct filter_check){ .r = r, .m = m, .b = b, .cb = cb };
         struct db_call *call = db_call_new(r->srv->db, filter_checked, fc);
-        const char *po[] = { m->owner && *m->owner ? m->owner : "" };
-        const char *pb[] = { m->branch && *m->branch ? m->branch : "" };
-        db_call_add(call, &rpc_user_by_name, 1, po);
-        db_call_add(call, &rpc_branch_place_by_ref, 1, pb);
+        rpc_customer_filter_lookups(call, m);
         db_call_send(call);
         return 0;
     }

@@ -389,6 +389,26 @@ static void test_filters_not_found(void **state)
     list_expect(org.li, "li.lei", "", C(OK), "", NULL);
     list_expect(org.mgr, "zhang.wei", "", C(OK), "", NULL);
     list_expect(org.mgr, "bj.am", "", C(NOT_FOUND), "owner", "no user named 'bj.am'");
+    /* a reassignment by filter: the same answers (a typo must not look like "nothing to move") */
+    static const char *const owners[] = { "nobody", "", "bj.am" }, *const branches[] = { "", "无此分行", "" };
+    static const char *const fields[] = { "owner", "branch", "owner" };
+    for (int i = 0; i < 3; i++) {
+        Kehu__V1__CustomerList f = KEHU__V1__CUSTOMER_LIST__INIT;
+        f.owner = (char *)owners[i];
+        f.branch = (char *)branches[i];
+        char *to[] = { "zhang.wei" };
+        Kehu__V1__Assign a = KEHU__V1__ASSIGN__INIT;
+        a.filter = &f;
+        a.use_filter = 1;
+        a.to = to;
+        a.n_to = 1;
+        a.reason = "核对";
+        a.dry_run = 1;
+        Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+        req.op_case = KEHU__V1__REQUEST__OP_ASSIGN;
+        req.assign = &a;
+        it_expect(i == 2 ? org.mgr : org.admin, &req, C(NOT_FOUND), fields[i]);
+    }
 }
 
 static void audit_expect(int64_t since, int64_t until, int code, const char *field)

@@ -24,15 +24,64 @@ void conn_ref(struct conn *c)
     c->refs++;
 }
 
+void *conn_stream(const struct conn *c, const struct conn_stream_ops *ops)
+{
+    for (int i = 0; i < CONN_STREAMS; i++)
+        if (c->streams[i].ops == ops)
+            return c->streams[i].data;
+    return NULL;
+}
+
+int conn_stream_set(struct conn *c, const struct conn_stream_ops *ops, void *data)
+{
+    struct conn_stream *free_slot = NULL;
+    for (int i = 0; i < CONN_STREAMS; i++) {
+        struct conn_stream *st = &c->streams[i];
+        if (st->ops == ops) {
+            if (data) {
+                st->data = data;
+            } else {
+                st->ops = NULL;
+                st->data = NULL;
+            }
+            return 0;
+        }
+        if (!st->ops && !free_slot)
+            free_slot = st;
+    }
+    if (!data)
+        return 0;
+    if (!free_slot)
+        return -1;
+    free_slot->ops = ops;
+    free_slot->data = data;
+    return 0;
+}
+
+static int has_streams(const struct conn *c)
+{
+    for (int i = 0; i < CONN_STREAMS; i++)
+        if (c->streams[i].ops)
+            return 1;
+    return 0;
+}
+
 void conn_unref(struct conn *c)
 {
     if (--c->refs > 0)
         return;
     c->srv->limits.output_total -= c->out.len + c->writing.len;
     limits_peer_put(c->srv, c->addr);
-    import_drop(c);
-    rpc_doc_upload_free(c->upload);
-    admin_backup_drop(c);
+    for (int i = 0; i < CONN_STREAMS; i++) {
+        struct conn_stream *st = &c->streams[i];
+        if (st->ops) {
+            const struct conn_stream_ops *ops = st->ops;
+            void *data = st->data;
+            st->ops = NULL;
+            st->data = NULL;
+            ops->drop(c, data);
+        }
+    }
     wire_decoder_free(&c->in);
     wire_buf_free(&c->out);
     wire_buf_free(&c->writing);
@@ -425,9 +474,9 @@ void conn_check_timeouts(struct conn *c, uint64_t now_ms)
         conn_refuse(c, KEHU__V1__CODE__UNAUTHENTICATED, msg);
         return;
     }
-    /* a subscription waiting for events is not idle */
+    /* a subscription waiting for events, or an import or upload between its chunks, is not idle */
     if (c->state == CONN_OPEN && !c->unauth && c->inflight == 0 && output_pending(c) == 0 &&
-        c->sub.kind == SUB_NONE && now_ms - c->active_ms > (uint64_t)cfg->idle_timeout * 1000) {
+        c->sub.kind == SUB_NONE && !has_streams(c) && now_ms - c->active_ms > (uint64_t)cfg->idle_timeout * 1000) {
         limits_count(s, LC_CLOSED_IDLE);
         snprintf(msg, sizeof msg, "idle for %d s (idle_timeout): closing", cfg->idle_timeout);
         conn_refuse(c, KEHU__V1__CODE__UNAVAILABLE, msg);

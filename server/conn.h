@@ -18,6 +18,23 @@ enum conn_state {
     CONN_CLOSED,  /* the socket is closed; late replies are dropped */
 };
 
+/* A long-running request a connection serves across several of its
+ * requests (an import, a document upload, a backup stream): held through
+ * its ops, so that the connection knows none of them by name and a new kind
+ * needs no change here. */
+struct conn;
+struct conn_stream_ops {
+    const char *name;
+    /* The connection is going: abandon the stream (roll back, stop a child)
+     * and free it. */
+    void (*drop)(struct conn *c, void *stream);
+};
+#define CONN_STREAMS 4
+struct conn_stream {
+    const struct conn_stream_ops *ops; /* NULL: a free slot */
+    void *data;
+};
+
 struct conn {
     struct server *srv;
     uint64_t id;
@@ -36,9 +53,7 @@ struct conn {
     int in_flush_list;
     struct principal who;     /* valid when who.user_id != 0 */
     struct subscription sub;  /* which pushed events this connection wants */
-    struct import *import;    /* a CSV import in progress (rpc_import.c) */
-    struct doc_upload *upload; /* a document being uploaded (rpc_doc.c) */
-    struct admin_backup *backup; /* a backup being streamed (rpc_admin.c) */
+    struct conn_stream streams[CONN_STREAMS]; /* long-running requests it serves (conn_stream) */
     struct conn *next, *prev, *flush_next;
     /* limits (docs/security.md) */
     struct peer_addr *addr;   /* the client's address and what it holds */
@@ -48,6 +63,12 @@ struct conn {
     uint64_t active_ms;       /* loop time a request last arrived or was answered */
     int logins;               /* logins in progress (their checks reserved, conn_limits.c) */
 };
+
+/* The connection's stream of that kind, or NULL. */
+void *conn_stream(const struct conn *c, const struct conn_stream_ops *ops);
+/* Holds data as the connection's stream of that kind, or with data NULL
+ * lets it go without dropping it. 0, or -1 when every slot is taken. */
+int conn_stream_set(struct conn *c, const struct conn_stream_ops *ops, void *data);
 
 void conn_accept(struct server *s);
 void conn_ref(struct conn *c);

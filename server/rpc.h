@@ -63,8 +63,6 @@ extern const struct rpc_entry rpc_import_begin, rpc_import_chunk, rpc_export_pag
 extern const struct rpc_entry rpc_customer_merge;
 /* rpc_customer.c, rpc_merge.c, rpc_contact.c, rpc_payment.c: repairs */
 extern const struct rpc_entry rpc_customer_unarchive, rpc_customer_unmerge, rpc_txn_reverse, rpc_payment_reverse;
-/* Abandons the connection's import, if any: its transaction rolls back. */
-void import_drop(struct conn *c);
 
 /* A customer found and authorized: what handlers acting on it need. */
 struct rpc_customer_ref {
@@ -185,9 +183,6 @@ extern const struct rpc_entry rpc_payment_add, rpc_payment_list, rpc_arrears_get
 /* rpc_followup.c, rpc_doc.c */
 extern const struct rpc_entry rpc_followup_plan, rpc_followup_log, rpc_followup_due, rpc_followup_list;
 extern const struct rpc_entry rpc_doc_put, rpc_doc_get, rpc_doc_list;
-/* A document upload kept on its connection; freed with the connection. */
-struct doc_upload;
-void rpc_doc_upload_free(struct doc_upload *u);
 /* Free text from a client: valid UTF-8, then validate_line (or
  * validate_text when multiline); NULL when acceptable or empty. */
 const char *rpc_text_problem(const char *s, size_t max_chars, int multiline);
@@ -205,8 +200,6 @@ int grade_filter_parse(struct arena *a, const char *text, const char **dim, cons
 
 /* rpc_admin.c: backups (pg_dump streamed in chunks) and counts over the base */
 extern const struct rpc_entry rpc_admin_backup, rpc_admin_stats;
-/* The connection is going: its backup, if any, stops pg_dump and ends. */
-void admin_backup_drop(struct conn *c);
 /* rpc_pool.c: the public pool and assignment rules */
 extern const struct rpc_entry rpc_pool_add, rpc_pool_pools, rpc_pool_list, rpc_pool_claim, rpc_pool_release,
     rpc_pool_rules, rpc_pool_recycle, rpc_pool_events, rpc_assign_rules, rpc_assign_rule_apply;

@@ -12,7 +12,7 @@
  * (waiting for a lock), and with `done`, the size and the SHA-256 only once
  * pg_dump has exited with status 0; any other exit answers with its stderr.
  * The backup lives apart from the connection: when the connection goes
- * (admin_backup_drop), pg_dump is killed, reaped, its handles closed, and
+ * (its conn_stream is dropped), pg_dump is killed, reaped, its handles closed, and
  * then the backup is freed. */
 #include <errno.h>
 #include <signal.h>
@@ -199,6 +199,10 @@ static void backup_maybe_close(struct admin_backup *b)
     close_handle(b, (uv_handle_t *)&b->proc);
 }
 
+static void backup_drop(struct conn *c, void *stream);
+/* A backup streams through its connection, one at a time. */
+static const struct conn_stream_ops backup_stream = { "backup", backup_drop };
+
 /* No more chunks for anyone: the connection lets go of it, a pg_dump still
  * running is stopped. */
 static void backup_over(struct admin_backup *b)
@@ -213,8 +217,8 @@ static void backup_over(struct admin_backup *b)
                  (unsigned long long)b->id, (unsigned long long)b->sent);
         audit_record(b->at_us, b->user_id, b->username, b->peer, "admin_backup", detail, "UNAVAILABLE");
     }
-    if (b->conn && b->conn->backup == b)
-        b->conn->backup = NULL;
+    if (b->conn && conn_stream(b->conn, &backup_stream) == b)
+        conn_stream_set(b->conn, &backup_stream, NULL);
     b->conn = NULL;
     if (b->reading) {
         uv_read_stop((uv_stream_t *)&b->out);
@@ -455,10 +459,11 @@ static void backup_wait(struct admin_backup *b, struct req *r)
     backup_answer(b);
 }
 
-void admin_backup_drop(struct conn *c)
+/* The connection is going: pg_dump is stopped (backup_over). */
+static void backup_drop(struct conn *c, void *stream)
 {
-    if (c->backup)
-        backup_over(c->backup);
+    (void)c;
+    backup_over(stream);
 }
 
 /* ---- AdminBackup */
@@ -478,7 +483,7 @@ static void backup_spawn(const struct db_result *res, void *arg)
         req_fail(r, KEHU__V1__CODE__UNAVAILABLE, NULL, "the connection closed");
         return;
     }
-    if (r->conn->backup) { /* two starts pipelined */
+    if (conn_stream(r->conn, &backup_stream)) { /* two starts pipelined */
         req_fail(r, KEHU__V1__CODE__FAILED_PRECONDITION, NULL, "a backup is already in progress on this connection");
         return;
     }
@@ -538,7 +543,11 @@ static void backup_spawn(const struct db_result *res, void *arg)
     log_info(r->conn->id, r->id, "backup %llu: %s started (pid %d) for %s", (unsigned long long)b->id, path,
              b->proc.pid, req_who(r)->username);
     b->conn = r->conn;
-    r->conn->backup = b;
+    if (conn_stream_set(r->conn, &backup_stream, b) < 0) {
+        backup_over(b);
+        req_fail(r, KEHU__V1__CODE__RESOURCE_EXHAUSTED, NULL, "this connection serves too many streams at once");
+        return;
+    }
     b->at_us = r->audit.at_us;
     b->user_id = req_who(r)->user_id;
     snprintf(b->username, sizeof b->username, "%s", req_who(r)->username);
@@ -550,7 +559,7 @@ static void backup_spawn(const struct db_result *res, void *arg)
 static void admin_backup(struct req *r)
 {
     const Kehu__V1__AdminBackup *m = r->msg->admin_backup;
-    struct admin_backup *b = r->conn->backup;
+    struct admin_backup *b = conn_stream(r->conn, &backup_stream);
     if (!m->backup_id) {
         if (b) {
             req_fail(r, KEHU__V1__CODE__FAILED_PRECONDITION, NULL,

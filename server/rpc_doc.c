@@ -1,7 +1,7 @@
 /* Documents kept with a customer: uploaded and downloaded in chunks so that
  * no frame comes near the frame limit.
  *
- * An upload lives on its connection (conn->upload), one at a time: the
+ * An upload lives on its connection (a conn_stream), one at a time: the
  * first DocPut names the customer, the file and its whole size (at most
  * doc_max_bytes) and is authorized; later ones carry the upload_id it got
  * back; the last is authorized again and stores the document in one INSERT,
@@ -46,7 +46,7 @@ struct doc_upload {
 
 static uint64_t next_upload_id;
 
-void rpc_doc_upload_free(struct doc_upload *u)
+static void upload_free(struct doc_upload *u)
 {
     if (!u)
         return;
@@ -56,11 +56,25 @@ void rpc_doc_upload_free(struct doc_upload *u)
     free(u);
 }
 
+static void upload_drop(struct conn *c, void *stream)
+{
+    (void)c;
+    upload_free(stream);
+}
+
+/* An upload lives on its connection, one at a time. */
+static const struct conn_stream_ops upload_stream = { "document upload", upload_drop };
+
+static struct doc_upload *upload_of(struct conn *c)
+{
+    return conn_stream(c, &upload_stream);
+}
+
 /* Ends the connection's upload (a failure, a rejected chunk, or stored). */
 static void upload_end(struct conn *c)
 {
-    rpc_doc_upload_free(c->upload);
-    c->upload = NULL;
+    upload_free(upload_of(c));
+    conn_stream_set(c, &upload_stream, NULL);
 }
 
 static void upload_append(struct doc_upload *u, const uint8_t *data, size_t len)
@@ -180,7 +194,7 @@ static void doc_stored(const struct db_result *res, void *arg)
 /* Hands the finished upload to the database and lets go of it. */
 static void doc_store(struct req *r)
 {
-    struct doc_upload *u = r->conn->upload;
+    struct doc_upload *u = upload_of(r->conn);
     unsigned char hash[crypto_hash_sha256_BYTES];
     char hex_hash[crypto_hash_sha256_BYTES * 2 + 1];
     crypto_hash_sha256_final(&u->sha, hash);
@@ -216,7 +230,7 @@ static void reply_progress(struct req *r, const struct doc_upload *u)
 static void put_customer(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    struct doc_upload *u = r->conn->upload;
+    struct doc_upload *u = upload_of(r->conn);
     const Kehu__V1__DocPut *m = r->msg->doc_put;
     if (res->outcome != DB_OK) {
         upload_end(r->conn);
@@ -268,10 +282,10 @@ static void doc_put_first(struct req *r)
     size_t max = r->srv->cfg.doc_max_bytes;
     const char *why;
     char msg[256];
-    if (c->upload) {
+    if (upload_of(c)) {
         req_fail(r, KEHU__V1__CODE__RESOURCE_EXHAUSTED, "upload_id",
                  "upload %llu is still open on this connection: finish it first (one upload at a time)",
-                 (unsigned long long)c->upload->id);
+                 (unsigned long long)upload_of(c)->id);
         return;
     }
     if (m->customer_id <= 0) {
@@ -313,14 +327,19 @@ static void doc_put_first(struct req *r)
             *p = (char)(*p - 'A' + 'a');
     u->size = m->size;
     crypto_hash_sha256_init(&u->sha);
-    c->upload = u; /* reserved now: a second upload is refused while this one is checked */
+    /* reserved now: a second upload is refused while this one is checked */
+    if (conn_stream_set(c, &upload_stream, u) < 0) {
+        upload_free(u);
+        req_fail(r, KEHU__V1__CODE__RESOURCE_EXHAUSTED, NULL, "this connection serves too many streams at once");
+        return;
+    }
     load_customer(r, u->customer_id);
 }
 
 static void doc_put_next(struct req *r)
 {
     const Kehu__V1__DocPut *m = r->msg->doc_put;
-    struct doc_upload *u = r->conn->upload;
+    struct doc_upload *u = upload_of(r->conn);
     char msg[256];
     if (!u || u->id != m->upload_id || u->state != UPLOAD_OPEN) {
         snprintf(msg, sizeof msg, "no upload %llu open on this connection", (unsigned long long)m->upload_id);

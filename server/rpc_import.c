@@ -124,9 +124,13 @@ static uint64_t next_import_id;
  * customers in (a foreign-key failure on branch 0 before). */
 #define NO_BRANCH "an import from head office or a region needs --branch, or a branch or owner on every row"
 
+static void import_drop(struct conn *c, void *stream);
+/* An import lives on its connection, one at a time. */
+static const struct conn_stream_ops import_stream = { "import", import_drop };
+
 static struct import *import_of(struct req *r)
 {
-    return r->conn->import;
+    return conn_stream(r->conn, &import_stream);
 }
 
 /* ---- life */
@@ -146,28 +150,25 @@ static void import_free(struct import *im)
     free(im);
 }
 
-void import_drop(struct conn *c)
+/* The connection is going: the import's transaction rolls back. */
+static void import_drop(struct conn *c, void *stream)
 {
-    if (c->import) {
-        log_info(c->id, 0, "import %llu abandoned: rolled back", (unsigned long long)c->import->id);
-        import_free(c->import);
-        c->import = NULL;
-    }
+    struct import *im = stream;
+    log_info(c->id, 0, "import %llu abandoned: rolled back", (unsigned long long)im->id);
+    import_free(im);
 }
 
 /* Ends the import with an error for the waiting request. */
 static void import_fail(struct import *im, struct req *r, Kehu__V1__Code code, const char *field, const char *msg)
 {
-    struct conn *c = im->conn;
-    c->import = NULL;
+    conn_stream_set(im->conn, &import_stream, NULL);
     import_free(im);
     req_fail(r, code, field, "%s", msg);
 }
 
 static void import_fail_db(struct import *im, struct req *r, const struct db_result *res)
 {
-    struct conn *c = im->conn;
-    c->import = NULL;
+    conn_stream_set(im->conn, &import_stream, NULL);
     import_free(im);
     req_fail_db(r, res);
 }
@@ -945,7 +946,7 @@ static void run_step(struct import *im)
                  out->n_duplicates + im->staged_duplicates);
         r->resp.result_case = KEHU__V1__RESPONSE__RESULT_IMPORT_RESULT;
         r->resp.import_result = out;
-        im->conn->import = NULL;
+        conn_stream_set(im->conn, &import_stream, NULL);
         import_free(im);
         req_reply(r);
         return;
@@ -1159,7 +1160,11 @@ static void begin_with_branch(struct req *r, int64_t branch)
         fatal("out of memory creating a CSV reader");
     im->waiting = r;
     im->started_ms = uv_now(r->srv->loop);
-    r->conn->import = im;
+    if (conn_stream_set(r->conn, &import_stream, im) < 0) {
+        import_free(im);
+        req_fail(r, KEHU__V1__CODE__RESOURCE_EXHAUSTED, NULL, "this connection serves too many streams at once");
+        return;
+    }
     log_info(r->conn->id, r->id, "import %llu of %s begins%s: %s (%llu bytes)", (unsigned long long)im->id, m->kind,
              im->dry_run ? " (dry run)" : "", m->file_name && *m->file_name ? m->file_name : "unnamed file",
              (unsigned long long)m->size);
@@ -1215,7 +1220,7 @@ static void import_begin(struct req *r)
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "update", "only customers are updated by an import");
         return;
     }
-    if (r->conn->import) {
+    if (import_of(r)) {
         req_fail(r, KEHU__V1__CODE__CONFLICT, NULL, "an import is already in progress on this connection");
         return;
     }

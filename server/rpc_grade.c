@@ -948,21 +948,30 @@ static struct db_stmt policy_rows = DB_STMT("SELECT key, value, description FROM
 static struct db_stmt policy_festivals = DB_STMT(
     "SELECT date::text, occasion FROM festival WHERE date >= current_date - 31 ORDER BY date LIMIT 8");
 static struct db_stmt policy_set = DB_STMT("SELECT grade_policy_set($1::text[], $2::text[], $3)");
+/* After a change of a contact interval or the grace, in its transaction: every pool rule must agree with
+ * the service policy (sql/0023), or, forced, what they leave contradicting it. */
+static struct db_stmt policy_agree = DB_STMT("SELECT policy_agree_assert(NULL, true)");
+static struct db_stmt policy_contradictions = DB_STMT("SELECT field || ': ' || problem FROM policy_contradictions()");
 
 static void policy_done(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (res->outcome == DB_ERROR && strcmp(res->sqlstate, "22023") == 0) {
-        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "values", "%s", res->message);
-        return;
-    }
     if (res->outcome != DB_OK) {
         req_fail_db(r, res);
         return;
     }
+    const Kehu__V1__GradePolicySet *m = r->msg->op_case == KEHU__V1__REQUEST__OP_GRADE_POLICY_SET
+                                            ? r->msg->grade_policy_set : NULL;
+    int forced = m && m->force;
     int rows = res->nres - 2, fest = res->nres - 1;
     Kehu__V1__GradePolicy *p = arena_alloc(&r->arena, sizeof *p);
     kehu__v1__grade_policy__init(p);
+    if (forced) {
+        int w = 1, nw = db_rows(res, w);
+        p->warnings = arena_alloc(&r->arena, sizeof *p->warnings * (size_t)(nw ? nw : 1));
+        for (int i = 0; i < nw; i++)
+            p->warnings[p->n_warnings++] = rpc_col(r, res, w, i, 0);
+    }
     int n = db_rows(res, rows);
     p->values = arena_alloc(&r->arena, sizeof *p->values * (size_t)(n ? n : 1));
     for (int i = 0; i < n; i++) {
@@ -1030,8 +1039,17 @@ static void grade_policy_set(struct req *r)
     const char *p[] = { arena_pg_array(&r->arena, keys, m->n_values), arena_pg_array(&r->arena, vals, m->n_values),
                         rpc_num(r, req_who(r)->user_id) };
     log_info(r->conn->id, r->id, "grading policy: %zu value(s) set", m->n_values);
+    /* statements: the set, the check (or, forced, what contradicts), the policy, the festivals */
     struct db_call *call = db_call_new(r->srv->db, policy_done, r);
     db_call_add(call, &policy_set, 3, p);
+    int interval = 0; /* a contact interval or the grace: what the pool's limits must agree with */
+    for (size_t i = 0; i < m->n_values; i++)
+        interval |= strcmp(keys[i], "pool.grace_days") == 0 ||
+                    (strncmp(keys[i], "service.", 8) == 0 && strstr(keys[i], ".call_days") != NULL);
+    if (m->force)
+        db_call_add(call, &policy_contradictions, 0, NULL);
+    else if (interval)
+        db_call_add(call, &policy_agree, 0, NULL);
     db_call_add(call, &policy_rows, 0, NULL);
     db_call_add(call, &policy_festivals, 0, NULL);
     audit_call_send(r, call);

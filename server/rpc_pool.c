@@ -446,6 +446,10 @@ static struct db_stmt rules_stmt = DB_STMT(
     " AND ($2::bigint = 0 OR b.id = $2::bigint))"
     " ORDER BY r.branch_id IS NOT NULL, b.name, r.grade");
 static struct db_stmt rules_set_stmt = DB_STMT("SELECT pool_rule_set($1, $2::text[], $3::text[], $4::text[], $5)");
+/* After a change, in its transaction: the rules of its branch must agree with the service policy
+ * (sql/0023), or, forced, what they leave contradicting it. */
+static struct db_stmt agree_stmt = DB_STMT("SELECT policy_agree_assert($1::bigint, false)");
+static struct db_stmt contradictions_stmt = DB_STMT("SELECT field || ': ' || problem FROM policy_contradictions()");
 
 static void rules_done(const struct db_result *res, void *arg)
 {
@@ -454,9 +458,17 @@ static void rules_done(const struct db_result *res, void *arg)
         fail_pool_db(r, res);
         return;
     }
+    const Kehu__V1__PoolRules *m = r->msg->pool_rules;
+    int forced = m->n_set && m->force;
     int last = res->nres - 1, n = db_rows(res, last);
     Kehu__V1__PoolRuleList *out = arena_alloc(&r->arena, sizeof *out);
     kehu__v1__pool_rule_list__init(out);
+    if (forced) {
+        int w = 1, nw = db_rows(res, w);
+        out->warnings = arena_alloc(&r->arena, sizeof *out->warnings * (size_t)(nw ? nw : 1));
+        for (int i = 0; i < nw; i++)
+            out->warnings[out->n_warnings++] = rpc_col(r, res, w, i, 0);
+    }
     out->rules = arena_alloc(&r->arena, sizeof *out->rules * (size_t)(n ? n : 1));
     for (int i = 0; i < n; i++) {
         Kehu__V1__PoolRule *p = arena_alloc(&r->arena, sizeof *p);
@@ -474,7 +486,7 @@ static void rules_done(const struct db_result *res, void *arg)
         p->exempt_tag = rpc_col(r, res, last, i, 10);
         out->rules[out->n_rules++] = p;
     }
-    if (res->nres > 1)
+    if (m->n_set)
         out->changed = (int32_t)db_get_i64(res, 0, 0, 0);
     r->resp.result_case = KEHU__V1__RESPONSE__RESULT_POOL_RULE_LIST;
     r->resp.pool_rule_list = out;
@@ -508,9 +520,15 @@ static void rules_go(struct req *r, int64_t branch_id)
         p[3] = arena_pg_array(&r->arena, vals, m->n_set);
         p[4] = rpc_num(r, req_who(r)->user_id);
     }
+    /* statements: the set, the check (or, forced, what contradicts), the rules */
     struct db_call *call = db_call_new(r->srv->db, rules_done, r);
-    if (m->n_set)
+    if (m->n_set) {
         db_call_add(call, &rules_set_stmt, 5, p);
+        if (m->force)
+            db_call_add(call, &contradictions_stmt, 0, NULL);
+        else
+            db_call_add(call, &agree_stmt, 1, p);
+    }
     const char *q[] = { pool_scope(r), rpc_num(r, branch_id) };
     db_call_add(call, &rules_stmt, 2, q);
     db_call_send(call);

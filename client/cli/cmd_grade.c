@@ -32,6 +32,7 @@ enum {
     O_AS_OF,
     O_LIFECYCLE,
     O_LIVE,
+    O_FORCE,
     O_DIMENSION,
     O_GRADE,
     O_REASON,
@@ -1000,8 +1001,16 @@ static int run_policy_show(struct cli *cli, int argc, char **argv)
 
 static int run_policy_set(struct cli *cli, int argc, char **argv)
 {
-    if (cli_getopt(cli, argc, argv, NULL) != -1)
-        return cli->opt_rc;
+    static const struct option opts[] = {
+        { "force", no_argument, NULL, O_FORCE },
+        { NULL, 0, NULL, 0 },
+    };
+    int force = 0, c;
+    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
+        if (c != O_FORCE)
+            return cli->opt_rc;
+        force = 1;
+    }
     struct cli_field_values fv;
     int rc = cli_field_values(cli, argc, argv, "KEY=VALUE", 0, NULL, &fv);
     if (rc)
@@ -1010,6 +1019,7 @@ static int run_policy_set(struct cli *cli, int argc, char **argv)
     Kehu__V1__GradePolicySet m = KEHU__V1__GRADE_POLICY_SET__INIT;
     m.values = fv.set;
     m.n_values = fv.n;
+    m.force = force;
     Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
     req.op_case = KEHU__V1__REQUEST__OP_GRADE_POLICY_SET;
     req.grade_policy_set = &m;
@@ -1020,6 +1030,9 @@ static int run_policy_set(struct cli *cli, int argc, char **argv)
         } else {
             if (!cli->json && !cli->csv)
                 cli_say("policy updated (%d value%s):\n", n, n == 1 ? "" : "s");
+            /* what a forced change leaves contradicting the pool rules: said, never silent */
+            for (size_t i = 0; i < resp->policy->n_warnings; i++)
+                fprintf(stderr, "kehu: warning: %s\n", resp->policy->warnings[i]);
             print_policy(cli, resp->policy, fv.keys, fv.n);
             kehu_response_free(resp);
         }
@@ -1724,7 +1737,9 @@ const struct cli_cmd cmd_grade_table[] = {
       "record a credit assessment (sets the credit grade until DATE, default a year on)", 1, run_grade_assess },
     { "grade policy show", "", "the grading policy (thresholds, service levels) and the festival calendar", 1,
       run_policy_show },
-    { "grade policy set", "KEY=VALUE ...", "change policy values (all or none are applied)", 1, run_policy_set },
+    { "grade policy set", "KEY=VALUE ... [--force]",
+      "change policy values (all or none are applied; a contact interval the pool's limits contradict is refused unless --force, then warned)",
+      1, run_policy_set },
     { "care today", "[--user U] [--days N] [--date DATE] [--limit N] [--after CURSOR] [--all]",
       "birthdays and festivals due for care (gift or greeting by grade), today or within N days", 1,
       run_care_today },

@@ -17,6 +17,7 @@ enum {
     O_REASON,
     O_DRY_RUN,
     O_AS_OF,
+    O_FORCE,
 };
 
 static void time_text(int64_t ms, char *buf, size_t n)
@@ -392,6 +393,9 @@ static int pool_rules_call(struct cli *cli, Kehu__V1__PoolRules *m)
     if (m->n_set && !cli->json)
         cli_say("pool rules updated (%d value%s)\n", resp->pool_rule_list->changed,
                 resp->pool_rule_list->changed == 1 ? "" : "s");
+    /* what a forced change leaves contradicting the service policy: said, never silent */
+    for (size_t i = 0; i < resp->pool_rule_list->n_warnings; i++)
+        fprintf(stderr, "kehu: warning: %s\n", resp->pool_rule_list->warnings[i]);
     print_pool_rules(cli, resp->pool_rule_list);
     kehu_response_free(resp);
     return CLI_OK;
@@ -419,14 +423,18 @@ static int run_rules_set(struct cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {
         { "branch", required_argument, NULL, O_BRANCH },
+        { "force", no_argument, NULL, O_FORCE },
         { NULL, 0, NULL, 0 },
     };
     Kehu__V1__PoolRules m = KEHU__V1__POOL_RULES__INIT;
     int c;
     while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        if (c != O_BRANCH)
+        if (c == O_FORCE)
+            m.force = 1;
+        else if (c == O_BRANCH)
+            m.branch = optarg;
+        else
             return cli->opt_rc;
-        m.branch = optarg;
     }
     struct cli_field_values fv;
     int rc = cli_field_values(cli, argc, argv, "GRADE.KEY=VALUE", 1, "A.followup_days=90, *.claim_per_day=5", &fv);
@@ -895,7 +903,7 @@ const struct cli_cmd cmd_pool_table[] = {
     { "pool release", "CUSTOMER_ID --reason R [--pool P]", "give a customer back to the pool", 1, run_release },
     { "pool rules show", "[--branch B]", "recycle limits, warnings, exemptions and claim limits per ABC grade", 1,
       run_rules_show },
-    { "pool rules set", "[--branch B] GRADE.KEY=VALUE ...",
+    { "pool rules set", "[--branch B] [--force] GRADE.KEY=VALUE ...",
       "change pool rules (GRADE A, B, C or *; all or none are applied)", 1, run_rules_set },
     { "pool recycle", "[--dry-run [--limit N] [--after CURSOR] [--all]] [--as-of DATE]",
       "run the recycle job now: warnings, then recycles (admin; a dry run names the customers, branch managers too)", 1,

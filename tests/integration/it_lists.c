@@ -617,7 +617,7 @@ static Kehu__V1__Response *recycle_page(kehu_client *c, int dry, uint32_t limit,
 static void test_recycle_dry_run(void **state)
 {
     (void)state;
-    it_cli_expect(&cli, it_cli_run(&cli, NULL, IT_ARGS("pool", "rules", "set", "C.followup_days=30")), 0, NULL);
+    it_cli_expect(&cli, it_cli_run(&cli, NULL, IT_ARGS("pool", "rules", "set", "--force", "C.followup_days=30")), 0, NULL);
     int64_t all = pg_i64("SELECT count(*) FROM customer WHERE owner_id IS NOT NULL AND merged_into IS NULL"
                          " AND status IN ('active', 'churned')");
     int64_t sh = pg_i64("SELECT count(*) FROM customer c JOIN org_unit b ON b.id = c.branch_id WHERE b.name = '上海分行'"

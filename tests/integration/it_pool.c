@@ -178,10 +178,22 @@ static long long c_f, c_a, c_tag, c_recent, c_bt, c_rel, c_bj2, p[6];
 static void test_rules(void **state)
 {
     (void)state;
-    /* everywhere: C recycles after 30 days without a follow-up (no transaction trigger), warned 5 days before */
-    k(U_ADMIN, 0, "updated", IT_ARGS("pool", "rules", "set", "C.followup_days=30", "C.txn_days=0", "C.warn_days=5",
-                                     "C.claim_per_day=3", "C.cooldown_days=10", "C.exempt_txn_days=45",
-                                     "A.followup_days=90"));
+    /* a limit shorter than the service policy's contact interval (C: every 90 days) plus the grace (30) is
+     * refused, naming the rule, and nothing changes; the defaults agree (C returns after 120 days) */
+    assert_int_equal(pg_num("SELECT followup_days FROM pool_rule WHERE branch_id IS NULL AND grade = 'C'"), 120);
+    k(U_ADMIN, 1, "INVALID_ARGUMENT", IT_ARGS("pool", "rules", "set", "C.followup_days=100", "C.warn_days=5"));
+    assert_non_null(strstr(cl[U_ADMIN].err, "[C.followup_days]"));
+    assert_non_null(strstr(cl[U_ADMIN].err, "service.C.call_days"));
+    assert_int_equal(pg_num("SELECT warn_days FROM pool_rule WHERE branch_id IS NULL AND grade = 'C'"), 7);
+    /* so does the service policy's side, while the rules stand */
+    k(U_ADMIN, 1, "INVALID_ARGUMENT", IT_ARGS("grade", "policy", "set", "service.C.call_days=100"));
+    assert_non_null(strstr(cl[U_ADMIN].err, "after 120 days"));
+    /* everywhere: C recycles after 30 days without a follow-up (no transaction trigger), warned 5 days before:
+     * forced, and warned */
+    k(U_ADMIN, 0, "updated", IT_ARGS("pool", "rules", "set", "--force", "C.followup_days=30", "C.txn_days=0",
+                                     "C.warn_days=5", "C.claim_per_day=3", "C.cooldown_days=10",
+                                     "C.exempt_txn_days=45", "A.followup_days=90"));
+    assert_non_null(strstr(cl[U_ADMIN].err, "warning: C.followup_days"));
     /* 北京: the transaction trigger only */
     k(U_ADMIN, 0, NULL, IT_ARGS("pool", "rules", "set", "--branch", "北京分行", "C.followup_days=0", "C.txn_days=60",
                                 "C.warn_days=5", "C.max_held=1"));
@@ -620,7 +632,7 @@ static void test_rule_clock(void **state)
              " WHERE id = %lld", c);
     pg_do(sql);
     pg_do("SET session_replication_role = origin");
-    k(U_ADMIN, 0, "updated", IT_ARGS("pool", "rules", "set", "C.followup_days=30", "C.warn_days=5"));
+    k(U_ADMIN, 0, "updated", IT_ARGS("pool", "rules", "set", "--force", "C.followup_days=30", "C.warn_days=5"));
     recycle(day(1), "recycled");
     assert_string_equal(status_of(c), "active");
     assert_int_equal(pg_num("SELECT count(*) FROM pool_event WHERE customer_id = %lld", c), 0);

@@ -91,6 +91,14 @@ static const struct rpc_entry *const rpc_table[] = {
     &rpc_pool_events,
     &rpc_assign_rules,
     &rpc_assign_rule_apply,
+    &rpc_case_open,
+    &rpc_case_get,
+    &rpc_case_list,
+    &rpc_case_act,
+    &rpc_calendar_show,
+    &rpc_calendar_set,
+    &rpc_hours_show,
+    &rpc_hours_set,
 };
 
 static const struct rpc_entry *rpc_find(Kehu__V1__Request__OpCase op)

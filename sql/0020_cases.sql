@@ -277,7 +277,9 @@ BEGIN
                    ('resolve', 'warn', c.resolve_warn), ('resolve', 'breach', c.resolve_by)) x(t, p, at)
      WHERE x.t = 'resolve' OR c.responded_at IS NULL
     ON CONFLICT (case_id, target, point) DO UPDATE SET due_at = excluded.due_at WHERE due_action.fired_at IS NULL;
-    PERFORM pg_notify('kehu', 'due.wake ' || (extract(epoch FROM least(c.respond_warn, c.resolve_warn)) * 1000)::bigint);
+    -- in how many ms the earliest of them is due (the schedulers sleep until their next one)
+    PERFORM pg_notify('kehu', 'due.wake ' || greatest(0, (extract(epoch FROM least(
+        CASE WHEN c.responded_at IS NULL THEN c.respond_warn END, c.resolve_warn) - kehu_now()) * 1000)::bigint));
 END
 $$;
 

@@ -649,6 +649,7 @@ static struct db_stmt hours_put = DB_STMT(
     " INSERT INTO business_hours (branch_id, opens, closes, lunch_from, lunch_to, tz)"
     " SELECT b.id, $2::time, $3::time, nullif($4, '')::time, nullif($5, '')::time,"
     " coalesce(nullif($6, ''), (SELECT tz FROM business_hours WHERE branch_id = 0)) FROM b WHERE b.id IS NOT NULL"
+    " AND ($6 = '' OR EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = $6))"
     " ON CONFLICT (branch_id) DO UPDATE SET opens = excluded.opens, closes = excluded.closes,"
     " lunch_from = excluded.lunch_from, lunch_to = excluded.lunch_to, tz = excluded.tz RETURNING branch_id");
 
@@ -662,6 +663,10 @@ static int hhmm_ok(const char *s)
 static void hours_set_done(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
+    if (res->outcome == DB_OK && !db_get_bool(res, 0, 0, 0)) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "tz", "unknown time zone '%s'", r->msg->hours_set->hours->tz);
+        return;
+    }
     if (res->outcome == DB_OK && db_rows(res, 1) != 1) {
         req_fail(r, KEHU__V1__CODE__NOT_FOUND, "branch", "no branch '%s'", r->msg->hours_set->hours->branch);
         return;
@@ -669,10 +674,6 @@ static void hours_set_done(const struct db_result *res, void *arg)
     if (res->outcome != DB_OK && strncmp(res->sqlstate, "23", 2) == 0) {
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "hours",
                  "hours must open before lunch, lunch before closing (both lunch times or none)");
-        return;
-    }
-    if (res->outcome != DB_OK && strcmp(res->sqlstate, "22012") == 0) {
-        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "tz", "unknown time zone");
         return;
     }
     hours_done(res, arg);
@@ -702,8 +703,7 @@ static void hours_set(struct req *r)
     const char *p[] = { h->branch, h->opens, h->closes, h->lunch_from, h->lunch_to, h->tz };
     struct db_call *call = db_call_new(r->srv->db, hours_set_done, r);
     db_call_add_sql(call,
-                    "SELECT CASE WHEN $1 = '' OR EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = $1) THEN 1"
-                    " ELSE 1 / 0 END",
+                    "SELECT $1 = '' OR EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = $1)",
                     1, (const char *[]){ h->tz });
     db_call_add(call, &hours_put, 6, p);
     db_call_add(call, &hours_all, 0, NULL);

@@ -720,6 +720,7 @@ struct case_sched {
     uv_timer_t timer;
     int busy;          /* a step is in flight */
     int again;         /* woken while busy: step again at once */
+    int closed;        /* the timer is closed (shutdown): freed when no step is in flight */
     uint64_t next_at;  /* loop time (ms) the timer fires */
     char who[64];
     struct db_stmt fire;
@@ -742,7 +743,8 @@ static void fired(const struct db_result *res, void *arg)
     struct case_sched *cs = arg;
     cs->busy = 0;
     if (!cs->srv) { /* shut down meanwhile */
-        free(cs);
+        if (cs->closed)
+            free(cs);
         return;
     }
     int64_t next = SCHED_MAX_SLEEP_MS;
@@ -810,6 +812,7 @@ void case_sched_wake(struct server *s, int64_t in_ms)
 static void sched_closed(uv_handle_t *h)
 {
     struct case_sched *cs = h->data;
+    cs->closed = 1;
     if (!cs->busy)
         free(cs);
     /* else fired() frees it when its step returns (srv NULL) */

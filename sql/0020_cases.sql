@@ -575,8 +575,11 @@ DECLARE
     k   integer := 0;
     out_ text;
 BEGIN
-    FOR d IN SELECT * FROM due_action WHERE fired_at IS NULL AND due_at <= kehu_clock_now()
-              ORDER BY due_at LIMIT n FOR UPDATE SKIP LOCKED LOOP
+    -- the case is locked with its due action, skipping both when another
+    -- transaction holds either: two schedulers never wait on each other
+    FOR d IN SELECT a.* FROM due_action a JOIN service_case s ON s.id = a.case_id
+              WHERE a.fired_at IS NULL AND a.due_at <= kehu_clock_now()
+              ORDER BY a.due_at LIMIT n FOR UPDATE OF a, s SKIP LOCKED LOOP
         out_ := case_due_perform(d);
         UPDATE due_action SET fired_at = kehu_clock_now(), fired_by = who, outcome = out_,
                lag_ms = (extract(epoch FROM kehu_clock_now() - d.due_at) * 1000)::bigint

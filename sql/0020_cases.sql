@@ -574,11 +574,12 @@ DECLARE
     d   due_action;
     k   integer := 0;
     out_ text;
+    t   timestamptz := kehu_clock_now(); -- once: a volatile call in the condition would defeat the index
 BEGIN
     -- the case is locked with its due action, skipping both when another
     -- transaction holds either: two schedulers never wait on each other
     FOR d IN SELECT a.* FROM due_action a JOIN service_case s ON s.id = a.case_id
-              WHERE a.fired_at IS NULL AND a.due_at <= kehu_clock_now()
+              WHERE a.fired_at IS NULL AND a.due_at <= t
               ORDER BY a.due_at LIMIT n FOR UPDATE OF a, s SKIP LOCKED LOOP
         out_ := case_due_perform(d);
         UPDATE due_action SET fired_at = kehu_clock_now(), fired_by = who, outcome = out_,

@@ -750,13 +750,12 @@ static void fired(const struct db_result *res, void *arg)
     int64_t next = SCHED_MAX_SLEEP_MS;
     if (res->outcome == DB_OK && db_rows(res, 0) == 1) {
         int64_t n = db_get_i64(res, 0, 0, 0);
-        next = db_get_i64(res, 0, 0, 1);
+        /* NULL: nothing pending; 0 or less: one fell due during the step */
+        next = db_get(res, 0, 0, 1) ? db_get_i64(res, 0, 0, 1) : SCHED_MAX_SLEEP_MS;
         if (n > 0)
             log_info(0, 0, "case scheduler: %lld due actions fired", (long long)n);
-        if (n >= SCHED_BATCH)
+        if (n >= SCHED_BATCH || next < 0)
             next = 0;
-        else if (next < 0)
-            next = SCHED_MAX_SLEEP_MS;
     } else if (res->outcome != DB_OK) {
         log_warn(0, 0, "case scheduler: %s", res->message ? res->message : "database unavailable");
     }

@@ -567,7 +567,8 @@ $$;
 
 -- The scheduler's one step: claims up to n due actions no other kehud holds,
 -- performs and marks each (this transaction), and says how many it fired
--- and how long until the next pending one (-1: none).
+-- and in how many ms the next pending one is due (0 or less: already;
+-- NULL: none).
 CREATE FUNCTION case_due_fire(n integer, who text) RETURNS TABLE (fired integer, next_ms bigint)
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -587,8 +588,8 @@ BEGIN
          WHERE id = d.id;
         k := k + 1;
     END LOOP;
-    RETURN QUERY SELECT k, coalesce((SELECT (extract(epoch FROM min(due_at) - kehu_clock_now()) * 1000)::bigint
-                                       FROM due_action WHERE fired_at IS NULL), -1);
+    RETURN QUERY SELECT k, (SELECT (extract(epoch FROM min(due_at) - kehu_clock_now()) * 1000)::bigint
+                              FROM due_action WHERE fired_at IS NULL);
 END
 $$;
 

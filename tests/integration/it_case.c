@@ -577,6 +577,18 @@ static void test_hooks(void **state)
                             "(now() AT TIME ZONE 'UTC')::date, 90, 180) WHERE customer_id = %lld",
                             (long long)c),
                      1);
+    /* a grading run raises the churn warning for the complaints */
+    Kehu__V1__GradeRun g = KEHU__V1__GRADE_RUN__INIT;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_GRADE_RUN;
+    req.grade_run = &g;
+    kehu_response_free(it_call(org.admin, &req, C(OK)));
+    assert_int_equal(pg_i64("SELECT count(*) FROM churn_warning WHERE customer_id = %lld AND status = 'open'"
+                            " AND 'complaints' = ANY (reasons)",
+                            (long long)c),
+                     1);
+    /* the open case holds the customer out of the pool's recycling */
+    assert_int_equal(pg_i64("SELECT count(*) FROM customer_open_cases() WHERE customer_id = %lld", (long long)c), 1);
 }
 
 /* ---- the command line */

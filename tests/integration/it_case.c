@@ -549,8 +549,22 @@ static void test_escalation(void **state)
                             " u.username = 'wang.fang' AND f.status = 'planned' AND f.note LIKE 'case %lld:%%'",
                             (long long)id),
                      1);
-    /* a rule: a level-1 complaint's resolve warning reassigns */
-    pg_do("UPDATE case_escalation_rule SET action = 'notify' WHERE point = 'breach'");
+    /* a rule: a level-2 request's response warning reassigns (to the branch's least-loaded agent) */
+    pg_do("UPDATE case_escalation_rule SET action = 'reassign' WHERE nature = 'request' AND severity = 2"
+          " AND point = 'warn'");
+    clock_at(t0 + 86400); /* Tuesday 10:00 */
+    r = open_case(org.li, cust_li, "request", "help", 2, C(OK));
+    id = r->case_->id;
+    assert_string_equal(r->case_->handler, "");
+    kehu_response_free(r);
+    clock_at(t0 + 86400 + 100 * 60); /* past 80% of two hours */
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM case_event WHERE case_id = %lld AND kind = 'warning'"
+             " AND note = 'respond warning: reassigned to chen.jing'", (long long)id);
+    wait_count(1, sql);
+    r = get_case(org.li, id, C(OK));
+    assert_string_equal(r->case_->handler, "chen.jing");
+    assert_string_equal(r->case_->status, "assigned");
+    kehu_response_free(r);
     pg_do("UPDATE kehu_clock SET offset_ms = 0");
 }
 
@@ -637,6 +651,9 @@ static void test_cli(void **state)
     kc(&cli_agent, 0, "\"compensation\": \"300.00\"", IT_ARGS("case", "show", id, "--json"));
     kc(&cli_agent, 0, "resolve", IT_ARGS("case", "show", id));
     kc(&cli_agent, 0, "理财产品收益不符", IT_ARGS("case", "list", "--customer", cust));
+    kc(&cli_agent, 0, "理财产品收益不符", IT_ARGS("case", "list", "--unit", "上海分行", "--status", "closed"));
+    kc(&cli_agent, 0, "no cases", IT_ARGS("case", "list", "--unit", "北京分行"));
+    kc(&cli_agent, 1, "status", IT_ARGS("case", "list", "--status", "lost"));
     kc(&cli_agent, 0, "more", IT_ARGS("case", "list", "--limit", "1"));
     kc(&cli_agent, 0, NULL, IT_ARGS("case", "queue", "--json"));
     assert_int_equal(cli_agent.out[0], '[');

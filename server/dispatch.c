@@ -99,6 +99,7 @@ static const struct rpc_entry *const rpc_table[] = {
     &rpc_calendar_set,
     &rpc_hours_show,
     &rpc_hours_set,
+    &rpc_case_report,
 };
 
 static const struct rpc_entry *rpc_find(Kehu__V1__Request__OpCase op)

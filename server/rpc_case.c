@@ -827,3 +827,125 @@ void case_shutdown(struct server *s)
     uv_timer_stop(&cs->timer);
     uv_close((uv_handle_t *)&cs->timer, sched_closed);
 }
+
+/* ---- CaseReport: counts, SLA attainment and working times over the caller's read scope */
+
+/* $1, $2 the scope (RPC_SCOPE_SQL), $3 the unit ("" none), $4 and $5 the period's days ("" none). */
+#define REPORT_CASES                                                                                              \
+    "WITH s AS (SELECT s.*, b.name AS branch_name, coalesce(h.username, '') AS handler_name"                      \
+    " FROM service_case s JOIN customer c ON c.id = s.customer_id JOIN org_unit b ON b.id = s.branch_id"         \
+    " LEFT JOIN app_user h ON h.id = s.handler_id WHERE" RPC_SCOPE_SQL(1, 2)                                     \
+    " AND ($3 = '' OR s.branch_id IN (SELECT o.id FROM org_unit o WHERE o.path @> ARRAY[(SELECT u.id FROM"      \
+    " org_unit u WHERE CASE WHEN $3 ~ '^[0-9]{1,18}$' THEN $3::bigint END = u.id OR lower(u.name) = lower($3)"  \
+    " LIMIT 1)]))"                                                                                               \
+    " AND ($4 = '' OR s.created_at >= ($4::date)::timestamp AT TIME ZONE 'UTC')"                                 \
+    " AND ($5 = '' OR s.created_at < ($5::date + 1)::timestamp AT TIME ZONE 'UTC')) "
+
+static struct db_stmt report_counts = DB_STMT(
+    REPORT_CASES
+    "SELECT d.dim, d.key, count(*) FROM s, LATERAL (VALUES ('nature', s.nature), ('kind', s.kind),"
+    " ('severity', s.severity::text), ('channel', s.channel), ('branch', s.branch_name),"
+    " ('handler', s.handler_name), ('status', s.status)) d(dim, key) GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2");
+static struct db_stmt report_sla = DB_STMT(
+    REPORT_CASES
+    ", t AS (SELECT s.*, CASE WHEN s.responded_at IS NOT NULL THEN work_between(s.branch_id, s.created_at,"
+    " s.responded_at) END AS rh, CASE WHEN s.resolved_at IS NOT NULL THEN greatest(work_between(s.branch_id,"
+    " s.created_at, s.resolved_at) - s.paused_hours, 0) END AS sh FROM s)"
+    " SELECT count(*), count(responded_at), count(*) FILTER (WHERE responded_at <= respond_by),"
+    " count(resolved_at), count(*) FILTER (WHERE resolved_at <= resolve_by),"
+    " coalesce(trim_scale(round(avg(rh), 2))::text, ''),"
+    " coalesce(trim_scale(round(percentile_cont(0.9) WITHIN GROUP (ORDER BY rh)::numeric, 2))::text, ''),"
+    " coalesce(trim_scale(round(avg(sh), 2))::text, ''),"
+    " coalesce(trim_scale(round(percentile_cont(0.9) WITHIN GROUP (ORDER BY sh)::numeric, 2))::text, ''),"
+    " coalesce((sum(compensation) * 100)::bigint, 0), coalesce(trim_scale(round(avg(satisfaction), 2))::text, '')"
+    " FROM t");
+
+struct report_state {
+    char from[11], to[11];
+};
+
+static void report_done(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    struct report_state *st = r->state;
+    if (res->outcome != DB_OK) {
+        req_fail_db(r, res);
+        return;
+    }
+    Kehu__V1__CaseReportResult *x = arena_alloc(&r->arena, sizeof *x);
+    kehu__v1__case_report_result__init(x);
+    int n = db_rows(res, 0);
+    x->counts = arena_alloc(&r->arena, sizeof *x->counts * (size_t)(n ? n : 1));
+    for (int i = 0; i < n; i++) {
+        Kehu__V1__CaseCount *c = arena_alloc(&r->arena, sizeof *c);
+        kehu__v1__case_count__init(c);
+        c->dimension = rpc_col(r, res, 0, i, 0);
+        c->key = rpc_col(r, res, 0, i, 1);
+        c->cases = db_get_i64(res, 0, i, 2);
+        x->counts[x->n_counts++] = c;
+    }
+    x->total = db_get_i64(res, 1, 0, 0);
+    x->responded = db_get_i64(res, 1, 0, 1);
+    x->respond_met = db_get_i64(res, 1, 0, 2);
+    x->resolved = db_get_i64(res, 1, 0, 3);
+    x->resolve_met = db_get_i64(res, 1, 0, 4);
+    x->respond_mean_hours = rpc_col(r, res, 1, 0, 5);
+    x->respond_p90_hours = rpc_col(r, res, 1, 0, 6);
+    x->resolve_mean_hours = rpc_col(r, res, 1, 0, 7);
+    x->resolve_p90_hours = rpc_col(r, res, 1, 0, 8);
+    x->compensation_minor = db_get_i64(res, 1, 0, 9);
+    x->satisfaction_mean = rpc_col(r, res, 1, 0, 10);
+    x->from = st->from;
+    x->to = st->to;
+    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_CASE_REPORT;
+    r->resp.case_report = x;
+    req_reply(r);
+}
+
+/* "2026-10", "2026-Q3", "2026" -> first and last day; -1 when not a period. */
+static int period_days(const char *p, char *from, char *to)
+{
+    static const int mdays[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+    int y, m, q;
+    char end;
+    if (sscanf(p, "%4d-Q%1d%c", &y, &q, &end) == 2 && strlen(p) == 7 && q >= 1 && q <= 4) {
+        int last = q * 3, d = mdays[last - 1];
+        snprintf(from, 11, "%04d-%02d-01", y, last - 2);
+        snprintf(to, 11, "%04d-%02d-%02d", y, last, d);
+    } else if (sscanf(p, "%4d-%2d%c", &y, &m, &end) == 2 && strlen(p) == 7 && m >= 1 && m <= 12) {
+        int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+        snprintf(from, 11, "%04d-%02d-01", y, m);
+        snprintf(to, 11, "%04d-%02d-%02d", y, m, mdays[m - 1] + (m == 2 && leap));
+    } else if (sscanf(p, "%4d%c", &y, &end) == 1 && strlen(p) == 4) {
+        snprintf(from, 11, "%04d-01-01", y);
+        snprintf(to, 11, "%04d-12-31", y);
+    } else {
+        return -1;
+    }
+    return y >= 1900 && y <= 9999 ? 0 : -1;
+}
+
+static void case_report(struct req *r)
+{
+    const Kehu__V1__CaseReport *m = r->msg->case_report;
+    struct report_state *st = arena_alloc(&r->arena, sizeof *st);
+    memset(st, 0, sizeof *st);
+    r->state = st;
+    const char *unit = m && m->unit ? m->unit : "";
+    if (m && *m->period && period_days(m->period, st->from, st->to) < 0) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "period", "period must be like 2026-10, 2026-Q3 or 2026");
+        return;
+    }
+    if (check_text(r, "unit", unit, 100, 0) < 0)
+        return;
+    const char *k, *i;
+    rpc_scope_params(r, ACT_CUSTOMER_READ, &k, &i);
+    const char *p[] = { k, i, unit, st->from, st->to };
+    struct db_call *call = db_call_new(r->srv->db, report_done, r);
+    db_call_add(call, &report_counts, 5, p);
+    db_call_add(call, &report_sla, 5, p);
+    db_call_send(call);
+}
+
+const struct rpc_entry rpc_case_report = { KEHU__V1__REQUEST__OP_CASE_REPORT, "case_report", ACT_CUSTOMER_READ, 0,
+                                           case_report };

@@ -703,6 +703,111 @@ static int run_hours_set(struct cli *cli, int argc, char **argv)
     return CLI_OK;
 }
 
+/* ---- report cases */
+
+static void share(char *buf, size_t n, int64_t part, int64_t whole)
+{
+    if (whole)
+        snprintf(buf, n, "%.1f%%", 100.0 * (double)part / (double)whole);
+    else
+        snprintf(buf, n, "-");
+}
+
+static int run_report(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "unit", required_argument, NULL, O_UNIT },
+        { "period", required_argument, NULL, O_STATUS },
+        { NULL, 0, NULL, 0 },
+    };
+    Kehu__V1__CaseReport m = KEHU__V1__CASE_REPORT__INIT;
+    int c, rc;
+    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
+        switch (c) {
+        case O_UNIT: m.unit = optarg; break;
+        case O_STATUS: m.period = optarg; break;
+        default: return cli->opt_rc;
+        }
+    }
+    if ((rc = cli_args(cli, argc, argv, 0, 0)))
+        return rc;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_CASE_REPORT;
+    req.case_report = &m;
+    Kehu__V1__Response *resp;
+    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_CASE_REPORT, &resp)))
+        return rc;
+    const Kehu__V1__CaseReportResult *x = resp->case_report;
+    if (cli->json) {
+        struct json_w w;
+        json_init(&w, stdout, 1);
+        json_begin_object(&w);
+        json_kstr(&w, "from", x->from);
+        json_kstr(&w, "to", x->to);
+        json_kint(&w, "total", x->total);
+        json_kint(&w, "responded", x->responded);
+        json_kint(&w, "respond_met", x->respond_met);
+        json_kint(&w, "resolved", x->resolved);
+        json_kint(&w, "resolve_met", x->resolve_met);
+        json_kstr(&w, "respond_mean_hours", x->respond_mean_hours);
+        json_kstr(&w, "respond_p90_hours", x->respond_p90_hours);
+        json_kstr(&w, "resolve_mean_hours", x->resolve_mean_hours);
+        json_kstr(&w, "resolve_p90_hours", x->resolve_p90_hours);
+        json_kmoney(&w, "compensation", x->compensation_minor);
+        json_kstr(&w, "satisfaction_mean", x->satisfaction_mean);
+        json_key(&w, "counts");
+        json_begin_array(&w);
+        for (size_t i = 0; i < x->n_counts; i++) {
+            json_begin_object(&w);
+            json_kstr(&w, "dimension", x->counts[i]->dimension);
+            json_kstr(&w, "key", x->counts[i]->key);
+            json_kint(&w, "cases", x->counts[i]->cases);
+            json_end_object(&w);
+        }
+        json_end_array(&w);
+        json_end_object(&w);
+        json_finish(&w);
+    } else if (cli->csv) {
+        static const char *const head[] = { "dimension", "key", "cases" };
+        cli_csv_row(stdout, 3, head);
+        for (size_t i = 0; i < x->n_counts; i++) {
+            char n[24];
+            snprintf(n, sizeof n, "%" PRId64, x->counts[i]->cases);
+            const char *cells[] = { x->counts[i]->dimension, x->counts[i]->key, n };
+            cli_csv_row(stdout, 3, cells);
+        }
+    } else {
+        char a[16], b[16], money[48];
+        share(a, sizeof a, x->respond_met, x->responded);
+        share(b, sizeof b, x->resolve_met, x->resolved);
+        out_money_format(x->compensation_minor, money, sizeof money);
+        if (*x->from)
+            cli_say("cases opened %s to %s: %" PRId64 "\n", x->from, x->to, x->total);
+        else
+            cli_say("cases: %" PRId64 "\n", x->total);
+        cli_say("response    %s on time (%" PRId64 " of %" PRId64 "), mean %s h, p90 %s h (working hours)\n", a,
+                x->respond_met, x->responded, *x->respond_mean_hours ? x->respond_mean_hours : "-",
+                *x->respond_p90_hours ? x->respond_p90_hours : "-");
+        cli_say("resolution  %s on time (%" PRId64 " of %" PRId64 "), mean %s h, p90 %s h\n", b, x->resolve_met,
+                x->resolved, *x->resolve_mean_hours ? x->resolve_mean_hours : "-",
+                *x->resolve_p90_hours ? x->resolve_p90_hours : "-");
+        cli_say("compensation %s; satisfaction %s\n\n", money, *x->satisfaction_mean ? x->satisfaction_mean : "-");
+        static const char *const head[] = { "by", "key", "cases" };
+        struct out_table *t = out_table_new(3, head);
+        for (size_t i = 0; i < x->n_counts; i++) {
+            char n[24];
+            snprintf(n, sizeof n, "%" PRId64, x->counts[i]->cases);
+            const char *cells[] = { x->counts[i]->dimension, x->counts[i]->key, n };
+            out_table_add(t, cells);
+        }
+        out_table_align(t, 2, OUT_RIGHT);
+        out_table_print(t, stdout);
+        out_table_free(t);
+    }
+    kehu_response_free(resp);
+    return CLI_OK;
+}
+
 const struct cli_cmd cmd_case_table[] = {
     { "case open",
       "CUSTOMER_ID --nature complaint|request --kind K --severity 1-4 --channel CH --title T [--note N]",
@@ -728,5 +833,7 @@ const struct cli_cmd cmd_case_table[] = {
     { "hours show", "", "business hours per branch", 1, run_hours_show },
     { "hours set", "[--branch B] HH:MM-HH:MM [--lunch HH:MM-HH:MM] [--tz ZONE]",
       "business hours of a branch, or the default (admins)", 1, run_hours_set },
+    { "report cases", "[--unit UNIT] [--period 2026-10|2026-Q3|2026]",
+      "cases by nature, kind, severity, channel, branch, handler; SLA attainment; working times", 1, run_report },
     { NULL, NULL, NULL, 0, NULL },
 };

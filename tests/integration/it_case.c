@@ -654,6 +654,13 @@ static void test_cli(void **state)
     kc(&cli_agent, 0, "理财产品收益不符", IT_ARGS("case", "list", "--unit", "上海分行", "--status", "closed"));
     kc(&cli_agent, 0, "no cases", IT_ARGS("case", "list", "--unit", "北京分行"));
     kc(&cli_agent, 1, "status", IT_ARGS("case", "list", "--status", "lost"));
+    kc(&cli_agent, 0, "\"resolve_met\"", IT_ARGS("report", "cases", "--json"));
+    assert_true(it_cli_json_num(&cli_agent, "total") >= 5);
+    assert_true(it_cli_json_num(&cli_agent, "resolved") >= 1);
+    kc(&cli_agent, 0, "on time", IT_ARGS("report", "cases", "--unit", "上海分行"));
+    kc(&cli_agent, 1, "period", IT_ARGS("report", "cases", "--period", "2026-13"));
+    kc(&cli_bj, 0, NULL, IT_ARGS("report", "cases", "--json", "--period", "2026"));
+    assert_true(it_cli_json_num(&cli_bj, "total") <= 1); /* Beijing counts only its own */
     kc(&cli_agent, 0, "more", IT_ARGS("case", "list", "--limit", "1"));
     kc(&cli_agent, 0, NULL, IT_ARGS("case", "queue", "--json"));
     assert_int_equal(cli_agent.out[0], '[');

@@ -861,7 +861,7 @@ static struct db_stmt report_sla = DB_STMT(
     " FROM t");
 
 struct report_state {
-    char from[11], to[11];
+    char from[16], to[16];
 };
 
 static void report_done(const struct db_result *res, void *arg)
@@ -906,23 +906,23 @@ static void report_done(const struct db_result *res, void *arg)
 static int period_days(const char *p, char *from, char *to)
 {
     static const int mdays[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-    int y, m, q;
+    int y, m, q, first, last, lastday;
     char end;
     if (sscanf(p, "%4d-Q%1d%c", &y, &q, &end) == 2 && strlen(p) == 7 && q >= 1 && q <= 4) {
-        int last = q * 3, d = mdays[last - 1];
-        snprintf(from, 11, "%04d-%02d-01", y, last - 2);
-        snprintf(to, 11, "%04d-%02d-%02d", y, last, d);
+        first = q * 3 - 2, last = q * 3, lastday = mdays[last - 1];
     } else if (sscanf(p, "%4d-%2d%c", &y, &m, &end) == 2 && strlen(p) == 7 && m >= 1 && m <= 12) {
         int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-        snprintf(from, 11, "%04d-%02d-01", y, m);
-        snprintf(to, 11, "%04d-%02d-%02d", y, m, mdays[m - 1] + (m == 2 && leap));
+        first = last = m, lastday = mdays[m - 1] + (m == 2 && leap);
     } else if (sscanf(p, "%4d%c", &y, &end) == 1 && strlen(p) == 4) {
-        snprintf(from, 11, "%04d-01-01", y);
-        snprintf(to, 11, "%04d-12-31", y);
+        first = 1, last = 12, lastday = 31;
     } else {
         return -1;
     }
-    return y >= 1900 && y <= 9999 ? 0 : -1;
+    if (y < 1900 || y > 9999)
+        return -1;
+    snprintf(from, 16, "%04u-%02u-01", (unsigned)y % 10000u, (unsigned)first % 100u);
+    snprintf(to, 16, "%04u-%02u-%02u", (unsigned)y % 10000u, (unsigned)last % 100u, (unsigned)lastday % 100u);
+    return 0;
 }
 
 static void case_report(struct req *r)

@@ -100,6 +100,9 @@ static const struct rpc_entry *const rpc_table[] = {
     &rpc_hours_show,
     &rpc_hours_set,
     &rpc_case_report,
+    &rpc_survey_send,
+    &rpc_survey_record,
+    &rpc_survey_list,
 };
 
 static const struct rpc_entry *rpc_find(Kehu__V1__Request__OpCase op)

@@ -949,3 +949,194 @@ static void case_report(struct req *r)
 
 const struct rpc_entry rpc_case_report = { KEHU__V1__REQUEST__OP_CASE_REPORT, "case_report", ACT_CUSTOMER_READ, 0,
                                            case_report };
+
+/* ---- surveys: like cases, part of the customer's archive ('read') */
+
+#define SURVEY_COLUMNS                                                                                      \
+    "v.id, v.customer_id, coalesce(v.case_id, 0), v.status, coalesce(sb.username, ''), " SQL_MS(          \
+        "v.sent_at") ", coalesce(rb.username, ''), coalesce(" SQL_MS("v.recorded_at") ", 0),"              \
+    " coalesce(trim_scale(round(v.satisfaction, 4))::text, ''),"                                          \
+    " coalesce((SELECT string_agg(x.aspect || '=' || x.expected || '/' || x.perceived, chr(31) ORDER BY"  \
+    " x.aspect) FROM survey_score x WHERE x.survey_id = v.id), '')"
+#define SURVEY_JOINS " LEFT JOIN app_user sb ON sb.id = v.sent_by LEFT JOIN app_user rb ON rb.id = v.recorded_by "
+
+static Kehu__V1__Survey *survey_from_row(struct req *r, const struct db_result *res, int stmt, int row)
+{
+    Kehu__V1__Survey *v = arena_alloc(&r->arena, sizeof *v);
+    kehu__v1__survey__init(v);
+    v->id = db_get_i64(res, stmt, row, 0);
+    v->customer_id = db_get_i64(res, stmt, row, 1);
+    audit_note_customer(r, v->customer_id);
+    v->case_id = db_get_i64(res, stmt, row, 2);
+    v->status = rpc_col(r, res, stmt, row, 3);
+    v->sent_by = rpc_col(r, res, stmt, row, 4);
+    v->sent_at = db_get_i64(res, stmt, row, 5);
+    v->recorded_by = rpc_col(r, res, stmt, row, 6);
+    v->recorded_at = db_get_i64(res, stmt, row, 7);
+    v->satisfaction = rpc_col(r, res, stmt, row, 8);
+    size_t n = 0;
+    char **items = rpc_split(&r->arena, rpc_col(r, res, stmt, row, 9), 31, &n);
+    v->scores = arena_alloc(&r->arena, sizeof *v->scores * (n ? n : 1));
+    for (size_t i = 0; i < n; i++) {
+        char *eq = strrchr(items[i], '='), *sl = eq ? strchr(eq, '/') : NULL;
+        if (!eq || !sl)
+            continue;
+        Kehu__V1__SurveyScore *s = arena_alloc(&r->arena, sizeof *s);
+        kehu__v1__survey_score__init(s);
+        *eq = 0;
+        s->aspect = items[i];
+        s->expected = atoi(eq + 1);
+        s->perceived = atoi(sl + 1);
+        v->scores[v->n_scores++] = s;
+    }
+    return v;
+}
+
+static void survey_one(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    if (res->outcome != DB_OK) {
+        req_fail_db(r, res);
+        return;
+    }
+    int last = res->nres - 1;
+    if (db_rows(res, last) != 1) {
+        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "id", "no such survey");
+        return;
+    }
+    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_SURVEY;
+    r->resp.survey = survey_from_row(r, res, last, 0);
+    req_reply(r);
+}
+
+static struct db_stmt survey_send_stmt =
+    DB_STMT("SELECT " SURVEY_COLUMNS " FROM survey_send($1, $2, $3) v" SURVEY_JOINS);
+
+static void send_loaded(struct req *r, const struct rpc_customer_ref *ref)
+{
+    const Kehu__V1__SurveySend *m = r->msg->survey_send;
+    const char *p[] = { rpc_num(r, req_who(r)->user_id), rpc_num(r, ref->id),
+                        m->case_id ? rpc_num(r, m->case_id) : NULL };
+    audit_query(r, &survey_send_stmt, 3, p, survey_one);
+}
+
+static void survey_send(struct req *r)
+{
+    const Kehu__V1__SurveySend *m = r->msg->survey_send;
+    if (!m || m->customer_id <= 0) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "customer_id", "a customer id is required");
+        return;
+    }
+    if (m->case_id < 0) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "case_id", "not a case id");
+        return;
+    }
+    rpc_customer_load(r, m->customer_id, ACT_CUSTOMER_READ, send_loaded);
+}
+
+const struct rpc_entry rpc_survey_send = { KEHU__V1__REQUEST__OP_SURVEY_SEND, "survey_send", ACT_CUSTOMER_READ, 0,
+                                           survey_send };
+
+static struct db_stmt survey_customer = DB_STMT("SELECT customer_id FROM survey WHERE id = $1");
+static struct db_stmt survey_record_stmt = DB_STMT(
+    "SELECT " SURVEY_COLUMNS " FROM survey_record($1, $2, $3::text[], $4::int[], $5::int[]) v" SURVEY_JOINS);
+
+static void record_loaded(struct req *r, const struct rpc_customer_ref *ref)
+{
+    (void)ref;
+    const Kehu__V1__SurveyRecord *m = r->msg->survey_record;
+    const char **a = arena_alloc(&r->arena, sizeof *a * m->n_scores);
+    const char **e = arena_alloc(&r->arena, sizeof *e * m->n_scores);
+    const char **p = arena_alloc(&r->arena, sizeof *p * m->n_scores);
+    for (size_t i = 0; i < m->n_scores; i++) {
+        a[i] = m->scores[i]->aspect;
+        e[i] = rpc_num(r, m->scores[i]->expected);
+        p[i] = rpc_num(r, m->scores[i]->perceived);
+    }
+    const char *q[] = { rpc_num(r, req_who(r)->user_id), rpc_num(r, m->id), rpc_pg_array(&r->arena, a, m->n_scores),
+                        rpc_pg_array(&r->arena, e, m->n_scores), rpc_pg_array(&r->arena, p, m->n_scores) };
+    audit_query(r, &survey_record_stmt, 5, q, survey_one);
+}
+
+static void survey_found(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    if (res->outcome != DB_OK) {
+        req_fail_db(r, res);
+        return;
+    }
+    int64_t id = r->msg->survey_record->id;
+    const char *missing = arena_printf(&r->arena, "no survey %lld", (long long)id);
+    if (db_rows(res, 0) != 1) {
+        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "id", "%s", missing);
+        return;
+    }
+    rpc_customer_load_as(r, db_get_i64(res, 0, 0, 0), ACT_CUSTOMER_READ, record_loaded, NULL, "id", missing);
+}
+
+static void survey_record(struct req *r)
+{
+    const Kehu__V1__SurveyRecord *m = r->msg->survey_record;
+    if (!m || m->id <= 0) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "id", "a survey id is required");
+        return;
+    }
+    if (!m->n_scores || m->n_scores > 20) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "scores", "one to twenty aspects are required");
+        return;
+    }
+    for (size_t i = 0; i < m->n_scores; i++) {
+        const Kehu__V1__SurveyScore *s = m->scores[i];
+        if (!s->aspect || !*s->aspect || check_text(r, "scores", s->aspect, 50, 0) < 0 ||
+            strchr(s->aspect, '=') || strchr(s->aspect, '/')) {
+            if (r->status.code == KEHU__V1__CODE__OK)
+                req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "scores", "an aspect is a name without = or /");
+            return;
+        }
+        if (s->expected < 1 || s->expected > 5 || s->perceived < 1 || s->perceived > 5) {
+            req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "scores", "scores are 1 to 5");
+            return;
+        }
+    }
+    const char *p[] = { rpc_num(r, m->id) };
+    db_query(r->srv->db, &survey_customer, 1, p, survey_found, r);
+}
+
+const struct rpc_entry rpc_survey_record = { KEHU__V1__REQUEST__OP_SURVEY_RECORD, "survey_record", ACT_CUSTOMER_READ,
+                                             0, survey_record };
+
+static struct db_stmt survey_of_customer =
+    DB_STMT("SELECT " SURVEY_COLUMNS " FROM survey v" SURVEY_JOINS "WHERE v.customer_id = $1 ORDER BY v.id DESC LIMIT 200");
+
+static void list_surveys_done(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    if (res->outcome != DB_OK) {
+        req_fail_db(r, res);
+        return;
+    }
+    int n = db_rows(res, 0);
+    Kehu__V1__Surveys *l = arena_alloc(&r->arena, sizeof *l);
+    kehu__v1__surveys__init(l);
+    l->surveys = arena_alloc(&r->arena, sizeof *l->surveys * (size_t)(n ? n : 1));
+    for (int i = 0; i < n; i++)
+        l->surveys[l->n_surveys++] = survey_from_row(r, res, 0, i);
+    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_SURVEYS;
+    r->resp.surveys = l;
+    req_reply(r);
+}
+
+static void list_loaded(struct req *r, const struct rpc_customer_ref *ref)
+{
+    const char *p[] = { rpc_num(r, ref->id) };
+    db_query(r->srv->db, &survey_of_customer, 1, p, list_surveys_done, r);
+}
+
+static void survey_list(struct req *r)
+{
+    const Kehu__V1__SurveyList *m = r->msg->survey_list;
+    rpc_customer_load(r, m ? m->customer_id : 0, ACT_CUSTOMER_READ, list_loaded);
+}
+
+const struct rpc_entry rpc_survey_list = { KEHU__V1__REQUEST__OP_SURVEY_LIST, "survey_list", ACT_CUSTOMER_READ, 0,
+                                           survey_list };

@@ -617,3 +617,77 @@ LANGUAGE sql STABLE AS $$
      WHERE s.created_at < w.hi AND (s.created_at >= w.lo OR s.closed_at >= w.lo)
      GROUP BY s.customer_id
 $$;
+
+-- ---------------------------------------------------------------- surveys
+
+-- A satisfaction survey of a customer (about a case, or periodic): each
+-- aspect scored for expectation and perception (1-5); its satisfaction is
+-- perceived / expected, averaged over the aspects, kept with its history.
+CREATE TABLE survey (
+    id            bigserial PRIMARY KEY,
+    customer_id   bigint NOT NULL REFERENCES customer (id),
+    branch_id     bigint NOT NULL REFERENCES org_unit (id),
+    case_id       bigint REFERENCES service_case (id),
+    status        text NOT NULL DEFAULT 'sent' CHECK (status IN ('sent', 'recorded')),
+    sent_by       bigint NOT NULL REFERENCES app_user (id),
+    sent_at       timestamptz NOT NULL,
+    recorded_by   bigint REFERENCES app_user (id),
+    recorded_at   timestamptz,
+    satisfaction  numeric       -- mean of perceived / expected
+);
+CREATE INDEX survey_customer ON survey (customer_id, id);
+
+CREATE TABLE survey_score (
+    survey_id  bigint NOT NULL REFERENCES survey (id),
+    aspect     text NOT NULL CHECK (length(aspect) BETWEEN 1 AND 50),
+    expected   integer NOT NULL CHECK (expected BETWEEN 1 AND 5),
+    perceived  integer NOT NULL CHECK (perceived BETWEEN 1 AND 5),
+    PRIMARY KEY (survey_id, aspect)
+);
+
+CREATE FUNCTION survey_send(actor bigint, cust bigint, p_case bigint) RETURNS survey LANGUAGE plpgsql AS $$
+DECLARE
+    s survey;
+BEGIN
+    IF p_case IS NOT NULL AND NOT EXISTS (SELECT 1 FROM service_case WHERE id = p_case AND customer_id = cust) THEN
+        RAISE EXCEPTION 'no case % of customer %', p_case, cust USING ERRCODE = 'KH404', COLUMN = 'case_id';
+    END IF;
+    INSERT INTO survey (customer_id, branch_id, case_id, sent_by, sent_at)
+    SELECT c.id, c.branch_id, p_case, actor, kehu_now() FROM customer c WHERE c.id = cust
+    RETURNING * INTO s;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no customer %', cust USING ERRCODE = 'KH404', COLUMN = 'customer_id';
+    END IF;
+    RETURN s;
+END
+$$;
+
+-- Records the answers (aspects[i] scored p_expected[i], p_perceived[i]).
+CREATE FUNCTION survey_record(actor bigint, id_ bigint, aspects text[], p_expected integer[], p_perceived integer[])
+RETURNS survey LANGUAGE plpgsql AS $$
+DECLARE
+    s survey;
+BEGIN
+    SELECT * INTO s FROM survey WHERE id = id_ FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no survey %', id_ USING ERRCODE = 'KH404', COLUMN = 'id';
+    END IF;
+    IF s.status <> 'sent' THEN
+        RAISE EXCEPTION 'survey % is already recorded', id_ USING ERRCODE = 'KH412', COLUMN = 'id';
+    END IF;
+    IF coalesce(cardinality(aspects), 0) = 0 THEN
+        RAISE EXCEPTION 'at least one aspect is required' USING ERRCODE = 'KH400', COLUMN = 'scores';
+    END IF;
+    IF EXISTS (SELECT 1 FROM unnest(p_expected || p_perceived) v WHERE v IS NULL OR v NOT BETWEEN 1 AND 5) THEN
+        RAISE EXCEPTION 'scores are 1 to 5' USING ERRCODE = 'KH400', COLUMN = 'scores';
+    END IF;
+    IF (SELECT count(DISTINCT a) FROM unnest(aspects) a) <> cardinality(aspects) THEN
+        RAISE EXCEPTION 'each aspect once' USING ERRCODE = 'KH400', COLUMN = 'scores';
+    END IF;
+    INSERT INTO survey_score SELECT id_, a, e, p FROM unnest(aspects, p_expected, p_perceived) x(a, e, p);
+    UPDATE survey SET status = 'recorded', recorded_by = actor, recorded_at = kehu_now(),
+           satisfaction = (SELECT avg(perceived::numeric / expected) FROM survey_score WHERE survey_id = id_)
+     WHERE id = id_ RETURNING * INTO s;
+    RETURN s;
+END
+$$;

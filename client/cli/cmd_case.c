@@ -808,6 +808,170 @@ static int run_report(struct cli *cli, int argc, char **argv)
     return CLI_OK;
 }
 
+/* ---- surveys */
+
+static void survey_json(struct json_w *w, const Kehu__V1__Survey *v)
+{
+    json_begin_object(w);
+    json_kint(w, "id", v->id);
+    json_kint(w, "customer_id", v->customer_id);
+    if (v->case_id)
+        json_kint(w, "case_id", v->case_id);
+    else
+        json_knull(w, "case_id");
+    json_kstr(w, "status", v->status);
+    json_kstr(w, "sent_by", v->sent_by);
+    json_time(w, "sent_at", v->sent_at);
+    json_kstr(w, "recorded_by", v->recorded_by);
+    json_time(w, "recorded_at", v->recorded_at);
+    if (*v->satisfaction)
+        json_kraw(w, "satisfaction", v->satisfaction);
+    else
+        json_knull(w, "satisfaction");
+    json_key(w, "scores");
+    json_begin_array(w);
+    for (size_t i = 0; i < v->n_scores; i++) {
+        json_begin_object(w);
+        json_kstr(w, "aspect", v->scores[i]->aspect);
+        json_kint(w, "expected", v->scores[i]->expected);
+        json_kint(w, "perceived", v->scores[i]->perceived);
+        json_end_object(w);
+    }
+    json_end_array(w);
+    json_end_object(w);
+}
+
+static void print_surveys(struct cli *cli, Kehu__V1__Survey *const *v, size_t n, int list)
+{
+    if (cli->json) {
+        struct json_w w;
+        json_init(&w, stdout, 1);
+        if (list)
+            json_begin_array(&w);
+        for (size_t i = 0; i < n; i++)
+            survey_json(&w, v[i]);
+        if (list)
+            json_end_array(&w);
+        json_finish(&w);
+        return;
+    }
+    if (list && !n) {
+        cli_say("no surveys\n");
+        return;
+    }
+    static const char *const head[] = { "id", "case", "status", "sent", "satisfaction", "scores" };
+    struct out_table *t = out_table_new(6, head);
+    for (size_t i = 0; i < n; i++) {
+        char id[24], cs[24], at[OUT_TIME_BUFSZ], scores[512] = "";
+        snprintf(id, sizeof id, "%" PRId64, v[i]->id);
+        snprintf(cs, sizeof cs, v[i]->case_id ? "%" PRId64 : "-", v[i]->case_id);
+        time_text(v[i]->sent_at, at, sizeof at);
+        for (size_t k = 0; k < v[i]->n_scores; k++) {
+            size_t len = strlen(scores);
+            snprintf(scores + len, sizeof scores - len, "%s%s %d/%d", k ? ", " : "", v[i]->scores[k]->aspect,
+                     v[i]->scores[k]->perceived, v[i]->scores[k]->expected);
+        }
+        const char *cells[] = { id, cs, v[i]->status, at, v[i]->satisfaction, scores };
+        out_table_add(t, cells);
+    }
+    out_table_print(t, stdout);
+    out_table_free(t);
+}
+
+static int run_survey_send(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "case", required_argument, NULL, O_CUSTOMER },
+        { NULL, 0, NULL, 0 },
+    };
+    Kehu__V1__SurveySend m = KEHU__V1__SURVEY_SEND__INIT;
+    int c, rc;
+    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
+        if (c != O_CUSTOMER)
+            return cli->opt_rc;
+        if ((rc = cmd_customer_parse_int(cli, "--case", optarg, 1, INT64_MAX, &m.case_id)))
+            return rc;
+    }
+    if ((rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &m.customer_id)))
+        return rc;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_SURVEY_SEND;
+    req.survey_send = &m;
+    Kehu__V1__Response *resp;
+    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_SURVEY, &resp)))
+        return rc;
+    print_surveys(cli, &resp->survey, 1, 0);
+    kehu_response_free(resp);
+    return CLI_OK;
+}
+
+/* --score ASPECT=EXPECTED/PERCEIVED, repeated */
+static int run_survey_record(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "score", required_argument, NULL, O_NOTE },
+        { NULL, 0, NULL, 0 },
+    };
+    enum { MAXS = 20 };
+    Kehu__V1__SurveyScore s[MAXS], *sp[MAXS];
+    char aspect[MAXS][64];
+    size_t n = 0;
+    int c, rc;
+    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
+        if (c != O_NOTE)
+            return cli->opt_rc;
+        int e, p, used = 0;
+        const char *eq = strrchr(optarg, '=');
+        if (n == MAXS || !eq || eq == optarg || (size_t)(eq - optarg) >= sizeof aspect[0] ||
+            sscanf(eq + 1, "%d/%d%n", &e, &p, &used) != 2 || eq[1 + used] || e < 1 || e > 5 || p < 1 || p > 5)
+            return cli_usage_error(cli, "--score: expected ASPECT=EXPECTED/PERCEIVED (1-5 each, at most %d), not '%s'",
+                                   MAXS, optarg);
+        kehu__v1__survey_score__init(&s[n]);
+        memcpy(aspect[n], optarg, (size_t)(eq - optarg));
+        aspect[n][eq - optarg] = 0;
+        s[n].aspect = aspect[n];
+        s[n].expected = e;
+        s[n].perceived = p;
+        sp[n] = &s[n];
+        n++;
+    }
+    Kehu__V1__SurveyRecord m = KEHU__V1__SURVEY_RECORD__INIT;
+    if ((rc = cli_id_arg(cli, argc, argv, "ID", &m.id)))
+        return rc;
+    if (!n)
+        return cli_usage_error(cli, "at least one --score ASPECT=EXPECTED/PERCEIVED is required");
+    m.scores = sp;
+    m.n_scores = n;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_SURVEY_RECORD;
+    req.survey_record = &m;
+    Kehu__V1__Response *resp;
+    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_SURVEY, &resp)))
+        return rc;
+    print_surveys(cli, &resp->survey, 1, 0);
+    kehu_response_free(resp);
+    return CLI_OK;
+}
+
+static int run_survey_list(struct cli *cli, int argc, char **argv)
+{
+    if (cli_getopt(cli, argc, argv, NULL) != -1)
+        return cli->opt_rc;
+    Kehu__V1__SurveyList m = KEHU__V1__SURVEY_LIST__INIT;
+    int rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &m.customer_id);
+    if (rc)
+        return rc;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_SURVEY_LIST;
+    req.survey_list = &m;
+    Kehu__V1__Response *resp;
+    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_SURVEYS, &resp)))
+        return rc;
+    print_surveys(cli, resp->surveys->surveys, resp->surveys->n_surveys, 1);
+    kehu_response_free(resp);
+    return CLI_OK;
+}
+
 const struct cli_cmd cmd_case_table[] = {
     { "case open",
       "CUSTOMER_ID --nature complaint|request --kind K --severity 1-4 --channel CH --title T [--note N]",
@@ -833,6 +997,12 @@ const struct cli_cmd cmd_case_table[] = {
     { "hours show", "", "business hours per branch", 1, run_hours_show },
     { "hours set", "[--branch B] HH:MM-HH:MM [--lunch HH:MM-HH:MM] [--tz ZONE]",
       "business hours of a branch, or the default (admins)", 1, run_hours_set },
+    { "survey send", "CUSTOMER_ID [--case ID]", "start a satisfaction survey (about a case, or periodic)", 1,
+      run_survey_send },
+    { "survey record", "ID --score ASPECT=EXPECTED/PERCEIVED ...",
+      "record the answers: each aspect's expected and perceived score (1-5)", 1, run_survey_record },
+    { "survey list", "CUSTOMER_ID", "a customer's surveys and their satisfaction (perceived / expected)", 1,
+      run_survey_list },
     { "report cases", "[--unit UNIT] [--period 2026-10|2026-Q3|2026]",
       "cases by nature, kind, severity, channel, branch, handler; SLA attainment; working times", 1, run_report },
     { NULL, NULL, NULL, 0, NULL },

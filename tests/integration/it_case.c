@@ -664,6 +664,17 @@ static void test_cli(void **state)
     kc(&cli_agent, 0, "more", IT_ARGS("case", "list", "--limit", "1"));
     kc(&cli_agent, 0, NULL, IT_ARGS("case", "queue", "--json"));
     assert_int_equal(cli_agent.out[0], '[');
+    /* a survey about the case: satisfaction = perceived / expected */
+    kc(&cli_agent, 0, "\"status\": \"sent\"", IT_ARGS("survey", "send", cust, "--case", id, "--json"));
+    char sv[24];
+    snprintf(sv, sizeof sv, "%lld", it_cli_json_num(&cli_agent, "id"));
+    kc(&cli_agent, 2, "--score", IT_ARGS("survey", "record", sv, "--score", "服务=6/4"));
+    kc(&cli_bj, 1, "NOT_FOUND", IT_ARGS("survey", "record", sv, "--score", "服务=4/4"));
+    kc(&cli_agent, 0, "\"satisfaction\": 0.75", IT_ARGS("survey", "record", sv, "--score", "服务=4/4", "--score",
+                                                         "速度=4/2", "--json"));
+    kc(&cli_agent, 1, "FAILED_PRECONDITION", IT_ARGS("survey", "record", sv, "--score", "服务=4/4"));
+    kc(&cli_agent, 0, "速度 2/4", IT_ARGS("survey", "list", cust));
+    kc(&cli_bj, 1, "NOT_FOUND", IT_ARGS("survey", "list", cust));
     kc(&cli_agent, 0, "国庆", IT_ARGS("calendar", "show", "2026"));
     kc(&cli_agent, 1, "PERMISSION_DENIED", IT_ARGS("calendar", "set", "2026-12-31", "holiday"));
     kc(&cli_agent, 0, "上海分行", IT_ARGS("hours", "show"));

@@ -8,6 +8,8 @@
  *                               the count varies with a long tail
  *   --followups-per-customer F  mean follow-ups per customer (default 1; --db,
  *                               into the table followup when it exists)
+ *                               (--db also loads sales on credit, payments
+ *                               and asset snapshots: see below)
  *   --seed S                    default 1; the same seed (and --as-of) gives
  *                               the same data, byte for byte in CSV
  *   --as-of DATE                the "today" of the data (default: today, UTC)
@@ -39,11 +41,33 @@
  * integer fen throughout and printed as decimals; floating point only shapes
  * the distributions.
  *
+ * Credit and assets (--db only). Two companies in five buy on credit
+ * (the larger, the likelier): most of their sales are due after their terms
+ * (30 to 90 days, some at the end of that month), and they pay each one
+ * around its due date — most on time, some late, large ones now and then
+ * in two instalments — by transfer, acceptance bill, cheque or at the
+ * counter; 8% stopped paying some days to two years ago. A payment that
+ * would fall after --as-of is not made yet, so balances are overdue today
+ * by every number of days the credit grades tell apart (AAA .. C).
+ * customer.balance is what the customer owes, credit sales minus payments,
+ * as TxnAdd and PaymentAdd keep it. Most individuals and a fifth of the
+ * companies hold assets (deposit, wealth, fund, insurance), reported at the
+ * quarter ends of the last year; AUM grows with the customer's worth, so
+ * the asset tiers are long-tailed (of the holders about 37% general, 9%
+ * wealth, 3% vip). The import CSV has no payments or snapshots (kehud
+ * imports neither), so --csv leaves credit and assets out altogether rather
+ * than writing sales on credit that nobody ever pays. Every individual has
+ * a birth date, so `kehu care today` finds birthdays of the owners' A and B
+ * customers once a grading run has graded them.
+ *
  * Every random draw of customer n comes from its own streams (one for its
- * fields, one for its transactions, one for its follow-ups) seeded from
- * (seed, n), so changing --txns-per-customer leaves the customers' fields as
- * they were. The uniqueness checks are the exception: they depend on the
- * customers before n, so the same seed must be generated from 1 on.
+ * fields, one for its transactions, one for its follow-ups, one for its
+ * credit and payments, one for its assets) seeded from (seed, n), so
+ * changing --txns-per-customer leaves the customers' fields as they were,
+ * and credit and assets leave the customers and transactions of a seed as
+ * they were before them (only on_credit, due and balance are new). The
+ * uniqueness checks are the exception: they depend on the customers before
+ * n, so the same seed must be generated from 1 on.
  *
  * Every value goes through kehud's own field rules (customer_field_set, as
  * CustomerAdd and the importer use them), so CSV rows import without a
@@ -53,22 +77,26 @@
  * the way a Chinese spreadsheet does (男/女, 个人/企业, 转介绍 ..., lists
  * split by ';', dates as 2024/1/5), which the importer reads back the same.
  *
- * Loading (--db). Customer ids are taken from customer's sequence first; then
- * one transaction per batch, made of chunks of CHUNK customers: COPY
- * customer, change_log ("created", as kehud's trigger logs it), txn and
- * followup. sort_key, search_text and search_tokens come from customer_keys,
- * the function CustomerAdd and the importer call; revenue is the exact sum of
- * the customer's transactions, summed in fen here and written with the row
- * (an UPDATE afterwards would rewrite every row and all its index entries,
- * GIN included, a second time); last_contact_at is its last follow-up done.
- * The main thread generates the next chunk (it alone calls ICU, which is not
- * thread-safe) while a sender thread runs the COPYs (it alone uses the
- * connection). When the role may set session_replication_role = replica (a
- * superuser), triggers and foreign-key checks are off for the load and
- * kehu-seed writes the change_log rows itself; otherwise the triggers run for
- * every row (slower). Either way nothing is announced (kehu.bulk = on, as
- * kehud's imports do): a kehud running meanwhile does not hear of the load.
- * Blocking libpq: this is an offline tool, not part of kehud. */
+ * Loading (--db). Customer ids are taken from customer's sequence first;
+ * then one transaction per batch, made of chunks of CHUNK customers: COPY
+ * customer, change_log ("created", as kehud's trigger logs it), txn,
+ * followup, payment and asset_snapshot. sort_key, search_text and
+ * search_tokens come from customer_keys, the function CustomerAdd and the
+ * importer call; revenue is the exact sum of the customer's transactions,
+ * summed in fen here and written with the row (an UPDATE afterwards would
+ * rewrite every row and all its index entries, GIN included, a second time),
+ * and so is balance; last_contact_at is its last follow-up done. No trigger
+ * keeps an aggregate (those on txn, payment and asset_snapshot only
+ * announce, skipped under kehu.bulk), so the rows are the same with triggers
+ * on or off. The main thread generates the next chunk (it alone calls ICU,
+ * which is not thread-safe) while a sender thread runs the COPYs (it alone
+ * uses the connection). When the role may set session_replication_role =
+ * replica (a superuser), triggers and foreign-key checks are off for the
+ * load and kehu-seed writes the change_log rows itself; otherwise the
+ * triggers run for every row (slower). Either way nothing is announced
+ * (kehu.bulk = on, as kehud's imports do): a kehud running meanwhile does
+ * not hear of the load. Blocking libpq: this is an offline tool, not part of
+ * kehud. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
@@ -683,6 +711,7 @@ struct cust {
     int prospect;             /* no transactions yet */
     int active_to;            /* the last day it buys (churned customers stop early) */
     int64_t revenue;          /* fen, the sum of its transactions */
+    int64_t balance;          /* fen, what it owes: credit sales minus payments (--db) */
     const char *owner_name;
     int64_t owner_id;
 };
@@ -1008,6 +1037,7 @@ struct txn {
     int has_margin;
     const struct item *product;
     const char *channel;
+    int on_credit, due;   /* a sale on credit and its due date (gen_credit) */
 };
 
 struct txnvec {
@@ -1079,6 +1109,8 @@ static void gen_txns(struct ctx *x, const struct cust *c, struct txnvec *out)
     for (size_t i = 0; i < count; i++) {
         struct txn *t = &out->v[out->n++];
         const struct txn *prev = i ? &out->v[i - 1] : NULL;
+        t->on_credit = 0;
+        t->due = NO_DATE;
         t->secs = rng_range(&r, 9 * 3600, 21 * 3600 - 1);
         t->channel = pick(&r, &channels)->s;
         if (prev && prev->amount > 0 && rng_permille(&r, 30)) { /* a refund of the purchase before */
@@ -1172,6 +1204,227 @@ static size_t gen_followups(struct ctx *x, const struct cust *c, struct followup
     return count;
 }
 
+/* ---------------------------------------------------------------- credit and payments
+ *
+ * A share of the companies buy on credit (赊销): their purchases are due
+ * after the customer's terms (账期: 30 to 90 days), and they pay each one
+ * around its due date — most a little before it, some late; now and then a
+ * large one in two instalments (首付款, 尾款). How often a customer pays
+ * late is its own (most never, a few often); a few stopped paying some days
+ * or months ago (a dispute, a failing business, a customer gone), so their
+ * purchases due since are open. A payment that would fall after as_of has
+ * not been made yet: a late payer's last purchases are then overdue today.
+ * A purchase refunded right after is not sold on credit (kehud keeps
+ * refunds off credit). */
+
+struct payment {
+    int date, secs;
+    int64_t amount;     /* fen, > 0 */
+    const char *method, *note;
+    char reference[32];
+};
+
+struct payvec {
+    struct payment *v;
+    size_t n, cap;
+};
+
+/* What the credit of one customer comes to on as_of. */
+struct credit_sum {
+    int64_t balance;    /* credit sales minus payments, fen */
+    uint64_t sales;     /* sales on credit */
+    int overdue;        /* days the oldest open sale is past due; 0: none */
+};
+
+static void add_payment(struct rng *r, struct payvec *pv, int date, int64_t amount, const char *note)
+{
+    if (pv->n == pv->cap) {
+        pv->cap = pv->cap ? pv->cap * 2 : 64;
+        pv->v = xrealloc(pv->v, pv->cap * sizeof *pv->v);
+    }
+    struct payment *p = &pv->v[pv->n++];
+    char d[11];
+    fmt_date(d, date);
+    p->date = date;
+    p->amount = amount;
+    p->secs = rng_range(r, 9 * 3600, 17 * 3600 + 1800);
+    p->note = note;
+    unsigned k = (unsigned)rng_below(r, 1000);
+    if (k < 800) { /* a bank transfer: the bank's serial number */
+        p->method = "transfer";
+        snprintf(p->reference, sizeof p->reference, "%.4s%.2s%.2s%010llu", d, d + 5, d + 8,
+                 (unsigned long long)rng_below(r, 10000000000ULL));
+    } else if (k < 870) { /* a bank acceptance bill */
+        p->method = "other";
+        p->note = "银行承兑汇票";
+        snprintf(p->reference, sizeof p->reference, "%016llu", (unsigned long long)rng_below(r, 10000000000000000ULL));
+    } else if (k < 940) {
+        p->method = "cheque";
+        snprintf(p->reference, sizeof p->reference, "%08llu", (unsigned long long)rng_below(r, 100000000));
+    } else { /* at the counter: the receipt's number */
+        p->method = k < 970 ? "card" : "cash";
+        snprintf(p->reference, sizeof p->reference, "SK%.4s%.2s%.2s%04d", d, d + 5, d + 8, rng_range(r, 1, 9999));
+    }
+}
+
+/* Marks the customer's sales on credit in tv and writes its payments to pv. */
+static struct credit_sum gen_credit(struct ctx *x, const struct cust *c, struct txnvec *tv, struct payvec *pv)
+{
+    struct credit_sum s = { 0 };
+    pv->n = 0;
+    if (!c->corporate || tv->n == 0)
+        return s;
+    struct rng r;
+    rng_init(&r, x->o.seed, (uint64_t)c->n, 4);
+    /* the larger the customer, the likelier it buys on credit */
+    if (!rng_permille(&r, c->value >= 10 ? 700 : c->value >= 3 ? 550 : 400))
+        return s;
+    static const int terms[] = { 30, 45, 60, 90 };
+    static const unsigned term_w[] = { 400, 150, 300, 150 };
+    /* the share of credit sales paid late: most customers never, a few often */
+    static const unsigned late_p[] = { 0, 20, 60, 150, 300, 500 };
+    static const unsigned late_w[] = { 520, 180, 120, 90, 60, 30 };
+    unsigned a = (unsigned)rng_below(&r, 1000), i = 0;
+    while (a >= term_w[i])
+        a -= term_w[i++];
+    int term = terms[i];
+    a = (unsigned)rng_below(&r, 1000), i = 0;
+    while (a >= late_w[i])
+        a -= late_w[i++];
+    unsigned late = late_p[i], share = (unsigned)rng_range(&r, 600, 1000);
+    int month_end = rng_permille(&r, 300); /* 月结: due at the end of the month the terms end in */
+    int as_of = x->o.as_of, stop = INT32_MAX;
+    if (rng_permille(&r, 80)) { /* stopped paying: what fell due since is open */
+        static const int lo[] = { 1, 30, 60, 90, 180 }, hi[] = { 29, 59, 89, 179, 720 };
+        int band = (int)rng_below(&r, 5);
+        stop = as_of - rng_range(&r, lo[band], hi[band]);
+    }
+    int oldest = INT32_MAX;
+    for (size_t k = 0; k < tv->n; k++) {
+        struct txn *t = &tv->v[k];
+        if (t->amount <= 0 || (k + 1 < tv->n && tv->v[k + 1].amount < 0) || !rng_permille(&r, share))
+            continue;
+        t->on_credit = 1;
+        t->due = t->date + term;
+        if (month_end) {
+            int y, m, d;
+            civil_from_days(t->due, &y, &m, &d);
+            t->due = days_from_civil(m == 12 ? y + 1 : y, m == 12 ? 1 : m + 1, 1) - 1;
+        }
+        s.sales++;
+        s.balance += t->amount;
+        int pay;
+        if (t->due >= stop)
+            pay = INT32_MAX;
+        else if (rng_permille(&r, late))
+            pay = t->due + (rng_permille(&r, 800) ? rng_range(&r, 1, 30) : rng_range(&r, 31, 120));
+        else
+            pay = t->due - rng_range(&r, 0, 10);
+        if (pay < t->date)
+            pay = t->date;
+        if (pay > as_of) { /* not paid yet */
+            if (t->due < oldest)
+                oldest = t->due;
+            continue;
+        }
+        if (t->amount >= 2000000 && rng_permille(&r, 120)) { /* 20,000 yuan or more, in two instalments */
+            int64_t first = t->amount * rng_range(&r, 3, 7) / 10;
+            int d1 = pay - rng_range(&r, 5, 25);
+            add_payment(&r, pv, d1 < t->date ? t->date : d1, first, "首付款");
+            add_payment(&r, pv, pay, t->amount - first, "尾款");
+        } else {
+            add_payment(&r, pv, pay, t->amount, rng_permille(&r, 600) ? "货款" : NULL);
+        }
+        s.balance -= t->amount;
+    }
+    s.overdue = oldest < as_of ? as_of - oldest : 0;
+    return s;
+}
+
+/* ---------------------------------------------------------------- assets
+ *
+ * Balances a customer holds (AUM), as a bank's core system reports them at
+ * each quarter end of the last year: most individuals and some companies
+ * hold a deposit, richer ones also wealth products (理财, bought in whole
+ * thousands of yuan), funds and insurance. The total grows with the
+ * customer's worth, so asset tiers are long-tailed like revenue: about half
+ * of the holders reach 100,000 yuan, one in ten 500,000 and a few percent
+ * 2,000,000. A product is taken up at some quarter and may have matured
+ * since (a last snapshot of 0). */
+
+struct snap {
+    int date;
+    int64_t balance;    /* fen */
+    const char *product;
+};
+
+#define MAX_SNAPS 16
+
+/* The quarter ends in (as_of - 1 year, as_of], oldest first; as_of itself
+ * when none is after the customer became one. */
+static int quarter_ends(int as_of, int since, int out[5])
+{
+    int y, m, d, n = 0;
+    civil_from_days(as_of, &y, &m, &d);
+    for (int yy = y - 1; yy <= y; yy++)
+        for (int q = 1; q <= 4; q++) {
+            int end = days_from_civil(q == 4 ? yy + 1 : yy, q == 4 ? 1 : q * 3 + 1, 1) - 1;
+            if (end > years_before(as_of, 1) && end <= as_of && end >= since)
+                out[n++] = end;
+        }
+    if (n == 0)
+        out[n++] = as_of;
+    return n;
+}
+
+/* The customer's snapshots into out; returns how many and its AUM on as_of in *aum. */
+static size_t gen_assets(struct ctx *x, const struct cust *c, struct snap *out, int64_t *aum)
+{
+    *aum = 0;
+    struct rng r;
+    rng_init(&r, x->o.seed, (uint64_t)c->n, 5);
+    if (!rng_permille(&r, c->corporate ? 200 : c->value >= 3 ? 750 : 550))
+        return 0;
+    /* yuan: worth times a spread of 0.25 .. 2.75 (mean about 1.1) */
+    double u = rng_unit(&r);
+    double total = (c->corporate ? 150000.0 : 40000.0) * c->value * (0.25 + 2.5 * u * u);
+    static const char *const kinds[] = { "deposit", "wealth", "fund", "insurance" };
+    double w[4] = { 1.0 + rng_unit(&r), 0, 0, 0 }, sum = 0;
+    if (total >= 50000 && rng_permille(&r, 600))
+        w[1] = 1.5 * rng_unit(&r) + 0.2;
+    if (rng_permille(&r, 300))
+        w[2] = rng_unit(&r) + 0.1;
+    if (!c->corporate && rng_permille(&r, 200))
+        w[3] = 0.5 * rng_unit(&r) + 0.1;
+    for (int p = 0; p < 4; p++)
+        sum += w[p];
+    int qe[5], nq = quarter_ends(x->o.as_of, c->since, qe);
+    size_t n = 0;
+    for (int p = 0; p < 4; p++) {
+        if (w[p] == 0)
+            continue;
+        int64_t bal = (int64_t)(total * w[p] / sum * 100.0); /* fen */
+        int first = p == 0 ? 0 : (int)rng_below(&r, (uint64_t)nq); /* taken up at some quarter */
+        int matured = p == 1 && nq - first > 1 && rng_permille(&r, 60);
+        for (int q = nq - 1; q >= first; q--) { /* newest first: earlier balances wander from it */
+            struct snap *s = &out[n + (size_t)(q - first)];
+            s->date = qe[q];
+            s->product = kinds[p];
+            if (q == nq - 1 && matured) {
+                s->balance = 0;
+                continue;
+            }
+            if (q < nq - 1)
+                bal = bal * rng_range(&r, 80, 115) / 100;
+            s->balance = p == 1 ? (bal / 100000 + 1) * 100000 : bal; /* wealth: whole thousands */
+            if (q == nq - 1)
+                *aum += s->balance;
+        }
+        n += (size_t)(nq - first);
+    }
+    return n;
+}
+
 /* ---------------------------------------------------------------- the context */
 
 static void ctx_init(struct ctx *x)
@@ -1223,6 +1476,10 @@ static void fmt_time(char out[32], int day, int secs)
 struct tally {
     long customers, prospects;
     uint64_t txns, refunds, followups;
+    long credit_customers, overdue[5];  /* days overdue: 1-29, 30-59, 60-89, 90-179, 180+ */
+    uint64_t credit_sales, payments, snaps;
+    long asset_customers, tiers[3];     /* AUM tiers general, wealth, vip */
+    int64_t owed;
     int64_t revenue;
     int64_t *revenues;
 };
@@ -1265,6 +1522,43 @@ static void tally_add(struct tally *t, const struct cust *c, const struct txnvec
     for (size_t i = 0; i < tv->n; i++)
         t->refunds += tv->v[i].amount < 0;
     t->revenue += c->revenue;
+}
+
+static void tally_credit(struct tally *t, const struct credit_sum *cs, size_t payments, size_t snaps, int64_t aum)
+{
+    static const int from[] = { 1, 30, 60, 90, 180 };
+    static const int64_t tier_min[] = { 10000000, 50000000, 200000000 }; /* fen: sql/0006's policy */
+    t->credit_customers += cs->sales > 0;
+    t->credit_sales += cs->sales;
+    t->payments += payments;
+    t->owed += cs->balance;
+    for (int b = 4; b >= 0; b--)
+        if (cs->overdue >= from[b]) {
+            t->overdue[b]++;
+            break;
+        }
+    t->asset_customers += snaps > 0;
+    t->snaps += snaps;
+    for (int k = 2; k >= 0; k--)
+        if (aum >= tier_min[k]) {
+            t->tiers[k]++;
+            break;
+        }
+}
+
+static void tally_print_credit(const struct tally *t)
+{
+    struct buf m = { 0 };
+    buf_money(&m, t->owed);
+    fprintf(stderr,
+            "%s: %ld customers buy on credit: %llu credit sales, %llu payments, %s yuan owed; overdue today"
+            " 1-29 days %ld, 30-59 %ld, 60-89 %ld, 90-179 %ld, 180 and more %ld\n"
+            "%s: %ld customers hold assets (%llu snapshots); by AUM today general (100,000 yuan) %ld,"
+            " wealth (500,000) %ld, vip (2,000,000) %ld\n",
+            prog, t->credit_customers, (unsigned long long)t->credit_sales, (unsigned long long)t->payments, m.p,
+            t->overdue[0], t->overdue[1], t->overdue[2], t->overdue[3], t->overdue[4], prog, t->asset_customers,
+            (unsigned long long)t->snaps, t->tiers[0], t->tiers[1], t->tiers[2]);
+    free(m.p);
 }
 
 static int64_t sum_amounts(const struct txnvec *tv)
@@ -1653,6 +1947,8 @@ static void copy_customer(struct buf *b, struct arena *a, const struct cust *c, 
     copy_field(b, last_contact ? last : NULL, 0);
     buf_addc(b, '\t');
     buf_money(b, c->revenue);
+    buf_addc(b, '\t');
+    buf_money(b, c->balance);
     struct customer_keys k;
     double k0 = now_s();
     if (customer_keys(a, v, &k) < 0)
@@ -1667,12 +1963,18 @@ static void copy_customer(struct buf *b, struct arena *a, const struct cust *c, 
 #define CUSTOMER_COPY                                                                                          \
     "COPY customer (id, branch_id, owner_id, kind, name, ext_ref, gender, birth, id_number, phones, email,"   \
     " company, address, region, industry, size, occupation, source, tags, since, created_at, updated_at,"     \
-    " last_contact_at, revenue, sort_key, search_text, search_tokens) FROM STDIN"
+    " last_contact_at, revenue, balance, sort_key, search_text, search_tokens) FROM STDIN"
 #define CHANGE_LOG_COPY                                                                                        \
     "COPY change_log (branch_id, customer_id, entity, entity_id, field, new_value, version, changed_at)"      \
     " FROM STDIN"
 #define TXN_COPY                                                                                               \
-    "COPY txn (branch_id, customer_id, date, amount, margin, product, category, channel, created_at) FROM STDIN"
+    "COPY txn (branch_id, customer_id, date, amount, margin, product, category, channel, created_at, on_credit, due)" \
+    " FROM STDIN"
+#define PAYMENT_COPY                                                                                           \
+    "COPY payment (branch_id, customer_id, date, amount, method, reference, note, created_at, created_by)"     \
+    " FROM STDIN"
+#define ASSET_COPY                                                                                             \
+    "COPY asset_snapshot (branch_id, customer_id, date, balance, product, created_at, updated_at) FROM STDIN"
 
 struct db {
     PGconn *pg;
@@ -1770,7 +2072,8 @@ static void db_prepare(struct ctx *x, struct db *d)
         r = q(pg,
               "SELECT string_agg(tgrelid::regclass || '.' || tgname, ', ' ORDER BY tgrelid::regclass::text, tgname)"
               " FROM pg_trigger WHERE NOT tgisinternal AND tgenabled NOT IN ('D', 'A') AND (tgtype & 4) <> 0"
-              " AND tgrelid IN (SELECT oid FROM pg_class WHERE relname IN ('customer', 'txn', 'followup', 'change_log')"
+              " AND tgrelid IN (SELECT oid FROM pg_class WHERE relname IN ('customer', 'txn', 'followup', 'change_log',"
+              "   'payment', 'asset_snapshot')"
               "   AND relnamespace = current_schema()::regnamespace)"
               " AND tgfoid::regproc::text NOT IN ('customer_changed', 'customer_row_added')",
               0, NULL);
@@ -1814,9 +2117,9 @@ static int64_t *reserve_ids(struct db *d, long k)
  * the connection). */
 
 struct job {
-    struct buf customers, logs, txns, followups;
+    struct buf customers, logs, txns, followups, payments, assets;
     long count;               /* customers */
-    uint64_t ntxns, nfollowups;
+    uint64_t ntxns, nfollowups, npayments, nassets;
     int begin, commit;        /* BEGIN before it, COMMIT after it */
 };
 
@@ -1831,9 +2134,9 @@ struct sender {
     struct job jobs[NJOBS];
     int head, filled, finished; /* jobs[head] is sent next; `filled` jobs wait or are being sent */
     long customers;           /* committed */
-    uint64_t txns, followups;
+    uint64_t txns, followups, payments, assets;
     double start;
-    double t_customers, t_logs, t_txns, t_followups; /* seconds in each COPY */
+    double t_customers, t_logs, t_txns, t_followups, t_payments, t_assets; /* seconds in each COPY */
 };
 
 /* Sends a whole buffer as one COPY; returns the seconds it took. */
@@ -1880,8 +2183,53 @@ static void txn_row(struct ctx *x, struct buf *b, const char *branch, const char
     buf_add(b, tx->channel);
     buf_addc(b, '\t');
     buf_add(b, date);
-    snprintf(hms, sizeof hms, " %02d:%02d:%02d+08\n", tx->secs / 3600, tx->secs / 60 % 60, tx->secs % 60);
+    snprintf(hms, sizeof hms, " %02d:%02d:%02d+08\t", tx->secs / 3600, tx->secs / 60 % 60, tx->secs % 60);
     buf_add(b, hms);
+    if (tx->on_credit) {
+        char due[11];
+        buf_add(b, "t\t");
+        buf_add(b, txn_date(x, tx->due, due));
+        buf_addc(b, '\n');
+    } else {
+        buf_add(b, "f\t\\N\n");
+    }
+}
+
+/* One payment row, recorded by the customer's owner (NULL: none). */
+static void payment_row(struct buf *b, const char *branch, const char *id, const struct payment *p, int64_t owner)
+{
+    char d[11], ts[32], num[24];
+    fmt_date(d, p->date);
+    fmt_time(ts, p->date, p->secs);
+    snprintf(num, sizeof num, "%lld", (long long)owner);
+    copy_field(b, branch, 1);
+    copy_field(b, id, 0);
+    copy_field(b, d, 0);
+    buf_addc(b, '\t');
+    buf_money(b, p->amount);
+    copy_field(b, p->method, 0);
+    copy_field(b, p->reference, 0);
+    copy_field(b, p->note, 0);
+    copy_field(b, ts, 0);
+    copy_field(b, owner ? num : NULL, 0);
+    buf_addc(b, '\n');
+}
+
+/* One snapshot row, as the core system's nightly feed loads it (no user). */
+static void asset_row(struct buf *b, const char *branch, const char *id, const struct snap *s)
+{
+    char d[11], ts[32];
+    fmt_date(d, s->date);
+    fmt_time(ts, s->date, 20 * 3600);
+    copy_field(b, branch, 1);
+    copy_field(b, id, 0);
+    copy_field(b, d, 0);
+    buf_addc(b, '\t');
+    buf_money(b, s->balance);
+    copy_field(b, s->product, 0);
+    copy_field(b, ts, 0);
+    copy_field(b, ts, 0);
+    buf_addc(b, '\n');
 }
 
 static void *sender_main(void *arg)
@@ -1907,9 +2255,13 @@ static void *sender_main(void *arg)
         s->t_txns += copy_buffer(d->pg, TXN_COPY, &j->txns);
         if (d->fu.on)
             s->t_followups += copy_buffer(d->pg, d->fu.sql, &j->followups);
+        s->t_payments += copy_buffer(d->pg, PAYMENT_COPY, &j->payments);
+        s->t_assets += copy_buffer(d->pg, ASSET_COPY, &j->assets);
         s->customers += j->count;
         s->txns += j->ntxns;
         s->followups += j->nfollowups;
+        s->payments += j->npayments;
+        s->assets += j->nassets;
         if (j->commit) {
             exec(d->pg, "COMMIT");
             double el = now_s() - s->start;
@@ -1959,6 +2311,8 @@ static void sender_finish(struct sender *s)
         free(s->jobs[i].logs.p);
         free(s->jobs[i].txns.p);
         free(s->jobs[i].followups.p);
+        free(s->jobs[i].payments.p);
+        free(s->jobs[i].assets.p);
     }
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
@@ -1967,18 +2321,24 @@ static void sender_finish(struct sender *s)
 /* Generates customers first..first+count-1 into j: the customer rows with
  * their search keys, the change log, the transactions and the follow-ups. */
 static void fill_job(struct ctx *x, struct db *d, struct job *j, long first, long count, const int64_t *ids,
-                     struct txnvec *tv, struct tally *t)
+                     struct txnvec *tv, struct payvec *pv, struct tally *t)
 {
     struct followup fus[64];
+    struct snap snaps[MAX_SNAPS];
     struct cust c;
     char branch[24];
     snprintf(branch, sizeof branch, "%lld", (long long)d->branch_id);
     j->count = count;
-    j->ntxns = j->nfollowups = 0;
+    j->ntxns = j->nfollowups = j->npayments = j->nassets = 0;
     for (long i = 0; i < count; i++) {
         gen_customer(x, first + i, &c);
         gen_txns(x, &c, tv);
         c.revenue = sum_amounts(tv);
+        struct credit_sum cs = gen_credit(x, &c, tv, pv);
+        c.balance = cs.balance;
+        int64_t aum;
+        size_t ns = gen_assets(x, &c, snaps, &aum);
+        tally_credit(t, &cs, pv->n, ns, aum);
         int64_t last = 0;
         if (d->fu.on) {
             size_t nf = gen_followups(x, &c, fus, sizeof fus / sizeof fus[0], &last);
@@ -2006,6 +2366,12 @@ static void fill_job(struct ctx *x, struct db *d, struct job *j, long first, lon
         }
         for (size_t k = 0; k < tv->n; k++)
             txn_row(x, &j->txns, branch, id, &tv->v[k]);
+        for (size_t k = 0; k < pv->n; k++)
+            payment_row(&j->payments, branch, id, &pv->v[k], c.owner_id);
+        for (size_t k = 0; k < ns; k++)
+            asset_row(&j->assets, branch, id, &snaps[k]);
+        j->npayments += pv->n;
+        j->nassets += ns;
     }
 }
 
@@ -2027,6 +2393,7 @@ static int run_db(struct ctx *x)
     struct tally t = { 0 };
     t.revenues = xmalloc((size_t)x->o.customers * sizeof *t.revenues);
     struct txnvec tv = { 0 };
+    struct payvec pv = { 0 };
     struct sender s = { .d = &d, .total = x->o.customers };
     pthread_mutex_init(&s.mu, NULL);
     pthread_cond_init(&s.cv, NULL);
@@ -2040,7 +2407,7 @@ static int run_db(struct ctx *x)
             struct job *j = sender_take(&s);
             double g0 = now_s();
             long m = k - off < CHUNK ? k - off : CHUNK;
-            fill_job(x, &d, j, first + off, m, ids + first - 1 + off, &tv, &t);
+            fill_job(x, &d, j, first + off, m, ids + first - 1 + off, &tv, &pv, &t);
             j->begin = off == 0;
             j->commit = off + m == k;
             gen_s += now_s() - g0;
@@ -2050,18 +2417,22 @@ static int run_db(struct ctx *x)
     sender_finish(&s);
     double load_s = now_s() - s.start;
     double a0 = now_s();
-    exec(d.pg, d.fu.on ? "ANALYZE customer, txn, change_log, followup" : "ANALYZE customer, txn, change_log");
+    exec(d.pg, d.fu.on ? "ANALYZE customer, txn, change_log, followup, payment, asset_snapshot"
+                       : "ANALYZE customer, txn, change_log, payment, asset_snapshot");
     tally_print(&t, load_s);
+    tally_print_credit(&t);
     fprintf(stderr,
             "%s: %.0f customers/s and %.0f transactions/s overall. Generating took %.1f s (search keys %.1f s,"
             " %.0f us per customer); meanwhile COPY took %.1f s for customers, %.1f s for the change log, %.1f s"
-            " for transactions, %.1f s for follow-ups; ANALYZE %.1f s\n",
+            " for transactions, %.1f s for follow-ups, %.1f s for payments, %.1f s for asset snapshots;"
+            " ANALYZE %.1f s\n",
             prog, (double)t.customers / load_s, (double)t.txns / load_s, gen_s, d.keys_s,
             t.customers ? d.keys_s * 1e6 / (double)t.customers : 0.0, s.t_customers, s.t_logs, s.t_txns,
-            s.t_followups, now_s() - a0);
+            s.t_followups, s.t_payments, s.t_assets, now_s() - a0);
     free(ids);
     free(t.revenues);
     free(tv.v);
+    free(pv.v);
     free(d.branch_name);
     free(d.seq);
     PQfinish(d.pg);
@@ -2077,6 +2448,7 @@ static void usage(FILE *f)
             "usage: kehu-seed (--db CONNINFO | --csv DIR) --customers N [options]\n"
             "  --txns-per-customer M       mean transactions per customer, long-tailed (default 10)\n"
             "  --followups-per-customer F  mean follow-ups per customer (default 1; --db, table followup)\n"
+            "  (--db also loads sales on credit with their payments, and asset snapshots)\n"
             "  --seed S                    the same seed gives the same data (default 1)\n"
             "  --as-of DATE                the data's today, YYYY-MM-DD (default: today, UTC)\n"
             "  --since-years Y             transactions over the last Y years (default 5)\n"

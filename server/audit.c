@@ -348,6 +348,9 @@ static void record_who(struct req *r, int64_t *user_id, const char **username)
 static int is_last_chunk(const struct req *r)
 {
     switch (r->msg->op_case) {
+    case KEHU__V1__REQUEST__OP_ADMIN_BACKUP: /* the chunk that says the backup is complete */
+        return r->resp.result_case == KEHU__V1__RESPONSE__RESULT_ADMIN_BACKUP && r->resp.admin_backup &&
+               r->resp.admin_backup->done;
     case KEHU__V1__REQUEST__OP_IMPORT_CHUNK:
         return r->msg->import_chunk && r->msg->import_chunk->last;
     case KEHU__V1__REQUEST__OP_DOC_PUT:
@@ -380,6 +383,24 @@ void audit_request_done(struct req *r)
     rec.customers = ids_literal(r->audit.customers, r->audit.n_customers);
     rec.detail = xstrdup(record_detail(r));
     rec.result = ok ? "ok" : wire_code_name(r->status.code);
+    enqueue(a, &rec);
+}
+
+void audit_record(int64_t at_us, int64_t user_id, const char *username, const char *peer, const char *action,
+                  const char *detail, const char *result)
+{
+    struct audit_state *a = state;
+    if (!a)
+        return;
+    struct record rec = { 0 };
+    rec.at_us = at_us ? at_us : wall_us();
+    rec.user_id = user_id;
+    rec.username = xstrdup(username ? username : "");
+    rec.peer = xstrdup(peer ? peer : "");
+    rec.action = xstrdup(action);
+    rec.customers = xstrdup("{}");
+    rec.detail = xstrdup(detail ? detail : "");
+    rec.result = result;
     enqueue(a, &rec);
 }
 

@@ -64,6 +64,11 @@ void audit_note_unmasked(struct req *r);
 /* Sets the record's free text. */
 void audit_note_detail(struct req *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* A record of something that ended without a request to answer (a backup
+ * abandoned between chunks): queued like a read's. */
+void audit_record(int64_t at_us, int64_t user_id, const char *username, const char *peer, const char *action,
+                  const char *detail, const char *result);
+
 /* Sends a writing call (made with db_call_new(pool, cb, r)) with its audit
  * record as the last statement. cb sees the results of its own statements
  * only (nres as it added them). */

@@ -13,11 +13,46 @@
 #define AUTH_MAX_PASSWORD 256
 
 /* done(ok, hash, arg): ok is 1 when the work succeeded (hash computed, or the
- * password matched). The password is copied and wiped after use. */
+ * password matched), 0 when not, -1 when a check waiting in auth_sched was
+ * dropped unchecked (auth_sched_stop). The password is copied and wiped
+ * after use. */
 typedef void (*auth_cb)(int ok, const char *hash, void *arg);
 void auth_hash_async(uv_loop_t *loop, const char *password, unsigned long long ops, size_t mem, auth_cb cb,
                      void *arg);
 void auth_verify_async(uv_loop_t *loop, const char *stored_hash, const char *password, auth_cb cb, void *arg);
+
+/* Password checks shared fairly: at most `slots` run on the thread pool at
+ * once, and the waiting ones are taken one per lane (a lane per client
+ * address), favouring lanes that started no check lately and whose address
+ * did not fail: someone logging in once goes before a flood, whose lanes
+ * take turns by how little they had, those of failing addresses last and
+ * never in the last free slot. A flood
+ * from one client therefore delays another's login by at most the checks
+ * already running, not by the flood. */
+struct auth_work;
+struct auth_lane {
+    struct auth_work *head, *tail; /* waiting, in order */
+    int queued;
+    int in_ring;      /* on the waiting list */
+    int suspect;      /* its address failed recently */
+    int recent;       /* checks started since recent_since_ms */
+    uint64_t recent_since_ms;
+    struct auth_lane *ring_next;
+};
+struct auth_sched {
+    uv_loop_t *loop;
+    int slots, running, running_suspect, queued, stopped;
+    int (*wanted)(void *arg); /* NULL, or 0 when a waiting check's asker is gone: dropped (-1) unstarted */
+    struct auth_lane *wait_head, *wait_tail; /* lanes with checks waiting */
+};
+void auth_sched_init(struct auth_sched *s, uv_loop_t *loop, int slots);
+/* auth_verify_async through the scheduler, in the lane's turn. The lane
+ * must live until the callback ran. */
+void auth_verify_fair(struct auth_sched *s, struct auth_lane *lane, int suspect, const char *stored_hash,
+                      const char *password, auth_cb cb, void *arg);
+/* When shutdown's grace is over: the waiting checks are answered -1 at
+ * once (running ones finish). */
+void auth_sched_stop(struct auth_sched *s);
 
 /* Blocking variants for offline commands (kehud init/demo) and tests. */
 int auth_hash(char out[crypto_pwhash_STRBYTES], const char *password, unsigned long long ops, size_t mem);

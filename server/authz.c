@@ -4,20 +4,32 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const action_names[PERM_ACTIONS] = { "read",   "edit",   "reassign", "override_grade",
-                                                        "export", "unmask", "delete",   "admin" };
+static const char *const action_names[PERM_ACTIONS] = {
+    [PERM_READ] = "read",         [PERM_EDIT] = "edit",
+    [PERM_REASSIGN] = "reassign", [PERM_OVERRIDE_GRADE] = "override_grade",
+    [PERM_EXPORT] = "export",     [PERM_UNMASK] = "unmask",
+    [PERM_DELETE] = "delete",     [PERM_LOG_CONTACT] = "log_contact",
+    [PERM_ADMIN] = "admin",
+};
 static const char *const scope_names[PS_SCOPES] = { "none", "own", "team", "branch", "region", "all" };
 
-/* The defaults of sql/0007, in force until the database's matrix is loaded
- * (kehud loads it before it listens). */
+/* The defaults of sql/0007 and sql/0017, in force until the database's
+ * matrix is loaded (kehud loads it before it listens). */
+#define ROW(rd, ed, re, og, ex, un, de, lc, ad)                                                                   \
+    {                                                                                                              \
+        [PERM_READ] = rd, [PERM_EDIT] = ed, [PERM_REASSIGN] = re, [PERM_OVERRIDE_GRADE] = og, [PERM_EXPORT] = ex, \
+        [PERM_UNMASK] = un, [PERM_DELETE] = de, [PERM_LOG_CONTACT] = lc, [PERM_ADMIN] = ad                         \
+    }
 static enum perm_scope matrix[AUTHZ_ROLES][PERM_ACTIONS] = {
-    [KEHU__V1__ROLE__ADMIN] = { PS_ALL, PS_ALL, PS_ALL, PS_ALL, PS_ALL, PS_ALL, PS_ALL, PS_ALL },
-    [KEHU__V1__ROLE__BRANCH_MANAGER] = { PS_BRANCH, PS_BRANCH, PS_BRANCH, PS_BRANCH, PS_BRANCH, PS_BRANCH, PS_BRANCH,
-                                         PS_BRANCH },
-    [KEHU__V1__ROLE__ACCOUNT_MANAGER] = { PS_OWN, PS_OWN, PS_NONE, PS_OWN, PS_OWN, PS_OWN, PS_OWN, PS_NONE },
-    [KEHU__V1__ROLE__SERVICE_AGENT] = { PS_BRANCH },
-    [KEHU__V1__ROLE__AUDITOR] = { PS_ALL, PS_NONE, PS_NONE, PS_NONE, PS_ALL },
+    [KEHU__V1__ROLE__ADMIN] = ROW(PS_ALL, PS_ALL, PS_ALL, PS_ALL, PS_ALL, PS_ALL, PS_ALL, PS_ALL, PS_ALL),
+    [KEHU__V1__ROLE__BRANCH_MANAGER] = ROW(PS_BRANCH, PS_BRANCH, PS_BRANCH, PS_BRANCH, PS_BRANCH, PS_BRANCH, PS_BRANCH,
+                                           PS_BRANCH, PS_BRANCH),
+    [KEHU__V1__ROLE__ACCOUNT_MANAGER] = ROW(PS_OWN, PS_OWN, PS_NONE, PS_OWN, PS_OWN, PS_OWN, PS_OWN, PS_OWN, PS_NONE),
+    [KEHU__V1__ROLE__SERVICE_AGENT] = ROW(PS_BRANCH, PS_NONE, PS_NONE, PS_NONE, PS_NONE, PS_NONE, PS_NONE, PS_BRANCH,
+                                          PS_NONE),
+    [KEHU__V1__ROLE__AUDITOR] = ROW(PS_ALL, PS_NONE, PS_NONE, PS_NONE, PS_ALL, PS_NONE, PS_NONE, PS_NONE, PS_NONE),
 };
+#undef ROW
 
 static int64_t matrix_version; /* 0: the defaults above */
 
@@ -78,6 +90,61 @@ static const char *role_name(Kehu__V1__Role role)
     return role_ok(role) ? names[role] : "?";
 }
 
+/* Denials are written into a few rotating buffers: a message stays valid
+ * while its caller formats the reply, even across a second check. */
+static char *why_buf(size_t *size)
+{
+    static char bufs[4][384];
+    static unsigned k;
+    *size = sizeof bufs[0];
+    return bufs[k++ % 4];
+}
+
+/* What an action of the matrix lets one do, in a sentence. */
+static const char *action_phrase(enum perm_action a)
+{
+    switch (a) {
+    case PERM_READ:
+        return "read customers";
+    case PERM_EDIT:
+        return "edit customers";
+    case PERM_REASSIGN:
+        return "reassign customers";
+    case PERM_OVERRIDE_GRADE:
+        return "override the grades of customers";
+    case PERM_EXPORT:
+        return "export customers";
+    case PERM_UNMASK:
+        return "see customers' ID numbers and phones in full";
+    case PERM_DELETE:
+        return "archive or merge customers";
+    case PERM_LOG_CONTACT:
+        return "log contacts with customers";
+    case PERM_ADMIN:
+        return "manage users";
+    default:
+        return "do this";
+    }
+}
+
+/* "their own", "their branch's": whose customers a scope holds. */
+static const char *scope_short(enum perm_scope ps)
+{
+    static const char *const s[PS_SCOPES] = { "none", "their own", "their team's", "their branch's",
+                                              "their region's", "all" };
+    return ps < PS_SCOPES ? s[ps] : "?";
+}
+
+/* "account_manager may not reassign customers (matrix account_manager/reassign = none)" */
+static const char *deny_cell(const struct principal *who, enum perm_action a)
+{
+    size_t size;
+    char *b = why_buf(&size);
+    snprintf(b, size, "%s may not %s (matrix %s/%s = %s)", role_name(who->role), action_phrase(a),
+             role_name(who->role), perm_action_name(a), perm_scope_name(authz_perm(who->role, a)));
+    return b;
+}
+
 /* The matrix column of a customer action. */
 static enum perm_action customer_column(enum authz_action act)
 {
@@ -94,6 +161,8 @@ static enum perm_action customer_column(enum authz_action act)
         return PERM_UNMASK;
     case ACT_CUSTOMER_DELETE:
         return PERM_DELETE;
+    case ACT_CUSTOMER_LOG_CONTACT:
+        return PERM_LOG_CONTACT;
     default:
         return PERM_READ;
     }
@@ -169,16 +238,47 @@ static int contains(const struct principal *who, struct authz_scope s, const str
     return scope_contains(s, t) || (s.kind == SCOPE_TEAM && t->owner_id == who->user_id);
 }
 
+/* Why a customer the principal may read lies outside a concrete scope
+ * (said only of a readable customer: it describes the record). */
+static const char *outside(struct authz_scope s, enum perm_scope ps, const struct authz_target *t)
+{
+    switch (s.kind) {
+    case SCOPE_OWNER:
+        return t->owner_id ? "this customer is another owner's" : "this customer has no owner";
+    case SCOPE_TEAM:
+        return t->owner_id ? "this customer's owner is outside their team" : "this customer has no owner";
+    case SCOPE_UNIT:
+        return ps == PS_REGION ? "this customer lies outside their region" : "this customer belongs to another branch";
+    default:
+        return "";
+    }
+}
+
+const char *authz_cell(const struct principal *who, enum authz_action act)
+{
+    enum perm_action col = customer_column(act);
+    enum perm_scope ps = authz_perm(who->role, col);
+    if (ps == PS_NONE)
+        return deny_cell(who, col);
+    size_t size;
+    char *b = why_buf(&size);
+    snprintf(b, size, "%s may %s: %s%s (matrix %s/%s = %s)", role_name(who->role), action_phrase(col),
+             scope_short(ps), ps == PS_ALL ? "" : " only", role_name(who->role), perm_action_name(col),
+             perm_scope_name(ps));
+    return b;
+}
+
 /* Customers: a record the principal may not even read does not exist for
  * them (NOT_FOUND), so that existence does not leak. */
 static Kehu__V1__Code customer_check(const struct principal *who, enum authz_action act, const struct authz_target *t,
                                      const char **why)
 {
+    enum perm_action col = customer_column(act);
     struct authz_scope s = authz_customer_scope(who, act);
     if (!t) {
         if (s.kind != SCOPE_NONE)
             return KEHU__V1__CODE__OK;
-        *why = act == ACT_CUSTOMER_READ ? "your role may not read customers" : "your role does not allow this";
+        *why = deny_cell(who, col);
         return KEHU__V1__CODE__PERMISSION_DENIED;
     }
     /* a customer in a pool stays masked, whatever the matrix says */
@@ -186,13 +286,36 @@ static Kehu__V1__Code customer_check(const struct principal *who, enum authz_act
     if (!pooled && contains(who, s, t))
         return KEHU__V1__CODE__OK;
     if (act != ACT_CUSTOMER_READ && contains(who, authz_customer_scope(who, ACT_CUSTOMER_READ), t)) {
-        *why = pooled                     ? "the customer waits in a pool, where ID number and phones stay masked"
-               : act == ACT_CUSTOMER_WRITE ? "you may see this customer but not change it"
-                                           : "you may see this customer but your role does not allow this on it";
+        enum perm_scope ps = authz_perm(who->role, col);
+        size_t size;
+        char *b = why_buf(&size);
+        if (pooled)
+            snprintf(b, size, "unmask: the customer waits in a pool, where ID number and phones stay masked");
+        else if (ps == PS_NONE)
+            snprintf(b, size, "%s", deny_cell(who, col));
+        else
+            snprintf(b, size, "%s may %s: %s only (matrix %s/%s = %s); %s", role_name(who->role), action_phrase(col),
+                     scope_short(ps), role_name(who->role), perm_action_name(col), perm_scope_name(ps),
+                     outside(s, ps, t));
+        *why = b;
         return KEHU__V1__CODE__PERMISSION_DENIED;
     }
     *why = "no such customer";
     return KEHU__V1__CODE__NOT_FOUND;
+}
+
+/* "admin over their branch's users only (matrix branch_manager/admin = branch); ..." */
+static const char *deny_users(const struct principal *who, enum perm_scope admin, const char *rest)
+{
+    size_t size;
+    char *b = why_buf(&size);
+    if (admin == PS_NONE || admin == PS_OWN)
+        snprintf(b, size, "%s may not manage users (matrix %s/admin = %s)%s%s", role_name(who->role),
+                 role_name(who->role), perm_scope_name(admin), *rest ? "; " : "", rest);
+    else
+        snprintf(b, size, "%s may manage users: %s only (matrix %s/admin = %s)%s%s", role_name(who->role),
+                 scope_short(admin), role_name(who->role), perm_scope_name(admin), *rest ? "; " : "", rest);
+    return b;
 }
 
 /* Users and units: 'admin' over where they sit. Below 'all', only account
@@ -210,22 +333,28 @@ static Kehu__V1__Code user_check(const struct principal *who, enum authz_action 
         if (authz_perm(who->role, PERM_READ) == PS_ALL)
             return KEHU__V1__CODE__OK; /* who may read every customer may see who owns them */
         if (s.kind == SCOPE_NONE) {
-            *why = "your role does not allow this";
+            size_t size;
+            char *b = why_buf(&size);
+            snprintf(b, size, "%s may not look up users: that needs admin, or read over all (matrix %s/admin = %s,"
+                              " %s/read = %s)",
+                     role_name(who->role), role_name(who->role), perm_scope_name(admin), role_name(who->role),
+                     perm_scope_name(authz_perm(who->role, PERM_READ)));
+            *why = b;
             return KEHU__V1__CODE__PERMISSION_DENIED;
         }
         if (!t || s.kind == SCOPE_ALL || path_has(t->unit_path, t->path_len, s.id))
             return KEHU__V1__CODE__OK;
-        *why = "that unit is outside your own";
+        *why = deny_users(who, admin, "that unit is outside their own");
         return KEHU__V1__CODE__PERMISSION_DENIED;
     }
     if (s.kind == SCOPE_NONE) {
-        *why = "your role does not allow this";
+        *why = deny_users(who, admin, "");
         return KEHU__V1__CODE__PERMISSION_DENIED;
     }
     if (!t)
         return KEHU__V1__CODE__OK;
     if (s.kind != SCOPE_ALL && !path_has(t->unit_path, t->path_len, s.id)) {
-        *why = "that unit is outside your own";
+        *why = deny_users(who, admin, "that unit is outside their own");
         return KEHU__V1__CODE__PERMISSION_DENIED;
     }
     if (t->user_id && t->user_id == who->user_id) {
@@ -233,7 +362,7 @@ static Kehu__V1__Code user_check(const struct principal *who, enum authz_action 
         return KEHU__V1__CODE__PERMISSION_DENIED;
     }
     if (s.kind != SCOPE_ALL && t->role != KEHU__V1__ROLE__ACCOUNT_MANAGER && t->role != KEHU__V1__ROLE__SERVICE_AGENT) {
-        *why = "below head office, only account managers and service agents may be managed";
+        *why = deny_users(who, admin, "below head office, only account managers and service agents may be managed");
         return KEHU__V1__CODE__PERMISSION_DENIED;
     }
     return KEHU__V1__CODE__OK;
@@ -283,8 +412,14 @@ Kehu__V1__Code authz_check(const struct principal *who, enum authz_action act, c
     case ACT_ADMIN_BACKUP:
         if (authz_perm(who->role, PERM_ADMIN) == PS_ALL)
             return KEHU__V1__CODE__OK;
-        *why = act == ACT_ADMIN_BACKUP ? "only an admin may take a backup"
-                                       : "only an admin over the whole network may do this";
+        {
+            size_t size;
+            char *b = why_buf(&size);
+            snprintf(b, size, "%s may not %s: that needs admin over all (matrix %s/admin = %s)", role_name(who->role),
+                     act == ACT_ADMIN_BACKUP ? "take a backup" : "change the organisation, the matrix or policies",
+                     role_name(who->role), perm_scope_name(authz_perm(who->role, PERM_ADMIN)));
+            *why = b;
+        }
         return KEHU__V1__CODE__PERMISSION_DENIED;
     case ACT_ADMIN_STATS:
     case ACT_AUDIT_READ:
@@ -292,8 +427,15 @@ Kehu__V1__Code authz_check(const struct principal *who, enum authz_action act, c
          * or may read all of it (admins and auditors by default) */
         if (authz_perm(who->role, PERM_ADMIN) == PS_ALL || authz_perm(who->role, PERM_READ) == PS_ALL)
             return KEHU__V1__CODE__OK;
-        *why = act == ACT_AUDIT_READ ? "only an auditor or an admin may read the audit trail"
-                                     : "your role does not allow this";
+        {
+            size_t size;
+            char *b = why_buf(&size);
+            snprintf(b, size, "%s may not %s: that needs admin or read over all (matrix %s/admin = %s, %s/read = %s)",
+                     role_name(who->role), act == ACT_AUDIT_READ ? "read the audit trail" : "see the base's counts",
+                     role_name(who->role), perm_scope_name(authz_perm(who->role, PERM_ADMIN)), role_name(who->role),
+                     perm_scope_name(authz_perm(who->role, PERM_READ)));
+            *why = b;
+        }
         return KEHU__V1__CODE__PERMISSION_DENIED;
     case ACT_USER_READ:
     case ACT_USER_WRITE:

@@ -26,6 +26,7 @@ struct principal {
     int64_t branch_id;       /* 0 above branches */
     int64_t region_id;       /* the nearest region at or above the unit; 0 none */
     char username[64];
+    int must_change_password; /* after a reset: only RPC_MUST_CHANGE_OK requests until changed */
 };
 
 enum authz_action {
@@ -50,11 +51,12 @@ enum authz_action {
     ACT_CUSTOMER_EXPORT,
     ACT_CUSTOMER_UNMASK, /* see ID numbers and phone numbers in full */
     ACT_CUSTOMER_DELETE, /* archive, merge away */
+    ACT_CUSTOMER_LOG_CONTACT, /* log a contact (call, visit ...) and plan the next: 'log_contact' */
 };
 
 /* The matrix: its actions and scopes as sql/0007 spells them. */
 enum perm_action { PERM_READ, PERM_EDIT, PERM_REASSIGN, PERM_OVERRIDE_GRADE, PERM_EXPORT, PERM_UNMASK, PERM_DELETE,
-                   PERM_ADMIN, PERM_ACTIONS };
+                   PERM_LOG_CONTACT, PERM_ADMIN, PERM_ACTIONS };
 enum perm_scope { PS_NONE, PS_OWN, PS_TEAM, PS_BRANCH, PS_REGION, PS_ALL, PS_SCOPES };
 #define AUTHZ_ROLES 6 /* Kehu__V1__Role values, 0 unused */
 
@@ -84,10 +86,19 @@ struct authz_target {
 
 /* Returns KEHU__V1__CODE__OK or the code to answer with (UNAUTHENTICATED,
  * PERMISSION_DENIED, NOT_FOUND for a customer one may not even read); *why
- * gets a message for the client. target NULL asks whether the action is
- * allowed anywhere. */
+ * gets a message for the client: a denial names the action and the matrix
+ * cell that decided it ("service_agent may not edit customers (matrix
+ * service_agent/edit = none)"), and for a record the caller may read, why
+ * it lies outside the cell; a record they may not read is never described.
+ * *why stays valid until a few more calls. target NULL asks whether the
+ * action is allowed anywhere. */
 Kehu__V1__Code authz_check(const struct principal *who, enum authz_action act, const struct authz_target *target,
                            const char **why);
+
+/* The cell of the matrix behind a customer action, as a sentence for a
+ * message: "account_manager may edit customers: their own only (matrix
+ * account_manager/edit = own)". Valid until a few more calls. */
+const char *authz_cell(const struct principal *who, enum authz_action act);
 
 /* The same decision, explained: which matrix cell applies and why the
  * record is or is not inside it, in a sentence written into buf. */

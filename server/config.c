@@ -31,16 +31,16 @@ static const struct setting settings[] = {
     S(db_owner, K_STR, 0, 0, "connection string of the schema's owner, for migrate, init and demo (default: db)"),
     S(pool_size, K_INT, 1, 64, "PostgreSQL connections serving requests (default 4)"),
     S(max_frame, K_SIZE, 1024, 64 << 20, "largest frame a client may send, bytes (default 1048576)"),
-    S(max_inflight, K_INT, 1, 100000, "requests in progress per connection (default 128)"),
+    S(max_inflight, K_INT, 1, 100000, "requests in progress per connection (default 8)"),
     S(max_output, K_SIZE, 65536, 1LL << 32, "unsent reply bytes per connection before it is paused (default 8388608)"),
     S(max_connections, K_INT, 1, 1000000, "client connections (default 10000)"),
     S(log_level, K_LEVEL, 0, 0, "debug, info, warn or error (default info)"),
-    S(session_ttl, K_INT, 60, 90 * 86400, "session lifetime, seconds (default 43200)"),
+    S(session_ttl, K_INT, 1, 90 * 86400, "session lifetime, seconds (default 43200)"),
     S(shutdown_grace, K_INT, 0, 3600, "seconds to finish requests in flight on SIGTERM (default 10)"),
     S(db_timeout, K_INT, 1, 86400, "seconds before a database round trip is given up (default 30)"),
     S(hash_ops, K_ULL, 1, 1LL << 32, "Argon2id passes (default 2)"),
     S(hash_mem, K_SIZE, 8192, 1LL << 32, "Argon2id memory, bytes (default 67108864)"),
-    S(login_free_failures, K_INT, 1, 1000, "failed logins before an account is slowed down (default 5)"),
+    S(login_free_failures, K_INT, 1, 1000, "failed logins for one account from one address before they are slowed down (default 5)"),
     S(doc_max_bytes, K_SIZE, 0, 256 << 20, "largest document a client may upload, bytes (default 10485760)"),
     S(report_timeout, K_INT, 1, 86400, "seconds a report may take, on its own connection (default 600)"),
     S(grade_schedule, K_INT, 0, 86400, "seconds between looks at the grading schedule, 0 none (default 600)"),
@@ -48,8 +48,24 @@ static const struct setting settings[] = {
     S(hello_timeout, K_INT, 1, 3600, "seconds a new connection has to say Hello (default 10)"),
     S(frame_timeout, K_INT, 1, 3600, "seconds a started frame has to arrive whole (default 30)"),
     S(id_key, K_STR, 0, 0, "64 hex digits encrypting ID numbers at rest; keep a copy apart from backups (required)"),
+    S(without_id_numbers, K_INT, 0, 1,
+      "1: serve a base whose ID number key is lost (no id_key needed): ID numbers show as unavailable, new ones are"
+      " refused (default 0)"),
     S(pg_dump, K_STR, 0, 0, "pg_dump for backups (default: PostgreSQL 15's, from pg_config --bindir)"),
     S(backup_db, K_STR, 0, 0, "connection string for backups (default: db_owner, else db)"),
+    /* connection-layer limits: docs/security.md */
+    S(auth_timeout, K_INT, 1, 3600, "seconds from Hello (or a session's end) to log in (default 30)"),
+    S(idle_timeout, K_INT, 1, 30 * 86400, "seconds a logged-in connection without a subscription may be idle (default 1800)"),
+    S(max_conns_per_address, K_INT, 1, 1000000, "connections from one address (default 512)"),
+    S(max_unauth_per_address, K_INT, 1, 1000000, "connections from one address not logged in (default 32)"),
+    S(reserved_connections, K_INT, 0, 1000000, "of max_connections, slots only logged-in users may hold (default 1000)"),
+    S(max_inflight_unauth, K_INT, 1, 100000, "requests in progress per connection before login (default 4)"),
+    S(max_output_unauth, K_SIZE, 4096, 1LL << 32, "unsent reply bytes per connection before login (default 65536)"),
+    S(max_output_total, K_SIZE, 65536, 1LL << 40, "unsent reply bytes over all connections (default 268435456)"),
+    S(max_frame_unauth, K_SIZE, 1024, 64 << 20, "largest frame a client may send before login, bytes (default 65536)"),
+    S(login_address_failures, K_INT, 1, 100000, "failed logins from one address before it is slowed down (default 20)"),
+    S(login_queue_per_address, K_INT, 1, 10000, "password checks queued or running for one address (default 8)"),
+    S(login_threads, K_INT, 1, 64, "password checks running at once on the thread pool (default 2)"),
 };
 #define NSETTINGS (sizeof settings / sizeof settings[0])
 
@@ -70,7 +86,7 @@ void config_defaults(struct config *c)
     snprintf(c->db, sizeof c->db, "dbname=kehu");
     c->pool_size = 4;
     c->max_frame = 1 << 20;
-    c->max_inflight = 128;
+    c->max_inflight = 8;
     c->max_output = 8 << 20;
     c->max_connections = 10000;
     snprintf(c->log_level, sizeof c->log_level, "info");
@@ -86,6 +102,18 @@ void config_defaults(struct config *c)
     c->pool_schedule = 3600;
     c->report_timeout = 600;
     c->frame_timeout = 30;
+    c->auth_timeout = 30;
+    c->idle_timeout = 1800;
+    c->max_conns_per_address = 512;
+    c->max_unauth_per_address = 32;
+    c->reserved_connections = 1000;
+    c->max_inflight_unauth = 4;
+    c->max_output_unauth = 64 << 10;
+    c->max_output_total = 256u << 20;
+    c->max_frame_unauth = 64 << 10;
+    c->login_address_failures = 20;
+    c->login_queue_per_address = 8;
+    c->login_threads = 2;
 }
 
 const char *config_owner_db(const struct config *c)

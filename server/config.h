@@ -22,7 +22,7 @@ struct config {
     int db_timeout;         /* seconds before a database round trip is given up */
     unsigned long long hash_ops;  /* Argon2id opslimit */
     size_t hash_mem;        /* Argon2id memlimit, bytes */
-    int login_free_failures; /* failed logins before an account is slowed down */
+    int login_free_failures; /* failed logins for one account from one address before they are slowed down */
     size_t doc_max_bytes;   /* largest document a client may upload */
     int report_timeout;     /* seconds a report may take */
     int grade_schedule;     /* seconds between looks at the grading schedule; 0: no scheduled runs */
@@ -30,8 +30,22 @@ struct config {
     int hello_timeout;      /* seconds a new connection has to say Hello */
     int frame_timeout;      /* seconds a started frame has to arrive whole */
     char id_key[72];        /* 64 hex digits: the key ID numbers are encrypted with (never stored in the database) */
+    int without_id_numbers; /* 1: serve a base whose ID number key is lost: numbers shown unavailable, none stored */
     char pg_dump[512];      /* pg_dump for backups; "" finds PostgreSQL 15's */
     char backup_db[1024];   /* connection string pg_dump uses; "" the db value */
+    /* Connection-layer limits (docs/security.md), decided before any handler runs */
+    int auth_timeout;       /* seconds from Hello (or a session's end) to log in */
+    int idle_timeout;       /* seconds a logged-in connection may sit idle (no subscription) */
+    int max_conns_per_address;  /* connections from one address */
+    int max_unauth_per_address; /* of those, not logged in */
+    int reserved_connections;   /* of max_connections, kept for logged-in users */
+    int max_inflight_unauth;    /* requests in progress per connection before login */
+    size_t max_output_unauth;   /* unsent reply bytes per connection before login */
+    size_t max_output_total;    /* unsent reply bytes over all connections */
+    size_t max_frame_unauth;    /* largest frame before login */
+    int login_address_failures; /* failed logins from one address (any account) before it is slowed down */
+    int login_queue_per_address; /* password checks queued or running for one address */
+    int login_threads;          /* password checks running at once (thread pool slots) */
 };
 
 void config_defaults(struct config *c);

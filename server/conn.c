@@ -1,5 +1,6 @@
 #include "conn.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,6 +14,11 @@
 
 static void conn_process(struct conn *c);
 
+static int logged_in(const struct conn *c)
+{
+    return c->who.user_id != 0;
+}
+
 void conn_ref(struct conn *c)
 {
     c->refs++;
@@ -22,6 +28,8 @@ void conn_unref(struct conn *c)
 {
     if (--c->refs > 0)
         return;
+    c->srv->limits.output_total -= c->out.len + c->writing.len;
+    limits_peer_put(c->srv, c->addr);
     import_drop(c);
     rpc_doc_upload_free(c->upload);
     admin_backup_drop(c);
@@ -45,12 +53,43 @@ static size_t output_pending(const struct conn *c)
     return c->out.len + c->writing.len;
 }
 
+/* Before login a connection may have less in progress and queued: it may
+ * be anybody's. */
+static int inflight_limit(const struct conn *c)
+{
+    return logged_in(c) ? c->srv->cfg.max_inflight : c->srv->cfg.max_inflight_unauth;
+}
+
+static size_t output_limit(const struct conn *c)
+{
+    return logged_in(c) ? c->srv->cfg.max_output : c->srv->cfg.max_output_unauth;
+}
+
+static int over_output_total(const struct conn *c)
+{
+    return output_pending(c) > 0 && c->srv->limits.output_total > c->srv->cfg.max_output_total;
+}
+
 /* Reading stops while a connection has too much in progress or too much
- * unsent output: a client that does not read its replies cannot make the
- * server buffer without bound. */
+ * unsent output, or while all connections together have too much unsent
+ * output and it has some: a client that does not read its replies cannot
+ * make the server buffer without bound, nor hold more than its share of the
+ * database (its requests in flight are bounded, so others keep their
+ * latency). */
 static int over_limits(const struct conn *c)
 {
-    return c->inflight >= c->srv->cfg.max_inflight || output_pending(c) > c->srv->cfg.max_output;
+    return c->inflight >= inflight_limit(c) || output_pending(c) > output_limit(c) || over_output_total(c);
+}
+
+/* Appends bytes already framed (or raw, for a client that is not Kehu's). */
+static int out_append(struct conn *c, const void *data, size_t n)
+{
+    if (wire_buf_reserve(&c->out, n) < 0)
+        return -1;
+    memcpy(c->out.data + c->out.len, data, n);
+    c->out.len += n;
+    c->srv->limits.output_total += n;
+    return 0;
 }
 
 static void on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf);
@@ -84,6 +123,8 @@ static void on_closed(uv_handle_t *h)
     if (c->next)
         c->next->prev = c->prev;
     s->nconns--;
+    if (c->addr) /* NULL when the accept itself failed */
+        c->addr->conns--;
     conn_unref(c);
     if (s->stopping && s->nconns == 0)
         server_want_flush(s, NULL); /* lets the server finish its shutdown */
@@ -96,6 +137,7 @@ void conn_close(struct conn *c, const char *why)
     log_info(c->id, 0, "closed: %s", why);
     c->state = CONN_CLOSED;
     c->reading = 0;
+    conn_auth_changed(c);
     uv_close((uv_handle_t *)&c->tcp, on_closed);
 }
 
@@ -112,6 +154,7 @@ void conn_drain(struct conn *c)
         return;
     c->state = CONN_CLOSING;
     read_stop(c);
+    conn_auth_changed(c);
     server_want_flush(c->srv, c);
 }
 
@@ -121,18 +164,24 @@ void conn_send(struct conn *c, const Kehu__V1__Frame *f)
         return;
     /* Replies are bounded by pausing the reader; pushed events are not, so a
      * client that stopped reading altogether is let go. */
-    if (output_pending(c) > 4 * c->srv->cfg.max_output) {
-        conn_close(c, "not reading: unsent output over 4 x max_output");
+    if (output_pending(c) > 4 * output_limit(c)) {
+        limits_count(c->srv, LC_CLOSED_NOT_READING);
+        conn_close(c, logged_in(c) ? "not reading: unsent output over 4 x max_output"
+                                   : "not reading: unsent output over 4 x max_output_unauth");
         return;
     }
+    size_t before = c->out.len;
     if (wire_pack(&c->out, f) < 0) {
         conn_close(c, "out of memory packing a reply");
         return;
     }
+    c->srv->limits.output_total += c->out.len - before;
     server_want_flush(c->srv, c);
 }
 
-void conn_refuse(struct conn *c, Kehu__V1__Code code, const char *message)
+/* conn_refuse without the log line: for refusals by the thousand under a
+ * flood, which are counted and summed up in the log instead. */
+static void refuse_quietly(struct conn *c, Kehu__V1__Code code, const char *message)
 {
     Kehu__V1__Status st = KEHU__V1__STATUS__INIT;
     st.code = code;
@@ -142,21 +191,75 @@ void conn_refuse(struct conn *c, Kehu__V1__Code code, const char *message)
     Kehu__V1__Frame f = KEHU__V1__FRAME__INIT;
     f.body_case = KEHU__V1__FRAME__BODY_RESPONSE;
     f.response = &resp;
-    log_info(c->id, 0, "refusing the connection: %s", message);
     conn_send(c, &f);
     conn_drain(c);
+}
+
+void conn_refuse(struct conn *c, Kehu__V1__Code code, const char *message)
+{
+    log_info(c->id, 0, "refusing the connection: %s", message);
+    refuse_quietly(c, code, message);
 }
 
 void conn_request_done(struct conn *c)
 {
     c->inflight--;
+    c->active_ms = uv_now(c->srv->loop);
+    conn_auth_changed(c);
     if (c->state != CONN_CLOSED)
         server_want_flush(c->srv, c);
+}
+
+void conn_auth_changed(struct conn *c)
+{
+    struct server *s = c->srv;
+    int want = (c->state == CONN_HELLO || c->state == CONN_OPEN) && !logged_in(c);
+    if (want == c->unauth)
+        return;
+    c->unauth = want;
+    if (want) {
+        c->unauth_prev = s->unauth_tail;
+        c->unauth_next = NULL;
+        if (s->unauth_tail)
+            s->unauth_tail->unauth_next = c;
+        else
+            s->unauth_head = c;
+        s->unauth_tail = c;
+        s->limits.unauth++;
+        c->addr->unauth++;
+        c->unauth_since_ms = uv_now(s->loop);
+        size_t m = s->cfg.max_frame_unauth < s->cfg.max_frame ? s->cfg.max_frame_unauth : s->cfg.max_frame;
+        c->in.max_frame = m;
+        return;
+    }
+    if (c->unauth_prev)
+        c->unauth_prev->unauth_next = c->unauth_next;
+    else
+        s->unauth_head = c->unauth_next;
+    if (c->unauth_next)
+        c->unauth_next->unauth_prev = c->unauth_prev;
+    else
+        s->unauth_tail = c->unauth_prev;
+    c->unauth_next = c->unauth_prev = NULL;
+    s->limits.unauth--;
+    c->addr->unauth--;
+    if (logged_in(c))
+        c->in.max_frame = s->cfg.max_frame;
+}
+
+void conn_expire_session(struct conn *c)
+{
+    if (c->who.user_id && c->who.expires_at_ms <= now_unix_ms()) {
+        log_info(c->id, 0, "session of %s expired", c->who.username);
+        memset(&c->who, 0, sizeof c->who);
+        conn_auth_changed(c); /* it must log in again within auth_timeout */
+    }
 }
 
 static void on_written(uv_write_t *w, int status)
 {
     struct conn *c = w->data;
+    c->srv->limits.output_total -= c->writing.len;
     c->writing.len = 0;
     if (status < 0) {
         if (c->state != CONN_CLOSED)
@@ -183,6 +286,7 @@ void conn_flush(struct conn *c)
         int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_written);
         if (rc < 0) {
             conn_unref(c);
+            c->srv->limits.output_total -= c->writing.len;
             c->writing.len = 0;
             conn_close(c, uv_strerror(rc));
             return;
@@ -199,6 +303,58 @@ void conn_flush(struct conn *c)
     }
 }
 
+/* "4 MiB", "64 KiB", "1000 bytes" */
+static const char *size_text(char *buf, size_t n, size_t v)
+{
+    if (v >= (1u << 20) && v % (1u << 20) == 0)
+        snprintf(buf, n, "%zu MiB", v >> 20);
+    else if (v >= 1024 && v % 1024 == 0)
+        snprintf(buf, n, "%zu KiB", v >> 10);
+    else
+        snprintf(buf, n, "%zu bytes", v);
+    return buf;
+}
+
+/* The first bytes of a client that is not Kehu's read as an absurd frame
+ * length: tell an HTTP client in its own words, let a TLS one go with a line
+ * in the log, and anyone else what the first frame claimed. */
+static void refuse_big_frame(struct conn *c)
+{
+    struct server *s = c->srv;
+    const uint8_t *b = c->in.buf + c->in.start;
+    static const char *const methods[] = { "GET ", "POST", "PUT ", "HEAD", "OPTI", "DELE", "PATC", "CONN", "PRI " };
+    if (c->state == CONN_HELLO) {
+        for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
+            if (memcmp(b, methods[i], 4) == 0) {
+                static const char reply[] =
+                    "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n"
+                    "Content-Length: 89\r\n\r\n"
+                    "This is kehud, a Kehu server: it speaks Kehu's own protocol (kehu.v1 frames), not HTTP.\n\n";
+                limits_count(s, LC_CLOSED_NOT_KEHU);
+                log_info(c->id, 0, "an HTTP request from %s: not a Kehu client", c->peer);
+                if (out_append(c, reply, sizeof reply - 1) < 0) {
+                    conn_close(c, "out of memory");
+                    return;
+                }
+                server_want_flush(s, c);
+                conn_drain(c);
+                return;
+            }
+        if (b[0] == 0x16 && b[1] == 0x03) {
+            limits_count(s, LC_CLOSED_NOT_KEHU);
+            conn_close(c, "a TLS handshake: this kehud speaks plain Kehu frames, not TLS");
+            return;
+        }
+    }
+    limits_count(s, LC_CLOSED_FRAME);
+    char msg[200], lim[32];
+    size_text(lim, sizeof lim, c->in.max_frame);
+    snprintf(msg, sizeof msg, "frame of %u bytes exceeds the %s limit%s%s", c->in.claimed, lim,
+             logged_in(c) ? "" : " before login",
+             c->state == CONN_HELLO ? " (is this a Kehu client? a connection begins with a Hello frame)" : "");
+    conn_refuse(c, KEHU__V1__CODE__RESOURCE_EXHAUSTED, msg);
+}
+
 /* Takes whole frames from the input buffer while the limits allow. */
 static void conn_process(struct conn *c)
 {
@@ -209,17 +365,18 @@ static void conn_process(struct conn *c)
         if (r == WIRE_NEED_MORE)
             return;
         if (r == WIRE_TOO_BIG) {
-            char msg[160];
-            snprintf(msg, sizeof msg, "frame of %u bytes exceeds the limit of %zu bytes", c->in.claimed,
-                     c->srv->cfg.max_frame);
-            conn_refuse(c, KEHU__V1__CODE__RESOURCE_EXHAUSTED, msg);
+            refuse_big_frame(c);
             return;
         }
+        c->active_ms = uv_now(c->srv->loop);
         dispatch_frame(c, payload, len);
         c->progress_ms = uv_now(c->srv->loop);
     }
-    if (over_limits(c))
+    if (over_limits(c)) {
+        if (c->reading && over_output_total(c))
+            limits_count(c->srv, LC_PAUSED_OUTPUT_TOTAL);
         read_stop(c);
+    }
 }
 
 static void on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
@@ -248,15 +405,97 @@ static void on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
 
 void conn_check_timeouts(struct conn *c, uint64_t now_ms)
 {
-    const struct config *cfg = &c->srv->cfg;
+    struct server *s = c->srv;
+    const struct config *cfg = &s->cfg;
+    if (c->state != CONN_HELLO && c->state != CONN_OPEN)
+        return;
+    conn_expire_session(c);
+    conn_auth_changed(c);
+    char msg[120];
     if (c->state == CONN_HELLO && now_ms - c->accepted_ms > (uint64_t)cfg->hello_timeout * 1000) {
+        limits_count(s, LC_CLOSED_HELLO);
         conn_refuse(c, KEHU__V1__CODE__INVALID_ARGUMENT, "no Hello in time: closing");
+        return;
+    }
+    /* a login in progress is let finish: its own check bounds it */
+    if (c->state == CONN_OPEN && c->unauth && c->logins == 0 &&
+        now_ms - c->unauth_since_ms > (uint64_t)cfg->auth_timeout * 1000) {
+        limits_count(s, LC_CLOSED_AUTH);
+        snprintf(msg, sizeof msg, "not logged in within %d s (auth_timeout): closing", cfg->auth_timeout);
+        conn_refuse(c, KEHU__V1__CODE__UNAUTHENTICATED, msg);
+        return;
+    }
+    /* a subscription waiting for events is not idle */
+    if (c->state == CONN_OPEN && !c->unauth && c->inflight == 0 && output_pending(c) == 0 &&
+        c->sub.kind == SUB_NONE && now_ms - c->active_ms > (uint64_t)cfg->idle_timeout * 1000) {
+        limits_count(s, LC_CLOSED_IDLE);
+        snprintf(msg, sizeof msg, "idle for %d s (idle_timeout): closing", cfg->idle_timeout);
+        conn_refuse(c, KEHU__V1__CODE__UNAVAILABLE, msg);
         return;
     }
     /* paused reading is the server's doing, not a slow sender */
     if ((c->state == CONN_HELLO || c->state == CONN_OPEN) && c->reading && wire_decoder_pending(&c->in) > 0 &&
         now_ms - c->progress_ms > (uint64_t)cfg->frame_timeout * 1000)
         conn_close(c, "a frame began but did not arrive in time");
+}
+
+/* A refusal by the thousand is summed up in the log once in a while. */
+static void note_refusal(struct server *s, const char *what, const struct conn *c)
+{
+    struct limits *l = &s->limits;
+    uint64_t now = uv_now(s->loop);
+    l->refusals_unlogged++;
+    if (now - l->last_refusal_log_ms < 10000 && l->last_refusal_log_ms)
+        return;
+    log_warn(c->id, 0, "refused %llu connection(s) in the last %llu s, this one from %s: %s",
+             (unsigned long long)l->refusals_unlogged,
+             (unsigned long long)(l->last_refusal_log_ms ? (now - l->last_refusal_log_ms + 999) / 1000 : 0), c->peer,
+             what);
+    l->refusals_unlogged = 0;
+    l->last_refusal_log_ms = now;
+}
+
+/* The oldest connection not logged in (none with a login in progress), to
+ * make room: it has had the longest to log in. */
+static struct conn *eviction_victim(struct server *s, const struct conn *except)
+{
+    int looked = 0;
+    for (struct conn *v = s->unauth_head; v && looked < 16; v = v->unauth_next, looked++)
+        if (v != except && v->logins == 0)
+            return v;
+    return NULL;
+}
+
+/* Decides whether a new connection may stay: NULL, or why not. Connections
+ * not logged in may not take the slots kept for logged-in users: past that
+ * share, the oldest of them makes room for the new one. */
+static const char *admit(struct conn *c, enum limit_counter *counter)
+{
+    struct server *s = c->srv;
+    const struct config *cfg = &s->cfg;
+    if (c->addr->conns > cfg->max_conns_per_address) {
+        *counter = LC_REFUSED_ADDRESS;
+        return "too many connections from your address (max_conns_per_address)";
+    }
+    if (c->addr->unauth > cfg->max_unauth_per_address) {
+        *counter = LC_REFUSED_ADDRESS_UNAUTH;
+        return "too many connections not logged in from your address (max_unauth_per_address)";
+    }
+    int unauth_cap = cfg->max_connections - cfg->reserved_connections;
+    if (unauth_cap < 1)
+        unauth_cap = 1;
+    if (s->nconns > cfg->max_connections || s->limits.unauth > unauth_cap) {
+        struct conn *v = eviction_victim(s, c);
+        if (!v) {
+            *counter = LC_REFUSED_FULL;
+            return "too many connections";
+        }
+        limits_count(s, LC_EVICTED_UNAUTH);
+        note_refusal(s, "evicted the oldest connection not logged in", v);
+        refuse_quietly(v, KEHU__V1__CODE__RESOURCE_EXHAUSTED,
+                       "closed to make room: not logged in while the server is full");
+    }
+    return NULL;
 }
 
 void conn_accept(struct server *s)
@@ -281,9 +520,9 @@ void conn_accept(struct server *s)
     }
     struct sockaddr_storage ss;
     int len = sizeof ss;
+    char host[INET6_ADDRSTRLEN] = "?";
     snprintf(c->peer, sizeof c->peer, "?");
     if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
-        char host[INET6_ADDRSTRLEN] = "";
         int port = 0;
         if (ss.ss_family == AF_INET) {
             uv_ip4_name((struct sockaddr_in *)&ss, host, sizeof host);
@@ -295,8 +534,15 @@ void conn_accept(struct server *s)
         snprintf(c->peer, sizeof c->peer, "%s:%d", host, port);
     }
     uv_tcp_nodelay(&c->tcp, 1);
-    if (s->nconns > s->cfg.max_connections) {
-        conn_refuse(c, KEHU__V1__CODE__RESOURCE_EXHAUSTED, "too many connections");
+    c->addr = limits_peer_get(s, host);
+    c->addr->conns++;
+    conn_auth_changed(c);
+    enum limit_counter counter;
+    const char *refusal = admit(c, &counter);
+    if (refusal) {
+        limits_count(s, counter);
+        note_refusal(s, refusal, c);
+        refuse_quietly(c, KEHU__V1__CODE__RESOURCE_EXHAUSTED, refusal);
         return;
     }
     log_debug(c->id, 0, "accepted from %s", c->peer);

@@ -40,6 +40,13 @@ struct conn {
     struct doc_upload *upload; /* a document being uploaded (rpc_doc.c) */
     struct admin_backup *backup; /* a backup being streamed (rpc_admin.c) */
     struct conn *next, *prev, *flush_next;
+    /* limits (docs/security.md) */
+    struct peer_addr *addr;   /* the client's address and what it holds */
+    int unauth;               /* counted among those not logged in (s->unauth_head list) */
+    struct conn *unauth_next, *unauth_prev;
+    uint64_t unauth_since_ms; /* loop time of the Hello, or of the session's end */
+    uint64_t active_ms;       /* loop time a request last arrived or was answered */
+    int logins;               /* logins in progress (their checks reserved, conn_limits.c) */
 };
 
 void conn_accept(struct server *s);
@@ -60,5 +67,11 @@ void conn_request_done(struct conn *c);
 void conn_check_timeouts(struct conn *c, uint64_t now_ms);
 /* Called from the flusher: writes queued output, resumes paused reading. */
 void conn_flush(struct conn *c);
+/* The connection's login changed (a login, a resume, a session that ended):
+ * moves it in or out of the count of those not logged in, whose limits are
+ * tighter. Cheap; called after every request and once a second. */
+void conn_auth_changed(struct conn *c);
+/* Ends the connection's session if it expired (its events stop with it). */
+void conn_expire_session(struct conn *c);
 
 #endif

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "customer_headers.h"
 #include "search_keys.h"
 #include "validate.h"
 
@@ -174,41 +175,14 @@ int customer_keys(struct arena *a, const struct cvalues *v, struct customer_keys
 }
 
 
-/* Header names as spreadsheets spell them: the field names, common English
- * variants and the Chinese labels branch staff use. */
-static const struct {
-    const char *label;
-    int field;
-} headers[] = {
-    { "name", FI_NAME },           { "姓名", FI_NAME },          { "客户名称", FI_NAME },   { "名称", FI_NAME },
-    { "客户姓名", FI_NAME },       { "kind", FI_KIND },          { "类型", FI_KIND },       { "客户类型", FI_KIND },
-    { "ext_ref", FI_EXT_REF },     { "external_ref", FI_EXT_REF }, { "客户编号", FI_EXT_REF }, { "编号", FI_EXT_REF },
-    { "gender", FI_GENDER },       { "性别", FI_GENDER },        { "birth", FI_BIRTH },     { "birthday", FI_BIRTH },
-    { "出生日期", FI_BIRTH },      { "生日", FI_BIRTH },         { "id_number", FI_ID_NUMBER }, { "证件号码", FI_ID_NUMBER },
-    { "身份证号", FI_ID_NUMBER },  { "身份证", FI_ID_NUMBER },   { "phone", FI_PHONES },    { "phones", FI_PHONES },
-    { "mobile", FI_PHONES },       { "电话", FI_PHONES },        { "手机", FI_PHONES },     { "手机号", FI_PHONES },
-    { "联系电话", FI_PHONES },     { "email", FI_EMAIL },        { "e-mail", FI_EMAIL },    { "邮箱", FI_EMAIL },
-    { "电子邮箱", FI_EMAIL },      { "company", FI_COMPANY },    { "公司", FI_COMPANY },    { "单位", FI_COMPANY },
-    { "工作单位", FI_COMPANY },    { "address", FI_ADDRESS },    { "地址", FI_ADDRESS },    { "region", FI_REGION },
-    { "地区", FI_REGION },         { "区域", FI_REGION },        { "城市", FI_REGION },     { "industry", FI_INDUSTRY },
-    { "行业", FI_INDUSTRY },       { "size", FI_SIZE },          { "规模", FI_SIZE },       { "企业规模", FI_SIZE },
-    { "occupation", FI_OCCUPATION }, { "职业", FI_OCCUPATION },  { "source", FI_SOURCE },   { "来源", FI_SOURCE },
-    { "客户来源", FI_SOURCE },     { "tags", FI_TAGS },          { "tag", FI_TAGS },        { "标签", FI_TAGS },
-    { "notes", FI_NOTES },         { "备注", FI_NOTES },         { "since", FI_SINCE },     { "建档日期", FI_SINCE },
-    { "开户日期", FI_SINCE },      { "owner", CF_OWNER },        { "客户经理", CF_OWNER },  { "branch", CF_BRANCH },
-    { "网点", CF_BRANCH },         { "分行", CF_BRANCH },        { "所属机构", CF_BRANCH },
-};
-
 int customer_field_from_header(const char *header)
 {
-    /* compare trimmed and case-insensitively (ASCII) */
-    while (*header == ' ' || *header == '\t')
-        header++;
-    size_t n = strlen(header);
-    while (n > 0 && (header[n - 1] == ' ' || header[n - 1] == '\t'))
-        n--;
-    for (size_t i = 0; i < sizeof headers / sizeof headers[0]; i++)
-        if (strlen(headers[i].label) == n && strncasecmp(headers[i].label, header, n) == 0)
-            return headers[i].field;
-    return -1;
+    const char *f = customer_header_field(header);
+    if (!f)
+        return -1;
+    if (strcmp(f, "owner") == 0)
+        return CF_OWNER;
+    if (strcmp(f, "branch") == 0)
+        return CF_BRANCH;
+    return customer_field_find(f);
 }

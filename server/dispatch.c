@@ -55,6 +55,10 @@ static const struct rpc_entry *const rpc_table[] = {
     &rpc_import_chunk,
     &rpc_export_page,
     &rpc_customer_merge,
+    &rpc_customer_unarchive,
+    &rpc_customer_unmerge,
+    &rpc_txn_reverse,
+    &rpc_payment_reverse,
     &rpc_grade_run,
     &rpc_grade_show,
     &rpc_grade_override,
@@ -91,6 +95,12 @@ static const struct rpc_entry *const rpc_table[] = {
     &rpc_pool_events,
     &rpc_assign_rules,
     &rpc_assign_rule_apply,
+    &rpc_password_change,
+    &rpc_user_reset_password,
+    &rpc_user_enable,
+    &rpc_user_set_role,
+    &rpc_org_rename,
+    &rpc_org_move,
     &rpc_case_open,
     &rpc_case_get,
     &rpc_case_list,
@@ -293,10 +303,7 @@ int req_authorize(struct req *r, const struct authz_target *t)
 /* A session ends at its expiry even on a connection that stays open. */
 static void expire_session(struct conn *c)
 {
-    if (c->who.user_id && c->who.expires_at_ms <= now_unix_ms()) {
-        log_info(c->id, 0, "session of %s expired", c->who.username);
-        memset(&c->who, 0, sizeof c->who);
-    }
+    conn_expire_session(c);
 }
 
 /* Every string of every request is valid UTF-8 without NUL and every enum
@@ -385,6 +392,11 @@ void dispatch_frame(struct conn *c, const uint8_t *payload, size_t len)
         return;
     log_debug(c->id, r->id, "%s", r->rpc->name);
     expire_session(c);
+    if (c->who.must_change_password && r->rpc->action != ACT_PUBLIC && !(r->rpc->flags & RPC_MUST_CHANGE_OK)) {
+        req_fail(r, KEHU__V1__CODE__FAILED_PRECONDITION, NULL,
+                 "your password was reset and must be changed first: run `kehu passwd`");
+        return;
+    }
     const char *why;
     Kehu__V1__Code code = authz_check(&c->who, r->rpc->action, NULL, &why);
     if (code != KEHU__V1__CODE__OK) {

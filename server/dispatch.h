@@ -18,6 +18,7 @@ enum rpc_flags {
     RPC_BEFORE_HELLO = 1, /* allowed as the first request (Hello only) */
     RPC_NO_AUDIT = 2,     /* not recorded in the audit trail (hello, ping, whoami: nothing read or changed) */
     RPC_AUDIT_LAST = 4,   /* a chunked upload: recorded once, at its last chunk (or a chunk that fails) */
+    RPC_MUST_CHANGE_OK = 8, /* allowed to a session whose password must be changed first (passwd, whoami, logout) */
 };
 
 struct req;

@@ -65,6 +65,8 @@ char *mask_phone(struct arena *a, const char *s)
 
 char *mask_id_number(struct arena *a, const char *s)
 {
+    if (s && strcmp(s, ID_UNAVAILABLE) == 0) /* nothing to hide: the number could not be opened */
+        return arena_strdup(a, s);
     return mask_keep(a, s, 6, 4);
 }
 

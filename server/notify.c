@@ -11,17 +11,56 @@
 #include "server.h"
 #include "util.h"
 
-/* "kind customer branch version owner actor {path} {owner_path} [detail]" */
+/* "kind customer branch version owner actor {path} {owner_path} [detail]",
+ * then (sql/0018_event_detail.sql) "\x1e" job "\x1f" actor_name "\x1f"
+ * customer_name "\x1f" fields (comma-separated). */
+#define MAX_FIELDS 64
 struct announcement {
     char kind[48];
     const char *detail; /* "" when none */
     int64_t customer, branch, version, owner, actor;
     int64_t path[AUTHZ_MAX_DEPTH], owner_path[AUTHZ_MAX_DEPTH];
     int path_len, owner_path_len;
+    int64_t job; /* a bulk job's announcement: summed up at its end */
+    const char *actor_name, *customer_name;
+    char *fields[MAX_FIELDS];
+    size_t n_fields;
 };
 
-static int parse(const char *payload, struct announcement *a)
+/* Cuts the next part off *p at sep (the rest when there is none). */
+static char *next_part(char **p, char sep)
 {
+    char *s = *p, *end = strchr(s, sep);
+    if (end) {
+        *end = 0;
+        *p = end + 1;
+    } else {
+        *p = s + strlen(s);
+    }
+    return s;
+}
+
+/* The tail after "\x1e" (payload is a private copy: cut in place). */
+static void parse_tail(char *payload, struct announcement *a)
+{
+    a->job = 0;
+    a->actor_name = a->customer_name = "";
+    a->n_fields = 0;
+    char *tail = strchr(payload, '\x1e');
+    if (!tail)
+        return;
+    *tail++ = 0; /* ends the detail */
+    a->job = strtoll(next_part(&tail, '\x1f'), NULL, 10);
+    a->actor_name = next_part(&tail, '\x1f');
+    a->customer_name = next_part(&tail, '\x1f');
+    char *fields = next_part(&tail, '\x1f');
+    while (*fields && a->n_fields < MAX_FIELDS)
+        a->fields[a->n_fields++] = next_part(&fields, ',');
+}
+
+static int parse(char *payload, struct announcement *a)
+{
+    parse_tail(payload, a);
     long long customer, branch, version, owner, actor;
     int used = 0;
     if (sscanf(payload, "%47s %lld %lld %lld %lld %lld %n", a->kind, &customer, &branch, &version, &owner, &actor,
@@ -70,13 +109,150 @@ static int wanted(const struct conn *c, const struct announcement *a)
     }
 }
 
+/* ---- Bulk jobs: one summary per receiver instead of one event per row */
+
+static uint64_t tally_seq;
+
+/* Sends what slot counted as one event and frees the slot. kind: the job's
+ * (at its end), or "bulk.changes" for a slot given up early. */
+static void send_summary(struct conn *c, struct job_tally *t, const char *kind, const char *actor_name)
+{
+    char detail[NOTIFY_JOB_KINDS * 64] = "";
+    size_t len = 0;
+    int64_t total = 0;
+    for (int i = 0; i < NOTIFY_JOB_KINDS && t->kind[i][0]; i++) {
+        int w = snprintf(detail + len, sizeof detail - len, "%s%s:%lld", len ? " " : "", t->kind[i],
+                         (long long)t->n[i]);
+        if (w > 0 && (size_t)w < sizeof detail - len)
+            len += (size_t)w;
+        total += t->n[i];
+    }
+    Kehu__V1__Event ev = KEHU__V1__EVENT__INIT;
+    ev.kind = (char *)kind;
+    ev.actor_id = t->actor;
+    ev.actor_name = (char *)actor_name;
+    ev.at_ms = now_unix_ms();
+    ev.detail = detail;
+    ev.count = total;
+    Kehu__V1__Frame f = KEHU__V1__FRAME__INIT;
+    f.body_case = KEHU__V1__FRAME__BODY_EVENT;
+    f.event = &ev;
+    if (c->state == CONN_OPEN)
+        conn_send(c, &f);
+    memset(t, 0, sizeof *t);
+}
+
+/* Counts an announcement of a bulk job the receiver may see. */
+static void tally(struct conn *c, const struct announcement *a)
+{
+    struct job_tally *t = NULL, *oldest = &c->sub.jobs[0];
+    for (int i = 0; i < NOTIFY_JOBS && !t; i++)
+        if (c->sub.jobs[i].job == a->job)
+            t = &c->sub.jobs[i];
+    for (int i = 0; i < NOTIFY_JOBS && !t; i++)
+        if (!c->sub.jobs[i].job)
+            t = &c->sub.jobs[i];
+        else if (c->sub.jobs[i].seq < oldest->seq)
+            oldest = &c->sub.jobs[i];
+    if (!t) { /* more jobs at once than slots: the oldest is summed up as it stands */
+        send_summary(c, oldest, "bulk.changes", "");
+        t = oldest;
+    }
+    if (!t->job) {
+        t->job = a->job;
+        t->seq = ++tally_seq;
+        t->actor = a->actor;
+    }
+    int k = 0;
+    while (k < NOTIFY_JOB_KINDS - 1 && t->kind[k][0] && strcmp(t->kind[k], a->kind) != 0)
+        k++;
+    if (!t->kind[k][0])
+        snprintf(t->kind[k], sizeof t->kind[k], "%s", a->kind);
+    t->n[k]++; /* a fifth kind is counted with the fourth */
+}
+
+/* "job.done JOB KIND ACTOR\x1eACTOR_NAME": every receiver that counted some
+ * of the job's rows gets its summary. */
+static void job_done(struct server *s, const char *payload)
+{
+    long long job, actor;
+    char kind[48];
+    if (sscanf(payload, "job.done %lld %47s %lld", &job, kind, &actor) != 3) {
+        log_warn(0, 0, "ignoring a malformed notification: %.200s", payload);
+        return;
+    }
+    const char *name = strchr(payload, '\x1e');
+    name = name ? name + 1 : "";
+    int sent = 0;
+    for (struct conn *c = s->conns; c; c = c->next)
+        for (int i = 0; i < NOTIFY_JOBS; i++) {
+            if (c->sub.jobs[i].job != job)
+                continue;
+            if (c->state == CONN_OPEN && c->sub.kind != SUB_NONE)
+                conn_expire_session(c);
+            if (c->state != CONN_OPEN || c->sub.kind == SUB_NONE || !c->who.user_id) {
+                memset(&c->sub.jobs[i], 0, sizeof c->sub.jobs[i]); /* unsubscribed or logged out meanwhile */
+                continue;
+            }
+            send_summary(c, &c->sub.jobs[i], kind, name);
+            sent++;
+        }
+    log_debug(0, 0, "%s (job %lld) summed up for %d connection(s)", kind, job, sent);
+}
+
+/* "login.throttled USER FAILURES TEXT" (conn_limits.c): repeated failed logins,
+ * pushed to every admin watching (any subscription), on every kehud. */
+static void login_throttled(struct server *s, long long user, int failures, const char *text)
+{
+    Kehu__V1__Event ev = KEHU__V1__EVENT__INIT;
+    ev.kind = "login.throttled";
+    ev.actor_id = user; /* the account tried, 0 when unknown or for the whole address */
+    ev.version = failures;
+    ev.at_ms = now_unix_ms();
+    ev.detail = (char *)text;
+    Kehu__V1__Frame f = KEHU__V1__FRAME__INIT;
+    f.body_case = KEHU__V1__FRAME__BODY_EVENT;
+    f.event = &ev;
+    for (struct conn *c = s->conns; c; c = c->next) {
+        if (c->state != CONN_OPEN || c->sub.kind == SUB_NONE)
+            continue;
+        conn_expire_session(c);
+        if (c->who.user_id && c->who.role == KEHU__V1__ROLE__ADMIN)
+            conn_send(c, &f);
+    }
+}
+
+/* "USER ROLE UNIT BRANCH REGION MUST_CHANGE" (sql/0014_accounts.sql, user_announce) */
+static void user_changed(struct server *s, const char *args)
+{
+    long long user, unit, branch, region;
+    int must_change;
+    char role[32];
+    if (sscanf(args, "%lld %31s %lld %lld %lld %d", &user, role, &unit, &branch, &region, &must_change) != 6) {
+        log_warn(0, 0, "ignoring a malformed user.changed: %.200s", args);
+        return;
+    }
+    struct principal now = { .user_id = user, .role = rpc_role_from_sql(role), .unit_id = unit,
+                             .branch_id = branch, .region_id = region, .must_change_password = must_change };
+    rpc_principals_update(s, &now);
+}
+
 void notify_dispatch(const char *channel, const char *payload, void *arg)
 {
     struct server *s = arg;
     long long session, user;
-    /* "session.revoked SESSION USER": a logout or a disabled account, maybe on another kehud */
+    int failures, used = 0;
+    if (sscanf(payload, "login.throttled %lld %d %n", &user, &failures, &used) == 2 && used > 0) {
+        login_throttled(s, user, failures, payload + used);
+        return;
+    }
+    /* "session.revoked SESSION USER": a logout, a disabled account, a password changed or reset, maybe on another kehud */
     if (sscanf(payload, "session.revoked %lld %lld", &session, &user) == 2) {
         rpc_forget_sessions(s, user, session);
+        return;
+    }
+    if (strncmp(payload, "user.changed ", 13) == 0) {
+        user_changed(s, payload + 13);
         return;
     }
     /* a deadline was added: the case scheduler may have to wake sooner */
@@ -90,9 +266,15 @@ void notify_dispatch(const char *channel, const char *payload, void *arg)
         perm_reload(s);
         return;
     }
+    if (strncmp(payload, "job.done ", 9) == 0) {
+        job_done(s, payload);
+        return;
+    }
     struct announcement a;
-    if (parse(payload, &a) < 0) {
+    char *copy = xstrdup(payload);
+    if (parse(copy, &a) < 0) {
         log_warn(0, 0, "ignoring a malformed notification on %s: %.200s", channel, payload);
+        free(copy);
         return;
     }
     Kehu__V1__Event ev = KEHU__V1__EVENT__INIT;
@@ -104,6 +286,10 @@ void notify_dispatch(const char *channel, const char *payload, void *arg)
     ev.actor_id = a.actor;
     ev.at_ms = now_unix_ms();
     ev.detail = (char *)a.detail;
+    ev.customer_name = (char *)a.customer_name;
+    ev.actor_name = (char *)a.actor_name;
+    ev.n_fields = a.n_fields;
+    ev.fields = a.fields;
     Kehu__V1__Frame f = KEHU__V1__FRAME__INIT;
     f.body_case = KEHU__V1__FRAME__BODY_EVENT;
     f.event = &ev;
@@ -111,15 +297,23 @@ void notify_dispatch(const char *channel, const char *payload, void *arg)
                               .owner_path = a.owner_path, .owner_path_len = a.owner_path_len };
     int sent = 0;
     for (struct conn *c = s->conns; c; c = c->next) {
-        if (c->state != CONN_OPEN || c->sub.kind == SUB_NONE || !wanted(c, &a))
+        if (c->state != CONN_OPEN || c->sub.kind == SUB_NONE)
+            continue;
+        conn_expire_session(c); /* a watch stops when its session ends, as at logout */
+        if (!c->who.user_id || !wanted(c, &a))
             continue;
         const char *why;
         if (authz_check(&c->who, ACT_CUSTOMER_READ, &t, &why) != KEHU__V1__CODE__OK)
             continue; /* their session ended, or the customer is not theirs to see */
-        conn_send(c, &f);
+        if (a.job)
+            tally(c, &a);
+        else
+            conn_send(c, &f);
         sent++;
     }
-    log_debug(0, 0, "%s of customer %lld pushed to %d connection(s)", a.kind, (long long)a.customer, sent);
+    log_debug(0, 0, "%s of customer %lld %s %d connection(s)", a.kind, (long long)a.customer,
+              a.job ? "counted for" : "pushed to", sent);
+    free(copy);
 }
 
 /* ---- Subscribe */

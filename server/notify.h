@@ -15,9 +15,22 @@ struct server;
 
 enum subscription_kind { SUB_NONE, SUB_MINE, SUB_UNIT, SUB_CUSTOMER };
 
+/* The announcements of a bulk job (an import) this connection may see,
+ * counted per kind until the job's end sends one summary event instead. */
+#define NOTIFY_JOB_KINDS 4
+#define NOTIFY_JOBS 2
+struct job_tally {
+    int64_t job;   /* the job's transaction id; 0: a free slot */
+    uint64_t seq;  /* when it was opened, to close the oldest first */
+    int64_t actor;
+    int64_t n[NOTIFY_JOB_KINDS];
+    char kind[NOTIFY_JOB_KINDS][48];
+};
+
 struct subscription {
     enum subscription_kind kind;
     int64_t id; /* the unit or the customer */
+    struct job_tally jobs[NOTIFY_JOBS];
 };
 
 /* The pool's notification callback (arg: the server). */

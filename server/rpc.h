@@ -15,6 +15,8 @@ extern const struct rpc_entry rpc_hello, rpc_ping, rpc_login, rpc_resume, rpc_lo
 /* rpc_org.c */
 extern const struct rpc_entry rpc_org_add, rpc_org_list, rpc_user_add, rpc_user_list, rpc_user_disable,
     rpc_user_move;
+extern const struct rpc_entry rpc_password_change, rpc_user_reset_password, rpc_user_enable, rpc_user_set_role,
+    rpc_org_rename, rpc_org_move;
 
 /* rpc_perm.c: the permission matrix and AccessExplain */
 extern const struct rpc_entry rpc_perm_show, rpc_perm_set, rpc_access_explain;
@@ -51,6 +53,8 @@ char *rpc_customer_next_cursor(struct req *r, const struct db_result *res, uint3
 extern const struct rpc_entry rpc_import_begin, rpc_import_chunk, rpc_export_page;
 /* rpc_merge.c */
 extern const struct rpc_entry rpc_customer_merge;
+/* rpc_customer.c, rpc_merge.c, rpc_contact.c, rpc_payment.c: repairs */
+extern const struct rpc_entry rpc_customer_unarchive, rpc_customer_unmerge, rpc_txn_reverse, rpc_payment_reverse;
 /* Abandons the connection's import, if any: its transaction rolls back. */
 void import_drop(struct conn *c);
 
@@ -104,9 +108,9 @@ char *rpc_money_sql(struct arena *a, int64_t minor);
  * for app_user, o for its unit). USER_NCOLS columns, read by rpc_user_from_row. */
 #define USER_COLUMNS                                                                                         \
     "u.id, u.username, u.display_name, u.role::text, u.unit_id, o.name, u.disabled_at IS NOT NULL, " SQL_MS( \
-        "u.created_at") ", coalesce(o.branch_id, 0), o.path::text, coalesce(o.region_id, 0)"
+        "u.created_at") ", coalesce(o.branch_id, 0), o.path::text, coalesce(o.region_id, 0), u.must_change_password"
 #define USER_FROM " app_user u JOIN org_unit o ON o.id = u.unit_id "
-#define USER_NCOLS 11
+#define USER_NCOLS 12
 
 Kehu__V1__User *rpc_user_from_row(struct req *r, const struct db_result *res, int stmt, int row, int col);
 /* Makes the connection's principal the user of that row (USER_COLUMNS). */
@@ -114,17 +118,24 @@ void rpc_principal_from_row(struct principal *who, const struct db_result *res, 
 /* The path of the unit of a USER_COLUMNS row, for authz targets. */
 int rpc_user_row_path(const struct db_result *res, int stmt, int row, int col, int64_t *path, int max);
 
-/* An org unit named by its id or its name (case-insensitive), as $1. */
+/* An org unit named by $1: its id, its path of names ("华东区/上海分行/营业部")
+ * or its name (case-insensitive) when only one unit has it; a name several
+ * units share is refused (INVALID_ARGUMENT listing their paths, field
+ * "unit", or the field given to UNIT_BY_REF_AS). See org_unit_ref() in
+ * sql/0014_accounts.sql. */
 #define UNIT_COLUMNS                                                                                              \
     "u.id, u.name, u.kind::text, coalesce(u.parent_id, 0), coalesce(p.name, ''), cardinality(u.path) - 1, " \
-    "coalesce(u.branch_id, 0), u.path::text"
+    "coalesce(u.branch_id, 0), u.path::text, org_unit_path_name(u.id)"
 #define UNIT_FROM " org_unit u LEFT JOIN org_unit p ON p.id = u.parent_id "
-#define UNIT_BY_REF " (CASE WHEN $1 ~ '^[0-9]{1,18}$' THEN $1::bigint END = u.id OR lower(u.name) = lower($1)) "
-#define UNIT_NCOLS 8
+#define UNIT_BY_REF " (u.id = org_unit_ref($1::text)) "
+#define UNIT_BY_REF_AS(field) " (u.id = org_unit_ref($1::text, '" field "')) "
+#define UNIT_NCOLS 9
 
 /* Shared statements. A unit by reference ($1, UNIT_BY_REF) or by id ($1):
  * id, kind, path, name. A user by id or by username ($1): USER_COLUMNS. */
 extern struct db_stmt rpc_unit_place_by_ref, rpc_unit_place_by_id, rpc_user_by_id, rpc_user_by_name;
+/* rpc_unit_place_by_ref for a request field "branch" (an ambiguous name is refused naming it). */
+extern struct db_stmt rpc_branch_place_by_ref;
 
 /* Another user named in a request's field "user" (whose care tasks, what
  * is due for whom). Before looking them up, rpc_other_user_ask: a sane
@@ -156,6 +167,13 @@ Kehu__V1__UnitKind rpc_kind_from_sql(const char *s);
  * (session_id 0) or session_id: a disabled account or a revoked session
  * stops working at once on this instance. */
 void rpc_forget_sessions(struct server *s, int64_t user_id, int64_t session_id);
+/* The same for every session of user_id but session `keep` (a password
+ * changed on it). */
+void rpc_forget_sessions_but(struct server *s, int64_t user_id, int64_t keep);
+/* A user's role, unit, branch, region or must-change mark changed: the
+ * connections of this server logged in as them count with it from their
+ * next request (the "user.changed" announcement, see notify.c). */
+void rpc_principals_update(struct server *s, const struct principal *now);
 
 /* rpc_payment.c */
 extern const struct rpc_entry rpc_payment_add, rpc_payment_list, rpc_arrears_get, rpc_asset_add, rpc_asset_list;

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "audit.h"
 #include "conn.h"
 #include "log.h"
 #include "migrate.h"
@@ -62,6 +63,12 @@ struct admin_backup {
     char errtext[BACKUP_ERR_MAX];
     size_t errlen;
     struct req *waiting;     /* a chunk request waiting for bytes */
+    int flush_now;           /* the keepalive: answer with what there is, even nothing */
+    /* its audit record: one per backup, written with the last chunk, a
+     * failed chunk, or when the client lets it go (backup_over) */
+    int audited;
+    int64_t at_us, user_id;
+    char username[64], peer[64];
     /* the first chunk's header */
     char server_version[96], database[128];
     int schema_version;
@@ -199,6 +206,13 @@ static void backup_over(struct admin_backup *b)
     if (b->over)
         return;
     b->over = 1;
+    if (!b->audited) {
+        b->audited = 1;
+        char detail[160];
+        snprintf(detail, sizeof detail, "backup %llu abandoned by the client after %llu bytes",
+                 (unsigned long long)b->id, (unsigned long long)b->sent);
+        audit_record(b->at_us, b->user_id, b->username, b->peer, "admin_backup", detail, "UNAVAILABLE");
+    }
     if (b->conn && b->conn->backup == b)
         b->conn->backup = NULL;
     b->conn = NULL;
@@ -331,12 +345,8 @@ static void on_keepalive(uv_timer_t *t)
         return;
     }
     if (b->waiting && !b->over) {
-        struct req *r = b->waiting;
-        b->waiting = NULL;
-        Kehu__V1__AdminBackupChunk *ch = chunk_new(b, r);
-        r->resp.result_case = KEHU__V1__RESPONSE__RESULT_ADMIN_BACKUP;
-        r->resp.admin_backup = ch;
-        req_reply(r);
+        b->flush_now = 1; /* what there is, or an empty chunk */
+        backup_answer(b);
     }
 }
 
@@ -372,6 +382,7 @@ static void backup_answer(struct admin_backup *b)
     }
     if (r->conn->state == CONN_CLOSED) {
         b->waiting = NULL;
+        b->audited = 1; /* the failed request is the record */
         backup_over(b);
         req_fail(r, KEHU__V1__CODE__UNAVAILABLE, NULL, "the connection closed");
         return;
@@ -387,14 +398,19 @@ static void backup_answer(struct admin_backup *b)
         const char *stderr_line = err_line(&r->arena, b);
         log_error(r->conn->id, r->id, "backup %llu: pg_dump failed (%s) after %llu bytes: %s",
                   (unsigned long long)b->id, why, (unsigned long long)(b->sent + b->len), stderr_line);
+        b->audited = 1; /* the failed request is the record */
         backup_over(b);
         req_fail(r, KEHU__V1__CODE__INTERNAL, NULL, "pg_dump failed (%s): %s", why, stderr_line);
         return;
     }
-    if (b->len == 0 && !complete) {
+    /* whole chunks (pg_dump writes a few KiB at a time: one reply each
+     * would be thousands of small ones), the rest at the end, or what there
+     * is when the keepalive asks */
+    if (!complete && b->len < BACKUP_CHUNK && !b->flush_now) {
         backup_read(b);
         return; /* the keepalive timer runs meanwhile */
     }
+    b->flush_now = 0;
     size_t n = b->len < BACKUP_CHUNK ? b->len : BACKUP_CHUNK;
     int done = complete && n == b->len;
     Kehu__V1__AdminBackupChunk *ch = chunk_new(b, r);
@@ -414,6 +430,9 @@ static void backup_answer(struct admin_backup *b)
         ch->done = 1;
         ch->size = b->sent;
         ch->sha256 = hex;
+        b->audited = 1; /* this request's record is the backup's */
+        audit_note_detail(r, "backup %llu: %llu bytes, sha256 %s", (unsigned long long)b->id,
+                          (unsigned long long)b->sent, hex);
         log_info(r->conn->id, r->id, "backup %llu: %llu bytes, sha256 %s, %.1f s", (unsigned long long)b->id,
                  (unsigned long long)b->sent, hex, (double)(now_unix_ms() - b->started_at_ms) / 1000);
     }
@@ -520,6 +539,10 @@ static void backup_spawn(const struct db_result *res, void *arg)
              b->proc.pid, req_who(r)->username);
     b->conn = r->conn;
     r->conn->backup = b;
+    b->at_us = r->audit.at_us;
+    b->user_id = req_who(r)->user_id;
+    snprintf(b->username, sizeof b->username, "%s", req_who(r)->username);
+    snprintf(b->peer, sizeof b->peer, "%s", r->conn->peer);
     uv_read_start((uv_stream_t *)&b->err, on_alloc_err, on_read_err);
     backup_wait(b, r);
 }
@@ -554,8 +577,9 @@ static void admin_backup(struct req *r)
     backup_wait(b, r);
 }
 
-const struct rpc_entry rpc_admin_backup = { KEHU__V1__REQUEST__OP_ADMIN_BACKUP, "admin_backup", ACT_ADMIN_BACKUP, 0,
-                                            admin_backup };
+/* one audit record per backup, at its last chunk (RPC_AUDIT_LAST) */
+const struct rpc_entry rpc_admin_backup = { KEHU__V1__REQUEST__OP_ADMIN_BACKUP, "admin_backup", ACT_ADMIN_BACKUP,
+                                            RPC_AUDIT_LAST, admin_backup };
 
 /* ---- AdminStats */
 
@@ -576,6 +600,27 @@ static struct db_stmt stats_status_stmt = DB_STMT(
 static struct db_stmt stats_run_stmt = DB_STMT(
     "SELECT id, kind, dry_run, " SQL_MS("started_at") ", coalesce(duration_ms, 0), coalesce(customers, 0),"
     " coalesce(changed, 0) FROM grading_run ORDER BY id DESC LIMIT 1");
+
+static void stats_count(struct req *r, Kehu__V1__AdminStatsResult *s, const char *name, uint64_t n)
+{
+    Kehu__V1__AdminCount *c = arena_alloc(&r->arena, sizeof *c);
+    kehu__v1__admin_count__init(c);
+    c->name = (char *)name;
+    c->count = n;
+    s->limits[s->n_limits++] = c;
+}
+
+/* The connection layer's counters (conn_limits.h) and its gauges. */
+static void stats_limits(struct req *r, Kehu__V1__AdminStatsResult *s)
+{
+    const struct limits *l = &r->srv->limits;
+    s->limits = arena_alloc(&r->arena, (LC_COUNT + 3) * sizeof *s->limits);
+    for (int i = 0; i < LC_COUNT; i++)
+        stats_count(r, s, limits_counter_name((enum limit_counter)i), l->counts[i]);
+    stats_count(r, s, "connections_not_logged_in", (uint64_t)l->unauth);
+    stats_count(r, s, "output_queued_bytes", l->output_total);
+    stats_count(r, s, "password_checks_queued", (uint64_t)(l->auth.queued + l->auth.running));
+}
 
 static void stats_got(const struct db_result *res, void *arg)
 {
@@ -621,6 +666,7 @@ static void stats_got(const struct db_result *res, void *arg)
     s->started_at_ms = r->srv->started_at_ms;
     s->uptime_s = (now_unix_ms() - r->srv->started_at_ms) / 1000;
     s->connections = (uint32_t)r->srv->nconns;
+    stats_limits(r, s);
     r->resp.result_case = KEHU__V1__RESPONSE__RESULT_ADMIN_STATS;
     r->resp.admin_stats = s;
     req_reply(r);

@@ -15,6 +15,7 @@
 
 #include "conn.h"
 #include "log.h"
+#include "page.h"
 #include "rpc.h"
 #include "server.h"
 
@@ -158,6 +159,21 @@ static const char receivers_sql[] =
     " FROM unnest($1::bigint[]) WITH ORDINALITY r(id, ord) JOIN app_user u ON u.id = r.id ORDER BY r.ord";
 static struct db_stmt receivers_stmt = DB_STMT(receivers_sql);
 static struct db_stmt split_now = DB_STMT("SELECT assign_policy_num('handover.split')::bigint");
+/* What assign_customers left out as no longer matching (after it, in the same transaction). */
+static struct db_stmt stale_stmt = DB_STMT(
+    "SELECT coalesce(nullif(current_setting('kehu.assign_stale', true), ''), '0')::bigint,"
+    " coalesce(nullif(current_setting('kehu.assign_stale_ids', true), ''), '{}')");
+
+/* "{1,2}" -> "1,2" */
+static char *array_inner(struct req *r, const char *braced)
+{
+    size_t n = braced ? strlen(braced) : 0;
+    if (n < 2)
+        return "";
+    char *s = arena_strdup(&r->arena, braced + 1);
+    s[n - 2] = 0;
+    return s;
+}
 
 static void assign_done(const struct db_result *res, void *arg)
 {
@@ -170,19 +186,60 @@ static void assign_done(const struct db_result *res, void *arg)
     Kehu__V1__AssignResult *out = result_from(r, res, 0, 1, m->dry_run);
     out->kind = m->from_user && *m->from_user ? "handover" : "assign";
     out->split_percent = db_get_i64(res, 2, 0, 0);
-    log_info(r->conn->id, r->id, "assign%s: batch %lld, %lld customer(s) to %zu receiver(s)",
-             m->dry_run ? " (dry run)" : "", (long long)out->batch_id, (long long)out->moved, out->n_receivers);
+    out->no_longer_matching = db_get_i64(res, 3, 0, 0);
+    size_t n_ids;
+    const char *ids = db_get(res, 3, 0, 1);
+    char **parts = rpc_split(&r->arena, array_inner(r, ids), ',', &n_ids);
+    out->no_longer_matching_ids = arena_alloc(&r->arena, sizeof *out->no_longer_matching_ids * (n_ids + 1));
+    for (size_t i = 0; i < n_ids; i++) {
+        int64_t id;
+        if (*parts[i] && parse_i64(parts[i], &id) == 0)
+            out->no_longer_matching_ids[out->n_no_longer_matching_ids++] = id;
+    }
+    log_info(r->conn->id, r->id, "assign%s: batch %lld, %lld customer(s) to %zu receiver(s), %lld no longer matching",
+             m->dry_run ? " (dry run)" : "", (long long)out->batch_id, (long long)out->moved, out->n_receivers,
+             (long long)out->no_longer_matching);
     r->resp.result_case = KEHU__V1__RESPONSE__RESULT_ASSIGN;
     r->resp.assign = out;
     req_reply(r);
 }
 
-static int row_of(const struct db_result *res, const char *username)
+/* The row of a user the caller may read (else -1: one they may not read
+ * does not exist for them). */
+static int row_of(struct req *r, const struct db_result *res, const char *username)
 {
-    for (int i = 0; i < db_rows(res, 0); i++)
-        if (strcmp(db_get(res, 0, i, 1), username) == 0)
-            return i;
+    for (int i = 0; i < db_rows(res, 0); i++) {
+        if (strcmp(db_get(res, 0, i, 1), username) != 0)
+            continue;
+        int64_t path[AUTHZ_MAX_DEPTH];
+        int n = rpc_user_row_path(res, 0, i, 0, path, AUTHZ_MAX_DEPTH);
+        struct authz_target t = { .unit_path = path, .path_len = n < 0 ? 0 : n,
+                                  .role = rpc_role_from_sql(db_get(res, 0, i, 3)), .user_id = db_get_i64(res, 0, i, 0) };
+        const char *why;
+        if (t.user_id != req_who(r)->user_id && authz_check(req_who(r), ACT_USER_READ, &t, &why) != KEHU__V1__CODE__OK)
+            return -1;
+        return i;
+    }
     return -1;
+}
+
+/* The filter's condition for assign_customers to evaluate again under its
+ * locks: each parameter $N becomes $1[N], an element of the one array the
+ * function passes. */
+static char *filter_for_recheck(struct req *r, const char *where)
+{
+    char *out = arena_alloc(&r->arena, strlen(where) * 2 + 1), *p = out;
+    for (const char *s = where; *s;) {
+        if (s[0] == '$' && s[1] >= '0' && s[1] <= '9') {
+            size_t d = strspn(s + 1, "0123456789");
+            p += sprintf(p, "$1[%.*s]", (int)d, s + 1);
+            s += 1 + d;
+        } else {
+            *p++ = *s++;
+        }
+    }
+    *p = 0;
+    return out;
 }
 
 /* May this user receive customers from the caller: they exist, own customers
@@ -214,7 +271,8 @@ static int receiver_ok(struct req *r, const struct db_result *res, int row, cons
     const char *why;
     if (authz_check(req_who(r), ACT_CUSTOMER_REASSIGN, &t, &why) != KEHU__V1__CODE__OK) {
         req_fail(r, KEHU__V1__CODE__PERMISSION_DENIED, "to",
-                 "%s is outside your scope: you could not reassign their customers", name);
+                 "%s is outside your scope: you could not reassign their customers (%s)", name,
+                 authz_cell(req_who(r), ACT_CUSTOMER_REASSIGN));
         return -1;
     }
     return 0;
@@ -258,13 +316,13 @@ static void assign_users(const struct db_result *res, void *arg)
         return;
     }
     for (size_t i = 0; i < st->n_to; i++) {
-        int row = row_of(res, st->to[i]);
+        int row = row_of(r, res, st->to[i]);
         if (receiver_ok(r, res, row, st->to[i]) < 0)
             return;
         st->to_ids[i] = db_get_i64(res, 0, row, 0);
     }
     if (st->from) {
-        int row = row_of(res, st->from);
+        int row = row_of(r, res, st->from);
         if (row < 0) {
             req_fail(r, KEHU__V1__CODE__NOT_FOUND, "from", "no user named '%s'", st->from);
             return;
@@ -275,7 +333,7 @@ static void assign_users(const struct db_result *res, void *arg)
     /* the candidates: $1.. of the selection, then the function's own */
     const char *params[48];
     int np = 0;
-    const char *ids_sql, *selection;
+    const char *ids_sql, *selection, *recheck = NULL, *recheck_args = NULL;
     int strict = 1;
     if (m->n_customer_ids) {
         params[np++] = ids_array(r, m->customer_ids, m->n_customer_ids);
@@ -298,6 +356,8 @@ static void assign_users(const struct db_result *res, void *arg)
         for (int i = 0; i < nf; i++)
             params[np++] = fp[i];
         ids_sql = arena_printf(&r->arena, "ARRAY(SELECT c.id FROM customer c WHERE %s)", where);
+        recheck = filter_for_recheck(r, where);
+        recheck_args = rpc_pg_array(&r->arena, fp, (size_t)nf);
         selection = filter_words(r, m->filter);
         strict = 0;
     }
@@ -317,16 +377,20 @@ static void assign_users(const struct db_result *res, void *arg)
     params[np++] = ri;
     params[np++] = strict ? "true" : "false";
     params[np++] = st->from ? rpc_num(r, st->from_id) : NULL;
+    params[np++] = recheck;
+    params[np++] = recheck_args;
     char *sql = arena_printf(&r->arena,
                              "SELECT * FROM assign_customers(%s, $%d::bigint[], $%d, $%d, $%d, $%d::bigint,"
-                             " $%d::boolean, $%d::int, $%d::bigint, $%d::int, $%d::bigint, $%d::boolean, $%d::bigint)",
+                             " $%d::boolean, $%d::int, $%d::bigint, $%d::int, $%d::bigint, $%d::boolean, $%d::bigint,"
+                             " $%d::text, $%d::text[])",
                              ids_sql, base + 1, base + 2, base + 3, base + 4, base + 5, base + 6, base + 7, base + 8,
-                             base + 9, base + 10, base + 11, base + 12);
+                             base + 9, base + 10, base + 11, base + 12, base + 13, base + 14);
     const char *rp[] = { params[base] };
     struct db_call *call = db_call_new(r->srv->db, assign_done, r);
     db_call_add_sql(call, sql, np, params);
     db_call_add(call, &receivers_stmt, 1, rp);
     db_call_add(call, &split_now, 0, NULL);
+    db_call_add(call, &stale_stmt, 0, NULL);
     db_call_send(call);
 }
 
@@ -410,7 +474,8 @@ const struct rpc_entry rpc_assign = { KEHU__V1__REQUEST__OP_ASSIGN, "assign", AC
 /* ---- AssignUndo */
 
 static struct db_stmt undo_stmt =
-    DB_STMT("SELECT * FROM assign_undo($1::bigint, $2, $3::bigint, $4::boolean, $5::int, $6::bigint)");
+    DB_STMT("SELECT * FROM assign_undo($1::bigint, $2, $3::bigint, $4::boolean, $5::int, $6::bigint, $7::int,"
+            " $8::bigint)");
 
 static void undo_done(const struct db_result *res, void *arg)
 {
@@ -443,12 +508,13 @@ static void assign_undo(struct req *r)
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "reason", "reason: %s", why);
         return;
     }
-    const char *sk, *si;
+    const char *sk, *si, *rk, *ri;
     rpc_scope_params(r, ACT_CUSTOMER_REASSIGN, &sk, &si);
+    rpc_scope_params(r, ACT_CUSTOMER_READ, &rk, &ri);
     const char *p[] = { rpc_num(r, m->batch_id), m->reason && *m->reason ? m->reason : NULL,
-                        rpc_num(r, req_who(r)->user_id), m->dry_run ? "true" : "false", sk, si };
+                        rpc_num(r, req_who(r)->user_id), m->dry_run ? "true" : "false", sk, si, rk, ri };
     struct db_call *call = db_call_new(r->srv->db, undo_done, r);
-    db_call_add(call, &undo_stmt, 6, p);
+    db_call_add(call, &undo_stmt, 8, p);
     db_call_add(call, &split_now, 0, NULL);
     db_call_send(call);
 }
@@ -462,10 +528,17 @@ static struct db_stmt history_head = DB_STMT(
     "SELECT c.name, coalesce(u.username, '') FROM customer c LEFT JOIN app_user u ON u.id = c.owner_id WHERE c.id = $1");
 static struct db_stmt history_rows = DB_STMT(
     "SELECT " SQL_MS("h.at") ", h.kind, coalesce(fu.username, ''), coalesce(tu.username, ''), coalesce(fb.name, ''),"
-    " coalesce(tb.name, ''), coalesce(h.batch_id, 0), coalesce(h.reason, ''), coalesce(au.username, '')"
+    " coalesce(tb.name, ''), coalesce(h.batch_id, 0), coalesce(h.reason, ''), coalesce(au.username, ''),"
+    " count(*) OVER (), h.id::text"
     " FROM assignment_history h LEFT JOIN app_user fu ON fu.id = h.from_owner LEFT JOIN app_user tu ON tu.id = h.to_owner"
     " LEFT JOIN org_unit fb ON fb.id = h.from_branch LEFT JOIN org_unit tb ON tb.id = h.to_branch"
-    " LEFT JOIN app_user au ON au.id = h.actor WHERE h.customer_id = $1 ORDER BY h.id");
+    " LEFT JOIN app_user au ON au.id = h.actor WHERE h.customer_id = $1 AND ($2::bigint IS NULL OR h.id > $2::bigint)"
+    " ORDER BY h.id LIMIT $3");
+/* The whole chain of owners, whatever the page. */
+static struct db_stmt history_chain = DB_STMT(
+    "SELECT coalesce(fu.username, ''), coalesce(tu.username, '') FROM assignment_history h"
+    " LEFT JOIN app_user fu ON fu.id = h.from_owner LEFT JOIN app_user tu ON tu.id = h.to_owner"
+    " WHERE h.customer_id = $1 ORDER BY h.id");
 
 static void history_done(const struct db_result *res, void *arg)
 {
@@ -479,9 +552,17 @@ static void history_done(const struct db_result *res, void *arg)
     out->customer_id = r->msg->assign_history->customer_id;
     out->name = rpc_col(r, res, 0, 0, 0);
     out->owner = rpc_col(r, res, 0, 0, 1);
-    int n = db_rows(res, 1);
+    int n = page_end(r, r->state, res, 1, 10, &out->next_cursor, &out->remaining);
+    int nc = db_rows(res, 2);
     out->entries = arena_alloc(&r->arena, sizeof *out->entries * (size_t)(n ? n : 1));
-    out->owners = arena_alloc(&r->arena, sizeof *out->owners * (size_t)(n + 1));
+    out->owners = arena_alloc(&r->arena, sizeof *out->owners * (size_t)(nc + 1));
+    for (int i = 0; i < nc; i++) {
+        char *from = rpc_col(r, res, 2, i, 0), *to = rpc_col(r, res, 2, i, 1);
+        if (i == 0)
+            out->owners[out->n_owners++] = from;
+        if (strcmp(out->owners[out->n_owners - 1], to) != 0) /* a change of branch alone is no new owner */
+            out->owners[out->n_owners++] = to;
+    }
     for (int i = 0; i < n; i++) {
         Kehu__V1__AssignHistoryEntry *e = arena_alloc(&r->arena, sizeof *e);
         kehu__v1__assign_history_entry__init(e);
@@ -495,12 +576,8 @@ static void history_done(const struct db_result *res, void *arg)
         e->reason = rpc_col(r, res, 1, i, 7);
         e->actor = rpc_col(r, res, 1, i, 8);
         out->entries[out->n_entries++] = e;
-        if (i == 0)
-            out->owners[out->n_owners++] = e->from;
-        if (strcmp(out->owners[out->n_owners - 1], e->to) != 0) /* a change of branch alone is no new owner */
-            out->owners[out->n_owners++] = e->to;
     }
-    if (n == 0)
+    if (nc == 0)
         out->owners[out->n_owners++] = out->owner;
     r->resp.result_case = KEHU__V1__RESPONSE__RESULT_ASSIGN_HISTORY;
     r->resp.assign_history = out;
@@ -509,17 +586,23 @@ static void history_done(const struct db_result *res, void *arg)
 
 static void history_loaded(struct req *r, const struct rpc_customer_ref *ref)
 {
-    const char *p[] = { rpc_num(r, ref->id) };
+    struct page *pg = ref->ctx;
+    r->state = pg;
+    const char *p[] = { rpc_num(r, ref->id), pg->key[0], pg->fetch };
     struct db_call *call = db_call_new(r->srv->db, history_done, r);
     db_call_add(call, &history_head, 1, p);
-    db_call_add(call, &history_rows, 1, p);
+    db_call_add(call, &history_rows, 3, p);
+    db_call_add(call, &history_chain, 1, p);
     db_call_send(call);
 }
 
 static void assign_history(struct req *r)
 {
     const Kehu__V1__AssignHistory *m = r->msg->assign_history;
-    rpc_customer_load(r, m ? m->customer_id : 0, ACT_CUSTOMER_READ, history_loaded);
+    struct page *pg = arena_alloc(&r->arena, sizeof *pg);
+    if (page_begin(r, pg, "assign_history", "i", m ? m->limit : 0, m ? m->after : NULL, 500, 1000) < 0)
+        return;
+    rpc_customer_load_ctx(r, m ? m->customer_id : 0, ACT_CUSTOMER_READ, history_loaded, pg, "customer_id");
 }
 
 const struct rpc_entry rpc_assign_history = { KEHU__V1__REQUEST__OP_ASSIGN_HISTORY, "assign_history",

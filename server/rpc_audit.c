@@ -1,5 +1,5 @@
 /* The audit trail read back: AuditList (filters, newest first, keyset pages)
- * and AuditVerify (the hash chain walked from the first row). Auditors and
+ * and AuditVerify (the hash chain walked from the newest checkpoint, or whole). Auditors and
  * admins only (ACT_AUDIT_READ). What is written, and when, is audit.c's. */
 #include <stdio.h>
 #include <string.h>
@@ -72,8 +72,11 @@ static void listed(const struct db_result *res, void *arg)
     out->entries = arena_alloc(&r->arena, sizeof *out->entries * (size_t)(shown ? shown : 1));
     for (int i = 0; i < shown; i++)
         out->entries[out->n_entries++] = entry_from_row(r, res, i);
-    if (rows > shown && shown > 0)
+    if (rows > shown && shown > 0) {
         out->next_before_seq = out->entries[shown - 1]->seq;
+        int64_t total = db_get_i64(res, 1, 0, 0); /* matching from the cursor on */
+        out->remaining = total > shown ? (uint32_t)(total - shown) : 1;
+    }
     r->resp.result_case = KEHU__V1__RESPONSE__RESULT_AUDIT_ENTRIES;
     r->resp.audit_entries = out;
     req_reply(r);
@@ -145,20 +148,28 @@ static void audit_list(struct req *r)
         p[np++] = arena_printf(&r->arena, "%lld", (long long)m->before_seq);
         n += (size_t)snprintf(sql + n, sizeof sql - n, " AND seq < $%d::bigint", np);
     }
+    /* how many match from the cursor on, so that a page says what remains */
+    char count_sql[1024];
+    snprintf(count_sql, sizeof count_sql, "SELECT count(*) FROM audit_log%s",
+             sql + strlen("SELECT " ENTRY_COLUMNS " FROM audit_log"));
+    int nfilter = np;
     p[np++] = arena_printf(&r->arena, "%u", (m->limit ? m->limit : LIST_DEFAULT) + 1);
     snprintf(sql + n, sizeof sql - n, " ORDER BY seq DESC LIMIT $%d::int", np);
     struct db_call *call = db_call_new(r->srv->db, listed, r);
     db_call_add_sql(call, sql, np, p);
+    db_call_add_sql(call, count_sql, nfilter, p);
     db_call_send(call);
 }
 
 const struct rpc_entry rpc_audit_list = { KEHU__V1__REQUEST__OP_AUDIT_LIST, "audit_list", ACT_AUDIT_READ, 0,
                                           audit_list };
 
-/* ---- AuditVerify: a walk over the whole trail, on the long-statement pool */
+/* ---- AuditVerify: the chain walked from the newest verified checkpoint
+ * (full: from the first row), on the long-statement pool; an intact walk
+ * leaves its head as the next checkpoint (sql/0017). */
 
-static struct db_stmt verify_stmt =
-    DB_STMT("SELECT ok, rows_checked, bad_seq, reason, last_seq, encode(last_hash, 'hex') FROM audit_verify()");
+static struct db_stmt verify_stmt = DB_STMT("SELECT ok, rows_checked, bad_seq, reason, last_seq,"
+                                            " encode(last_hash, 'hex'), from_seq FROM audit_verify_from($1::boolean)");
 
 static void verified(const struct db_result *res, void *arg)
 {
@@ -179,8 +190,11 @@ static void verified(const struct db_result *res, void *arg)
     out->reason = arena_strdup(&r->arena, db_get(res, 0, 0, 3));
     out->last_seq = db_get_i64(res, 0, 0, 4);
     out->last_hash = hex_bytes(r, db_get(res, 0, 0, 5));
-    audit_note_detail(r, "%s: %lld rows%s%s", out->ok ? "intact" : "broken", (long long)out->rows,
-                      out->ok ? "" : ", ", out->ok ? "" : out->reason);
+    out->from_seq = db_get_i64(res, 0, 0, 6);
+    out->full = r->msg->audit_verify && r->msg->audit_verify->full;
+    audit_note_detail(r, "%s: %lld rows%s%s%s", out->ok ? "intact" : "broken", (long long)out->rows,
+                      out->full ? " (full)" : out->from_seq ? " after the checkpoint" : "", out->ok ? "" : ", ",
+                      out->ok ? "" : out->reason);
     r->resp.result_case = KEHU__V1__RESPONSE__RESULT_AUDIT_VERIFY;
     r->resp.audit_verify = out;
     req_reply(r);
@@ -188,7 +202,8 @@ static void verified(const struct db_result *res, void *arg)
 
 static void audit_verify(struct req *r)
 {
-    db_query(r->srv->db_long, &verify_stmt, 0, NULL, verified, r);
+    const char *p[] = { r->msg->audit_verify && r->msg->audit_verify->full ? "true" : "false" };
+    db_query(r->srv->db_long, &verify_stmt, 1, p, verified, r);
 }
 
 const struct rpc_entry rpc_audit_verify = { KEHU__V1__REQUEST__OP_AUDIT_VERIFY, "audit_verify", ACT_AUDIT_READ, 0,

@@ -17,6 +17,7 @@
 
 #include "conn.h"
 #include "log.h"
+#include "page.h"
 #include "rpc.h"
 #include "server.h"
 #include "validate.h"
@@ -27,6 +28,7 @@
 #define LIST_DEFAULT 100
 #define LIST_MAX 1000
 #define CARE_DAYS_MAX 366
+#define CARE_DEFAULT 500
 #define CARE_MAX 5000 /* tasks in one reply: keeps it well under a frame */
 
 static const char *const lost_reasons[] = { "dropped", "needs_unmet", "competitor_offer", "lower_price",
@@ -78,13 +80,22 @@ static void reply_warning(struct req *r, const struct db_result *res, int stmt)
 /* The named owner (statement 0, rpc_user_by_name: one the caller may not
  * see answers as an unknown name)
  * and the warnings (statement 1): $1 $2 the caller's scope, $3 the owner's
- * username or NULL, $4 the statuses, $5 the limit. Tombstones of merged
- * customers are left out. */
+ * username or NULL, $4 the statuses, $5 the page plus one, $6..$8 the
+ * cursor. Ranked by value at risk (what the grading run put on the warning:
+ * revenue fallen away and assets at risk), then the newest raised: columns
+ * CHURN_WARNING_COLUMNS, the value in fen, the count of warnings after the
+ * cursor, the keys. Tombstones of merged customers are left out. */
+#define CHURN_WARNING_NCOLS 12
+#define LIST_COL_VALUE CHURN_WARNING_NCOLS
+#define LIST_COL_KEYS (CHURN_WARNING_NCOLS + 2)
 static struct db_stmt list_stmt = DB_STMT(
-    "SELECT " CHURN_WARNING_COLUMNS " FROM churn_warning w" CHURN_WARNING_JOINS
+    "SELECT " CHURN_WARNING_COLUMNS ", (w.value_at_risk * 100)::bigint, count(*) OVER (), w.value_at_risk::text,"
+    " w.raised_on::text, w.id::text FROM churn_warning w" CHURN_WARNING_JOINS
     "WHERE" RPC_SCOPE_SQL(1, 2) "AND c.merged_into IS NULL"
     " AND ($3::text IS NULL OR c.owner_id = (SELECT u.id FROM app_user u WHERE u.username = lower($3)))"
-    " AND w.status = ANY ($4::text[]) ORDER BY w.raised_on DESC, w.id DESC LIMIT $5");
+    " AND w.status = ANY ($4::text[])"
+    " AND ($6::numeric IS NULL OR (w.value_at_risk, w.raised_on, w.id) < ($6::numeric, $7::date, $8::bigint))"
+    " ORDER BY w.value_at_risk DESC, w.raised_on DESC, w.id DESC LIMIT $5");
 
 static void listed(const struct db_result *res, void *arg)
 {
@@ -97,12 +108,15 @@ static void listed(const struct db_result *res, void *arg)
     int stmt = res->nres - 1;
     if (stmt > 0 && rpc_user_visible(r, res, 0, m->user, "user") < 0)
         return;
-    int n = db_rows(res, stmt);
     Kehu__V1__ChurnWarnings *list = arena_alloc(&r->arena, sizeof *list);
     kehu__v1__churn_warnings__init(list);
+    int n = page_end(r, r->state, res, stmt, LIST_COL_KEYS, &list->next_cursor, &list->remaining);
     list->warnings = arena_alloc(&r->arena, sizeof *list->warnings * (size_t)(n ? n : 1));
-    for (int i = 0; i < n; i++)
-        list->warnings[list->n_warnings++] = rpc_churn_warning_from_row(r, res, stmt, i);
+    for (int i = 0; i < n; i++) {
+        Kehu__V1__ChurnWarning *w = rpc_churn_warning_from_row(r, res, stmt, i);
+        w->value_at_risk = db_get_i64(res, stmt, i, LIST_COL_VALUE);
+        list->warnings[list->n_warnings++] = w;
+    }
     r->resp.result_case = KEHU__V1__RESPONSE__RESULT_CHURN_WARNINGS;
     r->resp.churn_warnings = list;
     req_reply(r);
@@ -124,21 +138,20 @@ static void churn_list(struct req *r)
                  "status is open, acknowledged, recovered, lost, closed or all (default: open and acknowledged)");
         return;
     }
-    if (m && m->limit > LIST_MAX) {
-        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "limit", "limit is at most %d", LIST_MAX);
+    struct page *pg = arena_alloc(&r->arena, sizeof *pg);
+    if (page_begin(r, pg, "churn_list", "ndi", m ? m->limit : 0, m ? m->after : NULL, LIST_DEFAULT, LIST_MAX) < 0)
         return;
-    }
+    r->state = pg;
     const char *user = m && m->user && *m->user ? m->user : NULL;
     if (user && check_text(r, "user", user, USERNAME_MAX, 0) < 0)
         return;
     const char *kind, *id;
     rpc_scope_params(r, ACT_CUSTOMER_READ, &kind, &id);
-    const char *p[] = { kind, id, user, statuses,
-                        arena_printf(&r->arena, "%u", m && m->limit ? m->limit : LIST_DEFAULT) };
+    const char *p[] = { kind, id, user, statuses, pg->fetch, pg->key[0], pg->key[1], pg->key[2] };
     struct db_call *call = db_call_new(r->srv->db, listed, r);
     if (user)
         db_call_add(call, &rpc_user_by_name, 1, &user);
-    db_call_add(call, &list_stmt, 5, p);
+    db_call_add(call, &list_stmt, 8, p);
     db_call_send(call);
 }
 
@@ -306,13 +319,14 @@ const struct rpc_entry rpc_churn_lost = { KEHU__V1__REQUEST__OP_CHURN_LOST, "chu
 /* ---- CareToday */
 
 /* The person asked about (rpc_user_by_name, statement 0 when it is not
- * the caller, for the check) and the tasks (statement 1): live
+ * the caller, for the check) and a page of the tasks (statement 1): live
  * customers they own, in the caller's scope ($5 $6), whose ABC grade (C
  * when ungraded; grade_of written as joins, for owners of many customers)
  * gets care, with a birthday or a festival in [$2, $2 + $3].
  * A birthday falls on its day in each year of the range (adding whole
  * years to 29 Feb gives 28 Feb in other years). $1 the owner's username,
- * $4 the most tasks. */
+ * $4 the page plus one, $7..$10 the cursor (date, occasion, sort key, id);
+ * after the task's columns the count of tasks after the cursor and the keys. */
 static struct db_stmt care_stmt = DB_STMT(
     "WITH p AS (SELECT v.grade, grade_policy_text('service.' || v.grade || '.care') AS action"
     "  FROM unnest(grade_values('abc')) v(grade)),"
@@ -330,8 +344,10 @@ static struct db_stmt care_stmt = DB_STMT(
     "  WHERE x.birth IS NOT NULL AND b.on >= x.birth AND b.on BETWEEN $2::date AND $2::date + $3::int"
     "  UNION ALL SELECT x.*, f.date, f.occasion FROM x"
     "   JOIN festival f ON f.date BETWEEN $2::date AND $2::date + $3::int)"
-    " SELECT t.id, t.name, t.grade, t.occasion, t.date::text, t.action, t.username FROM t"
-    " ORDER BY t.date, t.occasion, t.sort_key, t.name, t.id LIMIT $4");
+    " SELECT t.id, t.name, t.grade, t.occasion, t.date::text, t.action, t.username, count(*) OVER (),"
+    "  t.date::text, t.occasion, t.sort_key, t.id::text FROM t"
+    " WHERE $7::date IS NULL OR (t.date, t.occasion, t.sort_key, t.id) > ($7::date, $8::text, $9::text, $10::bigint)"
+    " ORDER BY t.date, t.occasion, t.sort_key, t.id LIMIT $4");
 
 static void cared(const struct db_result *res, void *arg)
 {
@@ -345,9 +361,9 @@ static void cared(const struct db_result *res, void *arg)
     /* someone else's: they must exist and be someone the caller may see */
     if (stmt > 0 && rpc_other_user_check(r, res, 0, m->user, "the care tasks of", NULL) < 0)
         return;
-    int n = db_rows(res, stmt);
     Kehu__V1__CareTasks *list = arena_alloc(&r->arena, sizeof *list);
     kehu__v1__care_tasks__init(list);
+    int n = page_end(r, r->state, res, stmt, 8, &list->next_cursor, &list->remaining);
     list->tasks = arena_alloc(&r->arena, sizeof *list->tasks * (size_t)(n ? n : 1));
     for (int i = 0; i < n; i++) {
         Kehu__V1__CareTask *t = arena_alloc(&r->arena, sizeof *t);
@@ -389,19 +405,19 @@ static void care_today(struct req *r)
             return;
         user = m->user;
     }
+    struct page *pg = arena_alloc(&r->arena, sizeof *pg);
+    if (page_begin(r, pg, "care_today", "dtti", m ? m->limit : 0, m ? m->after : NULL, CARE_DEFAULT, CARE_MAX) < 0)
+        return;
+    r->state = pg;
     const char *kind, *id;
     rpc_scope_params(r, ACT_CUSTOMER_READ, &kind, &id);
-    const char *p[] = { user,
-                        arena_strdup(&r->arena, date),
-                        arena_printf(&r->arena, "%u", m ? m->days : 0),
-                        arena_printf(&r->arena, "%d", CARE_MAX),
-                        kind,
-                        id };
+    const char *p[] = { user,     arena_strdup(&r->arena, date), arena_printf(&r->arena, "%u", m ? m->days : 0),
+                        pg->fetch, kind, id, pg->key[0], pg->key[1], pg->key[2], pg->key[3] };
     /* the check of the person and the tasks go together; the tasks are dropped if the check fails */
     struct db_call *call = db_call_new(r->srv->db, cared, r);
     if (other)
         db_call_add(call, &rpc_user_by_name, 1, p);
-    db_call_add(call, &care_stmt, 6, p);
+    db_call_add(call, &care_stmt, 10, p);
     db_call_send(call);
 }
 

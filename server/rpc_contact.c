@@ -6,6 +6,7 @@
 
 #include "conn.h"
 #include "log.h"
+#include "page.h"
 #include "mask.h"
 #include "rpc.h"
 #include "server.h"
@@ -116,8 +117,17 @@ static void contact_add(struct req *r)
 const struct rpc_entry rpc_contact_add = { KEHU__V1__REQUEST__OP_CONTACT_ADD, "contact_add", ACT_CUSTOMER_WRITE, 0,
                                            contact_add };
 
+/* Key persons first, a page: $2 $3 the cursor, $4 the page plus one; after
+ * CONTACT_COLUMNS (9) the count after the cursor and the keys. */
 static struct db_stmt contact_list_stmt = DB_STMT(
-    "SELECT " CONTACT_COLUMNS " FROM contact k WHERE k.customer_id = $1 ORDER BY k.key_person DESC, k.id");
+    "SELECT " CONTACT_COLUMNS ", count(*) OVER (), (NOT k.key_person)::int::text, k.id::text FROM contact k"
+    " WHERE k.customer_id = $1 AND ($2::int IS NULL OR ((NOT k.key_person)::int, k.id) > ($2::int, $3::bigint))"
+    " ORDER BY (NOT k.key_person)::int, k.id LIMIT $4");
+
+struct contact_page {
+    struct page page;
+    int unmasked;
+};
 
 static void contacts_listed(const struct db_result *res, void *arg)
 {
@@ -126,14 +136,14 @@ static void contacts_listed(const struct db_result *res, void *arg)
         req_fail_db(r, res);
         return;
     }
-    int n = db_rows(res, 0);
+    struct contact_page *cp = r->state;
     Kehu__V1__Contacts *list = arena_alloc(&r->arena, sizeof *list);
     kehu__v1__contacts__init(list);
+    int n = page_end(r, &cp->page, res, 0, 10, &list->next_cursor, &list->remaining);
     list->contacts = arena_alloc(&r->arena, sizeof *list->contacts * (size_t)(n ? n : 1));
-    const int *unmasked = r->state;
     for (int i = 0; i < n; i++) {
         Kehu__V1__Contact *k = contact_from_row(r, res, 0, i);
-        for (size_t j = 0; !*unmasked && j < k->n_phones; j++)
+        for (size_t j = 0; !cp->unmasked && j < k->n_phones; j++)
             k->phones[j] = mask_phone(&r->arena, k->phones[j]);
         list->contacts[list->n_contacts++] = k;
     }
@@ -144,17 +154,20 @@ static void contacts_listed(const struct db_result *res, void *arg)
 
 static void contact_list_loaded(struct req *r, const struct rpc_customer_ref *ref)
 {
-    int *unmasked = arena_alloc(&r->arena, sizeof *unmasked);
-    *unmasked = ref->unmasked;
-    r->state = unmasked;
-    const char *p[] = { rpc_num(r, ref->id) };
-    db_query(r->srv->db, &contact_list_stmt, 1, p, contacts_listed, r);
+    struct contact_page *cp = ref->ctx;
+    cp->unmasked = ref->unmasked;
+    r->state = cp;
+    const char *p[] = { rpc_num(r, ref->id), cp->page.key[0], cp->page.key[1], cp->page.fetch };
+    db_query(r->srv->db, &contact_list_stmt, 4, p, contacts_listed, r);
 }
 
 static void contact_list(struct req *r)
 {
     const Kehu__V1__ContactList *m = r->msg->contact_list;
-    rpc_customer_load(r, m ? m->customer_id : 0, ACT_CUSTOMER_READ, contact_list_loaded);
+    struct contact_page *cp = arena_alloc(&r->arena, sizeof *cp);
+    if (page_begin(r, &cp->page, "contact_list", "ii", m ? m->limit : 0, m ? m->after : NULL, 200, 1000) < 0)
+        return;
+    rpc_customer_load_ctx(r, m ? m->customer_id : 0, ACT_CUSTOMER_READ, contact_list_loaded, cp, "customer_id");
 }
 
 const struct rpc_entry rpc_contact_list = { KEHU__V1__REQUEST__OP_CONTACT_LIST, "contact_list", ACT_CUSTOMER_READ, 0,
@@ -273,7 +286,8 @@ const struct rpc_entry rpc_contact_edit = { KEHU__V1__REQUEST__OP_CONTACT_EDIT, 
     "t.id, t.customer_id, t.date::text, (t.amount * 100)::bigint, t.margin IS NOT NULL,"                             \
     " coalesce((t.margin * 100)::bigint, 0), coalesce(t.product, ''), coalesce(t.category, ''),"                     \
     " coalesce(t.channel, ''), " SQL_MS("t.created_at") ", coalesce(u.username, ''), t.on_credit,"                   \
-    " coalesce(t.due::text, '')"
+    " coalesce(t.due::text, ''), coalesce(t.reverses, 0), coalesce(t.reversed_by, 0), coalesce(t.reason, '')"
+#define TXN_NCOLS 16
 
 static Kehu__V1__Txn *txn_from_row(struct req *r, const struct db_result *res, int stmt, int row)
 {
@@ -292,6 +306,9 @@ static Kehu__V1__Txn *txn_from_row(struct req *r, const struct db_result *res, i
     t->created_by = rpc_col(r, res, stmt, row, 10);
     t->on_credit = db_get_bool(res, stmt, row, 11);
     t->due = rpc_col(r, res, stmt, row, 12);
+    t->reverses_id = db_get_i64(res, stmt, row, 13);
+    t->reversed_by_id = db_get_i64(res, stmt, row, 14);
+    t->reason = rpc_col(r, res, stmt, row, 15);
     return t;
 }
 
@@ -400,9 +417,10 @@ static void txn_add(struct req *r)
 
 const struct rpc_entry rpc_txn_add = { KEHU__V1__REQUEST__OP_TXN_ADD, "txn_add", ACT_CUSTOMER_WRITE, 0, txn_add };
 
-/* Newest first; the cursor is the last row's "date/id". */
+/* Newest first; the cursor is the last row's "date/id"; after TXN_COLUMNS
+ * the count from the cursor on. */
 static struct db_stmt txn_list_stmt = DB_STMT(
-    "SELECT " TXN_COLUMNS " FROM txn t LEFT JOIN app_user u ON u.id = t.created_by WHERE t.customer_id = $1"
+    "SELECT " TXN_COLUMNS ", count(*) OVER () FROM txn t LEFT JOIN app_user u ON u.id = t.created_by WHERE t.customer_id = $1"
     " AND ($3::date IS NULL OR (t.date, t.id) < ($3::date, $4::bigint)) ORDER BY t.date DESC, t.id DESC LIMIT $2");
 
 struct txn_page {
@@ -426,6 +444,8 @@ static void txns_listed(const struct db_result *res, void *arg)
     list->next_cursor = n > shown ? arena_printf(&r->arena, "%s/%lld", list->txns[shown - 1]->date,
                                                  (long long)list->txns[shown - 1]->id)
                                   : "";
+    if (n > shown)
+        list->remaining = (uint32_t)(db_get_i64(res, 0, 0, TXN_NCOLS) - shown);
     r->resp.result_case = KEHU__V1__RESPONSE__RESULT_TXNS;
     r->resp.txns = list;
     req_reply(r);
@@ -463,3 +483,85 @@ static void txn_list(struct req *r)
 }
 
 const struct rpc_entry rpc_txn_list = { KEHU__V1__REQUEST__OP_TXN_LIST, "txn_list", ACT_CUSTOMER_READ, 0, txn_list };
+
+/* ---- TxnReverse: a wrong transaction corrected by a row negating it
+ * (txn_reverse in sql/0015), never edited in place */
+
+#define REASON_MAX 500
+
+static struct db_stmt txn_owner_stmt = DB_STMT("SELECT customer_id FROM txn WHERE id = $1");
+static struct db_stmt txn_reverse_stmt = DB_STMT("SELECT txn_reverse($1, $2, $3)");
+static struct db_stmt txn_reversal_stmt = DB_STMT(
+    "SELECT " TXN_COLUMNS " FROM txn t LEFT JOIN app_user u ON u.id = t.created_by WHERE t.reverses = $1");
+
+static const char *txn_missing(struct req *r)
+{
+    return arena_printf(&r->arena, "no transaction %lld", (long long)r->msg->txn_reverse->id);
+}
+
+static void txn_reversed(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    if (res->outcome != DB_OK) {
+        req_fail_db(r, res);
+        return;
+    }
+    if (db_rows(res, 1) != 1) {
+        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "id", "%s", txn_missing(r));
+        return;
+    }
+    Kehu__V1__Txn *t = txn_from_row(r, res, 1, 0);
+    log_info(r->conn->id, r->id, "transaction %lld reversed by %lld", (long long)t->reverses_id, (long long)t->id);
+    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_TXN;
+    r->resp.txn = t;
+    req_reply(r);
+}
+
+static void txn_reverse_loaded(struct req *r, const struct rpc_customer_ref *ref)
+{
+    (void)ref;
+    const Kehu__V1__TxnReverse *m = r->msg->txn_reverse;
+    const char *p[] = { rpc_num(r, m->id), m->reason, rpc_num(r, req_who(r)->user_id) };
+    struct db_call *call = db_call_new(r->srv->db, txn_reversed, r);
+    db_call_add(call, &txn_reverse_stmt, 3, p);
+    db_call_add(call, &txn_reversal_stmt, 1, p);
+    audit_call_send(r, call);
+}
+
+static void txn_owner_found(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    if (res->outcome != DB_OK) {
+        req_fail_db(r, res);
+        return;
+    }
+    if (db_rows(res, 0) != 1) {
+        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "id", "%s", txn_missing(r));
+        return;
+    }
+    rpc_customer_load_as(r, db_get_i64(res, 0, 0, 0), ACT_CUSTOMER_WRITE, txn_reverse_loaded, NULL, "id",
+                          txn_missing(r));
+}
+
+static void txn_reverse(struct req *r)
+{
+    const Kehu__V1__TxnReverse *m = r->msg->txn_reverse;
+    const char *why;
+    if (!m || m->id <= 0) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "id", "the transaction's id is required");
+        return;
+    }
+    if (!m->reason || !*m->reason) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "reason", "a reason is required");
+        return;
+    }
+    if ((why = validate_line(m->reason, REASON_MAX))) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "reason", "reason %s", why);
+        return;
+    }
+    const char *p[] = { rpc_num(r, m->id) };
+    db_query(r->srv->db, &txn_owner_stmt, 1, p, txn_owner_found, r);
+}
+
+const struct rpc_entry rpc_txn_reverse = { KEHU__V1__REQUEST__OP_TXN_REVERSE, "txn_reverse", ACT_CUSTOMER_WRITE, 0,
+                                           txn_reverse };

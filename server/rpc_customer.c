@@ -196,6 +196,7 @@ static struct db_stmt customer_by_id = DB_STMT(
 struct load {
     int64_t id;
     const char *field; /* how the request names the customer */
+    int tombstone_ok;    /* a merged customer is loaded too (unmerge) */
     void *ctx;
     enum authz_action act;
     void (*then)(struct req *r, const struct rpc_customer_ref *ref);
@@ -240,7 +241,7 @@ static void loaded(const struct db_result *res, void *arg)
         return;
     }
     int64_t merged_into = db_get_i64(res, 0, 0, COL_MERGED_INTO);
-    if (merged_into) { /* a tombstone: say where the customer went */
+    if (merged_into && !l->tombstone_ok) { /* a tombstone: say where the customer went */
         req_fail(r, KEHU__V1__CODE__NOT_FOUND, l->field, "customer %lld was merged into customer %lld",
                  (long long)l->id, (long long)merged_into);
         return;
@@ -286,6 +287,7 @@ void rpc_customer_load_as(struct req *r, int64_t id, enum authz_action act,
     struct load *l = arena_alloc(&r->arena, sizeof *l);
     l->id = id;
     l->field = field;
+    l->tombstone_ok = act == ACT_CUSTOMER_DELETE && op == KEHU__V1__REQUEST__OP_CUSTOMER_UNMERGE;
     l->ctx = ctx;
     l->act = act;
     l->then = then;
@@ -511,8 +513,8 @@ static void add_resolved(const struct db_result *res, void *arg)
                               .owner_path = owner_path, .owner_path_len = on < 0 ? 0 : on };
     const char *why;
     if (authz_check(req_who(r), ACT_CUSTOMER_WRITE, &t, &why) != KEHU__V1__CODE__OK) {
-        req_fail(r, KEHU__V1__CODE__PERMISSION_DENIED, NULL,
-                 "you may add customers only for yourself or within your own branch");
+        req_fail(r, KEHU__V1__CODE__PERMISSION_DENIED, NULL, "%s: a new customer must be within it",
+                 authz_cell(req_who(r), ACT_CUSTOMER_WRITE));
         return;
     }
     add_insert(r);
@@ -584,7 +586,7 @@ static void customer_add(struct req *r)
     const char *p_mine[] = { arena_printf(&r->arena, "%lld", (long long)(who->branch_id ? who->branch_id : who->unit_id)) };
     struct db_call *call = db_call_new(r->srv->db, add_resolved, r);
     db_call_add(call, &add_owner, 1, p_owner);
-    db_call_add(call, &rpc_unit_place_by_ref, 1, p_branch);
+    db_call_add(call, &rpc_branch_place_by_ref, 1, p_branch);
     db_call_add(call, &rpc_unit_place_by_id, 1, p_mine);
     db_call_send(call);
 }
@@ -637,7 +639,26 @@ static void customer_get(struct req *r)
 const struct rpc_entry rpc_customer_get = { KEHU__V1__REQUEST__OP_CUSTOMER_GET, "customer_get", ACT_CUSTOMER_READ, 0,
                                             customer_get };
 
-/* ---- CustomerEdit: read, merge, recompute keys, update if the version still matches */
+/* ---- CustomerEdit: read, merge, recompute keys, update if the version still matches
+ *
+ * Without a version (0) only the named fields change, on the record as it
+ * is: the update is still made against the version just read, and when
+ * someone saved in between, the record is read again and the named fields
+ * applied to it (a few times), so another change is never lost. */
+
+#define EDIT_ATTEMPTS 5
+
+/* A field named by an edit: its name, or one of the other names import
+ * accepts (phone, 电话, ...); owner and branch are not set by editing. */
+static int edit_field(const char *name)
+{
+    int i = customer_field_find(name);
+    if (i < 0)
+        i = customer_field_from_header(name);
+    return i >= 0 && i < CF_COUNT ? i : -1;
+}
+
+static void edit_loaded(struct req *r, const struct rpc_customer_ref *ref);
 
 static void edit_done(const struct db_result *res, void *arg)
 {
@@ -652,6 +673,12 @@ static void edit_done(const struct db_result *res, void *arg)
     }
     if (db_rows(res, 0) == 1) {
         reply_customer(r, res, 0);
+        return;
+    }
+    int *attempts = r->state;
+    if (m->version == 0 && db_rows(res, 1) == 1 && ++*attempts < EDIT_ATTEMPTS) {
+        /* someone saved in between: the named fields again, on the new record */
+        rpc_customer_load_ctx(r, m->id, ACT_CUSTOMER_WRITE, edit_loaded, attempts, "id");
         return;
     }
     /* someone else saved first: answer CONFLICT with the record as it is now */
@@ -673,7 +700,8 @@ static void edit_loaded(struct req *r, const struct rpc_customer_ref *ref)
 {
     const Kehu__V1__CustomerEdit *m = r->msg->customer_edit;
     const struct db_result *row = r->state;
-    if (ref->version != m->version) {
+    int64_t expected = m->version ? m->version : ref->version;
+    if (ref->version != expected) {
         Kehu__V1__Customer *now = rpc_customer_from_row(r, row, 0, 0);
         r->status.code = KEHU__V1__CODE__CONFLICT;
         r->status.field = "version";
@@ -689,7 +717,7 @@ static void edit_loaded(struct req *r, const struct rpc_customer_ref *ref)
     rpc_customer_values(r, &v, row, 0);
     int changed[CF_COUNT] = { 0 };
     for (size_t k = 0; k < m->n_set; k++) {
-        int i = customer_field_find(m->set[k]->field);
+        int i = edit_field(m->set[k]->field);
         const char *why = customer_field_set(&r->arena, &v, i, m->set[k]->value ? m->set[k]->value : "");
         if (why) {
             req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, customer_fields[i].name, "%s %s", customer_fields[i].name, why);
@@ -716,7 +744,7 @@ static void edit_loaded(struct req *r, const struct rpc_customer_ref *ref)
                                 " updated_by = $3, sort_key = $4, search_text = $5, search_tokens = $6::text[]");
     const char *params[6 + CF_COUNT];
     params[0] = arena_printf(&r->arena, "%lld", (long long)m->id);
-    params[1] = arena_printf(&r->arena, "%lld", (long long)m->version);
+    params[1] = arena_printf(&r->arena, "%lld", (long long)expected);
     params[2] = arena_printf(&r->arena, "%lld", (long long)req_who(r)->user_id);
     params[3] = k.sort_key;
     params[4] = k.text;
@@ -732,6 +760,7 @@ static void edit_loaded(struct req *r, const struct rpc_customer_ref *ref)
     snprintf(sql + n, sizeof sql - n,
              " WHERE id = $1 AND version = $2 AND merged_into IS NULL RETURNING *)"
              " SELECT " CUSTOMER_COLUMNS " FROM c" CUSTOMER_JOINS);
+    r->state = ref->ctx; /* the attempts so far */
     struct db_call *call = db_call_new(r->srv->db, edit_done, r);
     db_call_add_sql(call, sql, np, params);
     db_call_add(call, &customer_by_id, 1, params); /* the current record, for a CONFLICT */
@@ -745,8 +774,8 @@ static void customer_edit(struct req *r)
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "id", "a customer id is required");
         return;
     }
-    if (m->version <= 0) {
-        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "version", "the version you read is required");
+    if (m->version < 0) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "version", "a version is positive (0: the current record)");
         return;
     }
     if (m->n_set == 0) {
@@ -755,18 +784,21 @@ static void customer_edit(struct req *r)
     }
     for (size_t k = 0; k < m->n_set; k++) {
         const char *f = m->set[k]->field ? m->set[k]->field : "";
-        if (customer_field_find(f) < 0) {
+        int i = edit_field(f);
+        if (i < 0) {
             req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "set",
                      "'%s' is not a customer field one can set (owner and status change through assign and archive)", f);
             return;
         }
         for (size_t j = 0; j < k; j++)
-            if (strcmp(m->set[j]->field, f) == 0) {
-                req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "set", "'%s' is set twice", f);
+            if (edit_field(m->set[j]->field) == i) {
+                req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "set", "'%s' is set twice", customer_fields[i].name);
                 return;
             }
     }
-    rpc_customer_load(r, m->id, ACT_CUSTOMER_WRITE, edit_loaded);
+    int *attempts = arena_alloc(&r->arena, sizeof *attempts);
+    *attempts = 0;
+    rpc_customer_load_ctx(r, m->id, ACT_CUSTOMER_WRITE, edit_loaded, attempts, "id");
 }
 
 const struct rpc_entry rpc_customer_edit = { KEHU__V1__REQUEST__OP_CUSTOMER_EDIT, "customer_edit", ACT_CUSTOMER_WRITE,
@@ -820,6 +852,49 @@ static void customer_archive(struct req *r)
 
 const struct rpc_entry rpc_customer_archive = { KEHU__V1__REQUEST__OP_CUSTOMER_ARCHIVE, "customer_archive",
                                                 ACT_CUSTOMER_DELETE, 0, customer_archive };
+
+/* ---- CustomerUnarchive: an archived customer active again (customer_unarchive in sql/0015) */
+
+static struct db_stmt unarchive_stmt = DB_STMT("SELECT customer_unarchive($1, $2, $3)");
+
+static void unarchive_done(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    if (res->outcome != DB_OK) {
+        req_fail_db(r, res);
+        return;
+    }
+    if (db_rows(res, 1) != 1) {
+        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "id", "no customer %lld", (long long)r->msg->customer_unarchive->id);
+        return;
+    }
+    reply_customer(r, res, 1);
+}
+
+static void unarchive_loaded(struct req *r, const struct rpc_customer_ref *ref)
+{
+    const Kehu__V1__CustomerUnarchive *m = r->msg->customer_unarchive;
+    if (strcmp(ref->status, "archived") != 0) {
+        reply_customer(r, r->state, 0); /* not archived: nothing to do */
+        return;
+    }
+    const char *p[] = { arena_printf(&r->arena, "%lld", (long long)m->id),
+                        arena_printf(&r->arena, "%lld", (long long)m->version),
+                        arena_printf(&r->arena, "%lld", (long long)req_who(r)->user_id) };
+    struct db_call *call = db_call_new(r->srv->db, unarchive_done, r);
+    db_call_add(call, &unarchive_stmt, 3, p);
+    db_call_add(call, &customer_by_id, 1, p);
+    audit_call_send(r, call);
+}
+
+static void customer_unarchive(struct req *r)
+{
+    const Kehu__V1__CustomerUnarchive *m = r->msg->customer_unarchive;
+    rpc_customer_load_ctx(r, m ? m->id : 0, ACT_CUSTOMER_DELETE, unarchive_loaded, NULL, "id");
+}
+
+const struct rpc_entry rpc_customer_unarchive = { KEHU__V1__REQUEST__OP_CUSTOMER_UNARCHIVE, "customer_unarchive",
+                                                  ACT_CUSTOMER_DELETE, 0, customer_unarchive };
 
 /* ---- CustomerList and CustomerSearch: the caller's scope, filters, keyset pages */
 
@@ -1030,12 +1105,11 @@ static int filter_sql(struct req *r, const Kehu__V1__CustomerList *m, enum authz
     }
     if (m->owner && *m->owner)
         sql_param(r, b, " AND c.owner_id = (SELECT id FROM app_user WHERE username = lower($?))", m->owner);
-    if (m->branch && *m->branch)
+    if (m->branch && *m->branch) {
         sql_param(r, b,
-                  " AND c.branch_id IN (SELECT s.id FROM org_unit s JOIN org_unit u ON s.path @> ARRAY[u.id],"
-                  " (SELECT $?::text AS ref) x"
-                  " WHERE CASE WHEN x.ref ~ '^[0-9]{1,18}$' THEN u.id::text END = x.ref OR lower(u.name) = lower(x.ref))",
+                  " AND c.branch_id IN (SELECT s.id FROM org_unit s WHERE s.path @> ARRAY[org_unit_ref($?::text, 'branch')])",
                   m->branch);
+    }
     if (m->tag && *m->tag)
         sql_param(r, b, " AND c.tags @> ARRAY[$?::text]", m->tag);
     if (m->region && *m->region)
@@ -1164,7 +1238,7 @@ int rpc_customer_list_start(struct req *r, const Kehu__V1__CustomerList *m, uint
         const char *po[] = { m->owner && *m->owner ? m->owner : "" };
         const char *pb[] = { m->branch && *m->branch ? m->branch : "" };
         db_call_add(call, &rpc_user_by_name, 1, po);
-        db_call_add(call, &rpc_unit_place_by_ref, 1, pb);
+        db_call_add(call, &rpc_branch_place_by_ref, 1, pb);
         db_call_send(call);
         return 0;
     }
@@ -1248,10 +1322,18 @@ const struct rpc_entry rpc_customer_search = { KEHU__V1__REQUEST__OP_CUSTOMER_SE
 
 /* ---- CustomerHistory */
 
+/* The name an id in a logged value stands for: the owner's username, the
+ * branch's name; "" for other fields. */
+#define HISTORY_NAME(v)                                                                                            \
+    "coalesce(CASE WHEN " v " !~ '^[0-9]{1,18}$' THEN NULL"                                                        \
+    " WHEN l.field = 'owner_id' THEN (SELECT x.username FROM app_user x WHERE x.id = " v "::bigint)"             \
+    " WHEN l.field = 'branch_id' THEN (SELECT x.name FROM org_unit x WHERE x.id = " v "::bigint) END, '')"
+
 static struct db_stmt history_stmt = DB_STMT(
     "SELECT " SQL_MS("l.changed_at") ", coalesce(u.username, ''), l.entity, l.entity_id, l.field,"
     " coalesce(CASE WHEN l.field = 'id_number' THEN id_open(l.old_value) ELSE l.old_value END, ''),"
-    " coalesce(CASE WHEN l.field = 'id_number' THEN id_open(l.new_value) ELSE l.new_value END, ''), l.version"
+    " coalesce(CASE WHEN l.field = 'id_number' THEN id_open(l.new_value) ELSE l.new_value END, ''), l.version,"
+    HISTORY_NAME("l.old_value") ", " HISTORY_NAME("l.new_value")
     " FROM change_log l LEFT JOIN app_user u ON u.id = l.changed_by"
     " WHERE l.customer_id = $1 ORDER BY l.id DESC LIMIT $2");
 
@@ -1278,6 +1360,8 @@ static void history_done(const struct db_result *res, void *arg)
         c->old_value = rpc_col(r, res, 0, i, 5);
         c->new_value = rpc_col(r, res, 0, i, 6);
         c->version = db_get_i64(res, 0, i, 7);
+        c->old_name = rpc_col(r, res, 0, i, 8);
+        c->new_name = rpc_col(r, res, 0, i, 9);
         if (!*unmasked_p && strcmp(c->field, "id_number") == 0) {
             c->old_value = mask_id_number(&r->arena, c->old_value);
             c->new_value = mask_id_number(&r->arena, c->new_value);

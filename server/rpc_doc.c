@@ -19,6 +19,7 @@
 #include "audit.h"
 #include "conn.h"
 #include "log.h"
+#include "page.h"
 #include "rpc.h"
 #include "server.h"
 
@@ -455,9 +456,11 @@ const struct rpc_entry rpc_doc_get = { KEHU__V1__REQUEST__OP_DOC_GET, "doc_get",
 
 /* ---- DocList */
 
+/* Newest first, a page: $2 the cursor, $3 the page plus one; then the count
+ * after the cursor and the key. */
 static struct db_stmt doc_list_stmt = DB_STMT(
-    "SELECT " DOC_COLUMNS " FROM document d LEFT JOIN app_user u ON u.id = d.created_by WHERE d.customer_id = $1"
-    " ORDER BY d.id DESC");
+    "SELECT " DOC_COLUMNS ", count(*) OVER (), d.id::text FROM document d LEFT JOIN app_user u ON u.id = d.created_by"
+    " WHERE d.customer_id = $1 AND ($2::bigint IS NULL OR d.id < $2::bigint) ORDER BY d.id DESC LIMIT $3");
 
 static void docs_listed(const struct db_result *res, void *arg)
 {
@@ -466,9 +469,9 @@ static void docs_listed(const struct db_result *res, void *arg)
         req_fail_db(r, res);
         return;
     }
-    int n = db_rows(res, 0);
     Kehu__V1__Docs *list = arena_alloc(&r->arena, sizeof *list);
     kehu__v1__docs__init(list);
+    int n = page_end(r, r->state, res, 0, DOC_NCOLS + 1, &list->next_cursor, &list->remaining);
     list->docs = arena_alloc(&r->arena, sizeof *list->docs * (size_t)(n ? n : 1));
     for (int i = 0; i < n; i++)
         list->docs[list->n_docs++] = doc_from_row(r, res, 0, i);
@@ -479,8 +482,10 @@ static void docs_listed(const struct db_result *res, void *arg)
 
 static void doc_list_loaded(struct req *r, const struct rpc_customer_ref *ref)
 {
-    const char *p[] = { rpc_num(r, ref->id) };
-    db_query(r->srv->db, &doc_list_stmt, 1, p, docs_listed, r);
+    struct page *pg = ref->ctx;
+    r->state = pg;
+    const char *p[] = { rpc_num(r, ref->id), pg->key[0], pg->fetch };
+    db_query(r->srv->db, &doc_list_stmt, 3, p, docs_listed, r);
 }
 
 static void doc_list(struct req *r)
@@ -490,7 +495,10 @@ static void doc_list(struct req *r)
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "customer_id", "a customer id is required");
         return;
     }
-    rpc_customer_load(r, m->customer_id, ACT_CUSTOMER_READ, doc_list_loaded);
+    struct page *pg = arena_alloc(&r->arena, sizeof *pg);
+    if (page_begin(r, pg, "doc_list", "i", m->limit, m->after, 200, 1000) < 0)
+        return;
+    rpc_customer_load_ctx(r, m->customer_id, ACT_CUSTOMER_READ, doc_list_loaded, pg, "customer_id");
 }
 
 const struct rpc_entry rpc_doc_list = { KEHU__V1__REQUEST__OP_DOC_LIST, "doc_list", ACT_CUSTOMER_READ, 0, doc_list };

@@ -1,11 +1,13 @@
-/* Follow-ups: visits, calls, e-mails and meetings, planned and done.
+/* Follow-ups: visits, calls, e-mails, meetings, WeChat messages and SMS,
+ * planned and done.
  *
  * Plan: one planned follow-up, owned by the person who should do it (given,
  * else the customer's active owner, else the caller). Log: a contact that
  * happened; it completes the earliest planned follow-up of that kind, or is
  * recorded on its own, optionally plans the next one for the same owner, and
  * moves the customer's last contact — all in one statement. Due: a person's
- * planned follow-ups up to N days ahead, overdue ones included. List: all of
+ * planned follow-ups up to N days ahead, overdue ones included, and the
+ * contacts their grades' service policy asks for, paged together. List: all of
  * a customer's follow-ups.
  *
  * Dates are UTC calendar days, as everywhere in kehud (validate_today). */
@@ -15,6 +17,7 @@
 
 #include "conn.h"
 #include "log.h"
+#include "page.h"
 #include "rpc.h"
 #include "server.h"
 #include "validate.h"
@@ -25,7 +28,7 @@
 #define DUE_DAYS_DEFAULT 7
 #define DUE_DAYS_MAX 3660
 
-static const char *const kinds[] = { "visit", "call", "email", "meeting" };
+static const char *const kinds[] = { "visit", "call", "email", "meeting", "wechat", "sms" };
 
 const char *rpc_text_problem(const char *s, size_t max_chars, int multiline)
 {
@@ -97,9 +100,9 @@ static void reply_list(const struct db_result *res, void *arg)
         req_fail_db(r, res);
         return;
     }
-    int n = db_rows(res, 0);
     Kehu__V1__Followups *list = arena_alloc(&r->arena, sizeof *list);
     kehu__v1__followups__init(list);
+    int n = page_end(r, r->state, res, 0, 14, &list->next_cursor, &list->remaining);
     list->followups = arena_alloc(&r->arena, sizeof *list->followups * (size_t)(n ? n : 1));
     for (int i = 0; i < n; i++)
         list->followups[list->n_followups++] = followup_from_row(r, res, 0, i);
@@ -116,9 +119,9 @@ static int check_kind(struct req *r, const char *kind)
         if (strcmp(kind, kinds[i]) == 0)
             return 0;
     if (kind && *kind)
-        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "kind", "kind '%s' is not visit, call, email or meeting", kind);
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "kind", "kind '%s' is not visit, call, email, meeting, wechat or sms", kind);
     else
-        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "kind", "the kind is required: visit, call, email or meeting");
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "kind", "the kind is required: visit, call, email, meeting, wechat or sms");
     return -1;
 }
 
@@ -195,7 +198,7 @@ static void plan_user_found(const struct db_result *res, void *arg)
     rpc_principal_from_row(&them, res, 0, 0, 0);
     struct authz_target t = rpc_customer_target(&st->ref);
     const char *why;
-    if (authz_check(&them, ACT_CUSTOMER_WRITE, &t, &why) != KEHU__V1__CODE__OK) {
+    if (authz_check(&them, ACT_CUSTOMER_LOG_CONTACT, &t, &why) != KEHU__V1__CODE__OK) {
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "user", "'%s' may not work on customer %lld", them.username,
                  (long long)st->ref.id);
         return;
@@ -240,11 +243,11 @@ static void followup_plan(struct req *r)
     }
     if (check_text(r, "note", m->note, NOTE_MAX, 1) < 0 || check_text(r, "user", m->user, 64, 0) < 0)
         return;
-    rpc_customer_load(r, m->customer_id, ACT_CUSTOMER_WRITE, plan_loaded);
+    rpc_customer_load(r, m->customer_id, ACT_CUSTOMER_LOG_CONTACT, plan_loaded);
 }
 
-const struct rpc_entry rpc_followup_plan = { KEHU__V1__REQUEST__OP_FOLLOWUP_PLAN, "followup_plan", ACT_CUSTOMER_WRITE,
-                                             0, followup_plan };
+const struct rpc_entry rpc_followup_plan = { KEHU__V1__REQUEST__OP_FOLLOWUP_PLAN, "followup_plan",
+                                             ACT_CUSTOMER_LOG_CONTACT, 0, followup_plan };
 
 /* ---- FollowupLog */
 
@@ -315,68 +318,83 @@ static void followup_log(struct req *r)
     }
     if (check_text(r, "outcome", m->outcome, OUTCOME_MAX, 1) < 0 || check_text(r, "note", m->note, NOTE_MAX, 1) < 0)
         return;
-    rpc_customer_load(r, m->customer_id, ACT_CUSTOMER_WRITE, log_loaded);
+    rpc_customer_load(r, m->customer_id, ACT_CUSTOMER_LOG_CONTACT, log_loaded);
 }
 
-const struct rpc_entry rpc_followup_log = { KEHU__V1__REQUEST__OP_FOLLOWUP_LOG, "followup_log", ACT_CUSTOMER_WRITE, 0,
-                                            followup_log };
+const struct rpc_entry rpc_followup_log = { KEHU__V1__REQUEST__OP_FOLLOWUP_LOG, "followup_log",
+                                            ACT_CUSTOMER_LOG_CONTACT, 0, followup_log };
 
 /* ---- FollowupDue */
 
-/* A person's planned follow-ups due by $2 + $3 days (so overdue ones too),
- * oldest first (at most 1000), on customers the caller may read: the scope is
- * $4, $5 (rpc_scope_params). */
-static struct db_stmt due_stmt = DB_STMT(
-    "SELECT " FOLLOWUP_COLUMNS " FROM followup f" FOLLOWUP_JOINS
-    "WHERE f.owner_id = $1 AND f.status = 'planned' AND f.due <= $2::date + $3::int"
-    " AND c.merged_into IS NULL AND c.status <> 'archived' AND" RPC_SCOPE_SQL(4, 5)
-    " ORDER BY f.due, f.id LIMIT 1000");
-
+/* What is due for a person by $2 + $3 days (so overdue ones too), on
+ * customers the caller may read (scope $4, $5), in one order so that pages
+ * neither skip nor starve either kind: the planned follow-ups (src 0) and the
+ * contacts the service policy asks of them (customer_contacts_due, src 1),
+ * plus, for a manager asking about themselves ($6), the A customers in their
+ * scope that lack the dedicated owner their grade needs (a flag, first). By
+ * day, grade, customer, then the row. Columns: FOLLOWUP_COLUMNS (a policy
+ * row: id 0, status 'policy'), src, grade, last, overdue days, the count,
+ * then the keys. $7..$10 the cursor, $11 the page plus one. */
 #define DUE_SCOPE                                                                                      \
     " AND c.merged_into IS NULL AND c.status NOT IN ('archived', 'churned') AND" RPC_SCOPE_SQL(4, 5)
-/* The contacts the service policy asks of the person (customer_contacts_due)
- * by the same day; and, for a manager asking about themselves, the A
- * customers in their scope that lack the dedicated owner their grade needs. */
-static struct db_stmt contacts_due_stmt = DB_STMT(
-    "SELECT * FROM (SELECT c.id, c.name, coalesce(grade_of(c.id, 'abc'), 'C'), d.kind, d.due::text,"
-    "  coalesce(d.last::text, ''), greatest($2::date - d.due, 0), coalesce(u.username, '')"
+#define DUE_COL_SRC 13  /* then grade, last, overdue days, the three keys, the count */
+#define DUE_COL_KEYS 21 /* the keys as text */
+static struct db_stmt due_stmt = DB_STMT(
+    "WITH x AS ("
+    " SELECT " FOLLOWUP_COLUMNS ", 0 AS src, coalesce(grade_of(c.id, 'abc'), 'C') AS grade, '' AS last,"
+    "  greatest($2::date - f.due, 0) AS overdue, f.due AS k_due, f.customer_id AS k_cust,"
+    "  'f' || lpad(f.id::text, 19, '0') AS k_row"
+    "  FROM followup f" FOLLOWUP_JOINS
+    "  WHERE f.owner_id = $1 AND f.status = 'planned' AND f.due <= $2::date + $3::int"
+    "  AND c.merged_into IS NULL AND c.status <> 'archived' AND" RPC_SCOPE_SQL(4, 5)
+    " UNION ALL"
+    " SELECT 0, c.id, c.name, d.kind, 'policy', d.due::text, 0, '', '', '', coalesce(u.username, ''), 0, '',"
+    "  1, coalesce(grade_of(c.id, 'abc'), 'C'), coalesce(d.last::text, ''), greatest($2::date - d.due, 0),"
+    "  d.due, c.id, 'p' || d.kind"
     "  FROM customer c CROSS JOIN LATERAL customer_contacts_due(c.id) d LEFT JOIN app_user u ON u.id = c.owner_id"
     "  WHERE c.owner_id = $1 AND d.due <= $2::date + $3::int" DUE_SCOPE
     " UNION ALL"
-    " SELECT c.id, c.name, 'A', 'owner', '', '', 0, ''"
+    " SELECT 0, c.id, c.name, 'owner', 'policy', '', 0, '', '', '', '', 0, '', 1, 'A', '', 0, '-infinity'::date,"
+    "  c.id, 'powner'"
     "  FROM customer_grade g JOIN customer c ON c.id = g.customer_id"
     "  WHERE $6 AND c.owner_id IS NULL AND (SELECT s.dedicated FROM grade_service('A') s)"
     "  AND (g.abc = 'A' OR g.customer_id IN (SELECT o.customer_id FROM grade_override o WHERE o.dimension = 'abc'"
-    "   AND o.grade = 'A' AND o.status = 'active')) AND grade_of(c.id, 'abc') = 'A'" DUE_SCOPE ") x"
-    " ORDER BY x.due = '' DESC, x.due, x.id LIMIT 1000");
+    "   AND o.grade = 'A' AND o.status = 'active')) AND grade_of(c.id, 'abc') = 'A'" DUE_SCOPE ")"
+    " SELECT x.*, count(*) OVER (), x.k_due::text, x.grade, x.k_cust::text, x.k_row FROM x"
+    " WHERE $7::date IS NULL OR (x.k_due, x.grade, x.k_cust, x.k_row) > ($7::date, $8::text, $9::bigint, $10::text)"
+    " ORDER BY x.k_due, x.grade, x.k_cust, x.k_row LIMIT $11");
+#define DUE_LIMIT_DEFAULT 200
+#define DUE_LIMIT_MAX 1000
 
 static void due_done(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
+    struct page *pg = r->state;
     if (res->outcome != DB_OK) {
         req_fail_db(r, res);
         return;
     }
     Kehu__V1__Followups *list = arena_alloc(&r->arena, sizeof *list);
     kehu__v1__followups__init(list);
-    int n = db_rows(res, 0);
+    int n = page_end(r, pg, res, 0, DUE_COL_KEYS, &list->next_cursor, &list->remaining);
     list->followups = arena_alloc(&r->arena, sizeof *list->followups * (size_t)(n ? n : 1));
-    for (int i = 0; i < n; i++)
-        list->followups[list->n_followups++] = followup_from_row(r, res, 0, i);
-    n = db_rows(res, 1);
     list->contacts_due = arena_alloc(&r->arena, sizeof *list->contacts_due * (size_t)(n ? n : 1));
     for (int i = 0; i < n; i++) {
+        if (db_get_i64(res, 0, i, DUE_COL_SRC) == 0) {
+            list->followups[list->n_followups++] = followup_from_row(r, res, 0, i);
+            continue;
+        }
         Kehu__V1__ContactDue *d = arena_alloc(&r->arena, sizeof *d);
         kehu__v1__contact_due__init(d);
-        d->customer_id = db_get_i64(res, 1, i, 0);
+        d->customer_id = db_get_i64(res, 0, i, 1);
         audit_note_customer(r, d->customer_id);
-        d->customer_name = arena_strdup(&r->arena, db_get(res, 1, i, 1));
-        d->grade = arena_strdup(&r->arena, db_get(res, 1, i, 2));
-        d->kind = arena_strdup(&r->arena, db_get(res, 1, i, 3));
-        d->due = arena_strdup(&r->arena, db_get(res, 1, i, 4));
-        d->last = arena_strdup(&r->arena, db_get(res, 1, i, 5));
-        d->overdue_days = (int32_t)db_get_i64(res, 1, i, 6);
-        d->owner = arena_strdup(&r->arena, db_get(res, 1, i, 7));
+        d->customer_name = rpc_col(r, res, 0, i, 2);
+        d->kind = rpc_col(r, res, 0, i, 3);
+        d->due = rpc_col(r, res, 0, i, 5);
+        d->owner = rpc_col(r, res, 0, i, 10);
+        d->grade = rpc_col(r, res, 0, i, DUE_COL_SRC + 1);
+        d->last = rpc_col(r, res, 0, i, DUE_COL_SRC + 2);
+        d->overdue_days = (int32_t)db_get_i64(res, 0, i, DUE_COL_SRC + 3);
         list->contacts_due[list->n_contacts_due++] = d;
     }
     r->resp.result_case = KEHU__V1__RESPONSE__RESULT_FOLLOWUPS;
@@ -387,6 +405,7 @@ static void due_done(const struct db_result *res, void *arg)
 static void due_query(struct req *r, int64_t user_id)
 {
     const Kehu__V1__FollowupDue *m = r->msg->followup_due;
+    struct page *pg = r->state;
     const char *kind, *scope_id;
     rpc_scope_params(r, ACT_CUSTOMER_READ, &kind, &scope_id);
     char today[11];
@@ -394,13 +413,18 @@ static void due_query(struct req *r, int64_t user_id)
     const struct principal *who = req_who(r);
     int flags = user_id == who->user_id &&
                 (who->role == KEHU__V1__ROLE__ADMIN || who->role == KEHU__V1__ROLE__BRANCH_MANAGER);
-    const char *p[] = { rpc_num(r, user_id), arena_strdup(&r->arena, today),
-                        arena_printf(&r->arena, "%u", m && m->days ? m->days : DUE_DAYS_DEFAULT), kind, scope_id,
-                        flags ? "true" : "false" };
-    struct db_call *call = db_call_new(r->srv->db, due_done, r);
-    db_call_add(call, &due_stmt, 5, p);
-    db_call_add(call, &contacts_due_stmt, 6, p);
-    db_call_send(call);
+    const char *p[] = { rpc_num(r, user_id),
+                        arena_strdup(&r->arena, today),
+                        arena_printf(&r->arena, "%u", m && m->days ? m->days : DUE_DAYS_DEFAULT),
+                        kind,
+                        scope_id,
+                        flags ? "true" : "false",
+                        pg->key[0],
+                        pg->key[1],
+                        pg->key[2],
+                        pg->key[3],
+                        pg->fetch };
+    db_query(r->srv->db, &due_stmt, 11, p, due_done, r);
 }
 
 static void due_user_found(const struct db_result *res, void *arg)
@@ -425,6 +449,11 @@ static void followup_due(struct req *r)
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "days", "days is at most %d", DUE_DAYS_MAX);
         return;
     }
+    struct page *pg = arena_alloc(&r->arena, sizeof *pg);
+    if (page_begin(r, pg, "followup_due", "dtit", m ? m->limit : 0, m ? m->after : NULL, DUE_LIMIT_DEFAULT,
+                   DUE_LIMIT_MAX) < 0)
+        return;
+    r->state = pg;
     if (!m || !m->user || !*m->user || strcasecmp(m->user, who->username) == 0) {
         due_query(r, who->user_id);
         return;
@@ -440,15 +469,21 @@ const struct rpc_entry rpc_followup_due = { KEHU__V1__REQUEST__OP_FOLLOWUP_DUE, 
 
 /* ---- FollowupList */
 
-/* Newest first: by the day it was done or is due. */
+/* Newest first: by the day it was done or is due (in microseconds, the key
+ * with the id), a page: $2 $3 the cursor, $4 the page plus one; after
+ * FOLLOWUP_COLUMNS (13) the count after the cursor and the keys. */
+#define LIST_WHEN "(extract(epoch FROM coalesce(f.done_at, f.due::timestamp AT TIME ZONE 'UTC')) * 1000000)::bigint"
 static struct db_stmt list_stmt = DB_STMT(
-    "SELECT " FOLLOWUP_COLUMNS " FROM followup f" FOLLOWUP_JOINS "WHERE f.customer_id = $1"
-    " ORDER BY coalesce(f.done_at, f.due::timestamp AT TIME ZONE 'UTC') DESC, f.id DESC");
+    "SELECT " FOLLOWUP_COLUMNS ", count(*) OVER (), " LIST_WHEN "::text, f.id::text FROM followup f" FOLLOWUP_JOINS
+    "WHERE f.customer_id = $1 AND ($2::bigint IS NULL OR (" LIST_WHEN ", f.id) < ($2::bigint, $3::bigint))"
+    " ORDER BY " LIST_WHEN " DESC, f.id DESC LIMIT $4");
 
 static void list_loaded(struct req *r, const struct rpc_customer_ref *ref)
 {
-    const char *p[] = { rpc_num(r, ref->id) };
-    db_query(r->srv->db, &list_stmt, 1, p, reply_list, r);
+    struct page *pg = ref->ctx;
+    r->state = pg;
+    const char *p[] = { rpc_num(r, ref->id), pg->key[0], pg->key[1], pg->fetch };
+    db_query(r->srv->db, &list_stmt, 4, p, reply_list, r);
 }
 
 static void followup_list(struct req *r)
@@ -456,7 +491,10 @@ static void followup_list(struct req *r)
     const Kehu__V1__FollowupList *m = r->msg->followup_list;
     if (check_customer_id(r, m ? m->customer_id : 0) < 0)
         return;
-    rpc_customer_load(r, m->customer_id, ACT_CUSTOMER_READ, list_loaded);
+    struct page *pg = arena_alloc(&r->arena, sizeof *pg);
+    if (page_begin(r, pg, "followup_list", "ii", m->limit, m->after, 200, 1000) < 0)
+        return;
+    rpc_customer_load_ctx(r, m->customer_id, ACT_CUSTOMER_READ, list_loaded, pg, "customer_id");
 }
 
 const struct rpc_entry rpc_followup_list = { KEHU__V1__REQUEST__OP_FOLLOWUP_LIST, "followup_list", ACT_CUSTOMER_READ,

@@ -18,6 +18,7 @@
 #include "db_copy.h"
 #include "grades.h"
 #include "log.h"
+#include "page.h"
 #include "rpc.h"
 #include "server.h"
 #include "util.h"
@@ -26,7 +27,8 @@
 #define REASON_MAX 500
 #define NOTES_MAX 2000
 #define SHOW_HISTORY "50"
-#define OVERRIDE_LIST_MAX "500"
+#define OVERRIDE_LIST_DEFAULT 500
+#define OVERRIDE_LIST_MAX 1000
 #define SCHEDULE_FIRST_MS 60000 /* the first look at the schedule, a minute after start */
 
 /* ---- dimensions */
@@ -123,13 +125,16 @@ struct grade_job {
     char kind[12];
     char as_of[11];
     int dry;
+    int backtest; /* dated before today and not live: a dry run, kept nowhere */
     int64_t actor;
+    int64_t branch; /* a branch's own run; 0 the whole company */
     int64_t run_id;
     uint64_t started_ms;
     Kehu__V1__GradeRunResult *result; /* in r's arena, or NULL */
     enum { JOB_OK, JOB_FAILED } outcome;
     Kehu__V1__Code code;
     char message[256];
+    char field[32]; /* the request's field the failure is about, "" none */
 };
 
 struct grade_state {
@@ -167,7 +172,7 @@ static void job_end(struct grade_job *job)
             r->resp.grade_run = job->result;
             req_reply(r);
         } else {
-            req_fail(r, job->code, NULL, "%s", job->message);
+            req_fail(r, job->code, job->field, "%s", job->message);
         }
     }
     free(job);
@@ -189,8 +194,13 @@ static int job_db_failed(struct grade_job *job, const struct db_result *res)
         job_fail(job, KEHU__V1__CODE__UNAVAILABLE, "the database is not available");
     else if (strcmp(res->sqlstate, "55P03") == 0)
         job_fail(job, KEHU__V1__CODE__FAILED_PRECONDITION, "another grading run is in progress");
-    else if (strcmp(res->sqlstate, "22023") == 0)
-        job_fail(job, KEHU__V1__CODE__INVALID_ARGUMENT, res->message);
+    else if (strcmp(res->sqlstate, "22023") == 0 || strcmp(res->sqlstate, "KH400") == 0 ||
+             strcmp(res->sqlstate, "KH412") == 0) {
+        snprintf(job->field, sizeof job->field, "%s", res->column ? res->column : "");
+        job_fail(job, strcmp(res->sqlstate, "KH412") == 0 ? KEHU__V1__CODE__FAILED_PRECONDITION
+                                                          : KEHU__V1__CODE__INVALID_ARGUMENT,
+                 res->primary ? res->primary : "the grading run was refused");
+    }
     else {
         log_error(0, 0, "grading run: %s %s", res->sqlstate, res->message);
         job_fail(job, KEHU__V1__CODE__INTERNAL, "the grading run failed (see kehud's log)");
@@ -285,6 +295,8 @@ static void job_header(const struct db_result *res, void *arg)
         g->duration_ms = db_get_i64(res, 0, 0, 7);
         g->started_at_ms = db_get_i64(res, 0, 0, 8);
         g->started_by = rpc_col(r, res, 0, 0, 9);
+        g->branch = rpc_col(r, res, 0, 0, 10);
+        g->backtest = job->backtest;
         job->result = g;
     }
     char sql[1024];
@@ -310,8 +322,9 @@ static void job_ran(const struct db_result *res, void *arg)
     char sql[512];
     snprintf(sql, sizeof sql,
              "SELECT r.id, r.kind, r.as_of::text, r.params::text, r.customers, r.changed, r.warnings_raised,"
-             " r.duration_ms, " SQL_MS("r.started_at") ", coalesce(u.username, '')"
-             " FROM grading_run r LEFT JOIN app_user u ON u.id = r.started_by WHERE r.id = %lld",
+             " r.duration_ms, " SQL_MS("r.started_at") ", coalesce(u.username, ''), coalesce(b.name, '')"
+             " FROM grading_run r LEFT JOIN app_user u ON u.id = r.started_by"
+             " LEFT JOIN org_unit b ON b.id = r.branch_id WHERE r.id = %lld",
              (long long)job->run_id);
     db_copy_exec(job->x, sql, job_header, job);
 }
@@ -325,9 +338,11 @@ static void job_connected(const struct db_result *res, void *arg)
     }
     db_copy_on_notice(job->x, on_notice, job);
     /* the values are checked (kind, a valid date) or numbers: safe to write into the text */
-    char sql[512], actor[24] = "NULL";
+    char sql[640], actor[24] = "NULL", branch[24] = "NULL";
     if (job->actor)
         snprintf(actor, sizeof actor, "%lld", (long long)job->actor);
+    if (job->branch)
+        snprintf(branch, sizeof branch, "%lld", (long long)job->branch);
     snprintf(sql, sizeof sql,
              "SET application_name = 'kehud grading'; SET statement_timeout = 0;"
              /* a million customers' aggregates and sorts fit in memory: no spilling to disk (the
@@ -336,13 +351,14 @@ static void job_connected(const struct db_result *res, void *arg)
              /* one core: parallel workers would double the run's CPU (merging the partial aggregates
               * costs about what they save) and take the core that serves requests */
              " SET max_parallel_workers_per_gather = 0; BEGIN;"
-             " SELECT grade_run('%s', '%s'::date, %s, %s)",
-             job->kind, job->as_of, job->dry ? "true" : "false", actor);
+             " SELECT grade_run('%s', '%s'::date, %s, %s, %s)",
+             job->kind, job->as_of, job->dry ? "true" : "false", actor, branch);
     db_copy_exec(job->x, sql, job_ran, job);
 }
 
 /* Starts a run; r (may be NULL) is answered when it ends. */
-static void job_start(struct server *s, struct req *r, const char *kind, const char *as_of, int dry, int64_t actor)
+static void job_start(struct server *s, struct req *r, const char *kind, const char *as_of, int dry, int backtest,
+                      int64_t actor, int64_t branch)
 {
     struct grade_state *gs = state_of(s);
     if (gs->job) {
@@ -357,7 +373,9 @@ static void job_start(struct server *s, struct req *r, const char *kind, const c
     snprintf(job->kind, sizeof job->kind, "%s", kind);
     snprintf(job->as_of, sizeof job->as_of, "%s", as_of);
     job->dry = dry;
+    job->backtest = backtest;
     job->actor = actor;
+    job->branch = branch;
     job->started_ms = uv_now(s->loop);
     gs->job = job;
     log_info(r ? r->conn->id : 0, r ? r->id : 0, "grading run (%s%s, as of %s) starting", kind, dry ? ", dry" : "",
@@ -385,7 +403,26 @@ static void grade_run(struct req *r)
         return;
     if (!*as_of)
         as_of = today;
-    job_start(r->srv, r, kind, as_of, m && m->dry_run, who->user_id);
+    /* company-wide runs are head office's; a branch manager grades their own branch (a full run only
+     * where ABC ranks within each branch: the SQL refuses it otherwise, saying so) */
+    int64_t branch = 0;
+    if (who->role != KEHU__V1__ROLE__ADMIN) {
+        if (!who->branch_id) {
+            req_fail(r, KEHU__V1__CODE__PERMISSION_DENIED, NULL,
+                     "a branch manager grades their own branch, and you are not placed in one");
+            return;
+        }
+        branch = who->branch_id;
+    }
+    /* a run dated before today is a back-test unless an admin asks for a live one (the SQL keeps the
+     * live grading moving forward in time) */
+    int backtest = strcmp(as_of, today) < 0 && !(m && m->live);
+    if (m && m->live && strcmp(as_of, today) < 0 && who->role != KEHU__V1__ROLE__ADMIN) {
+        req_fail(r, KEHU__V1__CODE__PERMISSION_DENIED, "live",
+                 "only an admin makes a back-dated run the live grading; without live it is a back-test");
+        return;
+    }
+    job_start(r->srv, r, kind, as_of, (m && m->dry_run) || backtest, backtest, who->user_id, branch);
 }
 
 const struct rpc_entry rpc_grade_run = { KEHU__V1__REQUEST__OP_GRADE_RUN, "grade_run", ACT_CUSTOMER_WRITE, 0,
@@ -404,7 +441,7 @@ static void schedule_checked(const struct db_result *res, void *arg)
         return;
     char today[11];
     validate_today(today);
-    job_start(s, NULL, db_get(res, 0, 0, 0), today, 0, 0);
+    job_start(s, NULL, db_get(res, 0, 0, 0), today, 0, 0, 0, 0);
 }
 
 static void on_schedule(uv_timer_t *t)
@@ -486,11 +523,14 @@ static struct db_stmt show_header = DB_STMT(
     " coalesce((g.sales * 100)::bigint, 0), coalesce((g.aum * 100)::bigint, 0), coalesce(g.score::text, ''),"
     " coalesce(g.since::text, ''), coalesce(g.last_purchase::text, ''),"
     " coalesce((SELECT min(d.due)::text FROM customer_contacts_due(c.id) d), ''),"
-    " coalesce(grade_service_text(coalesce(grade_of(c.id, 'abc'), 'C')), '')"
+    " coalesce(grade_service_text(coalesce(grade_of(c.id, 'abc'), 'C')), ''),"
+    " CASE WHEN g.abc_held THEN 'held at B: credit ' || coalesce(grade_of(c.id, 'credit'), g.credit, '?')"
+    "  || ' is below the floor ' || grade_policy_text('abc.credit_floor') || ' (abc.credit_floor)' ELSE '' END"
     " FROM customer c LEFT JOIN customer_grade g ON g.customer_id = c.id"
-    /* every run grades every live customer: the last run is the one that graded it (unchanged rows are not rewritten) */
+    /* every run grades every live customer of its scope (the company, or one branch): the last such run is the
+     * one that graded it (unchanged rows are not rewritten) */
     " LEFT JOIN LATERAL (SELECT r.id, r.as_of FROM grading_run r WHERE g.customer_id IS NOT NULL"
-    "  ORDER BY r.id DESC LIMIT 1) l ON true WHERE c.id = $1");
+    "  AND (r.branch_id IS NULL OR r.branch_id = c.branch_id) ORDER BY r.id DESC LIMIT 1) l ON true WHERE c.id = $1");
 /* The grades in force, each with the run and date that set it: the last
  * history row where it changed, or the override's day. */
 static struct db_stmt show_grades = DB_STMT(
@@ -542,6 +582,7 @@ static void show_done(const struct db_result *res, void *arg)
     g->last_purchase = rpc_col(r, res, 0, 0, 8);
     g->next_contact_due = rpc_col(r, res, 0, 0, 9);
     g->service = rpc_col(r, res, 0, 0, 10);
+    g->abc_note = rpc_col(r, res, 0, 0, 11);
 
     int n = db_rows(res, 1);
     g->grades = arena_alloc(&r->arena, sizeof *g->grades * (size_t)(n ? n : 1));
@@ -845,13 +886,15 @@ const struct rpc_entry rpc_grade_approve = { KEHU__V1__REQUEST__OP_GRADE_APPROVE
 
 /* ---- GradeOverrideList */
 
+/* A page, newest first: OVERRIDE_COLUMNS, then the count after the cursor
+ * ($5) and the key; $6 the page plus one. */
 static struct db_stmt override_list = DB_STMT(
-    "SELECT " OVERRIDE_COLUMNS " FROM grade_override o" OVERRIDE_JOINS
+    "SELECT " OVERRIDE_COLUMNS ", count(*) OVER (), o.id::text FROM grade_override o" OVERRIDE_JOINS
     " JOIN customer c ON c.id = o.customer_id"
     " WHERE" RPC_SCOPE_SQL(1, 2) "AND ($3 = 'all' OR ($3 = 'expired' AND o.status = 'active' AND o.until < current_date)"
     "  OR (o.status = $3 AND NOT ($3 = 'active' AND o.until < current_date)))"
-    " AND ($4::bigint = 0 OR o.customer_id = $4::bigint)"
-    " ORDER BY o.id DESC LIMIT " OVERRIDE_LIST_MAX);
+    " AND ($4::bigint = 0 OR o.customer_id = $4::bigint) AND ($5::bigint IS NULL OR o.id < $5::bigint)"
+    " ORDER BY o.id DESC LIMIT $6");
 
 static void override_list_done(const struct db_result *res, void *arg)
 {
@@ -862,7 +905,7 @@ static void override_list_done(const struct db_result *res, void *arg)
     }
     Kehu__V1__GradeOverrides *l = arena_alloc(&r->arena, sizeof *l);
     kehu__v1__grade_overrides__init(l);
-    int n = db_rows(res, 0);
+    int n = page_end(r, r->state, res, 0, 12, &l->next_cursor, &l->remaining);
     l->overrides = arena_alloc(&r->arena, sizeof *l->overrides * (size_t)(n ? n : 1));
     for (int i = 0; i < n; i++)
         l->overrides[i] = override_from_row(r, res, 0, i);
@@ -885,10 +928,15 @@ static void grade_override_list(struct req *r)
                  "status must be pending, active, rejected, revoked, expired or all");
         return;
     }
+    struct page *pg = arena_alloc(&r->arena, sizeof *pg);
+    if (page_begin(r, pg, "grade_override_list", "i", m ? m->limit : 0, m ? m->after : NULL, OVERRIDE_LIST_DEFAULT,
+                   OVERRIDE_LIST_MAX) < 0)
+        return;
+    r->state = pg;
     const char *kind, *id;
     rpc_scope_params(r, ACT_CUSTOMER_READ, &kind, &id);
-    const char *p[] = { kind, id, status, rpc_num(r, m ? m->customer_id : 0) };
-    db_query(r->srv->db, &override_list, 4, p, override_list_done, r);
+    const char *p[] = { kind, id, status, rpc_num(r, m ? m->customer_id : 0), pg->key[0], pg->fetch };
+    db_query(r->srv->db, &override_list, 6, p, override_list_done, r);
 }
 
 const struct rpc_entry rpc_grade_override_list = { KEHU__V1__REQUEST__OP_GRADE_OVERRIDE_LIST, "grade_override_list",

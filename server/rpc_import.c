@@ -24,6 +24,7 @@
 #include "csv.h"
 #include "customer_fields.h"
 #include "db_copy.h"
+#include "grades.h"
 #include "log.h"
 #include "rpc.h"
 #include "server.h"
@@ -53,9 +54,15 @@ static const struct {
 
 /* Columns an export writes that an import recognises but does not set. */
 static const char *const ignored_columns[] = { "id", "status", "revenue", "balance", "created_at", "updated_at",
+                                               "grade_abc", "grade_volume", "grade_value_tier", "grade_asset_tier",
+                                               "grade_lifecycle", "grade_credit", "grade_needs", "grade_potential",
+                                               "grade_influence",
                                                "version", "last_contact" };
 
 #define COL_IGNORED (-2)
+/* update mode: the customer a row updates, and the version it was read at */
+#define COL_ROW_ID (-3)
+#define COL_ROW_VERSION (-4)
 #define MAX_COLUMNS 256
 
 struct rejected {
@@ -93,6 +100,15 @@ struct import {
     const char *csv_error_field; /* the request field csv_error is about ("data" when NULL) */
     int step;                   /* of the final SQL */
     uint64_t imported;
+    int confirm;                /* the client commits (ImportChunk.commit) */
+    int update;                 /* rows matching a customer by id or ext_ref update it */
+    int present[CF_COUNT];      /* the fields the file has a column for (what an update sets) */
+    char **ignored;             /* recognised columns not imported, for the report */
+    size_t nignored;
+    uint64_t updated;
+    int awaiting;               /* checked and staged: waiting for the client's commit */
+    uint64_t skipped;
+    size_t staged_rejected, staged_duplicates; /* reported with the staged result, for the log at commit */
     Kehu__V1__ImportResult *result;
     uint64_t started_ms;
     /* a chunk being parsed on the thread pool: ICU makes a row cost ~0.25 ms,
@@ -126,6 +142,7 @@ static void import_free(struct import *im)
     arena_free(&im->rows);
     free(im->rejected);
     free(im->unknown);
+    free(im->ignored);
     free(im);
 }
 
@@ -249,6 +266,14 @@ static int map_header(struct import *im, const char *const *fields, const size_t
         for (size_t k = 0; f < 0 && k < sizeof ignored_columns / sizeof ignored_columns[0]; k++)
             if (strcasecmp(ignored_columns[k], h) == 0)
                 f = COL_IGNORED;
+        if (im->update && f == COL_IGNORED && strcasecmp(h, "id") == 0)
+            f = COL_ROW_ID;
+        else if (im->update && f == COL_IGNORED && strcasecmp(h, "version") == 0)
+            f = COL_ROW_VERSION;
+        if (f == COL_IGNORED) {
+            im->ignored = xrealloc(im->ignored, (im->nignored + 1) * sizeof *im->ignored);
+            im->ignored[im->nignored++] = arena_strdup(&im->arena, h);
+        }
         if (f >= 0) {
             int slot = f == CF_OWNER ? CF_COUNT : f == CF_BRANCH ? CF_COUNT + 1 : f;
             if (seen[slot]) {
@@ -265,6 +290,15 @@ static int map_header(struct import *im, const char *const *fields, const size_t
     }
     if (im->kind == IMPORT_CUSTOMERS && !seen[FI_NAME]) {
         im->csv_error = "the header has no name column (name or 姓名)";
+        return 1;
+    }
+    if (im->kind == IMPORT_CUSTOMERS)
+        for (int f = 0; f < CF_COUNT; f++)
+            im->present[f] = seen[f];
+    /* an update recomputes the search keys from the row: it needs every field they are made of */
+    if (im->update && !(seen[FI_PHONES] && seen[FI_EMAIL] && seen[FI_COMPANY] && seen[FI_ID_NUMBER] && seen[FI_EXT_REF])) {
+        im->csv_error = "an update needs the columns name, phones, email, company, id_number and ext_ref"
+                        " (customer export writes them)";
         return 1;
     }
     /* without a default branch (an import from above a branch) each row must
@@ -309,17 +343,38 @@ static const char *value_alias(int field, const char *v)
 static void stage_customer(struct import *im, const char *const *fields, const size_t *lens, size_t n, uint64_t line)
 {
     struct cvalues v = { 0 };
-    const char *owner = "", *branch = "";
+    const char *owner = "", *branch = "", *row_id = "", *row_version = "";
     const char *given[CF_COUNT] = { 0 };
     for (size_t i = 0; i < im->ncolumns; i++) {
         int f = im->column[i];
-        if (f == CF_OWNER)
+        if (f == COL_ROW_ID)
+            row_id = cell(im, fields, lens, n, i);
+        else if (f == COL_ROW_VERSION)
+            row_version = cell(im, fields, lens, n, i);
+        else if (f == CF_OWNER)
             owner = cell(im, fields, lens, n, i);
         else if (f == CF_BRANCH)
             branch = cell(im, fields, lens, n, i);
         else if (f >= 0 && f < CF_COUNT)
             given[f] = cell(im, fields, lens, n, i);
     }
+    int64_t num_check;
+    if (*row_id && (parse_i64(row_id, &num_check) < 0 || num_check <= 0)) {
+        reject(im, line, "id", arena_printf(&im->rows, "id must be a customer's id, not '%s'", row_id));
+        return;
+    }
+    if (*row_version && (parse_i64(row_version, &num_check) < 0 || num_check <= 0)) {
+        reject(im, line, "version", arena_printf(&im->rows, "version must be a number, not '%s'", row_version));
+        return;
+    }
+    if (im->update)
+        for (int f = FI_ID_NUMBER; f <= FI_PHONES; f++)
+            if (given[f] && strchr(given[f], '*')) { /* an export masks what the reader may not see */
+                reject(im, line, customer_fields[f].name,
+                       arena_printf(&im->rows, "%s is masked in this file: write the full value or leave the customer out",
+                                    customer_fields[f].name));
+                return;
+            }
     for (int f = 0; f < CF_COUNT; f++) {
         const char *value = given[f] ? given[f] : "";
         if (f == FI_KIND && !*value)
@@ -359,8 +414,8 @@ static void stage_customer(struct import *im, const char *const *fields, const s
         copy_sep(&im->copy, '\t');
         copy_text(&im->copy, customer_field_param(&im->rows, &v, f));
     }
-    const char *tail[] = { owner, branch, k.sort_key, k.text, k.tokens };
-    for (size_t i = 0; i < 5; i++) {
+    const char *tail[] = { owner, branch, k.sort_key, k.text, k.tokens, row_id, row_version };
+    for (size_t i = 0; i < 7; i++) {
         copy_sep(&im->copy, '\t');
         copy_text(&im->copy, tail[i]);
     }
@@ -465,8 +520,14 @@ static char *customers_resolve_sql(struct import *im)
         "UPDATE import_stage SET problem_field = 'owner', problem = 'no active user named ' || owner"
         " WHERE owner IS NOT NULL AND owner_id IS NULL;"
         "%s"
-        "UPDATE import_stage s SET branch_id = b.id FROM org_unit b WHERE s.problem IS NULL AND s.branch IS NOT NULL"
-        " AND b.kind = 'branch' AND (lower(b.name) = lower(s.branch) OR b.id::text = s.branch);"
+        /* each branch named once: by id, path or a name only one unit has (org_unit_match) */
+        "UPDATE import_stage s SET problem_field = 'branch', problem = org_unit_ambiguity(m.branch, m.ids)"
+        " FROM (SELECT d.branch, org_unit_match(d.branch) AS ids FROM (SELECT DISTINCT branch FROM import_stage"
+        " WHERE branch IS NOT NULL) d) m WHERE s.problem IS NULL AND s.branch = m.branch AND cardinality(m.ids) > 1;"
+        "UPDATE import_stage s SET branch_id = b.id"
+        " FROM (SELECT d.branch, org_unit_match(d.branch) AS ids FROM (SELECT DISTINCT branch FROM import_stage"
+        " WHERE branch IS NOT NULL) d) m JOIN org_unit b ON b.id = m.ids[1]"
+        " WHERE s.problem IS NULL AND s.branch = m.branch AND cardinality(m.ids) = 1 AND b.kind = 'branch';"
         "UPDATE import_stage SET problem_field = 'branch', problem = 'no branch named ' || branch"
         " WHERE problem IS NULL AND branch IS NOT NULL AND branch_id IS NULL;"
         "UPDATE import_stage s SET branch_id = o.branch_id FROM app_user u JOIN org_unit o ON o.id = u.unit_id"
@@ -541,6 +602,79 @@ static char *customers_insert_sql(struct import *im)
                         im->create_dups ? "" : " AND dup_reason IS NULL");
 }
 
+/* Update mode, before anything else: the rows that name a customer the
+ * caller may change (by id, or by an external reference that is unique
+ * among those) and are still at the version given move to import_update;
+ * the rest stay, to be imported as new customers or reported. */
+static char *customers_match_sql(struct import *im)
+{
+    const char *may = scope_predicate(im, "c.branch_id", "c.owner_id");
+    return arena_printf(
+        &im->arena,
+        "UPDATE import_stage s SET upd_id = c.id FROM customer c"
+        " WHERE s.row_id IS NOT NULL AND c.id = s.row_id AND c.merged_into IS NULL AND %s;"
+        "UPDATE import_stage SET problem_field = 'id', problem = 'no customer ' || row_id || ' that you may change'"
+        " WHERE row_id IS NOT NULL AND upd_id IS NULL AND problem IS NULL;"
+        "UPDATE import_stage s SET upd_id = m.id FROM (SELECT c.ext_ref, min(c.id) AS id, count(*) AS n FROM customer c"
+        "  WHERE c.ext_ref IN (SELECT ext_ref FROM import_stage WHERE row_id IS NULL) AND c.merged_into IS NULL AND %s"
+        "  GROUP BY 1) m WHERE s.row_id IS NULL AND s.ext_ref = m.ext_ref AND m.n = 1;"
+        "UPDATE import_stage s SET problem_field = 'ext_ref', problem = 'external reference ' || s.ext_ref"
+        " || ' matches customers in several branches: give the id' WHERE s.row_id IS NULL AND s.upd_id IS NULL"
+        " AND s.problem IS NULL AND (SELECT count(*) FROM customer c WHERE c.ext_ref = s.ext_ref"
+        "  AND c.merged_into IS NULL AND %s) > 1;"
+        "UPDATE import_stage s SET problem_field = 'version', problem = 'customer ' || c.id || ' changed since version '"
+        " || s.row_version || ': it is now at version ' || c.version FROM customer c"
+        " WHERE s.upd_id = c.id AND s.problem IS NULL AND s.row_version IS NOT NULL AND s.row_version <> c.version;"
+        "UPDATE import_stage s SET problem_field = 'id', problem = 'customer ' || s.upd_id || ' is updated by line '"
+        " || m.first || ' already' FROM (SELECT upd_id, min(line) AS first FROM import_stage"
+        "  WHERE upd_id IS NOT NULL AND problem IS NULL GROUP BY 1) m"
+        " WHERE s.upd_id = m.upd_id AND s.line > m.first AND s.problem IS NULL;"
+        "UPDATE import_stage s SET problem_field = 'ext_ref', problem = 'external reference ' || s.ext_ref"
+        " || ' is already used in this branch by customer ' || c.id FROM customer u JOIN customer c"
+        " ON c.branch_id = u.branch_id WHERE s.upd_id = u.id AND s.problem IS NULL AND s.ext_ref IS NOT NULL"
+        " AND c.ext_ref = s.ext_ref AND c.id <> u.id;"
+        "CREATE TEMP TABLE import_update ON COMMIT DROP AS SELECT * FROM import_stage"
+        " WHERE upd_id IS NOT NULL AND problem IS NULL;"
+        "DELETE FROM import_stage WHERE upd_id IS NOT NULL AND problem IS NULL",
+        may, may, may);
+}
+
+/* The matched customers get the fields the file has columns for (owner and
+ * branch aside: customers move through assign), when any differs; the
+ * customer's trigger logs each changed field and announces it. */
+static char *customers_update_sql(struct import *im)
+{
+    char set[2048] = "", now[1024] = "", given[1024] = "";
+    size_t ns = 0, nn = 0, ng = 0;
+    for (int f = 0; f < CF_COUNT; f++) {
+        if (!im->present[f])
+            continue;
+        const char *name = customer_fields[f].name, *cast = customer_fields[f].cast;
+        if (f == FI_SINCE)
+            ns += (size_t)snprintf(set + ns, sizeof set - ns, ", since = coalesce(u.since::date, c.since)");
+        else
+            ns += (size_t)snprintf(set + ns, sizeof set - ns, ", %s = u.%s%s", name, name, cast);
+        /* the ID number is stored sealed: compared by its hash */
+        if (f == FI_ID_NUMBER) {
+            nn += (size_t)snprintf(now + nn, sizeof now - nn, "%sc.id_number_hash", nn ? ", " : "");
+            ng += (size_t)snprintf(given + ng, sizeof given - ng, "%sid_hash(u.id_number)", ng ? ", " : "");
+        } else if (f == FI_SINCE) {
+            nn += (size_t)snprintf(now + nn, sizeof now - nn, "%sc.since", nn ? ", " : "");
+            ng += (size_t)snprintf(given + ng, sizeof given - ng, "%scoalesce(u.since::date, c.since)", ng ? ", " : "");
+        } else {
+            nn += (size_t)snprintf(now + nn, sizeof now - nn, "%sc.%s", nn ? ", " : "", name);
+            ng += (size_t)snprintf(given + ng, sizeof given - ng, "%su.%s%s", ng ? ", " : "", name, cast);
+        }
+    }
+    return arena_printf(&im->arena,
+                        "WITH done AS (UPDATE customer c SET version = c.version + 1, updated_at = now(), updated_by = %lld,"
+                        " sort_key = u.sort_key, search_text = u.search_text, search_tokens = u.search_tokens::text[]%s"
+                        " FROM import_update u WHERE c.id = u.upd_id AND c.merged_into IS NULL"
+                        " AND (u.row_version IS NULL OR c.version = u.row_version)"
+                        " AND ROW(%s) IS DISTINCT FROM ROW(%s) RETURNING c.id) SELECT count(*) FROM done",
+                        (long long)im->actor, set, now, given);
+}
+
 static char *txns_resolve_sql(struct import *im)
 {
     const char *visible = scope_predicate(im, "c.branch_id", "c.owner_id");
@@ -584,9 +718,27 @@ static char *txns_insert_sql(struct import *im)
 }
 
 /* The final steps, one database round trip each. */
-enum { STEP_END_COPY, STEP_RESOLVE, STEP_REJECTED, STEP_DUPLICATES, STEP_INSERT, STEP_FINISH, STEP_DONE };
+enum {
+    STEP_END_COPY,
+    STEP_MATCH, /* update mode */
+    STEP_RESOLVE,
+    STEP_REJECTED,
+    STEP_DUPLICATES,
+    STEP_INSERT,
+    STEP_UPDATE, /* update mode */
+    STEP_FINISH,
+    STEP_DONE
+};
 
 static void run_step(struct import *im);
+
+static void result_ignored(struct import *im, struct req *r, Kehu__V1__ImportResult *out)
+{
+    out->ignored_columns = arena_alloc(&r->arena, sizeof *out->ignored_columns * (im->nignored ? im->nignored : 1));
+    out->n_ignored_columns = 0;
+    for (size_t i = 0; i < im->nignored; i++)
+        out->ignored_columns[out->n_ignored_columns++] = arena_strdup(&r->arena, im->ignored[i]);
+}
 
 static void merge_rejected(struct import *im, struct req *r, const struct db_result *res)
 {
@@ -656,6 +808,9 @@ static void step_done(const struct db_result *res, void *arg)
             audit_note_detail(r, "duplicate probe matched customers the caller may not read: %s", im->probe);
         break;
     }
+    case STEP_UPDATE:
+        im->updated = (uint64_t)db_get_i64(res, 0, 0, 0);
+        break;
     case STEP_INSERT:
         if (im->kind == IMPORT_CUSTOMERS) {
             const char *n = res->res && res->res[0] ? PQcmdTuples(res->res[0]) : "0";
@@ -679,6 +834,15 @@ static void run_step(struct import *im)
     switch (im->step) {
     case STEP_END_COPY:
         db_copy_end(im->x, step_done, im);
+        return;
+    case STEP_MATCH:
+    case STEP_UPDATE:
+        if (!im->update) {
+            im->step++;
+            run_step(im);
+            return;
+        }
+        db_copy_exec(im->x, im->step == STEP_MATCH ? customers_match_sql(im) : customers_update_sql(im), step_done, im);
         return;
     case STEP_RESOLVE:
         db_copy_exec(im->x, im->kind == IMPORT_CUSTOMERS ? customers_resolve_sql(im) : txns_resolve_sql(im),
@@ -712,17 +876,49 @@ static void run_step(struct import *im)
                      im);
         return;
     case STEP_FINISH:
+        if (im->conn->state == CONN_CLOSING || im->conn->state == CONN_CLOSED) {
+            /* the client went away (Ctrl-C, killed) before the commit: nothing is kept */
+            log_info(im->conn->id, r->id, "import %llu cancelled by the client before its commit: rolled back",
+                     (unsigned long long)im->id);
+            import_fail(im, r, KEHU__V1__CODE__UNAVAILABLE, NULL, "the import was cancelled: nothing was imported");
+            return;
+        }
+        if (im->confirm && !im->dry_run && !im->awaiting) {
+            /* everything is checked and staged: the client says whether to commit */
+            Kehu__V1__ImportResult *out = im->result;
+            im->skipped = out->skipped;
+            im->staged_rejected = out->n_rejected;
+            im->staged_duplicates = out->n_duplicates;
+            out->awaiting_commit = 1;
+            out->total = im->total;
+            out->imported = im->imported;
+            out->updated = im->updated;
+            result_ignored(im, r, out);
+            out->encoding = arena_strdup(&r->arena, csv_encoding_name(csv_reader_encoding(im->csv)));
+            out->unknown_columns = arena_alloc(&r->arena, sizeof *out->unknown_columns * (im->nunknown ? im->nunknown : 1));
+            for (size_t i = 0; i < im->nunknown; i++)
+                out->unknown_columns[out->n_unknown_columns++] = arena_strdup(&r->arena, im->unknown[i]);
+            im->awaiting = 1;
+            im->waiting = NULL;
+            r->resp.result_case = KEHU__V1__RESPONSE__RESULT_IMPORT_RESULT;
+            r->resp.import_result = out;
+            req_reply(r);
+            return;
+        }
         /* customers added without owner are routed by the assignment rules, then
          * the import's audit row commits with it */
         db_copy_exec(im->x,
                      im->dry_run ? "ROLLBACK"
-                                 : arena_printf(&im->arena, "%s%s",
+                                 : arena_printf(&im->arena, "%s%s%s",
                                                 im->kind == IMPORT_CUSTOMERS
                                                     ? arena_printf(&im->arena, RPC_POOL_ROUTE_IMPORT, (long long)im->actor)
                                                     : "",
+                                                arena_printf(&im->arena, "SELECT kehu_job_done('import.done', %lld);",
+                                                             (long long)im->actor),
                                                 audit_commit_sql(im->srv, r, 0, r->rpc->name,
-                                                                 arena_printf(&r->arena, "%llu rows imported%s%s",
+                                                                 arena_printf(&r->arena, "%llu rows imported, %llu updated%s%s",
                                                                               (unsigned long long)im->imported,
+                                                                              (unsigned long long)im->updated,
                                                                               im->probe ? "; duplicate probe matched"
                                                                                           " customers the caller may"
                                                                                           " not read: "
@@ -734,15 +930,19 @@ static void run_step(struct import *im)
         Kehu__V1__ImportResult *out = im->result;
         out->total = im->total;
         out->imported = im->imported;
+        out->updated = im->updated;
         out->dry_run = im->dry_run;
+        result_ignored(im, r, out);
         out->encoding = arena_strdup(&r->arena, csv_encoding_name(csv_reader_encoding(im->csv)));
         out->unknown_columns = arena_alloc(&r->arena, sizeof *out->unknown_columns * (im->nunknown ? im->nunknown : 1));
         for (size_t i = 0; i < im->nunknown; i++)
             out->unknown_columns[out->n_unknown_columns++] = arena_strdup(&r->arena, im->unknown[i]);
-        log_info(im->conn->id, r->id, "import %llu of %s%s: %llu rows, %llu imported, %zu rejected, %zu duplicates",
+        log_info(im->conn->id, r->id,
+                 "import %llu of %s%s: %llu rows, %llu imported, %llu updated, %zu rejected, %zu duplicates",
                  (unsigned long long)im->id, im->kind == IMPORT_CUSTOMERS ? "customers" : "transactions",
                  im->dry_run ? " (dry run)" : "", (unsigned long long)out->total, (unsigned long long)out->imported,
-                 out->n_rejected, out->n_duplicates);
+                 (unsigned long long)out->updated, out->n_rejected + im->staged_rejected,
+                 out->n_duplicates + im->staged_duplicates);
         r->resp.result_case = KEHU__V1__RESPONSE__RESULT_IMPORT_RESULT;
         r->resp.import_result = out;
         im->conn->import = NULL;
@@ -832,6 +1032,17 @@ static void chunk_parsed(uv_work_t *w, int status)
     }
 }
 
+/* The client's commit of a confirmed import: the last step, then the result
+ * (counts only: the rows' report came with the staged result). */
+static void import_commit(struct import *im, struct req *r)
+{
+    im->waiting = r;
+    im->result = arena_alloc(&r->arena, sizeof *im->result);
+    kehu__v1__import_result__init(im->result);
+    im->result->skipped = im->skipped;
+    run_step(im);
+}
+
 static void import_chunk(struct req *r)
 {
     const Kehu__V1__ImportChunk *m = r->msg->import_chunk;
@@ -843,6 +1054,16 @@ static void import_chunk(struct req *r)
     }
     if (im->waiting) {
         req_fail(r, KEHU__V1__CODE__CONFLICT, "import_id", "wait for the previous chunk's answer");
+        return;
+    }
+    if (m->commit || im->awaiting) {
+        if (!m->commit || !im->awaiting) {
+            import_fail(im, r, KEHU__V1__CODE__FAILED_PRECONDITION, m->commit ? "commit" : "data",
+                        m->commit ? "nothing to commit yet: send the file's last chunk first"
+                                  : "the whole file was sent: commit or drop the connection");
+            return;
+        }
+        import_commit(im, r);
         return;
     }
     if (m->data.len > IMPORT_MAX_CHUNK) {
@@ -879,8 +1100,10 @@ static const char *stage_sql(struct import *im)
     return arena_printf(&im->arena,
                         "BEGIN; CREATE TEMP TABLE import_stage (line bigint, %sowner text, branch text, sort_key text,"
                         " search_text text, search_tokens text, owner_id bigint, branch_id bigint, problem text,"
-                        " problem_field text, dup_of bigint, dup_line bigint, dup_reason text) ON COMMIT DROP;"
-                        "COPY import_stage (line, %sowner, branch, sort_key, search_text, search_tokens) FROM STDIN",
+                        " problem_field text, dup_of bigint, dup_line bigint, dup_reason text, row_id bigint,"
+                        " row_version bigint, upd_id bigint) ON COMMIT DROP;"
+                        "COPY import_stage (line, %sowner, branch, sort_key, search_text, search_tokens, row_id,"
+                        " row_version) FROM STDIN",
                         defs, cols);
 }
 
@@ -908,7 +1131,9 @@ static void connected(const struct db_result *res, void *arg)
         import_fail_db(im, im->waiting, res);
         return;
     }
-    db_copy_exec(im->x, stage_sql(im), copy_ready, im);
+    /* the import is a bulk job: its announcements are summed up per receiver
+     * (sql/0018_event_detail.sql) */
+    db_copy_exec(im->x, arena_printf(&im->arena, "SET kehu.job = 'on';%s", stage_sql(im)), copy_ready, im);
 }
 
 static void begin_with_branch(struct req *r, int64_t branch)
@@ -921,6 +1146,8 @@ static void begin_with_branch(struct req *r, int64_t branch)
     im->srv = r->srv;
     im->kind = strcmp(m->kind, "txns") == 0 ? IMPORT_TXNS : IMPORT_CUSTOMERS;
     im->dry_run = m->dry_run;
+    im->confirm = m->confirm;
+    im->update = m->update;
     im->create_dups = m->duplicates && strcmp(m->duplicates, "create") == 0;
     im->default_branch = branch;
     im->actor = who->user_id;
@@ -966,8 +1193,8 @@ static void begin_branch_found(const struct db_result *res, void *arg)
     struct authz_target t = { .unit_path = path, .path_len = n < 0 ? 0 : n, .owner_id = req_who(r)->user_id };
     const char *why;
     if (explicit && authz_check(req_who(r), ACT_CUSTOMER_WRITE, &t, &why) != KEHU__V1__CODE__OK) {
-        req_fail(r, KEHU__V1__CODE__PERMISSION_DENIED, "branch", "you may not add customers to branch '%s'",
-                 db_get(res, 0, 0, 3));
+        req_fail(r, KEHU__V1__CODE__PERMISSION_DENIED, "branch", "you may not add customers to branch '%s': %s",
+                 db_get(res, 0, 0, 3), authz_cell(req_who(r), ACT_CUSTOMER_WRITE));
         return;
     }
     begin_with_branch(r, db_get_i64(res, 0, 0, 0));
@@ -984,6 +1211,10 @@ static void import_begin(struct req *r)
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "duplicates", "duplicates are skipped (skip) or created (create)");
         return;
     }
+    if (m->update && strcmp(m->kind, "customers") != 0) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "update", "only customers are updated by an import");
+        return;
+    }
     if (r->conn->import) {
         req_fail(r, KEHU__V1__CODE__CONFLICT, NULL, "an import is already in progress on this connection");
         return;
@@ -991,7 +1222,7 @@ static void import_begin(struct req *r)
     const struct principal *who = req_who(r);
     if (m->branch && *m->branch) {
         const char *p[] = { m->branch };
-        db_query(r->srv->db, &rpc_unit_place_by_ref, 1, p, begin_branch_found, r);
+        db_query(r->srv->db, &rpc_branch_place_by_ref, 1, p, begin_branch_found, r);
     } else {
         const char *p[] = { arena_printf(&r->arena, "%lld", (long long)(who->branch_id ? who->branch_id : who->unit_id)) };
         db_query(r->srv->db, &rpc_unit_place_by_id, 1, p, begin_branch_found, r);
@@ -1008,7 +1239,8 @@ const struct rpc_entry rpc_import_begin = { KEHU__V1__REQUEST__OP_IMPORT_BEGIN, 
 static const char *const export_header[] = { "id", "ext_ref", "name", "kind", "gender", "birth", "id_number", "phones",
                                              "email", "company", "address", "region", "industry", "size",
                                              "occupation", "source", "tags", "notes", "owner", "branch", "since",
-                                             "status", "revenue", "balance", "created_at", "updated_at" };
+                                             "status", "revenue", "balance", "created_at", "updated_at",
+                                             "version" }; /* then grade_abc, grade_volume ... (grade_dimensions) */
 
 static const char *status_name(Kehu__V1__CustomerStatus s)
 {
@@ -1041,16 +1273,65 @@ static char *join(struct arena *a, char **items, size_t n)
     return s;
 }
 
+/* A page of customers waiting for their grades. */
+struct export_page {
+    Kehu__V1__Customer **c;
+    uint32_t shown;
+    char *next;
+};
+
+#define N_GRADE_COLUMNS ((int)grade_count(grade_dimensions))
+
+static void export_graded(const struct db_result *res, void *arg);
+
 static void export_done(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    const Kehu__V1__ExportPage *m = r->msg->export_page;
     if (res->outcome != DB_OK) {
         req_fail_db(r, res);
         return;
     }
-    uint32_t shown;
-    char *next = rpc_customer_next_cursor(r, res, &shown);
+    struct export_page *pg = arena_alloc(&r->arena, sizeof *pg);
+    pg->next = rpc_customer_next_cursor(r, res, &pg->shown);
+    pg->c = arena_alloc(&r->arena, sizeof *pg->c * (pg->shown ? pg->shown : 1));
+    char *ids = arena_alloc(&r->arena, 24 * (size_t)pg->shown + 3);
+    size_t n = (size_t)sprintf(ids, "{");
+    for (uint32_t i = 0; i < pg->shown; i++) {
+        pg->c[i] = rpc_customer_from_row(r, res, 0, (int)i);
+        n += (size_t)sprintf(ids + n, "%s%lld", i ? "," : "", (long long)pg->c[i]->id);
+    }
+    sprintf(ids + n, "}");
+    r->state = pg;
+    /* the grades as customer show gives them (grade_now: overrides in force win) */
+    static struct db_stmt grades_stmt = DB_STMT(
+        "SELECT x.id, g.dimension, g.grade FROM unnest($1::bigint[]) x(id), grade_now(x.id) g");
+    const char *p[] = { ids };
+    db_query(r->srv->db, &grades_stmt, 1, p, export_graded, r);
+}
+
+static void export_graded(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    const Kehu__V1__ExportPage *m = r->msg->export_page;
+    struct export_page *pg = r->state;
+    if (res->outcome != DB_OK) {
+        req_fail_db(r, res);
+        return;
+    }
+    uint32_t shown = pg->shown;
+    char *next = pg->next;
+    const char **grades = arena_alloc(&r->arena, sizeof *grades * N_GRADE_COLUMNS * (shown ? shown : 1));
+    for (int row = 0, k = 0; row < db_rows(res, 0); row++) {
+        int64_t id = db_get_i64(res, 0, row, 0);
+        while (k < (int)shown && pg->c[k]->id != id)
+            k++;
+        if (k == (int)shown)
+            break;
+        const char *dim = db_get(res, 0, row, 1);
+        for (int d = 0; d < N_GRADE_COLUMNS; d++)
+            if (strcmp(grade_dimensions[d], dim) == 0)
+                grades[k * N_GRADE_COLUMNS + d] = rpc_col(r, res, 0, row, 2);
+    }
     struct csv_writer w;
     csv_writer_init(&w);
     int first = !m->filter || !m->filter->after || !*m->filter->after;
@@ -1058,10 +1339,12 @@ static void export_done(const struct db_result *res, void *arg)
         csv_writer_bom(&w);
         for (size_t i = 0; i < sizeof export_header / sizeof export_header[0]; i++)
             csv_writer_str(&w, export_header[i]);
+        for (int d = 0; d < N_GRADE_COLUMNS; d++)
+            csv_writer_str(&w, arena_printf(&r->arena, "grade_%s", grade_dimensions[d]));
         csv_writer_end_record(&w);
     }
     for (uint32_t i = 0; i < shown; i++) {
-        Kehu__V1__Customer *c = rpc_customer_from_row(r, res, 0, (int)i);
+        Kehu__V1__Customer *c = pg->c[i];
         const char *cells[] = { arena_printf(&r->arena, "%lld", (long long)c->id),
                                 c->ext_ref,
                                 c->name,
@@ -1087,13 +1370,18 @@ static void export_done(const struct db_result *res, void *arg)
                                 rpc_money_sql(&r->arena, c->revenue_minor),
                                 rpc_money_sql(&r->arena, c->balance_minor),
                                 iso(&r->arena, c->created_at_ms),
-                                iso(&r->arena, c->updated_at_ms) };
+                                iso(&r->arena, c->updated_at_ms),
+                                arena_printf(&r->arena, "%lld", (long long)c->version) };
         for (size_t k = 0; k < sizeof cells / sizeof cells[0]; k++) {
             const char *v = cells[k] ? cells[k] : "";
             if (k == 1 || k == 6 || k == 7) /* ext_ref, id_number, phones: keep Excel's hands off long digits */
                 csv_writer_digits(&w, v, strlen(v));
             else
                 csv_writer_str(&w, v);
+        }
+        for (int d = 0; d < N_GRADE_COLUMNS; d++) {
+            const char *g = grades[i * N_GRADE_COLUMNS + d];
+            csv_writer_str(&w, g ? g : "");
         }
         csv_writer_end_record(&w);
     }

@@ -7,6 +7,7 @@
 #include "notify.h"
 #include "conn.h"
 #include "log.h"
+#include "page.h"
 #include "rpc.h"
 #include "server.h"
 
@@ -69,6 +70,7 @@ Kehu__V1__User *rpc_user_from_row(struct req *r, const struct db_result *res, in
     u->disabled = db_get_bool(res, stmt, row, col + 6);
     u->created_at_ms = db_get_i64(res, stmt, row, col + 7);
     u->branch_id = db_get_i64(res, stmt, row, col + 8);
+    u->must_change_password = db_get_bool(res, stmt, row, col + 11);
     return u;
 }
 
@@ -82,6 +84,7 @@ void rpc_principal_from_row(struct principal *who, const struct db_result *res, 
     who->unit_id = db_get_i64(res, stmt, row, col + 4);
     who->branch_id = db_get_i64(res, stmt, row, col + 8);
     who->region_id = db_get_i64(res, stmt, row, col + 10);
+    who->must_change_password = db_get_bool(res, stmt, row, col + 11);
 }
 
 int rpc_user_row_path(const struct db_result *res, int stmt, int row, int col, int64_t *path, int max)
@@ -100,6 +103,7 @@ Kehu__V1__OrgUnit *rpc_unit_from_row(struct req *r, const struct db_result *res,
     u->parent_name = rpc_col(r, res, stmt, row, col + 4);
     u->depth = (uint32_t)db_get_i64(res, stmt, row, col + 5);
     u->branch_id = db_get_i64(res, stmt, row, col + 6);
+    u->path = rpc_col(r, res, stmt, row, col + 8);
     return u;
 }
 
@@ -112,6 +116,29 @@ void rpc_forget_sessions(struct server *s, int64_t user_id, int64_t session_id)
             log_info(c->id, 0, "session of %s ended", c->who.username);
             memset(&c->who, 0, sizeof c->who);
         }
+    }
+}
+
+void rpc_forget_sessions_but(struct server *s, int64_t user_id, int64_t keep)
+{
+    for (struct conn *c = s->conns; c; c = c->next) {
+        if (user_id && c->who.user_id == user_id && c->who.session_id != keep) {
+            log_info(c->id, 0, "session of %s ended", c->who.username);
+            memset(&c->who, 0, sizeof c->who);
+        }
+    }
+}
+
+void rpc_principals_update(struct server *s, const struct principal *now)
+{
+    for (struct conn *c = s->conns; c; c = c->next) {
+        if (c->who.user_id == 0 || c->who.user_id != now->user_id)
+            continue;
+        c->who.role = now->role;
+        c->who.unit_id = now->unit_id;
+        c->who.branch_id = now->branch_id;
+        c->who.region_id = now->region_id;
+        c->who.must_change_password = now->must_change_password;
     }
 }
 
@@ -132,6 +159,15 @@ static const char *text_problem(const char *s, size_t max_bytes, int required)
         if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
             return "must not contain control characters";
     return NULL;
+}
+
+/* A unit's name: a display text without '/', which separates the names of a path. */
+static const char *unit_name_problem(const char *s)
+{
+    const char *why = text_problem(s, 100 * 4, 1);
+    if (!why && strchr(s, '/'))
+        why = "must not contain '/' (it separates the names of a path)";
+    return why;
 }
 
 static int username_ok(const char *s)
@@ -163,9 +199,12 @@ static int kind_allowed(Kehu__V1__UnitKind parent, Kehu__V1__UnitKind child)
 /* ---- OrgAdd */
 
 static struct db_stmt unit_by_ref = DB_STMT("SELECT " UNIT_COLUMNS " FROM" UNIT_FROM "WHERE" UNIT_BY_REF);
+static struct db_stmt parent_by_ref = DB_STMT("SELECT " UNIT_COLUMNS " FROM" UNIT_FROM "WHERE" UNIT_BY_REF_AS("parent"));
 static struct db_stmt unit_insert = DB_STMT(
     "INSERT INTO org_unit (parent_id, kind, name) VALUES ($1, $2::unit_kind, $3)"
-    " RETURNING id, name, kind::text, parent_id, '', cardinality(path) - 1, coalesce(branch_id, 0)");
+    " RETURNING id, name, kind::text, parent_id, '', cardinality(path) - 1, coalesce(branch_id, 0), path::text,"
+    " coalesce((SELECT org_unit_path_name(p.id) || '/' FROM org_unit p WHERE p.id = org_unit.parent_id"
+    " AND p.parent_id IS NOT NULL), '') || name");
 
 static void org_add_done(const struct db_result *res, void *arg)
 {
@@ -173,7 +212,8 @@ static void org_add_done(const struct db_result *res, void *arg)
     const Kehu__V1__OrgAdd *m = r->msg->org_add;
     if (res->outcome != DB_OK) {
         if (strcmp(res->sqlstate, "23505") == 0)
-            req_fail(r, KEHU__V1__CODE__CONFLICT, "name", "an org unit named '%s' already exists", m->name);
+            req_fail(r, KEHU__V1__CODE__CONFLICT, "name", "'%s' already has a unit named '%s'", (char *)r->state,
+                     m->name);
         else if (strcmp(res->sqlstate, "23514") == 0 || strcmp(res->sqlstate, "23503") == 0)
             req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "parent", "%s", res->message);
         else
@@ -225,7 +265,7 @@ static void org_add(struct req *r)
 {
     const Kehu__V1__OrgAdd *m = r->msg->org_add;
     const char *why;
-    if (!m || (why = text_problem(m->name, 100 * 4, 1))) {
+    if (!m || (why = unit_name_problem(m->name))) {
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "name", "the unit's name %s", m ? why : "is required");
         return;
     }
@@ -239,14 +279,18 @@ static void org_add(struct req *r)
         return;
     }
     const char *p[] = { m->parent };
-    db_query(r->srv->db, &unit_by_ref, 1, p, org_add_parent, r);
+    db_query(r->srv->db, &parent_by_ref, 1, p, org_add_parent, r);
 }
 
 const struct rpc_entry rpc_org_add = { KEHU__V1__REQUEST__OP_ORG_ADD, "org_add", ACT_ORG_WRITE, 0, org_add };
 
 /* ---- OrgList: the whole tree, head office first, each unit before its children */
 
-static struct db_stmt unit_list = DB_STMT("SELECT " UNIT_COLUMNS " FROM" UNIT_FROM "ORDER BY u.path");
+/* A page: $1 the cursor, $2 the page plus one; after UNIT_COLUMNS the count
+ * after the cursor and the key. */
+static struct db_stmt unit_list =
+    DB_STMT("SELECT " UNIT_COLUMNS ", count(*) OVER (), u.path::text FROM" UNIT_FROM
+            "WHERE $1::bigint[] IS NULL OR u.path > $1::bigint[] ORDER BY u.path LIMIT $2");
 
 static void org_list_done(const struct db_result *res, void *arg)
 {
@@ -257,7 +301,7 @@ static void org_list_done(const struct db_result *res, void *arg)
     }
     Kehu__V1__OrgUnitList *list = arena_alloc(&r->arena, sizeof *list);
     kehu__v1__org_unit_list__init(list);
-    int n = db_rows(res, 0);
+    int n = page_end(r, r->state, res, 0, UNIT_NCOLS + 1, &list->next_cursor, &list->remaining);
     list->n_units = (size_t)n;
     list->units = arena_alloc(&r->arena, sizeof *list->units * (size_t)(n ? n : 1));
     for (int i = 0; i < n; i++)
@@ -269,7 +313,13 @@ static void org_list_done(const struct db_result *res, void *arg)
 
 static void org_list(struct req *r)
 {
-    db_query(r->srv->db, &unit_list, 0, NULL, org_list_done, r);
+    const Kehu__V1__OrgList *m = r->msg->org_list;
+    struct page *pg = arena_alloc(&r->arena, sizeof *pg);
+    if (page_begin(r, pg, "org_list", "a", m ? m->limit : 0, m ? m->after : NULL, 1000, 1000) < 0)
+        return;
+    r->state = pg;
+    const char *p[] = { pg->key[0], pg->fetch };
+    db_query(r->srv->db, &unit_list, 2, p, org_list_done, r);
 }
 
 const struct rpc_entry rpc_org_list = { KEHU__V1__REQUEST__OP_ORG_LIST, "org_list", ACT_ORG_READ, 0, org_list };
@@ -375,11 +425,14 @@ const struct rpc_entry rpc_user_add = { KEHU__V1__REQUEST__OP_USER_ADD, "user_ad
 
 /* ---- UserList: everyone in a subtree (a branch manager's own by default) */
 
+/* A page: $3 $4 the cursor, $5 the page plus one; after USER_COLUMNS the
+ * count after the cursor and the keys. */
 static struct db_stmt user_list_stmt = DB_STMT(
-    "SELECT " USER_COLUMNS " FROM" USER_FROM
+    "SELECT " USER_COLUMNS ", count(*) OVER (), o.path::text, u.username FROM" USER_FROM
     "WHERE ($1::bigint IS NULL OR o.path @> ARRAY[$1::bigint])"
     " AND ($2::user_role IS NULL OR u.role = $2::user_role)"
-    " ORDER BY o.path, u.username");
+    " AND ($3::bigint[] IS NULL OR (o.path, u.username) > ($3::bigint[], $4::text))"
+    " ORDER BY o.path, u.username LIMIT $5");
 
 static void user_list_done(const struct db_result *res, void *arg)
 {
@@ -388,9 +441,9 @@ static void user_list_done(const struct db_result *res, void *arg)
         req_fail_db(r, res);
         return;
     }
-    int n = db_rows(res, 0);
     Kehu__V1__Users *list = arena_alloc(&r->arena, sizeof *list);
     kehu__v1__users__init(list);
+    int n = page_end(r, r->state, res, 0, USER_NCOLS + 1, &list->next_cursor, &list->remaining);
     list->n_users = (size_t)n;
     list->users = arena_alloc(&r->arena, sizeof *list->users * (size_t)(n ? n : 1));
     for (int i = 0; i < n; i++)
@@ -403,8 +456,9 @@ static void user_list_done(const struct db_result *res, void *arg)
 static void user_list_query(struct req *r, const char *unit_id)
 {
     const Kehu__V1__UserList *m = r->msg->user_list;
-    const char *p[] = { unit_id, m ? rpc_role_sql(m->role) : NULL };
-    db_query(r->srv->db, &user_list_stmt, 2, p, user_list_done, r);
+    struct page *pg = r->state;
+    const char *p[] = { unit_id, m ? rpc_role_sql(m->role) : NULL, pg->key[0], pg->key[1], pg->fetch };
+    db_query(r->srv->db, &user_list_stmt, 5, p, user_list_done, r);
 }
 
 static void user_list_unit(const struct db_result *res, void *arg)
@@ -433,6 +487,10 @@ static void user_list(struct req *r)
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "role", "unknown role %d", (int)m->role);
         return;
     }
+    struct page *pg = arena_alloc(&r->arena, sizeof *pg);
+    if (page_begin(r, pg, "user_list", "at", m ? m->limit : 0, m ? m->after : NULL, 1000, 1000) < 0)
+        return;
+    r->state = pg;
     if (m && m->unit && *m->unit) {
         const char *p[] = { m->unit };
         db_query(r->srv->db, &unit_by_ref, 1, p, user_list_unit, r);
@@ -458,6 +516,8 @@ struct db_stmt rpc_user_by_id = DB_STMT("SELECT " USER_COLUMNS " FROM" USER_FROM
 struct db_stmt rpc_user_by_name = DB_STMT("SELECT " USER_COLUMNS " FROM" USER_FROM "WHERE u.username = lower($1)");
 struct db_stmt rpc_unit_place_by_ref =
     DB_STMT("SELECT u.id, u.kind::text, u.path::text, u.name FROM org_unit u WHERE" UNIT_BY_REF);
+struct db_stmt rpc_branch_place_by_ref =
+    DB_STMT("SELECT u.id, u.kind::text, u.path::text, u.name FROM org_unit u WHERE" UNIT_BY_REF_AS("branch"));
 struct db_stmt rpc_unit_place_by_id =
     DB_STMT("SELECT u.id, u.kind::text, u.path::text, u.name FROM org_unit u WHERE u.id = $1");
 
@@ -486,6 +546,29 @@ int rpc_user_visible(struct req *r, const struct db_result *res, int stmt, const
     /* missing, or someone the caller may not see: one answer for both */
     req_fail(r, KEHU__V1__CODE__NOT_FOUND, field, "no user named '%s'", username);
     return -1;
+}
+
+/* May the caller act (the request's action) on the user in row 0 of
+ * statement `stmt`? A user they may not even see is NOT_FOUND, as a missing
+ * one. OK, or the code with *why. */
+static Kehu__V1__Code user_row_check(struct req *r, const struct db_result *res, int stmt, const char **why)
+{
+    *why = "";
+    if (db_rows(res, stmt) != 1)
+        return KEHU__V1__CODE__NOT_FOUND;
+    int64_t path[AUTHZ_MAX_DEPTH];
+    struct authz_target t = user_row_target(res, stmt, path);
+    if (t.user_id != req_who(r)->user_id && authz_check(req_who(r), ACT_USER_READ, &t, why) != KEHU__V1__CODE__OK)
+        return KEHU__V1__CODE__NOT_FOUND;
+    return authz_check(req_who(r), r->rpc->action, &t, why);
+}
+
+static void user_row_refuse(struct req *r, Kehu__V1__Code code, const char *why, const char *username)
+{
+    if (code == KEHU__V1__CODE__NOT_FOUND)
+        req_fail(r, code, "username", "no user named '%s'", username);
+    else
+        req_fail(r, code, NULL, "%s", why);
 }
 
 /* Authorizes acting on the user in row 0 of statement `stmt`; -1 when refused (answered). */
@@ -626,3 +709,310 @@ static void user_move(struct req *r)
 
 const struct rpc_entry rpc_user_move = { KEHU__V1__REQUEST__OP_USER_MOVE, "user_move", ACT_USER_WRITE, 0,
                                          user_move };
+
+/* ---- UserEnable, UserSetRole, UserResetPassword: find the user, authorize, change */
+
+static struct db_stmt user_enable_stmt = DB_STMT(
+    "UPDATE app_user SET disabled_at = NULL, failed_logins = 0, last_failed_at = NULL, updated_at = now()"
+    " WHERE id = $1 AND disabled_at IS NOT NULL");
+static struct db_stmt user_set_role_stmt = DB_STMT(
+    "WITH u AS (UPDATE app_user SET role = $2::user_role, updated_at = now() WHERE id = $1 AND role <> $2::user_role"
+    " RETURNING id) SELECT user_announce(id) FROM u");
+static struct db_stmt user_set_password_stmt = DB_STMT("SELECT user_set_password($1, $2, $3::boolean, $4)");
+
+/* The user as changed (the call's last statement before the audit row), and
+ * what this server must apply at once: other instances hear it announced. */
+static void account_changed(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    if (res->outcome != DB_OK) {
+        req_fail_db(r, res);
+        return;
+    }
+    Kehu__V1__User *u = rpc_user_from_row(r, res, res->nres - 1, 0, 0);
+    if (r->msg->op_case == KEHU__V1__REQUEST__OP_USER_RESET_PASSWORD) {
+        rpc_forget_sessions(r->srv, u->id, 0);
+    } else {
+        struct principal now;
+        rpc_principal_from_row(&now, res, res->nres - 1, 0, 0);
+        rpc_principals_update(r->srv, &now);
+    }
+    log_info(r->conn->id, r->id, "%s: %s (%s in '%s'%s)", r->rpc->name, u->username, rpc_role_sql(u->role),
+             u->unit_name, u->disabled ? ", disabled" : "");
+    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_USER;
+    r->resp.user = u;
+    req_reply(r);
+}
+
+/* Sends stmt ($1 the user's id, then params) with the user re-read, audited. */
+static void account_change(struct req *r, const char *user_id, struct db_stmt *stmt, int n, const char *const *params)
+{
+    const char *p_id[] = { user_id };
+    struct db_call *call = db_call_new(r->srv->db, account_changed, r);
+    db_call_add(call, stmt, n, params);
+    db_call_add(call, &rpc_user_by_id, 1, p_id);
+    audit_call_send(r, call);
+}
+
+/* The username of a request acting on one user; -1 when refused (answered). */
+static int username_arg(struct req *r, const char *username)
+{
+    if (!username || !*username) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "username", "a username is required");
+        return -1;
+    }
+    const char *why = rpc_text_problem(username, USERNAME_MAX, 0);
+    if (why) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "username", "the username %s", why);
+        return -1;
+    }
+    return 0;
+}
+
+static void user_enable_found(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    if (res->outcome != DB_OK) {
+        req_fail_db(r, res);
+        return;
+    }
+    if (authorize_user_row(r, res, 0, r->msg->user_enable->username) < 0)
+        return;
+    const char *p[] = { db_get(res, 0, 0, 0) };
+    audit_note_detail(r, "%s", r->msg->user_enable->username);
+    account_change(r, p[0], &user_enable_stmt, 1, p);
+}
+
+static void user_enable(struct req *r)
+{
+    const Kehu__V1__UserEnable *m = r->msg->user_enable;
+    if (username_arg(r, m ? m->username : NULL) < 0)
+        return;
+    const char *p[] = { m->username };
+    db_query(r->srv->db, &rpc_user_by_name, 1, p, user_enable_found, r);
+}
+
+const struct rpc_entry rpc_user_enable = { KEHU__V1__REQUEST__OP_USER_ENABLE, "user_enable", ACT_USER_WRITE, 0,
+                                           user_enable };
+
+static void user_set_role_found(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    const Kehu__V1__UserSetRole *m = r->msg->user_set_role;
+    if (res->outcome != DB_OK) {
+        req_fail_db(r, res);
+        return;
+    }
+    if (authorize_user_row(r, res, 0, m->username) < 0)
+        return;
+    /* the role given must be one the caller may hand out there, too */
+    int64_t path[AUTHZ_MAX_DEPTH];
+    struct authz_target t = user_row_target(res, 0, path);
+    t.role = m->role;
+    if (req_authorize(r, &t) < 0)
+        return;
+    const char *p[] = { db_get(res, 0, 0, 0), rpc_role_sql(m->role) };
+    audit_note_detail(r, "%s: %s -> %s", m->username, db_get(res, 0, 0, 3), rpc_role_sql(m->role));
+    account_change(r, p[0], &user_set_role_stmt, 2, p);
+}
+
+static void user_set_role(struct req *r)
+{
+    const Kehu__V1__UserSetRole *m = r->msg->user_set_role;
+    if (username_arg(r, m ? m->username : NULL) < 0)
+        return;
+    if (!rpc_role_sql(m->role)) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "role",
+                 "role must be admin, branch_manager, account_manager, service_agent or auditor");
+        return;
+    }
+    const char *p[] = { m->username };
+    db_query(r->srv->db, &rpc_user_by_name, 1, p, user_set_role_found, r);
+}
+
+const struct rpc_entry rpc_user_set_role = { KEHU__V1__REQUEST__OP_USER_SET_ROLE, "user_set_role", ACT_USER_WRITE, 0,
+                                             user_set_role };
+
+/* A password in a request: wiped once it has been handed to the hasher. */
+static void wipe(char *secret)
+{
+    if (secret)
+        sodium_memzero(secret, strlen(secret));
+}
+
+static void reset_hashed(int ok, const char *hash, void *arg)
+{
+    struct req *r = arg;
+    if (!ok) {
+        req_fail(r, KEHU__V1__CODE__INTERNAL, NULL, "hashing the password failed (hash_mem too large?)");
+        return;
+    }
+    const char *user_id = r->state;
+    const char *p[] = { user_id, hash, "true", "0" };
+    account_change(r, user_id, &user_set_password_stmt, 4, p);
+}
+
+static void reset_found(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    Kehu__V1__UserResetPassword *m = r->msg->user_reset_password;
+    if (res->outcome != DB_OK) {
+        wipe(m->new_password);
+        req_fail_db(r, res);
+        return;
+    }
+    /* answering frees the request: the password is wiped first */
+    const char *why;
+    Kehu__V1__Code code = user_row_check(r, res, 0, &why);
+    if (code != KEHU__V1__CODE__OK) {
+        wipe(m->new_password);
+        user_row_refuse(r, code, why, m->username);
+        return;
+    }
+    r->state = arena_strdup(&r->arena, db_get(res, 0, 0, 0));
+    audit_note_detail(r, "%s", m->username);
+    auth_hash_async(r->srv->loop, m->new_password, r->srv->cfg.hash_ops, r->srv->cfg.hash_mem, reset_hashed, r);
+    wipe(m->new_password);
+}
+
+static void user_reset_password(struct req *r)
+{
+    Kehu__V1__UserResetPassword *m = r->msg->user_reset_password;
+    if (username_arg(r, m ? m->username : NULL) < 0)
+        return;
+    const char *why = m->new_password && *m->new_password ? auth_password_problem(m->new_password)
+                                                          : "a new password is required";
+    if (why) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "new_password", "%s", why);
+        return;
+    }
+    const char *p[] = { m->username };
+    db_query(r->srv->db, &rpc_user_by_name, 1, p, reset_found, r);
+}
+
+const struct rpc_entry rpc_user_reset_password = { KEHU__V1__REQUEST__OP_USER_RESET_PASSWORD, "user_reset_password",
+                                                   ACT_USER_WRITE, 0, user_reset_password };
+
+/* ---- OrgRename, OrgMove (admins over the whole network, as OrgAdd) */
+
+static struct db_stmt unit_rename_stmt = DB_STMT("UPDATE org_unit SET name = $2 WHERE id = $1");
+static struct db_stmt unit_move_stmt = DB_STMT("SELECT org_unit_move($1, $2, $3)");
+static struct db_stmt unit_by_id = DB_STMT("SELECT " UNIT_COLUMNS " FROM" UNIT_FROM "WHERE u.id = $1");
+static struct db_stmt unit_users = DB_STMT("SELECT " USER_COLUMNS " FROM" USER_FROM "WHERE o.path @> ARRAY[$1::bigint]");
+
+static void unit_changed(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    if (res->outcome != DB_OK) {
+        if (strcmp(res->sqlstate, "23505") == 0 && r->msg->op_case == KEHU__V1__REQUEST__OP_ORG_RENAME)
+            req_fail(r, KEHU__V1__CODE__CONFLICT, "name", "'%s' already has a unit named '%s'", (char *)r->state,
+                     r->msg->org_rename->name);
+        else
+            req_fail_db(r, res);
+        return;
+    }
+    Kehu__V1__OrgUnit *u = rpc_unit_from_row(r, res, res->nres - 1, 0, 0);
+    if (r->msg->op_case == KEHU__V1__REQUEST__OP_ORG_MOVE) {
+        /* the people of the subtree have a new branch or region from their next request (on
+         * this server now, on others when they hear it announced) */
+        for (int i = 0; i < db_rows(res, 1); i++) {
+            struct principal now;
+            rpc_principal_from_row(&now, res, 1, i, 0);
+            rpc_principals_update(r->srv, &now);
+        }
+        log_info(r->conn->id, r->id, "org unit %lld moved to %s (%lld customer(s) followed)", (long long)u->id,
+                 u->path, (long long)db_get_i64(res, 0, 0, 0));
+    } else {
+        log_info(r->conn->id, r->id, "org unit %lld renamed: %s", (long long)u->id, u->path);
+    }
+    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_ORG_UNIT;
+    r->resp.org_unit = u;
+    req_reply(r);
+}
+
+static void org_rename_found(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    const Kehu__V1__OrgRename *m = r->msg->org_rename;
+    if (res->outcome != DB_OK) {
+        req_fail_db(r, res);
+        return;
+    }
+    if (db_rows(res, 0) != 1) {
+        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "unit", "no org unit '%s'", m->unit);
+        return;
+    }
+    /* the parent's path, for a refusal naming where the clash is */
+    const char *path = db_get(res, 0, 0, 8), *slash = strrchr(path, '/');
+    r->state = slash ? arena_printf(&r->arena, "%.*s", (int)(slash - path), path) : arena_strdup(&r->arena, db_get(res, 0, 0, 4));
+    audit_note_detail(r, "%s -> %s", path, m->name);
+    const char *p[] = { db_get(res, 0, 0, 0), m->name };
+    struct db_call *call = db_call_new(r->srv->db, unit_changed, r);
+    db_call_add(call, &unit_rename_stmt, 2, p);
+    db_call_add(call, &unit_by_id, 1, p);
+    audit_call_send(r, call);
+}
+
+static void org_rename(struct req *r)
+{
+    const Kehu__V1__OrgRename *m = r->msg->org_rename;
+    if (!m || !m->unit || !*m->unit) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "unit", "an org unit is required");
+        return;
+    }
+    const char *why = unit_name_problem(m->name);
+    if (why) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "name", "the unit's name %s", why);
+        return;
+    }
+    const char *p[] = { m->unit };
+    db_query(r->srv->db, &unit_by_ref, 1, p, org_rename_found, r);
+}
+
+const struct rpc_entry rpc_org_rename = { KEHU__V1__REQUEST__OP_ORG_RENAME, "org_rename", ACT_ORG_WRITE, 0,
+                                          org_rename };
+
+static void org_move_found(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    const Kehu__V1__OrgMove *m = r->msg->org_move;
+    if (res->outcome != DB_OK) {
+        req_fail_db(r, res);
+        return;
+    }
+    if (db_rows(res, 0) != 1) {
+        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "unit", "no org unit '%s'", m->unit);
+        return;
+    }
+    if (db_rows(res, 1) != 1) {
+        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "parent", "no org unit '%s'", m->parent);
+        return;
+    }
+    audit_note_detail(r, "%s -> %s", db_get(res, 0, 0, 8), db_get(res, 1, 0, 8));
+    const char *p[] = { db_get(res, 0, 0, 0), db_get(res, 1, 0, 0), rpc_num(r, req_who(r)->user_id) };
+    struct db_call *call = db_call_new(r->srv->db, unit_changed, r);
+    db_call_add(call, &unit_move_stmt, 3, p);
+    db_call_add(call, &unit_users, 1, p);
+    db_call_add(call, &unit_by_id, 1, p);
+    audit_call_send(r, call);
+}
+
+static void org_move(struct req *r)
+{
+    const Kehu__V1__OrgMove *m = r->msg->org_move;
+    if (!m || !m->unit || !*m->unit) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "unit", "an org unit is required");
+        return;
+    }
+    if (!m->parent || !*m->parent) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "parent", "a parent unit is required");
+        return;
+    }
+    const char *pu[] = { m->unit }, *pp[] = { m->parent };
+    struct db_call *call = db_call_new(r->srv->db, org_move_found, r);
+    db_call_add(call, &unit_by_ref, 1, pu);
+    db_call_add(call, &parent_by_ref, 1, pp);
+    db_call_send(call);
+}
+
+const struct rpc_entry rpc_org_move = { KEHU__V1__REQUEST__OP_ORG_MOVE, "org_move", ACT_ORG_WRITE, 0, org_move };

@@ -85,7 +85,8 @@ static uint32_t page_limit(uint32_t asked)
 
 #define PAYMENT_COLUMNS                                                                                            \
     "p.id, p.customer_id, p.date::text, (p.amount * 100)::bigint, p.method, coalesce(p.reference, ''),"           \
-    " coalesce(p.note, ''), " SQL_MS("p.created_at") ", coalesce(u.username, '')"
+    " coalesce(p.note, ''), " SQL_MS("p.created_at") ", coalesce(u.username, ''), coalesce(p.reverses, 0),"       \
+    " coalesce(p.reversed_by, 0), coalesce(p.reason, '')"
 
 static Kehu__V1__Payment *payment_from_row(struct req *r, const struct db_result *res, int stmt, int row)
 {
@@ -100,6 +101,9 @@ static Kehu__V1__Payment *payment_from_row(struct req *r, const struct db_result
     p->note = rpc_col(r, res, stmt, row, 6);
     p->created_at_ms = db_get_i64(res, stmt, row, 7);
     p->created_by = rpc_col(r, res, stmt, row, 8);
+    p->reverses_id = db_get_i64(res, stmt, row, 9);
+    p->reversed_by_id = db_get_i64(res, stmt, row, 10);
+    p->reason = rpc_col(r, res, stmt, row, 11);
     return p;
 }
 
@@ -128,7 +132,7 @@ static void payment_added(const struct db_result *res, void *arg)
         return;
     }
     Kehu__V1__Payment *p = payment_from_row(r, res, 0, 0);
-    p->balance_minor = db_get_i64(res, 0, 0, 9);
+    p->balance_minor = db_get_i64(res, 0, 0, 12);
     log_info(r->conn->id, r->id, "payment %lld for customer %lld", (long long)p->id, (long long)p->customer_id);
     r->resp.result_case = KEHU__V1__RESPONSE__RESULT_PAYMENT;
     r->resp.payment = p;
@@ -234,6 +238,90 @@ static void payment_list(struct req *r)
 
 const struct rpc_entry rpc_payment_list = { KEHU__V1__REQUEST__OP_PAYMENT_LIST, "payment_list", ACT_CUSTOMER_READ, 0,
                                             payment_list };
+
+/* ---- PaymentReverse: a wrong payment corrected by a row negating it
+ * (payment_reverse in sql/0015), never edited in place */
+
+#define REASON_MAX 500
+
+static struct db_stmt payment_owner_stmt = DB_STMT("SELECT customer_id FROM payment WHERE id = $1");
+static struct db_stmt payment_reverse_stmt = DB_STMT("SELECT payment_reverse($1, $2, $3)");
+static struct db_stmt payment_reversal_stmt = DB_STMT(
+    "SELECT " PAYMENT_COLUMNS ", (c.balance * 100)::bigint FROM payment p JOIN customer c ON c.id = p.customer_id"
+    " LEFT JOIN app_user u ON u.id = p.created_by WHERE p.reverses = $1");
+
+static const char *payment_missing(struct req *r)
+{
+    return arena_printf(&r->arena, "no payment %lld", (long long)r->msg->payment_reverse->id);
+}
+
+static void payment_reversed(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    if (res->outcome != DB_OK) {
+        req_fail_db(r, res);
+        return;
+    }
+    if (db_rows(res, 1) != 1) {
+        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "id", "%s", payment_missing(r));
+        return;
+    }
+    Kehu__V1__Payment *p = payment_from_row(r, res, 1, 0);
+    p->balance_minor = db_get_i64(res, 1, 0, 12);
+    log_info(r->conn->id, r->id, "payment %lld reversed by %lld", (long long)p->reverses_id, (long long)p->id);
+    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_PAYMENT;
+    r->resp.payment = p;
+    req_reply(r);
+}
+
+static void payment_reverse_loaded(struct req *r, const struct rpc_customer_ref *ref)
+{
+    (void)ref;
+    const Kehu__V1__PaymentReverse *m = r->msg->payment_reverse;
+    const char *p[] = { rpc_num(r, m->id), m->reason, rpc_num(r, req_who(r)->user_id) };
+    struct db_call *call = db_call_new(r->srv->db, payment_reversed, r);
+    db_call_add(call, &payment_reverse_stmt, 3, p);
+    db_call_add(call, &payment_reversal_stmt, 1, p);
+    audit_call_send(r, call);
+}
+
+static void payment_owner_found(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    if (res->outcome != DB_OK) {
+        req_fail_db(r, res);
+        return;
+    }
+    if (db_rows(res, 0) != 1) {
+        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "id", "%s", payment_missing(r));
+        return;
+    }
+    rpc_customer_load_as(r, db_get_i64(res, 0, 0, 0), ACT_CUSTOMER_WRITE, payment_reverse_loaded, NULL, "id",
+                          payment_missing(r));
+}
+
+static void payment_reverse(struct req *r)
+{
+    const Kehu__V1__PaymentReverse *m = r->msg->payment_reverse;
+    const char *why;
+    if (!m || m->id <= 0) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "id", "the payment's id is required");
+        return;
+    }
+    if (!m->reason || !*m->reason) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "reason", "a reason is required");
+        return;
+    }
+    if ((why = rpc_text_problem(m->reason, REASON_MAX, 0))) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "reason", "reason %s", why);
+        return;
+    }
+    const char *p[] = { rpc_num(r, m->id) };
+    db_query(r->srv->db, &payment_owner_stmt, 1, p, payment_owner_found, r);
+}
+
+const struct rpc_entry rpc_payment_reverse = { KEHU__V1__REQUEST__OP_PAYMENT_REVERSE, "payment_reverse",
+                                               ACT_CUSTOMER_WRITE, 0, payment_reverse };
 
 /* ---- arrears */
 

@@ -181,7 +181,8 @@ static void perm_set(struct req *r)
         }
         if (perm_action_from_name(actions[i]) < 0) {
             req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "action",
-                     "no action '%.40s': read, edit, reassign, override_grade, export, unmask, delete, admin",
+                     "no action '%.40s': read, edit, reassign, override_grade, export, unmask, delete, log_contact,"
+                     " admin",
                      actions[i]);
             return;
         }
@@ -214,15 +215,132 @@ static const enum authz_action explained[PERM_ACTIONS] = {
     [PERM_READ] = ACT_CUSTOMER_READ,       [PERM_EDIT] = ACT_CUSTOMER_WRITE,
     [PERM_REASSIGN] = ACT_CUSTOMER_REASSIGN, [PERM_OVERRIDE_GRADE] = ACT_GRADE_OVERRIDE,
     [PERM_EXPORT] = ACT_CUSTOMER_EXPORT,   [PERM_UNMASK] = ACT_CUSTOMER_UNMASK,
-    [PERM_DELETE] = ACT_CUSTOMER_DELETE,
+    [PERM_DELETE] = ACT_CUSTOMER_DELETE,   [PERM_LOG_CONTACT] = ACT_CUSTOMER_LOG_CONTACT,
 };
 
 struct explain_state {
     struct rpc_customer_ref ref;
     char *name, *status;
+    struct principal them; /* the user whose access is explained */
+    int disabled;
+    Kehu__V1__AccessExplanation *x;
+    /* the names of the users and units the reasons mention */
+    size_t n_names;
+    struct named {
+        char kind; /* 'u' a user, 'o' an org unit */
+        int64_t id;
+        const char *name;
+    } *names;
 };
 
 static struct db_stmt explain_user = DB_STMT("SELECT " USER_COLUMNS " FROM" USER_FROM "WHERE u.username = lower($1)");
+
+/* The users ($1) and units ($2) a reason can mention: the customer's owner,
+ * the units on the customer's, its owner's and the user's paths. The caller
+ * may read the customer and the user, so these are theirs to see. */
+static struct db_stmt explain_names = DB_STMT(
+    "SELECT 'u', id, username FROM app_user WHERE id = ANY($1::bigint[])"
+    " UNION ALL SELECT 'o', id, name FROM org_unit WHERE id = ANY($2::bigint[])");
+
+static const char *name_of(const struct explain_state *st, char kind, int64_t id)
+{
+    for (size_t i = 0; i < st->n_names; i++)
+        if (st->names[i].kind == kind && st->names[i].id == id)
+            return st->names[i].name;
+    return NULL;
+}
+
+/* The reason with each "user N" and "unit N" (authz_explain's words) given
+ * its name: "user li.lei (12)", "unit 上海分行 (7)". */
+static char *with_names(struct req *r, const struct explain_state *st, const char *reason)
+{
+    size_t cap = strlen(reason) + 1, len = 0;
+    for (size_t i = 0; i < st->n_names; i++)
+        cap += strlen(st->names[i].name) + 4;
+    cap *= 2;
+    char *out = arena_alloc(&r->arena, cap);
+    const char *p = reason;
+    while (*p && len + 1 < cap) {
+        int user = strncmp(p, "user ", 5) == 0, unit = strncmp(p, "unit ", 5) == 0;
+        if ((user || unit) && p[5] >= '0' && p[5] <= '9' && (p == reason || p[-1] == ' ')) {
+            char *end;
+            long long id = strtoll(p + 5, &end, 10);
+            const char *name = name_of(st, user ? 'u' : 'o', id);
+            if (name) {
+                int w = snprintf(out + len, cap - len, "%s %s (%lld)", user ? "user" : "unit", name, id);
+                if (w < 0 || (size_t)w >= cap - len)
+                    break;
+                len += (size_t)w;
+                p = end;
+                continue;
+            }
+        }
+        out[len++] = *p++;
+    }
+    out[len] = 0;
+    return out;
+}
+
+static void explain_names_found(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    struct explain_state *st = r->state;
+    if (res->outcome != DB_OK) {
+        req_fail_db(r, res);
+        return;
+    }
+    int rows = db_rows(res, 0);
+    st->names = arena_alloc(&r->arena, sizeof *st->names * (size_t)(rows ? rows : 1));
+    for (int i = 0; i < rows; i++) {
+        struct named *n = &st->names[st->n_names++];
+        n->kind = db_get(res, 0, i, 0)[0];
+        n->id = db_get_i64(res, 0, i, 1);
+        n->name = rpc_col(r, res, 0, i, 2);
+    }
+    Kehu__V1__AccessExplanation *x = st->x;
+    const char *owner = name_of(st, 'u', st->ref.owner_id);
+    const char *branch = st->ref.path_len ? name_of(st, 'o', st->ref.path[st->ref.path_len - 1]) : NULL;
+    x->owner_name = (char *)(owner ? owner : "");
+    x->branch_name = (char *)(branch ? branch : "");
+    const struct principal *them = &st->them;
+    x->decisions = arena_alloc(&r->arena, sizeof *x->decisions * PERM_ACTIONS);
+    struct authz_target t = rpc_customer_target(&st->ref);
+    const char *why;
+    for (int a = 0; a < PERM_ACTIONS; a++) {
+        Kehu__V1__AccessDecision *d = arena_alloc(&r->arena, sizeof *d);
+        kehu__v1__access_decision__init(d);
+        d->action = (char *)perm_action_name((enum perm_action)a);
+        d->scope = (char *)perm_scope_name(authz_perm(them->role, (enum perm_action)a));
+        char buf[512];
+        if (st->disabled) {
+            snprintf(buf, sizeof buf, "denied: the account is disabled");
+        } else if (a == PERM_ADMIN) {
+            struct authz_target owner_t = { .unit_path = t.owner_path, .path_len = t.owner_path_len,
+                                            .user_id = t.owner_id, .role = KEHU__V1__ROLE__ACCOUNT_MANAGER };
+            Kehu__V1__Code code = t.owner_id ? authz_check(them, ACT_USER_WRITE, &owner_t, &why)
+                                             : KEHU__V1__CODE__PERMISSION_DENIED;
+            d->allowed = code == KEHU__V1__CODE__OK;
+            snprintf(buf, sizeof buf, "%s: 'admin' applies to users, not customers: %s", d->allowed ? "allowed" : "denied",
+                     !t.owner_id ? "the customer has no owner to manage"
+                     : d->allowed ? "may manage the customer's owner"
+                                  : why);
+        } else {
+            d->allowed = authz_explain(them, explained[a], &t, buf, sizeof buf) == KEHU__V1__CODE__OK;
+        }
+        d->reason = with_names(r, st, buf);
+        x->decisions[x->n_decisions++] = d;
+    }
+    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_ACCESS;
+    r->resp.access = x;
+    req_reply(r);
+}
+
+/* "{1,2,3}" of ids (a bigint[] parameter). */
+static void ids_add(struct req *r, char **text, const int64_t *ids, int n)
+{
+    for (int i = 0; i < n; i++)
+        *text = arena_printf(&r->arena, "%s%s%lld", *text, **text ? "," : "", (long long)ids[i]);
+}
 
 static void explain_user_found(const struct db_result *res, void *arg)
 {
@@ -235,45 +353,25 @@ static void explain_user_found(const struct db_result *res, void *arg)
     }
     if (rpc_user_visible(r, res, 0, m->username, "username") < 0)
         return;
-    struct principal them;
-    rpc_principal_from_row(&them, res, 0, 0, 0);
-    const char *why;
-    int disabled = db_get_bool(res, 0, 0, 6);
+    int64_t path[AUTHZ_MAX_DEPTH];
+    int n = rpc_user_row_path(res, 0, 0, 0, path, AUTHZ_MAX_DEPTH);
+    rpc_principal_from_row(&st->them, res, 0, 0, 0);
+    st->disabled = db_get_bool(res, 0, 0, 6);
     Kehu__V1__AccessExplanation *x = arena_alloc(&r->arena, sizeof *x);
     kehu__v1__access_explanation__init(x);
     x->user = rpc_user_from_row(r, res, 0, 0, 0);
     x->customer_id = st->ref.id;
     x->customer_name = st->name;
     x->customer_status = st->status;
-    x->decisions = arena_alloc(&r->arena, sizeof *x->decisions * PERM_ACTIONS);
-    struct authz_target t = rpc_customer_target(&st->ref);
-    for (int a = 0; a < PERM_ACTIONS; a++) {
-        Kehu__V1__AccessDecision *d = arena_alloc(&r->arena, sizeof *d);
-        kehu__v1__access_decision__init(d);
-        d->action = (char *)perm_action_name((enum perm_action)a);
-        d->scope = (char *)perm_scope_name(authz_perm(them.role, (enum perm_action)a));
-        char buf[512];
-        if (disabled) {
-            snprintf(buf, sizeof buf, "denied: the account is disabled");
-        } else if (a == PERM_ADMIN) {
-            struct authz_target owner = { .unit_path = t.owner_path, .path_len = t.owner_path_len,
-                                          .user_id = t.owner_id, .role = KEHU__V1__ROLE__ACCOUNT_MANAGER };
-            Kehu__V1__Code code = t.owner_id ? authz_check(&them, ACT_USER_WRITE, &owner, &why)
-                                             : KEHU__V1__CODE__PERMISSION_DENIED;
-            d->allowed = code == KEHU__V1__CODE__OK;
-            snprintf(buf, sizeof buf, "%s: 'admin' applies to users, not customers: %s", d->allowed ? "allowed" : "denied",
-                     !t.owner_id ? "the customer has no owner to manage"
-                     : d->allowed ? "may manage the customer's owner"
-                                  : why);
-        } else {
-            d->allowed = authz_explain(&them, explained[a], &t, buf, sizeof buf) == KEHU__V1__CODE__OK;
-        }
-        d->reason = arena_strdup(&r->arena, buf);
-        x->decisions[x->n_decisions++] = d;
-    }
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_ACCESS;
-    r->resp.access = x;
-    req_reply(r);
+    st->x = x;
+    char *users = "", *units = "";
+    if (st->ref.owner_id)
+        ids_add(r, &users, &st->ref.owner_id, 1);
+    ids_add(r, &units, st->ref.path, st->ref.path_len);
+    ids_add(r, &units, st->ref.owner_path, st->ref.owner_path_len);
+    ids_add(r, &units, path, n < 0 ? 0 : n);
+    const char *p[] = { arena_printf(&r->arena, "{%s}", users), arena_printf(&r->arena, "{%s}", units) };
+    db_query(r->srv->db, &explain_names, 2, p, explain_names_found, r);
 }
 
 static void explain_customer_loaded(struct req *r, const struct rpc_customer_ref *ref)

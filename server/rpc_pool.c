@@ -25,6 +25,7 @@
 #include "conn.h"
 #include "customer_fields.h"
 #include "log.h"
+#include "page.h"
 #include "rpc.h"
 #include "server.h"
 #include "util.h"
@@ -178,7 +179,7 @@ static void pool_add(struct req *r)
         return;
     }
     const char *p[] = { m->branch };
-    db_query(r->srv->db, &rpc_unit_place_by_ref, 1, p, pool_add_branch, r);
+    db_query(r->srv->db, &rpc_branch_place_by_ref, 1, p, pool_add_branch, r);
 }
 
 const struct rpc_entry rpc_pool_add = { KEHU__V1__REQUEST__OP_POOL_ADD, "pool_add", ACT_POOL_MANAGE, 0, pool_add };
@@ -191,7 +192,7 @@ static struct db_stmt pools_stmt = DB_STMT(
     " (SELECT count(*) FROM pool_entry e WHERE e.pool_id = p.id)"
     " FROM pool p JOIN org_unit b ON b.id = p.branch_id"
     " WHERE ($1::bigint = 0 OR b.path @> ARRAY[$1::bigint])"
-    " AND ($2 = '' OR lower(b.name) = lower($2) OR b.id::text = $2)"
+    " AND ($2 = '' OR b.id = org_unit_ref($2, 'branch')) AND ($2 = '' OR org_unit_ref($2, 'branch') IS NOT NULL)"
     " ORDER BY b.path, NOT p.is_default, p.name");
 
 static void pools_done(const struct db_result *res, void *arg)
@@ -224,18 +225,22 @@ const struct rpc_entry rpc_pool_pools = { KEHU__V1__REQUEST__OP_POOL_POOLS, "poo
 
 /* ---- PoolList */
 
-/* $1 scope, $2 pool ('' all), $3 branch ('' any), $4 limit, $5 offset. */
+/* $1 scope, $2 pool ('' all), $3 branch ('' any), $4 the page plus one, $5
+ * offset, $6 $7 the cursor (since in microseconds, customer id); after the
+ * columns the count after the cursor, then the keys. */
 static struct db_stmt pool_list_stmt = DB_STMT(
     "SELECT " CUSTOMER_COLUMNS ", e.pool_id, p.name, " SQL_MS("e.since") ", coalesce(fu.username, ''), e.kind,"
-    " coalesce(e.reason, ''), coalesce(grade_of(c.id, 'abc'), ''), count(*) OVER ()"
+    " coalesce(e.reason, ''), coalesce(grade_of(c.id, 'abc'), ''), count(*) OVER (),"
+    " (extract(epoch FROM e.since) * 1000000)::bigint::text, c.id::text"
     " FROM pool_entry e JOIN pool p ON p.id = e.pool_id JOIN org_unit pb ON pb.id = p.branch_id"
     " JOIN customer c ON c.id = e.customer_id" CUSTOMER_JOINS
     " LEFT JOIN app_user fu ON fu.id = e.from_owner"
     " WHERE ($1::bigint = 0 OR pb.path @> ARRAY[$1::bigint])"
     " AND ($2 = '' OR lower(p.name) = lower($2) OR p.id::text = $2)"
-    " AND ($3 = '' OR lower(pb.name) = lower($3) OR pb.id::text = $3)"
+    " AND ($3 = '' OR pb.id = org_unit_ref($3, 'branch')) AND ($3 = '' OR org_unit_ref($3, 'branch') IS NOT NULL)"
     " AND c.status = 'in_pool' AND c.merged_into IS NULL"
-    " ORDER BY e.since DESC, c.id LIMIT $4 OFFSET $5");
+    " AND ($6::bigint IS NULL OR ((extract(epoch FROM e.since) * 1000000)::bigint, c.id) < ($6::bigint, $7::bigint))"
+    " ORDER BY e.since DESC, c.id DESC LIMIT $4 OFFSET $5");
 
 static void pool_list_done(const struct db_result *res, void *arg)
 {
@@ -244,9 +249,11 @@ static void pool_list_done(const struct db_result *res, void *arg)
         req_fail_db(r, res);
         return;
     }
-    int n = db_rows(res, 0);
     Kehu__V1__PoolCustomers *out = arena_alloc(&r->arena, sizeof *out);
     kehu__v1__pool_customers__init(out);
+    int n = page_end(r, r->state, res, 0, CUSTOMER_NCOLS + 8, &out->next_cursor, &out->remaining);
+    uint32_t skipped = r->msg->pool_list ? r->msg->pool_list->offset : 0; /* an old client's offset */
+    out->remaining = out->remaining > skipped ? out->remaining - skipped : out->next_cursor[0] != 0;
     out->customers = arena_alloc(&r->arena, sizeof *out->customers * (size_t)(n ? n : 1));
     for (int i = 0; i < n; i++) {
         Kehu__V1__PoolCustomer *pc = arena_alloc(&r->arena, sizeof *pc);
@@ -271,14 +278,18 @@ static void pool_list_done(const struct db_result *res, void *arg)
 static void pool_list(struct req *r)
 {
     const Kehu__V1__PoolList *m = r->msg->pool_list;
-    uint32_t limit = m && m->limit ? m->limit : LIST_DEFAULT;
-    if (limit > LIST_MAX) {
-        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "limit", "limit is at most %d", LIST_MAX);
+    struct page *pg = arena_alloc(&r->arena, sizeof *pg);
+    if (page_begin(r, pg, "pool_list", "ii", m ? m->limit : 0, m ? m->after : NULL, LIST_DEFAULT, LIST_MAX) < 0)
         return;
-    }
-    const char *p[] = { pool_scope(r), m && m->pool ? m->pool : "", m && m->branch ? m->branch : "",
-                        rpc_num(r, limit), rpc_num(r, m ? m->offset : 0) };
-    db_query(r->srv->db, &pool_list_stmt, 5, p, pool_list_done, r);
+    r->state = pg;
+    const char *p[] = { pool_scope(r),
+                        m && m->pool ? m->pool : "",
+                        m && m->branch ? m->branch : "",
+                        pg->fetch,
+                        rpc_num(r, m ? m->offset : 0),
+                        pg->key[0],
+                        pg->key[1] };
+    db_query(r->srv->db, &pool_list_stmt, 7, p, pool_list_done, r);
 }
 
 const struct rpc_entry rpc_pool_list = { KEHU__V1__REQUEST__OP_POOL_LIST, "pool_list", ACT_POOL_READ, 0, pool_list };
@@ -535,7 +546,7 @@ static void pool_rules(struct req *r)
     }
     if (m->branch && *m->branch) {
         const char *p[] = { m->branch };
-        db_query(r->srv->db, &rpc_unit_place_by_ref, 1, p, rules_branch, r);
+        db_query(r->srv->db, &rpc_branch_place_by_ref, 1, p, rules_branch, r);
         return;
     }
     if (m->n_set && !is_admin(req_who(r))) {
@@ -554,6 +565,20 @@ const struct rpc_entry rpc_pool_rules = { KEHU__V1__REQUEST__OP_POOL_RULES, "poo
 static struct db_stmt recycle_stmt = DB_STMT(
     "SELECT id, as_of::text, dry_run, examined, warned, recycled, by_followup, by_txn, exempted, duration_ms"
     " FROM pool_recycle($1::date, $2::boolean, $3)");
+/* By hand: within the caller's scope ($4, $5; only the whole job runs for
+ * real); a dry run then lists a page of what it would recycle from the
+ * candidates pool_recycle left ($1 the day, $2 the cursor, $3 the page plus
+ * one). Not prepared: pr_cand exists only after the first statement ran. */
+static struct db_stmt recycle_scoped_stmt = DB_STMT(
+    "SELECT id, as_of::text, dry_run, examined, warned, recycled, by_followup, by_txn, exempted, duration_ms"
+    " FROM pool_recycle($1::date, $2::boolean, $3, $4::int, $5::bigint)");
+static const char recycle_list_sql[] =
+    "SELECT p.id, c.name, coalesce(u.username, ''), p.trig, p.due::text, count(*) OVER (), p.id::text"
+    " FROM pr_cand p JOIN customer c ON c.id = p.id LEFT JOIN app_user u ON u.id = p.owner_id"
+    " WHERE NOT p.exempt AND p.due <= $1::date AND ($2::bigint IS NULL OR p.id > $2::bigint)"
+    " ORDER BY p.id LIMIT $3";
+#define RECYCLE_LIST_DEFAULT 100
+#define RECYCLE_LIST_MAX 1000
 
 static void recycled(const struct db_result *res, void *arg)
 {
@@ -577,6 +602,21 @@ static void recycled(const struct db_result *res, void *arg)
     out->by_txn = db_get_i64(res, 0, 0, 7);
     out->exempted = db_get_i64(res, 0, 0, 8);
     out->duration_ms = db_get_i64(res, 0, 0, 9);
+    if (res->nres > 1) { /* a dry run's page of customers */
+        int n = page_end(r, r->state, res, 1, 6, &out->next_cursor, &out->remaining);
+        out->customers = arena_alloc(&r->arena, sizeof *out->customers * (size_t)(n ? n : 1));
+        for (int i = 0; i < n; i++) {
+            Kehu__V1__PoolRecycleCustomer *c = arena_alloc(&r->arena, sizeof *c);
+            kehu__v1__pool_recycle_customer__init(c);
+            c->customer_id = db_get_i64(res, 1, i, 0);
+            audit_note_customer(r, c->customer_id);
+            c->name = rpc_col(r, res, 1, i, 1);
+            c->owner = rpc_col(r, res, 1, i, 2);
+            c->trigger = rpc_col(r, res, 1, i, 3);
+            c->due = rpc_col(r, res, 1, i, 4);
+            out->customers[out->n_customers++] = c;
+        }
+    }
     log_info(r->conn->id, r->id, "pool recycle as of %s%s: %lld examined, %lld warned, %lld recycled in %lld ms",
              out->as_of, out->dry_run ? " (dry)" : "", (long long)out->examined, (long long)out->warned,
              (long long)out->recycled, (long long)out->duration_ms);
@@ -588,10 +628,16 @@ static void recycled(const struct db_result *res, void *arg)
 static void pool_recycle(struct req *r)
 {
     const Kehu__V1__PoolRecycle *m = r->msg->pool_recycle;
-    if (!is_admin(req_who(r))) {
+    int dry = m && m->dry_run;
+    if (!dry && !is_admin(req_who(r))) { /* a dry run shows what the caller may read */
         req_fail(r, KEHU__V1__CODE__PERMISSION_DENIED, NULL, "only an admin runs the recycle job by hand");
         return;
     }
+    struct page *pg = arena_alloc(&r->arena, sizeof *pg);
+    if (page_begin(r, pg, "pool_recycle", "i", m ? m->limit : 0, m ? m->after : NULL, RECYCLE_LIST_DEFAULT,
+                   RECYCLE_LIST_MAX) < 0)
+        return;
+    r->state = pg;
     char today[11];
     validate_today(today);
     const char *as_of = m && m->as_of && *m->as_of ? m->as_of : today;
@@ -600,8 +646,16 @@ static void pool_recycle(struct req *r)
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "as_of", "as_of %s", why);
         return;
     }
-    const char *p[] = { as_of, m && m->dry_run ? "true" : "false", rpc_num(r, req_who(r)->user_id) };
-    db_query(r->srv->db_long, &recycle_stmt, 3, p, recycled, r);
+    const char *kind, *id;
+    rpc_scope_params(r, ACT_CUSTOMER_READ, &kind, &id);
+    const char *p[] = { as_of, dry ? "true" : "false", rpc_num(r, req_who(r)->user_id), kind, id };
+    struct db_call *call = db_call_new(r->srv->db_long, recycled, r);
+    db_call_add(call, &recycle_scoped_stmt, 5, p);
+    if (dry) {
+        const char *lp[] = { as_of, pg->key[0], pg->fetch };
+        db_call_add_sql(call, recycle_list_sql, 3, lp);
+    }
+    db_call_send(call);
 }
 
 const struct rpc_entry rpc_pool_recycle = { KEHU__V1__REQUEST__OP_POOL_RECYCLE, "pool_recycle", ACT_POOL_MANAGE, 0,
@@ -691,13 +745,18 @@ void pool_shutdown(struct server *s)
     " LEFT JOIN pool p ON p.id = v.pool_id LEFT JOIN app_user fu ON fu.id = v.from_owner"                      \
     " LEFT JOIN app_user tu ON tu.id = v.to_owner LEFT JOIN app_user au ON au.id = v.actor "
 
-static struct db_stmt events_of_customer =
-    DB_STMT(POOL_EVENT_SELECT "WHERE v.customer_id = $1 ORDER BY v.id DESC LIMIT $2");
-/* $1 the caller's pools, $2 limit, $3 and $4 their read scope (RPC_SCOPE_SQL):
- * the events of customers waiting in those pools or readable by the caller. */
-static struct db_stmt events_in_scope = DB_STMT(
-    POOL_EVENT_SELECT "JOIN org_unit b ON b.id = v.branch_id WHERE ($1::bigint = 0 OR b.path @> ARRAY[$1::bigint])"
-    " AND (c.status = 'in_pool' OR" RPC_SCOPE_SQL(3, 4) ") ORDER BY v.id DESC LIMIT $2");
+/* Pages, newest first: $2 the page plus one, $3 the cursor; after the
+ * event's columns the count after the cursor, then the key. */
+#define POOL_EVENT_PAGE(from_where)                                                                   \
+    "SELECT x.*, count(*) OVER (), x.id::text FROM (" POOL_EVENT_SELECT from_where ") x"             \
+    " WHERE $3::bigint IS NULL OR x.id < $3::bigint ORDER BY x.id DESC LIMIT $2"
+#define POOL_EVENT_KEYCOL 12
+static struct db_stmt events_of_customer = DB_STMT(POOL_EVENT_PAGE("WHERE v.customer_id = $1"));
+/* $1 the caller's pools, $4 and $5 their read scope (RPC_SCOPE_SQL): the
+ * events of customers waiting in those pools or readable by the caller. */
+static struct db_stmt events_in_scope = DB_STMT(POOL_EVENT_PAGE(
+    "JOIN org_unit b ON b.id = v.branch_id WHERE ($1::bigint = 0 OR b.path @> ARRAY[$1::bigint])"
+    " AND (c.status = 'in_pool' OR" RPC_SCOPE_SQL(4, 5) ")"));
 
 static void events_done(const struct db_result *res, void *arg)
 {
@@ -706,9 +765,9 @@ static void events_done(const struct db_result *res, void *arg)
         req_fail_db(r, res);
         return;
     }
-    int n = db_rows(res, 0);
     Kehu__V1__PoolEventList *out = arena_alloc(&r->arena, sizeof *out);
     kehu__v1__pool_event_list__init(out);
+    int n = page_end(r, r->state, res, 0, POOL_EVENT_KEYCOL, &out->next_cursor, &out->remaining);
     out->events = arena_alloc(&r->arena, sizeof *out->events * (size_t)(n ? n : 1));
     for (int i = 0; i < n; i++) {
         Kehu__V1__PoolEvent *e = arena_alloc(&r->arena, sizeof *e);
@@ -745,17 +804,18 @@ static void events_placed(const struct db_result *res, void *arg)
         no_customer(r, m->customer_id);
         return;
     }
-    const char *p[] = { rpc_num(r, m->customer_id), rpc_num(r, m->limit ? m->limit : LIST_DEFAULT) };
-    db_query(r->srv->db, &events_of_customer, 2, p, events_done, r);
+    struct page *pg = r->state;
+    const char *p[] = { rpc_num(r, m->customer_id), pg->fetch, pg->key[0] };
+    db_query(r->srv->db, &events_of_customer, 3, p, events_done, r);
 }
 
 static void pool_events(struct req *r)
 {
     const Kehu__V1__PoolEvents *m = r->msg->pool_events;
-    if (m && m->limit > LIST_MAX) {
-        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "limit", "limit is at most %d", LIST_MAX);
+    struct page *pg = arena_alloc(&r->arena, sizeof *pg);
+    if (page_begin(r, pg, "pool_events", "i", m ? m->limit : 0, m ? m->after : NULL, LIST_DEFAULT, LIST_MAX) < 0)
         return;
-    }
+    r->state = pg;
     if (m && m->customer_id) {
         const char *p[] = { rpc_num(r, m->customer_id) };
         db_query(r->srv->db, &customer_place, 1, p, events_placed, r);
@@ -768,8 +828,8 @@ static void pool_events(struct req *r)
     }
     const char *k, *i;
     rpc_scope_params(r, ACT_CUSTOMER_READ, &k, &i);
-    const char *p[] = { pool_scope(r), rpc_num(r, m && m->limit ? m->limit : LIST_DEFAULT), k, i };
-    db_query(r->srv->db, &events_in_scope, 4, p, events_done, r);
+    const char *p[] = { pool_scope(r), pg->fetch, pg->key[0], k, i };
+    db_query(r->srv->db, &events_in_scope, 5, p, events_done, r);
 }
 
 /* Anyone who may read a customer may read its pool record (events_placed). */
@@ -917,7 +977,7 @@ static void assign_rules(struct req *r)
         }
     }
     const char *p[] = { branch_ref(r, m->branch) };
-    db_query(r->srv->db, &rpc_unit_place_by_ref, 1, p, assign_rules_branch, r);
+    db_query(r->srv->db, &rpc_branch_place_by_ref, 1, p, assign_rules_branch, r);
 }
 
 const struct rpc_entry rpc_assign_rules = { KEHU__V1__REQUEST__OP_ASSIGN_RULES, "assign_rules", ACT_POOL_READ, 0,
@@ -984,7 +1044,7 @@ static void assign_rule_apply(struct req *r)
 {
     const Kehu__V1__AssignRuleApply *m = r->msg->assign_rule_apply;
     const char *p[] = { branch_ref(r, m ? m->branch : NULL) };
-    db_query(r->srv->db, &rpc_unit_place_by_ref, 1, p, apply_branch, r);
+    db_query(r->srv->db, &rpc_branch_place_by_ref, 1, p, apply_branch, r);
 }
 
 const struct rpc_entry rpc_assign_rule_apply = { KEHU__V1__REQUEST__OP_ASSIGN_RULE_APPLY, "assign_rule_apply",

@@ -32,6 +32,7 @@ static void hello(struct req *r)
         return;
     }
     c->state = CONN_OPEN;
+    c->unauth_since_ms = uv_now(r->srv->loop); /* auth_timeout counts from here */
     log_info(c->id, r->id, "hello from %s (%s)", c->peer, h->client && *h->client ? h->client : "unnamed client");
     Kehu__V1__HelloReply *rep = arena_alloc(&r->arena, sizeof *rep);
     kehu__v1__hello_reply__init(rep);
@@ -84,17 +85,14 @@ struct login {
     char *password;
     int64_t user_id;
     int disabled;
+    struct login_pair *pair; /* the throttle's reservation (conn_limits.c), NULL once ended */
 };
 
-/* The account's hash and throttling state. wait_s > 0: too many recent
- * failures; the wait doubles with each further failure, up to 5 minutes. */
+/* The account's hash. Whether it may be tried now is the connection
+ * layer's decision (login_gate), taken before this lookup; failed_logins
+ * only records, for admins. */
 static struct db_stmt login_lookup = DB_STMT(
-    "SELECT id, password_hash, disabled_at IS NOT NULL,"
-    " CASE WHEN failed_logins >= $2::int THEN"
-    "   ceil(greatest(0, extract(epoch FROM last_failed_at"
-    "     + make_interval(secs => least(300, 2 ^ (failed_logins - $2::int))) - now())))::int"
-    " ELSE 0 END"
-    " FROM app_user WHERE username = $1");
+    "SELECT id, password_hash, disabled_at IS NOT NULL FROM app_user WHERE username = $1");
 static struct db_stmt login_failed = DB_STMT(
     "UPDATE app_user SET failed_logins = failed_logins + 1, last_failed_at = now() WHERE id = $1");
 static struct db_stmt login_reset = DB_STMT(
@@ -110,6 +108,33 @@ static void wipe_password(struct login *l)
         sodium_memzero(l->password, strlen(l->password));
         l->password = NULL;
     }
+}
+
+/* The login throttle, before anything costly: by (account, address) and by
+ * address, one login at a time per connection, a bounded queue per address
+ * (conn_limits.c). Answers and returns -1 when the attempt may not be checked. */
+static int login_gate(struct req *r, struct login *l)
+{
+    char why[200];
+    int code;
+    if (limits_login_begin(r->srv, r->conn, l->username, &l->pair, &code, why, sizeof why) == 0)
+        return 0;
+    audit_note_detail(r, "refused before the check: %s (from %s)", why, r->conn->addr->addr);
+    req_fail(r, code, NULL, "%s", why);
+    return -1;
+}
+
+/* The attempt's outcome for the throttle: ok 1 logged in, 0 wrong username
+ * or password, -1 neither. */
+static void login_outcome(struct req *r, struct login *l, int ok)
+{
+    if (!l->pair)
+        return;
+    struct conn *c = r->conn;
+    int failures = limits_login_end(r->srv, c, l->pair, ok, l->user_id);
+    l->pair = NULL;
+    if (ok == 0 && failures >= r->srv->cfg.login_free_failures)
+        audit_note_detail(r, "%d failed logins for this account from %s: throttled", failures, c->addr->addr);
 }
 
 static void login_refused(const struct db_result *res, void *arg)
@@ -155,6 +180,12 @@ static void login_verified(int ok, const char *hash, void *arg)
     struct req *r = arg;
     struct login *l = r->state;
     (void)hash;
+    if (ok < 0) { /* dropped unchecked: the connection closed, or shutdown's grace is over */
+        login_outcome(r, l, -1);
+        req_fail(r, KEHU__V1__CODE__UNAVAILABLE, NULL, "the server is shutting down: try again");
+        return;
+    }
+    login_outcome(r, l, ok && l->user_id != 0 ? (l->disabled ? -1 : 1) : 0);
     if (!ok || l->user_id == 0) {
         if (l->user_id == 0) {
             req_fail(r, KEHU__V1__CODE__UNAUTHENTICATED, NULL, "wrong username or password");
@@ -190,23 +221,22 @@ static void login_found(const struct db_result *res, void *arg)
     struct login *l = r->state;
     if (res->outcome != DB_OK) {
         wipe_password(l);
+        login_outcome(r, l, -1);
         req_fail_db(r, res);
         return;
     }
     const char *stored = r->srv->dummy_hash;
     if (db_rows(res, 0) == 1) {
-        int wait_s = (int)db_get_i64(res, 0, 0, 3);
-        if (wait_s > 0) {
-            wipe_password(l);
-            req_fail(r, KEHU__V1__CODE__RESOURCE_EXHAUSTED, NULL,
-                     "too many failed logins for this account: try again in %d s", wait_s);
-            return;
-        }
         l->user_id = db_get_i64(res, 0, 0, 0);
         l->disabled = db_get_bool(res, 0, 0, 2);
         stored = db_get(res, 0, 0, 1);
     }
-    auth_verify_async(r->srv->loop, stored, l->password, login_verified, r);
+    /* in its address's turn: one client's flood of logins delays another's
+     * by a check, not by the flood; addresses with recent failures last */
+    struct peer_addr *a = r->conn->addr;
+    log_debug(r->conn->id, r->id, "password check queued (%d waiting, %d running)", r->srv->limits.auth.queued,
+              r->srv->limits.auth.running);
+    auth_verify_fair(&r->srv->limits.auth, &a->lane, a->fails.failures > 0, stored, l->password, login_verified, r);
     wipe_password(l);
 }
 
@@ -234,10 +264,10 @@ static void login(struct req *r)
     for (size_t i = 0; m->username[i]; i++) /* usernames are stored in lower case */
         l->username[i] = (char)(m->username[i] >= 'A' && m->username[i] <= 'Z' ? m->username[i] + 32 : m->username[i]);
     l->password = m->password;
-    char free_failures[16];
-    snprintf(free_failures, sizeof free_failures, "%d", r->srv->cfg.login_free_failures);
-    const char *p[] = { l->username, free_failures };
-    db_query(r->srv->db, &login_lookup, 2, p, login_found, r);
+    if (login_gate(r, l) < 0)
+        return;
+    const char *p[] = { l->username };
+    db_query(r->srv->db, &login_lookup, 1, p, login_found, r);
 }
 
 const struct rpc_entry rpc_login = { KEHU__V1__REQUEST__OP_LOGIN, "login", ACT_PUBLIC, 0, login };
@@ -347,7 +377,7 @@ static void logout(struct req *r)
     db_query(r->srv->db, &session_revoke, 1, p, logout_done, r);
 }
 
-const struct rpc_entry rpc_logout = { KEHU__V1__REQUEST__OP_LOGOUT, "logout", ACT_SESSION, 0, logout };
+const struct rpc_entry rpc_logout = { KEHU__V1__REQUEST__OP_LOGOUT, "logout", ACT_SESSION, RPC_MUST_CHANGE_OK, logout };
 
 /* ---- WhoAmI: read afresh, the role or unit may have changed */
 
@@ -375,4 +405,120 @@ static void whoami(struct req *r)
     db_query(r->srv->db, &rpc_user_by_id, 1, p, whoami_done, r);
 }
 
-const struct rpc_entry rpc_whoami = { KEHU__V1__REQUEST__OP_WHOAMI, "whoami", ACT_SESSION, RPC_NO_AUDIT, whoami };
+const struct rpc_entry rpc_whoami = { KEHU__V1__REQUEST__OP_WHOAMI, "whoami", ACT_SESSION, RPC_NO_AUDIT | RPC_MUST_CHANGE_OK,
+                                     whoami };
+
+/* ---- PasswordChange: one's own, with the current password; the other
+ * sessions end, this one stays (and may do everything again after a reset) */
+
+struct passwd_change {
+    char user_id[24], session_id[24];
+    char *next; /* the new password, until handed to the hasher */
+};
+
+static struct db_stmt passwd_lookup = DB_STMT("SELECT password_hash FROM app_user WHERE id = $1");
+static struct db_stmt passwd_store = DB_STMT("SELECT user_set_password($1, $2, false, $3)");
+
+static void passwd_wipe(struct req *r)
+{
+    Kehu__V1__PasswordChange *m = r->msg->password_change;
+    if (m->current_password)
+        sodium_memzero(m->current_password, strlen(m->current_password));
+    if (m->new_password)
+        sodium_memzero(m->new_password, strlen(m->new_password));
+}
+
+static void passwd_stored(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    if (res->outcome != DB_OK) {
+        req_fail_db(r, res);
+        return;
+    }
+    struct principal now = *req_who(r);
+    now.must_change_password = 0; /* on every connection holding this session, at once */
+    rpc_principals_update(r->srv, &now);
+    rpc_forget_sessions_but(r->srv, now.user_id, now.session_id);
+    const struct principal *who = &now;
+    log_info(r->conn->id, r->id, "password changed: %s (other sessions ended)", who->username);
+    Kehu__V1__Empty *e = arena_alloc(&r->arena, sizeof *e);
+    kehu__v1__empty__init(e);
+    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_EMPTY;
+    r->resp.empty = e;
+    req_reply(r);
+}
+
+static void passwd_hashed(int ok, const char *hash, void *arg)
+{
+    struct req *r = arg;
+    struct passwd_change *st = r->state;
+    if (!ok) {
+        req_fail(r, KEHU__V1__CODE__INTERNAL, NULL, "hashing the password failed (hash_mem too large?)");
+        return;
+    }
+    const char *p[] = { st->user_id, hash, st->session_id };
+    audit_query(r, &passwd_store, 3, p, passwd_stored);
+}
+
+static void passwd_verified(int ok, const char *hash, void *arg)
+{
+    struct req *r = arg;
+    struct passwd_change *st = r->state;
+    (void)hash;
+    if (!ok) {
+        passwd_wipe(r);
+        req_fail(r, KEHU__V1__CODE__PERMISSION_DENIED, "current_password", "the current password is not right");
+        return;
+    }
+    auth_hash_async(r->srv->loop, st->next, r->srv->cfg.hash_ops, r->srv->cfg.hash_mem, passwd_hashed, r);
+    passwd_wipe(r);
+}
+
+static void passwd_found(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    if (res->outcome != DB_OK || db_rows(res, 0) != 1) {
+        passwd_wipe(r);
+        if (res->outcome != DB_OK)
+            req_fail_db(r, res);
+        else
+            req_fail(r, KEHU__V1__CODE__UNAUTHENTICATED, NULL, "your account no longer exists");
+        return;
+    }
+    auth_verify_async(r->srv->loop, db_get(res, 0, 0, 0), r->msg->password_change->current_password, passwd_verified,
+                      r);
+}
+
+static void password_change(struct req *r)
+{
+    Kehu__V1__PasswordChange *m = r->msg->password_change;
+    if (!m || !m->current_password || !*m->current_password) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "current_password", "the current password is required");
+        return;
+    }
+    const char *why = !m->new_password || !*m->new_password ? "a new password is required"
+                                                            : auth_password_problem(m->new_password);
+    if (!why && strcmp(m->new_password, m->current_password) == 0)
+        why = "the new password must differ from the current one";
+    if (!why && strlen(m->current_password) > AUTH_MAX_PASSWORD) {
+        passwd_wipe(r);
+        req_fail(r, KEHU__V1__CODE__PERMISSION_DENIED, "current_password", "the current password is not right");
+        return;
+    }
+    if (why) {
+        passwd_wipe(r);
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "new_password", "%s", why);
+        return;
+    }
+    const struct principal *who = req_who(r);
+    struct passwd_change *st = arena_alloc(&r->arena, sizeof *st);
+    snprintf(st->user_id, sizeof st->user_id, "%lld", (long long)who->user_id);
+    snprintf(st->session_id, sizeof st->session_id, "%lld", (long long)who->session_id);
+    st->next = m->new_password;
+    r->state = st;
+    const char *p[] = { st->user_id };
+    db_query(r->srv->db, &passwd_lookup, 1, p, passwd_found, r);
+}
+
+const struct rpc_entry rpc_password_change = { KEHU__V1__REQUEST__OP_PASSWORD_CHANGE, "password_change", ACT_SESSION,
+                                               RPC_MUST_CHANGE_OK, password_change };

@@ -12,6 +12,7 @@
 #include "migrate.h"
 #include "notify.h"
 #include "search_keys.h"
+#include "setup.h"
 #include "util.h"
 
 void server_want_flush(struct server *s, struct conn *c)
@@ -103,6 +104,7 @@ static void on_janitor(uv_timer_t *t)
         next = c->next; /* closing unlinks only in the close callback, but stay safe */
         conn_check_timeouts(c, now);
     }
+    limits_sweep(s, now);
 }
 
 static void on_grace_over(uv_timer_t *t)
@@ -111,6 +113,7 @@ static void on_grace_over(uv_timer_t *t)
     log_warn(0, 0, "shutdown grace of %d s is over: closing %d connection(s) with requests in flight",
              s->cfg.shutdown_grace, s->nconns);
     grade_shutdown(s); /* a run's request is answered, its transaction rolled back */
+    auth_sched_stop(&s->limits.auth); /* password checks not yet started are answered at once */
     for (struct conn *c = s->conns; c; c = c->next)
         conn_close(c, "shutdown");
 }
@@ -171,10 +174,11 @@ int server_run(const struct config *cfg)
     s->started_at_ms = now_unix_ms();
 
     /* one connection for the start-up checks: the schema, the permission
-     * matrix, whether the role could rewrite the audit trail */
+     * matrix, the ID number key, whether the role could rewrite the audit trail */
     char err[512];
     PGconn *pg = migrate_connect(cfg->db, err, sizeof err);
-    if (!pg || migrate_check_pg(pg, err, sizeof err) < 0 || perm_load_sync(pg, err, sizeof err) < 0) {
+    if (!pg || migrate_check_pg(pg, err, sizeof err) < 0 || perm_load_sync(pg, err, sizeof err) < 0 ||
+        setup_id_key_check(pg, cfg, err, sizeof err) < 0) {
         log_error(0, 0, "%s", err);
         PQfinish(pg);
         free(s);
@@ -195,6 +199,7 @@ int server_run(const struct config *cfg)
         free(s);
         return 1;
     }
+    limits_init(s);
     uv_prepare_init(s->loop, &s->flusher);
     s->flusher.data = s;
     uv_prepare_start(&s->flusher, on_flush);
@@ -239,6 +244,7 @@ int server_run(const struct config *cfg)
     uv_library_shutdown();  /* joins the thread pool: each worker closes its transliterator */
     search_keys_shutdown();
     u_cleanup(); /* ICU's caches, so that a leak checker sees a clean exit */
+    limits_free(s);
     int code = s->exit_code;
     if (code == 0)
         log_info(0, 0, "stopped");

@@ -6,6 +6,7 @@
 #include <uv.h>
 
 #include "config.h"
+#include "conn_limits.h"
 
 struct conn;
 struct db_pool;
@@ -32,6 +33,8 @@ struct server {
     uint64_t stop_started;
     int exit_code;
     char dummy_hash[crypto_pwhash_STRBYTES]; /* verified against for unknown users */
+    struct limits limits;     /* per address, the login throttle, the counters (conn_limits.c) */
+    struct conn *unauth_head, *unauth_tail; /* connections not logged in, oldest first */
 };
 
 /* Runs until SIGINT/SIGTERM; returns the process exit code. */

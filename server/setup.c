@@ -4,8 +4,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "auth.h"
+#include "log.h"
 #include "migrate.h"
 #include "search_keys.h"
 
@@ -63,14 +67,15 @@ static int add_user(PGconn *pg, const struct config *cfg, const char *username, 
     return added;
 }
 
-/* Returns the id of the unit named `name`, creating it under parent_id. */
+/* Returns the id of the unit named `name` under parent_id, creating it there. */
 static int ensure_unit(PGconn *pg, const char *name, const char *kind, const char *parent_id, char id[24])
 {
     const char *p[] = { name, kind, parent_id };
     PGresult *r = run(pg,
-                      "WITH ins AS (INSERT INTO org_unit (name, kind, parent_id) VALUES ($1, $2::unit_kind, $3)"
-                      " ON CONFLICT ((lower(name))) DO NOTHING RETURNING id)"
-                      " SELECT id FROM ins UNION ALL SELECT id FROM org_unit WHERE lower(name) = lower($1)",
+                      "WITH ins AS (INSERT INTO org_unit (name, kind, parent_id) VALUES ($1, $2::unit_kind, $3::bigint)"
+                      " ON CONFLICT ((coalesce(parent_id, 0)), (lower(name))) DO NOTHING RETURNING id)"
+                      " SELECT id FROM ins UNION ALL SELECT id FROM org_unit"
+                      " WHERE lower(name) = lower($1) AND parent_id IS NOT DISTINCT FROM $3::bigint",
                       3, p);
     if (!r)
         return -1;
@@ -321,5 +326,161 @@ rollback:
 out:
     fflush(stdout);
     PQfinish(pg);
+    return rc;
+}
+
+/* ---- reset-password */
+
+/* One line from the terminal without echo; NULL at end of input. */
+static char *ask_secret(const char *prompt, char *buf, size_t n)
+{
+    struct termios old, quiet;
+    int tty = tcgetattr(STDIN_FILENO, &old) == 0;
+    fputs(prompt, stderr);
+    fflush(stderr);
+    if (tty) {
+        quiet = old;
+        quiet.c_lflag &= ~(tcflag_t)ECHO;
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+    }
+    char *s = fgets(buf, (int)n, stdin);
+    if (tty) {
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+        fputc('\n', stderr);
+    }
+    if (s)
+        s[strcspn(s, "\r\n")] = 0;
+    return s;
+}
+
+/* The new password into buf: KEHU_NEW_PASSWORD, else asked twice on a
+ * terminal. -1 after saying why. */
+static int reset_new_password(char *buf, size_t n)
+{
+    const char *env = getenv("KEHU_NEW_PASSWORD");
+    if (env && *env) {
+        snprintf(buf, n, "%s", env);
+        return 0;
+    }
+    if (!isatty(STDIN_FILENO)) {
+        fprintf(stderr, "kehud: no terminal to ask for the new password: set KEHU_NEW_PASSWORD\n");
+        return -1;
+    }
+    char again[AUTH_MAX_PASSWORD + 2];
+    if (!ask_secret("New password: ", buf, n) || !ask_secret("Repeat the new password: ", again, sizeof again)) {
+        fprintf(stderr, "kehud: no password given\n");
+        return -1;
+    }
+    int same = strcmp(buf, again) == 0;
+    sodium_memzero(again, sizeof again);
+    if (!same) {
+        fprintf(stderr, "kehud: the passwords do not match\n");
+        return -1;
+    }
+    return 0;
+}
+
+int setup_reset_password(const struct config *cfg, const char *username)
+{
+    char password[AUTH_MAX_PASSWORD + 2], hash[crypto_pwhash_STRBYTES];
+    if (reset_new_password(password, sizeof password) < 0)
+        return 2;
+    const char *why = auth_password_problem(password);
+    if (why) {
+        sodium_memzero(password, sizeof password);
+        fprintf(stderr, "kehud: %s\n", why);
+        return 2;
+    }
+    int hashed = auth_hash(hash, password, cfg->hash_ops, cfg->hash_mem);
+    sodium_memzero(password, sizeof password);
+    if (hashed < 0) {
+        fprintf(stderr, "kehud: cannot hash a password (hash_mem too large?)\n");
+        return 1;
+    }
+    PGconn *pg;
+    if (ready(cfg, &pg) < 0)
+        return 1;
+    int rc = 1;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    char at[32], detail[160];
+    snprintf(at, sizeof at, "%lld", (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000);
+    snprintf(detail, sizeof detail, "%s (offline, kehud reset-password)", username);
+    int was_disabled = 0;
+    const char *p[] = { username, hash };
+    const char *pa[] = { at, detail };
+    /* one transaction: the password, the sessions ended (announced to running kehud) and the audit row */
+    PGresult *r = run(pg, "BEGIN", 0, NULL);
+    if (!r)
+        goto out;
+    PQclear(r);
+    /* a disabled account is enabled again: this is the way back in */
+    r = run(pg,
+            "WITH u AS (SELECT id, disabled_at IS NOT NULL AS was_disabled FROM app_user WHERE username = lower($1)"
+            " FOR UPDATE), e AS (UPDATE app_user a SET disabled_at = NULL FROM u WHERE a.id = u.id AND u.was_disabled)"
+            " SELECT u.was_disabled FROM u",
+            1, p);
+    if (!r)
+        goto rollback;
+    if (PQntuples(r) != 1) {
+        fprintf(stderr, "kehud: no user named '%s'\n", username);
+        PQclear(r);
+        goto rollback;
+    }
+    was_disabled = PQgetvalue(r, 0, 0)[0] == 't';
+    PQclear(r);
+    if (!(r = run(pg, "SELECT user_set_password(id, $2, true, 0) FROM app_user WHERE username = lower($1)", 2, p)))
+        goto rollback;
+    PQclear(r);
+    if (was_disabled)
+        snprintf(detail, sizeof detail, "%s (offline, kehud reset-password; enabled again)", username);
+    r = run(pg,
+            "SELECT audit_change($1::bigint, 0, '(kehud)', 'local', 'user_reset_password', '{}'::bigint[], $2, false)",
+            2, pa);
+    if (!r)
+        goto rollback;
+    PQclear(r);
+    if (!(r = run(pg, "COMMIT", 0, NULL)))
+        goto out;
+    PQclear(r);
+    printf("the password of %s was reset: it must be changed at the next login (kehu login %s);"
+           " their sessions have ended%s\n",
+           username, username, was_disabled ? "; the account was disabled and is enabled again" : "");
+    rc = 0;
+    goto out;
+rollback:
+    PQclear(PQexec(pg, "ROLLBACK"));
+out:
+    sodium_memzero(hash, sizeof hash);
+    fflush(stdout);
+    PQfinish(pg);
+    return rc;
+}
+
+/* ---- the ID number key */
+
+int setup_id_key_check(PGconn *pg, const struct config *cfg, char *err, size_t errsz)
+{
+    if (cfg->without_id_numbers) {
+        log_warn(0, 0, "serving without the ID number key (without_id_numbers = 1): stored ID numbers show as"
+                       " unavailable and new ones are refused");
+        return 0;
+    }
+    PGresult *r = PQexec(pg, "SELECT id_key_verify()");
+    int rc = -1;
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+        snprintf(err, errsz, "cannot check the ID number key: %s", PQresultErrorMessage(r));
+    } else if (strcmp(PQgetvalue(r, 0, 0), "wrong") == 0) {
+        snprintf(err, errsz,
+                 "the ID number key (id_key) is not the key this database's ID numbers were sealed with: start kehud"
+                 " with the right key (a restored base needs the key of the base it was taken from), or, if that key"
+                 " is lost, with without_id_numbers = 1 (--without-id-numbers 1) to serve everything but the ID"
+                 " numbers");
+    } else {
+        if (strcmp(PQgetvalue(r, 0, 0), "new") == 0)
+            log_info(0, 0, "ID number key: check value recorded in the database (id_key_check)");
+        rc = 0;
+    }
+    PQclear(r);
     return rc;
 }

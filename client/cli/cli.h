@@ -45,6 +45,7 @@ struct cli {
     kehu_client *client;       /* NULL until cli_connect */
     char user[128];            /* the stored session's username, once resumed */
     int opt_rc;                /* exit code when cli_getopt returned '?' */
+    int json_seen;             /* --json is on the command line (usage errors before it is parsed) */
 };
 
 /* Command tables, each ending with a row whose words are NULL. */
@@ -174,33 +175,27 @@ void cli_json_transport_error(const char *msg, int pretty);
  * one (list = 0) as key/value lines or a JSON object, or a list as a table or
  * a JSON array; with --csv a header and one row per user. In cmd_org.c. */
 void cmd_org_print_users(struct cli *cli, Kehu__V1__User *const *users, size_t n, int list);
+/* A new password for username: asked twice on a terminal, else
+ * KEHU_NEW_PASSWORD (free with term_free_secret). NULL after printing the
+ * error (*rc set). In cmd_org.c. */
+char *cmd_org_new_password(struct cli *cli, const char *username, int *rc);
 
-/* ---- Grades as every command shows them (in cmd_grade.c) ---- */
+/* ---- Grades as every command shows them (print.c) ---- */
 
 /* {"abc": "A", "lifecycle": "active", ...}: the effective grade per
  * dimension, dimensions without a grade omitted (the value after a key). */
-void cmd_grade_json_grades(struct json_w *w, Kehu__V1__Grade *const *g, size_t n);
+void cli_json_grades(struct json_w *w, Kehu__V1__Grade *const *g, size_t n);
 /* "abc A · volume B · lifecycle active" (malloc'd; "" when none), a grade set
  * by hand marked "(override)", an ABC held at C as new "(new)". */
-char *cmd_grade_line(Kehu__V1__Grade *const *g, size_t n);
+char *cli_grade_line(Kehu__V1__Grade *const *g, size_t n);
 
 /* ---- Shared by the customer, contact and txn commands (in cmd_customer.c) ---- */
 
 /* One customer as `customer show` prints it (a JSON object with --json). */
 void cmd_customer_print(struct cli *cli, const Kehu__V1__Customer *c);
+/* One transaction as a record (cmd_contact.c): txn reverse prints its reversal. */
+void cmd_contact_print_txn(struct cli *cli, Kehu__V1__Txn *t);
 
-/* A decimal integer in [min, max]; `what` names it in the usage error
- * ("CUSTOMER_ID", "--limit"). Returns 0, or CLI_USAGE after printing. */
-int cmd_customer_parse_int(struct cli *cli, const char *what, const char *s, int64_t min, int64_t max,
-                           int64_t *out);
-/* The one ID argument left after cli_getopt; `what` names it ("CUSTOMER_ID").
- * Returns 0, or an exit code after printing. */
-int cli_id_arg(struct cli *cli, int argc, char **argv, const char *what, int64_t *id);
-/* An amount flag in minor units. Returns 0, or CLI_USAGE after printing a
- * usage error naming the flag. */
-int cli_parse_amount(struct cli *cli, const char *flag, const char *s, int64_t *minor);
-/* A YYYY-MM-DD date given as `what`. Returns 0, or CLI_USAGE after printing. */
-int cmd_customer_check_date(struct cli *cli, const char *what, const char *s);
 
 /* One `--set FIELD=VALUE` appended to *set (allocated; release with
  * cmd_customer_free_set). A date field (birth, since) is checked here.
@@ -222,20 +217,6 @@ int cli_parse_edit(struct cli *cli, int argc, char **argv, const char *id_what, 
  * it. Any other failure is printed as cli_call does (*resp NULL). */
 int cmd_customer_call(struct cli *cli, const Kehu__V1__Request *req, Kehu__V1__Response **resp,
                       struct kehu_status *st);
-/* With --json, a refusal that carries more than the error: begins the
- * document, writes its "error" member and leaves the object open for the
- * caller's members ("duplicates", "current"); the caller ends it. */
-void cmd_customer_json_error(struct json_w *w, const struct kehu_status *st);
-
-/* A string list as a JSON array member, and joined by sep for a cell or a
- * line (malloc'd). */
-void cmd_customer_json_strs(struct json_w *w, const char *key, char *const *v, size_t n);
-char *cmd_customer_join(char *const *v, size_t n, const char *sep);
-
-/* After one page of a list that goes on: with --json or --csv "next_cursor:
- * CURSOR" on stderr, else "more: kehu WORDS... --after CURSOR" with the
- * words quoted for a shell where needed. */
-void cmd_customer_more(struct cli *cli, const char *const *words, size_t n, const char *cursor);
 /* The words that repeat a list command with its filters. */
 struct cmd_words {
     const char *w[40];
@@ -246,5 +227,100 @@ struct cmd_words {
  * exit code after printing. */
 int cmd_customer_list_options(struct cli *cli, int argc, char **argv, Kehu__V1__CustomerList *list,
                               struct cmd_words *ws, int *all, const char **output);
+
+/* ---- Paging of every list (in paging.c) ---- */
+
+/* The options --limit N, --after CURSOR and --all, as option values a
+ * command's table uses (above any command's own). */
+enum { CLI_O_LIMIT = 0x4000, CLI_O_AFTER, CLI_O_ALL };
+#define CLI_PAGING_OPTIONS                                                                                \
+    { "limit", required_argument, NULL, CLI_O_LIMIT }, { "after", required_argument, NULL, CLI_O_AFTER }, \
+        { "all", no_argument, NULL, CLI_O_ALL }
+struct cli_paging {
+    uint32_t limit;        /* 0: the server's default */
+    const char *after;     /* NULL: the first page */
+    const char *limit_arg; /* as typed, to repeat it */
+    int all;               /* every page */
+};
+/* One of those options (opt as cli_getopt returned it): CLI_OK, an exit
+ * code after a usage error, or -1 when opt is none of them. */
+int cli_page_option(struct cli *cli, int opt, const char *arg, uint32_t max, struct cli_paging *pg);
+/* After the last page shown, when more follow: with --json or --csv
+ * "next_cursor: CURSOR" and "remaining: N" on stderr, else how many remain
+ * and the command line of the next page ("kehu WORDS... --after CURSOR"). */
+void cli_page_more(struct cli *cli, const char *const *words, size_t n, const char *cursor, uint32_t remaining);
+/* The pages of one list command, kept until printed (--all): the responses,
+ * their records in order, and where the last one ended. */
+struct cli_pages {
+    Kehu__V1__Response **resp;
+    size_t n_resp;
+    void **items;
+    size_t n;
+    const char *next;   /* the last page's next cursor, NULL at the end */
+    uint32_t remaining; /* rows after it */
+};
+void cli_pages_add(struct cli_pages *p, Kehu__V1__Response *resp, void *const *items, size_t n);
+/* Records where the page just added ended (its cursor and remaining count;
+ * after: the cursor it was asked with). CLI_OK, or CLI_TRANSPORT after
+ * printing when the server answered the same cursor (a loop). */
+int cli_pages_next(struct cli *cli, struct cli_pages *p, const char *cursor, uint32_t remaining, const char *after);
+void cli_pages_free(struct cli_pages *p);
+/* One page of a response: its records, next cursor and remaining count; -1
+ * when the response lacks the list. */
+typedef int (*cli_page_fn)(const Kehu__V1__Response *resp, void *const **items, size_t *n, const char **next,
+                           uint32_t *remaining);
+/* Sends req (whose message's cursor field is *after, "" for the first page)
+ * and keeps its pages in *pages: one, or every one with all. CLI_OK or the
+ * exit code after printing; release *pages with cli_pages_free either way. */
+int cli_fetch_pages(struct cli *cli, const Kehu__V1__Request *req, Kehu__V1__Response__ResultCase want, char **after,
+                    int all, cli_page_fn page, struct cli_pages *pages);
+
+/* ---- Values on the command line (args.c) ---- */
+
+/* A decimal integer in [min, max]; `what` names it in the usage error
+ * ("CUSTOMER_ID", "--limit"). Returns 0, or CLI_USAGE after printing. */
+int cli_parse_int(struct cli *cli, const char *what, const char *s, int64_t min, int64_t max, int64_t *out);
+/* The one ID argument left after cli_getopt; `what` names it ("CUSTOMER_ID").
+ * Returns 0, or an exit code after printing. */
+int cli_id_arg(struct cli *cli, int argc, char **argv, const char *what, int64_t *id);
+/* An amount flag in minor units. Returns 0, or CLI_USAGE after printing a
+ * usage error naming the flag. */
+int cli_parse_amount(struct cli *cli, const char *flag, const char *s, int64_t *minor);
+/* A YYYY-MM-DD date given as `what`. Returns 0, or CLI_USAGE after printing. */
+int cli_check_date(struct cli *cli, const char *what, const char *s);
+/* A date in the future given as `what` (--due, --next, --until): YYYY-MM-DD,
+ * or counted from today in local time: today, tomorrow, +3d, +2w,
+ * next-monday ... next-sunday (dates.h). *out is set to the day as
+ * YYYY-MM-DD (storage that lasts until the process ends). Returns 0, or
+ * CLI_USAGE after printing. */
+int cli_parse_due(struct cli *cli, const char *what, const char *s, char **out);
+
+/* ---- Shared output (print.c) ---- */
+
+/* With --json, a refusal that carries more than the error: begins the
+ * document, writes its "error" member and leaves the object open for the
+ * caller's members ("duplicates", "current"); the caller ends it. */
+void cli_json_error(struct json_w *w, const struct kehu_status *st);
+
+/* A string list as a JSON array member, and joined by sep for a cell or a
+ * line (malloc'd). */
+void cli_json_strs(struct json_w *w, const char *key, char *const *v, size_t n);
+char *cli_join(char *const *v, size_t n, const char *sep);
+
+/* After one page of a list that goes on: with --json or --csv "next_cursor:
+ * CURSOR" on stderr, else "more: kehu WORDS... --after CURSOR" with the
+ * words quoted for a shell where needed. */
+void cli_more(struct cli *cli, const char *const *words, size_t n, const char *cursor);
+
+/* The names these helpers had when they lived in cmd_customer.c and
+ * cmd_grade.c, still used by the commands. */
+#define cmd_customer_parse_int cli_parse_int
+#define cmd_customer_check_date cli_check_date
+#define cmd_customer_json_error cli_json_error
+#define cmd_customer_json_strs cli_json_strs
+#define cmd_customer_join cli_join
+#define cmd_customer_more cli_more
+#define cmd_grade_json_grades cli_json_grades
+#define cmd_grade_line cli_grade_line
 
 #endif

@@ -208,6 +208,8 @@ static int run_access_explain(struct cli *cli, int argc, char **argv)
         json_kint(&w, "customer_id", x->customer_id);
         json_kstr(&w, "customer_name", x->customer_name);
         json_kstr(&w, "customer_status", x->customer_status);
+        json_kstr(&w, "owner", *x->owner_name ? x->owner_name : NULL);
+        json_kstr(&w, "branch", *x->branch_name ? x->branch_name : NULL);
         json_key(&w, "decisions");
         json_begin_array(&w);
         for (size_t i = 0; i < x->n_decisions; i++) {
@@ -221,8 +223,9 @@ static int run_access_explain(struct cli *cli, int argc, char **argv)
         json_end_array(&w);
         json_end_object(&w);
     } else {
-        cli_say("%s (%s) and customer %" PRId64 " %s:\n", x->user ? x->user->username : "?",
-                x->user ? kehu_role_name(x->user->role) : "?", x->customer_id, x->customer_name);
+        cli_say("%s (%s) and customer %" PRId64 " %s (owner %s, branch %s):\n", x->user ? x->user->username : "?",
+                x->user ? kehu_role_name(x->user->role) : "?", x->customer_id, x->customer_name,
+                *x->owner_name ? x->owner_name : "none", *x->branch_name ? x->branch_name : "-");
         static const char *const head[] = { "ACTION", "ALLOWED", "SCOPE", "WHY" };
         struct out_table *t = out_table_new(4, head);
         for (size_t i = 0; i < x->n_decisions; i++) {
@@ -240,7 +243,7 @@ static int run_access_explain(struct cli *cli, int argc, char **argv)
 const struct cli_cmd cmd_access_table[] = {
     { "perm show", "", "the permission matrix: what each role may do to which customers", 1, run_perm_show },
     { "perm set", "ROLE ACTION=SCOPE... [ROLE ACTION=SCOPE...]",
-      "change the matrix (admin); actions read|edit|reassign|override_grade|export|unmask|delete|admin, "
+      "change the matrix (admin); actions read|edit|reassign|override_grade|export|unmask|delete|log_contact|admin, "
       "scopes none|own|team|branch|region|all",
       1, run_perm_set },
     { "access explain", "USERNAME CUSTOMER_ID", "whether a user may read, edit, ... a customer, and which rule says so",

@@ -330,6 +330,11 @@ static void json_stats(struct cli *cli, const Kehu__V1__AdminStatsResult *s)
     json_kstr(&w, "started_at", t);
     json_kint(&w, "uptime_s", s->uptime_s);
     json_kuint(&w, "connections", s->connections);
+    json_key(&w, "limits"); /* the connection layer's counters (docs/security.md) */
+    json_begin_object(&w);
+    for (size_t i = 0; i < s->n_limits; i++)
+        json_kuint(&w, s->limits[i]->name, s->limits[i]->count);
+    json_end_object(&w);
     out_time_ms(s->at_ms, t, sizeof t);
     json_kstr(&w, "at", t);
     json_end_object(&w);
@@ -369,6 +374,13 @@ static void table_stats(const Kehu__V1__AdminStatsResult *s)
     out_kv_addf(kv, "kehud", "%s, protocol %u, up %" PRId64 "d %02" PRId64 ":%02" PRId64 ":%02" PRId64 " (since %s)",
                 s->kehud_version, s->protocol_version, up / 86400, up / 3600 % 24, up / 60 % 60, up % 60, t);
     out_kv_addf(kv, "connections", "%u", s->connections);
+    char lim[1024] = "";
+    off = 0;
+    for (size_t i = 0; i < s->n_limits && off < sizeof lim; i++)
+        if (s->limits[i]->count) /* only what happened */
+            off += (size_t)snprintf(lim + off, sizeof lim - off, "%s%s %" PRIu64, off ? ", " : "",
+                                    s->limits[i]->name, s->limits[i]->count);
+    out_kv_add(kv, "limits", off ? lim : "nothing refused");
     out_kv_print(kv, stdout);
     out_kv_free(kv);
 }

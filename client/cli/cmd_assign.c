@@ -62,6 +62,12 @@ static void print_result(struct cli *cli, const Kehu__V1__AssignResult *a)
         }
         json_end_array(&w);
         json_kint(&w, "split_percent", a->split_percent);
+        json_kint(&w, "no_longer_matching", a->no_longer_matching);
+        json_key(&w, "no_longer_matching_ids");
+        json_begin_array(&w);
+        for (size_t i = 0; i < a->n_no_longer_matching_ids; i++)
+            json_int(&w, a->no_longer_matching_ids[i]);
+        json_end_array(&w);
         json_end_object(&w);
         json_finish(&w);
         return;
@@ -130,6 +136,16 @@ static void print_result(struct cli *cli, const Kehu__V1__AssignResult *a)
     else
         cli_say("batch %lld: %lld customer%s moved (undo: kehu assign undo %lld)\n", (long long)a->batch_id,
                 (long long)a->moved, a->moved == 1 ? "" : "s", (long long)a->batch_id);
+    if (a->no_longer_matching) {
+        /* chosen, then moved by another batch before this one held them: left where they are */
+        cli_say("%lld customer%s no longer matched and stayed where %s", (long long)a->no_longer_matching,
+                a->no_longer_matching == 1 ? "" : "s", a->no_longer_matching == 1 ? "it was" : "they were");
+        for (size_t i = 0; i < a->n_no_longer_matching_ids && i < 20; i++)
+            printf("%s%lld", i ? ", " : ": ", (long long)a->no_longer_matching_ids[i]);
+        if (a->n_no_longer_matching_ids > 20)
+            printf(" and %zu more", a->n_no_longer_matching_ids - 20);
+        putchar('\n');
+    }
     if (crossing && !a->undo_of)
         cli_say("%d handed over across regions: performance split %lld/%lld (handing/receiving)\n", crossing,
                 (long long)a->split_percent, 100 - (long long)a->split_percent);
@@ -288,23 +304,48 @@ static int run_undo(struct cli *cli, int argc, char **argv)
 
 /* ---- assign history */
 
+static int history_page(const Kehu__V1__Response *resp, void *const **items, size_t *n, const char **next,
+                        uint32_t *remaining)
+{
+    const Kehu__V1__AssignHistoryResult *l = resp->assign_history;
+    if (!l)
+        return -1;
+    *items = (void *const *)l->entries;
+    *n = l->n_entries;
+    *next = l->next_cursor;
+    *remaining = l->remaining;
+    return 0;
+}
+
 static int run_history(struct cli *cli, int argc, char **argv)
 {
-    if (cli_getopt(cli, argc, argv, NULL) != -1)
-        return cli->opt_rc;
+    static const struct option opts[] = { CLI_PAGING_OPTIONS, { NULL, 0, NULL, 0 } };
+    struct cli_paging pg = { 0 };
+    int c, rc;
+    while ((c = cli_getopt(cli, argc, argv, opts)) != -1)
+        if ((rc = cli_page_option(cli, c, optarg, 1000, &pg)) != CLI_OK)
+            return rc < 0 ? cli->opt_rc : rc;
     int64_t id;
-    int rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &id);
-    if (rc)
+    if ((rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &id)))
         return rc;
     Kehu__V1__AssignHistory m = KEHU__V1__ASSIGN_HISTORY__INIT;
     m.customer_id = id;
+    m.limit = pg.limit;
+    m.after = (char *)(pg.after ? pg.after : "");
     Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
     req.op_case = KEHU__V1__REQUEST__OP_ASSIGN_HISTORY;
     req.assign_history = &m;
-    Kehu__V1__Response *resp;
-    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_ASSIGN_HISTORY, &resp)))
+    struct cli_pages pages = { 0 };
+    if ((rc = cli_fetch_pages(cli, &req, KEHU__V1__RESPONSE__RESULT_ASSIGN_HISTORY, &m.after, pg.all, history_page,
+                              &pages))) {
+        cli_pages_free(&pages);
         return rc;
-    const Kehu__V1__AssignHistoryResult *h = resp->assign_history;
+    }
+    /* the owners (all of them) from the first page, the entries of every page */
+    Kehu__V1__AssignHistoryResult all = *pages.resp[0]->assign_history;
+    all.entries = (Kehu__V1__AssignHistoryEntry **)pages.items;
+    all.n_entries = pages.n;
+    const Kehu__V1__AssignHistoryResult *h = &all;
     if (cli->json) {
         struct json_w w;
         json_init(&w, stdout, 1);
@@ -365,7 +406,11 @@ static int run_history(struct cli *cli, int argc, char **argv)
             out_table_free(t);
         }
     }
-    kehu_response_free(resp);
+    char idw[24];
+    snprintf(idw, sizeof idw, "%lld", (long long)id);
+    const char *words[] = { "assign", "history", idw, "--limit", pg.limit_arg };
+    cli_page_more(cli, words, pg.limit_arg ? 5 : 3, pages.next, pages.remaining);
+    cli_pages_free(&pages);
     return CLI_OK;
 }
 
@@ -502,7 +547,8 @@ const struct cli_cmd cmd_assign_table[] = {
       1, run_assign },
     { "assign undo", "BATCH_ID [--reason R] [--dry-run]",
       "take a batch back (while none of its customers changed owner since)", 1, run_undo },
-    { "assign history", "CUSTOMER_ID", "every owner a customer has had, and each move", 1, run_history },
+    { "assign history", "CUSTOMER_ID [--limit N] [--after CURSOR] [--all]", "every owner a customer has had, and each move",
+      1, run_history },
     { "assign policy show", "", "the reassignment policy (performance split of handovers across regions)", 1,
       run_policy_show },
     { "assign policy set", "KEY=VALUE ...", "change reassignment policy values (admin)", 1, run_policy_set },

@@ -24,6 +24,7 @@ enum {
     O_ACTION,
     O_LIMIT,
     O_HEAD,
+    O_FULL,
 };
 
 static void hex(const ProtobufCBinaryData *b, char *out, size_t n)
@@ -171,21 +172,38 @@ static int run_audit_list(struct cli *cli, int argc, char **argv)
         { "until", required_argument, NULL, O_UNTIL },
         { "action", required_argument, NULL, O_ACTION },
         { "limit", required_argument, NULL, O_LIMIT },
+        { "after", required_argument, NULL, CLI_O_AFTER },
+        { "all", no_argument, NULL, CLI_O_ALL },
         { NULL, 0, NULL, 0 },
     };
     Kehu__V1__AuditList m = KEHU__V1__AUDIT_LIST__INIT;
     int64_t limit = LIMIT_DEFAULT;
-    int c, rc;
+    const char *limit_arg = NULL, *words[16] = { "audit", "list" };
+    size_t nw = 2;
+    int c, rc, all = 0;
     while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
         switch (c) {
-        case O_USER: m.user = optarg; break;
-        case O_ACTION: m.action = optarg; break;
+        case CLI_O_ALL: all = 1; break;
+        case CLI_O_AFTER: /* the cursor of a page: the sequence number the next one starts below */
+            if ((rc = cmd_customer_parse_int(cli, "--after", optarg, 1, INT64_MAX, &m.before_seq)))
+                return rc;
+            break;
+        case O_USER:
+            m.user = optarg;
+            words[nw++] = "--user", words[nw++] = optarg;
+            break;
+        case O_ACTION:
+            m.action = optarg;
+            words[nw++] = "--action", words[nw++] = optarg;
+            break;
         case O_CUSTOMER:
             if ((rc = cmd_customer_parse_int(cli, "--customer", optarg, 1, INT64_MAX, &m.customer_id)))
                 return rc;
+            words[nw++] = "--customer", words[nw++] = optarg;
             break;
         case O_SINCE:
         case O_UNTIL:
+            words[nw++] = c == O_SINCE ? "--since" : "--until", words[nw++] = optarg;
             if (parse_time(optarg, c == O_SINCE ? &m.since_ms : &m.until_ms) < 0)
                 return cli_usage_error(cli, "%s: '%s' is not YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS] (UTC) or a span "
                                             "back from now such as 15m, 2h, 7d",
@@ -194,6 +212,7 @@ static int run_audit_list(struct cli *cli, int argc, char **argv)
         case O_LIMIT:
             if ((rc = cmd_customer_parse_int(cli, "--limit", optarg, 1, 100000, &limit)))
                 return rc;
+            limit_arg = optarg;
             break;
         default: return cli->opt_rc;
         }
@@ -205,8 +224,10 @@ static int run_audit_list(struct cli *cli, int argc, char **argv)
     size_t nresp = 0, nitems = 0;
     void **items = NULL;
     rc = CLI_OK;
-    while ((int64_t)nitems < limit) {
-        int64_t want = limit - (int64_t)nitems;
+    int64_t next = 0;
+    uint32_t remaining = 0;
+    while (all || (int64_t)nitems < limit) {
+        int64_t want = all ? PAGE_MAX : limit - (int64_t)nitems;
         m.limit = (uint32_t)(want > PAGE_MAX ? PAGE_MAX : want);
         Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
         req.op_case = KEHU__V1__REQUEST__OP_AUDIT_LIST;
@@ -224,6 +245,8 @@ static int run_audit_list(struct cli *cli, int argc, char **argv)
         items = out_xrealloc(items, (nitems + page->n_entries + 1) * sizeof *items);
         for (size_t i = 0; i < page->n_entries; i++)
             items[nitems++] = page->entries[i];
+        next = page->next_before_seq;
+        remaining = page->remaining;
         if (!page->next_before_seq)
             break;
         m.before_seq = page->next_before_seq;
@@ -233,6 +256,11 @@ static int run_audit_list(struct cli *cli, int argc, char **argv)
             cli_print_records(cli, items, nitems, 1, &entry_kind);
         else
             cli_say("no audit records match\n");
+        char cursor[24];
+        snprintf(cursor, sizeof cursor, "%lld", (long long)next);
+        if (limit_arg)
+            words[nw++] = "--limit", words[nw++] = limit_arg;
+        cli_page_more(cli, words, nw, next ? cursor : NULL, remaining);
     }
     for (size_t i = 0; i < nresp; i++)
         kehu_response_free(resps[i]);
@@ -289,14 +317,18 @@ static int run_audit_verify(struct cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {
         { "head", required_argument, NULL, O_HEAD },
+        { "full", no_argument, NULL, O_FULL },
         { NULL, 0, NULL, 0 },
     };
     const char *head = NULL;
-    int c, rc;
+    int c, rc, full = 0;
     while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        if (c != O_HEAD)
+        if (c == O_FULL)
+            full = 1;
+        else if (c == O_HEAD)
+            head = optarg;
+        else
             return cli->opt_rc;
-        head = optarg;
     }
     if ((rc = cli_args(cli, argc, argv, 0, 0)))
         return rc;
@@ -315,6 +347,7 @@ static int run_audit_verify(struct cli *cli, int argc, char **argv)
         snprintf(head_hash, sizeof head_hash, "%s", colon + 1);
     }
     Kehu__V1__AuditVerify m = KEHU__V1__AUDIT_VERIFY__INIT;
+    m.full = full;
     Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
     req.op_case = KEHU__V1__REQUEST__OP_AUDIT_VERIFY;
     req.audit_verify = &m;
@@ -352,12 +385,19 @@ static int run_audit_verify(struct cli *cli, int argc, char **argv)
         json_kstr(&w, "last_hash", last_hash);
         json_kint(&w, "bad_seq", ok ? 0 : bad_seq);
         json_kstr(&w, "reason", ok ? "" : reason);
+        json_kint(&w, "from_seq", v->from_seq);
+        json_kbool(&w, "full", v->full);
         json_end_object(&w);
         json_finish(&w);
     }
     if (ok) {
         if (!cli->json) {
-            cli_say("audit trail intact: %" PRId64 " rows checked, seq 1 to %" PRId64 "\n", v->rows, v->last_seq);
+            if (v->from_seq)
+                cli_say("audit trail intact: %" PRId64 " rows checked, seq %" PRId64 " to %" PRId64
+                        " after the checkpoint at seq %" PRId64 " (`--full` checks from seq 1)\n",
+                        v->rows, v->from_seq + 1, v->last_seq, v->from_seq);
+            else
+                cli_say("audit trail intact: %" PRId64 " rows checked, seq 1 to %" PRId64 "\n", v->rows, v->last_seq);
             if (v->last_seq)
                 cli_say("head: %" PRId64 ":%s (keep it; `kehu audit verify --head` with it later also shows whether"
                         " the newest rows were removed)\n",
@@ -373,10 +413,13 @@ static int run_audit_verify(struct cli *cli, int argc, char **argv)
 }
 
 const struct cli_cmd cmd_audit_table[] = {
-    { "audit list", "[--user U] [--customer ID] [--since TIME] [--until TIME] [--action RPC] [--limit N]",
+    { "audit list",
+      "[--user U] [--customer ID] [--since TIME] [--until TIME] [--action RPC] [--limit N] [--after CURSOR] [--all]",
       "who read or changed what, newest first (TIME: YYYY-MM-DD, YYYY-MM-DDTHH:MM UTC, or 15m, 2h, 7d ago)", 1,
       run_audit_list },
-    { "audit verify", "[--head SEQ:HASH]",
-      "check the audit trail's hash chain (exit 1 naming the first edited or missing row)", 1, run_audit_verify },
+    { "audit verify", "[--full] [--head SEQ:HASH]",
+      "check the audit trail's hash chain from the last verified checkpoint, or whole with --full (exit 1 naming the"
+      " first edited or missing row)",
+      1, run_audit_verify },
     { NULL, NULL, NULL, 0, NULL },
 };

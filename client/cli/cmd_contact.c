@@ -69,6 +69,7 @@ static void table_contacts(void *const *items, size_t n)
 {
     static const char *const head[] = { "ID", "NAME", "TITLE", "PHONES", "EMAIL", "KEY" };
     struct out_table *t = out_table_new(6, head);
+    out_table_empty(t, "no contacts");
     out_table_align(t, 0, OUT_RIGHT);
     out_table_max_width(t, 1, NAME_COLS);
     out_table_max_width(t, 2, NAME_COLS);
@@ -150,25 +151,46 @@ static int run_contact_add(struct cli *cli, int argc, char **argv)
     return rc;
 }
 
+static int contact_page(const Kehu__V1__Response *resp, void *const **items, size_t *n, const char **next,
+                        uint32_t *remaining)
+{
+    const Kehu__V1__Contacts *l = resp->contacts;
+    if (!l)
+        return -1;
+    *items = (void *const *)l->contacts;
+    *n = l->n_contacts;
+    *next = l->next_cursor;
+    *remaining = l->remaining;
+    return 0;
+}
+
 static int run_contact_list(struct cli *cli, int argc, char **argv)
 {
-    if (cli_getopt(cli, argc, argv, NULL) != -1)
-        return cli->opt_rc;
+    static const struct option opts[] = { CLI_PAGING_OPTIONS, { NULL, 0, NULL, 0 } };
+    struct cli_paging pg = { 0 };
+    int c, rc;
+    while ((c = cli_getopt(cli, argc, argv, opts)) != -1)
+        if ((rc = cli_page_option(cli, c, optarg, 1000, &pg)) != CLI_OK)
+            return rc < 0 ? cli->opt_rc : rc;
     Kehu__V1__ContactList list = KEHU__V1__CONTACT_LIST__INIT;
-    int rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &list.customer_id);
-    if (rc)
+    if ((rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &list.customer_id)))
         return rc;
+    list.limit = pg.limit;
+    list.after = (char *)(pg.after ? pg.after : "");
     Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
     req.op_case = KEHU__V1__REQUEST__OP_CONTACT_LIST;
     req.contact_list = &list;
-    Kehu__V1__Response *resp;
-    if ((rc = cli_call(cli, &req, &resp)))
-        return rc;
-    if (resp->result_case != KEHU__V1__RESPONSE__RESULT_CONTACTS || !resp->contacts)
-        return cli_bad_reply(cli, resp);
-    print_contacts(cli, resp->contacts->contacts, resp->contacts->n_contacts, 1);
-    kehu_response_free(resp);
-    return CLI_OK;
+    struct cli_pages pages = { 0 };
+    rc = cli_fetch_pages(cli, &req, KEHU__V1__RESPONSE__RESULT_CONTACTS, &list.after, pg.all, contact_page, &pages);
+    if (rc == CLI_OK) {
+        print_contacts(cli, (Kehu__V1__Contact **)pages.items, pages.n, 1);
+        char id[24];
+        snprintf(id, sizeof id, "%" PRId64, list.customer_id);
+        const char *words[] = { "contact", "list", id, "--limit", pg.limit_arg };
+        cli_page_more(cli, words, pg.limit_arg ? 5 : 3, pages.next, pages.remaining);
+    }
+    cli_pages_free(&pages);
+    return rc;
 }
 
 static int run_contact_edit(struct cli *cli, int argc, char **argv)
@@ -225,6 +247,15 @@ static void json_txn(struct json_w *w, const void *item)
     json_kstr(w, "created_by", t->created_by);
     json_kbool(w, "on_credit", t->on_credit);
     json_kstr(w, "due", *t->due ? t->due : NULL);
+    if (t->reverses_id)
+        json_kint(w, "reverses_id", t->reverses_id);
+    else
+        json_knull(w, "reverses_id");
+    if (t->reversed_by_id)
+        json_kint(w, "reversed_by_id", t->reversed_by_id);
+    else
+        json_knull(w, "reversed_by_id");
+    json_kstr(w, "reason", *t->reason ? t->reason : NULL);
     json_end_object(w);
 }
 
@@ -232,6 +263,11 @@ static void csv_txn(const void *item)
 {
     const Kehu__V1__Txn *t = item;
     char id[24], cust[24], amount[OUT_MONEY_BUFSZ], margin[OUT_MONEY_BUFSZ] = "", created[OUT_TIME_BUFSZ];
+    char rev[24] = "", revby[24] = "";
+    if (t->reverses_id)
+        snprintf(rev, sizeof rev, "%" PRId64, t->reverses_id);
+    if (t->reversed_by_id)
+        snprintf(revby, sizeof revby, "%" PRId64, t->reversed_by_id);
     snprintf(id, sizeof id, "%" PRId64, t->id);
     snprintf(cust, sizeof cust, "%" PRId64, t->customer_id);
     out_money_format(t->amount_minor, amount, sizeof amount);
@@ -239,24 +275,33 @@ static void csv_txn(const void *item)
         out_money_format(t->margin_minor, margin, sizeof margin);
     out_time_ms(t->created_at_ms, created, sizeof created);
     const char *row[] = { id,      cust,          t->date, amount, margin, t->product, t->category, t->channel,
-                          created, t->created_by, t->on_credit ? "true" : "false", t->due };
-    cli_csv_row(stdout, 12, row);
+                          created, t->created_by, t->on_credit ? "true" : "false", t->due, rev, revby, t->reason };
+    cli_csv_row(stdout, 15, row);
 }
 
 static void table_txns(void *const *items, size_t n)
 {
-    static const char *const head[] = { "DATE", "AMOUNT", "MARGIN", "PRODUCT", "CATEGORY", "CHANNEL", "CREDIT DUE" };
-    struct out_table *tab = out_table_new(7, head);
-    out_table_align(tab, 1, OUT_RIGHT);
+    static const char *const head[] = { "ID",      "DATE",    "AMOUNT",     "MARGIN",  "PRODUCT",
+                                        "CATEGORY", "CHANNEL", "CREDIT DUE", "REVERSAL" };
+    struct out_table *tab = out_table_new(9, head);
+    out_table_empty(tab, "no transactions");
+    out_table_align(tab, 0, OUT_RIGHT);
     out_table_align(tab, 2, OUT_RIGHT);
-    out_table_max_width(tab, 3, NAME_COLS);
+    out_table_align(tab, 3, OUT_RIGHT);
+    out_table_max_width(tab, 4, NAME_COLS);
+    out_table_max_width(tab, 8, NAME_COLS);
     for (size_t i = 0; i < n; i++) {
         const Kehu__V1__Txn *t = items[i];
-        char amount[OUT_MONEY_BUFSZ], margin[OUT_MONEY_BUFSZ] = "";
+        char id[24], amount[OUT_MONEY_BUFSZ], margin[OUT_MONEY_BUFSZ] = "", rev[600] = "";
+        snprintf(id, sizeof id, "%" PRId64, t->id);
         out_money_format(t->amount_minor, amount, sizeof amount);
         if (t->has_margin)
             out_money_format(t->margin_minor, margin, sizeof margin);
-        const char *row[] = { t->date, amount, margin, t->product, t->category, t->channel, t->due };
+        if (t->reverses_id)
+            snprintf(rev, sizeof rev, "reverses %" PRId64 ": %s", t->reverses_id, t->reason);
+        else if (t->reversed_by_id)
+            snprintf(rev, sizeof rev, "reversed by %" PRId64, t->reversed_by_id);
+        const char *row[] = { id, t->date, amount, margin, t->product, t->category, t->channel, t->due, rev };
         out_table_add(tab, row);
     }
     out_table_print(tab, stdout);
@@ -265,14 +310,19 @@ static void table_txns(void *const *items, size_t n)
 
 static const char *const txn_csv_head[] = { "id",        "customer_id", "date",       "amount",     "margin",
                                             "product",   "category",    "channel",    "created_at", "created_by",
-                                            "on_credit", "due" };
+                                            "on_credit", "due",         "reverses_id", "reversed_by_id", "reason" };
 
-static const struct cli_record_kind txn_kind = { json_txn, 12, txn_csv_head, csv_txn, table_txns, NULL };
+static const struct cli_record_kind txn_kind = { json_txn, 15, txn_csv_head, csv_txn, table_txns, NULL };
 
 /* Transactions: one (list = 0) or a list, as JSON, CSV or a table. */
 static void print_txns(struct cli *cli, Kehu__V1__Txn *const *ts, size_t n, int list)
 {
     cli_print_records(cli, (void *const *)ts, n, list, &txn_kind);
+}
+
+void cmd_contact_print_txn(struct cli *cli, Kehu__V1__Txn *t)
+{
+    print_txns(cli, &t, 1, 0);
 }
 
 static int run_txn_add(struct cli *cli, int argc, char **argv)
@@ -309,8 +359,7 @@ static int run_txn_add(struct cli *cli, int argc, char **argv)
         case O_CHANNEL: txn.channel = optarg; break;
         case O_ON_CREDIT: txn.on_credit = 1; break;
         case O_DUE:
-            rc = cmd_customer_check_date(cli, "--due", optarg);
-            txn.due = optarg;
+            rc = cli_parse_due(cli, "--due", optarg, &txn.due);
             break;
         default: return cli->opt_rc;
         }
@@ -381,6 +430,7 @@ static int run_txn_list(struct cli *cli, int argc, char **argv)
     Kehu__V1__Txn **items = NULL;
     size_t nresp = 0, n = 0;
     const char *next = NULL;
+    uint32_t remaining = 0;
     Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
     req.op_case = KEHU__V1__REQUEST__OP_TXN_LIST;
     req.txn_list = &list;
@@ -402,6 +452,7 @@ static int run_txn_list(struct cli *cli, int argc, char **argv)
             n += page->n_txns;
         }
         next = page->next_cursor[0] ? page->next_cursor : NULL;
+        remaining = page->remaining;
         if (!all || !next)
             break;
         list.after = page->next_cursor;
@@ -412,7 +463,7 @@ static int run_txn_list(struct cli *cli, int argc, char **argv)
             char id[24];
             snprintf(id, sizeof id, "%" PRId64, list.customer_id);
             const char *words[] = { "txn", "list", id, "--limit", limit_arg };
-            cmd_customer_more(cli, words, limit_arg ? 5 : 3, next);
+            cli_page_more(cli, words, limit_arg ? 5 : 3, next, remaining);
         }
     }
     for (size_t i = 0; i < nresp; i++)
@@ -425,7 +476,7 @@ static int run_txn_list(struct cli *cli, int argc, char **argv)
 const struct cli_cmd cmd_contact_table[] = {
     { "contact add", "CUSTOMER_ID --name N [--title T] [--phone P]... [--email E] [--key]",
       "add a contact person to a customer (--key: a key decision maker)", 1, run_contact_add },
-    { "contact list", "CUSTOMER_ID", "a customer's contacts", 1, run_contact_list },
+    { "contact list", "CUSTOMER_ID [--limit N] [--after CURSOR] [--all]", "a customer's contacts", 1, run_contact_list },
     { "contact edit", "CONTACT_ID --version V --set FIELD=VALUE...", "change a contact's fields", 1,
       run_contact_edit },
     { "txn add",

@@ -10,7 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "customer_headers.h"
 #include "out.h"
+#include "term.h"
 
 #define LIST_LIMIT_MAX 1000   /* CustomerList.limit */
 #define SEARCH_LIMIT_MAX 200  /* CustomerSearch.limit */
@@ -77,34 +79,6 @@ static int parse_name(struct cli *cli, const char *flag, const char *value, cons
 
 /* ---- Shared helpers (cli.h) ---------------------------------------------------------- */
 
-int cmd_customer_parse_int(struct cli *cli, const char *what, const char *s, int64_t min, int64_t max,
-                           int64_t *out)
-{
-    char *end = NULL;
-    long long v = 0;
-    int ok = (s[0] >= '0' && s[0] <= '9') || (s[0] == '-' && min < 0); /* no blanks, no '+' */
-    if (ok) {
-        errno = 0;
-        v = strtoll(s, &end, 10);
-        ok = !errno && !*end && v >= min && v <= max;
-    }
-    if (!ok) {
-        if (min == 1 && max == INT64_MAX)
-            return cli_usage_error(cli, "%s: expected a positive whole number, not '%s'", what, s);
-        return cli_usage_error(cli, "%s: expected a whole number from %" PRId64 " to %" PRId64 ", not '%s'", what,
-                               min, max, s);
-    }
-    *out = v;
-    return 0;
-}
-
-int cmd_customer_check_date(struct cli *cli, const char *what, const char *s)
-{
-    if (out_date_parse(s, NULL, NULL, NULL) == 0)
-        return 0;
-    return cli_usage_error(cli, "%s: expected a date YYYY-MM-DD, not '%s'", what, s);
-}
-
 /* Fields whose values are dates, checked before they are sent. */
 static const char *const date_fields[] = { "birth", "since", "date" };
 
@@ -144,21 +118,6 @@ void cmd_customer_free_set(Kehu__V1__FieldValue **set, size_t n)
         free(set[i]);
     }
     free(set);
-}
-
-int cli_id_arg(struct cli *cli, int argc, char **argv, const char *what, int64_t *id)
-{
-    int rc = cli_args(cli, argc, argv, 1, 1);
-    return rc ? rc : cmd_customer_parse_int(cli, what, argv[optind], 1, INT64_MAX, id);
-}
-
-int cli_parse_amount(struct cli *cli, const char *flag, const char *s, int64_t *minor)
-{
-    if (out_money_parse(s, minor) == 0)
-        return 0;
-    if (errno == ERANGE)
-        return cli_usage_error(cli, "%s: amount out of range: '%s'", flag, s);
-    return cli_usage_error(cli, "%s: expected an amount like 1234.50, not '%s'", flag, s);
 }
 
 int cli_parse_edit(struct cli *cli, int argc, char **argv, const char *id_what, const char *read_with, int64_t *id,
@@ -212,89 +171,6 @@ int cmd_customer_call(struct cli *cli, const Kehu__V1__Request *req, Kehu__V1__R
         st->code = KEHU_TRANSPORT;
     kehu_response_free(r);
     return cli_fail_status(cli, st);
-}
-
-void cmd_customer_json_error(struct json_w *w, const struct kehu_status *st)
-{
-    const char *code = kehu_code_name(st->code);
-    json_init(w, stdout, 1);
-    json_begin_object(w);
-    json_key(w, "error");
-    json_begin_object(w);
-    json_kstr(w, "code", code ? code : "UNKNOWN");
-    json_kstr(w, "message", st->message);
-    if (st->field[0])
-        json_kstr(w, "field", st->field);
-    json_end_object(w);
-}
-
-void cmd_customer_json_strs(struct json_w *w, const char *key, char *const *v, size_t n)
-{
-    json_key(w, key);
-    json_begin_array(w);
-    for (size_t i = 0; i < n; i++)
-        json_str(w, v[i]);
-    json_end_array(w);
-}
-
-char *cmd_customer_join(char *const *v, size_t n, const char *sep)
-{
-    size_t len = 1, slen = strlen(sep);
-    for (size_t i = 0; i < n; i++)
-        len += strlen(v[i]) + slen;
-    char *s = out_xmalloc(len), *p = s;
-    for (size_t i = 0; i < n; i++) {
-        if (i) {
-            memcpy(p, sep, slen);
-            p += slen;
-        }
-        size_t l = strlen(v[i]);
-        memcpy(p, v[i], l);
-        p += l;
-    }
-    *p = 0;
-    return s;
-}
-
-/* A word as a POSIX shell reads it back: as it is when it is made only of
- * safe characters, else in single quotes. */
-static void put_shell_word(FILE *f, const char *s)
-{
-    static const char safe[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.,:/=+@%";
-    int plain = *s != 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p && plain; p++)
-        plain = *p >= 0x80 || strchr(safe, *p) != NULL;
-    if (plain) {
-        fputs(s, f);
-        return;
-    }
-    fputc('\'', f);
-    for (; *s; s++) {
-        if (*s == '\'')
-            fputs("'\\''", f);
-        else if ((unsigned char)*s < 0x20 || *s == 0x7f)
-            fputc(' ', f);
-        else
-            fputc(*s, f);
-    }
-    fputc('\'', f);
-}
-
-void cmd_customer_more(struct cli *cli, const char *const *words, size_t n, const char *cursor)
-{
-    fflush(stdout);
-    if (cli->json || cli->csv) {
-        fprintf(stderr, "next_cursor: %s\n", cursor);
-        return;
-    }
-    fputs("more: kehu", stderr);
-    for (size_t i = 0; i < n; i++) {
-        fputc(' ', stderr);
-        put_shell_word(stderr, words[i]);
-    }
-    fputs(" --after ", stderr);
-    put_shell_word(stderr, cursor);
-    fputc('\n', stderr);
 }
 
 /* ---- The customer's fields ------------------------------------------------------------ */
@@ -477,6 +353,8 @@ static void json_customer(struct json_w *w, const void *item)
     /* CLI.md: grades per dimension, absent ones omitted (none before the first grading run) */
     json_key(w, "grades");
     cmd_grade_json_grades(w, c->grades, c->n_grades);
+    if (c->merge_id) /* customer merge: the merge, for customer unmerge */
+        json_kint(w, "merge_id", c->merge_id);
     json_end_object(w);
 }
 
@@ -523,6 +401,7 @@ static void table_customers(void *const *items, size_t n)
 {
     static const char *const head[] = { "ID", "NAME", "PHONE", "COMPANY", "OWNER", "BRANCH", "STATUS", "REVENUE" };
     struct out_table *t = out_table_new(8, head);
+    out_table_empty(t, "no customers match");
     out_table_align(t, 0, OUT_RIGHT);
     out_table_align(t, 7, OUT_RIGHT);
     out_table_max_width(t, 1, NAME_COLS);
@@ -563,7 +442,7 @@ void cmd_customer_print(struct cli *cli, const Kehu__V1__Customer *c)
     print_customers(cli, one, 1, 0);
 }
 
-enum result { ADDED, UPDATED, ARCHIVED, MERGED };
+enum result { ADDED, UPDATED, ARCHIVED, MERGED, UNARCHIVED };
 
 /* A command's one customer: as a record with --json or --csv, else a line. */
 static void print_result(struct cli *cli, Kehu__V1__Customer *c, enum result what)
@@ -575,7 +454,8 @@ static void print_result(struct cli *cli, Kehu__V1__Customer *c, enum result wha
     else if (what == MERGED)
         cli_say("merged into customer %" PRId64 " %s (version %" PRId64 ")\n", c->id, c->name, c->version);
     else
-        cli_say("%s customer %" PRId64 " %s\n", what == ADDED ? "added" : "archived", c->id, c->name);
+        cli_say("%s customer %" PRId64 " %s\n", what == ADDED ? "added" : what == UNARCHIVED ? "unarchived" : "archived",
+                c->id, c->name);
 }
 
 /* A refusal that carried a result this command does not explain. */
@@ -814,11 +694,105 @@ static int call_versioned(struct cli *cli, const Kehu__V1__Request *req, int64_t
     return CLI_OK;
 }
 
+/* customer edit's field options: --phone P is --set phones=P (repeated
+ * ones are joined), and so on for every field; the server also takes the
+ * Chinese and other names of a field after --set (customer_headers.c). */
+static const struct {
+    const char *option, *field;
+} edit_options[] = {
+    { "name", "name" },         { "kind", "kind" },         { "ext-ref", "ext_ref" },   { "gender", "gender" },
+    { "birth", "birth" },       { "id-number", "id_number" }, { "phone", "phones" },  { "phones", "phones" },
+    { "email", "email" },       { "company", "company" },   { "address", "address" },   { "region", "region" },
+    { "industry", "industry" }, { "size", "size" },         { "occupation", "occupation" },
+    { "source", "source" },     { "tag", "tags" },          { "tags", "tags" },         { "notes", "notes" },
+    { "since", "since" },
+};
+#define N_EDIT_OPTIONS NELEMS(edit_options)
+
+/* Appends value to the --set of field (lists: comma-joined with an earlier one). */
+static int edit_option(struct cli *cli, Kehu__V1__CustomerEdit *e, const char *field, const char *value)
+{
+    for (size_t i = 0; i < e->n_set; i++)
+        if (strcmp(e->set[i]->field, field) == 0) {
+            if (strcmp(field, "phones") && strcmp(field, "tags"))
+                return cli_usage_error(cli, "--%s is given twice", field);
+            size_t n = strlen(e->set[i]->value) + strlen(value) + 2;
+            char *joined = out_xmalloc(n);
+            snprintf(joined, n, "%s%s%s", e->set[i]->value, *e->set[i]->value ? "," : "", value);
+            free(e->set[i]->value);
+            e->set[i]->value = joined;
+            return 0;
+        }
+    char *arg = out_xmalloc(strlen(field) + strlen(value) + 2);
+    sprintf(arg, "%s=%s", field, value);
+    int rc = cmd_customer_add_set(cli, arg, &e->set, &e->n_set);
+    free(arg);
+    return rc;
+}
+
+/* customer edit's help lists every field with its option and other names,
+ * from the one table import reads headers with (built once at start). */
+static char edit_help[4096];
+
+__attribute__((constructor)) static void edit_help_build(void)
+{
+    size_t n = (size_t)snprintf(edit_help, sizeof edit_help, "%s",
+                                "change a customer's fields: without --version only the named fields change, on the "
+                                "current record (a change made meanwhile to other fields stays); with --version V, "
+                                "only if the record is still at version V. Lists (phones, tags) are comma-separated; "
+                                "an empty value clears a field. Fields, their options and the other names --set "
+                                "(and import's header) takes:");
+    const char *done[N_EDIT_OPTIONS];
+    size_t ndone = 0;
+    for (size_t i = 0; i < N_EDIT_OPTIONS && n < sizeof edit_help; i++) {
+        const char *f = edit_options[i].field;
+        int seen = 0;
+        for (size_t k = 0; k < ndone; k++)
+            seen |= strcmp(done[k], f) == 0;
+        if (seen)
+            continue;
+        done[ndone++] = f;
+        n += (size_t)snprintf(edit_help + n, sizeof edit_help - n, "\n  %-11s", f);
+        const char *sep = "";
+        for (size_t k = 0; k < N_EDIT_OPTIONS && n < sizeof edit_help; k++)
+            if (strcmp(edit_options[k].field, f) == 0) {
+                n += (size_t)snprintf(edit_help + n, sizeof edit_help - n, "%s--%s", sep, edit_options[k].option);
+                sep = ", ";
+            }
+        for (size_t k = 0; k < customer_headers_count && n < sizeof edit_help; k++)
+            if (strcmp(customer_headers[k].field, f) == 0 && strcmp(customer_headers[k].label, f) != 0)
+                n += (size_t)snprintf(edit_help + n, sizeof edit_help - n, ", %s", customer_headers[k].label);
+    }
+    if (n >= sizeof edit_help) /* cut: end on a whole line */
+        *strrchr(edit_help, '\n') = 0;
+}
+
 static int run_customer_edit(struct cli *cli, int argc, char **argv)
 {
+    enum { O_EDIT_VERSION = 0x400, O_EDIT_SET, O_EDIT_FIELD };
+    static struct option opts[N_EDIT_OPTIONS + 3];
+    if (!opts[0].name) {
+        opts[0] = (struct option){ "version", required_argument, NULL, O_EDIT_VERSION };
+        opts[1] = (struct option){ "set", required_argument, NULL, O_EDIT_SET };
+        for (size_t i = 0; i < N_EDIT_OPTIONS; i++)
+            opts[2 + i] = (struct option){ edit_options[i].option, required_argument, NULL, O_EDIT_FIELD + (int)i };
+    }
     Kehu__V1__CustomerEdit edit = KEHU__V1__CUSTOMER_EDIT__INIT;
-    int rc = cli_parse_edit(cli, argc, argv, "CUSTOMER_ID", "kehu customer show ID", &edit.id, &edit.version,
-                            &edit.set, &edit.n_set);
+    int c, rc = CLI_OK;
+    while (rc == CLI_OK && (c = cli_getopt(cli, argc, argv, opts)) != -1) {
+        if (c == O_EDIT_VERSION)
+            rc = cmd_customer_parse_int(cli, "--version", optarg, 1, INT64_MAX, &edit.version);
+        else if (c == O_EDIT_SET)
+            rc = cmd_customer_add_set(cli, optarg, &edit.set, &edit.n_set);
+        else if (c >= O_EDIT_FIELD && c < O_EDIT_FIELD + (int)N_EDIT_OPTIONS)
+            rc = edit_option(cli, &edit, edit_options[c - O_EDIT_FIELD].field, optarg);
+        else
+            rc = cli->opt_rc;
+    }
+    if (rc == CLI_OK)
+        rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &edit.id);
+    if (rc == CLI_OK && !edit.n_set)
+        rc = cli_usage_error(cli, "nothing to change: give --set FIELD=VALUE or a field option (see kehu help customer edit)");
     if (rc == CLI_OK) {
         Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
         req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_EDIT;
@@ -851,13 +825,109 @@ static int run_customer_archive(struct cli *cli, int argc, char **argv)
     return call_versioned(cli, &req, arch.id, arch.version, ARCHIVED);
 }
 
+static int run_customer_unarchive(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "version", required_argument, NULL, O_VERSION },
+        { NULL, 0, NULL, 0 },
+    };
+    Kehu__V1__CustomerUnarchive m = KEHU__V1__CUSTOMER_UNARCHIVE__INIT;
+    int c, rc;
+    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
+        if (c != O_VERSION)
+            return cli->opt_rc;
+        if ((rc = cmd_customer_parse_int(cli, "--version", optarg, 1, INT64_MAX, &m.version)))
+            return rc;
+    }
+    if ((rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &m.id)))
+        return rc;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_UNARCHIVE;
+    req.customer_unarchive = &m;
+    return call_versioned(cli, &req, m.id, m.version, UNARCHIVED);
+}
+
+/* ---- customer merge | unmerge ------------------------------------------------------------ */
+
+static void json_merge_plan(const Kehu__V1__MergePlan *p)
+{
+    struct json_w w;
+    json_init(&w, stdout, 1);
+    json_begin_object(&w);
+    json_kbool(&w, "dry_run", 1);
+    json_key(&w, "keep");
+    json_customer(&w, p->keep);
+    json_key(&w, "other");
+    json_customer(&w, p->other);
+    json_key(&w, "moves");
+    json_begin_object(&w);
+    for (size_t i = 0; i < p->n_moves; i++)
+        json_kint(&w, p->moves[i]->what, p->moves[i]->count);
+    json_end_object(&w);
+    json_key(&w, "fields");
+    json_begin_array(&w);
+    for (size_t i = 0; i < p->n_fields; i++) {
+        json_begin_object(&w);
+        json_kstr(&w, "field", p->fields[i]->field);
+        json_kstr(&w, "before", p->fields[i]->before);
+        json_kstr(&w, "after", p->fields[i]->after);
+        json_end_object(&w);
+    }
+    json_end_array(&w);
+    json_kstr(&w, "grades", p->grades);
+    json_end_object(&w);
+    json_finish(&w);
+}
+
+/* The plan for people: both records, which one is kept, what moves. */
+static void print_merge_plan(FILE *f, const Kehu__V1__MergePlan *p)
+{
+    fprintf(f, "keep:  customer %" PRId64 " %s (%s, version %" PRId64 ")\n", p->keep->id, p->keep->name,
+            p->keep->branch, p->keep->version);
+    fprintf(f, "merge: customer %" PRId64 " %s (%s, version %" PRId64 ") into it; it remains only as a pointer\n",
+            p->other->id, p->other->name, p->other->branch, p->other->version);
+    fprintf(f, "moves from %" PRId64 " to %" PRId64 ":", p->other->id, p->keep->id);
+    for (size_t i = 0; i < p->n_moves; i++)
+        fprintf(f, "%s %" PRId64 " %s", i ? "," : "", p->moves[i]->count, p->moves[i]->what);
+    fputc('\n', f);
+    if (p->n_fields) {
+        fprintf(f, "fields customer %" PRId64 " takes over:\n", p->keep->id);
+        for (size_t i = 0; i < p->n_fields; i++)
+            fprintf(f, "  %-12s %s -> %s\n", p->fields[i]->field, *p->fields[i]->before ? p->fields[i]->before : "(empty)",
+                    p->fields[i]->after);
+    }
+    fprintf(f, "grades: %s\n", p->grades);
+}
+
+/* Asks on the terminal; 1 for yes. */
+static int confirm_merge(void)
+{
+    fputs("merge? [y/N] ", stderr);
+    fflush(stderr);
+    char line[64];
+    if (!fgets(line, sizeof line, stdin))
+        return 0;
+    return strcmp(line, "y\n") == 0 || strcmp(line, "yes\n") == 0 || strcmp(line, "Y\n") == 0;
+}
+
 static int run_customer_merge(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = { { NULL, 0, NULL, 0 } };
+    enum { O_DRY = 0x400, O_YES };
+    static const struct option opts[] = {
+        { "dry-run", no_argument, NULL, O_DRY },
+        { "yes", no_argument, NULL, O_YES },
+        { NULL, 0, NULL, 0 },
+    };
     Kehu__V1__CustomerMerge merge = KEHU__V1__CUSTOMER_MERGE__INIT;
-    int c, rc;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1)
-        return cli->opt_rc;
+    int c, rc, dry = 0, yes = 0;
+    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
+        if (c == O_DRY)
+            dry = 1;
+        else if (c == O_YES)
+            yes = 1;
+        else
+            return cli->opt_rc;
+    }
     if ((rc = cli_args(cli, argc, argv, 2, 2)) ||
         (rc = cmd_customer_parse_int(cli, "KEEP_ID", argv[optind], 1, INT64_MAX, &merge.keep_id)) ||
         (rc = cmd_customer_parse_int(cli, "OTHER_ID", argv[optind + 1], 1, INT64_MAX, &merge.other_id)))
@@ -865,7 +935,108 @@ static int run_customer_merge(struct cli *cli, int argc, char **argv)
     Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
     req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_MERGE;
     req.customer_merge = &merge;
-    return call_versioned(cli, &req, merge.keep_id, 0, MERGED);
+    /* a dry run, or a merge a person confirms on a terminal, starts with the plan */
+    int ask = !dry && !yes && term_is_tty(0) && term_is_tty(2);
+    if (dry || ask) {
+        merge.dry_run = 1;
+        Kehu__V1__Response *resp;
+        if ((rc = cli_call(cli, &req, &resp)))
+            return rc;
+        if (resp->result_case != KEHU__V1__RESPONSE__RESULT_MERGE_PLAN || !resp->merge_plan)
+            return cli_bad_reply(cli, resp);
+        const Kehu__V1__MergePlan *p = resp->merge_plan;
+        if (dry) {
+            if (cli->json)
+                json_merge_plan(p);
+            else
+                print_merge_plan(stdout, p);
+            kehu_response_free(resp);
+            return CLI_OK;
+        }
+        print_merge_plan(stderr, p);
+        merge.keep_version = p->keep->version; /* merge what was shown, or nothing */
+        merge.other_version = p->other->version;
+        kehu_response_free(resp);
+        if (!confirm_merge())
+            return cli_error(cli, CLI_REFUSED, "not merged");
+        merge.dry_run = 0;
+    }
+    Kehu__V1__Response *resp;
+    struct kehu_status st;
+    rc = cmd_customer_call(cli, &req, &resp, &st);
+    if (rc == CLI_REFUSED && resp)
+        return refused(cli, resp, &st);
+    if (rc)
+        return rc;
+    if (resp->result_case != KEHU__V1__RESPONSE__RESULT_CUSTOMER || !resp->customer)
+        return cli_bad_reply(cli, resp);
+    Kehu__V1__Customer *k = resp->customer;
+    if (cli->json || cli->csv) {
+        print_customers(cli, &k, 1, 0);
+    } else {
+        cli_say("merged customer %" PRId64 " into customer %" PRId64 " %s (version %" PRId64 "), merge %" PRId64 "\n",
+                merge.other_id, k->id, k->name, k->version, k->merge_id);
+        cli_say("undo with: kehu customer unmerge %" PRId64 " (while customer %" PRId64 " is not changed)\n",
+                merge.other_id, k->id);
+    }
+    kehu_response_free(resp);
+    return CLI_OK;
+}
+
+static int run_customer_unmerge(struct cli *cli, int argc, char **argv)
+{
+    if (cli_getopt(cli, argc, argv, NULL) != -1)
+        return cli->opt_rc;
+    int64_t id;
+    int rc = cli_id_arg(cli, argc, argv, "MERGE_ID|OTHER_ID", &id);
+    if (rc)
+        return rc;
+    Kehu__V1__CustomerUnmerge m = KEHU__V1__CUSTOMER_UNMERGE__INIT;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_UNMERGE;
+    req.customer_unmerge = &m;
+    /* the merged customer's id first (what people see), then a merge's id */
+    Kehu__V1__Response *resp;
+    struct kehu_status st;
+    m.other_id = id;
+    rc = cmd_customer_call(cli, &req, &resp, &st);
+    if (rc == CLI_REFUSED && st.code == KEHU__V1__CODE__NOT_FOUND && strcmp(st.field, "other_id") == 0) {
+        kehu_response_free(resp);
+        resp = NULL;
+        m.other_id = 0;
+        m.merge_id = id;
+        rc = cmd_customer_call(cli, &req, &resp, &st);
+        if (rc == CLI_REFUSED && st.code == KEHU__V1__CODE__NOT_FOUND && strcmp(st.field, "merge_id") == 0) {
+            kehu_response_free(resp);
+            snprintf(st.message, sizeof st.message, "no merged customer and no merge %" PRId64, id);
+            return cli_fail_status(cli, &st);
+        }
+    }
+    if (rc == CLI_REFUSED && resp)
+        return refused(cli, resp, &st);
+    if (rc)
+        return rc;
+    if (resp->result_case != KEHU__V1__RESPONSE__RESULT_MERGE_UNDONE || !resp->merge_undone ||
+        !resp->merge_undone->keep || !resp->merge_undone->other)
+        return cli_bad_reply(cli, resp);
+    const Kehu__V1__MergeUndone *u = resp->merge_undone;
+    if (cli->json) {
+        struct json_w w;
+        json_init(&w, stdout, 1);
+        json_begin_object(&w);
+        json_kint(&w, "merge_id", u->merge_id);
+        json_key(&w, "keep");
+        json_customer(&w, u->keep);
+        json_key(&w, "other");
+        json_customer(&w, u->other);
+        json_end_object(&w);
+        json_finish(&w);
+    } else {
+        cli_say("merge %" PRId64 " undone: customer %" PRId64 " %s is back; customer %" PRId64 " %s is as before\n",
+                u->merge_id, u->other->id, u->other->name, u->keep->id, u->keep->name);
+    }
+    kehu_response_free(resp);
+    return CLI_OK;
 }
 
 /* ---- customer list | search ------------------------------------------------------------- */
@@ -1100,6 +1271,10 @@ static void json_change(struct json_w *w, const Kehu__V1__Change *ch)
     json_kstr(w, "old_value", ch->old_value);
     json_kstr(w, "new_value", ch->new_value);
     json_kint(w, "version", ch->version);
+    if (*ch->old_name)
+        json_kstr(w, "old_name", ch->old_name);
+    if (*ch->new_name)
+        json_kstr(w, "new_name", ch->new_name);
     json_end_object(w);
 }
 
@@ -1131,6 +1306,7 @@ static void print_changes(struct cli *cli, int64_t customer_id, Kehu__V1__Change
     }
     static const char *const head[] = { "TIME", "BY", "ENTITY", "FIELD", "OLD", "NEW" };
     struct out_table *t = out_table_new(6, head);
+    out_table_empty(t, "no changes recorded");
     out_table_max_width(t, 4, VALUE_COLS);
     out_table_max_width(t, 5, VALUE_COLS);
     for (size_t i = 0; i < n; i++) {
@@ -1141,7 +1317,11 @@ static void print_changes(struct cli *cli, int64_t customer_id, Kehu__V1__Change
             snprintf(entity, sizeof entity, "%s", ch->entity);
         else
             snprintf(entity, sizeof entity, "%s %" PRId64, ch->entity, ch->entity_id);
-        const char *row[] = { at, ch->by, entity, ch->field, ch->old_value, ch->new_value };
+        /* an owner or a branch by its name rather than its id */
+        const char *row[] = { at,        ch->by,
+                              entity,    ch->field,
+                              *ch->old_name ? ch->old_name : ch->old_value,
+                              *ch->new_name ? ch->new_name : ch->new_value };
         out_table_add(t, row);
     }
     out_table_print(t, stdout);
@@ -1179,12 +1359,19 @@ const struct cli_cmd cmd_customer_table[] = {
       "--industry I, --size S, --occupation O, --source S, --notes N, --ext-ref REF, --since DATE",
       1, run_customer_add },
     { "customer show", "ID", "show a customer", 1, run_customer_show },
-    { "customer edit", "ID --version V --set FIELD=VALUE...", "change a customer's fields", 1,
-      run_customer_edit },
+    { "customer edit", "ID [--version V] --set FIELD=VALUE... [--FIELD VALUE]...",
+      edit_help, 1, run_customer_edit },
     { "customer archive", "ID [--version V]", "archive a customer", 1, run_customer_archive },
-    { "customer merge", "KEEP_ID OTHER_ID",
-      "merge OTHER into KEEP: every contact, transaction, follow-up, document and history row moves", 1,
-      run_customer_merge },
+    { "customer unarchive", "ID [--version V]", "make an archived customer active again", 1,
+      run_customer_unarchive },
+    { "customer merge", "KEEP_ID OTHER_ID [--dry-run] [--yes]",
+      "merge OTHER into KEEP: every contact, transaction, payment, asset snapshot, follow-up, document and history "
+      "row moves; --dry-run shows what would move and the fields KEEP takes over; on a terminal the plan is shown "
+      "and must be confirmed (--yes skips that; without a terminal nothing is asked); undo with customer unmerge",
+      1, run_customer_merge },
+    { "customer unmerge", "MERGE_ID|OTHER_ID",
+      "undo a merge while the kept customer is unchanged since: both customers and their rows as before", 1,
+      run_customer_unmerge },
     { "customer list",
       "[--owner U] [--branch B] [--grade G] [--status S] [--tag T] [--region R] [--industry I] [--source S] "
       "[--created-from DATE] [--created-to DATE] [--sort name|created|last_contact|revenue] [--limit N] "

@@ -473,6 +473,7 @@ static void table_docs(void *const *items, size_t n)
 {
     static const char *const head[] = { "ID", "NAME", "TYPE", "SIZE", "CREATED", "BY" };
     struct out_table *t = out_table_new(6, head);
+    out_table_empty(t, "no documents");
     out_table_align(t, 0, OUT_RIGHT);
     out_table_align(t, 3, OUT_RIGHT);
     out_table_max_width(t, 1, NAME_COLS);
@@ -492,25 +493,46 @@ static void table_docs(void *const *items, size_t n)
 
 static const struct cli_record_kind doc_kind = { json_doc, 8, doc_csv_head, csv_doc, table_docs, NULL };
 
+static int doc_page(const Kehu__V1__Response *resp, void *const **items, size_t *n, const char **next,
+                    uint32_t *remaining)
+{
+    const Kehu__V1__Docs *l = resp->docs;
+    if (!l)
+        return -1;
+    *items = (void *const *)l->docs;
+    *n = l->n_docs;
+    *next = l->next_cursor;
+    *remaining = l->remaining;
+    return 0;
+}
+
 static int run_list(struct cli *cli, int argc, char **argv)
 {
-    if (cli_getopt(cli, argc, argv, NULL) != -1)
-        return cli->opt_rc;
+    static const struct option opts[] = { CLI_PAGING_OPTIONS, { NULL, 0, NULL, 0 } };
+    struct cli_paging pg = { 0 };
+    int c, rc;
+    while ((c = cli_getopt(cli, argc, argv, opts)) != -1)
+        if ((rc = cli_page_option(cli, c, optarg, 1000, &pg)) != CLI_OK)
+            return rc < 0 ? cli->opt_rc : rc;
     Kehu__V1__DocList m = KEHU__V1__DOC_LIST__INIT;
-    int rc;
     if ((rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &m.customer_id)))
         return rc;
+    m.limit = pg.limit;
+    m.after = (char *)(pg.after ? pg.after : "");
     Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
     req.op_case = KEHU__V1__REQUEST__OP_DOC_LIST;
     req.doc_list = &m;
-    Kehu__V1__Response *resp;
-    if ((rc = cli_call(cli, &req, &resp)))
-        return rc;
-    if (resp->result_case != KEHU__V1__RESPONSE__RESULT_DOCS || !resp->docs)
-        return cli_bad_reply(cli, resp);
-    cli_print_records(cli, (void *const *)resp->docs->docs, resp->docs->n_docs, 1, &doc_kind);
-    kehu_response_free(resp);
-    return CLI_OK;
+    struct cli_pages pages = { 0 };
+    rc = cli_fetch_pages(cli, &req, KEHU__V1__RESPONSE__RESULT_DOCS, &m.after, pg.all, doc_page, &pages);
+    if (rc == CLI_OK) {
+        cli_print_records(cli, pages.items, pages.n, 1, &doc_kind);
+        char id[24];
+        snprintf(id, sizeof id, "%" PRId64, m.customer_id);
+        const char *words[] = { "doc", "list", id, "--limit", pg.limit_arg };
+        cli_page_more(cli, words, pg.limit_arg ? 5 : 3, pages.next, pages.remaining);
+    }
+    cli_pages_free(&pages);
+    return rc;
 }
 
 const struct cli_cmd cmd_doc_table[] = {
@@ -519,6 +541,7 @@ const struct cli_cmd cmd_doc_table[] = {
     { "doc get", "DOC_ID [--output FILE] [--force]",
       "download a document (default: its name in the current directory; never overwrites without --force)", 1,
       run_get },
-    { "doc list", "CUSTOMER_ID", "a customer's documents", 1, run_list },
+    { "doc list", "CUSTOMER_ID [--limit N] [--after CURSOR] [--all]", "a customer's documents, newest first", 1,
+      run_list },
     { NULL, NULL, NULL, 0, NULL },
 };

@@ -102,16 +102,19 @@ static void csv_followup(const void *item)
 /* What is due: the day (and how late), who, what. */
 static void table_due(void *const *items, size_t n)
 {
-    static const char *const head[] = { "DUE", "CUSTOMER", "KIND", "NOTE" };
-    struct out_table *t = out_table_new(4, head);
-    out_table_max_width(t, 1, NAME_COLS);
-    out_table_max_width(t, 3, NOTE_COLS);
+    static const char *const head[] = { "DUE", "CUSTOMER", "NAME", "KIND", "NOTE" };
+    struct out_table *t = out_table_new(5, head);
+    out_table_align(t, 1, OUT_RIGHT);
+    out_table_empty(t, "no follow-ups due");
+    out_table_max_width(t, 2, NAME_COLS);
+    out_table_max_width(t, 4, NOTE_COLS);
     int64_t today = today_days();
     for (size_t i = 0; i < n; i++) {
         const Kehu__V1__Followup *f = items[i];
-        char due[64];
+        char due[64], cust[24];
         due_text(f->due, today, due, sizeof due);
-        const char *row[] = { due, f->customer_name, f->kind, f->note };
+        snprintf(cust, sizeof cust, "%" PRId64, f->customer_id);
+        const char *row[] = { due, cust, f->customer_name, f->kind, f->note };
         out_table_add(t, row);
     }
     out_table_print(t, stdout);
@@ -123,6 +126,7 @@ static void table_followups(void *const *items, size_t n)
 {
     static const char *const head[] = { "ID", "DATE", "KIND", "STATUS", "OWNER", "OUTCOME", "NOTE" };
     struct out_table *t = out_table_new(7, head);
+    out_table_empty(t, "no follow-ups");
     out_table_align(t, 0, OUT_RIGHT);
     out_table_max_width(t, 5, NOTE_COLS);
     out_table_max_width(t, 6, NOTE_COLS);
@@ -186,12 +190,14 @@ static void csv_contact(const Kehu__V1__ContactDue *d)
  * last contact of that kind. */
 static void table_contacts(Kehu__V1__ContactDue *const *cs, size_t n)
 {
-    static const char *const head[] = { "DUE", "CUSTOMER", "GRADE", "KIND", "LAST", "OWNER" };
-    struct out_table *t = out_table_new(6, head);
-    out_table_max_width(t, 1, NAME_COLS);
+    static const char *const head[] = { "DUE", "CUSTOMER", "NAME", "GRADE", "KIND", "LAST", "OWNER" };
+    struct out_table *t = out_table_new(7, head);
+    out_table_align(t, 1, OUT_RIGHT);
+    out_table_max_width(t, 2, NAME_COLS);
     for (size_t i = 0; i < n; i++) {
         const Kehu__V1__ContactDue *d = cs[i];
-        char due[64];
+        char due[64], cust[24];
+        snprintf(cust, sizeof cust, "%" PRId64, d->customer_id);
         if (!*d->due)
             snprintf(due, sizeof due, "%s", strcmp(d->kind, "owner") == 0 ? "now (no dedicated owner)" : "now");
         else if (d->overdue_days > 0)
@@ -200,7 +206,7 @@ static void table_contacts(Kehu__V1__ContactDue *const *cs, size_t n)
         else
             snprintf(due, sizeof due, "%s", d->due);
         const char *last = *d->last ? d->last : strcmp(d->kind, "owner") == 0 ? "" : "never";
-        const char *row[] = { due, d->customer_name, d->grade, d->kind, last, d->owner };
+        const char *row[] = { due, cust, d->customer_name, d->grade, d->kind, last, d->owner };
         out_table_add(t, row);
     }
     out_table_print(t, stdout);
@@ -231,11 +237,11 @@ static void print_one(struct cli *cli, Kehu__V1__Followup *f, const char *verb)
 
 static int parse_kind(struct cli *cli, const char *s)
 {
-    static const char *const kinds[] = { "visit", "call", "email", "meeting" };
+    static const char *const kinds[] = { "visit", "call", "email", "meeting", "wechat", "sms" };
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
         if (strcmp(s, kinds[i]) == 0)
             return 0;
-    return cli_usage_error(cli, "--kind: expected visit, call, email or meeting, not '%s'", s);
+    return cli_usage_error(cli, "--kind: expected visit, call, email, meeting, wechat or sms, not '%s'", s);
 }
 
 /* Sends req expecting one follow-up back and prints it. */
@@ -267,7 +273,7 @@ static int run_plan(struct cli *cli, int argc, char **argv)
         rc = CLI_OK;
         switch (c) {
         case O_KIND: rc = parse_kind(cli, optarg); m.kind = optarg; break;
-        case O_DUE: rc = cmd_customer_check_date(cli, "--due", optarg); m.due = optarg; break;
+        case O_DUE: rc = cli_parse_due(cli, "--due", optarg, &m.due); break;
         case O_NOTE: m.note = optarg; break;
         case O_USER: m.user = optarg; break;
         default: return cli->opt_rc;
@@ -305,7 +311,7 @@ static int run_log(struct cli *cli, int argc, char **argv)
         case O_KIND: rc = parse_kind(cli, optarg); m.kind = optarg; break;
         case O_OUTCOME: m.outcome = optarg; break;
         case O_NOTE: m.note = optarg; break;
-        case O_NEXT: rc = cmd_customer_check_date(cli, "--next", optarg); m.next = optarg; break;
+        case O_NEXT: rc = cli_parse_due(cli, "--next", optarg, &m.next); break;
         case O_AT: rc = cmd_customer_check_date(cli, "--at", optarg); m.at = optarg; break;
         default: return cli->opt_rc;
         }
@@ -322,14 +328,48 @@ static int run_log(struct cli *cli, int argc, char **argv)
     return call_one(cli, &req, "logged");
 }
 
+/* The pages of one `followup due`, kept until printed. */
+struct due_pages {
+    Kehu__V1__Response **resp;
+    size_t n_resp;
+    void **fs;
+    Kehu__V1__ContactDue **cs;
+    size_t n_fs, n_cs;
+};
+
+static void due_pages_add(struct due_pages *p, Kehu__V1__Response *resp)
+{
+    const Kehu__V1__Followups *l = resp->followups;
+    p->resp = out_xrealloc(p->resp, sizeof *p->resp * (p->n_resp + 1));
+    p->fs = out_xrealloc(p->fs, sizeof *p->fs * (p->n_fs + l->n_followups + 1));
+    p->cs = out_xrealloc(p->cs, sizeof *p->cs * (p->n_cs + l->n_contacts_due + 1));
+    p->resp[p->n_resp++] = resp;
+    for (size_t i = 0; i < l->n_followups; i++)
+        p->fs[p->n_fs++] = l->followups[i];
+    for (size_t i = 0; i < l->n_contacts_due; i++)
+        p->cs[p->n_cs++] = l->contacts_due[i];
+}
+
+static void due_pages_free(struct due_pages *p)
+{
+    for (size_t i = 0; i < p->n_resp; i++)
+        kehu_response_free(p->resp[i]);
+    free(p->resp);
+    free(p->fs);
+    free(p->cs);
+}
+
 static int run_due(struct cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {
         { "user", required_argument, NULL, O_USER },
         { "days", required_argument, NULL, O_DAYS },
+        CLI_PAGING_OPTIONS,
         { NULL, 0, NULL, 0 },
     };
     Kehu__V1__FollowupDue m = KEHU__V1__FOLLOWUP_DUE__INIT;
+    struct cli_paging pg = { 0 };
+    const char *days_arg = NULL;
     int c, rc;
     while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
         if (c == O_USER) {
@@ -339,24 +379,46 @@ static int run_due(struct cli *cli, int argc, char **argv)
             if ((rc = cmd_customer_parse_int(cli, "--days", optarg, 1, DAYS_MAX, &days)))
                 return rc;
             m.days = (uint32_t)days;
-        } else {
-            return cli->opt_rc;
+            days_arg = optarg;
+        } else if ((rc = cli_page_option(cli, c, optarg, 1000, &pg)) != CLI_OK) {
+            return rc < 0 ? cli->opt_rc : rc;
         }
     }
     if ((rc = cli_args(cli, argc, argv, 0, 0)))
         return rc;
+    m.limit = pg.limit;
+    m.after = (char *)(pg.after ? pg.after : "");
     Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
     req.op_case = KEHU__V1__REQUEST__OP_FOLLOWUP_DUE;
     req.followup_due = &m;
-    Kehu__V1__Response *resp;
-    if ((rc = cli_call(cli, &req, &resp)))
+    struct due_pages pages = { 0 };
+    const char *next = NULL;
+    uint32_t remaining = 0;
+    for (;;) {
+        Kehu__V1__Response *resp;
+        if ((rc = cli_call(cli, &req, &resp)))
+            break;
+        const Kehu__V1__Followups *l = resp->followups;
+        if (resp->result_case != KEHU__V1__RESPONSE__RESULT_FOLLOWUPS || !l ||
+            (l->next_cursor[0] && strcmp(l->next_cursor, m.after) == 0)) {
+            rc = cli_bad_reply(cli, resp); /* a cursor that goes nowhere would loop forever */
+            break;
+        }
+        due_pages_add(&pages, resp);
+        next = l->next_cursor[0] ? l->next_cursor : NULL;
+        remaining = l->remaining;
+        if (!pg.all || !next)
+            break;
+        m.after = l->next_cursor;
+    }
+    if (rc) {
+        due_pages_free(&pages);
         return rc;
-    if (resp->result_case != KEHU__V1__RESPONSE__RESULT_FOLLOWUPS || !resp->followups)
-        return cli_bad_reply(cli, resp);
-    void *const *fs = (void *const *)resp->followups->followups;
-    size_t n = resp->followups->n_followups;
-    Kehu__V1__ContactDue *const *cs = resp->followups->contacts_due;
-    size_t n_cs = resp->followups->n_contacts_due;
+    }
+    void *const *fs = pages.fs;
+    size_t n = pages.n_fs;
+    Kehu__V1__ContactDue *const *cs = pages.cs;
+    size_t n_cs = pages.n_cs;
     if (cli->json) { /* one array: the planned follow-ups, then the policy's contacts */
         struct json_w w;
         json_init(&w, stdout, 1);
@@ -382,40 +444,72 @@ static int run_due(struct cli *cli, int argc, char **argv)
         if (!n && !n_cs)
             cli_say("nothing due within %u days\n", m.days ? m.days : 7);
     }
-    kehu_response_free(resp);
+    if (next) {
+        const char *words[8] = { "followup", "due" };
+        size_t nw = 2;
+        if (m.user && *m.user)
+            words[nw++] = "--user", words[nw++] = m.user;
+        if (days_arg)
+            words[nw++] = "--days", words[nw++] = days_arg;
+        if (pg.limit_arg)
+            words[nw++] = "--limit", words[nw++] = pg.limit_arg;
+        cli_page_more(cli, words, nw, next, remaining);
+    }
+    due_pages_free(&pages);
     return CLI_OK;
+}
+
+static int followup_page(const Kehu__V1__Response *resp, void *const **items, size_t *n, const char **next,
+                         uint32_t *remaining)
+{
+    const Kehu__V1__Followups *l = resp->followups;
+    if (!l)
+        return -1;
+    *items = (void *const *)l->followups;
+    *n = l->n_followups;
+    *next = l->next_cursor;
+    *remaining = l->remaining;
+    return 0;
 }
 
 static int run_list(struct cli *cli, int argc, char **argv)
 {
-    if (cli_getopt(cli, argc, argv, NULL) != -1)
-        return cli->opt_rc;
+    static const struct option opts[] = { CLI_PAGING_OPTIONS, { NULL, 0, NULL, 0 } };
+    struct cli_paging pg = { 0 };
+    int c, rc;
+    while ((c = cli_getopt(cli, argc, argv, opts)) != -1)
+        if ((rc = cli_page_option(cli, c, optarg, 1000, &pg)) != CLI_OK)
+            return rc < 0 ? cli->opt_rc : rc;
     Kehu__V1__FollowupList m = KEHU__V1__FOLLOWUP_LIST__INIT;
-    int rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &m.customer_id);
-    if (rc)
+    if ((rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &m.customer_id)))
         return rc;
+    m.limit = pg.limit;
+    m.after = (char *)(pg.after ? pg.after : "");
     Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
     req.op_case = KEHU__V1__REQUEST__OP_FOLLOWUP_LIST;
     req.followup_list = &m;
-    Kehu__V1__Response *resp;
-    if ((rc = cli_call(cli, &req, &resp)))
-        return rc;
-    if (resp->result_case != KEHU__V1__RESPONSE__RESULT_FOLLOWUPS || !resp->followups)
-        return cli_bad_reply(cli, resp);
-    cli_print_records(cli, (void *const *)resp->followups->followups, resp->followups->n_followups, 1,
-                      &followup_kind);
-    kehu_response_free(resp);
-    return CLI_OK;
+    struct cli_pages pages = { 0 };
+    rc = cli_fetch_pages(cli, &req, KEHU__V1__RESPONSE__RESULT_FOLLOWUPS, &m.after, pg.all, followup_page, &pages);
+    if (rc == CLI_OK) {
+        cli_print_records(cli, pages.items, pages.n, 1, &followup_kind);
+        char id[24];
+        snprintf(id, sizeof id, "%" PRId64, m.customer_id);
+        const char *words[] = { "followup", "list", id, "--limit", pg.limit_arg };
+        cli_page_more(cli, words, pg.limit_arg ? 5 : 3, pages.next, pages.remaining);
+    }
+    cli_pages_free(&pages);
+    return rc;
 }
 
 const struct cli_cmd cmd_followup_table[] = {
-    { "followup plan", "CUSTOMER_ID --kind visit|call|email|meeting --due DATE [--note N] [--user U]",
+    { "followup plan", "CUSTOMER_ID --kind visit|call|email|meeting|wechat|sms --due DATE [--note N] [--user U]",
       "plan a follow-up (for the customer's owner unless --user)", 1, run_plan },
     { "followup log", "CUSTOMER_ID --kind K [--outcome O] [--note N] [--next DATE] [--at DATE]",
       "record a contact that happened (completes the planned one; --next plans another)", 1, run_log },
-    { "followup due", "[--user U] [--days N]",
+    { "followup due", "[--user U] [--days N] [--limit N] [--after CURSOR] [--all]",
       "follow-ups due within N days (default 7) and overdue ones, and the contacts the grade's service policy asks for",
       1, run_due },
-    { "followup list", "CUSTOMER_ID", "a customer's follow-ups, newest first", 1, run_list },
+    { "followup list", "CUSTOMER_ID [--limit N] [--after CURSOR] [--all]", "a customer's follow-ups, newest first", 1,
+      run_list },
     { NULL, NULL, NULL, 0, NULL },
 };

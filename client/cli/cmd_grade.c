@@ -24,12 +24,14 @@
 #define TEXT_COLS 40
 #define LIMIT_MAX 1000
 #define CARE_DAYS_MAX 366
+#define CARE_LIMIT_MAX 5000
 #define TOP_MAX 50
 
 enum {
     O_DRY_RUN = 0x100,
     O_AS_OF,
     O_LIFECYCLE,
+    O_LIVE,
     O_DIMENSION,
     O_GRADE,
     O_REASON,
@@ -149,37 +151,6 @@ static int one_of(struct cli *cli, const char *flag, const char *value, const ch
 static int not_empty(struct cli *cli, const char *flag, const char *value)
 {
     return *value ? 0 : cli_usage_error(cli, "%s: must not be empty", flag);
-}
-
-/* ---- Grades as other commands show them (cli.h) ---------------------------------------------- */
-
-void cmd_grade_json_grades(struct json_w *w, Kehu__V1__Grade *const *g, size_t n)
-{
-    json_begin_object(w);
-    for (size_t i = 0; i < n; i++)
-        if (*g[i]->dimension && *g[i]->grade)
-            json_kstr(w, g[i]->dimension, g[i]->grade);
-    json_end_object(w);
-}
-
-char *cmd_grade_line(Kehu__V1__Grade *const *g, size_t n)
-{
-    size_t cap = 1;
-    for (size_t i = 0; i < n; i++)
-        cap += strlen(g[i]->dimension) + strlen(g[i]->grade) + 32;
-    char *s = out_xmalloc(cap);
-    size_t len = 0;
-    s[0] = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!*g[i]->grade)
-            continue;
-        int w = snprintf(s + len, cap - len, "%s%s %s%s", len ? " · " : "", g[i]->dimension, g[i]->grade,
-                         g[i]->overridden ? " (override)" : g[i]->is_new ? " (new)" : "");
-        if (w < 0 || (size_t)w >= cap - len)
-            break;
-        len += (size_t)w;
-    }
-    return s;
 }
 
 /* ---- grade run --------------------------------------------------------------------------------- */
@@ -315,6 +286,8 @@ static void print_run(struct cli *cli, const Kehu__V1__GradeRunResult *r)
         json_kstr(&w, "kind", r->kind);
         json_kstr(&w, "as_of", r->as_of);
         json_kbool(&w, "dry_run", r->dry_run);
+        json_kbool(&w, "backtest", r->backtest);
+        json_kopt(&w, "branch", r->branch);
         if (*r->params)
             json_kraw(&w, "params", r->params);
         else
@@ -353,11 +326,16 @@ static void print_run(struct cli *cli, const Kehu__V1__GradeRunResult *r)
     char dur[48];
     fmt_duration(dur, sizeof dur, r->duration_ms);
     struct out_kv *kv = out_kv_new();
-    if (r->dry_run)
+    if (r->backtest)
+        out_kv_addf(kv, "run", "back-test (%s): dated before today, so nothing was kept (--live makes it live)",
+                    r->kind);
+    else if (r->dry_run)
         out_kv_addf(kv, "run", "dry run (%s): nothing was changed", r->kind);
     else
         out_kv_addf(kv, "run", "%" PRId64 " (%s)", r->run_id, r->kind);
     out_kv_add(kv, "as of", r->as_of);
+    if (*r->branch)
+        out_kv_add(kv, "branch", r->branch);
     out_kv_addf(kv, "customers graded", "%" PRId64, r->customers);
     out_kv_addf(kv, "changed", "%" PRId64, r->changed);
     out_kv_addf(kv, "warnings raised", "%" PRId64, r->warnings_raised);
@@ -406,6 +384,7 @@ static int run_grade_run(struct cli *cli, int argc, char **argv)
         { "dry-run", no_argument, NULL, O_DRY_RUN },
         { "as-of", required_argument, NULL, O_AS_OF },
         { "lifecycle", no_argument, NULL, O_LIFECYCLE },
+        { "live", no_argument, NULL, O_LIVE },
         { NULL, 0, NULL, 0 },
     };
     Kehu__V1__GradeRun m = KEHU__V1__GRADE_RUN__INIT;
@@ -414,6 +393,7 @@ static int run_grade_run(struct cli *cli, int argc, char **argv)
         switch (c) {
         case O_DRY_RUN: m.dry_run = 1; break;
         case O_LIFECYCLE: m.kind = (char *)"lifecycle"; break;
+        case O_LIVE: m.live = 1; break;
         case O_AS_OF:
             if ((rc = cmd_customer_check_date(cli, "--as-of", optarg)))
                 return rc;
@@ -553,8 +533,7 @@ static int run_grade_override(struct cli *cli, int argc, char **argv)
             have_reason = 1;
             break;
         case O_UNTIL:
-            rc = cmd_customer_check_date(cli, "--until", optarg);
-            m.until = optarg;
+            rc = cli_parse_due(cli, "--until", optarg, &m.until);
             break;
         case O_REVOKE: revoke = 1; break;
         default: return cli->opt_rc;
@@ -620,16 +599,22 @@ static int run_grade_overrides(struct cli *cli, int argc, char **argv)
     static const struct option opts[] = {
         { "status", required_argument, NULL, O_STATUS },
         { "customer", required_argument, NULL, O_CUSTOMER },
+        CLI_PAGING_OPTIONS,
         { NULL, 0, NULL, 0 },
     };
     Kehu__V1__GradeOverrideList m = KEHU__V1__GRADE_OVERRIDE_LIST__INIT;
+    struct cli_paging pg = { 0 };
+    const char *customer_arg = NULL;
     int c, rc = CLI_OK;
     while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        if (c == O_STATUS) {
+        if (c == CLI_O_LIMIT || c == CLI_O_AFTER || c == CLI_O_ALL) {
+            rc = cli_page_option(cli, c, optarg, LIMIT_MAX, &pg);
+        } else if (c == O_STATUS) {
             rc = one_of(cli, "--status", optarg, override_statuses, NELEMS(override_statuses));
             m.status = optarg;
         } else if (c == O_CUSTOMER) {
             rc = cmd_customer_parse_int(cli, "--customer", optarg, 1, INT64_MAX, &m.customer_id);
+            customer_arg = optarg;
         } else {
             return cli->opt_rc;
         }
@@ -641,18 +626,40 @@ static int run_grade_overrides(struct cli *cli, int argc, char **argv)
     Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
     req.op_case = KEHU__V1__REQUEST__OP_GRADE_OVERRIDE_LIST;
     req.grade_override_list = &m;
-    Kehu__V1__Response *resp;
-    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_OVERRIDES, &resp)))
-        return rc;
-    if (!resp->overrides)
-        return cli_bad_reply(cli, resp);
-    size_t n = resp->overrides->n_overrides;
-    if (n || cli->json || cli->csv)
-        cli_print_records(cli, (void *const *)resp->overrides->overrides, n, 1, &override_kind);
-    else
-        cli_say("no %s overrides\n", *m.status ? m.status : "pending");
-    kehu_response_free(resp);
-    return CLI_OK;
+    m.limit = pg.limit;
+    m.after = (char *)(pg.after ? pg.after : "");
+    struct cli_pages pages = { 0 };
+    for (;;) {
+        Kehu__V1__Response *resp;
+        if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_OVERRIDES, &resp)))
+            break;
+        const Kehu__V1__GradeOverrides *l = resp->overrides;
+        if (!l) {
+            rc = cli_bad_reply(cli, resp);
+            break;
+        }
+        cli_pages_add(&pages, resp, (void *const *)l->overrides, l->n_overrides);
+        if ((rc = cli_pages_next(cli, &pages, l->next_cursor, l->remaining, m.after)) || !pg.all || !pages.next)
+            break;
+        m.after = l->next_cursor;
+    }
+    if (rc == CLI_OK) {
+        if (pages.n || cli->json || cli->csv)
+            cli_print_records(cli, pages.items, pages.n, 1, &override_kind);
+        else
+            cli_say("no %s overrides\n", *m.status ? m.status : "pending");
+        const char *words[10] = { "grade", "overrides" };
+        size_t nw = 2;
+        if (m.status && *m.status)
+            words[nw++] = "--status", words[nw++] = m.status;
+        if (customer_arg)
+            words[nw++] = "--customer", words[nw++] = customer_arg;
+        if (pg.limit_arg)
+            words[nw++] = "--limit", words[nw++] = pg.limit_arg;
+        cli_page_more(cli, words, nw, pages.next, pages.remaining);
+    }
+    cli_pages_free(&pages);
+    return rc;
 }
 
 static int run_grade_assess(struct cli *cli, int argc, char **argv)
@@ -673,8 +680,7 @@ static int run_grade_assess(struct cli *cli, int argc, char **argv)
             break;
         case O_NOTES: m.notes = optarg; break;
         case O_UNTIL:
-            rc = cmd_customer_check_date(cli, "--until", optarg);
-            m.until = optarg;
+            rc = cli_parse_due(cli, "--until", optarg, &m.until);
             break;
         default: return cli->opt_rc;
         }
@@ -734,6 +740,7 @@ static void json_grade_show(const Kehu__V1__CustomerGrades *g)
     json_kopt(&w, "last_purchase", g->last_purchase);
     json_kopt(&w, "next_contact_due", g->next_contact_due);
     json_kstr(&w, "service", g->service);
+    json_kopt(&w, "abc_note", g->abc_note);
     json_key(&w, "history");
     json_begin_array(&w);
     for (size_t i = 0; i < g->n_history; i++) {
@@ -810,6 +817,8 @@ static void human_grade_show(const Kehu__V1__CustomerGrades *g)
     out_kv_add(kv, "last purchase", or_dash(g->last_purchase));
     out_kv_add(kv, "next contact due", or_dash(g->next_contact_due));
     out_kv_add(kv, "service", or_dash(g->service));
+    if (*g->abc_note)
+        out_kv_add(kv, "abc", g->abc_note);
     out_kv_print(kv, stdout);
     out_kv_free(kv);
 
@@ -1074,21 +1083,27 @@ static int run_care_today(struct cli *cli, int argc, char **argv)
         { "user", required_argument, NULL, O_USER },
         { "days", required_argument, NULL, O_DAYS },
         { "date", required_argument, NULL, O_DATE },
+        CLI_PAGING_OPTIONS,
         { NULL, 0, NULL, 0 },
     };
     Kehu__V1__CareToday m = KEHU__V1__CARE_TODAY__INIT;
+    struct cli_paging pg = { 0 };
+    const char *days_arg = NULL;
     int c, rc = CLI_OK;
     while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
         int64_t days;
         switch (c) {
+        case CLI_O_LIMIT:
+        case CLI_O_AFTER:
+        case CLI_O_ALL: rc = cli_page_option(cli, c, optarg, CARE_LIMIT_MAX, &pg); break;
         case O_USER: rc = not_empty(cli, "--user", optarg); m.user = optarg; break;
         case O_DAYS:
             rc = cmd_customer_parse_int(cli, "--days", optarg, 0, CARE_DAYS_MAX, &days);
             m.days = (uint32_t)days;
+            days_arg = optarg;
             break;
         case O_DATE:
-            rc = cmd_customer_check_date(cli, "--date", optarg);
-            m.date = optarg;
+            rc = cli_parse_due(cli, "--date", optarg, &m.date);
             break;
         default: return cli->opt_rc;
         }
@@ -1100,20 +1115,45 @@ static int run_care_today(struct cli *cli, int argc, char **argv)
     Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
     req.op_case = KEHU__V1__REQUEST__OP_CARE_TODAY;
     req.care_today = &m;
-    Kehu__V1__Response *resp;
-    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_CARE_TASKS, &resp)))
-        return rc;
-    if (!resp->care_tasks)
-        return cli_bad_reply(cli, resp);
-    size_t n = resp->care_tasks->n_tasks;
-    if (n || cli->json || cli->csv)
-        cli_print_records(cli, (void *const *)resp->care_tasks->tasks, n, 1, &care_kind);
-    else if (m.days)
-        cli_say("no birthday or festival care within %u days of %s\n", m.days, *m.date ? m.date : "today");
-    else
-        cli_say("no birthday or festival care %s%s\n", *m.date ? "on " : "today", m.date);
-    kehu_response_free(resp);
-    return CLI_OK;
+    m.limit = pg.limit;
+    m.after = (char *)(pg.after ? pg.after : "");
+    struct cli_pages pages = { 0 };
+    for (;;) {
+        Kehu__V1__Response *resp;
+        if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_CARE_TASKS, &resp)))
+            break;
+        const Kehu__V1__CareTasks *l = resp->care_tasks;
+        if (!l) {
+            rc = cli_bad_reply(cli, resp);
+            break;
+        }
+        cli_pages_add(&pages, resp, (void *const *)l->tasks, l->n_tasks);
+        if ((rc = cli_pages_next(cli, &pages, l->next_cursor, l->remaining, m.after)) || !pg.all || !pages.next)
+            break;
+        m.after = l->next_cursor;
+    }
+    if (rc == CLI_OK) {
+        size_t n = pages.n;
+        if (n || cli->json || cli->csv)
+            cli_print_records(cli, pages.items, n, 1, &care_kind);
+        else if (m.days)
+            cli_say("no birthday or festival care within %u days of %s\n", m.days, *m.date ? m.date : "today");
+        else
+            cli_say("no birthday or festival care %s%s\n", *m.date ? "on " : "today", m.date);
+        const char *words[12] = { "care", "today" };
+        size_t nw = 2;
+        if (m.user && *m.user)
+            words[nw++] = "--user", words[nw++] = m.user;
+        if (days_arg)
+            words[nw++] = "--days", words[nw++] = days_arg;
+        if (m.date && *m.date)
+            words[nw++] = "--date", words[nw++] = m.date;
+        if (pg.limit_arg)
+            words[nw++] = "--limit", words[nw++] = pg.limit_arg;
+        cli_page_more(cli, words, nw, pages.next, pages.remaining);
+    }
+    cli_pages_free(&pages);
+    return rc;
 }
 
 /* ---- churn list|ack|lost ------------------------------------------------------------------------- */
@@ -1134,12 +1174,14 @@ static void json_warning(struct json_w *w, const void *item)
     json_kstr(w, "acked_by", c->acked_by);
     json_ktime(w, "acked_at", c->acked_at_ms);
     json_kopt(w, "lost_reason", c->lost_reason);
+    json_kmoney(w, "value_at_risk", c->value_at_risk);
     json_end_object(w);
 }
 
 static const char *const warning_csv_head[] = { "id",     "customer_id", "customer_name", "grade",
                                                 "owner",  "raised_on",   "reasons",       "status",
-                                                "plan",   "acked_by",    "acked_at",      "lost_reason" };
+                                                "plan",   "acked_by",    "acked_at",      "lost_reason",
+                                                "value_at_risk" };
 
 static void csv_warning(const void *item)
 {
@@ -1149,19 +1191,22 @@ static void csv_warning(const void *item)
     fmt_i64(cust, sizeof cust, c->customer_id);
     out_time_ms(c->acked_at_ms, acked, sizeof acked);
     char *reasons = cmd_customer_join(c->reasons, c->n_reasons, ",");
+    char value[32];
+    out_money_format(c->value_at_risk, value, sizeof value);
     const char *row[] = { id,        cust,      c->customer_name, c->grade,    c->owner, c->raised_on,
-                          reasons,   c->status, c->plan,          c->acked_by, acked,    c->lost_reason };
-    cli_csv_row(stdout, 12, row);
+                          reasons,   c->status, c->plan,          c->acked_by, acked,    c->lost_reason, value };
+    cli_csv_row(stdout, 13, row);
     free(reasons);
 }
 
 static void table_warnings(void *const *items, size_t n)
 {
-    static const char *const head[] = { "ID",     "CUSTOMER", "NAME",   "GRADE", "OWNER",
-                                        "RAISED", "STATUS",   "REASONS", "PLAN" };
-    struct out_table *t = out_table_new(9, head);
+    static const char *const head[] = { "ID",     "CUSTOMER", "NAME",    "GRADE", "OWNER",
+                                        "RAISED", "STATUS",   "REASONS", "PLAN",  "AT RISK" };
+    struct out_table *t = out_table_new(10, head);
     out_table_align(t, 0, OUT_RIGHT);
     out_table_align(t, 1, OUT_RIGHT);
+    out_table_align(t, 9, OUT_RIGHT);
     out_table_max_width(t, 2, NAME_COLS);
     out_table_max_width(t, 8, TEXT_COLS);
     for (size_t i = 0; i < n; i++) {
@@ -1172,7 +1217,9 @@ static void table_warnings(void *const *items, size_t n)
         char *reasons = cmd_customer_join(c->reasons, c->n_reasons, ", ");
         char st[96]; /* "lost: competitor_offer" */
         snprintf(st, sizeof st, "%s%s%s", c->status, *c->lost_reason ? ": " : "", c->lost_reason);
-        const char *row[] = { id, cust, c->customer_name, c->grade, c->owner, c->raised_on, st, reasons, c->plan };
+        char value[32];
+        out_money_format(c->value_at_risk, value, sizeof value);
+        const char *row[] = { id, cust, c->customer_name, c->grade, c->owner, c->raised_on, st, reasons, c->plan, value };
         out_table_add(t, row);
         free(reasons);
     }
@@ -1181,7 +1228,7 @@ static void table_warnings(void *const *items, size_t n)
 }
 
 static const struct cli_record_kind warning_kind = {
-    json_warning, 12, warning_csv_head, csv_warning, table_warnings, NULL,
+    json_warning, 13, warning_csv_head, csv_warning, table_warnings, NULL,
 };
 
 static int run_churn_list(struct cli *cli, int argc, char **argv)
@@ -1189,22 +1236,21 @@ static int run_churn_list(struct cli *cli, int argc, char **argv)
     static const struct option opts[] = {
         { "user", required_argument, NULL, O_USER },
         { "status", required_argument, NULL, O_STATUS },
-        { "limit", required_argument, NULL, O_LIMIT },
+        CLI_PAGING_OPTIONS,
         { NULL, 0, NULL, 0 },
     };
     Kehu__V1__ChurnList m = KEHU__V1__CHURN_LIST__INIT;
+    struct cli_paging pg = { 0 };
     int c, rc = CLI_OK;
     while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        int64_t limit;
         switch (c) {
+        case CLI_O_LIMIT:
+        case CLI_O_AFTER:
+        case CLI_O_ALL: rc = cli_page_option(cli, c, optarg, LIMIT_MAX, &pg); break;
         case O_USER: rc = not_empty(cli, "--user", optarg); m.user = optarg; break;
         case O_STATUS:
             rc = one_of(cli, "--status", optarg, churn_statuses, NELEMS(churn_statuses));
             m.status = optarg;
-            break;
-        case O_LIMIT:
-            rc = cmd_customer_parse_int(cli, "--limit", optarg, 1, LIMIT_MAX, &limit);
-            m.limit = (uint32_t)limit;
             break;
         default: return cli->opt_rc;
         }
@@ -1216,18 +1262,40 @@ static int run_churn_list(struct cli *cli, int argc, char **argv)
     Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
     req.op_case = KEHU__V1__REQUEST__OP_CHURN_LIST;
     req.churn_list = &m;
-    Kehu__V1__Response *resp;
-    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_CHURN_WARNINGS, &resp)))
-        return rc;
-    if (!resp->churn_warnings)
-        return cli_bad_reply(cli, resp);
-    size_t n = resp->churn_warnings->n_warnings;
-    if (n || cli->json || cli->csv)
-        cli_print_records(cli, (void *const *)resp->churn_warnings->warnings, n, 1, &warning_kind);
-    else
-        cli_say("no churn warnings%s%s\n", *m.status ? " with status " : "", m.status);
-    kehu_response_free(resp);
-    return CLI_OK;
+    m.limit = pg.limit;
+    m.after = (char *)(pg.after ? pg.after : "");
+    struct cli_pages pages = { 0 };
+    for (;;) {
+        Kehu__V1__Response *resp;
+        if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_CHURN_WARNINGS, &resp)))
+            break;
+        const Kehu__V1__ChurnWarnings *l = resp->churn_warnings;
+        if (!l) {
+            rc = cli_bad_reply(cli, resp);
+            break;
+        }
+        cli_pages_add(&pages, resp, (void *const *)l->warnings, l->n_warnings);
+        if ((rc = cli_pages_next(cli, &pages, l->next_cursor, l->remaining, m.after)) || !pg.all || !pages.next)
+            break;
+        m.after = l->next_cursor;
+    }
+    if (rc == CLI_OK) {
+        if (pages.n || cli->json || cli->csv)
+            cli_print_records(cli, pages.items, pages.n, 1, &warning_kind);
+        else
+            cli_say("no churn warnings%s%s\n", *m.status ? " with status " : "", m.status);
+        const char *words[12] = { "churn", "list" };
+        size_t nw = 2;
+        if (m.user && *m.user)
+            words[nw++] = "--user", words[nw++] = m.user;
+        if (m.status && *m.status)
+            words[nw++] = "--status", words[nw++] = m.status;
+        if (pg.limit_arg)
+            words[nw++] = "--limit", words[nw++] = pg.limit_arg;
+        cli_page_more(cli, words, nw, pages.next, pages.remaining);
+    }
+    cli_pages_free(&pages);
+    return rc;
 }
 
 /* Sends a churn ack|lost and prints the warning it answered. */
@@ -1638,8 +1706,9 @@ static int run_report(struct cli *cli, int argc, char **argv)
 }
 
 const struct cli_cmd cmd_grade_table[] = {
-    { "grade run", "[--dry-run] [--as-of DATE] [--lifecycle]",
-      "grade every customer now (--as-of: as if today were DATE; --lifecycle: lifecycle and churn warnings only)",
+    { "grade run", "[--dry-run] [--as-of DATE [--live]] [--lifecycle]",
+      "grade every customer now (a branch manager: their branch); --as-of: as if today were DATE, a back-test that "
+      "keeps nothing unless --live (an admin closing a missed period); --lifecycle: lifecycle and churn warnings only",
       1, run_grade_run },
     { "grade show", "CUSTOMER_ID",
       "a customer's grades, the figures behind them, history, overrides and credit assessments", 1,
@@ -1648,18 +1717,20 @@ const struct cli_cmd cmd_grade_table[] = {
       "set a grade by hand (raising to A may need a branch manager's approval); --revoke ends the ones in force",
       1, run_grade_override },
     { "grade approve", "OVERRIDE_ID [--reject]", "approve (or reject) a pending override", 1, run_grade_approve },
-    { "grade overrides", "[--status pending|active|rejected|revoked|expired] [--customer ID]",
+    { "grade overrides",
+      "[--status pending|active|rejected|revoked|expired] [--customer ID] [--limit N] [--after CURSOR] [--all]",
       "overrides (default: pending ones)", 1, run_grade_overrides },
     { "grade assess", "CUSTOMER_ID --grade AAA|AA|A|BBB|BB|B|CCC|CC|C [--notes N] [--until DATE]",
       "record a credit assessment (sets the credit grade until DATE, default a year on)", 1, run_grade_assess },
     { "grade policy show", "", "the grading policy (thresholds, service levels) and the festival calendar", 1,
       run_policy_show },
     { "grade policy set", "KEY=VALUE ...", "change policy values (all or none are applied)", 1, run_policy_set },
-    { "care today", "[--user U] [--days N] [--date DATE]",
+    { "care today", "[--user U] [--days N] [--date DATE] [--limit N] [--after CURSOR] [--all]",
       "birthdays and festivals due for care (gift or greeting by grade), today or within N days", 1,
       run_care_today },
-    { "churn list", "[--user U] [--status open|acknowledged|recovered|lost|closed|all] [--limit N]",
-      "churn warnings (default: open and acknowledged)", 1, run_churn_list },
+    { "churn list",
+      "[--user U] [--status open|acknowledged|recovered|lost|closed|all] [--limit N] [--after CURSOR] [--all]",
+      "churn warnings by value at risk (default: open and acknowledged)", 1, run_churn_list },
     { "churn ack", "WARNING_ID --plan TEXT", "acknowledge a churn warning with a win-back plan", 1, run_churn_ack },
     { "churn lost", "CUSTOMER_ID --reason dropped|needs_unmet|competitor_offer|lower_price|circumstances [--note N]",
       "class a customer as lost (closes its warning, marks it churned)", 1, run_churn_lost },

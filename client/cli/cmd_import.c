@@ -4,12 +4,21 @@
  * GBK/GB18030 or UTF-16 and reads the header), chunk by chunk, showing
  * progress on a terminal; the last answer lists the rejected rows by line.
  * An export writes the pages the server renders (UTF-8 with a BOM, so Excel
- * opens it correctly) to a file or stdout. */
+ * opens it correctly) to a file or stdout.
+ *
+ * An import is committed only when the client says so, after the server has
+ * checked and staged the whole file: SIGINT or SIGTERM before that drops the
+ * connection, which rolls everything back ("import cancelled, nothing was
+ * imported"); once the commit is sent the signals wait for its answer, and
+ * the CLI says the import was committed. An interrupted export removes its
+ * temporary file. */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -20,7 +29,7 @@
 #define CHUNK (256u * 1024)
 #define IMPORT_FINISH_MS (60 * 60 * 1000)
 
-enum { O_DRY_RUN = 0x200, O_DUPLICATES, O_BRANCH };
+enum { O_DRY_RUN = 0x200, O_DUPLICATES, O_BRANCH, O_UPDATE };
 
 static void print_result(struct cli *cli, const Kehu__V1__ImportResult *res)
 {
@@ -30,6 +39,7 @@ static void print_result(struct cli *cli, const Kehu__V1__ImportResult *res)
         json_begin_object(&w);
         json_kuint(&w, "total", res->total);
         json_kuint(&w, "imported", res->imported);
+        json_kuint(&w, "updated", res->updated);
         json_kuint(&w, "skipped", res->skipped);
         json_kbool(&w, "dry_run", res->dry_run);
         json_kstr(&w, "encoding", res->encoding);
@@ -66,6 +76,11 @@ static void print_result(struct cli *cli, const Kehu__V1__ImportResult *res)
         for (size_t i = 0; i < res->n_unknown_columns; i++)
             json_str(&w, res->unknown_columns[i]);
         json_end_array(&w);
+        json_key(&w, "ignored_columns");
+        json_begin_array(&w);
+        for (size_t i = 0; i < res->n_ignored_columns; i++)
+            json_str(&w, res->ignored_columns[i]);
+        json_end_array(&w);
         json_end_object(&w);
         json_finish(&w);
         return;
@@ -73,6 +88,16 @@ static void print_result(struct cli *cli, const Kehu__V1__ImportResult *res)
     cli_say("%s %llu of %llu rows (%s)%s\n", res->dry_run ? "would import" : "imported",
             (unsigned long long)res->imported, (unsigned long long)res->total, res->encoding,
             res->dry_run ? ": dry run, nothing changed" : "");
+    if (res->updated)
+        cli_say("%s %llu existing customers\n", res->dry_run ? "would update" : "updated",
+                (unsigned long long)res->updated);
+    if (res->n_ignored_columns) {
+        char *cols = cmd_customer_join(res->ignored_columns, res->n_ignored_columns, ", ");
+        cli_say("columns read but not imported (they are not set by an import): %s\n", cols);
+        free(cols);
+    }
+    if (res->skipped)
+        cli_say("skipped %llu probable duplicates (not imported)\n", (unsigned long long)res->skipped);
     if (res->n_unknown_columns) {
         char *cols = cmd_customer_join(res->unknown_columns, res->n_unknown_columns, ", ");
         cli_say("unknown columns, not imported: %s\n", cols);
@@ -113,12 +138,111 @@ static void print_result(struct cli *cli, const Kehu__V1__ImportResult *res)
     }
 }
 
+/* ---- signals: an import cancelled, an export's temporary file removed */
+
+static volatile sig_atomic_t stop_signal;
+static volatile int import_fd = -1;   /* the connection, shut down at a signal */
+static char partial_path[4096];       /* an export's temporary file */
+
+static void on_import_signal(int sig)
+{
+    stop_signal = sig;
+    if (import_fd >= 0)
+        shutdown(import_fd, SHUT_RDWR); /* the call in progress fails at once; the server rolls back */
+}
+
+static void on_export_signal(int sig)
+{
+    if (partial_path[0])
+        unlink(partial_path);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void catch_signals(void (*handler)(int))
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = handler;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0; /* no SA_RESTART: a blocked poll or read returns */
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+}
+
+static void restore_signals(void)
+{
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGHUP, SIG_DFL);
+}
+
+static int cancelled(struct cli *cli)
+{
+    term_progress_done();
+    cli_error(cli, CLI_REFUSED, "import cancelled, nothing was imported");
+    return 128 + stop_signal;
+}
+
+/* Commits a staged import; the signals wait meanwhile: once the commit is
+ * sent, what was committed is what the CLI reports. */
+static int import_rc(const Kehu__V1__ImportResult *res, const char *duplicates)
+{
+    /* duplicates skipped on request are success: only rejected rows, or
+     * duplicates left out without being asked, are "partly done" */
+    return res->n_rejected || (res->skipped && !(duplicates && *duplicates)) ? CLI_PARTIAL : CLI_OK;
+}
+
+static int commit_import(struct cli *cli, uint64_t id, Kehu__V1__ImportResult *staged, const char *duplicates)
+{
+    sigset_t block, old;
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGHUP);
+    sigprocmask(SIG_BLOCK, &block, &old);
+    if (stop_signal) {
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        return cancelled(cli);
+    }
+    Kehu__V1__ImportChunk chunk = KEHU__V1__IMPORT_CHUNK__INIT;
+    chunk.import_id = id;
+    chunk.commit = 1;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_IMPORT_CHUNK;
+    req.import_chunk = &chunk;
+    Kehu__V1__Response *resp;
+    int rc = cli_call(cli, &req, &resp);
+    if (rc == CLI_OK && resp->result_case != KEHU__V1__RESPONSE__RESULT_IMPORT_RESULT)
+        rc = cli_bad_reply(cli, resp);
+    else if (rc == CLI_OK) {
+        staged->imported = resp->import_result->imported;
+        staged->updated = resp->import_result->updated;
+        staged->awaiting_commit = 0;
+        print_result(cli, staged);
+        rc = import_rc(staged, duplicates);
+        kehu_response_free(resp);
+        /* blocked meanwhile: a signal that came now is too late to cancel */
+        sigset_t pending;
+        sigpending(&pending);
+        if (stop_signal || sigismember(&pending, SIGINT) || sigismember(&pending, SIGTERM) ||
+            sigismember(&pending, SIGHUP))
+            fprintf(stderr, "kehu: interrupted too late: the import was already committed (%llu rows)\n",
+                    (unsigned long long)staged->imported);
+        restore_signals();
+    }
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    return rc;
+}
+
 static int run_import(struct cli *cli, int argc, char **argv, const char *kind)
 {
     static const struct option customer_opts[] = {
         { "dry-run", no_argument, NULL, O_DRY_RUN },
         { "duplicates", required_argument, NULL, O_DUPLICATES },
         { "branch", required_argument, NULL, O_BRANCH },
+        { "update", no_argument, NULL, O_UPDATE },
         { NULL, 0, NULL, 0 },
     };
     static const struct option txn_opts[] = {
@@ -127,6 +251,7 @@ static int run_import(struct cli *cli, int argc, char **argv, const char *kind)
     };
     Kehu__V1__ImportBegin begin = KEHU__V1__IMPORT_BEGIN__INIT;
     begin.kind = (char *)kind;
+    begin.confirm = 1;
     int c, rc;
     while ((c = cli_getopt(cli, argc, argv, strcmp(kind, "customers") == 0 ? customer_opts : txn_opts)) != -1) {
         switch (c) {
@@ -137,6 +262,7 @@ static int run_import(struct cli *cli, int argc, char **argv, const char *kind)
             begin.duplicates = optarg;
             break;
         case O_BRANCH: begin.branch = optarg; break;
+        case O_UPDATE: begin.update = 1; break;
         default: return cli->opt_rc;
         }
     }
@@ -156,23 +282,32 @@ static int run_import(struct cli *cli, int argc, char **argv, const char *kind)
     req.op_case = KEHU__V1__REQUEST__OP_IMPORT_BEGIN;
     req.import_begin = &begin;
     Kehu__V1__Response *resp;
+    stop_signal = 0;
+    catch_signals(on_import_signal); /* from here on a signal cancels the import */
     if ((rc = cli_call(cli, &req, &resp))) {
+        restore_signals();
         if (fd)
             close(fd);
-        return rc;
+        return stop_signal ? cancelled(cli) : rc;
     }
     if (resp->result_case != KEHU__V1__RESPONSE__RESULT_IMPORT_STARTED) {
+        restore_signals();
         if (fd)
             close(fd);
         return cli_bad_reply(cli, resp);
     }
     uint64_t id = resp->import_started->import_id;
     kehu_response_free(resp);
+    import_fd = kehu_fd(cli->client);
 
     static char buf[CHUNK];
     uint64_t sent = 0;
     const char *label = strcmp(kind, "customers") == 0 ? "importing customers" : "importing transactions";
     for (;;) {
+        if (stop_signal) {
+            rc = cancelled(cli);
+            break;
+        }
         ssize_t n = read(fd, buf, sizeof buf);
         if (n < 0 && errno == EINTR)
             continue;
@@ -190,8 +325,15 @@ static int run_import(struct cli *cli, int argc, char **argv, const char *kind)
             kehu_set_timeout(cli->client, cli->timeout_ms > IMPORT_FINISH_MS ? cli->timeout_ms : IMPORT_FINISH_MS);
         req.op_case = KEHU__V1__REQUEST__OP_IMPORT_CHUNK;
         req.import_chunk = &chunk;
-        if ((rc = cli_call(cli, &req, &resp)))
+        if (stop_signal) {
+            rc = cancelled(cli);
             break;
+        }
+        if ((rc = cli_call(cli, &req, &resp))) {
+            if (stop_signal)
+                rc = cancelled(cli);
+            break;
+        }
         sent += (uint64_t)n;
         if (chunk.last) {
             term_progress_done();
@@ -199,9 +341,13 @@ static int run_import(struct cli *cli, int argc, char **argv, const char *kind)
                 rc = cli_bad_reply(cli, resp);
                 break;
             }
-            const Kehu__V1__ImportResult *res = resp->import_result;
-            print_result(cli, res);
-            rc = res->n_rejected || res->skipped ? CLI_PARTIAL : CLI_OK;
+            Kehu__V1__ImportResult *res = resp->import_result;
+            if (res->awaiting_commit) {
+                rc = commit_import(cli, id, res, begin.duplicates);
+            } else {
+                print_result(cli, res);
+                rc = import_rc(res, begin.duplicates);
+            }
             kehu_response_free(resp);
             break;
         }
@@ -212,6 +358,8 @@ static int run_import(struct cli *cli, int argc, char **argv, const char *kind)
         term_progress(label, begin.size ? sent : resp->import_progress->rows_done, begin.size ? begin.size : 0);
         kehu_response_free(resp);
     }
+    import_fd = -1;
+    restore_signals();
     if (fd)
         close(fd);
     return rc;
@@ -255,9 +403,13 @@ static int run_customer_export(struct cli *cli, int argc, char **argv)
     if (strcmp(output, "-") != 0) {
         if (snprintf(tmp, sizeof tmp, "%s.partial-XXXXXX", output) >= (int)sizeof tmp)
             return cli_usage_error(cli, "--output: the path is too long");
+        catch_signals(on_export_signal);
         fd = mkstemp(tmp);
-        if (fd < 0)
+        if (fd < 0) {
+            restore_signals();
             return cli_error(cli, CLI_USAGE, "cannot write %s: %s", output, strerror(errno));
+        }
+        snprintf(partial_path, sizeof partial_path, "%s", tmp);
         fchmod(fd, 0644);
     }
     Kehu__V1__ExportPage page = KEHU__V1__EXPORT_PAGE__INIT;
@@ -300,6 +452,8 @@ static int run_customer_export(struct cli *cli, int argc, char **argv)
             close(fd);
             unlink(tmp);
         }
+        partial_path[0] = 0;
+        restore_signals();
         if (rc == CLI_OK)
             fprintf(stderr, "exported %llu customers to %s\n", (unsigned long long)rows, output);
     }
@@ -307,12 +461,17 @@ static int run_customer_export(struct cli *cli, int argc, char **argv)
 }
 
 const struct cli_cmd cmd_import_table[] = {
-    { "customer import", "FILE.csv [--dry-run] [--duplicates skip|create] [--branch UNIT]",
-      "import customers from CSV (UTF-8, GBK or UTF-16; Chinese or English headers)", 1, run_customer_import },
+    { "customer import", "FILE.csv [--dry-run] [--duplicates skip|create] [--branch UNIT] [--update]",
+      "import customers from CSV (UTF-8, GBK or UTF-16; Chinese or English headers); --update: rows matching a "
+      "customer by id or ext_ref update it (only if still at the row's version, when the file has a version column), "
+      "as an edited customer export does; the other rows are new customers. Ctrl-C before the end imports nothing",
+      1, run_customer_import },
     { "customer export",
       "[--owner U] [--branch B] [--status S] [--tag T] [--region R] [--industry I] [--source S] "
       "[--created-from DATE] [--created-to DATE] [--sort S] [--output FILE]",
-      "export customers as CSV that Excel opens (UTF-8 with BOM)", 1, run_customer_export },
+      "export customers as CSV that Excel opens (UTF-8 with BOM), with their version and grades (grade_abc ...); "
+      "edit it and import it back with customer import --update",
+      1, run_customer_export },
     { "txn import", "FILE.csv [--dry-run]", "import transactions from CSV (customer, date, amount, ...)", 1,
       run_txn_import },
     { NULL, NULL, NULL, 0, NULL },

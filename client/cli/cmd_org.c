@@ -1,5 +1,6 @@
-/* Organisation and user commands: org add|list, user add|list|disable|move,
- * and the one way users are printed. */
+/* Organisation and user commands: org add|list|rename|move, user
+ * add|list|disable|enable|move|set-role|reset-password, and the one way
+ * users are printed. */
 #include "cli.h"
 
 #include <inttypes.h>
@@ -55,6 +56,7 @@ static void json_user(struct json_w *w, const void *item)
     json_kstr(w, "unit_name", u->unit_name);
     json_kid(w, "branch_id", u->branch_id);
     json_kbool(w, "disabled", u->disabled);
+    json_kbool(w, "must_change_password", u->must_change_password);
     json_kstr(w, "created_at", *created ? created : NULL);
     json_end_object(w);
 }
@@ -90,7 +92,9 @@ static void kv_user(const void *item)
         out_kv_addf(kv, "branch id", "%" PRId64, u->branch_id);
     else
         out_kv_add(kv, "branch id", "-");
-    out_kv_add(kv, "status", u->disabled ? "disabled" : "active");
+    out_kv_add(kv, "status", u->disabled                ? "disabled"
+                             : u->must_change_password ? "active (must change the password at the next login)"
+                                                       : "active");
     out_kv_add(kv, "created", created);
     out_kv_print(kv, stdout);
     out_kv_free(kv);
@@ -100,6 +104,7 @@ static void table_users(void *const *users, size_t n)
 {
     static const char *const head[] = { "ID", "USERNAME", "NAME", "ROLE", "UNIT", "STATUS" };
     struct out_table *t = out_table_new(6, head);
+    out_table_empty(t, "no users match");
     out_table_align(t, 0, OUT_RIGHT);
     out_table_max_width(t, 2, 24);
     for (size_t i = 0; i < n; i++) {
@@ -132,10 +137,12 @@ static void json_unit(struct json_w *w, const void *item)
     json_kstr(w, "parent_name", u->parent_id ? u->parent_name : NULL);
     json_kuint(w, "depth", u->depth);
     json_kid(w, "branch_id", u->branch_id);
+    json_kstr(w, "path", u->path);
     json_end_object(w);
 }
 
-static const char *const unit_csv_head[] = { "id", "name", "kind", "parent_id", "parent_name", "depth", "branch_id" };
+static const char *const unit_csv_head[] = { "id",    "name",      "kind", "parent_id",
+                                             "parent_name", "depth", "branch_id", "path" };
 
 static void csv_unit(const void *item)
 {
@@ -145,8 +152,8 @@ static void csv_unit(const void *item)
     id_or_blank(parent, sizeof parent, u->parent_id);
     snprintf(depth, sizeof depth, "%u", u->depth);
     id_or_blank(branch, sizeof branch, u->branch_id);
-    const char *row[] = { id, u->name, kehu_unit_kind_name(u->kind), parent, u->parent_name, depth, branch };
-    cli_csv_row(stdout, 7, row);
+    const char *row[] = { id, u->name, kehu_unit_kind_name(u->kind), parent, u->parent_name, depth, branch, u->path };
+    cli_csv_row(stdout, 8, row);
 }
 
 /* A unit just added, for people. */
@@ -181,7 +188,17 @@ static void table_units(void *const *units, size_t n)
     out_table_free(t);
 }
 
-static const struct cli_record_kind unit_kind = { json_unit, 7, unit_csv_head, csv_unit, table_units, added_unit };
+static const struct cli_record_kind unit_kind = { json_unit, 8, unit_csv_head, csv_unit, table_units, added_unit };
+
+/* A unit renamed or moved, for people: where it is now. */
+static void changed_unit(const void *item)
+{
+    const Kehu__V1__OrgUnit *u = item;
+    cli_say("org unit %" PRId64 " is now %s (%s)\n", u->id, u->path, kind_str(u->kind));
+}
+
+static const struct cli_record_kind changed_unit_kind = { json_unit,  8,          unit_csv_head, csv_unit,
+                                                          table_units, changed_unit };
 
 /* Org units: one (list = 0) or a list (the server sends tree order). */
 static void print_units(struct cli *cli, Kehu__V1__OrgUnit *const *units, size_t n, int list)
@@ -230,35 +247,107 @@ static int run_org_add(struct cli *cli, int argc, char **argv)
     return CLI_OK;
 }
 
+static int unit_page(const Kehu__V1__Response *resp, void *const **items, size_t *n, const char **next,
+                     uint32_t *remaining)
+{
+    const Kehu__V1__OrgUnitList *l = resp->org_units;
+    if (!l)
+        return -1;
+    *items = (void *const *)l->units;
+    *n = l->n_units;
+    *next = l->next_cursor;
+    *remaining = l->remaining;
+    return 0;
+}
+
 static int run_org_list(struct cli *cli, int argc, char **argv)
 {
-    if (cli_getopt(cli, argc, argv, NULL) != -1)
-        return cli->opt_rc;
-    int rc = cli_args(cli, argc, argv, 0, 0);
-    if (rc)
+    static const struct option opts[] = { CLI_PAGING_OPTIONS, { NULL, 0, NULL, 0 } };
+    struct cli_paging pg = { 0 };
+    int c, rc;
+    while ((c = cli_getopt(cli, argc, argv, opts)) != -1)
+        if ((rc = cli_page_option(cli, c, optarg, 1000, &pg)) != CLI_OK)
+            return rc < 0 ? cli->opt_rc : rc;
+    if ((rc = cli_args(cli, argc, argv, 0, 0)))
         return rc;
     Kehu__V1__OrgList list = KEHU__V1__ORG_LIST__INIT;
+    list.limit = pg.limit;
+    list.after = (char *)(pg.after ? pg.after : "");
     Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
     req.op_case = KEHU__V1__REQUEST__OP_ORG_LIST;
     req.org_list = &list;
+    struct cli_pages pages = { 0 };
+    rc = cli_fetch_pages(cli, &req, KEHU__V1__RESPONSE__RESULT_ORG_UNITS, &list.after, pg.all, unit_page, &pages);
+    if (rc == CLI_OK) {
+        print_units(cli, (Kehu__V1__OrgUnit **)pages.items, pages.n, 1);
+        const char *words[] = { "org", "list", "--limit", pg.limit_arg };
+        cli_page_more(cli, words, pg.limit_arg ? 4 : 2, pages.next, pages.remaining);
+    }
+    cli_pages_free(&pages);
+    return rc;
+}
+
+/* Sends a request answered with one OrgUnit (renamed, moved) and prints it. */
+static int call_unit_change(struct cli *cli, Kehu__V1__Request *req)
+{
     Kehu__V1__Response *resp;
-    if ((rc = cli_call(cli, &req, &resp)))
+    int rc = cli_call_for(cli, req, KEHU__V1__RESPONSE__RESULT_ORG_UNIT, &resp);
+    if (rc)
         return rc;
-    if (resp->result_case != KEHU__V1__RESPONSE__RESULT_ORG_UNITS || !resp->org_units)
+    if (!resp->org_unit)
         return cli_bad_reply(cli, resp);
-    print_units(cli, resp->org_units->units, resp->org_units->n_units, 1);
+    cli_print_records(cli, (void *const *)&resp->org_unit, 1, 0, &changed_unit_kind);
     kehu_response_free(resp);
     return CLI_OK;
 }
 
+static int run_org_rename(struct cli *cli, int argc, char **argv)
+{
+    if (cli_getopt(cli, argc, argv, NULL) != -1)
+        return cli->opt_rc;
+    int rc = cli_args(cli, argc, argv, 2, 2);
+    if (rc)
+        return rc;
+    Kehu__V1__OrgRename ren = KEHU__V1__ORG_RENAME__INIT;
+    ren.unit = argv[optind];
+    ren.name = argv[optind + 1];
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_ORG_RENAME;
+    req.org_rename = &ren;
+    return call_unit_change(cli, &req);
+}
+
+static int run_org_move(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "parent", required_argument, NULL, 'p' },
+        { NULL, 0, NULL, 0 },
+    };
+    Kehu__V1__OrgMove move = KEHU__V1__ORG_MOVE__INIT;
+    int c;
+    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
+        if (c != 'p')
+            return cli->opt_rc;
+        move.parent = optarg;
+    }
+    int rc = cli_args(cli, argc, argv, 1, 1);
+    if (rc)
+        return rc;
+    move.unit = argv[optind];
+    if (!move.parent || !*move.parent) /* the message's default is "" */
+        return cli_usage_error(cli, "--parent is required (the new parent unit's id, path or name)");
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_ORG_MOVE;
+    req.org_move = &move;
+    return call_unit_change(cli, &req);
+}
+
 /* ---- user ---------------------------------------------------------------------------- */
 
-/* The new user's password: asked twice on a terminal, else KEHU_NEW_PASSWORD.
- * NULL after printing the error (*rc set). */
-static char *new_password(struct cli *cli, const char *username, int *rc)
+char *cmd_org_new_password(struct cli *cli, const char *username, int *rc)
 {
     char err[256], prompt[200];
-    snprintf(prompt, sizeof prompt, "Password for %s: ", username);
+    snprintf(prompt, sizeof prompt, "New password for %s: ", username);
     char *pw = term_read_password(prompt, "KEHU_NEW_PASSWORD", err, sizeof err);
     if (!pw) {
         *rc = cli_error(cli, CLI_USAGE, "%s", err);
@@ -330,7 +419,7 @@ static int run_user_add(struct cli *cli, int argc, char **argv)
     /* the session first: no point asking for a password it cannot use */
     if ((rc = cli_connect(cli)))
         return rc;
-    char *password = new_password(cli, add.username, &rc);
+    char *password = cmd_org_new_password(cli, add.username, &rc);
     if (!password)
         return rc;
     add.password = password;
@@ -342,38 +431,70 @@ static int run_user_add(struct cli *cli, int argc, char **argv)
     return rc;
 }
 
+static int user_page(const Kehu__V1__Response *resp, void *const **items, size_t *n, const char **next,
+                     uint32_t *remaining)
+{
+    const Kehu__V1__Users *l = resp->users;
+    if (!l)
+        return -1;
+    *items = (void *const *)l->users;
+    *n = l->n_users;
+    *next = l->next_cursor;
+    *remaining = l->remaining;
+    return 0;
+}
+
 static int run_user_list(struct cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {
         { "unit", required_argument, NULL, 'u' },
         { "role", required_argument, NULL, 'r' },
+        CLI_PAGING_OPTIONS,
         { NULL, 0, NULL, 0 },
     };
     Kehu__V1__UserList list = KEHU__V1__USER_LIST__INIT;
-    int c;
+    struct cli_paging pg = { 0 };
+    const char *role_arg = NULL;
+    int c, rc;
     while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        if (c == 'r' && cli_parse_role(cli, "--role", optarg, &list.role) == 0)
+        if (c == 'r' && cli_parse_role(cli, "--role", optarg, &list.role) == 0) {
+            role_arg = optarg;
             continue;
+        }
         if (c == 'u') {
             list.unit = optarg;
             continue;
         }
+        if (c != 'r' && (rc = cli_page_option(cli, c, optarg, 1000, &pg)) >= 0) {
+            if (rc)
+                return rc;
+            continue;
+        }
         return cli->opt_rc;
     }
-    int rc = cli_args(cli, argc, argv, 0, 0);
-    if (rc)
+    if ((rc = cli_args(cli, argc, argv, 0, 0)))
         return rc;
+    list.limit = pg.limit;
+    list.after = (char *)(pg.after ? pg.after : "");
     Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
     req.op_case = KEHU__V1__REQUEST__OP_USER_LIST;
     req.user_list = &list;
-    Kehu__V1__Response *resp;
-    if ((rc = cli_call(cli, &req, &resp)))
-        return rc;
-    if (resp->result_case != KEHU__V1__RESPONSE__RESULT_USERS || !resp->users)
-        return cli_bad_reply(cli, resp);
-    cmd_org_print_users(cli, resp->users->users, resp->users->n_users, 1);
-    kehu_response_free(resp);
-    return CLI_OK;
+    struct cli_pages pages = { 0 };
+    rc = cli_fetch_pages(cli, &req, KEHU__V1__RESPONSE__RESULT_USERS, &list.after, pg.all, user_page, &pages);
+    if (rc == CLI_OK) {
+        cmd_org_print_users(cli, (Kehu__V1__User *const *)pages.items, pages.n, 1);
+        const char *words[8] = { "user", "list" };
+        size_t nw = 2;
+        if (list.unit && *list.unit)
+            words[nw++] = "--unit", words[nw++] = list.unit;
+        if (role_arg)
+            words[nw++] = "--role", words[nw++] = role_arg;
+        if (pg.limit_arg)
+            words[nw++] = "--limit", words[nw++] = pg.limit_arg;
+        cli_page_more(cli, words, nw, pages.next, pages.remaining);
+    }
+    cli_pages_free(&pages);
+    return rc;
 }
 
 static int run_user_disable(struct cli *cli, int argc, char **argv)
@@ -416,14 +537,76 @@ static int run_user_move(struct cli *cli, int argc, char **argv)
     return call_user(cli, &req);
 }
 
+static int run_user_enable(struct cli *cli, int argc, char **argv)
+{
+    if (cli_getopt(cli, argc, argv, NULL) != -1)
+        return cli->opt_rc;
+    int rc = cli_args(cli, argc, argv, 1, 1);
+    if (rc)
+        return rc;
+    Kehu__V1__UserEnable en = KEHU__V1__USER_ENABLE__INIT;
+    en.username = argv[optind];
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_USER_ENABLE;
+    req.user_enable = &en;
+    return call_user(cli, &req);
+}
+
+static int run_user_set_role(struct cli *cli, int argc, char **argv)
+{
+    if (cli_getopt(cli, argc, argv, NULL) != -1)
+        return cli->opt_rc;
+    int rc = cli_args(cli, argc, argv, 2, 2);
+    if (rc)
+        return rc;
+    Kehu__V1__UserSetRole set = KEHU__V1__USER_SET_ROLE__INIT;
+    set.username = argv[optind];
+    if (cli_parse_role(cli, "ROLE", argv[optind + 1], &set.role) < 0)
+        return cli->opt_rc;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_USER_SET_ROLE;
+    req.user_set_role = &set;
+    return call_user(cli, &req);
+}
+
+static int run_user_reset_password(struct cli *cli, int argc, char **argv)
+{
+    if (cli_getopt(cli, argc, argv, NULL) != -1)
+        return cli->opt_rc;
+    int rc = cli_args(cli, argc, argv, 1, 1);
+    if (rc)
+        return rc;
+    Kehu__V1__UserResetPassword reset = KEHU__V1__USER_RESET_PASSWORD__INIT;
+    reset.username = argv[optind];
+    if ((rc = cli_connect(cli)))
+        return rc;
+    char *password = cmd_org_new_password(cli, reset.username, &rc);
+    if (!password)
+        return rc;
+    reset.new_password = password;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_USER_RESET_PASSWORD;
+    req.user_reset_password = &reset;
+    rc = call_user(cli, &req);
+    term_free_secret(password);
+    return rc;
+}
+
 const struct cli_cmd cmd_org_table[] = {
     { "org add", "NAME --kind region|branch|team --parent PARENT", "add an organisation unit", 1, run_org_add },
-    { "org list", "", "the organisation tree, head office first", 1, run_org_list },
+    { "org list", "[--limit N] [--after CURSOR] [--all]", "the organisation tree, head office first", 1, run_org_list },
+    { "org rename", "UNIT NEW_NAME", "rename a unit (a unit is named by its id, path or name)", 1, run_org_rename },
+    { "org move", "UNIT --parent PARENT", "move a unit with everything under it", 1, run_org_move },
     { "user add",
       "USERNAME --role admin|branch_manager|account_manager|service_agent|auditor --unit UNIT [--name DISPLAY]",
       "add a user (asks for the password)", 1, run_user_add },
-    { "user list", "[--unit UNIT] [--role ROLE]", "list users", 1, run_user_list },
+    { "user list", "[--unit UNIT] [--role ROLE] [--limit N] [--after CURSOR] [--all]", "list users", 1, run_user_list },
     { "user disable", "USERNAME", "disable a user's account", 1, run_user_disable },
     { "user move", "USERNAME --unit UNIT", "move a user to another unit", 1, run_user_move },
+    { "user enable", "USERNAME", "enable a disabled account again", 1, run_user_enable },
+    { "user set-role", "USERNAME admin|branch_manager|account_manager|service_agent|auditor",
+      "give a user another role (from their next request)", 1, run_user_set_role },
+    { "user reset-password", "USERNAME",
+      "set a new password (asked for) that the user must change at the next login", 1, run_user_reset_password },
     { NULL, NULL, NULL, 0, NULL },
 };

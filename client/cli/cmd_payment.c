@@ -143,6 +143,15 @@ static void json_payment(struct json_w *w, const Kehu__V1__Payment *p, int with_
     json_kstr(w, "note", p->note);
     json_kstr(w, "created_at", *created ? created : NULL);
     json_kstr(w, "created_by", p->created_by);
+    if (p->reverses_id)
+        json_kint(w, "reverses_id", p->reverses_id);
+    else
+        json_knull(w, "reverses_id");
+    if (p->reversed_by_id)
+        json_kint(w, "reversed_by_id", p->reversed_by_id);
+    else
+        json_knull(w, "reversed_by_id");
+    json_kstr(w, "reason", *p->reason ? p->reason : NULL);
     if (with_balance)
         json_kmoney(w, "balance", p->balance_minor);
     json_end_object(w);
@@ -160,33 +169,45 @@ static void json_added_payment(struct json_w *w, const void *item)
 }
 
 static const char *const payment_csv_head[] = { "id",        "customer_id", "date",       "amount",    "method",
-                                                "reference", "note",        "created_at", "created_by" };
+                                                "reference", "note",        "created_at", "created_by",
+                                                "reverses_id", "reversed_by_id", "reason" };
 
 static void csv_payment(const void *item)
 {
     const Kehu__V1__Payment *p = item;
-    char id[24], cust[24], amount[OUT_MONEY_BUFSZ], created[OUT_TIME_BUFSZ];
+    char id[24], cust[24], amount[OUT_MONEY_BUFSZ], created[OUT_TIME_BUFSZ], rev[24] = "", revby[24] = "";
     fmt_i64(id, sizeof id, p->id);
     fmt_i64(cust, sizeof cust, p->customer_id);
+    if (p->reverses_id)
+        fmt_i64(rev, sizeof rev, p->reverses_id);
+    if (p->reversed_by_id)
+        fmt_i64(revby, sizeof revby, p->reversed_by_id);
     out_money_format(p->amount_minor, amount, sizeof amount);
     out_time_ms(p->created_at_ms, created, sizeof created);
-    const char *row[] = { id, cust, p->date, amount, p->method, p->reference, p->note, created, p->created_by };
-    cli_csv_row(stdout, 9, row);
+    const char *row[] = { id,      cust,          p->date, amount, p->method, p->reference,
+                          p->note, created, p->created_by, rev,    revby,     p->reason };
+    cli_csv_row(stdout, 12, row);
 }
 
 static void table_payments(void *const *items, size_t n)
 {
-    static const char *const head[] = { "ID", "DATE", "AMOUNT", "METHOD", "REFERENCE", "NOTE" };
-    struct out_table *t = out_table_new(6, head);
+    static const char *const head[] = { "ID", "DATE", "AMOUNT", "METHOD", "REFERENCE", "NOTE", "REVERSAL" };
+    struct out_table *t = out_table_new(7, head);
+    out_table_empty(t, "no payments");
     out_table_align(t, 0, OUT_RIGHT);
     out_table_align(t, 2, OUT_RIGHT);
     out_table_max_width(t, 5, NOTE_COLS);
+    out_table_max_width(t, 6, NOTE_COLS);
     for (size_t i = 0; i < n; i++) {
         const Kehu__V1__Payment *p = items[i];
-        char id[24], amount[OUT_MONEY_BUFSZ];
+        char id[24], amount[OUT_MONEY_BUFSZ], rev[600] = "";
         fmt_i64(id, sizeof id, p->id);
         out_money_format(p->amount_minor, amount, sizeof amount);
-        const char *row[] = { id, p->date, amount, p->method, p->reference, p->note };
+        if (p->reverses_id)
+            snprintf(rev, sizeof rev, "reverses %lld: %s", (long long)p->reverses_id, p->reason);
+        else if (p->reversed_by_id)
+            snprintf(rev, sizeof rev, "reversed by %lld", (long long)p->reversed_by_id);
+        const char *row[] = { id, p->date, amount, p->method, p->reference, p->note, rev };
         out_table_add(t, row);
     }
     out_table_print(t, stdout);
@@ -194,10 +215,10 @@ static void table_payments(void *const *items, size_t n)
 }
 
 static const struct cli_record_kind payment_kind = {
-    json_listed_payment, 9, payment_csv_head, csv_payment, table_payments, NULL,
+    json_listed_payment, 12, payment_csv_head, csv_payment, table_payments, NULL,
 };
 static const struct cli_record_kind added_payment_kind = {
-    json_added_payment, 9, payment_csv_head, csv_payment, table_payments, NULL,
+    json_added_payment, 12, payment_csv_head, csv_payment, table_payments, NULL,
 };
 
 static int run_payment_add(struct cli *cli, int argc, char **argv)
@@ -444,6 +465,7 @@ static void table_assets(void *const *items, size_t n)
 {
     static const char *const head[] = { "ID", "DATE", "PRODUCT", "BALANCE" };
     struct out_table *t = out_table_new(4, head);
+    out_table_empty(t, "no assets");
     out_table_align(t, 0, OUT_RIGHT);
     out_table_align(t, 3, OUT_RIGHT);
     for (size_t i = 0; i < n; i++) {
@@ -562,7 +584,93 @@ static int run_asset_list(struct cli *cli, int argc, char **argv)
     return rc;
 }
 
+/* ---- txn reverse | payment reverse: corrections by a negating row, never an edit of money */
+
+static int parse_reverse(struct cli *cli, int argc, char **argv, const char *what, int64_t *id, const char **reason)
+{
+    enum { O_REASON = 0x300 };
+    static const struct option opts[] = {
+        { "reason", required_argument, NULL, O_REASON },
+        { NULL, 0, NULL, 0 },
+    };
+    int c, rc;
+    *reason = NULL;
+    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
+        if (c != O_REASON)
+            return cli->opt_rc;
+        *reason = optarg;
+    }
+    if ((rc = cli_id_arg(cli, argc, argv, what, id)))
+        return rc;
+    if (!*reason || !**reason)
+        return cli_usage_error(cli, "--reason is required: say why the %s is reversed",
+                               strcmp(what, "TXN_ID") == 0 ? "transaction" : "payment");
+    return CLI_OK;
+}
+
+static int run_txn_reverse(struct cli *cli, int argc, char **argv)
+{
+    Kehu__V1__TxnReverse m = KEHU__V1__TXN_REVERSE__INIT;
+    const char *reason;
+    int rc = parse_reverse(cli, argc, argv, "TXN_ID", &m.id, &reason);
+    if (rc)
+        return rc;
+    m.reason = (char *)reason;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_TXN_REVERSE;
+    req.txn_reverse = &m;
+    Kehu__V1__Response *resp;
+    if ((rc = cli_call(cli, &req, &resp)))
+        return rc;
+    if (resp->result_case != KEHU__V1__RESPONSE__RESULT_TXN || !resp->txn)
+        return cli_bad_reply(cli, resp);
+    if (cli->json || cli->csv) {
+        cmd_contact_print_txn(cli, resp->txn);
+    } else {
+        char amount[OUT_MONEY_BUFSZ];
+        out_money_format(resp->txn->amount_minor, amount, sizeof amount);
+        cli_say("transaction %lld reversed by transaction %lld (%s)\n", (long long)resp->txn->reverses_id,
+                (long long)resp->txn->id, amount);
+    }
+    kehu_response_free(resp);
+    return CLI_OK;
+}
+
+static int run_payment_reverse(struct cli *cli, int argc, char **argv)
+{
+    Kehu__V1__PaymentReverse m = KEHU__V1__PAYMENT_REVERSE__INIT;
+    const char *reason;
+    int rc = parse_reverse(cli, argc, argv, "PAYMENT_ID", &m.id, &reason);
+    if (rc)
+        return rc;
+    m.reason = (char *)reason;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_PAYMENT_REVERSE;
+    req.payment_reverse = &m;
+    Kehu__V1__Response *resp;
+    if ((rc = cli_call(cli, &req, &resp)))
+        return rc;
+    if (resp->result_case != KEHU__V1__RESPONSE__RESULT_PAYMENT || !resp->payment)
+        return cli_bad_reply(cli, resp);
+    if (cli->json || cli->csv) {
+        cli_print_records(cli, (void *const *)&resp->payment, 1, 0, &added_payment_kind);
+    } else {
+        char amount[OUT_MONEY_BUFSZ], balance[OUT_MONEY_BUFSZ];
+        out_money_format(resp->payment->amount_minor, amount, sizeof amount);
+        out_money_format(resp->payment->balance_minor, balance, sizeof balance);
+        cli_say("payment %lld reversed by payment %lld (%s); the balance owed is now %s\n",
+                (long long)resp->payment->reverses_id, (long long)resp->payment->id, amount, balance);
+    }
+    kehu_response_free(resp);
+    return CLI_OK;
+}
+
 const struct cli_cmd cmd_payment_table[] = {
+    { "txn reverse", "TXN_ID --reason R",
+      "correct a transaction: adds a row negating it, linked to it (money is never edited)", 1, run_txn_reverse },
+    { "payment reverse", "PAYMENT_ID --reason R",
+      "correct a payment: adds a row negating it, linked to it (the balance owed goes back up)", 1,
+      run_payment_reverse },
     { "payment add",
       "CUSTOMER_ID --amount AMOUNT [--date DATE] [--method cash|transfer|card|cheque|other] [--reference R] "
       "[--note N]",

@@ -69,6 +69,7 @@ static void print_pool_customers(struct cli *cli, const Kehu__V1__PoolCustomers 
         out_table_align(t, 0, OUT_RIGHT);
         out_table_max_width(t, 1, 24);
         out_table_max_width(t, 8, 40);
+        out_table_empty(t, "no customers in the pool match");
     }
     for (size_t i = 0; i < p->n_customers; i++) {
         const Kehu__V1__PoolCustomer *pc = p->customers[i];
@@ -87,8 +88,6 @@ static void print_pool_customers(struct cli *cli, const Kehu__V1__PoolCustomers 
     if (t) {
         out_table_print(t, stdout);
         out_table_free(t);
-        if (p->total > p->n_customers)
-            cli_say("(%zu of %" PRIu64 "; more with --offset %zu)\n", p->n_customers, p->total, p->n_customers);
     }
 }
 
@@ -99,9 +98,12 @@ static int run_list(struct cli *cli, int argc, char **argv)
         { "branch", required_argument, NULL, O_BRANCH },
         { "limit", required_argument, NULL, O_LIMIT },
         { "offset", required_argument, NULL, O_OFFSET },
+        { "after", required_argument, NULL, CLI_O_AFTER },
+        { "all", no_argument, NULL, CLI_O_ALL },
         { NULL, 0, NULL, 0 },
     };
     Kehu__V1__PoolList m = KEHU__V1__POOL_LIST__INIT;
+    struct cli_paging pg = { 0 };
     int c, rc;
     int64_t v;
     while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
@@ -109,9 +111,10 @@ static int run_list(struct cli *cli, int argc, char **argv)
         case O_POOL: m.pool = optarg; break;
         case O_BRANCH: m.branch = optarg; break;
         case O_LIMIT:
-            if ((rc = cmd_customer_parse_int(cli, "--limit", optarg, 1, 1000, &v)))
+        case CLI_O_AFTER:
+        case CLI_O_ALL:
+            if ((rc = cli_page_option(cli, c == O_LIMIT ? CLI_O_LIMIT : c, optarg, 1000, &pg)))
                 return rc;
-            m.limit = (uint32_t)v;
             break;
         case O_OFFSET:
             if ((rc = cmd_customer_parse_int(cli, "--offset", optarg, 0, 100000000, &v)))
@@ -126,12 +129,37 @@ static int run_list(struct cli *cli, int argc, char **argv)
     Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
     req.op_case = KEHU__V1__REQUEST__OP_POOL_LIST;
     req.pool_list = &m;
-    Kehu__V1__Response *resp;
-    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_POOL_CUSTOMERS, &resp)))
-        return rc;
-    print_pool_customers(cli, resp->pool_customers);
-    kehu_response_free(resp);
-    return CLI_OK;
+    m.limit = pg.limit;
+    m.after = (char *)(pg.after ? pg.after : "");
+    struct cli_pages pages = { 0 };
+    for (;;) {
+        Kehu__V1__Response *resp;
+        if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_POOL_CUSTOMERS, &resp)))
+            break;
+        const Kehu__V1__PoolCustomers *l = resp->pool_customers;
+        cli_pages_add(&pages, resp, (void *const *)l->customers, l->n_customers);
+        if ((rc = cli_pages_next(cli, &pages, l->next_cursor, l->remaining, m.after)) || !pg.all || !pages.next)
+            break;
+        m.after = l->next_cursor;
+        m.offset = 0;
+    }
+    if (rc == CLI_OK) {
+        Kehu__V1__PoolCustomers all = KEHU__V1__POOL_CUSTOMERS__INIT;
+        all.customers = (Kehu__V1__PoolCustomer **)pages.items;
+        all.n_customers = pages.n;
+        print_pool_customers(cli, &all);
+        const char *words[10] = { "pool", "list" };
+        size_t nw = 2;
+        if (m.pool && *m.pool)
+            words[nw++] = "--pool", words[nw++] = m.pool;
+        if (m.branch && *m.branch)
+            words[nw++] = "--branch", words[nw++] = m.branch;
+        if (pg.limit_arg)
+            words[nw++] = "--limit", words[nw++] = pg.limit_arg;
+        cli_page_more(cli, words, nw, pages.next, pages.remaining);
+    }
+    cli_pages_free(&pages);
+    return rc;
 }
 
 /* ---- pool pools, pool add ------------------------------------------------------------------------ */
@@ -164,6 +192,7 @@ static void print_pools(struct cli *cli, Kehu__V1__PoolInfo *const *ps, size_t n
     }
     static const char *const head[] = { "ID", "POOL", "BRANCH", "DEFAULT", "CUSTOMERS" };
     struct out_table *t = out_table_new(5, head);
+    out_table_empty(t, "no pools");
     out_table_align(t, 0, OUT_RIGHT);
     out_table_align(t, 4, OUT_RIGHT);
     for (size_t i = 0; i < n; i++) {
@@ -412,14 +441,34 @@ static int run_rules_set(struct cli *cli, int argc, char **argv)
 
 /* ---- pool recycle ---------------------------------------------------------------------------------- */
 
+static void table_recycle(void *const *items, size_t n)
+{
+    static const char *const head[] = { "CUSTOMER", "NAME", "OWNER", "LIMIT", "REACHED" };
+    struct out_table *t = out_table_new(5, head);
+    out_table_align(t, 0, OUT_RIGHT);
+    out_table_max_width(t, 1, 30);
+    for (size_t i = 0; i < n; i++) {
+        const Kehu__V1__PoolRecycleCustomer *c = items[i];
+        char id[24];
+        snprintf(id, sizeof id, "%" PRId64, c->customer_id);
+        const char *row[] = { id, c->name, c->owner, strcmp(c->trigger, "txn") == 0 ? "no transaction" : "no follow-up",
+                              c->due };
+        out_table_add(t, row);
+    }
+    out_table_print(t, stdout);
+    out_table_free(t);
+}
+
 static int run_recycle(struct cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {
         { "dry-run", no_argument, NULL, O_DRY_RUN },
         { "as-of", required_argument, NULL, O_AS_OF },
+        CLI_PAGING_OPTIONS,
         { NULL, 0, NULL, 0 },
     };
     Kehu__V1__PoolRecycle m = KEHU__V1__POOL_RECYCLE__INIT;
+    struct cli_paging pg = { 0 };
     int c, rc;
     while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
         switch (c) {
@@ -429,18 +478,36 @@ static int run_recycle(struct cli *cli, int argc, char **argv)
                 return rc;
             m.as_of = optarg;
             break;
-        default: return cli->opt_rc;
+        default:
+            if ((rc = cli_page_option(cli, c, optarg, 1000, &pg)) != CLI_OK)
+                return rc < 0 ? cli->opt_rc : rc;
         }
     }
     if ((rc = cli_args(cli, argc, argv, 0, 0)))
         return rc;
+    if ((pg.limit || pg.after || pg.all) && !m.dry_run)
+        return cli_usage_error(cli, "--limit, --after and --all page the customers of a --dry-run");
+    m.limit = pg.limit;
+    m.after = (char *)(pg.after ? pg.after : "");
     Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
     req.op_case = KEHU__V1__REQUEST__OP_POOL_RECYCLE;
     req.pool_recycle = &m;
-    Kehu__V1__Response *resp;
-    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_POOL_RECYCLED, &resp)))
+    struct cli_pages pages = { 0 };
+    for (;;) {
+        Kehu__V1__Response *resp;
+        if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_POOL_RECYCLED, &resp)))
+            break;
+        const Kehu__V1__PoolRecycleResult *l = resp->pool_recycled;
+        cli_pages_add(&pages, resp, (void *const *)l->customers, l->n_customers);
+        if ((rc = cli_pages_next(cli, &pages, l->next_cursor, l->remaining, m.after)) || !pg.all || !pages.next)
+            break;
+        m.after = l->next_cursor;
+    }
+    if (rc) {
+        cli_pages_free(&pages);
         return rc;
-    const Kehu__V1__PoolRecycleResult *p = resp->pool_recycled;
+    }
+    const Kehu__V1__PoolRecycleResult *p = pages.resp[0]->pool_recycled;
     if (cli->json) {
         struct json_w w;
         json_init(&w, stdout, 1);
@@ -455,16 +522,44 @@ static int run_recycle(struct cli *cli, int argc, char **argv)
         json_kint(&w, "by_txn", p->by_txn);
         json_kint(&w, "exempted", p->exempted);
         json_kint(&w, "duration_ms", p->duration_ms);
+        if (p->dry_run) {
+            json_key(&w, "customers");
+            json_begin_array(&w);
+            for (size_t i = 0; i < pages.n; i++) {
+                const Kehu__V1__PoolRecycleCustomer *cu = pages.items[i];
+                json_begin_object(&w);
+                json_kint(&w, "customer_id", cu->customer_id);
+                json_kstr(&w, "name", cu->name);
+                json_kstr(&w, "owner", cu->owner);
+                json_kstr(&w, "trigger", cu->trigger);
+                json_kstr(&w, "due", cu->due);
+                json_end_object(&w);
+            }
+            json_end_array(&w);
+        }
         json_end_object(&w);
         json_finish(&w);
     } else {
+        if (pages.n) {
+            table_recycle(pages.items, pages.n);
+            putchar('\n');
+        }
         cli_say("%srecycle as of %s: %" PRId64 " owned customers examined, %" PRId64 " owners warned, %" PRId64
                 " recycled (%" PRId64 " no follow-up, %" PRId64 " no transaction), %" PRId64 " exempt; %" PRId64
                 " ms\n",
                 p->dry_run ? "dry run: " : "", p->as_of, p->examined, p->warned, p->recycled, p->by_followup,
                 p->by_txn, p->exempted, p->duration_ms);
     }
-    kehu_response_free(resp);
+    if (pages.next) {
+        const char *words[10] = { "pool", "recycle", "--dry-run" };
+        size_t nw = 3;
+        if (m.as_of && *m.as_of)
+            words[nw++] = "--as-of", words[nw++] = m.as_of;
+        if (pg.limit_arg)
+            words[nw++] = "--limit", words[nw++] = pg.limit_arg;
+        cli_page_more(cli, words, nw, pages.next, pages.remaining);
+    }
+    cli_pages_free(&pages);
     return CLI_OK;
 }
 
@@ -473,19 +568,16 @@ static int run_recycle(struct cli *cli, int argc, char **argv)
 static int run_log(struct cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "limit", required_argument, NULL, O_LIMIT },
+        CLI_PAGING_OPTIONS,
         { NULL, 0, NULL, 0 },
     };
     Kehu__V1__PoolEvents m = KEHU__V1__POOL_EVENTS__INIT;
+    struct cli_paging pg = { 0 };
     int c, rc;
     int64_t v;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        if (c != O_LIMIT)
-            return cli->opt_rc;
-        if ((rc = cmd_customer_parse_int(cli, "--limit", optarg, 1, 1000, &v)))
-            return rc;
-        m.limit = (uint32_t)v;
-    }
+    while ((c = cli_getopt(cli, argc, argv, opts)) != -1)
+        if ((rc = cli_page_option(cli, c, optarg, 1000, &pg)) != CLI_OK)
+            return rc < 0 ? cli->opt_rc : rc;
     if ((rc = cli_args(cli, argc, argv, 0, 1)))
         return rc;
     if (optind < argc && (rc = cmd_customer_parse_int(cli, "CUSTOMER_ID", argv[optind], 1, INT64_MAX, &v)))
@@ -495,10 +587,27 @@ static int run_log(struct cli *cli, int argc, char **argv)
     Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
     req.op_case = KEHU__V1__REQUEST__OP_POOL_EVENTS;
     req.pool_events = &m;
-    Kehu__V1__Response *resp;
-    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_POOL_EVENT_LIST, &resp)))
+    m.limit = pg.limit;
+    m.after = (char *)(pg.after ? pg.after : "");
+    struct cli_pages pages = { 0 };
+    for (;;) {
+        Kehu__V1__Response *resp;
+        if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_POOL_EVENT_LIST, &resp)))
+            break;
+        const Kehu__V1__PoolEventList *pl = resp->pool_event_list;
+        cli_pages_add(&pages, resp, (void *const *)pl->events, pl->n_events);
+        if ((rc = cli_pages_next(cli, &pages, pl->next_cursor, pl->remaining, m.after)) || !pg.all || !pages.next)
+            break;
+        m.after = pl->next_cursor;
+    }
+    if (rc) {
+        cli_pages_free(&pages);
         return rc;
-    const Kehu__V1__PoolEventList *l = resp->pool_event_list;
+    }
+    Kehu__V1__PoolEventList all = KEHU__V1__POOL_EVENT_LIST__INIT;
+    all.events = (Kehu__V1__PoolEvent **)pages.items;
+    all.n_events = pages.n;
+    const Kehu__V1__PoolEventList *l = &all;
     if (cli->json) {
         struct json_w w;
         json_init(&w, stdout, 1);
@@ -538,7 +647,17 @@ static int run_log(struct cli *cli, int argc, char **argv)
         out_table_print(t, stdout);
         out_table_free(t);
     }
-    kehu_response_free(resp);
+    char id[24];
+    const char *words[6] = { "pool", "log" };
+    size_t nw = 2;
+    if (m.customer_id) {
+        snprintf(id, sizeof id, "%" PRId64, m.customer_id);
+        words[nw++] = id;
+    }
+    if (pg.limit_arg)
+        words[nw++] = "--limit", words[nw++] = pg.limit_arg;
+    cli_page_more(cli, words, nw, pages.next, pages.remaining);
+    cli_pages_free(&pages);
     return CLI_OK;
 }
 
@@ -767,7 +886,7 @@ static int run_assign_apply(struct cli *cli, int argc, char **argv)
 }
 
 const struct cli_cmd cmd_pool_table[] = {
-    { "pool list", "[--pool P] [--branch B] [--limit N] [--offset N]",
+    { "pool list", "[--pool P] [--branch B] [--limit N] [--after CURSOR] [--all]",
       "customers in the pools you may see (phones and ID numbers masked)", 1, run_list },
     { "pool pools", "[--branch B]", "the pools you may see, with how many customers each holds", 1, run_pools },
     { "pool add", "NAME --branch B", "a new pool in a branch (besides its default 公海)", 1, run_add },
@@ -778,9 +897,10 @@ const struct cli_cmd cmd_pool_table[] = {
       run_rules_show },
     { "pool rules set", "[--branch B] GRADE.KEY=VALUE ...",
       "change pool rules (GRADE A, B, C or *; all or none are applied)", 1, run_rules_set },
-    { "pool recycle", "[--dry-run] [--as-of DATE]", "run the recycle job now: warnings, then recycles (admin)", 1,
+    { "pool recycle", "[--dry-run [--limit N] [--after CURSOR] [--all]] [--as-of DATE]",
+      "run the recycle job now: warnings, then recycles (admin; a dry run names the customers, branch managers too)", 1,
       run_recycle },
-    { "pool log", "[CUSTOMER_ID] [--limit N]", "recycles, releases, claims and warnings, newest first", 1, run_log },
+    { "pool log", "[CUSTOMER_ID] [--limit N] [--after CURSOR] [--all]", "recycles, releases, claims and warnings, newest first", 1, run_log },
     { "assign rules show", "[--branch B]", "the ordered rules that route new customers without owner", 1,
       run_assign_show },
     { "assign rules set", "[--branch B] [RULE ...]",

@@ -1,4 +1,4 @@
-/* Session commands: login, logout, whoami, ping. */
+/* Session commands: login, logout, whoami, passwd, ping. */
 #include "cli.h"
 
 #include <math.h>
@@ -40,6 +40,77 @@ static int login_username(struct cli *cli, int argc, char **argv, char *name, si
     return 0;
 }
 
+/* ---- passwd (and the change a reset password asks for at login) ------------------- */
+
+/* Changes the logged-in user's password from current to a new one (asked
+ * for); 0 or the exit code after printing. */
+static int change_password(struct cli *cli, const char *username, const char *current)
+{
+    int rc;
+    char *next = cmd_org_new_password(cli, username, &rc);
+    if (!next)
+        return rc;
+    Kehu__V1__PasswordChange pc = KEHU__V1__PASSWORD_CHANGE__INIT;
+    pc.current_password = (char *)current;
+    pc.new_password = next;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_PASSWORD_CHANGE;
+    req.password_change = &pc;
+    Kehu__V1__Response *resp;
+    rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_EMPTY, &resp);
+    term_free_secret(next);
+    if (rc)
+        return rc;
+    kehu_response_free(resp);
+    return CLI_OK;
+}
+
+static int run_passwd(struct cli *cli, int argc, char **argv)
+{
+    if (cli_getopt(cli, argc, argv, NULL) != -1)
+        return cli->opt_rc;
+    int rc = cli_args(cli, argc, argv, 0, 0);
+    if (rc || (rc = cli_connect(cli)))
+        return rc;
+    char err[256];
+    char *current = term_read_password("Current password: ", "KEHU_PASSWORD", err, sizeof err);
+    if (!current)
+        return cli_error(cli, CLI_USAGE, "%s", err);
+    rc = change_password(cli, cli->user, current);
+    term_free_secret(current);
+    if (rc)
+        return rc;
+    if (!cli->json) {
+        cli_say("password changed for %s; its other sessions have ended\n", cli->user);
+        return CLI_OK;
+    }
+    struct json_w w;
+    json_init(&w, stdout, 1);
+    json_begin_object(&w);
+    json_kstr(&w, "username", cli->user);
+    json_kbool(&w, "password_changed", 1);
+    json_end_object(&w);
+    return CLI_OK;
+}
+
+/* A login whose password was reset: on a terminal, or with
+ * KEHU_NEW_PASSWORD, the new one is set at once; otherwise the session
+ * stays (it may only change the password) and the user is told how. 0 when
+ * the password was changed, 1 when it still must be, or the exit code of a
+ * failed change (printed). */
+static int login_must_change(struct cli *cli, const char *username, const char *current)
+{
+    if (!term_is_tty(STDIN_FILENO) && !getenv("KEHU_NEW_PASSWORD")) {
+        fprintf(stderr, "kehu: the password of %s was reset: set a new one with `kehu passwd` before anything else\n",
+                username);
+        return 1;
+    }
+    if (term_is_tty(STDIN_FILENO))
+        fprintf(stderr, "The password of %s was reset: choose a new one.\n", username);
+    int rc = change_password(cli, username, current);
+    return rc ? -rc : 0;
+}
+
 static void print_login(struct cli *cli, const Kehu__V1__Session *s)
 {
     const Kehu__V1__User *u = s->user;
@@ -66,6 +137,7 @@ static void print_login(struct cli *cli, const Kehu__V1__Session *s)
     else
         json_knull(&w, "branch_id");
     json_kstr(&w, "expires_at", *until ? until : NULL);
+    json_kbool(&w, "must_change_password", u->must_change_password);
     json_end_object(&w);
 }
 
@@ -89,15 +161,22 @@ static int run_login(struct cli *cli, int argc, char **argv)
     struct kehu_status st;
     Kehu__V1__Session *s = NULL;
     int code = kehu_login(cli->client, name, password, &s, &st);
-    term_free_secret(password);
     if (code != KEHU__V1__CODE__OK) {
+        term_free_secret(password);
         kehu_session_free(s);
         return cli_fail_status(cli, &st);
     }
     if (!s || !s->token || !*s->token || !s->user) {
+        term_free_secret(password);
         kehu_session_free(s);
         return cli_bad_reply(cli, NULL);
     }
+    if (s->user->must_change_password) {
+        rc = login_must_change(cli, s->user->username, password);
+        if (rc == 0)
+            s->user->must_change_password = 0;
+    }
+    term_free_secret(password);
     if (store_put(cli->server, s->token, s->user->username) < 0) {
         char msg[600];
         snprintf(msg, sizeof msg, "logged in, but cannot keep the session: %s", store_error());
@@ -105,6 +184,10 @@ static int run_login(struct cli *cli, int argc, char **argv)
         kehu_logout(cli->client, NULL); /* do not leave a session nobody holds */
         out_error(cli->json, kehu_code_name(KEHU__V1__CODE__INTERNAL), msg, NULL);
         return CLI_REFUSED;
+    }
+    if (rc < 0) { /* the session is kept: `kehu passwd` may still change the password */
+        kehu_session_free(s);
+        return -rc;
     }
     print_login(cli, s);
     kehu_session_free(s);
@@ -373,6 +456,7 @@ const struct cli_cmd cmd_session_table[] = {
       run_login },
     { "logout", "", "end the session and forget it", 0, run_logout },
     { "whoami", "", "show the logged-in user", 1, run_whoami },
+    { "passwd", "", "change your own password (asks for the current one, then the new one twice)", 1, run_passwd },
     { "ping", "[--count N]", "check the server and its database", 0, run_ping },
     { NULL, NULL, NULL, 0, NULL },
 };

@@ -4,6 +4,7 @@
 
 #include <inttypes.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "out.h"
@@ -37,7 +38,31 @@ static void json_kid(struct json_w *w, const char *key, int64_t id)
         json_knull(w, key); /* 0: none */
 }
 
-static const char *const csv_head[] = { "at", "kind", "customer_id", "version", "branch_id", "owner_id", "actor_id" };
+static const char *const csv_head[] = { "at", "kind", "customer_id", "version", "branch_id", "owner_id", "actor_id",
+                                        "customer_name", "actor_name", "fields", "detail", "count" };
+#define CSV_COLS 12
+
+/* The human line: when, what, which customer, who, and what changed; a bulk
+ * job's summary says how many changes it stands for. */
+static void say_event(const Kehu__V1__Event *ev, const char *at)
+{
+    char *fields = cli_join(ev->fields, ev->n_fields, ", ");
+    char who[160] = "";
+    if (*ev->actor_name)
+        snprintf(who, sizeof who, " by %s", ev->actor_name);
+    else if (ev->actor_id)
+        snprintf(who, sizeof who, " by user %" PRId64, ev->actor_id);
+    if (ev->count > 0 || !ev->customer_id)
+        cli_say("%s %s%s: %" PRId64 " change%s%s%s%s\n", at, ev->kind, who, ev->count, ev->count == 1 ? "" : "s",
+                *ev->detail ? " (" : "", ev->detail, *ev->detail ? ")" : "");
+    else if (*ev->customer_name)
+        cli_say("%s %s %s (customer %" PRId64 ", v%" PRId64 ")%s%s%s%s%s\n", at, ev->kind, ev->customer_name,
+                ev->customer_id, ev->version, who, *fields ? ": " : "", fields, *ev->detail ? " - " : "", ev->detail);
+    else
+        cli_say("%s %s customer %" PRId64 " v%" PRId64 "%s%s%s%s%s\n", at, ev->kind, ev->customer_id, ev->version, who,
+                *fields ? ": " : "", fields, *ev->detail ? " - " : "", ev->detail);
+    free(fields);
+}
 
 /* One event as one line: compact JSON, a CSV row or the human line. */
 static void print_event(struct cli *cli, const Kehu__V1__Event *ev)
@@ -55,9 +80,19 @@ static void print_event(struct cli *cli, const Kehu__V1__Event *ev)
         json_kid(&w, "owner_id", ev->owner_id);
         json_kid(&w, "actor_id", ev->actor_id);
         json_kstr(&w, "at", *at ? at : NULL);
+        if (*ev->customer_name)
+            json_kstr(&w, "customer_name", ev->customer_name);
+        if (*ev->actor_name)
+            json_kstr(&w, "actor_name", ev->actor_name);
+        if (ev->n_fields)
+            cli_json_strs(&w, "fields", ev->fields, ev->n_fields);
+        if (*ev->detail)
+            json_kstr(&w, "detail", ev->detail);
+        if (ev->count)
+            json_kint(&w, "count", ev->count);
         json_end_object(&w);
     } else if (cli->csv) {
-        char cust[24], ver[24], branch[24] = "", owner[24] = "", actor[24] = "";
+        char cust[24], ver[24], branch[24] = "", owner[24] = "", actor[24] = "", count[24] = "";
         snprintf(cust, sizeof cust, "%" PRId64, ev->customer_id);
         snprintf(ver, sizeof ver, "%" PRId64, ev->version);
         if (ev->branch_id)
@@ -66,14 +101,15 @@ static void print_event(struct cli *cli, const Kehu__V1__Event *ev)
             snprintf(owner, sizeof owner, "%" PRId64, ev->owner_id);
         if (ev->actor_id)
             snprintf(actor, sizeof actor, "%" PRId64, ev->actor_id);
-        const char *row[] = { at, ev->kind, cust, ver, branch, owner, actor };
-        cli_csv_row(stdout, 7, row);
-    } else if (ev->actor_id) {
-        cli_say("%s %s customer %" PRId64 " v%" PRId64 " by user %" PRId64 "\n", *at ? at : "-", ev->kind,
-                ev->customer_id, ev->version, ev->actor_id);
+        if (ev->count)
+            snprintf(count, sizeof count, "%" PRId64, ev->count);
+        char *fields = cli_join(ev->fields, ev->n_fields, ";");
+        const char *row[] = { at,    ev->kind,          cust,           ver,    branch,      owner,
+                              actor, ev->customer_name, ev->actor_name, fields, ev->detail, count };
+        cli_csv_row(stdout, CSV_COLS, row);
+        free(fields);
     } else {
-        cli_say("%s %s customer %" PRId64 " v%" PRId64 "\n", *at ? at : "-", ev->kind, ev->customer_id,
-                ev->version);
+        say_event(ev, *at ? at : "-");
     }
     fflush(stdout); /* readers are often scripts at the end of a pipe */
 }
@@ -147,7 +183,7 @@ static int run_watch(struct cli *cli, int argc, char **argv)
         fputs("watching my customers", stderr);
     fprintf(stderr, " on %s (interrupt to stop)\n", cli->server);
     if (cli->csv) {
-        cli_csv_row(stdout, 7, csv_head);
+        cli_csv_row(stdout, CSV_COLS, csv_head);
         fflush(stdout);
     }
 

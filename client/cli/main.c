@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "out.h"
+#include "pager.h"
 #include "store.h"
 
 #ifndef KEHU_VERSION
@@ -107,6 +108,9 @@ static void print_help(FILE *f)
         }
     fputs("\n", f);
     fputs(global_usage, f);
+    fputs("\nDates to come (--due, --next, --until): YYYY-MM-DD, today, tomorrow, +3d, +2w,\n"
+          "next-monday ... next-sunday (counted from today where kehu runs).\n",
+          f);
     fputs("\nEnvironment: KEHU_SERVER, KEHU_USER (login), KEHU_PASSWORD (login without a\n"
           "terminal), KEHU_NEW_PASSWORD (user add without a terminal), XDG_CONFIG_HOME\n"
           "(sessions are kept in $XDG_CONFIG_HOME/kehu/sessions).\n"
@@ -170,21 +174,45 @@ static int set_server(struct cli *cli, const char *s)
     return 0;
 }
 
+/* With --json (anywhere on the command line: a usage error may come before
+ * getopt reached it), the {"error": {"code": "USAGE", ...}} document of a
+ * usage error on stdout; the message is the one on stderr without "kehu: ". */
+static void usage_json(const struct cli *cli, const char *msg)
+{
+    if (!cli->json && !cli->json_seen)
+        return;
+    char usage[300] = "";
+    if (cli->cmd)
+        snprintf(usage, sizeof usage, "kehu %s%s%s", cli->cmd->words, *cli->cmd->usage ? " " : "", cli->cmd->usage);
+    struct json_w w;
+    json_init(&w, stdout, 1);
+    json_begin_object(&w);
+    json_key(&w, "error");
+    json_begin_object(&w);
+    json_kstr(&w, "code", "USAGE");
+    json_kstr(&w, "message", msg);
+    if (*usage)
+        json_kstr(&w, "usage", usage);
+    json_end_object(&w);
+    json_end_object(&w);
+    fflush(stdout);
+}
+
 /* Prints "kehu: [WORDS: ]message" and the usage line; returns CLI_USAGE. */
 static int vusage_error(struct cli *cli, const char *fmt, va_list ap)
 {
+    char msg[1024];
+    int n = snprintf(msg, sizeof msg, "%s%s", cli->cmd ? cli->cmd->words : "", cli->cmd ? ": " : "");
+    vsnprintf(msg + n, sizeof msg - (size_t)n, fmt, ap);
     fflush(stdout);
-    fputs("kehu: ", stderr);
-    if (cli->cmd)
-        fprintf(stderr, "%s: ", cli->cmd->words);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    fprintf(stderr, "kehu: %s\n", msg);
     if (cli->cmd)
         print_cmd_usage(stderr, cli->cmd);
     else
         fputs("usage: kehu [--server HOST:PORT] [--json | --csv] [--timeout SECONDS] COMMAND ...\n"
               "Run 'kehu help' for the list of commands.\n",
               stderr);
+    usage_json(cli, msg);
     return CLI_USAGE;
 }
 
@@ -199,15 +227,16 @@ int cli_usage_error(struct cli *cli, const char *fmt, ...)
 
 int cli_error(struct cli *cli, int rc, const char *fmt, ...)
 {
+    char msg[1024];
+    int n = snprintf(msg, sizeof msg, "%s%s", cli->cmd ? cli->cmd->words : "", cli->cmd ? ": " : "");
     va_list ap;
-    fflush(stdout);
-    fputs("kehu: ", stderr);
-    if (cli->cmd)
-        fprintf(stderr, "%s: ", cli->cmd->words);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(msg + n, sizeof msg - (size_t)n, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
+    fflush(stdout);
+    fprintf(stderr, "kehu: %s\n", msg);
+    if (rc == CLI_USAGE)
+        usage_json(cli, msg);
     return rc;
 }
 
@@ -348,67 +377,6 @@ void cli_field_values_free(struct cli_field_values *fv)
     memset(fv, 0, sizeof *fv);
 }
 
-/* ---- Output helpers -------------------------------------------------------------- */
-
-/* Writes s with control characters (C0, DEL and C1 in UTF-8) as spaces. */
-static void put_clean(FILE *f, const char *s, size_t n)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] == 0xC2 && i + 1 < n && p[i + 1] >= 0x80 && p[i + 1] <= 0x9F) {
-            fputc(' ', f);
-            i++;
-        } else if (p[i] < 0x20 || p[i] == 0x7F) {
-            fputc(' ', f);
-        } else {
-            fputc(p[i], f);
-        }
-    }
-}
-
-void cli_say(const char *fmt, ...)
-{
-    va_list ap, ap2;
-    va_start(ap, fmt);
-    va_copy(ap2, ap);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0) {
-        va_end(ap2);
-        return;
-    }
-    size_t len = (size_t)n;
-    char *s = out_xmalloc(len + 1);
-    vsnprintf(s, len + 1, fmt, ap2);
-    va_end(ap2);
-    int nl = len > 0 && s[len - 1] == '\n';
-    put_clean(stdout, s, len - (size_t)nl);
-    if (nl)
-        fputc('\n', stdout);
-    free(s);
-}
-
-void cli_csv_row(FILE *f, int n, const char *const *cells)
-{
-    for (int i = 0; i < n; i++) {
-        const char *s = cells[i] ? cells[i] : "";
-        if (i)
-            fputc(',', f);
-        if (!s[strcspn(s, ",\"\r\n")] && s[0] != ' ' && (!*s || s[strlen(s) - 1] != ' ')) {
-            fputs(s, f);
-            continue;
-        }
-        fputc('"', f);
-        for (; *s; s++) {
-            if (*s == '"')
-                fputc('"', f);
-            fputc(*s, f);
-        }
-        fputc('"', f);
-    }
-    fputc('\n', f);
-}
-
 int cli_parse_role(struct cli *cli, const char *flag, const char *value, Kehu__V1__Role *out)
 {
     *out = kehu_role_parse(value);
@@ -431,32 +399,6 @@ int cli_parse_kind(struct cli *cli, const char *flag, const char *value, Kehu__V
 }
 
 /* ---- Talking to the server -------------------------------------------------------- */
-
-int cli_fail_status(struct cli *cli, const struct kehu_status *st)
-{
-    if (st->code != KEHU_TRANSPORT && st->code != KEHU__V1__CODE__OK) {
-        const char *name = kehu_code_name(st->code);
-        out_error(cli->json, name ? name : "UNKNOWN", st->message, st->field);
-        return CLI_REFUSED;
-    }
-    const char *msg = st->code == KEHU_TRANSPORT && st->message[0] ? st->message : "no reply from the server";
-    fflush(stdout);
-    fputs("kehu: ", stderr);
-    put_clean(stderr, msg, strlen(msg));
-    fputc('\n', stderr);
-    if (cli->json)
-        cli_json_transport_error(msg, 1);
-    return CLI_TRANSPORT;
-}
-
-int cli_bad_reply(struct cli *cli, Kehu__V1__Response *resp)
-{
-    struct kehu_status st = { .code = KEHU_TRANSPORT };
-    snprintf(st.message, sizeof st.message, "%s sent an unexpected reply (result %d)", cli->server,
-             resp ? (int)resp->result_case : -1);
-    kehu_response_free(resp);
-    return cli_fail_status(cli, &st);
-}
 
 /* Resumes the session stored for cli->server on the connected client. */
 static int resume_session(struct cli *cli, const char *token)
@@ -582,13 +524,16 @@ static int unknown_command(struct cli *cli, int argc, char **argv)
         print_group(stdout, argv[0]);
         return CLI_OK;
     }
-    fflush(stdout);
+    char msg[300];
     if (group && (argc == 1 || argv[1][0] == '-'))
-        fprintf(stderr, "kehu: %s: missing subcommand\n", argv[0]);
+        snprintf(msg, sizeof msg, "%s: missing subcommand", argv[0]);
     else if (group)
-        fprintf(stderr, "kehu: unknown command '%s %s'\n", argv[0], argv[1]);
+        snprintf(msg, sizeof msg, "unknown command '%s %s'", argv[0], argv[1]);
     else
-        fprintf(stderr, "kehu: unknown command '%s'\n", argv[0]);
+        snprintf(msg, sizeof msg, "unknown command '%s'", argv[0]);
+    fflush(stdout);
+    fprintf(stderr, "kehu: %s\n", msg);
+    usage_json(cli, msg);
     if (group)
         print_group(stderr, argv[0]);
     else
@@ -614,8 +559,11 @@ static int run_help(struct cli *cli, int argc, char **argv)
     }
     if (argc == 1 && print_group(stdout, argv[0]))
         return CLI_OK;
-    fprintf(stderr, "kehu: help: unknown command '%s'\n", argv[0]);
+    char msg[300];
+    snprintf(msg, sizeof msg, "help: unknown command '%s'", argv[0]);
+    fprintf(stderr, "kehu: %s\n", msg);
     fputs("Run 'kehu help' for the list of commands.\n", stderr);
+    usage_json(cli, msg);
     return CLI_USAGE;
 }
 
@@ -666,11 +614,16 @@ int main(int argc, char **argv)
     const char *env = getenv("KEHU_SERVER");
     if (!env || !*env)
         env = KEHU_DEFAULT_SERVER;
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+        if (strcmp(argv[i], "--json") == 0)
+            cli.json_seen = 1;
     if (set_server(&cli, env) < 0) {
-        fprintf(stderr, "kehu: KEHU_SERVER: expected HOST:PORT, not '%s'\n", env);
+        char msg[300];
+        snprintf(msg, sizeof msg, "KEHU_SERVER: expected HOST:PORT, not '%.200s'", env);
+        fprintf(stderr, "kehu: %s\n", msg);
+        usage_json(&cli, msg);
         return CLI_USAGE;
     }
-
     int rc = parse_global(&cli, argc, argv);
     if (rc >= 0)
         return rc;
@@ -679,6 +632,7 @@ int main(int argc, char **argv)
     if (argc == 0) {
         fputs("kehu: no command given\n", stderr);
         print_help(stderr);
+        usage_json(&cli, "no command given");
         return CLI_USAGE;
     }
 
@@ -687,6 +641,13 @@ int main(int argc, char **argv)
     if (!cmd)
         return unknown_command(&cli, argc, argv);
     cli.cmd = cmd;
+    /* --help anywhere after the command words: its help, before anything
+     * (a password prompt, a connection, a usage error) can happen */
+    if (wants_help(argc - nwords, argv + nwords)) {
+        print_cmd_help(stdout, cmd);
+        return CLI_OK;
+    }
+    pager_setup(&cli);
     /* argv[0] of the command is its last word, as getopt expects */
     rc = cmd->run(&cli, argc - nwords + 1, argv + nwords - 1);
 
@@ -697,5 +658,6 @@ int main(int argc, char **argv)
         if (rc == CLI_OK)
             rc = CLI_REFUSED;
     }
+    pager_finish();
     return rc;
 }

@@ -1001,7 +1001,51 @@ struct out_table {
     size_t *max_cols;
     char **cells; /* rows * ncols, cleaned */
     size_t rows, cap;
+    char *empty; /* printed instead of the header when there is no row */
 };
+
+/* The screen tables are printed for (out_table_screen). */
+static size_t screen_cols;
+static void (*screen_before)(void);
+
+void out_table_screen(size_t width, void (*before)(void))
+{
+    screen_cols = width;
+    screen_before = before;
+}
+
+void out_table_empty(struct out_table *t, const char *text)
+{
+    free(t->empty);
+    t->empty = text ? clean(text) : NULL;
+}
+
+/* Narrows the widest left-aligned (text) columns, a column at a time, until
+ * the table fits in width columns: first down to their headers' width, then,
+ * if that is not enough, down to MIN_FIT_COLS (headers cut too). Numbers and
+ * other right-aligned columns keep their width. */
+#define MIN_FIT_COLS 4
+static void fit_columns(const struct out_table *t, size_t *colw, size_t width)
+{
+    size_t nc = (size_t)t->ncols, total = 2 * (nc - 1);
+    for (size_t c = 0; c < nc; c++)
+        total += colw[c];
+    for (int pass = 0; pass < 2 && total > width; pass++)
+        while (total > width) {
+            size_t best = nc;
+            for (size_t c = 0; c < nc; c++) {
+                size_t floor = pass == 0 ? out_width(t->headers[c]) : 0;
+                if (floor < MIN_FIT_COLS)
+                    floor = MIN_FIT_COLS;
+                if (t->align[c] != OUT_RIGHT && colw[c] > floor && (best == nc || colw[c] > colw[best]))
+                    best = c;
+            }
+            if (best == nc)
+                break;
+            colw[best]--;
+            total--;
+        }
+}
 
 struct out_table *out_table_new(int ncols, const char *const *headers)
 {
@@ -1081,6 +1125,18 @@ void out_table_print(const struct out_table *t, FILE *f)
     size_t *w = out_xcalloc(n, sizeof *w);
     struct sbuf b = {0};
 
+    if (screen_before) {
+        void (*before)(void) = screen_before;
+        screen_before = NULL; /* once */
+        before();
+    }
+    if (t->rows == 0 && t->empty) {
+        fprintf(f, "%s\n", t->empty);
+        free(text);
+        free(w);
+        free(colw);
+        return;
+    }
     for (size_t c = 0; c < nc; c++)
         colw[c] = out_width(t->headers[c]);
     for (size_t i = 0; i < n; i++) {
@@ -1091,11 +1147,24 @@ void out_table_print(const struct out_table *t, FILE *f)
         if (w[i] > colw[c])
             colw[c] = w[i];
     }
+    if (screen_cols) {
+        fit_columns(t, colw, screen_cols);
+        for (size_t i = 0; i < n; i++)
+            if (w[i] > colw[i % nc]) {
+                char *cut = out_truncate(text[i], colw[i % nc]);
+                free(text[i]);
+                text[i] = cut;
+                w[i] = out_width(cut);
+            }
+    }
 
     for (size_t c = 0; c < nc; c++) {
         if (c > 0)
             sb_put(&b, "  ", 2);
-        put_cell(&b, t->headers[c], out_width(t->headers[c]), colw[c], t->align[c]);
+        size_t hw = out_width(t->headers[c]);
+        char *head = hw > colw[c] ? out_truncate(t->headers[c], colw[c]) : NULL; /* fitted below its header */
+        put_cell(&b, head ? head : t->headers[c], head ? out_width(head) : hw, colw[c], t->align[c]);
+        free(head);
     }
     put_line(&b, f);
     for (size_t r = 0; r < t->rows; r++) {
@@ -1127,6 +1196,7 @@ void out_table_free(struct out_table *t)
     free(t->headers);
     free(t->align);
     free(t->max_cols);
+    free(t->empty);
     free(t);
 }
 

@@ -144,6 +144,14 @@ void out_table_align(struct out_table *t, int col, enum out_align align);
 /* Cells wider than max_cols columns are truncated with "…"; 0 = no limit. */
 void out_table_max_width(struct out_table *t, int col, size_t max_cols);
 size_t out_table_rows(const struct out_table *t);
+/* Printed, as one line, instead of the header when the table has no row
+ * ("no customers match"); NULL: the header alone. */
+void out_table_empty(struct out_table *t, const char *text);
+/* For every table printed from now on: fit it in width columns (0: no
+ * limit) by narrowing its widest text columns, whose cells are then cut with
+ * "…" (never inside a character); and call before() (may be NULL) once,
+ * just before the first table is written (the CLI starts its pager there). */
+void out_table_screen(size_t width, void (*before)(void));
 void out_table_print(const struct out_table *t, FILE *f);
 void out_table_free(struct out_table *t);
 

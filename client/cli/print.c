@@ -1,8 +1,13 @@
-/* The one way records are printed (JSON, CSV, a table), the explanation of a
- * stale edit, and the JSON error of a lost connection (cli.h). */
+/* The one way things are printed (cli.h): human lines with control
+ * characters shown as spaces, CSV rows, records (JSON, CSV, a table), grades
+ * as every command shows them, failed statuses and the explanation of a
+ * stale edit, and the "more:" hint after a page of a list. */
 #include "cli.h"
 
 #include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "out.h"
 
@@ -43,7 +48,7 @@ int cli_explain_stale(struct cli *cli, Kehu__V1__Response *resp, const struct ke
     out_error(0, kehu_code_name(st->code), msg, NULL);
     if (cli->json) {
         struct json_w w;
-        cmd_customer_json_error(&w, st);
+        cli_json_error(&w, st);
         json_key(&w, "current");
         k->json(&w, current);
         json_end_object(&w);
@@ -64,4 +69,205 @@ void cli_json_transport_error(const char *msg, int pretty)
     json_end_object(&w);
     json_end_object(&w);
     fflush(stdout);
+}
+
+/* ---- Human lines and CSV ---------------------------------------------------------- */
+
+/* Writes s with control characters (C0, DEL and C1 in UTF-8) as spaces. */
+static void put_clean(FILE *f, const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == 0xC2 && i + 1 < n && p[i + 1] >= 0x80 && p[i + 1] <= 0x9F) {
+            fputc(' ', f);
+            i++;
+        } else if (p[i] < 0x20 || p[i] == 0x7F) {
+            fputc(' ', f);
+        } else {
+            fputc(p[i], f);
+        }
+    }
+}
+
+void cli_say(const char *fmt, ...)
+{
+    va_list ap, ap2;
+    va_start(ap, fmt);
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        va_end(ap2);
+        return;
+    }
+    size_t len = (size_t)n;
+    char *s = out_xmalloc(len + 1);
+    vsnprintf(s, len + 1, fmt, ap2);
+    va_end(ap2);
+    int nl = len > 0 && s[len - 1] == '\n';
+    put_clean(stdout, s, len - (size_t)nl);
+    if (nl)
+        fputc('\n', stdout);
+    free(s);
+}
+
+void cli_csv_row(FILE *f, int n, const char *const *cells)
+{
+    for (int i = 0; i < n; i++) {
+        const char *s = cells[i] ? cells[i] : "";
+        if (i)
+            fputc(',', f);
+        if (!s[strcspn(s, ",\"\r\n")] && s[0] != ' ' && (!*s || s[strlen(s) - 1] != ' ')) {
+            fputs(s, f);
+            continue;
+        }
+        fputc('"', f);
+        for (; *s; s++) {
+            if (*s == '"')
+                fputc('"', f);
+            fputc(*s, f);
+        }
+        fputc('"', f);
+    }
+    fputc('\n', f);
+}
+
+int cli_fail_status(struct cli *cli, const struct kehu_status *st)
+{
+    if (st->code != KEHU_TRANSPORT && st->code != KEHU__V1__CODE__OK) {
+        const char *name = kehu_code_name(st->code);
+        out_error(cli->json, name ? name : "UNKNOWN", st->message, st->field);
+        return CLI_REFUSED;
+    }
+    const char *msg = st->code == KEHU_TRANSPORT && st->message[0] ? st->message : "no reply from the server";
+    fflush(stdout);
+    fputs("kehu: ", stderr);
+    put_clean(stderr, msg, strlen(msg));
+    fputc('\n', stderr);
+    if (cli->json)
+        cli_json_transport_error(msg, 1);
+    return CLI_TRANSPORT;
+}
+
+int cli_bad_reply(struct cli *cli, Kehu__V1__Response *resp)
+{
+    struct kehu_status st = { .code = KEHU_TRANSPORT };
+    snprintf(st.message, sizeof st.message, "%s sent an unexpected reply (result %d)", cli->server,
+             resp ? (int)resp->result_case : -1);
+    kehu_response_free(resp);
+    return cli_fail_status(cli, &st);
+}
+
+void cli_json_error(struct json_w *w, const struct kehu_status *st)
+{
+    const char *code = kehu_code_name(st->code);
+    json_init(w, stdout, 1);
+    json_begin_object(w);
+    json_key(w, "error");
+    json_begin_object(w);
+    json_kstr(w, "code", code ? code : "UNKNOWN");
+    json_kstr(w, "message", st->message);
+    if (st->field[0])
+        json_kstr(w, "field", st->field);
+    json_end_object(w);
+}
+
+void cli_json_strs(struct json_w *w, const char *key, char *const *v, size_t n)
+{
+    json_key(w, key);
+    json_begin_array(w);
+    for (size_t i = 0; i < n; i++)
+        json_str(w, v[i]);
+    json_end_array(w);
+}
+
+char *cli_join(char *const *v, size_t n, const char *sep)
+{
+    size_t len = 1, slen = strlen(sep);
+    for (size_t i = 0; i < n; i++)
+        len += strlen(v[i]) + slen;
+    char *s = out_xmalloc(len), *p = s;
+    for (size_t i = 0; i < n; i++) {
+        if (i) {
+            memcpy(p, sep, slen);
+            p += slen;
+        }
+        size_t l = strlen(v[i]);
+        memcpy(p, v[i], l);
+        p += l;
+    }
+    *p = 0;
+    return s;
+}
+
+/* A word as a POSIX shell reads it back: as it is when it is made only of
+ * safe characters, else in single quotes. */
+static void put_shell_word(FILE *f, const char *s)
+{
+    static const char safe[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.,:/=+@%";
+    int plain = *s != 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p && plain; p++)
+        plain = *p >= 0x80 || strchr(safe, *p) != NULL;
+    if (plain) {
+        fputs(s, f);
+        return;
+    }
+    fputc('\'', f);
+    for (; *s; s++) {
+        if (*s == '\'')
+            fputs("'\\''", f);
+        else if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            fputc(' ', f);
+        else
+            fputc(*s, f);
+    }
+    fputc('\'', f);
+}
+
+void cli_more(struct cli *cli, const char *const *words, size_t n, const char *cursor)
+{
+    fflush(stdout);
+    if (cli->json || cli->csv) {
+        fprintf(stderr, "next_cursor: %s\n", cursor);
+        return;
+    }
+    fputs("more: kehu", stderr);
+    for (size_t i = 0; i < n; i++) {
+        fputc(' ', stderr);
+        put_shell_word(stderr, words[i]);
+    }
+    fputs(" --after ", stderr);
+    put_shell_word(stderr, cursor);
+    fputc('\n', stderr);
+}
+
+/* ---- Grades as other commands show them ------------------------------------------------- */
+
+void cli_json_grades(struct json_w *w, Kehu__V1__Grade *const *g, size_t n)
+{
+    json_begin_object(w);
+    for (size_t i = 0; i < n; i++)
+        if (*g[i]->dimension && *g[i]->grade)
+            json_kstr(w, g[i]->dimension, g[i]->grade);
+    json_end_object(w);
+}
+
+char *cli_grade_line(Kehu__V1__Grade *const *g, size_t n)
+{
+    size_t cap = 1;
+    for (size_t i = 0; i < n; i++)
+        cap += strlen(g[i]->dimension) + strlen(g[i]->grade) + 32;
+    char *s = out_xmalloc(cap);
+    size_t len = 0;
+    s[0] = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!*g[i]->grade)
+            continue;
+        int w = snprintf(s + len, cap - len, "%s%s %s%s", len ? " · " : "", g[i]->dimension, g[i]->grade,
+                         g[i]->overridden ? " (override)" : g[i]->is_new ? " (new)" : "");
+        if (w < 0 || (size_t)w >= cap - len)
+            break;
+        len += (size_t)w;
+    }
+    return s;
 }

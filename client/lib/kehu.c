@@ -42,7 +42,13 @@ struct kehu_client {
     int npending;
     struct queued_event *ev_head, *ev_tail;
     char *token;
+    int greeted;       /* the Hello was answered: the peer speaks Kehu */
+    uint64_t received; /* bytes read on this socket */
 };
+
+/* Before the Hello is answered, bytes that are not a Kehu frame come from
+ * something else on the port (an HTTP or PostgreSQL server, TLS...). */
+#define NOT_KEHUD "%s is not a kehud server (it answered the handshake in another protocol)%s"
 
 static void set_status(struct kehu_status *st, int code, const char *field, const char *fmt, ...)
 {
@@ -316,7 +322,7 @@ static int handle_frame(kehu_client *c, Kehu__V1__Frame *f, struct kehu_status *
     }
     if (f->body_case != KEHU__V1__FRAME__BODY_RESPONSE) {
         kehu__v1__frame__free_unpacked(f, NULL);
-        return transport_error(c, st, "%s sent an unexpected frame%s", "");
+        return transport_error(c, st, c->greeted ? "%s sent an unexpected frame%s" : NOT_KEHUD, "");
     }
     Kehu__V1__Response *resp = f->response;
     f->response = NULL;
@@ -376,12 +382,13 @@ static int read_some(kehu_client *c, int64_t deadline, struct kehu_status *st)
     uint8_t buf[65536];
     ssize_t n = recv(c->fd, buf, sizeof buf, 0);
     if (n == 0)
-        return transport_error(c, st, "%s closed the connection%s", "");
+        return transport_error(c, st, c->greeted || !c->received ? "%s closed the connection%s" : NOT_KEHUD, "");
     if (n < 0) {
         if (errno == EINTR || errno == EAGAIN)
             return 0;
         return transport_error(c, st, "connection to %s lost: %s", strerror(errno));
     }
+    c->received += (uint64_t)n;
     if (wire_decoder_feed(&c->dec, buf, (size_t)n) == WIRE_NOMEM)
         return transport_error(c, st, "%s: out of memory%s", "");
     for (;;) {
@@ -391,10 +398,10 @@ static int read_some(kehu_client *c, int64_t deadline, struct kehu_status *st)
         if (r == WIRE_NEED_MORE)
             return 0;
         if (r != WIRE_FRAME)
-            return transport_error(c, st, "%s sent an oversized frame%s", "");
+            return transport_error(c, st, c->greeted ? "%s sent an oversized frame%s" : NOT_KEHUD, "");
         Kehu__V1__Frame *f = kehu__v1__frame__unpack(NULL, len, payload);
         if (!f)
-            return transport_error(c, st, "%s sent a malformed frame%s", "");
+            return transport_error(c, st, c->greeted ? "%s sent a malformed frame%s" : NOT_KEHUD, "");
         if (handle_frame(c, f, st) < 0)
             return -1;
     }
@@ -562,10 +569,13 @@ static int handshake(kehu_client *c, struct kehu_status *st)
     Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
     req.op_case = KEHU__V1__REQUEST__OP_HELLO;
     req.hello = &hello;
+    c->greeted = 0;
+    c->received = 0;
     Kehu__V1__Response *resp = kehu_call(c, &req, st);
     if (!resp)
         return -1;
     int code = st->code;
+    c->greeted = 1;
     if (code == KEHU__V1__CODE__OK && resp->result_case == KEHU__V1__RESPONSE__RESULT_HELLO)
         snprintf(c->server_name, sizeof c->server_name, "%s", resp->hello->server ? resp->hello->server : "");
     kehu_response_free(resp);

@@ -433,10 +433,29 @@ static void test_cli(void **state)
     it_cli_expect(&cli_li, kehu(&cli_li, NULL, IT_ARGS("audit", "verify", "--json")), 1, "\"code\": \"PERMISSION_DENIED\"");
 
     it_cli_expect(&cli_aud, kehu(&cli_aud, NULL, IT_ARGS("audit", "verify")), 0, "intact");
-    it_cli_expect(&cli_aud, kehu(&cli_aud, NULL, IT_ARGS("audit", "verify", "--json")), 0, "\"ok\": true");
+    it_cli_expect(&cli_aud, kehu(&cli_aud, NULL, IT_ARGS("audit", "verify", "--full", "--json")), 0, "\"ok\": true");
     assert_int_equal(cli_aud.out[0], '{');
     assert_true(it_cli_json_num(&cli_aud, "rows") > 20);
     assert_int_equal(it_cli_json_num(&cli_aud, "bad_seq"), 0);
+    assert_int_equal(it_cli_json_num(&cli_aud, "from_seq"), 0);
+    assert_non_null(strstr(cli_aud.out, "\"full\": true"));
+    /* without --full: from the checkpoint the last verify left, the rows since only */
+    long long head = it_cli_json_num(&cli_aud, "last_seq");
+    it_cli_expect(&cli_aud, kehu(&cli_aud, NULL, IT_ARGS("audit", "verify", "--json")), 0, "\"ok\": true");
+    assert_true(it_cli_json_num(&cli_aud, "from_seq") >= head);
+    assert_true(it_cli_json_num(&cli_aud, "rows") < 20);
+    it_cli_expect(&cli_aud, kehu(&cli_aud, NULL, IT_ARGS("audit", "verify")), 0, "after the checkpoint at seq");
+    /* kehu_app reads the checkpoints but cannot write one */
+    PGconn *app = PQconnectdb(it_env.app_conninfo);
+    assert_int_equal(PQstatus(app), CONNECTION_OK);
+    assert_true(it_pg_i64(app, "SELECT count(*) FROM audit_checkpoint") > 0);
+    PGresult *res = PQexec(app, "INSERT INTO audit_checkpoint (seq, hash, rows_checked, from_seq) VALUES (999999, '\\x00', 0, 0)");
+    assert_int_equal(PQresultStatus(res), PGRES_FATAL_ERROR);
+    PQclear(res);
+    res = PQexec(app, "UPDATE audit_checkpoint SET hash = '\\x00'");
+    assert_int_equal(PQresultStatus(res), PGRES_FATAL_ERROR);
+    PQclear(res);
+    PQfinish(app);
 }
 
 /* The seq of a row that is surely written (not one of the last few). */
@@ -456,30 +475,52 @@ static void tamper(const char *sql)
     PQclear(sql_ok(all));
 }
 
+/* The newest checkpoint, after making sure one covers every row written so far. */
+static long long checkpoint_now(void)
+{
+    it_cli_expect(&cli_aud, kehu(&cli_aud, NULL, IT_ARGS("audit", "verify")), 0, "intact");
+    return sql_num("SELECT max(seq) FROM audit_checkpoint");
+}
+
+/* Waits until the trail holds a row after seq. */
+static void rows_after(long long seq)
+{
+    for (int i = 0; i < 100 && sql_num("SELECT coalesce(max(seq), 0) FROM audit_log") <= seq; i++) {
+        kehu_response_free(get(org.li, cust, C(OK)));
+        usleep(20000);
+    }
+    assert_true(sql_num("SELECT coalesce(max(seq), 0) FROM audit_log") > seq);
+}
+
 static void test_verify_finds_tampering(void **state)
 {
     (void)state;
+    long long cp = checkpoint_now();
     long long k = middle_seq();
+    assert_true(k < cp);
     char sql[512], want[128];
     PGresult *saved = sql_ok("SELECT seq, detail FROM audit_log WHERE seq = (SELECT max(seq) / 2 FROM audit_log)");
     char *detail = PQescapeLiteral(owner, PQgetvalue(saved, 0, 1), strlen(PQgetvalue(saved, 0, 1)));
 
-    /* one field of one row changed */
+    /* one field of one row before the checkpoint changed: the walk from the
+     * checkpoint does not see it, the full walk does */
     snprintf(sql, sizeof sql, "UPDATE audit_log SET detail = 'nothing to see' WHERE seq = %lld", k);
     tamper(sql);
+    it_cli_expect(&cli_aud, kehu(&cli_aud, NULL, IT_ARGS("audit", "verify")), 0, "after the checkpoint");
     snprintf(want, sizeof want, "seq %lld: edited", k);
-    it_cli_expect(&cli_aud, kehu(&cli_aud, NULL, IT_ARGS("audit", "verify")), 1, want);
-    it_cli_expect(&cli_aud, kehu(&cli_aud, NULL, IT_ARGS("audit", "verify", "--json")), 1, "\"reason\": \"edited\"");
+    it_cli_expect(&cli_aud, kehu(&cli_aud, NULL, IT_ARGS("audit", "verify", "--full")), 1, want);
+    it_cli_expect(&cli_aud, kehu(&cli_aud, NULL, IT_ARGS("audit", "verify", "--full", "--json")), 1,
+                  "\"reason\": \"edited\"");
     assert_int_equal(it_cli_json_num(&cli_aud, "bad_seq"), k);
 
-    /* the row re-hashed to match its new content: it no longer follows... its successor no longer follows it */
+    /* the row re-hashed to match its new content: its successor no longer follows it */
     snprintf(sql, sizeof sql,
              "UPDATE audit_log SET hash = audit_hash(prev_hash, seq, at, user_id, username, peer, action,"
              " customer_ids, detail, result) WHERE seq = %lld",
              k);
     tamper(sql);
     snprintf(want, sizeof want, "seq %lld: chain broken", k + 1);
-    it_cli_expect(&cli_aud, kehu(&cli_aud, NULL, IT_ARGS("audit", "verify")), 1, want);
+    it_cli_expect(&cli_aud, kehu(&cli_aud, NULL, IT_ARGS("audit", "verify", "--full")), 1, want);
 
     /* put back as it was (the hash is a function of the fields): the chain is whole again */
     snprintf(sql, sizeof sql,
@@ -490,29 +531,57 @@ static void test_verify_finds_tampering(void **state)
     PQfreemem(detail);
     PQclear(saved);
     tamper(sql);
-    it_cli_expect(&cli_aud, kehu(&cli_aud, NULL, IT_ARGS("audit", "verify")), 0, "intact");
+    it_cli_expect(&cli_aud, kehu(&cli_aud, NULL, IT_ARGS("audit", "verify", "--full")), 0, "intact");
 
-    /* the newest rows cut off leave a whole chain: only a head noted before shows it */
-    it_cli_expect(&cli_aud, kehu(&cli_aud, NULL, IT_ARGS("audit", "verify", "--json")), 0, "\"ok\": true");
+    /* a row after the newest checkpoint changed: the walk from the checkpoint finds it */
+    cp = checkpoint_now();
+    rows_after(cp + 2);
+    snprintf(sql, sizeof sql, "UPDATE audit_log SET detail = 'nothing to see' WHERE seq = %lld", cp + 2);
+    tamper(sql);
+    snprintf(want, sizeof want, "seq %lld: edited", cp + 2);
+    it_cli_expect(&cli_aud, kehu(&cli_aud, NULL, IT_ARGS("audit", "verify")), 1, want);
+    it_cli_expect(&cli_aud, kehu(&cli_aud, NULL, IT_ARGS("audit", "verify", "--json")), 1, "\"reason\": \"edited\"");
+    assert_int_equal(it_cli_json_num(&cli_aud, "from_seq"), cp);
+    /* a broken walk leaves no checkpoint behind */
+    assert_int_equal(sql_num("SELECT max(seq) FROM audit_checkpoint"), cp);
+    /* the checkpoint's own row changed (re-hashed, so that the rows after it no longer follow) */
+    snprintf(sql, sizeof sql,
+             "UPDATE audit_log SET detail = 'nothing to see' WHERE seq = %lld;"
+             " UPDATE audit_log SET hash = audit_hash(prev_hash, seq, at, user_id, username, peer, action,"
+             " customer_ids, detail, result) WHERE seq = %lld",
+             cp, cp);
+    tamper(sql);
+    snprintf(want, sizeof want, "seq %lld: edited", cp);
+    it_cli_expect(&cli_aud, kehu(&cli_aud, NULL, IT_ARGS("audit", "verify")), 1, want);
+
+    /* the newest rows cut off, checkpoint and all: the walk from the checkpoint misses its row */
+    snprintf(sql, sizeof sql, "DELETE FROM audit_log WHERE seq >= %lld", cp - 1);
+    tamper(sql);
+    snprintf(want, sizeof want, "seq %lld", cp);
+    it_cli_expect(&cli_aud, kehu(&cli_aud, NULL, IT_ARGS("audit", "verify")), 1, want);
+    /* the full walk sees a whole, shorter chain: only a head noted before shows the cut */
+    it_cli_expect(&cli_aud, kehu(&cli_aud, NULL, IT_ARGS("audit", "verify", "--full", "--json")), 0, "\"ok\": true");
     long long head = it_cli_json_num(&cli_aud, "last_seq");
     const char *h = strstr(cli_aud.out, "\"last_hash\": \"");
     assert_non_null(h);
     char headarg[128];
     snprintf(headarg, sizeof headarg, "%lld:%.64s", head, h + strlen("\"last_hash\": \""));
-    it_cli_expect(&cli_aud, kehu(&cli_aud, NULL, IT_ARGS("audit", "verify", "--head", headarg)), 0, "intact");
-    snprintf(sql, sizeof sql, "DELETE FROM audit_log WHERE seq >= %lld", head - 2);
+    it_cli_expect(&cli_aud, kehu(&cli_aud, NULL, IT_ARGS("audit", "verify", "--full", "--head", headarg)), 0, "intact");
+    snprintf(sql, sizeof sql, "DELETE FROM audit_log WHERE seq >= %lld; DELETE FROM audit_checkpoint WHERE seq >= %lld",
+             head - 2, head - 2);
     tamper(sql);
-    it_cli_expect(&cli_aud, kehu(&cli_aud, NULL, IT_ARGS("audit", "verify")), 0, "intact");
+    it_cli_expect(&cli_aud, kehu(&cli_aud, NULL, IT_ARGS("audit", "verify", "--full")), 0, "intact");
     snprintf(want, sizeof want, "seq %lld", head);
-    it_cli_expect(&cli_aud, kehu(&cli_aud, NULL, IT_ARGS("audit", "verify", "--head", headarg)), 1, want);
+    it_cli_expect(&cli_aud, kehu(&cli_aud, NULL, IT_ARGS("audit", "verify", "--full", "--head", headarg)), 1, want);
 
     /* a row removed from the middle */
     long long gone = middle_seq() + 1;
     snprintf(sql, sizeof sql, "DELETE FROM audit_log WHERE seq = %lld", gone);
     tamper(sql);
     snprintf(want, sizeof want, "seq %lld: missing", gone);
-    it_cli_expect(&cli_aud, kehu(&cli_aud, NULL, IT_ARGS("audit", "verify")), 1, want);
-    it_cli_expect(&cli_aud, kehu(&cli_aud, NULL, IT_ARGS("audit", "verify", "--json")), 1, "\"reason\": \"missing\"");
+    it_cli_expect(&cli_aud, kehu(&cli_aud, NULL, IT_ARGS("audit", "verify", "--full")), 1, want);
+    it_cli_expect(&cli_aud, kehu(&cli_aud, NULL, IT_ARGS("audit", "verify", "--full", "--json")), 1,
+                  "\"reason\": \"missing\"");
     assert_int_equal(it_cli_json_num(&cli_aud, "bad_seq"), gone);
 }
 

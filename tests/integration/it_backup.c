@@ -29,7 +29,7 @@
 
 static struct it_cli li;       /* a second token store: li.lei, an account manager */
 static struct it_cli auditor;  /* zhao.min */
-static long long corp_id, first_id;
+static long long corp_id, first_id, idnum_id;
 
 static int kehu(const char *const *env, const char *const *args)
 {
@@ -133,6 +133,11 @@ static void test_load(void **state)
            0, NULL);
     write_file(path_in(&it_kehu, "合同.txt"), "合同 第一条：……\n", 0644);
     expect(kehu(NULL, ARGS("doc", "put", id, "合同.txt")), 0, NULL);
+    /* a customer with an ID number (sealed with kehud's key, which no backup holds): NCUST + 2 customers */
+    expect(kehu(NULL, ARGS("customer", "add", "--name", "陈身份", "--id-number", "11010519491231002X", "--branch",
+                           "上海分行", "--owner", "li.lei", "--json")),
+           0, NULL);
+    idnum_id = it_cli_json_num(&it_kehu, "id");
     expect(kehu(NULL, ARGS("customer", "search", "wangwei", "--json")), 0, "王伟");
     first_id = it_cli_json_num(&it_kehu, "id");
     expect(kehu(NULL, ARGS("grade", "run", "--json")), 0, NULL);
@@ -155,8 +160,8 @@ static void test_stats(void **state)
 {
     (void)state;
     expect(kehu(NULL, ARGS("admin", "stats", "--json")), 0, "\"customers_by_status\"");
-    assert_int_equal(it_cli_json_num(&it_kehu, "customers"), NCUST + 1);
-    assert_int_equal(it_cli_json_num(&it_kehu, "active"), NCUST + 1);
+    assert_int_equal(it_cli_json_num(&it_kehu, "customers"), NCUST + 2);
+    assert_int_equal(it_cli_json_num(&it_kehu, "active"), NCUST + 2);
     assert_int_equal(it_cli_json_num(&it_kehu, "users_enabled"), 3);
     assert_int_equal(it_cli_json_num(&it_kehu, "contacts"), 2);
     /* the visit, the next call and the calls churn warnings planned */
@@ -166,7 +171,7 @@ static void test_stats(void **state)
     assert_int_equal(it_cli_json_num(&it_kehu, "transactions"), sql_count("SELECT count(*) FROM txn"));
     assert_int_equal(it_cli_json_num(&it_kehu, "documents"), 1);
     assert_int_equal(it_cli_json_num(&it_kehu, "grading_runs"), 1);
-    assert_int_equal(it_cli_json_num(&it_kehu, "last_run_customers"), NCUST + 1);
+    assert_int_equal(it_cli_json_num(&it_kehu, "last_run_customers"), NCUST + 2);
     assert_int_equal(it_cli_json_num(&it_kehu, "schema_version"), it_cli_json_num(&it_kehu, "schema_expected"));
     assert_true(it_cli_json_num(&it_kehu, "database_bytes") > 1000000);
     assert_true(it_cli_json_num(&it_kehu, "connections") >= 1);
@@ -274,6 +279,58 @@ static int run_cmd(const char *const *argv, const char *const *env, char *out, s
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+/* The restored base with its ID number key lost: a kehud given another key
+ * refuses to start, saying why and how to go on; started without ID
+ * numbers it serves everything else, the numbers shown as unavailable, and
+ * refuses to store new ones. Returns whether all held (failing in place). */
+#define WRONG_KEY "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+static int restored_key(struct th_env *e2, const char *server)
+{
+    char id[24];
+    snprintf(id, sizeof id, "%lld", idnum_id);
+    expect(kehu(NULL, ARGS("customer", "show", id, "--json", "--server", server)), 0,
+           "\"id_number\": \"11010519491231002X\"");
+    if (th_kehud_start(e2, ARGS("--id-key", WRONG_KEY)) == 0)
+        fail_msg("kehud started on the restored base with a wrong ID number key");
+    assert_true(e2->kehud_status != 0);
+    char log[600], text[65536];
+    snprintf(log, sizeof log, "%s/kehud.log", e2->dir);
+    FILE *f = fopen(log, "r");
+    assert_non_null(f);
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = 0;
+    if (!strstr(text, "is not the key this database's ID numbers were sealed with") ||
+        !strstr(text, "without_id_numbers"))
+        fail_msg("kehud's refusal of a wrong key does not say why:\n%s", text);
+
+    assert_int_equal(th_kehud_start(e2, ARGS("--id-key", WRONG_KEY, "--without-id-numbers", "1")), 0);
+    expect(kehu(ENV(ADMIN_PW), ARGS("login", "admin", "--server", server)), 0, NULL);
+    expect(kehu(NULL, ARGS("customer", "show", id, "--json", "--server", server)), 0,
+           "\"id_number\": \"(unavailable)\"");
+    expect(kehu(NULL, ARGS("customer", "list", "--all", "--json", "--server", server)), 0, "(unavailable)");
+    assert_non_null(strstr(it_kehu.out, "上海武当贸易有限公司"));
+    expect(kehu(NULL, ARGS("customer", "export", "--output", "without-ids.csv", "--server", server)), 0, NULL);
+    f = fopen(path_in(&it_kehu, "without-ids.csv"), "r");
+    assert_non_null(f);
+    n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = 0;
+    assert_non_null(strstr(text, "(unavailable)"));
+    assert_non_null(strstr(text, "上海武当贸易有限公司"));
+    /* li sees it masked as anyone else would: there is nothing to mask */
+    /* a new number cannot be sealed: refused, saying why */
+    expect(kehu(NULL, ARGS("customer", "add", "--name", "新身份", "--id-number", "310101199001011234", "--branch",
+                           "上海分行", "--owner", "li.lei", "--server", server)),
+           1, "without its ID number key");
+    assert_non_null(strstr(it_kehu.err, "FAILED_PRECONDITION"));
+    /* everything else is written as usual */
+    expect(kehu(NULL, ARGS("customer", "add", "--name", "无证件客户", "--branch", "上海分行", "--owner", "li.lei",
+                           "--server", server)),
+           0, NULL);
+    return 1;
+}
+
 static void test_backup_restore(void **state)
 {
     (void)state;
@@ -309,6 +366,21 @@ static void test_backup_restore(void **state)
     assert_non_null(strstr(it_kehu.out, "sha256:"));
     assert_non_null(strstr(it_kehu.out, "bytes)"));
 
+    /* each backup is one audit row (not one per chunk), naming its size and hash */
+    pg = it_pg_open();
+    long long rows = 0;
+    for (int wait = 0; wait < 100 && rows < 2; wait++) {
+        rows = it_pg_i64(pg, "SELECT count(*) FROM audit_log WHERE action = 'admin_backup' AND username = 'admin'");
+        if (rows < 2)
+            usleep(20000);
+    }
+    assert_int_equal(rows, 2);
+    char q[200];
+    snprintf(q, sizeof q, "SELECT count(*) FROM audit_log WHERE action = 'admin_backup' AND result = 'ok'"
+                          " AND detail LIKE '%%%lld bytes, sha256 %.64s'", size, sha);
+    assert_int_equal(it_pg_i64(pg, q), 1);
+    PQfinish(pg);
+
     /* restore into a fresh cluster with the documented script */
     struct th_env e2;
     assert_int_equal(th_pg_create(&e2), 0);
@@ -322,11 +394,34 @@ static void test_backup_restore(void **state)
         fail_msg("scripts/restore exited %d:\n%s", rc, out);
     }
     assert_non_null(strstr(out, "schema is up to date"));
+    /* kehud serves the restored base as kehu_app, which has a fresh password
+     * (the restore made the role without one), never as the owner */
+    assert_non_null(strstr(out, "user=kehu_app"));
+    char app_pw_file[400];
+    snprintf(app_pw_file, sizeof app_pw_file, "%s.kehu_app.password", dump);
+    struct stat pst;
+    assert_int_equal(stat(app_pw_file, &pst), 0);
+    assert_int_equal(pst.st_mode & 0777, 0600);
+    PGconn *roles = PQconnectdb(e2.conninfo);
+    assert_int_equal(it_pg_i64(roles, "SELECT count(*) FROM pg_authid WHERE rolname = 'kehu_app'"
+                                      " AND rolpassword IS NOT NULL AND NOT rolsuper AND rolcanlogin"),
+                     1);
+    PQfinish(roles);
     /* a second restore into the now full database is refused, changing nothing */
     rc = run_cmd(ARGS("/bin/bash", restore, dump, "--db", e2.conninfo), ENV(kehud_env, "KEHUD_ID_KEY=" TH_ID_KEY),
                  out, sizeof out);
     assert_int_equal(rc, 1);
     assert_non_null(strstr(out, "not empty"));
+
+    /* a restore given the wrong key: the base is restored, but the script says the key does not fit (exit 1) */
+    struct th_env e3;
+    assert_int_equal(th_pg_create(&e3), 0);
+    rc = run_cmd(ARGS("/bin/bash", restore, dump, "--db", e3.conninfo),
+                 ENV(kehud_env, "KEHUD_ID_KEY=00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"), out,
+                 sizeof out);
+    th_env_down(&e3);
+    if (rc != 1 || !strstr(out, "is not the one this backup's ID numbers were sealed with"))
+        fail_msg("scripts/restore with a wrong key exited %d:\n%s", rc, out);
 
     PGconn *restored = PQconnectdb(e2.conninfo);
     long long upto = it_pg_i64(restored, "SELECT coalesce(max(seq), 0) FROM audit_log");
@@ -358,7 +453,7 @@ static void test_backup_restore(void **state)
         th_env_down(&e2);
         fail_msg("the restored base differs:\n%s", diff);
     }
-    assert_non_null(strstr(before, "\ncustomer|101|"));
+    assert_non_null(strstr(before, "\ncustomer|102|"));
     assert_non_null(strstr(before, "\ngrade_history|"));
     free(before);
     free(after);
@@ -381,9 +476,62 @@ static void test_backup_restore(void **state)
     char copy_out[sizeof it_kehu.out], copy_err[sizeof it_kehu.err];
     memcpy(copy_out, it_kehu.out, sizeof copy_out);
     memcpy(copy_err, it_kehu.err, sizeof copy_err);
+    if (ok)
+        ok = restored_key(&e2, server);
     th_env_down(&e2);
     if (!ok)
         fail_msg("on the restored base:\nstdout: %s\nstderr: %s", copy_out, copy_err);
+}
+
+/* The documented restore into a fresh cluster of its own: the kehud.conf it
+ * leaves serves as kehu_app with the password it set, the owner only in
+ * db_owner (as scripts/up writes it), so kehud does not run as the
+ * superuser and the audit trail stays protected. */
+static void test_restore_var(void **state)
+{
+    (void)state;
+    const char *dump = path_in(&it_kehu, "base.dump");
+    assert_true(exists(dump));
+    char dir[] = "/var/tmp/kehu-it-restore-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    chmod(dir, 0755); /* the postgres user must reach it */
+    char var[300], restore[512], kehud_env[600], pgport[40], out[8192];
+    snprintf(var, sizeof var, "%s/var", dir);
+    snprintf(restore, sizeof restore, "%s/scripts/restore", KEHU_SOURCE_DIR);
+    snprintf(kehud_env, sizeof kehud_env, "KEHUD_BIN=%s", it_env.kehud_bin);
+    snprintf(pgport, sizeof pgport, "KEHU_PG_PORT=%d", th_free_port());
+    int rc = run_cmd(ARGS("/bin/bash", restore, dump, "--var", var), ENV(kehud_env, pgport, "KEHUD_ID_KEY=" TH_ID_KEY),
+                     out, sizeof out);
+    char conf[4096] = "", app_pw[128] = "", path[400];
+    snprintf(path, sizeof path, "%s/kehud.conf", var);
+    FILE *f = fopen(path, "r");
+    if (f) {
+        conf[fread(conf, 1, sizeof conf - 1, f)] = 0;
+        fclose(f);
+    }
+    snprintf(path, sizeof path, "%s/pg-app.password", var);
+    f = fopen(path, "r");
+    if (f) {
+        if (!fgets(app_pw, sizeof app_pw, f))
+            app_pw[0] = 0;
+        fclose(f);
+    }
+    app_pw[strcspn(app_pw, "\n")] = 0;
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        print_message("could not remove %s\n", dir);
+    if (rc != 0)
+        fail_msg("scripts/restore --var exited %d:\n%s", rc, out);
+    const char *db = strstr(conf, "\ndb = ");
+    if (!db || !strstr(conf, "\ndb_owner = ") || strlen(app_pw) < 32)
+        fail_msg("kehud.conf after restore:\n%s", conf);
+    char want[200];
+    snprintf(want, sizeof want, "user=kehu_app dbname=kehu password=%s\n", app_pw);
+    const char *eol = strchr(db + 1, '\n');
+    if (!strstr(db, want) || strstr(db, want) > eol)
+        fail_msg("kehud.conf does not serve as kehu_app with its password:\n%s", conf);
+    assert_non_null(strstr(strstr(conf, "\ndb_owner = "), "user=kehu "));
 }
 
 /* ---- pg_dump failing, and stopped when the client goes */
@@ -415,6 +563,55 @@ static void test_pg_dump_fails(void **state)
     assert_false(exists(path_in(&it_kehu, "failed.dump.part")));
 }
 
+/* A backup of 3,000,000 bytes: chunks of 512 KiB and the rest, one audit row. */
+static void test_chunks_and_one_record(void **state)
+{
+    (void)state;
+    const char *fake = path_in(&it_kehu, "sized-pg_dump");
+    write_file(fake, "#!/bin/sh\nhead -c 3000000 /dev/zero\n", 0755);
+    serve_with_pg_dump(fake);
+    PGconn *pg = it_pg_open();
+    const char *count = "SELECT count(*) FROM audit_log WHERE action = 'admin_backup'";
+    usleep(100000); /* the records of earlier backups are written */
+    long long before = it_pg_i64(pg, count);
+
+    kehu_client *c = it_admin();
+    Kehu__V1__AdminBackup m = KEHU__V1__ADMIN_BACKUP__INIT;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_ADMIN_BACKUP;
+    req.admin_backup = &m;
+    uint64_t total = 0;
+    int chunks = 0, done = 0;
+    while (!done) {
+        Kehu__V1__Response *r = it_call(c, &req, KEHU__V1__CODE__OK);
+        const Kehu__V1__AdminBackupChunk *ch = r->admin_backup;
+        done = ch->done;
+        if (!done)
+            assert_int_equal(ch->data.len, 512 * 1024);
+        total += ch->data.len;
+        chunks++;
+        m.backup_id = ch->backup_id;
+        m.offset = total;
+        kehu_response_free(r);
+        assert_true(chunks < 20);
+    }
+    kehu_close(c);
+    assert_int_equal(total, 3000000);
+    assert_int_equal(chunks, 6); /* 5 x 512 KiB + 378,560 bytes */
+    long long after = before;
+    for (int i = 0; i < 100 && after == before; i++) {
+        usleep(20000);
+        after = it_pg_i64(pg, count);
+    }
+    usleep(100000);
+    assert_int_equal(it_pg_i64(pg, count) - before, 1);
+    assert_int_equal(it_pg_i64(pg, "SELECT count(*) FROM audit_log WHERE action = 'admin_backup'"
+                                   " AND detail LIKE '%: 3000000 bytes, sha256 %'"),
+                     1);
+    PQfinish(pg);
+    serve_with_pg_dump(NULL);
+}
+
 static void test_client_goes_away(void **state)
 {
     (void)state;
@@ -433,7 +630,7 @@ static void test_client_goes_away(void **state)
     req.admin_backup = &m;
     Kehu__V1__Response *r = it_call(c, &req, KEHU__V1__CODE__OK);
     assert_int_equal(r->result_case, KEHU__V1__RESPONSE__RESULT_ADMIN_BACKUP);
-    assert_true(r->admin_backup->data.len > 0 && r->admin_backup->data.len <= 512 * 1024);
+    assert_int_equal(r->admin_backup->data.len, 512 * 1024); /* whole chunks, not what one pipe read gave */
     assert_false(r->admin_backup->done);
     uint64_t id = r->admin_backup->backup_id;
     uint64_t got = r->admin_backup->data.len;
@@ -463,6 +660,17 @@ static void test_client_goes_away(void **state)
     }
     if (!gone)
         fail_msg("pg_dump (pid %d) still runs 5 s after its client left", pid);
+    /* the backup let go of between chunks still has its one audit record */
+    PGconn *pg = it_pg_open();
+    long long abandoned = 0;
+    for (int i = 0; i < 100 && !abandoned; i++) {
+        abandoned = it_pg_i64(pg, "SELECT count(*) FROM audit_log WHERE action = 'admin_backup'"
+                                  " AND result = 'UNAVAILABLE' AND detail LIKE '%abandoned by the client after 1048576 bytes'");
+        if (!abandoned)
+            usleep(20000);
+    }
+    PQfinish(pg);
+    assert_int_equal(abandoned, 1);
 
     /* kehud stopping (SIGTERM) in the middle of a backup stops pg_dump too, and exits cleanly */
     c = it_admin();
@@ -502,7 +710,9 @@ int main(void)
         cmocka_unit_test(test_stats),
         cmocka_unit_test(test_refused),
         cmocka_unit_test(test_backup_restore),
+        cmocka_unit_test(test_restore_var),
         cmocka_unit_test(test_pg_dump_fails),
+        cmocka_unit_test(test_chunks_and_one_record),
         cmocka_unit_test(test_client_goes_away),
     };
     return it_finish(cmocka_run_group_tests(tests, setup, teardown));

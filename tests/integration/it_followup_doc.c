@@ -312,7 +312,8 @@ static void test_plan_for_someone(void **state)
     /* someone who may not change this customer cannot be made to do it */
     expect_field(plan(mgr, a, "call", day(1), NULL, "zhang.wei", C(INVALID_ARGUMENT)), "user");
     expect_field(plan(mgr, a, "call", day(1), NULL, "bj.am", C(INVALID_ARGUMENT)), "user");
-    expect_field(plan(mgr, a, "call", day(1), NULL, "chen.jing", C(INVALID_ARGUMENT)), "user");
+    /* a service agent may be given a call-back: logging contacts (log_contact) covers the branch */
+    kehu_response_free(plan(mgr, a, "call", day(1), NULL, "chen.jing", C(OK)));
     expect_field(plan(mgr, a, "call", day(1), NULL, "no.such.user", C(NOT_FOUND)), "user");
 
     /* a customer without an owner: the one who planned it */
@@ -338,9 +339,9 @@ static void test_followup_access(void **state)
     kehu_response_free(log_fu(zhang, a, "visit", NULL, NULL, NULL, C(NOT_FOUND)));
     kehu_response_free(list_fu(zhang, a, C(NOT_FOUND)));
     kehu_response_free(list_fu(bj, a, C(NOT_FOUND)));
-    /* a service agent reads, but plans nothing */
+    /* a service agent reads, and plans and logs contacts (log_contact), on the branch's customers */
     kehu_response_free(list_fu(agent, a, C(OK)));
-    kehu_response_free(plan(agent, a, "visit", day(1), NULL, NULL, C(PERMISSION_DENIED)));
+    kehu_response_free(plan(agent, a, "visit", day(1), NULL, NULL, C(OK)));
 
     /* an account manager sees only their own due list */
     expect_field(due(li, "zhang.wei", 0, C(PERMISSION_DENIED)), "user");

@@ -46,7 +46,9 @@
  *     of amount over the window is > 0. margin / sales uses that sum, a
  *     missing margin counting 0; the window's halves split at D − window/2
  *     months, that day in the first half; their sales are sums of amount.
- *  4. won_back needs a purchase before the first one in (D − silent_days, D];
+ *  4. won_back needs a purchase before the first one in (D − silent_days, D],
+ *     and the last run's computed lifecycle silent, churned or won_back (a
+ *     first grading never says won back);
  *     loyal counts only months of purchases on or before D.
  *  5. Counts, moves, "changed", history and the report are about effective
  *     grades (overrides applied). A first grading is a change from "" (so
@@ -371,6 +373,8 @@ struct policy {
     int c_days, cc_days, ccc_days, b_days;
     int service_contacts, price_bp, quality_bp, growth_bp;
     int recent_days, drop_bp, baseline_days, min_baseline;
+    int cycle_months, cycle_min, cycle_silent10, cycle_churned10; /* the purchase cycle; factors × 10 */
+    int credit_floor; /* position of abc.credit_floor among the credit grades (1 AAA ... 9 C); 100 none */
 };
 
 /* the defaults of docs/grading.md */
@@ -385,6 +389,8 @@ static struct policy pol = {
     .c_days = 180, .cc_days = 90, .ccc_days = 60, .b_days = 30,
     .service_contacts = 6, .price_bp = 1000, .quality_bp = 3000, .growth_bp = 2000,
     .recent_days = 90, .drop_bp = 5000, .baseline_days = 365, .min_baseline = 3,
+    .cycle_months = 24, .cycle_min = 4, .cycle_silent10 = 20, .cycle_churned10 = 40,
+    .credit_floor = 6, /* B */
 };
 
 /* ---------------------------------------------------------------- the model */
@@ -479,6 +485,10 @@ static void set(struct expect *e, int d, const char *grade)
 }
 
 /* Everything about one customer on D but its ABC grade. */
+static int was_lapsed(int i);
+
+static const char *ovr_grade_at(int c, int dim, int D);
+
 static void eval_one(const struct policy *p, int D, int i, struct expect *e)
 {
     const struct cust *c = &cs[i];
@@ -503,6 +513,7 @@ static void eval_one(const struct policy *p, int D, int i, struct expect *e)
     int rec_lo = D - p->recent_days, base_lo = rec_lo - p->baseline_days;
     int64_t rec_n = 0, base_n = 0, rec_amt = 0, base_amt = 0;
     int lastp = NONE, won_first = NONE, won_prev = NONE;
+    int cyc_lo = add_months(D, -p->cycle_months), cyc_first = NONE, cyc_n = 0;
     for (int k = c->t0; k < c->t0 + c->tn; k++) { /* by date */
         const struct txn *t = &tx[k];
         if (t->date > D)
@@ -526,6 +537,11 @@ static void eval_one(const struct policy *p, int D, int i, struct expect *e)
                 won_prev = lastp; /* the purchase before it (an earlier day: one of the same day would come first) */
             }
             lastp = t->date;
+            if (t->date > cyc_lo) {
+                if (cyc_first == NONE)
+                    cyc_first = t->date;
+                cyc_n++;
+            }
             int mi = month_index(t->date);
             if (mi > dmonth - 12)
                 months |= 1u << (dmonth - mi);
@@ -538,15 +554,25 @@ static void eval_one(const struct policy *p, int D, int i, struct expect *e)
     e->last = lastp;
     e->metric = p->metric_margin ? wmargin : wsales;
 
-    /* lifecycle */
+    /* lifecycle, in the customer's own rhythm when it has one: the mean interval span / (n - 1) between its
+     * purchases in the cycle window; thresholds ceil(factor × interval), never below the fixed days */
     int idle = D - (lastp != NONE ? lastp : start);
     int nmonths = __builtin_popcount(months);
+    int has_cycle = cyc_n >= p->cycle_min, silent_t = p->silent_days, churned_t = p->churned_days;
+    if (has_cycle) {
+        int64_t span = lastp - cyc_first, den = 10LL * (cyc_n - 1);
+        int64_t st_ = (p->cycle_silent10 * span + den - 1) / den, ct_ = (p->cycle_churned10 * span + den - 1) / den;
+        if (st_ > silent_t)
+            silent_t = (int)st_;
+        if (ct_ > churned_t)
+            churned_t = (int)ct_;
+    }
     const char *life;
-    if (idle >= p->churned_days)
+    if (idle >= churned_t)
         life = "churned";
-    else if (idle >= p->silent_days)
+    else if (idle >= silent_t)
         life = "silent";
-    else if (won_first != NONE && won_prev != NONE && won_first - won_prev >= p->silent_days)
+    else if (won_first != NONE && won_prev != NONE && won_first - won_prev >= p->silent_days && was_lapsed(i))
         life = "won_back";
     else if (e->is_new)
         life = "new";
@@ -556,8 +582,10 @@ static void eval_one(const struct policy *p, int D, int i, struct expect *e)
         life = "active";
     set(e, D_LIFE, life);
     snprintf(e->why[D_LIFE], sizeof e->why[D_LIFE],
-             "start %s, last purchase %s, idle %d, first recent purchase %s after %s, %d of 12 months, new %d",
-             dstr(start), dstr(lastp), idle, dstr(won_first), dstr(won_prev), nmonths, e->is_new);
+             "start %s, last purchase %s, idle %d (silent at %d, churned at %d: %d purchases since %s), first recent"
+             " purchase %s after %s, %d of 12 months, new %d",
+             dstr(start), dstr(lastp), idle, silent_t, churned_t, cyc_n, dstr(cyc_first), dstr(won_first),
+             dstr(won_prev), nmonths, e->is_new);
 
     /* volume */
     int vp;
@@ -652,7 +680,8 @@ static void eval_one(const struct policy *p, int D, int i, struct expect *e)
             if (lhs < rhs)
                 e->reasons |= R_AMOUNT;
         }
-        if (strcmp(life, "silent") == 0)
+        /* only an established customer: a baseline of purchases or a known rhythm */
+        if (strcmp(life, "silent") == 0 && (base_n >= p->min_baseline || has_cycle))
             e->reasons |= R_SILENT;
     }
 }
@@ -703,6 +732,21 @@ static void model_eval(const struct policy *p, int D, struct expect *e)
         }
         k = end;
     }
+    /* the credit gate: A only with effective credit (an override or assessment counts) at or above the floor */
+    static const char *const credits[] = { "AAA", "AA", "A", "BBB", "BB", "B", "CCC", "CC", "C" };
+    for (int i = 0; i < ncs; i++) {
+        if (!e[i].graded || strcmp(e[i].g[D_ABC], "A") != 0)
+            continue;
+        const char *credit = ovr_grade_at(i, D_CREDIT, D);
+        if (!credit)
+            credit = e[i].g[D_CREDIT];
+        for (int k = 0; k < 9; k++)
+            if (!strcmp(credit, credits[k]) && k + 1 > p->credit_floor) {
+                set(&e[i], D_ABC, "B");
+                size_t len = strlen(e[i].why[D_ABC]);
+                snprintf(e[i].why[D_ABC] + len, sizeof e[i].why[D_ABC] - len, "; held at B by credit %s", credit);
+            }
+    }
     for (int i = 0; i < ncs; i++)
         if (e[i].graded && e[i].is_new) {
             set(&e[i], D_ABC, "C");
@@ -715,6 +759,7 @@ static void model_eval(const struct policy *p, int D, struct expect *e)
 /* ---------------------------------------------------------------- the generated customer base */
 
 static int cust_x, cust_y; /* the admin's override; the account manager's pending raise */
+static int cust_yearly;    /* buys every half year: its own rhythm keeps it active 120 days on */
 
 /* A credit history of n sales 10 days apart (each due 7 days after it; paid
  * 3 days after the sale, or 12 days after it, late, for the indices in
@@ -784,6 +829,15 @@ static void gen_crafted(void)
     monthly(c, DAY(2022, 1, 15), DAY(2024, 6, 15), 200000, 20);
     c = add_c("silent: last purchase D1-364", 0, DAY(2022, 1, 1));
     monthly(c, DAY(2022, 1, 16), DAY(2024, 6, 16), 200000, 20);
+    c = cust_yearly = add_c("buys twice a year (rhythm 182 days): not silent at D1 + 120", 0, DAY(2021, 1, 1));
+    for (int y = 2021; y <= 2025; y++) {
+        buy(c, DAY(y, 2, 15), 900000, 90000);
+        if (y < 2025)
+            buy(c, DAY(y, 8, 15), 900000, 90000);
+    }
+    c = add_c("silent at D1 (last purchase D1-100), back on D2-14: won back at D2", 0, DAY(2022, 2, 1));
+    monthly(c, DAY(2022, 2, 7), DAY(2025, 3, 7), 300000, 20);
+    buy(c, DAY(2025, 7, 1), 300000, 60000);
     c = add_c("won back after 121 days", 0, DAY(2022, 2, 1));
     monthly(c, DAY(2022, 2, 1), DAY(2024, 12, 1), 300000, 20);
     buy(c, DAY(2025, 4, 1), 300000, 60000);
@@ -1148,6 +1202,7 @@ static Kehu__V1__Response *grade_run(int dry, int D, const char *kind)
 {
     Kehu__V1__GradeRun m = KEHU__V1__GRADE_RUN__INIT;
     m.dry_run = dry;
+    m.live = !dry; /* the test moves the date forward run by run */
     m.as_of = (char *)dstr(D);
     m.kind = (char *)kind;
     Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
@@ -1294,6 +1349,15 @@ struct cstate {
 };
 static struct cstate *st;
 
+/* The last run computed the customer silent, churned or won back. */
+static int was_lapsed(int i)
+{
+    if (!st || !st[i].graded)
+        return 0;
+    const char *l = st[i].computed[D_LIFE];
+    return strcmp(l, "silent") == 0 || strcmp(l, "churned") == 0 || strcmp(l, "won_back") == 0;
+}
+
 struct ovr {
     int c, dim, active, until;
     grade_t grade;
@@ -1309,6 +1373,13 @@ static const struct ovr *ovr_at(int c, int dim, int D)
         if (ovrs[k].c == c && ovrs[k].dim == dim && ovrs[k].active && ovrs[k].until >= D)
             return &ovrs[k];
     return NULL;
+}
+
+/* The grade of the override in force on dimension dim, or NULL. */
+static const char *ovr_grade_at(int c, int dim, int D)
+{
+    const struct ovr *o = ovr_at(c, dim, D);
+    return o ? o->grade : NULL;
 }
 
 struct tally {
@@ -1639,6 +1710,10 @@ static void compare_customers(const char *label, const struct run_exp *re, int64
             check(cg->run_id == run_id, "%s: customer %lld [%s] run_id %lld, expected %lld (CustomerGrades.run_id: "
                   "the last run that graded it)", label, id, tag, (long long)cg->run_id, (long long)run_id);
             check(strcmp(cg->as_of, dstr(re->D)) == 0, "%s: customer %lld as_of %s", label, id, cg->as_of);
+            int held = strstr(e->why[D_ABC], "held at B") != NULL;
+            check((*cg->abc_note != 0) == held && (!held || strstr(cg->abc_note, "abc.credit_floor")),
+                  "%s: customer %lld [%s] abc_note '%s', expected %s (%s)", label, id, tag, cg->abc_note,
+                  held ? "held at B" : "none", e->why[D_ABC]);
         }
         if (re) { /* the history rows of this run: exactly the dimensions it changed */
             int nrun = 0;
@@ -2068,10 +2143,21 @@ static void test_load(void **state)
             int n = 0;
             for (int i = 0; i < ncs; i++)
                 n += e[i].graded && !strcmp(e[i].g[d], all[d][k]);
-            if (n == 0)
+            /* won back needs a lapse an earlier run saw: never on a first grading (R4 checks it) */
+            if (n == 0 && !(d == D_LIFE && !strcmp(all[d][k], "won_back")))
                 fail_msg("the generated data has no %s=%s as of %s: fix the generator", dim_names[d], all[d][k],
                          dstr(D1));
+            if (n != 0 && d == D_LIFE && !strcmp(all[d][k], "won_back"))
+                fail_msg("a first grading as of %s calls %d customers won back", dstr(D1), n);
         }
+    if (strcmp(e[cust_yearly].g[D_LIFE], "silent") == 0 || strcmp(e[cust_yearly].g[D_LIFE], "churned") == 0)
+        fail_msg("a customer buying twice a year is %s 120 days after its last purchase (%s)",
+                 e[cust_yearly].g[D_LIFE], e[cust_yearly].why[D_LIFE]);
+    int held = 0;
+    for (int i = 0; i < ncs; i++)
+        held += e[i].graded && strstr(e[i].why[D_ABC], "held at B") != NULL;
+    if (held == 0)
+        fail_msg("the generated data has no customer held at B by its credit as of %s: fix the generator", dstr(D1));
     int graded = 0, isnew = 0, ties = 0;
     for (int i = 0; i < ncs; i++) {
         graded += e[i].graded;
@@ -2251,6 +2337,10 @@ static void test_overrides_and_dry_run(void **state)
     check_same_result("R4 vs the dry run before it", dry->grade_run, r->grade_run);
     check(!strcmp(re.eff[cust_x][D_ABC], "A") && strcmp(re.e[cust_x].g[D_ABC], "A") != 0,
           "R4: model: X should be A by the override only");
+    int won = 0;
+    for (int i = 0; i < ncs; i++)
+        won += re.e[i].graded && !strcmp(re.e[i].g[D_LIFE], "won_back");
+    check(won > 0, "R4: model: nobody is won back at D2 (a customer silent at D1 bought again): fix the generator");
     compare_customers("R4", &re, id, 1);
     kehu_response_free(dry);
     kehu_response_free(r);

@@ -393,6 +393,7 @@ static Kehu__V1__Response *grade_run(kehu_client *c, int D, int dry, int code, s
     Kehu__V1__GradeRun m = KEHU__V1__GRADE_RUN__INIT;
     m.as_of = (char *)(D ? dstr(D) : "");
     m.dry_run = dry;
+    m.live = !dry; /* the test moves the date forward run by run */
     Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
     req.op_case = KEHU__V1__REQUEST__OP_GRADE_RUN;
     req.grade_run = &m;
@@ -1516,9 +1517,97 @@ static void test_concurrency(void **state)
     kehu_response_free(s.resp);
     kehu_close(a);
     /* and the next run may go */
-    r = grade_run(org.mgr, D2, 1, C(OK), NULL);
+    r = grade_run(org.admin, D2, 1, C(OK), NULL);
     kehu_response_free(r);
     checks_done("one run at a time");
+}
+
+/* A dry run of the given kind by c, answered with code. */
+static Kehu__V1__Response *run_kind(kehu_client *c, int D, const char *kind, int code)
+{
+    Kehu__V1__GradeRun m = KEHU__V1__GRADE_RUN__INIT;
+    m.as_of = (char *)dstr(D);
+    m.kind = (char *)kind;
+    m.dry_run = 1;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_GRADE_RUN;
+    req.grade_run = &m;
+    return it_call(c, &req, code);
+}
+
+/* Company-wide runs are head office's; a branch manager grades their own
+ * branch only: a lifecycle run at any time, a full run where ABC ranks
+ * within each branch. */
+static void test_branch_scope(void **state)
+{
+    (void)state;
+    int sh = 0, all = 0;
+    for (int i = 0; i < NC; i++) {
+        all += m2.graded[i];
+        sh += m2.graded[i] && cs[i].branch == SH;
+    }
+    Kehu__V1__Response *r = run_kind(org.mgr, D2, "full", C(FAILED_PRECONDITION));
+    check(strstr(r->status->message, "abc.scope") != NULL, "a branch manager's full run under company ranking: %s",
+          r->status->message);
+    kehu_response_free(r);
+    r = run_kind(org.mgr, D2, "lifecycle", C(OK));
+    check(r->grade_run && r->grade_run->customers == sh, "wang.fang's lifecycle run graded %lld customers, 上海分行 has %d",
+          r->grade_run ? (long long)r->grade_run->customers : -1LL, sh);
+    kehu_response_free(r);
+    struct kv branch_scope[] = { { "abc.scope", "branch" } }, company_scope[] = { { "abc.scope", "company" } };
+    kehu_response_free(policy_set(org.admin, branch_scope, 1, C(OK)));
+    r = run_kind(org.mgr, D2, "full", C(OK));
+    check(r->grade_run && r->grade_run->customers == sh, "wang.fang's full run graded %lld customers, 上海分行 has %d",
+          r->grade_run ? (long long)r->grade_run->customers : -1LL, sh);
+    kehu_response_free(r);
+    r = run_kind(org.admin, D2, "full", C(OK));
+    check(r->grade_run && r->grade_run->customers == all, "the admin's run graded %lld customers of %d",
+          r->grade_run ? (long long)r->grade_run->customers : -1LL, all);
+    kehu_response_free(r);
+    kehu_response_free(policy_set(org.admin, company_scope, 1, C(OK)));
+    kehu_response_free(run_kind(org.li, D2, "lifecycle", C(PERMISSION_DENIED)));
+    checks_done("grading scope");
+}
+
+/* A run dated before today is a back-test: computed, reported, rolled back;
+ * a live one only by an admin and never before the latest live run. */
+static void test_backtest(void **state)
+{
+    (void)state;
+    PGconn *pg = it_pg_open();
+    static const char *const digest =
+        "SELECT hashtextextended((SELECT count(*) FROM churn_warning)::text || '/' || (SELECT count(*) FROM followup)"
+        " || '/' || (SELECT count(*) FROM grading_run) || '/' || (SELECT count(*) FROM grade_history) || '/' ||"
+        " coalesce((SELECT string_agg(customer_id || ':' || recorded::text, ',' ORDER BY customer_id)"
+        " FROM customer_grade), ''), 0)";
+    int64_t before = it_pg_i64(pg, digest);
+    Kehu__V1__GradeRun m = KEHU__V1__GRADE_RUN__INIT;
+    m.as_of = (char *)dstr(D1 - 30);
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_GRADE_RUN;
+    req.grade_run = &m;
+    Kehu__V1__Response *r = it_call(org.admin, &req, C(OK));
+    check(r->grade_run && r->grade_run->backtest && r->grade_run->dry_run && r->grade_run->run_id == 0 &&
+              r->grade_run->customers > 0,
+          "a run as of %s is a back-test: backtest %d dry %d run %lld customers %lld", dstr(D1 - 30),
+          r->grade_run ? r->grade_run->backtest : -1, r->grade_run ? r->grade_run->dry_run : -1,
+          r->grade_run ? (long long)r->grade_run->run_id : -1LL, r->grade_run ? (long long)r->grade_run->customers : -1LL);
+    kehu_response_free(r);
+    check(it_pg_i64(pg, digest) == before, "a back-test changed grades, history, runs, warnings or tasks");
+    /* live: not before the latest live run; not by a branch manager */
+    m.live = 1;
+    r = it_call(org.admin, &req, C(FAILED_PRECONDITION));
+    check(!strcmp(r->status->field, "as_of") && strstr(r->status->message, "back-test"),
+          "a live run before the latest: %s [%s]", r->status->message, r->status->field);
+    kehu_response_free(r);
+    m.kind = "lifecycle";
+    r = it_call(org.mgr, &req, C(PERMISSION_DENIED));
+    check(!strcmp(r->status->field, "live"), "a branch manager's live back-dated run: %s [%s]", r->status->message,
+          r->status->field);
+    kehu_response_free(r);
+    check(it_pg_i64(pg, digest) == before, "a refused run changed something");
+    PQfinish(pg);
+    checks_done("back-tests");
 }
 
 static const Kehu__V1__ContactDue *find_contact(const Kehu__V1__Followups *f, int i, const char *kind)
@@ -1963,6 +2052,8 @@ int main(void)
         cmocka_unit_test(test_reports),
         cmocka_unit_test(test_permissions),
         cmocka_unit_test(test_concurrency),
+        cmocka_unit_test(test_branch_scope),
+        cmocka_unit_test(test_backtest),
         cmocka_unit_test(test_service_policy),
         cmocka_unit_test(test_cli),
         cmocka_unit_test(test_service_signals),

@@ -24,9 +24,10 @@ static kehu_client *sun, *hz;
 enum rel { R_OWN, R_TEAM, R_BRANCH, R_REGION, R_OTHER, NRELS };
 static const char *const rel_names[NRELS] = { "own", "same-team", "same-branch", "same-region", "other-branch" };
 enum scope { S_NONE, S_OWN, S_TEAM, S_BRANCH, S_REGION, S_ALL };
-enum action { A_READ, A_EDIT, A_REASSIGN, A_OVERRIDE, A_EXPORT, A_UNMASK, A_DELETE, NACTIONS };
+enum action { A_READ, A_EDIT, A_REASSIGN, A_OVERRIDE, A_EXPORT, A_UNMASK, A_DELETE, A_LOG, NACTIONS };
 static const char *const action_names[NACTIONS] = { "read",   "edit",   "reassign", "override_grade",
-                                                    "export", "unmask", "delete" };
+                                                    "export", "unmask", "delete",   "log_contact" };
+static const char *const scope_names[] = { "none", "own", "team", "branch", "region", "all" };
 
 /* A scope covers a relation when it reaches at least that far. */
 static int covers(enum scope s, enum rel r)
@@ -54,11 +55,12 @@ enum actor { AC_AM, AC_BM, AC_SA, AC_AUD, AC_ADMIN, NACTORS };
 static const char *const actor_names[NACTORS] = { "account_manager", "branch_manager", "service_agent", "auditor",
                                                   "admin" };
 static enum scope model[NACTORS][NACTIONS] = {
-    [AC_AM] = { S_OWN, S_OWN, S_NONE, S_OWN, S_OWN, S_OWN, S_OWN },
-    [AC_BM] = { S_BRANCH, S_BRANCH, S_BRANCH, S_BRANCH, S_BRANCH, S_BRANCH, S_BRANCH },
-    [AC_SA] = { S_BRANCH, S_NONE, S_NONE, S_NONE, S_NONE, S_NONE, S_NONE },
-    [AC_AUD] = { S_ALL, S_NONE, S_NONE, S_NONE, S_ALL, S_NONE, S_NONE },
-    [AC_ADMIN] = { S_ALL, S_ALL, S_ALL, S_ALL, S_ALL, S_ALL, S_ALL },
+    [AC_AM] = { S_OWN, S_OWN, S_NONE, S_OWN, S_OWN, S_OWN, S_OWN, S_OWN },
+    [AC_BM] = { S_BRANCH, S_BRANCH, S_BRANCH, S_BRANCH, S_BRANCH, S_BRANCH, S_BRANCH, S_BRANCH },
+    /* a service agent logs the calls they take on the branch's customers (sql/0017) */
+    [AC_SA] = { S_BRANCH, S_NONE, S_NONE, S_NONE, S_NONE, S_NONE, S_NONE, S_BRANCH },
+    [AC_AUD] = { S_ALL, S_NONE, S_NONE, S_NONE, S_ALL, S_NONE, S_NONE, S_NONE },
+    [AC_ADMIN] = { S_ALL, S_ALL, S_ALL, S_ALL, S_ALL, S_ALL, S_ALL, S_ALL },
 };
 
 static kehu_client *actor(enum actor a)
@@ -122,9 +124,11 @@ static int64_t version_of(int64_t id)
     Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
     req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_GET;
     req.customer_get = &m;
-    Kehu__V1__Response *r = it_call(org.admin, &req, C(OK));
-    int64_t v = r->customer->version;
-    kehu_response_free(r);
+    struct kehu_status st;
+    Kehu__V1__Response *r = kehu_call(org.admin, &req, &st); /* a missing customer: any version */
+    int64_t v = r && r->customer ? r->customer->version : 1;
+    if (r)
+        kehu_response_free(r);
     return v;
 }
 
@@ -144,12 +148,16 @@ static const char *today(int offset)
  * the status code (the response is checked and freed here). */
 typedef int (*rpc_fn)(kehu_client *c, int64_t id);
 
+static char last_message[512], last_field[64]; /* of the last answer send() got */
+
 static int send(kehu_client *c, Kehu__V1__Request *req)
 {
     struct kehu_status st;
     Kehu__V1__Response *resp = kehu_call(c, req, &st);
     if (st.code == KEHU_TRANSPORT)
         fail_msg("transport failure: %s", st.message);
+    snprintf(last_message, sizeof last_message, "%s", st.message);
+    snprintf(last_field, sizeof last_field, "%s", st.field);
     if (resp)
         kehu_response_free(resp);
     return st.code;
@@ -358,8 +366,8 @@ static const struct rpc_case rpcs[] = {
     { "customer_edit", A_EDIT, r_edit, 0, 0, 0 },
     { "contact_add", A_EDIT, r_contact_add, 0, 0, 0 },
     { "txn_add", A_EDIT, r_txn_add, 0, 0, 0 },
-    { "followup_plan", A_EDIT, r_plan, 0, 0, 0 },
-    { "followup_log", A_EDIT, r_log, 0, 0, 0 },
+    { "followup_plan", A_LOG, r_plan, 0, 0, 0 },
+    { "followup_log", A_LOG, r_log, 0, 0, 0 },
     { "payment_add", A_EDIT, r_payment_add, 0, 0, 0 },
     { "asset_add", A_EDIT, r_asset_add, 0, 0, 0 },
     { "doc_put", A_EDIT, r_doc_put, 0, 0, 0 },
@@ -402,6 +410,51 @@ static int expected(enum actor a, const struct rpc_case *rc, enum rel r)
     return on_record(a, rc->action, r);
 }
 
+/* What a refusal says: a denial by the matrix names the role, the action
+ * and the cell ("role/action = scope"), and for a customer the caller may
+ * read, why it is outside the cell; a customer the caller may not read gets
+ * exactly what a missing one gets. */
+static void check_message(enum actor a, const struct rpc_case *rc, int64_t id, enum rel r, int got)
+{
+    if (got == C(NOT_FOUND)) {
+        /* the same request for a customer that does not exist: the same answer but for the id */
+        char said[512], field[64], idtext[24], missing[24], want[600];
+        snprintf(said, sizeof said, "%s", last_message);
+        snprintf(field, sizeof field, "%s", last_field);
+        int64_t none = id + 100000000;
+        int code = rc->fn(actor(a), none);
+        snprintf(idtext, sizeof idtext, "%lld", (long long)id);
+        snprintf(missing, sizeof missing, "%lld", (long long)none);
+        const char *at = strstr(last_message, missing);
+        if (at)
+            snprintf(want, sizeof want, "%.*s%s%s", (int)(at - last_message), last_message, idtext, at + strlen(missing));
+        else
+            snprintf(want, sizeof want, "%s", last_message);
+        if (code != C(NOT_FOUND) || strcmp(said, want) != 0 || strcmp(field, last_field) != 0)
+            fail_msg("%s %s: an unreadable customer gets '%s' [%s], a missing one %s '%s' [%s]", actor_names[a],
+                     rc->name, said, field, kehu_code_name(code), last_message, last_field);
+        return;
+    }
+    if (got != C(PERMISSION_DENIED) || (rc->managers_only && a != AC_BM && a != AC_ADMIN))
+        return;
+    /* the action that refused: merge's first check is an edit of the customer it keeps */
+    enum action act = rc->action;
+    if (rc->first && model[a][act] != S_NONE && !covers(model[a][rc->first - 1], r))
+        act = (enum action)(rc->first - 1);
+    if (act == A_UNMASK)
+        return;
+    char cellname[96];
+    snprintf(cellname, sizeof cellname, "(matrix %s/%s = %s)", actor_names[a], action_names[act],
+             scope_names[model[a][act]]);
+    if (!strstr(last_message, cellname) || strncmp(last_message, actor_names[a], strlen(actor_names[a])) != 0)
+        fail_msg("%s %s: PERMISSION_DENIED says '%s', not naming the cell %s", actor_names[a], rc->name, last_message,
+                 cellname);
+    /* a readable customer outside a non-empty cell: why it is outside */
+    if (model[a][act] != S_NONE && !strstr(last_message, "; this customer "))
+        fail_msg("%s %s: PERMISSION_DENIED says '%s', not why the customer is outside", actor_names[a], rc->name,
+                 last_message);
+}
+
 static void check_case(enum actor a, const struct rpc_case *rc, enum owner o, int64_t id)
 {
     enum rel r = relation[a][o];
@@ -410,6 +463,7 @@ static void check_case(enum actor a, const struct rpc_case *rc, enum owner o, in
     if (got != want)
         fail_msg("%s %s on %s's customer %lld (%s): expected %s, got %s", actor_names[a], rc->name, owner_names[o],
                  (long long)id, rel_names[r], kehu_code_name(want), kehu_code_name(got));
+    check_message(a, rc, id, r, got);
     if (got == C(OK))
         allowed_cases++;
     else
@@ -605,6 +659,9 @@ static void test_edited_matrix(void **state)
     set_cell(AC_SA, A_READ, "region", S_REGION);
     set_cell(AC_BM, A_DELETE, "none", S_NONE);
     set_cell(AC_AUD, A_EXPORT, "none", S_NONE);
+    /* logging contacts taken away from agents, given to account managers over their team */
+    set_cell(AC_SA, A_LOG, "none", S_NONE);
+    set_cell(AC_AM, A_LOG, "team", S_TEAM);
     run_matrix("edited");
     check_audit_rows();
     for (int a = 0; a < NACTORS; a++) {
@@ -612,12 +669,14 @@ static void test_edited_matrix(void **state)
         check_listing((enum actor)a, A_EXPORT);
     }
     /* back to the defaults, cell by cell: the model follows */
+    set_cell(AC_AM, A_LOG, "own", S_OWN);
     set_cell(AC_AM, A_OVERRIDE, "own", S_OWN);
     set_cell(AC_AM, A_EDIT, "own", S_OWN);
     set_cell(AC_AM, A_READ, "own", S_OWN);
     set_cell(AC_SA, A_READ, "branch", S_BRANCH);
     set_cell(AC_BM, A_DELETE, "branch", S_BRANCH);
     set_cell(AC_AUD, A_EXPORT, "all", S_ALL);
+    set_cell(AC_SA, A_LOG, "branch", S_BRANCH);
     printf("permission matrix total: %d allowed, %d denied\n", allowed_cases, denied_cases);
 }
 
@@ -641,8 +700,8 @@ static void test_matrix_validation(void **state)
     req.op_case = KEHU__V1__REQUEST__OP_PERM_SHOW;
     req.perm_show = &m;
     Kehu__V1__Response *r = it_call(org.agent, &req, C(OK));
-    assert_int_equal(r->perm_matrix->n_cells, 5 * 8);
-    assert_int_equal(r->perm_matrix->n_actions, 8);
+    assert_int_equal(r->perm_matrix->n_cells, 5 * 9);
+    assert_int_equal(r->perm_matrix->n_actions, 9);
     kehu_response_free(r);
 }
 
@@ -738,12 +797,16 @@ static void test_explain(void **state)
     req.access_explain = &m;
     Kehu__V1__Response *r = it_call(org.mgr, &req, C(OK));
     const Kehu__V1__AccessExplanation *x = r->access;
-    assert_int_equal(x->n_decisions, 8);
+    assert_int_equal(x->n_decisions, 9);
     assert_string_equal(x->decisions[0]->action, "read");
     assert_false(x->decisions[0]->allowed);
     assert_string_equal(x->decisions[0]->scope, "own");
     assert_non_null(strstr(x->decisions[0]->reason, "account_manager/read = own"));
     assert_non_null(strstr(x->decisions[0]->reason, "not this user"));
+    /* users and units by name, the id kept alongside */
+    assert_non_null(strstr(x->decisions[0]->reason, "owner is user zhang.wei ("));
+    assert_string_equal(x->owner_name, "zhang.wei");
+    assert_string_equal(x->branch_name, "上海分行");
     kehu_response_free(r);
     m.customer_id = cust[O_LI];
     r = it_call(org.admin, &req, C(OK));
@@ -1007,8 +1070,77 @@ static void test_cli(void **state)
                   "\"action\": \"read\",\n      \"allowed\": true");
     assert_non_null(strstr(cli.out, "\"action\": \"edit\",\n      \"allowed\": false"));
     it_cli_expect(&cli, it_cli_run(&cli, NULL, IT_ARGS("access", "explain", "chen.jing", id)), 0, "service_agent/read = branch");
+    assert_non_null(strstr(cli.out, "branch is unit 上海分行 ("));
+    assert_non_null(strstr(cli.out, "(owner li.lei, branch 上海分行)"));
+    it_cli_expect(&cli, it_cli_run(&cli, NULL, IT_ARGS("--json", "access", "explain", "chen.jing", id)), 0,
+                  "\"owner\": \"li.lei\"");
     it_cli_expect(&cli, it_cli_run(&cli, NULL, IT_ARGS("access", "explain", "chen.jing", "x")), 2, "CUSTOMER_ID");
     it_cli_expect(&cli, it_cli_run(&cli, NULL, IT_ARGS("access", "explain", "nobody.here", id)), 1, "NOT_FOUND");
+    it_cli_expect(&cli, it_cli_run(&cli, NULL, IT_ARGS("access", "explain", "chen.jing", id)), 0,
+                  "service_agent/log_contact = branch");
+}
+
+/* A service agent logs the call they took, on a customer of their branch,
+ * through the command line; the matrix can take that away again, and the
+ * refusal names the action and the cell. perm set's audit row says what
+ * each cell was and became. */
+static void test_agent_logs_a_call(void **state)
+{
+    (void)state;
+    struct it_cli sa;
+    assert_int_equal(it_cli_open(&sa), 0);
+    it_cli_expect(&sa, it_cli_run(&sa, IT_ENV("KEHU_PASSWORD=" IT_PASSWORD), IT_ARGS("login", "chen.jing")), 0, NULL);
+    char id[24], other[24];
+    snprintf(id, sizeof id, "%lld", (long long)cust[O_SUN]);
+    snprintf(other, sizeof other, "%lld", (long long)cust[O_HZ]);
+    it_cli_expect(&sa, it_cli_run(&sa, NULL, IT_ARGS("followup", "log", id, "--kind", "call", "--outcome", "来电咨询",
+                                                     "--next", today(3))),
+                  0, NULL);
+    /* editing the customer stays refused, naming the cell */
+    it_cli_expect(&sa, it_cli_run(&sa, NULL, IT_ARGS("customer", "edit", id, "--version", "1", "--set", "region=上海")), 1,
+                  "service_agent may not edit customers (matrix service_agent/edit = none)");
+    /* another branch's customer does not exist for the agent */
+    it_cli_expect(&sa, it_cli_run(&sa, NULL, IT_ARGS("followup", "log", other, "--kind", "call")), 1, "NOT_FOUND");
+    char nf[64];
+    snprintf(nf, sizeof nf, "no customer %s", other);
+    assert_non_null(strstr(sa.err, nf));
+
+    it_cli_expect(&cli, it_cli_run(&cli, NULL, IT_ARGS("perm", "show")), 0, "LOG_CONTACT");
+    it_cli_expect(&cli, it_cli_run(&cli, NULL, IT_ARGS("perm", "set", "service_agent", "log_contact=none", "read=branch")),
+                  0, "1 cell");
+    PGconn *pg = it_pg_open();
+    char *detail = NULL;
+    for (int wait = 0; wait < 50 && !detail; wait++) {
+        PGresult *r = PQexec(pg, "SELECT detail FROM audit_log WHERE action = 'perm_set' AND result = 'ok'"
+                                 " ORDER BY seq DESC LIMIT 1");
+        if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+            detail = strdup(PQgetvalue(r, 0, 0));
+        PQclear(r);
+    }
+    PQfinish(pg);
+    assert_non_null(detail);
+    if (!strstr(detail, "service_agent log_contact: branch -> none") ||
+        !strstr(detail, "service_agent read: branch (unchanged)"))
+        fail_msg("perm_set's audit detail: '%s'", detail);
+    free(detail);
+    it_cli_expect(&sa, it_cli_run(&sa, NULL, IT_ARGS("followup", "log", id, "--kind", "call")), 1,
+                  "service_agent may not log contacts with customers (matrix service_agent/log_contact = none)");
+    it_cli_expect(&sa, it_cli_run(&sa, NULL, IT_ARGS("followup", "plan", id, "--kind", "call", "--due", today(2))), 1,
+                  "PERMISSION_DENIED");
+    /* an account manager's cell over their own: another owner's readable customer is explained */
+    it_cli_expect(&cli, it_cli_run(&cli, NULL, IT_ARGS("perm", "set", "service_agent", "log_contact=branch",
+                                                      "account_manager", "read=team")),
+                  0, "2 cells");
+    struct it_cli am;
+    assert_int_equal(it_cli_open(&am), 0);
+    it_cli_expect(&am, it_cli_run(&am, IT_ENV("KEHU_PASSWORD=" IT_PASSWORD), IT_ARGS("login", "li.lei")), 0, NULL);
+    snprintf(id, sizeof id, "%lld", (long long)cust[O_ZHANG]);
+    it_cli_expect(&am, it_cli_run(&am, NULL, IT_ARGS("followup", "log", id, "--kind", "visit")), 1,
+                  "account_manager may log contacts with customers: their own only (matrix account_manager/log_contact"
+                  " = own); this customer is another owner's");
+    it_cli_expect(&cli, it_cli_run(&cli, NULL, IT_ARGS("perm", "set", "account_manager", "read=own")), 0, "1 cell");
+    it_cli_close(&am);
+    it_cli_close(&sa);
 }
 
 int main(void)
@@ -1024,6 +1156,7 @@ int main(void)
         cmocka_unit_test(test_lists_name_their_customers),
         cmocka_unit_test(test_upgrade_seals_existing_numbers),
         cmocka_unit_test(test_cli),
+        cmocka_unit_test(test_agent_logs_a_call),
     };
     return it_finish(cmocka_run_group_tests(tests, setup, teardown));
 }

@@ -667,6 +667,75 @@ static void test_table_empty(void **state)
     free(out);
 }
 
+static int before_calls;
+static void count_before(void)
+{
+    before_calls++;
+}
+
+/* A table wider than the screen: the widest text column gives way first,
+ * numbers keep their width, wide characters are never cut in half; the
+ * hook runs once; an empty table prints its text instead of the header. */
+static void test_table_fit(void **state)
+{
+    (void)state;
+    const char *headers[] = {"id", "name", "address", "amount"};
+    struct out_table *t = out_table_new(4, headers);
+    out_table_align(t, 0, OUT_RIGHT);
+    out_table_align(t, 3, OUT_RIGHT);
+    out_table_add(t, (const char *[]){"1", "上海浦东发展有限公司", "上海市浦东新区世纪大道一百号二十层", "1234567.89"});
+    out_table_add(t, (const char *[]){"22", "Li Lei", "Beijing", "5.00"});
+    out_table_screen(40, count_before);
+    struct capture c;
+    cap_open(&c);
+    out_table_print(t, c.f);
+    out_table_print(t, c.f);
+    char *out = cap_close(&c);
+    assert_int_equal(before_calls, 1);
+    for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
+        assert_true(out_width(line) <= 40);
+        assert_null(strstr(line, "\xef\xbf\xbd")); /* no U+FFFD: nothing cut in a character */
+    }
+    free(out);
+
+    cap_open(&c);
+    out_table_print(t, c.f);
+    out = cap_close(&c);
+    assert_non_null(strstr(out, "1234567.89"));
+    assert_non_null(strstr(out, "…"));
+    assert_non_null(strstr(out, "Li Lei"));
+    free(out);
+    out_table_free(t);
+
+    /* narrower than the headers: they are cut too, numbers still whole */
+    t = out_table_new(4, headers);
+    out_table_align(t, 3, OUT_RIGHT);
+    out_table_add(t, (const char *[]){"上海浦东", "发展有限公司", "世纪大道", "1234567.89"});
+    out_table_screen(30, NULL);
+    cap_open(&c);
+    out_table_print(t, c.f);
+    out = cap_close(&c);
+    for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n"))
+        assert_true(out_width(line) <= 30);
+    free(out);
+    cap_open(&c);
+    out_table_print(t, c.f);
+    out = cap_close(&c);
+    assert_non_null(strstr(out, "1234567.89"));
+    free(out);
+    out_table_free(t);
+
+    t = out_table_new(2, headers);
+    out_table_empty(t, "no customers match");
+    cap_open(&c);
+    out_table_print(t, c.f);
+    out = cap_close(&c);
+    assert_string_equal(out, "no customers match\n");
+    free(out);
+    out_table_free(t);
+    out_table_screen(0, NULL);
+}
+
 /* ---- Key/value records -------------------------------------------------------- */
 
 static void test_kv(void **state)
@@ -817,6 +886,7 @@ int main(void)
         cmocka_unit_test(test_table_alignment),
         cmocka_unit_test(test_table_cells),
         cmocka_unit_test(test_table_empty),
+        cmocka_unit_test(test_table_fit),
         cmocka_unit_test(test_kv),
         cmocka_unit_test(test_error),
         cmocka_unit_test(test_dates),

@@ -1,7 +1,7 @@
 /* kehu-bench: load on a running kehud through libkehu, as real clients.
  *
  *   kehu-bench [--server HOST:PORT] [--connections N] [--depth D]
- *              [--seconds S] [--op ping|whoami|search|get|dupcheck] [--ids MIN-MAX]
+ *              [--seconds S] [--op ping|whoami|search|get|dupcheck|caseopen] [--ids MIN-MAX]
  *              [--user U] [--password P] [--ready FILE] [--json]
  *
  * Each connection runs in its own thread and keeps D requests in flight
@@ -19,6 +19,10 @@
  * duplicate: a whole refused add is timed (the branch lookup and the search
  * keys an add computes first, then the check and its listing). CONFLICT is
  * its success; nothing is written (but the audit rows of the refusals).
+ *
+ * --op caseopen: CaseOpen of a request (an enquiry, severity 4) on customers
+ * drawn from MIN..MAX like --op get: the case, its targets in working time
+ * (the calendar), its first event and its four due actions, one transaction.
  *
  * SIGINT or SIGTERM ends the run early: no new requests, the ones in flight
  * are answered, and the figures are printed as usual. With --ready FILE,
@@ -69,6 +73,7 @@ struct slot {
     Kehu__V1__CustomerSearch search;
     Kehu__V1__CustomerGet get;  /* get: each slot its own request */
     Kehu__V1__CustomerAdd add;  /* dupcheck */
+    Kehu__V1__CaseOpen case_open; /* caseopen */
     Kehu__V1__Customer customer;
     char *phones[1];
 };
@@ -156,6 +161,18 @@ static void send_one(struct slot *s)
         s->req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_GET;
         s->req.customer_get = &s->get;
         req = &s->req;
+    } else if (s->w->req.op_case == KEHU__V1__REQUEST__OP_CASE_OPEN) {
+        kehu__v1__request__init(&s->req);
+        kehu__v1__case_open__init(&s->case_open);
+        s->case_open.customer_id = rand_id(s->w);
+        s->case_open.nature = "request";
+        s->case_open.kind = "enquiry";
+        s->case_open.severity = 4;
+        s->case_open.channel = "phone";
+        s->case_open.title = "咨询理财产品";
+        s->req.op_case = KEHU__V1__REQUEST__OP_CASE_OPEN;
+        s->req.case_open = &s->case_open;
+        req = &s->req;
     } else if (s->w->req.op_case == KEHU__V1__REQUEST__OP_CUSTOMER_ADD) {
         struct worker *w = s->w;
         unsigned k = w->dup_next++ % (unsigned)w->n_dup;
@@ -229,6 +246,8 @@ static void *run_worker(void *arg)
         w->req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_SEARCH;
     } else if (strcmp(o->op, "get") == 0) {
         w->req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_GET;
+    } else if (strcmp(o->op, "caseopen") == 0) {
+        w->req.op_case = KEHU__V1__REQUEST__OP_CASE_OPEN;
     } else if (strcmp(o->op, "dupcheck") == 0) {
         if (dup_sample(w) < 0) {
             snprintf(w->failure, sizeof w->failure, "no customer with a phone among the ids");
@@ -331,7 +350,7 @@ int main(int argc, char **argv)
         case 'r': o.ready = optarg; break;
         default:
             fprintf(stderr, "usage: kehu-bench [--server HOST:PORT] [--connections N] [--depth D] [--seconds S]\n"
-                            "                  [--op ping|whoami|search|get|dupcheck] [--ids MIN-MAX] [--user U]\n"
+                            "                  [--op ping|whoami|search|get|dupcheck|caseopen] [--ids MIN-MAX] [--user U]\n"
                             "                  [--password P]\n"
                             "                  [--ready FILE] [--json]\n");
             return ch == 'h' ? 0 : 2;
@@ -339,12 +358,12 @@ int main(int argc, char **argv)
     }
     if (o.connections < 1 || o.depth < 1 || o.seconds < 1 ||
         (strcmp(o.op, "ping") != 0 && strcmp(o.op, "whoami") != 0 && strcmp(o.op, "search") != 0 &&
-         strcmp(o.op, "get") != 0 && strcmp(o.op, "dupcheck") != 0)) {
+         strcmp(o.op, "get") != 0 && strcmp(o.op, "dupcheck") != 0 && strcmp(o.op, "caseopen") != 0)) {
         fprintf(stderr, "kehu-bench: connections, depth and seconds must be positive;"
-                        " op ping, whoami, search, get or dupcheck\n");
+                        " op ping, whoami, search, get, dupcheck or caseopen\n");
         return 2;
     }
-    if ((strcmp(o.op, "get") == 0 || strcmp(o.op, "dupcheck") == 0) &&
+    if ((strcmp(o.op, "get") == 0 || strcmp(o.op, "dupcheck") == 0 || strcmp(o.op, "caseopen") == 0) &&
         (!ids || parse_ids(ids, &o.id_min, &o.id_max) < 0)) {
         fprintf(stderr, "kehu-bench: --op %s needs --ids MIN-MAX (customer ids, 1 <= MIN <= MAX)\n", o.op);
         return 2;

@@ -101,6 +101,18 @@ static const struct rpc_entry *const rpc_table[] = {
     &rpc_user_set_role,
     &rpc_org_rename,
     &rpc_org_move,
+    &rpc_case_open,
+    &rpc_case_get,
+    &rpc_case_list,
+    &rpc_case_act,
+    &rpc_calendar_show,
+    &rpc_calendar_set,
+    &rpc_hours_show,
+    &rpc_hours_set,
+    &rpc_case_report,
+    &rpc_survey_send,
+    &rpc_survey_record,
+    &rpc_survey_list,
 };
 
 static const struct rpc_entry *rpc_find(Kehu__V1__Request__OpCase op)

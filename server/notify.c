@@ -255,6 +255,12 @@ void notify_dispatch(const char *channel, const char *payload, void *arg)
         user_changed(s, payload + 13);
         return;
     }
+    /* a deadline was added: the case scheduler may have to wake sooner */
+    long long due_in;
+    if (sscanf(payload, "due.wake %lld", &due_in) == 1) {
+        case_sched_wake(s, due_in);
+        return;
+    }
     /* the permission matrix changed, maybe through another kehud */
     if (strcmp(payload, "perm.changed") == 0) {
         perm_reload(s);

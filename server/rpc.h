@@ -249,4 +249,14 @@ char *rpc_scope_predicate(struct arena *a, struct authz_scope s, const char *bra
 extern const struct rpc_entry rpc_assign, rpc_assign_undo, rpc_assign_history, rpc_user_cap, rpc_assign_policy_show,
     rpc_assign_policy_set;
 
+/* rpc_case.c: cases, the working-time calendar and business hours, and the
+ * scheduler of their deadlines (started with the pool, stopped at shutdown;
+ * woken by a "due.wake MS" announcement of a deadline MS from now). */
+extern const struct rpc_entry rpc_case_open, rpc_case_get, rpc_case_list, rpc_case_act, rpc_calendar_show,
+    rpc_calendar_set, rpc_hours_show, rpc_hours_set, rpc_case_report, rpc_survey_send, rpc_survey_record,
+    rpc_survey_list;
+void case_sched_start(struct server *s);
+void case_sched_wake(struct server *s, int64_t in_ms);
+void case_shutdown(struct server *s);
+
 #endif

@@ -92,6 +92,7 @@ static void finish_shutdown(struct server *s)
     log_info(0, 0, "all connections closed");
     grade_shutdown(s);
     pool_shutdown(s);
+    case_shutdown(s);
     audit_stop(s, close_all); /* the last reads' records are written first */
 }
 
@@ -221,6 +222,7 @@ int server_run(const struct config *cfg)
 
     s->db = db_pool_new(s->loop, cfg->db, cfg->pool_size, cfg->db_timeout * 1000, NOTIFY_CHANNEL, notify_dispatch, s);
     db_pool_start(s->db);
+    case_sched_start(s);
     /* a report over a million customers takes seconds: on its own connection
      * it holds up no pipelined request, with memory to sort and custom plans */
     s->db_long = db_pool_new(s->loop, cfg->db, 1, cfg->report_timeout * 1000, NULL, NULL, NULL);

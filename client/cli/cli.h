@@ -64,6 +64,7 @@ extern const struct cli_cmd cmd_admin_table[];
 extern const struct cli_cmd cmd_audit_table[];
 extern const struct cli_cmd cmd_assign_table[];
 extern const struct cli_cmd cmd_pool_table[];
+extern const struct cli_cmd cmd_case_table[];
 
 /* getopt_long over the command's options plus the global ones (--server,
  * --json, --csv, --timeout, --help), which it handles itself; argument

@@ -40,6 +40,7 @@ static const struct cli_cmd *const tables[] = {
     cmd_audit_table,
     cmd_assign_table,
     cmd_pool_table,
+    cmd_case_table,
     cmd_doc_table,
     cmd_import_table,
     cmd_access_table,

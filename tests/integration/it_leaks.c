@@ -29,10 +29,10 @@ static kehu_client *bjm; /* bj.mgr, branch manager of 北京分行 */
 static PGconn *pg;
 
 /* what li.lei's side holds (the objects probed) */
-enum kind { K_CUSTOMER, K_POOLED, K_CONTACT, K_DOC, K_OVERRIDE, K_WARNING, K_BATCH, K_USER, K_POOL, K_KINDS };
+enum kind { K_CUSTOMER, K_POOLED, K_CONTACT, K_DOC, K_OVERRIDE, K_WARNING, K_BATCH, K_USER, K_POOL, K_CASE, K_SURVEY, K_KINDS };
 static int64_t obj[K_KINDS];
 static const char *const kind_names[K_KINDS] = { "customer", "pooled customer", "contact", "document", "override",
-                                                 "churn warning", "batch", "user", "pool" };
+                                                 "churn warning", "batch", "user", "pool", "case", "survey" };
 /* per caller: a customer of their own (the other side of a merge) */
 enum caller { BJ, ZHANG, BJM, CALLERS };
 static const char *const caller_names[CALLERS] = { "bj.am", "zhang.wei", "bj.mgr" };
@@ -559,6 +559,91 @@ static void b_user_move(Kehu__V1__Request *r, int64_t id, const char *n)
     m_user_move.unit = "北京分行";
 }
 
+OP(case_open, CASE_OPEN, CaseOpen)
+static void b_case_open(Kehu__V1__Request *r, int64_t id, const char *n)
+{
+    (void)n;
+    init_case_open(r);
+    kehu__v1__case_open__init(&m_case_open);
+    m_case_open.customer_id = id;
+    m_case_open.nature = "complaint";
+    m_case_open.kind = "service";
+    m_case_open.severity = 2;
+    m_case_open.channel = "phone";
+    m_case_open.title = "probe";
+}
+
+OP(case_get, CASE_GET, CaseGet)
+static void b_case_get(Kehu__V1__Request *r, int64_t id, const char *n)
+{
+    (void)n;
+    init_case_get(r);
+    kehu__v1__case_get__init(&m_case_get);
+    m_case_get.id = id;
+}
+
+OP(case_act, CASE_ACT, CaseAct)
+static void b_case_comment(Kehu__V1__Request *r, int64_t id, const char *n)
+{
+    (void)n;
+    init_case_act(r);
+    kehu__v1__case_act__init(&m_case_act);
+    m_case_act.id = id;
+    m_case_act.action = "comment";
+    m_case_act.note = "probe";
+}
+
+static void b_case_resolve(Kehu__V1__Request *r, int64_t id, const char *n)
+{
+    b_case_comment(r, id, n);
+    m_case_act.action = "resolve";
+    m_case_act.cause = "c";
+    m_case_act.action_taken = "a";
+}
+
+OP(case_list, CASE_LIST, CaseList)
+static void b_case_list(Kehu__V1__Request *r, int64_t id, const char *n)
+{
+    (void)n;
+    init_case_list(r);
+    kehu__v1__case_list__init(&m_case_list);
+    m_case_list.customer_id = id;
+}
+
+OP(survey_send, SURVEY_SEND, SurveySend)
+static void b_survey_send(Kehu__V1__Request *r, int64_t id, const char *n)
+{
+    (void)n;
+    init_survey_send(r);
+    kehu__v1__survey_send__init(&m_survey_send);
+    m_survey_send.customer_id = id;
+}
+
+OP(survey_list, SURVEY_LIST, SurveyList)
+static void b_survey_list(Kehu__V1__Request *r, int64_t id, const char *n)
+{
+    (void)n;
+    init_survey_list(r);
+    kehu__v1__survey_list__init(&m_survey_list);
+    m_survey_list.customer_id = id;
+}
+
+OP(survey_record, SURVEY_RECORD, SurveyRecord)
+static Kehu__V1__SurveyScore leak_score = KEHU__V1__SURVEY_SCORE__INIT;
+static Kehu__V1__SurveyScore *leak_scores[1] = { &leak_score };
+static void b_survey_record(Kehu__V1__Request *r, int64_t id, const char *n)
+{
+    (void)n;
+    init_survey_record(r);
+    kehu__v1__survey_record__init(&m_survey_record);
+    m_survey_record.id = id;
+    leak_score.aspect = "服务";
+    leak_score.expected = 4;
+    leak_score.perceived = 4;
+    m_survey_record.scores = leak_scores;
+    m_survey_record.n_scores = 1;
+}
+
 /* ---------------------------------------------------------------- the matrix */
 
 struct leak_case {
@@ -624,6 +709,14 @@ static const struct leak_case cases[] = {
     { "export_page (owner)", K_USER, b_export_owner, NULL , 0 },
     { "user_disable", K_USER, b_user_disable, NULL , 0 },
     { "user_move", K_USER, b_user_move, NULL , 0 },
+    { "case_open", K_CUSTOMER, b_case_open, NULL, 0 },
+    { "case_get", K_CASE, b_case_get, NULL, 0 },
+    { "case_act (comment)", K_CASE, b_case_comment, NULL, 0 },
+    { "case_act (resolve)", K_CASE, b_case_resolve, NULL, 0 },
+    { "case_list (customer)", K_CUSTOMER, b_case_list, NULL, 0 },
+    { "survey_send", K_CUSTOMER, b_survey_send, NULL, 0 },
+    { "survey_list", K_CUSTOMER, b_survey_list, NULL, 0 },
+    { "survey_record", K_SURVEY, b_survey_record, NULL, 0 },
 };
 
 struct answer {
@@ -948,6 +1041,15 @@ static void setup_objects(void)
     snprintf(sql, sizeof sql, "SELECT pool_id FROM pool_entry WHERE customer_id = %lld", (long long)z);
     obj[K_POOL] = it_pg_i64(pg, sql);
     obj[K_USER] = 0;
+    snprintf(sql, sizeof sql,
+             "SELECT id FROM case_open((SELECT id FROM app_user WHERE username = 'li.lei'), %lld, 'complaint',"
+             " 'service', 2, 'phone', '柜台服务', NULL)",
+             (long long)x);
+    obj[K_CASE] = it_pg_i64(pg, sql);
+    snprintf(sql, sizeof sql,
+             "SELECT id FROM survey_send((SELECT id FROM app_user WHERE username = 'li.lei'), %lld, NULL)",
+             (long long)x);
+    obj[K_SURVEY] = it_pg_i64(pg, sql);
 }
 
 static int setup(void **state)

@@ -1,0 +1,1009 @@
+/* kehu case open|show|list|queue|assign|start|wait|resume|approve|resolve|
+ * close|reopen|reclassify|comment, kehu calendar show|set|import and kehu
+ * hours show|set: complaints and requests with working-time targets
+ * (docs/cases.md). */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "out.h"
+
+enum {
+    O_NATURE = 1000,
+    O_KIND,
+    O_SEVERITY,
+    O_CHANNEL,
+    O_TITLE,
+    O_NOTE,
+    O_STATUS,
+    O_MINE,
+    O_UNIT,
+    O_CUSTOMER,
+    O_LIMIT,
+    O_AFTER,
+    O_TO,
+    O_CAUSE,
+    O_ACTION,
+    O_COMP,
+    O_COMP_KIND,
+    O_SATISFACTION,
+    O_REASON,
+    O_NAME,
+    O_BRANCH,
+    O_LUNCH,
+    O_TZ,
+};
+
+static void time_text(int64_t ms, char *buf, size_t n)
+{
+    if (ms)
+        out_time_ms(ms, buf, n);
+    else
+        snprintf(buf, n, "%s", "");
+}
+
+static void json_time(struct json_w *w, const char *key, int64_t ms)
+{
+    char t[OUT_TIME_BUFSZ];
+    if (!ms) {
+        json_knull(w, key);
+        return;
+    }
+    out_time_ms(ms, t, sizeof t);
+    json_kstr(w, key, t);
+}
+
+static void case_json(struct json_w *w, const Kehu__V1__Case *k)
+{
+    json_begin_object(w);
+    json_kint(w, "id", k->id);
+    json_kint(w, "version", k->version);
+    json_kint(w, "customer_id", k->customer_id);
+    json_kstr(w, "customer_name", k->customer_name);
+    json_kstr(w, "branch", k->branch);
+    json_kstr(w, "nature", k->nature);
+    json_kstr(w, "kind", k->kind);
+    json_kint(w, "severity", k->severity);
+    json_kstr(w, "channel", k->channel);
+    json_kstr(w, "title", k->title);
+    json_kstr(w, "note", k->note);
+    json_kstr(w, "status", k->status);
+    json_kstr(w, "handler", k->handler);
+    json_kint(w, "level", k->level);
+    json_kstr(w, "grade", k->grade);
+    json_kint(w, "priority", k->priority);
+    json_kstr(w, "respond_hours", k->respond_hours);
+    json_kstr(w, "resolve_hours", k->resolve_hours);
+    json_time(w, "respond_by", k->respond_by);
+    json_time(w, "resolve_by", k->resolve_by);
+    json_time(w, "responded_at", k->responded_at);
+    json_time(w, "resolved_at", k->resolved_at);
+    json_time(w, "closed_at", k->closed_at);
+    json_kstr(w, "paused_hours", k->paused_hours);
+    json_kstr(w, "cause", k->cause);
+    json_kstr(w, "action", k->action);
+    json_kmoney(w, "compensation", k->compensation_minor);
+    json_kstr(w, "compensation_kind", k->compensation_kind);
+    json_kmoney(w, "approved_amount", k->approved_minor);
+    json_kstr(w, "approved_by", k->approved_by);
+    if (k->satisfaction)
+        json_kint(w, "satisfaction", k->satisfaction);
+    else
+        json_knull(w, "satisfaction");
+    json_kstr(w, "opened_by", k->opened_by);
+    json_time(w, "created_at", k->created_at);
+    if (k->n_events) {
+        json_key(w, "events");
+        json_begin_array(w);
+        for (size_t i = 0; i < k->n_events; i++) {
+            const Kehu__V1__CaseEvent *e = k->events[i];
+            json_begin_object(w);
+            json_kint(w, "id", e->id);
+            json_time(w, "at", e->at_ms);
+            json_kstr(w, "actor", e->actor);
+            json_kstr(w, "kind", e->kind);
+            json_kstr(w, "from_status", e->from_status);
+            json_kstr(w, "to_status", e->to_status);
+            json_kstr(w, "note", e->note);
+            json_end_object(w);
+        }
+        json_end_array(w);
+    }
+    json_end_object(w);
+}
+
+static void print_case(struct cli *cli, const Kehu__V1__Case *k)
+{
+    if (cli->json) {
+        struct json_w w;
+        json_init(&w, stdout, 1);
+        case_json(&w, k);
+        json_finish(&w);
+        return;
+    }
+    char rb[OUT_TIME_BUFSZ], sb[OUT_TIME_BUFSZ], ca[OUT_TIME_BUFSZ], money[48];
+    time_text(k->respond_by, rb, sizeof rb);
+    time_text(k->resolve_by, sb, sizeof sb);
+    time_text(k->created_at, ca, sizeof ca);
+    cli_say("case %" PRId64 "  %s  (version %" PRId64 ")\n", k->id, k->status, k->version);
+    cli_say("customer    %" PRId64 " %s (%s, grade %s)\n", k->customer_id, k->customer_name, k->branch, k->grade);
+    cli_say("nature      %s / %s, severity %d, channel %s\n", k->nature, k->kind, k->severity, k->channel);
+    cli_say("title       %s\n", k->title);
+    if (*k->note)
+        cli_say("note        %s\n", k->note);
+    cli_say("handler     %s (level %d)\n", *k->handler ? k->handler : "-", k->level);
+    cli_say("opened      %s by %s\n", ca, k->opened_by);
+    cli_say("respond by  %s (%s working hours)\n", rb, k->respond_hours);
+    cli_say("resolve by  %s (%s working hours; %s paused)\n", sb, k->resolve_hours, k->paused_hours);
+    if (*k->cause)
+        cli_say("resolution  %s: %s\n", k->cause, k->action);
+    if (k->compensation_minor) {
+        out_money_format(k->compensation_minor, money, sizeof money);
+        cli_say("compensation %s %s%s%s\n", money, k->compensation_kind, *k->approved_by ? ", approved by " : "",
+                k->approved_by);
+    }
+    if (k->satisfaction)
+        cli_say("satisfaction %d/5\n", k->satisfaction);
+    if (k->n_events) {
+        static const char *const head[] = { "at", "who", "what", "status", "note" };
+        struct out_table *t = out_table_new(5, head);
+        for (size_t i = 0; i < k->n_events; i++) {
+            const Kehu__V1__CaseEvent *e = k->events[i];
+            char at[OUT_TIME_BUFSZ], st[64];
+            time_text(e->at_ms, at, sizeof at);
+            if (*e->from_status && strcmp(e->from_status, e->to_status) != 0)
+                snprintf(st, sizeof st, "%s > %s", e->from_status, e->to_status);
+            else
+                snprintf(st, sizeof st, "%s", e->to_status);
+            const char *cells[] = { at, *e->actor ? e->actor : "(scheduler)", e->kind, st, e->note };
+            out_table_add(t, cells);
+        }
+        out_table_max_width(t, 4, 60);
+        cli_say("\n");
+        out_table_print(t, stdout);
+        out_table_free(t);
+    }
+}
+
+static void print_cases(struct cli *cli, Kehu__V1__Case *const *c, size_t n)
+{
+    if (cli->json) {
+        struct json_w w;
+        json_init(&w, stdout, 1);
+        json_begin_array(&w);
+        for (size_t i = 0; i < n; i++)
+            case_json(&w, c[i]);
+        json_end_array(&w);
+        json_finish(&w);
+        return;
+    }
+    if (cli->csv) {
+        static const char *const head[] = { "id", "status", "severity", "nature", "kind", "customer_id", "handler",
+                                            "respond_by", "resolve_by", "title" };
+        cli_csv_row(stdout, 10, head);
+        for (size_t i = 0; i < n; i++) {
+            char id[24], sev[8], cu[24], rb[OUT_TIME_BUFSZ], sb[OUT_TIME_BUFSZ];
+            snprintf(id, sizeof id, "%" PRId64, c[i]->id);
+            snprintf(sev, sizeof sev, "%d", c[i]->severity);
+            snprintf(cu, sizeof cu, "%" PRId64, c[i]->customer_id);
+            time_text(c[i]->respond_by, rb, sizeof rb);
+            time_text(c[i]->resolve_by, sb, sizeof sb);
+            const char *cells[] = { id, c[i]->status, sev, c[i]->nature, c[i]->kind, cu, c[i]->handler, rb, sb,
+                                    c[i]->title };
+            cli_csv_row(stdout, 10, cells);
+        }
+        return;
+    }
+    if (!n) {
+        cli_say("no cases\n");
+        return;
+    }
+    static const char *const head[] = { "id", "status", "sev", "nature", "customer", "handler", "resolve by",
+                                        "title" };
+    struct out_table *t = out_table_new(8, head);
+    for (size_t i = 0; i < n; i++) {
+        char id[24], sev[8], nat[48], sb[OUT_TIME_BUFSZ];
+        snprintf(id, sizeof id, "%" PRId64, c[i]->id);
+        snprintf(sev, sizeof sev, "%d", c[i]->severity);
+        snprintf(nat, sizeof nat, "%s/%s", c[i]->nature, c[i]->kind);
+        time_text(c[i]->resolve_by, sb, sizeof sb);
+        const char *cells[] = { id, c[i]->status, sev, nat, c[i]->customer_name, c[i]->handler, sb, c[i]->title };
+        out_table_add(t, cells);
+    }
+    out_table_align(t, 0, OUT_RIGHT);
+    out_table_max_width(t, 7, 40);
+    out_table_print(t, stdout);
+    out_table_free(t);
+}
+
+static int call_case(struct cli *cli, Kehu__V1__Request *req)
+{
+    Kehu__V1__Response *resp;
+    int rc = cli_call_for(cli, req, KEHU__V1__RESPONSE__RESULT_CASE, &resp);
+    if (rc)
+        return rc;
+    print_case(cli, resp->case_);
+    kehu_response_free(resp);
+    return CLI_OK;
+}
+
+/* ---- case open */
+
+static int parse_int(struct cli *cli, const char *what, const char *s, int min, int max, int32_t *out)
+{
+    int64_t v;
+    int rc = cmd_customer_parse_int(cli, what, s, min, max, &v);
+    if (!rc)
+        *out = (int32_t)v;
+    return rc;
+}
+
+static int run_open(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "nature", required_argument, NULL, O_NATURE },     { "kind", required_argument, NULL, O_KIND },
+        { "severity", required_argument, NULL, O_SEVERITY }, { "channel", required_argument, NULL, O_CHANNEL },
+        { "title", required_argument, NULL, O_TITLE },       { "note", required_argument, NULL, O_NOTE },
+        { NULL, 0, NULL, 0 },
+    };
+    Kehu__V1__CaseOpen m = KEHU__V1__CASE_OPEN__INIT;
+    int c, rc;
+    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
+        switch (c) {
+        case O_NATURE: m.nature = optarg; break;
+        case O_KIND: m.kind = optarg; break;
+        case O_SEVERITY:
+            if ((rc = parse_int(cli, "--severity", optarg, 1, 4, &m.severity)))
+                return rc;
+            break;
+        case O_CHANNEL: m.channel = optarg; break;
+        case O_TITLE: m.title = optarg; break;
+        case O_NOTE: m.note = optarg; break;
+        default: return cli->opt_rc;
+        }
+    }
+    if ((rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &m.customer_id)))
+        return rc;
+    if (!*m.nature || !*m.kind || !m.severity || !*m.channel || !*m.title)
+        return cli_usage_error(cli, "--nature, --kind, --severity, --channel and --title are required");
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_CASE_OPEN;
+    req.case_open = &m;
+    return call_case(cli, &req);
+}
+
+static int run_show(struct cli *cli, int argc, char **argv)
+{
+    if (cli_getopt(cli, argc, argv, NULL) != -1)
+        return cli->opt_rc;
+    Kehu__V1__CaseGet m = KEHU__V1__CASE_GET__INIT;
+    int rc = cli_id_arg(cli, argc, argv, "ID", &m.id);
+    if (rc)
+        return rc;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_CASE_GET;
+    req.case_get = &m;
+    return call_case(cli, &req);
+}
+
+/* ---- case list, case queue */
+
+static int list_or_queue(struct cli *cli, int argc, char **argv, int queue)
+{
+    static const struct option opts[] = {
+        { "status", required_argument, NULL, O_STATUS }, { "mine", no_argument, NULL, O_MINE },
+        { "unit", required_argument, NULL, O_UNIT },     { "customer", required_argument, NULL, O_CUSTOMER },
+        { "limit", required_argument, NULL, O_LIMIT },   { "after", required_argument, NULL, O_AFTER },
+        { NULL, 0, NULL, 0 },
+    };
+    static const struct option qopts[] = {
+        { "limit", required_argument, NULL, O_LIMIT },
+        { "after", required_argument, NULL, O_AFTER },
+        { NULL, 0, NULL, 0 },
+    };
+    Kehu__V1__CaseList m = KEHU__V1__CASE_LIST__INIT;
+    m.queue = queue;
+    int c, rc;
+    int64_t v;
+    while ((c = cli_getopt(cli, argc, argv, queue ? qopts : opts)) != -1) {
+        switch (c) {
+        case O_STATUS: m.status = optarg; break;
+        case O_MINE: m.mine = 1; break;
+        case O_UNIT: m.unit = optarg; break;
+        case O_CUSTOMER:
+            if ((rc = cmd_customer_parse_int(cli, "--customer", optarg, 1, INT64_MAX, &m.customer_id)))
+                return rc;
+            break;
+        case O_LIMIT:
+            if ((rc = cmd_customer_parse_int(cli, "--limit", optarg, 1, 500, &v)))
+                return rc;
+            m.limit = (uint32_t)v;
+            break;
+        case O_AFTER: m.after = optarg; break;
+        default: return cli->opt_rc;
+        }
+    }
+    if ((rc = cli_args(cli, argc, argv, 0, 0)))
+        return rc;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_CASE_LIST;
+    req.case_list = &m;
+    Kehu__V1__Response *resp;
+    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_CASES, &resp)))
+        return rc;
+    print_cases(cli, resp->cases->cases, resp->cases->n_cases);
+    if (*resp->cases->next_cursor) {
+        if (!cli->json && !cli->csv)
+            fprintf(stderr, "%" PRId64 " more\n", resp->cases->remaining);
+        const char *words[] = { "case", queue ? "queue" : "list" };
+        cmd_customer_more(cli, words, 2, resp->cases->next_cursor);
+    }
+    kehu_response_free(resp);
+    return CLI_OK;
+}
+
+static int run_list(struct cli *cli, int argc, char **argv)
+{
+    return list_or_queue(cli, argc, argv, 0);
+}
+
+static int run_queue(struct cli *cli, int argc, char **argv)
+{
+    return list_or_queue(cli, argc, argv, 1);
+}
+
+/* ---- the transitions: one request, the command word its action */
+
+static int run_act(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "to", required_argument, NULL, O_TO },
+        { "note", required_argument, NULL, O_NOTE },
+        { "reason", required_argument, NULL, O_REASON },
+        { "cause", required_argument, NULL, O_CAUSE },
+        { "action", required_argument, NULL, O_ACTION },
+        { "compensation", required_argument, NULL, O_COMP },
+        { "compensation-kind", required_argument, NULL, O_COMP_KIND },
+        { "satisfaction", required_argument, NULL, O_SATISFACTION },
+        { "nature", required_argument, NULL, O_NATURE },
+        { "kind", required_argument, NULL, O_KIND },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *action = strchr(cli->cmd->words, ' ') + 1;
+    Kehu__V1__CaseAct m = KEHU__V1__CASE_ACT__INIT;
+    m.action = (char *)action;
+    int c, rc;
+    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
+        switch (c) {
+        case O_TO: m.to = optarg; break;
+        case O_NOTE:
+        case O_REASON: m.note = optarg; break;
+        case O_CAUSE: m.cause = optarg; break;
+        case O_ACTION: m.action_taken = optarg; break;
+        case O_COMP:
+            if ((rc = cli_parse_amount(cli, "--compensation", optarg, &m.compensation_minor)))
+                return rc;
+            break;
+        case O_COMP_KIND: m.compensation_kind = optarg; break;
+        case O_SATISFACTION:
+            if ((rc = parse_int(cli, "--satisfaction", optarg, 1, 5, &m.satisfaction)))
+                return rc;
+            break;
+        case O_NATURE: m.nature = optarg; break;
+        case O_KIND: m.kind = optarg; break;
+        default: return cli->opt_rc;
+        }
+    }
+    if ((rc = cli_id_arg(cli, argc, argv, "ID", &m.id)))
+        return rc;
+    if (!strcmp(action, "assign") && !*m.to)
+        return cli_usage_error(cli, "--to USERNAME is required");
+    if (!strcmp(action, "resolve") && (!*m.cause || !*m.action_taken))
+        return cli_usage_error(cli, "--cause and --action are required");
+    if (!strcmp(action, "resolve") && m.compensation_minor && !*m.compensation_kind)
+        return cli_usage_error(cli, "--compensation-kind is required with --compensation");
+    if (!strcmp(action, "approve") && !m.compensation_minor)
+        return cli_usage_error(cli, "--compensation AMOUNT is required");
+    if (!strcmp(action, "close") && !m.satisfaction)
+        return cli_usage_error(cli, "--satisfaction 1-5 is required");
+    if ((!strcmp(action, "reopen") || !strcmp(action, "reclassify")) && !*m.note)
+        return cli_usage_error(cli, "--reason is required");
+    if (!strcmp(action, "reclassify") && (!*m.nature || !*m.kind))
+        return cli_usage_error(cli, "--nature and --kind are required");
+    if (!strcmp(action, "comment") && !*m.note)
+        return cli_usage_error(cli, "--note is required");
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_CASE_ACT;
+    req.case_act = &m;
+    Kehu__V1__Response *resp;
+    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_CASE, &resp)))
+        return rc;
+    if (cli->json)
+        print_case(cli, resp->case_);
+    else
+        cli_say("case %" PRId64 ": %s (%s%s%s)\n", resp->case_->id, resp->case_->status, action,
+                *resp->case_->handler ? ", handler " : "", resp->case_->handler);
+    kehu_response_free(resp);
+    return CLI_OK;
+}
+
+/* ---- calendar */
+
+static void print_days(struct cli *cli, const Kehu__V1__CalendarDays *d)
+{
+    if (cli->json) {
+        struct json_w w;
+        json_init(&w, stdout, 1);
+        json_begin_array(&w);
+        for (size_t i = 0; i < d->n_days; i++) {
+            json_begin_object(&w);
+            json_kstr(&w, "day", d->days[i]->day);
+            json_kstr(&w, "kind", d->days[i]->working ? "workday" : "holiday");
+            json_kstr(&w, "name", d->days[i]->name);
+            json_end_object(&w);
+        }
+        json_end_array(&w);
+        json_finish(&w);
+        return;
+    }
+    if (!d->n_days) {
+        cli_say("no holidays or make-up working days set\n");
+        return;
+    }
+    static const char *const head[] = { "day", "kind", "name" };
+    struct out_table *t = out_table_new(3, head);
+    for (size_t i = 0; i < d->n_days; i++) {
+        const char *cells[] = { d->days[i]->day, d->days[i]->working ? "workday" : "holiday", d->days[i]->name };
+        out_table_add(t, cells);
+    }
+    out_table_print(t, stdout);
+    out_table_free(t);
+}
+
+static int run_cal_show(struct cli *cli, int argc, char **argv)
+{
+    if (cli_getopt(cli, argc, argv, NULL) != -1)
+        return cli->opt_rc;
+    int rc = cli_args(cli, argc, argv, 0, 1);
+    if (rc)
+        return rc;
+    Kehu__V1__CalendarShow m = KEHU__V1__CALENDAR_SHOW__INIT;
+    if (optind < argc && (rc = parse_int(cli, "YEAR", argv[optind], 1900, 9999, &m.year)))
+        return rc;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_CALENDAR_SHOW;
+    req.calendar_show = &m;
+    Kehu__V1__Response *resp;
+    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_CALENDAR, &resp)))
+        return rc;
+    print_days(cli, resp->calendar);
+    kehu_response_free(resp);
+    return CLI_OK;
+}
+
+static int send_days(struct cli *cli, Kehu__V1__CalendarDay **days, size_t n)
+{
+    Kehu__V1__CalendarSet m = KEHU__V1__CALENDAR_SET__INIT;
+    m.days = days;
+    m.n_days = n;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_CALENDAR_SET;
+    req.calendar_set = &m;
+    Kehu__V1__Response *resp;
+    int rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_CALENDAR, &resp);
+    if (rc)
+        return rc;
+    print_days(cli, resp->calendar);
+    kehu_response_free(resp);
+    return CLI_OK;
+}
+
+static int day_kind(struct cli *cli, const char *s, protobuf_c_boolean *working)
+{
+    if (!strcmp(s, "holiday"))
+        *working = 0;
+    else if (!strcmp(s, "workday"))
+        *working = 1;
+    else
+        return cli_usage_error(cli, "expected holiday or workday, not '%s'", s);
+    return 0;
+}
+
+static int run_cal_set(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "name", required_argument, NULL, O_NAME },
+        { NULL, 0, NULL, 0 },
+    };
+    Kehu__V1__CalendarDay d = KEHU__V1__CALENDAR_DAY__INIT;
+    int c, rc;
+    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
+        if (c != O_NAME)
+            return cli->opt_rc;
+        d.name = optarg;
+    }
+    if ((rc = cli_args(cli, argc, argv, 2, 2)))
+        return rc;
+    if ((rc = cmd_customer_check_date(cli, "DATE", argv[optind])) || (rc = day_kind(cli, argv[optind + 1], &d.working)))
+        return rc;
+    d.day = argv[optind];
+    Kehu__V1__CalendarDay *dp[] = { &d };
+    return send_days(cli, dp, 1);
+}
+
+/* A CSV of day,kind[,name] rows (a header line is skipped). */
+static int run_cal_import(struct cli *cli, int argc, char **argv)
+{
+    if (cli_getopt(cli, argc, argv, NULL) != -1)
+        return cli->opt_rc;
+    int rc = cli_args(cli, argc, argv, 1, 1);
+    if (rc)
+        return rc;
+    FILE *f = fopen(argv[optind], "r");
+    if (!f)
+        return cli_error(cli, CLI_USAGE, "%s: %s", argv[optind], strerror(errno));
+    size_t n = 0, cap = 64;
+    Kehu__V1__CalendarDay *days = calloc(cap, sizeof *days);
+    Kehu__V1__CalendarDay **dp = NULL;
+    char line[512];
+    int lineno = 0;
+    rc = CLI_OK;
+    while (fgets(line, sizeof line, f)) {
+        lineno++;
+        line[strcspn(line, "\r\n")] = 0;
+        char *day = line, *kind = strchr(line, ','), *name = NULL;
+        if (!*line)
+            continue;
+        if (kind) {
+            *kind++ = 0;
+            if ((name = strchr(kind, ',')))
+                *name++ = 0;
+        }
+        if (lineno == 1 && (day[0] < '0' || day[0] > '9'))
+            continue; /* the header */
+        if (n == cap)
+            days = realloc(days, (cap *= 2) * sizeof *days);
+        kehu__v1__calendar_day__init(&days[n]);
+        if (!kind || cmd_customer_check_date(cli, "day", day) || day_kind(cli, kind, &days[n].working)) {
+            fprintf(stderr, "kehu: line %d: expected DATE,holiday|workday[,NAME]\n", lineno);
+            rc = CLI_USAGE;
+            break;
+        }
+        days[n].day = strdup(day);
+        days[n].name = strdup(name ? name : "");
+        n++;
+    }
+    fclose(f);
+    if (rc == CLI_OK && !n)
+        rc = cli_usage_error(cli, "no days in %s", argv[optind]);
+    if (rc == CLI_OK) {
+        dp = calloc(n, sizeof *dp);
+        for (size_t i = 0; i < n; i++)
+            dp[i] = &days[i];
+        rc = send_days(cli, dp, n);
+    }
+    for (size_t i = 0; i < n; i++) {
+        free(days[i].day);
+        free(days[i].name);
+    }
+    free(days);
+    free(dp);
+    return rc;
+}
+
+/* ---- hours */
+
+static void print_hours(struct cli *cli, const Kehu__V1__BusinessHoursList *l)
+{
+    if (cli->json) {
+        struct json_w w;
+        json_init(&w, stdout, 1);
+        json_begin_array(&w);
+        for (size_t i = 0; i < l->n_hours; i++) {
+            const Kehu__V1__BusinessHours *h = l->hours[i];
+            json_begin_object(&w);
+            json_kstr(&w, "branch", h->branch);
+            json_kstr(&w, "opens", h->opens);
+            json_kstr(&w, "closes", h->closes);
+            json_kstr(&w, "lunch_from", h->lunch_from);
+            json_kstr(&w, "lunch_to", h->lunch_to);
+            json_kstr(&w, "tz", h->tz);
+            json_end_object(&w);
+        }
+        json_end_array(&w);
+        json_finish(&w);
+        return;
+    }
+    static const char *const head[] = { "branch", "hours", "lunch", "time zone" };
+    struct out_table *t = out_table_new(4, head);
+    for (size_t i = 0; i < l->n_hours; i++) {
+        const Kehu__V1__BusinessHours *h = l->hours[i];
+        char hrs[32], lunch[32];
+        snprintf(hrs, sizeof hrs, "%s-%s", h->opens, h->closes);
+        snprintf(lunch, sizeof lunch, "%s%s%s", h->lunch_from, *h->lunch_from ? "-" : "", h->lunch_to);
+        const char *cells[] = { *h->branch ? h->branch : "(default)", hrs, lunch, h->tz };
+        out_table_add(t, cells);
+    }
+    out_table_print(t, stdout);
+    out_table_free(t);
+}
+
+static int run_hours_show(struct cli *cli, int argc, char **argv)
+{
+    if (cli_getopt(cli, argc, argv, NULL) != -1)
+        return cli->opt_rc;
+    int rc = cli_args(cli, argc, argv, 0, 0);
+    if (rc)
+        return rc;
+    Kehu__V1__HoursShow m = KEHU__V1__HOURS_SHOW__INIT;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_HOURS_SHOW;
+    req.hours_show = &m;
+    Kehu__V1__Response *resp;
+    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_HOURS, &resp)))
+        return rc;
+    print_hours(cli, resp->hours);
+    kehu_response_free(resp);
+    return CLI_OK;
+}
+
+/* "09:00-17:30" into two 5-byte strings. */
+static int span(struct cli *cli, const char *what, const char *s, char *a, char *b)
+{
+    if (strlen(s) != 11 || s[5] != '-')
+        return cli_usage_error(cli, "%s: expected HH:MM-HH:MM, not '%s'", what, s);
+    memcpy(a, s, 5);
+    a[5] = 0;
+    memcpy(b, s + 6, 5);
+    b[5] = 0;
+    return 0;
+}
+
+static int run_hours_set(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "branch", required_argument, NULL, O_BRANCH },
+        { "lunch", required_argument, NULL, O_LUNCH },
+        { "tz", required_argument, NULL, O_TZ },
+        { NULL, 0, NULL, 0 },
+    };
+    Kehu__V1__BusinessHours h = KEHU__V1__BUSINESS_HOURS__INIT;
+    char o[6], cl[6], lf[6] = "", lt[6] = "";
+    int c, rc;
+    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
+        switch (c) {
+        case O_BRANCH: h.branch = optarg; break;
+        case O_LUNCH:
+            if ((rc = span(cli, "--lunch", optarg, lf, lt)))
+                return rc;
+            break;
+        case O_TZ: h.tz = optarg; break;
+        default: return cli->opt_rc;
+        }
+    }
+    if ((rc = cli_args(cli, argc, argv, 1, 1)) || (rc = span(cli, "HOURS", argv[optind], o, cl)))
+        return rc;
+    h.opens = o;
+    h.closes = cl;
+    h.lunch_from = lf;
+    h.lunch_to = lt;
+    Kehu__V1__HoursSet m = KEHU__V1__HOURS_SET__INIT;
+    m.hours = &h;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_HOURS_SET;
+    req.hours_set = &m;
+    Kehu__V1__Response *resp;
+    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_HOURS, &resp)))
+        return rc;
+    print_hours(cli, resp->hours);
+    kehu_response_free(resp);
+    return CLI_OK;
+}
+
+/* ---- report cases */
+
+static void share(char *buf, size_t n, int64_t part, int64_t whole)
+{
+    if (whole)
+        snprintf(buf, n, "%.1f%%", 100.0 * (double)part / (double)whole);
+    else
+        snprintf(buf, n, "-");
+}
+
+static int run_report(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "unit", required_argument, NULL, O_UNIT },
+        { "period", required_argument, NULL, O_STATUS },
+        { NULL, 0, NULL, 0 },
+    };
+    Kehu__V1__CaseReport m = KEHU__V1__CASE_REPORT__INIT;
+    int c, rc;
+    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
+        switch (c) {
+        case O_UNIT: m.unit = optarg; break;
+        case O_STATUS: m.period = optarg; break;
+        default: return cli->opt_rc;
+        }
+    }
+    if ((rc = cli_args(cli, argc, argv, 0, 0)))
+        return rc;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_CASE_REPORT;
+    req.case_report = &m;
+    Kehu__V1__Response *resp;
+    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_CASE_REPORT, &resp)))
+        return rc;
+    const Kehu__V1__CaseReportResult *x = resp->case_report;
+    if (cli->json) {
+        struct json_w w;
+        json_init(&w, stdout, 1);
+        json_begin_object(&w);
+        json_kstr(&w, "from", x->from);
+        json_kstr(&w, "to", x->to);
+        json_kint(&w, "total", x->total);
+        json_kint(&w, "responded", x->responded);
+        json_kint(&w, "respond_met", x->respond_met);
+        json_kint(&w, "resolved", x->resolved);
+        json_kint(&w, "resolve_met", x->resolve_met);
+        json_kstr(&w, "respond_mean_hours", x->respond_mean_hours);
+        json_kstr(&w, "respond_p90_hours", x->respond_p90_hours);
+        json_kstr(&w, "resolve_mean_hours", x->resolve_mean_hours);
+        json_kstr(&w, "resolve_p90_hours", x->resolve_p90_hours);
+        json_kmoney(&w, "compensation", x->compensation_minor);
+        json_kstr(&w, "satisfaction_mean", x->satisfaction_mean);
+        json_key(&w, "counts");
+        json_begin_array(&w);
+        for (size_t i = 0; i < x->n_counts; i++) {
+            json_begin_object(&w);
+            json_kstr(&w, "dimension", x->counts[i]->dimension);
+            json_kstr(&w, "key", x->counts[i]->key);
+            json_kint(&w, "cases", x->counts[i]->cases);
+            json_end_object(&w);
+        }
+        json_end_array(&w);
+        json_end_object(&w);
+        json_finish(&w);
+    } else if (cli->csv) {
+        static const char *const head[] = { "dimension", "key", "cases" };
+        cli_csv_row(stdout, 3, head);
+        for (size_t i = 0; i < x->n_counts; i++) {
+            char n[24];
+            snprintf(n, sizeof n, "%" PRId64, x->counts[i]->cases);
+            const char *cells[] = { x->counts[i]->dimension, x->counts[i]->key, n };
+            cli_csv_row(stdout, 3, cells);
+        }
+    } else {
+        char a[16], b[16], money[48];
+        share(a, sizeof a, x->respond_met, x->responded);
+        share(b, sizeof b, x->resolve_met, x->resolved);
+        out_money_format(x->compensation_minor, money, sizeof money);
+        if (*x->from)
+            cli_say("cases opened %s to %s: %" PRId64 "\n", x->from, x->to, x->total);
+        else
+            cli_say("cases: %" PRId64 "\n", x->total);
+        cli_say("response    %s on time (%" PRId64 " of %" PRId64 "), mean %s h, p90 %s h (working hours)\n", a,
+                x->respond_met, x->responded, *x->respond_mean_hours ? x->respond_mean_hours : "-",
+                *x->respond_p90_hours ? x->respond_p90_hours : "-");
+        cli_say("resolution  %s on time (%" PRId64 " of %" PRId64 "), mean %s h, p90 %s h\n", b, x->resolve_met,
+                x->resolved, *x->resolve_mean_hours ? x->resolve_mean_hours : "-",
+                *x->resolve_p90_hours ? x->resolve_p90_hours : "-");
+        cli_say("compensation %s; satisfaction %s\n\n", money, *x->satisfaction_mean ? x->satisfaction_mean : "-");
+        static const char *const head[] = { "by", "key", "cases" };
+        struct out_table *t = out_table_new(3, head);
+        for (size_t i = 0; i < x->n_counts; i++) {
+            char n[24];
+            snprintf(n, sizeof n, "%" PRId64, x->counts[i]->cases);
+            const char *cells[] = { x->counts[i]->dimension, x->counts[i]->key, n };
+            out_table_add(t, cells);
+        }
+        out_table_align(t, 2, OUT_RIGHT);
+        out_table_print(t, stdout);
+        out_table_free(t);
+    }
+    kehu_response_free(resp);
+    return CLI_OK;
+}
+
+/* ---- surveys */
+
+static void survey_json(struct json_w *w, const Kehu__V1__Survey *v)
+{
+    json_begin_object(w);
+    json_kint(w, "id", v->id);
+    json_kint(w, "customer_id", v->customer_id);
+    if (v->case_id)
+        json_kint(w, "case_id", v->case_id);
+    else
+        json_knull(w, "case_id");
+    json_kstr(w, "status", v->status);
+    json_kstr(w, "sent_by", v->sent_by);
+    json_time(w, "sent_at", v->sent_at);
+    json_kstr(w, "recorded_by", v->recorded_by);
+    json_time(w, "recorded_at", v->recorded_at);
+    if (*v->satisfaction)
+        json_kraw(w, "satisfaction", v->satisfaction);
+    else
+        json_knull(w, "satisfaction");
+    json_key(w, "scores");
+    json_begin_array(w);
+    for (size_t i = 0; i < v->n_scores; i++) {
+        json_begin_object(w);
+        json_kstr(w, "aspect", v->scores[i]->aspect);
+        json_kint(w, "expected", v->scores[i]->expected);
+        json_kint(w, "perceived", v->scores[i]->perceived);
+        json_end_object(w);
+    }
+    json_end_array(w);
+    json_end_object(w);
+}
+
+static void print_surveys(struct cli *cli, Kehu__V1__Survey *const *v, size_t n, int list)
+{
+    if (cli->json) {
+        struct json_w w;
+        json_init(&w, stdout, 1);
+        if (list)
+            json_begin_array(&w);
+        for (size_t i = 0; i < n; i++)
+            survey_json(&w, v[i]);
+        if (list)
+            json_end_array(&w);
+        json_finish(&w);
+        return;
+    }
+    if (list && !n) {
+        cli_say("no surveys\n");
+        return;
+    }
+    static const char *const head[] = { "id", "case", "status", "sent", "satisfaction", "scores" };
+    struct out_table *t = out_table_new(6, head);
+    for (size_t i = 0; i < n; i++) {
+        char id[24], cs[24], at[OUT_TIME_BUFSZ], scores[512] = "";
+        snprintf(id, sizeof id, "%" PRId64, v[i]->id);
+        snprintf(cs, sizeof cs, v[i]->case_id ? "%" PRId64 : "-", v[i]->case_id);
+        time_text(v[i]->sent_at, at, sizeof at);
+        for (size_t k = 0; k < v[i]->n_scores; k++) {
+            size_t len = strlen(scores);
+            snprintf(scores + len, sizeof scores - len, "%s%s %d/%d", k ? ", " : "", v[i]->scores[k]->aspect,
+                     v[i]->scores[k]->perceived, v[i]->scores[k]->expected);
+        }
+        const char *cells[] = { id, cs, v[i]->status, at, v[i]->satisfaction, scores };
+        out_table_add(t, cells);
+    }
+    out_table_print(t, stdout);
+    out_table_free(t);
+}
+
+static int run_survey_send(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "case", required_argument, NULL, O_CUSTOMER },
+        { NULL, 0, NULL, 0 },
+    };
+    Kehu__V1__SurveySend m = KEHU__V1__SURVEY_SEND__INIT;
+    int c, rc;
+    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
+        if (c != O_CUSTOMER)
+            return cli->opt_rc;
+        if ((rc = cmd_customer_parse_int(cli, "--case", optarg, 1, INT64_MAX, &m.case_id)))
+            return rc;
+    }
+    if ((rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &m.customer_id)))
+        return rc;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_SURVEY_SEND;
+    req.survey_send = &m;
+    Kehu__V1__Response *resp;
+    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_SURVEY, &resp)))
+        return rc;
+    print_surveys(cli, &resp->survey, 1, 0);
+    kehu_response_free(resp);
+    return CLI_OK;
+}
+
+/* --score ASPECT=EXPECTED/PERCEIVED, repeated */
+static int run_survey_record(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "score", required_argument, NULL, O_NOTE },
+        { NULL, 0, NULL, 0 },
+    };
+    enum { MAXS = 20 };
+    Kehu__V1__SurveyScore s[MAXS], *sp[MAXS];
+    char aspect[MAXS][64];
+    size_t n = 0;
+    int c, rc;
+    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
+        if (c != O_NOTE)
+            return cli->opt_rc;
+        int e, p, used = 0;
+        const char *eq = strrchr(optarg, '=');
+        if (n == MAXS || !eq || eq == optarg || (size_t)(eq - optarg) >= sizeof aspect[0] ||
+            sscanf(eq + 1, "%d/%d%n", &e, &p, &used) != 2 || eq[1 + used] || e < 1 || e > 5 || p < 1 || p > 5)
+            return cli_usage_error(cli, "--score: expected ASPECT=EXPECTED/PERCEIVED (1-5 each, at most %d), not '%s'",
+                                   MAXS, optarg);
+        kehu__v1__survey_score__init(&s[n]);
+        memcpy(aspect[n], optarg, (size_t)(eq - optarg));
+        aspect[n][eq - optarg] = 0;
+        s[n].aspect = aspect[n];
+        s[n].expected = e;
+        s[n].perceived = p;
+        sp[n] = &s[n];
+        n++;
+    }
+    Kehu__V1__SurveyRecord m = KEHU__V1__SURVEY_RECORD__INIT;
+    if ((rc = cli_id_arg(cli, argc, argv, "ID", &m.id)))
+        return rc;
+    if (!n)
+        return cli_usage_error(cli, "at least one --score ASPECT=EXPECTED/PERCEIVED is required");
+    m.scores = sp;
+    m.n_scores = n;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_SURVEY_RECORD;
+    req.survey_record = &m;
+    Kehu__V1__Response *resp;
+    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_SURVEY, &resp)))
+        return rc;
+    print_surveys(cli, &resp->survey, 1, 0);
+    kehu_response_free(resp);
+    return CLI_OK;
+}
+
+static int run_survey_list(struct cli *cli, int argc, char **argv)
+{
+    if (cli_getopt(cli, argc, argv, NULL) != -1)
+        return cli->opt_rc;
+    Kehu__V1__SurveyList m = KEHU__V1__SURVEY_LIST__INIT;
+    int rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &m.customer_id);
+    if (rc)
+        return rc;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_SURVEY_LIST;
+    req.survey_list = &m;
+    Kehu__V1__Response *resp;
+    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_SURVEYS, &resp)))
+        return rc;
+    print_surveys(cli, resp->surveys->surveys, resp->surveys->n_surveys, 1);
+    kehu_response_free(resp);
+    return CLI_OK;
+}
+
+const struct cli_cmd cmd_case_table[] = {
+    { "case open",
+      "CUSTOMER_ID --nature complaint|request --kind K --severity 1-4 --channel CH --title T [--note N]",
+      "open a complaint or request on a customer", 1, run_open },
+    { "case show", "ID", "a case with its history", 1, run_show },
+    { "case list", "[--status S] [--mine] [--unit U] [--customer ID] [--limit N] [--after CURSOR]",
+      "cases of customers you may see, newest first", 1, run_list },
+    { "case queue", "[--limit N] [--after CURSOR]", "your open cases by priority and deadline", 1, run_queue },
+    { "case assign", "ID --to USERNAME|owner", "give a case to an agent or the customer's owner", 1, run_act },
+    { "case start", "ID [--note N]", "start work on a case (its response)", 1, run_act },
+    { "case wait", "ID [--note N]", "wait on the customer: the clock pauses", 1, run_act },
+    { "case resume", "ID [--note N]", "the customer answered: the clock runs again", 1, run_act },
+    { "case approve", "ID --compensation AMOUNT", "approve compensation up to AMOUNT (branch managers)", 1, run_act },
+    { "case resolve", "ID --cause C --action A [--compensation AMOUNT --compensation-kind K]", "resolve a case", 1,
+      run_act },
+    { "case close", "ID --satisfaction 1-5", "close a resolved case with the customer's satisfaction", 1, run_act },
+    { "case reopen", "ID --reason R", "reopen a resolved or closed case", 1, run_act },
+    { "case reclassify", "ID --nature N --kind K --reason R", "change a case's nature and kind", 1, run_act },
+    { "case comment", "ID --note N", "add a note to a case's history", 1, run_act },
+    { "calendar show", "[YEAR]", "holidays and make-up working days", 1, run_cal_show },
+    { "calendar set", "DATE holiday|workday [--name N]", "mark a day (admins)", 1, run_cal_set },
+    { "calendar import", "FILE.csv", "days from a CSV: DATE,holiday|workday[,NAME] (admins)", 1, run_cal_import },
+    { "hours show", "", "business hours per branch", 1, run_hours_show },
+    { "hours set", "[--branch B] HH:MM-HH:MM [--lunch HH:MM-HH:MM] [--tz ZONE]",
+      "business hours of a branch, or the default (admins)", 1, run_hours_set },
+    { "survey send", "CUSTOMER_ID [--case ID]", "start a satisfaction survey (about a case, or periodic)", 1,
+      run_survey_send },
+    { "survey record", "ID --score ASPECT=EXPECTED/PERCEIVED ...",
+      "record the answers: each aspect's expected and perceived score (1-5)", 1, run_survey_record },
+    { "survey list", "CUSTOMER_ID", "a customer's surveys and their satisfaction (perceived / expected)", 1,
+      run_survey_list },
+    { "report cases", "[--unit UNIT] [--period 2026-10|2026-Q3|2026]",
+      "cases by nature, kind, severity, channel, branch, handler; SLA attainment; working times", 1, run_report },
+    { NULL, NULL, NULL, 0, NULL },
+};

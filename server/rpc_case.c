@@ -583,9 +583,9 @@ static void calendar_set(struct req *r)
         work[i] = d->working ? "t" : "f";
         names[i] = d->name ? d->name : "";
     }
-    const char *pd = rpc_pg_array(&r->arena, days, m->n_days);
-    const char *pw = rpc_pg_array(&r->arena, work, m->n_days);
-    const char *pn = rpc_pg_array(&r->arena, names, m->n_days);
+    const char *pd = arena_pg_array(&r->arena, days, m->n_days);
+    const char *pw = arena_pg_array(&r->arena, work, m->n_days);
+    const char *pn = arena_pg_array(&r->arena, names, m->n_days);
     struct db_call *call = db_call_new(r->srv->db, cal_done, r);
     if (m->remove) {
         const char *p[] = { pd };
@@ -975,7 +975,7 @@ static Kehu__V1__Survey *survey_from_row(struct req *r, const struct db_result *
     v->recorded_at = db_get_i64(res, stmt, row, 7);
     v->satisfaction = rpc_col(r, res, stmt, row, 8);
     size_t n = 0;
-    char **items = rpc_split(&r->arena, rpc_col(r, res, stmt, row, 9), 31, &n);
+    char **items = arena_split(&r->arena, rpc_col(r, res, stmt, row, 9), 31, &n);
     v->scores = arena_alloc(&r->arena, sizeof *v->scores * (n ? n : 1));
     for (size_t i = 0; i < n; i++) {
         char *eq = strrchr(items[i], '='), *sl = eq ? strchr(eq, '/') : NULL;
@@ -1053,8 +1053,8 @@ static void record_loaded(struct req *r, const struct rpc_customer_ref *ref)
         e[i] = rpc_num(r, m->scores[i]->expected);
         p[i] = rpc_num(r, m->scores[i]->perceived);
     }
-    const char *q[] = { rpc_num(r, req_who(r)->user_id), rpc_num(r, m->id), rpc_pg_array(&r->arena, a, m->n_scores),
-                        rpc_pg_array(&r->arena, e, m->n_scores), rpc_pg_array(&r->arena, p, m->n_scores) };
+    const char *q[] = { rpc_num(r, req_who(r)->user_id), rpc_num(r, m->id), arena_pg_array(&r->arena, a, m->n_scores),
+                        arena_pg_array(&r->arena, e, m->n_scores), arena_pg_array(&r->arena, p, m->n_scores) };
     audit_query(r, &survey_record_stmt, 5, q, survey_one);
 }
 

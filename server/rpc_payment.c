@@ -193,10 +193,17 @@ static void payment_add(struct req *r)
 const struct rpc_entry rpc_payment_add = { KEHU__V1__REQUEST__OP_PAYMENT_ADD, "payment_add", ACT_CUSTOMER_WRITE, 0,
                                            payment_add };
 
+/* A page's rows end with count(*) OVER (): the rows from its cursor on. */
+static int64_t count_after_cursor(const struct db_result *res)
+{
+    return db_get_i64(res, 0, 0, PQnfields(res->res[0]) - 1);
+}
+
 /* Newest first; the cursor is the last row's "date/id". */
 static struct db_stmt payment_list_stmt = DB_STMT(
-    "SELECT " PAYMENT_COLUMNS " FROM payment p LEFT JOIN app_user u ON u.id = p.created_by WHERE p.customer_id = $1"
-    " AND ($3::date IS NULL OR (p.date, p.id) < ($3::date, $4::bigint)) ORDER BY p.date DESC, p.id DESC LIMIT $2");
+    "SELECT " PAYMENT_COLUMNS ", count(*) OVER () FROM payment p LEFT JOIN app_user u ON u.id = p.created_by"
+    " WHERE p.customer_id = $1 AND ($3::date IS NULL OR (p.date, p.id) < ($3::date, $4::bigint))"
+    " ORDER BY p.date DESC, p.id DESC LIMIT $2");
 
 static void payments_listed(const struct db_result *res, void *arg)
 {
@@ -215,6 +222,8 @@ static void payments_listed(const struct db_result *res, void *arg)
     list->next_cursor = n > shown ? arena_printf(&r->arena, "%s/%lld", list->payments[shown - 1]->date,
                                                  (long long)list->payments[shown - 1]->id)
                                   : "";
+    if (n > shown)
+        list->remaining = (uint32_t)(count_after_cursor(res) - shown);
     r->resp.result_case = KEHU__V1__RESPONSE__RESULT_PAYMENTS;
     r->resp.payments = list;
     req_reply(r);
@@ -470,7 +479,7 @@ const struct rpc_entry rpc_asset_add = { KEHU__V1__REQUEST__OP_ASSET_ADD, "asset
 
 /* Newest first (the cursor is the last row's "date/id"), and the AUM today. */
 static struct db_stmt asset_list_stmt = DB_STMT(
-    "SELECT " ASSET_COLUMNS " FROM asset_snapshot a LEFT JOIN app_user u ON u.id = a.created_by"
+    "SELECT " ASSET_COLUMNS ", count(*) OVER () FROM asset_snapshot a LEFT JOIN app_user u ON u.id = a.created_by"
     " WHERE a.customer_id = $1 AND ($3::date IS NULL OR (a.date, a.id) < ($3::date, $4::bigint))"
     " ORDER BY a.date DESC, a.id DESC LIMIT $2");
 static struct db_stmt aum_stmt = DB_STMT(
@@ -493,6 +502,8 @@ static void assets_listed(const struct db_result *res, void *arg)
     list->next_cursor = n > shown ? arena_printf(&r->arena, "%s/%lld", list->snapshots[shown - 1]->date,
                                                  (long long)list->snapshots[shown - 1]->id)
                                   : "";
+    if (n > shown)
+        list->remaining = (uint32_t)(count_after_cursor(res) - shown);
     list->aum_date = "";
     if (db_rows(res, 1) == 1) {
         list->aum_minor = db_get_i64(res, 1, 0, 0);

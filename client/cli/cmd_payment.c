@@ -39,6 +39,7 @@ struct pages {
     void **items; /* the records of every page, in order */
     size_t n_items;
     const char *next; /* the cursor after the last page fetched, NULL at the end */
+    uint32_t remaining; /* records after it */
 };
 
 static void pages_free(struct pages *p)
@@ -87,7 +88,7 @@ static int parse_list(struct cli *cli, int argc, char **argv, struct list_args *
 
 /* The cursor of page resp (NULL when the reply is not the expected list)
  * and its records. */
-typedef const char *(*page_fn)(const Kehu__V1__Response *resp, void *const **items, size_t *n);
+typedef const char *(*page_fn)(const Kehu__V1__Response *resp, void *const **items, size_t *n, uint32_t *remaining);
 
 /* Fetches one page, or every page with --all; *after is the request's
  * cursor field, moved along. Returns 0 or the exit code after printing. */
@@ -102,7 +103,8 @@ static int fetch_pages(struct cli *cli, Kehu__V1__Request *req, char **after, in
             return rc;
         void *const *items = NULL;
         size_t n = 0;
-        const char *next = page(resp, &items, &n);
+        uint32_t remaining = 0;
+        const char *next = page(resp, &items, &n, &remaining);
         if (!next || (*next && *after && strcmp(next, *after) == 0))
             return cli_bad_reply(cli, resp); /* a cursor that goes nowhere would loop forever */
         p->resps = out_xrealloc(p->resps, (p->n + 1) * sizeof *p->resps);
@@ -113,18 +115,19 @@ static int fetch_pages(struct cli *cli, Kehu__V1__Request *req, char **after, in
             p->n_items += n;
         }
         p->next = *next ? next : NULL;
+        p->remaining = remaining;
         if (!all || !p->next)
             return CLI_OK;
         *after = (char *)p->next;
     }
 }
 
-static void more(struct cli *cli, const char *what, const struct list_args *a, const char *next)
+static void more(struct cli *cli, const char *what, const struct list_args *a, const struct pages *pg)
 {
     char id[24];
     fmt_i64(id, sizeof id, a->customer_id);
     const char *words[] = { what, "list", id, "--limit", a->limit_arg };
-    cmd_customer_more(cli, words, a->limit_arg ? 5 : 3, next);
+    cli_page_more(cli, words, a->limit_arg ? 5 : 3, pg->next, pg->remaining);
 }
 
 /* ---- Payments ------------------------------------------------------------------------------ */
@@ -288,10 +291,11 @@ static int run_payment_add(struct cli *cli, int argc, char **argv)
     return CLI_OK;
 }
 
-static const char *payments_page(const Kehu__V1__Response *resp, void *const **items, size_t *n)
+static const char *payments_page(const Kehu__V1__Response *resp, void *const **items, size_t *n, uint32_t *remaining)
 {
     if (resp->result_case != KEHU__V1__RESPONSE__RESULT_PAYMENTS || !resp->payments)
         return NULL;
+    *remaining = resp->payments->remaining;
     *items = (void *const *)resp->payments->payments;
     *n = resp->payments->n_payments;
     return resp->payments->next_cursor;
@@ -315,7 +319,7 @@ static int run_payment_list(struct cli *cli, int argc, char **argv)
     if ((rc = fetch_pages(cli, &req, &list.after, a.all, payments_page, &pg)) == CLI_OK) {
         cli_print_records(cli, pg.items, pg.n_items, 1, &payment_kind);
         if (pg.next)
-            more(cli, "payment", &a, pg.next);
+            more(cli, "payment", &a, &pg);
     }
     pages_free(&pg);
     return rc;
@@ -542,10 +546,11 @@ static int run_asset_add(struct cli *cli, int argc, char **argv)
     return CLI_OK;
 }
 
-static const char *assets_page(const Kehu__V1__Response *resp, void *const **items, size_t *n)
+static const char *assets_page(const Kehu__V1__Response *resp, void *const **items, size_t *n, uint32_t *remaining)
 {
     if (resp->result_case != KEHU__V1__RESPONSE__RESULT_ASSETS || !resp->assets)
         return NULL;
+    *remaining = resp->assets->remaining;
     *items = (void *const *)resp->assets->snapshots;
     *n = resp->assets->n_snapshots;
     return resp->assets->next_cursor;
@@ -578,7 +583,7 @@ static int run_asset_list(struct cli *cli, int argc, char **argv)
                 cli_say("AUM today: %s (no snapshot yet)\n", aum);
         }
         if (pg.next)
-            more(cli, "asset", &a, pg.next);
+            more(cli, "asset", &a, &pg);
     }
     pages_free(&pg);
     return rc;

@@ -844,6 +844,16 @@ static void test_other_lists(void **state)
         it_cli_expect(&cli, it_cli_run(&cli, NULL, IT_ARGS("txn", "add", cid, "--amount", "10.00")), 0, NULL);
     it_cli_expect(&cli, it_cli_run(&cli, NULL, IT_ARGS("txn", "list", cid, "--limit", "2")), 0, "3 more");
     it_cli_expect(&cli, it_cli_run(&cli, NULL, IT_ARGS("contact", "list", cid, "--limit", "2")), 0, "3 more");
+    /* payments and asset snapshots too */
+    static const char *const days[] = { "2026-01-05", "2026-02-05", "2026-03-05" };
+    for (int i = 0; i < 3; i++) {
+        it_cli_expect(&cli, it_cli_run(&cli, NULL, IT_ARGS("payment", "add", cid, "--amount", "5.00", "--date", days[i])),
+                      0, NULL);
+        it_cli_expect(&cli, it_cli_run(&cli, NULL, IT_ARGS("asset", "add", cid, "--balance", "100.00", "--date", days[i])),
+                      0, NULL);
+    }
+    it_cli_expect(&cli, it_cli_run(&cli, NULL, IT_ARGS("payment", "list", cid, "--limit", "2")), 0, "1 more");
+    it_cli_expect(&cli, it_cli_run(&cli, NULL, IT_ARGS("asset", "list", cid, "--limit", "2")), 0, "1 more");
     it_cli_expect(&cli, it_cli_run(&cli, NULL, IT_ARGS("user", "list", "--limit", "2", "--json")), 0, "remaining: ");
 
     /* the audit trail: a page says how many entries follow it */

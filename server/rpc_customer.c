@@ -922,6 +922,9 @@ static int cursor_parse(struct arena *a, const char *hex, char **value, char **i
     return parse_i64(*id, &check) == 0 ? 0 : -1;
 }
 
+/* A customer list counts what follows a page up to this many. */
+#define LIST_COUNT_CAP 100000
+
 struct sqlbuf {
     char *s;
     size_t len, cap;
@@ -1013,6 +1016,13 @@ static void page_done(const struct db_result *res, void *arg)
         page->customers[page->n_customers++] = rpc_customer_from_row(r, res, 0, i);
     uint32_t upto;
     page->next_cursor = ps->sort ? rpc_customer_next_cursor(r, res, &upto) : "";
+    if (*page->next_cursor) {
+        int64_t counted = db_get_i64(res, 0, 0, CUSTOMER_NCOLS + 1);
+        page->remaining = (uint32_t)(counted - upto);
+        page->remaining_more = counted > LIST_COUNT_CAP;
+        if (page->remaining_more)
+            page->remaining = (uint32_t)(LIST_COUNT_CAP - upto);
+    }
     r->resp.result_case = KEHU__V1__RESPONSE__RESULT_CUSTOMERS;
     r->resp.customers = page;
     req_reply(r);
@@ -1200,7 +1210,9 @@ int rpc_customer_list_start(struct req *r, const Kehu__V1__CustomerList *m, uint
     struct sqlbuf b = { 0 };
     sql_add(r, &b, "SELECT " CUSTOMER_COLUMNS ", ");
     sql_add(r, &b, ps->sort->key); /* the cursor's value: the last row's sort key */
-    sql_add(r, &b, "::text FROM customer c" CUSTOMER_JOINS "WHERE c.merged_into IS NULL");
+    sql_add(r, &b, "::text FROM customer c" CUSTOMER_JOINS "WHERE ");
+    size_t cond_at = b.len; /* the conditions (over c alone) start here: counted again below */
+    sql_add(r, &b, "c.merged_into IS NULL");
     /* the request's own action: read for a list, export for an export page */
     if (filter_sql(r, m, r->rpc->action, &b) < 0)
         return -1;
@@ -1215,6 +1227,14 @@ int rpc_customer_list_start(struct req *r, const Kehu__V1__CustomerList *m, uint
         sql_param(r, &b, cmp, value);
         sql_param(r, &b, "$?::bigint)", id);
     }
+    /* how many follow from the cursor on, counted up to a cap so that a page of a million stays cheap; the same
+     * conditions and parameters, in a subquery computed once */
+    const char *cond = arena_strdup(&r->arena, b.s + cond_at);
+    b.s = arena_printf(&r->arena, "SELECT " CUSTOMER_COLUMNS ", %s::text, (SELECT count(*) FROM (SELECT 1 FROM customer c"
+                                  " WHERE %s LIMIT %d) z) FROM customer c" CUSTOMER_JOINS "WHERE %s",
+                       ps->sort->key, cond, LIST_COUNT_CAP + 1, cond);
+    b.len = strlen(b.s);
+    b.cap = b.len + 1;
     char order[160];
     snprintf(order, sizeof order, " ORDER BY %s %s, c.id %s LIMIT %u", ps->sort->key, ps->sort->desc ? "DESC" : "ASC",
              ps->sort->desc ? "DESC" : "ASC", ps->limit + 1);

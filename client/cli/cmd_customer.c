@@ -1185,6 +1185,8 @@ static int run_customer_list(struct cli *cli, int argc, char **argv)
 
     struct pages pages = { 0 };
     const char *next = NULL;
+    uint32_t remaining = 0;
+    int remaining_more = 0;
     Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
     req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_LIST;
     req.customer_list = &list;
@@ -1200,14 +1202,21 @@ static int run_customer_list(struct cli *cli, int argc, char **argv)
         }
         pages_add(&pages, resp, page->customers, page->n_customers);
         next = page->next_cursor[0] ? page->next_cursor : NULL;
+        remaining = page->remaining;
+        remaining_more = page->remaining_more;
         if (!all || !next)
             break;
         list.after = page->next_cursor;
     }
     if (rc == CLI_OK) {
         print_customers(cli, pages.items, pages.n, 1);
-        if (next)
+        if (next && remaining_more && !cli->json && !cli->csv) {
+            fflush(stdout);
+            fprintf(stderr, "more than %u more (--all for every one); the next page:\n", remaining);
             cmd_customer_more(cli, ws.w, ws.n, next);
+        } else if (next) {
+            cli_page_more(cli, ws.w, ws.n, next, remaining);
+        }
     }
     pages_free(&pages);
     return rc;

@@ -24,25 +24,35 @@ cleanup() {
 }
 trap cleanup EXIT
 
-port=$(free_port 7950)
 admin_password=tour-admin-pass-1
-KEHU_SKIP_BUILD=1 KEHUD_BIN=$build/bin/kehud KEHU_VAR=$tmp/var KEHU_PORT=$port \
-    KEHU_ADMIN_PASSWORD=$admin_password KEHU_DEMO_PASSWORD= "$src/scripts/up" >"$tmp/up.log" 2>&1 &
-up_pid=$!
+# start_up: scripts/up on a free port; 0 once kehud answers. Another test
+# may take the port between the choice and the bind: then up stops, and the
+# caller tries once more.
+start_up() {
+    port=$(free_port $((7950 + RANDOM % 500)))
+    KEHU_SKIP_BUILD=1 KEHUD_BIN=$build/bin/kehud KEHU_VAR=$tmp/var KEHU_PORT=$port \
+        KEHU_ADMIN_PASSWORD=$admin_password KEHU_DEMO_PASSWORD= "$src/scripts/up" >>"$tmp/up.log" 2>&1 &
+    up_pid=$!
+    for _ in $(seq 1 600); do
+        "$build/bin/kehu" --server "127.0.0.1:$port" ping >/dev/null 2>&1 && return 0
+        kill -0 "$up_pid" 2>/dev/null || return 1
+        sleep 0.1
+    done
+    return 1
+}
 
 # The tour calls build/bin/kehu from the checkout: give it this tree's.
 mkdir -p "$tmp/run/build/bin"
 ln -s "$build/bin/kehu" "$tmp/run/build/bin/kehu"
 cd "$tmp/run"
-export KEHU_SERVER=127.0.0.1:$port XDG_CONFIG_HOME=$tmp/config
+export XDG_CONFIG_HOME=$tmp/config
 unset KEHU_PASSWORD KEHU_USER
 
-for _ in $(seq 1 600); do
-    build/bin/kehu ping >/dev/null 2>&1 && break
-    kill -0 "$up_pid" 2>/dev/null || { cat "$tmp/up.log"; echo "tour: scripts/up stopped" >&2; exit 1; }
-    sleep 0.1
-done
-build/bin/kehu ping >/dev/null || { cat "$tmp/up.log"; echo "tour: kehud did not come up" >&2; exit 1; }
+if ! start_up; then
+    wait "$up_pid" 2>/dev/null || true
+    start_up || { cat "$tmp/up.log"; echo "tour: scripts/up did not come up" >&2; exit 1; }
+fi
+export KEHU_SERVER=127.0.0.1:$port
 
 # The tour's command lines, in order.
 mapfile -t lines < <(awk '/<!-- tour:begin -->/ {on = 1; next} /<!-- tour:end -->/ {on = 0}

@@ -43,11 +43,8 @@ static void fail_sql(struct req *r, const struct db_result *res, const char *fie
         for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
             if (strcmp(res->sqlstate, map[i].state) != 0)
                 continue;
-            const char *msg = res->message;
-            if (strncmp(msg, "ERROR:", 6) == 0)
-                msg += 6;
-            while (*msg == ' ')
-                msg++;
+            /* the server's own words (the primary message), never PostgreSQL's DETAIL or CONTEXT */
+            const char *msg = res->primary && *res->primary ? res->primary : "the reassignment was refused";
             size_t n = strcspn(msg, "\n");
             if (map[i].code == KEHU__V1__CODE__CONFLICT)
                 req_fail(r, map[i].code, NULL, "another change got in the way, try again (%.*s)", (int)n, msg);

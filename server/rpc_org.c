@@ -215,7 +215,7 @@ static void org_add_done(const struct db_result *res, void *arg)
             req_fail(r, KEHU__V1__CODE__CONFLICT, "name", "'%s' already has a unit named '%s'", (char *)r->state,
                      m->name);
         else if (strcmp(res->sqlstate, "23514") == 0 || strcmp(res->sqlstate, "23503") == 0)
-            req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "parent", "%s", res->message);
+            req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "parent", "%s", res->primary ? res->primary : "not allowed there");
         else
             req_fail_db(r, res);
         return;

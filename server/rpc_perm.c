@@ -146,7 +146,7 @@ static void perm_set_done(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
     if (res->outcome == DB_ERROR && strcmp(res->sqlstate, "22023") == 0) {
-        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "cells", "%s", res->message);
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "cells", "%s", res->primary ? res->primary : "not a valid cell");
         return;
     }
     if (res->outcome != DB_OK) {

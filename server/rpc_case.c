@@ -1087,12 +1087,12 @@ static void survey_record(struct req *r)
     }
     for (size_t i = 0; i < m->n_scores; i++) {
         const Kehu__V1__SurveyScore *s = m->scores[i];
-        if (!s->aspect || !*s->aspect || check_text(r, "scores", s->aspect, 50, 0) < 0 ||
-            strchr(s->aspect, '=') || strchr(s->aspect, '/')) {
-            if (r->status.code == KEHU__V1__CODE__OK)
-                req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "scores", "an aspect is a name without = or /");
+        if (!s->aspect || !*s->aspect || strchr(s->aspect, '=') || strchr(s->aspect, '/')) {
+            req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "scores", "an aspect is a name without = or /");
             return;
         }
+        if (check_text(r, "scores", s->aspect, 50, 0) < 0) /* answered (and r freed) */
+            return;
         if (s->expected < 1 || s->expected > 5 || s->perceived < 1 || s->perceived > 5) {
             req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "scores", "scores are 1 to 5");
             return;

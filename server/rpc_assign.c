@@ -77,6 +77,15 @@ static Kehu__V1__AssignReceiver *receiver_of(struct req *r, Kehu__V1__AssignResu
 
 /* The result from the moves (statement `stmt`) and, when given, the
  * receivers' summary (statement `recv`: username, cap, disabled, holds). */
+/* A bulk batch (a leaving user's customers, a filter, more than BULK_IDS
+ * ids) is a bulk job (sql/0018): its per-customer announcements are counted
+ * per watcher, who hears one summary when it commits (job_done_stmt last),
+ * not a line per customer; a few customers moved by id are still announced
+ * one by one. Statement 0 of a batch's call (off: nothing happens). */
+#define BULK_IDS 20
+static struct db_stmt job_on_stmt = DB_STMT("SELECT set_config('kehu.job', $1, true)");
+static struct db_stmt job_done_stmt = DB_STMT("SELECT kehu_job_done('reassign.done', $1::bigint)");
+
 static Kehu__V1__AssignResult *result_from(struct req *r, const struct db_result *res, int stmt, int recv, int dry)
 {
     Kehu__V1__AssignResult *out = arena_alloc(&r->arena, sizeof *out);
@@ -180,12 +189,12 @@ static void assign_done(const struct db_result *res, void *arg)
         fail_sql(r, res, m->n_customer_ids ? "customer_ids" : m->from_user && *m->from_user ? "from" : "to");
         return;
     }
-    Kehu__V1__AssignResult *out = result_from(r, res, 0, 1, m->dry_run);
+    Kehu__V1__AssignResult *out = result_from(r, res, 1, 2, m->dry_run);
     out->kind = m->from_user && *m->from_user ? "handover" : "assign";
-    out->split_percent = db_get_i64(res, 2, 0, 0);
-    out->no_longer_matching = db_get_i64(res, 3, 0, 0);
+    out->split_percent = db_get_i64(res, 3, 0, 0);
+    out->no_longer_matching = db_get_i64(res, 4, 0, 0);
     size_t n_ids;
-    const char *ids = db_get(res, 3, 0, 1);
+    const char *ids = db_get(res, 4, 0, 1);
     char **parts = arena_split(&r->arena, array_inner(r, ids), ',', &n_ids);
     out->no_longer_matching_ids = arena_alloc(&r->arena, sizeof *out->no_longer_matching_ids * (n_ids + 1));
     for (size_t i = 0; i < n_ids; i++) {
@@ -385,11 +394,18 @@ static void assign_users(const struct db_result *res, void *arg)
                              ids_sql, base + 1, base + 2, base + 3, base + 4, base + 5, base + 6, base + 7, base + 8,
                              base + 9, base + 10, base + 11, base + 12, base + 13, base + 14);
     const char *rp[] = { params[base] };
+    int bulk = !m->dry_run && (!m->n_customer_ids || m->n_customer_ids > BULK_IDS);
+    const char *job[] = { bulk ? "on" : "off" };
     struct db_call *call = db_call_new(r->srv->db, assign_done, r);
+    db_call_add(call, &job_on_stmt, 1, job);
     db_call_add_sql(call, sql, np, params);
     db_call_add(call, &receivers_stmt, 1, rp);
     db_call_add(call, &split_now, 0, NULL);
     db_call_add(call, &stale_stmt, 0, NULL);
+    if (bulk) {
+        const char *actor[] = { rpc_num(r, req_who(r)->user_id) };
+        db_call_add(call, &job_done_stmt, 1, actor);
+    }
     db_call_send(call);
 }
 

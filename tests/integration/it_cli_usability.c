@@ -349,16 +349,25 @@ static void test_import_summary(void **state)
     char later_id[48];
     snprintf(later_id, sizeof later_id, "\"customer_id\":%s,", cust);
     int later = watch_wait(&all, later_id, 10000);
+    /* a reassignment batch of those customers is a bulk job too: one summary line */
+    expect(kehu(ENV("KEHU_NEW_PASSWORD=sun-pass-123"),
+                ARGS("user", "add", "sun.li", "--role", "account_manager", "--unit", "上海分行")),
+           0, NULL);
+    expect(kehu(NULL, ARGS("assign", "--from", "li.lei", "--to", "sun.li", "--reason", "调岗", "--json")), 0, NULL);
+    int reassigned = watch_wait(&all, "reassign.done", 30000);
     watch_stop(&all);
     watch_stop(&other);
     it_cli_close(&bj);
-    if (seen || later)
-        fail_msg("summary %d, later event %d\nstdout: %s\nstderr: %s", seen, later, all.obuf, all.ebuf);
+    if (seen || later || reassigned)
+        fail_msg("summary %d, later event %d, reassignment summary %d\nstdout: %s\nstderr: %s", seen, later,
+                 reassigned, all.obuf, all.ebuf);
+    assert_int_equal(count(all.obuf, "\"kind\":\"reassign.done\""), 1);
+    assert_int_equal(count(all.obuf, "\"kind\":\"customer.reassigned\""), 0);
     assert_int_equal(count(all.obuf, "\"kind\":\"import.done\""), 1);
     assert_int_equal(count(all.obuf, "\"kind\":\"customer.created\""), 0);
     assert_non_null(strstr(all.obuf, "\"actor_name\":\"admin\""));
     assert_non_null(strstr(all.obuf, created));
-    assert_true(count(all.obuf, "\n") <= 3);
+    assert_true(count(all.obuf, "\n") <= 4);
     if (other.olen)
         fail_msg("the other branch saw: %s", other.obuf);
 }

@@ -30,7 +30,11 @@ admin_password=tour-admin-pass-1
 # caller tries once more.
 start_up() {
     port=$(free_port $((7950 + RANDOM % 500)))
-    KEHU_SKIP_BUILD=1 KEHUD_BIN=$build/bin/kehud KEHU_VAR=$tmp/var KEHU_PORT=$port \
+    # PostgreSQL's port below the ephemeral range (32768 on): a client
+    # connection of a test running beside this one may hold any port above it
+    local pg_port
+    pg_port=$(free_port $((20000 + RANDOM % 8000)))
+    KEHU_PG_PORT=$pg_port KEHU_SKIP_BUILD=1 KEHUD_BIN=$build/bin/kehud KEHU_VAR=$tmp/var KEHU_PORT=$port \
         KEHU_ADMIN_PASSWORD=$admin_password KEHU_DEMO_PASSWORD= "$src/scripts/up" >>"$tmp/up.log" 2>&1 &
     up_pid=$!
     for _ in $(seq 1 600); do

@@ -35,7 +35,7 @@ struct db_call {
     enum db_outcome outcome;
     char sqlstate[6];
     char *message;
-    char *primary, *column, *constraint; /* of a PostgreSQL error (db_result) */
+    char *primary, *column, *constraint, *detail; /* of a PostgreSQL error (db_result) */
     int failed_stmt;
     uint64_t queued_at;
     struct db_call *next;
@@ -157,6 +157,7 @@ static void call_free(struct db_call *c)
     free(c->primary);
     free(c->column);
     free(c->constraint);
+    free(c->detail);
     free(c);
 }
 
@@ -181,8 +182,10 @@ static void call_set_pg_error(struct db_call *c, const PGresult *r)
         return;
     call_set_error(c, DB_ERROR, PQresultErrorField(r, PG_DIAG_SQLSTATE), PQresultErrorMessage(r));
     const char *p = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY), *col = PQresultErrorField(r, PG_DIAG_COLUMN_NAME),
-               *con = PQresultErrorField(r, PG_DIAG_CONSTRAINT_NAME);
+               *con = PQresultErrorField(r, PG_DIAG_CONSTRAINT_NAME),
+               *det = PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL);
     c->primary = xstrdup(p ? p : "");
+    c->detail = xstrdup(det ? det : "");
     c->column = xstrdup(col ? col : "");
     c->constraint = xstrdup(con ? con : "");
 }
@@ -198,6 +201,7 @@ static void call_finish(struct db_call *c)
             .primary = c->primary ? c->primary : "",
             .column = c->column ? c->column : "",
             .constraint = c->constraint ? c->constraint : "",
+            .detail = c->detail ? c->detail : "",
             .failed_stmt = c->failed_stmt,
         };
         memcpy(r.sqlstate, c->sqlstate, sizeof r.sqlstate);

@@ -38,6 +38,7 @@ struct db_result {
     const char *primary; /* the primary message alone ("" when none) */
     const char *column;  /* the column named by the error (RAISE ... USING COLUMN), "" when none */
     const char *constraint; /* the constraint that failed, "" when none */
+    const char *detail;  /* the DETAIL (older Kehu functions name the request field there), "" when none */
     int failed_stmt;     /* index of the statement that failed, -1 if none */
 };
 

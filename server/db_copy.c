@@ -82,7 +82,7 @@ static void finish(struct db_copy *x, enum db_outcome outcome, const char *messa
     PGresult *last = x->last;
     x->last = NULL;
     struct db_result r = {
-        .outcome = outcome, .failed_stmt = -1, .message = message ? message : "", .primary = "", .column = "", .constraint = ""
+        .outcome = outcome, .failed_stmt = -1, .message = message ? message : "", .primary = "", .column = "", .constraint = "", .detail = ""
     };
     PGresult *res[1] = { last };
     r.res = res;
@@ -97,6 +97,8 @@ static void finish(struct db_copy *x, enum db_outcome outcome, const char *messa
         r.primary = p ? p : "";
         r.column = col ? col : "";
         r.constraint = con ? con : "";
+        const char *det = PQresultErrorField(last, PG_DIAG_MESSAGE_DETAIL);
+        r.detail = det ? det : "";
         r.failed_stmt = 0;
     }
     x->in_callback++;

@@ -216,6 +216,21 @@ static const char *constraint_column(struct req *r, const char *constraint, cons
     return us ? us + 1 : col;
 }
 
+/* The request field a refusal raised in SQL names: its COLUMN, or for the
+ * older functions that named it in DETAIL ('customer_id', 'C.warn_days'),
+ * a DETAIL that is a field name and not a sentence. */
+static const char *refusal_field(const struct db_result *res)
+{
+    const char *column = nz(res->column), *detail = nz(res->detail);
+    if (*column || !*detail || strlen(detail) > 64)
+        return column;
+    for (const char *p = detail; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_' ||
+              *p == '.' || *p == '*'))
+            return column;
+    return detail;
+}
+
 void req_fail_db(struct req *r, const struct db_result *res)
 {
     if (res->outcome == DB_UNAVAILABLE) {
@@ -225,7 +240,7 @@ void req_fail_db(struct req *r, const struct db_result *res)
     const char *st = res->sqlstate, *primary = nz(res->primary), *column = nz(res->column);
     for (size_t i = 0; i < sizeof kehu_states / sizeof kehu_states[0]; i++)
         if (strcmp(st, kehu_states[i].state) == 0 && *primary) {
-            req_fail(r, kehu_states[i].code, column, "%s", primary);
+            req_fail(r, kehu_states[i].code, refusal_field(res), "%s", primary);
             return;
         }
     /* PostgreSQL's own refusals: the code and a plain message, never its text */

@@ -83,33 +83,6 @@ static int authorize_path(struct req *r, enum authz_action act, const struct db_
     return -1;
 }
 
-/* A database refusal from the pool's functions. Those of sql/0012 (claim,
- * release, pool rules) raise Kehu's own states with the request's field
- * (req_fail_db); the older ones (assignment rules, the recycle job) raise
- * standard states with the field as DETAIL. PostgreSQL's whole text never
- * reaches the user: only the primary message, which is Kehu's own words. */
-static void fail_pool_db(struct req *r, const struct db_result *res)
-{
-    if (res->outcome == DB_ERROR && strncmp(res->sqlstate, "KH", 2) != 0 && res->primary && *res->primary) {
-        const char *field = "";
-        if (res->res && res->failed_stmt >= 0 && res->failed_stmt < res->nres && res->res[res->failed_stmt]) {
-            const char *d = PQresultErrorField(res->res[res->failed_stmt], PG_DIAG_MESSAGE_DETAIL);
-            field = d ? d : "";
-        }
-        Kehu__V1__Code code = strcmp(res->sqlstate, "55000") == 0   ? KEHU__V1__CODE__FAILED_PRECONDITION
-                              : strcmp(res->sqlstate, "53400") == 0 ? KEHU__V1__CODE__RESOURCE_EXHAUSTED
-                              : strcmp(res->sqlstate, "42501") == 0 ? KEHU__V1__CODE__PERMISSION_DENIED
-                              : strcmp(res->sqlstate, "22023") == 0 ? KEHU__V1__CODE__INVALID_ARGUMENT
-                              : strcmp(res->sqlstate, "55P03") == 0 ? KEHU__V1__CODE__FAILED_PRECONDITION
-                                                                    : KEHU__V1__CODE__OK;
-        if (code != KEHU__V1__CODE__OK) {
-            req_fail(r, code, field, "%s", res->primary);
-            return;
-        }
-    }
-    req_fail_db(r, res);
-}
-
 /* ---- PoolAdd */
 
 static struct db_stmt pool_insert = DB_STMT(
@@ -311,7 +284,7 @@ static void moved(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
     if (res->outcome != DB_OK) {
-        fail_pool_db(r, res);
+        req_fail_db(r, res);
         return;
     }
     Kehu__V1__Customer *c = rpc_customer_from_row(r, res, 1, 0);
@@ -455,7 +428,7 @@ static void rules_done(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
     if (res->outcome != DB_OK) {
-        fail_pool_db(r, res);
+        req_fail_db(r, res);
         return;
     }
     const Kehu__V1__PoolRules *m = r->msg->pool_rules;
@@ -875,7 +848,7 @@ static void assign_rules_done(const struct db_result *res, void *arg)
     struct req *r = arg;
     struct assign_state *st = r->state;
     if (res->outcome != DB_OK) {
-        fail_pool_db(r, res);
+        req_fail_db(r, res);
         return;
     }
     int last = res->nres - 1, n = db_rows(res, last);
@@ -1015,7 +988,7 @@ static void applied(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
     if (res->outcome != DB_OK) {
-        fail_pool_db(r, res);
+        req_fail_db(r, res);
         return;
     }
     int n = db_rows(res, 0);

@@ -9,25 +9,36 @@ static const char *const action_names[PERM_ACTIONS] = {
     [PERM_REASSIGN] = "reassign", [PERM_OVERRIDE_GRADE] = "override_grade",
     [PERM_EXPORT] = "export",     [PERM_UNMASK] = "unmask",
     [PERM_DELETE] = "delete",     [PERM_LOG_CONTACT] = "log_contact",
+    [PERM_REVIEW_RATE] = "review_rate", [PERM_REVIEW_FINAL] = "review_final",
+    [PERM_REVIEW_CREDIT] = "review_credit",
     [PERM_ADMIN] = "admin",
 };
 static const char *const scope_names[PS_SCOPES] = { "none", "own", "team", "branch", "region", "all" };
 
-/* The defaults of sql/0007 and sql/0017, in force until the database's
- * matrix is loaded (kehud loads it before it listens). */
-#define ROW(rd, ed, re, og, ex, un, de, lc, ad)                                                                   \
+/* The defaults of sql/0007, sql/0017 and sql/0025, in force until the
+ * database's matrix is loaded (kehud loads it before it listens). The
+ * annual review's three columns (rate, final, credit) after log_contact. */
+#define ROW(rd, ed, re, og, ex, un, de, lc, rr, rf, rc, ad)                                                       \
     {                                                                                                              \
         [PERM_READ] = rd, [PERM_EDIT] = ed, [PERM_REASSIGN] = re, [PERM_OVERRIDE_GRADE] = og, [PERM_EXPORT] = ex, \
-        [PERM_UNMASK] = un, [PERM_DELETE] = de, [PERM_LOG_CONTACT] = lc, [PERM_ADMIN] = ad                         \
+        [PERM_UNMASK] = un, [PERM_DELETE] = de, [PERM_LOG_CONTACT] = lc, [PERM_REVIEW_RATE] = rr,                 \
+        [PERM_REVIEW_FINAL] = rf, [PERM_REVIEW_CREDIT] = rc, [PERM_ADMIN] = ad                                    \
     }
 static enum perm_scope matrix[AUTHZ_ROLES][PERM_ACTIONS] = {
-    [KEHU__V1__ROLE__ADMIN] = ROW(PS_ALL, PS_ALL, PS_ALL, PS_ALL, PS_ALL, PS_ALL, PS_ALL, PS_ALL, PS_ALL),
+    [KEHU__V1__ROLE__ADMIN] = ROW(PS_ALL, PS_ALL, PS_ALL, PS_ALL, PS_ALL, PS_ALL, PS_ALL, PS_ALL, PS_ALL, PS_ALL, PS_ALL,
+                                  PS_ALL),
     [KEHU__V1__ROLE__BRANCH_MANAGER] = ROW(PS_BRANCH, PS_BRANCH, PS_BRANCH, PS_BRANCH, PS_BRANCH, PS_BRANCH, PS_BRANCH,
-                                           PS_BRANCH, PS_BRANCH),
-    [KEHU__V1__ROLE__ACCOUNT_MANAGER] = ROW(PS_OWN, PS_OWN, PS_NONE, PS_OWN, PS_OWN, PS_OWN, PS_OWN, PS_OWN, PS_NONE),
+                                           PS_BRANCH, PS_BRANCH, PS_NONE, PS_NONE, PS_BRANCH),
+    [KEHU__V1__ROLE__ACCOUNT_MANAGER] = ROW(PS_OWN, PS_OWN, PS_NONE, PS_OWN, PS_OWN, PS_OWN, PS_OWN, PS_OWN, PS_NONE,
+                                            PS_NONE, PS_NONE, PS_NONE),
     [KEHU__V1__ROLE__SERVICE_AGENT] = ROW(PS_BRANCH, PS_NONE, PS_NONE, PS_NONE, PS_NONE, PS_NONE, PS_NONE, PS_BRANCH,
-                                          PS_NONE),
-    [KEHU__V1__ROLE__AUDITOR] = ROW(PS_ALL, PS_NONE, PS_NONE, PS_NONE, PS_ALL, PS_NONE, PS_NONE, PS_NONE, PS_NONE),
+                                          PS_NONE, PS_NONE, PS_NONE, PS_NONE),
+    [KEHU__V1__ROLE__AUDITOR] = ROW(PS_ALL, PS_NONE, PS_NONE, PS_NONE, PS_ALL, PS_NONE, PS_NONE, PS_NONE, PS_NONE,
+                                    PS_NONE, PS_NONE, PS_NONE),
+    [KEHU__V1__ROLE__COMMITTEE] = ROW(PS_REGION, PS_NONE, PS_NONE, PS_NONE, PS_NONE, PS_NONE, PS_NONE, PS_NONE, PS_NONE,
+                                      PS_REGION, PS_NONE, PS_NONE),
+    [KEHU__V1__ROLE__FINANCE] = ROW(PS_REGION, PS_NONE, PS_NONE, PS_NONE, PS_NONE, PS_NONE, PS_NONE, PS_NONE, PS_NONE,
+                                    PS_NONE, PS_REGION, PS_NONE),
 };
 #undef ROW
 
@@ -86,7 +97,7 @@ void authz_set_perm(Kehu__V1__Role role, enum perm_action a, enum perm_scope s)
 static const char *role_name(Kehu__V1__Role role)
 {
     static const char *const names[AUTHZ_ROLES] = { "?", "admin", "branch_manager", "account_manager", "service_agent",
-                                                    "auditor" };
+                                                    "auditor", "committee", "finance" };
     return role_ok(role) ? names[role] : "?";
 }
 
@@ -120,6 +131,12 @@ static const char *action_phrase(enum perm_action a)
         return "archive or merge customers";
     case PERM_LOG_CONTACT:
         return "log contacts with customers";
+    case PERM_REVIEW_RATE:
+        return "rate customers in the annual review";
+    case PERM_REVIEW_FINAL:
+        return "give the annual review's final decision or change the VIP list";
+    case PERM_REVIEW_CREDIT:
+        return "confirm credit ratings in the annual review";
     case PERM_ADMIN:
         return "manage users";
     default:
@@ -163,6 +180,12 @@ static enum perm_action customer_column(enum authz_action act)
         return PERM_DELETE;
     case ACT_CUSTOMER_LOG_CONTACT:
         return PERM_LOG_CONTACT;
+    case ACT_REVIEW_RATE:
+        return PERM_REVIEW_RATE;
+    case ACT_REVIEW_FINAL:
+        return PERM_REVIEW_FINAL;
+    case ACT_REVIEW_CREDIT:
+        return PERM_REVIEW_CREDIT;
     default:
         return PERM_READ;
     }

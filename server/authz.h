@@ -52,13 +52,17 @@ enum authz_action {
     ACT_CUSTOMER_UNMASK, /* see ID numbers and phone numbers in full */
     ACT_CUSTOMER_DELETE, /* archive, merge away */
     ACT_CUSTOMER_LOG_CONTACT, /* log a contact (call, visit ...) and plan the next: 'log_contact' */
+    /* the annual review (sql/0025_review.sql) */
+    ACT_REVIEW_RATE,   /* a region's first rating of a customer: 'review_rate' */
+    ACT_REVIEW_FINAL,  /* the committee's final review, the VIP list: 'review_final' */
+    ACT_REVIEW_CREDIT, /* confirming a customer's credit rating (finance): 'review_credit' */
 };
 
 /* The matrix: its actions and scopes as sql/0007 spells them. */
 enum perm_action { PERM_READ, PERM_EDIT, PERM_REASSIGN, PERM_OVERRIDE_GRADE, PERM_EXPORT, PERM_UNMASK, PERM_DELETE,
-                   PERM_LOG_CONTACT, PERM_ADMIN, PERM_ACTIONS };
+                   PERM_LOG_CONTACT, PERM_REVIEW_RATE, PERM_REVIEW_FINAL, PERM_REVIEW_CREDIT, PERM_ADMIN, PERM_ACTIONS };
 enum perm_scope { PS_NONE, PS_OWN, PS_TEAM, PS_BRANCH, PS_REGION, PS_ALL, PS_SCOPES };
-#define AUTHZ_ROLES 6 /* Kehu__V1__Role values, 0 unused */
+#define AUTHZ_ROLES 8 /* Kehu__V1__Role values, 0 unused */
 
 const char *perm_action_name(enum perm_action a);
 const char *perm_scope_name(enum perm_scope s);

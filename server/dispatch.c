@@ -113,6 +113,17 @@ static const struct rpc_entry *const rpc_table[] = {
     &rpc_survey_send,
     &rpc_survey_record,
     &rpc_survey_list,
+    /* the annual review, the VIP list, the win-back list */
+    &rpc_review_open,
+    &rpc_review_show,
+    &rpc_review_decide,
+    &rpc_review_items,
+    &rpc_review_finalize,
+    &rpc_review_report,
+    &rpc_vip_change,
+    &rpc_vip_list,
+    &rpc_winback_list,
+    &rpc_winback_act,
 };
 
 static const struct rpc_entry *rpc_find(Kehu__V1__Request__OpCase op)

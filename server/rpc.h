@@ -256,6 +256,9 @@ extern const struct rpc_entry rpc_case_open, rpc_case_get, rpc_case_list, rpc_ca
     rpc_calendar_set, rpc_hours_show, rpc_hours_set, rpc_case_report, rpc_survey_send, rpc_survey_record,
     rpc_survey_list;
 void case_sched_start(struct server *s);
+/* rpc_review.c: the annual review, the VIP list, the win-back list */
+extern const struct rpc_entry rpc_review_open, rpc_review_show, rpc_review_decide, rpc_review_items,
+    rpc_review_finalize, rpc_review_report, rpc_vip_change, rpc_vip_list, rpc_winback_list, rpc_winback_act;
 void case_sched_wake(struct server *s, int64_t in_ms);
 void case_shutdown(struct server *s);
 

@@ -19,6 +19,8 @@ static const char *const role_sql[] = {
     [KEHU__V1__ROLE__ACCOUNT_MANAGER] = "account_manager",
     [KEHU__V1__ROLE__SERVICE_AGENT] = "service_agent",
     [KEHU__V1__ROLE__AUDITOR] = "auditor",
+    [KEHU__V1__ROLE__COMMITTEE] = "committee",
+    [KEHU__V1__ROLE__FINANCE] = "finance",
 };
 static const char *const kind_sql[] = {
     [KEHU__V1__UNIT_KIND__HEAD_OFFICE] = "head_office",
@@ -402,7 +404,7 @@ static void user_add(struct req *r)
     }
     if (!rpc_role_sql(m->role)) {
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "role",
-                 "role must be admin, branch_manager, account_manager, service_agent or auditor");
+                 "role must be admin, branch_manager, account_manager, service_agent, auditor, committee or finance");
         return;
     }
     if (!m->unit || !*m->unit) {
@@ -823,7 +825,7 @@ static void user_set_role(struct req *r)
         return;
     if (!rpc_role_sql(m->role)) {
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "role",
-                 "role must be admin, branch_manager, account_manager, service_agent or auditor");
+                 "role must be admin, branch_manager, account_manager, service_agent, auditor, committee or finance");
         return;
     }
     const char *p[] = { m->username };

@@ -383,7 +383,7 @@ int cli_parse_role(struct cli *cli, const char *flag, const char *value, Kehu__V
     if (*out != KEHU__V1__ROLE__ROLE_UNSPECIFIED)
         return 0;
     cli->opt_rc = cli_usage_error(cli, "%s: unknown role '%s': use admin, branch_manager, account_manager, "
-                                       "service_agent or auditor",
+                                       "service_agent, auditor, committee or finance",
                                   flag, value);
     return -1;
 }

@@ -96,6 +96,8 @@ static const char *const role_names[] = {
     [KEHU__V1__ROLE__ACCOUNT_MANAGER] = "account_manager",
     [KEHU__V1__ROLE__SERVICE_AGENT] = "service_agent",
     [KEHU__V1__ROLE__AUDITOR] = "auditor",
+    [KEHU__V1__ROLE__COMMITTEE] = "committee",
+    [KEHU__V1__ROLE__FINANCE] = "finance",
 };
 
 static const char *const kind_names[] = {

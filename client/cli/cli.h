@@ -65,6 +65,7 @@ extern const struct cli_cmd cmd_audit_table[];
 extern const struct cli_cmd cmd_assign_table[];
 extern const struct cli_cmd cmd_pool_table[];
 extern const struct cli_cmd cmd_case_table[];
+extern const struct cli_cmd cmd_review_table[]; /* cmd_review.c: annual review, VIP list, win-back list */
 
 /* getopt_long over the command's options plus the global ones (--server,
  * --json, --csv, --timeout, --help), which it handles itself; argument

@@ -37,6 +37,7 @@ static const struct cli_cmd *const tables[] = {
     cmd_watch_table,
     cmd_followup_table,
     cmd_grade_table,
+    cmd_review_table,
     cmd_audit_table,
     cmd_assign_table,
     cmd_pool_table,

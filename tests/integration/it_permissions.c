@@ -700,8 +700,9 @@ static void test_matrix_validation(void **state)
     req.op_case = KEHU__V1__REQUEST__OP_PERM_SHOW;
     req.perm_show = &m;
     Kehu__V1__Response *r = it_call(org.agent, &req, C(OK));
-    assert_int_equal(r->perm_matrix->n_cells, 5 * 9);
-    assert_int_equal(r->perm_matrix->n_actions, 9);
+    /* 7 roles (committee and finance: sql/0025) x 12 actions (the annual review's three) */
+    assert_int_equal(r->perm_matrix->n_cells, 7 * 12);
+    assert_int_equal(r->perm_matrix->n_actions, 12);
     kehu_response_free(r);
 }
 
@@ -797,7 +798,7 @@ static void test_explain(void **state)
     req.access_explain = &m;
     Kehu__V1__Response *r = it_call(org.mgr, &req, C(OK));
     const Kehu__V1__AccessExplanation *x = r->access;
-    assert_int_equal(x->n_decisions, 9);
+    assert_int_equal(x->n_decisions, 12);
     assert_string_equal(x->decisions[0]->action, "read");
     assert_false(x->decisions[0]->allowed);
     assert_string_equal(x->decisions[0]->scope, "own");

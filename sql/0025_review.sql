@@ -480,9 +480,11 @@ END
 $$;
 
 -- Brings the list up to date as of d: winback_won, then the customers the
--- grading records churned that held A or B in the year before join it.
--- Announces each change. Returns how many entries were added.
-CREATE FUNCTION winback_sync(d date, actor bigint) RETURNS bigint LANGUAGE plpgsql AS $$
+-- grading records churned that held A or B in the year before join it:
+-- those run p_run found churned (its history rows), or with p_run NULL
+-- every customer recorded churned (once, below, for a base graded before
+-- the list existed). Announces each change. Returns how many were added.
+CREATE FUNCTION winback_sync(d date, actor bigint, p_run bigint DEFAULT NULL) RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE
     lc integer := array_position(grade_dims(), 'lifecycle');
     n bigint;
@@ -496,6 +498,8 @@ BEGIN
            g.last_purchase
       FROM customer_grade g JOIN customer c ON c.id = g.customer_id
      WHERE g.recorded[lc] = 'churned' AND c.merged_into IS NULL AND c.status <> 'archived'
+       AND (p_run IS NULL OR EXISTS (SELECT 1 FROM grade_history h WHERE h.customer_id = g.customer_id
+                                        AND h.run_id = p_run AND h.after[lc] = 'churned'))
        AND NOT EXISTS (SELECT 1 FROM winback w WHERE w.customer_id = g.customer_id
                           AND (w.status = 'open' OR w.lost_on >= coalesce(g.last_purchase, '-infinity'::date)));
     WITH ins AS (
@@ -550,7 +554,7 @@ $$;
 -- done, inside the run's transaction).
 CREATE FUNCTION winback_after_run() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM winback_sync(NEW.as_of, NEW.started_by);
+    PERFORM winback_sync(NEW.as_of, NEW.started_by, NEW.id);
     RETURN NULL;
 END
 $$;
@@ -580,3 +584,6 @@ CREATE TRIGGER winback_on_lost_insert AFTER INSERT ON churn_warning
     FOR EACH ROW WHEN (NEW.status = 'lost') EXECUTE FUNCTION winback_on_lost();
 CREATE TRIGGER winback_on_lost_update AFTER UPDATE OF status ON churn_warning
     FOR EACH ROW WHEN (NEW.status = 'lost' AND OLD.status IS DISTINCT FROM 'lost') EXECUTE FUNCTION winback_on_lost();
+
+-- A base graded before the list existed: its lost A and B customers now.
+SELECT winback_sync(current_date, NULL);

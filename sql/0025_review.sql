@@ -316,7 +316,7 @@ BEGIN
     INSERT INTO vip_change (customer_id, branch_id, review_id, action, reason, decided_by)
     VALUES (cust, c.branch_id, rv.id, p_action, why, actor);
     PERFORM kehu_announce_detail('vip.' || CASE p_action WHEN 'add' THEN 'added' ELSE 'withdrawn' END, c.id,
-                                 c.branch_id, c.version, c.owner_id, actor, why);
+                                 c.branch_id, c.version, c.owner_id, actor, left(why, 200));
 END
 $$;
 
@@ -546,7 +546,7 @@ BEGIN
     END IF;
     SELECT * INTO c FROM customer WHERE id = w.customer_id;
     PERFORM kehu_announce_detail('winback.' || CASE p_action WHEN 'plan' THEN 'planned' ELSE 'closed' END, c.id,
-                                 c.branch_id, c.version, c.owner_id, actor, txt);
+                                 c.branch_id, c.version, c.owner_id, actor, left(txt, 200));
 END
 $$;
 

@@ -570,6 +570,11 @@ static void test_review(void **state)
     kehu_response_free(resp);
     it_cli_expect(&cli_mgr, cli(&cli_mgr, IT_ARGS("vip", "list", "--withdrawn")), 0, "战略合作终止");
 
+    /* every decision audited, refused ones included */
+    assert_true(q("SELECT count(*) FROM audit_log WHERE action = 'review_decide'") >= 10);
+    assert_true(q("SELECT count(*) FROM audit_log WHERE action = 'vip_change'") >= 4);
+    assert_true(q("SELECT count(*) FROM audit_log WHERE action = 'review_finalize'") >= 1);
+
     /* the new roles in the matrix */
     assert_int_equal(q("SELECT count(*) FROM role_permission WHERE role IN ('committee', 'finance')"),
                      2 * q("SELECT cardinality(perm_actions())"));

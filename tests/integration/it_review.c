@@ -570,6 +570,15 @@ static void test_review(void **state)
     kehu_response_free(resp);
     it_cli_expect(&cli_mgr, cli(&cli_mgr, IT_ARGS("vip", "list", "--withdrawn")), 0, "战略合作终止");
 
+    /* people's output: the report's summary and table, a page of items with what follows, the win-back list */
+    it_cli_expect(&cli_committee, cli(&cli_committee, IT_ARGS("review", "report")), 0, "annual review 2025 (final");
+    it_cli_expect(&cli_committee, cli(&cli_committee, IT_ARGS("review", "items", "--limit", "2")), 0, "8 more");
+    it_cli_expect(&cli_mgr, cli(&cli_mgr, IT_ARGS("churn", "winback", "--status", "all")), 0, "won_back");
+    it_cli_expect(&cli_mgr, cli(&cli_mgr, IT_ARGS("churn", "winback", "--status", "all", "--csv")), 0,
+                  "id,customer_id,customer_name");
+    if (getenv("IT_REVIEW_SHOW"))
+        printf("%s%s", cli_mgr.out, cli_committee.out);
+
     /* every decision audited, refused ones included */
     assert_true(q("SELECT count(*) FROM audit_log WHERE action = 'review_decide'") >= 10);
     assert_true(q("SELECT count(*) FROM audit_log WHERE action = 'vip_change'") >= 4);

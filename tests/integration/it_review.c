@@ -224,6 +224,34 @@ static Kehu__V1__Response *winback_act(kehu_client *c, int64_t id, const char *a
     return resp;
 }
 
+/* Subscribes c to its own customers' events. */
+static void subscribe_mine(kehu_client *c)
+{
+    Kehu__V1__Subscribe m = KEHU__V1__SUBSCRIBE__INIT;
+    m.scope_case = KEHU__V1__SUBSCRIBE__SCOPE_MINE;
+    m.mine = 1;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_SUBSCRIBE;
+    req.subscribe = &m;
+    kehu_response_free(it_call(c, &req, C(OK)));
+}
+
+/* Whether an event of this kind for this customer comes before none came for 2 s. */
+static int event_seen(kehu_client *c, const char *kind, int64_t cust, const char *detail)
+{
+    struct kehu_status st;
+    Kehu__V1__Event *ev;
+    int seen = 0;
+    while ((ev = it_next_change(c, 2000, &st)) != NULL) {
+        if (strcmp(ev->kind, kind) == 0 && ev->customer_id == cust && (!detail || strstr(ev->detail, detail)))
+            seen = 1;
+        kehu_event_free(ev);
+        if (seen)
+            break;
+    }
+    return seen;
+}
+
 /* ---------------------------------------------------------------- setup */
 
 static int setup(void **state)
@@ -289,7 +317,8 @@ static void test_winback(void **state)
     int64_t lost_a_entry = e->id;
     kehu_response_free(resp);
 
-    /* given up: a B customer joins the list at once */
+    /* given up: a B customer joins the list at once, and its owner hears of it */
+    subscribe_mine(org.li);
     Kehu__V1__ChurnLost lost = KEHU__V1__CHURN_LOST__INIT;
     lost.customer_id = cid(GIVEUP);
     lost.reason = "competitor_offer";
@@ -297,6 +326,7 @@ static void test_winback(void **state)
     req.op_case = KEHU__V1__REQUEST__OP_CHURN_LOST;
     req.churn_lost = &lost;
     kehu_response_free(it_call(org.li, &req, C(OK)));
+    assert_true(event_seen(org.li, "winback.added", cid(GIVEUP), "B"));
     resp = winback_list(org.li, "open");
     e = find_entry(resp, GIVEUP);
     assert_non_null(e);
@@ -343,6 +373,7 @@ static void test_winback(void **state)
     kehu_response_free(winback_act(org.li, giveup_entry, "plan", "行长拜访，优惠续约", C(OK), NULL));
     kehu_response_free(winback_act(org.li, giveup_entry, "close", "", C(INVALID_ARGUMENT), "reason"));
     resp = winback_act(org.li, giveup_entry, "close", "客户已与他行签约三年", C(OK), NULL);
+    assert_true(event_seen(org.li, "winback.closed", cid(GIVEUP), "客户已与他行签约三年"));
     assert_string_equal(resp->winback_entry->status, "closed");
     assert_string_equal(resp->winback_entry->plan, "行长拜访，优惠续约");
     assert_string_equal(resp->winback_entry->close_reason, "客户已与他行签约三年");
@@ -357,6 +388,7 @@ static void test_winback(void **state)
     assert_null(find_entry(resp, LOST_A));
     assert_null(find_entry(resp, GIVEUP));
     kehu_response_free(resp);
+    assert_true(event_seen(org.li, "winback.won_back", cid(LOST_A), NULL));
     resp = winback_list(org.li, "all");
     e = find_entry(resp, LOST_A);
     assert_non_null(e);

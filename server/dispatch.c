@@ -113,6 +113,9 @@ static const struct rpc_entry *const rpc_table[] = {
     &rpc_survey_send,
     &rpc_survey_record,
     &rpc_survey_list,
+    &rpc_case_settings_show,
+    &rpc_case_settings_set,
+    &rpc_quality_alert_list,
 };
 
 static const struct rpc_entry *rpc_find(Kehu__V1__Request__OpCase op)

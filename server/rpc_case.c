@@ -43,7 +43,7 @@
     " coalesce(s.satisfaction, 0), coalesce(ob.username, ''), " SQL_MS("s.created_at") ", s.version,"                \
     " trim_scale(round(s.respond_hours, 4))::text, trim_scale(round(s.resolve_hours, 4))::text, s.branch_id,"      \
     " coalesce(s.product, ''), coalesce(qu.name, '')"
-#define CASE_NCOLS 37
+#define CASE_NCOLS 36
 /* FROM clause over a relation aliased s (the table or a function's row). */
 #define CASE_JOINS                                                                                                 \
     " JOIN customer c ON c.id = s.customer_id JOIN org_unit b ON b.id = s.branch_id"                              \

@@ -206,9 +206,9 @@ BEGIN
         RAISE EXCEPTION 'at least one KEY=VALUE is required' USING ERRCODE = 'KH400', COLUMN = 'settings';
     END IF;
     FOR i IN 1 .. cardinality(keys) LOOP
-        k := lower(btrim(keys[i]));
+        k := btrim(keys[i]);
         v := btrim(coalesce(vals[i], ''));
-        p := string_to_array(k, '.');
+        p := string_to_array(lower(k), '.');
         IF p[1] = 'severity' AND cardinality(p) = 3 THEN
             lvl := CASE WHEN p[2] ~ '^[1-4]$' THEN p[2]::integer END;
             IF lvl IS NULL THEN

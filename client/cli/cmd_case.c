@@ -1337,8 +1337,13 @@ static int run_settings_flags(struct cli *cli, int argc, char **argv)
         case O_EVERY: f = !sev && !esc ? "every" : NULL; break;
         default: return cli->opt_rc;
         }
-        if (!f)
-            return cli_usage_error(cli, "that flag is not one of %s", cli->cmd->words);
+        if (!f) {
+            const char *name = "";
+            for (const struct option *o = opts; o->name; o++)
+                if (o->val == c)
+                    name = o->name;
+            return cli_usage_error(cli, "--%s does not apply to %s", name, cli->cmd->words);
+        }
         if (n == 8)
             return cli_usage_error(cli, "too many flags");
         fields[n] = f;

@@ -856,7 +856,8 @@ void case_shutdown(struct server *s)
 
 /* ---- CaseReport: counts, SLA attainment and working times over the caller's read scope */
 
-/* $1, $2 the scope (RPC_SCOPE_SQL), $3 the unit ("" none), $4 and $5 the period's days ("" none). */
+/* $1, $2 the scope (RPC_SCOPE_SQL), $3 the unit ("" none), $4 and $5 the period's days ("" none), $6 the
+ * customers' owner (a user id, "" any). */
 #define REPORT_CASES                                                                                              \
     "WITH s AS (SELECT s.*, b.name AS branch_name, coalesce(h.username, '') AS handler_name, c.name AS cust_name"                      \
     " FROM service_case s JOIN customer c ON c.id = s.customer_id JOIN org_unit b ON b.id = s.branch_id"         \
@@ -865,7 +866,8 @@ void case_shutdown(struct server *s)
     " org_unit u WHERE CASE WHEN $3 ~ '^[0-9]{1,18}$' THEN $3::bigint END = u.id OR lower(u.name) = lower($3)"  \
     " LIMIT 1)]))"                                                                                               \
     " AND ($4 = '' OR s.created_at >= ($4::date)::timestamp AT TIME ZONE 'UTC')"                                 \
-    " AND ($5 = '' OR s.created_at < ($5::date + 1)::timestamp AT TIME ZONE 'UTC')) "
+    " AND ($5 = '' OR s.created_at < ($5::date + 1)::timestamp AT TIME ZONE 'UTC')"                              \
+    " AND ($6 = '' OR c.owner_id = CASE WHEN $6 <> '' THEN $6::bigint END)) "
 
 static struct db_stmt report_counts = DB_STMT(
     REPORT_CASES
@@ -909,10 +911,12 @@ static struct db_stmt report_surveys = DB_STMT(
     " org_unit u WHERE CASE WHEN $3 ~ '^[0-9]{1,18}$' THEN $3::bigint END = u.id OR lower(u.name) = lower($3)"
     " LIMIT 1)]))"
     " AND ($4 = '' OR v.recorded_at >= ($4::date)::timestamp AT TIME ZONE 'UTC')"
-    " AND ($5 = '' OR v.recorded_at < ($5::date + 1)::timestamp AT TIME ZONE 'UTC')");
+    " AND ($5 = '' OR v.recorded_at < ($5::date + 1)::timestamp AT TIME ZONE 'UTC')"
+    " AND ($6 = '' OR c.owner_id = CASE WHEN $6 <> '' THEN $6::bigint END)");
 
 struct report_state {
     char from[16], to[16];
+    const char *owner; /* the owner's id, "" any */
 };
 
 static void report_done(const struct db_result *res, void *arg)
@@ -1006,29 +1010,57 @@ static int period_days(const char *p, char *from, char *to)
     return 0;
 }
 
+static void report_run(struct req *r)
+{
+    const Kehu__V1__CaseReport *m = r->msg->case_report;
+    struct report_state *st = r->state;
+    const char *k, *i;
+    rpc_scope_params(r, ACT_CUSTOMER_READ, &k, &i);
+    const char *p[] = { k, i, m && m->unit ? m->unit : "", st->from, st->to, st->owner };
+    struct db_call *call = db_call_new(r->srv->db, report_done, r);
+    db_call_add(call, &report_counts, 6, p);
+    db_call_add(call, &report_sla, 6, p);
+    db_call_add(call, &report_repeats, 6, p);
+    db_call_add(call, &report_trend, 6, p);
+    db_call_add(call, &report_surveys, 6, p);
+    db_call_send(call);
+}
+
+/* --owner: a user the caller may see (else NOT_FOUND, as for a missing one) */
+static void report_owner_found(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    struct report_state *st = r->state;
+    if (res->outcome != DB_OK) {
+        req_fail_db(r, res);
+        return;
+    }
+    if (rpc_user_visible(r, res, 0, r->msg->case_report->owner, "owner") < 0)
+        return;
+    st->owner = rpc_num(r, db_get_i64(res, 0, 0, 0));
+    report_run(r);
+}
+
 static void case_report(struct req *r)
 {
     const Kehu__V1__CaseReport *m = r->msg->case_report;
     struct report_state *st = arena_alloc(&r->arena, sizeof *st);
     memset(st, 0, sizeof *st);
+    st->owner = "";
     r->state = st;
     const char *unit = m && m->unit ? m->unit : "";
     if (m && *m->period && period_days(m->period, st->from, st->to) < 0) {
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "period", "period must be like 2026-10, 2026-Q3 or 2026");
         return;
     }
-    if (check_text(r, "unit", unit, 100, 0) < 0)
+    if (check_text(r, "unit", unit, 100, 0) < 0 || (m && check_text(r, "owner", m->owner, 64, 0) < 0))
         return;
-    const char *k, *i;
-    rpc_scope_params(r, ACT_CUSTOMER_READ, &k, &i);
-    const char *p[] = { k, i, unit, st->from, st->to };
-    struct db_call *call = db_call_new(r->srv->db, report_done, r);
-    db_call_add(call, &report_counts, 5, p);
-    db_call_add(call, &report_sla, 5, p);
-    db_call_add(call, &report_repeats, 5, p);
-    db_call_add(call, &report_trend, 5, p);
-    db_call_add(call, &report_surveys, 5, p);
-    db_call_send(call);
+    if (m && *m->owner) {
+        const char *p[] = { m->owner };
+        db_query(r->srv->db, &rpc_user_by_name, 1, p, report_owner_found, r);
+        return;
+    }
+    report_run(r);
 }
 
 const struct rpc_entry rpc_case_report = { KEHU__V1__REQUEST__OP_CASE_REPORT, "case_report", ACT_CUSTOMER_READ, 0,

@@ -747,6 +747,7 @@ static int run_report(struct cli *cli, int argc, char **argv)
     static const struct option opts[] = {
         { "unit", required_argument, NULL, O_UNIT },
         { "period", required_argument, NULL, O_STATUS },
+        { "owner", required_argument, NULL, O_TO },
         { NULL, 0, NULL, 0 },
     };
     Kehu__V1__CaseReport m = KEHU__V1__CASE_REPORT__INIT;
@@ -755,6 +756,7 @@ static int run_report(struct cli *cli, int argc, char **argv)
         switch (c) {
         case O_UNIT: m.unit = optarg; break;
         case O_STATUS: m.period = optarg; break;
+        case O_TO: m.owner = optarg; break;
         default: return cli->opt_rc;
         }
     }
@@ -1422,7 +1424,7 @@ const struct cli_cmd cmd_case_table[] = {
     { "survey list", "[CUSTOMER_ID] [--pending] [--limit N] [--after CURSOR]",
       "surveys and their satisfaction (perceived / expected): one customer's, or all you may see", 1,
       run_survey_list },
-    { "report cases", "[--unit UNIT] [--period 2026-10|2026-Q3|2026]",
+    { "report cases", "[--unit UNIT] [--owner U] [--period 2026-10|2026-Q3|2026]",
       "cases by nature, kind, severity, cause, product, channel, branch, handler; SLA attainment; working"
       " times; compensation; repeat complainants; satisfaction; trend by week and month", 1, run_report },
     { NULL, NULL, NULL, 0, NULL },

@@ -662,6 +662,10 @@ static void test_cli(void **state)
     assert_non_null(strstr(cli_mgr.out, "\"trend\""));
     kc(&cli_mgr, 0, "product,基金B,1", IT_ARGS("report", "cases", "--csv"));
     assert_non_null(strstr(cli_mgr.out, "\nweek,"));
+    kc(&cli_mgr, 0, "\"total\": 0", IT_ARGS("report", "cases", "--owner", "zhang.wei", "--json"));
+    kc(&cli_mgr, 0, "\"repeat_complainants\": 1", IT_ARGS("report", "cases", "--owner", "li.lei", "--json"));
+    kc(&cli_mgr, 1, "no user named 'bj.am'", IT_ARGS("report", "cases", "--owner", "bj.am"));
+    kc(&cli_mgr, 1, "no user named 'nobody'", IT_ARGS("report", "cases", "--owner", "nobody"));
     kc(&cli_mgr, 0, "repeat complainants 1", IT_ARGS("report", "cases"));
     assert_non_null(strstr(cli_mgr.out, "-W"));
     it_cli_close(&cli_mgr);

@@ -427,6 +427,27 @@ static void test_periodic_surveys(void **state)
     assert_int_equal(r->surveys->n_surveys, 0);
     kehu_response_free(r);
     pg_do("UPDATE kehu_clock SET offset_ms = 0");
+    /* a recorded survey far below expectations is a churn signal: 5 x 1/5 on the 1-5 scale */
+    int64_t sv = pg_i64("SELECT min(id) FROM survey WHERE period = '%s'", month);
+    int64_t who = pg_i64("SELECT customer_id FROM survey WHERE id = %lld", (long long)sv);
+    Kehu__V1__SurveyScore sc = KEHU__V1__SURVEY_SCORE__INIT;
+    sc.aspect = "服务";
+    sc.expected = 5;
+    sc.perceived = 1;
+    Kehu__V1__SurveyScore *scp[] = { &sc };
+    Kehu__V1__SurveyRecord rec = KEHU__V1__SURVEY_RECORD__INIT;
+    rec.id = sv;
+    rec.scores = scp;
+    rec.n_scores = 1;
+    req.op_case = KEHU__V1__REQUEST__OP_SURVEY_RECORD;
+    req.survey_record = &rec;
+    r = it_call(org.li, &req, C(OK));
+    assert_string_equal(r->survey->satisfaction, "0.2");
+    kehu_response_free(r);
+    assert_int_equal(pg_i64("SELECT satisfaction_recent * 10 FROM customer_service_signals((now() AT TIME ZONE 'UTC')::date,"
+                            " 90, 180) WHERE customer_id = %lld", (long long)who),
+                     10);
+    pg_do("UPDATE kehu_clock SET offset_ms = 0");
     pg_do("UPDATE survey_rule SET every = 'quarter'");
 }
 

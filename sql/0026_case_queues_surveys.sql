@@ -73,6 +73,12 @@ BEGIN
 END
 $$;
 
+-- Without a product (as before it had one).
+CREATE FUNCTION case_open(actor bigint, cust bigint, p_nature text, p_kind text, p_severity integer, p_channel text,
+                          p_title text, p_note text) RETURNS service_case LANGUAGE sql AS $$
+    SELECT case_open(actor, cust, p_nature, p_kind, p_severity, p_channel, p_title, p_note, NULL::text)
+$$;
+
 -- A team queue: 'queue' puts case id_ in the queue of unit p_unit (an id or
 -- a name; the case's branch or a unit under it), without a handler; 'take'
 -- gives a queued case to actor, who must sit in that unit or above it.

@@ -154,7 +154,8 @@ INSERT INTO case_policy VALUES
  ('quality_threshold', 5, 'valid complaints about one product or one branch in a week above this: an alert'),
  ('quality_rise', 2, 'or at least quality_min and more than this many times the mean of the weeks before'),
  ('quality_min', 3, 'the fewest complaints a rise alert needs'),
- ('quality_weeks', 4, 'how many weeks before make the mean');
+ ('quality_weeks', 4, 'how many weeks before make the mean'),
+ ('survey_batch', 2000, 'customers the survey job samples per scheduler step');
 
 -- Every setting as key, value, note: severity.N.*, escalation.NATURE.N.*,
 -- survey.G.*, policy.*.
@@ -289,10 +290,12 @@ BEGIN
                         WHEN v ~ '^[0-9]{1,12}(\.[0-9]{1,4})?$' THEN v::numeric END;
             IF num IS NULL OR num < 0 OR (p[2] = 'warn_at' AND (num <= 0 OR num >= 1))
                OR (p[2] IN ('quality_weeks', 'quality_min', 'quality_threshold') AND (num <> trunc(num) OR num > 1000))
+               OR (p[2] = 'survey_batch' AND (num <> trunc(num) OR num < 1 OR num > 100000))
                OR (p[2] = 'quality_weeks' AND num < 1) OR (p[2] = 'quality_rise' AND num < 1) THEN
                 PERFORM case_setting_bad(k, CASE p[2] WHEN 'warn_at' THEN 'a share between 0 and 100%, like 80%'
                                                       WHEN 'quality_rise' THEN 'a factor of at least 1, like 2'
                                                       WHEN 'compensation_approval_above' THEN 'an amount, like 500.00'
+                                                      WHEN 'survey_batch' THEN 'a whole number from 1 to 100000'
                                                       ELSE 'a whole number from 1 to 1000' END);
             END IF;
             UPDATE case_policy SET value = num WHERE key = p[2];
@@ -320,6 +323,7 @@ ALTER TABLE due_action ALTER COLUMN case_id DROP NOT NULL;
 ALTER TABLE due_action DROP CONSTRAINT IF EXISTS due_action_target_check;
 ALTER TABLE due_action DROP CONSTRAINT IF EXISTS due_action_point_check;
 ALTER TABLE due_action ADD COLUMN period text;
+ALTER TABLE due_action ADD COLUMN progress bigint NOT NULL DEFAULT 0; -- a job done in steps: the last customer id done
 ALTER TABLE due_action ADD CONSTRAINT due_action_shape CHECK (
     (case_id IS NOT NULL AND target IN ('respond', 'resolve') AND point IN ('warn', 'breach') AND period IS NULL)
     OR (case_id IS NULL AND target IN ('survey', 'quality') AND point = 'run' AND period IS NOT NULL));
@@ -357,9 +361,11 @@ CREATE FUNCTION case_job_next(p_job text, p_period text) RETURNS text LANGUAGE s
                               date_trunc('week', kehu_now() AT TIME ZONE case_tz())::date), 'IYYY-"W"IW') END
 $$;
 
--- A customer's place in a period's sample: a stable pseudo-random number.
-CREATE FUNCTION survey_sample_key(cust bigint, label text) RETURNS text LANGUAGE sql IMMUTABLE AS $$
-    SELECT md5(cust::text || '/' || label)
+-- A customer's place in a period's sample: a stable pseudo-random number
+-- in [0, 1) from md5(id/period); the customer is in a sample of share s
+-- when it is below s.
+CREATE FUNCTION survey_sample_at(cust bigint, label text) RETURNS numeric LANGUAGE sql IMMUTABLE AS $$
+    SELECT ('x' || substr(md5(cust::text || '/' || label), 1, 8))::bit(32)::bigint / 4294967296.0
 $$;
 
 ALTER TABLE survey ALTER COLUMN sent_by DROP NOT NULL; -- NULL: sent by the sampling job
@@ -367,35 +373,46 @@ ALTER TABLE survey ADD COLUMN period text;             -- a periodic survey's pe
 CREATE UNIQUE INDEX survey_period ON survey (customer_id, period) WHERE period IS NOT NULL;
 CREATE INDEX survey_pending ON survey (id) WHERE status = 'sent';
 
--- The survey job of month `period`: for each grade whose rule's period
--- starts this month, the first ceil(share x n) of the grade's n active
--- customers in the order of survey_sample_key get a survey (once per
--- customer and period). Returns what it did.
-CREATE FUNCTION survey_job(p_period text) RETURNS text LANGUAGE plpgsql AS $$
+-- The survey job of month p_period, one step: the next p_limit customers
+-- after id p_after. For each grade whose rule's period starts this month
+-- (the rule's label: '2026-10', '2026-Q4', '2026'), each active customer of
+-- the grade whose survey_sample_at(id, label) is below the rule's share gets
+-- a survey (once per customer and period). Returns the last id done, NULL
+-- when no customer was left: a long base is sampled over many short steps,
+-- the cases' deadlines firing between them.
+CREATE FUNCTION survey_job(p_period text, p_after bigint, p_limit integer) RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE
     m     date := to_date(p_period, 'YYYY-MM');
-    r     survey_rule;
-    label text;
-    n     bigint;
-    done  text := '';
+    last_ bigint;
 BEGIN
-    FOR r IN SELECT * FROM survey_rule ORDER BY grade LOOP
-        CONTINUE WHEN r.every = 'quarter' AND extract(month FROM m)::int % 3 <> 1;
-        CONTINUE WHEN r.every = 'year' AND extract(month FROM m)::int <> 1;
-        label := CASE r.every WHEN 'month' THEN to_char(m, 'YYYY-MM') WHEN 'quarter' THEN to_char(m, 'YYYY-"Q"Q')
-                              ELSE to_char(m, 'YYYY') END;
-        WITH g AS (SELECT c.id, c.branch_id, survey_sample_key(c.id, label) AS k
-                     FROM customer c
-                    WHERE c.merged_into IS NULL AND c.status = 'active' AND grade_of(c.id, 'abc') = r.grade),
-             pick AS (SELECT g.* FROM g ORDER BY g.k LIMIT (SELECT ceil(count(*) * r.share)::bigint FROM g)),
-             ins AS (INSERT INTO survey (customer_id, branch_id, sent_by, sent_at, period)
-                     SELECT pick.id, pick.branch_id, NULL, kehu_now(), label FROM pick
-                     ON CONFLICT (customer_id, period) WHERE period IS NOT NULL DO NOTHING RETURNING 1)
-        SELECT count(*) INTO n FROM ins;
-        done := done || CASE WHEN done = '' THEN '' ELSE ', ' END || r.grade || ' ' || label || ': ' || n;
-    END LOOP;
-    RETURN 'surveys ' || CASE WHEN done = '' THEN 'none due' ELSE done END;
+    SELECT max(x.id) INTO last_ FROM (SELECT c.id FROM customer c WHERE c.id > p_after ORDER BY c.id LIMIT p_limit) x;
+    IF last_ IS NULL THEN
+        RETURN NULL;
+    END IF;
+    WITH r AS (SELECT r.grade, r.share,
+                      CASE r.every WHEN 'month' THEN to_char(m, 'YYYY-MM') WHEN 'quarter' THEN to_char(m, 'YYYY-"Q"Q')
+                                   ELSE to_char(m, 'YYYY') END AS label
+                 FROM survey_rule r
+                WHERE r.share > 0 AND (r.every = 'month' OR (r.every = 'quarter' AND extract(month FROM m)::int % 3 = 1)
+                                       OR (r.every = 'year' AND extract(month FROM m)::int = 1))),
+         g AS MATERIALIZED (SELECT c.id, c.branch_id, grade_of(c.id, 'abc') AS grade FROM customer c
+                             WHERE c.id > p_after AND c.id <= last_ AND c.merged_into IS NULL AND c.status = 'active'
+                               AND EXISTS (SELECT 1 FROM r))
+    INSERT INTO survey (customer_id, branch_id, sent_by, sent_at, period)
+    SELECT g.id, g.branch_id, NULL, kehu_now(), r.label FROM g JOIN r ON r.grade = g.grade
+     WHERE survey_sample_at(g.id, r.label) < r.share
+    ON CONFLICT (customer_id, period) WHERE period IS NOT NULL DO NOTHING;
+    RETURN last_;
 END
+$$;
+
+-- What a month's survey job sent, for its outcome.
+CREATE FUNCTION survey_job_outcome(p_period text) RETURNS text LANGUAGE sql STABLE AS $$
+    SELECT 'surveys ' || coalesce(string_agg(v.period || ': ' || v.n, ', ' ORDER BY v.period), 'none due')
+      FROM (SELECT s.period, count(*) AS n FROM survey s
+             WHERE s.period IN (p_period, to_char(to_date(p_period, 'YYYY-MM'), 'YYYY-"Q"Q'), left(p_period, 4))
+               AND s.sent_by IS NULL
+             GROUP BY 1) v
 $$;
 
 -- ---------------------------------------------------------------- service-quality early warning
@@ -474,6 +491,7 @@ DECLARE
     d   due_action;
     k   integer := 0;
     out_ text;
+    last_ bigint;
     t   timestamptz := kehu_clock_now();
 BEGIN
     -- a case's due action is locked with its case, skipping both when
@@ -487,11 +505,21 @@ BEGIN
          WHERE id = d.id;
         k := k + 1;
     END LOOP;
-    -- a periodic job (a period's surveys, a week's quality check), then the next period's row
+    -- a periodic job (a period's surveys, a step at a time; a week's quality check), then the next period's row
     FOR d IN SELECT a.* FROM due_action a
               WHERE a.case_id IS NULL AND a.fired_at IS NULL AND a.due_at <= t
               ORDER BY a.due_at LIMIT 1 FOR UPDATE OF a SKIP LOCKED LOOP
-        out_ := CASE d.target WHEN 'survey' THEN survey_job(d.period) ELSE quality_job(d.period) END;
+        IF d.target = 'survey' THEN
+            last_ := survey_job(d.period, d.progress, coalesce(case_policy_num('survey_batch'), 2000)::integer);
+            IF last_ IS NOT NULL THEN -- more to do: the row stays due, the scheduler steps again at once
+                UPDATE due_action SET progress = last_ WHERE id = d.id;
+                k := k + 1;
+                CONTINUE;
+            END IF;
+            out_ := survey_job_outcome(d.period);
+        ELSE
+            out_ := quality_job(d.period);
+        END IF;
         UPDATE due_action SET fired_at = kehu_clock_now(), fired_by = who, outcome = out_,
                lag_ms = (extract(epoch FROM kehu_clock_now() - d.due_at) * 1000)::bigint
          WHERE id = d.id;

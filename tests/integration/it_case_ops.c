@@ -362,15 +362,16 @@ static void test_periodic_surveys(void **state)
               " SELECT id, branch_id, 'abc', '%s', 'test', 'active' FROM customer WHERE id = %lld",
               i < 4 ? "A" : i < 24 ? "B" : "C", (long long)ids[i]);
     }
-    Kehu__V1__CaseSetting s[3] = { KEHU__V1__CASE_SETTING__INIT, KEHU__V1__CASE_SETTING__INIT,
-                                   KEHU__V1__CASE_SETTING__INIT };
+    Kehu__V1__CaseSetting s[4] = { KEHU__V1__CASE_SETTING__INIT, KEHU__V1__CASE_SETTING__INIT,
+                                   KEHU__V1__CASE_SETTING__INIT, KEHU__V1__CASE_SETTING__INIT };
     s[0].key = "survey.A.every", s[0].value = "month";
     s[1].key = "survey.B.every", s[1].value = "month";
     s[2].key = "survey.C.every", s[2].value = "month";
-    Kehu__V1__CaseSetting *sp[] = { &s[0], &s[1], &s[2] };
+    s[3].key = "policy.survey_batch", s[3].value = "10";
+    Kehu__V1__CaseSetting *sp[] = { &s[0], &s[1], &s[2], &s[3] };
     Kehu__V1__CaseSettingsSet m = KEHU__V1__CASE_SETTINGS_SET__INIT;
     m.settings = sp;
-    m.n_settings = 3;
+    m.n_settings = 4;
     Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
     req.op_case = KEHU__V1__REQUEST__OP_CASE_SETTINGS_SET;
     req.case_settings_set = &m;
@@ -384,43 +385,59 @@ static void test_periodic_surveys(void **state)
     snprintf(sql, sizeof sql, "SELECT count(*) FROM due_action WHERE target = 'survey' AND period = '%s'"
              " AND fired_at IS NOT NULL", month);
     wait_count(1, sql);
-    /* 4 A, ceil(20 x 20%) = 4 B, ceil(20 x 5%) = 1 C */
-    assert_int_equal(pg_i64("SELECT count(*) FROM survey WHERE period = '%s'", month), 9);
-    assert_int_equal(pg_i64("SELECT count(*) FROM survey WHERE period = '%s' AND sent_by IS NULL AND status = 'sent'",
-                            month),
-                     9);
-    /* the sample: the first of each grade in md5(id/period) order, computed here on the test's own ids */
+    /* the sample, computed here on the test's own ids: those whose md5(id/period) as a fraction of 2^32 is
+       below the grade's share (A 100%, B 20%, C 5%) */
+    int64_t want = 0;
     for (int g = 0; g < 3; g++) {
-        int lo = g == 0 ? 0 : g == 1 ? 4 : 24, hi = g == 0 ? 4 : g == 1 ? 24 : 44, take = g == 0 ? 4 : g == 1 ? 4 : 1;
+        int lo = g == 0 ? 0 : g == 1 ? 4 : 24, hi = g == 0 ? 4 : g == 1 ? 24 : 44;
+        const char *share = g == 0 ? "1" : g == 1 ? "0.2" : "0.05";
         char list[1024] = "";
         for (int i = lo; i < hi; i++) {
             size_t len = strlen(list);
             snprintf(list + len, sizeof list - len, "%s%lld", i > lo ? "," : "", (long long)ids[i]);
         }
-        assert_int_equal(pg_i64("SELECT count(*) FROM (SELECT x FROM unnest(ARRAY[%s]::bigint[]) x"
-                                " ORDER BY md5(x::text || '/' || '%s') LIMIT %d) w"
-                                " JOIN survey v ON v.customer_id = w.x AND v.period = '%s'",
-                                list, month, take, month),
-                         take);
+        char cond[256];
+        snprintf(cond, sizeof cond, "('x' || substr(md5(x::text || '/' || '%s'), 1, 8))::bit(32)::bigint < %s * 4294967296",
+                 month, share);
+        int64_t n = pg_i64("SELECT count(*) FROM unnest(ARRAY[%s]::bigint[]) x WHERE %s", list, cond);
+        assert_int_equal(pg_i64("SELECT count(*) FROM unnest(ARRAY[%s]::bigint[]) x JOIN survey v ON v.customer_id = x"
+                                " AND v.period = '%s' WHERE %s",
+                                list, month, cond),
+                         n);
+        assert_int_equal(pg_i64("SELECT count(*) FROM survey v WHERE v.customer_id = ANY (ARRAY[%s]::bigint[])"
+                                " AND v.period = '%s'",
+                                list, month),
+                         n);
+        want += n;
     }
+    assert_true(want >= 4);
+    assert_int_equal(pg_i64("SELECT count(*) FROM survey WHERE period = '%s'", month), want);
+    assert_int_equal(pg_i64("SELECT count(*) FROM survey WHERE period = '%s' AND sent_by IS NULL AND status = 'sent'",
+                            month),
+                     want);
+    /* sampled over several steps of ten customers */
+    assert_int_equal(pg_i64("SELECT count(*) FROM due_action WHERE target = 'survey' AND period = '%s'"
+                            " AND progress >= %lld",
+                            month, (long long)ids[43]),
+                     1);
     /* next month is planned; this one never runs again */
     due = job_due("survey", next, sizeof next);
     assert_string_not_equal(next, month);
     pg_do("NOTIFY kehu, 'due.wake 0'");
     usleep(1200 * 1000);
     stop_second();
-    assert_int_equal(pg_i64("SELECT count(*) FROM survey WHERE period = '%s'", month), 9);
+    assert_int_equal(pg_i64("SELECT count(*) FROM survey WHERE period = '%s'", month), want);
     assert_int_equal(pg_i64("SELECT count(*) FROM due_action WHERE target = 'survey' AND period = '%s'", month), 1);
 
     /* pending surveys: li.lei's, paged; Beijing sees none of them */
     Kehu__V1__SurveyList sl = KEHU__V1__SURVEY_LIST__INIT;
     sl.pending = 1;
-    sl.limit = 5;
+    sl.limit = 2;
     req.op_case = KEHU__V1__REQUEST__OP_SURVEY_LIST;
     req.survey_list = &sl;
     Kehu__V1__Response *r = it_call(org.li, &req, C(OK));
-    assert_int_equal(r->surveys->n_surveys, 5);
-    assert_int_equal(r->surveys->remaining, 4);
+    assert_int_equal(r->surveys->n_surveys, 2);
+    assert_int_equal(r->surveys->remaining, want - 2);
     assert_string_equal(r->surveys->surveys[0]->period, month);
     kehu_response_free(r);
     r = it_call(org.bj, &req, C(OK));

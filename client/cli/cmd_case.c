@@ -198,8 +198,8 @@ static void print_cases(struct cli *cli, Kehu__V1__Case *const *c, size_t n)
     }
     if (cli->csv) {
         static const char *const head[] = { "id", "status", "severity", "nature", "kind", "customer_id", "handler",
-                                            "respond_by", "resolve_by", "title" };
-        cli_csv_row(stdout, 10, head);
+                                            "respond_by", "resolve_by", "title", "product", "queue" };
+        cli_csv_row(stdout, 12, head);
         for (size_t i = 0; i < n; i++) {
             char id[24], sev[8], cu[24], rb[OUT_TIME_BUFSZ], sb[OUT_TIME_BUFSZ];
             snprintf(id, sizeof id, "%" PRId64, c[i]->id);
@@ -208,8 +208,8 @@ static void print_cases(struct cli *cli, Kehu__V1__Case *const *c, size_t n)
             time_text(c[i]->respond_by, rb, sizeof rb);
             time_text(c[i]->resolve_by, sb, sizeof sb);
             const char *cells[] = { id, c[i]->status, sev, c[i]->nature, c[i]->kind, cu, c[i]->handler, rb, sb,
-                                    c[i]->title };
-            cli_csv_row(stdout, 10, cells);
+                                    c[i]->title, c[i]->product, c[i]->queue };
+            cli_csv_row(stdout, 12, cells);
         }
         return;
     }

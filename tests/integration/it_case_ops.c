@@ -668,6 +668,7 @@ static void test_cli(void **state)
     kc(&cli_mgr, 2, "--queue", IT_ARGS("case", "assign", id, "--to", "chen.jing", "--queue", "上海一组"));
     kc(&cli_mgr, 0, "assigned", IT_ARGS("case", "assign", id, "--queue", "上海一组"));
     kc(&cli_mgr, 0, "(上海一组)", IT_ARGS("case", "queue"));
+    kc(&cli_mgr, 0, ",基金B,上海一组", IT_ARGS("case", "list", "--csv", "--customer", cust));
     kc(&cli_bj, 1, "NOT_FOUND", IT_ARGS("case", "take", id));
     kc(&cli_mgr, 0, "handler wang.fang", IT_ARGS("case", "take", id));
     kc(&cli_mgr, 0, "team queue 上海一组", IT_ARGS("case", "show", id));

@@ -124,6 +124,9 @@ static const struct rpc_entry *const rpc_table[] = {
     &rpc_vip_list,
     &rpc_winback_list,
     &rpc_winback_act,
+    &rpc_case_settings_show,
+    &rpc_case_settings_set,
+    &rpc_quality_alert_list,
 };
 
 static const struct rpc_entry *rpc_find(Kehu__V1__Request__OpCase op)

@@ -254,7 +254,7 @@ extern const struct rpc_entry rpc_assign, rpc_assign_undo, rpc_assign_history, r
  * woken by a "due.wake MS" announcement of a deadline MS from now). */
 extern const struct rpc_entry rpc_case_open, rpc_case_get, rpc_case_list, rpc_case_act, rpc_calendar_show,
     rpc_calendar_set, rpc_hours_show, rpc_hours_set, rpc_case_report, rpc_survey_send, rpc_survey_record,
-    rpc_survey_list;
+    rpc_survey_list, rpc_case_settings_show, rpc_case_settings_set, rpc_quality_alert_list;
 void case_sched_start(struct server *s);
 /* rpc_review.c: the annual review, the VIP list, the win-back list */
 extern const struct rpc_entry rpc_review_open, rpc_review_show, rpc_review_decide, rpc_review_items,

@@ -41,12 +41,14 @@
     " coalesce(s.cause, ''), coalesce(s.action_taken, ''), coalesce((s.compensation * 100)::bigint, 0),"            \
     " coalesce(s.compensation_kind, ''), coalesce((s.approved_amount * 100)::bigint, 0), coalesce(ap.username, ''),"  \
     " coalesce(s.satisfaction, 0), coalesce(ob.username, ''), " SQL_MS("s.created_at") ", s.version,"                \
-    " trim_scale(round(s.respond_hours, 4))::text, trim_scale(round(s.resolve_hours, 4))::text, s.branch_id"
+    " trim_scale(round(s.respond_hours, 4))::text, trim_scale(round(s.resolve_hours, 4))::text, s.branch_id,"      \
+    " coalesce(s.product, ''), coalesce(qu.name, '')"
+#define CASE_NCOLS 36
 /* FROM clause over a relation aliased s (the table or a function's row). */
 #define CASE_JOINS                                                                                                 \
     " JOIN customer c ON c.id = s.customer_id JOIN org_unit b ON b.id = s.branch_id"                              \
     " LEFT JOIN app_user h ON h.id = s.handler_id LEFT JOIN app_user ap ON ap.id = s.approved_by"                \
-    " LEFT JOIN app_user ob ON ob.id = s.opened_by "
+    " LEFT JOIN app_user ob ON ob.id = s.opened_by LEFT JOIN org_unit qu ON qu.id = s.queue_id "
 
 static Kehu__V1__Case *case_from_row(struct req *r, const struct db_result *res, int stmt, int row)
 {
@@ -88,6 +90,8 @@ static Kehu__V1__Case *case_from_row(struct req *r, const struct db_result *res,
     k->respond_hours = rpc_col(r, res, stmt, row, i++);
     k->resolve_hours = rpc_col(r, res, stmt, row, i++);
     k->branch_id = db_get_i64(res, stmt, row, i++);
+    k->product = rpc_col(r, res, stmt, row, i++);
+    k->queue = rpc_col(r, res, stmt, row, i++);
     return k;
 }
 
@@ -133,14 +137,14 @@ static const char *nonempty(const char *s)
 /* ---- CaseOpen */
 
 static struct db_stmt open_stmt =
-    DB_STMT("SELECT " CASE_COLUMNS " FROM case_open($1, $2, $3, $4, $5, $6, $7, $8) s" CASE_JOINS);
+    DB_STMT("SELECT " CASE_COLUMNS " FROM case_open($1, $2, $3, $4, $5, $6, $7, $8, $9) s" CASE_JOINS);
 
 static void open_loaded(struct req *r, const struct rpc_customer_ref *ref)
 {
     const Kehu__V1__CaseOpen *m = r->msg->case_open;
     const char *p[] = { rpc_num(r, req_who(r)->user_id), rpc_num(r, ref->id), m->nature, m->kind,
-                        rpc_num(r, m->severity), m->channel, m->title, nonempty(m->note) };
-    audit_query(r, &open_stmt, 8, p, reply_one);
+                        rpc_num(r, m->severity), m->channel, m->title, nonempty(m->note), nonempty(m->product) };
+    audit_query(r, &open_stmt, 9, p, reply_one);
 }
 
 static void case_open(struct req *r)
@@ -160,7 +164,7 @@ static void case_open(struct req *r)
     }
     if (check_text(r, "title", m->title, TITLE_MAX, 0) < 0 || check_text(r, "note", m->note, NOTE_MAX, 1) < 0 ||
         check_text(r, "nature", m->nature, 20, 0) < 0 || check_text(r, "kind", m->kind, 20, 0) < 0 ||
-        check_text(r, "channel", m->channel, 20, 0) < 0)
+        check_text(r, "channel", m->channel, 20, 0) < 0 || check_text(r, "product", m->product, 100, 0) < 0)
         return;
     rpc_customer_load(r, m->customer_id, ACT_CUSTOMER_READ, open_loaded);
 }
@@ -263,8 +267,8 @@ const struct rpc_entry rpc_case_get = { KEHU__V1__REQUEST__OP_CASE_GET, "case_ge
 
 /* ---- CaseAct: one transition */
 
-static const char *const acts[] = { "assign", "start",  "wait",   "resume",     "approve",
-                                    "resolve", "close", "reopen", "reclassify", "comment" };
+static const char *const acts[] = { "assign", "start",  "wait",   "resume",     "approve", "resolve",
+                                    "close",  "reopen", "reclassify", "comment", "queue",   "take" };
 
 static struct db_stmt act_stmt = DB_STMT("SELECT " CASE_COLUMNS
                                          " FROM case_do($1, $2, $3, $4, $5, $6, $7, $8::numeric / 100, $9, $10, $11,"
@@ -293,6 +297,9 @@ static void act_run(struct req *r, int64_t to)
                         nonempty(m->kind) };
     audit_query(r, &act_stmt, 12, p, reply_one);
 }
+
+static struct db_stmt queue_stmt =
+    DB_STMT("SELECT " CASE_COLUMNS " FROM case_queue_do($1, $2, $3, $4, $5) s" CASE_JOINS);
 
 static void act_user_found(const struct db_result *res, void *arg)
 {
@@ -327,6 +334,11 @@ static void act_loaded(struct req *r, const struct rpc_customer_ref *ref)
     struct act_state *st = (struct act_state *)ref->ctx;
     st->ref = *ref;
     r->state = st;
+    if (strcmp(m->action, "queue") == 0 || strcmp(m->action, "take") == 0) {
+        const char *p[] = { rpc_num(r, req_who(r)->user_id), rpc_num(r, m->id), m->action, m->queue, nonempty(m->note) };
+        audit_query(r, &queue_stmt, 5, p, reply_one);
+        return;
+    }
     if (strcmp(m->action, "assign") != 0) {
         act_run(r, 0);
         return;
@@ -355,11 +367,16 @@ static void case_act(struct req *r)
         i++;
     if (i == sizeof acts / sizeof acts[0]) {
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "action",
-                 "action must be assign, start, wait, resume, approve, resolve, close, reopen, reclassify or comment");
+                 "action must be assign, queue, take, start, wait, resume, approve, resolve, close, reopen,"
+                 " reclassify or comment");
         return;
     }
     if (strcmp(m->action, "assign") == 0 && !*m->to) {
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "to", "whom to assign to is required (a username or owner)");
+        return;
+    }
+    if (strcmp(m->action, "queue") == 0 && !*m->queue) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "queue", "the team whose queue to put it in is required");
         return;
     }
     if (strcmp(m->action, "close") == 0 && (m->satisfaction < 1 || m->satisfaction > 5)) {
@@ -373,7 +390,8 @@ static void case_act(struct req *r)
     if (check_text(r, "note", m->note, NOTE_MAX, 1) < 0 || check_text(r, "to", m->to, 64, 0) < 0 ||
         check_text(r, "cause", m->cause, 500, 0) < 0 || check_text(r, "action_taken", m->action_taken, NOTE_MAX, 1) < 0 ||
         check_text(r, "compensation_kind", m->compensation_kind, 100, 0) < 0 ||
-        check_text(r, "nature", m->nature, 20, 0) < 0 || check_text(r, "kind", m->kind, 20, 0) < 0)
+        check_text(r, "nature", m->nature, 20, 0) < 0 || check_text(r, "kind", m->kind, 20, 0) < 0 ||
+        check_text(r, "queue", m->queue, 100, 0) < 0)
         return;
     struct act_state *st = arena_alloc(&r->arena, sizeof *st);
     memset(st, 0, sizeof *st);
@@ -409,8 +427,8 @@ static void list_done(const struct db_result *res, void *arg)
     page->next_cursor = "";
     if (n > (int)limit) {
         /* the cursor: the last shown row's sort key */
-        page->next_cursor = rpc_col(r, res, 0, shown - 1, 34);
-        page->remaining = db_get_i64(res, 0, 0, 35) - shown;
+        page->next_cursor = rpc_col(r, res, 0, shown - 1, CASE_NCOLS);
+        page->remaining = db_get_i64(res, 0, 0, CASE_NCOLS + 1) - shown;
     }
     r->resp.result_case = KEHU__V1__RESPONSE__RESULT_CASES;
     r->resp.cases = page;
@@ -454,7 +472,15 @@ static void case_list(struct req *r)
     p[0] = k;
     p[1] = i;
     const char *me = rpc_num(r, req_who(r)->user_id);
-    if (m->queue || m->mine) {
+    if (m->queue) {
+        /* handled by me, or unhandled in the queue of my unit or a unit under it */
+        p[np++] = me;
+        p[np++] = rpc_num(r, req_who(r)->unit_id);
+        where = arena_printf(&r->arena,
+                             "%s AND (s.handler_id = $%d OR (s.handler_id IS NULL AND s.queue_id IN (SELECT o.id"
+                             " FROM org_unit o WHERE o.path @> ARRAY[$%d::bigint])))",
+                             where, np - 1, np);
+    } else if (m->mine) {
         p[np++] = me;
         where = arena_printf(&r->arena, "%s AND s.handler_id = $%d", where, np);
     }
@@ -830,22 +856,25 @@ void case_shutdown(struct server *s)
 
 /* ---- CaseReport: counts, SLA attainment and working times over the caller's read scope */
 
-/* $1, $2 the scope (RPC_SCOPE_SQL), $3 the unit ("" none), $4 and $5 the period's days ("" none). */
+/* $1, $2 the scope (RPC_SCOPE_SQL), $3 the unit ("" none), $4 and $5 the period's days ("" none), $6 the
+ * customers' owner (a user id, "" any). */
 #define REPORT_CASES                                                                                              \
-    "WITH s AS (SELECT s.*, b.name AS branch_name, coalesce(h.username, '') AS handler_name"                      \
+    "WITH s AS (SELECT s.*, b.name AS branch_name, coalesce(h.username, '') AS handler_name, c.name AS cust_name"                      \
     " FROM service_case s JOIN customer c ON c.id = s.customer_id JOIN org_unit b ON b.id = s.branch_id"         \
     " LEFT JOIN app_user h ON h.id = s.handler_id WHERE" RPC_SCOPE_SQL(1, 2)                                     \
     " AND ($3 = '' OR s.branch_id IN (SELECT o.id FROM org_unit o WHERE o.path @> ARRAY[(SELECT u.id FROM"      \
     " org_unit u WHERE CASE WHEN $3 ~ '^[0-9]{1,18}$' THEN $3::bigint END = u.id OR lower(u.name) = lower($3)"  \
     " LIMIT 1)]))"                                                                                               \
     " AND ($4 = '' OR s.created_at >= ($4::date)::timestamp AT TIME ZONE 'UTC')"                                 \
-    " AND ($5 = '' OR s.created_at < ($5::date + 1)::timestamp AT TIME ZONE 'UTC')) "
+    " AND ($5 = '' OR s.created_at < ($5::date + 1)::timestamp AT TIME ZONE 'UTC')"                              \
+    " AND ($6 = '' OR c.owner_id = CASE WHEN $6 <> '' THEN $6::bigint END)) "
 
 static struct db_stmt report_counts = DB_STMT(
     REPORT_CASES
     "SELECT d.dim, d.key, count(*) FROM s, LATERAL (VALUES ('nature', s.nature), ('kind', s.kind),"
     " ('severity', s.severity::text), ('channel', s.channel), ('branch', s.branch_name),"
-    " ('handler', s.handler_name), ('status', s.status)) d(dim, key) GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2");
+    " ('handler', s.handler_name), ('status', s.status), ('cause', s.cause), ('product', s.product)) d(dim, key)"
+    " WHERE d.key IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2");
 static struct db_stmt report_sla = DB_STMT(
     REPORT_CASES
     ", t AS (SELECT s.*, CASE WHEN s.responded_at IS NOT NULL THEN work_between(s.branch_id, s.created_at,"
@@ -857,11 +886,37 @@ static struct db_stmt report_sla = DB_STMT(
     " coalesce(trim_scale(round(percentile_cont(0.9) WITHIN GROUP (ORDER BY rh)::numeric, 2))::text, ''),"
     " coalesce(trim_scale(round(avg(sh), 2))::text, ''),"
     " coalesce(trim_scale(round(percentile_cont(0.9) WITHIN GROUP (ORDER BY sh)::numeric, 2))::text, ''),"
-    " coalesce((sum(compensation) * 100)::bigint, 0), coalesce(trim_scale(round(avg(satisfaction), 2))::text, '')"
+    " coalesce((sum(compensation) * 100)::bigint, 0), coalesce(trim_scale(round(avg(satisfaction), 2))::text, ''),"
+    " count(*) FILTER (WHERE satisfaction >= 4), count(satisfaction)"
     " FROM t");
+/* customers with two valid complaints or more */
+static struct db_stmt report_repeats = DB_STMT(
+    REPORT_CASES
+    "SELECT count(*) OVER (), x.customer_id || ' ' || x.cust_name, x.n FROM (SELECT customer_id, cust_name, count(*) n"
+    " FROM s WHERE nature = 'complaint' GROUP BY 1, 2 HAVING count(*) >= 2) x ORDER BY x.n DESC, x.customer_id"
+    " LIMIT 20");
+static struct db_stmt report_trend = DB_STMT(
+    REPORT_CASES
+    "SELECT p.per, p.key, count(*), count(*) FILTER (WHERE s.nature = 'complaint'), count(s.resolved_at),"
+    " count(*) FILTER (WHERE s.resolved_at <= s.resolve_by), coalesce((sum(s.compensation) * 100)::bigint, 0),"
+    " coalesce(trim_scale(round(avg(s.satisfaction), 2))::text, '')"
+    " FROM s, LATERAL (VALUES ('month', to_char(s.created_at AT TIME ZONE 'UTC', 'YYYY-MM')),"
+    " ('week', to_char(s.created_at AT TIME ZONE 'UTC', 'IYYY-\"W\"IW'))) p(per, key)"
+    " GROUP BY 1, 2 ORDER BY 1, 2");
+/* surveys recorded in the period, of customers in the scope (and the unit) */
+static struct db_stmt report_surveys = DB_STMT(
+    "SELECT count(*), coalesce(trim_scale(round(avg(v.satisfaction), 4))::text, '') FROM survey v"
+    " JOIN customer c ON c.id = v.customer_id WHERE v.status = 'recorded' AND" RPC_SCOPE_SQL(1, 2)
+    " AND ($3 = '' OR v.branch_id IN (SELECT o.id FROM org_unit o WHERE o.path @> ARRAY[(SELECT u.id FROM"
+    " org_unit u WHERE CASE WHEN $3 ~ '^[0-9]{1,18}$' THEN $3::bigint END = u.id OR lower(u.name) = lower($3)"
+    " LIMIT 1)]))"
+    " AND ($4 = '' OR v.recorded_at >= ($4::date)::timestamp AT TIME ZONE 'UTC')"
+    " AND ($5 = '' OR v.recorded_at < ($5::date + 1)::timestamp AT TIME ZONE 'UTC')"
+    " AND ($6 = '' OR c.owner_id = CASE WHEN $6 <> '' THEN $6::bigint END)");
 
 struct report_state {
     char from[16], to[16];
+    const char *owner; /* the owner's id, "" any */
 };
 
 static void report_done(const struct db_result *res, void *arg)
@@ -895,6 +950,36 @@ static void report_done(const struct db_result *res, void *arg)
     x->resolve_p90_hours = rpc_col(r, res, 1, 0, 8);
     x->compensation_minor = db_get_i64(res, 1, 0, 9);
     x->satisfaction_mean = rpc_col(r, res, 1, 0, 10);
+    x->satisfied = db_get_i64(res, 1, 0, 11);
+    x->rated = db_get_i64(res, 1, 0, 12);
+    n = db_rows(res, 2);
+    x->repeats = arena_alloc(&r->arena, sizeof *x->repeats * (size_t)(n ? n : 1));
+    for (int i = 0; i < n; i++) {
+        Kehu__V1__CaseCount *c = arena_alloc(&r->arena, sizeof *c);
+        kehu__v1__case_count__init(c);
+        c->dimension = "repeat";
+        c->key = rpc_col(r, res, 2, i, 1);
+        c->cases = db_get_i64(res, 2, i, 2);
+        x->repeat_complainants = db_get_i64(res, 2, i, 0);
+        x->repeats[x->n_repeats++] = c;
+    }
+    n = db_rows(res, 3);
+    x->trend = arena_alloc(&r->arena, sizeof *x->trend * (size_t)(n ? n : 1));
+    for (int i = 0; i < n; i++) {
+        Kehu__V1__CaseTrend *t = arena_alloc(&r->arena, sizeof *t);
+        kehu__v1__case_trend__init(t);
+        t->period = rpc_col(r, res, 3, i, 0);
+        t->key = rpc_col(r, res, 3, i, 1);
+        t->opened = db_get_i64(res, 3, i, 2);
+        t->complaints = db_get_i64(res, 3, i, 3);
+        t->resolved = db_get_i64(res, 3, i, 4);
+        t->resolve_met = db_get_i64(res, 3, i, 5);
+        t->compensation_minor = db_get_i64(res, 3, i, 6);
+        t->satisfaction_mean = rpc_col(r, res, 3, i, 7);
+        x->trend[x->n_trend++] = t;
+    }
+    x->surveys = db_get_i64(res, 4, 0, 0);
+    x->survey_satisfaction_mean = rpc_col(r, res, 4, 0, 1);
     x->from = st->from;
     x->to = st->to;
     r->resp.result_case = KEHU__V1__RESPONSE__RESULT_CASE_REPORT;
@@ -925,26 +1010,57 @@ static int period_days(const char *p, char *from, char *to)
     return 0;
 }
 
+static void report_run(struct req *r)
+{
+    const Kehu__V1__CaseReport *m = r->msg->case_report;
+    struct report_state *st = r->state;
+    const char *k, *i;
+    rpc_scope_params(r, ACT_CUSTOMER_READ, &k, &i);
+    const char *p[] = { k, i, m && m->unit ? m->unit : "", st->from, st->to, st->owner };
+    struct db_call *call = db_call_new(r->srv->db, report_done, r);
+    db_call_add(call, &report_counts, 6, p);
+    db_call_add(call, &report_sla, 6, p);
+    db_call_add(call, &report_repeats, 6, p);
+    db_call_add(call, &report_trend, 6, p);
+    db_call_add(call, &report_surveys, 6, p);
+    db_call_send(call);
+}
+
+/* --owner: a user the caller may see (else NOT_FOUND, as for a missing one) */
+static void report_owner_found(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    struct report_state *st = r->state;
+    if (res->outcome != DB_OK) {
+        req_fail_db(r, res);
+        return;
+    }
+    if (rpc_user_visible(r, res, 0, r->msg->case_report->owner, "owner") < 0)
+        return;
+    st->owner = rpc_num(r, db_get_i64(res, 0, 0, 0));
+    report_run(r);
+}
+
 static void case_report(struct req *r)
 {
     const Kehu__V1__CaseReport *m = r->msg->case_report;
     struct report_state *st = arena_alloc(&r->arena, sizeof *st);
     memset(st, 0, sizeof *st);
+    st->owner = "";
     r->state = st;
     const char *unit = m && m->unit ? m->unit : "";
     if (m && *m->period && period_days(m->period, st->from, st->to) < 0) {
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "period", "period must be like 2026-10, 2026-Q3 or 2026");
         return;
     }
-    if (check_text(r, "unit", unit, 100, 0) < 0)
+    if (check_text(r, "unit", unit, 100, 0) < 0 || (m && check_text(r, "owner", m->owner, 64, 0) < 0))
         return;
-    const char *k, *i;
-    rpc_scope_params(r, ACT_CUSTOMER_READ, &k, &i);
-    const char *p[] = { k, i, unit, st->from, st->to };
-    struct db_call *call = db_call_new(r->srv->db, report_done, r);
-    db_call_add(call, &report_counts, 5, p);
-    db_call_add(call, &report_sla, 5, p);
-    db_call_send(call);
+    if (m && *m->owner) {
+        const char *p[] = { m->owner };
+        db_query(r->srv->db, &rpc_user_by_name, 1, p, report_owner_found, r);
+        return;
+    }
+    report_run(r);
 }
 
 const struct rpc_entry rpc_case_report = { KEHU__V1__REQUEST__OP_CASE_REPORT, "case_report", ACT_CUSTOMER_READ, 0,
@@ -957,8 +1073,11 @@ const struct rpc_entry rpc_case_report = { KEHU__V1__REQUEST__OP_CASE_REPORT, "c
         "v.sent_at") ", coalesce(rb.username, ''), coalesce(" SQL_MS("v.recorded_at") ", 0),"              \
     " coalesce(trim_scale(round(v.satisfaction, 4))::text, ''),"                                          \
     " coalesce((SELECT string_agg(x.aspect || '=' || x.expected || '/' || x.perceived, chr(31) ORDER BY"  \
-    " x.aspect) FROM survey_score x WHERE x.survey_id = v.id), '')"
-#define SURVEY_JOINS " LEFT JOIN app_user sb ON sb.id = v.sent_by LEFT JOIN app_user rb ON rb.id = v.recorded_by "
+    " x.aspect) FROM survey_score x WHERE x.survey_id = v.id), ''), coalesce(v.period, ''), vc.name"
+#define SURVEY_NCOLS 12
+#define SURVEY_JOINS                                                                                       \
+    " LEFT JOIN app_user sb ON sb.id = v.sent_by LEFT JOIN app_user rb ON rb.id = v.recorded_by"            \
+    " JOIN customer vc ON vc.id = v.customer_id "
 
 static Kehu__V1__Survey *survey_from_row(struct req *r, const struct db_result *res, int stmt, int row)
 {
@@ -989,6 +1108,8 @@ static Kehu__V1__Survey *survey_from_row(struct req *r, const struct db_result *
         s->perceived = atoi(sl + 1);
         v->scores[v->n_scores++] = s;
     }
+    v->period = rpc_col(r, res, stmt, row, 10);
+    v->customer_name = rpc_col(r, res, stmt, row, 11);
     return v;
 }
 
@@ -1105,38 +1226,234 @@ static void survey_record(struct req *r)
 const struct rpc_entry rpc_survey_record = { KEHU__V1__REQUEST__OP_SURVEY_RECORD, "survey_record", ACT_CUSTOMER_READ,
                                              0, survey_record };
 
-static struct db_stmt survey_of_customer =
-    DB_STMT("SELECT " SURVEY_COLUMNS " FROM survey v" SURVEY_JOINS "WHERE v.customer_id = $1 ORDER BY v.id DESC LIMIT 200");
-
 static void list_surveys_done(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    const Kehu__V1__SurveyList *m = r->msg->survey_list;
+    uint32_t limit = m->limit ? m->limit : LIST_DEFAULT;
+    if (res->outcome != DB_OK) {
+        req_fail_db(r, res);
+        return;
+    }
+    int n = db_rows(res, 0);
+    int shown = n > (int)limit ? (int)limit : n;
+    Kehu__V1__Surveys *l = arena_alloc(&r->arena, sizeof *l);
+    kehu__v1__surveys__init(l);
+    l->surveys = arena_alloc(&r->arena, sizeof *l->surveys * (size_t)(n ? n : 1));
+    for (int i = 0; i < shown; i++)
+        l->surveys[l->n_surveys++] = survey_from_row(r, res, 0, i);
+    l->next_cursor = "";
+    if (n > (int)limit) {
+        l->next_cursor = arena_printf(&r->arena, "%lld", (long long)l->surveys[shown - 1]->id);
+        l->remaining = db_get_i64(res, 0, 0, SURVEY_NCOLS) - shown;
+    }
+    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_SURVEYS;
+    r->resp.surveys = l;
+    req_reply(r);
+}
+
+/* A page of surveys, newest first: of one customer (already found readable)
+ * or of every customer in the caller's read scope; sent only when pending. */
+static void list_surveys_run(struct req *r, int64_t customer)
+{
+    const Kehu__V1__SurveyList *m = r->msg->survey_list;
+    const char *k, *i;
+    rpc_scope_params(r, ACT_CUSTOMER_READ, &k, &i);
+    long long after = *m->after ? atoll(m->after) : 0;
+    const char *p[] = { k, i };
+    char *sql = arena_printf(&r->arena,
+                             "SELECT " SURVEY_COLUMNS ", count(*) OVER () FROM survey v" SURVEY_JOINS
+                             " JOIN customer c ON c.id = v.customer_id WHERE" RPC_SCOPE_SQL(1, 2)
+                             "%s%s%s ORDER BY v.id DESC LIMIT %u",
+                             customer ? arena_printf(&r->arena, " AND v.customer_id = %lld", (long long)customer) : "",
+                             m->pending ? " AND v.status = 'sent'" : "",
+                             after ? arena_printf(&r->arena, " AND v.id < %lld", after) : "",
+                             (m->limit ? m->limit : LIST_DEFAULT) + 1);
+    struct db_call *call = db_call_new(r->srv->db, list_surveys_done, r);
+    db_call_add_sql(call, sql, 2, p);
+    db_call_send(call);
+}
+
+static void list_loaded(struct req *r, const struct rpc_customer_ref *ref)
+{
+    list_surveys_run(r, ref->id);
+}
+
+static void survey_list(struct req *r)
+{
+    const Kehu__V1__SurveyList *m = r->msg->survey_list;
+    if (!m || m->customer_id < 0) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "customer_id", "not a customer id");
+        return;
+    }
+    if (m->limit > LIST_MAX) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "limit", "limit is at most %d", LIST_MAX);
+        return;
+    }
+    long long after;
+    char end;
+    if (*m->after && (sscanf(m->after, "%lld%c", &after, &end) != 1 || after <= 0)) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "after", "not a cursor from a previous page");
+        return;
+    }
+    if (!m->customer_id) {
+        list_surveys_run(r, 0);
+        return;
+    }
+    rpc_customer_load(r, m->customer_id, ACT_CUSTOMER_READ, list_loaded);
+}
+
+const struct rpc_entry rpc_survey_list = { KEHU__V1__REQUEST__OP_SURVEY_LIST, "survey_list", ACT_CUSTOMER_READ, 0,
+                                           survey_list };
+
+/* ---- settings: severity levels, escalation rules, survey sampling, policies (everyone reads, admins set) */
+
+static struct db_stmt settings_all = DB_STMT("SELECT key, value, note FROM case_settings()");
+static struct db_stmt settings_put = DB_STMT("SELECT case_settings_set($1::text[], $2::text[])");
+
+static void settings_done(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
     if (res->outcome != DB_OK) {
         req_fail_db(r, res);
         return;
     }
-    int n = db_rows(res, 0);
-    Kehu__V1__Surveys *l = arena_alloc(&r->arena, sizeof *l);
-    kehu__v1__surveys__init(l);
-    l->surveys = arena_alloc(&r->arena, sizeof *l->surveys * (size_t)(n ? n : 1));
-    for (int i = 0; i < n; i++)
-        l->surveys[l->n_surveys++] = survey_from_row(r, res, 0, i);
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_SURVEYS;
-    r->resp.surveys = l;
+    int last = res->nres - 1, n = db_rows(res, last);
+    Kehu__V1__CaseSettings *l = arena_alloc(&r->arena, sizeof *l);
+    kehu__v1__case_settings__init(l);
+    l->settings = arena_alloc(&r->arena, sizeof *l->settings * (size_t)(n ? n : 1));
+    for (int i = 0; i < n; i++) {
+        Kehu__V1__CaseSetting *x = arena_alloc(&r->arena, sizeof *x);
+        kehu__v1__case_setting__init(x);
+        x->key = rpc_col(r, res, last, i, 0);
+        x->value = rpc_col(r, res, last, i, 1);
+        x->note = rpc_col(r, res, last, i, 2);
+        l->settings[l->n_settings++] = x;
+    }
+    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_CASE_SETTINGS;
+    r->resp.case_settings = l;
     req_reply(r);
 }
 
-static void list_loaded(struct req *r, const struct rpc_customer_ref *ref)
+static void case_settings_show(struct req *r)
 {
-    const char *p[] = { rpc_num(r, ref->id) };
-    db_query(r->srv->db, &survey_of_customer, 1, p, list_surveys_done, r);
+    db_query(r->srv->db, &settings_all, 0, NULL, settings_done, r);
 }
 
-static void survey_list(struct req *r)
+const struct rpc_entry rpc_case_settings_show = { KEHU__V1__REQUEST__OP_CASE_SETTINGS_SHOW, "case_settings_show",
+                                                  ACT_SESSION, 0, case_settings_show };
+
+#define SETTINGS_MAX 100
+
+static void case_settings_set(struct req *r)
 {
-    const Kehu__V1__SurveyList *m = r->msg->survey_list;
-    rpc_customer_load(r, m ? m->customer_id : 0, ACT_CUSTOMER_READ, list_loaded);
+    const Kehu__V1__CaseSettingsSet *m = r->msg->case_settings_set;
+    if (!m || !m->n_settings || m->n_settings > SETTINGS_MAX) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "settings", "one to %d KEY=VALUE settings are required",
+                 SETTINGS_MAX);
+        return;
+    }
+    const char **keys = arena_alloc(&r->arena, sizeof *keys * m->n_settings);
+    const char **vals = arena_alloc(&r->arena, sizeof *vals * m->n_settings);
+    char *detail = "";
+    for (size_t i = 0; i < m->n_settings; i++) {
+        const Kehu__V1__CaseSetting *x = m->settings[i];
+        if (!*x->key) {
+            req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "settings", "a setting's key is required");
+            return;
+        }
+        if (check_text(r, "settings", x->key, 100, 0) < 0 || check_text(r, "settings", x->value, 500, 0) < 0)
+            return;
+        keys[i] = x->key;
+        vals[i] = x->value;
+        detail = arena_printf(&r->arena, "%s%s%s=%s", detail, i ? " " : "", x->key, x->value);
+    }
+    const char *p[] = { arena_pg_array(&r->arena, keys, m->n_settings), arena_pg_array(&r->arena, vals, m->n_settings) };
+    struct db_call *call = db_call_new(r->srv->db, settings_done, r);
+    db_call_add(call, &settings_put, 2, p);
+    db_call_add(call, &settings_all, 0, NULL);
+    audit_note_detail(r, "case settings %s", detail);
+    audit_call_send(r, call);
 }
 
-const struct rpc_entry rpc_survey_list = { KEHU__V1__REQUEST__OP_SURVEY_LIST, "survey_list", ACT_CUSTOMER_READ, 0,
-                                           survey_list };
+const struct rpc_entry rpc_case_settings_set = { KEHU__V1__REQUEST__OP_CASE_SETTINGS_SET, "case_settings_set",
+                                                 ACT_ORG_WRITE, 0, case_settings_set };
+
+/* ---- service-quality early warnings: the alerts of the branches a manager (or an admin, an auditor) reads */
+
+static void alerts_done(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    const Kehu__V1__QualityAlertList *m = r->msg->quality_alert_list;
+    uint32_t limit = m && m->limit ? m->limit : LIST_DEFAULT;
+    if (res->outcome != DB_OK) {
+        req_fail_db(r, res);
+        return;
+    }
+    int n = db_rows(res, 0), shown = n > (int)limit ? (int)limit : n;
+    Kehu__V1__QualityAlerts *l = arena_alloc(&r->arena, sizeof *l);
+    kehu__v1__quality_alerts__init(l);
+    l->alerts = arena_alloc(&r->arena, sizeof *l->alerts * (size_t)(n ? n : 1));
+    for (int i = 0; i < shown; i++) {
+        Kehu__V1__QualityAlert *a = arena_alloc(&r->arena, sizeof *a);
+        kehu__v1__quality_alert__init(a);
+        a->id = db_get_i64(res, 0, i, 0);
+        a->period = rpc_col(r, res, 0, i, 1);
+        a->dimension = rpc_col(r, res, 0, i, 2);
+        a->branch = rpc_col(r, res, 0, i, 3);
+        a->key = rpc_col(r, res, 0, i, 4);
+        a->complaints = db_get_i64(res, 0, i, 5);
+        a->baseline = rpc_col(r, res, 0, i, 6);
+        a->reason = rpc_col(r, res, 0, i, 7);
+        a->created_at = db_get_i64(res, 0, i, 8);
+        a->branch_id = db_get_i64(res, 0, i, 9);
+        l->alerts[l->n_alerts++] = a;
+    }
+    l->next_cursor = "";
+    if (n > (int)limit) {
+        l->next_cursor = arena_printf(&r->arena, "%lld", (long long)l->alerts[shown - 1]->id);
+        l->remaining = db_get_i64(res, 0, 0, 10) - shown;
+    }
+    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_QUALITY_ALERTS;
+    r->resp.quality_alerts = l;
+    req_reply(r);
+}
+
+static void quality_alert_list(struct req *r)
+{
+    const Kehu__V1__QualityAlertList *m = r->msg->quality_alert_list;
+    static const Kehu__V1__QualityAlertList empty = KEHU__V1__QUALITY_ALERT_LIST__INIT;
+    if (!m)
+        m = &empty;
+    Kehu__V1__Role role = req_who(r)->role;
+    if (role != KEHU__V1__ROLE__ADMIN && role != KEHU__V1__ROLE__BRANCH_MANAGER && role != KEHU__V1__ROLE__AUDITOR) {
+        req_fail(r, KEHU__V1__CODE__PERMISSION_DENIED, "", "quality alerts are for managers");
+        return;
+    }
+    if (m->limit > LIST_MAX) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "limit", "limit is at most %d", LIST_MAX);
+        return;
+    }
+    long long after = 0;
+    char end;
+    if (*m->after && (sscanf(m->after, "%lld%c", &after, &end) != 1 || after <= 0)) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "after", "not a cursor from a previous page");
+        return;
+    }
+    const char *k, *i;
+    rpc_scope_params(r, ACT_CUSTOMER_READ, &k, &i);
+    const char *p[] = { k, i };
+    char *sql = arena_printf(
+        &r->arena,
+        "SELECT a.id, a.period, a.dimension, b.name, a.key, a.complaints, trim_scale(a.baseline)::text, a.reason, "
+        SQL_MS("a.created_at") ", a.branch_id, count(*) OVER () FROM quality_alert a JOIN org_unit b ON b.id = a.branch_id"
+        " WHERE ($1::int = 0 OR ($1 = 1 AND a.branch_id IN (SELECT id FROM org_unit WHERE path @> ARRAY[$2::bigint])))"
+        "%s ORDER BY a.id DESC LIMIT %u",
+        after ? arena_printf(&r->arena, " AND a.id < %lld", after) : "", (m->limit ? m->limit : LIST_DEFAULT) + 1);
+    struct db_call *call = db_call_new(r->srv->db, alerts_done, r);
+    db_call_add_sql(call, sql, 2, p);
+    db_call_send(call);
+}
+
+const struct rpc_entry rpc_quality_alert_list = { KEHU__V1__REQUEST__OP_QUALITY_ALERT_LIST, "quality_alert_list",
+                                                  ACT_SESSION, 0, quality_alert_list };

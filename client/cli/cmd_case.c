@@ -35,6 +35,17 @@ enum {
     O_BRANCH,
     O_LUNCH,
     O_TZ,
+    O_PRODUCT,
+    O_QUEUE,
+    O_PENDING,
+    O_DEFINITION,
+    O_RESPOND,
+    O_RESOLVE,
+    O_WARN_AT,
+    O_WARN,
+    O_BREACH,
+    O_SHARE,
+    O_EVERY,
 };
 
 static void time_text(int64_t ms, char *buf, size_t n)
@@ -70,6 +81,8 @@ static void case_json(struct json_w *w, const Kehu__V1__Case *k)
     json_kstr(w, "channel", k->channel);
     json_kstr(w, "title", k->title);
     json_kstr(w, "note", k->note);
+    json_kstr(w, "product", k->product);
+    json_kstr(w, "queue", k->queue);
     json_kstr(w, "status", k->status);
     json_kstr(w, "handler", k->handler);
     json_kint(w, "level", k->level);
@@ -132,9 +145,12 @@ static void print_case(struct cli *cli, const Kehu__V1__Case *k)
     cli_say("customer    %" PRId64 " %s (%s, grade %s)\n", k->customer_id, k->customer_name, k->branch, k->grade);
     cli_say("nature      %s / %s, severity %d, channel %s\n", k->nature, k->kind, k->severity, k->channel);
     cli_say("title       %s\n", k->title);
+    if (*k->product)
+        cli_say("product     %s\n", k->product);
     if (*k->note)
         cli_say("note        %s\n", k->note);
-    cli_say("handler     %s (level %d)\n", *k->handler ? k->handler : "-", k->level);
+    cli_say("handler     %s (level %d)%s%s\n", *k->handler ? k->handler : "-", k->level,
+            *k->queue ? ", team queue " : "", k->queue);
     cli_say("opened      %s by %s\n", ca, k->opened_by);
     cli_say("respond by  %s (%s working hours)\n", rb, k->respond_hours);
     cli_say("resolve by  %s (%s working hours; %s paused)\n", sb, k->resolve_hours, k->paused_hours);
@@ -182,8 +198,8 @@ static void print_cases(struct cli *cli, Kehu__V1__Case *const *c, size_t n)
     }
     if (cli->csv) {
         static const char *const head[] = { "id", "status", "severity", "nature", "kind", "customer_id", "handler",
-                                            "respond_by", "resolve_by", "title" };
-        cli_csv_row(stdout, 10, head);
+                                            "respond_by", "resolve_by", "title", "product", "queue" };
+        cli_csv_row(stdout, 12, head);
         for (size_t i = 0; i < n; i++) {
             char id[24], sev[8], cu[24], rb[OUT_TIME_BUFSZ], sb[OUT_TIME_BUFSZ];
             snprintf(id, sizeof id, "%" PRId64, c[i]->id);
@@ -192,8 +208,8 @@ static void print_cases(struct cli *cli, Kehu__V1__Case *const *c, size_t n)
             time_text(c[i]->respond_by, rb, sizeof rb);
             time_text(c[i]->resolve_by, sb, sizeof sb);
             const char *cells[] = { id, c[i]->status, sev, c[i]->nature, c[i]->kind, cu, c[i]->handler, rb, sb,
-                                    c[i]->title };
-            cli_csv_row(stdout, 10, cells);
+                                    c[i]->title, c[i]->product, c[i]->queue };
+            cli_csv_row(stdout, 12, cells);
         }
         return;
     }
@@ -210,7 +226,12 @@ static void print_cases(struct cli *cli, Kehu__V1__Case *const *c, size_t n)
         snprintf(sev, sizeof sev, "%d", c[i]->severity);
         snprintf(nat, sizeof nat, "%s/%s", c[i]->nature, c[i]->kind);
         time_text(c[i]->resolve_by, sb, sizeof sb);
-        const char *cells[] = { id, c[i]->status, sev, nat, c[i]->customer_name, c[i]->handler, sb, c[i]->title };
+        char who[160];
+        if (!*c[i]->handler && *c[i]->queue)
+            snprintf(who, sizeof who, "(%s)", c[i]->queue);
+        else
+            snprintf(who, sizeof who, "%s", c[i]->handler);
+        const char *cells[] = { id, c[i]->status, sev, nat, c[i]->customer_name, who, sb, c[i]->title };
         out_table_add(t, cells);
     }
     out_table_align(t, 0, OUT_RIGHT);
@@ -247,7 +268,7 @@ static int run_open(struct cli *cli, int argc, char **argv)
         { "nature", required_argument, NULL, O_NATURE },     { "kind", required_argument, NULL, O_KIND },
         { "severity", required_argument, NULL, O_SEVERITY }, { "channel", required_argument, NULL, O_CHANNEL },
         { "title", required_argument, NULL, O_TITLE },       { "note", required_argument, NULL, O_NOTE },
-        { NULL, 0, NULL, 0 },
+        { "product", required_argument, NULL, O_PRODUCT },   { NULL, 0, NULL, 0 },
     };
     Kehu__V1__CaseOpen m = KEHU__V1__CASE_OPEN__INIT;
     int c, rc;
@@ -262,6 +283,7 @@ static int run_open(struct cli *cli, int argc, char **argv)
         case O_CHANNEL: m.channel = optarg; break;
         case O_TITLE: m.title = optarg; break;
         case O_NOTE: m.note = optarg; break;
+        case O_PRODUCT: m.product = optarg; break;
         default: return cli->opt_rc;
         }
     }
@@ -370,6 +392,7 @@ static int run_act(struct cli *cli, int argc, char **argv)
         { "satisfaction", required_argument, NULL, O_SATISFACTION },
         { "nature", required_argument, NULL, O_NATURE },
         { "kind", required_argument, NULL, O_KIND },
+        { "queue", required_argument, NULL, O_QUEUE },
         { NULL, 0, NULL, 0 },
     };
     const char *action = strchr(cli->cmd->words, ' ') + 1;
@@ -394,13 +417,19 @@ static int run_act(struct cli *cli, int argc, char **argv)
             break;
         case O_NATURE: m.nature = optarg; break;
         case O_KIND: m.kind = optarg; break;
+        case O_QUEUE: m.queue = optarg; break;
         default: return cli->opt_rc;
         }
     }
     if ((rc = cli_id_arg(cli, argc, argv, "ID", &m.id)))
         return rc;
+    if (!strcmp(action, "assign") && *m.queue) {
+        if (*m.to)
+            return cli_usage_error(cli, "--to and --queue: one or the other");
+        m.action = (char *)(action = "queue");
+    }
     if (!strcmp(action, "assign") && !*m.to)
-        return cli_usage_error(cli, "--to USERNAME is required");
+        return cli_usage_error(cli, "--to USERNAME or --queue TEAM is required");
     if (!strcmp(action, "resolve") && (!*m.cause || !*m.action_taken))
         return cli_usage_error(cli, "--cause and --action are required");
     if (!strcmp(action, "resolve") && m.compensation_minor && !*m.compensation_kind)
@@ -718,6 +747,7 @@ static int run_report(struct cli *cli, int argc, char **argv)
     static const struct option opts[] = {
         { "unit", required_argument, NULL, O_UNIT },
         { "period", required_argument, NULL, O_STATUS },
+        { "owner", required_argument, NULL, O_TO },
         { NULL, 0, NULL, 0 },
     };
     Kehu__V1__CaseReport m = KEHU__V1__CASE_REPORT__INIT;
@@ -726,6 +756,7 @@ static int run_report(struct cli *cli, int argc, char **argv)
         switch (c) {
         case O_UNIT: m.unit = optarg; break;
         case O_STATUS: m.period = optarg; break;
+        case O_TO: m.owner = optarg; break;
         default: return cli->opt_rc;
         }
     }
@@ -755,6 +786,36 @@ static int run_report(struct cli *cli, int argc, char **argv)
         json_kstr(&w, "resolve_p90_hours", x->resolve_p90_hours);
         json_kmoney(&w, "compensation", x->compensation_minor);
         json_kstr(&w, "satisfaction_mean", x->satisfaction_mean);
+        json_kint(&w, "rated", x->rated);
+        json_kint(&w, "satisfied", x->satisfied);
+        json_kint(&w, "surveys", x->surveys);
+        json_kstr(&w, "survey_satisfaction_mean", x->survey_satisfaction_mean);
+        json_kint(&w, "repeat_complainants", x->repeat_complainants);
+        json_key(&w, "repeats");
+        json_begin_array(&w);
+        for (size_t i = 0; i < x->n_repeats; i++) {
+            json_begin_object(&w);
+            json_kstr(&w, "customer", x->repeats[i]->key);
+            json_kint(&w, "complaints", x->repeats[i]->cases);
+            json_end_object(&w);
+        }
+        json_end_array(&w);
+        json_key(&w, "trend");
+        json_begin_array(&w);
+        for (size_t i = 0; i < x->n_trend; i++) {
+            const Kehu__V1__CaseTrend *t = x->trend[i];
+            json_begin_object(&w);
+            json_kstr(&w, "period", t->period);
+            json_kstr(&w, "key", t->key);
+            json_kint(&w, "opened", t->opened);
+            json_kint(&w, "complaints", t->complaints);
+            json_kint(&w, "resolved", t->resolved);
+            json_kint(&w, "resolve_met", t->resolve_met);
+            json_kmoney(&w, "compensation", t->compensation_minor);
+            json_kstr(&w, "satisfaction_mean", t->satisfaction_mean);
+            json_end_object(&w);
+        }
+        json_end_array(&w);
         json_key(&w, "counts");
         json_begin_array(&w);
         for (size_t i = 0; i < x->n_counts; i++) {
@@ -776,6 +837,18 @@ static int run_report(struct cli *cli, int argc, char **argv)
             const char *cells[] = { x->counts[i]->dimension, x->counts[i]->key, n };
             cli_csv_row(stdout, 3, cells);
         }
+        for (size_t i = 0; i < x->n_repeats; i++) {
+            char n[24];
+            snprintf(n, sizeof n, "%" PRId64, x->repeats[i]->cases);
+            const char *cells[] = { "repeat_complainant", x->repeats[i]->key, n };
+            cli_csv_row(stdout, 3, cells);
+        }
+        for (size_t i = 0; i < x->n_trend; i++) {
+            char n[24];
+            snprintf(n, sizeof n, "%" PRId64, x->trend[i]->opened);
+            const char *cells[] = { x->trend[i]->period, x->trend[i]->key, n };
+            cli_csv_row(stdout, 3, cells);
+        }
     } else {
         char a[16], b[16], money[48];
         share(a, sizeof a, x->respond_met, x->responded);
@@ -791,7 +864,17 @@ static int run_report(struct cli *cli, int argc, char **argv)
         cli_say("resolution  %s on time (%" PRId64 " of %" PRId64 "), mean %s h, p90 %s h\n", b, x->resolve_met,
                 x->resolved, *x->resolve_mean_hours ? x->resolve_mean_hours : "-",
                 *x->resolve_p90_hours ? x->resolve_p90_hours : "-");
-        cli_say("compensation %s; satisfaction %s\n\n", money, *x->satisfaction_mean ? x->satisfaction_mean : "-");
+        char sat[16];
+        share(sat, sizeof sat, x->satisfied, x->rated);
+        cli_say("compensation %s\n", money);
+        cli_say("satisfaction %s of 5 on closing (%s satisfied, %" PRId64 " rated); surveys %" PRId64
+                ", perceived/expected %s\n",
+                *x->satisfaction_mean ? x->satisfaction_mean : "-", sat, x->rated, x->surveys,
+                *x->survey_satisfaction_mean ? x->survey_satisfaction_mean : "-");
+        cli_say("repeat complainants %" PRId64 "", x->repeat_complainants);
+        for (size_t i = 0; i < x->n_repeats; i++)
+            cli_say("%s %s (%" PRId64 ")", i ? "," : ":", x->repeats[i]->key, x->repeats[i]->cases);
+        cli_say("\n\n");
         static const char *const head[] = { "by", "key", "cases" };
         struct out_table *t = out_table_new(3, head);
         for (size_t i = 0; i < x->n_counts; i++) {
@@ -803,6 +886,27 @@ static int run_report(struct cli *cli, int argc, char **argv)
         out_table_align(t, 2, OUT_RIGHT);
         out_table_print(t, stdout);
         out_table_free(t);
+        if (x->n_trend) {
+            static const char *const th[] = { "trend", "opened", "complaints", "resolved", "on time",
+                                              "compensation", "satisfaction" };
+            struct out_table *tt = out_table_new(7, th);
+            for (size_t i = 0; i < x->n_trend; i++) {
+                const Kehu__V1__CaseTrend *p = x->trend[i];
+                char o[24], cm[24], rs[24], ot[16], mo[48];
+                snprintf(o, sizeof o, "%" PRId64, p->opened);
+                snprintf(cm, sizeof cm, "%" PRId64, p->complaints);
+                snprintf(rs, sizeof rs, "%" PRId64, p->resolved);
+                share(ot, sizeof ot, p->resolve_met, p->resolved);
+                out_money_format(p->compensation_minor, mo, sizeof mo);
+                const char *cells[] = { p->key, o, cm, rs, ot, mo, *p->satisfaction_mean ? p->satisfaction_mean : "-" };
+                out_table_add(tt, cells);
+            }
+            for (int col = 1; col < 7; col++)
+                out_table_align(tt, col, OUT_RIGHT);
+            cli_say("\n");
+            out_table_print(tt, stdout);
+            out_table_free(tt);
+        }
     }
     kehu_response_free(resp);
     return CLI_OK;
@@ -819,7 +923,9 @@ static void survey_json(struct json_w *w, const Kehu__V1__Survey *v)
         json_kint(w, "case_id", v->case_id);
     else
         json_knull(w, "case_id");
+    json_kstr(w, "customer_name", v->customer_name);
     json_kstr(w, "status", v->status);
+    json_kstr(w, "period", v->period);
     json_kstr(w, "sent_by", v->sent_by);
     json_time(w, "sent_at", v->sent_at);
     json_kstr(w, "recorded_by", v->recorded_by);
@@ -859,19 +965,24 @@ static void print_surveys(struct cli *cli, Kehu__V1__Survey *const *v, size_t n,
         cli_say("no surveys\n");
         return;
     }
-    static const char *const head[] = { "id", "case", "status", "sent", "satisfaction", "scores" };
-    struct out_table *t = out_table_new(6, head);
+    static const char *const head[] = { "id", "customer", "case", "status", "sent", "satisfaction", "scores" };
+    struct out_table *t = out_table_new(7, head);
     for (size_t i = 0; i < n; i++) {
         char id[24], cs[24], at[OUT_TIME_BUFSZ], scores[512] = "";
         snprintf(id, sizeof id, "%" PRId64, v[i]->id);
-        snprintf(cs, sizeof cs, v[i]->case_id ? "%" PRId64 : "-", v[i]->case_id);
+        if (v[i]->case_id)
+            snprintf(cs, sizeof cs, "%" PRId64, v[i]->case_id);
+        else
+            snprintf(cs, sizeof cs, "%s", *v[i]->period ? v[i]->period : "-");
+        char cu[160];
+        snprintf(cu, sizeof cu, "%" PRId64 " %s", v[i]->customer_id, v[i]->customer_name);
         time_text(v[i]->sent_at, at, sizeof at);
         for (size_t k = 0; k < v[i]->n_scores; k++) {
             size_t len = strlen(scores);
             snprintf(scores + len, sizeof scores - len, "%s%s %d/%d", k ? ", " : "", v[i]->scores[k]->aspect,
                      v[i]->scores[k]->perceived, v[i]->scores[k]->expected);
         }
-        const char *cells[] = { id, cs, v[i]->status, at, v[i]->satisfaction, scores };
+        const char *cells[] = { id, cu, cs, v[i]->status, at, v[i]->satisfaction, scores };
         out_table_add(t, cells);
     }
     out_table_print(t, stdout);
@@ -955,11 +1066,30 @@ static int run_survey_record(struct cli *cli, int argc, char **argv)
 
 static int run_survey_list(struct cli *cli, int argc, char **argv)
 {
-    if (cli_getopt(cli, argc, argv, NULL) != -1)
-        return cli->opt_rc;
+    static const struct option opts[] = {
+        { "pending", no_argument, NULL, O_PENDING },
+        { "limit", required_argument, NULL, O_LIMIT },
+        { "after", required_argument, NULL, O_AFTER },
+        { NULL, 0, NULL, 0 },
+    };
     Kehu__V1__SurveyList m = KEHU__V1__SURVEY_LIST__INIT;
-    int rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &m.customer_id);
-    if (rc)
+    int c, rc;
+    int64_t v;
+    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
+        switch (c) {
+        case O_PENDING: m.pending = 1; break;
+        case O_LIMIT:
+            if ((rc = cmd_customer_parse_int(cli, "--limit", optarg, 1, 500, &v)))
+                return rc;
+            m.limit = (uint32_t)v;
+            break;
+        case O_AFTER: m.after = optarg; break;
+        default: return cli->opt_rc;
+        }
+    }
+    if ((rc = cli_args(cli, argc, argv, 0, 1)))
+        return rc;
+    if (optind < argc && (rc = cmd_customer_parse_int(cli, "CUSTOMER_ID", argv[optind], 1, INT64_MAX, &m.customer_id)))
         return rc;
     Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
     req.op_case = KEHU__V1__REQUEST__OP_SURVEY_LIST;
@@ -968,19 +1098,309 @@ static int run_survey_list(struct cli *cli, int argc, char **argv)
     if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_SURVEYS, &resp)))
         return rc;
     print_surveys(cli, resp->surveys->surveys, resp->surveys->n_surveys, 1);
+    if (*resp->surveys->next_cursor) {
+        if (!cli->json && !cli->csv)
+            fprintf(stderr, "%" PRId64 " more\n", resp->surveys->remaining);
+        const char *words[] = { "survey", "list" };
+        cmd_customer_more(cli, words, 2, resp->surveys->next_cursor);
+    }
     kehu_response_free(resp);
     return CLI_OK;
 }
 
+/* ---- quality alerts */
+
+static int run_alerts(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "limit", required_argument, NULL, O_LIMIT },
+        { "after", required_argument, NULL, O_AFTER },
+        { NULL, 0, NULL, 0 },
+    };
+    Kehu__V1__QualityAlertList m = KEHU__V1__QUALITY_ALERT_LIST__INIT;
+    int c, rc;
+    int64_t v;
+    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
+        switch (c) {
+        case O_LIMIT:
+            if ((rc = cmd_customer_parse_int(cli, "--limit", optarg, 1, 500, &v)))
+                return rc;
+            m.limit = (uint32_t)v;
+            break;
+        case O_AFTER: m.after = optarg; break;
+        default: return cli->opt_rc;
+        }
+    }
+    if ((rc = cli_args(cli, argc, argv, 0, 0)))
+        return rc;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_QUALITY_ALERT_LIST;
+    req.quality_alert_list = &m;
+    Kehu__V1__Response *resp;
+    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_QUALITY_ALERTS, &resp)))
+        return rc;
+    const Kehu__V1__QualityAlerts *l = resp->quality_alerts;
+    if (cli->json) {
+        struct json_w w;
+        json_init(&w, stdout, 1);
+        json_begin_array(&w);
+        for (size_t i = 0; i < l->n_alerts; i++) {
+            const Kehu__V1__QualityAlert *a = l->alerts[i];
+            json_begin_object(&w);
+            json_kint(&w, "id", a->id);
+            json_kstr(&w, "period", a->period);
+            json_kstr(&w, "dimension", a->dimension);
+            json_kint(&w, "branch_id", a->branch_id);
+            json_kstr(&w, "branch", a->branch);
+            json_kstr(&w, "key", a->key);
+            json_kint(&w, "complaints", a->complaints);
+            json_kraw(&w, "baseline", a->baseline);
+            json_kstr(&w, "reason", a->reason);
+            json_time(&w, "created_at", a->created_at);
+            json_end_object(&w);
+        }
+        json_end_array(&w);
+        json_finish(&w);
+    } else if (!l->n_alerts) {
+        cli_say("no quality alerts\n");
+    } else {
+        static const char *const head[] = { "id", "week", "branch", "about", "complaints", "weeks before", "why" };
+        struct out_table *t = out_table_new(7, head);
+        for (size_t i = 0; i < l->n_alerts; i++) {
+            const Kehu__V1__QualityAlert *a = l->alerts[i];
+            char id[24], n[24], about[160];
+            snprintf(id, sizeof id, "%" PRId64, a->id);
+            snprintf(n, sizeof n, "%" PRId64, a->complaints);
+            snprintf(about, sizeof about, "%s %s", a->dimension, a->key);
+            const char *cells[] = { id, a->period, a->branch, about, n, a->baseline, a->reason };
+            out_table_add(t, cells);
+        }
+        out_table_align(t, 4, OUT_RIGHT);
+        out_table_print(t, stdout);
+        out_table_free(t);
+    }
+    if (*l->next_cursor) {
+        if (!cli->json && !cli->csv)
+            fprintf(stderr, "%" PRId64 " more\n", l->remaining);
+        const char *words[] = { "case", "alerts" };
+        cmd_customer_more(cli, words, 2, l->next_cursor);
+    }
+    kehu_response_free(resp);
+    return CLI_OK;
+}
+
+/* ---- settings: severity levels, escalation rules, survey sampling rules, policies */
+
+/* The command's section: "case severity" -> "severity.", ... "" everything. */
+static const char *settings_prefix(struct cli *cli)
+{
+    const char *w = cli->cmd->words;
+    if (!strncmp(w, "case severity", 13))
+        return "severity.";
+    if (!strncmp(w, "case escalation", 15))
+        return "escalation.";
+    if (!strncmp(w, "survey rules", 12))
+        return "survey.";
+    if (!strncmp(w, "case policy", 11))
+        return "policy.";
+    return "";
+}
+
+static void print_settings(struct cli *cli, const Kehu__V1__CaseSettings *l, const char *prefix)
+{
+    size_t plen = strlen(prefix);
+    if (cli->json) {
+        struct json_w w;
+        json_init(&w, stdout, 1);
+        json_begin_object(&w);
+        for (size_t i = 0; i < l->n_settings; i++)
+            if (!strncmp(l->settings[i]->key, prefix, plen))
+                json_kstr(&w, l->settings[i]->key, l->settings[i]->value);
+        json_end_object(&w);
+        json_finish(&w);
+        return;
+    }
+    if (cli->csv) {
+        static const char *const head[] = { "key", "value", "note" };
+        cli_csv_row(stdout, 3, head);
+    }
+    struct out_table *t = NULL;
+    if (!cli->csv) {
+        static const char *const head[] = { "setting", "value", "note" };
+        t = out_table_new(3, head);
+    }
+    for (size_t i = 0; i < l->n_settings; i++) {
+        const Kehu__V1__CaseSetting *x = l->settings[i];
+        if (strncmp(x->key, prefix, plen) != 0)
+            continue;
+        const char *cells[] = { x->key, x->value, x->note };
+        if (cli->csv)
+            cli_csv_row(stdout, 3, cells);
+        else
+            out_table_add(t, cells);
+    }
+    if (t) {
+        out_table_max_width(t, 1, 60);
+        out_table_print(t, stdout);
+        out_table_free(t);
+    }
+}
+
+static int settings_call(struct cli *cli, Kehu__V1__CaseSetting **x, size_t n, const char *prefix)
+{
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    Kehu__V1__CaseSettingsShow show = KEHU__V1__CASE_SETTINGS_SHOW__INIT;
+    Kehu__V1__CaseSettingsSet set = KEHU__V1__CASE_SETTINGS_SET__INIT;
+    if (n) {
+        set.settings = x;
+        set.n_settings = n;
+        req.op_case = KEHU__V1__REQUEST__OP_CASE_SETTINGS_SET;
+        req.case_settings_set = &set;
+    } else {
+        req.op_case = KEHU__V1__REQUEST__OP_CASE_SETTINGS_SHOW;
+        req.case_settings_show = &show;
+    }
+    Kehu__V1__Response *resp;
+    int rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_CASE_SETTINGS, &resp);
+    if (rc)
+        return rc;
+    print_settings(cli, resp->case_settings, prefix);
+    kehu_response_free(resp);
+    return CLI_OK;
+}
+
+static int run_settings_show(struct cli *cli, int argc, char **argv)
+{
+    if (cli_getopt(cli, argc, argv, NULL) != -1)
+        return cli->opt_rc;
+    int rc = cli_args(cli, argc, argv, 0, 0);
+    if (rc)
+        return rc;
+    return settings_call(cli, NULL, 0, settings_prefix(cli));
+}
+
+enum { SETTINGS_MAX = 100 };
+
+/* case policy set KEY=VALUE ... (KEY with or without its section) */
+static int run_settings_set(struct cli *cli, int argc, char **argv)
+{
+    if (cli_getopt(cli, argc, argv, NULL) != -1)
+        return cli->opt_rc;
+    int rc = cli_args(cli, argc, argv, 1, SETTINGS_MAX);
+    if (rc)
+        return rc;
+    const char *prefix = settings_prefix(cli);
+    Kehu__V1__CaseSetting x[SETTINGS_MAX], *xp[SETTINGS_MAX];
+    char keys[SETTINGS_MAX][128];
+    size_t n = 0;
+    for (int i = optind; i < argc; i++) {
+        const char *eq = strchr(argv[i], '=');
+        if (!eq || eq == argv[i] || (size_t)(eq - argv[i]) + strlen(prefix) >= sizeof keys[0])
+            return cli_usage_error(cli, "expected KEY=VALUE, not '%s'", argv[i]);
+        int has = *prefix && !strncmp(argv[i], prefix, strlen(prefix));
+        snprintf(keys[n], sizeof keys[n], "%s%.*s", has ? "" : prefix, (int)(eq - argv[i]), argv[i]);
+        kehu__v1__case_setting__init(&x[n]);
+        x[n].key = keys[n];
+        x[n].value = (char *)eq + 1;
+        xp[n] = &x[n];
+        n++;
+    }
+    return settings_call(cli, xp, n, prefix);
+}
+
+/* The flags of case severity set / case escalation set / survey rules set, as settings. */
+static int run_settings_flags(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "name", required_argument, NULL, O_NAME },       { "definition", required_argument, NULL, O_DEFINITION },
+        { "respond", required_argument, NULL, O_RESPOND }, { "resolve", required_argument, NULL, O_RESOLVE },
+        { "warn-at", required_argument, NULL, O_WARN_AT }, { "warn", required_argument, NULL, O_WARN },
+        { "breach", required_argument, NULL, O_BREACH },   { "share", required_argument, NULL, O_SHARE },
+        { "every", required_argument, NULL, O_EVERY },     { NULL, 0, NULL, 0 },
+    };
+    const char *prefix = settings_prefix(cli);
+    int sev = !strcmp(prefix, "severity."), esc = !strcmp(prefix, "escalation.");
+    Kehu__V1__CaseSetting x[8], *xp[8];
+    char keys[8][96];
+    const char *fields[8];
+    size_t n = 0;
+    int c;
+    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
+        const char *f = NULL;
+        switch (c) {
+        case O_NAME: f = sev ? "name" : NULL; break;
+        case O_DEFINITION: f = sev ? "definition" : NULL; break;
+        case O_RESPOND: f = sev ? "respond_hours" : NULL; break;
+        case O_RESOLVE: f = sev ? "resolve_hours" : NULL; break;
+        case O_WARN_AT: f = esc ? "warn_at" : NULL; break;
+        case O_WARN: f = esc ? "warn" : NULL; break;
+        case O_BREACH: f = esc ? "breach" : NULL; break;
+        case O_SHARE: f = !sev && !esc ? "share" : NULL; break;
+        case O_EVERY: f = !sev && !esc ? "every" : NULL; break;
+        default: return cli->opt_rc;
+        }
+        if (!f) {
+            const char *name = "";
+            for (const struct option *o = opts; o->name; o++)
+                if (o->val == c)
+                    name = o->name;
+            return cli_usage_error(cli, "--%s does not apply to %s", name, cli->cmd->words);
+        }
+        if (n == 8)
+            return cli_usage_error(cli, "too many flags");
+        fields[n] = f;
+        kehu__v1__case_setting__init(&x[n]);
+        x[n].value = optarg;
+        xp[n] = &x[n];
+        n++;
+    }
+    int rc = cli_args(cli, argc, argv, esc ? 2 : 1, esc ? 2 : 1);
+    if (rc)
+        return rc;
+    if (!n)
+        return cli_usage_error(cli, "nothing to set: see kehu help %s", cli->cmd->words);
+    for (size_t i = 0; i < n; i++) {
+        if (esc)
+            snprintf(keys[i], sizeof keys[i], "%s%.20s.%.8s.%s", prefix, argv[optind], argv[optind + 1], fields[i]);
+        else
+            snprintf(keys[i], sizeof keys[i], "%s%.20s.%s", prefix, argv[optind], fields[i]);
+        x[i].key = keys[i];
+    }
+    return settings_call(cli, xp, n, prefix);
+}
+
 const struct cli_cmd cmd_case_table[] = {
     { "case open",
-      "CUSTOMER_ID --nature complaint|request --kind K --severity 1-4 --channel CH --title T [--note N]",
-      "open a complaint or request on a customer", 1, run_open },
+      "CUSTOMER_ID --nature complaint|request --kind K --severity 1-4 --channel CH --title T [--note N] [--product P]",
+      "open a complaint or request on a customer (--product P: the product it is about)", 1, run_open },
     { "case show", "ID", "a case with its history", 1, run_show },
+    { "case take", "ID [--note N]", "take a case from your team's queue", 1, run_act },
+    { "case alerts", "[--limit N] [--after CURSOR]",
+      "service-quality early warnings: valid complaints about a product or a branch above the threshold or rising", 1,
+      run_alerts },
+    { "case severity show", "", "the severity levels: names, definitions, targets in working hours", 1,
+      run_settings_show },
+    { "case severity set", "LEVEL [--name N] [--definition D] [--respond HOURS] [--resolve HOURS]",
+      "edit a severity level (admins)", 1, run_settings_flags },
+    { "case escalation show", "", "the escalation rules per nature and severity", 1, run_settings_show },
+    { "case escalation set", "NATURE SEVERITY [--warn-at 80%] [--warn notify|reassign|escalate] [--breach ACTION]",
+      "edit an escalation rule (admins)", 1, run_settings_flags },
+    { "case policy show", "", "the case policies (warning point, compensation approval, quality alerts)", 1,
+      run_settings_show },
+    { "case policy set", "KEY=VALUE ...", "edit case policies (admins)", 1, run_settings_set },
+    { "case settings show", "", "every case setting: severity.*, escalation.*, survey.*, policy.*", 1,
+      run_settings_show },
+    { "case settings set", "KEY=VALUE ...", "edit any case settings at once, all or nothing (admins)", 1,
+      run_settings_set },
+    { "survey rules show", "", "periodic survey sampling per grade", 1, run_settings_show },
+    { "survey rules set", "GRADE [--share 20%] [--every month|quarter|year]",
+      "edit a grade's periodic survey sampling (admins)", 1, run_settings_flags },
     { "case list", "[--status S] [--mine] [--unit U] [--customer ID] [--limit N] [--after CURSOR]",
       "cases of customers you may see, newest first", 1, run_list },
-    { "case queue", "[--limit N] [--after CURSOR]", "your open cases by priority and deadline", 1, run_queue },
-    { "case assign", "ID --to USERNAME|owner", "give a case to an agent or the customer's owner", 1, run_act },
+    { "case queue", "[--limit N] [--after CURSOR]",
+      "your open cases and your teams' queues, by priority and deadline", 1, run_queue },
+    { "case assign", "ID --to USERNAME|owner | --queue TEAM",
+      "give a case to an agent, the customer's owner, or a team's queue", 1, run_act },
     { "case start", "ID [--note N]", "start work on a case (its response)", 1, run_act },
     { "case wait", "ID [--note N]", "wait on the customer: the clock pauses", 1, run_act },
     { "case resume", "ID [--note N]", "the customer answered: the clock runs again", 1, run_act },
@@ -1001,9 +1421,11 @@ const struct cli_cmd cmd_case_table[] = {
       run_survey_send },
     { "survey record", "ID --score ASPECT=EXPECTED/PERCEIVED ...",
       "record the answers: each aspect's expected and perceived score (1-5)", 1, run_survey_record },
-    { "survey list", "CUSTOMER_ID", "a customer's surveys and their satisfaction (perceived / expected)", 1,
+    { "survey list", "[CUSTOMER_ID] [--pending] [--limit N] [--after CURSOR]",
+      "surveys and their satisfaction (perceived / expected): one customer's, or all you may see", 1,
       run_survey_list },
-    { "report cases", "[--unit UNIT] [--period 2026-10|2026-Q3|2026]",
-      "cases by nature, kind, severity, channel, branch, handler; SLA attainment; working times", 1, run_report },
+    { "report cases", "[--unit UNIT] [--owner U] [--period 2026-10|2026-Q3|2026]",
+      "cases by nature, kind, severity, cause, product, channel, branch, handler; SLA attainment; working"
+      " times; compensation; repeat complainants; satisfaction; trend by week and month", 1, run_report },
     { NULL, NULL, NULL, 0, NULL },
 };

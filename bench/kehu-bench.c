@@ -242,7 +242,8 @@ static void run_connects(struct worker *w)
         double t0 = now_s();
         kehu_client *c = kehu_connect_tls(w->o->server, &t, 10000, &st);
         if (!c) {
-            w->errors++;
+            if (!w->errors++)
+                fprintf(stderr, "kehu-bench: connect: %s\n", st.message);
             continue;
         }
         kehu_close(c);

@@ -737,6 +737,7 @@ static int read_some(kehu_client *c, int64_t deadline, struct kehu_status *st)
     ssize_t n;
     if (c->ssl) {
         ERR_clear_error();
+        errno = 0; /* SSL_ERROR_SYSCALL with errno 0 is an EOF */
         int k = SSL_read(c->ssl, buf, sizeof buf);
         if (k > 0) {
             n = k;

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -408,34 +409,96 @@ static int tls_fail(struct kehu_status *st, const char *fmt, ...)
     return -1;
 }
 
+/* A context costs milliseconds to make (OpenSSL 3), a handshake less: one
+ * per set of files is shared by every client of the process (a context is
+ * safe to share between threads once made) and kept until it exits. */
+struct ctx_cache {
+    char *key; /* "ca\ncert\nkey" */
+    SSL_CTX *ctx;
+    struct ctx_cache *next;
+};
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct ctx_cache *cache;
+
+static char *cache_key(const struct kehu_tls *t)
+{
+    const char *ca = t->ca_file ? t->ca_file : "", *cert = t->cert_file ? t->cert_file : "",
+               *key = t->key_file ? t->key_file : "";
+    size_t n = strlen(ca) + strlen(cert) + strlen(key) + 3;
+    char *k = malloc(n);
+    if (k)
+        snprintf(k, n, "%s\n%s\n%s", ca, cert, key);
+    return k;
+}
+
+static SSL_CTX *cache_get(const char *key)
+{
+    SSL_CTX *ctx = NULL;
+    pthread_mutex_lock(&cache_lock);
+    for (struct ctx_cache *e = cache; e && key; e = e->next)
+        if (strcmp(e->key, key) == 0) {
+            ctx = e->ctx;
+            SSL_CTX_up_ref(ctx);
+            break;
+        }
+    pthread_mutex_unlock(&cache_lock);
+    return ctx;
+}
+
+static void cache_put(char *key, SSL_CTX *ctx)
+{
+    struct ctx_cache *e = key ? malloc(sizeof *e) : NULL;
+    if (!e) {
+        free(key);
+        return;
+    }
+    e->key = key;
+    e->ctx = ctx;
+    SSL_CTX_up_ref(ctx);
+    pthread_mutex_lock(&cache_lock);
+    e->next = cache;
+    cache = e;
+    pthread_mutex_unlock(&cache_lock);
+}
+
 static int tls_context(kehu_client *c, struct kehu_status *st)
 {
     if (c->tls_ctx)
         return 0;
+    char *key = cache_key(&c->tls);
+    if ((c->tls_ctx = cache_get(key)) != NULL) {
+        free(key);
+        return 0;
+    }
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
     char why[256];
-    if (!ctx)
+    if (!ctx) {
+        free(key);
         return tls_fail(st, "TLS: %s", ssl_reason(why, sizeof why));
+    }
     SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
     const struct kehu_tls *t = &c->tls;
     if (t->ca_file && *t->ca_file) {
         if (SSL_CTX_load_verify_locations(ctx, t->ca_file, NULL) != 1) {
             SSL_CTX_free(ctx);
+            free(key);
             return tls_fail(st, "cannot load the CA file %s: %s", t->ca_file, ssl_reason(why, sizeof why));
         }
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
     }
     if (t->cert_file && *t->cert_file) {
-        const char *key = t->key_file && *t->key_file ? t->key_file : t->cert_file;
+        const char *keyf = t->key_file && *t->key_file ? t->key_file : t->cert_file;
         if (SSL_CTX_use_certificate_chain_file(ctx, t->cert_file) != 1 ||
-            SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+            SSL_CTX_use_PrivateKey_file(ctx, keyf, SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
             SSL_CTX_free(ctx);
-            return tls_fail(st, "cannot load the client certificate %s (key %s): %s", t->cert_file, key,
+            free(key);
+            return tls_fail(st, "cannot load the client certificate %s (key %s): %s", t->cert_file, keyf,
                             ssl_reason(why, sizeof why));
         }
     }
     c->tls_ctx = ctx;
+    cache_put(key, ctx);
     return 0;
 }
 

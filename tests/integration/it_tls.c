@@ -10,6 +10,8 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pty.h>
+#include <sys/wait.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,7 +73,7 @@ static int make_certs(void)
            " -days 30 -subj '/CN=Kehu test CA' 2>/dev/null",
            certs) ||
         make_signed("server", "kehud", san) || make_signed("branch", "branch-sh", "DNS:branch-sh") ||
-        make_signed("other", "other-machine", "DNS:other") ||
+        make_signed("other", "other-machine", "DNS:other") || make_signed("desk", "head-office-desk", "DNS:desk") ||
         sh("cd %s && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout server2.key"
            " -out server2.pem -days 30 -subj '/CN=kehud-2' -addext 'subjectAltName=%s' 2>/dev/null",
            certs, san) ||
@@ -161,10 +163,19 @@ static kehu_client *tls_admin(void)
     return a;
 }
 
-/* A counter of the connection layer in `admin stats`. */
-static uint64_t stat(const char *name)
+/* A counter of the connection layer in `admin stats`, asked over a
+ * connection with these options (NULL: tls_admin's). */
+static uint64_t stat_with(const struct kehu_tls *t, const char *name)
 {
-    kehu_client *a = tls_admin();
+    kehu_client *a;
+    if (t) {
+        struct kehu_status st;
+        a = tls_connect(t, &st);
+        if (!a || kehu_login(a, "admin", TH_ADMIN_PASSWORD, NULL, &st) != C(OK))
+            fail_msg("admin over TLS: %s", st.message);
+    } else {
+        a = tls_admin();
+    }
     Kehu__V1__AdminStats m = KEHU__V1__ADMIN_STATS__INIT;
     Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
     req.op_case = KEHU__V1__REQUEST__OP_ADMIN_STATS;
@@ -179,6 +190,11 @@ static uint64_t stat(const char *name)
     if (v == UINT64_MAX)
         fail_msg("no counter %s in admin stats", name);
     return v;
+}
+
+static uint64_t stat(const char *name)
+{
+    return stat_with(NULL, name);
 }
 
 /* The server's certificate fingerprint as it presents it now. */
@@ -302,6 +318,66 @@ static void test_pinning(void **state)
     assert_null(c);
     assert_int_equal(st.code, KEHU_TRANSPORT);
     assert_string_equal(st.field, "tls");
+    unlink(known);
+}
+
+/* kehu on a terminal: the fingerprint is shown and the answer typed. */
+static int kehu_tty(const char *answer, const char *const *args, char *out, size_t size)
+{
+    int master;
+    pid_t pid = forkpty(&master, NULL, NULL, NULL);
+    assert_true(pid >= 0);
+    if (pid == 0)
+        it_cli_exec(&cli, NULL, args);
+    size_t len = 0;
+    int answered = 0;
+    int64_t deadline = it_now_ms() + 20000;
+    for (;;) {
+        struct pollfd p = { .fd = master, .events = POLLIN };
+        int left = (int)(deadline - it_now_ms());
+        if (left <= 0 || poll(&p, 1, left) <= 0)
+            break;
+        char buf[4096];
+        ssize_t n = read(master, buf, sizeof buf);
+        if (n <= 0)
+            break;
+        for (ssize_t i = 0; i < n; i++)
+            if (buf[i] != '\r' && len + 1 < size)
+                out[len++] = buf[i];
+        out[len] = 0;
+        if (!answered && strstr(out, "(yes/no)? ")) {
+            assert_int_equal(write(master, answer, strlen(answer)), (ssize_t)strlen(answer));
+            answered = 1;
+        }
+    }
+    out[len] = 0;
+    close(master);
+    int status;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static void test_asked_once(void **state)
+{
+    (void)state;
+    char fp[100], known[300], out[8192];
+    server_fp(fp, sizeof fp);
+    snprintf(known, sizeof known, "%s/kehu/known_servers", cli.dir);
+    unlink(known);
+    /* "no": refused, nothing remembered */
+    int rc = kehu_tty("no\n", IT_ARGS("--tls", "ping"), out, sizeof out);
+    assert_int_equal(rc, 3);
+    assert_non_null(strstr(out, fp));
+    assert_int_not_equal(access(known, F_OK), 0);
+    /* "yes": remembered */
+    rc = kehu_tty("yes\n", IT_ARGS("--tls", "ping"), out, sizeof out);
+    if (rc != 0)
+        fail_msg("kehu on a terminal: %d\n%s", rc, out);
+    assert_int_equal(access(known, F_OK), 0);
+    /* asked once: not again */
+    rc = kehu_tty("no\n", IT_ARGS("--tls", "ping"), out, sizeof out);
+    assert_int_equal(rc, 0);
+    assert_null(strstr(out, "(yes/no)"));
     unlink(known);
 }
 
@@ -612,6 +688,23 @@ static void test_client_cert_unit(void **state)
     assert_int_equal(kehu_login(c, "sh.am", "password-1", NULL, &st), C(PERMISSION_DENIED));
     assert_int_equal(kehu_login(c, "bj.am", "password-1", NULL, &st), C(OK));
     kehu_close(c);
+    /* required: a client without a certificate is refused in the handshake */
+    serve(IT_ARGS("--tls-client-cert-required", "1"));
+    struct kehu_tls none = with_ca(path_of("ca.pem")), desk = with_ca(path_of("ca.pem"));
+    desk.cert_file = path_of("desk.pem"); /* signed by the CA, in no line of the map: limits nothing */
+    desk.key_file = path_of("desk.key");
+    uint64_t refused = stat_with(&desk, "closed_tls_handshake_failed");
+    c = tls_connect(&none, &st);
+    if (c) { /* TLS 1.3: the client may learn of the refusal at its first read */
+        it_expect(c, it_req_ping(), KEHU_TRANSPORT, NULL);
+        kehu_close(c);
+    }
+    assert_true(stat_with(&desk, "closed_tls_handshake_failed") >= refused + 1);
+    c = tls_connect(&t, &st); /* other-machine's certificate */
+    assert_non_null(c);
+    ping(c);
+    kehu_close(c);
+    serve(NULL);
     /* a certificate the CA did not sign is refused in the handshake */
     t.cert_file = path_of("server2.pem");
     t.key_file = path_of("server2.key");
@@ -630,6 +723,7 @@ int main(void)
         cmocka_unit_test(test_libkehu),
         cmocka_unit_test(test_cli),
         cmocka_unit_test(test_pinning),
+        cmocka_unit_test(test_asked_once),
         cmocka_unit_test(test_ca),
         cmocka_unit_test(test_garbage),
         cmocka_unit_test(test_plaintext_rule),

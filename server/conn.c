@@ -338,10 +338,13 @@ void conn_flush(struct conn *c)
     if (c->state == CONN_CLOSED)
         return;
     if (c->writing.len == 0 && c->tls && (c->out.len > 0 || tls_conn_pending(c->tls) > 0)) {
-        if (tls_encrypt(c) < 0 && c->writing.len == 0) {
+        if (tls_encrypt(c) < 0) {
             limits_count(c->srv, LC_CLOSED_TLS_ERROR);
-            conn_close(c, "TLS: cannot encrypt the replies");
-            return;
+            if (c->writing.len == 0) {
+                conn_close(c, "TLS: cannot encrypt the replies");
+                return;
+            }
+            conn_drain(c); /* what was encrypted goes out, then the socket closes */
         }
     } else if (c->out.len > 0 && c->writing.len == 0) {
         /* swap buffers: the queued replies go out in one write */

@@ -2,7 +2,12 @@
  *
  *   kehu-bench [--server HOST:PORT] [--connections N] [--depth D]
  *              [--seconds S] [--op ping|whoami|search|get|dupcheck|caseopen] [--ids MIN-MAX]
- *              [--user U] [--password P] [--ready FILE] [--json]
+ *              [--user U] [--password P] [--ready FILE] [--json] [--tls]
+ *
+ * --tls: every connection over TLS, whatever certificate the server shows
+ * (a measurement, not a check). --op connect: each connection in turn is
+ * opened (TCP, TLS when --tls, Hello) and closed, as fast as it goes: the
+ * handshake rate.
  *
  * Each connection runs in its own thread and keeps D requests in flight
  * (pipelined). Prints throughput and latency percentiles; --json prints one
@@ -44,7 +49,7 @@
 
 struct opts {
     const char *server, *op, *user, *password, *ready;
-    int connections, depth, seconds, json;
+    int connections, depth, seconds, json, tls;
     int64_t id_min, id_max; /* --op get */
 };
 
@@ -220,19 +225,54 @@ static int dup_sample(struct worker *w)
 static Kehu__V1__Ping ping_msg = KEHU__V1__PING__INIT;
 static Kehu__V1__WhoAmI whoami_msg = KEHU__V1__WHO_AM_I__INIT;
 
+static struct kehu_tls bench_tls(const struct opts *o)
+{
+    struct kehu_tls t = { .mode = o->tls ? KEHU_TLS_ON : KEHU_TLS_OFF, .known_servers = "", .accept_new = 1 };
+    return t;
+}
+
+/* --op connect: connect, Hello, close, again; each one timed. */
+static void run_connects(struct worker *w)
+{
+    struct kehu_tls t = bench_tls(w->o);
+    struct kehu_status st;
+    w->deadline = now_s() + w->o->seconds;
+    __atomic_add_fetch(&started, 1, __ATOMIC_RELEASE);
+    while (now_s() < w->deadline && !__atomic_load_n(&stopping, __ATOMIC_RELAXED)) {
+        double t0 = now_s();
+        kehu_client *c = kehu_connect_tls(w->o->server, &t, 10000, &st);
+        if (!c) {
+            if (!w->errors++)
+                fprintf(stderr, "kehu-bench: connect: %s\n", st.message);
+            continue;
+        }
+        kehu_close(c);
+        if (w->n == w->cap) {
+            w->cap = w->cap ? w->cap * 2 : 65536;
+            w->lat_ms = realloc(w->lat_ms, w->cap * sizeof *w->lat_ms);
+        }
+        w->lat_ms[w->n++] = (now_s() - t0) * 1000.0;
+    }
+}
+
 static void *run_worker(void *arg)
 {
     struct worker *w = arg;
     const struct opts *o = w->o;
     struct kehu_status st;
-    w->c = kehu_connect(o->server, 10000, &st);
+    if (strcmp(o->op, "connect") == 0) {
+        run_connects(w);
+        return NULL;
+    }
+    struct kehu_tls t = bench_tls(o);
+    w->c = kehu_connect_tls(o->server, &t, 10000, &st);
     if (!w->c) {
         snprintf(w->failure, sizeof w->failure, "%s", st.message);
         __atomic_add_fetch(&started, 1, __ATOMIC_RELEASE);
         return NULL;
     }
     kehu__v1__request__init(&w->req);
-    if (strcmp(o->op, "ping") != 0 &&
+    if (strcmp(o->op, "ping") != 0 && strcmp(o->op, "connect") != 0 &&
         kehu_login(w->c, o->user, o->password, NULL, &st) != KEHU__V1__CODE__OK) {
         snprintf(w->failure, sizeof w->failure, "login: %s", st.message);
         kehu_close(w->c);
@@ -332,11 +372,12 @@ int main(int argc, char **argv)
         { "password", required_argument, 0, 'p' }, { "json", no_argument, 0, 'j' },
         { "clients", required_argument, 0, 'c' }, { "ids", required_argument, 0, 'i' },
         { "ready", required_argument, 0, 'r' },  { "help", no_argument, 0, 'h' },
+        { "tls", no_argument, 0, 'T' },
         { 0, 0, 0, 0 },
     };
     const char *ids = NULL;
     int ch;
-    while ((ch = getopt_long(argc, argv, "s:c:d:t:o:u:p:i:r:jh", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "s:c:d:t:o:u:p:i:r:jhT", longopts, NULL)) != -1) {
         switch (ch) {
         case 's': o.server = optarg; break;
         case 'c': o.connections = atoi(optarg); break;
@@ -348,16 +389,18 @@ int main(int argc, char **argv)
         case 'j': o.json = 1; break;
         case 'i': ids = optarg; break;
         case 'r': o.ready = optarg; break;
+        case 'T': o.tls = 1; break;
         default:
             fprintf(stderr, "usage: kehu-bench [--server HOST:PORT] [--connections N] [--depth D] [--seconds S]\n"
                             "                  [--op ping|whoami|search|get|dupcheck|caseopen] [--ids MIN-MAX] [--user U]\n"
                             "                  [--password P]\n"
-                            "                  [--ready FILE] [--json]\n");
+                            "                  [--ready FILE] [--json] [--tls] (--op connect: the handshake rate)\n");
             return ch == 'h' ? 0 : 2;
         }
     }
     if (o.connections < 1 || o.depth < 1 || o.seconds < 1 ||
-        (strcmp(o.op, "ping") != 0 && strcmp(o.op, "whoami") != 0 && strcmp(o.op, "search") != 0 &&
+        (strcmp(o.op, "ping") != 0 && strcmp(o.op, "connect") != 0 && strcmp(o.op, "whoami") != 0 &&
+         strcmp(o.op, "search") != 0 &&
          strcmp(o.op, "get") != 0 && strcmp(o.op, "dupcheck") != 0 && strcmp(o.op, "caseopen") != 0)) {
         fprintf(stderr, "kehu-bench: connections, depth and seconds must be positive;"
                         " op ping, whoami, search, get, dupcheck or caseopen\n");
@@ -368,7 +411,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "kehu-bench: --op %s needs --ids MIN-MAX (customer ids, 1 <= MIN <= MAX)\n", o.op);
         return 2;
     }
-    if (strcmp(o.op, "ping") != 0 && !o.password) {
+    if (strcmp(o.op, "ping") != 0 && strcmp(o.op, "connect") != 0 && !o.password) {
         fprintf(stderr, "kehu-bench: --op %s needs --password or KEHU_PASSWORD\n", o.op);
         return 2;
     }

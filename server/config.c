@@ -25,7 +25,7 @@ struct setting {
     { #field, kind, offsetof(struct config, field), sizeof(((struct config *)0)->field), min, max, help }
 
 static const struct setting settings[] = {
-    S(listen, K_STR, 0, 0, "address to listen on (default 127.0.0.1)"),
+    S(listen, K_STR, 0, 0, "address to listen on, HOST or HOST:PORT ([V6]:PORT); also KEHU_LISTEN (default 127.0.0.1)"),
     S(port, K_INT, 0, 65535, "TCP port (default 7700)"),
     S(db, K_STR, 0, 0, "PostgreSQL connection string kehud serves with, as role kehu_app (default \"dbname=kehu\")"),
     S(db_owner, K_STR, 0, 0, "connection string of the schema's owner, for migrate, init and demo (default: db)"),
@@ -66,6 +66,18 @@ static const struct setting settings[] = {
     S(login_address_failures, K_INT, 1, 100000, "failed logins from one address before it is slowed down (default 20)"),
     S(login_queue_per_address, K_INT, 1, 10000, "password checks queued or running for one address (default 8)"),
     S(login_threads, K_INT, 1, 64, "password checks running at once on the thread pool (default 2)"),
+    /* TLS on the listener: docs/security.md */
+    S(tls_cert, K_STR, 0, 0, "PEM certificate (chain) for TLS on the listener; re-read on SIGHUP (default: no TLS)"),
+    S(tls_key, K_STR, 0, 0, "PEM private key of tls_cert (default: in the tls_cert file)"),
+    S(tls_ca, K_STR, 0, 0, "CA file client certificates are checked against; set, a client may present one"),
+    S(tls_client_map, K_STR, 0, 0,
+      "file of 'sha256:FINGERPRINT UNIT_ID' or 'cn:NAME UNIT_ID' lines: logins over a connection with that client"
+      " certificate are limited to the users of that unit's subtree"),
+    S(tls_client_cert_required, K_INT, 0, 1, "1: refuse TLS clients without a certificate from tls_ca (default 0)"),
+    S(tls_handshake_timeout, K_INT, 1, 3600, "seconds a TLS handshake may take (default 10)"),
+    S(allow_plaintext, K_INT, 0, 1, "1: accept plaintext (non-TLS) connections from any address, not only loopback (default 0)"),
+    S(plaintext_loopback, K_INT, 0, 1,
+      "0: treat loopback like a remote address, so plaintext from it is refused too (default 1; tests use 0)"),
 };
 #define NSETTINGS (sizeof settings / sizeof settings[0])
 
@@ -114,6 +126,8 @@ void config_defaults(struct config *c)
     c->login_address_failures = 20;
     c->login_queue_per_address = 8;
     c->login_threads = 2;
+    c->tls_handshake_timeout = 10;
+    c->plaintext_loopback = 1;
 }
 
 const char *config_owner_db(const struct config *c)
@@ -129,6 +143,52 @@ static const struct setting *find(const char *key)
     return NULL;
 }
 
+/* "HOST", "HOST:PORT", "[V6]:PORT" or a bare IPv6 address. */
+static int set_listen(struct config *c, const char *value, char *err, size_t errsz)
+{
+    char host[sizeof c->listen];
+    const char *port = NULL;
+    const char *colon = strchr(value, ':');
+    if (value[0] == '[') {
+        const char *end = strchr(value, ']');
+        if (!end || (end[1] && end[1] != ':') || (size_t)(end - value - 1) >= sizeof host) {
+            snprintf(err, errsz, "listen: '%s' is not HOST, HOST:PORT or [IPV6]:PORT", value);
+            return -1;
+        }
+        snprintf(host, sizeof host, "%.*s", (int)(end - value - 1), value + 1);
+        port = end[1] ? end + 2 : NULL;
+    } else if (colon && !strchr(colon + 1, ':')) {
+        if ((size_t)(colon - value) >= sizeof host) {
+            snprintf(err, errsz, "listen: value too long");
+            return -1;
+        }
+        snprintf(host, sizeof host, "%.*s", (int)(colon - value), value);
+        port = colon + 1;
+    } else {
+        if (strlen(value) >= sizeof host) {
+            snprintf(err, errsz, "listen: value too long");
+            return -1;
+        }
+        snprintf(host, sizeof host, "%s", value);
+    }
+    if (!*host) {
+        snprintf(err, errsz, "listen: '%s' has no host", value);
+        return -1;
+    }
+    if (port) {
+        char *end;
+        errno = 0;
+        long v = strtol(port, &end, 10);
+        if (!*port || *end || errno || v < 0 || v > 65535) {
+            snprintf(err, errsz, "listen: '%s' has no port from 0 to 65535 after the ':'", value);
+            return -1;
+        }
+        c->port = (int)v;
+    }
+    snprintf(c->listen, sizeof c->listen, "%s", host);
+    return 0;
+}
+
 int config_set(struct config *c, const char *key, const char *value, char *err, size_t errsz)
 {
     const struct setting *s = find(key);
@@ -137,6 +197,8 @@ int config_set(struct config *c, const char *key, const char *value, char *err, 
         return -1;
     }
     char *p = (char *)c + s->offset;
+    if (strcmp(key, "listen") == 0)
+        return set_listen(c, value, err, errsz);
     if (s->kind == K_STR) {
         if (strlen(value) >= s->size) {
             snprintf(err, errsz, "%s: value too long (at most %zu bytes)", key, s->size - 1);
@@ -224,6 +286,12 @@ int config_load_env(struct config *c, char *err, size_t errsz)
             snprintf(err, errsz, "%s: %s", name, msg);
             return -1;
         }
+    }
+    /* KEHU_LISTEN=HOST:PORT, as scripts/up and the service unit give it */
+    const char *lv = getenv("KEHU_LISTEN");
+    if (lv && *lv && config_set(c, "listen", lv, msg, sizeof msg) < 0) {
+        snprintf(err, errsz, "KEHU_LISTEN: %s", msg);
+        return -1;
     }
     return 0;
 }

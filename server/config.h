@@ -46,6 +46,15 @@ struct config {
     int login_address_failures; /* failed logins from one address (any account) before it is slowed down */
     int login_queue_per_address; /* password checks queued or running for one address */
     int login_threads;          /* password checks running at once (thread pool slots) */
+    /* TLS on the listener (docs/security.md, server/tls.c) */
+    char tls_cert[512];         /* PEM certificate chain; "" no TLS */
+    char tls_key[512];          /* PEM private key; "" the tls_cert file */
+    char tls_ca[512];           /* CA file that client certificates are checked against; "" none asked */
+    char tls_client_map[512];   /* file mapping client certificates to org units */
+    int tls_client_cert_required; /* 1: a TLS client without a certificate is refused */
+    int tls_handshake_timeout;  /* seconds a TLS handshake may take */
+    int allow_plaintext;        /* 1: plaintext Kehu from any address, not only loopback */
+    int plaintext_loopback;     /* 0: loopback is treated like any other address (tests) */
 };
 
 void config_defaults(struct config *c);

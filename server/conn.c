@@ -8,6 +8,7 @@
 #include "rpc.h"
 #include "log.h"
 #include "server.h"
+#include "tls.h"
 #include "util.h"
 
 #define READ_CHUNK 65536
@@ -82,6 +83,7 @@ void conn_unref(struct conn *c)
             ops->drop(c, data);
         }
     }
+    tls_conn_free(c->tls);
     wire_decoder_free(&c->in);
     wire_buf_free(&c->out);
     wire_buf_free(&c->writing);
@@ -99,7 +101,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 
 static size_t output_pending(const struct conn *c)
 {
-    return c->out.len + c->writing.len;
+    return c->out.len + c->writing.len + (c->tls ? tls_conn_pending(c->tls) : 0);
 }
 
 /* Before login a connection may have less in progress and queued: it may
@@ -308,6 +310,7 @@ void conn_expire_session(struct conn *c)
 static void on_written(uv_write_t *w, int status)
 {
     struct conn *c = w->data;
+    w->data = NULL; /* no write in progress */
     c->srv->limits.output_total -= c->writing.len;
     c->writing.len = 0;
     if (status < 0) {
@@ -319,21 +322,44 @@ static void on_written(uv_write_t *w, int status)
     conn_unref(c);
 }
 
+/* TLS: the queued replies are encrypted into the buffer being written, with
+ * what the handshake has to say; the count of queued bytes follows. */
+static int tls_encrypt(struct conn *c)
+{
+    size_t plain = c->out.len;
+    int rc = tls_conn_output(c->tls, c->out.data, c->out.len, &c->writing);
+    c->out.len = 0;
+    c->srv->limits.output_total = c->srv->limits.output_total + c->writing.len - plain;
+    return rc;
+}
+
 void conn_flush(struct conn *c)
 {
     if (c->state == CONN_CLOSED)
         return;
-    if (c->out.len > 0 && c->writing.len == 0) {
+    if (c->writing.len == 0 && c->tls && (c->out.len > 0 || tls_conn_pending(c->tls) > 0)) {
+        if (tls_encrypt(c) < 0) {
+            limits_count(c->srv, LC_CLOSED_TLS_ERROR);
+            if (c->writing.len == 0) {
+                conn_close(c, "TLS: cannot encrypt the replies");
+                return;
+            }
+            conn_drain(c); /* what was encrypted goes out, then the socket closes */
+        }
+    } else if (c->out.len > 0 && c->writing.len == 0) {
         /* swap buffers: the queued replies go out in one write */
         struct wire_buf tmp = c->writing;
         c->writing = c->out;
         c->out = tmp;
         c->out.len = 0;
+    }
+    if (c->writing.len > 0 && !c->wreq.data) {
         uv_buf_t b = uv_buf_init((char *)c->writing.data, (unsigned)c->writing.len);
         c->wreq.data = c;
         conn_ref(c);
         int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_written);
         if (rc < 0) {
+            c->wreq.data = NULL;
             conn_unref(c);
             c->srv->limits.output_total -= c->writing.len;
             c->writing.len = 0;
@@ -365,8 +391,8 @@ static const char *size_text(char *buf, size_t n, size_t v)
 }
 
 /* The first bytes of a client that is not Kehu's read as an absurd frame
- * length: tell an HTTP client in its own words, let a TLS one go with a line
- * in the log, and anyone else what the first frame claimed. */
+ * length: tell an HTTP client in its own words, and anyone else what the
+ * first frame claimed (a TLS client was told apart by its first byte). */
 static void refuse_big_frame(struct conn *c)
 {
     struct server *s = c->srv;
@@ -389,11 +415,6 @@ static void refuse_big_frame(struct conn *c)
                 conn_drain(c);
                 return;
             }
-        if (b[0] == 0x16 && b[1] == 0x03) {
-            limits_count(s, LC_CLOSED_NOT_KEHU);
-            conn_close(c, "a TLS handshake: this kehud speaks plain Kehu frames, not TLS");
-            return;
-        }
     }
     limits_count(s, LC_CLOSED_FRAME);
     char msg[200], lim[32];
@@ -428,6 +449,78 @@ static void conn_process(struct conn *c)
     }
 }
 
+/* The first byte tells TLS from plaintext (tls_sniff). Plaintext is for
+ * loopback only unless allow_plaintext; TLS needs a certificate. 0 to go
+ * on, -1 when the connection was refused. */
+static int choose_wire(struct conn *c, uint8_t first)
+{
+    struct server *s = c->srv;
+    if (!tls_sniff(first)) {
+        c->wire = WIRE_PLAIN;
+        if (s->cfg.allow_plaintext || (c->loopback && s->cfg.plaintext_loopback))
+            return 0;
+        limits_count(s, LC_REFUSED_PLAINTEXT);
+        conn_refuse(c, KEHU__V1__CODE__PERMISSION_DENIED,
+                    "plaintext connections are accepted from this machine only: connect with TLS (kehu --tls)");
+        return -1;
+    }
+    c->wire = WIRE_TLS;
+    if (!s->tls) {
+        limits_count(s, LC_CLOSED_NOT_KEHU);
+        conn_close(c, "a TLS handshake, but TLS is not configured (tls_cert)");
+        return -1;
+    }
+    c->tls = tls_conn_new(s->tls);
+    if (!c->tls) {
+        conn_close(c, "out of memory for TLS");
+        return -1;
+    }
+    return 0;
+}
+
+/* Ciphertext in: the handshake advances, plaintext goes to the decoder. 0
+ * to go on, -1 when the connection is going. */
+static int tls_read(struct conn *c, const void *data, size_t n)
+{
+    struct server *s = c->srv;
+    int was_ready = tls_conn_ready(c->tls);
+    enum tls_input r = tls_conn_input(c->tls, data, n, &c->in);
+    if (tls_conn_pending(c->tls) > 0)
+        server_want_flush(s, c);
+    if (!was_ready && tls_conn_ready(c->tls)) {
+        limits_count(s, LC_TLS_HANDSHAKES);
+        c->cert_unit = tls_conn_unit(c->tls);
+        c->accepted_ms = uv_now(s->loop); /* the Hello deadline counts from here */
+        if (*tls_conn_peer_name(c->tls))
+            log_info(c->id, 0, "TLS from %s with client certificate %s%s", c->peer, tls_conn_peer_name(c->tls),
+                     c->cert_unit ? " (logins limited to a unit)" : "");
+    }
+    if (r == TLS_IN_OK)
+        return 0;
+    if (r == TLS_IN_CLOSED) {
+        if (c->inflight > 0 || output_pending(c) > 0)
+            conn_drain(c);
+        else
+            conn_close(c, "client closed the TLS session");
+        return -1;
+    }
+    if (r == TLS_IN_NOMEM) {
+        conn_close(c, "out of memory reading");
+        return -1;
+    }
+    char why[240];
+    snprintf(why, sizeof why, "TLS %s", tls_conn_error(c->tls));
+    if (was_ready) {
+        limits_count(s, LC_CLOSED_TLS_ERROR);
+        conn_close(c, why);
+        return -1;
+    }
+    limits_count(s, LC_CLOSED_TLS_HANDSHAKE);
+    log_info(c->id, 0, "from %s: %s", c->peer, why);
+    conn_drain(c); /* the alert goes out, then the socket closes */
+    return -1;
+}
+
 static void on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
 {
     struct conn *c = stream->data;
@@ -443,9 +536,14 @@ static void on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
     }
     if (c->state != CONN_HELLO && c->state != CONN_OPEN)
         return;
+    if (c->wire == WIRE_UNKNOWN && choose_wire(c, (uint8_t)buf->base[0]) < 0)
+        return;
     if (wire_decoder_pending(&c->in) == 0)
         c->progress_ms = uv_now(c->srv->loop); /* a new frame begins */
-    if (wire_decoder_feed(&c->in, buf->base, (size_t)n) != WIRE_NEED_MORE) {
+    if (c->tls) {
+        if (tls_read(c, buf->base, (size_t)n) < 0)
+            return;
+    } else if (wire_decoder_feed(&c->in, buf->base, (size_t)n) != WIRE_NEED_MORE) {
         conn_close(c, "out of memory reading");
         return;
     }
@@ -461,6 +559,14 @@ void conn_check_timeouts(struct conn *c, uint64_t now_ms)
     conn_expire_session(c);
     conn_auth_changed(c);
     char msg[120];
+    /* a TLS handshake begun and not finished: nothing can be said to it but an alert */
+    if (c->tls && !tls_conn_ready(c->tls)) {
+        if (now_ms - c->accepted_ms > (uint64_t)cfg->tls_handshake_timeout * 1000) {
+            limits_count(s, LC_CLOSED_TLS_HANDSHAKE_TIMEOUT);
+            conn_close(c, "TLS handshake not finished in time (tls_handshake_timeout)");
+        }
+        return;
+    }
     if (c->state == CONN_HELLO && now_ms - c->accepted_ms > (uint64_t)cfg->hello_timeout * 1000) {
         limits_count(s, LC_CLOSED_HELLO);
         conn_refuse(c, KEHU__V1__CODE__INVALID_ARGUMENT, "no Hello in time: closing");
@@ -483,7 +589,8 @@ void conn_check_timeouts(struct conn *c, uint64_t now_ms)
         return;
     }
     /* paused reading is the server's doing, not a slow sender */
-    if ((c->state == CONN_HELLO || c->state == CONN_OPEN) && c->reading && wire_decoder_pending(&c->in) > 0 &&
+    if ((c->state == CONN_HELLO || c->state == CONN_OPEN) && c->reading &&
+        (wire_decoder_pending(&c->in) > 0 || (c->tls && tls_conn_partial(c->tls))) &&
         now_ms - c->progress_ms > (uint64_t)cfg->frame_timeout * 1000)
         conn_close(c, "a frame began but did not arrive in time");
 }
@@ -574,11 +681,16 @@ void conn_accept(struct server *s)
     if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
         int port = 0;
         if (ss.ss_family == AF_INET) {
-            uv_ip4_name((struct sockaddr_in *)&ss, host, sizeof host);
-            port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+            const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
+            uv_ip4_name(a, host, sizeof host);
+            port = ntohs(a->sin_port);
+            c->loopback = (ntohl(a->sin_addr.s_addr) >> 24) == 127;
         } else if (ss.ss_family == AF_INET6) {
-            uv_ip6_name((struct sockaddr_in6 *)&ss, host, sizeof host);
-            port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+            const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
+            uv_ip6_name(a, host, sizeof host);
+            port = ntohs(a->sin6_port);
+            c->loopback = IN6_IS_ADDR_LOOPBACK(&a->sin6_addr) ||
+                          (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr) && a->sin6_addr.s6_addr[12] == 127);
         }
         snprintf(c->peer, sizeof c->peer, "%s:%d", host, port);
     }

@@ -35,6 +35,15 @@ struct conn_stream {
     void *data;
 };
 
+/* What the connection speaks, told by its first byte (tls.h). */
+enum conn_wire {
+    WIRE_UNKNOWN, /* nothing read yet */
+    WIRE_PLAIN,   /* Kehu frames straight on the socket */
+    WIRE_TLS,     /* Kehu frames inside TLS (server/tls.c) */
+};
+
+struct tls_conn;
+
 struct conn {
     struct server *srv;
     uint64_t id;
@@ -62,6 +71,11 @@ struct conn {
     uint64_t unauth_since_ms; /* loop time of the Hello, or of the session's end */
     uint64_t active_ms;       /* loop time a request last arrived or was answered */
     int logins;               /* logins in progress (their checks reserved, conn_limits.c) */
+    /* transport (docs/security.md, TLS) */
+    enum conn_wire wire;
+    int loopback;             /* the peer is a loopback address */
+    struct tls_conn *tls;     /* WIRE_TLS: its TLS state */
+    int64_t cert_unit;        /* mutual TLS: logins are limited to this unit's subtree; 0 none */
 };
 
 /* The connection's stream of that kind, or NULL. */

@@ -32,6 +32,12 @@ static const char *const counter_names[LC_COUNT] = {
     [LC_LOGIN_THROTTLED_ADDRESS] = "login_throttled_address",
     [LC_LOGIN_BUSY] = "login_refused_busy",
     [LC_LOGIN_FAILED] = "login_failed",
+    [LC_TLS_HANDSHAKES] = "tls_handshakes",
+    [LC_CLOSED_TLS_HANDSHAKE] = "closed_tls_handshake_failed",
+    [LC_CLOSED_TLS_HANDSHAKE_TIMEOUT] = "closed_tls_handshake_timeout",
+    [LC_CLOSED_TLS_ERROR] = "closed_tls_error",
+    [LC_REFUSED_PLAINTEXT] = "refused_plaintext_remote",
+    [LC_TLS_RELOADS] = "tls_reloads",
 };
 
 /* FNV-1a */

@@ -61,6 +61,13 @@ enum limit_counter {
     LC_LOGIN_THROTTLED_ADDRESS, /* refused: the address throttle */
     LC_LOGIN_BUSY,          /* refused: the address's queue of password checks full */
     LC_LOGIN_FAILED,        /* wrong username or password (checked) */
+    /* TLS (server/tls.c) */
+    LC_TLS_HANDSHAKES,      /* TLS handshakes completed */
+    LC_CLOSED_TLS_HANDSHAKE, /* a handshake that failed: garbage, no common version, a bad client certificate */
+    LC_CLOSED_TLS_HANDSHAKE_TIMEOUT, /* tls_handshake_timeout */
+    LC_CLOSED_TLS_ERROR,    /* a TLS error after the handshake */
+    LC_REFUSED_PLAINTEXT,   /* plaintext from an address other than loopback, allow_plaintext off */
+    LC_TLS_RELOADS,         /* certificate and key re-read on SIGHUP */
     LC_COUNT
 };
 

@@ -623,12 +623,16 @@ static void stats_count(struct req *r, Kehu__V1__AdminStatsResult *s, const char
 static void stats_limits(struct req *r, Kehu__V1__AdminStatsResult *s)
 {
     const struct limits *l = &r->srv->limits;
-    s->limits = arena_alloc(&r->arena, (LC_COUNT + 3) * sizeof *s->limits);
+    s->limits = arena_alloc(&r->arena, (LC_COUNT + 4) * sizeof *s->limits);
     for (int i = 0; i < LC_COUNT; i++)
         stats_count(r, s, limits_counter_name((enum limit_counter)i), l->counts[i]);
     stats_count(r, s, "connections_not_logged_in", (uint64_t)l->unauth);
     stats_count(r, s, "output_queued_bytes", l->output_total);
     stats_count(r, s, "password_checks_queued", (uint64_t)(l->auth.queued + l->auth.running));
+    uint64_t tls = 0;
+    for (const struct conn *c = r->srv->conns; c; c = c->next)
+        tls += c->wire == WIRE_TLS && c->state != CONN_CLOSED;
+    stats_count(r, s, "connections_tls", tls);
 }
 
 static void stats_got(const struct db_result *res, void *arg)

@@ -85,14 +85,32 @@ struct login {
     char *password;
     int64_t user_id;
     int disabled;
+    int outside;             /* not in the subtree the client certificate admits (mutual TLS) */
     struct login_pair *pair; /* the throttle's reservation (conn_limits.c), NULL once ended */
 };
+
+/* Mutual TLS: a connection whose client certificate maps to a unit admits
+ * only users of that unit's subtree (docs/security.md). path_text is the
+ * user's unit path ("{1,3,7}"). */
+static int outside_cert_unit(const struct conn *c, const char *path_text)
+{
+    if (!c->cert_unit)
+        return 0;
+    int64_t path[64];
+    int n = authz_parse_path(path_text ? path_text : "", path, 64);
+    for (int i = 0; i < n; i++)
+        if (path[i] == c->cert_unit)
+            return 0;
+    return 1;
+}
+#define CERT_UNIT_REFUSAL "this machine's client certificate admits only the users of its unit and the units below it"
 
 /* The account's hash. Whether it may be tried now is the connection
  * layer's decision (login_gate), taken before this lookup; failed_logins
  * only records, for admins. */
 static struct db_stmt login_lookup = DB_STMT(
-    "SELECT id, password_hash, disabled_at IS NOT NULL FROM app_user WHERE username = $1");
+    "SELECT u.id, u.password_hash, u.disabled_at IS NOT NULL, o.path::text"
+    " FROM app_user u JOIN org_unit o ON o.id = u.unit_id WHERE u.username = $1");
 static struct db_stmt login_failed = DB_STMT(
     "UPDATE app_user SET failed_logins = failed_logins + 1, last_failed_at = now() WHERE id = $1");
 static struct db_stmt login_reset = DB_STMT(
@@ -185,7 +203,7 @@ static void login_verified(int ok, const char *hash, void *arg)
         req_fail(r, KEHU__V1__CODE__UNAVAILABLE, NULL, "the server is shutting down: try again");
         return;
     }
-    login_outcome(r, l, ok && l->user_id != 0 ? (l->disabled ? -1 : 1) : 0);
+    login_outcome(r, l, ok && l->user_id != 0 ? (l->disabled || l->outside ? -1 : 1) : 0);
     if (!ok || l->user_id == 0) {
         if (l->user_id == 0) {
             req_fail(r, KEHU__V1__CODE__UNAUTHENTICATED, NULL, "wrong username or password");
@@ -199,6 +217,11 @@ static void login_verified(int ok, const char *hash, void *arg)
     }
     if (l->disabled) {
         req_fail(r, KEHU__V1__CODE__UNAUTHENTICATED, NULL, "this account is disabled");
+        return;
+    }
+    if (l->outside) {
+        audit_note_detail(r, "refused: the client certificate of this connection admits another unit");
+        req_fail(r, KEHU__V1__CODE__PERMISSION_DENIED, NULL, CERT_UNIT_REFUSAL);
         return;
     }
     char *token = (char *)(l + 1);
@@ -229,6 +252,7 @@ static void login_found(const struct db_result *res, void *arg)
     if (db_rows(res, 0) == 1) {
         l->user_id = db_get_i64(res, 0, 0, 0);
         l->disabled = db_get_bool(res, 0, 0, 2);
+        l->outside = outside_cert_unit(r->conn, db_get(res, 0, 0, 3));
         stored = db_get(res, 0, 0, 1);
     }
     /* in its address's turn: one client's flood of logins delays another's
@@ -305,6 +329,16 @@ static void resume_found(const struct db_result *res, void *arg)
         return;
     }
     struct conn *c = r->conn;
+    int64_t path[64];
+    if (c->cert_unit) {
+        int n = rpc_user_row_path(res, 0, 0, 4, path, 64), in = 0;
+        for (int i = 0; i < n; i++)
+            in |= path[i] == c->cert_unit;
+        if (!in) {
+            req_fail(r, KEHU__V1__CODE__PERMISSION_DENIED, NULL, CERT_UNIT_REFUSAL);
+            return;
+        }
+    }
     rpc_principal_from_row(&c->who, res, 0, 0, 4);
     c->who.session_id = db_get_i64(res, 0, 0, 0);
     c->who.expires_at_ms = db_get_i64(res, 0, 0, 1);

@@ -13,6 +13,7 @@
 #include "notify.h"
 #include "search_keys.h"
 #include "setup.h"
+#include "tls.h"
 #include "util.h"
 
 void server_want_flush(struct server *s, struct conn *c)
@@ -82,6 +83,7 @@ static void close_all(struct server *s)
     close_quietly((uv_handle_t *)&s->flusher);
     close_quietly((uv_handle_t *)&s->sigint);
     close_quietly((uv_handle_t *)&s->sigterm);
+    close_quietly((uv_handle_t *)&s->sighup);
 }
 
 static void finish_shutdown(struct server *s)
@@ -139,6 +141,29 @@ static void begin_shutdown(struct server *s, const char *why)
     server_want_flush(s, NULL);
 }
 
+/* SIGHUP: the certificate, key, client CA and client map are read again;
+ * connections made from now on use them, open ones keep theirs. A file
+ * that does not load leaves the old context in place. */
+static void on_sighup(uv_signal_t *h, int signum)
+{
+    struct server *s = h->data;
+    (void)signum;
+    if (!*s->cfg.tls_cert) {
+        log_info(0, 0, "SIGHUP: no TLS configured (tls_cert), nothing to re-read");
+        return;
+    }
+    char err[700];
+    struct tls_ctx *fresh;
+    if (tls_ctx_load(&s->cfg, &fresh, err, sizeof err) < 0) {
+        log_error(0, 0, "SIGHUP: %s; keeping the certificate in use", err);
+        return;
+    }
+    tls_ctx_put(s->tls);
+    s->tls = fresh;
+    limits_count(s, LC_TLS_RELOADS);
+    log_info(0, 0, "SIGHUP: TLS certificate re-read, SHA-256 %s (new connections use it)", tls_ctx_fingerprint(fresh));
+}
+
 static void on_signal(uv_signal_t *h, int signum)
 {
     begin_shutdown(h->data, signum == SIGINT ? "SIGINT" : "SIGTERM");
@@ -194,8 +219,14 @@ int server_run(const struct config *cfg)
         return 1;
     }
 
+    if (tls_ctx_load(cfg, &s->tls, err, sizeof err) < 0) {
+        log_error(0, 0, "%s", err);
+        free(s);
+        return 1;
+    }
     if (search_keys_init() < 0) {
         log_error(0, 0, "cannot open ICU's Han-Latin transliterator (libicu)");
+        tls_ctx_put(s->tls);
         free(s);
         return 1;
     }
@@ -218,6 +249,9 @@ int server_run(const struct config *cfg)
     s->sigint.data = s->sigterm.data = s;
     uv_signal_start(&s->sigint, on_signal, SIGINT);
     uv_signal_start(&s->sigterm, on_signal, SIGTERM);
+    uv_signal_init(s->loop, &s->sighup);
+    s->sighup.data = s;
+    uv_signal_start(&s->sighup, on_sighup, SIGHUP);
     signal(SIGPIPE, SIG_IGN);
 
     s->db = db_pool_new(s->loop, cfg->db, cfg->pool_size, cfg->db_timeout * 1000, NOTIFY_CHANNEL, notify_dispatch, s);
@@ -236,6 +270,12 @@ int server_run(const struct config *cfg)
     } else {
         log_info(0, 0, "kehud %s listening on %s:%d (protocol %u, %d database connections)", KEHU_VERSION,
                  cfg->listen, cfg->port, KEHU_PROTOCOL_VERSION, cfg->pool_size);
+        if (s->tls)
+            log_info(0, 0, "TLS 1.3 on the same port, certificate SHA-256 %s; plaintext %s", tls_ctx_fingerprint(s->tls),
+                     cfg->allow_plaintext ? "from any address (allow_plaintext)" : "from loopback only");
+        else
+            log_info(0, 0, "no TLS (tls_cert unset): plaintext %s", cfg->allow_plaintext ? "from any address"
+                                                                                        : "from loopback only");
     }
     uv_run(s->loop, UV_RUN_DEFAULT);
     int rc = uv_loop_close(s->loop);
@@ -245,6 +285,7 @@ int server_run(const struct config *cfg)
     search_keys_shutdown();
     u_cleanup(); /* ICU's caches, so that a leak checker sees a clean exit */
     limits_free(s);
+    tls_ctx_put(s->tls);
     int code = s->exit_code;
     if (code == 0)
         log_info(0, 0, "stopped");

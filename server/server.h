@@ -10,6 +10,7 @@
 
 struct conn;
 struct db_pool;
+struct tls_ctx;
 
 struct server {
     uv_loop_t *loop;
@@ -18,6 +19,8 @@ struct server {
     struct db_pool *db_long;  /* reports: statements that scan the whole base, kept off the request pool */
     uv_tcp_t listener;
     uv_signal_t sigint, sigterm;
+    uv_signal_t sighup;       /* re-reads the TLS certificate and key */
+    struct tls_ctx *tls;      /* TLS on the listener; NULL: plaintext only (server/tls.c) */
     uv_prepare_t flusher;     /* replies go out once per loop turn, here */
     uv_timer_t grace;         /* bounds the wait for requests in flight at shutdown */
     uv_timer_t janitor;       /* once a second: connection timeouts */

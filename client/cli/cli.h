@@ -46,6 +46,9 @@ struct cli {
     char user[128];            /* the stored session's username, once resumed */
     int opt_rc;                /* exit code when cli_getopt returned '?' */
     int json_seen;             /* --json is on the command line (usage errors before it is parsed) */
+    /* TLS: --tls/--no-tls, --ca-file, --fingerprint, --accept-new-server, --cert, --key
+     * (KEHU_TLS, KEHU_CA_FILE, KEHU_FINGERPRINT, KEHU_CERT, KEHU_KEY); strings point into argv or the environment */
+    struct kehu_tls tls;
 };
 
 /* Command tables, each ending with a row whose words are NULL. */

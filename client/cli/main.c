@@ -8,6 +8,8 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <unistd.h>
 
 #include "out.h"
 #include "pager.h"
@@ -59,7 +61,22 @@ enum {
     OPT_TIMEOUT,
     OPT_HELP,
     OPT_VERSION,
+    OPT_TLS,
+    OPT_NO_TLS,
+    OPT_CA_FILE,
+    OPT_FINGERPRINT,
+    OPT_ACCEPT_NEW,
+    OPT_CERT,
+    OPT_KEY,
 };
+
+/* The TLS flags, in both parsers' tables. */
+#define TLS_OPTS                                                                                     \
+    { "tls", no_argument, NULL, OPT_TLS }, { "no-tls", no_argument, NULL, OPT_NO_TLS },              \
+    { "ca-file", required_argument, NULL, OPT_CA_FILE },                                             \
+    { "fingerprint", required_argument, NULL, OPT_FINGERPRINT },                                     \
+    { "accept-new-server", no_argument, NULL, OPT_ACCEPT_NEW },                                      \
+    { "cert", required_argument, NULL, OPT_CERT }, { "key", required_argument, NULL, OPT_KEY }
 
 static const struct option global_opts[] = {
     { "server", required_argument, NULL, OPT_SERVER },
@@ -67,6 +84,7 @@ static const struct option global_opts[] = {
     { "csv", no_argument, NULL, OPT_CSV },
     { "timeout", required_argument, NULL, OPT_TIMEOUT },
     { "help", no_argument, NULL, OPT_HELP },
+    TLS_OPTS,
     { NULL, 0, NULL, 0 },
 };
 #define NGLOBAL (sizeof global_opts / sizeof global_opts[0] - 1)
@@ -77,6 +95,11 @@ static const char global_usage[] =
     "  --json               one JSON document on stdout\n"
     "  --csv                lists as CSV on stdout\n"
     "  --timeout SECONDS    how long to wait for the server (default 30)\n"
+    "  --tls, --no-tls      TLS or not (default: TLS unless the server is on this machine; KEHU_TLS=1|0)\n"
+    "  --ca-file FILE       trust the server if its certificate verifies against these CAs (KEHU_CA_FILE)\n"
+    "  --fingerprint SHA256 trust the server if its certificate has this SHA-256 (KEHU_FINGERPRINT)\n"
+    "  --accept-new-server  trust a server not yet in known_servers without asking, and remember it\n"
+    "  --cert FILE, --key FILE  a client certificate for mutual TLS (KEHU_CERT, KEHU_KEY)\n"
     "  --help               usage\n";
 
 static void print_cmd_usage(FILE *f, const struct cli_cmd *cmd)
@@ -260,6 +283,27 @@ static int global_opt(struct cli *cli, int c, const char *arg)
             return cli_usage_error(cli, "--timeout: expected a number of seconds (0 < SECONDS <= 86400), not '%s'",
                                    arg);
         return 0;
+    case OPT_TLS:
+        cli->tls.mode = KEHU_TLS_ON;
+        return 0;
+    case OPT_NO_TLS:
+        cli->tls.mode = KEHU_TLS_OFF;
+        return 0;
+    case OPT_CA_FILE:
+        cli->tls.ca_file = arg;
+        return 0;
+    case OPT_FINGERPRINT:
+        cli->tls.fingerprint = arg;
+        return 0;
+    case OPT_ACCEPT_NEW:
+        cli->tls.accept_new = 1;
+        return 0;
+    case OPT_CERT:
+        cli->tls.cert_file = arg;
+        return 0;
+    case OPT_KEY:
+        cli->tls.key_file = arg;
+        return 0;
     }
     return cli_usage_error(cli, "internal: unhandled option %d", c);
 }
@@ -312,6 +356,13 @@ int cli_getopt(struct cli *cli, int argc, char **argv, const struct option *opts
         case OPT_JSON:
         case OPT_CSV:
         case OPT_TIMEOUT:
+        case OPT_TLS:
+        case OPT_NO_TLS:
+        case OPT_CA_FILE:
+        case OPT_FINGERPRINT:
+        case OPT_ACCEPT_NEW:
+        case OPT_CERT:
+        case OPT_KEY:
             if ((cli->opt_rc = global_opt(cli, c, optarg)) != 0)
                 return '?';
             continue;
@@ -401,6 +452,23 @@ int cli_parse_kind(struct cli *cli, const char *flag, const char *value, Kehu__V
 
 /* ---- Talking to the server -------------------------------------------------------- */
 
+/* First use of a server over TLS: its fingerprint, and whether to trust it. */
+static int ask_new_server(const char *server, const char *fingerprint, void *arg)
+{
+    (void)arg;
+    fflush(stdout);
+    fprintf(stderr,
+            "The kehud at %s is not known yet.\n"
+            "Its certificate's SHA-256 fingerprint is\n  %s\n"
+            "Check it with the server's administrator (scripts/up prints it).\n"
+            "Trust this server and remember it in %s (yes/no)? ",
+            server, fingerprint, kehu_known_servers_path());
+    char line[64];
+    if (!fgets(line, sizeof line, stdin))
+        return 0;
+    return strncasecmp(line, "yes", 3) == 0 || ((line[0] == 'y' || line[0] == 'Y') && (line[1] == '\n' || !line[1]));
+}
+
 /* Resumes the session stored for cli->server on the connected client. */
 static int resume_session(struct cli *cli, const char *token)
 {
@@ -435,7 +503,10 @@ int cli_connect(struct cli *cli)
         }
     }
     struct kehu_status st;
-    cli->client = kehu_connect(cli->server, cli->timeout_ms, &st);
+    /* a server not known yet is asked about on a terminal, like ssh */
+    if (isatty(STDIN_FILENO) && isatty(STDERR_FILENO))
+        cli->tls.ask = ask_new_server;
+    cli->client = kehu_connect_tls(cli->server, &cli->tls, cli->timeout_ms, &st);
     int rc = cli->client ? 0 : cli_fail_status(cli, &st);
     if (rc == 0 && need)
         rc = resume_session(cli, token);
@@ -579,6 +650,7 @@ static int parse_global(struct cli *cli, int argc, char **argv)
         { "timeout", required_argument, NULL, OPT_TIMEOUT },
         { "help", no_argument, NULL, OPT_HELP },
         { "version", no_argument, NULL, OPT_VERSION },
+        TLS_OPTS,
         { NULL, 0, NULL, 0 },
     };
     optind = 0;
@@ -618,6 +690,15 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
         if (strcmp(argv[i], "--json") == 0)
             cli.json_seen = 1;
+    const char *tls_env = getenv("KEHU_TLS");
+    if (tls_env && *tls_env)
+        cli.tls.mode = strcmp(tls_env, "0") == 0 || strcasecmp(tls_env, "off") == 0 || strcasecmp(tls_env, "no") == 0
+                           ? KEHU_TLS_OFF
+                           : KEHU_TLS_ON;
+    cli.tls.ca_file = getenv("KEHU_CA_FILE");
+    cli.tls.fingerprint = getenv("KEHU_FINGERPRINT");
+    cli.tls.cert_file = getenv("KEHU_CERT");
+    cli.tls.key_file = getenv("KEHU_KEY");
     if (set_server(&cli, env) < 0) {
         char msg[300];
         snprintf(msg, sizeof msg, "KEHU_SERVER: expected HOST:PORT, not '%.200s'", env);

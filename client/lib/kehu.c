@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,16 @@
 #include <time.h>
 #include <unistd.h>
 #include <fcntl.h>
+#include <ctype.h>
+#include <arpa/inet.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "wire.h"
 
@@ -44,6 +55,11 @@ struct kehu_client {
     char *token;
     int greeted;       /* the Hello was answered: the peer speaks Kehu */
     uint64_t received; /* bytes read on this socket */
+    /* TLS: the options as given (copied), the context and the session */
+    struct kehu_tls tls;
+    SSL_CTX *tls_ctx;
+    SSL *ssl;
+    char server_fp[100]; /* "AB:CD:..." of the server's certificate */
 };
 
 /* Before the Hello is answered, bytes that are not a Kehu frame come from
@@ -221,11 +237,393 @@ static int dial(const char *server, int timeout_ms, struct kehu_status *st)
 
 static void drop_socket(kehu_client *c)
 {
+    if (c->ssl) {
+        SSL_free(c->ssl);
+        c->ssl = NULL;
+        ERR_clear_error();
+    }
     if (c->fd >= 0)
         close(c->fd);
     c->fd = -1;
     wire_decoder_free(&c->dec);
     wire_decoder_init(&c->dec, KEHU_DEFAULT_MAX_FRAME * 64);
+}
+
+/* ---- TLS (docs/security.md) */
+
+static char *dup_opt(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+static void tls_opts_copy(struct kehu_tls *to, const struct kehu_tls *from)
+{
+    struct kehu_tls none = { 0 };
+    if (!from)
+        from = &none;
+    *to = *from;
+    to->ca_file = dup_opt(from->ca_file);
+    to->fingerprint = dup_opt(from->fingerprint);
+    to->known_servers = dup_opt(from->known_servers);
+    to->cert_file = dup_opt(from->cert_file);
+    to->key_file = dup_opt(from->key_file);
+}
+
+static void tls_opts_free(struct kehu_tls *t)
+{
+    free((char *)t->ca_file);
+    free((char *)t->fingerprint);
+    free((char *)t->known_servers);
+    free((char *)t->cert_file);
+    free((char *)t->key_file);
+    memset(t, 0, sizeof *t);
+}
+
+const char *kehu_known_servers_path(void)
+{
+    static char path[1024];
+    const char *xdg = getenv("XDG_CONFIG_HOME");
+    const char *home = getenv("HOME");
+    if (xdg && xdg[0] == '/')
+        snprintf(path, sizeof path, "%s/kehu/known_servers", xdg);
+    else
+        snprintf(path, sizeof path, "%s/.config/kehu/known_servers", home && *home ? home : ".");
+    return path;
+}
+
+/* "sha256:AB:cd..." or "abcd..." -> 64 lower-case hex digits, else -1. */
+static int fp_normal(const char *in, char out[65])
+{
+    if (strncasecmp(in, "sha256:", 7) == 0)
+        in += 7;
+    size_t k = 0;
+    for (; *in; in++) {
+        if (*in == ':')
+            continue;
+        if (!isxdigit((unsigned char)*in) || k >= 64)
+            return -1;
+        out[k++] = (char)tolower((unsigned char)*in);
+    }
+    out[k] = 0;
+    return k == 64 ? 0 : -1;
+}
+
+static int fp_same(const char *a, const char *b)
+{
+    char x[65], y[65];
+    return fp_normal(a, x) == 0 && fp_normal(b, y) == 0 && strcmp(x, y) == 0;
+}
+
+/* The remembered fingerprint of server: 1 found (and its line), 0 none, -1 unreadable. */
+static int known_get(const char *path, const char *server, char *fp, size_t n, int *lineno)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return errno == ENOENT ? 0 : -1;
+    char line[1024];
+    int no = 0, found = 0;
+    while (!found && fgets(line, sizeof line, f)) {
+        no++;
+        char name[512], value[256];
+        if (line[0] == '#' || sscanf(line, "%511s %255s", name, value) != 2)
+            continue;
+        if (strcmp(name, server) == 0) {
+            snprintf(fp, n, "%s", value);
+            *lineno = no;
+            found = 1;
+        }
+    }
+    fclose(f);
+    return found;
+}
+
+/* Appends "server fingerprint", making the directories (0700) and the file (0600). */
+static int known_add(const char *path, const char *server, const char *fp, char *err, size_t errsz)
+{
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s", path);
+    for (char *p = dir + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = 0;
+        if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+            snprintf(err, errsz, "cannot create %.400s: %s", dir, strerror(errno));
+            return -1;
+        }
+        *p = '/';
+    }
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        snprintf(err, errsz, "cannot write %.400s: %s", path, strerror(errno));
+        return -1;
+    }
+    flock(fd, LOCK_EX);
+    char line[700];
+    int len = snprintf(line, sizeof line, "%s %s\n", server, fp);
+    ssize_t w = write(fd, line, (size_t)len);
+    int saved = errno;
+    close(fd);
+    if (w != len) {
+        snprintf(err, errsz, "cannot write %.400s: %s", path, strerror(w < 0 ? saved : EIO));
+        return -1;
+    }
+    return 0;
+}
+
+static int peer_is_loopback(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0)
+        return 0;
+    if (ss.ss_family == AF_INET)
+        return (ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >> 24) == 127;
+    if (ss.ss_family == AF_INET6) {
+        const struct in6_addr *a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+        return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+    }
+    return 0;
+}
+
+/* OpenSSL's last error as text (cleared). */
+static const char *ssl_reason(char *buf, size_t n)
+{
+    unsigned long e = ERR_peek_last_error();
+    if (!e)
+        snprintf(buf, n, "the connection was closed during the handshake (is TLS configured on the server?)");
+    else
+        ERR_error_string_n(e, buf, n);
+    ERR_clear_error();
+    return buf;
+}
+
+static int tls_fail(struct kehu_status *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int tls_fail(struct kehu_status *st, const char *fmt, ...)
+{
+    if (st) {
+        st->code = KEHU_TRANSPORT;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(st->message, sizeof st->message, fmt, ap);
+        va_end(ap);
+        snprintf(st->field, sizeof st->field, "tls");
+    }
+    return -1;
+}
+
+/* A context costs milliseconds to make (OpenSSL 3), a handshake less: one
+ * per set of files is shared by every client of the process (a context is
+ * safe to share between threads once made) and kept until it exits. */
+struct ctx_cache {
+    char *key; /* "ca\ncert\nkey" */
+    SSL_CTX *ctx;
+    struct ctx_cache *next;
+};
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct ctx_cache *cache;
+
+static char *cache_key(const struct kehu_tls *t)
+{
+    const char *ca = t->ca_file ? t->ca_file : "", *cert = t->cert_file ? t->cert_file : "",
+               *key = t->key_file ? t->key_file : "";
+    size_t n = strlen(ca) + strlen(cert) + strlen(key) + 3;
+    char *k = malloc(n);
+    if (k)
+        snprintf(k, n, "%s\n%s\n%s", ca, cert, key);
+    return k;
+}
+
+static SSL_CTX *cache_get(const char *key)
+{
+    SSL_CTX *ctx = NULL;
+    pthread_mutex_lock(&cache_lock);
+    for (struct ctx_cache *e = cache; e && key; e = e->next)
+        if (strcmp(e->key, key) == 0) {
+            ctx = e->ctx;
+            SSL_CTX_up_ref(ctx);
+            break;
+        }
+    pthread_mutex_unlock(&cache_lock);
+    return ctx;
+}
+
+static void cache_put(char *key, SSL_CTX *ctx)
+{
+    struct ctx_cache *e = key ? malloc(sizeof *e) : NULL;
+    if (!e) {
+        free(key);
+        return;
+    }
+    e->key = key;
+    e->ctx = ctx;
+    SSL_CTX_up_ref(ctx);
+    pthread_mutex_lock(&cache_lock);
+    e->next = cache;
+    cache = e;
+    pthread_mutex_unlock(&cache_lock);
+}
+
+static int tls_context(kehu_client *c, struct kehu_status *st)
+{
+    if (c->tls_ctx)
+        return 0;
+    char *key = cache_key(&c->tls);
+    if ((c->tls_ctx = cache_get(key)) != NULL) {
+        free(key);
+        return 0;
+    }
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    char why[256];
+    if (!ctx) {
+        free(key);
+        return tls_fail(st, "TLS: %s", ssl_reason(why, sizeof why));
+    }
+    SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    const struct kehu_tls *t = &c->tls;
+    if (t->ca_file && *t->ca_file) {
+        if (SSL_CTX_load_verify_locations(ctx, t->ca_file, NULL) != 1) {
+            SSL_CTX_free(ctx);
+            free(key);
+            return tls_fail(st, "cannot load the CA file %s: %s", t->ca_file, ssl_reason(why, sizeof why));
+        }
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    }
+    if (t->cert_file && *t->cert_file) {
+        const char *keyf = t->key_file && *t->key_file ? t->key_file : t->cert_file;
+        if (SSL_CTX_use_certificate_chain_file(ctx, t->cert_file) != 1 ||
+            SSL_CTX_use_PrivateKey_file(ctx, keyf, SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+            SSL_CTX_free(ctx);
+            free(key);
+            return tls_fail(st, "cannot load the client certificate %s (key %s): %s", t->cert_file, keyf,
+                            ssl_reason(why, sizeof why));
+        }
+    }
+    c->tls_ctx = ctx;
+    cache_put(key, ctx);
+    return 0;
+}
+
+/* After the handshake: the fingerprint given, known_servers, or the user. */
+static int tls_trust(kehu_client *c, struct kehu_status *st)
+{
+    const struct kehu_tls *t = &c->tls;
+    X509 *x = SSL_get0_peer_certificate(c->ssl);
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned len = 0;
+    if (!x || !X509_digest(x, EVP_sha256(), md, &len))
+        return tls_fail(st, "%s sent no certificate", c->server);
+    size_t k = 0;
+    for (unsigned i = 0; i < len; i++)
+        k += (size_t)snprintf(c->server_fp + k, sizeof c->server_fp - k, "%s%02X", i ? ":" : "", md[i]);
+    if (t->fingerprint && *t->fingerprint) {
+        char norm[65];
+        if (fp_normal(t->fingerprint, norm) < 0)
+            return tls_fail(st, "the fingerprint given is not a SHA-256 fingerprint (64 hex digits): %s", t->fingerprint);
+        if (!fp_same(t->fingerprint, c->server_fp))
+            return tls_fail(st, "the certificate of %s has SHA-256 fingerprint %s, not the one given (%s): refusing",
+                            c->server, c->server_fp, t->fingerprint);
+        return 0;
+    }
+    if (t->ca_file && *t->ca_file)
+        return 0; /* verified against the CA in the handshake */
+    const char *path = t->known_servers ? t->known_servers : kehu_known_servers_path();
+    if (!*path) {
+        if (t->accept_new)
+            return 0;
+        return tls_fail(st, "cannot verify %s: give a CA file or the server's fingerprint", c->server);
+    }
+    char known[256];
+    int line = 0;
+    int r = known_get(path, c->server, known, sizeof known, &line);
+    if (r < 0)
+        return tls_fail(st, "cannot read %s: %s", path, strerror(errno));
+    if (r == 1) {
+        if (fp_same(known, c->server_fp))
+            return 0;
+        return tls_fail(st,
+                        "WARNING: THE CERTIFICATE OF %s HAS CHANGED. Someone may be intercepting the connection, or "
+                        "its certificate was replaced. It is now %s; %s line %d remembers %s. Refusing to connect: "
+                        "if the change is expected, remove that line",
+                        c->server, c->server_fp, path, line, known);
+    }
+    int yes = t->accept_new || (t->ask && t->ask(c->server, c->server_fp, t->ask_arg) == 1);
+    if (!yes)
+        return tls_fail(st,
+                        "%s is not a known server (its certificate's SHA-256 is %s): check that fingerprint with the "
+                        "server's administrator, then connect with --fingerprint, --ca-file or --accept-new-server",
+                        c->server, c->server_fp);
+    char err[600];
+    if (known_add(path, c->server, c->server_fp, err, sizeof err) < 0)
+        return tls_fail(st, "%s", err);
+    return 0;
+}
+
+/* The TLS handshake on the connected socket, then the checks of trust. */
+static int tls_start(kehu_client *c, struct kehu_status *st)
+{
+    if (tls_context(c, st) < 0)
+        return -1;
+    char host[200], port[32], why[256];
+    split_server(c->server, host, sizeof host, port, sizeof port);
+    c->ssl = SSL_new(c->tls_ctx);
+    if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1)
+        return tls_fail(st, "TLS: %s", ssl_reason(why, sizeof why));
+    struct in6_addr a6;
+    struct in_addr a4;
+    int is_ip = inet_pton(AF_INET, host, &a4) == 1 || inet_pton(AF_INET6, host, &a6) == 1;
+    if (!is_ip)
+        SSL_set_tlsext_host_name(c->ssl, host);
+    if (c->tls.ca_file && *c->tls.ca_file) {
+        if (is_ip)
+            X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), host);
+        else
+            SSL_set1_host(c->ssl, host);
+    }
+    int64_t deadline = now_ms() + c->timeout_ms;
+    for (;;) {
+        ERR_clear_error();
+        int r = SSL_connect(c->ssl);
+        if (r == 1)
+            break;
+        int e = SSL_get_error(c->ssl, r);
+        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+            int w = wait_fd(c->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline);
+            if (w < 0)
+                return tls_fail(st, "TLS handshake with %s: %s", c->server, strerror(-w));
+            continue;
+        }
+        long v = SSL_get_verify_result(c->ssl);
+        if (v != X509_V_OK)
+            return tls_fail(st, "the certificate of %s does not verify against %s: %s", c->server, c->tls.ca_file,
+                            X509_verify_cert_error_string(v));
+        return tls_fail(st, "TLS handshake with %s failed: %s", c->server, ssl_reason(why, sizeof why));
+    }
+    return tls_trust(c, st);
+}
+
+/* Dials and, when TLS is wanted, shakes hands. */
+static int open_transport(kehu_client *c, struct kehu_status *st)
+{
+    c->fd = dial(c->server, c->timeout_ms, st);
+    if (c->fd < 0)
+        return -1;
+    int want = c->tls.mode == KEHU_TLS_ON || (c->tls.mode == KEHU_TLS_AUTO && !peer_is_loopback(c->fd));
+    if (want && tls_start(c, st) < 0) {
+        drop_socket(c);
+        return -1;
+    }
+    return 0;
+}
+
+int kehu_is_tls(const kehu_client *c)
+{
+    return c->ssl != NULL;
+}
+
+const char *kehu_server_fingerprint(const kehu_client *c)
+{
+    return c->ssl ? c->server_fp : "";
 }
 
 /* Fails every pending call: the connection is gone. */
@@ -260,6 +658,24 @@ static int transport_error(kehu_client *c, struct kehu_status *st, const char *f
 static int write_all(kehu_client *c, const uint8_t *p, size_t n, struct kehu_status *st)
 {
     int64_t deadline = now_ms() + c->timeout_ms;
+    while (n > 0 && c->ssl) {
+        ERR_clear_error();
+        int k = SSL_write(c->ssl, p, n > (1u << 30) ? 1 << 30 : (int)n);
+        if (k > 0) {
+            p += k;
+            n -= (size_t)k;
+            continue;
+        }
+        int e = SSL_get_error(c->ssl, k);
+        if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+            char why[256];
+            return transport_error(c, st, "connection to %s lost: %s",
+                                   e == SSL_ERROR_SYSCALL && errno ? strerror(errno) : ssl_reason(why, sizeof why));
+        }
+        int r = wait_fd(c->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline);
+        if (r < 0)
+            return transport_error(c, st, "connection to %s: %s", strerror(-r));
+    }
     while (n > 0) {
         ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL);
         if (w > 0) {
@@ -374,7 +790,8 @@ static int read_some(kehu_client *c, int64_t deadline, struct kehu_status *st)
         set_status(st, KEHU_TRANSPORT, NULL, "not connected to %s", c->server);
         return -1;
     }
-    int w = wait_fd(c->fd, POLLIN, deadline);
+    /* TLS may hold decrypted bytes the socket will not announce again */
+    int w = c->ssl && (SSL_pending(c->ssl) > 0 || SSL_has_pending(c->ssl)) ? 0 : wait_fd(c->fd, POLLIN, deadline);
     if (w == -ETIMEDOUT) {
         set_status(st, KEHU_TRANSPORT, NULL, "timeout waiting for %s", c->server);
         return -2;
@@ -382,7 +799,35 @@ static int read_some(kehu_client *c, int64_t deadline, struct kehu_status *st)
     if (w < 0)
         return transport_error(c, st, "connection to %s: %s", strerror(-w));
     uint8_t buf[65536];
-    ssize_t n = recv(c->fd, buf, sizeof buf, 0);
+    ssize_t n;
+    if (c->ssl) {
+        ERR_clear_error();
+        errno = 0; /* SSL_ERROR_SYSCALL with errno 0 is an EOF */
+        int k = SSL_read(c->ssl, buf, sizeof buf);
+        if (k > 0) {
+            n = k;
+        } else {
+            int e = SSL_get_error(c->ssl, k);
+            if (e == SSL_ERROR_WANT_READ)
+                return 0;
+            if (e == SSL_ERROR_WANT_WRITE) {
+                int r = wait_fd(c->fd, POLLOUT, deadline);
+                return r < 0 && r != -ETIMEDOUT ? transport_error(c, st, "connection to %s: %s", strerror(-r)) : 0;
+            }
+            if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0 && errno == 0)) {
+                n = 0;
+            } else if (e == SSL_ERROR_SSL && ERR_GET_REASON(ERR_peek_last_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+                ERR_clear_error(); /* OpenSSL 3: an EOF without close_notify */
+                n = 0;
+            } else {
+                char why[256];
+                return transport_error(c, st, "connection to %s lost: %s",
+                                       e == SSL_ERROR_SYSCALL && errno ? strerror(errno) : ssl_reason(why, sizeof why));
+            }
+        }
+    } else {
+        n = recv(c->fd, buf, sizeof buf, 0);
+    }
     if (n == 0)
         return transport_error(c, st, c->greeted || !c->received ? "%s closed the connection%s" : NOT_KEHUD, "");
     if (n < 0) {
@@ -586,6 +1031,11 @@ static int handshake(kehu_client *c, struct kehu_status *st)
 
 kehu_client *kehu_connect(const char *server, int timeout_ms, struct kehu_status *st)
 {
+    return kehu_connect_tls(server, NULL, timeout_ms, st);
+}
+
+kehu_client *kehu_connect_tls(const char *server, const struct kehu_tls *tls, int timeout_ms, struct kehu_status *st)
+{
     struct kehu_status local;
     if (!st)
         st = &local;
@@ -600,8 +1050,8 @@ kehu_client *kehu_connect(const char *server, int timeout_ms, struct kehu_status
     c->timeout_ms = timeout_ms > 0 ? timeout_ms : KEHU_DEFAULT_TIMEOUT_MS;
     snprintf(c->server, sizeof c->server, "%s", server);
     wire_decoder_init(&c->dec, KEHU_DEFAULT_MAX_FRAME * 64);
-    c->fd = dial(server, c->timeout_ms, st);
-    if (c->fd < 0 || handshake(c, st) < 0) {
+    tls_opts_copy(&c->tls, tls);
+    if (open_transport(c, st) < 0 || handshake(c, st) < 0) {
         kehu_close(c);
         return NULL;
     }
@@ -628,6 +1078,8 @@ void kehu_close(kehu_client *c)
         memset(c->token, 0, strlen(c->token));
         free(c->token);
     }
+    tls_opts_free(&c->tls);
+    SSL_CTX_free(c->tls_ctx);
     free(c);
 }
 
@@ -748,8 +1200,7 @@ int kehu_reconnect(kehu_client *c, struct kehu_status *st)
     set_status(&why, KEHU_TRANSPORT, NULL, "reconnecting to %s", c->server);
     drop_socket(c);
     fail_pending(c, &why);
-    c->fd = dial(c->server, c->timeout_ms, st);
-    if (c->fd < 0 || handshake(c, st) < 0)
+    if (open_transport(c, st) < 0 || handshake(c, st) < 0)
         return st->code;
     if (c->token)
         return kehu_resume(c, c->token, NULL, st);

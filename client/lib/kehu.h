@@ -28,8 +28,44 @@ struct kehu_status {
 #define KEHU_DEFAULT_TIMEOUT_MS 30000
 
 /* Connects to "host:port" (IPv4, IPv6 "[::1]:7700" or a name) and exchanges
- * Hello. NULL on failure with st filled. */
+ * Hello. NULL on failure with st filled. kehu_connect is kehu_connect_tls
+ * with every TLS option at its default. */
 kehu_client *kehu_connect(const char *server, int timeout_ms, struct kehu_status *st);
+
+/* TLS 1.3 (docs/security.md). A TLS failure is KEHU_TRANSPORT with field
+ * "tls" (the CLI's exit code 3). The server is trusted when, in this order:
+ * its chain verifies against ca_file (and names the host or IP address
+ * connected to); its certificate's SHA-256 is the fingerprint given; it is
+ * the one remembered for this server in known_servers; or, for a server not
+ * known yet, ask says so or accept_new is set — it is then remembered. A
+ * fingerprint different from the remembered one is refused, whatever ask
+ * would say. */
+enum kehu_tls_mode {
+    KEHU_TLS_AUTO = 0, /* TLS unless the server's address is loopback */
+    KEHU_TLS_ON,
+    KEHU_TLS_OFF,
+};
+struct kehu_tls {
+    enum kehu_tls_mode mode;
+    const char *ca_file;       /* PEM CAs the server's chain must verify against */
+    const char *fingerprint;   /* "AB:CD:..." or hex, optionally "sha256:" first */
+    const char *known_servers; /* NULL: $XDG_CONFIG_HOME/kehu/known_servers; "": none read or kept */
+    int accept_new;            /* trust and remember a server not known yet without asking */
+    /* Asked about a server not known yet (no ca_file, no fingerprint): 1
+     * trusts and remembers it, 0 refuses. NULL: refuse (unless accept_new). */
+    int (*ask)(const char *server, const char *fingerprint, void *arg);
+    void *ask_arg;
+    const char *cert_file, *key_file; /* a client certificate, for mutual TLS (key: "" or NULL = in cert_file) */
+};
+/* tls NULL: the defaults (AUTO, known_servers, nobody asked). The options are
+ * copied: kehu_reconnect uses them again. */
+kehu_client *kehu_connect_tls(const char *server, const struct kehu_tls *tls, int timeout_ms, struct kehu_status *st);
+/* 1 when the connection is TLS. */
+int kehu_is_tls(const kehu_client *c);
+/* The server certificate's SHA-256 ("AB:CD:..."), "" without TLS. */
+const char *kehu_server_fingerprint(const kehu_client *c);
+/* The known_servers file kehu_connect_tls reads by default. */
+const char *kehu_known_servers_path(void);
 void kehu_close(kehu_client *c);
 int kehu_fd(const kehu_client *c);
 const char *kehu_server(const kehu_client *c);

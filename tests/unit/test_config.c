@@ -31,6 +31,7 @@ static int teardown(void **state)
     unsetenv("KEHUD_PORT");
     unsetenv("KEHUD_POOL_SIZE");
     unsetenv("KEHUD_CONFIG");
+    unsetenv("KEHU_LISTEN");
     return 0;
 }
 
@@ -126,6 +127,45 @@ static void test_flags(void **state)
     assert_int_equal(config_from_args(&c, 1, help, err, sizeof err), 1);
 }
 
+/* listen: HOST, HOST:PORT, [V6]:PORT; KEHU_LISTEN over the file; TLS keys. */
+static void test_listen(void **state)
+{
+    (void)state;
+    struct config c;
+    char err[256];
+    config_defaults(&c);
+    assert_int_equal(c.plaintext_loopback, 1);
+    assert_int_equal(c.allow_plaintext, 0);
+    assert_int_equal(c.tls_handshake_timeout, 10);
+    assert_int_equal(config_set(&c, "listen", "0.0.0.0:7800", err, sizeof err), 0);
+    assert_string_equal(c.listen, "0.0.0.0");
+    assert_int_equal(c.port, 7800);
+    assert_int_equal(config_set(&c, "listen", "[::]:7900", err, sizeof err), 0);
+    assert_string_equal(c.listen, "::");
+    assert_int_equal(c.port, 7900);
+    assert_int_equal(config_set(&c, "listen", "::1", err, sizeof err), 0);
+    assert_string_equal(c.listen, "::1");
+    assert_int_equal(c.port, 7900);
+    assert_int_equal(config_set(&c, "listen", "10.0.0.1", err, sizeof err), 0);
+    assert_string_equal(c.listen, "10.0.0.1");
+    assert_int_equal(config_set(&c, "listen", "10.0.0.1:99999", err, sizeof err), -1);
+    assert_non_null(strstr(err, "port"));
+    assert_int_equal(config_set(&c, "listen", ":7700", err, sizeof err), -1);
+    assert_int_equal(config_set(&c, "listen", "[::1", err, sizeof err), -1);
+    write_file("listen = 127.0.0.1\nport = 7000\ntls_cert = /etc/kehu/kehud.pem\n");
+    setenv("KEHU_LISTEN", "192.0.2.1:7443", 1);
+    config_defaults(&c);
+    char *argv[] = { "--config", path };
+    assert_int_equal(config_from_args(&c, 2, argv, err, sizeof err), 0);
+    assert_string_equal(c.listen, "192.0.2.1");
+    assert_int_equal(c.port, 7443);
+    assert_string_equal(c.tls_cert, "/etc/kehu/kehud.pem");
+    setenv("KEHU_LISTEN", "no port:", 1);
+    config_defaults(&c);
+    assert_int_equal(config_from_args(&c, 2, argv, err, sizeof err), -1);
+    assert_non_null(strstr(err, "KEHU_LISTEN"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -135,6 +175,7 @@ int main(void)
         cmocka_unit_test_teardown(test_file_errors_name_the_line, teardown),
         cmocka_unit_test_teardown(test_precedence, teardown),
         cmocka_unit_test_teardown(test_flags, teardown),
+        cmocka_unit_test_teardown(test_listen, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,226 @@
+/* The home screen, my day: my customers by grade with the ABC Pareto drawn
+ * in blocks, contacts due and overdue, care actions, churn warnings. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "tui.h"
+
+enum { K_ABC, K_DUE, K_CARE, K_CHURN, K_N };
+
+struct home {
+    struct screen s;
+    struct lines part[K_N]; /* each section's lines, as last answered */
+    struct lines all;       /* what is shown: the sections one after the other */
+    int rows;
+};
+
+static const char *const home_keys[] = {
+    "j k ↑ ↓\tmove",  "Enter\topen the customer", "/\tsearch customers",
+    "l\tall customers", "r\treload",            "q\tquit", NULL,
+};
+
+static void assemble(struct home *h)
+{
+    int cursor = h->all.cursor;
+    lines_clear(&h->all);
+    static const char *const heads[K_N] = { "My customers by grade (share of customers | share of revenue)",
+                                            "Contacts due and overdue (7 days)", "Care today",
+                                            "Churn warnings, most value at risk first" };
+    for (int k = 0; k < K_N; k++) {
+        lines_add(&h->all, 0, A_BOLD, "%s", _(heads[k]));
+        if (h->part[k].n == 0)
+            lines_add(&h->all, 0, A_DIM, "  %s", _("(nothing)"));
+        for (int i = 0; i < h->part[k].n; i++) {
+            struct line *ln = &h->part[k].v[i];
+            lines_add(&h->all, ln->customer_id, ln->attr, "%s", ln->text);
+        }
+        lines_add(&h->all, 0, 0, "%s", "");
+    }
+    h->all.cursor = cursor;
+}
+
+/* A bar of width w for share (0..1) in eighths of a block. */
+static void bar(char *out, size_t n, double share, int w)
+{
+    static const char *const eighths[] = { "", "▏", "▎", "▍", "▌", "▋", "▊", "▉" };
+    int units = (int)(share * w * 8 + 0.5), k = 0;
+    out[0] = '\0';
+    for (int i = 0; i < units / 8 && k + 4 < (int)n; i++)
+        k += snprintf(out + k, n - (size_t)k, "█");
+    if (units % 8 && k + 4 < (int)n)
+        snprintf(out + k, n - (size_t)k, "%s", eighths[units % 8]);
+}
+
+static void home_reply(struct screen *s, struct app *a, int kind, const Kehu__V1__Response *resp,
+                       const struct kehu_status *st)
+{
+    struct home *h = (struct home *)s;
+    struct lines *l = &h->part[kind];
+    lines_clear(l);
+    if (!resp || st->code != KEHU__V1__CODE__OK) {
+        lines_add(l, 0, A_DIM, "  %s", st->message);
+        assemble(h);
+        return;
+    }
+    switch (kind) {
+    case K_ABC: {
+        const Kehu__V1__Report *r = resp->report;
+        int64_t total = 0;
+        for (size_t i = 0; r && i < r->n_rows; i++)
+            if (strcmp(r->rows[i]->dimension, "abc") == 0 || !*r->rows[i]->dimension)
+                total += r->rows[i]->customers;
+        for (size_t i = 0; r && i < r->n_rows; i++) {
+            const Kehu__V1__ReportRow *row = r->rows[i];
+            if (*row->dimension && strcmp(row->dimension, "abc") != 0)
+                continue;
+            char b1[128], b2[128];
+            bar(b1, sizeof b1, row->customer_share, 12);
+            bar(b2, sizeof b2, row->metric_share, 12);
+            lines_add(l, 0, 0, "  %-2s %6lld  %-12s %5.1f%% | %-12s %5.1f%%", row->grade, (long long)row->customers,
+                      b1, row->customer_share * 100, b2, row->metric_share * 100);
+        }
+        if (r && r->run_id == 0)
+            lines_add(l, 0, A_DIM, "  %s", _("(no grading run yet)"));
+        (void)total;
+        break;
+    }
+    case K_DUE: {
+        const Kehu__V1__Followups *f = resp->followups;
+        char today[11];
+        time_t now = time(NULL);
+        strftime(today, sizeof today, "%Y-%m-%d", localtime(&now));
+        for (size_t i = 0; f && i < f->n_followups; i++) {
+            const Kehu__V1__Followup *x = f->followups[i];
+            int overdue = *x->due && strcmp(x->due, today) < 0;
+            lines_add(l, x->customer_id, overdue && a->color ? COLOR_PAIR(2) : 0, "  %s %s  %s  %s", x->due,
+                      overdue ? _("overdue") : "      ", x->kind, x->customer_name);
+        }
+        for (size_t i = 0; f && i < f->n_contacts_due; i++) {
+            const Kehu__V1__ContactDue *x = f->contacts_due[i];
+            lines_add(l, x->customer_id, x->overdue_days > 0 && a->color ? COLOR_PAIR(2) : 0, "  %-10s %s  %-2s %s  %s",
+                      *x->due ? x->due : "-", x->overdue_days > 0 ? _("overdue") : "      ", x->grade, x->kind,
+                      x->customer_name);
+        }
+        if (f && f->remaining)
+            lines_add(l, 0, A_DIM, _("  … %u more"), f->remaining);
+        break;
+    }
+    case K_CARE: {
+        const Kehu__V1__CareTasks *c = resp->care_tasks;
+        for (size_t i = 0; c && i < c->n_tasks; i++) {
+            const Kehu__V1__CareTask *t = c->tasks[i];
+            lines_add(l, t->customer_id, 0, "  %s  %-2s %s  %s (%s)", t->date, t->grade, t->customer_name, t->occasion,
+                      t->action);
+        }
+        break;
+    }
+    case K_CHURN: {
+        const Kehu__V1__ChurnWarnings *w = resp->churn_warnings;
+        for (size_t i = 0; w && i < w->n_warnings; i++) {
+            const Kehu__V1__ChurnWarning *x = w->warnings[i];
+            char reasons[256] = "";
+            for (size_t j = 0, k = 0; j < x->n_reasons && k < sizeof reasons - 2; j++)
+                k += (size_t)snprintf(reasons + k, sizeof reasons - k, "%s%s", j ? ", " : "", x->reasons[j]);
+            lines_add(l, x->customer_id, 0, "  %s  %s  %s", x->raised_on, x->customer_name, reasons);
+        }
+        if (w && w->remaining)
+            lines_add(l, 0, A_DIM, _("  … %u more"), w->remaining);
+        break;
+    }
+    }
+    assemble(h);
+}
+
+static void home_reload(struct screen *s, struct app *a)
+{
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+
+    Kehu__V1__ReportGet rg = KEHU__V1__REPORT_GET__INIT;
+    rg.kind = "abc";
+    req.op_case = KEHU__V1__REQUEST__OP_REPORT_GET;
+    req.report_get = &rg;
+    tui_ask(a, s, K_ABC, &req);
+
+    Kehu__V1__FollowupDue fd = KEHU__V1__FOLLOWUP_DUE__INIT;
+    fd.days = 7;
+    fd.limit = 50;
+    req.op_case = KEHU__V1__REQUEST__OP_FOLLOWUP_DUE;
+    req.followup_due = &fd;
+    tui_ask(a, s, K_DUE, &req);
+
+    Kehu__V1__CareToday ct = KEHU__V1__CARE_TODAY__INIT;
+    ct.limit = 50;
+    req.op_case = KEHU__V1__REQUEST__OP_CARE_TODAY;
+    req.care_today = &ct;
+    tui_ask(a, s, K_CARE, &req);
+
+    Kehu__V1__ChurnList cl = KEHU__V1__CHURN_LIST__INIT;
+    cl.user = a->user;
+    cl.limit = 20;
+    req.op_case = KEHU__V1__REQUEST__OP_CHURN_LIST;
+    req.churn_list = &cl;
+    tui_ask(a, s, K_CHURN, &req);
+}
+
+static void home_draw(struct screen *s, struct app *a, int top, int rows, int cols)
+{
+    struct home *h = (struct home *)s;
+    h->rows = rows;
+    lines_draw(&h->all, a, top, rows, cols);
+}
+
+static int home_key(struct screen *s, struct app *a, wint_t ch, int is_key)
+{
+    struct home *h = (struct home *)s;
+    if (lines_key(&h->all, ch, is_key, h->rows))
+        return 1;
+    if ((is_key && ch == KEY_ENTER) || (!is_key && (ch == L'\n' || ch == L'\r'))) {
+        int64_t id = lines_customer(&h->all);
+        if (id)
+            tui_push(a, detail_new(a, id));
+        return 1;
+    }
+    if (!is_key && ch == L'l') {
+        tui_push(a, list_new(a, NULL));
+        return 1;
+    }
+    return 0;
+}
+
+static void home_event(struct screen *s, struct app *a, const Kehu__V1__Event *ev)
+{
+    /* what my day shows moves with follow-ups, grades, warnings and owners */
+    if (strncmp(ev->kind, "followup.", 9) == 0 || strncmp(ev->kind, "churn.", 6) == 0 ||
+        strncmp(ev->kind, "grade.changed", 13) == 0 || strcmp(ev->kind, "customer.reassigned") == 0)
+        home_reload(s, a);
+}
+
+static void home_free(struct screen *s)
+{
+    struct home *h = (struct home *)s;
+    for (int k = 0; k < K_N; k++) {
+        lines_clear(&h->part[k]);
+        free(h->part[k].v);
+    }
+    lines_clear(&h->all);
+    free(h->all.v);
+    free(h);
+}
+
+struct screen *home_new(struct app *a)
+{
+    (void)a;
+    struct home *h = calloc(1, sizeof *h);
+    if (!h)
+        abort();
+    h->s.title = _("My day");
+    h->s.draw = home_draw;
+    h->s.key = home_key;
+    h->s.reload = home_reload;
+    h->s.event = home_event;
+    h->s.reply = home_reply;
+    h->s.free = home_free;
+    h->s.keys = home_keys;
+    return &h->s;
+}

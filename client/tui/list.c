@@ -1,0 +1,251 @@
+/* Customers: the list (by name, paged as the cursor nears the end) or a
+ * search that runs as you type — each keystroke sends a search, answers to
+ * older keystrokes are dropped, so the screen never waits. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "tui.h"
+
+enum { K_PAGE = -1, K_ROW = -2 }; /* kinds besides a search's sequence number (>= 0) */
+
+struct list {
+    struct screen s;
+    char query[256];
+    int typing;              /* keys edit the query */
+    int seq;                 /* the latest search sent */
+    struct lines lines;
+    char next[512];          /* the list's next page cursor ("" none) */
+    int paging;              /* a page is on its way */
+    unsigned remaining;
+    int rows;
+};
+
+static const char *const list_keys[] = {
+    "/\tsearch: name, pinyin, initials, phone digits", "Enter\topen (while typing: go to the results)",
+    "j k ↑ ↓\tmove", "PgUp PgDn\tpage", "Esc\tstop typing / back", "q\tback", NULL,
+};
+
+static void add_customer(struct list *l, const Kehu__V1__Customer *c)
+{
+    char money[40];
+    tw_money(money, sizeof money, c->revenue_minor);
+    const char *abc = "";
+    for (size_t i = 0; i < c->n_grades; i++)
+        if (strcmp(c->grades[i]->dimension, "abc") == 0)
+            abc = c->grades[i]->grade;
+    /* name first, padded by display width so Chinese columns line up */
+    char name[200];
+    int w = tw_width(c->name);
+    snprintf(name, sizeof name, "%s%*s", c->name, w < 24 ? 24 - w : 0, "");
+    lines_add(&l->lines, c->id, 0, "%8lld  %s %-2s %-15s %-12s %14s", (long long)c->id, name, abc,
+              c->n_phones ? c->phones[0] : "", c->owner, money);
+}
+
+static void send_page(struct list *l, struct app *a)
+{
+    Kehu__V1__CustomerList m = KEHU__V1__CUSTOMER_LIST__INIT;
+    m.limit = 100;
+    m.after = l->next;
+    m.sort = "name";
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_LIST;
+    req.customer_list = &m;
+    l->paging = 1;
+    tui_ask(a, &l->s, K_PAGE, &req);
+}
+
+static void send_search(struct list *l, struct app *a)
+{
+    if (!*l->query) { /* an empty query: the list itself */
+        l->seq++;
+        lines_clear(&l->lines);
+        l->next[0] = '\0';
+        send_page(l, a);
+        return;
+    }
+    Kehu__V1__CustomerSearch m = KEHU__V1__CUSTOMER_SEARCH__INIT;
+    m.text = l->query;
+    m.limit = 200;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_SEARCH;
+    req.customer_search = &m;
+    tui_ask(a, &l->s, ++l->seq, &req);
+}
+
+static void list_reply(struct screen *s, struct app *a, int kind, const Kehu__V1__Response *resp,
+                       const struct kehu_status *st)
+{
+    struct list *l = (struct list *)s;
+    if (kind == K_ROW) { /* a customer changed elsewhere: its row anew, lit */
+        if (!resp || st->code != KEHU__V1__CODE__OK || !resp->customer)
+            return;
+        for (int i = 0; i < l->lines.n; i++)
+            if (l->lines.v[i].customer_id == resp->customer->id) {
+                struct lines one = { 0 };
+                struct lines keep = l->lines;
+                l->lines = one;
+                add_customer(l, resp->customer);
+                one = l->lines;
+                l->lines = keep;
+                if (one.n == 1) {
+                    free(l->lines.v[i].text);
+                    l->lines.v[i].text = one.v[0].text;
+                    l->lines.v[i].lit_until_ms = tui_now_ms() + 2000;
+                }
+                free(one.v);
+            }
+        return;
+    }
+    if (kind == K_PAGE)
+        l->paging = 0;
+    else if (kind != l->seq)
+        return; /* an older keystroke's answer */
+    if (!resp || st->code != KEHU__V1__CODE__OK) {
+        tui_say(a, "%s", st->message);
+        return;
+    }
+    const Kehu__V1__CustomerPage *p = resp->customers;
+    if (kind != K_PAGE) {
+        lines_clear(&l->lines);
+        l->lines.cursor = 0;
+        l->next[0] = '\0';
+    }
+    for (size_t i = 0; p && i < p->n_customers; i++)
+        add_customer(l, p->customers[i]);
+    if (kind == K_PAGE) {
+        snprintf(l->next, sizeof l->next, "%s", p ? p->next_cursor : "");
+        l->remaining = p ? p->remaining : 0;
+    } else {
+        l->remaining = 0;
+    }
+}
+
+static void list_reload(struct screen *s, struct app *a)
+{
+    struct list *l = (struct list *)s;
+    if (*l->query) {
+        send_search(l, a);
+    } else {
+        lines_clear(&l->lines);
+        l->next[0] = '\0';
+        send_page(l, a);
+    }
+}
+
+static void list_draw(struct screen *s, struct app *a, int top, int rows, int cols)
+{
+    struct list *l = (struct list *)s;
+    char prompt[400];
+    snprintf(prompt, sizeof prompt, "%s %s%s", _("Search:"), l->query, l->typing ? "▏" : "");
+    attron(l->typing ? A_BOLD : A_DIM);
+    tw_put(top, 0, prompt, cols);
+    attroff(l->typing ? A_BOLD : A_DIM);
+    char count[128];
+    if (l->remaining)
+        snprintf(count, sizeof count, _("%d shown, %u more"), l->lines.n, l->remaining);
+    else
+        snprintf(count, sizeof count, _("%d shown"), l->lines.n);
+    tw_put(top + 1, 0, count, cols);
+    l->rows = rows - 2;
+    lines_draw(&l->lines, a, top + 2, rows - 2, cols);
+    /* nearing the end of what arrived: the next page, before it is needed */
+    if (!*l->query && *l->next && !l->paging && l->lines.cursor + l->rows >= l->lines.n)
+        send_page(l, a);
+}
+
+static int list_key(struct screen *s, struct app *a, wint_t ch, int is_key)
+{
+    struct list *l = (struct list *)s;
+    int enter = (is_key && ch == KEY_ENTER) || (!is_key && (ch == L'\n' || ch == L'\r'));
+    if (l->typing) {
+        if (enter || (is_key && ch == KEY_DOWN)) {
+            l->typing = 0;
+            return 1;
+        }
+        if (!is_key && ch == 27) {
+            l->typing = 0;
+            return 1;
+        }
+        size_t n = strlen(l->query);
+        if ((is_key && ch == KEY_BACKSPACE) || (!is_key && (ch == 127 || ch == 8))) {
+            /* one character back, however many bytes it is */
+            while (n > 0 && ((unsigned char)l->query[n - 1] & 0xC0) == 0x80)
+                n--;
+            if (n > 0)
+                n--;
+            l->query[n] = '\0';
+            send_search(l, a);
+            return 1;
+        }
+        if (!is_key && ch >= 32) {
+            char mb[MB_LEN_MAX + 1];
+            mbstate_t st;
+            memset(&st, 0, sizeof st);
+            size_t k = wcrtomb(mb, (wchar_t)ch, &st);
+            if (k != (size_t)-1 && n + k < sizeof l->query) {
+                memcpy(l->query + n, mb, k);
+                l->query[n + k] = '\0';
+                send_search(l, a);
+            }
+            return 1;
+        }
+        return 1; /* other keys while typing do nothing */
+    }
+    if (!is_key && ch == L'/') {
+        l->typing = 1;
+        return 1;
+    }
+    if (enter) {
+        int64_t id = lines_customer(&l->lines);
+        if (id)
+            tui_push(a, detail_new(a, id));
+        return 1;
+    }
+    return lines_key(&l->lines, ch, is_key, l->rows);
+}
+
+static void list_event(struct screen *s, struct app *a, const Kehu__V1__Event *ev)
+{
+    struct list *l = (struct list *)s;
+    if (!ev->customer_id || strncmp(ev->kind, "customer.", 9) != 0)
+        return;
+    for (int i = 0; i < l->lines.n; i++)
+        if (l->lines.v[i].customer_id == ev->customer_id) {
+            Kehu__V1__CustomerGet m = KEHU__V1__CUSTOMER_GET__INIT;
+            m.id = ev->customer_id;
+            Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+            req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_GET;
+            req.customer_get = &m;
+            tui_ask(a, s, K_ROW, &req);
+            return;
+        }
+}
+
+static void list_free(struct screen *s)
+{
+    struct list *l = (struct list *)s;
+    lines_clear(&l->lines);
+    free(l->lines.v);
+    free(l);
+}
+
+struct screen *list_new(struct app *a, const char *query)
+{
+    (void)a;
+    struct list *l = calloc(1, sizeof *l);
+    if (!l)
+        abort();
+    l->s.title = _("Customers");
+    l->s.draw = list_draw;
+    l->s.key = list_key;
+    l->s.reload = list_reload;
+    l->s.event = list_event;
+    l->s.reply = list_reply;
+    l->s.free = list_free;
+    l->s.keys = list_keys;
+    if (query) { /* from '/': typing at once */
+        snprintf(l->query, sizeof l->query, "%s", query);
+        l->typing = 1;
+    }
+    return &l->s;
+}

@@ -1,0 +1,237 @@
+/* kehu-tui driven through tmux (send-keys, capture-pane) against a real
+ * kehud: log in, find a Chinese customer by its initials, open it, edit a
+ * field and see the server's refusal beside it, see a change made by a
+ * second client appear, the help overlay, a resize, no line cut inside a
+ * character at 80×24, and the connection coming back after kehud restarts. */
+#define _GNU_SOURCE
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <wchar.h>
+#include <locale.h>
+
+#include "itest.h"
+
+static char sock[64];      /* tmux -L: a server of the test's own */
+static char pane[16384];   /* the last capture */
+static struct it_org org;
+static int64_t zsf;        /* 张三丰's id */
+
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int sh(const char *fmt, ...)
+{
+    char cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    return system(cmd);
+}
+
+static void capture(void)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "tmux -L %s capture-pane -p -t tui 2>/dev/null", sock);
+    FILE *p = popen(cmd, "r");
+    size_t n = p ? fread(pane, 1, sizeof pane - 1, p) : 0;
+    pane[n] = '\0';
+    if (p)
+        pclose(p);
+}
+
+/* Waits (up to 20 s: a busy machine) for needle on the screen. */
+static void wait_for(const char *needle)
+{
+    int64_t end = it_now_ms() + 20000;
+    do {
+        capture();
+        if (strstr(pane, needle))
+            return;
+        usleep(100 * 1000);
+    } while (it_now_ms() < end);
+    fail_msg("'%s' never appeared on the screen:\n%s", needle, pane);
+}
+
+/* Waits for needle to leave the screen. */
+static void wait_gone(const char *needle)
+{
+    int64_t end = it_now_ms() + 20000;
+    do {
+        capture();
+        if (!strstr(pane, needle))
+            return;
+        usleep(100 * 1000);
+    } while (it_now_ms() < end);
+    fail_msg("'%s' stayed on the screen:\n%s", needle, pane);
+}
+
+static void keys(const char *k)
+{
+    sh("tmux -L %s send-keys -t tui %s", sock, k);
+}
+
+/* Every line of the capture is valid UTF-8 and at most cols columns wide. */
+static void check_lines(int cols)
+{
+    const char *p = pane;
+    int line = 1;
+    while (*p) {
+        const char *end = strchr(p, '\n');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        mbstate_t st;
+        memset(&st, 0, sizeof st);
+        int width = 0;
+        size_t i = 0;
+        while (i < n) {
+            wchar_t wc;
+            size_t k = mbrtowc(&wc, p + i, n - i, &st);
+            if (k == (size_t)-1 || k == (size_t)-2 || k == 0)
+                fail_msg("line %d is not valid UTF-8 at byte %zu:\n%s", line, i, pane);
+            if (wc == 0xFFFD)
+                fail_msg("line %d holds a replacement character (a character cut in half):\n%s", line, pane);
+            int w = wcwidth(wc);
+            width += w > 0 ? w : 0;
+            i += k;
+        }
+        if (width > cols)
+            fail_msg("line %d is %d columns wide (terminal %d)", line, width, cols);
+        p = end ? end + 1 : p + n;
+        line++;
+    }
+}
+
+static int64_t add_customer(kehu_client *c, const char *name, const char *phone)
+{
+    Kehu__V1__Customer cu = KEHU__V1__CUSTOMER__INIT;
+    cu.kind = KEHU__V1__CUSTOMER_KIND__INDIVIDUAL;
+    cu.name = (char *)name;
+    char *phones[] = { (char *)phone };
+    cu.phones = phones;
+    cu.n_phones = 1;
+    cu.company = "一二三四五六七八九十一二三四五六七八九十一二三四五六七八九十一二三四五六七八九十有限公司";
+    Kehu__V1__CustomerAdd m = KEHU__V1__CUSTOMER_ADD__INIT;
+    m.customer = &cu;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_ADD;
+    req.customer_add = &m;
+    Kehu__V1__Response *r = it_call(c, &req, KEHU__V1__CODE__OK);
+    int64_t id = r->customer->id;
+    kehu_response_free(r);
+    return id;
+}
+
+static void start_tui(const char *lang, int cols, int rows)
+{
+    sh("tmux -L %s kill-server 2>/dev/null", sock);
+    int rc = sh("tmux -L %s -f /dev/null new-session -d -s tui -x %d -y %d "
+                "\"env LANG=%s LC_ALL= TERM=xterm-256color XDG_CONFIG_HOME=%s KEHU_SERVER=%s "
+                "KEHU_USER=li.lei KEHU_PASSWORD=%s %s; sleep 30\"",
+                sock, cols, rows, lang, it_kehu.dir, it_server(), IT_PASSWORD, KEHU_TUI_BIN);
+    assert_int_equal(rc, 0);
+}
+
+static void test_workspace(void **state)
+{
+    (void)state;
+    it_org_build(&org);
+    zsf = add_customer(org.li, "张三丰", "13800138001");
+    add_customer(org.li, "李四", "13800138002");
+    add_customer(org.li, "王五", "13800138003");
+
+    start_tui("C.UTF-8", 80, 24);
+    wait_for("My day");
+    wait_for("li.lei@");
+    check_lines(80);
+
+    /* '/' searches as you type: the initials find 张三丰 */
+    keys("/");
+    wait_for("Search:");
+    keys("z s f");
+    wait_for("张三丰");
+    capture();
+    assert_null(strstr(pane, "李四")); /* the search, not the whole list */
+    check_lines(80);
+
+    /* Enter leaves the query, Enter opens the customer */
+    keys("Enter");
+    keys("Enter");
+    wait_for("Profile");
+    wait_for("13800138001");
+    check_lines(80);
+
+    /* an edit the server refuses: its message beside the field */
+    keys("j j e");
+    wait_for("Edit email");
+    keys("n o t - a n - e m a i l Enter");
+    wait_for("←");
+    capture();
+    assert_non_null(strstr(pane, "email"));
+    keys("Escape");
+    wait_gone("Edit email");
+
+    /* a change made by a second client appears by itself */
+    Kehu__V1__FieldValue fv = KEHU__V1__FIELD_VALUE__INIT;
+    fv.field = "region";
+    fv.value = "浦东新区";
+    Kehu__V1__FieldValue *set[] = { &fv };
+    Kehu__V1__CustomerEdit e = KEHU__V1__CUSTOMER_EDIT__INIT;
+    e.id = zsf;
+    e.set = set;
+    e.n_set = 1;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_EDIT;
+    req.customer_edit = &e;
+    kehu_response_free(it_call(org.mgr, &req, KEHU__V1__CODE__OK));
+    wait_for("浦东新区");
+    wait_for("wang.fang changed it just now");
+
+    /* the help overlay lists the keys */
+    keys("?");
+    wait_for("Keys");
+    wait_for("edit the field");
+    keys("Space");
+
+    /* resizing redraws at the new size */
+    sh("tmux -L %s resize-window -t tui -x 100 -y 30", sock);
+    wait_for("浦东新区");
+    check_lines(100);
+
+    /* kehud goes away: offline; it comes back: online, the customer shown again */
+    assert_int_equal(th_kehud_signal(&it_env, SIGTERM), 0);
+    assert_int_equal(th_kehud_wait(&it_env, 15000), 0);
+    wait_for("OFFLINE");
+    assert_int_equal(th_kehud_start(&it_env, NULL), 0);
+    wait_for("back online");
+    wait_for("浦东新区");
+
+    /* a follow-up in a few keystrokes */
+    keys("f");
+    wait_for("Follow-up note");
+    keys("c a l l e d Enter");
+    wait_for("follow-up logged");
+    keys("4");
+    wait_for("called");
+    check_lines(100);
+
+    keys("q q q");
+    sh("tmux -L %s kill-server 2>/dev/null", sock);
+    it_org_close(&org);
+}
+
+int main(void)
+{
+    setlocale(LC_ALL, "C.UTF-8");
+    snprintf(sock, sizeof sock, "kehu-it-%d", (int)getpid());
+    if (sh("command -v tmux >/dev/null") != 0) {
+        fprintf(stderr, "it_tui: tmux is missing (scripts/deps installs it)\n");
+        return 1;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_workspace),
+    };
+    int failed = cmocka_run_group_tests(tests, it_cli_setup, it_cli_teardown);
+    sh("tmux -L %s kill-server 2>/dev/null", sock);
+    return it_finish(failed);
+}

@@ -392,6 +392,10 @@ void dispatch_frame(struct conn *c, const uint8_t *payload, size_t len)
     f->body_case = KEHU__V1__FRAME__BODY__NOT_SET;
     kehu__v1__frame__free_unpacked(f, &r->budget.alloc);
 
+    if (c->srv->stopping) { /* a clear answer rather than a cut connection: the client may retry elsewhere */
+        req_fail(r, KEHU__V1__CODE__UNAVAILABLE, NULL, "kehud is stopping: try again in a moment");
+        return;
+    }
     r->rpc = rpc_find(r->msg->op_case);
     if (!r->rpc) {
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, NULL, "unknown request (op %d): this server may be older than the client",

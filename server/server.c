@@ -8,6 +8,7 @@
 #include "conn.h"
 #include "audit.h"
 #include "db.h"
+#include "event_log.h"
 #include "log.h"
 #include "migrate.h"
 #include "notify.h"
@@ -202,6 +203,7 @@ int server_run(const struct config *cfg)
         return 1;
     }
     limits_init(s);
+    s->events = event_log_new();
     uv_prepare_init(s->loop, &s->flusher);
     s->flusher.data = s;
     uv_prepare_start(&s->flusher, on_flush);
@@ -248,6 +250,7 @@ int server_run(const struct config *cfg)
     search_keys_shutdown();
     u_cleanup(); /* ICU's caches, so that a leak checker sees a clean exit */
     limits_free(s);
+    event_log_free(s->events);
     int code = s->exit_code;
     if (code == 0)
         log_info(0, 0, "stopped");

@@ -36,7 +36,7 @@ static void sleep_ms(int ms)
 PGconn *service_connect_db(const struct config *cfg, char *err, size_t errsz)
 {
     int64_t deadline = cfg->wait_db > 0 ? mono_ms() + (int64_t)cfg->wait_db * 1000 : 0;
-    int backoff = 0, tries = 0;
+    int backoff = 0, tries = 0, answered = 0;
     for (;;) {
         PGconn *pg = migrate_connect(cfg->db, err, errsz);
         if (pg) {
@@ -47,9 +47,13 @@ PGconn *service_connect_db(const struct config *cfg, char *err, size_t errsz)
         if (cfg->wait_db == 0)
             return NULL;
         /* only a server that is down or still starting is waited for: a
-         * refused login or a missing database will not mend by itself */
+         * refused login or a missing database will not mend by itself (a
+         * server that answers a ping yet refused the connection may have
+         * finished starting in between: it is given one more try) */
         PGPing ping = PQping(cfg->db);
-        if (ping != PQPING_NO_RESPONSE && ping != PQPING_REJECT)
+        if (ping == PQPING_OK && ++answered > 1)
+            return NULL;
+        if (ping == PQPING_NO_ATTEMPT)
             return NULL;
         if (deadline && mono_ms() >= deadline) {
             size_t n = strnlen(err, errsz);

@@ -182,12 +182,12 @@ static void test_restart_says_refresh(void **state)
     assert_null(kehu_watch_next(w, 300, &st)); /* notices the loss */
     assert_int_equal(th_kehud_start(&it_env, NULL), 0);
     int64_t up = it_now_ms();
-    kehu_close(admin);
-    admin = it_admin();
     Kehu__V1__Event *ev = wait_event(w, "events.missed", 0);
     print_message("watch back %lld ms after kehud accepted again (backoff with jitter, 200 ms doubling to 10 s)\n",
                   (long long)(l.back_at - up));
     kehu_event_free(ev);
+    kehu_close(admin);
+    admin = it_admin();
     assert_true(l.lost >= 1);
     assert_int_equal(l.back, 1);
     edit("五");

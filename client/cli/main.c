@@ -112,9 +112,10 @@ static void print_help(FILE *f)
     fputs("\nDates to come (--due, --next, --until): YYYY-MM-DD, today, tomorrow, +3d, +2w,\n"
           "next-monday ... next-sunday (counted from today where kehu runs).\n",
           f);
-    fputs("\nConfiguration: $XDG_CONFIG_HOME/kehu/config (default ~/.config/kehu/config), optional,\n"
-          "lines `server = HOST:PORT`, `format = json|csv|table`, `timeout = SECONDS`,\n"
-          "`fingerprint = ...` (the server's TLS certificate); the environment and flags override it.\n",
+    fputs("\nConfiguration: $XDG_CONFIG_HOME/kehu/config (default ~/.config/kehu/config),\n"
+          "optional: lines `server = HOST:PORT`, `format = json|csv|table`,\n"
+          "`timeout = SECONDS`, `fingerprint = ...` (the server's TLS certificate);\n"
+          "the environment and the flags override it.\n",
           f);
     fputs("\nEnvironment: KEHU_SERVER, KEHU_USER (login), KEHU_PASSWORD (login without a\n"
           "terminal), KEHU_NEW_PASSWORD (user add without a terminal), XDG_CONFIG_HOME\n"

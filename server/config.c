@@ -37,6 +37,9 @@ static const struct setting settings[] = {
     S(log_level, K_LEVEL, 0, 0, "debug, info, warn or error (default info)"),
     S(session_ttl, K_INT, 1, 90 * 86400, "session lifetime, seconds (default 43200)"),
     S(shutdown_grace, K_INT, 0, 3600, "seconds to finish requests in flight on SIGTERM (default 10)"),
+    S(wait_db, K_INT, -1, 365 * 86400,
+      "seconds serve waits at start for PostgreSQL to accept (retrying with the pool's backoff), -1 for ever;"
+      " 0 exits with status 1 at once when it is down (default 0)"),
     S(db_timeout, K_INT, 1, 86400, "seconds before a database round trip is given up (default 30)"),
     S(hash_ops, K_ULL, 1, 1LL << 32, "Argon2id passes (default 2)"),
     S(hash_mem, K_SIZE, 8192, 1LL << 32, "Argon2id memory, bytes (default 67108864)"),
@@ -104,6 +107,7 @@ void config_defaults(struct config *c)
     snprintf(c->log_level, sizeof c->log_level, "info");
     c->session_ttl = 12 * 3600;
     c->shutdown_grace = 10;
+    c->wait_db = 0;
     c->db_timeout = 30;
     c->hash_ops = 2;            /* libsodium's "interactive" cost */
     c->hash_mem = 64u << 20;

@@ -19,6 +19,7 @@ struct config {
     char log_level[16];
     int session_ttl;        /* seconds */
     int shutdown_grace;     /* seconds to finish in-flight requests on SIGTERM */
+    int wait_db;            /* seconds to wait at start for the database; -1 for ever, 0 not at all */
     int db_timeout;         /* seconds before a database round trip is given up */
     unsigned long long hash_ops;  /* Argon2id opslimit */
     size_t hash_mem;        /* Argon2id memlimit, bytes */

@@ -209,6 +209,34 @@ void conn_drain(struct conn *c)
     server_want_flush(c->srv, c);
 }
 
+static void stop_if_idle(struct conn *c)
+{
+    if (c->stop_when_idle && c->inflight == 0 && output_pending(c) == 0 && wire_decoder_pending(&c->in) == 0)
+        conn_drain(c);
+}
+
+void conn_stop(struct conn *c)
+{
+    if (c->state != CONN_HELLO && c->state != CONN_OPEN)
+        return;
+    if (c->inflight == 0 && output_pending(c) == 0) {
+        conn_drain(c);
+        return;
+    }
+    c->stop_when_idle = 1;
+    server_want_flush(c->srv, c);
+}
+
+void conn_close_flushed(struct conn *c, const char *why)
+{
+    if (c->state == CONN_CLOSED)
+        return;
+    c->state = CONN_CLOSING; /* conn_flush writes and reads nothing more */
+    read_stop(c);
+    conn_flush(c);
+    conn_close(c, why);
+}
+
 void conn_send(struct conn *c, const Kehu__V1__Frame *f)
 {
     if (c->state == CONN_CLOSED)
@@ -371,11 +399,17 @@ void conn_flush(struct conn *c)
         maybe_finish_closing(c);
         return;
     }
+    int was_reading = c->reading;
     if (!over_limits(c)) {
         conn_process(c); /* frames already buffered while reading was paused */
         if (!over_limits(c))
             read_start(c);
     }
+    /* kehud is stopping: what was read has been answered, so a connection
+     * left with nothing to do goes (one that was paused and reads again gets
+     * a turn of the loop first, and the janitor's look a second later) */
+    if (was_reading)
+        stop_if_idle(c);
 }
 
 /* "4 MiB", "64 KiB", "1000 bytes" */
@@ -556,6 +590,7 @@ void conn_check_timeouts(struct conn *c, uint64_t now_ms)
     const struct config *cfg = &s->cfg;
     if (c->state != CONN_HELLO && c->state != CONN_OPEN)
         return;
+    stop_if_idle(c);
     conn_expire_session(c);
     conn_auth_changed(c);
     char msg[120];

@@ -76,6 +76,7 @@ struct conn {
     int loopback;             /* the peer is a loopback address */
     struct tls_conn *tls;     /* WIRE_TLS: its TLS state */
     int64_t cert_unit;        /* mutual TLS: logins are limited to this unit's subtree; 0 none */
+    int stop_when_idle;       /* kehud is stopping: drain once nothing is in flight (conn_stop) */
 };
 
 /* The connection's stream of that kind, or NULL. */
@@ -95,6 +96,13 @@ void conn_refuse(struct conn *c, Kehu__V1__Code code, const char *message);
 void conn_drain(struct conn *c);
 /* Closes the socket now. */
 void conn_close(struct conn *c, const char *why);
+/* kehud is stopping: an idle connection closes at once; one with requests
+ * in flight keeps being read (new requests are answered UNAVAILABLE, not
+ * cut off) and closes once they are answered and sent. */
+void conn_stop(struct conn *c);
+/* Hands what is queued to the socket, then closes it (the grace is over:
+ * the answers just given to abandoned requests still reach their client). */
+void conn_close_flushed(struct conn *c, const char *why);
 /* A request finished: reading may resume. */
 void conn_request_done(struct conn *c);
 /* Called once a second: closes a connection that never said Hello, or that

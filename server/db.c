@@ -348,11 +348,15 @@ static int pool_connecting(const struct db_pool *p)
     return 0;
 }
 
+int db_backoff_next(int ms)
+{
+    ms = ms ? ms * 2 : 100;
+    return ms > 2000 ? 2000 : ms;
+}
+
 static void conn_schedule_retry(struct db_conn *dc)
 {
-    dc->backoff_ms = dc->backoff_ms ? dc->backoff_ms * 2 : 100;
-    if (dc->backoff_ms > 2000)
-        dc->backoff_ms = 2000;
+    dc->backoff_ms = db_backoff_next(dc->backoff_ms);
     uv_timer_start(&dc->retry, retry_fire, (uint64_t)dc->backoff_ms, 0);
 }
 

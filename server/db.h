@@ -62,6 +62,10 @@ void db_pool_start(struct db_pool *p);
 void db_pool_close(struct db_pool *p);
 /* Connections ready to take calls. */
 int db_pool_ready(const struct db_pool *p);
+/* The wait before the next attempt to reach PostgreSQL after one of ms
+ * failed (0: the first failure): 100 ms doubling up to 2 s. The pool's
+ * connections and kehud's start (wait_db) retry on this one schedule. */
+int db_backoff_next(int ms);
 
 struct db_call *db_call_new(struct db_pool *p, db_cb cb, void *arg);
 /* params[i] NULL is SQL NULL; strings are copied. */

@@ -7,6 +7,7 @@
 
 #include "conn.h"
 #include "db.h"
+#include "idempotency.h"
 #include "log.h"
 #include "rpc.h"
 #include "server.h"
@@ -169,6 +170,10 @@ void req_reply(struct req *r)
     f.body_case = KEHU__V1__FRAME__BODY_RESPONSE;
     f.response = &r->resp;
     r->resp.status = &r->status;
+    if (r->idem_user) {
+        idem_finish(r); /* the answer is recorded first, then sent (req_reply again) */
+        return;
+    }
     conn_send(r->conn, &f);
     audit_request_done(r);
     double ms = (double)(mono_ns() - r->started_ns) / 1e6;
@@ -178,6 +183,16 @@ void req_reply(struct req *r)
     else
         log_info(r->conn->id, r->id, "%s %s %s%s%s %.2f ms", name, wire_code_name(r->status.code),
                  r->status.message, *r->status.field ? " field=" : "", r->status.field, ms);
+    req_free(r);
+}
+
+void req_reply_recorded(struct req *r, Kehu__V1__Response *resp)
+{
+    Kehu__V1__Frame f = KEHU__V1__FRAME__INIT;
+    f.id = r->id;
+    f.body_case = KEHU__V1__FRAME__BODY_RESPONSE;
+    f.response = resp;
+    conn_send(r->conn, &f);
     req_free(r);
 }
 
@@ -406,6 +421,10 @@ void dispatch_frame(struct conn *c, const uint8_t *payload, size_t len)
     f->body_case = KEHU__V1__FRAME__BODY__NOT_SET;
     kehu__v1__frame__free_unpacked(f, &r->budget.alloc);
 
+    if (c->srv->stopping) { /* a clear answer rather than a cut connection: the client may retry elsewhere */
+        req_fail(r, KEHU__V1__CODE__UNAVAILABLE, NULL, "kehud is stopping: try again in a moment");
+        return;
+    }
     r->rpc = rpc_find(r->msg->op_case);
     if (!r->rpc) {
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, NULL, "unknown request (op %d): this server may be older than the client",
@@ -430,6 +449,10 @@ void dispatch_frame(struct conn *c, const uint8_t *payload, size_t len)
     Kehu__V1__Code code = authz_check(&c->who, r->rpc->action, NULL, &why);
     if (code != KEHU__V1__CODE__OK) {
         req_fail(r, code, NULL, "%s", why);
+        return;
+    }
+    if (idem_wanted(r)) {
+        idem_begin(r); /* the handler runs once the key is claimed */
         return;
     }
     r->rpc->handler(r);

@@ -48,12 +48,15 @@ struct req {
     void *state;              /* the handler's own, allocated in the arena */
     struct req_audit audit;   /* what its audit record will say (audit.h) */
     int unsound;              /* refused as decoded (a string not UTF-8 or with NUL, an unknown enum): its strings are not to be used */
+    int64_t idem_user;        /* the user whose idempotency key this request claimed (idempotency.c), 0 none */
 };
 
 /* Decodes and runs one frame received on c. */
 void dispatch_frame(struct conn *c, const uint8_t *payload, size_t len);
 
 void req_reply(struct req *r);
+/* Answers with a response recorded earlier (an idempotency key's), as is. */
+void req_reply_recorded(struct req *r, Kehu__V1__Response *resp);
 void req_fail(struct req *r, Kehu__V1__Code code, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* Answers a database failure. Kehu's own refusals raised in SQL (ERRCODE

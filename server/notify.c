@@ -6,6 +6,7 @@
 
 #include "authz.h"
 #include "conn.h"
+#include "event_log.h"
 #include "log.h"
 #include "rpc.h"
 #include "server.h"
@@ -112,6 +113,8 @@ static int wanted(const struct conn *c, const struct announcement *a)
 /* ---- Bulk jobs: one summary per receiver instead of one event per row */
 
 static uint64_t tally_seq;
+/* The seq of the announcement being delivered or replayed (event_log.c) */
+static uint64_t cur_seq;
 
 /* Sends what slot counted as one event and frees the slot. kind: the job's
  * (at its end), or "bulk.changes" for a slot given up early. */
@@ -134,6 +137,8 @@ static void send_summary(struct conn *c, struct job_tally *t, const char *kind, 
     ev.at_ms = now_unix_ms();
     ev.detail = detail;
     ev.count = total;
+    ev.seq = cur_seq;
+    ev.stream = c->srv->events ? event_log_stream(c->srv->events) : 0;
     Kehu__V1__Frame f = KEHU__V1__FRAME__INIT;
     f.body_case = KEHU__V1__FRAME__BODY_EVENT;
     f.event = &ev;
@@ -173,7 +178,7 @@ static void tally(struct conn *c, const struct announcement *a)
 
 /* "job.done JOB KIND ACTOR\x1eACTOR_NAME": every receiver that counted some
  * of the job's rows gets its summary. */
-static void job_done(struct server *s, const char *payload)
+static void job_done(struct server *s, struct conn *only, const char *payload)
 {
     long long job, actor;
     char kind[48];
@@ -184,7 +189,7 @@ static void job_done(struct server *s, const char *payload)
     const char *name = strchr(payload, '\x1e');
     name = name ? name + 1 : "";
     int sent = 0;
-    for (struct conn *c = s->conns; c; c = c->next)
+    for (struct conn *c = only ? only : s->conns; c; c = only ? NULL : c->next)
         for (int i = 0; i < NOTIFY_JOBS; i++) {
             if (c->sub.jobs[i].job != job)
                 continue;
@@ -237,6 +242,8 @@ static void user_changed(struct server *s, const char *args)
     rpc_principals_update(s, &now);
 }
 
+static void deliver(struct server *s, struct conn *only, const char *payload, uint64_t seq);
+
 void notify_dispatch(const char *channel, const char *payload, void *arg)
 {
     struct server *s = arg;
@@ -266,8 +273,18 @@ void notify_dispatch(const char *channel, const char *payload, void *arg)
         perm_reload(s);
         return;
     }
+    uint64_t seq = s->events ? event_log_add(s->events, payload) : 0;
+    deliver(s, NULL, payload, seq);
+}
+
+/* An announcement (a change to a customer, or a bulk job's end) to every
+ * subscribed connection that may see it, or to `only`. */
+static void deliver(struct server *s, struct conn *only, const char *payload, uint64_t seq)
+{
+    const char *channel = NOTIFY_CHANNEL;
+    cur_seq = seq;
     if (strncmp(payload, "job.done ", 9) == 0) {
-        job_done(s, payload);
+        job_done(s, only, payload);
         return;
     }
     struct announcement a;
@@ -290,13 +307,15 @@ void notify_dispatch(const char *channel, const char *payload, void *arg)
     ev.actor_name = (char *)a.actor_name;
     ev.n_fields = a.n_fields;
     ev.fields = a.fields;
+    ev.seq = seq;
+    ev.stream = s->events ? event_log_stream(s->events) : 0;
     Kehu__V1__Frame f = KEHU__V1__FRAME__INIT;
     f.body_case = KEHU__V1__FRAME__BODY_EVENT;
     f.event = &ev;
     struct authz_target t = { .unit_path = a.path, .path_len = a.path_len, .owner_id = a.owner,
                               .owner_path = a.owner_path, .owner_path_len = a.owner_path_len };
     int sent = 0;
-    for (struct conn *c = s->conns; c; c = c->next) {
+    for (struct conn *c = only ? only : s->conns; c; c = only ? NULL : c->next) {
         if (c->state != CONN_OPEN || c->sub.kind == SUB_NONE)
             continue;
         conn_expire_session(c); /* a watch stops when its session ends, as at logout */
@@ -319,6 +338,47 @@ void notify_dispatch(const char *channel, const char *payload, void *arg)
 /* ---- Subscribe */
 
 
+struct replaying {
+    struct server *s;
+    struct conn *c;
+    int sent;
+};
+
+static void replay_one(const char *payload, uint64_t seq, void *arg)
+{
+    struct replaying *rp = arg;
+    deliver(rp->s, rp->c, payload, seq);
+}
+
+/* A subscription resumed after a lost connection: what it missed, through
+ * the same checks as live events; or, when this kehud no longer has them,
+ * one "events.missed" event saying to refresh. */
+static void replay(struct server *s, struct conn *c, uint64_t stream, uint64_t since)
+{
+    struct replaying rp = { s, c, 0 };
+    uint64_t last = s->events ? event_log_last(s->events) : 0;
+    if (s->events && event_log_since(s->events, stream, since, replay_one, &rp) == 0) {
+        log_info(c->id, 0, "subscription resumed after seq %llu: %llu announcement(s) looked at again",
+                 (unsigned long long)since, (unsigned long long)(last - since));
+        return;
+    }
+    log_info(c->id, 0, "subscription resumed after seq %llu of another stream or too long ago: told to refresh",
+             (unsigned long long)since);
+    Kehu__V1__Event ev = KEHU__V1__EVENT__INIT;
+    ev.kind = "events.missed";
+    ev.at_ms = now_unix_ms();
+    ev.detail = stream != (s->events ? event_log_stream(s->events) : 0)
+                    ? "kehud restarted or this is another kehud: what changed meanwhile is not known, refresh"
+                    : "more changes than kehud keeps happened meanwhile: refresh";
+    ev.seq = last;
+    ev.stream = s->events ? event_log_stream(s->events) : 0;
+    Kehu__V1__Frame f = KEHU__V1__FRAME__INIT;
+    f.body_case = KEHU__V1__FRAME__BODY_EVENT;
+    f.event = &ev;
+    if (c->state == CONN_OPEN)
+        conn_send(c, &f);
+}
+
 static void subscribed(struct req *r, enum subscription_kind kind, int64_t id)
 {
     r->conn->sub.kind = kind;
@@ -330,7 +390,19 @@ static void subscribed(struct req *r, enum subscription_kind kind, int64_t id)
     kehu__v1__empty__init(e);
     r->resp.result_case = KEHU__V1__RESPONSE__RESULT_EMPTY;
     r->resp.empty = e;
+    if (r->srv->events) {
+        r->resp.event_seq = event_log_last(r->srv->events);
+        r->resp.event_stream = event_log_stream(r->srv->events);
+    }
+    const Kehu__V1__Subscribe *m = r->msg->subscribe;
+    uint64_t since = m ? m->since_seq : 0, stream = m ? m->stream : 0;
+    struct conn *c = r->conn;
+    struct server *s = r->srv;
+    conn_ref(c);
     req_reply(r);
+    if (kind != SUB_NONE && (since || stream))
+        replay(s, c, stream, since);
+    conn_unref(c);
 }
 
 static void unit_found(const struct db_result *res, void *arg)

@@ -8,10 +8,12 @@
 #include "conn.h"
 #include "audit.h"
 #include "db.h"
+#include "event_log.h"
 #include "log.h"
 #include "migrate.h"
 #include "notify.h"
 #include "search_keys.h"
+#include "service.h"
 #include "setup.h"
 #include "tls.h"
 #include "util.h"
@@ -117,7 +119,7 @@ static void on_grace_over(uv_timer_t *t)
     grade_shutdown(s); /* a run's request is answered, its transaction rolled back */
     auth_sched_stop(&s->limits.auth); /* password checks not yet started are answered at once */
     for (struct conn *c = s->conns; c; c = c->next)
-        conn_close(c, "shutdown");
+        conn_close_flushed(c, "shutdown"); /* those answers go out before the close */
 }
 
 static void begin_shutdown(struct server *s, const char *why)
@@ -134,9 +136,10 @@ static void begin_shutdown(struct server *s, const char *why)
     s->stopping = 1;
     s->stop_started = uv_now(s->loop);
     log_info(0, 0, "%s: stopping (no new connections; finishing requests in flight)", why);
+    service_notify("STOPPING=1");
     close_quietly((uv_handle_t *)&s->listener);
     for (struct conn *c = s->conns; c; c = c->next)
-        conn_drain(c);
+        conn_stop(c);
     uv_timer_start(&s->grace, on_grace_over, (uint64_t)s->cfg.shutdown_grace * 1000, 0);
     server_want_flush(s, NULL);
 }
@@ -201,7 +204,7 @@ int server_run(const struct config *cfg)
     /* one connection for the start-up checks: the schema, the permission
      * matrix, the ID number key, whether the role could rewrite the audit trail */
     char err[512];
-    PGconn *pg = migrate_connect(cfg->db, err, sizeof err);
+    PGconn *pg = service_connect_db(cfg, err, sizeof err); /* waits wait_db seconds for PostgreSQL */
     if (!pg || migrate_check_pg(pg, err, sizeof err) < 0 || perm_load_sync(pg, err, sizeof err) < 0 ||
         setup_id_key_check(pg, cfg, err, sizeof err) < 0) {
         log_error(0, 0, "%s", err);
@@ -231,6 +234,7 @@ int server_run(const struct config *cfg)
         return 1;
     }
     limits_init(s);
+    s->events = event_log_new();
     uv_prepare_init(s->loop, &s->flusher);
     s->flusher.data = s;
     uv_prepare_start(&s->flusher, on_flush);
@@ -276,6 +280,7 @@ int server_run(const struct config *cfg)
         else
             log_info(0, 0, "no TLS (tls_cert unset): plaintext %s", cfg->allow_plaintext ? "from any address"
                                                                                         : "from loopback only");
+        service_notify("READY=1");
     }
     uv_run(s->loop, UV_RUN_DEFAULT);
     int rc = uv_loop_close(s->loop);
@@ -286,6 +291,7 @@ int server_run(const struct config *cfg)
     u_cleanup(); /* ICU's caches, so that a leak checker sees a clean exit */
     limits_free(s);
     tls_ctx_put(s->tls);
+    event_log_free(s->events);
     int code = s->exit_code;
     if (code == 0)
         log_info(0, 0, "stopped");

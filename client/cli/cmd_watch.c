@@ -1,5 +1,7 @@
 /* watch: the events kehud pushes after each change, one line each, until
- * SIGINT or SIGTERM (exit 0) or the connection drops (exit 3). */
+ * SIGINT or SIGTERM (exit 0); a dropped connection is reconnected (a line
+ * on stderr when offline and when back), and only a session that ended
+ * stops it (exit 1). */
 #include "cli.h"
 
 #include <inttypes.h>
@@ -7,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kehu_reconnect.h"
 #include "out.h"
 
 #define WATCH_POLL_MS 500 /* how often the signal flag is looked at */
@@ -126,6 +129,18 @@ static int watch_lost(struct cli *cli, const struct kehu_status *st)
     return CLI_TRANSPORT;
 }
 
+/* The link's ups and downs, one line each on stderr (stdout stays events
+ * only, one per line). */
+static void on_link(enum kehu_link what, const struct kehu_status *why, void *arg)
+{
+    struct cli *cli = arg;
+    if (what == KEHU_LINK_LOST)
+        fprintf(stderr, "kehu: offline: %s; reconnecting to %s\n", why->message[0] ? why->message : "connection lost",
+                cli->server);
+    else
+        fprintf(stderr, "kehu: back online on %s: changes made meanwhile follow\n", cli->server);
+}
+
 static int run_watch(struct cli *cli, int argc, char **argv)
 {
     enum { O_CUSTOMER = 0x100, O_UNIT, O_MINE };
@@ -162,17 +177,12 @@ static int run_watch(struct cli *cli, int argc, char **argv)
         sub.scope_case = KEHU__V1__SUBSCRIBE__SCOPE_MINE;
     }
 
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_SUBSCRIBE;
-    req.subscribe = &sub;
-    Kehu__V1__Response *resp;
-    if ((rc = cli_call(cli, &req, &resp)))
+    if ((rc = cli_connect(cli)))
         return rc;
-    /* Empty is the documented result; an OK without one means the same */
-    if (resp->result_case != KEHU__V1__RESPONSE__RESULT_EMPTY &&
-        resp->result_case != KEHU__V1__RESPONSE__RESULT__NOT_SET)
-        return cli_bad_reply(cli, resp);
-    kehu_response_free(resp);
+    struct kehu_status st;
+    kehu_watch *w = kehu_watch_start(cli->client, &sub, on_link, cli, &st);
+    if (!w)
+        return st.code == KEHU_TRANSPORT ? watch_lost(cli, &st) : cli_fail_status(cli, &st);
 
     catch_signals();
     if (sub.scope_case == KEHU__V1__SUBSCRIBE__SCOPE_CUSTOMER_ID)
@@ -187,9 +197,11 @@ static int run_watch(struct cli *cli, int argc, char **argv)
         fflush(stdout);
     }
 
+    /* across dropped connections: kehu_watch_next reconnects with backoff,
+     * resumes the session and the subscription; the events missed follow,
+     * or one events.missed event when kehud no longer has them */
     while (!stop_signal) {
-        struct kehu_status st;
-        Kehu__V1__Event *ev = kehu_next_event(cli->client, WATCH_POLL_MS, &st);
+        Kehu__V1__Event *ev = kehu_watch_next(w, WATCH_POLL_MS, &st);
         if (ev) {
             print_event(cli, ev);
             kehu_event_free(ev);
@@ -199,8 +211,10 @@ static int run_watch(struct cli *cli, int argc, char **argv)
             continue;
         if (stop_signal)
             break;
-        return watch_lost(cli, &st);
+        kehu_watch_free(w);
+        return st.code == KEHU_TRANSPORT ? watch_lost(cli, &st) : cli_fail_status(cli, &st);
     }
+    kehu_watch_free(w);
     return CLI_OK;
 }
 

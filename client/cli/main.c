@@ -11,6 +11,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "cli_config.h"
 #include "out.h"
 #include "pager.h"
 #include "store.h"
@@ -134,6 +135,11 @@ static void print_help(FILE *f)
     fputs(global_usage, f);
     fputs("\nDates to come (--due, --next, --until): YYYY-MM-DD, today, tomorrow, +3d, +2w,\n"
           "next-monday ... next-sunday (counted from today where kehu runs).\n",
+          f);
+    fputs("\nConfiguration: $XDG_CONFIG_HOME/kehu/config (default ~/.config/kehu/config),\n"
+          "optional: lines `server = HOST:PORT`, `format = json|csv|table`,\n"
+          "`timeout = SECONDS`, `fingerprint = ...` (the server's TLS certificate);\n"
+          "the environment and the flags override it.\n",
           f);
     fputs("\nEnvironment: KEHU_SERVER, KEHU_USER (login), KEHU_PASSWORD (login without a\n"
           "terminal), KEHU_NEW_PASSWORD (user add without a terminal), XDG_CONFIG_HOME\n"
@@ -684,12 +690,32 @@ int main(int argc, char **argv)
 
     setlocale(LC_ALL, "");
     cli.timeout_ms = KEHU_DEFAULT_TIMEOUT_MS;
-    const char *env = getenv("KEHU_SERVER");
-    if (!env || !*env)
-        env = KEHU_DEFAULT_SERVER;
+    int csv_seen = 0;
     for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
         if (strcmp(argv[i], "--json") == 0)
             cli.json_seen = 1;
+        else if (strcmp(argv[i], "--csv") == 0)
+            csv_seen = 1;
+    /* $XDG_CONFIG_HOME/kehu/config: the environment and the flags override it */
+    struct cli_config conf;
+    char conf_err[600];
+    if (cli_config_load(&conf, conf_err, sizeof conf_err) < 0) {
+        fprintf(stderr, "kehu: %s\n", conf_err);
+        usage_json(&cli, conf_err);
+        return CLI_USAGE;
+    }
+    if (!cli.json_seen && !csv_seen) {
+        cli.json = strcmp(conf.format, "json") == 0;
+        cli.csv = strcmp(conf.format, "csv") == 0;
+    }
+    if (*conf.timeout && set_timeout(&cli, conf.timeout) < 0) {
+        fprintf(stderr, "kehu: %s: timeout: expected a number of seconds (0 < SECONDS <= 86400), not '%s'\n",
+                conf.path, conf.timeout);
+        return CLI_USAGE;
+    }
+    const char *env = getenv("KEHU_SERVER");
+    if (!env || !*env)
+        env = *conf.server ? conf.server : KEHU_DEFAULT_SERVER;
     const char *tls_env = getenv("KEHU_TLS");
     if (tls_env && *tls_env)
         cli.tls.mode = strcmp(tls_env, "0") == 0 || strcasecmp(tls_env, "off") == 0 || strcasecmp(tls_env, "no") == 0
@@ -697,11 +723,15 @@ int main(int argc, char **argv)
                            : KEHU_TLS_ON;
     cli.tls.ca_file = getenv("KEHU_CA_FILE");
     cli.tls.fingerprint = getenv("KEHU_FINGERPRINT");
+    if ((!cli.tls.fingerprint || !*cli.tls.fingerprint) && *conf.fingerprint)
+        cli.tls.fingerprint = conf.fingerprint; /* the configuration file's, below the environment's */
     cli.tls.cert_file = getenv("KEHU_CERT");
     cli.tls.key_file = getenv("KEHU_KEY");
     if (set_server(&cli, env) < 0) {
         char msg[300];
-        snprintf(msg, sizeof msg, "KEHU_SERVER: expected HOST:PORT, not '%.200s'", env);
+        snprintf(msg, sizeof msg, "%s: expected HOST:PORT, not '%.200s'",
+                 getenv("KEHU_SERVER") && *getenv("KEHU_SERVER") ? "KEHU_SERVER" : "server in the configuration file",
+                 env);
         fprintf(stderr, "kehu: %s\n", msg);
         usage_json(&cli, msg);
         return CLI_USAGE;

@@ -62,6 +62,7 @@ struct conn {
     uint64_t unauth_since_ms; /* loop time of the Hello, or of the session's end */
     uint64_t active_ms;       /* loop time a request last arrived or was answered */
     int logins;               /* logins in progress (their checks reserved, conn_limits.c) */
+    int lang;                 /* the Hello's language: TR_ZH refusals in Chinese, 0 English (tr.h) */
 };
 
 /* The connection's stream of that kind, or NULL. */

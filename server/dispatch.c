@@ -10,6 +10,7 @@
 #include "log.h"
 #include "rpc.h"
 #include "server.h"
+#include "tr.h"
 #include "wire_check.h"
 
 /* Every RPC, one row each. Adding an RPC is one row here plus its handler. */
@@ -169,10 +170,16 @@ void req_reply(struct req *r)
 
 void req_fail(struct req *r, Kehu__V1__Code code, const char *field, const char *fmt, ...)
 {
+    /* in the client's language (tr.h): the format, or a message made
+     * elsewhere (an authorization's reason, a refusal raised in SQL) */
+    int lang = r->conn->lang;
     va_list ap;
     va_start(ap, fmt);
     char msg[1024];
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    if (lang != TR_EN && strcmp(fmt, "%s") == 0)
+        snprintf(msg, sizeof msg, "%s", tr_text(&r->arena, lang, va_arg(ap, const char *)));
+    else
+        vsnprintf(msg, sizeof msg, tr(lang, fmt), ap);
     va_end(ap);
     /* a failed request answers nothing but its status */
     memset(&r->resp, 0, sizeof r->resp);

@@ -452,11 +452,11 @@ static int run_ping(struct cli *cli, int argc, char **argv)
 }
 
 const struct cli_cmd cmd_session_table[] = {
-    { "login", "[USERNAME]", "log in and keep the session", 0,
+    { "login", "[USERNAME]", N_("log in and keep the session"), 0,
       run_login },
-    { "logout", "", "end the session and forget it", 0, run_logout },
-    { "whoami", "", "show the logged-in user", 1, run_whoami },
-    { "passwd", "", "change your own password (asks for the current one, then the new one twice)", 1, run_passwd },
-    { "ping", "[--count N]", "check the server and its database", 0, run_ping },
+    { "logout", "", N_("end the session and forget it"), 0, run_logout },
+    { "whoami", "", N_("show the logged-in user"), 1, run_whoami },
+    { "passwd", "", N_("change your own password (asks for the current one, then the new one twice)"), 1, run_passwd },
+    { "ping", "[--count N]", N_("check the server and its database"), 0, run_ping },
     { NULL, NULL, NULL, 0, NULL },
 };

@@ -206,6 +206,6 @@ static int run_watch(struct cli *cli, int argc, char **argv)
 
 const struct cli_cmd cmd_watch_table[] = {
     { "watch", "[--customer ID | --unit UNIT | --mine]",
-      "print changes as they happen, one line each, until interrupted (default --mine)", 1, run_watch },
+      N_("print changes as they happen, one line each, until interrupted (default --mine)"), 1, run_watch },
     { NULL, NULL, NULL, 0, NULL },
 };

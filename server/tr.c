@@ -76,7 +76,7 @@ static int form_match(const char *form, const char *text, const char **cap, size
 }
 
 /* The translated form with the captured runs put back: "%s" in order, or
- * "%N$s" by position (a translation may reorder them). */
+ * "%N$s" by position (a translation may reorder them); ".0" leaves one out. */
 static const char *form_fill(struct arena *a, const char *form, const char **cap, const size_t *len, int ncap)
 {
     size_t n = strlen(form) + 1;
@@ -85,22 +85,36 @@ static const char *form_fill(struct arena *a, const char *form, const char **cap
     char *out = arena_alloc(a, n), *o = out;
     int next = 0;
     for (const char *p = form; *p;) {
-        int idx = -1;
-        if (p[0] == '%' && p[1] == 's') {
-            idx = next++;
-            p += 2;
-        } else if (p[0] == '%' && p[1] >= '1' && p[1] <= '9' && p[2] == '$' && p[3] == 's') {
-            idx = p[1] - '1';
-            p += 4;
-        } else if (p[0] == '%' && p[1] == '%') {
-            *o++ = '%';
-            p += 2;
-            continue;
-        } else {
+        if (p[0] != '%') {
             *o++ = *p++;
             continue;
         }
-        if (idx >= 0 && idx < ncap) {
+        if (p[1] == '%') {
+            *o++ = '%';
+            p += 2;
+            continue;
+        }
+        /* %s, %N$s, and %.0s / %N$.0s (a value the language leaves out,
+         * such as an English plural's "s") */
+        const char *q = p + 1;
+        int idx = -1, drop = 0;
+        if (q[0] >= '1' && q[0] <= '9' && q[1] == '$') {
+            idx = q[0] - '1';
+            q += 2;
+        }
+        if (q[0] == '.' && q[1] == '0') {
+            drop = 1;
+            q += 2;
+        }
+        if (*q != 's') {
+            *o++ = *p++;
+            continue;
+        }
+        if (idx < 0)
+            idx = next;
+        next++;
+        p = q + 1;
+        if (!drop && idx < ncap) {
             memcpy(o, cap[idx], len[idx]);
             o += len[idx];
         }

@@ -454,7 +454,7 @@ static void print_result(struct cli *cli, Kehu__V1__Customer *c, enum result wha
     else if (what == MERGED)
         cli_say("merged into customer %" PRId64 " %s (version %" PRId64 ")\n", c->id, c->name, c->version);
     else
-        cli_say("%s customer %" PRId64 " %s\n", what == ADDED ? "added" : what == UNARCHIVED ? "unarchived" : "archived",
+        cli_say("%s customer %" PRId64 " %s\n", what == ADDED ? _("added") : what == UNARCHIVED ? _("unarchived") : _("archived"),
                 c->id, c->name);
 }
 

@@ -290,7 +290,7 @@ static int run_plan(struct cli *cli, int argc, char **argv)
     Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
     req.op_case = KEHU__V1__REQUEST__OP_FOLLOWUP_PLAN;
     req.followup_plan = &m;
-    return call_one(cli, &req, "planned");
+    return call_one(cli, &req, _("planned"));
 }
 
 static int run_log(struct cli *cli, int argc, char **argv)
@@ -325,7 +325,7 @@ static int run_log(struct cli *cli, int argc, char **argv)
     Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
     req.op_case = KEHU__V1__REQUEST__OP_FOLLOWUP_LOG;
     req.followup_log = &m;
-    return call_one(cli, &req, "logged");
+    return call_one(cli, &req, _("logged"));
 }
 
 /* The pages of one `followup due`, kept until printed. */

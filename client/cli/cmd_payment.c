@@ -539,7 +539,7 @@ static int run_asset_add(struct cli *cli, int argc, char **argv)
     } else {
         char bal[OUT_MONEY_BUFSZ];
         out_money_format(a->balance_minor, bal, sizeof bal);
-        cli_say("%s asset snapshot %" PRId64 ": %s %s %s\n", a->replaced ? "replaced" : "recorded", a->id, a->date,
+        cli_say("%s asset snapshot %" PRId64 ": %s %s %s\n", a->replaced ? _("replaced") : _("recorded"), a->id, a->date,
                 a->product, bal);
     }
     kehu_response_free(resp);
@@ -609,7 +609,7 @@ static int parse_reverse(struct cli *cli, int argc, char **argv, const char *wha
         return rc;
     if (!*reason || !**reason)
         return cli_usage_error(cli, "--reason is required: say why the %s is reversed",
-                               strcmp(what, "TXN_ID") == 0 ? "transaction" : "payment");
+                               strcmp(what, "TXN_ID") == 0 ? _("transaction") : _("payment"));
     return CLI_OK;
 }
 

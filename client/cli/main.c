@@ -72,7 +72,7 @@ static const struct option global_opts[] = {
 
 static const char global_usage[] =
     N_("Global options (before or after the command words):\n"
-    "  --server HOST:PORT   the kehud to use (KEHU_SERVER, default " KEHU_DEFAULT_SERVER ")\n"
+    "  --server HOST:PORT   the kehud to use (KEHU_SERVER, default %s)\n"
     "  --json               one JSON document on stdout\n"
     "  --csv                lists as CSV on stdout\n"
     "  --timeout SECONDS    how long to wait for the server (default 30)\n"
@@ -107,7 +107,7 @@ static void print_help(FILE *f)
                 fprintf(f, "  %-*s  %s\n", (int)width, line, _(c->summary));
         }
     fputs("\n", f);
-    fputs(_(global_usage), f);
+    fprintf(f, _(global_usage), KEHU_DEFAULT_SERVER);
     fputs(_("\nDates to come (--due, --next, --until): YYYY-MM-DD, today, tomorrow, +3d, +2w,\n"
             "next-monday ... next-sunday (counted from today where kehu runs).\n"),
           f);
@@ -124,7 +124,7 @@ static void print_cmd_help(FILE *f, const struct cli_cmd *cmd)
     print_cmd_usage(f, cmd);
     fprintf(f, "\n%s%s\n\n", _(cmd->summary),
             cmd->needs_session ? _(" (needs a session: kehu login).") : _("."));
-    fputs(_(global_usage), f);
+    fprintf(f, _(global_usage), KEHU_DEFAULT_SERVER);
 }
 
 /* The usage lines of every command whose first word is word (f NULL: only

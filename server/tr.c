@@ -150,3 +150,87 @@ const char *tr_text(struct arena *a, int lang, const char *text)
     }
     return text;
 }
+
+/* The notes the system writes (sql/: grade_churn_warnings, the pool's
+ * recycle job, case deadlines), as forms. */
+static const char *const note_forms[] = {
+    N_("Churn warning: %s"),
+    N_("公海预警 pool warning: returns to the pool on %s unless a follow-up is logged"),
+    N_("公海预警 pool warning: returns to the pool on %s unless it buys"),
+    N_("case %s: %s"),
+    NULL,
+};
+
+/* A churn warning's reasons (churn_warning.reasons), as its note lists them. */
+static const char *const churn_reasons[] = {
+    /* TRANSLATORS: a churn warning's reason: fewer purchases than the baseline */
+    N_("frequency_drop"),
+    /* TRANSLATORS: a churn warning's reason: smaller purchases than the baseline */
+    N_("amount_drop"),
+    /* TRANSLATORS: a churn warning's reason: the customer has gone silent */
+    N_("silent"),
+    /* TRANSLATORS: a churn warning's reason: satisfaction fell */
+    N_("satisfaction_drop"),
+    /* TRANSLATORS: a churn warning's reason: complaints in the recent window */
+    N_("complaints"),
+    NULL,
+};
+
+/* "silent, complaints" with each known reason translated. */
+static const char *reasons_text(struct arena *a, int lang, const char *list, size_t n)
+{
+    size_t cap = n * 4 + 64;
+    for (const char *const *c = churn_reasons; *c; c++)
+        cap += strlen(tr(lang, *c));
+    char *out = arena_alloc(a, cap), *o = out;
+    const char *p = list, *end = list + n;
+    while (p < end) {
+        const char *comma = memchr(p, ',', (size_t)(end - p));
+        size_t len = comma ? (size_t)(comma - p) : (size_t)(end - p);
+        const char *word = NULL;
+        for (const char *const *c = churn_reasons; *c && !word; c++)
+            if (strlen(*c) == len && memcmp(*c, p, len) == 0)
+                word = tr(lang, *c);
+        if (o != out) {
+            /* TRANSLATORS: between the reasons of a churn warning */
+            const char *sep = tr(lang, N_(", "));
+            size_t sl = strlen(sep);
+            if ((size_t)(o - out) + sl + len + 1 > cap)
+                break;
+            memcpy(o, sep, sl);
+            o += sl;
+        }
+        size_t wl = word ? strlen(word) : len;
+        if ((size_t)(o - out) + wl + 1 > cap)
+            break;
+        memcpy(o, word ? word : p, wl);
+        o += wl;
+        p += len;
+        while (p < end && (*p == ',' || *p == ' '))
+            p++;
+    }
+    *o = 0;
+    return out;
+}
+
+const char *tr_note(struct arena *a, int lang, const char *note)
+{
+    if (lang != TR_ZH || !note || !*note)
+        return note;
+    const char *cap[MAX_CAPS];
+    size_t len[MAX_CAPS];
+    for (const char *const *form = note_forms; *form; form++) {
+        if (!form_match(*form, note, cap, len, 0))
+            continue;
+        const char *tf = tr(lang, *form);
+        if (tf == *form)
+            return note;
+        if (form == note_forms) { /* the churn warning's reasons, one by one */
+            const char *reasons = reasons_text(a, lang, cap[0], len[0]);
+            cap[0] = reasons;
+            len[0] = strlen(reasons);
+        }
+        return form_fill(a, tf, cap, len, count_caps(*form));
+    }
+    return note;
+}

@@ -23,4 +23,10 @@ const char *tr(int lang, const char *msgid);
  * (allocated in a); text itself when neither is known. */
 const char *tr_text(struct arena *a, int lang, const char *text);
 
+/* A note or task title the system wrote (a churn warning's planned call, a
+ * pool warning, a case's deadline task) in lang: such notes are stored in
+ * one stable English form and worded for each reader when read. A note a
+ * person wrote comes back as it is. */
+const char *tr_note(struct arena *a, int lang, const char *note);
+
 #endif

@@ -138,17 +138,26 @@ const char *tr_text(struct arena *a, int lang, const char *text)
     const char *t = tr(lang, text);
     if (t != text)
         return t;
-    const char *cap[MAX_CAPS];
-    size_t len[MAX_CAPS];
+    /* the form that matches with the most of its own words wins (a bare
+     * "%s" matches everything) */
+    const char *cap[MAX_CAPS], *best_cap[MAX_CAPS];
+    size_t len[MAX_CAPS], best_len[MAX_CAPS];
+    const char *best = NULL;
+    size_t best_words = 0;
     for (const char *const *form = kehu_sql_messages; *form; form++) {
-        if (!strstr(*form, "%s") || !form_match(*form, text, cap, len, 0))
+        int n = count_caps(*form);
+        size_t words = strlen(*form) - 2 * (size_t)n;
+        if (!n || words <= best_words || !form_match(*form, text, cap, len, 0))
             continue;
-        const char *tf = tr(lang, *form);
-        if (tf == *form)
-            return text;
-        return form_fill(a, tf, cap, len, count_caps(*form));
+        best = *form;
+        best_words = words;
+        memcpy(best_cap, cap, sizeof cap);
+        memcpy(best_len, len, sizeof len);
     }
-    return text;
+    if (!best)
+        return text;
+    const char *tf = tr(lang, best);
+    return tf == best ? text : form_fill(a, tf, best_cap, best_len, count_caps(best));
 }
 
 /* The notes the system writes (sql/: grade_churn_warnings, the pool's

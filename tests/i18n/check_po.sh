@@ -24,31 +24,44 @@ fi
 # obsolete entries are fine (kept for reuse) but stale fuzzy ones are not
 msgattrib --no-obsolete --no-wrap "$tmp/merged.po" -o "$tmp/current.po"
 
-terms=0
-while IFS='|' read -r _ en zh re _; do
-    en=$(sed 's/^ *//; s/ *$//' <<<"$en")
-    zh=$(sed 's/^ *//; s/ *$//' <<<"$zh")
-    re=$(sed 's/^ *`//; s/` *$//' <<<"$re")
-    [[ -z $re || $en == English || $en == ---* ]] && continue
-    terms=$((terms + 1))
-    word="(^|[^a-z_-])($re)([^a-z_-]|\$)"
-    alts=(-T -E -i)
-    IFS='/' read -ra zhs <<<"$zh"
-    for z in "${zhs[@]}"; do
-        z=$(sed 's/^ *//; s/ *$//' <<<"$z")
-        alts+=(-e "$z")
-    done
-    # the English word kept as it is (a code): allowed
-    alts+=(-e "$word")
-    bad=$(msggrep --no-wrap -K -E -i -e "$word" "$tmp/current.po" | msggrep --no-wrap -v "${alts[@]}" |
-          grep -c '^msgid "[^"]' || true)
-    if ((bad > 0)); then
-        echo "check_po: '$en' is not said as '$zh' in:" >&2
-        msggrep --no-wrap -K -E -i -e "$word" "$tmp/current.po" | msggrep --no-wrap -v "${alts[@]}" |
-            grep -A1 '^msgid "[^"]' >&2
-        fail=1
-    fi
-done < <(sed -n '/<!-- terms:begin -->/,/<!-- terms:end -->/p' "$glossary")
+# the glossary's rows: English, Chinese alternatives, the English pattern
+sed -n '/<!-- terms:begin -->/,/<!-- terms:end -->/p' "$glossary" |
+    awk -F'|' 'NF >= 5 && $4 ~ /`/ {
+        en = $2; zh = $3; re = $4
+        gsub(/^ +| +$/, "", en); gsub(/^ +| +$/, "", zh); gsub(/^ *`|` *$/, "", re)
+        print en "\t" zh "\t" re }' >"$tmp/terms"
+terms=$(wc -l <"$tmp/terms")
+# one pass over the catalogue: each message (msgid, msgstr joined) against
+# every term
+if ! awk -F'\t' '
+    FNR == NR { en[NR] = $1; zh[NR] = $2; re[NR] = "(^|[^a-z_-])(" $3 ")([^a-z_-]|$)"; n = NR; next }
+    function flush(   i, k, alts, ok, lid, lstr) {
+        if (id != "") {
+            lid = tolower(id); lstr = tolower(str)
+            for (i = 1; i <= n; i++) {
+                if (lid !~ re[i])
+                    continue
+                ok = (lstr ~ re[i])              # the English word kept as a code
+                k = split(zh[i], alts, " */ *")
+                for (; k > 0 && !ok; k--)
+                    ok = index(str, alts[k]) > 0
+                if (!ok) {
+                    printf "check_po: \"%s\" is not said as \"%s\" in:\n  %s\n  %s\n", en[i], zh[i], id, str > "/dev/stderr"
+                    bad = 1
+                }
+            }
+        }
+        id = ""; str = ""; which = ""
+    }
+    /^msgid "/ { flush(); which = "id"; id = substr($0, 8, length($0) - 8); next }
+    /^msgid_plural "/ { which = "plural"; next }
+    /^msgstr(\[0\])? "/ { which = "str"; sub(/^msgstr(\[0\])? "/, ""); str = substr($0, 1, length($0) - 1); next }
+    /^"/ { line = substr($0, 2, length($0) - 2); if (which == "id") id = id line; else if (which == "str") str = str line; next }
+    /^$/ { flush() }
+    END { flush(); exit bad }
+' "$tmp/terms" "$tmp/current.po"; then
+    fail=1
+fi
 if ((terms < 20)); then
     echo "check_po: only $terms glossary terms read from $glossary" >&2
     fail=1

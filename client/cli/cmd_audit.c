@@ -406,7 +406,7 @@ static int run_audit_verify(struct cli *cli, int argc, char **argv)
         kehu_response_free(resp);
         return CLI_OK;
     }
-    fprintf(stderr, "kehu: audit verify: the audit trail is broken at seq %" PRId64 ": %s\n", bad_seq,
+    fprintf(stderr, _("kehu: audit verify: the audit trail is broken at seq %" PRId64 ": %s\n"), bad_seq,
             reason_text(reason));
     kehu_response_free(resp);
     return CLI_REFUSED;

@@ -337,7 +337,7 @@ static int list_or_queue(struct cli *cli, int argc, char **argv, int queue)
     print_cases(cli, resp->cases->cases, resp->cases->n_cases);
     if (*resp->cases->next_cursor) {
         if (!cli->json && !cli->csv)
-            fprintf(stderr, "%" PRId64 " more\n", resp->cases->remaining);
+            fprintf(stderr, _("%" PRId64 " more\n"), resp->cases->remaining);
         const char *words[] = { "case", queue ? "queue" : "list" };
         cmd_customer_more(cli, words, 2, resp->cases->next_cursor);
     }
@@ -568,7 +568,7 @@ static int run_cal_import(struct cli *cli, int argc, char **argv)
             days = realloc(days, (cap *= 2) * sizeof *days);
         kehu__v1__calendar_day__init(&days[n]);
         if (!kind || cmd_customer_check_date(cli, "day", day) || day_kind(cli, kind, &days[n].working)) {
-            fprintf(stderr, "kehu: line %d: expected DATE,holiday|workday[,NAME]\n", lineno);
+            fprintf(stderr, _("kehu: line %d: expected DATE,holiday|workday[,NAME]\n"), lineno);
             rc = CLI_USAGE;
             break;
         }

@@ -521,7 +521,7 @@ static int duplicates(struct cli *cli, Kehu__V1__Response *resp, const struct ke
             snprintf(msg, sizeof msg, "probable duplicate (%s)", m->reason);
         out_error(0, kehu_code_name(st->code), msg, NULL);
     }
-    fputs("kehu: use --force to create anyway\n", stderr);
+    fputs(_("kehu: use --force to create anyway\n"), stderr);
     if (cli->json) {
         struct json_w w;
         cmd_customer_json_error(&w, st);
@@ -902,7 +902,7 @@ static void print_merge_plan(FILE *f, const Kehu__V1__MergePlan *p)
 /* Asks on the terminal; 1 for yes. */
 static int confirm_merge(void)
 {
-    fputs("merge? [y/N] ", stderr);
+    fputs(_("merge? [y/N] "), stderr);
     fflush(stderr);
     char line[64];
     if (!fgets(line, sizeof line, stdin))
@@ -1212,7 +1212,7 @@ static int run_customer_list(struct cli *cli, int argc, char **argv)
         print_customers(cli, pages.items, pages.n, 1);
         if (next && remaining_more && !cli->json && !cli->csv) {
             fflush(stdout);
-            fprintf(stderr, "more than %u more (--all for every one); the next page:\n", remaining);
+            fprintf(stderr, _("more than %u more (--all for every one); the next page:\n"), remaining);
             cmd_customer_more(cli, ws.w, ws.n, next);
         } else if (next) {
             cli_page_more(cli, ws.w, ws.n, next, remaining);

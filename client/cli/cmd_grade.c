@@ -1032,7 +1032,7 @@ static int run_policy_set(struct cli *cli, int argc, char **argv)
                 cli_say("policy updated (%d value%s):\n", n, n == 1 ? "" : "s");
             /* what a forced change leaves contradicting the pool rules: said, never silent */
             for (size_t i = 0; i < resp->policy->n_warnings; i++)
-                fprintf(stderr, "kehu: warning: %s\n", resp->policy->warnings[i]);
+                fprintf(stderr, _("kehu: warning: %s\n"), resp->policy->warnings[i]);
             print_policy(cli, resp->policy, fv.keys, fv.n);
             kehu_response_free(resp);
         }

@@ -228,7 +228,7 @@ static int commit_import(struct cli *cli, uint64_t id, Kehu__V1__ImportResult *s
         sigpending(&pending);
         if (stop_signal || sigismember(&pending, SIGINT) || sigismember(&pending, SIGTERM) ||
             sigismember(&pending, SIGHUP))
-            fprintf(stderr, "kehu: interrupted too late: the import was already committed (%llu rows)\n",
+            fprintf(stderr, _("kehu: interrupted too late: the import was already committed (%llu rows)\n"),
                     (unsigned long long)staged->imported);
         restore_signals();
     }
@@ -455,7 +455,7 @@ static int run_customer_export(struct cli *cli, int argc, char **argv)
         partial_path[0] = 0;
         restore_signals();
         if (rc == CLI_OK)
-            fprintf(stderr, "exported %llu customers to %s\n", (unsigned long long)rows, output);
+            fprintf(stderr, _("exported %llu customers to %s\n"), (unsigned long long)rows, output);
     }
     return rc;
 }

@@ -347,7 +347,7 @@ static int run_org_move(struct cli *cli, int argc, char **argv)
 char *cmd_org_new_password(struct cli *cli, const char *username, int *rc)
 {
     char err[256], prompt[200];
-    snprintf(prompt, sizeof prompt, "New password for %s: ", username);
+    snprintf(prompt, sizeof prompt, _("New password for %s: "), username);
     char *pw = term_read_password(prompt, "KEHU_NEW_PASSWORD", err, sizeof err);
     if (!pw) {
         *rc = cli_error(cli, CLI_USAGE, "%s", err);
@@ -355,7 +355,7 @@ char *cmd_org_new_password(struct cli *cli, const char *username, int *rc)
     }
     if (!term_is_tty(STDIN_FILENO))
         return pw;
-    char *again = term_read_password("Repeat the password: ", "KEHU_NEW_PASSWORD", err, sizeof err);
+    char *again = term_read_password(_("Repeat the password: "), "KEHU_NEW_PASSWORD", err, sizeof err);
     if (!again) {
         term_free_secret(pw);
         *rc = cli_error(cli, CLI_USAGE, "%s", err);

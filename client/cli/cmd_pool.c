@@ -395,7 +395,7 @@ static int pool_rules_call(struct cli *cli, Kehu__V1__PoolRules *m)
                 resp->pool_rule_list->changed == 1 ? "" : "s");
     /* what a forced change leaves contradicting the service policy: said, never silent */
     for (size_t i = 0; i < resp->pool_rule_list->n_warnings; i++)
-        fprintf(stderr, "kehu: warning: %s\n", resp->pool_rule_list->warnings[i]);
+        fprintf(stderr, _("kehu: warning: %s\n"), resp->pool_rule_list->warnings[i]);
     print_pool_rules(cli, resp->pool_rule_list);
     kehu_response_free(resp);
     return CLI_OK;

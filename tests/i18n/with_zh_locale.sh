@@ -14,4 +14,7 @@ if [[ ! -e $dir/zh_CN.UTF-8/LC_CTYPE ]]; then
     mkdir -p "$dir"
     localedef -i zh_CN -c -f UTF-8 "$dir/zh_CN.UTF-8" || [[ -e $dir/zh_CN.UTF-8/LC_CTYPE ]]
 fi
+# glibc keeps the LOCPATH list it parsed until exit: not a leak of Kehu's
+here=$(cd "$(dirname "$0")" && pwd)
+export LSAN_OPTIONS="suppressions=$here/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 LOCPATH=$dir exec "$@"

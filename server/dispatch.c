@@ -181,11 +181,12 @@ void req_fail(struct req *r, Kehu__V1__Code code, const char *field, const char 
     else
         vsnprintf(msg, sizeof msg, tr(lang, fmt), ap);
     va_end(ap);
+    const char *text = lang != TR_EN ? tr_detail(&r->arena, lang, msg) : msg;
     /* a failed request answers nothing but its status */
     memset(&r->resp, 0, sizeof r->resp);
     kehu__v1__response__init(&r->resp);
     r->status.code = code;
-    r->status.message = arena_strdup(&r->arena, msg);
+    r->status.message = arena_strdup(&r->arena, text);
     r->status.field = arena_strdup(&r->arena, field ? field : "");
     req_reply(r);
 }

@@ -243,3 +243,28 @@ const char *tr_note(struct arena *a, int lang, const char *note)
     }
     return note;
 }
+
+/* The detail a check appends to a field's name ("the contact's name" "is
+ * too long", validate.c), translated where the message ends with it. */
+const char *tr_detail(struct arena *a, int lang, const char *msg)
+{
+    if (lang != TR_ZH || !msg)
+        return msg;
+    static const char *const starts[] = { "is ", "has ", "must ", "may ", "needs " };
+    for (const char *p = msg; *p; p++) {
+        if (p != msg && p[-1] != ' ' && (unsigned char)p[-1] < 0x80)
+            continue;
+        for (size_t i = 0; i < sizeof starts / sizeof starts[0]; i++) {
+            if (strncmp(p, starts[i], strlen(starts[i])) != 0)
+                continue;
+            const char *t = tr(lang, p);
+            if (t == p)
+                continue;
+            size_t keep = (size_t)(p - msg);
+            while (keep > 0 && msg[keep - 1] == ' ')
+                keep--; /* Chinese needs no space before it */
+            return arena_printf(a, "%.*s%s", (int)keep, msg, t);
+        }
+    }
+    return msg;
+}

@@ -23,6 +23,9 @@ const char *tr(int lang, const char *msgid);
  * (allocated in a); text itself when neither is known. */
 const char *tr_text(struct arena *a, int lang, const char *text);
 
+/* msg with the detail a check appended at its end (validate.c: "is too
+ * long") in lang. */
+const char *tr_detail(struct arena *a, int lang, const char *msg);
 /* A note or task title the system wrote (a churn warning's planned call, a
  * pool warning, a case's deadline task) in lang: such notes are stored in
  * one stable English form and worded for each reader when read. A note a

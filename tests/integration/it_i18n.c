@@ -140,6 +140,12 @@ static void test_paging_line(void **state)
     expect(kehu(ENV(ZH), ARGS("customer", "list", "--limit", "1")), 0, "还有 2 条（--all 显示全部）；下一页：");
     expect(kehu(NULL, ARGS("customer", "list", "--limit", "1")), 0, "2 more (--all for every one); the next page:");
     expect(kehu(ENV(ZH), ARGS("customer", "archive", "3")), 0, "已归档客户 3 王译三");
+    /* a field's check: the field and the check's detail both in Chinese */
+    expect(kehu(ENV(ZH), ARGS("customer", "add", "--name", "王译四", "--branch", "译分行", "--phone", "12")), 1,
+           "kehu: INVALID_ARGUMENT: ");
+    assert_non_null(strstr(it_kehu.err, "至少需要 5 位数字"));
+    expect(kehu(NULL, ARGS("customer", "add", "--name", "王译四", "--branch", "译分行", "--phone", "12")), 1,
+           "needs at least 5 digits");
 }
 
 static void slurp(const char *name, char *buf, size_t size)

@@ -66,6 +66,17 @@ static void test_sql_forms(void **state)
     assert_string_equal(tr_text(&a, TR_ZH, "something else entirely"), "something else entirely");
 }
 
+static void test_details(void **state)
+{
+    (void)state;
+    /* "the contact's name %s" translated, then the check's detail */
+    assert_string_equal(tr_detail(&a, TR_ZH, "联系人姓名is too long"), "联系人姓名太长");
+    assert_string_equal(tr_detail(&a, TR_ZH, "电话“12”needs at least 5 digits"), "电话“12”至少需要 5 位数字");
+    assert_string_equal(tr_detail(&a, TR_ZH, "date 2026-13-01 is not a real date"), "date 2026-13-01不是有效日期");
+    assert_string_equal(tr_detail(&a, TR_EN, "the contact's name is too long"), "the contact's name is too long");
+    assert_string_equal(tr_detail(&a, TR_ZH, "无关的消息"), "无关的消息");
+}
+
 static void test_notes(void **state)
 {
     (void)state;
@@ -84,6 +95,7 @@ int main(void)
         cmocka_unit_test(test_lang),
         cmocka_unit_test(test_formats),
         cmocka_unit_test(test_sql_forms),
+        cmocka_unit_test(test_details),
         cmocka_unit_test(test_notes),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

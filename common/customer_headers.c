@@ -87,3 +87,42 @@ const char *customer_header_field(const char *label)
             return customer_headers[i].field;
     return NULL;
 }
+
+/* An export's columns under their Chinese headers (the language of the
+ * client that asked for the export, docs/i18n.md). */
+static const struct customer_header export_labels[] = {
+    { "系统编号", "id" },           { "客户编号", "ext_ref" },     { "客户名称", "name" },
+    { "客户类型", "kind" },         { "性别", "gender" },          { "出生日期", "birth" },
+    { "证件号码", "id_number" },    { "电话", "phones" },          { "邮箱", "email" },
+    { "公司", "company" },          { "地址", "address" },         { "地区", "region" },
+    { "行业", "industry" },         { "规模", "size" },            { "职业", "occupation" },
+    { "客户来源", "source" },       { "标签", "tags" },            { "备注", "notes" },
+    { "客户经理", "owner" },        { "所属机构", "branch" },      { "建档日期", "since" },
+    { "状态", "status" },           { "交易额", "revenue" },       { "欠款余额", "balance" },
+    { "创建时间", "created_at" },   { "更新时间", "updated_at" },  { "版本", "version" },
+    { "最近联系", "last_contact" }, { "ABC等级", "grade_abc" },    { "交易量等级", "grade_volume" },
+    { "价值层级", "grade_value_tier" }, { "资产层级", "grade_asset_tier" }, { "生命周期", "grade_lifecycle" },
+    { "信用等级", "grade_credit" }, { "需求等级", "grade_needs" }, { "潜力等级", "grade_potential" },
+    { "影响力等级", "grade_influence" },
+};
+
+const char *customer_export_label_zh(const char *column)
+{
+    for (size_t i = 0; i < sizeof export_labels / sizeof export_labels[0]; i++)
+        if (strcmp(export_labels[i].field, column) == 0)
+            return export_labels[i].label;
+    return NULL;
+}
+
+const char *customer_export_column(const char *label)
+{
+    while (*label == ' ' || *label == '\t')
+        label++;
+    size_t n = strlen(label);
+    while (n > 0 && (label[n - 1] == ' ' || label[n - 1] == '\t'))
+        n--;
+    for (size_t i = 0; i < sizeof export_labels / sizeof export_labels[0]; i++)
+        if (strlen(export_labels[i].label) == n && strncmp(export_labels[i].label, label, n) == 0)
+            return export_labels[i].field;
+    return NULL;
+}

@@ -1,5 +1,7 @@
 #include "authz.h"
 
+#include "i18n.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -323,7 +325,7 @@ static Kehu__V1__Code customer_check(const struct principal *who, enum authz_act
         *why = b;
         return KEHU__V1__CODE__PERMISSION_DENIED;
     }
-    *why = "no such customer";
+    *why = N_("no such customer");
     return KEHU__V1__CODE__NOT_FOUND;
 }
 
@@ -381,7 +383,7 @@ static Kehu__V1__Code user_check(const struct principal *who, enum authz_action 
         return KEHU__V1__CODE__PERMISSION_DENIED;
     }
     if (t->user_id && t->user_id == who->user_id) {
-        *why = "you cannot do this to your own account";
+        *why = N_("you cannot do this to your own account");
         return KEHU__V1__CODE__PERMISSION_DENIED;
     }
     if (s.kind != SCOPE_ALL && t->role != KEHU__V1__ROLE__ACCOUNT_MANAGER && t->role != KEHU__V1__ROLE__SERVICE_AGENT) {
@@ -403,16 +405,16 @@ static Kehu__V1__Code pool_check(const struct principal *who, enum authz_action 
     int am = role == KEHU__V1__ROLE__ACCOUNT_MANAGER, bm = role == KEHU__V1__ROLE__BRANCH_MANAGER;
     int role_ok = act == ACT_POOL_READ ? admin || auditor || am || bm : act == ACT_POOL_CLAIM ? am || bm : admin || bm;
     if (!role_ok) {
-        *why = act == ACT_POOL_READ    ? "your role has no access to the pools"
-               : act == ACT_POOL_CLAIM ? "only account managers and branch managers claim from a pool"
-                                       : "only an admin or a branch manager manages pools and assignment rules";
+        *why = act == ACT_POOL_READ    ? N_("your role has no access to the pools")
+               : act == ACT_POOL_CLAIM ? N_("only account managers and branch managers claim from a pool")
+                                       : N_("only an admin or a branch manager manages pools and assignment rules");
         return KEHU__V1__CODE__PERMISSION_DENIED;
     }
     if (!t || admin || (auditor && act == ACT_POOL_READ))
         return KEHU__V1__CODE__OK;
     if (path_has(t->unit_path, t->path_len, who->branch_id ? who->branch_id : who->unit_id))
         return KEHU__V1__CODE__OK;
-    *why = "that pool belongs to another branch";
+    *why = N_("that pool belongs to another branch");
     return KEHU__V1__CODE__PERMISSION_DENIED;
 }
 
@@ -423,7 +425,7 @@ Kehu__V1__Code authz_check(const struct principal *who, enum authz_action act, c
     if (act == ACT_PUBLIC)
         return KEHU__V1__CODE__OK;
     if (!who || who->user_id == 0) {
-        *why = "log in first";
+        *why = N_("log in first");
         return KEHU__V1__CODE__UNAUTHENTICATED;
     }
     switch (act) {

@@ -77,6 +77,7 @@ struct conn {
     struct tls_conn *tls;     /* WIRE_TLS: its TLS state */
     int64_t cert_unit;        /* mutual TLS: logins are limited to this unit's subtree; 0 none */
     int stop_when_idle;       /* kehud is stopping: drain once nothing is in flight (conn_stop) */
+    int lang;                 /* the Hello's language: TR_ZH refusals in Chinese, 0 English (tr.h) */
 };
 
 /* The connection's stream of that kind, or NULL. */

@@ -11,6 +11,7 @@
 #include "log.h"
 #include "rpc.h"
 #include "server.h"
+#include "tr.h"
 #include "wire_check.h"
 
 /* Every RPC, one row each. Adding an RPC is one row here plus its handler. */
@@ -198,16 +199,23 @@ void req_reply_recorded(struct req *r, Kehu__V1__Response *resp)
 
 void req_fail(struct req *r, Kehu__V1__Code code, const char *field, const char *fmt, ...)
 {
+    /* in the client's language (tr.h): the format, or a message made
+     * elsewhere (an authorization's reason, a refusal raised in SQL) */
+    int lang = r->conn->lang;
     va_list ap;
     va_start(ap, fmt);
     char msg[1024];
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    if (lang != TR_EN && strcmp(fmt, "%s") == 0)
+        snprintf(msg, sizeof msg, "%s", tr_text(&r->arena, lang, va_arg(ap, const char *)));
+    else
+        vsnprintf(msg, sizeof msg, tr(lang, fmt), ap);
     va_end(ap);
+    const char *text = lang != TR_EN ? tr_detail(&r->arena, lang, msg) : msg;
     /* a failed request answers nothing but its status */
     memset(&r->resp, 0, sizeof r->resp);
     kehu__v1__response__init(&r->resp);
     r->status.code = code;
-    r->status.message = arena_strdup(&r->arena, msg);
+    r->status.message = arena_strdup(&r->arena, text);
     r->status.field = arena_strdup(&r->arena, field ? field : "");
     req_reply(r);
 }

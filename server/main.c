@@ -12,6 +12,7 @@
 #include "server.h"
 #include "setup.h"
 #include "wire.h"
+#include "tr.h"
 
 static void usage(FILE *out)
 {
@@ -131,5 +132,6 @@ int main(int argc, char **argv)
         return setup_demo(&cfg);
     if (strcmp(cmd, "reset-password") == 0)
         return setup_reset_password(&cfg, username);
+    tr_init(); /* refusals in each client's language */
     return server_run(&cfg);
 }

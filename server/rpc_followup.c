@@ -19,6 +19,7 @@
 #include "log.h"
 #include "page.h"
 #include "rpc.h"
+#include "tr.h"
 #include "server.h"
 #include "validate.h"
 #include "wire_check.h"
@@ -65,7 +66,7 @@ static Kehu__V1__Followup *followup_from_row(struct req *r, const struct db_resu
     f->due = rpc_col(r, res, stmt, row, 5);
     f->done_at_ms = db_get_i64(res, stmt, row, 6);
     f->outcome = rpc_col(r, res, stmt, row, 7);
-    f->note = rpc_col(r, res, stmt, row, 8);
+    f->note = (char *)tr_note(&r->arena, r->conn->lang, rpc_col(r, res, stmt, row, 8)); /* system notes in the reader's language */
     f->next = rpc_col(r, res, stmt, row, 9);
     f->owner = rpc_col(r, res, stmt, row, 10);
     f->created_at_ms = db_get_i64(res, stmt, row, 11);

@@ -23,11 +23,13 @@
 #include "conn.h"
 #include "csv.h"
 #include "customer_fields.h"
+#include "customer_headers.h"
 #include "db_copy.h"
 #include "grades.h"
 #include "log.h"
 #include "rpc.h"
 #include "server.h"
+#include "tr.h"
 #include "validate.h"
 
 #define IMPORT_MAX_CHUNK (512u * 1024)
@@ -256,6 +258,8 @@ static int map_header(struct import *im, const char *const *fields, const size_t
         const char *h = cell(im, fields, lens, n, i);
         if (i == 0 && (unsigned char)h[0] == 0xEF && (unsigned char)h[1] == 0xBB && (unsigned char)h[2] == 0xBF)
             h += 3; /* a second BOM some tools write */
+        if (im->kind == IMPORT_CUSTOMERS && customer_export_column(h))
+            h = customer_export_column(h); /* an export's Chinese header */
         int f = -1;
         if (im->kind == IMPORT_CUSTOMERS) {
             f = customer_field_from_header(h);
@@ -1342,10 +1346,17 @@ static void export_graded(const struct db_result *res, void *arg)
     int first = !m->filter || !m->filter->after || !*m->filter->after;
     if (first) {
         csv_writer_bom(&w);
-        for (size_t i = 0; i < sizeof export_header / sizeof export_header[0]; i++)
-            csv_writer_str(&w, export_header[i]);
-        for (int d = 0; d < N_GRADE_COLUMNS; d++)
-            csv_writer_str(&w, arena_printf(&r->arena, "grade_%s", grade_dimensions[d]));
+        /* the header in the client's language: an import reads both back */
+        int zh = r->conn->lang == TR_ZH;
+        for (size_t i = 0; i < sizeof export_header / sizeof export_header[0]; i++) {
+            const char *zh_label = zh ? customer_export_label_zh(export_header[i]) : NULL;
+            csv_writer_str(&w, zh_label ? zh_label : export_header[i]);
+        }
+        for (int d = 0; d < N_GRADE_COLUMNS; d++) {
+            const char *col = arena_printf(&r->arena, "grade_%s", grade_dimensions[d]);
+            const char *zh_label = zh ? customer_export_label_zh(col) : NULL;
+            csv_writer_str(&w, zh_label ? zh_label : col);
+        }
         csv_writer_end_record(&w);
     }
     for (uint32_t i = 0; i < shown; i++) {

@@ -8,6 +8,7 @@
 #include "log.h"
 #include "rpc.h"
 #include "server.h"
+#include "tr.h"
 
 /* ---- Hello */
 
@@ -24,6 +25,7 @@ static void hello(struct req *r)
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "hello", "Hello was already exchanged on this connection");
         return;
     }
+    c->lang = tr_lang(h->language);
     if (h->protocol_version != KEHU_PROTOCOL_VERSION) {
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "protocol_version",
                  "unsupported protocol version %u: this server speaks version %u", h->protocol_version,

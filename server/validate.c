@@ -1,5 +1,7 @@
 #include "validate.h"
 
+#include "i18n.h" /* N_: the details kehud words in the client's language (tr.c) */
+
 #include <ctype.h>
 #include <strings.h>
 #include <stdio.h>
@@ -65,7 +67,7 @@ const char *validate_phone(const char *in, char *out, size_t outsz)
     for (const unsigned char *p = (const unsigned char *)in; *p; p++) {
         if (isdigit(*p)) {
             if (n + 1 >= sizeof d)
-                return "is too long";
+                return N_("is too long");
             if (!in_group) {
                 last_group = n;
                 groups++;
@@ -89,14 +91,14 @@ const char *validate_phone(const char *in, char *out, size_t outsz)
             else if (*p == 0xE8)
                 p += 2;
         } else {
-            return "may hold only digits, a leading +, spaces, dashes, dots, parentheses and an extension (ext 801)";
+            return N_("may hold only digits, a leading +, spaces, dashes, dots, parentheses and an extension (ext 801)");
         }
     }
     if (marker && (n == ext_at || n - ext_at > 6))
-        return "has an extension that is not 1 to 6 digits";
+        return N_("has an extension that is not 1 to 6 digits");
     size_t main_n = marker ? ext_at : n;
     if (main_n < 5)
-        return "needs at least 5 digits";
+        return N_("needs at least 5 digits");
     const char *num = d;
     size_t len = main_n;
     int intl = plus;
@@ -115,10 +117,10 @@ const char *validate_phone(const char *in, char *out, size_t outsz)
             ok = mainland_mobile(num + 2, len - 2) || mainland_landline(national, len - 1) ||
                  service_number(num + 2, len - 2);
             if (!ok)
-                return "is not a mainland number after +86 (a mobile 1[3-9] and 9 digits, or an area code without"
-                       " its 0 and 7 or 8 digits)";
+                return N_("is not a mainland number after +86 (a mobile 1[3-9] and 9 digits, or an area code without"
+                          " its 0 and 7 or 8 digits)");
         } else if (len < 8 || len > 15 || num[0] == '0') {
-            return "is not an international number (+, a country code and 8 to 15 digits in all)";
+            return N_("is not an international number (+, a country code and 8 to 15 digits in all)");
         }
     } else {
         ok = mainland_number(num, len);
@@ -131,18 +133,18 @@ const char *validate_phone(const char *in, char *out, size_t outsz)
         }
         if (!ok) {
             if (num[0] == '1')
-                return "is not a mobile number (11 digits beginning 13 to 19)";
+                return N_("is not a mobile number (11 digits beginning 13 to 19)");
             if (num[0] == '0')
-                return "is not a landline number (an area code 0xx or 0xxx, then 7 or 8 digits)";
+                return N_("is not a landline number (an area code 0xx or 0xxx, then 7 or 8 digits)");
             if (len == 7 || len == 8)
-                return "needs its area code (0xx or 0xxx)";
-            return "is not a phone number (a mobile, a landline with its area code, or + and a country code)";
+                return N_("needs its area code (0xx or 0xxx)");
+            return N_("is not a phone number (a mobile, a landline with its area code, or + and a country code)");
         }
     }
     int w = snprintf(out, outsz, "%s%.*s%s%.*s", intl ? "+" : "", (int)len, num, marker ? "-" : "",
                      marker ? (int)(n - ext_at) : 0, marker ? d + ext_at : "");
     if (w < 0 || (size_t)w >= outsz)
-        return "is too long";
+        return N_("is too long");
     return NULL;
 }
 
@@ -151,15 +153,15 @@ const char *validate_email(const char *s)
     size_t n = strlen(s);
     const char *at = strchr(s, '@');
     if (n > 254)
-        return "is too long";
+        return N_("is too long");
     if (!at || at == s || strchr(at + 1, '@'))
-        return "is not an e-mail address (name@domain)";
+        return N_("is not an e-mail address (name@domain)");
     const char *dot = strrchr(at, '.');
     if (!dot || dot == at + 1 || dot[1] == 0)
-        return "is not an e-mail address (name@domain)";
+        return N_("is not an e-mail address (name@domain)");
     for (const char *p = s; *p; p++)
         if ((unsigned char)*p <= ' ' || *p == ',' || *p == ';' || *p == '<' || *p == '>')
-            return "must not contain spaces, commas or angle brackets";
+            return N_("must not contain spaces, commas or angle brackets");
     return NULL;
 }
 
@@ -180,15 +182,15 @@ const char *validate_date(const char *s)
 {
     static const int days[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
     if (strlen(s) != 10 || s[4] != '-' || s[7] != '-')
-        return "is not a date (YYYY-MM-DD)";
+        return N_("is not a date (YYYY-MM-DD)");
     for (int i = 0; i < 10; i++)
         if (i != 4 && i != 7 && !isdigit((unsigned char)s[i]))
-            return "is not a date (YYYY-MM-DD)";
+            return N_("is not a date (YYYY-MM-DD)");
     int y = atoi_n(s, 4), m = atoi_n(s + 5, 2), d = atoi_n(s + 8, 2);
     if (m < 1 || m > 12 || d < 1 || d > days[m - 1] + (m == 2 && leap(y)))
-        return "is not a real date";
+        return N_("is not a real date");
     if (y < 1900 || y > 2100)
-        return "must be between 1900 and 2100";
+        return N_("must be between 1900 and 2100");
     return NULL;
 }
 
@@ -230,18 +232,18 @@ static const char *resident_id(const char *id)
 {
     for (int i = 0; i < 17; i++)
         if (!isdigit((unsigned char)id[i]))
-            return "is not a resident ID number (17 digits and a check digit or X)";
+            return N_("is not a resident ID number (17 digits and a check digit or X)");
     if (!isdigit((unsigned char)id[17]) && id[17] != 'X')
-        return "is not a resident ID number (17 digits and a check digit or X)";
+        return N_("is not a resident ID number (17 digits and a check digit or X)");
     int p = atoi_n(id, 2);
     if (!(province_code(p) || (id[0] == '9' && province_code(atoi_n(id + 1, 2)))))
-        return "has a region code that does not exist (resident ID: the first digits are the province)";
+        return N_("has a region code that does not exist (resident ID: the first digits are the province)");
     char date[11];
     snprintf(date, sizeof date, "%.4s-%.2s-%.2s", id + 6, id + 10, id + 12);
     if (validate_birth(date))
-        return "has a birth date that is not real, in the future or before 1900 (resident ID: digits 7 to 14)";
+        return N_("has a birth date that is not real, in the future or before 1900 (resident ID: digits 7 to 14)");
     if (id[17] != id_check_char(id))
-        return "has a wrong check digit (18-digit resident ID)";
+        return N_("has a wrong check digit (18-digit resident ID)");
     return NULL;
 }
 
@@ -249,14 +251,14 @@ const char *validate_id_number(const char *in, char *out, size_t outsz)
 {
     size_t n = strlen(in);
     if (n < 5 || n > 30)
-        return "must have 5 to 30 characters";
+        return N_("must have 5 to 30 characters");
     if (n + 1 > outsz || outsz < 19)
-        return "is too long";
+        return N_("is too long");
     size_t digits = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char ch = (unsigned char)in[i];
         if (!isalnum(ch) && ch != '-')
-            return "may hold only letters, digits and dashes";
+            return N_("may hold only letters, digits and dashes");
         out[i] = (char)toupper(ch);
         digits += isdigit(ch) != 0;
     }
@@ -281,7 +283,7 @@ const char *validate_id_number(const char *in, char *out, size_t outsz)
         return NULL;
     }
     if (n != 18)
-        return "is not a resident ID number: it has 18 characters (or 15 digits for a first-generation card)";
+        return N_("is not a resident ID number: it has 18 characters (or 15 digits for a first-generation card)");
     return resident_id(out);
 }
 
@@ -299,14 +301,14 @@ static const char *check_text(const char *s, size_t max_chars, int multiline)
     if (n == 0)
         return NULL;
     if (isspace((unsigned char)s[0]) || isspace((unsigned char)s[n - 1]))
-        return "must not begin or end with spaces";
+        return N_("must not begin or end with spaces");
     for (const char *p = s; *p; p++) {
         unsigned char ch = (unsigned char)*p;
         if ((ch < 0x20 && !(multiline && (ch == '\n' || ch == '\t' || ch == '\r'))) || ch == 0x7f)
-            return "must not contain control characters";
+            return N_("must not contain control characters");
     }
     if (utf8_chars(s) > max_chars)
-        return "is too long";
+        return N_("is too long");
     return NULL;
 }
 
@@ -329,15 +331,15 @@ const char *validate_date_loose(const char *in, char out[11])
         y = y * 10 + (unsigned)(*p - '0');
     char sep = *p;
     if (ny != 4 || (sep != '-' && sep != '/' && sep != '.'))
-        return "is not a date (YYYY-MM-DD)";
+        return N_("is not a date (YYYY-MM-DD)");
     for (p++; isdigit((unsigned char)*p) && nm < 2; p++, nm++)
         m = m * 10 + (unsigned)(*p - '0');
     if (nm == 0 || *p != sep)
-        return "is not a date (YYYY-MM-DD)";
+        return N_("is not a date (YYYY-MM-DD)");
     for (p++; isdigit((unsigned char)*p) && nd < 2; p++, nd++)
         d = d * 10 + (unsigned)(*p - '0');
     if (nd == 0 || (*p && *p != ' ' && *p != 'T'))
-        return "is not a date (YYYY-MM-DD)";
+        return N_("is not a date (YYYY-MM-DD)");
     snprintf(out, 11, "%04u-%02u-%02u", y % 10000u, m % 100u, d % 100u);
     return validate_date(out);
 }
@@ -366,34 +368,34 @@ const char *validate_money(const char *in, int64_t *minor)
     for (; *p; p++) {
         if (isdigit((unsigned char)*p)) {
             if (n + 1 >= sizeof digits)
-                return "is too large";
+                return N_("is too large");
             digits[n++] = *p;
             seen_digit = 1;
             if (decimals >= 0 && ++decimals > 2)
-                return "has more than 2 decimals";
+                return N_("has more than 2 decimals");
         } else if (*p == '.' && decimals < 0 && seen_digit) {
             decimals = 0;
         } else if ((*p == ',' || *p == ' ') && decimals < 0 && seen_digit) {
             continue; /* thousands separators */
         } else {
-            return "is not an amount (like 1234.50)";
+            return N_("is not an amount (like 1234.50)");
         }
     }
     if (!seen_digit || decimals == 0)
-        return "is not an amount (like 1234.50)";
+        return N_("is not an amount (like 1234.50)");
     int64_t v = 0;
     for (size_t i = 0; i < n; i++) {
         if (v > (INT64_MAX - 9) / 10)
-            return "is too large";
+            return N_("is too large");
         v = v * 10 + (digits[i] - '0');
     }
     for (int k = decimals < 0 ? 0 : decimals; k < 2; k++) {
         if (v > INT64_MAX / 10)
-            return "is too large";
+            return N_("is too large");
         v *= 10;
     }
     if (v >= 1000000000000000LL)
-        return "is too large";
+        return N_("is too large");
     *minor = neg ? -v : v;
     return NULL;
 }
@@ -406,7 +408,7 @@ const char *validate_birth(const char *s)
     char today[11];
     validate_today(today);
     if (strcmp(s, today) > 0)
-        return "must not be in the future";
+        return N_("must not be in the future");
     return NULL;
 }
 

@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "i18n.h"
 #include "kehu.h"
 
 /* Exit codes of the CLI contract. */

@@ -241,12 +241,12 @@ static int run_access_explain(struct cli *cli, int argc, char **argv)
 }
 
 const struct cli_cmd cmd_access_table[] = {
-    { "perm show", "", "the permission matrix: what each role may do to which customers", 1, run_perm_show },
+    { "perm show", "", N_("the permission matrix: what each role may do to which customers"), 1, run_perm_show },
     { "perm set", "ROLE ACTION=SCOPE... [ROLE ACTION=SCOPE...]",
-      "change the matrix (admin); actions read|edit|reassign|override_grade|export|unmask|delete|log_contact|review_rate|review_final|review_credit|admin, "
-      "scopes none|own|team|branch|region|all",
+      N_("change the matrix (admin); actions read|edit|reassign|override_grade|export|unmask|delete|log_contact|review_rate|review_final|review_credit|admin, "
+      "scopes none|own|team|branch|region|all"),
       1, run_perm_set },
-    { "access explain", "USERNAME CUSTOMER_ID", "whether a user may read, edit, ... a customer, and which rule says so",
+    { "access explain", "USERNAME CUSTOMER_ID", N_("whether a user may read, edit, ... a customer, and which rule says so"),
       1, run_access_explain },
     { NULL, NULL, NULL, 0, NULL },
 };

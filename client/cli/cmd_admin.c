@@ -411,9 +411,9 @@ static int run_stats(struct cli *cli, int argc, char **argv)
 
 const struct cli_cmd cmd_admin_table[] = {
     { "admin backup", "FILE [--force]",
-      "a pg_dump archive of the whole database, checked by SHA-256 (admin; restore: scripts/restore)", 1,
+      N_("a pg_dump archive of the whole database, checked by SHA-256 (admin; restore: scripts/restore)"), 1,
       run_backup },
-    { "admin stats", "", "counts of customers, users, transactions, follow-ups, runs; database and kehud", 1,
+    { "admin stats", "", N_("counts of customers, users, transactions, follow-ups, runs; database and kehud"), 1,
       run_stats },
     { NULL, NULL, NULL, 0, NULL },
 };

@@ -542,17 +542,17 @@ static int run_user_cap(struct cli *cli, int argc, char **argv)
 
 const struct cli_cmd cmd_assign_table[] = {
     { "assign", "CUSTOMER_ID... | --from USERNAME | --filter FILTERS  --to USERNAME[,USERNAME...] --reason R [--dry-run]",
-      "move customers to other owners in one batch (several receivers: round robin within their caps; "
-      "FILTERS: --owner --branch --grade --status --tag --region --industry --source --created-from --created-to)",
+      N_("move customers to other owners in one batch (several receivers: round robin within their caps; "
+      "FILTERS: --owner --branch --grade --status --tag --region --industry --source --created-from --created-to)"),
       1, run_assign },
     { "assign undo", "BATCH_ID [--reason R] [--dry-run]",
-      "take a batch back (while none of its customers changed owner since)", 1, run_undo },
-    { "assign history", "CUSTOMER_ID [--limit N] [--after CURSOR] [--all]", "every owner a customer has had, and each move",
+      N_("take a batch back (while none of its customers changed owner since)"), 1, run_undo },
+    { "assign history", "CUSTOMER_ID [--limit N] [--after CURSOR] [--all]", N_("every owner a customer has had, and each move"),
       1, run_history },
-    { "assign policy show", "", "the reassignment policy (performance split of handovers across regions)", 1,
+    { "assign policy show", "", N_("the reassignment policy (performance split of handovers across regions)"), 1,
       run_policy_show },
-    { "assign policy set", "KEY=VALUE ...", "change reassignment policy values (admin)", 1, run_policy_set },
-    { "user cap", "USERNAME N|none", "how many customers a person may hold (reassignment respects it)", 1,
+    { "assign policy set", "KEY=VALUE ...", N_("change reassignment policy values (admin)"), 1, run_policy_set },
+    { "user cap", "USERNAME N|none", N_("how many customers a person may hold (reassignment respects it)"), 1,
       run_user_cap },
     { NULL, NULL, NULL, 0, NULL },
 };

@@ -406,7 +406,7 @@ static int run_audit_verify(struct cli *cli, int argc, char **argv)
         kehu_response_free(resp);
         return CLI_OK;
     }
-    fprintf(stderr, "kehu: audit verify: the audit trail is broken at seq %" PRId64 ": %s\n", bad_seq,
+    fprintf(stderr, _("kehu: audit verify: the audit trail is broken at seq %" PRId64 ": %s\n"), bad_seq,
             reason_text(reason));
     kehu_response_free(resp);
     return CLI_REFUSED;
@@ -415,11 +415,11 @@ static int run_audit_verify(struct cli *cli, int argc, char **argv)
 const struct cli_cmd cmd_audit_table[] = {
     { "audit list",
       "[--user U] [--customer ID] [--since TIME] [--until TIME] [--action RPC] [--limit N] [--after CURSOR] [--all]",
-      "who read or changed what, newest first (TIME: YYYY-MM-DD, YYYY-MM-DDTHH:MM UTC, or 15m, 2h, 7d ago)", 1,
+      N_("who read or changed what, newest first (TIME: YYYY-MM-DD, YYYY-MM-DDTHH:MM UTC, or 15m, 2h, 7d ago)"), 1,
       run_audit_list },
     { "audit verify", "[--full] [--head SEQ:HASH]",
-      "check the audit trail's hash chain from the last verified checkpoint, or whole with --full (exit 1 naming the"
-      " first edited or missing row)",
+      N_("check the audit trail's hash chain from the last verified checkpoint, or whole with --full (exit 1 naming the"
+      " first edited or missing row)"),
       1, run_audit_verify },
     { NULL, NULL, NULL, 0, NULL },
 };

@@ -359,7 +359,7 @@ static int list_or_queue(struct cli *cli, int argc, char **argv, int queue)
     print_cases(cli, resp->cases->cases, resp->cases->n_cases);
     if (*resp->cases->next_cursor) {
         if (!cli->json && !cli->csv)
-            fprintf(stderr, "%" PRId64 " more\n", resp->cases->remaining);
+            fprintf(stderr, _("%" PRId64 " more\n"), resp->cases->remaining);
         const char *words[] = { "case", queue ? "queue" : "list" };
         cmd_customer_more(cli, words, 2, resp->cases->next_cursor);
     }
@@ -597,7 +597,7 @@ static int run_cal_import(struct cli *cli, int argc, char **argv)
             days = realloc(days, (cap *= 2) * sizeof *days);
         kehu__v1__calendar_day__init(&days[n]);
         if (!kind || cmd_customer_check_date(cli, "day", day) || day_kind(cli, kind, &days[n].working)) {
-            fprintf(stderr, "kehu: line %d: expected DATE,holiday|workday[,NAME]\n", lineno);
+            fprintf(stderr, _("kehu: line %d: expected DATE,holiday|workday[,NAME]\n"), lineno);
             rc = CLI_USAGE;
             break;
         }
@@ -1372,60 +1372,60 @@ static int run_settings_flags(struct cli *cli, int argc, char **argv)
 const struct cli_cmd cmd_case_table[] = {
     { "case open",
       "CUSTOMER_ID --nature complaint|request --kind K --severity 1-4 --channel CH --title T [--note N] [--product P]",
-      "open a complaint or request on a customer (--product P: the product it is about)", 1, run_open },
-    { "case show", "ID", "a case with its history", 1, run_show },
-    { "case take", "ID [--note N]", "take a case from your team's queue", 1, run_act },
+      N_("open a complaint or request on a customer (--product P: the product it is about)"), 1, run_open },
+    { "case show", "ID", N_("a case with its history"), 1, run_show },
+    { "case take", "ID [--note N]", N_("take a case from your team's queue"), 1, run_act },
     { "case alerts", "[--limit N] [--after CURSOR]",
-      "service-quality early warnings: valid complaints about a product or a branch above the threshold or rising", 1,
+      N_("service-quality early warnings: valid complaints about a product or a branch above the threshold or rising"), 1,
       run_alerts },
-    { "case severity show", "", "the severity levels: names, definitions, targets in working hours", 1,
+    { "case severity show", "", N_("the severity levels: names, definitions, targets in working hours"), 1,
       run_settings_show },
     { "case severity set", "LEVEL [--name N] [--definition D] [--respond HOURS] [--resolve HOURS]",
-      "edit a severity level (admins)", 1, run_settings_flags },
-    { "case escalation show", "", "the escalation rules per nature and severity", 1, run_settings_show },
+      N_("edit a severity level (admins)"), 1, run_settings_flags },
+    { "case escalation show", "", N_("the escalation rules per nature and severity"), 1, run_settings_show },
     { "case escalation set", "NATURE SEVERITY [--warn-at 80%] [--warn notify|reassign|escalate] [--breach ACTION]",
-      "edit an escalation rule (admins)", 1, run_settings_flags },
-    { "case policy show", "", "the case policies (warning point, compensation approval, quality alerts)", 1,
+      N_("edit an escalation rule (admins)"), 1, run_settings_flags },
+    { "case policy show", "", N_("the case policies (warning point, compensation approval, quality alerts)"), 1,
       run_settings_show },
-    { "case policy set", "KEY=VALUE ...", "edit case policies (admins)", 1, run_settings_set },
-    { "case settings show", "", "every case setting: severity.*, escalation.*, survey.*, policy.*", 1,
+    { "case policy set", "KEY=VALUE ...", N_("edit case policies (admins)"), 1, run_settings_set },
+    { "case settings show", "", N_("every case setting: severity.*, escalation.*, survey.*, policy.*"), 1,
       run_settings_show },
-    { "case settings set", "KEY=VALUE ...", "edit any case settings at once, all or nothing (admins)", 1,
+    { "case settings set", "KEY=VALUE ...", N_("edit any case settings at once, all or nothing (admins)"), 1,
       run_settings_set },
-    { "survey rules show", "", "periodic survey sampling per grade", 1, run_settings_show },
+    { "survey rules show", "", N_("periodic survey sampling per grade"), 1, run_settings_show },
     { "survey rules set", "GRADE [--share 20%] [--every month|quarter|year]",
-      "edit a grade's periodic survey sampling (admins)", 1, run_settings_flags },
+      N_("edit a grade's periodic survey sampling (admins)"), 1, run_settings_flags },
     { "case list", "[--status S] [--mine] [--unit U] [--customer ID] [--limit N] [--after CURSOR]",
-      "cases of customers you may see, newest first", 1, run_list },
+      N_("cases of customers you may see, newest first"), 1, run_list },
     { "case queue", "[--limit N] [--after CURSOR]",
-      "your open cases and your teams' queues, by priority and deadline", 1, run_queue },
+      N_("your open cases and your teams' queues, by priority and deadline"), 1, run_queue },
     { "case assign", "ID --to USERNAME|owner | --queue TEAM",
-      "give a case to an agent, the customer's owner, or a team's queue", 1, run_act },
-    { "case start", "ID [--note N]", "start work on a case (its response)", 1, run_act },
-    { "case wait", "ID [--note N]", "wait on the customer: the clock pauses", 1, run_act },
-    { "case resume", "ID [--note N]", "the customer answered: the clock runs again", 1, run_act },
-    { "case approve", "ID --compensation AMOUNT", "approve compensation up to AMOUNT (branch managers)", 1, run_act },
+      N_("give a case to an agent, the customer's owner, or a team's queue"), 1, run_act },
+    { "case start", "ID [--note N]", N_("start work on a case (its response)"), 1, run_act },
+    { "case wait", "ID [--note N]", N_("wait on the customer: the clock pauses"), 1, run_act },
+    { "case resume", "ID [--note N]", N_("the customer answered: the clock runs again"), 1, run_act },
+    { "case approve", "ID --compensation AMOUNT", N_("approve compensation up to AMOUNT (branch managers)"), 1, run_act },
     { "case resolve", "ID --cause C --action A [--compensation AMOUNT --compensation-kind K]", "resolve a case", 1,
       run_act },
-    { "case close", "ID --satisfaction 1-5", "close a resolved case with the customer's satisfaction", 1, run_act },
-    { "case reopen", "ID --reason R", "reopen a resolved or closed case", 1, run_act },
-    { "case reclassify", "ID --nature N --kind K --reason R", "change a case's nature and kind", 1, run_act },
-    { "case comment", "ID --note N", "add a note to a case's history", 1, run_act },
-    { "calendar show", "[YEAR]", "holidays and make-up working days", 1, run_cal_show },
-    { "calendar set", "DATE holiday|workday [--name N]", "mark a day (admins)", 1, run_cal_set },
-    { "calendar import", "FILE.csv", "days from a CSV: DATE,holiday|workday[,NAME] (admins)", 1, run_cal_import },
-    { "hours show", "", "business hours per branch", 1, run_hours_show },
+    { "case close", "ID --satisfaction 1-5", N_("close a resolved case with the customer's satisfaction"), 1, run_act },
+    { "case reopen", "ID --reason R", N_("reopen a resolved or closed case"), 1, run_act },
+    { "case reclassify", "ID --nature N --kind K --reason R", N_("change a case's nature and kind"), 1, run_act },
+    { "case comment", "ID --note N", N_("add a note to a case's history"), 1, run_act },
+    { "calendar show", "[YEAR]", N_("holidays and make-up working days"), 1, run_cal_show },
+    { "calendar set", "DATE holiday|workday [--name N]", N_("mark a day (admins)"), 1, run_cal_set },
+    { "calendar import", "FILE.csv", N_("days from a CSV: DATE,holiday|workday[,NAME] (admins)"), 1, run_cal_import },
+    { "hours show", "", N_("business hours per branch"), 1, run_hours_show },
     { "hours set", "[--branch B] HH:MM-HH:MM [--lunch HH:MM-HH:MM] [--tz ZONE]",
-      "business hours of a branch, or the default (admins)", 1, run_hours_set },
-    { "survey send", "CUSTOMER_ID [--case ID]", "start a satisfaction survey (about a case, or periodic)", 1,
+      N_("business hours of a branch, or the default (admins)"), 1, run_hours_set },
+    { "survey send", "CUSTOMER_ID [--case ID]", N_("start a satisfaction survey (about a case, or periodic)"), 1,
       run_survey_send },
     { "survey record", "ID --score ASPECT=EXPECTED/PERCEIVED ...",
-      "record the answers: each aspect's expected and perceived score (1-5)", 1, run_survey_record },
+      N_("record the answers: each aspect's expected and perceived score (1-5)"), 1, run_survey_record },
     { "survey list", "[CUSTOMER_ID] [--pending] [--limit N] [--after CURSOR]",
-      "surveys and their satisfaction (perceived / expected): one customer's, or all you may see", 1,
+      N_("surveys and their satisfaction (perceived / expected): one customer's, or all you may see"), 1,
       run_survey_list },
     { "report cases", "[--unit UNIT] [--owner U] [--period 2026-10|2026-Q3|2026]",
-      "cases by nature, kind, severity, cause, product, channel, branch, handler; SLA attainment; working"
-      " times; compensation; repeat complainants; satisfaction; trend by week and month", 1, run_report },
+      N_("cases by nature, kind, severity, cause, product, channel, branch, handler; SLA attainment; working"
+      " times; compensation; repeat complainants; satisfaction; trend by week and month"), 1, run_report },
     { NULL, NULL, NULL, 0, NULL },
 };

@@ -475,15 +475,15 @@ static int run_txn_list(struct cli *cli, int argc, char **argv)
 
 const struct cli_cmd cmd_contact_table[] = {
     { "contact add", "CUSTOMER_ID --name N [--title T] [--phone P]... [--email E] [--key]",
-      "add a contact person to a customer (--key: a key decision maker)", 1, run_contact_add },
-    { "contact list", "CUSTOMER_ID [--limit N] [--after CURSOR] [--all]", "a customer's contacts", 1, run_contact_list },
-    { "contact edit", "CONTACT_ID --version V --set FIELD=VALUE...", "change a contact's fields", 1,
+      N_("add a contact person to a customer (--key: a key decision maker)"), 1, run_contact_add },
+    { "contact list", "CUSTOMER_ID [--limit N] [--after CURSOR] [--all]", N_("a customer's contacts"), 1, run_contact_list },
+    { "contact edit", "CONTACT_ID --version V --set FIELD=VALUE...", N_("change a contact's fields"), 1,
       run_contact_edit },
     { "txn add",
       "CUSTOMER_ID --amount AMOUNT [--date DATE] [--margin AMOUNT] [--product P] [--category C] [--channel CH] "
       "[--on-credit --due DATE]",
-      "record a transaction (a negative amount is a refund; on credit it adds to the balance owed)", 1, run_txn_add },
-    { "txn list", "CUSTOMER_ID [--limit N] [--after CURSOR] [--all]", "a customer's transactions", 1,
+      N_("record a transaction (a negative amount is a refund; on credit it adds to the balance owed)"), 1, run_txn_add },
+    { "txn list", "CUSTOMER_ID [--limit N] [--after CURSOR] [--all]", N_("a customer's transactions"), 1,
       run_txn_list },
     { NULL, NULL, NULL, 0, NULL },
 };

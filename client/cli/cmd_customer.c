@@ -454,7 +454,7 @@ static void print_result(struct cli *cli, Kehu__V1__Customer *c, enum result wha
     else if (what == MERGED)
         cli_say("merged into customer %" PRId64 " %s (version %" PRId64 ")\n", c->id, c->name, c->version);
     else
-        cli_say("%s customer %" PRId64 " %s\n", what == ADDED ? "added" : what == UNARCHIVED ? "unarchived" : "archived",
+        cli_say("%s customer %" PRId64 " %s\n", what == ADDED ? _("added") : what == UNARCHIVED ? _("unarchived") : _("archived"),
                 c->id, c->name);
 }
 
@@ -521,7 +521,7 @@ static int duplicates(struct cli *cli, Kehu__V1__Response *resp, const struct ke
             snprintf(msg, sizeof msg, "probable duplicate (%s)", m->reason);
         out_error(0, kehu_code_name(st->code), msg, NULL);
     }
-    fputs("kehu: use --force to create anyway\n", stderr);
+    fputs(_("kehu: use --force to create anyway\n"), stderr);
     if (cli->json) {
         struct json_w w;
         cmd_customer_json_error(&w, st);
@@ -902,7 +902,7 @@ static void print_merge_plan(FILE *f, const Kehu__V1__MergePlan *p)
 /* Asks on the terminal; 1 for yes. */
 static int confirm_merge(void)
 {
-    fputs("merge? [y/N] ", stderr);
+    fputs(_("merge? [y/N] "), stderr);
     fflush(stderr);
     char line[64];
     if (!fgets(line, sizeof line, stdin))
@@ -1212,7 +1212,7 @@ static int run_customer_list(struct cli *cli, int argc, char **argv)
         print_customers(cli, pages.items, pages.n, 1);
         if (next && remaining_more && !cli->json && !cli->csv) {
             fflush(stdout);
-            fprintf(stderr, "more than %u more (--all for every one); the next page:\n", remaining);
+            fprintf(stderr, _("more than %u more (--all for every one); the next page:\n"), remaining);
             cmd_customer_more(cli, ws.w, ws.n, next);
         } else if (next) {
             cli_page_more(cli, ws.w, ws.n, next, remaining);
@@ -1364,30 +1364,30 @@ const struct cli_cmd cmd_customer_table[] = {
     { "customer add",
       "--name NAME [--kind individual|corporate] [--phone P]... [--email E] [--id-number N] [--company C] "
       "[--gender male|female] [--birth DATE] [--tag T]... [--owner U] [--branch UNIT] [--force] [FIELD OPTIONS]",
-      "add a customer; a probable duplicate is refused unless --force. Field options: --address A, --region R, "
-      "--industry I, --size S, --occupation O, --source S, --notes N, --ext-ref REF, --since DATE",
+      N_("add a customer; a probable duplicate is refused unless --force. Field options: --address A, --region R, "
+      "--industry I, --size S, --occupation O, --source S, --notes N, --ext-ref REF, --since DATE"),
       1, run_customer_add },
-    { "customer show", "ID", "show a customer", 1, run_customer_show },
+    { "customer show", "ID", N_("show a customer"), 1, run_customer_show },
     { "customer edit", "ID [--version V] --set FIELD=VALUE... [--FIELD VALUE]...",
       edit_help, 1, run_customer_edit },
-    { "customer archive", "ID [--version V]", "archive a customer", 1, run_customer_archive },
-    { "customer unarchive", "ID [--version V]", "make an archived customer active again", 1,
+    { "customer archive", "ID [--version V]", N_("archive a customer"), 1, run_customer_archive },
+    { "customer unarchive", "ID [--version V]", N_("make an archived customer active again"), 1,
       run_customer_unarchive },
     { "customer merge", "KEEP_ID OTHER_ID [--dry-run] [--yes]",
-      "merge OTHER into KEEP: every contact, transaction, payment, asset snapshot, follow-up, document and history "
+      N_("merge OTHER into KEEP: every contact, transaction, payment, asset snapshot, follow-up, document and history "
       "row moves; --dry-run shows what would move and the fields KEEP takes over; on a terminal the plan is shown "
-      "and must be confirmed (--yes skips that; without a terminal nothing is asked); undo with customer unmerge",
+      "and must be confirmed (--yes skips that; without a terminal nothing is asked); undo with customer unmerge"),
       1, run_customer_merge },
     { "customer unmerge", "MERGE_ID|OTHER_ID",
-      "undo a merge while the kept customer is unchanged since: both customers and their rows as before", 1,
+      N_("undo a merge while the kept customer is unchanged since: both customers and their rows as before"), 1,
       run_customer_unmerge },
     { "customer list",
       "[--owner U] [--branch B] [--grade G] [--status S] [--tag T] [--region R] [--industry I] [--source S] "
       "[--created-from DATE] [--created-to DATE] [--sort name|created|last_contact|revenue] [--limit N] "
       "[--after CURSOR] [--all]",
-      "list customers, one page (or --all)", 1, run_customer_list },
-    { "customer search", "TEXT [--limit N]", "find customers by name, phone, ID number, ...", 1,
+      N_("list customers, one page (or --all)"), 1, run_customer_list },
+    { "customer search", "TEXT [--limit N]", N_("find customers by name, phone, ID number, ..."), 1,
       run_customer_search },
-    { "customer history", "ID [--limit N]", "a customer's changes, newest first", 1, run_customer_history },
+    { "customer history", "ID [--limit N]", N_("a customer's changes, newest first"), 1, run_customer_history },
     { NULL, NULL, NULL, 0, NULL },
 };

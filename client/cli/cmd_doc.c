@@ -537,11 +537,11 @@ static int run_list(struct cli *cli, int argc, char **argv)
 
 const struct cli_cmd cmd_doc_table[] = {
     { "doc put", "CUSTOMER_ID FILE [--name N] [--type MIME]",
-      "store a file with a customer (the type is guessed from the extension)", 1, run_put },
+      N_("store a file with a customer (the type is guessed from the extension)"), 1, run_put },
     { "doc get", "DOC_ID [--output FILE] [--force]",
-      "download a document (default: its name in the current directory; never overwrites without --force)", 1,
+      N_("download a document (default: its name in the current directory; never overwrites without --force)"), 1,
       run_get },
-    { "doc list", "CUSTOMER_ID [--limit N] [--after CURSOR] [--all]", "a customer's documents, newest first", 1,
+    { "doc list", "CUSTOMER_ID [--limit N] [--after CURSOR] [--all]", N_("a customer's documents, newest first"), 1,
       run_list },
     { NULL, NULL, NULL, 0, NULL },
 };

@@ -290,7 +290,7 @@ static int run_plan(struct cli *cli, int argc, char **argv)
     Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
     req.op_case = KEHU__V1__REQUEST__OP_FOLLOWUP_PLAN;
     req.followup_plan = &m;
-    return call_one(cli, &req, "planned");
+    return call_one(cli, &req, _("planned"));
 }
 
 static int run_log(struct cli *cli, int argc, char **argv)
@@ -325,7 +325,7 @@ static int run_log(struct cli *cli, int argc, char **argv)
     Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
     req.op_case = KEHU__V1__REQUEST__OP_FOLLOWUP_LOG;
     req.followup_log = &m;
-    return call_one(cli, &req, "logged");
+    return call_one(cli, &req, _("logged"));
 }
 
 /* The pages of one `followup due`, kept until printed. */
@@ -503,13 +503,13 @@ static int run_list(struct cli *cli, int argc, char **argv)
 
 const struct cli_cmd cmd_followup_table[] = {
     { "followup plan", "CUSTOMER_ID --kind visit|call|email|meeting|wechat|sms --due DATE [--note N] [--user U]",
-      "plan a follow-up (for the customer's owner unless --user)", 1, run_plan },
+      N_("plan a follow-up (for the customer's owner unless --user)"), 1, run_plan },
     { "followup log", "CUSTOMER_ID --kind K [--outcome O] [--note N] [--next DATE] [--at DATE]",
-      "record a contact that happened (completes the planned one; --next plans another)", 1, run_log },
+      N_("record a contact that happened (completes the planned one; --next plans another)"), 1, run_log },
     { "followup due", "[--user U] [--days N] [--limit N] [--after CURSOR] [--all]",
-      "follow-ups due within N days (default 7) and overdue ones, and the contacts the grade's service policy asks for",
+      N_("follow-ups due within N days (default 7) and overdue ones, and the contacts the grade's service policy asks for"),
       1, run_due },
-    { "followup list", "CUSTOMER_ID [--limit N] [--after CURSOR] [--all]", "a customer's follow-ups, newest first", 1,
+    { "followup list", "CUSTOMER_ID [--limit N] [--after CURSOR] [--all]", N_("a customer's follow-ups, newest first"), 1,
       run_list },
     { NULL, NULL, NULL, 0, NULL },
 };

@@ -1032,7 +1032,7 @@ static int run_policy_set(struct cli *cli, int argc, char **argv)
                 cli_say("policy updated (%d value%s):\n", n, n == 1 ? "" : "s");
             /* what a forced change leaves contradicting the pool rules: said, never silent */
             for (size_t i = 0; i < resp->policy->n_warnings; i++)
-                fprintf(stderr, "kehu: warning: %s\n", resp->policy->warnings[i]);
+                fprintf(stderr, _("kehu: warning: %s\n"), resp->policy->warnings[i]);
             print_policy(cli, resp->policy, fv.keys, fv.n);
             kehu_response_free(resp);
         }
@@ -1720,38 +1720,38 @@ static int run_report(struct cli *cli, int argc, char **argv)
 
 const struct cli_cmd cmd_grade_table[] = {
     { "grade run", "[--dry-run] [--as-of DATE [--live]] [--lifecycle]",
-      "grade every customer now (a branch manager: their branch); --as-of: as if today were DATE, a back-test that "
-      "keeps nothing unless --live (an admin closing a missed period); --lifecycle: lifecycle and churn warnings only",
+      N_("grade every customer now (a branch manager: their branch); --as-of: as if today were DATE, a back-test that "
+      "keeps nothing unless --live (an admin closing a missed period); --lifecycle: lifecycle and churn warnings only"),
       1, run_grade_run },
     { "grade show", "CUSTOMER_ID",
-      "a customer's grades, the figures behind them, history, overrides and credit assessments", 1,
+      N_("a customer's grades, the figures behind them, history, overrides and credit assessments"), 1,
       run_grade_show },
     { "grade override", "CUSTOMER_ID --dimension D (--grade G | --revoke) --reason R [--until DATE]",
-      "set a grade by hand (raising to A may need a branch manager's approval); --revoke ends the ones in force",
+      N_("set a grade by hand (raising to A may need a branch manager's approval); --revoke ends the ones in force"),
       1, run_grade_override },
-    { "grade approve", "OVERRIDE_ID [--reject]", "approve (or reject) a pending override", 1, run_grade_approve },
+    { "grade approve", "OVERRIDE_ID [--reject]", N_("approve (or reject) a pending override"), 1, run_grade_approve },
     { "grade overrides",
       "[--status pending|active|rejected|revoked|expired] [--customer ID] [--limit N] [--after CURSOR] [--all]",
-      "overrides (default: pending ones)", 1, run_grade_overrides },
+      N_("overrides (default: pending ones)"), 1, run_grade_overrides },
     { "grade assess", "CUSTOMER_ID --grade AAA|AA|A|BBB|BB|B|CCC|CC|C [--notes N] [--until DATE]",
-      "record a credit assessment (sets the credit grade until DATE, default a year on)", 1, run_grade_assess },
-    { "grade policy show", "", "the grading policy (thresholds, service levels) and the festival calendar", 1,
+      N_("record a credit assessment (sets the credit grade until DATE, default a year on)"), 1, run_grade_assess },
+    { "grade policy show", "", N_("the grading policy (thresholds, service levels) and the festival calendar"), 1,
       run_policy_show },
     { "grade policy set", "KEY=VALUE ... [--force]",
-      "change policy values (all or none are applied; a contact interval the pool's limits contradict is refused unless --force, then warned)",
+      N_("change policy values (all or none are applied; a contact interval the pool's limits contradict is refused unless --force, then warned)"),
       1, run_policy_set },
     { "care today", "[--user U] [--days N] [--date DATE] [--limit N] [--after CURSOR] [--all]",
-      "birthdays and festivals due for care (gift or greeting by grade), today or within N days", 1,
+      N_("birthdays and festivals due for care (gift or greeting by grade), today or within N days"), 1,
       run_care_today },
     { "churn list",
       "[--user U] [--status open|acknowledged|recovered|lost|closed|all] [--limit N] [--after CURSOR] [--all]",
-      "churn warnings by value at risk (default: open and acknowledged)", 1, run_churn_list },
-    { "churn ack", "WARNING_ID --plan TEXT", "acknowledge a churn warning with a win-back plan", 1, run_churn_ack },
+      N_("churn warnings by value at risk (default: open and acknowledged)"), 1, run_churn_list },
+    { "churn ack", "WARNING_ID --plan TEXT", N_("acknowledge a churn warning with a win-back plan"), 1, run_churn_ack },
     { "churn lost", "CUSTOMER_ID --reason dropped|needs_unmet|competitor_offer|lower_price|circumstances [--note N]",
-      "class a customer as lost (closes its warning, marks it churned)", 1, run_churn_lost },
+      N_("class a customer as lost (closes its warning, marks it churned)"), 1, run_churn_lost },
     { "report",
       "abc|tiers|lifecycle|churn [--unit UNIT] [--owner U] [--by branch|owner] [--top N] [--from-run ID] "
       "[--to-run ID]",
-      "grade distribution (Pareto), top customers, migration between runs, per branch or owner", 1, run_report },
+      N_("grade distribution (Pareto), top customers, migration between runs, per branch or owner"), 1, run_report },
     { NULL, NULL, NULL, 0, NULL },
 };

@@ -228,7 +228,7 @@ static int commit_import(struct cli *cli, uint64_t id, Kehu__V1__ImportResult *s
         sigpending(&pending);
         if (stop_signal || sigismember(&pending, SIGINT) || sigismember(&pending, SIGTERM) ||
             sigismember(&pending, SIGHUP))
-            fprintf(stderr, "kehu: interrupted too late: the import was already committed (%llu rows)\n",
+            fprintf(stderr, _("kehu: interrupted too late: the import was already committed (%llu rows)\n"),
                     (unsigned long long)staged->imported);
         restore_signals();
     }
@@ -455,24 +455,24 @@ static int run_customer_export(struct cli *cli, int argc, char **argv)
         partial_path[0] = 0;
         restore_signals();
         if (rc == CLI_OK)
-            fprintf(stderr, "exported %llu customers to %s\n", (unsigned long long)rows, output);
+            fprintf(stderr, _("exported %llu customers to %s\n"), (unsigned long long)rows, output);
     }
     return rc;
 }
 
 const struct cli_cmd cmd_import_table[] = {
     { "customer import", "FILE.csv [--dry-run] [--duplicates skip|create] [--branch UNIT] [--update]",
-      "import customers from CSV (UTF-8, GBK or UTF-16; Chinese or English headers); --update: rows matching a "
+      N_("import customers from CSV (UTF-8, GBK or UTF-16; Chinese or English headers); --update: rows matching a "
       "customer by id or ext_ref update it (only if still at the row's version, when the file has a version column), "
-      "as an edited customer export does; the other rows are new customers. Ctrl-C before the end imports nothing",
+      "as an edited customer export does; the other rows are new customers. Ctrl-C before the end imports nothing"),
       1, run_customer_import },
     { "customer export",
       "[--owner U] [--branch B] [--status S] [--tag T] [--region R] [--industry I] [--source S] "
       "[--created-from DATE] [--created-to DATE] [--sort S] [--output FILE]",
-      "export customers as CSV that Excel opens (UTF-8 with BOM), with their version and grades (grade_abc ...); "
-      "edit it and import it back with customer import --update",
+      N_("export customers as CSV that Excel opens (UTF-8 with BOM), with their version and grades (grade_abc ...); "
+      "edit it and import it back with customer import --update"),
       1, run_customer_export },
-    { "txn import", "FILE.csv [--dry-run]", "import transactions from CSV (customer, date, amount, ...)", 1,
+    { "txn import", "FILE.csv [--dry-run]", N_("import transactions from CSV (customer, date, amount, ...)"), 1,
       run_txn_import },
     { NULL, NULL, NULL, 0, NULL },
 };

@@ -347,7 +347,7 @@ static int run_org_move(struct cli *cli, int argc, char **argv)
 char *cmd_org_new_password(struct cli *cli, const char *username, int *rc)
 {
     char err[256], prompt[200];
-    snprintf(prompt, sizeof prompt, "New password for %s: ", username);
+    snprintf(prompt, sizeof prompt, _("New password for %s: "), username);
     char *pw = term_read_password(prompt, "KEHU_NEW_PASSWORD", err, sizeof err);
     if (!pw) {
         *rc = cli_error(cli, CLI_USAGE, "%s", err);
@@ -355,7 +355,7 @@ char *cmd_org_new_password(struct cli *cli, const char *username, int *rc)
     }
     if (!term_is_tty(STDIN_FILENO))
         return pw;
-    char *again = term_read_password("Repeat the password: ", "KEHU_NEW_PASSWORD", err, sizeof err);
+    char *again = term_read_password(_("Repeat the password: "), "KEHU_NEW_PASSWORD", err, sizeof err);
     if (!again) {
         term_free_secret(pw);
         *rc = cli_error(cli, CLI_USAGE, "%s", err);
@@ -593,20 +593,20 @@ static int run_user_reset_password(struct cli *cli, int argc, char **argv)
 }
 
 const struct cli_cmd cmd_org_table[] = {
-    { "org add", "NAME --kind region|branch|team --parent PARENT", "add an organisation unit", 1, run_org_add },
-    { "org list", "[--limit N] [--after CURSOR] [--all]", "the organisation tree, head office first", 1, run_org_list },
-    { "org rename", "UNIT NEW_NAME", "rename a unit (a unit is named by its id, path or name)", 1, run_org_rename },
-    { "org move", "UNIT --parent PARENT", "move a unit with everything under it", 1, run_org_move },
+    { "org add", "NAME --kind region|branch|team --parent PARENT", N_("add an organisation unit"), 1, run_org_add },
+    { "org list", "[--limit N] [--after CURSOR] [--all]", N_("the organisation tree, head office first"), 1, run_org_list },
+    { "org rename", "UNIT NEW_NAME", N_("rename a unit (a unit is named by its id, path or name)"), 1, run_org_rename },
+    { "org move", "UNIT --parent PARENT", N_("move a unit with everything under it"), 1, run_org_move },
     { "user add",
       "USERNAME --role admin|branch_manager|account_manager|service_agent|auditor|committee|finance --unit UNIT [--name DISPLAY]",
-      "add a user (asks for the password)", 1, run_user_add },
-    { "user list", "[--unit UNIT] [--role ROLE] [--limit N] [--after CURSOR] [--all]", "list users", 1, run_user_list },
-    { "user disable", "USERNAME", "disable a user's account", 1, run_user_disable },
-    { "user move", "USERNAME --unit UNIT", "move a user to another unit", 1, run_user_move },
-    { "user enable", "USERNAME", "enable a disabled account again", 1, run_user_enable },
+      N_("add a user (asks for the password)"), 1, run_user_add },
+    { "user list", "[--unit UNIT] [--role ROLE] [--limit N] [--after CURSOR] [--all]", N_("list users"), 1, run_user_list },
+    { "user disable", "USERNAME", N_("disable a user's account"), 1, run_user_disable },
+    { "user move", "USERNAME --unit UNIT", N_("move a user to another unit"), 1, run_user_move },
+    { "user enable", "USERNAME", N_("enable a disabled account again"), 1, run_user_enable },
     { "user set-role", "USERNAME admin|branch_manager|account_manager|service_agent|auditor|committee|finance",
-      "give a user another role (from their next request)", 1, run_user_set_role },
+      N_("give a user another role (from their next request)"), 1, run_user_set_role },
     { "user reset-password", "USERNAME",
-      "set a new password (asked for) that the user must change at the next login", 1, run_user_reset_password },
+      N_("set a new password (asked for) that the user must change at the next login"), 1, run_user_reset_password },
     { NULL, NULL, NULL, 0, NULL },
 };

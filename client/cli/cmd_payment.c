@@ -539,7 +539,7 @@ static int run_asset_add(struct cli *cli, int argc, char **argv)
     } else {
         char bal[OUT_MONEY_BUFSZ];
         out_money_format(a->balance_minor, bal, sizeof bal);
-        cli_say("%s asset snapshot %" PRId64 ": %s %s %s\n", a->replaced ? "replaced" : "recorded", a->id, a->date,
+        cli_say("%s asset snapshot %" PRId64 ": %s %s %s\n", a->replaced ? _("replaced") : _("recorded"), a->id, a->date,
                 a->product, bal);
     }
     kehu_response_free(resp);
@@ -609,7 +609,7 @@ static int parse_reverse(struct cli *cli, int argc, char **argv, const char *wha
         return rc;
     if (!*reason || !**reason)
         return cli_usage_error(cli, "--reason is required: say why the %s is reversed",
-                               strcmp(what, "TXN_ID") == 0 ? "transaction" : "payment");
+                               strcmp(what, "TXN_ID") == 0 ? _("transaction") : _("payment"));
     return CLI_OK;
 }
 
@@ -672,22 +672,22 @@ static int run_payment_reverse(struct cli *cli, int argc, char **argv)
 
 const struct cli_cmd cmd_payment_table[] = {
     { "txn reverse", "TXN_ID --reason R",
-      "correct a transaction: adds a row negating it, linked to it (money is never edited)", 1, run_txn_reverse },
+      N_("correct a transaction: adds a row negating it, linked to it (money is never edited)"), 1, run_txn_reverse },
     { "payment reverse", "PAYMENT_ID --reason R",
-      "correct a payment: adds a row negating it, linked to it (the balance owed goes back up)", 1,
+      N_("correct a payment: adds a row negating it, linked to it (the balance owed goes back up)"), 1,
       run_payment_reverse },
     { "payment add",
       "CUSTOMER_ID --amount AMOUNT [--date DATE] [--method cash|transfer|card|cheque|other] [--reference R] "
       "[--note N]",
-      "record a payment received (lowers the balance owed; more than owed leaves a credit)", 1, run_payment_add },
-    { "payment list", "CUSTOMER_ID [--limit N] [--after CURSOR] [--all]", "a customer's payments, newest first", 1,
+      N_("record a payment received (lowers the balance owed; more than owed leaves a credit)"), 1, run_payment_add },
+    { "payment list", "CUSTOMER_ID [--limit N] [--after CURSOR] [--all]", N_("a customer's payments, newest first"), 1,
       run_payment_list },
     { "arrears", "CUSTOMER_ID [--as-of DATE]",
-      "what a customer owes: balance, oldest unpaid due date, days overdue, share paid on time", 1, run_arrears },
+      N_("what a customer owes: balance, oldest unpaid due date, days overdue, share paid on time"), 1, run_arrears },
     { "asset add", "CUSTOMER_ID --balance AMOUNT [--date DATE] [--product P]",
-      "record a balance held on a day (deposit, wealth, fund, insurance, other or a name; replaces the same day's)", 1,
+      N_("record a balance held on a day (deposit, wealth, fund, insurance, other or a name; replaces the same day's)"), 1,
       run_asset_add },
     { "asset list", "CUSTOMER_ID [--limit N] [--after CURSOR] [--all]",
-      "a customer's asset snapshots, newest first, and the AUM today", 1, run_asset_list },
+      N_("a customer's asset snapshots, newest first, and the AUM today"), 1, run_asset_list },
     { NULL, NULL, NULL, 0, NULL },
 };

@@ -395,7 +395,7 @@ static int pool_rules_call(struct cli *cli, Kehu__V1__PoolRules *m)
                 resp->pool_rule_list->changed == 1 ? "" : "s");
     /* what a forced change leaves contradicting the service policy: said, never silent */
     for (size_t i = 0; i < resp->pool_rule_list->n_warnings; i++)
-        fprintf(stderr, "kehu: warning: %s\n", resp->pool_rule_list->warnings[i]);
+        fprintf(stderr, _("kehu: warning: %s\n"), resp->pool_rule_list->warnings[i]);
     print_pool_rules(cli, resp->pool_rule_list);
     kehu_response_free(resp);
     return CLI_OK;
@@ -895,26 +895,26 @@ static int run_assign_apply(struct cli *cli, int argc, char **argv)
 
 const struct cli_cmd cmd_pool_table[] = {
     { "pool list", "[--pool P] [--branch B] [--limit N] [--after CURSOR] [--all]",
-      "customers in the pools you may see (phones and ID numbers masked)", 1, run_list },
-    { "pool pools", "[--branch B]", "the pools you may see, with how many customers each holds", 1, run_pools },
-    { "pool add", "NAME --branch B", "a new pool in a branch (besides its default 公海)", 1, run_add },
-    { "pool claim", "CUSTOMER_ID", "take a customer from the pool (within the daily limit and your cap)", 1,
+      N_("customers in the pools you may see (phones and ID numbers masked)"), 1, run_list },
+    { "pool pools", "[--branch B]", N_("the pools you may see, with how many customers each holds"), 1, run_pools },
+    { "pool add", "NAME --branch B", N_("a new pool in a branch (besides its default 公海)"), 1, run_add },
+    { "pool claim", "CUSTOMER_ID", N_("take a customer from the pool (within the daily limit and your cap)"), 1,
       run_claim },
-    { "pool release", "CUSTOMER_ID --reason R [--pool P]", "give a customer back to the pool", 1, run_release },
-    { "pool rules show", "[--branch B]", "recycle limits, warnings, exemptions and claim limits per ABC grade", 1,
+    { "pool release", "CUSTOMER_ID --reason R [--pool P]", N_("give a customer back to the pool"), 1, run_release },
+    { "pool rules show", "[--branch B]", N_("recycle limits, warnings, exemptions and claim limits per ABC grade"), 1,
       run_rules_show },
     { "pool rules set", "[--branch B] [--force] GRADE.KEY=VALUE ...",
-      "change pool rules (GRADE A, B, C or *; all or none are applied)", 1, run_rules_set },
+      N_("change pool rules (GRADE A, B, C or *; all or none are applied)"), 1, run_rules_set },
     { "pool recycle", "[--dry-run [--limit N] [--after CURSOR] [--all]] [--as-of DATE]",
-      "run the recycle job now: warnings, then recycles (admin; a dry run names the customers, branch managers too)", 1,
+      N_("run the recycle job now: warnings, then recycles (admin; a dry run names the customers, branch managers too)"), 1,
       run_recycle },
-    { "pool log", "[CUSTOMER_ID] [--limit N] [--after CURSOR] [--all]", "recycles, releases, claims and warnings, newest first", 1, run_log },
-    { "assign rules show", "[--branch B]", "the ordered rules that route new customers without owner", 1,
+    { "pool log", "[CUSTOMER_ID] [--limit N] [--after CURSOR] [--all]", N_("recycles, releases, claims and warnings, newest first"), 1, run_log },
+    { "assign rules show", "[--branch B]", N_("the ordered rules that route new customers without owner"), 1,
       run_assign_show },
     { "assign rules set", "[--branch B] [RULE ...]",
-      "replace the branch's rules; RULE is region=R,industry=I,source=S,size=Z,grade=G,to=USER|team:TEAM", 1,
+      N_("replace the branch's rules; RULE is region=R,industry=I,source=S,size=Z,grade=G,to=USER|team:TEAM"), 1,
       run_assign_set },
-    { "assign rules apply", "[--branch B] [--dry-run]", "route the branch's existing customers without owner", 1,
+    { "assign rules apply", "[--branch B] [--dry-run]", N_("route the branch's existing customers without owner"), 1,
       run_assign_apply },
     { NULL, NULL, NULL, 0, NULL },
 };

@@ -28,7 +28,7 @@ static int login_username(struct cli *cli, int argc, char **argv, char *name, si
     }
     if (!term_is_tty(STDIN_FILENO))
         return cli_usage_error(cli, "no username: give USERNAME or set KEHU_USER");
-    fputs("Username: ", stderr);
+    fputs(_("Username: "), stderr);
     fflush(stderr);
     if (!fgets(name, (int)n, stdin)) {
         fputc('\n', stderr);
@@ -73,7 +73,7 @@ static int run_passwd(struct cli *cli, int argc, char **argv)
     if (rc || (rc = cli_connect(cli)))
         return rc;
     char err[256];
-    char *current = term_read_password("Current password: ", "KEHU_PASSWORD", err, sizeof err);
+    char *current = term_read_password(_("Current password: "), "KEHU_PASSWORD", err, sizeof err);
     if (!current)
         return cli_error(cli, CLI_USAGE, "%s", err);
     rc = change_password(cli, cli->user, current);
@@ -101,12 +101,12 @@ static int run_passwd(struct cli *cli, int argc, char **argv)
 static int login_must_change(struct cli *cli, const char *username, const char *current)
 {
     if (!term_is_tty(STDIN_FILENO) && !getenv("KEHU_NEW_PASSWORD")) {
-        fprintf(stderr, "kehu: the password of %s was reset: set a new one with `kehu passwd` before anything else\n",
+        fprintf(stderr, _("kehu: the password of %s was reset: set a new one with `kehu passwd` before anything else\n"),
                 username);
         return 1;
     }
     if (term_is_tty(STDIN_FILENO))
-        fprintf(stderr, "The password of %s was reset: choose a new one.\n", username);
+        fprintf(stderr, _("The password of %s was reset: choose a new one.\n"), username);
     int rc = change_password(cli, username, current);
     return rc ? -rc : 0;
 }
@@ -150,7 +150,7 @@ static int run_login(struct cli *cli, int argc, char **argv)
     if (rc || (rc = login_username(cli, argc, argv, name, sizeof name)))
         return rc;
     /* ask before connecting: the server need not wait while the user types */
-    char *password = term_read_password("Password: ", "KEHU_PASSWORD", err, sizeof err);
+    char *password = term_read_password(_("Password: "), "KEHU_PASSWORD", err, sizeof err);
     if (!password)
         return cli_error(cli, CLI_USAGE, "%s", err);
     rc = cli_connect(cli);
@@ -452,11 +452,11 @@ static int run_ping(struct cli *cli, int argc, char **argv)
 }
 
 const struct cli_cmd cmd_session_table[] = {
-    { "login", "[USERNAME]", "log in and keep the session", 0,
+    { "login", "[USERNAME]", N_("log in and keep the session"), 0,
       run_login },
-    { "logout", "", "end the session and forget it", 0, run_logout },
-    { "whoami", "", "show the logged-in user", 1, run_whoami },
-    { "passwd", "", "change your own password (asks for the current one, then the new one twice)", 1, run_passwd },
-    { "ping", "[--count N]", "check the server and its database", 0, run_ping },
+    { "logout", "", N_("end the session and forget it"), 0, run_logout },
+    { "whoami", "", N_("show the logged-in user"), 1, run_whoami },
+    { "passwd", "", N_("change your own password (asks for the current one, then the new one twice)"), 1, run_passwd },
+    { "ping", "[--count N]", N_("check the server and its database"), 0, run_ping },
     { NULL, NULL, NULL, 0, NULL },
 };

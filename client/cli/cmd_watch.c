@@ -186,12 +186,12 @@ static int run_watch(struct cli *cli, int argc, char **argv)
 
     catch_signals();
     if (sub.scope_case == KEHU__V1__SUBSCRIBE__SCOPE_CUSTOMER_ID)
-        fprintf(stderr, "watching customer %" PRId64, sub.customer_id);
+        fprintf(stderr, _("watching customer %" PRId64), sub.customer_id);
     else if (sub.scope_case == KEHU__V1__SUBSCRIBE__SCOPE_UNIT)
-        fprintf(stderr, "watching unit %s", sub.unit);
+        fprintf(stderr, _("watching unit %s"), sub.unit);
     else
-        fputs("watching my customers", stderr);
-    fprintf(stderr, " on %s (interrupt to stop)\n", cli->server);
+        fputs(_("watching my customers"), stderr);
+    fprintf(stderr, _(" on %s (interrupt to stop)\n"), cli->server);
     if (cli->csv) {
         cli_csv_row(stdout, CSV_COLS, csv_head);
         fflush(stdout);
@@ -220,6 +220,6 @@ static int run_watch(struct cli *cli, int argc, char **argv)
 
 const struct cli_cmd cmd_watch_table[] = {
     { "watch", "[--customer ID | --unit UNIT | --mine]",
-      "print changes as they happen, one line each, until interrupted (default --mine)", 1, run_watch },
+      N_("print changes as they happen, one line each, until interrupted (default --mine)"), 1, run_watch },
     { NULL, NULL, NULL, 0, NULL },
 };

@@ -26,7 +26,7 @@
 static int run_help(struct cli *cli, int argc, char **argv);
 
 static const struct cli_cmd main_table[] = {
-    { "help", "[COMMAND]", "all commands, or one command's usage", 0, run_help },
+    { "help", "[COMMAND]", N_("all commands, or one command's usage"), 0, run_help },
     { NULL, NULL, NULL, 0, NULL },
 };
 
@@ -91,8 +91,8 @@ static const struct option global_opts[] = {
 #define NGLOBAL (sizeof global_opts / sizeof global_opts[0] - 1)
 
 static const char global_usage[] =
-    "Global options (before or after the command words):\n"
-    "  --server HOST:PORT   the kehud to use (KEHU_SERVER, default " KEHU_DEFAULT_SERVER ")\n"
+    N_("Global options (before or after the command words):\n"
+    "  --server HOST:PORT   the kehud to use (KEHU_SERVER, default %s)\n"
     "  --json               one JSON document on stdout\n"
     "  --csv                lists as CSV on stdout\n"
     "  --timeout SECONDS    how long to wait for the server (default 30)\n"
@@ -101,18 +101,18 @@ static const char global_usage[] =
     "  --fingerprint SHA256 trust the server if its certificate has this SHA-256 (KEHU_FINGERPRINT)\n"
     "  --accept-new-server  trust a server not yet in known_servers without asking, and remember it\n"
     "  --cert FILE, --key FILE  a client certificate for mutual TLS (KEHU_CERT, KEHU_KEY)\n"
-    "  --help               usage\n";
+    "  --help               usage\n");
 
 static void print_cmd_usage(FILE *f, const struct cli_cmd *cmd)
 {
-    fprintf(f, "usage: kehu %s%s%s\n", cmd->words, *cmd->usage ? " " : "", cmd->usage);
+    fprintf(f, _("usage: kehu %s%s%s\n"), cmd->words, *cmd->usage ? " " : "", cmd->usage);
 }
 
 static void print_help(FILE *f)
 {
     size_t width = 0;
-    fputs("usage: kehu [--server HOST:PORT] [--json | --csv] [--timeout SECONDS] COMMAND ...\n"
-          "       kehu --version\n\nCommands:\n",
+    fputs(_("usage: kehu [--server HOST:PORT] [--json | --csv] [--timeout SECONDS] COMMAND ...\n"
+            "       kehu --version\n\nCommands:\n"),
           f);
     for (size_t t = 0; t < NTABLES; t++)
         for (const struct cli_cmd *c = tables[t]; c->words; c++) {
@@ -127,34 +127,34 @@ static void print_help(FILE *f)
             char line[256];
             snprintf(line, sizeof line, "%s%s%s", c->words, *c->usage ? " " : "", c->usage);
             if (strlen(line) > width)
-                fprintf(f, "  %s\n  %*s  %s\n", line, (int)width, "", c->summary);
+                fprintf(f, "  %s\n  %*s  %s\n", line, (int)width, "", _(c->summary));
             else
-                fprintf(f, "  %-*s  %s\n", (int)width, line, c->summary);
+                fprintf(f, "  %-*s  %s\n", (int)width, line, _(c->summary));
         }
     fputs("\n", f);
-    fputs(global_usage, f);
-    fputs("\nDates to come (--due, --next, --until): YYYY-MM-DD, today, tomorrow, +3d, +2w,\n"
-          "next-monday ... next-sunday (counted from today where kehu runs).\n",
+    fprintf(f, _(global_usage), KEHU_DEFAULT_SERVER);
+    fputs(_("\nDates to come (--due, --next, --until): YYYY-MM-DD, today, tomorrow, +3d, +2w,\n"
+            "next-monday ... next-sunday (counted from today where kehu runs).\n"),
           f);
-    fputs("\nConfiguration: $XDG_CONFIG_HOME/kehu/config (default ~/.config/kehu/config),\n"
+    fputs(_("\nConfiguration: $XDG_CONFIG_HOME/kehu/config (default ~/.config/kehu/config),\n"
           "optional: lines `server = HOST:PORT`, `format = json|csv|table`,\n"
           "`timeout = SECONDS`, `fingerprint = ...` (the server's TLS certificate);\n"
-          "the environment and the flags override it.\n",
+          "the environment and the flags override it.\n"),
           f);
-    fputs("\nEnvironment: KEHU_SERVER, KEHU_USER (login), KEHU_PASSWORD (login without a\n"
+    fputs(_("\nEnvironment: KEHU_SERVER, KEHU_USER (login), KEHU_PASSWORD (login without a\n"
           "terminal), KEHU_NEW_PASSWORD (user add without a terminal), XDG_CONFIG_HOME\n"
           "(sessions are kept in $XDG_CONFIG_HOME/kehu/sessions).\n"
           "\nExit codes: 0 ok, 1 refused by the server, 2 usage error, 3 cannot connect,\n"
-          "4 partly done.\n",
+          "4 partly done.\n"),
           f);
 }
 
 static void print_cmd_help(FILE *f, const struct cli_cmd *cmd)
 {
     print_cmd_usage(f, cmd);
-    fprintf(f, "\n%s%s.\n\n", cmd->summary,
-            cmd->needs_session ? " (needs a session: kehu login)" : "");
-    fputs(global_usage, f);
+    fprintf(f, "\n%s%s\n\n", _(cmd->summary),
+            cmd->needs_session ? _(" (needs a session: kehu login).") : _("."));
+    fprintf(f, _(global_usage), KEHU_DEFAULT_SERVER);
 }
 
 /* The usage lines of every command whose first word is word (f NULL: only
@@ -233,14 +233,14 @@ static int vusage_error(struct cli *cli, const char *fmt, va_list ap)
 {
     char msg[1024];
     int n = snprintf(msg, sizeof msg, "%s%s", cli->cmd ? cli->cmd->words : "", cli->cmd ? ": " : "");
-    vsnprintf(msg + n, sizeof msg - (size_t)n, fmt, ap);
+    vsnprintf(msg + n, sizeof msg - (size_t)n, _(fmt), ap);
     fflush(stdout);
     fprintf(stderr, "kehu: %s\n", msg);
     if (cli->cmd)
         print_cmd_usage(stderr, cli->cmd);
     else
-        fputs("usage: kehu [--server HOST:PORT] [--json | --csv] [--timeout SECONDS] COMMAND ...\n"
-              "Run 'kehu help' for the list of commands.\n",
+        fputs(_("usage: kehu [--server HOST:PORT] [--json | --csv] [--timeout SECONDS] COMMAND ...\n"
+                "Run 'kehu help' for the list of commands.\n"),
               stderr);
     usage_json(cli, msg);
     return CLI_USAGE;
@@ -261,7 +261,7 @@ int cli_error(struct cli *cli, int rc, const char *fmt, ...)
     int n = snprintf(msg, sizeof msg, "%s%s", cli->cmd ? cli->cmd->words : "", cli->cmd ? ": " : "");
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg + n, sizeof msg - (size_t)n, fmt, ap);
+    vsnprintf(msg + n, sizeof msg - (size_t)n, _(fmt), ap);
     va_end(ap);
     fflush(stdout);
     fprintf(stderr, "kehu: %s\n", msg);
@@ -486,7 +486,7 @@ static int resume_session(struct cli *cli, const char *token)
         return 0;
     /* expired or revoked: the token is of no use any more */
     if (code == KEHU__V1__CODE__UNAUTHENTICATED && store_del(cli->server) < 0)
-        fprintf(stderr, "kehu: cannot remove the stale session: %s\n", store_error());
+        fprintf(stderr, _("kehu: cannot remove the stale session: %s\n"), store_error());
     return cli_fail_status(cli, &st);
 }
 
@@ -501,9 +501,9 @@ int cli_connect(struct cli *cli)
         int r = store_get(cli->server, token, sizeof token, cli->user, sizeof cli->user);
         if (r != 0) {
             if (r < 0)
-                snprintf(msg, sizeof msg, "cannot read the session for %s: %s", cli->server, store_error());
+                snprintf(msg, sizeof msg, _("cannot read the session for %s: %s"), cli->server, store_error());
             else
-                snprintf(msg, sizeof msg, "not logged in to %s: run kehu login", cli->server);
+                snprintf(msg, sizeof msg, _("not logged in to %s: run kehu login"), cli->server);
             out_error(cli->json, kehu_code_name(KEHU__V1__CODE__UNAUTHENTICATED), msg, NULL);
             return CLI_REFUSED;
         }
@@ -604,18 +604,18 @@ static int unknown_command(struct cli *cli, int argc, char **argv)
     }
     char msg[300];
     if (group && (argc == 1 || argv[1][0] == '-'))
-        snprintf(msg, sizeof msg, "%s: missing subcommand", argv[0]);
+        snprintf(msg, sizeof msg, _("%s: missing subcommand"), argv[0]);
     else if (group)
-        snprintf(msg, sizeof msg, "unknown command '%s %s'", argv[0], argv[1]);
+        snprintf(msg, sizeof msg, _("unknown command '%s %s'"), argv[0], argv[1]);
     else
-        snprintf(msg, sizeof msg, "unknown command '%s'", argv[0]);
+        snprintf(msg, sizeof msg, _("unknown command '%s'"), argv[0]);
     fflush(stdout);
     fprintf(stderr, "kehu: %s\n", msg);
     usage_json(cli, msg);
     if (group)
         print_group(stderr, argv[0]);
     else
-        fputs("Run 'kehu help' for the list of commands.\n", stderr);
+        fputs(_("Run 'kehu help' for the list of commands.\n"), stderr);
     return CLI_USAGE;
 }
 
@@ -638,9 +638,9 @@ static int run_help(struct cli *cli, int argc, char **argv)
     if (argc == 1 && print_group(stdout, argv[0]))
         return CLI_OK;
     char msg[300];
-    snprintf(msg, sizeof msg, "help: unknown command '%s'", argv[0]);
+    snprintf(msg, sizeof msg, _("help: unknown command '%s'"), argv[0]);
     fprintf(stderr, "kehu: %s\n", msg);
-    fputs("Run 'kehu help' for the list of commands.\n", stderr);
+    fputs(_("Run 'kehu help' for the list of commands.\n"), stderr);
     usage_json(cli, msg);
     return CLI_USAGE;
 }
@@ -688,7 +688,7 @@ int main(int argc, char **argv)
 {
     static struct cli cli;
 
-    setlocale(LC_ALL, "");
+    kehu_i18n_init(argv[0]); /* the locale, and the catalogue even where it is not installed */
     cli.timeout_ms = KEHU_DEFAULT_TIMEOUT_MS;
     int csv_seen = 0;
     for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
@@ -729,8 +729,8 @@ int main(int argc, char **argv)
     cli.tls.key_file = getenv("KEHU_KEY");
     if (set_server(&cli, env) < 0) {
         char msg[300];
-        snprintf(msg, sizeof msg, "%s: expected HOST:PORT, not '%.200s'",
-                 getenv("KEHU_SERVER") && *getenv("KEHU_SERVER") ? "KEHU_SERVER" : "server in the configuration file",
+        snprintf(msg, sizeof msg, _("%s: expected HOST:PORT, not '%.200s'"),
+                 getenv("KEHU_SERVER") && *getenv("KEHU_SERVER") ? "KEHU_SERVER" : _("server in the configuration file"),
                  env);
         fprintf(stderr, "kehu: %s\n", msg);
         usage_json(&cli, msg);
@@ -742,9 +742,9 @@ int main(int argc, char **argv)
     argc -= optind;
     argv += optind;
     if (argc == 0) {
-        fputs("kehu: no command given\n", stderr);
+        fprintf(stderr, "kehu: %s\n", _("no command given"));
         print_help(stderr);
-        usage_json(&cli, "no command given");
+        usage_json(&cli, _("no command given"));
         return CLI_USAGE;
     }
 
@@ -766,7 +766,7 @@ int main(int argc, char **argv)
     if (cli.client)
         kehu_close(cli.client);
     if (fflush(stdout) != 0 || ferror(stdout)) {
-        fprintf(stderr, "kehu: cannot write the output: %s\n", strerror(errno));
+        fprintf(stderr, _("kehu: cannot write the output: %s\n"), strerror(errno));
         if (rc == CLI_OK)
             rc = CLI_REFUSED;
     }

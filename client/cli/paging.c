@@ -17,7 +17,9 @@ void cli_page_more(struct cli *cli, const char *const *words, size_t n, const ch
         return;
     }
     fflush(stdout);
-    fprintf(stderr, "%u more (--all for every one); the next page:\n", remaining);
+    fprintf(stderr, P_("%u more (--all for every one); the next page:\n",
+                       "%u more (--all for every one); the next page:\n", remaining),
+            remaining);
     cmd_customer_more(cli, words, n, cursor);
 }
 

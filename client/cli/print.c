@@ -92,9 +92,10 @@ static void put_clean(FILE *f, const char *s, size_t n)
 void cli_say(const char *fmt, ...)
 {
     va_list ap, ap2;
+    const char *tfmt = _(fmt); /* in the user's language (po/) */
     va_start(ap, fmt);
     va_copy(ap2, ap);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    int n = vsnprintf(NULL, 0, tfmt, ap);
     va_end(ap);
     if (n < 0) {
         va_end(ap2);
@@ -102,7 +103,7 @@ void cli_say(const char *fmt, ...)
     }
     size_t len = (size_t)n;
     char *s = out_xmalloc(len + 1);
-    vsnprintf(s, len + 1, fmt, ap2);
+    vsnprintf(s, len + 1, tfmt, ap2);
     va_end(ap2);
     int nl = len > 0 && s[len - 1] == '\n';
     put_clean(stdout, s, len - (size_t)nl);
@@ -139,7 +140,7 @@ int cli_fail_status(struct cli *cli, const struct kehu_status *st)
         out_error(cli->json, name ? name : "UNKNOWN", st->message, st->field);
         return CLI_REFUSED;
     }
-    const char *msg = st->code == KEHU_TRANSPORT && st->message[0] ? st->message : "no reply from the server";
+    const char *msg = st->code == KEHU_TRANSPORT && st->message[0] ? st->message : _("no reply from the server");
     fflush(stdout);
     fputs("kehu: ", stderr);
     put_clean(stderr, msg, strlen(msg));
@@ -152,7 +153,7 @@ int cli_fail_status(struct cli *cli, const struct kehu_status *st)
 int cli_bad_reply(struct cli *cli, Kehu__V1__Response *resp)
 {
     struct kehu_status st = { .code = KEHU_TRANSPORT };
-    snprintf(st.message, sizeof st.message, "%s sent an unexpected reply (result %d)", cli->server,
+    snprintf(st.message, sizeof st.message, _("%s sent an unexpected reply (result %d)"), cli->server,
              resp ? (int)resp->result_case : -1);
     kehu_response_free(resp);
     return cli_fail_status(cli, &st);

@@ -1,5 +1,6 @@
 /* libkehu: a blocking, poll(2)-driven client for the Kehu wire protocol. */
 #include "kehu.h"
+#include "i18n.h"
 
 #include <errno.h>
 #include <netdb.h>
@@ -1013,6 +1014,7 @@ static int handshake(kehu_client *c, struct kehu_status *st)
     Kehu__V1__Hello hello = KEHU__V1__HELLO__INIT;
     hello.protocol_version = KEHU_PROTOCOL_VERSION;
     hello.client = "libkehu " KEHU_VERSION;
+    hello.language = (char *)kehu_i18n_lang(); /* refusals come back in the client's language */
     Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
     req.op_case = KEHU__V1__REQUEST__OP_HELLO;
     req.hello = &hello;

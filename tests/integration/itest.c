@@ -340,6 +340,12 @@ _Noreturn void it_cli_exec(const struct it_cli *c, const char *const *env, const
     setenv("KEHU_SERVER", it_server(), 1);
     unsetenv("KEHU_PASSWORD");
     unsetenv("KEHU_NEW_PASSWORD");
+    /* English unless the test names a language (LANG=zh_CN.UTF-8), whatever
+     * the locale the tests run in */
+    unsetenv("LC_ALL");
+    unsetenv("LC_MESSAGES");
+    unsetenv("LANGUAGE");
+    setenv("LANG", "C", 1);
     for (int i = 0; env && env[i]; i++)
         putenv((char *)env[i]);
     const char *argv[64] = { KEHU_BIN };

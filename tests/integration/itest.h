@@ -71,7 +71,8 @@ int it_cli_open(struct it_cli *c);
 /* Removes the directory and all in it. */
 void it_cli_close(struct it_cli *c);
 /* In a child process only: the test's server and token store
- * (KEHU_PASSWORD and KEHU_NEW_PASSWORD unset), then the extra environment
+ * (KEHU_PASSWORD and KEHU_NEW_PASSWORD unset; LANG=C, LC_ALL, LC_MESSAGES
+ * and LANGUAGE unset, so English), then the extra environment
  * ("NAME=value", NULL-terminated, may be NULL), cwd c->dir, and exec of kehu
  * with args (NULL-terminated). Never returns. */
 _Noreturn void it_cli_exec(const struct it_cli *c, const char *const *env, const char *const *args);

@@ -348,13 +348,16 @@ static struct db_stmt due_stmt = DB_STMT(
     "  WHERE f.owner_id = $1 AND f.status = 'planned' AND f.due <= $2::date + $3::int"
     "  AND c.merged_into IS NULL AND c.status <> 'archived' AND" RPC_SCOPE_SQL(4, 5)
     " UNION ALL"
-    " SELECT 0, c.id, c.name, d.kind, 'policy', d.due::text, 0, '', '', '', coalesce(u.username, ''), 0, '',"
-    "  1, coalesce(grade_of(c.id, 'abc'), 'C'), coalesce(d.last::text, ''), greatest($2::date - d.due, 0),"
+    " SELECT 0, c.id, c.name, d.kind, 'policy', d.due::text, 0, '', '', '', coalesce(u.username, ''), 0, d.by,"
+    "  1, d.level, coalesce(d.last::text, ''), greatest($2::date - d.due, 0),"
     "  d.due, c.id, 'p' || d.kind"
     "  FROM customer c CROSS JOIN LATERAL customer_contacts_due(c.id) d LEFT JOIN app_user u ON u.id = c.owner_id"
-    "  WHERE c.owner_id = $1 AND d.due <= $2::date + $3::int" DUE_SCOPE
+    /* the contacts that fall to the person: as owner, or by the role the service policy names (sql/0024) */
+    "  WHERE (c.owner_id = $1 OR c.id IN (SELECT service_contact_customers($1)))"
+    "  AND $1 = ANY (d.people) AND d.due <= $2::date + $3::int" DUE_SCOPE
     " UNION ALL"
-    " SELECT 0, c.id, c.name, 'owner', 'policy', '', 0, '', '', '', '', 0, '', 1, 'A', '', 0, '-infinity'::date,"
+    " SELECT 0, c.id, c.name, 'owner', 'policy', '', 0, '', '', '', '', 0, 'branch_manager', 1, 'A', '', 0,"
+    "  '-infinity'::date,"
     "  c.id, 'powner'"
     "  FROM customer_grade g JOIN customer c ON c.id = g.customer_id"
     "  WHERE $6 AND c.owner_id IS NULL AND (SELECT s.dedicated FROM grade_service('A') s)"
@@ -395,6 +398,7 @@ static void due_done(const struct db_result *res, void *arg)
         d->grade = rpc_col(r, res, 0, i, DUE_COL_SRC + 1);
         d->last = rpc_col(r, res, 0, i, DUE_COL_SRC + 2);
         d->overdue_days = (int32_t)db_get_i64(res, 0, i, DUE_COL_SRC + 3);
+        d->by = rpc_col(r, res, 0, i, 12);
         list->contacts_due[list->n_contacts_due++] = d;
     }
     r->resp.result_case = KEHU__V1__RESPONSE__RESULT_FOLLOWUPS;

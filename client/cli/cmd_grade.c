@@ -741,7 +741,10 @@ static void json_grade_show(const Kehu__V1__CustomerGrades *g)
     json_kopt(&w, "last_purchase", g->last_purchase);
     json_kopt(&w, "next_contact_due", g->next_contact_due);
     json_kstr(&w, "service", g->service);
+    json_kopt(&w, "service_level", g->service_level);
+    json_kopt(&w, "service_reason", g->service_reason);
     json_kopt(&w, "abc_note", g->abc_note);
+    json_kopt(&w, "volume_note", g->volume_note);
     json_key(&w, "history");
     json_begin_array(&w);
     for (size_t i = 0; i < g->n_history; i++) {
@@ -817,9 +820,13 @@ static void human_grade_show(const Kehu__V1__CustomerGrades *g)
     out_kv_add(kv, "since", or_dash(g->relationship_since));
     out_kv_add(kv, "last purchase", or_dash(g->last_purchase));
     out_kv_add(kv, "next contact due", or_dash(g->next_contact_due));
+    if (*g->service_level)
+        out_kv_add(kv, "service level", g->service_reason);
     out_kv_add(kv, "service", or_dash(g->service));
     if (*g->abc_note)
         out_kv_add(kv, "abc", g->abc_note);
+    if (*g->volume_note)
+        out_kv_add(kv, "volume", g->volume_note);
     out_kv_print(kv, stdout);
     out_kv_free(kv);
 

@@ -375,6 +375,7 @@ struct policy {
     int recent_days, drop_bp, baseline_days, min_baseline;
     int cycle_months, cycle_min, cycle_silent10, cycle_churned10; /* the purchase cycle; factors × 10 */
     int credit_floor; /* position of abc.credit_floor among the credit grades (1 AAA ... 9 C); 100 none */
+    int vol_floor;    /* position of volume.credit_floor: credit below it lowers the four-level grade one level */
 };
 
 /* the defaults of docs/grading.md */
@@ -391,6 +392,7 @@ static struct policy pol = {
     .recent_days = 90, .drop_bp = 5000, .baseline_days = 365, .min_baseline = 3,
     .cycle_months = 24, .cycle_min = 4, .cycle_silent10 = 20, .cycle_churned10 = 40,
     .credit_floor = 6, /* B */
+    .vol_floor = 5,    /* BB (volume.basis is set to fixed: the amounts above) */
 };
 
 /* ---------------------------------------------------------------- the model */
@@ -745,6 +747,25 @@ static void model_eval(const struct policy *p, int D, struct expect *e)
                 set(&e[i], D_ABC, "B");
                 size_t len = strlen(e[i].why[D_ABC]);
                 snprintf(e[i].why[D_ABC] + len, sizeof e[i].why[D_ABC] - len, "; held at B by credit %s", credit);
+            }
+    }
+    /* the four-level grade: the sales grade, one lower for effective credit below volume.credit_floor
+     * (influence is medium throughout) */
+    for (int i = 0; i < ncs; i++) {
+        if (!e[i].graded)
+            continue;
+        const char *credit = ovr_grade_at(i, D_CREDIT, D);
+        if (!credit)
+            credit = e[i].g[D_CREDIT];
+        for (int k = 0; k < 9; k++)
+            if (!strcmp(credit, credits[k]) && k + 1 > p->vol_floor) {
+                static const char *const lower[] = { "B", "C", "D", "D" };
+                const char *v = e[i].g[D_VOLUME];
+                int at = v[0] >= 'A' && v[0] <= 'D' ? v[0] - 'A' : 3;
+                set(&e[i], D_VOLUME, lower[at]);
+                size_t len = strlen(e[i].why[D_VOLUME]);
+                snprintf(e[i].why[D_VOLUME] + len, sizeof e[i].why[D_VOLUME] - len, "; one lower for credit %s",
+                         credit);
             }
     }
     for (int i = 0; i < ncs; i++)
@@ -2180,6 +2201,8 @@ static void test_dry_run_first(void **state)
     (void)state;
     assert_non_null(st);
     phase_begin();
+    /* the fixed volume thresholds the model knows (the default takes quantiles of the base) */
+    policy_set("volume.basis", "fixed");
     struct run_exp re;
     run_expect(&re, "R0 dry run", 0, D1);
     r0 = grade_run(1, D1, "full");

@@ -844,54 +844,88 @@ RETURNS TABLE (visit_by text, call_by text, leader_days integer, leader_by text)
       FROM grade_policy WHERE key LIKE 'service.' || g || '.%'
 $$;
 
--- The people a contact by `who` (owner, branch_manager, team:NAME) falls
--- to for a customer of `branch` owned by `owner`: the branch managers of
--- the branch (or above it), the members of the team; the owner when there
--- is nobody of the kind.
-CREATE FUNCTION service_contact_people(who text, branch bigint, owner bigint) RETURNS bigint[] LANGUAGE sql STABLE AS $$
-    SELECT coalesce(nullif(CASE
-               WHEN who = 'branch_manager' THEN
-                   ARRAY(SELECT u.id FROM app_user u JOIN org_unit b ON b.id = branch
-                          WHERE u.role = 'branch_manager' AND u.disabled_at IS NULL AND b.path @> ARRAY[u.unit_id])
-               WHEN who LIKE 'team:%' THEN
-                   ARRAY(SELECT u.id FROM app_user u JOIN org_unit t ON t.id = u.unit_id
-                          WHERE t.kind = 'team' AND lower(t.name) = lower(substr(who, 6)) AND u.disabled_at IS NULL
-                            AND (t.branch_id IS NULL OR t.branch_id = branch))
-           END, '{}'), CASE WHEN owner IS NULL THEN '{}'::bigint[] ELSE ARRAY[owner] END)
+
+-- The contacts the service level asks for, for the customers ids (one
+-- set-based pass, for due lists over thousands of customers): the next
+-- visit (visit_days after the last visit done, or after the relationship
+-- began), the next contact of any kind (call_days after the last one), and
+-- the leader's contact (leader_days after the last contact made by one of
+-- the people it falls to), each with who makes it (by: owner,
+-- branch_manager, team:NAME), the people that is, and the service level.
+CREATE FUNCTION service_contacts(ids bigint[])
+RETURNS TABLE (customer_id bigint, kind text, due date, last date, by text, people bigint[], level text)
+LANGUAGE sql STABLE AS $$
+    WITH pol AS MATERIALIZED (
+        SELECT l.g, s.visit_days, s.call_days, r.visit_by, r.call_by, r.leader_days, r.leader_by
+          FROM unnest(ARRAY['A', 'B', 'C']) l(g)
+         CROSS JOIN LATERAL grade_service(l.g) s CROSS JOIN LATERAL grade_service_roles(l.g) r
+    ), lvl AS MATERIALIZED (
+        SELECT grade_policy_text('service.level') = 'abc' AS abc_only, grade_policy_text('service.tier_vip') AS vip,
+               grade_policy_text('service.tier_wealth') AS wealth, grade_policy_text('service.tier_general') AS general
+    ), c AS MATERIALIZED (
+        -- the grades in force today (grade_of written as joins)
+        SELECT c.id, c.branch_id, c.owner_id, coalesce(cg.since, c.since) AS start,
+               (c.last_contact_at AT TIME ZONE 'UTC')::date AS last_contact,
+               coalesce(oa.grade, cg.abc, 'C') AS abc, coalesce(ot.grade, cg.asset_tier) AS tier
+          FROM customer c
+          LEFT JOIN customer_grade cg ON cg.customer_id = c.id
+          LEFT JOIN LATERAL (SELECT o.grade FROM grade_override o
+                              WHERE o.customer_id = c.id AND o.dimension = 'abc' AND o.status = 'active'
+                                AND (o.until IS NULL OR o.until >= current_date) ORDER BY o.id DESC LIMIT 1) oa ON true
+          LEFT JOIN LATERAL (SELECT o.grade FROM grade_override o
+                              WHERE o.customer_id = c.id AND o.dimension = 'asset_tier' AND o.status = 'active'
+                                AND (o.until IS NULL OR o.until >= current_date) ORDER BY o.id DESC LIMIT 1) ot ON true
+         WHERE c.id = ANY (ids) AND c.merged_into IS NULL AND c.status NOT IN ('archived', 'churned')
+    ), x AS MATERIALIZED (
+        SELECT c.*, lv.level, k.kind, k.days, k.who
+          FROM c CROSS JOIN lvl l
+         CROSS JOIN LATERAL (SELECT CASE WHEN c.tier IS NULL OR l.abc_only THEN c.abc
+                                         ELSE least(c.abc, coalesce(CASE c.tier WHEN 'vip' THEN l.vip
+                                                                                WHEN 'wealth' THEN l.wealth
+                                                                                ELSE l.general END, 'C')) END AS level) lv
+          JOIN pol p ON p.g = lv.level
+         CROSS JOIN LATERAL (VALUES ('visit', p.visit_days, coalesce(p.visit_by, 'owner')),
+                                    ('call', p.call_days, coalesce(p.call_by, 'owner')),
+                                    ('leader_call', p.leader_days, p.leader_by)) k(kind, days, who)
+         WHERE k.days > 0 AND k.who IS NOT NULL
+    ), bm AS MATERIALIZED (
+        SELECT b.id AS branch_id, array_agg(u.id ORDER BY u.id) AS people
+          FROM org_unit b JOIN app_user u ON u.role = 'branch_manager' AND u.disabled_at IS NULL
+                                         AND b.path @> ARRAY[u.unit_id]
+         WHERE b.id IN (SELECT x.branch_id FROM x WHERE x.who = 'branch_manager')
+         GROUP BY b.id
+    ), tm AS MATERIALIZED (
+        SELECT w.who, w.branch_id, array_agg(u.id ORDER BY u.id) AS people
+          FROM (SELECT DISTINCT x.who, x.branch_id FROM x WHERE x.who LIKE 'team:%') w
+          JOIN org_unit t ON t.kind = 'team' AND lower(t.name) = lower(substr(w.who, 6))
+                         AND (t.branch_id IS NULL OR t.branch_id = w.branch_id)
+          JOIN app_user u ON u.unit_id = t.id AND u.disabled_at IS NULL
+         GROUP BY w.who, w.branch_id
+    ), xp AS (
+        -- nobody of the kind: the owner
+        SELECT x.*, coalesce(CASE x.who WHEN 'owner' THEN NULL WHEN 'branch_manager' THEN bm.people ELSE tm.people END,
+                             CASE WHEN x.owner_id IS NULL THEN '{}'::bigint[] ELSE ARRAY[x.owner_id] END) AS people
+          FROM x
+          LEFT JOIN bm ON x.who = 'branch_manager' AND bm.branch_id = x.branch_id
+          LEFT JOIN tm ON tm.who = x.who AND tm.branch_id = x.branch_id
+    )
+    SELECT xp.id, xp.kind, coalesce(l.last, xp.start) + xp.days, l.last, xp.who, xp.people, xp.level
+      FROM xp
+     CROSS JOIN LATERAL (
+            SELECT CASE xp.kind
+                       WHEN 'call' THEN xp.last_contact
+                       WHEN 'visit' THEN (SELECT (max(f.done_at) AT TIME ZONE 'UTC')::date FROM followup f
+                                           WHERE f.customer_id = xp.id AND f.kind = 'visit' AND f.status = 'done')
+                       ELSE (SELECT (max(f.done_at) AT TIME ZONE 'UTC')::date FROM followup f
+                              WHERE f.customer_id = xp.id AND f.status = 'done' AND f.owner_id = ANY (xp.people))
+                   END AS last) l
 $$;
 
--- The contacts a customer's service level asks for: the next visit
--- (visit_days after the last visit done, or after the relationship began),
--- the next contact of any kind (call_days after the last one), and the
--- leader's contact (leader_days after the last contact made by one of the
--- people it falls to), each with who makes it (by: owner, branch_manager,
--- team:NAME) and the people that is.
+-- The same for one customer (grade show).
 DROP FUNCTION customer_contacts_due(bigint);
 CREATE FUNCTION customer_contacts_due(cust bigint)
 RETURNS TABLE (kind text, due date, last date, by text, people bigint[], level text) LANGUAGE sql STABLE AS $$
-    WITH c AS (SELECT c.id, c.branch_id, c.owner_id, l.level AS g, coalesce(cg.since, c.since) AS start,
-                      (c.last_contact_at AT TIME ZONE 'UTC')::date AS last_contact
-                 FROM customer c LEFT JOIN customer_grade cg ON cg.customer_id = c.id
-                CROSS JOIN LATERAL customer_service_level(c.id) l
-                WHERE c.id = cust AND c.merged_into IS NULL AND c.status NOT IN ('archived', 'churned')),
-         s AS (SELECT c.*, s.visit_days, s.call_days, r.visit_by, r.call_by, r.leader_days, r.leader_by
-                 FROM c CROSS JOIN LATERAL grade_service(c.g) s CROSS JOIN LATERAL grade_service_roles(c.g) r),
-         v AS (SELECT (max(f.done_at) AT TIME ZONE 'UTC')::date AS last_visit
-                 FROM followup f WHERE f.customer_id = cust AND f.kind = 'visit' AND f.status = 'done')
-    SELECT 'visit', coalesce(v.last_visit, s.start) + s.visit_days, v.last_visit, coalesce(s.visit_by, 'owner'),
-           service_contact_people(coalesce(s.visit_by, 'owner'), s.branch_id, s.owner_id), s.g
-      FROM s CROSS JOIN v WHERE s.visit_days > 0
-    UNION ALL
-    SELECT 'call', coalesce(s.last_contact, s.start) + s.call_days, s.last_contact, coalesce(s.call_by, 'owner'),
-           service_contact_people(coalesce(s.call_by, 'owner'), s.branch_id, s.owner_id), s.g
-      FROM s WHERE s.call_days > 0
-    UNION ALL
-    SELECT 'leader_call', coalesce(l.last, s.start) + s.leader_days, l.last, s.leader_by, p.people, s.g
-      FROM s
-     CROSS JOIN LATERAL (SELECT service_contact_people(s.leader_by, s.branch_id, s.owner_id) AS people) p
-     CROSS JOIN LATERAL (SELECT (max(f.done_at) AT TIME ZONE 'UTC')::date AS last FROM followup f
-                          WHERE f.customer_id = cust AND f.status = 'done' AND f.owner_id = ANY (p.people)) l
-     WHERE s.leader_days > 0 AND s.leader_by IS NOT NULL
+    SELECT s.kind, s.due, s.last, s.by, s.people, s.level FROM service_contacts(ARRAY[cust]) s
 $$;
 
 -- The customers whose policy contacts may fall to usr other than as their

@@ -737,15 +737,19 @@ BEGIN
                    -- (or one that held an asset tier at the start of the recent window)
                    CASE WHEN n.base_n >= min_base OR n.cycle IS NOT NULL OR s.customer_id IS NOT NULL
                              OR a0.aum >= tier_min THEN
+                       -- a customer churned by its purchases is watched for its assets alone
                        array_remove(ARRAY[
-                           CASE WHEN n.base_n >= min_base AND n.recent_n < keep * n.base_n * recent / baseline
+                           CASE WHEN n.lifecycle_eff <> 'churned' AND n.base_n >= min_base
+                                 AND n.recent_n < keep * n.base_n * recent / baseline
                                 THEN 'frequency_drop' END,
-                           CASE WHEN n.base_n >= min_base AND n.recent_amt < keep * n.base_amt * recent / baseline
+                           CASE WHEN n.lifecycle_eff <> 'churned' AND n.base_n >= min_base
+                                 AND n.recent_amt < keep * n.base_amt * recent / baseline
                                 THEN 'amount_drop' END,
                            CASE WHEN n.lifecycle_eff = 'silent' AND (n.base_n >= min_base OR n.cycle IS NOT NULL)
                                 THEN 'silent' END,
-                           CASE WHEN s.satisfaction_recent <= s.satisfaction_baseline - sat_drop THEN 'satisfaction_drop' END,
-                           CASE WHEN s.complaints >= min_complaints THEN 'complaints' END,
+                           CASE WHEN n.lifecycle_eff <> 'churned'
+                                 AND s.satisfaction_recent <= s.satisfaction_baseline - sat_drop THEN 'satisfaction_drop' END,
+                           CASE WHEN n.lifecycle_eff <> 'churned' AND s.complaints >= min_complaints THEN 'complaints' END,
                            CASE WHEN a0.aum >= tier_min AND n.aum < keep * a0.aum THEN 'aum_drop' END], NULL)
                    ELSE '{}' END AS reasons
               FROM gr_new n

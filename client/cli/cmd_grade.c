@@ -277,6 +277,30 @@ static void json_moves(struct json_w *w, const char *key, Kehu__V1__GradeMove *c
     json_end_array(w);
 }
 
+/* The sales thresholds a full run used, from its parameters
+ * ("volume.a_min_used": "123.45", ...): "A 123.45, B 67.00, C 8.90". */
+static int volume_thresholds(const char *params, char *out, size_t size)
+{
+    static const char *const keys[] = { "\"volume.a_min_used\": \"", "\"volume.b_min_used\": \"",
+                                        "\"volume.c_min_used\": \"" };
+    size_t n = 0;
+    out[0] = 0;
+    for (int i = 0; i < 3; i++) {
+        const char *v = params ? strstr(params, keys[i]) : NULL;
+        if (!v)
+            return 0;
+        v += strlen(keys[i]);
+        const char *end = strchr(v, '"');
+        if (!end || end - v > 30)
+            return 0;
+        int w = snprintf(out + n, size - n, "%s%c %.*s", i ? ", " : "", 'A' + i, (int)(end - v), v);
+        if (w < 0 || (size_t)w >= size - n)
+            return 0;
+        n += (size_t)w;
+    }
+    return 1;
+}
+
 static void print_run(struct cli *cli, const Kehu__V1__GradeRunResult *r)
 {
     if (cli->json) {
@@ -340,6 +364,9 @@ static void print_run(struct cli *cli, const Kehu__V1__GradeRunResult *r)
     out_kv_addf(kv, "customers graded", "%" PRId64, r->customers);
     out_kv_addf(kv, "changed", "%" PRId64, r->changed);
     out_kv_addf(kv, "warnings raised", "%" PRId64, r->warnings_raised);
+    char thresholds[160];
+    if (volume_thresholds(r->params, thresholds, sizeof thresholds))
+        out_kv_add(kv, "sales grade from", thresholds);
     out_kv_add(kv, "duration", dur);
     out_kv_print(kv, stdout);
     out_kv_free(kv);

@@ -69,6 +69,10 @@ INSERT INTO grade_policy (position, key, value, type, min, max, choices, descrip
 
 ALTER TABLE customer_grade ADD COLUMN sales_grade text;
 
+INSERT INTO grade_policy (position, key, value, type, min, max, choices, description) VALUES
+ (77, 'churn.month_share', '0.05', 'num', 0, 1, NULL,
+  'churn warnings raised in any 30 days: at most this share of the active customers, the most valuable at risk first (1: all)');
+
 -- ---------------------------------------------------------------- the policy
 
 -- As in sql/0011, and: a 'role' value is owner, branch_manager or team:NAME
@@ -715,6 +719,8 @@ DECLARE
     min_complaints numeric := grade_policy_num('churn.complaints');
     aum_weight numeric := grade_policy_num('churn.aum_weight');
     tier_min  numeric := grade_policy_num('asset.general_min');
+    month_share numeric := grade_policy_num('churn.month_share');
+    cap       bigint;
     raised    bigint;
 BEGIN
     -- One pass over the run's customers and the open warnings, side by side:
@@ -780,12 +786,21 @@ BEGIN
      WHERE c.id = w.warning_id AND w.watched AND cardinality(w.reasons) > 0
        AND (NOT (c.reasons @> w.reasons) OR c.value_at_risk IS DISTINCT FROM w.value_at_risk)
        AND c.status IN ('open', 'acknowledged');
-    -- new ones
+    -- new ones: at most churn.month_share of the active customers raised in any 30 days (with those
+    -- raised in the 29 days before), the most valuable at risk first; the others wait for a later run
+    IF month_share < 1 THEN
+        cap := greatest(0, floor(month_share * (SELECT count(*) FROM gr_new n
+                                                 WHERE n.lifecycle_eff IN ('new', 'active', 'loyal', 'won_back')))
+                           - (SELECT count(*) FROM churn_warning c
+                               WHERE c.raised_on > d - 30 AND c.raised_on <= d
+                                 AND c.branch_id IN (SELECT DISTINCT n.branch_id FROM gr_new n)));
+    END IF;
     CREATE TEMP TABLE gr_fresh ON COMMIT DROP AS
     WITH fresh AS (
         INSERT INTO churn_warning (customer_id, branch_id, run_id, raised_on, reasons, value_at_risk)
-        SELECT w.id, w.branch_id, run, d, w.reasons, w.value_at_risk FROM gr_warn w
-         WHERE w.warning_id IS NULL
+        SELECT w.id, w.branch_id, run, d, w.reasons, w.value_at_risk
+          FROM (SELECT w.* FROM gr_warn w WHERE w.warning_id IS NULL
+                 ORDER BY w.value_at_risk DESC, w.id LIMIT cap) w
          ORDER BY w.id  -- in the customers' order: their foreign key checks and index entries in sequence
         RETURNING id, customer_id, reasons
     )

@@ -2219,6 +2219,7 @@ static void test_dry_run_first(void **state)
     phase_begin();
     /* the fixed volume thresholds the model knows (the default takes quantiles of the base) */
     policy_set("volume.basis", "fixed");
+    policy_set("churn.month_share", "1"); /* every warning the model expects */
     struct run_exp re;
     run_expect(&re, "R0 dry run", 0, D1);
     r0 = grade_run(1, D1, "full");

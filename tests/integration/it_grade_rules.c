@@ -26,6 +26,7 @@
 #define C(x) KEHU__V1__CODE__##x
 
 static struct it_org org;
+static struct it_cli cli;
 
 enum { DEP, BAD, KEY, NEW1, OLDC, F1, NC = F1 + 20 };
 
@@ -172,7 +173,7 @@ static const Kehu__V1__ContactDue *due_of(const Kehu__V1__Followups *f, int i, c
 static int setup(void **state)
 {
     (void)state;
-    if (th_env_up(&it_env, NULL) < 0)
+    if (it_cli_open(&cli) < 0 || th_env_up(&it_env, NULL) < 0)
         return -1;
     it_org_build(&org);
     load();
@@ -182,6 +183,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     it_org_close(&org);
+    it_cli_close(&cli);
     return it_teardown(state);
 }
 
@@ -417,13 +419,26 @@ static void test_aum_drop(void **state)
     kehu_response_free(r);
 }
 
+/* The command line: grade show says the service level and why; a run shows the sales thresholds it used. */
+static void test_cli(void **state)
+{
+    (void)state;
+    it_cli_expect(&cli, it_cli_run(&cli, IT_ENV("KEHU_PASSWORD=" TH_ADMIN_PASSWORD), IT_ARGS("login", "admin")), 0,
+                  NULL);
+    char id[24];
+    snprintf(id, sizeof id, "%lld", (long long)cid(DEP));
+    it_cli_expect(&cli, it_cli_run(&cli, NULL, IT_ARGS("grade", "show", id)), 0, "from asset tier");
+    it_cli_expect(&cli, it_cli_run(&cli, NULL, IT_ARGS("grade", "run", "--dry-run")), 0, "sales grade from");
+    it_cli_expect(&cli, it_cli_run(&cli, NULL, IT_ARGS("grade", "run", "--dry-run")), 0, "volume");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_thresholds),   cmocka_unit_test(test_asset_tier_service),
         cmocka_unit_test(test_credit),       cmocka_unit_test(test_policy_crosscheck),
         cmocka_unit_test(test_team_contacts), cmocka_unit_test(test_pool_new),
-        cmocka_unit_test(test_aum_drop),
+        cmocka_unit_test(test_aum_drop),     cmocka_unit_test(test_cli),
     };
     return it_finish(cmocka_run_group_tests_name("it_grade_rules", tests, setup, teardown));
 }

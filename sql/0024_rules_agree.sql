@@ -68,6 +68,10 @@ INSERT INTO grade_policy (position, key, value, type, min, max, choices, descrip
  (132, 'service.C.leader_by', 'branch_manager', 'role', NULL, NULL, NULL, 'grade C: who makes the leader''s contact');
 
 ALTER TABLE customer_grade ADD COLUMN sales_grade text;
+UPDATE grade_policy SET description = 'fixed basis: annual sales (yuan) for sales grade A' WHERE key = 'volume.a_min';
+UPDATE grade_policy SET description = 'fixed basis: annual sales (yuan) for sales grade B' WHERE key = 'volume.b_min';
+UPDATE grade_policy SET description = 'fixed basis: annual sales (yuan) for sales grade C; below: D' WHERE key = 'volume.c_min';
+UPDATE grade_policy SET description = 'composite score: weight of the sales grade' WHERE key = 'score.w_volume';
 
 INSERT INTO grade_policy (position, key, value, type, min, max, choices, description) VALUES
  (77, 'churn.month_share', '0.05', 'num', 0, 1, NULL,

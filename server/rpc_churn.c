@@ -320,9 +320,9 @@ const struct rpc_entry rpc_churn_lost = { KEHU__V1__REQUEST__OP_CHURN_LOST, "chu
 
 /* The person asked about (rpc_user_by_name, statement 0 when it is not
  * the caller, for the check) and a page of the tasks (statement 1): live
- * customers they own, in the caller's scope ($5 $6), whose ABC grade (C
- * when ungraded; grade_of written as joins, for owners of many customers)
- * gets care, with a birthday or a festival in [$2, $2 + $3].
+ * customers they own, in the caller's scope ($5 $6), whose service level
+ * (the higher of the ABC grade, C when ungraded, and the asset tier's
+ * level; grade_of written as joins, for owners of many customers) gets care, with a birthday or a festival in [$2, $2 + $3].
  * A birthday falls on its day in each year of the range (adding whole
  * years to 29 Feb gives 28 Feb in other years). $1 the owner's username,
  * $4 the page plus one, $7..$10 the cursor (date, occasion, sort key, id);
@@ -335,7 +335,11 @@ static struct db_stmt care_stmt = DB_STMT(
     "  LEFT JOIN (SELECT DISTINCT ON (o.customer_id) o.customer_id, o.grade FROM grade_override o"
     "   WHERE o.dimension = 'abc' AND o.status = 'active' AND (o.until IS NULL OR o.until >= current_date)"
     "   ORDER BY o.customer_id, o.id DESC) o ON o.customer_id = c.id"
-    "  JOIN p ON p.grade = coalesce(o.grade, g.abc, 'C')"
+    "  LEFT JOIN (SELECT DISTINCT ON (o.customer_id) o.customer_id, o.grade FROM grade_override o"
+    "   WHERE o.dimension = 'asset_tier' AND o.status = 'active' AND (o.until IS NULL OR o.until >= current_date)"
+    "   ORDER BY o.customer_id, o.id DESC) oa ON oa.customer_id = c.id"
+    /* the service level: the higher of the ABC grade and the asset tier's (sql/0024) */
+    "  JOIN p ON p.grade = grade_service_level(coalesce(o.grade, g.abc, 'C'), coalesce(oa.grade, g.asset_tier))"
     "  WHERE u.username = lower($1) AND c.status NOT IN ('archived', 'churned') AND c.merged_into IS NULL AND" RPC_SCOPE_SQL(5, 6)
     "  AND p.action <> 'none'),"
     " t AS (SELECT x.*, b.on AS date, 'birthday' AS occasion FROM x"

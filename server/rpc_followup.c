@@ -330,7 +330,7 @@ const struct rpc_entry rpc_followup_log = { KEHU__V1__REQUEST__OP_FOLLOWUP_LOG, 
 /* What is due for a person by $2 + $3 days (so overdue ones too), on
  * customers the caller may read (scope $4, $5), in one order so that pages
  * neither skip nor starve either kind: the planned follow-ups (src 0) and the
- * contacts the service policy asks of them (customer_contacts_due, src 1),
+ * contacts the service policy asks of them (service_contacts, src 1),
  * plus, for a manager asking about themselves ($6), the A customers in their
  * scope that lack the dedicated owner their grade needs (a flag, first). By
  * day, grade, customer, then the row. Columns: FOLLOWUP_COLUMNS (a policy
@@ -349,13 +349,18 @@ static struct db_stmt due_stmt = DB_STMT(
     "  WHERE f.owner_id = $1 AND f.status = 'planned' AND f.due <= $2::date + $3::int"
     "  AND c.merged_into IS NULL AND c.status <> 'archived' AND" RPC_SCOPE_SQL(4, 5)
     " UNION ALL"
-    " SELECT 0, c.id, c.name, d.kind, 'policy', d.due::text, 0, '', '', '', coalesce(u.username, ''), 0, '',"
-    "  1, coalesce(grade_of(c.id, 'abc'), 'C'), coalesce(d.last::text, ''), greatest($2::date - d.due, 0),"
+    " SELECT 0, c.id, c.name, d.kind, 'policy', d.due::text, 0, '', '', '', coalesce(u.username, ''), 0, d.by,"
+    "  1, d.level, coalesce(d.last::text, ''), greatest($2::date - d.due, 0),"
     "  d.due, c.id, 'p' || d.kind"
-    "  FROM customer c CROSS JOIN LATERAL customer_contacts_due(c.id) d LEFT JOIN app_user u ON u.id = c.owner_id"
-    "  WHERE c.owner_id = $1 AND d.due <= $2::date + $3::int" DUE_SCOPE
+    /* the contacts that fall to the person: as owner, or by the role the service policy names (sql/0024),
+     * in one pass over the customers they own or may serve so */
+    "  FROM service_contacts(ARRAY(SELECT o.id FROM customer o WHERE o.owner_id = $1"
+    "   UNION SELECT service_contact_customers($1))) d"
+    "  JOIN customer c ON c.id = d.customer_id LEFT JOIN app_user u ON u.id = c.owner_id"
+    "  WHERE $1 = ANY (d.people) AND d.due <= $2::date + $3::int" DUE_SCOPE
     " UNION ALL"
-    " SELECT 0, c.id, c.name, 'owner', 'policy', '', 0, '', '', '', '', 0, '', 1, 'A', '', 0, '-infinity'::date,"
+    " SELECT 0, c.id, c.name, 'owner', 'policy', '', 0, '', '', '', '', 0, 'branch_manager', 1, 'A', '', 0,"
+    "  '-infinity'::date,"
     "  c.id, 'powner'"
     "  FROM customer_grade g JOIN customer c ON c.id = g.customer_id"
     "  WHERE $6 AND c.owner_id IS NULL AND (SELECT s.dedicated FROM grade_service('A') s)"
@@ -396,6 +401,7 @@ static void due_done(const struct db_result *res, void *arg)
         d->grade = rpc_col(r, res, 0, i, DUE_COL_SRC + 1);
         d->last = rpc_col(r, res, 0, i, DUE_COL_SRC + 2);
         d->overdue_days = (int32_t)db_get_i64(res, 0, i, DUE_COL_SRC + 3);
+        d->by = rpc_col(r, res, 0, i, 12);
         list->contacts_due[list->n_contacts_due++] = d;
     }
     r->resp.result_case = KEHU__V1__RESPONSE__RESULT_FOLLOWUPS;

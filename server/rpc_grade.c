@@ -523,10 +523,13 @@ static struct db_stmt show_header = DB_STMT(
     " coalesce((g.sales * 100)::bigint, 0), coalesce((g.aum * 100)::bigint, 0), coalesce(g.score::text, ''),"
     " coalesce(g.since::text, ''), coalesce(g.last_purchase::text, ''),"
     " coalesce((SELECT min(d.due)::text FROM customer_contacts_due(c.id) d), ''),"
-    " coalesce(grade_service_text(coalesce(grade_of(c.id, 'abc'), 'C')), ''),"
+    " coalesce(grade_service_text(sl.level), ''),"
     " CASE WHEN g.abc_held THEN 'held at B: credit ' || coalesce(grade_of(c.id, 'credit'), g.credit, '?')"
-    "  || ' is below the floor ' || grade_policy_text('abc.credit_floor') || ' (abc.credit_floor)' ELSE '' END"
+    "  || ' is below the floor ' || grade_policy_text('abc.credit_floor') || ' (abc.credit_floor)' ELSE '' END,"
+    " sl.level, sl.reason, coalesce(grade_volume_note(c.id), '')"
     " FROM customer c LEFT JOIN customer_grade g ON g.customer_id = c.id"
+    /* the service level: the higher of the ABC grade and the asset tier's (sql/0024) */
+    " CROSS JOIN LATERAL customer_service_level(c.id) sl"
     /* every run grades every live customer of its scope (the company, or one branch): the last such run is the
      * one that graded it (unchanged rows are not rewritten) */
     " LEFT JOIN LATERAL (SELECT r.id, r.as_of FROM grading_run r WHERE g.customer_id IS NOT NULL"
@@ -583,6 +586,9 @@ static void show_done(const struct db_result *res, void *arg)
     g->next_contact_due = rpc_col(r, res, 0, 0, 9);
     g->service = rpc_col(r, res, 0, 0, 10);
     g->abc_note = rpc_col(r, res, 0, 0, 11);
+    g->service_level = rpc_col(r, res, 0, 0, 12);
+    g->service_reason = rpc_col(r, res, 0, 0, 13);
+    g->volume_note = rpc_col(r, res, 0, 0, 14);
 
     int n = db_rows(res, 1);
     g->grades = arena_alloc(&r->arena, sizeof *g->grades * (size_t)(n ? n : 1));
@@ -1042,13 +1048,11 @@ static void grade_policy_set(struct req *r)
     /* statements: the set, the check (or, forced, what contradicts), the policy, the festivals */
     struct db_call *call = db_call_new(r->srv->db, policy_done, r);
     db_call_add(call, &policy_set, 3, p);
-    int interval = 0; /* a contact interval or the grace: what the pool's limits must agree with */
-    for (size_t i = 0; i < m->n_values; i++)
-        interval |= strcmp(keys[i], "pool.grace_days") == 0 ||
-                    (strncmp(keys[i], "service.", 8) == 0 && strstr(keys[i], ".call_days") != NULL);
+    /* every set meets the check: the pool's limits against the contact intervals, and the keys that
+     * would contradict each other (a higher grade served less, cycle_silent not below cycle_churned) */
     if (m->force)
         db_call_add(call, &policy_contradictions, 0, NULL);
-    else if (interval)
+    else
         db_call_add(call, &policy_agree, 0, NULL);
     db_call_add(call, &policy_rows, 0, NULL);
     db_call_add(call, &policy_festivals, 0, NULL);

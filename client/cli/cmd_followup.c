@@ -175,6 +175,7 @@ static void json_contact(struct json_w *w, const Kehu__V1__ContactDue *d)
     json_kstr(w, "grade", d->grade);
     json_kstr(w, "last", *d->last ? d->last : NULL);
     json_kint(w, "overdue_days", d->overdue_days);
+    json_kstr(w, "by", d->by); /* who the policy asks: owner, branch_manager, team:NAME */
     json_end_object(w);
 }
 
@@ -206,7 +207,12 @@ static void table_contacts(Kehu__V1__ContactDue *const *cs, size_t n)
         else
             snprintf(due, sizeof due, "%s", d->due);
         const char *last = *d->last ? d->last : strcmp(d->kind, "owner") == 0 ? "" : "never";
-        const char *row[] = { due, cust, d->customer_name, d->grade, d->kind, last, d->owner };
+        char kind[160];
+        if (*d->by && strcmp(d->by, "owner") != 0)
+            snprintf(kind, sizeof kind, "%s by %s", d->kind, d->by);
+        else
+            snprintf(kind, sizeof kind, "%s", d->kind);
+        const char *row[] = { due, cust, d->customer_name, d->grade, kind, last, d->owner };
         out_table_add(t, row);
     }
     out_table_print(t, stdout);

@@ -277,6 +277,30 @@ static void json_moves(struct json_w *w, const char *key, Kehu__V1__GradeMove *c
     json_end_array(w);
 }
 
+/* The sales thresholds a full run used, from its parameters
+ * ("volume.a_min_used": "123.45", ...): "A 123.45, B 67.00, C 8.90". */
+static int volume_thresholds(const char *params, char *out, size_t size)
+{
+    static const char *const keys[] = { "\"volume.a_min_used\": \"", "\"volume.b_min_used\": \"",
+                                        "\"volume.c_min_used\": \"" };
+    size_t n = 0;
+    out[0] = 0;
+    for (int i = 0; i < 3; i++) {
+        const char *v = params ? strstr(params, keys[i]) : NULL;
+        if (!v)
+            return 0;
+        v += strlen(keys[i]);
+        const char *end = strchr(v, '"');
+        if (!end || end - v > 30)
+            return 0;
+        int w = snprintf(out + n, size - n, "%s%c %.*s", i ? ", " : "", 'A' + i, (int)(end - v), v);
+        if (w < 0 || (size_t)w >= size - n)
+            return 0;
+        n += (size_t)w;
+    }
+    return 1;
+}
+
 static void print_run(struct cli *cli, const Kehu__V1__GradeRunResult *r)
 {
     if (cli->json) {
@@ -340,6 +364,9 @@ static void print_run(struct cli *cli, const Kehu__V1__GradeRunResult *r)
     out_kv_addf(kv, "customers graded", "%" PRId64, r->customers);
     out_kv_addf(kv, "changed", "%" PRId64, r->changed);
     out_kv_addf(kv, "warnings raised", "%" PRId64, r->warnings_raised);
+    char thresholds[160];
+    if (volume_thresholds(r->params, thresholds, sizeof thresholds))
+        out_kv_add(kv, "sales grade from", thresholds);
     out_kv_add(kv, "duration", dur);
     out_kv_print(kv, stdout);
     out_kv_free(kv);
@@ -741,7 +768,10 @@ static void json_grade_show(const Kehu__V1__CustomerGrades *g)
     json_kopt(&w, "last_purchase", g->last_purchase);
     json_kopt(&w, "next_contact_due", g->next_contact_due);
     json_kstr(&w, "service", g->service);
+    json_kopt(&w, "service_level", g->service_level);
+    json_kopt(&w, "service_reason", g->service_reason);
     json_kopt(&w, "abc_note", g->abc_note);
+    json_kopt(&w, "volume_note", g->volume_note);
     json_key(&w, "history");
     json_begin_array(&w);
     for (size_t i = 0; i < g->n_history; i++) {
@@ -817,9 +847,13 @@ static void human_grade_show(const Kehu__V1__CustomerGrades *g)
     out_kv_add(kv, "since", or_dash(g->relationship_since));
     out_kv_add(kv, "last purchase", or_dash(g->last_purchase));
     out_kv_add(kv, "next contact due", or_dash(g->next_contact_due));
+    if (*g->service_level)
+        out_kv_add(kv, "service level", g->service_reason);
     out_kv_add(kv, "service", or_dash(g->service));
     if (*g->abc_note)
         out_kv_add(kv, "abc", g->abc_note);
+    if (*g->volume_note)
+        out_kv_add(kv, "volume", g->volume_note);
     out_kv_print(kv, stdout);
     out_kv_free(kv);
 

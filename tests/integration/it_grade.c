@@ -375,6 +375,7 @@ struct policy {
     int recent_days, drop_bp, baseline_days, min_baseline;
     int cycle_months, cycle_min, cycle_silent10, cycle_churned10; /* the purchase cycle; factors × 10 */
     int credit_floor; /* position of abc.credit_floor among the credit grades (1 AAA ... 9 C); 100 none */
+    int vol_floor;    /* position of volume.credit_floor: credit below it lowers the four-level grade one level */
 };
 
 /* the defaults of docs/grading.md */
@@ -391,6 +392,7 @@ static struct policy pol = {
     .recent_days = 90, .drop_bp = 5000, .baseline_days = 365, .min_baseline = 3,
     .cycle_months = 24, .cycle_min = 4, .cycle_silent10 = 20, .cycle_churned10 = 40,
     .credit_floor = 6, /* B */
+    .vol_floor = 5,    /* BB (volume.basis is set to fixed: the amounts above) */
 };
 
 /* ---------------------------------------------------------------- the model */
@@ -400,7 +402,7 @@ static const char *const dim_names[NDIM] = { "abc",       "volume", "value_tier"
                                              "lifecycle", "credit", "needs",      "potential" };
 typedef char grade_t[12];
 
-enum { R_FREQ = 1, R_AMOUNT = 2, R_SILENT = 4 };
+enum { R_FREQ = 1, R_AMOUNT = 2, R_SILENT = 4, R_AUM = 16 }; /* 8: a warning (check_churn) */
 
 struct expect {
     int graded, is_new, start, last, rank, scope_n, cut_a, cut_b;
@@ -668,7 +670,19 @@ static void eval_one(const struct policy *p, int D, int i, struct expect *e)
     snprintf(e->why[D_POTENTIAL], sizeof e->why[D_POTENTIAL], "window sales %s, first half %s, second half %s, new %d",
              money(wsales), money(first), money(second), e->is_new);
 
-    /* churn warnings' reasons */
+    /* churn warnings' reasons; assets that fell by drop_share since D - recent_days, for a customer that
+     * held an asset tier then, even when its purchases call it churned */
+    int64_t aum0 = 0;
+    for (int k = c->s0; k < c->s0 + c->sn; k++) {
+        int D0 = D - p->recent_days;
+        if (sn[k].date > D0)
+            continue;
+        int later = k + 1 < c->s0 + c->sn && sn[k + 1].product == sn[k].product && sn[k + 1].date <= D0;
+        if (!later)
+            aum0 += sn[k].balance;
+    }
+    if (aum0 >= p->general && aum0 > 0 && (__int128)e->aum * 10000 < (__int128)(10000 - p->drop_bp) * aum0)
+        e->reasons |= R_AUM;
     if (strcmp(life, "churned") != 0) {
         if (base_n >= p->min_baseline) {
             __int128 lhs = (__int128)rec_n * p->baseline_days * 10000;
@@ -745,6 +759,25 @@ static void model_eval(const struct policy *p, int D, struct expect *e)
                 set(&e[i], D_ABC, "B");
                 size_t len = strlen(e[i].why[D_ABC]);
                 snprintf(e[i].why[D_ABC] + len, sizeof e[i].why[D_ABC] - len, "; held at B by credit %s", credit);
+            }
+    }
+    /* the four-level grade: the sales grade, one lower for effective credit below volume.credit_floor
+     * (influence is medium throughout) */
+    for (int i = 0; i < ncs; i++) {
+        if (!e[i].graded)
+            continue;
+        const char *credit = ovr_grade_at(i, D_CREDIT, D);
+        if (!credit)
+            credit = e[i].g[D_CREDIT];
+        for (int k = 0; k < 9; k++)
+            if (!strcmp(credit, credits[k]) && k + 1 > p->vol_floor) {
+                static const char *const lower[] = { "B", "C", "D", "D" };
+                const char *v = e[i].g[D_VOLUME];
+                int at = v[0] >= 'A' && v[0] <= 'D' ? v[0] - 'A' : 3;
+                set(&e[i], D_VOLUME, lower[at]);
+                size_t len = strlen(e[i].why[D_VOLUME]);
+                snprintf(e[i].why[D_VOLUME] + len, sizeof e[i].why[D_VOLUME] - len, "; one lower for credit %s",
+                         credit);
             }
     }
     for (int i = 0; i < ncs; i++)
@@ -2003,6 +2036,9 @@ static void check_churn(const char *label, long raised_got)
         check(got[i] == 0, "%s: two open churn warnings for customer %lld", label, (long long)w->customer_id);
         got[i] |= 8; /* a warning */
         for (size_t j = 0; j < w->n_reasons; j++)
+            if (!strcmp(w->reasons[j], "aum_drop"))
+                got[i] |= R_AUM;
+        for (size_t j = 0; j < w->n_reasons; j++)
             for (int b = 0; b < 3; b++)
                 if (!strcmp(w->reasons[j], names[b]))
                     got[i] |= 1 << b;
@@ -2011,10 +2047,11 @@ static void check_churn(const char *label, long raised_got)
     for (int i = 0; i < ncs; i++) {
         int want = st[i].graded && st[i].last.reasons ? st[i].last.reasons | 8 : 0;
         want_n += want != 0;
-        check(got[i] == want, "%s: customer %lld [%s] churn reasons %s%s%s%s, expected %s%s%s (%s)", label,
+        check(got[i] == want, "%s: customer %lld [%s] churn reasons %s%s%s%s%s, expected %s%s%s%s (%s)", label,
               (long long)cs[i].id, cs[i].tag, got[i] ? "" : "no warning", got[i] & 1 ? "frequency_drop " : "",
-              got[i] & 2 ? "amount_drop " : "", got[i] & 4 ? "silent" : "", want & 1 ? "frequency_drop " : "",
-              want & 2 ? "amount_drop " : "", want & 4 ? "silent" : want ? "" : "none", st[i].last.why[D_LIFE]);
+              got[i] & 2 ? "amount_drop " : "", got[i] & 4 ? "silent " : "", got[i] & R_AUM ? "aum_drop" : "",
+              want & 1 ? "frequency_drop " : "", want & 2 ? "amount_drop " : "", want & 4 ? "silent " : "",
+              want & R_AUM ? "aum_drop" : want ? "" : "none", st[i].last.why[D_LIFE]);
     }
     check(raised_got == want_n, "%s: warnings raised %ld, expected %ld", label, raised_got, want_n);
     print_message("it_grade: %s: %ld churn warnings\n", label, want_n);
@@ -2180,6 +2217,9 @@ static void test_dry_run_first(void **state)
     (void)state;
     assert_non_null(st);
     phase_begin();
+    /* the fixed volume thresholds the model knows (the default takes quantiles of the base) */
+    policy_set("volume.basis", "fixed");
+    policy_set("churn.month_share", "1"); /* every warning the model expects */
     struct run_exp re;
     run_expect(&re, "R0 dry run", 0, D1);
     r0 = grade_run(1, D1, "full");

@@ -243,9 +243,22 @@ void rpc_customer_load_ctx(struct req *r, int64_t id, enum authz_action act,
     rpc_customer_load_as(r, id, act, then, ctx, field, NULL);
 }
 
+static void load_by(struct req *r, struct db_stmt *stmt, int64_t id, enum authz_action act,
+                    void (*then)(struct req *r, const struct rpc_customer_ref *ref), void *ctx, const char *field,
+                    const char *missing);
+
 void rpc_customer_load_as(struct req *r, int64_t id, enum authz_action act,
                           void (*then)(struct req *r, const struct rpc_customer_ref *ref), void *ctx,
                           const char *field, const char *missing)
+{
+    load_by(r, &customer_by_id, id, act, then, ctx, field, missing);
+}
+
+/* Loads through stmt: customer_by_id, or a statement with the same columns
+ * first (and the same one row by id). */
+static void load_by(struct req *r, struct db_stmt *stmt, int64_t id, enum authz_action act,
+                    void (*then)(struct req *r, const struct rpc_customer_ref *ref), void *ctx, const char *field,
+                    const char *missing)
 {
     Kehu__V1__Request__OpCase op = r->msg->op_case;
     if (!field)
@@ -269,7 +282,7 @@ void rpc_customer_load_as(struct req *r, int64_t id, enum authz_action act,
     r->state = l;
     char *p0 = arena_printf(&r->arena, "%lld", (long long)id);
     const char *p[] = { p0 };
-    db_query(r->srv->db, &customer_by_id, 1, p, loaded, r);
+    db_query(r->srv->db, stmt, 1, p, loaded, r);
 }
 
 /* Fills values from a CUSTOMER_COLUMNS row (the current record). */
@@ -570,44 +583,51 @@ const struct rpc_entry rpc_customer_add = { KEHU__V1__REQUEST__OP_CUSTOMER_ADD, 
 
 /* ---- CustomerGet */
 
-/* With the grades in force (a second round trip: only a get shows them). */
-static struct db_stmt get_grades = DB_STMT("SELECT dimension, grade, overridden, is_new FROM grade_now($1)");
+/* With the grades in force, in the same statement: after the customer's
+ * columns, "dimension grade OVERRIDDEN IS_NEW" (0/1 each) per grade,
+ * comma-separated in grade_now's order (grade_now is inlined: no planning
+ * per get). Authorization, masking and the audit are the load's, as for
+ * every customer read; the grades of a customer the caller may not read are
+ * never looked at. */
+static struct db_stmt customer_by_id_graded = DB_STMT(
+    "SELECT " CUSTOMER_COLUMNS ", (SELECT string_agg(n.dimension || ' ' || n.grade || ' ' || n.overridden::int"
+    " || n.is_new::int, ',') FROM grade_now(c.id) n)"
+    " FROM customer c" CUSTOMER_JOINS "WHERE c.id = $1");
 
-static void get_graded(const struct db_result *res, void *arg)
+static void get_loaded(struct req *r, const struct rpc_customer_ref *ref)
 {
-    struct req *r = arg;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
-        return;
-    }
-    Kehu__V1__Customer *cu = r->state;
-    int n = db_rows(res, 0);
-    cu->grades = arena_alloc(&r->arena, sizeof *cu->grades * (size_t)(n ? n : 1));
-    for (int i = 0; i < n; i++) {
+    (void)ref;
+    const struct db_result *res = r->state;
+    Kehu__V1__Customer *cu = rpc_customer_from_row(r, res, 0, 0);
+    size_t n = 0;
+    char **items = arena_split(&r->arena, rpc_col(r, res, 0, 0, CUSTOMER_NCOLS), ',', &n);
+    cu->grades = arena_alloc(&r->arena, sizeof *cu->grades * (n ? n : 1));
+    for (size_t i = 0; i < n; i++) {
+        char *dim = items[i], *grade = strchr(dim, ' ');
+        char *flags = grade ? strchr(grade + 1, ' ') : NULL;
+        if (!flags || strlen(flags) != 3) {
+            req_fail(r, KEHU__V1__CODE__INTERNAL, NULL, "unexpected grades");
+            return;
+        }
+        *grade++ = 0;
+        *flags++ = 0;
         Kehu__V1__Grade *g = arena_alloc(&r->arena, sizeof *g);
         kehu__v1__grade__init(g);
-        g->dimension = rpc_col(r, res, 0, i, 0);
-        g->grade = rpc_col(r, res, 0, i, 1);
-        g->overridden = db_get_bool(res, 0, i, 2);
-        g->is_new = db_get_bool(res, 0, i, 3);
-        cu->grades[i] = g;
+        g->dimension = dim;
+        g->grade = grade;
+        g->overridden = flags[0] == '1';
+        g->is_new = flags[1] == '1';
+        cu->grades[cu->n_grades++] = g;
     }
-    cu->n_grades = (size_t)n;
     r->resp.result_case = KEHU__V1__RESPONSE__RESULT_CUSTOMER;
     r->resp.customer = cu;
     req_reply(r);
 }
 
-static void get_loaded(struct req *r, const struct rpc_customer_ref *ref)
-{
-    r->state = rpc_customer_from_row(r, r->state, 0, 0);
-    const char *p[] = { arena_printf(&r->arena, "%lld", (long long)ref->id) };
-    db_query(r->srv->db, &get_grades, 1, p, get_graded, r);
-}
-
 static void customer_get(struct req *r)
 {
-    rpc_customer_load(r, r->msg->customer_get ? r->msg->customer_get->id : 0, ACT_CUSTOMER_READ, get_loaded);
+    load_by(r, &customer_by_id_graded, r->msg->customer_get ? r->msg->customer_get->id : 0, ACT_CUSTOMER_READ,
+            get_loaded, NULL, NULL, NULL);
 }
 
 const struct rpc_entry rpc_customer_get = { KEHU__V1__REQUEST__OP_CUSTOMER_GET, "customer_get", ACT_CUSTOMER_READ, 0,

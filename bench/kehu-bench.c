@@ -10,8 +10,13 @@
  * handshake rate.
  *
  * Each connection runs in its own thread and keeps D requests in flight
- * (pipelined). Prints throughput and latency percentiles; --json prints one
- * JSON object for scripts/bench.
+ * (pipelined). The clock starts once every connection is connected and
+ * logged in (a password login costs an Argon2id hash: 50 of them take
+ * seconds, which must not count as time under load), and every connection
+ * starts sending at that moment. Prints throughput, latency percentiles
+ * (p50, p90, p99, p99.9, max) of the answered requests and the errors (any
+ * answer but the expected one, counted apart, not in the latencies); --json
+ * prints one JSON object for scripts/bench.
  *
  * --op get: CustomerGet of ids drawn uniformly from MIN..MAX (--ids), each
  * connection from its own PRNG with a fixed seed (its index), so two runs ask
@@ -96,6 +101,9 @@ static unsigned term_counter;
 static int stopping;
 /* Connections that are logged in and sending, or that gave up. */
 static int started;
+/* Every connection logged in (or given up), and the main thread: then the
+ * clock starts, for all at once. */
+static pthread_barrier_t gate;
 
 static uint64_t next_rand(uint64_t *x)
 {
@@ -268,14 +276,39 @@ static void *run_worker(void *arg)
     w->c = kehu_connect_tls(o->server, &t, 10000, &st);
     if (!w->c) {
         snprintf(w->failure, sizeof w->failure, "%s", st.message);
+        pthread_barrier_wait(&gate);
         __atomic_add_fetch(&started, 1, __ATOMIC_RELEASE);
         return NULL;
     }
     kehu__v1__request__init(&w->req);
-    if (strcmp(o->op, "ping") != 0 && strcmp(o->op, "connect") != 0 &&
-        kehu_login(w->c, o->user, o->password, NULL, &st) != KEHU__V1__CODE__OK) {
+    /* many connections from one address: kehud queues a few password checks
+     * per address and refuses the rest (RESOURCE_EXHAUSTED) until the queue
+     * has room; logins come before the clock, so they simply try again */
+    int login = KEHU__V1__CODE__OK;
+    for (int tries = 0; strcmp(o->op, "ping") != 0 && strcmp(o->op, "connect") != 0 && tries < 600; tries++) {
+        login = kehu_login(w->c, o->user, o->password, NULL, &st);
+        if (login == KEHU__V1__CODE__OK || login == KEHU__V1__CODE__UNAUTHENTICATED ||
+            login == KEHU__V1__CODE__INVALID_ARGUMENT)
+            break;
+        /* refused for now, or a check queued longer than the client waits:
+         * again on a new connection */
+        kehu_close(w->c);
+        struct timespec pause = { 0, 100000000 };
+        nanosleep(&pause, NULL);
+        w->c = kehu_connect_tls(o->server, &t, 10000, &st);
+        if (!w->c)
+            break;
+    }
+    if (!w->c) {
+        snprintf(w->failure, sizeof w->failure, "%s", st.message);
+        pthread_barrier_wait(&gate);
+        __atomic_add_fetch(&started, 1, __ATOMIC_RELEASE);
+        return NULL;
+    }
+    if (login != KEHU__V1__CODE__OK) {
         snprintf(w->failure, sizeof w->failure, "login: %s", st.message);
         kehu_close(w->c);
+        pthread_barrier_wait(&gate);
         __atomic_add_fetch(&started, 1, __ATOMIC_RELEASE);
         return NULL;
     }
@@ -292,6 +325,7 @@ static void *run_worker(void *arg)
         if (dup_sample(w) < 0) {
             snprintf(w->failure, sizeof w->failure, "no customer with a phone among the ids");
             kehu_close(w->c);
+            pthread_barrier_wait(&gate);
             __atomic_add_fetch(&started, 1, __ATOMIC_RELEASE);
             return NULL;
         }
@@ -301,6 +335,7 @@ static void *run_worker(void *arg)
         w->req.ping = &ping_msg;
     }
     struct slot *slots = calloc((size_t)o->depth, sizeof *slots);
+    pthread_barrier_wait(&gate); /* every connection logged in: the clock starts */
     w->deadline = now_s() + o->seconds;
     for (int i = 0; i < o->depth; i++) {
         slots[i].w = w;
@@ -424,12 +459,14 @@ int main(int argc, char **argv)
     if (pthread_create(&sig_thread, NULL, signal_thread, &sigs) == 0)
         pthread_detach(sig_thread);
     struct worker *w = calloc((size_t)o.connections, sizeof *w);
-    double t0 = now_s();
+    pthread_barrier_init(&gate, NULL, (unsigned)o.connections + 1);
     for (int i = 0; i < o.connections; i++) {
         w[i].o = &o;
         w[i].rng = 0x9E3779B97F4A7C15ULL * (uint64_t)(i + 1); /* never 0 */
         pthread_create(&w[i].thread, NULL, run_worker, &w[i]);
     }
+    pthread_barrier_wait(&gate);
+    double t0 = now_s(); /* the rate over the time under load, logins left out */
     if (o.ready) {
         struct timespec tick = { 0, 5000000 };
         while (__atomic_load_n(&started, __ATOMIC_ACQUIRE) < o.connections)
@@ -442,7 +479,6 @@ int main(int argc, char **argv)
             fclose(f);
         else if (ok)
             fprintf(stderr, "kehu-bench: --ready %s: cannot create it\n", o.ready);
-        t0 = now_s(); /* the rate over the time under load, logins left out */
     }
     size_t total = 0;
     long errors = 0;
@@ -468,14 +504,14 @@ int main(int argc, char **argv)
     if (o.json)
         printf("{\"op\": \"%s\", \"connections\": %d, \"depth\": %d, \"seconds\": %.2f, \"requests\": %zu, "
                "\"errors\": %ld, \"per_second\": %.0f, \"p50_ms\": %.3f, \"p90_ms\": %.3f, \"p99_ms\": %.3f, "
-               "\"max_ms\": %.3f}\n",
+               "\"p999_ms\": %.3f, \"max_ms\": %.3f}\n",
                o.op, o.connections, o.depth, elapsed, total, errors, rate, pct(all, total, 50), pct(all, total, 90),
-               pct(all, total, 99), total ? all[total - 1] : 0.0);
+               pct(all, total, 99), pct(all, total, 99.9), total ? all[total - 1] : 0.0);
     else
         printf("%s: %d connections x %d in flight, %.1f s: %zu requests, %ld errors, %.0f/s; latency p50 %.3f ms, "
-               "p90 %.3f ms, p99 %.3f ms, max %.3f ms\n",
+               "p90 %.3f ms, p99 %.3f ms, p99.9 %.3f ms, max %.3f ms\n",
                o.op, o.connections, o.depth, elapsed, total, errors, rate, pct(all, total, 50), pct(all, total, 90),
-               pct(all, total, 99), total ? all[total - 1] : 0.0);
+               pct(all, total, 99), pct(all, total, 99.9), total ? all[total - 1] : 0.0);
     free(all);
     free(w);
     return errors ? 1 : 0;

@@ -18,6 +18,7 @@ struct auth_work {
     void *arg;
     struct auth_sched *sched; /* NULL: queued on the thread pool directly */
     int suspect;              /* started for a lane whose address failed lately */
+    int droppable;            /* a login's check: dropped (-1) when its asker is gone */
     struct auth_work *next;   /* in its lane */
 };
 
@@ -186,7 +187,7 @@ static void drop_work(struct auth_work *a)
 {
     sodium_memzero(a->password, strlen(a->password));
     free(a->password);
-    a->cb(-1, NULL, a->arg);
+    a->cb(a->droppable ? -1 : 0, NULL, a->arg); /* a hash or a password change: failed */
     sodium_memzero(a, sizeof *a);
     free(a);
 }
@@ -199,7 +200,7 @@ static void sched_pump(struct auth_sched *s)
     int favoured;
     while (s->running < s->slots && (l = pick_lane(s, &favoured))) {
         struct auth_work *a = lane_pop(s, l);
-        if (s->wanted && !s->wanted(a->arg)) {
+        if (a->droppable && s->wanted && !s->wanted(a->arg)) {
             drop_work(a);
             continue;
         }
@@ -219,10 +220,35 @@ void auth_sched_stop(struct auth_sched *s)
         drop_work(lane_pop(s, l));
 }
 
+static void sched_add(struct auth_sched *s, struct auth_lane *lane, int suspect, struct auth_work *a);
+
 void auth_verify_fair(struct auth_sched *s, struct auth_lane *lane, int suspect, const char *stored_hash,
                       const char *password, auth_cb cb, void *arg)
 {
     struct auth_work *a = verify_work(stored_hash, password, cb, arg);
+    a->droppable = 1;
+    sched_add(s, lane, suspect, a);
+}
+
+void auth_hash_sched(struct auth_sched *s, const char *password, unsigned long long ops, size_t mem, auth_cb cb,
+                     void *arg)
+{
+    struct auth_work *a = xcalloc(1, sizeof *a);
+    a->password = xstrdup(password);
+    a->ops = ops;
+    a->mem = mem;
+    a->cb = cb;
+    a->arg = arg;
+    sched_add(s, &s->others, 0, a);
+}
+
+void auth_verify_sched(struct auth_sched *s, const char *stored_hash, const char *password, auth_cb cb, void *arg)
+{
+    sched_add(s, &s->others, 0, verify_work(stored_hash, password, cb, arg));
+}
+
+static void sched_add(struct auth_sched *s, struct auth_lane *lane, int suspect, struct auth_work *a)
+{
     a->sched = s;
     if (lane->tail)
         lane->tail->next = a;

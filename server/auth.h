@@ -44,12 +44,20 @@ struct auth_sched {
     int slots, running, running_suspect, queued, stopped;
     int (*wanted)(void *arg); /* NULL, or 0 when a waiting check's asker is gone: dropped (-1) unstarted */
     struct auth_lane *wait_head, *wait_tail; /* lanes with checks waiting */
+    struct auth_lane others; /* hashes of new passwords and password changes' checks: one lane */
 };
 void auth_sched_init(struct auth_sched *s, uv_loop_t *loop, int slots);
 /* auth_verify_async through the scheduler, in the lane's turn. The lane
  * must live until the callback ran. */
 void auth_verify_fair(struct auth_sched *s, struct auth_lane *lane, int suspect, const char *stored_hash,
                       const char *password, auth_cb cb, void *arg);
+/* Every other Argon2 use of kehud (a new password's hash, the current
+ * password's check of a password change) in the same slots, on one lane of
+ * its own: at most `slots` hashes hold their memory (hash_mem) at once,
+ * whatever asks. Never dropped; answered 0 if the server stops first. */
+void auth_hash_sched(struct auth_sched *s, const char *password, unsigned long long ops, size_t mem, auth_cb cb,
+                     void *arg);
+void auth_verify_sched(struct auth_sched *s, const char *stored_hash, const char *password, auth_cb cb, void *arg);
 /* When shutdown's grace is over: the waiting checks are answered -1 at
  * once (running ones finish). */
 void auth_sched_stop(struct auth_sched *s);

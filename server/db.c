@@ -8,8 +8,11 @@
  * unsent data we watch for writable as well as readable. */
 #include "db.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "log.h"
 #include "util.h"
@@ -52,6 +55,8 @@ struct db_conn {
     int backoff_ms;
     struct db_call *head, *tail; /* sent, awaiting results */
     int inflight;
+    struct db_call *pend, *pend_tail; /* to send at the end of this loop turn */
+    int npend;
     int listener;                /* only LISTENs: takes no calls */
     unsigned char *prepared;     /* by statement id */
     int nprepared;
@@ -66,6 +71,11 @@ struct db_pool {
     struct db_conn *conns;
     uv_timer_t janitor;
     uv_timer_t later;                  /* delivers failures outside the caller's stack */
+    /* sends what a loop turn asked for, one write a connection: an idle
+     * handle runs before the loop waits for I/O (and, while active, keeps it
+     * from waiting), whichever phase of the turn deferred a call */
+    uv_idle_t turn;
+    int in_turn;                       /* turn_send is running */
     struct db_call *waiting, *waiting_tail; /* no connection ready yet, one is coming */
     struct db_call *failed, *failed_tail;
     int nconns;                        /* size, plus the listening connection if any */
@@ -84,6 +94,9 @@ static void conn_on_poll(uv_poll_t *h, int status, int events);
 static void pool_send(struct db_pool *p, struct db_call *c);
 static void deliver_failed(uv_timer_t *t);
 static void conn_send(struct db_conn *dc, struct db_call *c);
+static void conn_defer(struct db_conn *dc, struct db_call *c);
+static void turn_send(uv_idle_t *h);
+static void push(struct db_call **head, struct db_call **tail, struct db_call *c);
 
 /* ---- calls */
 
@@ -376,6 +389,15 @@ static void conn_connect_failed(struct db_conn *dc, const char *why)
         conn_schedule_retry(dc);
 }
 
+/* A connection's settings that PostgreSQL refused: said, not hidden (the
+ * connection still serves, with the defaults). */
+static void setup_done(const struct db_result *res, void *arg)
+{
+    struct db_conn *dc = arg;
+    if (res->outcome == DB_ERROR)
+        log_error(0, 0, "database connection %d: its settings were refused: %s", dc->index, res->message);
+}
+
 static void conn_ready(struct db_conn *dc)
 {
     if (PQsetnonblocking(dc->pg, 1) != 0 || PQenterPipelineMode(dc->pg) != 1) {
@@ -402,12 +424,18 @@ static void conn_ready(struct db_conn *dc)
         PQfreemem(quoted);
         struct db_call *listen = db_call_new(p, NULL, NULL);
         db_call_add_sql(listen, sql, 0, NULL);
-        conn_send(dc, listen);
+        conn_defer(dc, listen);
         return;
     }
-    struct db_call *setup = db_call_new(p, NULL, NULL);
-    db_call_add_sql(setup, p->setup_sql, 0, NULL);
-    conn_send(dc, setup);
+    /* one statement per setting: a prepared statement (the extended
+     * protocol) takes a single command */
+    struct db_call *setup = db_call_new(p, setup_done, dc);
+    char *sql = xstrdup(p->setup_sql), *save = NULL;
+    for (char *one = strtok_r(sql, ";", &save); one; one = strtok_r(NULL, ";", &save))
+        if (one[strspn(one, " \t\n")])
+            db_call_add_sql(setup, one, 0, NULL);
+    free(sql);
+    conn_defer(dc, setup);
     struct db_call *w = p->waiting;
     p->waiting = p->waiting_tail = NULL;
     while (w) {
@@ -466,6 +494,9 @@ static void conn_broken(struct db_conn *dc, const char *why)
     struct db_call *c = dc->head;
     dc->head = dc->tail = NULL;
     dc->inflight = 0;
+    struct db_call *pend = dc->pend;
+    dc->pend = dc->pend_tail = NULL;
+    dc->npend = 0;
     while (c) {
         struct db_call *next = c->next;
         call_set_error(c, DB_UNAVAILABLE, "08006", "database unavailable");
@@ -475,6 +506,16 @@ static void conn_broken(struct db_conn *dc, const char *why)
     if (!p->closing) {
         dc->backoff_ms = 0;
         conn_schedule_retry(dc);
+    }
+    /* not sent yet: another connection takes them (or they wait, or fail
+     * when none is coming); this connection's own setup is dropped */
+    while (pend) {
+        struct db_call *next = pend->next;
+        if (pend->cb)
+            pool_send(p, pend);
+        else
+            call_free(pend);
+        pend = next;
     }
 }
 
@@ -576,10 +617,14 @@ static void conn_send(struct db_conn *dc, struct db_call *c)
             goto broken;
         }
     }
-    if (!PQpipelineSync(dc->pg))
+#ifdef LIBPQ_HAS_SEND_PIPELINE_SYNC
+    if (!PQsendPipelineSync(dc->pg)) /* the flush is the turn's (turn_send) */
         goto broken;
+#else
+    if (!PQpipelineSync(dc->pg)) /* libpq before 17 pushes here: corked by turn_send */
+        goto broken;
+#endif
     conn_enqueue(dc, c);
-    conn_flush(dc);
     return;
 broken:
     /* the call joins the FIFO so that conn_broken fails it with the rest */
@@ -587,16 +632,76 @@ broken:
     conn_broken(dc, PQerrorMessage(dc->pg));
 }
 
+/* The calls a loop turn makes leave together: each connection's are sent
+ * before the loop next waits for I/O, with one flush, instead of one write
+ * per call. */
+static void conn_defer(struct db_conn *dc, struct db_call *c)
+{
+    push(&dc->pend, &dc->pend_tail, c);
+    dc->npend++;
+    struct db_pool *p = dc->pool;
+    if (!p->in_turn && !uv_is_active((uv_handle_t *)&p->turn))
+        uv_idle_start(&p->turn, turn_send);
+}
+
+static void cork(struct db_conn *dc, int on)
+{
+#if !defined(LIBPQ_HAS_SEND_PIPELINE_SYNC) && defined(TCP_CORK)
+    /* libpq before 17 flushes at every Sync: corked, the turn's calls still
+     * leave the socket as one segment (a local socket has no TCP: no-op) */
+    int fd = PQsocket(dc->pg);
+    if (fd >= 0)
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, sizeof on);
+#else
+    (void)dc;
+    (void)on;
+#endif
+}
+
+static void turn_send(uv_idle_t *h)
+{
+    struct db_pool *p = h->data;
+    uv_idle_stop(h);
+    p->in_turn = 1; /* a call deferred meanwhile (a broken connection handed its calls on): the loop below */
+    for (int again = 1; again;) {
+        again = 0;
+        for (int i = 0; i < p->nconns; i++) {
+            struct db_conn *dc = &p->conns[i];
+            if (!dc->pend || dc->state != DBC_READY)
+                continue;
+            int many = dc->npend > 1;
+            if (many)
+                cork(dc, 1);
+            while (dc->pend && dc->state == DBC_READY) {
+                struct db_call *c = dc->pend;
+                dc->pend = c->next;
+                if (!dc->pend)
+                    dc->pend_tail = NULL;
+                dc->npend--;
+                conn_send(dc, c);
+            }
+            if (dc->state == DBC_READY) {
+                if (many)
+                    cork(dc, 0);
+                conn_flush(dc);
+            }
+        }
+        for (int i = 0; i < p->nconns; i++)
+            again |= p->conns[i].pend && p->conns[i].state == DBC_READY;
+    }
+    p->in_turn = 0;
+}
+
 static void pool_send(struct db_pool *p, struct db_call *c)
 {
     struct db_conn *best = NULL;
     for (int i = 0; i < p->size; i++) {
         struct db_conn *dc = &p->conns[i];
-        if (dc->state == DBC_READY && (!best || dc->inflight < best->inflight))
+        if (dc->state == DBC_READY && (!best || dc->inflight + dc->npend < best->inflight + best->npend))
             best = dc;
     }
     if (best) {
-        conn_send(best, c);
+        conn_defer(best, c);
     } else if (p->closing) { /* the loop is winding down: no later turn to wait for */
         call_set_error(c, DB_UNAVAILABLE, "08006", "server shutting down");
         call_finish(c);
@@ -773,7 +878,9 @@ struct db_pool *db_pool_new(uv_loop_t *loop, const char *conninfo, int size, int
     p->janitor.data = p;
     uv_timer_init(loop, &p->later);
     p->later.data = p;
-    p->open_handles += 2;
+    uv_idle_init(loop, &p->turn);
+    p->turn.data = p;
+    p->open_handles += 3;
     return p;
 }
 
@@ -820,4 +927,5 @@ void db_pool_close(struct db_pool *p)
     }
     uv_close((uv_handle_t *)&p->janitor, embedded_closed);
     uv_close((uv_handle_t *)&p->later, embedded_closed);
+    uv_close((uv_handle_t *)&p->turn, embedded_closed);
 }

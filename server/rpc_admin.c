@@ -602,7 +602,7 @@ static struct db_stmt stats_stmt = DB_STMT(
     " (SELECT count(*) FROM followup WHERE status = 'planned' AND due < current_date),"
     " (SELECT count(*) FROM document), (SELECT count(*) FROM grading_run),"
     " pg_database_size(current_database()), current_database(), current_setting('server_version'),"
-    " (SELECT coalesce(max(version), 0) FROM schema_migration), " SQL_MS("now()"));
+    " (SELECT coalesce(max(version), 0) FROM schema_migration), " SQL_MS("now()") ", current_setting('work_mem')");
 static struct db_stmt stats_status_stmt = DB_STMT(
     "SELECT s::text, count(c.id) FROM unnest(enum_range(NULL::customer_status)) s"
     " LEFT JOIN customer c ON c.status = s AND c.merged_into IS NULL GROUP BY s ORDER BY s");
@@ -654,6 +654,7 @@ static void stats_got(const struct db_result *res, void *arg)
     s->postgres_version = arena_strdup(&r->arena, db_get(res, 0, 0, col++));
     s->schema_version = (int32_t)db_get_i64(res, 0, 0, col++);
     s->at_ms = db_get_i64(res, 0, 0, col++);
+    s->report_work_mem = arena_strdup(&r->arena, db_get(res, 0, 0, col++));
 
     int n = db_rows(res, 1);
     s->customers_by_status = arena_alloc(&r->arena, (size_t)(n ? n : 1) * sizeof *s->customers_by_status);

@@ -389,7 +389,7 @@ static void user_add_unit(const struct db_result *res, void *arg)
     struct user_add *st = arena_alloc(&r->arena, sizeof *st);
     st->unit_id = arena_strdup(&r->arena, db_get(res, 0, 0, 0));
     r->state = st;
-    auth_hash_async(r->srv->loop, m->password, r->srv->cfg.hash_ops, r->srv->cfg.hash_mem, user_add_hashed, r);
+    auth_hash_sched(&r->srv->limits.auth, m->password, r->srv->cfg.hash_ops, r->srv->cfg.hash_mem, user_add_hashed, r);
 }
 
 static void user_add(struct req *r)
@@ -873,7 +873,7 @@ static void reset_found(const struct db_result *res, void *arg)
     }
     r->state = arena_strdup(&r->arena, db_get(res, 0, 0, 0));
     audit_note_detail(r, "%s", m->username);
-    auth_hash_async(r->srv->loop, m->new_password, r->srv->cfg.hash_ops, r->srv->cfg.hash_mem, reset_hashed, r);
+    auth_hash_sched(&r->srv->limits.auth, m->new_password, r->srv->cfg.hash_ops, r->srv->cfg.hash_mem, reset_hashed, r);
     wipe(m->new_password);
 }
 

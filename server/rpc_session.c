@@ -506,7 +506,7 @@ static void passwd_verified(int ok, const char *hash, void *arg)
         req_fail(r, KEHU__V1__CODE__PERMISSION_DENIED, "current_password", "the current password is not right");
         return;
     }
-    auth_hash_async(r->srv->loop, st->next, r->srv->cfg.hash_ops, r->srv->cfg.hash_mem, passwd_hashed, r);
+    auth_hash_sched(&r->srv->limits.auth, st->next, r->srv->cfg.hash_ops, r->srv->cfg.hash_mem, passwd_hashed, r);
     passwd_wipe(r);
 }
 
@@ -521,7 +521,7 @@ static void passwd_found(const struct db_result *res, void *arg)
             req_fail(r, KEHU__V1__CODE__UNAUTHENTICATED, NULL, "your account no longer exists");
         return;
     }
-    auth_verify_async(r->srv->loop, db_get(res, 0, 0, 0), r->msg->password_change->current_password, passwd_verified,
+    auth_verify_sched(&r->srv->limits.auth, db_get(res, 0, 0, 0), r->msg->password_change->current_password, passwd_verified,
                       r);
 }
 

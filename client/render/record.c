@@ -238,10 +238,16 @@ static void json_val(struct json_w *w, const struct item *it, const struct val *
 
 void rec_json(struct json_w *w, const struct rec_kind *k, const void *msg)
 {
+    json_begin_object(w);
+    rec_json_members(w, k, msg);
+    json_end_object(w);
+}
+
+void rec_json_members(struct json_w *w, const struct rec_kind *k, const void *msg)
+{
     struct item it;
     struct val v;
     size_t n_;
-    json_begin_object(w);
     EACH_ITEM(k, k->fields, it)
     {
         get(&it, msg, &v);
@@ -254,7 +260,6 @@ void rec_json(struct json_w *w, const struct rec_kind *k, const void *msg)
         json_key(w, it.key);
         json_val(w, &it, &v, msg);
     }
-    json_end_object(w);
 }
 
 /* ---- Text: CSV cells and table cells ------------------------------------------------ */

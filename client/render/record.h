@@ -70,8 +70,10 @@ struct rec_kind {
     const struct rec_calc *calc; /* ends with a row whose name is NULL; may be NULL */
 };
 
-/* One record as a JSON object. */
+/* One record as a JSON object; rec_json_members writes its members into an
+ * object the caller opened (to add its own around them). */
 void rec_json(struct json_w *w, const struct rec_kind *k, const void *msg);
+void rec_json_members(struct json_w *w, const struct rec_kind *k, const void *msg);
 /* The CSV header, and one record as a CSV row. */
 void rec_csv_head(FILE *f, const struct rec_kind *k);
 void rec_csv_row(FILE *f, const struct rec_kind *k, const void *msg);

@@ -229,9 +229,8 @@ static int run_audit_list(struct cli *cli, int argc, char **argv)
     while (all || (int64_t)nitems < limit) {
         int64_t want = all ? PAGE_MAX : limit - (int64_t)nitems;
         m.limit = (uint32_t)(want > PAGE_MAX ? PAGE_MAX : want);
-        Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-        req.op_case = KEHU__V1__REQUEST__OP_AUDIT_LIST;
-        req.audit_list = &m;
+        Kehu__V1__Request req;
+        cli_request(&req, KEHU__V1__REQUEST__OP_AUDIT_LIST, &m);
         Kehu__V1__Response *resp;
         if ((rc = cli_call(cli, &req, &resp)))
             break;
@@ -289,9 +288,8 @@ static int check_head(struct cli *cli, int64_t seq, const char *want, const char
     Kehu__V1__AuditList m = KEHU__V1__AUDIT_LIST__INIT;
     m.before_seq = seq + 1;
     m.limit = 1;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_AUDIT_LIST;
-    req.audit_list = &m;
+    Kehu__V1__Request req;
+    cli_request(&req, KEHU__V1__REQUEST__OP_AUDIT_LIST, &m);
     Kehu__V1__Response *resp;
     int rc = cli_call(cli, &req, &resp);
     if (rc)
@@ -348,9 +346,8 @@ static int run_audit_verify(struct cli *cli, int argc, char **argv)
     }
     Kehu__V1__AuditVerify m = KEHU__V1__AUDIT_VERIFY__INIT;
     m.full = full;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_AUDIT_VERIFY;
-    req.audit_verify = &m;
+    Kehu__V1__Request req;
+    cli_request(&req, KEHU__V1__REQUEST__OP_AUDIT_VERIFY, &m);
     Kehu__V1__Response *resp;
     if ((rc = cli_call(cli, &req, &resp)))
         return rc;

@@ -38,7 +38,7 @@ static const struct rec_col contact_cols[] = {
     { NULL, NULL, 0, 0 },
 };
 static const struct rec_kind contact_rec = {
-    &kehu__v1__contact__descriptor, "id customer_id version name title phones email key_person created_at_ms", NULL,
+    &kehu__v1__contact__descriptor, "id customer_id version name title phones email key_person created_at_ms",
     contact_cols, N_("no contacts"), NULL,
 };
 static const struct cli_record_kind contact_kind = { .rec = &contact_rec };
@@ -112,9 +112,8 @@ static int run_contact_edit(struct cli *cli, int argc, char **argv)
     int rc = cli_parse_edit(cli, argc, argv, "CONTACT_ID", "kehu contact list CUSTOMER_ID", &edit.id, &edit.version,
                             &edit.set, &edit.n_set);
     if (rc == CLI_OK) {
-        Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-        req.op_case = KEHU__V1__REQUEST__OP_CONTACT_EDIT;
-        req.contact_edit = &edit;
+        Kehu__V1__Request req;
+        cli_request(&req, KEHU__V1__REQUEST__OP_CONTACT_EDIT, &edit);
         Kehu__V1__Response *resp;
         struct kehu_status st;
         rc = cmd_customer_call(cli, &req, &resp, &st);
@@ -156,7 +155,7 @@ static const struct rec_kind txn_rec = {
     &kehu__v1__txn__descriptor,
     "id customer_id date amount_minor margin_minor?has_margin product category channel created_at_ms created_by "
     "on_credit due? reverses_id? reversed_by_id? reason?",
-    NULL, txn_cols, N_("no transactions"), reversal_calc,
+    txn_cols, N_("no transactions"), reversal_calc,
 };
 static const struct cli_record_kind txn_kind = { .rec = &txn_rec };
 

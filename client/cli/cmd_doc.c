@@ -100,7 +100,7 @@ static const struct rec_col doc_cols[] = {
     { NULL, NULL, 0, 0 },
 };
 static const struct rec_kind doc_rec = {
-    &kehu__v1__doc__descriptor, "id customer_id name type size sha256 created_at_ms created_by", NULL, doc_cols,
+    &kehu__v1__doc__descriptor, "id customer_id name type size sha256 created_at_ms created_by", doc_cols,
     N_("no documents"), doc_calc,
 };
 static const struct cli_record_kind doc_kind = { .rec = &doc_rec };
@@ -185,9 +185,8 @@ static int run_put(struct cli *cli, int argc, char **argv)
         m.data.data = buf;
         m.data.len = got;
         m.last = sent + got == size;
-        Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-        req.op_case = KEHU__V1__REQUEST__OP_DOC_PUT;
-        req.doc_put = &m;
+        Kehu__V1__Request req;
+        cli_request(&req, KEHU__V1__REQUEST__OP_DOC_PUT, &m);
         if ((rc = cli_call(cli, &req, &resp)))
             break;
         sent += got;
@@ -266,9 +265,8 @@ static Kehu__V1__Response *get_chunk(struct cli *cli, int64_t id, uint64_t offse
     m.id = id;
     m.offset = offset;
     m.length = GET_CHUNK;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_DOC_GET;
-    req.doc_get = &m;
+    Kehu__V1__Request req;
+    cli_request(&req, KEHU__V1__REQUEST__OP_DOC_GET, &m);
     Kehu__V1__Response *resp;
     if ((*rc = cli_call(cli, &req, &resp)))
         return NULL;

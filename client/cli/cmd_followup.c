@@ -108,10 +108,10 @@ static const struct rec_col due_cols[] = {
     { NULL, NULL, 0, 0 },
 };
 static const struct rec_kind followup_rec = {
-    &kehu__v1__followup__descriptor, FOLLOWUP_FIELDS, NULL, followup_cols, N_("no follow-ups"), followup_calc,
+    &kehu__v1__followup__descriptor, FOLLOWUP_FIELDS, followup_cols, N_("no follow-ups"), followup_calc,
 };
 static const struct rec_kind due_rec = {
-    &kehu__v1__followup__descriptor, FOLLOWUP_FIELDS, NULL, due_cols, N_("no follow-ups due"), followup_calc,
+    &kehu__v1__followup__descriptor, FOLLOWUP_FIELDS, due_cols, N_("no follow-ups due"), followup_calc,
 };
 static const struct cli_record_kind followup_kind = { .rec = &followup_rec };
 static const struct cli_record_kind due_kind = { .rec = &due_rec };
@@ -178,8 +178,8 @@ static const struct rec_col policy_cols[] = {
 static const struct rec_kind policy_rec = {
     &kehu__v1__contact_due__descriptor,
     "id=@null customer_id customer_name kind status=@policy due? done_at=@null outcome=@empty note=@empty next=@null "
-    "owner created_at=@null created_by=@empty",
-    "grade last? overdue_days", policy_cols, NULL, policy_calc,
+    "owner created_at=@null created_by=@empty +grade +last? +overdue_days",
+    policy_cols, NULL, policy_calc,
 };
 
 /* One follow-up: JSON (or CSV) for scripts, a line for people. */

@@ -405,9 +405,8 @@ static int run_grade_run(struct cli *cli, int argc, char **argv)
     }
     if ((rc = cli_args(cli, argc, argv, 0, 0)))
         return rc;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_GRADE_RUN;
-    req.grade_run = &m;
+    Kehu__V1__Request req;
+    cli_request(&req, KEHU__V1__REQUEST__OP_GRADE_RUN, &m);
     Kehu__V1__Response *resp;
     if ((rc = call_with_progress(cli, &req, !cli->json, &resp)))
         return rc;
@@ -554,11 +553,8 @@ static int run_grade_override(struct cli *cli, int argc, char **argv)
         return cli_usage_error(cli, "--until does not go with --revoke");
     if (!have_reason)
         return cli_usage_error(cli, "--reason is required");
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_GRADE_OVERRIDE;
-    req.grade_override = &m;
     Kehu__V1__Response *resp;
-    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_OVERRIDE, &resp)))
+    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_GRADE_OVERRIDE, &m, KEHU__V1__RESPONSE__RESULT_OVERRIDE, &resp)))
         return rc;
     if (!resp->override)
         return cli_bad_reply(cli, resp);
@@ -582,11 +578,8 @@ static int run_grade_approve(struct cli *cli, int argc, char **argv)
     }
     if ((rc = cli_id_arg(cli, argc, argv, "OVERRIDE_ID", &m.override_id)))
         return rc;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_GRADE_APPROVE;
-    req.grade_approve = &m;
     Kehu__V1__Response *resp;
-    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_OVERRIDE, &resp)))
+    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_GRADE_APPROVE, &m, KEHU__V1__RESPONSE__RESULT_OVERRIDE, &resp)))
         return rc;
     if (!resp->override)
         return cli_bad_reply(cli, resp);
@@ -624,9 +617,8 @@ static int run_grade_overrides(struct cli *cli, int argc, char **argv)
     }
     if ((rc = cli_args(cli, argc, argv, 0, 0)))
         return rc;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_GRADE_OVERRIDE_LIST;
-    req.grade_override_list = &m;
+    Kehu__V1__Request req;
+    cli_request(&req, KEHU__V1__REQUEST__OP_GRADE_OVERRIDE_LIST, &m);
     m.limit = pg.limit;
     m.after = (char *)(pg.after ? pg.after : "");
     struct cli_pages pages = { 0 };
@@ -692,11 +684,8 @@ static int run_grade_assess(struct cli *cli, int argc, char **argv)
         return rc;
     if (!*m.grade)
         return cli_usage_error(cli, "--grade is required");
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_CREDIT_ASSESS;
-    req.credit_assess = &m;
     Kehu__V1__Response *resp;
-    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_OVERRIDE, &resp)))
+    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_CREDIT_ASSESS, &m, KEHU__V1__RESPONSE__RESULT_OVERRIDE, &resp)))
         return rc;
     if (!resp->override)
         return cli_bad_reply(cli, resp);
@@ -892,11 +881,8 @@ static int run_grade_show(struct cli *cli, int argc, char **argv)
     int rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &m.customer_id);
     if (rc)
         return rc;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_GRADE_SHOW;
-    req.grade_show = &m;
     Kehu__V1__Response *resp;
-    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_GRADES, &resp)))
+    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_GRADE_SHOW, &m, KEHU__V1__RESPONSE__RESULT_GRADES, &resp)))
         return rc;
     if (!resp->grades)
         return cli_bad_reply(cli, resp);
@@ -986,11 +972,8 @@ static int run_policy_show(struct cli *cli, int argc, char **argv)
     if (rc)
         return rc;
     Kehu__V1__GradePolicyShow m = KEHU__V1__GRADE_POLICY_SHOW__INIT;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_GRADE_POLICY_SHOW;
-    req.grade_policy_show = &m;
     Kehu__V1__Response *resp;
-    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_POLICY, &resp)))
+    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_GRADE_POLICY_SHOW, &m, KEHU__V1__RESPONSE__RESULT_POLICY, &resp)))
         return rc;
     if (!resp->policy)
         return cli_bad_reply(cli, resp);
@@ -1020,9 +1003,8 @@ static int run_policy_set(struct cli *cli, int argc, char **argv)
     m.values = fv.set;
     m.n_values = fv.n;
     m.force = force;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_GRADE_POLICY_SET;
-    req.grade_policy_set = &m;
+    Kehu__V1__Request req;
+    cli_request(&req, KEHU__V1__REQUEST__OP_GRADE_POLICY_SET, &m);
     Kehu__V1__Response *resp;
     if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_POLICY, &resp)) == CLI_OK) {
         if (!resp->policy) {
@@ -1125,9 +1107,8 @@ static int run_care_today(struct cli *cli, int argc, char **argv)
     }
     if ((rc = cli_args(cli, argc, argv, 0, 0)))
         return rc;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_CARE_TODAY;
-    req.care_today = &m;
+    Kehu__V1__Request req;
+    cli_request(&req, KEHU__V1__REQUEST__OP_CARE_TODAY, &m);
     m.limit = pg.limit;
     m.after = (char *)(pg.after ? pg.after : "");
     struct cli_pages pages = { 0 };
@@ -1272,9 +1253,8 @@ static int run_churn_list(struct cli *cli, int argc, char **argv)
     }
     if ((rc = cli_args(cli, argc, argv, 0, 0)))
         return rc;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_CHURN_LIST;
-    req.churn_list = &m;
+    Kehu__V1__Request req;
+    cli_request(&req, KEHU__V1__REQUEST__OP_CHURN_LIST, &m);
     m.limit = pg.limit;
     m.after = (char *)(pg.after ? pg.after : "");
     struct cli_pages pages = { 0 };
@@ -1353,9 +1333,8 @@ static int run_churn_ack(struct cli *cli, int argc, char **argv)
         return rc;
     if (!have_plan)
         return cli_usage_error(cli, "--plan is required (the win-back plan)");
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_CHURN_ACK;
-    req.churn_ack = &m;
+    Kehu__V1__Request req;
+    cli_request(&req, KEHU__V1__REQUEST__OP_CHURN_ACK, &m);
     return call_warning(cli, &req, 0);
 }
 
@@ -1384,9 +1363,8 @@ static int run_churn_lost(struct cli *cli, int argc, char **argv)
         return rc;
     if (!*m.reason)
         return cli_usage_error(cli, "--reason is required");
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_CHURN_LOST;
-    req.churn_lost = &m;
+    Kehu__V1__Request req;
+    cli_request(&req, KEHU__V1__REQUEST__OP_CHURN_LOST, &m);
     return call_warning(cli, &req, 1);
 }
 
@@ -1700,11 +1678,8 @@ static int run_report(struct cli *cli, int argc, char **argv)
     if (!*argv[optind])
         return cli_usage_error(cli, "the report kind must not be empty");
     m.kind = argv[optind]; /* sent as given: the server names the kinds it knows */
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_REPORT_GET;
-    req.report_get = &m;
     Kehu__V1__Response *resp;
-    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_REPORT, &resp)))
+    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_REPORT_GET, &m, KEHU__V1__RESPONSE__RESULT_REPORT, &resp)))
         return rc;
     if (!resp->report)
         return cli_bad_reply(cli, resp);

@@ -39,11 +39,11 @@ static const struct rec_col payment_cols[] = {
     { NULL, NULL, 0, 0 },
 };
 static const struct rec_kind payment_rec = {
-    &kehu__v1__payment__descriptor, PAYMENT_FIELDS, NULL, payment_cols, N_("no payments"), reversal_calc,
+    &kehu__v1__payment__descriptor, PAYMENT_FIELDS, payment_cols, N_("no payments"), reversal_calc,
 };
 /* A payment just recorded also says the balance it left. */
 static const struct rec_kind added_payment_rec = {
-    &kehu__v1__payment__descriptor, PAYMENT_FIELDS, "balance_minor", payment_cols, N_("no payments"), reversal_calc,
+    &kehu__v1__payment__descriptor, PAYMENT_FIELDS " +balance_minor", payment_cols, N_("no payments"), reversal_calc,
 };
 static const struct cli_record_kind payment_kind = { .rec = &payment_rec };
 static const struct cli_record_kind added_payment_kind = { .rec = &added_payment_rec };
@@ -177,7 +177,7 @@ static const struct rec_calc arrears_calc[] = { { "on_time_ratio", json_on_time,
 static const struct rec_kind arrears_rec = {
     &kehu__v1__arrears__descriptor,
     "customer_id as_of balance_minor oldest_unpaid_due? days_overdue credit_txns paid_on_time @on_time_ratio",
-    NULL, NULL, NULL, arrears_calc,
+    NULL, NULL, arrears_calc,
 };
 static const struct cli_record_kind arrears_kind = { .rec = &arrears_rec, .one = arrears_kv };
 
@@ -217,11 +217,11 @@ static const struct rec_col asset_cols[] = {
     { NULL, NULL, 0, 0 },
 };
 static const struct rec_kind asset_rec = {
-    &kehu__v1__asset_snapshot__descriptor, ASSET_FIELDS, NULL, asset_cols, N_("no assets"), NULL,
+    &kehu__v1__asset_snapshot__descriptor, ASSET_FIELDS, asset_cols, N_("no assets"), NULL,
 };
 /* A snapshot just recorded also says whether it replaced the day's. */
 static const struct rec_kind added_asset_rec = {
-    &kehu__v1__asset_snapshot__descriptor, ASSET_FIELDS, "replaced", asset_cols, N_("no assets"), NULL,
+    &kehu__v1__asset_snapshot__descriptor, ASSET_FIELDS " +replaced", asset_cols, N_("no assets"), NULL,
 };
 static const struct cli_record_kind asset_kind = { .rec = &asset_rec };
 static const struct cli_record_kind added_asset_kind = { .rec = &added_asset_rec };

@@ -127,9 +127,8 @@ static int run_list(struct cli *cli, int argc, char **argv)
     }
     if ((rc = cli_args(cli, argc, argv, 0, 0)))
         return rc;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_POOL_LIST;
-    req.pool_list = &m;
+    Kehu__V1__Request req;
+    cli_request(&req, KEHU__V1__REQUEST__OP_POOL_LIST, &m);
     m.limit = pg.limit;
     m.after = (char *)(pg.after ? pg.after : "");
     struct cli_pages pages = { 0 };
@@ -222,11 +221,8 @@ static int run_pools(struct cli *cli, int argc, char **argv)
     }
     if ((rc = cli_args(cli, argc, argv, 0, 0)))
         return rc;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_POOL_POOLS;
-    req.pool_pools = &m;
     Kehu__V1__Response *resp;
-    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_POOLS, &resp)))
+    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_POOL_POOLS, &m, KEHU__V1__RESPONSE__RESULT_POOLS, &resp)))
         return rc;
     print_pools(cli, resp->pools->pools, resp->pools->n_pools, 1);
     kehu_response_free(resp);
@@ -251,11 +247,8 @@ static int run_add(struct cli *cli, int argc, char **argv)
     if (!m.branch)
         return cli_usage_error(cli, "--branch is required");
     m.name = argv[optind];
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_POOL_ADD;
-    req.pool_add = &m;
     Kehu__V1__Response *resp;
-    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_POOL, &resp)))
+    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_POOL_ADD, &m, KEHU__V1__RESPONSE__RESULT_POOL, &resp)))
         return rc;
     print_pools(cli, &resp->pool, 1, 0);
     kehu_response_free(resp);
@@ -274,11 +267,8 @@ static int run_claim(struct cli *cli, int argc, char **argv)
         return rc;
     Kehu__V1__PoolClaim m = KEHU__V1__POOL_CLAIM__INIT;
     m.customer_id = id;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_POOL_CLAIM;
-    req.pool_claim = &m;
     Kehu__V1__Response *resp;
-    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_POOL_CLAIMED, &resp)))
+    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_POOL_CLAIM, &m, KEHU__V1__RESPONSE__RESULT_POOL_CLAIMED, &resp)))
         return rc;
     if (!cli->json)
         cli_say("claimed customer %" PRId64 " (%s): it is now yours\n", resp->pool_claimed->id,
@@ -311,11 +301,8 @@ static int run_release(struct cli *cli, int argc, char **argv)
     if (!m.reason || !*m.reason)
         return cli_usage_error(cli, "--reason is required");
     m.customer_id = id;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_POOL_RELEASE;
-    req.pool_release = &m;
     Kehu__V1__Response *resp;
-    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_POOL_RELEASED, &resp)))
+    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_POOL_RELEASE, &m, KEHU__V1__RESPONSE__RESULT_POOL_RELEASED, &resp)))
         return rc;
     if (!cli->json)
         cli_say("released customer %" PRId64 " (%s) to the pool\n", resp->pool_released->id,
@@ -383,9 +370,8 @@ static void print_pool_rules(struct cli *cli, const Kehu__V1__PoolRuleList *l)
 
 static int pool_rules_call(struct cli *cli, Kehu__V1__PoolRules *m)
 {
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_POOL_RULES;
-    req.pool_rules = m;
+    Kehu__V1__Request req;
+    cli_request(&req, KEHU__V1__REQUEST__OP_POOL_RULES, m);
     Kehu__V1__Response *resp;
     int rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_POOL_RULE_LIST, &resp);
     if (rc)
@@ -497,9 +483,8 @@ static int run_recycle(struct cli *cli, int argc, char **argv)
         return cli_usage_error(cli, "--limit, --after and --all page the customers of a --dry-run");
     m.limit = pg.limit;
     m.after = (char *)(pg.after ? pg.after : "");
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_POOL_RECYCLE;
-    req.pool_recycle = &m;
+    Kehu__V1__Request req;
+    cli_request(&req, KEHU__V1__REQUEST__OP_POOL_RECYCLE, &m);
     struct cli_pages pages = { 0 };
     for (;;) {
         Kehu__V1__Response *resp;
@@ -592,9 +577,8 @@ static int run_log(struct cli *cli, int argc, char **argv)
         return rc;
     if (optind < argc)
         m.customer_id = v;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_POOL_EVENTS;
-    req.pool_events = &m;
+    Kehu__V1__Request req;
+    cli_request(&req, KEHU__V1__REQUEST__OP_POOL_EVENTS, &m);
     m.limit = pg.limit;
     m.after = (char *)(pg.after ? pg.after : "");
     struct cli_pages pages = { 0 };
@@ -728,9 +712,8 @@ static void print_assign_rules(struct cli *cli, const Kehu__V1__AssignRuleList *
 
 static int assign_rules_call(struct cli *cli, Kehu__V1__AssignRules *m)
 {
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_ASSIGN_RULES;
-    req.assign_rules = m;
+    Kehu__V1__Request req;
+    cli_request(&req, KEHU__V1__REQUEST__OP_ASSIGN_RULES, m);
     Kehu__V1__Response *resp;
     int rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_ASSIGN_RULE_LIST, &resp);
     if (rc)
@@ -848,11 +831,8 @@ static int run_assign_apply(struct cli *cli, int argc, char **argv)
     }
     if ((rc = cli_args(cli, argc, argv, 0, 0)))
         return rc;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_ASSIGN_RULE_APPLY;
-    req.assign_rule_apply = &m;
     Kehu__V1__Response *resp;
-    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_ASSIGN_APPLIED, &resp)))
+    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_ASSIGN_RULE_APPLY, &m, KEHU__V1__RESPONSE__RESULT_ASSIGN_APPLIED, &resp)))
         return rc;
     const Kehu__V1__AssignRuleApplyResult *a = resp->assign_applied;
     if (cli->json) {

@@ -162,9 +162,8 @@ static int run_watch(struct cli *cli, int argc, char **argv)
         sub.scope_case = KEHU__V1__SUBSCRIBE__SCOPE_MINE;
     }
 
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_SUBSCRIBE;
-    req.subscribe = &sub;
+    Kehu__V1__Request req;
+    cli_request(&req, KEHU__V1__REQUEST__OP_SUBSCRIBE, &sub);
     Kehu__V1__Response *resp;
     if ((rc = cli_call(cli, &req, &resp)))
         return rc;

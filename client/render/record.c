@@ -27,6 +27,7 @@ struct item {
     const ProtobufCFieldDescriptor *fd, *sub; /* sub: the field of fd's message for SUB.FIELD */
     const ProtobufCFieldDescriptor *guard;    /* "?GUARD" */
     int if_set;                               /* "?" */
+    int json_only;                            /* "+" */
     enum style style;
     const struct rec_calc *calc; /* "@NAME" */
 };
@@ -53,6 +54,11 @@ static const ProtobufCFieldDescriptor *field(const ProtobufCMessageDescriptor *d
 static void parse_item(const struct rec_kind *k, const char *w, size_t n, struct item *it)
 {
     memset(it, 0, sizeof *it);
+    if (n > 0 && *w == '+') {
+        it->json_only = 1;
+        w++;
+        n--;
+    }
     const char *eq = memchr(w, '=', n), *q = memchr(w, '?', n);
     const char *path = eq ? eq + 1 : w, *end = q ? q : w + n;
     size_t plen = (size_t)(end - path);
@@ -200,9 +206,15 @@ static void get(const struct item *it, const void *msg, struct val *v)
     }
     if (v->style == TIME && v->i == 0)
         v->kind = V_NULL;
-    if ((it->guard && !*(const protobuf_c_boolean *)((const char *)msg + it->guard->offset)) ||
-        (it->if_set && !it->guard && is_zero(v)))
+    if (it->guard) {
+        struct item g = { .fd = it->guard };
+        struct val gv;
+        get(&g, msg, &gv);
+        if (is_zero(&gv))
+            v->kind = V_NULL;
+    } else if (it->if_set && is_zero(v)) {
         v->kind = V_NULL;
+    }
 }
 
 /* ---- JSON --------------------------------------------------------------------------- */
@@ -249,12 +261,6 @@ void rec_json_members(struct json_w *w, const struct rec_kind *k, const void *ms
     struct val v;
     size_t n_;
     EACH_ITEM(k, k->fields, it)
-    {
-        get(&it, msg, &v);
-        json_key(w, it.key);
-        json_val(w, &it, &v, msg);
-    }
-    EACH_ITEM(k, k->json_more ? k->json_more : "", it)
     {
         get(&it, msg, &v);
         json_key(w, it.key);
@@ -356,6 +362,8 @@ void rec_csv_head(FILE *f, const struct rec_kind *k)
     int n = 0;
     EACH_ITEM(k, k->fields, it)
     {
+        if (it.json_only)
+            continue;
         if (n == MAX_COLS)
             die("too many fields in", k->fields, strlen(k->fields));
         memcpy(keys[n], it.key, sizeof it.key);
@@ -374,6 +382,8 @@ void rec_csv_row(FILE *f, const struct rec_kind *k, const void *msg)
     int n = 0;
     EACH_ITEM(k, k->fields, it)
     {
+        if (it.json_only)
+            continue;
         if (n == MAX_COLS)
             die("too many fields in", k->fields, strlen(k->fields));
         get(&it, msg, &v);

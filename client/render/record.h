@@ -18,13 +18,14 @@
  *
  * The field list is one string of words, each
  *
- *   [KEY=]PATH[?[GUARD]]
+ *   [+][KEY=]PATH[?[GUARD]]
  *
  * PATH a field name, or SUB.FIELD inside a sub-message; KEY the JSON member
  * and CSV column when it is not PATH's own name less its convention suffix;
  * "?" writes null (CSV: an empty cell) when the value is 0 or "", "?GUARD"
- * when the bool field GUARD is false (margin_minor?has_margin). A KEY=@NAME
- * word is a value the kind computes (struct rec_calc). Example (Payment):
+ * when the field GUARD is false or 0 (margin_minor?has_margin). A KEY=@NAME
+ * word is a value the kind computes (struct rec_calc); a word after "+" is
+ * a JSON member only, not a CSV column. Example (Payment):
  *
  *   "id customer_id date amount_minor method reference note created_at_ms
  *    created_by reverses_id? reversed_by_id? reason?"
@@ -64,7 +65,6 @@ struct rec_col {
 struct rec_kind {
     const ProtobufCMessageDescriptor *desc;
     const char *fields;         /* JSON members and CSV columns, in order */
-    const char *json_more;      /* JSON members after them, not in the CSV; may be NULL */
     const struct rec_col *cols; /* the table; ends with a row whose head is NULL */
     const char *empty;          /* shown instead of an empty table (N_("no payments")) */
     const struct rec_calc *calc; /* ends with a row whose name is NULL; may be NULL */

@@ -306,6 +306,14 @@ struct cli_list {
     void (*footer)(struct cli *cli, const struct cli_pages *pages);
 };
 int cli_run_list(struct cli *cli, int argc, char **argv, const struct cli_list *l);
+/* A command's run function fn that is cli_run_list of the struct cli_list
+ * written as the other arguments: the whole of a plain list command. */
+#define CLI_LIST_COMMAND(fn, ...)                                  \
+    static int fn(struct cli *cli, int argc, char **argv)          \
+    {                                                              \
+        static const struct cli_list spec_ = { __VA_ARGS__ };      \
+        return cli_run_list(cli, argc, argv, &spec_);              \
+    }
 /* The reply's list message of a page (as cli_run_list finds it). */
 const void *cli_page_list(const Kehu__V1__Response *resp);
 

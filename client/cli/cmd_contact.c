@@ -29,13 +29,9 @@ enum {
 /* ---- Contacts ------------------------------------------------------------------------ */
 
 static const struct rec_col contact_cols[] = {
-    { N_("ID"), "id", OUT_RIGHT, 0 },
-    { N_("NAME"), "name", OUT_LEFT, NAME_COLS },
-    { N_("TITLE"), "title", OUT_LEFT, NAME_COLS },
-    { N_("PHONES"), "phones", OUT_LEFT, 0 },
-    { N_("EMAIL"), "email", OUT_LEFT, 0 },
-    { N_("KEY"), "key_person", OUT_LEFT, 0 },
-    { NULL, NULL, 0, 0 },
+    { N_("ID"), "id", OUT_RIGHT, 0 }, { N_("NAME"), "name", OUT_LEFT, NAME_COLS },
+    { N_("TITLE"), "title", OUT_LEFT, NAME_COLS }, { N_("PHONES"), "phones", OUT_LEFT, 0 },
+    { N_("EMAIL"), "email", OUT_LEFT, 0 }, { N_("KEY"), "key_person", OUT_LEFT, 0 }, { NULL, NULL, 0, 0 },
 };
 static const struct rec_kind contact_rec = {
     &kehu__v1__contact__descriptor, "id customer_id version name title phones email key_person created_at_ms",
@@ -96,15 +92,8 @@ static int run_contact_add(struct cli *cli, int argc, char **argv)
     return rc;
 }
 
-static const struct cli_list contact_list = {
-    KEHU__V1__REQUEST__OP_CONTACT_LIST, &kehu__v1__contact_list__descriptor, "CUSTOMER_ID", "customer_id",
-    KEHU__V1__RESPONSE__RESULT_CONTACTS, "contacts", &contact_kind, NULL,
-};
-
-static int run_contact_list(struct cli *cli, int argc, char **argv)
-{
-    return cli_run_list(cli, argc, argv, &contact_list);
-}
+CLI_LIST_COMMAND(run_contact_list, KEHU__V1__REQUEST__OP_CONTACT_LIST, &kehu__v1__contact_list__descriptor,
+                 "CUSTOMER_ID", "customer_id", KEHU__V1__RESPONSE__RESULT_CONTACTS, "contacts", &contact_kind, NULL)
 
 static int run_contact_edit(struct cli *cli, int argc, char **argv)
 {
@@ -140,16 +129,11 @@ static int run_contact_edit(struct cli *cli, int argc, char **argv)
 
 static const struct rec_calc reversal_calc[] = { { "reversal", NULL, cli_reversal_text }, { NULL, NULL, NULL } };
 static const struct rec_col txn_cols[] = {
-    { N_("ID"), "id", OUT_RIGHT, 0 },
-    { N_("DATE"), "date", OUT_LEFT, 0 },
-    { N_("AMOUNT"), "amount_minor", OUT_RIGHT, 0 },
-    { N_("MARGIN"), "margin_minor?has_margin", OUT_RIGHT, 0 },
-    { N_("PRODUCT"), "product", OUT_LEFT, NAME_COLS },
-    { N_("CATEGORY"), "category", OUT_LEFT, 0 },
-    { N_("CHANNEL"), "channel", OUT_LEFT, 0 },
-    { N_("CREDIT DUE"), "due", OUT_LEFT, 0 },
-    { N_("REVERSAL"), "@reversal", OUT_LEFT, NAME_COLS },
-    { NULL, NULL, 0, 0 },
+    { N_("ID"), "id", OUT_RIGHT, 0 }, { N_("DATE"), "date", OUT_LEFT, 0 },
+    { N_("AMOUNT"), "amount_minor", OUT_RIGHT, 0 }, { N_("MARGIN"), "margin_minor?has_margin", OUT_RIGHT, 0 },
+    { N_("PRODUCT"), "product", OUT_LEFT, NAME_COLS }, { N_("CATEGORY"), "category", OUT_LEFT, 0 },
+    { N_("CHANNEL"), "channel", OUT_LEFT, 0 }, { N_("CREDIT DUE"), "due", OUT_LEFT, 0 },
+    { N_("REVERSAL"), "@reversal", OUT_LEFT, NAME_COLS }, { NULL, NULL, 0, 0 },
 };
 static const struct rec_kind txn_rec = {
     &kehu__v1__txn__descriptor,
@@ -236,15 +220,8 @@ static int run_txn_add(struct cli *cli, int argc, char **argv)
     return CLI_OK;
 }
 
-static const struct cli_list txn_list = {
-    KEHU__V1__REQUEST__OP_TXN_LIST, &kehu__v1__txn_list__descriptor, "CUSTOMER_ID", "customer_id",
-    KEHU__V1__RESPONSE__RESULT_TXNS, "txns", &txn_kind, NULL,
-};
-
-static int run_txn_list(struct cli *cli, int argc, char **argv)
-{
-    return cli_run_list(cli, argc, argv, &txn_list);
-}
+CLI_LIST_COMMAND(run_txn_list, KEHU__V1__REQUEST__OP_TXN_LIST, &kehu__v1__txn_list__descriptor, "CUSTOMER_ID",
+                 "customer_id", KEHU__V1__RESPONSE__RESULT_TXNS, "txns", &txn_kind, NULL)
 
 const struct cli_cmd cmd_contact_table[] = {
     { "contact add", "CUSTOMER_ID --name N [--title T] [--phone P]... [--email E] [--key]",

@@ -91,13 +91,9 @@ static char *size_text(const void *msg)
 
 static const struct rec_calc doc_calc[] = { { "size", NULL, size_text }, { NULL, NULL, NULL } };
 static const struct rec_col doc_cols[] = {
-    { N_("ID"), "id", OUT_RIGHT, 0 },
-    { N_("NAME"), "name", OUT_LEFT, NAME_COLS },
-    { N_("TYPE"), "type", OUT_LEFT, NAME_COLS },
-    { N_("SIZE"), "@size", OUT_RIGHT, 0 },
-    { N_("CREATED"), "created_at_ms", OUT_LEFT, 0 },
-    { N_("BY"), "created_by", OUT_LEFT, 0 },
-    { NULL, NULL, 0, 0 },
+    { N_("ID"), "id", OUT_RIGHT, 0 }, { N_("NAME"), "name", OUT_LEFT, NAME_COLS },
+    { N_("TYPE"), "type", OUT_LEFT, NAME_COLS }, { N_("SIZE"), "@size", OUT_RIGHT, 0 },
+    { N_("CREATED"), "created_at_ms", OUT_LEFT, 0 }, { N_("BY"), "created_by", OUT_LEFT, 0 }, { NULL, NULL, 0, 0 },
 };
 static const struct rec_kind doc_rec = {
     &kehu__v1__doc__descriptor, "id customer_id name type size sha256 created_at_ms created_by", doc_cols,
@@ -454,15 +450,8 @@ done:
 
 /* ---- doc list */
 
-static const struct cli_list doc_list = {
-    KEHU__V1__REQUEST__OP_DOC_LIST, &kehu__v1__doc_list__descriptor, "CUSTOMER_ID", "customer_id",
-    KEHU__V1__RESPONSE__RESULT_DOCS, "docs", &doc_kind, NULL,
-};
-
-static int run_list(struct cli *cli, int argc, char **argv)
-{
-    return cli_run_list(cli, argc, argv, &doc_list);
-}
+CLI_LIST_COMMAND(run_list, KEHU__V1__REQUEST__OP_DOC_LIST, &kehu__v1__doc_list__descriptor, "CUSTOMER_ID",
+                 "customer_id", KEHU__V1__RESPONSE__RESULT_DOCS, "docs", &doc_kind, NULL)
 
 const struct cli_cmd cmd_doc_table[] = {
     { "doc put", "CUSTOMER_ID FILE [--name N] [--type MIME]",

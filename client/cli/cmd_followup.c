@@ -90,22 +90,15 @@ static const struct rec_calc followup_calc[] = {
 #define FOLLOWUP_FIELDS \
     "id customer_id customer_name kind status due? done_at_ms outcome note next? owner created_at_ms created_by"
 static const struct rec_col followup_cols[] = {
-    { N_("ID"), "id", OUT_RIGHT, 0 },
-    { N_("DATE"), "@date", OUT_LEFT, 0 },
-    { N_("KIND"), "kind", OUT_LEFT, 0 },
-    { N_("STATUS"), "status", OUT_LEFT, 0 },
-    { N_("OWNER"), "owner", OUT_LEFT, 0 },
-    { N_("OUTCOME"), "outcome", OUT_LEFT, NOTE_COLS },
-    { N_("NOTE"), "note", OUT_LEFT, NOTE_COLS },
+    { N_("ID"), "id", OUT_RIGHT, 0 }, { N_("DATE"), "@date", OUT_LEFT, 0 }, { N_("KIND"), "kind", OUT_LEFT, 0 },
+    { N_("STATUS"), "status", OUT_LEFT, 0 }, { N_("OWNER"), "owner", OUT_LEFT, 0 },
+    { N_("OUTCOME"), "outcome", OUT_LEFT, NOTE_COLS }, { N_("NOTE"), "note", OUT_LEFT, NOTE_COLS },
     { NULL, NULL, 0, 0 },
 };
 static const struct rec_col due_cols[] = {
-    { N_("DUE"), "@due", OUT_LEFT, 0 },
-    { N_("CUSTOMER"), "customer_id", OUT_RIGHT, 0 },
-    { N_("NAME"), "customer_name", OUT_LEFT, NAME_COLS },
-    { N_("KIND"), "kind", OUT_LEFT, 0 },
-    { N_("NOTE"), "note", OUT_LEFT, NOTE_COLS },
-    { NULL, NULL, 0, 0 },
+    { N_("DUE"), "@due", OUT_LEFT, 0 }, { N_("CUSTOMER"), "customer_id", OUT_RIGHT, 0 },
+    { N_("NAME"), "customer_name", OUT_LEFT, NAME_COLS }, { N_("KIND"), "kind", OUT_LEFT, 0 },
+    { N_("NOTE"), "note", OUT_LEFT, NOTE_COLS }, { NULL, NULL, 0, 0 },
 };
 static const struct rec_kind followup_rec = {
     &kehu__v1__followup__descriptor, FOLLOWUP_FIELDS, followup_cols, N_("no follow-ups"), followup_calc,
@@ -166,13 +159,9 @@ static const struct rec_calc policy_calc[] = {
     { "due", NULL, policy_due },       { "last", NULL, policy_last },   { NULL, NULL, NULL },
 };
 static const struct rec_col policy_cols[] = {
-    { N_("DUE"), "@due", OUT_LEFT, 0 },
-    { N_("CUSTOMER"), "customer_id", OUT_RIGHT, 0 },
-    { N_("NAME"), "customer_name", OUT_LEFT, NAME_COLS },
-    { N_("GRADE"), "grade", OUT_LEFT, 0 },
-    { N_("KIND"), "kind", OUT_LEFT, 0 },
-    { N_("LAST"), "@last", OUT_LEFT, 0 },
-    { N_("OWNER"), "owner", OUT_LEFT, 0 },
+    { N_("DUE"), "@due", OUT_LEFT, 0 }, { N_("CUSTOMER"), "customer_id", OUT_RIGHT, 0 },
+    { N_("NAME"), "customer_name", OUT_LEFT, NAME_COLS }, { N_("GRADE"), "grade", OUT_LEFT, 0 },
+    { N_("KIND"), "kind", OUT_LEFT, 0 }, { N_("LAST"), "@last", OUT_LEFT, 0 }, { N_("OWNER"), "owner", OUT_LEFT, 0 },
     { NULL, NULL, 0, 0 },
 };
 static const struct rec_kind policy_rec = {
@@ -412,15 +401,8 @@ static int run_due(struct cli *cli, int argc, char **argv)
     return CLI_OK;
 }
 
-static const struct cli_list followup_list = {
-    KEHU__V1__REQUEST__OP_FOLLOWUP_LIST, &kehu__v1__followup_list__descriptor, "CUSTOMER_ID", "customer_id",
-    KEHU__V1__RESPONSE__RESULT_FOLLOWUPS, "followups", &followup_kind, NULL,
-};
-
-static int run_list(struct cli *cli, int argc, char **argv)
-{
-    return cli_run_list(cli, argc, argv, &followup_list);
-}
+CLI_LIST_COMMAND(run_list, KEHU__V1__REQUEST__OP_FOLLOWUP_LIST, &kehu__v1__followup_list__descriptor, "CUSTOMER_ID",
+                 "customer_id", KEHU__V1__RESPONSE__RESULT_FOLLOWUPS, "followups", &followup_kind, NULL)
 
 const struct cli_cmd cmd_followup_table[] = {
     { "followup plan", "CUSTOMER_ID --kind visit|call|email|meeting|wechat|sms --due DATE [--note N] [--user U]",

@@ -64,13 +64,9 @@ static const struct rec_calc user_calc[] = {
     { NULL, NULL, NULL },
 };
 static const struct rec_col user_cols[] = {
-    { N_("ID"), "id", OUT_RIGHT, 0 },
-    { N_("USERNAME"), "username", OUT_LEFT, 0 },
-    { N_("NAME"), "display_name", OUT_LEFT, 24 },
-    { N_("ROLE"), "@role", OUT_LEFT, 0 },
-    { N_("UNIT"), "unit_name", OUT_LEFT, 0 },
-    { N_("STATUS"), "@status", OUT_LEFT, 0 },
-    { NULL, NULL, 0, 0 },
+    { N_("ID"), "id", OUT_RIGHT, 0 }, { N_("USERNAME"), "username", OUT_LEFT, 0 },
+    { N_("NAME"), "display_name", OUT_LEFT, 24 }, { N_("ROLE"), "@role", OUT_LEFT, 0 },
+    { N_("UNIT"), "unit_name", OUT_LEFT, 0 }, { N_("STATUS"), "@status", OUT_LEFT, 0 }, { NULL, NULL, 0, 0 },
 };
 /* branch_id 0: none (a user of the head office or a region) */
 static const struct rec_kind user_rec = {
@@ -117,11 +113,8 @@ static const struct rec_calc unit_calc[] = {
     { NULL, NULL, NULL },
 };
 static const struct rec_col unit_cols[] = {
-    { N_("ID"), "id", OUT_RIGHT, 0 },
-    { N_("NAME"), "@name", OUT_LEFT, 0 },
-    { N_("KIND"), "@kind", OUT_LEFT, 0 },
-    { N_("PARENT"), "parent_name?parent_id", OUT_LEFT, 0 },
-    { NULL, NULL, 0, 0 },
+    { N_("ID"), "id", OUT_RIGHT, 0 }, { N_("NAME"), "@name", OUT_LEFT, 0 }, { N_("KIND"), "@kind", OUT_LEFT, 0 },
+    { N_("PARENT"), "parent_name?parent_id", OUT_LEFT, 0 }, { NULL, NULL, 0, 0 },
 };
 /* parent_id and branch_id 0: none (the head office's parent, no branch) */
 static const struct rec_kind unit_rec = {

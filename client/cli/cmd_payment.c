@@ -29,14 +29,10 @@ static const struct rec_calc reversal_calc[] = { { "reversal", NULL, cli_reversa
 #define PAYMENT_FIELDS \
     "id customer_id date amount_minor method reference note created_at_ms created_by reverses_id? reversed_by_id? reason?"
 static const struct rec_col payment_cols[] = {
-    { N_("ID"), "id", OUT_RIGHT, 0 },
-    { N_("DATE"), "date", OUT_LEFT, 0 },
-    { N_("AMOUNT"), "amount_minor", OUT_RIGHT, 0 },
-    { N_("METHOD"), "method", OUT_LEFT, 0 },
-    { N_("REFERENCE"), "reference", OUT_LEFT, 0 },
-    { N_("NOTE"), "note", OUT_LEFT, NOTE_COLS },
-    { N_("REVERSAL"), "@reversal", OUT_LEFT, NOTE_COLS },
-    { NULL, NULL, 0, 0 },
+    { N_("ID"), "id", OUT_RIGHT, 0 }, { N_("DATE"), "date", OUT_LEFT, 0 },
+    { N_("AMOUNT"), "amount_minor", OUT_RIGHT, 0 }, { N_("METHOD"), "method", OUT_LEFT, 0 },
+    { N_("REFERENCE"), "reference", OUT_LEFT, 0 }, { N_("NOTE"), "note", OUT_LEFT, NOTE_COLS },
+    { N_("REVERSAL"), "@reversal", OUT_LEFT, NOTE_COLS }, { NULL, NULL, 0, 0 },
 };
 static const struct rec_kind payment_rec = {
     &kehu__v1__payment__descriptor, PAYMENT_FIELDS, payment_cols, N_("no payments"), reversal_calc,
@@ -110,15 +106,8 @@ static int run_payment_add(struct cli *cli, int argc, char **argv)
     return CLI_OK;
 }
 
-static const struct cli_list payment_list = {
-    KEHU__V1__REQUEST__OP_PAYMENT_LIST, &kehu__v1__payment_list__descriptor, "CUSTOMER_ID", "customer_id",
-    KEHU__V1__RESPONSE__RESULT_PAYMENTS, "payments", &payment_kind, NULL,
-};
-
-static int run_payment_list(struct cli *cli, int argc, char **argv)
-{
-    return cli_run_list(cli, argc, argv, &payment_list);
-}
+CLI_LIST_COMMAND(run_payment_list, KEHU__V1__REQUEST__OP_PAYMENT_LIST, &kehu__v1__payment_list__descriptor,
+                 "CUSTOMER_ID", "customer_id", KEHU__V1__RESPONSE__RESULT_PAYMENTS, "payments", &payment_kind, NULL)
 
 /* ---- Arrears ------------------------------------------------------------------------------- */
 
@@ -210,11 +199,8 @@ static int run_arrears(struct cli *cli, int argc, char **argv)
 
 #define ASSET_FIELDS "id customer_id date product balance_minor created_at_ms created_by updated_at_ms"
 static const struct rec_col asset_cols[] = {
-    { N_("ID"), "id", OUT_RIGHT, 0 },
-    { N_("DATE"), "date", OUT_LEFT, 0 },
-    { N_("PRODUCT"), "product", OUT_LEFT, 0 },
-    { N_("BALANCE"), "balance_minor", OUT_RIGHT, 0 },
-    { NULL, NULL, 0, 0 },
+    { N_("ID"), "id", OUT_RIGHT, 0 }, { N_("DATE"), "date", OUT_LEFT, 0 }, { N_("PRODUCT"), "product", OUT_LEFT, 0 },
+    { N_("BALANCE"), "balance_minor", OUT_RIGHT, 0 }, { NULL, NULL, 0, 0 },
 };
 static const struct rec_kind asset_rec = {
     &kehu__v1__asset_snapshot__descriptor, ASSET_FIELDS, asset_cols, N_("no assets"), NULL,
@@ -287,15 +273,8 @@ static void assets_footer(struct cli *cli, const struct cli_pages *pages)
         cli_say("AUM today: %s (no snapshot yet)\n", aum);
 }
 
-static const struct cli_list asset_list = {
-    KEHU__V1__REQUEST__OP_ASSET_LIST, &kehu__v1__asset_list__descriptor, "CUSTOMER_ID", "customer_id",
-    KEHU__V1__RESPONSE__RESULT_ASSETS, "snapshots", &asset_kind, assets_footer,
-};
-
-static int run_asset_list(struct cli *cli, int argc, char **argv)
-{
-    return cli_run_list(cli, argc, argv, &asset_list);
-}
+CLI_LIST_COMMAND(run_asset_list, KEHU__V1__REQUEST__OP_ASSET_LIST, &kehu__v1__asset_list__descriptor, "CUSTOMER_ID",
+                 "customer_id", KEHU__V1__RESPONSE__RESULT_ASSETS, "snapshots", &asset_kind, assets_footer)
 
 /* ---- txn reverse | payment reverse: corrections by a negating row, never an edit of money */
 

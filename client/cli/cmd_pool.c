@@ -164,46 +164,31 @@ static int run_list(struct cli *cli, int argc, char **argv)
 
 /* ---- pool pools, pool add ------------------------------------------------------------------------ */
 
-static void json_pool(struct json_w *w, const Kehu__V1__PoolInfo *p)
-{
-    json_begin_object(w);
-    json_kint(w, "id", p->id);
-    json_kstr(w, "name", p->name);
-    json_kint(w, "branch_id", p->branch_id);
-    json_kstr(w, "branch", p->branch);
-    json_kbool(w, "is_default", p->is_default);
-    json_kint(w, "customers", p->customers);
-    json_end_object(w);
-}
+static const struct rec_col pool_cols[] = {
+    { N_("ID"), "id", OUT_RIGHT, 0 }, { N_("POOL"), "name", OUT_LEFT, 0 }, { N_("BRANCH"), "branch", OUT_LEFT, 0 },
+    { N_("DEFAULT"), "is_default", OUT_LEFT, 0 }, { N_("CUSTOMERS"), "customers", OUT_RIGHT, 0 },
+    { NULL, NULL, 0, 0 },
+};
+static const struct rec_kind pool_rec = {
+    &kehu__v1__pool_info__descriptor, "id name branch_id branch is_default customers", pool_cols, N_("no pools"), NULL,
+};
 
+/* Pools: JSON, else a table (--csv too). */
 static void print_pools(struct cli *cli, Kehu__V1__PoolInfo *const *ps, size_t n, int list)
 {
-    if (cli->json) {
-        struct json_w w;
-        json_init(&w, stdout, 1);
-        if (list)
-            json_begin_array(&w);
-        for (size_t i = 0; i < n; i++)
-            json_pool(&w, ps[i]);
-        if (list)
-            json_end_array(&w);
-        json_finish(&w);
+    if (!cli->json) {
+        rec_table(stdout, &pool_rec, (void *const *)ps, n);
         return;
     }
-    static const char *const head[] = { "ID", "POOL", "BRANCH", "DEFAULT", "CUSTOMERS" };
-    struct out_table *t = out_table_new(5, head);
-    out_table_empty(t, "no pools");
-    out_table_align(t, 0, OUT_RIGHT);
-    out_table_align(t, 4, OUT_RIGHT);
-    for (size_t i = 0; i < n; i++) {
-        char id[24], cs[24];
-        snprintf(id, sizeof id, "%" PRId64, ps[i]->id);
-        snprintf(cs, sizeof cs, "%" PRId64, ps[i]->customers);
-        const char *row[] = { id, ps[i]->name, ps[i]->branch, ps[i]->is_default ? "yes" : "", cs };
-        out_table_add(t, row);
-    }
-    out_table_print(t, stdout);
-    out_table_free(t);
+    struct json_w w;
+    json_init(&w, stdout, 1);
+    if (list)
+        json_begin_array(&w);
+    for (size_t i = 0; i < n; i++)
+        rec_json(&w, &pool_rec, ps[i]);
+    if (list)
+        json_end_array(&w);
+    json_finish(&w);
 }
 
 static int run_pools(struct cli *cli, int argc, char **argv)

@@ -28,6 +28,8 @@ struct item {
     const ProtobufCFieldDescriptor *guard;    /* "?GUARD" */
     int if_set;                               /* "?" */
     int json_only;                            /* "+" */
+    int raw;                                  /* "#": no convention */
+    int csv_only;                             /* "-" */
     enum style style;
     const struct rec_calc *calc; /* "@NAME" */
 };
@@ -54,11 +56,8 @@ static const ProtobufCFieldDescriptor *field(const ProtobufCMessageDescriptor *d
 static void parse_item(const struct rec_kind *k, const char *w, size_t n, struct item *it)
 {
     memset(it, 0, sizeof *it);
-    if (n > 0 && *w == '+') {
-        it->json_only = 1;
-        w++;
-        n--;
-    }
+    for (; n > 0 && strchr("+#-", *w); w++, n--)
+        *w == '+' ? (it->json_only = 1) : *w == '#' ? (it->raw = 1) : (it->csv_only = 1);
     const char *eq = memchr(w, '=', n), *q = memchr(w, '?', n);
     const char *path = eq ? eq + 1 : w, *end = q ? q : w + n;
     size_t plen = (size_t)(end - path);
@@ -84,7 +83,7 @@ static void parse_item(const struct rec_kind *k, const char *w, size_t n, struct
     const char *kname = eq ? w : it->calc ? it->calc->name : (it->sub ? it->sub : it->fd)->name;
     size_t klen = eq ? (size_t)(eq - w) : strlen(kname);
     const ProtobufCFieldDescriptor *leaf = it->sub ? it->sub : it->fd;
-    if (leaf && leaf->type == PROTOBUF_C_TYPE_INT64 && leaf->label != PROTOBUF_C_LABEL_REPEATED)
+    if (leaf && !it->raw && leaf->type == PROTOBUF_C_TYPE_INT64 && leaf->label != PROTOBUF_C_LABEL_REPEATED)
         for (size_t i = 0; i < sizeof conventions / sizeof conventions[0]; i++) {
             size_t sl = strlen(conventions[i].suffix), ll = strlen(leaf->name);
             if (ll > sl && strcmp(leaf->name + ll - sl, conventions[i].suffix) == 0) {
@@ -115,7 +114,7 @@ static const char *next_word(const char **p, size_t *n)
 
 /* ---- Values ------------------------------------------------------------------------ */
 
-enum vkind { V_NULL, V_INT, V_UINT, V_DOUBLE, V_BOOL, V_STR, V_STRS, V_CALC };
+enum vkind { V_NULL, V_INT, V_UINT, V_DOUBLE, V_BOOL, V_STR, V_STRS, V_INTS, V_BYTES, V_CALC };
 
 struct val {
     enum vkind kind;
@@ -124,6 +123,8 @@ struct val {
     double d;
     const char *s;
     char *const *strs;
+    const int64_t *ints;
+    const uint8_t *bytes;
     size_t n;
     enum style style;
 };
@@ -136,7 +137,9 @@ static int is_zero(const struct val *v)
     case V_DOUBLE: return v->d == 0;
     case V_BOOL: return !v->i;
     case V_STR: return !*v->s;
-    case V_STRS: return v->n == 0;
+    case V_STRS:
+    case V_INTS:
+    case V_BYTES: return v->n == 0;
     default: return 1;
     }
 }
@@ -179,7 +182,8 @@ static void get(const struct item *it, const void *msg, struct val *v)
     if (fd->label == PROTOBUF_C_LABEL_REPEATED) {
         v->n = *(const size_t *)(base + fd->quantifier_offset);
         v->strs = *(char *const *const *)p;
-        v->kind = fd->type == PROTOBUF_C_TYPE_STRING ? V_STRS : V_NULL;
+        v->ints = *(const int64_t *const *)p;
+        v->kind = fd->type == PROTOBUF_C_TYPE_STRING ? V_STRS : fd->type == PROTOBUF_C_TYPE_INT64 ? V_INTS : V_NULL;
     } else {
         switch (fd->type) {
         case PROTOBUF_C_TYPE_INT32:
@@ -200,7 +204,11 @@ static void get(const struct item *it, const void *msg, struct val *v)
             v->kind = V_STR;
             v->s = *(const char *const *)p ? *(const char *const *)p : "";
             break;
-        case PROTOBUF_C_TYPE_BYTES: v->kind = V_UINT; v->u = ((const ProtobufCBinaryData *)p)->len; break;
+        case PROTOBUF_C_TYPE_BYTES:
+            v->kind = V_BYTES;
+            v->bytes = ((const ProtobufCBinaryData *)p)->data;
+            v->n = ((const ProtobufCBinaryData *)p)->len;
+            break;
         default: v->kind = V_NULL; break;
         }
     }
@@ -215,6 +223,15 @@ static void get(const struct item *it, const void *msg, struct val *v)
     } else if (it->if_set && is_zero(v)) {
         v->kind = V_NULL;
     }
+}
+
+static char *hex(const struct val *v)
+{
+    char *h = out_xmalloc(2 * v->n + 1);
+    for (size_t i = 0; i < v->n; i++)
+        snprintf(h + 2 * i, 3, "%02x", v->bytes[i]);
+    h[2 * v->n] = 0;
+    return h;
 }
 
 /* ---- JSON --------------------------------------------------------------------------- */
@@ -244,6 +261,18 @@ static void json_val(struct json_w *w, const struct item *it, const struct val *
             json_str(w, v->strs[i]);
         json_end_array(w);
         break;
+    case V_INTS:
+        json_begin_array(w);
+        for (size_t i = 0; i < v->n; i++)
+            json_int(w, v->ints[i]);
+        json_end_array(w);
+        break;
+    case V_BYTES: {
+        char *h = hex(v);
+        json_str(w, h);
+        free(h);
+        break;
+    }
     case V_CALC: it->calc->json(w, msg); break;
     }
 }
@@ -262,6 +291,8 @@ void rec_json_members(struct json_w *w, const struct rec_kind *k, const void *ms
     size_t n_;
     EACH_ITEM(k, k->fields, it)
     {
+        if (it.csv_only)
+            continue;
         get(&it, msg, &v);
         json_key(w, it.key);
         json_val(w, &it, &v, msg);
@@ -308,6 +339,14 @@ static char *text_val(const struct item *it, const struct val *v, const void *ms
     case V_BOOL: return out_xstrdup(table ? (v->i ? "yes" : "") : (v->i ? "true" : "false"));
     case V_STR: return out_xstrdup(v->s);
     case V_STRS: return join(v->strs, v->n, table ? ", " : ",");
+    case V_INTS: {
+        char *s = out_xmalloc(v->n * 22 + 1), *q = s;
+        *q = 0;
+        for (size_t i = 0; i < v->n; i++)
+            q += sprintf(q, "%s%" PRId64, i ? "," : "", v->ints[i]);
+        return s;
+    }
+    case V_BYTES: return hex(v);
     case V_CALC: {
         char *s = it->calc->text ? it->calc->text(msg) : NULL;
         return s ? s : out_xstrdup("");

@@ -13,19 +13,21 @@
  *   enum                         the value's name in lower case ("admin"), null when 0
  *   bool                         true/false (CSV "true"/"false", table "yes"/"")
  *   repeated string              an array (CSV and table: joined by "," and ", ")
- *   bytes                        its length (never the content)
+ *   repeated int64               an array (CSV and table: joined by ",")
+ *   bytes                        lower-case hex (a hash)
  *   other scalars and strings    as they are
  *
  * The field list is one string of words, each
  *
- *   [+][KEY=]PATH[?[GUARD]]
+ *   [+|-][#][KEY=]PATH[?[GUARD]]
  *
  * PATH a field name, or SUB.FIELD inside a sub-message; KEY the JSON member
  * and CSV column when it is not PATH's own name less its convention suffix;
  * "?" writes null (CSV: an empty cell) when the value is 0 or "", "?GUARD"
  * when the field GUARD is false or 0 (margin_minor?has_margin). A KEY=@NAME
  * word is a value the kind computes (struct rec_calc); a word after "+" is
- * a JSON member only, not a CSV column. Example (Payment):
+ * a JSON member only, not a CSV column, after "-" a CSV column only; after "#" the field is written as
+ * it is, without its convention (at_ms as a number). Example (Payment):
  *
  *   "id customer_id date amount_minor method reference note created_at_ms
  *    created_by reverses_id? reversed_by_id? reason?"

@@ -30,6 +30,9 @@ struct item {
     int json_only;                            /* "+" */
     int raw;                                  /* "#": no convention */
     int csv_only;                             /* "-" */
+    int money;                                /* "$": fen, whatever its name */
+    const char *none;                         /* "|TEXT": a table's text for an empty value */
+    size_t none_len;
     enum style style;
     const struct rec_calc *calc; /* "@NAME" */
 };
@@ -56,8 +59,14 @@ static const ProtobufCFieldDescriptor *field(const ProtobufCMessageDescriptor *d
 static void parse_item(const struct rec_kind *k, const char *w, size_t n, struct item *it)
 {
     memset(it, 0, sizeof *it);
-    for (; n > 0 && strchr("+#-", *w); w++, n--)
-        *w == '+' ? (it->json_only = 1) : *w == '#' ? (it->raw = 1) : (it->csv_only = 1);
+    for (; n > 0 && strchr("+#-$", *w); w++, n--)
+        *w == '+' ? (it->json_only = 1) : *w == '#' ? (it->raw = 1) : *w == '$' ? (it->money = 1) : (it->csv_only = 1);
+    const char *bar = memchr(w, '|', n);
+    if (bar) {
+        it->none = bar + 1;
+        it->none_len = (size_t)(w + n - bar - 1);
+        n = (size_t)(bar - w);
+    }
     const char *eq = memchr(w, '=', n), *q = memchr(w, '?', n);
     const char *path = eq ? eq + 1 : w, *end = q ? q : w + n;
     size_t plen = (size_t)(end - path);
@@ -92,6 +101,8 @@ static void parse_item(const struct rec_kind *k, const char *w, size_t n, struct
                     klen = ll - sl;
             }
         }
+    if (it->money)
+        it->style = MONEY;
     if (klen >= sizeof it->key)
         die("key too long", kname, klen);
     memcpy(it->key, kname, klen);
@@ -361,7 +372,14 @@ static char *text_of(const struct rec_kind *k, const void *msg, const char *word
     struct val v;
     parse_item(k, word, n, &it);
     get(&it, msg, &v);
-    return text_val(&it, &v, msg, table);
+    char *s = text_val(&it, &v, msg, table);
+    if (!*s && it.none) {
+        free(s);
+        s = out_xmalloc(it.none_len + 1);
+        memcpy(s, it.none, it.none_len);
+        s[it.none_len] = 0;
+    }
+    return s;
 }
 
 char *rec_text(const struct rec_kind *k, const void *msg, const char *field)

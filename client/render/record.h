@@ -19,7 +19,7 @@
  *
  * The field list is one string of words, each
  *
- *   [+|-][#][KEY=]PATH[?[GUARD]]
+ *   [+|-][#|$][KEY=]PATH[?[GUARD]][|TEXT]
  *
  * PATH a field name, or SUB.FIELD inside a sub-message; KEY the JSON member
  * and CSV column when it is not PATH's own name less its convention suffix;
@@ -27,7 +27,9 @@
  * when the field GUARD is false or 0 (margin_minor?has_margin). A KEY=@NAME
  * word is a value the kind computes (struct rec_calc); a word after "+" is
  * a JSON member only, not a CSV column, after "-" a CSV column only; after "#" the field is written as
- * it is, without its convention (at_ms as a number). Example (Payment):
+ * it is, without its convention (at_ms as a number), after "$" it is money
+ * in fen whatever its name (value_at_risk). In a table column, "|TEXT" shows
+ * TEXT for an empty value ("until|-"). Example (Payment):
  *
  *   "id customer_id date amount_minor method reference note created_at_ms
  *    created_by reverses_id? reversed_by_id? reason?"

@@ -21,6 +21,7 @@
 static char *transcript;
 static size_t t_len, t_cap;
 static char today[16];
+static int squash; /* numbers of 2 digits or more as <n> (audit sequence numbers, written in a race) */
 
 static void t_put(const char *s, size_t n)
 {
@@ -65,6 +66,9 @@ static void t_put_normal(const char *s)
         } else if ((i == 0 || !is_hex(s[i - 1])) && strspn(s + i, "0123456789abcdef") == 64) {
             t_put("<hash>", 6);
             i += 64;
+        } else if (squash && (i == 0 || !is_digit(s[i - 1])) && strspn(s + i, "0123456789") >= 2) {
+            t_put("<n>", 3);
+            i += strspn(s + i, "0123456789");
         } else if (i + tl <= n && strncmp(s + i, today, tl) == 0) {
             t_put("<today>", 7);
             i += tl;
@@ -192,8 +196,10 @@ static void test_records(void **state)
 
     /* the audit trail: numbers, a time both ways, a list of ids, a hash (rows
      * long written: the last ones may still be on their way) */
+    squash = 1;
     THREE("audit", "list", "--action", "customer_add");
     THREE("audit", "list", "--action", "payment_add", "--limit", "2");
+    squash = 0;
 
     /* refusals and usage errors */
     THREE("customer", "show", "999999");

@@ -314,6 +314,12 @@ int cli_run_list(struct cli *cli, int argc, char **argv, const struct cli_list *
         static const struct cli_list spec_ = { __VA_ARGS__ };      \
         return cli_run_list(cli, argc, argv, &spec_);              \
     }
+/* Sends the list request m (op; its cursor field is *after, moved along)
+ * and keeps its pages in *pages: one, or every one with all. The reply's list
+ * has the repeated field `items`, next_cursor and remaining. CLI_OK or the
+ * exit code after printing; release *pages with cli_pages_free either way. */
+int cli_fetch_list(struct cli *cli, int op, void *m, Kehu__V1__Response__ResultCase want, const char *items,
+                   char **after, int all, struct cli_pages *pages);
 /* The reply's list message of a page (as cli_run_list finds it). */
 const void *cli_page_list(const Kehu__V1__Response *resp);
 

@@ -450,7 +450,8 @@ static int run_policy_show(struct cli *cli, int argc, char **argv)
         return rc;
     Kehu__V1__AssignPolicyShow m = KEHU__V1__ASSIGN_POLICY_SHOW__INIT;
     Kehu__V1__Response *resp;
-    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_ASSIGN_POLICY_SHOW, &m, KEHU__V1__RESPONSE__RESULT_ASSIGN_POLICY, &resp)))
+    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_ASSIGN_POLICY_SHOW, &m, KEHU__V1__RESPONSE__RESULT_ASSIGN_POLICY,
+                      &resp)))
         return rc;
     print_policy(cli, resp->assign_policy);
     kehu_response_free(resp);

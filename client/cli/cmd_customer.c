@@ -1241,7 +1241,8 @@ static int run_customer_search(struct cli *cli, int argc, char **argv)
         return cli_usage_error(cli, "TEXT is empty");
     search.limit = (uint32_t)limit;
     Kehu__V1__Response *resp;
-    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_CUSTOMER_SEARCH, &search, KEHU__V1__RESPONSE__RESULT_CUSTOMERS, &resp)))
+    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_CUSTOMER_SEARCH, &search, KEHU__V1__RESPONSE__RESULT_CUSTOMERS,
+                      &resp)))
         return rc;
     print_customers(cli, resp->customers->customers, resp->customers->n_customers, 1);
     kehu_response_free(resp);

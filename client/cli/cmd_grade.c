@@ -571,25 +571,11 @@ static int run_grade_overrides(struct cli *cli, int argc, char **argv)
     }
     if ((rc = cli_args(cli, argc, argv, 0, 0)))
         return rc;
-    Kehu__V1__Request req;
-    cli_request(&req, KEHU__V1__REQUEST__OP_GRADE_OVERRIDE_LIST, &m);
     m.limit = pg.limit;
     m.after = (char *)(pg.after ? pg.after : "");
     struct cli_pages pages = { 0 };
-    for (;;) {
-        Kehu__V1__Response *resp;
-        if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_OVERRIDES, &resp)))
-            break;
-        const Kehu__V1__GradeOverrides *l = resp->overrides;
-        if (!l) {
-            rc = cli_bad_reply(cli, resp);
-            break;
-        }
-        cli_pages_add(&pages, resp, (void *const *)l->overrides, l->n_overrides);
-        if ((rc = cli_pages_next(cli, &pages, l->next_cursor, l->remaining, m.after)) || !pg.all || !pages.next)
-            break;
-        m.after = l->next_cursor;
-    }
+    rc = cli_fetch_list(cli, KEHU__V1__REQUEST__OP_GRADE_OVERRIDE_LIST, &m, KEHU__V1__RESPONSE__RESULT_OVERRIDES,
+                        "overrides", &m.after, pg.all, &pages);
     if (rc == CLI_OK) {
         if (pages.n || cli->json || cli->csv)
             cli_print_records(cli, pages.items, pages.n, 1, &override_kind);
@@ -1026,25 +1012,11 @@ static int run_care_today(struct cli *cli, int argc, char **argv)
     }
     if ((rc = cli_args(cli, argc, argv, 0, 0)))
         return rc;
-    Kehu__V1__Request req;
-    cli_request(&req, KEHU__V1__REQUEST__OP_CARE_TODAY, &m);
     m.limit = pg.limit;
     m.after = (char *)(pg.after ? pg.after : "");
     struct cli_pages pages = { 0 };
-    for (;;) {
-        Kehu__V1__Response *resp;
-        if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_CARE_TASKS, &resp)))
-            break;
-        const Kehu__V1__CareTasks *l = resp->care_tasks;
-        if (!l) {
-            rc = cli_bad_reply(cli, resp);
-            break;
-        }
-        cli_pages_add(&pages, resp, (void *const *)l->tasks, l->n_tasks);
-        if ((rc = cli_pages_next(cli, &pages, l->next_cursor, l->remaining, m.after)) || !pg.all || !pages.next)
-            break;
-        m.after = l->next_cursor;
-    }
+    rc = cli_fetch_list(cli, KEHU__V1__REQUEST__OP_CARE_TODAY, &m, KEHU__V1__RESPONSE__RESULT_CARE_TASKS, "tasks",
+                        &m.after, pg.all, &pages);
     if (rc == CLI_OK) {
         size_t n = pages.n;
         if (n || cli->json || cli->csv)
@@ -1125,25 +1097,11 @@ static int run_churn_list(struct cli *cli, int argc, char **argv)
     }
     if ((rc = cli_args(cli, argc, argv, 0, 0)))
         return rc;
-    Kehu__V1__Request req;
-    cli_request(&req, KEHU__V1__REQUEST__OP_CHURN_LIST, &m);
     m.limit = pg.limit;
     m.after = (char *)(pg.after ? pg.after : "");
     struct cli_pages pages = { 0 };
-    for (;;) {
-        Kehu__V1__Response *resp;
-        if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_CHURN_WARNINGS, &resp)))
-            break;
-        const Kehu__V1__ChurnWarnings *l = resp->churn_warnings;
-        if (!l) {
-            rc = cli_bad_reply(cli, resp);
-            break;
-        }
-        cli_pages_add(&pages, resp, (void *const *)l->warnings, l->n_warnings);
-        if ((rc = cli_pages_next(cli, &pages, l->next_cursor, l->remaining, m.after)) || !pg.all || !pages.next)
-            break;
-        m.after = l->next_cursor;
-    }
+    rc = cli_fetch_list(cli, KEHU__V1__REQUEST__OP_CHURN_LIST, &m, KEHU__V1__RESPONSE__RESULT_CHURN_WARNINGS,
+                        "warnings", &m.after, pg.all, &pages);
     if (rc == CLI_OK) {
         if (pages.n || cli->json || cli->csv)
             cli_print_records(cli, pages.items, pages.n, 1, &warning_kind);

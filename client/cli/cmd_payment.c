@@ -27,7 +27,8 @@ enum {
 static const struct rec_calc reversal_calc[] = { { "reversal", NULL, cli_reversal_text }, { NULL, NULL, NULL } };
 
 #define PAYMENT_FIELDS \
-    "id customer_id date amount_minor method reference note created_at_ms created_by reverses_id? reversed_by_id? reason?"
+    "id customer_id date amount_minor method reference note created_at_ms created_by reverses_id? reversed_by_id? " \
+    "reason?"
 static const struct rec_col payment_cols[] = {
     { N_("ID"), "id", OUT_RIGHT, 0 }, { N_("DATE"), "date", OUT_LEFT, 0 },
     { N_("AMOUNT"), "amount_minor", OUT_RIGHT, 0 }, { N_("METHOD"), "method", OUT_LEFT, 0 },

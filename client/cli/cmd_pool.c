@@ -468,19 +468,9 @@ static int run_recycle(struct cli *cli, int argc, char **argv)
         return cli_usage_error(cli, "--limit, --after and --all page the customers of a --dry-run");
     m.limit = pg.limit;
     m.after = (char *)(pg.after ? pg.after : "");
-    Kehu__V1__Request req;
-    cli_request(&req, KEHU__V1__REQUEST__OP_POOL_RECYCLE, &m);
     struct cli_pages pages = { 0 };
-    for (;;) {
-        Kehu__V1__Response *resp;
-        if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_POOL_RECYCLED, &resp)))
-            break;
-        const Kehu__V1__PoolRecycleResult *l = resp->pool_recycled;
-        cli_pages_add(&pages, resp, (void *const *)l->customers, l->n_customers);
-        if ((rc = cli_pages_next(cli, &pages, l->next_cursor, l->remaining, m.after)) || !pg.all || !pages.next)
-            break;
-        m.after = l->next_cursor;
-    }
+    rc = cli_fetch_list(cli, KEHU__V1__REQUEST__OP_POOL_RECYCLE, &m, KEHU__V1__RESPONSE__RESULT_POOL_RECYCLED,
+                        "customers", &m.after, pg.all, &pages);
     if (rc) {
         cli_pages_free(&pages);
         return rc;
@@ -562,21 +552,11 @@ static int run_log(struct cli *cli, int argc, char **argv)
         return rc;
     if (optind < argc)
         m.customer_id = v;
-    Kehu__V1__Request req;
-    cli_request(&req, KEHU__V1__REQUEST__OP_POOL_EVENTS, &m);
     m.limit = pg.limit;
     m.after = (char *)(pg.after ? pg.after : "");
     struct cli_pages pages = { 0 };
-    for (;;) {
-        Kehu__V1__Response *resp;
-        if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_POOL_EVENT_LIST, &resp)))
-            break;
-        const Kehu__V1__PoolEventList *pl = resp->pool_event_list;
-        cli_pages_add(&pages, resp, (void *const *)pl->events, pl->n_events);
-        if ((rc = cli_pages_next(cli, &pages, pl->next_cursor, pl->remaining, m.after)) || !pg.all || !pages.next)
-            break;
-        m.after = pl->next_cursor;
-    }
+    rc = cli_fetch_list(cli, KEHU__V1__REQUEST__OP_POOL_EVENTS, &m, KEHU__V1__RESPONSE__RESULT_POOL_EVENT_LIST,
+                        "events", &m.after, pg.all, &pages);
     if (rc) {
         cli_pages_free(&pages);
         return rc;
@@ -817,7 +797,8 @@ static int run_assign_apply(struct cli *cli, int argc, char **argv)
     if ((rc = cli_args(cli, argc, argv, 0, 0)))
         return rc;
     Kehu__V1__Response *resp;
-    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_ASSIGN_RULE_APPLY, &m, KEHU__V1__RESPONSE__RESULT_ASSIGN_APPLIED, &resp)))
+    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_ASSIGN_RULE_APPLY, &m, KEHU__V1__RESPONSE__RESULT_ASSIGN_APPLIED,
+                      &resp)))
         return rc;
     const Kehu__V1__AssignRuleApplyResult *a = resp->assign_applied;
     if (cli->json) {

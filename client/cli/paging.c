@@ -107,6 +107,31 @@ const void *cli_page_list(const Kehu__V1__Response *resp)
     return fd ? *(const void *const *)((const char *)resp + fd->offset) : NULL;
 }
 
+int cli_fetch_list(struct cli *cli, int op, void *m, Kehu__V1__Response__ResultCase want, const char *items,
+                   char **after, int all, struct cli_pages *pages)
+{
+    Kehu__V1__Request req;
+    cli_request(&req, op, m);
+    for (;;) {
+        Kehu__V1__Response *resp;
+        int rc = cli_call_for(cli, &req, want, &resp);
+        if (rc)
+            return rc;
+        const char *list = cli_page_list(resp);
+        if (!list)
+            return cli_bad_reply(cli, resp);
+        const ProtobufCMessageDescriptor *ld = ((const ProtobufCMessage *)list)->descriptor;
+        const ProtobufCFieldDescriptor *fd = fd_of(ld, items);
+        const char *next = *(const char *const *)(list + fd_of(ld, "next_cursor")->offset);
+        uint32_t remaining = *(const uint32_t *)(list + fd_of(ld, "remaining")->offset);
+        cli_pages_add(pages, resp, *(void *const *const *)(list + fd->offset),
+                      *(const size_t *)(list + fd->quantifier_offset));
+        if ((rc = cli_pages_next(cli, pages, next, remaining, *after)) || !all || !pages->next)
+            return rc;
+        *after = (char *)next;
+    }
+}
+
 int cli_run_list(struct cli *cli, int argc, char **argv, const struct cli_list *l)
 {
     static const struct option opts[] = { CLI_PAGING_OPTIONS, { NULL, 0, NULL, 0 } };
@@ -126,28 +151,8 @@ int cli_run_list(struct cli *cli, int argc, char **argv, const struct cli_list *
     *(uint32_t *)(m + fd_of(d, "limit")->offset) = pg.limit;
     char **after = (char **)(m + fd_of(d, "after")->offset);
     *after = (char *)(pg.after ? pg.after : "");
-    Kehu__V1__Request req;
-    cli_request(&req, l->op, m);
     struct cli_pages pages = { 0 };
-    for (;;) {
-        Kehu__V1__Response *resp;
-        if ((rc = cli_call_for(cli, &req, l->want, &resp)))
-            break;
-        const char *list = cli_page_list(resp);
-        if (!list) {
-            rc = cli_bad_reply(cli, resp);
-            break;
-        }
-        const ProtobufCMessageDescriptor *ld = ((const ProtobufCMessage *)list)->descriptor;
-        const ProtobufCFieldDescriptor *items = fd_of(ld, l->items);
-        const char *next = *(const char *const *)(list + fd_of(ld, "next_cursor")->offset);
-        uint32_t remaining = *(const uint32_t *)(list + fd_of(ld, "remaining")->offset);
-        cli_pages_add(&pages, resp, *(void *const *const *)(list + items->offset),
-                      *(const size_t *)(list + items->quantifier_offset));
-        if ((rc = cli_pages_next(cli, &pages, next, remaining, *after)) || !pg.all || !pages.next)
-            break;
-        *after = (char *)next;
-    }
+    rc = cli_fetch_list(cli, l->op, m, l->want, l->items, after, pg.all, &pages);
     if (rc == CLI_OK) {
         cli_print_records(cli, pages.items, pages.n, 1, l->kind);
         if (l->footer && !cli->json && !cli->csv)

@@ -277,10 +277,10 @@ char *cli_grade_line(Kehu__V1__Grade *const *g, size_t n)
 
 char *cli_reversal_text(const void *msg)
 {
-    const ProtobufCMessage *m = msg;
-    const ProtobufCFieldDescriptor *rev = protobuf_c_message_descriptor_get_field_by_name(m->descriptor, "reverses_id");
-    const ProtobufCFieldDescriptor *by = protobuf_c_message_descriptor_get_field_by_name(m->descriptor, "reversed_by_id");
-    const ProtobufCFieldDescriptor *why = protobuf_c_message_descriptor_get_field_by_name(m->descriptor, "reason");
+    const ProtobufCMessageDescriptor *d = ((const ProtobufCMessage *)msg)->descriptor;
+    const ProtobufCFieldDescriptor *rev = protobuf_c_message_descriptor_get_field_by_name(d, "reverses_id");
+    const ProtobufCFieldDescriptor *by = protobuf_c_message_descriptor_get_field_by_name(d, "reversed_by_id");
+    const ProtobufCFieldDescriptor *why = protobuf_c_message_descriptor_get_field_by_name(d, "reason");
     int64_t reverses = *(const int64_t *)((const char *)msg + rev->offset);
     int64_t reversed_by = *(const int64_t *)((const char *)msg + by->offset);
     const char *reason = *(const char *const *)((const char *)msg + why->offset);

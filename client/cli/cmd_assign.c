@@ -300,19 +300,6 @@ static int run_undo(struct cli *cli, int argc, char **argv)
 
 /* ---- assign history */
 
-static int history_page(const Kehu__V1__Response *resp, void *const **items, size_t *n, const char **next,
-                        uint32_t *remaining)
-{
-    const Kehu__V1__AssignHistoryResult *l = resp->assign_history;
-    if (!l)
-        return -1;
-    *items = (void *const *)l->entries;
-    *n = l->n_entries;
-    *next = l->next_cursor;
-    *remaining = l->remaining;
-    return 0;
-}
-
 static int run_history(struct cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = { CLI_PAGING_OPTIONS, { NULL, 0, NULL, 0 } };
@@ -328,11 +315,9 @@ static int run_history(struct cli *cli, int argc, char **argv)
     m.customer_id = id;
     m.limit = pg.limit;
     m.after = (char *)(pg.after ? pg.after : "");
-    Kehu__V1__Request req;
-    cli_request(&req, KEHU__V1__REQUEST__OP_ASSIGN_HISTORY, &m);
     struct cli_pages pages = { 0 };
-    if ((rc = cli_fetch_pages(cli, &req, KEHU__V1__RESPONSE__RESULT_ASSIGN_HISTORY, &m.after, pg.all, history_page,
-                              &pages))) {
+    if ((rc = cli_fetch_list(cli, KEHU__V1__REQUEST__OP_ASSIGN_HISTORY, &m, KEHU__V1__RESPONSE__RESULT_ASSIGN_HISTORY,
+                             "entries", &m.after, pg.all, &pages))) {
         cli_pages_free(&pages);
         return rc;
     }

@@ -174,44 +174,8 @@ static int run_org_add(struct cli *cli, int argc, char **argv)
     return CLI_OK;
 }
 
-static int unit_page(const Kehu__V1__Response *resp, void *const **items, size_t *n, const char **next,
-                     uint32_t *remaining)
-{
-    const Kehu__V1__OrgUnitList *l = resp->org_units;
-    if (!l)
-        return -1;
-    *items = (void *const *)l->units;
-    *n = l->n_units;
-    *next = l->next_cursor;
-    *remaining = l->remaining;
-    return 0;
-}
-
-static int run_org_list(struct cli *cli, int argc, char **argv)
-{
-    static const struct option opts[] = { CLI_PAGING_OPTIONS, { NULL, 0, NULL, 0 } };
-    struct cli_paging pg = { 0 };
-    int c, rc;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1)
-        if ((rc = cli_page_option(cli, c, optarg, 1000, &pg)) != CLI_OK)
-            return rc < 0 ? cli->opt_rc : rc;
-    if ((rc = cli_args(cli, argc, argv, 0, 0)))
-        return rc;
-    Kehu__V1__OrgList list = KEHU__V1__ORG_LIST__INIT;
-    list.limit = pg.limit;
-    list.after = (char *)(pg.after ? pg.after : "");
-    Kehu__V1__Request req;
-    cli_request(&req, KEHU__V1__REQUEST__OP_ORG_LIST, &list);
-    struct cli_pages pages = { 0 };
-    rc = cli_fetch_pages(cli, &req, KEHU__V1__RESPONSE__RESULT_ORG_UNITS, &list.after, pg.all, unit_page, &pages);
-    if (rc == CLI_OK) {
-        print_units(cli, (Kehu__V1__OrgUnit **)pages.items, pages.n, 1);
-        const char *words[] = { "org", "list", "--limit", pg.limit_arg };
-        cli_page_more(cli, words, pg.limit_arg ? 4 : 2, pages.next, pages.remaining);
-    }
-    cli_pages_free(&pages);
-    return rc;
-}
+CLI_LIST_COMMAND(run_org_list, KEHU__V1__REQUEST__OP_ORG_LIST, &kehu__v1__org_list__descriptor, NULL, NULL,
+                 KEHU__V1__RESPONSE__RESULT_ORG_UNITS, "units", &unit_kind, NULL)
 
 /* Sends a request answered with one OrgUnit (renamed, moved) and prints it. */
 static int call_unit_change(struct cli *cli, Kehu__V1__Request *req)
@@ -354,19 +318,6 @@ static int run_user_add(struct cli *cli, int argc, char **argv)
     return rc;
 }
 
-static int user_page(const Kehu__V1__Response *resp, void *const **items, size_t *n, const char **next,
-                     uint32_t *remaining)
-{
-    const Kehu__V1__Users *l = resp->users;
-    if (!l)
-        return -1;
-    *items = (void *const *)l->users;
-    *n = l->n_users;
-    *next = l->next_cursor;
-    *remaining = l->remaining;
-    return 0;
-}
-
 static int run_user_list(struct cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -399,10 +350,9 @@ static int run_user_list(struct cli *cli, int argc, char **argv)
         return rc;
     list.limit = pg.limit;
     list.after = (char *)(pg.after ? pg.after : "");
-    Kehu__V1__Request req;
-    cli_request(&req, KEHU__V1__REQUEST__OP_USER_LIST, &list);
     struct cli_pages pages = { 0 };
-    rc = cli_fetch_pages(cli, &req, KEHU__V1__RESPONSE__RESULT_USERS, &list.after, pg.all, user_page, &pages);
+    rc = cli_fetch_list(cli, KEHU__V1__REQUEST__OP_USER_LIST, &list, KEHU__V1__RESPONSE__RESULT_USERS, "users",
+                        &list.after, pg.all, &pages);
     if (rc == CLI_OK) {
         cmd_org_print_users(cli, (Kehu__V1__User *const *)pages.items, pages.n, 1);
         const char *words[8] = { "user", "list" };

@@ -118,7 +118,7 @@ int cli_call(struct cli *cli, const Kehu__V1__Request *req, Kehu__V1__Response *
 /* Sends the request whose op is `op` (a KEHU__V1__REQUEST__OP_... case)
  * with message m, and waits for the result `want` as cli_call_for does. */
 int cli_ask(struct cli *cli, int op, void *m, Kehu__V1__Response__ResultCase want, Kehu__V1__Response **resp);
-/* The request whose op is `op` with message m (for cli_fetch_pages). */
+/* The request whose op is `op` with message m (a request to send more than once). */
 void cli_request(Kehu__V1__Request *req, int op, void *m);
 /* cli_call for a request whose reply must carry the result `want`: another
  * result is a bad reply (cli_bad_reply: freed, printed, 3; *resp NULL). */

@@ -424,7 +424,7 @@ static void table_customers(void *const *items, size_t n)
 static const char *customer_csv_head[NFIELDS];
 
 static const struct cli_record_kind customer_kind = {
-    json_customer, (int)NFIELDS, customer_csv_head, csv_customer, table_customers, kv_customer,
+    json_customer, (int)NFIELDS, customer_csv_head, csv_customer, table_customers, kv_customer, NULL,
 };
 
 /* Customers: one (list = 0: a JSON object, a key/value record) or a list (a

@@ -1,4 +1,5 @@
-/* The end of a page of any list (CLI.md: nothing is ever cut silently). */
+/* The end of a page of any list (CLI.md: nothing is ever cut silently), and
+ * list commands written as a table row (cli_run_list, cli_fetch_list). */
 #include "cli.h"
 
 #include <stdio.h>

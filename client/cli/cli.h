@@ -18,6 +18,7 @@
 
 #include "i18n.h"
 #include "kehu.h"
+#include "record.h"
 
 /* Exit codes of the CLI contract. */
 enum {
@@ -119,6 +120,11 @@ int cli_connect(struct cli *cli);
  * status; free it with kehu_response_free), or the exit code after printing
  * the error (*resp NULL). */
 int cli_call(struct cli *cli, const Kehu__V1__Request *req, Kehu__V1__Response **resp);
+/* Sends the request whose op is `op` (a KEHU__V1__REQUEST__OP_... case)
+ * with message m, and waits for the result `want` as cli_call_for does. */
+int cli_ask(struct cli *cli, int op, void *m, Kehu__V1__Response__ResultCase want, Kehu__V1__Response **resp);
+/* The request whose op is `op` with message m (a request to send more than once). */
+void cli_request(Kehu__V1__Request *req, int op, void *m);
 /* cli_call for a request whose reply must carry the result `want`: another
  * result is a bad reply (cli_bad_reply: freed, printed, 3; *resp NULL). */
 int cli_call_for(struct cli *cli, const Kehu__V1__Request *req, Kehu__V1__Response__ResultCase want,
@@ -148,7 +154,9 @@ struct json_w;
 
 /* How one kind of record is printed, so that every command prints its
  * records the same way: with --json one object (or an array of them for a
- * list), with --csv a header and one row each, else a table for people. */
+ * list), with --csv a header and one row each, else a table for people.
+ * A kind written from its descriptor sets rec (record.h) and leaves json,
+ * ncols, csv_head, csv_row and table unset: see docs/architecture.md. */
 struct cli_record_kind {
     void (*json)(struct json_w *w, const void *item); /* one JSON object */
     int ncols;                                        /* CSV columns */
@@ -156,7 +164,13 @@ struct cli_record_kind {
     void (*csv_row)(const void *item); /* one row, with cli_csv_row on stdout */
     void (*table)(void *const *items, size_t n);
     void (*one)(const void *item); /* a single record (list = 0); NULL: table */
+    const struct rec_kind *rec;    /* set: JSON, CSV and the table from it */
 };
+/* The REVERSAL cell of a transaction or payment: "reverses 12: REASON",
+ * "reversed by 14" or "" (malloc'd; a rec_calc text, in print.c). */
+char *cli_reversal_text(const void *msg);
+/* One record as a JSON object, as k says. */
+void cli_record_json(struct json_w *w, const struct cli_record_kind *k, const void *item);
 
 /* Records as k says: one (list = 0) or a list. items is an array of
  * pointers to the records (cast from, e.g., Kehu__V1__Customer **). */
@@ -279,6 +293,40 @@ typedef int (*cli_page_fn)(const Kehu__V1__Response *resp, void *const **items, 
  * exit code after printing; release *pages with cli_pages_free either way. */
 int cli_fetch_pages(struct cli *cli, const Kehu__V1__Request *req, Kehu__V1__Response__ResultCase want, char **after,
                     int all, cli_page_fn page, struct cli_pages *pages);
+
+/* A list command from a table row: `WORDS [ID] [--limit N] [--after CURSOR]
+ * [--all]`, the ID (when id_what is set) into the request's field id_field,
+ * the pages of the reply's repeated field `items` printed as kind says. The
+ * request message has the fields limit and after, the reply's list
+ * next_cursor and remaining. */
+struct cli_list {
+    int op;                                     /* KEHU__V1__REQUEST__OP_CONTACT_LIST */
+    const ProtobufCMessageDescriptor *req_desc; /* the op's message */
+    const char *id_what;                        /* "CUSTOMER_ID"; NULL: no argument */
+    const char *id_field;                       /* "customer_id" */
+    Kehu__V1__Response__ResultCase want;
+    const char *items; /* "contacts" */
+    const struct cli_record_kind *kind;
+    /* after the records, for people (a total, a footer); may be NULL */
+    void (*footer)(struct cli *cli, const struct cli_pages *pages);
+};
+int cli_run_list(struct cli *cli, int argc, char **argv, const struct cli_list *l);
+/* A command's run function fn that is cli_run_list of the struct cli_list
+ * written as the other arguments: the whole of a plain list command. */
+#define CLI_LIST_COMMAND(fn, ...)                                  \
+    static int fn(struct cli *cli, int argc, char **argv)          \
+    {                                                              \
+        static const struct cli_list spec_ = { __VA_ARGS__ };      \
+        return cli_run_list(cli, argc, argv, &spec_);              \
+    }
+/* Sends the list request m (op; its cursor field is *after, moved along)
+ * and keeps its pages in *pages: one, or every one with all. The reply's list
+ * has the repeated field `items`, next_cursor and remaining. CLI_OK or the
+ * exit code after printing; release *pages with cli_pages_free either way. */
+int cli_fetch_list(struct cli *cli, int op, void *m, Kehu__V1__Response__ResultCase want, const char *items,
+                   char **after, int all, struct cli_pages *pages);
+/* The reply's list message of a page (as cli_run_list finds it). */
+const void *cli_page_list(const Kehu__V1__Response *resp);
 
 /* ---- Values on the command line (args.c) ---- */
 

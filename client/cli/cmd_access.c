@@ -99,11 +99,8 @@ static int run_perm_show(struct cli *cli, int argc, char **argv)
     if (rc)
         return rc;
     Kehu__V1__PermShow m = KEHU__V1__PERM_SHOW__INIT;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_PERM_SHOW;
-    req.perm_show = &m;
     Kehu__V1__Response *resp;
-    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_PERM_MATRIX, &resp)))
+    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_PERM_SHOW, &m, KEHU__V1__RESPONSE__RESULT_PERM_MATRIX, &resp)))
         return rc;
     print_matrix(cli, resp->perm_matrix);
     kehu_response_free(resp);
@@ -157,9 +154,8 @@ static int run_perm_set(struct cli *cli, int argc, char **argv)
         Kehu__V1__PermSet m = KEHU__V1__PERM_SET__INIT;
         m.cells = ptrs;
         m.n_cells = nc;
-        Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-        req.op_case = KEHU__V1__REQUEST__OP_PERM_SET;
-        req.perm_set = &m;
+        Kehu__V1__Request req;
+        cli_request(&req, KEHU__V1__REQUEST__OP_PERM_SET, &m);
         Kehu__V1__Response *resp;
         if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_PERM_MATRIX, &resp)) == CLI_OK) {
             if (!cli->json && !cli->csv)
@@ -192,11 +188,8 @@ static int run_access_explain(struct cli *cli, int argc, char **argv)
     Kehu__V1__AccessExplain m = KEHU__V1__ACCESS_EXPLAIN__INIT;
     m.username = argv[optind];
     m.customer_id = id;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_ACCESS_EXPLAIN;
-    req.access_explain = &m;
     Kehu__V1__Response *resp;
-    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_ACCESS, &resp)))
+    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_ACCESS_EXPLAIN, &m, KEHU__V1__RESPONSE__RESULT_ACCESS, &resp)))
         return rc;
     const Kehu__V1__AccessExplanation *x = resp->access;
     if (cli->json) {

@@ -103,9 +103,8 @@ static int pull(struct cli *cli, int fd, struct backup_info *info)
         Kehu__V1__AdminBackup m = KEHU__V1__ADMIN_BACKUP__INIT;
         m.backup_id = info->id;
         m.offset = received;
-        Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-        req.op_case = KEHU__V1__REQUEST__OP_ADMIN_BACKUP;
-        req.admin_backup = &m;
+        Kehu__V1__Request req;
+        cli_request(&req, KEHU__V1__REQUEST__OP_ADMIN_BACKUP, &m);
         Kehu__V1__Response *resp;
         if ((rc = cli_call(cli, &req, &resp)))
             break;
@@ -393,14 +392,9 @@ static int run_stats(struct cli *cli, int argc, char **argv)
     if (rc)
         return rc;
     Kehu__V1__AdminStats m = KEHU__V1__ADMIN_STATS__INIT;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_ADMIN_STATS;
-    req.admin_stats = &m;
     Kehu__V1__Response *resp;
-    if ((rc = cli_call(cli, &req, &resp)))
+    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_ADMIN_STATS, &m, KEHU__V1__RESPONSE__RESULT_ADMIN_STATS, &resp)))
         return rc;
-    if (resp->result_case != KEHU__V1__RESPONSE__RESULT_ADMIN_STATS || !resp->admin_stats)
-        return cli_bad_reply(cli, resp);
     if (cli->json)
         json_stats(cli, resp->admin_stats);
     else

@@ -254,9 +254,8 @@ static int run_assign(struct cli *cli, int argc, char **argv)
     m.n_to = nto;
     if (m.use_filter)
         m.filter = &filter;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_ASSIGN;
-    req.assign = &m;
+    Kehu__V1__Request req;
+    cli_request(&req, KEHU__V1__REQUEST__OP_ASSIGN, &m);
     Kehu__V1__Response *resp;
     rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_ASSIGN, &resp);
     free(names);
@@ -291,11 +290,8 @@ static int run_undo(struct cli *cli, int argc, char **argv)
     if ((rc = cli_id_arg(cli, argc, argv, "BATCH_ID", &id)))
         return rc;
     m.batch_id = id;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_ASSIGN_UNDO;
-    req.assign_undo = &m;
     Kehu__V1__Response *resp;
-    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_ASSIGN_UNDONE, &resp)))
+    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_ASSIGN_UNDO, &m, KEHU__V1__RESPONSE__RESULT_ASSIGN_UNDONE, &resp)))
         return rc;
     print_result(cli, resp->assign_undone);
     kehu_response_free(resp);
@@ -303,19 +299,6 @@ static int run_undo(struct cli *cli, int argc, char **argv)
 }
 
 /* ---- assign history */
-
-static int history_page(const Kehu__V1__Response *resp, void *const **items, size_t *n, const char **next,
-                        uint32_t *remaining)
-{
-    const Kehu__V1__AssignHistoryResult *l = resp->assign_history;
-    if (!l)
-        return -1;
-    *items = (void *const *)l->entries;
-    *n = l->n_entries;
-    *next = l->next_cursor;
-    *remaining = l->remaining;
-    return 0;
-}
 
 static int run_history(struct cli *cli, int argc, char **argv)
 {
@@ -332,12 +315,9 @@ static int run_history(struct cli *cli, int argc, char **argv)
     m.customer_id = id;
     m.limit = pg.limit;
     m.after = (char *)(pg.after ? pg.after : "");
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_ASSIGN_HISTORY;
-    req.assign_history = &m;
     struct cli_pages pages = { 0 };
-    if ((rc = cli_fetch_pages(cli, &req, KEHU__V1__RESPONSE__RESULT_ASSIGN_HISTORY, &m.after, pg.all, history_page,
-                              &pages))) {
+    if ((rc = cli_fetch_list(cli, KEHU__V1__REQUEST__OP_ASSIGN_HISTORY, &m, KEHU__V1__RESPONSE__RESULT_ASSIGN_HISTORY,
+                             "entries", &m.after, pg.all, &pages))) {
         cli_pages_free(&pages);
         return rc;
     }
@@ -454,11 +434,9 @@ static int run_policy_show(struct cli *cli, int argc, char **argv)
     if (rc)
         return rc;
     Kehu__V1__AssignPolicyShow m = KEHU__V1__ASSIGN_POLICY_SHOW__INIT;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_ASSIGN_POLICY_SHOW;
-    req.assign_policy_show = &m;
     Kehu__V1__Response *resp;
-    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_ASSIGN_POLICY, &resp)))
+    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_ASSIGN_POLICY_SHOW, &m, KEHU__V1__RESPONSE__RESULT_ASSIGN_POLICY,
+                      &resp)))
         return rc;
     print_policy(cli, resp->assign_policy);
     kehu_response_free(resp);
@@ -477,9 +455,8 @@ static int run_policy_set(struct cli *cli, int argc, char **argv)
     Kehu__V1__AssignPolicySet m = KEHU__V1__ASSIGN_POLICY_SET__INIT;
     m.values = fv.set;
     m.n_values = fv.n;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_ASSIGN_POLICY_SET;
-    req.assign_policy_set = &m;
+    Kehu__V1__Request req;
+    cli_request(&req, KEHU__V1__REQUEST__OP_ASSIGN_POLICY_SET, &m);
     Kehu__V1__Response *resp;
     if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_ASSIGN_POLICY, &resp)) == CLI_OK) {
         if (!cli->json)
@@ -511,11 +488,8 @@ static int run_user_cap(struct cli *cli, int argc, char **argv)
             return rc;
         m.max_customers = v;
     }
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_USER_CAP;
-    req.user_cap = &m;
     Kehu__V1__Response *resp;
-    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_USER_CAP, &resp)))
+    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_USER_CAP, &m, KEHU__V1__RESPONSE__RESULT_USER_CAP, &resp)))
         return rc;
     const Kehu__V1__UserCapResult *u = resp->user_cap;
     if (cli->json) {

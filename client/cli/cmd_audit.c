@@ -82,86 +82,27 @@ static int parse_time(const char *s, int64_t *ms)
 
 /* ---- audit list */
 
-static char *ids_text(const Kehu__V1__AuditEntry *e, const char *sep)
+static char *entry_user(const void *msg)
 {
-    size_t len = e->n_customer_ids * 22 + 1;
-    char *s = out_xmalloc(len), *p = s;
-    *p = 0;
-    for (size_t i = 0; i < e->n_customer_ids; i++)
-        p += snprintf(p, len - (size_t)(p - s), "%s%" PRId64, i ? sep : "", e->customer_ids[i]);
-    return s;
+    const Kehu__V1__AuditEntry *e = msg;
+    return out_xstrdup(*e->username ? e->username : "-");
 }
 
-static void json_entry(struct json_w *w, const void *item)
-{
-    const Kehu__V1__AuditEntry *e = item;
-    char at[OUT_TIME_BUFSZ], h[72];
-    out_time_ms(e->at_ms, at, sizeof at);
-    hex(&e->hash, h, sizeof h);
-    json_begin_object(w);
-    json_kint(w, "seq", e->seq);
-    json_kstr(w, "at", at);
-    json_kint(w, "at_ms", e->at_ms);
-    json_kint(w, "user_id", e->user_id);
-    json_kstr(w, "username", e->username);
-    json_kstr(w, "peer", e->peer);
-    json_kstr(w, "action", e->action);
-    json_key(w, "customer_ids");
-    json_begin_array(w);
-    for (size_t i = 0; i < e->n_customer_ids; i++)
-        json_int(w, e->customer_ids[i]);
-    json_end_array(w);
-    json_kstr(w, "detail", e->detail);
-    json_kstr(w, "result", e->result);
-    json_kstr(w, "hash", h);
-    json_end_object(w);
-}
-
-static const char *const entry_csv_head[] = { "seq",    "at",           "username", "user_id", "peer",
-                                              "action", "customer_ids", "result",   "detail" };
-
-static void csv_entry(const void *item)
-{
-    const Kehu__V1__AuditEntry *e = item;
-    char seq[24], uid[24], at[OUT_TIME_BUFSZ];
-    snprintf(seq, sizeof seq, "%" PRId64, e->seq);
-    snprintf(uid, sizeof uid, "%" PRId64, e->user_id);
-    out_time_ms(e->at_ms, at, sizeof at);
-    char *ids = ids_text(e, ",");
-    const char *row[] = { seq, at, e->username, uid, e->peer, e->action, ids, e->result, e->detail };
-    cli_csv_row(stdout, 9, row);
-    free(ids);
-}
-
-static void table_entries(void *const *items, size_t n)
-{
-    static const char *const head[] = { "SEQ", "AT", "USER", "FROM", "ACTION", "CUSTOMERS", "RESULT", "DETAIL" };
-    struct out_table *t = out_table_new(8, head);
-    out_table_align(t, 0, OUT_RIGHT);
-    out_table_max_width(t, 5, IDS_COLS);
-    out_table_max_width(t, 7, DETAIL_COLS);
-    for (size_t i = 0; i < n; i++) {
-        const Kehu__V1__AuditEntry *e = items[i];
-        char seq[24], at[OUT_TIME_BUFSZ];
-        snprintf(seq, sizeof seq, "%" PRId64, e->seq);
-        out_time_ms(e->at_ms, at, sizeof at);
-        char *ids = ids_text(e, ",");
-        const char *user = *e->username ? e->username : "-";
-        const char *row[] = { seq, at, user, e->peer, e->action, ids, e->result, e->detail };
-        out_table_add(t, row);
-        free(ids);
-    }
-    out_table_print(t, stdout);
-    out_table_free(t);
-}
-
-static const struct cli_record_kind entry_kind = {
-    .json = json_entry,
-    .ncols = 9,
-    .csv_head = entry_csv_head,
-    .csv_row = csv_entry,
-    .table = table_entries,
+static const struct rec_calc entry_calc[] = { { "user", NULL, entry_user }, { NULL, NULL, NULL } };
+static const struct rec_col entry_cols[] = {
+    { N_("SEQ"), "seq", OUT_RIGHT, 0 }, { N_("AT"), "at_ms", OUT_LEFT, 0 }, { N_("USER"), "@user", OUT_LEFT, 0 },
+    { N_("FROM"), "peer", OUT_LEFT, 0 }, { N_("ACTION"), "action", OUT_LEFT, 0 },
+    { N_("CUSTOMERS"), "customer_ids", OUT_LEFT, IDS_COLS }, { N_("RESULT"), "result", OUT_LEFT, 0 },
+    { N_("DETAIL"), "detail", OUT_LEFT, DETAIL_COLS }, { NULL, NULL, 0, 0 },
 };
+/* JSON: the time both ways; CSV: its own order, without at_ms and hash */
+static const struct rec_kind entry_rec = {
+    &kehu__v1__audit_entry__descriptor,
+    "seq at_ms +#at_ms +user_id username +peer +action +customer_ids +detail +result +hash -user_id -peer -action "
+    "-customer_ids -result -detail",
+    entry_cols, NULL, entry_calc,
+};
+static const struct cli_record_kind entry_kind = { .rec = &entry_rec };
 
 static int run_audit_list(struct cli *cli, int argc, char **argv)
 {
@@ -229,9 +170,8 @@ static int run_audit_list(struct cli *cli, int argc, char **argv)
     while (all || (int64_t)nitems < limit) {
         int64_t want = all ? PAGE_MAX : limit - (int64_t)nitems;
         m.limit = (uint32_t)(want > PAGE_MAX ? PAGE_MAX : want);
-        Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-        req.op_case = KEHU__V1__REQUEST__OP_AUDIT_LIST;
-        req.audit_list = &m;
+        Kehu__V1__Request req;
+        cli_request(&req, KEHU__V1__REQUEST__OP_AUDIT_LIST, &m);
         Kehu__V1__Response *resp;
         if ((rc = cli_call(cli, &req, &resp)))
             break;
@@ -289,9 +229,8 @@ static int check_head(struct cli *cli, int64_t seq, const char *want, const char
     Kehu__V1__AuditList m = KEHU__V1__AUDIT_LIST__INIT;
     m.before_seq = seq + 1;
     m.limit = 1;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_AUDIT_LIST;
-    req.audit_list = &m;
+    Kehu__V1__Request req;
+    cli_request(&req, KEHU__V1__REQUEST__OP_AUDIT_LIST, &m);
     Kehu__V1__Response *resp;
     int rc = cli_call(cli, &req, &resp);
     if (rc)
@@ -348,9 +287,8 @@ static int run_audit_verify(struct cli *cli, int argc, char **argv)
     }
     Kehu__V1__AuditVerify m = KEHU__V1__AUDIT_VERIFY__INIT;
     m.full = full;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_AUDIT_VERIFY;
-    req.audit_verify = &m;
+    Kehu__V1__Request req;
+    cli_request(&req, KEHU__V1__REQUEST__OP_AUDIT_VERIFY, &m);
     Kehu__V1__Response *resp;
     if ((rc = cli_call(cli, &req, &resp)))
         return rc;

@@ -291,9 +291,8 @@ static int run_open(struct cli *cli, int argc, char **argv)
         return rc;
     if (!*m.nature || !*m.kind || !m.severity || !*m.channel || !*m.title)
         return cli_usage_error(cli, "--nature, --kind, --severity, --channel and --title are required");
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_CASE_OPEN;
-    req.case_open = &m;
+    Kehu__V1__Request req;
+    cli_request(&req, KEHU__V1__REQUEST__OP_CASE_OPEN, &m);
     return call_case(cli, &req);
 }
 
@@ -305,9 +304,8 @@ static int run_show(struct cli *cli, int argc, char **argv)
     int rc = cli_id_arg(cli, argc, argv, "ID", &m.id);
     if (rc)
         return rc;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_CASE_GET;
-    req.case_get = &m;
+    Kehu__V1__Request req;
+    cli_request(&req, KEHU__V1__REQUEST__OP_CASE_GET, &m);
     return call_case(cli, &req);
 }
 
@@ -350,11 +348,8 @@ static int list_or_queue(struct cli *cli, int argc, char **argv, int queue)
     }
     if ((rc = cli_args(cli, argc, argv, 0, 0)))
         return rc;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_CASE_LIST;
-    req.case_list = &m;
     Kehu__V1__Response *resp;
-    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_CASES, &resp)))
+    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_CASE_LIST, &m, KEHU__V1__RESPONSE__RESULT_CASES, &resp)))
         return rc;
     print_cases(cli, resp->cases->cases, resp->cases->n_cases);
     if (*resp->cases->next_cursor) {
@@ -444,11 +439,8 @@ static int run_act(struct cli *cli, int argc, char **argv)
         return cli_usage_error(cli, "--nature and --kind are required");
     if (!strcmp(action, "comment") && !*m.note)
         return cli_usage_error(cli, "--note is required");
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_CASE_ACT;
-    req.case_act = &m;
     Kehu__V1__Response *resp;
-    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_CASE, &resp)))
+    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_CASE_ACT, &m, KEHU__V1__RESPONSE__RESULT_CASE, &resp)))
         return rc;
     if (cli->json)
         print_case(cli, resp->case_);
@@ -502,11 +494,8 @@ static int run_cal_show(struct cli *cli, int argc, char **argv)
     Kehu__V1__CalendarShow m = KEHU__V1__CALENDAR_SHOW__INIT;
     if (optind < argc && (rc = parse_int(cli, "YEAR", argv[optind], 1900, 9999, &m.year)))
         return rc;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_CALENDAR_SHOW;
-    req.calendar_show = &m;
     Kehu__V1__Response *resp;
-    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_CALENDAR, &resp)))
+    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_CALENDAR_SHOW, &m, KEHU__V1__RESPONSE__RESULT_CALENDAR, &resp)))
         return rc;
     print_days(cli, resp->calendar);
     kehu_response_free(resp);
@@ -518,9 +507,8 @@ static int send_days(struct cli *cli, Kehu__V1__CalendarDay **days, size_t n)
     Kehu__V1__CalendarSet m = KEHU__V1__CALENDAR_SET__INIT;
     m.days = days;
     m.n_days = n;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_CALENDAR_SET;
-    req.calendar_set = &m;
+    Kehu__V1__Request req;
+    cli_request(&req, KEHU__V1__REQUEST__OP_CALENDAR_SET, &m);
     Kehu__V1__Response *resp;
     int rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_CALENDAR, &resp);
     if (rc)
@@ -668,11 +656,8 @@ static int run_hours_show(struct cli *cli, int argc, char **argv)
     if (rc)
         return rc;
     Kehu__V1__HoursShow m = KEHU__V1__HOURS_SHOW__INIT;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_HOURS_SHOW;
-    req.hours_show = &m;
     Kehu__V1__Response *resp;
-    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_HOURS, &resp)))
+    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_HOURS_SHOW, &m, KEHU__V1__RESPONSE__RESULT_HOURS, &resp)))
         return rc;
     print_hours(cli, resp->hours);
     kehu_response_free(resp);
@@ -721,11 +706,8 @@ static int run_hours_set(struct cli *cli, int argc, char **argv)
     h.lunch_to = lt;
     Kehu__V1__HoursSet m = KEHU__V1__HOURS_SET__INIT;
     m.hours = &h;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_HOURS_SET;
-    req.hours_set = &m;
     Kehu__V1__Response *resp;
-    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_HOURS, &resp)))
+    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_HOURS_SET, &m, KEHU__V1__RESPONSE__RESULT_HOURS, &resp)))
         return rc;
     print_hours(cli, resp->hours);
     kehu_response_free(resp);
@@ -762,11 +744,8 @@ static int run_report(struct cli *cli, int argc, char **argv)
     }
     if ((rc = cli_args(cli, argc, argv, 0, 0)))
         return rc;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_CASE_REPORT;
-    req.case_report = &m;
     Kehu__V1__Response *resp;
-    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_CASE_REPORT, &resp)))
+    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_CASE_REPORT, &m, KEHU__V1__RESPONSE__RESULT_CASE_REPORT, &resp)))
         return rc;
     const Kehu__V1__CaseReportResult *x = resp->case_report;
     if (cli->json) {
@@ -1005,11 +984,8 @@ static int run_survey_send(struct cli *cli, int argc, char **argv)
     }
     if ((rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &m.customer_id)))
         return rc;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_SURVEY_SEND;
-    req.survey_send = &m;
     Kehu__V1__Response *resp;
-    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_SURVEY, &resp)))
+    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_SURVEY_SEND, &m, KEHU__V1__RESPONSE__RESULT_SURVEY, &resp)))
         return rc;
     print_surveys(cli, &resp->survey, 1, 0);
     kehu_response_free(resp);
@@ -1053,11 +1029,8 @@ static int run_survey_record(struct cli *cli, int argc, char **argv)
         return cli_usage_error(cli, "at least one --score ASPECT=EXPECTED/PERCEIVED is required");
     m.scores = sp;
     m.n_scores = n;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_SURVEY_RECORD;
-    req.survey_record = &m;
     Kehu__V1__Response *resp;
-    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_SURVEY, &resp)))
+    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_SURVEY_RECORD, &m, KEHU__V1__RESPONSE__RESULT_SURVEY, &resp)))
         return rc;
     print_surveys(cli, &resp->survey, 1, 0);
     kehu_response_free(resp);
@@ -1091,11 +1064,8 @@ static int run_survey_list(struct cli *cli, int argc, char **argv)
         return rc;
     if (optind < argc && (rc = cmd_customer_parse_int(cli, "CUSTOMER_ID", argv[optind], 1, INT64_MAX, &m.customer_id)))
         return rc;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_SURVEY_LIST;
-    req.survey_list = &m;
     Kehu__V1__Response *resp;
-    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_SURVEYS, &resp)))
+    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_SURVEY_LIST, &m, KEHU__V1__RESPONSE__RESULT_SURVEYS, &resp)))
         return rc;
     print_surveys(cli, resp->surveys->surveys, resp->surveys->n_surveys, 1);
     if (*resp->surveys->next_cursor) {

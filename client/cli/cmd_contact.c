@@ -8,7 +8,6 @@
 
 #include "out.h"
 
-#define TXN_LIMIT_MAX 1000
 #define NAME_COLS 24
 
 enum {
@@ -23,75 +22,22 @@ enum {
     O_PRODUCT,
     O_CATEGORY,
     O_CHANNEL,
-    O_LIMIT,
-    O_AFTER,
-    O_ALL,
     O_ON_CREDIT,
     O_DUE,
 };
 
 /* ---- Contacts ------------------------------------------------------------------------ */
 
-static void json_contact(struct json_w *w, const void *item)
-{
-    const Kehu__V1__Contact *c = item;
-    char created[OUT_TIME_BUFSZ];
-    out_time_ms(c->created_at_ms, created, sizeof created);
-    json_begin_object(w);
-    json_kint(w, "id", c->id);
-    json_kint(w, "customer_id", c->customer_id);
-    json_kint(w, "version", c->version);
-    json_kstr(w, "name", c->name);
-    json_kstr(w, "title", c->title);
-    cmd_customer_json_strs(w, "phones", c->phones, c->n_phones);
-    json_kstr(w, "email", c->email);
-    json_kbool(w, "key_person", c->key_person);
-    json_kstr(w, "created_at", *created ? created : NULL);
-    json_end_object(w);
-}
-
-static void csv_contact(const void *item)
-{
-    const Kehu__V1__Contact *c = item;
-    char id[24], cust[24], ver[24], created[OUT_TIME_BUFSZ];
-    snprintf(id, sizeof id, "%" PRId64, c->id);
-    snprintf(cust, sizeof cust, "%" PRId64, c->customer_id);
-    snprintf(ver, sizeof ver, "%" PRId64, c->version);
-    out_time_ms(c->created_at_ms, created, sizeof created);
-    char *phones = cmd_customer_join(c->phones, c->n_phones, ",");
-    const char *row[] = { id,     cust,     ver, c->name, c->title, phones, c->email,
-                          c->key_person ? "true" : "false", created };
-    cli_csv_row(stdout, 9, row);
-    free(phones);
-}
-
-static void table_contacts(void *const *items, size_t n)
-{
-    static const char *const head[] = { "ID", "NAME", "TITLE", "PHONES", "EMAIL", "KEY" };
-    struct out_table *t = out_table_new(6, head);
-    out_table_empty(t, "no contacts");
-    out_table_align(t, 0, OUT_RIGHT);
-    out_table_max_width(t, 1, NAME_COLS);
-    out_table_max_width(t, 2, NAME_COLS);
-    for (size_t i = 0; i < n; i++) {
-        const Kehu__V1__Contact *c = items[i];
-        char id[24];
-        snprintf(id, sizeof id, "%" PRId64, c->id);
-        char *phones = cmd_customer_join(c->phones, c->n_phones, ", ");
-        const char *row[] = { id, c->name, c->title, phones, c->email, c->key_person ? "yes" : "" };
-        out_table_add(t, row);
-        free(phones);
-    }
-    out_table_print(t, stdout);
-    out_table_free(t);
-}
-
-static const char *const contact_csv_head[] = { "id",     "customer_id", "version",    "name",      "title",
-                                                "phones", "email",       "key_person", "created_at" };
-
-static const struct cli_record_kind contact_kind = {
-    json_contact, 9, contact_csv_head, csv_contact, table_contacts, NULL,
+static const struct rec_col contact_cols[] = {
+    { N_("ID"), "id", OUT_RIGHT, 0 }, { N_("NAME"), "name", OUT_LEFT, NAME_COLS },
+    { N_("TITLE"), "title", OUT_LEFT, NAME_COLS }, { N_("PHONES"), "phones", OUT_LEFT, 0 },
+    { N_("EMAIL"), "email", OUT_LEFT, 0 }, { N_("KEY"), "key_person", OUT_LEFT, 0 }, { NULL, NULL, 0, 0 },
 };
+static const struct rec_kind contact_rec = {
+    &kehu__v1__contact__descriptor, "id customer_id version name title phones email key_person created_at_ms",
+    contact_cols, N_("no contacts"), NULL,
+};
+static const struct cli_record_kind contact_kind = { .rec = &contact_rec };
 
 /* Contacts: one (list = 0) or a list, as JSON, CSV or a table. */
 static void print_contacts(struct cli *cli, Kehu__V1__Contact *const *cs, size_t n, int list)
@@ -131,14 +77,9 @@ static int run_contact_add(struct cli *cli, int argc, char **argv)
         contact.phones = phones;
         contact.customer_id = add.customer_id;
         add.contact = &contact;
-        Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-        req.op_case = KEHU__V1__REQUEST__OP_CONTACT_ADD;
-        req.contact_add = &add;
         Kehu__V1__Response *resp;
-        rc = cli_call(cli, &req, &resp);
-        if (rc == CLI_OK && (resp->result_case != KEHU__V1__RESPONSE__RESULT_CONTACT || !resp->contact)) {
-            rc = cli_bad_reply(cli, resp);
-        } else if (rc == CLI_OK) {
+        rc = cli_ask(cli, KEHU__V1__REQUEST__OP_CONTACT_ADD, &add, KEHU__V1__RESPONSE__RESULT_CONTACT, &resp);
+        if (rc == CLI_OK) {
             const Kehu__V1__Contact *r = resp->contact;
             if (cli->json || cli->csv)
                 print_contacts(cli, &resp->contact, 1, 0);
@@ -151,47 +92,8 @@ static int run_contact_add(struct cli *cli, int argc, char **argv)
     return rc;
 }
 
-static int contact_page(const Kehu__V1__Response *resp, void *const **items, size_t *n, const char **next,
-                        uint32_t *remaining)
-{
-    const Kehu__V1__Contacts *l = resp->contacts;
-    if (!l)
-        return -1;
-    *items = (void *const *)l->contacts;
-    *n = l->n_contacts;
-    *next = l->next_cursor;
-    *remaining = l->remaining;
-    return 0;
-}
-
-static int run_contact_list(struct cli *cli, int argc, char **argv)
-{
-    static const struct option opts[] = { CLI_PAGING_OPTIONS, { NULL, 0, NULL, 0 } };
-    struct cli_paging pg = { 0 };
-    int c, rc;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1)
-        if ((rc = cli_page_option(cli, c, optarg, 1000, &pg)) != CLI_OK)
-            return rc < 0 ? cli->opt_rc : rc;
-    Kehu__V1__ContactList list = KEHU__V1__CONTACT_LIST__INIT;
-    if ((rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &list.customer_id)))
-        return rc;
-    list.limit = pg.limit;
-    list.after = (char *)(pg.after ? pg.after : "");
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_CONTACT_LIST;
-    req.contact_list = &list;
-    struct cli_pages pages = { 0 };
-    rc = cli_fetch_pages(cli, &req, KEHU__V1__RESPONSE__RESULT_CONTACTS, &list.after, pg.all, contact_page, &pages);
-    if (rc == CLI_OK) {
-        print_contacts(cli, (Kehu__V1__Contact **)pages.items, pages.n, 1);
-        char id[24];
-        snprintf(id, sizeof id, "%" PRId64, list.customer_id);
-        const char *words[] = { "contact", "list", id, "--limit", pg.limit_arg };
-        cli_page_more(cli, words, pg.limit_arg ? 5 : 3, pages.next, pages.remaining);
-    }
-    cli_pages_free(&pages);
-    return rc;
-}
+CLI_LIST_COMMAND(run_contact_list, KEHU__V1__REQUEST__OP_CONTACT_LIST, &kehu__v1__contact_list__descriptor,
+                 "CUSTOMER_ID", "customer_id", KEHU__V1__RESPONSE__RESULT_CONTACTS, "contacts", &contact_kind, NULL)
 
 static int run_contact_edit(struct cli *cli, int argc, char **argv)
 {
@@ -199,9 +101,8 @@ static int run_contact_edit(struct cli *cli, int argc, char **argv)
     int rc = cli_parse_edit(cli, argc, argv, "CONTACT_ID", "kehu contact list CUSTOMER_ID", &edit.id, &edit.version,
                             &edit.set, &edit.n_set);
     if (rc == CLI_OK) {
-        Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-        req.op_case = KEHU__V1__REQUEST__OP_CONTACT_EDIT;
-        req.contact_edit = &edit;
+        Kehu__V1__Request req;
+        cli_request(&req, KEHU__V1__REQUEST__OP_CONTACT_EDIT, &edit);
         Kehu__V1__Response *resp;
         struct kehu_status st;
         rc = cmd_customer_call(cli, &req, &resp, &st);
@@ -226,93 +127,21 @@ static int run_contact_edit(struct cli *cli, int argc, char **argv)
 
 /* ---- Transactions ---------------------------------------------------------------------- */
 
-static void json_txn(struct json_w *w, const void *item)
-{
-    const Kehu__V1__Txn *t = item;
-    char created[OUT_TIME_BUFSZ];
-    out_time_ms(t->created_at_ms, created, sizeof created);
-    json_begin_object(w);
-    json_kint(w, "id", t->id);
-    json_kint(w, "customer_id", t->customer_id);
-    json_kstr(w, "date", t->date);
-    json_kmoney(w, "amount", t->amount_minor);
-    if (t->has_margin)
-        json_kmoney(w, "margin", t->margin_minor);
-    else
-        json_knull(w, "margin");
-    json_kstr(w, "product", t->product);
-    json_kstr(w, "category", t->category);
-    json_kstr(w, "channel", t->channel);
-    json_kstr(w, "created_at", *created ? created : NULL);
-    json_kstr(w, "created_by", t->created_by);
-    json_kbool(w, "on_credit", t->on_credit);
-    json_kstr(w, "due", *t->due ? t->due : NULL);
-    if (t->reverses_id)
-        json_kint(w, "reverses_id", t->reverses_id);
-    else
-        json_knull(w, "reverses_id");
-    if (t->reversed_by_id)
-        json_kint(w, "reversed_by_id", t->reversed_by_id);
-    else
-        json_knull(w, "reversed_by_id");
-    json_kstr(w, "reason", *t->reason ? t->reason : NULL);
-    json_end_object(w);
-}
-
-static void csv_txn(const void *item)
-{
-    const Kehu__V1__Txn *t = item;
-    char id[24], cust[24], amount[OUT_MONEY_BUFSZ], margin[OUT_MONEY_BUFSZ] = "", created[OUT_TIME_BUFSZ];
-    char rev[24] = "", revby[24] = "";
-    if (t->reverses_id)
-        snprintf(rev, sizeof rev, "%" PRId64, t->reverses_id);
-    if (t->reversed_by_id)
-        snprintf(revby, sizeof revby, "%" PRId64, t->reversed_by_id);
-    snprintf(id, sizeof id, "%" PRId64, t->id);
-    snprintf(cust, sizeof cust, "%" PRId64, t->customer_id);
-    out_money_format(t->amount_minor, amount, sizeof amount);
-    if (t->has_margin)
-        out_money_format(t->margin_minor, margin, sizeof margin);
-    out_time_ms(t->created_at_ms, created, sizeof created);
-    const char *row[] = { id,      cust,          t->date, amount, margin, t->product, t->category, t->channel,
-                          created, t->created_by, t->on_credit ? "true" : "false", t->due, rev, revby, t->reason };
-    cli_csv_row(stdout, 15, row);
-}
-
-static void table_txns(void *const *items, size_t n)
-{
-    static const char *const head[] = { "ID",      "DATE",    "AMOUNT",     "MARGIN",  "PRODUCT",
-                                        "CATEGORY", "CHANNEL", "CREDIT DUE", "REVERSAL" };
-    struct out_table *tab = out_table_new(9, head);
-    out_table_empty(tab, "no transactions");
-    out_table_align(tab, 0, OUT_RIGHT);
-    out_table_align(tab, 2, OUT_RIGHT);
-    out_table_align(tab, 3, OUT_RIGHT);
-    out_table_max_width(tab, 4, NAME_COLS);
-    out_table_max_width(tab, 8, NAME_COLS);
-    for (size_t i = 0; i < n; i++) {
-        const Kehu__V1__Txn *t = items[i];
-        char id[24], amount[OUT_MONEY_BUFSZ], margin[OUT_MONEY_BUFSZ] = "", rev[600] = "";
-        snprintf(id, sizeof id, "%" PRId64, t->id);
-        out_money_format(t->amount_minor, amount, sizeof amount);
-        if (t->has_margin)
-            out_money_format(t->margin_minor, margin, sizeof margin);
-        if (t->reverses_id)
-            snprintf(rev, sizeof rev, "reverses %" PRId64 ": %s", t->reverses_id, t->reason);
-        else if (t->reversed_by_id)
-            snprintf(rev, sizeof rev, "reversed by %" PRId64, t->reversed_by_id);
-        const char *row[] = { id, t->date, amount, margin, t->product, t->category, t->channel, t->due, rev };
-        out_table_add(tab, row);
-    }
-    out_table_print(tab, stdout);
-    out_table_free(tab);
-}
-
-static const char *const txn_csv_head[] = { "id",        "customer_id", "date",       "amount",     "margin",
-                                            "product",   "category",    "channel",    "created_at", "created_by",
-                                            "on_credit", "due",         "reverses_id", "reversed_by_id", "reason" };
-
-static const struct cli_record_kind txn_kind = { json_txn, 15, txn_csv_head, csv_txn, table_txns, NULL };
+static const struct rec_calc reversal_calc[] = { { "reversal", NULL, cli_reversal_text }, { NULL, NULL, NULL } };
+static const struct rec_col txn_cols[] = {
+    { N_("ID"), "id", OUT_RIGHT, 0 }, { N_("DATE"), "date", OUT_LEFT, 0 },
+    { N_("AMOUNT"), "amount_minor", OUT_RIGHT, 0 }, { N_("MARGIN"), "margin_minor?has_margin", OUT_RIGHT, 0 },
+    { N_("PRODUCT"), "product", OUT_LEFT, NAME_COLS }, { N_("CATEGORY"), "category", OUT_LEFT, 0 },
+    { N_("CHANNEL"), "channel", OUT_LEFT, 0 }, { N_("CREDIT DUE"), "due", OUT_LEFT, 0 },
+    { N_("REVERSAL"), "@reversal", OUT_LEFT, NAME_COLS }, { NULL, NULL, 0, 0 },
+};
+static const struct rec_kind txn_rec = {
+    &kehu__v1__txn__descriptor,
+    "id customer_id date amount_minor margin_minor?has_margin product category channel created_at_ms created_by "
+    "on_credit due? reverses_id? reversed_by_id? reason?",
+    txn_cols, N_("no transactions"), reversal_calc,
+};
+static const struct cli_record_kind txn_kind = { .rec = &txn_rec };
 
 /* Transactions: one (list = 0) or a list, as JSON, CSV or a table. */
 static void print_txns(struct cli *cli, Kehu__V1__Txn *const *ts, size_t n, int list)
@@ -376,14 +205,9 @@ static int run_txn_add(struct cli *cli, int argc, char **argv)
         return cli_usage_error(cli, "--due is only for a sale --on-credit");
     Kehu__V1__TxnAdd add = KEHU__V1__TXN_ADD__INIT;
     add.txn = &txn;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_TXN_ADD;
-    req.txn_add = &add;
     Kehu__V1__Response *resp;
-    if ((rc = cli_call(cli, &req, &resp)))
+    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_TXN_ADD, &add, KEHU__V1__RESPONSE__RESULT_TXN, &resp)))
         return rc;
-    if (resp->result_case != KEHU__V1__RESPONSE__RESULT_TXN || !resp->txn)
-        return cli_bad_reply(cli, resp);
     if (cli->json || cli->csv) {
         print_txns(cli, &resp->txn, 1, 0);
     } else {
@@ -396,82 +220,8 @@ static int run_txn_add(struct cli *cli, int argc, char **argv)
     return CLI_OK;
 }
 
-static int run_txn_list(struct cli *cli, int argc, char **argv)
-{
-    static const struct option opts[] = {
-        { "limit", required_argument, NULL, O_LIMIT },
-        { "after", required_argument, NULL, O_AFTER },
-        { "all", no_argument, NULL, O_ALL },
-        { NULL, 0, NULL, 0 },
-    };
-    Kehu__V1__TxnList list = KEHU__V1__TXN_LIST__INIT;
-    const char *limit_arg = NULL;
-    int64_t limit = 0;
-    int c, rc, all = 0;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        if (c == O_LIMIT) {
-            if ((rc = cmd_customer_parse_int(cli, "--limit", optarg, 1, TXN_LIMIT_MAX, &limit)))
-                return rc;
-            limit_arg = optarg;
-        } else if (c == O_AFTER) {
-            list.after = optarg;
-        } else if (c == O_ALL) {
-            all = 1;
-        } else {
-            return cli->opt_rc;
-        }
-    }
-    if ((rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &list.customer_id)))
-        return rc;
-    list.limit = (uint32_t)limit;
-
-    /* every page is kept until the whole list is printed */
-    Kehu__V1__Response **resps = NULL;
-    Kehu__V1__Txn **items = NULL;
-    size_t nresp = 0, n = 0;
-    const char *next = NULL;
-    uint32_t remaining = 0;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_TXN_LIST;
-    req.txn_list = &list;
-    for (;;) {
-        Kehu__V1__Response *resp;
-        if ((rc = cli_call(cli, &req, &resp)))
-            break;
-        const Kehu__V1__Txns *page = resp->txns;
-        if (resp->result_case != KEHU__V1__RESPONSE__RESULT_TXNS || !page ||
-            (page->next_cursor[0] && list.after && strcmp(page->next_cursor, list.after) == 0)) {
-            rc = cli_bad_reply(cli, resp); /* a cursor that goes nowhere would loop forever */
-            break;
-        }
-        resps = out_xrealloc(resps, (nresp + 1) * sizeof *resps);
-        resps[nresp++] = resp;
-        if (page->n_txns) {
-            items = out_xrealloc(items, (n + page->n_txns) * sizeof *items);
-            memcpy(items + n, page->txns, page->n_txns * sizeof *items);
-            n += page->n_txns;
-        }
-        next = page->next_cursor[0] ? page->next_cursor : NULL;
-        remaining = page->remaining;
-        if (!all || !next)
-            break;
-        list.after = page->next_cursor;
-    }
-    if (rc == CLI_OK) {
-        print_txns(cli, items, n, 1);
-        if (next) {
-            char id[24];
-            snprintf(id, sizeof id, "%" PRId64, list.customer_id);
-            const char *words[] = { "txn", "list", id, "--limit", limit_arg };
-            cli_page_more(cli, words, limit_arg ? 5 : 3, next, remaining);
-        }
-    }
-    for (size_t i = 0; i < nresp; i++)
-        kehu_response_free(resps[i]);
-    free(resps);
-    free(items);
-    return rc;
-}
+CLI_LIST_COMMAND(run_txn_list, KEHU__V1__REQUEST__OP_TXN_LIST, &kehu__v1__txn_list__descriptor, "CUSTOMER_ID",
+                 "customer_id", KEHU__V1__RESPONSE__RESULT_TXNS, "txns", &txn_kind, NULL)
 
 const struct cli_cmd cmd_contact_table[] = {
     { "contact add", "CUSTOMER_ID --name N [--title T] [--phone P]... [--email E] [--key]",

@@ -424,7 +424,7 @@ static void table_customers(void *const *items, size_t n)
 static const char *customer_csv_head[NFIELDS];
 
 static const struct cli_record_kind customer_kind = {
-    json_customer, (int)NFIELDS, customer_csv_head, csv_customer, table_customers, kv_customer,
+    json_customer, (int)NFIELDS, customer_csv_head, csv_customer, table_customers, kv_customer, NULL,
 };
 
 /* Customers: one (list = 0: a JSON object, a key/value record) or a list (a
@@ -626,9 +626,8 @@ static int run_customer_add(struct cli *cli, int argc, char **argv)
         cust.phones = phones;
         cust.tags = tags;
         add.customer = &cust;
-        Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-        req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_ADD;
-        req.customer_add = &add;
+        Kehu__V1__Request req;
+        cli_request(&req, KEHU__V1__REQUEST__OP_CUSTOMER_ADD, &add);
         Kehu__V1__Response *resp;
         struct kehu_status st;
         rc = cmd_customer_call(cli, &req, &resp, &st);
@@ -658,14 +657,9 @@ static int run_customer_show(struct cli *cli, int argc, char **argv)
         return rc;
     Kehu__V1__CustomerGet get = KEHU__V1__CUSTOMER_GET__INIT;
     get.id = id;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_GET;
-    req.customer_get = &get;
     Kehu__V1__Response *resp;
-    if ((rc = cli_call(cli, &req, &resp)))
+    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_CUSTOMER_GET, &get, KEHU__V1__RESPONSE__RESULT_CUSTOMER, &resp)))
         return rc;
-    if (resp->result_case != KEHU__V1__RESPONSE__RESULT_CUSTOMER || !resp->customer)
-        return cli_bad_reply(cli, resp);
     print_customers(cli, &resp->customer, 1, 0);
     kehu_response_free(resp);
     return CLI_OK;
@@ -794,9 +788,8 @@ static int run_customer_edit(struct cli *cli, int argc, char **argv)
     if (rc == CLI_OK && !edit.n_set)
         rc = cli_usage_error(cli, "nothing to change: give --set FIELD=VALUE or a field option (see kehu help customer edit)");
     if (rc == CLI_OK) {
-        Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-        req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_EDIT;
-        req.customer_edit = &edit;
+        Kehu__V1__Request req;
+        cli_request(&req, KEHU__V1__REQUEST__OP_CUSTOMER_EDIT, &edit);
         rc = call_versioned(cli, &req, edit.id, edit.version, UPDATED);
     }
     cmd_customer_free_set(edit.set, edit.n_set);
@@ -819,9 +812,8 @@ static int run_customer_archive(struct cli *cli, int argc, char **argv)
     }
     if ((rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &arch.id)))
         return rc;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_ARCHIVE;
-    req.customer_archive = &arch;
+    Kehu__V1__Request req;
+    cli_request(&req, KEHU__V1__REQUEST__OP_CUSTOMER_ARCHIVE, &arch);
     return call_versioned(cli, &req, arch.id, arch.version, ARCHIVED);
 }
 
@@ -841,9 +833,8 @@ static int run_customer_unarchive(struct cli *cli, int argc, char **argv)
     }
     if ((rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &m.id)))
         return rc;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_UNARCHIVE;
-    req.customer_unarchive = &m;
+    Kehu__V1__Request req;
+    cli_request(&req, KEHU__V1__REQUEST__OP_CUSTOMER_UNARCHIVE, &m);
     return call_versioned(cli, &req, m.id, m.version, UNARCHIVED);
 }
 
@@ -932,9 +923,8 @@ static int run_customer_merge(struct cli *cli, int argc, char **argv)
         (rc = cmd_customer_parse_int(cli, "KEEP_ID", argv[optind], 1, INT64_MAX, &merge.keep_id)) ||
         (rc = cmd_customer_parse_int(cli, "OTHER_ID", argv[optind + 1], 1, INT64_MAX, &merge.other_id)))
         return rc;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_MERGE;
-    req.customer_merge = &merge;
+    Kehu__V1__Request req;
+    cli_request(&req, KEHU__V1__REQUEST__OP_CUSTOMER_MERGE, &merge);
     /* a dry run, or a merge a person confirms on a terminal, starts with the plan */
     int ask = !dry && !yes && term_is_tty(0) && term_is_tty(2);
     if (dry || ask) {
@@ -992,9 +982,8 @@ static int run_customer_unmerge(struct cli *cli, int argc, char **argv)
     if (rc)
         return rc;
     Kehu__V1__CustomerUnmerge m = KEHU__V1__CUSTOMER_UNMERGE__INIT;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_UNMERGE;
-    req.customer_unmerge = &m;
+    Kehu__V1__Request req;
+    cli_request(&req, KEHU__V1__REQUEST__OP_CUSTOMER_UNMERGE, &m);
     /* the merged customer's id first (what people see), then a merge's id */
     Kehu__V1__Response *resp;
     struct kehu_status st;
@@ -1187,9 +1176,8 @@ static int run_customer_list(struct cli *cli, int argc, char **argv)
     const char *next = NULL;
     uint32_t remaining = 0;
     int remaining_more = 0;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_LIST;
-    req.customer_list = &list;
+    Kehu__V1__Request req;
+    cli_request(&req, KEHU__V1__REQUEST__OP_CUSTOMER_LIST, &list);
     for (;;) {
         Kehu__V1__Response *resp;
         if ((rc = cli_call(cli, &req, &resp)))
@@ -1252,14 +1240,10 @@ static int run_customer_search(struct cli *cli, int argc, char **argv)
     if (!*search.text)
         return cli_usage_error(cli, "TEXT is empty");
     search.limit = (uint32_t)limit;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_SEARCH;
-    req.customer_search = &search;
     Kehu__V1__Response *resp;
-    if ((rc = cli_call(cli, &req, &resp)))
+    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_CUSTOMER_SEARCH, &search, KEHU__V1__RESPONSE__RESULT_CUSTOMERS,
+                      &resp)))
         return rc;
-    if (resp->result_case != KEHU__V1__RESPONSE__RESULT_CUSTOMERS || !resp->customers)
-        return cli_bad_reply(cli, resp);
     print_customers(cli, resp->customers->customers, resp->customers->n_customers, 1);
     kehu_response_free(resp);
     return CLI_OK;
@@ -1347,14 +1331,9 @@ static int run_customer_history(struct cli *cli, int argc, char **argv)
     if ((rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &hist.customer_id)))
         return rc;
     hist.limit = (uint32_t)limit;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_HISTORY;
-    req.customer_history = &hist;
     Kehu__V1__Response *resp;
-    if ((rc = cli_call(cli, &req, &resp)))
+    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_CUSTOMER_HISTORY, &hist, KEHU__V1__RESPONSE__RESULT_CHANGES, &resp)))
         return rc;
-    if (resp->result_case != KEHU__V1__RESPONSE__RESULT_CHANGES || !resp->changes)
-        return cli_bad_reply(cli, resp);
     print_changes(cli, hist.customer_id, resp->changes->changes, resp->changes->n_changes);
     kehu_response_free(resp);
     return CLI_OK;

@@ -82,26 +82,24 @@ static void sha_hex(crypto_hash_sha256_state *st, char hex[crypto_hash_sha256_BY
     sodium_bin2hex(hex, crypto_hash_sha256_BYTES * 2 + 1, h, sizeof h);
 }
 
-static void json_doc_members(struct json_w *w, const Kehu__V1__Doc *d)
+static char *size_text(const void *msg)
 {
-    char created[OUT_TIME_BUFSZ];
-    out_time_ms(d->created_at_ms, created, sizeof created);
-    json_kint(w, "id", d->id);
-    json_kint(w, "customer_id", d->customer_id);
-    json_kstr(w, "name", d->name);
-    json_kstr(w, "type", d->type);
-    json_kuint(w, "size", d->size);
-    json_kstr(w, "sha256", d->sha256);
-    json_kstr(w, "created_at", *created ? created : NULL);
-    json_kstr(w, "created_by", d->created_by);
+    char size[32];
+    human_size(((const Kehu__V1__Doc *)msg)->size, size, sizeof size);
+    return out_xstrdup(size);
 }
 
-static void json_doc(struct json_w *w, const void *item)
-{
-    json_begin_object(w);
-    json_doc_members(w, item);
-    json_end_object(w);
-}
+static const struct rec_calc doc_calc[] = { { "size", NULL, size_text }, { NULL, NULL, NULL } };
+static const struct rec_col doc_cols[] = {
+    { N_("ID"), "id", OUT_RIGHT, 0 }, { N_("NAME"), "name", OUT_LEFT, NAME_COLS },
+    { N_("TYPE"), "type", OUT_LEFT, NAME_COLS }, { N_("SIZE"), "@size", OUT_RIGHT, 0 },
+    { N_("CREATED"), "created_at_ms", OUT_LEFT, 0 }, { N_("BY"), "created_by", OUT_LEFT, 0 }, { NULL, NULL, 0, 0 },
+};
+static const struct rec_kind doc_rec = {
+    &kehu__v1__doc__descriptor, "id customer_id name type size sha256 created_at_ms created_by", doc_cols,
+    N_("no documents"), doc_calc,
+};
+static const struct cli_record_kind doc_kind = { .rec = &doc_rec };
 
 /* ---- doc put */
 
@@ -183,9 +181,8 @@ static int run_put(struct cli *cli, int argc, char **argv)
         m.data.data = buf;
         m.data.len = got;
         m.last = sent + got == size;
-        Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-        req.op_case = KEHU__V1__REQUEST__OP_DOC_PUT;
-        req.doc_put = &m;
+        Kehu__V1__Request req;
+        cli_request(&req, KEHU__V1__REQUEST__OP_DOC_PUT, &m);
         if ((rc = cli_call(cli, &req, &resp)))
             break;
         sent += got;
@@ -228,7 +225,7 @@ static int run_put(struct cli *cli, int argc, char **argv)
     if (cli->json) {
         struct json_w w;
         json_init(&w, stdout, 1);
-        json_doc(&w, doc);
+        rec_json(&w, &doc_rec, doc);
     } else {
         char hs[32];
         human_size(doc->size, hs, sizeof hs);
@@ -264,9 +261,8 @@ static Kehu__V1__Response *get_chunk(struct cli *cli, int64_t id, uint64_t offse
     m.id = id;
     m.offset = offset;
     m.length = GET_CHUNK;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_DOC_GET;
-    req.doc_get = &m;
+    Kehu__V1__Request req;
+    cli_request(&req, KEHU__V1__REQUEST__OP_DOC_GET, &m);
     Kehu__V1__Response *resp;
     if ((*rc = cli_call(cli, &req, &resp)))
         return NULL;
@@ -437,7 +433,7 @@ static int run_get(struct cli *cli, int argc, char **argv)
             struct json_w w;
             json_init(&w, stdout, 1);
             json_begin_object(&w);
-            json_doc_members(&w, d);
+            rec_json_members(&w, &doc_rec, d);
             json_kstr(&w, "path", out);
             json_end_object(&w);
         } else {
@@ -454,86 +450,8 @@ done:
 
 /* ---- doc list */
 
-static const char *const doc_csv_head[] = { "id",     "customer_id", "name",       "type",
-                                            "size",   "sha256",      "created_at", "created_by" };
-
-static void csv_doc(const void *item)
-{
-    const Kehu__V1__Doc *d = item;
-    char id[24], cust[24], size[24], created[OUT_TIME_BUFSZ];
-    snprintf(id, sizeof id, "%" PRId64, d->id);
-    snprintf(cust, sizeof cust, "%" PRId64, d->customer_id);
-    snprintf(size, sizeof size, "%" PRIu64, d->size);
-    out_time_ms(d->created_at_ms, created, sizeof created);
-    const char *row[] = { id, cust, d->name, d->type, size, d->sha256, created, d->created_by };
-    cli_csv_row(stdout, 8, row);
-}
-
-static void table_docs(void *const *items, size_t n)
-{
-    static const char *const head[] = { "ID", "NAME", "TYPE", "SIZE", "CREATED", "BY" };
-    struct out_table *t = out_table_new(6, head);
-    out_table_empty(t, "no documents");
-    out_table_align(t, 0, OUT_RIGHT);
-    out_table_align(t, 3, OUT_RIGHT);
-    out_table_max_width(t, 1, NAME_COLS);
-    out_table_max_width(t, 2, NAME_COLS);
-    for (size_t i = 0; i < n; i++) {
-        const Kehu__V1__Doc *d = items[i];
-        char id[24], size[32], created[OUT_TIME_BUFSZ];
-        snprintf(id, sizeof id, "%" PRId64, d->id);
-        human_size(d->size, size, sizeof size);
-        out_time_ms(d->created_at_ms, created, sizeof created);
-        const char *row[] = { id, d->name, d->type, size, created, d->created_by };
-        out_table_add(t, row);
-    }
-    out_table_print(t, stdout);
-    out_table_free(t);
-}
-
-static const struct cli_record_kind doc_kind = { json_doc, 8, doc_csv_head, csv_doc, table_docs, NULL };
-
-static int doc_page(const Kehu__V1__Response *resp, void *const **items, size_t *n, const char **next,
-                    uint32_t *remaining)
-{
-    const Kehu__V1__Docs *l = resp->docs;
-    if (!l)
-        return -1;
-    *items = (void *const *)l->docs;
-    *n = l->n_docs;
-    *next = l->next_cursor;
-    *remaining = l->remaining;
-    return 0;
-}
-
-static int run_list(struct cli *cli, int argc, char **argv)
-{
-    static const struct option opts[] = { CLI_PAGING_OPTIONS, { NULL, 0, NULL, 0 } };
-    struct cli_paging pg = { 0 };
-    int c, rc;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1)
-        if ((rc = cli_page_option(cli, c, optarg, 1000, &pg)) != CLI_OK)
-            return rc < 0 ? cli->opt_rc : rc;
-    Kehu__V1__DocList m = KEHU__V1__DOC_LIST__INIT;
-    if ((rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &m.customer_id)))
-        return rc;
-    m.limit = pg.limit;
-    m.after = (char *)(pg.after ? pg.after : "");
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_DOC_LIST;
-    req.doc_list = &m;
-    struct cli_pages pages = { 0 };
-    rc = cli_fetch_pages(cli, &req, KEHU__V1__RESPONSE__RESULT_DOCS, &m.after, pg.all, doc_page, &pages);
-    if (rc == CLI_OK) {
-        cli_print_records(cli, pages.items, pages.n, 1, &doc_kind);
-        char id[24];
-        snprintf(id, sizeof id, "%" PRId64, m.customer_id);
-        const char *words[] = { "doc", "list", id, "--limit", pg.limit_arg };
-        cli_page_more(cli, words, pg.limit_arg ? 5 : 3, pages.next, pages.remaining);
-    }
-    cli_pages_free(&pages);
-    return rc;
-}
+CLI_LIST_COMMAND(run_list, KEHU__V1__REQUEST__OP_DOC_LIST, &kehu__v1__doc_list__descriptor, "CUSTOMER_ID",
+                 "customer_id", KEHU__V1__RESPONSE__RESULT_DOCS, "docs", &doc_kind, NULL)
 
 const struct cli_cmd cmd_doc_table[] = {
     { "doc put", "CUSTOMER_ID FILE [--name N] [--type MIME]",

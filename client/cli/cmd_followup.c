@@ -58,97 +58,56 @@ static void due_text(const char *due, int64_t today, char *buf, size_t n)
 
 /* ---- Printing */
 
-static void json_followup(struct json_w *w, const void *item)
+/* The day and how late: for `followup due`. */
+static char *due_cell(const void *msg)
 {
-    const Kehu__V1__Followup *f = item;
-    char done[OUT_TIME_BUFSZ], created[OUT_TIME_BUFSZ];
-    out_time_ms(f->done_at_ms, done, sizeof done);
-    out_time_ms(f->created_at_ms, created, sizeof created);
-    json_begin_object(w);
-    json_kint(w, "id", f->id);
-    json_kint(w, "customer_id", f->customer_id);
-    json_kstr(w, "customer_name", f->customer_name);
-    json_kstr(w, "kind", f->kind);
-    json_kstr(w, "status", f->status);
-    json_kstr(w, "due", *f->due ? f->due : NULL);
-    json_kstr(w, "done_at", *done ? done : NULL);
-    json_kstr(w, "outcome", f->outcome);
-    json_kstr(w, "note", f->note);
-    json_kstr(w, "next", *f->next ? f->next : NULL);
-    json_kstr(w, "owner", f->owner);
-    json_kstr(w, "created_at", *created ? created : NULL);
-    json_kstr(w, "created_by", f->created_by);
-    json_end_object(w);
+    char due[64];
+    due_text(((const Kehu__V1__Followup *)msg)->due, today_days(), due, sizeof due);
+    return out_xstrdup(due);
 }
 
-static const char *const followup_csv_head[] = { "id",         "customer_id", "customer_name", "kind",
-                                                 "status",     "due",         "done_at",       "outcome",
-                                                 "note",       "next",        "owner",         "created_at",
-                                                 "created_by" };
-
-static void csv_followup(const void *item)
+/* The day each happened, or is (was) due: for `followup list`. */
+static char *date_cell(const void *msg)
 {
-    const Kehu__V1__Followup *f = item;
-    char id[24], cust[24], done[OUT_TIME_BUFSZ], created[OUT_TIME_BUFSZ];
-    snprintf(id, sizeof id, "%" PRId64, f->id);
-    snprintf(cust, sizeof cust, "%" PRId64, f->customer_id);
-    out_time_ms(f->done_at_ms, done, sizeof done);
-    out_time_ms(f->created_at_ms, created, sizeof created);
-    const char *row[] = { id,      cust,       f->customer_name, f->kind,  f->status, f->due,       done,
-                          f->outcome, f->note, f->next,          f->owner, created,   f->created_by };
-    cli_csv_row(stdout, 13, row);
-}
-
-/* What is due: the day (and how late), who, what. */
-static void table_due(void *const *items, size_t n)
-{
-    static const char *const head[] = { "DUE", "CUSTOMER", "NAME", "KIND", "NOTE" };
-    struct out_table *t = out_table_new(5, head);
-    out_table_align(t, 1, OUT_RIGHT);
-    out_table_empty(t, "no follow-ups due");
-    out_table_max_width(t, 2, NAME_COLS);
-    out_table_max_width(t, 4, NOTE_COLS);
-    int64_t today = today_days();
-    for (size_t i = 0; i < n; i++) {
-        const Kehu__V1__Followup *f = items[i];
-        char due[64], cust[24];
-        due_text(f->due, today, due, sizeof due);
-        snprintf(cust, sizeof cust, "%" PRId64, f->customer_id);
-        const char *row[] = { due, cust, f->customer_name, f->kind, f->note };
-        out_table_add(t, row);
+    const Kehu__V1__Followup *f = msg;
+    char date[64];
+    if (f->done_at_ms) {
+        out_time_ms(f->done_at_ms, date, sizeof date);
+        date[10] = 0; /* the day it happened */
+    } else if (strcmp(f->status, "planned") == 0) {
+        due_text(f->due, today_days(), date, sizeof date);
+    } else {
+        snprintf(date, sizeof date, "%s", f->due);
     }
-    out_table_print(t, stdout);
-    out_table_free(t);
+    return out_xstrdup(date);
 }
 
-/* A customer's follow-ups: the day each happened, or is (was) due. */
-static void table_followups(void *const *items, size_t n)
-{
-    static const char *const head[] = { "ID", "DATE", "KIND", "STATUS", "OWNER", "OUTCOME", "NOTE" };
-    struct out_table *t = out_table_new(7, head);
-    out_table_empty(t, "no follow-ups");
-    out_table_align(t, 0, OUT_RIGHT);
-    out_table_max_width(t, 5, NOTE_COLS);
-    out_table_max_width(t, 6, NOTE_COLS);
-    int64_t today = today_days();
-    for (size_t i = 0; i < n; i++) {
-        const Kehu__V1__Followup *f = items[i];
-        char id[24], date[64];
-        snprintf(id, sizeof id, "%" PRId64, f->id);
-        if (f->done_at_ms) {
-            out_time_ms(f->done_at_ms, date, sizeof date);
-            date[10] = 0; /* the day it happened */
-        } else if (strcmp(f->status, "planned") == 0) {
-            due_text(f->due, today, date, sizeof date);
-        } else {
-            snprintf(date, sizeof date, "%s", f->due);
-        }
-        const char *row[] = { id, date, f->kind, f->status, f->owner, f->outcome, f->note };
-        out_table_add(t, row);
-    }
-    out_table_print(t, stdout);
-    out_table_free(t);
-}
+static const struct rec_calc followup_calc[] = {
+    { "due", NULL, due_cell },
+    { "date", NULL, date_cell },
+    { NULL, NULL, NULL },
+};
+#define FOLLOWUP_FIELDS \
+    "id customer_id customer_name kind status due? done_at_ms outcome note next? owner created_at_ms created_by"
+static const struct rec_col followup_cols[] = {
+    { N_("ID"), "id", OUT_RIGHT, 0 }, { N_("DATE"), "@date", OUT_LEFT, 0 }, { N_("KIND"), "kind", OUT_LEFT, 0 },
+    { N_("STATUS"), "status", OUT_LEFT, 0 }, { N_("OWNER"), "owner", OUT_LEFT, 0 },
+    { N_("OUTCOME"), "outcome", OUT_LEFT, NOTE_COLS }, { N_("NOTE"), "note", OUT_LEFT, NOTE_COLS },
+    { NULL, NULL, 0, 0 },
+};
+static const struct rec_col due_cols[] = {
+    { N_("DUE"), "@due", OUT_LEFT, 0 }, { N_("CUSTOMER"), "customer_id", OUT_RIGHT, 0 },
+    { N_("NAME"), "customer_name", OUT_LEFT, NAME_COLS }, { N_("KIND"), "kind", OUT_LEFT, 0 },
+    { N_("NOTE"), "note", OUT_LEFT, NOTE_COLS }, { NULL, NULL, 0, 0 },
+};
+static const struct rec_kind followup_rec = {
+    &kehu__v1__followup__descriptor, FOLLOWUP_FIELDS, followup_cols, N_("no follow-ups"), followup_calc,
+};
+static const struct rec_kind due_rec = {
+    &kehu__v1__followup__descriptor, FOLLOWUP_FIELDS, due_cols, N_("no follow-ups due"), followup_calc,
+};
+static const struct cli_record_kind followup_kind = { .rec = &followup_rec };
+static const struct cli_record_kind due_kind = { .rec = &due_rec };
 
 /* ---- The contacts the service policy asks for (followup due) */
 
@@ -156,74 +115,73 @@ static void table_followups(void *const *items, size_t n)
  * with every key a follow-up has (so that old readers keep working):
  * status "policy", id null, and the policy's own grade, last and
  * overdue_days added in JSON. */
-static void json_contact(struct json_w *w, const Kehu__V1__ContactDue *d)
+static void json_null_value(struct json_w *w, const void *msg)
 {
-    json_begin_object(w);
-    json_knull(w, "id");
-    json_kint(w, "customer_id", d->customer_id);
-    json_kstr(w, "customer_name", d->customer_name);
-    json_kstr(w, "kind", d->kind);
-    json_kstr(w, "status", "policy");
-    json_kstr(w, "due", *d->due ? d->due : NULL);
-    json_knull(w, "done_at");
-    json_kstr(w, "outcome", "");
-    json_kstr(w, "note", "");
-    json_knull(w, "next");
-    json_kstr(w, "owner", d->owner);
-    json_knull(w, "created_at");
-    json_kstr(w, "created_by", "");
-    json_kstr(w, "grade", d->grade);
-    json_kstr(w, "last", *d->last ? d->last : NULL);
-    json_kint(w, "overdue_days", d->overdue_days);
-    json_kstr(w, "by", d->by); /* who the policy asks: owner, branch_manager, team:NAME */
-    json_end_object(w);
+    json_null(w);
+}
+static void json_empty(struct json_w *w, const void *msg)
+{
+    json_str(w, "");
+}
+static void json_policy(struct json_w *w, const void *msg)
+{
+    json_str(w, "policy");
+}
+static char *text_policy(const void *msg)
+{
+    return out_xstrdup("policy");
 }
 
-static void csv_contact(const Kehu__V1__ContactDue *d)
+/* What the policy asks: the day (and how late) ... */
+static char *policy_due(const void *msg)
 {
-    char cust[24];
-    snprintf(cust, sizeof cust, "%" PRId64, d->customer_id);
-    const char *row[] = { "", cust, d->customer_name, d->kind, "policy", d->due, "", "", "", "", d->owner, "", "" };
-    cli_csv_row(stdout, 13, row);
+    const Kehu__V1__ContactDue *d = msg;
+    char due[64];
+    if (!*d->due)
+        snprintf(due, sizeof due, "%s", strcmp(d->kind, "owner") == 0 ? "now (no dedicated owner)" : "now");
+    else if (d->overdue_days > 0)
+        snprintf(due, sizeof due, "%s (%" PRId32 " day%s overdue)", d->due, d->overdue_days,
+                 d->overdue_days == 1 ? "" : "s");
+    else
+        snprintf(due, sizeof due, "%s", d->due);
+    return out_xstrdup(due);
 }
 
-/* What the policy asks: the day (and how late), who, the grade, what, the
- * last contact of that kind. */
-static void table_contacts(Kehu__V1__ContactDue *const *cs, size_t n)
+/* ... who is asked to make it (the policy's owner, branch_manager or team:NAME) ... */
+static char *policy_kind(const void *msg)
 {
-    static const char *const head[] = { "DUE", "CUSTOMER", "NAME", "GRADE", "KIND", "LAST", "OWNER" };
-    struct out_table *t = out_table_new(7, head);
-    out_table_align(t, 1, OUT_RIGHT);
-    out_table_max_width(t, 2, NAME_COLS);
-    for (size_t i = 0; i < n; i++) {
-        const Kehu__V1__ContactDue *d = cs[i];
-        char due[64], cust[24];
-        snprintf(cust, sizeof cust, "%" PRId64, d->customer_id);
-        if (!*d->due)
-            snprintf(due, sizeof due, "%s", strcmp(d->kind, "owner") == 0 ? "now (no dedicated owner)" : "now");
-        else if (d->overdue_days > 0)
-            snprintf(due, sizeof due, "%s (%" PRId32 " day%s overdue)", d->due, d->overdue_days,
-                     d->overdue_days == 1 ? "" : "s");
-        else
-            snprintf(due, sizeof due, "%s", d->due);
-        const char *last = *d->last ? d->last : strcmp(d->kind, "owner") == 0 ? "" : "never";
-        char kind[160];
-        if (*d->by && strcmp(d->by, "owner") != 0)
-            snprintf(kind, sizeof kind, "%s by %s", d->kind, d->by);
-        else
-            snprintf(kind, sizeof kind, "%s", d->kind);
-        const char *row[] = { due, cust, d->customer_name, d->grade, kind, last, d->owner };
-        out_table_add(t, row);
-    }
-    out_table_print(t, stdout);
-    out_table_free(t);
+    const Kehu__V1__ContactDue *d = msg;
+    char kind[160];
+    if (*d->by && strcmp(d->by, "owner") != 0)
+        snprintf(kind, sizeof kind, "%s by %s", d->kind, d->by);
+    else
+        snprintf(kind, sizeof kind, "%s", d->kind);
+    return out_xstrdup(kind);
 }
 
-static const struct cli_record_kind followup_kind = {
-    json_followup, 13, followup_csv_head, csv_followup, table_followups, NULL,
+/* ... and the last contact of that kind */
+static char *policy_last(const void *msg)
+{
+    const Kehu__V1__ContactDue *d = msg;
+    return out_xstrdup(*d->last ? d->last : strcmp(d->kind, "owner") == 0 ? "" : "never");
+}
+
+static const struct rec_calc policy_calc[] = {
+    { "null", json_null_value, NULL }, { "empty", json_empty, NULL },   { "policy", json_policy, text_policy },
+    { "due", NULL, policy_due },       { "last", NULL, policy_last },   { "kindby", NULL, policy_kind },
+    { NULL, NULL, NULL },
 };
-static const struct cli_record_kind due_kind = {
-    json_followup, 13, followup_csv_head, csv_followup, table_due, NULL,
+static const struct rec_col policy_cols[] = {
+    { N_("DUE"), "@due", OUT_LEFT, 0 }, { N_("CUSTOMER"), "customer_id", OUT_RIGHT, 0 },
+    { N_("NAME"), "customer_name", OUT_LEFT, NAME_COLS }, { N_("GRADE"), "grade", OUT_LEFT, 0 },
+    { N_("KIND"), "@kindby", OUT_LEFT, 0 }, { N_("LAST"), "@last", OUT_LEFT, 0 }, { N_("OWNER"), "owner", OUT_LEFT, 0 },
+    { NULL, NULL, 0, 0 },
+};
+static const struct rec_kind policy_rec = {
+    &kehu__v1__contact_due__descriptor,
+    "id=@null customer_id customer_name kind status=@policy due? done_at=@null outcome=@empty note=@empty next=@null "
+    "owner created_at=@null created_by=@empty +grade +last? +overdue_days +by",
+    policy_cols, NULL, policy_calc,
 };
 
 /* One follow-up: JSON (or CSV) for scripts, a line for people. */
@@ -250,15 +208,13 @@ static int parse_kind(struct cli *cli, const char *s)
     return cli_usage_error(cli, "--kind: expected visit, call, email, meeting, wechat or sms, not '%s'", s);
 }
 
-/* Sends req expecting one follow-up back and prints it. */
-static int call_one(struct cli *cli, Kehu__V1__Request *req, const char *verb)
+/* Sends the request expecting one follow-up back and prints it. */
+static int call_one(struct cli *cli, int op, void *m, const char *verb)
 {
     Kehu__V1__Response *resp;
-    int rc = cli_call(cli, req, &resp);
+    int rc = cli_ask(cli, op, m, KEHU__V1__RESPONSE__RESULT_FOLLOWUP, &resp);
     if (rc)
         return rc;
-    if (resp->result_case != KEHU__V1__RESPONSE__RESULT_FOLLOWUP || !resp->followup)
-        return cli_bad_reply(cli, resp);
     print_one(cli, resp->followup, verb);
     kehu_response_free(resp);
     return CLI_OK;
@@ -293,10 +249,7 @@ static int run_plan(struct cli *cli, int argc, char **argv)
         return cli_usage_error(cli, "--kind is required");
     if (!*m.due)
         return cli_usage_error(cli, "--due is required");
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_FOLLOWUP_PLAN;
-    req.followup_plan = &m;
-    return call_one(cli, &req, _("planned"));
+    return call_one(cli, KEHU__V1__REQUEST__OP_FOLLOWUP_PLAN, &m, _("planned"));
 }
 
 static int run_log(struct cli *cli, int argc, char **argv)
@@ -328,10 +281,7 @@ static int run_log(struct cli *cli, int argc, char **argv)
         return rc;
     if (!*m.kind)
         return cli_usage_error(cli, "--kind is required");
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_FOLLOWUP_LOG;
-    req.followup_log = &m;
-    return call_one(cli, &req, _("logged"));
+    return call_one(cli, KEHU__V1__REQUEST__OP_FOLLOWUP_LOG, &m, _("logged"));
 }
 
 /* The pages of one `followup due`, kept until printed. */
@@ -394,9 +344,8 @@ static int run_due(struct cli *cli, int argc, char **argv)
         return rc;
     m.limit = pg.limit;
     m.after = (char *)(pg.after ? pg.after : "");
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_FOLLOWUP_DUE;
-    req.followup_due = &m;
+    Kehu__V1__Request req;
+    cli_request(&req, KEHU__V1__REQUEST__OP_FOLLOWUP_DUE, &m);
     struct due_pages pages = { 0 };
     const char *next = NULL;
     uint32_t remaining = 0;
@@ -430,14 +379,14 @@ static int run_due(struct cli *cli, int argc, char **argv)
         json_init(&w, stdout, 1);
         json_begin_array(&w);
         for (size_t i = 0; i < n; i++)
-            json_followup(&w, fs[i]);
+            rec_json(&w, &followup_rec, fs[i]);
         for (size_t i = 0; i < n_cs; i++)
-            json_contact(&w, cs[i]);
+            rec_json(&w, &policy_rec, cs[i]);
         json_end_array(&w);
     } else if (cli->csv) {
         cli_print_records(cli, fs, n, 1, &due_kind);
         for (size_t i = 0; i < n_cs; i++)
-            csv_contact(cs[i]);
+            rec_csv_row(stdout, &policy_rec, cs[i]);
     } else {
         if (n)
             cli_print_records(cli, fs, n, 1, &due_kind);
@@ -445,7 +394,7 @@ static int run_due(struct cli *cli, int argc, char **argv)
             if (n)
                 putchar('\n'); /* cli_say would show it as a space */
             cli_say("policy contacts:\n");
-            table_contacts(cs, n_cs);
+            rec_table(stdout, &policy_rec, (void *const *)cs, n_cs);
         }
         if (!n && !n_cs)
             cli_say("nothing due within %u days\n", m.days ? m.days : 7);
@@ -465,47 +414,8 @@ static int run_due(struct cli *cli, int argc, char **argv)
     return CLI_OK;
 }
 
-static int followup_page(const Kehu__V1__Response *resp, void *const **items, size_t *n, const char **next,
-                         uint32_t *remaining)
-{
-    const Kehu__V1__Followups *l = resp->followups;
-    if (!l)
-        return -1;
-    *items = (void *const *)l->followups;
-    *n = l->n_followups;
-    *next = l->next_cursor;
-    *remaining = l->remaining;
-    return 0;
-}
-
-static int run_list(struct cli *cli, int argc, char **argv)
-{
-    static const struct option opts[] = { CLI_PAGING_OPTIONS, { NULL, 0, NULL, 0 } };
-    struct cli_paging pg = { 0 };
-    int c, rc;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1)
-        if ((rc = cli_page_option(cli, c, optarg, 1000, &pg)) != CLI_OK)
-            return rc < 0 ? cli->opt_rc : rc;
-    Kehu__V1__FollowupList m = KEHU__V1__FOLLOWUP_LIST__INIT;
-    if ((rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &m.customer_id)))
-        return rc;
-    m.limit = pg.limit;
-    m.after = (char *)(pg.after ? pg.after : "");
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_FOLLOWUP_LIST;
-    req.followup_list = &m;
-    struct cli_pages pages = { 0 };
-    rc = cli_fetch_pages(cli, &req, KEHU__V1__RESPONSE__RESULT_FOLLOWUPS, &m.after, pg.all, followup_page, &pages);
-    if (rc == CLI_OK) {
-        cli_print_records(cli, pages.items, pages.n, 1, &followup_kind);
-        char id[24];
-        snprintf(id, sizeof id, "%" PRId64, m.customer_id);
-        const char *words[] = { "followup", "list", id, "--limit", pg.limit_arg };
-        cli_page_more(cli, words, pg.limit_arg ? 5 : 3, pages.next, pages.remaining);
-    }
-    cli_pages_free(&pages);
-    return rc;
-}
+CLI_LIST_COMMAND(run_list, KEHU__V1__REQUEST__OP_FOLLOWUP_LIST, &kehu__v1__followup_list__descriptor, "CUSTOMER_ID",
+                 "customer_id", KEHU__V1__RESPONSE__RESULT_FOLLOWUPS, "followups", &followup_kind, NULL)
 
 const struct cli_cmd cmd_followup_table[] = {
     { "followup plan", "CUSTOMER_ID --kind visit|call|email|meeting|wechat|sms --due DATE [--note N] [--user U]",

@@ -432,9 +432,8 @@ static int run_grade_run(struct cli *cli, int argc, char **argv)
     }
     if ((rc = cli_args(cli, argc, argv, 0, 0)))
         return rc;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_GRADE_RUN;
-    req.grade_run = &m;
+    Kehu__V1__Request req;
+    cli_request(&req, KEHU__V1__REQUEST__OP_GRADE_RUN, &m);
     Kehu__V1__Response *resp;
     if ((rc = call_with_progress(cli, &req, !cli->json, &resp)))
         return rc;
@@ -447,65 +446,19 @@ static int run_grade_run(struct cli *cli, int argc, char **argv)
 
 /* ---- Overrides ------------------------------------------------------------------------------------ */
 
-static void json_override(struct json_w *w, const void *item)
-{
-    const Kehu__V1__GradeOverrideInfo *o = item;
-    json_begin_object(w);
-    json_kint(w, "id", o->id);
-    json_kint(w, "customer_id", o->customer_id);
-    json_kstr(w, "customer_name", o->customer_name);
-    json_kstr(w, "dimension", o->dimension);
-    json_kstr(w, "grade", o->grade);
-    json_kstr(w, "reason", o->reason);
-    json_kopt(w, "until", o->until);
-    json_kstr(w, "status", o->status);
-    json_kstr(w, "requested_by", o->requested_by);
-    json_kstr(w, "approved_by", o->approved_by);
-    json_ktime(w, "created_at", o->created_at_ms);
-    json_end_object(w);
-}
-
-static const char *const override_csv_head[] = { "id",     "customer_id", "customer_name", "dimension",
-                                                 "grade",  "reason",      "until",         "status",
-                                                 "requested_by", "approved_by", "created_at" };
-
-static void csv_override(const void *item)
-{
-    const Kehu__V1__GradeOverrideInfo *o = item;
-    char id[24], cust[24], created[OUT_TIME_BUFSZ];
-    fmt_i64(id, sizeof id, o->id);
-    fmt_i64(cust, sizeof cust, o->customer_id);
-    out_time_ms(o->created_at_ms, created, sizeof created);
-    const char *row[] = { id,        cust,      o->customer_name, o->dimension,   o->grade, o->reason,
-                          o->until,  o->status, o->requested_by,  o->approved_by, created };
-    cli_csv_row(stdout, 11, row);
-}
-
-static void table_overrides(void *const *items, size_t n)
-{
-    static const char *const head[] = { "ID",     "CUSTOMER", "NAME",         "DIMENSION", "GRADE",
-                                        "STATUS", "UNTIL",    "REQUESTED BY", "REASON" };
-    struct out_table *t = out_table_new(9, head);
-    out_table_align(t, 0, OUT_RIGHT);
-    out_table_align(t, 1, OUT_RIGHT);
-    out_table_max_width(t, 2, NAME_COLS);
-    out_table_max_width(t, 8, TEXT_COLS);
-    for (size_t i = 0; i < n; i++) {
-        const Kehu__V1__GradeOverrideInfo *o = items[i];
-        char id[24], cust[24];
-        fmt_i64(id, sizeof id, o->id);
-        fmt_i64(cust, sizeof cust, o->customer_id);
-        const char *row[] = { id,        cust,          o->customer_name,  o->dimension, or_dash(o->grade),
-                              o->status, or_dash(o->until), o->requested_by, o->reason };
-        out_table_add(t, row);
-    }
-    out_table_print(t, stdout);
-    out_table_free(t);
-}
-
-static const struct cli_record_kind override_kind = {
-    json_override, 11, override_csv_head, csv_override, table_overrides, NULL,
+static const struct rec_col override_cols[] = {
+    { N_("ID"), "id", OUT_RIGHT, 0 }, { N_("CUSTOMER"), "customer_id", OUT_RIGHT, 0 },
+    { N_("NAME"), "customer_name", OUT_LEFT, NAME_COLS }, { N_("DIMENSION"), "dimension", OUT_LEFT, 0 },
+    { N_("GRADE"), "grade|-", OUT_LEFT, 0 }, { N_("STATUS"), "status", OUT_LEFT, 0 },
+    { N_("UNTIL"), "until|-", OUT_LEFT, 0 }, { N_("REQUESTED BY"), "requested_by", OUT_LEFT, 0 },
+    { N_("REASON"), "reason", OUT_LEFT, TEXT_COLS }, { NULL, NULL, 0, 0 },
 };
+static const struct rec_kind override_rec = {
+    &kehu__v1__grade_override_info__descriptor,
+    "id customer_id customer_name dimension grade reason until? status requested_by approved_by created_at_ms",
+    override_cols, NULL, NULL,
+};
+static const struct cli_record_kind override_kind = { .rec = &override_rec };
 
 /* What a status means for the person who just acted. */
 static const char *status_text(const char *status)
@@ -581,11 +534,8 @@ static int run_grade_override(struct cli *cli, int argc, char **argv)
         return cli_usage_error(cli, "--until does not go with --revoke");
     if (!have_reason)
         return cli_usage_error(cli, "--reason is required");
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_GRADE_OVERRIDE;
-    req.grade_override = &m;
     Kehu__V1__Response *resp;
-    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_OVERRIDE, &resp)))
+    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_GRADE_OVERRIDE, &m, KEHU__V1__RESPONSE__RESULT_OVERRIDE, &resp)))
         return rc;
     if (!resp->override)
         return cli_bad_reply(cli, resp);
@@ -609,11 +559,8 @@ static int run_grade_approve(struct cli *cli, int argc, char **argv)
     }
     if ((rc = cli_id_arg(cli, argc, argv, "OVERRIDE_ID", &m.override_id)))
         return rc;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_GRADE_APPROVE;
-    req.grade_approve = &m;
     Kehu__V1__Response *resp;
-    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_OVERRIDE, &resp)))
+    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_GRADE_APPROVE, &m, KEHU__V1__RESPONSE__RESULT_OVERRIDE, &resp)))
         return rc;
     if (!resp->override)
         return cli_bad_reply(cli, resp);
@@ -651,26 +598,11 @@ static int run_grade_overrides(struct cli *cli, int argc, char **argv)
     }
     if ((rc = cli_args(cli, argc, argv, 0, 0)))
         return rc;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_GRADE_OVERRIDE_LIST;
-    req.grade_override_list = &m;
     m.limit = pg.limit;
     m.after = (char *)(pg.after ? pg.after : "");
     struct cli_pages pages = { 0 };
-    for (;;) {
-        Kehu__V1__Response *resp;
-        if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_OVERRIDES, &resp)))
-            break;
-        const Kehu__V1__GradeOverrides *l = resp->overrides;
-        if (!l) {
-            rc = cli_bad_reply(cli, resp);
-            break;
-        }
-        cli_pages_add(&pages, resp, (void *const *)l->overrides, l->n_overrides);
-        if ((rc = cli_pages_next(cli, &pages, l->next_cursor, l->remaining, m.after)) || !pg.all || !pages.next)
-            break;
-        m.after = l->next_cursor;
-    }
+    rc = cli_fetch_list(cli, KEHU__V1__REQUEST__OP_GRADE_OVERRIDE_LIST, &m, KEHU__V1__RESPONSE__RESULT_OVERRIDES,
+                        "overrides", &m.after, pg.all, &pages);
     if (rc == CLI_OK) {
         if (pages.n || cli->json || cli->csv)
             cli_print_records(cli, pages.items, pages.n, 1, &override_kind);
@@ -719,11 +651,8 @@ static int run_grade_assess(struct cli *cli, int argc, char **argv)
         return rc;
     if (!*m.grade)
         return cli_usage_error(cli, "--grade is required");
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_CREDIT_ASSESS;
-    req.credit_assess = &m;
     Kehu__V1__Response *resp;
-    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_OVERRIDE, &resp)))
+    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_CREDIT_ASSESS, &m, KEHU__V1__RESPONSE__RESULT_OVERRIDE, &resp)))
         return rc;
     if (!resp->override)
         return cli_bad_reply(cli, resp);
@@ -788,7 +717,7 @@ static void json_grade_show(const Kehu__V1__CustomerGrades *g)
     json_key(&w, "overrides");
     json_begin_array(&w);
     for (size_t i = 0; i < g->n_overrides; i++)
-        json_override(&w, g->overrides[i]);
+        rec_json(&w, &override_rec, g->overrides[i]);
     json_end_array(&w);
     json_key(&w, "assessments");
     json_begin_array(&w);
@@ -897,7 +826,7 @@ static void human_grade_show(const Kehu__V1__CustomerGrades *g)
     if (g->n_overrides) {
         putchar('\n');
         cli_say("overrides:\n");
-        table_overrides((void *const *)g->overrides, g->n_overrides);
+        rec_table(stdout, &override_rec, (void *const *)g->overrides, g->n_overrides);
     }
     if (g->n_assessments) {
         static const char *const head[] = { "ID", "DATE", "GRADE", "REVIEWER", "NOTES" };
@@ -926,11 +855,8 @@ static int run_grade_show(struct cli *cli, int argc, char **argv)
     int rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &m.customer_id);
     if (rc)
         return rc;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_GRADE_SHOW;
-    req.grade_show = &m;
     Kehu__V1__Response *resp;
-    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_GRADES, &resp)))
+    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_GRADE_SHOW, &m, KEHU__V1__RESPONSE__RESULT_GRADES, &resp)))
         return rc;
     if (!resp->grades)
         return cli_bad_reply(cli, resp);
@@ -1020,11 +946,8 @@ static int run_policy_show(struct cli *cli, int argc, char **argv)
     if (rc)
         return rc;
     Kehu__V1__GradePolicyShow m = KEHU__V1__GRADE_POLICY_SHOW__INIT;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_GRADE_POLICY_SHOW;
-    req.grade_policy_show = &m;
     Kehu__V1__Response *resp;
-    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_POLICY, &resp)))
+    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_GRADE_POLICY_SHOW, &m, KEHU__V1__RESPONSE__RESULT_POLICY, &resp)))
         return rc;
     if (!resp->policy)
         return cli_bad_reply(cli, resp);
@@ -1054,9 +977,8 @@ static int run_policy_set(struct cli *cli, int argc, char **argv)
     m.values = fv.set;
     m.n_values = fv.n;
     m.force = force;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_GRADE_POLICY_SET;
-    req.grade_policy_set = &m;
+    Kehu__V1__Request req;
+    cli_request(&req, KEHU__V1__REQUEST__OP_GRADE_POLICY_SET, &m);
     Kehu__V1__Response *resp;
     if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_POLICY, &resp)) == CLI_OK) {
         if (!resp->policy) {
@@ -1077,52 +999,17 @@ static int run_policy_set(struct cli *cli, int argc, char **argv)
 
 /* ---- care today ----------------------------------------------------------------------------------- */
 
-static void json_care(struct json_w *w, const void *item)
-{
-    const Kehu__V1__CareTask *t = item;
-    json_begin_object(w);
-    json_kstr(w, "date", t->date);
-    json_kstr(w, "occasion", t->occasion);
-    json_kstr(w, "action", t->action);
-    json_kint(w, "customer_id", t->customer_id);
-    json_kstr(w, "customer_name", t->customer_name);
-    json_kstr(w, "grade", t->grade);
-    json_kstr(w, "owner", t->owner);
-    json_end_object(w);
-}
-
-static const char *const care_csv_head[] = { "date",          "occasion", "action", "customer_id",
-                                             "customer_name", "grade",    "owner" };
-
-static void csv_care(const void *item)
-{
-    const Kehu__V1__CareTask *t = item;
-    char cust[24];
-    fmt_i64(cust, sizeof cust, t->customer_id);
-    const char *row[] = { t->date, t->occasion, t->action, cust, t->customer_name, t->grade, t->owner };
-    cli_csv_row(stdout, 7, row);
-}
-
-static void table_care(void *const *items, size_t n)
-{
-    static const char *const head[] = { "DATE", "OCCASION", "ACTION", "CUSTOMER", "NAME", "GRADE", "OWNER" };
-    struct out_table *t = out_table_new(7, head);
-    out_table_align(t, 3, OUT_RIGHT);
-    out_table_max_width(t, 4, NAME_COLS);
-    for (size_t i = 0; i < n; i++) {
-        const Kehu__V1__CareTask *c = items[i];
-        char cust[24];
-        fmt_i64(cust, sizeof cust, c->customer_id);
-        const char *row[] = { c->date, c->occasion, c->action, cust, c->customer_name, c->grade, c->owner };
-        out_table_add(t, row);
-    }
-    out_table_print(t, stdout);
-    out_table_free(t);
-}
-
-static const struct cli_record_kind care_kind = {
-    json_care, 7, care_csv_head, csv_care, table_care, NULL,
+static const struct rec_col care_cols[] = {
+    { N_("DATE"), "date", OUT_LEFT, 0 }, { N_("OCCASION"), "occasion", OUT_LEFT, 0 },
+    { N_("ACTION"), "action", OUT_LEFT, 0 }, { N_("CUSTOMER"), "customer_id", OUT_RIGHT, 0 },
+    { N_("NAME"), "customer_name", OUT_LEFT, NAME_COLS }, { N_("GRADE"), "grade", OUT_LEFT, 0 },
+    { N_("OWNER"), "owner", OUT_LEFT, 0 }, { NULL, NULL, 0, 0 },
 };
+static const struct rec_kind care_rec = {
+    &kehu__v1__care_task__descriptor, "date occasion action customer_id customer_name grade owner", care_cols, NULL,
+    NULL,
+};
+static const struct cli_record_kind care_kind = { .rec = &care_rec };
 
 static int run_care_today(struct cli *cli, int argc, char **argv)
 {
@@ -1159,26 +1046,11 @@ static int run_care_today(struct cli *cli, int argc, char **argv)
     }
     if ((rc = cli_args(cli, argc, argv, 0, 0)))
         return rc;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_CARE_TODAY;
-    req.care_today = &m;
     m.limit = pg.limit;
     m.after = (char *)(pg.after ? pg.after : "");
     struct cli_pages pages = { 0 };
-    for (;;) {
-        Kehu__V1__Response *resp;
-        if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_CARE_TASKS, &resp)))
-            break;
-        const Kehu__V1__CareTasks *l = resp->care_tasks;
-        if (!l) {
-            rc = cli_bad_reply(cli, resp);
-            break;
-        }
-        cli_pages_add(&pages, resp, (void *const *)l->tasks, l->n_tasks);
-        if ((rc = cli_pages_next(cli, &pages, l->next_cursor, l->remaining, m.after)) || !pg.all || !pages.next)
-            break;
-        m.after = l->next_cursor;
-    }
+    rc = cli_fetch_list(cli, KEHU__V1__REQUEST__OP_CARE_TODAY, &m, KEHU__V1__RESPONSE__RESULT_CARE_TASKS, "tasks",
+                        &m.after, pg.all, &pages);
     if (rc == CLI_OK) {
         size_t n = pages.n;
         if (n || cli->json || cli->csv)
@@ -1205,78 +1077,31 @@ static int run_care_today(struct cli *cli, int argc, char **argv)
 
 /* ---- churn list|ack|lost ------------------------------------------------------------------------- */
 
-static void json_warning(struct json_w *w, const void *item)
+/* "lost: competitor_offer" */
+static char *warning_status(const void *msg)
 {
-    const Kehu__V1__ChurnWarning *c = item;
-    json_begin_object(w);
-    json_kint(w, "id", c->id);
-    json_kint(w, "customer_id", c->customer_id);
-    json_kstr(w, "customer_name", c->customer_name);
-    json_kstr(w, "grade", c->grade);
-    json_kstr(w, "owner", c->owner);
-    json_kopt(w, "raised_on", c->raised_on);
-    cmd_customer_json_strs(w, "reasons", c->reasons, c->n_reasons);
-    json_kstr(w, "status", c->status);
-    json_kstr(w, "plan", c->plan);
-    json_kstr(w, "acked_by", c->acked_by);
-    json_ktime(w, "acked_at", c->acked_at_ms);
-    json_kopt(w, "lost_reason", c->lost_reason);
-    json_kmoney(w, "value_at_risk", c->value_at_risk);
-    json_end_object(w);
+    const Kehu__V1__ChurnWarning *c = msg;
+    char st[96];
+    snprintf(st, sizeof st, "%s%s%s", c->status, *c->lost_reason ? ": " : "", c->lost_reason);
+    return out_xstrdup(st);
 }
 
-static const char *const warning_csv_head[] = { "id",     "customer_id", "customer_name", "grade",
-                                                "owner",  "raised_on",   "reasons",       "status",
-                                                "plan",   "acked_by",    "acked_at",      "lost_reason",
-                                                "value_at_risk" };
-
-static void csv_warning(const void *item)
-{
-    const Kehu__V1__ChurnWarning *c = item;
-    char id[24], cust[24], acked[OUT_TIME_BUFSZ];
-    fmt_i64(id, sizeof id, c->id);
-    fmt_i64(cust, sizeof cust, c->customer_id);
-    out_time_ms(c->acked_at_ms, acked, sizeof acked);
-    char *reasons = cmd_customer_join(c->reasons, c->n_reasons, ",");
-    char value[32];
-    out_money_format(c->value_at_risk, value, sizeof value);
-    const char *row[] = { id,        cust,      c->customer_name, c->grade,    c->owner, c->raised_on,
-                          reasons,   c->status, c->plan,          c->acked_by, acked,    c->lost_reason, value };
-    cli_csv_row(stdout, 13, row);
-    free(reasons);
-}
-
-static void table_warnings(void *const *items, size_t n)
-{
-    static const char *const head[] = { "ID",     "CUSTOMER", "NAME",    "GRADE", "OWNER",
-                                        "RAISED", "STATUS",   "REASONS", "PLAN",  "AT RISK" };
-    struct out_table *t = out_table_new(10, head);
-    out_table_align(t, 0, OUT_RIGHT);
-    out_table_align(t, 1, OUT_RIGHT);
-    out_table_align(t, 9, OUT_RIGHT);
-    out_table_max_width(t, 2, NAME_COLS);
-    out_table_max_width(t, 8, TEXT_COLS);
-    for (size_t i = 0; i < n; i++) {
-        const Kehu__V1__ChurnWarning *c = items[i];
-        char id[24], cust[24];
-        fmt_i64(id, sizeof id, c->id);
-        fmt_i64(cust, sizeof cust, c->customer_id);
-        char *reasons = cmd_customer_join(c->reasons, c->n_reasons, ", ");
-        char st[96]; /* "lost: competitor_offer" */
-        snprintf(st, sizeof st, "%s%s%s", c->status, *c->lost_reason ? ": " : "", c->lost_reason);
-        char value[32];
-        out_money_format(c->value_at_risk, value, sizeof value);
-        const char *row[] = { id, cust, c->customer_name, c->grade, c->owner, c->raised_on, st, reasons, c->plan, value };
-        out_table_add(t, row);
-        free(reasons);
-    }
-    out_table_print(t, stdout);
-    out_table_free(t);
-}
-
-static const struct cli_record_kind warning_kind = {
-    json_warning, 13, warning_csv_head, csv_warning, table_warnings, NULL,
+static const struct rec_calc warning_calc[] = { { "status", NULL, warning_status }, { NULL, NULL, NULL } };
+static const struct rec_col warning_cols[] = {
+    { N_("ID"), "id", OUT_RIGHT, 0 }, { N_("CUSTOMER"), "customer_id", OUT_RIGHT, 0 },
+    { N_("NAME"), "customer_name", OUT_LEFT, NAME_COLS }, { N_("GRADE"), "grade", OUT_LEFT, 0 },
+    { N_("OWNER"), "owner", OUT_LEFT, 0 }, { N_("RAISED"), "raised_on", OUT_LEFT, 0 },
+    { N_("STATUS"), "@status", OUT_LEFT, 0 }, { N_("REASONS"), "reasons", OUT_LEFT, 0 },
+    { N_("PLAN"), "plan", OUT_LEFT, TEXT_COLS }, { N_("AT RISK"), "$value_at_risk", OUT_RIGHT, 0 },
+    { NULL, NULL, 0, 0 },
 };
+static const struct rec_kind warning_rec = {
+    &kehu__v1__churn_warning__descriptor,
+    "id customer_id customer_name grade owner raised_on? reasons status plan acked_by acked_at_ms lost_reason? "
+    "$value_at_risk",
+    warning_cols, NULL, warning_calc,
+};
+static const struct cli_record_kind warning_kind = { .rec = &warning_rec };
 
 static int run_churn_list(struct cli *cli, int argc, char **argv)
 {
@@ -1306,26 +1131,11 @@ static int run_churn_list(struct cli *cli, int argc, char **argv)
     }
     if ((rc = cli_args(cli, argc, argv, 0, 0)))
         return rc;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_CHURN_LIST;
-    req.churn_list = &m;
     m.limit = pg.limit;
     m.after = (char *)(pg.after ? pg.after : "");
     struct cli_pages pages = { 0 };
-    for (;;) {
-        Kehu__V1__Response *resp;
-        if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_CHURN_WARNINGS, &resp)))
-            break;
-        const Kehu__V1__ChurnWarnings *l = resp->churn_warnings;
-        if (!l) {
-            rc = cli_bad_reply(cli, resp);
-            break;
-        }
-        cli_pages_add(&pages, resp, (void *const *)l->warnings, l->n_warnings);
-        if ((rc = cli_pages_next(cli, &pages, l->next_cursor, l->remaining, m.after)) || !pg.all || !pages.next)
-            break;
-        m.after = l->next_cursor;
-    }
+    rc = cli_fetch_list(cli, KEHU__V1__REQUEST__OP_CHURN_LIST, &m, KEHU__V1__RESPONSE__RESULT_CHURN_WARNINGS,
+                        "warnings", &m.after, pg.all, &pages);
     if (rc == CLI_OK) {
         if (pages.n || cli->json || cli->csv)
             cli_print_records(cli, pages.items, pages.n, 1, &warning_kind);
@@ -1387,9 +1197,8 @@ static int run_churn_ack(struct cli *cli, int argc, char **argv)
         return rc;
     if (!have_plan)
         return cli_usage_error(cli, "--plan is required (the win-back plan)");
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_CHURN_ACK;
-    req.churn_ack = &m;
+    Kehu__V1__Request req;
+    cli_request(&req, KEHU__V1__REQUEST__OP_CHURN_ACK, &m);
     return call_warning(cli, &req, 0);
 }
 
@@ -1418,9 +1227,8 @@ static int run_churn_lost(struct cli *cli, int argc, char **argv)
         return rc;
     if (!*m.reason)
         return cli_usage_error(cli, "--reason is required");
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_CHURN_LOST;
-    req.churn_lost = &m;
+    Kehu__V1__Request req;
+    cli_request(&req, KEHU__V1__REQUEST__OP_CHURN_LOST, &m);
     return call_warning(cli, &req, 1);
 }
 
@@ -1485,7 +1293,7 @@ static void json_report(const Kehu__V1__Report *r)
     json_key(&w, "warnings");
     json_begin_array(&w);
     for (size_t i = 0; i < r->n_warnings; i++)
-        json_warning(&w, r->warnings[i]);
+        rec_json(&w, &warning_rec, r->warnings[i]);
     json_end_array(&w);
     json_end_object(&w);
 }
@@ -1690,7 +1498,7 @@ static void human_report(const char *kind, const Kehu__V1__Report *r)
     if (r->n_warnings) {
         putchar('\n');
         cli_say("open churn warnings (newest first):\n");
-        table_warnings((void *const *)r->warnings, r->n_warnings);
+        rec_table(stdout, &warning_rec, (void *const *)r->warnings, r->n_warnings);
     }
 }
 
@@ -1734,11 +1542,8 @@ static int run_report(struct cli *cli, int argc, char **argv)
     if (!*argv[optind])
         return cli_usage_error(cli, "the report kind must not be empty");
     m.kind = argv[optind]; /* sent as given: the server names the kinds it knows */
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_REPORT_GET;
-    req.report_get = &m;
     Kehu__V1__Response *resp;
-    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_REPORT, &resp)))
+    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_REPORT_GET, &m, KEHU__V1__RESPONSE__RESULT_REPORT, &resp)))
         return rc;
     if (!resp->report)
         return cli_bad_reply(cli, resp);

@@ -209,9 +209,8 @@ static int commit_import(struct cli *cli, uint64_t id, Kehu__V1__ImportResult *s
     Kehu__V1__ImportChunk chunk = KEHU__V1__IMPORT_CHUNK__INIT;
     chunk.import_id = id;
     chunk.commit = 1;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_IMPORT_CHUNK;
-    req.import_chunk = &chunk;
+    Kehu__V1__Request req;
+    cli_request(&req, KEHU__V1__REQUEST__OP_IMPORT_CHUNK, &chunk);
     Kehu__V1__Response *resp;
     int rc = cli_call(cli, &req, &resp);
     if (rc == CLI_OK && resp->result_case != KEHU__V1__RESPONSE__RESULT_IMPORT_RESULT)
@@ -278,9 +277,8 @@ static int run_import(struct cli *cli, int argc, char **argv, const char *kind)
     const char *slash = strrchr(path, '/');
     begin.file_name = (char *)(slash ? slash + 1 : path);
 
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_IMPORT_BEGIN;
-    req.import_begin = &begin;
+    Kehu__V1__Request req;
+    cli_request(&req, KEHU__V1__REQUEST__OP_IMPORT_BEGIN, &begin);
     Kehu__V1__Response *resp;
     stop_signal = 0;
     catch_signals(on_import_signal); /* from here on a signal cancels the import */
@@ -414,9 +412,8 @@ static int run_customer_export(struct cli *cli, int argc, char **argv)
     }
     Kehu__V1__ExportPage page = KEHU__V1__EXPORT_PAGE__INIT;
     page.filter = &list;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_EXPORT_PAGE;
-    req.export_page = &page;
+    Kehu__V1__Request req;
+    cli_request(&req, KEHU__V1__REQUEST__OP_EXPORT_PAGE, &page);
     char cursor[512] = "";
     uint64_t rows = 0;
     for (;;) {

@@ -11,24 +11,7 @@
 #include "out.h"
 #include "term.h"
 
-/* An id for a table cell, or nothing when it is 0 (none). */
-static void id_or_blank(char *buf, size_t n, int64_t id)
-{
-    if (id)
-        snprintf(buf, n, "%" PRId64, id);
-    else if (n)
-        buf[0] = 0;
-}
-
 /* ---- Printing ------------------------------------------------------------------------ */
-
-static void json_kid(struct json_w *w, const char *key, int64_t id)
-{
-    if (id)
-        json_kint(w, key, id);
-    else
-        json_knull(w, key); /* 0 means none: the head office's parent, no branch */
-}
 
 static const char *role_str(Kehu__V1__Role role)
 {
@@ -40,41 +23,6 @@ static const char *kind_str(Kehu__V1__UnitKind kind)
 {
     const char *s = kehu_unit_kind_name(kind);
     return s ? s : "unknown";
-}
-
-static void json_user(struct json_w *w, const void *item)
-{
-    const Kehu__V1__User *u = item;
-    char created[OUT_TIME_BUFSZ];
-    out_time_ms(u->created_at_ms, created, sizeof created);
-    json_begin_object(w);
-    json_kint(w, "id", u->id);
-    json_kstr(w, "username", u->username);
-    json_kstr(w, "display_name", u->display_name);
-    json_kstr(w, "role", kehu_role_name(u->role));
-    json_kint(w, "unit_id", u->unit_id);
-    json_kstr(w, "unit_name", u->unit_name);
-    json_kid(w, "branch_id", u->branch_id);
-    json_kbool(w, "disabled", u->disabled);
-    json_kbool(w, "must_change_password", u->must_change_password);
-    json_kstr(w, "created_at", *created ? created : NULL);
-    json_end_object(w);
-}
-
-static const char *const user_csv_head[] = { "id",        "username",  "display_name", "role",      "unit_id",
-                                             "unit_name", "branch_id", "disabled",     "created_at" };
-
-static void csv_user(const void *item)
-{
-    const Kehu__V1__User *u = item;
-    char id[24], unit[24], branch[24], created[OUT_TIME_BUFSZ];
-    snprintf(id, sizeof id, "%" PRId64, u->id);
-    snprintf(unit, sizeof unit, "%" PRId64, u->unit_id);
-    id_or_blank(branch, sizeof branch, u->branch_id);
-    out_time_ms(u->created_at_ms, created, sizeof created);
-    const char *row[] = { id,     u->username, u->display_name, kehu_role_name(u->role),    unit,
-                          u->unit_name, branch, u->disabled ? "true" : "false", created };
-    cli_csv_row(stdout, 9, row);
 }
 
 static void kv_user(const void *item)
@@ -100,60 +48,37 @@ static void kv_user(const void *item)
     out_kv_free(kv);
 }
 
-static void table_users(void *const *users, size_t n)
+static char *user_role(const void *msg)
 {
-    static const char *const head[] = { "ID", "USERNAME", "NAME", "ROLE", "UNIT", "STATUS" };
-    struct out_table *t = out_table_new(6, head);
-    out_table_empty(t, "no users match");
-    out_table_align(t, 0, OUT_RIGHT);
-    out_table_max_width(t, 2, 24);
-    for (size_t i = 0; i < n; i++) {
-        const Kehu__V1__User *u = users[i];
-        char id[24];
-        snprintf(id, sizeof id, "%" PRId64, u->id);
-        const char *row[] = { id, u->username, u->display_name, role_str(u->role), u->unit_name,
-                              u->disabled ? "disabled" : "active" };
-        out_table_add(t, row);
-    }
-    out_table_print(t, stdout);
-    out_table_free(t);
+    return out_xstrdup(role_str(((const Kehu__V1__User *)msg)->role));
 }
 
-static const struct cli_record_kind user_kind = { json_user, 9, user_csv_head, csv_user, table_users, kv_user };
+static char *user_status(const void *msg)
+{
+    return out_xstrdup(((const Kehu__V1__User *)msg)->disabled ? "disabled" : "active");
+}
+
+static const struct rec_calc user_calc[] = {
+    { "role", NULL, user_role },
+    { "status", NULL, user_status },
+    { NULL, NULL, NULL },
+};
+static const struct rec_col user_cols[] = {
+    { N_("ID"), "id", OUT_RIGHT, 0 }, { N_("USERNAME"), "username", OUT_LEFT, 0 },
+    { N_("NAME"), "display_name", OUT_LEFT, 24 }, { N_("ROLE"), "@role", OUT_LEFT, 0 },
+    { N_("UNIT"), "unit_name", OUT_LEFT, 0 }, { N_("STATUS"), "@status", OUT_LEFT, 0 }, { NULL, NULL, 0, 0 },
+};
+/* branch_id 0: none (a user of the head office or a region) */
+static const struct rec_kind user_rec = {
+    &kehu__v1__user__descriptor,
+    "id username display_name role unit_id unit_name branch_id? disabled +must_change_password created_at_ms",
+    user_cols, N_("no users match"), user_calc,
+};
+static const struct cli_record_kind user_kind = { .rec = &user_rec, .one = kv_user };
 
 void cmd_org_print_users(struct cli *cli, Kehu__V1__User *const *users, size_t n, int list)
 {
     cli_print_records(cli, (void *const *)users, n, list, &user_kind);
-}
-
-static void json_unit(struct json_w *w, const void *item)
-{
-    const Kehu__V1__OrgUnit *u = item;
-    json_begin_object(w);
-    json_kint(w, "id", u->id);
-    json_kstr(w, "name", u->name);
-    json_kstr(w, "kind", kehu_unit_kind_name(u->kind));
-    json_kid(w, "parent_id", u->parent_id);
-    json_kstr(w, "parent_name", u->parent_id ? u->parent_name : NULL);
-    json_kuint(w, "depth", u->depth);
-    json_kid(w, "branch_id", u->branch_id);
-    json_kstr(w, "path", u->path);
-    json_end_object(w);
-}
-
-static const char *const unit_csv_head[] = { "id",    "name",      "kind", "parent_id",
-                                             "parent_name", "depth", "branch_id", "path" };
-
-static void csv_unit(const void *item)
-{
-    const Kehu__V1__OrgUnit *u = item;
-    char id[24], parent[24], depth[16], branch[24];
-    snprintf(id, sizeof id, "%" PRId64, u->id);
-    id_or_blank(parent, sizeof parent, u->parent_id);
-    snprintf(depth, sizeof depth, "%u", u->depth);
-    id_or_blank(branch, sizeof branch, u->branch_id);
-    const char *row[] = { id, u->name, kehu_unit_kind_name(u->kind), parent, u->parent_name, depth, branch, u->path };
-    cli_csv_row(stdout, 8, row);
 }
 
 /* A unit just added, for people. */
@@ -167,28 +92,36 @@ static void added_unit(const void *item)
 }
 
 /* The units in tree order (as the server sends them), names indented by depth. */
-static void table_units(void *const *units, size_t n)
+static char *unit_name(const void *msg)
 {
-    static const char *const head[] = { "ID", "NAME", "KIND", "PARENT" };
-    struct out_table *t = out_table_new(4, head);
-    out_table_align(t, 0, OUT_RIGHT);
-    for (size_t i = 0; i < n; i++) {
-        const Kehu__V1__OrgUnit *u = units[i];
-        char id[24];
-        snprintf(id, sizeof id, "%" PRId64, u->id);
-        unsigned depth = u->depth < 16 ? u->depth : 16;
-        char *name = out_xmalloc(2 * depth + strlen(u->name) + 1);
-        memset(name, ' ', 2 * depth);
-        strcpy(name + 2 * depth, u->name);
-        const char *row[] = { id, name, kind_str(u->kind), u->parent_id ? u->parent_name : "" };
-        out_table_add(t, row);
-        free(name);
-    }
-    out_table_print(t, stdout);
-    out_table_free(t);
+    const Kehu__V1__OrgUnit *u = msg;
+    unsigned depth = u->depth < 16 ? u->depth : 16;
+    char *name = out_xmalloc(2 * depth + strlen(u->name) + 1);
+    memset(name, ' ', 2 * depth);
+    strcpy(name + 2 * depth, u->name);
+    return name;
 }
 
-static const struct cli_record_kind unit_kind = { json_unit, 8, unit_csv_head, csv_unit, table_units, added_unit };
+static char *unit_kind_cell(const void *msg)
+{
+    return out_xstrdup(kind_str(((const Kehu__V1__OrgUnit *)msg)->kind));
+}
+
+static const struct rec_calc unit_calc[] = {
+    { "name", NULL, unit_name },
+    { "kind", NULL, unit_kind_cell },
+    { NULL, NULL, NULL },
+};
+static const struct rec_col unit_cols[] = {
+    { N_("ID"), "id", OUT_RIGHT, 0 }, { N_("NAME"), "@name", OUT_LEFT, 0 }, { N_("KIND"), "@kind", OUT_LEFT, 0 },
+    { N_("PARENT"), "parent_name?parent_id", OUT_LEFT, 0 }, { NULL, NULL, 0, 0 },
+};
+/* parent_id and branch_id 0: none (the head office's parent, no branch) */
+static const struct rec_kind unit_rec = {
+    &kehu__v1__org_unit__descriptor, "id name kind parent_id? parent_name?parent_id depth branch_id? path",
+    unit_cols, NULL, unit_calc,
+};
+static const struct cli_record_kind unit_kind = { .rec = &unit_rec, .one = added_unit };
 
 /* A unit renamed or moved, for people: where it is now. */
 static void changed_unit(const void *item)
@@ -197,8 +130,7 @@ static void changed_unit(const void *item)
     cli_say("org unit %" PRId64 " is now %s (%s)\n", u->id, u->path, kind_str(u->kind));
 }
 
-static const struct cli_record_kind changed_unit_kind = { json_unit,  8,          unit_csv_head, csv_unit,
-                                                          table_units, changed_unit };
+static const struct cli_record_kind changed_unit_kind = { .rec = &unit_rec, .one = changed_unit };
 
 /* Org units: one (list = 0) or a list (the server sends tree order). */
 static void print_units(struct cli *cli, Kehu__V1__OrgUnit *const *units, size_t n, int list)
@@ -234,58 +166,16 @@ static int run_org_add(struct cli *cli, int argc, char **argv)
         return cli_usage_error(cli, "--kind is required (region, branch or team)");
     if (!add.parent)
         return cli_usage_error(cli, "--parent is required (the parent unit's id or name)");
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_ORG_ADD;
-    req.org_add = &add;
     Kehu__V1__Response *resp;
-    if ((rc = cli_call(cli, &req, &resp)))
+    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_ORG_ADD, &add, KEHU__V1__RESPONSE__RESULT_ORG_UNIT, &resp)))
         return rc;
-    if (resp->result_case != KEHU__V1__RESPONSE__RESULT_ORG_UNIT || !resp->org_unit)
-        return cli_bad_reply(cli, resp);
     print_units(cli, &resp->org_unit, 1, 0);
     kehu_response_free(resp);
     return CLI_OK;
 }
 
-static int unit_page(const Kehu__V1__Response *resp, void *const **items, size_t *n, const char **next,
-                     uint32_t *remaining)
-{
-    const Kehu__V1__OrgUnitList *l = resp->org_units;
-    if (!l)
-        return -1;
-    *items = (void *const *)l->units;
-    *n = l->n_units;
-    *next = l->next_cursor;
-    *remaining = l->remaining;
-    return 0;
-}
-
-static int run_org_list(struct cli *cli, int argc, char **argv)
-{
-    static const struct option opts[] = { CLI_PAGING_OPTIONS, { NULL, 0, NULL, 0 } };
-    struct cli_paging pg = { 0 };
-    int c, rc;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1)
-        if ((rc = cli_page_option(cli, c, optarg, 1000, &pg)) != CLI_OK)
-            return rc < 0 ? cli->opt_rc : rc;
-    if ((rc = cli_args(cli, argc, argv, 0, 0)))
-        return rc;
-    Kehu__V1__OrgList list = KEHU__V1__ORG_LIST__INIT;
-    list.limit = pg.limit;
-    list.after = (char *)(pg.after ? pg.after : "");
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_ORG_LIST;
-    req.org_list = &list;
-    struct cli_pages pages = { 0 };
-    rc = cli_fetch_pages(cli, &req, KEHU__V1__RESPONSE__RESULT_ORG_UNITS, &list.after, pg.all, unit_page, &pages);
-    if (rc == CLI_OK) {
-        print_units(cli, (Kehu__V1__OrgUnit **)pages.items, pages.n, 1);
-        const char *words[] = { "org", "list", "--limit", pg.limit_arg };
-        cli_page_more(cli, words, pg.limit_arg ? 4 : 2, pages.next, pages.remaining);
-    }
-    cli_pages_free(&pages);
-    return rc;
-}
+CLI_LIST_COMMAND(run_org_list, KEHU__V1__REQUEST__OP_ORG_LIST, &kehu__v1__org_list__descriptor, NULL, NULL,
+                 KEHU__V1__RESPONSE__RESULT_ORG_UNITS, "units", &unit_kind, NULL)
 
 /* Sends a request answered with one OrgUnit (renamed, moved) and prints it. */
 static int call_unit_change(struct cli *cli, Kehu__V1__Request *req)
@@ -311,9 +201,8 @@ static int run_org_rename(struct cli *cli, int argc, char **argv)
     Kehu__V1__OrgRename ren = KEHU__V1__ORG_RENAME__INIT;
     ren.unit = argv[optind];
     ren.name = argv[optind + 1];
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_ORG_RENAME;
-    req.org_rename = &ren;
+    Kehu__V1__Request req;
+    cli_request(&req, KEHU__V1__REQUEST__OP_ORG_RENAME, &ren);
     return call_unit_change(cli, &req);
 }
 
@@ -336,9 +225,8 @@ static int run_org_move(struct cli *cli, int argc, char **argv)
     move.unit = argv[optind];
     if (!move.parent || !*move.parent) /* the message's default is "" */
         return cli_usage_error(cli, "--parent is required (the new parent unit's id, path or name)");
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_ORG_MOVE;
-    req.org_move = &move;
+    Kehu__V1__Request req;
+    cli_request(&req, KEHU__V1__REQUEST__OP_ORG_MOVE, &move);
     return call_unit_change(cli, &req);
 }
 
@@ -423,25 +311,11 @@ static int run_user_add(struct cli *cli, int argc, char **argv)
     if (!password)
         return rc;
     add.password = password;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_USER_ADD;
-    req.user_add = &add;
+    Kehu__V1__Request req;
+    cli_request(&req, KEHU__V1__REQUEST__OP_USER_ADD, &add);
     rc = call_user(cli, &req);
     term_free_secret(password);
     return rc;
-}
-
-static int user_page(const Kehu__V1__Response *resp, void *const **items, size_t *n, const char **next,
-                     uint32_t *remaining)
-{
-    const Kehu__V1__Users *l = resp->users;
-    if (!l)
-        return -1;
-    *items = (void *const *)l->users;
-    *n = l->n_users;
-    *next = l->next_cursor;
-    *remaining = l->remaining;
-    return 0;
 }
 
 static int run_user_list(struct cli *cli, int argc, char **argv)
@@ -476,11 +350,9 @@ static int run_user_list(struct cli *cli, int argc, char **argv)
         return rc;
     list.limit = pg.limit;
     list.after = (char *)(pg.after ? pg.after : "");
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_USER_LIST;
-    req.user_list = &list;
     struct cli_pages pages = { 0 };
-    rc = cli_fetch_pages(cli, &req, KEHU__V1__RESPONSE__RESULT_USERS, &list.after, pg.all, user_page, &pages);
+    rc = cli_fetch_list(cli, KEHU__V1__REQUEST__OP_USER_LIST, &list, KEHU__V1__RESPONSE__RESULT_USERS, "users",
+                        &list.after, pg.all, &pages);
     if (rc == CLI_OK) {
         cmd_org_print_users(cli, (Kehu__V1__User *const *)pages.items, pages.n, 1);
         const char *words[8] = { "user", "list" };
@@ -506,9 +378,8 @@ static int run_user_disable(struct cli *cli, int argc, char **argv)
         return rc;
     Kehu__V1__UserDisable dis = KEHU__V1__USER_DISABLE__INIT;
     dis.username = argv[optind];
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_USER_DISABLE;
-    req.user_disable = &dis;
+    Kehu__V1__Request req;
+    cli_request(&req, KEHU__V1__REQUEST__OP_USER_DISABLE, &dis);
     return call_user(cli, &req);
 }
 
@@ -531,9 +402,8 @@ static int run_user_move(struct cli *cli, int argc, char **argv)
     move.username = argv[optind];
     if (!move.unit)
         return cli_usage_error(cli, "--unit is required (the unit's id or name)");
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_USER_MOVE;
-    req.user_move = &move;
+    Kehu__V1__Request req;
+    cli_request(&req, KEHU__V1__REQUEST__OP_USER_MOVE, &move);
     return call_user(cli, &req);
 }
 
@@ -546,9 +416,8 @@ static int run_user_enable(struct cli *cli, int argc, char **argv)
         return rc;
     Kehu__V1__UserEnable en = KEHU__V1__USER_ENABLE__INIT;
     en.username = argv[optind];
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_USER_ENABLE;
-    req.user_enable = &en;
+    Kehu__V1__Request req;
+    cli_request(&req, KEHU__V1__REQUEST__OP_USER_ENABLE, &en);
     return call_user(cli, &req);
 }
 
@@ -563,9 +432,8 @@ static int run_user_set_role(struct cli *cli, int argc, char **argv)
     set.username = argv[optind];
     if (cli_parse_role(cli, "ROLE", argv[optind + 1], &set.role) < 0)
         return cli->opt_rc;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_USER_SET_ROLE;
-    req.user_set_role = &set;
+    Kehu__V1__Request req;
+    cli_request(&req, KEHU__V1__REQUEST__OP_USER_SET_ROLE, &set);
     return call_user(cli, &req);
 }
 
@@ -584,9 +452,8 @@ static int run_user_reset_password(struct cli *cli, int argc, char **argv)
     if (!password)
         return rc;
     reset.new_password = password;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_USER_RESET_PASSWORD;
-    req.user_reset_password = &reset;
+    Kehu__V1__Request req;
+    cli_request(&req, KEHU__V1__REQUEST__OP_USER_RESET_PASSWORD, &reset);
     rc = call_user(cli, &req);
     term_free_secret(password);
     return rc;

@@ -127,9 +127,8 @@ static int run_list(struct cli *cli, int argc, char **argv)
     }
     if ((rc = cli_args(cli, argc, argv, 0, 0)))
         return rc;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_POOL_LIST;
-    req.pool_list = &m;
+    Kehu__V1__Request req;
+    cli_request(&req, KEHU__V1__REQUEST__OP_POOL_LIST, &m);
     m.limit = pg.limit;
     m.after = (char *)(pg.after ? pg.after : "");
     struct cli_pages pages = { 0 };
@@ -165,46 +164,31 @@ static int run_list(struct cli *cli, int argc, char **argv)
 
 /* ---- pool pools, pool add ------------------------------------------------------------------------ */
 
-static void json_pool(struct json_w *w, const Kehu__V1__PoolInfo *p)
-{
-    json_begin_object(w);
-    json_kint(w, "id", p->id);
-    json_kstr(w, "name", p->name);
-    json_kint(w, "branch_id", p->branch_id);
-    json_kstr(w, "branch", p->branch);
-    json_kbool(w, "is_default", p->is_default);
-    json_kint(w, "customers", p->customers);
-    json_end_object(w);
-}
+static const struct rec_col pool_cols[] = {
+    { N_("ID"), "id", OUT_RIGHT, 0 }, { N_("POOL"), "name", OUT_LEFT, 0 }, { N_("BRANCH"), "branch", OUT_LEFT, 0 },
+    { N_("DEFAULT"), "is_default", OUT_LEFT, 0 }, { N_("CUSTOMERS"), "customers", OUT_RIGHT, 0 },
+    { NULL, NULL, 0, 0 },
+};
+static const struct rec_kind pool_rec = {
+    &kehu__v1__pool_info__descriptor, "id name branch_id branch is_default customers", pool_cols, N_("no pools"), NULL,
+};
 
+/* Pools: JSON, else a table (--csv too). */
 static void print_pools(struct cli *cli, Kehu__V1__PoolInfo *const *ps, size_t n, int list)
 {
-    if (cli->json) {
-        struct json_w w;
-        json_init(&w, stdout, 1);
-        if (list)
-            json_begin_array(&w);
-        for (size_t i = 0; i < n; i++)
-            json_pool(&w, ps[i]);
-        if (list)
-            json_end_array(&w);
-        json_finish(&w);
+    if (!cli->json) {
+        rec_table(stdout, &pool_rec, (void *const *)ps, n);
         return;
     }
-    static const char *const head[] = { "ID", "POOL", "BRANCH", "DEFAULT", "CUSTOMERS" };
-    struct out_table *t = out_table_new(5, head);
-    out_table_empty(t, "no pools");
-    out_table_align(t, 0, OUT_RIGHT);
-    out_table_align(t, 4, OUT_RIGHT);
-    for (size_t i = 0; i < n; i++) {
-        char id[24], cs[24];
-        snprintf(id, sizeof id, "%" PRId64, ps[i]->id);
-        snprintf(cs, sizeof cs, "%" PRId64, ps[i]->customers);
-        const char *row[] = { id, ps[i]->name, ps[i]->branch, ps[i]->is_default ? "yes" : "", cs };
-        out_table_add(t, row);
-    }
-    out_table_print(t, stdout);
-    out_table_free(t);
+    struct json_w w;
+    json_init(&w, stdout, 1);
+    if (list)
+        json_begin_array(&w);
+    for (size_t i = 0; i < n; i++)
+        rec_json(&w, &pool_rec, ps[i]);
+    if (list)
+        json_end_array(&w);
+    json_finish(&w);
 }
 
 static int run_pools(struct cli *cli, int argc, char **argv)
@@ -222,11 +206,8 @@ static int run_pools(struct cli *cli, int argc, char **argv)
     }
     if ((rc = cli_args(cli, argc, argv, 0, 0)))
         return rc;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_POOL_POOLS;
-    req.pool_pools = &m;
     Kehu__V1__Response *resp;
-    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_POOLS, &resp)))
+    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_POOL_POOLS, &m, KEHU__V1__RESPONSE__RESULT_POOLS, &resp)))
         return rc;
     print_pools(cli, resp->pools->pools, resp->pools->n_pools, 1);
     kehu_response_free(resp);
@@ -251,11 +232,8 @@ static int run_add(struct cli *cli, int argc, char **argv)
     if (!m.branch)
         return cli_usage_error(cli, "--branch is required");
     m.name = argv[optind];
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_POOL_ADD;
-    req.pool_add = &m;
     Kehu__V1__Response *resp;
-    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_POOL, &resp)))
+    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_POOL_ADD, &m, KEHU__V1__RESPONSE__RESULT_POOL, &resp)))
         return rc;
     print_pools(cli, &resp->pool, 1, 0);
     kehu_response_free(resp);
@@ -274,11 +252,8 @@ static int run_claim(struct cli *cli, int argc, char **argv)
         return rc;
     Kehu__V1__PoolClaim m = KEHU__V1__POOL_CLAIM__INIT;
     m.customer_id = id;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_POOL_CLAIM;
-    req.pool_claim = &m;
     Kehu__V1__Response *resp;
-    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_POOL_CLAIMED, &resp)))
+    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_POOL_CLAIM, &m, KEHU__V1__RESPONSE__RESULT_POOL_CLAIMED, &resp)))
         return rc;
     if (!cli->json)
         cli_say("claimed customer %" PRId64 " (%s): it is now yours\n", resp->pool_claimed->id,
@@ -311,11 +286,8 @@ static int run_release(struct cli *cli, int argc, char **argv)
     if (!m.reason || !*m.reason)
         return cli_usage_error(cli, "--reason is required");
     m.customer_id = id;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_POOL_RELEASE;
-    req.pool_release = &m;
     Kehu__V1__Response *resp;
-    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_POOL_RELEASED, &resp)))
+    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_POOL_RELEASE, &m, KEHU__V1__RESPONSE__RESULT_POOL_RELEASED, &resp)))
         return rc;
     if (!cli->json)
         cli_say("released customer %" PRId64 " (%s) to the pool\n", resp->pool_released->id,
@@ -383,9 +355,8 @@ static void print_pool_rules(struct cli *cli, const Kehu__V1__PoolRuleList *l)
 
 static int pool_rules_call(struct cli *cli, Kehu__V1__PoolRules *m)
 {
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_POOL_RULES;
-    req.pool_rules = m;
+    Kehu__V1__Request req;
+    cli_request(&req, KEHU__V1__REQUEST__OP_POOL_RULES, m);
     Kehu__V1__Response *resp;
     int rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_POOL_RULE_LIST, &resp);
     if (rc)
@@ -497,20 +468,9 @@ static int run_recycle(struct cli *cli, int argc, char **argv)
         return cli_usage_error(cli, "--limit, --after and --all page the customers of a --dry-run");
     m.limit = pg.limit;
     m.after = (char *)(pg.after ? pg.after : "");
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_POOL_RECYCLE;
-    req.pool_recycle = &m;
     struct cli_pages pages = { 0 };
-    for (;;) {
-        Kehu__V1__Response *resp;
-        if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_POOL_RECYCLED, &resp)))
-            break;
-        const Kehu__V1__PoolRecycleResult *l = resp->pool_recycled;
-        cli_pages_add(&pages, resp, (void *const *)l->customers, l->n_customers);
-        if ((rc = cli_pages_next(cli, &pages, l->next_cursor, l->remaining, m.after)) || !pg.all || !pages.next)
-            break;
-        m.after = l->next_cursor;
-    }
+    rc = cli_fetch_list(cli, KEHU__V1__REQUEST__OP_POOL_RECYCLE, &m, KEHU__V1__RESPONSE__RESULT_POOL_RECYCLED,
+                        "customers", &m.after, pg.all, &pages);
     if (rc) {
         cli_pages_free(&pages);
         return rc;
@@ -592,22 +552,11 @@ static int run_log(struct cli *cli, int argc, char **argv)
         return rc;
     if (optind < argc)
         m.customer_id = v;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_POOL_EVENTS;
-    req.pool_events = &m;
     m.limit = pg.limit;
     m.after = (char *)(pg.after ? pg.after : "");
     struct cli_pages pages = { 0 };
-    for (;;) {
-        Kehu__V1__Response *resp;
-        if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_POOL_EVENT_LIST, &resp)))
-            break;
-        const Kehu__V1__PoolEventList *pl = resp->pool_event_list;
-        cli_pages_add(&pages, resp, (void *const *)pl->events, pl->n_events);
-        if ((rc = cli_pages_next(cli, &pages, pl->next_cursor, pl->remaining, m.after)) || !pg.all || !pages.next)
-            break;
-        m.after = pl->next_cursor;
-    }
+    rc = cli_fetch_list(cli, KEHU__V1__REQUEST__OP_POOL_EVENTS, &m, KEHU__V1__RESPONSE__RESULT_POOL_EVENT_LIST,
+                        "events", &m.after, pg.all, &pages);
     if (rc) {
         cli_pages_free(&pages);
         return rc;
@@ -728,9 +677,8 @@ static void print_assign_rules(struct cli *cli, const Kehu__V1__AssignRuleList *
 
 static int assign_rules_call(struct cli *cli, Kehu__V1__AssignRules *m)
 {
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_ASSIGN_RULES;
-    req.assign_rules = m;
+    Kehu__V1__Request req;
+    cli_request(&req, KEHU__V1__REQUEST__OP_ASSIGN_RULES, m);
     Kehu__V1__Response *resp;
     int rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_ASSIGN_RULE_LIST, &resp);
     if (rc)
@@ -848,11 +796,9 @@ static int run_assign_apply(struct cli *cli, int argc, char **argv)
     }
     if ((rc = cli_args(cli, argc, argv, 0, 0)))
         return rc;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_ASSIGN_RULE_APPLY;
-    req.assign_rule_apply = &m;
     Kehu__V1__Response *resp;
-    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_ASSIGN_APPLIED, &resp)))
+    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_ASSIGN_RULE_APPLY, &m, KEHU__V1__RESPONSE__RESULT_ASSIGN_APPLIED,
+                      &resp)))
         return rc;
     const Kehu__V1__AssignRuleApplyResult *a = resp->assign_applied;
     if (cli->json) {

@@ -53,9 +53,8 @@ static int change_password(struct cli *cli, const char *username, const char *cu
     Kehu__V1__PasswordChange pc = KEHU__V1__PASSWORD_CHANGE__INIT;
     pc.current_password = (char *)current;
     pc.new_password = next;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_PASSWORD_CHANGE;
-    req.password_change = &pc;
+    Kehu__V1__Request req;
+    cli_request(&req, KEHU__V1__REQUEST__OP_PASSWORD_CHANGE, &pc);
     Kehu__V1__Response *resp;
     rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_EMPTY, &resp);
     term_free_secret(next);
@@ -261,14 +260,9 @@ static int run_whoami(struct cli *cli, int argc, char **argv)
     if (rc)
         return rc;
     Kehu__V1__WhoAmI who = KEHU__V1__WHO_AM_I__INIT;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_WHOAMI;
-    req.whoami = &who;
     Kehu__V1__Response *resp;
-    if ((rc = cli_call(cli, &req, &resp)))
+    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_WHOAMI, &who, KEHU__V1__RESPONSE__RESULT_USER, &resp)))
         return rc;
-    if (resp->result_case != KEHU__V1__RESPONSE__RESULT_USER || !resp->user)
-        return cli_bad_reply(cli, resp);
     cmd_org_print_users(cli, &resp->user, 1, 0);
     kehu_response_free(resp);
     return CLI_OK;
@@ -371,9 +365,8 @@ static void ping_send_all(struct cli *cli, struct ping_slot *slots, unsigned cou
         Kehu__V1__Ping ping = KEHU__V1__PING__INIT;
         ping.payload.data = (uint8_t *)payload;
         ping.payload.len = ping_payload(i, payload, sizeof payload);
-        Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-        req.op_case = KEHU__V1__REQUEST__OP_PING;
-        req.ping = &ping;
+        Kehu__V1__Request req;
+        cli_request(&req, KEHU__V1__REQUEST__OP_PING, &ping);
         slots[i].run = run;
         slots[i].idx = i;
         slots[i].sent_ms = now_ms();

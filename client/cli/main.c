@@ -538,6 +538,24 @@ int cli_call(struct cli *cli, const Kehu__V1__Request *req, Kehu__V1__Response *
     return 0;
 }
 
+void cli_request(Kehu__V1__Request *req, int op, void *m)
+{
+    const ProtobufCFieldDescriptor *fd =
+        protobuf_c_message_descriptor_get_field(&kehu__v1__request__descriptor, (unsigned)op);
+    kehu__v1__request__init(req);
+    if (!fd)
+        abort(); /* an op the proto lacks: a bug in the command table */
+    *(uint32_t *)((char *)req + fd->quantifier_offset) = (uint32_t)op;
+    *(void **)((char *)req + fd->offset) = m;
+}
+
+int cli_ask(struct cli *cli, int op, void *m, Kehu__V1__Response__ResultCase want, Kehu__V1__Response **resp)
+{
+    Kehu__V1__Request req;
+    cli_request(&req, op, m);
+    return cli_call_for(cli, &req, want, resp);
+}
+
 int cli_call_for(struct cli *cli, const Kehu__V1__Request *req, Kehu__V1__Response__ResultCase want,
                  Kehu__V1__Response **resp)
 {

@@ -1,4 +1,5 @@
-/* The end of a page of any list (CLI.md: nothing is ever cut silently). */
+/* The end of a page of any list (CLI.md: nothing is ever cut silently), and
+ * list commands written as a table row (cli_run_list, cli_fetch_list). */
 #include "cli.h"
 
 #include <stdio.h>
@@ -88,4 +89,95 @@ int cli_fetch_pages(struct cli *cli, const Kehu__V1__Request *req, Kehu__V1__Res
             return rc;
         *after = (char *)next;
     }
+}
+
+/* ---- List commands from a table row ---- */
+
+#define LIST_LIMIT_MAX 1000
+
+static const ProtobufCFieldDescriptor *fd_of(const ProtobufCMessageDescriptor *d, const char *name)
+{
+    const ProtobufCFieldDescriptor *fd = protobuf_c_message_descriptor_get_field_by_name(d, name);
+    if (!fd)
+        abort(); /* a list row that names a field the proto lacks */
+    return fd;
+}
+
+const void *cli_page_list(const Kehu__V1__Response *resp)
+{
+    const ProtobufCFieldDescriptor *fd =
+        protobuf_c_message_descriptor_get_field(&kehu__v1__response__descriptor, (unsigned)resp->result_case);
+    return fd ? *(const void *const *)((const char *)resp + fd->offset) : NULL;
+}
+
+int cli_fetch_list(struct cli *cli, int op, void *m, Kehu__V1__Response__ResultCase want, const char *items,
+                   char **after, int all, struct cli_pages *pages)
+{
+    Kehu__V1__Request req;
+    cli_request(&req, op, m);
+    for (;;) {
+        Kehu__V1__Response *resp;
+        int rc = cli_call_for(cli, &req, want, &resp);
+        if (rc)
+            return rc;
+        const char *list = cli_page_list(resp);
+        if (!list)
+            return cli_bad_reply(cli, resp);
+        const ProtobufCMessageDescriptor *ld = ((const ProtobufCMessage *)list)->descriptor;
+        const ProtobufCFieldDescriptor *fd = fd_of(ld, items);
+        const char *next = *(const char *const *)(list + fd_of(ld, "next_cursor")->offset);
+        uint32_t remaining = *(const uint32_t *)(list + fd_of(ld, "remaining")->offset);
+        cli_pages_add(pages, resp, *(void *const *const *)(list + fd->offset),
+                      *(const size_t *)(list + fd->quantifier_offset));
+        if ((rc = cli_pages_next(cli, pages, next, remaining, *after)) || !all || !pages->next)
+            return rc;
+        *after = (char *)next;
+    }
+}
+
+int cli_run_list(struct cli *cli, int argc, char **argv, const struct cli_list *l)
+{
+    static const struct option opts[] = { CLI_PAGING_OPTIONS, { NULL, 0, NULL, 0 } };
+    struct cli_paging pg = { 0 };
+    int c, rc;
+    int64_t id = 0;
+    while ((c = cli_getopt(cli, argc, argv, opts)) != -1)
+        if ((rc = cli_page_option(cli, c, optarg, LIST_LIMIT_MAX, &pg)) != CLI_OK)
+            return rc < 0 ? cli->opt_rc : rc;
+    if (l->id_what ? (rc = cli_id_arg(cli, argc, argv, l->id_what, &id)) : (rc = cli_args(cli, argc, argv, 0, 0)))
+        return rc;
+    const ProtobufCMessageDescriptor *d = l->req_desc;
+    char *m = out_xcalloc(1, d->sizeof_message);
+    protobuf_c_message_init(d, m);
+    if (l->id_what)
+        *(int64_t *)(m + fd_of(d, l->id_field)->offset) = id;
+    *(uint32_t *)(m + fd_of(d, "limit")->offset) = pg.limit;
+    char **after = (char **)(m + fd_of(d, "after")->offset);
+    *after = (char *)(pg.after ? pg.after : "");
+    struct cli_pages pages = { 0 };
+    rc = cli_fetch_list(cli, l->op, m, l->want, l->items, after, pg.all, &pages);
+    if (rc == CLI_OK) {
+        cli_print_records(cli, pages.items, pages.n, 1, l->kind);
+        if (l->footer && !cli->json && !cli->csv)
+            l->footer(cli, &pages);
+        /* the words that repeat the command: its words, the ID, --limit N */
+        char words[64], idbuf[24];
+        const char *w[16];
+        size_t n = 0;
+        snprintf(words, sizeof words, "%s", cli->cmd->words);
+        for (char *s = strtok(words, " "); s && n < 12; s = strtok(NULL, " "))
+            w[n++] = s;
+        if (l->id_what) {
+            snprintf(idbuf, sizeof idbuf, "%lld", (long long)id);
+            w[n++] = idbuf;
+        }
+        if (pg.limit_arg) {
+            w[n++] = "--limit";
+            w[n++] = pg.limit_arg;
+        }
+        cli_page_more(cli, w, n, pages.next, pages.remaining);
+    }
+    cli_pages_free(&pages);
+    free(m);
+    return rc;
 }

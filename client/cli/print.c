@@ -11,6 +11,14 @@
 
 #include "out.h"
 
+void cli_record_json(struct json_w *w, const struct cli_record_kind *k, const void *item)
+{
+    if (k->rec)
+        rec_json(w, k->rec, item);
+    else
+        k->json(w, item);
+}
+
 void cli_print_records(struct cli *cli, void *const *items, size_t n, int list, const struct cli_record_kind *k)
 {
     if (cli->json) {
@@ -19,15 +27,24 @@ void cli_print_records(struct cli *cli, void *const *items, size_t n, int list, 
         if (list)
             json_begin_array(&w);
         for (size_t i = 0; i < n; i++)
-            k->json(&w, items[i]);
+            cli_record_json(&w, k, items[i]);
         if (list)
             json_end_array(&w);
     } else if (cli->csv) {
-        cli_csv_row(stdout, k->ncols, k->csv_head);
+        if (k->rec)
+            rec_csv_head(stdout, k->rec);
+        else
+            cli_csv_row(stdout, k->ncols, k->csv_head);
         for (size_t i = 0; i < n; i++)
-            k->csv_row(items[i]);
+            if (k->rec)
+                rec_csv_row(stdout, k->rec, items[i]);
+            else
+                k->csv_row(items[i]);
     } else if (list || !k->one) {
-        k->table(items, n);
+        if (k->rec)
+            rec_table(stdout, k->rec, items, n);
+        else
+            k->table(items, n);
     } else {
         for (size_t i = 0; i < n; i++)
             k->one(items[i]);
@@ -50,7 +67,7 @@ int cli_explain_stale(struct cli *cli, Kehu__V1__Response *resp, const struct ke
         struct json_w w;
         cli_json_error(&w, st);
         json_key(&w, "current");
-        k->json(&w, current);
+        cli_record_json(&w, k, current);
         json_end_object(&w);
     }
     kehu_response_free(resp);
@@ -114,23 +131,7 @@ void cli_say(const char *fmt, ...)
 
 void cli_csv_row(FILE *f, int n, const char *const *cells)
 {
-    for (int i = 0; i < n; i++) {
-        const char *s = cells[i] ? cells[i] : "";
-        if (i)
-            fputc(',', f);
-        if (!s[strcspn(s, ",\"\r\n")] && s[0] != ' ' && (!*s || s[strlen(s) - 1] != ' ')) {
-            fputs(s, f);
-            continue;
-        }
-        fputc('"', f);
-        for (; *s; s++) {
-            if (*s == '"')
-                fputc('"', f);
-            fputc(*s, f);
-        }
-        fputc('"', f);
-    }
-    fputc('\n', f);
+    rec_csv_cells(f, n, cells);
 }
 
 int cli_fail_status(struct cli *cli, const struct kehu_status *st)
@@ -271,4 +272,23 @@ char *cli_grade_line(Kehu__V1__Grade *const *g, size_t n)
         len += (size_t)w;
     }
     return s;
+}
+
+/* ---- Corrections as tables show them ---------------------------------------------------- */
+
+char *cli_reversal_text(const void *msg)
+{
+    const ProtobufCMessageDescriptor *d = ((const ProtobufCMessage *)msg)->descriptor;
+    const ProtobufCFieldDescriptor *rev = protobuf_c_message_descriptor_get_field_by_name(d, "reverses_id");
+    const ProtobufCFieldDescriptor *by = protobuf_c_message_descriptor_get_field_by_name(d, "reversed_by_id");
+    const ProtobufCFieldDescriptor *why = protobuf_c_message_descriptor_get_field_by_name(d, "reason");
+    int64_t reverses = *(const int64_t *)((const char *)msg + rev->offset);
+    int64_t reversed_by = *(const int64_t *)((const char *)msg + by->offset);
+    const char *reason = *(const char *const *)((const char *)msg + why->offset);
+    char buf[600] = "";
+    if (reverses)
+        snprintf(buf, sizeof buf, "reverses %" PRId64 ": %s", reverses, reason ? reason : "");
+    else if (reversed_by)
+        snprintf(buf, sizeof buf, "reversed by %" PRId64, reversed_by);
+    return out_xstrdup(buf);
 }

@@ -197,6 +197,21 @@ void req_reply_recorded(struct req *r, Kehu__V1__Response *resp)
     req_free(r);
 }
 
+void req_reply_result(struct req *r, Kehu__V1__Response__ResultCase which, void *msg)
+{
+    /* a oneof case is its field's number: the descriptor says where it goes */
+    const ProtobufCFieldDescriptor *f =
+        protobuf_c_message_descriptor_get_field(&kehu__v1__response__descriptor, (unsigned)which);
+    if (!f || f->type != PROTOBUF_C_TYPE_MESSAGE || ((ProtobufCMessage *)msg)->descriptor != f->descriptor) {
+        log_error(r->conn->id, r->id, "%s: reply of the wrong kind for result %d", r->rpc ? r->rpc->name : "?",
+                  (int)which);
+        abort();
+    }
+    r->resp.result_case = which;
+    *(void **)((char *)&r->resp + f->offset) = msg;
+    req_reply(r);
+}
+
 void req_fail(struct req *r, Kehu__V1__Code code, const char *field, const char *fmt, ...)
 {
     /* in the client's language (tr.h): the format, or a message made

@@ -3,10 +3,12 @@
 #ifndef KEHU_DISPATCH_H
 #define KEHU_DISPATCH_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "audit.h"
 #include "authz.h"
+#include "db.h"
 #include "util.h"
 #include "wire.h"
 
@@ -57,6 +59,9 @@ void dispatch_frame(struct conn *c, const uint8_t *payload, size_t len);
 void req_reply(struct req *r);
 /* Answers with a response recorded earlier (an idempotency key's), as is. */
 void req_reply_recorded(struct req *r, Kehu__V1__Response *resp);
+/* Answers OK with msg as the result which (KEHU__V1__RESPONSE__RESULT_...);
+ * a message of another kind than the result's is a programming error. */
+void req_reply_result(struct req *r, Kehu__V1__Response__ResultCase which, void *msg);
 void req_fail(struct req *r, Kehu__V1__Code code, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* Answers a database failure. Kehu's own refusals raised in SQL (ERRCODE
@@ -67,6 +72,15 @@ void req_fail(struct req *r, Kehu__V1__Code code, const char *field, const char 
  * serialization, cancel) become a code and a plain message; anything else
  * is INTERNAL, logged. PostgreSQL's text never reaches the user. */
 void req_fail_db(struct req *r, const struct db_result *res);
+/* The first lines of every database callback: true when the database
+ * answered; otherwise the request is answered with req_fail_db. */
+static inline bool req_db_ok(struct req *r, const struct db_result *res)
+{
+    if (res->outcome == DB_OK)
+        return true;
+    req_fail_db(r, res);
+    return false;
+}
 /* The authorization function for a particular record; answers and returns -1 when denied. */
 int req_authorize(struct req *r, const struct authz_target *t);
 struct principal *req_who(struct req *r);

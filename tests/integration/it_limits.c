@@ -22,12 +22,15 @@
 #include "wire.h"
 
 /* Under AddressSanitizer freed memory stays in its quarantine and all runs
- * several times slower: memory and latency are then printed, not judged. */
+ * several times slower: memory is then printed, not judged. Times are
+ * printed and judged only when KEHU_JUDGE_TIMES is set (a quiet machine):
+ * a test's verdict never depends on how busy the machine is. */
 #ifdef __SANITIZE_ADDRESS__
 #define JUDGE_COSTS 0
 #else
 #define JUDGE_COSTS 1
 #endif
+#define JUDGE_TIMES (JUDGE_COSTS && getenv("KEHU_JUDGE_TIMES") != NULL)
 
 #define ARGS IT_ARGS
 #define C(x) KEHU__V1__CODE__##x
@@ -606,7 +609,7 @@ static void test_login_flood(void **state)
     kehu_close(c);
     for (int i = 0; i < NC; i++)
         rc_close(&cs[i]);
-    if (JUDGE_COSTS && login_ms > login_allowed_ms(check_ms))
+    if (JUDGE_TIMES && login_ms > login_allowed_ms(check_ms))
         fail_msg("a real login took %lld ms behind the flood (one check: %lld ms)", (long long)login_ms,
                  (long long)check_ms);
 }
@@ -667,7 +670,7 @@ static void test_fairness(void **state)
     print_message("ping p50 %lld us alone, %lld us beside a client pipelining lists\n",
                   (long long)base, (long long)loaded);
     kehu_close(c);
-    if (JUDGE_COSTS && loaded > base * 10 + 5000)
+    if (JUDGE_TIMES && loaded > base * 10 + 5000)
         fail_msg("ping p50 went from %lld to %lld us", (long long)base, (long long)loaded);
 }
 
@@ -802,12 +805,12 @@ static void test_load(void **state)
     for (int i = 0; i < n; i++)
         rc_close(&cs[i]);
     free(cs);
-    if (JUDGE_COSTS && login_ms > login_allowed_ms(check_ms))
+    if (JUDGE_TIMES && login_ms > login_allowed_ms(check_ms))
         fail_msg("a real login took %lld ms (one check: %lld ms)", (long long)login_ms, (long long)check_ms);
     /* this 2-core machine's scheduler alone gives a p99 of up to ~10 ms
      * while others build on it: a normal p99 is taken as at least 10 ms */
     int64_t allowed = 3 * (base99 < 10000 ? 10000 : base99);
-    if (JUDGE_COSTS && load99 > allowed)
+    if (JUDGE_TIMES && load99 > allowed)
         fail_msg("ping p99 %lld us under load, %lld us alone", (long long)load99, (long long)base99);
 }
 

@@ -85,10 +85,8 @@ static void replay(struct req *r, const char *hex)
 static void claimed(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     if (db_get_i64(res, 0, 0, 0) == 1) { /* ours: do it */
         r->idem_user = r->conn->who.user_id;
         r->rpc->handler(r);

@@ -408,10 +408,8 @@ static void subscribed(struct req *r, enum subscription_kind kind, int64_t id)
 static void unit_found(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     if (db_rows(res, 0) != 1) {
         req_fail(r, KEHU__V1__CODE__NOT_FOUND, "unit", "no org unit '%s'", r->msg->subscribe->unit);
         return;

@@ -446,9 +446,7 @@ static void backup_answer(struct admin_backup *b)
         backup_over(b);
     else
         backup_read(b);
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_ADMIN_BACKUP;
-    r->resp.admin_backup = ch;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_ADMIN_BACKUP, ch);
 }
 
 /* Makes r wait for the next bytes of b. */
@@ -475,10 +473,8 @@ static struct db_stmt backup_header_stmt = DB_STMT(
 static void backup_spawn(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     if (r->conn->state == CONN_CLOSED) {
         req_fail(r, KEHU__V1__CODE__UNAVAILABLE, NULL, "the connection closed");
         return;
@@ -638,10 +634,8 @@ static void stats_limits(struct req *r, Kehu__V1__AdminStatsResult *s)
 static void stats_got(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     Kehu__V1__AdminStatsResult *s = arena_alloc(&r->arena, sizeof *s);
     kehu__v1__admin_stats_result__init(s);
     uint64_t *counts[] = { &s->customers, &s->customers_merged, &s->users_enabled, &s->users_disabled,
@@ -681,9 +675,7 @@ static void stats_got(const struct db_result *res, void *arg)
     s->uptime_s = (now_unix_ms() - r->srv->started_at_ms) / 1000;
     s->connections = (uint32_t)r->srv->nconns;
     stats_limits(r, s);
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_ADMIN_STATS;
-    r->resp.admin_stats = s;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_ADMIN_STATS, s);
 }
 
 static void admin_stats(struct req *r)

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "page.h"
 #include "rpc.h"
+#include "row_msg.h"
 #include "server.h"
 
 #define ASSIGN_MAX_IDS 100000
@@ -86,6 +87,9 @@ static Kehu__V1__AssignReceiver *receiver_of(struct req *r, Kehu__V1__AssignResu
 static struct db_stmt job_on_stmt = DB_STMT("SELECT set_config('kehu.job', $1, true)");
 static struct db_stmt job_done_stmt = DB_STMT("SELECT kehu_job_done('reassign.done', $1::bigint)");
 
+static struct row_msg assign_receiver_row = ROW_MSG(kehu__v1__assign_receiver__descriptor,
+    "username,cap,disabled,holds");
+
 static Kehu__V1__AssignResult *result_from(struct req *r, const struct db_result *res, int stmt, int recv, int dry)
 {
     Kehu__V1__AssignResult *out = arena_alloc(&r->arena, sizeof *out);
@@ -100,12 +104,7 @@ static Kehu__V1__AssignResult *result_from(struct req *r, const struct db_result
     int nrecv = recv >= 0 ? db_rows(res, recv) : 0;
     out->receivers = arena_alloc(&r->arena, sizeof *out->receivers * (size_t)(nrecv + n + 1));
     for (int i = 0; i < nrecv; i++) {
-        Kehu__V1__AssignReceiver *a = arena_alloc(&r->arena, sizeof *a);
-        kehu__v1__assign_receiver__init(a);
-        a->username = rpc_col(r, res, recv, i, 0);
-        a->cap = db_get_i64(res, recv, i, 1);
-        a->disabled = db_get_bool(res, recv, i, 2);
-        a->holds = db_get_i64(res, recv, i, 3);
+        Kehu__V1__AssignReceiver *a = row_msg(r, &assign_receiver_row, res, recv, i, 0);
         out->receivers[out->n_receivers++] = a;
     }
     for (int i = 0; i < n; i++) {
@@ -205,9 +204,7 @@ static void assign_done(const struct db_result *res, void *arg)
     log_info(r->conn->id, r->id, "assign%s: batch %lld, %lld customer(s) to %zu receiver(s), %lld no longer matching",
              m->dry_run ? " (dry run)" : "", (long long)out->batch_id, (long long)out->moved, out->n_receivers,
              (long long)out->no_longer_matching);
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_ASSIGN;
-    r->resp.assign = out;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_ASSIGN, out);
 }
 
 /* The row of a user the caller may read (else -1: one they may not read
@@ -317,10 +314,8 @@ static void assign_users(const struct db_result *res, void *arg)
     struct req *r = arg;
     struct assign_state *st = r->state;
     const Kehu__V1__Assign *m = r->msg->assign;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     for (size_t i = 0; i < st->n_to; i++) {
         int row = row_of(r, res, st->to[i]);
         if (receiver_ok(r, res, row, st->to[i]) < 0)
@@ -511,9 +506,7 @@ static void undo_done(const struct db_result *res, void *arg)
     out->split_percent = db_get_i64(res, 1, 0, 0);
     log_info(r->conn->id, r->id, "assign_undo%s of batch %lld: batch %lld, %lld customer(s)",
              m->dry_run ? " (dry run)" : "", (long long)m->batch_id, (long long)out->batch_id, (long long)out->moved);
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_ASSIGN_UNDONE;
-    r->resp.assign_undone = out;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_ASSIGN_UNDONE, out);
 }
 
 static void assign_undo(struct req *r)
@@ -560,13 +553,14 @@ static struct db_stmt history_chain = DB_STMT(
     " LEFT JOIN app_user fu ON fu.id = h.from_owner LEFT JOIN app_user tu ON tu.id = h.to_owner"
     " WHERE h.customer_id = $1 ORDER BY h.id");
 
+static struct row_msg assign_history_entry_row = ROW_MSG(kehu__v1__assign_history_entry__descriptor,
+    "at_ms,kind,from,to,from_branch,to_branch,batch_id,reason,actor");
+
 static void history_done(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     Kehu__V1__AssignHistoryResult *out = arena_alloc(&r->arena, sizeof *out);
     kehu__v1__assign_history_result__init(out);
     out->customer_id = r->msg->assign_history->customer_id;
@@ -584,24 +578,12 @@ static void history_done(const struct db_result *res, void *arg)
             out->owners[out->n_owners++] = to;
     }
     for (int i = 0; i < n; i++) {
-        Kehu__V1__AssignHistoryEntry *e = arena_alloc(&r->arena, sizeof *e);
-        kehu__v1__assign_history_entry__init(e);
-        e->at_ms = db_get_i64(res, 1, i, 0);
-        e->kind = rpc_col(r, res, 1, i, 1);
-        e->from = rpc_col(r, res, 1, i, 2);
-        e->to = rpc_col(r, res, 1, i, 3);
-        e->from_branch = rpc_col(r, res, 1, i, 4);
-        e->to_branch = rpc_col(r, res, 1, i, 5);
-        e->batch_id = db_get_i64(res, 1, i, 6);
-        e->reason = rpc_col(r, res, 1, i, 7);
-        e->actor = rpc_col(r, res, 1, i, 8);
+        Kehu__V1__AssignHistoryEntry *e = row_msg(r, &assign_history_entry_row, res, 1, i, 0);
         out->entries[out->n_entries++] = e;
     }
     if (nc == 0)
         out->owners[out->n_owners++] = out->owner;
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_ASSIGN_HISTORY;
-    r->resp.assign_history = out;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_ASSIGN_HISTORY, out);
 }
 
 static void history_loaded(struct req *r, const struct rpc_customer_ref *ref)
@@ -639,10 +621,8 @@ static struct db_stmt cap_set = DB_STMT(
 static void cap_done(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     Kehu__V1__UserCapResult *out = arena_alloc(&r->arena, sizeof *out);
     kehu__v1__user_cap_result__init(out);
     out->username = rpc_col(r, res, 0, 0, 0);
@@ -650,19 +630,15 @@ static void cap_done(const struct db_result *res, void *arg)
     out->holds = db_get_i64(res, 0, 0, 2);
     log_info(r->conn->id, r->id, "user_cap: %s max %lld (holds %lld)", out->username, (long long)out->max_customers,
              (long long)out->holds);
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_USER_CAP;
-    r->resp.user_cap = out;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_USER_CAP, out);
 }
 
 static void cap_found(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
     const Kehu__V1__UserCap *m = r->msg->user_cap;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     /* a user the caller may not see is as unknown as a missing one */
     if (rpc_user_visible(r, res, 0, m->username, "username") < 0)
         return;
@@ -719,9 +695,7 @@ static void policy_done(const struct db_result *res, void *arg)
         v->description = rpc_col(r, res, rows, i, 2);
         p->values[p->n_values++] = v;
     }
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_ASSIGN_POLICY;
-    r->resp.assign_policy = p;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_ASSIGN_POLICY, p);
 }
 
 static void policy_show(struct req *r)

@@ -59,10 +59,8 @@ static Kehu__V1__AuditEntry *entry_from_row(struct req *r, const struct db_resul
 static void listed(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     const Kehu__V1__AuditList *m = r->msg->audit_list;
     uint32_t limit = m->limit ? m->limit : LIST_DEFAULT;
     int rows = db_rows(res, 0);
@@ -77,9 +75,7 @@ static void listed(const struct db_result *res, void *arg)
         int64_t total = db_get_i64(res, 1, 0, 0); /* matching from the cursor on */
         out->remaining = total > shown ? (uint32_t)(total - shown) : 1;
     }
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_AUDIT_ENTRIES;
-    r->resp.audit_entries = out;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_AUDIT_ENTRIES, out);
 }
 
 #define AUDIT_MS_MAX 253402300799999LL /* 9999-12-31T23:59:59.999Z */
@@ -174,10 +170,8 @@ static struct db_stmt verify_stmt = DB_STMT("SELECT ok, rows_checked, bad_seq, r
 static void verified(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     if (db_rows(res, 0) != 1) {
         req_fail(r, KEHU__V1__CODE__INTERNAL, NULL, "audit_verify returned no row");
         return;
@@ -195,9 +189,7 @@ static void verified(const struct db_result *res, void *arg)
     audit_note_detail(r, "%s: %lld rows%s%s%s", out->ok ? "intact" : "broken", (long long)out->rows,
                       out->full ? " (full)" : out->from_seq ? " after the checkpoint" : "", out->ok ? "" : ", ",
                       out->ok ? "" : out->reason);
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_AUDIT_VERIFY;
-    r->resp.audit_verify = out;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_AUDIT_VERIFY, out);
 }
 
 static void audit_verify(struct req *r)

@@ -21,6 +21,7 @@
 #include "conn.h"
 #include "log.h"
 #include "rpc.h"
+#include "row_msg.h"
 #include "server.h"
 #include "validate.h"
 
@@ -97,19 +98,15 @@ static Kehu__V1__Case *case_from_row(struct req *r, const struct db_result *res,
 
 static void reply_case(struct req *r, Kehu__V1__Case *k)
 {
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_CASE;
-    r->resp.case_ = k;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_CASE, k);
 }
 
 /* The last statement's one row is the case. */
 static void reply_one(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     int last = res->nres - 1;
     if (db_rows(res, last) != 1) {
         req_fail(r, KEHU__V1__CODE__NOT_FOUND, "id", "no such case");
@@ -185,10 +182,8 @@ static void case_found(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
     struct by_id *b = r->state;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     const char *missing = arena_printf(&r->arena, "no case %lld", (long long)b->id);
     if (db_rows(res, 0) != 1) {
         req_fail(r, KEHU__V1__CODE__NOT_FOUND, "id", "%s", missing);
@@ -219,13 +214,14 @@ static struct db_stmt get_events = DB_STMT(
     " coalesce(e.to_status, ''), coalesce(e.note, '') FROM case_event e LEFT JOIN app_user u ON u.id = e.actor"
     " WHERE e.case_id = $1 ORDER BY e.id");
 
+static struct row_msg case_event_row = ROW_MSG(kehu__v1__case_event__descriptor,
+    "id,at_ms,actor,kind,from_status,to_status,note");
+
 static void get_done(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     if (db_rows(res, 0) != 1) {
         req_fail(r, KEHU__V1__CODE__NOT_FOUND, "id", "no such case");
         return;
@@ -234,15 +230,7 @@ static void get_done(const struct db_result *res, void *arg)
     int n = db_rows(res, 1);
     k->events = arena_alloc(&r->arena, sizeof *k->events * (size_t)(n ? n : 1));
     for (int i = 0; i < n; i++) {
-        Kehu__V1__CaseEvent *e = arena_alloc(&r->arena, sizeof *e);
-        kehu__v1__case_event__init(e);
-        e->id = db_get_i64(res, 1, i, 0);
-        e->at_ms = db_get_i64(res, 1, i, 1);
-        e->actor = rpc_col(r, res, 1, i, 2);
-        e->kind = rpc_col(r, res, 1, i, 3);
-        e->from_status = rpc_col(r, res, 1, i, 4);
-        e->to_status = rpc_col(r, res, 1, i, 5);
-        e->note = rpc_col(r, res, 1, i, 6);
+        Kehu__V1__CaseEvent *e = row_msg(r, &case_event_row, res, 1, i, 0);
         k->events[k->n_events++] = e;
     }
     reply_case(r, k);
@@ -306,10 +294,8 @@ static void act_user_found(const struct db_result *res, void *arg)
     struct req *r = arg;
     struct act_state *st = r->state;
     const Kehu__V1__CaseAct *m = r->msg->case_act;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     if (rpc_user_visible(r, res, 0, m->to, "to") < 0)
         return;
     if (db_get_bool(res, 0, 0, 6)) {
@@ -413,10 +399,8 @@ static void list_done(const struct db_result *res, void *arg)
     struct req *r = arg;
     const Kehu__V1__CaseList *m = r->msg->case_list;
     uint32_t limit = m && m->limit ? m->limit : LIST_DEFAULT;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     int n = db_rows(res, 0);
     Kehu__V1__CasePage *page = arena_alloc(&r->arena, sizeof *page);
     kehu__v1__case_page__init(page);
@@ -430,9 +414,7 @@ static void list_done(const struct db_result *res, void *arg)
         page->next_cursor = rpc_col(r, res, 0, shown - 1, CASE_NCOLS);
         page->remaining = db_get_i64(res, 0, 0, CASE_NCOLS + 1) - shown;
     }
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_CASES;
-    r->resp.cases = page;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_CASES, page);
 }
 
 static void case_list(struct req *r)
@@ -538,10 +520,8 @@ static struct db_stmt cal_show = DB_STMT(
 static void cal_done(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     int last = res->nres - 1, n = db_rows(res, last);
     Kehu__V1__CalendarDays *d = arena_alloc(&r->arena, sizeof *d);
     kehu__v1__calendar_days__init(d);
@@ -554,9 +534,7 @@ static void cal_done(const struct db_result *res, void *arg)
         x->name = rpc_col(r, res, last, i, 2);
         d->days[d->n_days++] = x;
     }
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_CALENDAR;
-    r->resp.calendar = d;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_CALENDAR, d);
 }
 
 static void calendar_show(struct req *r)
@@ -634,31 +612,23 @@ static struct db_stmt hours_all = DB_STMT(
     " coalesce(to_char(h.lunch_from, 'HH24:MI'), ''), coalesce(to_char(h.lunch_to, 'HH24:MI'), ''), h.tz"
     " FROM business_hours h LEFT JOIN org_unit o ON o.id = h.branch_id ORDER BY h.branch_id");
 
+static struct row_msg business_hours_row = ROW_MSG(kehu__v1__business_hours__descriptor,
+    "branch,opens,closes,lunch_from,lunch_to,tz");
+
 static void hours_done(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     int last = res->nres - 1, n = db_rows(res, last);
     Kehu__V1__BusinessHoursList *l = arena_alloc(&r->arena, sizeof *l);
     kehu__v1__business_hours_list__init(l);
     l->hours = arena_alloc(&r->arena, sizeof *l->hours * (size_t)(n ? n : 1));
     for (int i = 0; i < n; i++) {
-        Kehu__V1__BusinessHours *h = arena_alloc(&r->arena, sizeof *h);
-        kehu__v1__business_hours__init(h);
-        h->branch = rpc_col(r, res, last, i, 0);
-        h->opens = rpc_col(r, res, last, i, 1);
-        h->closes = rpc_col(r, res, last, i, 2);
-        h->lunch_from = rpc_col(r, res, last, i, 3);
-        h->lunch_to = rpc_col(r, res, last, i, 4);
-        h->tz = rpc_col(r, res, last, i, 5);
+        Kehu__V1__BusinessHours *h = row_msg(r, &business_hours_row, res, last, i, 0);
         l->hours[l->n_hours++] = h;
     }
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_HOURS;
-    r->resp.hours = l;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_HOURS, l);
 }
 
 static void hours_show(struct req *r)
@@ -919,14 +889,15 @@ struct report_state {
     const char *owner; /* the owner's id, "" any */
 };
 
+static struct row_msg case_trend_row = ROW_MSG(kehu__v1__case_trend__descriptor,
+    "period,key,opened,complaints,resolved,resolve_met,compensation_minor,satisfaction_mean");
+
 static void report_done(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
     struct report_state *st = r->state;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     Kehu__V1__CaseReportResult *x = arena_alloc(&r->arena, sizeof *x);
     kehu__v1__case_report_result__init(x);
     int n = db_rows(res, 0);
@@ -966,25 +937,14 @@ static void report_done(const struct db_result *res, void *arg)
     n = db_rows(res, 3);
     x->trend = arena_alloc(&r->arena, sizeof *x->trend * (size_t)(n ? n : 1));
     for (int i = 0; i < n; i++) {
-        Kehu__V1__CaseTrend *t = arena_alloc(&r->arena, sizeof *t);
-        kehu__v1__case_trend__init(t);
-        t->period = rpc_col(r, res, 3, i, 0);
-        t->key = rpc_col(r, res, 3, i, 1);
-        t->opened = db_get_i64(res, 3, i, 2);
-        t->complaints = db_get_i64(res, 3, i, 3);
-        t->resolved = db_get_i64(res, 3, i, 4);
-        t->resolve_met = db_get_i64(res, 3, i, 5);
-        t->compensation_minor = db_get_i64(res, 3, i, 6);
-        t->satisfaction_mean = rpc_col(r, res, 3, i, 7);
+        Kehu__V1__CaseTrend *t = row_msg(r, &case_trend_row, res, 3, i, 0);
         x->trend[x->n_trend++] = t;
     }
     x->surveys = db_get_i64(res, 4, 0, 0);
     x->survey_satisfaction_mean = rpc_col(r, res, 4, 0, 1);
     x->from = st->from;
     x->to = st->to;
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_CASE_REPORT;
-    r->resp.case_report = x;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_CASE_REPORT, x);
 }
 
 /* "2026-10", "2026-Q3", "2026" -> first and last day; -1 when not a period. */
@@ -1031,10 +991,8 @@ static void report_owner_found(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
     struct report_state *st = r->state;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     if (rpc_user_visible(r, res, 0, r->msg->case_report->owner, "owner") < 0)
         return;
     st->owner = rpc_num(r, db_get_i64(res, 0, 0, 0));
@@ -1079,20 +1037,14 @@ const struct rpc_entry rpc_case_report = { KEHU__V1__REQUEST__OP_CASE_REPORT, "c
     " LEFT JOIN app_user sb ON sb.id = v.sent_by LEFT JOIN app_user rb ON rb.id = v.recorded_by"            \
     " JOIN customer vc ON vc.id = v.customer_id "
 
+static struct row_msg survey_row = ROW_MSG(kehu__v1__survey__descriptor,
+    "id,customer_id,case_id,status,sent_by,sent_at,recorded_by,recorded_at,satisfaction,-,"
+    "period,customer_name");
+
 static Kehu__V1__Survey *survey_from_row(struct req *r, const struct db_result *res, int stmt, int row)
 {
-    Kehu__V1__Survey *v = arena_alloc(&r->arena, sizeof *v);
-    kehu__v1__survey__init(v);
-    v->id = db_get_i64(res, stmt, row, 0);
-    v->customer_id = db_get_i64(res, stmt, row, 1);
+    Kehu__V1__Survey *v = row_msg(r, &survey_row, res, stmt, row, 0);
     audit_note_customer(r, v->customer_id);
-    v->case_id = db_get_i64(res, stmt, row, 2);
-    v->status = rpc_col(r, res, stmt, row, 3);
-    v->sent_by = rpc_col(r, res, stmt, row, 4);
-    v->sent_at = db_get_i64(res, stmt, row, 5);
-    v->recorded_by = rpc_col(r, res, stmt, row, 6);
-    v->recorded_at = db_get_i64(res, stmt, row, 7);
-    v->satisfaction = rpc_col(r, res, stmt, row, 8);
     size_t n = 0;
     char **items = arena_split(&r->arena, rpc_col(r, res, stmt, row, 9), 31, &n);
     v->scores = arena_alloc(&r->arena, sizeof *v->scores * (n ? n : 1));
@@ -1108,26 +1060,20 @@ static Kehu__V1__Survey *survey_from_row(struct req *r, const struct db_result *
         s->perceived = atoi(sl + 1);
         v->scores[v->n_scores++] = s;
     }
-    v->period = rpc_col(r, res, stmt, row, 10);
-    v->customer_name = rpc_col(r, res, stmt, row, 11);
     return v;
 }
 
 static void survey_one(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     int last = res->nres - 1;
     if (db_rows(res, last) != 1) {
         req_fail(r, KEHU__V1__CODE__NOT_FOUND, "id", "no such survey");
         return;
     }
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_SURVEY;
-    r->resp.survey = survey_from_row(r, res, last, 0);
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_SURVEY, survey_from_row(r, res, last, 0));
 }
 
 static struct db_stmt survey_send_stmt =
@@ -1182,10 +1128,8 @@ static void record_loaded(struct req *r, const struct rpc_customer_ref *ref)
 static void survey_found(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     int64_t id = r->msg->survey_record->id;
     const char *missing = arena_printf(&r->arena, "no survey %lld", (long long)id);
     if (db_rows(res, 0) != 1) {
@@ -1231,10 +1175,8 @@ static void list_surveys_done(const struct db_result *res, void *arg)
     struct req *r = arg;
     const Kehu__V1__SurveyList *m = r->msg->survey_list;
     uint32_t limit = m->limit ? m->limit : LIST_DEFAULT;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     int n = db_rows(res, 0);
     int shown = n > (int)limit ? (int)limit : n;
     Kehu__V1__Surveys *l = arena_alloc(&r->arena, sizeof *l);
@@ -1247,9 +1189,7 @@ static void list_surveys_done(const struct db_result *res, void *arg)
         l->next_cursor = arena_printf(&r->arena, "%lld", (long long)l->surveys[shown - 1]->id);
         l->remaining = db_get_i64(res, 0, 0, SURVEY_NCOLS) - shown;
     }
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_SURVEYS;
-    r->resp.surveys = l;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_SURVEYS, l);
 }
 
 /* A page of surveys, newest first: of one customer (already found readable)
@@ -1314,10 +1254,8 @@ static struct db_stmt settings_put = DB_STMT("SELECT case_settings_set($1::text[
 static void settings_done(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     int last = res->nres - 1, n = db_rows(res, last);
     Kehu__V1__CaseSettings *l = arena_alloc(&r->arena, sizeof *l);
     kehu__v1__case_settings__init(l);
@@ -1330,9 +1268,7 @@ static void settings_done(const struct db_result *res, void *arg)
         x->note = rpc_col(r, res, last, i, 2);
         l->settings[l->n_settings++] = x;
     }
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_CASE_SETTINGS;
-    r->resp.case_settings = l;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_CASE_SETTINGS, l);
 }
 
 static void case_settings_show(struct req *r)
@@ -1381,32 +1317,22 @@ const struct rpc_entry rpc_case_settings_set = { KEHU__V1__REQUEST__OP_CASE_SETT
 
 /* ---- service-quality early warnings: the alerts of the branches a manager (or an admin, an auditor) reads */
 
+static struct row_msg quality_alert_row = ROW_MSG(kehu__v1__quality_alert__descriptor,
+    "id,period,dimension,branch,key,complaints,baseline,reason,created_at,branch_id");
+
 static void alerts_done(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
     const Kehu__V1__QualityAlertList *m = r->msg->quality_alert_list;
     uint32_t limit = m && m->limit ? m->limit : LIST_DEFAULT;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     int n = db_rows(res, 0), shown = n > (int)limit ? (int)limit : n;
     Kehu__V1__QualityAlerts *l = arena_alloc(&r->arena, sizeof *l);
     kehu__v1__quality_alerts__init(l);
     l->alerts = arena_alloc(&r->arena, sizeof *l->alerts * (size_t)(n ? n : 1));
     for (int i = 0; i < shown; i++) {
-        Kehu__V1__QualityAlert *a = arena_alloc(&r->arena, sizeof *a);
-        kehu__v1__quality_alert__init(a);
-        a->id = db_get_i64(res, 0, i, 0);
-        a->period = rpc_col(r, res, 0, i, 1);
-        a->dimension = rpc_col(r, res, 0, i, 2);
-        a->branch = rpc_col(r, res, 0, i, 3);
-        a->key = rpc_col(r, res, 0, i, 4);
-        a->complaints = db_get_i64(res, 0, i, 5);
-        a->baseline = rpc_col(r, res, 0, i, 6);
-        a->reason = rpc_col(r, res, 0, i, 7);
-        a->created_at = db_get_i64(res, 0, i, 8);
-        a->branch_id = db_get_i64(res, 0, i, 9);
+        Kehu__V1__QualityAlert *a = row_msg(r, &quality_alert_row, res, 0, i, 0);
         l->alerts[l->n_alerts++] = a;
     }
     l->next_cursor = "";
@@ -1414,9 +1340,7 @@ static void alerts_done(const struct db_result *res, void *arg)
         l->next_cursor = arena_printf(&r->arena, "%lld", (long long)l->alerts[shown - 1]->id);
         l->remaining = db_get_i64(res, 0, 0, 10) - shown;
     }
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_QUALITY_ALERTS;
-    r->resp.quality_alerts = l;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_QUALITY_ALERTS, l);
 }
 
 static void quality_alert_list(struct req *r)

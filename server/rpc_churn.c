@@ -19,6 +19,7 @@
 #include "log.h"
 #include "page.h"
 #include "rpc.h"
+#include "row_msg.h"
 #include "server.h"
 #include "validate.h"
 
@@ -45,23 +46,14 @@ static int check_text(struct req *r, const char *field, const char *s, size_t ma
 
 /* ---- the warning as the protocol shows it */
 
+static struct row_msg rpc_churn_warning_row = ROW_MSG(kehu__v1__churn_warning__descriptor,
+    "id,customer_id,customer_name,owner,raised_on,reasons,status,plan,acked_by,acked_at_ms,"
+    "lost_reason,grade");
+
 Kehu__V1__ChurnWarning *rpc_churn_warning_from_row(struct req *r, const struct db_result *res, int stmt, int row)
 {
-    Kehu__V1__ChurnWarning *w = arena_alloc(&r->arena, sizeof *w);
-    kehu__v1__churn_warning__init(w);
-    w->id = db_get_i64(res, stmt, row, 0);
-    w->customer_id = db_get_i64(res, stmt, row, 1);
+    Kehu__V1__ChurnWarning *w = row_msg(r, &rpc_churn_warning_row, res, stmt, row, 0);
     audit_note_customer(r, w->customer_id);
-    w->customer_name = rpc_col(r, res, stmt, row, 2);
-    w->owner = rpc_col(r, res, stmt, row, 3);
-    w->raised_on = rpc_col(r, res, stmt, row, 4);
-    w->reasons = arena_split(&r->arena, rpc_col(r, res, stmt, row, 5), ',', &w->n_reasons);
-    w->status = rpc_col(r, res, stmt, row, 6);
-    w->plan = rpc_col(r, res, stmt, row, 7);
-    w->acked_by = rpc_col(r, res, stmt, row, 8);
-    w->acked_at_ms = db_get_i64(res, stmt, row, 9);
-    w->lost_reason = rpc_col(r, res, stmt, row, 10);
-    w->grade = rpc_col(r, res, stmt, row, 11);
     return w;
 }
 
@@ -70,9 +62,7 @@ static void reply_warning(struct req *r, const struct db_result *res, int stmt)
     Kehu__V1__ChurnWarning *w = rpc_churn_warning_from_row(r, res, stmt, 0);
     log_info(r->conn->id, r->id, "churn warning %lld for customer %lld %s", (long long)w->id,
              (long long)w->customer_id, w->status);
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_CHURN_WARNING;
-    r->resp.churn_warning = w;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_CHURN_WARNING, w);
 }
 
 /* ---- ChurnList */
@@ -101,10 +91,8 @@ static void listed(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
     const Kehu__V1__ChurnList *m = r->msg->churn_list;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     int stmt = res->nres - 1;
     if (stmt > 0 && rpc_user_visible(r, res, 0, m->user, "user") < 0)
         return;
@@ -117,9 +105,7 @@ static void listed(const struct db_result *res, void *arg)
         w->value_at_risk = db_get_i64(res, stmt, i, LIST_COL_VALUE);
         list->warnings[list->n_warnings++] = w;
     }
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_CHURN_WARNINGS;
-    r->resp.churn_warnings = list;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_CHURN_WARNINGS, list);
 }
 
 static void churn_list(struct req *r)
@@ -176,10 +162,8 @@ static void acked(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
     const Kehu__V1__ChurnAck *m = r->msg->churn_ack;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     if (db_rows(res, 0) != 1) {
         if (db_rows(res, 1) == 1)
             req_fail(r, KEHU__V1__CODE__FAILED_PRECONDITION, "warning_id",
@@ -206,10 +190,8 @@ static void ack_found(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
     const Kehu__V1__ChurnAck *m = r->msg->churn_ack;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     if (db_rows(res, 0) != 1) {
         req_fail(r, KEHU__V1__CODE__NOT_FOUND, "warning_id", "no churn warning %lld", (long long)m->warning_id);
         return;
@@ -266,10 +248,8 @@ static struct db_stmt lost_warning = DB_STMT(
 static void lost_done(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     if (db_rows(res, 1) != 1) { /* the customer went away between loading and writing */
         req_fail(r, KEHU__V1__CODE__NOT_FOUND, "customer_id", "no such customer");
         return;
@@ -353,14 +333,15 @@ static struct db_stmt care_stmt = DB_STMT(
     " WHERE $7::date IS NULL OR (t.date, t.occasion, t.sort_key, t.id) > ($7::date, $8::text, $9::text, $10::bigint)"
     " ORDER BY t.date, t.occasion, t.sort_key, t.id LIMIT $4");
 
+static struct row_msg care_task_row = ROW_MSG(kehu__v1__care_task__descriptor,
+    "customer_id,customer_name,grade,occasion,date,action,owner");
+
 static void cared(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
     const Kehu__V1__CareToday *m = r->msg->care_today;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     int stmt = res->nres - 1;
     /* someone else's: they must exist and be someone the caller may see */
     if (stmt > 0 && rpc_other_user_check(r, res, 0, m->user, "the care tasks of", NULL) < 0)
@@ -370,21 +351,11 @@ static void cared(const struct db_result *res, void *arg)
     int n = page_end(r, r->state, res, stmt, 8, &list->next_cursor, &list->remaining);
     list->tasks = arena_alloc(&r->arena, sizeof *list->tasks * (size_t)(n ? n : 1));
     for (int i = 0; i < n; i++) {
-        Kehu__V1__CareTask *t = arena_alloc(&r->arena, sizeof *t);
-        kehu__v1__care_task__init(t);
-        t->customer_id = db_get_i64(res, stmt, i, 0);
+        Kehu__V1__CareTask *t = row_msg(r, &care_task_row, res, stmt, i, 0);
         audit_note_customer(r, t->customer_id);
-        t->customer_name = rpc_col(r, res, stmt, i, 1);
-        t->grade = rpc_col(r, res, stmt, i, 2);
-        t->occasion = rpc_col(r, res, stmt, i, 3);
-        t->date = rpc_col(r, res, stmt, i, 4);
-        t->action = rpc_col(r, res, stmt, i, 5);
-        t->owner = rpc_col(r, res, stmt, i, 6);
         list->tasks[list->n_tasks++] = t;
     }
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_CARE_TASKS;
-    r->resp.care_tasks = list;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_CARE_TASKS, list);
 }
 
 static void care_today(struct req *r)

@@ -9,6 +9,7 @@
 #include "page.h"
 #include "mask.h"
 #include "rpc.h"
+#include "row_msg.h"
 #include "server.h"
 #include "validate.h"
 
@@ -18,20 +19,12 @@
     "k.id, k.customer_id, k.version, k.name, coalesce(k.title, ''), array_to_string(k.phones, ','),"             \
     " coalesce(k.email, ''), k.key_person, " SQL_MS("k.created_at")
 
+static struct row_msg contact_row = ROW_MSG(kehu__v1__contact__descriptor,
+    "id,customer_id,version,name,title,phones,email,key_person,created_at_ms");
+
 static Kehu__V1__Contact *contact_from_row(struct req *r, const struct db_result *res, int stmt, int row)
 {
-    Kehu__V1__Contact *k = arena_alloc(&r->arena, sizeof *k);
-    kehu__v1__contact__init(k);
-    k->id = db_get_i64(res, stmt, row, 0);
-    k->customer_id = db_get_i64(res, stmt, row, 1);
-    k->version = db_get_i64(res, stmt, row, 2);
-    k->name = rpc_col(r, res, stmt, row, 3);
-    k->title = rpc_col(r, res, stmt, row, 4);
-    k->phones = arena_split(&r->arena, rpc_col(r, res, stmt, row, 5), ',', &k->n_phones);
-    k->email = rpc_col(r, res, stmt, row, 6);
-    k->key_person = db_get_bool(res, stmt, row, 7);
-    k->created_at_ms = db_get_i64(res, stmt, row, 8);
-    return k;
+    return row_msg(r, &contact_row, res, stmt, row, 0);
 }
 
 /* A contact's fields, checked and normalised: name, title, phones (array
@@ -84,13 +77,9 @@ static struct db_stmt contact_insert = DB_STMT(
 static void contact_added(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_CONTACT;
-    r->resp.contact = contact_from_row(r, res, 0, 0);
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_CONTACT, contact_from_row(r, res, 0, 0));
 }
 
 static void contact_add_loaded(struct req *r, const struct rpc_customer_ref *ref)
@@ -132,10 +121,8 @@ struct contact_page {
 static void contacts_listed(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     struct contact_page *cp = r->state;
     Kehu__V1__Contacts *list = arena_alloc(&r->arena, sizeof *list);
     kehu__v1__contacts__init(list);
@@ -147,9 +134,7 @@ static void contacts_listed(const struct db_result *res, void *arg)
             k->phones[j] = mask_phone(&r->arena, k->phones[j]);
         list->contacts[list->n_contacts++] = k;
     }
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_CONTACTS;
-    r->resp.contacts = list;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_CONTACTS, list);
 }
 
 static void contact_list_loaded(struct req *r, const struct rpc_customer_ref *ref)
@@ -184,18 +169,14 @@ static struct db_stmt contact_update = DB_STMT(
 static void contact_edited(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     if (db_rows(res, 0) != 1) {
         req_fail(r, KEHU__V1__CODE__CONFLICT, "version", "contact %lld changed meanwhile: read it again",
                  (long long)r->msg->contact_edit->id);
         return;
     }
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_CONTACT;
-    r->resp.contact = contact_from_row(r, res, 0, 0);
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_CONTACT, contact_from_row(r, res, 0, 0));
 }
 
 static void contact_edit_apply(struct req *r, const struct rpc_customer_ref *ref);
@@ -204,10 +185,8 @@ static void contact_edit_found(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
     const Kehu__V1__ContactEdit *m = r->msg->contact_edit;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     if (db_rows(res, 0) != 1) {
         req_fail(r, KEHU__V1__CODE__NOT_FOUND, "id", "no contact %lld", (long long)m->id);
         return;
@@ -289,27 +268,13 @@ const struct rpc_entry rpc_contact_edit = { KEHU__V1__REQUEST__OP_CONTACT_EDIT, 
     " coalesce(t.due::text, ''), coalesce(t.reverses, 0), coalesce(t.reversed_by, 0), coalesce(t.reason, '')"
 #define TXN_NCOLS 16
 
+static struct row_msg txn_row = ROW_MSG(kehu__v1__txn__descriptor,
+    "id,customer_id,date,amount_minor,has_margin,margin_minor,product,category,channel,"
+    "created_at_ms,created_by,on_credit,due,reverses_id,reversed_by_id,reason");
+
 static Kehu__V1__Txn *txn_from_row(struct req *r, const struct db_result *res, int stmt, int row)
 {
-    Kehu__V1__Txn *t = arena_alloc(&r->arena, sizeof *t);
-    kehu__v1__txn__init(t);
-    t->id = db_get_i64(res, stmt, row, 0);
-    t->customer_id = db_get_i64(res, stmt, row, 1);
-    t->date = rpc_col(r, res, stmt, row, 2);
-    t->amount_minor = db_get_i64(res, stmt, row, 3);
-    t->has_margin = db_get_bool(res, stmt, row, 4);
-    t->margin_minor = db_get_i64(res, stmt, row, 5);
-    t->product = rpc_col(r, res, stmt, row, 6);
-    t->category = rpc_col(r, res, stmt, row, 7);
-    t->channel = rpc_col(r, res, stmt, row, 8);
-    t->created_at_ms = db_get_i64(res, stmt, row, 9);
-    t->created_by = rpc_col(r, res, stmt, row, 10);
-    t->on_credit = db_get_bool(res, stmt, row, 11);
-    t->due = rpc_col(r, res, stmt, row, 12);
-    t->reverses_id = db_get_i64(res, stmt, row, 13);
-    t->reversed_by_id = db_get_i64(res, stmt, row, 14);
-    t->reason = rpc_col(r, res, stmt, row, 15);
-    return t;
+    return row_msg(r, &txn_row, res, stmt, row, 0);
 }
 
 /* One statement: the transaction, and the customer's revenue moves with it,
@@ -336,9 +301,7 @@ static void txn_added(const struct db_result *res, void *arg)
     }
     Kehu__V1__Txn *t = txn_from_row(r, res, 0, 0);
     log_info(r->conn->id, r->id, "transaction %lld for customer %lld", (long long)t->id, (long long)t->customer_id);
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_TXN;
-    r->resp.txn = t;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_TXN, t);
 }
 
 #define MONEY_LIMIT 1000000000000000LL /* 10^13 yuan in fen: numeric(18,2) holds it */
@@ -431,10 +394,8 @@ static void txns_listed(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
     struct txn_page *pg = r->state;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     int n = db_rows(res, 0), shown = n > (int)pg->limit ? (int)pg->limit : n;
     Kehu__V1__Txns *list = arena_alloc(&r->arena, sizeof *list);
     kehu__v1__txns__init(list);
@@ -446,9 +407,7 @@ static void txns_listed(const struct db_result *res, void *arg)
                                   : "";
     if (n > shown)
         list->remaining = (uint32_t)(db_get_i64(res, 0, 0, TXN_NCOLS) - shown);
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_TXNS;
-    r->resp.txns = list;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_TXNS, list);
 }
 
 static void txn_list_loaded(struct req *r, const struct rpc_customer_ref *ref)
@@ -502,19 +461,15 @@ static const char *txn_missing(struct req *r)
 static void txn_reversed(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     if (db_rows(res, 1) != 1) {
         req_fail(r, KEHU__V1__CODE__NOT_FOUND, "id", "%s", txn_missing(r));
         return;
     }
     Kehu__V1__Txn *t = txn_from_row(r, res, 1, 0);
     log_info(r->conn->id, r->id, "transaction %lld reversed by %lld", (long long)t->reverses_id, (long long)t->id);
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_TXN;
-    r->resp.txn = t;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_TXN, t);
 }
 
 static void txn_reverse_loaded(struct req *r, const struct rpc_customer_ref *ref)
@@ -531,10 +486,8 @@ static void txn_reverse_loaded(struct req *r, const struct rpc_customer_ref *ref
 static void txn_owner_found(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     if (db_rows(res, 0) != 1) {
         req_fail(r, KEHU__V1__CODE__NOT_FOUND, "id", "%s", txn_missing(r));
         return;

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "mask.h"
 #include "rpc.h"
+#include "row_msg.h"
 #include "customer_fields.h"
 #include "search_keys.h"
 #include "server.h"
@@ -137,9 +138,7 @@ static int may(struct req *r, enum authz_action act, const struct db_result *res
 
 static void reply_customer(struct req *r, const struct db_result *res, int stmt)
 {
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_CUSTOMER;
-    r->resp.customer = rpc_customer_from_row(r, res, stmt, 0);
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_CUSTOMER, rpc_customer_from_row(r, res, stmt, 0));
 }
 
 /* ---- loading one customer for a handler */
@@ -174,10 +173,8 @@ static void tombstone_told(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
     struct load *l = r->state;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     if (db_rows(res, 0) == 1 && may(r, ACT_CUSTOMER_READ, res, 0, 0))
         req_fail(r, KEHU__V1__CODE__NOT_FOUND, l->field, "customer %lld was merged into customer %lld",
                  (long long)l->id, (long long)l->merged_into);
@@ -190,10 +187,8 @@ static void loaded(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
     struct load *l = r->state;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     if (db_rows(res, 0) != 1) {
         load_not_found(r, l);
         return;
@@ -327,9 +322,7 @@ static void add_inserted(const struct db_result *res, void *arg)
     if (db_rows(res, last) == 1) {
         Kehu__V1__Customer *c = rpc_customer_from_row(r, res, last, 0);
         log_info(r->conn->id, r->id, "customer %lld added: %s", (long long)c->id, c->name);
-        r->resp.result_case = KEHU__V1__RESPONSE__RESULT_CUSTOMER;
-        r->resp.customer = c;
-        req_reply(r);
+        req_reply_result(r, KEHU__V1__RESPONSE__RESULT_CUSTOMER, c);
         return;
     }
     /* not inserted: probable duplicates (the first statement lists them) */
@@ -380,9 +373,7 @@ static void add_inserted(const struct db_result *res, void *arg)
               : arena_printf(&r->arena, "probable duplicate (%s): " RPC_DUPLICATE_ELSEWHERE
                                         "; add with force to create anyway", elsewhere);
     r->status.field = "";
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_DUPLICATES;
-    r->resp.duplicates = d;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_DUPLICATES, d);
 }
 
 /* INSERT ... SELECT ... WHERE force OR no probable duplicate, as one
@@ -442,10 +433,8 @@ static void add_resolved(const struct db_result *res, void *arg)
     struct req *r = arg;
     struct add_state *st = r->state;
     const Kehu__V1__CustomerAdd *m = r->msg->customer_add;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     /* owner */
     int64_t owner_branch = 0;
     if (st->owner_name) {
@@ -619,9 +608,7 @@ static void get_loaded(struct req *r, const struct rpc_customer_ref *ref)
         g->is_new = flags[1] == '1';
         cu->grades[cu->n_grades++] = g;
     }
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_CUSTOMER;
-    r->resp.customer = cu;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_CUSTOMER, cu);
 }
 
 static void customer_get(struct req *r)
@@ -685,9 +672,7 @@ static void edit_done(const struct db_result *res, void *arg)
     r->status.field = "version";
     r->status.message = arena_printf(&r->arena, "customer %lld changed since version %lld: it is now at version %lld",
                                      (long long)m->id, (long long)m->version, (long long)now->version);
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_CUSTOMER;
-    r->resp.customer = now;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_CUSTOMER, now);
 }
 
 static void edit_loaded(struct req *r, const struct rpc_customer_ref *ref)
@@ -702,9 +687,7 @@ static void edit_loaded(struct req *r, const struct rpc_customer_ref *ref)
         r->status.message = arena_printf(&r->arena,
                                          "customer %lld changed since version %lld: it is now at version %lld",
                                          (long long)m->id, (long long)m->version, (long long)ref->version);
-        r->resp.result_case = KEHU__V1__RESPONSE__RESULT_CUSTOMER;
-        r->resp.customer = now;
-        req_reply(r);
+        req_reply_result(r, KEHU__V1__RESPONSE__RESULT_CUSTOMER, now);
         return;
     }
     struct cvalues v;
@@ -808,10 +791,8 @@ static struct db_stmt archive_stmt = DB_STMT(
 static void archive_done(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     if (db_rows(res, 0) != 1) {
         req_fail(r, KEHU__V1__CODE__CONFLICT, "version", "customer %lld changed meanwhile: read it again",
                  (long long)r->msg->customer_archive->id);
@@ -854,10 +835,8 @@ static struct db_stmt unarchive_stmt = DB_STMT("SELECT customer_unarchive($1, $2
 static void unarchive_done(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     if (db_rows(res, 1) != 1) {
         req_fail(r, KEHU__V1__CODE__NOT_FOUND, "id", "no customer %lld", (long long)r->msg->customer_unarchive->id);
         return;
@@ -1027,10 +1006,8 @@ static void page_done(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
     struct page_state *ps = r->state;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     int n = db_rows(res, 0);
     Kehu__V1__CustomerPage *page = arena_alloc(&r->arena, sizeof *page);
     kehu__v1__customer_page__init(page);
@@ -1047,9 +1024,7 @@ static void page_done(const struct db_result *res, void *arg)
         if (page->remaining_more)
             page->remaining = (uint32_t)(LIST_COUNT_CAP - upto);
     }
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_CUSTOMERS;
-    r->resp.customers = page;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_CUSTOMERS, page);
 }
 
 char *rpc_customer_next_cursor(struct req *r, const struct db_result *res, uint32_t *shown)
@@ -1225,10 +1200,8 @@ static void filter_checked(const struct db_result *res, void *arg)
 {
     struct filter_check *fc = arg;
     struct req *r = fc->r;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     if (rpc_customer_filter_found(r, fc->m, res, 0, 1) < 0)
         return;
     struct db_call *call = db_call_new(r->srv->db, fc->cb, r);
@@ -1395,31 +1368,21 @@ static struct db_stmt history_stmt = DB_STMT(
     " FROM change_log l LEFT JOIN app_user u ON u.id = l.changed_by"
     " WHERE l.customer_id = $1 ORDER BY l.id DESC LIMIT $2");
 
+static struct row_msg change_row = ROW_MSG(kehu__v1__change__descriptor,
+    "at_ms,by,entity,entity_id,field,old_value,new_value,version,old_name,new_name");
+
 static void history_done(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
     const int *unmasked_p = r->state;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     int n = db_rows(res, 0);
     Kehu__V1__Changes *ch = arena_alloc(&r->arena, sizeof *ch);
     kehu__v1__changes__init(ch);
     ch->changes = arena_alloc(&r->arena, sizeof *ch->changes * (size_t)(n ? n : 1));
     for (int i = 0; i < n; i++) {
-        Kehu__V1__Change *c = arena_alloc(&r->arena, sizeof *c);
-        kehu__v1__change__init(c);
-        c->at_ms = db_get_i64(res, 0, i, 0);
-        c->by = rpc_col(r, res, 0, i, 1);
-        c->entity = rpc_col(r, res, 0, i, 2);
-        c->entity_id = db_get_i64(res, 0, i, 3);
-        c->field = rpc_col(r, res, 0, i, 4);
-        c->old_value = rpc_col(r, res, 0, i, 5);
-        c->new_value = rpc_col(r, res, 0, i, 6);
-        c->version = db_get_i64(res, 0, i, 7);
-        c->old_name = rpc_col(r, res, 0, i, 8);
-        c->new_name = rpc_col(r, res, 0, i, 9);
+        Kehu__V1__Change *c = row_msg(r, &change_row, res, 0, i, 0);
         if (!*unmasked_p && strcmp(c->field, "id_number") == 0) {
             c->old_value = mask_id_number(&r->arena, c->old_value);
             c->new_value = mask_id_number(&r->arena, c->new_value);
@@ -1429,9 +1392,7 @@ static void history_done(const struct db_result *res, void *arg)
         }
         ch->changes[ch->n_changes++] = c;
     }
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_CHANGES;
-    r->resp.changes = ch;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_CHANGES, ch);
 }
 
 static void history_loaded(struct req *r, const struct rpc_customer_ref *ref)

@@ -21,6 +21,7 @@
 #include "log.h"
 #include "page.h"
 #include "rpc.h"
+#include "row_msg.h"
 #include "server.h"
 
 #define DOC_CHUNK_MAX (512u * 1024u)
@@ -102,19 +103,12 @@ static void upload_append(struct doc_upload *u, const uint8_t *data, size_t len)
     " coalesce(u.username, '')"
 #define DOC_NCOLS 8
 
+static struct row_msg doc_row = ROW_MSG(kehu__v1__doc__descriptor,
+    "id,customer_id,name,type,size,sha256,created_at_ms,created_by");
+
 static Kehu__V1__Doc *doc_from_row(struct req *r, const struct db_result *res, int stmt, int row)
 {
-    Kehu__V1__Doc *d = arena_alloc(&r->arena, sizeof *d);
-    kehu__v1__doc__init(d);
-    d->id = db_get_i64(res, stmt, row, 0);
-    d->customer_id = db_get_i64(res, stmt, row, 1);
-    d->name = rpc_col(r, res, stmt, row, 2);
-    d->type = rpc_col(r, res, stmt, row, 3);
-    d->size = (uint64_t)db_get_i64(res, stmt, row, 4);
-    d->sha256 = rpc_col(r, res, stmt, row, 5);
-    d->created_at_ms = db_get_i64(res, stmt, row, 6);
-    d->created_by = rpc_col(r, res, stmt, row, 7);
-    return d;
+    return row_msg(r, &doc_row, res, stmt, row, 0);
 }
 
 /* ---- checks */
@@ -175,10 +169,8 @@ static struct db_stmt doc_insert = DB_STMT(
 static void doc_stored(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     if (db_rows(res, 0) != 1) {
         req_fail(r, KEHU__V1__CODE__NOT_FOUND, "customer_id", "no such customer");
         return;
@@ -186,9 +178,7 @@ static void doc_stored(const struct db_result *res, void *arg)
     Kehu__V1__Doc *d = doc_from_row(r, res, 0, 0);
     log_info(r->conn->id, r->id, "document %lld for customer %lld: %s, %llu bytes", (long long)d->id,
              (long long)d->customer_id, d->name, (unsigned long long)d->size);
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_DOC;
-    r->resp.doc = d;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_DOC, d);
 }
 
 /* Hands the finished upload to the database and lets go of it. */
@@ -221,9 +211,7 @@ static void reply_progress(struct req *r, const struct doc_upload *u)
     kehu__v1__doc_upload__init(up);
     up->upload_id = u->id;
     up->received = u->received;
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_DOC_UPLOAD;
-    r->resp.doc_upload = up;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_DOC_UPLOAD, up);
 }
 
 /* The customer of the upload was loaded for the first or the last chunk. */
@@ -411,10 +399,8 @@ static void doc_got(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
     const Kehu__V1__DocGet *m = r->msg->doc_get;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     const char *why;
     if (db_rows(res, 0) == 1)
         audit_note_customer(r, db_get_i64(res, 0, 0, 1));
@@ -445,9 +431,7 @@ static void doc_got(const struct db_result *res, void *arg)
     d->data.data = data;
     d->data.len = n;
     d->offset = m->offset;
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_DOC;
-    r->resp.doc = d;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_DOC, d);
 }
 
 static void doc_get(struct req *r)
@@ -484,19 +468,15 @@ static struct db_stmt doc_list_stmt = DB_STMT(
 static void docs_listed(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     Kehu__V1__Docs *list = arena_alloc(&r->arena, sizeof *list);
     kehu__v1__docs__init(list);
     int n = page_end(r, r->state, res, 0, DOC_NCOLS + 1, &list->next_cursor, &list->remaining);
     list->docs = arena_alloc(&r->arena, sizeof *list->docs * (size_t)(n ? n : 1));
     for (int i = 0; i < n; i++)
         list->docs[list->n_docs++] = doc_from_row(r, res, 0, i);
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_DOCS;
-    r->resp.docs = list;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_DOCS, list);
 }
 
 static void doc_list_loaded(struct req *r, const struct rpc_customer_ref *ref)

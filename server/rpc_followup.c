@@ -19,6 +19,7 @@
 #include "log.h"
 #include "page.h"
 #include "rpc.h"
+#include "row_msg.h"
 #include "tr.h"
 #include "server.h"
 #include "validate.h"
@@ -53,34 +54,23 @@ const char *rpc_text_problem(const char *s, size_t max_chars, int multiline)
     " JOIN customer c ON c.id = f.customer_id LEFT JOIN app_user ow ON ow.id = f.owner_id"                      \
     " LEFT JOIN app_user cb ON cb.id = f.created_by "
 
+static struct row_msg followup_row = ROW_MSG(kehu__v1__followup__descriptor,
+    "id,customer_id,customer_name,kind,status,due,done_at_ms,outcome,-,next,owner,"
+    "created_at_ms,created_by");
+
 static Kehu__V1__Followup *followup_from_row(struct req *r, const struct db_result *res, int stmt, int row)
 {
-    Kehu__V1__Followup *f = arena_alloc(&r->arena, sizeof *f);
-    kehu__v1__followup__init(f);
-    f->id = db_get_i64(res, stmt, row, 0);
-    f->customer_id = db_get_i64(res, stmt, row, 1);
+    Kehu__V1__Followup *f = row_msg(r, &followup_row, res, stmt, row, 0);
     audit_note_customer(r, f->customer_id);
-    f->customer_name = rpc_col(r, res, stmt, row, 2);
-    f->kind = rpc_col(r, res, stmt, row, 3);
-    f->status = rpc_col(r, res, stmt, row, 4);
-    f->due = rpc_col(r, res, stmt, row, 5);
-    f->done_at_ms = db_get_i64(res, stmt, row, 6);
-    f->outcome = rpc_col(r, res, stmt, row, 7);
     f->note = (char *)tr_note(&r->arena, r->conn->lang, rpc_col(r, res, stmt, row, 8)); /* system notes in the reader's language */
-    f->next = rpc_col(r, res, stmt, row, 9);
-    f->owner = rpc_col(r, res, stmt, row, 10);
-    f->created_at_ms = db_get_i64(res, stmt, row, 11);
-    f->created_by = rpc_col(r, res, stmt, row, 12);
     return f;
 }
 
 static void reply_one(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     int last = res->nres - 1;
     if (db_rows(res, last) != 1) { /* the customer went away between loading and writing */
         req_fail(r, KEHU__V1__CODE__NOT_FOUND, "customer_id", "no such customer");
@@ -89,27 +79,21 @@ static void reply_one(const struct db_result *res, void *arg)
     Kehu__V1__Followup *f = followup_from_row(r, res, last, 0);
     log_info(r->conn->id, r->id, "follow-up %lld (%s, %s) for customer %lld", (long long)f->id, f->kind, f->status,
              (long long)f->customer_id);
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_FOLLOWUP;
-    r->resp.followup = f;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_FOLLOWUP, f);
 }
 
 static void reply_list(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     Kehu__V1__Followups *list = arena_alloc(&r->arena, sizeof *list);
     kehu__v1__followups__init(list);
     int n = page_end(r, r->state, res, 0, 14, &list->next_cursor, &list->remaining);
     list->followups = arena_alloc(&r->arena, sizeof *list->followups * (size_t)(n ? n : 1));
     for (int i = 0; i < n; i++)
         list->followups[list->n_followups++] = followup_from_row(r, res, 0, i);
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_FOLLOWUPS;
-    r->resp.followups = list;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_FOLLOWUPS, list);
 }
 
 /* ---- checks shared by plan and log */
@@ -182,10 +166,8 @@ static void plan_user_found(const struct db_result *res, void *arg)
     struct req *r = arg;
     const Kehu__V1__FollowupPlan *m = r->msg->followup_plan;
     struct plan_state *st = r->state;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     if (db_rows(res, 0) != 1) {
         req_fail(r, KEHU__V1__CODE__NOT_FOUND, "user", "no user named '%s'", m->user);
         return;
@@ -376,10 +358,8 @@ static void due_done(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
     struct page *pg = r->state;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     Kehu__V1__Followups *list = arena_alloc(&r->arena, sizeof *list);
     kehu__v1__followups__init(list);
     int n = page_end(r, pg, res, 0, DUE_COL_KEYS, &list->next_cursor, &list->remaining);
@@ -404,9 +384,7 @@ static void due_done(const struct db_result *res, void *arg)
         d->by = rpc_col(r, res, 0, i, 12);
         list->contacts_due[list->n_contacts_due++] = d;
     }
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_FOLLOWUPS;
-    r->resp.followups = list;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_FOLLOWUPS, list);
 }
 
 static void due_query(struct req *r, int64_t user_id)
@@ -438,10 +416,8 @@ static void due_user_found(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
     const Kehu__V1__FollowupDue *m = r->msg->followup_due;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     int64_t user_id;
     if (rpc_other_user_check(r, res, 0, m->user, "what is due for", &user_id) < 0)
         return;

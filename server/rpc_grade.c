@@ -20,6 +20,7 @@
 #include "log.h"
 #include "page.h"
 #include "rpc.h"
+#include "row_msg.h"
 #include "server.h"
 #include "util.h"
 #include "validate.h"
@@ -168,9 +169,7 @@ static void job_end(struct grade_job *job)
                  job->dry ? ", dry" : "", job->as_of, (unsigned long long)ms, job->message);
     if (r) {
         if (job->outcome == JOB_OK) {
-            r->resp.result_case = KEHU__V1__RESPONSE__RESULT_GRADE_RUN;
-            r->resp.grade_run = job->result;
-            req_reply(r);
+            req_reply_result(r, KEHU__V1__RESPONSE__RESULT_GRADE_RUN, job->result);
         } else {
             req_fail(r, job->code, job->field, "%s", job->message);
         }
@@ -239,6 +238,9 @@ static void job_finished(const struct db_result *res, void *arg)
     job_end(job);
 }
 
+static struct row_msg grade_move_row = ROW_MSG(kehu__v1__grade_move__descriptor,
+    "dimension,from,to,customers");
+
 static void job_counts(const struct db_result *res, void *arg)
 {
     struct grade_job *job = arg;
@@ -259,12 +261,7 @@ static void job_counts(const struct db_result *res, void *arg)
                 c->customers = db_get_i64(res, 0, i, 4);
                 g->counts[nc++] = c;
             } else {
-                Kehu__V1__GradeMove *m = arena_alloc(&r->arena, sizeof *m);
-                kehu__v1__grade_move__init(m);
-                m->dimension = rpc_col(r, res, 0, i, 1);
-                m->from = rpc_col(r, res, 0, i, 2);
-                m->to = rpc_col(r, res, 0, i, 3);
-                m->customers = db_get_i64(res, 0, i, 4);
+                Kehu__V1__GradeMove *m = row_msg(r, &grade_move_row, res, 0, i, 1);
                 g->moves[nm++] = m;
             }
         }
@@ -499,22 +496,14 @@ void grade_shutdown(struct server *s)
     " JOIN customer cu ON cu.id = o.customer_id LEFT JOIN app_user ru ON ru.id = o.requested_by"          \
     " LEFT JOIN app_user au ON au.id = o.approved_by "
 
+static struct row_msg override_row = ROW_MSG(kehu__v1__grade_override_info__descriptor,
+    "id,customer_id,customer_name,dimension,grade,reason,until,status,requested_by,approved_by,"
+    "created_at_ms");
+
 static Kehu__V1__GradeOverrideInfo *override_from_row(struct req *r, const struct db_result *res, int stmt, int row)
 {
-    Kehu__V1__GradeOverrideInfo *o = arena_alloc(&r->arena, sizeof *o);
-    kehu__v1__grade_override_info__init(o);
-    o->id = db_get_i64(res, stmt, row, 0);
-    o->customer_id = db_get_i64(res, stmt, row, 1);
+    Kehu__V1__GradeOverrideInfo *o = row_msg(r, &override_row, res, stmt, row, 0);
     audit_note_customer(r, o->customer_id);
-    o->customer_name = rpc_col(r, res, stmt, row, 2);
-    o->dimension = rpc_col(r, res, stmt, row, 3);
-    o->grade = rpc_col(r, res, stmt, row, 4);
-    o->reason = rpc_col(r, res, stmt, row, 5);
-    o->until = rpc_col(r, res, stmt, row, 6);
-    o->status = rpc_col(r, res, stmt, row, 7);
-    o->requested_by = rpc_col(r, res, stmt, row, 8);
-    o->approved_by = rpc_col(r, res, stmt, row, 9);
-    o->created_at_ms = db_get_i64(res, stmt, row, 10);
     return o;
 }
 
@@ -560,13 +549,17 @@ static struct db_stmt show_assessments = DB_STMT(
     "SELECT a.id, a.grade, coalesce(u.username, ''), a.date::text, coalesce(a.notes, '') FROM credit_assessment a"
     " LEFT JOIN app_user u ON u.id = a.reviewer_id WHERE a.customer_id = $1 ORDER BY a.id DESC LIMIT " SHOW_HISTORY);
 
+static struct row_msg grade_change_row = ROW_MSG(kehu__v1__grade_change__descriptor,
+    "run_id,as_of,dimension,from,to");
+
+static struct row_msg credit_assessment_row = ROW_MSG(kehu__v1__credit_assessment__descriptor,
+    "id,grade,reviewer,date,notes");
+
 static void show_done(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     if (db_rows(res, 0) != 1) {
         req_fail(r, KEHU__V1__CODE__NOT_FOUND, "customer_id", "no such customer");
         return;
@@ -609,13 +602,7 @@ static void show_done(const struct db_result *res, void *arg)
     n = db_rows(res, 2);
     g->history = arena_alloc(&r->arena, sizeof *g->history * (size_t)(n ? n : 1));
     for (int i = 0; i < n; i++) {
-        Kehu__V1__GradeChange *x = arena_alloc(&r->arena, sizeof *x);
-        kehu__v1__grade_change__init(x);
-        x->run_id = db_get_i64(res, 2, i, 0);
-        x->as_of = rpc_col(r, res, 2, i, 1);
-        x->dimension = rpc_col(r, res, 2, i, 2);
-        x->from = rpc_col(r, res, 2, i, 3);
-        x->to = rpc_col(r, res, 2, i, 4);
+        Kehu__V1__GradeChange *x = row_msg(r, &grade_change_row, res, 2, i, 0);
         g->history[i] = x;
     }
     g->n_history = (size_t)n;
@@ -629,20 +616,12 @@ static void show_done(const struct db_result *res, void *arg)
     n = db_rows(res, 4);
     g->assessments = arena_alloc(&r->arena, sizeof *g->assessments * (size_t)(n ? n : 1));
     for (int i = 0; i < n; i++) {
-        Kehu__V1__CreditAssessment *a = arena_alloc(&r->arena, sizeof *a);
-        kehu__v1__credit_assessment__init(a);
-        a->id = db_get_i64(res, 4, i, 0);
-        a->grade = rpc_col(r, res, 4, i, 1);
-        a->reviewer = rpc_col(r, res, 4, i, 2);
-        a->date = rpc_col(r, res, 4, i, 3);
-        a->notes = rpc_col(r, res, 4, i, 4);
+        Kehu__V1__CreditAssessment *a = row_msg(r, &credit_assessment_row, res, 4, i, 0);
         g->assessments[i] = a;
     }
     g->n_assessments = (size_t)n;
 
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_GRADES;
-    r->resp.grades = g;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_GRADES, g);
 }
 
 static void show_loaded(struct req *r, const struct rpc_customer_ref *ref)
@@ -694,10 +673,8 @@ static struct db_stmt override_is_new = DB_STMT("SELECT coalesce((SELECT abc_new
 static void override_done(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     int stmt = res->nres - 1;
     if (db_rows(res, stmt) < 1) {
         req_fail(r, KEHU__V1__CODE__NOT_FOUND, "dimension", "no override is in force or pending on %s",
@@ -707,9 +684,7 @@ static void override_done(const struct db_result *res, void *arg)
     Kehu__V1__GradeOverrideInfo *o = override_from_row(r, res, stmt, 0);
     log_info(r->conn->id, r->id, "override %lld of customer %lld: %s %s (%s)", (long long)o->id,
              (long long)o->customer_id, o->dimension, o->grade, o->status);
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_OVERRIDE;
-    r->resp.override = o;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_OVERRIDE, o);
 }
 
 struct override_state {
@@ -735,10 +710,8 @@ static void override_write(struct req *r)
 static void override_new_checked(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     struct override_state *st = r->state;
     if (db_get_bool(res, 0, 0, 0) && strcmp(st->grade, "C") != 0) {
         req_fail(r, KEHU__V1__CODE__PERMISSION_DENIED, "grade",
@@ -828,17 +801,13 @@ static struct db_stmt approve_stmt = DB_STMT(
 static void approve_done(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     if (db_rows(res, 0) != 1) { /* someone else decided meanwhile */
         req_fail(r, KEHU__V1__CODE__FAILED_PRECONDITION, "override_id", "the override is no longer pending");
         return;
     }
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_OVERRIDE;
-    r->resp.override = override_from_row(r, res, 0, 0);
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_OVERRIDE, override_from_row(r, res, 0, 0));
 }
 
 static void approve_loaded(struct req *r, const struct rpc_customer_ref *ref)
@@ -853,10 +822,8 @@ static void approve_found(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
     const Kehu__V1__GradeApprove *m = r->msg->grade_approve;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     if (db_rows(res, 0) != 1) {
         req_fail(r, KEHU__V1__CODE__NOT_FOUND, "override_id", "no override %lld", (long long)m->override_id);
         return;
@@ -905,10 +872,8 @@ static struct db_stmt override_list = DB_STMT(
 static void override_list_done(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     Kehu__V1__GradeOverrides *l = arena_alloc(&r->arena, sizeof *l);
     kehu__v1__grade_overrides__init(l);
     int n = page_end(r, r->state, res, 0, 12, &l->next_cursor, &l->remaining);
@@ -916,9 +881,7 @@ static void override_list_done(const struct db_result *res, void *arg)
     for (int i = 0; i < n; i++)
         l->overrides[i] = override_from_row(r, res, 0, i);
     l->n_overrides = (size_t)n;
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_OVERRIDES;
-    r->resp.overrides = l;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_OVERRIDES, l);
 }
 
 static void grade_override_list(struct req *r)
@@ -962,10 +925,8 @@ static struct db_stmt policy_contradictions = DB_STMT("SELECT field || ': ' || p
 static void policy_done(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     const Kehu__V1__GradePolicySet *m = r->msg->op_case == KEHU__V1__REQUEST__OP_GRADE_POLICY_SET
                                             ? r->msg->grade_policy_set : NULL;
     int forced = m && m->force;
@@ -999,9 +960,7 @@ static void policy_done(const struct db_result *res, void *arg)
         p->festivals[i] = f;
     }
     p->n_festivals = (size_t)n;
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_POLICY;
-    r->resp.policy = p;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_POLICY, p);
 }
 
 static void grade_policy_show(struct req *r)
@@ -1082,17 +1041,13 @@ static struct db_stmt assess_stmt = DB_STMT(
 static void assess_done(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     if (db_rows(res, 0) != 1) {
         req_fail(r, KEHU__V1__CODE__NOT_FOUND, "customer_id", "no such customer");
         return;
     }
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_OVERRIDE;
-    r->resp.override = override_from_row(r, res, 0, 0);
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_OVERRIDE, override_from_row(r, res, 0, 0));
 }
 
 static void assess_loaded(struct req *r, const struct rpc_customer_ref *ref)

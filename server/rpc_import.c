@@ -905,9 +905,7 @@ static void run_step(struct import *im)
                 out->unknown_columns[out->n_unknown_columns++] = arena_strdup(&r->arena, im->unknown[i]);
             im->awaiting = 1;
             im->waiting = NULL;
-            r->resp.result_case = KEHU__V1__RESPONSE__RESULT_IMPORT_RESULT;
-            r->resp.import_result = out;
-            req_reply(r);
+            req_reply_result(r, KEHU__V1__RESPONSE__RESULT_IMPORT_RESULT, out);
             return;
         }
         /* customers added without owner are routed by the assignment rules, then
@@ -1180,10 +1178,8 @@ static void begin_branch_found(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
     const Kehu__V1__ImportBegin *m = r->msg->import_begin;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     int explicit = m->branch && *m->branch;
     if (db_rows(res, 0) != 1) {
         req_fail(r, KEHU__V1__CODE__NOT_FOUND, "branch", "no org unit '%s'", explicit ? m->branch : "");
@@ -1296,10 +1292,8 @@ static void export_graded(const struct db_result *res, void *arg);
 static void export_done(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     struct export_page *pg = arena_alloc(&r->arena, sizeof *pg);
     pg->next = rpc_customer_next_cursor(r, res, &pg->shown);
     pg->c = arena_alloc(&r->arena, sizeof *pg->c * (pg->shown ? pg->shown : 1));
@@ -1323,10 +1317,8 @@ static void export_graded(const struct db_result *res, void *arg)
     struct req *r = arg;
     const Kehu__V1__ExportPage *m = r->msg->export_page;
     struct export_page *pg = r->state;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     uint32_t shown = pg->shown;
     char *next = pg->next;
     const char **grades = arena_alloc(&r->arena, sizeof *grades * N_GRADE_COLUMNS * (shown ? shown : 1));
@@ -1414,9 +1406,7 @@ static void export_graded(const struct db_result *res, void *arg)
     d->next_cursor = next;
     d->rows = shown;
     csv_writer_free(&w);
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_EXPORT_DATA;
-    r->resp.export_data = d;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_EXPORT_DATA, d);
 }
 
 static void export_page(struct req *r)

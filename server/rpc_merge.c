@@ -96,9 +96,7 @@ static void merged(const struct db_result *res, void *arg)
     c->merge_id = db_rows(res, done_row) == 1 ? db_get_i64(res, done_row, 0, 0) : 0;
     log_info(r->conn->id, r->id, "customer %lld merged into %lld (merge %lld)", (long long)m->other_id,
              (long long)m->keep_id, (long long)c->merge_id);
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_CUSTOMER;
-    r->resp.customer = c;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_CUSTOMER, c);
 }
 
 /* The dry run: the plan with OTHER's rows per table. */
@@ -106,10 +104,8 @@ static void counted(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
     struct merge *mg = r->state;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     Kehu__V1__MergePlan *plan = mg->plan;
     int n = db_rows(res, 0);
     plan->moves = arena_alloc(&r->arena, sizeof *plan->moves * (size_t)(n ? n : 1));
@@ -129,9 +125,7 @@ static void counted(const struct db_result *res, void *arg)
         mv->count = db_get_i64(res, 0, i, 1);
         plan->moves[plan->n_moves++] = mv;
     }
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_MERGE_PLAN;
-    r->resp.merge_plan = plan;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_MERGE_PLAN, plan);
 }
 
 static void plan_field(struct req *r, Kehu__V1__MergePlan *plan, const char *field, const char *before,
@@ -290,10 +284,8 @@ static void unmerged(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
     struct unmerge *u = r->state;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     if (db_rows(res, 1) != 1 || db_rows(res, 2) != 1) {
         req_fail(r, KEHU__V1__CODE__NOT_FOUND, u->merge_id ? "merge_id" : "other_id", "%s", u->missing);
         return;
@@ -305,9 +297,7 @@ static void unmerged(const struct db_result *res, void *arg)
     d->other = rpc_customer_from_row(r, res, 2, 0);
     log_info(r->conn->id, r->id, "merge %lld undone: customer %lld split from %lld", (long long)u->merge_id,
              (long long)u->other_id, (long long)u->keep_id);
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_MERGE_UNDONE;
-    r->resp.merge_undone = d;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_MERGE_UNDONE, d);
 }
 
 static void unmerge_keep_loaded(struct req *r, const struct rpc_customer_ref *ref)
@@ -337,10 +327,8 @@ static void merge_found(const struct db_result *res, void *arg)
     struct req *r = arg;
     struct unmerge *u = r->state;
     const char *field = r->msg->customer_unmerge->merge_id ? "merge_id" : "other_id";
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     if (db_rows(res, 0) != 1) {
         req_fail(r, KEHU__V1__CODE__NOT_FOUND, field, "%s", u->missing);
         return;

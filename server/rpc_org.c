@@ -225,19 +225,15 @@ static void org_add_done(const struct db_result *res, void *arg)
     Kehu__V1__OrgUnit *u = rpc_unit_from_row(r, res, 0, 0, 0);
     u->parent_name = r->state;
     log_info(r->conn->id, r->id, "org unit %lld '%s' added under '%s'", (long long)u->id, u->name, u->parent_name);
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_ORG_UNIT;
-    r->resp.org_unit = u;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_ORG_UNIT, u);
 }
 
 static void org_add_parent(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
     const Kehu__V1__OrgAdd *m = r->msg->org_add;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     if (db_rows(res, 0) != 1) {
         req_fail(r, KEHU__V1__CODE__NOT_FOUND, "parent", "no org unit '%s'", m->parent);
         return;
@@ -297,10 +293,8 @@ static struct db_stmt unit_list =
 static void org_list_done(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     Kehu__V1__OrgUnitList *list = arena_alloc(&r->arena, sizeof *list);
     kehu__v1__org_unit_list__init(list);
     int n = page_end(r, r->state, res, 0, UNIT_NCOLS + 1, &list->next_cursor, &list->remaining);
@@ -308,9 +302,7 @@ static void org_list_done(const struct db_result *res, void *arg)
     list->units = arena_alloc(&r->arena, sizeof *list->units * (size_t)(n ? n : 1));
     for (int i = 0; i < n; i++)
         list->units[i] = rpc_unit_from_row(r, res, 0, i, 0);
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_ORG_UNITS;
-    r->resp.org_units = list;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_ORG_UNITS, list);
 }
 
 static void org_list(struct req *r)
@@ -350,9 +342,7 @@ static void user_add_done(const struct db_result *res, void *arg)
     }
     Kehu__V1__User *u = rpc_user_from_row(r, res, 0, 0, 0);
     log_info(r->conn->id, r->id, "user %s added (%s in '%s')", u->username, rpc_role_sql(u->role), u->unit_name);
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_USER;
-    r->resp.user = u;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_USER, u);
 }
 
 static void user_add_hashed(int ok, const char *hash, void *arg)
@@ -373,10 +363,8 @@ static void user_add_unit(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
     const Kehu__V1__UserAdd *m = r->msg->user_add;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     if (db_rows(res, 0) != 1) {
         req_fail(r, KEHU__V1__CODE__NOT_FOUND, "unit", "no org unit '%s'", m->unit);
         return;
@@ -439,10 +427,8 @@ static struct db_stmt user_list_stmt = DB_STMT(
 static void user_list_done(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     Kehu__V1__Users *list = arena_alloc(&r->arena, sizeof *list);
     kehu__v1__users__init(list);
     int n = page_end(r, r->state, res, 0, USER_NCOLS + 1, &list->next_cursor, &list->remaining);
@@ -450,9 +436,7 @@ static void user_list_done(const struct db_result *res, void *arg)
     list->users = arena_alloc(&r->arena, sizeof *list->users * (size_t)(n ? n : 1));
     for (int i = 0; i < n; i++)
         list->users[i] = rpc_user_from_row(r, res, 0, i, 0);
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_USERS;
-    r->resp.users = list;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_USERS, list);
 }
 
 static void user_list_query(struct req *r, const char *unit_id)
@@ -466,10 +450,8 @@ static void user_list_query(struct req *r, const char *unit_id)
 static void user_list_unit(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     if (db_rows(res, 0) != 1) {
         req_fail(r, KEHU__V1__CODE__NOT_FOUND, "unit", "no org unit '%s'", r->msg->user_list->unit);
         return;
@@ -612,28 +594,22 @@ int rpc_other_user_check(struct req *r, const struct db_result *res, int stmt, c
 static void user_changed(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     int last = res->nres - 1;
     Kehu__V1__User *u = rpc_user_from_row(r, res, last, 0, 0);
     if (r->msg->op_case == KEHU__V1__REQUEST__OP_USER_DISABLE)
         rpc_forget_sessions(r->srv, u->id, 0);
     log_info(r->conn->id, r->id, "%s: %s (%s in '%s'%s)", r->rpc->name, u->username, rpc_role_sql(u->role),
              u->unit_name, u->disabled ? ", disabled" : "");
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_USER;
-    r->resp.user = u;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_USER, u);
 }
 
 static void user_disable_found(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     if (authorize_user_row(r, res, 0, r->msg->user_disable->username) < 0)
         return;
     const char *p[] = { db_get(res, 0, 0, 0) };
@@ -662,10 +638,8 @@ static void user_move_found(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
     const Kehu__V1__UserMove *m = r->msg->user_move;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     if (authorize_user_row(r, res, 0, m->username) < 0)
         return;
     if (db_rows(res, 1) != 1) {
@@ -727,10 +701,8 @@ static struct db_stmt user_set_password_stmt = DB_STMT("SELECT user_set_password
 static void account_changed(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     Kehu__V1__User *u = rpc_user_from_row(r, res, res->nres - 1, 0, 0);
     if (r->msg->op_case == KEHU__V1__REQUEST__OP_USER_RESET_PASSWORD) {
         rpc_forget_sessions(r->srv, u->id, 0);
@@ -741,9 +713,7 @@ static void account_changed(const struct db_result *res, void *arg)
     }
     log_info(r->conn->id, r->id, "%s: %s (%s in '%s'%s)", r->rpc->name, u->username, rpc_role_sql(u->role),
              u->unit_name, u->disabled ? ", disabled" : "");
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_USER;
-    r->resp.user = u;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_USER, u);
 }
 
 /* Sends stmt ($1 the user's id, then params) with the user re-read, audited. */
@@ -774,10 +744,8 @@ static int username_arg(struct req *r, const char *username)
 static void user_enable_found(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     if (authorize_user_row(r, res, 0, r->msg->user_enable->username) < 0)
         return;
     const char *p[] = { db_get(res, 0, 0, 0) };
@@ -801,10 +769,8 @@ static void user_set_role_found(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
     const Kehu__V1__UserSetRole *m = r->msg->user_set_role;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     if (authorize_user_row(r, res, 0, m->username) < 0)
         return;
     /* the role given must be one the caller may hand out there, too */
@@ -927,19 +893,15 @@ static void unit_changed(const struct db_result *res, void *arg)
     } else {
         log_info(r->conn->id, r->id, "org unit %lld renamed: %s", (long long)u->id, u->path);
     }
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_ORG_UNIT;
-    r->resp.org_unit = u;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_ORG_UNIT, u);
 }
 
 static void org_rename_found(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
     const Kehu__V1__OrgRename *m = r->msg->org_rename;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     if (db_rows(res, 0) != 1) {
         req_fail(r, KEHU__V1__CODE__NOT_FOUND, "unit", "no org unit '%s'", m->unit);
         return;
@@ -978,10 +940,8 @@ static void org_move_found(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
     const Kehu__V1__OrgMove *m = r->msg->org_move;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     if (db_rows(res, 0) != 1) {
         req_fail(r, KEHU__V1__CODE__NOT_FOUND, "unit", "no org unit '%s'", m->unit);
         return;

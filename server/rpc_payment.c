@@ -21,6 +21,7 @@
 #include "conn.h"
 #include "log.h"
 #include "rpc.h"
+#include "row_msg.h"
 #include "server.h"
 #include "validate.h"
 
@@ -88,23 +89,13 @@ static uint32_t page_limit(uint32_t asked)
     " coalesce(p.note, ''), " SQL_MS("p.created_at") ", coalesce(u.username, ''), coalesce(p.reverses, 0),"       \
     " coalesce(p.reversed_by, 0), coalesce(p.reason, '')"
 
+static struct row_msg payment_row = ROW_MSG(kehu__v1__payment__descriptor,
+    "id,customer_id,date,amount_minor,method,reference,note,created_at_ms,created_by,"
+    "reverses_id,reversed_by_id,reason");
+
 static Kehu__V1__Payment *payment_from_row(struct req *r, const struct db_result *res, int stmt, int row)
 {
-    Kehu__V1__Payment *p = arena_alloc(&r->arena, sizeof *p);
-    kehu__v1__payment__init(p);
-    p->id = db_get_i64(res, stmt, row, 0);
-    p->customer_id = db_get_i64(res, stmt, row, 1);
-    p->date = rpc_col(r, res, stmt, row, 2);
-    p->amount_minor = db_get_i64(res, stmt, row, 3);
-    p->method = rpc_col(r, res, stmt, row, 4);
-    p->reference = rpc_col(r, res, stmt, row, 5);
-    p->note = rpc_col(r, res, stmt, row, 6);
-    p->created_at_ms = db_get_i64(res, stmt, row, 7);
-    p->created_by = rpc_col(r, res, stmt, row, 8);
-    p->reverses_id = db_get_i64(res, stmt, row, 9);
-    p->reversed_by_id = db_get_i64(res, stmt, row, 10);
-    p->reason = rpc_col(r, res, stmt, row, 11);
-    return p;
+    return row_msg(r, &payment_row, res, stmt, row, 0);
 }
 
 /* One statement: the payment, and the customer's balance moves with it
@@ -134,9 +125,7 @@ static void payment_added(const struct db_result *res, void *arg)
     Kehu__V1__Payment *p = payment_from_row(r, res, 0, 0);
     p->balance_minor = db_get_i64(res, 0, 0, 12);
     log_info(r->conn->id, r->id, "payment %lld for customer %lld", (long long)p->id, (long long)p->customer_id);
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_PAYMENT;
-    r->resp.payment = p;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_PAYMENT, p);
 }
 
 static void payment_add_loaded(struct req *r, const struct rpc_customer_ref *ref)
@@ -209,10 +198,8 @@ static void payments_listed(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
     uint32_t limit = page_limit(r->msg->payment_list->limit);
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     int n = db_rows(res, 0), shown = n > (int)limit ? (int)limit : n;
     Kehu__V1__Payments *list = arena_alloc(&r->arena, sizeof *list);
     kehu__v1__payments__init(list);
@@ -224,9 +211,7 @@ static void payments_listed(const struct db_result *res, void *arg)
                                   : "";
     if (n > shown)
         list->remaining = (uint32_t)(count_after_cursor(res) - shown);
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_PAYMENTS;
-    r->resp.payments = list;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_PAYMENTS, list);
 }
 
 static void payment_list_loaded(struct req *r, const struct rpc_customer_ref *ref)
@@ -267,10 +252,8 @@ static const char *payment_missing(struct req *r)
 static void payment_reversed(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     if (db_rows(res, 1) != 1) {
         req_fail(r, KEHU__V1__CODE__NOT_FOUND, "id", "%s", payment_missing(r));
         return;
@@ -278,9 +261,7 @@ static void payment_reversed(const struct db_result *res, void *arg)
     Kehu__V1__Payment *p = payment_from_row(r, res, 1, 0);
     p->balance_minor = db_get_i64(res, 1, 0, 12);
     log_info(r->conn->id, r->id, "payment %lld reversed by %lld", (long long)p->reverses_id, (long long)p->id);
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_PAYMENT;
-    r->resp.payment = p;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_PAYMENT, p);
 }
 
 static void payment_reverse_loaded(struct req *r, const struct rpc_customer_ref *ref)
@@ -297,10 +278,8 @@ static void payment_reverse_loaded(struct req *r, const struct rpc_customer_ref 
 static void payment_owner_found(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     if (db_rows(res, 0) != 1) {
         req_fail(r, KEHU__V1__CODE__NOT_FOUND, "id", "%s", payment_missing(r));
         return;
@@ -341,10 +320,8 @@ static struct db_stmt arrears_stmt = DB_STMT(
 static void arrears_done(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     Kehu__V1__Arrears *a = r->state;
     if (db_rows(res, 0) == 1) { /* else no credit and no payment: all zero */
         a->balance_minor = db_get_i64(res, 0, 0, 0);
@@ -353,9 +330,7 @@ static void arrears_done(const struct db_result *res, void *arg)
         a->credit_txns = db_get_i64(res, 0, 0, 3);
         a->paid_on_time = db_get_i64(res, 0, 0, 4);
     }
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_ARREARS;
-    r->resp.arrears = a;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_ARREARS, a);
 }
 
 static void arrears_loaded(struct req *r, const struct rpc_customer_ref *ref)
@@ -393,19 +368,12 @@ const struct rpc_entry rpc_arrears_get = { KEHU__V1__REQUEST__OP_ARREARS_GET, "a
     "a.id, a.customer_id, a.date::text, (a.balance * 100)::bigint, a.product, " SQL_MS("a.created_at") ","         \
     " coalesce(u.username, ''), " SQL_MS("a.updated_at")
 
+static struct row_msg asset_row = ROW_MSG(kehu__v1__asset_snapshot__descriptor,
+    "id,customer_id,date,balance_minor,product,created_at_ms,created_by,updated_at_ms");
+
 static Kehu__V1__AssetSnapshot *asset_from_row(struct req *r, const struct db_result *res, int stmt, int row)
 {
-    Kehu__V1__AssetSnapshot *a = arena_alloc(&r->arena, sizeof *a);
-    kehu__v1__asset_snapshot__init(a);
-    a->id = db_get_i64(res, stmt, row, 0);
-    a->customer_id = db_get_i64(res, stmt, row, 1);
-    a->date = rpc_col(r, res, stmt, row, 2);
-    a->balance_minor = db_get_i64(res, stmt, row, 3);
-    a->product = rpc_col(r, res, stmt, row, 4);
-    a->created_at_ms = db_get_i64(res, stmt, row, 5);
-    a->created_by = rpc_col(r, res, stmt, row, 6);
-    a->updated_at_ms = db_get_i64(res, stmt, row, 7);
-    return a;
+    return row_msg(r, &asset_row, res, stmt, row, 0);
 }
 
 /* A second snapshot of the same day and product replaces the first (xmax is
@@ -420,10 +388,8 @@ static struct db_stmt asset_upsert = DB_STMT(
 static void asset_added(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     if (db_rows(res, 0) != 1) {
         req_fail(r, KEHU__V1__CODE__NOT_FOUND, "customer_id", "no such customer");
         return;
@@ -432,9 +398,7 @@ static void asset_added(const struct db_result *res, void *arg)
     a->replaced = db_get_bool(res, 0, 0, 8);
     log_info(r->conn->id, r->id, "asset snapshot %lld (%s %s) for customer %lld%s", (long long)a->id, a->date,
              a->product, (long long)a->customer_id, a->replaced ? ", replacing the earlier one" : "");
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_ASSET_SNAPSHOT;
-    r->resp.asset_snapshot = a;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_ASSET_SNAPSHOT, a);
 }
 
 static void asset_add_loaded(struct req *r, const struct rpc_customer_ref *ref)
@@ -489,10 +453,8 @@ static void assets_listed(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
     uint32_t limit = page_limit(r->msg->asset_list->limit);
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     int n = db_rows(res, 0), shown = n > (int)limit ? (int)limit : n;
     Kehu__V1__Assets *list = arena_alloc(&r->arena, sizeof *list);
     kehu__v1__assets__init(list);
@@ -509,9 +471,7 @@ static void assets_listed(const struct db_result *res, void *arg)
         list->aum_minor = db_get_i64(res, 1, 0, 0);
         list->aum_date = rpc_col(r, res, 1, 0, 1);
     }
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_ASSETS;
-    r->resp.assets = list;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_ASSETS, list);
 }
 
 static void asset_list_loaded(struct req *r, const struct rpc_customer_ref *ref)

@@ -149,10 +149,8 @@ static void perm_set_done(const struct db_result *res, void *arg)
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "cells", "%s", res->primary ? res->primary : "not a valid cell");
         return;
     }
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     /* in force here at once; other kehuds follow the announcement */
     apply_result(res, 2);
     int changed = (int)db_get_i64(res, 0, 0, 0);
@@ -287,10 +285,8 @@ static void explain_names_found(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
     struct explain_state *st = r->state;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     int rows = db_rows(res, 0);
     st->names = arena_alloc(&r->arena, sizeof *st->names * (size_t)(rows ? rows : 1));
     for (int i = 0; i < rows; i++) {
@@ -332,9 +328,7 @@ static void explain_names_found(const struct db_result *res, void *arg)
         d->reason = with_names(r, st, buf);
         x->decisions[x->n_decisions++] = d;
     }
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_ACCESS;
-    r->resp.access = x;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_ACCESS, x);
 }
 
 /* "{1,2,3}" of ids (a bigint[] parameter). */
@@ -349,10 +343,8 @@ static void explain_user_found(const struct db_result *res, void *arg)
     struct req *r = arg;
     const Kehu__V1__AccessExplain *m = r->msg->access_explain;
     struct explain_state *st = r->state;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     if (rpc_user_visible(r, res, 0, m->username, "username") < 0)
         return;
     int64_t path[AUTHZ_MAX_DEPTH];

@@ -27,6 +27,7 @@
 #include "log.h"
 #include "page.h"
 #include "rpc.h"
+#include "row_msg.h"
 #include "server.h"
 #include "util.h"
 #include "validate.h"
@@ -89,17 +90,12 @@ static struct db_stmt pool_insert = DB_STMT(
     "WITH p AS (INSERT INTO pool (branch_id, name, created_by) VALUES ($1, $2, $3) RETURNING *)"
     " SELECT p.id, p.name, p.branch_id, b.name, p.is_default, 0 FROM p JOIN org_unit b ON b.id = p.branch_id");
 
+static struct row_msg pool_row = ROW_MSG(kehu__v1__pool_info__descriptor,
+    "id,name,branch_id,branch,is_default,customers");
+
 static Kehu__V1__PoolInfo *pool_from_row(struct req *r, const struct db_result *res, int stmt, int row)
 {
-    Kehu__V1__PoolInfo *p = arena_alloc(&r->arena, sizeof *p);
-    kehu__v1__pool_info__init(p);
-    p->id = db_get_i64(res, stmt, row, 0);
-    p->name = rpc_col(r, res, stmt, row, 1);
-    p->branch_id = db_get_i64(res, stmt, row, 2);
-    p->branch = rpc_col(r, res, stmt, row, 3);
-    p->is_default = db_get_bool(res, stmt, row, 4);
-    p->customers = db_get_i64(res, stmt, row, 5);
-    return p;
+    return row_msg(r, &pool_row, res, stmt, row, 0);
 }
 
 static void pool_added(const struct db_result *res, void *arg)
@@ -124,10 +120,8 @@ static void pool_add_branch(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
     const Kehu__V1__PoolAdd *m = r->msg->pool_add;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     if (db_rows(res, 0) != 1 || strcmp(db_get(res, 0, 0, 1), "branch") != 0) {
         req_fail(r, KEHU__V1__CODE__NOT_FOUND, "branch", "no branch '%s'", m->branch);
         return;
@@ -171,19 +165,15 @@ static struct db_stmt pools_stmt = DB_STMT(
 static void pools_done(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     int n = db_rows(res, 0);
     Kehu__V1__PoolInfos *out = arena_alloc(&r->arena, sizeof *out);
     kehu__v1__pool_infos__init(out);
     out->pools = arena_alloc(&r->arena, sizeof *out->pools * (size_t)(n ? n : 1));
     for (int i = 0; i < n; i++)
         out->pools[out->n_pools++] = pool_from_row(r, res, 0, i);
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_POOLS;
-    r->resp.pools = out;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_POOLS, out);
 }
 
 static void pool_pools(struct req *r)
@@ -218,10 +208,8 @@ static struct db_stmt pool_list_stmt = DB_STMT(
 static void pool_list_done(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     Kehu__V1__PoolCustomers *out = arena_alloc(&r->arena, sizeof *out);
     kehu__v1__pool_customers__init(out);
     int n = page_end(r, r->state, res, 0, CUSTOMER_NCOLS + 8, &out->next_cursor, &out->remaining);
@@ -243,9 +231,7 @@ static void pool_list_done(const struct db_result *res, void *arg)
         out->total = (uint64_t)db_get_i64(res, 0, i, c0 + 7);
         out->customers[out->n_customers++] = pc;
     }
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_POOL_CUSTOMERS;
-    r->resp.pool_customers = out;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_POOL_CUSTOMERS, out);
 }
 
 static void pool_list(struct req *r)
@@ -283,10 +269,8 @@ static struct db_stmt customer_reread = DB_STMT(
 static void moved(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     Kehu__V1__Customer *c = rpc_customer_from_row(r, res, 1, 0);
     int claim = r->msg->op_case == KEHU__V1__REQUEST__OP_POOL_CLAIM;
     log_info(r->conn->id, r->id, "customer %lld %s by %s", (long long)c->id, claim ? "claimed" : "released",
@@ -340,10 +324,8 @@ static void claim_placed(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
     int64_t id = r->msg->pool_claim->customer_id;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     /* a customer of the caller's pools, or one they may read (whose claim
      * pool_claim refuses as not in a pool) */
     if (!place_visible(r, res, ACT_POOL_CLAIM)) {
@@ -424,13 +406,15 @@ static struct db_stmt rules_set_stmt = DB_STMT("SELECT pool_rule_set($1, $2::tex
 static struct db_stmt agree_stmt = DB_STMT("SELECT policy_agree_assert($1::bigint, false)");
 static struct db_stmt contradictions_stmt = DB_STMT("SELECT field || ': ' || problem FROM policy_contradictions()");
 
+static struct row_msg pool_rule_row = ROW_MSG(kehu__v1__pool_rule__descriptor,
+    "branch,grade,followup_days,txn_days,warn_days,claim_per_day,max_held,cooldown_days,"
+    "exempt_open_case,exempt_txn_days,exempt_tag");
+
 static void rules_done(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     const Kehu__V1__PoolRules *m = r->msg->pool_rules;
     int forced = m->n_set && m->force;
     int last = res->nres - 1, n = db_rows(res, last);
@@ -444,26 +428,12 @@ static void rules_done(const struct db_result *res, void *arg)
     }
     out->rules = arena_alloc(&r->arena, sizeof *out->rules * (size_t)(n ? n : 1));
     for (int i = 0; i < n; i++) {
-        Kehu__V1__PoolRule *p = arena_alloc(&r->arena, sizeof *p);
-        kehu__v1__pool_rule__init(p);
-        p->branch = rpc_col(r, res, last, i, 0);
-        p->grade = rpc_col(r, res, last, i, 1);
-        p->followup_days = (int32_t)db_get_i64(res, last, i, 2);
-        p->txn_days = (int32_t)db_get_i64(res, last, i, 3);
-        p->warn_days = (int32_t)db_get_i64(res, last, i, 4);
-        p->claim_per_day = (int32_t)db_get_i64(res, last, i, 5);
-        p->max_held = (int32_t)db_get_i64(res, last, i, 6);
-        p->cooldown_days = (int32_t)db_get_i64(res, last, i, 7);
-        p->exempt_open_case = db_get_bool(res, last, i, 8);
-        p->exempt_txn_days = (int32_t)db_get_i64(res, last, i, 9);
-        p->exempt_tag = rpc_col(r, res, last, i, 10);
+        Kehu__V1__PoolRule *p = row_msg(r, &pool_rule_row, res, last, i, 0);
         out->rules[out->n_rules++] = p;
     }
     if (m->n_set)
         out->changed = (int32_t)db_get_i64(res, 0, 0, 0);
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_POOL_RULE_LIST;
-    r->resp.pool_rule_list = out;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_POOL_RULE_LIST, out);
 }
 
 /* Shows, or sets and shows, the rules of branch `branch_id` (0 everywhere). */
@@ -511,10 +481,8 @@ static void rules_branch(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
     const Kehu__V1__PoolRules *m = r->msg->pool_rules;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     if (db_rows(res, 0) != 1 || strcmp(db_get(res, 0, 0, 1), "branch") != 0) {
         req_fail(r, KEHU__V1__CODE__NOT_FOUND, "branch", "no branch '%s'", m->branch);
         return;
@@ -571,6 +539,12 @@ static const char recycle_list_sql[] =
 #define RECYCLE_LIST_DEFAULT 100
 #define RECYCLE_LIST_MAX 1000
 
+static struct row_msg pool_recycle_result_row = ROW_MSG(kehu__v1__pool_recycle_result__descriptor,
+    "run_id,as_of,dry_run,examined,warned,recycled,by_followup,by_txn,exempted,duration_ms");
+
+static struct row_msg pool_recycle_customer_row = ROW_MSG(kehu__v1__pool_recycle_customer__descriptor,
+    "customer_id,name,owner,trigger,due");
+
 static void recycled(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
@@ -581,39 +555,20 @@ static void recycled(const struct db_result *res, void *arg)
             req_fail_db(r, res);
         return;
     }
-    Kehu__V1__PoolRecycleResult *out = arena_alloc(&r->arena, sizeof *out);
-    kehu__v1__pool_recycle_result__init(out);
-    out->run_id = db_get_i64(res, 0, 0, 0);
-    out->as_of = rpc_col(r, res, 0, 0, 1);
-    out->dry_run = db_get_bool(res, 0, 0, 2);
-    out->examined = db_get_i64(res, 0, 0, 3);
-    out->warned = db_get_i64(res, 0, 0, 4);
-    out->recycled = db_get_i64(res, 0, 0, 5);
-    out->by_followup = db_get_i64(res, 0, 0, 6);
-    out->by_txn = db_get_i64(res, 0, 0, 7);
-    out->exempted = db_get_i64(res, 0, 0, 8);
-    out->duration_ms = db_get_i64(res, 0, 0, 9);
+    Kehu__V1__PoolRecycleResult *out = row_msg(r, &pool_recycle_result_row, res, 0, 0, 0);
     if (res->nres > 1) { /* a dry run's page of customers */
         int n = page_end(r, r->state, res, 1, 6, &out->next_cursor, &out->remaining);
         out->customers = arena_alloc(&r->arena, sizeof *out->customers * (size_t)(n ? n : 1));
         for (int i = 0; i < n; i++) {
-            Kehu__V1__PoolRecycleCustomer *c = arena_alloc(&r->arena, sizeof *c);
-            kehu__v1__pool_recycle_customer__init(c);
-            c->customer_id = db_get_i64(res, 1, i, 0);
+            Kehu__V1__PoolRecycleCustomer *c = row_msg(r, &pool_recycle_customer_row, res, 1, i, 0);
             audit_note_customer(r, c->customer_id);
-            c->name = rpc_col(r, res, 1, i, 1);
-            c->owner = rpc_col(r, res, 1, i, 2);
-            c->trigger = rpc_col(r, res, 1, i, 3);
-            c->due = rpc_col(r, res, 1, i, 4);
             out->customers[out->n_customers++] = c;
         }
     }
     log_info(r->conn->id, r->id, "pool recycle as of %s%s: %lld examined, %lld warned, %lld recycled in %lld ms",
              out->as_of, out->dry_run ? " (dry)" : "", (long long)out->examined, (long long)out->warned,
              (long long)out->recycled, (long long)out->duration_ms);
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_POOL_RECYCLED;
-    r->resp.pool_recycled = out;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_POOL_RECYCLED, out);
 }
 
 static void pool_recycle(struct req *r)
@@ -749,46 +704,31 @@ static struct db_stmt events_in_scope = DB_STMT(POOL_EVENT_PAGE(
     "JOIN org_unit b ON b.id = v.branch_id WHERE ($1::bigint = 0 OR b.path @> ARRAY[$1::bigint])"
     " AND (c.status = 'in_pool' OR" RPC_SCOPE_SQL(4, 5) ")"));
 
+static struct row_msg pool_event_row = ROW_MSG(kehu__v1__pool_event__descriptor,
+    "id,customer_id,customer,kind,pool,from_owner,to_owner,reason,as_of,actor,at_ms");
+
 static void events_done(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     Kehu__V1__PoolEventList *out = arena_alloc(&r->arena, sizeof *out);
     kehu__v1__pool_event_list__init(out);
     int n = page_end(r, r->state, res, 0, POOL_EVENT_KEYCOL, &out->next_cursor, &out->remaining);
     out->events = arena_alloc(&r->arena, sizeof *out->events * (size_t)(n ? n : 1));
     for (int i = 0; i < n; i++) {
-        Kehu__V1__PoolEvent *e = arena_alloc(&r->arena, sizeof *e);
-        kehu__v1__pool_event__init(e);
-        e->id = db_get_i64(res, 0, i, 0);
-        e->customer_id = db_get_i64(res, 0, i, 1);
-        e->customer = rpc_col(r, res, 0, i, 2);
-        e->kind = rpc_col(r, res, 0, i, 3);
-        e->pool = rpc_col(r, res, 0, i, 4);
-        e->from_owner = rpc_col(r, res, 0, i, 5);
-        e->to_owner = rpc_col(r, res, 0, i, 6);
-        e->reason = rpc_col(r, res, 0, i, 7);
-        e->as_of = rpc_col(r, res, 0, i, 8);
-        e->actor = rpc_col(r, res, 0, i, 9);
-        e->at_ms = db_get_i64(res, 0, i, 10);
+        Kehu__V1__PoolEvent *e = row_msg(r, &pool_event_row, res, 0, i, 0);
         out->events[out->n_events++] = e;
     }
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_POOL_EVENT_LIST;
-    r->resp.pool_event_list = out;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_POOL_EVENT_LIST, out);
 }
 
 static void events_placed(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
     const Kehu__V1__PoolEvents *m = r->msg->pool_events;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     /* who may read the customer, or sees it waiting in their pools: once
      * someone else holds it, its record (owners, reasons) is theirs */
     if (!place_visible(r, res, ACT_POOL_READ)) {
@@ -843,14 +783,15 @@ struct assign_state {
     const char *branch;
 };
 
+static struct row_msg assign_rule_row = ROW_MSG(kehu__v1__assign_rule__descriptor,
+    "position,region,industry,source,size,grade,user,team");
+
 static void assign_rules_done(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
     struct assign_state *st = r->state;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     int last = res->nres - 1, n = db_rows(res, last);
     Kehu__V1__AssignRuleList *out = arena_alloc(&r->arena, sizeof *out);
     kehu__v1__assign_rule_list__init(out);
@@ -858,23 +799,12 @@ static void assign_rules_done(const struct db_result *res, void *arg)
     out->branch = (char *)st->branch;
     out->rules = arena_alloc(&r->arena, sizeof *out->rules * (size_t)(n ? n : 1));
     for (int i = 0; i < n; i++) {
-        Kehu__V1__AssignRule *a = arena_alloc(&r->arena, sizeof *a);
-        kehu__v1__assign_rule__init(a);
-        a->position = (int32_t)db_get_i64(res, last, i, 0);
-        a->region = rpc_col(r, res, last, i, 1);
-        a->industry = rpc_col(r, res, last, i, 2);
-        a->source = rpc_col(r, res, last, i, 3);
-        a->size = rpc_col(r, res, last, i, 4);
-        a->grade = rpc_col(r, res, last, i, 5);
-        a->user = rpc_col(r, res, last, i, 6);
-        a->team = rpc_col(r, res, last, i, 7);
+        Kehu__V1__AssignRule *a = row_msg(r, &assign_rule_row, res, last, i, 0);
         out->rules[out->n_rules++] = a;
     }
     if (res->nres > 1)
         log_info(r->conn->id, r->id, "assignment rules of %s set: %d", st->branch, n);
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_ASSIGN_RULE_LIST;
-    r->resp.assign_rule_list = out;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_ASSIGN_RULE_LIST, out);
 }
 
 static const char *criterion(const char *s)
@@ -886,10 +816,8 @@ static void assign_rules_branch(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
     const Kehu__V1__AssignRules *m = r->msg->assign_rules;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     if (db_rows(res, 0) != 1 || strcmp(db_get(res, 0, 0, 1), "branch") != 0) {
         req_fail(r, KEHU__V1__CODE__NOT_FOUND, "branch", "no branch '%s': rules belong to a branch",
                  m->branch && *m->branch ? m->branch : "(yours)");
@@ -987,10 +915,8 @@ static struct db_stmt apply_stmt = DB_STMT(
 static void applied(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     int n = db_rows(res, 0);
     Kehu__V1__AssignRuleApplyResult *out = arena_alloc(&r->arena, sizeof *out);
     kehu__v1__assign_rule_apply_result__init(out);
@@ -1007,19 +933,15 @@ static void applied(const struct db_result *res, void *arg)
     }
     log_info(r->conn->id, r->id, "assignment rules applied%s: %lld customers", out->dry_run ? " (dry run)" : "",
              (long long)out->customers);
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_ASSIGN_APPLIED;
-    r->resp.assign_applied = out;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_ASSIGN_APPLIED, out);
 }
 
 static void apply_branch(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
     const Kehu__V1__AssignRuleApply *m = r->msg->assign_rule_apply;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     if (db_rows(res, 0) != 1 || strcmp(db_get(res, 0, 0, 1), "branch") != 0) {
         req_fail(r, KEHU__V1__CODE__NOT_FOUND, "branch", "no branch '%s'",
                  m->branch && *m->branch ? m->branch : "(yours)");

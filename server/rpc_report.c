@@ -20,6 +20,7 @@
 #include "conn.h"
 #include "log.h"
 #include "rpc.h"
+#include "row_msg.h"
 #include "server.h"
 
 #define UNIT_REF_MAX 200
@@ -192,15 +193,16 @@ static void fill_groups(struct req *r, Kehu__V1__Report *rep, const struct db_re
     }
 }
 
+static struct row_msg report_top_row = ROW_MSG(kehu__v1__report_top__descriptor,
+    "grade,rank,customer_id,customer_name,metric_minor,owner");
+
 static void computed(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
     struct report_state *st = r->state;
     Kehu__V1__Report *rep = st->rep;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     int s = 0;
     int n = db_rows(res, s);
     rep->rows = arena_alloc(&r->arena, sizeof *rep->rows * (size_t)(n ? n : 1));
@@ -213,15 +215,8 @@ static void computed(const struct db_result *res, void *arg)
     n = db_rows(res, s);
     rep->top = arena_alloc(&r->arena, sizeof *rep->top * (size_t)(n ? n : 1));
     for (int i = 0; i < n; i++) {
-        Kehu__V1__ReportTop *t = arena_alloc(&r->arena, sizeof *t);
-        kehu__v1__report_top__init(t);
-        t->grade = rpc_col(r, res, s, i, 0);
-        t->rank = (int32_t)db_get_i64(res, s, i, 1);
-        t->customer_id = db_get_i64(res, s, i, 2);
+        Kehu__V1__ReportTop *t = row_msg(r, &report_top_row, res, s, i, 0);
         audit_note_customer(r, t->customer_id);
-        t->customer_name = rpc_col(r, res, s, i, 3);
-        t->metric_minor = db_get_i64(res, s, i, 4);
-        t->owner = rpc_col(r, res, s, i, 5);
         rep->top[rep->n_top++] = t;
     }
     s++;
@@ -245,9 +240,7 @@ static void computed(const struct db_result *res, void *arg)
         for (int i = 0; i < n; i++)
             rep->warnings[rep->n_warnings++] = rpc_churn_warning_from_row(r, res, s, i);
     }
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_REPORT;
-    r->resp.report = rep;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_REPORT, rep);
 }
 
 static void compute(struct req *r)
@@ -276,10 +269,8 @@ static void found(const struct db_result *res, void *arg)
     struct req *r = arg;
     const Kehu__V1__ReportGet *m = r->msg->report_get;
     struct report_state *st = r->state;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     if (db_rows(res, 0) != 1) {
         if (m->to_run)
             req_fail(r, KEHU__V1__CODE__NOT_FOUND, "to_run", "no grading run %lld", (long long)m->to_run);

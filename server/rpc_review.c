@@ -29,6 +29,7 @@
 #include "log.h"
 #include "page.h"
 #include "rpc.h"
+#include "row_msg.h"
 #include "server.h"
 #include "validate.h"
 
@@ -91,27 +92,13 @@ static struct db_stmt review_stmt = DB_STMT(
     "  count(*) FILTER (WHERE x.action = 'withdraw') AS withdrawn"
     "  FROM vip_change x JOIN customer c ON c.id = x.customer_id WHERE x.review_id = r.id AND" RPC_SCOPE_SQL(2, 3) ") v");
 
+static struct row_msg review_row = ROW_MSG(kehu__v1__review__descriptor,
+    "id,year,window_from,window_to,status,run_id,opened_by,finalized_by,finalized_at_ms,items,"
+    "rated,adjusted,final_decided,credit_confirmed,changed,vip_added,vip_withdrawn");
+
 static Kehu__V1__Review *review_from_row(struct req *r, const struct db_result *res, int stmt)
 {
-    Kehu__V1__Review *v = arena_alloc(&r->arena, sizeof *v);
-    kehu__v1__review__init(v);
-    v->id = db_get_i64(res, stmt, 0, 0);
-    v->year = (int32_t)db_get_i64(res, stmt, 0, 1);
-    v->window_from = rpc_col(r, res, stmt, 0, 2);
-    v->window_to = rpc_col(r, res, stmt, 0, 3);
-    v->status = rpc_col(r, res, stmt, 0, 4);
-    v->run_id = db_get_i64(res, stmt, 0, 5);
-    v->opened_by = rpc_col(r, res, stmt, 0, 6);
-    v->finalized_by = rpc_col(r, res, stmt, 0, 7);
-    v->finalized_at_ms = db_get_i64(res, stmt, 0, 8);
-    v->items = db_get_i64(res, stmt, 0, 9);
-    v->rated = db_get_i64(res, stmt, 0, 10);
-    v->adjusted = db_get_i64(res, stmt, 0, 11);
-    v->final_decided = db_get_i64(res, stmt, 0, 12);
-    v->credit_confirmed = db_get_i64(res, stmt, 0, 13);
-    v->changed = db_get_i64(res, stmt, 0, 14);
-    v->vip_added = db_get_i64(res, stmt, 0, 15);
-    v->vip_withdrawn = db_get_i64(res, stmt, 0, 16);
+    Kehu__V1__Review *v = row_msg(r, &review_row, res, stmt, 0, 0);
     v->in_window = strcmp(db_get(res, stmt, 0, 17), "t") == 0;
     return v;
 }
@@ -120,10 +107,8 @@ static Kehu__V1__Review *review_from_row(struct req *r, const struct db_result *
 static void review_done(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     int stmt = res->nres - 1;
     if (db_rows(res, stmt) != 1) {
         req_fail(r, KEHU__V1__CODE__NOT_FOUND, "year", "no annual review");
@@ -131,9 +116,7 @@ static void review_done(const struct db_result *res, void *arg)
     }
     Kehu__V1__Review *v = review_from_row(r, res, stmt);
     log_info(r->conn->id, r->id, "annual review %d: %s", (int)v->year, v->status);
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_REVIEW;
-    r->resp.review = v;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_REVIEW, v);
 }
 
 /* ---- ReviewOpen */
@@ -220,27 +203,14 @@ const struct rpc_entry rpc_review_finalize = { KEHU__V1__REQUEST__OP_REVIEW_FINA
     " LEFT JOIN org_unit b ON b.id = c.branch_id LEFT JOIN app_user ru ON ru.id = i.rated_by"                   \
     " LEFT JOIN app_user fu ON fu.id = i.final_by LEFT JOIN app_user cu ON cu.id = i.credit_by "
 
+static struct row_msg item_row = ROW_MSG(kehu__v1__review_item__descriptor,
+    "customer_id,customer_name,owner,branch,proposed,rated,rated_by,rate_reason,final,final_by,"
+    "final_reason,credit_proposed,credit,credit_by,credit_reason,outcome");
+
 static Kehu__V1__ReviewItem *item_from_row(struct req *r, const struct db_result *res, int stmt, int row)
 {
-    Kehu__V1__ReviewItem *it = arena_alloc(&r->arena, sizeof *it);
-    kehu__v1__review_item__init(it);
-    it->customer_id = db_get_i64(res, stmt, row, 0);
+    Kehu__V1__ReviewItem *it = row_msg(r, &item_row, res, stmt, row, 0);
     audit_note_customer(r, it->customer_id);
-    it->customer_name = rpc_col(r, res, stmt, row, 1);
-    it->owner = rpc_col(r, res, stmt, row, 2);
-    it->branch = rpc_col(r, res, stmt, row, 3);
-    it->proposed = rpc_col(r, res, stmt, row, 4);
-    it->rated = rpc_col(r, res, stmt, row, 5);
-    it->rated_by = rpc_col(r, res, stmt, row, 6);
-    it->rate_reason = rpc_col(r, res, stmt, row, 7);
-    it->final = rpc_col(r, res, stmt, row, 8);
-    it->final_by = rpc_col(r, res, stmt, row, 9);
-    it->final_reason = rpc_col(r, res, stmt, row, 10);
-    it->credit_proposed = rpc_col(r, res, stmt, row, 11);
-    it->credit = rpc_col(r, res, stmt, row, 12);
-    it->credit_by = rpc_col(r, res, stmt, row, 13);
-    it->credit_reason = rpc_col(r, res, stmt, row, 14);
-    it->outcome = rpc_col(r, res, stmt, row, 15);
     it->vip = strcmp(db_get(res, stmt, row, 16), "t") == 0;
     return it;
 }
@@ -256,10 +226,8 @@ static struct db_stmt item_stmt = DB_STMT("SELECT " ITEM_COLUMNS " FROM review_i
 static void decided(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     if (db_rows(res, 1) != 1) {
         req_fail(r, KEHU__V1__CODE__NOT_FOUND, "customer_id", "no such customer");
         return;
@@ -267,9 +235,7 @@ static void decided(const struct db_result *res, void *arg)
     Kehu__V1__ReviewItem *it = item_from_row(r, res, 1, 0);
     log_info(r->conn->id, r->id, "annual review: %s of customer %lld", r->msg->review_decide->step,
              (long long)it->customer_id);
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_REVIEW_ITEM;
-    r->resp.review_item = it;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_REVIEW_ITEM, it);
 }
 
 static void decide_loaded(struct req *r, const struct rpc_customer_ref *ref)
@@ -334,19 +300,15 @@ static struct db_stmt items_stmt = DB_STMT(
 static void items_listed(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     Kehu__V1__ReviewItemList *list = arena_alloc(&r->arena, sizeof *list);
     kehu__v1__review_item_list__init(list);
     int n = page_end(r, r->state, res, 0, ITEM_NCOLS + 1, &list->next_cursor, &list->remaining);
     list->items = arena_alloc(&r->arena, sizeof *list->items * (size_t)(n ? n : 1));
     for (int i = 0; i < n; i++)
         list->items[list->n_items++] = item_from_row(r, res, 0, i);
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_REVIEW_ITEM_LIST;
-    r->resp.review_item_list = list;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_REVIEW_ITEM_LIST, list);
 }
 
 static void review_items(struct req *r)
@@ -412,38 +374,26 @@ static struct db_stmt report_stmt = DB_STMT(
     " AND ($5::bigint IS NULL OR (ch.customer_id, ch.dim, ch.seq) > ($5::bigint, $6::text, $7::bigint))"
     " ORDER BY ch.customer_id, ch.dim, ch.seq LIMIT $4");
 
+static struct row_msg review_change_row = ROW_MSG(kehu__v1__review_change__descriptor,
+    "customer_id,customer_name,dimension,before,after,decided_by,role,reason,rated_by,"
+    "rate_reason,at_ms");
+
 static void reported(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     Kehu__V1__ReviewChanges *rc = arena_alloc(&r->arena, sizeof *rc);
     kehu__v1__review_changes__init(rc);
     rc->review = review_from_row(r, res, 0);
     int n = page_end(r, r->state, res, 1, 11, &rc->next_cursor, &rc->remaining);
     rc->changes = arena_alloc(&r->arena, sizeof *rc->changes * (size_t)(n ? n : 1));
     for (int i = 0; i < n; i++) {
-        Kehu__V1__ReviewChange *ch = arena_alloc(&r->arena, sizeof *ch);
-        kehu__v1__review_change__init(ch);
-        ch->customer_id = db_get_i64(res, 1, i, 0);
+        Kehu__V1__ReviewChange *ch = row_msg(r, &review_change_row, res, 1, i, 0);
         audit_note_customer(r, ch->customer_id);
-        ch->customer_name = rpc_col(r, res, 1, i, 1);
-        ch->dimension = rpc_col(r, res, 1, i, 2);
-        ch->before = rpc_col(r, res, 1, i, 3);
-        ch->after = rpc_col(r, res, 1, i, 4);
-        ch->decided_by = rpc_col(r, res, 1, i, 5);
-        ch->role = rpc_col(r, res, 1, i, 6);
-        ch->reason = rpc_col(r, res, 1, i, 7);
-        ch->rated_by = rpc_col(r, res, 1, i, 8);
-        ch->rate_reason = rpc_col(r, res, 1, i, 9);
-        ch->at_ms = db_get_i64(res, 1, i, 10);
         rc->changes[rc->n_changes++] = ch;
     }
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_REVIEW_CHANGES;
-    r->resp.review_changes = rc;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_REVIEW_CHANGES, rc);
 }
 
 static void review_report(struct req *r)
@@ -478,19 +428,13 @@ const struct rpc_entry rpc_review_report = { KEHU__V1__REQUEST__OP_REVIEW_REPORT
     " JOIN customer c ON c.id = v.customer_id LEFT JOIN app_user ow ON ow.id = c.owner_id"                      \
     " LEFT JOIN app_user u ON u.id = v.decided_by LEFT JOIN annual_review rv ON rv.id = v.review_id "
 
+static struct row_msg vip_row = ROW_MSG(kehu__v1__vip_entry__descriptor,
+    "customer_id,customer_name,owner,status,reason,decided_by,at_ms,year");
+
 static Kehu__V1__VipEntry *vip_from_row(struct req *r, const struct db_result *res, int stmt, int row)
 {
-    Kehu__V1__VipEntry *e = arena_alloc(&r->arena, sizeof *e);
-    kehu__v1__vip_entry__init(e);
-    e->customer_id = db_get_i64(res, stmt, row, 0);
+    Kehu__V1__VipEntry *e = row_msg(r, &vip_row, res, stmt, row, 0);
     audit_note_customer(r, e->customer_id);
-    e->customer_name = rpc_col(r, res, stmt, row, 1);
-    e->owner = rpc_col(r, res, stmt, row, 2);
-    e->status = rpc_col(r, res, stmt, row, 3);
-    e->reason = rpc_col(r, res, stmt, row, 4);
-    e->decided_by = rpc_col(r, res, stmt, row, 5);
-    e->at_ms = db_get_i64(res, stmt, row, 6);
-    e->year = (int32_t)db_get_i64(res, stmt, row, 7);
     return e;
 }
 
@@ -500,17 +444,13 @@ static struct db_stmt vip_get = DB_STMT("SELECT " VIP_COLUMNS " FROM vip_list v"
 static void vip_done(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     if (db_rows(res, 1) != 1) {
         req_fail(r, KEHU__V1__CODE__NOT_FOUND, "customer_id", "no such customer");
         return;
     }
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_VIP_ENTRY;
-    r->resp.vip_entry = vip_from_row(r, res, 1, 0);
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_VIP_ENTRY, vip_from_row(r, res, 1, 0));
 }
 
 static void vip_loaded(struct req *r, const struct rpc_customer_ref *ref)
@@ -555,19 +495,15 @@ static struct db_stmt vip_list_stmt = DB_STMT(
 static void vip_listed(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     Kehu__V1__VipEntries *list = arena_alloc(&r->arena, sizeof *list);
     kehu__v1__vip_entries__init(list);
     int n = page_end(r, r->state, res, 0, 9, &list->next_cursor, &list->remaining);
     list->entries = arena_alloc(&r->arena, sizeof *list->entries * (size_t)(n ? n : 1));
     for (int i = 0; i < n; i++)
         list->entries[list->n_entries++] = vip_from_row(r, res, 0, i);
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_VIP_ENTRIES;
-    r->resp.vip_entries = list;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_VIP_ENTRIES, list);
 }
 
 static void vip_list(struct req *r)
@@ -596,24 +532,14 @@ const struct rpc_entry rpc_vip_list = { KEHU__V1__REQUEST__OP_VIP_LIST, "vip_lis
     " JOIN customer c ON c.id = w.customer_id LEFT JOIN app_user ow ON ow.id = c.owner_id"                      \
     " LEFT JOIN app_user cb ON cb.id = w.closed_by "
 
+static struct row_msg winback_row = ROW_MSG(kehu__v1__winback_entry__descriptor,
+    "id,customer_id,customer_name,owner,grade,value,lost_on,source,status,plan,close_reason,"
+    "closed_by,closed_on");
+
 static Kehu__V1__WinbackEntry *winback_from_row(struct req *r, const struct db_result *res, int stmt, int row)
 {
-    Kehu__V1__WinbackEntry *e = arena_alloc(&r->arena, sizeof *e);
-    kehu__v1__winback_entry__init(e);
-    e->id = db_get_i64(res, stmt, row, 0);
-    e->customer_id = db_get_i64(res, stmt, row, 1);
+    Kehu__V1__WinbackEntry *e = row_msg(r, &winback_row, res, stmt, row, 0);
     audit_note_customer(r, e->customer_id);
-    e->customer_name = rpc_col(r, res, stmt, row, 2);
-    e->owner = rpc_col(r, res, stmt, row, 3);
-    e->grade = rpc_col(r, res, stmt, row, 4);
-    e->value = db_get_i64(res, stmt, row, 5);
-    e->lost_on = rpc_col(r, res, stmt, row, 6);
-    e->source = rpc_col(r, res, stmt, row, 7);
-    e->status = rpc_col(r, res, stmt, row, 8);
-    e->plan = rpc_col(r, res, stmt, row, 9);
-    e->close_reason = rpc_col(r, res, stmt, row, 10);
-    e->closed_by = rpc_col(r, res, stmt, row, 11);
-    e->closed_on = rpc_col(r, res, stmt, row, 12);
     return e;
 }
 
@@ -633,10 +559,8 @@ static void winback_listed(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
     const Kehu__V1__WinbackList *m = r->msg->winback_list;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     int stmt = res->nres - 1;
     if (stmt > 1 && rpc_user_visible(r, res, 0, m->user, "user") < 0)
         return;
@@ -646,9 +570,7 @@ static void winback_listed(const struct db_result *res, void *arg)
     list->entries = arena_alloc(&r->arena, sizeof *list->entries * (size_t)(n ? n : 1));
     for (int i = 0; i < n; i++)
         list->entries[list->n_entries++] = winback_from_row(r, res, stmt, i);
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_WINBACK_ENTRIES;
-    r->resp.winback_entries = list;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_WINBACK_ENTRIES, list);
 }
 
 static void winback_list(struct req *r)
@@ -697,10 +619,8 @@ static struct db_stmt winback_get = DB_STMT("SELECT " WINBACK_COLUMNS " FROM win
 static void winback_acted(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     if (db_rows(res, 1) != 1) {
         req_fail(r, KEHU__V1__CODE__NOT_FOUND, "id", "no win-back entry %lld", (long long)r->msg->winback_act->id);
         return;
@@ -708,9 +628,7 @@ static void winback_acted(const struct db_result *res, void *arg)
     Kehu__V1__WinbackEntry *e = winback_from_row(r, res, 1, 0);
     log_info(r->conn->id, r->id, "win-back entry %lld of customer %lld: %s", (long long)e->id,
              (long long)e->customer_id, r->msg->winback_act->action);
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_WINBACK_ENTRY;
-    r->resp.winback_entry = e;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_WINBACK_ENTRY, e);
 }
 
 static void winback_loaded(struct req *r, const struct rpc_customer_ref *ref)
@@ -728,10 +646,8 @@ static void winback_found(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
     const Kehu__V1__WinbackAct *m = r->msg->winback_act;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     const char *missing = arena_printf(&r->arena, "no win-back entry %lld", (long long)m->id);
     if (db_rows(res, 0) != 1) {
         req_fail(r, KEHU__V1__CODE__NOT_FOUND, "id", "%s", missing);

@@ -40,9 +40,7 @@ static void hello(struct req *r)
     kehu__v1__hello_reply__init(rep);
     rep->protocol_version = KEHU_PROTOCOL_VERSION;
     rep->server = "kehud " KEHU_VERSION;
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_HELLO;
-    r->resp.hello = rep;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_HELLO, rep);
 }
 
 const struct rpc_entry rpc_hello = { KEHU__V1__REQUEST__OP_HELLO, "hello", ACT_PUBLIC, RPC_BEFORE_HELLO | RPC_NO_AUDIT, hello };
@@ -54,19 +52,15 @@ static struct db_stmt ping_stmt = DB_STMT("SELECT 1");
 static void ping_done(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     Kehu__V1__PingReply *rep = arena_alloc(&r->arena, sizeof *rep);
     kehu__v1__ping_reply__init(rep);
     if (r->msg->ping)
         rep->payload = r->msg->ping->payload;
     rep->server_time_ms = now_unix_ms();
     rep->database_ok = 1;
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_PING;
-    r->resp.ping = rep;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_PING, rep);
 }
 
 static void ping(struct req *r)
@@ -310,10 +304,8 @@ static struct db_stmt session_touch = DB_STMT(
 static void resume_found(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     if (db_rows(res, 0) != 1) {
         req_fail(r, KEHU__V1__CODE__UNAUTHENTICATED, "token", "unknown session token: log in again");
         return;
@@ -388,18 +380,14 @@ static struct db_stmt session_revoke = DB_STMT(
 static void logout_done(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     int64_t session = *(int64_t *)r->state;
     log_info(r->conn->id, r->id, "logout: session %lld revoked", (long long)session);
     rpc_forget_sessions(r->srv, 0, session);
     Kehu__V1__Empty *e = arena_alloc(&r->arena, sizeof *e);
     kehu__v1__empty__init(e);
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_EMPTY;
-    r->resp.empty = e;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_EMPTY, e);
 }
 
 static void logout(struct req *r)
@@ -420,17 +408,13 @@ const struct rpc_entry rpc_logout = { KEHU__V1__REQUEST__OP_LOGOUT, "logout", AC
 static void whoami_done(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     if (db_rows(res, 0) != 1) {
         req_fail(r, KEHU__V1__CODE__UNAUTHENTICATED, NULL, "your account no longer exists");
         return;
     }
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_USER;
-    r->resp.user = rpc_user_from_row(r, res, 0, 0, 0);
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_USER, rpc_user_from_row(r, res, 0, 0, 0));
 }
 
 static void whoami(struct req *r)
@@ -467,10 +451,8 @@ static void passwd_wipe(struct req *r)
 static void passwd_stored(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (res->outcome != DB_OK) {
-        req_fail_db(r, res);
+    if (!req_db_ok(r, res))
         return;
-    }
     struct principal now = *req_who(r);
     now.must_change_password = 0; /* on every connection holding this session, at once */
     rpc_principals_update(r->srv, &now);
@@ -479,9 +461,7 @@ static void passwd_stored(const struct db_result *res, void *arg)
     log_info(r->conn->id, r->id, "password changed: %s (other sessions ended)", who->username);
     Kehu__V1__Empty *e = arena_alloc(&r->arena, sizeof *e);
     kehu__v1__empty__init(e);
-    r->resp.result_case = KEHU__V1__RESPONSE__RESULT_EMPTY;
-    r->resp.empty = e;
-    req_reply(r);
+    req_reply_result(r, KEHU__V1__RESPONSE__RESULT_EMPTY, e);
 }
 
 static void passwd_hashed(int ok, const char *hash, void *arg)

@@ -259,6 +259,21 @@ static void test_asset_tier_service(void **state)
     assert_true(found);
     kehu_response_free(r);
 
+    /* a complaint opened on it is served as an A customer's: A's priority first */
+    Kehu__V1__CaseOpen co = KEHU__V1__CASE_OPEN__INIT;
+    co.customer_id = cid(DEP);
+    co.nature = "complaint";
+    co.kind = "service";
+    co.severity = 2;
+    co.channel = "phone";
+    co.title = "等候时间太长";
+    req.op_case = KEHU__V1__REQUEST__OP_CASE_OPEN;
+    req.case_open = &co;
+    r = it_call(org.li, &req, C(OK));
+    assert_string_equal(r->case_->grade, "A");
+    assert_int_equal(r->case_->priority, 1);
+    kehu_response_free(r);
+
     /* service.level = abc: the ABC grade alone */
     kehu_response_free(policy_set(org.admin, 0, C(OK), NULL, "service.level", "abc", NULL));
     r = grade_show(org.li, DEP);

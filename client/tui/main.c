@@ -197,13 +197,14 @@ static int log_in(struct app *a)
 
 static void usage(FILE *f)
 {
-    fputs(_("Usage: kehu-tui [--server HOST:PORT]\n"
-            "The all-day workspace: my day, customers, search as you type, live changes.\n"
-            "Logs in with the session `kehu login` saved, or asks (KEHU_USER, KEHU_PASSWORD).\n"
-            "  --server HOST:PORT   the kehud to use (KEHU_SERVER, default " KEHU_DEFAULT_SERVER ")\n"
-            "  --help               this text\n"
-            "  --version            the version\n"),
-          f);
+    fprintf(f,
+            _("Usage: kehu-tui [--server HOST:PORT]\n"
+              "The all-day workspace: my day, customers, search as you type, live changes.\n"
+              "Logs in with the session `kehu login` saved, or asks (KEHU_USER, KEHU_PASSWORD).\n"
+              "  --server HOST:PORT   the kehud to use (KEHU_SERVER, default %s)\n"
+              "  --help               this text\n"
+              "  --version            the version\n"),
+            KEHU_DEFAULT_SERVER);
 }
 
 int main(int argc, char **argv)

@@ -16,17 +16,17 @@ struct home {
 };
 
 static const char *const home_keys[] = {
-    "j k ↑ ↓\tmove",  "Enter\topen the customer", "/\tsearch customers",
-    "l\tall customers", "r\treload",            "q\tquit", NULL,
+    N_("j k ↑ ↓\tmove"),  N_("Enter\topen the customer"), N_("/\tsearch customers"),
+    N_("l\tall customers"), N_("r\treload"),            N_("q\tquit"), NULL,
 };
 
 static void assemble(struct home *h)
 {
     int cursor = h->all.cursor;
     lines_clear(&h->all);
-    static const char *const heads[K_N] = { "My customers by grade (share of customers | share of revenue)",
-                                            "Contacts due and overdue (7 days)", "Care today",
-                                            "Churn warnings, most value at risk first" };
+    static const char *const heads[K_N] = { N_("My customers by grade (share of customers | share of revenue)"),
+                                            N_("Contacts due and overdue (7 days)"), N_("Care today"),
+                                            N_("Churn warnings, most value at risk first") };
     for (int k = 0; k < K_N; k++) {
         lines_add(&h->all, 0, A_BOLD, "%s", _(heads[k]));
         if (h->part[k].n == 0)
@@ -214,7 +214,7 @@ struct screen *home_new(struct app *a)
     struct home *h = calloc(1, sizeof *h);
     if (!h)
         abort();
-    h->s.title = _("My day");
+    h->s.title = N_("My day");
     h->s.draw = home_draw;
     h->s.key = home_key;
     h->s.reload = home_reload;

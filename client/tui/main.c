@@ -70,7 +70,7 @@ static void draw(struct app *a)
     struct screen *s = a->stack[a->depth - 1];
     /* title bar */
     char left[512];
-    snprintf(left, sizeof left, " Kehu · %s", s->title ? s->title : "");
+    snprintf(left, sizeof left, " Kehu · %s", s->title ? _(s->title) : "");
     char right[600];
     snprintf(right, sizeof right, "%s@%s  %s ", a->user, a->server, a->online ? _("online") : _("OFFLINE"));
     attron(A_REVERSE);
@@ -209,7 +209,7 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-    setlocale(LC_ALL, "");
+    kehu_i18n_init(argv[0]); /* the locale, and the catalogue even where it is not installed */
     static struct app app;
     struct app *a = &app;
     const char *env = getenv("KEHU_SERVER");

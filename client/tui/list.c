@@ -96,9 +96,11 @@ static void list_reply(struct screen *s, struct app *a, int kind, const Kehu__V1
             }
         return;
     }
-    if (kind == K_PAGE)
+    if (kind == K_PAGE) {
         l->paging = 0;
-    else if (kind != l->seq)
+        if (*l->query)
+            return; /* a page of the list asked before the search began */
+    } else if (kind != l->seq)
         return; /* an older keystroke's answer */
     if (!resp || st->code != KEHU__V1__CODE__OK) {
         tui_say(a, "%s", st->message);

@@ -139,7 +139,7 @@ static void print_help(FILE *f)
     fputs(_("\nConfiguration: $XDG_CONFIG_HOME/kehu/config (default ~/.config/kehu/config),\n"
           "optional: lines `server = HOST:PORT`, `format = json|csv|table`,\n"
           "`timeout = SECONDS`, `fingerprint = ...` (the server's TLS certificate);\n"
-          "the environment and the flags override it.\n"),
+          "the environment and the flags take precedence over it.\n"),
           f);
     fputs(_("\nEnvironment: KEHU_SERVER, KEHU_USER (login), KEHU_PASSWORD (login without a\n"
           "terminal), KEHU_NEW_PASSWORD (user add without a terminal), XDG_CONFIG_HOME\n"

@@ -13,8 +13,8 @@
 enum tab { T_PROFILE, T_CONTACTS, T_TXNS, T_FOLLOWUPS, T_GRADES, T_HISTORY, T_DOCS, T_N };
 enum { K_GET = 100, K_EDIT, K_LOG, K_TAB = 0 /* + tab */ };
 
-static const char *const tab_names[T_N] = { "Profile", "Contacts", "Transactions", "Follow-ups",
-                                            "Grades", "History", "Documents" };
+static const char *const tab_names[T_N] = { N_("Profile"), N_("Contacts"), N_("Transactions"), N_("Follow-ups"),
+                                            N_("Grades"), N_("History"), N_("Documents") };
 
 /* the profile's editable fields, in the order shown */
 static const char *const fields[] = { "name",     "phones",   "email",    "company",  "address", "region",
@@ -39,9 +39,9 @@ struct detail {
 };
 
 static const char *const detail_keys[] = {
-    "Tab S-Tab\tnext / previous tab", "1 … 7\ta tab",        "e\tedit the field (Profile)",
-    "f\tlog a follow-up (a call)",    "Enter\tsave an edit", "Esc\tcancel",
-    "j k ↑ ↓\tmove",                  "q\tback",             NULL,
+    N_("Tab S-Tab\tnext / previous tab"), N_("1 … 7\ta tab"),        N_("e\tedit the field (Profile)"),
+    N_("f\tlog a follow-up (a call)"),    N_("Enter\tsave an edit"), N_("Esc\tcancel"),
+    N_("j k ↑ ↓\tmove"),                  N_("q\tback"),             NULL,
 };
 
 static char *fmt_ms(char *out, size_t n, int64_t ms)
@@ -95,7 +95,7 @@ static void show_profile(struct detail *d, const Kehu__V1__Customer *c)
     lines_add(&d->lines, 0, A_DIM, "%-10s %s", "contacted", fmt_ms(t, sizeof t, c->last_contact_ms));
     for (size_t i = 0; i < c->n_grades; i++)
         lines_add(&d->lines, 0, A_DIM, "%-10s %s%s", c->grades[i]->dimension, c->grades[i]->grade,
-                  c->grades[i]->overridden ? " (override)" : "");
+                  c->grades[i]->overridden ? _(" (override)") : "");
     lines_add(&d->lines, 0, A_DIM, "%-10s %lld", "version", (long long)c->version);
 }
 
@@ -190,7 +190,7 @@ static void show_tab(struct detail *d, const Kehu__V1__Response *resp)
             for (size_t i = 0; i < resp->grades->n_grades; i++) {
                 const Kehu__V1__Grade *g = resp->grades->grades[i];
                 lines_add(&d->lines, 0, 0, "%-12s %-8s %s%s", g->dimension, g->grade, g->set_on,
-                          g->overridden ? " (override)" : "");
+                          g->overridden ? _(" (override)") : "");
             }
             lines_add(&d->lines, 0, A_BOLD, "%s", _("History"));
             for (size_t i = 0; i < resp->grades->n_history; i++) {
@@ -471,7 +471,7 @@ struct screen *detail_new(struct app *a, int64_t customer_id)
     if (!d)
         abort();
     d->id = customer_id;
-    d->s.title = _("Customer");
+    d->s.title = N_("Customer");
     d->s.draw = detail_draw;
     d->s.key = detail_key;
     d->s.reload = detail_reload;

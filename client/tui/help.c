@@ -1,25 +1,27 @@
-/* The help overlay on '?': the keys of the screen shown, and the global ones. */
+/* The help overlay on '?': the keys of the screen shown, and the global ones.
+ * Each line is one message "KEY\tWHAT", so a translation may name a key too. */
 #include <string.h>
 #include "tui.h"
 
 static const char *const global_keys[] = {
-    "?\tthis help", "/\tsearch customers", "r  Ctrl-L\treload, redraw", "q  Esc\tback (quit on the home screen)", NULL,
+    N_("?\tthis help"), N_("/\tsearch customers"), N_("r  Ctrl-L\treload, redraw"), N_("q  Esc\tback (quit on the home screen)"), NULL,
 };
 
 static int draw_keys(const char *const *keys, int y, int x, int w, int bottom)
 {
     for (int i = 0; keys && keys[i] && y < bottom; i++, y++) {
-        const char *tab = strchr(keys[i], '\t');
+        const char *line = _(keys[i]); /* "KEY\tWHAT", both halves translated */
+        const char *tab = strchr(line, '\t');
         char key[64];
-        size_t n = tab ? (size_t)(tab - keys[i]) : strlen(keys[i]);
+        size_t n = tab ? (size_t)(tab - line) : strlen(line);
         if (n >= sizeof key)
             n = sizeof key - 1;
-        memcpy(key, keys[i], n);
+        memcpy(key, line, n);
         key[n] = '\0';
         attron(A_BOLD);
         tw_put(y, x, key, 14);
         attroff(A_BOLD);
-        tw_put(y, x + 14, tab ? _(tab + 1) : "", w - 14);
+        tw_put(y, x + 14, tab ? tab + 1 : "", w - 14);
     }
     return y;
 }

@@ -16,17 +16,17 @@ struct home {
 };
 
 static const char *const home_keys[] = {
-    "j k ↑ ↓\tmove",  "Enter\topen the customer", "/\tsearch customers",
-    "l\tall customers", "r\treload",            "q\tquit", NULL,
+    N_("j k ↑ ↓\tmove"),  N_("Enter\topen the customer"), N_("/\tsearch customers"),
+    N_("l\tall customers"), N_("r\treload"),            N_("q\tquit"), NULL,
 };
 
 static void assemble(struct home *h)
 {
     int cursor = h->all.cursor;
     lines_clear(&h->all);
-    static const char *const heads[K_N] = { "My customers by grade (share of customers | share of revenue)",
-                                            "Contacts due and overdue (7 days)", "Care today",
-                                            "Churn warnings, most value at risk first" };
+    static const char *const heads[K_N] = { N_("My customers by grade (share of customers | share of revenue)"),
+                                            N_("Contacts due and overdue (7 days)"), N_("Care today"),
+                                            N_("Churn warnings, most value at risk first") };
     for (int k = 0; k < K_N; k++) {
         lines_add(&h->all, 0, A_BOLD, "%s", _(heads[k]));
         if (h->part[k].n == 0)
@@ -52,6 +52,15 @@ static void bar(char *out, size_t n, double share, int w)
         snprintf(out + k, n - (size_t)k, "%s", eighths[units % 8]);
 }
 
+/* s padded with spaces to w display columns (printf's %-12s counts bytes:
+ * a block is three, a Chinese character three and two columns wide). */
+static const char *padded(char *out, size_t n, const char *s, int w)
+{
+    int sw = tw_width(s);
+    snprintf(out, n, "%s%*s", s, sw < w ? w - sw : 0, "");
+    return out;
+}
+
 static void home_reply(struct screen *s, struct app *a, int kind, const Kehu__V1__Response *resp,
                        const struct kehu_status *st)
 {
@@ -74,11 +83,12 @@ static void home_reply(struct screen *s, struct app *a, int kind, const Kehu__V1
             const Kehu__V1__ReportRow *row = r->rows[i];
             if (*row->dimension && strcmp(row->dimension, "abc") != 0)
                 continue;
-            char b1[128], b2[128];
+            char b1[128], b2[128], p1[160], p2[160];
             bar(b1, sizeof b1, row->customer_share, 12);
             bar(b2, sizeof b2, row->metric_share, 12);
-            lines_add(l, 0, 0, "  %-2s %6lld  %-12s %5.1f%% | %-12s %5.1f%%", row->grade, (long long)row->customers,
-                      b1, row->customer_share * 100, b2, row->metric_share * 100);
+            lines_add(l, 0, 0, "  %-2s %6lld  %s %5.1f%% | %s %5.1f%%", row->grade, (long long)row->customers,
+                      padded(p1, sizeof p1, b1, 12), row->customer_share * 100, padded(p2, sizeof p2, b2, 12),
+                      row->metric_share * 100);
         }
         if (r && r->run_id == 0)
             lines_add(l, 0, A_DIM, "  %s", _("(no grading run yet)"));
@@ -87,19 +97,23 @@ static void home_reply(struct screen *s, struct app *a, int kind, const Kehu__V1
     }
     case K_DUE: {
         const Kehu__V1__Followups *f = resp->followups;
+        /* "overdue" or as many blanks, in whatever width the language gives it */
+        char late[64], blank[64];
+        padded(late, sizeof late, _("overdue"), 0);
+        padded(blank, sizeof blank, "", tw_width(late));
         char today[11];
         time_t now = time(NULL);
         strftime(today, sizeof today, "%Y-%m-%d", localtime(&now));
         for (size_t i = 0; f && i < f->n_followups; i++) {
             const Kehu__V1__Followup *x = f->followups[i];
             int overdue = *x->due && strcmp(x->due, today) < 0;
-            lines_add(l, x->customer_id, overdue && a->color ? COLOR_PAIR(2) : 0, "  %s %s  %s  %s", x->due,
-                      overdue ? _("overdue") : "      ", x->kind, x->customer_name);
+            lines_add(l, x->customer_id, overdue && a->color ? COLOR_PAIR(2) : 0, "  %-10s %s  %-2s %-7s %s", x->due,
+                      overdue ? late : blank, "", x->kind, x->customer_name);
         }
         for (size_t i = 0; f && i < f->n_contacts_due; i++) {
             const Kehu__V1__ContactDue *x = f->contacts_due[i];
-            lines_add(l, x->customer_id, x->overdue_days > 0 && a->color ? COLOR_PAIR(2) : 0, "  %-10s %s  %-2s %s  %s",
-                      *x->due ? x->due : "-", x->overdue_days > 0 ? _("overdue") : "      ", x->grade, x->kind,
+            lines_add(l, x->customer_id, x->overdue_days > 0 && a->color ? COLOR_PAIR(2) : 0, "  %-10s %s  %-2s %-7s %s",
+                      *x->due ? x->due : "-", x->overdue_days > 0 ? late : blank, x->grade, x->kind,
                       x->customer_name);
         }
         if (f && f->remaining)
@@ -214,7 +228,7 @@ struct screen *home_new(struct app *a)
     struct home *h = calloc(1, sizeof *h);
     if (!h)
         abort();
-    h->s.title = _("My day");
+    h->s.title = N_("My day");
     h->s.draw = home_draw;
     h->s.key = home_key;
     h->s.reload = home_reload;

@@ -21,8 +21,8 @@ struct list {
 };
 
 static const char *const list_keys[] = {
-    "/\tsearch: name, pinyin, initials, phone digits", "Enter\topen (while typing: go to the results)",
-    "j k ↑ ↓\tmove", "PgUp PgDn\tpage", "Esc\tstop typing / back", "q\tback", NULL,
+    N_("/\tsearch: name, pinyin, initials, phone digits"), N_("Enter\topen (while typing: go to the results)"),
+    N_("j k ↑ ↓\tmove"), N_("PgUp PgDn\tpage"), N_("Esc\tstop typing / back"), N_("q\tback"), NULL,
 };
 
 static void add_customer(struct list *l, const Kehu__V1__Customer *c)
@@ -96,9 +96,11 @@ static void list_reply(struct screen *s, struct app *a, int kind, const Kehu__V1
             }
         return;
     }
-    if (kind == K_PAGE)
+    if (kind == K_PAGE) {
         l->paging = 0;
-    else if (kind != l->seq)
+        if (*l->query)
+            return; /* a page of the list asked before the search began */
+    } else if (kind != l->seq)
         return; /* an older keystroke's answer */
     if (!resp || st->code != KEHU__V1__CODE__OK) {
         tui_say(a, "%s", st->message);
@@ -235,7 +237,7 @@ struct screen *list_new(struct app *a, const char *query)
     struct list *l = calloc(1, sizeof *l);
     if (!l)
         abort();
-    l->s.title = _("Customers");
+    l->s.title = N_("Customers");
     l->s.draw = list_draw;
     l->s.key = list_key;
     l->s.reload = list_reload;

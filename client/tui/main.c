@@ -70,7 +70,7 @@ static void draw(struct app *a)
     struct screen *s = a->stack[a->depth - 1];
     /* title bar */
     char left[512];
-    snprintf(left, sizeof left, " Kehu · %s", s->title ? s->title : "");
+    snprintf(left, sizeof left, " Kehu · %s", s->title ? _(s->title) : "");
     char right[600];
     snprintf(right, sizeof right, "%s@%s  %s ", a->user, a->server, a->online ? _("online") : _("OFFLINE"));
     attron(A_REVERSE);
@@ -197,18 +197,19 @@ static int log_in(struct app *a)
 
 static void usage(FILE *f)
 {
-    fputs(_("Usage: kehu-tui [--server HOST:PORT]\n"
-            "The all-day workspace: my day, customers, search as you type, live changes.\n"
-            "Logs in with the session `kehu login` saved, or asks (KEHU_USER, KEHU_PASSWORD).\n"
-            "  --server HOST:PORT   the kehud to use (KEHU_SERVER, default " KEHU_DEFAULT_SERVER ")\n"
-            "  --help               this text\n"
-            "  --version            the version\n"),
-          f);
+    fprintf(f,
+            _("Usage: kehu-tui [--server HOST:PORT]\n"
+              "The all-day workspace: my day, customers, search as you type, live changes.\n"
+              "Logs in with the session `kehu login` saved, or asks (KEHU_USER, KEHU_PASSWORD).\n"
+              "  --server HOST:PORT   the kehud to use (KEHU_SERVER, default %s)\n"
+              "  --help               this text\n"
+              "  --version            the version\n"),
+            KEHU_DEFAULT_SERVER);
 }
 
 int main(int argc, char **argv)
 {
-    setlocale(LC_ALL, "");
+    kehu_i18n_init(argv[0]); /* the locale, and the catalogue even where it is not installed */
     static struct app app;
     struct app *a = &app;
     const char *env = getenv("KEHU_SERVER");

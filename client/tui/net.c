@@ -84,7 +84,7 @@ void tui_send(struct app *a, const Kehu__V1__Request *req, kehu_cb cb, void *arg
             tui_net_lost(a, st.message);
         memset(&st, 0, sizeof st);
         st.code = KEHU_TRANSPORT;
-        strcpy(st.message, "offline");
+        snprintf(st.message, sizeof st.message, "%s", _("offline"));
         cb(NULL, &st, arg);
     }
 }

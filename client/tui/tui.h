@@ -11,17 +11,14 @@
 #include <curses.h>
 #include <stdint.h>
 #include <wchar.h>
+#include "i18n.h"
 #include "kehu.h"
-
-#ifndef _
-#define _(s) (s)
-#endif
 
 struct app;
 
 /* A screen on the stack. Every callback may be NULL. */
 struct screen {
-    const char *title;
+    const char *title;        /* N_()-marked, translated where drawn */
     /* draws rows [top, top+rows) of the terminal, cols wide */
     void (*draw)(struct screen *s, struct app *a, int top, int rows, int cols);
     /* a key (ch a character, or a KEY_* code when is_key): 1 when used */
@@ -35,7 +32,8 @@ struct screen {
      * never called once the screen is gone */
     void (*reply)(struct screen *s, struct app *a, int kind, const Kehu__V1__Response *resp,
                   const struct kehu_status *st);
-    const char *const *keys; /* the help overlay's lines for this screen: "KEY\tWHAT", NULL-ended */
+    const char *const *keys; /* the help overlay's lines for this screen: "KEY\tWHAT", NULL-ended,
+                              * N_()-marked: the whole line is translated, key included */
     uint64_t id;             /* set by tui_push: answers find their screen by it */
 };
 

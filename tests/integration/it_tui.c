@@ -2,7 +2,8 @@
  * kehud: log in, find a Chinese customer by its initials, open it, edit a
  * field and see the server's refusal beside it, see a change made by a
  * second client appear, the help overlay, a resize, no line cut inside a
- * character at 80×24, and the connection coming back after kehud restarts. */
+ * character at 80×24, and the connection coming back after kehud restarts —
+ * in English (C.UTF-8) and again in Chinese (LANG=zh_CN.UTF-8). */
 #define _GNU_SOURCE
 #include <signal.h>
 #include <stdio.h>
@@ -125,11 +126,133 @@ static int64_t add_customer(kehu_client *c, const char *name, const char *phone)
 static void start_tui(const char *lang, int cols, int rows)
 {
     sh("tmux -L %s kill-server 2>/dev/null", sock);
+    /* the language from LANG alone; the catalogue found beside the program
+     * (bin/../share/locale), as the CLI finds it */
     int rc = sh("tmux -L %s -f /dev/null new-session -d -s tui -x %d -y %d "
-                "\"env LANG=%s LC_ALL= TERM=xterm-256color XDG_CONFIG_HOME=%s KEHU_SERVER=%s "
+                "\"env LANG=%s LC_ALL= LC_MESSAGES= LANGUAGE= TERM=xterm-256color XDG_CONFIG_HOME=%s KEHU_SERVER=%s "
                 "KEHU_USER=li.lei KEHU_PASSWORD=%s %s; sleep 30\"",
                 sock, cols, rows, lang, it_kehu.dir, it_server(), IT_PASSWORD, KEHU_TUI_BIN);
     assert_int_equal(rc, 0);
+}
+
+/* One walk through the workspace, and what it says in one language. */
+struct walk {
+    const char *lang;
+    const char *my_day, *heading, *search, *customer, *profile, *contacts_tab, *edit_email, *refusal;
+    const char *region, *changed, *help_title, *help_line, *offline, *back_online;
+    const char *note_prompt, *note_keys, *note, *logged, *followups_tab;
+};
+
+static const struct walk english = {
+    .lang = "C.UTF-8",
+    .my_day = "My day", .heading = "Churn warnings", .search = "Search:", .customer = "Customer",
+    .profile = "Profile", .contacts_tab = "2 Contacts", .edit_email = "Edit email",
+    .refusal = "is not an e-mail address", .region = "浦东新区", .changed = "wang.fang changed it just now",
+    .help_title = "Keys", .help_line = "edit the field", .offline = "OFFLINE", .back_online = "back online",
+    .note_prompt = "Follow-up note", .note_keys = "c a l l e d Enter", .note = "called",
+    .logged = "follow-up logged", .followups_tab = "4 Follow-ups",
+};
+
+static const struct walk chinese = {
+    .lang = "zh_CN.UTF-8",
+    .my_day = "我的一天", .heading = "流失预警", .search = "搜索：", .customer = "客户",
+    .profile = "资料", .contacts_tab = "2 联系人", .edit_email = "编辑 email",
+    .refusal = "不是电子邮箱地址", .region = "静安区", .changed = "wang.fang 刚刚修改了此项",
+    .help_title = "按键", .help_line = "编辑该字段", .offline = "离线", .back_online = "已恢复连接",
+    .note_prompt = "跟进记录", .note_keys = "v i s i t e d Enter", .note = "visited",
+    .logged = "已记录跟进", .followups_tab = "4 跟进",
+};
+
+static void walk(const struct walk *w)
+{
+    start_tui(w->lang, 80, 24);
+    wait_for(w->my_day);
+    wait_for(w->heading);
+    wait_for("li.lei@");
+    check_lines(80);
+
+    /* '/' searches as you type: the initials find 张三丰 */
+    keys("/");
+    wait_for(w->search);
+    keys("z s f");
+    wait_for("张三丰");
+    /* the search, not the whole list '/' showed before the first key */
+    wait_gone("李四");
+    capture();
+    assert_non_null(strstr(pane, "张三丰"));
+    check_lines(80);
+
+    /* Enter leaves the query, Enter opens the customer */
+    keys("Enter");
+    keys("Enter");
+    wait_for(w->profile);
+    wait_for("13800138001");
+    wait_for(w->contacts_tab);
+    capture();
+    assert_non_null(strstr(pane, w->customer));
+    check_lines(80);
+
+    /* an edit the server refuses: its message, in the user's language, beside the field */
+    keys("j j e");
+    wait_for(w->edit_email);
+    keys("n o t - a n - e m a i l Enter");
+    wait_for("←");
+    wait_for(w->refusal);
+    capture();
+    assert_non_null(strstr(pane, "email"));
+    check_lines(80);
+    keys("Escape");
+    wait_gone(w->edit_email);
+
+    /* a change made by a second client appears by itself */
+    Kehu__V1__FieldValue fv = KEHU__V1__FIELD_VALUE__INIT;
+    fv.field = "region";
+    fv.value = (char *)w->region;
+    Kehu__V1__FieldValue *set[] = { &fv };
+    Kehu__V1__CustomerEdit e = KEHU__V1__CUSTOMER_EDIT__INIT;
+    e.id = zsf;
+    e.set = set;
+    e.n_set = 1;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_EDIT;
+    req.customer_edit = &e;
+    kehu_response_free(it_call(org.mgr, &req, KEHU__V1__CODE__OK));
+    wait_for(w->region);
+    wait_for(w->changed);
+    check_lines(80);
+
+    /* the help overlay lists the keys */
+    keys("?");
+    wait_for(w->help_title);
+    wait_for(w->help_line);
+    check_lines(80);
+    keys("Space");
+
+    /* resizing redraws at the new size */
+    sh("tmux -L %s resize-window -t tui -x 100 -y 30", sock);
+    wait_for(w->region);
+    check_lines(100);
+
+    /* kehud goes away: offline; it comes back: online, the customer shown again */
+    assert_int_equal(th_kehud_signal(&it_env, SIGTERM), 0);
+    assert_int_equal(th_kehud_wait(&it_env, 15000), 0);
+    wait_for(w->offline);
+    assert_int_equal(th_kehud_start(&it_env, NULL), 0);
+    wait_for(w->back_online);
+    wait_for(w->region);
+
+    /* a follow-up in a few keystrokes */
+    keys("f");
+    wait_for(w->note_prompt);
+    keys(w->note_keys);
+    wait_for(w->logged);
+    keys("4");
+    wait_for(w->followups_tab);
+    wait_for(w->note);
+    check_lines(100);
+
+    keys("q q q");
+    sh("tmux -L %s kill-server 2>/dev/null", sock);
 }
 
 static void test_workspace(void **state)
@@ -140,82 +263,24 @@ static void test_workspace(void **state)
     add_customer(org.li, "李四", "13800138002");
     add_customer(org.li, "王五", "13800138003");
 
-    start_tui("C.UTF-8", 80, 24);
-    wait_for("My day");
-    wait_for("li.lei@");
+    walk(&english);
+    /* the second client's connection went with the kehud the walk restarted */
+    struct kehu_status st;
+    assert_int_equal(kehu_reconnect(org.mgr, &st), 0);
+    /* the same walk in Chinese: titles, tabs, headings, status and help
+     * from the catalogue, kehud's refusals in Chinese (Hello.language) */
+    walk(&chinese);
+
+    /* a machine where zh_CN.UTF-8 was never generated: still Chinese, still
+     * whole characters (kehu_i18n_init falls back to C.UTF-8 and LANGUAGE) */
+    start_tui("zh_CN.KEHU-NOT-GENERATED", 80, 24);
+    wait_for("我的一天");
+    wait_for("流失预警");
     check_lines(80);
-
-    /* '/' searches as you type: the initials find 张三丰 */
-    keys("/");
-    wait_for("Search:");
-    keys("z s f");
-    wait_for("张三丰");
-    capture();
-    assert_null(strstr(pane, "李四")); /* the search, not the whole list */
-    check_lines(80);
-
-    /* Enter leaves the query, Enter opens the customer */
-    keys("Enter");
-    keys("Enter");
-    wait_for("Profile");
-    wait_for("13800138001");
-    check_lines(80);
-
-    /* an edit the server refuses: its message beside the field */
-    keys("j j e");
-    wait_for("Edit email");
-    keys("n o t - a n - e m a i l Enter");
-    wait_for("←");
-    capture();
-    assert_non_null(strstr(pane, "email"));
-    keys("Escape");
-    wait_gone("Edit email");
-
-    /* a change made by a second client appears by itself */
-    Kehu__V1__FieldValue fv = KEHU__V1__FIELD_VALUE__INIT;
-    fv.field = "region";
-    fv.value = "浦东新区";
-    Kehu__V1__FieldValue *set[] = { &fv };
-    Kehu__V1__CustomerEdit e = KEHU__V1__CUSTOMER_EDIT__INIT;
-    e.id = zsf;
-    e.set = set;
-    e.n_set = 1;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_EDIT;
-    req.customer_edit = &e;
-    kehu_response_free(it_call(org.mgr, &req, KEHU__V1__CODE__OK));
-    wait_for("浦东新区");
-    wait_for("wang.fang changed it just now");
-
-    /* the help overlay lists the keys */
     keys("?");
-    wait_for("Keys");
-    wait_for("edit the field");
-    keys("Space");
-
-    /* resizing redraws at the new size */
-    sh("tmux -L %s resize-window -t tui -x 100 -y 30", sock);
-    wait_for("浦东新区");
-    check_lines(100);
-
-    /* kehud goes away: offline; it comes back: online, the customer shown again */
-    assert_int_equal(th_kehud_signal(&it_env, SIGTERM), 0);
-    assert_int_equal(th_kehud_wait(&it_env, 15000), 0);
-    wait_for("OFFLINE");
-    assert_int_equal(th_kehud_start(&it_env, NULL), 0);
-    wait_for("back online");
-    wait_for("浦东新区");
-
-    /* a follow-up in a few keystrokes */
-    keys("f");
-    wait_for("Follow-up note");
-    keys("c a l l e d Enter");
-    wait_for("follow-up logged");
-    keys("4");
-    wait_for("called");
-    check_lines(100);
-
-    keys("q q q");
+    wait_for("按键");
+    check_lines(80);
+    keys("Space q");
     sh("tmux -L %s kill-server 2>/dev/null", sock);
     it_org_close(&org);
 }

@@ -417,6 +417,21 @@ static void manager(void)
     check_lines(80);
     keys("Space q q q");
     sh("tmux -L %s kill-server 2>/dev/null", sock);
+
+    /* the same screens' words in Chinese: the pool, the due list, the help */
+    start_tui_as("wang.fang", "zh_CN.UTF-8", 80, 24);
+    wait_for("我的一天");
+    keys("p");
+    wait_for("公海：无归属人的客户");
+    check_lines(80);
+    keys("?");
+    wait_for("认领该客户");
+    check_lines(80);
+    keys("Space q t");
+    wait_for("待办联系，用户（用户名）： wang.fang");
+    check_lines(80);
+    keys("q q");
+    sh("tmux -L %s kill-server 2>/dev/null", sock);
 }
 
 static void test_workspace(void **state)

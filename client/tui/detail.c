@@ -10,11 +10,12 @@
 #include <time.h>
 #include "tui.h"
 
-enum tab { T_PROFILE, T_CONTACTS, T_TXNS, T_FOLLOWUPS, T_GRADES, T_HISTORY, T_DOCS, T_N };
-enum { K_GET = 100, K_EDIT, K_LOG, K_TAB = 0 /* + tab */ };
+enum tab { T_PROFILE, T_CONTACTS, T_TXNS, T_FOLLOWUPS, T_GRADES, T_HISTORY, T_DOCS, T_ASSETS, T_CASES, T_N };
+enum { K_GET = 100, K_EDIT, K_LOG, K_ARREARS, K_TAB = 0 /* + tab */ };
 
 static const char *const tab_names[T_N] = { N_("Profile"), N_("Contacts"), N_("Transactions"), N_("Follow-ups"),
-                                            N_("Grades"), N_("History"), N_("Documents") };
+                                            N_("Grades"), N_("History"), N_("Documents"), N_("Assets"),
+                                            N_("Cases") };
 
 /* the profile's editable fields, in the order shown */
 static const char *const fields[] = { "name",     "phones",   "email",    "company",  "address", "region",
@@ -36,10 +37,11 @@ struct detail {
     char err[512];
     char theirs[512];       /* a conflict: the value the newer version has */
     char values[16][512];   /* the profile's values, by fields[] index */
+    char arrears[3][600];   /* the Assets tab's first lines: where the customer stands with its credit */
 };
 
 static const char *const detail_keys[] = {
-    N_("Tab S-Tab\tnext / previous tab"), N_("1 … 7\ta tab"),        N_("e\tedit the field (Profile)"),
+    N_("Tab S-Tab\tnext / previous tab"), N_("1 … 9\ta tab (8 assets and arrears, 9 cases)"),        N_("e\tedit the field (Profile)"),
     N_("f\tlog a follow-up (a call)"),    N_("Enter\tsave an edit"), N_("Esc\tcancel"),
     N_("j k ↑ ↓\tmove"),                  N_("q\tback"),             NULL,
 };
@@ -109,7 +111,23 @@ static void ask_tab(struct detail *d, struct app *a)
     Kehu__V1__GradeShow gs = KEHU__V1__GRADE_SHOW__INIT;
     Kehu__V1__CustomerHistory ch = KEHU__V1__CUSTOMER_HISTORY__INIT;
     Kehu__V1__DocList dl = KEHU__V1__DOC_LIST__INIT;
+    Kehu__V1__CaseList csl = KEHU__V1__CASE_LIST__INIT;
     switch (d->tab) {
+    case T_ASSETS: /* the arrears first; their answer asks for the snapshots (ask_assets) */
+    {
+        Kehu__V1__ArrearsGet ag = KEHU__V1__ARREARS_GET__INIT;
+        ag.customer_id = d->id;
+        req.op_case = KEHU__V1__REQUEST__OP_ARREARS_GET;
+        req.arrears_get = &ag;
+        tui_ask(a, &d->s, K_ARREARS, &req);
+        return;
+    }
+    case T_CASES:
+        csl.customer_id = d->id;
+        csl.limit = 200;
+        req.op_case = KEHU__V1__REQUEST__OP_CASE_LIST;
+        req.case_list = &csl;
+        break;
     case T_PROFILE:
         get.id = d->id;
         req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_GET;
@@ -150,6 +168,17 @@ static void ask_tab(struct detail *d, struct app *a)
         break;
     }
     tui_ask(a, &d->s, K_TAB + (int)d->tab, &req);
+}
+
+static void ask_assets(struct detail *d, struct app *a)
+{
+    Kehu__V1__AssetList al = KEHU__V1__ASSET_LIST__INIT;
+    al.customer_id = d->id;
+    al.limit = 200;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_ASSET_LIST;
+    req.asset_list = &al;
+    tui_ask(a, &d->s, K_TAB + T_ASSETS, &req);
 }
 
 static void show_tab(struct detail *d, const Kehu__V1__Response *resp)
@@ -205,6 +234,32 @@ static void show_tab(struct detail *d, const Kehu__V1__Response *resp)
             lines_add(&d->lines, 0, 0, "%s  %-10s %-10s %s → %s", fmt_ms(t, sizeof t, c->at_ms), c->by, c->field,
                       c->old_value, c->new_value);
         }
+        break;
+    case T_ASSETS:
+        for (int i = 0; i < 3; i++)
+            if (d->arrears[i][0])
+                lines_add(&d->lines, 0, i == 0 ? A_BOLD : 0, "%s", d->arrears[i]);
+        if (resp->assets) {
+            tw_money(money, sizeof money, resp->assets->aum_minor);
+            lines_add(&d->lines, 0, A_BOLD, _("Assets under management: %s (as of %s)"), money,
+                      *resp->assets->aum_date ? resp->assets->aum_date : "-");
+            for (size_t i = 0; i < resp->assets->n_snapshots; i++) {
+                const Kehu__V1__AssetSnapshot *x = resp->assets->snapshots[i];
+                tw_money(money, sizeof money, x->balance_minor);
+                lines_add(&d->lines, 0, 0, "  %s  %-12s %16s  %s", x->date, x->product, money, x->created_by);
+            }
+            if (resp->assets->remaining)
+                lines_add(&d->lines, 0, A_DIM, _("… %u more"), resp->assets->remaining);
+        }
+        break;
+    case T_CASES:
+        for (size_t i = 0; resp->cases && i < resp->cases->n_cases; i++) {
+            const Kehu__V1__Case *x = resp->cases->cases[i];
+            lines_add(&d->lines, 0, 0, "#%-5lld %-11s %-9s P%d %-10s %s  %s", (long long)x->id, x->status, x->nature,
+                      x->priority, *x->handler ? x->handler : "-", fmt_ms(t, sizeof t, x->resolve_by), x->title);
+        }
+        if (resp->cases && resp->cases->remaining)
+            lines_add(&d->lines, 0, A_DIM, _("… %lld more"), (long long)resp->cases->remaining);
         break;
     case T_DOCS:
     default:
@@ -280,6 +335,26 @@ static void detail_reply(struct screen *s, struct app *a, int kind, const Kehu__
         }
         return;
     }
+    if (kind == K_ARREARS) {
+        if (d->tab != T_ASSETS)
+            return;
+        memset(d->arrears, 0, sizeof d->arrears);
+        if (resp && st->code == KEHU__V1__CODE__OK && resp->arrears) {
+            const Kehu__V1__Arrears *r = resp->arrears;
+            char money[40];
+            tw_money(money, sizeof money, r->balance_minor);
+            snprintf(d->arrears[0], sizeof d->arrears[0], _("Arrears: %s (as of %s)"), money, r->as_of);
+            if (*r->oldest_unpaid_due)
+                snprintf(d->arrears[1], sizeof d->arrears[1], _("  oldest unpaid due %s, %d days overdue"),
+                         r->oldest_unpaid_due, r->days_overdue);
+            snprintf(d->arrears[2], sizeof d->arrears[2], _("  credit transactions %lld, paid on time %lld"),
+                     (long long)r->credit_txns, (long long)r->paid_on_time);
+        } else if (st) {
+            snprintf(d->arrears[0], sizeof d->arrears[0], "%s", st->message);
+        }
+        ask_assets(d, a);
+        return;
+    }
     if (kind != K_TAB + (int)d->tab)
         return; /* an answer for a tab no longer shown */
     if (!resp || st->code != KEHU__V1__CODE__OK) {
@@ -301,8 +376,19 @@ static void detail_draw(struct screen *s, struct app *a, int top, int rows, int 
 {
     struct detail *d = (struct detail *)s;
     /* the tabs, the current one reversed */
-    int x = 0;
-    for (int t = 0; t < T_N && x < cols; t++) {
+    int x = 0, first = 0, span = 0;
+    for (int t = 0; t <= (int)d->tab; t++) { /* from the first tab that leaves the current one in sight */
+        char label[64];
+        snprintf(label, sizeof label, " %d %s ", t + 1, _(tab_names[t]));
+        span += tw_width(label);
+    }
+    while (first < (int)d->tab && span > cols) {
+        char label[64];
+        snprintf(label, sizeof label, " %d %s ", first + 1, _(tab_names[first]));
+        span -= tw_width(label);
+        first++;
+    }
+    for (int t = first; t < T_N && x < cols; t++) {
         char label[64];
         snprintf(label, sizeof label, " %d %s ", t + 1, _(tab_names[t]));
         int w = tw_width(label);
@@ -344,7 +430,7 @@ static void detail_draw(struct screen *s, struct app *a, int top, int rows, int 
     }
 }
 
-static int type_into(char *buf, size_t size, wint_t ch, int is_key)
+int tui_type_into(char *buf, size_t size, wint_t ch, int is_key)
 {
     size_t n = strlen(buf);
     if ((is_key && ch == KEY_BACKSPACE) || (!is_key && (ch == 127 || ch == 8))) {
@@ -406,7 +492,7 @@ static int detail_key(struct screen *s, struct app *a, wint_t ch, int is_key)
             }
             return 1;
         }
-        type_into(d->input, sizeof d->input, ch, is_key);
+        tui_type_into(d->input, sizeof d->input, ch, is_key);
         return 1;
     }
     if ((!is_key && ch == L'\t') || (is_key && ch == KEY_BTAB) || (!is_key && ch >= L'1' && ch <= L'0' + T_N)) {

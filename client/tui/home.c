@@ -17,7 +17,8 @@ struct home {
 
 static const char *const home_keys[] = {
     N_("j k ↑ ↓\tmove"),  N_("Enter\topen the customer"), N_("/\tsearch customers"),
-    N_("l\tall customers"), N_("r\treload"),            N_("q\tquit"), NULL,
+    N_("l\tall customers"), N_("r\treload"),            N_("q\tquit"),
+    N_("p\tthe pool: claim customers"), N_("t\ta user's due list (the team's, managers)"), NULL,
 };
 
 static void assemble(struct home *h)
@@ -197,6 +198,14 @@ static int home_key(struct screen *s, struct app *a, wint_t ch, int is_key)
     }
     if (!is_key && ch == L'l') {
         tui_push(a, list_new(a, NULL));
+        return 1;
+    }
+    if (!is_key && ch == L'p') {
+        tui_push(a, pool_new(a));
+        return 1;
+    }
+    if (!is_key && ch == L't') {
+        tui_push(a, due_new(a));
         return 1;
     }
     return 0;

@@ -18,12 +18,32 @@ struct list {
     int paging;              /* a page is on its way */
     unsigned remaining;
     int rows;
+    int sort, grade, status;   /* indexes into sorts[], grades[], statuses[] */
+    int64_t marked[256];       /* customers marked with space, for reassigning */
+    int n_marked;
 };
+
+/* the list's order and filters: what CustomerList takes ("" the server's default) */
+static const char *const sorts[] = { "name", "created", "last_contact", "revenue" };
+static const char *const grades[] = { "", "A", "B", "C", "D" };
+static const char *const statuses[] = { "", "active", "in_pool", "churned", "archived", "all" };
+#define N_OF(v) ((int)(sizeof v / sizeof *v))
 
 static const char *const list_keys[] = {
     N_("/\tsearch: name, pinyin, initials, phone digits"), N_("Enter\topen (while typing: go to the results)"),
-    N_("j k ↑ ↓\tmove"), N_("PgUp PgDn\tpage"), N_("Esc\tstop typing / back"), N_("q\tback"), NULL,
+    N_("j k ↑ ↓\tmove"), N_("PgUp PgDn\tpage"), N_("Esc\tstop typing / back"), N_("q\tback"),
+    N_("s\tsort: name, created, last contact, revenue"), N_("a\tfilter by ABC grade: A B C D all"),
+    N_("t\tfilter by status: not archived, active, in pool, churned, archived, all"),
+    N_("Space\tmark / unmark the customer"), N_("R\treassign the marked customers (managers)"), NULL,
 };
+
+static int is_marked(const struct list *l, int64_t id)
+{
+    for (int i = 0; i < l->n_marked; i++)
+        if (l->marked[i] == id)
+            return 1;
+    return 0;
+}
 
 static void add_customer(struct list *l, const Kehu__V1__Customer *c)
 {
@@ -37,7 +57,8 @@ static void add_customer(struct list *l, const Kehu__V1__Customer *c)
     char name[200];
     int w = tw_width(c->name);
     snprintf(name, sizeof name, "%s%*s", c->name, w < 24 ? 24 - w : 0, "");
-    lines_add(&l->lines, c->id, 0, "%8lld  %s %-2s %-15s %-12s %14s", (long long)c->id, name, abc,
+    lines_add(&l->lines, c->id, 0, "%c%6lld  %s %-2s %-15s %-12s %14s", is_marked(l, c->id) ? '*' : ' ',
+              (long long)c->id, name, abc,
               c->n_phones ? c->phones[0] : "", c->owner, money);
 }
 
@@ -46,7 +67,9 @@ static void send_page(struct list *l, struct app *a)
     Kehu__V1__CustomerList m = KEHU__V1__CUSTOMER_LIST__INIT;
     m.limit = 100;
     m.after = l->next;
-    m.sort = "name";
+    m.sort = (char *)sorts[l->sort];
+    m.grade = (char *)grades[l->grade];
+    m.status = (char *)statuses[l->status];
     Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
     req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_LIST;
     req.customer_list = &m;
@@ -147,7 +170,14 @@ static void list_draw(struct screen *s, struct app *a, int top, int rows, int co
         snprintf(count, sizeof count, _("%d shown, %u more"), l->lines.n, l->remaining);
     else
         snprintf(count, sizeof count, _("%d shown"), l->lines.n);
-    tw_put(top + 1, 0, count, cols);
+    /* the order and the filters the list has (a search ignores them) */
+    char head[512];
+    const char *sort_names[] = { _("name"), _("created"), _("last contact"), _("revenue") };
+    const char *status_names[] = { _("not archived"), _("active"), _("in pool"), _("churned"), _("archived"), _("all") };
+    snprintf(head, sizeof head, _("%s  · sort: %s · grade: %s · status: %s · marked: %d"), count,
+             sort_names[l->sort], *grades[l->grade] ? grades[l->grade] : _("all"), status_names[l->status],
+             l->n_marked);
+    tw_put(top + 1, 0, head, cols);
     l->rows = rows - 2;
     lines_draw(&l->lines, a, top + 2, rows - 2, cols);
     /* nearing the end of what arrived: the next page, before it is needed */
@@ -201,6 +231,46 @@ static int list_key(struct screen *s, struct app *a, wint_t ch, int is_key)
         int64_t id = lines_customer(&l->lines);
         if (id)
             tui_push(a, detail_new(a, id));
+        return 1;
+    }
+    if (!is_key && (ch == L's' || ch == L'a' || ch == L't')) {
+        if (ch == L's')
+            l->sort = (l->sort + 1) % N_OF(sorts);
+        else if (ch == L'a')
+            l->grade = (l->grade + 1) % N_OF(grades);
+        else
+            l->status = (l->status + 1) % N_OF(statuses);
+        if (*l->query)
+            tui_say(a, _("sort and filters apply to the list, not to a search"));
+        else
+            list_reload(s, a);
+        return 1;
+    }
+    if (!is_key && ch == L' ') {
+        int64_t id = lines_customer(&l->lines);
+        if (!id)
+            return 1;
+        struct line *ln = &l->lines.v[l->lines.cursor];
+        int i = 0;
+        while (i < l->n_marked && l->marked[i] != id)
+            i++;
+        if (i < l->n_marked) {
+            l->marked[i] = l->marked[--l->n_marked];
+            ln->text[0] = ' ';
+        } else if (l->n_marked < N_OF(l->marked)) {
+            l->marked[l->n_marked++] = id;
+            ln->text[0] = '*';
+        }
+        if (l->lines.cursor + 1 < l->lines.n)
+            l->lines.cursor++;
+        return 1;
+    }
+    if (!is_key && ch == L'R') {
+        int64_t one = lines_customer(&l->lines);
+        if (l->n_marked)
+            tui_push(a, assign_new(a, l->marked, l->n_marked));
+        else if (one)
+            tui_push(a, assign_new(a, &one, 1));
         return 1;
     }
     return lines_key(&l->lines, ch, is_key, l->rows);

@@ -109,6 +109,12 @@ void tw_money(char *out, size_t n, int64_t fen);
 struct screen *home_new(struct app *a);
 struct screen *list_new(struct app *a, const char *query);
 struct screen *detail_new(struct app *a, int64_t customer_id);
+/* detail.c: a key typed into buf (UTF-8; backspace takes one character): 1 when used */
+int tui_type_into(char *buf, size_t size, wint_t ch, int is_key);
+/* managers (mgr.c): reassigning customers (dry run, then y), the pool, a user's due list */
+struct screen *assign_new(struct app *a, const int64_t *ids, int n);
+struct screen *pool_new(struct app *a);
+struct screen *due_new(struct app *a);
 void help_draw(struct app *a, int rows, int cols);
 
 #endif

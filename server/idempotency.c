@@ -78,6 +78,10 @@ static void replay(struct req *r, const char *hex)
     }
     resp->replayed = 1;
     log_info(r->conn->id, r->id, "%s: answered as recorded for its idempotency key", r->rpc->name);
+    if (r->srv->cfg.test_drop_keyed_answers > 0) {
+        r->srv->cfg.test_drop_keyed_answers--;
+        conn_close(r->conn, "test_drop_keyed_answers: the recorded answer of a keyed write dropped");
+    }
     req_reply_recorded(r, resp);
     kehu__v1__response__free_unpacked(resp, NULL);
 }

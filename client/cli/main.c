@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli_config.h"
@@ -594,17 +595,30 @@ static enum op_kind op_kind(int op)
     }
 }
 
-/* How long the CLI tries to get a lost connection back before giving up. */
+/* How long, and how many times, the CLI tries to get a lost connection back
+ * and repeat the request before giving up. */
 #define CLI_RECONNECT_MS 15000
+#define CLI_RETRIES 4
 
-static void unconfirmed(struct kehu_status *st)
+static int64_t mono_ms(void)
 {
-    char why[sizeof st->message];
-    snprintf(why, sizeof why, "%s", st->message);
-    snprintf(st->message, sizeof st->message,
-             _("%s: the change was sent but its answer never came: it may or may not have been made (look before "
-               "doing it again)"),
-             why);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void pause_ms(int ms)
+{
+    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+    while (ms > 0 && nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+/* The first "still in progress" CONFLICT for a key: the first try is still being done or recorded. */
+static int in_progress(const Kehu__V1__Response *r, const struct kehu_status *st)
+{
+    return r && st->code == KEHU__V1__CODE__CONFLICT && strcmp(st->field, "idempotency_key") == 0 &&
+           strstr(st->message, "in progress");
 }
 
 Kehu__V1__Response *cli_send(struct cli *cli, const Kehu__V1__Request *req, struct kehu_status *st)
@@ -619,26 +633,41 @@ Kehu__V1__Response *cli_send(struct cli *cli, const Kehu__V1__Request *req, stru
     Kehu__V1__Response *r = kehu_call(cli->client, &keyed, st);
     if (r || st->code != KEHU_TRANSPORT || kind == OP_ONCE)
         return r;
-    if (kehu_fd(cli->client) >= 0) { /* a timeout on a live connection: asking again would not help */
-        if (kind == OP_WRITE)
-            unconfirmed(st);
-        return NULL;
+    int64_t deadline = mono_ms() + CLI_RECONNECT_MS;
+    struct kehu_backoff backoff = { .first_ms = 200, .max_ms = 4000 };
+    for (int tries = 0; kehu_fd(cli->client) < 0; tries++) { /* (a timeout on a live connection is not repeated) */
+        if (tries == CLI_RETRIES || mono_ms() >= deadline)
+            break;
+        if (tries == 0) {
+            fflush(stdout);
+            fprintf(stderr, _("kehu: the connection to %s was lost: reconnecting\n"), cli->server);
+        }
+        pause_ms(kehu_backoff_next_ms(&backoff));
+        struct kehu_status why = *st;
+        int64_t left = deadline - mono_ms();
+        if (left < 1 || kehu_reconnect_patiently(cli->client, (int)left, NULL, NULL, st) != 0) {
+            if (left < 1 || st->code == KEHU_TRANSPORT)
+                *st = why;
+            break; /* no connection in time, or the session cannot be resumed */
+        }
+        r = kehu_call(cli->client, &keyed, st);
+        while (in_progress(r, st) && mono_ms() < deadline) {
+            kehu_response_free(r);
+            pause_ms(kehu_backoff_next_ms(&backoff));
+            r = kehu_call(cli->client, &keyed, st);
+        }
+        if (r || st->code != KEHU_TRANSPORT)
+            return r;
     }
-    fflush(stdout);
-    fprintf(stderr, _("kehu: the connection to %s was lost: reconnecting\n"), cli->server);
-    if (kind == OP_WRITE) {
-        r = kehu_call_retry(cli->client, &keyed, CLI_RECONNECT_MS, NULL, NULL, st);
-        if (!r && st->code == KEHU_TRANSPORT)
-            unconfirmed(st);
-        return r;
+    if (kind == OP_WRITE) { /* sent at least once, its answer never came */
+        char why[sizeof st->message];
+        snprintf(why, sizeof why, "%s", st->message);
+        snprintf(st->message, sizeof st->message,
+                 _("%s: the change was sent but its answer never came: it may or may not have been made (look "
+                   "before doing it again)"),
+                 why);
     }
-    struct kehu_status why = *st;
-    if (kehu_reconnect_patiently(cli->client, CLI_RECONNECT_MS, NULL, NULL, st) != 0) {
-        if (st->code == KEHU_TRANSPORT)
-            *st = why;
-        return NULL;
-    }
-    return kehu_call(cli->client, &keyed, st);
+    return NULL;
 }
 
 int cli_call(struct cli *cli, const Kehu__V1__Request *req, Kehu__V1__Response **resp)

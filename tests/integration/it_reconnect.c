@@ -367,7 +367,8 @@ static void test_cli_write_answer_lost(void **state)
     assert_int_equal(it_cli_open(&cli), 0);
     int rc = it_cli_run(&cli, IT_ENV("KEHU_PASSWORD=" TH_ADMIN_PASSWORD), IT_ARGS("login", "admin"));
     it_cli_expect(&cli, rc, 0, NULL);
-    rc = it_cli_run(&cli, NULL, IT_ARGS("customer", "add", "--name", "回答丢失客户", "--branch", "重连分行", "--force", "--json"));
+    rc = it_cli_run(&cli, NULL, IT_ARGS("customer", "add", "--name", "回答丢失客户", "--branch", "重连分行",
+                                        "--force", "--json"));
     it_cli_expect(&cli, rc, 0, "\"id\"");
     assert_non_null(strstr(cli.err, "reconnecting"));
     assert_int_equal(count_named("回答丢失客户"), 1);
@@ -377,7 +378,8 @@ static void test_cli_write_answer_lost(void **state)
     assert_int_equal(it_pg_i64(pg, "SELECT count(*) FROM org_unit WHERE name = '回答丢失支行'"), 1);
     PQfinish(pg);
     /* the hook is spent: the next write is answered at once */
-    rc = it_cli_run(&cli, NULL, IT_ARGS("customer", "add", "--name", "回答未丢客户", "--branch", "重连分行", "--force"));
+    rc = it_cli_run(&cli, NULL, IT_ARGS("customer", "add", "--name", "回答未丢客户", "--branch", "重连分行",
+                                        "--force"));
     it_cli_expect(&cli, rc, 0, NULL);
     assert_null(strstr(cli.err, "reconnecting"));
     assert_int_equal(count_named("回答未丢客户"), 1);
@@ -385,7 +387,8 @@ static void test_cli_write_answer_lost(void **state)
      * tries, says the write may or may not have been made (exit 3), and it
      * was made once */
     assert_int_equal(th_kehud_start(&it_env, IT_ARGS("--test-drop-keyed-answers=100")), 0);
-    rc = it_cli_run(&cli, NULL, IT_ARGS("customer", "add", "--name", "回答总丢客户", "--branch", "重连分行", "--force"));
+    rc = it_cli_run(&cli, NULL, IT_ARGS("customer", "add", "--name", "回答总丢客户", "--branch", "重连分行",
+                                        "--force"));
     it_cli_expect(&cli, rc, 3, "may or may not have been made");
     assert_int_equal(count_named("回答总丢客户"), 1);
     it_cli_close(&cli);

@@ -81,6 +81,9 @@ static const struct setting settings[] = {
     S(allow_plaintext, K_INT, 0, 1, "1: accept plaintext (non-TLS) connections from any address, not only loopback (default 0)"),
     S(plaintext_loopback, K_INT, 0, 1,
       "0: treat loopback like a remote address, so plaintext from it is refused too (default 1; tests use 0)"),
+    S(test_drop_keyed_answers, K_INT, 0, 1000000,
+      "tests only: do and record the first N writes that carry an idempotency key (repeats too), then close"
+      " their connection instead of answering, as if the answer were lost (default 0)"),
 };
 #define NSETTINGS (sizeof settings / sizeof settings[0])
 

@@ -56,6 +56,8 @@ struct config {
     int tls_handshake_timeout;  /* seconds a TLS handshake may take */
     int allow_plaintext;        /* 1: plaintext Kehu from any address, not only loopback */
     int plaintext_loopback;     /* 0: loopback is treated like any other address (tests) */
+    int test_drop_keyed_answers; /* tests only: the first N keyed writes are done and recorded, then their
+                                    connection is closed instead of answered (a lost answer) */
 };
 
 void config_defaults(struct config *c);

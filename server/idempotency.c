@@ -78,6 +78,10 @@ static void replay(struct req *r, const char *hex)
     }
     resp->replayed = 1;
     log_info(r->conn->id, r->id, "%s: answered as recorded for its idempotency key", r->rpc->name);
+    if (r->srv->cfg.test_drop_keyed_answers > 0) {
+        r->srv->cfg.test_drop_keyed_answers--;
+        conn_close(r->conn, "test_drop_keyed_answers: the recorded answer of a keyed write dropped");
+    }
     req_reply_recorded(r, resp);
     kehu__v1__response__free_unpacked(resp, NULL);
 }
@@ -134,6 +138,11 @@ static void recorded(const struct db_result *res, void *arg)
         log_warn(r->conn->id, r->id, "an idempotency key's answer was not recorded: %s",
                  res->message ? res->message : "");
     r->idem_user = 0;
+    if (res->outcome == DB_OK && r->srv->cfg.test_drop_keyed_answers > 0 && r->status.code == KEHU__V1__CODE__OK) {
+        /* test_drop_keyed_answers: the write is done and recorded, its answer is lost with the connection */
+        r->srv->cfg.test_drop_keyed_answers--;
+        conn_close(r->conn, "test_drop_keyed_answers: the answer of a keyed write dropped");
+    }
     req_reply(r);
 }
 

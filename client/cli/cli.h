@@ -120,6 +120,14 @@ int cli_connect(struct cli *cli);
  * status; free it with kehu_response_free), or the exit code after printing
  * the error (*resp NULL). */
 int cli_call(struct cli *cli, const Kehu__V1__Request *req, Kehu__V1__Response **resp);
+/* kehu_call on the connected client, across a lost connection: a write is
+ * sent with an idempotency key and, when the connection drops before its
+ * answer, reconnected (the session resumed) and repeated under the same key
+ * with backoff, so it is done once; a read is simply asked again once
+ * reconnected. Session and stream steps are sent once. NULL with st
+ * (KEHU_TRANSPORT: a write's message then says it may or may not have been
+ * made) when no answer came. */
+Kehu__V1__Response *cli_send(struct cli *cli, const Kehu__V1__Request *req, struct kehu_status *st);
 /* Sends the request whose op is `op` (a KEHU__V1__REQUEST__OP_... case)
  * with message m, and waits for the result `want` as cli_call_for does. */
 int cli_ask(struct cli *cli, int op, void *m, Kehu__V1__Response__ResultCase want, Kehu__V1__Response **resp);

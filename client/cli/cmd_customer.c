@@ -158,7 +158,7 @@ int cmd_customer_call(struct cli *cli, const Kehu__V1__Request *req, Kehu__V1__R
     int rc = cli_connect(cli);
     if (rc)
         return rc;
-    Kehu__V1__Response *r = kehu_call(cli->client, req, st);
+    Kehu__V1__Response *r = cli_send(cli, req, st);
     if (r && st->code == KEHU__V1__CODE__OK) {
         *resp = r;
         return CLI_OK;

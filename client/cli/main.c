@@ -9,9 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli_config.h"
+#include "kehu_reconnect.h"
 #include "out.h"
 #include "pager.h"
 #include "store.h"
@@ -520,6 +522,154 @@ int cli_connect(struct cli *cli)
     return rc;
 }
 
+/* How a request is repeated when its connection is lost before the answer. */
+enum op_kind {
+    OP_READ,  /* changes nothing: simply asked again */
+    OP_WRITE, /* sent with an idempotency key, and repeated under the same key: done once */
+    OP_ONCE,  /* never repeated: a session step, a stream step, or a write kehud keeps no key for */
+};
+
+static enum op_kind op_kind(int op)
+{
+    switch (op) {
+    case KEHU__V1__REQUEST__OP_HELLO:
+    case KEHU__V1__REQUEST__OP_PING:
+    case KEHU__V1__REQUEST__OP_WHOAMI:
+    case KEHU__V1__REQUEST__OP_ORG_LIST:
+    case KEHU__V1__REQUEST__OP_USER_LIST:
+    case KEHU__V1__REQUEST__OP_CUSTOMER_GET:
+    case KEHU__V1__REQUEST__OP_CUSTOMER_LIST:
+    case KEHU__V1__REQUEST__OP_CUSTOMER_SEARCH:
+    case KEHU__V1__REQUEST__OP_CUSTOMER_HISTORY:
+    case KEHU__V1__REQUEST__OP_CONTACT_LIST:
+    case KEHU__V1__REQUEST__OP_TXN_LIST:
+    case KEHU__V1__REQUEST__OP_FOLLOWUP_DUE:
+    case KEHU__V1__REQUEST__OP_FOLLOWUP_LIST:
+    case KEHU__V1__REQUEST__OP_DOC_LIST:
+    case KEHU__V1__REQUEST__OP_PAYMENT_LIST:
+    case KEHU__V1__REQUEST__OP_ASSET_LIST:
+    case KEHU__V1__REQUEST__OP_ARREARS_GET:
+    case KEHU__V1__REQUEST__OP_GRADE_SHOW:
+    case KEHU__V1__REQUEST__OP_GRADE_OVERRIDE_LIST:
+    case KEHU__V1__REQUEST__OP_GRADE_POLICY_SHOW:
+    case KEHU__V1__REQUEST__OP_CARE_TODAY:
+    case KEHU__V1__REQUEST__OP_CHURN_LIST:
+    case KEHU__V1__REQUEST__OP_REPORT_GET:
+    case KEHU__V1__REQUEST__OP_PERM_SHOW:
+    case KEHU__V1__REQUEST__OP_ACCESS_EXPLAIN:
+    case KEHU__V1__REQUEST__OP_ADMIN_STATS:
+    case KEHU__V1__REQUEST__OP_AUDIT_LIST:
+    case KEHU__V1__REQUEST__OP_AUDIT_VERIFY:
+    case KEHU__V1__REQUEST__OP_ASSIGN_HISTORY:
+    case KEHU__V1__REQUEST__OP_ASSIGN_POLICY_SHOW:
+    case KEHU__V1__REQUEST__OP_POOL_POOLS:
+    case KEHU__V1__REQUEST__OP_POOL_LIST:
+    case KEHU__V1__REQUEST__OP_POOL_EVENTS:
+    case KEHU__V1__REQUEST__OP_CASE_GET:
+    case KEHU__V1__REQUEST__OP_CASE_LIST:
+    case KEHU__V1__REQUEST__OP_CALENDAR_SHOW:
+    case KEHU__V1__REQUEST__OP_HOURS_SHOW:
+    case KEHU__V1__REQUEST__OP_CASE_REPORT:
+    case KEHU__V1__REQUEST__OP_SURVEY_LIST:
+    case KEHU__V1__REQUEST__OP_REVIEW_SHOW:
+    case KEHU__V1__REQUEST__OP_REVIEW_ITEMS:
+    case KEHU__V1__REQUEST__OP_REVIEW_REPORT:
+    case KEHU__V1__REQUEST__OP_VIP_LIST:
+    case KEHU__V1__REQUEST__OP_WINBACK_LIST:
+    case KEHU__V1__REQUEST__OP_CASE_SETTINGS_SHOW:
+    case KEHU__V1__REQUEST__OP_QUALITY_ALERT_LIST:
+        return OP_READ;
+    case KEHU__V1__REQUEST__OP_LOGIN: /* session steps: the connection's state */
+    case KEHU__V1__REQUEST__OP_RESUME:
+    case KEHU__V1__REQUEST__OP_LOGOUT:
+    case KEHU__V1__REQUEST__OP_SUBSCRIBE:
+    case KEHU__V1__REQUEST__OP_IMPORT_BEGIN: /* streams: kehud keeps no idempotency key for them */
+    case KEHU__V1__REQUEST__OP_IMPORT_CHUNK:
+    case KEHU__V1__REQUEST__OP_EXPORT_PAGE:
+    case KEHU__V1__REQUEST__OP_DOC_PUT:
+    case KEHU__V1__REQUEST__OP_DOC_GET:
+    case KEHU__V1__REQUEST__OP_ADMIN_BACKUP:
+        return OP_ONCE;
+    default:
+        return OP_WRITE; /* anything else may change something: a key makes repeating it safe */
+    }
+}
+
+/* How long, and how many times, the CLI tries to get a lost connection back
+ * and repeat the request before giving up. */
+#define CLI_RECONNECT_MS 15000
+#define CLI_RETRIES 4
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void pause_ms(int ms)
+{
+    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+    while (ms > 0 && nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+/* The first "still in progress" CONFLICT for a key: the first try is still being done or recorded. */
+static int in_progress(const Kehu__V1__Response *r, const struct kehu_status *st)
+{
+    return r && st->code == KEHU__V1__CODE__CONFLICT && strcmp(st->field, "idempotency_key") == 0 &&
+           strstr(st->message, "in progress");
+}
+
+Kehu__V1__Response *cli_send(struct cli *cli, const Kehu__V1__Request *req, struct kehu_status *st)
+{
+    enum op_kind kind = op_kind((int)req->op_case);
+    Kehu__V1__Request keyed = *req;
+    char key[33];
+    if (kind == OP_WRITE && (!keyed.idempotency_key || !*keyed.idempotency_key)) {
+        kehu_idempotency_key(key);
+        keyed.idempotency_key = key; /* the same key on every try: done once */
+    }
+    Kehu__V1__Response *r = kehu_call(cli->client, &keyed, st);
+    if (r || st->code != KEHU_TRANSPORT || kind == OP_ONCE)
+        return r;
+    int64_t deadline = mono_ms() + CLI_RECONNECT_MS;
+    struct kehu_backoff backoff = { .first_ms = 200, .max_ms = 4000 };
+    for (int tries = 0; kehu_fd(cli->client) < 0; tries++) { /* (a timeout on a live connection is not repeated) */
+        if (tries == CLI_RETRIES || mono_ms() >= deadline)
+            break;
+        if (tries == 0) {
+            fflush(stdout);
+            fprintf(stderr, _("kehu: the connection to %s was lost: reconnecting\n"), cli->server);
+        }
+        pause_ms(kehu_backoff_next_ms(&backoff));
+        struct kehu_status why = *st;
+        int64_t left = deadline - mono_ms();
+        if (left < 1 || kehu_reconnect_patiently(cli->client, (int)left, NULL, NULL, st) != 0) {
+            if (left < 1 || st->code == KEHU_TRANSPORT)
+                *st = why;
+            break; /* no connection in time, or the session cannot be resumed */
+        }
+        r = kehu_call(cli->client, &keyed, st);
+        while (in_progress(r, st) && mono_ms() < deadline) {
+            kehu_response_free(r);
+            pause_ms(kehu_backoff_next_ms(&backoff));
+            r = kehu_call(cli->client, &keyed, st);
+        }
+        if (r || st->code != KEHU_TRANSPORT)
+            return r;
+    }
+    if (kind == OP_WRITE) { /* sent at least once, its answer never came */
+        char why[sizeof st->message];
+        snprintf(why, sizeof why, "%s", st->message);
+        snprintf(st->message, sizeof st->message,
+                 _("%s: the change was sent but its answer never came: it may or may not have been made (look "
+                   "before doing it again)"),
+                 why);
+    }
+    return NULL;
+}
+
 int cli_call(struct cli *cli, const Kehu__V1__Request *req, Kehu__V1__Response **resp)
 {
     *resp = NULL;
@@ -527,7 +677,7 @@ int cli_call(struct cli *cli, const Kehu__V1__Request *req, Kehu__V1__Response *
     if (rc)
         return rc;
     struct kehu_status st = { .code = KEHU_TRANSPORT };
-    Kehu__V1__Response *r = kehu_call(cli->client, req, &st);
+    Kehu__V1__Response *r = cli_send(cli, req, &st);
     if (!r || st.code != KEHU__V1__CODE__OK) {
         if (!r && st.code == KEHU__V1__CODE__OK)
             st.code = KEHU_TRANSPORT;

@@ -61,6 +61,9 @@ struct kehu_client {
     SSL_CTX *tls_ctx;
     SSL *ssl;
     char server_fp[100]; /* "AB:CD:..." of the server's certificate */
+    /* the first bytes the TLS handshake read: a refusal kehud sent in plaintext at accept */
+    uint8_t hs_seen[512];
+    size_t hs_nseen;
 };
 
 /* Before the Hello is answered, bytes that are not a Kehu frame come from
@@ -560,6 +563,71 @@ static int tls_trust(kehu_client *c, struct kehu_status *st)
     return 0;
 }
 
+/* Keeps the first bytes OpenSSL reads from the socket during the handshake. */
+static long hs_record(BIO *b, int oper, const char *argp, size_t len, int argi, long argl, int ret,
+                      size_t *processed)
+{
+    (void)len;
+    (void)argi;
+    (void)argl;
+    kehu_client *c = (kehu_client *)BIO_get_callback_arg(b);
+    if (c && oper == (BIO_CB_READ | BIO_CB_RETURN) && ret > 0 && processed && argp) {
+        size_t n = *processed, room = sizeof c->hs_seen - c->hs_nseen;
+        memcpy(c->hs_seen + c->hs_nseen, argp, n < room ? n : room);
+        c->hs_nseen += n < room ? n : room;
+    }
+    return ret;
+}
+
+/* A connection kehud refuses at accept (too many from this address, server
+ * full) is answered with a plaintext Kehu frame before any handshake, which
+ * OpenSSL then reads as a broken TLS record: read it as the refusal it is.
+ * 1 with st set to the server's status, 0 when it is not one. */
+static int plaintext_refusal(kehu_client *c, struct kehu_status *st)
+{
+    if (c->hs_nseen < WIRE_HEADER || c->hs_nseen == sizeof c->hs_seen || c->hs_seen[0] == 0x16 ||
+        c->hs_seen[0] == 0x15)
+        return 0; /* nothing, more than OpenSSL reads of a bad record header, or TLS itself */
+    struct wire_decoder d;
+    wire_decoder_init(&d, 4096);
+    int found = 0;
+    if (wire_decoder_feed(&d, c->hs_seen, c->hs_nseen) != WIRE_NOMEM) {
+        int64_t deadline = now_ms() + (c->timeout_ms < 2000 ? c->timeout_ms : 2000);
+        for (;;) {
+            const uint8_t *payload;
+            size_t len;
+            int r = wire_decoder_next(&d, &payload, &len);
+            if (r == WIRE_FRAME) {
+                Kehu__V1__Frame *f = kehu__v1__frame__unpack(NULL, len, payload);
+                if (f && f->id == 0 && f->body_case == KEHU__V1__FRAME__BODY_RESPONSE && f->response->status &&
+                    f->response->status->code != KEHU__V1__CODE__OK) {
+                    const Kehu__V1__Status *s = f->response->status;
+                    st->code = (int)s->code;
+                    snprintf(st->message, sizeof st->message, _("%s refused the connection: %s"), c->server,
+                             s->message ? s->message : "");
+                    snprintf(st->field, sizeof st->field, "%s", s->field ? s->field : "");
+                    found = 1;
+                }
+                if (f)
+                    kehu__v1__frame__free_unpacked(f, NULL);
+                break;
+            }
+            if (r != WIRE_NEED_MORE)
+                break;
+            uint8_t buf[1024]; /* the rest of the frame is still in the socket */
+            if (wait_fd(c->fd, POLLIN, deadline) < 0)
+                break;
+            ssize_t n = recv(c->fd, buf, sizeof buf, MSG_DONTWAIT);
+            if (n <= 0 && !(n < 0 && (errno == EAGAIN || errno == EINTR)))
+                break;
+            if (n > 0 && wire_decoder_feed(&d, buf, (size_t)n) == WIRE_NOMEM)
+                break;
+        }
+    }
+    wire_decoder_free(&d);
+    return found;
+}
+
 /* The TLS handshake on the connected socket, then the checks of trust. */
 static int tls_start(kehu_client *c, struct kehu_status *st)
 {
@@ -570,6 +638,10 @@ static int tls_start(kehu_client *c, struct kehu_status *st)
     c->ssl = SSL_new(c->tls_ctx);
     if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1)
         return tls_fail(st, "TLS: %s", ssl_reason(why, sizeof why));
+    c->hs_nseen = 0;
+    BIO *rbio = SSL_get_rbio(c->ssl);
+    BIO_set_callback_arg(rbio, (char *)c);
+    BIO_set_callback_ex(rbio, hs_record);
     struct in6_addr a6;
     struct in_addr a4;
     int is_ip = inet_pton(AF_INET, host, &a4) == 1 || inet_pton(AF_INET6, host, &a6) == 1;
@@ -594,12 +666,15 @@ static int tls_start(kehu_client *c, struct kehu_status *st)
                 return tls_fail(st, "TLS handshake with %s: %s", c->server, strerror(-w));
             continue;
         }
+        if (plaintext_refusal(c, st))
+            return -1;
         long v = SSL_get_verify_result(c->ssl);
         if (v != X509_V_OK)
             return tls_fail(st, "the certificate of %s does not verify against %s: %s", c->server, c->tls.ca_file,
                             X509_verify_cert_error_string(v));
         return tls_fail(st, "TLS handshake with %s failed: %s", c->server, ssl_reason(why, sizeof why));
     }
+    BIO_set_callback_ex(SSL_get_rbio(c->ssl), NULL); /* only the handshake's first bytes matter */
     return tls_trust(c, st);
 }
 

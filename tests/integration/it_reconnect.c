@@ -352,6 +352,51 @@ static void test_cli_watch_across_restart(void **state)
     assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
+/* The CLI's write whose answer is lost with the connection (kehud's
+ * test_drop_keyed_answers closes it after the write is done and recorded):
+ * kehu reconnects, repeats it under the same key, reports success, and the
+ * customer is there once. When no answer ever comes, it says the write may
+ * or may not have been made. */
+static void test_cli_write_answer_lost(void **state)
+{
+    (void)state;
+    assert_int_equal(th_kehud_start(&it_env, IT_ARGS("--test-drop-keyed-answers=2")), 0);
+    kehu_close(admin);
+    admin = it_admin();
+    struct it_cli cli;
+    assert_int_equal(it_cli_open(&cli), 0);
+    int rc = it_cli_run(&cli, IT_ENV("KEHU_PASSWORD=" TH_ADMIN_PASSWORD), IT_ARGS("login", "admin"));
+    it_cli_expect(&cli, rc, 0, NULL);
+    rc = it_cli_run(&cli, NULL, IT_ARGS("customer", "add", "--name", "回答丢失客户", "--branch", "重连分行",
+                                        "--force", "--json"));
+    it_cli_expect(&cli, rc, 0, "\"id\"");
+    assert_non_null(strstr(cli.err, "reconnecting"));
+    assert_int_equal(count_named("回答丢失客户"), 1);
+    rc = it_cli_run(&cli, NULL, IT_ARGS("org", "add", "回答丢失支行", "--kind", "branch", "--parent", "总行"));
+    it_cli_expect(&cli, rc, 0, NULL);
+    PGconn *pg = it_pg_open();
+    assert_int_equal(it_pg_i64(pg, "SELECT count(*) FROM org_unit WHERE name = '回答丢失支行'"), 1);
+    PQfinish(pg);
+    /* the hook is spent: the next write is answered at once */
+    rc = it_cli_run(&cli, NULL, IT_ARGS("customer", "add", "--name", "回答未丢客户", "--branch", "重连分行",
+                                        "--force"));
+    it_cli_expect(&cli, rc, 0, NULL);
+    assert_null(strstr(cli.err, "reconnecting"));
+    assert_int_equal(count_named("回答未丢客户"), 1);
+    /* every answer lost, the recorded one too: kehu gives up after a few
+     * tries, says the write may or may not have been made (exit 3), and it
+     * was made once */
+    assert_int_equal(th_kehud_start(&it_env, IT_ARGS("--test-drop-keyed-answers=100")), 0);
+    rc = it_cli_run(&cli, NULL, IT_ARGS("customer", "add", "--name", "回答总丢客户", "--branch", "重连分行",
+                                        "--force"));
+    it_cli_expect(&cli, rc, 3, "may or may not have been made");
+    assert_int_equal(count_named("回答总丢客户"), 1);
+    it_cli_close(&cli);
+    assert_int_equal(th_kehud_start(&it_env, NULL), 0);
+    kehu_close(admin);
+    admin = it_admin();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -360,6 +405,7 @@ int main(void)
         cmocka_unit_test(test_idempotent_repeat),
         cmocka_unit_test(test_lost_answer_retried),
         cmocka_unit_test(test_cli_watch_across_restart),
+        cmocka_unit_test(test_cli_write_answer_lost),
     };
     return it_finish(cmocka_run_group_tests(tests, setup, teardown));
 }

@@ -558,7 +558,13 @@ static void test_stall_and_limits(void **state)
     }
     c = tls_connect(&t, &st);
     assert_null(c);
-    assert_int_not_equal(st.code, C(OK));
+    /* refused at accept, before any handshake: the reason reaches the TLS client */
+    assert_int_equal(st.code, C(RESOURCE_EXHAUSTED));
+    assert_non_null(strstr(st.message, "refused the connection"));
+    assert_non_null(strstr(st.message, "max_unauth_per_address"));
+    /* and the CLI says so: the server refused (exit 1), with its reason */
+    int rc = it_cli_run(&cli, NULL, IT_ARGS("--tls", "--ca-file", path_of("ca.pem"), "ping"));
+    it_cli_expect(&cli, rc, 1, "refused the connection: too many connections not logged in from your address");
     for (int i = 0; i < 2; i++)
         kehu_close(held[i]);
     serve(NULL);

@@ -348,6 +348,29 @@ int cli_check_date(struct cli *cli, const char *what, const char *s);
  * CLI_USAGE after printing. */
 int cli_parse_due(struct cli *cli, const char *what, const char *s, char **out);
 
+/* A command's options that are fields of its request message, parsed by
+ * cli_flags instead of a getopt loop: --NAME sets the field NAME (or
+ * `field`) of the message by its type in the descriptor: a string is the
+ * value, a whole number is parsed by cli_parse_int in [min, max] (both 0:
+ * a positive number), a bool is a flag without a value that sets it. check,
+ * when set, refuses a value first (a usage error; returns 0 or the exit
+ * code). A table ends with a row whose name is NULL. */
+struct cli_flag {
+    const char *name;  /* "status": --status */
+    const char *field; /* NULL: the field is name */
+    int64_t min, max;
+    int (*check)(struct cli *cli, const char *flag, const char *value);
+    int no_repeat; /* not in the words that repeat the command */
+};
+/* Parses argv's options by the table flags into m (a message of d), and
+ * with pg also --limit, --after and --all (setting m's limit and after).
+ * With ws, appends the words that repeat the command: each flag given
+ * ("--status VALUE", a value only when not empty; "--withdrawn"), in the
+ * table's order, then "--limit N". Returns CLI_OK (positional arguments are
+ * argv[optind..argc)), or the exit code after printing. */
+int cli_flags(struct cli *cli, int argc, char **argv, const ProtobufCMessageDescriptor *d, const struct cli_flag *flags,
+              void *m, struct cli_paging *pg, struct cmd_words *ws);
+
 /* ---- Shared output (print.c) ---- */
 
 /* With --json, a refusal that carries more than the error: begins the

@@ -569,37 +569,25 @@ static int run_grade_approve(struct cli *cli, int argc, char **argv)
     return CLI_OK;
 }
 
+static int check_override_status(struct cli *cli, const char *flag, const char *value)
+{
+    return one_of(cli, flag, value, override_statuses, NELEMS(override_statuses));
+}
+
 static int run_grade_overrides(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "status", required_argument, NULL, O_STATUS },
-        { "customer", required_argument, NULL, O_CUSTOMER },
-        CLI_PAGING_OPTIONS,
-        { NULL, 0, NULL, 0 },
+    static const struct cli_flag flags[] = {
+        { "status", NULL, 0, 0, check_override_status, 0 },
+        { "customer", "customer_id", 0, 0, NULL, 0 },
+        { NULL, NULL, 0, 0, NULL, 0 },
     };
     Kehu__V1__GradeOverrideList m = KEHU__V1__GRADE_OVERRIDE_LIST__INIT;
     struct cli_paging pg = { 0 };
-    const char *customer_arg = NULL;
-    int c, rc = CLI_OK;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        if (c == CLI_O_LIMIT || c == CLI_O_AFTER || c == CLI_O_ALL) {
-            rc = cli_page_option(cli, c, optarg, LIMIT_MAX, &pg);
-        } else if (c == O_STATUS) {
-            rc = one_of(cli, "--status", optarg, override_statuses, NELEMS(override_statuses));
-            m.status = optarg;
-        } else if (c == O_CUSTOMER) {
-            rc = cmd_customer_parse_int(cli, "--customer", optarg, 1, INT64_MAX, &m.customer_id);
-            customer_arg = optarg;
-        } else {
-            return cli->opt_rc;
-        }
-        if (rc)
-            return rc;
-    }
-    if ((rc = cli_args(cli, argc, argv, 0, 0)))
+    struct cmd_words ws = { .w = { "grade", "overrides" }, .n = 2 };
+    int rc;
+    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__grade_override_list__descriptor, flags, &m, &pg, &ws)) ||
+        (rc = cli_args(cli, argc, argv, 0, 0)))
         return rc;
-    m.limit = pg.limit;
-    m.after = (char *)(pg.after ? pg.after : "");
     struct cli_pages pages = { 0 };
     rc = cli_fetch_list(cli, KEHU__V1__REQUEST__OP_GRADE_OVERRIDE_LIST, &m, KEHU__V1__RESPONSE__RESULT_OVERRIDES,
                         "overrides", &m.after, pg.all, &pages);
@@ -608,15 +596,7 @@ static int run_grade_overrides(struct cli *cli, int argc, char **argv)
             cli_print_records(cli, pages.items, pages.n, 1, &override_kind);
         else
             cli_say("no %s overrides\n", *m.status ? m.status : "pending");
-        const char *words[10] = { "grade", "overrides" };
-        size_t nw = 2;
-        if (m.status && *m.status)
-            words[nw++] = "--status", words[nw++] = m.status;
-        if (customer_arg)
-            words[nw++] = "--customer", words[nw++] = customer_arg;
-        if (pg.limit_arg)
-            words[nw++] = "--limit", words[nw++] = pg.limit_arg;
-        cli_page_more(cli, words, nw, pages.next, pages.remaining);
+        cli_page_more(cli, ws.w, ws.n, pages.next, pages.remaining);
     }
     cli_pages_free(&pages);
     return rc;
@@ -1103,36 +1083,25 @@ static const struct rec_kind warning_rec = {
 };
 static const struct cli_record_kind warning_kind = { .rec = &warning_rec };
 
+static int check_churn_status(struct cli *cli, const char *flag, const char *value)
+{
+    return one_of(cli, flag, value, churn_statuses, NELEMS(churn_statuses));
+}
+
 static int run_churn_list(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "user", required_argument, NULL, O_USER },
-        { "status", required_argument, NULL, O_STATUS },
-        CLI_PAGING_OPTIONS,
-        { NULL, 0, NULL, 0 },
+    static const struct cli_flag flags[] = {
+        { "user", NULL, 0, 0, not_empty, 0 },
+        { "status", NULL, 0, 0, check_churn_status, 0 },
+        { NULL, NULL, 0, 0, NULL, 0 },
     };
     Kehu__V1__ChurnList m = KEHU__V1__CHURN_LIST__INIT;
     struct cli_paging pg = { 0 };
-    int c, rc = CLI_OK;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        switch (c) {
-        case CLI_O_LIMIT:
-        case CLI_O_AFTER:
-        case CLI_O_ALL: rc = cli_page_option(cli, c, optarg, LIMIT_MAX, &pg); break;
-        case O_USER: rc = not_empty(cli, "--user", optarg); m.user = optarg; break;
-        case O_STATUS:
-            rc = one_of(cli, "--status", optarg, churn_statuses, NELEMS(churn_statuses));
-            m.status = optarg;
-            break;
-        default: return cli->opt_rc;
-        }
-        if (rc)
-            return rc;
-    }
-    if ((rc = cli_args(cli, argc, argv, 0, 0)))
+    struct cmd_words ws = { .w = { "churn", "list" }, .n = 2 };
+    int rc;
+    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__churn_list__descriptor, flags, &m, &pg, &ws)) ||
+        (rc = cli_args(cli, argc, argv, 0, 0)))
         return rc;
-    m.limit = pg.limit;
-    m.after = (char *)(pg.after ? pg.after : "");
     struct cli_pages pages = { 0 };
     rc = cli_fetch_list(cli, KEHU__V1__REQUEST__OP_CHURN_LIST, &m, KEHU__V1__RESPONSE__RESULT_CHURN_WARNINGS,
                         "warnings", &m.after, pg.all, &pages);
@@ -1141,15 +1110,7 @@ static int run_churn_list(struct cli *cli, int argc, char **argv)
             cli_print_records(cli, pages.items, pages.n, 1, &warning_kind);
         else
             cli_say("no churn warnings%s%s\n", *m.status ? " with status " : "", m.status);
-        const char *words[12] = { "churn", "list" };
-        size_t nw = 2;
-        if (m.user && *m.user)
-            words[nw++] = "--user", words[nw++] = m.user;
-        if (m.status && *m.status)
-            words[nw++] = "--status", words[nw++] = m.status;
-        if (pg.limit_arg)
-            words[nw++] = "--limit", words[nw++] = pg.limit_arg;
-        cli_page_more(cli, words, nw, pages.next, pages.remaining);
+        cli_page_more(cli, ws.w, ws.n, pages.next, pages.remaining);
     }
     cli_pages_free(&pages);
     return rc;

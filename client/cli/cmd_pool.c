@@ -372,20 +372,14 @@ static int pool_rules_call(struct cli *cli, Kehu__V1__PoolRules *m)
     return CLI_OK;
 }
 
+static const struct cli_flag branch_flag[] = { { "branch", NULL, 0, 0, NULL, 0 }, { NULL, NULL, 0, 0, NULL, 0 } };
+
 static int run_rules_show(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "branch", required_argument, NULL, O_BRANCH },
-        { NULL, 0, NULL, 0 },
-    };
     Kehu__V1__PoolRules m = KEHU__V1__POOL_RULES__INIT;
-    int c, rc;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        if (c != O_BRANCH)
-            return cli->opt_rc;
-        m.branch = optarg;
-    }
-    if ((rc = cli_args(cli, argc, argv, 0, 0)))
+    int rc;
+    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__pool_rules__descriptor, branch_flag, &m, NULL, NULL)) ||
+        (rc = cli_args(cli, argc, argv, 0, 0)))
         return rc;
     return pool_rules_call(cli, &m);
 }
@@ -690,18 +684,10 @@ static int assign_rules_call(struct cli *cli, Kehu__V1__AssignRules *m)
 
 static int run_assign_show(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "branch", required_argument, NULL, O_BRANCH },
-        { NULL, 0, NULL, 0 },
-    };
     Kehu__V1__AssignRules m = KEHU__V1__ASSIGN_RULES__INIT;
-    int c, rc;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        if (c != O_BRANCH)
-            return cli->opt_rc;
-        m.branch = optarg;
-    }
-    if ((rc = cli_args(cli, argc, argv, 0, 0)))
+    int rc;
+    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__assign_rules__descriptor, branch_flag, &m, NULL, NULL)) ||
+        (rc = cli_args(cli, argc, argv, 0, 0)))
         return rc;
     return assign_rules_call(cli, &m);
 }

@@ -287,42 +287,22 @@ static int call_one(struct cli *cli, Kehu__V1__Request *req, Kehu__V1__Response_
     return CLI_OK;
 }
 
-/* After a list: the next page's command line, when more follow. */
-static void more(struct cli *cli, const char *const *words, size_t nw, const struct cli_paging *pg,
-                 const struct cli_pages *pages)
-{
-    const char *w[16];
-    size_t n = 0;
-    for (size_t i = 0; i < nw && n < 12; i++)
-        w[n++] = words[i];
-    if (pg->limit_arg)
-        w[n++] = "--limit", w[n++] = pg->limit_arg;
-    cli_page_more(cli, w, n, pages->next, pages->remaining);
-}
-
 /* ---- kehu review open / show / finalize */
+
+static const struct cli_flag year_flag[] = { { "year", NULL, 2000, 2200, NULL, 0 }, { NULL, NULL, 0, 0, NULL, 0 } };
 
 static int run_review_open(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "year", required_argument, NULL, O_YEAR },
-        { "from", required_argument, NULL, O_FROM },
-        { "to", required_argument, NULL, O_TO },
-        { NULL, 0, NULL, 0 },
+    static const struct cli_flag flags[] = {
+        { "year", NULL, 2000, 2200, NULL, 0 },
+        { "from", "window_from", 0, 0, cli_check_date, 0 },
+        { "to", "window_to", 0, 0, cli_check_date, 0 },
+        { NULL, NULL, 0, 0, NULL, 0 },
     };
     Kehu__V1__ReviewOpen m = KEHU__V1__REVIEW_OPEN__INIT;
-    int c, rc = CLI_OK;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        switch (c) {
-        case O_YEAR: rc = year_opt(cli, optarg, &m.year); break;
-        case O_FROM: rc = cli_check_date(cli, "--from", optarg); m.window_from = optarg; break;
-        case O_TO: rc = cli_check_date(cli, "--to", optarg); m.window_to = optarg; break;
-        default: return cli->opt_rc;
-        }
-        if (rc)
-            return rc;
-    }
-    if ((rc = cli_args(cli, argc, argv, 0, 0)))
+    int rc;
+    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__review_open__descriptor, flags, &m, NULL, NULL)) ||
+        (rc = cli_args(cli, argc, argv, 0, 0)))
         return rc;
     Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
     req.op_case = KEHU__V1__REQUEST__OP_REVIEW_OPEN;
@@ -330,27 +310,12 @@ static int run_review_open(struct cli *cli, int argc, char **argv)
     return call_one(cli, &req, KEHU__V1__RESPONSE__RESULT_REVIEW, emit_review);
 }
 
-static int year_only(struct cli *cli, int argc, char **argv, int32_t *year)
-{
-    static const struct option opts[] = {
-        { "year", required_argument, NULL, O_YEAR },
-        { NULL, 0, NULL, 0 },
-    };
-    int c, rc;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        if (c != O_YEAR)
-            return cli->opt_rc;
-        if ((rc = year_opt(cli, optarg, year)))
-            return rc;
-    }
-    return cli_args(cli, argc, argv, 0, 0);
-}
-
 static int run_review_show(struct cli *cli, int argc, char **argv)
 {
     Kehu__V1__ReviewShow m = KEHU__V1__REVIEW_SHOW__INIT;
-    int rc = year_only(cli, argc, argv, &m.year);
-    if (rc)
+    int rc;
+    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__review_show__descriptor, year_flag, &m, NULL, NULL)) ||
+        (rc = cli_args(cli, argc, argv, 0, 0)))
         return rc;
     Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
     req.op_case = KEHU__V1__REQUEST__OP_REVIEW_SHOW;
@@ -361,8 +326,9 @@ static int run_review_show(struct cli *cli, int argc, char **argv)
 static int run_review_finalize(struct cli *cli, int argc, char **argv)
 {
     Kehu__V1__ReviewFinalize m = KEHU__V1__REVIEW_FINALIZE__INIT;
-    int rc = year_only(cli, argc, argv, &m.year);
-    if (rc)
+    int rc;
+    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__review_finalize__descriptor, year_flag, &m, NULL, NULL)) ||
+        (rc = cli_args(cli, argc, argv, 0, 0)))
         return rc;
     Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
     req.op_case = KEHU__V1__REQUEST__OP_REVIEW_FINALIZE;
@@ -436,42 +402,27 @@ static int page_items(const Kehu__V1__Response *resp, void *const **items, size_
 
 static int run_review_items(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "year", required_argument, NULL, O_YEAR },
-        { "status", required_argument, NULL, O_STATUS },
-        { "unit", required_argument, NULL, O_UNIT },
-        CLI_PAGING_OPTIONS,
-        { NULL, 0, NULL, 0 },
+    static const struct cli_flag flags[] = {
+        { "year", NULL, 2000, 2200, NULL, 1 },
+        { "status", NULL, 0, 0, NULL, 0 },
+        { "unit", NULL, 0, 0, NULL, 1 },
+        { NULL, NULL, 0, 0, NULL, 0 },
     };
     Kehu__V1__ReviewItems m = KEHU__V1__REVIEW_ITEMS__INIT;
     struct cli_paging pg = { 0 };
-    int c, rc = CLI_OK;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        switch (c) {
-        case CLI_O_LIMIT:
-        case CLI_O_AFTER:
-        case CLI_O_ALL: rc = cli_page_option(cli, c, optarg, LIMIT_MAX, &pg); break;
-        case O_YEAR: rc = year_opt(cli, optarg, &m.year); break;
-        case O_STATUS: m.status = optarg; break;
-        case O_UNIT: m.unit = optarg; break;
-        default: return cli->opt_rc;
-        }
-        if (rc)
-            return rc;
-    }
-    if ((rc = cli_args(cli, argc, argv, 0, 0)))
+    struct cmd_words ws = { .w = { "review", "items" }, .n = 2 };
+    int rc;
+    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__review_items__descriptor, flags, &m, &pg, &ws)) ||
+        (rc = cli_args(cli, argc, argv, 0, 0)))
         return rc;
     Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
     req.op_case = KEHU__V1__REQUEST__OP_REVIEW_ITEMS;
     req.review_items = &m;
-    m.limit = pg.limit;
-    m.after = (char *)(pg.after ? pg.after : "");
     struct cli_pages pages = { 0 };
     rc = cli_fetch_pages(cli, &req, KEHU__V1__RESPONSE__RESULT_REVIEW_ITEM_LIST, &m.after, pg.all, page_items, &pages);
     if (rc == CLI_OK) {
         print_records(cli, pages.items, pages.n, 1, emit_item, "no customers under review match");
-        const char *words[] = { "review", "items", m.status ? "--status" : NULL, m.status };
-        more(cli, words, m.status ? 4 : 2, &pg, &pages);
+        cli_page_more(cli, ws.w, ws.n, pages.next, pages.remaining);
     }
     cli_pages_free(&pages);
     return rc;
@@ -489,32 +440,17 @@ static int page_changes(const Kehu__V1__Response *resp, void *const **items, siz
 
 static int run_review_report(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "year", required_argument, NULL, O_YEAR },
-        CLI_PAGING_OPTIONS,
-        { NULL, 0, NULL, 0 },
-    };
+    static const struct cli_flag flags[] = { { "year", NULL, 2000, 2200, NULL, 1 }, { NULL, NULL, 0, 0, NULL, 0 } };
     Kehu__V1__ReviewReport m = KEHU__V1__REVIEW_REPORT__INIT;
     struct cli_paging pg = { 0 };
-    int c, rc = CLI_OK;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        switch (c) {
-        case CLI_O_LIMIT:
-        case CLI_O_AFTER:
-        case CLI_O_ALL: rc = cli_page_option(cli, c, optarg, LIMIT_MAX, &pg); break;
-        case O_YEAR: rc = year_opt(cli, optarg, &m.year); break;
-        default: return cli->opt_rc;
-        }
-        if (rc)
-            return rc;
-    }
-    if ((rc = cli_args(cli, argc, argv, 0, 0)))
+    struct cmd_words ws = { .w = { "review", "report" }, .n = 2 };
+    int rc;
+    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__review_report__descriptor, flags, &m, &pg, &ws)) ||
+        (rc = cli_args(cli, argc, argv, 0, 0)))
         return rc;
     Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
     req.op_case = KEHU__V1__REQUEST__OP_REVIEW_REPORT;
     req.review_report = &m;
-    m.limit = pg.limit;
-    m.after = (char *)(pg.after ? pg.after : "");
     struct cli_pages pages = { 0 };
     rc = cli_fetch_pages(cli, &req, KEHU__V1__RESPONSE__RESULT_REVIEW_CHANGES, &m.after, pg.all, page_changes, &pages);
     if (rc == CLI_OK) {
@@ -550,8 +486,7 @@ static int run_review_report(struct cli *cli, int argc, char **argv)
                         (long long)v->vip_withdrawn);
             print_records(cli, pages.items, pages.n, 1, emit_change, "no changes");
         }
-        const char *words[] = { "review", "report" };
-        more(cli, words, 2, &pg, &pages);
+        cli_page_more(cli, ws.w, ws.n, pages.next, pages.remaining);
     }
     cli_pages_free(&pages);
     return rc;
@@ -603,38 +538,22 @@ static int page_vip(const Kehu__V1__Response *resp, void *const **items, size_t 
 
 static int run_vip_list(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "withdrawn", no_argument, NULL, O_WITHDRAWN },
-        CLI_PAGING_OPTIONS,
-        { NULL, 0, NULL, 0 },
-    };
+    static const struct cli_flag flags[] = { { "withdrawn", NULL, 0, 0, NULL, 0 }, { NULL, NULL, 0, 0, NULL, 0 } };
     Kehu__V1__VipList m = KEHU__V1__VIP_LIST__INIT;
     struct cli_paging pg = { 0 };
-    int c, rc = CLI_OK;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        switch (c) {
-        case CLI_O_LIMIT:
-        case CLI_O_AFTER:
-        case CLI_O_ALL: rc = cli_page_option(cli, c, optarg, LIMIT_MAX, &pg); break;
-        case O_WITHDRAWN: m.withdrawn = 1; break;
-        default: return cli->opt_rc;
-        }
-        if (rc)
-            return rc;
-    }
-    if ((rc = cli_args(cli, argc, argv, 0, 0)))
+    struct cmd_words ws = { .w = { "vip", "list" }, .n = 2 };
+    int rc;
+    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__vip_list__descriptor, flags, &m, &pg, &ws)) ||
+        (rc = cli_args(cli, argc, argv, 0, 0)))
         return rc;
     Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
     req.op_case = KEHU__V1__REQUEST__OP_VIP_LIST;
     req.vip_list = &m;
-    m.limit = pg.limit;
-    m.after = (char *)(pg.after ? pg.after : "");
     struct cli_pages pages = { 0 };
     rc = cli_fetch_pages(cli, &req, KEHU__V1__RESPONSE__RESULT_VIP_ENTRIES, &m.after, pg.all, page_vip, &pages);
     if (rc == CLI_OK) {
         print_records(cli, pages.items, pages.n, 1, emit_vip, m.withdrawn ? "no withdrawn VIPs" : "no VIPs");
-        const char *words[] = { "vip", "list", "--withdrawn" };
-        more(cli, words, m.withdrawn ? 3 : 2, &pg, &pages);
+        cli_page_more(cli, ws.w, ws.n, pages.next, pages.remaining);
     }
     cli_pages_free(&pages);
     return rc;
@@ -654,45 +573,26 @@ static int page_winback(const Kehu__V1__Response *resp, void *const **items, siz
 
 static int run_winback_list(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "user", required_argument, NULL, O_USER },
-        { "status", required_argument, NULL, O_STATUS },
-        CLI_PAGING_OPTIONS,
-        { NULL, 0, NULL, 0 },
+    static const struct cli_flag flags[] = {
+        { "user", NULL, 0, 0, NULL, 0 },
+        { "status", NULL, 0, 0, NULL, 0 },
+        { NULL, NULL, 0, 0, NULL, 0 },
     };
     Kehu__V1__WinbackList m = KEHU__V1__WINBACK_LIST__INIT;
     struct cli_paging pg = { 0 };
-    int c, rc = CLI_OK;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        switch (c) {
-        case CLI_O_LIMIT:
-        case CLI_O_AFTER:
-        case CLI_O_ALL: rc = cli_page_option(cli, c, optarg, LIMIT_MAX, &pg); break;
-        case O_USER: m.user = optarg; break;
-        case O_STATUS: m.status = optarg; break;
-        default: return cli->opt_rc;
-        }
-        if (rc)
-            return rc;
-    }
-    if ((rc = cli_args(cli, argc, argv, 0, 0)))
+    struct cmd_words ws = { .w = { "churn", "winback" }, .n = 2 };
+    int rc;
+    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__winback_list__descriptor, flags, &m, &pg, &ws)) ||
+        (rc = cli_args(cli, argc, argv, 0, 0)))
         return rc;
     Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
     req.op_case = KEHU__V1__REQUEST__OP_WINBACK_LIST;
     req.winback_list = &m;
-    m.limit = pg.limit;
-    m.after = (char *)(pg.after ? pg.after : "");
     struct cli_pages pages = { 0 };
     rc = cli_fetch_pages(cli, &req, KEHU__V1__RESPONSE__RESULT_WINBACK_ENTRIES, &m.after, pg.all, page_winback, &pages);
     if (rc == CLI_OK) {
         print_records(cli, pages.items, pages.n, 1, emit_winback, "no customers to win back");
-        const char *words[8] = { "churn", "winback" };
-        size_t nw = 2;
-        if (m.user && *m.user)
-            words[nw++] = "--user", words[nw++] = m.user;
-        if (m.status && *m.status)
-            words[nw++] = "--status", words[nw++] = m.status;
-        more(cli, words, nw, &pg, &pages);
+        cli_page_more(cli, ws.w, ws.n, pages.next, pages.remaining);
     }
     cli_pages_free(&pages);
     return rc;
@@ -700,22 +600,16 @@ static int run_winback_list(struct cli *cli, int argc, char **argv)
 
 static int winback_act(struct cli *cli, int argc, char **argv, const char *action)
 {
-    static const struct option opts[] = {
-        { "plan", required_argument, NULL, O_PLAN },
-        { "reason", required_argument, NULL, O_REASON },
-        { NULL, 0, NULL, 0 },
+    static const struct cli_flag flags[] = {
+        { "plan", NULL, 0, 0, NULL, 0 },
+        { "reason", NULL, 0, 0, NULL, 0 },
+        { NULL, NULL, 0, 0, NULL, 0 },
     };
     Kehu__V1__WinbackAct m = KEHU__V1__WINBACK_ACT__INIT;
     m.action = (char *)action;
-    int c, rc;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        if (c == O_PLAN)
-            m.plan = optarg;
-        else if (c == O_REASON)
-            m.reason = optarg;
-        else
-            return cli->opt_rc;
-    }
+    int rc;
+    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__winback_act__descriptor, flags, &m, NULL, NULL)))
+        return rc;
     if ((rc = cli_id_arg(cli, argc, argv, "ENTRY_ID", &m.id)))
         return rc;
     Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;

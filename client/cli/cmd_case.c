@@ -264,30 +264,15 @@ static int parse_int(struct cli *cli, const char *what, const char *s, int min, 
 
 static int run_open(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "nature", required_argument, NULL, O_NATURE },     { "kind", required_argument, NULL, O_KIND },
-        { "severity", required_argument, NULL, O_SEVERITY }, { "channel", required_argument, NULL, O_CHANNEL },
-        { "title", required_argument, NULL, O_TITLE },       { "note", required_argument, NULL, O_NOTE },
-        { "product", required_argument, NULL, O_PRODUCT },   { NULL, 0, NULL, 0 },
+    static const struct cli_flag flags[] = {
+        { "nature", NULL, 0, 0, NULL, 0 },  { "kind", NULL, 0, 0, NULL, 0 },  { "severity", NULL, 1, 4, NULL, 0 },
+        { "channel", NULL, 0, 0, NULL, 0 }, { "title", NULL, 0, 0, NULL, 0 }, { "note", NULL, 0, 0, NULL, 0 },
+        { "product", NULL, 0, 0, NULL, 0 }, { NULL, NULL, 0, 0, NULL, 0 },
     };
     Kehu__V1__CaseOpen m = KEHU__V1__CASE_OPEN__INIT;
-    int c, rc;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        switch (c) {
-        case O_NATURE: m.nature = optarg; break;
-        case O_KIND: m.kind = optarg; break;
-        case O_SEVERITY:
-            if ((rc = parse_int(cli, "--severity", optarg, 1, 4, &m.severity)))
-                return rc;
-            break;
-        case O_CHANNEL: m.channel = optarg; break;
-        case O_TITLE: m.title = optarg; break;
-        case O_NOTE: m.note = optarg; break;
-        case O_PRODUCT: m.product = optarg; break;
-        default: return cli->opt_rc;
-        }
-    }
-    if ((rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &m.customer_id)))
+    int rc;
+    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__case_open__descriptor, flags, &m, NULL, NULL)) ||
+        (rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &m.customer_id)))
         return rc;
     if (!*m.nature || !*m.kind || !m.severity || !*m.channel || !*m.title)
         return cli_usage_error(cli, "--nature, --kind, --severity, --channel and --title are required");
@@ -726,23 +711,16 @@ static void share(char *buf, size_t n, int64_t part, int64_t whole)
 
 static int run_report(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "unit", required_argument, NULL, O_UNIT },
-        { "period", required_argument, NULL, O_STATUS },
-        { "owner", required_argument, NULL, O_TO },
-        { NULL, 0, NULL, 0 },
+    static const struct cli_flag flags[] = {
+        { "unit", NULL, 0, 0, NULL, 0 },
+        { "period", NULL, 0, 0, NULL, 0 },
+        { "owner", NULL, 0, 0, NULL, 0 },
+        { NULL, NULL, 0, 0, NULL, 0 },
     };
     Kehu__V1__CaseReport m = KEHU__V1__CASE_REPORT__INIT;
-    int c, rc;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        switch (c) {
-        case O_UNIT: m.unit = optarg; break;
-        case O_STATUS: m.period = optarg; break;
-        case O_TO: m.owner = optarg; break;
-        default: return cli->opt_rc;
-        }
-    }
-    if ((rc = cli_args(cli, argc, argv, 0, 0)))
+    int rc;
+    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__case_report__descriptor, flags, &m, NULL, NULL)) ||
+        (rc = cli_args(cli, argc, argv, 0, 0)))
         return rc;
     Kehu__V1__Response *resp;
     if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_CASE_REPORT, &m, KEHU__V1__RESPONSE__RESULT_CASE_REPORT, &resp)))
@@ -970,19 +948,11 @@ static void print_surveys(struct cli *cli, Kehu__V1__Survey *const *v, size_t n,
 
 static int run_survey_send(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "case", required_argument, NULL, O_CUSTOMER },
-        { NULL, 0, NULL, 0 },
-    };
+    static const struct cli_flag flags[] = { { "case", "case_id", 0, 0, NULL, 0 }, { NULL, NULL, 0, 0, NULL, 0 } };
     Kehu__V1__SurveySend m = KEHU__V1__SURVEY_SEND__INIT;
-    int c, rc;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        if (c != O_CUSTOMER)
-            return cli->opt_rc;
-        if ((rc = cmd_customer_parse_int(cli, "--case", optarg, 1, INT64_MAX, &m.case_id)))
-            return rc;
-    }
-    if ((rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &m.customer_id)))
+    int rc;
+    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__survey_send__descriptor, flags, &m, NULL, NULL)) ||
+        (rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &m.customer_id)))
         return rc;
     Kehu__V1__Response *resp;
     if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_SURVEY_SEND, &m, KEHU__V1__RESPONSE__RESULT_SURVEY, &resp)))

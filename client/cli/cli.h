@@ -294,6 +294,7 @@ typedef int (*cli_page_fn)(const Kehu__V1__Response *resp, void *const **items, 
 int cli_fetch_pages(struct cli *cli, const Kehu__V1__Request *req, Kehu__V1__Response__ResultCase want, char **after,
                     int all, cli_page_fn page, struct cli_pages *pages);
 
+struct cli_flag;
 /* A list command from a table row: `WORDS [ID] [--limit N] [--after CURSOR]
  * [--all]`, the ID (when id_what is set) into the request's field id_field,
  * the pages of the reply's repeated field `items` printed as kind says. The
@@ -309,14 +310,22 @@ struct cli_list {
     const struct cli_record_kind *kind;
     /* after the records, for people (a total, a footer); may be NULL */
     void (*footer)(struct cli *cli, const struct cli_pages *pages);
+    /* the command's options that are request fields (cli_flags); may be NULL */
+    const struct cli_flag *flags;
+    /* prints the records instead of kind (m: the request, as the options set it); may be NULL */
+    void (*print)(struct cli *cli, const void *m, const struct cli_pages *pages);
 };
 int cli_run_list(struct cli *cli, int argc, char **argv, const struct cli_list *l);
 /* A command's run function fn that is cli_run_list of the struct cli_list
- * written as the other arguments: the whole of a plain list command. */
+ * written as the other arguments (the last ones may be left out): the whole
+ * of a list command. */
 #define CLI_LIST_COMMAND(fn, ...)                                  \
     static int fn(struct cli *cli, int argc, char **argv)          \
     {                                                              \
+        _Pragma("GCC diagnostic push")                             \
+        _Pragma("GCC diagnostic ignored \"-Wmissing-field-initializers\"") \
         static const struct cli_list spec_ = { __VA_ARGS__ };      \
+        _Pragma("GCC diagnostic pop")                              \
         return cli_run_list(cli, argc, argv, &spec_);              \
     }
 /* Sends the list request m (op; its cursor field is *after, moved along)

@@ -574,33 +574,23 @@ static int check_override_status(struct cli *cli, const char *flag, const char *
     return one_of(cli, flag, value, override_statuses, NELEMS(override_statuses));
 }
 
-static int run_grade_overrides(struct cli *cli, int argc, char **argv)
+static void print_overrides(struct cli *cli, const void *m, const struct cli_pages *pages)
 {
-    static const struct cli_flag flags[] = {
-        { "status", NULL, 0, 0, check_override_status, 0 },
-        { "customer", "customer_id", 0, 0, NULL, 0 },
-        { NULL, NULL, 0, 0, NULL, 0 },
-    };
-    Kehu__V1__GradeOverrideList m = KEHU__V1__GRADE_OVERRIDE_LIST__INIT;
-    struct cli_paging pg = { 0 };
-    struct cmd_words ws = { .w = { "grade", "overrides" }, .n = 2 };
-    int rc;
-    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__grade_override_list__descriptor, flags, &m, &pg, &ws)) ||
-        (rc = cli_args(cli, argc, argv, 0, 0)))
-        return rc;
-    struct cli_pages pages = { 0 };
-    rc = cli_fetch_list(cli, KEHU__V1__REQUEST__OP_GRADE_OVERRIDE_LIST, &m, KEHU__V1__RESPONSE__RESULT_OVERRIDES,
-                        "overrides", &m.after, pg.all, &pages);
-    if (rc == CLI_OK) {
-        if (pages.n || cli->json || cli->csv)
-            cli_print_records(cli, pages.items, pages.n, 1, &override_kind);
-        else
-            cli_say("no %s overrides\n", *m.status ? m.status : "pending");
-        cli_page_more(cli, ws.w, ws.n, pages.next, pages.remaining);
-    }
-    cli_pages_free(&pages);
-    return rc;
+    const Kehu__V1__GradeOverrideList *l = m;
+    if (pages->n || cli->json || cli->csv)
+        cli_print_records(cli, pages->items, pages->n, 1, &override_kind);
+    else
+        cli_say("no %s overrides\n", *l->status ? l->status : "pending");
 }
+
+static const struct cli_flag override_flags[] = {
+    { "status", NULL, 0, 0, check_override_status, 0 },
+    { "customer", "customer_id", 0, 0, NULL, 0 },
+    { NULL, NULL, 0, 0, NULL, 0 },
+};
+CLI_LIST_COMMAND(run_grade_overrides, KEHU__V1__REQUEST__OP_GRADE_OVERRIDE_LIST,
+                 &kehu__v1__grade_override_list__descriptor, NULL, NULL, KEHU__V1__RESPONSE__RESULT_OVERRIDES,
+                 "overrides", NULL, NULL, override_flags, print_overrides)
 
 static int run_grade_assess(struct cli *cli, int argc, char **argv)
 {
@@ -1088,33 +1078,22 @@ static int check_churn_status(struct cli *cli, const char *flag, const char *val
     return one_of(cli, flag, value, churn_statuses, NELEMS(churn_statuses));
 }
 
-static int run_churn_list(struct cli *cli, int argc, char **argv)
+static void print_warnings(struct cli *cli, const void *m, const struct cli_pages *pages)
 {
-    static const struct cli_flag flags[] = {
-        { "user", NULL, 0, 0, not_empty, 0 },
-        { "status", NULL, 0, 0, check_churn_status, 0 },
-        { NULL, NULL, 0, 0, NULL, 0 },
-    };
-    Kehu__V1__ChurnList m = KEHU__V1__CHURN_LIST__INIT;
-    struct cli_paging pg = { 0 };
-    struct cmd_words ws = { .w = { "churn", "list" }, .n = 2 };
-    int rc;
-    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__churn_list__descriptor, flags, &m, &pg, &ws)) ||
-        (rc = cli_args(cli, argc, argv, 0, 0)))
-        return rc;
-    struct cli_pages pages = { 0 };
-    rc = cli_fetch_list(cli, KEHU__V1__REQUEST__OP_CHURN_LIST, &m, KEHU__V1__RESPONSE__RESULT_CHURN_WARNINGS,
-                        "warnings", &m.after, pg.all, &pages);
-    if (rc == CLI_OK) {
-        if (pages.n || cli->json || cli->csv)
-            cli_print_records(cli, pages.items, pages.n, 1, &warning_kind);
-        else
-            cli_say("no churn warnings%s%s\n", *m.status ? " with status " : "", m.status);
-        cli_page_more(cli, ws.w, ws.n, pages.next, pages.remaining);
-    }
-    cli_pages_free(&pages);
-    return rc;
+    const Kehu__V1__ChurnList *l = m;
+    if (pages->n || cli->json || cli->csv)
+        cli_print_records(cli, pages->items, pages->n, 1, &warning_kind);
+    else
+        cli_say("no churn warnings%s%s\n", *l->status ? " with status " : "", l->status);
 }
+
+static const struct cli_flag churn_flags[] = {
+    { "user", NULL, 0, 0, not_empty, 0 },
+    { "status", NULL, 0, 0, check_churn_status, 0 },
+    { NULL, NULL, 0, 0, NULL, 0 },
+};
+CLI_LIST_COMMAND(run_churn_list, KEHU__V1__REQUEST__OP_CHURN_LIST, &kehu__v1__churn_list__descriptor, NULL, NULL,
+                 KEHU__V1__RESPONSE__RESULT_CHURN_WARNINGS, "warnings", NULL, NULL, churn_flags, print_warnings)
 
 /* Sends a churn ack|lost and prints the warning it answered. */
 static int call_warning(struct cli *cli, const Kehu__V1__Request *req, int lost)

@@ -390,107 +390,61 @@ static int run_review_credit(struct cli *cli, int argc, char **argv)
 
 /* ---- kehu review items / report */
 
-static int page_items(const Kehu__V1__Response *resp, void *const **items, size_t *n, const char **next,
-                      uint32_t *remaining)
+static void print_items(struct cli *cli, const void *m, const struct cli_pages *pages)
 {
-    const Kehu__V1__ReviewItemList *l = resp->review_item_list;
-    if (!l)
-        return -1;
-    *items = (void *const *)l->items, *n = l->n_items, *next = l->next_cursor, *remaining = l->remaining;
-    return 0;
+    (void)m;
+    print_records(cli, pages->items, pages->n, 1, emit_item, "no customers under review match");
 }
 
-static int run_review_items(struct cli *cli, int argc, char **argv)
-{
-    static const struct cli_flag flags[] = {
-        { "year", NULL, 2000, 2200, NULL, 1 },
-        { "status", NULL, 0, 0, NULL, 0 },
-        { "unit", NULL, 0, 0, NULL, 1 },
-        { NULL, NULL, 0, 0, NULL, 0 },
-    };
-    Kehu__V1__ReviewItems m = KEHU__V1__REVIEW_ITEMS__INIT;
-    struct cli_paging pg = { 0 };
-    struct cmd_words ws = { .w = { "review", "items" }, .n = 2 };
-    int rc;
-    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__review_items__descriptor, flags, &m, &pg, &ws)) ||
-        (rc = cli_args(cli, argc, argv, 0, 0)))
-        return rc;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_REVIEW_ITEMS;
-    req.review_items = &m;
-    struct cli_pages pages = { 0 };
-    rc = cli_fetch_pages(cli, &req, KEHU__V1__RESPONSE__RESULT_REVIEW_ITEM_LIST, &m.after, pg.all, page_items, &pages);
-    if (rc == CLI_OK) {
-        print_records(cli, pages.items, pages.n, 1, emit_item, "no customers under review match");
-        cli_page_more(cli, ws.w, ws.n, pages.next, pages.remaining);
-    }
-    cli_pages_free(&pages);
-    return rc;
-}
+static const struct cli_flag items_flags[] = {
+    { "year", NULL, 2000, 2200, NULL, 1 },
+    { "status", NULL, 0, 0, NULL, 0 },
+    { "unit", NULL, 0, 0, NULL, 1 },
+    { NULL, NULL, 0, 0, NULL, 0 },
+};
+CLI_LIST_COMMAND(run_review_items, KEHU__V1__REQUEST__OP_REVIEW_ITEMS, &kehu__v1__review_items__descriptor, NULL, NULL,
+                 KEHU__V1__RESPONSE__RESULT_REVIEW_ITEM_LIST, "items", NULL, NULL, items_flags, print_items)
 
-static int page_changes(const Kehu__V1__Response *resp, void *const **items, size_t *n, const char **next,
-                        uint32_t *remaining)
+static void print_report(struct cli *cli, const void *m, const struct cli_pages *pages)
 {
-    const Kehu__V1__ReviewChanges *l = resp->review_changes;
-    if (!l)
-        return -1;
-    *items = (void *const *)l->changes, *n = l->n_changes, *next = l->next_cursor, *remaining = l->remaining;
-    return 0;
-}
-
-static int run_review_report(struct cli *cli, int argc, char **argv)
-{
-    static const struct cli_flag flags[] = { { "year", NULL, 2000, 2200, NULL, 1 }, { NULL, NULL, 0, 0, NULL, 0 } };
-    Kehu__V1__ReviewReport m = KEHU__V1__REVIEW_REPORT__INIT;
-    struct cli_paging pg = { 0 };
-    struct cmd_words ws = { .w = { "review", "report" }, .n = 2 };
-    int rc;
-    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__review_report__descriptor, flags, &m, &pg, &ws)) ||
-        (rc = cli_args(cli, argc, argv, 0, 0)))
-        return rc;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_REVIEW_REPORT;
-    req.review_report = &m;
-    struct cli_pages pages = { 0 };
-    rc = cli_fetch_pages(cli, &req, KEHU__V1__RESPONSE__RESULT_REVIEW_CHANGES, &m.after, pg.all, page_changes, &pages);
-    if (rc == CLI_OK) {
-        const Kehu__V1__Review *v = pages.n_resp ? pages.resp[0]->review_changes->review : NULL;
-        if (cli->json) {
-            /* {"review": {...}, "changes": [...]} */
-            struct json_w w;
-            json_init(&w, stdout, 1);
-            json_begin_object(&w);
-            if (v) {
-                json_key(&w, "review");
-                struct fields o = { .n = 0 };
-                emit_review(&o, v);
-                json_fields(&w, &o);
-            }
-            json_key(&w, "changes");
-            json_begin_array(&w);
-            for (size_t i = 0; i < pages.n; i++) {
-                struct fields o = { .n = 0 };
-                emit_change(&o, pages.items[i]);
-                json_fields(&w, &o);
-            }
-            json_end_array(&w);
-            json_end_object(&w);
-            json_finish(&w);
-        } else {
-            if (v && !cli->csv)
-                cli_say("annual review %d (%s, %s to %s): %lld customers, %lld rated, %lld adjusted, %lld decided by "
-                        "the committee, %lld credit ratings confirmed, %lld changed, VIP +%lld -%lld\n",
-                        (int)v->year, v->status, v->window_from, v->window_to, (long long)v->items,
-                        (long long)v->rated, (long long)v->adjusted, (long long)v->final_decided,
-                        (long long)v->credit_confirmed, (long long)v->changed, (long long)v->vip_added,
-                        (long long)v->vip_withdrawn);
-            print_records(cli, pages.items, pages.n, 1, emit_change, "no changes");
+    (void)m;
+    const Kehu__V1__Review *v = pages->n_resp ? pages->resp[0]->review_changes->review : NULL;
+    if (cli->json) {
+        /* {"review": {...}, "changes": [...]} */
+        struct json_w w;
+        json_init(&w, stdout, 1);
+        json_begin_object(&w);
+        if (v) {
+            json_key(&w, "review");
+            struct fields o = { .n = 0 };
+            emit_review(&o, v);
+            json_fields(&w, &o);
         }
-        cli_page_more(cli, ws.w, ws.n, pages.next, pages.remaining);
+        json_key(&w, "changes");
+        json_begin_array(&w);
+        for (size_t i = 0; i < pages->n; i++) {
+            struct fields o = { .n = 0 };
+            emit_change(&o, pages->items[i]);
+            json_fields(&w, &o);
+        }
+        json_end_array(&w);
+        json_end_object(&w);
+        json_finish(&w);
+    } else {
+        if (v && !cli->csv)
+            cli_say("annual review %d (%s, %s to %s): %lld customers, %lld rated, %lld adjusted, %lld decided by "
+                    "the committee, %lld credit ratings confirmed, %lld changed, VIP +%lld -%lld\n",
+                    (int)v->year, v->status, v->window_from, v->window_to, (long long)v->items,
+                    (long long)v->rated, (long long)v->adjusted, (long long)v->final_decided,
+                    (long long)v->credit_confirmed, (long long)v->changed, (long long)v->vip_added,
+                    (long long)v->vip_withdrawn);
+        print_records(cli, pages->items, pages->n, 1, emit_change, "no changes");
     }
-    cli_pages_free(&pages);
-    return rc;
 }
+
+static const struct cli_flag report_flags[] = { { "year", NULL, 2000, 2200, NULL, 1 }, { NULL, NULL, 0, 0, NULL, 0 } };
+CLI_LIST_COMMAND(run_review_report, KEHU__V1__REQUEST__OP_REVIEW_REPORT, &kehu__v1__review_report__descriptor, NULL,
+                 NULL, KEHU__V1__RESPONSE__RESULT_REVIEW_CHANGES, "changes", NULL, NULL, report_flags, print_report)
 
 /* ---- kehu vip add / withdraw / list */
 
@@ -526,77 +480,31 @@ static int run_vip_withdraw(struct cli *cli, int argc, char **argv)
     return vip(cli, argc, argv, "withdraw");
 }
 
-static int page_vip(const Kehu__V1__Response *resp, void *const **items, size_t *n, const char **next,
-                    uint32_t *remaining)
+static void print_vip(struct cli *cli, const void *m, const struct cli_pages *pages)
 {
-    const Kehu__V1__VipEntries *l = resp->vip_entries;
-    if (!l)
-        return -1;
-    *items = (void *const *)l->entries, *n = l->n_entries, *next = l->next_cursor, *remaining = l->remaining;
-    return 0;
+    const Kehu__V1__VipList *l = m;
+    print_records(cli, pages->items, pages->n, 1, emit_vip, l->withdrawn ? "no withdrawn VIPs" : "no VIPs");
 }
 
-static int run_vip_list(struct cli *cli, int argc, char **argv)
-{
-    static const struct cli_flag flags[] = { { "withdrawn", NULL, 0, 0, NULL, 0 }, { NULL, NULL, 0, 0, NULL, 0 } };
-    Kehu__V1__VipList m = KEHU__V1__VIP_LIST__INIT;
-    struct cli_paging pg = { 0 };
-    struct cmd_words ws = { .w = { "vip", "list" }, .n = 2 };
-    int rc;
-    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__vip_list__descriptor, flags, &m, &pg, &ws)) ||
-        (rc = cli_args(cli, argc, argv, 0, 0)))
-        return rc;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_VIP_LIST;
-    req.vip_list = &m;
-    struct cli_pages pages = { 0 };
-    rc = cli_fetch_pages(cli, &req, KEHU__V1__RESPONSE__RESULT_VIP_ENTRIES, &m.after, pg.all, page_vip, &pages);
-    if (rc == CLI_OK) {
-        print_records(cli, pages.items, pages.n, 1, emit_vip, m.withdrawn ? "no withdrawn VIPs" : "no VIPs");
-        cli_page_more(cli, ws.w, ws.n, pages.next, pages.remaining);
-    }
-    cli_pages_free(&pages);
-    return rc;
-}
+static const struct cli_flag vip_flags[] = { { "withdrawn", NULL, 0, 0, NULL, 0 }, { NULL, NULL, 0, 0, NULL, 0 } };
+CLI_LIST_COMMAND(run_vip_list, KEHU__V1__REQUEST__OP_VIP_LIST, &kehu__v1__vip_list__descriptor, NULL, NULL,
+                 KEHU__V1__RESPONSE__RESULT_VIP_ENTRIES, "entries", NULL, NULL, vip_flags, print_vip)
 
 /* ---- kehu churn winback [plan | close] */
 
-static int page_winback(const Kehu__V1__Response *resp, void *const **items, size_t *n, const char **next,
-                        uint32_t *remaining)
+static void print_winback(struct cli *cli, const void *m, const struct cli_pages *pages)
 {
-    const Kehu__V1__WinbackEntries *l = resp->winback_entries;
-    if (!l)
-        return -1;
-    *items = (void *const *)l->entries, *n = l->n_entries, *next = l->next_cursor, *remaining = l->remaining;
-    return 0;
+    (void)m;
+    print_records(cli, pages->items, pages->n, 1, emit_winback, "no customers to win back");
 }
 
-static int run_winback_list(struct cli *cli, int argc, char **argv)
-{
-    static const struct cli_flag flags[] = {
-        { "user", NULL, 0, 0, NULL, 0 },
-        { "status", NULL, 0, 0, NULL, 0 },
-        { NULL, NULL, 0, 0, NULL, 0 },
-    };
-    Kehu__V1__WinbackList m = KEHU__V1__WINBACK_LIST__INIT;
-    struct cli_paging pg = { 0 };
-    struct cmd_words ws = { .w = { "churn", "winback" }, .n = 2 };
-    int rc;
-    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__winback_list__descriptor, flags, &m, &pg, &ws)) ||
-        (rc = cli_args(cli, argc, argv, 0, 0)))
-        return rc;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_WINBACK_LIST;
-    req.winback_list = &m;
-    struct cli_pages pages = { 0 };
-    rc = cli_fetch_pages(cli, &req, KEHU__V1__RESPONSE__RESULT_WINBACK_ENTRIES, &m.after, pg.all, page_winback, &pages);
-    if (rc == CLI_OK) {
-        print_records(cli, pages.items, pages.n, 1, emit_winback, "no customers to win back");
-        cli_page_more(cli, ws.w, ws.n, pages.next, pages.remaining);
-    }
-    cli_pages_free(&pages);
-    return rc;
-}
+static const struct cli_flag winback_flags[] = {
+    { "user", NULL, 0, 0, NULL, 0 },
+    { "status", NULL, 0, 0, NULL, 0 },
+    { NULL, NULL, 0, 0, NULL, 0 },
+};
+CLI_LIST_COMMAND(run_winback_list, KEHU__V1__REQUEST__OP_WINBACK_LIST, &kehu__v1__winback_list__descriptor, NULL, NULL,
+                 KEHU__V1__RESPONSE__RESULT_WINBACK_ENTRIES, "entries", NULL, NULL, winback_flags, print_winback)
 
 static int winback_act(struct cli *cli, int argc, char **argv, const char *action)
 {

@@ -199,6 +199,11 @@ void cmd_org_print_users(struct cli *cli, Kehu__V1__User *const *users, size_t n
  * error (*rc set). In cmd_org.c. */
 char *cmd_org_new_password(struct cli *cli, const char *username, int *rc);
 
+/* A policy's values (key value description), as grade policy and assign policy show them. */
+extern const struct rec_kind cli_policy_value_rec;
+/* The member key: an array of records of kind k. */
+void cli_json_records(struct json_w *w, const char *key, const struct rec_kind *k, void *const *items, size_t n);
+
 /* ---- Grades as every command shows them (print.c) ---- */
 
 /* {"abc": "A", "lifecycle": "active", ...}: the effective grade per

@@ -842,6 +842,14 @@ static int run_grade_show(struct cli *cli, int argc, char **argv)
 
 /* ---- grade policy show|set ---------------------------------------------------------------------- */
 
+static const struct rec_col festival_cols[] = {
+    { N_("DATE"), "date", OUT_LEFT, 0 },
+    { N_("OCCASION"), "occasion", OUT_LEFT, 0 },
+    { NULL, NULL, 0, 0 },
+};
+static const struct rec_kind festival_rec = { &kehu__v1__festival__descriptor, "date occasion", festival_cols, NULL,
+                                              NULL };
+
 /* The policy: values (all, or only the keys in only[0..n_only)) and, for a
  * full listing, the festival calendar. */
 static void print_policy(struct cli *cli, const Kehu__V1__GradePolicy *p, char *const *only, size_t n_only)
@@ -850,62 +858,33 @@ static void print_policy(struct cli *cli, const Kehu__V1__GradePolicy *p, char *
         struct json_w w;
         json_init(&w, stdout, 1);
         json_begin_object(&w);
-        json_key(&w, "values");
-        json_begin_array(&w);
-        for (size_t i = 0; i < p->n_values; i++) {
-            json_begin_object(&w);
-            json_kstr(&w, "key", p->values[i]->key);
-            json_kstr(&w, "value", p->values[i]->value);
-            json_kstr(&w, "description", p->values[i]->description);
-            json_end_object(&w);
-        }
-        json_end_array(&w);
-        json_key(&w, "festivals");
-        json_begin_array(&w);
-        for (size_t i = 0; i < p->n_festivals; i++) {
-            json_begin_object(&w);
-            json_kstr(&w, "date", p->festivals[i]->date);
-            json_kstr(&w, "occasion", p->festivals[i]->occasion);
-            json_end_object(&w);
-        }
-        json_end_array(&w);
+        cli_json_records(&w, "values", &cli_policy_value_rec, (void *const *)p->values, p->n_values);
+        cli_json_records(&w, "festivals", &festival_rec, (void *const *)p->festivals, p->n_festivals);
         json_end_object(&w);
         return;
     }
-    static const char *const csv_head[] = { "key", "value", "description" };
-    static const char *const head[] = { "KEY", "VALUE", "DESCRIPTION" };
-    struct out_table *t = cli->csv ? NULL : out_table_new(3, head);
-    if (cli->csv)
-        cli_csv_row(stdout, 3, csv_head);
+    void **shown = out_xcalloc(p->n_values + 1, sizeof *shown);
+    size_t n = 0;
     for (size_t i = 0; i < p->n_values; i++) {
-        const Kehu__V1__PolicyValue *v = p->values[i];
-        int shown = n_only == 0;
-        for (size_t k = 0; k < n_only && !shown; k++)
-            shown = strcmp(only[k], v->key) == 0;
-        if (!shown)
-            continue;
-        const char *row[] = { v->key, v->value, v->description };
-        if (cli->csv)
-            cli_csv_row(stdout, 3, row);
-        else
-            out_table_add(t, row);
+        int want = n_only == 0;
+        for (size_t k = 0; k < n_only && !want; k++)
+            want = strcmp(only[k], p->values[i]->key) == 0;
+        if (want)
+            shown[n++] = p->values[i];
     }
-    if (cli->csv)
-        return;
-    out_table_print(t, stdout);
-    out_table_free(t);
-    if (n_only || !p->n_festivals)
-        return;
-    static const char *const fhead[] = { "DATE", "OCCASION" };
-    t = out_table_new(2, fhead);
-    for (size_t i = 0; i < p->n_festivals; i++) {
-        const char *row[] = { p->festivals[i]->date, p->festivals[i]->occasion };
-        out_table_add(t, row);
+    if (cli->csv) {
+        rec_csv_head(stdout, &cli_policy_value_rec);
+        for (size_t i = 0; i < n; i++)
+            rec_csv_row(stdout, &cli_policy_value_rec, shown[i]);
+    } else {
+        rec_table(stdout, &cli_policy_value_rec, shown, n);
     }
+    free(shown);
+    if (cli->csv || n_only || !p->n_festivals)
+        return;
     putchar('\n');
     cli_say("festivals:\n");
-    out_table_print(t, stdout);
-    out_table_free(t);
+    rec_table(stdout, &festival_rec, (void *const *)p->festivals, p->n_festivals);
 }
 
 static int run_policy_show(struct cli *cli, int argc, char **argv)

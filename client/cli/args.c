@@ -6,7 +6,9 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "dates.h"
 #include "out.h"
@@ -163,4 +165,26 @@ int cli_flags(struct cli *cli, int argc, char **argv, const ProtobufCMessageDesc
     if (ws && pg && pg->limit_arg)
         ws->w[ws->n++] = "--limit", ws->w[ws->n++] = pg->limit_arg;
     return CLI_OK;
+}
+
+/* ---- A downloaded file put in place -------------------------------------------------------------- */
+
+int cli_place_file(struct cli *cli, const char *tmp, const char *out, int force, const char *exists_hint)
+{
+    if (force) {
+        if (rename(tmp, out) == 0)
+            return CLI_OK;
+    } else {
+        if (link(tmp, out) == 0) {
+            unlink(tmp);
+            return CLI_OK;
+        }
+        if (errno == EEXIST)
+            return cli_error(cli, CLI_USAGE, "%s exists: give --force to overwrite it%s", out, exists_hint);
+        struct stat st; /* a file system without hard links */
+        if ((errno == EPERM || errno == ENOTSUP || errno == EXDEV || errno == EMLINK) && lstat(out, &st) < 0 &&
+            errno == ENOENT && rename(tmp, out) == 0)
+            return CLI_OK;
+    }
+    return cli_error(cli, CLI_REFUSED, "cannot create %s: %s", out, strerror(errno));
 }

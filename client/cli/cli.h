@@ -385,6 +385,12 @@ struct cli_flag {
 int cli_flags(struct cli *cli, int argc, char **argv, const ProtobufCMessageDescriptor *d, const struct cli_flag *flags,
               void *m, struct cli_paging *pg, struct cmd_words *ws);
 
+/* Moves the finished temporary file tmp to out; without force, never over an
+ * existing file (link fails if it exists; checked atomically where the file
+ * system can). exists_hint ends the message when out exists (", or --output
+ * FILE"; "" none). Returns CLI_OK, or the exit code after printing. */
+int cli_place_file(struct cli *cli, const char *tmp, const char *out, int force, const char *exists_hint);
+
 /* ---- Shared output (print.c) ---- */
 
 /* With --json, a refusal that carries more than the error: begins the

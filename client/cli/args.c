@@ -169,7 +169,7 @@ int cli_flags(struct cli *cli, int argc, char **argv, const ProtobufCMessageDesc
 
 /* ---- A downloaded file put in place -------------------------------------------------------------- */
 
-int cli_place_file(struct cli *cli, const char *tmp, const char *out, int force, const char *exists_hint)
+int cli_place_file(struct cli *cli, const char *tmp, const char *out, int force, int output_flag)
 {
     if (force) {
         if (rename(tmp, out) == 0)
@@ -179,8 +179,10 @@ int cli_place_file(struct cli *cli, const char *tmp, const char *out, int force,
             unlink(tmp);
             return CLI_OK;
         }
+        if (errno == EEXIST && output_flag)
+            return cli_error(cli, CLI_USAGE, "%s exists: give --force to overwrite it, or --output FILE", out);
         if (errno == EEXIST)
-            return cli_error(cli, CLI_USAGE, "%s exists: give --force to overwrite it%s", out, exists_hint);
+            return cli_error(cli, CLI_USAGE, "%s exists: give --force to overwrite it", out);
         struct stat st; /* a file system without hard links */
         if ((errno == EPERM || errno == ENOTSUP || errno == EXDEV || errno == EMLINK) && lstat(out, &st) < 0 &&
             errno == ENOENT && rename(tmp, out) == 0)

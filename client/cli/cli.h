@@ -387,9 +387,9 @@ int cli_flags(struct cli *cli, int argc, char **argv, const ProtobufCMessageDesc
 
 /* Moves the finished temporary file tmp to out; without force, never over an
  * existing file (link fails if it exists; checked atomically where the file
- * system can). exists_hint ends the message when out exists (", or --output
- * FILE"; "" none). Returns CLI_OK, or the exit code after printing. */
-int cli_place_file(struct cli *cli, const char *tmp, const char *out, int force, const char *exists_hint);
+ * system can). output_flag: the refusal when out exists also names --output
+ * FILE. Returns CLI_OK, or the exit code after printing. */
+int cli_place_file(struct cli *cli, const char *tmp, const char *out, int force, int output_flag);
 
 /* ---- Shared output (print.c) ---- */
 

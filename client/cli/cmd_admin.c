@@ -251,7 +251,7 @@ static int run_backup(struct cli *cli, int argc, char **argv)
     if (close(fd) < 0 && rc == CLI_OK)
         rc = cli_error(cli, CLI_REFUSED, "cannot write %s: %s", part_path, strerror(errno));
     if (rc == CLI_OK)
-        rc = cli_place_file(cli, part_path, out, force, "");
+        rc = cli_place_file(cli, part_path, out, force, 0);
     if (rc != CLI_OK)
         unlink(part_path);
     else

@@ -401,7 +401,7 @@ static int run_get(struct cli *cli, int argc, char **argv)
                            d->sha256);
     }
     if (rc == CLI_OK)
-        rc = cli_place_file(cli, tmp_path, out, force, ", or --output FILE");
+        rc = cli_place_file(cli, tmp_path, out, force, 1);
     if (rc != CLI_OK)
         unlink(tmp_path);
     tmp_path[0] = 0;

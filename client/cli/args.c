@@ -6,7 +6,9 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "dates.h"
 #include "out.h"
@@ -71,4 +73,120 @@ int cli_parse_due(struct cli *cli, const char *what, const char *s, char **out)
     due_next++;
     *out = slot;
     return 0;
+}
+
+/* ---- Options that are request fields (cli_flags) ---------------------------------------------- */
+
+enum { FLAG_BASE = 0x5000 };
+
+static int set_flag(struct cli *cli, const struct cli_flag *f, const ProtobufCMessageDescriptor *d, void *m,
+                    const char *arg)
+{
+    const ProtobufCFieldDescriptor *fd = protobuf_c_message_descriptor_get_field_by_name(d, f->field ? f->field : f->name);
+    char flag[48];
+    int rc;
+    int64_t v;
+    if (!fd)
+        abort(); /* a table that names a field the message lacks: a bug any test of the command finds */
+    snprintf(flag, sizeof flag, "--%s", f->name);
+    if (arg && f->check && (rc = f->check(cli, flag, arg)))
+        return rc;
+    char *p = (char *)m + fd->offset;
+    switch (fd->type) {
+    case PROTOBUF_C_TYPE_STRING: *(const char **)p = arg; return 0;
+    case PROTOBUF_C_TYPE_BOOL: *(protobuf_c_boolean *)p = 1; return 0;
+    case PROTOBUF_C_TYPE_INT64:
+    case PROTOBUF_C_TYPE_INT32:
+    case PROTOBUF_C_TYPE_UINT32:
+        if ((rc = cli_parse_int(cli, flag, arg, f->min || f->max ? f->min : 1, f->min || f->max ? f->max : INT64_MAX,
+                                &v)))
+            return rc;
+        if (fd->type == PROTOBUF_C_TYPE_INT64)
+            *(int64_t *)p = v;
+        else if (fd->type == PROTOBUF_C_TYPE_INT32)
+            *(int32_t *)p = (int32_t)v;
+        else
+            *(uint32_t *)p = (uint32_t)v;
+        return 0;
+    default: abort(); /* a field type no flag sets */
+    }
+}
+
+int cli_flags(struct cli *cli, int argc, char **argv, const ProtobufCMessageDescriptor *d, const struct cli_flag *flags,
+              void *m, struct cli_paging *pg, struct cmd_words *ws)
+{
+    struct option opts[32];
+    size_t n = 0;
+    for (const struct cli_flag *f = flags; f && f->name; f++, n++) {
+        const ProtobufCFieldDescriptor *fd =
+            protobuf_c_message_descriptor_get_field_by_name(d, f->field ? f->field : f->name);
+        opts[n] = (struct option){ f->name, fd && fd->type == PROTOBUF_C_TYPE_BOOL ? no_argument : required_argument,
+                                   NULL, FLAG_BASE + (int)n };
+    }
+    if (pg) {
+        opts[n++] = (struct option){ "limit", required_argument, NULL, CLI_O_LIMIT };
+        opts[n++] = (struct option){ "after", required_argument, NULL, CLI_O_AFTER };
+        opts[n++] = (struct option){ "all", no_argument, NULL, CLI_O_ALL };
+    }
+    opts[n] = (struct option){ NULL, 0, NULL, 0 };
+    const char *given[32] = { 0 };
+    int c, rc;
+    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
+        if (pg && (rc = cli_page_option(cli, c, optarg, 1000, pg)) >= 0) {
+            if (rc)
+                return rc;
+            continue;
+        }
+        if (c < FLAG_BASE || c >= FLAG_BASE + 32 || !opts[c - FLAG_BASE].name)
+            return cli->opt_rc;
+        const struct cli_flag *f = &flags[c - FLAG_BASE];
+        if ((rc = set_flag(cli, f, d, m, opts[c - FLAG_BASE].has_arg ? optarg : NULL)))
+            return rc;
+        given[c - FLAG_BASE] = opts[c - FLAG_BASE].has_arg ? optarg : "";
+    }
+    if (pg) {
+        const ProtobufCFieldDescriptor *lim = protobuf_c_message_descriptor_get_field_by_name(d, "limit");
+        const ProtobufCFieldDescriptor *aft = protobuf_c_message_descriptor_get_field_by_name(d, "after");
+        if (lim)
+            *(uint32_t *)((char *)m + lim->offset) = pg->limit;
+        if (aft)
+            *(const char **)((char *)m + aft->offset) = pg->after ? pg->after : "";
+    }
+    /* the words that repeat the command: each flag given (a value when not empty), then --limit N */
+    for (size_t i = 0; ws && flags && flags[i].name; i++) {
+        if (!given[i] || flags[i].no_repeat || (opts[i].has_arg && !*given[i]) || ws->n + 2 > 38)
+            continue;
+        static char names[32][48]; /* "--NAME" */
+        snprintf(names[i], sizeof names[i], "--%s", flags[i].name);
+        ws->w[ws->n++] = names[i];
+        if (opts[i].has_arg)
+            ws->w[ws->n++] = given[i];
+    }
+    if (ws && pg && pg->limit_arg)
+        ws->w[ws->n++] = "--limit", ws->w[ws->n++] = pg->limit_arg;
+    return CLI_OK;
+}
+
+/* ---- A downloaded file put in place -------------------------------------------------------------- */
+
+int cli_place_file(struct cli *cli, const char *tmp, const char *out, int force, int output_flag)
+{
+    if (force) {
+        if (rename(tmp, out) == 0)
+            return CLI_OK;
+    } else {
+        if (link(tmp, out) == 0) {
+            unlink(tmp);
+            return CLI_OK;
+        }
+        if (errno == EEXIST && output_flag)
+            return cli_error(cli, CLI_USAGE, "%s exists: give --force to overwrite it, or --output FILE", out);
+        if (errno == EEXIST)
+            return cli_error(cli, CLI_USAGE, "%s exists: give --force to overwrite it", out);
+        struct stat st; /* a file system without hard links */
+        if ((errno == EPERM || errno == ENOTSUP || errno == EXDEV || errno == EMLINK) && lstat(out, &st) < 0 &&
+            errno == ENOENT && rename(tmp, out) == 0)
+            return CLI_OK;
+    }
+    return cli_error(cli, CLI_REFUSED, "cannot create %s: %s", out, strerror(errno));
 }

@@ -207,6 +207,11 @@ void cmd_org_print_users(struct cli *cli, Kehu__V1__User *const *users, size_t n
  * error (*rc set). In cmd_org.c. */
 char *cmd_org_new_password(struct cli *cli, const char *username, int *rc);
 
+/* A policy's values (key value description), as grade policy and assign policy show them. */
+extern const struct rec_kind cli_policy_value_rec;
+/* The member key: an array of records of kind k. */
+void cli_json_records(struct json_w *w, const char *key, const struct rec_kind *k, void *const *items, size_t n);
+
 /* ---- Grades as every command shows them (print.c) ---- */
 
 /* {"abc": "A", "lifecycle": "active", ...}: the effective grade per
@@ -302,6 +307,7 @@ typedef int (*cli_page_fn)(const Kehu__V1__Response *resp, void *const **items, 
 int cli_fetch_pages(struct cli *cli, const Kehu__V1__Request *req, Kehu__V1__Response__ResultCase want, char **after,
                     int all, cli_page_fn page, struct cli_pages *pages);
 
+struct cli_flag;
 /* A list command from a table row: `WORDS [ID] [--limit N] [--after CURSOR]
  * [--all]`, the ID (when id_what is set) into the request's field id_field,
  * the pages of the reply's repeated field `items` printed as kind says. The
@@ -317,14 +323,22 @@ struct cli_list {
     const struct cli_record_kind *kind;
     /* after the records, for people (a total, a footer); may be NULL */
     void (*footer)(struct cli *cli, const struct cli_pages *pages);
+    /* the command's options that are request fields (cli_flags); may be NULL */
+    const struct cli_flag *flags;
+    /* prints the records instead of kind (m: the request, as the options set it); may be NULL */
+    void (*print)(struct cli *cli, const void *m, const struct cli_pages *pages);
 };
 int cli_run_list(struct cli *cli, int argc, char **argv, const struct cli_list *l);
 /* A command's run function fn that is cli_run_list of the struct cli_list
- * written as the other arguments: the whole of a plain list command. */
+ * written as the other arguments (the last ones may be left out): the whole
+ * of a list command. */
 #define CLI_LIST_COMMAND(fn, ...)                                  \
     static int fn(struct cli *cli, int argc, char **argv)          \
     {                                                              \
+        _Pragma("GCC diagnostic push")                             \
+        _Pragma("GCC diagnostic ignored \"-Wmissing-field-initializers\"") \
         static const struct cli_list spec_ = { __VA_ARGS__ };      \
+        _Pragma("GCC diagnostic pop")                              \
         return cli_run_list(cli, argc, argv, &spec_);              \
     }
 /* Sends the list request m (op; its cursor field is *after, moved along)
@@ -355,6 +369,35 @@ int cli_check_date(struct cli *cli, const char *what, const char *s);
  * YYYY-MM-DD (storage that lasts until the process ends). Returns 0, or
  * CLI_USAGE after printing. */
 int cli_parse_due(struct cli *cli, const char *what, const char *s, char **out);
+
+/* A command's options that are fields of its request message, parsed by
+ * cli_flags instead of a getopt loop: --NAME sets the field NAME (or
+ * `field`) of the message by its type in the descriptor: a string is the
+ * value, a whole number is parsed by cli_parse_int in [min, max] (both 0:
+ * a positive number), a bool is a flag without a value that sets it. check,
+ * when set, refuses a value first (a usage error; returns 0 or the exit
+ * code). A table ends with a row whose name is NULL. */
+struct cli_flag {
+    const char *name;  /* "status": --status */
+    const char *field; /* NULL: the field is name */
+    int64_t min, max;
+    int (*check)(struct cli *cli, const char *flag, const char *value);
+    int no_repeat; /* not in the words that repeat the command */
+};
+/* Parses argv's options by the table flags into m (a message of d), and
+ * with pg also --limit, --after and --all (setting m's limit and after).
+ * With ws, appends the words that repeat the command: each flag given
+ * ("--status VALUE", a value only when not empty; "--withdrawn"), in the
+ * table's order, then "--limit N". Returns CLI_OK (positional arguments are
+ * argv[optind..argc)), or the exit code after printing. */
+int cli_flags(struct cli *cli, int argc, char **argv, const ProtobufCMessageDescriptor *d, const struct cli_flag *flags,
+              void *m, struct cli_paging *pg, struct cmd_words *ws);
+
+/* Moves the finished temporary file tmp to out; without force, never over an
+ * existing file (link fails if it exists; checked atomically where the file
+ * system can). output_flag: the refusal when out exists also names --output
+ * FILE. Returns CLI_OK, or the exit code after printing. */
+int cli_place_file(struct cli *cli, const char *tmp, const char *out, int force, int output_flag);
 
 /* ---- Shared output (print.c) ---- */
 

@@ -151,27 +151,6 @@ static int pull(struct cli *cli, int fd, struct backup_info *info)
     return rc;
 }
 
-/* Moves the finished part file to out; without force, never over an
- * existing file (link fails if it exists). */
-static int place(struct cli *cli, const char *out, int force)
-{
-    if (force) {
-        if (rename(part_path, out) == 0)
-            return CLI_OK;
-    } else {
-        if (link(part_path, out) == 0) {
-            unlink(part_path);
-            return CLI_OK;
-        }
-        if (errno == EEXIST)
-            return cli_error(cli, CLI_USAGE, "%s exists: give --force to overwrite it", out);
-        struct stat st; /* a file system without hard links */
-        if ((errno == EPERM || errno == ENOTSUP || errno == EXDEV || errno == EMLINK) && lstat(out, &st) < 0 &&
-            errno == ENOENT && rename(part_path, out) == 0)
-            return CLI_OK;
-    }
-    return cli_error(cli, CLI_REFUSED, "cannot create %s: %s", out, strerror(errno));
-}
 
 /* The directory entry of the rename reaches the disk too. */
 static void sync_dir(const char *path)
@@ -272,7 +251,7 @@ static int run_backup(struct cli *cli, int argc, char **argv)
     if (close(fd) < 0 && rc == CLI_OK)
         rc = cli_error(cli, CLI_REFUSED, "cannot write %s: %s", part_path, strerror(errno));
     if (rc == CLI_OK)
-        rc = place(cli, out, force);
+        rc = cli_place_file(cli, part_path, out, force, 0);
     if (rc != CLI_OK)
         unlink(part_path);
     else

@@ -398,32 +398,16 @@ static int run_history(struct cli *cli, int argc, char **argv)
 
 static void print_policy(struct cli *cli, const Kehu__V1__AssignPolicy *p)
 {
-    if (cli->json) {
-        struct json_w w;
-        json_init(&w, stdout, 1);
-        json_begin_object(&w);
-        json_key(&w, "values");
-        json_begin_array(&w);
-        for (size_t i = 0; i < p->n_values; i++) {
-            json_begin_object(&w);
-            json_kstr(&w, "key", p->values[i]->key);
-            json_kstr(&w, "value", p->values[i]->value);
-            json_kstr(&w, "description", p->values[i]->description);
-            json_end_object(&w);
-        }
-        json_end_array(&w);
-        json_end_object(&w);
-        json_finish(&w);
+    if (!cli->json) {
+        rec_table(stdout, &cli_policy_value_rec, (void *const *)p->values, p->n_values);
         return;
     }
-    static const char *const head[] = { "KEY", "VALUE", "DESCRIPTION" };
-    struct out_table *t = out_table_new(3, head);
-    for (size_t i = 0; i < p->n_values; i++) {
-        const char *row[] = { p->values[i]->key, p->values[i]->value, p->values[i]->description };
-        out_table_add(t, row);
-    }
-    out_table_print(t, stdout);
-    out_table_free(t);
+    struct json_w w;
+    json_init(&w, stdout, 1);
+    json_begin_object(&w);
+    cli_json_records(&w, "values", &cli_policy_value_rec, (void *const *)p->values, p->n_values);
+    json_end_object(&w);
+    json_finish(&w);
 }
 
 static int run_policy_show(struct cli *cli, int argc, char **argv)

@@ -253,6 +253,25 @@ static int call_case(struct cli *cli, Kehu__V1__Request *req)
 
 /* ---- case open */
 
+/* --limit N (at most 500) and --after CURSOR of the lists that page by hand */
+#define LIMIT_500_FLAGS { "limit", NULL, 1, 500, NULL, 1 }, { "after", NULL, 0, 0, NULL, 1 }
+
+/* After a page that goes on: "N more" (translated when asked) and the command's two words with the cursor. */
+static void more_rows(struct cli *cli, const char *next, int64_t remaining, int translated)
+{
+    if (!*next)
+        return;
+    if (!cli->json && !cli->csv)
+        fprintf(stderr, translated ? _("%" PRId64 " more\n") : "%" PRId64 " more\n", remaining);
+    char words[32];
+    snprintf(words, sizeof words, "%s", cli->cmd->words);
+    char *sp = strchr(words, ' ');
+    const char *w[] = { words, sp ? sp + 1 : "" };
+    if (sp)
+        *sp = 0;
+    cmd_customer_more(cli, w, 2, next);
+}
+
 static int parse_int(struct cli *cli, const char *what, const char *s, int min, int max, int32_t *out)
 {
     int64_t v;
@@ -264,30 +283,15 @@ static int parse_int(struct cli *cli, const char *what, const char *s, int min, 
 
 static int run_open(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "nature", required_argument, NULL, O_NATURE },     { "kind", required_argument, NULL, O_KIND },
-        { "severity", required_argument, NULL, O_SEVERITY }, { "channel", required_argument, NULL, O_CHANNEL },
-        { "title", required_argument, NULL, O_TITLE },       { "note", required_argument, NULL, O_NOTE },
-        { "product", required_argument, NULL, O_PRODUCT },   { NULL, 0, NULL, 0 },
+    static const struct cli_flag flags[] = {
+        { "nature", NULL, 0, 0, NULL, 0 },  { "kind", NULL, 0, 0, NULL, 0 },  { "severity", NULL, 1, 4, NULL, 0 },
+        { "channel", NULL, 0, 0, NULL, 0 }, { "title", NULL, 0, 0, NULL, 0 }, { "note", NULL, 0, 0, NULL, 0 },
+        { "product", NULL, 0, 0, NULL, 0 }, { NULL, NULL, 0, 0, NULL, 0 },
     };
     Kehu__V1__CaseOpen m = KEHU__V1__CASE_OPEN__INIT;
-    int c, rc;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        switch (c) {
-        case O_NATURE: m.nature = optarg; break;
-        case O_KIND: m.kind = optarg; break;
-        case O_SEVERITY:
-            if ((rc = parse_int(cli, "--severity", optarg, 1, 4, &m.severity)))
-                return rc;
-            break;
-        case O_CHANNEL: m.channel = optarg; break;
-        case O_TITLE: m.title = optarg; break;
-        case O_NOTE: m.note = optarg; break;
-        case O_PRODUCT: m.product = optarg; break;
-        default: return cli->opt_rc;
-        }
-    }
-    if ((rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &m.customer_id)))
+    int rc;
+    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__case_open__descriptor, flags, &m, NULL, NULL)) ||
+        (rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &m.customer_id)))
         return rc;
     if (!*m.nature || !*m.kind || !m.severity || !*m.channel || !*m.title)
         return cli_usage_error(cli, "--nature, --kind, --severity, --channel and --title are required");
@@ -313,51 +317,25 @@ static int run_show(struct cli *cli, int argc, char **argv)
 
 static int list_or_queue(struct cli *cli, int argc, char **argv, int queue)
 {
-    static const struct option opts[] = {
-        { "status", required_argument, NULL, O_STATUS }, { "mine", no_argument, NULL, O_MINE },
-        { "unit", required_argument, NULL, O_UNIT },     { "customer", required_argument, NULL, O_CUSTOMER },
-        { "limit", required_argument, NULL, O_LIMIT },   { "after", required_argument, NULL, O_AFTER },
-        { NULL, 0, NULL, 0 },
-    };
-    static const struct option qopts[] = {
-        { "limit", required_argument, NULL, O_LIMIT },
-        { "after", required_argument, NULL, O_AFTER },
-        { NULL, 0, NULL, 0 },
+    static const struct cli_flag flags[] = {
+        { "status", NULL, 0, 0, NULL, 0 },
+        { "mine", NULL, 0, 0, NULL, 0 },
+        { "unit", NULL, 0, 0, NULL, 0 },
+        { "customer", "customer_id", 0, 0, NULL, 0 },
+        LIMIT_500_FLAGS,
+        { NULL, NULL, 0, 0, NULL, 0 },
     };
     Kehu__V1__CaseList m = KEHU__V1__CASE_LIST__INIT;
     m.queue = queue;
-    int c, rc;
-    int64_t v;
-    while ((c = cli_getopt(cli, argc, argv, queue ? qopts : opts)) != -1) {
-        switch (c) {
-        case O_STATUS: m.status = optarg; break;
-        case O_MINE: m.mine = 1; break;
-        case O_UNIT: m.unit = optarg; break;
-        case O_CUSTOMER:
-            if ((rc = cmd_customer_parse_int(cli, "--customer", optarg, 1, INT64_MAX, &m.customer_id)))
-                return rc;
-            break;
-        case O_LIMIT:
-            if ((rc = cmd_customer_parse_int(cli, "--limit", optarg, 1, 500, &v)))
-                return rc;
-            m.limit = (uint32_t)v;
-            break;
-        case O_AFTER: m.after = optarg; break;
-        default: return cli->opt_rc;
-        }
-    }
-    if ((rc = cli_args(cli, argc, argv, 0, 0)))
+    int rc;
+    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__case_list__descriptor, queue ? flags + 4 : flags, &m, NULL, NULL)) ||
+        (rc = cli_args(cli, argc, argv, 0, 0)))
         return rc;
     Kehu__V1__Response *resp;
     if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_CASE_LIST, &m, KEHU__V1__RESPONSE__RESULT_CASES, &resp)))
         return rc;
     print_cases(cli, resp->cases->cases, resp->cases->n_cases);
-    if (*resp->cases->next_cursor) {
-        if (!cli->json && !cli->csv)
-            fprintf(stderr, _("%" PRId64 " more\n"), resp->cases->remaining);
-        const char *words[] = { "case", queue ? "queue" : "list" };
-        cmd_customer_more(cli, words, 2, resp->cases->next_cursor);
-    }
+    more_rows(cli, resp->cases->next_cursor, resp->cases->remaining, 1);
     kehu_response_free(resp);
     return CLI_OK;
 }
@@ -726,23 +704,16 @@ static void share(char *buf, size_t n, int64_t part, int64_t whole)
 
 static int run_report(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "unit", required_argument, NULL, O_UNIT },
-        { "period", required_argument, NULL, O_STATUS },
-        { "owner", required_argument, NULL, O_TO },
-        { NULL, 0, NULL, 0 },
+    static const struct cli_flag flags[] = {
+        { "unit", NULL, 0, 0, NULL, 0 },
+        { "period", NULL, 0, 0, NULL, 0 },
+        { "owner", NULL, 0, 0, NULL, 0 },
+        { NULL, NULL, 0, 0, NULL, 0 },
     };
     Kehu__V1__CaseReport m = KEHU__V1__CASE_REPORT__INIT;
-    int c, rc;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        switch (c) {
-        case O_UNIT: m.unit = optarg; break;
-        case O_STATUS: m.period = optarg; break;
-        case O_TO: m.owner = optarg; break;
-        default: return cli->opt_rc;
-        }
-    }
-    if ((rc = cli_args(cli, argc, argv, 0, 0)))
+    int rc;
+    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__case_report__descriptor, flags, &m, NULL, NULL)) ||
+        (rc = cli_args(cli, argc, argv, 0, 0)))
         return rc;
     Kehu__V1__Response *resp;
     if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_CASE_REPORT, &m, KEHU__V1__RESPONSE__RESULT_CASE_REPORT, &resp)))
@@ -970,19 +941,11 @@ static void print_surveys(struct cli *cli, Kehu__V1__Survey *const *v, size_t n,
 
 static int run_survey_send(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "case", required_argument, NULL, O_CUSTOMER },
-        { NULL, 0, NULL, 0 },
-    };
+    static const struct cli_flag flags[] = { { "case", "case_id", 0, 0, NULL, 0 }, { NULL, NULL, 0, 0, NULL, 0 } };
     Kehu__V1__SurveySend m = KEHU__V1__SURVEY_SEND__INIT;
-    int c, rc;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        if (c != O_CUSTOMER)
-            return cli->opt_rc;
-        if ((rc = cmd_customer_parse_int(cli, "--case", optarg, 1, INT64_MAX, &m.case_id)))
-            return rc;
-    }
-    if ((rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &m.customer_id)))
+    int rc;
+    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__survey_send__descriptor, flags, &m, NULL, NULL)) ||
+        (rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &m.customer_id)))
         return rc;
     Kehu__V1__Response *resp;
     if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_SURVEY_SEND, &m, KEHU__V1__RESPONSE__RESULT_SURVEY, &resp)))
@@ -1039,28 +1002,13 @@ static int run_survey_record(struct cli *cli, int argc, char **argv)
 
 static int run_survey_list(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "pending", no_argument, NULL, O_PENDING },
-        { "limit", required_argument, NULL, O_LIMIT },
-        { "after", required_argument, NULL, O_AFTER },
-        { NULL, 0, NULL, 0 },
+    static const struct cli_flag flags[] = {
+        { "pending", NULL, 0, 0, NULL, 0 }, LIMIT_500_FLAGS, { NULL, NULL, 0, 0, NULL, 0 },
     };
     Kehu__V1__SurveyList m = KEHU__V1__SURVEY_LIST__INIT;
-    int c, rc;
-    int64_t v;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        switch (c) {
-        case O_PENDING: m.pending = 1; break;
-        case O_LIMIT:
-            if ((rc = cmd_customer_parse_int(cli, "--limit", optarg, 1, 500, &v)))
-                return rc;
-            m.limit = (uint32_t)v;
-            break;
-        case O_AFTER: m.after = optarg; break;
-        default: return cli->opt_rc;
-        }
-    }
-    if ((rc = cli_args(cli, argc, argv, 0, 1)))
+    int rc;
+    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__survey_list__descriptor, flags, &m, NULL, NULL)) ||
+        (rc = cli_args(cli, argc, argv, 0, 1)))
         return rc;
     if (optind < argc && (rc = cmd_customer_parse_int(cli, "CUSTOMER_ID", argv[optind], 1, INT64_MAX, &m.customer_id)))
         return rc;
@@ -1068,12 +1016,7 @@ static int run_survey_list(struct cli *cli, int argc, char **argv)
     if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_SURVEY_LIST, &m, KEHU__V1__RESPONSE__RESULT_SURVEYS, &resp)))
         return rc;
     print_surveys(cli, resp->surveys->surveys, resp->surveys->n_surveys, 1);
-    if (*resp->surveys->next_cursor) {
-        if (!cli->json && !cli->csv)
-            fprintf(stderr, "%" PRId64 " more\n", resp->surveys->remaining);
-        const char *words[] = { "survey", "list" };
-        cmd_customer_more(cli, words, 2, resp->surveys->next_cursor);
-    }
+    more_rows(cli, resp->surveys->next_cursor, resp->surveys->remaining, 0);
     kehu_response_free(resp);
     return CLI_OK;
 }
@@ -1082,26 +1025,11 @@ static int run_survey_list(struct cli *cli, int argc, char **argv)
 
 static int run_alerts(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "limit", required_argument, NULL, O_LIMIT },
-        { "after", required_argument, NULL, O_AFTER },
-        { NULL, 0, NULL, 0 },
-    };
+    static const struct cli_flag flags[] = { LIMIT_500_FLAGS, { NULL, NULL, 0, 0, NULL, 0 } };
     Kehu__V1__QualityAlertList m = KEHU__V1__QUALITY_ALERT_LIST__INIT;
-    int c, rc;
-    int64_t v;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        switch (c) {
-        case O_LIMIT:
-            if ((rc = cmd_customer_parse_int(cli, "--limit", optarg, 1, 500, &v)))
-                return rc;
-            m.limit = (uint32_t)v;
-            break;
-        case O_AFTER: m.after = optarg; break;
-        default: return cli->opt_rc;
-        }
-    }
-    if ((rc = cli_args(cli, argc, argv, 0, 0)))
+    int rc;
+    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__quality_alert_list__descriptor, flags, &m, NULL, NULL)) ||
+        (rc = cli_args(cli, argc, argv, 0, 0)))
         return rc;
     Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
     req.op_case = KEHU__V1__REQUEST__OP_QUALITY_ALERT_LIST;
@@ -1149,12 +1077,7 @@ static int run_alerts(struct cli *cli, int argc, char **argv)
         out_table_print(t, stdout);
         out_table_free(t);
     }
-    if (*l->next_cursor) {
-        if (!cli->json && !cli->csv)
-            fprintf(stderr, "%" PRId64 " more\n", l->remaining);
-        const char *words[] = { "case", "alerts" };
-        cmd_customer_more(cli, words, 2, l->next_cursor);
-    }
+    more_rows(cli, l->next_cursor, l->remaining, 0);
     kehu_response_free(resp);
     return CLI_OK;
 }

@@ -796,46 +796,36 @@ static int run_customer_edit(struct cli *cli, int argc, char **argv)
     return rc;
 }
 
+/* customer archive | unarchive: ID --version V into the request d (fields id, version). */
+static int archive_call(struct cli *cli, int argc, char **argv, int op, const ProtobufCMessageDescriptor *d,
+                        enum result what)
+{
+    static const struct cli_flag flags[] = { { "version", NULL, 0, 0, NULL, 0 }, { NULL, NULL, 0, 0, NULL, 0 } };
+    char *m = out_xcalloc(1, d->sizeof_message);
+    protobuf_c_message_init(d, m);
+    int64_t *id = (int64_t *)(m + protobuf_c_message_descriptor_get_field_by_name(d, "id")->offset);
+    int64_t *version = (int64_t *)(m + protobuf_c_message_descriptor_get_field_by_name(d, "version")->offset);
+    int rc;
+    if (!(rc = cli_flags(cli, argc, argv, d, flags, m, NULL, NULL)) &&
+        !(rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", id))) {
+        Kehu__V1__Request req;
+        cli_request(&req, op, m);
+        rc = call_versioned(cli, &req, *id, *version, what);
+    }
+    free(m);
+    return rc;
+}
+
 static int run_customer_archive(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "version", required_argument, NULL, O_VERSION },
-        { NULL, 0, NULL, 0 },
-    };
-    Kehu__V1__CustomerArchive arch = KEHU__V1__CUSTOMER_ARCHIVE__INIT;
-    int c, rc;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        if (c != O_VERSION)
-            return cli->opt_rc;
-        if ((rc = cmd_customer_parse_int(cli, "--version", optarg, 1, INT64_MAX, &arch.version)))
-            return rc;
-    }
-    if ((rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &arch.id)))
-        return rc;
-    Kehu__V1__Request req;
-    cli_request(&req, KEHU__V1__REQUEST__OP_CUSTOMER_ARCHIVE, &arch);
-    return call_versioned(cli, &req, arch.id, arch.version, ARCHIVED);
+    return archive_call(cli, argc, argv, KEHU__V1__REQUEST__OP_CUSTOMER_ARCHIVE, &kehu__v1__customer_archive__descriptor,
+                        ARCHIVED);
 }
 
 static int run_customer_unarchive(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "version", required_argument, NULL, O_VERSION },
-        { NULL, 0, NULL, 0 },
-    };
-    Kehu__V1__CustomerUnarchive m = KEHU__V1__CUSTOMER_UNARCHIVE__INIT;
-    int c, rc;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        if (c != O_VERSION)
-            return cli->opt_rc;
-        if ((rc = cmd_customer_parse_int(cli, "--version", optarg, 1, INT64_MAX, &m.version)))
-            return rc;
-    }
-    if ((rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &m.id)))
-        return rc;
-    Kehu__V1__Request req;
-    cli_request(&req, KEHU__V1__REQUEST__OP_CUSTOMER_UNARCHIVE, &m);
-    return call_versioned(cli, &req, m.id, m.version, UNARCHIVED);
+    return archive_call(cli, argc, argv, KEHU__V1__REQUEST__OP_CUSTOMER_UNARCHIVE,
+                        &kehu__v1__customer_unarchive__descriptor, UNARCHIVED);
 }
 
 /* ---- customer merge | unmerge ------------------------------------------------------------ */

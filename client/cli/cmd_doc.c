@@ -336,28 +336,6 @@ static int download(struct cli *cli, Kehu__V1__Response *first, int fd, crypto_h
     return rc;
 }
 
-/* Moves the finished temporary file to out; without force, never over an
- * existing file (checked atomically where the file system can). */
-static int place(struct cli *cli, const char *out, int force)
-{
-    if (force) {
-        if (rename(tmp_path, out) == 0)
-            return CLI_OK;
-    } else {
-        if (link(tmp_path, out) == 0) {
-            unlink(tmp_path);
-            return CLI_OK;
-        }
-        if (errno == EEXIST)
-            return cli_error(cli, CLI_USAGE, "%s exists: give --force to overwrite it, or --output FILE", out);
-        /* a file system without hard links */
-        struct stat st;
-        if ((errno == EPERM || errno == ENOTSUP || errno == EXDEV || errno == EMLINK) && lstat(out, &st) < 0 &&
-            errno == ENOENT && rename(tmp_path, out) == 0)
-            return CLI_OK;
-    }
-    return cli_error(cli, CLI_REFUSED, "cannot create %s: %s", out, strerror(errno));
-}
 
 static int run_get(struct cli *cli, int argc, char **argv)
 {
@@ -423,7 +401,7 @@ static int run_get(struct cli *cli, int argc, char **argv)
                            d->sha256);
     }
     if (rc == CLI_OK)
-        rc = place(cli, out, force);
+        rc = cli_place_file(cli, tmp_path, out, force, 1);
     if (rc != CLI_OK)
         unlink(tmp_path);
     tmp_path[0] = 0;

@@ -569,58 +569,28 @@ static int run_grade_approve(struct cli *cli, int argc, char **argv)
     return CLI_OK;
 }
 
-static int run_grade_overrides(struct cli *cli, int argc, char **argv)
+static int check_override_status(struct cli *cli, const char *flag, const char *value)
 {
-    static const struct option opts[] = {
-        { "status", required_argument, NULL, O_STATUS },
-        { "customer", required_argument, NULL, O_CUSTOMER },
-        CLI_PAGING_OPTIONS,
-        { NULL, 0, NULL, 0 },
-    };
-    Kehu__V1__GradeOverrideList m = KEHU__V1__GRADE_OVERRIDE_LIST__INIT;
-    struct cli_paging pg = { 0 };
-    const char *customer_arg = NULL;
-    int c, rc = CLI_OK;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        if (c == CLI_O_LIMIT || c == CLI_O_AFTER || c == CLI_O_ALL) {
-            rc = cli_page_option(cli, c, optarg, LIMIT_MAX, &pg);
-        } else if (c == O_STATUS) {
-            rc = one_of(cli, "--status", optarg, override_statuses, NELEMS(override_statuses));
-            m.status = optarg;
-        } else if (c == O_CUSTOMER) {
-            rc = cmd_customer_parse_int(cli, "--customer", optarg, 1, INT64_MAX, &m.customer_id);
-            customer_arg = optarg;
-        } else {
-            return cli->opt_rc;
-        }
-        if (rc)
-            return rc;
-    }
-    if ((rc = cli_args(cli, argc, argv, 0, 0)))
-        return rc;
-    m.limit = pg.limit;
-    m.after = (char *)(pg.after ? pg.after : "");
-    struct cli_pages pages = { 0 };
-    rc = cli_fetch_list(cli, KEHU__V1__REQUEST__OP_GRADE_OVERRIDE_LIST, &m, KEHU__V1__RESPONSE__RESULT_OVERRIDES,
-                        "overrides", &m.after, pg.all, &pages);
-    if (rc == CLI_OK) {
-        if (pages.n || cli->json || cli->csv)
-            cli_print_records(cli, pages.items, pages.n, 1, &override_kind);
-        else
-            cli_say("no %s overrides\n", *m.status ? m.status : "pending");
-        const char *words[10] = { "grade", "overrides" };
-        size_t nw = 2;
-        if (m.status && *m.status)
-            words[nw++] = "--status", words[nw++] = m.status;
-        if (customer_arg)
-            words[nw++] = "--customer", words[nw++] = customer_arg;
-        if (pg.limit_arg)
-            words[nw++] = "--limit", words[nw++] = pg.limit_arg;
-        cli_page_more(cli, words, nw, pages.next, pages.remaining);
-    }
-    cli_pages_free(&pages);
-    return rc;
+    return one_of(cli, flag, value, override_statuses, NELEMS(override_statuses));
 }
+
+static void print_overrides(struct cli *cli, const void *m, const struct cli_pages *pages)
+{
+    const Kehu__V1__GradeOverrideList *l = m;
+    if (pages->n || cli->json || cli->csv)
+        cli_print_records(cli, pages->items, pages->n, 1, &override_kind);
+    else
+        cli_say("no %s overrides\n", *l->status ? l->status : "pending");
+}
+
+static const struct cli_flag override_flags[] = {
+    { "status", NULL, 0, 0, check_override_status, 0 },
+    { "customer", "customer_id", 0, 0, NULL, 0 },
+    { NULL, NULL, 0, 0, NULL, 0 },
+};
+CLI_LIST_COMMAND(run_grade_overrides, KEHU__V1__REQUEST__OP_GRADE_OVERRIDE_LIST,
+                 &kehu__v1__grade_override_list__descriptor, NULL, NULL, KEHU__V1__RESPONSE__RESULT_OVERRIDES,
+                 "overrides", NULL, NULL, override_flags, print_overrides)
 
 static int run_grade_assess(struct cli *cli, int argc, char **argv)
 {
@@ -872,6 +842,14 @@ static int run_grade_show(struct cli *cli, int argc, char **argv)
 
 /* ---- grade policy show|set ---------------------------------------------------------------------- */
 
+static const struct rec_col festival_cols[] = {
+    { N_("DATE"), "date", OUT_LEFT, 0 },
+    { N_("OCCASION"), "occasion", OUT_LEFT, 0 },
+    { NULL, NULL, 0, 0 },
+};
+static const struct rec_kind festival_rec = { &kehu__v1__festival__descriptor, "date occasion", festival_cols, NULL,
+                                              NULL };
+
 /* The policy: values (all, or only the keys in only[0..n_only)) and, for a
  * full listing, the festival calendar. */
 static void print_policy(struct cli *cli, const Kehu__V1__GradePolicy *p, char *const *only, size_t n_only)
@@ -880,62 +858,33 @@ static void print_policy(struct cli *cli, const Kehu__V1__GradePolicy *p, char *
         struct json_w w;
         json_init(&w, stdout, 1);
         json_begin_object(&w);
-        json_key(&w, "values");
-        json_begin_array(&w);
-        for (size_t i = 0; i < p->n_values; i++) {
-            json_begin_object(&w);
-            json_kstr(&w, "key", p->values[i]->key);
-            json_kstr(&w, "value", p->values[i]->value);
-            json_kstr(&w, "description", p->values[i]->description);
-            json_end_object(&w);
-        }
-        json_end_array(&w);
-        json_key(&w, "festivals");
-        json_begin_array(&w);
-        for (size_t i = 0; i < p->n_festivals; i++) {
-            json_begin_object(&w);
-            json_kstr(&w, "date", p->festivals[i]->date);
-            json_kstr(&w, "occasion", p->festivals[i]->occasion);
-            json_end_object(&w);
-        }
-        json_end_array(&w);
+        cli_json_records(&w, "values", &cli_policy_value_rec, (void *const *)p->values, p->n_values);
+        cli_json_records(&w, "festivals", &festival_rec, (void *const *)p->festivals, p->n_festivals);
         json_end_object(&w);
         return;
     }
-    static const char *const csv_head[] = { "key", "value", "description" };
-    static const char *const head[] = { "KEY", "VALUE", "DESCRIPTION" };
-    struct out_table *t = cli->csv ? NULL : out_table_new(3, head);
-    if (cli->csv)
-        cli_csv_row(stdout, 3, csv_head);
+    void **shown = out_xcalloc(p->n_values + 1, sizeof *shown);
+    size_t n = 0;
     for (size_t i = 0; i < p->n_values; i++) {
-        const Kehu__V1__PolicyValue *v = p->values[i];
-        int shown = n_only == 0;
-        for (size_t k = 0; k < n_only && !shown; k++)
-            shown = strcmp(only[k], v->key) == 0;
-        if (!shown)
-            continue;
-        const char *row[] = { v->key, v->value, v->description };
-        if (cli->csv)
-            cli_csv_row(stdout, 3, row);
-        else
-            out_table_add(t, row);
+        int want = n_only == 0;
+        for (size_t k = 0; k < n_only && !want; k++)
+            want = strcmp(only[k], p->values[i]->key) == 0;
+        if (want)
+            shown[n++] = p->values[i];
     }
-    if (cli->csv)
-        return;
-    out_table_print(t, stdout);
-    out_table_free(t);
-    if (n_only || !p->n_festivals)
-        return;
-    static const char *const fhead[] = { "DATE", "OCCASION" };
-    t = out_table_new(2, fhead);
-    for (size_t i = 0; i < p->n_festivals; i++) {
-        const char *row[] = { p->festivals[i]->date, p->festivals[i]->occasion };
-        out_table_add(t, row);
+    if (cli->csv) {
+        rec_csv_head(stdout, &cli_policy_value_rec);
+        for (size_t i = 0; i < n; i++)
+            rec_csv_row(stdout, &cli_policy_value_rec, shown[i]);
+    } else {
+        rec_table(stdout, &cli_policy_value_rec, shown, n);
     }
+    free(shown);
+    if (cli->csv || n_only || !p->n_festivals)
+        return;
     putchar('\n');
     cli_say("festivals:\n");
-    out_table_print(t, stdout);
-    out_table_free(t);
+    rec_table(stdout, &festival_rec, (void *const *)p->festivals, p->n_festivals);
 }
 
 static int run_policy_show(struct cli *cli, int argc, char **argv)
@@ -1103,57 +1052,27 @@ static const struct rec_kind warning_rec = {
 };
 static const struct cli_record_kind warning_kind = { .rec = &warning_rec };
 
-static int run_churn_list(struct cli *cli, int argc, char **argv)
+static int check_churn_status(struct cli *cli, const char *flag, const char *value)
 {
-    static const struct option opts[] = {
-        { "user", required_argument, NULL, O_USER },
-        { "status", required_argument, NULL, O_STATUS },
-        CLI_PAGING_OPTIONS,
-        { NULL, 0, NULL, 0 },
-    };
-    Kehu__V1__ChurnList m = KEHU__V1__CHURN_LIST__INIT;
-    struct cli_paging pg = { 0 };
-    int c, rc = CLI_OK;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        switch (c) {
-        case CLI_O_LIMIT:
-        case CLI_O_AFTER:
-        case CLI_O_ALL: rc = cli_page_option(cli, c, optarg, LIMIT_MAX, &pg); break;
-        case O_USER: rc = not_empty(cli, "--user", optarg); m.user = optarg; break;
-        case O_STATUS:
-            rc = one_of(cli, "--status", optarg, churn_statuses, NELEMS(churn_statuses));
-            m.status = optarg;
-            break;
-        default: return cli->opt_rc;
-        }
-        if (rc)
-            return rc;
-    }
-    if ((rc = cli_args(cli, argc, argv, 0, 0)))
-        return rc;
-    m.limit = pg.limit;
-    m.after = (char *)(pg.after ? pg.after : "");
-    struct cli_pages pages = { 0 };
-    rc = cli_fetch_list(cli, KEHU__V1__REQUEST__OP_CHURN_LIST, &m, KEHU__V1__RESPONSE__RESULT_CHURN_WARNINGS,
-                        "warnings", &m.after, pg.all, &pages);
-    if (rc == CLI_OK) {
-        if (pages.n || cli->json || cli->csv)
-            cli_print_records(cli, pages.items, pages.n, 1, &warning_kind);
-        else
-            cli_say("no churn warnings%s%s\n", *m.status ? " with status " : "", m.status);
-        const char *words[12] = { "churn", "list" };
-        size_t nw = 2;
-        if (m.user && *m.user)
-            words[nw++] = "--user", words[nw++] = m.user;
-        if (m.status && *m.status)
-            words[nw++] = "--status", words[nw++] = m.status;
-        if (pg.limit_arg)
-            words[nw++] = "--limit", words[nw++] = pg.limit_arg;
-        cli_page_more(cli, words, nw, pages.next, pages.remaining);
-    }
-    cli_pages_free(&pages);
-    return rc;
+    return one_of(cli, flag, value, churn_statuses, NELEMS(churn_statuses));
 }
+
+static void print_warnings(struct cli *cli, const void *m, const struct cli_pages *pages)
+{
+    const Kehu__V1__ChurnList *l = m;
+    if (pages->n || cli->json || cli->csv)
+        cli_print_records(cli, pages->items, pages->n, 1, &warning_kind);
+    else
+        cli_say("no churn warnings%s%s\n", *l->status ? " with status " : "", l->status);
+}
+
+static const struct cli_flag churn_flags[] = {
+    { "user", NULL, 0, 0, not_empty, 0 },
+    { "status", NULL, 0, 0, check_churn_status, 0 },
+    { NULL, NULL, 0, 0, NULL, 0 },
+};
+CLI_LIST_COMMAND(run_churn_list, KEHU__V1__REQUEST__OP_CHURN_LIST, &kehu__v1__churn_list__descriptor, NULL, NULL,
+                 KEHU__V1__RESPONSE__RESULT_CHURN_WARNINGS, "warnings", NULL, NULL, churn_flags, print_warnings)
 
 /* Sends a churn ack|lost and prints the warning it answered. */
 static int call_warning(struct cli *cli, const Kehu__V1__Request *req, int lost)

@@ -208,19 +208,11 @@ static int run_org_rename(struct cli *cli, int argc, char **argv)
 
 static int run_org_move(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "parent", required_argument, NULL, 'p' },
-        { NULL, 0, NULL, 0 },
-    };
+    static const struct cli_flag flags[] = { { "parent", NULL, 0, 0, NULL, 0 }, { NULL, NULL, 0, 0, NULL, 0 } };
     Kehu__V1__OrgMove move = KEHU__V1__ORG_MOVE__INIT;
-    int c;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        if (c != 'p')
-            return cli->opt_rc;
-        move.parent = optarg;
-    }
-    int rc = cli_args(cli, argc, argv, 1, 1);
-    if (rc)
+    int rc;
+    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__org_move__descriptor, flags, &move, NULL, NULL)) ||
+        (rc = cli_args(cli, argc, argv, 1, 1)))
         return rc;
     move.unit = argv[optind];
     if (!move.parent || !*move.parent) /* the message's default is "" */
@@ -385,19 +377,11 @@ static int run_user_disable(struct cli *cli, int argc, char **argv)
 
 static int run_user_move(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "unit", required_argument, NULL, 'u' },
-        { NULL, 0, NULL, 0 },
-    };
+    static const struct cli_flag flags[] = { { "unit", NULL, 0, 0, NULL, 0 }, { NULL, NULL, 0, 0, NULL, 0 } };
     Kehu__V1__UserMove move = KEHU__V1__USER_MOVE__INIT;
-    int c;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        if (c != 'u')
-            return cli->opt_rc;
-        move.unit = optarg;
-    }
-    int rc = cli_args(cli, argc, argv, 1, 1);
-    if (rc)
+    int rc;
+    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__user_move__descriptor, flags, &move, NULL, NULL)) ||
+        (rc = cli_args(cli, argc, argv, 1, 1)))
         return rc;
     move.username = argv[optind];
     if (!move.unit)

@@ -191,20 +191,14 @@ static void print_pools(struct cli *cli, Kehu__V1__PoolInfo *const *ps, size_t n
     json_finish(&w);
 }
 
+static const struct cli_flag branch_flag[] = { { "branch", NULL, 0, 0, NULL, 0 }, { NULL, NULL, 0, 0, NULL, 0 } };
+
 static int run_pools(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "branch", required_argument, NULL, O_BRANCH },
-        { NULL, 0, NULL, 0 },
-    };
     Kehu__V1__PoolPools m = KEHU__V1__POOL_POOLS__INIT;
-    int c, rc;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        if (c != O_BRANCH)
-            return cli->opt_rc;
-        m.branch = optarg;
-    }
-    if ((rc = cli_args(cli, argc, argv, 0, 0)))
+    int rc;
+    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__pool_pools__descriptor, branch_flag, &m, NULL, NULL)) ||
+        (rc = cli_args(cli, argc, argv, 0, 0)))
         return rc;
     Kehu__V1__Response *resp;
     if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_POOL_POOLS, &m, KEHU__V1__RESPONSE__RESULT_POOLS, &resp)))
@@ -216,18 +210,10 @@ static int run_pools(struct cli *cli, int argc, char **argv)
 
 static int run_add(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "branch", required_argument, NULL, O_BRANCH },
-        { NULL, 0, NULL, 0 },
-    };
     Kehu__V1__PoolAdd m = KEHU__V1__POOL_ADD__INIT;
-    int c, rc;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        if (c != O_BRANCH)
-            return cli->opt_rc;
-        m.branch = optarg;
-    }
-    if ((rc = cli_args(cli, argc, argv, 1, 1)))
+    int rc;
+    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__pool_add__descriptor, branch_flag, &m, NULL, NULL)) ||
+        (rc = cli_args(cli, argc, argv, 1, 1)))
         return rc;
     if (!m.branch)
         return cli_usage_error(cli, "--branch is required");
@@ -266,22 +252,16 @@ static int run_claim(struct cli *cli, int argc, char **argv)
 
 static int run_release(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "reason", required_argument, NULL, O_REASON },
-        { "pool", required_argument, NULL, O_POOL },
-        { NULL, 0, NULL, 0 },
+    static const struct cli_flag flags[] = {
+        { "reason", NULL, 0, 0, NULL, 0 },
+        { "pool", NULL, 0, 0, NULL, 0 },
+        { NULL, NULL, 0, 0, NULL, 0 },
     };
     Kehu__V1__PoolRelease m = KEHU__V1__POOL_RELEASE__INIT;
-    int c, rc;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        switch (c) {
-        case O_REASON: m.reason = optarg; break;
-        case O_POOL: m.pool = optarg; break;
-        default: return cli->opt_rc;
-        }
-    }
+    int rc;
     int64_t id;
-    if ((rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &id)))
+    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__pool_release__descriptor, flags, &m, NULL, NULL)) ||
+        (rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &id)))
         return rc;
     if (!m.reason || !*m.reason)
         return cli_usage_error(cli, "--reason is required");
@@ -374,18 +354,10 @@ static int pool_rules_call(struct cli *cli, Kehu__V1__PoolRules *m)
 
 static int run_rules_show(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "branch", required_argument, NULL, O_BRANCH },
-        { NULL, 0, NULL, 0 },
-    };
     Kehu__V1__PoolRules m = KEHU__V1__POOL_RULES__INIT;
-    int c, rc;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        if (c != O_BRANCH)
-            return cli->opt_rc;
-        m.branch = optarg;
-    }
-    if ((rc = cli_args(cli, argc, argv, 0, 0)))
+    int rc;
+    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__pool_rules__descriptor, branch_flag, &m, NULL, NULL)) ||
+        (rc = cli_args(cli, argc, argv, 0, 0)))
         return rc;
     return pool_rules_call(cli, &m);
 }
@@ -440,34 +412,20 @@ static void table_recycle(void *const *items, size_t n)
 
 static int run_recycle(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "dry-run", no_argument, NULL, O_DRY_RUN },
-        { "as-of", required_argument, NULL, O_AS_OF },
-        CLI_PAGING_OPTIONS,
-        { NULL, 0, NULL, 0 },
+    static const struct cli_flag flags[] = {
+        { "dry-run", "dry_run", 0, 0, NULL, 0 },
+        { "as-of", "as_of", 0, 0, cli_check_date, 0 },
+        { NULL, NULL, 0, 0, NULL, 0 },
     };
     Kehu__V1__PoolRecycle m = KEHU__V1__POOL_RECYCLE__INIT;
     struct cli_paging pg = { 0 };
-    int c, rc;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        switch (c) {
-        case O_DRY_RUN: m.dry_run = 1; break;
-        case O_AS_OF:
-            if ((rc = cmd_customer_check_date(cli, "--as-of", optarg)))
-                return rc;
-            m.as_of = optarg;
-            break;
-        default:
-            if ((rc = cli_page_option(cli, c, optarg, 1000, &pg)) != CLI_OK)
-                return rc < 0 ? cli->opt_rc : rc;
-        }
-    }
-    if ((rc = cli_args(cli, argc, argv, 0, 0)))
+    struct cmd_words ws = { .w = { "pool", "recycle" }, .n = 2 };
+    int rc;
+    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__pool_recycle__descriptor, flags, &m, &pg, &ws)) ||
+        (rc = cli_args(cli, argc, argv, 0, 0)))
         return rc;
     if ((pg.limit || pg.after || pg.all) && !m.dry_run)
         return cli_usage_error(cli, "--limit, --after and --all page the customers of a --dry-run");
-    m.limit = pg.limit;
-    m.after = (char *)(pg.after ? pg.after : "");
     struct cli_pages pages = { 0 };
     rc = cli_fetch_list(cli, KEHU__V1__REQUEST__OP_POOL_RECYCLE, &m, KEHU__V1__RESPONSE__RESULT_POOL_RECYCLED,
                         "customers", &m.after, pg.all, &pages);
@@ -518,15 +476,7 @@ static int run_recycle(struct cli *cli, int argc, char **argv)
                 p->dry_run ? "dry run: " : "", p->as_of, p->examined, p->warned, p->recycled, p->by_followup,
                 p->by_txn, p->exempted, p->duration_ms);
     }
-    if (pages.next) {
-        const char *words[10] = { "pool", "recycle", "--dry-run" };
-        size_t nw = 3;
-        if (m.as_of && *m.as_of)
-            words[nw++] = "--as-of", words[nw++] = m.as_of;
-        if (pg.limit_arg)
-            words[nw++] = "--limit", words[nw++] = pg.limit_arg;
-        cli_page_more(cli, words, nw, pages.next, pages.remaining);
-    }
+    cli_page_more(cli, ws.w, ws.n, pages.next, pages.remaining);
     cli_pages_free(&pages);
     return CLI_OK;
 }
@@ -535,25 +485,17 @@ static int run_recycle(struct cli *cli, int argc, char **argv)
 
 static int run_log(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        CLI_PAGING_OPTIONS,
-        { NULL, 0, NULL, 0 },
-    };
     Kehu__V1__PoolEvents m = KEHU__V1__POOL_EVENTS__INIT;
     struct cli_paging pg = { 0 };
-    int c, rc;
+    int rc;
     int64_t v;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1)
-        if ((rc = cli_page_option(cli, c, optarg, 1000, &pg)) != CLI_OK)
-            return rc < 0 ? cli->opt_rc : rc;
-    if ((rc = cli_args(cli, argc, argv, 0, 1)))
+    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__pool_events__descriptor, NULL, &m, &pg, NULL)) ||
+        (rc = cli_args(cli, argc, argv, 0, 1)))
         return rc;
     if (optind < argc && (rc = cmd_customer_parse_int(cli, "CUSTOMER_ID", argv[optind], 1, INT64_MAX, &v)))
         return rc;
     if (optind < argc)
         m.customer_id = v;
-    m.limit = pg.limit;
-    m.after = (char *)(pg.after ? pg.after : "");
     struct cli_pages pages = { 0 };
     rc = cli_fetch_list(cli, KEHU__V1__REQUEST__OP_POOL_EVENTS, &m, KEHU__V1__RESPONSE__RESULT_POOL_EVENT_LIST,
                         "events", &m.after, pg.all, &pages);
@@ -690,18 +632,10 @@ static int assign_rules_call(struct cli *cli, Kehu__V1__AssignRules *m)
 
 static int run_assign_show(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "branch", required_argument, NULL, O_BRANCH },
-        { NULL, 0, NULL, 0 },
-    };
     Kehu__V1__AssignRules m = KEHU__V1__ASSIGN_RULES__INIT;
-    int c, rc;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        if (c != O_BRANCH)
-            return cli->opt_rc;
-        m.branch = optarg;
-    }
-    if ((rc = cli_args(cli, argc, argv, 0, 0)))
+    int rc;
+    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__assign_rules__descriptor, branch_flag, &m, NULL, NULL)) ||
+        (rc = cli_args(cli, argc, argv, 0, 0)))
         return rc;
     return assign_rules_call(cli, &m);
 }

@@ -287,42 +287,22 @@ static int call_one(struct cli *cli, Kehu__V1__Request *req, Kehu__V1__Response_
     return CLI_OK;
 }
 
-/* After a list: the next page's command line, when more follow. */
-static void more(struct cli *cli, const char *const *words, size_t nw, const struct cli_paging *pg,
-                 const struct cli_pages *pages)
-{
-    const char *w[16];
-    size_t n = 0;
-    for (size_t i = 0; i < nw && n < 12; i++)
-        w[n++] = words[i];
-    if (pg->limit_arg)
-        w[n++] = "--limit", w[n++] = pg->limit_arg;
-    cli_page_more(cli, w, n, pages->next, pages->remaining);
-}
-
 /* ---- kehu review open / show / finalize */
+
+static const struct cli_flag year_flag[] = { { "year", NULL, 2000, 2200, NULL, 0 }, { NULL, NULL, 0, 0, NULL, 0 } };
 
 static int run_review_open(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "year", required_argument, NULL, O_YEAR },
-        { "from", required_argument, NULL, O_FROM },
-        { "to", required_argument, NULL, O_TO },
-        { NULL, 0, NULL, 0 },
+    static const struct cli_flag flags[] = {
+        { "year", NULL, 2000, 2200, NULL, 0 },
+        { "from", "window_from", 0, 0, cli_check_date, 0 },
+        { "to", "window_to", 0, 0, cli_check_date, 0 },
+        { NULL, NULL, 0, 0, NULL, 0 },
     };
     Kehu__V1__ReviewOpen m = KEHU__V1__REVIEW_OPEN__INIT;
-    int c, rc = CLI_OK;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        switch (c) {
-        case O_YEAR: rc = year_opt(cli, optarg, &m.year); break;
-        case O_FROM: rc = cli_check_date(cli, "--from", optarg); m.window_from = optarg; break;
-        case O_TO: rc = cli_check_date(cli, "--to", optarg); m.window_to = optarg; break;
-        default: return cli->opt_rc;
-        }
-        if (rc)
-            return rc;
-    }
-    if ((rc = cli_args(cli, argc, argv, 0, 0)))
+    int rc;
+    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__review_open__descriptor, flags, &m, NULL, NULL)) ||
+        (rc = cli_args(cli, argc, argv, 0, 0)))
         return rc;
     Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
     req.op_case = KEHU__V1__REQUEST__OP_REVIEW_OPEN;
@@ -330,27 +310,12 @@ static int run_review_open(struct cli *cli, int argc, char **argv)
     return call_one(cli, &req, KEHU__V1__RESPONSE__RESULT_REVIEW, emit_review);
 }
 
-static int year_only(struct cli *cli, int argc, char **argv, int32_t *year)
-{
-    static const struct option opts[] = {
-        { "year", required_argument, NULL, O_YEAR },
-        { NULL, 0, NULL, 0 },
-    };
-    int c, rc;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        if (c != O_YEAR)
-            return cli->opt_rc;
-        if ((rc = year_opt(cli, optarg, year)))
-            return rc;
-    }
-    return cli_args(cli, argc, argv, 0, 0);
-}
-
 static int run_review_show(struct cli *cli, int argc, char **argv)
 {
     Kehu__V1__ReviewShow m = KEHU__V1__REVIEW_SHOW__INIT;
-    int rc = year_only(cli, argc, argv, &m.year);
-    if (rc)
+    int rc;
+    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__review_show__descriptor, year_flag, &m, NULL, NULL)) ||
+        (rc = cli_args(cli, argc, argv, 0, 0)))
         return rc;
     Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
     req.op_case = KEHU__V1__REQUEST__OP_REVIEW_SHOW;
@@ -361,8 +326,9 @@ static int run_review_show(struct cli *cli, int argc, char **argv)
 static int run_review_finalize(struct cli *cli, int argc, char **argv)
 {
     Kehu__V1__ReviewFinalize m = KEHU__V1__REVIEW_FINALIZE__INIT;
-    int rc = year_only(cli, argc, argv, &m.year);
-    if (rc)
+    int rc;
+    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__review_finalize__descriptor, year_flag, &m, NULL, NULL)) ||
+        (rc = cli_args(cli, argc, argv, 0, 0)))
         return rc;
     Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
     req.op_case = KEHU__V1__REQUEST__OP_REVIEW_FINALIZE;
@@ -424,138 +390,61 @@ static int run_review_credit(struct cli *cli, int argc, char **argv)
 
 /* ---- kehu review items / report */
 
-static int page_items(const Kehu__V1__Response *resp, void *const **items, size_t *n, const char **next,
-                      uint32_t *remaining)
+static void print_items(struct cli *cli, const void *m, const struct cli_pages *pages)
 {
-    const Kehu__V1__ReviewItemList *l = resp->review_item_list;
-    if (!l)
-        return -1;
-    *items = (void *const *)l->items, *n = l->n_items, *next = l->next_cursor, *remaining = l->remaining;
-    return 0;
+    (void)m;
+    print_records(cli, pages->items, pages->n, 1, emit_item, "no customers under review match");
 }
 
-static int run_review_items(struct cli *cli, int argc, char **argv)
+static const struct cli_flag items_flags[] = {
+    { "year", NULL, 2000, 2200, NULL, 1 },
+    { "status", NULL, 0, 0, NULL, 0 },
+    { "unit", NULL, 0, 0, NULL, 1 },
+    { NULL, NULL, 0, 0, NULL, 0 },
+};
+CLI_LIST_COMMAND(run_review_items, KEHU__V1__REQUEST__OP_REVIEW_ITEMS, &kehu__v1__review_items__descriptor, NULL, NULL,
+                 KEHU__V1__RESPONSE__RESULT_REVIEW_ITEM_LIST, "items", NULL, NULL, items_flags, print_items)
+
+static void print_report(struct cli *cli, const void *m, const struct cli_pages *pages)
 {
-    static const struct option opts[] = {
-        { "year", required_argument, NULL, O_YEAR },
-        { "status", required_argument, NULL, O_STATUS },
-        { "unit", required_argument, NULL, O_UNIT },
-        CLI_PAGING_OPTIONS,
-        { NULL, 0, NULL, 0 },
-    };
-    Kehu__V1__ReviewItems m = KEHU__V1__REVIEW_ITEMS__INIT;
-    struct cli_paging pg = { 0 };
-    int c, rc = CLI_OK;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        switch (c) {
-        case CLI_O_LIMIT:
-        case CLI_O_AFTER:
-        case CLI_O_ALL: rc = cli_page_option(cli, c, optarg, LIMIT_MAX, &pg); break;
-        case O_YEAR: rc = year_opt(cli, optarg, &m.year); break;
-        case O_STATUS: m.status = optarg; break;
-        case O_UNIT: m.unit = optarg; break;
-        default: return cli->opt_rc;
+    (void)m;
+    const Kehu__V1__Review *v = pages->n_resp ? pages->resp[0]->review_changes->review : NULL;
+    if (cli->json) {
+        /* {"review": {...}, "changes": [...]} */
+        struct json_w w;
+        json_init(&w, stdout, 1);
+        json_begin_object(&w);
+        if (v) {
+            json_key(&w, "review");
+            struct fields o = { .n = 0 };
+            emit_review(&o, v);
+            json_fields(&w, &o);
         }
-        if (rc)
-            return rc;
+        json_key(&w, "changes");
+        json_begin_array(&w);
+        for (size_t i = 0; i < pages->n; i++) {
+            struct fields o = { .n = 0 };
+            emit_change(&o, pages->items[i]);
+            json_fields(&w, &o);
+        }
+        json_end_array(&w);
+        json_end_object(&w);
+        json_finish(&w);
+    } else {
+        if (v && !cli->csv)
+            cli_say("annual review %d (%s, %s to %s): %lld customers, %lld rated, %lld adjusted, %lld decided by "
+                    "the committee, %lld credit ratings confirmed, %lld changed, VIP +%lld -%lld\n",
+                    (int)v->year, v->status, v->window_from, v->window_to, (long long)v->items,
+                    (long long)v->rated, (long long)v->adjusted, (long long)v->final_decided,
+                    (long long)v->credit_confirmed, (long long)v->changed, (long long)v->vip_added,
+                    (long long)v->vip_withdrawn);
+        print_records(cli, pages->items, pages->n, 1, emit_change, "no changes");
     }
-    if ((rc = cli_args(cli, argc, argv, 0, 0)))
-        return rc;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_REVIEW_ITEMS;
-    req.review_items = &m;
-    m.limit = pg.limit;
-    m.after = (char *)(pg.after ? pg.after : "");
-    struct cli_pages pages = { 0 };
-    rc = cli_fetch_pages(cli, &req, KEHU__V1__RESPONSE__RESULT_REVIEW_ITEM_LIST, &m.after, pg.all, page_items, &pages);
-    if (rc == CLI_OK) {
-        print_records(cli, pages.items, pages.n, 1, emit_item, "no customers under review match");
-        const char *words[] = { "review", "items", m.status ? "--status" : NULL, m.status };
-        more(cli, words, m.status ? 4 : 2, &pg, &pages);
-    }
-    cli_pages_free(&pages);
-    return rc;
 }
 
-static int page_changes(const Kehu__V1__Response *resp, void *const **items, size_t *n, const char **next,
-                        uint32_t *remaining)
-{
-    const Kehu__V1__ReviewChanges *l = resp->review_changes;
-    if (!l)
-        return -1;
-    *items = (void *const *)l->changes, *n = l->n_changes, *next = l->next_cursor, *remaining = l->remaining;
-    return 0;
-}
-
-static int run_review_report(struct cli *cli, int argc, char **argv)
-{
-    static const struct option opts[] = {
-        { "year", required_argument, NULL, O_YEAR },
-        CLI_PAGING_OPTIONS,
-        { NULL, 0, NULL, 0 },
-    };
-    Kehu__V1__ReviewReport m = KEHU__V1__REVIEW_REPORT__INIT;
-    struct cli_paging pg = { 0 };
-    int c, rc = CLI_OK;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        switch (c) {
-        case CLI_O_LIMIT:
-        case CLI_O_AFTER:
-        case CLI_O_ALL: rc = cli_page_option(cli, c, optarg, LIMIT_MAX, &pg); break;
-        case O_YEAR: rc = year_opt(cli, optarg, &m.year); break;
-        default: return cli->opt_rc;
-        }
-        if (rc)
-            return rc;
-    }
-    if ((rc = cli_args(cli, argc, argv, 0, 0)))
-        return rc;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_REVIEW_REPORT;
-    req.review_report = &m;
-    m.limit = pg.limit;
-    m.after = (char *)(pg.after ? pg.after : "");
-    struct cli_pages pages = { 0 };
-    rc = cli_fetch_pages(cli, &req, KEHU__V1__RESPONSE__RESULT_REVIEW_CHANGES, &m.after, pg.all, page_changes, &pages);
-    if (rc == CLI_OK) {
-        const Kehu__V1__Review *v = pages.n_resp ? pages.resp[0]->review_changes->review : NULL;
-        if (cli->json) {
-            /* {"review": {...}, "changes": [...]} */
-            struct json_w w;
-            json_init(&w, stdout, 1);
-            json_begin_object(&w);
-            if (v) {
-                json_key(&w, "review");
-                struct fields o = { .n = 0 };
-                emit_review(&o, v);
-                json_fields(&w, &o);
-            }
-            json_key(&w, "changes");
-            json_begin_array(&w);
-            for (size_t i = 0; i < pages.n; i++) {
-                struct fields o = { .n = 0 };
-                emit_change(&o, pages.items[i]);
-                json_fields(&w, &o);
-            }
-            json_end_array(&w);
-            json_end_object(&w);
-            json_finish(&w);
-        } else {
-            if (v && !cli->csv)
-                cli_say("annual review %d (%s, %s to %s): %lld customers, %lld rated, %lld adjusted, %lld decided by "
-                        "the committee, %lld credit ratings confirmed, %lld changed, VIP +%lld -%lld\n",
-                        (int)v->year, v->status, v->window_from, v->window_to, (long long)v->items,
-                        (long long)v->rated, (long long)v->adjusted, (long long)v->final_decided,
-                        (long long)v->credit_confirmed, (long long)v->changed, (long long)v->vip_added,
-                        (long long)v->vip_withdrawn);
-            print_records(cli, pages.items, pages.n, 1, emit_change, "no changes");
-        }
-        const char *words[] = { "review", "report" };
-        more(cli, words, 2, &pg, &pages);
-    }
-    cli_pages_free(&pages);
-    return rc;
-}
+static const struct cli_flag report_flags[] = { { "year", NULL, 2000, 2200, NULL, 1 }, { NULL, NULL, 0, 0, NULL, 0 } };
+CLI_LIST_COMMAND(run_review_report, KEHU__V1__REQUEST__OP_REVIEW_REPORT, &kehu__v1__review_report__descriptor, NULL,
+                 NULL, KEHU__V1__RESPONSE__RESULT_REVIEW_CHANGES, "changes", NULL, NULL, report_flags, print_report)
 
 /* ---- kehu vip add / withdraw / list */
 
@@ -591,131 +480,44 @@ static int run_vip_withdraw(struct cli *cli, int argc, char **argv)
     return vip(cli, argc, argv, "withdraw");
 }
 
-static int page_vip(const Kehu__V1__Response *resp, void *const **items, size_t *n, const char **next,
-                    uint32_t *remaining)
+static void print_vip(struct cli *cli, const void *m, const struct cli_pages *pages)
 {
-    const Kehu__V1__VipEntries *l = resp->vip_entries;
-    if (!l)
-        return -1;
-    *items = (void *const *)l->entries, *n = l->n_entries, *next = l->next_cursor, *remaining = l->remaining;
-    return 0;
+    const Kehu__V1__VipList *l = m;
+    print_records(cli, pages->items, pages->n, 1, emit_vip, l->withdrawn ? "no withdrawn VIPs" : "no VIPs");
 }
 
-static int run_vip_list(struct cli *cli, int argc, char **argv)
-{
-    static const struct option opts[] = {
-        { "withdrawn", no_argument, NULL, O_WITHDRAWN },
-        CLI_PAGING_OPTIONS,
-        { NULL, 0, NULL, 0 },
-    };
-    Kehu__V1__VipList m = KEHU__V1__VIP_LIST__INIT;
-    struct cli_paging pg = { 0 };
-    int c, rc = CLI_OK;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        switch (c) {
-        case CLI_O_LIMIT:
-        case CLI_O_AFTER:
-        case CLI_O_ALL: rc = cli_page_option(cli, c, optarg, LIMIT_MAX, &pg); break;
-        case O_WITHDRAWN: m.withdrawn = 1; break;
-        default: return cli->opt_rc;
-        }
-        if (rc)
-            return rc;
-    }
-    if ((rc = cli_args(cli, argc, argv, 0, 0)))
-        return rc;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_VIP_LIST;
-    req.vip_list = &m;
-    m.limit = pg.limit;
-    m.after = (char *)(pg.after ? pg.after : "");
-    struct cli_pages pages = { 0 };
-    rc = cli_fetch_pages(cli, &req, KEHU__V1__RESPONSE__RESULT_VIP_ENTRIES, &m.after, pg.all, page_vip, &pages);
-    if (rc == CLI_OK) {
-        print_records(cli, pages.items, pages.n, 1, emit_vip, m.withdrawn ? "no withdrawn VIPs" : "no VIPs");
-        const char *words[] = { "vip", "list", "--withdrawn" };
-        more(cli, words, m.withdrawn ? 3 : 2, &pg, &pages);
-    }
-    cli_pages_free(&pages);
-    return rc;
-}
+static const struct cli_flag vip_flags[] = { { "withdrawn", NULL, 0, 0, NULL, 0 }, { NULL, NULL, 0, 0, NULL, 0 } };
+CLI_LIST_COMMAND(run_vip_list, KEHU__V1__REQUEST__OP_VIP_LIST, &kehu__v1__vip_list__descriptor, NULL, NULL,
+                 KEHU__V1__RESPONSE__RESULT_VIP_ENTRIES, "entries", NULL, NULL, vip_flags, print_vip)
 
 /* ---- kehu churn winback [plan | close] */
 
-static int page_winback(const Kehu__V1__Response *resp, void *const **items, size_t *n, const char **next,
-                        uint32_t *remaining)
+static void print_winback(struct cli *cli, const void *m, const struct cli_pages *pages)
 {
-    const Kehu__V1__WinbackEntries *l = resp->winback_entries;
-    if (!l)
-        return -1;
-    *items = (void *const *)l->entries, *n = l->n_entries, *next = l->next_cursor, *remaining = l->remaining;
-    return 0;
+    (void)m;
+    print_records(cli, pages->items, pages->n, 1, emit_winback, "no customers to win back");
 }
 
-static int run_winback_list(struct cli *cli, int argc, char **argv)
-{
-    static const struct option opts[] = {
-        { "user", required_argument, NULL, O_USER },
-        { "status", required_argument, NULL, O_STATUS },
-        CLI_PAGING_OPTIONS,
-        { NULL, 0, NULL, 0 },
-    };
-    Kehu__V1__WinbackList m = KEHU__V1__WINBACK_LIST__INIT;
-    struct cli_paging pg = { 0 };
-    int c, rc = CLI_OK;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        switch (c) {
-        case CLI_O_LIMIT:
-        case CLI_O_AFTER:
-        case CLI_O_ALL: rc = cli_page_option(cli, c, optarg, LIMIT_MAX, &pg); break;
-        case O_USER: m.user = optarg; break;
-        case O_STATUS: m.status = optarg; break;
-        default: return cli->opt_rc;
-        }
-        if (rc)
-            return rc;
-    }
-    if ((rc = cli_args(cli, argc, argv, 0, 0)))
-        return rc;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_WINBACK_LIST;
-    req.winback_list = &m;
-    m.limit = pg.limit;
-    m.after = (char *)(pg.after ? pg.after : "");
-    struct cli_pages pages = { 0 };
-    rc = cli_fetch_pages(cli, &req, KEHU__V1__RESPONSE__RESULT_WINBACK_ENTRIES, &m.after, pg.all, page_winback, &pages);
-    if (rc == CLI_OK) {
-        print_records(cli, pages.items, pages.n, 1, emit_winback, "no customers to win back");
-        const char *words[8] = { "churn", "winback" };
-        size_t nw = 2;
-        if (m.user && *m.user)
-            words[nw++] = "--user", words[nw++] = m.user;
-        if (m.status && *m.status)
-            words[nw++] = "--status", words[nw++] = m.status;
-        more(cli, words, nw, &pg, &pages);
-    }
-    cli_pages_free(&pages);
-    return rc;
-}
+static const struct cli_flag winback_flags[] = {
+    { "user", NULL, 0, 0, NULL, 0 },
+    { "status", NULL, 0, 0, NULL, 0 },
+    { NULL, NULL, 0, 0, NULL, 0 },
+};
+CLI_LIST_COMMAND(run_winback_list, KEHU__V1__REQUEST__OP_WINBACK_LIST, &kehu__v1__winback_list__descriptor, NULL, NULL,
+                 KEHU__V1__RESPONSE__RESULT_WINBACK_ENTRIES, "entries", NULL, NULL, winback_flags, print_winback)
 
 static int winback_act(struct cli *cli, int argc, char **argv, const char *action)
 {
-    static const struct option opts[] = {
-        { "plan", required_argument, NULL, O_PLAN },
-        { "reason", required_argument, NULL, O_REASON },
-        { NULL, 0, NULL, 0 },
+    static const struct cli_flag flags[] = {
+        { "plan", NULL, 0, 0, NULL, 0 },
+        { "reason", NULL, 0, 0, NULL, 0 },
+        { NULL, NULL, 0, 0, NULL, 0 },
     };
     Kehu__V1__WinbackAct m = KEHU__V1__WINBACK_ACT__INIT;
     m.action = (char *)action;
-    int c, rc;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        if (c == O_PLAN)
-            m.plan = optarg;
-        else if (c == O_REASON)
-            m.reason = optarg;
-        else
-            return cli->opt_rc;
-    }
+    int rc;
+    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__winback_act__descriptor, flags, &m, NULL, NULL)))
+        return rc;
     if ((rc = cli_id_arg(cli, argc, argv, "ENTRY_ID", &m.id)))
         return rc;
     Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;

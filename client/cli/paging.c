@@ -137,32 +137,33 @@ int cli_fetch_list(struct cli *cli, int op, void *m, Kehu__V1__Response__ResultC
 
 int cli_run_list(struct cli *cli, int argc, char **argv, const struct cli_list *l)
 {
-    static const struct option opts[] = { CLI_PAGING_OPTIONS, { NULL, 0, NULL, 0 } };
-    struct cli_paging pg = { 0 };
-    int c, rc;
-    int64_t id = 0;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1)
-        if ((rc = cli_page_option(cli, c, optarg, LIST_LIMIT_MAX, &pg)) != CLI_OK)
-            return rc < 0 ? cli->opt_rc : rc;
-    if (l->id_what ? (rc = cli_id_arg(cli, argc, argv, l->id_what, &id)) : (rc = cli_args(cli, argc, argv, 0, 0)))
-        return rc;
     const ProtobufCMessageDescriptor *d = l->req_desc;
     char *m = out_xcalloc(1, d->sizeof_message);
     protobuf_c_message_init(d, m);
+    struct cli_paging pg = { 0 };
+    struct cmd_words fw = { .n = 0 };
+    int rc;
+    int64_t id = 0;
+    if ((rc = cli_flags(cli, argc, argv, d, l->flags, m, &pg, &fw)) ||
+        (l->id_what ? (rc = cli_id_arg(cli, argc, argv, l->id_what, &id)) : (rc = cli_args(cli, argc, argv, 0, 0)))) {
+        free(m);
+        return rc;
+    }
     if (l->id_what)
         *(int64_t *)(m + fd_of(d, l->id_field)->offset) = id;
-    *(uint32_t *)(m + fd_of(d, "limit")->offset) = pg.limit;
     char **after = (char **)(m + fd_of(d, "after")->offset);
-    *after = (char *)(pg.after ? pg.after : "");
     struct cli_pages pages = { 0 };
     rc = cli_fetch_list(cli, l->op, m, l->want, l->items, after, pg.all, &pages);
     if (rc == CLI_OK) {
-        cli_print_records(cli, pages.items, pages.n, 1, l->kind);
+        if (l->print)
+            l->print(cli, m, &pages);
+        else
+            cli_print_records(cli, pages.items, pages.n, 1, l->kind);
         if (l->footer && !cli->json && !cli->csv)
             l->footer(cli, &pages);
-        /* the words that repeat the command: its words, the ID, --limit N */
+        /* the words that repeat the command: its words, the ID, its options, --limit N */
         char words[64], idbuf[24];
-        const char *w[16];
+        const char *w[56];
         size_t n = 0;
         snprintf(words, sizeof words, "%s", cli->cmd->words);
         for (char *s = strtok(words, " "); s && n < 12; s = strtok(NULL, " "))
@@ -171,10 +172,8 @@ int cli_run_list(struct cli *cli, int argc, char **argv, const struct cli_list *
             snprintf(idbuf, sizeof idbuf, "%lld", (long long)id);
             w[n++] = idbuf;
         }
-        if (pg.limit_arg) {
-            w[n++] = "--limit";
-            w[n++] = pg.limit_arg;
-        }
+        for (size_t i = 0; i < fw.n; i++)
+            w[n++] = fw.w[i];
         cli_page_more(cli, w, n, pages.next, pages.remaining);
     }
     cli_pages_free(&pages);

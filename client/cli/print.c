@@ -292,3 +292,24 @@ char *cli_reversal_text(const void *msg)
         snprintf(buf, sizeof buf, "reversed by %" PRId64, reversed_by);
     return out_xstrdup(buf);
 }
+
+/* ---- Policy values (grade policy, assign policy) ---- */
+
+static const struct rec_col policy_value_cols[] = {
+    { N_("KEY"), "key", OUT_LEFT, 0 },
+    { N_("VALUE"), "value", OUT_LEFT, 0 },
+    { N_("DESCRIPTION"), "description", OUT_LEFT, 0 },
+    { NULL, NULL, 0, 0 },
+};
+const struct rec_kind cli_policy_value_rec = {
+    &kehu__v1__policy_value__descriptor, "key value description", policy_value_cols, NULL, NULL,
+};
+
+void cli_json_records(struct json_w *w, const char *key, const struct rec_kind *k, void *const *items, size_t n)
+{
+    json_key(w, key);
+    json_begin_array(w);
+    for (size_t i = 0; i < n; i++)
+        rec_json(w, k, items[i]);
+    json_end_array(w);
+}

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "out.h"
 #include "tui.h"
 
 enum tab { T_PROFILE, T_CONTACTS, T_TXNS, T_FOLLOWUPS, T_GRADES, T_HISTORY, T_DOCS, T_ASSETS, T_CASES, T_N };
@@ -380,18 +381,18 @@ static void detail_draw(struct screen *s, struct app *a, int top, int rows, int 
     for (int t = 0; t <= (int)d->tab; t++) { /* from the first tab that leaves the current one in sight */
         char label[64];
         snprintf(label, sizeof label, " %d %s ", t + 1, _(tab_names[t]));
-        span += tw_width(label);
+        span += (int)out_width(label);
     }
     while (first < (int)d->tab && span > cols) {
         char label[64];
         snprintf(label, sizeof label, " %d %s ", first + 1, _(tab_names[first]));
-        span -= tw_width(label);
+        span -= (int)out_width(label);
         first++;
     }
     for (int t = first; t < T_N && x < cols; t++) {
         char label[64];
         snprintf(label, sizeof label, " %d %s ", t + 1, _(tab_names[t]));
-        int w = tw_width(label);
+        int w = (int)out_width(label);
         if (x + w > cols)
             break;
         if (t == (int)d->tab)

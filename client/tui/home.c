@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "out.h"
 #include "tui.h"
 
 enum { K_ABC, K_DUE, K_CARE, K_CHURN, K_N };
@@ -57,7 +58,7 @@ static void bar(char *out, size_t n, double share, int w)
  * a block is three, a Chinese character three and two columns wide). */
 static const char *padded(char *out, size_t n, const char *s, int w)
 {
-    int sw = tw_width(s);
+    int sw = (int)out_width(s);
     snprintf(out, n, "%s%*s", s, sw < w ? w - sw : 0, "");
     return out;
 }
@@ -101,7 +102,7 @@ static void home_reply(struct screen *s, struct app *a, int kind, const Kehu__V1
         /* "overdue" or as many blanks, in whatever width the language gives it */
         char late[64], blank[64];
         padded(late, sizeof late, _("overdue"), 0);
-        padded(blank, sizeof blank, "", tw_width(late));
+        padded(blank, sizeof blank, "", (int)out_width(late));
         char today[11];
         time_t now = time(NULL);
         strftime(today, sizeof today, "%Y-%m-%d", localtime(&now));

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "out.h"
 #include "tui.h"
 
 enum { K_PAGE = -1, K_ROW = -2 }; /* kinds besides a search's sequence number (>= 0) */
@@ -55,7 +56,7 @@ static void add_customer(struct list *l, const Kehu__V1__Customer *c)
             abc = c->grades[i]->grade;
     /* name first, padded by display width so Chinese columns line up */
     char name[200];
-    int w = tw_width(c->name);
+    int w = (int)out_width(c->name);
     snprintf(name, sizeof name, "%s%*s", c->name, w < 24 ? 24 - w : 0, "");
     lines_add(&l->lines, c->id, 0, "%c%6lld  %s %-2s %-15s %-12s %14s", is_marked(l, c->id) ? '*' : ' ',
               (long long)c->id, name, abc,

@@ -10,10 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 #include "store.h"
+#include "term.h"
+#include "out.h"
 #include "tui.h"
 
 
@@ -74,7 +75,7 @@ static void draw(struct app *a)
     char right[600];
     snprintf(right, sizeof right, "%s@%s  %s ", a->user, a->server, a->online ? _("online") : _("OFFLINE"));
     attron(A_REVERSE);
-    int rw = tw_width(right);
+    int rw = (int)out_width(right);
     tw_put(0, 0, left, cols - rw > 0 ? cols - rw : 0);
     if (!a->online && a->color)
         attron(COLOR_PAIR(2));
@@ -126,27 +127,21 @@ static void on_key(struct app *a, wint_t ch, int is_key)
 
 /* ---- logging in before the screen starts */
 
-static int read_line(const char *prompt, char *buf, size_t n, int echo)
+/* The user name, echoed, from stdin. */
+static int read_user(char *buf, size_t n)
 {
-    struct termios old, raw;
-    int tty = isatty(STDIN_FILENO);
-    fputs(prompt, stderr);
+    fputs(_("Username: "), stderr);
     fflush(stderr);
-    if (!echo && tty) {
-        tcgetattr(STDIN_FILENO, &old);
-        raw = old;
-        raw.c_lflag &= ~(tcflag_t)ECHO;
-        tcsetattr(STDIN_FILENO, TCSAFLUSH, &raw);
-    }
-    char *r = fgets(buf, (int)n, stdin);
-    if (!echo && tty) {
-        tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
-        fputc('\n', stderr);
-    }
-    if (!r)
+    if (!fgets(buf, (int)n, stdin))
         return -1;
     buf[strcspn(buf, "\r\n")] = '\0';
     return 0;
+}
+
+/* Where live updates come from: the user's branch, else their unit. */
+static int64_t session_unit(const Kehu__V1__Session *s)
+{
+    return !s || !s->user ? 0 : s->user->branch_id ? s->user->branch_id : s->user->unit_id;
 }
 
 static int log_in(struct app *a)
@@ -156,7 +151,7 @@ static int log_in(struct app *a)
     if (store_get(a->server, token, sizeof token, a->user, sizeof a->user) == 0) {
         Kehu__V1__Session *s = NULL;
         if (kehu_resume(a->c, token, &s, &st) == 0) {
-            a->unit_id = !s || !s->user ? 0 : s->user->branch_id ? s->user->branch_id : s->user->unit_id;
+            a->unit_id = session_unit(s);
             kehu_session_free(s);
             return 0;
         }
@@ -167,22 +162,24 @@ static int log_in(struct app *a)
         fprintf(stderr, "%s\n", _("The saved session has ended; log in again."));
     }
     for (int tries = 0; tries < 3; tries++) {
-        char user[64], pw[256];
+        char user[64], err[256];
         const char *env_user = getenv("KEHU_USER"), *env_pw = getenv("KEHU_PASSWORD");
         if (env_user && *env_user)
             snprintf(user, sizeof user, "%s", env_user);
-        else if (read_line(_("Username: "), user, sizeof user, 1) < 0)
+        else if (read_user(user, sizeof user) < 0)
             return -1;
-        if (env_pw && *env_pw)
-            snprintf(pw, sizeof pw, "%s", env_pw);
-        else if (read_line(_("Password: "), pw, sizeof pw, 0) < 0)
+        /* the CLI's prompt (echo off, the terminal restored on a signal) */
+        char *pw = env_pw && *env_pw ? strdup(env_pw) : term_read_password(_("Password: "), NULL, err, sizeof err);
+        if (!pw) {
+            fprintf(stderr, "kehu-tui: %s\n", env_pw && *env_pw ? strerror(errno) : err);
             return -1;
+        }
         Kehu__V1__Session *s = NULL;
         int rc = kehu_login(a->c, user, pw, &s, &st);
-        memset(pw, 0, sizeof pw);
+        term_free_secret(pw);
         if (rc == 0) {
             snprintf(a->user, sizeof a->user, "%s", user);
-            a->unit_id = !s || !s->user ? 0 : s->user->branch_id ? s->user->branch_id : s->user->unit_id;
+            a->unit_id = session_unit(s);
             if (store_put(a->server, kehu_token(a->c), user) < 0)
                 fprintf(stderr, "kehu-tui: %s\n", store_error());
             kehu_session_free(s);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "out.h"
 #include "tui.h"
 
 static int is_enter(wint_t ch, int is_key)
@@ -230,7 +231,7 @@ static void pool_reply(struct screen *s, struct app *a, int kind, const Kehu__V1
         if (!x->customer)
             continue;
         char name[200];
-        int w = tw_width(x->customer->name);
+        int w = (int)out_width(x->customer->name);
         snprintf(name, sizeof name, "%s%*s", x->customer->name, w < 20 ? 20 - w : 0, "");
         lines_add(&p->lines, x->customer->id, 0, "%6lld  %s %-2s %-10s %-12s %s", (long long)x->customer->id, name,
                   x->grade, x->pool, x->from_owner, x->reason);

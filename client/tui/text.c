@@ -3,6 +3,7 @@
  * character: what does not fit is left out whole. */
 #include <stdio.h>
 #include <string.h>
+#include "out.h"
 #include "tui.h"
 
 /* The next character of s (n bytes left): its length in bytes (1 for an
@@ -24,21 +25,6 @@ static size_t next_char(const char *s, size_t n, wchar_t *wc, int *w)
     }
     *w = cw;
     return len;
-}
-
-int tw_width(const char *s)
-{
-    int total = 0;
-    size_t n = strlen(s);
-    while (n > 0) {
-        wchar_t wc;
-        int w;
-        size_t len = next_char(s, n, &wc, &w);
-        total += w;
-        s += len;
-        n -= len;
-    }
-    return total;
 }
 
 void tw_put(int y, int x, const char *s, int cols)
@@ -70,7 +56,7 @@ void tw_put(int y, int x, const char *s, int cols)
 
 void tw_put_right(int y, int x, const char *s, int cols)
 {
-    int w = tw_width(s);
+    int w = (int)out_width(s);
     if (w >= cols) {
         tw_put(y, x, s, cols);
         return;

@@ -96,7 +96,6 @@ int lines_key(struct lines *l, wint_t ch, int is_key, int rows);
 int64_t lines_customer(const struct lines *l);
 
 /* text.c */
-int tw_width(const char *s);
 /* Draws s at (y, x) in exactly cols columns: clipped before a character that
  * would not fit (a wide one at the edge leaves a space), padded with spaces. */
 void tw_put(int y, int x, const char *s, int cols);

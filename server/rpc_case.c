@@ -183,13 +183,9 @@ static void case_found(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
     struct by_id *b = r->state;
-    if (!req_db_ok(r, res))
-        return;
     const char *missing = arena_printf(&r->arena, "no case %lld", (long long)b->id);
-    if (db_rows(res, 0) != 1) {
-        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "id", "%s", missing);
+    if (!req_db_one(r, res, "id", "%s", missing))
         return;
-    }
     rpc_customer_load_as(r, db_get_i64(res, 0, 0, 0), ACT_CUSTOMER_READ, b->then, b, "id", missing);
 }
 
@@ -221,12 +217,8 @@ static struct row_msg case_event_row = ROW_MSG(kehu__v1__case_event__descriptor,
 static void get_done(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (!req_db_ok(r, res))
+    if (!req_db_one(r, res, "id", "no such case"))
         return;
-    if (db_rows(res, 0) != 1) {
-        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "id", "no such case");
-        return;
-    }
     Kehu__V1__Case *k = case_from_row(r, res, 0, 0);
     int n = db_rows(res, 1);
     k->events = arena_alloc(&r->arena, sizeof *k->events * (size_t)(n ? n : 1));

@@ -157,7 +157,7 @@ static void print_case(struct cli *cli, const Kehu__V1__Case *k)
     if (*k->cause)
         cli_say("resolution  %s: %s\n", k->cause, k->action);
     if (k->compensation_minor) {
-        out_money_format(k->compensation_minor, money, sizeof money);
+        out_money_text(k->compensation_minor, money, sizeof money);
         cli_say("compensation %s %s%s%s\n", money, k->compensation_kind, *k->approved_by ? ", approved by " : "",
                 k->approved_by);
     }
@@ -803,7 +803,7 @@ static int run_report(struct cli *cli, int argc, char **argv)
         char a[16], b[16], money[48];
         share(a, sizeof a, x->respond_met, x->responded);
         share(b, sizeof b, x->resolve_met, x->resolved);
-        out_money_format(x->compensation_minor, money, sizeof money);
+        out_money_text(x->compensation_minor, money, sizeof money);
         if (*x->from)
             cli_say("cases opened %s to %s: %" PRId64 "\n", x->from, x->to, x->total);
         else
@@ -847,7 +847,7 @@ static int run_report(struct cli *cli, int argc, char **argv)
                 snprintf(cm, sizeof cm, "%" PRId64, p->complaints);
                 snprintf(rs, sizeof rs, "%" PRId64, p->resolved);
                 share(ot, sizeof ot, p->resolve_met, p->resolved);
-                out_money_format(p->compensation_minor, mo, sizeof mo);
+                out_money_text(p->compensation_minor, mo, sizeof mo);
                 const char *cells[] = { p->key, o, cm, rs, ot, mo, *p->satisfaction_mean ? p->satisfaction_mean : "-" };
                 out_table_add(tt, cells);
             }

@@ -265,11 +265,12 @@ static const char *status_str(Kehu__V1__CustomerStatus status)
     return name_of(status_names, NELEMS(status_names), (int)status);
 }
 
-/* A field as text (malloc'd), "" when it is empty or none; lists joined by
- * sep. */
-static char *field_text(const Kehu__V1__Customer *c, const struct field *f, const char *sep)
+/* A field as text (malloc'd), "" when it is empty or none: for people
+ * (lists joined by ", ", money grouped) or for a CSV cell (joined by ","). */
+static char *field_text(const Kehu__V1__Customer *c, const struct field *f, int human)
 {
-    char buf[OUT_TIME_BUFSZ > OUT_MONEY_BUFSZ ? OUT_TIME_BUFSZ : OUT_MONEY_BUFSZ];
+    const char *sep = human ? ", " : ",";
+    char buf[OUT_TIME_BUFSZ > OUT_MONEY_TEXT_BUFSZ ? OUT_TIME_BUFSZ : OUT_MONEY_TEXT_BUFSZ];
     const char *s = "";
     size_t n;
     char *const *v;
@@ -298,7 +299,10 @@ static char *field_text(const Kehu__V1__Customer *c, const struct field *f, cons
         s = buf;
         break;
     case F_MONEY:
-        out_money_format(fld_int(c, f), buf, sizeof buf);
+        if (human)
+            out_money_text(fld_int(c, f), buf, sizeof buf);
+        else
+            out_money_format(fld_int(c, f), buf, sizeof buf);
         s = buf;
         break;
     }
@@ -368,7 +372,7 @@ static void kv_customer(const void *item)
         const struct field *f = &customer_fields[i];
         if (f->type == F_ID)
             continue;
-        char *text = field_text(c, f, ", ");
+        char *text = field_text(c, f, 1);
         if (*text) {
             char key[64];
             snprintf(key, sizeof key, "%s", f->name);
@@ -391,7 +395,7 @@ static void csv_customer(const void *item)
 {
     char *cells[NFIELDS];
     for (size_t i = 0; i < NFIELDS; i++)
-        cells[i] = field_text(item, &customer_fields[i], ",");
+        cells[i] = field_text(item, &customer_fields[i], 0);
     cli_csv_row(stdout, (int)NFIELDS, (const char *const *)cells);
     for (size_t i = 0; i < NFIELDS; i++)
         free(cells[i]);
@@ -408,9 +412,9 @@ static void table_customers(void *const *items, size_t n)
     out_table_max_width(t, 3, NAME_COLS);
     for (size_t i = 0; i < n; i++) {
         const Kehu__V1__Customer *c = items[i];
-        char id[24], revenue[OUT_MONEY_BUFSZ];
+        char id[24], revenue[OUT_MONEY_TEXT_BUFSZ];
         snprintf(id, sizeof id, "%" PRId64, c->id);
-        out_money_format(c->revenue_minor, revenue, sizeof revenue);
+        out_money_text(c->revenue_minor, revenue, sizeof revenue);
         const char *status = status_str(c->status);
         const char *row[] = { id,       c->name,   c->n_phones ? c->phones[0] : "", c->company, c->owner,
                               c->branch, status ? status : "", revenue };

@@ -729,10 +729,10 @@ static void csv_grade_show(const Kehu__V1__CustomerGrades *g)
 
 static void human_grade_show(const Kehu__V1__CustomerGrades *g)
 {
-    char metric[OUT_MONEY_BUFSZ], sales[OUT_MONEY_BUFSZ], aum[OUT_MONEY_BUFSZ];
-    out_money_format(g->metric_minor, metric, sizeof metric);
-    out_money_format(g->sales_minor, sales, sizeof sales);
-    out_money_format(g->aum_minor, aum, sizeof aum);
+    char metric[OUT_MONEY_TEXT_BUFSZ], sales[OUT_MONEY_TEXT_BUFSZ], aum[OUT_MONEY_TEXT_BUFSZ];
+    out_money_text(g->metric_minor, metric, sizeof metric);
+    out_money_text(g->sales_minor, sales, sizeof sales);
+    out_money_text(g->aum_minor, aum, sizeof aum);
     struct out_kv *kv = out_kv_new();
     out_kv_addf(kv, "customer", "%" PRId64 " %s", g->customer_id, g->customer_name);
     if (g->run_id)
@@ -1249,10 +1249,10 @@ static void table_rows(Kehu__V1__ReportRow *const *rows, size_t n)
         out_table_align(t, col - off, OUT_RIGHT);
     for (size_t i = 0; i < n; i++) {
         const Kehu__V1__ReportRow *r = rows[i];
-        char cust[24], cs[40], total[OUT_MONEY_BUFSZ], ms[40];
+        char cust[24], cs[40], total[OUT_MONEY_TEXT_BUFSZ], ms[40];
         fmt_i64(cust, sizeof cust, r->customers);
         fmt_percent(cs, sizeof cs, r->customer_share);
-        out_money_format(r->metric_total_minor, total, sizeof total);
+        out_money_text(r->metric_total_minor, total, sizeof total);
         fmt_percent(ms, sizeof ms, r->metric_share);
         const char *cells[] = { r->dimension, r->grade, cust, cs, total, ms };
         out_table_add(t, cells + off);
@@ -1372,10 +1372,10 @@ static void human_report(const char *kind, const Kehu__V1__Report *r)
         out_table_max_width(t, 3, NAME_COLS);
         for (size_t i = 0; i < r->n_top; i++) {
             const Kehu__V1__ReportTop *tp = r->top[i];
-            char rank[16], cust[24], metric[OUT_MONEY_BUFSZ];
+            char rank[16], cust[24], metric[OUT_MONEY_TEXT_BUFSZ];
             snprintf(rank, sizeof rank, "%" PRId32, tp->rank);
             fmt_i64(cust, sizeof cust, tp->customer_id);
-            out_money_format(tp->metric_minor, metric, sizeof metric);
+            out_money_text(tp->metric_minor, metric, sizeof metric);
             const char *row[] = { tp->grade, rank, cust, tp->customer_name, metric, tp->owner };
             out_table_add(t, row);
         }

@@ -151,10 +151,6 @@ void cli_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* One CSV record (RFC 4180: quoted when needed, CRLF-free "\n" endings). */
 void cli_csv_row(FILE *f, int n, const char *const *cells);
 
-/* Parses a role or unit kind flag value; on an unknown name prints a usage
- * error naming the flag and the valid values and returns -1. */
-int cli_parse_role(struct cli *cli, const char *flag, const char *value, Kehu__V1__Role *out);
-int cli_parse_kind(struct cli *cli, const char *flag, const char *value, Kehu__V1__UnitKind *out);
 
 /* ---- Records (print.c) ---- */
 
@@ -370,11 +366,18 @@ int cli_check_date(struct cli *cli, const char *what, const char *s);
  * CLI_USAGE after printing. */
 int cli_parse_due(struct cli *cli, const char *what, const char *s, char **out);
 
+/* A value of the enum d named as the command line spells it (the proto
+ * name in lower case: "branch_manager"); `what` names it in the usage error,
+ * which lists the accepted values ("--role: unknown role 'x': use admin,
+ * ... or finance"). Returns 0, or CLI_USAGE after printing. */
+int cli_parse_enum(struct cli *cli, const char *what, const char *s, const ProtobufCEnumDescriptor *d, int *out);
+
 /* A command's options that are fields of its request message, parsed by
  * cli_flags instead of a getopt loop: --NAME sets the field NAME (or
  * `field`) of the message by its type in the descriptor: a string is the
  * value, a whole number is parsed by cli_parse_int in [min, max] (both 0:
- * a positive number), a bool is a flag without a value that sets it. check,
+ * a positive number), an enum by cli_parse_enum, a bool is a flag without
+ * a value that sets it. check,
  * when set, refuses a value first (a usage error; returns 0 or the exit
  * code). A table ends with a row whose name is NULL. */
 struct cli_flag {

@@ -126,8 +126,7 @@ static int run_perm_set(struct cli *cli, int argc, char **argv)
         const char *arg = argv[optind + i];
         const char *eq = strchr(arg, '=');
         if (!eq) {
-            if (cli_parse_role(cli, "ROLE", arg, &role) < 0)
-                rc = cli->opt_rc;
+            rc = cli_parse_enum(cli, "ROLE", arg, &kehu__v1__role__descriptor, (int *)&role);
             continue;
         }
         if (role == KEHU__V1__ROLE__ROLE_UNSPECIFIED) {

@@ -142,24 +142,14 @@ static void print_units(struct cli *cli, Kehu__V1__OrgUnit *const *units, size_t
 
 static int run_org_add(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "kind", required_argument, NULL, 'k' },
-        { "parent", required_argument, NULL, 'p' },
-        { NULL, 0, NULL, 0 },
+    static const struct cli_flag flags[] = {
+        { "kind", NULL, 0, 0, NULL, 0 }, { "parent", NULL, 0, 0, NULL, 0 }, { NULL, NULL, 0, 0, NULL, 0 }
     };
     Kehu__V1__OrgAdd add = KEHU__V1__ORG_ADD__INIT;
-    int c;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        if (c == 'k' && cli_parse_kind(cli, "--kind", optarg, &add.kind) == 0)
-            continue;
-        if (c == 'p') {
-            add.parent = optarg;
-            continue;
-        }
-        return cli->opt_rc;
-    }
-    int rc = cli_args(cli, argc, argv, 1, 1);
-    if (rc)
+    int rc;
+    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__org_add__descriptor, flags, &add, NULL, NULL)))
+        return rc;
+    if ((rc = cli_args(cli, argc, argv, 1, 1)))
         return rc;
     add.name = argv[optind];
     if (!add.kind)
@@ -267,29 +257,16 @@ static int call_user(struct cli *cli, Kehu__V1__Request *req)
 
 static int run_user_add(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "role", required_argument, NULL, 'r' },
-        { "unit", required_argument, NULL, 'u' },
-        { "name", required_argument, NULL, 'n' },
-        { NULL, 0, NULL, 0 },
+    static const struct cli_flag flags[] = {
+        { "role", NULL, 0, 0, NULL, 0 },
+        { "unit", NULL, 0, 0, NULL, 0 },
+        { "name", "display_name", 0, 0, NULL, 0 },
+        { NULL, NULL, 0, 0, NULL, 0 },
     };
     Kehu__V1__UserAdd add = KEHU__V1__USER_ADD__INIT;
-    int c;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        if (c == 'r' && cli_parse_role(cli, "--role", optarg, &add.role) == 0)
-            continue;
-        if (c == 'u') {
-            add.unit = optarg;
-            continue;
-        }
-        if (c == 'n') {
-            add.display_name = optarg;
-            continue;
-        }
-        return cli->opt_rc;
-    }
-    int rc = cli_args(cli, argc, argv, 1, 1);
-    if (rc)
+    int rc;
+    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__user_add__descriptor, flags, &add, NULL, NULL)) ||
+        (rc = cli_args(cli, argc, argv, 1, 1)))
         return rc;
     add.username = argv[optind];
     if (!add.role)
@@ -310,56 +287,11 @@ static int run_user_add(struct cli *cli, int argc, char **argv)
     return rc;
 }
 
-static int run_user_list(struct cli *cli, int argc, char **argv)
-{
-    static const struct option opts[] = {
-        { "unit", required_argument, NULL, 'u' },
-        { "role", required_argument, NULL, 'r' },
-        CLI_PAGING_OPTIONS,
-        { NULL, 0, NULL, 0 },
-    };
-    Kehu__V1__UserList list = KEHU__V1__USER_LIST__INIT;
-    struct cli_paging pg = { 0 };
-    const char *role_arg = NULL;
-    int c, rc;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        if (c == 'r' && cli_parse_role(cli, "--role", optarg, &list.role) == 0) {
-            role_arg = optarg;
-            continue;
-        }
-        if (c == 'u') {
-            list.unit = optarg;
-            continue;
-        }
-        if (c != 'r' && (rc = cli_page_option(cli, c, optarg, 1000, &pg)) >= 0) {
-            if (rc)
-                return rc;
-            continue;
-        }
-        return cli->opt_rc;
-    }
-    if ((rc = cli_args(cli, argc, argv, 0, 0)))
-        return rc;
-    list.limit = pg.limit;
-    list.after = (char *)(pg.after ? pg.after : "");
-    struct cli_pages pages = { 0 };
-    rc = cli_fetch_list(cli, KEHU__V1__REQUEST__OP_USER_LIST, &list, KEHU__V1__RESPONSE__RESULT_USERS, "users",
-                        &list.after, pg.all, &pages);
-    if (rc == CLI_OK) {
-        cmd_org_print_users(cli, (Kehu__V1__User *const *)pages.items, pages.n, 1);
-        const char *words[8] = { "user", "list" };
-        size_t nw = 2;
-        if (list.unit && *list.unit)
-            words[nw++] = "--unit", words[nw++] = list.unit;
-        if (role_arg)
-            words[nw++] = "--role", words[nw++] = role_arg;
-        if (pg.limit_arg)
-            words[nw++] = "--limit", words[nw++] = pg.limit_arg;
-        cli_page_more(cli, words, nw, pages.next, pages.remaining);
-    }
-    cli_pages_free(&pages);
-    return rc;
-}
+static const struct cli_flag user_list_flags[] = {
+    { "unit", NULL, 0, 0, NULL, 0 }, { "role", NULL, 0, 0, NULL, 0 }, { NULL, NULL, 0, 0, NULL, 0 }
+};
+CLI_LIST_COMMAND(run_user_list, KEHU__V1__REQUEST__OP_USER_LIST, &kehu__v1__user_list__descriptor, NULL, NULL,
+                 KEHU__V1__RESPONSE__RESULT_USERS, "users", &user_kind, NULL, user_list_flags)
 
 static int run_user_disable(struct cli *cli, int argc, char **argv)
 {
@@ -414,8 +346,8 @@ static int run_user_set_role(struct cli *cli, int argc, char **argv)
         return rc;
     Kehu__V1__UserSetRole set = KEHU__V1__USER_SET_ROLE__INIT;
     set.username = argv[optind];
-    if (cli_parse_role(cli, "ROLE", argv[optind + 1], &set.role) < 0)
-        return cli->opt_rc;
+    if ((rc = cli_parse_enum(cli, "ROLE", argv[optind + 1], &kehu__v1__role__descriptor, (int *)&set.role)))
+        return rc;
     Kehu__V1__Request req;
     cli_request(&req, KEHU__V1__REQUEST__OP_USER_SET_ROLE, &set);
     return call_user(cli, &req);

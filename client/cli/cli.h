@@ -337,6 +337,39 @@ int cli_run_list(struct cli *cli, int argc, char **argv, const struct cli_list *
         _Pragma("GCC diagnostic pop")                              \
         return cli_run_list(cli, argc, argv, &spec_);              \
     }
+/* A command of one request from a table row: `WORDS [ARG] [options]`, the
+ * options that are request fields (cli_flags), the arguments (when arg_what
+ * is set: "USERNAME CUSTOMER_ID") into the fields arg_field names
+ * ("username customer_id": an int64 field takes a positive whole number, an
+ * enum a value's name, a string field the word as it is), then check (may be NULL: a usage error for what
+ * the options cannot say alone), the request sent and the reply's result
+ * `want` printed as one record of kind, or by print. */
+struct cli_one {
+    int op;                                     /* KEHU__V1__REQUEST__OP_ASSIGN_UNDO */
+    const ProtobufCMessageDescriptor *req_desc; /* the op's message */
+    const char *arg_what;                       /* "BATCH_ID"; NULL: no argument */
+    const char *arg_field;                      /* "batch_id" */
+    Kehu__V1__Response__ResultCase want;
+    const struct cli_record_kind *kind;
+    const struct cli_flag *flags; /* may be NULL */
+    void (*print)(struct cli *cli, const void *result); /* instead of kind; may be NULL */
+    int (*check)(struct cli *cli, const void *m);      /* may be NULL */
+};
+int cli_run_one(struct cli *cli, int argc, char **argv, const struct cli_one *o);
+/* A command's run function fn that is cli_run_one of the struct cli_one
+ * written as the other arguments (the last ones may be left out). */
+#define CLI_ONE_COMMAND(fn, ...)                                   \
+    static int fn(struct cli *cli, int argc, char **argv)          \
+    {                                                              \
+        _Pragma("GCC diagnostic push")                             \
+        _Pragma("GCC diagnostic ignored \"-Wmissing-field-initializers\"") \
+        static const struct cli_one spec_ = { __VA_ARGS__ };       \
+        _Pragma("GCC diagnostic pop")                              \
+        return cli_run_one(cli, argc, argv, &spec_);               \
+    }
+/* The result a response carries (its oneof), NULL when none. */
+const void *cli_result(const Kehu__V1__Response *resp);
+
 /* Sends the list request m (op; its cursor field is *after, moved along)
  * and keeps its pages in *pages: one, or every one with all. The reply's list
  * has the repeated field `items`, next_cursor and remaining. CLI_OK or the
@@ -344,7 +377,7 @@ int cli_run_list(struct cli *cli, int argc, char **argv, const struct cli_list *
 int cli_fetch_list(struct cli *cli, int op, void *m, Kehu__V1__Response__ResultCase want, const char *items,
                    char **after, int all, struct cli_pages *pages);
 /* The reply's list message of a page (as cli_run_list finds it). */
-const void *cli_page_list(const Kehu__V1__Response *resp);
+#define cli_page_list cli_result
 
 /* ---- Values on the command line (args.c) ---- */
 

@@ -9,8 +9,9 @@
 
 /* ---- the result of a batch (assign, assign undo) */
 
-static void print_result(struct cli *cli, const Kehu__V1__AssignResult *a)
+static void print_result(struct cli *cli, const void *result)
 {
+    const Kehu__V1__AssignResult *a = result;
     if (cli->json) {
         struct json_w w;
         json_init(&w, stdout, 1);
@@ -270,33 +271,11 @@ static int run_assign(struct cli *cli, int argc, char **argv)
 
 /* ---- assign undo */
 
-static int run_undo(struct cli *cli, int argc, char **argv)
-{
-    static const struct option opts[] = {
-        { "reason", required_argument, NULL, O_REASON },
-        { "dry-run", no_argument, NULL, O_DRY },
-        { NULL, 0, NULL, 0 },
-    };
-    Kehu__V1__AssignUndo m = KEHU__V1__ASSIGN_UNDO__INIT;
-    int c, rc;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        switch (c) {
-        case O_REASON: m.reason = optarg; break;
-        case O_DRY: m.dry_run = 1; break;
-        default: return cli->opt_rc;
-        }
-    }
-    int64_t id;
-    if ((rc = cli_id_arg(cli, argc, argv, "BATCH_ID", &id)))
-        return rc;
-    m.batch_id = id;
-    Kehu__V1__Response *resp;
-    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_ASSIGN_UNDO, &m, KEHU__V1__RESPONSE__RESULT_ASSIGN_UNDONE, &resp)))
-        return rc;
-    print_result(cli, resp->assign_undone);
-    kehu_response_free(resp);
-    return CLI_OK;
-}
+static const struct cli_flag undo_flags[] = {
+    { "reason", NULL, 0, 0, NULL, 0 }, { "dry-run", "dry_run", 0, 0, NULL, 0 }, { NULL, NULL, 0, 0, NULL, 0 }
+};
+CLI_ONE_COMMAND(run_undo, KEHU__V1__REQUEST__OP_ASSIGN_UNDO, &kehu__v1__assign_undo__descriptor, "BATCH_ID", "batch_id",
+                KEHU__V1__RESPONSE__RESULT_ASSIGN_UNDONE, NULL, undo_flags, print_result)
 
 /* ---- assign history */
 
@@ -396,8 +375,9 @@ static int run_history(struct cli *cli, int argc, char **argv)
 
 /* ---- assign policy show|set */
 
-static void print_policy(struct cli *cli, const Kehu__V1__AssignPolicy *p)
+static void print_policy(struct cli *cli, const void *result)
 {
+    const Kehu__V1__AssignPolicy *p = result;
     if (!cli->json) {
         rec_table(stdout, &cli_policy_value_rec, (void *const *)p->values, p->n_values);
         return;
@@ -410,22 +390,8 @@ static void print_policy(struct cli *cli, const Kehu__V1__AssignPolicy *p)
     json_finish(&w);
 }
 
-static int run_policy_show(struct cli *cli, int argc, char **argv)
-{
-    if (cli_getopt(cli, argc, argv, NULL) != -1)
-        return cli->opt_rc;
-    int rc = cli_args(cli, argc, argv, 0, 0);
-    if (rc)
-        return rc;
-    Kehu__V1__AssignPolicyShow m = KEHU__V1__ASSIGN_POLICY_SHOW__INIT;
-    Kehu__V1__Response *resp;
-    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_ASSIGN_POLICY_SHOW, &m, KEHU__V1__RESPONSE__RESULT_ASSIGN_POLICY,
-                      &resp)))
-        return rc;
-    print_policy(cli, resp->assign_policy);
-    kehu_response_free(resp);
-    return CLI_OK;
-}
+CLI_ONE_COMMAND(run_policy_show, KEHU__V1__REQUEST__OP_ASSIGN_POLICY_SHOW, &kehu__v1__assign_policy_show__descriptor, NULL,
+                NULL, KEHU__V1__RESPONSE__RESULT_ASSIGN_POLICY, NULL, NULL, print_policy)
 
 static int run_policy_set(struct cli *cli, int argc, char **argv)
 {

@@ -193,90 +193,64 @@ static void print_pools(struct cli *cli, Kehu__V1__PoolInfo *const *ps, size_t n
 
 static const struct cli_flag branch_flag[] = { { "branch", NULL, 0, 0, NULL, 0 }, { NULL, NULL, 0, 0, NULL, 0 } };
 
-static int run_pools(struct cli *cli, int argc, char **argv)
+static void print_pool_list(struct cli *cli, const void *result)
 {
-    Kehu__V1__PoolPools m = KEHU__V1__POOL_POOLS__INIT;
-    int rc;
-    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__pool_pools__descriptor, branch_flag, &m, NULL, NULL)) ||
-        (rc = cli_args(cli, argc, argv, 0, 0)))
-        return rc;
-    Kehu__V1__Response *resp;
-    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_POOL_POOLS, &m, KEHU__V1__RESPONSE__RESULT_POOLS, &resp)))
-        return rc;
-    print_pools(cli, resp->pools->pools, resp->pools->n_pools, 1);
-    kehu_response_free(resp);
-    return CLI_OK;
+    const Kehu__V1__PoolInfos *r = result;
+    print_pools(cli, r->pools, r->n_pools, 1);
 }
 
-static int run_add(struct cli *cli, int argc, char **argv)
+static void print_pool(struct cli *cli, const void *result)
 {
-    Kehu__V1__PoolAdd m = KEHU__V1__POOL_ADD__INIT;
-    int rc;
-    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__pool_add__descriptor, branch_flag, &m, NULL, NULL)) ||
-        (rc = cli_args(cli, argc, argv, 1, 1)))
-        return rc;
-    if (!m.branch)
-        return cli_usage_error(cli, "--branch is required");
-    m.name = argv[optind];
-    Kehu__V1__Response *resp;
-    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_POOL_ADD, &m, KEHU__V1__RESPONSE__RESULT_POOL, &resp)))
-        return rc;
-    print_pools(cli, &resp->pool, 1, 0);
-    kehu_response_free(resp);
-    return CLI_OK;
+    print_pools(cli, (Kehu__V1__PoolInfo *const *)&result, 1, 0);
 }
+
+static int need_branch(struct cli *cli, const void *m)
+{
+    const Kehu__V1__PoolAdd *add = m;
+    return add->branch ? CLI_OK : cli_usage_error(cli, "--branch is required");
+}
+
+CLI_ONE_COMMAND(run_pools, KEHU__V1__REQUEST__OP_POOL_POOLS, &kehu__v1__pool_pools__descriptor, NULL, NULL,
+                KEHU__V1__RESPONSE__RESULT_POOLS, NULL, branch_flag, print_pool_list)
+CLI_ONE_COMMAND(run_add, KEHU__V1__REQUEST__OP_POOL_ADD, &kehu__v1__pool_add__descriptor, "NAME", "name",
+                KEHU__V1__RESPONSE__RESULT_POOL, NULL, branch_flag, print_pool, need_branch)
 
 /* ---- pool claim, pool release -------------------------------------------------------------------- */
 
-static int run_claim(struct cli *cli, int argc, char **argv)
+static void print_claimed(struct cli *cli, const void *result)
 {
-    if (cli_getopt(cli, argc, argv, NULL) != -1)
-        return cli->opt_rc;
-    int64_t id;
-    int rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &id);
-    if (rc)
-        return rc;
-    Kehu__V1__PoolClaim m = KEHU__V1__POOL_CLAIM__INIT;
-    m.customer_id = id;
-    Kehu__V1__Response *resp;
-    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_POOL_CLAIM, &m, KEHU__V1__RESPONSE__RESULT_POOL_CLAIMED, &resp)))
-        return rc;
+    const Kehu__V1__Customer *c = result;
     if (!cli->json)
-        cli_say("claimed customer %" PRId64 " (%s): it is now yours\n", resp->pool_claimed->id,
-                resp->pool_claimed->name);
+        cli_say("claimed customer %" PRId64 " (%s): it is now yours\n", c->id, c->name);
     else
-        cmd_customer_print(cli, resp->pool_claimed);
-    kehu_response_free(resp);
-    return CLI_OK;
+        cmd_customer_print(cli, c);
 }
 
-static int run_release(struct cli *cli, int argc, char **argv)
+static void print_released(struct cli *cli, const void *result)
 {
-    static const struct cli_flag flags[] = {
-        { "reason", NULL, 0, 0, NULL, 0 },
-        { "pool", NULL, 0, 0, NULL, 0 },
-        { NULL, NULL, 0, 0, NULL, 0 },
-    };
-    Kehu__V1__PoolRelease m = KEHU__V1__POOL_RELEASE__INIT;
-    int rc;
-    int64_t id;
-    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__pool_release__descriptor, flags, &m, NULL, NULL)) ||
-        (rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &id)))
-        return rc;
-    if (!m.reason || !*m.reason)
-        return cli_usage_error(cli, "--reason is required");
-    m.customer_id = id;
-    Kehu__V1__Response *resp;
-    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_POOL_RELEASE, &m, KEHU__V1__RESPONSE__RESULT_POOL_RELEASED, &resp)))
-        return rc;
+    const Kehu__V1__Customer *c = result;
     if (!cli->json)
-        cli_say("released customer %" PRId64 " (%s) to the pool\n", resp->pool_released->id,
-                resp->pool_released->name);
+        cli_say("released customer %" PRId64 " (%s) to the pool\n", c->id, c->name);
     else
-        cmd_customer_print(cli, resp->pool_released);
-    kehu_response_free(resp);
-    return CLI_OK;
+        cmd_customer_print(cli, c);
 }
+
+static int need_reason(struct cli *cli, const void *m)
+{
+    const Kehu__V1__PoolRelease *r = m;
+    return r->reason && *r->reason ? CLI_OK : cli_usage_error(cli, "--reason is required");
+}
+
+static const struct cli_flag release_flags[] = {
+    { "reason", NULL, 0, 0, NULL, 0 },
+    { "pool", NULL, 0, 0, NULL, 0 },
+    { NULL, NULL, 0, 0, NULL, 0 },
+};
+CLI_ONE_COMMAND(run_claim, KEHU__V1__REQUEST__OP_POOL_CLAIM, &kehu__v1__pool_claim__descriptor, "CUSTOMER_ID",
+                "customer_id", KEHU__V1__RESPONSE__RESULT_POOL_CLAIMED, NULL, NULL, print_claimed)
+CLI_ONE_COMMAND(run_release, KEHU__V1__REQUEST__OP_POOL_RELEASE, &kehu__v1__pool_release__descriptor, "CUSTOMER_ID",
+                "customer_id", KEHU__V1__RESPONSE__RESULT_POOL_RELEASED, NULL, release_flags, print_released,
+                need_reason)
 
 /* ---- pool rules show|set -------------------------------------------------------------------------- */
 

@@ -256,6 +256,24 @@ struct cmd_words {
 int cmd_customer_list_options(struct cli *cli, int argc, char **argv, Kehu__V1__CustomerList *list,
                               struct cmd_words *ws, int *all, const char **output);
 
+/* The options that choose customers (customer list and export, assign
+ * --filter), as option rows a command's table includes. */
+enum {
+    CLI_F_OWNER = 0x4800, CLI_F_BRANCH, CLI_F_GRADE, CLI_F_STATUS, CLI_F_TAG, CLI_F_REGION, CLI_F_INDUSTRY,
+    CLI_F_SOURCE, CLI_F_CREATED_FROM, CLI_F_CREATED_TO,
+};
+#define CLI_CUSTOMER_FILTER_OPTIONS                                                                              \
+    { "owner", required_argument, NULL, CLI_F_OWNER }, { "branch", required_argument, NULL, CLI_F_BRANCH },      \
+        { "grade", required_argument, NULL, CLI_F_GRADE }, { "status", required_argument, NULL, CLI_F_STATUS }, \
+        { "tag", required_argument, NULL, CLI_F_TAG }, { "region", required_argument, NULL, CLI_F_REGION },     \
+        { "industry", required_argument, NULL, CLI_F_INDUSTRY }, { "source", required_argument, NULL, CLI_F_SOURCE }, \
+        { "created-from", required_argument, NULL, CLI_F_CREATED_FROM },                                         \
+        { "created-to", required_argument, NULL, CLI_F_CREATED_TO }
+/* One of them (opt as cli_getopt returned it) into f; with check_status
+ * --status must name a status. CLI_OK, an exit code after a usage error, or
+ * -1 when opt is none of them. In cmd_customer.c. */
+int cli_customer_filter_option(struct cli *cli, int opt, const char *arg, Kehu__V1__CustomerList *f, int check_status);
+
 /* ---- Paging of every list (in paging.c) ---- */
 
 /* The options --limit N, --after CURSOR and --all, as option values a
@@ -325,24 +343,13 @@ struct cli_list {
     void (*print)(struct cli *cli, const void *m, const struct cli_pages *pages);
 };
 int cli_run_list(struct cli *cli, int argc, char **argv, const struct cli_list *l);
-/* A command's run function fn that is cli_run_list of the struct cli_list
- * written as the other arguments (the last ones may be left out): the whole
- * of a list command. */
-#define CLI_LIST_COMMAND(fn, ...)                                  \
-    static int fn(struct cli *cli, int argc, char **argv)          \
-    {                                                              \
-        _Pragma("GCC diagnostic push")                             \
-        _Pragma("GCC diagnostic ignored \"-Wmissing-field-initializers\"") \
-        static const struct cli_list spec_ = { __VA_ARGS__ };      \
-        _Pragma("GCC diagnostic pop")                              \
-        return cli_run_list(cli, argc, argv, &spec_);              \
-    }
 /* A command of one request from a table row: `WORDS [ARG] [options]`, the
  * options that are request fields (cli_flags), the arguments (when arg_what
  * is set: "USERNAME CUSTOMER_ID") into the fields arg_field names
  * ("username customer_id": an int64 field takes a positive whole number, an
- * enum a value's name, a string field the word as it is), then check (may be NULL: a usage error for what
- * the options cannot say alone), the request sent and the reply's result
+ * enum a value's name, a string field the word as it is), then check (may
+ * be NULL: a usage error for what the options cannot say alone), the
+ * request sent and the reply's result
  * `want` printed as one record of kind, or by print. */
 struct cli_one {
     int op;                                     /* KEHU__V1__REQUEST__OP_ASSIGN_UNDO */
@@ -356,17 +363,20 @@ struct cli_one {
     int (*check)(struct cli *cli, const void *m);      /* may be NULL */
 };
 int cli_run_one(struct cli *cli, int argc, char **argv, const struct cli_one *o);
-/* A command's run function fn that is cli_run_one of the struct cli_one
- * written as the other arguments (the last ones may be left out). */
-#define CLI_ONE_COMMAND(fn, ...)                                   \
+/* A command's run function fn that is run (cli_run_list, cli_run_one) of
+ * the struct `type` written as the other arguments (the last ones may be left
+ * out): the whole of a list command, or of a command of one request. */
+#define CLI_ROW_COMMAND(fn, type, run, ...)                       \
     static int fn(struct cli *cli, int argc, char **argv)          \
     {                                                              \
         _Pragma("GCC diagnostic push")                             \
         _Pragma("GCC diagnostic ignored \"-Wmissing-field-initializers\"") \
-        static const struct cli_one spec_ = { __VA_ARGS__ };       \
+        static const struct type spec_ = { __VA_ARGS__ };          \
         _Pragma("GCC diagnostic pop")                              \
-        return cli_run_one(cli, argc, argv, &spec_);               \
+        return run(cli, argc, argv, &spec_);                       \
     }
+#define CLI_LIST_COMMAND(fn, ...) CLI_ROW_COMMAND(fn, cli_list, cli_run_list, __VA_ARGS__)
+#define CLI_ONE_COMMAND(fn, ...) CLI_ROW_COMMAND(fn, cli_one, cli_run_one, __VA_ARGS__)
 /* The result a response carries (its oneof), NULL when none. */
 const void *cli_result(const Kehu__V1__Response *resp);
 

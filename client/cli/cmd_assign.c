@@ -156,7 +156,6 @@ static void print_result(struct cli *cli, const void *result)
 
 enum {
     O_TO = 0x100, O_FROM, O_REASON, O_DRY, O_FILTER,
-    O_OWNER, O_BRANCH, O_GRADE, O_STATUS, O_TAG, O_REGION, O_INDUSTRY, O_SOURCE, O_CREATED_FROM, O_CREATED_TO,
 };
 
 static int run_assign(struct cli *cli, int argc, char **argv)
@@ -167,16 +166,7 @@ static int run_assign(struct cli *cli, int argc, char **argv)
         { "reason", required_argument, NULL, O_REASON },
         { "dry-run", no_argument, NULL, O_DRY },
         { "filter", no_argument, NULL, O_FILTER },
-        { "owner", required_argument, NULL, O_OWNER },
-        { "branch", required_argument, NULL, O_BRANCH },
-        { "grade", required_argument, NULL, O_GRADE },
-        { "status", required_argument, NULL, O_STATUS },
-        { "tag", required_argument, NULL, O_TAG },
-        { "region", required_argument, NULL, O_REGION },
-        { "industry", required_argument, NULL, O_INDUSTRY },
-        { "source", required_argument, NULL, O_SOURCE },
-        { "created-from", required_argument, NULL, O_CREATED_FROM },
-        { "created-to", required_argument, NULL, O_CREATED_TO },
+        CLI_CUSTOMER_FILTER_OPTIONS,
         { NULL, 0, NULL, 0 },
     };
     Kehu__V1__Assign m = KEHU__V1__ASSIGN__INIT;
@@ -184,35 +174,20 @@ static int run_assign(struct cli *cli, int argc, char **argv)
     const char *to = NULL;
     int filters = 0, c, rc;
     while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        rc = 0;
+        if ((rc = cli_customer_filter_option(cli, c, optarg, &filter, 0)) >= 0) {
+            if (rc)
+                return rc;
+            filters++;
+            continue;
+        }
         switch (c) {
         case O_TO: to = optarg; break;
         case O_FROM: m.from_user = optarg; break;
         case O_REASON: m.reason = optarg; break;
         case O_DRY: m.dry_run = 1; break;
         case O_FILTER: m.use_filter = 1; break;
-        case O_OWNER: filter.owner = optarg; filters++; break;
-        case O_BRANCH: filter.branch = optarg; filters++; break;
-        case O_GRADE: filter.grade = optarg; filters++; break;
-        case O_STATUS: filter.status = optarg; filters++; break;
-        case O_TAG: filter.tag = optarg; filters++; break;
-        case O_REGION: filter.region = optarg; filters++; break;
-        case O_INDUSTRY: filter.industry = optarg; filters++; break;
-        case O_SOURCE: filter.source = optarg; filters++; break;
-        case O_CREATED_FROM:
-            rc = cmd_customer_check_date(cli, "--created-from", optarg);
-            filter.created_from = optarg;
-            filters++;
-            break;
-        case O_CREATED_TO:
-            rc = cmd_customer_check_date(cli, "--created-to", optarg);
-            filter.created_to = optarg;
-            filters++;
-            break;
         default: return cli->opt_rc;
         }
-        if (rc)
-            return rc;
     }
     int nids = argc - optind;
     if (!to || !*to)

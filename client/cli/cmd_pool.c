@@ -254,6 +254,13 @@ CLI_ONE_COMMAND(run_release, KEHU__V1__REQUEST__OP_POOL_RELEASE, &kehu__v1__pool
 
 /* ---- pool rules show|set -------------------------------------------------------------------------- */
 
+static const struct rec_kind pool_rule_rec = {
+    &kehu__v1__pool_rule__descriptor,
+    "branch grade followup_days txn_days warn_days claim_per_day max_held cooldown_days exempt_open_case "
+    "exempt_txn_days exempt_tag",
+    NULL, NULL, NULL,
+};
+
 static void print_pool_rules(struct cli *cli, const Kehu__V1__PoolRuleList *l)
 {
     if (cli->json) {
@@ -261,25 +268,7 @@ static void print_pool_rules(struct cli *cli, const Kehu__V1__PoolRuleList *l)
         json_init(&w, stdout, 1);
         json_begin_object(&w);
         json_kint(&w, "changed", l->changed);
-        json_key(&w, "rules");
-        json_begin_array(&w);
-        for (size_t i = 0; i < l->n_rules; i++) {
-            const Kehu__V1__PoolRule *r = l->rules[i];
-            json_begin_object(&w);
-            json_kstr(&w, "branch", r->branch);
-            json_kstr(&w, "grade", r->grade);
-            json_kint(&w, "followup_days", r->followup_days);
-            json_kint(&w, "txn_days", r->txn_days);
-            json_kint(&w, "warn_days", r->warn_days);
-            json_kint(&w, "claim_per_day", r->claim_per_day);
-            json_kint(&w, "max_held", r->max_held);
-            json_kint(&w, "cooldown_days", r->cooldown_days);
-            json_kbool(&w, "exempt_open_case", r->exempt_open_case);
-            json_kint(&w, "exempt_txn_days", r->exempt_txn_days);
-            json_kstr(&w, "exempt_tag", r->exempt_tag);
-            json_end_object(&w);
-        }
-        json_end_array(&w);
+        cli_json_records(&w, "rules", &pool_rule_rec, (void *const *)l->rules, l->n_rules);
         json_end_object(&w);
         json_finish(&w);
         return;
@@ -366,6 +355,13 @@ static int run_rules_set(struct cli *cli, int argc, char **argv)
 
 /* ---- pool recycle ---------------------------------------------------------------------------------- */
 
+static const struct rec_kind recycle_rec = {
+    &kehu__v1__pool_recycle_result__descriptor,
+    "run_id as_of dry_run examined warned recycled by_followup by_txn exempted duration_ms", NULL, NULL, NULL,
+};
+static const struct rec_kind recycle_customer_rec = { &kehu__v1__pool_recycle_customer__descriptor,
+                                                      "customer_id name owner trigger due", NULL, NULL, NULL };
+
 static void table_recycle(void *const *items, size_t n)
 {
     static const char *const head[] = { "CUSTOMER", "NAME", "OWNER", "LIMIT", "REACHED" };
@@ -412,31 +408,9 @@ static int run_recycle(struct cli *cli, int argc, char **argv)
         struct json_w w;
         json_init(&w, stdout, 1);
         json_begin_object(&w);
-        json_kint(&w, "run_id", p->run_id);
-        json_kstr(&w, "as_of", p->as_of);
-        json_kbool(&w, "dry_run", p->dry_run);
-        json_kint(&w, "examined", p->examined);
-        json_kint(&w, "warned", p->warned);
-        json_kint(&w, "recycled", p->recycled);
-        json_kint(&w, "by_followup", p->by_followup);
-        json_kint(&w, "by_txn", p->by_txn);
-        json_kint(&w, "exempted", p->exempted);
-        json_kint(&w, "duration_ms", p->duration_ms);
-        if (p->dry_run) {
-            json_key(&w, "customers");
-            json_begin_array(&w);
-            for (size_t i = 0; i < pages.n; i++) {
-                const Kehu__V1__PoolRecycleCustomer *cu = pages.items[i];
-                json_begin_object(&w);
-                json_kint(&w, "customer_id", cu->customer_id);
-                json_kstr(&w, "name", cu->name);
-                json_kstr(&w, "owner", cu->owner);
-                json_kstr(&w, "trigger", cu->trigger);
-                json_kstr(&w, "due", cu->due);
-                json_end_object(&w);
-            }
-            json_end_array(&w);
-        }
+        rec_json_members(&w, &recycle_rec, p);
+        if (p->dry_run)
+            cli_json_records(&w, "customers", &recycle_customer_rec, pages.items, pages.n);
         json_end_object(&w);
         json_finish(&w);
     } else {
@@ -456,6 +430,11 @@ static int run_recycle(struct cli *cli, int argc, char **argv)
 }
 
 /* ---- pool log ---------------------------------------------------------------------------------- */
+
+static const struct rec_kind pool_event_rec = {
+    &kehu__v1__pool_event__descriptor,
+    "id customer_id customer kind pool from_owner to_owner reason as_of actor at_ms", NULL, NULL, NULL,
+};
 
 static int run_log(struct cli *cli, int argc, char **argv)
 {
@@ -485,24 +464,8 @@ static int run_log(struct cli *cli, int argc, char **argv)
         struct json_w w;
         json_init(&w, stdout, 1);
         json_begin_array(&w);
-        for (size_t i = 0; i < l->n_events; i++) {
-            const Kehu__V1__PoolEvent *e = l->events[i];
-            char t[OUT_TIME_BUFSZ];
-            time_text(e->at_ms, t, sizeof t);
-            json_begin_object(&w);
-            json_kint(&w, "id", e->id);
-            json_kint(&w, "customer_id", e->customer_id);
-            json_kstr(&w, "customer", e->customer);
-            json_kstr(&w, "kind", e->kind);
-            json_kstr(&w, "pool", e->pool);
-            json_kstr(&w, "from_owner", e->from_owner);
-            json_kstr(&w, "to_owner", e->to_owner);
-            json_kstr(&w, "reason", e->reason);
-            json_kstr(&w, "as_of", e->as_of);
-            json_kstr(&w, "actor", e->actor);
-            json_kstr(&w, "at", t);
-            json_end_object(&w);
-        }
+        for (size_t i = 0; i < l->n_events; i++)
+            rec_json(&w, &pool_event_rec, l->events[i]);
         json_end_array(&w);
         json_finish(&w);
     } else {
@@ -536,6 +499,10 @@ static int run_log(struct cli *cli, int argc, char **argv)
 
 /* ---- assign rules show|set|apply ------------------------------------------------------------------- */
 
+static const struct rec_kind assign_rule_rec = { &kehu__v1__assign_rule__descriptor,
+                                                 "position region industry source size grade user team", NULL, NULL,
+                                                 NULL };
+
 static void print_assign_rules(struct cli *cli, const Kehu__V1__AssignRuleList *l)
 {
     if (cli->json) {
@@ -544,22 +511,7 @@ static void print_assign_rules(struct cli *cli, const Kehu__V1__AssignRuleList *
         json_begin_object(&w);
         json_kint(&w, "branch_id", l->branch_id);
         json_kstr(&w, "branch", l->branch);
-        json_key(&w, "rules");
-        json_begin_array(&w);
-        for (size_t i = 0; i < l->n_rules; i++) {
-            const Kehu__V1__AssignRule *r = l->rules[i];
-            json_begin_object(&w);
-            json_kint(&w, "position", r->position);
-            json_kstr(&w, "region", r->region);
-            json_kstr(&w, "industry", r->industry);
-            json_kstr(&w, "source", r->source);
-            json_kstr(&w, "size", r->size);
-            json_kstr(&w, "grade", r->grade);
-            json_kstr(&w, "user", r->user);
-            json_kstr(&w, "team", r->team);
-            json_end_object(&w);
-        }
-        json_end_array(&w);
+        cli_json_records(&w, "rules", &assign_rule_rec, (void *const *)l->rules, l->n_rules);
         json_end_object(&w);
         json_finish(&w);
         return;
@@ -686,6 +638,9 @@ static int run_assign_set(struct cli *cli, int argc, char **argv)
     return rc;
 }
 
+static const struct rec_kind apply_count_rec = { &kehu__v1__assign_route_count__descriptor,
+                                                 "position target customers", NULL, NULL, NULL };
+
 static int run_assign_apply(struct cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -715,16 +670,7 @@ static int run_assign_apply(struct cli *cli, int argc, char **argv)
         json_begin_object(&w);
         json_kbool(&w, "dry_run", a->dry_run);
         json_kint(&w, "customers", a->customers);
-        json_key(&w, "counts");
-        json_begin_array(&w);
-        for (size_t i = 0; i < a->n_counts; i++) {
-            json_begin_object(&w);
-            json_kint(&w, "position", a->counts[i]->position);
-            json_kstr(&w, "target", a->counts[i]->target);
-            json_kint(&w, "customers", a->counts[i]->customers);
-            json_end_object(&w);
-        }
-        json_end_array(&w);
+        cli_json_records(&w, "counts", &apply_count_rec, (void *const *)a->counts, a->n_counts);
         json_end_object(&w);
         json_finish(&w);
     } else {

@@ -21,6 +21,16 @@ static const char *env_nonempty(const char *name)
     return v && *v ? v : NULL;
 }
 
+const char *kehu_tr(const char *marked)
+{
+    const char *t = dgettext(KEHU_TEXTDOMAIN, marked);
+    if (t != marked)
+        return t;
+    /* untranslated: gettext hands back "CONTEXT\004MSGID"; show the msgid */
+    const char *eot = strchr(marked, '\004');
+    return eot ? eot + 1 : marked;
+}
+
 const char *kehu_i18n_norm(const char *lang)
 {
     if (!lang)

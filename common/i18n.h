@@ -22,6 +22,17 @@
 /* plural forms: n picks "one" or "many" by the catalogue's rule */
 #define P_(one, many, n) dngettext(KEHU_TEXTDOMAIN, one, many, (unsigned long)(n))
 
+/* A msgid that means different things in different places gets a context
+ * (gettext's msgctxt): "KEY" over a contact's key person is not "KEY" over
+ * a policy's key. NC_("contact", "KEY") only marks it, like N_, for a static
+ * table (translated with kehu_tr where shown); C_("contact", "KEY")
+ * translates now, like pgettext. */
+#define NC_(ctx, s) (ctx "\004" s)
+#define C_(ctx, s) kehu_tr(NC_(ctx, s))
+/* A string marked with N_ or NC_ in the user's language; untranslated, the
+ * msgid itself (without its context). */
+const char *kehu_tr(const char *marked);
+
 /* For a client program: setlocale(LC_ALL, "") and the text domain. When the
  * locale the environment asks for is not installed (a fresh machine where
  * zh_CN.UTF-8 was never generated), falls back to C.UTF-8 and sets

@@ -75,6 +75,57 @@ int cli_parse_due(struct cli *cli, const char *what, const char *s, char **out)
     return 0;
 }
 
+/* ---- Enumerations ---------------------------------------------------------------------------- */
+
+/* What a value of the enum is called in an error ("unknown role 'x'"). */
+static const struct {
+    const ProtobufCEnumDescriptor *d;
+    const char *noun;
+} enum_nouns[] = {
+    { &kehu__v1__role__descriptor, N_("role") },
+    { &kehu__v1__unit_kind__descriptor, N_("unit kind") },
+};
+
+/* A value's name as the command line spells it: the proto name in lower
+ * case (BRANCH_MANAGER: branch_manager). */
+static int enum_name_is(const char *proto_name, const char *s)
+{
+    for (; *proto_name && *s; proto_name++, s++)
+        if ((*proto_name >= 'A' && *proto_name <= 'Z' ? *proto_name - 'A' + 'a' : *proto_name) != *s)
+            return 0;
+    return !*proto_name && !*s;
+}
+
+int cli_parse_enum(struct cli *cli, const char *what, const char *s, const ProtobufCEnumDescriptor *d, int *out)
+{
+    for (unsigned i = 0; i < d->n_values; i++)
+        if (d->values[i].value != 0 && enum_name_is(d->values[i].name, s)) {
+            *out = d->values[i].value;
+            return 0;
+        }
+    /* "use a, b or c": every value but the unspecified 0, in number order */
+    char list[512] = "", name[64];
+    size_t len = 0, left = 0;
+    for (unsigned i = 0; i < d->n_values; i++)
+        left += d->values[i].value != 0;
+    for (unsigned i = 0; i < d->n_values && len < sizeof list; i++) {
+        if (d->values[i].value == 0)
+            continue;
+        size_t k = 0;
+        for (const char *c = d->values[i].name; *c && k + 1 < sizeof name; c++)
+            name[k++] = *c >= 'A' && *c <= 'Z' ? (char)(*c - 'A' + 'a') : *c;
+        name[k] = 0;
+        const char *sep = len == 0 ? "" : left == 1 ? C_("list", " or ") : C_("list", ", ");
+        len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", sep, name);
+        left--;
+    }
+    const char *noun = N_("value");
+    for (size_t i = 0; i < sizeof enum_nouns / sizeof enum_nouns[0]; i++)
+        if (enum_nouns[i].d == d)
+            noun = enum_nouns[i].noun;
+    return cli_usage_error(cli, "%s: unknown %s '%s': use %s", what, kehu_tr(noun), s, list);
+}
+
 /* ---- Options that are request fields (cli_flags) ---------------------------------------------- */
 
 enum { FLAG_BASE = 0x5000 };
@@ -108,6 +159,13 @@ static int set_flag(struct cli *cli, const struct cli_flag *f, const ProtobufCMe
         else
             *(uint32_t *)p = (uint32_t)v;
         return 0;
+    case PROTOBUF_C_TYPE_ENUM: {
+        int e;
+        if ((rc = cli_parse_enum(cli, flag, arg, fd->descriptor, &e)))
+            return rc;
+        *(int *)p = e; /* protobuf-c's enums are int-sized */
+        return 0;
+    }
     default: abort(); /* a field type no flag sets */
     }
 }

@@ -151,10 +151,6 @@ void cli_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* One CSV record (RFC 4180: quoted when needed, CRLF-free "\n" endings). */
 void cli_csv_row(FILE *f, int n, const char *const *cells);
 
-/* Parses a role or unit kind flag value; on an unknown name prints a usage
- * error naming the flag and the valid values and returns -1. */
-int cli_parse_role(struct cli *cli, const char *flag, const char *value, Kehu__V1__Role *out);
-int cli_parse_kind(struct cli *cli, const char *flag, const char *value, Kehu__V1__UnitKind *out);
 
 /* ---- Records (print.c) ---- */
 
@@ -260,6 +256,24 @@ struct cmd_words {
 int cmd_customer_list_options(struct cli *cli, int argc, char **argv, Kehu__V1__CustomerList *list,
                               struct cmd_words *ws, int *all, const char **output);
 
+/* The options that choose customers (customer list and export, assign
+ * --filter), as option rows a command's table includes. */
+enum {
+    CLI_F_OWNER = 0x4800, CLI_F_BRANCH, CLI_F_GRADE, CLI_F_STATUS, CLI_F_TAG, CLI_F_REGION, CLI_F_INDUSTRY,
+    CLI_F_SOURCE, CLI_F_CREATED_FROM, CLI_F_CREATED_TO,
+};
+#define CLI_CUSTOMER_FILTER_OPTIONS                                                                              \
+    { "owner", required_argument, NULL, CLI_F_OWNER }, { "branch", required_argument, NULL, CLI_F_BRANCH },      \
+        { "grade", required_argument, NULL, CLI_F_GRADE }, { "status", required_argument, NULL, CLI_F_STATUS }, \
+        { "tag", required_argument, NULL, CLI_F_TAG }, { "region", required_argument, NULL, CLI_F_REGION },     \
+        { "industry", required_argument, NULL, CLI_F_INDUSTRY }, { "source", required_argument, NULL, CLI_F_SOURCE }, \
+        { "created-from", required_argument, NULL, CLI_F_CREATED_FROM },                                         \
+        { "created-to", required_argument, NULL, CLI_F_CREATED_TO }
+/* One of them (opt as cli_getopt returned it) into f; with check_status
+ * --status must name a status. CLI_OK, an exit code after a usage error, or
+ * -1 when opt is none of them. In cmd_customer.c. */
+int cli_customer_filter_option(struct cli *cli, int opt, const char *arg, Kehu__V1__CustomerList *f, int check_status);
+
 /* ---- Paging of every list (in paging.c) ---- */
 
 /* The options --limit N, --after CURSOR and --all, as option values a
@@ -329,18 +343,43 @@ struct cli_list {
     void (*print)(struct cli *cli, const void *m, const struct cli_pages *pages);
 };
 int cli_run_list(struct cli *cli, int argc, char **argv, const struct cli_list *l);
-/* A command's run function fn that is cli_run_list of the struct cli_list
- * written as the other arguments (the last ones may be left out): the whole
- * of a list command. */
-#define CLI_LIST_COMMAND(fn, ...)                                  \
+/* A command of one request from a table row: `WORDS [ARG] [options]`, the
+ * options that are request fields (cli_flags), the arguments (when arg_what
+ * is set: "USERNAME CUSTOMER_ID") into the fields arg_field names
+ * ("username customer_id": an int64 field takes a positive whole number, an
+ * enum a value's name, a string field the word as it is), then check (may
+ * be NULL: a usage error for what the options cannot say alone), the
+ * request sent and the reply's result
+ * `want` printed as one record of kind, or by print. */
+struct cli_one {
+    int op;                                     /* KEHU__V1__REQUEST__OP_ASSIGN_UNDO */
+    const ProtobufCMessageDescriptor *req_desc; /* the op's message */
+    const char *arg_what;                       /* "BATCH_ID"; NULL: no argument */
+    const char *arg_field;                      /* "batch_id" */
+    Kehu__V1__Response__ResultCase want;
+    const struct cli_record_kind *kind;
+    const struct cli_flag *flags; /* may be NULL */
+    void (*print)(struct cli *cli, const void *result); /* instead of kind; may be NULL */
+    int (*check)(struct cli *cli, const void *m);      /* may be NULL */
+};
+int cli_run_one(struct cli *cli, int argc, char **argv, const struct cli_one *o);
+/* A command's run function fn that is run (cli_run_list, cli_run_one) of
+ * the struct `type` written as the other arguments (the last ones may be left
+ * out): the whole of a list command, or of a command of one request. */
+#define CLI_ROW_COMMAND(fn, type, run, ...)                       \
     static int fn(struct cli *cli, int argc, char **argv)          \
     {                                                              \
         _Pragma("GCC diagnostic push")                             \
         _Pragma("GCC diagnostic ignored \"-Wmissing-field-initializers\"") \
-        static const struct cli_list spec_ = { __VA_ARGS__ };      \
+        static const struct type spec_ = { __VA_ARGS__ };          \
         _Pragma("GCC diagnostic pop")                              \
-        return cli_run_list(cli, argc, argv, &spec_);              \
+        return run(cli, argc, argv, &spec_);                       \
     }
+#define CLI_LIST_COMMAND(fn, ...) CLI_ROW_COMMAND(fn, cli_list, cli_run_list, __VA_ARGS__)
+#define CLI_ONE_COMMAND(fn, ...) CLI_ROW_COMMAND(fn, cli_one, cli_run_one, __VA_ARGS__)
+/* The result a response carries (its oneof), NULL when none. */
+const void *cli_result(const Kehu__V1__Response *resp);
+
 /* Sends the list request m (op; its cursor field is *after, moved along)
  * and keeps its pages in *pages: one, or every one with all. The reply's list
  * has the repeated field `items`, next_cursor and remaining. CLI_OK or the
@@ -348,7 +387,7 @@ int cli_run_list(struct cli *cli, int argc, char **argv, const struct cli_list *
 int cli_fetch_list(struct cli *cli, int op, void *m, Kehu__V1__Response__ResultCase want, const char *items,
                    char **after, int all, struct cli_pages *pages);
 /* The reply's list message of a page (as cli_run_list finds it). */
-const void *cli_page_list(const Kehu__V1__Response *resp);
+#define cli_page_list cli_result
 
 /* ---- Values on the command line (args.c) ---- */
 
@@ -370,11 +409,18 @@ int cli_check_date(struct cli *cli, const char *what, const char *s);
  * CLI_USAGE after printing. */
 int cli_parse_due(struct cli *cli, const char *what, const char *s, char **out);
 
+/* A value of the enum d named as the command line spells it (the proto
+ * name in lower case: "branch_manager"); `what` names it in the usage error,
+ * which lists the accepted values ("--role: unknown role 'x': use admin,
+ * ... or finance"). Returns 0, or CLI_USAGE after printing. */
+int cli_parse_enum(struct cli *cli, const char *what, const char *s, const ProtobufCEnumDescriptor *d, int *out);
+
 /* A command's options that are fields of its request message, parsed by
  * cli_flags instead of a getopt loop: --NAME sets the field NAME (or
  * `field`) of the message by its type in the descriptor: a string is the
  * value, a whole number is parsed by cli_parse_int in [min, max] (both 0:
- * a positive number), a bool is a flag without a value that sets it. check,
+ * a positive number), an enum by cli_parse_enum, a bool is a flag without
+ * a value that sets it. check,
  * when set, refuses a value first (a usage error; returns 0 or the exit
  * code). A table ends with a row whose name is NULL. */
 struct cli_flag {

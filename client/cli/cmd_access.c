@@ -51,16 +51,8 @@ static void print_matrix(struct cli *cli, const Kehu__V1__PermMatrix *m)
             json_end_object(&w);
         }
         json_end_object(&w);
-        json_key(&w, "actions");
-        json_begin_array(&w);
-        for (size_t a = 0; a < m->n_actions; a++)
-            json_str(&w, m->actions[a]);
-        json_end_array(&w);
-        json_key(&w, "scopes");
-        json_begin_array(&w);
-        for (size_t s = 0; s < m->n_scopes; s++)
-            json_str(&w, m->scopes[s]);
-        json_end_array(&w);
+        cli_json_strs(&w, "actions", m->actions, m->n_actions);
+        cli_json_strs(&w, "scopes", m->scopes, m->n_scopes);
         json_kint(&w, "changed", m->changed);
         json_end_object(&w);
         return;
@@ -91,21 +83,13 @@ static void print_matrix(struct cli *cli, const Kehu__V1__PermMatrix *m)
     free(head);
 }
 
-static int run_perm_show(struct cli *cli, int argc, char **argv)
+static void print_perm_matrix(struct cli *cli, const void *result)
 {
-    if (cli_getopt(cli, argc, argv, NULL) != -1)
-        return cli->opt_rc;
-    int rc = cli_args(cli, argc, argv, 0, 0);
-    if (rc)
-        return rc;
-    Kehu__V1__PermShow m = KEHU__V1__PERM_SHOW__INIT;
-    Kehu__V1__Response *resp;
-    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_PERM_SHOW, &m, KEHU__V1__RESPONSE__RESULT_PERM_MATRIX, &resp)))
-        return rc;
-    print_matrix(cli, resp->perm_matrix);
-    kehu_response_free(resp);
-    return CLI_OK;
+    print_matrix(cli, result);
 }
+
+CLI_ONE_COMMAND(run_perm_show, KEHU__V1__REQUEST__OP_PERM_SHOW, &kehu__v1__perm_show__descriptor, NULL, NULL,
+                KEHU__V1__RESPONSE__RESULT_PERM_MATRIX, NULL, NULL, print_perm_matrix)
 
 /* perm set ROLE ACTION=SCOPE... [ROLE ACTION=SCOPE...]: a role word applies
  * to the ACTION=SCOPE words after it. */
@@ -126,8 +110,7 @@ static int run_perm_set(struct cli *cli, int argc, char **argv)
         const char *arg = argv[optind + i];
         const char *eq = strchr(arg, '=');
         if (!eq) {
-            if (cli_parse_role(cli, "ROLE", arg, &role) < 0)
-                rc = cli->opt_rc;
+            rc = cli_parse_enum(cli, "ROLE", arg, &kehu__v1__role__descriptor, (int *)&role);
             continue;
         }
         if (role == KEHU__V1__ROLE__ROLE_UNSPECIFIED) {
@@ -175,63 +158,43 @@ static int run_perm_set(struct cli *cli, int argc, char **argv)
 
 /* ---- access explain ----------------------------------------------------------------------- */
 
-static int run_access_explain(struct cli *cli, int argc, char **argv)
+static const struct rec_col decision_cols[] = {
+    { N_("ACTION"), "action", OUT_LEFT, 0 },
+    { N_("ALLOWED"), "allowed|no", OUT_LEFT, 0 },
+    { N_("SCOPE"), "scope", OUT_LEFT, 0 },
+    { N_("WHY"), "reason", OUT_LEFT, 0 },
+    { NULL, NULL, 0, 0 },
+};
+static const struct rec_kind decision_rec = { &kehu__v1__access_decision__descriptor, "action allowed scope reason",
+                                              decision_cols, NULL, NULL };
+static const struct rec_kind explanation_rec = {
+    &kehu__v1__access_explanation__descriptor,
+    "username=user.username role=user.role customer_id customer_name customer_status owner=owner_name? "
+    "branch=branch_name?",
+    NULL, NULL, NULL,
+};
+
+static void print_explanation(struct cli *cli, const void *result)
 {
-    if (cli_getopt(cli, argc, argv, NULL) != -1)
-        return cli->opt_rc;
-    int rc = cli_args(cli, argc, argv, 2, 2);
-    if (rc)
-        return rc;
-    int64_t id;
-    if ((rc = cmd_customer_parse_int(cli, "CUSTOMER_ID", argv[optind + 1], 1, INT64_MAX, &id)))
-        return rc;
-    Kehu__V1__AccessExplain m = KEHU__V1__ACCESS_EXPLAIN__INIT;
-    m.username = argv[optind];
-    m.customer_id = id;
-    Kehu__V1__Response *resp;
-    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_ACCESS_EXPLAIN, &m, KEHU__V1__RESPONSE__RESULT_ACCESS, &resp)))
-        return rc;
-    const Kehu__V1__AccessExplanation *x = resp->access;
+    const Kehu__V1__AccessExplanation *x = result;
     if (cli->json) {
         struct json_w w;
         json_init(&w, stdout, 1);
         json_begin_object(&w);
-        json_kstr(&w, "username", x->user ? x->user->username : "");
-        json_kstr(&w, "role", x->user ? kehu_role_name(x->user->role) : "");
-        json_kint(&w, "customer_id", x->customer_id);
-        json_kstr(&w, "customer_name", x->customer_name);
-        json_kstr(&w, "customer_status", x->customer_status);
-        json_kstr(&w, "owner", *x->owner_name ? x->owner_name : NULL);
-        json_kstr(&w, "branch", *x->branch_name ? x->branch_name : NULL);
-        json_key(&w, "decisions");
-        json_begin_array(&w);
-        for (size_t i = 0; i < x->n_decisions; i++) {
-            json_begin_object(&w);
-            json_kstr(&w, "action", x->decisions[i]->action);
-            json_kbool(&w, "allowed", x->decisions[i]->allowed);
-            json_kstr(&w, "scope", x->decisions[i]->scope);
-            json_kstr(&w, "reason", x->decisions[i]->reason);
-            json_end_object(&w);
-        }
-        json_end_array(&w);
+        rec_json_members(&w, &explanation_rec, x);
+        cli_json_records(&w, "decisions", &decision_rec, (void *const *)x->decisions, x->n_decisions);
         json_end_object(&w);
-    } else {
-        cli_say("%s (%s) and customer %" PRId64 " %s (owner %s, branch %s):\n", x->user ? x->user->username : "?",
-                x->user ? kehu_role_name(x->user->role) : "?", x->customer_id, x->customer_name,
-                *x->owner_name ? x->owner_name : "none", *x->branch_name ? x->branch_name : "-");
-        static const char *const head[] = { "ACTION", "ALLOWED", "SCOPE", "WHY" };
-        struct out_table *t = out_table_new(4, head);
-        for (size_t i = 0; i < x->n_decisions; i++) {
-            const Kehu__V1__AccessDecision *d = x->decisions[i];
-            const char *row[] = { d->action, d->allowed ? "yes" : "no", d->scope, d->reason };
-            out_table_add(t, row);
-        }
-        out_table_print(t, stdout);
-        out_table_free(t);
+        return;
     }
-    kehu_response_free(resp);
-    return CLI_OK;
+    cli_say("%s (%s) and customer %" PRId64 " %s (owner %s, branch %s):\n", x->user ? x->user->username : "?",
+            x->user ? kehu_role_name(x->user->role) : "?", x->customer_id, x->customer_name,
+            *x->owner_name ? x->owner_name : "none", *x->branch_name ? x->branch_name : "-");
+    rec_table(stdout, &decision_rec, (void *const *)x->decisions, x->n_decisions);
 }
+
+CLI_ONE_COMMAND(run_access_explain, KEHU__V1__REQUEST__OP_ACCESS_EXPLAIN, &kehu__v1__access_explain__descriptor,
+                "USERNAME CUSTOMER_ID", "username customer_id", KEHU__V1__RESPONSE__RESULT_ACCESS, NULL, NULL,
+                print_explanation)
 
 const struct cli_cmd cmd_access_table[] = {
     { "perm show", "", N_("the permission matrix: what each role may do to which customers"), 1, run_perm_show },

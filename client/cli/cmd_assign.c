@@ -9,8 +9,9 @@
 
 /* ---- the result of a batch (assign, assign undo) */
 
-static void print_result(struct cli *cli, const Kehu__V1__AssignResult *a)
+static void print_result(struct cli *cli, const void *result)
 {
+    const Kehu__V1__AssignResult *a = result;
     if (cli->json) {
         struct json_w w;
         json_init(&w, stdout, 1);
@@ -155,7 +156,6 @@ static void print_result(struct cli *cli, const Kehu__V1__AssignResult *a)
 
 enum {
     O_TO = 0x100, O_FROM, O_REASON, O_DRY, O_FILTER,
-    O_OWNER, O_BRANCH, O_GRADE, O_STATUS, O_TAG, O_REGION, O_INDUSTRY, O_SOURCE, O_CREATED_FROM, O_CREATED_TO,
 };
 
 static int run_assign(struct cli *cli, int argc, char **argv)
@@ -166,16 +166,7 @@ static int run_assign(struct cli *cli, int argc, char **argv)
         { "reason", required_argument, NULL, O_REASON },
         { "dry-run", no_argument, NULL, O_DRY },
         { "filter", no_argument, NULL, O_FILTER },
-        { "owner", required_argument, NULL, O_OWNER },
-        { "branch", required_argument, NULL, O_BRANCH },
-        { "grade", required_argument, NULL, O_GRADE },
-        { "status", required_argument, NULL, O_STATUS },
-        { "tag", required_argument, NULL, O_TAG },
-        { "region", required_argument, NULL, O_REGION },
-        { "industry", required_argument, NULL, O_INDUSTRY },
-        { "source", required_argument, NULL, O_SOURCE },
-        { "created-from", required_argument, NULL, O_CREATED_FROM },
-        { "created-to", required_argument, NULL, O_CREATED_TO },
+        CLI_CUSTOMER_FILTER_OPTIONS,
         { NULL, 0, NULL, 0 },
     };
     Kehu__V1__Assign m = KEHU__V1__ASSIGN__INIT;
@@ -183,35 +174,20 @@ static int run_assign(struct cli *cli, int argc, char **argv)
     const char *to = NULL;
     int filters = 0, c, rc;
     while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        rc = 0;
+        if ((rc = cli_customer_filter_option(cli, c, optarg, &filter, 0)) >= 0) {
+            if (rc)
+                return rc;
+            filters++;
+            continue;
+        }
         switch (c) {
         case O_TO: to = optarg; break;
         case O_FROM: m.from_user = optarg; break;
         case O_REASON: m.reason = optarg; break;
         case O_DRY: m.dry_run = 1; break;
         case O_FILTER: m.use_filter = 1; break;
-        case O_OWNER: filter.owner = optarg; filters++; break;
-        case O_BRANCH: filter.branch = optarg; filters++; break;
-        case O_GRADE: filter.grade = optarg; filters++; break;
-        case O_STATUS: filter.status = optarg; filters++; break;
-        case O_TAG: filter.tag = optarg; filters++; break;
-        case O_REGION: filter.region = optarg; filters++; break;
-        case O_INDUSTRY: filter.industry = optarg; filters++; break;
-        case O_SOURCE: filter.source = optarg; filters++; break;
-        case O_CREATED_FROM:
-            rc = cmd_customer_check_date(cli, "--created-from", optarg);
-            filter.created_from = optarg;
-            filters++;
-            break;
-        case O_CREATED_TO:
-            rc = cmd_customer_check_date(cli, "--created-to", optarg);
-            filter.created_to = optarg;
-            filters++;
-            break;
         default: return cli->opt_rc;
         }
-        if (rc)
-            return rc;
     }
     int nids = argc - optind;
     if (!to || !*to)
@@ -270,33 +246,11 @@ static int run_assign(struct cli *cli, int argc, char **argv)
 
 /* ---- assign undo */
 
-static int run_undo(struct cli *cli, int argc, char **argv)
-{
-    static const struct option opts[] = {
-        { "reason", required_argument, NULL, O_REASON },
-        { "dry-run", no_argument, NULL, O_DRY },
-        { NULL, 0, NULL, 0 },
-    };
-    Kehu__V1__AssignUndo m = KEHU__V1__ASSIGN_UNDO__INIT;
-    int c, rc;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        switch (c) {
-        case O_REASON: m.reason = optarg; break;
-        case O_DRY: m.dry_run = 1; break;
-        default: return cli->opt_rc;
-        }
-    }
-    int64_t id;
-    if ((rc = cli_id_arg(cli, argc, argv, "BATCH_ID", &id)))
-        return rc;
-    m.batch_id = id;
-    Kehu__V1__Response *resp;
-    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_ASSIGN_UNDO, &m, KEHU__V1__RESPONSE__RESULT_ASSIGN_UNDONE, &resp)))
-        return rc;
-    print_result(cli, resp->assign_undone);
-    kehu_response_free(resp);
-    return CLI_OK;
-}
+static const struct cli_flag undo_flags[] = {
+    { "reason", NULL, 0, 0, NULL, 0 }, { "dry-run", "dry_run", 0, 0, NULL, 0 }, { NULL, NULL, 0, 0, NULL, 0 }
+};
+CLI_ONE_COMMAND(run_undo, KEHU__V1__REQUEST__OP_ASSIGN_UNDO, &kehu__v1__assign_undo__descriptor, "BATCH_ID", "batch_id",
+                KEHU__V1__RESPONSE__RESULT_ASSIGN_UNDONE, NULL, undo_flags, print_result)
 
 /* ---- assign history */
 
@@ -396,8 +350,9 @@ static int run_history(struct cli *cli, int argc, char **argv)
 
 /* ---- assign policy show|set */
 
-static void print_policy(struct cli *cli, const Kehu__V1__AssignPolicy *p)
+static void print_policy(struct cli *cli, const void *result)
 {
+    const Kehu__V1__AssignPolicy *p = result;
     if (!cli->json) {
         rec_table(stdout, &cli_policy_value_rec, (void *const *)p->values, p->n_values);
         return;
@@ -410,22 +365,8 @@ static void print_policy(struct cli *cli, const Kehu__V1__AssignPolicy *p)
     json_finish(&w);
 }
 
-static int run_policy_show(struct cli *cli, int argc, char **argv)
-{
-    if (cli_getopt(cli, argc, argv, NULL) != -1)
-        return cli->opt_rc;
-    int rc = cli_args(cli, argc, argv, 0, 0);
-    if (rc)
-        return rc;
-    Kehu__V1__AssignPolicyShow m = KEHU__V1__ASSIGN_POLICY_SHOW__INIT;
-    Kehu__V1__Response *resp;
-    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_ASSIGN_POLICY_SHOW, &m, KEHU__V1__RESPONSE__RESULT_ASSIGN_POLICY,
-                      &resp)))
-        return rc;
-    print_policy(cli, resp->assign_policy);
-    kehu_response_free(resp);
-    return CLI_OK;
-}
+CLI_ONE_COMMAND(run_policy_show, KEHU__V1__REQUEST__OP_ASSIGN_POLICY_SHOW, &kehu__v1__assign_policy_show__descriptor, NULL,
+                NULL, KEHU__V1__RESPONSE__RESULT_ASSIGN_POLICY, NULL, NULL, print_policy)
 
 static int run_policy_set(struct cli *cli, int argc, char **argv)
 {

@@ -157,7 +157,7 @@ static void print_case(struct cli *cli, const Kehu__V1__Case *k)
     if (*k->cause)
         cli_say("resolution  %s: %s\n", k->cause, k->action);
     if (k->compensation_minor) {
-        out_money_format(k->compensation_minor, money, sizeof money);
+        out_money_text(k->compensation_minor, money, sizeof money);
         cli_say("compensation %s %s%s%s\n", money, k->compensation_kind, *k->approved_by ? ", approved by " : "",
                 k->approved_by);
     }
@@ -300,18 +300,13 @@ static int run_open(struct cli *cli, int argc, char **argv)
     return call_case(cli, &req);
 }
 
-static int run_show(struct cli *cli, int argc, char **argv)
+static void print_one_case(struct cli *cli, const void *result)
 {
-    if (cli_getopt(cli, argc, argv, NULL) != -1)
-        return cli->opt_rc;
-    Kehu__V1__CaseGet m = KEHU__V1__CASE_GET__INIT;
-    int rc = cli_id_arg(cli, argc, argv, "ID", &m.id);
-    if (rc)
-        return rc;
-    Kehu__V1__Request req;
-    cli_request(&req, KEHU__V1__REQUEST__OP_CASE_GET, &m);
-    return call_case(cli, &req);
+    print_case(cli, result);
 }
+
+CLI_ONE_COMMAND(run_show, KEHU__V1__REQUEST__OP_CASE_GET, &kehu__v1__case_get__descriptor, "ID", "id",
+                KEHU__V1__RESPONSE__RESULT_CASE, NULL, NULL, print_one_case)
 
 /* ---- case list, case queue */
 
@@ -626,21 +621,13 @@ static void print_hours(struct cli *cli, const Kehu__V1__BusinessHoursList *l)
     out_table_free(t);
 }
 
-static int run_hours_show(struct cli *cli, int argc, char **argv)
+static void print_hours_list(struct cli *cli, const void *result)
 {
-    if (cli_getopt(cli, argc, argv, NULL) != -1)
-        return cli->opt_rc;
-    int rc = cli_args(cli, argc, argv, 0, 0);
-    if (rc)
-        return rc;
-    Kehu__V1__HoursShow m = KEHU__V1__HOURS_SHOW__INIT;
-    Kehu__V1__Response *resp;
-    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_HOURS_SHOW, &m, KEHU__V1__RESPONSE__RESULT_HOURS, &resp)))
-        return rc;
-    print_hours(cli, resp->hours);
-    kehu_response_free(resp);
-    return CLI_OK;
+    print_hours(cli, result);
 }
+
+CLI_ONE_COMMAND(run_hours_show, KEHU__V1__REQUEST__OP_HOURS_SHOW, &kehu__v1__hours_show__descriptor, NULL, NULL,
+                KEHU__V1__RESPONSE__RESULT_HOURS, NULL, NULL, print_hours_list)
 
 /* "09:00-17:30" into two 5-byte strings. */
 static int span(struct cli *cli, const char *what, const char *s, char *a, char *b)
@@ -702,6 +689,23 @@ static void share(char *buf, size_t n, int64_t part, int64_t whole)
         snprintf(buf, n, "-");
 }
 
+/* case report --json: the figures, then its lists */
+static const struct rec_kind case_report_rec = {
+    &kehu__v1__case_report_result__descriptor,
+    "from to total responded respond_met resolved resolve_met respond_mean_hours respond_p90_hours "
+    "resolve_mean_hours resolve_p90_hours compensation_minor satisfaction_mean rated satisfied surveys "
+    "survey_satisfaction_mean repeat_complainants",
+    NULL, NULL, NULL,
+};
+static const struct rec_kind repeat_rec = { &kehu__v1__case_count__descriptor, "customer=key complaints=cases", NULL,
+                                            NULL, NULL };
+static const struct rec_kind trend_rec = {
+    &kehu__v1__case_trend__descriptor,
+    "period key opened complaints resolved resolve_met compensation_minor satisfaction_mean", NULL, NULL, NULL,
+};
+static const struct rec_kind case_count_rec = { &kehu__v1__case_count__descriptor, "dimension key cases", NULL, NULL,
+                                                NULL };
+
 static int run_report(struct cli *cli, int argc, char **argv)
 {
     static const struct cli_flag flags[] = {
@@ -723,59 +727,10 @@ static int run_report(struct cli *cli, int argc, char **argv)
         struct json_w w;
         json_init(&w, stdout, 1);
         json_begin_object(&w);
-        json_kstr(&w, "from", x->from);
-        json_kstr(&w, "to", x->to);
-        json_kint(&w, "total", x->total);
-        json_kint(&w, "responded", x->responded);
-        json_kint(&w, "respond_met", x->respond_met);
-        json_kint(&w, "resolved", x->resolved);
-        json_kint(&w, "resolve_met", x->resolve_met);
-        json_kstr(&w, "respond_mean_hours", x->respond_mean_hours);
-        json_kstr(&w, "respond_p90_hours", x->respond_p90_hours);
-        json_kstr(&w, "resolve_mean_hours", x->resolve_mean_hours);
-        json_kstr(&w, "resolve_p90_hours", x->resolve_p90_hours);
-        json_kmoney(&w, "compensation", x->compensation_minor);
-        json_kstr(&w, "satisfaction_mean", x->satisfaction_mean);
-        json_kint(&w, "rated", x->rated);
-        json_kint(&w, "satisfied", x->satisfied);
-        json_kint(&w, "surveys", x->surveys);
-        json_kstr(&w, "survey_satisfaction_mean", x->survey_satisfaction_mean);
-        json_kint(&w, "repeat_complainants", x->repeat_complainants);
-        json_key(&w, "repeats");
-        json_begin_array(&w);
-        for (size_t i = 0; i < x->n_repeats; i++) {
-            json_begin_object(&w);
-            json_kstr(&w, "customer", x->repeats[i]->key);
-            json_kint(&w, "complaints", x->repeats[i]->cases);
-            json_end_object(&w);
-        }
-        json_end_array(&w);
-        json_key(&w, "trend");
-        json_begin_array(&w);
-        for (size_t i = 0; i < x->n_trend; i++) {
-            const Kehu__V1__CaseTrend *t = x->trend[i];
-            json_begin_object(&w);
-            json_kstr(&w, "period", t->period);
-            json_kstr(&w, "key", t->key);
-            json_kint(&w, "opened", t->opened);
-            json_kint(&w, "complaints", t->complaints);
-            json_kint(&w, "resolved", t->resolved);
-            json_kint(&w, "resolve_met", t->resolve_met);
-            json_kmoney(&w, "compensation", t->compensation_minor);
-            json_kstr(&w, "satisfaction_mean", t->satisfaction_mean);
-            json_end_object(&w);
-        }
-        json_end_array(&w);
-        json_key(&w, "counts");
-        json_begin_array(&w);
-        for (size_t i = 0; i < x->n_counts; i++) {
-            json_begin_object(&w);
-            json_kstr(&w, "dimension", x->counts[i]->dimension);
-            json_kstr(&w, "key", x->counts[i]->key);
-            json_kint(&w, "cases", x->counts[i]->cases);
-            json_end_object(&w);
-        }
-        json_end_array(&w);
+        rec_json_members(&w, &case_report_rec, x);
+        cli_json_records(&w, "repeats", &repeat_rec, (void *const *)x->repeats, x->n_repeats);
+        cli_json_records(&w, "trend", &trend_rec, (void *const *)x->trend, x->n_trend);
+        cli_json_records(&w, "counts", &case_count_rec, (void *const *)x->counts, x->n_counts);
         json_end_object(&w);
         json_finish(&w);
     } else if (cli->csv) {
@@ -803,7 +758,7 @@ static int run_report(struct cli *cli, int argc, char **argv)
         char a[16], b[16], money[48];
         share(a, sizeof a, x->respond_met, x->responded);
         share(b, sizeof b, x->resolve_met, x->resolved);
-        out_money_format(x->compensation_minor, money, sizeof money);
+        out_money_text(x->compensation_minor, money, sizeof money);
         if (*x->from)
             cli_say("cases opened %s to %s: %" PRId64 "\n", x->from, x->to, x->total);
         else
@@ -847,7 +802,7 @@ static int run_report(struct cli *cli, int argc, char **argv)
                 snprintf(cm, sizeof cm, "%" PRId64, p->complaints);
                 snprintf(rs, sizeof rs, "%" PRId64, p->resolved);
                 share(ot, sizeof ot, p->resolve_met, p->resolved);
-                out_money_format(p->compensation_minor, mo, sizeof mo);
+                out_money_text(p->compensation_minor, mo, sizeof mo);
                 const char *cells[] = { p->key, o, cm, rs, ot, mo, *p->satisfaction_mean ? p->satisfaction_mean : "-" };
                 out_table_add(tt, cells);
             }

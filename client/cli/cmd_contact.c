@@ -31,7 +31,7 @@ enum {
 static const struct rec_col contact_cols[] = {
     { N_("ID"), "id", OUT_RIGHT, 0 }, { N_("NAME"), "name", OUT_LEFT, NAME_COLS },
     { N_("TITLE"), "title", OUT_LEFT, NAME_COLS }, { N_("PHONES"), "phones", OUT_LEFT, 0 },
-    { N_("EMAIL"), "email", OUT_LEFT, 0 }, { N_("KEY"), "key_person", OUT_LEFT, 0 }, { NULL, NULL, 0, 0 },
+    { N_("EMAIL"), "email", OUT_LEFT, 0 }, { NC_("contact", "KEY"), "key_person", OUT_LEFT, 0 }, { NULL, NULL, 0, 0 },
 };
 static const struct rec_kind contact_rec = {
     &kehu__v1__contact__descriptor, "id customer_id version name title phones email key_person created_at_ms",
@@ -211,8 +211,8 @@ static int run_txn_add(struct cli *cli, int argc, char **argv)
     if (cli->json || cli->csv) {
         print_txns(cli, &resp->txn, 1, 0);
     } else {
-        char amount[OUT_MONEY_BUFSZ];
-        out_money_format(resp->txn->amount_minor, amount, sizeof amount);
+        char amount[OUT_MONEY_TEXT_BUFSZ];
+        out_money_text(resp->txn->amount_minor, amount, sizeof amount);
         cli_say("added transaction %" PRId64 ": %s %s%s%s\n", resp->txn->id, resp->txn->date, amount,
                 resp->txn->on_credit ? " on credit, due " : "", resp->txn->on_credit ? resp->txn->due : "");
     }

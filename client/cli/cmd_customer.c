@@ -265,11 +265,12 @@ static const char *status_str(Kehu__V1__CustomerStatus status)
     return name_of(status_names, NELEMS(status_names), (int)status);
 }
 
-/* A field as text (malloc'd), "" when it is empty or none; lists joined by
- * sep. */
-static char *field_text(const Kehu__V1__Customer *c, const struct field *f, const char *sep)
+/* A field as text (malloc'd), "" when it is empty or none: for people
+ * (lists joined by ", ", money grouped) or for a CSV cell (joined by ","). */
+static char *field_text(const Kehu__V1__Customer *c, const struct field *f, int human)
 {
-    char buf[OUT_TIME_BUFSZ > OUT_MONEY_BUFSZ ? OUT_TIME_BUFSZ : OUT_MONEY_BUFSZ];
+    const char *sep = human ? ", " : ",";
+    char buf[OUT_TIME_BUFSZ > OUT_MONEY_TEXT_BUFSZ ? OUT_TIME_BUFSZ : OUT_MONEY_TEXT_BUFSZ];
     const char *s = "";
     size_t n;
     char *const *v;
@@ -298,7 +299,10 @@ static char *field_text(const Kehu__V1__Customer *c, const struct field *f, cons
         s = buf;
         break;
     case F_MONEY:
-        out_money_format(fld_int(c, f), buf, sizeof buf);
+        if (human)
+            out_money_text(fld_int(c, f), buf, sizeof buf);
+        else
+            out_money_format(fld_int(c, f), buf, sizeof buf);
         s = buf;
         break;
     }
@@ -368,7 +372,7 @@ static void kv_customer(const void *item)
         const struct field *f = &customer_fields[i];
         if (f->type == F_ID)
             continue;
-        char *text = field_text(c, f, ", ");
+        char *text = field_text(c, f, 1);
         if (*text) {
             char key[64];
             snprintf(key, sizeof key, "%s", f->name);
@@ -391,7 +395,7 @@ static void csv_customer(const void *item)
 {
     char *cells[NFIELDS];
     for (size_t i = 0; i < NFIELDS; i++)
-        cells[i] = field_text(item, &customer_fields[i], ",");
+        cells[i] = field_text(item, &customer_fields[i], 0);
     cli_csv_row(stdout, (int)NFIELDS, (const char *const *)cells);
     for (size_t i = 0; i < NFIELDS; i++)
         free(cells[i]);
@@ -408,9 +412,9 @@ static void table_customers(void *const *items, size_t n)
     out_table_max_width(t, 3, NAME_COLS);
     for (size_t i = 0; i < n; i++) {
         const Kehu__V1__Customer *c = items[i];
-        char id[24], revenue[OUT_MONEY_BUFSZ];
+        char id[24], revenue[OUT_MONEY_TEXT_BUFSZ];
         snprintf(id, sizeof id, "%" PRId64, c->id);
-        out_money_format(c->revenue_minor, revenue, sizeof revenue);
+        out_money_text(c->revenue_minor, revenue, sizeof revenue);
         const char *status = status_str(c->status);
         const char *row[] = { id,       c->name,   c->n_phones ? c->phones[0] : "", c->company, c->owner,
                               c->branch, status ? status : "", revenue };
@@ -647,23 +651,13 @@ static int run_customer_add(struct cli *cli, int argc, char **argv)
 
 /* ---- customer show | edit | archive ------------------------------------------------------ */
 
-static int run_customer_show(struct cli *cli, int argc, char **argv)
+static void print_one_customer(struct cli *cli, const void *result)
 {
-    if (cli_getopt(cli, argc, argv, NULL) != -1)
-        return cli->opt_rc;
-    int64_t id;
-    int rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &id);
-    if (rc)
-        return rc;
-    Kehu__V1__CustomerGet get = KEHU__V1__CUSTOMER_GET__INIT;
-    get.id = id;
-    Kehu__V1__Response *resp;
-    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_CUSTOMER_GET, &get, KEHU__V1__RESPONSE__RESULT_CUSTOMER, &resp)))
-        return rc;
-    print_customers(cli, &resp->customer, 1, 0);
-    kehu_response_free(resp);
-    return CLI_OK;
+    print_customers(cli, (Kehu__V1__Customer *const *)&result, 1, 0);
 }
+
+CLI_ONE_COMMAND(run_customer_show, KEHU__V1__REQUEST__OP_CUSTOMER_GET, &kehu__v1__customer_get__descriptor,
+                "CUSTOMER_ID", "id", KEHU__V1__RESPONSE__RESULT_CUSTOMER, NULL, NULL, print_one_customer)
 
 /* Sends an edit or archive that names the version read: prints the result,
  * or explains a stale version. */
@@ -1055,6 +1049,27 @@ static void words_add(struct cmd_words *ws, const char *flag, const char *value)
     }
 }
 
+int cli_customer_filter_option(struct cli *cli, int opt, const char *arg, Kehu__V1__CustomerList *f, int check_status)
+{
+    switch (opt) {
+    case CLI_F_OWNER: f->owner = (char *)arg; return CLI_OK;
+    case CLI_F_BRANCH: f->branch = (char *)arg; return CLI_OK;
+    case CLI_F_GRADE: f->grade = (char *)arg; return CLI_OK;
+    case CLI_F_STATUS:
+        if (check_status && parse_name(cli, "--status", arg, status_names, NELEMS(status_names), "all") < 0)
+            return cli->opt_rc;
+        f->status = (char *)arg;
+        return CLI_OK;
+    case CLI_F_TAG: f->tag = (char *)arg; return CLI_OK;
+    case CLI_F_REGION: f->region = (char *)arg; return CLI_OK;
+    case CLI_F_INDUSTRY: f->industry = (char *)arg; return CLI_OK;
+    case CLI_F_SOURCE: f->source = (char *)arg; return CLI_OK;
+    case CLI_F_CREATED_FROM: f->created_from = (char *)arg; return cli_check_date(cli, "--created-from", arg);
+    case CLI_F_CREATED_TO: f->created_to = (char *)arg; return cli_check_date(cli, "--created-to", arg);
+    default: return -1;
+    }
+}
+
 /* The filters of `customer list` and `customer export`, parsed into list;
  * the words that repeat them go to ws. `all` and `output` are set when the
  * command has those options (NULL otherwise). Returns 0 or an exit code. */
@@ -1062,16 +1077,7 @@ int cmd_customer_list_options(struct cli *cli, int argc, char **argv, Kehu__V1__
                               struct cmd_words *ws, int *all, const char **output)
 {
     static const struct option list_opts[] = {
-        { "owner", required_argument, NULL, O_OWNER },
-        { "branch", required_argument, NULL, O_BRANCH },
-        { "grade", required_argument, NULL, O_GRADE },
-        { "status", required_argument, NULL, O_STATUS },
-        { "tag", required_argument, NULL, O_TAG },
-        { "region", required_argument, NULL, O_REGION },
-        { "industry", required_argument, NULL, O_INDUSTRY },
-        { "source", required_argument, NULL, O_SOURCE },
-        { "created-from", required_argument, NULL, O_CREATED_FROM },
-        { "created-to", required_argument, NULL, O_CREATED_TO },
+        CLI_CUSTOMER_FILTER_OPTIONS,
         { "sort", required_argument, NULL, O_SORT },
         { "limit", required_argument, NULL, O_LIMIT },
         { "after", required_argument, NULL, O_AFTER },
@@ -1079,16 +1085,7 @@ int cmd_customer_list_options(struct cli *cli, int argc, char **argv, Kehu__V1__
         { NULL, 0, NULL, 0 },
     };
     static const struct option export_opts[] = {
-        { "owner", required_argument, NULL, O_OWNER },
-        { "branch", required_argument, NULL, O_BRANCH },
-        { "grade", required_argument, NULL, O_GRADE },
-        { "status", required_argument, NULL, O_STATUS },
-        { "tag", required_argument, NULL, O_TAG },
-        { "region", required_argument, NULL, O_REGION },
-        { "industry", required_argument, NULL, O_INDUSTRY },
-        { "source", required_argument, NULL, O_SOURCE },
-        { "created-from", required_argument, NULL, O_CREATED_FROM },
-        { "created-to", required_argument, NULL, O_CREATED_TO },
+        CLI_CUSTOMER_FILTER_OPTIONS,
         { "sort", required_argument, NULL, O_SORT },
         { "output", required_argument, NULL, O_OUTPUT },
         { NULL, 0, NULL, 0 },
@@ -1098,27 +1095,13 @@ int cmd_customer_list_options(struct cli *cli, int argc, char **argv, Kehu__V1__
     int64_t limit = 0;
     while ((c = cli_getopt(cli, argc, argv, output ? export_opts : list_opts)) != -1) {
         rc = CLI_OK;
+        if ((rc = cli_customer_filter_option(cli, c, optarg, list, 1)) >= 0) {
+            if (rc)
+                return rc;
+            continue;
+        }
+        rc = CLI_OK;
         switch (c) {
-        case O_OWNER: list->owner = optarg; break;
-        case O_BRANCH: list->branch = optarg; break;
-        case O_GRADE: list->grade = optarg; break;
-        case O_STATUS:
-            if (parse_name(cli, "--status", optarg, status_names, NELEMS(status_names), "all") < 0)
-                return cli->opt_rc;
-            list->status = optarg;
-            break;
-        case O_TAG: list->tag = optarg; break;
-        case O_REGION: list->region = optarg; break;
-        case O_INDUSTRY: list->industry = optarg; break;
-        case O_SOURCE: list->source = optarg; break;
-        case O_CREATED_FROM:
-            rc = cmd_customer_check_date(cli, "--created-from", optarg);
-            list->created_from = optarg;
-            break;
-        case O_CREATED_TO:
-            rc = cmd_customer_check_date(cli, "--created-to", optarg);
-            list->created_to = optarg;
-            break;
         case O_SORT:
             if (parse_name(cli, "--sort", optarg, sort_names, NELEMS(sort_names), NULL) < 0)
                 return cli->opt_rc;

@@ -262,19 +262,12 @@ static int call_with_progress(struct cli *cli, const Kehu__V1__Request *req, int
     return cli_fail_status(cli, &got.st);
 }
 
+static const struct rec_kind move_rec = { &kehu__v1__grade_move__descriptor, "dimension from? to customers", NULL,
+                                          NULL, NULL };
+
 static void json_moves(struct json_w *w, const char *key, Kehu__V1__GradeMove *const *m, size_t n)
 {
-    json_key(w, key);
-    json_begin_array(w);
-    for (size_t i = 0; i < n; i++) {
-        json_begin_object(w);
-        json_kstr(w, "dimension", m[i]->dimension);
-        json_kopt(w, "from", m[i]->from);
-        json_kstr(w, "to", m[i]->to);
-        json_kint(w, "customers", m[i]->customers);
-        json_end_object(w);
-    }
-    json_end_array(w);
+    cli_json_records(w, key, &move_rec, (void *const *)m, n);
 }
 
 /* The sales thresholds a full run used, from its parameters
@@ -301,6 +294,9 @@ static int volume_thresholds(const char *params, char *out, size_t size)
     return 1;
 }
 
+static const struct rec_kind grade_count_rec = { &kehu__v1__grade_count__descriptor, "dimension grade customers", NULL,
+                                                 NULL, NULL };
+
 static void print_run(struct cli *cli, const Kehu__V1__GradeRunResult *r)
 {
     if (cli->json) {
@@ -323,16 +319,7 @@ static void print_run(struct cli *cli, const Kehu__V1__GradeRunResult *r)
         json_kint(&w, "duration_ms", r->duration_ms);
         json_ktime(&w, "started_at", r->started_at_ms);
         json_kopt(&w, "started_by", r->started_by);
-        json_key(&w, "counts");
-        json_begin_array(&w);
-        for (size_t i = 0; i < r->n_counts; i++) {
-            json_begin_object(&w);
-            json_kstr(&w, "dimension", r->counts[i]->dimension);
-            json_kstr(&w, "grade", r->counts[i]->grade);
-            json_kint(&w, "customers", r->counts[i]->customers);
-            json_end_object(&w);
-        }
-        json_end_array(&w);
+        cli_json_records(&w, "counts", &grade_count_rec, (void *const *)r->counts, r->n_counts);
         json_moves(&w, "moves", r->moves, r->n_moves);
         json_end_object(&w);
         return;
@@ -633,75 +620,35 @@ static int run_grade_assess(struct cli *cli, int argc, char **argv)
 
 /* ---- grade show ---------------------------------------------------------------------------------- */
 
+static const struct rec_kind grade_head_rec = { &kehu__v1__customer_grades__descriptor, "customer_id customer_name",
+                                                NULL, NULL, NULL };
+static const struct rec_kind grade_item_rec = { &kehu__v1__grade__descriptor,
+                                                "dimension grade run_id? set_on? overridden computed? is_new", NULL,
+                                                NULL, NULL };
+static const struct rec_kind grade_tail_rec = {
+    &kehu__v1__customer_grades__descriptor,
+    "run_id? as_of? metric_minor sales_minor aum_minor score? relationship_since? last_purchase? next_contact_due? "
+    "service service_level? service_reason? abc_note? volume_note?",
+    NULL, NULL, NULL,
+};
+static const struct rec_kind grade_change_rec = { &kehu__v1__grade_change__descriptor,
+                                                  "run_id? as_of? dimension from? to?", NULL, NULL, NULL };
+static const struct rec_kind assessment_rec = { &kehu__v1__credit_assessment__descriptor,
+                                                "id grade reviewer date? notes", NULL, NULL, NULL };
+
 static void json_grade_show(const Kehu__V1__CustomerGrades *g)
 {
     struct json_w w;
     json_init(&w, stdout, 1);
     json_begin_object(&w);
-    json_kint(&w, "customer_id", g->customer_id);
-    json_kstr(&w, "customer_name", g->customer_name);
+    rec_json_members(&w, &grade_head_rec, g);
     json_key(&w, "grades");
     cmd_grade_json_grades(&w, g->grades, g->n_grades);
-    json_key(&w, "grade_list");
-    json_begin_array(&w);
-    for (size_t i = 0; i < g->n_grades; i++) {
-        const Kehu__V1__Grade *d = g->grades[i];
-        json_begin_object(&w);
-        json_kstr(&w, "dimension", d->dimension);
-        json_kstr(&w, "grade", d->grade);
-        json_kid(&w, "run_id", d->run_id);
-        json_kopt(&w, "set_on", d->set_on);
-        json_kbool(&w, "overridden", d->overridden);
-        json_kopt(&w, "computed", d->computed);
-        json_kbool(&w, "is_new", d->is_new);
-        json_end_object(&w);
-    }
-    json_end_array(&w);
-    json_kid(&w, "run_id", g->run_id);
-    json_kopt(&w, "as_of", g->as_of);
-    json_kmoney(&w, "metric", g->metric_minor);
-    json_kmoney(&w, "sales", g->sales_minor);
-    json_kmoney(&w, "aum", g->aum_minor);
-    json_kopt(&w, "score", g->score);
-    json_kopt(&w, "relationship_since", g->relationship_since);
-    json_kopt(&w, "last_purchase", g->last_purchase);
-    json_kopt(&w, "next_contact_due", g->next_contact_due);
-    json_kstr(&w, "service", g->service);
-    json_kopt(&w, "service_level", g->service_level);
-    json_kopt(&w, "service_reason", g->service_reason);
-    json_kopt(&w, "abc_note", g->abc_note);
-    json_kopt(&w, "volume_note", g->volume_note);
-    json_key(&w, "history");
-    json_begin_array(&w);
-    for (size_t i = 0; i < g->n_history; i++) {
-        const Kehu__V1__GradeChange *h = g->history[i];
-        json_begin_object(&w);
-        json_kid(&w, "run_id", h->run_id);
-        json_kopt(&w, "as_of", h->as_of);
-        json_kstr(&w, "dimension", h->dimension);
-        json_kopt(&w, "from", h->from);
-        json_kopt(&w, "to", h->to);
-        json_end_object(&w);
-    }
-    json_end_array(&w);
-    json_key(&w, "overrides");
-    json_begin_array(&w);
-    for (size_t i = 0; i < g->n_overrides; i++)
-        rec_json(&w, &override_rec, g->overrides[i]);
-    json_end_array(&w);
-    json_key(&w, "assessments");
-    json_begin_array(&w);
-    for (size_t i = 0; i < g->n_assessments; i++) {
-        const Kehu__V1__CreditAssessment *a = g->assessments[i];
-        json_begin_object(&w);
-        json_kint(&w, "id", a->id);
-        json_kstr(&w, "grade", a->grade);
-        json_kstr(&w, "reviewer", a->reviewer);
-        json_kopt(&w, "date", a->date);
-        json_kstr(&w, "notes", a->notes);
-        json_end_object(&w);
-    }
-    json_end_array(&w);
+    cli_json_records(&w, "grade_list", &grade_item_rec, (void *const *)g->grades, g->n_grades);
+    rec_json_members(&w, &grade_tail_rec, g);
+    cli_json_records(&w, "history", &grade_change_rec, (void *const *)g->history, g->n_history);
+    cli_json_records(&w, "overrides", &override_rec, (void *const *)g->overrides, g->n_overrides);
+    cli_json_records(&w, "assessments", &assessment_rec, (void *const *)g->assessments, g->n_assessments);
     json_end_object(&w);
 }
 
@@ -729,10 +676,10 @@ static void csv_grade_show(const Kehu__V1__CustomerGrades *g)
 
 static void human_grade_show(const Kehu__V1__CustomerGrades *g)
 {
-    char metric[OUT_MONEY_BUFSZ], sales[OUT_MONEY_BUFSZ], aum[OUT_MONEY_BUFSZ];
-    out_money_format(g->metric_minor, metric, sizeof metric);
-    out_money_format(g->sales_minor, sales, sizeof sales);
-    out_money_format(g->aum_minor, aum, sizeof aum);
+    char metric[OUT_MONEY_TEXT_BUFSZ], sales[OUT_MONEY_TEXT_BUFSZ], aum[OUT_MONEY_TEXT_BUFSZ];
+    out_money_text(g->metric_minor, metric, sizeof metric);
+    out_money_text(g->sales_minor, sales, sizeof sales);
+    out_money_text(g->aum_minor, aum, sizeof aum);
     struct out_kv *kv = out_kv_new();
     out_kv_addf(kv, "customer", "%" PRId64 " %s", g->customer_id, g->customer_name);
     if (g->run_id)
@@ -817,28 +764,18 @@ static void human_grade_show(const Kehu__V1__CustomerGrades *g)
     }
 }
 
-static int run_grade_show(struct cli *cli, int argc, char **argv)
+static void print_grade_show(struct cli *cli, const void *result)
 {
-    if (cli_getopt(cli, argc, argv, NULL) != -1)
-        return cli->opt_rc;
-    Kehu__V1__GradeShow m = KEHU__V1__GRADE_SHOW__INIT;
-    int rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &m.customer_id);
-    if (rc)
-        return rc;
-    Kehu__V1__Response *resp;
-    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_GRADE_SHOW, &m, KEHU__V1__RESPONSE__RESULT_GRADES, &resp)))
-        return rc;
-    if (!resp->grades)
-        return cli_bad_reply(cli, resp);
     if (cli->json)
-        json_grade_show(resp->grades);
+        json_grade_show(result);
     else if (cli->csv)
-        csv_grade_show(resp->grades);
+        csv_grade_show(result);
     else
-        human_grade_show(resp->grades);
-    kehu_response_free(resp);
-    return CLI_OK;
+        human_grade_show(result);
 }
+
+CLI_ONE_COMMAND(run_grade_show, KEHU__V1__REQUEST__OP_GRADE_SHOW, &kehu__v1__grade_show__descriptor, "CUSTOMER_ID",
+                "customer_id", KEHU__V1__RESPONSE__RESULT_GRADES, NULL, NULL, print_grade_show)
 
 /* ---- grade policy show|set ---------------------------------------------------------------------- */
 
@@ -887,23 +824,13 @@ static void print_policy(struct cli *cli, const Kehu__V1__GradePolicy *p, char *
     rec_table(stdout, &festival_rec, (void *const *)p->festivals, p->n_festivals);
 }
 
-static int run_policy_show(struct cli *cli, int argc, char **argv)
+static void print_whole_policy(struct cli *cli, const void *result)
 {
-    if (cli_getopt(cli, argc, argv, NULL) != -1)
-        return cli->opt_rc;
-    int rc = cli_args(cli, argc, argv, 0, 0);
-    if (rc)
-        return rc;
-    Kehu__V1__GradePolicyShow m = KEHU__V1__GRADE_POLICY_SHOW__INIT;
-    Kehu__V1__Response *resp;
-    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_GRADE_POLICY_SHOW, &m, KEHU__V1__RESPONSE__RESULT_POLICY, &resp)))
-        return rc;
-    if (!resp->policy)
-        return cli_bad_reply(cli, resp);
-    print_policy(cli, resp->policy, NULL, 0);
-    kehu_response_free(resp);
-    return CLI_OK;
+    print_policy(cli, result, NULL, 0);
 }
+
+CLI_ONE_COMMAND(run_policy_show, KEHU__V1__REQUEST__OP_GRADE_POLICY_SHOW, &kehu__v1__grade_policy_show__descriptor, NULL,
+                NULL, KEHU__V1__RESPONSE__RESULT_POLICY, NULL, NULL, print_whole_policy)
 
 static int run_policy_set(struct cli *cli, int argc, char **argv)
 {
@@ -1153,22 +1080,13 @@ static int run_churn_lost(struct cli *cli, int argc, char **argv)
 
 /* ---- report ----------------------------------------------------------------------------------------- */
 
-static void json_rows(struct json_w *w, Kehu__V1__ReportRow *const *rows, size_t n)
-{
-    json_begin_array(w);
-    for (size_t i = 0; i < n; i++) {
-        const Kehu__V1__ReportRow *r = rows[i];
-        json_begin_object(w);
-        json_kstr(w, "grade", r->grade);
-        json_kint(w, "customers", r->customers);
-        json_kdouble(w, "customer_share", r->customer_share);
-        json_kmoney(w, "metric_total", r->metric_total_minor);
-        json_kdouble(w, "metric_share", r->metric_share);
-        json_kstr(w, "dimension", r->dimension);
-        json_end_object(w);
-    }
-    json_end_array(w);
-}
+static const struct rec_kind report_row_rec = {
+    &kehu__v1__report_row__descriptor, "grade customers customer_share metric_total_minor metric_share dimension",
+    NULL, NULL, NULL,
+};
+static const struct rec_kind report_top_rec = { &kehu__v1__report_top__descriptor,
+                                                "grade rank customer_id customer_name metric_minor owner", NULL, NULL,
+                                                NULL };
 
 static void json_report(const Kehu__V1__Report *r)
 {
@@ -1177,23 +1095,9 @@ static void json_report(const Kehu__V1__Report *r)
     json_begin_object(&w);
     json_kid(&w, "run_id", r->run_id);
     json_kstr(&w, "metric", r->metric);
-    json_key(&w, "rows");
-    json_rows(&w, r->rows, r->n_rows);
+    cli_json_records(&w, "rows", &report_row_rec, (void *const *)r->rows, r->n_rows);
     json_kopt(&w, "as_of", r->as_of);
-    json_key(&w, "top");
-    json_begin_array(&w);
-    for (size_t i = 0; i < r->n_top; i++) {
-        const Kehu__V1__ReportTop *t = r->top[i];
-        json_begin_object(&w);
-        json_kstr(&w, "grade", t->grade);
-        json_kint(&w, "rank", t->rank);
-        json_kint(&w, "customer_id", t->customer_id);
-        json_kstr(&w, "customer_name", t->customer_name);
-        json_kmoney(&w, "metric", t->metric_minor);
-        json_kstr(&w, "owner", t->owner);
-        json_end_object(&w);
-    }
-    json_end_array(&w);
+    cli_json_records(&w, "top", &report_top_rec, (void *const *)r->top, r->n_top);
     json_kid(&w, "from_run", r->from_run);
     json_kid(&w, "to_run", r->to_run ? r->to_run : r->run_id);
     json_moves(&w, "migration", r->migration, r->n_migration);
@@ -1204,16 +1108,11 @@ static void json_report(const Kehu__V1__Report *r)
         json_begin_object(&w);
         json_kstr(&w, "name", g->name);
         json_kid(&w, "id", g->id);
-        json_key(&w, "rows");
-        json_rows(&w, g->rows, g->n_rows);
+        cli_json_records(&w, "rows", &report_row_rec, (void *const *)g->rows, g->n_rows);
         json_end_object(&w);
     }
     json_end_array(&w);
-    json_key(&w, "warnings");
-    json_begin_array(&w);
-    for (size_t i = 0; i < r->n_warnings; i++)
-        rec_json(&w, &warning_rec, r->warnings[i]);
-    json_end_array(&w);
+    cli_json_records(&w, "warnings", &warning_rec, (void *const *)r->warnings, r->n_warnings);
     json_end_object(&w);
 }
 
@@ -1249,10 +1148,10 @@ static void table_rows(Kehu__V1__ReportRow *const *rows, size_t n)
         out_table_align(t, col - off, OUT_RIGHT);
     for (size_t i = 0; i < n; i++) {
         const Kehu__V1__ReportRow *r = rows[i];
-        char cust[24], cs[40], total[OUT_MONEY_BUFSZ], ms[40];
+        char cust[24], cs[40], total[OUT_MONEY_TEXT_BUFSZ], ms[40];
         fmt_i64(cust, sizeof cust, r->customers);
         fmt_percent(cs, sizeof cs, r->customer_share);
-        out_money_format(r->metric_total_minor, total, sizeof total);
+        out_money_text(r->metric_total_minor, total, sizeof total);
         fmt_percent(ms, sizeof ms, r->metric_share);
         const char *cells[] = { r->dimension, r->grade, cust, cs, total, ms };
         out_table_add(t, cells + off);
@@ -1372,10 +1271,10 @@ static void human_report(const char *kind, const Kehu__V1__Report *r)
         out_table_max_width(t, 3, NAME_COLS);
         for (size_t i = 0; i < r->n_top; i++) {
             const Kehu__V1__ReportTop *tp = r->top[i];
-            char rank[16], cust[24], metric[OUT_MONEY_BUFSZ];
+            char rank[16], cust[24], metric[OUT_MONEY_TEXT_BUFSZ];
             snprintf(rank, sizeof rank, "%" PRId32, tp->rank);
             fmt_i64(cust, sizeof cust, tp->customer_id);
-            out_money_format(tp->metric_minor, metric, sizeof metric);
+            out_money_text(tp->metric_minor, metric, sizeof metric);
             const char *row[] = { tp->grade, rank, cust, tp->customer_name, metric, tp->owner };
             out_table_add(t, row);
         }

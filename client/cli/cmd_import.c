@@ -31,56 +31,25 @@
 
 enum { O_DRY_RUN = 0x200, O_DUPLICATES, O_BRANCH, O_UPDATE };
 
+/* An import's result --json: its counts, then the rows it did not import. */
+static const struct rec_kind import_rec = { &kehu__v1__import_result__descriptor,
+                                            "total imported updated skipped dry_run encoding", NULL, NULL, NULL };
+static const struct rec_kind rejected_rec = { &kehu__v1__rejected_row__descriptor, "line field reason", NULL, NULL,
+                                              NULL };
+static const struct rec_kind duplicate_rec = { &kehu__v1__duplicate_row__descriptor,
+                                               "line existing_id? other_line? reason", NULL, NULL, NULL };
+
 static void print_result(struct cli *cli, const Kehu__V1__ImportResult *res)
 {
     if (cli->json) {
         struct json_w w;
         json_init(&w, stdout, 1);
         json_begin_object(&w);
-        json_kuint(&w, "total", res->total);
-        json_kuint(&w, "imported", res->imported);
-        json_kuint(&w, "updated", res->updated);
-        json_kuint(&w, "skipped", res->skipped);
-        json_kbool(&w, "dry_run", res->dry_run);
-        json_kstr(&w, "encoding", res->encoding);
-        json_key(&w, "rejected");
-        json_begin_array(&w);
-        for (size_t i = 0; i < res->n_rejected; i++) {
-            json_begin_object(&w);
-            json_kuint(&w, "line", res->rejected[i]->line);
-            json_kstr(&w, "field", res->rejected[i]->field);
-            json_kstr(&w, "reason", res->rejected[i]->reason);
-            json_end_object(&w);
-        }
-        json_end_array(&w);
-        json_key(&w, "duplicates");
-        json_begin_array(&w);
-        for (size_t i = 0; i < res->n_duplicates; i++) {
-            const Kehu__V1__DuplicateRow *d = res->duplicates[i];
-            json_begin_object(&w);
-            json_kuint(&w, "line", d->line);
-            if (d->existing_id)
-                json_kint(&w, "existing_id", d->existing_id);
-            else
-                json_knull(&w, "existing_id");
-            if (d->other_line)
-                json_kuint(&w, "other_line", d->other_line);
-            else
-                json_knull(&w, "other_line");
-            json_kstr(&w, "reason", d->reason);
-            json_end_object(&w);
-        }
-        json_end_array(&w);
-        json_key(&w, "unknown_columns");
-        json_begin_array(&w);
-        for (size_t i = 0; i < res->n_unknown_columns; i++)
-            json_str(&w, res->unknown_columns[i]);
-        json_end_array(&w);
-        json_key(&w, "ignored_columns");
-        json_begin_array(&w);
-        for (size_t i = 0; i < res->n_ignored_columns; i++)
-            json_str(&w, res->ignored_columns[i]);
-        json_end_array(&w);
+        rec_json_members(&w, &import_rec, res);
+        cli_json_records(&w, "rejected", &rejected_rec, (void *const *)res->rejected, res->n_rejected);
+        cli_json_records(&w, "duplicates", &duplicate_rec, (void *const *)res->duplicates, res->n_duplicates);
+        cli_json_strs(&w, "unknown_columns", res->unknown_columns, res->n_unknown_columns);
+        cli_json_strs(&w, "ignored_columns", res->ignored_columns, res->n_ignored_columns);
         json_end_object(&w);
         json_finish(&w);
         return;

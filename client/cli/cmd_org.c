@@ -142,24 +142,14 @@ static void print_units(struct cli *cli, Kehu__V1__OrgUnit *const *units, size_t
 
 static int run_org_add(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "kind", required_argument, NULL, 'k' },
-        { "parent", required_argument, NULL, 'p' },
-        { NULL, 0, NULL, 0 },
+    static const struct cli_flag flags[] = {
+        { "kind", NULL, 0, 0, NULL, 0 }, { "parent", NULL, 0, 0, NULL, 0 }, { NULL, NULL, 0, 0, NULL, 0 }
     };
     Kehu__V1__OrgAdd add = KEHU__V1__ORG_ADD__INIT;
-    int c;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        if (c == 'k' && cli_parse_kind(cli, "--kind", optarg, &add.kind) == 0)
-            continue;
-        if (c == 'p') {
-            add.parent = optarg;
-            continue;
-        }
-        return cli->opt_rc;
-    }
-    int rc = cli_args(cli, argc, argv, 1, 1);
-    if (rc)
+    int rc;
+    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__org_add__descriptor, flags, &add, NULL, NULL)))
+        return rc;
+    if ((rc = cli_args(cli, argc, argv, 1, 1)))
         return rc;
     add.name = argv[optind];
     if (!add.kind)
@@ -177,50 +167,20 @@ static int run_org_add(struct cli *cli, int argc, char **argv)
 CLI_LIST_COMMAND(run_org_list, KEHU__V1__REQUEST__OP_ORG_LIST, &kehu__v1__org_list__descriptor, NULL, NULL,
                  KEHU__V1__RESPONSE__RESULT_ORG_UNITS, "units", &unit_kind, NULL)
 
-/* Sends a request answered with one OrgUnit (renamed, moved) and prints it. */
-static int call_unit_change(struct cli *cli, Kehu__V1__Request *req)
+CLI_ONE_COMMAND(run_org_rename, KEHU__V1__REQUEST__OP_ORG_RENAME, &kehu__v1__org_rename__descriptor, "UNIT NEW_NAME",
+                "unit name", KEHU__V1__RESPONSE__RESULT_ORG_UNIT, &changed_unit_kind)
+
+static int need_parent(struct cli *cli, const void *m)
 {
-    Kehu__V1__Response *resp;
-    int rc = cli_call_for(cli, req, KEHU__V1__RESPONSE__RESULT_ORG_UNIT, &resp);
-    if (rc)
-        return rc;
-    if (!resp->org_unit)
-        return cli_bad_reply(cli, resp);
-    cli_print_records(cli, (void *const *)&resp->org_unit, 1, 0, &changed_unit_kind);
-    kehu_response_free(resp);
+    const Kehu__V1__OrgMove *move = m;
+    if (!move->parent || !*move->parent) /* the message's default is "" */
+        return cli_usage_error(cli, "--parent is required (the new parent unit's id, path or name)");
     return CLI_OK;
 }
 
-static int run_org_rename(struct cli *cli, int argc, char **argv)
-{
-    if (cli_getopt(cli, argc, argv, NULL) != -1)
-        return cli->opt_rc;
-    int rc = cli_args(cli, argc, argv, 2, 2);
-    if (rc)
-        return rc;
-    Kehu__V1__OrgRename ren = KEHU__V1__ORG_RENAME__INIT;
-    ren.unit = argv[optind];
-    ren.name = argv[optind + 1];
-    Kehu__V1__Request req;
-    cli_request(&req, KEHU__V1__REQUEST__OP_ORG_RENAME, &ren);
-    return call_unit_change(cli, &req);
-}
-
-static int run_org_move(struct cli *cli, int argc, char **argv)
-{
-    static const struct cli_flag flags[] = { { "parent", NULL, 0, 0, NULL, 0 }, { NULL, NULL, 0, 0, NULL, 0 } };
-    Kehu__V1__OrgMove move = KEHU__V1__ORG_MOVE__INIT;
-    int rc;
-    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__org_move__descriptor, flags, &move, NULL, NULL)) ||
-        (rc = cli_args(cli, argc, argv, 1, 1)))
-        return rc;
-    move.unit = argv[optind];
-    if (!move.parent || !*move.parent) /* the message's default is "" */
-        return cli_usage_error(cli, "--parent is required (the new parent unit's id, path or name)");
-    Kehu__V1__Request req;
-    cli_request(&req, KEHU__V1__REQUEST__OP_ORG_MOVE, &move);
-    return call_unit_change(cli, &req);
-}
+static const struct cli_flag parent_flag[] = { { "parent", NULL, 0, 0, NULL, 0 }, { NULL, NULL, 0, 0, NULL, 0 } };
+CLI_ONE_COMMAND(run_org_move, KEHU__V1__REQUEST__OP_ORG_MOVE, &kehu__v1__org_move__descriptor, "UNIT", "unit",
+                KEHU__V1__RESPONSE__RESULT_ORG_UNIT, &changed_unit_kind, parent_flag, NULL, need_parent)
 
 /* ---- user ---------------------------------------------------------------------------- */
 
@@ -251,196 +211,81 @@ char *cmd_org_new_password(struct cli *cli, const char *username, int *rc)
     return pw;
 }
 
-/* Sends a request answered with one User and prints it. */
-static int call_user(struct cli *cli, Kehu__V1__Request *req)
+/* Sends the request m (op) with a new password for username, asked for
+ * now, in *password, and prints the user it answers with. */
+static int send_new_password(struct cli *cli, int op, void *m, const char *username, char **password)
 {
-    Kehu__V1__Response *resp;
-    int rc = cli_call(cli, req, &resp);
-    if (rc)
+    int rc;
+    /* the session first: no point asking for a password it cannot use */
+    if ((rc = cli_connect(cli)))
         return rc;
-    if (resp->result_case != KEHU__V1__RESPONSE__RESULT_USER || !resp->user)
-        return cli_bad_reply(cli, resp);
-    cmd_org_print_users(cli, &resp->user, 1, 0);
-    kehu_response_free(resp);
-    return CLI_OK;
+    char *pw = cmd_org_new_password(cli, username, &rc);
+    if (!pw)
+        return rc;
+    *password = pw;
+    Kehu__V1__Response *resp;
+    if (!(rc = cli_ask(cli, op, m, KEHU__V1__RESPONSE__RESULT_USER, &resp))) {
+        cmd_org_print_users(cli, &resp->user, 1, 0);
+        kehu_response_free(resp);
+    }
+    term_free_secret(pw);
+    return rc;
 }
 
 static int run_user_add(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "role", required_argument, NULL, 'r' },
-        { "unit", required_argument, NULL, 'u' },
-        { "name", required_argument, NULL, 'n' },
-        { NULL, 0, NULL, 0 },
+    static const struct cli_flag flags[] = {
+        { "role", NULL, 0, 0, NULL, 0 },
+        { "unit", NULL, 0, 0, NULL, 0 },
+        { "name", "display_name", 0, 0, NULL, 0 },
+        { NULL, NULL, 0, 0, NULL, 0 },
     };
     Kehu__V1__UserAdd add = KEHU__V1__USER_ADD__INIT;
-    int c;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        if (c == 'r' && cli_parse_role(cli, "--role", optarg, &add.role) == 0)
-            continue;
-        if (c == 'u') {
-            add.unit = optarg;
-            continue;
-        }
-        if (c == 'n') {
-            add.display_name = optarg;
-            continue;
-        }
-        return cli->opt_rc;
-    }
-    int rc = cli_args(cli, argc, argv, 1, 1);
-    if (rc)
+    int rc;
+    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__user_add__descriptor, flags, &add, NULL, NULL)) ||
+        (rc = cli_args(cli, argc, argv, 1, 1)))
         return rc;
     add.username = argv[optind];
     if (!add.role)
         return cli_usage_error(cli, "--role is required");
     if (!add.unit)
         return cli_usage_error(cli, "--unit is required (the unit's id or name)");
-    /* the session first: no point asking for a password it cannot use */
-    if ((rc = cli_connect(cli)))
-        return rc;
-    char *password = cmd_org_new_password(cli, add.username, &rc);
-    if (!password)
-        return rc;
-    add.password = password;
-    Kehu__V1__Request req;
-    cli_request(&req, KEHU__V1__REQUEST__OP_USER_ADD, &add);
-    rc = call_user(cli, &req);
-    term_free_secret(password);
-    return rc;
+    return send_new_password(cli, KEHU__V1__REQUEST__OP_USER_ADD, &add, add.username, &add.password);
 }
 
-static int run_user_list(struct cli *cli, int argc, char **argv)
+static const struct cli_flag user_list_flags[] = {
+    { "unit", NULL, 0, 0, NULL, 0 }, { "role", NULL, 0, 0, NULL, 0 }, { NULL, NULL, 0, 0, NULL, 0 }
+};
+CLI_LIST_COMMAND(run_user_list, KEHU__V1__REQUEST__OP_USER_LIST, &kehu__v1__user_list__descriptor, NULL, NULL,
+                 KEHU__V1__RESPONSE__RESULT_USERS, "users", &user_kind, NULL, user_list_flags)
+
+CLI_ONE_COMMAND(run_user_disable, KEHU__V1__REQUEST__OP_USER_DISABLE, &kehu__v1__user_disable__descriptor, "USERNAME",
+                "username", KEHU__V1__RESPONSE__RESULT_USER, &user_kind)
+CLI_ONE_COMMAND(run_user_enable, KEHU__V1__REQUEST__OP_USER_ENABLE, &kehu__v1__user_enable__descriptor, "USERNAME",
+                "username", KEHU__V1__RESPONSE__RESULT_USER, &user_kind)
+CLI_ONE_COMMAND(run_user_set_role, KEHU__V1__REQUEST__OP_USER_SET_ROLE, &kehu__v1__user_set_role__descriptor,
+                "USERNAME ROLE", "username role", KEHU__V1__RESPONSE__RESULT_USER, &user_kind)
+
+static int need_unit(struct cli *cli, const void *m)
 {
-    static const struct option opts[] = {
-        { "unit", required_argument, NULL, 'u' },
-        { "role", required_argument, NULL, 'r' },
-        CLI_PAGING_OPTIONS,
-        { NULL, 0, NULL, 0 },
-    };
-    Kehu__V1__UserList list = KEHU__V1__USER_LIST__INIT;
-    struct cli_paging pg = { 0 };
-    const char *role_arg = NULL;
-    int c, rc;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        if (c == 'r' && cli_parse_role(cli, "--role", optarg, &list.role) == 0) {
-            role_arg = optarg;
-            continue;
-        }
-        if (c == 'u') {
-            list.unit = optarg;
-            continue;
-        }
-        if (c != 'r' && (rc = cli_page_option(cli, c, optarg, 1000, &pg)) >= 0) {
-            if (rc)
-                return rc;
-            continue;
-        }
-        return cli->opt_rc;
-    }
-    if ((rc = cli_args(cli, argc, argv, 0, 0)))
-        return rc;
-    list.limit = pg.limit;
-    list.after = (char *)(pg.after ? pg.after : "");
-    struct cli_pages pages = { 0 };
-    rc = cli_fetch_list(cli, KEHU__V1__REQUEST__OP_USER_LIST, &list, KEHU__V1__RESPONSE__RESULT_USERS, "users",
-                        &list.after, pg.all, &pages);
-    if (rc == CLI_OK) {
-        cmd_org_print_users(cli, (Kehu__V1__User *const *)pages.items, pages.n, 1);
-        const char *words[8] = { "user", "list" };
-        size_t nw = 2;
-        if (list.unit && *list.unit)
-            words[nw++] = "--unit", words[nw++] = list.unit;
-        if (role_arg)
-            words[nw++] = "--role", words[nw++] = role_arg;
-        if (pg.limit_arg)
-            words[nw++] = "--limit", words[nw++] = pg.limit_arg;
-        cli_page_more(cli, words, nw, pages.next, pages.remaining);
-    }
-    cli_pages_free(&pages);
-    return rc;
+    const Kehu__V1__UserMove *move = m;
+    return move->unit ? CLI_OK : cli_usage_error(cli, "--unit is required (the unit's id or name)");
 }
 
-static int run_user_disable(struct cli *cli, int argc, char **argv)
-{
-    if (cli_getopt(cli, argc, argv, NULL) != -1)
-        return cli->opt_rc;
-    int rc = cli_args(cli, argc, argv, 1, 1);
-    if (rc)
-        return rc;
-    Kehu__V1__UserDisable dis = KEHU__V1__USER_DISABLE__INIT;
-    dis.username = argv[optind];
-    Kehu__V1__Request req;
-    cli_request(&req, KEHU__V1__REQUEST__OP_USER_DISABLE, &dis);
-    return call_user(cli, &req);
-}
-
-static int run_user_move(struct cli *cli, int argc, char **argv)
-{
-    static const struct cli_flag flags[] = { { "unit", NULL, 0, 0, NULL, 0 }, { NULL, NULL, 0, 0, NULL, 0 } };
-    Kehu__V1__UserMove move = KEHU__V1__USER_MOVE__INIT;
-    int rc;
-    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__user_move__descriptor, flags, &move, NULL, NULL)) ||
-        (rc = cli_args(cli, argc, argv, 1, 1)))
-        return rc;
-    move.username = argv[optind];
-    if (!move.unit)
-        return cli_usage_error(cli, "--unit is required (the unit's id or name)");
-    Kehu__V1__Request req;
-    cli_request(&req, KEHU__V1__REQUEST__OP_USER_MOVE, &move);
-    return call_user(cli, &req);
-}
-
-static int run_user_enable(struct cli *cli, int argc, char **argv)
-{
-    if (cli_getopt(cli, argc, argv, NULL) != -1)
-        return cli->opt_rc;
-    int rc = cli_args(cli, argc, argv, 1, 1);
-    if (rc)
-        return rc;
-    Kehu__V1__UserEnable en = KEHU__V1__USER_ENABLE__INIT;
-    en.username = argv[optind];
-    Kehu__V1__Request req;
-    cli_request(&req, KEHU__V1__REQUEST__OP_USER_ENABLE, &en);
-    return call_user(cli, &req);
-}
-
-static int run_user_set_role(struct cli *cli, int argc, char **argv)
-{
-    if (cli_getopt(cli, argc, argv, NULL) != -1)
-        return cli->opt_rc;
-    int rc = cli_args(cli, argc, argv, 2, 2);
-    if (rc)
-        return rc;
-    Kehu__V1__UserSetRole set = KEHU__V1__USER_SET_ROLE__INIT;
-    set.username = argv[optind];
-    if (cli_parse_role(cli, "ROLE", argv[optind + 1], &set.role) < 0)
-        return cli->opt_rc;
-    Kehu__V1__Request req;
-    cli_request(&req, KEHU__V1__REQUEST__OP_USER_SET_ROLE, &set);
-    return call_user(cli, &req);
-}
+static const struct cli_flag unit_flag[] = { { "unit", NULL, 0, 0, NULL, 0 }, { NULL, NULL, 0, 0, NULL, 0 } };
+CLI_ONE_COMMAND(run_user_move, KEHU__V1__REQUEST__OP_USER_MOVE, &kehu__v1__user_move__descriptor, "USERNAME",
+                "username", KEHU__V1__RESPONSE__RESULT_USER, &user_kind, unit_flag, NULL, need_unit)
 
 static int run_user_reset_password(struct cli *cli, int argc, char **argv)
 {
-    if (cli_getopt(cli, argc, argv, NULL) != -1)
-        return cli->opt_rc;
-    int rc = cli_args(cli, argc, argv, 1, 1);
-    if (rc)
-        return rc;
     Kehu__V1__UserResetPassword reset = KEHU__V1__USER_RESET_PASSWORD__INIT;
+    int rc;
+    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__user_reset_password__descriptor, NULL, &reset, NULL, NULL)) ||
+        (rc = cli_args(cli, argc, argv, 1, 1)))
+        return rc;
     reset.username = argv[optind];
-    if ((rc = cli_connect(cli)))
-        return rc;
-    char *password = cmd_org_new_password(cli, reset.username, &rc);
-    if (!password)
-        return rc;
-    reset.new_password = password;
-    Kehu__V1__Request req;
-    cli_request(&req, KEHU__V1__REQUEST__OP_USER_RESET_PASSWORD, &reset);
-    rc = call_user(cli, &req);
-    term_free_secret(password);
-    return rc;
+    return send_new_password(cli, KEHU__V1__REQUEST__OP_USER_RESET_PASSWORD, &reset, reset.username,
+                             &reset.new_password);
 }
 
 const struct cli_cmd cmd_org_table[] = {

@@ -1,6 +1,6 @@
 /* Payments, arrears and asset snapshots: payment add|list, arrears, asset
  * add|list. Money stays in integer minor units from the command line to the
- * screen (out_money_parse, out_money_format, json_kmoney). */
+ * screen (out_money_parse, out_money_text, json_kmoney). */
 #include "cli.h"
 
 #include <inttypes.h>
@@ -97,9 +97,9 @@ static int run_payment_add(struct cli *cli, int argc, char **argv)
     if (cli->json || cli->csv) {
         cli_print_records(cli, (void *const *)&resp->payment, 1, 0, &added_payment_kind);
     } else {
-        char amount[OUT_MONEY_BUFSZ], balance[OUT_MONEY_BUFSZ];
-        out_money_format(p->amount_minor, amount, sizeof amount);
-        out_money_format(p->balance_minor, balance, sizeof balance);
+        char amount[OUT_MONEY_TEXT_BUFSZ], balance[OUT_MONEY_TEXT_BUFSZ];
+        out_money_text(p->amount_minor, amount, sizeof amount);
+        out_money_text(p->balance_minor, balance, sizeof balance);
         cli_say("recorded payment %" PRId64 ": %s %s (%s); balance now %s%s\n", p->id, p->date, amount, p->method,
                 balance, p->balance_minor < 0 ? " (credit on account)" : "");
     }
@@ -144,8 +144,8 @@ static void arrears_kv(const void *item)
 {
     const Kehu__V1__Arrears *a = item;
     int64_t ratio = on_time_e4(a);
-    char bal[OUT_MONEY_BUFSZ];
-    out_money_format(a->balance_minor, bal, sizeof bal);
+    char bal[OUT_MONEY_TEXT_BUFSZ];
+    out_money_text(a->balance_minor, bal, sizeof bal);
     struct out_kv *kv = out_kv_new();
     out_kv_addf(kv, "customer", "%" PRId64, a->customer_id);
     out_kv_add(kv, "as of", a->as_of);
@@ -254,8 +254,8 @@ static int run_asset_add(struct cli *cli, int argc, char **argv)
     if (cli->json || cli->csv) {
         cli_print_records(cli, (void *const *)&resp->asset_snapshot, 1, 0, &added_asset_kind);
     } else {
-        char bal[OUT_MONEY_BUFSZ];
-        out_money_format(a->balance_minor, bal, sizeof bal);
+        char bal[OUT_MONEY_TEXT_BUFSZ];
+        out_money_text(a->balance_minor, bal, sizeof bal);
         cli_say("%s asset snapshot %" PRId64 ": %s %s %s\n", a->replaced ? _("replaced") : _("recorded"), a->id, a->date,
                 a->product, bal);
     }
@@ -266,8 +266,8 @@ static int run_asset_add(struct cli *cli, int argc, char **argv)
 static void assets_footer(struct cli *cli, const struct cli_pages *pages)
 {
     const Kehu__V1__Assets *first = pages->resp[0]->assets;
-    char aum[OUT_MONEY_BUFSZ];
-    out_money_format(first->aum_minor, aum, sizeof aum);
+    char aum[OUT_MONEY_TEXT_BUFSZ];
+    out_money_text(first->aum_minor, aum, sizeof aum);
     if (*first->aum_date)
         cli_say("AUM today: %s (latest snapshot %s)\n", aum, first->aum_date);
     else
@@ -326,8 +326,8 @@ static void txn_reversed(struct cli *cli, const Kehu__V1__Response *resp)
     if (cli->json || cli->csv) {
         cmd_contact_print_txn(cli, resp->txn);
     } else {
-        char amount[OUT_MONEY_BUFSZ];
-        out_money_format(resp->txn->amount_minor, amount, sizeof amount);
+        char amount[OUT_MONEY_TEXT_BUFSZ];
+        out_money_text(resp->txn->amount_minor, amount, sizeof amount);
         cli_say("transaction %lld reversed by transaction %lld (%s)\n", (long long)resp->txn->reverses_id,
                 (long long)resp->txn->id, amount);
     }
@@ -338,9 +338,9 @@ static void payment_reversed(struct cli *cli, const Kehu__V1__Response *resp)
     if (cli->json || cli->csv) {
         cli_print_records(cli, (void *const *)&resp->payment, 1, 0, &added_payment_kind);
     } else {
-        char amount[OUT_MONEY_BUFSZ], balance[OUT_MONEY_BUFSZ];
-        out_money_format(resp->payment->amount_minor, amount, sizeof amount);
-        out_money_format(resp->payment->balance_minor, balance, sizeof balance);
+        char amount[OUT_MONEY_TEXT_BUFSZ], balance[OUT_MONEY_TEXT_BUFSZ];
+        out_money_text(resp->payment->amount_minor, amount, sizeof amount);
+        out_money_text(resp->payment->balance_minor, balance, sizeof balance);
         cli_say("payment %lld reversed by payment %lld (%s); the balance owed is now %s\n",
                 (long long)resp->payment->reverses_id, (long long)resp->payment->id, amount, balance);
     }

@@ -193,92 +193,73 @@ static void print_pools(struct cli *cli, Kehu__V1__PoolInfo *const *ps, size_t n
 
 static const struct cli_flag branch_flag[] = { { "branch", NULL, 0, 0, NULL, 0 }, { NULL, NULL, 0, 0, NULL, 0 } };
 
-static int run_pools(struct cli *cli, int argc, char **argv)
+static void print_pool_list(struct cli *cli, const void *result)
 {
-    Kehu__V1__PoolPools m = KEHU__V1__POOL_POOLS__INIT;
-    int rc;
-    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__pool_pools__descriptor, branch_flag, &m, NULL, NULL)) ||
-        (rc = cli_args(cli, argc, argv, 0, 0)))
-        return rc;
-    Kehu__V1__Response *resp;
-    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_POOL_POOLS, &m, KEHU__V1__RESPONSE__RESULT_POOLS, &resp)))
-        return rc;
-    print_pools(cli, resp->pools->pools, resp->pools->n_pools, 1);
-    kehu_response_free(resp);
-    return CLI_OK;
+    const Kehu__V1__PoolInfos *r = result;
+    print_pools(cli, r->pools, r->n_pools, 1);
 }
 
-static int run_add(struct cli *cli, int argc, char **argv)
+static void print_pool(struct cli *cli, const void *result)
 {
-    Kehu__V1__PoolAdd m = KEHU__V1__POOL_ADD__INIT;
-    int rc;
-    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__pool_add__descriptor, branch_flag, &m, NULL, NULL)) ||
-        (rc = cli_args(cli, argc, argv, 1, 1)))
-        return rc;
-    if (!m.branch)
-        return cli_usage_error(cli, "--branch is required");
-    m.name = argv[optind];
-    Kehu__V1__Response *resp;
-    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_POOL_ADD, &m, KEHU__V1__RESPONSE__RESULT_POOL, &resp)))
-        return rc;
-    print_pools(cli, &resp->pool, 1, 0);
-    kehu_response_free(resp);
-    return CLI_OK;
+    print_pools(cli, (Kehu__V1__PoolInfo *const *)&result, 1, 0);
 }
+
+static int need_branch(struct cli *cli, const void *m)
+{
+    const Kehu__V1__PoolAdd *add = m;
+    return add->branch ? CLI_OK : cli_usage_error(cli, "--branch is required");
+}
+
+CLI_ONE_COMMAND(run_pools, KEHU__V1__REQUEST__OP_POOL_POOLS, &kehu__v1__pool_pools__descriptor, NULL, NULL,
+                KEHU__V1__RESPONSE__RESULT_POOLS, NULL, branch_flag, print_pool_list)
+CLI_ONE_COMMAND(run_add, KEHU__V1__REQUEST__OP_POOL_ADD, &kehu__v1__pool_add__descriptor, "NAME", "name",
+                KEHU__V1__RESPONSE__RESULT_POOL, NULL, branch_flag, print_pool, need_branch)
 
 /* ---- pool claim, pool release -------------------------------------------------------------------- */
 
-static int run_claim(struct cli *cli, int argc, char **argv)
+static void print_claimed(struct cli *cli, const void *result)
 {
-    if (cli_getopt(cli, argc, argv, NULL) != -1)
-        return cli->opt_rc;
-    int64_t id;
-    int rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &id);
-    if (rc)
-        return rc;
-    Kehu__V1__PoolClaim m = KEHU__V1__POOL_CLAIM__INIT;
-    m.customer_id = id;
-    Kehu__V1__Response *resp;
-    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_POOL_CLAIM, &m, KEHU__V1__RESPONSE__RESULT_POOL_CLAIMED, &resp)))
-        return rc;
+    const Kehu__V1__Customer *c = result;
     if (!cli->json)
-        cli_say("claimed customer %" PRId64 " (%s): it is now yours\n", resp->pool_claimed->id,
-                resp->pool_claimed->name);
+        cli_say("claimed customer %" PRId64 " (%s): it is now yours\n", c->id, c->name);
     else
-        cmd_customer_print(cli, resp->pool_claimed);
-    kehu_response_free(resp);
-    return CLI_OK;
+        cmd_customer_print(cli, c);
 }
 
-static int run_release(struct cli *cli, int argc, char **argv)
+static void print_released(struct cli *cli, const void *result)
 {
-    static const struct cli_flag flags[] = {
-        { "reason", NULL, 0, 0, NULL, 0 },
-        { "pool", NULL, 0, 0, NULL, 0 },
-        { NULL, NULL, 0, 0, NULL, 0 },
-    };
-    Kehu__V1__PoolRelease m = KEHU__V1__POOL_RELEASE__INIT;
-    int rc;
-    int64_t id;
-    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__pool_release__descriptor, flags, &m, NULL, NULL)) ||
-        (rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &id)))
-        return rc;
-    if (!m.reason || !*m.reason)
-        return cli_usage_error(cli, "--reason is required");
-    m.customer_id = id;
-    Kehu__V1__Response *resp;
-    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_POOL_RELEASE, &m, KEHU__V1__RESPONSE__RESULT_POOL_RELEASED, &resp)))
-        return rc;
+    const Kehu__V1__Customer *c = result;
     if (!cli->json)
-        cli_say("released customer %" PRId64 " (%s) to the pool\n", resp->pool_released->id,
-                resp->pool_released->name);
+        cli_say("released customer %" PRId64 " (%s) to the pool\n", c->id, c->name);
     else
-        cmd_customer_print(cli, resp->pool_released);
-    kehu_response_free(resp);
-    return CLI_OK;
+        cmd_customer_print(cli, c);
 }
+
+static int need_reason(struct cli *cli, const void *m)
+{
+    const Kehu__V1__PoolRelease *r = m;
+    return r->reason && *r->reason ? CLI_OK : cli_usage_error(cli, "--reason is required");
+}
+
+static const struct cli_flag release_flags[] = {
+    { "reason", NULL, 0, 0, NULL, 0 },
+    { "pool", NULL, 0, 0, NULL, 0 },
+    { NULL, NULL, 0, 0, NULL, 0 },
+};
+CLI_ONE_COMMAND(run_claim, KEHU__V1__REQUEST__OP_POOL_CLAIM, &kehu__v1__pool_claim__descriptor, "CUSTOMER_ID",
+                "customer_id", KEHU__V1__RESPONSE__RESULT_POOL_CLAIMED, NULL, NULL, print_claimed)
+CLI_ONE_COMMAND(run_release, KEHU__V1__REQUEST__OP_POOL_RELEASE, &kehu__v1__pool_release__descriptor, "CUSTOMER_ID",
+                "customer_id", KEHU__V1__RESPONSE__RESULT_POOL_RELEASED, NULL, release_flags, print_released,
+                need_reason)
 
 /* ---- pool rules show|set -------------------------------------------------------------------------- */
+
+static const struct rec_kind pool_rule_rec = {
+    &kehu__v1__pool_rule__descriptor,
+    "branch grade followup_days txn_days warn_days claim_per_day max_held cooldown_days exempt_open_case "
+    "exempt_txn_days exempt_tag",
+    NULL, NULL, NULL,
+};
 
 static void print_pool_rules(struct cli *cli, const Kehu__V1__PoolRuleList *l)
 {
@@ -287,25 +268,7 @@ static void print_pool_rules(struct cli *cli, const Kehu__V1__PoolRuleList *l)
         json_init(&w, stdout, 1);
         json_begin_object(&w);
         json_kint(&w, "changed", l->changed);
-        json_key(&w, "rules");
-        json_begin_array(&w);
-        for (size_t i = 0; i < l->n_rules; i++) {
-            const Kehu__V1__PoolRule *r = l->rules[i];
-            json_begin_object(&w);
-            json_kstr(&w, "branch", r->branch);
-            json_kstr(&w, "grade", r->grade);
-            json_kint(&w, "followup_days", r->followup_days);
-            json_kint(&w, "txn_days", r->txn_days);
-            json_kint(&w, "warn_days", r->warn_days);
-            json_kint(&w, "claim_per_day", r->claim_per_day);
-            json_kint(&w, "max_held", r->max_held);
-            json_kint(&w, "cooldown_days", r->cooldown_days);
-            json_kbool(&w, "exempt_open_case", r->exempt_open_case);
-            json_kint(&w, "exempt_txn_days", r->exempt_txn_days);
-            json_kstr(&w, "exempt_tag", r->exempt_tag);
-            json_end_object(&w);
-        }
-        json_end_array(&w);
+        cli_json_records(&w, "rules", &pool_rule_rec, (void *const *)l->rules, l->n_rules);
         json_end_object(&w);
         json_finish(&w);
         return;
@@ -392,6 +355,13 @@ static int run_rules_set(struct cli *cli, int argc, char **argv)
 
 /* ---- pool recycle ---------------------------------------------------------------------------------- */
 
+static const struct rec_kind recycle_rec = {
+    &kehu__v1__pool_recycle_result__descriptor,
+    "run_id as_of dry_run examined warned recycled by_followup by_txn exempted duration_ms", NULL, NULL, NULL,
+};
+static const struct rec_kind recycle_customer_rec = { &kehu__v1__pool_recycle_customer__descriptor,
+                                                      "customer_id name owner trigger due", NULL, NULL, NULL };
+
 static void table_recycle(void *const *items, size_t n)
 {
     static const char *const head[] = { "CUSTOMER", "NAME", "OWNER", "LIMIT", "REACHED" };
@@ -438,31 +408,9 @@ static int run_recycle(struct cli *cli, int argc, char **argv)
         struct json_w w;
         json_init(&w, stdout, 1);
         json_begin_object(&w);
-        json_kint(&w, "run_id", p->run_id);
-        json_kstr(&w, "as_of", p->as_of);
-        json_kbool(&w, "dry_run", p->dry_run);
-        json_kint(&w, "examined", p->examined);
-        json_kint(&w, "warned", p->warned);
-        json_kint(&w, "recycled", p->recycled);
-        json_kint(&w, "by_followup", p->by_followup);
-        json_kint(&w, "by_txn", p->by_txn);
-        json_kint(&w, "exempted", p->exempted);
-        json_kint(&w, "duration_ms", p->duration_ms);
-        if (p->dry_run) {
-            json_key(&w, "customers");
-            json_begin_array(&w);
-            for (size_t i = 0; i < pages.n; i++) {
-                const Kehu__V1__PoolRecycleCustomer *cu = pages.items[i];
-                json_begin_object(&w);
-                json_kint(&w, "customer_id", cu->customer_id);
-                json_kstr(&w, "name", cu->name);
-                json_kstr(&w, "owner", cu->owner);
-                json_kstr(&w, "trigger", cu->trigger);
-                json_kstr(&w, "due", cu->due);
-                json_end_object(&w);
-            }
-            json_end_array(&w);
-        }
+        rec_json_members(&w, &recycle_rec, p);
+        if (p->dry_run)
+            cli_json_records(&w, "customers", &recycle_customer_rec, pages.items, pages.n);
         json_end_object(&w);
         json_finish(&w);
     } else {
@@ -482,6 +430,11 @@ static int run_recycle(struct cli *cli, int argc, char **argv)
 }
 
 /* ---- pool log ---------------------------------------------------------------------------------- */
+
+static const struct rec_kind pool_event_rec = {
+    &kehu__v1__pool_event__descriptor,
+    "id customer_id customer kind pool from_owner to_owner reason as_of actor at_ms", NULL, NULL, NULL,
+};
 
 static int run_log(struct cli *cli, int argc, char **argv)
 {
@@ -511,24 +464,8 @@ static int run_log(struct cli *cli, int argc, char **argv)
         struct json_w w;
         json_init(&w, stdout, 1);
         json_begin_array(&w);
-        for (size_t i = 0; i < l->n_events; i++) {
-            const Kehu__V1__PoolEvent *e = l->events[i];
-            char t[OUT_TIME_BUFSZ];
-            time_text(e->at_ms, t, sizeof t);
-            json_begin_object(&w);
-            json_kint(&w, "id", e->id);
-            json_kint(&w, "customer_id", e->customer_id);
-            json_kstr(&w, "customer", e->customer);
-            json_kstr(&w, "kind", e->kind);
-            json_kstr(&w, "pool", e->pool);
-            json_kstr(&w, "from_owner", e->from_owner);
-            json_kstr(&w, "to_owner", e->to_owner);
-            json_kstr(&w, "reason", e->reason);
-            json_kstr(&w, "as_of", e->as_of);
-            json_kstr(&w, "actor", e->actor);
-            json_kstr(&w, "at", t);
-            json_end_object(&w);
-        }
+        for (size_t i = 0; i < l->n_events; i++)
+            rec_json(&w, &pool_event_rec, l->events[i]);
         json_end_array(&w);
         json_finish(&w);
     } else {
@@ -562,6 +499,10 @@ static int run_log(struct cli *cli, int argc, char **argv)
 
 /* ---- assign rules show|set|apply ------------------------------------------------------------------- */
 
+static const struct rec_kind assign_rule_rec = { &kehu__v1__assign_rule__descriptor,
+                                                 "position region industry source size grade user team", NULL, NULL,
+                                                 NULL };
+
 static void print_assign_rules(struct cli *cli, const Kehu__V1__AssignRuleList *l)
 {
     if (cli->json) {
@@ -570,22 +511,7 @@ static void print_assign_rules(struct cli *cli, const Kehu__V1__AssignRuleList *
         json_begin_object(&w);
         json_kint(&w, "branch_id", l->branch_id);
         json_kstr(&w, "branch", l->branch);
-        json_key(&w, "rules");
-        json_begin_array(&w);
-        for (size_t i = 0; i < l->n_rules; i++) {
-            const Kehu__V1__AssignRule *r = l->rules[i];
-            json_begin_object(&w);
-            json_kint(&w, "position", r->position);
-            json_kstr(&w, "region", r->region);
-            json_kstr(&w, "industry", r->industry);
-            json_kstr(&w, "source", r->source);
-            json_kstr(&w, "size", r->size);
-            json_kstr(&w, "grade", r->grade);
-            json_kstr(&w, "user", r->user);
-            json_kstr(&w, "team", r->team);
-            json_end_object(&w);
-        }
-        json_end_array(&w);
+        cli_json_records(&w, "rules", &assign_rule_rec, (void *const *)l->rules, l->n_rules);
         json_end_object(&w);
         json_finish(&w);
         return;
@@ -712,6 +638,9 @@ static int run_assign_set(struct cli *cli, int argc, char **argv)
     return rc;
 }
 
+static const struct rec_kind apply_count_rec = { &kehu__v1__assign_route_count__descriptor,
+                                                 "position target customers", NULL, NULL, NULL };
+
 static int run_assign_apply(struct cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -741,16 +670,7 @@ static int run_assign_apply(struct cli *cli, int argc, char **argv)
         json_begin_object(&w);
         json_kbool(&w, "dry_run", a->dry_run);
         json_kint(&w, "customers", a->customers);
-        json_key(&w, "counts");
-        json_begin_array(&w);
-        for (size_t i = 0; i < a->n_counts; i++) {
-            json_begin_object(&w);
-            json_kint(&w, "position", a->counts[i]->position);
-            json_kstr(&w, "target", a->counts[i]->target);
-            json_kint(&w, "customers", a->counts[i]->customers);
-            json_end_object(&w);
-        }
-        json_end_array(&w);
+        cli_json_records(&w, "counts", &apply_count_rec, (void *const *)a->counts, a->n_counts);
         json_end_object(&w);
         json_finish(&w);
     } else {

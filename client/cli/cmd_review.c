@@ -43,12 +43,13 @@ static void fi(struct fields *o, const char *key, int64_t v, enum ftype t, int t
 
 typedef void (*emit_fn)(struct fields *o, const void *item);
 
-static void cell(const struct field *f, char *buf, size_t n)
+/* human: money grouped for people, else as a CSV cell */
+static void cell(const struct field *f, char *buf, size_t n, int human)
 {
     switch (f->type) {
     case F_STR: snprintf(buf, n, "%s", f->s); break;
     case F_INT: snprintf(buf, n, "%lld", (long long)f->i); break;
-    case F_MONEY: out_money_format(f->i, buf, n); break;
+    case F_MONEY: (human ? out_money_text : out_money_format)(f->i, buf, n); break;
     case F_BOOL: snprintf(buf, n, "%s", f->i ? "yes" : "no"); break;
     }
 }
@@ -98,12 +99,12 @@ static void print_records(struct cli *cli, void *const *items, size_t n, int lis
         for (size_t i = 0; i < n; i++) {
             struct fields o = { .n = 0 };
             emit(&o, items[i]);
-            char bufs[MAXF][OUT_MONEY_BUFSZ + 8];
+            char bufs[MAXF][OUT_MONEY_TEXT_BUFSZ + 8];
             for (int k = 0; k < o.n; k++) {
                 if (o.f[k].type == F_STR)
                     cells[k] = o.f[k].s;
                 else {
-                    cell(&o.f[k], bufs[k], sizeof bufs[k]);
+                    cell(&o.f[k], bufs[k], sizeof bufs[k], 0);
                     cells[k] = bufs[k];
                 }
             }
@@ -122,7 +123,7 @@ static void print_records(struct cli *cli, void *const *items, size_t n, int lis
                     if (*o.f[k].s)
                         out_kv_add(kv, o.f[k].key, o.f[k].s);
                 } else {
-                    cell(&o.f[k], buf, sizeof buf);
+                    cell(&o.f[k], buf, sizeof buf, 1);
                     out_kv_add(kv, o.f[k].key, buf);
                 }
             }
@@ -146,14 +147,14 @@ static void print_records(struct cli *cli, void *const *items, size_t n, int lis
     for (size_t i = 0; i < n; i++) {
         struct fields o = { .n = 0 };
         emit(&o, items[i]);
-        char bufs[MAXF][OUT_MONEY_BUFSZ + 8];
+        char bufs[MAXF][OUT_MONEY_TEXT_BUFSZ + 8];
         const char *cells[MAXF];
         for (int c = 0; c < nc; c++) {
             const struct field *f = &o.f[map[c]];
             if (f->type == F_STR)
                 cells[c] = f->s;
             else {
-                cell(f, bufs[c], sizeof bufs[c]);
+                cell(f, bufs[c], sizeof bufs[c], 1);
                 cells[c] = bufs[c];
             }
         }

@@ -437,27 +437,6 @@ void cli_field_values_free(struct cli_field_values *fv)
     memset(fv, 0, sizeof *fv);
 }
 
-int cli_parse_role(struct cli *cli, const char *flag, const char *value, Kehu__V1__Role *out)
-{
-    *out = kehu_role_parse(value);
-    if (*out != KEHU__V1__ROLE__ROLE_UNSPECIFIED)
-        return 0;
-    cli->opt_rc = cli_usage_error(cli, "%s: unknown role '%s': use admin, branch_manager, account_manager, "
-                                       "service_agent, auditor, committee or finance",
-                                  flag, value);
-    return -1;
-}
-
-int cli_parse_kind(struct cli *cli, const char *flag, const char *value, Kehu__V1__UnitKind *out)
-{
-    *out = kehu_unit_kind_parse(value);
-    if (*out != KEHU__V1__UNIT_KIND__UNIT_KIND_UNSPECIFIED)
-        return 0;
-    cli->opt_rc = cli_usage_error(cli, "%s: unknown unit kind '%s': use head_office, region, branch or team",
-                                  flag, value);
-    return -1;
-}
-
 /* ---- Talking to the server -------------------------------------------------------- */
 
 /* First use of a server over TLS: its fingerprint, and whether to trust it. */

@@ -103,7 +103,7 @@ static const ProtobufCFieldDescriptor *fd_of(const ProtobufCMessageDescriptor *d
     return fd;
 }
 
-const void *cli_page_list(const Kehu__V1__Response *resp)
+const void *cli_result(const Kehu__V1__Response *resp)
 {
     const ProtobufCFieldDescriptor *fd =
         protobuf_c_message_descriptor_get_field(&kehu__v1__response__descriptor, (unsigned)resp->result_case);
@@ -177,6 +177,53 @@ int cli_run_list(struct cli *cli, int argc, char **argv, const struct cli_list *
         cli_page_more(cli, w, n, pages.next, pages.remaining);
     }
     cli_pages_free(&pages);
+    free(m);
+    return rc;
+}
+
+/* ---- Commands of one request ------------------------------------------------------------------- */
+
+int cli_run_one(struct cli *cli, int argc, char **argv, const struct cli_one *o)
+{
+    const ProtobufCMessageDescriptor *d = o->req_desc;
+    char *m = out_xcalloc(1, d->sizeof_message);
+    protobuf_c_message_init(d, m);
+    int rc = cli_flags(cli, argc, argv, d, o->flags, m, NULL, NULL);
+    /* the arguments: "USERNAME CUSTOMER_ID" into "username customer_id" */
+    char whats[128] = "", fields[128] = "";
+    char *what[4], *field[4], *sw, *sf;
+    int n = 0;
+    snprintf(whats, sizeof whats, "%s", o->arg_what ? o->arg_what : "");
+    snprintf(fields, sizeof fields, "%s", o->arg_field ? o->arg_field : "");
+    for (char *w = strtok_r(whats, " ", &sw), *f = strtok_r(fields, " ", &sf); w && f && n < 4;
+         w = strtok_r(NULL, " ", &sw), f = strtok_r(NULL, " ", &sf), n++)
+        what[n] = w, field[n] = f;
+    if (!rc)
+        rc = cli_args(cli, argc, argv, n, n);
+    for (int i = 0; i < n && !rc; i++) {
+        const ProtobufCFieldDescriptor *fd = fd_of(d, field[i]);
+        if (fd->type == PROTOBUF_C_TYPE_STRING)
+            *(char **)(m + fd->offset) = argv[optind + i];
+        else if (fd->type == PROTOBUF_C_TYPE_ENUM)
+            rc = cli_parse_enum(cli, what[i], argv[optind + i], fd->descriptor, (int *)(m + fd->offset));
+        else
+            rc = cli_parse_int(cli, what[i], argv[optind + i], 1, INT64_MAX, (int64_t *)(m + fd->offset));
+    }
+    if (!rc && o->check)
+        rc = o->check(cli, m);
+    Kehu__V1__Response *resp = NULL;
+    if (!rc && !(rc = cli_ask(cli, o->op, m, o->want, &resp))) {
+        const void *result = cli_result(resp);
+        if (!result) {
+            free(m);
+            return cli_bad_reply(cli, resp);
+        }
+        if (o->print)
+            o->print(cli, result);
+        else
+            cli_print_records(cli, (void *const *)&result, 1, 0, o->kind);
+        kehu_response_free(resp);
+    }
     free(m);
     return rc;
 }

@@ -296,7 +296,7 @@ char *cli_reversal_text(const void *msg)
 /* ---- Policy values (grade policy, assign policy) ---- */
 
 static const struct rec_col policy_value_cols[] = {
-    { N_("KEY"), "key", OUT_LEFT, 0 },
+    { NC_("policy", "KEY"), "key", OUT_LEFT, 0 },
     { N_("VALUE"), "value", OUT_LEFT, 0 },
     { N_("DESCRIPTION"), "description", OUT_LEFT, 0 },
     { NULL, NULL, 0, 0 },

@@ -711,6 +711,26 @@ int out_money_format(int64_t minor, char *buf, size_t n)
     return len;
 }
 
+int out_money_text(int64_t minor, char *buf, size_t n)
+{
+    uint64_t u = minor < 0 ? (uint64_t)0 - (uint64_t)minor : (uint64_t)minor;
+    char digits[24], grouped[40];
+    size_t len = (size_t)snprintf(digits, sizeof digits, "%" PRIu64, u / 100), k = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (i > 0 && (len - i) % 3 == 0)
+            grouped[k++] = ',';
+        grouped[k++] = digits[i];
+    }
+    grouped[k] = '\0';
+    int out = snprintf(buf, n, "%s%s.%02u", minor < 0 ? "-" : "", grouped, (unsigned)(u % 100));
+    if (out < 0 || (size_t)out >= n) {
+        if (n > 0)
+            buf[0] = '\0';
+        return -1;
+    }
+    return out;
+}
+
 int out_fixed_format(double v, int decimals, char *buf, size_t n)
 {
     static const uint64_t pow10[] = { 1,      10,      100,      1000,      10000,

@@ -95,9 +95,17 @@ int json_kraw(struct json_w *w, const char *key, const char *text);
  * OUT_MONEY_BUFSZ holds any value, INT64_MIN included ("-92233720368547758.08"). */
 #define OUT_MONEY_BUFSZ 24
 
-/* Writes "1234.50", "-0.05". Returns the length written, or -1 (buf set to ""
- * when n > 0) if n is too small. */
+/* Writes "1234.50", "-0.05": the machine form (--json, --csv). Returns the
+ * length written, or -1 (buf set to "" when n > 0) if n is too small. */
 int out_money_format(int64_t minor, char *buf, size_t n);
+
+/* The form people read (tables, key/value records, messages; the CLI and
+ * the TUI): thousands grouped by ",", "1,234,567.50", "-1,234.00", "0.00".
+ * OUT_MONEY_TEXT_BUFSZ holds any value ("-92,233,720,368,547,758.08").
+ * Returns the length written, or -1 (buf set to "" when n > 0) if n is too
+ * small. */
+#define OUT_MONEY_TEXT_BUFSZ 32
+int out_money_text(int64_t minor, char *buf, size_t n);
 
 /* A double with exactly `decimals` (0-9) digits after a '.' (never the
  * locale's decimal point), rounded half away from zero: (0.05, 4) ->

@@ -338,7 +338,9 @@ static char *text_val(const struct item *it, const struct val *v, const void *ms
     switch (v->kind) {
     case V_NULL: return out_xstrdup("");
     case V_INT:
-        if (v->style == MONEY)
+        if (v->style == MONEY && table)
+            out_money_text(v->i, buf, sizeof buf); /* people read it grouped */
+        else if (v->style == MONEY)
             out_money_format(v->i, buf, sizeof buf);
         else if (v->style == TIME)
             out_time_ms(v->i, buf, sizeof buf);
@@ -458,12 +460,12 @@ void rec_table(FILE *f, const struct rec_kind *k, void *const *msgs, size_t n)
     int nc = 0;
     const char *head[MAX_COLS] = { NULL };
     while (k->cols[nc].head && nc < MAX_COLS) {
-        head[nc] = k->cols[nc].head;
+        head[nc] = kehu_tr(k->cols[nc].head); /* marked N_ or NC_ */
         nc++;
     }
     struct out_table *t = out_table_new(nc, head);
     if (k->empty)
-        out_table_empty(t, k->empty);
+        out_table_empty(t, kehu_tr(k->empty));
     for (int c = 0; c < nc; c++) {
         out_table_align(t, c, k->cols[c].align);
         out_table_max_width(t, c, k->cols[c].max_cols);

@@ -8,7 +8,7 @@
  * like follows from its protobuf name and type, by the conventions declared
  * once in record.c (conventions[]):
  *
- *   NAME_minor  int64 fen        "1234.50" (key NAME)
+ *   NAME_minor  int64 fen        "1234.50" (key NAME); a table "1,234.50"
  *   NAME_ms     int64 unix ms    "2026-11-23T10:34:45Z", null when 0 (key NAME)
  *   enum                         the value's name in lower case ("admin"), null when 0
  *   bool                         true/false (CSV "true"/"false", table "yes"/"")
@@ -43,11 +43,10 @@
 
 #include "out.h"
 
-/* Marks a human label (a table header, an empty-table line) for translation
- * without translating it here: the text is looked up where it is shown. */
-#ifndef N_
-#define N_(s) s
-#endif
+/* A human label (a table header, an empty-table line) is marked N_() (or
+ * NC_() when its msgid means other things elsewhere) and translated by
+ * rec_table when shown (i18n.h). */
+#include "i18n.h"
 
 /* A value the kind computes from the whole record (a share, a summary):
  * written as JSON by json, shown as text (malloc'd; NULL: empty) by text. */

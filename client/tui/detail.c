@@ -89,8 +89,8 @@ static void show_profile(struct detail *d, const Kehu__V1__Customer *c)
                   bad ? d->err : "");
     }
     char money[40], bal[40], t[32];
-    tw_money(money, sizeof money, c->revenue_minor);
-    tw_money(bal, sizeof bal, c->balance_minor);
+    out_money_text(c->revenue_minor, money, sizeof money);
+    out_money_text(c->balance_minor, bal, sizeof bal);
     lines_add(&d->lines, 0, A_DIM, "%-10s %s", "owner", c->owner);
     lines_add(&d->lines, 0, A_DIM, "%-10s %s", "branch", c->branch);
     lines_add(&d->lines, 0, A_DIM, "%-10s %s", "revenue", money);
@@ -202,7 +202,7 @@ static void show_tab(struct detail *d, const Kehu__V1__Response *resp)
     case T_TXNS:
         for (size_t i = 0; resp->txns && i < resp->txns->n_txns; i++) {
             const Kehu__V1__Txn *x = resp->txns->txns[i];
-            tw_money(money, sizeof money, x->amount_minor);
+            out_money_text(x->amount_minor, money, sizeof money);
             lines_add(&d->lines, 0, 0, "%s %14s  %s  %s", x->date, money, x->product, x->channel);
         }
         if (resp->txns && resp->txns->remaining)
@@ -241,12 +241,12 @@ static void show_tab(struct detail *d, const Kehu__V1__Response *resp)
             if (d->arrears[i][0])
                 lines_add(&d->lines, 0, i == 0 ? A_BOLD : 0, "%s", d->arrears[i]);
         if (resp->assets) {
-            tw_money(money, sizeof money, resp->assets->aum_minor);
+            out_money_text(resp->assets->aum_minor, money, sizeof money);
             lines_add(&d->lines, 0, A_BOLD, _("Assets under management: %s (as of %s)"), money,
                       *resp->assets->aum_date ? resp->assets->aum_date : "-");
             for (size_t i = 0; i < resp->assets->n_snapshots; i++) {
                 const Kehu__V1__AssetSnapshot *x = resp->assets->snapshots[i];
-                tw_money(money, sizeof money, x->balance_minor);
+                out_money_text(x->balance_minor, money, sizeof money);
                 lines_add(&d->lines, 0, 0, "  %s  %-12s %16s  %s", x->date, x->product, money, x->created_by);
             }
             if (resp->assets->remaining)
@@ -343,7 +343,7 @@ static void detail_reply(struct screen *s, struct app *a, int kind, const Kehu__
         if (resp && st->code == KEHU__V1__CODE__OK && resp->arrears) {
             const Kehu__V1__Arrears *r = resp->arrears;
             char money[40];
-            tw_money(money, sizeof money, r->balance_minor);
+            out_money_text(r->balance_minor, money, sizeof money);
             snprintf(d->arrears[0], sizeof d->arrears[0], _("Arrears: %s (as of %s)"), money, r->as_of);
             if (*r->oldest_unpaid_due)
                 snprintf(d->arrears[1], sizeof d->arrears[1], _("  oldest unpaid due %s, %d days overdue"),

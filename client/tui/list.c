@@ -49,7 +49,7 @@ static int is_marked(const struct list *l, int64_t id)
 static void add_customer(struct list *l, const Kehu__V1__Customer *c)
 {
     char money[40];
-    tw_money(money, sizeof money, c->revenue_minor);
+    out_money_text(c->revenue_minor, money, sizeof money);
     const char *abc = "";
     for (size_t i = 0; i < c->n_grades; i++)
         if (strcmp(c->grades[i]->dimension, "abc") == 0)

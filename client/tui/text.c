@@ -66,20 +66,3 @@ void tw_put_right(int y, int x, const char *s, int cols)
         addch(' ');
     tw_put(y, x + cols - w, s, w);
 }
-
-void tw_money(char *out, size_t n, int64_t fen)
-{
-    char digits[32];
-    int neg = fen < 0;
-    uint64_t v = neg ? (uint64_t)0 - (uint64_t)fen : (uint64_t)fen;
-    snprintf(digits, sizeof digits, "%llu", (unsigned long long)(v / 100));
-    char grouped[48];
-    size_t len = strlen(digits), k = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (i > 0 && (len - i) % 3 == 0)
-            grouped[k++] = ',';
-        grouped[k++] = digits[i];
-    }
-    grouped[k] = '\0';
-    snprintf(out, n, "%s%s.%02u", neg ? "-" : "", grouped, (unsigned)(v % 100));
-}

@@ -101,8 +101,6 @@ int64_t lines_customer(const struct lines *l);
 void tw_put(int y, int x, const char *s, int cols);
 /* Like tw_put, right-aligned. */
 void tw_put_right(int y, int x, const char *s, int cols);
-/* Money in fen as "12,345.67". */
-void tw_money(char *out, size_t n, int64_t fen);
 
 /* the screens */
 struct screen *home_new(struct app *a);

@@ -206,6 +206,39 @@ static void test_records(void **state)
     THREE("payment", "add", cid, "--amount", "12.345");
     THREE("asset", "list", "abc");
 
+    /* replies printed by one table row each (cli_run_one), and enum options */
+    THREE("user", "list", "--role", "account_manager");
+    run(NULL, ARGS("user", "list", "--role", "boss"));
+    run(NULL, ARGS("org", "add", "某区", "--kind", "galaxy", "--parent", "总行"));
+    THREE("perm", "show");
+    THREE("hours", "show");
+    THREE("grade", "policy", "show");
+    THREE("assign", "policy", "show");
+    run(NULL, ARGS("pool", "add", "二号池", "--branch", "上海分行", "--json"));
+    run(NULL, ARGS("pool", "add", "三号池", "--branch", "上海分行"));
+    run(NULL, ARGS("pool", "add", "四号池"));
+    run(NULL, ARGS("pool", "release", cid));
+    run(NULL, ARGS("pool", "release", cid, "--reason", "长期未联系", "--json"));
+    run(NULL, ARGS("pool", "claim", cid));
+    run(NULL, ARGS("pool", "release", cid, "--reason", "再次释放"));
+    run(NULL, ARGS("pool", "claim", cid, "--json"));
+    run(NULL, ARGS("assign", cid, "--to", "wang.fang", "--reason", "调岗", "--json"));
+    THREE("assign", "undo", "1", "--dry-run");
+    run(NULL, ARGS("assign", "undo", "1", "--reason", "撤回"));
+    run(NULL, ARGS("assign", "undo", "x"));
+    THREE("report", "cases");
+    THREE("report", "abc");
+    THREE("report", "abc", "--by", "branch");
+    THREE("grade", "show", cid);
+    char csv[256];
+    snprintf(csv, sizeof csv, "%s/客户.csv", it_kehu.dir);
+    f = fopen(csv, "w");
+    assert_non_null(f);
+    fputs("姓名,电话,出生日期,未知列,id\n赵六,13700001111,1990-01-01,x,\n钱七,12,1990-13-01,y,\n张三丰,13800138000,,z,\n", f);
+    fclose(f);
+    run(NULL, ARGS("customer", "import", "客户.csv", "--branch", "上海分行", "--dry-run", "--json"));
+    run(NULL, ARGS("customer", "import", "客户.csv", "--branch", "上海分行", "--dry-run"));
+
     if (getenv("KEHU_GOLDEN_UPDATE")) {
         FILE *g = fopen(GOLDEN, "w");
         assert_non_null(g);

@@ -198,8 +198,43 @@ static void test_amounts(void **state)
     /* the same figures in both languages: two decimals, never the locale's
      * decimal comma */
     expect(kehu(ENV(ZH), ARGS("txn", "add", "1", "--amount", "1234567.5", "--product", "理财")), 0, "已添加交易");
-    assert_non_null(strstr(it_kehu.out, "1234567.50"));
-    expect(kehu(ENV("LANG=de_DE.UTF-8"), ARGS("txn", "add", "1", "--amount", "1234.5")), 0, "1234.50");
+    assert_non_null(strstr(it_kehu.out, "1,234,567.50")); /* for people: thousands grouped */
+    expect(kehu(ENV("LANG=de_DE.UTF-8"), ARGS("txn", "add", "1", "--amount", "1234.5")), 0, "1,234.50");
+    /* for scripts: the plain decimal whatever the language */
+    expect(kehu(ENV(ZH), ARGS("txn", "list", "1", "--json")), 0, "\"amount\": \"1234567.50\"");
+    expect(kehu(ENV(ZH), ARGS("txn", "list", "1", "--csv")), 0, ",1234567.50,");
+}
+
+/* One English header, two meanings: the key person of a contact list and
+ * the key of a policy's values each have their own translation (msgctxt). */
+static void test_contexts(void **state)
+{
+    (void)state;
+    expect(kehu(NULL, ARGS("contact", "add", "1", "--name", "李关键", "--key")), 0, NULL);
+    expect(kehu(ENV(ZH), ARGS("contact", "list", "1")), 0, "关键人");
+    absent("参数");
+    expect(kehu(NULL, ARGS("contact", "list", "1")), 0, "KEY");
+    expect(kehu(ENV(ZH), ARGS("assign", "policy", "show")), 0, "参数");
+    absent("关键人");
+    expect(kehu(NULL, ARGS("assign", "policy", "show")), 0, "KEY");
+    absent("\004"); /* never the context itself */
+}
+
+/* An enum option's refusal names the option and every accepted value, in
+ * the reader's language. */
+static void test_enum_options(void **state)
+{
+    (void)state;
+    expect(kehu(NULL, ARGS("user", "add", "x.y", "--role", "boss", "--unit", "总行")), 2,
+           "kehu: user add: --role: unknown role 'boss': use admin, branch_manager, account_manager, service_agent, "
+           "auditor, committee or finance\n");
+    expect(kehu(ENV(ZH), ARGS("user", "add", "x.y", "--role", "boss", "--unit", "总行")), 2,
+           "--role：未知角色“boss”：可用 admin、branch_manager、account_manager、service_agent、auditor、committee 或 "
+           "finance");
+    expect(kehu(NULL, ARGS("org", "add", "某区", "--kind", "galaxy", "--parent", "总行")), 2,
+           "--kind: unknown unit kind 'galaxy': use head_office, region, branch or team\n");
+    expect(kehu(NULL, ARGS("user", "list", "--role", "Admin")), 2, "--role: unknown role 'Admin'");
+    expect(kehu(NULL, ARGS("user", "set-role", "admin", "clerk")), 2, "ROLE: unknown role 'clerk'");
 }
 
 int main(void)
@@ -213,6 +248,8 @@ int main(void)
         cmocka_unit_test(test_export_headers),
         cmocka_unit_test(test_system_notes),
         cmocka_unit_test(test_amounts),
+        cmocka_unit_test(test_contexts),
+        cmocka_unit_test(test_enum_options),
     };
     return it_finish(cmocka_run_group_tests(tests, it_cli_setup, it_cli_teardown));
 }

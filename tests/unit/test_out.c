@@ -421,6 +421,42 @@ static void test_money_format(void **state)
     assert_string_equal(small, "");
 }
 
+/* The form people read: thousands grouped, two decimals, the sign before
+ * the digits; never a separator straight after the sign. */
+static void test_money_text(void **state)
+{
+    (void)state;
+    char buf[OUT_MONEY_TEXT_BUFSZ];
+    struct {
+        int64_t v;
+        const char *s;
+    } cases[] = {
+        {0, "0.00"},
+        {5, "0.05"},
+        {-5, "-0.05"},
+        {-99, "-0.99"},
+        {99999, "999.99"},
+        {100000, "1,000.00"},
+        {-100000, "-1,000.00"},
+        {123456750, "1,234,567.50"},
+        {-123456750, "-1,234,567.50"},
+        {-10000000, "-100,000.00"},
+        {100000000, "1,000,000.00"},
+        {INT64_MAX, "92,233,720,368,547,758.07"},
+        {INT64_MIN, "-92,233,720,368,547,758.08"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        assert_int_equal(out_money_text(cases[i].v, buf, sizeof buf), (int)strlen(cases[i].s));
+        assert_string_equal(buf, cases[i].s);
+    }
+    /* too small for "1,234.50": refused, left empty, never cut */
+    char small[9];
+    assert_int_equal(out_money_text(123450, small, 8), -1);
+    assert_string_equal(small, "");
+    assert_int_equal(out_money_text(123450, small, sizeof small), 8);
+    assert_string_equal(small, "1,234.50");
+}
+
 static void test_money_parse(void **state)
 {
     (void)state;
@@ -880,6 +916,7 @@ int main(void)
         cmocka_unit_test(test_json_raw),
         cmocka_unit_test(test_fixed_format),
         cmocka_unit_test(test_money_format),
+        cmocka_unit_test(test_money_text),
         cmocka_unit_test(test_money_parse),
         cmocka_unit_test(test_width),
         cmocka_unit_test(test_truncate),

@@ -26,7 +26,9 @@
 #include "customer_headers.h"
 #include "db_copy.h"
 #include "grades.h"
+#include "id_number.h"
 #include "log.h"
+#include "mask.h"
 #include "rpc.h"
 #include "server.h"
 #include "tr.h"
@@ -412,15 +414,28 @@ static void stage_customer(struct import *im, const char *const *fields, const s
         reject(im, line, "name", "could not compute search keys");
         return;
     }
+    /* the ID number sealed here, with its hash and masked form: no
+     * PL/pgSQL call per row for them in the database (id_number.c); without
+     * the key it goes in the clear, and the database refuses it as before */
+    const char *plain = v.text[FI_ID_NUMBER], *sealed = NULL, *hash = NULL, *masked = NULL;
+    if (plain && *plain && id_number_keyed()) {
+        sealed = id_number_seal(&im->rows, plain);
+        hash = id_number_hash(&im->rows, plain);
+        masked = mask_id_number(&im->rows, plain);
+        if (!sealed || !hash) {
+            reject(im, line, "id_number", "the ID number could not be sealed");
+            return;
+        }
+    }
     char num[24];
     snprintf(num, sizeof num, "%llu", (unsigned long long)line);
     copy_text(&im->copy, num);
     for (int f = 0; f < CF_COUNT; f++) {
         copy_sep(&im->copy, '\t');
-        copy_text(&im->copy, customer_field_param(&im->rows, &v, f));
+        copy_text(&im->copy, f == FI_ID_NUMBER && sealed ? sealed : customer_field_param(&im->rows, &v, f));
     }
-    const char *tail[] = { owner, branch, k.sort_key, k.text, k.tokens, row_id, row_version };
-    for (size_t i = 0; i < 7; i++) {
+    const char *tail[] = { owner, branch, k.sort_key, k.text, k.tokens, row_id, row_version, hash, masked };
+    for (size_t i = 0; i < sizeof tail / sizeof tail[0]; i++) {
         copy_sep(&im->copy, '\t');
         copy_text(&im->copy, tail[i]);
     }
@@ -559,7 +574,8 @@ static char *customers_resolve_sql(struct import *im)
         " WHERE problem IS NULL AND company IS NOT NULL;"
         "CREATE TEMP TABLE import_key ON COMMIT DROP AS"
         " SELECT line, 'phone' AS what, p AS key FROM import_stage, unnest(phones::text[]) p WHERE problem IS NULL"
-        " UNION ALL SELECT line, 'ID number', id_hash(id_number) FROM import_stage WHERE problem IS NULL AND id_number IS NOT NULL"
+        " UNION ALL SELECT line, 'ID number', coalesce(id_number_hash, id_hash(id_number)) FROM import_stage"
+        "  WHERE problem IS NULL AND id_number IS NOT NULL"
         " UNION ALL SELECT line, 'name and company', name_key || '/' || company_key FROM import_stage"
         "  WHERE problem IS NULL AND company_key IS NOT NULL AND company_key <> '';"
         "CREATE INDEX ON import_key (key);"
@@ -599,12 +615,34 @@ static char *customers_insert_sql(struct import *im)
             nv += (size_t)snprintf(vals + nv, sizeof vals - nv, ", %s%s", customer_fields[f].name,
                                    customer_fields[f].cast);
     }
-    return arena_printf(&im->arena,
-                        "INSERT INTO customer (branch_id, owner_id, created_by, updated_by, sort_key, search_text,"
-                        " search_tokens%s) SELECT branch_id, owner_id, %lld, %lld, sort_key, search_text,"
-                        " search_tokens::text[]%s FROM import_stage WHERE problem IS NULL%s ORDER BY line",
-                        cols, (long long)im->actor, (long long)im->actor, vals,
-                        im->create_dups ? "" : " AND dup_reason IS NULL");
+    long long actor = (long long)im->actor;
+    /* a bulk insert (sql/0036): the customer trigger is not queued for its
+     * rows; their 'created' history rows and announcements are written
+     * here as sets, as the trigger writes them one by one (the
+     * announcements marked with this job: kehud sums them up) */
+    return arena_printf(
+        &im->arena,
+        "SET LOCAL kehu.bulk = 'on';"
+        "CREATE TEMP TABLE import_new (id bigint, branch_id bigint, owner_id bigint, version bigint, name text)"
+        " ON COMMIT DROP;"
+        "WITH ins AS (INSERT INTO customer (branch_id, owner_id, created_by, updated_by, sort_key, search_text,"
+        " search_tokens, id_number_hash, id_number_masked%s) SELECT branch_id, owner_id, %lld, %lld, sort_key,"
+        " search_text, search_tokens::text[], id_number_hash, id_number_masked%s FROM import_stage"
+        " WHERE problem IS NULL%s ORDER BY line RETURNING id, branch_id, owner_id, version, name)"
+        " INSERT INTO import_new SELECT * FROM ins;"
+        "SET LOCAL kehu.bulk = 'off';"
+        "INSERT INTO change_log (branch_id, customer_id, entity, entity_id, field, old_value, new_value, version,"
+        " changed_by) SELECT branch_id, id, 'customer', id, 'created', NULL, name, version, %lld FROM import_new"
+        " ORDER BY id;"
+        "SELECT count(pg_notify('kehu', concat_ws(' ', 'customer.created', n.id, n.branch_id, n.version,"
+        " coalesce(n.owner_id, 0), %lld, b.path::text, coalesce(op.path, '{}')::text)"
+        " || E'\\x1e' || CASE WHEN coalesce(current_setting('kehu.job', true), '') NOT IN ('', 'off')"
+        "  THEN txid_current()::text ELSE '' END"
+        " || E'\\x1f' || kehu_announce_part((SELECT u.username FROM app_user u WHERE u.id = %lld))"
+        " || E'\\x1f' || kehu_announce_part(n.name) || E'\\x1f'))"
+        " FROM import_new n LEFT JOIN org_unit b ON b.id = n.branch_id LEFT JOIN app_user ou ON ou.id = n.owner_id"
+        " LEFT JOIN org_unit op ON op.id = ou.unit_id",
+        cols, actor, actor, vals, im->create_dups ? "" : " AND dup_reason IS NULL", actor, actor, actor);
 }
 
 /* Update mode, before anything else: the rows that name a customer the
@@ -657,12 +695,19 @@ static char *customers_update_sql(struct import *im)
         const char *name = customer_fields[f].name, *cast = customer_fields[f].cast;
         if (f == FI_SINCE)
             ns += (size_t)snprintf(set + ns, sizeof set - ns, ", since = coalesce(u.since::date, c.since)");
+        else if (f == FI_ID_NUMBER && id_number_keyed()) /* sealed by kehud: the same number keeps its ciphertext */
+            ns += (size_t)snprintf(set + ns, sizeof set - ns,
+                                   ", id_number = CASE WHEN c.id_number_hash IS NOT DISTINCT FROM u.id_number_hash"
+                                   " THEN c.id_number ELSE u.id_number END, id_number_hash = u.id_number_hash,"
+                                   " id_number_masked = CASE WHEN c.id_number_hash IS NOT DISTINCT FROM"
+                                   " u.id_number_hash THEN c.id_number_masked ELSE u.id_number_masked END");
         else
             ns += (size_t)snprintf(set + ns, sizeof set - ns, ", %s = u.%s%s", name, name, cast);
         /* the ID number is stored sealed: compared by its hash */
         if (f == FI_ID_NUMBER) {
             nn += (size_t)snprintf(now + nn, sizeof now - nn, "%sc.id_number_hash", nn ? ", " : "");
-            ng += (size_t)snprintf(given + ng, sizeof given - ng, "%sid_hash(u.id_number)", ng ? ", " : "");
+            ng += (size_t)snprintf(given + ng, sizeof given - ng, "%scoalesce(u.id_number_hash, id_hash(u.id_number))",
+                                   ng ? ", " : "");
         } else if (f == FI_SINCE) {
             nn += (size_t)snprintf(now + nn, sizeof now - nn, "%sc.since", nn ? ", " : "");
             ng += (size_t)snprintf(given + ng, sizeof given - ng, "%scoalesce(u.since::date, c.since)", ng ? ", " : "");
@@ -817,12 +862,7 @@ static void step_done(const struct db_result *res, void *arg)
         im->updated = (uint64_t)db_get_i64(res, 0, 0, 0);
         break;
     case STEP_INSERT:
-        if (im->kind == IMPORT_CUSTOMERS) {
-            const char *n = res->res && res->res[0] ? PQcmdTuples(res->res[0]) : "0";
-            im->imported = strtoull(n && *n ? n : "0", NULL, 10);
-        } else {
-            im->imported = (uint64_t)db_get_i64(res, 0, 0, 0);
-        }
+        im->imported = (uint64_t)db_get_i64(res, 0, 0, 0);
         break;
     default:
         break;
@@ -1104,9 +1144,9 @@ static const char *stage_sql(struct import *im)
                         "BEGIN; CREATE TEMP TABLE import_stage (line bigint, %sowner text, branch text, sort_key text,"
                         " search_text text, search_tokens text, owner_id bigint, branch_id bigint, problem text,"
                         " problem_field text, dup_of bigint, dup_line bigint, dup_reason text, row_id bigint,"
-                        " row_version bigint, upd_id bigint) ON COMMIT DROP;"
+                        " row_version bigint, upd_id bigint, id_number_hash text, id_number_masked text) ON COMMIT DROP;"
                         "COPY import_stage (line, %sowner, branch, sort_key, search_text, search_tokens, row_id,"
-                        " row_version) FROM STDIN",
+                        " row_version, id_number_hash, id_number_masked) FROM STDIN",
                         defs, cols);
 }
 

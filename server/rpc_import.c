@@ -1302,7 +1302,11 @@ static void connected(const struct db_result *res, void *arg)
     }
     /* the import is a bulk job: its announcements are summed up per receiver
      * (sql/0018_event_detail.sql) */
-    db_copy_exec(im->x, arena_printf(&im->arena, "SET kehu.job = 'on';%s", stage_sql(im)), copy_ready, im);
+    /* no JIT: the planner's cost of its set-based steps (estimates over a
+     * temporary table without statistics) passed jit_above_cost, and
+     * compiling them cost more than running them */
+    db_copy_exec(im->x, arena_printf(&im->arena, "SET kehu.job = 'on'; SET jit = off;%s", stage_sql(im)), copy_ready,
+                 im);
 }
 
 static void begin_with_branch(struct req *r, int64_t branch)

@@ -6,19 +6,23 @@
 
 #include "rpc.h"
 
-/* ---- the columns a reply is built from (rpc_customer_from_row reads them) */
+/* ---- the columns a reply is built from (rpc_customer_from_row reads them)
+ *
+ * COL_ID_NUMBER is the number as stored (sealed): kehud opens it only for a
+ * caller who may see it whole (rpc_customer_id_number), the others get
+ * COL_ID_MASKED. */
 
 
 #define CUSTOMER_COLUMNS                                                                                             \
     "c.id, c.version, c.kind::text, c.name, coalesce(c.ext_ref, ''), coalesce(c.gender, ''),"                        \
-    " coalesce(c.birth::text, ''), coalesce(id_open(c.id_number), ''), array_to_string(c.phones, ','), coalesce(c.email, ''),"  \
+    " coalesce(c.birth::text, ''), coalesce(c.id_number, ''), array_to_string(c.phones, ','), coalesce(c.email, ''),"  \
     " coalesce(c.company, ''), coalesce(c.address, ''), coalesce(c.region, ''), coalesce(c.industry, ''),"           \
     " coalesce(c.size, ''), coalesce(c.occupation, ''), coalesce(c.source, ''), array_to_string(c.tags, ','),"       \
     " coalesce(c.notes, ''), coalesce(c.owner_id, 0), coalesce(ow.username, ''), c.branch_id, b.name,"              \
     " c.since::text, c.status::text, " SQL_MS("c.created_at") ", coalesce(cb.username, ''), " SQL_MS("c.updated_at") \
     ", coalesce(ub.username, ''), coalesce(" SQL_MS("c.last_contact_at") ", 0), (c.revenue * 100)::bigint,"           \
     " (c.balance * 100)::bigint, b.path::text, coalesce(c.merged_into, 0),"                                         \
-    " " SQL_OWNER_PATH
+    " " SQL_OWNER_PATH ", coalesce(c.id_number_masked, '')"
 /* FROM clause over a relation aliased c (the table, or a CTE of changed rows). */
 #define CUSTOMER_JOINS                                                                              \
     " JOIN org_unit b ON b.id = c.branch_id LEFT JOIN app_user ow ON ow.id = c.owner_id"           \
@@ -27,7 +31,8 @@ enum {
     COL_ID, COL_VERSION, COL_KIND, COL_NAME, COL_EXT_REF, COL_GENDER, COL_BIRTH, COL_ID_NUMBER, COL_PHONES,
     COL_EMAIL, COL_COMPANY, COL_ADDRESS, COL_REGION, COL_INDUSTRY, COL_SIZE, COL_OCCUPATION, COL_SOURCE, COL_TAGS,
     COL_NOTES, COL_OWNER_ID, COL_OWNER, COL_BRANCH_ID, COL_BRANCH, COL_SINCE, COL_STATUS, COL_CREATED, COL_CREATED_BY,
-    COL_UPDATED, COL_UPDATED_BY, COL_LAST_CONTACT, COL_REVENUE, COL_BALANCE, COL_PATH, COL_MERGED_INTO, COL_OWNER_PATH, CUSTOMER_NCOLS
+    COL_UPDATED, COL_UPDATED_BY, COL_LAST_CONTACT, COL_REVENUE, COL_BALANCE, COL_PATH, COL_MERGED_INTO, COL_OWNER_PATH,
+    COL_ID_MASKED, CUSTOMER_NCOLS
 };
 
 /* ---- the fields a client sets */
@@ -66,6 +71,9 @@ struct customer_keys {
 };
 int customer_keys(struct arena *a, const struct cvalues *v, struct customer_keys *out);
 
+/* The ID number of a CUSTOMER_COLUMNS row: opened when `whole`, else its
+ * masked form (rpc_customer.c). */
+const char *rpc_customer_id_number(struct req *r, const struct db_result *res, int stmt, int row, int whole);
 /* The values of row 0 of a CUSTOMER_COLUMNS result (rpc_customer.c). */
 void rpc_customer_values(struct req *r, struct cvalues *v, const struct db_result *res, int stmt);
 

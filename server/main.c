@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "id_number.h"
 #include "migrate.h"
 #include "server.h"
 #include "setup.h"
@@ -110,6 +111,11 @@ int main(int argc, char **argv)
     if (!cfg.without_id_numbers && config_id_key_ok(cfg.id_key) < 0) {
         fprintf(stderr, "kehud: id_key must be 64 hex digits (for example from `openssl rand -hex 32`): ID numbers "
                         "are stored encrypted with it (a base whose key is lost is served with without_id_numbers = 1)\n");
+        return 2;
+    }
+    /* kehud opens and seals numbers itself on its hot paths (id_number.c) */
+    if (id_number_init(cfg.without_id_numbers ? NULL : cfg.id_key) < 0) {
+        fprintf(stderr, "kehud: id_key must be 64 hex digits\n");
         return 2;
     }
     char pgoptions[128];

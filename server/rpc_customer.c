@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "conn.h"
+#include "id_number.h"
 #include "log.h"
 #include "mask.h"
 #include "rpc.h"
@@ -51,6 +52,22 @@ static int unmasked(struct req *r, const struct db_result *res, int stmt, int ro
     return may(r, ACT_CUSTOMER_UNMASK, res, stmt, row);
 }
 
+const char *rpc_customer_id_number(struct req *r, const struct db_result *res, int stmt, int row, int whole)
+{
+    const char *stored = db_get(res, stmt, row, COL_ID_NUMBER);
+    if (!stored || !*stored)
+        return "";
+    if (!whole) {
+        const char *masked = db_get(res, stmt, row, COL_ID_MASKED);
+        if (masked && *masked)
+            return arena_strdup(&r->arena, masked);
+    }
+    /* whole, or no masked form stored (a number that did not open when it
+     * was written): open it here */
+    const char *plain = id_number_open(&r->arena, stored);
+    return whole ? arena_strdup(&r->arena, plain) : mask_id_number(&r->arena, plain);
+}
+
 Kehu__V1__Customer *rpc_customer_from_row(struct req *r, const struct db_result *res, int stmt, int row)
 {
     Kehu__V1__Customer *c = arena_alloc(&r->arena, sizeof *c);
@@ -63,7 +80,6 @@ Kehu__V1__Customer *rpc_customer_from_row(struct req *r, const struct db_result 
     c->ext_ref = rpc_col(r, res, stmt, row, COL_EXT_REF);
     c->gender = rpc_col(r, res, stmt, row, COL_GENDER);
     c->birth = rpc_col(r, res, stmt, row, COL_BIRTH);
-    c->id_number = rpc_col(r, res, stmt, row, COL_ID_NUMBER);
     c->phones = arena_split(&r->arena, rpc_col(r, res, stmt, row, COL_PHONES), ',', &c->n_phones);
     c->email = rpc_col(r, res, stmt, row, COL_EMAIL);
     c->company = rpc_col(r, res, stmt, row, COL_COMPANY);
@@ -88,13 +104,14 @@ Kehu__V1__Customer *rpc_customer_from_row(struct req *r, const struct db_result 
     c->last_contact_ms = db_get_i64(res, stmt, row, COL_LAST_CONTACT);
     c->revenue_minor = db_get_i64(res, stmt, row, COL_REVENUE);
     c->balance_minor = db_get_i64(res, stmt, row, COL_BALANCE);
+    int whole = unmasked(r, res, stmt, row);
+    c->id_number = (char *)rpc_customer_id_number(r, res, stmt, row, whole);
     int sensitive = *c->id_number || c->n_phones;
-    if (unmasked(r, res, stmt, row)) {
+    if (whole) {
         if (sensitive)
             audit_note_unmasked(r);
     } else {
         c->masked = 1;
-        c->id_number = mask_id_number(&r->arena, c->id_number);
         for (size_t i = 0; i < c->n_phones; i++)
             c->phones[i] = mask_phone(&r->arena, c->phones[i]);
     }
@@ -284,7 +301,8 @@ static void load_by(struct req *r, struct db_stmt *stmt, int64_t id, enum authz_
 void rpc_customer_values(struct req *r, struct cvalues *v, const struct db_result *res, int stmt)
 {
     for (int i = 0; i < CF_COUNT; i++)
-        v->text[i] = rpc_col(r, res, stmt, 0, customer_fields[i].row_col);
+        v->text[i] = i == FI_ID_NUMBER ? (char *)rpc_customer_id_number(r, res, stmt, 0, 1)
+                                       : rpc_col(r, res, stmt, 0, customer_fields[i].row_col);
 }
 
 /* ---- CustomerAdd */

@@ -26,7 +26,9 @@
 #include "customer_headers.h"
 #include "db_copy.h"
 #include "grades.h"
+#include "id_number.h"
 #include "log.h"
+#include "mask.h"
 #include "rpc.h"
 #include "server.h"
 #include "tr.h"
@@ -71,6 +73,23 @@ struct rejected {
     uint64_t line;
     char *field, *reason;
 };
+
+/* A share of a chunk's customer rows, checked, keyed and turned into COPY
+ * text on a thread of its own (ICU's transliteration is most of an
+ * import's time in kehud); the shares are joined back in line order. */
+struct part {
+    struct import *im;
+    size_t first, count;        /* rows of the chunk's pending list */
+    struct arena rows;          /* this share's strings */
+    struct wire_buf copy;
+    struct rejected *rejected;
+    size_t nrejected, caprejected;
+    uint64_t staged;
+    uv_work_t work;
+};
+
+#define IMPORT_PARTS 2          /* the threads a chunk's rows are shared out to */
+#define IMPORT_PART_MIN 64      /* rows below which a chunk is not shared out */
 
 struct import {
     uint64_t id;
@@ -118,6 +137,12 @@ struct import {
     uv_work_t work;
     const Kehu__V1__ImportChunk *chunk;
     int parse_rc;
+    /* the chunk's customer rows, cut into cells, waiting for the parts */
+    const char ***pending;
+    uint64_t *pending_line;
+    size_t npending, cappending;
+    struct part parts[IMPORT_PARTS];
+    int nparts, parts_left;
 };
 
 static uint64_t next_import_id;
@@ -147,6 +172,13 @@ static void import_free(struct import *im)
     arena_free(&im->arena);
     arena_free(&im->rows);
     free(im->rejected);
+    free(im->pending);
+    free(im->pending_line);
+    for (int i = 0; i < IMPORT_PARTS; i++) {
+        arena_free(&im->parts[i].rows);
+        wire_buf_free(&im->parts[i].copy);
+        free(im->parts[i].rejected);
+    }
     free(im->unknown);
     free(im->ignored);
     free(im);
@@ -221,6 +253,19 @@ static void reject(struct import *im, uint64_t line, const char *field, const ch
     rj->line = line;
     rj->field = arena_strdup(&im->arena, field);
     rj->reason = arena_strdup(&im->arena, reason);
+}
+
+/* A rejected row of a part, kept in the part until the parts are joined. */
+static void part_reject(struct part *p, uint64_t line, const char *field, const char *reason)
+{
+    if (p->nrejected == p->caprejected) {
+        p->caprejected = p->caprejected ? p->caprejected * 2 : 64;
+        p->rejected = xrealloc(p->rejected, p->caprejected * sizeof *p->rejected);
+    }
+    struct rejected *rj = &p->rejected[p->nrejected++];
+    rj->line = line;
+    rj->field = arena_strdup(&p->rows, field);
+    rj->reason = arena_strdup(&p->rows, reason);
 }
 
 /* A cell as the row gives it: trimmed, the export's formula guard undone. */
@@ -345,38 +390,39 @@ static const char *value_alias(int field, const char *v)
     return v;
 }
 
-static void stage_customer(struct import *im, const char *const *fields, const size_t *lens, size_t n, uint64_t line)
+static void stage_customer(struct part *p, const char *const *cells, uint64_t line)
 {
+    struct import *im = p->im;
     struct cvalues v = { 0 };
     const char *owner = "", *branch = "", *row_id = "", *row_version = "";
     const char *given[CF_COUNT] = { 0 };
     for (size_t i = 0; i < im->ncolumns; i++) {
         int f = im->column[i];
         if (f == COL_ROW_ID)
-            row_id = cell(im, fields, lens, n, i);
+            row_id = cells[i];
         else if (f == COL_ROW_VERSION)
-            row_version = cell(im, fields, lens, n, i);
+            row_version = cells[i];
         else if (f == CF_OWNER)
-            owner = cell(im, fields, lens, n, i);
+            owner = cells[i];
         else if (f == CF_BRANCH)
-            branch = cell(im, fields, lens, n, i);
+            branch = cells[i];
         else if (f >= 0 && f < CF_COUNT)
-            given[f] = cell(im, fields, lens, n, i);
+            given[f] = cells[i];
     }
     int64_t num_check;
     if (*row_id && (parse_i64(row_id, &num_check) < 0 || num_check <= 0)) {
-        reject(im, line, "id", arena_printf(&im->rows, "id must be a customer's id, not '%s'", row_id));
+        part_reject(p, line, "id", arena_printf(&p->rows, "id must be a customer's id, not '%s'", row_id));
         return;
     }
     if (*row_version && (parse_i64(row_version, &num_check) < 0 || num_check <= 0)) {
-        reject(im, line, "version", arena_printf(&im->rows, "version must be a number, not '%s'", row_version));
+        part_reject(p, line, "version", arena_printf(&p->rows, "version must be a number, not '%s'", row_version));
         return;
     }
     if (im->update)
         for (int f = FI_ID_NUMBER; f <= FI_PHONES; f++)
             if (given[f] && strchr(given[f], '*')) { /* an export masks what the reader may not see */
-                reject(im, line, customer_fields[f].name,
-                       arena_printf(&im->rows, "%s is masked in this file: write the full value or leave the customer out",
+                part_reject(p, line, customer_fields[f].name,
+                       arena_printf(&p->rows, "%s is masked in this file: write the full value or leave the customer out",
                                     customer_fields[f].name));
                 return;
             }
@@ -385,10 +431,10 @@ static void stage_customer(struct import *im, const char *const *fields, const s
         if (f == FI_KIND && !*value)
             value = "individual";
         if (f == FI_PHONES || f == FI_TAGS) { /* spreadsheets separate lists with ; or ， too */
-            char *norm = arena_strdup(&im->rows, value);
-            for (char *p = norm; *p; p++)
-                if (*p == ';')
-                    *p = ',';
+            char *norm = arena_strdup(&p->rows, value);
+            for (char *c = norm; *c; c++)
+                if (*c == ';')
+                    *c = ',';
             value = norm;
         }
         value = value_alias(f, value);
@@ -396,36 +442,49 @@ static void stage_customer(struct import *im, const char *const *fields, const s
         if ((f == FI_BIRTH || f == FI_SINCE) && *value) {
             const char *why = validate_date_loose(value, date);
             if (why) {
-                reject(im, line, customer_fields[f].name, arena_printf(&im->rows, "%s %s", customer_fields[f].name, why));
+                part_reject(p, line, customer_fields[f].name, arena_printf(&p->rows, "%s %s", customer_fields[f].name, why));
                 return;
             }
             value = date;
         }
-        const char *why = customer_field_set(&im->rows, &v, f, value);
+        const char *why = customer_field_set(&p->rows, &v, f, value);
         if (why) {
-            reject(im, line, customer_fields[f].name, arena_printf(&im->rows, "%s %s", customer_fields[f].name, why));
+            part_reject(p, line, customer_fields[f].name, arena_printf(&p->rows, "%s %s", customer_fields[f].name, why));
             return;
         }
     }
     struct customer_keys k;
-    if (customer_keys(&im->rows, &v, &k) < 0) {
-        reject(im, line, "name", "could not compute search keys");
+    if (customer_keys(&p->rows, &v, &k) < 0) {
+        part_reject(p, line, "name", "could not compute search keys");
         return;
+    }
+    /* the ID number sealed here, with its hash and masked form: no
+     * PL/pgSQL call per row for them in the database (id_number.c); without
+     * the key it goes in the clear, and the database refuses it as before */
+    const char *plain = v.text[FI_ID_NUMBER], *sealed = NULL, *hash = NULL, *masked = NULL;
+    if (plain && *plain && id_number_keyed()) {
+        sealed = id_number_seal(&p->rows, plain);
+        hash = id_number_hash(&p->rows, plain);
+        masked = mask_id_number(&p->rows, plain);
+        if (!sealed || !hash) {
+            part_reject(p, line, "id_number", "the ID number could not be sealed");
+            return;
+        }
     }
     char num[24];
     snprintf(num, sizeof num, "%llu", (unsigned long long)line);
-    copy_text(&im->copy, num);
+    copy_text(&p->copy, num);
     for (int f = 0; f < CF_COUNT; f++) {
-        copy_sep(&im->copy, '\t');
-        copy_text(&im->copy, customer_field_param(&im->rows, &v, f));
+        copy_sep(&p->copy, '\t');
+        copy_text(&p->copy, f == FI_ID_NUMBER && sealed ? sealed : customer_field_param(&p->rows, &v, f));
     }
-    const char *tail[] = { owner, branch, k.sort_key, k.text, k.tokens, row_id, row_version };
-    for (size_t i = 0; i < 7; i++) {
-        copy_sep(&im->copy, '\t');
-        copy_text(&im->copy, tail[i]);
+    const char *tail[] = { owner, branch, k.sort_key, k.text, k.tokens, row_id, row_version, hash, masked };
+    for (size_t i = 0; i < sizeof tail / sizeof tail[0]; i++) {
+        copy_sep(&p->copy, '\t');
+        copy_text(&p->copy, tail[i]);
     }
-    copy_sep(&im->copy, '\n');
-    im->staged++;
+    copy_sep(&p->copy, '\n');
+    p->staged++;
 }
 
 static void stage_txn(struct import *im, const char *const *fields, const size_t *lens, size_t n, uint64_t line)
@@ -498,10 +557,21 @@ static int on_record(const char *const *fields, const size_t *lens, size_t n, ui
         return map_header(im, fields, lens, n);
     }
     im->total++;
-    if (im->kind == IMPORT_CUSTOMERS)
-        stage_customer(im, fields, lens, n, line);
-    else
+    if (im->kind == IMPORT_CUSTOMERS) { /* the cells now; the rest on the parts' threads */
+        const char **cells = arena_alloc(&im->rows, sizeof *cells * (im->ncolumns ? im->ncolumns : 1));
+        for (size_t i = 0; i < im->ncolumns; i++)
+            if (im->column[i] != -1 && im->column[i] != COL_IGNORED)
+                cells[i] = cell(im, fields, lens, n, i);
+        if (im->npending == im->cappending) {
+            im->cappending = im->cappending ? im->cappending * 2 : 1024;
+            im->pending = xrealloc(im->pending, im->cappending * sizeof *im->pending);
+            im->pending_line = xrealloc(im->pending_line, im->cappending * sizeof *im->pending_line);
+        }
+        im->pending[im->npending] = cells;
+        im->pending_line[im->npending++] = line;
+    } else {
         stage_txn(im, fields, lens, n, line);
+    }
     return 0;
 }
 
@@ -559,7 +629,8 @@ static char *customers_resolve_sql(struct import *im)
         " WHERE problem IS NULL AND company IS NOT NULL;"
         "CREATE TEMP TABLE import_key ON COMMIT DROP AS"
         " SELECT line, 'phone' AS what, p AS key FROM import_stage, unnest(phones::text[]) p WHERE problem IS NULL"
-        " UNION ALL SELECT line, 'ID number', id_hash(id_number) FROM import_stage WHERE problem IS NULL AND id_number IS NOT NULL"
+        " UNION ALL SELECT line, 'ID number', coalesce(id_number_hash, id_hash(id_number)) FROM import_stage"
+        "  WHERE problem IS NULL AND id_number IS NOT NULL"
         " UNION ALL SELECT line, 'name and company', name_key || '/' || company_key FROM import_stage"
         "  WHERE problem IS NULL AND company_key IS NOT NULL AND company_key <> '';"
         "CREATE INDEX ON import_key (key);"
@@ -599,12 +670,34 @@ static char *customers_insert_sql(struct import *im)
             nv += (size_t)snprintf(vals + nv, sizeof vals - nv, ", %s%s", customer_fields[f].name,
                                    customer_fields[f].cast);
     }
-    return arena_printf(&im->arena,
-                        "INSERT INTO customer (branch_id, owner_id, created_by, updated_by, sort_key, search_text,"
-                        " search_tokens%s) SELECT branch_id, owner_id, %lld, %lld, sort_key, search_text,"
-                        " search_tokens::text[]%s FROM import_stage WHERE problem IS NULL%s ORDER BY line",
-                        cols, (long long)im->actor, (long long)im->actor, vals,
-                        im->create_dups ? "" : " AND dup_reason IS NULL");
+    long long actor = (long long)im->actor;
+    /* a bulk insert (sql/0036): the customer trigger is not queued for its
+     * rows; their 'created' history rows and announcements are written
+     * here as sets, as the trigger writes them one by one (the
+     * announcements marked with this job: kehud sums them up) */
+    return arena_printf(
+        &im->arena,
+        "SET LOCAL kehu.bulk = 'on';"
+        "CREATE TEMP TABLE import_new (id bigint, branch_id bigint, owner_id bigint, version bigint, name text)"
+        " ON COMMIT DROP;"
+        "WITH ins AS (INSERT INTO customer (branch_id, owner_id, created_by, updated_by, sort_key, search_text,"
+        " search_tokens, id_number_hash, id_number_masked%s) SELECT branch_id, owner_id, %lld, %lld, sort_key,"
+        " search_text, search_tokens::text[], id_number_hash, id_number_masked%s FROM import_stage"
+        " WHERE problem IS NULL%s ORDER BY line RETURNING id, branch_id, owner_id, version, name)"
+        " INSERT INTO import_new SELECT * FROM ins;"
+        "SET LOCAL kehu.bulk = 'off';"
+        "INSERT INTO change_log (branch_id, customer_id, entity, entity_id, field, old_value, new_value, version,"
+        " changed_by) SELECT branch_id, id, 'customer', id, 'created', NULL, name, version, %lld FROM import_new"
+        " ORDER BY id;"
+        "SELECT count(pg_notify('kehu', concat_ws(' ', 'customer.created', n.id, n.branch_id, n.version,"
+        " coalesce(n.owner_id, 0), %lld, b.path::text, coalesce(op.path, '{}')::text)"
+        " || E'\\x1e' || CASE WHEN coalesce(current_setting('kehu.job', true), '') NOT IN ('', 'off')"
+        "  THEN txid_current()::text ELSE '' END"
+        " || E'\\x1f' || kehu_announce_part((SELECT u.username FROM app_user u WHERE u.id = %lld))"
+        " || E'\\x1f' || kehu_announce_part(n.name) || E'\\x1f'))"
+        " FROM import_new n LEFT JOIN org_unit b ON b.id = n.branch_id LEFT JOIN app_user ou ON ou.id = n.owner_id"
+        " LEFT JOIN org_unit op ON op.id = ou.unit_id",
+        cols, actor, actor, vals, im->create_dups ? "" : " AND dup_reason IS NULL", actor, actor, actor);
 }
 
 /* Update mode, before anything else: the rows that name a customer the
@@ -657,12 +750,19 @@ static char *customers_update_sql(struct import *im)
         const char *name = customer_fields[f].name, *cast = customer_fields[f].cast;
         if (f == FI_SINCE)
             ns += (size_t)snprintf(set + ns, sizeof set - ns, ", since = coalesce(u.since::date, c.since)");
+        else if (f == FI_ID_NUMBER && id_number_keyed()) /* sealed by kehud: the same number keeps its ciphertext */
+            ns += (size_t)snprintf(set + ns, sizeof set - ns,
+                                   ", id_number = CASE WHEN c.id_number_hash IS NOT DISTINCT FROM u.id_number_hash"
+                                   " THEN c.id_number ELSE u.id_number END, id_number_hash = u.id_number_hash,"
+                                   " id_number_masked = CASE WHEN c.id_number_hash IS NOT DISTINCT FROM"
+                                   " u.id_number_hash THEN c.id_number_masked ELSE u.id_number_masked END");
         else
             ns += (size_t)snprintf(set + ns, sizeof set - ns, ", %s = u.%s%s", name, name, cast);
         /* the ID number is stored sealed: compared by its hash */
         if (f == FI_ID_NUMBER) {
             nn += (size_t)snprintf(now + nn, sizeof now - nn, "%sc.id_number_hash", nn ? ", " : "");
-            ng += (size_t)snprintf(given + ng, sizeof given - ng, "%sid_hash(u.id_number)", ng ? ", " : "");
+            ng += (size_t)snprintf(given + ng, sizeof given - ng, "%scoalesce(u.id_number_hash, id_hash(u.id_number))",
+                                   ng ? ", " : "");
         } else if (f == FI_SINCE) {
             nn += (size_t)snprintf(now + nn, sizeof now - nn, "%sc.since", nn ? ", " : "");
             ng += (size_t)snprintf(given + ng, sizeof given - ng, "%scoalesce(u.since::date, c.since)", ng ? ", " : "");
@@ -817,12 +917,7 @@ static void step_done(const struct db_result *res, void *arg)
         im->updated = (uint64_t)db_get_i64(res, 0, 0, 0);
         break;
     case STEP_INSERT:
-        if (im->kind == IMPORT_CUSTOMERS) {
-            const char *n = res->res && res->res[0] ? PQcmdTuples(res->res[0]) : "0";
-            im->imported = strtoull(n && *n ? n : "0", NULL, 10);
-        } else {
-            im->imported = (uint64_t)db_get_i64(res, 0, 0, 0);
-        }
+        im->imported = (uint64_t)db_get_i64(res, 0, 0, 0);
         break;
     default:
         break;
@@ -991,9 +1086,11 @@ static void last_stored(const struct db_result *res, void *arg)
     run_step(im);
 }
 
-/* On the thread pool: decode, parse, check and stage the chunk's rows. Only
- * this import's own state is touched (the loop leaves it alone meanwhile:
- * im->waiting is set), and search keys use this thread's transliterator. */
+/* On the thread pool: decode and parse the chunk's rows, and check and
+ * stage those of a transaction file (customer rows go to the parts, which
+ * check, key and stage them on threads of their own). Only this import's
+ * own state is touched (the loop leaves it alone meanwhile: im->waiting is
+ * set), and search keys use each thread's transliterator. */
 static void chunk_parse(uv_work_t *w)
 {
     struct import *im = w->data;
@@ -1002,6 +1099,64 @@ static void chunk_parse(uv_work_t *w)
     if (rc == CSV_OK && m->last)
         rc = csv_reader_finish(im->csv, on_record, im);
     im->parse_rc = rc;
+}
+
+static void chunk_staged(struct import *im);
+
+static void part_run(uv_work_t *w)
+{
+    struct part *p = w->data;
+    struct import *im = p->im;
+    for (size_t i = p->first; i < p->first + p->count; i++)
+        stage_customer(p, im->pending[i], im->pending_line[i]);
+}
+
+/* Back on the loop: when the last part is done, its rows joined in line
+ * order (the parts hold consecutive rows) and staged. */
+static void part_done(uv_work_t *w, int status)
+{
+    struct part *p = w->data;
+    struct import *im = p->im;
+    if (status < 0)
+        fatal("a part of an import was cancelled on the thread pool");
+    if (--im->parts_left > 0)
+        return;
+    for (int k = 0; k < im->nparts; k++) {
+        struct part *q = &im->parts[k];
+        if (q->copy.len) {
+            if (wire_buf_reserve(&im->copy, q->copy.len) < 0)
+                fatal("out of memory building COPY data");
+            memcpy(im->copy.data + im->copy.len, q->copy.data, q->copy.len);
+            im->copy.len += q->copy.len;
+        }
+        for (size_t i = 0; i < q->nrejected; i++)
+            reject(im, q->rejected[i].line, q->rejected[i].field, q->rejected[i].reason);
+        im->staged += q->staged;
+        q->copy.len = 0;
+        q->nrejected = 0;
+        q->staged = 0;
+        arena_free(&q->rows);
+    }
+    im->npending = 0;
+    chunk_staged(im);
+}
+
+/* Shares the chunk's customer rows out to the thread pool. */
+static void parts_start(struct import *im)
+{
+    im->nparts = im->npending >= 2 * IMPORT_PART_MIN ? IMPORT_PARTS : 1;
+    im->parts_left = im->nparts;
+    size_t share = (im->npending + (size_t)im->nparts - 1) / (size_t)im->nparts;
+    for (int k = 0; k < im->nparts; k++) {
+        struct part *p = &im->parts[k];
+        p->im = im;
+        p->first = (size_t)k * share;
+        p->count = p->first >= im->npending ? 0 : im->npending - p->first < share ? im->npending - p->first : share;
+        p->work.data = p;
+    }
+    for (int k = 0; k < im->nparts; k++)
+        if (uv_queue_work(im->srv->loop, &im->parts[k].work, part_run, part_done) < 0)
+            fatal("cannot queue work on the thread pool");
 }
 
 /* Back on the loop: refuse an unreadable file, else hand the rows to COPY. */
@@ -1026,6 +1181,17 @@ static void chunk_parsed(uv_work_t *w, int status)
         import_fail(im, r, KEHU__V1__CODE__INVALID_ARGUMENT, "data", "the file is empty");
         return;
     }
+    if (im->npending > 0) {
+        parts_start(im);
+        return;
+    }
+    chunk_staged(im);
+}
+
+/* The chunk's rows are staged: hand them to COPY. */
+static void chunk_staged(struct import *im)
+{
+    const Kehu__V1__ImportChunk *m = im->chunk;
     db_cb next = m->last ? last_stored : chunk_stored;
     if (im->copy.len > 0) {
         db_copy_put(im->x, (const char *)im->copy.data, im->copy.len, next, im);
@@ -1104,9 +1270,9 @@ static const char *stage_sql(struct import *im)
                         "BEGIN; CREATE TEMP TABLE import_stage (line bigint, %sowner text, branch text, sort_key text,"
                         " search_text text, search_tokens text, owner_id bigint, branch_id bigint, problem text,"
                         " problem_field text, dup_of bigint, dup_line bigint, dup_reason text, row_id bigint,"
-                        " row_version bigint, upd_id bigint) ON COMMIT DROP;"
+                        " row_version bigint, upd_id bigint, id_number_hash text, id_number_masked text) ON COMMIT DROP;"
                         "COPY import_stage (line, %sowner, branch, sort_key, search_text, search_tokens, row_id,"
-                        " row_version) FROM STDIN",
+                        " row_version, id_number_hash, id_number_masked) FROM STDIN",
                         defs, cols);
 }
 
@@ -1136,7 +1302,11 @@ static void connected(const struct db_result *res, void *arg)
     }
     /* the import is a bulk job: its announcements are summed up per receiver
      * (sql/0018_event_detail.sql) */
-    db_copy_exec(im->x, arena_printf(&im->arena, "SET kehu.job = 'on';%s", stage_sql(im)), copy_ready, im);
+    /* no JIT: the planner's cost of its set-based steps (estimates over a
+     * temporary table without statistics) passed jit_above_cost, and
+     * compiling them cost more than running them */
+    db_copy_exec(im->x, arena_printf(&im->arena, "SET kehu.job = 'on'; SET jit = off;%s", stage_sql(im)), copy_ready,
+                 im);
 }
 
 static void begin_with_branch(struct req *r, int64_t branch)

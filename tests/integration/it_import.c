@@ -431,6 +431,54 @@ static void test_export_then_import(void **state)
     kehu_response_free(after);
 }
 
+/* A file of a few hundred rows is checked and keyed on two threads: the
+ * rows come out in line order, bad ones reported at their lines; the ID
+ * numbers kehud sealed open, hash and mask as the database's own functions
+ * would (a search by the number finds it; the database opens it). */
+static void test_rows_shared_out(void **state)
+{
+    (void)state;
+    enum { ROWS = 400 };
+    size_t cap = 128 * ROWS + 128, o = 0;
+    char *csv = malloc(cap);
+    assert_non_null(csv);
+    o += (size_t)snprintf(csv + o, cap - o, "姓名,手机,出生日期,客户编号,证件号码\r\n");
+    size_t bad = 0;
+    for (size_t i = 0; i < ROWS; i++) {
+        int is_bad = i % 37 == 5;
+        bad += is_bad;
+        o += (size_t)snprintf(csv + o, cap - o, "分担%zu,1390000%04zu,%s,PAR%04zu,P7%07zu\r\n", i, i,
+                              is_bad ? "1990-02-30" : "1990-02-03", i, i);
+    }
+    int code;
+    Kehu__V1__Response *r = import(am, "customers", csv, o, 5000, 0, NULL, &code);
+    assert_int_equal(code, C(OK));
+    Kehu__V1__ImportResult *res = r->import_result;
+    assert_int_equal(res->total, ROWS);
+    assert_int_equal(res->imported, ROWS - bad);
+    assert_int_equal(res->n_rejected, bad);
+    for (size_t k = 0, i = 0; i < ROWS; i++)
+        if (i % 37 == 5) {
+            assert_int_equal(res->rejected[k]->line, i + 2);
+            assert_string_equal(res->rejected[k++]->field, "birth");
+        }
+    kehu_response_free(r);
+    free(csv);
+
+    r = search(admin, "P70000399");
+    assert_int_equal(r->customers->n_customers, 1);
+    assert_string_equal(r->customers->customers[0]->id_number, "P70000399");
+    assert_string_equal(r->customers->customers[0]->ext_ref, "PAR0399");
+    kehu_response_free(r);
+    PGconn *pg = it_pg_open();
+    assert_int_equal(it_pg_i64(pg, "SELECT count(*) FROM customer WHERE ext_ref LIKE 'PAR%'"
+                                   " AND id_open(id_number) = 'P7' || lpad(substr(ext_ref, 4), 7, '0')"
+                                   " AND id_number_hash = id_hash(id_open(id_number))"
+                                   " AND id_number_masked = id_mask(id_open(id_number))"),
+                     ROWS - bad);
+    PQfinish(pg);
+}
+
 static void test_merge(void **state)
 {
     (void)state;
@@ -516,6 +564,7 @@ int main(void)
         cmocka_unit_test(test_txn_import),
         cmocka_unit_test(test_export_then_import),
         cmocka_unit_test(test_merge),
+        cmocka_unit_test(test_rows_shared_out),
     };
     return it_finish(cmocka_run_group_tests(tests, setup, teardown));
 }

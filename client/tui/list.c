@@ -124,8 +124,10 @@ static void list_reply(struct screen *s, struct app *a, int kind, const Kehu__V1
         l->paging = 0;
         if (*l->query)
             return; /* a page of the list asked before the search began */
-    } else if (kind != l->seq)
+    } else if (kind != l->seq) {
+        tui_trace_answer(kind, 1);
         return; /* an older keystroke's answer */
+    }
     if (!resp || st->code != KEHU__V1__CODE__OK) {
         tui_say(a, "%s", st->message);
         return;
@@ -143,6 +145,7 @@ static void list_reply(struct screen *s, struct app *a, int kind, const Kehu__V1
         l->remaining = p ? p->remaining : 0;
     } else {
         l->remaining = 0;
+        tui_trace_answer(kind, 0);
     }
 }
 
@@ -208,6 +211,8 @@ static int list_key(struct screen *s, struct app *a, wint_t ch, int is_key)
                 n--;
             l->query[n] = '\0';
             send_search(l, a);
+            if (*l->query)
+                tui_trace_key(l->seq);
             return 1;
         }
         if (!is_key && ch >= 32) {
@@ -219,6 +224,7 @@ static int list_key(struct screen *s, struct app *a, wint_t ch, int is_key)
                 memcpy(l->query + n, mb, k);
                 l->query[n + k] = '\0';
                 send_search(l, a);
+                tui_trace_key(l->seq);
             }
             return 1;
         }

@@ -151,6 +151,8 @@ static void list_reply(struct screen *s, struct app *a, int kind, const Kehu__V1
             return; /* an older query's answer */
         }
     }
+    if (kind != K_PAGE)
+        tui_trace_answer(kind, 0); /* the results, or kehud's refusal in the status line */
     if (!resp || st->code != KEHU__V1__CODE__OK) {
         tui_say(a, "%s", st->message);
         return;
@@ -168,7 +170,6 @@ static void list_reply(struct screen *s, struct app *a, int kind, const Kehu__V1
         l->remaining = p ? p->remaining : 0;
     } else {
         l->remaining = 0;
-        tui_trace_answer(kind, 0);
     }
 }
 

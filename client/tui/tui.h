@@ -117,8 +117,9 @@ struct screen *due_new(struct app *a);
 void help_draw(struct app *a, int rows, int cols);
 
 /* trace.c: KEHU_TUI_TRACE=FILE logs, with monotonic nanoseconds, each search
- * keystroke ("key SEQ"), its answer ("answer SEQ", or "stale SEQ" when a newer
- * keystroke's came first) and the screen update that shows it ("drawn SEQ").
+ * keystroke ("key SEQ"), its answer — results or kehud's refusal — ("answer
+ * SEQ", or "stale SEQ" when the query changed meanwhile) and the screen update
+ * that shows it ("drawn SEQ").
  * Unset, the calls do nothing. */
 void tui_trace_open(void);
 void tui_trace_key(int seq);

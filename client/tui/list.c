@@ -1,6 +1,8 @@
 /* Customers: the list (by name, paged as the cursor nears the end) or a
- * search that runs as you type — each keystroke sends a search, answers to
- * older keystrokes are dropped, so the screen never waits. */
+ * search that runs as you type. One search is on its way at a time: keys
+ * typed meanwhile only change the query, which is sent when that answer
+ * comes, so a fast typist's last key never queues behind searches nobody
+ * will see; an answer to an older query is dropped. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +15,9 @@ struct list {
     struct screen s;
     char query[256];
     int typing;              /* keys edit the query */
-    int seq;                 /* the latest search sent */
+    int seq;                 /* the query's version: one more at each change */
+    int searching;           /* a search is on its way */
+    int behind;              /* the query changed since that search was sent */
     struct lines lines;
     char next[512];          /* the list's next page cursor ("" none) */
     int paging;              /* a page is on its way */
@@ -78,13 +82,12 @@ static void send_page(struct list *l, struct app *a)
     tui_ask(a, &l->s, K_PAGE, &req);
 }
 
-static void send_search(struct list *l, struct app *a)
+/* Searches for the query as it is now, or, while a search is on its way,
+ * once its answer comes. */
+static void search_now(struct list *l, struct app *a)
 {
-    if (!*l->query) { /* an empty query: the list itself */
-        l->seq++;
-        lines_clear(&l->lines);
-        l->next[0] = '\0';
-        send_page(l, a);
+    if (l->searching) {
+        l->behind = 1;
         return;
     }
     Kehu__V1__CustomerSearch m = KEHU__V1__CUSTOMER_SEARCH__INIT;
@@ -93,7 +96,22 @@ static void send_search(struct list *l, struct app *a)
     Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
     req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_SEARCH;
     req.customer_search = &m;
-    tui_ask(a, &l->s, ++l->seq, &req);
+    l->searching = 1; /* before: offline, the answer comes at once */
+    l->behind = 0;
+    tui_ask(a, &l->s, l->seq, &req);
+}
+
+/* The query changed. */
+static void send_search(struct list *l, struct app *a)
+{
+    l->seq++;
+    if (!*l->query) { /* an empty query: the list itself */
+        lines_clear(&l->lines);
+        l->next[0] = '\0';
+        send_page(l, a);
+        return;
+    }
+    search_now(l, a);
 }
 
 static void list_reply(struct screen *s, struct app *a, int kind, const Kehu__V1__Response *resp,
@@ -124,8 +142,17 @@ static void list_reply(struct screen *s, struct app *a, int kind, const Kehu__V1
         l->paging = 0;
         if (*l->query)
             return; /* a page of the list asked before the search began */
-    } else if (kind != l->seq)
-        return; /* an older keystroke's answer */
+    } else {
+        l->searching = 0;
+        if (kind != l->seq) {
+            tui_trace_answer(kind, 1);
+            if (l->behind && *l->query)
+                search_now(l, a);
+            return; /* an older query's answer */
+        }
+    }
+    if (kind != K_PAGE)
+        tui_trace_answer(kind, 0); /* the results, or kehud's refusal in the status line */
     if (!resp || st->code != KEHU__V1__CODE__OK) {
         tui_say(a, "%s", st->message);
         return;
@@ -208,6 +235,8 @@ static int list_key(struct screen *s, struct app *a, wint_t ch, int is_key)
                 n--;
             l->query[n] = '\0';
             send_search(l, a);
+            if (*l->query)
+                tui_trace_key(l->seq);
             return 1;
         }
         if (!is_key && ch >= 32) {
@@ -219,6 +248,7 @@ static int list_key(struct screen *s, struct app *a, wint_t ch, int is_key)
                 memcpy(l->query + n, mb, k);
                 l->query[n + k] = '\0';
                 send_search(l, a);
+                tui_trace_key(l->seq);
             }
             return 1;
         }

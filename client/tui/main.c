@@ -93,6 +93,7 @@ static void draw(struct app *a)
     if (a->help)
         help_draw(a, rows, cols);
     refresh();
+    tui_trace_drawn();
 }
 
 static void on_key(struct app *a, wint_t ch, int is_key)
@@ -249,6 +250,7 @@ int main(int argc, char **argv)
         return 4;
     }
     srand((unsigned)(tui_now_ms() ^ getpid()));
+    tui_trace_open();
 
     initscr();
     cbreak();
@@ -300,5 +302,6 @@ int main(int argc, char **argv)
         if (a->stack[--a->depth]->free)
             a->stack[a->depth]->free(a->stack[a->depth]);
     kehu_close(a->c);
+    tui_trace_close();
     return 0;
 }

@@ -114,4 +114,15 @@ struct screen *pool_new(struct app *a);
 struct screen *due_new(struct app *a);
 void help_draw(struct app *a, int rows, int cols);
 
+/* trace.c: KEHU_TUI_TRACE=FILE logs, with monotonic nanoseconds, each search
+ * keystroke ("key SEQ"), its answer — results or kehud's refusal — ("answer
+ * SEQ", or "stale SEQ" when the query changed meanwhile) and the screen update
+ * that shows it ("drawn SEQ").
+ * Unset, the calls do nothing. */
+void tui_trace_open(void);
+void tui_trace_key(int seq);
+void tui_trace_answer(int seq, int stale);
+void tui_trace_drawn(void);
+void tui_trace_close(void);
+
 #endif

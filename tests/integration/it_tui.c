@@ -3,7 +3,10 @@
  * field and see the server's refusal beside it, see a change made by a
  * second client appear, the help overlay, a resize, no line cut inside a
  * character at 80×24, and the connection coming back after kehud restarts —
- * in English (C.UTF-8) and again in Chinese (LANG=zh_CN.UTF-8). */
+ * in English (C.UTF-8) and again in Chinese (LANG=zh_CN.UTF-8); then as a
+ * branch manager, in both languages, claiming from the pool, a user's due
+ * list and a reassignment previewed (nothing moved) and confirmed, the owner
+ * checked with kehud each time. */
 #define _GNU_SOURCE
 #include <signal.h>
 #include <stdio.h>
@@ -19,7 +22,7 @@
 static char sock[64];      /* tmux -L: a server of the test's own */
 static char pane[16384];   /* the last capture */
 static struct it_org org;
-static int64_t zsf;        /* 张三丰's id */
+static int64_t zsf, ls;    /* 张三丰's and 李四's ids */
 
 static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int sh(const char *fmt, ...)
@@ -321,6 +324,31 @@ static void walk(const struct walk *w)
     sh("tmux -L %s kill-server 2>/dev/null", sock);
 }
 
+/* The customer's owner, as kehud has it. */
+static void assert_owner(int64_t id, const char *owner)
+{
+    Kehu__V1__CustomerGet g = KEHU__V1__CUSTOMER_GET__INIT;
+    g.id = id;
+    Kehu__V1__Request rg = KEHU__V1__REQUEST__INIT;
+    rg.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_GET;
+    rg.customer_get = &g;
+    Kehu__V1__Response *r = it_call(org.mgr, &rg, KEHU__V1__CODE__OK);
+    assert_string_equal(r->customer->owner, owner);
+    kehu_response_free(r);
+}
+
+/* li.lei releases the customer to the pool. */
+static void release(int64_t id, const char *reason)
+{
+    Kehu__V1__PoolRelease pr = KEHU__V1__POOL_RELEASE__INIT;
+    pr.customer_id = id;
+    pr.reason = (char *)reason;
+    Kehu__V1__Request rq = KEHU__V1__REQUEST__INIT;
+    rq.op_case = KEHU__V1__REQUEST__OP_POOL_RELEASE;
+    rq.pool_release = &pr;
+    kehu_response_free(it_call(org.li, &rq, KEHU__V1__CODE__OK));
+}
+
 static void manager(void)
 {
     /* 王五 released to the pool by its owner; a follow-up planned for li.lei */
@@ -335,13 +363,7 @@ static void manager(void)
         assert_true(r->customers && r->customers->n_customers >= 1);
         ww = r->customers->customers[0]->id;
         kehu_response_free(r);
-        Kehu__V1__PoolRelease pr = KEHU__V1__POOL_RELEASE__INIT;
-        pr.customer_id = ww;
-        pr.reason = "moved away";
-        Kehu__V1__Request rq = KEHU__V1__REQUEST__INIT;
-        rq.op_case = KEHU__V1__REQUEST__OP_POOL_RELEASE;
-        rq.pool_release = &pr;
-        kehu_response_free(it_call(org.li, &rq, KEHU__V1__CODE__OK));
+        release(ww, "moved away");
         Kehu__V1__FollowupPlan fp = KEHU__V1__FOLLOWUP_PLAN__INIT;
         fp.customer_id = zsf;
         fp.kind = "visit";
@@ -399,38 +421,56 @@ static void manager(void)
     wait_for("Preview (nothing moved yet): 1 customers would move");
     wait_for("li.lei → zhang.wei");
     check_lines(80);
-    Kehu__V1__CustomerGet g = KEHU__V1__CUSTOMER_GET__INIT;
-    g.id = zsf;
-    Kehu__V1__Request rg = KEHU__V1__REQUEST__INIT;
-    rg.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_GET;
-    rg.customer_get = &g;
-    Kehu__V1__Response *r = it_call(org.mgr, &rg, KEHU__V1__CODE__OK);
-    assert_string_equal(r->customer->owner, "li.lei"); /* the preview moved nothing */
-    kehu_response_free(r);
+    assert_owner(zsf, "li.lei"); /* the preview moved nothing */
     keys("y");
     wait_for("Moved 1 customers");
-    r = it_call(org.mgr, &rg, KEHU__V1__CODE__OK);
-    assert_string_equal(r->customer->owner, "zhang.wei");
-    kehu_response_free(r);
+    assert_owner(zsf, "zhang.wei");
     keys("?");
     wait_for("move them (after the preview)");
     check_lines(80);
     keys("Space q q q");
     sh("tmux -L %s kill-server 2>/dev/null", sock);
 
-    /* the same screens' words in Chinese: the pool, the due list, the help */
+    /* the same in Chinese: claiming 李四 from the pool (公海, 认领), the due
+     * list, the help, and 张三丰 reassigned back to li.lei, previewed first */
+    release(ls, "搬走了");
     start_tui_as("wang.fang", "zh_CN.UTF-8", 80, 24);
     wait_for("我的一天");
     keys("p");
     wait_for("公海：无归属人的客户");
+    wait_for("搬走了");
     check_lines(80);
     keys("?");
     wait_for("认领该客户");
     check_lines(80);
-    keys("Space q t");
+    keys("Space c");
+    wait_for("已认领 李四：现归您所有");
+    wait_gone("搬走了");
+    check_lines(80);
+    assert_owner(ls, "wang.fang");
+    keys("q t");
     wait_for("待办联系，用户（用户名）： wang.fang");
     check_lines(80);
-    keys("q q");
+    keys("q /");
+    keys("z s f");
+    wait_for("张三丰");
+    wait_gone("王五");
+    keys("Enter Space");
+    wait_for("已选：1");
+    keys("R");
+    wait_for("改派 1 个客户");
+    wait_for("接收人（用户名）：");
+    keys("l i . l e i Enter 调岗 Enter");
+    wait_for("预览（尚未改派）：将改派 1 个客户");
+    wait_for("zhang.wei → li.lei");
+    wait_for("y：确认改派");
+    check_lines(80);
+    assert_owner(zsf, "zhang.wei"); /* the preview moved nothing */
+    keys("y");
+    wait_for("已改派 1 个客户");
+    check_lines(80);
+    assert_owner(zsf, "li.lei");
+    keys("q q q");
     sh("tmux -L %s kill-server 2>/dev/null", sock);
 }
 
@@ -439,7 +479,7 @@ static void test_workspace(void **state)
     (void)state;
     it_org_build(&org);
     zsf = add_customer(org.li, "张三丰", "13800138001");
-    add_customer(org.li, "李四", "13800138002");
+    ls = add_customer(org.li, "李四", "13800138002");
     add_customer(org.li, "王五", "13800138003");
 
     walk(&english);

@@ -3,6 +3,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -247,4 +248,56 @@ int cli_place_file(struct cli *cli, const char *tmp, const char *out, int force,
             return CLI_OK;
     }
     return cli_error(cli, CLI_REFUSED, "cannot create %s: %s", out, strerror(errno));
+}
+
+/* ---- A file being written, and its size ------------------------------------------------------------ */
+
+char cli_part_path[4096];
+
+static void unlink_part(int sig)
+{
+    if (cli_part_path[0])
+        unlink(cli_part_path);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+void cli_part_guard(int on)
+{
+    static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGPIPE };
+    if (!on)
+        cli_part_path[0] = 0;
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+        signal(sigs[i], on ? unlink_part : SIG_DFL);
+}
+
+int cli_write_all(int fd, const void *buf, size_t n)
+{
+    const char *p = buf;
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+void cli_human_size(uint64_t n, char *buf, size_t len)
+{
+    static const char *const units[] = { "KiB", "MiB", "GiB", "TiB" };
+    if (n < 1024) {
+        snprintf(buf, len, "%" PRIu64 " B", n);
+        return;
+    }
+    double v = (double)n / 1024;
+    size_t u = 0;
+    while (v >= 1024 && u + 1 < sizeof units / sizeof units[0]) {
+        v /= 1024;
+        u++;
+    }
+    snprintf(buf, len, "%.1f %s", v, units[u]);
 }

@@ -445,6 +445,17 @@ int cli_flags(struct cli *cli, int argc, char **argv, const ProtobufCMessageDesc
  * FILE. Returns CLI_OK, or the exit code after printing. */
 int cli_place_file(struct cli *cli, const char *tmp, const char *out, int force, int output_flag);
 
+/* The file a download (doc get, admin backup) is writing, removed when a
+ * signal ends the process: cli_part_guard(1) once cli_part_path names it,
+ * cli_part_guard(0) when it is placed or removed (forgets it, default
+ * signals again). */
+extern char cli_part_path[4096];
+void cli_part_guard(int on);
+/* write(2) until all n bytes are written (EINTR retried): 0, or -1 with errno. */
+int cli_write_all(int fd, const void *buf, size_t n);
+/* "512 B", "12.0 KiB", "1.3 MiB" */
+void cli_human_size(uint64_t n, char *buf, size_t len);
+
 /* ---- Shared output (print.c) ---- */
 
 /* With --json, a refusal that carries more than the error: begins the

@@ -342,19 +342,6 @@ static int run_txn_import(struct cli *cli, int argc, char **argv)
     return run_import(cli, argc, argv, "txns");
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
 
 static int run_customer_export(struct cli *cli, int argc, char **argv)
 {
@@ -396,7 +383,7 @@ static int run_customer_export(struct cli *cli, int argc, char **argv)
             break;
         }
         const Kehu__V1__ExportData *d = resp->export_data;
-        if (write_all(fd, d->csv.data, d->csv.len) < 0) {
+        if (cli_write_all(fd, d->csv.data, d->csv.len) < 0) {
             rc = cli_error(cli, CLI_USAGE, "cannot write %s: %s", *tmp ? output : "stdout", strerror(errno));
             kehu_response_free(resp);
             break;

@@ -280,38 +280,20 @@ static int global_opt(struct cli *cli, int c, const char *arg)
         if (set_server(cli, arg) < 0)
             return cli_usage_error(cli, "--server: expected HOST:PORT, not '%s'", arg);
         return 0;
-    case OPT_JSON:
-        cli->json = 1;
-        return 0;
-    case OPT_CSV:
-        cli->csv = 1;
-        return 0;
     case OPT_TIMEOUT:
         if (set_timeout(cli, arg) < 0)
             return cli_usage_error(cli, "--timeout: expected a number of seconds (0 < SECONDS <= 86400), not '%s'",
                                    arg);
         return 0;
-    case OPT_TLS:
-        cli->tls.mode = KEHU_TLS_ON;
-        return 0;
-    case OPT_NO_TLS:
-        cli->tls.mode = KEHU_TLS_OFF;
-        return 0;
-    case OPT_CA_FILE:
-        cli->tls.ca_file = arg;
-        return 0;
-    case OPT_FINGERPRINT:
-        cli->tls.fingerprint = arg;
-        return 0;
-    case OPT_ACCEPT_NEW:
-        cli->tls.accept_new = 1;
-        return 0;
-    case OPT_CERT:
-        cli->tls.cert_file = arg;
-        return 0;
-    case OPT_KEY:
-        cli->tls.key_file = arg;
-        return 0;
+    case OPT_JSON: cli->json = 1; return 0;
+    case OPT_CSV: cli->csv = 1; return 0;
+    case OPT_TLS: cli->tls.mode = KEHU_TLS_ON; return 0;
+    case OPT_NO_TLS: cli->tls.mode = KEHU_TLS_OFF; return 0;
+    case OPT_CA_FILE: cli->tls.ca_file = arg; return 0;
+    case OPT_FINGERPRINT: cli->tls.fingerprint = arg; return 0;
+    case OPT_ACCEPT_NEW: cli->tls.accept_new = 1; return 0;
+    case OPT_CERT: cli->tls.cert_file = arg; return 0;
+    case OPT_KEY: cli->tls.key_file = arg; return 0;
     }
     return cli_usage_error(cli, "internal: unhandled option %d", c);
 }

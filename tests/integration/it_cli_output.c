@@ -249,6 +249,8 @@ static void test_records(void **state)
     THREE("review", "items");
     assert_int_equal(it_cli_run(&it_kehu, NULL, ARGS("review", "rate", cid, "--confirm")), 0);
     THREE("review", "items", "--status", "all");
+    run(NULL, ARGS("review", "rate", "2", "--confirm"));
+    run(NULL, ARGS("review", "rate", "2", "--grade", "B", "--reason", "往来稳定", "--csv"));
 
     if (getenv("KEHU_GOLDEN_UPDATE")) {
         FILE *g = fopen(GOLDEN, "w");

@@ -14,7 +14,7 @@
 
 #define LIMIT_MAX 1000
 
-enum { O_YEAR = 0x100, O_FROM, O_TO, O_STATUS, O_UNIT, O_GRADE, O_REASON, O_CONFIRM, O_WITHDRAWN, O_USER, O_PLAN };
+enum { O_YEAR = 0x100, O_GRADE, O_REASON, O_CONFIRM };
 
 /* ---- records described once */
 
@@ -102,12 +102,11 @@ static void table(const struct rec_kind *k, void *const *items, size_t n)
     rec_table(stdout, &with_cols, items, n);
 }
 
-/* One record (list = 0: key/value lines) or a list (an empty one: none), as
- * the output flags say; CSV has a header only above rows. */
-static void print_records(struct cli *cli, void *const *items, size_t n, int list, const struct rec_kind *k,
-                          const char *none)
+/* A list as the output flags say (an empty one for people: none); CSV has a
+ * header only above rows. */
+static void print_list(struct cli *cli, void *const *items, size_t n, const struct rec_kind *k, const char *none)
 {
-    if (list && !n && !cli->json && !cli->csv) {
+    if (!n && !cli->json && !cli->csv) {
         cli_say("%s\n", none);
     } else if (cli->csv) {
         if (n)
@@ -116,12 +115,9 @@ static void print_records(struct cli *cli, void *const *items, size_t n, int lis
             rec_csv_row(stdout, k, items[i]);
     } else if (cli->json) {
         const struct cli_record_kind kind = { .rec = k };
-        cli_print_records(cli, items, n, list, &kind);
-    } else if (list) {
-        table(k, items, n);
+        cli_print_records(cli, items, n, 1, &kind);
     } else {
-        for (size_t i = 0; i < n; i++)
-            rec_kv(stdout, k, items[i]);
+        table(k, items, n);
     }
 }
 
@@ -136,21 +132,40 @@ static int year_opt(struct cli *cli, const char *arg, int32_t *year)
     return rc;
 }
 
-/* Sends req, prints the one record of the reply's result `want`. */
-static int call_one(struct cli *cli, Kehu__V1__Request *req, Kehu__V1__Response__ResultCase want, const struct rec_kind *k)
+/* One record as key/value lines (no list has the flags of a table row). */
+static void review_one(const void *m)
+{
+    rec_kv(stdout, &review_rec, m);
+}
+static void item_one(const void *m)
+{
+    rec_kv(stdout, &item_rec, m);
+}
+static void vip_one(const void *m)
+{
+    rec_kv(stdout, &vip_rec, m);
+}
+static void winback_one(const void *m)
+{
+    rec_kv(stdout, &winback_rec, m);
+}
+static const struct cli_record_kind review_kind = { .rec = &review_rec, .one = review_one };
+static const struct cli_record_kind item_kind = { .rec = &item_rec, .one = item_one };
+static const struct cli_record_kind vip_kind = { .rec = &vip_rec, .one = vip_one };
+static const struct cli_record_kind winback_kind = { .rec = &winback_rec, .one = winback_one };
+
+/* Sends m (op), prints the one record of the reply's result `want`. */
+static int call_one(struct cli *cli, int op, void *m, Kehu__V1__Response__ResultCase want,
+                    const struct cli_record_kind *k)
 {
     Kehu__V1__Response *resp;
-    int rc = cli_call_for(cli, req, want, &resp);
+    int rc = cli_ask(cli, op, m, want, &resp);
     if (rc)
         return rc;
-    const void *item = want == KEHU__V1__RESPONSE__RESULT_REVIEW           ? (const void *)resp->review
-                       : want == KEHU__V1__RESPONSE__RESULT_REVIEW_ITEM    ? (const void *)resp->review_item
-                       : want == KEHU__V1__RESPONSE__RESULT_VIP_ENTRY      ? (const void *)resp->vip_entry
-                       : want == KEHU__V1__RESPONSE__RESULT_WINBACK_ENTRY ? (const void *)resp->winback_entry
-                                                                           : NULL;
+    const void *item = cli_result(resp);
     if (!item)
         return cli_bad_reply(cli, resp);
-    print_records(cli, (void *const *)&item, 1, 0, k, "");
+    cli_print_records(cli, (void *const *)&item, 1, 0, k);
     kehu_response_free(resp);
     return CLI_OK;
 }
@@ -159,50 +174,18 @@ static int call_one(struct cli *cli, Kehu__V1__Request *req, Kehu__V1__Response_
 
 static const struct cli_flag year_flag[] = { { "year", NULL, 2000, 2200, NULL, 0 }, { NULL, NULL, 0, 0, NULL, 0 } };
 
-static int run_review_open(struct cli *cli, int argc, char **argv)
-{
-    static const struct cli_flag flags[] = {
-        { "year", NULL, 2000, 2200, NULL, 0 },
-        { "from", "window_from", 0, 0, cli_check_date, 0 },
-        { "to", "window_to", 0, 0, cli_check_date, 0 },
-        { NULL, NULL, 0, 0, NULL, 0 },
-    };
-    Kehu__V1__ReviewOpen m = KEHU__V1__REVIEW_OPEN__INIT;
-    int rc;
-    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__review_open__descriptor, flags, &m, NULL, NULL)) ||
-        (rc = cli_args(cli, argc, argv, 0, 0)))
-        return rc;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_REVIEW_OPEN;
-    req.review_open = &m;
-    return call_one(cli, &req, KEHU__V1__RESPONSE__RESULT_REVIEW, &review_rec);
-}
-
-static int run_review_show(struct cli *cli, int argc, char **argv)
-{
-    Kehu__V1__ReviewShow m = KEHU__V1__REVIEW_SHOW__INIT;
-    int rc;
-    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__review_show__descriptor, year_flag, &m, NULL, NULL)) ||
-        (rc = cli_args(cli, argc, argv, 0, 0)))
-        return rc;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_REVIEW_SHOW;
-    req.review_show = &m;
-    return call_one(cli, &req, KEHU__V1__RESPONSE__RESULT_REVIEW, &review_rec);
-}
-
-static int run_review_finalize(struct cli *cli, int argc, char **argv)
-{
-    Kehu__V1__ReviewFinalize m = KEHU__V1__REVIEW_FINALIZE__INIT;
-    int rc;
-    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__review_finalize__descriptor, year_flag, &m, NULL, NULL)) ||
-        (rc = cli_args(cli, argc, argv, 0, 0)))
-        return rc;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_REVIEW_FINALIZE;
-    req.review_finalize = &m;
-    return call_one(cli, &req, KEHU__V1__RESPONSE__RESULT_REVIEW, &review_rec);
-}
+static const struct cli_flag open_flags[] = {
+    { "year", NULL, 2000, 2200, NULL, 0 },
+    { "from", "window_from", 0, 0, cli_check_date, 0 },
+    { "to", "window_to", 0, 0, cli_check_date, 0 },
+    { NULL, NULL, 0, 0, NULL, 0 },
+};
+CLI_ONE_COMMAND(run_review_open, KEHU__V1__REQUEST__OP_REVIEW_OPEN, &kehu__v1__review_open__descriptor, NULL, NULL,
+                KEHU__V1__RESPONSE__RESULT_REVIEW, &review_kind, open_flags)
+CLI_ONE_COMMAND(run_review_show, KEHU__V1__REQUEST__OP_REVIEW_SHOW, &kehu__v1__review_show__descriptor, NULL, NULL,
+                KEHU__V1__RESPONSE__RESULT_REVIEW, &review_kind, year_flag)
+CLI_ONE_COMMAND(run_review_finalize, KEHU__V1__REQUEST__OP_REVIEW_FINALIZE, &kehu__v1__review_finalize__descriptor,
+                NULL, NULL, KEHU__V1__RESPONSE__RESULT_REVIEW, &review_kind, year_flag)
 
 /* ---- kehu review rate / final / credit */
 
@@ -235,10 +218,7 @@ static int decide(struct cli *cli, int argc, char **argv, const char *step)
         return cli_usage_error(cli, "--confirm keeps the grade it receives: give --grade or --confirm, not both");
     if (!confirm && !(m.grade && *m.grade))
         return cli_usage_error(cli, "give --confirm, or --grade G --reason R to adjust");
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_REVIEW_DECIDE;
-    req.review_decide = &m;
-    return call_one(cli, &req, KEHU__V1__RESPONSE__RESULT_REVIEW_ITEM, &item_rec);
+    return call_one(cli, KEHU__V1__REQUEST__OP_REVIEW_DECIDE, &m, KEHU__V1__RESPONSE__RESULT_REVIEW_ITEM, &item_kind);
 }
 
 static int run_review_rate(struct cli *cli, int argc, char **argv)
@@ -261,7 +241,7 @@ static int run_review_credit(struct cli *cli, int argc, char **argv)
 static void print_items(struct cli *cli, const void *m, const struct cli_pages *pages)
 {
     (void)m;
-    print_records(cli, pages->items, pages->n, 1, &item_rec, "no customers under review match");
+    print_list(cli, pages->items, pages->n, &item_rec, "no customers under review match");
 }
 
 static const struct cli_flag items_flags[] = {
@@ -297,7 +277,7 @@ static void print_report(struct cli *cli, const void *m, const struct cli_pages 
                     (long long)v->rated, (long long)v->adjusted, (long long)v->final_decided,
                     (long long)v->credit_confirmed, (long long)v->changed, (long long)v->vip_added,
                     (long long)v->vip_withdrawn);
-        print_records(cli, pages->items, pages->n, 1, &change_rec, "no changes");
+        print_list(cli, pages->items, pages->n, &change_rec, "no changes");
     }
 }
 
@@ -309,24 +289,14 @@ CLI_LIST_COMMAND(run_review_report, KEHU__V1__REQUEST__OP_REVIEW_REPORT, &kehu__
 
 static int vip(struct cli *cli, int argc, char **argv, const char *action)
 {
-    static const struct option opts[] = {
-        { "reason", required_argument, NULL, O_REASON },
-        { NULL, 0, NULL, 0 },
-    };
+    static const struct cli_flag flags[] = { { "reason", NULL, 0, 0, NULL, 0 }, { NULL, NULL, 0, 0, NULL, 0 } };
     Kehu__V1__VipChange m = KEHU__V1__VIP_CHANGE__INIT;
     m.action = (char *)action;
-    int c, rc;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        if (c != O_REASON)
-            return cli->opt_rc;
-        m.reason = optarg;
-    }
-    if ((rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &m.customer_id)))
+    int rc;
+    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__vip_change__descriptor, flags, &m, NULL, NULL)) ||
+        (rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &m.customer_id)))
         return rc;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_VIP_CHANGE;
-    req.vip_change = &m;
-    return call_one(cli, &req, KEHU__V1__RESPONSE__RESULT_VIP_ENTRY, &vip_rec);
+    return call_one(cli, KEHU__V1__REQUEST__OP_VIP_CHANGE, &m, KEHU__V1__RESPONSE__RESULT_VIP_ENTRY, &vip_kind);
 }
 
 static int run_vip_add(struct cli *cli, int argc, char **argv)
@@ -342,7 +312,7 @@ static int run_vip_withdraw(struct cli *cli, int argc, char **argv)
 static void print_vip(struct cli *cli, const void *m, const struct cli_pages *pages)
 {
     const Kehu__V1__VipList *l = m;
-    print_records(cli, pages->items, pages->n, 1, &vip_rec, l->withdrawn ? "no withdrawn VIPs" : "no VIPs");
+    print_list(cli, pages->items, pages->n, &vip_rec, l->withdrawn ? "no withdrawn VIPs" : "no VIPs");
 }
 
 static const struct cli_flag vip_flags[] = { { "withdrawn", NULL, 0, 0, NULL, 0 }, { NULL, NULL, 0, 0, NULL, 0 } };
@@ -354,7 +324,7 @@ CLI_LIST_COMMAND(run_vip_list, KEHU__V1__REQUEST__OP_VIP_LIST, &kehu__v1__vip_li
 static void print_winback(struct cli *cli, const void *m, const struct cli_pages *pages)
 {
     (void)m;
-    print_records(cli, pages->items, pages->n, 1, &winback_rec, "no customers to win back");
+    print_list(cli, pages->items, pages->n, &winback_rec, "no customers to win back");
 }
 
 static const struct cli_flag winback_flags[] = {
@@ -375,14 +345,11 @@ static int winback_act(struct cli *cli, int argc, char **argv, const char *actio
     Kehu__V1__WinbackAct m = KEHU__V1__WINBACK_ACT__INIT;
     m.action = (char *)action;
     int rc;
-    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__winback_act__descriptor, flags, &m, NULL, NULL)))
+    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__winback_act__descriptor, flags, &m, NULL, NULL)) ||
+        (rc = cli_id_arg(cli, argc, argv, "ENTRY_ID", &m.id)))
         return rc;
-    if ((rc = cli_id_arg(cli, argc, argv, "ENTRY_ID", &m.id)))
-        return rc;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_WINBACK_ACT;
-    req.winback_act = &m;
-    return call_one(cli, &req, KEHU__V1__RESPONSE__RESULT_WINBACK_ENTRY, &winback_rec);
+    return call_one(cli, KEHU__V1__REQUEST__OP_WINBACK_ACT, &m, KEHU__V1__RESPONSE__RESULT_WINBACK_ENTRY,
+                    &winback_kind);
 }
 
 static int run_winback_plan(struct cli *cli, int argc, char **argv)

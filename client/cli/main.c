@@ -81,15 +81,13 @@ enum {
     { "accept-new-server", no_argument, NULL, OPT_ACCEPT_NEW },                                      \
     { "cert", required_argument, NULL, OPT_CERT }, { "key", required_argument, NULL, OPT_KEY }
 
-static const struct option global_opts[] = {
-    { "server", required_argument, NULL, OPT_SERVER },
-    { "json", no_argument, NULL, OPT_JSON },
-    { "csv", no_argument, NULL, OPT_CSV },
-    { "timeout", required_argument, NULL, OPT_TIMEOUT },
-    { "help", no_argument, NULL, OPT_HELP },
-    TLS_OPTS,
-    { NULL, 0, NULL, 0 },
-};
+/* the options every command takes, after its words too (the TLS ones among them) */
+#define GLOBAL_OPTS                                                                                       \
+    { "server", required_argument, NULL, OPT_SERVER }, { "json", no_argument, NULL, OPT_JSON },         \
+        { "csv", no_argument, NULL, OPT_CSV }, { "timeout", required_argument, NULL, OPT_TIMEOUT },     \
+        { "help", no_argument, NULL, OPT_HELP }, TLS_OPTS
+
+static const struct option global_opts[] = { GLOBAL_OPTS, { NULL, 0, NULL, 0 } };
 #define NGLOBAL (sizeof global_opts / sizeof global_opts[0] - 1)
 
 static const char global_usage[] =
@@ -778,16 +776,7 @@ static int run_help(struct cli *cli, int argc, char **argv)
  * with argv[optind..], or an exit code. */
 static int parse_global(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "server", required_argument, NULL, OPT_SERVER },
-        { "json", no_argument, NULL, OPT_JSON },
-        { "csv", no_argument, NULL, OPT_CSV },
-        { "timeout", required_argument, NULL, OPT_TIMEOUT },
-        { "help", no_argument, NULL, OPT_HELP },
-        { "version", no_argument, NULL, OPT_VERSION },
-        TLS_OPTS,
-        { NULL, 0, NULL, 0 },
-    };
+    static const struct option opts[] = { GLOBAL_OPTS, { "version", no_argument, NULL, OPT_VERSION }, { NULL, 0, NULL, 0 } };
     optind = 0;
     opterr = 0;
     int c;

@@ -148,6 +148,9 @@ static int set_flag(struct cli *cli, const struct cli_flag *f, const ProtobufCMe
     case PROTOBUF_C_TYPE_STRING: *(const char **)p = arg; return 0;
     case PROTOBUF_C_TYPE_BOOL: *(protobuf_c_boolean *)p = 1; return 0;
     case PROTOBUF_C_TYPE_INT64:
+        if (strlen(fd->name) > 6 && strcmp(fd->name + strlen(fd->name) - 6, "_minor") == 0)
+            return cli_parse_amount(cli, flag, arg, (int64_t *)p); /* money in fen */
+        /* fall through */
     case PROTOBUF_C_TYPE_INT32:
     case PROTOBUF_C_TYPE_UINT32:
         if ((rc = cli_parse_int(cli, flag, arg, f->min || f->max ? f->min : 1, f->min || f->max ? f->max : INT64_MAX,
@@ -227,6 +230,14 @@ int cli_flags(struct cli *cli, int argc, char **argv, const ProtobufCMessageDesc
 }
 
 /* ---- A downloaded file put in place -------------------------------------------------------------- */
+
+int cli_flag_given(const struct cmd_words *ws, const char *flag)
+{
+    for (size_t i = 0; i < ws->n; i++)
+        if (strcmp(ws->w[i], flag) == 0)
+            return 1;
+    return 0;
+}
 
 int cli_place_file(struct cli *cli, const char *tmp, const char *out, int force, int output_flag)
 {

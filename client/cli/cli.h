@@ -419,8 +419,9 @@ int cli_parse_enum(struct cli *cli, const char *what, const char *s, const Proto
  * cli_flags instead of a getopt loop: --NAME sets the field NAME (or
  * `field`) of the message by its type in the descriptor: a string is the
  * value, a whole number is parsed by cli_parse_int in [min, max] (both 0:
- * a positive number), an enum by cli_parse_enum, a bool is a flag without
- * a value that sets it. check,
+ * a positive number), money (an int64 NAME_minor) by cli_parse_amount, an
+ * enum by cli_parse_enum, a bool is a flag without a value that sets it.
+ * check,
  * when set, refuses a value first (a usage error; returns 0 or the exit
  * code). A table ends with a row whose name is NULL. */
 struct cli_flag {
@@ -438,6 +439,9 @@ struct cli_flag {
  * argv[optind..argc)), or the exit code after printing. */
 int cli_flags(struct cli *cli, int argc, char **argv, const ProtobufCMessageDescriptor *d, const struct cli_flag *flags,
               void *m, struct cli_paging *pg, struct cmd_words *ws);
+
+/* Whether the words cli_flags gave name the option flag ("--amount"). */
+int cli_flag_given(const struct cmd_words *ws, const char *flag);
 
 /* Moves the finished temporary file tmp to out; without force, never over an
  * existing file (link fails if it exists; checked atomically where the file

@@ -776,7 +776,11 @@ static int run_help(struct cli *cli, int argc, char **argv)
  * with argv[optind..], or an exit code. */
 static int parse_global(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = { GLOBAL_OPTS, { "version", no_argument, NULL, OPT_VERSION }, { NULL, 0, NULL, 0 } };
+    static const struct option opts[] = {
+        GLOBAL_OPTS,
+        { "version", no_argument, NULL, OPT_VERSION },
+        { NULL, 0, NULL, 0 },
+    };
     optind = 0;
     opterr = 0;
     int c;

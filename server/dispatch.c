@@ -212,19 +212,16 @@ void req_reply_result(struct req *r, Kehu__V1__Response__ResultCase which, void 
     req_reply(r);
 }
 
-void req_fail(struct req *r, Kehu__V1__Code code, const char *field, const char *fmt, ...)
+void req_failv(struct req *r, Kehu__V1__Code code, const char *field, const char *fmt, va_list ap)
 {
     /* in the client's language (tr.h): the format, or a message made
      * elsewhere (an authorization's reason, a refusal raised in SQL) */
     int lang = r->conn->lang;
-    va_list ap;
-    va_start(ap, fmt);
     char msg[1024];
     if (lang != TR_EN && strcmp(fmt, "%s") == 0)
         snprintf(msg, sizeof msg, "%s", tr_text(&r->arena, lang, va_arg(ap, const char *)));
     else
         vsnprintf(msg, sizeof msg, tr(lang, fmt), ap);
-    va_end(ap);
     const char *text = lang != TR_EN ? tr_detail(&r->arena, lang, msg) : msg;
     /* a failed request answers nothing but its status */
     memset(&r->resp, 0, sizeof r->resp);
@@ -233,6 +230,27 @@ void req_fail(struct req *r, Kehu__V1__Code code, const char *field, const char 
     r->status.message = arena_strdup(&r->arena, text);
     r->status.field = arena_strdup(&r->arena, field ? field : "");
     req_reply(r);
+}
+
+void req_fail(struct req *r, Kehu__V1__Code code, const char *field, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    req_failv(r, code, field, fmt, ap);
+    va_end(ap);
+}
+
+bool req_db_one(struct req *r, const struct db_result *res, const char *field, const char *fmt, ...)
+{
+    if (!req_db_ok(r, res))
+        return false;
+    if (db_rows(res, 0) == 1)
+        return true;
+    va_list ap;
+    va_start(ap, fmt);
+    req_failv(r, KEHU__V1__CODE__NOT_FOUND, field, fmt, ap);
+    va_end(ap);
+    return false;
 }
 
 /* Kehu's own refusals raised in SQL: RAISE EXCEPTION '<plain message for

@@ -3,6 +3,7 @@
 #ifndef KEHU_DISPATCH_H
 #define KEHU_DISPATCH_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -64,6 +65,8 @@ void req_reply_recorded(struct req *r, Kehu__V1__Response *resp);
 void req_reply_result(struct req *r, Kehu__V1__Response__ResultCase which, void *msg);
 void req_fail(struct req *r, Kehu__V1__Code code, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+void req_failv(struct req *r, Kehu__V1__Code code, const char *field, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
 /* Answers a database failure. Kehu's own refusals raised in SQL (ERRCODE
  * 'KH400' invalid argument, 'KH403' permission denied, 'KH404' not found,
  * 'KH409' conflict, 'KH412' failed precondition, 'KH429' resource
@@ -81,6 +84,12 @@ static inline bool req_db_ok(struct req *r, const struct db_result *res)
     req_fail_db(r, res);
     return false;
 }
+/* A callback whose first statement looks up one record: true when the
+ * database answered with exactly one row; otherwise the request is answered
+ * (a failure, or NOT_FOUND on field with the message, translated like
+ * req_fail's) and false. */
+bool req_db_one(struct req *r, const struct db_result *res, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 /* The authorization function for a particular record; answers and returns -1 when denied. */
 int req_authorize(struct req *r, const struct authz_target *t);
 struct principal *req_who(struct req *r);

@@ -20,6 +20,7 @@
 
 #include "conn.h"
 #include "log.h"
+#include "page.h"
 #include "rpc.h"
 #include "row_msg.h"
 #include "server.h"
@@ -182,13 +183,9 @@ static void case_found(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
     struct by_id *b = r->state;
-    if (!req_db_ok(r, res))
-        return;
     const char *missing = arena_printf(&r->arena, "no case %lld", (long long)b->id);
-    if (db_rows(res, 0) != 1) {
-        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "id", "%s", missing);
+    if (!req_db_one(r, res, "id", "%s", missing))
         return;
-    }
     rpc_customer_load_as(r, db_get_i64(res, 0, 0, 0), ACT_CUSTOMER_READ, b->then, b, "id", missing);
 }
 
@@ -220,12 +217,8 @@ static struct row_msg case_event_row = ROW_MSG(kehu__v1__case_event__descriptor,
 static void get_done(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (!req_db_ok(r, res))
+    if (!req_db_one(r, res, "id", "no such case"))
         return;
-    if (db_rows(res, 0) != 1) {
-        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "id", "no such case");
-        return;
-    }
     Kehu__V1__Case *k = case_from_row(r, res, 0, 0);
     int n = db_rows(res, 1);
     k->events = arena_alloc(&r->arena, sizeof *k->events * (size_t)(n ? n : 1));
@@ -1315,7 +1308,8 @@ static void case_settings_set(struct req *r)
 const struct rpc_entry rpc_case_settings_set = { KEHU__V1__REQUEST__OP_CASE_SETTINGS_SET, "case_settings_set",
                                                  ACT_ORG_WRITE, 0, case_settings_set };
 
-/* ---- service-quality early warnings: the alerts of the branches a manager (or an admin, an auditor) reads */
+/* ---- service-quality early warnings: the alerts of the branches one reads whole. An alert counts a branch's
+ * complaints, so a read scope of one's own customers or team does not reach it. */
 
 static struct row_msg quality_alert_row = ROW_MSG(kehu__v1__quality_alert__descriptor,
     "id,period,dimension,branch,key,complaints,baseline,reason,created_at,branch_id");
@@ -1323,59 +1317,42 @@ static struct row_msg quality_alert_row = ROW_MSG(kehu__v1__quality_alert__descr
 static void alerts_done(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    const Kehu__V1__QualityAlertList *m = r->msg->quality_alert_list;
-    uint32_t limit = m && m->limit ? m->limit : LIST_DEFAULT;
     if (!req_db_ok(r, res))
         return;
-    int n = db_rows(res, 0), shown = n > (int)limit ? (int)limit : n;
     Kehu__V1__QualityAlerts *l = arena_alloc(&r->arena, sizeof *l);
     kehu__v1__quality_alerts__init(l);
+    uint32_t remaining;
+    int n = page_end(r, r->state, res, 0, 11, &l->next_cursor, &remaining);
+    l->remaining = remaining;
     l->alerts = arena_alloc(&r->arena, sizeof *l->alerts * (size_t)(n ? n : 1));
-    for (int i = 0; i < shown; i++) {
-        Kehu__V1__QualityAlert *a = row_msg(r, &quality_alert_row, res, 0, i, 0);
-        l->alerts[l->n_alerts++] = a;
-    }
-    l->next_cursor = "";
-    if (n > (int)limit) {
-        l->next_cursor = arena_printf(&r->arena, "%lld", (long long)l->alerts[shown - 1]->id);
-        l->remaining = db_get_i64(res, 0, 0, 10) - shown;
-    }
+    for (int i = 0; i < n; i++)
+        l->alerts[l->n_alerts++] = row_msg(r, &quality_alert_row, res, 0, i, 0);
     req_reply_result(r, KEHU__V1__RESPONSE__RESULT_QUALITY_ALERTS, l);
 }
 
 static void quality_alert_list(struct req *r)
 {
     const Kehu__V1__QualityAlertList *m = r->msg->quality_alert_list;
-    static const Kehu__V1__QualityAlertList empty = KEHU__V1__QUALITY_ALERT_LIST__INIT;
-    if (!m)
-        m = &empty;
-    Kehu__V1__Role role = req_who(r)->role;
-    if (role != KEHU__V1__ROLE__ADMIN && role != KEHU__V1__ROLE__BRANCH_MANAGER && role != KEHU__V1__ROLE__AUDITOR) {
-        req_fail(r, KEHU__V1__CODE__PERMISSION_DENIED, "", "quality alerts are for managers");
+    struct authz_scope s = authz_customer_scope(req_who(r), ACT_CUSTOMER_READ);
+    if (s.kind != SCOPE_ALL && s.kind != SCOPE_UNIT) {
+        req_fail(r, KEHU__V1__CODE__PERMISSION_DENIED, "", "quality alerts are for those who read whole branches");
         return;
     }
-    if (m->limit > LIST_MAX) {
-        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "limit", "limit is at most %d", LIST_MAX);
+    struct page *pg = arena_alloc(&r->arena, sizeof *pg);
+    if (page_begin(r, pg, "quality_alerts", "i", m ? m->limit : 0, m ? m->after : NULL, LIST_DEFAULT, LIST_MAX) < 0)
         return;
-    }
-    long long after = 0;
-    char end;
-    if (*m->after && (sscanf(m->after, "%lld%c", &after, &end) != 1 || after <= 0)) {
-        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "after", "not a cursor from a previous page");
-        return;
-    }
+    r->state = pg;
     const char *k, *i;
     rpc_scope_params(r, ACT_CUSTOMER_READ, &k, &i);
-    const char *p[] = { k, i };
-    char *sql = arena_printf(
-        &r->arena,
-        "SELECT a.id, a.period, a.dimension, b.name, a.key, a.complaints, trim_scale(a.baseline)::text, a.reason, "
-        SQL_MS("a.created_at") ", a.branch_id, count(*) OVER () FROM quality_alert a JOIN org_unit b ON b.id = a.branch_id"
-        " WHERE ($1::int = 0 OR ($1 = 1 AND a.branch_id IN (SELECT id FROM org_unit WHERE path @> ARRAY[$2::bigint])))"
-        "%s ORDER BY a.id DESC LIMIT %u",
-        after ? arena_printf(&r->arena, " AND a.id < %lld", after) : "", (m->limit ? m->limit : LIST_DEFAULT) + 1);
+    const char *p[] = { k, i, pg->key[0], pg->fetch };
     struct db_call *call = db_call_new(r->srv->db, alerts_done, r);
-    db_call_add_sql(call, sql, 2, p);
+    db_call_add_sql(call,
+                    "SELECT a.id, a.period, a.dimension, b.name, a.key, a.complaints, trim_scale(a.baseline)::text,"
+                    " a.reason, " SQL_MS("a.created_at") ", a.branch_id, count(*) OVER (), a.id::text"
+                    " FROM quality_alert a JOIN org_unit b ON b.id = a.branch_id"
+                    " WHERE ($1::int = 0 OR ($1 = 1 AND a.branch_id IN (SELECT id FROM org_unit WHERE path @> ARRAY[$2::bigint])))"
+                    " AND ($3::bigint IS NULL OR a.id < $3) ORDER BY a.id DESC LIMIT $4",
+                    4, p);
     db_call_send(call);
 }
 

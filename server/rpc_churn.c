@@ -190,12 +190,8 @@ static void ack_found(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
     const Kehu__V1__ChurnAck *m = r->msg->churn_ack;
-    if (!req_db_ok(r, res))
+    if (!req_db_one(r, res, "warning_id", "no churn warning %lld", (long long)m->warning_id))
         return;
-    if (db_rows(res, 0) != 1) {
-        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "warning_id", "no churn warning %lld", (long long)m->warning_id);
-        return;
-    }
     /* the loader checks the right to change it (PERMISSION_DENIED for one the caller may only read) */
     rpc_customer_load_as(r, db_get_i64(res, 0, 0, 0), ACT_CUSTOMER_WRITE, ack_loaded, NULL, "warning_id",
                          arena_printf(&r->arena, "no churn warning %lld", (long long)m->warning_id));

@@ -185,12 +185,8 @@ static void contact_edit_found(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
     const Kehu__V1__ContactEdit *m = r->msg->contact_edit;
-    if (!req_db_ok(r, res))
+    if (!req_db_one(r, res, "id", "no contact %lld", (long long)m->id))
         return;
-    if (db_rows(res, 0) != 1) {
-        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "id", "no contact %lld", (long long)m->id);
-        return;
-    }
     Kehu__V1__Contact *current = contact_from_row(r, res, 0, 0);
     /* a contact of a customer the caller may not read is a missing contact */
     rpc_customer_load_as(r, current->customer_id, ACT_CUSTOMER_WRITE, contact_edit_apply, current, "id",
@@ -486,12 +482,8 @@ static void txn_reverse_loaded(struct req *r, const struct rpc_customer_ref *ref
 static void txn_owner_found(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (!req_db_ok(r, res))
+    if (!req_db_one(r, res, "id", "%s", txn_missing(r)))
         return;
-    if (db_rows(res, 0) != 1) {
-        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "id", "%s", txn_missing(r));
-        return;
-    }
     rpc_customer_load_as(r, db_get_i64(res, 0, 0, 0), ACT_CUSTOMER_WRITE, txn_reverse_loaded, NULL, "id",
                           txn_missing(r));
 }

@@ -169,12 +169,8 @@ static struct db_stmt doc_insert = DB_STMT(
 static void doc_stored(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (!req_db_ok(r, res))
+    if (!req_db_one(r, res, "customer_id", "no such customer"))
         return;
-    if (db_rows(res, 0) != 1) {
-        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "customer_id", "no such customer");
-        return;
-    }
     Kehu__V1__Doc *d = doc_from_row(r, res, 0, 0);
     log_info(r->conn->id, r->id, "document %lld for customer %lld: %s, %llu bytes", (long long)d->id,
              (long long)d->customer_id, d->name, (unsigned long long)d->size);

@@ -166,12 +166,8 @@ static void plan_user_found(const struct db_result *res, void *arg)
     struct req *r = arg;
     const Kehu__V1__FollowupPlan *m = r->msg->followup_plan;
     struct plan_state *st = r->state;
-    if (!req_db_ok(r, res))
+    if (!req_db_one(r, res, "user", "no user named '%s'", m->user))
         return;
-    if (db_rows(res, 0) != 1) {
-        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "user", "no user named '%s'", m->user);
-        return;
-    }
     if (db_get_bool(res, 0, 0, 6)) {
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "user", "user '%s' is disabled", m->user);
         return;

@@ -558,12 +558,8 @@ static struct row_msg credit_assessment_row = ROW_MSG(kehu__v1__credit_assessmen
 static void show_done(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (!req_db_ok(r, res))
+    if (!req_db_one(r, res, "customer_id", "no such customer"))
         return;
-    if (db_rows(res, 0) != 1) {
-        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "customer_id", "no such customer");
-        return;
-    }
     Kehu__V1__CustomerGrades *g = arena_alloc(&r->arena, sizeof *g);
     kehu__v1__customer_grades__init(g);
     g->customer_id = r->msg->grade_show->customer_id;
@@ -822,12 +818,8 @@ static void approve_found(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
     const Kehu__V1__GradeApprove *m = r->msg->grade_approve;
-    if (!req_db_ok(r, res))
+    if (!req_db_one(r, res, "override_id", "no override %lld", (long long)m->override_id))
         return;
-    if (db_rows(res, 0) != 1) {
-        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "override_id", "no override %lld", (long long)m->override_id);
-        return;
-    }
     const char *status = db_get(res, 0, 0, 1);
     if (strcmp(status, "pending") != 0) {
         req_fail(r, KEHU__V1__CODE__FAILED_PRECONDITION, "override_id", "override %lld is %s, not pending",
@@ -1041,12 +1033,8 @@ static struct db_stmt assess_stmt = DB_STMT(
 static void assess_done(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (!req_db_ok(r, res))
+    if (!req_db_one(r, res, "customer_id", "no such customer"))
         return;
-    if (db_rows(res, 0) != 1) {
-        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "customer_id", "no such customer");
-        return;
-    }
     req_reply_result(r, KEHU__V1__RESPONSE__RESULT_OVERRIDE, override_from_row(r, res, 0, 0));
 }
 

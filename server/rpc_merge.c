@@ -327,12 +327,8 @@ static void merge_found(const struct db_result *res, void *arg)
     struct req *r = arg;
     struct unmerge *u = r->state;
     const char *field = r->msg->customer_unmerge->merge_id ? "merge_id" : "other_id";
-    if (!req_db_ok(r, res))
+    if (!req_db_one(r, res, field, "%s", u->missing))
         return;
-    if (db_rows(res, 0) != 1) {
-        req_fail(r, KEHU__V1__CODE__NOT_FOUND, field, "%s", u->missing);
-        return;
-    }
     u->merge_id = db_get_i64(res, 0, 0, 0);
     u->keep_id = db_get_i64(res, 0, 0, 1);
     u->other_id = db_get_i64(res, 0, 0, 2);

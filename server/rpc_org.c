@@ -232,12 +232,8 @@ static void org_add_parent(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
     const Kehu__V1__OrgAdd *m = r->msg->org_add;
-    if (!req_db_ok(r, res))
+    if (!req_db_one(r, res, "parent", "no org unit '%s'", m->parent))
         return;
-    if (db_rows(res, 0) != 1) {
-        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "parent", "no org unit '%s'", m->parent);
-        return;
-    }
     int64_t path[AUTHZ_MAX_DEPTH];
     int n = authz_parse_path(db_get(res, 0, 0, 7), path, AUTHZ_MAX_DEPTH);
     if (n < 0 || n >= AUTHZ_MAX_DEPTH) {
@@ -363,12 +359,8 @@ static void user_add_unit(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
     const Kehu__V1__UserAdd *m = r->msg->user_add;
-    if (!req_db_ok(r, res))
+    if (!req_db_one(r, res, "unit", "no org unit '%s'", m->unit))
         return;
-    if (db_rows(res, 0) != 1) {
-        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "unit", "no org unit '%s'", m->unit);
-        return;
-    }
     int64_t path[AUTHZ_MAX_DEPTH];
     int n = authz_parse_path(db_get(res, 0, 0, 7), path, AUTHZ_MAX_DEPTH);
     struct authz_target t = { .unit_path = path, .path_len = n < 0 ? 0 : n, .role = m->role };
@@ -450,12 +442,8 @@ static void user_list_query(struct req *r, const char *unit_id)
 static void user_list_unit(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (!req_db_ok(r, res))
+    if (!req_db_one(r, res, "unit", "no org unit '%s'", r->msg->user_list->unit))
         return;
-    if (db_rows(res, 0) != 1) {
-        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "unit", "no org unit '%s'", r->msg->user_list->unit);
-        return;
-    }
     int64_t path[AUTHZ_MAX_DEPTH];
     int n = authz_parse_path(db_get(res, 0, 0, 7), path, AUTHZ_MAX_DEPTH);
     struct authz_target t = { .unit_path = path, .path_len = n < 0 ? 0 : n };
@@ -900,12 +888,8 @@ static void org_rename_found(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
     const Kehu__V1__OrgRename *m = r->msg->org_rename;
-    if (!req_db_ok(r, res))
+    if (!req_db_one(r, res, "unit", "no org unit '%s'", m->unit))
         return;
-    if (db_rows(res, 0) != 1) {
-        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "unit", "no org unit '%s'", m->unit);
-        return;
-    }
     /* the parent's path, for a refusal naming where the clash is */
     const char *path = db_get(res, 0, 0, 8), *slash = strrchr(path, '/');
     r->state = slash ? arena_printf(&r->arena, "%.*s", (int)(slash - path), path) : arena_strdup(&r->arena, db_get(res, 0, 0, 4));
@@ -940,12 +924,8 @@ static void org_move_found(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
     const Kehu__V1__OrgMove *m = r->msg->org_move;
-    if (!req_db_ok(r, res))
+    if (!req_db_one(r, res, "unit", "no org unit '%s'", m->unit))
         return;
-    if (db_rows(res, 0) != 1) {
-        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "unit", "no org unit '%s'", m->unit);
-        return;
-    }
     if (db_rows(res, 1) != 1) {
         req_fail(r, KEHU__V1__CODE__NOT_FOUND, "parent", "no org unit '%s'", m->parent);
         return;

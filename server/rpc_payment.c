@@ -278,12 +278,8 @@ static void payment_reverse_loaded(struct req *r, const struct rpc_customer_ref 
 static void payment_owner_found(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (!req_db_ok(r, res))
+    if (!req_db_one(r, res, "id", "%s", payment_missing(r)))
         return;
-    if (db_rows(res, 0) != 1) {
-        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "id", "%s", payment_missing(r));
-        return;
-    }
     rpc_customer_load_as(r, db_get_i64(res, 0, 0, 0), ACT_CUSTOMER_WRITE, payment_reverse_loaded, NULL, "id",
                           payment_missing(r));
 }
@@ -388,12 +384,8 @@ static struct db_stmt asset_upsert = DB_STMT(
 static void asset_added(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (!req_db_ok(r, res))
+    if (!req_db_one(r, res, "customer_id", "no such customer"))
         return;
-    if (db_rows(res, 0) != 1) {
-        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "customer_id", "no such customer");
-        return;
-    }
     Kehu__V1__AssetSnapshot *a = asset_from_row(r, res, 0, 0);
     a->replaced = db_get_bool(res, 0, 0, 8);
     log_info(r->conn->id, r->id, "asset snapshot %lld (%s %s) for customer %lld%s", (long long)a->id, a->date,

@@ -84,6 +84,22 @@ static int authorize_path(struct req *r, enum authz_action act, const struct db_
     return -1;
 }
 
+/* A callback whose first statement looked up the branch a request names
+ * (id, kind, path): its id once found and authorized for act; 0 after
+ * answering. */
+static int64_t branch_found(struct req *r, const struct db_result *res, enum authz_action act, const char *name)
+{
+    if (!req_db_ok(r, res))
+        return 0;
+    if (db_rows(res, 0) != 1 || strcmp(db_get(res, 0, 0, 1), "branch") != 0) {
+        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "branch", "no branch '%s'", name && *name ? name : "(yours)");
+        return 0;
+    }
+    if (authorize_path(r, act, res, 0, 2) < 0)
+        return 0;
+    return db_get_i64(res, 0, 0, 0);
+}
+
 /* ---- PoolAdd */
 
 static struct db_stmt pool_insert = DB_STMT(
@@ -120,15 +136,10 @@ static void pool_add_branch(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
     const Kehu__V1__PoolAdd *m = r->msg->pool_add;
-    if (!req_db_ok(r, res))
+    int64_t branch = branch_found(r, res, ACT_POOL_MANAGE, m->branch);
+    if (!branch)
         return;
-    if (db_rows(res, 0) != 1 || strcmp(db_get(res, 0, 0, 1), "branch") != 0) {
-        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "branch", "no branch '%s'", m->branch);
-        return;
-    }
-    if (authorize_path(r, ACT_POOL_MANAGE, res, 0, 2) < 0)
-        return;
-    const char *p[] = { db_get(res, 0, 0, 0), m->name, rpc_num(r, req_who(r)->user_id) };
+    const char *p[] = { rpc_num(r, branch), m->name, rpc_num(r, req_who(r)->user_id) };
     db_query(r->srv->db, &pool_insert, 3, p, pool_added, r);
 }
 
@@ -481,15 +492,10 @@ static void rules_branch(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
     const Kehu__V1__PoolRules *m = r->msg->pool_rules;
-    if (!req_db_ok(r, res))
+    int64_t branch = branch_found(r, res, m->n_set ? ACT_POOL_MANAGE : ACT_POOL_READ, m->branch);
+    if (!branch)
         return;
-    if (db_rows(res, 0) != 1 || strcmp(db_get(res, 0, 0, 1), "branch") != 0) {
-        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "branch", "no branch '%s'", m->branch);
-        return;
-    }
-    if (authorize_path(r, m->n_set ? ACT_POOL_MANAGE : ACT_POOL_READ, res, 0, 2) < 0)
-        return;
-    rules_go(r, db_get_i64(res, 0, 0, 0));
+    rules_go(r, branch);
 }
 
 static void pool_rules(struct req *r)
@@ -816,17 +822,11 @@ static void assign_rules_branch(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
     const Kehu__V1__AssignRules *m = r->msg->assign_rules;
-    if (!req_db_ok(r, res))
-        return;
-    if (db_rows(res, 0) != 1 || strcmp(db_get(res, 0, 0, 1), "branch") != 0) {
-        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "branch", "no branch '%s': rules belong to a branch",
-                 m->branch && *m->branch ? m->branch : "(yours)");
-        return;
-    }
-    if (authorize_path(r, m->set ? ACT_POOL_MANAGE : ACT_POOL_READ, res, 0, 2) < 0)
+    int64_t branch = branch_found(r, res, m->set ? ACT_POOL_MANAGE : ACT_POOL_READ, m->branch);
+    if (!branch)
         return;
     struct assign_state *st = arena_alloc(&r->arena, sizeof *st);
-    st->branch_id = db_get_i64(res, 0, 0, 0);
+    st->branch_id = branch;
     st->branch = rpc_col(r, res, 0, 0, 3);
     r->state = st;
     const char *id = rpc_num(r, st->branch_id);
@@ -940,16 +940,10 @@ static void apply_branch(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
     const Kehu__V1__AssignRuleApply *m = r->msg->assign_rule_apply;
-    if (!req_db_ok(r, res))
+    int64_t branch = branch_found(r, res, ACT_POOL_MANAGE, m->branch);
+    if (!branch)
         return;
-    if (db_rows(res, 0) != 1 || strcmp(db_get(res, 0, 0, 1), "branch") != 0) {
-        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "branch", "no branch '%s'",
-                 m->branch && *m->branch ? m->branch : "(yours)");
-        return;
-    }
-    if (authorize_path(r, ACT_POOL_MANAGE, res, 0, 2) < 0)
-        return;
-    const char *p[] = { db_get(res, 0, 0, 0), rpc_num(r, req_who(r)->user_id), m->dry_run ? "true" : "false" };
+    const char *p[] = { rpc_num(r, branch), rpc_num(r, req_who(r)->user_id), m->dry_run ? "true" : "false" };
     db_query(r->srv->db_long, &apply_stmt, 3, p, applied, r);
 }
 

@@ -646,13 +646,9 @@ static void winback_found(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
     const Kehu__V1__WinbackAct *m = r->msg->winback_act;
-    if (!req_db_ok(r, res))
-        return;
     const char *missing = arena_printf(&r->arena, "no win-back entry %lld", (long long)m->id);
-    if (db_rows(res, 0) != 1) {
-        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "id", "%s", missing);
+    if (!req_db_one(r, res, "id", "%s", missing))
         return;
-    }
     /* the right to change the customer (PERMISSION_DENIED for one the caller may only read) */
     rpc_customer_load_as(r, db_get_i64(res, 0, 0, 0), ACT_CUSTOMER_WRITE, winback_loaded, NULL, "id", missing);
 }

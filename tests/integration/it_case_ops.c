@@ -334,16 +334,19 @@ static void test_quality_alerts(void **state)
     assert_int_equal(r->quality_alerts->n_alerts, 2);
     assert_string_equal(r->quality_alerts->alerts[0]->key, "信用卡");
     assert_int_equal(r->quality_alerts->remaining, 1);
-    char cursor[32];
+    char cursor[128];
     snprintf(cursor, sizeof cursor, "%s", r->quality_alerts->next_cursor);
+    assert_true(strlen(cursor) < sizeof cursor - 1);
     kehu_response_free(r);
     l.after = cursor;
     r = it_call(org.admin, &req, C(OK));
     assert_int_equal(r->quality_alerts->n_alerts, 1);
     assert_string_equal(r->quality_alerts->next_cursor, "");
     kehu_response_free(r);
+    l.after = "12";
+    it_expect(org.mgr, &req, C(INVALID_ARGUMENT), "after"); /* not a cursor the list gave */
     l.after = "";
-    it_expect(org.bj, &req, C(PERMISSION_DENIED), NULL); /* account managers do not get them */
+    it_expect(org.bj, &req, C(PERMISSION_DENIED), NULL); /* account managers (own customers) do not get them */
     pg_do("UPDATE case_policy SET value = 5 WHERE key = 'quality_threshold'");
     pg_do("UPDATE kehu_clock SET offset_ms = 0");
 }

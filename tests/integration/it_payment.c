@@ -593,7 +593,7 @@ static void test_cli(void **state)
     out_has("\"replaced\": false");
     expect(kehu(NULL, ARGS("asset", "add", cid, "--balance", "60000.5", "--product", "wealth", "--date", day(-3))), 0,
            "replaced");
-    expect(kehu(NULL, ARGS("asset", "list", cid)), 0, "AUM today: 60000.50");
+    expect(kehu(NULL, ARGS("asset", "list", cid)), 0, "AUM today: 60,000.50");
     expect(kehu(NULL, ARGS("asset", "list", cid, "--json")), 0, "\"balance\": \"60000.50\"");
     assert_int_equal(cli.out[0], '[');
 

@@ -3,6 +3,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,6 +148,9 @@ static int set_flag(struct cli *cli, const struct cli_flag *f, const ProtobufCMe
     case PROTOBUF_C_TYPE_STRING: *(const char **)p = arg; return 0;
     case PROTOBUF_C_TYPE_BOOL: *(protobuf_c_boolean *)p = 1; return 0;
     case PROTOBUF_C_TYPE_INT64:
+        if (strlen(fd->name) > 6 && strcmp(fd->name + strlen(fd->name) - 6, "_minor") == 0)
+            return cli_parse_amount(cli, flag, arg, (int64_t *)p); /* money in fen */
+        /* fall through */
     case PROTOBUF_C_TYPE_INT32:
     case PROTOBUF_C_TYPE_UINT32:
         if ((rc = cli_parse_int(cli, flag, arg, f->min || f->max ? f->min : 1, f->min || f->max ? f->max : INT64_MAX,
@@ -227,6 +231,14 @@ int cli_flags(struct cli *cli, int argc, char **argv, const ProtobufCMessageDesc
 
 /* ---- A downloaded file put in place -------------------------------------------------------------- */
 
+int cli_flag_given(const struct cmd_words *ws, const char *flag)
+{
+    for (size_t i = 0; i < ws->n; i++)
+        if (strcmp(ws->w[i], flag) == 0)
+            return 1;
+    return 0;
+}
+
 int cli_place_file(struct cli *cli, const char *tmp, const char *out, int force, int output_flag)
 {
     if (force) {
@@ -247,4 +259,56 @@ int cli_place_file(struct cli *cli, const char *tmp, const char *out, int force,
             return CLI_OK;
     }
     return cli_error(cli, CLI_REFUSED, "cannot create %s: %s", out, strerror(errno));
+}
+
+/* ---- A file being written, and its size ------------------------------------------------------------ */
+
+char cli_part_path[4096];
+
+static void unlink_part(int sig)
+{
+    if (cli_part_path[0])
+        unlink(cli_part_path);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+void cli_part_guard(int on)
+{
+    static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGPIPE };
+    if (!on)
+        cli_part_path[0] = 0;
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+        signal(sigs[i], on ? unlink_part : SIG_DFL);
+}
+
+int cli_write_all(int fd, const void *buf, size_t n)
+{
+    const char *p = buf;
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+void cli_human_size(uint64_t n, char *buf, size_t len)
+{
+    static const char *const units[] = { "KiB", "MiB", "GiB", "TiB" };
+    if (n < 1024) {
+        snprintf(buf, len, "%" PRIu64 " B", n);
+        return;
+    }
+    double v = (double)n / 1024;
+    size_t u = 0;
+    while (v >= 1024 && u + 1 < sizeof units / sizeof units[0]) {
+        v /= 1024;
+        u++;
+    }
+    snprintf(buf, len, "%.1f %s", v, units[u]);
 }

@@ -419,8 +419,9 @@ int cli_parse_enum(struct cli *cli, const char *what, const char *s, const Proto
  * cli_flags instead of a getopt loop: --NAME sets the field NAME (or
  * `field`) of the message by its type in the descriptor: a string is the
  * value, a whole number is parsed by cli_parse_int in [min, max] (both 0:
- * a positive number), an enum by cli_parse_enum, a bool is a flag without
- * a value that sets it. check,
+ * a positive number), money (an int64 NAME_minor) by cli_parse_amount, an
+ * enum by cli_parse_enum, a bool is a flag without a value that sets it.
+ * check,
  * when set, refuses a value first (a usage error; returns 0 or the exit
  * code). A table ends with a row whose name is NULL. */
 struct cli_flag {
@@ -439,11 +440,25 @@ struct cli_flag {
 int cli_flags(struct cli *cli, int argc, char **argv, const ProtobufCMessageDescriptor *d, const struct cli_flag *flags,
               void *m, struct cli_paging *pg, struct cmd_words *ws);
 
+/* Whether the words cli_flags gave name the option flag ("--amount"). */
+int cli_flag_given(const struct cmd_words *ws, const char *flag);
+
 /* Moves the finished temporary file tmp to out; without force, never over an
  * existing file (link fails if it exists; checked atomically where the file
  * system can). output_flag: the refusal when out exists also names --output
  * FILE. Returns CLI_OK, or the exit code after printing. */
 int cli_place_file(struct cli *cli, const char *tmp, const char *out, int force, int output_flag);
+
+/* The file a download (doc get, admin backup) is writing, removed when a
+ * signal ends the process: cli_part_guard(1) once cli_part_path names it,
+ * cli_part_guard(0) when it is placed or removed (forgets it, default
+ * signals again). */
+extern char cli_part_path[4096];
+void cli_part_guard(int on);
+/* write(2) until all n bytes are written (EINTR retried): 0, or -1 with errno. */
+int cli_write_all(int fd, const void *buf, size_t n);
+/* "512 B", "12.0 KiB", "1.3 MiB" */
+void cli_human_size(uint64_t n, char *buf, size_t len);
 
 /* ---- Shared output (print.c) ---- */
 

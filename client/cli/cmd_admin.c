@@ -25,22 +25,6 @@ enum {
     O_FORCE = 0x100,
 };
 
-/* "512 B", "12.0 KiB", "1.3 MiB" */
-static void human_size(uint64_t n, char *buf, size_t len)
-{
-    static const char *const units[] = { "KiB", "MiB", "GiB", "TiB" };
-    if (n < 1024) {
-        snprintf(buf, len, "%" PRIu64 " B", n);
-        return;
-    }
-    double v = (double)n / 1024;
-    size_t u = 0;
-    while (v >= 1024 && u + 1 < sizeof units / sizeof units[0]) {
-        v /= 1024;
-        u++;
-    }
-    snprintf(buf, len, "%.1f %s", v, units[u]);
-}
 
 static double mono_s(void)
 {
@@ -51,37 +35,7 @@ static double mono_s(void)
 
 /* ---- admin backup */
 
-/* The part file of a backup in progress, removed if a signal ends us. */
-static char part_path[4096];
 
-static void on_signal(int sig)
-{
-    if (part_path[0])
-        unlink(part_path);
-    signal(sig, SIG_DFL);
-    raise(sig);
-}
-
-static void catch_signals(void (*handler)(int))
-{
-    static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGPIPE };
-    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
-        signal(sigs[i], handler);
-}
-
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
 
 /* What the first chunk said the backup is of, and what the last one said it is. */
 struct backup_info {
@@ -123,8 +77,8 @@ static int pull(struct cli *cli, int fd, struct backup_info *info)
             info->schema_version = ch->schema_version;
             info->started_at_ms = ch->started_at_ms;
         }
-        if (write_all(fd, ch->data.data, ch->data.len) < 0) {
-            rc = cli_error(cli, CLI_REFUSED, "cannot write %s: %s", part_path, strerror(errno));
+        if (cli_write_all(fd, ch->data.data, ch->data.len) < 0) {
+            rc = cli_error(cli, CLI_REFUSED, "cannot write %s: %s", cli_part_path, strerror(errno));
             kehu_response_free(resp);
             break;
         }
@@ -192,7 +146,7 @@ static void print_backup(struct cli *cli, const char *out, const struct backup_i
         return;
     }
     char hs[32];
-    human_size(info->size, hs, sizeof hs);
+    cli_human_size(info->size, hs, sizeof hs);
     cli_say("backup written to %s\n", out);
     struct out_kv *kv = out_kv_new();
     out_kv_addf(kv, "size", "%s (%" PRIu64 " bytes)", hs, info->size);
@@ -225,19 +179,18 @@ static int run_backup(struct cli *cli, int argc, char **argv)
     struct stat st;
     if (!force && lstat(out, &st) == 0)
         return cli_error(cli, CLI_USAGE, "%s exists: give --force to overwrite it", out);
-    if (strlen(out) + 6 > sizeof part_path)
+    if (strlen(out) + 6 > sizeof cli_part_path)
         return cli_usage_error(cli, "FILE: the name is too long");
     if (sodium_init() < 0)
         return cli_error(cli, CLI_TRANSPORT, "cannot initialise libsodium");
 
     /* the part file first: an unwritable place fails before the server works */
-    snprintf(part_path, sizeof part_path, "%s.part", out);
-    catch_signals(on_signal);
-    int fd = open(part_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    snprintf(cli_part_path, sizeof cli_part_path, "%s.part", out);
+    cli_part_guard(1);
+    int fd = open(cli_part_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
         int e = errno;
-        part_path[0] = 0;
-        catch_signals(SIG_DFL);
+        cli_part_guard(0);
         if (e == EEXIST)
             return cli_error(cli, CLI_REFUSED, "%s.part exists: another backup may be writing it (remove it if not)",
                              out);
@@ -247,17 +200,16 @@ static int run_backup(struct cli *cli, int argc, char **argv)
     struct backup_info info = { 0 };
     rc = pull(cli, fd, &info);
     if (rc == CLI_OK && fsync(fd) < 0)
-        rc = cli_error(cli, CLI_REFUSED, "cannot write %s: %s", part_path, strerror(errno));
+        rc = cli_error(cli, CLI_REFUSED, "cannot write %s: %s", cli_part_path, strerror(errno));
     if (close(fd) < 0 && rc == CLI_OK)
-        rc = cli_error(cli, CLI_REFUSED, "cannot write %s: %s", part_path, strerror(errno));
+        rc = cli_error(cli, CLI_REFUSED, "cannot write %s: %s", cli_part_path, strerror(errno));
     if (rc == CLI_OK)
-        rc = cli_place_file(cli, part_path, out, force, 0);
+        rc = cli_place_file(cli, cli_part_path, out, force, 0);
     if (rc != CLI_OK)
-        unlink(part_path);
+        unlink(cli_part_path);
     else
         sync_dir(out);
-    part_path[0] = 0;
-    catch_signals(SIG_DFL);
+    cli_part_guard(0);
     if (rc == CLI_OK)
         print_backup(cli, out, &info, mono_s() - t0);
     return rc;
@@ -344,7 +296,7 @@ static void table_stats(const Kehu__V1__AdminStatsResult *s)
     } else {
         out_kv_add(kv, "grading runs", "none");
     }
-    human_size(s->database_bytes, size, sizeof size);
+    cli_human_size(s->database_bytes, size, sizeof size);
     out_kv_addf(kv, "database", "%s, %s, PostgreSQL %s", s->database, size, s->postgres_version);
     out_kv_addf(kv, "schema", "%d (this kehud needs %d)", s->schema_version, s->schema_expected);
     int64_t up = s->uptime_s;

@@ -9,6 +9,11 @@
 
 /* ---- the result of a batch (assign, assign undo) */
 
+static const struct rec_kind move_rec = {
+    &kehu__v1__assign_move__descriptor, "customer_id name from to from_branch_id to_branch_id version cross_region",
+    NULL, NULL, NULL,
+};
+
 static void print_result(struct cli *cli, const void *result)
 {
     const Kehu__V1__AssignResult *a = result;
@@ -22,22 +27,7 @@ static void print_result(struct cli *cli, const void *result)
         if (a->undo_of)
             json_kint(&w, "undo_of", a->undo_of);
         json_kint(&w, "moved", a->moved);
-        json_key(&w, "moves");
-        json_begin_array(&w);
-        for (size_t i = 0; i < a->n_moves; i++) {
-            const Kehu__V1__AssignMove *m = a->moves[i];
-            json_begin_object(&w);
-            json_kint(&w, "customer_id", m->customer_id);
-            json_kstr(&w, "name", m->name);
-            json_kstr(&w, "from", m->from);
-            json_kstr(&w, "to", m->to);
-            json_kint(&w, "from_branch_id", m->from_branch_id);
-            json_kint(&w, "to_branch_id", m->to_branch_id);
-            json_kint(&w, "version", m->version);
-            json_kbool(&w, "cross_region", m->cross_region);
-            json_end_object(&w);
-        }
-        json_end_array(&w);
+        cli_json_records(&w, "moves", &move_rec, (void *const *)a->moves, a->n_moves);
         if (a->moves_omitted)
             json_kint(&w, "moves_omitted", a->moves_omitted);
         json_key(&w, "by_receiver");
@@ -254,6 +244,11 @@ CLI_ONE_COMMAND(run_undo, KEHU__V1__REQUEST__OP_ASSIGN_UNDO, &kehu__v1__assign_u
 
 /* ---- assign history */
 
+static const struct rec_kind history_rec = {
+    &kehu__v1__assign_history_entry__descriptor, "at=at_ms kind from to from_branch to_branch batch_id? reason actor",
+    NULL, NULL, NULL,
+};
+
 static int run_history(struct cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = { CLI_PAGING_OPTIONS, { NULL, 0, NULL, 0 } };
@@ -288,28 +283,7 @@ static int run_history(struct cli *cli, int argc, char **argv)
         json_kstr(&w, "name", h->name);
         json_kstr(&w, "owner", h->owner);
         cmd_customer_json_strs(&w, "owners", h->owners, h->n_owners);
-        json_key(&w, "entries");
-        json_begin_array(&w);
-        for (size_t i = 0; i < h->n_entries; i++) {
-            const Kehu__V1__AssignHistoryEntry *e = h->entries[i];
-            char at[OUT_TIME_BUFSZ];
-            out_time_ms(e->at_ms, at, sizeof at);
-            json_begin_object(&w);
-            json_kstr(&w, "at", at);
-            json_kstr(&w, "kind", e->kind);
-            json_kstr(&w, "from", e->from);
-            json_kstr(&w, "to", e->to);
-            json_kstr(&w, "from_branch", e->from_branch);
-            json_kstr(&w, "to_branch", e->to_branch);
-            if (e->batch_id)
-                json_kint(&w, "batch_id", e->batch_id);
-            else
-                json_knull(&w, "batch_id");
-            json_kstr(&w, "reason", e->reason);
-            json_kstr(&w, "actor", e->actor);
-            json_end_object(&w);
-        }
-        json_end_array(&w);
+        cli_json_records(&w, "entries", &history_rec, (void *const *)h->entries, h->n_entries);
         json_end_object(&w);
         json_finish(&w);
     } else {

@@ -56,6 +56,13 @@ static void time_text(int64_t ms, char *buf, size_t n)
         snprintf(buf, n, "%s", "");
 }
 
+static const struct rec_kind case_event_rec = { &kehu__v1__case_event__descriptor,
+                                                "id at=at_ms actor kind from_status to_status note", NULL, NULL, NULL };
+static const struct rec_kind hours_rec = { &kehu__v1__business_hours__descriptor,
+                                           "branch opens closes lunch_from lunch_to tz", NULL, NULL, NULL };
+static const struct rec_kind score_rec = { &kehu__v1__survey_score__descriptor, "aspect expected perceived", NULL,
+                                           NULL, NULL };
+
 static void json_time(struct json_w *w, const char *key, int64_t ms)
 {
     char t[OUT_TIME_BUFSZ];
@@ -109,21 +116,7 @@ static void case_json(struct json_w *w, const Kehu__V1__Case *k)
     json_kstr(w, "opened_by", k->opened_by);
     json_time(w, "created_at", k->created_at);
     if (k->n_events) {
-        json_key(w, "events");
-        json_begin_array(w);
-        for (size_t i = 0; i < k->n_events; i++) {
-            const Kehu__V1__CaseEvent *e = k->events[i];
-            json_begin_object(w);
-            json_kint(w, "id", e->id);
-            json_time(w, "at", e->at_ms);
-            json_kstr(w, "actor", e->actor);
-            json_kstr(w, "kind", e->kind);
-            json_kstr(w, "from_status", e->from_status);
-            json_kstr(w, "to_status", e->to_status);
-            json_kstr(w, "note", e->note);
-            json_end_object(w);
-        }
-        json_end_array(w);
+        cli_json_records(w, "events", &case_event_rec, (void *const *)k->events, k->n_events);
     }
     json_end_object(w);
 }
@@ -589,22 +582,8 @@ static int run_cal_import(struct cli *cli, int argc, char **argv)
 static void print_hours(struct cli *cli, const Kehu__V1__BusinessHoursList *l)
 {
     if (cli->json) {
-        struct json_w w;
-        json_init(&w, stdout, 1);
-        json_begin_array(&w);
-        for (size_t i = 0; i < l->n_hours; i++) {
-            const Kehu__V1__BusinessHours *h = l->hours[i];
-            json_begin_object(&w);
-            json_kstr(&w, "branch", h->branch);
-            json_kstr(&w, "opens", h->opens);
-            json_kstr(&w, "closes", h->closes);
-            json_kstr(&w, "lunch_from", h->lunch_from);
-            json_kstr(&w, "lunch_to", h->lunch_to);
-            json_kstr(&w, "tz", h->tz);
-            json_end_object(&w);
-        }
-        json_end_array(&w);
-        json_finish(&w);
+        const struct cli_record_kind k = { .rec = &hours_rec };
+        cli_print_records(cli, (void *const *)l->hours, l->n_hours, 1, &k);
         return;
     }
     static const char *const head[] = { "branch", "hours", "lunch", "time zone" };
@@ -839,16 +818,7 @@ static void survey_json(struct json_w *w, const Kehu__V1__Survey *v)
         json_kraw(w, "satisfaction", v->satisfaction);
     else
         json_knull(w, "satisfaction");
-    json_key(w, "scores");
-    json_begin_array(w);
-    for (size_t i = 0; i < v->n_scores; i++) {
-        json_begin_object(w);
-        json_kstr(w, "aspect", v->scores[i]->aspect);
-        json_kint(w, "expected", v->scores[i]->expected);
-        json_kint(w, "perceived", v->scores[i]->perceived);
-        json_end_object(w);
-    }
-    json_end_array(w);
+    cli_json_records(w, "scores", &score_rec, (void *const *)v->scores, v->n_scores);
     json_end_object(w);
 }
 

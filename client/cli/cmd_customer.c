@@ -824,6 +824,9 @@ static int run_customer_unarchive(struct cli *cli, int argc, char **argv)
 
 /* ---- customer merge | unmerge ------------------------------------------------------------ */
 
+static const struct rec_kind merge_field_rec = { &kehu__v1__merge_field__descriptor, "field before after", NULL, NULL,
+                                                 NULL };
+
 static void json_merge_plan(const Kehu__V1__MergePlan *p)
 {
     struct json_w w;
@@ -839,16 +842,7 @@ static void json_merge_plan(const Kehu__V1__MergePlan *p)
     for (size_t i = 0; i < p->n_moves; i++)
         json_kint(&w, p->moves[i]->what, p->moves[i]->count);
     json_end_object(&w);
-    json_key(&w, "fields");
-    json_begin_array(&w);
-    for (size_t i = 0; i < p->n_fields; i++) {
-        json_begin_object(&w);
-        json_kstr(&w, "field", p->fields[i]->field);
-        json_kstr(&w, "before", p->fields[i]->before);
-        json_kstr(&w, "after", p->fields[i]->after);
-        json_end_object(&w);
-    }
-    json_end_array(&w);
+    cli_json_records(&w, "fields", &merge_field_rec, (void *const *)p->fields, p->n_fields);
     json_kstr(&w, "grades", p->grades);
     json_end_object(&w);
     json_finish(&w);

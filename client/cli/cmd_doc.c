@@ -30,22 +30,6 @@ enum {
 
 /* ---- Small helpers */
 
-/* "512 B", "12.0 KiB", "1.3 MiB" */
-static void human_size(uint64_t n, char *buf, size_t len)
-{
-    static const char *const units[] = { "KiB", "MiB", "GiB", "TiB" };
-    if (n < 1024) {
-        snprintf(buf, len, "%" PRIu64 " B", n);
-        return;
-    }
-    double v = (double)n / 1024;
-    size_t u = 0;
-    while (v >= 1024 && u + 1 < sizeof units / sizeof units[0]) {
-        v /= 1024;
-        u++;
-    }
-    snprintf(buf, len, "%.1f %s", v, units[u]);
-}
 
 /* The MIME type of a file name's extension, for the common ones. */
 static const char *guess_type(const char *name)
@@ -85,7 +69,7 @@ static void sha_hex(crypto_hash_sha256_state *st, char hex[crypto_hash_sha256_BY
 static char *size_text(const void *msg)
 {
     char size[32];
-    human_size(((const Kehu__V1__Doc *)msg)->size, size, sizeof size);
+    cli_human_size(((const Kehu__V1__Doc *)msg)->size, size, sizeof size);
     return out_xstrdup(size);
 }
 
@@ -228,7 +212,7 @@ static int run_put(struct cli *cli, int argc, char **argv)
         rec_json(&w, &doc_rec, doc);
     } else {
         char hs[32];
-        human_size(doc->size, hs, sizeof hs);
+        cli_human_size(doc->size, hs, sizeof hs);
         cli_say("stored document %" PRId64 ": %s (%s, %s)\n", doc->id, doc->name, hs, doc->type);
     }
     kehu_response_free(resp);
@@ -237,23 +221,6 @@ static int run_put(struct cli *cli, int argc, char **argv)
 
 /* ---- doc get */
 
-/* The temporary file of a download in progress, removed if a signal ends us. */
-static char tmp_path[4096];
-
-static void on_signal(int sig)
-{
-    if (tmp_path[0])
-        unlink(tmp_path);
-    signal(sig, SIG_DFL);
-    raise(sig);
-}
-
-static void catch_signals(void (*handler)(int))
-{
-    static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGPIPE };
-    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
-        signal(sigs[i], handler);
-}
 
 static Kehu__V1__Response *get_chunk(struct cli *cli, int64_t id, uint64_t offset, int *rc)
 {
@@ -305,7 +272,7 @@ static int download(struct cli *cli, Kehu__V1__Response *first, int fd, crypto_h
             if (w < 0 && errno == EINTR)
                 continue;
             if (w < 0) {
-                rc = cli_error(cli, CLI_REFUSED, "cannot write %s: %s", tmp_path, strerror(errno));
+                rc = cli_error(cli, CLI_REFUSED, "cannot write %s: %s", cli_part_path, strerror(errno));
                 break;
             }
             off += (size_t)w;
@@ -376,12 +343,12 @@ static int run_get(struct cli *cli, int argc, char **argv)
     /* the temporary file sits next to the target, so the rename stays on one file system */
     const char *slash = strrchr(out, '/');
     int dirlen = slash ? (int)(slash - out) + 1 : 0;
-    snprintf(tmp_path, sizeof tmp_path, "%.*s.%s.kehu-XXXXXX", dirlen, out, slash ? slash + 1 : out);
-    catch_signals(on_signal);
-    int fd = mkstemp(tmp_path);
+    snprintf(cli_part_path, sizeof cli_part_path, "%.*s.%s.kehu-XXXXXX", dirlen, out, slash ? slash + 1 : out);
+    cli_part_guard(1);
+    int fd = mkstemp(cli_part_path);
     if (fd < 0) {
         rc = cli_error(cli, CLI_REFUSED, "cannot create a temporary file for %s: %s", out, strerror(errno));
-        tmp_path[0] = 0;
+        cli_part_path[0] = 0;
         goto done;
     }
     mode_t mask = umask(0);
@@ -391,7 +358,7 @@ static int run_get(struct cli *cli, int argc, char **argv)
     crypto_hash_sha256_init(&sha);
     rc = download(cli, first, fd, &sha);
     if (close(fd) < 0 && rc == CLI_OK)
-        rc = cli_error(cli, CLI_REFUSED, "cannot write %s: %s", tmp_path, strerror(errno));
+        rc = cli_error(cli, CLI_REFUSED, "cannot write %s: %s", cli_part_path, strerror(errno));
     if (rc == CLI_OK) {
         char hex[crypto_hash_sha256_BYTES * 2 + 1];
         sha_hex(&sha, hex);
@@ -401,11 +368,10 @@ static int run_get(struct cli *cli, int argc, char **argv)
                            d->sha256);
     }
     if (rc == CLI_OK)
-        rc = cli_place_file(cli, tmp_path, out, force, 1);
+        rc = cli_place_file(cli, cli_part_path, out, force, 1);
     if (rc != CLI_OK)
-        unlink(tmp_path);
-    tmp_path[0] = 0;
-    catch_signals(SIG_DFL);
+        unlink(cli_part_path);
+    cli_part_guard(0);
     if (rc == CLI_OK) {
         if (cli->json) {
             struct json_w w;
@@ -416,7 +382,7 @@ static int run_get(struct cli *cli, int argc, char **argv)
             json_end_object(&w);
         } else {
             char hs[32];
-            human_size(d->size, hs, sizeof hs);
+            cli_human_size(d->size, hs, sizeof hs);
             cli_say("saved document %" PRId64 " (%s) as %s\n", d->id, hs, out);
         }
     }

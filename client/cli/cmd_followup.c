@@ -12,16 +12,7 @@
 #define NAME_COLS 24
 #define DAYS_MAX 3660
 
-enum {
-    O_KIND = 0x100,
-    O_DUE,
-    O_NOTE,
-    O_USER,
-    O_OUTCOME,
-    O_NEXT,
-    O_AT,
-    O_DAYS,
-};
+enum { O_USER = 0x100, O_DAYS };
 
 /* ---- Dates: the server's days are UTC days */
 
@@ -220,67 +211,54 @@ static int call_one(struct cli *cli, int op, void *m, const char *verb)
     return CLI_OK;
 }
 
+static int check_kind(struct cli *cli, const char *flag, const char *value)
+{
+    return parse_kind(cli, value);
+}
+
+/* --due, --next: a day, or counted from today (resolved once all are checked) */
+static int check_due(struct cli *cli, const char *flag, const char *value)
+{
+    char *day;
+    return cli_parse_due(cli, flag, value, &day);
+}
+
 static int run_plan(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "kind", required_argument, NULL, O_KIND },
-        { "due", required_argument, NULL, O_DUE },
-        { "note", required_argument, NULL, O_NOTE },
-        { "user", required_argument, NULL, O_USER },
-        { NULL, 0, NULL, 0 },
+    static const struct cli_flag flags[] = {
+        { "kind", NULL, 0, 0, check_kind, 0 }, { "due", NULL, 0, 0, check_due, 0 },
+        { "note", NULL, 0, 0, NULL, 0 },       { "user", NULL, 0, 0, NULL, 0 },
+        { NULL, NULL, 0, 0, NULL, 0 },
     };
     Kehu__V1__FollowupPlan m = KEHU__V1__FOLLOWUP_PLAN__INIT;
-    int c, rc;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        rc = CLI_OK;
-        switch (c) {
-        case O_KIND: rc = parse_kind(cli, optarg); m.kind = optarg; break;
-        case O_DUE: rc = cli_parse_due(cli, "--due", optarg, &m.due); break;
-        case O_NOTE: m.note = optarg; break;
-        case O_USER: m.user = optarg; break;
-        default: return cli->opt_rc;
-        }
-        if (rc)
-            return rc;
-    }
-    if ((rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &m.customer_id)))
+    int rc;
+    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__followup_plan__descriptor, flags, &m, NULL, NULL)) ||
+        (rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &m.customer_id)))
         return rc;
     if (!*m.kind)
         return cli_usage_error(cli, "--kind is required");
     if (!*m.due)
         return cli_usage_error(cli, "--due is required");
+    cli_parse_due(cli, "--due", m.due, &m.due);
     return call_one(cli, KEHU__V1__REQUEST__OP_FOLLOWUP_PLAN, &m, _("planned"));
 }
 
 static int run_log(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "kind", required_argument, NULL, O_KIND },
-        { "outcome", required_argument, NULL, O_OUTCOME },
-        { "note", required_argument, NULL, O_NOTE },
-        { "next", required_argument, NULL, O_NEXT },
-        { "at", required_argument, NULL, O_AT },
-        { NULL, 0, NULL, 0 },
+    static const struct cli_flag flags[] = {
+        { "kind", NULL, 0, 0, check_kind, 0 }, { "outcome", NULL, 0, 0, NULL, 0 },
+        { "note", NULL, 0, 0, NULL, 0 },       { "next", NULL, 0, 0, check_due, 0 },
+        { "at", NULL, 0, 0, cli_check_date, 0 }, { NULL, NULL, 0, 0, NULL, 0 },
     };
     Kehu__V1__FollowupLog m = KEHU__V1__FOLLOWUP_LOG__INIT;
-    int c, rc;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        rc = CLI_OK;
-        switch (c) {
-        case O_KIND: rc = parse_kind(cli, optarg); m.kind = optarg; break;
-        case O_OUTCOME: m.outcome = optarg; break;
-        case O_NOTE: m.note = optarg; break;
-        case O_NEXT: rc = cli_parse_due(cli, "--next", optarg, &m.next); break;
-        case O_AT: rc = cmd_customer_check_date(cli, "--at", optarg); m.at = optarg; break;
-        default: return cli->opt_rc;
-        }
-        if (rc)
-            return rc;
-    }
-    if ((rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &m.customer_id)))
+    int rc;
+    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__followup_log__descriptor, flags, &m, NULL, NULL)) ||
+        (rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &m.customer_id)))
         return rc;
     if (!*m.kind)
         return cli_usage_error(cli, "--kind is required");
+    if (*m.next)
+        cli_parse_due(cli, "--next", m.next, &m.next);
     return call_one(cli, KEHU__V1__REQUEST__OP_FOLLOWUP_LOG, &m, _("logged"));
 }
 

@@ -34,8 +34,14 @@ enum { O_DRY_RUN = 0x200, O_DUPLICATES, O_BRANCH, O_UPDATE };
 /* An import's result --json: its counts, then the rows it did not import. */
 static const struct rec_kind import_rec = { &kehu__v1__import_result__descriptor,
                                             "total imported updated skipped dry_run encoding", NULL, NULL, NULL };
-static const struct rec_kind rejected_rec = { &kehu__v1__rejected_row__descriptor, "line field reason", NULL, NULL,
-                                              NULL };
+static const struct rec_col rejected_cols[] = {
+    { N_("LINE"), "line", OUT_RIGHT, 0 },
+    { N_("FIELD"), "field", OUT_LEFT, 0 },
+    { N_("REASON"), "reason", OUT_LEFT, 0 },
+    { NULL, NULL, 0, 0 },
+};
+static const struct rec_kind rejected_rec = { &kehu__v1__rejected_row__descriptor, "line field reason", rejected_cols,
+                                              NULL, NULL };
 static const struct rec_kind duplicate_rec = { &kehu__v1__duplicate_row__descriptor,
                                                "line existing_id? other_line? reason", NULL, NULL, NULL };
 
@@ -73,18 +79,8 @@ static void print_result(struct cli *cli, const Kehu__V1__ImportResult *res)
         free(cols);
     }
     if (res->n_rejected) {
-        static const char *const head[] = { "LINE", "FIELD", "REASON" };
-        struct out_table *t = out_table_new(3, head);
-        out_table_align(t, 0, OUT_RIGHT);
-        for (size_t i = 0; i < res->n_rejected; i++) {
-            char line[24];
-            snprintf(line, sizeof line, "%llu", (unsigned long long)res->rejected[i]->line);
-            const char *row[] = { line, res->rejected[i]->field, res->rejected[i]->reason };
-            out_table_add(t, row);
-        }
         cli_say("rejected rows:\n");
-        out_table_print(t, stdout);
-        out_table_free(t);
+        rec_table(stdout, &rejected_rec, (void *const *)res->rejected, res->n_rejected);
     }
     if (res->n_duplicates) {
         static const char *const head[] = { "LINE", "DUPLICATE OF", "REASON" };
@@ -342,19 +338,6 @@ static int run_txn_import(struct cli *cli, int argc, char **argv)
     return run_import(cli, argc, argv, "txns");
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
 
 static int run_customer_export(struct cli *cli, int argc, char **argv)
 {
@@ -396,7 +379,7 @@ static int run_customer_export(struct cli *cli, int argc, char **argv)
             break;
         }
         const Kehu__V1__ExportData *d = resp->export_data;
-        if (write_all(fd, d->csv.data, d->csv.len) < 0) {
+        if (cli_write_all(fd, d->csv.data, d->csv.len) < 0) {
             rc = cli_error(cli, CLI_USAGE, "cannot write %s: %s", *tmp ? output : "stdout", strerror(errno));
             kehu_response_free(resp);
             break;

@@ -45,66 +45,67 @@ static const struct rec_kind added_payment_rec = {
 static const struct cli_record_kind payment_kind = { .rec = &payment_rec };
 static const struct cli_record_kind added_payment_kind = { .rec = &added_payment_rec };
 
-static int run_payment_add(struct cli *cli, int argc, char **argv)
+/* A payment just recorded, for people: the balance it left. */
+static void say_payment(const void *item)
 {
-    static const struct option opts[] = {
-        { "amount", required_argument, NULL, O_AMOUNT },
-        { "date", required_argument, NULL, O_DATE },
-        { "method", required_argument, NULL, O_METHOD },
-        { "reference", required_argument, NULL, O_REFERENCE },
-        { "note", required_argument, NULL, O_NOTE },
-        { NULL, 0, NULL, 0 },
-    };
-    static const char *const methods[] = { "cash", "transfer", "card", "cheque", "other" };
-    Kehu__V1__Payment pay = KEHU__V1__PAYMENT__INIT;
-    int c, rc = CLI_OK, have_amount = 0;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        switch (c) {
-        case O_AMOUNT:
-            rc = cli_parse_amount(cli, "--amount", optarg, &pay.amount_minor);
-            have_amount = 1;
-            break;
-        case O_DATE:
-            rc = cmd_customer_check_date(cli, "--date", optarg);
-            pay.date = optarg;
-            break;
-        case O_METHOD: {
-            int known = 0;
-            for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
-                known |= strcmp(optarg, methods[i]) == 0;
-            if (!known)
-                rc = cli_usage_error(cli, "--method: expected cash, transfer, card, cheque or other, not '%s'", optarg);
-            pay.method = optarg;
-            break;
-        }
-        case O_REFERENCE: pay.reference = optarg; break;
-        case O_NOTE: pay.note = optarg; break;
-        default: return cli->opt_rc;
-        }
-        if (rc)
-            return rc;
-    }
-    if ((rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &pay.customer_id)))
+    const Kehu__V1__Payment *p = item;
+    char amount[OUT_MONEY_TEXT_BUFSZ], balance[OUT_MONEY_TEXT_BUFSZ];
+    out_money_text(p->amount_minor, amount, sizeof amount);
+    out_money_text(p->balance_minor, balance, sizeof balance);
+    cli_say("recorded payment %" PRId64 ": %s %s (%s); balance now %s%s\n", p->id, p->date, amount, p->method, balance,
+            p->balance_minor < 0 ? " (credit on account)" : "");
+}
+
+static const struct cli_record_kind recorded_payment_kind = { .rec = &added_payment_rec, .one = say_payment };
+
+/* An add (a payment, an asset snapshot): the options into record, its
+ * CUSTOMER_ID, the money option `required` (the usage error `missing`, N_()
+ * marked, without it); then m (op, holding record) sent and the record it
+ * answers with printed as k says. */
+static int add_record(struct cli *cli, int argc, char **argv, const struct cli_flag *flags, void *record,
+                      int64_t *customer_id, const char *required, const char *missing, int op, void *m,
+                      Kehu__V1__Response__ResultCase want, const struct cli_record_kind *k)
+{
+    struct cmd_words given = { .n = 0 };
+    int rc;
+    if ((rc = cli_flags(cli, argc, argv, ((ProtobufCMessage *)record)->descriptor, flags, record, NULL, &given)))
         return rc;
-    if (!have_amount)
-        return cli_usage_error(cli, "--amount is required");
-    Kehu__V1__PaymentAdd add = KEHU__V1__PAYMENT_ADD__INIT;
-    add.payment = &pay;
+    int have = cli_flag_given(&given, required);
+    if ((rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", customer_id)))
+        return rc;
+    if (!have)
+        return cli_usage_error(cli, "%s", _(missing));
     Kehu__V1__Response *resp;
-    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_PAYMENT_ADD, &add, KEHU__V1__RESPONSE__RESULT_PAYMENT, &resp)))
+    if ((rc = cli_ask(cli, op, m, want, &resp)))
         return rc;
-    const Kehu__V1__Payment *p = resp->payment;
-    if (cli->json || cli->csv) {
-        cli_print_records(cli, (void *const *)&resp->payment, 1, 0, &added_payment_kind);
-    } else {
-        char amount[OUT_MONEY_TEXT_BUFSZ], balance[OUT_MONEY_TEXT_BUFSZ];
-        out_money_text(p->amount_minor, amount, sizeof amount);
-        out_money_text(p->balance_minor, balance, sizeof balance);
-        cli_say("recorded payment %" PRId64 ": %s %s (%s); balance now %s%s\n", p->id, p->date, amount, p->method,
-                balance, p->balance_minor < 0 ? " (credit on account)" : "");
-    }
+    const void *r = cli_result(resp);
+    cli_print_records(cli, (void *const *)&r, 1, 0, k);
     kehu_response_free(resp);
     return CLI_OK;
+}
+
+static int check_method(struct cli *cli, const char *flag, const char *value)
+{
+    static const char *const methods[] = { "cash", "transfer", "card", "cheque", "other" };
+    for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
+        if (strcmp(value, methods[i]) == 0)
+            return CLI_OK;
+    return cli_usage_error(cli, "--method: expected cash, transfer, card, cheque or other, not '%s'", value);
+}
+
+static int run_payment_add(struct cli *cli, int argc, char **argv)
+{
+    static const struct cli_flag flags[] = {
+        { "amount", "amount_minor", 0, 0, NULL, 0 }, { "date", NULL, 0, 0, cli_check_date, 0 },
+        { "method", NULL, 0, 0, check_method, 0 },  { "reference", NULL, 0, 0, NULL, 0 },
+        { "note", NULL, 0, 0, NULL, 0 },            { NULL, NULL, 0, 0, NULL, 0 },
+    };
+    Kehu__V1__Payment pay = KEHU__V1__PAYMENT__INIT;
+    Kehu__V1__PaymentAdd add = KEHU__V1__PAYMENT_ADD__INIT;
+    add.payment = &pay;
+    return add_record(cli, argc, argv, flags, &pay, &pay.customer_id, "--amount", N_("--amount is required"),
+                      KEHU__V1__REQUEST__OP_PAYMENT_ADD, &add, KEHU__V1__RESPONSE__RESULT_PAYMENT,
+                      &recorded_payment_kind);
 }
 
 CLI_LIST_COMMAND(run_payment_list, KEHU__V1__REQUEST__OP_PAYMENT_LIST, &kehu__v1__payment_list__descriptor,
@@ -211,56 +212,41 @@ static const struct rec_kind added_asset_rec = {
     &kehu__v1__asset_snapshot__descriptor, ASSET_FIELDS " +replaced", asset_cols, N_("no assets"), NULL,
 };
 static const struct cli_record_kind asset_kind = { .rec = &asset_rec };
-static const struct cli_record_kind added_asset_kind = { .rec = &added_asset_rec };
+
+static int check_not_negative(struct cli *cli, const char *flag, const char *value)
+{
+    int64_t v;
+    if (out_money_parse(value, &v) == 0 && v < 0)
+        return cli_usage_error(cli, "%s: must not be negative", flag);
+    return CLI_OK; /* a bad amount: said when it is read */
+}
+
+/* A snapshot just recorded, for people. */
+static void say_asset(const void *item)
+{
+    const Kehu__V1__AssetSnapshot *a = item;
+    char bal[OUT_MONEY_TEXT_BUFSZ];
+    out_money_text(a->balance_minor, bal, sizeof bal);
+    cli_say("%s asset snapshot %" PRId64 ": %s %s %s\n", a->replaced ? _("replaced") : _("recorded"), a->id, a->date,
+            a->product, bal);
+}
+
+static const struct cli_record_kind recorded_asset_kind = { .rec = &added_asset_rec, .one = say_asset };
 
 static int run_asset_add(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "balance", required_argument, NULL, O_BALANCE },
-        { "date", required_argument, NULL, O_DATE },
-        { "product", required_argument, NULL, O_PRODUCT },
-        { NULL, 0, NULL, 0 },
+    static const struct cli_flag flags[] = {
+        { "balance", "balance_minor", 0, 0, check_not_negative, 0 },
+        { "date", NULL, 0, 0, cli_check_date, 0 },
+        { "product", NULL, 0, 0, NULL, 0 },
+        { NULL, NULL, 0, 0, NULL, 0 },
     };
     Kehu__V1__AssetSnapshot snap = KEHU__V1__ASSET_SNAPSHOT__INIT;
-    int c, rc = CLI_OK, have_balance = 0;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        switch (c) {
-        case O_BALANCE:
-            rc = cli_parse_amount(cli, "--balance", optarg, &snap.balance_minor);
-            if (rc == CLI_OK && snap.balance_minor < 0)
-                rc = cli_usage_error(cli, "--balance: must not be negative");
-            have_balance = 1;
-            break;
-        case O_DATE:
-            rc = cmd_customer_check_date(cli, "--date", optarg);
-            snap.date = optarg;
-            break;
-        case O_PRODUCT: snap.product = optarg; break;
-        default: return cli->opt_rc;
-        }
-        if (rc)
-            return rc;
-    }
-    if ((rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &snap.customer_id)))
-        return rc;
-    if (!have_balance)
-        return cli_usage_error(cli, "--balance is required");
     Kehu__V1__AssetAdd add = KEHU__V1__ASSET_ADD__INIT;
     add.snapshot = &snap;
-    Kehu__V1__Response *resp;
-    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_ASSET_ADD, &add, KEHU__V1__RESPONSE__RESULT_ASSET_SNAPSHOT, &resp)))
-        return rc;
-    const Kehu__V1__AssetSnapshot *a = resp->asset_snapshot;
-    if (cli->json || cli->csv) {
-        cli_print_records(cli, (void *const *)&resp->asset_snapshot, 1, 0, &added_asset_kind);
-    } else {
-        char bal[OUT_MONEY_TEXT_BUFSZ];
-        out_money_text(a->balance_minor, bal, sizeof bal);
-        cli_say("%s asset snapshot %" PRId64 ": %s %s %s\n", a->replaced ? _("replaced") : _("recorded"), a->id, a->date,
-                a->product, bal);
-    }
-    kehu_response_free(resp);
-    return CLI_OK;
+    return add_record(cli, argc, argv, flags, &snap, &snap.customer_id, "--balance", N_("--balance is required"),
+                      KEHU__V1__REQUEST__OP_ASSET_ADD, &add, KEHU__V1__RESPONSE__RESULT_ASSET_SNAPSHOT,
+                      &recorded_asset_kind);
 }
 
 static void assets_footer(struct cli *cli, const struct cli_pages *pages)

@@ -2,7 +2,7 @@
  * list) and kehu churn winback ... (the win-back list, 挽回):
  * docs/grading.md.
  *
- * Each record is described once (a list of fields, emit_*), and printed
+ * Each record is described once (a record kind, record.h), and printed
  * from that description as JSON (the protocol's field names), CSV, a table
  * (lists) or key: value lines (one record). */
 #include "cli.h"
@@ -13,249 +13,112 @@
 #include "out.h"
 
 #define LIMIT_MAX 1000
-#define MAXF 24
 
-enum { O_YEAR = 0x100, O_FROM, O_TO, O_STATUS, O_UNIT, O_GRADE, O_REASON, O_CONFIRM, O_WITHDRAWN, O_USER, O_PLAN };
+enum { O_YEAR = 0x100, O_GRADE, O_REASON, O_CONFIRM };
 
 /* ---- records described once */
 
-enum ftype { F_STR, F_INT, F_MONEY, F_BOOL };
-struct field {
-    const char *key;
-    enum ftype type;
-    const char *s;
-    int64_t i;
-    int table; /* shown in a list's table */
+static void json_in_window(struct json_w *w, const void *msg)
+{
+    json_bool(w, ((const Kehu__V1__Review *)msg)->in_window);
+}
+static char *text_in_window(const void *msg)
+{
+    return out_xstrdup(((const Kehu__V1__Review *)msg)->in_window ? "yes" : "no");
+}
+static void json_vip(struct json_w *w, const void *msg)
+{
+    json_bool(w, ((const Kehu__V1__ReviewItem *)msg)->vip);
+}
+static char *text_vip(const void *msg)
+{
+    return out_xstrdup(((const Kehu__V1__ReviewItem *)msg)->vip ? "yes" : "no");
+}
+/* a bool as this file has always written it: "yes" or "no" in CSV too */
+static const struct rec_calc review_calc[] = { { "in_window", json_in_window, text_in_window },
+                                               { "vip", json_vip, text_vip },
+                                               { NULL, NULL, NULL } };
+
+static const struct rec_kind review_rec = {
+    &kehu__v1__review__descriptor,
+    "id year window_from window_to in_window=@in_window status run_id opened_by finalized_by items rated adjusted "
+    "final_decided credit_confirmed changed vip_added vip_withdrawn",
+    NULL, NULL, review_calc,
 };
-struct fields {
-    struct field f[MAXF];
-    int n;
+static const struct rec_kind item_rec = {
+    &kehu__v1__review_item__descriptor,
+    "customer_id customer_name owner branch proposed rated rated_by rate_reason final final_by final_reason "
+    "credit_proposed credit credit_by credit_reason outcome vip=@vip",
+    NULL, NULL, review_calc,
+};
+static const struct rec_kind change_rec = {
+    &kehu__v1__review_change__descriptor,
+    "customer_id customer_name dimension before after decided_by role reason rated_by rate_reason #at_ms",
+    NULL, NULL, NULL,
+};
+static const struct rec_kind vip_rec = {
+    &kehu__v1__vip_entry__descriptor, "customer_id customer_name owner status reason decided_by year #at_ms",
+    NULL, NULL, NULL,
+};
+static const struct rec_kind winback_rec = {
+    &kehu__v1__winback_entry__descriptor,
+    "id customer_id customer_name owner grade $value lost_on source status plan close_reason closed_by closed_on",
+    NULL, NULL, NULL,
 };
 
-static void fs(struct fields *o, const char *key, const char *s, int table)
+/* The columns of each kind's table (a list), as field words. */
+static const struct {
+    const struct rec_kind *k;
+    const char *cols;
+} tables[] = {
+    { &review_rec, "id year window_from window_to @in_window status items rated adjusted final_decided "
+                   "credit_confirmed changed vip_added vip_withdrawn" },
+    { &item_rec, "customer_id customer_name owner proposed rated rated_by final final_by credit_proposed credit "
+                 "credit_by outcome @vip" },
+    { &change_rec, "customer_id customer_name dimension before after decided_by role reason rated_by" },
+    { &vip_rec, "customer_id customer_name owner status reason decided_by year" },
+    { &winback_rec, "id customer_id customer_name owner grade $value lost_on source status plan" },
+};
+
+/* The records as a table of k's columns, each headed by its key, numbers,
+ * money and yes/no right-aligned. */
+static void table(const struct rec_kind *k, void *const *items, size_t n)
 {
-    o->f[o->n++] = (struct field){ key, F_STR, s ? s : "", 0, table };
-}
-static void fi(struct fields *o, const char *key, int64_t v, enum ftype t, int table)
-{
-    o->f[o->n++] = (struct field){ key, t, NULL, v, table };
+    const char *cols = "";
+    for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++)
+        if (tables[i].k == k)
+            cols = tables[i].cols;
+    char words[512], *save = NULL;
+    struct rec_col c[24] = { { 0 } };
+    int nc = 0;
+    snprintf(words, sizeof words, "%s", cols);
+    for (char *w = strtok_r(words, " ", &save); w && nc < 23; w = strtok_r(NULL, " ", &save), nc++) {
+        const char *name = w + (*w == '@' || *w == '$');
+        const ProtobufCFieldDescriptor *fd = protobuf_c_message_descriptor_get_field_by_name(k->desc, name);
+        c[nc] = (struct rec_col){ name, w, fd && fd->type == PROTOBUF_C_TYPE_STRING ? OUT_LEFT : OUT_RIGHT, 0 };
+    }
+    struct rec_kind with_cols = *k;
+    with_cols.cols = c;
+    rec_table(stdout, &with_cols, items, n);
 }
 
-typedef void (*emit_fn)(struct fields *o, const void *item);
-
-/* human: money grouped for people, else as a CSV cell */
-static void cell(const struct field *f, char *buf, size_t n, int human)
+/* A list as the output flags say (an empty one for people: none); CSV has a
+ * header only above rows. */
+static void print_list(struct cli *cli, void *const *items, size_t n, const struct rec_kind *k, const char *none)
 {
-    switch (f->type) {
-    case F_STR: snprintf(buf, n, "%s", f->s); break;
-    case F_INT: snprintf(buf, n, "%lld", (long long)f->i); break;
-    case F_MONEY: (human ? out_money_text : out_money_format)(f->i, buf, n); break;
-    case F_BOOL: snprintf(buf, n, "%s", f->i ? "yes" : "no"); break;
-    }
-}
-
-static void json_fields(struct json_w *w, const struct fields *o)
-{
-    json_begin_object(w);
-    for (int k = 0; k < o->n; k++) {
-        const struct field *f = &o->f[k];
-        switch (f->type) {
-        case F_STR: json_kstr(w, f->key, f->s); break;
-        case F_INT: json_kint(w, f->key, f->i); break;
-        case F_MONEY: json_kmoney(w, f->key, f->i); break;
-        case F_BOOL: json_kbool(w, f->key, (int)f->i); break;
-        }
-    }
-    json_end_object(w);
-}
-
-/* One record (list = 0) or a list, as the output flags say. */
-static void print_records(struct cli *cli, void *const *items, size_t n, int list, emit_fn emit, const char *none)
-{
-    if (cli->json) {
-        struct json_w w;
-        json_init(&w, stdout, 1);
-        if (list)
-            json_begin_array(&w);
-        for (size_t i = 0; i < n; i++) {
-            struct fields o = { .n = 0 };
-            emit(&o, items[i]);
-            json_fields(&w, &o);
-        }
-        if (list)
-            json_end_array(&w);
-        json_finish(&w);
-        return;
-    }
-    struct fields head = { .n = 0 };
-    if (n)
-        emit(&head, items[0]);
-    if (cli->csv) {
-        const char *cells[MAXF];
-        for (int k = 0; k < head.n; k++)
-            cells[k] = head.f[k].key;
-        if (n)
-            cli_csv_row(stdout, head.n, cells);
-        for (size_t i = 0; i < n; i++) {
-            struct fields o = { .n = 0 };
-            emit(&o, items[i]);
-            char bufs[MAXF][OUT_MONEY_TEXT_BUFSZ + 8];
-            for (int k = 0; k < o.n; k++) {
-                if (o.f[k].type == F_STR)
-                    cells[k] = o.f[k].s;
-                else {
-                    cell(&o.f[k], bufs[k], sizeof bufs[k], 0);
-                    cells[k] = bufs[k];
-                }
-            }
-            cli_csv_row(stdout, o.n, cells);
-        }
-        return;
-    }
-    if (!list) {
-        for (size_t i = 0; i < n; i++) {
-            struct fields o = { .n = 0 };
-            emit(&o, items[i]);
-            struct out_kv *kv = out_kv_new();
-            for (int k = 0; k < o.n; k++) {
-                char buf[64];
-                if (o.f[k].type == F_STR) {
-                    if (*o.f[k].s)
-                        out_kv_add(kv, o.f[k].key, o.f[k].s);
-                } else {
-                    cell(&o.f[k], buf, sizeof buf, 1);
-                    out_kv_add(kv, o.f[k].key, buf);
-                }
-            }
-            out_kv_print(kv, stdout);
-            out_kv_free(kv);
-        }
-        return;
-    }
-    if (!n) {
+    if (!n && !cli->json && !cli->csv) {
         cli_say("%s\n", none);
-        return;
+    } else if (cli->csv) {
+        if (n)
+            rec_csv_head(stdout, k);
+        for (size_t i = 0; i < n; i++)
+            rec_csv_row(stdout, k, items[i]);
+    } else if (cli->json) {
+        const struct cli_record_kind kind = { .rec = k };
+        cli_print_records(cli, items, n, 1, &kind);
+    } else {
+        table(k, items, n);
     }
-    const char *hdr[MAXF];
-    int map[MAXF], nc = 0;
-    for (int k = 0; k < head.n; k++)
-        if (head.f[k].table) {
-            map[nc] = k;
-            hdr[nc++] = head.f[k].key;
-        }
-    struct out_table *t = out_table_new(nc, hdr);
-    for (size_t i = 0; i < n; i++) {
-        struct fields o = { .n = 0 };
-        emit(&o, items[i]);
-        char bufs[MAXF][OUT_MONEY_TEXT_BUFSZ + 8];
-        const char *cells[MAXF];
-        for (int c = 0; c < nc; c++) {
-            const struct field *f = &o.f[map[c]];
-            if (f->type == F_STR)
-                cells[c] = f->s;
-            else {
-                cell(f, bufs[c], sizeof bufs[c], 1);
-                cells[c] = bufs[c];
-            }
-        }
-        out_table_add(t, cells);
-    }
-    for (int c = 0; c < nc; c++)
-        if (head.f[map[c]].type != F_STR)
-            out_table_align(t, c, OUT_RIGHT);
-    out_table_print(t, stdout);
-    out_table_free(t);
-}
-
-static void emit_review(struct fields *o, const void *item)
-{
-    const Kehu__V1__Review *v = item;
-    fi(o, "id", v->id, F_INT, 1);
-    fi(o, "year", v->year, F_INT, 1);
-    fs(o, "window_from", v->window_from, 1);
-    fs(o, "window_to", v->window_to, 1);
-    fi(o, "in_window", v->in_window, F_BOOL, 1);
-    fs(o, "status", v->status, 1);
-    fi(o, "run_id", v->run_id, F_INT, 0);
-    fs(o, "opened_by", v->opened_by, 0);
-    fs(o, "finalized_by", v->finalized_by, 0);
-    fi(o, "items", v->items, F_INT, 1);
-    fi(o, "rated", v->rated, F_INT, 1);
-    fi(o, "adjusted", v->adjusted, F_INT, 1);
-    fi(o, "final_decided", v->final_decided, F_INT, 1);
-    fi(o, "credit_confirmed", v->credit_confirmed, F_INT, 1);
-    fi(o, "changed", v->changed, F_INT, 1);
-    fi(o, "vip_added", v->vip_added, F_INT, 1);
-    fi(o, "vip_withdrawn", v->vip_withdrawn, F_INT, 1);
-}
-
-static void emit_item(struct fields *o, const void *item)
-{
-    const Kehu__V1__ReviewItem *it = item;
-    fi(o, "customer_id", it->customer_id, F_INT, 1);
-    fs(o, "customer_name", it->customer_name, 1);
-    fs(o, "owner", it->owner, 1);
-    fs(o, "branch", it->branch, 0);
-    fs(o, "proposed", it->proposed, 1);
-    fs(o, "rated", it->rated, 1);
-    fs(o, "rated_by", it->rated_by, 1);
-    fs(o, "rate_reason", it->rate_reason, 0);
-    fs(o, "final", it->final, 1);
-    fs(o, "final_by", it->final_by, 1);
-    fs(o, "final_reason", it->final_reason, 0);
-    fs(o, "credit_proposed", it->credit_proposed, 1);
-    fs(o, "credit", it->credit, 1);
-    fs(o, "credit_by", it->credit_by, 1);
-    fs(o, "credit_reason", it->credit_reason, 0);
-    fs(o, "outcome", it->outcome, 1);
-    fi(o, "vip", it->vip, F_BOOL, 1);
-}
-
-static void emit_change(struct fields *o, const void *item)
-{
-    const Kehu__V1__ReviewChange *c = item;
-    fi(o, "customer_id", c->customer_id, F_INT, 1);
-    fs(o, "customer_name", c->customer_name, 1);
-    fs(o, "dimension", c->dimension, 1);
-    fs(o, "before", c->before, 1);
-    fs(o, "after", c->after, 1);
-    fs(o, "decided_by", c->decided_by, 1);
-    fs(o, "role", c->role, 1);
-    fs(o, "reason", c->reason, 1);
-    fs(o, "rated_by", c->rated_by, 1);
-    fs(o, "rate_reason", c->rate_reason, 0);
-    fi(o, "at_ms", c->at_ms, F_INT, 0);
-}
-
-static void emit_vip(struct fields *o, const void *item)
-{
-    const Kehu__V1__VipEntry *e = item;
-    fi(o, "customer_id", e->customer_id, F_INT, 1);
-    fs(o, "customer_name", e->customer_name, 1);
-    fs(o, "owner", e->owner, 1);
-    fs(o, "status", e->status, 1);
-    fs(o, "reason", e->reason, 1);
-    fs(o, "decided_by", e->decided_by, 1);
-    fi(o, "year", e->year, F_INT, 1);
-    fi(o, "at_ms", e->at_ms, F_INT, 0);
-}
-
-static void emit_winback(struct fields *o, const void *item)
-{
-    const Kehu__V1__WinbackEntry *e = item;
-    fi(o, "id", e->id, F_INT, 1);
-    fi(o, "customer_id", e->customer_id, F_INT, 1);
-    fs(o, "customer_name", e->customer_name, 1);
-    fs(o, "owner", e->owner, 1);
-    fs(o, "grade", e->grade, 1);
-    fi(o, "value", e->value, F_MONEY, 1);
-    fs(o, "lost_on", e->lost_on, 1);
-    fs(o, "source", e->source, 1);
-    fs(o, "status", e->status, 1);
-    fs(o, "plan", e->plan, 1);
-    fs(o, "close_reason", e->close_reason, 0);
-    fs(o, "closed_by", e->closed_by, 0);
-    fs(o, "closed_on", e->closed_on, 0);
 }
 
 /* ---- shared pieces */
@@ -269,21 +132,40 @@ static int year_opt(struct cli *cli, const char *arg, int32_t *year)
     return rc;
 }
 
-/* Sends req, prints the one record of the reply's result `want`. */
-static int call_one(struct cli *cli, Kehu__V1__Request *req, Kehu__V1__Response__ResultCase want, emit_fn emit)
+/* One record as key/value lines (no list has the flags of a table row). */
+static void review_one(const void *m)
+{
+    rec_kv(stdout, &review_rec, m);
+}
+static void item_one(const void *m)
+{
+    rec_kv(stdout, &item_rec, m);
+}
+static void vip_one(const void *m)
+{
+    rec_kv(stdout, &vip_rec, m);
+}
+static void winback_one(const void *m)
+{
+    rec_kv(stdout, &winback_rec, m);
+}
+static const struct cli_record_kind review_kind = { .rec = &review_rec, .one = review_one };
+static const struct cli_record_kind item_kind = { .rec = &item_rec, .one = item_one };
+static const struct cli_record_kind vip_kind = { .rec = &vip_rec, .one = vip_one };
+static const struct cli_record_kind winback_kind = { .rec = &winback_rec, .one = winback_one };
+
+/* Sends m (op), prints the one record of the reply's result `want`. */
+static int call_one(struct cli *cli, int op, void *m, Kehu__V1__Response__ResultCase want,
+                    const struct cli_record_kind *k)
 {
     Kehu__V1__Response *resp;
-    int rc = cli_call_for(cli, req, want, &resp);
+    int rc = cli_ask(cli, op, m, want, &resp);
     if (rc)
         return rc;
-    const void *item = want == KEHU__V1__RESPONSE__RESULT_REVIEW           ? (const void *)resp->review
-                       : want == KEHU__V1__RESPONSE__RESULT_REVIEW_ITEM    ? (const void *)resp->review_item
-                       : want == KEHU__V1__RESPONSE__RESULT_VIP_ENTRY      ? (const void *)resp->vip_entry
-                       : want == KEHU__V1__RESPONSE__RESULT_WINBACK_ENTRY ? (const void *)resp->winback_entry
-                                                                           : NULL;
+    const void *item = cli_result(resp);
     if (!item)
         return cli_bad_reply(cli, resp);
-    print_records(cli, (void *const *)&item, 1, 0, emit, "");
+    cli_print_records(cli, (void *const *)&item, 1, 0, k);
     kehu_response_free(resp);
     return CLI_OK;
 }
@@ -292,50 +174,18 @@ static int call_one(struct cli *cli, Kehu__V1__Request *req, Kehu__V1__Response_
 
 static const struct cli_flag year_flag[] = { { "year", NULL, 2000, 2200, NULL, 0 }, { NULL, NULL, 0, 0, NULL, 0 } };
 
-static int run_review_open(struct cli *cli, int argc, char **argv)
-{
-    static const struct cli_flag flags[] = {
-        { "year", NULL, 2000, 2200, NULL, 0 },
-        { "from", "window_from", 0, 0, cli_check_date, 0 },
-        { "to", "window_to", 0, 0, cli_check_date, 0 },
-        { NULL, NULL, 0, 0, NULL, 0 },
-    };
-    Kehu__V1__ReviewOpen m = KEHU__V1__REVIEW_OPEN__INIT;
-    int rc;
-    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__review_open__descriptor, flags, &m, NULL, NULL)) ||
-        (rc = cli_args(cli, argc, argv, 0, 0)))
-        return rc;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_REVIEW_OPEN;
-    req.review_open = &m;
-    return call_one(cli, &req, KEHU__V1__RESPONSE__RESULT_REVIEW, emit_review);
-}
-
-static int run_review_show(struct cli *cli, int argc, char **argv)
-{
-    Kehu__V1__ReviewShow m = KEHU__V1__REVIEW_SHOW__INIT;
-    int rc;
-    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__review_show__descriptor, year_flag, &m, NULL, NULL)) ||
-        (rc = cli_args(cli, argc, argv, 0, 0)))
-        return rc;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_REVIEW_SHOW;
-    req.review_show = &m;
-    return call_one(cli, &req, KEHU__V1__RESPONSE__RESULT_REVIEW, emit_review);
-}
-
-static int run_review_finalize(struct cli *cli, int argc, char **argv)
-{
-    Kehu__V1__ReviewFinalize m = KEHU__V1__REVIEW_FINALIZE__INIT;
-    int rc;
-    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__review_finalize__descriptor, year_flag, &m, NULL, NULL)) ||
-        (rc = cli_args(cli, argc, argv, 0, 0)))
-        return rc;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_REVIEW_FINALIZE;
-    req.review_finalize = &m;
-    return call_one(cli, &req, KEHU__V1__RESPONSE__RESULT_REVIEW, emit_review);
-}
+static const struct cli_flag open_flags[] = {
+    { "year", NULL, 2000, 2200, NULL, 0 },
+    { "from", "window_from", 0, 0, cli_check_date, 0 },
+    { "to", "window_to", 0, 0, cli_check_date, 0 },
+    { NULL, NULL, 0, 0, NULL, 0 },
+};
+CLI_ONE_COMMAND(run_review_open, KEHU__V1__REQUEST__OP_REVIEW_OPEN, &kehu__v1__review_open__descriptor, NULL, NULL,
+                KEHU__V1__RESPONSE__RESULT_REVIEW, &review_kind, open_flags)
+CLI_ONE_COMMAND(run_review_show, KEHU__V1__REQUEST__OP_REVIEW_SHOW, &kehu__v1__review_show__descriptor, NULL, NULL,
+                KEHU__V1__RESPONSE__RESULT_REVIEW, &review_kind, year_flag)
+CLI_ONE_COMMAND(run_review_finalize, KEHU__V1__REQUEST__OP_REVIEW_FINALIZE, &kehu__v1__review_finalize__descriptor,
+                NULL, NULL, KEHU__V1__RESPONSE__RESULT_REVIEW, &review_kind, year_flag)
 
 /* ---- kehu review rate / final / credit */
 
@@ -368,10 +218,7 @@ static int decide(struct cli *cli, int argc, char **argv, const char *step)
         return cli_usage_error(cli, "--confirm keeps the grade it receives: give --grade or --confirm, not both");
     if (!confirm && !(m.grade && *m.grade))
         return cli_usage_error(cli, "give --confirm, or --grade G --reason R to adjust");
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_REVIEW_DECIDE;
-    req.review_decide = &m;
-    return call_one(cli, &req, KEHU__V1__RESPONSE__RESULT_REVIEW_ITEM, emit_item);
+    return call_one(cli, KEHU__V1__REQUEST__OP_REVIEW_DECIDE, &m, KEHU__V1__RESPONSE__RESULT_REVIEW_ITEM, &item_kind);
 }
 
 static int run_review_rate(struct cli *cli, int argc, char **argv)
@@ -394,7 +241,7 @@ static int run_review_credit(struct cli *cli, int argc, char **argv)
 static void print_items(struct cli *cli, const void *m, const struct cli_pages *pages)
 {
     (void)m;
-    print_records(cli, pages->items, pages->n, 1, emit_item, "no customers under review match");
+    print_list(cli, pages->items, pages->n, &item_rec, "no customers under review match");
 }
 
 static const struct cli_flag items_flags[] = {
@@ -417,18 +264,9 @@ static void print_report(struct cli *cli, const void *m, const struct cli_pages 
         json_begin_object(&w);
         if (v) {
             json_key(&w, "review");
-            struct fields o = { .n = 0 };
-            emit_review(&o, v);
-            json_fields(&w, &o);
+            rec_json(&w, &review_rec, v);
         }
-        json_key(&w, "changes");
-        json_begin_array(&w);
-        for (size_t i = 0; i < pages->n; i++) {
-            struct fields o = { .n = 0 };
-            emit_change(&o, pages->items[i]);
-            json_fields(&w, &o);
-        }
-        json_end_array(&w);
+        cli_json_records(&w, "changes", &change_rec, pages->items, pages->n);
         json_end_object(&w);
         json_finish(&w);
     } else {
@@ -439,7 +277,7 @@ static void print_report(struct cli *cli, const void *m, const struct cli_pages 
                     (long long)v->rated, (long long)v->adjusted, (long long)v->final_decided,
                     (long long)v->credit_confirmed, (long long)v->changed, (long long)v->vip_added,
                     (long long)v->vip_withdrawn);
-        print_records(cli, pages->items, pages->n, 1, emit_change, "no changes");
+        print_list(cli, pages->items, pages->n, &change_rec, "no changes");
     }
 }
 
@@ -451,24 +289,14 @@ CLI_LIST_COMMAND(run_review_report, KEHU__V1__REQUEST__OP_REVIEW_REPORT, &kehu__
 
 static int vip(struct cli *cli, int argc, char **argv, const char *action)
 {
-    static const struct option opts[] = {
-        { "reason", required_argument, NULL, O_REASON },
-        { NULL, 0, NULL, 0 },
-    };
+    static const struct cli_flag flags[] = { { "reason", NULL, 0, 0, NULL, 0 }, { NULL, NULL, 0, 0, NULL, 0 } };
     Kehu__V1__VipChange m = KEHU__V1__VIP_CHANGE__INIT;
     m.action = (char *)action;
-    int c, rc;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        if (c != O_REASON)
-            return cli->opt_rc;
-        m.reason = optarg;
-    }
-    if ((rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &m.customer_id)))
+    int rc;
+    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__vip_change__descriptor, flags, &m, NULL, NULL)) ||
+        (rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &m.customer_id)))
         return rc;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_VIP_CHANGE;
-    req.vip_change = &m;
-    return call_one(cli, &req, KEHU__V1__RESPONSE__RESULT_VIP_ENTRY, emit_vip);
+    return call_one(cli, KEHU__V1__REQUEST__OP_VIP_CHANGE, &m, KEHU__V1__RESPONSE__RESULT_VIP_ENTRY, &vip_kind);
 }
 
 static int run_vip_add(struct cli *cli, int argc, char **argv)
@@ -484,7 +312,7 @@ static int run_vip_withdraw(struct cli *cli, int argc, char **argv)
 static void print_vip(struct cli *cli, const void *m, const struct cli_pages *pages)
 {
     const Kehu__V1__VipList *l = m;
-    print_records(cli, pages->items, pages->n, 1, emit_vip, l->withdrawn ? "no withdrawn VIPs" : "no VIPs");
+    print_list(cli, pages->items, pages->n, &vip_rec, l->withdrawn ? "no withdrawn VIPs" : "no VIPs");
 }
 
 static const struct cli_flag vip_flags[] = { { "withdrawn", NULL, 0, 0, NULL, 0 }, { NULL, NULL, 0, 0, NULL, 0 } };
@@ -496,7 +324,7 @@ CLI_LIST_COMMAND(run_vip_list, KEHU__V1__REQUEST__OP_VIP_LIST, &kehu__v1__vip_li
 static void print_winback(struct cli *cli, const void *m, const struct cli_pages *pages)
 {
     (void)m;
-    print_records(cli, pages->items, pages->n, 1, emit_winback, "no customers to win back");
+    print_list(cli, pages->items, pages->n, &winback_rec, "no customers to win back");
 }
 
 static const struct cli_flag winback_flags[] = {
@@ -517,14 +345,11 @@ static int winback_act(struct cli *cli, int argc, char **argv, const char *actio
     Kehu__V1__WinbackAct m = KEHU__V1__WINBACK_ACT__INIT;
     m.action = (char *)action;
     int rc;
-    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__winback_act__descriptor, flags, &m, NULL, NULL)))
+    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__winback_act__descriptor, flags, &m, NULL, NULL)) ||
+        (rc = cli_id_arg(cli, argc, argv, "ENTRY_ID", &m.id)))
         return rc;
-    if ((rc = cli_id_arg(cli, argc, argv, "ENTRY_ID", &m.id)))
-        return rc;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_WINBACK_ACT;
-    req.winback_act = &m;
-    return call_one(cli, &req, KEHU__V1__RESPONSE__RESULT_WINBACK_ENTRY, emit_winback);
+    return call_one(cli, KEHU__V1__REQUEST__OP_WINBACK_ACT, &m, KEHU__V1__RESPONSE__RESULT_WINBACK_ENTRY,
+                    &winback_kind);
 }
 
 static int run_winback_plan(struct cli *cli, int argc, char **argv)

@@ -81,15 +81,13 @@ enum {
     { "accept-new-server", no_argument, NULL, OPT_ACCEPT_NEW },                                      \
     { "cert", required_argument, NULL, OPT_CERT }, { "key", required_argument, NULL, OPT_KEY }
 
-static const struct option global_opts[] = {
-    { "server", required_argument, NULL, OPT_SERVER },
-    { "json", no_argument, NULL, OPT_JSON },
-    { "csv", no_argument, NULL, OPT_CSV },
-    { "timeout", required_argument, NULL, OPT_TIMEOUT },
-    { "help", no_argument, NULL, OPT_HELP },
-    TLS_OPTS,
-    { NULL, 0, NULL, 0 },
-};
+/* the options every command takes, after its words too (the TLS ones among them) */
+#define GLOBAL_OPTS                                                                                       \
+    { "server", required_argument, NULL, OPT_SERVER }, { "json", no_argument, NULL, OPT_JSON },         \
+        { "csv", no_argument, NULL, OPT_CSV }, { "timeout", required_argument, NULL, OPT_TIMEOUT },     \
+        { "help", no_argument, NULL, OPT_HELP }, TLS_OPTS
+
+static const struct option global_opts[] = { GLOBAL_OPTS, { NULL, 0, NULL, 0 } };
 #define NGLOBAL (sizeof global_opts / sizeof global_opts[0] - 1)
 
 static const char global_usage[] =
@@ -280,38 +278,20 @@ static int global_opt(struct cli *cli, int c, const char *arg)
         if (set_server(cli, arg) < 0)
             return cli_usage_error(cli, "--server: expected HOST:PORT, not '%s'", arg);
         return 0;
-    case OPT_JSON:
-        cli->json = 1;
-        return 0;
-    case OPT_CSV:
-        cli->csv = 1;
-        return 0;
     case OPT_TIMEOUT:
         if (set_timeout(cli, arg) < 0)
             return cli_usage_error(cli, "--timeout: expected a number of seconds (0 < SECONDS <= 86400), not '%s'",
                                    arg);
         return 0;
-    case OPT_TLS:
-        cli->tls.mode = KEHU_TLS_ON;
-        return 0;
-    case OPT_NO_TLS:
-        cli->tls.mode = KEHU_TLS_OFF;
-        return 0;
-    case OPT_CA_FILE:
-        cli->tls.ca_file = arg;
-        return 0;
-    case OPT_FINGERPRINT:
-        cli->tls.fingerprint = arg;
-        return 0;
-    case OPT_ACCEPT_NEW:
-        cli->tls.accept_new = 1;
-        return 0;
-    case OPT_CERT:
-        cli->tls.cert_file = arg;
-        return 0;
-    case OPT_KEY:
-        cli->tls.key_file = arg;
-        return 0;
+    case OPT_JSON: cli->json = 1; return 0;
+    case OPT_CSV: cli->csv = 1; return 0;
+    case OPT_TLS: cli->tls.mode = KEHU_TLS_ON; return 0;
+    case OPT_NO_TLS: cli->tls.mode = KEHU_TLS_OFF; return 0;
+    case OPT_CA_FILE: cli->tls.ca_file = arg; return 0;
+    case OPT_FINGERPRINT: cli->tls.fingerprint = arg; return 0;
+    case OPT_ACCEPT_NEW: cli->tls.accept_new = 1; return 0;
+    case OPT_CERT: cli->tls.cert_file = arg; return 0;
+    case OPT_KEY: cli->tls.key_file = arg; return 0;
     }
     return cli_usage_error(cli, "internal: unhandled option %d", c);
 }
@@ -797,13 +777,8 @@ static int run_help(struct cli *cli, int argc, char **argv)
 static int parse_global(struct cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "server", required_argument, NULL, OPT_SERVER },
-        { "json", no_argument, NULL, OPT_JSON },
-        { "csv", no_argument, NULL, OPT_CSV },
-        { "timeout", required_argument, NULL, OPT_TIMEOUT },
-        { "help", no_argument, NULL, OPT_HELP },
+        GLOBAL_OPTS,
         { "version", no_argument, NULL, OPT_VERSION },
-        TLS_OPTS,
         { NULL, 0, NULL, 0 },
     };
     optind = 0;

@@ -389,6 +389,27 @@ char *rec_text(const struct rec_kind *k, const void *msg, const char *field)
     return text_of(k, msg, field, strlen(field), 1);
 }
 
+void rec_kv(FILE *f, const struct rec_kind *k, const void *msg)
+{
+    struct out_kv *kv = out_kv_new();
+    struct item it;
+    struct val v;
+    size_t n_;
+    EACH_ITEM(k, k->fields, it)
+    {
+        if (it.csv_only)
+            continue;
+        get(&it, msg, &v);
+        if (v.kind == V_STR && !*v.s)
+            continue; /* an empty text says nothing */
+        char *s = v.kind == V_BOOL ? out_xstrdup(v.i ? "yes" : "no") : text_val(&it, &v, msg, 1);
+        out_kv_add(kv, it.key, s);
+        free(s);
+    }
+    out_kv_print(kv, f);
+    out_kv_free(kv);
+}
+
 void rec_csv_cells(FILE *f, int n, const char *const *cells)
 {
     for (int i = 0; i < n; i++) {

@@ -82,6 +82,10 @@ void rec_csv_head(FILE *f, const struct rec_kind *k);
 void rec_csv_row(FILE *f, const struct rec_kind *k, const void *msg);
 /* The records as a table (k->cols). */
 void rec_table(FILE *f, const struct rec_kind *k, void *const *msgs, size_t n);
+/* One record as "key: value" lines (out_kv): every field but the CSV-only
+ * ones, an empty text left out, a bool "yes" or "no", the rest as a table
+ * shows it. */
+void rec_kv(FILE *f, const struct rec_kind *k, const void *msg);
 /* One field (a word as in the field list) as a table shows it; malloc'd. */
 char *rec_text(const struct rec_kind *k, const void *msg, const char *field);
 

@@ -162,6 +162,7 @@ static void test_transactions(void **state)
     has("\"amount\": \"1234.50\"");
     expect(kehu(NULL, ARGS("txn", "list", id_str())), 0, "龙井茶");
     has("1,234.50"); /* people read amounts grouped; --json above keeps the plain decimal */
+    expect(kehu(NULL, ARGS("txn", "list", id_str(), "--csv")), 0, ",1234.50,"); /* and --csv */
     expect(kehu(NULL, ARGS("customer", "show", id_str(), "--json")), 0, "\"revenue\": \"1299.45\"");
 }
 

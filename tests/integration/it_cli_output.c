@@ -238,6 +238,19 @@ static void test_records(void **state)
     fclose(f);
     run(NULL, ARGS("customer", "import", "客户.csv", "--branch", "上海分行", "--dry-run", "--json"));
     run(NULL, ARGS("customer", "import", "客户.csv", "--branch", "上海分行", "--dry-run"));
+    /* the annual review's records: a grading run and a review whose window
+     * is today alone, set up off the transcript (their output holds the
+     * year and run times) */
+    THREE("vip", "list");
+    THREE("vip", "list", "--withdrawn");
+    THREE("churn", "winback");
+    assert_int_equal(it_cli_run(&it_kehu, NULL, ARGS("grade", "run")), 0);
+    assert_int_equal(it_cli_run(&it_kehu, NULL, ARGS("review", "open", "--from", today, "--to", today)), 0);
+    THREE("review", "items");
+    assert_int_equal(it_cli_run(&it_kehu, NULL, ARGS("review", "rate", cid, "--confirm")), 0);
+    THREE("review", "items", "--status", "all");
+    run(NULL, ARGS("review", "rate", "2", "--confirm"));
+    run(NULL, ARGS("review", "rate", "2", "--grade", "B", "--reason", "往来稳定", "--csv"));
 
     if (getenv("KEHU_GOLDEN_UPDATE")) {
         FILE *g = fopen(GOLDEN, "w");

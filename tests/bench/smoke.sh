@@ -26,7 +26,7 @@ if grep -nE 'failed|no figures|not available|not found in|LEAK' "$out"; then
 fi
 # every phase said what it measured
 for want in 'memory per idle connection' 'ratio kehud ÷ pgbench SELECT 1' 'seeded 2000 customers' \
-    'ratio kehud ÷ pgbench \(same statements\)' 'get by id, 2 x 1: pgbench' 'duplicate check \(1 x 1' \
+    'ratio kehud ÷ pgbench \(same statement\)' 'get by id, 2 x 1: pgbench' 'duplicate check \(1 x 1' \
     'ratio kehud ÷ psql grade_run' 'fan-out, 50 subscribers' 'customer import: 100 rows'; do
     grep -qE "$want" "$out" || fail "no line matching '$want'"
 done

@@ -269,6 +269,7 @@ static void *run_worker(void *arg)
     const struct opts *o = w->o;
     struct kehu_status st;
     if (strcmp(o->op, "connect") == 0) {
+        pthread_barrier_wait(&gate); /* main waits there for every connection: nothing to log in first */
         run_connects(w);
         return NULL;
     }

@@ -237,18 +237,36 @@ void conn_close_flushed(struct conn *c, const char *why)
     conn_close(c, why);
 }
 
-void conn_send(struct conn *c, const Kehu__V1__Frame *f)
+/* Replies are bounded by pausing the reader; pushed events are not, so a
+ * client that stopped reading altogether is let go. 0, or -1 when closed. */
+static int let_go_if_not_reading(struct conn *c)
 {
     if (c->state == CONN_CLOSED)
-        return;
-    /* Replies are bounded by pausing the reader; pushed events are not, so a
-     * client that stopped reading altogether is let go. */
+        return -1;
     if (output_pending(c) > 4 * output_limit(c)) {
         limits_count(c->srv, LC_CLOSED_NOT_READING);
         conn_close(c, logged_in(c) ? "not reading: unsent output over 4 x max_output"
                                    : "not reading: unsent output over 4 x max_output_unauth");
+        return -1;
+    }
+    return 0;
+}
+
+void conn_send_packed(struct conn *c, const void *frame, size_t len)
+{
+    if (let_go_if_not_reading(c) < 0)
+        return;
+    if (out_append(c, frame, len) < 0) {
+        conn_close(c, "out of memory queueing an event");
         return;
     }
+    server_want_flush(c->srv, c);
+}
+
+void conn_send(struct conn *c, const Kehu__V1__Frame *f)
+{
+    if (let_go_if_not_reading(c) < 0)
+        return;
     size_t before = c->out.len;
     if (wire_pack(&c->out, f) < 0) {
         conn_close(c, "out of memory packing a reply");
@@ -380,6 +398,26 @@ void conn_flush(struct conn *c)
         c->writing = c->out;
         c->out = tmp;
         c->out.len = 0;
+    }
+    if (c->writing.len > 0 && !c->wreq.data) {
+        /* Straight to the socket when it takes it all (nearly always): a
+         * uv_write costs a callback, another flush of this connection and an
+         * epoll_ctl on the next turn, which a fan-out to a thousand
+         * subscribers pays a thousand times. Only the rest waits for a
+         * writable socket. */
+        int n = uv_try_write((uv_stream_t *)&c->tcp, &(uv_buf_t){ .base = (char *)c->writing.data,
+                                                                  .len = c->writing.len }, 1);
+        if (n < 0 && n != UV_EAGAIN) {
+            c->srv->limits.output_total -= c->writing.len;
+            c->writing.len = 0;
+            conn_close(c, uv_strerror(n));
+            return;
+        }
+        if (n > 0) {
+            memmove(c->writing.data, c->writing.data + n, c->writing.len - (size_t)n);
+            c->writing.len -= (size_t)n;
+            c->srv->limits.output_total -= (size_t)n;
+        }
     }
     if (c->writing.len > 0 && !c->wreq.data) {
         uv_buf_t b = uv_buf_init((char *)c->writing.data, (unsigned)c->writing.len);

@@ -91,6 +91,9 @@ void conn_ref(struct conn *c);
 void conn_unref(struct conn *c);
 /* Queues a frame for the socket (dropped if the connection is closed). */
 void conn_send(struct conn *c, const Kehu__V1__Frame *f);
+/* Queues a frame packed already (wire_pack), the same bytes for many
+ * connections: a pushed event is encoded once. */
+void conn_send_packed(struct conn *c, const void *frame, size_t len);
 /* Sends a connection-level error (frame id 0), then closes. */
 void conn_refuse(struct conn *c, Kehu__V1__Code code, const char *message);
 /* No more requests; close once what is in flight has been answered. */

@@ -314,6 +314,9 @@ static void deliver(struct server *s, struct conn *only, const char *payload, ui
     f.event = &ev;
     struct authz_target t = { .unit_path = a.path, .path_len = a.path_len, .owner_id = a.owner,
                               .owner_path = a.owner_path, .owner_path_len = a.owner_path_len };
+    /* The event is the same for every receiver (what differs is who gets
+     * it): packed once, at the first one, and those bytes queued for all. */
+    struct wire_buf packed = { 0 };
     int sent = 0;
     for (struct conn *c = only ? only : s->conns; c; c = only ? NULL : c->next) {
         if (c->state != CONN_OPEN || c->sub.kind == SUB_NONE)
@@ -324,14 +327,18 @@ static void deliver(struct server *s, struct conn *only, const char *payload, ui
         const char *why;
         if (authz_check(&c->who, ACT_CUSTOMER_READ, &t, &why) != KEHU__V1__CODE__OK)
             continue; /* their session ended, or the customer is not theirs to see */
-        if (a.job)
+        if (a.job) {
             tally(c, &a);
-        else
-            conn_send(c, &f);
+        } else if (packed.len || wire_pack(&packed, &f) > 0) {
+            conn_send_packed(c, packed.data, packed.len);
+        } else {
+            conn_send(c, &f); /* out of memory packing it once: each on its own */
+        }
         sent++;
     }
     log_debug(0, 0, "%s of customer %lld %s %d connection(s)", a.kind, (long long)a.customer,
               a.job ? "counted for" : "pushed to", sent);
+    wire_buf_free(&packed);
     free(copy);
 }
 

@@ -1,0 +1,466 @@
+/* kehu-fanout: push fan-out of a running kehud, measured through libkehu.
+ *
+ *   kehu-fanout [--server HOST:PORT] [--subscribers N] [--changes K] [--ids MIN-MAX]
+ *               [--user U] [--password P] [--others M --other-user U2 --other-password P2]
+ *               [--threads T] [--interval-ms MS] [--server-pid PID] [--json]
+ *
+ * N connections (default 1,000) resume one session of U (one password login,
+ * then Resume on each: N Argon2id hashes would take minutes and are not what
+ * is measured), each subscribed to one customer (Subscribe customer_id).
+ * With --others, M more connections of U2, a user who may not read that
+ * customer, subscribe to the customer's branch: kehud looks at the change for
+ * each of them and must send them nothing (a delivery counts as a leak and
+ * fails the run). The customer is the first one of MIN..MAX that U reads and
+ * U2 does not.
+ *
+ * Once every connection is subscribed, one writer (U) changes the customer's
+ * notes K times, one change at a time: each waits until every subscriber has
+ * its event (or 5 s) and INTERVAL-MS more. Subscribers are read by T threads
+ * (poll over their share), each event stamped on arrival. A change's time is
+ * from the writer sending the CustomerEdit (its commit is within: an upper
+ * bound of commit-to-delivery) to the arrival at the last subscriber; the
+ * figures are its p50, p90, p99 and max over the K changes, with the time to
+ * the first subscriber, the spread from the first to the last (what the
+ * fan-out itself adds) and the write's own round trip beside it. The
+ * subscribers' reading shares the machine with kehud, so it is counted in.
+ * With --server-pid (kehud on this machine), kehud's CPU time per change is
+ * printed too: what the fan-out costs the server, whatever else runs.
+ *
+ * Exit status: 0, 1 when events were missing or leaked, 2 usage, 3 setup. */
+#define _GNU_SOURCE
+#include <getopt.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kehu.h"
+
+#define WAIT_S 5.0 /* a change not delivered everywhere within this is counted missing */
+
+struct opts {
+    const char *server, *user, *password, *other_user, *other_password;
+    int subscribers, others, changes, threads, interval_ms, json, server_pid;
+    int64_t id_min, id_max;
+};
+
+struct sub {
+    kehu_client *c;
+    int other; /* may not read the customer: must get nothing */
+    int dead;
+};
+
+static struct opts o;
+static struct sub *subs;
+static int nsubs;
+static int64_t customer, base_version;
+static double *arrive;       /* [change][subscriber]: seconds, 0 = not yet */
+static int *arrived;         /* per change: subscribers that have it */
+static long leaks, lost;
+static int done;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void on_event(int i, Kehu__V1__Event *ev, double t)
+{
+    if (ev->customer_id != customer)
+        return;
+    if (subs[i].other) {
+        __atomic_add_fetch(&leaks, 1, __ATOMIC_RELAXED);
+        fprintf(stderr, "kehu-fanout: LEAK: %s of customer %lld reached a subscriber who may not read it\n",
+                ev->kind, (long long)ev->customer_id);
+        return;
+    }
+    if (strcmp(ev->kind, "customer.updated") != 0)
+        return;
+    int64_t k = ev->version - base_version - 1;
+    if (k < 0 || k >= o.changes || arrive[k * nsubs + i] != 0)
+        return;
+    arrive[k * nsubs + i] = t;
+    __atomic_add_fetch(&arrived[k], 1, __ATOMIC_RELEASE);
+}
+
+struct reader {
+    pthread_t thread;
+    int from, to;
+};
+
+static void *read_events(void *arg)
+{
+    struct reader *r = arg;
+    int n = r->to - r->from;
+    struct pollfd *p = calloc((size_t)n, sizeof *p);
+    for (int i = 0; i < n; i++) {
+        p[i].fd = kehu_fd(subs[r->from + i].c);
+        p[i].events = POLLIN;
+    }
+    while (!__atomic_load_n(&done, __ATOMIC_ACQUIRE)) {
+        if (poll(p, (nfds_t)n, 50) <= 0)
+            continue;
+        double t = now_s(); /* one stamp per wake-up: those read later in the turn arrived with it */
+        for (int i = 0; i < n; i++) {
+            if (!p[i].revents)
+                continue;
+            struct sub *s = &subs[r->from + i];
+            struct kehu_status st;
+            Kehu__V1__Event *ev;
+            while ((ev = kehu_next_event(s->c, 0, &st)) != NULL) {
+                on_event(r->from + i, ev, t);
+                kehu_event_free(ev);
+            }
+            if (st.code != KEHU_TRANSPORT || strcmp(st.message, "timeout") != 0) {
+                fprintf(stderr, "kehu-fanout: subscriber %d: %s\n", r->from + i, st.message);
+                s->dead = 1;
+                __atomic_add_fetch(&lost, 1, __ATOMIC_RELAXED);
+                p[i].fd = -1;
+            }
+        }
+    }
+    free(p);
+    return NULL;
+}
+
+static Kehu__V1__Response *call(kehu_client *c, Kehu__V1__Request *req, struct kehu_status *st)
+{
+    Kehu__V1__Response *r = kehu_call(c, req, st);
+    if (r && st->code != KEHU__V1__CODE__OK) {
+        kehu_response_free(r);
+        return NULL;
+    }
+    return r;
+}
+
+static Kehu__V1__Response *get_customer(kehu_client *c, int64_t id, struct kehu_status *st)
+{
+    Kehu__V1__CustomerGet g = KEHU__V1__CUSTOMER_GET__INIT;
+    g.id = id;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_GET;
+    req.customer_get = &g;
+    return call(c, &req, st);
+}
+
+static int subscribe(kehu_client *c, int64_t id, const char *unit, struct kehu_status *st)
+{
+    Kehu__V1__Subscribe m = KEHU__V1__SUBSCRIBE__INIT;
+    if (unit) {
+        m.scope_case = KEHU__V1__SUBSCRIBE__SCOPE_UNIT;
+        m.unit = (char *)unit;
+    } else {
+        m.scope_case = KEHU__V1__SUBSCRIBE__SCOPE_CUSTOMER_ID;
+        m.customer_id = id;
+    }
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_SUBSCRIBE;
+    req.subscribe = &m;
+    Kehu__V1__Response *r = call(c, &req, st);
+    kehu_response_free(r);
+    return r ? 0 : -1;
+}
+
+/* A password login, retried while kehud's per-address queue of checks is full. */
+static kehu_client *login(const char *user, const char *password, struct kehu_status *st)
+{
+    for (int tries = 0; tries < 100; tries++) {
+        kehu_client *c = kehu_connect(o.server, 10000, st);
+        if (!c)
+            return NULL;
+        int code = kehu_login(c, user, password, NULL, st);
+        if (code == KEHU__V1__CODE__OK)
+            return c;
+        kehu_close(c);
+        if (code != KEHU__V1__CODE__RESOURCE_EXHAUSTED && code != KEHU_TRANSPORT)
+            return NULL;
+        usleep(100000);
+    }
+    return NULL;
+}
+
+struct opener {
+    pthread_t thread;
+    int from, to;
+    const char *token, *other_token, *unit;
+    char failure[600];
+};
+
+/* Opens subscribers from..to: connect, Resume, Subscribe. */
+static void *open_subs(void *arg)
+{
+    struct opener *op = arg;
+    for (int i = op->from; i < op->to; i++) {
+        struct kehu_status st;
+        struct sub *s = &subs[i];
+        s->c = kehu_connect(o.server, 10000, &st);
+        if (!s->c || kehu_resume(s->c, s->other ? op->other_token : op->token, NULL, &st) != KEHU__V1__CODE__OK ||
+            subscribe(s->c, customer, s->other ? op->unit : NULL, &st) < 0) {
+            snprintf(op->failure, sizeof op->failure, "subscriber %d: %s", i, st.message);
+            return NULL;
+        }
+    }
+    return NULL;
+}
+
+/* user + system CPU seconds of a process on this machine (-1: unknown) */
+static double cpu_s(int pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *p = strrchr(buf, ')'); /* the name may hold spaces */
+    unsigned long long utime, stime;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2)
+        return -1;
+    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double pct(const double *v, int n, double p)
+{
+    return n ? v[(int)(p / 100.0 * (n - 1) + 0.5)] : 0;
+}
+
+static int parse_ids(const char *s, int64_t *lo, int64_t *hi)
+{
+    char *end;
+    long long a = strtoll(s, &end, 10);
+    if (end == s || *end != '-')
+        return -1;
+    const char *t = end + 1;
+    long long b = strtoll(t, &end, 10);
+    if (end == t || *end || a < 1 || b < a)
+        return -1;
+    *lo = a;
+    *hi = b;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    o = (struct opts){ .server = getenv("KEHU_SERVER"), .user = "admin", .password = getenv("KEHU_PASSWORD"),
+                       .subscribers = 1000, .changes = 100, .threads = 2, .interval_ms = 10 };
+    if (!o.server)
+        o.server = KEHU_DEFAULT_SERVER;
+    static const struct option longopts[] = {
+        { "server", required_argument, 0, 's' },      { "subscribers", required_argument, 0, 'n' },
+        { "changes", required_argument, 0, 'k' },     { "ids", required_argument, 0, 'i' },
+        { "user", required_argument, 0, 'u' },        { "password", required_argument, 0, 'p' },
+        { "others", required_argument, 0, 'm' },      { "other-user", required_argument, 0, 'U' },
+        { "other-password", required_argument, 0, 'P' }, { "threads", required_argument, 0, 't' },
+        { "interval-ms", required_argument, 0, 'w' }, { "json", no_argument, 0, 'j' },
+        { "server-pid", required_argument, 0, 'S' }, { "help", no_argument, 0, 'h' },
+        { 0, 0, 0, 0 },
+    };
+    const char *ids = NULL;
+    int ch;
+    while ((ch = getopt_long(argc, argv, "s:n:k:i:u:p:m:U:P:t:w:S:jh", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 's': o.server = optarg; break;
+        case 'n': o.subscribers = atoi(optarg); break;
+        case 'k': o.changes = atoi(optarg); break;
+        case 'i': ids = optarg; break;
+        case 'u': o.user = optarg; break;
+        case 'p': o.password = optarg; break;
+        case 'm': o.others = atoi(optarg); break;
+        case 'U': o.other_user = optarg; break;
+        case 'P': o.other_password = optarg; break;
+        case 't': o.threads = atoi(optarg); break;
+        case 'w': o.interval_ms = atoi(optarg); break;
+        case 'j': o.json = 1; break;
+        case 'S': o.server_pid = atoi(optarg); break;
+        default:
+            fprintf(stderr, "usage: kehu-fanout [--server HOST:PORT] [--subscribers N] [--changes K] --ids MIN-MAX\n"
+                            "                   [--user U] [--password P] [--others M --other-user U2"
+                            " --other-password P2]\n"
+                            "                   [--threads T] [--interval-ms MS] [--server-pid PID] [--json]\n");
+            return ch == 'h' ? 0 : 2;
+        }
+    }
+    if (o.subscribers < 1 || o.changes < 1 || o.threads < 1 || o.others < 0 || o.interval_ms < 0 || !ids ||
+        parse_ids(ids, &o.id_min, &o.id_max) < 0 || !o.password ||
+        (o.others && (!o.other_user || !o.other_password))) {
+        fprintf(stderr, "kehu-fanout: needs --ids MIN-MAX, a password (--password or KEHU_PASSWORD), positive"
+                        " counts, and with --others the other user and password\n");
+        return 2;
+    }
+    struct kehu_status st;
+    kehu_client *writer = login(o.user, o.password, &st);
+    if (!writer) {
+        fprintf(stderr, "kehu-fanout: login %s: %s\n", o.user, st.message);
+        return 3;
+    }
+    kehu_client *other = NULL;
+    if (o.others && !(other = login(o.other_user, o.other_password, &st))) {
+        fprintf(stderr, "kehu-fanout: login %s: %s\n", o.other_user, st.message);
+        return 3;
+    }
+    /* the customer: the writer reads it, the other user does not */
+    char unit[24] = "";
+    for (int64_t id = o.id_min; id <= o.id_max && id < o.id_min + 200 && !customer; id++) {
+        Kehu__V1__Response *r = get_customer(writer, id, &st);
+        if (!r)
+            continue;
+        Kehu__V1__Response *seen = other ? get_customer(other, id, &st) : NULL;
+        if (!seen) {
+            customer = id;
+            base_version = r->customer->version;
+            snprintf(unit, sizeof unit, "%lld", (long long)r->customer->branch_id);
+        }
+        kehu_response_free(seen);
+        kehu_response_free(r);
+    }
+    if (!customer) {
+        fprintf(stderr, "kehu-fanout: no customer among the first ids of %s that %s reads%s%s does not\n", ids,
+                o.user, other ? " and " : "", other ? o.other_user : "");
+        return 3;
+    }
+    nsubs = o.subscribers + o.others;
+    subs = calloc((size_t)nsubs, sizeof *subs);
+    for (int i = o.subscribers; i < nsubs; i++)
+        subs[i].other = 1;
+    /* every subscriber connected, resumed and subscribed before the first change */
+    double t_open = now_s();
+    int nopen = o.threads < nsubs ? o.threads : nsubs;
+    struct opener *op = calloc((size_t)nopen, sizeof *op);
+    for (int i = 0; i < nopen; i++) {
+        op[i] = (struct opener){ .from = (int)((long)nsubs * i / nopen), .to = (int)((long)nsubs * (i + 1) / nopen),
+                                 .token = kehu_token(writer), .other_token = other ? kehu_token(other) : NULL,
+                                 .unit = unit };
+        pthread_create(&op[i].thread, NULL, open_subs, &op[i]);
+    }
+    int failed = 0;
+    for (int i = 0; i < nopen; i++) {
+        pthread_join(op[i].thread, NULL);
+        if (op[i].failure[0]) {
+            fprintf(stderr, "kehu-fanout: %s\n", op[i].failure);
+            failed = 1;
+        }
+    }
+    free(op);
+    if (failed)
+        return 3;
+    double open_s = now_s() - t_open;
+
+    arrive = calloc((size_t)o.changes * (size_t)nsubs, sizeof *arrive);
+    arrived = calloc((size_t)o.changes, sizeof *arrived);
+    int nread = nopen;
+    struct reader *rd = calloc((size_t)nread, sizeof *rd);
+    for (int i = 0; i < nread; i++) {
+        rd[i] = (struct reader){ .from = (int)((long)nsubs * i / nread), .to = (int)((long)nsubs * (i + 1) / nread) };
+        pthread_create(&rd[i].thread, NULL, read_events, &rd[i]);
+    }
+
+    double *last = calloc((size_t)o.changes, sizeof *last), *first = calloc((size_t)o.changes, sizeof *first),
+           *write_ms = calloc((size_t)o.changes, sizeof *write_ms),
+           *spread = calloc((size_t)o.changes, sizeof *spread);
+    long missing = 0, write_errors = 0;
+    double cpu0 = o.server_pid ? cpu_s(o.server_pid) : -1;
+    int measured = 0;
+    for (int k = 0; k < o.changes; k++) {
+        char notes[64];
+        snprintf(notes, sizeof notes, "推送测量 %d", k + 1);
+        Kehu__V1__FieldValue fv = KEHU__V1__FIELD_VALUE__INIT;
+        fv.field = "notes";
+        fv.value = notes;
+        Kehu__V1__FieldValue *set[] = { &fv };
+        Kehu__V1__CustomerEdit e = KEHU__V1__CUSTOMER_EDIT__INIT;
+        e.id = customer;
+        e.version = base_version + k;
+        e.n_set = 1;
+        e.set = set;
+        Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+        req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_EDIT;
+        req.customer_edit = &e;
+        double t0 = now_s();
+        Kehu__V1__Response *r = call(writer, &req, &st);
+        double t1 = now_s();
+        if (!r) {
+            fprintf(stderr, "kehu-fanout: change %d: %s\n", k + 1, st.message);
+            write_errors++;
+            break; /* the versions would no longer follow */
+        }
+        kehu_response_free(r);
+        while (__atomic_load_n(&arrived[k], __ATOMIC_ACQUIRE) < o.subscribers - __atomic_load_n(&lost, __ATOMIC_RELAXED) &&
+               now_s() - t0 < WAIT_S)
+            usleep(200);
+        int got = __atomic_load_n(&arrived[k], __ATOMIC_ACQUIRE);
+        missing += o.subscribers - got;
+        double lo = 0, hi = 0;
+        for (int i = 0; i < o.subscribers; i++) {
+            double t = arrive[(size_t)k * nsubs + i];
+            if (t == 0)
+                continue;
+            if (lo == 0 || t < lo)
+                lo = t;
+            if (t > hi)
+                hi = t;
+        }
+        if (got == o.subscribers) {
+            last[measured] = (hi - t0) * 1000;
+            first[measured] = (lo - t0) * 1000;
+            write_ms[measured] = (t1 - t0) * 1000;
+            spread[measured] = (hi - lo) * 1000;
+            measured++;
+        }
+        if (o.interval_ms)
+            usleep((useconds_t)o.interval_ms * 1000);
+    }
+    double cpu1 = cpu0 >= 0 ? cpu_s(o.server_pid) : -1;
+    double cpu_ms = cpu0 >= 0 && cpu1 >= 0 && measured ? (cpu1 - cpu0) * 1000 / o.changes : -1;
+    usleep(300000); /* late leaks to the others still count */
+    __atomic_store_n(&done, 1, __ATOMIC_RELEASE);
+    for (int i = 0; i < nread; i++)
+        pthread_join(rd[i].thread, NULL);
+    double *last_sorted = malloc(((size_t)measured + 1) * sizeof *last_sorted);
+    memcpy(last_sorted, last, (size_t)measured * sizeof *last);
+    qsort(last_sorted, (size_t)measured, sizeof *last_sorted, cmp_double);
+    qsort(first, (size_t)measured, sizeof *first, cmp_double);
+    qsort(write_ms, (size_t)measured, sizeof *write_ms, cmp_double);
+    qsort(spread, (size_t)measured, sizeof *spread, cmp_double);
+    long errors = missing + write_errors + leaks + lost;
+    if (o.json)
+        printf("{\"subscribers\": %d, \"others\": %d, \"changes\": %d, \"measured\": %d, \"customer\": %lld, "
+               "\"open_s\": %.2f, \"p50_ms\": %.3f, \"p90_ms\": %.3f, \"p99_ms\": %.3f, \"max_ms\": %.3f, "
+               "\"first_p50_ms\": %.3f, \"spread_p50_ms\": %.3f, \"spread_p99_ms\": %.3f, \"write_p50_ms\": %.3f, \"missing\": %ld, \"leaks\": %ld, \"lost\": %ld, "
+               "\"errors\": %ld, \"server_cpu_ms_per_change\": %.2f}\n",
+               o.subscribers, o.others, o.changes, measured, (long long)customer, open_s, pct(last_sorted, measured, 50),
+               pct(last_sorted, measured, 90), pct(last_sorted, measured, 99),
+               measured ? last_sorted[measured - 1] : 0.0, pct(first, measured, 50), pct(spread, measured, 50),
+               pct(spread, measured, 99), pct(write_ms, measured, 50), missing, leaks, lost, errors, cpu_ms);
+    else
+        printf("fan-out: %d subscribers (+%d who may not read it), %d changes of customer %lld (%d measured; "
+               "subscribed in %.1f s): change to last subscriber p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, max %.3f ms;"
+               " to the first p50 %.3f ms; first to last p50 %.3f ms, p99 %.3f ms; the write's round trip p50 %.3f ms;"
+               " %ld missing, %ld leaked, %ld lost",
+               o.subscribers, o.others, o.changes, (long long)customer, measured, open_s,
+               pct(last_sorted, measured, 50), pct(last_sorted, measured, 90), pct(last_sorted, measured, 99),
+               measured ? last_sorted[measured - 1] : 0.0, pct(first, measured, 50), pct(spread, measured, 50),
+               pct(spread, measured, 99), pct(write_ms, measured, 50), missing, leaks, lost);
+    if (!o.json && cpu_ms >= 0)
+        printf("; kehud CPU %.2f ms per change", cpu_ms);
+    if (!o.json)
+        printf("\n");
+    for (int i = 0; i < nsubs; i++)
+        kehu_close(subs[i].c);
+    kehu_close(writer);
+    kehu_close(other);
+    return errors ? 1 : 0;
+}

@@ -171,3 +171,4 @@ BEGIN
 END $$;
 
 SELECT customer_search_key_fill(0, 9223372036854775807);
+ANALYZE customer_search_key;

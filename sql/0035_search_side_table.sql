@@ -33,10 +33,8 @@ CREATE TABLE customer_search_key (
     token       text COLLATE "C" NOT NULL,
     rank        smallint NOT NULL,
     sort_key    text COLLATE "C" NOT NULL,
-    customer_id bigint NOT NULL,
-    PRIMARY KEY (token, rank, sort_key, customer_id)
+    customer_id bigint NOT NULL
 );
-CREATE INDEX customer_search_key_customer ON customer_search_key (customer_id);
 
 -- A customer's rows (without the sort key and id). The name is left out when
 -- too long for a B-tree item (names are at most 200 characters: never).
@@ -170,5 +168,11 @@ BEGIN
     ORDER BY t.rank, t.sort_key, t.id LIMIT p_limit;
 END $$;
 
-SELECT customer_search_key_fill(0, 9223372036854775807);
+-- The rows of the customers there are, then the indexes: built from the
+-- whole table at once rather than grown row by row.
+INSERT INTO customer_search_key (token, rank, sort_key, customer_id)
+SELECT k.token, k.rank, c.sort_key, c.id
+  FROM customer c, customer_search_key_rows(c.name, c.search_tokens, c.search_text) AS k;
+ALTER TABLE customer_search_key ADD PRIMARY KEY (token, rank, sort_key, customer_id);
+CREATE INDEX customer_search_key_customer ON customer_search_key (customer_id);
 ANALYZE customer_search_key;

@@ -1307,32 +1307,20 @@ static void customer_list(struct req *r)
 const struct rpc_entry rpc_customer_list = { KEHU__V1__REQUEST__OP_CUSTOMER_LIST, "customer_list", ACT_CUSTOMER_READ,
                                              0, customer_list };
 
-/* One prepared statement for every search. The scope ($1 kind, $2 unit or
- * owner) is a filter; the token ($4: a whole syllable, initials, one or two
- * Chinese characters) and the text ($3: a LIKE pattern for any part) are
- * index conditions, NULL when the query has no such form (a strict operator
- * with NULL matches nothing, at no cost). Whole-word matches come first and
- * the substring branch runs only if they leave room: a broad query (a
- * common surname over a million customers) stops after SEARCH_CANDIDATES
- * rows instead of visiting every match. An exact ID number (found through
- * its keyed hash: the number itself is stored encrypted) and exact names rank first, then
- * whole-word matches, then the rest, each in pinyin order; only the page's
- * rows are joined for their columns. */
-#define SEARCH_CANDIDATES "1000"
-#define SEARCH_SCOPE                                                                                          \
-    " c.merged_into IS NULL AND c.status <> 'archived'"                                                       \
-    " AND" RPC_SCOPE_SQL(1, 2)
+/* One prepared statement for every search, in three ranks: an exact name or
+ * ID number, then whole tokens, then parts. customer_search_page
+ * (sql/0035_search_side_table.sql) chooses the page's ids in order, most of
+ * it from ranges of the B-tree side table customer_search_key that are
+ * already in pinyin order, so a page costs the same however many customers
+ * match (王: 57,000 at a million); only the page's rows are joined here for
+ * their columns. $1 kind and $2 unit or owner are the caller's scope; $5 the
+ * name as typed, $4 the token (a whole syllable, initials, one or two Chinese
+ * characters), $7 three or four digits, $3 a LIKE pattern for any other part,
+ * each NULL when the query has no such form. */
 static struct db_stmt search_stmt = DB_STMT(
-    "WITH cand AS ((SELECT c.id, c.name, c.sort_key, 1 AS rank FROM customer c WHERE" SEARCH_SCOPE
-    " AND c.search_tokens @> ARRAY[$4::text] LIMIT " SEARCH_CANDIDATES ")"
-    " UNION ALL (SELECT c.id, c.name, c.sort_key, 2 FROM customer c WHERE" SEARCH_SCOPE
-    " AND c.search_text LIKE $3 LIMIT " SEARCH_CANDIDATES ")"
-    " UNION ALL (SELECT c.id, c.name, c.sort_key, 0 FROM customer c WHERE" SEARCH_SCOPE
-    " AND c.id_number_hash = id_hash(regexp_replace($5, '\\s', '', 'g')) LIMIT 10) LIMIT " SEARCH_CANDIDATES "),"
-    " top AS (SELECT id, min(CASE WHEN name = $5 THEN 0 ELSE rank END) AS rank, min(sort_key) AS sort_key"
-    " FROM cand GROUP BY id ORDER BY 2, 3, 1 LIMIT $6)"
-    " SELECT " CUSTOMER_COLUMNS ", '' FROM top JOIN customer c ON c.id = top.id" CUSTOMER_JOINS
-    "ORDER BY top.rank, top.sort_key, top.id");
+    "SELECT " CUSTOMER_COLUMNS ", '' FROM customer_search_page($1::int, $2::bigint, $3, $4, $5, $6::int, $7)"
+    " WITH ORDINALITY AS top (id, rank, sort_key, n) JOIN customer c ON c.id = top.id" CUSTOMER_JOINS
+    "ORDER BY top.n");
 
 static void customer_search(struct req *r)
 {
@@ -1358,12 +1346,13 @@ static void customer_search(struct req *r)
     const char *p[] = {
         kind,
         scope_id,
-        (q.modes & SEARCH_KEYS_BY_TEXT) ? q.like : NULL,
+        (q.modes & SEARCH_KEYS_BY_TEXT) && !*q.digits ? q.like : NULL,
         (q.modes & SEARCH_KEYS_BY_TOKEN) ? q.token : NULL,
         m->text,
         arena_printf(&r->arena, "%u", ps->limit),
+        *q.digits ? q.digits : NULL,
     };
-    db_query(r->srv->db, &search_stmt, 6, p, page_done, r);
+    db_query(r->srv->db, &search_stmt, 7, p, page_done, r);
 }
 
 const struct rpc_entry rpc_customer_search = { KEHU__V1__REQUEST__OP_CUSTOMER_SEARCH, "customer_search",

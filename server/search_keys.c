@@ -1001,6 +1001,14 @@ static int is_digit_char(char c)
     return c >= '0' && c <= '9';
 }
 
+static int all_digits(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!is_digit_char(s[i]))
+            return 0;
+    return 1;
+}
+
 static int not_space(char c)
 {
     return c != ' ';
@@ -1077,6 +1085,8 @@ int search_keys_query(const char *typed, struct search_keys_query *q)
         }
         q->like[o++] = '%';
         q->like[o] = 0;
+        if (n >= SEARCH_KEYS_DIGITS_MIN && n <= SEARCH_KEYS_DIGITS_MAX && all_digits(s, n))
+            memcpy(q->digits, s, n + 1);
         if (ascii_alpha) {
             n = filter(s, n, not_space);
             if (n <= SEARCH_KEYS_TOKEN_BYTES) {

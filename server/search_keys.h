@@ -74,6 +74,11 @@
 #define SEARCH_KEYS_PHONES_MAX 16     /* phones indexed per customer */
 #define SEARCH_KEYS_PHONE_DIGITS 32   /* digits indexed per phone */
 #define SEARCH_KEYS_SORT_KEY_BYTES 256  /* a sort key is cut there (B-tree items must stay small) */
+/* Runs of this many digits are looked up whole in the search side table
+ * (customer_search_key, rank 2: sql/0035_search_side_table.sql writes every
+ * run of 3 and 4 digits); longer digit queries go through the text. */
+#define SEARCH_KEYS_DIGITS_MIN 3
+#define SEARCH_KEYS_DIGITS_MAX 4
 
 /* Return codes: 0 or one of these. */
 enum {
@@ -141,6 +146,7 @@ struct search_keys_query {
     int modes;                                /* one or both (then OR the two conditions) */
     char like[512];                           /* "%...%" with %, _ and \ escaped */
     char token[SEARCH_KEYS_TOKEN_BYTES + 1];
+    char digits[SEARCH_KEYS_DIGITS_MAX + 1];  /* "" unless the query is 3 or 4 digits (then also like) */
 };
 
 /* Normalises what the user typed and says how to search for it:
@@ -153,7 +159,9 @@ struct search_keys_query {
  * - three or more characters: SEARCH_KEYS_BY_TEXT with like = "%q%"; when the
  *   query is ASCII letters (spaces allowed: "wxm", "z x m", "zhang san") also
  *   SEARCH_KEYS_BY_TOKEN with the letters joined, so that initials such as
- *   "wxm" are found although the text does not contain them.
+ *   "wxm" are found although the text does not contain them;
+ * - a query that is SEARCH_KEYS_DIGITS_MIN to SEARCH_KEYS_DIGITS_MAX digits
+ *   ("1380") also fills digits: the same match as like, as a whole key.
  * A query too long for like is cut at a character boundary (it then matches
  * more, never fewer). Returns 0, SEARCH_KEYS_EEMPTY (NULL, or nothing left),
  * SEARCH_KEYS_ESHORT, SEARCH_KEYS_EINVAL (not UTF-8) or SEARCH_KEYS_ENOMEM.

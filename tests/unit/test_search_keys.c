@@ -391,6 +391,35 @@ static void test_query_modes(void **state)
     assert_int_equal(q.modes, 0);
 }
 
+/* Three or four digits are also a whole key of the search side table; other
+ * digit queries, and digits beside other characters, are not. */
+static void test_query_digits(void **state)
+{
+    (void)state;
+    struct search_keys_query q;
+
+    assert_int_equal(search_keys_query("1380", &q), 0);
+    assert_int_equal(q.modes, SEARCH_KEYS_BY_TEXT);
+    assert_string_equal(q.like, "%1380%");
+    assert_string_equal(q.digits, "1380");
+    assert_int_equal(search_keys_query("(138)", &q), 0);
+    assert_string_equal(q.digits, "138");
+    assert_int_equal(search_keys_query("13-80", &q), 0);
+    assert_string_equal(q.digits, "1380");
+    assert_int_equal(search_keys_query("１３８０", &q), 0); /* full-width */
+    assert_string_equal(q.digits, "1380");
+    assert_int_equal(search_keys_query("13800", &q), 0);
+    assert_string_equal(q.digits, "");
+    assert_string_equal(q.like, "%13800%");
+    assert_int_equal(search_keys_query("a138", &q), 0);
+    assert_string_equal(q.digits, "");
+    assert_int_equal(search_keys_query("138a", &q), 0);
+    assert_string_equal(q.like, "%138a%"); /* the text left whole */
+    assert_string_equal(q.digits, "");
+    assert_int_equal(search_keys_query("张三", &q), 0);
+    assert_string_equal(q.digits, "");
+}
+
 static void test_query_escapes(void **state)
 {
     (void)state;
@@ -738,6 +767,7 @@ int main(void)
         cmocka_unit_test(test_phone),
         cmocka_unit_test(test_email_id_ext),
         cmocka_unit_test(test_query_modes),
+        cmocka_unit_test(test_query_digits),
         cmocka_unit_test(test_query_escapes),
         cmocka_unit_test(test_empty),
         cmocka_unit_test(test_long_fields),

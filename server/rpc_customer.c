@@ -933,6 +933,7 @@ struct sqlbuf {
     size_t len, cap;
     const char *params[32];
     int n;
+    int branch_param; /* 1 + the index of the --branch parameter when it is the unit's id (filled in once found) */
 };
 
 static void sql_add(struct req *r, struct sqlbuf *b, const char *text)
@@ -1066,6 +1067,16 @@ static int date_filter(struct req *r, const char *value, const char *field)
  * directly (influence has none: overrides only). */
 static void grade_filter_sql(struct req *r, struct sqlbuf *b, const char *dim, const char *grade)
 {
+    /* abc and lifecycle are kept on the row (sql/0034): the row's own column,
+     * or grade_of for a row whose override has ended since it was kept */
+    if (strcmp(dim, "abc") == 0 || strcmp(dim, "lifecycle") == 0) {
+        const char *col = strcmp(dim, "abc") == 0 ? "c.grade_abc" : "c.grade_lifecycle";
+        sql_param(r, b, arena_printf(&r->arena, " AND (%s = $?::text AND (c.grade_until IS NULL OR c.grade_until >= current_date)", col),
+                  grade);
+        sql_param(r, b, arena_printf(&r->arena, " OR c.grade_until < current_date AND grade_of(c.id, '%s') = $?::text)", dim),
+                  grade);
+        return;
+    }
     static const char *const columns[] = { "abc",    "volume", "value_tier", "asset_tier",
                                            "lifecycle", "credit", "needs",      "potential" };
     const char *column = NULL;
@@ -1116,7 +1127,11 @@ static int filter_sql(struct req *r, const Kehu__V1__CustomerList *m, enum authz
     }
     if (m->owner && *m->owner)
         sql_param(r, b, " AND c.owner_id = (SELECT id FROM app_user WHERE username = lower($?))", m->owner);
-    if (m->branch && *m->branch) {
+    if (m->branch && *m->branch && b->branch_param) {
+        /* the unit was looked up first: its id (filled in then), not a lookup per list */
+        sql_param(r, b, " AND c.branch_id IN (SELECT s.id FROM org_unit s WHERE s.path @> ARRAY[$?::bigint])", m->branch);
+        b->branch_param = b->n;
+    } else if (m->branch && *m->branch) {
         sql_param(r, b,
                   " AND c.branch_id IN (SELECT s.id FROM org_unit s WHERE s.path @> ARRAY[org_unit_ref($?::text, 'branch')])",
                   m->branch);
@@ -1204,6 +1219,8 @@ static void filter_checked(const struct db_result *res, void *arg)
         return;
     if (rpc_customer_filter_found(r, fc->m, res, 0, 1) < 0)
         return;
+    if (fc->b.branch_param)
+        fc->b.params[fc->b.branch_param - 1] = arena_strdup(&r->arena, db_get(res, 1, 0, 0));
     struct db_call *call = db_call_new(r->srv->db, fc->cb, r);
     db_call_add_sql(call, fc->b.s, fc->b.n, fc->b.params);
     db_call_send(call);
@@ -1232,7 +1249,7 @@ int rpc_customer_list_start(struct req *r, const Kehu__V1__CustomerList *m, uint
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "limit", "at most 1000 customers per page");
         return -1;
     }
-    struct sqlbuf b = { 0 };
+    struct sqlbuf b = { .branch_param = m->branch && *m->branch }; /* looked up below */
     sql_add(r, &b, "SELECT " CUSTOMER_COLUMNS ", ");
     sql_add(r, &b, ps->sort->key); /* the cursor's value: the last row's sort key */
     sql_add(r, &b, "::text FROM customer c" CUSTOMER_JOINS "WHERE ");

@@ -1,0 +1,98 @@
+-- Kehu schema 34: the grades lists filter on, kept on the customer row.
+--
+-- customer list --grade A asked for the customers whose effective grade
+-- (an override in force, else the last run's: grade_of) is A as a set from
+-- customer_grade and grade_override: at a million customers the planner
+-- hashed most of them first (seconds for the most common grade). The
+-- effective abc and lifecycle grades now sit on the customer row beside the
+-- sort keys, so a list reads them where it reads the row, and indexes can
+-- lead with them.
+--
+--   grade_abc, grade_lifecycle  the effective grades (grade_of's answers)
+--   grade_until                 the earliest end of the overrides in force
+--                               behind them: from the day after, the row
+--                               may be stale and a list asks grade_of
+--                               instead (the next grade run refreshes it)
+--
+-- They are kept by triggers, set-based (a grade run writes customer_grade
+-- in a few statements; each fires once): customer_grade (what a run
+-- stores), grade_override (a new override, an approval, a revocation), and
+-- grading_run's end (rows whose override has ended). Pool recycling,
+-- claims and status changes move the status, which is a column already.
+ALTER TABLE customer ADD COLUMN grade_abc text, ADD COLUMN grade_lifecycle text, ADD COLUMN grade_until date;
+
+-- Brings the list grades of the given customers up to date (a no-op for
+-- those already right: an unchanged row is not rewritten).
+CREATE FUNCTION customer_list_grades_refresh(ids bigint[]) RETURNS void LANGUAGE sql AS $$
+    UPDATE customer c
+       SET grade_abc = e.abc, grade_lifecycle = e.lifecycle, grade_until = e.until
+      FROM (SELECT i.id, coalesce(oa.grade, g.abc) AS abc, coalesce(ol.grade, g.lifecycle) AS lifecycle,
+                   least(oa.until, ol.until) AS until
+              FROM (SELECT DISTINCT u.id FROM unnest(ids) u(id)) i
+              LEFT JOIN customer_grade g ON g.customer_id = i.id
+              LEFT JOIN (SELECT DISTINCT ON (o.customer_id) o.customer_id, o.grade, o.until
+                           FROM grade_override o
+                          WHERE o.dimension = 'abc' AND o.status = 'active' AND (o.until IS NULL OR o.until >= current_date)
+                            AND o.customer_id = ANY (ids)
+                          ORDER BY o.customer_id, o.id DESC) oa ON oa.customer_id = i.id
+              LEFT JOIN (SELECT DISTINCT ON (o.customer_id) o.customer_id, o.grade, o.until
+                           FROM grade_override o
+                          WHERE o.dimension = 'lifecycle' AND o.status = 'active'
+                            AND (o.until IS NULL OR o.until >= current_date) AND o.customer_id = ANY (ids)
+                          ORDER BY o.customer_id, o.id DESC) ol ON ol.customer_id = i.id) e
+     WHERE c.id = e.id
+       AND (c.grade_abc, c.grade_lifecycle, c.grade_until) IS DISTINCT FROM (e.abc, e.lifecycle, e.until)
+$$;
+
+CREATE FUNCTION customer_grade_moved() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        PERFORM customer_list_grades_refresh(ARRAY(SELECT customer_id FROM old_rows));
+    ELSE
+        PERFORM customer_list_grades_refresh(ARRAY(SELECT customer_id FROM new_rows));
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER customer_grade_inserted AFTER INSERT ON customer_grade
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION customer_grade_moved();
+CREATE TRIGGER customer_grade_updated AFTER UPDATE ON customer_grade
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION customer_grade_moved();
+CREATE TRIGGER customer_grade_deleted AFTER DELETE ON customer_grade
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION customer_grade_moved();
+CREATE TRIGGER grade_override_inserted AFTER INSERT ON grade_override
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION customer_grade_moved();
+CREATE TRIGGER grade_override_updated AFTER UPDATE ON grade_override
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION customer_grade_moved();
+CREATE TRIGGER grade_override_deleted AFTER DELETE ON grade_override
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION customer_grade_moved();
+
+-- At the end of a run: the rows whose override has ended since.
+CREATE FUNCTION customer_list_grades_expired() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM customer_list_grades_refresh(ARRAY(SELECT id FROM customer WHERE grade_until < current_date));
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER customer_list_grades_after_run AFTER UPDATE OF duration_ms ON grading_run
+    FOR EACH STATEMENT EXECUTE FUNCTION customer_list_grades_expired();
+
+-- Moving the list grades is not an edit of the customer: no change log, no
+-- event, no new version (the grade run announces its own changes). The
+-- trigger that logs edits skips updates that moved them (only the refresh
+-- above writes them, and it writes nothing else); its name keeps its place
+-- in the order triggers fire in.
+DROP TRIGGER customer_changed ON customer;
+CREATE TRIGGER customer_changed AFTER INSERT ON customer FOR EACH ROW EXECUTE FUNCTION customer_changed();
+CREATE TRIGGER customer_changed_update AFTER UPDATE ON customer FOR EACH ROW
+    WHEN (OLD.grade_abc IS NOT DISTINCT FROM NEW.grade_abc AND OLD.grade_lifecycle IS NOT DISTINCT FROM NEW.grade_lifecycle
+          AND OLD.grade_until IS NOT DISTINCT FROM NEW.grade_until)
+    EXECUTE FUNCTION customer_changed();
+
+SELECT customer_list_grades_refresh(ARRAY(SELECT customer_id FROM customer_grade
+                                          UNION SELECT customer_id FROM grade_override WHERE status = 'active'));
+
+-- The customers a list filters by grade, and those whose grade may be stale.
+CREATE INDEX customer_grade_abc_list ON customer (grade_abc, id);
+CREATE INDEX customer_grade_lifecycle_list ON customer (grade_lifecycle, id);
+CREATE INDEX customer_grade_until ON customer (grade_until) WHERE grade_until IS NOT NULL;

@@ -11,13 +11,14 @@
 --   grade_abc, grade_lifecycle  the effective grades (grade_of's answers)
 --   grade_until                 the earliest end of the overrides in force
 --                               behind them: from the day after, the row
---                               may be stale and a list asks grade_of
---                               instead (the next grade run refreshes it)
+--                               may be stale, and a list by grade brings it
+--                               up to date before it reads
+--                               (customer_list_grades_expire)
 --
 -- They are kept by triggers, set-based (a grade run writes customer_grade
 -- in a few statements; each fires once): customer_grade (what a run
--- stores), grade_override (a new override, an approval, a revocation), and
--- grading_run's end (rows whose override has ended). Pool recycling,
+-- stores) and grade_override (a new override, an approval, a revocation),
+-- and for an override that ended by the calendar, by the list. Pool recycling,
 -- claims and status changes move the status, which is a column already.
 ALTER TABLE customer ADD COLUMN grade_abc text, ADD COLUMN grade_lifecycle text, ADD COLUMN grade_until date;
 
@@ -67,15 +68,13 @@ CREATE TRIGGER grade_override_updated AFTER UPDATE ON grade_override
 CREATE TRIGGER grade_override_deleted AFTER DELETE ON grade_override
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION customer_grade_moved();
 
--- At the end of a run: the rows whose override has ended since.
-CREATE FUNCTION customer_list_grades_expired() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM customer_list_grades_refresh(ARRAY(SELECT id FROM customer WHERE grade_until < current_date));
-    RETURN NULL;
-END
+-- The rows whose override has ended since they were kept (the day turned,
+-- nothing was written): a list that filters on the kept grades brings them
+-- up to date first. Normally none: a probe of customer_grade_until.
+CREATE FUNCTION customer_list_grades_expire() RETURNS void LANGUAGE sql AS $$
+    SELECT customer_list_grades_refresh(ARRAY(SELECT id FROM customer WHERE grade_until < current_date))
+     WHERE EXISTS (SELECT 1 FROM customer WHERE grade_until < current_date)
 $$;
-CREATE TRIGGER customer_list_grades_after_run AFTER UPDATE OF duration_ms ON grading_run
-    FOR EACH STATEMENT EXECUTE FUNCTION customer_list_grades_expired();
 
 -- Moving the list grades is not an edit of the customer: no change log, no
 -- event, no new version (the grade run announces its own changes). The
@@ -92,7 +91,21 @@ CREATE TRIGGER customer_changed_update AFTER UPDATE ON customer FOR EACH ROW
 SELECT customer_list_grades_refresh(ARRAY(SELECT customer_id FROM customer_grade
                                           UNION SELECT customer_id FROM grade_override WHERE status = 'active'));
 
--- The customers a list filters by grade, and those whose grade may be stale.
-CREATE INDEX customer_grade_abc_list ON customer (grade_abc, id);
-CREATE INDEX customer_grade_lifecycle_list ON customer (grade_lifecycle, id);
+-- A list filtered by grade or status, in each of its four orders (server/
+-- rpc_customer.c sortings): the filter's value then the sort key, so that a
+-- first page reads its 21 rows in order and the count of what follows reads
+-- at most its cap, whatever the value (kehud's plans are generic: they
+-- cannot tell a rare value from a common one).
+CREATE INDEX customer_abc_name ON customer (grade_abc, sort_key, id);
+CREATE INDEX customer_abc_created ON customer (grade_abc, created_at, id);
+CREATE INDEX customer_abc_last_contact ON customer (grade_abc, (coalesce(last_contact_at, '-infinity'::timestamptz)), id);
+CREATE INDEX customer_abc_revenue ON customer (grade_abc, revenue, id);
+CREATE INDEX customer_lifecycle_name ON customer (grade_lifecycle, sort_key, id);
+CREATE INDEX customer_lifecycle_created ON customer (grade_lifecycle, created_at, id);
+CREATE INDEX customer_lifecycle_last_contact ON customer (grade_lifecycle, (coalesce(last_contact_at, '-infinity'::timestamptz)), id);
+CREATE INDEX customer_lifecycle_revenue ON customer (grade_lifecycle, revenue, id);
+CREATE INDEX customer_status_name ON customer (status, sort_key, id);
+CREATE INDEX customer_status_created ON customer (status, created_at, id);
+CREATE INDEX customer_status_last_contact ON customer (status, (coalesce(last_contact_at, '-infinity'::timestamptz)), id);
+CREATE INDEX customer_status_revenue ON customer (status, revenue, id);
 CREATE INDEX customer_grade_until ON customer (grade_until) WHERE grade_until IS NOT NULL;

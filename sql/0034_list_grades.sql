@@ -25,22 +25,20 @@ ALTER TABLE customer ADD COLUMN grade_abc text, ADD COLUMN grade_lifecycle text,
 -- Brings the list grades of the given customers up to date (a no-op for
 -- those already right: an unchanged row is not rewritten).
 CREATE FUNCTION customer_list_grades_refresh(ids bigint[]) RETURNS void LANGUAGE sql AS $$
+    WITH i AS MATERIALIZED (SELECT DISTINCT u.id FROM unnest(ids) u(id)),
+    o AS (SELECT DISTINCT ON (o.customer_id, o.dimension) o.customer_id, o.dimension, o.grade, o.until
+            FROM grade_override o JOIN i ON i.id = o.customer_id
+           WHERE o.dimension IN ('abc', 'lifecycle') AND o.status = 'active'
+             AND (o.until IS NULL OR o.until >= current_date)
+           ORDER BY o.customer_id, o.dimension, o.id DESC)
     UPDATE customer c
        SET grade_abc = e.abc, grade_lifecycle = e.lifecycle, grade_until = e.until
       FROM (SELECT i.id, coalesce(oa.grade, g.abc) AS abc, coalesce(ol.grade, g.lifecycle) AS lifecycle,
                    least(oa.until, ol.until) AS until
-              FROM (SELECT DISTINCT u.id FROM unnest(ids) u(id)) i
+              FROM i
               LEFT JOIN customer_grade g ON g.customer_id = i.id
-              LEFT JOIN (SELECT DISTINCT ON (o.customer_id) o.customer_id, o.grade, o.until
-                           FROM grade_override o
-                          WHERE o.dimension = 'abc' AND o.status = 'active' AND (o.until IS NULL OR o.until >= current_date)
-                            AND o.customer_id = ANY (ids)
-                          ORDER BY o.customer_id, o.id DESC) oa ON oa.customer_id = i.id
-              LEFT JOIN (SELECT DISTINCT ON (o.customer_id) o.customer_id, o.grade, o.until
-                           FROM grade_override o
-                          WHERE o.dimension = 'lifecycle' AND o.status = 'active'
-                            AND (o.until IS NULL OR o.until >= current_date) AND o.customer_id = ANY (ids)
-                          ORDER BY o.customer_id, o.id DESC) ol ON ol.customer_id = i.id) e
+              LEFT JOIN o oa ON oa.customer_id = i.id AND oa.dimension = 'abc'
+              LEFT JOIN o ol ON ol.customer_id = i.id AND ol.dimension = 'lifecycle') e
      WHERE c.id = e.id
        AND (c.grade_abc, c.grade_lifecycle, c.grade_until) IS DISTINCT FROM (e.abc, e.lifecycle, e.until)
 $$;

@@ -1224,7 +1224,7 @@ void rpc_customer_filter_lookups(struct db_call *call, const Kehu__V1__CustomerL
     const char *pb[] = { m->branch && *m->branch ? m->branch : "" };
     db_call_add(call, &rpc_user_by_name, 1, po);
     db_call_add(call, &rpc_branch_place_by_ref, 1, pb);
-    if (filters_kept_grades(m)) /* before the list reads them: a statement (a call) of its own */
+    if (filters_kept_grades(m)) /* done before the list (a call of its own) reads them */
         db_call_add(call, &list_grades_expire, 0, NULL);
 }
 

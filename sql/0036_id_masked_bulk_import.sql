@@ -56,10 +56,17 @@ $$;
 -- a set: the trigger is not even queued for its rows. Updates under it
 -- were skipped already; inserts are too now (the only bulk insert is an
 -- import of customers, which writes their 'created' rows and announcements
--- in one statement each: server/rpc_import.c).
+-- in one statement each: server/rpc_import.c). Updates keep sql/0034's
+-- condition too: moving the list grades alone is no edit.
 DROP TRIGGER customer_changed ON customer;
-CREATE TRIGGER customer_changed AFTER INSERT OR UPDATE ON customer
+DROP TRIGGER customer_changed_update ON customer;
+CREATE TRIGGER customer_changed AFTER INSERT ON customer
     FOR EACH ROW WHEN (current_setting('kehu.bulk', true) IS DISTINCT FROM 'on')
+    EXECUTE FUNCTION customer_changed();
+CREATE TRIGGER customer_changed_update AFTER UPDATE ON customer FOR EACH ROW
+    WHEN (current_setting('kehu.bulk', true) IS DISTINCT FROM 'on'
+          AND OLD.grade_abc IS NOT DISTINCT FROM NEW.grade_abc AND OLD.grade_lifecycle IS NOT DISTINCT FROM NEW.grade_lifecycle
+          AND OLD.grade_until IS NOT DISTINCT FROM NEW.grade_until)
     EXECUTE FUNCTION customer_changed();
 
 -- The numbers stored already, when this session has the key (kehud migrate

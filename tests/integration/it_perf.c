@@ -160,8 +160,9 @@ static void test_get_grades(void **state)
 {
     (void)state;
     PGresult *ids = PQexec(pg, "SELECT id, coalesce(string_agg(dimension || ' ' || grade || ' ' || overridden::int"
-                               " || is_new::int, ','), ''), bool_or(c.id_number IS NOT NULL)"
-                               " FROM customer c LEFT JOIN LATERAL pg_temp.old_grade_now(c.id) ON true"
+                               " || is_new::int, ',' ORDER BY g.n), ''), bool_or(c.id_number IS NOT NULL)"
+                               " FROM customer c LEFT JOIN LATERAL pg_temp.old_grade_now(c.id) WITH ORDINALITY"
+                               " AS g (dimension, grade, computed, overridden, is_new, n) ON true"
                                " WHERE name LIKE '读路径%' GROUP BY c.id ORDER BY c.id");
     assert_int_equal(PQresultStatus(ids), PGRES_TUPLES_OK);
     int n = PQntuples(ids);

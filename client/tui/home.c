@@ -198,7 +198,9 @@ static void home_reply(struct screen *s, struct app *a, int kind, const Kehu__V1
         /* the queue comes by priority; here the most pressing deadline first */
         if (n)
             qsort(v, n, sizeof *v, by_deadline);
-        int64_t now = tui_now_ms();
+        struct timespec ts; /* the deadlines are wall-clock Unix ms */
+        clock_gettime(CLOCK_REALTIME, &ts);
+        int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
         int w = 0;
         char label[96], sp[48], pad[128];
         for (size_t i = 0; i < n; i++) { /* the labels in one column, as wide as the widest */
@@ -348,6 +350,7 @@ struct screen *home_new(struct app *a)
     struct home *h = calloc(1, sizeof *h);
     if (!h)
         abort();
+    h->hidden[K_POOL] = 1; /* until kehud answers: most users may not ask */
     h->s.title = N_("My day");
     h->s.draw = home_draw;
     h->s.key = home_key;

@@ -94,6 +94,14 @@ static int64_t case_deadline(const Kehu__V1__Case *c)
     return c->responded_at ? c->resolve_by : c->respond_by;
 }
 
+/* "overdue 3h 00m" or "5h 10m left" for a deadline left ms from now */
+static const char *case_label(char *out, size_t n, int64_t left)
+{
+    char sp[48];
+    snprintf(out, n, left < 0 ? _("overdue %s") : _("%s left"), span(sp, sizeof sp, left < 0 ? -left : left));
+    return out;
+}
+
 static int by_deadline(const void *x, const void *y)
 {
     int64_t a = case_deadline(*(Kehu__V1__Case *const *)x), b = case_deadline(*(Kehu__V1__Case *const *)y);
@@ -202,20 +210,17 @@ static void home_reply(struct screen *s, struct app *a, int kind, const Kehu__V1
         clock_gettime(CLOCK_REALTIME, &ts);
         int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
         int w = 0;
-        char label[96], sp[48], pad[128];
+        char label[96], pad[128];
         for (size_t i = 0; i < n; i++) { /* the labels in one column, as wide as the widest */
             int64_t left = case_deadline(v[i]) - now;
-            if (left >= CASE_NEAR_MS)
-                continue;
-            snprintf(label, sizeof label, left < 0 ? _("overdue %s") : _("%s left"), span(sp, sizeof sp, left < 0 ? -left : left));
-            if ((int)out_width(label) > w)
+            if (left < CASE_NEAR_MS && (int)out_width(case_label(label, sizeof label, left)) > w)
                 w = (int)out_width(label);
         }
         for (size_t i = 0; i < n; i++) {
             int64_t left = case_deadline(v[i]) - now;
             if (left >= CASE_NEAR_MS)
                 continue;
-            snprintf(label, sizeof label, left < 0 ? _("overdue %s") : _("%s left"), span(sp, sizeof sp, left < 0 ? -left : left));
+            case_label(label, sizeof label, left);
             lines_add(l, v[i]->customer_id, left < 0 && a->color ? COLOR_PAIR(2) : 0, "  #%-5lld %s  %s  %s",
                       (long long)v[i]->id, padded(pad, sizeof pad, label, w), v[i]->customer_name, v[i]->title);
         }

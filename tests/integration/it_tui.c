@@ -466,6 +466,14 @@ static void manager(void)
     wait_for(chinese.pool_head);
     wait_for("赵六  li.lei (无交易)");
     check_lines(80);
+    /* a small screen: the blocks scroll, and a line ends before a character
+     * it would cut (29 columns end inside the heading's last 全角 bracket) */
+    sh("tmux -L %s resize-window -t tui -x 29 -y 10", sock);
+    keys("G");
+    wait_for("赵六");
+    wait_for("即将回收到公海的客户（7 天内");
+    check_lines(29);
+    sh("tmux -L %s resize-window -t tui -x 80 -y 24", sock);
     keys("g p");
     wait_for("公海：无归属人的客户");
     wait_for("搬走了");

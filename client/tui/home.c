@@ -1,5 +1,7 @@
 /* The home screen, my day: my customers by grade with the ABC Pareto drawn
- * in blocks, contacts due and overdue, care actions, churn warnings. */
+ * in blocks, contacts due and overdue, care actions, churn warnings, cases
+ * past or near their deadline, and (managers) customers about to be
+ * recycled to the pool. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,12 +9,18 @@
 #include "out.h"
 #include "tui.h"
 
-enum { K_ABC, K_DUE, K_CARE, K_CHURN, K_N };
+enum { K_ABC, K_DUE, K_CARE, K_CHURN, K_CASES, K_POOL, K_N };
+
+/* a case is near its deadline within this long */
+#define CASE_NEAR_MS (24LL * 3600 * 1000)
+/* the pool block looks this many days ahead */
+#define POOL_AHEAD_DAYS 7
 
 struct home {
     struct screen s;
     struct lines part[K_N]; /* each section's lines, as last answered */
     struct lines all;       /* what is shown: the sections one after the other */
+    int hidden[K_N];        /* a section the user's role cannot get: not shown at all */
     int rows;
 };
 
@@ -28,8 +36,12 @@ static void assemble(struct home *h)
     lines_clear(&h->all);
     static const char *const heads[K_N] = { N_("My customers by grade (share of customers | share of revenue)"),
                                             N_("Contacts due and overdue (7 days)"), N_("Care today"),
-                                            N_("Churn warnings, most value at risk first") };
+                                            N_("Churn warnings, most value at risk first"),
+                                            N_("Cases overdue or due within 24 hours"),
+                                            N_("Customers to be recycled to the pool (next 7 days)") };
     for (int k = 0; k < K_N; k++) {
+        if (h->hidden[k])
+            continue;
         lines_add(&h->all, 0, A_BOLD, "%s", _(heads[k]));
         if (h->part[k].n == 0)
             lines_add(&h->all, 0, A_DIM, "  %s", _("(nothing)"));
@@ -63,12 +75,51 @@ static const char *padded(char *out, size_t n, const char *s, int w)
     return out;
 }
 
+/* ms as a short span: 2d 3h, 3h 05m, 12m */
+static const char *span(char *out, size_t n, int64_t ms)
+{
+    long long m = (long long)(ms / 60000), d = m / 1440, hr = m % 1440 / 60;
+    if (d > 0)
+        snprintf(out, n, _("%lldd %lldh"), d, hr);
+    else if (hr > 0)
+        snprintf(out, n, _("%lldh %02lldm"), hr, m % 60);
+    else
+        snprintf(out, n, _("%lldm"), m);
+    return out;
+}
+
+/* The deadline a case is working against: to respond, then to resolve. */
+static int64_t case_deadline(const Kehu__V1__Case *c)
+{
+    return c->responded_at ? c->resolve_by : c->respond_by;
+}
+
+/* "overdue 3h 00m" or "5h 10m left" for a deadline left ms from now */
+static const char *case_label(char *out, size_t n, int64_t left)
+{
+    char sp[48];
+    snprintf(out, n, left < 0 ? _("overdue %s") : _("%s left"), span(sp, sizeof sp, left < 0 ? -left : left));
+    return out;
+}
+
+static int by_deadline(const void *x, const void *y)
+{
+    int64_t a = case_deadline(*(Kehu__V1__Case *const *)x), b = case_deadline(*(Kehu__V1__Case *const *)y);
+    return (a > b) - (a < b);
+}
+
 static void home_reply(struct screen *s, struct app *a, int kind, const Kehu__V1__Response *resp,
                        const struct kehu_status *st)
 {
     struct home *h = (struct home *)s;
     struct lines *l = &h->part[kind];
     lines_clear(l);
+    h->hidden[kind] = 0;
+    if (resp && kind == K_POOL && st->code == KEHU__V1__CODE__PERMISSION_DENIED) {
+        h->hidden[kind] = 1; /* not the user's role: no block, no error */
+        assemble(h);
+        return;
+    }
     if (!resp || st->code != KEHU__V1__CODE__OK) {
         lines_add(l, 0, A_DIM, "  %s", st->message);
         assemble(h);
@@ -144,6 +195,51 @@ static void home_reply(struct screen *s, struct app *a, int kind, const Kehu__V1
             lines_add(l, 0, A_DIM, _("  … %u more"), w->remaining);
         break;
     }
+    case K_CASES: {
+        const Kehu__V1__CasePage *p = resp->cases;
+        size_t n = p ? p->n_cases : 0;
+        Kehu__V1__Case **v = n ? malloc(n * sizeof *v) : NULL;
+        if (n && !v)
+            abort();
+        for (size_t i = 0; i < n; i++)
+            v[i] = p->cases[i];
+        /* the queue comes by priority; here the most pressing deadline first */
+        if (n)
+            qsort(v, n, sizeof *v, by_deadline);
+        struct timespec ts; /* the deadlines are wall-clock Unix ms */
+        clock_gettime(CLOCK_REALTIME, &ts);
+        int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+        int w = 0;
+        char label[96], pad[128];
+        for (size_t i = 0; i < n; i++) { /* the labels in one column, as wide as the widest */
+            int64_t left = case_deadline(v[i]) - now;
+            if (left < CASE_NEAR_MS && (int)out_width(case_label(label, sizeof label, left)) > w)
+                w = (int)out_width(label);
+        }
+        for (size_t i = 0; i < n; i++) {
+            int64_t left = case_deadline(v[i]) - now;
+            if (left >= CASE_NEAR_MS)
+                continue;
+            case_label(label, sizeof label, left);
+            lines_add(l, v[i]->customer_id, left < 0 && a->color ? COLOR_PAIR(2) : 0, "  #%-5lld %s  %s  %s",
+                      (long long)v[i]->id, padded(pad, sizeof pad, label, w), v[i]->customer_name, v[i]->title);
+        }
+        free(v);
+        break;
+    }
+    case K_POOL: {
+        const Kehu__V1__PoolRecycleResult *r = resp->pool_recycled;
+        for (size_t i = 0; r && i < r->n_customers; i++) {
+            const Kehu__V1__PoolRecycleCustomer *x = r->customers[i];
+            const char *why = strcmp(x->trigger, "txn") == 0        ? _("no purchase")
+                              : strcmp(x->trigger, "followup") == 0 ? _("no follow-up")
+                                                                    : x->trigger;
+            lines_add(l, x->customer_id, 0, "  %-10s %s  %s (%s)", x->due, x->name, x->owner, why);
+        }
+        if (r && r->remaining)
+            lines_add(l, 0, A_DIM, _("  … %u more"), r->remaining);
+        break;
+    }
     }
     assemble(h);
 }
@@ -177,6 +273,26 @@ static void home_reload(struct screen *s, struct app *a)
     req.op_case = KEHU__V1__REQUEST__OP_CHURN_LIST;
     req.churn_list = &cl;
     tui_ask(a, s, K_CHURN, &req);
+
+    Kehu__V1__CaseList cq = KEHU__V1__CASE_LIST__INIT;
+    cq.queue = 1;
+    cq.limit = 100;
+    req.op_case = KEHU__V1__REQUEST__OP_CASE_LIST;
+    req.case_list = &cq;
+    tui_ask(a, s, K_CASES, &req);
+
+    /* a dry run a week ahead names who will be recycled (admins and branch
+     * managers may ask; for others kehud refuses and the block stays away) */
+    Kehu__V1__PoolRecycle pr = KEHU__V1__POOL_RECYCLE__INIT;
+    char ahead[11];
+    time_t t = time(NULL) + POOL_AHEAD_DAYS * 86400;
+    strftime(ahead, sizeof ahead, "%Y-%m-%d", localtime(&t));
+    pr.as_of = ahead;
+    pr.dry_run = 1;
+    pr.limit = 20;
+    req.op_case = KEHU__V1__REQUEST__OP_POOL_RECYCLE;
+    req.pool_recycle = &pr;
+    tui_ask(a, s, K_POOL, &req);
 }
 
 static void home_draw(struct screen *s, struct app *a, int top, int rows, int cols)
@@ -214,9 +330,10 @@ static int home_key(struct screen *s, struct app *a, wint_t ch, int is_key)
 
 static void home_event(struct screen *s, struct app *a, const Kehu__V1__Event *ev)
 {
-    /* what my day shows moves with follow-ups, grades, warnings and owners */
+    /* what my day shows moves with follow-ups, grades, warnings, owners, cases and the pool */
     if (strncmp(ev->kind, "followup.", 9) == 0 || strncmp(ev->kind, "churn.", 6) == 0 ||
-        strncmp(ev->kind, "grade.changed", 13) == 0 || strcmp(ev->kind, "customer.reassigned") == 0)
+        strncmp(ev->kind, "grade.changed", 13) == 0 || strcmp(ev->kind, "customer.reassigned") == 0 ||
+        strncmp(ev->kind, "case.", 5) == 0 || strncmp(ev->kind, "pool.", 5) == 0)
         home_reload(s, a);
 }
 
@@ -238,6 +355,7 @@ struct screen *home_new(struct app *a)
     struct home *h = calloc(1, sizeof *h);
     if (!h)
         abort();
+    h->hidden[K_POOL] = 1; /* until kehud answers: most users may not ask */
     h->s.title = N_("My day");
     h->s.draw = home_draw;
     h->s.key = home_key;

@@ -6,7 +6,9 @@
  * in English (C.UTF-8) and again in Chinese (LANG=zh_CN.UTF-8); then as a
  * branch manager, in both languages, claiming from the pool, a user's due
  * list and a reassignment previewed (nothing moved) and confirmed, the owner
- * checked with kehud each time. */
+ * checked with kehud each time. My day shows a case past its deadline (to
+ * li.lei, both languages) and, to the branch manager, a customer a recycle a
+ * week ahead would send to the pool (an account manager sees no such block). */
 #define _GNU_SOURCE
 #include <signal.h>
 #include <stdio.h>
@@ -23,6 +25,9 @@ static char sock[64];      /* tmux -L: a server of the test's own */
 static char pane[16384];   /* the last capture */
 static struct it_org org;
 static int64_t zsf, ls;    /* 张三丰's and 李四's ids */
+static int64_t zl;         /* 赵六: untouched for 200 days, due to the pool */
+static int64_t case_id;    /* 张三丰's case, past its deadline */
+static PGconn *pg;
 
 static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int sh(const char *fmt, ...)
@@ -154,6 +159,7 @@ static void start_tui(const char *lang, int cols, int rows)
 /* One walk through the workspace, and what it says in one language. */
 struct walk {
     const char *lang;
+    const char *cases_head, *overdue, *pool_head;
     const char *my_day, *heading, *search, *customer, *profile, *contacts_tab, *edit_email, *refusal;
     const char *region, *changed, *help_title, *help_line, *offline, *back_online;
     const char *note_prompt, *note_keys, *note, *logged, *followups_tab;
@@ -163,6 +169,8 @@ struct walk {
 
 static const struct walk english = {
     .lang = "C.UTF-8",
+    .cases_head = "Cases overdue or due within 24 hours", .overdue = "overdue ",
+    .pool_head = "recycled to the pool",
     .my_day = "My day", .heading = "Churn warnings", .search = "Search:", .customer = "Customer",
     .profile = "Profile", .contacts_tab = "2 Contacts", .edit_email = "Edit email",
     .refusal = "is not an e-mail address", .region = "浦东新区", .changed = "wang.fang changed it just now",
@@ -177,6 +185,7 @@ static const struct walk english = {
 
 static const struct walk chinese = {
     .lang = "zh_CN.UTF-8",
+    .cases_head = "逾期或 24 小时内到期的工单", .overdue = "逾期 ", .pool_head = "即将回收到公海",
     .my_day = "我的一天", .heading = "流失预警", .search = "搜索：", .customer = "客户",
     .profile = "资料", .contacts_tab = "2 联系人", .edit_email = "编辑 email",
     .refusal = "不是电子邮箱地址", .region = "静安区", .changed = "wang.fang 刚刚修改了此项",
@@ -196,6 +205,17 @@ static void walk(const struct walk *w)
     wait_for(w->heading);
     wait_for("li.lei@");
     check_lines(80);
+    /* my cases past their deadline; no pool block for an account manager
+     * (kehud refuses li.lei the recycle dry run, and nothing is said of it) */
+    keys("G");
+    wait_for(w->cases_head);
+    char want[64];
+    snprintf(want, sizeof want, "#%-5lld %s", (long long)case_id, w->overdue);
+    wait_for(want);
+    wait_for("柜台排队太久");
+    assert_null(strstr(pane, w->pool_head));
+    check_lines(80);
+    keys("g");
 
     /* the list: sort and filters cycle, shown in its header, the list asked again */
     keys("l");
@@ -382,6 +402,12 @@ static void manager(void)
     start_tui_as("wang.fang", "C.UTF-8", 80, 24);
     wait_for("My day");
     wait_for("wang.fang@");
+    /* 赵六, untouched for 200 days, is named by a recycle a week ahead */
+    keys("G");
+    wait_for(english.pool_head);
+    wait_for("赵六  li.lei (no purchase)");
+    check_lines(80);
+    keys("g");
 
     /* the pool: 王五 there, c claims it */
     keys("p");
@@ -436,7 +462,19 @@ static void manager(void)
     release(ls, "搬走了");
     start_tui_as("wang.fang", "zh_CN.UTF-8", 80, 24);
     wait_for("我的一天");
-    keys("p");
+    keys("G");
+    wait_for(chinese.pool_head);
+    wait_for("赵六  li.lei (无交易)");
+    check_lines(80);
+    /* a small screen: the blocks scroll, and a line ends before a character
+     * it would cut (29 columns end inside the heading's last 全角 bracket) */
+    sh("tmux -L %s resize-window -t tui -x 29 -y 10", sock);
+    keys("G");
+    wait_for("赵六");
+    wait_for("即将回收到公海的客户（7 天内");
+    check_lines(29);
+    sh("tmux -L %s resize-window -t tui -x 80 -y 24", sock);
+    keys("g p");
     wait_for("公海：无归属人的客户");
     wait_for("搬走了");
     check_lines(80);
@@ -481,6 +519,32 @@ static void test_workspace(void **state)
     zsf = add_customer(org.li, "张三丰", "13800138001");
     ls = add_customer(org.li, "李四", "13800138002");
     add_customer(org.li, "王五", "13800138003");
+    zl = add_customer(org.li, "赵六", "13800138004");
+    pg = it_pg_open();
+    char sql[512];
+    {
+        /* a case of 张三丰's, handled by li.lei, its deadlines passed */
+        Kehu__V1__CaseOpen m = KEHU__V1__CASE_OPEN__INIT;
+        m.customer_id = zsf;
+        m.nature = "complaint";
+        m.kind = "service";
+        m.severity = 2;
+        m.channel = "phone";
+        m.title = "柜台排队太久";
+        Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+        req.op_case = KEHU__V1__REQUEST__OP_CASE_OPEN;
+        req.case_open = &m;
+        Kehu__V1__Response *r = it_call(org.li, &req, KEHU__V1__CODE__OK);
+        case_id = r->case_->id;
+        kehu_response_free(r);
+        snprintf(sql, sizeof sql,
+                 "UPDATE service_case SET handler_id = (SELECT id FROM app_user WHERE username = 'li.lei'),"
+                 " respond_warn = now() - interval '4 hours', respond_by = now() - interval '3 hours',"
+                 " resolve_warn = now() - interval '2 hours', resolve_by = now() - interval '1 hour'"
+                 " WHERE id = %lld",
+                 (long long)case_id);
+        it_pg_do(pg, sql);
+    }
 
     walk(&english);
     /* the second client's connection went with the kehud the walk restarted */
@@ -494,6 +558,14 @@ static void test_workspace(void **state)
      * (the test's own connections went with the kehud the walk restarted) */
     assert_int_equal(kehu_reconnect(org.mgr, &st), 0);
     assert_int_equal(kehu_reconnect(org.li, &st), 0);
+    /* 赵六 owned, and the rules in force, since 200 days ago: past the limits */
+    it_pg_do(pg, "UPDATE pool_rule SET updated_at = now() - interval '200 days'");
+    snprintf(sql, sizeof sql,
+             "UPDATE customer SET created_at = now() - interval '200 days' WHERE id = %lld;"
+             " UPDATE customer SET last_contact_at = now() - interval '200 days' WHERE id = %lld;"
+             " UPDATE assignment_history SET at = now() - interval '200 days' WHERE customer_id = %lld",
+             (long long)zl, (long long)zl, (long long)zl);
+    it_pg_do(pg, sql);
     manager();
 
     /* a machine where zh_CN.UTF-8 was never generated: still Chinese, still
@@ -507,6 +579,7 @@ static void test_workspace(void **state)
     check_lines(80);
     keys("Space q");
     sh("tmux -L %s kill-server 2>/dev/null", sock);
+    PQfinish(pg);
     it_org_close(&org);
 }
 

@@ -253,9 +253,14 @@ void notify_dispatch(const char *channel, const char *payload, void *arg)
         login_throttled(s, user, failures, payload + used);
         return;
     }
-    /* "session.revoked SESSION USER": a logout, a disabled account, a password changed or reset, maybe on another kehud */
-    if (sscanf(payload, "session.revoked %lld %lld", &session, &user) == 2) {
-        rpc_forget_sessions(s, user, session);
+    /* "session.revoked SESSION USER [UPTO]": a logout, a disabled account, a password changed or reset,
+     * maybe on another kehud; UPTO, the newest of the user's sessions it ended (0: none) */
+    long long upto = -1;
+    int fields = sscanf(payload, "session.revoked %lld %lld %lld", &session, &user, &upto);
+    if (fields >= 2) {
+        if (fields == 3 && upto == 0)
+            return; /* the user had no session left */
+        rpc_forget_sessions(s, user, session, fields == 3 ? upto : 0);
         return;
     }
     if (strncmp(payload, "user.changed ", 13) == 0) {

@@ -166,9 +166,10 @@ const char *rpc_kind_sql(Kehu__V1__UnitKind kind);
 Kehu__V1__UnitKind rpc_kind_from_sql(const char *s);
 
 /* Forgets the login of every connection of this server matching user_id
- * (session_id 0) or session_id: a disabled account or a revoked session
- * stops working at once on this instance. */
-void rpc_forget_sessions(struct server *s, int64_t user_id, int64_t session_id);
+ * (session_id 0; only its sessions up to id `upto` unless 0) or session_id:
+ * a disabled account or a revoked session stops working at once on this
+ * instance. */
+void rpc_forget_sessions(struct server *s, int64_t user_id, int64_t session_id, int64_t upto);
 /* The same for every session of user_id but session `keep` (a password
  * changed on it). */
 void rpc_forget_sessions_but(struct server *s, int64_t user_id, int64_t keep);

@@ -109,12 +109,13 @@ Kehu__V1__OrgUnit *rpc_unit_from_row(struct req *r, const struct db_result *res,
     return u;
 }
 
-void rpc_forget_sessions(struct server *s, int64_t user_id, int64_t session_id)
+void rpc_forget_sessions(struct server *s, int64_t user_id, int64_t session_id, int64_t upto)
 {
     for (struct conn *c = s->conns; c; c = c->next) {
         if (c->who.user_id == 0)
             continue;
-        if ((user_id && c->who.user_id == user_id) || (session_id && c->who.session_id == session_id)) {
+        if ((user_id && c->who.user_id == user_id && (!upto || c->who.session_id <= upto)) ||
+            (session_id && c->who.session_id == session_id)) {
             log_info(c->id, 0, "session of %s ended", c->who.username);
             memset(&c->who, 0, sizeof c->who);
         }
@@ -480,9 +481,13 @@ const struct rpc_entry rpc_user_list = { KEHU__V1__REQUEST__OP_USER_LIST, "user_
 
 static struct db_stmt user_disable_stmt = DB_STMT(
     "UPDATE app_user SET disabled_at = coalesce(disabled_at, now()), updated_at = now() WHERE id = $1");
+/* The notice names the newest session it ended: it reaches every kehud (this
+ * one too) later, when the user may have logged in again, and a session
+ * begun after it is not one it ended. */
 static struct db_stmt user_revoke_sessions = DB_STMT(
-    "WITH s AS (UPDATE session SET revoked_at = now() WHERE user_id = $1::bigint AND revoked_at IS NULL)"
-    " SELECT pg_notify('" NOTIFY_CHANNEL "', 'session.revoked 0 ' || ($1::bigint)::text)");
+    "WITH s AS (UPDATE session SET revoked_at = now() WHERE user_id = $1::bigint AND revoked_at IS NULL RETURNING id)"
+    " SELECT pg_notify('" NOTIFY_CHANNEL "', 'session.revoked 0 ' || ($1::bigint)::text || ' '"
+    " || coalesce((SELECT max(id) FROM s), 0))");
 static struct db_stmt user_move_stmt = DB_STMT("UPDATE app_user SET unit_id = $2, updated_at = now() WHERE id = $1");
 struct db_stmt rpc_user_by_id = DB_STMT("SELECT " USER_COLUMNS " FROM" USER_FROM "WHERE u.id = $1");
 struct db_stmt rpc_user_by_name = DB_STMT("SELECT " USER_COLUMNS " FROM" USER_FROM "WHERE u.username = lower($1)");
@@ -587,7 +592,7 @@ static void user_changed(const struct db_result *res, void *arg)
     int last = res->nres - 1;
     Kehu__V1__User *u = rpc_user_from_row(r, res, last, 0, 0);
     if (r->msg->op_case == KEHU__V1__REQUEST__OP_USER_DISABLE)
-        rpc_forget_sessions(r->srv, u->id, 0);
+        rpc_forget_sessions(r->srv, u->id, 0, 0);
     log_info(r->conn->id, r->id, "%s: %s (%s in '%s'%s)", r->rpc->name, u->username, rpc_role_sql(u->role),
              u->unit_name, u->disabled ? ", disabled" : "");
     req_reply_result(r, KEHU__V1__RESPONSE__RESULT_USER, u);
@@ -693,7 +698,7 @@ static void account_changed(const struct db_result *res, void *arg)
         return;
     Kehu__V1__User *u = rpc_user_from_row(r, res, res->nres - 1, 0, 0);
     if (r->msg->op_case == KEHU__V1__REQUEST__OP_USER_RESET_PASSWORD) {
-        rpc_forget_sessions(r->srv, u->id, 0);
+        rpc_forget_sessions(r->srv, u->id, 0, 0);
     } else {
         struct principal now;
         rpc_principal_from_row(&now, res, res->nres - 1, 0, 0);

@@ -384,7 +384,7 @@ static void logout_done(const struct db_result *res, void *arg)
         return;
     int64_t session = *(int64_t *)r->state;
     log_info(r->conn->id, r->id, "logout: session %lld revoked", (long long)session);
-    rpc_forget_sessions(r->srv, 0, session);
+    rpc_forget_sessions(r->srv, 0, session, 0);
     Kehu__V1__Empty *e = arena_alloc(&r->arena, sizeof *e);
     kehu__v1__empty__init(e);
     req_reply_result(r, KEHU__V1__RESPONSE__RESULT_EMPTY, e);

@@ -389,13 +389,28 @@ static void test_enable_and_set_role(void **state)
     (void)state;
     it_add_user("en.user", R(ACCOUNT_MANAGER), "上海分行", "first-pass-1");
     kehu_client *a = it_admin();
+    kehu_client *before = login_expect("en.user", "first-pass-1", C(OK));
     it_expect(a, req_disable("en.user"), C(OK), NULL);
+    it_expect(before, it_req_user_list(NULL, 0), C(UNAUTHENTICATED), NULL); /* its session ended with the disable */
+    kehu_close(before);
     kehu_close(login_expect("en.user", "first-pass-1", C(UNAUTHENTICATED)));
     Kehu__V1__Response *r = it_call(a, req_enable("en.user"), C(OK));
     assert_false(r->user->disabled);
     kehu_response_free(r);
     it_expect(a, req_enable("en.user"), C(OK), NULL); /* already enabled: still fine */
     kehu_client *u = login_expect("en.user", "first-pass-1", C(OK));
+
+    /* the disable's notice reaching kehud only now (notices come late under
+     * load) ends the sessions it ended, not the one begun since */
+    PGconn *pg = it_pg_open();
+    it_pg_do(pg, "SELECT pg_notify('kehu', format('session.revoked 0 %s %s', u.id, max(s.id)))"
+                 " FROM app_user u JOIN session s ON s.user_id = u.id AND s.revoked_at IS NOT NULL"
+                 " WHERE u.username = 'en.user' GROUP BY u.id");
+    PQfinish(pg);
+    for (int i = 0; i < 10; i++) {
+        it_expect(u, it_req_user_list(NULL, 0), C(PERMISSION_DENIED), NULL); /* still logged in: refused, not UNAUTHENTICATED */
+        usleep(50 * 1000);
+    }
 
     /* set-role counts from the user's next request, on the session they hold */
     it_expect(u, it_req_user_list(NULL, 0), C(PERMISSION_DENIED), NULL);

@@ -955,6 +955,7 @@ struct sqlbuf {
     const char *params[32];
     int n;
     int branch_param; /* 1 + the index of the --branch parameter when it is the unit's id (filled in once found) */
+    int kept_grades;  /* the filters read the grades kept on the customer row (set by grade_filter_sql) */
 };
 
 static void sql_add(struct req *r, struct sqlbuf *b, const char *text)
@@ -991,20 +992,27 @@ void rpc_scope_params(struct req *r, enum authz_action act, const char **kind, c
     *id = arena_printf(&r->arena, "%lld", (long long)s.id);
 }
 
+/* The units (or the team's users) are gathered into an array once, before
+ * the rows are read (an InitPlan), and each row is tested against it: as
+ * IN (SELECT ...), a semi-join, the planner estimated the scope from
+ * org_unit's statistics (a table of a few rows, never analysed by autovacuum,
+ * planned as hundreds) and started from the units, reading every customer of
+ * the branch and sorting them (seconds at a million) instead of walking the
+ * list's order. The rows it admits are the same. */
 char *rpc_scope_predicate(struct arena *a, struct authz_scope s, const char *branch_col, const char *owner_col)
 {
     switch (s.kind) {
     case SCOPE_ALL:
         return "true";
     case SCOPE_UNIT:
-        return arena_printf(a, "%s IN (SELECT id FROM org_unit WHERE path @> ARRAY[%lld::bigint])", branch_col,
+        return arena_printf(a, "%s = ANY (ARRAY(SELECT id FROM org_unit WHERE path @> ARRAY[%lld::bigint]))", branch_col,
                             (long long)s.id);
     case SCOPE_OWNER:
         return arena_printf(a, "%s = %lld", owner_col, (long long)s.id);
     case SCOPE_TEAM:
         return arena_printf(a,
-                            "%s IN (SELECT tu.id FROM app_user tu JOIN org_unit tuo ON tuo.id = tu.unit_id"
-                            " WHERE tuo.path @> ARRAY[%lld::bigint])",
+                            "%s = ANY (ARRAY(SELECT tu.id FROM app_user tu JOIN org_unit tuo ON tuo.id = tu.unit_id"
+                            " WHERE tuo.path @> ARRAY[%lld::bigint]))",
                             owner_col, (long long)s.id);
     default:
         return "false";
@@ -1093,6 +1101,7 @@ static void grade_filter_sql(struct req *r, struct sqlbuf *b, const char *dim, c
     /* abc and lifecycle are kept on the row (sql/0034), brought up to date
      * before the list reads them (customer_list_grades_expire) */
     if (strcmp(dim, "abc") == 0 || strcmp(dim, "lifecycle") == 0) {
+        b->kept_grades = 1;
         sql_param(r, b, strcmp(dim, "abc") == 0 ? " AND c.grade_abc = $?::text" : " AND c.grade_lifecycle = $?::text", grade);
         return;
     }
@@ -1148,11 +1157,13 @@ static int filter_sql(struct req *r, const Kehu__V1__CustomerList *m, enum authz
         sql_param(r, b, " AND c.owner_id = (SELECT id FROM app_user WHERE username = lower($?))", m->owner);
     if (m->branch && *m->branch && b->branch_param) {
         /* the unit was looked up first: its id (filled in then), not a lookup per list */
-        sql_param(r, b, " AND c.branch_id IN (SELECT s.id FROM org_unit s WHERE s.path @> ARRAY[$?::bigint])", m->branch);
+        sql_param(r, b, " AND c.branch_id = ANY (ARRAY(SELECT s.id FROM org_unit s WHERE s.path @> ARRAY[$?::bigint]))",
+                  m->branch);
         b->branch_param = b->n;
     } else if (m->branch && *m->branch) {
         sql_param(r, b,
-                  " AND c.branch_id IN (SELECT s.id FROM org_unit s WHERE s.path @> ARRAY[org_unit_ref($?::text, 'branch')])",
+                  " AND c.branch_id = ANY (ARRAY(SELECT s.id FROM org_unit s"
+                  " WHERE s.path @> ARRAY[org_unit_ref($?::text, 'branch')]))",
                   m->branch);
     }
     if (m->tag && *m->tag)
@@ -1226,24 +1237,25 @@ int rpc_customer_filter_found(struct req *r, const Kehu__V1__CustomerList *m, co
  * most days, found by an index. */
 static struct db_stmt list_grades_expire = DB_STMT("SELECT customer_list_grades_expire()");
 
-/* Whether the filters read the grades kept on the customer row. */
-static int filters_kept_grades(const Kehu__V1__CustomerList *m)
-{
-    if (!m->grade || !*m->grade)
-        return 0;
-    const char *eq = strchr(m->grade, '=');
-    size_t n = eq ? (size_t)(eq - m->grade) : 0;
-    return !eq || (n == 3 && strncasecmp(m->grade, "abc", 3) == 0) || (n == 9 && strncasecmp(m->grade, "lifecycle", 9) == 0);
-}
-
-void rpc_customer_filter_lookups(struct db_call *call, const Kehu__V1__CustomerList *m)
+/* The lookups a list's filters wait for; kept_grades: the filters read the
+ * grades kept on the customer row, which must be current first. */
+static void filter_lookups(struct db_call *call, const Kehu__V1__CustomerList *m, int kept_grades)
 {
     const char *po[] = { m->owner && *m->owner ? m->owner : "" };
     const char *pb[] = { m->branch && *m->branch ? m->branch : "" };
     db_call_add(call, &rpc_user_by_name, 1, po);
     db_call_add(call, &rpc_branch_place_by_ref, 1, pb);
-    if (filters_kept_grades(m)) /* done before the list (a call of its own) reads them */
+    if (kept_grades) /* done before the list (a call of its own) reads them */
         db_call_add(call, &list_grades_expire, 0, NULL);
+}
+
+void rpc_customer_filter_lookups(struct arena *a, struct db_call *call, const Kehu__V1__CustomerList *m)
+{
+    /* the grade filter's own parser (a grade it refuses is answered later, by rpc_customer_filter_sql) */
+    const char *dim = NULL, *grade, *why;
+    if (m->grade && *m->grade && grade_filter_parse(a, m->grade, &dim, &grade, &why) < 0)
+        dim = NULL;
+    filter_lookups(call, m, dim && (strcmp(dim, "abc") == 0 || strcmp(dim, "lifecycle") == 0));
 }
 
 static void filter_checked(const struct db_result *res, void *arg)
@@ -1316,12 +1328,12 @@ int rpc_customer_list_start(struct req *r, const Kehu__V1__CustomerList *m, uint
     snprintf(order, sizeof order, " ORDER BY %s %s, c.id %s LIMIT %u", ps->sort->key, ps->sort->desc ? "DESC" : "ASC",
              ps->sort->desc ? "DESC" : "ASC", ps->limit + 1);
     sql_add(r, &b, order);
-    if ((m->owner && *m->owner) || (m->branch && *m->branch) || filters_kept_grades(m)) {
+    if ((m->owner && *m->owner) || (m->branch && *m->branch) || b.kept_grades) {
         /* the filters name a user and a unit: they must exist (for the caller); kept grades must be current */
         struct filter_check *fc = arena_alloc(&r->arena, sizeof *fc);
         *fc = (struct filter_check){ .r = r, .m = m, .b = b, .cb = cb };
         struct db_call *call = db_call_new(r->srv->db, filter_checked, fc);
-        rpc_customer_filter_lookups(call, m);
+        filter_lookups(call, m, b.kept_grades); /* the grade as filter_sql parsed it */
         db_call_send(call);
         return 0;
     }

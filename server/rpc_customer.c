@@ -956,6 +956,7 @@ struct sqlbuf {
     int n;
     int branch_param; /* 1 + the index of the --branch parameter when it is the unit's id (filled in once found) */
     int kept_grades;  /* the filters read the grades kept on the customer row (set by grade_filter_sql) */
+    int indexed;      /* a filter leads indexes in every list order (a kept grade, a status; sql/0034) */
 };
 
 static void sql_add(struct req *r, struct sqlbuf *b, const char *text)
@@ -1101,7 +1102,7 @@ static void grade_filter_sql(struct req *r, struct sqlbuf *b, const char *dim, c
     /* abc and lifecycle are kept on the row (sql/0034), brought up to date
      * before the list reads them (customer_list_grades_expire) */
     if (strcmp(dim, "abc") == 0 || strcmp(dim, "lifecycle") == 0) {
-        b->kept_grades = 1;
+        b->kept_grades = b->indexed = 1;
         sql_param(r, b, strcmp(dim, "abc") == 0 ? " AND c.grade_abc = $?::text" : " AND c.grade_lifecycle = $?::text", grade);
         return;
     }
@@ -1152,6 +1153,7 @@ static int filter_sql(struct req *r, const Kehu__V1__CustomerList *m, enum authz
             return -1;
         }
         sql_param(r, b, " AND c.status = $?::customer_status", status);
+        b->indexed = 1;
     }
     if (m->owner && *m->owner)
         sql_param(r, b, " AND c.owner_id = (SELECT id FROM app_user WHERE username = lower($?))", m->owner);
@@ -1317,17 +1319,21 @@ int rpc_customer_list_start(struct req *r, const Kehu__V1__CustomerList *m, uint
         sql_param(r, &b, "$?::bigint)", id);
     }
     /* how many follow from the cursor on, counted up to a cap so that a page of a million stays cheap; the same
-     * conditions and parameters, in a subquery computed once */
+     * conditions and parameters, in a subquery computed once. With a filter that leads an index in the list's
+     * order, the count reads that index in that order too: its cap's rows, whatever the value. Unordered, the
+     * generic plan (a grade passes a third of the rows, it guesses) scanned the table until the cap passed: a
+     * rare grade read twenty rows for each it counted (grade A: 0.1 s). Without such an index the scan in the
+     * table's order stays: the rows are the same, read in sequence. */
+    char order[160];
+    snprintf(order, sizeof order, " ORDER BY %s %s, c.id %s LIMIT ", ps->sort->key, ps->sort->desc ? "DESC" : "ASC",
+             ps->sort->desc ? "DESC" : "ASC");
     const char *cond = arena_strdup(&r->arena, b.s + cond_at);
     b.s = arena_printf(&r->arena, "SELECT " CUSTOMER_COLUMNS ", %s::text, (SELECT count(*) FROM (SELECT 1 FROM customer c"
-                                  " WHERE %s LIMIT %d) z) FROM customer c" CUSTOMER_JOINS "WHERE %s",
-                       ps->sort->key, cond, LIST_COUNT_CAP + 1, cond);
+                                  " WHERE %s%s%d) z) FROM customer c" CUSTOMER_JOINS "WHERE %s%s%u",
+                       ps->sort->key, cond, b.indexed ? order : " LIMIT ", LIST_COUNT_CAP + 1, cond, order,
+                       ps->limit + 1);
     b.len = strlen(b.s);
     b.cap = b.len + 1;
-    char order[160];
-    snprintf(order, sizeof order, " ORDER BY %s %s, c.id %s LIMIT %u", ps->sort->key, ps->sort->desc ? "DESC" : "ASC",
-             ps->sort->desc ? "DESC" : "ASC", ps->limit + 1);
-    sql_add(r, &b, order);
     if ((m->owner && *m->owner) || (m->branch && *m->branch) || b.kept_grades) {
         /* the filters name a user and a unit: they must exist (for the caller); kept grades must be current */
         struct filter_check *fc = arena_alloc(&r->arena, sizeof *fc);

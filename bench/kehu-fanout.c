@@ -38,6 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_client.h"
 #include "kehu.h"
 
 #define WAIT_S 5.0 /* a change not delivered everywhere within this is counted missing */
@@ -62,13 +63,6 @@ static double *arrive;       /* [change][subscriber]: seconds, 0 = not yet */
 static int *arrived;         /* per change: subscribers that have it */
 static long leaks, lost;
 static int done;
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void on_event(int i, Kehu__V1__Event *ev, double t)
 {
@@ -106,7 +100,7 @@ static void *read_events(void *arg)
     while (!__atomic_load_n(&done, __ATOMIC_ACQUIRE)) {
         if (poll(p, (nfds_t)n, 50) <= 0)
             continue;
-        double t = now_s(); /* one stamp per wake-up: those read later in the turn arrived with it */
+        double t = bench_now_s(); /* one stamp per wake-up: those read later in the turn arrived with it */
         for (int i = 0; i < n; i++) {
             if (!p[i].revents)
                 continue;
@@ -167,24 +161,6 @@ static int subscribe(kehu_client *c, int64_t id, const char *unit, struct kehu_s
     return r ? 0 : -1;
 }
 
-/* A password login, retried while kehud's per-address queue of checks is full. */
-static kehu_client *login(const char *user, const char *password, struct kehu_status *st)
-{
-    for (int tries = 0; tries < 100; tries++) {
-        kehu_client *c = kehu_connect(o.server, 10000, st);
-        if (!c)
-            return NULL;
-        int code = kehu_login(c, user, password, NULL, st);
-        if (code == KEHU__V1__CODE__OK)
-            return c;
-        kehu_close(c);
-        if (code != KEHU__V1__CODE__RESOURCE_EXHAUSTED && code != KEHU_TRANSPORT)
-            return NULL;
-        usleep(100000);
-    }
-    return NULL;
-}
-
 struct opener {
     pthread_t thread;
     int from, to;
@@ -225,32 +201,6 @@ static double cpu_s(int pid)
     if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2)
         return -1;
     return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double pct(const double *v, int n, double p)
-{
-    return n ? v[(int)(p / 100.0 * (n - 1) + 0.5)] : 0;
-}
-
-static int parse_ids(const char *s, int64_t *lo, int64_t *hi)
-{
-    char *end;
-    long long a = strtoll(s, &end, 10);
-    if (end == s || *end != '-')
-        return -1;
-    const char *t = end + 1;
-    long long b = strtoll(t, &end, 10);
-    if (end == t || *end || a < 1 || b < a)
-        return -1;
-    *lo = a;
-    *hi = b;
-    return 0;
 }
 
 int main(int argc, char **argv)
@@ -295,20 +245,21 @@ int main(int argc, char **argv)
         }
     }
     if (o.subscribers < 1 || o.changes < 1 || o.threads < 1 || o.others < 0 || o.interval_ms < 0 || !ids ||
-        parse_ids(ids, &o.id_min, &o.id_max) < 0 || !o.password ||
+        bench_parse_ids(ids, &o.id_min, &o.id_max) < 0 || !o.password ||
         (o.others && (!o.other_user || !o.other_password))) {
         fprintf(stderr, "kehu-fanout: needs --ids MIN-MAX, a password (--password or KEHU_PASSWORD), positive"
                         " counts, and with --others the other user and password\n");
         return 2;
     }
     struct kehu_status st;
-    kehu_client *writer = login(o.user, o.password, &st);
+    const char *stage;
+    kehu_client *writer = bench_login(o.server, NULL, o.user, o.password, 100, &st, &stage);
     if (!writer) {
         fprintf(stderr, "kehu-fanout: login %s: %s\n", o.user, st.message);
         return 3;
     }
     kehu_client *other = NULL;
-    if (o.others && !(other = login(o.other_user, o.other_password, &st))) {
+    if (o.others && !(other = bench_login(o.server, NULL, o.other_user, o.other_password, 100, &st, &stage))) {
         fprintf(stderr, "kehu-fanout: login %s: %s\n", o.other_user, st.message);
         return 3;
     }
@@ -337,7 +288,7 @@ int main(int argc, char **argv)
     for (int i = o.subscribers; i < nsubs; i++)
         subs[i].other = 1;
     /* every subscriber connected, resumed and subscribed before the first change */
-    double t_open = now_s();
+    double t_open = bench_now_s();
     int nopen = o.threads < nsubs ? o.threads : nsubs;
     struct opener *op = calloc((size_t)nopen, sizeof *op);
     for (int i = 0; i < nopen; i++) {
@@ -357,7 +308,7 @@ int main(int argc, char **argv)
     free(op);
     if (failed)
         return 3;
-    double open_s = now_s() - t_open;
+    double open_s = bench_now_s() - t_open;
 
     arrive = calloc((size_t)o.changes * (size_t)nsubs, sizeof *arrive);
     arrived = calloc((size_t)o.changes, sizeof *arrived);
@@ -389,9 +340,9 @@ int main(int argc, char **argv)
         Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
         req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_EDIT;
         req.customer_edit = &e;
-        double t0 = now_s();
+        double t0 = bench_now_s();
         Kehu__V1__Response *r = call(writer, &req, &st);
-        double t1 = now_s();
+        double t1 = bench_now_s();
         if (!r) {
             fprintf(stderr, "kehu-fanout: change %d: %s\n", k + 1, st.message);
             write_errors++;
@@ -399,7 +350,7 @@ int main(int argc, char **argv)
         }
         kehu_response_free(r);
         while (__atomic_load_n(&arrived[k], __ATOMIC_ACQUIRE) < o.subscribers - __atomic_load_n(&lost, __ATOMIC_RELAXED) &&
-               now_s() - t0 < WAIT_S)
+               bench_now_s() - t0 < WAIT_S)
             usleep(200);
         int got = __atomic_load_n(&arrived[k], __ATOMIC_ACQUIRE);
         missing += o.subscribers - got;
@@ -431,29 +382,29 @@ int main(int argc, char **argv)
         pthread_join(rd[i].thread, NULL);
     double *last_sorted = malloc(((size_t)measured + 1) * sizeof *last_sorted);
     memcpy(last_sorted, last, (size_t)measured * sizeof *last);
-    qsort(last_sorted, (size_t)measured, sizeof *last_sorted, cmp_double);
-    qsort(first, (size_t)measured, sizeof *first, cmp_double);
-    qsort(write_ms, (size_t)measured, sizeof *write_ms, cmp_double);
-    qsort(spread, (size_t)measured, sizeof *spread, cmp_double);
+    qsort(last_sorted, (size_t)measured, sizeof *last_sorted, bench_cmp_double);
+    qsort(first, (size_t)measured, sizeof *first, bench_cmp_double);
+    qsort(write_ms, (size_t)measured, sizeof *write_ms, bench_cmp_double);
+    qsort(spread, (size_t)measured, sizeof *spread, bench_cmp_double);
     long errors = missing + write_errors + leaks + lost;
     if (o.json)
         printf("{\"subscribers\": %d, \"others\": %d, \"changes\": %d, \"measured\": %d, \"customer\": %lld, "
                "\"open_s\": %.2f, \"p50_ms\": %.3f, \"p90_ms\": %.3f, \"p99_ms\": %.3f, \"max_ms\": %.3f, "
                "\"first_p50_ms\": %.3f, \"spread_p50_ms\": %.3f, \"spread_p99_ms\": %.3f, \"write_p50_ms\": %.3f, \"missing\": %ld, \"leaks\": %ld, \"lost\": %ld, "
                "\"errors\": %ld, \"server_cpu_ms_per_change\": %.2f}\n",
-               o.subscribers, o.others, o.changes, measured, (long long)customer, open_s, pct(last_sorted, measured, 50),
-               pct(last_sorted, measured, 90), pct(last_sorted, measured, 99),
-               measured ? last_sorted[measured - 1] : 0.0, pct(first, measured, 50), pct(spread, measured, 50),
-               pct(spread, measured, 99), pct(write_ms, measured, 50), missing, leaks, lost, errors, cpu_ms);
+               o.subscribers, o.others, o.changes, measured, (long long)customer, open_s, bench_pct(last_sorted, (size_t)measured, 50),
+               bench_pct(last_sorted, (size_t)measured, 90), bench_pct(last_sorted, (size_t)measured, 99),
+               measured ? last_sorted[measured - 1] : 0.0, bench_pct(first, (size_t)measured, 50), bench_pct(spread, (size_t)measured, 50),
+               bench_pct(spread, (size_t)measured, 99), bench_pct(write_ms, (size_t)measured, 50), missing, leaks, lost, errors, cpu_ms);
     else
         printf("fan-out: %d subscribers (+%d who may not read it), %d changes of customer %lld (%d measured; "
                "subscribed in %.1f s): change to last subscriber p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, max %.3f ms;"
                " to the first p50 %.3f ms; first to last p50 %.3f ms, p99 %.3f ms; the write's round trip p50 %.3f ms;"
                " %ld missing, %ld leaked, %ld lost",
                o.subscribers, o.others, o.changes, (long long)customer, measured, open_s,
-               pct(last_sorted, measured, 50), pct(last_sorted, measured, 90), pct(last_sorted, measured, 99),
-               measured ? last_sorted[measured - 1] : 0.0, pct(first, measured, 50), pct(spread, measured, 50),
-               pct(spread, measured, 99), pct(write_ms, measured, 50), missing, leaks, lost);
+               bench_pct(last_sorted, (size_t)measured, 50), bench_pct(last_sorted, (size_t)measured, 90), bench_pct(last_sorted, (size_t)measured, 99),
+               measured ? last_sorted[measured - 1] : 0.0, bench_pct(first, (size_t)measured, 50), bench_pct(spread, (size_t)measured, 50),
+               bench_pct(spread, (size_t)measured, 99), bench_pct(write_ms, (size_t)measured, 50), missing, leaks, lost);
     if (!o.json && cpu_ms >= 0)
         printf("; kehud CPU %.2f ms per change", cpu_ms);
     if (!o.json)

@@ -346,7 +346,13 @@ void conn_auth_changed(struct conn *c)
 
 void conn_expire_session(struct conn *c)
 {
-    if (c->who.user_id && c->who.expires_at_ms <= now_unix_ms()) {
+    if (c->who.user_id)
+        conn_expire_session_at(c, now_unix_ms());
+}
+
+void conn_expire_session_at(struct conn *c, int64_t now_ms)
+{
+    if (c->who.user_id && c->who.expires_at_ms <= now_ms) {
         log_info(c->id, 0, "session of %s expired", c->who.username);
         memset(&c->who, 0, sizeof c->who);
         conn_auth_changed(c); /* it must log in again within auth_timeout */

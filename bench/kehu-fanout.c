@@ -523,9 +523,23 @@ int main(int argc, char **argv)
         printf("; kehud CPU %.2f ms per change", cpu_ms);
     if (!o.json)
         printf("\n");
-    for (int i = 0; i < nsubs; i++)
+    for (int i = 0; i < nsubs; i++) {
         kehu_close(subs[i].c);
+        wire_decoder_free(&subs[i].dec);
+    }
     kehu_close(writer);
     kehu_close(other);
+    free(subs);
+    free(rd);
+    free(arrive);
+    free(arrived);
+    free(kehud_at_ms);
+    free(last);
+    free(last_sorted);
+    free(first);
+    free(write_ms);
+    free(spread);
+    free(notified);
+    free(fanned);
     return errors ? 1 : 0;
 }

@@ -208,7 +208,7 @@ static int ahead_settle(struct cli *cli, struct ahead *a, const char *label, uin
             if (!a->done) { /* the library calls back with the error as it sees it */
                 a->done = 1;
                 a->st.code = KEHU_TRANSPORT;
-                snprintf(a->st.message, sizeof a->st.message, "the connection was lost");
+                snprintf(a->st.message, sizeof a->st.message, "%s", _("connection lost"));
             }
             break;
         }

@@ -596,15 +596,15 @@ const struct rpc_entry rpc_customer_add = { KEHU__V1__REQUEST__OP_CUSTOMER_ADD, 
  * comma-separated in grade_now's order. They are kept on the row
  * (c.grades, sql/0038) and exact while the earliest end of the overrides
  * behind them (c.grade_until) has not passed; after it, until kehud's
- * timer brings the row up to date, grade_now computes them (inlined, no
- * planning per get), so an override that ran out never shows.
+ * timer brings the row up to date, customer_grades_now computes them
+ * (grade_now; a function call, so that the other gets set up no plan for
+ * it), so an override that ran out never shows.
  * Authorization, masking and the audit are the load's, as for every
  * customer read; the grades of a customer the caller may not read are
  * never looked at. */
 static struct db_stmt customer_by_id_graded = DB_STMT(
     "SELECT " CUSTOMER_COLUMNS ", CASE WHEN c.grade_until IS NULL OR c.grade_until >= current_date THEN c.grades"
-    " ELSE (SELECT string_agg(n.dimension || ' ' || n.grade || ' ' || n.overridden::int"
-    " || n.is_new::int, ',') FROM grade_now(c.id) n) END"
+    " ELSE customer_grades_now(c.id) END"
     " FROM customer c" CUSTOMER_JOINS "WHERE c.id = $1");
 
 static void get_loaded(struct req *r, const struct rpc_customer_ref *ref)

@@ -593,13 +593,18 @@ const struct rpc_entry rpc_customer_add = { KEHU__V1__REQUEST__OP_CUSTOMER_ADD, 
 
 /* With the grades in force, in the same statement: after the customer's
  * columns, "dimension grade OVERRIDDEN IS_NEW" (0/1 each) per grade,
- * comma-separated in grade_now's order (grade_now is inlined: no planning
- * per get). Authorization, masking and the audit are the load's, as for
- * every customer read; the grades of a customer the caller may not read are
+ * comma-separated in grade_now's order. They are kept on the row
+ * (c.grades, sql/0038) and exact while the earliest end of the overrides
+ * behind them (c.grade_until) has not passed; after it, until kehud's
+ * timer brings the row up to date, customer_grades_now computes them
+ * (grade_now; a function call, so that the other gets set up no plan for
+ * it), so an override that ran out never shows.
+ * Authorization, masking and the audit are the load's, as for every
+ * customer read; the grades of a customer the caller may not read are
  * never looked at. */
 static struct db_stmt customer_by_id_graded = DB_STMT(
-    "SELECT " CUSTOMER_COLUMNS ", (SELECT string_agg(n.dimension || ' ' || n.grade || ' ' || n.overridden::int"
-    " || n.is_new::int, ',') FROM grade_now(c.id) n)"
+    "SELECT " CUSTOMER_COLUMNS ", CASE WHEN c.grade_until IS NULL OR c.grade_until >= current_date THEN c.grades"
+    " ELSE customer_grades_now(c.id) END"
     " FROM customer c" CUSTOMER_JOINS "WHERE c.id = $1");
 
 static void get_loaded(struct req *r, const struct rpc_customer_ref *ref)
@@ -1088,11 +1093,12 @@ static int date_filter(struct req *r, const char *value, const char *field)
  * a set of most customers (the common grade) was still hashed first.
  * dim is a dimension grade_filter_parse accepted: its column is named
  * directly (influence has none: overrides only). */
-static void grade_filter_sql(struct req *r, struct sqlbuf *b, const char *dim, const char *grade)
+static void grade_filter_sql(struct req *r, struct sqlbuf *b, const char *dim, const char *grade, int stale)
 {
-    /* abc and lifecycle are kept on the row (sql/0034), brought up to date
-     * before the list reads them (customer_list_grades_expire) */
-    if (strcmp(dim, "abc") == 0 || strcmp(dim, "lifecycle") == 0) {
+    /* abc and lifecycle are kept on the row (sql/0034), exact unless an
+     * override behind a row ran out since (stale: some row's grade_until
+     * passed, until kehud's timer brings it up to date); then the set below */
+    if (!stale && (strcmp(dim, "abc") == 0 || strcmp(dim, "lifecycle") == 0)) {
         sql_param(r, b, strcmp(dim, "abc") == 0 ? " AND c.grade_abc = $?::text" : " AND c.grade_lifecycle = $?::text", grade);
         return;
     }
@@ -1118,7 +1124,8 @@ static void grade_filter_sql(struct req *r, struct sqlbuf *b, const char *dim, c
 
 /* The filters of a customer list over alias c, and the caller's scope for
  * act, appended to b as " AND ..." clauses; -1 when refused (answered). */
-static int filter_sql(struct req *r, const Kehu__V1__CustomerList *m, enum authz_action act, struct sqlbuf *b)
+static int filter_sql(struct req *r, const Kehu__V1__CustomerList *m, enum authz_action act, int stale,
+                      struct sqlbuf *b)
 {
     const char *grade_dim = NULL, *grade = NULL;
     if (m->grade && *m->grade) {
@@ -1132,7 +1139,7 @@ static int filter_sql(struct req *r, const Kehu__V1__CustomerList *m, enum authz
         return -1;
     scope_sql(r, b, act);
     if (grade) { /* the effective grade: an override in force, else the last run's */
-        grade_filter_sql(r, b, grade_dim, grade);
+        grade_filter_sql(r, b, grade_dim, grade, stale);
     }
     const char *status = m->status && *m->status ? m->status : "";
     if (!*status) {
@@ -1170,14 +1177,14 @@ static int filter_sql(struct req *r, const Kehu__V1__CustomerList *m, enum authz
     return 0;
 }
 
-int rpc_customer_filter_sql(struct req *r, const Kehu__V1__CustomerList *m, enum authz_action act, char **sql,
-                            const char ***params, int *nparams)
+int rpc_customer_filter_sql(struct req *r, const Kehu__V1__CustomerList *m, enum authz_action act, int stale,
+                            char **sql, const char ***params, int *nparams)
 {
     static const Kehu__V1__CustomerList none = KEHU__V1__CUSTOMER_LIST__INIT;
     struct sqlbuf *b = arena_alloc(&r->arena, sizeof *b);
     memset(b, 0, sizeof *b);
     sql_add(r, b, "c.merged_into IS NULL");
-    if (filter_sql(r, m ? m : &none, act, b) < 0)
+    if (filter_sql(r, m ? m : &none, act, stale, b) < 0)
         return -1;
     *sql = b->s;
     *params = b->params;
@@ -1189,6 +1196,7 @@ int rpc_customer_filter_sql(struct req *r, const Kehu__V1__CustomerList *m, enum
 struct filter_check {
     struct req *r;
     const Kehu__V1__CustomerList *m;
+    const struct page_state *ps;
     struct sqlbuf b;
     db_cb cb;
 };
@@ -1222,9 +1230,10 @@ int rpc_customer_filter_found(struct req *r, const Kehu__V1__CustomerList *m, co
     return 0;
 }
 
-/* Rows whose kept grades an ended override made stale (sql/0034): none on
- * most days, found by an index. */
-static struct db_stmt list_grades_expire = DB_STMT("SELECT customer_list_grades_expire()");
+/* Whether some row's kept grades an ended override made stale (sql/0034,
+ * 0038): none on most days (kehud's timer refreshes them), found by an
+ * index. A read: the list then filters on the overrides in force instead. */
+static struct db_stmt list_grades_stale = DB_STMT("SELECT EXISTS (SELECT 1 FROM customer WHERE grade_until < current_date)");
 
 /* Whether the filters read the grades kept on the customer row. */
 static int filters_kept_grades(const Kehu__V1__CustomerList *m)
@@ -1242,8 +1251,57 @@ void rpc_customer_filter_lookups(struct db_call *call, const Kehu__V1__CustomerL
     const char *pb[] = { m->branch && *m->branch ? m->branch : "" };
     db_call_add(call, &rpc_user_by_name, 1, po);
     db_call_add(call, &rpc_branch_place_by_ref, 1, pb);
-    if (filters_kept_grades(m)) /* done before the list (a call of its own) reads them */
-        db_call_add(call, &list_grades_expire, 0, NULL);
+    if (filters_kept_grades(m))
+        db_call_add(call, &list_grades_stale, 0, NULL);
+}
+
+int rpc_customer_filter_stale(const Kehu__V1__CustomerList *m, const struct db_result *res, int branch_stmt)
+{
+    if (!filters_kept_grades(m))
+        return 0;
+    const char *v = db_get(res, branch_stmt + 1, 0, 0);
+    return v && strcmp(v, "t") == 0;
+}
+
+/* A list's statement, its page and its count of what follows, in ps's order
+ * (stale: see grade_filter_sql); -1 when m was refused (answered). */
+static int list_sql(struct req *r, const Kehu__V1__CustomerList *m, const struct page_state *ps, int stale,
+                    struct sqlbuf *out)
+{
+    struct sqlbuf b = { .branch_param = m->branch && *m->branch }; /* looked up below */
+    sql_add(r, &b, "SELECT " CUSTOMER_COLUMNS ", ");
+    sql_add(r, &b, ps->sort->key); /* the cursor's value: the last row's sort key */
+    sql_add(r, &b, "::text FROM customer c" CUSTOMER_JOINS "WHERE ");
+    size_t cond_at = b.len; /* the conditions (over c alone) start here: counted again below */
+    sql_add(r, &b, "c.merged_into IS NULL");
+    /* the request's own action: read for a list, export for an export page */
+    if (filter_sql(r, m, r->rpc->action, stale, &b) < 0)
+        return -1;
+    if (m->after && *m->after) {
+        char *value, *id;
+        if (cursor_parse(&r->arena, m->after, &value, &id) < 0) {
+            req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "after", "not a cursor this server gave");
+            return -1;
+        }
+        char cmp[256];
+        snprintf(cmp, sizeof cmp, " AND (%s, c.id) %s ($?%s, ", ps->sort->key, ps->sort->desc ? "<" : ">", ps->sort->cast);
+        sql_param(r, &b, cmp, value);
+        sql_param(r, &b, "$?::bigint)", id);
+    }
+    /* how many follow from the cursor on, counted up to a cap so that a page of a million stays cheap; the same
+     * conditions and parameters, in a subquery computed once */
+    const char *cond = arena_strdup(&r->arena, b.s + cond_at);
+    b.s = arena_printf(&r->arena, "SELECT " CUSTOMER_COLUMNS ", %s::text, (SELECT count(*) FROM (SELECT 1 FROM customer c"
+                                  " WHERE %s LIMIT %d) z) FROM customer c" CUSTOMER_JOINS "WHERE %s",
+                       ps->sort->key, cond, LIST_COUNT_CAP + 1, cond);
+    b.len = strlen(b.s);
+    b.cap = b.len + 1;
+    char order[160];
+    snprintf(order, sizeof order, " ORDER BY %s %s, c.id %s LIMIT %u", ps->sort->key, ps->sort->desc ? "DESC" : "ASC",
+             ps->sort->desc ? "DESC" : "ASC", ps->limit + 1);
+    sql_add(r, &b, order);
+    *out = b;
+    return 0;
 }
 
 static void filter_checked(const struct db_result *res, void *arg)
@@ -1254,6 +1312,8 @@ static void filter_checked(const struct db_result *res, void *arg)
         return;
     if (rpc_customer_filter_found(r, fc->m, res, 0, 1) < 0)
         return;
+    if (rpc_customer_filter_stale(fc->m, res, 1) && list_sql(r, fc->m, fc->ps, 1, &fc->b) < 0)
+        return; /* (refused already the first time, if at all) */
     if (fc->b.branch_param)
         fc->b.params[fc->b.branch_param - 1] = arena_strdup(&r->arena, db_get(res, 1, 0, 0));
     struct db_call *call = db_call_new(r->srv->db, fc->cb, r);
@@ -1284,42 +1344,13 @@ int rpc_customer_list_start(struct req *r, const Kehu__V1__CustomerList *m, uint
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "limit", "at most 1000 customers per page");
         return -1;
     }
-    struct sqlbuf b = { .branch_param = m->branch && *m->branch }; /* looked up below */
-    sql_add(r, &b, "SELECT " CUSTOMER_COLUMNS ", ");
-    sql_add(r, &b, ps->sort->key); /* the cursor's value: the last row's sort key */
-    sql_add(r, &b, "::text FROM customer c" CUSTOMER_JOINS "WHERE ");
-    size_t cond_at = b.len; /* the conditions (over c alone) start here: counted again below */
-    sql_add(r, &b, "c.merged_into IS NULL");
-    /* the request's own action: read for a list, export for an export page */
-    if (filter_sql(r, m, r->rpc->action, &b) < 0)
+    struct sqlbuf b;
+    if (list_sql(r, m, ps, 0, &b) < 0)
         return -1;
-    if (m->after && *m->after) {
-        char *value, *id;
-        if (cursor_parse(&r->arena, m->after, &value, &id) < 0) {
-            req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "after", "not a cursor this server gave");
-            return -1;
-        }
-        char cmp[256];
-        snprintf(cmp, sizeof cmp, " AND (%s, c.id) %s ($?%s, ", ps->sort->key, ps->sort->desc ? "<" : ">", ps->sort->cast);
-        sql_param(r, &b, cmp, value);
-        sql_param(r, &b, "$?::bigint)", id);
-    }
-    /* how many follow from the cursor on, counted up to a cap so that a page of a million stays cheap; the same
-     * conditions and parameters, in a subquery computed once */
-    const char *cond = arena_strdup(&r->arena, b.s + cond_at);
-    b.s = arena_printf(&r->arena, "SELECT " CUSTOMER_COLUMNS ", %s::text, (SELECT count(*) FROM (SELECT 1 FROM customer c"
-                                  " WHERE %s LIMIT %d) z) FROM customer c" CUSTOMER_JOINS "WHERE %s",
-                       ps->sort->key, cond, LIST_COUNT_CAP + 1, cond);
-    b.len = strlen(b.s);
-    b.cap = b.len + 1;
-    char order[160];
-    snprintf(order, sizeof order, " ORDER BY %s %s, c.id %s LIMIT %u", ps->sort->key, ps->sort->desc ? "DESC" : "ASC",
-             ps->sort->desc ? "DESC" : "ASC", ps->limit + 1);
-    sql_add(r, &b, order);
     if ((m->owner && *m->owner) || (m->branch && *m->branch) || filters_kept_grades(m)) {
-        /* the filters name a user and a unit: they must exist (for the caller); kept grades must be current */
+        /* the filters name a user and a unit: they must exist (for the caller); kept grades may be stale */
         struct filter_check *fc = arena_alloc(&r->arena, sizeof *fc);
-        *fc = (struct filter_check){ .r = r, .m = m, .b = b, .cb = cb };
+        *fc = (struct filter_check){ .r = r, .m = m, .ps = ps, .b = b, .cb = cb };
         struct db_call *call = db_call_new(r->srv->db, filter_checked, fc);
         rpc_customer_filter_lookups(call, m);
         db_call_send(call);

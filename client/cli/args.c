@@ -206,6 +206,9 @@ int cli_flags(struct cli *cli, int argc, char **argv, const ProtobufCMessageDesc
             return rc;
         given[c - FLAG_BASE] = opts[c - FLAG_BASE].has_arg ? optarg : "";
     }
+    for (size_t i = 0; flags && flags[i].name; i++)
+        if ((flags[i].marks & CLI_FLAG_REQUIRED) && !given[i])
+            return cli_usage_error(cli, "--%s is required", flags[i].name);
     if (pg) {
         const ProtobufCFieldDescriptor *lim = protobuf_c_message_descriptor_get_field_by_name(d, "limit");
         const ProtobufCFieldDescriptor *aft = protobuf_c_message_descriptor_get_field_by_name(d, "after");
@@ -216,7 +219,7 @@ int cli_flags(struct cli *cli, int argc, char **argv, const ProtobufCMessageDesc
     }
     /* the words that repeat the command: each flag given (a value when not empty), then --limit N */
     for (size_t i = 0; ws && flags && flags[i].name; i++) {
-        if (!given[i] || flags[i].no_repeat || (opts[i].has_arg && !*given[i]) || ws->n + 2 > 38)
+        if (!given[i] || (flags[i].marks & CLI_FLAG_NO_REPEAT) || (opts[i].has_arg && !*given[i]) || ws->n + 2 > 38)
             continue;
         static char names[32][48]; /* "--NAME" */
         snprintf(names[i], sizeof names[i], "--%s", flags[i].name);

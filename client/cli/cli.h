@@ -423,13 +423,18 @@ int cli_parse_enum(struct cli *cli, const char *what, const char *s, const Proto
  * enum by cli_parse_enum, a bool is a flag without a value that sets it.
  * check,
  * when set, refuses a value first (a usage error; returns 0 or the exit
- * code). A table ends with a row whose name is NULL. */
+ * code). marks: CLI_FLAG_NO_REPEAT, the flag is not in the words that
+ * repeat the command; CLI_FLAG_REQUIRED, a command line without it is a
+ * usage error ("--unit is required": a string field's default is "", which
+ * the server would refuse only after a round trip). A table ends with a row
+ * whose name is NULL. */
+enum { CLI_FLAG_NO_REPEAT = 1, CLI_FLAG_REQUIRED = 2 };
 struct cli_flag {
     const char *name;  /* "status": --status */
     const char *field; /* NULL: the field is name */
     int64_t min, max;
     int (*check)(struct cli *cli, const char *flag, const char *value);
-    int no_repeat; /* not in the words that repeat the command */
+    int marks; /* CLI_FLAG_... */
 };
 /* Parses argv's options by the table flags into m (a message of d), and
  * with pg also --limit, --after and --all (setting m's limit and after).

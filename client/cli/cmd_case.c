@@ -247,7 +247,7 @@ static int call_case(struct cli *cli, Kehu__V1__Request *req)
 /* ---- case open */
 
 /* --limit N (at most 500) and --after CURSOR of the lists that page by hand */
-#define LIMIT_500_FLAGS { "limit", NULL, 1, 500, NULL, 1 }, { "after", NULL, 0, 0, NULL, 1 }
+#define LIMIT_500_FLAGS { "limit", NULL, 1, 500, NULL, CLI_FLAG_NO_REPEAT }, { "after", NULL, 0, 0, NULL, CLI_FLAG_NO_REPEAT }
 
 /* After a page that goes on: "N more" (translated when asked) and the command's two words with the cursor. */
 static void more_rows(struct cli *cli, const char *next, int64_t remaining, int translated)

@@ -143,7 +143,7 @@ static void print_units(struct cli *cli, Kehu__V1__OrgUnit *const *units, size_t
 static int run_org_add(struct cli *cli, int argc, char **argv)
 {
     static const struct cli_flag flags[] = {
-        { "kind", NULL, 0, 0, NULL, 0 }, { "parent", NULL, 0, 0, NULL, 0 }, { NULL, NULL, 0, 0, NULL, 0 }
+        { "kind", NULL, 0, 0, NULL, 0 }, { "parent", NULL, 0, 0, NULL, CLI_FLAG_REQUIRED }, { NULL, NULL, 0, 0, NULL, 0 }
     };
     Kehu__V1__OrgAdd add = KEHU__V1__ORG_ADD__INIT;
     int rc;
@@ -154,8 +154,6 @@ static int run_org_add(struct cli *cli, int argc, char **argv)
     add.name = argv[optind];
     if (!add.kind)
         return cli_usage_error(cli, "--kind is required (region, branch or team)");
-    if (!add.parent)
-        return cli_usage_error(cli, "--parent is required (the parent unit's id or name)");
     Kehu__V1__Response *resp;
     if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_ORG_ADD, &add, KEHU__V1__RESPONSE__RESULT_ORG_UNIT, &resp)))
         return rc;
@@ -235,8 +233,8 @@ static int send_new_password(struct cli *cli, int op, void *m, const char *usern
 static int run_user_add(struct cli *cli, int argc, char **argv)
 {
     static const struct cli_flag flags[] = {
-        { "role", NULL, 0, 0, NULL, 0 },
-        { "unit", NULL, 0, 0, NULL, 0 },
+        { "role", NULL, 0, 0, NULL, CLI_FLAG_REQUIRED },
+        { "unit", NULL, 0, 0, NULL, CLI_FLAG_REQUIRED },
         { "name", "display_name", 0, 0, NULL, 0 },
         { NULL, NULL, 0, 0, NULL, 0 },
     };
@@ -246,10 +244,6 @@ static int run_user_add(struct cli *cli, int argc, char **argv)
         (rc = cli_args(cli, argc, argv, 1, 1)))
         return rc;
     add.username = argv[optind];
-    if (!add.role)
-        return cli_usage_error(cli, "--role is required");
-    if (!add.unit)
-        return cli_usage_error(cli, "--unit is required (the unit's id or name)");
     return send_new_password(cli, KEHU__V1__REQUEST__OP_USER_ADD, &add, add.username, &add.password);
 }
 
@@ -266,15 +260,10 @@ CLI_ONE_COMMAND(run_user_enable, KEHU__V1__REQUEST__OP_USER_ENABLE, &kehu__v1__u
 CLI_ONE_COMMAND(run_user_set_role, KEHU__V1__REQUEST__OP_USER_SET_ROLE, &kehu__v1__user_set_role__descriptor,
                 "USERNAME ROLE", "username role", KEHU__V1__RESPONSE__RESULT_USER, &user_kind)
 
-static int need_unit(struct cli *cli, const void *m)
-{
-    const Kehu__V1__UserMove *move = m;
-    return move->unit ? CLI_OK : cli_usage_error(cli, "--unit is required (the unit's id or name)");
-}
-
-static const struct cli_flag unit_flag[] = { { "unit", NULL, 0, 0, NULL, 0 }, { NULL, NULL, 0, 0, NULL, 0 } };
+static const struct cli_flag unit_flag[] = { { "unit", NULL, 0, 0, NULL, CLI_FLAG_REQUIRED },
+                                             { NULL, NULL, 0, 0, NULL, 0 } };
 CLI_ONE_COMMAND(run_user_move, KEHU__V1__REQUEST__OP_USER_MOVE, &kehu__v1__user_move__descriptor, "USERNAME",
-                "username", KEHU__V1__RESPONSE__RESULT_USER, &user_kind, unit_flag, NULL, need_unit)
+                "username", KEHU__V1__RESPONSE__RESULT_USER, &user_kind, unit_flag)
 
 static int run_user_reset_password(struct cli *cli, int argc, char **argv)
 {

@@ -204,16 +204,13 @@ static void print_pool(struct cli *cli, const void *result)
     print_pools(cli, (Kehu__V1__PoolInfo *const *)&result, 1, 0);
 }
 
-static int need_branch(struct cli *cli, const void *m)
-{
-    const Kehu__V1__PoolAdd *add = m;
-    return add->branch ? CLI_OK : cli_usage_error(cli, "--branch is required");
-}
+static const struct cli_flag required_branch_flag[] = { { "branch", NULL, 0, 0, NULL, CLI_FLAG_REQUIRED },
+                                                        { NULL, NULL, 0, 0, NULL, 0 } };
 
 CLI_ONE_COMMAND(run_pools, KEHU__V1__REQUEST__OP_POOL_POOLS, &kehu__v1__pool_pools__descriptor, NULL, NULL,
                 KEHU__V1__RESPONSE__RESULT_POOLS, NULL, branch_flag, print_pool_list)
 CLI_ONE_COMMAND(run_add, KEHU__V1__REQUEST__OP_POOL_ADD, &kehu__v1__pool_add__descriptor, "NAME", "name",
-                KEHU__V1__RESPONSE__RESULT_POOL, NULL, branch_flag, print_pool, need_branch)
+                KEHU__V1__RESPONSE__RESULT_POOL, NULL, required_branch_flag, print_pool)
 
 /* ---- pool claim, pool release -------------------------------------------------------------------- */
 

@@ -245,9 +245,9 @@ static void print_items(struct cli *cli, const void *m, const struct cli_pages *
 }
 
 static const struct cli_flag items_flags[] = {
-    { "year", NULL, 2000, 2200, NULL, 1 },
+    { "year", NULL, 2000, 2200, NULL, CLI_FLAG_NO_REPEAT },
     { "status", NULL, 0, 0, NULL, 0 },
-    { "unit", NULL, 0, 0, NULL, 1 },
+    { "unit", NULL, 0, 0, NULL, CLI_FLAG_NO_REPEAT },
     { NULL, NULL, 0, 0, NULL, 0 },
 };
 CLI_LIST_COMMAND(run_review_items, KEHU__V1__REQUEST__OP_REVIEW_ITEMS, &kehu__v1__review_items__descriptor, NULL, NULL,
@@ -281,7 +281,7 @@ static void print_report(struct cli *cli, const void *m, const struct cli_pages 
     }
 }
 
-static const struct cli_flag report_flags[] = { { "year", NULL, 2000, 2200, NULL, 1 }, { NULL, NULL, 0, 0, NULL, 0 } };
+static const struct cli_flag report_flags[] = { { "year", NULL, 2000, 2200, NULL, CLI_FLAG_NO_REPEAT }, { NULL, NULL, 0, 0, NULL, 0 } };
 CLI_LIST_COMMAND(run_review_report, KEHU__V1__REQUEST__OP_REVIEW_REPORT, &kehu__v1__review_report__descriptor, NULL,
                  NULL, KEHU__V1__RESPONSE__RESULT_REVIEW_CHANGES, "changes", NULL, NULL, report_flags, print_report)
 

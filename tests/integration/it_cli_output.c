@@ -210,6 +210,10 @@ static void test_records(void **state)
     THREE("user", "list", "--role", "account_manager");
     run(NULL, ARGS("user", "list", "--role", "boss"));
     run(NULL, ARGS("org", "add", "某区", "--kind", "galaxy", "--parent", "总行"));
+    /* options marked required in the flag table: a usage error before any request */
+    run(NULL, ARGS("org", "add", "某组", "--kind", "team"));
+    run(NULL, ARGS("user", "add", "zhao.liu", "--role", "account_manager"));
+    run(NULL, ARGS("user", "move", "li.lei"));
     THREE("perm", "show");
     THREE("hours", "show");
     THREE("grade", "policy", "show");

@@ -62,6 +62,10 @@ static void test_usage_errors(void **state)
     /* codes stay as they are for scripts */
     expect(kehu(ENV(ZH), ARGS("customer", "add", "--json")), 2, "\"code\": \"USAGE\"");
     expect(kehu(NULL, ARGS("customer", "add")), 2, "kehu: customer add: --name is required\n");
+    /* options marked required in a flag table */
+    expect(kehu(ENV(ZH), ARGS("pool", "add", "某池")), 2, "kehu: pool add: 必须给出 --branch\n");
+    expect(kehu(ENV(ZH), ARGS("user", "add", "zhao.liu", "--role", "auditor")), 2, "kehu: user add: 必须给出 --unit\n");
+    expect(kehu(NULL, ARGS("org", "add", "某组", "--kind", "team")), 2, "kehu: org add: --parent is required\n");
 }
 
 static void test_refusals(void **state)

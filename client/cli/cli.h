@@ -158,17 +158,14 @@ struct json_w;
 
 /* How one kind of record is printed, so that every command prints its
  * records the same way: with --json one object (or an array of them for a
- * list), with --csv a header and one row each, else a table for people.
- * A kind written from its descriptor sets rec (record.h) and leaves json,
- * ncols, csv_head, csv_row and table unset: see docs/architecture.md. */
+ * list), with --csv a header and one row each, else a table for people,
+ * all written from its descriptor (rec, record.h): see
+ * docs/architecture.md. */
 struct cli_record_kind {
-    void (*json)(struct json_w *w, const void *item); /* one JSON object */
-    int ncols;                                        /* CSV columns */
-    const char *const *csv_head;
-    void (*csv_row)(const void *item); /* one row, with cli_csv_row on stdout */
-    void (*table)(void *const *items, size_t n);
-    void (*one)(const void *item); /* a single record (list = 0); NULL: table */
-    const struct rec_kind *rec;    /* set: JSON, CSV and the table from it */
+    const struct rec_kind *rec;    /* JSON, CSV and the table */
+    void (*one)(const void *item); /* a single record (list = 0) for people; NULL: kv, else a table */
+    const struct rec_col *kv;      /* a single record as these key/value lines (rec_kv_cols) */
+    int kv_all;                    /* a single record as key/value lines of every field (rec_kv) */
 };
 /* The REVERSAL cell of a transaction or payment: "reverses 12: REASON",
  * "reversed by 14" or "" (malloc'd; a rec_calc text, in print.c). */

@@ -133,26 +133,10 @@ static int year_opt(struct cli *cli, const char *arg, int32_t *year)
 }
 
 /* One record as key/value lines (no list has the flags of a table row). */
-static void review_one(const void *m)
-{
-    rec_kv(stdout, &review_rec, m);
-}
-static void item_one(const void *m)
-{
-    rec_kv(stdout, &item_rec, m);
-}
-static void vip_one(const void *m)
-{
-    rec_kv(stdout, &vip_rec, m);
-}
-static void winback_one(const void *m)
-{
-    rec_kv(stdout, &winback_rec, m);
-}
-static const struct cli_record_kind review_kind = { .rec = &review_rec, .one = review_one };
-static const struct cli_record_kind item_kind = { .rec = &item_rec, .one = item_one };
-static const struct cli_record_kind vip_kind = { .rec = &vip_rec, .one = vip_one };
-static const struct cli_record_kind winback_kind = { .rec = &winback_rec, .one = winback_one };
+static const struct cli_record_kind review_kind = { .rec = &review_rec, .kv_all = 1 };
+static const struct cli_record_kind item_kind = { .rec = &item_rec, .kv_all = 1 };
+static const struct cli_record_kind vip_kind = { .rec = &vip_rec, .kv_all = 1 };
+static const struct cli_record_kind winback_kind = { .rec = &winback_rec, .kv_all = 1 };
 
 /* Sends m (op), prints the one record of the reply's result `want`. */
 static int call_one(struct cli *cli, int op, void *m, Kehu__V1__Response__ResultCase want,

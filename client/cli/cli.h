@@ -166,6 +166,7 @@ struct cli_record_kind {
     void (*one)(const void *item); /* a single record (list = 0) for people; NULL: kv, else a table */
     const struct rec_col *kv;      /* a single record as these key/value lines (rec_kv_cols) */
     int kv_all;                    /* a single record as key/value lines of every field (rec_kv) */
+    int no_csv;                    /* --csv shows what people see (an output that never had CSV) */
 };
 /* The REVERSAL cell of a transaction or payment: "reverses 12: REASON",
  * "reversed by 14" or "" (malloc'd; a rec_calc text, in print.c). */

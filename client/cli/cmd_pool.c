@@ -20,77 +20,44 @@ enum {
     O_FORCE,
 };
 
-static void time_text(int64_t ms, char *buf, size_t n)
-{
-    out_time_ms(ms, buf, n);
-}
-
 /* ---- pool list ---------------------------------------------------------------------------------- */
 
-static void print_pool_customers(struct cli *cli, const Kehu__V1__PoolCustomers *p)
+static char *first_phone(const void *msg)
 {
-    if (cli->json) {
-        struct json_w w;
-        json_init(&w, stdout, 1);
-        json_begin_array(&w);
-        for (size_t i = 0; i < p->n_customers; i++) {
-            const Kehu__V1__PoolCustomer *pc = p->customers[i];
-            const Kehu__V1__Customer *c = pc->customer;
-            char t[OUT_TIME_BUFSZ];
-            time_text(pc->since_ms, t, sizeof t);
-            json_begin_object(&w);
-            json_kint(&w, "id", c->id);
-            json_kint(&w, "version", c->version);
-            json_kstr(&w, "name", c->name);
-            cmd_customer_json_strs(&w, "phones", c->phones, c->n_phones);
-            json_kstr(&w, "id_number", c->id_number);
-            json_kbool(&w, "masked", c->masked);
-            json_kstr(&w, "company", c->company);
-            json_kstr(&w, "branch", c->branch);
-            json_kstr(&w, "region", c->region);
-            json_kstr(&w, "industry", c->industry);
-            json_kint(&w, "pool_id", pc->pool_id);
-            json_kstr(&w, "pool", pc->pool);
-            json_kstr(&w, "since", t);
-            json_kstr(&w, "from_owner", pc->from_owner);
-            json_kstr(&w, "kind", pc->kind);
-            json_kstr(&w, "reason", pc->reason);
-            json_kstr(&w, "grade", pc->grade);
-            json_end_object(&w);
-        }
-        json_end_array(&w);
-        json_finish(&w);
-        return;
-    }
-    static const char *const head[] = { "ID", "NAME", "PHONE", "POOL", "SINCE", "FROM", "WHY", "GRADE", "REASON" };
-    if (cli->csv)
-        cli_csv_row(stdout, 9, head);
-    struct out_table *t = cli->csv ? NULL : out_table_new(9, head);
-    if (t) {
-        out_table_align(t, 0, OUT_RIGHT);
-        out_table_max_width(t, 1, 24);
-        out_table_max_width(t, 8, 40);
-        out_table_empty(t, "no customers in the pool match");
-    }
-    for (size_t i = 0; i < p->n_customers; i++) {
-        const Kehu__V1__PoolCustomer *pc = p->customers[i];
-        const Kehu__V1__Customer *c = pc->customer;
-        char id[24], since[OUT_TIME_BUFSZ];
-        snprintf(id, sizeof id, "%" PRId64, c->id);
-        time_text(pc->since_ms, since, sizeof since);
-        since[10] = 0; /* the day */
-        const char *row[] = { id, c->name, c->n_phones ? c->phones[0] : "", pc->pool, since, pc->from_owner,
-                              pc->kind, pc->grade, pc->reason };
-        if (t)
-            out_table_add(t, row);
-        else
-            cli_csv_row(stdout, 9, row);
-    }
-    if (t) {
-        out_table_print(t, stdout);
-        out_table_free(t);
-    }
+    const Kehu__V1__Customer *c = ((const Kehu__V1__PoolCustomer *)msg)->customer;
+    return out_xstrdup(c && c->n_phones ? c->phones[0] : "");
 }
+
+/* the day it came into the pool */
+static char *since_day(const void *msg)
+{
+    char t[OUT_TIME_BUFSZ];
+    out_time_ms(((const Kehu__V1__PoolCustomer *)msg)->since_ms, t, sizeof t);
+    t[10] = 0;
+    return out_xstrdup(t);
+}
+
+static const struct rec_calc pool_customer_calc[] = { { "phone", NULL, first_phone }, { "since", NULL, since_day },
+                                                      { NULL, NULL, NULL } };
+static const struct rec_col pool_customer_cols[] = {
+    { REC_AS_IS("ID"), "customer.id", OUT_RIGHT, 0 }, { REC_AS_IS("NAME"), "customer.name", OUT_LEFT, 24 },
+    { REC_AS_IS("PHONE"), "@phone", OUT_LEFT, 0 },    { REC_AS_IS("POOL"), "pool", OUT_LEFT, 0 },
+    { REC_AS_IS("SINCE"), "@since", OUT_LEFT, 0 },    { REC_AS_IS("FROM"), "from_owner", OUT_LEFT, 0 },
+    { REC_AS_IS("WHY"), "kind", OUT_LEFT, 0 },        { REC_AS_IS("GRADE"), "grade", OUT_LEFT, 0 },
+    { REC_AS_IS("REASON"), "reason", OUT_LEFT, 40 },  { NULL, NULL, 0, 0 },
+};
+/* JSON: the customer's public fields (phones and ID numbers masked) and
+ * how it came into the pool; CSV: the table's columns under its heads. */
+static const struct rec_kind pool_customer_rec = {
+    &kehu__v1__pool_customer__descriptor,
+    "+id=customer.id +version=customer.version +name=customer.name +phones=customer.phones "
+    "+id_number=customer.id_number +masked=customer.masked +company=customer.company +branch=customer.branch "
+    "+region=customer.region +industry=customer.industry +pool_id +pool +since_ms +from_owner +kind +reason +grade "
+    "-ID=customer.id -NAME=customer.name -PHONE=@phone -POOL=pool -SINCE=@since -FROM=from_owner -WHY=kind "
+    "-GRADE=grade -REASON=reason",
+    pool_customer_cols, REC_AS_IS("no customers in the pool match"), pool_customer_calc,
+};
+static const struct cli_record_kind pool_customer_kind = { .rec = &pool_customer_rec };
 
 static int run_list(struct cli *cli, int argc, char **argv)
 {
@@ -144,10 +111,7 @@ static int run_list(struct cli *cli, int argc, char **argv)
         m.offset = 0;
     }
     if (rc == CLI_OK) {
-        Kehu__V1__PoolCustomers all = KEHU__V1__POOL_CUSTOMERS__INIT;
-        all.customers = (Kehu__V1__PoolCustomer **)pages.items;
-        all.n_customers = pages.n;
-        print_pool_customers(cli, &all);
+        cli_print_records(cli, pages.items, pages.n, 1, &pool_customer_kind);
         const char *words[10] = { "pool", "list" };
         size_t nw = 2;
         if (m.pool && *m.pool)
@@ -472,7 +436,7 @@ static int run_log(struct cli *cli, int argc, char **argv)
         for (size_t i = 0; i < l->n_events; i++) {
             const Kehu__V1__PoolEvent *e = l->events[i];
             char at[OUT_TIME_BUFSZ], cust[160];
-            time_text(e->at_ms, at, sizeof at);
+            out_time_ms(e->at_ms, at, sizeof at);
             snprintf(cust, sizeof cust, "%" PRId64 " %s", e->customer_id, e->customer);
             const char *row[] = { at, cust, e->kind, e->pool, e->from_owner, e->to_owner, e->actor, e->reason };
             out_table_add(t, row);

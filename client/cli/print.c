@@ -27,7 +27,7 @@ void cli_print_records(struct cli *cli, void *const *items, size_t n, int list, 
             rec_json(&w, k->rec, items[i]);
         if (list)
             json_end_array(&w);
-    } else if (cli->csv) {
+    } else if (cli->csv && !k->no_csv) {
         rec_csv_head(stdout, k->rec);
         for (size_t i = 0; i < n; i++)
             rec_csv_row(stdout, k->rec, items[i]);

@@ -275,7 +275,12 @@ static void json_val(struct json_w *w, const struct item *it, const struct val *
     case V_UINT: json_uint(w, v->u); break;
     case V_DOUBLE: json_double(w, v->d); break;
     case V_BOOL: json_bool(w, (int)v->i); break;
-    case V_STR: json_str(w, v->s); break;
+    case V_STR:
+        if (it->raw)
+            json_raw(w, v->s); /* "#": a number the server sent as text */
+        else
+            json_str(w, v->s);
+        break;
     case V_STRS:
         json_begin_array(w);
         for (size_t i = 0; i < v->n; i++)

@@ -27,7 +27,8 @@
  * when the field GUARD is false or 0 (margin_minor?has_margin). A KEY=@NAME
  * word is a value the kind computes (struct rec_calc); a word after "+" is
  * a JSON member only, not a CSV column, after "-" a CSV column only; after "#" the field is written as
- * it is, without its convention (at_ms as a number), after "$" it is money
+ * it is, without its convention (at_ms as a number; a string's text as a JSON
+ * number: "#baseline"), after "$" it is money
  * in fen whatever its name (value_at_risk), after "^" a time in unix ms
  * whatever its name (respond_by), after "~" a member left out of the JSON
  * object where it would be null (merge_id?: only after a merge). A repeated

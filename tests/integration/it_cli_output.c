@@ -190,6 +190,18 @@ static void test_records(void **state)
                    "phone", "--title", "柜台排队太久", "--note", "等了一小时", "--json"));
     THREE("case", "show", "1");
     THREE("case", "list");
+    THREE("case", "queue");
+    THREE("case", "list", "--status", "closed");
+    run(NULL, ARGS("calendar", "set", "2026-10-01", "holiday", "--name", "国庆"));
+    THREE("calendar", "show", "2026");
+    THREE("calendar", "show", "2031");
+    run(NULL, ARGS("survey", "send", cid, "--case", "1", "--json"));
+    run(NULL, ARGS("survey", "record", "1", "--score", "服务=4/5", "--score", "速度=3/3"));
+    run(NULL, ARGS("survey", "send", cid));
+    THREE("survey", "list");
+    THREE("survey", "list", "--pending");
+    THREE("case", "alerts");
+    THREE("pool", "list");
     THREE("assign", "history", cid);
     THREE("pool", "pools");
     THREE("access", "explain", "li.lei", cid);
@@ -225,6 +237,7 @@ static void test_records(void **state)
     run(NULL, ARGS("pool", "release", cid, "--reason", "长期未联系", "--json"));
     run(NULL, ARGS("pool", "claim", cid));
     run(NULL, ARGS("pool", "release", cid, "--reason", "再次释放"));
+    THREE("pool", "list");
     run(NULL, ARGS("pool", "claim", cid, "--json"));
     run(NULL, ARGS("assign", cid, "--to", "wang.fang", "--reason", "调岗", "--json"));
     THREE("assign", "undo", "1", "--dry-run");

@@ -60,12 +60,9 @@ static void time_text(int64_t ms, char *buf, size_t n)
 static char *event_status(const void *msg)
 {
     const Kehu__V1__CaseEvent *e = msg;
-    char st[160];
     if (*e->from_status && strcmp(e->from_status, e->to_status) != 0)
-        snprintf(st, sizeof st, "%s > %s", e->from_status, e->to_status);
-    else
-        snprintf(st, sizeof st, "%s", e->to_status);
-    return out_xstrdup(st);
+        return out_xprintf("%s > %s", e->from_status, e->to_status);
+    return out_xstrdup(e->to_status);
 }
 
 static const struct rec_calc case_event_calc[] = { { "status", NULL, event_status }, { NULL, NULL, NULL } };
@@ -93,21 +90,14 @@ static void case_events_json(struct json_w *w, const void *msg)
 static char *case_nature(const void *msg)
 {
     const Kehu__V1__Case *k = msg;
-    char s[160];
-    snprintf(s, sizeof s, "%s/%s", k->nature, k->kind);
-    return out_xstrdup(s);
+    return out_xprintf("%s/%s", k->nature, k->kind);
 }
 
 /* the handler, or the team queue "(TEAM)" it waits in */
 static char *case_who(const void *msg)
 {
     const Kehu__V1__Case *k = msg;
-    char who[160];
-    if (!*k->handler && *k->queue)
-        snprintf(who, sizeof who, "(%s)", k->queue);
-    else
-        snprintf(who, sizeof who, "%s", k->handler);
-    return out_xstrdup(who);
+    return !*k->handler && *k->queue ? out_xprintf("(%s)", k->queue) : out_xstrdup(k->handler);
 }
 
 static const struct rec_calc case_calc[] = {
@@ -521,16 +511,12 @@ static int run_cal_import(struct cli *cli, int argc, char **argv)
 static char *hours_span(const void *msg)
 {
     const Kehu__V1__BusinessHours *h = msg;
-    char s[32];
-    snprintf(s, sizeof s, "%s-%s", h->opens, h->closes);
-    return out_xstrdup(s);
+    return out_xprintf("%s-%s", h->opens, h->closes);
 }
 static char *lunch_span(const void *msg)
 {
     const Kehu__V1__BusinessHours *h = msg;
-    char s[32];
-    snprintf(s, sizeof s, "%s%s%s", h->lunch_from, *h->lunch_from ? "-" : "", h->lunch_to);
-    return out_xstrdup(s);
+    return out_xprintf("%s%s%s", h->lunch_from, *h->lunch_from ? "-" : "", h->lunch_to);
 }
 static const struct rec_calc hours_calc[] = { { "hours", NULL, hours_span }, { "lunch", NULL, lunch_span },
                                               { NULL, NULL, NULL } };
@@ -771,21 +757,14 @@ static char *survey_scores(const void *msg)
 static char *survey_customer(const void *msg)
 {
     const Kehu__V1__Survey *v = msg;
-    char cu[160];
-    snprintf(cu, sizeof cu, "%" PRId64 " %s", v->customer_id, v->customer_name);
-    return out_xstrdup(cu);
+    return out_xprintf("%" PRId64 " %s", v->customer_id, v->customer_name);
 }
 
 /* the case it follows, else the sampled period, else "-" */
 static char *survey_case(const void *msg)
 {
     const Kehu__V1__Survey *v = msg;
-    char cs[64];
-    if (v->case_id)
-        snprintf(cs, sizeof cs, "%" PRId64, v->case_id);
-    else
-        snprintf(cs, sizeof cs, "%s", *v->period ? v->period : "-");
-    return out_xstrdup(cs);
+    return v->case_id ? out_xprintf("%" PRId64, v->case_id) : out_xstrdup(*v->period ? v->period : "-");
 }
 
 static const struct rec_calc survey_calc[] = {
@@ -898,9 +877,7 @@ static int run_survey_list(struct cli *cli, int argc, char **argv)
 static char *alert_about(const void *msg)
 {
     const Kehu__V1__QualityAlert *a = msg;
-    char about[160];
-    snprintf(about, sizeof about, "%s %s", a->dimension, a->key);
-    return out_xstrdup(about);
+    return out_xprintf("%s %s", a->dimension, a->key);
 }
 static const struct rec_calc alert_calc[] = { { "about", NULL, alert_about }, { NULL, NULL, NULL } };
 static const struct rec_col alert_cols[] = {

@@ -1027,74 +1027,48 @@ static int run_customer_search(struct cli *cli, int argc, char **argv)
 
 /* ---- customer history ------------------------------------------------------------------- */
 
-static void json_change(struct json_w *w, const Kehu__V1__Change *ch)
+/* The customer whose history is shown: its own changes say "customer",
+ * others (a contact's, a merged customer's) name their id too. */
+static int64_t history_of;
+
+static char *change_entity(const void *msg)
 {
-    char at[OUT_TIME_BUFSZ];
-    out_time_ms(ch->at_ms, at, sizeof at);
-    json_begin_object(w);
-    json_kstr(w, "at", *at ? at : NULL);
-    json_kstr(w, "by", ch->by);
-    json_kstr(w, "entity", ch->entity);
-    json_kint(w, "entity_id", ch->entity_id);
-    json_kstr(w, "field", ch->field);
-    json_kstr(w, "old_value", ch->old_value);
-    json_kstr(w, "new_value", ch->new_value);
-    json_kint(w, "version", ch->version);
-    if (*ch->old_name)
-        json_kstr(w, "old_name", ch->old_name);
-    if (*ch->new_name)
-        json_kstr(w, "new_name", ch->new_name);
-    json_end_object(w);
+    const Kehu__V1__Change *ch = msg;
+    if (strcmp(ch->entity, "customer") == 0 && (ch->entity_id == history_of || !ch->entity_id))
+        return out_xstrdup(ch->entity);
+    return out_xprintf("%s %" PRId64, ch->entity, ch->entity_id);
 }
+/* an owner or a branch by its name rather than its id */
+static char *change_old(const void *msg)
+{
+    const Kehu__V1__Change *ch = msg;
+    return out_xstrdup(*ch->old_name ? ch->old_name : ch->old_value);
+}
+static char *change_new(const void *msg)
+{
+    const Kehu__V1__Change *ch = msg;
+    return out_xstrdup(*ch->new_name ? ch->new_name : ch->new_value);
+}
+static const struct rec_calc change_calc[] = {
+    { "entity", NULL, change_entity }, { "old", NULL, change_old }, { "new", NULL, change_new }, { NULL, NULL, NULL },
+};
+static const struct rec_col change_cols[] = {
+    { REC_AS_IS("TIME"), "at_ms", OUT_LEFT, 0 },        { REC_AS_IS("BY"), "by", OUT_LEFT, 0 },
+    { REC_AS_IS("ENTITY"), "@entity", OUT_LEFT, 0 },    { REC_AS_IS("FIELD"), "field", OUT_LEFT, 0 },
+    { REC_AS_IS("OLD"), "@old", OUT_LEFT, VALUE_COLS }, { REC_AS_IS("NEW"), "@new", OUT_LEFT, VALUE_COLS },
+    { NULL, NULL, 0, 0 },
+};
+static const struct rec_kind change_rec = {
+    &kehu__v1__change__descriptor,
+    "at_ms by entity entity_id field old_value new_value version +~old_name? +~new_name?", change_cols,
+    REC_AS_IS("no changes recorded"), change_calc,
+};
+static const struct cli_record_kind change_kind = { .rec = &change_rec };
 
 static void print_changes(struct cli *cli, int64_t customer_id, Kehu__V1__Change *const *chs, size_t n)
 {
-    if (cli->json) {
-        struct json_w w;
-        json_init(&w, stdout, 1);
-        json_begin_array(&w);
-        for (size_t i = 0; i < n; i++)
-            json_change(&w, chs[i]);
-        json_end_array(&w);
-        return;
-    }
-    if (cli->csv) {
-        static const char *const head[] = { "at",    "by",        "entity",    "entity_id",
-                                            "field", "old_value", "new_value", "version" };
-        cli_csv_row(stdout, 8, head);
-        for (size_t i = 0; i < n; i++) {
-            const Kehu__V1__Change *ch = chs[i];
-            char at[OUT_TIME_BUFSZ], eid[24], ver[24];
-            out_time_ms(ch->at_ms, at, sizeof at);
-            snprintf(eid, sizeof eid, "%" PRId64, ch->entity_id);
-            snprintf(ver, sizeof ver, "%" PRId64, ch->version);
-            const char *row[] = { at, ch->by, ch->entity, eid, ch->field, ch->old_value, ch->new_value, ver };
-            cli_csv_row(stdout, 8, row);
-        }
-        return;
-    }
-    static const char *const head[] = { "TIME", "BY", "ENTITY", "FIELD", "OLD", "NEW" };
-    struct out_table *t = out_table_new(6, head);
-    out_table_empty(t, "no changes recorded");
-    out_table_max_width(t, 4, VALUE_COLS);
-    out_table_max_width(t, 5, VALUE_COLS);
-    for (size_t i = 0; i < n; i++) {
-        const Kehu__V1__Change *ch = chs[i];
-        char at[OUT_TIME_BUFSZ], entity[128];
-        out_time_ms(ch->at_ms, at, sizeof at);
-        if (strcmp(ch->entity, "customer") == 0 && (ch->entity_id == customer_id || !ch->entity_id))
-            snprintf(entity, sizeof entity, "%s", ch->entity);
-        else
-            snprintf(entity, sizeof entity, "%s %" PRId64, ch->entity, ch->entity_id);
-        /* an owner or a branch by its name rather than its id */
-        const char *row[] = { at,        ch->by,
-                              entity,    ch->field,
-                              *ch->old_name ? ch->old_name : ch->old_value,
-                              *ch->new_name ? ch->new_name : ch->new_value };
-        out_table_add(t, row);
-    }
-    out_table_print(t, stdout);
-    out_table_free(t);
+    history_of = customer_id;
+    cli_print_records(cli, (void *const *)chs, n, 1, &change_kind);
 }
 
 static int run_customer_history(struct cli *cli, int argc, char **argv)

@@ -27,6 +27,7 @@ struct item {
     const ProtobufCFieldDescriptor *fd, *sub; /* sub: the field of fd's message for SUB.FIELD */
     const ProtobufCFieldDescriptor *guard;    /* "?GUARD" */
     int if_set;                               /* "?" */
+    int if_positive;                          /* "?-": null when below 0 (none) */
     int json_only;                            /* "+" */
     int raw;                                  /* "#": no convention */
     int csv_only;                             /* "-" */
@@ -73,7 +74,9 @@ static void parse_item(const struct rec_kind *k, const char *w, size_t n, struct
     const char *eq = memchr(w, '=', n), *q = memchr(w, '?', n);
     const char *path = eq ? eq + 1 : w, *end = q ? q : w + n;
     size_t plen = (size_t)(end - path);
-    if (q && q + 1 < w + n)
+    if (q && q + 2 == w + n && q[1] == '-')
+        it->if_positive = 1;
+    else if (q && q + 1 < w + n)
         it->guard = field(k->desc, q + 1, (size_t)(w + n - q - 1));
     it->if_set = q != NULL;
     if (*path == '@') {
@@ -240,6 +243,9 @@ guard:
         struct val gv;
         get(&g, msg, &gv);
         if (is_zero(&gv))
+            v->kind = V_NULL;
+    } else if (it->if_positive) {
+        if (v->kind == V_INT && v->i < 0)
             v->kind = V_NULL;
     } else if (it->if_set && v->kind != V_CALC && is_zero(v)) {
         v->kind = V_NULL;

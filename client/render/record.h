@@ -24,7 +24,8 @@
  * PATH a field name, or SUB.FIELD inside a sub-message; KEY the JSON member
  * and CSV column when it is not PATH's own name less its convention suffix;
  * "?" writes null (CSV: an empty cell) when the value is 0 or "", "?GUARD"
- * when the field GUARD is false or 0 (margin_minor?has_margin). A KEY=@NAME
+ * when the field GUARD is false or 0 (margin_minor?has_margin), "?-" when
+ * the number is below 0 (cap?-: -1 is no cap). A KEY=@NAME
  * word is a value the kind computes (struct rec_calc); a word after "+" is
  * a JSON member only, not a CSV column, after "-" a CSV column only; after "#" the field is written as
  * it is, without its convention (at_ms as a number; a string's text as a JSON

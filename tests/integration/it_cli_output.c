@@ -240,6 +240,8 @@ static void test_records(void **state)
     THREE("pool", "list");
     run(NULL, ARGS("pool", "claim", cid, "--json"));
     run(NULL, ARGS("assign", cid, "--to", "wang.fang", "--reason", "调岗", "--json"));
+    THREE("assign", cid, "--to", "li.lei", "--reason", "回调", "--dry-run");
+    THREE("customer", "history", cid);
     THREE("assign", "undo", "1", "--dry-run");
     run(NULL, ARGS("assign", "undo", "1", "--reason", "撤回"));
     run(NULL, ARGS("assign", "undo", "x"));

@@ -51,18 +51,12 @@ static const struct rec_kind receiver_rec = { &kehu__v1__assign_receiver__descri
 static void json_moves(struct json_w *w, const void *msg)
 {
     const Kehu__V1__AssignResult *a = msg;
-    json_begin_array(w);
-    for (size_t i = 0; i < a->n_moves; i++)
-        rec_json(w, &move_rec, a->moves[i]);
-    json_end_array(w);
+    rec_json_array(w, &move_rec, (void *const *)a->moves, a->n_moves);
 }
 static void json_receivers(struct json_w *w, const void *msg)
 {
     const Kehu__V1__AssignResult *a = msg;
-    json_begin_array(w);
-    for (size_t i = 0; i < a->n_receivers; i++)
-        rec_json(w, &receiver_rec, a->receivers[i]);
-    json_end_array(w);
+    rec_json_array(w, &receiver_rec, (void *const *)a->receivers, a->n_receivers);
 }
 /* {"USERNAME": count, ...} */
 static void json_by_receiver(struct json_w *w, const void *msg)

@@ -80,10 +80,7 @@ static const struct rec_kind score_rec = { &kehu__v1__survey_score__descriptor, 
 static void case_events_json(struct json_w *w, const void *msg)
 {
     const Kehu__V1__Case *k = msg;
-    json_begin_array(w);
-    for (size_t i = 0; i < k->n_events; i++)
-        rec_json(w, &case_event_rec, k->events[i]);
-    json_end_array(w);
+    rec_json_array(w, &case_event_rec, (void *const *)k->events, k->n_events);
 }
 
 /* "complaint/service" */
@@ -278,46 +275,26 @@ static int run_queue(struct cli *cli, int argc, char **argv)
 
 static int run_act(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "to", required_argument, NULL, O_TO },
-        { "note", required_argument, NULL, O_NOTE },
-        { "reason", required_argument, NULL, O_REASON },
-        { "cause", required_argument, NULL, O_CAUSE },
-        { "action", required_argument, NULL, O_ACTION },
-        { "compensation", required_argument, NULL, O_COMP },
-        { "compensation-kind", required_argument, NULL, O_COMP_KIND },
-        { "satisfaction", required_argument, NULL, O_SATISFACTION },
-        { "nature", required_argument, NULL, O_NATURE },
-        { "kind", required_argument, NULL, O_KIND },
-        { "queue", required_argument, NULL, O_QUEUE },
-        { NULL, 0, NULL, 0 },
+    static const struct cli_flag flags[] = {
+        { "to", NULL, 0, 0, NULL, 0 },
+        { "note", NULL, 0, 0, NULL, 0 },
+        { "reason", "note", 0, 0, NULL, 0 },
+        { "cause", NULL, 0, 0, NULL, 0 },
+        { "action", "action_taken", 0, 0, NULL, 0 },
+        { "compensation", "compensation_minor", 0, 0, NULL, 0 },
+        { "compensation-kind", "compensation_kind", 0, 0, NULL, 0 },
+        { "satisfaction", NULL, 1, 5, NULL, 0 },
+        { "nature", NULL, 0, 0, NULL, 0 },
+        { "kind", NULL, 0, 0, NULL, 0 },
+        { "queue", NULL, 0, 0, NULL, 0 },
+        { NULL, NULL, 0, 0, NULL, 0 },
     };
     const char *action = strchr(cli->cmd->words, ' ') + 1;
     Kehu__V1__CaseAct m = KEHU__V1__CASE_ACT__INIT;
     m.action = (char *)action;
-    int c, rc;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        switch (c) {
-        case O_TO: m.to = optarg; break;
-        case O_NOTE:
-        case O_REASON: m.note = optarg; break;
-        case O_CAUSE: m.cause = optarg; break;
-        case O_ACTION: m.action_taken = optarg; break;
-        case O_COMP:
-            if ((rc = cli_parse_amount(cli, "--compensation", optarg, &m.compensation_minor)))
-                return rc;
-            break;
-        case O_COMP_KIND: m.compensation_kind = optarg; break;
-        case O_SATISFACTION:
-            if ((rc = parse_int(cli, "--satisfaction", optarg, 1, 5, &m.satisfaction)))
-                return rc;
-            break;
-        case O_NATURE: m.nature = optarg; break;
-        case O_KIND: m.kind = optarg; break;
-        case O_QUEUE: m.queue = optarg; break;
-        default: return cli->opt_rc;
-        }
-    }
+    int rc;
+    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__case_act__descriptor, flags, &m, NULL, NULL)))
+        return rc;
     if ((rc = cli_id_arg(cli, argc, argv, "ID", &m.id)))
         return rc;
     if (!strcmp(action, "assign") && *m.queue) {
@@ -735,10 +712,7 @@ static int run_report(struct cli *cli, int argc, char **argv)
 static void survey_scores_json(struct json_w *w, const void *msg)
 {
     const Kehu__V1__Survey *v = msg;
-    json_begin_array(w);
-    for (size_t i = 0; i < v->n_scores; i++)
-        rec_json(w, &score_rec, v->scores[i]);
-    json_end_array(w);
+    rec_json_array(w, &score_rec, (void *const *)v->scores, v->n_scores);
 }
 
 /* "service 4/5, speed 3/4": perceived/expected per aspect */

@@ -230,6 +230,25 @@ static int send_new_password(struct cli *cli, int op, void *m, const char *usern
     return rc;
 }
 
+/* A command `WORDS USERNAME [options]` of request d (op) that sets a new
+ * password: the options into the message, the username into its field
+ * "username", the password asked for into the field pw_field. */
+static int run_new_password(struct cli *cli, int argc, char **argv, const ProtobufCMessageDescriptor *d,
+                            const struct cli_flag *flags, int op, const char *pw_field)
+{
+    char *m = out_xcalloc(1, d->sizeof_message);
+    protobuf_c_message_init(d, m);
+    int rc;
+    if (!(rc = cli_flags(cli, argc, argv, d, flags, m, NULL, NULL)) && !(rc = cli_args(cli, argc, argv, 1, 1))) {
+        char **username = (char **)(m + protobuf_c_message_descriptor_get_field_by_name(d, "username")->offset);
+        *username = argv[optind];
+        rc = send_new_password(cli, op, m, *username,
+                               (char **)(m + protobuf_c_message_descriptor_get_field_by_name(d, pw_field)->offset));
+    }
+    free(m);
+    return rc;
+}
+
 static int run_user_add(struct cli *cli, int argc, char **argv)
 {
     static const struct cli_flag flags[] = {
@@ -238,13 +257,8 @@ static int run_user_add(struct cli *cli, int argc, char **argv)
         { "name", "display_name", 0, 0, NULL, 0 },
         { NULL, NULL, 0, 0, NULL, 0 },
     };
-    Kehu__V1__UserAdd add = KEHU__V1__USER_ADD__INIT;
-    int rc;
-    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__user_add__descriptor, flags, &add, NULL, NULL)) ||
-        (rc = cli_args(cli, argc, argv, 1, 1)))
-        return rc;
-    add.username = argv[optind];
-    return send_new_password(cli, KEHU__V1__REQUEST__OP_USER_ADD, &add, add.username, &add.password);
+    return run_new_password(cli, argc, argv, &kehu__v1__user_add__descriptor, flags, KEHU__V1__REQUEST__OP_USER_ADD,
+                            "password");
 }
 
 static const struct cli_flag user_list_flags[] = {
@@ -267,14 +281,8 @@ CLI_ONE_COMMAND(run_user_move, KEHU__V1__REQUEST__OP_USER_MOVE, &kehu__v1__user_
 
 static int run_user_reset_password(struct cli *cli, int argc, char **argv)
 {
-    Kehu__V1__UserResetPassword reset = KEHU__V1__USER_RESET_PASSWORD__INIT;
-    int rc;
-    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__user_reset_password__descriptor, NULL, &reset, NULL, NULL)) ||
-        (rc = cli_args(cli, argc, argv, 1, 1)))
-        return rc;
-    reset.username = argv[optind];
-    return send_new_password(cli, KEHU__V1__REQUEST__OP_USER_RESET_PASSWORD, &reset, reset.username,
-                             &reset.new_password);
+    return run_new_password(cli, argc, argv, &kehu__v1__user_reset_password__descriptor, NULL,
+                            KEHU__V1__REQUEST__OP_USER_RESET_PASSWORD, "new_password");
 }
 
 const struct cli_cmd cmd_org_table[] = {

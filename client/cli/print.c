@@ -22,11 +22,10 @@ void cli_print_records(struct cli *cli, void *const *items, size_t n, int list, 
         struct json_w w;
         json_init(&w, stdout, 1);
         if (list)
-            json_begin_array(&w);
-        for (size_t i = 0; i < n; i++)
-            rec_json(&w, k->rec, items[i]);
-        if (list)
-            json_end_array(&w);
+            rec_json_array(&w, k->rec, items, n);
+        else
+            for (size_t i = 0; i < n; i++)
+                rec_json(&w, k->rec, items[i]);
     } else if (cli->csv && !k->no_csv) {
         rec_csv_head(stdout, k->rec);
         for (size_t i = 0; i < n; i++)
@@ -301,8 +300,5 @@ const struct rec_kind cli_policy_value_rec = {
 void cli_json_records(struct json_w *w, const char *key, const struct rec_kind *k, void *const *items, size_t n)
 {
     json_key(w, key);
-    json_begin_array(w);
-    for (size_t i = 0; i < n; i++)
-        rec_json(w, k, items[i]);
-    json_end_array(w);
+    rec_json_array(w, k, items, n);
 }

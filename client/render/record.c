@@ -317,6 +317,14 @@ void rec_json(struct json_w *w, const struct rec_kind *k, const void *msg)
     json_end_object(w);
 }
 
+void rec_json_array(struct json_w *w, const struct rec_kind *k, void *const *msgs, size_t n)
+{
+    json_begin_array(w);
+    for (size_t i = 0; i < n; i++)
+        rec_json(w, k, msgs[i]);
+    json_end_array(w);
+}
+
 void rec_json_members(struct json_w *w, const struct rec_kind *k, const void *msg)
 {
     struct item it;

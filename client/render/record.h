@@ -87,6 +87,8 @@ struct rec_kind {
  * object the caller opened (to add its own around them). */
 void rec_json(struct json_w *w, const struct rec_kind *k, const void *msg);
 void rec_json_members(struct json_w *w, const struct rec_kind *k, const void *msg);
+/* Records as a JSON array (a reply's list of sub-records). */
+void rec_json_array(struct json_w *w, const struct rec_kind *k, void *const *msgs, size_t n);
 /* The CSV header, and one record as a CSV row. */
 void rec_csv_head(FILE *f, const struct rec_kind *k);
 void rec_csv_row(FILE *f, const struct rec_kind *k, const void *msg);

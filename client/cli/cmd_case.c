@@ -403,18 +403,11 @@ static int day_kind(struct cli *cli, const char *s, protobuf_c_boolean *working)
 
 static int run_cal_set(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "name", required_argument, NULL, O_NAME },
-        { NULL, 0, NULL, 0 },
-    };
+    static const struct cli_flag flags[] = { { "name", NULL, 0, 0, NULL, 0 }, { NULL, NULL, 0, 0, NULL, 0 } };
     Kehu__V1__CalendarDay d = KEHU__V1__CALENDAR_DAY__INIT;
-    int c, rc;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        if (c != O_NAME)
-            return cli->opt_rc;
-        d.name = optarg;
-    }
-    if ((rc = cli_args(cli, argc, argv, 2, 2)))
+    int rc;
+    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__calendar_day__descriptor, flags, &d, NULL, NULL)) ||
+        (rc = cli_args(cli, argc, argv, 2, 2)))
         return rc;
     if ((rc = cmd_customer_check_date(cli, "DATE", argv[optind])) || (rc = day_kind(cli, argv[optind + 1], &d.working)))
         return rc;
@@ -764,21 +757,10 @@ static void print_surveys(struct cli *cli, Kehu__V1__Survey *const *v, size_t n,
     cli_print_records(cli, (void *const *)v, n, list, &survey_kind);
 }
 
-static int run_survey_send(struct cli *cli, int argc, char **argv)
-{
-    static const struct cli_flag flags[] = { { "case", "case_id", 0, 0, NULL, 0 }, { NULL, NULL, 0, 0, NULL, 0 } };
-    Kehu__V1__SurveySend m = KEHU__V1__SURVEY_SEND__INIT;
-    int rc;
-    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__survey_send__descriptor, flags, &m, NULL, NULL)) ||
-        (rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &m.customer_id)))
-        return rc;
-    Kehu__V1__Response *resp;
-    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_SURVEY_SEND, &m, KEHU__V1__RESPONSE__RESULT_SURVEY, &resp)))
-        return rc;
-    print_surveys(cli, &resp->survey, 1, 0);
-    kehu_response_free(resp);
-    return CLI_OK;
-}
+static const struct cli_flag survey_send_flags[] = { { "case", "case_id", 0, 0, NULL, 0 },
+                                                     { NULL, NULL, 0, 0, NULL, 0 } };
+CLI_ONE_COMMAND(run_survey_send, KEHU__V1__REQUEST__OP_SURVEY_SEND, &kehu__v1__survey_send__descriptor, "CUSTOMER_ID",
+                "customer_id", KEHU__V1__RESPONSE__RESULT_SURVEY, &survey_kind, survey_send_flags)
 
 /* --score ASPECT=EXPECTED/PERCEIVED, repeated */
 static int run_survey_record(struct cli *cli, int argc, char **argv)

@@ -288,23 +288,15 @@ static int run_rules_show(struct cli *cli, int argc, char **argv)
 
 static int run_rules_set(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "branch", required_argument, NULL, O_BRANCH },
-        { "force", no_argument, NULL, O_FORCE },
-        { NULL, 0, NULL, 0 },
+    static const struct cli_flag flags[] = {
+        { "branch", NULL, 0, 0, NULL, 0 }, { "force", NULL, 0, 0, NULL, 0 }, { NULL, NULL, 0, 0, NULL, 0 }
     };
     Kehu__V1__PoolRules m = KEHU__V1__POOL_RULES__INIT;
-    int c;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        if (c == O_FORCE)
-            m.force = 1;
-        else if (c == O_BRANCH)
-            m.branch = optarg;
-        else
-            return cli->opt_rc;
-    }
+    int rc = cli_flags(cli, argc, argv, &kehu__v1__pool_rules__descriptor, flags, &m, NULL, NULL);
+    if (rc)
+        return rc;
     struct cli_field_values fv;
-    int rc = cli_field_values(cli, argc, argv, "GRADE.KEY=VALUE", 1, "A.followup_days=90, *.claim_per_day=5", &fv);
+    rc = cli_field_values(cli, argc, argv, "GRADE.KEY=VALUE", 1, "A.followup_days=90, *.claim_per_day=5", &fv);
     if (rc)
         return rc;
     m.set = fv.set;
@@ -566,18 +558,11 @@ static int parse_rule(struct cli *cli, const char *text, Kehu__V1__AssignRule *r
 
 static int run_assign_set(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "branch", required_argument, NULL, O_BRANCH },
-        { NULL, 0, NULL, 0 },
-    };
     Kehu__V1__AssignRules m = KEHU__V1__ASSIGN_RULES__INIT;
-    int c;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        if (c != O_BRANCH)
-            return cli->opt_rc;
-        m.branch = optarg;
-    }
-    int n = argc - optind, rc = CLI_OK;
+    int rc = cli_flags(cli, argc, argv, &kehu__v1__assign_rules__descriptor, branch_flag, &m, NULL, NULL);
+    if (rc)
+        return rc;
+    int n = argc - optind;
     Kehu__V1__AssignRule *rules = out_xcalloc((size_t)(n ? n : 1), sizeof *rules);
     Kehu__V1__AssignRule **ptrs = out_xcalloc((size_t)(n ? n : 1), sizeof *ptrs);
     char **copies = out_xcalloc((size_t)(n ? n : 1), sizeof *copies);
@@ -604,21 +589,13 @@ static const struct rec_kind apply_count_rec = { &kehu__v1__assign_route_count__
 
 static int run_assign_apply(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "branch", required_argument, NULL, O_BRANCH },
-        { "dry-run", no_argument, NULL, O_DRY_RUN },
-        { NULL, 0, NULL, 0 },
+    static const struct cli_flag flags[] = {
+        { "branch", NULL, 0, 0, NULL, 0 }, { "dry-run", "dry_run", 0, 0, NULL, 0 }, { NULL, NULL, 0, 0, NULL, 0 }
     };
     Kehu__V1__AssignRuleApply m = KEHU__V1__ASSIGN_RULE_APPLY__INIT;
-    int c, rc;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        switch (c) {
-        case O_BRANCH: m.branch = optarg; break;
-        case O_DRY_RUN: m.dry_run = 1; break;
-        default: return cli->opt_rc;
-        }
-    }
-    if ((rc = cli_args(cli, argc, argv, 0, 0)))
+    int rc;
+    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__assign_rule_apply__descriptor, flags, &m, NULL, NULL)) ||
+        (rc = cli_args(cli, argc, argv, 0, 0)))
         return rc;
     Kehu__V1__Response *resp;
     if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_ASSIGN_RULE_APPLY, &m, KEHU__V1__RESPONSE__RESULT_ASSIGN_APPLIED,

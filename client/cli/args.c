@@ -34,6 +34,13 @@ int cli_parse_int(struct cli *cli, const char *what, const char *s, int64_t min,
     return 0;
 }
 
+int cli_no_options(struct cli *cli, int argc, char **argv, int min, int max)
+{
+    if (cli_getopt(cli, argc, argv, NULL) != -1)
+        return cli->opt_rc;
+    return cli_args(cli, argc, argv, min, max);
+}
+
 int cli_check_date(struct cli *cli, const char *what, const char *s)
 {
     if (out_date_parse(s, NULL, NULL, NULL) == 0)

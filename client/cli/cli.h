@@ -90,6 +90,9 @@ int cli_error(struct cli *cli, int rc, const char *fmt, ...) __attribute__((form
 /* Checks the number of positional arguments left after cli_getopt; a usage
  * error naming the first extra or the missing argument otherwise. */
 int cli_args(struct cli *cli, int argc, char **argv, int min, int max);
+/* A command without options of its own (the global ones are taken): the
+ * options parsed, then cli_args. */
+int cli_no_options(struct cli *cli, int argc, char **argv, int min, int max);
 
 /* The positional arguments argv[optind..argc) as KEY=VALUE pairs: set[i]
  * points at fvs[i], whose field is keys[i] (a copy of the key) and whose

@@ -364,9 +364,7 @@ static int run_policy_set(struct cli *cli, int argc, char **argv)
 
 static int run_user_cap(struct cli *cli, int argc, char **argv)
 {
-    if (cli_getopt(cli, argc, argv, NULL) != -1)
-        return cli->opt_rc;
-    int rc = cli_args(cli, argc, argv, 2, 2);
+    int rc = cli_no_options(cli, argc, argv, 2, 2);
     if (rc)
         return rc;
     Kehu__V1__UserCap m = KEHU__V1__USER_CAP__INIT;

@@ -358,9 +358,7 @@ static void print_days(struct cli *cli, const Kehu__V1__CalendarDays *d)
 
 static int run_cal_show(struct cli *cli, int argc, char **argv)
 {
-    if (cli_getopt(cli, argc, argv, NULL) != -1)
-        return cli->opt_rc;
-    int rc = cli_args(cli, argc, argv, 0, 1);
+    int rc = cli_no_options(cli, argc, argv, 0, 1);
     if (rc)
         return rc;
     Kehu__V1__CalendarShow m = KEHU__V1__CALENDAR_SHOW__INIT;
@@ -419,9 +417,7 @@ static int run_cal_set(struct cli *cli, int argc, char **argv)
 /* A CSV of day,kind[,name] rows (a header line is skipped). */
 static int run_cal_import(struct cli *cli, int argc, char **argv)
 {
-    if (cli_getopt(cli, argc, argv, NULL) != -1)
-        return cli->opt_rc;
-    int rc = cli_args(cli, argc, argv, 1, 1);
+    int rc = cli_no_options(cli, argc, argv, 1, 1);
     if (rc)
         return rc;
     FILE *f = fopen(argv[optind], "r");
@@ -954,9 +950,7 @@ static int settings_call(struct cli *cli, Kehu__V1__CaseSetting **x, size_t n, c
 
 static int run_settings_show(struct cli *cli, int argc, char **argv)
 {
-    if (cli_getopt(cli, argc, argv, NULL) != -1)
-        return cli->opt_rc;
-    int rc = cli_args(cli, argc, argv, 0, 0);
+    int rc = cli_no_options(cli, argc, argv, 0, 0);
     if (rc)
         return rc;
     return settings_call(cli, NULL, 0, settings_prefix(cli));

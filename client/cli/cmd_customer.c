@@ -242,6 +242,20 @@ static const struct rec_kind customer_rec = {
 
 static const struct cli_record_kind customer_kind = { .rec = &customer_rec, .kv = customer_lines };
 
+/* A probable duplicate of a customer being added: why, and the customer. */
+static void json_duplicate_customer(struct json_w *w, const void *msg)
+{
+    const Kehu__V1__Duplicate *m = msg;
+    if (m->customer)
+        rec_json(w, &customer_rec, m->customer);
+    else
+        json_null(w);
+}
+static const struct rec_calc duplicate_calc[] = { { "customer", json_duplicate_customer, NULL },
+                                                  { NULL, NULL, NULL } };
+static const struct rec_kind duplicate_rec = { &kehu__v1__duplicate__descriptor, "reason customer=@customer", NULL,
+                                               NULL, duplicate_calc };
+
 /* Customers: one (list = 0: a JSON object, a key/value record) or a list (a
  * JSON array, a table); with --csv a header and one row each. */
 static void print_customers(struct cli *cli, Kehu__V1__Customer *const *cs, size_t n, int list)
@@ -338,20 +352,7 @@ static int duplicates(struct cli *cli, Kehu__V1__Response *resp, const struct ke
     if (cli->json) {
         struct json_w w;
         cmd_customer_json_error(&w, st);
-        json_key(&w, "duplicates");
-        json_begin_array(&w);
-        for (size_t i = 0; i < d->n_matches; i++) {
-            const Kehu__V1__Duplicate *m = d->matches[i];
-            json_begin_object(&w);
-            json_kstr(&w, "reason", m->reason);
-            json_key(&w, "customer");
-            if (m->customer)
-                rec_json(&w, &customer_rec, m->customer);
-            else
-                json_null(&w);
-            json_end_object(&w);
-        }
-        json_end_array(&w);
+        cli_json_records(&w, "duplicates", &duplicate_rec, (void *const *)d->matches, d->n_matches);
         json_end_object(&w);
     }
     kehu_response_free(resp);

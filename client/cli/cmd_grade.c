@@ -533,18 +533,11 @@ static int run_grade_override(struct cli *cli, int argc, char **argv)
 
 static int run_grade_approve(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "reject", no_argument, NULL, O_REJECT },
-        { NULL, 0, NULL, 0 },
-    };
+    static const struct cli_flag flags[] = { { "reject", NULL, 0, 0, NULL, 0 }, { NULL, NULL, 0, 0, NULL, 0 } };
     Kehu__V1__GradeApprove m = KEHU__V1__GRADE_APPROVE__INIT;
-    int c, rc;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        if (c != O_REJECT)
-            return cli->opt_rc;
-        m.reject = 1;
-    }
-    if ((rc = cli_id_arg(cli, argc, argv, "OVERRIDE_ID", &m.override_id)))
+    int rc;
+    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__grade_approve__descriptor, flags, &m, NULL, NULL)) ||
+        (rc = cli_id_arg(cli, argc, argv, "OVERRIDE_ID", &m.override_id)))
         return rc;
     Kehu__V1__Response *resp;
     if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_GRADE_APPROVE, &m, KEHU__V1__RESPONSE__RESULT_OVERRIDE, &resp)))

@@ -364,6 +364,11 @@ struct cli_one {
     int (*check)(struct cli *cli, const void *m);      /* may be NULL */
 };
 int cli_run_one(struct cli *cli, int argc, char **argv, const struct cli_one *o);
+/* Sends the request m (op), waits for the result want and prints it as one
+ * record of kind, or by print (may be NULL): the end of cli_run_one, for a
+ * command that builds its request itself. CLI_OK or the exit code. */
+int cli_ask_print(struct cli *cli, int op, void *m, Kehu__V1__Response__ResultCase want,
+                  const struct cli_record_kind *kind, void (*print)(struct cli *cli, const void *result));
 /* A command's run function fn that is run (cli_run_list, cli_run_one) of
  * the struct `type` written as the other arguments (the last ones may be left
  * out): the whole of a list command, or of a command of one request. */

@@ -795,12 +795,8 @@ static int run_survey_record(struct cli *cli, int argc, char **argv)
         return cli_usage_error(cli, "at least one --score ASPECT=EXPECTED/PERCEIVED is required");
     m.scores = sp;
     m.n_scores = n;
-    Kehu__V1__Response *resp;
-    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_SURVEY_RECORD, &m, KEHU__V1__RESPONSE__RESULT_SURVEY, &resp)))
-        return rc;
-    print_surveys(cli, &resp->survey, 1, 0);
-    kehu_response_free(resp);
-    return CLI_OK;
+    return cli_ask_print(cli, KEHU__V1__REQUEST__OP_SURVEY_RECORD, &m, KEHU__V1__RESPONSE__RESULT_SURVEY, &survey_kind,
+                         NULL);
 }
 
 static int run_survey_list(struct cli *cli, int argc, char **argv)

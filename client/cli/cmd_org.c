@@ -132,12 +132,6 @@ static void changed_unit(const void *item)
 
 static const struct cli_record_kind changed_unit_kind = { .rec = &unit_rec, .one = changed_unit };
 
-/* Org units: one (list = 0) or a list (the server sends tree order). */
-static void print_units(struct cli *cli, Kehu__V1__OrgUnit *const *units, size_t n, int list)
-{
-    cli_print_records(cli, (void *const *)units, n, list, &unit_kind);
-}
-
 /* ---- org ----------------------------------------------------------------------------- */
 
 static int run_org_add(struct cli *cli, int argc, char **argv)
@@ -154,12 +148,7 @@ static int run_org_add(struct cli *cli, int argc, char **argv)
     add.name = argv[optind];
     if (!add.kind)
         return cli_usage_error(cli, "--kind is required (region, branch or team)");
-    Kehu__V1__Response *resp;
-    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_ORG_ADD, &add, KEHU__V1__RESPONSE__RESULT_ORG_UNIT, &resp)))
-        return rc;
-    print_units(cli, &resp->org_unit, 1, 0);
-    kehu_response_free(resp);
-    return CLI_OK;
+    return cli_ask_print(cli, KEHU__V1__REQUEST__OP_ORG_ADD, &add, KEHU__V1__RESPONSE__RESULT_ORG_UNIT, &unit_kind, NULL);
 }
 
 CLI_LIST_COMMAND(run_org_list, KEHU__V1__REQUEST__OP_ORG_LIST, &kehu__v1__org_list__descriptor, NULL, NULL,

@@ -471,6 +471,20 @@ static void print_override(struct cli *cli, Kehu__V1__GradeOverrideInfo *o, cons
             *o->grade ? o->grade : "(none)", o->customer_name, o->customer_id, until, status_text(o->status));
 }
 
+/* Sends the request m (op) whose answer is an override, and prints it after verb. */
+static int ask_override(struct cli *cli, int op, void *m, const char *verb)
+{
+    Kehu__V1__Response *resp;
+    int rc = cli_ask(cli, op, m, KEHU__V1__RESPONSE__RESULT_OVERRIDE, &resp);
+    if (rc)
+        return rc;
+    if (!resp->override)
+        return cli_bad_reply(cli, resp);
+    print_override(cli, resp->override, verb);
+    kehu_response_free(resp);
+    return CLI_OK;
+}
+
 static int run_grade_override(struct cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -521,14 +535,7 @@ static int run_grade_override(struct cli *cli, int argc, char **argv)
         return cli_usage_error(cli, "--until does not go with --revoke");
     if (!have_reason)
         return cli_usage_error(cli, "--reason is required");
-    Kehu__V1__Response *resp;
-    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_GRADE_OVERRIDE, &m, KEHU__V1__RESPONSE__RESULT_OVERRIDE, &resp)))
-        return rc;
-    if (!resp->override)
-        return cli_bad_reply(cli, resp);
-    print_override(cli, resp->override, "override");
-    kehu_response_free(resp);
-    return CLI_OK;
+    return ask_override(cli, KEHU__V1__REQUEST__OP_GRADE_OVERRIDE, &m, "override");
 }
 
 static int run_grade_approve(struct cli *cli, int argc, char **argv)
@@ -539,14 +546,8 @@ static int run_grade_approve(struct cli *cli, int argc, char **argv)
     if ((rc = cli_flags(cli, argc, argv, &kehu__v1__grade_approve__descriptor, flags, &m, NULL, NULL)) ||
         (rc = cli_id_arg(cli, argc, argv, "OVERRIDE_ID", &m.override_id)))
         return rc;
-    Kehu__V1__Response *resp;
-    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_GRADE_APPROVE, &m, KEHU__V1__RESPONSE__RESULT_OVERRIDE, &resp)))
-        return rc;
-    if (!resp->override)
-        return cli_bad_reply(cli, resp);
-    print_override(cli, resp->override, m.reject ? "rejected override" : "approved override");
-    kehu_response_free(resp);
-    return CLI_OK;
+    return ask_override(cli, KEHU__V1__REQUEST__OP_GRADE_APPROVE, &m,
+                        m.reject ? "rejected override" : "approved override");
 }
 
 static int check_override_status(struct cli *cli, const char *flag, const char *value)
@@ -601,14 +602,7 @@ static int run_grade_assess(struct cli *cli, int argc, char **argv)
         return rc;
     if (!*m.grade)
         return cli_usage_error(cli, "--grade is required");
-    Kehu__V1__Response *resp;
-    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_CREDIT_ASSESS, &m, KEHU__V1__RESPONSE__RESULT_OVERRIDE, &resp)))
-        return rc;
-    if (!resp->override)
-        return cli_bad_reply(cli, resp);
-    print_override(cli, resp->override, "credit assessment recorded: override");
-    kehu_response_free(resp);
-    return CLI_OK;
+    return ask_override(cli, KEHU__V1__REQUEST__OP_CREDIT_ASSESS, &m, "credit assessment recorded: override");
 }
 
 /* ---- grade show ---------------------------------------------------------------------------------- */

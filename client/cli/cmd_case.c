@@ -351,8 +351,9 @@ static const struct rec_kind day_rec = { &kehu__v1__calendar_day__descriptor, "d
                                          REC_AS_IS("no holidays or make-up working days set"), day_calc };
 static const struct cli_record_kind calendar_kind = { .rec = &day_rec, .no_csv = 1 };
 
-static void print_days(struct cli *cli, const Kehu__V1__CalendarDays *d)
+static void print_days(struct cli *cli, const void *result)
 {
+    const Kehu__V1__CalendarDays *d = result;
     cli_print_records(cli, (void *const *)d->days, d->n_days, 1, &calendar_kind);
 }
 
@@ -364,12 +365,8 @@ static int run_cal_show(struct cli *cli, int argc, char **argv)
     Kehu__V1__CalendarShow m = KEHU__V1__CALENDAR_SHOW__INIT;
     if (optind < argc && (rc = parse_int(cli, "YEAR", argv[optind], 1900, 9999, &m.year)))
         return rc;
-    Kehu__V1__Response *resp;
-    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_CALENDAR_SHOW, &m, KEHU__V1__RESPONSE__RESULT_CALENDAR, &resp)))
-        return rc;
-    print_days(cli, resp->calendar);
-    kehu_response_free(resp);
-    return CLI_OK;
+    return cli_ask_print(cli, KEHU__V1__REQUEST__OP_CALENDAR_SHOW, &m, KEHU__V1__RESPONSE__RESULT_CALENDAR, NULL,
+                         print_days);
 }
 
 static int send_days(struct cli *cli, Kehu__V1__CalendarDay **days, size_t n)
@@ -377,15 +374,8 @@ static int send_days(struct cli *cli, Kehu__V1__CalendarDay **days, size_t n)
     Kehu__V1__CalendarSet m = KEHU__V1__CALENDAR_SET__INIT;
     m.days = days;
     m.n_days = n;
-    Kehu__V1__Request req;
-    cli_request(&req, KEHU__V1__REQUEST__OP_CALENDAR_SET, &m);
-    Kehu__V1__Response *resp;
-    int rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_CALENDAR, &resp);
-    if (rc)
-        return rc;
-    print_days(cli, resp->calendar);
-    kehu_response_free(resp);
-    return CLI_OK;
+    return cli_ask_print(cli, KEHU__V1__REQUEST__OP_CALENDAR_SET, &m, KEHU__V1__RESPONSE__RESULT_CALENDAR, NULL,
+                         print_days);
 }
 
 static int day_kind(struct cli *cli, const char *s, protobuf_c_boolean *working)
@@ -495,14 +485,10 @@ static const struct rec_kind hours_rec = { &kehu__v1__business_hours__descriptor
                                            "branch opens closes lunch_from lunch_to tz", hours_cols, NULL, hours_calc };
 static const struct cli_record_kind hours_kind = { .rec = &hours_rec, .no_csv = 1 };
 
-static void print_hours(struct cli *cli, const Kehu__V1__BusinessHoursList *l)
-{
-    cli_print_records(cli, (void *const *)l->hours, l->n_hours, 1, &hours_kind);
-}
-
 static void print_hours_list(struct cli *cli, const void *result)
 {
-    print_hours(cli, result);
+    const Kehu__V1__BusinessHoursList *l = result;
+    cli_print_records(cli, (void *const *)l->hours, l->n_hours, 1, &hours_kind);
 }
 
 CLI_ONE_COMMAND(run_hours_show, KEHU__V1__REQUEST__OP_HOURS_SHOW, &kehu__v1__hours_show__descriptor, NULL, NULL,
@@ -550,12 +536,8 @@ static int run_hours_set(struct cli *cli, int argc, char **argv)
     h.lunch_to = lt;
     Kehu__V1__HoursSet m = KEHU__V1__HOURS_SET__INIT;
     m.hours = &h;
-    Kehu__V1__Response *resp;
-    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_HOURS_SET, &m, KEHU__V1__RESPONSE__RESULT_HOURS, &resp)))
-        return rc;
-    print_hours(cli, resp->hours);
-    kehu_response_free(resp);
-    return CLI_OK;
+    return cli_ask_print(cli, KEHU__V1__REQUEST__OP_HOURS_SET, &m, KEHU__V1__RESPONSE__RESULT_HOURS, NULL,
+                         print_hours_list);
 }
 
 /* ---- report cases */

@@ -362,6 +362,20 @@ static int run_policy_set(struct cli *cli, int argc, char **argv)
 
 /* ---- user cap */
 
+static void say_cap(const void *msg)
+{
+    const Kehu__V1__UserCapResult *u = msg;
+    if (u->max_customers >= 0)
+        cli_say("%s: at most %lld customers (holds %lld)\n", u->username, (long long)u->max_customers,
+                (long long)u->holds);
+    else
+        cli_say("%s: no cap (holds %lld)\n", u->username, (long long)u->holds);
+}
+/* max_customers: null for no cap (-1) */
+static const struct rec_kind cap_rec = { &kehu__v1__user_cap_result__descriptor, "username max_customers?- holds", NULL,
+                                         NULL, NULL };
+static const struct cli_record_kind cap_kind = { .rec = &cap_rec, .one = say_cap, .no_csv = 1 };
+
 static int run_user_cap(struct cli *cli, int argc, char **argv)
 {
     int rc = cli_no_options(cli, argc, argv, 2, 2);
@@ -378,30 +392,8 @@ static int run_user_cap(struct cli *cli, int argc, char **argv)
             return rc;
         m.max_customers = v;
     }
-    Kehu__V1__Response *resp;
-    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_USER_CAP, &m, KEHU__V1__RESPONSE__RESULT_USER_CAP, &resp)))
-        return rc;
-    const Kehu__V1__UserCapResult *u = resp->user_cap;
-    if (cli->json) {
-        struct json_w w;
-        json_init(&w, stdout, 1);
-        json_begin_object(&w);
-        json_kstr(&w, "username", u->username);
-        if (u->max_customers >= 0)
-            json_kint(&w, "max_customers", u->max_customers);
-        else
-            json_knull(&w, "max_customers");
-        json_kint(&w, "holds", u->holds);
-        json_end_object(&w);
-        json_finish(&w);
-    } else if (u->max_customers >= 0) {
-        cli_say("%s: at most %lld customers (holds %lld)\n", u->username, (long long)u->max_customers,
-                (long long)u->holds);
-    } else {
-        cli_say("%s: no cap (holds %lld)\n", u->username, (long long)u->holds);
-    }
-    kehu_response_free(resp);
-    return CLI_OK;
+    return cli_ask_print(cli, KEHU__V1__REQUEST__OP_USER_CAP, &m, KEHU__V1__RESPONSE__RESULT_USER_CAP, &cap_kind,
+                         NULL);
 }
 
 const struct cli_cmd cmd_assign_table[] = {

@@ -75,13 +75,7 @@ static int add_record(struct cli *cli, int argc, char **argv, const struct cli_f
         return rc;
     if (!have)
         return cli_usage_error(cli, "%s", _(missing));
-    Kehu__V1__Response *resp;
-    if ((rc = cli_ask(cli, op, m, want, &resp)))
-        return rc;
-    const void *r = cli_result(resp);
-    cli_print_records(cli, (void *const *)&r, 1, 0, k);
-    kehu_response_free(resp);
-    return CLI_OK;
+    return cli_ask_print(cli, op, m, want, k, NULL);
 }
 
 static int check_method(struct cli *cli, const char *flag, const char *value)

@@ -215,15 +215,40 @@ CLI_ONE_COMMAND(run_release, KEHU__V1__REQUEST__OP_POOL_RELEASE, &kehu__v1__pool
 
 /* ---- pool rules show|set -------------------------------------------------------------------------- */
 
+static char *exempt_open_case(const void *msg)
+{
+    return out_xstrdup(((const Kehu__V1__PoolRule *)msg)->exempt_open_case ? "yes" : "no");
+}
+static const struct rec_calc pool_rule_calc[] = { { "exempt_open_case", NULL, exempt_open_case },
+                                                  { NULL, NULL, NULL } };
+static const struct rec_col pool_rule_cols[] = {
+    { REC_AS_IS("BRANCH"), "branch|(everywhere)", OUT_LEFT, 0 },
+    { REC_AS_IS("GRADE"), "grade", OUT_LEFT, 0 },
+    { REC_AS_IS("FOLLOWUP_DAYS"), "followup_days", OUT_RIGHT, 0 },
+    { REC_AS_IS("TXN_DAYS"), "txn_days", OUT_RIGHT, 0 },
+    { REC_AS_IS("WARN_DAYS"), "warn_days", OUT_RIGHT, 0 },
+    { REC_AS_IS("CLAIM_PER_DAY"), "claim_per_day", OUT_RIGHT, 0 },
+    { REC_AS_IS("MAX_HELD"), "max_held", OUT_RIGHT, 0 },
+    { REC_AS_IS("COOLDOWN_DAYS"), "cooldown_days", OUT_RIGHT, 0 },
+    { REC_AS_IS("EXEMPT_OPEN_CASE"), "@exempt_open_case", OUT_RIGHT, 0 },
+    { REC_AS_IS("EXEMPT_TXN_DAYS"), "exempt_txn_days", OUT_RIGHT, 0 },
+    { REC_AS_IS("EXEMPT_TAG"), "exempt_tag", OUT_LEFT, 0 },
+    { NULL, NULL, 0, 0 },
+};
 static const struct rec_kind pool_rule_rec = {
     &kehu__v1__pool_rule__descriptor,
     "branch grade followup_days txn_days warn_days claim_per_day max_held cooldown_days exempt_open_case "
     "exempt_txn_days exempt_tag",
-    NULL, NULL, NULL,
+    pool_rule_cols, NULL, pool_rule_calc,
 };
 
-static void print_pool_rules(struct cli *cli, const Kehu__V1__PoolRuleList *l)
+/* The rules (after what a forced change leaves contradicting the service
+ * policy: said on stderr, never silent). */
+static void print_pool_rules(struct cli *cli, const void *result)
 {
+    const Kehu__V1__PoolRuleList *l = result;
+    for (size_t i = 0; i < l->n_warnings; i++)
+        fprintf(stderr, _("kehu: warning: %s\n"), l->warnings[i]);
     if (cli->json) {
         struct json_w w;
         json_init(&w, stdout, 1);
@@ -234,57 +259,20 @@ static void print_pool_rules(struct cli *cli, const Kehu__V1__PoolRuleList *l)
         json_finish(&w);
         return;
     }
-    static const char *const head[] = { "BRANCH", "GRADE", "FOLLOWUP_DAYS", "TXN_DAYS", "WARN_DAYS", "CLAIM_PER_DAY",
-                                        "MAX_HELD", "COOLDOWN_DAYS", "EXEMPT_OPEN_CASE", "EXEMPT_TXN_DAYS",
-                                        "EXEMPT_TAG" };
-    struct out_table *t = out_table_new(11, head);
-    for (int k = 2; k < 10; k++)
-        out_table_align(t, k, OUT_RIGHT);
-    for (size_t i = 0; i < l->n_rules; i++) {
-        const Kehu__V1__PoolRule *r = l->rules[i];
-        char v[8][16];
-        int32_t nums[] = { r->followup_days, r->txn_days, r->warn_days, r->claim_per_day, r->max_held,
-                           r->cooldown_days };
-        for (int k = 0; k < 6; k++)
-            snprintf(v[k], sizeof v[k], "%d", nums[k]);
-        snprintf(v[6], sizeof v[6], "%s", r->exempt_open_case ? "yes" : "no");
-        snprintf(v[7], sizeof v[7], "%d", r->exempt_txn_days);
-        const char *row[] = { *r->branch ? r->branch : "(everywhere)", r->grade, v[0], v[1], v[2], v[3], v[4], v[5],
-                              v[6], v[7], r->exempt_tag };
-        out_table_add(t, row);
-    }
-    out_table_print(t, stdout);
-    out_table_free(t);
+    rec_table(stdout, &pool_rule_rec, (void *const *)l->rules, l->n_rules);
 }
 
-static int pool_rules_call(struct cli *cli, Kehu__V1__PoolRules *m)
+/* rules set: how many values changed, then the rules */
+static void print_pool_rules_set(struct cli *cli, const void *result)
 {
-    Kehu__V1__Request req;
-    cli_request(&req, KEHU__V1__REQUEST__OP_POOL_RULES, m);
-    Kehu__V1__Response *resp;
-    int rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_POOL_RULE_LIST, &resp);
-    if (rc)
-        return rc;
-    if (m->n_set && !cli->json)
-        cli_say("pool rules updated (%d value%s)\n", resp->pool_rule_list->changed,
-                resp->pool_rule_list->changed == 1 ? "" : "s");
-    /* what a forced change leaves contradicting the service policy: said, never silent */
-    for (size_t i = 0; i < resp->pool_rule_list->n_warnings; i++)
-        fprintf(stderr, _("kehu: warning: %s\n"), resp->pool_rule_list->warnings[i]);
-    print_pool_rules(cli, resp->pool_rule_list);
-    kehu_response_free(resp);
-    return CLI_OK;
+    const Kehu__V1__PoolRuleList *l = result;
+    if (!cli->json)
+        cli_say("pool rules updated (%d value%s)\n", l->changed, l->changed == 1 ? "" : "s");
+    print_pool_rules(cli, result);
 }
 
-static int run_rules_show(struct cli *cli, int argc, char **argv)
-{
-    Kehu__V1__PoolRules m = KEHU__V1__POOL_RULES__INIT;
-    int rc;
-    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__pool_rules__descriptor, branch_flag, &m, NULL, NULL)) ||
-        (rc = cli_args(cli, argc, argv, 0, 0)))
-        return rc;
-    return pool_rules_call(cli, &m);
-}
+CLI_ONE_COMMAND(run_rules_show, KEHU__V1__REQUEST__OP_POOL_RULES, &kehu__v1__pool_rules__descriptor, NULL, NULL,
+                KEHU__V1__RESPONSE__RESULT_POOL_RULE_LIST, NULL, branch_flag, print_pool_rules)
 
 static int run_rules_set(struct cli *cli, int argc, char **argv)
 {
@@ -301,7 +289,8 @@ static int run_rules_set(struct cli *cli, int argc, char **argv)
         return rc;
     m.set = fv.set;
     m.n_set = fv.n;
-    rc = pool_rules_call(cli, &m);
+    rc = cli_ask_print(cli, KEHU__V1__REQUEST__OP_POOL_RULES, &m, KEHU__V1__RESPONSE__RESULT_POOL_RULE_LIST, NULL,
+                       print_pool_rules_set);
     cli_field_values_free(&fv);
     return rc;
 }
@@ -452,12 +441,27 @@ static int run_log(struct cli *cli, int argc, char **argv)
 
 /* ---- assign rules show|set|apply ------------------------------------------------------------------- */
 
-static const struct rec_kind assign_rule_rec = { &kehu__v1__assign_rule__descriptor,
-                                                 "position region industry source size grade user team", NULL, NULL,
-                                                 NULL };
-
-static void print_assign_rules(struct cli *cli, const Kehu__V1__AssignRuleList *l)
+/* where a rule routes: a user, or a team's members in turn */
+static char *rule_to(const void *msg)
 {
+    const Kehu__V1__AssignRule *r = msg;
+    return *r->team ? out_xprintf("team:%s (round robin)", r->team) : out_xstrdup(r->user);
+}
+static const struct rec_calc assign_rule_calc[] = { { "to", NULL, rule_to }, { NULL, NULL, NULL } };
+/* an empty condition matches anything: "*" */
+static const struct rec_col assign_rule_cols[] = {
+    { REC_AS_IS("#"), "position", OUT_RIGHT, 0 },    { REC_AS_IS("REGION"), "region|*", OUT_LEFT, 0 },
+    { REC_AS_IS("INDUSTRY"), "industry|*", OUT_LEFT, 0 }, { REC_AS_IS("SOURCE"), "source|*", OUT_LEFT, 0 },
+    { REC_AS_IS("SIZE"), "size|*", OUT_LEFT, 0 },    { REC_AS_IS("GRADE"), "grade|*", OUT_LEFT, 0 },
+    { REC_AS_IS("TO"), "@to", OUT_LEFT, 0 },         { NULL, NULL, 0, 0 },
+};
+static const struct rec_kind assign_rule_rec = { &kehu__v1__assign_rule__descriptor,
+                                                 "position region industry source size grade user team",
+                                                 assign_rule_cols, NULL, assign_rule_calc };
+
+static void print_assign_rules(struct cli *cli, const void *result)
+{
+    const Kehu__V1__AssignRuleList *l = result;
     if (cli->json) {
         struct json_w w;
         json_init(&w, stdout, 1);
@@ -471,53 +475,11 @@ static void print_assign_rules(struct cli *cli, const Kehu__V1__AssignRuleList *
     }
     cli_say("assignment rules of %s (%zu; the first that matches routes; none: the branch's pool)\n", l->branch,
             l->n_rules);
-    static const char *const head[] = { "#", "REGION", "INDUSTRY", "SOURCE", "SIZE", "GRADE", "TO" };
-    struct out_table *t = out_table_new(7, head);
-    out_table_align(t, 0, OUT_RIGHT);
-    for (size_t i = 0; i < l->n_rules; i++) {
-        const Kehu__V1__AssignRule *r = l->rules[i];
-        char pos[16], to[160];
-        snprintf(pos, sizeof pos, "%d", r->position);
-        if (*r->team)
-            snprintf(to, sizeof to, "team:%s (round robin)", r->team);
-        else
-            snprintf(to, sizeof to, "%s", r->user);
-        const char *any = "*";
-        const char *row[] = { pos,
-                              *r->region ? r->region : any,
-                              *r->industry ? r->industry : any,
-                              *r->source ? r->source : any,
-                              *r->size ? r->size : any,
-                              *r->grade ? r->grade : any,
-                              to };
-        out_table_add(t, row);
-    }
-    out_table_print(t, stdout);
-    out_table_free(t);
+    rec_table(stdout, &assign_rule_rec, (void *const *)l->rules, l->n_rules);
 }
 
-static int assign_rules_call(struct cli *cli, Kehu__V1__AssignRules *m)
-{
-    Kehu__V1__Request req;
-    cli_request(&req, KEHU__V1__REQUEST__OP_ASSIGN_RULES, m);
-    Kehu__V1__Response *resp;
-    int rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_ASSIGN_RULE_LIST, &resp);
-    if (rc)
-        return rc;
-    print_assign_rules(cli, resp->assign_rule_list);
-    kehu_response_free(resp);
-    return CLI_OK;
-}
-
-static int run_assign_show(struct cli *cli, int argc, char **argv)
-{
-    Kehu__V1__AssignRules m = KEHU__V1__ASSIGN_RULES__INIT;
-    int rc;
-    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__assign_rules__descriptor, branch_flag, &m, NULL, NULL)) ||
-        (rc = cli_args(cli, argc, argv, 0, 0)))
-        return rc;
-    return assign_rules_call(cli, &m);
-}
+CLI_ONE_COMMAND(run_assign_show, KEHU__V1__REQUEST__OP_ASSIGN_RULES, &kehu__v1__assign_rules__descriptor, NULL, NULL,
+                KEHU__V1__RESPONSE__RESULT_ASSIGN_RULE_LIST, NULL, branch_flag, print_assign_rules)
 
 /* One rule: "region=上海,industry=制造,to=li.lei" or "...,to=team:上海一组". */
 static int parse_rule(struct cli *cli, const char *text, Kehu__V1__AssignRule *r, char **copy)
@@ -574,7 +536,8 @@ static int run_assign_set(struct cli *cli, int argc, char **argv)
         m.set = 1;
         m.rules = ptrs;
         m.n_rules = (size_t)n;
-        rc = assign_rules_call(cli, &m);
+        rc = cli_ask_print(cli, KEHU__V1__REQUEST__OP_ASSIGN_RULES, &m, KEHU__V1__RESPONSE__RESULT_ASSIGN_RULE_LIST,
+                           NULL, print_assign_rules);
     }
     for (int i = 0; i < n; i++)
         free(copies[i]);

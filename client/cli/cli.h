@@ -220,6 +220,8 @@ char *cli_grade_line(Kehu__V1__Grade *const *g, size_t n);
 
 /* ---- Shared by the customer, contact and txn commands (in cmd_customer.c) ---- */
 
+/* The customer as a record kind: every field (cmd_customer.c). */
+extern const struct rec_kind cli_customer_rec;
 /* One customer as `customer show` prints it (a JSON object with --json). */
 void cmd_customer_print(struct cli *cli, const Kehu__V1__Customer *c);
 /* One transaction as a record (cmd_contact.c): txn reverse prints its reversal. */

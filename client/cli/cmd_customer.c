@@ -231,7 +231,7 @@ static const struct rec_col customer_lines[] = {
  * when empty, null for no owner or branch id, no time or no kind; the grades
  * per dimension (CLI.md: absent ones omitted) and, after customer merge, the
  * merge (for customer unmerge) in JSON only. */
-static const struct rec_kind customer_rec = {
+const struct rec_kind cli_customer_rec = {
     &kehu__v1__customer__descriptor,
     "id version kind name ext_ref gender birth id_number phones email company address region industry size "
     "occupation source tags notes owner_id? owner branch_id? branch since status created_at_ms created_by "
@@ -240,14 +240,14 @@ static const struct rec_kind customer_rec = {
     customer_cols, REC_AS_IS("no customers match"), customer_calc,
 };
 
-static const struct cli_record_kind customer_kind = { .rec = &customer_rec, .kv = customer_lines };
+static const struct cli_record_kind customer_kind = { .rec = &cli_customer_rec, .kv = customer_lines };
 
 /* A probable duplicate of a customer being added: why, and the customer. */
 static void json_duplicate_customer(struct json_w *w, const void *msg)
 {
     const Kehu__V1__Duplicate *m = msg;
     if (m->customer)
-        rec_json(w, &customer_rec, m->customer);
+        rec_json(w, &cli_customer_rec, m->customer);
     else
         json_null(w);
 }
@@ -644,9 +644,9 @@ static void json_merge_plan(const Kehu__V1__MergePlan *p)
     json_begin_object(&w);
     json_kbool(&w, "dry_run", 1);
     json_key(&w, "keep");
-    rec_json(&w, &customer_rec, p->keep);
+    rec_json(&w, &cli_customer_rec, p->keep);
     json_key(&w, "other");
-    rec_json(&w, &customer_rec, p->other);
+    rec_json(&w, &cli_customer_rec, p->other);
     json_key(&w, "moves");
     json_begin_object(&w);
     for (size_t i = 0; i < p->n_moves; i++)
@@ -803,9 +803,9 @@ static int run_customer_unmerge(struct cli *cli, int argc, char **argv)
         json_begin_object(&w);
         json_kint(&w, "merge_id", u->merge_id);
         json_key(&w, "keep");
-        rec_json(&w, &customer_rec, u->keep);
+        rec_json(&w, &cli_customer_rec, u->keep);
         json_key(&w, "other");
-        rec_json(&w, &customer_rec, u->other);
+        rec_json(&w, &cli_customer_rec, u->other);
         json_end_object(&w);
         json_finish(&w);
     } else {

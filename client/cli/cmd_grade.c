@@ -944,9 +944,7 @@ static int run_care_today(struct cli *cli, int argc, char **argv)
 static char *warning_status(const void *msg)
 {
     const Kehu__V1__ChurnWarning *c = msg;
-    char st[96];
-    snprintf(st, sizeof st, "%s%s%s", c->status, *c->lost_reason ? ": " : "", c->lost_reason);
-    return out_xstrdup(st);
+    return out_xprintf("%s%s%s", c->status, *c->lost_reason ? ": " : "", c->lost_reason);
 }
 
 static const struct rec_calc warning_calc[] = { { "status", NULL, warning_status }, { NULL, NULL, NULL } };

@@ -178,23 +178,19 @@ CLI_ONE_COMMAND(run_add, KEHU__V1__REQUEST__OP_POOL_ADD, &kehu__v1__pool_add__de
 
 /* ---- pool claim, pool release -------------------------------------------------------------------- */
 
-static void print_claimed(struct cli *cli, const void *result)
+/* For people a line; with --json the customer (--csv: the line too). */
+static void say_claimed(const void *msg)
 {
-    const Kehu__V1__Customer *c = result;
-    if (!cli->json)
-        cli_say("claimed customer %" PRId64 " (%s): it is now yours\n", c->id, c->name);
-    else
-        cmd_customer_print(cli, c);
+    const Kehu__V1__Customer *c = msg;
+    cli_say("claimed customer %" PRId64 " (%s): it is now yours\n", c->id, c->name);
 }
-
-static void print_released(struct cli *cli, const void *result)
+static void say_released(const void *msg)
 {
-    const Kehu__V1__Customer *c = result;
-    if (!cli->json)
-        cli_say("released customer %" PRId64 " (%s) to the pool\n", c->id, c->name);
-    else
-        cmd_customer_print(cli, c);
+    const Kehu__V1__Customer *c = msg;
+    cli_say("released customer %" PRId64 " (%s) to the pool\n", c->id, c->name);
 }
+static const struct cli_record_kind claimed_kind = { .rec = &cli_customer_rec, .one = say_claimed, .no_csv = 1 };
+static const struct cli_record_kind released_kind = { .rec = &cli_customer_rec, .one = say_released, .no_csv = 1 };
 
 static int need_reason(struct cli *cli, const void *m)
 {
@@ -208,9 +204,9 @@ static const struct cli_flag release_flags[] = {
     { NULL, NULL, 0, 0, NULL, 0 },
 };
 CLI_ONE_COMMAND(run_claim, KEHU__V1__REQUEST__OP_POOL_CLAIM, &kehu__v1__pool_claim__descriptor, "CUSTOMER_ID",
-                "customer_id", KEHU__V1__RESPONSE__RESULT_POOL_CLAIMED, NULL, NULL, print_claimed)
+                "customer_id", KEHU__V1__RESPONSE__RESULT_POOL_CLAIMED, &claimed_kind)
 CLI_ONE_COMMAND(run_release, KEHU__V1__REQUEST__OP_POOL_RELEASE, &kehu__v1__pool_release__descriptor, "CUSTOMER_ID",
-                "customer_id", KEHU__V1__RESPONSE__RESULT_POOL_RELEASED, NULL, release_flags, print_released,
+                "customer_id", KEHU__V1__RESPONSE__RESULT_POOL_RELEASED, &released_kind, release_flags, NULL,
                 need_reason)
 
 /* ---- pool rules show|set -------------------------------------------------------------------------- */

@@ -271,6 +271,15 @@ static void test_records(void **state)
     run(NULL, ARGS("review", "rate", "2", "--confirm"));
     run(NULL, ARGS("review", "rate", "2", "--grade", "B", "--reason", "往来稳定", "--csv"));
 
+    /* rules, caps, due follow-ups and a case's history */
+    THREE("followup", "due", "--days", "3660");
+    THREE("followup", "due", "--user", "wang.fang", "--days", "3660", "--limit", "1");
+    THREE("pool", "rules", "show");
+    THREE("assign", "rules", "show", "--branch", "上海分行");
+    THREE("user", "cap", "li.lei", "none");
+    run(NULL, ARGS("case", "comment", "1", "--note", "已致电客户", "--json"));
+    THREE("case", "show", "1");
+
     if (getenv("KEHU_GOLDEN_UPDATE")) {
         FILE *g = fopen(GOLDEN, "w");
         assert_non_null(g);

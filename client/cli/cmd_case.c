@@ -198,6 +198,21 @@ static void more_rows(struct cli *cli, const char *next, int64_t remaining, int 
     cmd_customer_more(cli, w, 2, next);
 }
 
+/* One page of the list request m (op; its cursor *after) whose reply holds
+ * the records `items`, printed as k says, then more_rows. */
+static int one_page(struct cli *cli, int op, void *m, char **after, Kehu__V1__Response__ResultCase want,
+                    const char *items, const struct cli_record_kind *k, int translated)
+{
+    struct cli_pages pages = { 0 };
+    int rc = cli_fetch_list(cli, op, m, want, items, after, 0, &pages);
+    if (rc == CLI_OK) {
+        cli_print_records(cli, pages.items, pages.n, 1, k);
+        more_rows(cli, pages.next ? pages.next : "", pages.remaining, translated);
+    }
+    cli_pages_free(&pages);
+    return rc;
+}
+
 static int parse_int(struct cli *cli, const char *what, const char *s, int min, int max, int32_t *out)
 {
     int64_t v;
@@ -252,13 +267,8 @@ static int list_or_queue(struct cli *cli, int argc, char **argv, int queue)
     if ((rc = cli_flags(cli, argc, argv, &kehu__v1__case_list__descriptor, queue ? flags + 4 : flags, &m, NULL, NULL)) ||
         (rc = cli_args(cli, argc, argv, 0, 0)))
         return rc;
-    Kehu__V1__Response *resp;
-    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_CASE_LIST, &m, KEHU__V1__RESPONSE__RESULT_CASES, &resp)))
-        return rc;
-    cli_print_records(cli, (void *const *)resp->cases->cases, resp->cases->n_cases, 1, &case_kind);
-    more_rows(cli, resp->cases->next_cursor, resp->cases->remaining, 1);
-    kehu_response_free(resp);
-    return CLI_OK;
+    return one_page(cli, KEHU__V1__REQUEST__OP_CASE_LIST, &m, &m.after, KEHU__V1__RESPONSE__RESULT_CASES, "cases",
+                    &case_kind, 1);
 }
 
 static int run_list(struct cli *cli, int argc, char **argv)
@@ -730,11 +740,6 @@ static const struct rec_kind survey_rec = {
 };
 static const struct cli_record_kind survey_kind = { .rec = &survey_rec, .no_csv = 1 };
 
-static void print_surveys(struct cli *cli, Kehu__V1__Survey *const *v, size_t n, int list)
-{
-    cli_print_records(cli, (void *const *)v, n, list, &survey_kind);
-}
-
 static const struct cli_flag survey_send_flags[] = { { "case", "case_id", 0, 0, NULL, 0 },
                                                      { NULL, NULL, 0, 0, NULL, 0 } };
 CLI_ONE_COMMAND(run_survey_send, KEHU__V1__REQUEST__OP_SURVEY_SEND, &kehu__v1__survey_send__descriptor, "CUSTOMER_ID",
@@ -793,13 +798,8 @@ static int run_survey_list(struct cli *cli, int argc, char **argv)
         return rc;
     if (optind < argc && (rc = cmd_customer_parse_int(cli, "CUSTOMER_ID", argv[optind], 1, INT64_MAX, &m.customer_id)))
         return rc;
-    Kehu__V1__Response *resp;
-    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_SURVEY_LIST, &m, KEHU__V1__RESPONSE__RESULT_SURVEYS, &resp)))
-        return rc;
-    print_surveys(cli, resp->surveys->surveys, resp->surveys->n_surveys, 1);
-    more_rows(cli, resp->surveys->next_cursor, resp->surveys->remaining, 0);
-    kehu_response_free(resp);
-    return CLI_OK;
+    return one_page(cli, KEHU__V1__REQUEST__OP_SURVEY_LIST, &m, &m.after, KEHU__V1__RESPONSE__RESULT_SURVEYS,
+                    "surveys", &survey_kind, 0);
 }
 
 /* ---- quality alerts */
@@ -835,15 +835,8 @@ static int run_alerts(struct cli *cli, int argc, char **argv)
     if ((rc = cli_flags(cli, argc, argv, &kehu__v1__quality_alert_list__descriptor, flags, &m, NULL, NULL)) ||
         (rc = cli_args(cli, argc, argv, 0, 0)))
         return rc;
-    Kehu__V1__Response *resp;
-    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_QUALITY_ALERT_LIST, &m, KEHU__V1__RESPONSE__RESULT_QUALITY_ALERTS,
-                      &resp)))
-        return rc;
-    const Kehu__V1__QualityAlerts *l = resp->quality_alerts;
-    cli_print_records(cli, (void *const *)l->alerts, l->n_alerts, 1, &alert_kind);
-    more_rows(cli, l->next_cursor, l->remaining, 0);
-    kehu_response_free(resp);
-    return CLI_OK;
+    return one_page(cli, KEHU__V1__REQUEST__OP_QUALITY_ALERT_LIST, &m, &m.after,
+                    KEHU__V1__RESPONSE__RESULT_QUALITY_ALERTS, "alerts", &alert_kind, 0);
 }
 
 /* ---- settings: severity levels, escalation rules, survey sampling rules, policies */

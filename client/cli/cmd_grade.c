@@ -573,31 +573,31 @@ CLI_LIST_COMMAND(run_grade_overrides, KEHU__V1__REQUEST__OP_GRADE_OVERRIDE_LIST,
                  &kehu__v1__grade_override_list__descriptor, NULL, NULL, KEHU__V1__RESPONSE__RESULT_OVERRIDES,
                  "overrides", NULL, NULL, override_flags, print_overrides)
 
+static int check_credit_grade(struct cli *cli, const char *flag, const char *value)
+{
+    return one_of(cli, flag, value, grade_values("credit"), grade_count(grade_values("credit")));
+}
+
+static int check_until(struct cli *cli, const char *flag, const char *value)
+{
+    char *day;
+    return cli_parse_due(cli, flag, value, &day);
+}
+
 static int run_grade_assess(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "grade", required_argument, NULL, O_GRADE },
-        { "notes", required_argument, NULL, O_NOTES },
-        { "until", required_argument, NULL, O_UNTIL },
-        { NULL, 0, NULL, 0 },
+    static const struct cli_flag flags[] = {
+        { "grade", NULL, 0, 0, check_credit_grade, 0 },
+        { "notes", NULL, 0, 0, NULL, 0 },
+        { "until", NULL, 0, 0, check_until, 0 },
+        { NULL, NULL, 0, 0, NULL, 0 },
     };
     Kehu__V1__CreditAssess m = KEHU__V1__CREDIT_ASSESS__INIT;
-    int c, rc = CLI_OK;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        switch (c) {
-        case O_GRADE:
-            rc = one_of(cli, "--grade", optarg, grade_values("credit"), grade_count(grade_values("credit")));
-            m.grade = optarg;
-            break;
-        case O_NOTES: m.notes = optarg; break;
-        case O_UNTIL:
-            rc = cli_parse_due(cli, "--until", optarg, &m.until);
-            break;
-        default: return cli->opt_rc;
-        }
-        if (rc)
-            return rc;
-    }
+    int rc;
+    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__credit_assess__descriptor, flags, &m, NULL, NULL)))
+        return rc;
+    if (*m.until) /* the day it names (checked above) */
+        cli_parse_due(cli, "--until", m.until, &m.until);
     if ((rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &m.customer_id)))
         return rc;
     if (!*m.grade)

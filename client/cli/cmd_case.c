@@ -118,7 +118,7 @@ static const struct rec_kind case_rec = {
     "+priority +respond_hours +resolve_hours +^respond_by +^resolve_by +^responded_at +^resolved_at +^closed_at "
     "+paused_hours +cause +action +compensation_minor +compensation_kind +approved_amount=approved_minor "
     "+approved_by +satisfaction? +opened_by +^created_at +~events=@events?events",
-    case_cols, REC_AS_IS("no cases"), case_calc,
+    case_cols, N_("no cases"), case_calc,
 };
 static const struct cli_record_kind case_kind = { .rec = &case_rec };
 
@@ -358,7 +358,7 @@ static const struct rec_col day_cols[] = {
     { REC_AS_IS("name"), "name", OUT_LEFT, 0 }, { NULL, NULL, 0, 0 },
 };
 static const struct rec_kind day_rec = { &kehu__v1__calendar_day__descriptor, "day kind=@kind name", day_cols,
-                                         REC_AS_IS("no holidays or make-up working days set"), day_calc };
+                                         N_("no holidays or make-up working days set"), day_calc };
 static const struct cli_record_kind calendar_kind = { .rec = &day_rec, .no_csv = 1 };
 
 static void print_days(struct cli *cli, const void *result)
@@ -736,7 +736,7 @@ static const struct rec_kind survey_rec = {
     &kehu__v1__survey__descriptor,
     "id customer_id case_id? customer_name status period sent_by ^sent_at recorded_by ^recorded_at "
     "#satisfaction? scores=@scores",
-    survey_cols, REC_AS_IS("no surveys"), survey_calc,
+    survey_cols, N_("no surveys"), survey_calc,
 };
 static const struct cli_record_kind survey_kind = { .rec = &survey_rec, .no_csv = 1 };
 
@@ -823,7 +823,7 @@ static const struct rec_col alert_cols[] = {
 static const struct rec_kind alert_rec = {
     &kehu__v1__quality_alert__descriptor,
     "id period dimension branch_id branch key complaints #baseline reason ^created_at", alert_cols,
-    REC_AS_IS("no quality alerts"), alert_calc,
+    N_("no quality alerts"), alert_calc,
 };
 static const struct cli_record_kind alert_kind = { .rec = &alert_rec, .no_csv = 1 };
 

@@ -50,6 +50,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_client.h"
 #include "kehu.h"
 
 struct opts {
@@ -123,20 +124,13 @@ static int64_t rand_id(struct worker *w)
     return w->o->id_min + (int64_t)(r % span);
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void send_one(struct slot *s);
 
 static void on_answer(const Kehu__V1__Response *resp, const struct kehu_status *st, void *arg)
 {
     struct slot *s = arg;
     struct worker *w = s->w;
-    double t = now_s();
+    double t = bench_now_s();
     int ok = resp && (st->code == KEHU__V1__CODE__OK ||
                       (st->code == KEHU__V1__CODE__CONFLICT &&
                        w->req.op_case == KEHU__V1__REQUEST__OP_CUSTOMER_ADD)); /* dupcheck: refused, as meant */
@@ -202,7 +196,7 @@ static void send_one(struct slot *s)
         s->req.customer_add = &s->add;
         req = &s->req;
     }
-    s->sent = now_s();
+    s->sent = bench_now_s();
     if (kehu_send(s->w->c, req, on_answer, s, NULL, &st) < 0)
         s->w->errors++;
 }
@@ -244,10 +238,10 @@ static void run_connects(struct worker *w)
 {
     struct kehu_tls t = bench_tls(w->o);
     struct kehu_status st;
-    w->deadline = now_s() + w->o->seconds;
+    w->deadline = bench_now_s() + w->o->seconds;
     __atomic_add_fetch(&started, 1, __ATOMIC_RELEASE);
-    while (now_s() < w->deadline && !__atomic_load_n(&stopping, __ATOMIC_RELAXED)) {
-        double t0 = now_s();
+    while (bench_now_s() < w->deadline && !__atomic_load_n(&stopping, __ATOMIC_RELAXED)) {
+        double t0 = bench_now_s();
         kehu_client *c = kehu_connect_tls(w->o->server, &t, 10000, &st);
         if (!c) {
             if (!w->errors++)
@@ -259,7 +253,7 @@ static void run_connects(struct worker *w)
             w->cap = w->cap ? w->cap * 2 : 65536;
             w->lat_ms = realloc(w->lat_ms, w->cap * sizeof *w->lat_ms);
         }
-        w->lat_ms[w->n++] = (now_s() - t0) * 1000.0;
+        w->lat_ms[w->n++] = (bench_now_s() - t0) * 1000.0;
     }
 }
 
@@ -274,45 +268,19 @@ static void *run_worker(void *arg)
         return NULL;
     }
     struct kehu_tls t = bench_tls(o);
-    w->c = kehu_connect_tls(o->server, &t, 10000, &st);
+    const char *stage = "connect";
+    /* logins come before the clock: one refused for now is simply tried again */
+    if (strcmp(o->op, "ping") == 0)
+        w->c = kehu_connect_tls(o->server, &t, 10000, &st);
+    else
+        w->c = bench_login(o->server, &t, o->user, o->password, 600, &st, &stage);
     if (!w->c) {
-        snprintf(w->failure, sizeof w->failure, "%s", st.message);
+        snprintf(w->failure, sizeof w->failure, "%s%s", strcmp(stage, "login") == 0 ? "login: " : "", st.message);
         pthread_barrier_wait(&gate);
         __atomic_add_fetch(&started, 1, __ATOMIC_RELEASE);
         return NULL;
     }
     kehu__v1__request__init(&w->req);
-    /* many connections from one address: kehud queues a few password checks
-     * per address and refuses the rest (RESOURCE_EXHAUSTED) until the queue
-     * has room; logins come before the clock, so they simply try again */
-    int login = KEHU__V1__CODE__OK;
-    for (int tries = 0; strcmp(o->op, "ping") != 0 && strcmp(o->op, "connect") != 0 && tries < 600; tries++) {
-        login = kehu_login(w->c, o->user, o->password, NULL, &st);
-        if (login == KEHU__V1__CODE__OK || login == KEHU__V1__CODE__UNAUTHENTICATED ||
-            login == KEHU__V1__CODE__INVALID_ARGUMENT)
-            break;
-        /* refused for now, or a check queued longer than the client waits:
-         * again on a new connection */
-        kehu_close(w->c);
-        struct timespec pause = { 0, 100000000 };
-        nanosleep(&pause, NULL);
-        w->c = kehu_connect_tls(o->server, &t, 10000, &st);
-        if (!w->c)
-            break;
-    }
-    if (!w->c) {
-        snprintf(w->failure, sizeof w->failure, "%s", st.message);
-        pthread_barrier_wait(&gate);
-        __atomic_add_fetch(&started, 1, __ATOMIC_RELEASE);
-        return NULL;
-    }
-    if (login != KEHU__V1__CODE__OK) {
-        snprintf(w->failure, sizeof w->failure, "login: %s", st.message);
-        kehu_close(w->c);
-        pthread_barrier_wait(&gate);
-        __atomic_add_fetch(&started, 1, __ATOMIC_RELEASE);
-        return NULL;
-    }
     if (strcmp(o->op, "whoami") == 0) {
         w->req.op_case = KEHU__V1__REQUEST__OP_WHOAMI;
         w->req.whoami = &whoami_msg;
@@ -337,7 +305,7 @@ static void *run_worker(void *arg)
     }
     struct slot *slots = calloc((size_t)o->depth, sizeof *slots);
     pthread_barrier_wait(&gate); /* every connection logged in: the clock starts */
-    w->deadline = now_s() + o->seconds;
+    w->deadline = bench_now_s() + o->seconds;
     for (int i = 0; i < o->depth; i++) {
         slots[i].w = w;
         send_one(&slots[i]);
@@ -349,20 +317,6 @@ static void *run_worker(void *arg)
     free(slots);
     kehu_close(w->c);
     return NULL;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double pct(const double *v, size_t n, double p)
-{
-    if (n == 0)
-        return 0;
-    size_t i = (size_t)(p / 100.0 * (double)(n - 1) + 0.5);
-    return v[i];
 }
 
 /* SIGINT and SIGTERM are blocked in every thread but this one, so that no
@@ -380,21 +334,6 @@ static void *signal_thread(void *arg)
 }
 
 /* "MIN-MAX", both positive, MIN <= MAX */
-static int parse_ids(const char *s, int64_t *lo, int64_t *hi)
-{
-    char *end;
-    long long a = strtoll(s, &end, 10);
-    if (end == s || *end != '-')
-        return -1;
-    const char *t = end + 1;
-    long long b = strtoll(t, &end, 10);
-    if (end == t || *end || a < 1 || b < a)
-        return -1;
-    *lo = a;
-    *hi = b;
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
     struct opts o = { .server = getenv("KEHU_SERVER"), .op = "ping", .user = "admin",
@@ -443,7 +382,7 @@ int main(int argc, char **argv)
         return 2;
     }
     if ((strcmp(o.op, "get") == 0 || strcmp(o.op, "dupcheck") == 0 || strcmp(o.op, "caseopen") == 0) &&
-        (!ids || parse_ids(ids, &o.id_min, &o.id_max) < 0)) {
+        (!ids || bench_parse_ids(ids, &o.id_min, &o.id_max) < 0)) {
         fprintf(stderr, "kehu-bench: --op %s needs --ids MIN-MAX (customer ids, 1 <= MIN <= MAX)\n", o.op);
         return 2;
     }
@@ -467,7 +406,7 @@ int main(int argc, char **argv)
         pthread_create(&w[i].thread, NULL, run_worker, &w[i]);
     }
     pthread_barrier_wait(&gate);
-    double t0 = now_s(); /* the rate over the time under load, logins left out */
+    double t0 = bench_now_s(); /* the rate over the time under load, logins left out */
     if (o.ready) {
         struct timespec tick = { 0, 5000000 };
         while (__atomic_load_n(&started, __ATOMIC_ACQUIRE) < o.connections)
@@ -492,7 +431,7 @@ int main(int argc, char **argv)
         total += w[i].n;
         errors += w[i].errors;
     }
-    double elapsed = now_s() - t0;
+    double elapsed = bench_now_s() - t0;
     double *all = malloc((total ? total : 1) * sizeof *all);
     size_t k = 0;
     for (int i = 0; i < o.connections; i++) {
@@ -500,19 +439,21 @@ int main(int argc, char **argv)
         k += w[i].n;
         free(w[i].lat_ms);
     }
-    qsort(all, total, sizeof *all, cmp_double);
+    qsort(all, total, sizeof *all, bench_cmp_double);
     double rate = (double)total / elapsed;
     if (o.json)
         printf("{\"op\": \"%s\", \"connections\": %d, \"depth\": %d, \"seconds\": %.2f, \"requests\": %zu, "
                "\"errors\": %ld, \"per_second\": %.0f, \"p50_ms\": %.3f, \"p90_ms\": %.3f, \"p99_ms\": %.3f, "
                "\"p999_ms\": %.3f, \"max_ms\": %.3f}\n",
-               o.op, o.connections, o.depth, elapsed, total, errors, rate, pct(all, total, 50), pct(all, total, 90),
-               pct(all, total, 99), pct(all, total, 99.9), total ? all[total - 1] : 0.0);
+               o.op, o.connections, o.depth, elapsed, total, errors, rate, bench_pct(all, total, 50),
+               bench_pct(all, total, 90), bench_pct(all, total, 99), bench_pct(all, total, 99.9),
+               total ? all[total - 1] : 0.0);
     else
         printf("%s: %d connections x %d in flight, %.1f s: %zu requests, %ld errors, %.0f/s; latency p50 %.3f ms, "
                "p90 %.3f ms, p99 %.3f ms, p99.9 %.3f ms, max %.3f ms\n",
-               o.op, o.connections, o.depth, elapsed, total, errors, rate, pct(all, total, 50), pct(all, total, 90),
-               pct(all, total, 99), pct(all, total, 99.9), total ? all[total - 1] : 0.0);
+               o.op, o.connections, o.depth, elapsed, total, errors, rate, bench_pct(all, total, 50),
+               bench_pct(all, total, 90), bench_pct(all, total, 99), bench_pct(all, total, 99.9),
+               total ? all[total - 1] : 0.0);
     free(all);
     free(w);
     return errors ? 1 : 0;

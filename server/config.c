@@ -47,6 +47,9 @@ static const struct setting settings[] = {
     S(doc_max_bytes, K_SIZE, 0, 256 << 20, "largest document a client may upload, bytes (default 10485760)"),
     S(report_timeout, K_INT, 1, 86400, "seconds a report may take, on its own connection (default 600)"),
     S(grade_schedule, K_INT, 0, 86400, "seconds between looks at the grading schedule, 0 none (default 600)"),
+    S(grade_expire_schedule, K_INT, 0, 86400,
+      "seconds between looks for grade overrides that ran out, whose customers' kept grades are then refreshed;"
+      " 0 none: reads stay exact, only slower after such an end (default 60)"),
     S(pool_schedule, K_INT, 0, 86400, "seconds between looks at the pool's daily recycle, 0 none (default 3600)"),
     S(hello_timeout, K_INT, 1, 3600, "seconds a new connection has to say Hello (default 10)"),
     S(frame_timeout, K_INT, 1, 3600, "seconds a started frame has to arrive whole (default 30)"),
@@ -118,6 +121,7 @@ void config_defaults(struct config *c)
     c->doc_max_bytes = 10 << 20;
     c->hello_timeout = 10;
     c->grade_schedule = 600;
+    c->grade_expire_schedule = 60;
     c->pool_schedule = 3600;
     c->report_timeout = 600;
     c->frame_timeout = 30;

@@ -27,6 +27,7 @@ struct config {
     size_t doc_max_bytes;   /* largest document a client may upload */
     int report_timeout;     /* seconds a report may take */
     int grade_schedule;     /* seconds between looks at the grading schedule; 0: no scheduled runs */
+    int grade_expire_schedule; /* seconds between looks for overrides that ran out (kept grades refreshed); 0: none */
     int pool_schedule;      /* seconds between looks at the pool's recycle schedule (daily); 0: none */
     int hello_timeout;      /* seconds a new connection has to say Hello */
     int frame_timeout;      /* seconds a started frame has to arrive whole */

@@ -120,5 +120,7 @@ void conn_flush(struct conn *c);
 void conn_auth_changed(struct conn *c);
 /* Ends the connection's session if it expired (its events stop with it). */
 void conn_expire_session(struct conn *c);
+/* The same at a time read once for many connections (now_unix_ms). */
+void conn_expire_session_at(struct conn *c, int64_t now_ms);
 
 #endif

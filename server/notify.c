@@ -110,6 +110,33 @@ static int wanted(const struct conn *c, const struct announcement *a)
     }
 }
 
+/* Whether each receiver may read the announced customer. The answer rests on
+ * the principal's user, role and place alone (authz_check of
+ * ACT_CUSTOMER_READ), the same for every connection of one user (a user's
+ * several windows; a thousand subscribers resuming one session): asked once
+ * per announcement for each, the answers kept in a small table by user. */
+#define READ_MEMO 64
+struct read_memo {
+    struct read_answer {
+        int64_t user, unit, branch, region;
+        Kehu__V1__Role role;
+        int may;
+    } slot[READ_MEMO];
+};
+
+static int may_read(struct read_memo *m, const struct principal *who, const struct authz_target *t)
+{
+    struct read_answer *a = &m->slot[((uint64_t)who->user_id * 0x9E3779B97F4A7C15ull) >> 58];
+    if (a->user != who->user_id || a->role != who->role || a->unit != who->unit_id || a->branch != who->branch_id ||
+        a->region != who->region_id) {
+        const char *why;
+        *a = (struct read_answer){ .user = who->user_id, .role = who->role, .unit = who->unit_id,
+                                   .branch = who->branch_id, .region = who->region_id,
+                                   .may = authz_check(who, ACT_CUSTOMER_READ, t, &why) == KEHU__V1__CODE__OK };
+    }
+    return a->may;
+}
+
 /* ---- Bulk jobs: one summary per receiver instead of one event per row */
 
 static uint64_t tally_seq;
@@ -306,7 +333,8 @@ static void deliver(struct server *s, struct conn *only, const char *payload, ui
     ev.version = a.version;
     ev.owner_id = a.owner;
     ev.actor_id = a.actor;
-    ev.at_ms = now_unix_ms();
+    int64_t now = now_unix_ms();
+    ev.at_ms = now;
     ev.detail = (char *)a.detail;
     ev.customer_name = (char *)a.customer_name;
     ev.actor_name = (char *)a.actor_name;
@@ -322,16 +350,17 @@ static void deliver(struct server *s, struct conn *only, const char *payload, ui
     /* The event is the same for every receiver (what differs is who gets
      * it): packed once, at the first one, and those bytes queued for all. */
     struct wire_buf packed = { 0 };
+    struct read_memo memo; /* user 0 never asks: an empty slot matches nobody */
+    memset(&memo, 0, sizeof memo);
     int sent = 0;
     for (struct conn *c = only ? only : s->conns; c; c = only ? NULL : c->next) {
         if (c->state != CONN_OPEN || c->sub.kind == SUB_NONE)
             continue;
-        conn_expire_session(c); /* a watch stops when its session ends, as at logout */
+        conn_expire_session_at(c, now); /* a watch stops when its session ends, as at logout */
         if (!c->who.user_id || !wanted(c, &a))
             continue;
-        const char *why;
-        if (authz_check(&c->who, ACT_CUSTOMER_READ, &t, &why) != KEHU__V1__CODE__OK)
-            continue; /* their session ended, or the customer is not theirs to see */
+        if (!may_read(&memo, &c->who, &t))
+            continue; /* the customer is not theirs to see */
         if (a.job) {
             tally(c, &a);
         } else if (packed.len || wire_pack(&packed, &f) > 0) {

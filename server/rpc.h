@@ -39,8 +39,8 @@ int rpc_customer_list_start(struct req *r, const Kehu__V1__CustomerList *m, uint
  * caller's scope for act, as a condition over customer alias c (live
  * customers only) with its parameters $1..$*nparams: for statements that act
  * on the customers `customer list` would show. -1 when refused (answered). */
-int rpc_customer_filter_sql(struct req *r, const Kehu__V1__CustomerList *m, enum authz_action act, char **sql,
-                            const char ***params, int *nparams);
+int rpc_customer_filter_sql(struct req *r, const Kehu__V1__CustomerList *m, enum authz_action act, int stale,
+                            char **sql, const char ***params, int *nparams);
 /* The owner and unit a list's filters name must exist for the caller (an
  * unreadable owner answers as a missing one): rpc_customer_filter_lookups
  * adds the two statements that find them to a call, and
@@ -49,6 +49,11 @@ int rpc_customer_filter_sql(struct req *r, const Kehu__V1__CustomerList *m, enum
 void rpc_customer_filter_lookups(struct arena *a, struct db_call *call, const Kehu__V1__CustomerList *m);
 int rpc_customer_filter_found(struct req *r, const Kehu__V1__CustomerList *m, const struct db_result *res,
                               int owner_stmt, int branch_stmt);
+/* Whether the grades kept on customer rows that the filters read may be
+ * stale (an override behind some row ran out today, before kehud's timer
+ * refreshed it): then rpc_customer_filter_sql's stale filters on the
+ * overrides in force instead. From the lookups' results, as above. */
+int rpc_customer_filter_stale(const Kehu__V1__CustomerList *m, const struct db_result *res, int branch_stmt);
 /* In that callback: the next page's cursor ("" on the last page) and how many rows belong to this page. */
 char *rpc_customer_next_cursor(struct req *r, const struct db_result *res, uint32_t *shown);
 

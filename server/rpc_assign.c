@@ -350,7 +350,8 @@ static void assign_users(const struct db_result *res, void *arg)
         int nf;
         if (m->filter && rpc_customer_filter_found(r, m->filter, res, 1, 2) < 0)
             return;
-        if (rpc_customer_filter_sql(r, m->filter, ACT_CUSTOMER_REASSIGN, &where, &fp, &nf) < 0)
+        int stale = m->filter && rpc_customer_filter_stale(m->filter, res, 2);
+        if (rpc_customer_filter_sql(r, m->filter, ACT_CUSTOMER_REASSIGN, stale, &where, &fp, &nf) < 0)
             return;
         if (nf > 32) {
             req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "filter", "too many filters");

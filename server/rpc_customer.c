@@ -593,13 +593,18 @@ const struct rpc_entry rpc_customer_add = { KEHU__V1__REQUEST__OP_CUSTOMER_ADD, 
 
 /* With the grades in force, in the same statement: after the customer's
  * columns, "dimension grade OVERRIDDEN IS_NEW" (0/1 each) per grade,
- * comma-separated in grade_now's order (grade_now is inlined: no planning
- * per get). Authorization, masking and the audit are the load's, as for
- * every customer read; the grades of a customer the caller may not read are
+ * comma-separated in grade_now's order. They are kept on the row
+ * (c.grades, sql/0038) and exact while the earliest end of the overrides
+ * behind them (c.grade_until) has not passed; after it, until kehud's
+ * timer brings the row up to date, customer_grades_now computes them
+ * (grade_now; a function call, so that the other gets set up no plan for
+ * it), so an override that ran out never shows.
+ * Authorization, masking and the audit are the load's, as for every
+ * customer read; the grades of a customer the caller may not read are
  * never looked at. */
 static struct db_stmt customer_by_id_graded = DB_STMT(
-    "SELECT " CUSTOMER_COLUMNS ", (SELECT string_agg(n.dimension || ' ' || n.grade || ' ' || n.overridden::int"
-    " || n.is_new::int, ',') FROM grade_now(c.id) n)"
+    "SELECT " CUSTOMER_COLUMNS ", CASE WHEN c.grade_until IS NULL OR c.grade_until >= current_date THEN c.grades"
+    " ELSE customer_grades_now(c.id) END"
     " FROM customer c" CUSTOMER_JOINS "WHERE c.id = $1");
 
 static void get_loaded(struct req *r, const struct rpc_customer_ref *ref)
@@ -1098,11 +1103,12 @@ static int date_filter(struct req *r, const char *value, const char *field)
  * a set of most customers (the common grade) was still hashed first.
  * dim is a dimension grade_filter_parse accepted: its column is named
  * directly (influence has none: overrides only). */
-static void grade_filter_sql(struct req *r, struct sqlbuf *b, const char *dim, const char *grade)
+static void grade_filter_sql(struct req *r, struct sqlbuf *b, const char *dim, const char *grade, int stale)
 {
-    /* abc and lifecycle are kept on the row (sql/0034), brought up to date
-     * before the list reads them (customer_list_grades_expire) */
-    if (strcmp(dim, "abc") == 0 || strcmp(dim, "lifecycle") == 0) {
+    /* abc and lifecycle are kept on the row (sql/0034), exact unless an
+     * override behind a row ran out since (stale: some row's grade_until
+     * passed, until kehud's timer brings it up to date); then the set below */
+    if (!stale && (strcmp(dim, "abc") == 0 || strcmp(dim, "lifecycle") == 0)) {
         b->kept_grades = b->indexed = 1;
         sql_param(r, b, strcmp(dim, "abc") == 0 ? " AND c.grade_abc = $?::text" : " AND c.grade_lifecycle = $?::text", grade);
         return;
@@ -1129,7 +1135,8 @@ static void grade_filter_sql(struct req *r, struct sqlbuf *b, const char *dim, c
 
 /* The filters of a customer list over alias c, and the caller's scope for
  * act, appended to b as " AND ..." clauses; -1 when refused (answered). */
-static int filter_sql(struct req *r, const Kehu__V1__CustomerList *m, enum authz_action act, struct sqlbuf *b)
+static int filter_sql(struct req *r, const Kehu__V1__CustomerList *m, enum authz_action act, int stale,
+                      struct sqlbuf *b)
 {
     const char *grade_dim = NULL, *grade = NULL;
     if (m->grade && *m->grade) {
@@ -1143,7 +1150,7 @@ static int filter_sql(struct req *r, const Kehu__V1__CustomerList *m, enum authz
         return -1;
     scope_sql(r, b, act);
     if (grade) { /* the effective grade: an override in force, else the last run's */
-        grade_filter_sql(r, b, grade_dim, grade);
+        grade_filter_sql(r, b, grade_dim, grade, stale);
     }
     const char *status = m->status && *m->status ? m->status : "";
     if (!*status) {
@@ -1170,7 +1177,7 @@ static int filter_sql(struct req *r, const Kehu__V1__CustomerList *m, enum authz
                   m->branch);
     }
     if (m->tag && *m->tag) {
-        sql_param(r, b, " AND c.tags @> ARRAY[$?::text]", m->tag); /* as TAG_BY_INDEX (list_sql) */
+        sql_param(r, b, " AND c.tags @> ARRAY[$?::text]", m->tag); /* as TAG_BY_INDEX (page_sql) */
         b->tag_param = b->n;
     }
     if (m->region && *m->region)
@@ -1186,14 +1193,14 @@ static int filter_sql(struct req *r, const Kehu__V1__CustomerList *m, enum authz
     return 0;
 }
 
-int rpc_customer_filter_sql(struct req *r, const Kehu__V1__CustomerList *m, enum authz_action act, char **sql,
-                            const char ***params, int *nparams)
+int rpc_customer_filter_sql(struct req *r, const Kehu__V1__CustomerList *m, enum authz_action act, int stale,
+                            char **sql, const char ***params, int *nparams)
 {
     static const Kehu__V1__CustomerList none = KEHU__V1__CUSTOMER_LIST__INIT;
     struct sqlbuf *b = arena_alloc(&r->arena, sizeof *b);
     memset(b, 0, sizeof *b);
     sql_add(r, b, "c.merged_into IS NULL");
-    if (filter_sql(r, m ? m : &none, act, b) < 0)
+    if (filter_sql(r, m ? m : &none, act, stale, b) < 0)
         return -1;
     *sql = b->s;
     *params = b->params;
@@ -1205,6 +1212,7 @@ int rpc_customer_filter_sql(struct req *r, const Kehu__V1__CustomerList *m, enum
 struct filter_check {
     struct req *r;
     const Kehu__V1__CustomerList *m;
+    const struct page_state *ps;
     struct sqlbuf b;
     db_cb cb;
 };
@@ -1238,20 +1246,21 @@ int rpc_customer_filter_found(struct req *r, const Kehu__V1__CustomerList *m, co
     return 0;
 }
 
-/* Rows whose kept grades an ended override made stale (sql/0034): none on
- * most days, found by an index. */
-static struct db_stmt list_grades_expire = DB_STMT("SELECT customer_list_grades_expire()");
+/* Whether some row's kept grades an ended override made stale (sql/0034,
+ * 0038): none on most days (kehud's timer refreshes them), found by an
+ * index. A read: the list then filters on the overrides in force instead. */
+static struct db_stmt list_grades_stale = DB_STMT("SELECT EXISTS (SELECT 1 FROM customer WHERE grade_until < current_date)");
 
 /* The lookups a list's filters wait for; kept_grades: the filters read the
- * grades kept on the customer row, which must be current first. */
+ * grades kept on the customer row, which may be stale. */
 static void filter_lookups(struct db_call *call, const Kehu__V1__CustomerList *m, int kept_grades)
 {
     const char *po[] = { m->owner && *m->owner ? m->owner : "" };
     const char *pb[] = { m->branch && *m->branch ? m->branch : "" };
     db_call_add(call, &rpc_user_by_name, 1, po);
     db_call_add(call, &rpc_branch_place_by_ref, 1, pb);
-    if (kept_grades) /* done before the list (a call of its own) reads them */
-        db_call_add(call, &list_grades_expire, 0, NULL);
+    if (kept_grades)
+        db_call_add(call, &list_grades_stale, 0, NULL);
 }
 
 void rpc_customer_filter_lookups(struct arena *a, struct db_call *call, const Kehu__V1__CustomerList *m)
@@ -1263,19 +1272,14 @@ void rpc_customer_filter_lookups(struct arena *a, struct db_call *call, const Ke
     filter_lookups(call, m, dim && (strcmp(dim, "abc") == 0 || strcmp(dim, "lifecycle") == 0));
 }
 
-static void filter_checked(const struct db_result *res, void *arg)
+/* The staleness statement follows the branch's when the lookups added it. */
+int rpc_customer_filter_stale(const Kehu__V1__CustomerList *m, const struct db_result *res, int branch_stmt)
 {
-    struct filter_check *fc = arg;
-    struct req *r = fc->r;
-    if (!req_db_ok(r, res))
-        return;
-    if (rpc_customer_filter_found(r, fc->m, res, 0, 1) < 0)
-        return;
-    if (fc->b.branch_param)
-        fc->b.params[fc->b.branch_param - 1] = arena_strdup(&r->arena, db_get(res, 1, 0, 0));
-    struct db_call *call = db_call_new(r->srv->db, fc->cb, r);
-    db_call_add_sql(call, fc->b.s, fc->b.n, fc->b.params);
-    db_call_send(call);
+    (void)m;
+    if (db_rows(res, branch_stmt + 1) != 1)
+        return 0;
+    const char *v = db_get(res, branch_stmt + 1, 0, 0);
+    return v && strcmp(v, "t") == 0;
 }
 
 #define TAG_BY_INDEX " AND c.tags @> ARRAY[$%d::text]"
@@ -1295,7 +1299,7 @@ static void filter_checked(const struct db_result *res, void *arg)
  * (a one-time filter: the other branch is never run). The index's branch is
  * unordered (at most the cap's rows, sorted above): ordered, the plan walked
  * the list's order for it as well. */
-static char *list_sql(struct req *r, const struct page_state *ps, const char *cond, int indexed, int tag_param,
+static char *page_sql(struct req *r, const struct page_state *ps, const char *cond, int indexed, int tag_param,
                       const char *order)
 {
     const char *count = arena_printf(&r->arena, "(SELECT count(*) FROM (SELECT 1 FROM customer c WHERE %s%s%d) z)", cond,
@@ -1316,6 +1320,65 @@ static char *list_sql(struct req *r, const struct page_state *ps, const char *co
                         CUSTOMER_JOINS "%s%u",
                         count, ps->sort->key, cond, LIST_COUNT_CAP, walk, LIST_COUNT_CAP, order, ps->limit + 1, order,
                         ps->limit + 1);
+}
+
+/* A list's statement, its page and its count of what follows, in ps's order
+ * (stale: see grade_filter_sql); -1 when m was refused (answered). */
+static int list_sql(struct req *r, const Kehu__V1__CustomerList *m, const struct page_state *ps, int stale,
+                    struct sqlbuf *out)
+{
+    struct sqlbuf b = { .branch_param = m->branch && *m->branch }; /* looked up below */
+    sql_add(r, &b, "SELECT " CUSTOMER_COLUMNS ", ");
+    sql_add(r, &b, ps->sort->key); /* the cursor's value: the last row's sort key */
+    sql_add(r, &b, "::text FROM customer c" CUSTOMER_JOINS "WHERE ");
+    size_t cond_at = b.len; /* the conditions (over c alone) start here: counted again below */
+    sql_add(r, &b, "c.merged_into IS NULL");
+    /* the request's own action: read for a list, export for an export page */
+    if (filter_sql(r, m, r->rpc->action, stale, &b) < 0)
+        return -1;
+    if (m->after && *m->after) {
+        char *value, *id;
+        if (cursor_parse(&r->arena, m->after, &value, &id) < 0) {
+            req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "after", "not a cursor this server gave");
+            return -1;
+        }
+        char cmp[256];
+        snprintf(cmp, sizeof cmp, " AND (%s, c.id) %s ($?%s, ", ps->sort->key, ps->sort->desc ? "<" : ">", ps->sort->cast);
+        sql_param(r, &b, cmp, value);
+        sql_param(r, &b, "$?::bigint)", id);
+    }
+    /* how many follow from the cursor on, counted up to a cap so that a page of a million stays cheap; the same
+     * conditions and parameters, in a subquery computed once. With a filter that leads an index in the list's
+     * order, the count reads that index in that order too: its cap's rows, whatever the value. Unordered, the
+     * generic plan (a grade passes a third of the rows, it guesses) scanned the table until the cap passed: a
+     * rare grade read twenty rows for each it counted (grade A: 0.1 s). Without such an index the scan in the
+     * table's order stays: the rows are the same, read in sequence. */
+    char order[160];
+    snprintf(order, sizeof order, " ORDER BY %s %s, c.id %s LIMIT ", ps->sort->key, ps->sort->desc ? "DESC" : "ASC",
+             ps->sort->desc ? "DESC" : "ASC");
+    const char *cond = arena_strdup(&r->arena, b.s + cond_at);
+    b.s = page_sql(r, ps, cond, b.indexed, b.tag_param, order);
+    b.len = strlen(b.s);
+    b.cap = b.len + 1;
+    *out = b;
+    return 0;
+}
+
+static void filter_checked(const struct db_result *res, void *arg)
+{
+    struct filter_check *fc = arg;
+    struct req *r = fc->r;
+    if (!req_db_ok(r, res))
+        return;
+    if (rpc_customer_filter_found(r, fc->m, res, 0, 1) < 0)
+        return;
+    if (fc->b.kept_grades && rpc_customer_filter_stale(fc->m, res, 1) && list_sql(r, fc->m, fc->ps, 1, &fc->b) < 0)
+        return; /* (refused already the first time, if at all) */
+    if (fc->b.branch_param)
+        fc->b.params[fc->b.branch_param - 1] = arena_strdup(&r->arena, db_get(res, 1, 0, 0));
+    struct db_call *call = db_call_new(r->srv->db, fc->cb, r);
+    db_call_add_sql(call, fc->b.s, fc->b.n, fc->b.params);
+    db_call_send(call);
 }
 
 int rpc_customer_list_start(struct req *r, const Kehu__V1__CustomerList *m, uint32_t default_limit, db_cb cb)
@@ -1341,43 +1404,13 @@ int rpc_customer_list_start(struct req *r, const Kehu__V1__CustomerList *m, uint
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "limit", "at most 1000 customers per page");
         return -1;
     }
-    struct sqlbuf b = { .branch_param = m->branch && *m->branch }; /* looked up below */
-    sql_add(r, &b, "SELECT " CUSTOMER_COLUMNS ", ");
-    sql_add(r, &b, ps->sort->key); /* the cursor's value: the last row's sort key */
-    sql_add(r, &b, "::text FROM customer c" CUSTOMER_JOINS "WHERE ");
-    size_t cond_at = b.len; /* the conditions (over c alone) start here: counted again below */
-    sql_add(r, &b, "c.merged_into IS NULL");
-    /* the request's own action: read for a list, export for an export page */
-    if (filter_sql(r, m, r->rpc->action, &b) < 0)
+    struct sqlbuf b;
+    if (list_sql(r, m, ps, 0, &b) < 0)
         return -1;
-    if (m->after && *m->after) {
-        char *value, *id;
-        if (cursor_parse(&r->arena, m->after, &value, &id) < 0) {
-            req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "after", "not a cursor this server gave");
-            return -1;
-        }
-        char cmp[256];
-        snprintf(cmp, sizeof cmp, " AND (%s, c.id) %s ($?%s, ", ps->sort->key, ps->sort->desc ? "<" : ">", ps->sort->cast);
-        sql_param(r, &b, cmp, value);
-        sql_param(r, &b, "$?::bigint)", id);
-    }
-    /* how many follow from the cursor on, counted up to a cap so that a page of a million stays cheap; the same
-     * conditions and parameters, in a subquery computed once. With a filter that leads an index in the list's
-     * order, the count reads that index in that order too: its cap's rows, whatever the value. Unordered, the
-     * generic plan (a grade passes a third of the rows, it guesses) scanned the table until the cap passed: a
-     * rare grade read twenty rows for each it counted (grade A: 0.1 s). Without such an index the scan in the
-     * table's order stays: the rows are the same, read in sequence. */
-    char order[160];
-    snprintf(order, sizeof order, " ORDER BY %s %s, c.id %s LIMIT ", ps->sort->key, ps->sort->desc ? "DESC" : "ASC",
-             ps->sort->desc ? "DESC" : "ASC");
-    const char *cond = arena_strdup(&r->arena, b.s + cond_at);
-    b.s = list_sql(r, ps, cond, b.indexed, b.tag_param, order);
-    b.len = strlen(b.s);
-    b.cap = b.len + 1;
     if ((m->owner && *m->owner) || (m->branch && *m->branch) || b.kept_grades) {
-        /* the filters name a user and a unit: they must exist (for the caller); kept grades must be current */
+        /* the filters name a user and a unit: they must exist (for the caller); kept grades may be stale */
         struct filter_check *fc = arena_alloc(&r->arena, sizeof *fc);
-        *fc = (struct filter_check){ .r = r, .m = m, .b = b, .cb = cb };
+        *fc = (struct filter_check){ .r = r, .m = m, .ps = ps, .b = b, .cb = cb };
         struct db_call *call = db_call_new(r->srv->db, filter_checked, fc);
         filter_lookups(call, m, b.kept_grades); /* the grade as filter_sql parsed it */
         db_call_send(call);

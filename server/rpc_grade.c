@@ -141,6 +141,10 @@ struct grade_job {
 struct grade_state {
     uv_timer_t schedule;
     int schedule_on;
+    uv_timer_t expire; /* the kept grades of overrides that ran out */
+    int expire_on;
+    int expiring;      /* a refresh in flight */
+    int closing;       /* timers still closing at shutdown */
     struct grade_job *job; /* the run in progress on this kehud */
 };
 
@@ -449,9 +453,49 @@ static void on_schedule(uv_timer_t *t)
     db_query(s->db, &schedule_due, 0, NULL, schedule_checked, s);
 }
 
+/* The grades kept on customer rows (sql/0034, 0038) are exact until an
+ * override behind them ends by the calendar: readers then compute them (a
+ * date compare on the row tells them), and this timer refreshes such rows
+ * (customer_list_grades_expire: an index probe, normally nothing to do), so
+ * that no read writes and the slower exact path lasts minutes at most. */
+static struct db_stmt grades_expire = DB_STMT("SELECT customer_list_grades_expire()");
+
+static void expire_done(const struct db_result *res, void *arg)
+{
+    struct server *s = arg;
+    if (s->grade)
+        s->grade->expiring = 0;
+    if (res->outcome != DB_OK)
+        log_warn(0, 0, "refreshing the grades of ended overrides: %s", res->message ? res->message : "database unavailable");
+}
+
+static void on_expire(uv_timer_t *t)
+{
+    struct server *s = t->data;
+    struct grade_state *gs = state_of(s);
+    if (s->stopping || gs->expiring || !db_pool_ready(s->db))
+        return;
+    gs->expiring = 1;
+    db_query(s->db, &grades_expire, 0, NULL, expire_done, s);
+}
+
+static void expire_start(struct server *s)
+{
+    struct grade_state *gs = state_of(s);
+    if (s->cfg.grade_expire_schedule <= 0)
+        return;
+    uv_timer_init(s->loop, &gs->expire);
+    gs->expire.data = s;
+    uint64_t every = (uint64_t)s->cfg.grade_expire_schedule * 1000;
+    uv_timer_start(&gs->expire, on_expire, every, every);
+    uv_unref((uv_handle_t *)&gs->expire);
+    gs->expire_on = 1;
+}
+
 void grade_schedule_start(struct server *s)
 {
     struct grade_state *gs = state_of(s);
+    expire_start(s);
     if (s->cfg.grade_schedule <= 0)
         return;
     uv_timer_init(s->loop, &gs->schedule);
@@ -462,10 +506,14 @@ void grade_schedule_start(struct server *s)
     gs->schedule_on = 1;
 }
 
+/* The state goes with the last of its timers to close. */
 static void schedule_closed(uv_handle_t *h)
 {
     struct server *s = h->data;
-    free(s->grade);
+    struct grade_state *gs = s->grade;
+    if (--gs->closing > 0)
+        return;
+    free(gs);
     s->grade = NULL;
 }
 
@@ -476,11 +524,18 @@ void grade_shutdown(struct server *s)
         return;
     if (gs->job) /* its transaction rolls back with the connection */
         job_fail(gs->job, KEHU__V1__CODE__UNAVAILABLE, "kehud is stopping: the grading run was abandoned");
+    gs->closing = gs->schedule_on + gs->expire_on;
+    if (gs->expire_on) {
+        gs->expire_on = 0;
+        uv_timer_stop(&gs->expire);
+        uv_close((uv_handle_t *)&gs->expire, schedule_closed);
+    }
     if (gs->schedule_on) {
         gs->schedule_on = 0;
         uv_timer_stop(&gs->schedule);
         uv_close((uv_handle_t *)&gs->schedule, schedule_closed);
-    } else {
+    }
+    if (!gs->closing) {
         free(gs);
         s->grade = NULL;
     }

@@ -104,6 +104,7 @@ struct import {
     int owner_defaults_to_caller;
     struct db_copy *x;
     struct req *waiting;        /* the request a database step will answer */
+    struct req *queued;         /* the next chunk, sent before this one's answer: started after it */
     struct csv_reader *csv;
     int header_done;
     int column[MAX_COLUMNS];    /* field (or TX_*) per CSV column; -1 unknown; COL_IGNORED */
@@ -192,10 +193,22 @@ static void import_drop(struct conn *c, void *stream)
     import_free(im);
 }
 
+/* A chunk queued behind one that ended the import gets the answer it
+ * would have had sent after it: there is no such import any more. */
+static void fail_queued(struct import *im)
+{
+    struct req *q = im->queued;
+    im->queued = NULL;
+    if (q)
+        req_fail(q, KEHU__V1__CODE__NOT_FOUND, "import_id", "no import %llu in progress on this connection",
+                 (unsigned long long)im->id);
+}
+
 /* Ends the import with an error for the waiting request. */
 static void import_fail(struct import *im, struct req *r, Kehu__V1__Code code, const char *field, const char *msg)
 {
     conn_stream_set(im->conn, &import_stream, NULL);
+    fail_queued(im);
     import_free(im);
     req_fail(r, code, field, "%s", msg);
 }
@@ -203,6 +216,7 @@ static void import_fail(struct import *im, struct req *r, Kehu__V1__Code code, c
 static void import_fail_db(struct import *im, struct req *r, const struct db_result *res)
 {
     conn_stream_set(im->conn, &import_stream, NULL);
+    fail_queued(im);
     import_free(im);
     req_fail_db(r, res);
 }
@@ -1053,6 +1067,8 @@ static void run_step(struct import *im)
 
 /* ---- ImportChunk */
 
+static void import_chunk(struct req *r);
+
 static void chunk_stored(const struct db_result *res, void *arg)
 {
     struct import *im = arg;
@@ -1070,6 +1086,11 @@ static void chunk_stored(const struct db_result *res, void *arg)
     r->resp.import_progress = p;
     im->waiting = NULL;
     req_reply(r);
+    struct req *q = im->queued;
+    if (q) { /* the next chunk came meanwhile: its turn */
+        im->queued = NULL;
+        import_chunk(q);
+    }
 }
 
 static void last_stored(const struct db_result *res, void *arg)
@@ -1222,7 +1243,13 @@ static void import_chunk(struct req *r)
         return;
     }
     if (im->waiting) {
-        req_fail(r, KEHU__V1__CODE__CONFLICT, "import_id", "wait for the previous chunk's answer");
+        /* a client may send the next chunk before the previous one's answer
+         * (it reads and sends while kehud parses): one waits its turn */
+        if (im->queued || m->commit || im->awaiting || !im->chunk || im->chunk->last) {
+            req_fail(r, KEHU__V1__CODE__CONFLICT, "import_id", "wait for the previous chunk's answer");
+            return;
+        }
+        im->queued = r;
         return;
     }
     if (m->commit || im->awaiting) {

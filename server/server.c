@@ -23,8 +23,12 @@ void server_want_flush(struct server *s, struct conn *c)
     if (c && !c->in_flush_list) {
         c->in_flush_list = 1;
         conn_ref(c);
-        c->flush_next = s->flush_list;
-        s->flush_list = c;
+        c->flush_next = NULL;
+        if (s->flush_tail)
+            s->flush_tail->flush_next = c;
+        else
+            s->flush_list = c;
+        s->flush_tail = c;
     }
     /* the flusher is unreferenced while idle so it never keeps the loop alive
      * by itself; it is referenced while it has work */
@@ -41,7 +45,7 @@ static void on_flush(uv_prepare_t *h)
     struct server *s = h->data;
     while (s->flush_list) {
         struct conn *list = s->flush_list;
-        s->flush_list = NULL;
+        s->flush_list = s->flush_tail = NULL;
         while (list) {
             struct conn *c = list;
             list = c->flush_next;

@@ -34,6 +34,13 @@ int cli_parse_int(struct cli *cli, const char *what, const char *s, int64_t min,
     return 0;
 }
 
+int cli_no_options(struct cli *cli, int argc, char **argv, int min, int max)
+{
+    if (cli_getopt(cli, argc, argv, NULL) != -1)
+        return cli->opt_rc;
+    return cli_args(cli, argc, argv, min, max);
+}
+
 int cli_check_date(struct cli *cli, const char *what, const char *s)
 {
     if (out_date_parse(s, NULL, NULL, NULL) == 0)
@@ -206,6 +213,9 @@ int cli_flags(struct cli *cli, int argc, char **argv, const ProtobufCMessageDesc
             return rc;
         given[c - FLAG_BASE] = opts[c - FLAG_BASE].has_arg ? optarg : "";
     }
+    for (size_t i = 0; flags && flags[i].name; i++)
+        if ((flags[i].marks & CLI_FLAG_REQUIRED) && !given[i])
+            return cli_usage_error(cli, "--%s is required", flags[i].name);
     if (pg) {
         const ProtobufCFieldDescriptor *lim = protobuf_c_message_descriptor_get_field_by_name(d, "limit");
         const ProtobufCFieldDescriptor *aft = protobuf_c_message_descriptor_get_field_by_name(d, "after");
@@ -216,7 +226,7 @@ int cli_flags(struct cli *cli, int argc, char **argv, const ProtobufCMessageDesc
     }
     /* the words that repeat the command: each flag given (a value when not empty), then --limit N */
     for (size_t i = 0; ws && flags && flags[i].name; i++) {
-        if (!given[i] || flags[i].no_repeat || (opts[i].has_arg && !*given[i]) || ws->n + 2 > 38)
+        if (!given[i] || (flags[i].marks & CLI_FLAG_NO_REPEAT) || (opts[i].has_arg && !*given[i]) || ws->n + 2 > 38)
             continue;
         static char names[32][48]; /* "--NAME" */
         snprintf(names[i], sizeof names[i], "--%s", flags[i].name);

@@ -90,6 +90,9 @@ int cli_error(struct cli *cli, int rc, const char *fmt, ...) __attribute__((form
 /* Checks the number of positional arguments left after cli_getopt; a usage
  * error naming the first extra or the missing argument otherwise. */
 int cli_args(struct cli *cli, int argc, char **argv, int min, int max);
+/* A command without options of its own (the global ones are taken): the
+ * options parsed, then cli_args. */
+int cli_no_options(struct cli *cli, int argc, char **argv, int min, int max);
 
 /* The positional arguments argv[optind..argc) as KEY=VALUE pairs: set[i]
  * points at fvs[i], whose field is keys[i] (a copy of the key) and whose
@@ -158,17 +161,15 @@ struct json_w;
 
 /* How one kind of record is printed, so that every command prints its
  * records the same way: with --json one object (or an array of them for a
- * list), with --csv a header and one row each, else a table for people.
- * A kind written from its descriptor sets rec (record.h) and leaves json,
- * ncols, csv_head, csv_row and table unset: see docs/architecture.md. */
+ * list), with --csv a header and one row each, else a table for people,
+ * all written from its descriptor (rec, record.h): see
+ * docs/architecture.md. */
 struct cli_record_kind {
-    void (*json)(struct json_w *w, const void *item); /* one JSON object */
-    int ncols;                                        /* CSV columns */
-    const char *const *csv_head;
-    void (*csv_row)(const void *item); /* one row, with cli_csv_row on stdout */
-    void (*table)(void *const *items, size_t n);
-    void (*one)(const void *item); /* a single record (list = 0); NULL: table */
-    const struct rec_kind *rec;    /* set: JSON, CSV and the table from it */
+    const struct rec_kind *rec;    /* JSON, CSV and the table */
+    void (*one)(const void *item); /* a single record (list = 0) for people; NULL: kv, else a table */
+    const struct rec_col *kv;      /* a single record as these key/value lines (rec_kv_cols) */
+    int kv_all;                    /* a single record as key/value lines of every field (rec_kv) */
+    int no_csv;                    /* --csv shows what people see (an output that never had CSV) */
 };
 /* The REVERSAL cell of a transaction or payment: "reverses 12: REASON",
  * "reversed by 14" or "" (malloc'd; a rec_calc text, in print.c). */
@@ -219,6 +220,8 @@ char *cli_grade_line(Kehu__V1__Grade *const *g, size_t n);
 
 /* ---- Shared by the customer, contact and txn commands (in cmd_customer.c) ---- */
 
+/* The customer as a record kind: every field (cmd_customer.c). */
+extern const struct rec_kind cli_customer_rec;
 /* One customer as `customer show` prints it (a JSON object with --json). */
 void cmd_customer_print(struct cli *cli, const Kehu__V1__Customer *c);
 /* One transaction as a record (cmd_contact.c): txn reverse prints its reversal. */
@@ -363,6 +366,11 @@ struct cli_one {
     int (*check)(struct cli *cli, const void *m);      /* may be NULL */
 };
 int cli_run_one(struct cli *cli, int argc, char **argv, const struct cli_one *o);
+/* Sends the request m (op), waits for the result want and prints it as one
+ * record of kind, or by print (may be NULL): the end of cli_run_one, for a
+ * command that builds its request itself. CLI_OK or the exit code. */
+int cli_ask_print(struct cli *cli, int op, void *m, Kehu__V1__Response__ResultCase want,
+                  const struct cli_record_kind *kind, void (*print)(struct cli *cli, const void *result));
 /* A command's run function fn that is run (cli_run_list, cli_run_one) of
  * the struct `type` written as the other arguments (the last ones may be left
  * out): the whole of a list command, or of a command of one request. */
@@ -423,13 +431,18 @@ int cli_parse_enum(struct cli *cli, const char *what, const char *s, const Proto
  * enum by cli_parse_enum, a bool is a flag without a value that sets it.
  * check,
  * when set, refuses a value first (a usage error; returns 0 or the exit
- * code). A table ends with a row whose name is NULL. */
+ * code). marks: CLI_FLAG_NO_REPEAT, the flag is not in the words that
+ * repeat the command; CLI_FLAG_REQUIRED, a command line without it is a
+ * usage error ("--unit is required": a string field's default is "", which
+ * the server would refuse only after a round trip). A table ends with a row
+ * whose name is NULL. */
+enum { CLI_FLAG_NO_REPEAT = 1, CLI_FLAG_REQUIRED = 2 };
 struct cli_flag {
     const char *name;  /* "status": --status */
     const char *field; /* NULL: the field is name */
     int64_t min, max;
     int (*check)(struct cli *cli, const char *flag, const char *value);
-    int no_repeat; /* not in the words that repeat the command */
+    int marks; /* CLI_FLAG_... */
 };
 /* Parses argv's options by the table flags into m (a message of d), and
  * with pg also --limit, --after and --all (setting m's limit and after).

@@ -217,62 +217,43 @@ static int run_backup(struct cli *cli, int argc, char **argv)
 
 /* ---- admin stats */
 
-static void json_stats(struct cli *cli, const Kehu__V1__AdminStatsResult *s)
+/* {"name": count, ...} of a list of named counts */
+static void json_counts(struct json_w *w, Kehu__V1__AdminCount *const *c, size_t n)
 {
-    char t[OUT_TIME_BUFSZ];
-    struct json_w w;
-    json_init(&w, stdout, 1);
-    json_begin_object(&w);
-    json_kuint(&w, "customers", s->customers);
-    json_key(&w, "customers_by_status");
-    json_begin_object(&w);
-    for (size_t i = 0; i < s->n_customers_by_status; i++)
-        json_kuint(&w, s->customers_by_status[i]->name, s->customers_by_status[i]->count);
-    json_end_object(&w);
-    json_kuint(&w, "customers_merged", s->customers_merged);
-    json_kuint(&w, "users_enabled", s->users_enabled);
-    json_kuint(&w, "users_disabled", s->users_disabled);
-    json_kuint(&w, "units", s->units);
-    json_kuint(&w, "contacts", s->contacts);
-    json_kuint(&w, "transactions", s->transactions);
-    json_kuint(&w, "followups_open", s->followups_open);
-    json_kuint(&w, "followups_overdue", s->followups_overdue);
-    json_kuint(&w, "documents", s->documents);
-    json_kuint(&w, "grading_runs", s->grading_runs);
-    if (s->last_run_id) {
-        out_time_ms(s->last_run_at_ms, t, sizeof t);
-        json_kint(&w, "last_run_id", s->last_run_id);
-        json_kstr(&w, "last_run_kind", s->last_run_kind);
-        json_kbool(&w, "last_run_dry", s->last_run_dry);
-        json_kstr(&w, "last_run_at", t);
-        json_kint(&w, "last_run_duration_ms", s->last_run_duration_ms);
-        json_kuint(&w, "last_run_customers", s->last_run_customers);
-        json_kuint(&w, "last_run_changed", s->last_run_changed);
-    }
-    json_kuint(&w, "database_bytes", s->database_bytes);
-    json_kstr(&w, "database", s->database);
-    json_kstr(&w, "postgres_version", s->postgres_version);
-    json_kint(&w, "schema_version", s->schema_version);
-    json_kint(&w, "schema_expected", s->schema_expected);
-    json_kstr(&w, "kehud_version", s->kehud_version);
-    json_kuint(&w, "protocol_version", s->protocol_version);
-    out_time_ms(s->started_at_ms, t, sizeof t);
-    json_kstr(&w, "started_at", t);
-    json_kint(&w, "uptime_s", s->uptime_s);
-    json_kuint(&w, "connections", s->connections);
-    json_key(&w, "limits"); /* the connection layer's counters (docs/security.md) */
-    json_begin_object(&w);
-    for (size_t i = 0; i < s->n_limits; i++)
-        json_kuint(&w, s->limits[i]->name, s->limits[i]->count);
-    json_end_object(&w);
-    out_time_ms(s->at_ms, t, sizeof t);
-    json_kstr(&w, "at", t);
-    json_end_object(&w);
-    (void)cli;
+    json_begin_object(w);
+    for (size_t i = 0; i < n; i++)
+        json_kuint(w, c[i]->name, c[i]->count);
+    json_end_object(w);
 }
-
-static void table_stats(const Kehu__V1__AdminStatsResult *s)
+static void json_by_status(struct json_w *w, const void *msg)
 {
+    const Kehu__V1__AdminStatsResult *s = msg;
+    json_counts(w, s->customers_by_status, s->n_customers_by_status);
+}
+static void json_limits(struct json_w *w, const void *msg)
+{
+    const Kehu__V1__AdminStatsResult *s = msg;
+    json_counts(w, s->limits, s->n_limits);
+}
+static const struct rec_calc stats_calc[] = { { "by_status", json_by_status, NULL }, { "limits", json_limits, NULL },
+                                              { NULL, NULL, NULL } };
+/* the last grading run's members only when there was one; limits: the
+ * connection layer's counters (docs/security.md) */
+static const struct rec_kind stats_rec = {
+    &kehu__v1__admin_stats_result__descriptor,
+    "customers customers_by_status=@by_status customers_merged users_enabled users_disabled units contacts "
+    "transactions followups_open followups_overdue documents grading_runs ~last_run_id? "
+    "~last_run_kind?last_run_id ~last_run_dry?last_run_id ~last_run_at=last_run_at_ms?last_run_id "
+    "~#last_run_duration_ms?last_run_id ~last_run_customers?last_run_id ~last_run_changed?last_run_id "
+    "database_bytes database postgres_version schema_version schema_expected kehud_version protocol_version "
+    "started_at=started_at_ms uptime_s connections limits=@limits at=at_ms",
+    NULL, NULL, stats_calc,
+};
+
+/* For people: a line a subject, counts with what they are made of. */
+static void stats_text(const void *msg)
+{
+    const Kehu__V1__AdminStatsResult *s = msg;
     char t[OUT_TIME_BUFSZ], size[32], byst[256] = "";
     size_t off = 0;
     for (size_t i = 0; i < s->n_customers_by_status && off < sizeof byst; i++)
@@ -315,24 +296,10 @@ static void table_stats(const Kehu__V1__AdminStatsResult *s)
     out_kv_free(kv);
 }
 
-static int run_stats(struct cli *cli, int argc, char **argv)
-{
-    if (cli_getopt(cli, argc, argv, NULL) != -1)
-        return cli->opt_rc;
-    int rc = cli_args(cli, argc, argv, 0, 0);
-    if (rc)
-        return rc;
-    Kehu__V1__AdminStats m = KEHU__V1__ADMIN_STATS__INIT;
-    Kehu__V1__Response *resp;
-    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_ADMIN_STATS, &m, KEHU__V1__RESPONSE__RESULT_ADMIN_STATS, &resp)))
-        return rc;
-    if (cli->json)
-        json_stats(cli, resp->admin_stats);
-    else
-        table_stats(resp->admin_stats);
-    kehu_response_free(resp);
-    return CLI_OK;
-}
+static const struct cli_record_kind stats_kind = { .rec = &stats_rec, .one = stats_text, .no_csv = 1 };
+
+CLI_ONE_COMMAND(run_stats, KEHU__V1__REQUEST__OP_ADMIN_STATS, &kehu__v1__admin_stats__descriptor, NULL, NULL,
+                KEHU__V1__RESPONSE__RESULT_ADMIN_STATS, &stats_kind)
 
 const struct cli_cmd cmd_admin_table[] = {
     { "admin backup", "FILE [--force]",

@@ -9,110 +9,103 @@
 
 /* ---- the result of a batch (assign, assign undo) */
 
+static char *move_across(const void *msg)
+{
+    return out_xstrdup(((const Kehu__V1__AssignMove *)msg)->cross_region ? "across regions" : "");
+}
+static char *move_yes_no(const void *msg)
+{
+    return out_xstrdup(((const Kehu__V1__AssignMove *)msg)->cross_region ? "yes" : "no");
+}
+static const struct rec_calc move_calc[] = { { "across", NULL, move_across }, { "yes_no", NULL, move_yes_no },
+                                             { NULL, NULL, NULL } };
+static const struct rec_col move_cols[] = {
+    { REC_AS_IS("CUSTOMER"), "customer_id", OUT_RIGHT, 0 }, { REC_AS_IS("NAME"), "name", OUT_LEFT, 30 },
+    { REC_AS_IS("FROM"), "from|-", OUT_LEFT, 0 },           { REC_AS_IS("TO"), "to|-", OUT_LEFT, 0 },
+    { REC_AS_IS(""), "@across", OUT_LEFT, 0 },             { NULL, NULL, 0, 0 },
+};
+/* CSV: a row a move, cross_region "yes" or "no" */
 static const struct rec_kind move_rec = {
-    &kehu__v1__assign_move__descriptor, "customer_id name from to from_branch_id to_branch_id version cross_region",
-    NULL, NULL, NULL,
+    &kehu__v1__assign_move__descriptor,
+    "customer_id name from to +from_branch_id +to_branch_id +version +cross_region -cross_region=@yes_no", move_cols,
+    NULL, move_calc,
 };
 
+/* how many customers go to the receiver, or "disabled" */
+static char *receiver_count(const void *msg)
+{
+    const Kehu__V1__AssignReceiver *r = msg;
+    return r->disabled ? out_xstrdup("disabled") : out_xprintf("%lld", (long long)r->count);
+}
+static const struct rec_calc receiver_calc[] = { { "count", NULL, receiver_count }, { NULL, NULL, NULL } };
+static const struct rec_col receiver_cols[] = {
+    { REC_AS_IS("RECEIVER"), "username|(no owner)", OUT_LEFT, 0 }, { REC_AS_IS("CUSTOMERS"), "@count", OUT_RIGHT, 0 },
+    { REC_AS_IS("HOLDS"), "holds?-", OUT_RIGHT, 0 },               { REC_AS_IS("CAP"), "cap?-|-", OUT_RIGHT, 0 },
+    { NULL, NULL, 0, 0 },
+};
+/* holds: left out when unknown (-1); cap: null for none (-1) */
+static const struct rec_kind receiver_rec = { &kehu__v1__assign_receiver__descriptor,
+                                              "username count ~holds?- cap?- disabled", receiver_cols, NULL,
+                                              receiver_calc };
+
+static void json_moves(struct json_w *w, const void *msg)
+{
+    const Kehu__V1__AssignResult *a = msg;
+    rec_json_array(w, &move_rec, (void *const *)a->moves, a->n_moves);
+}
+static void json_receivers(struct json_w *w, const void *msg)
+{
+    const Kehu__V1__AssignResult *a = msg;
+    rec_json_array(w, &receiver_rec, (void *const *)a->receivers, a->n_receivers);
+}
+/* {"USERNAME": count, ...} */
+static void json_by_receiver(struct json_w *w, const void *msg)
+{
+    const Kehu__V1__AssignResult *a = msg;
+    json_begin_object(w);
+    for (size_t i = 0; i < a->n_receivers; i++)
+        json_kint(w, a->receivers[i]->username, a->receivers[i]->count);
+    json_end_object(w);
+}
+static const struct rec_calc result_calc[] = {
+    { "moves", json_moves, NULL }, { "receivers", json_receivers, NULL }, { "by_receiver", json_by_receiver, NULL },
+    { NULL, NULL, NULL },
+};
+static const struct rec_kind result_rec = {
+    &kehu__v1__assign_result__descriptor,
+    "batch_id dry_run kind ~undo_of? moved moves=@moves ~moves_omitted? by_receiver=@by_receiver "
+    "receivers=@receivers split_percent no_longer_matching no_longer_matching_ids",
+    NULL, NULL, result_calc,
+};
+
+/* The result of a batch (assign, assign undo): JSON, the moves as CSV, or
+ * for people the moves, the receivers and what was done. */
 static void print_result(struct cli *cli, const void *result)
 {
     const Kehu__V1__AssignResult *a = result;
     if (cli->json) {
         struct json_w w;
         json_init(&w, stdout, 1);
-        json_begin_object(&w);
-        json_kint(&w, "batch_id", a->batch_id);
-        json_kbool(&w, "dry_run", a->dry_run);
-        json_kstr(&w, "kind", a->kind);
-        if (a->undo_of)
-            json_kint(&w, "undo_of", a->undo_of);
-        json_kint(&w, "moved", a->moved);
-        cli_json_records(&w, "moves", &move_rec, (void *const *)a->moves, a->n_moves);
-        if (a->moves_omitted)
-            json_kint(&w, "moves_omitted", a->moves_omitted);
-        json_key(&w, "by_receiver");
-        json_begin_object(&w);
-        for (size_t i = 0; i < a->n_receivers; i++)
-            json_kint(&w, a->receivers[i]->username, a->receivers[i]->count);
-        json_end_object(&w);
-        json_key(&w, "receivers");
-        json_begin_array(&w);
-        for (size_t i = 0; i < a->n_receivers; i++) {
-            const Kehu__V1__AssignReceiver *r = a->receivers[i];
-            json_begin_object(&w);
-            json_kstr(&w, "username", r->username);
-            json_kint(&w, "count", r->count);
-            if (r->holds >= 0)
-                json_kint(&w, "holds", r->holds);
-            if (r->cap >= 0)
-                json_kint(&w, "cap", r->cap);
-            else
-                json_knull(&w, "cap");
-            json_kbool(&w, "disabled", r->disabled);
-            json_end_object(&w);
-        }
-        json_end_array(&w);
-        json_kint(&w, "split_percent", a->split_percent);
-        json_kint(&w, "no_longer_matching", a->no_longer_matching);
-        json_key(&w, "no_longer_matching_ids");
-        json_begin_array(&w);
-        for (size_t i = 0; i < a->n_no_longer_matching_ids; i++)
-            json_int(&w, a->no_longer_matching_ids[i]);
-        json_end_array(&w);
-        json_end_object(&w);
-        json_finish(&w);
+        rec_json(&w, &result_rec, a);
         return;
     }
     if (cli->csv) {
-        static const char *const head[] = { "customer_id", "name", "from", "to", "cross_region" };
-        cli_csv_row(stdout, 5, head);
-        for (size_t i = 0; i < a->n_moves; i++) {
-            char id[24];
-            snprintf(id, sizeof id, "%lld", (long long)a->moves[i]->customer_id);
-            const char *row[] = { id, a->moves[i]->name, a->moves[i]->from, a->moves[i]->to,
-                                  a->moves[i]->cross_region ? "yes" : "no" };
-            cli_csv_row(stdout, 5, row);
-        }
+        rec_csv_head(stdout, &move_rec);
+        for (size_t i = 0; i < a->n_moves; i++)
+            rec_csv_row(stdout, &move_rec, a->moves[i]);
         return;
     }
     int crossing = 0;
+    for (size_t i = 0; i < a->n_moves; i++)
+        crossing += a->moves[i]->cross_region;
     if (a->n_moves) {
-        static const char *const head[] = { "CUSTOMER", "NAME", "FROM", "TO", "" };
-        struct out_table *t = out_table_new(5, head);
-        out_table_align(t, 0, OUT_RIGHT);
-        out_table_max_width(t, 1, 30);
-        for (size_t i = 0; i < a->n_moves; i++) {
-            const Kehu__V1__AssignMove *m = a->moves[i];
-            char id[24];
-            snprintf(id, sizeof id, "%lld", (long long)m->customer_id);
-            const char *row[] = { id, m->name, *m->from ? m->from : "-", *m->to ? m->to : "-",
-                                  m->cross_region ? "across regions" : "" };
-            crossing += m->cross_region;
-            out_table_add(t, row);
-        }
-        out_table_print(t, stdout);
-        out_table_free(t);
+        rec_table(stdout, &move_rec, (void *const *)a->moves, a->n_moves);
         if (a->moves_omitted)
             cli_say("... and %lld more\n", (long long)a->moves_omitted);
         putchar('\n');
     }
     if (a->n_receivers) {
-        static const char *const head[] = { "RECEIVER", "CUSTOMERS", "HOLDS", "CAP" };
-        struct out_table *t = out_table_new(4, head);
-        for (int c = 1; c < 4; c++)
-            out_table_align(t, c, OUT_RIGHT);
-        for (size_t i = 0; i < a->n_receivers; i++) {
-            const Kehu__V1__AssignReceiver *r = a->receivers[i];
-            char n[24], h[24], cap[24];
-            snprintf(n, sizeof n, "%lld", (long long)r->count);
-            snprintf(h, sizeof h, "%lld", (long long)r->holds);
-            snprintf(cap, sizeof cap, "%lld", (long long)r->cap);
-            const char *row[] = { *r->username ? r->username : "(no owner)", r->disabled ? "disabled" : n,
-                                  r->holds >= 0 ? h : "", r->cap >= 0 ? cap : "-" };
-            out_table_add(t, row);
-        }
-        out_table_print(t, stdout);
-        out_table_free(t);
+        rec_table(stdout, &receiver_rec, (void *const *)a->receivers, a->n_receivers);
         putchar('\n');
     }
     const char *what = a->undo_of ? "moved back" : "moved";
@@ -369,11 +362,23 @@ static int run_policy_set(struct cli *cli, int argc, char **argv)
 
 /* ---- user cap */
 
+static void say_cap(const void *msg)
+{
+    const Kehu__V1__UserCapResult *u = msg;
+    if (u->max_customers >= 0)
+        cli_say("%s: at most %lld customers (holds %lld)\n", u->username, (long long)u->max_customers,
+                (long long)u->holds);
+    else
+        cli_say("%s: no cap (holds %lld)\n", u->username, (long long)u->holds);
+}
+/* max_customers: null for no cap (-1) */
+static const struct rec_kind cap_rec = { &kehu__v1__user_cap_result__descriptor, "username max_customers?- holds", NULL,
+                                         NULL, NULL };
+static const struct cli_record_kind cap_kind = { .rec = &cap_rec, .one = say_cap, .no_csv = 1 };
+
 static int run_user_cap(struct cli *cli, int argc, char **argv)
 {
-    if (cli_getopt(cli, argc, argv, NULL) != -1)
-        return cli->opt_rc;
-    int rc = cli_args(cli, argc, argv, 2, 2);
+    int rc = cli_no_options(cli, argc, argv, 2, 2);
     if (rc)
         return rc;
     Kehu__V1__UserCap m = KEHU__V1__USER_CAP__INIT;
@@ -387,30 +392,8 @@ static int run_user_cap(struct cli *cli, int argc, char **argv)
             return rc;
         m.max_customers = v;
     }
-    Kehu__V1__Response *resp;
-    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_USER_CAP, &m, KEHU__V1__RESPONSE__RESULT_USER_CAP, &resp)))
-        return rc;
-    const Kehu__V1__UserCapResult *u = resp->user_cap;
-    if (cli->json) {
-        struct json_w w;
-        json_init(&w, stdout, 1);
-        json_begin_object(&w);
-        json_kstr(&w, "username", u->username);
-        if (u->max_customers >= 0)
-            json_kint(&w, "max_customers", u->max_customers);
-        else
-            json_knull(&w, "max_customers");
-        json_kint(&w, "holds", u->holds);
-        json_end_object(&w);
-        json_finish(&w);
-    } else if (u->max_customers >= 0) {
-        cli_say("%s: at most %lld customers (holds %lld)\n", u->username, (long long)u->max_customers,
-                (long long)u->holds);
-    } else {
-        cli_say("%s: no cap (holds %lld)\n", u->username, (long long)u->holds);
-    }
-    kehu_response_free(resp);
-    return CLI_OK;
+    return cli_ask_print(cli, KEHU__V1__REQUEST__OP_USER_CAP, &m, KEHU__V1__RESPONSE__RESULT_USER_CAP, &cap_kind,
+                         NULL);
 }
 
 const struct cli_cmd cmd_assign_table[] = {

@@ -27,6 +27,11 @@ enum {
     O_FULL,
 };
 
+static const struct rec_kind verify_rec = {
+    &kehu__v1__audit_verify_result__descriptor, "ok rows last_seq last_hash bad_seq reason from_seq full", NULL, NULL,
+    NULL,
+};
+
 static void hex(const ProtobufCBinaryData *b, char *out, size_t n)
 {
     size_t k = 0;
@@ -313,20 +318,14 @@ static int run_audit_verify(struct cli *cli, int argc, char **argv)
     }
     char last_hash[72];
     hex(&v->last_hash, last_hash, sizeof last_hash);
-    if (cli->json) {
+    if (cli->json) { /* the server's answer with the check of --head */
+        Kehu__V1__AuditVerifyResult shown = *v;
+        shown.ok = ok;
+        shown.bad_seq = ok ? 0 : bad_seq;
+        shown.reason = (char *)(ok ? "" : reason);
         struct json_w w;
         json_init(&w, stdout, 1);
-        json_begin_object(&w);
-        json_kbool(&w, "ok", ok);
-        json_kint(&w, "rows", v->rows);
-        json_kint(&w, "last_seq", v->last_seq);
-        json_kstr(&w, "last_hash", last_hash);
-        json_kint(&w, "bad_seq", ok ? 0 : bad_seq);
-        json_kstr(&w, "reason", ok ? "" : reason);
-        json_kint(&w, "from_seq", v->from_seq);
-        json_kbool(&w, "full", v->full);
-        json_end_object(&w);
-        json_finish(&w);
+        rec_json(&w, &verify_rec, &shown);
     }
     if (ok) {
         if (!cli->json) {

@@ -56,80 +56,75 @@ static void time_text(int64_t ms, char *buf, size_t n)
         snprintf(buf, n, "%s", "");
 }
 
+/* A status change "from > to", else the status the event left. */
+static char *event_status(const void *msg)
+{
+    const Kehu__V1__CaseEvent *e = msg;
+    if (*e->from_status && strcmp(e->from_status, e->to_status) != 0)
+        return out_xprintf("%s > %s", e->from_status, e->to_status);
+    return out_xstrdup(e->to_status);
+}
+
+static const struct rec_calc case_event_calc[] = { { "status", NULL, event_status }, { NULL, NULL, NULL } };
+static const struct rec_col case_event_cols[] = {
+    { REC_AS_IS("at"), "at_ms", OUT_LEFT, 0 },        { REC_AS_IS("who"), "actor|(scheduler)", OUT_LEFT, 0 },
+    { REC_AS_IS("what"), "kind", OUT_LEFT, 0 },       { REC_AS_IS("status"), "@status", OUT_LEFT, 0 },
+    { REC_AS_IS("note"), "note", OUT_LEFT, 60 },      { NULL, NULL, 0, 0 },
+};
 static const struct rec_kind case_event_rec = { &kehu__v1__case_event__descriptor,
-                                                "id at=at_ms actor kind from_status to_status note", NULL, NULL, NULL };
-static const struct rec_kind hours_rec = { &kehu__v1__business_hours__descriptor,
-                                           "branch opens closes lunch_from lunch_to tz", NULL, NULL, NULL };
+                                                "id at=at_ms actor kind from_status to_status note", case_event_cols,
+                                                NULL, case_event_calc };
 static const struct rec_kind score_rec = { &kehu__v1__survey_score__descriptor, "aspect expected perceived", NULL,
                                            NULL, NULL };
 
-static void json_time(struct json_w *w, const char *key, int64_t ms)
+static void case_events_json(struct json_w *w, const void *msg)
 {
-    char t[OUT_TIME_BUFSZ];
-    if (!ms) {
-        json_knull(w, key);
-        return;
-    }
-    out_time_ms(ms, t, sizeof t);
-    json_kstr(w, key, t);
+    const Kehu__V1__Case *k = msg;
+    rec_json_array(w, &case_event_rec, (void *const *)k->events, k->n_events);
 }
 
-static void case_json(struct json_w *w, const Kehu__V1__Case *k)
+/* "complaint/service" */
+static char *case_nature(const void *msg)
 {
-    json_begin_object(w);
-    json_kint(w, "id", k->id);
-    json_kint(w, "version", k->version);
-    json_kint(w, "customer_id", k->customer_id);
-    json_kstr(w, "customer_name", k->customer_name);
-    json_kstr(w, "branch", k->branch);
-    json_kstr(w, "nature", k->nature);
-    json_kstr(w, "kind", k->kind);
-    json_kint(w, "severity", k->severity);
-    json_kstr(w, "channel", k->channel);
-    json_kstr(w, "title", k->title);
-    json_kstr(w, "note", k->note);
-    json_kstr(w, "product", k->product);
-    json_kstr(w, "queue", k->queue);
-    json_kstr(w, "status", k->status);
-    json_kstr(w, "handler", k->handler);
-    json_kint(w, "level", k->level);
-    json_kstr(w, "grade", k->grade);
-    json_kint(w, "priority", k->priority);
-    json_kstr(w, "respond_hours", k->respond_hours);
-    json_kstr(w, "resolve_hours", k->resolve_hours);
-    json_time(w, "respond_by", k->respond_by);
-    json_time(w, "resolve_by", k->resolve_by);
-    json_time(w, "responded_at", k->responded_at);
-    json_time(w, "resolved_at", k->resolved_at);
-    json_time(w, "closed_at", k->closed_at);
-    json_kstr(w, "paused_hours", k->paused_hours);
-    json_kstr(w, "cause", k->cause);
-    json_kstr(w, "action", k->action);
-    json_kmoney(w, "compensation", k->compensation_minor);
-    json_kstr(w, "compensation_kind", k->compensation_kind);
-    json_kmoney(w, "approved_amount", k->approved_minor);
-    json_kstr(w, "approved_by", k->approved_by);
-    if (k->satisfaction)
-        json_kint(w, "satisfaction", k->satisfaction);
-    else
-        json_knull(w, "satisfaction");
-    json_kstr(w, "opened_by", k->opened_by);
-    json_time(w, "created_at", k->created_at);
-    if (k->n_events) {
-        cli_json_records(w, "events", &case_event_rec, (void *const *)k->events, k->n_events);
-    }
-    json_end_object(w);
+    const Kehu__V1__Case *k = msg;
+    return out_xprintf("%s/%s", k->nature, k->kind);
 }
 
-static void print_case(struct cli *cli, const Kehu__V1__Case *k)
+/* the handler, or the team queue "(TEAM)" it waits in */
+static char *case_who(const void *msg)
 {
-    if (cli->json) {
-        struct json_w w;
-        json_init(&w, stdout, 1);
-        case_json(&w, k);
-        json_finish(&w);
-        return;
-    }
+    const Kehu__V1__Case *k = msg;
+    return !*k->handler && *k->queue ? out_xprintf("(%s)", k->queue) : out_xstrdup(k->handler);
+}
+
+static const struct rec_calc case_calc[] = {
+    { "events", case_events_json, NULL }, { "nature", NULL, case_nature }, { "who", NULL, case_who },
+    { NULL, NULL, NULL },
+};
+static const struct rec_col case_cols[] = {
+    { REC_AS_IS("id"), "id", OUT_RIGHT, 0 },          { REC_AS_IS("status"), "status", OUT_LEFT, 0 },
+    { REC_AS_IS("sev"), "severity", OUT_LEFT, 0 },    { REC_AS_IS("nature"), "@nature", OUT_LEFT, 0 },
+    { REC_AS_IS("customer"), "customer_name", OUT_LEFT, 0 }, { REC_AS_IS("handler"), "@who", OUT_LEFT, 0 },
+    { REC_AS_IS("resolve by"), "^resolve_by", OUT_LEFT, 0 }, { REC_AS_IS("title"), "title", OUT_LEFT, 40 },
+    { NULL, NULL, 0, 0 },
+};
+/* The JSON object has every field (the events after case show); the CSV
+ * columns are a list's: id status severity nature kind customer_id handler
+ * respond_by resolve_by title product queue. */
+static const struct rec_kind case_rec = {
+    &kehu__v1__case__descriptor,
+    "id +version -status -severity -nature -kind customer_id +customer_name +branch +nature +kind +severity "
+    "+channel -handler -^respond_by -^resolve_by title +note product queue +status +handler +level +grade "
+    "+priority +respond_hours +resolve_hours +^respond_by +^resolve_by +^responded_at +^resolved_at +^closed_at "
+    "+paused_hours +cause +action +compensation_minor +compensation_kind +approved_amount=approved_minor "
+    "+approved_by +satisfaction? +opened_by +^created_at +~events=@events?events",
+    case_cols, N_("no cases"), case_calc,
+};
+static const struct cli_record_kind case_kind = { .rec = &case_rec };
+
+/* One case for people: what it is about, who has it, its targets and its history. */
+static void case_text(const Kehu__V1__Case *k)
+{
     char rb[OUT_TIME_BUFSZ], sb[OUT_TIME_BUFSZ], ca[OUT_TIME_BUFSZ], money[48];
     time_text(k->respond_by, rb, sizeof rb);
     time_text(k->resolve_by, sb, sizeof sb);
@@ -157,80 +152,18 @@ static void print_case(struct cli *cli, const Kehu__V1__Case *k)
     if (k->satisfaction)
         cli_say("satisfaction %d/5\n", k->satisfaction);
     if (k->n_events) {
-        static const char *const head[] = { "at", "who", "what", "status", "note" };
-        struct out_table *t = out_table_new(5, head);
-        for (size_t i = 0; i < k->n_events; i++) {
-            const Kehu__V1__CaseEvent *e = k->events[i];
-            char at[OUT_TIME_BUFSZ], st[64];
-            time_text(e->at_ms, at, sizeof at);
-            if (*e->from_status && strcmp(e->from_status, e->to_status) != 0)
-                snprintf(st, sizeof st, "%s > %s", e->from_status, e->to_status);
-            else
-                snprintf(st, sizeof st, "%s", e->to_status);
-            const char *cells[] = { at, *e->actor ? e->actor : "(scheduler)", e->kind, st, e->note };
-            out_table_add(t, cells);
-        }
-        out_table_max_width(t, 4, 60);
         cli_say("\n");
-        out_table_print(t, stdout);
-        out_table_free(t);
+        rec_table(stdout, &case_event_rec, (void *const *)k->events, k->n_events);
     }
 }
 
-static void print_cases(struct cli *cli, Kehu__V1__Case *const *c, size_t n)
+/* One case: the JSON object with --json, else for people (--csv too). */
+static void print_case(struct cli *cli, const Kehu__V1__Case *k)
 {
-    if (cli->json) {
-        struct json_w w;
-        json_init(&w, stdout, 1);
-        json_begin_array(&w);
-        for (size_t i = 0; i < n; i++)
-            case_json(&w, c[i]);
-        json_end_array(&w);
-        json_finish(&w);
-        return;
-    }
-    if (cli->csv) {
-        static const char *const head[] = { "id", "status", "severity", "nature", "kind", "customer_id", "handler",
-                                            "respond_by", "resolve_by", "title", "product", "queue" };
-        cli_csv_row(stdout, 12, head);
-        for (size_t i = 0; i < n; i++) {
-            char id[24], sev[8], cu[24], rb[OUT_TIME_BUFSZ], sb[OUT_TIME_BUFSZ];
-            snprintf(id, sizeof id, "%" PRId64, c[i]->id);
-            snprintf(sev, sizeof sev, "%d", c[i]->severity);
-            snprintf(cu, sizeof cu, "%" PRId64, c[i]->customer_id);
-            time_text(c[i]->respond_by, rb, sizeof rb);
-            time_text(c[i]->resolve_by, sb, sizeof sb);
-            const char *cells[] = { id, c[i]->status, sev, c[i]->nature, c[i]->kind, cu, c[i]->handler, rb, sb,
-                                    c[i]->title, c[i]->product, c[i]->queue };
-            cli_csv_row(stdout, 12, cells);
-        }
-        return;
-    }
-    if (!n) {
-        cli_say("no cases\n");
-        return;
-    }
-    static const char *const head[] = { "id", "status", "sev", "nature", "customer", "handler", "resolve by",
-                                        "title" };
-    struct out_table *t = out_table_new(8, head);
-    for (size_t i = 0; i < n; i++) {
-        char id[24], sev[8], nat[48], sb[OUT_TIME_BUFSZ];
-        snprintf(id, sizeof id, "%" PRId64, c[i]->id);
-        snprintf(sev, sizeof sev, "%d", c[i]->severity);
-        snprintf(nat, sizeof nat, "%s/%s", c[i]->nature, c[i]->kind);
-        time_text(c[i]->resolve_by, sb, sizeof sb);
-        char who[160];
-        if (!*c[i]->handler && *c[i]->queue)
-            snprintf(who, sizeof who, "(%s)", c[i]->queue);
-        else
-            snprintf(who, sizeof who, "%s", c[i]->handler);
-        const char *cells[] = { id, c[i]->status, sev, nat, c[i]->customer_name, who, sb, c[i]->title };
-        out_table_add(t, cells);
-    }
-    out_table_align(t, 0, OUT_RIGHT);
-    out_table_max_width(t, 7, 40);
-    out_table_print(t, stdout);
-    out_table_free(t);
+    if (cli->json)
+        cli_print_records(cli, (void *const *)&k, 1, 0, &case_kind);
+    else
+        case_text(k);
 }
 
 static int call_case(struct cli *cli, Kehu__V1__Request *req)
@@ -247,7 +180,7 @@ static int call_case(struct cli *cli, Kehu__V1__Request *req)
 /* ---- case open */
 
 /* --limit N (at most 500) and --after CURSOR of the lists that page by hand */
-#define LIMIT_500_FLAGS { "limit", NULL, 1, 500, NULL, 1 }, { "after", NULL, 0, 0, NULL, 1 }
+#define LIMIT_500_FLAGS { "limit", NULL, 1, 500, NULL, CLI_FLAG_NO_REPEAT }, { "after", NULL, 0, 0, NULL, CLI_FLAG_NO_REPEAT }
 
 /* After a page that goes on: "N more" (translated when asked) and the command's two words with the cursor. */
 static void more_rows(struct cli *cli, const char *next, int64_t remaining, int translated)
@@ -263,6 +196,21 @@ static void more_rows(struct cli *cli, const char *next, int64_t remaining, int 
     if (sp)
         *sp = 0;
     cmd_customer_more(cli, w, 2, next);
+}
+
+/* One page of the list request m (op; its cursor *after) whose reply holds
+ * the records `items`, printed as k says, then more_rows. */
+static int one_page(struct cli *cli, int op, void *m, char **after, Kehu__V1__Response__ResultCase want,
+                    const char *items, const struct cli_record_kind *k, int translated)
+{
+    struct cli_pages pages = { 0 };
+    int rc = cli_fetch_list(cli, op, m, want, items, after, 0, &pages);
+    if (rc == CLI_OK) {
+        cli_print_records(cli, pages.items, pages.n, 1, k);
+        more_rows(cli, pages.next ? pages.next : "", pages.remaining, translated);
+    }
+    cli_pages_free(&pages);
+    return rc;
 }
 
 static int parse_int(struct cli *cli, const char *what, const char *s, int min, int max, int32_t *out)
@@ -319,13 +267,8 @@ static int list_or_queue(struct cli *cli, int argc, char **argv, int queue)
     if ((rc = cli_flags(cli, argc, argv, &kehu__v1__case_list__descriptor, queue ? flags + 4 : flags, &m, NULL, NULL)) ||
         (rc = cli_args(cli, argc, argv, 0, 0)))
         return rc;
-    Kehu__V1__Response *resp;
-    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_CASE_LIST, &m, KEHU__V1__RESPONSE__RESULT_CASES, &resp)))
-        return rc;
-    print_cases(cli, resp->cases->cases, resp->cases->n_cases);
-    more_rows(cli, resp->cases->next_cursor, resp->cases->remaining, 1);
-    kehu_response_free(resp);
-    return CLI_OK;
+    return one_page(cli, KEHU__V1__REQUEST__OP_CASE_LIST, &m, &m.after, KEHU__V1__RESPONSE__RESULT_CASES, "cases",
+                    &case_kind, 1);
 }
 
 static int run_list(struct cli *cli, int argc, char **argv)
@@ -342,46 +285,26 @@ static int run_queue(struct cli *cli, int argc, char **argv)
 
 static int run_act(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "to", required_argument, NULL, O_TO },
-        { "note", required_argument, NULL, O_NOTE },
-        { "reason", required_argument, NULL, O_REASON },
-        { "cause", required_argument, NULL, O_CAUSE },
-        { "action", required_argument, NULL, O_ACTION },
-        { "compensation", required_argument, NULL, O_COMP },
-        { "compensation-kind", required_argument, NULL, O_COMP_KIND },
-        { "satisfaction", required_argument, NULL, O_SATISFACTION },
-        { "nature", required_argument, NULL, O_NATURE },
-        { "kind", required_argument, NULL, O_KIND },
-        { "queue", required_argument, NULL, O_QUEUE },
-        { NULL, 0, NULL, 0 },
+    static const struct cli_flag flags[] = {
+        { "to", NULL, 0, 0, NULL, 0 },
+        { "note", NULL, 0, 0, NULL, 0 },
+        { "reason", "note", 0, 0, NULL, 0 },
+        { "cause", NULL, 0, 0, NULL, 0 },
+        { "action", "action_taken", 0, 0, NULL, 0 },
+        { "compensation", "compensation_minor", 0, 0, NULL, 0 },
+        { "compensation-kind", "compensation_kind", 0, 0, NULL, 0 },
+        { "satisfaction", NULL, 1, 5, NULL, 0 },
+        { "nature", NULL, 0, 0, NULL, 0 },
+        { "kind", NULL, 0, 0, NULL, 0 },
+        { "queue", NULL, 0, 0, NULL, 0 },
+        { NULL, NULL, 0, 0, NULL, 0 },
     };
     const char *action = strchr(cli->cmd->words, ' ') + 1;
     Kehu__V1__CaseAct m = KEHU__V1__CASE_ACT__INIT;
     m.action = (char *)action;
-    int c, rc;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        switch (c) {
-        case O_TO: m.to = optarg; break;
-        case O_NOTE:
-        case O_REASON: m.note = optarg; break;
-        case O_CAUSE: m.cause = optarg; break;
-        case O_ACTION: m.action_taken = optarg; break;
-        case O_COMP:
-            if ((rc = cli_parse_amount(cli, "--compensation", optarg, &m.compensation_minor)))
-                return rc;
-            break;
-        case O_COMP_KIND: m.compensation_kind = optarg; break;
-        case O_SATISFACTION:
-            if ((rc = parse_int(cli, "--satisfaction", optarg, 1, 5, &m.satisfaction)))
-                return rc;
-            break;
-        case O_NATURE: m.nature = optarg; break;
-        case O_KIND: m.kind = optarg; break;
-        case O_QUEUE: m.queue = optarg; break;
-        default: return cli->opt_rc;
-        }
-    }
+    int rc;
+    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__case_act__descriptor, flags, &m, NULL, NULL)))
+        return rc;
     if ((rc = cli_id_arg(cli, argc, argv, "ID", &m.id)))
         return rc;
     if (!strcmp(action, "assign") && *m.queue) {
@@ -419,53 +342,41 @@ static int run_act(struct cli *cli, int argc, char **argv)
 
 /* ---- calendar */
 
-static void print_days(struct cli *cli, const Kehu__V1__CalendarDays *d)
+static char *day_kind_text(const void *msg)
 {
-    if (cli->json) {
-        struct json_w w;
-        json_init(&w, stdout, 1);
-        json_begin_array(&w);
-        for (size_t i = 0; i < d->n_days; i++) {
-            json_begin_object(&w);
-            json_kstr(&w, "day", d->days[i]->day);
-            json_kstr(&w, "kind", d->days[i]->working ? "workday" : "holiday");
-            json_kstr(&w, "name", d->days[i]->name);
-            json_end_object(&w);
-        }
-        json_end_array(&w);
-        json_finish(&w);
-        return;
-    }
-    if (!d->n_days) {
-        cli_say("no holidays or make-up working days set\n");
-        return;
-    }
-    static const char *const head[] = { "day", "kind", "name" };
-    struct out_table *t = out_table_new(3, head);
-    for (size_t i = 0; i < d->n_days; i++) {
-        const char *cells[] = { d->days[i]->day, d->days[i]->working ? "workday" : "holiday", d->days[i]->name };
-        out_table_add(t, cells);
-    }
-    out_table_print(t, stdout);
-    out_table_free(t);
+    return out_xstrdup(((const Kehu__V1__CalendarDay *)msg)->working ? "workday" : "holiday");
+}
+static void day_kind_json(struct json_w *w, const void *msg)
+{
+    char *s = day_kind_text(msg);
+    json_str(w, s);
+    free(s);
+}
+static const struct rec_calc day_calc[] = { { "kind", day_kind_json, day_kind_text }, { NULL, NULL, NULL } };
+static const struct rec_col day_cols[] = {
+    { REC_AS_IS("day"), "day", OUT_LEFT, 0 }, { REC_AS_IS("kind"), "@kind", OUT_LEFT, 0 },
+    { REC_AS_IS("name"), "name", OUT_LEFT, 0 }, { NULL, NULL, 0, 0 },
+};
+static const struct rec_kind day_rec = { &kehu__v1__calendar_day__descriptor, "day kind=@kind name", day_cols,
+                                         N_("no holidays or make-up working days set"), day_calc };
+static const struct cli_record_kind calendar_kind = { .rec = &day_rec, .no_csv = 1 };
+
+static void print_days(struct cli *cli, const void *result)
+{
+    const Kehu__V1__CalendarDays *d = result;
+    cli_print_records(cli, (void *const *)d->days, d->n_days, 1, &calendar_kind);
 }
 
 static int run_cal_show(struct cli *cli, int argc, char **argv)
 {
-    if (cli_getopt(cli, argc, argv, NULL) != -1)
-        return cli->opt_rc;
-    int rc = cli_args(cli, argc, argv, 0, 1);
+    int rc = cli_no_options(cli, argc, argv, 0, 1);
     if (rc)
         return rc;
     Kehu__V1__CalendarShow m = KEHU__V1__CALENDAR_SHOW__INIT;
     if (optind < argc && (rc = parse_int(cli, "YEAR", argv[optind], 1900, 9999, &m.year)))
         return rc;
-    Kehu__V1__Response *resp;
-    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_CALENDAR_SHOW, &m, KEHU__V1__RESPONSE__RESULT_CALENDAR, &resp)))
-        return rc;
-    print_days(cli, resp->calendar);
-    kehu_response_free(resp);
-    return CLI_OK;
+    return cli_ask_print(cli, KEHU__V1__REQUEST__OP_CALENDAR_SHOW, &m, KEHU__V1__RESPONSE__RESULT_CALENDAR, NULL,
+                         print_days);
 }
 
 static int send_days(struct cli *cli, Kehu__V1__CalendarDay **days, size_t n)
@@ -473,15 +384,8 @@ static int send_days(struct cli *cli, Kehu__V1__CalendarDay **days, size_t n)
     Kehu__V1__CalendarSet m = KEHU__V1__CALENDAR_SET__INIT;
     m.days = days;
     m.n_days = n;
-    Kehu__V1__Request req;
-    cli_request(&req, KEHU__V1__REQUEST__OP_CALENDAR_SET, &m);
-    Kehu__V1__Response *resp;
-    int rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_CALENDAR, &resp);
-    if (rc)
-        return rc;
-    print_days(cli, resp->calendar);
-    kehu_response_free(resp);
-    return CLI_OK;
+    return cli_ask_print(cli, KEHU__V1__REQUEST__OP_CALENDAR_SET, &m, KEHU__V1__RESPONSE__RESULT_CALENDAR, NULL,
+                         print_days);
 }
 
 static int day_kind(struct cli *cli, const char *s, protobuf_c_boolean *working)
@@ -497,18 +401,11 @@ static int day_kind(struct cli *cli, const char *s, protobuf_c_boolean *working)
 
 static int run_cal_set(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "name", required_argument, NULL, O_NAME },
-        { NULL, 0, NULL, 0 },
-    };
+    static const struct cli_flag flags[] = { { "name", NULL, 0, 0, NULL, 0 }, { NULL, NULL, 0, 0, NULL, 0 } };
     Kehu__V1__CalendarDay d = KEHU__V1__CALENDAR_DAY__INIT;
-    int c, rc;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        if (c != O_NAME)
-            return cli->opt_rc;
-        d.name = optarg;
-    }
-    if ((rc = cli_args(cli, argc, argv, 2, 2)))
+    int rc;
+    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__calendar_day__descriptor, flags, &d, NULL, NULL)) ||
+        (rc = cli_args(cli, argc, argv, 2, 2)))
         return rc;
     if ((rc = cmd_customer_check_date(cli, "DATE", argv[optind])) || (rc = day_kind(cli, argv[optind + 1], &d.working)))
         return rc;
@@ -520,9 +417,7 @@ static int run_cal_set(struct cli *cli, int argc, char **argv)
 /* A CSV of day,kind[,name] rows (a header line is skipped). */
 static int run_cal_import(struct cli *cli, int argc, char **argv)
 {
-    if (cli_getopt(cli, argc, argv, NULL) != -1)
-        return cli->opt_rc;
-    int rc = cli_args(cli, argc, argv, 1, 1);
+    int rc = cli_no_options(cli, argc, argv, 1, 1);
     if (rc)
         return rc;
     FILE *f = fopen(argv[optind], "r");
@@ -579,30 +474,31 @@ static int run_cal_import(struct cli *cli, int argc, char **argv)
 
 /* ---- hours */
 
-static void print_hours(struct cli *cli, const Kehu__V1__BusinessHoursList *l)
+static char *hours_span(const void *msg)
 {
-    if (cli->json) {
-        const struct cli_record_kind k = { .rec = &hours_rec };
-        cli_print_records(cli, (void *const *)l->hours, l->n_hours, 1, &k);
-        return;
-    }
-    static const char *const head[] = { "branch", "hours", "lunch", "time zone" };
-    struct out_table *t = out_table_new(4, head);
-    for (size_t i = 0; i < l->n_hours; i++) {
-        const Kehu__V1__BusinessHours *h = l->hours[i];
-        char hrs[32], lunch[32];
-        snprintf(hrs, sizeof hrs, "%s-%s", h->opens, h->closes);
-        snprintf(lunch, sizeof lunch, "%s%s%s", h->lunch_from, *h->lunch_from ? "-" : "", h->lunch_to);
-        const char *cells[] = { *h->branch ? h->branch : "(default)", hrs, lunch, h->tz };
-        out_table_add(t, cells);
-    }
-    out_table_print(t, stdout);
-    out_table_free(t);
+    const Kehu__V1__BusinessHours *h = msg;
+    return out_xprintf("%s-%s", h->opens, h->closes);
 }
+static char *lunch_span(const void *msg)
+{
+    const Kehu__V1__BusinessHours *h = msg;
+    return out_xprintf("%s%s%s", h->lunch_from, *h->lunch_from ? "-" : "", h->lunch_to);
+}
+static const struct rec_calc hours_calc[] = { { "hours", NULL, hours_span }, { "lunch", NULL, lunch_span },
+                                              { NULL, NULL, NULL } };
+static const struct rec_col hours_cols[] = {
+    { REC_AS_IS("branch"), "branch|(default)", OUT_LEFT, 0 }, { REC_AS_IS("hours"), "@hours", OUT_LEFT, 0 },
+    { REC_AS_IS("lunch"), "@lunch", OUT_LEFT, 0 },            { REC_AS_IS("time zone"), "tz", OUT_LEFT, 0 },
+    { NULL, NULL, 0, 0 },
+};
+static const struct rec_kind hours_rec = { &kehu__v1__business_hours__descriptor,
+                                           "branch opens closes lunch_from lunch_to tz", hours_cols, NULL, hours_calc };
+static const struct cli_record_kind hours_kind = { .rec = &hours_rec, .no_csv = 1 };
 
 static void print_hours_list(struct cli *cli, const void *result)
 {
-    print_hours(cli, result);
+    const Kehu__V1__BusinessHoursList *l = result;
+    cli_print_records(cli, (void *const *)l->hours, l->n_hours, 1, &hours_kind);
 }
 
 CLI_ONE_COMMAND(run_hours_show, KEHU__V1__REQUEST__OP_HOURS_SHOW, &kehu__v1__hours_show__descriptor, NULL, NULL,
@@ -650,12 +546,8 @@ static int run_hours_set(struct cli *cli, int argc, char **argv)
     h.lunch_to = lt;
     Kehu__V1__HoursSet m = KEHU__V1__HOURS_SET__INIT;
     m.hours = &h;
-    Kehu__V1__Response *resp;
-    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_HOURS_SET, &m, KEHU__V1__RESPONSE__RESULT_HOURS, &resp)))
-        return rc;
-    print_hours(cli, resp->hours);
-    kehu_response_free(resp);
-    return CLI_OK;
+    return cli_ask_print(cli, KEHU__V1__REQUEST__OP_HOURS_SET, &m, KEHU__V1__RESPONSE__RESULT_HOURS, NULL,
+                         print_hours_list);
 }
 
 /* ---- report cases */
@@ -798,87 +690,60 @@ static int run_report(struct cli *cli, int argc, char **argv)
 
 /* ---- surveys */
 
-static void survey_json(struct json_w *w, const Kehu__V1__Survey *v)
+static void survey_scores_json(struct json_w *w, const void *msg)
 {
-    json_begin_object(w);
-    json_kint(w, "id", v->id);
-    json_kint(w, "customer_id", v->customer_id);
-    if (v->case_id)
-        json_kint(w, "case_id", v->case_id);
-    else
-        json_knull(w, "case_id");
-    json_kstr(w, "customer_name", v->customer_name);
-    json_kstr(w, "status", v->status);
-    json_kstr(w, "period", v->period);
-    json_kstr(w, "sent_by", v->sent_by);
-    json_time(w, "sent_at", v->sent_at);
-    json_kstr(w, "recorded_by", v->recorded_by);
-    json_time(w, "recorded_at", v->recorded_at);
-    if (*v->satisfaction)
-        json_kraw(w, "satisfaction", v->satisfaction);
-    else
-        json_knull(w, "satisfaction");
-    cli_json_records(w, "scores", &score_rec, (void *const *)v->scores, v->n_scores);
-    json_end_object(w);
+    const Kehu__V1__Survey *v = msg;
+    rec_json_array(w, &score_rec, (void *const *)v->scores, v->n_scores);
 }
 
-static void print_surveys(struct cli *cli, Kehu__V1__Survey *const *v, size_t n, int list)
+/* "service 4/5, speed 3/4": perceived/expected per aspect */
+static char *survey_scores(const void *msg)
 {
-    if (cli->json) {
-        struct json_w w;
-        json_init(&w, stdout, 1);
-        if (list)
-            json_begin_array(&w);
-        for (size_t i = 0; i < n; i++)
-            survey_json(&w, v[i]);
-        if (list)
-            json_end_array(&w);
-        json_finish(&w);
-        return;
+    const Kehu__V1__Survey *v = msg;
+    char scores[512] = "";
+    for (size_t k = 0; k < v->n_scores; k++) {
+        size_t len = strlen(scores);
+        snprintf(scores + len, sizeof scores - len, "%s%s %d/%d", k ? ", " : "", v->scores[k]->aspect,
+                 v->scores[k]->perceived, v->scores[k]->expected);
     }
-    if (list && !n) {
-        cli_say("no surveys\n");
-        return;
-    }
-    static const char *const head[] = { "id", "customer", "case", "status", "sent", "satisfaction", "scores" };
-    struct out_table *t = out_table_new(7, head);
-    for (size_t i = 0; i < n; i++) {
-        char id[24], cs[24], at[OUT_TIME_BUFSZ], scores[512] = "";
-        snprintf(id, sizeof id, "%" PRId64, v[i]->id);
-        if (v[i]->case_id)
-            snprintf(cs, sizeof cs, "%" PRId64, v[i]->case_id);
-        else
-            snprintf(cs, sizeof cs, "%s", *v[i]->period ? v[i]->period : "-");
-        char cu[160];
-        snprintf(cu, sizeof cu, "%" PRId64 " %s", v[i]->customer_id, v[i]->customer_name);
-        time_text(v[i]->sent_at, at, sizeof at);
-        for (size_t k = 0; k < v[i]->n_scores; k++) {
-            size_t len = strlen(scores);
-            snprintf(scores + len, sizeof scores - len, "%s%s %d/%d", k ? ", " : "", v[i]->scores[k]->aspect,
-                     v[i]->scores[k]->perceived, v[i]->scores[k]->expected);
-        }
-        const char *cells[] = { id, cu, cs, v[i]->status, at, v[i]->satisfaction, scores };
-        out_table_add(t, cells);
-    }
-    out_table_print(t, stdout);
-    out_table_free(t);
+    return out_xstrdup(scores);
 }
 
-static int run_survey_send(struct cli *cli, int argc, char **argv)
+static char *survey_customer(const void *msg)
 {
-    static const struct cli_flag flags[] = { { "case", "case_id", 0, 0, NULL, 0 }, { NULL, NULL, 0, 0, NULL, 0 } };
-    Kehu__V1__SurveySend m = KEHU__V1__SURVEY_SEND__INIT;
-    int rc;
-    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__survey_send__descriptor, flags, &m, NULL, NULL)) ||
-        (rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &m.customer_id)))
-        return rc;
-    Kehu__V1__Response *resp;
-    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_SURVEY_SEND, &m, KEHU__V1__RESPONSE__RESULT_SURVEY, &resp)))
-        return rc;
-    print_surveys(cli, &resp->survey, 1, 0);
-    kehu_response_free(resp);
-    return CLI_OK;
+    const Kehu__V1__Survey *v = msg;
+    return out_xprintf("%" PRId64 " %s", v->customer_id, v->customer_name);
 }
+
+/* the case it follows, else the sampled period, else "-" */
+static char *survey_case(const void *msg)
+{
+    const Kehu__V1__Survey *v = msg;
+    return v->case_id ? out_xprintf("%" PRId64, v->case_id) : out_xstrdup(*v->period ? v->period : "-");
+}
+
+static const struct rec_calc survey_calc[] = {
+    { "scores", survey_scores_json, survey_scores }, { "customer", NULL, survey_customer },
+    { "case", NULL, survey_case },                   { NULL, NULL, NULL },
+};
+static const struct rec_col survey_cols[] = {
+    { REC_AS_IS("id"), "id", OUT_LEFT, 0 },         { REC_AS_IS("customer"), "@customer", OUT_LEFT, 0 },
+    { REC_AS_IS("case"), "@case", OUT_LEFT, 0 },    { REC_AS_IS("status"), "status", OUT_LEFT, 0 },
+    { REC_AS_IS("sent"), "^sent_at", OUT_LEFT, 0 }, { REC_AS_IS("satisfaction"), "satisfaction", OUT_LEFT, 0 },
+    { REC_AS_IS("scores"), "@scores", OUT_LEFT, 0 }, { NULL, NULL, 0, 0 },
+};
+static const struct rec_kind survey_rec = {
+    &kehu__v1__survey__descriptor,
+    "id customer_id case_id? customer_name status period sent_by ^sent_at recorded_by ^recorded_at "
+    "#satisfaction? scores=@scores",
+    survey_cols, N_("no surveys"), survey_calc,
+};
+static const struct cli_record_kind survey_kind = { .rec = &survey_rec, .no_csv = 1 };
+
+static const struct cli_flag survey_send_flags[] = { { "case", "case_id", 0, 0, NULL, 0 },
+                                                     { NULL, NULL, 0, 0, NULL, 0 } };
+CLI_ONE_COMMAND(run_survey_send, KEHU__V1__REQUEST__OP_SURVEY_SEND, &kehu__v1__survey_send__descriptor, "CUSTOMER_ID",
+                "customer_id", KEHU__V1__RESPONSE__RESULT_SURVEY, &survey_kind, survey_send_flags)
 
 /* --score ASPECT=EXPECTED/PERCEIVED, repeated */
 static int run_survey_record(struct cli *cli, int argc, char **argv)
@@ -917,12 +782,8 @@ static int run_survey_record(struct cli *cli, int argc, char **argv)
         return cli_usage_error(cli, "at least one --score ASPECT=EXPECTED/PERCEIVED is required");
     m.scores = sp;
     m.n_scores = n;
-    Kehu__V1__Response *resp;
-    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_SURVEY_RECORD, &m, KEHU__V1__RESPONSE__RESULT_SURVEY, &resp)))
-        return rc;
-    print_surveys(cli, &resp->survey, 1, 0);
-    kehu_response_free(resp);
-    return CLI_OK;
+    return cli_ask_print(cli, KEHU__V1__REQUEST__OP_SURVEY_RECORD, &m, KEHU__V1__RESPONSE__RESULT_SURVEY, &survey_kind,
+                         NULL);
 }
 
 static int run_survey_list(struct cli *cli, int argc, char **argv)
@@ -937,16 +798,34 @@ static int run_survey_list(struct cli *cli, int argc, char **argv)
         return rc;
     if (optind < argc && (rc = cmd_customer_parse_int(cli, "CUSTOMER_ID", argv[optind], 1, INT64_MAX, &m.customer_id)))
         return rc;
-    Kehu__V1__Response *resp;
-    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_SURVEY_LIST, &m, KEHU__V1__RESPONSE__RESULT_SURVEYS, &resp)))
-        return rc;
-    print_surveys(cli, resp->surveys->surveys, resp->surveys->n_surveys, 1);
-    more_rows(cli, resp->surveys->next_cursor, resp->surveys->remaining, 0);
-    kehu_response_free(resp);
-    return CLI_OK;
+    return one_page(cli, KEHU__V1__REQUEST__OP_SURVEY_LIST, &m, &m.after, KEHU__V1__RESPONSE__RESULT_SURVEYS,
+                    "surveys", &survey_kind, 0);
 }
 
 /* ---- quality alerts */
+
+static char *alert_about(const void *msg)
+{
+    const Kehu__V1__QualityAlert *a = msg;
+    return out_xprintf("%s %s", a->dimension, a->key);
+}
+static const struct rec_calc alert_calc[] = { { "about", NULL, alert_about }, { NULL, NULL, NULL } };
+static const struct rec_col alert_cols[] = {
+    { REC_AS_IS("id"), "id", OUT_LEFT, 0 },
+    { REC_AS_IS("week"), "period", OUT_LEFT, 0 },
+    { REC_AS_IS("branch"), "branch", OUT_LEFT, 0 },
+    { REC_AS_IS("about"), "@about", OUT_LEFT, 0 },
+    { REC_AS_IS("complaints"), "complaints", OUT_RIGHT, 0 },
+    { REC_AS_IS("weeks before"), "baseline", OUT_LEFT, 0 },
+    { REC_AS_IS("why"), "reason", OUT_LEFT, 0 },
+    { NULL, NULL, 0, 0 },
+};
+static const struct rec_kind alert_rec = {
+    &kehu__v1__quality_alert__descriptor,
+    "id period dimension branch_id branch key complaints #baseline reason ^created_at", alert_cols,
+    N_("no quality alerts"), alert_calc,
+};
+static const struct cli_record_kind alert_kind = { .rec = &alert_rec, .no_csv = 1 };
 
 static int run_alerts(struct cli *cli, int argc, char **argv)
 {
@@ -956,55 +835,8 @@ static int run_alerts(struct cli *cli, int argc, char **argv)
     if ((rc = cli_flags(cli, argc, argv, &kehu__v1__quality_alert_list__descriptor, flags, &m, NULL, NULL)) ||
         (rc = cli_args(cli, argc, argv, 0, 0)))
         return rc;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_QUALITY_ALERT_LIST;
-    req.quality_alert_list = &m;
-    Kehu__V1__Response *resp;
-    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_QUALITY_ALERTS, &resp)))
-        return rc;
-    const Kehu__V1__QualityAlerts *l = resp->quality_alerts;
-    if (cli->json) {
-        struct json_w w;
-        json_init(&w, stdout, 1);
-        json_begin_array(&w);
-        for (size_t i = 0; i < l->n_alerts; i++) {
-            const Kehu__V1__QualityAlert *a = l->alerts[i];
-            json_begin_object(&w);
-            json_kint(&w, "id", a->id);
-            json_kstr(&w, "period", a->period);
-            json_kstr(&w, "dimension", a->dimension);
-            json_kint(&w, "branch_id", a->branch_id);
-            json_kstr(&w, "branch", a->branch);
-            json_kstr(&w, "key", a->key);
-            json_kint(&w, "complaints", a->complaints);
-            json_kraw(&w, "baseline", a->baseline);
-            json_kstr(&w, "reason", a->reason);
-            json_time(&w, "created_at", a->created_at);
-            json_end_object(&w);
-        }
-        json_end_array(&w);
-        json_finish(&w);
-    } else if (!l->n_alerts) {
-        cli_say("no quality alerts\n");
-    } else {
-        static const char *const head[] = { "id", "week", "branch", "about", "complaints", "weeks before", "why" };
-        struct out_table *t = out_table_new(7, head);
-        for (size_t i = 0; i < l->n_alerts; i++) {
-            const Kehu__V1__QualityAlert *a = l->alerts[i];
-            char id[24], n[24], about[160];
-            snprintf(id, sizeof id, "%" PRId64, a->id);
-            snprintf(n, sizeof n, "%" PRId64, a->complaints);
-            snprintf(about, sizeof about, "%s %s", a->dimension, a->key);
-            const char *cells[] = { id, a->period, a->branch, about, n, a->baseline, a->reason };
-            out_table_add(t, cells);
-        }
-        out_table_align(t, 4, OUT_RIGHT);
-        out_table_print(t, stdout);
-        out_table_free(t);
-    }
-    more_rows(cli, l->next_cursor, l->remaining, 0);
-    kehu_response_free(resp);
-    return CLI_OK;
+    return one_page(cli, KEHU__V1__REQUEST__OP_QUALITY_ALERT_LIST, &m, &m.after,
+                    KEHU__V1__RESPONSE__RESULT_QUALITY_ALERTS, "alerts", &alert_kind, 0);
 }
 
 /* ---- settings: severity levels, escalation rules, survey sampling rules, policies */
@@ -1089,9 +921,7 @@ static int settings_call(struct cli *cli, Kehu__V1__CaseSetting **x, size_t n, c
 
 static int run_settings_show(struct cli *cli, int argc, char **argv)
 {
-    if (cli_getopt(cli, argc, argv, NULL) != -1)
-        return cli->opt_rc;
-    int rc = cli_args(cli, argc, argv, 0, 0);
+    int rc = cli_no_options(cli, argc, argv, 0, 0);
     if (rc)
         return rc;
     return settings_call(cli, NULL, 0, settings_prefix(cli));

@@ -41,11 +41,6 @@ static const char *const status_names[] = {
 static const char *const gender_names[] = { "male", "female" };
 static const char *const sort_names[] = { "name", "created", "last_contact", "revenue" };
 
-static const char *name_of(const char *const *names, size_t n, int value)
-{
-    return value >= 0 && (size_t)value < n ? names[value] : NULL;
-}
-
 /* The index of value in names (NULL entries never match), or, when it is
  * `extra` (may be NULL), n. Otherwise a usage error naming the flag and the
  * valid values: -1 with cli->opt_rc set. */
@@ -175,268 +170,96 @@ int cmd_customer_call(struct cli *cli, const Kehu__V1__Request *req, Kehu__V1__R
 
 /* ---- The customer's fields ------------------------------------------------------------ */
 
-enum field_type {
-    F_INT,    /* int64 */
-    F_ID,     /* int64, 0 = none (JSON null) */
-    F_STR,    /* char * */
-    F_LIST,   /* char **, with its count */
-    F_KIND,   /* CustomerKind */
-    F_STATUS, /* CustomerStatus */
-    F_TIME,   /* int64 Unix ms, 0 = none; ISO 8601 */
-    F_MONEY,  /* int64 minor units; decimal string */
-};
-
-struct field {
-    const char *name; /* the JSON key and CSV header (the proto field's name) */
-    enum field_type type;
-    size_t off, n_off;
-};
-
-#define CF(name, type, member) { name, type, offsetof(Kehu__V1__Customer, member), 0 }
-#define CL(name, member)                                                                                    \
-    { name, F_LIST, offsetof(Kehu__V1__Customer, member), offsetof(Kehu__V1__Customer, n_##member) }
-
-/* Every field of a Customer, in the order every output shows them. */
-static const struct field customer_fields[] = {
-    CF("id", F_INT, id),
-    CF("version", F_INT, version),
-    CF("kind", F_KIND, kind),
-    CF("name", F_STR, name),
-    CF("ext_ref", F_STR, ext_ref),
-    CF("gender", F_STR, gender),
-    CF("birth", F_STR, birth),
-    CF("id_number", F_STR, id_number),
-    CL("phones", phones),
-    CF("email", F_STR, email),
-    CF("company", F_STR, company),
-    CF("address", F_STR, address),
-    CF("region", F_STR, region),
-    CF("industry", F_STR, industry),
-    CF("size", F_STR, size),
-    CF("occupation", F_STR, occupation),
-    CF("source", F_STR, source),
-    CL("tags", tags),
-    CF("notes", F_STR, notes),
-    CF("owner_id", F_ID, owner_id),
-    CF("owner", F_STR, owner),
-    CF("branch_id", F_ID, branch_id),
-    CF("branch", F_STR, branch),
-    CF("since", F_STR, since),
-    CF("status", F_STATUS, status),
-    CF("created_at", F_TIME, created_at_ms),
-    CF("created_by", F_STR, created_by),
-    CF("updated_at", F_TIME, updated_at_ms),
-    CF("updated_by", F_STR, updated_by),
-    CF("last_contact_at", F_TIME, last_contact_ms),
-    CF("revenue", F_MONEY, revenue_minor),
-    CF("balance", F_MONEY, balance_minor),
-};
-#define NFIELDS NELEMS(customer_fields)
-
-static int64_t fld_int(const Kehu__V1__Customer *c, const struct field *f)
+/* The first phone, as the list shows it. */
+static char *first_phone(const void *msg)
 {
-    int64_t v;
-    memcpy(&v, (const char *)c + f->off, sizeof v);
-    return v;
+    const Kehu__V1__Customer *c = msg;
+    return out_xstrdup(c->n_phones ? c->phones[0] : "");
 }
 
-static const char *fld_str(const Kehu__V1__Customer *c, const struct field *f)
+static void json_grades(struct json_w *w, const void *msg)
 {
-    const char *s;
-    memcpy(&s, (const char *)c + f->off, sizeof s);
-    return s ? s : "";
-}
-
-static char *const *fld_list(const Kehu__V1__Customer *c, const struct field *f, size_t *n)
-{
-    char **v;
-    memcpy(&v, (const char *)c + f->off, sizeof v);
-    memcpy(n, (const char *)c + f->n_off, sizeof *n);
-    return v;
-}
-
-static const char *kind_str(Kehu__V1__CustomerKind kind)
-{
-    return name_of(kind_names, NELEMS(kind_names), (int)kind);
-}
-
-static const char *status_str(Kehu__V1__CustomerStatus status)
-{
-    return name_of(status_names, NELEMS(status_names), (int)status);
-}
-
-/* A field as text (malloc'd), "" when it is empty or none: for people
- * (lists joined by ", ", money grouped) or for a CSV cell (joined by ","). */
-static char *field_text(const Kehu__V1__Customer *c, const struct field *f, int human)
-{
-    const char *sep = human ? ", " : ",";
-    char buf[OUT_TIME_BUFSZ > OUT_MONEY_TEXT_BUFSZ ? OUT_TIME_BUFSZ : OUT_MONEY_TEXT_BUFSZ];
-    const char *s = "";
-    size_t n;
-    char *const *v;
-    switch (f->type) {
-    case F_INT:
-    case F_ID:
-        if (fld_int(c, f) || f->type == F_INT) {
-            snprintf(buf, sizeof buf, "%" PRId64, fld_int(c, f));
-            s = buf;
-        }
-        break;
-    case F_STR:
-        s = fld_str(c, f);
-        break;
-    case F_LIST:
-        v = fld_list(c, f, &n);
-        return cmd_customer_join(v, n, sep);
-    case F_KIND:
-        s = kind_str(c->kind);
-        break;
-    case F_STATUS:
-        s = status_str(c->status);
-        break;
-    case F_TIME:
-        out_time_ms(fld_int(c, f), buf, sizeof buf);
-        s = buf;
-        break;
-    case F_MONEY:
-        if (human)
-            out_money_text(fld_int(c, f), buf, sizeof buf);
-        else
-            out_money_format(fld_int(c, f), buf, sizeof buf);
-        s = buf;
-        break;
-    }
-    return out_xstrdup(s ? s : "");
-}
-
-/* ---- Printing ------------------------------------------------------------------------ */
-
-/* The customer as a JSON object: every field, "" and [] when empty, null for
- * no id, no time or an unknown enum value. */
-static void json_customer(struct json_w *w, const void *item)
-{
-    const Kehu__V1__Customer *c = item;
-    json_begin_object(w);
-    for (size_t i = 0; i < NFIELDS; i++) {
-        const struct field *f = &customer_fields[i];
-        char t[OUT_TIME_BUFSZ];
-        size_t n;
-        char *const *v;
-        switch (f->type) {
-        case F_INT:
-            json_kint(w, f->name, fld_int(c, f));
-            break;
-        case F_ID:
-            if (fld_int(c, f))
-                json_kint(w, f->name, fld_int(c, f));
-            else
-                json_knull(w, f->name);
-            break;
-        case F_STR:
-            json_kstr(w, f->name, fld_str(c, f));
-            break;
-        case F_LIST:
-            v = fld_list(c, f, &n);
-            cmd_customer_json_strs(w, f->name, v, n);
-            break;
-        case F_KIND:
-            json_kstr(w, f->name, kind_str(c->kind));
-            break;
-        case F_STATUS:
-            json_kstr(w, f->name, status_str(c->status));
-            break;
-        case F_TIME:
-            out_time_ms(fld_int(c, f), t, sizeof t);
-            json_kstr(w, f->name, *t ? t : NULL);
-            break;
-        case F_MONEY:
-            json_kmoney(w, f->name, fld_int(c, f));
-            break;
-        }
-    }
-    /* CLI.md: grades per dimension, absent ones omitted (none before the first grading run) */
-    json_key(w, "grades");
+    const Kehu__V1__Customer *c = msg;
     cmd_grade_json_grades(w, c->grades, c->n_grades);
-    if (c->merge_id) /* customer merge: the merge, for customer unmerge */
-        json_kint(w, "merge_id", c->merge_id);
-    json_end_object(w);
 }
 
-/* The customer as "key: value" lines: every non-empty field (the owner and
- * branch by name, not id). */
-static void kv_customer(const void *item)
+static char *grades_text(const void *msg)
 {
-    const Kehu__V1__Customer *c = item;
-    struct out_kv *kv = out_kv_new();
-    for (size_t i = 0; i < NFIELDS; i++) {
-        const struct field *f = &customer_fields[i];
-        if (f->type == F_ID)
-            continue;
-        char *text = field_text(c, f, 1);
-        if (*text) {
-            char key[64];
-            snprintf(key, sizeof key, "%s", f->name);
-            for (char *p = key; *p; p++)
-                if (*p == '_')
-                    *p = ' ';
-            out_kv_add(kv, key, text);
-        }
-        free(text);
-    }
-    char *grades = cmd_grade_line(c->grades, c->n_grades);
-    if (*grades)
-        out_kv_add(kv, "grades", grades);
-    free(grades);
-    out_kv_print(kv, stdout);
-    out_kv_free(kv);
+    const Kehu__V1__Customer *c = msg;
+    return cmd_grade_line(c->grades, c->n_grades);
 }
 
-static void csv_customer(const void *item)
-{
-    char *cells[NFIELDS];
-    for (size_t i = 0; i < NFIELDS; i++)
-        cells[i] = field_text(item, &customer_fields[i], 0);
-    cli_csv_row(stdout, (int)NFIELDS, (const char *const *)cells);
-    for (size_t i = 0; i < NFIELDS; i++)
-        free(cells[i]);
-}
-
-static void table_customers(void *const *items, size_t n)
-{
-    static const char *const head[] = { "ID", "NAME", "PHONE", "COMPANY", "OWNER", "BRANCH", "STATUS", "REVENUE" };
-    struct out_table *t = out_table_new(8, head);
-    out_table_empty(t, "no customers match");
-    out_table_align(t, 0, OUT_RIGHT);
-    out_table_align(t, 7, OUT_RIGHT);
-    out_table_max_width(t, 1, NAME_COLS);
-    out_table_max_width(t, 3, NAME_COLS);
-    for (size_t i = 0; i < n; i++) {
-        const Kehu__V1__Customer *c = items[i];
-        char id[24], revenue[OUT_MONEY_TEXT_BUFSZ];
-        snprintf(id, sizeof id, "%" PRId64, c->id);
-        out_money_text(c->revenue_minor, revenue, sizeof revenue);
-        const char *status = status_str(c->status);
-        const char *row[] = { id,       c->name,   c->n_phones ? c->phones[0] : "", c->company, c->owner,
-                              c->branch, status ? status : "", revenue };
-        out_table_add(t, row);
-    }
-    out_table_print(t, stdout);
-    out_table_free(t);
-}
-
-/* The CSV header: the field names, copied from customer_fields before use. */
-static const char *customer_csv_head[NFIELDS];
-
-static const struct cli_record_kind customer_kind = {
-    json_customer, (int)NFIELDS, customer_csv_head, csv_customer, table_customers, kv_customer, NULL,
+static const struct rec_calc customer_calc[] = {
+    { "phone", NULL, first_phone }, { "grades", json_grades, grades_text }, { NULL, NULL, NULL },
 };
+
+/* The list's columns; the heads were never translated. */
+static const struct rec_col customer_cols[] = {
+    { REC_AS_IS("ID"), "id", OUT_RIGHT, 0 },
+    { REC_AS_IS("NAME"), "name", OUT_LEFT, NAME_COLS },
+    { REC_AS_IS("PHONE"), "@phone", OUT_LEFT, 0 },
+    { REC_AS_IS("COMPANY"), "company", OUT_LEFT, NAME_COLS },
+    { REC_AS_IS("OWNER"), "owner", OUT_LEFT, 0 },
+    { REC_AS_IS("BRANCH"), "branch", OUT_LEFT, 0 },
+    { REC_AS_IS("STATUS"), "status", OUT_LEFT, 0 },
+    { REC_AS_IS("REVENUE"), "revenue_minor", OUT_RIGHT, 0 },
+    { NULL, NULL, 0, 0 },
+};
+
+/* `customer show`: every non-empty field but the ids of the owner and
+ * branch (shown by name), then the grades. */
+static const struct rec_col customer_lines[] = {
+    { "id", "id", 0, 0 },           { "version", "version", 0, 0 },
+    { "kind", "kind", 0, 0 },       { "name", "name", 0, 0 },
+    { "ext ref", "ext_ref", 0, 0 }, { "gender", "gender", 0, 0 },
+    { "birth", "birth", 0, 0 },     { "id number", "id_number", 0, 0 },
+    { "phones", "phones", 0, 0 },   { "email", "email", 0, 0 },
+    { "company", "company", 0, 0 }, { "address", "address", 0, 0 },
+    { "region", "region", 0, 0 },   { "industry", "industry", 0, 0 },
+    { "size", "size", 0, 0 },       { "occupation", "occupation", 0, 0 },
+    { "source", "source", 0, 0 },   { "tags", "tags", 0, 0 },
+    { "notes", "notes", 0, 0 },     { "owner", "owner", 0, 0 },
+    { "branch", "branch", 0, 0 },   { "since", "since", 0, 0 },
+    { "status", "status", 0, 0 },   { "created at", "created_at_ms", 0, 0 },
+    { "created by", "created_by", 0, 0 }, { "updated at", "updated_at_ms", 0, 0 },
+    { "updated by", "updated_by", 0, 0 }, { "last contact at", "last_contact_ms", 0, 0 },
+    { "revenue", "revenue_minor", 0, 0 }, { "balance", "balance_minor", 0, 0 },
+    { "grades", "@grades", 0, 0 },  { NULL, NULL, 0, 0 },
+};
+
+/* Every field of a Customer, in the order every output shows them: "" and []
+ * when empty, null for no owner or branch id, no time or no kind; the grades
+ * per dimension (CLI.md: absent ones omitted) and, after customer merge, the
+ * merge (for customer unmerge) in JSON only. */
+const struct rec_kind cli_customer_rec = {
+    &kehu__v1__customer__descriptor,
+    "id version kind name ext_ref gender birth id_number phones email company address region industry size "
+    "occupation source tags notes owner_id? owner branch_id? branch since status created_at_ms created_by "
+    "updated_at_ms updated_by last_contact_at=last_contact_ms revenue_minor balance_minor +grades=@grades "
+    "+~merge_id?",
+    customer_cols, REC_AS_IS("no customers match"), customer_calc,
+};
+
+static const struct cli_record_kind customer_kind = { .rec = &cli_customer_rec, .kv = customer_lines };
+
+/* A probable duplicate of a customer being added: why, and the customer. */
+static void json_duplicate_customer(struct json_w *w, const void *msg)
+{
+    const Kehu__V1__Duplicate *m = msg;
+    if (m->customer)
+        rec_json(w, &cli_customer_rec, m->customer);
+    else
+        json_null(w);
+}
+static const struct rec_calc duplicate_calc[] = { { "customer", json_duplicate_customer, NULL },
+                                                  { NULL, NULL, NULL } };
+static const struct rec_kind duplicate_rec = { &kehu__v1__duplicate__descriptor, "reason customer=@customer", NULL,
+                                               NULL, duplicate_calc };
 
 /* Customers: one (list = 0: a JSON object, a key/value record) or a list (a
  * JSON array, a table); with --csv a header and one row each. */
 static void print_customers(struct cli *cli, Kehu__V1__Customer *const *cs, size_t n, int list)
 {
-    for (size_t i = 0; i < NFIELDS; i++)
-        customer_csv_head[i] = customer_fields[i].name;
     cli_print_records(cli, (void *const *)cs, n, list, &customer_kind);
 }
 
@@ -529,20 +352,7 @@ static int duplicates(struct cli *cli, Kehu__V1__Response *resp, const struct ke
     if (cli->json) {
         struct json_w w;
         cmd_customer_json_error(&w, st);
-        json_key(&w, "duplicates");
-        json_begin_array(&w);
-        for (size_t i = 0; i < d->n_matches; i++) {
-            const Kehu__V1__Duplicate *m = d->matches[i];
-            json_begin_object(&w);
-            json_kstr(&w, "reason", m->reason);
-            json_key(&w, "customer");
-            if (m->customer)
-                json_customer(&w, m->customer);
-            else
-                json_null(&w);
-            json_end_object(&w);
-        }
-        json_end_array(&w);
+        cli_json_records(&w, "duplicates", &duplicate_rec, (void *const *)d->matches, d->n_matches);
         json_end_object(&w);
     }
     kehu_response_free(resp);
@@ -834,9 +644,9 @@ static void json_merge_plan(const Kehu__V1__MergePlan *p)
     json_begin_object(&w);
     json_kbool(&w, "dry_run", 1);
     json_key(&w, "keep");
-    json_customer(&w, p->keep);
+    rec_json(&w, &cli_customer_rec, p->keep);
     json_key(&w, "other");
-    json_customer(&w, p->other);
+    rec_json(&w, &cli_customer_rec, p->other);
     json_key(&w, "moves");
     json_begin_object(&w);
     for (size_t i = 0; i < p->n_moves; i++)
@@ -993,9 +803,9 @@ static int run_customer_unmerge(struct cli *cli, int argc, char **argv)
         json_begin_object(&w);
         json_kint(&w, "merge_id", u->merge_id);
         json_key(&w, "keep");
-        json_customer(&w, u->keep);
+        rec_json(&w, &cli_customer_rec, u->keep);
         json_key(&w, "other");
-        json_customer(&w, u->other);
+        rec_json(&w, &cli_customer_rec, u->other);
         json_end_object(&w);
         json_finish(&w);
     } else {
@@ -1218,74 +1028,48 @@ static int run_customer_search(struct cli *cli, int argc, char **argv)
 
 /* ---- customer history ------------------------------------------------------------------- */
 
-static void json_change(struct json_w *w, const Kehu__V1__Change *ch)
+/* The customer whose history is shown: its own changes say "customer",
+ * others (a contact's, a merged customer's) name their id too. */
+static int64_t history_of;
+
+static char *change_entity(const void *msg)
 {
-    char at[OUT_TIME_BUFSZ];
-    out_time_ms(ch->at_ms, at, sizeof at);
-    json_begin_object(w);
-    json_kstr(w, "at", *at ? at : NULL);
-    json_kstr(w, "by", ch->by);
-    json_kstr(w, "entity", ch->entity);
-    json_kint(w, "entity_id", ch->entity_id);
-    json_kstr(w, "field", ch->field);
-    json_kstr(w, "old_value", ch->old_value);
-    json_kstr(w, "new_value", ch->new_value);
-    json_kint(w, "version", ch->version);
-    if (*ch->old_name)
-        json_kstr(w, "old_name", ch->old_name);
-    if (*ch->new_name)
-        json_kstr(w, "new_name", ch->new_name);
-    json_end_object(w);
+    const Kehu__V1__Change *ch = msg;
+    if (strcmp(ch->entity, "customer") == 0 && (ch->entity_id == history_of || !ch->entity_id))
+        return out_xstrdup(ch->entity);
+    return out_xprintf("%s %" PRId64, ch->entity, ch->entity_id);
 }
+/* an owner or a branch by its name rather than its id */
+static char *change_old(const void *msg)
+{
+    const Kehu__V1__Change *ch = msg;
+    return out_xstrdup(*ch->old_name ? ch->old_name : ch->old_value);
+}
+static char *change_new(const void *msg)
+{
+    const Kehu__V1__Change *ch = msg;
+    return out_xstrdup(*ch->new_name ? ch->new_name : ch->new_value);
+}
+static const struct rec_calc change_calc[] = {
+    { "entity", NULL, change_entity }, { "old", NULL, change_old }, { "new", NULL, change_new }, { NULL, NULL, NULL },
+};
+static const struct rec_col change_cols[] = {
+    { REC_AS_IS("TIME"), "at_ms", OUT_LEFT, 0 },        { REC_AS_IS("BY"), "by", OUT_LEFT, 0 },
+    { REC_AS_IS("ENTITY"), "@entity", OUT_LEFT, 0 },    { REC_AS_IS("FIELD"), "field", OUT_LEFT, 0 },
+    { REC_AS_IS("OLD"), "@old", OUT_LEFT, VALUE_COLS }, { REC_AS_IS("NEW"), "@new", OUT_LEFT, VALUE_COLS },
+    { NULL, NULL, 0, 0 },
+};
+static const struct rec_kind change_rec = {
+    &kehu__v1__change__descriptor,
+    "at_ms by entity entity_id field old_value new_value version +~old_name? +~new_name?", change_cols,
+    REC_AS_IS("no changes recorded"), change_calc,
+};
+static const struct cli_record_kind change_kind = { .rec = &change_rec };
 
 static void print_changes(struct cli *cli, int64_t customer_id, Kehu__V1__Change *const *chs, size_t n)
 {
-    if (cli->json) {
-        struct json_w w;
-        json_init(&w, stdout, 1);
-        json_begin_array(&w);
-        for (size_t i = 0; i < n; i++)
-            json_change(&w, chs[i]);
-        json_end_array(&w);
-        return;
-    }
-    if (cli->csv) {
-        static const char *const head[] = { "at",    "by",        "entity",    "entity_id",
-                                            "field", "old_value", "new_value", "version" };
-        cli_csv_row(stdout, 8, head);
-        for (size_t i = 0; i < n; i++) {
-            const Kehu__V1__Change *ch = chs[i];
-            char at[OUT_TIME_BUFSZ], eid[24], ver[24];
-            out_time_ms(ch->at_ms, at, sizeof at);
-            snprintf(eid, sizeof eid, "%" PRId64, ch->entity_id);
-            snprintf(ver, sizeof ver, "%" PRId64, ch->version);
-            const char *row[] = { at, ch->by, ch->entity, eid, ch->field, ch->old_value, ch->new_value, ver };
-            cli_csv_row(stdout, 8, row);
-        }
-        return;
-    }
-    static const char *const head[] = { "TIME", "BY", "ENTITY", "FIELD", "OLD", "NEW" };
-    struct out_table *t = out_table_new(6, head);
-    out_table_empty(t, "no changes recorded");
-    out_table_max_width(t, 4, VALUE_COLS);
-    out_table_max_width(t, 5, VALUE_COLS);
-    for (size_t i = 0; i < n; i++) {
-        const Kehu__V1__Change *ch = chs[i];
-        char at[OUT_TIME_BUFSZ], entity[128];
-        out_time_ms(ch->at_ms, at, sizeof at);
-        if (strcmp(ch->entity, "customer") == 0 && (ch->entity_id == customer_id || !ch->entity_id))
-            snprintf(entity, sizeof entity, "%s", ch->entity);
-        else
-            snprintf(entity, sizeof entity, "%s %" PRId64, ch->entity, ch->entity_id);
-        /* an owner or a branch by its name rather than its id */
-        const char *row[] = { at,        ch->by,
-                              entity,    ch->field,
-                              *ch->old_name ? ch->old_name : ch->old_value,
-                              *ch->new_name ? ch->new_name : ch->new_value };
-        out_table_add(t, row);
-    }
-    out_table_print(t, stdout);
-    out_table_free(t);
+    history_of = customer_id;
+    cli_print_records(cli, (void *const *)chs, n, 1, &change_kind);
 }
 
 static int run_customer_history(struct cli *cli, int argc, char **argv)

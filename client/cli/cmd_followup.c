@@ -12,7 +12,6 @@
 #define NAME_COLS 24
 #define DAYS_MAX 3660
 
-enum { O_USER = 0x100, O_DAYS };
 
 /* ---- Dates: the server's days are UTC days */
 
@@ -262,135 +261,53 @@ static int run_log(struct cli *cli, int argc, char **argv)
     return call_one(cli, KEHU__V1__REQUEST__OP_FOLLOWUP_LOG, &m, _("logged"));
 }
 
-/* The pages of one `followup due`, kept until printed. */
-struct due_pages {
-    Kehu__V1__Response **resp;
-    size_t n_resp;
-    void **fs;
-    Kehu__V1__ContactDue **cs;
-    size_t n_fs, n_cs;
-};
-
-static void due_pages_add(struct due_pages *p, Kehu__V1__Response *resp)
+/* followup due: the planned follow-ups of every page, then the contacts the
+ * service policy asks for (one JSON array; CSV rows under the follow-ups'
+ * header; for people a second table). */
+static void print_due(struct cli *cli, const void *req, const struct cli_pages *pages)
 {
-    const Kehu__V1__Followups *l = resp->followups;
-    p->resp = out_xrealloc(p->resp, sizeof *p->resp * (p->n_resp + 1));
-    p->fs = out_xrealloc(p->fs, sizeof *p->fs * (p->n_fs + l->n_followups + 1));
-    p->cs = out_xrealloc(p->cs, sizeof *p->cs * (p->n_cs + l->n_contacts_due + 1));
-    p->resp[p->n_resp++] = resp;
-    for (size_t i = 0; i < l->n_followups; i++)
-        p->fs[p->n_fs++] = l->followups[i];
-    for (size_t i = 0; i < l->n_contacts_due; i++)
-        p->cs[p->n_cs++] = l->contacts_due[i];
-}
-
-static void due_pages_free(struct due_pages *p)
-{
-    for (size_t i = 0; i < p->n_resp; i++)
-        kehu_response_free(p->resp[i]);
-    free(p->resp);
-    free(p->fs);
-    free(p->cs);
-}
-
-static int run_due(struct cli *cli, int argc, char **argv)
-{
-    static const struct option opts[] = {
-        { "user", required_argument, NULL, O_USER },
-        { "days", required_argument, NULL, O_DAYS },
-        CLI_PAGING_OPTIONS,
-        { NULL, 0, NULL, 0 },
-    };
-    Kehu__V1__FollowupDue m = KEHU__V1__FOLLOWUP_DUE__INIT;
-    struct cli_paging pg = { 0 };
-    const char *days_arg = NULL;
-    int c, rc;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        if (c == O_USER) {
-            m.user = optarg;
-        } else if (c == O_DAYS) {
-            int64_t days;
-            if ((rc = cmd_customer_parse_int(cli, "--days", optarg, 1, DAYS_MAX, &days)))
-                return rc;
-            m.days = (uint32_t)days;
-            days_arg = optarg;
-        } else if ((rc = cli_page_option(cli, c, optarg, 1000, &pg)) != CLI_OK) {
-            return rc < 0 ? cli->opt_rc : rc;
-        }
-    }
-    if ((rc = cli_args(cli, argc, argv, 0, 0)))
-        return rc;
-    m.limit = pg.limit;
-    m.after = (char *)(pg.after ? pg.after : "");
-    Kehu__V1__Request req;
-    cli_request(&req, KEHU__V1__REQUEST__OP_FOLLOWUP_DUE, &m);
-    struct due_pages pages = { 0 };
-    const char *next = NULL;
-    uint32_t remaining = 0;
-    for (;;) {
-        Kehu__V1__Response *resp;
-        if ((rc = cli_call(cli, &req, &resp)))
-            break;
-        const Kehu__V1__Followups *l = resp->followups;
-        if (resp->result_case != KEHU__V1__RESPONSE__RESULT_FOLLOWUPS || !l ||
-            (l->next_cursor[0] && strcmp(l->next_cursor, m.after) == 0)) {
-            rc = cli_bad_reply(cli, resp); /* a cursor that goes nowhere would loop forever */
-            break;
-        }
-        due_pages_add(&pages, resp);
-        next = l->next_cursor[0] ? l->next_cursor : NULL;
-        remaining = l->remaining;
-        if (!pg.all || !next)
-            break;
-        m.after = l->next_cursor;
-    }
-    if (rc) {
-        due_pages_free(&pages);
-        return rc;
-    }
-    void *const *fs = pages.fs;
-    size_t n = pages.n_fs;
-    Kehu__V1__ContactDue *const *cs = pages.cs;
-    size_t n_cs = pages.n_cs;
-    if (cli->json) { /* one array: the planned follow-ups, then the policy's contacts */
+    const Kehu__V1__FollowupDue *m = req;
+    size_t n = pages->n, n_cs = 0;
+    for (size_t i = 0; i < pages->n_resp; i++)
+        n_cs += pages->resp[i]->followups->n_contacts_due;
+    void **cs = out_xcalloc(n_cs + 1, sizeof *cs);
+    n_cs = 0;
+    for (size_t i = 0; i < pages->n_resp; i++)
+        for (size_t k = 0; k < pages->resp[i]->followups->n_contacts_due; k++)
+            cs[n_cs++] = pages->resp[i]->followups->contacts_due[k];
+    if (cli->json) {
         struct json_w w;
         json_init(&w, stdout, 1);
         json_begin_array(&w);
         for (size_t i = 0; i < n; i++)
-            rec_json(&w, &followup_rec, fs[i]);
+            rec_json(&w, &followup_rec, pages->items[i]);
         for (size_t i = 0; i < n_cs; i++)
             rec_json(&w, &policy_rec, cs[i]);
         json_end_array(&w);
     } else if (cli->csv) {
-        cli_print_records(cli, fs, n, 1, &due_kind);
+        cli_print_records(cli, pages->items, n, 1, &due_kind);
         for (size_t i = 0; i < n_cs; i++)
             rec_csv_row(stdout, &policy_rec, cs[i]);
     } else {
         if (n)
-            cli_print_records(cli, fs, n, 1, &due_kind);
+            cli_print_records(cli, pages->items, n, 1, &due_kind);
         if (n_cs) {
             if (n)
                 putchar('\n'); /* cli_say would show it as a space */
             cli_say("policy contacts:\n");
-            rec_table(stdout, &policy_rec, (void *const *)cs, n_cs);
+            rec_table(stdout, &policy_rec, cs, n_cs);
         }
         if (!n && !n_cs)
-            cli_say("nothing due within %u days\n", m.days ? m.days : 7);
+            cli_say("nothing due within %u days\n", m->days ? m->days : 7);
     }
-    if (next) {
-        const char *words[8] = { "followup", "due" };
-        size_t nw = 2;
-        if (m.user && *m.user)
-            words[nw++] = "--user", words[nw++] = m.user;
-        if (days_arg)
-            words[nw++] = "--days", words[nw++] = days_arg;
-        if (pg.limit_arg)
-            words[nw++] = "--limit", words[nw++] = pg.limit_arg;
-        cli_page_more(cli, words, nw, next, remaining);
-    }
-    due_pages_free(&pages);
-    return CLI_OK;
+    free(cs);
 }
+
+static const struct cli_flag due_flags[] = {
+    { "user", NULL, 0, 0, NULL, 0 }, { "days", NULL, 1, DAYS_MAX, NULL, 0 }, { NULL, NULL, 0, 0, NULL, 0 }
+};
+CLI_LIST_COMMAND(run_due, KEHU__V1__REQUEST__OP_FOLLOWUP_DUE, &kehu__v1__followup_due__descriptor, NULL, NULL,
+                 KEHU__V1__RESPONSE__RESULT_FOLLOWUPS, "followups", NULL, NULL, due_flags, print_due)
 
 CLI_LIST_COMMAND(run_list, KEHU__V1__REQUEST__OP_FOLLOWUP_LIST, &kehu__v1__followup_list__descriptor, "CUSTOMER_ID",
                  "customer_id", KEHU__V1__RESPONSE__RESULT_FOLLOWUPS, "followups", &followup_kind, NULL)

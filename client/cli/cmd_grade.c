@@ -471,6 +471,20 @@ static void print_override(struct cli *cli, Kehu__V1__GradeOverrideInfo *o, cons
             *o->grade ? o->grade : "(none)", o->customer_name, o->customer_id, until, status_text(o->status));
 }
 
+/* Sends the request m (op) whose answer is an override, and prints it after verb. */
+static int ask_override(struct cli *cli, int op, void *m, const char *verb)
+{
+    Kehu__V1__Response *resp;
+    int rc = cli_ask(cli, op, m, KEHU__V1__RESPONSE__RESULT_OVERRIDE, &resp);
+    if (rc)
+        return rc;
+    if (!resp->override)
+        return cli_bad_reply(cli, resp);
+    print_override(cli, resp->override, verb);
+    kehu_response_free(resp);
+    return CLI_OK;
+}
+
 static int run_grade_override(struct cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -521,39 +535,19 @@ static int run_grade_override(struct cli *cli, int argc, char **argv)
         return cli_usage_error(cli, "--until does not go with --revoke");
     if (!have_reason)
         return cli_usage_error(cli, "--reason is required");
-    Kehu__V1__Response *resp;
-    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_GRADE_OVERRIDE, &m, KEHU__V1__RESPONSE__RESULT_OVERRIDE, &resp)))
-        return rc;
-    if (!resp->override)
-        return cli_bad_reply(cli, resp);
-    print_override(cli, resp->override, "override");
-    kehu_response_free(resp);
-    return CLI_OK;
+    return ask_override(cli, KEHU__V1__REQUEST__OP_GRADE_OVERRIDE, &m, "override");
 }
 
 static int run_grade_approve(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "reject", no_argument, NULL, O_REJECT },
-        { NULL, 0, NULL, 0 },
-    };
+    static const struct cli_flag flags[] = { { "reject", NULL, 0, 0, NULL, 0 }, { NULL, NULL, 0, 0, NULL, 0 } };
     Kehu__V1__GradeApprove m = KEHU__V1__GRADE_APPROVE__INIT;
-    int c, rc;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        if (c != O_REJECT)
-            return cli->opt_rc;
-        m.reject = 1;
-    }
-    if ((rc = cli_id_arg(cli, argc, argv, "OVERRIDE_ID", &m.override_id)))
+    int rc;
+    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__grade_approve__descriptor, flags, &m, NULL, NULL)) ||
+        (rc = cli_id_arg(cli, argc, argv, "OVERRIDE_ID", &m.override_id)))
         return rc;
-    Kehu__V1__Response *resp;
-    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_GRADE_APPROVE, &m, KEHU__V1__RESPONSE__RESULT_OVERRIDE, &resp)))
-        return rc;
-    if (!resp->override)
-        return cli_bad_reply(cli, resp);
-    print_override(cli, resp->override, m.reject ? "rejected override" : "approved override");
-    kehu_response_free(resp);
-    return CLI_OK;
+    return ask_override(cli, KEHU__V1__REQUEST__OP_GRADE_APPROVE, &m,
+                        m.reject ? "rejected override" : "approved override");
 }
 
 static int check_override_status(struct cli *cli, const char *flag, const char *value)
@@ -579,43 +573,36 @@ CLI_LIST_COMMAND(run_grade_overrides, KEHU__V1__REQUEST__OP_GRADE_OVERRIDE_LIST,
                  &kehu__v1__grade_override_list__descriptor, NULL, NULL, KEHU__V1__RESPONSE__RESULT_OVERRIDES,
                  "overrides", NULL, NULL, override_flags, print_overrides)
 
+static int check_credit_grade(struct cli *cli, const char *flag, const char *value)
+{
+    return one_of(cli, flag, value, grade_values("credit"), grade_count(grade_values("credit")));
+}
+
+static int check_until(struct cli *cli, const char *flag, const char *value)
+{
+    char *day;
+    return cli_parse_due(cli, flag, value, &day);
+}
+
 static int run_grade_assess(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "grade", required_argument, NULL, O_GRADE },
-        { "notes", required_argument, NULL, O_NOTES },
-        { "until", required_argument, NULL, O_UNTIL },
-        { NULL, 0, NULL, 0 },
+    static const struct cli_flag flags[] = {
+        { "grade", NULL, 0, 0, check_credit_grade, 0 },
+        { "notes", NULL, 0, 0, NULL, 0 },
+        { "until", NULL, 0, 0, check_until, 0 },
+        { NULL, NULL, 0, 0, NULL, 0 },
     };
     Kehu__V1__CreditAssess m = KEHU__V1__CREDIT_ASSESS__INIT;
-    int c, rc = CLI_OK;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        switch (c) {
-        case O_GRADE:
-            rc = one_of(cli, "--grade", optarg, grade_values("credit"), grade_count(grade_values("credit")));
-            m.grade = optarg;
-            break;
-        case O_NOTES: m.notes = optarg; break;
-        case O_UNTIL:
-            rc = cli_parse_due(cli, "--until", optarg, &m.until);
-            break;
-        default: return cli->opt_rc;
-        }
-        if (rc)
-            return rc;
-    }
+    int rc;
+    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__credit_assess__descriptor, flags, &m, NULL, NULL)))
+        return rc;
+    if (*m.until) /* the day it names (checked above) */
+        cli_parse_due(cli, "--until", m.until, &m.until);
     if ((rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &m.customer_id)))
         return rc;
     if (!*m.grade)
         return cli_usage_error(cli, "--grade is required");
-    Kehu__V1__Response *resp;
-    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_CREDIT_ASSESS, &m, KEHU__V1__RESPONSE__RESULT_OVERRIDE, &resp)))
-        return rc;
-    if (!resp->override)
-        return cli_bad_reply(cli, resp);
-    print_override(cli, resp->override, "credit assessment recorded: override");
-    kehu_response_free(resp);
-    return CLI_OK;
+    return ask_override(cli, KEHU__V1__REQUEST__OP_CREDIT_ASSESS, &m, "credit assessment recorded: override");
 }
 
 /* ---- grade show ---------------------------------------------------------------------------------- */
@@ -957,9 +944,7 @@ static int run_care_today(struct cli *cli, int argc, char **argv)
 static char *warning_status(const void *msg)
 {
     const Kehu__V1__ChurnWarning *c = msg;
-    char st[96];
-    snprintf(st, sizeof st, "%s%s%s", c->status, *c->lost_reason ? ": " : "", c->lost_reason);
-    return out_xstrdup(st);
+    return out_xprintf("%s%s%s", c->status, *c->lost_reason ? ": " : "", c->lost_reason);
 }
 
 static const struct rec_calc warning_calc[] = { { "status", NULL, warning_status }, { NULL, NULL, NULL } };

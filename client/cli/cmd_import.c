@@ -14,12 +14,14 @@
  * temporary file. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -159,6 +161,71 @@ static int import_rc(const Kehu__V1__ImportResult *res, const char *duplicates)
     return res->n_rejected || (res->skipped && !(duplicates && *duplicates)) ? CLI_PARTIAL : CLI_OK;
 }
 
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A chunk sent ahead of the previous one's answer, and its own answer as
+ * its callback left it. */
+struct ahead {
+    int busy, done, progress, result; /* result: the answer's result case */
+    uint64_t sent;             /* the file's bytes sent up to this chunk */
+    uint64_t rows_done;
+    struct kehu_status st;
+};
+
+static void ahead_answered(const Kehu__V1__Response *resp, const struct kehu_status *st, void *arg)
+{
+    struct ahead *a = arg;
+    a->done = 1;
+    a->st = *st;
+    if (!resp && a->st.code == KEHU__V1__CODE__OK)
+        a->st.code = KEHU_TRANSPORT;
+    a->result = resp ? (int)resp->result_case : -1;
+    a->progress = resp && resp->result_case == KEHU__V1__RESPONSE__RESULT_IMPORT_PROGRESS;
+    a->rows_done = a->progress ? resp->import_progress->rows_done : 0;
+}
+
+/* Waits for a chunk's answer (as long as a call waits) and shows progress;
+ * returns CLI_OK, or the exit code of its failure. */
+static int ahead_settle(struct cli *cli, struct ahead *a, const char *label, uint64_t size)
+{
+    int64_t deadline = mono_ms() + (cli->timeout_ms > 0 ? cli->timeout_ms : 30000);
+    while (!a->done) {
+        if (stop_signal)
+            return cancelled(cli);
+        int64_t left = deadline - mono_ms();
+        if (left <= 0) {
+            struct kehu_status st = { .code = KEHU_TRANSPORT };
+            snprintf(st.message, sizeof st.message, "timeout");
+            return cli_fail_status(cli, &st);
+        }
+        struct pollfd p = { .fd = kehu_fd(cli->client), .events = POLLIN };
+        if (p.fd < 0 || (poll(&p, 1, left > 1000 ? 1000 : (int)left) < 0 && errno != EINTR)) {
+            if (!a->done) { /* the library calls back with the error as it sees it */
+                a->done = 1;
+                a->st.code = KEHU_TRANSPORT;
+                snprintf(a->st.message, sizeof a->st.message, "%s", _("connection lost"));
+            }
+            break;
+        }
+        kehu_run(cli->client, 0); /* an error calls every pending callback */
+    }
+    a->busy = 0;
+    if (a->st.code != KEHU__V1__CODE__OK)
+        return stop_signal ? cancelled(cli) : cli_fail_status(cli, &a->st);
+    if (!a->progress) { /* as cli_bad_reply says it */
+        struct kehu_status st = { .code = KEHU_TRANSPORT };
+        snprintf(st.message, sizeof st.message, _("%s sent an unexpected reply (result %d)"), cli->server, a->result);
+        return cli_fail_status(cli, &st);
+    }
+    term_progress(label, size ? a->sent : a->rows_done, size ? size : 0);
+    return CLI_OK;
+}
+
 static int commit_import(struct cli *cli, uint64_t id, Kehu__V1__ImportResult *staged, const char *duplicates)
 {
     sigset_t block, old;
@@ -263,7 +330,13 @@ static int run_import(struct cli *cli, int argc, char **argv, const char *kind)
     kehu_response_free(resp);
     import_fd = kehu_fd(cli->client);
 
-    static char buf[CHUNK];
+    /* Chunks go out one ahead of the answers: kehud parses one while this
+     * reads and sends the next (kehud starts it after the previous one's
+     * answer). Each has a buffer of its own until its answer. */
+    static char bufs[2][CHUNK];
+    struct ahead ahead[2];
+    memset(ahead, 0, sizeof ahead);
+    int cur = 0;
     uint64_t sent = 0;
     const char *label = strcmp(kind, "customers") == 0 ? "importing customers" : "importing transactions";
     for (;;) {
@@ -271,7 +344,8 @@ static int run_import(struct cli *cli, int argc, char **argv, const char *kind)
             rc = cancelled(cli);
             break;
         }
-        ssize_t n = read(fd, buf, sizeof buf);
+        char *buf = bufs[cur];
+        ssize_t n = read(fd, buf, CHUNK);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
@@ -284,42 +358,51 @@ static int run_import(struct cli *cli, int argc, char **argv, const char *kind)
         chunk.data.data = (uint8_t *)buf;
         chunk.data.len = (size_t)n;
         chunk.last = n == 0;
-        if (chunk.last) /* the set-based end of a large import takes long: wait for it */
-            kehu_set_timeout(cli->client, cli->timeout_ms > IMPORT_FINISH_MS ? cli->timeout_ms : IMPORT_FINISH_MS);
         req.op_case = KEHU__V1__REQUEST__OP_IMPORT_CHUNK;
         req.import_chunk = &chunk;
         if (stop_signal) {
             rc = cancelled(cli);
             break;
         }
+        if (!chunk.last) {
+            struct ahead *a = &ahead[cur];
+            memset(a, 0, sizeof *a);
+            a->busy = 1;
+            sent += (uint64_t)n;
+            a->sent = sent;
+            struct kehu_status why;
+            if (kehu_send(cli->client, &req, ahead_answered, a, NULL, &why) < 0) {
+                rc = stop_signal ? cancelled(cli) : cli_fail_status(cli, &why);
+                break;
+            }
+            cur ^= 1; /* the other buffer: the chunk sent before this one, answered first */
+            if (ahead[cur].busy && (rc = ahead_settle(cli, &ahead[cur], label, begin.size)))
+                break;
+            continue;
+        }
+        if (ahead[cur ^ 1].busy && (rc = ahead_settle(cli, &ahead[cur ^ 1], label, begin.size)))
+            break;
+        /* the set-based end of a large import takes long: wait for it */
+        kehu_set_timeout(cli->client, cli->timeout_ms > IMPORT_FINISH_MS ? cli->timeout_ms : IMPORT_FINISH_MS);
         if ((rc = cli_call(cli, &req, &resp))) {
             if (stop_signal)
                 rc = cancelled(cli);
             break;
         }
-        sent += (uint64_t)n;
-        if (chunk.last) {
-            term_progress_done();
-            if (resp->result_case != KEHU__V1__RESPONSE__RESULT_IMPORT_RESULT) {
-                rc = cli_bad_reply(cli, resp);
-                break;
-            }
-            Kehu__V1__ImportResult *res = resp->import_result;
-            if (res->awaiting_commit) {
-                rc = commit_import(cli, id, res, begin.duplicates);
-            } else {
-                print_result(cli, res);
-                rc = import_rc(res, begin.duplicates);
-            }
-            kehu_response_free(resp);
-            break;
-        }
-        if (resp->result_case != KEHU__V1__RESPONSE__RESULT_IMPORT_PROGRESS) {
+        term_progress_done();
+        if (resp->result_case != KEHU__V1__RESPONSE__RESULT_IMPORT_RESULT) {
             rc = cli_bad_reply(cli, resp);
             break;
         }
-        term_progress(label, begin.size ? sent : resp->import_progress->rows_done, begin.size ? begin.size : 0);
+        Kehu__V1__ImportResult *res = resp->import_result;
+        if (res->awaiting_commit) {
+            rc = commit_import(cli, id, res, begin.duplicates);
+        } else {
+            print_result(cli, res);
+            rc = import_rc(res, begin.duplicates);
+        }
         kehu_response_free(resp);
+        break;
     }
     import_fd = -1;
     restore_signals();

@@ -132,18 +132,12 @@ static void changed_unit(const void *item)
 
 static const struct cli_record_kind changed_unit_kind = { .rec = &unit_rec, .one = changed_unit };
 
-/* Org units: one (list = 0) or a list (the server sends tree order). */
-static void print_units(struct cli *cli, Kehu__V1__OrgUnit *const *units, size_t n, int list)
-{
-    cli_print_records(cli, (void *const *)units, n, list, &unit_kind);
-}
-
 /* ---- org ----------------------------------------------------------------------------- */
 
 static int run_org_add(struct cli *cli, int argc, char **argv)
 {
     static const struct cli_flag flags[] = {
-        { "kind", NULL, 0, 0, NULL, 0 }, { "parent", NULL, 0, 0, NULL, 0 }, { NULL, NULL, 0, 0, NULL, 0 }
+        { "kind", NULL, 0, 0, NULL, 0 }, { "parent", NULL, 0, 0, NULL, CLI_FLAG_REQUIRED }, { NULL, NULL, 0, 0, NULL, 0 }
     };
     Kehu__V1__OrgAdd add = KEHU__V1__ORG_ADD__INIT;
     int rc;
@@ -154,14 +148,7 @@ static int run_org_add(struct cli *cli, int argc, char **argv)
     add.name = argv[optind];
     if (!add.kind)
         return cli_usage_error(cli, "--kind is required (region, branch or team)");
-    if (!add.parent)
-        return cli_usage_error(cli, "--parent is required (the parent unit's id or name)");
-    Kehu__V1__Response *resp;
-    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_ORG_ADD, &add, KEHU__V1__RESPONSE__RESULT_ORG_UNIT, &resp)))
-        return rc;
-    print_units(cli, &resp->org_unit, 1, 0);
-    kehu_response_free(resp);
-    return CLI_OK;
+    return cli_ask_print(cli, KEHU__V1__REQUEST__OP_ORG_ADD, &add, KEHU__V1__RESPONSE__RESULT_ORG_UNIT, &unit_kind, NULL);
 }
 
 CLI_LIST_COMMAND(run_org_list, KEHU__V1__REQUEST__OP_ORG_LIST, &kehu__v1__org_list__descriptor, NULL, NULL,
@@ -232,25 +219,35 @@ static int send_new_password(struct cli *cli, int op, void *m, const char *usern
     return rc;
 }
 
+/* A command `WORDS USERNAME [options]` of request d (op) that sets a new
+ * password: the options into the message, the username into its field
+ * "username", the password asked for into the field pw_field. */
+static int run_new_password(struct cli *cli, int argc, char **argv, const ProtobufCMessageDescriptor *d,
+                            const struct cli_flag *flags, int op, const char *pw_field)
+{
+    char *m = out_xcalloc(1, d->sizeof_message);
+    protobuf_c_message_init(d, m);
+    int rc;
+    if (!(rc = cli_flags(cli, argc, argv, d, flags, m, NULL, NULL)) && !(rc = cli_args(cli, argc, argv, 1, 1))) {
+        char **username = (char **)(m + protobuf_c_message_descriptor_get_field_by_name(d, "username")->offset);
+        *username = argv[optind];
+        rc = send_new_password(cli, op, m, *username,
+                               (char **)(m + protobuf_c_message_descriptor_get_field_by_name(d, pw_field)->offset));
+    }
+    free(m);
+    return rc;
+}
+
 static int run_user_add(struct cli *cli, int argc, char **argv)
 {
     static const struct cli_flag flags[] = {
-        { "role", NULL, 0, 0, NULL, 0 },
-        { "unit", NULL, 0, 0, NULL, 0 },
+        { "role", NULL, 0, 0, NULL, CLI_FLAG_REQUIRED },
+        { "unit", NULL, 0, 0, NULL, CLI_FLAG_REQUIRED },
         { "name", "display_name", 0, 0, NULL, 0 },
         { NULL, NULL, 0, 0, NULL, 0 },
     };
-    Kehu__V1__UserAdd add = KEHU__V1__USER_ADD__INIT;
-    int rc;
-    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__user_add__descriptor, flags, &add, NULL, NULL)) ||
-        (rc = cli_args(cli, argc, argv, 1, 1)))
-        return rc;
-    add.username = argv[optind];
-    if (!add.role)
-        return cli_usage_error(cli, "--role is required");
-    if (!add.unit)
-        return cli_usage_error(cli, "--unit is required (the unit's id or name)");
-    return send_new_password(cli, KEHU__V1__REQUEST__OP_USER_ADD, &add, add.username, &add.password);
+    return run_new_password(cli, argc, argv, &kehu__v1__user_add__descriptor, flags, KEHU__V1__REQUEST__OP_USER_ADD,
+                            "password");
 }
 
 static const struct cli_flag user_list_flags[] = {
@@ -266,26 +263,15 @@ CLI_ONE_COMMAND(run_user_enable, KEHU__V1__REQUEST__OP_USER_ENABLE, &kehu__v1__u
 CLI_ONE_COMMAND(run_user_set_role, KEHU__V1__REQUEST__OP_USER_SET_ROLE, &kehu__v1__user_set_role__descriptor,
                 "USERNAME ROLE", "username role", KEHU__V1__RESPONSE__RESULT_USER, &user_kind)
 
-static int need_unit(struct cli *cli, const void *m)
-{
-    const Kehu__V1__UserMove *move = m;
-    return move->unit ? CLI_OK : cli_usage_error(cli, "--unit is required (the unit's id or name)");
-}
-
-static const struct cli_flag unit_flag[] = { { "unit", NULL, 0, 0, NULL, 0 }, { NULL, NULL, 0, 0, NULL, 0 } };
+static const struct cli_flag unit_flag[] = { { "unit", NULL, 0, 0, NULL, CLI_FLAG_REQUIRED },
+                                             { NULL, NULL, 0, 0, NULL, 0 } };
 CLI_ONE_COMMAND(run_user_move, KEHU__V1__REQUEST__OP_USER_MOVE, &kehu__v1__user_move__descriptor, "USERNAME",
-                "username", KEHU__V1__RESPONSE__RESULT_USER, &user_kind, unit_flag, NULL, need_unit)
+                "username", KEHU__V1__RESPONSE__RESULT_USER, &user_kind, unit_flag)
 
 static int run_user_reset_password(struct cli *cli, int argc, char **argv)
 {
-    Kehu__V1__UserResetPassword reset = KEHU__V1__USER_RESET_PASSWORD__INIT;
-    int rc;
-    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__user_reset_password__descriptor, NULL, &reset, NULL, NULL)) ||
-        (rc = cli_args(cli, argc, argv, 1, 1)))
-        return rc;
-    reset.username = argv[optind];
-    return send_new_password(cli, KEHU__V1__REQUEST__OP_USER_RESET_PASSWORD, &reset, reset.username,
-                             &reset.new_password);
+    return run_new_password(cli, argc, argv, &kehu__v1__user_reset_password__descriptor, NULL,
+                            KEHU__V1__REQUEST__OP_USER_RESET_PASSWORD, "new_password");
 }
 
 const struct cli_cmd cmd_org_table[] = {

@@ -75,13 +75,7 @@ static int add_record(struct cli *cli, int argc, char **argv, const struct cli_f
         return rc;
     if (!have)
         return cli_usage_error(cli, "%s", _(missing));
-    Kehu__V1__Response *resp;
-    if ((rc = cli_ask(cli, op, m, want, &resp)))
-        return rc;
-    const void *r = cli_result(resp);
-    cli_print_records(cli, (void *const *)&r, 1, 0, k);
-    kehu_response_free(resp);
-    return CLI_OK;
+    return cli_ask_print(cli, op, m, want, k, NULL);
 }
 
 static int check_method(struct cli *cli, const char *flag, const char *value)
@@ -172,30 +166,10 @@ static const struct rec_kind arrears_rec = {
 };
 static const struct cli_record_kind arrears_kind = { .rec = &arrears_rec, .one = arrears_kv };
 
-static int run_arrears(struct cli *cli, int argc, char **argv)
-{
-    static const struct option opts[] = {
-        { "as-of", required_argument, NULL, O_AS_OF },
-        { NULL, 0, NULL, 0 },
-    };
-    Kehu__V1__ArrearsGet m = KEHU__V1__ARREARS_GET__INIT;
-    int c, rc;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        if (c != O_AS_OF)
-            return cli->opt_rc;
-        if ((rc = cmd_customer_check_date(cli, "--as-of", optarg)))
-            return rc;
-        m.as_of = optarg;
-    }
-    if ((rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &m.customer_id)))
-        return rc;
-    Kehu__V1__Response *resp;
-    if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_ARREARS_GET, &m, KEHU__V1__RESPONSE__RESULT_ARREARS, &resp)))
-        return rc;
-    cli_print_records(cli, (void *const *)&resp->arrears, 1, 0, &arrears_kind);
-    kehu_response_free(resp);
-    return CLI_OK;
-}
+static const struct cli_flag arrears_flags[] = { { "as-of", "as_of", 0, 0, cli_check_date, 0 },
+                                                 { NULL, NULL, 0, 0, NULL, 0 } };
+CLI_ONE_COMMAND(run_arrears, KEHU__V1__REQUEST__OP_ARREARS_GET, &kehu__v1__arrears_get__descriptor, "CUSTOMER_ID",
+                "customer_id", KEHU__V1__RESPONSE__RESULT_ARREARS, &arrears_kind, arrears_flags)
 
 /* ---- Asset snapshots ----------------------------------------------------------------------- */
 

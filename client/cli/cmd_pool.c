@@ -20,77 +20,44 @@ enum {
     O_FORCE,
 };
 
-static void time_text(int64_t ms, char *buf, size_t n)
-{
-    out_time_ms(ms, buf, n);
-}
-
 /* ---- pool list ---------------------------------------------------------------------------------- */
 
-static void print_pool_customers(struct cli *cli, const Kehu__V1__PoolCustomers *p)
+static char *first_phone(const void *msg)
 {
-    if (cli->json) {
-        struct json_w w;
-        json_init(&w, stdout, 1);
-        json_begin_array(&w);
-        for (size_t i = 0; i < p->n_customers; i++) {
-            const Kehu__V1__PoolCustomer *pc = p->customers[i];
-            const Kehu__V1__Customer *c = pc->customer;
-            char t[OUT_TIME_BUFSZ];
-            time_text(pc->since_ms, t, sizeof t);
-            json_begin_object(&w);
-            json_kint(&w, "id", c->id);
-            json_kint(&w, "version", c->version);
-            json_kstr(&w, "name", c->name);
-            cmd_customer_json_strs(&w, "phones", c->phones, c->n_phones);
-            json_kstr(&w, "id_number", c->id_number);
-            json_kbool(&w, "masked", c->masked);
-            json_kstr(&w, "company", c->company);
-            json_kstr(&w, "branch", c->branch);
-            json_kstr(&w, "region", c->region);
-            json_kstr(&w, "industry", c->industry);
-            json_kint(&w, "pool_id", pc->pool_id);
-            json_kstr(&w, "pool", pc->pool);
-            json_kstr(&w, "since", t);
-            json_kstr(&w, "from_owner", pc->from_owner);
-            json_kstr(&w, "kind", pc->kind);
-            json_kstr(&w, "reason", pc->reason);
-            json_kstr(&w, "grade", pc->grade);
-            json_end_object(&w);
-        }
-        json_end_array(&w);
-        json_finish(&w);
-        return;
-    }
-    static const char *const head[] = { "ID", "NAME", "PHONE", "POOL", "SINCE", "FROM", "WHY", "GRADE", "REASON" };
-    if (cli->csv)
-        cli_csv_row(stdout, 9, head);
-    struct out_table *t = cli->csv ? NULL : out_table_new(9, head);
-    if (t) {
-        out_table_align(t, 0, OUT_RIGHT);
-        out_table_max_width(t, 1, 24);
-        out_table_max_width(t, 8, 40);
-        out_table_empty(t, "no customers in the pool match");
-    }
-    for (size_t i = 0; i < p->n_customers; i++) {
-        const Kehu__V1__PoolCustomer *pc = p->customers[i];
-        const Kehu__V1__Customer *c = pc->customer;
-        char id[24], since[OUT_TIME_BUFSZ];
-        snprintf(id, sizeof id, "%" PRId64, c->id);
-        time_text(pc->since_ms, since, sizeof since);
-        since[10] = 0; /* the day */
-        const char *row[] = { id, c->name, c->n_phones ? c->phones[0] : "", pc->pool, since, pc->from_owner,
-                              pc->kind, pc->grade, pc->reason };
-        if (t)
-            out_table_add(t, row);
-        else
-            cli_csv_row(stdout, 9, row);
-    }
-    if (t) {
-        out_table_print(t, stdout);
-        out_table_free(t);
-    }
+    const Kehu__V1__Customer *c = ((const Kehu__V1__PoolCustomer *)msg)->customer;
+    return out_xstrdup(c && c->n_phones ? c->phones[0] : "");
 }
+
+/* the day it came into the pool */
+static char *since_day(const void *msg)
+{
+    char t[OUT_TIME_BUFSZ];
+    out_time_ms(((const Kehu__V1__PoolCustomer *)msg)->since_ms, t, sizeof t);
+    t[10] = 0;
+    return out_xstrdup(t);
+}
+
+static const struct rec_calc pool_customer_calc[] = { { "phone", NULL, first_phone }, { "since", NULL, since_day },
+                                                      { NULL, NULL, NULL } };
+static const struct rec_col pool_customer_cols[] = {
+    { REC_AS_IS("ID"), "customer.id", OUT_RIGHT, 0 }, { REC_AS_IS("NAME"), "customer.name", OUT_LEFT, 24 },
+    { REC_AS_IS("PHONE"), "@phone", OUT_LEFT, 0 },    { REC_AS_IS("POOL"), "pool", OUT_LEFT, 0 },
+    { REC_AS_IS("SINCE"), "@since", OUT_LEFT, 0 },    { REC_AS_IS("FROM"), "from_owner", OUT_LEFT, 0 },
+    { REC_AS_IS("WHY"), "kind", OUT_LEFT, 0 },        { REC_AS_IS("GRADE"), "grade", OUT_LEFT, 0 },
+    { REC_AS_IS("REASON"), "reason", OUT_LEFT, 40 },  { NULL, NULL, 0, 0 },
+};
+/* JSON: the customer's public fields (phones and ID numbers masked) and
+ * how it came into the pool; CSV: the table's columns under its heads. */
+static const struct rec_kind pool_customer_rec = {
+    &kehu__v1__pool_customer__descriptor,
+    "+id=customer.id +version=customer.version +name=customer.name +phones=customer.phones "
+    "+id_number=customer.id_number +masked=customer.masked +company=customer.company +branch=customer.branch "
+    "+region=customer.region +industry=customer.industry +pool_id +pool +since_ms +from_owner +kind +reason +grade "
+    "-ID=customer.id -NAME=customer.name -PHONE=@phone -POOL=pool -SINCE=@since -FROM=from_owner -WHY=kind "
+    "-GRADE=grade -REASON=reason",
+    pool_customer_cols, REC_AS_IS("no customers in the pool match"), pool_customer_calc,
+};
+static const struct cli_record_kind pool_customer_kind = { .rec = &pool_customer_rec };
 
 static int run_list(struct cli *cli, int argc, char **argv)
 {
@@ -144,10 +111,7 @@ static int run_list(struct cli *cli, int argc, char **argv)
         m.offset = 0;
     }
     if (rc == CLI_OK) {
-        Kehu__V1__PoolCustomers all = KEHU__V1__POOL_CUSTOMERS__INIT;
-        all.customers = (Kehu__V1__PoolCustomer **)pages.items;
-        all.n_customers = pages.n;
-        print_pool_customers(cli, &all);
+        cli_print_records(cli, pages.items, pages.n, 1, &pool_customer_kind);
         const char *words[10] = { "pool", "list" };
         size_t nw = 2;
         if (m.pool && *m.pool)
@@ -204,36 +168,29 @@ static void print_pool(struct cli *cli, const void *result)
     print_pools(cli, (Kehu__V1__PoolInfo *const *)&result, 1, 0);
 }
 
-static int need_branch(struct cli *cli, const void *m)
-{
-    const Kehu__V1__PoolAdd *add = m;
-    return add->branch ? CLI_OK : cli_usage_error(cli, "--branch is required");
-}
+static const struct cli_flag required_branch_flag[] = { { "branch", NULL, 0, 0, NULL, CLI_FLAG_REQUIRED },
+                                                        { NULL, NULL, 0, 0, NULL, 0 } };
 
 CLI_ONE_COMMAND(run_pools, KEHU__V1__REQUEST__OP_POOL_POOLS, &kehu__v1__pool_pools__descriptor, NULL, NULL,
                 KEHU__V1__RESPONSE__RESULT_POOLS, NULL, branch_flag, print_pool_list)
 CLI_ONE_COMMAND(run_add, KEHU__V1__REQUEST__OP_POOL_ADD, &kehu__v1__pool_add__descriptor, "NAME", "name",
-                KEHU__V1__RESPONSE__RESULT_POOL, NULL, branch_flag, print_pool, need_branch)
+                KEHU__V1__RESPONSE__RESULT_POOL, NULL, required_branch_flag, print_pool)
 
 /* ---- pool claim, pool release -------------------------------------------------------------------- */
 
-static void print_claimed(struct cli *cli, const void *result)
+/* For people a line; with --json the customer (--csv: the line too). */
+static void say_claimed(const void *msg)
 {
-    const Kehu__V1__Customer *c = result;
-    if (!cli->json)
-        cli_say("claimed customer %" PRId64 " (%s): it is now yours\n", c->id, c->name);
-    else
-        cmd_customer_print(cli, c);
+    const Kehu__V1__Customer *c = msg;
+    cli_say("claimed customer %" PRId64 " (%s): it is now yours\n", c->id, c->name);
 }
-
-static void print_released(struct cli *cli, const void *result)
+static void say_released(const void *msg)
 {
-    const Kehu__V1__Customer *c = result;
-    if (!cli->json)
-        cli_say("released customer %" PRId64 " (%s) to the pool\n", c->id, c->name);
-    else
-        cmd_customer_print(cli, c);
+    const Kehu__V1__Customer *c = msg;
+    cli_say("released customer %" PRId64 " (%s) to the pool\n", c->id, c->name);
 }
+static const struct cli_record_kind claimed_kind = { .rec = &cli_customer_rec, .one = say_claimed, .no_csv = 1 };
+static const struct cli_record_kind released_kind = { .rec = &cli_customer_rec, .one = say_released, .no_csv = 1 };
 
 static int need_reason(struct cli *cli, const void *m)
 {
@@ -247,22 +204,47 @@ static const struct cli_flag release_flags[] = {
     { NULL, NULL, 0, 0, NULL, 0 },
 };
 CLI_ONE_COMMAND(run_claim, KEHU__V1__REQUEST__OP_POOL_CLAIM, &kehu__v1__pool_claim__descriptor, "CUSTOMER_ID",
-                "customer_id", KEHU__V1__RESPONSE__RESULT_POOL_CLAIMED, NULL, NULL, print_claimed)
+                "customer_id", KEHU__V1__RESPONSE__RESULT_POOL_CLAIMED, &claimed_kind)
 CLI_ONE_COMMAND(run_release, KEHU__V1__REQUEST__OP_POOL_RELEASE, &kehu__v1__pool_release__descriptor, "CUSTOMER_ID",
-                "customer_id", KEHU__V1__RESPONSE__RESULT_POOL_RELEASED, NULL, release_flags, print_released,
+                "customer_id", KEHU__V1__RESPONSE__RESULT_POOL_RELEASED, &released_kind, release_flags, NULL,
                 need_reason)
 
 /* ---- pool rules show|set -------------------------------------------------------------------------- */
 
+static char *exempt_open_case(const void *msg)
+{
+    return out_xstrdup(((const Kehu__V1__PoolRule *)msg)->exempt_open_case ? "yes" : "no");
+}
+static const struct rec_calc pool_rule_calc[] = { { "exempt_open_case", NULL, exempt_open_case },
+                                                  { NULL, NULL, NULL } };
+static const struct rec_col pool_rule_cols[] = {
+    { REC_AS_IS("BRANCH"), "branch|(everywhere)", OUT_LEFT, 0 },
+    { REC_AS_IS("GRADE"), "grade", OUT_LEFT, 0 },
+    { REC_AS_IS("FOLLOWUP_DAYS"), "followup_days", OUT_RIGHT, 0 },
+    { REC_AS_IS("TXN_DAYS"), "txn_days", OUT_RIGHT, 0 },
+    { REC_AS_IS("WARN_DAYS"), "warn_days", OUT_RIGHT, 0 },
+    { REC_AS_IS("CLAIM_PER_DAY"), "claim_per_day", OUT_RIGHT, 0 },
+    { REC_AS_IS("MAX_HELD"), "max_held", OUT_RIGHT, 0 },
+    { REC_AS_IS("COOLDOWN_DAYS"), "cooldown_days", OUT_RIGHT, 0 },
+    { REC_AS_IS("EXEMPT_OPEN_CASE"), "@exempt_open_case", OUT_RIGHT, 0 },
+    { REC_AS_IS("EXEMPT_TXN_DAYS"), "exempt_txn_days", OUT_RIGHT, 0 },
+    { REC_AS_IS("EXEMPT_TAG"), "exempt_tag", OUT_LEFT, 0 },
+    { NULL, NULL, 0, 0 },
+};
 static const struct rec_kind pool_rule_rec = {
     &kehu__v1__pool_rule__descriptor,
     "branch grade followup_days txn_days warn_days claim_per_day max_held cooldown_days exempt_open_case "
     "exempt_txn_days exempt_tag",
-    NULL, NULL, NULL,
+    pool_rule_cols, NULL, pool_rule_calc,
 };
 
-static void print_pool_rules(struct cli *cli, const Kehu__V1__PoolRuleList *l)
+/* The rules (after what a forced change leaves contradicting the service
+ * policy: said on stderr, never silent). */
+static void print_pool_rules(struct cli *cli, const void *result)
 {
+    const Kehu__V1__PoolRuleList *l = result;
+    for (size_t i = 0; i < l->n_warnings; i++)
+        fprintf(stderr, _("kehu: warning: %s\n"), l->warnings[i]);
     if (cli->json) {
         struct json_w w;
         json_init(&w, stdout, 1);
@@ -273,82 +255,38 @@ static void print_pool_rules(struct cli *cli, const Kehu__V1__PoolRuleList *l)
         json_finish(&w);
         return;
     }
-    static const char *const head[] = { "BRANCH", "GRADE", "FOLLOWUP_DAYS", "TXN_DAYS", "WARN_DAYS", "CLAIM_PER_DAY",
-                                        "MAX_HELD", "COOLDOWN_DAYS", "EXEMPT_OPEN_CASE", "EXEMPT_TXN_DAYS",
-                                        "EXEMPT_TAG" };
-    struct out_table *t = out_table_new(11, head);
-    for (int k = 2; k < 10; k++)
-        out_table_align(t, k, OUT_RIGHT);
-    for (size_t i = 0; i < l->n_rules; i++) {
-        const Kehu__V1__PoolRule *r = l->rules[i];
-        char v[8][16];
-        int32_t nums[] = { r->followup_days, r->txn_days, r->warn_days, r->claim_per_day, r->max_held,
-                           r->cooldown_days };
-        for (int k = 0; k < 6; k++)
-            snprintf(v[k], sizeof v[k], "%d", nums[k]);
-        snprintf(v[6], sizeof v[6], "%s", r->exempt_open_case ? "yes" : "no");
-        snprintf(v[7], sizeof v[7], "%d", r->exempt_txn_days);
-        const char *row[] = { *r->branch ? r->branch : "(everywhere)", r->grade, v[0], v[1], v[2], v[3], v[4], v[5],
-                              v[6], v[7], r->exempt_tag };
-        out_table_add(t, row);
-    }
-    out_table_print(t, stdout);
-    out_table_free(t);
+    rec_table(stdout, &pool_rule_rec, (void *const *)l->rules, l->n_rules);
 }
 
-static int pool_rules_call(struct cli *cli, Kehu__V1__PoolRules *m)
+/* rules set: how many values changed, then the rules */
+static void print_pool_rules_set(struct cli *cli, const void *result)
 {
-    Kehu__V1__Request req;
-    cli_request(&req, KEHU__V1__REQUEST__OP_POOL_RULES, m);
-    Kehu__V1__Response *resp;
-    int rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_POOL_RULE_LIST, &resp);
-    if (rc)
-        return rc;
-    if (m->n_set && !cli->json)
-        cli_say("pool rules updated (%d value%s)\n", resp->pool_rule_list->changed,
-                resp->pool_rule_list->changed == 1 ? "" : "s");
-    /* what a forced change leaves contradicting the service policy: said, never silent */
-    for (size_t i = 0; i < resp->pool_rule_list->n_warnings; i++)
-        fprintf(stderr, _("kehu: warning: %s\n"), resp->pool_rule_list->warnings[i]);
-    print_pool_rules(cli, resp->pool_rule_list);
-    kehu_response_free(resp);
-    return CLI_OK;
+    const Kehu__V1__PoolRuleList *l = result;
+    if (!cli->json)
+        cli_say("pool rules updated (%d value%s)\n", l->changed, l->changed == 1 ? "" : "s");
+    print_pool_rules(cli, result);
 }
 
-static int run_rules_show(struct cli *cli, int argc, char **argv)
-{
-    Kehu__V1__PoolRules m = KEHU__V1__POOL_RULES__INIT;
-    int rc;
-    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__pool_rules__descriptor, branch_flag, &m, NULL, NULL)) ||
-        (rc = cli_args(cli, argc, argv, 0, 0)))
-        return rc;
-    return pool_rules_call(cli, &m);
-}
+CLI_ONE_COMMAND(run_rules_show, KEHU__V1__REQUEST__OP_POOL_RULES, &kehu__v1__pool_rules__descriptor, NULL, NULL,
+                KEHU__V1__RESPONSE__RESULT_POOL_RULE_LIST, NULL, branch_flag, print_pool_rules)
 
 static int run_rules_set(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "branch", required_argument, NULL, O_BRANCH },
-        { "force", no_argument, NULL, O_FORCE },
-        { NULL, 0, NULL, 0 },
+    static const struct cli_flag flags[] = {
+        { "branch", NULL, 0, 0, NULL, 0 }, { "force", NULL, 0, 0, NULL, 0 }, { NULL, NULL, 0, 0, NULL, 0 }
     };
     Kehu__V1__PoolRules m = KEHU__V1__POOL_RULES__INIT;
-    int c;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        if (c == O_FORCE)
-            m.force = 1;
-        else if (c == O_BRANCH)
-            m.branch = optarg;
-        else
-            return cli->opt_rc;
-    }
+    int rc = cli_flags(cli, argc, argv, &kehu__v1__pool_rules__descriptor, flags, &m, NULL, NULL);
+    if (rc)
+        return rc;
     struct cli_field_values fv;
-    int rc = cli_field_values(cli, argc, argv, "GRADE.KEY=VALUE", 1, "A.followup_days=90, *.claim_per_day=5", &fv);
+    rc = cli_field_values(cli, argc, argv, "GRADE.KEY=VALUE", 1, "A.followup_days=90, *.claim_per_day=5", &fv);
     if (rc)
         return rc;
     m.set = fv.set;
     m.n_set = fv.n;
-    rc = pool_rules_call(cli, &m);
+    rc = cli_ask_print(cli, KEHU__V1__REQUEST__OP_POOL_RULES, &m, KEHU__V1__RESPONSE__RESULT_POOL_RULE_LIST, NULL,
+                       print_pool_rules_set);
     cli_field_values_free(&fv);
     return rc;
 }
@@ -475,7 +413,7 @@ static int run_log(struct cli *cli, int argc, char **argv)
         for (size_t i = 0; i < l->n_events; i++) {
             const Kehu__V1__PoolEvent *e = l->events[i];
             char at[OUT_TIME_BUFSZ], cust[160];
-            time_text(e->at_ms, at, sizeof at);
+            out_time_ms(e->at_ms, at, sizeof at);
             snprintf(cust, sizeof cust, "%" PRId64 " %s", e->customer_id, e->customer);
             const char *row[] = { at, cust, e->kind, e->pool, e->from_owner, e->to_owner, e->actor, e->reason };
             out_table_add(t, row);
@@ -499,12 +437,27 @@ static int run_log(struct cli *cli, int argc, char **argv)
 
 /* ---- assign rules show|set|apply ------------------------------------------------------------------- */
 
-static const struct rec_kind assign_rule_rec = { &kehu__v1__assign_rule__descriptor,
-                                                 "position region industry source size grade user team", NULL, NULL,
-                                                 NULL };
-
-static void print_assign_rules(struct cli *cli, const Kehu__V1__AssignRuleList *l)
+/* where a rule routes: a user, or a team's members in turn */
+static char *rule_to(const void *msg)
 {
+    const Kehu__V1__AssignRule *r = msg;
+    return *r->team ? out_xprintf("team:%s (round robin)", r->team) : out_xstrdup(r->user);
+}
+static const struct rec_calc assign_rule_calc[] = { { "to", NULL, rule_to }, { NULL, NULL, NULL } };
+/* an empty condition matches anything: "*" */
+static const struct rec_col assign_rule_cols[] = {
+    { REC_AS_IS("#"), "position", OUT_RIGHT, 0 },    { REC_AS_IS("REGION"), "region|*", OUT_LEFT, 0 },
+    { REC_AS_IS("INDUSTRY"), "industry|*", OUT_LEFT, 0 }, { REC_AS_IS("SOURCE"), "source|*", OUT_LEFT, 0 },
+    { REC_AS_IS("SIZE"), "size|*", OUT_LEFT, 0 },    { REC_AS_IS("GRADE"), "grade|*", OUT_LEFT, 0 },
+    { REC_AS_IS("TO"), "@to", OUT_LEFT, 0 },         { NULL, NULL, 0, 0 },
+};
+static const struct rec_kind assign_rule_rec = { &kehu__v1__assign_rule__descriptor,
+                                                 "position region industry source size grade user team",
+                                                 assign_rule_cols, NULL, assign_rule_calc };
+
+static void print_assign_rules(struct cli *cli, const void *result)
+{
+    const Kehu__V1__AssignRuleList *l = result;
     if (cli->json) {
         struct json_w w;
         json_init(&w, stdout, 1);
@@ -518,53 +471,11 @@ static void print_assign_rules(struct cli *cli, const Kehu__V1__AssignRuleList *
     }
     cli_say("assignment rules of %s (%zu; the first that matches routes; none: the branch's pool)\n", l->branch,
             l->n_rules);
-    static const char *const head[] = { "#", "REGION", "INDUSTRY", "SOURCE", "SIZE", "GRADE", "TO" };
-    struct out_table *t = out_table_new(7, head);
-    out_table_align(t, 0, OUT_RIGHT);
-    for (size_t i = 0; i < l->n_rules; i++) {
-        const Kehu__V1__AssignRule *r = l->rules[i];
-        char pos[16], to[160];
-        snprintf(pos, sizeof pos, "%d", r->position);
-        if (*r->team)
-            snprintf(to, sizeof to, "team:%s (round robin)", r->team);
-        else
-            snprintf(to, sizeof to, "%s", r->user);
-        const char *any = "*";
-        const char *row[] = { pos,
-                              *r->region ? r->region : any,
-                              *r->industry ? r->industry : any,
-                              *r->source ? r->source : any,
-                              *r->size ? r->size : any,
-                              *r->grade ? r->grade : any,
-                              to };
-        out_table_add(t, row);
-    }
-    out_table_print(t, stdout);
-    out_table_free(t);
+    rec_table(stdout, &assign_rule_rec, (void *const *)l->rules, l->n_rules);
 }
 
-static int assign_rules_call(struct cli *cli, Kehu__V1__AssignRules *m)
-{
-    Kehu__V1__Request req;
-    cli_request(&req, KEHU__V1__REQUEST__OP_ASSIGN_RULES, m);
-    Kehu__V1__Response *resp;
-    int rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_ASSIGN_RULE_LIST, &resp);
-    if (rc)
-        return rc;
-    print_assign_rules(cli, resp->assign_rule_list);
-    kehu_response_free(resp);
-    return CLI_OK;
-}
-
-static int run_assign_show(struct cli *cli, int argc, char **argv)
-{
-    Kehu__V1__AssignRules m = KEHU__V1__ASSIGN_RULES__INIT;
-    int rc;
-    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__assign_rules__descriptor, branch_flag, &m, NULL, NULL)) ||
-        (rc = cli_args(cli, argc, argv, 0, 0)))
-        return rc;
-    return assign_rules_call(cli, &m);
-}
+CLI_ONE_COMMAND(run_assign_show, KEHU__V1__REQUEST__OP_ASSIGN_RULES, &kehu__v1__assign_rules__descriptor, NULL, NULL,
+                KEHU__V1__RESPONSE__RESULT_ASSIGN_RULE_LIST, NULL, branch_flag, print_assign_rules)
 
 /* One rule: "region=上海,industry=制造,to=li.lei" or "...,to=team:上海一组". */
 static int parse_rule(struct cli *cli, const char *text, Kehu__V1__AssignRule *r, char **copy)
@@ -605,18 +516,11 @@ static int parse_rule(struct cli *cli, const char *text, Kehu__V1__AssignRule *r
 
 static int run_assign_set(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "branch", required_argument, NULL, O_BRANCH },
-        { NULL, 0, NULL, 0 },
-    };
     Kehu__V1__AssignRules m = KEHU__V1__ASSIGN_RULES__INIT;
-    int c;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        if (c != O_BRANCH)
-            return cli->opt_rc;
-        m.branch = optarg;
-    }
-    int n = argc - optind, rc = CLI_OK;
+    int rc = cli_flags(cli, argc, argv, &kehu__v1__assign_rules__descriptor, branch_flag, &m, NULL, NULL);
+    if (rc)
+        return rc;
+    int n = argc - optind;
     Kehu__V1__AssignRule *rules = out_xcalloc((size_t)(n ? n : 1), sizeof *rules);
     Kehu__V1__AssignRule **ptrs = out_xcalloc((size_t)(n ? n : 1), sizeof *ptrs);
     char **copies = out_xcalloc((size_t)(n ? n : 1), sizeof *copies);
@@ -628,7 +532,8 @@ static int run_assign_set(struct cli *cli, int argc, char **argv)
         m.set = 1;
         m.rules = ptrs;
         m.n_rules = (size_t)n;
-        rc = assign_rules_call(cli, &m);
+        rc = cli_ask_print(cli, KEHU__V1__REQUEST__OP_ASSIGN_RULES, &m, KEHU__V1__RESPONSE__RESULT_ASSIGN_RULE_LIST,
+                           NULL, print_assign_rules);
     }
     for (int i = 0; i < n; i++)
         free(copies[i]);
@@ -643,21 +548,13 @@ static const struct rec_kind apply_count_rec = { &kehu__v1__assign_route_count__
 
 static int run_assign_apply(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "branch", required_argument, NULL, O_BRANCH },
-        { "dry-run", no_argument, NULL, O_DRY_RUN },
-        { NULL, 0, NULL, 0 },
+    static const struct cli_flag flags[] = {
+        { "branch", NULL, 0, 0, NULL, 0 }, { "dry-run", "dry_run", 0, 0, NULL, 0 }, { NULL, NULL, 0, 0, NULL, 0 }
     };
     Kehu__V1__AssignRuleApply m = KEHU__V1__ASSIGN_RULE_APPLY__INIT;
-    int c, rc;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        switch (c) {
-        case O_BRANCH: m.branch = optarg; break;
-        case O_DRY_RUN: m.dry_run = 1; break;
-        default: return cli->opt_rc;
-        }
-    }
-    if ((rc = cli_args(cli, argc, argv, 0, 0)))
+    int rc;
+    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__assign_rule_apply__descriptor, flags, &m, NULL, NULL)) ||
+        (rc = cli_args(cli, argc, argv, 0, 0)))
         return rc;
     Kehu__V1__Response *resp;
     if ((rc = cli_ask(cli, KEHU__V1__REQUEST__OP_ASSIGN_RULE_APPLY, &m, KEHU__V1__RESPONSE__RESULT_ASSIGN_APPLIED,

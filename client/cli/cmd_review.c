@@ -133,26 +133,10 @@ static int year_opt(struct cli *cli, const char *arg, int32_t *year)
 }
 
 /* One record as key/value lines (no list has the flags of a table row). */
-static void review_one(const void *m)
-{
-    rec_kv(stdout, &review_rec, m);
-}
-static void item_one(const void *m)
-{
-    rec_kv(stdout, &item_rec, m);
-}
-static void vip_one(const void *m)
-{
-    rec_kv(stdout, &vip_rec, m);
-}
-static void winback_one(const void *m)
-{
-    rec_kv(stdout, &winback_rec, m);
-}
-static const struct cli_record_kind review_kind = { .rec = &review_rec, .one = review_one };
-static const struct cli_record_kind item_kind = { .rec = &item_rec, .one = item_one };
-static const struct cli_record_kind vip_kind = { .rec = &vip_rec, .one = vip_one };
-static const struct cli_record_kind winback_kind = { .rec = &winback_rec, .one = winback_one };
+static const struct cli_record_kind review_kind = { .rec = &review_rec, .kv_all = 1 };
+static const struct cli_record_kind item_kind = { .rec = &item_rec, .kv_all = 1 };
+static const struct cli_record_kind vip_kind = { .rec = &vip_rec, .kv_all = 1 };
+static const struct cli_record_kind winback_kind = { .rec = &winback_rec, .kv_all = 1 };
 
 /* Sends m (op), prints the one record of the reply's result `want`. */
 static int call_one(struct cli *cli, int op, void *m, Kehu__V1__Response__ResultCase want,
@@ -245,9 +229,9 @@ static void print_items(struct cli *cli, const void *m, const struct cli_pages *
 }
 
 static const struct cli_flag items_flags[] = {
-    { "year", NULL, 2000, 2200, NULL, 1 },
+    { "year", NULL, 2000, 2200, NULL, CLI_FLAG_NO_REPEAT },
     { "status", NULL, 0, 0, NULL, 0 },
-    { "unit", NULL, 0, 0, NULL, 1 },
+    { "unit", NULL, 0, 0, NULL, CLI_FLAG_NO_REPEAT },
     { NULL, NULL, 0, 0, NULL, 0 },
 };
 CLI_LIST_COMMAND(run_review_items, KEHU__V1__REQUEST__OP_REVIEW_ITEMS, &kehu__v1__review_items__descriptor, NULL, NULL,
@@ -281,7 +265,7 @@ static void print_report(struct cli *cli, const void *m, const struct cli_pages 
     }
 }
 
-static const struct cli_flag report_flags[] = { { "year", NULL, 2000, 2200, NULL, 1 }, { NULL, NULL, 0, 0, NULL, 0 } };
+static const struct cli_flag report_flags[] = { { "year", NULL, 2000, 2200, NULL, CLI_FLAG_NO_REPEAT }, { NULL, NULL, 0, 0, NULL, 0 } };
 CLI_LIST_COMMAND(run_review_report, KEHU__V1__REQUEST__OP_REVIEW_REPORT, &kehu__v1__review_report__descriptor, NULL,
                  NULL, KEHU__V1__RESPONSE__RESULT_REVIEW_CHANGES, "changes", NULL, NULL, report_flags, print_report)
 

@@ -66,9 +66,7 @@ static int change_password(struct cli *cli, const char *username, const char *cu
 
 static int run_passwd(struct cli *cli, int argc, char **argv)
 {
-    if (cli_getopt(cli, argc, argv, NULL) != -1)
-        return cli->opt_rc;
-    int rc = cli_args(cli, argc, argv, 0, 0);
+    int rc = cli_no_options(cli, argc, argv, 0, 0);
     if (rc || (rc = cli_connect(cli)))
         return rc;
     char err[256];
@@ -142,9 +140,7 @@ static void print_login(struct cli *cli, const Kehu__V1__Session *s)
 
 static int run_login(struct cli *cli, int argc, char **argv)
 {
-    if (cli_getopt(cli, argc, argv, NULL) != -1)
-        return cli->opt_rc;
-    int rc = cli_args(cli, argc, argv, 0, 1);
+    int rc = cli_no_options(cli, argc, argv, 0, 1);
     char name[USERNAME_MAX], err[256];
     if (rc || (rc = login_username(cli, argc, argv, name, sizeof name)))
         return rc;
@@ -216,9 +212,7 @@ static void print_logout(struct cli *cli, const char *user, int was_logged_in, c
 
 static int run_logout(struct cli *cli, int argc, char **argv)
 {
-    if (cli_getopt(cli, argc, argv, NULL) != -1)
-        return cli->opt_rc;
-    int rc = cli_args(cli, argc, argv, 0, 0);
+    int rc = cli_no_options(cli, argc, argv, 0, 0);
     if (rc)
         return rc;
     char token[1024], user[USERNAME_MAX];
@@ -254,9 +248,7 @@ static int run_logout(struct cli *cli, int argc, char **argv)
 
 static int run_whoami(struct cli *cli, int argc, char **argv)
 {
-    if (cli_getopt(cli, argc, argv, NULL) != -1)
-        return cli->opt_rc;
-    int rc = cli_args(cli, argc, argv, 0, 0);
+    int rc = cli_no_options(cli, argc, argv, 0, 0);
     if (rc)
         return rc;
     Kehu__V1__WhoAmI who = KEHU__V1__WHO_AM_I__INIT;

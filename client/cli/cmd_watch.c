@@ -33,17 +33,21 @@ static void catch_signals(void)
     sigaction(SIGTERM, &sa, NULL);
 }
 
-static void json_kid(struct json_w *w, const char *key, int64_t id)
+/* a CSV cell holds the changed fields joined by ";" */
+static char *fields_cell(const void *msg)
 {
-    if (id)
-        json_kint(w, key, id);
-    else
-        json_knull(w, key); /* 0: none */
+    const Kehu__V1__Event *ev = msg;
+    return cli_join(ev->fields, ev->n_fields, ";");
 }
-
-static const char *const csv_head[] = { "at", "kind", "customer_id", "version", "branch_id", "owner_id", "actor_id",
-                                        "customer_name", "actor_name", "fields", "detail", "count" };
-#define CSV_COLS 12
+static const struct rec_calc event_calc[] = { { "fields", NULL, fields_cell }, { NULL, NULL, NULL } };
+/* an id of 0 is none (null, an empty cell); the names, fields, detail and a
+ * bulk job's count are members only when set */
+static const struct rec_kind event_rec = {
+    &kehu__v1__event__descriptor,
+    "-at_ms kind customer_id version branch_id? owner_id? actor_id? +at_ms ~customer_name? ~actor_name? "
+    "+~fields? -fields=@fields ~detail? ~count?",
+    NULL, NULL, event_calc,
+};
 
 /* The human line: when, what, which customer, who, and what changed; a bulk
  * job's summary says how many changes it stands for. */
@@ -74,43 +78,10 @@ static void print_event(struct cli *cli, const Kehu__V1__Event *ev)
     out_time_ms(ev->at_ms, at, sizeof at);
     if (cli->json) {
         struct json_w w;
-        json_init(&w, stdout, 0);
-        json_begin_object(&w);
-        json_kstr(&w, "kind", ev->kind);
-        json_kint(&w, "customer_id", ev->customer_id);
-        json_kint(&w, "version", ev->version);
-        json_kid(&w, "branch_id", ev->branch_id);
-        json_kid(&w, "owner_id", ev->owner_id);
-        json_kid(&w, "actor_id", ev->actor_id);
-        json_kstr(&w, "at", *at ? at : NULL);
-        if (*ev->customer_name)
-            json_kstr(&w, "customer_name", ev->customer_name);
-        if (*ev->actor_name)
-            json_kstr(&w, "actor_name", ev->actor_name);
-        if (ev->n_fields)
-            cli_json_strs(&w, "fields", ev->fields, ev->n_fields);
-        if (*ev->detail)
-            json_kstr(&w, "detail", ev->detail);
-        if (ev->count)
-            json_kint(&w, "count", ev->count);
-        json_end_object(&w);
+        json_init(&w, stdout, 0); /* one object a line */
+        rec_json(&w, &event_rec, ev);
     } else if (cli->csv) {
-        char cust[24], ver[24], branch[24] = "", owner[24] = "", actor[24] = "", count[24] = "";
-        snprintf(cust, sizeof cust, "%" PRId64, ev->customer_id);
-        snprintf(ver, sizeof ver, "%" PRId64, ev->version);
-        if (ev->branch_id)
-            snprintf(branch, sizeof branch, "%" PRId64, ev->branch_id);
-        if (ev->owner_id)
-            snprintf(owner, sizeof owner, "%" PRId64, ev->owner_id);
-        if (ev->actor_id)
-            snprintf(actor, sizeof actor, "%" PRId64, ev->actor_id);
-        if (ev->count)
-            snprintf(count, sizeof count, "%" PRId64, ev->count);
-        char *fields = cli_join(ev->fields, ev->n_fields, ";");
-        const char *row[] = { at,    ev->kind,          cust,           ver,    branch,      owner,
-                              actor, ev->customer_name, ev->actor_name, fields, ev->detail, count };
-        cli_csv_row(stdout, CSV_COLS, row);
-        free(fields);
+        rec_csv_row(stdout, &event_rec, ev);
     } else {
         say_event(ev, *at ? at : "-");
     }
@@ -193,7 +164,7 @@ static int run_watch(struct cli *cli, int argc, char **argv)
         fputs(_("watching my customers"), stderr);
     fprintf(stderr, _(" on %s (interrupt to stop)\n"), cli->server);
     if (cli->csv) {
-        cli_csv_row(stdout, CSV_COLS, csv_head);
+        rec_csv_head(stdout, &event_rec);
         fflush(stdout);
     }
 

@@ -211,19 +211,26 @@ int cli_run_one(struct cli *cli, int argc, char **argv, const struct cli_one *o)
     }
     if (!rc && o->check)
         rc = o->check(cli, m);
-    Kehu__V1__Response *resp = NULL;
-    if (!rc && !(rc = cli_ask(cli, o->op, m, o->want, &resp))) {
-        const void *result = cli_result(resp);
-        if (!result) {
-            free(m);
-            return cli_bad_reply(cli, resp);
-        }
-        if (o->print)
-            o->print(cli, result);
-        else
-            cli_print_records(cli, (void *const *)&result, 1, 0, o->kind);
-        kehu_response_free(resp);
-    }
+    if (!rc)
+        rc = cli_ask_print(cli, o->op, m, o->want, o->kind, o->print);
     free(m);
     return rc;
+}
+
+int cli_ask_print(struct cli *cli, int op, void *m, Kehu__V1__Response__ResultCase want,
+                  const struct cli_record_kind *kind, void (*print)(struct cli *cli, const void *result))
+{
+    Kehu__V1__Response *resp = NULL;
+    int rc = cli_ask(cli, op, m, want, &resp);
+    if (rc)
+        return rc;
+    const void *result = cli_result(resp);
+    if (!result)
+        return cli_bad_reply(cli, resp);
+    if (print)
+        print(cli, result);
+    else
+        cli_print_records(cli, (void *const *)&result, 1, 0, kind);
+    kehu_response_free(resp);
+    return CLI_OK;
 }

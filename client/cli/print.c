@@ -13,10 +13,7 @@
 
 void cli_record_json(struct json_w *w, const struct cli_record_kind *k, const void *item)
 {
-    if (k->rec)
-        rec_json(w, k->rec, item);
-    else
-        k->json(w, item);
+    rec_json(w, k->rec, item);
 }
 
 void cli_print_records(struct cli *cli, void *const *items, size_t n, int list, const struct cli_record_kind *k)
@@ -25,29 +22,24 @@ void cli_print_records(struct cli *cli, void *const *items, size_t n, int list, 
         struct json_w w;
         json_init(&w, stdout, 1);
         if (list)
-            json_begin_array(&w);
-        for (size_t i = 0; i < n; i++)
-            cli_record_json(&w, k, items[i]);
-        if (list)
-            json_end_array(&w);
-    } else if (cli->csv) {
-        if (k->rec)
-            rec_csv_head(stdout, k->rec);
+            rec_json_array(&w, k->rec, items, n);
         else
-            cli_csv_row(stdout, k->ncols, k->csv_head);
+            for (size_t i = 0; i < n; i++)
+                rec_json(&w, k->rec, items[i]);
+    } else if (cli->csv && !k->no_csv) {
+        rec_csv_head(stdout, k->rec);
         for (size_t i = 0; i < n; i++)
-            if (k->rec)
-                rec_csv_row(stdout, k->rec, items[i]);
-            else
-                k->csv_row(items[i]);
-    } else if (list || !k->one) {
-        if (k->rec)
-            rec_table(stdout, k->rec, items, n);
-        else
-            k->table(items, n);
+            rec_csv_row(stdout, k->rec, items[i]);
+    } else if (list || !(k->one || k->kv || k->kv_all)) {
+        rec_table(stdout, k->rec, items, n);
     } else {
         for (size_t i = 0; i < n; i++)
-            k->one(items[i]);
+            if (k->one)
+                k->one(items[i]);
+            else if (k->kv)
+                rec_kv_cols(stdout, k->rec, k->kv, items[i]);
+            else
+                rec_kv(stdout, k->rec, items[i]);
     }
 }
 
@@ -308,8 +300,5 @@ const struct rec_kind cli_policy_value_rec = {
 void cli_json_records(struct json_w *w, const char *key, const struct rec_kind *k, void *const *items, size_t n)
 {
     json_key(w, key);
-    json_begin_array(w);
-    for (size_t i = 0; i < n; i++)
-        rec_json(w, k, items[i]);
-    json_end_array(w);
+    rec_json_array(w, k, items, n);
 }

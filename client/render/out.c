@@ -48,6 +48,21 @@ char *out_xstrdup(const char *s)
     return p;
 }
 
+char *out_xprintf(const char *fmt, ...)
+{
+    va_list ap, ap2;
+    va_start(ap, fmt);
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    char *s = out_xmalloc(n > 0 ? (size_t)n + 1 : 1);
+    *s = 0;
+    if (n > 0)
+        vsnprintf(s, (size_t)n + 1, fmt, ap2);
+    va_end(ap2);
+    return s;
+}
+
 /* ---- UTF-8 --------------------------------------------------------------- */
 
 #define BAD_CP UINT32_MAX

@@ -18,6 +18,8 @@ void *out_xmalloc(size_t n);
 void *out_xcalloc(size_t nmemb, size_t size);
 void *out_xrealloc(void *p, size_t n);
 char *out_xstrdup(const char *s);
+/* A formatted string, malloc'd (a computed table cell). */
+char *out_xprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* ---- JSON writer --------------------------------------------------------
  *

@@ -27,10 +27,13 @@ struct item {
     const ProtobufCFieldDescriptor *fd, *sub; /* sub: the field of fd's message for SUB.FIELD */
     const ProtobufCFieldDescriptor *guard;    /* "?GUARD" */
     int if_set;                               /* "?" */
+    int if_positive;                          /* "?-": null when below 0 (none) */
     int json_only;                            /* "+" */
     int raw;                                  /* "#": no convention */
     int csv_only;                             /* "-" */
     int money;                                /* "$": fen, whatever its name */
+    int time;                                 /* "^": unix ms, whatever its name */
+    int omit;                                 /* "~": no JSON member when null or empty */
     const char *none;                         /* "|TEXT": a table's text for an empty value */
     size_t none_len;
     enum style style;
@@ -59,8 +62,9 @@ static const ProtobufCFieldDescriptor *field(const ProtobufCMessageDescriptor *d
 static void parse_item(const struct rec_kind *k, const char *w, size_t n, struct item *it)
 {
     memset(it, 0, sizeof *it);
-    for (; n > 0 && strchr("+#-$", *w); w++, n--)
-        *w == '+' ? (it->json_only = 1) : *w == '#' ? (it->raw = 1) : *w == '$' ? (it->money = 1) : (it->csv_only = 1);
+    for (; n > 0 && strchr("+#-$^~", *w); w++, n--)
+        *w == '+' ? (it->json_only = 1) : *w == '#' ? (it->raw = 1) : *w == '$' ? (it->money = 1)
+        : *w == '^' ? (it->time = 1) : *w == '~' ? (it->omit = 1) : (it->csv_only = 1);
     const char *bar = memchr(w, '|', n);
     if (bar) {
         it->none = bar + 1;
@@ -70,7 +74,9 @@ static void parse_item(const struct rec_kind *k, const char *w, size_t n, struct
     const char *eq = memchr(w, '=', n), *q = memchr(w, '?', n);
     const char *path = eq ? eq + 1 : w, *end = q ? q : w + n;
     size_t plen = (size_t)(end - path);
-    if (q && q + 1 < w + n)
+    if (q && q + 2 == w + n && q[1] == '-')
+        it->if_positive = 1;
+    else if (q && q + 1 < w + n)
         it->guard = field(k->desc, q + 1, (size_t)(w + n - q - 1));
     it->if_set = q != NULL;
     if (*path == '@') {
@@ -103,6 +109,8 @@ static void parse_item(const struct rec_kind *k, const char *w, size_t n, struct
         }
     if (it->money)
         it->style = MONEY;
+    if (it->time)
+        it->style = TIME;
     if (klen >= sizeof it->key)
         die("key too long", kname, klen);
     memcpy(it->key, kname, klen);
@@ -125,7 +133,7 @@ static const char *next_word(const char **p, size_t *n)
 
 /* ---- Values ------------------------------------------------------------------------ */
 
-enum vkind { V_NULL, V_INT, V_UINT, V_DOUBLE, V_BOOL, V_STR, V_STRS, V_INTS, V_BYTES, V_CALC };
+enum vkind { V_NULL, V_INT, V_UINT, V_DOUBLE, V_BOOL, V_STR, V_STRS, V_INTS, V_BYTES, V_CALC, V_MSGS };
 
 struct val {
     enum vkind kind;
@@ -150,6 +158,7 @@ static int is_zero(const struct val *v)
     case V_STR: return !*v->s;
     case V_STRS:
     case V_INTS:
+    case V_MSGS:
     case V_BYTES: return v->n == 0;
     default: return 1;
     }
@@ -179,7 +188,7 @@ static void get(const struct item *it, const void *msg, struct val *v)
     v->style = it->style;
     if (it->calc) {
         v->kind = V_CALC;
-        return;
+        goto guard; /* "@NAME?GUARD": null when GUARD is empty */
     }
     const char *base = msg;
     const ProtobufCFieldDescriptor *fd = it->fd;
@@ -194,7 +203,10 @@ static void get(const struct item *it, const void *msg, struct val *v)
         v->n = *(const size_t *)(base + fd->quantifier_offset);
         v->strs = *(char *const *const *)p;
         v->ints = *(const int64_t *const *)p;
-        v->kind = fd->type == PROTOBUF_C_TYPE_STRING ? V_STRS : fd->type == PROTOBUF_C_TYPE_INT64 ? V_INTS : V_NULL;
+        v->kind = fd->type == PROTOBUF_C_TYPE_STRING ? V_STRS
+                  : fd->type == PROTOBUF_C_TYPE_INT64 ? V_INTS
+                  : fd->type == PROTOBUF_C_TYPE_MESSAGE ? V_MSGS /* written by a rec_calc only */
+                                                          : V_NULL;
     } else {
         switch (fd->type) {
         case PROTOBUF_C_TYPE_INT32:
@@ -223,15 +235,19 @@ static void get(const struct item *it, const void *msg, struct val *v)
         default: v->kind = V_NULL; break;
         }
     }
-    if (v->style == TIME && v->i == 0)
+    if (v->style == TIME && v->kind == V_INT && v->i == 0)
         v->kind = V_NULL;
+guard:
     if (it->guard) {
         struct item g = { .fd = it->guard };
         struct val gv;
         get(&g, msg, &gv);
         if (is_zero(&gv))
             v->kind = V_NULL;
-    } else if (it->if_set && is_zero(v)) {
+    } else if (it->if_positive) {
+        if (v->kind == V_INT && v->i < 0)
+            v->kind = V_NULL;
+    } else if (it->if_set && v->kind != V_CALC && is_zero(v)) {
         v->kind = V_NULL;
     }
 }
@@ -265,7 +281,12 @@ static void json_val(struct json_w *w, const struct item *it, const struct val *
     case V_UINT: json_uint(w, v->u); break;
     case V_DOUBLE: json_double(w, v->d); break;
     case V_BOOL: json_bool(w, (int)v->i); break;
-    case V_STR: json_str(w, v->s); break;
+    case V_STR:
+        if (it->raw)
+            json_raw(w, v->s); /* "#": a number the server sent as text */
+        else
+            json_str(w, v->s);
+        break;
     case V_STRS:
         json_begin_array(w);
         for (size_t i = 0; i < v->n; i++)
@@ -285,6 +306,7 @@ static void json_val(struct json_w *w, const struct item *it, const struct val *
         break;
     }
     case V_CALC: it->calc->json(w, msg); break;
+    case V_MSGS: json_null(w); break;
     }
 }
 
@@ -293,6 +315,14 @@ void rec_json(struct json_w *w, const struct rec_kind *k, const void *msg)
     json_begin_object(w);
     rec_json_members(w, k, msg);
     json_end_object(w);
+}
+
+void rec_json_array(struct json_w *w, const struct rec_kind *k, void *const *msgs, size_t n)
+{
+    json_begin_array(w);
+    for (size_t i = 0; i < n; i++)
+        rec_json(w, k, msgs[i]);
+    json_end_array(w);
 }
 
 void rec_json_members(struct json_w *w, const struct rec_kind *k, const void *msg)
@@ -305,6 +335,8 @@ void rec_json_members(struct json_w *w, const struct rec_kind *k, const void *ms
         if (it.csv_only)
             continue;
         get(&it, msg, &v);
+        if (it.omit && v.kind == V_NULL)
+            continue;
         json_key(w, it.key);
         json_val(w, &it, &v, msg);
     }
@@ -360,6 +392,7 @@ static char *text_val(const struct item *it, const struct val *v, const void *ms
         return s;
     }
     case V_BYTES: return hex(v);
+    case V_MSGS: return out_xstrdup("");
     case V_CALC: {
         char *s = it->calc->text ? it->calc->text(msg) : NULL;
         return s ? s : out_xstrdup("");
@@ -404,6 +437,19 @@ void rec_kv(FILE *f, const struct rec_kind *k, const void *msg)
             continue; /* an empty text says nothing */
         char *s = v.kind == V_BOOL ? out_xstrdup(v.i ? "yes" : "no") : text_val(&it, &v, msg, 1);
         out_kv_add(kv, it.key, s);
+        free(s);
+    }
+    out_kv_print(kv, f);
+    out_kv_free(kv);
+}
+
+void rec_kv_cols(FILE *f, const struct rec_kind *k, const struct rec_col *lines, const void *msg)
+{
+    struct out_kv *kv = out_kv_new();
+    for (const struct rec_col *l = lines; l->head; l++) {
+        char *s = rec_text(k, msg, l->field);
+        if (*s)
+            out_kv_add(kv, l->head, s);
         free(s);
     }
     out_kv_print(kv, f);

@@ -24,11 +24,17 @@
  * PATH a field name, or SUB.FIELD inside a sub-message; KEY the JSON member
  * and CSV column when it is not PATH's own name less its convention suffix;
  * "?" writes null (CSV: an empty cell) when the value is 0 or "", "?GUARD"
- * when the field GUARD is false or 0 (margin_minor?has_margin). A KEY=@NAME
+ * when the field GUARD is false or 0 (margin_minor?has_margin), "?-" when
+ * the number is below 0 (cap?-: -1 is no cap). A KEY=@NAME
  * word is a value the kind computes (struct rec_calc); a word after "+" is
  * a JSON member only, not a CSV column, after "-" a CSV column only; after "#" the field is written as
- * it is, without its convention (at_ms as a number), after "$" it is money
- * in fen whatever its name (value_at_risk). In a table column, "|TEXT" shows
+ * it is, without its convention (at_ms as a number; a string's text as a JSON
+ * number: "#baseline"), after "$" it is money
+ * in fen whatever its name (value_at_risk), after "^" a time in unix ms
+ * whatever its name (respond_by), after "~" a member left out of the JSON
+ * object where it would be null (merge_id?: only after a merge). A repeated
+ * sub-message is written only by a KEY=@NAME value ("~events=@events?events":
+ * the case's events, none without them). In a table column, "|TEXT" shows
  * TEXT for an empty value ("until|-"). Example (Payment):
  *
  *   "id customer_id date amount_minor method reference note created_at_ms
@@ -58,6 +64,10 @@ struct rec_calc {
 
 /* One column of a table: head (N_("AMOUNT")) over a field (a word as in the
  * field list: "amount_minor", "phones", "@reversal") shown as text. */
+/* A head or empty text shown as it is in every language (one the output
+ * never translated): an empty gettext context, which no catalogue holds. */
+#define REC_AS_IS(s) ("\004" s)
+
 struct rec_col {
     const char *head;
     const char *field;
@@ -77,6 +87,8 @@ struct rec_kind {
  * object the caller opened (to add its own around them). */
 void rec_json(struct json_w *w, const struct rec_kind *k, const void *msg);
 void rec_json_members(struct json_w *w, const struct rec_kind *k, const void *msg);
+/* Records as a JSON array (a reply's list of sub-records). */
+void rec_json_array(struct json_w *w, const struct rec_kind *k, void *const *msgs, size_t n);
 /* The CSV header, and one record as a CSV row. */
 void rec_csv_head(FILE *f, const struct rec_kind *k);
 void rec_csv_row(FILE *f, const struct rec_kind *k, const void *msg);
@@ -86,6 +98,9 @@ void rec_table(FILE *f, const struct rec_kind *k, void *const *msgs, size_t n);
  * ones, an empty text left out, a bool "yes" or "no", the rest as a table
  * shows it. */
 void rec_kv(FILE *f, const struct rec_kind *k, const void *msg);
+/* One record as "key: value" lines, one a column of lines (head the key, as
+ * it is), a line whose cell is empty left out. */
+void rec_kv_cols(FILE *f, const struct rec_kind *k, const struct rec_col *lines, const void *msg);
 /* One field (a word as in the field list) as a table shows it; malloc'd. */
 char *rec_text(const struct rec_kind *k, const void *msg, const char *field);
 

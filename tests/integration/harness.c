@@ -886,7 +886,9 @@ static int write_config(struct th_env *e)
             "grade_schedule = 0\n"
             "id_key = " TH_ID_KEY "\n"
             "# and their pool recycles\n"
-            "pool_schedule = 0\n",
+            "pool_schedule = 0\n"
+            "# and their refreshes of grades whose overrides ran out\n"
+            "grade_expire_schedule = 0\n",
             e->port, e->app_conninfo, e->conninfo);
     if (fclose(f) != 0) {
         th_err("cannot write %s: %s", e->config, strerror(errno));

@@ -190,6 +190,18 @@ static void test_records(void **state)
                    "phone", "--title", "柜台排队太久", "--note", "等了一小时", "--json"));
     THREE("case", "show", "1");
     THREE("case", "list");
+    THREE("case", "queue");
+    THREE("case", "list", "--status", "closed");
+    run(NULL, ARGS("calendar", "set", "2026-10-01", "holiday", "--name", "国庆"));
+    THREE("calendar", "show", "2026");
+    THREE("calendar", "show", "2031");
+    run(NULL, ARGS("survey", "send", cid, "--case", "1", "--json"));
+    run(NULL, ARGS("survey", "record", "1", "--score", "服务=4/5", "--score", "速度=3/3"));
+    run(NULL, ARGS("survey", "send", cid));
+    THREE("survey", "list");
+    THREE("survey", "list", "--pending");
+    THREE("case", "alerts");
+    THREE("pool", "list");
     THREE("assign", "history", cid);
     THREE("pool", "pools");
     THREE("access", "explain", "li.lei", cid);
@@ -210,6 +222,10 @@ static void test_records(void **state)
     THREE("user", "list", "--role", "account_manager");
     run(NULL, ARGS("user", "list", "--role", "boss"));
     run(NULL, ARGS("org", "add", "某区", "--kind", "galaxy", "--parent", "总行"));
+    /* options marked required in the flag table: a usage error before any request */
+    run(NULL, ARGS("org", "add", "某组", "--kind", "team"));
+    run(NULL, ARGS("user", "add", "zhao.liu", "--role", "account_manager"));
+    run(NULL, ARGS("user", "move", "li.lei"));
     THREE("perm", "show");
     THREE("hours", "show");
     THREE("grade", "policy", "show");
@@ -221,8 +237,11 @@ static void test_records(void **state)
     run(NULL, ARGS("pool", "release", cid, "--reason", "长期未联系", "--json"));
     run(NULL, ARGS("pool", "claim", cid));
     run(NULL, ARGS("pool", "release", cid, "--reason", "再次释放"));
+    THREE("pool", "list");
     run(NULL, ARGS("pool", "claim", cid, "--json"));
     run(NULL, ARGS("assign", cid, "--to", "wang.fang", "--reason", "调岗", "--json"));
+    THREE("assign", cid, "--to", "li.lei", "--reason", "回调", "--dry-run");
+    THREE("customer", "history", cid);
     THREE("assign", "undo", "1", "--dry-run");
     run(NULL, ARGS("assign", "undo", "1", "--reason", "撤回"));
     run(NULL, ARGS("assign", "undo", "x"));
@@ -251,6 +270,15 @@ static void test_records(void **state)
     THREE("review", "items", "--status", "all");
     run(NULL, ARGS("review", "rate", "2", "--confirm"));
     run(NULL, ARGS("review", "rate", "2", "--grade", "B", "--reason", "往来稳定", "--csv"));
+
+    /* rules, caps, due follow-ups and a case's history */
+    THREE("followup", "due", "--days", "3660");
+    THREE("followup", "due", "--user", "wang.fang", "--days", "3660", "--limit", "1");
+    THREE("pool", "rules", "show");
+    THREE("assign", "rules", "show", "--branch", "上海分行");
+    THREE("user", "cap", "li.lei", "none");
+    run(NULL, ARGS("case", "comment", "1", "--note", "已致电客户", "--json"));
+    THREE("case", "show", "1");
 
     if (getenv("KEHU_GOLDEN_UPDATE")) {
         FILE *g = fopen(GOLDEN, "w");

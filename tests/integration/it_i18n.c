@@ -62,6 +62,10 @@ static void test_usage_errors(void **state)
     /* codes stay as they are for scripts */
     expect(kehu(ENV(ZH), ARGS("customer", "add", "--json")), 2, "\"code\": \"USAGE\"");
     expect(kehu(NULL, ARGS("customer", "add")), 2, "kehu: customer add: --name is required\n");
+    /* options marked required in a flag table */
+    expect(kehu(ENV(ZH), ARGS("pool", "add", "某池")), 2, "kehu: pool add: 必须给出 --branch\n");
+    expect(kehu(ENV(ZH), ARGS("user", "add", "zhao.liu", "--role", "auditor")), 2, "kehu: user add: 必须给出 --unit\n");
+    expect(kehu(NULL, ARGS("org", "add", "某组", "--kind", "team")), 2, "kehu: org add: --parent is required\n");
 }
 
 static void test_refusals(void **state)
@@ -80,6 +84,10 @@ static void test_refusals(void **state)
     expect(kehu(ENV(ZH), ARGS("org", "add", "译分行", "--kind", "branch", "--parent", "译区")), 0, "已添加机构");
     expect(kehu(ENV(ZH), ARGS("org", "move", "译区", "--parent", "译区")), 1, "不能把“译区”移到它自己之下");
     expect(kehu(NULL, ARGS("org", "move", "译区", "--parent", "译区")), 1, "cannot move '译区' under itself");
+    /* the empty text of a record kind's table, translated where shown */
+    expect(kehu(ENV(ZH), ARGS("case", "list", "--status", "closed")), 0, "没有工单\n");
+    expect(kehu(ENV(ZH), ARGS("calendar", "show", "2031")), 0, "未设置节假日或调休工作日\n");
+    expect(kehu(NULL, ARGS("calendar", "show", "2031")), 0, "no holidays or make-up working days set\n");
 }
 
 /* The same refusal through the wire, with and without Hello.language. */

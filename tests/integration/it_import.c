@@ -1,8 +1,11 @@
 /* CSV import and export, and merging customers. */
 #include <iconv.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "itest.h"
@@ -479,6 +482,171 @@ static void test_rows_shared_out(void **state)
     PQfinish(pg);
 }
 
+/* An imported customer's search keys are the ones the same customer added
+ * alone gets (the import writes them per statement, an add per row). */
+static void test_search_keys_as_added(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *name, *phones, *email, *company, *address;
+    } rows[] = {
+        { "欧阳修远", "13955550101,020-88886666", "ouyang88@example.cn", "广州珠江实业有限公司", "天河路385号" },
+        { "单于春", "13955550102", "", "", "越秀区中山五路219号" },
+        { "Li Ming 李明", "13955550103;13955550104", "li.ming2024@example.com", "ACME 广州 2号厂", "" },
+    };
+    enum { N = sizeof rows / sizeof rows[0] };
+    char csv[2048];
+    size_t o = (size_t)snprintf(csv, sizeof csv, "name,phones,email,company,address\n");
+    for (int i = 0; i < N; i++)
+        o += (size_t)snprintf(csv + o, sizeof csv - o, "%s,\"%s\",%s,%s,%s\n", rows[i].name, rows[i].phones,
+                              rows[i].email, rows[i].company, rows[i].address);
+    int code;
+    Kehu__V1__Response *r = import(am, "customers", csv, o, 1 << 20, 0, "create", &code);
+    assert_int_equal(code, C(OK));
+    assert_int_equal(r->import_result->imported, N);
+    kehu_response_free(r);
+
+    PGconn *pg = it_pg_open();
+    for (int i = 0; i < N; i++) {
+        Kehu__V1__Customer c = KEHU__V1__CUSTOMER__INIT;
+        c.name = (char *)rows[i].name;
+        c.kind = *rows[i].company ? KEHU__V1__CUSTOMER_KIND__CORPORATE : KEHU__V1__CUSTOMER_KIND__INDIVIDUAL;
+        c.email = (char *)rows[i].email;
+        c.company = (char *)rows[i].company;
+        c.address = (char *)rows[i].address;
+        char phones[64], *phone[4], *save = NULL;
+        snprintf(phones, sizeof phones, "%s", rows[i].phones);
+        for (char *t = strtok_r(phones, ",;", &save); t && c.n_phones < 4; t = strtok_r(NULL, ",;", &save))
+            phone[c.n_phones++] = t;
+        c.phones = phone;
+        Kehu__V1__CustomerAdd m = KEHU__V1__CUSTOMER_ADD__INIT;
+        m.customer = &c;
+        m.force = 1;
+        m.owner = "";
+        Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+        req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_ADD;
+        req.customer_add = &m;
+        r = it_call(am, &req, C(OK));
+        long long added = (long long)r->customer->id;
+        kehu_response_free(r);
+        char sql[1024];
+        snprintf(sql, sizeof sql, "SELECT min(id) FROM customer WHERE name = '%s' AND id <> %lld", rows[i].name, added);
+        long long imported = (long long)it_pg_i64(pg, sql);
+        assert_true(imported > 0);
+        /* the same rows, no more and no fewer, with the same sort key */
+        snprintf(sql, sizeof sql,
+                 "SELECT count(*) FROM ((SELECT token, rank, sort_key FROM customer_search_key WHERE customer_id = %lld"
+                 " EXCEPT ALL SELECT token, rank, sort_key FROM customer_search_key WHERE customer_id = %lld)"
+                 " UNION ALL (SELECT token, rank, sort_key FROM customer_search_key WHERE customer_id = %lld"
+                 " EXCEPT ALL SELECT token, rank, sort_key FROM customer_search_key WHERE customer_id = %lld)) d",
+                 imported, added, added, imported);
+        assert_int_equal(it_pg_i64(pg, sql), 0);
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM customer_search_key WHERE customer_id = %lld", imported);
+        assert_true(it_pg_i64(pg, sql) >= 10);
+        snprintf(sql, sizeof sql,
+                 "SELECT count(*) FROM customer c, customer_search_key_rows(c.name, c.search_tokens, c.search_text) k"
+                 " WHERE c.id = %lld",
+                 imported);
+        int64_t want = it_pg_i64(pg, sql);
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM customer_search_key WHERE customer_id = %lld", imported);
+        assert_int_equal(it_pg_i64(pg, sql), want);
+    }
+    PQfinish(pg);
+    assert_true(count_found(am, "ouyang") >= 2);
+    assert_true(count_found(am, "5550103") >= 2);
+}
+
+/* kehud takes the next chunk before the previous one's answer and answers
+ * both in turn; a third at once is refused, as is one after the last. */
+struct chunk_answer {
+    int done, code, result;
+};
+
+static void chunk_answered(const Kehu__V1__Response *resp, const struct kehu_status *st, void *arg)
+{
+    struct chunk_answer *a = arg;
+    a->done = 1;
+    a->code = resp ? st->code : -1;
+    a->result = resp ? (int)resp->result_case : -1;
+}
+
+static void test_chunks_sent_ahead(void **state)
+{
+    (void)state;
+    enum { ROWS = 600 };
+    size_t cap = 64 * ROWS + 64, len = 0;
+    char *csv = malloc(cap);
+    assert_non_null(csv);
+    len += (size_t)snprintf(csv + len, cap - len, "name,phone\n");
+    for (int i = 0; i < ROWS; i++)
+        len += (size_t)snprintf(csv + len, cap - len, "先行%d,1396666%04d\n", i, i);
+    Kehu__V1__ImportBegin b = KEHU__V1__IMPORT_BEGIN__INIT;
+    b.kind = "customers";
+    b.branch = "广州分行";
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_IMPORT_BEGIN;
+    req.import_begin = &b;
+    Kehu__V1__Response *r = it_call(am, &req, C(OK));
+    uint64_t id = r->import_started->import_id;
+    kehu_response_free(r);
+    /* three chunks at once: the second waits its turn, the third is refused */
+    size_t third = len / 3;
+    Kehu__V1__ImportChunk ch[3];
+    struct chunk_answer ans[3];
+    memset(ans, 0, sizeof ans);
+    Kehu__V1__Request creq[3];
+    /* the three frames leave in one segment (corked): kehud reads them in
+     * one go, before the first chunk can be done, however the client is
+     * scheduled on a busy machine */
+    int cork = 1;
+    assert_int_equal(setsockopt(kehu_fd(am), IPPROTO_TCP, TCP_CORK, &cork, sizeof cork), 0);
+    for (int k = 0; k < 3; k++) {
+        kehu__v1__import_chunk__init(&ch[k]);
+        ch[k].import_id = id;
+        ch[k].data.data = (uint8_t *)csv + (size_t)k * third;
+        ch[k].data.len = k < 2 ? third : 0;
+        kehu__v1__request__init(&creq[k]);
+        creq[k].op_case = KEHU__V1__REQUEST__OP_IMPORT_CHUNK;
+        creq[k].import_chunk = &ch[k];
+        struct kehu_status st;
+        assert_int_equal(kehu_send(am, &creq[k], chunk_answered, &ans[k], NULL, &st), 0);
+    }
+    cork = 0;
+    assert_int_equal(setsockopt(kehu_fd(am), IPPROTO_TCP, TCP_CORK, &cork, sizeof cork), 0);
+    while (kehu_pending(am) > 0)
+        assert_true(kehu_run(am, 30000) >= 0);
+    assert_int_equal(ans[0].code, C(OK));
+    assert_int_equal(ans[0].result, KEHU__V1__RESPONSE__RESULT_IMPORT_PROGRESS);
+    assert_int_equal(ans[1].code, C(OK));
+    assert_int_equal(ans[1].result, KEHU__V1__RESPONSE__RESULT_IMPORT_PROGRESS);
+    assert_int_equal(ans[2].code, C(CONFLICT));
+    /* the rest, then the last chunk; one sent behind the last is refused */
+    ch[0].data.data = (uint8_t *)csv + 2 * third;
+    ch[0].data.len = len - 2 * third;
+    ch[1].data.len = 0;
+    ch[1].last = 1;
+    ch[2].data.len = 0;
+    memset(ans, 0, sizeof ans);
+    for (int k = 0; k < 3; k++) {
+        struct kehu_status st;
+        assert_int_equal(kehu_send(am, &creq[k], chunk_answered, &ans[k], NULL, &st), 0);
+        if (k == 0)
+            while (!ans[0].done) /* the last chunk goes behind the one in progress */
+                assert_true(kehu_run(am, 30000) >= 0);
+    }
+    while (kehu_pending(am) > 0)
+        assert_true(kehu_run(am, 60000) >= 0);
+    assert_int_equal(ans[0].code, C(OK));
+    assert_int_equal(ans[1].code, C(OK));
+    assert_int_equal(ans[1].result, KEHU__V1__RESPONSE__RESULT_IMPORT_RESULT);
+    assert_int_equal(ans[2].code, C(CONFLICT));
+    free(csv);
+    PGconn *pg = it_pg_open();
+    assert_int_equal(it_pg_i64(pg, "SELECT count(*) FROM customer WHERE name LIKE '先行%'"), ROWS);
+    assert_int_equal(it_pg_i64(pg, "SELECT count(DISTINCT name) FROM customer WHERE name LIKE '先行%'"), ROWS);
+    PQfinish(pg);
+}
+
 static void test_merge(void **state)
 {
     (void)state;
@@ -565,6 +733,8 @@ int main(void)
         cmocka_unit_test(test_export_then_import),
         cmocka_unit_test(test_merge),
         cmocka_unit_test(test_rows_shared_out),
+        cmocka_unit_test(test_search_keys_as_added),
+        cmocka_unit_test(test_chunks_sent_ahead),
     };
     return it_finish(cmocka_run_group_tests(tests, setup, teardown));
 }

@@ -1,12 +1,15 @@
-/* The grades a customer list filters on (kept on the customer row, sql/0034)
- * against what `kehu grade show` says, through the command line, after
- * everything that moves a grade or a status: a grade run, an override in
- * force at once, one pending and then approved, a revocation by a newer
- * override, an archive, a release into the pool and a claim, an override
- * whose end has passed (the row stale until a list by grade brings it up to
- * date) and the next run. Every check lists each abc and lifecycle grade as the
- * admin and as an account manager (whose list holds only their customers),
- * and compares the rows' kept grades with grade_of in the database. */
+/* The grades kept on the customer row (sql/0034, 0038) that a customer list
+ * filters on and customer show (get by id) reads, against what `kehu grade
+ * show` says, through the command line, after everything that moves a grade
+ * or a status: a grade run, an override in force at once, one pending and
+ * then approved, a revocation by a newer override, an archive, a release
+ * into the pool and a claim, an override whose end has passed (the row
+ * stale: reads compute the grades, none writes, until kehud's timer brings
+ * it up to date) and the next run. Every check lists each abc and lifecycle
+ * grade as the admin and as an account manager (whose list holds only their
+ * customers), compares every customer's grades in customer show with grade
+ * show's, and the rows' kept grades with grade_of and grade_now in the
+ * database. */
 #include <libpq-fe.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -14,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "itest.h"
 
@@ -76,6 +80,15 @@ static const char *shown_grade(long long id, const char *dim, char *out, size_t 
     return out;
 }
 
+/* The "grades" object of `kehu ARGS... ID --json` as the admin. */
+static void grades_json(const char *what, long long id, char *out, size_t outsz)
+{
+    k(U_ADMIN, 0, NULL, IT_ARGS(what, "show", num(id), "--json"));
+    const char *g = strstr(cl[U_ADMIN].out, "\"grades\": {");
+    assert_non_null(g);
+    snprintf(out, outsz, "%.*s", (int)(strchr(g, '}') - g + 1), g);
+}
+
 /* Whether id is among the customers of `kehu customer list ARGS --json` as u. */
 static int listed(int u, long long id)
 {
@@ -91,6 +104,12 @@ static void check_lists(const char *label, const char *status)
     for (int i = 0; i < NC; i++) {
         shown_grade(cust[i], "abc", shown[i][0], sizeof shown[i][0]);
         shown_grade(cust[i], "lifecycle", shown[i][1], sizeof shown[i][1]);
+        /* get by id: every dimension as grade show has it */
+        char in_get[512], in_show[512];
+        grades_json("customer", cust[i], in_get, sizeof in_get);
+        grades_json("grade", cust[i], in_show, sizeof in_show);
+        if (strcmp(in_get, in_show) != 0)
+            fail_msg("%s: customer %lld: customer show has %s, grade show %s", label, cust[i], in_get, in_show);
     }
     for (int d = 0; d < 2; d++) {
         const char *const *values = d ? life_values : abc_values;
@@ -120,7 +139,15 @@ static void check_lists(const char *label, const char *status)
     if (strcmp(PQgetvalue(r, 0, 0), "0") != 0)
         fail_msg("%s: %s customers keep grades other than grade_of's", label, PQgetvalue(r, 0, 0));
     PQclear(r);
-    print_message("it_list_grades: %s: lists agree with grade show\n", label);
+    /* and the get's (flags too: overridden, new) */
+    r = PQexec(pg, "SELECT count(*) FROM customer c WHERE (c.grade_until IS NULL OR c.grade_until >= current_date)"
+                   " AND c.grades IS DISTINCT FROM (SELECT string_agg(n.dimension || ' ' || n.grade || ' '"
+                   " || n.overridden::int || n.is_new::int, ',') FROM grade_now(c.id) n)");
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    if (strcmp(PQgetvalue(r, 0, 0), "0") != 0)
+        fail_msg("%s: %s customers keep grades other than grade_now's", label, PQgetvalue(r, 0, 0));
+    PQclear(r);
+    print_message("it_list_grades: %s: lists and gets agree with grade show\n", label);
 }
 
 static long long override(int u, long long id, const char *dim, const char *grade, const char *until)
@@ -217,8 +244,9 @@ static void test_moves(void **state)
     check_lists("claimed", "all");
 
     /* an override whose end has passed while nothing was written (the day
-     * turned): the row keeps the old grade, marked stale, until a list by
-     * grade brings it up to date */
+     * turned): the row keeps the old grades, marked stale; lists and gets
+     * compute them instead, and write nothing, until kehud's timer (off in
+     * the tests' kehud) brings the row up to date */
     override(U_ADMIN, cust[0], "abc", "C", day(3));
     check_lists("an override with an end", "all");
     assert_int_equal(it_pg_i64(pg, "SELECT count(*) FROM customer WHERE grade_until IS NOT NULL"), 1);
@@ -232,9 +260,21 @@ static void test_moves(void **state)
     snprintf(sql, sizeof sql, "SELECT count(*) FROM customer WHERE id = %lld AND grade_abc = 'C'", cust[0]);
     assert_int_equal(it_pg_i64(pg, sql), 1); /* stale: the list must not take it at its word */
     check_lists("an override ended, the row stale", "all");
+    check_lists("an override ended, the row stale, the default statuses", "active");
+    assert_int_equal(it_pg_i64(pg, sql), 1); /* no read wrote */
+    assert_int_equal(it_pg_i64(pg, "SELECT count(*) FROM customer WHERE grade_until < current_date"), 1);
+    /* kehud's timer: a look every second */
+    if (th_kehud_start(&it_env, IT_ARGS("--grade_expire_schedule", "1")) < 0)
+        fail_msg("kehud did not start with --grade_expire_schedule 1");
+    int64_t t0 = it_now_ms();
+    while (it_pg_i64(pg, "SELECT count(*) FROM customer WHERE grade_until IS NOT NULL") != 0 && it_now_ms() - t0 < 20000)
+        usleep(100000);
     assert_int_equal(it_pg_i64(pg, "SELECT count(*) FROM customer WHERE grade_until IS NOT NULL"), 0);
     snprintf(sql, sizeof sql, "SELECT count(*) FROM customer WHERE id = %lld AND grade_abc = grade_of(id, 'abc')", cust[0]);
-    assert_int_equal(it_pg_i64(pg, sql), 1); /* the list brought it up to date */
+    assert_int_equal(it_pg_i64(pg, sql), 1); /* the timer brought it up to date */
+    print_message("it_list_grades: the timer refreshed the stale row %lld ms after kehud started\n",
+                  (long long)(it_now_ms() - t0));
+    check_lists("an override ended, the row refreshed", "all");
     k(U_ADMIN, 0, NULL, IT_ARGS("grade", "run"));
     check_lists("the next run", "all");
 }

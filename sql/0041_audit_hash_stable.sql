@@ -1,0 +1,11 @@
+-- Kehu schema 41: the audit chain's hash function declared STABLE.
+--
+-- audit_hash (sql/0008) was declared IMMUTABLE over a body that calls
+-- STABLE functions (concat_ws formats its arguments through their output
+-- functions), so PostgreSQL would not inline it: every audited request ran
+-- it as a separate SQL function call, its body set up again each time
+-- (about a tenth of the audit's cost in a profile of get by id). Declared
+-- as volatile as its body, it is inlined into audit_append's assignment.
+-- The body, and so every hash, is unchanged: chains written before verify
+-- the same.
+ALTER FUNCTION audit_hash(bytea, bigint, timestamptz, bigint, text, text, text, bigint[], text, text) STABLE;

@@ -46,7 +46,7 @@ int rpc_customer_filter_sql(struct req *r, const Kehu__V1__CustomerList *m, enum
  * adds the two statements that find them to a call, and
  * rpc_customer_filter_found checks their results (statements owner_stmt,
  * branch_stmt): 0, or -1 after answering NOT_FOUND naming the filter. */
-void rpc_customer_filter_lookups(struct db_call *call, const Kehu__V1__CustomerList *m);
+void rpc_customer_filter_lookups(struct arena *a, struct db_call *call, const Kehu__V1__CustomerList *m);
 int rpc_customer_filter_found(struct req *r, const Kehu__V1__CustomerList *m, const struct db_result *res,
                               int owner_stmt, int branch_stmt);
 /* Whether the grades kept on customer rows that the filters read may be

@@ -481,7 +481,7 @@ static void assign(struct req *r)
     db_call_add(call, &users_by_name, 1, p);
     /* a filter's owner and unit must exist, as for customer list: a typo must not look like "no customers" */
     if (!m->n_customer_ids && !st->from && m->filter)
-        rpc_customer_filter_lookups(call, m->filter);
+        rpc_customer_filter_lookups(&r->arena, call, m->filter);
     db_call_send(call);
 }
 

@@ -791,6 +791,74 @@ static Kehu__V1__Response *history_call(const char *after, uint32_t limit, size_
     return r;
 }
 
+
+/* customer list --tag: a tag on more customers than the count's cap pages
+ * by the walk of the list's order, a rarer one by the tags' index, and a page
+ * past the cap's end moves from one to the other: every customer of the tag
+ * the caller may read once, in order, and none they may not. */
+static Kehu__V1__Response *tag_page(kehu_client *c, const char *tag, uint32_t limit, const char *after)
+{
+    Kehu__V1__CustomerList m = KEHU__V1__CUSTOMER_LIST__INIT;
+    m.tag = (char *)tag;
+    m.sort = "revenue";
+    m.limit = limit;
+    m.after = (char *)after;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_LIST;
+    req.customer_list = &m;
+    return it_call(c, &req, C(OK));
+}
+
+static void test_tag_pages(void **state)
+{
+    (void)state;
+    pg_do("SET kehu.bulk = 'on';"
+          " UPDATE customer c SET tags = ARRAY['heavy'] FROM app_user u"
+          "  WHERE u.id = c.owner_id AND u.username = 'big.am' AND c.id % 2 = 0;"
+          " UPDATE customer c SET tags = ARRAY['heavy', 'rare'] FROM app_user u"
+          "  WHERE u.id = c.owner_id AND u.username = 'big.am' AND c.id % 2 = 0 AND c.id % 500 = 0;"
+          " INSERT INTO customer (branch_id, owner_id, name, revenue, tags)"
+          " SELECT u.unit_id, u.id, '北京大客户', 999999, ARRAY['heavy', 'rare'] FROM app_user u WHERE u.username = 'bj.am';"
+          " RESET kehu.bulk;");
+    int64_t heavy = pg_i64("SELECT count(*) FROM customer c JOIN app_user u ON u.id = c.owner_id"
+                           " WHERE u.username = 'big.am' AND 'heavy' = ANY (c.tags)");
+    int64_t rare = pg_i64("SELECT count(*) FROM customer c JOIN app_user u ON u.id = c.owner_id"
+                          " WHERE u.username = 'big.am' AND 'rare' = ANY (c.tags)");
+    assert_true(heavy > 1000); /* past the count's cap: the walk */
+    assert_true(rare > 0 && rare < 20);
+    int64_t outsider = pg_i64("SELECT c.id FROM customer c JOIN app_user u ON u.id = c.owner_id WHERE u.username = 'bj.am'"
+                              " AND 'heavy' = ANY (c.tags)");
+    static const char *const tags[] = { "heavy", "rare" };
+    for (int t = 0; t < 2; t++) {
+        char cursor[256] = "";
+        int64_t seen = 0, last_rev = INT64_MAX, last_id = INT64_MAX;
+        int pages = 0;
+        do {
+            Kehu__V1__Response *r = tag_page(org.mgr, tags[t], 400, cursor);
+            Kehu__V1__CustomerPage *p = r->customers;
+            if (pages++ == 0 && t == 0)
+                assert_true(p->remaining_more); /* more than the cap follow the first page */
+            for (size_t i = 0; i < p->n_customers; i++) {
+                Kehu__V1__Customer *c = p->customers[i];
+                assert_int_not_equal(c->id, outsider); /* another branch's, never the branch manager's */
+                /* in order (revenue, then id, descending), so never twice */
+                assert_true(c->revenue_minor < last_rev || (c->revenue_minor == last_rev && c->id < last_id));
+                last_rev = c->revenue_minor;
+                last_id = c->id;
+                seen++;
+            }
+            snprintf(cursor, sizeof cursor, "%s", p->next_cursor);
+            kehu_response_free(r);
+        } while (*cursor);
+        assert_int_equal(seen, t == 0 ? heavy : rare);
+    }
+    /* bj.am reads their own customer of the tag and nothing else */
+    Kehu__V1__Response *r = tag_page(org.bj, "heavy", 50, "");
+    assert_int_equal(r->customers->n_customers, 1);
+    assert_int_equal(r->customers->customers[0]->id, outsider);
+    kehu_response_free(r);
+}
+
 /* Users, units, a customer's contacts, follow-ups and owner history: pages
  * with the right remaining counts, against SQL counts. */
 static void test_other_lists(void **state)
@@ -894,7 +962,7 @@ int main(void)
         cmocka_unit_test(test_cli_login),  cmocka_unit_test(test_cli_pages),   cmocka_unit_test(test_wechat_sms),
         cmocka_unit_test(test_filter_race), cmocka_unit_test(test_reassign_messages),
         cmocka_unit_test(test_undo_to_disabled), cmocka_unit_test(test_recycle_dry_run),
-        cmocka_unit_test(test_other_lists),
+        cmocka_unit_test(test_other_lists), cmocka_unit_test(test_tag_pages),
     };
     return it_finish(cmocka_run_group_tests(tests, setup, teardown));
 }

@@ -74,9 +74,11 @@
 #define SEARCH_KEYS_PHONES_MAX 16     /* phones indexed per customer */
 #define SEARCH_KEYS_PHONE_DIGITS 32   /* digits indexed per phone */
 #define SEARCH_KEYS_SORT_KEY_BYTES 256  /* a sort key is cut there (B-tree items must stay small) */
-/* Runs of this many digits are looked up whole in the search side table
- * (customer_search_key, rank 2: sql/0035_search_side_table.sql writes every
- * run of 3 and 4 digits); longer digit queries go through the text. */
+/* Runs of this many digits are looked up in the search side table
+ * (customer_search_key, rank 2: sql/0040_search_key_digits.sql writes every
+ * run of 4 digits and the last 3 digits of each run, and reads 3 digits as
+ * those 3 and the 4 that start with them); longer digit queries go through
+ * the text. */
 #define SEARCH_KEYS_DIGITS_MIN 3
 #define SEARCH_KEYS_DIGITS_MAX 4
 

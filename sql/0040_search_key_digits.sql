@@ -25,11 +25,9 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     UNION
     SELECT t, 1::smallint FROM unnest(p_tokens) AS t
     UNION
-    SELECT substr(m[1], i, 4), 2::smallint
-      FROM regexp_matches(p_text, '[0-9]{4,}', 'g') AS m,
-           generate_series(1, length(m[1]) - 3) AS i
-    UNION
-    SELECT right(m[1], 3), 2::smallint FROM regexp_matches(p_text, '[0-9]{3,}', 'g') AS m
+    SELECT substr(m[1], i, CASE WHEN i = length(m[1]) - 2 THEN 3 ELSE 4 END), 2::smallint
+      FROM regexp_matches(p_text, '[0-9]{3,}', 'g') AS m,
+           generate_series(1, length(m[1]) - 2) AS i
 $$;
 
 -- As in sql/0035, but for three digits the rank 2 part merges the ranges of

@@ -55,6 +55,10 @@
  *   -- SEARCH_KEYS_BY_TEXT only:   WHERE search_text LIKE $1
  *   -- SEARCH_KEYS_BY_TOKEN only:  WHERE search_tokens @> ARRAY[$1]::text[]
  *
+ * (kehud itself reads the tokens from the search side table,
+ * customer_search_key, since sql/0035; sql/0040 dropped the GIN index on
+ * search_tokens.)
+ *
  * LIKE (not ILIKE): both sides are already case-folded, and the pattern is
  * escaped for LIKE's default escape character, the backslash.
  *

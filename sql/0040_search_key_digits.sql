@@ -34,12 +34,14 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
            generate_series(1, length(m[1]) - 2) AS i
 $$;
 
--- As in sql/0035, but for three digits the rank 2 part merges the ranges of
--- the digits themselves and of the digits followed by each digit. Each
--- branch of the UNION ALL is one index range with its own ORDER BY (without
--- it the planner sorts all the matches of every branch): the plan is a
--- Merge Append read only as far as the page needs, and a customer found
--- through several branches (1380 and 1388 for 138) is kept once.
+-- As in sql/0035, but for three digits the rank 2 part reads eleven
+-- ranges: the digits themselves and the digits followed by each digit. Each
+-- range is read in its order, its customers probed for the scope, up to the
+-- page's size (a customer among the page's first is among the first of
+-- every range it is in), then the at most eleven pages are merged, a
+-- customer found in several (1380 and 1388 for 138) kept once. (Merging the
+-- ranges before the probe let the planner sort every match of all eleven
+-- at a million customers: 85 ms.)
 CREATE OR REPLACE FUNCTION customer_search_page(p_kind integer, p_scope bigint, p_like text, p_token text,
                                                 p_typed text, p_limit integer, p_digits text)
 RETURNS TABLE (id bigint, rank integer, sort_key text)
@@ -83,36 +85,84 @@ BEGIN
     room AS (SELECT (SELECT count(*) FROM r0) + (SELECT count(*) FROM r1) < p_limit AS yes),
     r2 AS MATERIALIZED (
         SELECT x.id, x.sort_key FROM (
-            (SELECT d.id, d.sort_key FROM (
-                SELECT DISTINCT k.sort_key, k.customer_id AS id FROM (
-                              (SELECT k.sort_key, k.customer_id FROM customer_search_key k
-                      WHERE k.token = p_digits AND k.rank = 2 ORDER BY 1, 2)
-                    UNION ALL (SELECT k.sort_key, k.customer_id FROM customer_search_key k
-                      WHERE k.token = three || '0' AND k.rank = 2 ORDER BY 1, 2)
-                    UNION ALL (SELECT k.sort_key, k.customer_id FROM customer_search_key k
-                      WHERE k.token = three || '1' AND k.rank = 2 ORDER BY 1, 2)
-                    UNION ALL (SELECT k.sort_key, k.customer_id FROM customer_search_key k
-                      WHERE k.token = three || '2' AND k.rank = 2 ORDER BY 1, 2)
-                    UNION ALL (SELECT k.sort_key, k.customer_id FROM customer_search_key k
-                      WHERE k.token = three || '3' AND k.rank = 2 ORDER BY 1, 2)
-                    UNION ALL (SELECT k.sort_key, k.customer_id FROM customer_search_key k
-                      WHERE k.token = three || '4' AND k.rank = 2 ORDER BY 1, 2)
-                    UNION ALL (SELECT k.sort_key, k.customer_id FROM customer_search_key k
-                      WHERE k.token = three || '5' AND k.rank = 2 ORDER BY 1, 2)
-                    UNION ALL (SELECT k.sort_key, k.customer_id FROM customer_search_key k
-                      WHERE k.token = three || '6' AND k.rank = 2 ORDER BY 1, 2)
-                    UNION ALL (SELECT k.sort_key, k.customer_id FROM customer_search_key k
-                      WHERE k.token = three || '7' AND k.rank = 2 ORDER BY 1, 2)
-                    UNION ALL (SELECT k.sort_key, k.customer_id FROM customer_search_key k
-                      WHERE k.token = three || '8' AND k.rank = 2 ORDER BY 1, 2)
-                    UNION ALL (SELECT k.sort_key, k.customer_id FROM customer_search_key k
-                      WHERE k.token = three || '9' AND k.rank = 2 ORDER BY 1, 2)) k
-                 WHERE (SELECT yes FROM room)
-                 ORDER BY k.sort_key, k.customer_id) d
-               CROSS JOIN LATERAL (SELECT FROM customer c WHERE c.id = d.id
-                                      AND c.merged_into IS NULL AND c.status <> 'archived'
-                                      AND (every OR c.branch_id = ANY (units) OR c.owner_id = ANY (owners)) OFFSET 0) v
-              WHERE d.id NOT IN (SELECT id FROM r0) AND d.id NOT IN (SELECT id FROM r1)
+            (SELECT DISTINCT d.id, d.sort_key FROM (
+                (SELECT k.customer_id AS id, k.sort_key FROM customer_search_key k
+                   CROSS JOIN LATERAL (SELECT FROM customer c WHERE c.id = k.customer_id
+                     AND c.merged_into IS NULL AND c.status <> 'archived'
+                     AND (every OR c.branch_id = ANY (units) OR c.owner_id = ANY (owners)) OFFSET 0) v
+                 WHERE (SELECT yes FROM room) AND k.token = p_digits AND k.rank = 2
+                   AND k.customer_id NOT IN (SELECT id FROM r0) AND k.customer_id NOT IN (SELECT id FROM r1)
+                 ORDER BY k.sort_key, k.customer_id LIMIT p_limit)
+                UNION ALL (SELECT k.customer_id AS id, k.sort_key FROM customer_search_key k
+                   CROSS JOIN LATERAL (SELECT FROM customer c WHERE c.id = k.customer_id
+                     AND c.merged_into IS NULL AND c.status <> 'archived'
+                     AND (every OR c.branch_id = ANY (units) OR c.owner_id = ANY (owners)) OFFSET 0) v
+                 WHERE (SELECT yes FROM room) AND k.token = three || '0' AND k.rank = 2
+                   AND k.customer_id NOT IN (SELECT id FROM r0) AND k.customer_id NOT IN (SELECT id FROM r1)
+                 ORDER BY k.sort_key, k.customer_id LIMIT p_limit)
+                UNION ALL (SELECT k.customer_id AS id, k.sort_key FROM customer_search_key k
+                   CROSS JOIN LATERAL (SELECT FROM customer c WHERE c.id = k.customer_id
+                     AND c.merged_into IS NULL AND c.status <> 'archived'
+                     AND (every OR c.branch_id = ANY (units) OR c.owner_id = ANY (owners)) OFFSET 0) v
+                 WHERE (SELECT yes FROM room) AND k.token = three || '1' AND k.rank = 2
+                   AND k.customer_id NOT IN (SELECT id FROM r0) AND k.customer_id NOT IN (SELECT id FROM r1)
+                 ORDER BY k.sort_key, k.customer_id LIMIT p_limit)
+                UNION ALL (SELECT k.customer_id AS id, k.sort_key FROM customer_search_key k
+                   CROSS JOIN LATERAL (SELECT FROM customer c WHERE c.id = k.customer_id
+                     AND c.merged_into IS NULL AND c.status <> 'archived'
+                     AND (every OR c.branch_id = ANY (units) OR c.owner_id = ANY (owners)) OFFSET 0) v
+                 WHERE (SELECT yes FROM room) AND k.token = three || '2' AND k.rank = 2
+                   AND k.customer_id NOT IN (SELECT id FROM r0) AND k.customer_id NOT IN (SELECT id FROM r1)
+                 ORDER BY k.sort_key, k.customer_id LIMIT p_limit)
+                UNION ALL (SELECT k.customer_id AS id, k.sort_key FROM customer_search_key k
+                   CROSS JOIN LATERAL (SELECT FROM customer c WHERE c.id = k.customer_id
+                     AND c.merged_into IS NULL AND c.status <> 'archived'
+                     AND (every OR c.branch_id = ANY (units) OR c.owner_id = ANY (owners)) OFFSET 0) v
+                 WHERE (SELECT yes FROM room) AND k.token = three || '3' AND k.rank = 2
+                   AND k.customer_id NOT IN (SELECT id FROM r0) AND k.customer_id NOT IN (SELECT id FROM r1)
+                 ORDER BY k.sort_key, k.customer_id LIMIT p_limit)
+                UNION ALL (SELECT k.customer_id AS id, k.sort_key FROM customer_search_key k
+                   CROSS JOIN LATERAL (SELECT FROM customer c WHERE c.id = k.customer_id
+                     AND c.merged_into IS NULL AND c.status <> 'archived'
+                     AND (every OR c.branch_id = ANY (units) OR c.owner_id = ANY (owners)) OFFSET 0) v
+                 WHERE (SELECT yes FROM room) AND k.token = three || '4' AND k.rank = 2
+                   AND k.customer_id NOT IN (SELECT id FROM r0) AND k.customer_id NOT IN (SELECT id FROM r1)
+                 ORDER BY k.sort_key, k.customer_id LIMIT p_limit)
+                UNION ALL (SELECT k.customer_id AS id, k.sort_key FROM customer_search_key k
+                   CROSS JOIN LATERAL (SELECT FROM customer c WHERE c.id = k.customer_id
+                     AND c.merged_into IS NULL AND c.status <> 'archived'
+                     AND (every OR c.branch_id = ANY (units) OR c.owner_id = ANY (owners)) OFFSET 0) v
+                 WHERE (SELECT yes FROM room) AND k.token = three || '5' AND k.rank = 2
+                   AND k.customer_id NOT IN (SELECT id FROM r0) AND k.customer_id NOT IN (SELECT id FROM r1)
+                 ORDER BY k.sort_key, k.customer_id LIMIT p_limit)
+                UNION ALL (SELECT k.customer_id AS id, k.sort_key FROM customer_search_key k
+                   CROSS JOIN LATERAL (SELECT FROM customer c WHERE c.id = k.customer_id
+                     AND c.merged_into IS NULL AND c.status <> 'archived'
+                     AND (every OR c.branch_id = ANY (units) OR c.owner_id = ANY (owners)) OFFSET 0) v
+                 WHERE (SELECT yes FROM room) AND k.token = three || '6' AND k.rank = 2
+                   AND k.customer_id NOT IN (SELECT id FROM r0) AND k.customer_id NOT IN (SELECT id FROM r1)
+                 ORDER BY k.sort_key, k.customer_id LIMIT p_limit)
+                UNION ALL (SELECT k.customer_id AS id, k.sort_key FROM customer_search_key k
+                   CROSS JOIN LATERAL (SELECT FROM customer c WHERE c.id = k.customer_id
+                     AND c.merged_into IS NULL AND c.status <> 'archived'
+                     AND (every OR c.branch_id = ANY (units) OR c.owner_id = ANY (owners)) OFFSET 0) v
+                 WHERE (SELECT yes FROM room) AND k.token = three || '7' AND k.rank = 2
+                   AND k.customer_id NOT IN (SELECT id FROM r0) AND k.customer_id NOT IN (SELECT id FROM r1)
+                 ORDER BY k.sort_key, k.customer_id LIMIT p_limit)
+                UNION ALL (SELECT k.customer_id AS id, k.sort_key FROM customer_search_key k
+                   CROSS JOIN LATERAL (SELECT FROM customer c WHERE c.id = k.customer_id
+                     AND c.merged_into IS NULL AND c.status <> 'archived'
+                     AND (every OR c.branch_id = ANY (units) OR c.owner_id = ANY (owners)) OFFSET 0) v
+                 WHERE (SELECT yes FROM room) AND k.token = three || '8' AND k.rank = 2
+                   AND k.customer_id NOT IN (SELECT id FROM r0) AND k.customer_id NOT IN (SELECT id FROM r1)
+                 ORDER BY k.sort_key, k.customer_id LIMIT p_limit)
+                UNION ALL (SELECT k.customer_id AS id, k.sort_key FROM customer_search_key k
+                   CROSS JOIN LATERAL (SELECT FROM customer c WHERE c.id = k.customer_id
+                     AND c.merged_into IS NULL AND c.status <> 'archived'
+                     AND (every OR c.branch_id = ANY (units) OR c.owner_id = ANY (owners)) OFFSET 0) v
+                 WHERE (SELECT yes FROM room) AND k.token = three || '9' AND k.rank = 2
+                   AND k.customer_id NOT IN (SELECT id FROM r0) AND k.customer_id NOT IN (SELECT id FROM r1)
+                 ORDER BY k.sort_key, k.customer_id LIMIT p_limit)) d
               ORDER BY d.sort_key, d.id LIMIT p_limit)
             UNION ALL
             (SELECT c.id, c.sort_key FROM customer c

@@ -3,7 +3,10 @@
  *   kehu-bench [--server HOST:PORT] [--connections N] [--depth D]
  *              [--seconds S] [--op ping|whoami|search|get|dupcheck|caseopen] [--ids MIN-MAX]
  *              [--user U] [--password P] [--ready FILE] [--json] [--tls]
+ *              [--terms T,T,...]
  *
+ * --op search cycles through a mix of 24 terms (surnames, pinyin, initials,
+ * phone parts); --terms TERM,TERM,... searches those instead.
  * --tls: every connection over TLS, whatever certificate the server shows
  * (a measurement, not a check). --op connect: each connection in turn is
  * opened (TCP, TLS when --tls, Hello) and closed, as fast as it goes: the
@@ -95,7 +98,8 @@ static const char *const search_terms[] = {
     "王", "张伟", "zhangwei", "zw", "1380", "李娜", "li na", "欧阳", "wang", "刘", "chen", "hx",
     "贸易", "5678", "林", "zhao", "yang", "sm", "黄", "9001", "gz", "周", "xu", "ming",
 };
-#define NTERMS (sizeof search_terms / sizeof search_terms[0])
+static const char *const *terms = search_terms;
+static unsigned nterms = sizeof search_terms / sizeof search_terms[0];
 static unsigned term_counter;
 
 /* Set by the signal thread: stop sending, let the requests in flight finish. */
@@ -156,7 +160,7 @@ static void send_one(struct slot *s)
     if (s->w->req.op_case == KEHU__V1__REQUEST__OP_CUSTOMER_SEARCH) {
         kehu__v1__request__init(&s->req);
         kehu__v1__customer_search__init(&s->search);
-        s->search.text = (char *)search_terms[__atomic_fetch_add(&term_counter, 1, __ATOMIC_RELAXED) % NTERMS];
+        s->search.text = (char *)terms[__atomic_fetch_add(&term_counter, 1, __ATOMIC_RELAXED) % nterms];
         s->search.limit = 20;
         s->req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_SEARCH;
         s->req.customer_search = &s->search;
@@ -347,12 +351,12 @@ int main(int argc, char **argv)
         { "password", required_argument, 0, 'p' }, { "json", no_argument, 0, 'j' },
         { "clients", required_argument, 0, 'c' }, { "ids", required_argument, 0, 'i' },
         { "ready", required_argument, 0, 'r' },  { "help", no_argument, 0, 'h' },
-        { "tls", no_argument, 0, 'T' },
+        { "tls", no_argument, 0, 'T' },          { "terms", required_argument, 0, 'e' },
         { 0, 0, 0, 0 },
     };
     const char *ids = NULL;
     int ch;
-    while ((ch = getopt_long(argc, argv, "s:c:d:t:o:u:p:i:r:jhT", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "s:c:d:t:o:u:p:i:r:e:jhT", longopts, NULL)) != -1) {
         switch (ch) {
         case 's': o.server = optarg; break;
         case 'c': o.connections = atoi(optarg); break;
@@ -365,11 +369,31 @@ int main(int argc, char **argv)
         case 'i': ids = optarg; break;
         case 'r': o.ready = optarg; break;
         case 'T': o.tls = 1; break;
+        case 'e': {
+            /* the terms, split on commas in place (argv is ours) */
+            unsigned n = 1;
+            for (const char *c = optarg; *c; c++)
+                n += *c == ',';
+            const char **list = calloc(n, sizeof *list);
+            if (!list)
+                return 1;
+            n = 0;
+            for (char *t = strtok(optarg, ","); t; t = strtok(NULL, ","))
+                list[n++] = t;
+            if (n == 0) {
+                fprintf(stderr, "kehu-bench: --terms needs at least one term\n");
+                return 2;
+            }
+            terms = list;
+            nterms = n;
+            break;
+        }
         default:
             fprintf(stderr, "usage: kehu-bench [--server HOST:PORT] [--connections N] [--depth D] [--seconds S]\n"
                             "                  [--op ping|whoami|search|get|dupcheck|caseopen] [--ids MIN-MAX] [--user U]\n"
                             "                  [--password P]\n"
-                            "                  [--ready FILE] [--json] [--tls] (--op connect: the handshake rate)\n");
+                            "                  [--ready FILE] [--json] [--tls] (--op connect: the handshake rate)\n"
+                            "                  [--terms T,T,...] (--op search: these instead of the mix)\n");
             return ch == 'h' ? 0 : 2;
         }
     }

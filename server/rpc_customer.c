@@ -1434,10 +1434,10 @@ const struct rpc_entry rpc_customer_list = { KEHU__V1__REQUEST__OP_CUSTOMER_LIST
 
 /* One prepared statement for every search, in three ranks: an exact name or
  * ID number, then whole tokens, then parts. customer_search_page
- * (sql/0035_search_side_table.sql) chooses the page's ids in order, most of
- * it from ranges of the B-tree side table customer_search_key that are
- * already in pinyin order, so a page costs the same however many customers
- * match (王: 57,000 at a million); only the page's rows are joined here for
+ * (sql/0035_search_side_table.sql, sql/0040_search_key_digits.sql) chooses
+ * the page's ids in order, most of it from ranges of the B-tree side table
+ * customer_search_key that are already in pinyin order, so a page costs the
+ * same however many customers match (王: 57,000 at a million); only the page's rows are joined here for
  * their columns. $1 kind and $2 unit or owner are the caller's scope; $5 the
  * name as typed, $4 the token (a whole syllable, initials, one or two Chinese
  * characters), $7 three or four digits, $3 a LIKE pattern for any other part,

@@ -55,6 +55,10 @@
  *   -- SEARCH_KEYS_BY_TEXT only:   WHERE search_text LIKE $1
  *   -- SEARCH_KEYS_BY_TOKEN only:  WHERE search_tokens @> ARRAY[$1]::text[]
  *
+ * (kehud itself reads the tokens from the search side table,
+ * customer_search_key, since sql/0035; sql/0040 dropped the GIN index on
+ * search_tokens.)
+ *
  * LIKE (not ILIKE): both sides are already case-folded, and the pattern is
  * escaped for LIKE's default escape character, the backslash.
  *
@@ -74,9 +78,11 @@
 #define SEARCH_KEYS_PHONES_MAX 16     /* phones indexed per customer */
 #define SEARCH_KEYS_PHONE_DIGITS 32   /* digits indexed per phone */
 #define SEARCH_KEYS_SORT_KEY_BYTES 256  /* a sort key is cut there (B-tree items must stay small) */
-/* Runs of this many digits are looked up whole in the search side table
- * (customer_search_key, rank 2: sql/0035_search_side_table.sql writes every
- * run of 3 and 4 digits); longer digit queries go through the text. */
+/* Runs of this many digits are looked up in the search side table
+ * (customer_search_key, rank 2: sql/0040_search_key_digits.sql writes every
+ * run of 4 digits and the last 3 digits of each run, and reads 3 digits as
+ * those 3 and the 4 that start with them); longer digit queries go through
+ * the text. */
 #define SEARCH_KEYS_DIGITS_MIN 3
 #define SEARCH_KEYS_DIGITS_MAX 4
 

@@ -248,6 +248,69 @@ static void test_phone_digits(void **state)
                      1);
 }
 
+/* The ids li sees whose text holds digits, in pinyin order: the truth a
+ * digit search must give, straight from the customers, as "id,id,...". */
+static char *digits_truth(const char *digits, uint32_t limit)
+{
+    char sql[800];
+    snprintf(sql, sizeof sql,
+             "SELECT coalesce(string_agg(id::text, ',' ORDER BY sort_key, id), '') FROM (SELECT id, sort_key"
+             " FROM customer WHERE search_text LIKE '%%%s%%' AND merged_into IS NULL AND status <> 'archived'"
+             " AND owner_id = (SELECT id FROM app_user WHERE username = 'li.lei') ORDER BY sort_key, id LIMIT %u) x",
+             digits, limit);
+    PGresult *r = PQexec(pg, sql);
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    char *s = strdup(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return s;
+}
+
+static char *got(kehu_client *cl, const char *text, uint32_t limit);
+
+static void same_as_truth(const char *digits, uint32_t limit)
+{
+    char *want = digits_truth(digits, limit), *have = got(org.li, digits, limit);
+    assert_string_equal(have, want);
+    free(want);
+    free(have);
+}
+
+/* Three digits are the last three of a run of digits, or the start of one of
+ * the four-digit runs the side table keeps (sql/0040): found at a number's
+ * end, in its middle, as a whole three-digit run, and through several of
+ * the merged ranges at once, each customer once. */
+static void test_three_digits(void **state)
+{
+    (void)state;
+    int64_t end = add(org.li, "曹丕", "13957205810", NULL, NULL, NULL);          /* ...810 */
+    int64_t mid = add(org.li, "曹植", "0571 8810 6079", NULL, NULL, NULL);       /* 8810 6: 8106 */
+    int64_t run = add(org.li, "曹冲", NULL, NULL, "cc810@example.com", NULL);    /* a run of three */
+    int64_t many = add(org.li, "曹彰", "181 0810 8100", NULL, NULL, NULL);       /* 8108, 8100 */
+    int64_t two = add(org.li, "曹操", "13900001234", NULL, "5678@example.com", NULL); /* two runs */
+    assert_int_equal(count(org.li, "810"), 4);
+    assert_true(found(org.li, "810", end) && found(org.li, "810", mid) && found(org.li, "810", run) &&
+                found(org.li, "810", many));
+    same_as_truth("810", 200);
+    same_as_truth("810", 2); /* a short page: the first two in pinyin order */
+    assert_true(found(org.li, "079", mid) && found(org.li, "607", mid) && !found(org.li, "607", end));
+    assert_true(found(org.li, "572", end) && found(org.li, "139", end) && found(org.li, "100", many));
+    /* digits of two runs, end to end, are no match ("1234" then "5678") */
+    assert_true(found(org.li, "234", two) && found(org.li, "567", two) && found(org.li, "678", two));
+    assert_false(found(org.li, "345", two));
+    assert_false(found(org.li, "456", two));
+    assert_false(found(org.li, "4567", two));
+    same_as_truth("000", 200);
+    same_as_truth("123", 200);
+    /* the rows: each run's four-digit runs and its last three digits, once */
+    assert_int_equal(pg_i64("SELECT count(*) FROM customer_search_key WHERE customer_id = %lld AND rank = 2",
+                            (long long)two),
+                     (11 - 3) + 1 + (4 - 3) + 1);
+    assert_int_equal(pg_i64("SELECT count(*) FROM customer_search_key WHERE customer_id = %lld AND rank = 2"
+                            " AND length(token) = 3",
+                            (long long)many),
+                     1);
+}
+
 static void test_nothing(void **state)
 {
     (void)state;
@@ -412,7 +475,16 @@ static void test_twenty_thousand(void **state)
     char *by_digits = got(org.li, "2468", 20), *by_token = got(org.li, "滕", 20);
     assert_string_equal(by_digits, by_token);
     free(by_digits);
+    /* three digits: at the phone's end (357), in its middle (924): the same */
+    by_digits = got(org.li, "357", 20);
+    assert_string_equal(by_digits, by_token);
+    free(by_digits);
+    by_digits = got(org.li, "924", 20);
+    assert_string_equal(by_digits, by_token);
+    free(by_digits);
     free(by_token);
+    same_as_truth("357", 200);
+    same_as_truth("813", 200); /* 681357: 8135 */
     /* one of them called exactly what is typed comes first, late as it sorts */
     int64_t exact = add(org.li, "滕", NULL, NULL, NULL, NULL);
     assert_int_equal(position(org.li, "滕", exact), 0);
@@ -431,6 +503,7 @@ int main(void)
         cmocka_unit_test(test_chinese_in_pinyin_order),
         cmocka_unit_test(test_mixed_scripts),
         cmocka_unit_test(test_phone_digits),
+        cmocka_unit_test(test_three_digits),
         cmocka_unit_test(test_nothing),
         cmocka_unit_test(test_rename),
         cmocka_unit_test(test_merged_archived_deleted),

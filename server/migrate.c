@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "util.h"
 
@@ -77,6 +78,26 @@ static int applied_versions(PGconn *pg, int *applied, char *err, size_t errsz)
     return newest;
 }
 
+/* VACUUM (ANALYZE) of the tables the migrating role owns (Kehu's): a
+ * database-wide VACUUM by a role that is not a superuser warns once for
+ * every catalog it may not touch. */
+static int vacuum_own_tables(PGconn *pg, char *err, size_t errsz)
+{
+    PGresult *r = PQexec(pg, "SELECT 'VACUUM (ANALYZE) ' || string_agg(format('%I.%I', schemaname, tablename), ', ')"
+                             " FROM pg_tables WHERE tableowner = current_user"
+                             " AND schemaname NOT IN ('pg_catalog', 'information_schema')");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        snprintf(err, errsz, "listing the tables to vacuum: %s", PQresultErrorMessage(r));
+        PQclear(r);
+        return -1;
+    }
+    int rc = 0;
+    if (!PQgetisnull(r, 0, 0))
+        rc = exec_ok(pg, PQgetvalue(r, 0, 0), err, errsz, "vacuuming after the migrations");
+    PQclear(r);
+    return rc;
+}
+
 int migrate_apply(const char *conninfo, char *err, size_t errsz)
 {
     PGconn *pg = migrate_connect(conninfo, err, errsz);
@@ -129,6 +150,22 @@ int migrate_apply(const char *conninfo, char *err, size_t errsz)
     if (applied == 0)
         printf("schema is up to date (version %d)\n", have);
     fflush(stdout);
+    if (applied > 0 && have > 0) {
+        /* a migration that rewrote a large table (a column filled for every
+         * customer) leaves as many dead rows as live ones and statistics of
+         * the old table: until autovacuum, throttled, gets there many minutes
+         * later, lists that walk an index pay for them (a page at a million
+         * customers went from a few ms to 0.25 s). A new database needs
+         * neither. */
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        if (vacuum_own_tables(pg, err, errsz) < 0)
+            goto out;
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        printf("vacuumed and analysed after the migrations in %.1f s\n",
+               (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+        fflush(stdout);
+    }
     rc = 0;
 out:
     free(done);

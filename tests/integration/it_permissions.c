@@ -1083,9 +1083,14 @@ static void test_upgrade_seals_existing_numbers(void **state)
     if (rc != 0)
         fail_msg("kehud migrate on a schema-6 base: status %d\n%s", rc, out);
     assert_non_null(strstr(out, "applied 0007_permissions"));
+    /* an upgrade (unlike a new database) ends with a vacuum of Kehu's tables */
+    assert_non_null(strstr(out, "vacuumed and analysed after the migrations"));
 
     old = PQconnectdb(conninfo); /* this process's PGOPTIONS carry the test key */
     assert_int_equal(PQstatus(old), CONNECTION_OK);
+    assert_int_equal(it_pg_i64(old, "SELECT count(*) FROM pg_stat_user_tables WHERE relname IN ('customer', 'org_unit')"
+                                    " AND last_vacuum IS NOT NULL AND last_analyze IS NOT NULL"),
+                     2);
     assert_int_equal(it_pg_i64(old, "SELECT count(*) FROM customer WHERE id_number LIKE 'enc1:%'"
                                     " AND id_number_hash = id_hash('310101199001011234')"
                                     " AND id_open(id_number) = '310101199001011234' AND search_text NOT LIKE '%3101%'"),

@@ -176,6 +176,8 @@ static void test_restart_says_refresh(void **state)
     edit("四");
     kehu_event_free(wait_event(w, "customer.updated", version));
 
+    PGconn *pg = it_pg_open();
+    int64_t before = it_pg_i64(pg, "SELECT (extract(epoch FROM now()) * 1000)::bigint");
     assert_int_equal(th_kehud_signal(&it_env, SIGTERM), 0);
     assert_int_equal(th_kehud_wait(&it_env, 15000), 0);
     struct kehu_status st;
@@ -190,6 +192,20 @@ static void test_restart_says_refresh(void **state)
     admin = it_admin();
     assert_true(l.lost >= 1);
     assert_int_equal(l.back, 1);
+    /* kehud accepts before its LISTEN is in place (it serves while the
+     * database is still coming up): a change committed before then is
+     * announced to nobody on this kehud, so the edit waits for it */
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN %%' AND backend_start >= to_timestamp(%lld / 1000.0)",
+             (long long)before);
+    int64_t deadline = it_now_ms() + 20000;
+    while (it_pg_i64(pg, sql) < 1) {
+        if (it_now_ms() > deadline)
+            fail_msg("kehud's LISTEN not in place 20 s after its restart");
+        usleep(20000);
+    }
+    PQfinish(pg);
     edit("五");
     kehu_event_free(wait_event(w, "customer.updated", version));
     kehu_watch_free(w);

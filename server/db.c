@@ -81,6 +81,7 @@ struct db_pool {
     int nconns;                        /* size, plus the listening connection if any */
     char *channel;
     db_notify_cb on_notify;
+    void (*on_listening)(void *arg);
     void *notify_arg;
     int closing;
     int open_handles;
@@ -398,6 +399,17 @@ static void setup_done(const struct db_result *res, void *arg)
         log_error(0, 0, "database connection %d: its settings were refused: %s", dc->index, res->message);
 }
 
+static void listening(const struct db_result *res, void *arg)
+{
+    struct db_conn *dc = arg;
+    if (res->outcome == DB_ERROR)
+        log_error(0, 0, "database connection %d: LISTEN refused: %s", dc->index, res->message);
+    if (res->outcome != DB_OK)
+        return; /* lost: the reconnection LISTENs again */
+    if (dc->pool->on_listening)
+        dc->pool->on_listening(dc->pool->notify_arg);
+}
+
 static void conn_ready(struct db_conn *dc)
 {
     if (PQsetnonblocking(dc->pg, 1) != 0 || PQenterPipelineMode(dc->pg) != 1) {
@@ -422,7 +434,7 @@ static void conn_ready(struct db_conn *dc)
         char sql[160];
         snprintf(sql, sizeof sql, "LISTEN %s", quoted ? quoted : "kehu");
         PQfreemem(quoted);
-        struct db_call *listen = db_call_new(p, NULL, NULL);
+        struct db_call *listen = db_call_new(p, listening, dc);
         db_call_add_sql(listen, sql, 0, NULL);
         conn_defer(dc, listen);
         return;
@@ -890,6 +902,11 @@ void db_pool_start(struct db_pool *p)
         conn_connect(&p->conns[i]);
     uv_timer_start(&p->janitor, janitor, 1000, 1000);
     uv_unref((uv_handle_t *)&p->janitor);
+}
+
+void db_pool_on_listening(struct db_pool *p, void (*on_listening)(void *arg))
+{
+    p->on_listening = on_listening;
 }
 
 void db_pool_set_setup(struct db_pool *p, const char *sql)

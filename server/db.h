@@ -56,6 +56,10 @@ struct db_pool *db_pool_new(uv_loop_t *loop, const char *conninfo, int size, int
 /* The settings each connection starts with (before db_pool_start; default:
  * generic plans, the right choice for short prepared statements). */
 void db_pool_set_setup(struct db_pool *p, const char *sql);
+/* Called (with on_notify's arg) each time the listening connection's LISTEN
+ * is in place: at the start and after every reconnection. Whatever was
+ * committed before that moment was announced to no one here. */
+void db_pool_on_listening(struct db_pool *p, void (*on_listening)(void *arg));
 void db_pool_start(struct db_pool *p);
 /* Fails whatever is queued or in flight with DB_UNAVAILABLE and closes every
  * connection; the pool is freed once its handles are closed. */

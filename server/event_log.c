@@ -8,6 +8,7 @@
 struct event_log {
     uint64_t stream;
     uint64_t last;                 /* the newest seq given */
+    uint64_t gap;                  /* announcements may be missing before this seq */
     char *kept[EVENT_LOG_KEPT];    /* seq s at s % EVENT_LOG_KEPT */
 };
 
@@ -41,6 +42,17 @@ uint64_t event_log_add(struct event_log *l, const char *payload)
     return seq;
 }
 
+uint64_t event_log_gap(struct event_log *l)
+{
+    /* a seq of its own, the one the watches told of it carry: a resumption
+     * from it has missed nothing, one from before it has */
+    l->gap = ++l->last;
+    char **slot = &l->kept[l->gap % EVENT_LOG_KEPT];
+    free(*slot);
+    *slot = NULL;
+    return l->gap;
+}
+
 uint64_t event_log_stream(const struct event_log *l)
 {
     return l->stream;
@@ -58,6 +70,8 @@ int event_log_since(const struct event_log *l, uint64_t stream, uint64_t since,
         return -1;
     if (l->last - since > EVENT_LOG_KEPT)
         return -1; /* the oldest of those missed were let go */
+    if (since < l->gap)
+        return -1;
     for (uint64_t s = since + 1; s <= l->last; s++)
         fn(l->kept[s % EVENT_LOG_KEPT], s, arg);
     return 0;

@@ -376,6 +376,42 @@ static void deliver(struct server *s, struct conn *only, const char *payload, ui
     free(copy);
 }
 
+/* The listening connection's LISTEN is in place, at kehud's start or after
+ * the connection was lost: what was committed before was announced to no
+ * one here, so every watch already open is told to refresh, and so is any
+ * that resumes later from a seq before the one this gap takes. */
+static void tell_watches(struct server *s)
+{
+    uint64_t gap = s->events ? event_log_gap(s->events) : 0;
+    Kehu__V1__Event ev = KEHU__V1__EVENT__INIT;
+    ev.kind = "events.missed";
+    ev.at_ms = now_unix_ms();
+    ev.detail = "kehud was not hearing the database's changes: what changed meanwhile is not known, refresh";
+    ev.seq = gap;
+    ev.stream = s->events ? event_log_stream(s->events) : 0;
+    Kehu__V1__Frame f = KEHU__V1__FRAME__INIT;
+    f.body_case = KEHU__V1__FRAME__BODY_EVENT;
+    f.event = &ev;
+    int told = 0;
+    for (struct conn *c = s->conns; c; c = c->next) {
+        if (c->state != CONN_OPEN || c->sub.kind == SUB_NONE || !c->who.user_id)
+            continue;
+        conn_send(c, &f);
+        told++;
+    }
+    log_info(0, 0, "listening for changes; %d watch(es) told to refresh", told);
+}
+
+void notify_listening(void *arg)
+{
+    struct server *s = arg;
+    /* logouts, disabled accounts, moves and the permission matrix are
+     * announced the same way: what they would have changed is read again,
+     * and the watches told to refresh after it */
+    perm_reload(s);
+    rpc_sessions_recheck(s, tell_watches);
+}
+
 /* ---- Subscribe */
 
 

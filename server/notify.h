@@ -35,5 +35,7 @@ struct subscription {
 
 /* The pool's notification callback (arg: the server). */
 void notify_dispatch(const char *channel, const char *payload, void *arg);
+/* The pool's LISTEN is in place (arg: the server). */
+void notify_listening(void *arg);
 
 #endif

@@ -182,6 +182,10 @@ void rpc_forget_sessions_but(struct server *s, int64_t user_id, int64_t keep);
  * connections of this server logged in as them count with it from their
  * next request (the "user.changed" announcement, see notify.c). */
 void rpc_principals_update(struct server *s, const struct principal *now);
+/* Reads every open session and its user again (rpc_session.c), for when
+ * their announcements may have been lost; then calls `then`, whatever the
+ * outcome. */
+void rpc_sessions_recheck(struct server *s, void (*then)(struct server *s));
 
 /* rpc_payment.c */
 extern const struct rpc_entry rpc_payment_add, rpc_payment_list, rpc_arrears_get, rpc_asset_add, rpc_asset_list;

@@ -538,3 +538,74 @@ static void password_change(struct req *r)
 
 const struct rpc_entry rpc_password_change = { KEHU__V1__REQUEST__OP_PASSWORD_CHANGE, "password_change", ACT_SESSION,
                                                RPC_MUST_CHANGE_OK, password_change };
+
+/* ---- After announcements were lost (kehud's LISTEN was not in place):
+ * the sessions and users they may have changed, read again */
+
+static struct db_stmt sessions_recheck_stmt = DB_STMT(
+    "SELECT s.id, s.revoked_at IS NOT NULL OR s.expires_at <= now() OR u.disabled_at IS NOT NULL, " USER_COLUMNS
+    " FROM session s JOIN" USER_FROM "ON u.id = s.user_id WHERE s.id = ANY ($1::bigint[])");
+
+struct recheck {
+    struct server *s;
+    void (*then)(struct server *s);
+};
+
+static void sessions_rechecked(const struct db_result *res, void *arg)
+{
+    struct recheck *rc = arg;
+    struct server *s = rc->s;
+    void (*then)(struct server *) = rc->then;
+    free(rc);
+    if (res->outcome != DB_OK) {
+        log_warn(0, 0, "the open sessions could not be checked again: %s", res->message);
+        then(s);
+        return;
+    }
+    /* a session not among the rows was deleted: ended too */
+    for (struct conn *c = s->conns; c; c = c->next) {
+        if (!c->who.session_id)
+            continue;
+        int row = -1;
+        for (int i = 0; i < db_rows(res, 0) && row < 0; i++)
+            if (db_get_i64(res, 0, i, 0) == c->who.session_id)
+                row = i;
+        if (row < 0 || db_get_bool(res, 0, row, 1)) {
+            rpc_forget_sessions(s, 0, c->who.session_id, 0);
+            continue;
+        }
+        struct principal now;
+        rpc_principal_from_row(&now, res, 0, row, 2);
+        rpc_principals_update(s, &now);
+    }
+    then(s);
+}
+
+void rpc_sessions_recheck(struct server *s, void (*then)(struct server *s))
+{
+    size_t cap = 64, len = 0;
+    char *ids = xmalloc(cap);
+    ids[len++] = '{';
+    for (struct conn *c = s->conns; c; c = c->next) {
+        if (!c->who.session_id)
+            continue;
+        char one[24];
+        int n = snprintf(one, sizeof one, "%s%lld", len > 1 ? "," : "", (long long)c->who.session_id);
+        while (len + (size_t)n + 2 > cap)
+            ids = xrealloc(ids, cap *= 2);
+        memcpy(ids + len, one, (size_t)n);
+        len += (size_t)n;
+    }
+    ids[len++] = '}';
+    ids[len] = 0;
+    if (len > 2) {
+        struct recheck *rc = xmalloc(sizeof *rc);
+        rc->s = s;
+        rc->then = then;
+        const char *p[] = { ids };
+        db_query(s->db, &sessions_recheck_stmt, 1, p, sessions_rechecked, rc);
+    } else {
+        then(s);
+    }
+    free(ids);
+}

@@ -263,6 +263,7 @@ int server_run(const struct config *cfg)
     signal(SIGPIPE, SIG_IGN);
 
     s->db = db_pool_new(s->loop, cfg->db, cfg->pool_size, cfg->db_timeout * 1000, NOTIFY_CHANNEL, notify_dispatch, s);
+    db_pool_on_listening(s->db, notify_listening);
     db_pool_start(s->db);
     case_sched_start(s);
     /* a report over a million customers takes seconds: on its own connection

@@ -194,7 +194,9 @@ static void test_restart_says_refresh(void **state)
     assert_int_equal(l.back, 1);
     /* kehud accepts before its LISTEN is in place (it serves while the
      * database is still coming up): a change committed before then is
-     * announced to nobody on this kehud, so the edit waits for it */
+     * heard by no one here (the watch is told to refresh once the LISTEN
+     * is in place: test_listener_lost_says_refresh), so to see its event
+     * the edit waits for it */
     char sql[256];
     snprintf(sql, sizeof sql,
              "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN %%' AND backend_start >= to_timestamp(%lld / 1000.0)",
@@ -215,6 +217,80 @@ static void test_restart_says_refresh(void **state)
     assert_int_equal(kehu_reconnect(c, &st), 0);
     print_message("kehu_reconnect (connect, Hello, Resume): %lld ms\n", (long long)(it_now_ms() - t0));
     kehu_close(c);
+}
+
+static int org_list_code(kehu_client *c)
+{
+    Kehu__V1__OrgList ol = KEHU__V1__ORG_LIST__INIT;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_ORG_LIST;
+    req.org_list = &ol;
+    struct kehu_status st;
+    Kehu__V1__Response *r = kehu_call(c, &req, &st);
+    kehu_response_free(r);
+    return st.code;
+}
+
+/* kehud's listening connection is lost while kehud and its other database
+ * connections stay: whatever is committed until its LISTEN is back is
+ * announced to no one here. Once it is back, every open watch is told to
+ * refresh, and the sessions and users those lost announcements would have
+ * changed are read again: a session revoked and an account disabled
+ * meanwhile (behind kehud's back, as another kehud would) stop working. */
+static void test_listener_lost_says_refresh(void **state)
+{
+    (void)state;
+    it_add_user("gap.one", KEHU__V1__ROLE__BRANCH_MANAGER, "重连分行", "gap-pass-1");
+    it_add_user("gap.two", KEHU__V1__ROLE__BRANCH_MANAGER, "重连分行", "gap-pass-2");
+    kehu_client *one = it_login("gap.one", "gap-pass-1");
+    kehu_client *two = it_login("gap.two", "gap-pass-2");
+    assert_int_equal(org_list_code(one), C(OK));
+    assert_int_equal(org_list_code(two), C(OK));
+    struct link_log l = { 0 };
+    kehu_client *c = it_admin();
+    kehu_watch *w = watch_unit(c, &l);
+    edit("七"); /* the LISTEN is in place: this one is heard */
+    kehu_event_free(wait_event(w, "customer.updated", version));
+
+    PGconn *pg = it_pg_open();
+    /* the listener cannot come back until it may log in again */
+    it_pg_do(pg, "ALTER ROLE kehu_app NOLOGIN");
+    assert_int_equal(it_pg_i64(pg, "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                                   " WHERE usename = 'kehu_app' AND query LIKE 'LISTEN %') t"),
+                     1);
+    usleep(300000); /* a failed attempt or two */
+    edit("八"); /* committed, announced to no one here */
+    int64_t lost_version = version;
+    it_pg_do(pg, "UPDATE session SET revoked_at = now() WHERE user_id = (SELECT id FROM app_user WHERE username = 'gap.one')");
+    it_pg_do(pg, "UPDATE app_user SET disabled_at = now() WHERE username = 'gap.two'");
+    assert_int_equal(org_list_code(one), C(OK)); /* not yet known here */
+    it_pg_do(pg, "ALTER ROLE kehu_app LOGIN");
+    PQfinish(pg);
+
+    int64_t deadline = it_now_ms() + 20000, refreshed = 0;
+    while (!refreshed && it_now_ms() < deadline) {
+        struct kehu_status st;
+        Kehu__V1__Event *ev = kehu_watch_next(w, 500, &st);
+        if (!ev)
+            continue;
+        if (strcmp(ev->kind, "customer.updated") == 0 && ev->customer_id == cust && ev->version == lost_version)
+            fail_msg("the change made while kehud was not listening was announced after all");
+        refreshed = strcmp(ev->kind, "events.missed") == 0;
+        kehu_event_free(ev);
+    }
+    if (!refreshed)
+        fail_msg("no events.missed after the listening connection came back");
+    assert_int_equal(l.lost, 0); /* the watch's own link never dropped */
+    /* the sessions were read again before the watch was told (the same
+     * connection, in order): both users are out */
+    assert_int_equal(org_list_code(one), C(UNAUTHENTICATED));
+    assert_int_equal(org_list_code(two), C(UNAUTHENTICATED));
+    edit("九"); /* and the next change is heard again */
+    kehu_event_free(wait_event(w, "customer.updated", version));
+    kehu_watch_free(w);
+    kehu_close(c);
+    kehu_close(one);
+    kehu_close(two);
 }
 
 static int64_t count_named(const char *name)
@@ -418,6 +494,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_drop_replays_missed),
         cmocka_unit_test(test_restart_says_refresh),
+        cmocka_unit_test(test_listener_lost_says_refresh),
         cmocka_unit_test(test_idempotent_repeat),
         cmocka_unit_test(test_lost_answer_retried),
         cmocka_unit_test(test_cli_watch_across_restart),

@@ -602,7 +602,7 @@ static void test_live_push(void **state)
     kehu_client *creation[] = { watch_mine, watch_branch };
     for (size_t i = 0; i < 2; i++) {
         struct kehu_status st;
-        Kehu__V1__Event *ev = kehu_next_event(creation[i], 5000, &st);
+        Kehu__V1__Event *ev = it_next_event(creation[i], 5000, &st);
         if (!ev)
             fail_msg("watcher %zu got no creation event: %s", i, st.message);
         assert_string_equal(ev->kind, "customer.created");

@@ -533,7 +533,7 @@ static void test_throttle_pipelined(void **state)
     expect_throttled("victim.one", "127.0.0.2", "127.0.0.3");
 
     struct kehu_status st;
-    Kehu__V1__Event *ev = kehu_next_event(adm, 5000, &st);
+    Kehu__V1__Event *ev = it_next_event(adm, 5000, &st);
     if (!ev)
         fail_msg("no event for the admin: %s", st.message);
     assert_string_equal(ev->kind, "login.throttled");

@@ -104,7 +104,7 @@ static void test_change_reaches_the_other_kehud(void **state)
     kehu_response_free(r);
 
     struct kehu_status st;
-    Kehu__V1__Event *ev = kehu_next_event(watcher, 10000, &st);
+    Kehu__V1__Event *ev = it_next_event(watcher, 10000, &st);
     if (!ev)
         fail_msg("the second kehud pushed nothing: %s", st.message);
     assert_string_equal(ev->kind, "customer.created");

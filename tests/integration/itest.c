@@ -412,10 +412,20 @@ long long it_cli_json_num(const struct it_cli *c, const char *key)
     return strtoll(p + strlen(k), NULL, 10);
 }
 
-Kehu__V1__Event *it_next_change(kehu_client *c, int timeout_ms, struct kehu_status *st)
+Kehu__V1__Event *it_next_event(kehu_client *c, int timeout_ms, struct kehu_status *st)
 {
     for (;;) {
         Kehu__V1__Event *ev = kehu_next_event(c, timeout_ms, st);
+        if (!ev || strcmp(ev->kind, "events.missed") != 0)
+            return ev;
+        kehu_event_free(ev);
+    }
+}
+
+Kehu__V1__Event *it_next_change(kehu_client *c, int timeout_ms, struct kehu_status *st)
+{
+    for (;;) {
+        Kehu__V1__Event *ev = it_next_event(c, timeout_ms, st);
         if (!ev || strcmp(ev->kind, "customer.created") != 0)
             return ev;
         kehu_event_free(ev);

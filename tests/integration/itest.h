@@ -94,7 +94,10 @@ int it_cli_teardown(void **state);
 #define IT_ARGS(...) ((const char *const[]){ __VA_ARGS__, NULL })
 #define IT_ENV(...) ((const char *const[]){ __VA_ARGS__, NULL })
 
-/* The next pushed event, passing over announcements of customers' creation:
+/* The next pushed event, passing over "events.missed": a watch opened as
+ * kehud starts may be told to refresh once kehud's LISTEN is in place. */
+Kehu__V1__Event *it_next_event(kehu_client *c, int timeout_ms, struct kehu_status *st);
+/* The next pushed event, passing over "events.missed" and announcements of customers' creation:
  * NOTIFY reaches kehud a moment after the request that added the customer
  * was answered, so one may still arrive after a later subscription. */
 Kehu__V1__Event *it_next_change(kehu_client *c, int timeout_ms, struct kehu_status *st);

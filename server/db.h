@@ -75,7 +75,10 @@ struct db_call *db_call_new(struct db_pool *p, db_cb cb, void *arg);
 /* params[i] NULL is SQL NULL; strings are copied. */
 void db_call_add(struct db_call *c, struct db_stmt *st, int nparams, const char *const *params);
 /* A statement whose text varies (lists with optional filters): sent
- * unprepared, planned for its actual parameters. */
+ * unprepared. Still planned generically on the pool's connections
+ * (plan_cache_mode = force_generic_plan holds for the unnamed statement
+ * too), so its SQL must suit any parameter value; the report connection
+ * (plan_cache_mode = auto) plans for the actual ones. */
 void db_call_add_sql(struct db_call *c, const char *sql, int nparams, const char *const *params);
 void db_call_send(struct db_call *c);
 /* Puts cb(arg) in place of the callback the call was made with, which it

@@ -458,7 +458,10 @@ static void on_schedule(uv_timer_t *t)
  * date compare on the row tells them), and this timer refreshes such rows
  * (customer_list_grades_expire: an index probe, normally nothing to do), so
  * that no read writes and the slower exact path lasts minutes at most. */
-static struct db_stmt grades_expire = DB_STMT("SELECT customer_list_grades_expire()");
+static struct db_stmt grades_expire = DB_STMT(
+    /* several kehuds on one database: one at a time refreshes, the others
+     * pass (their rows would be waits on its row locks, then no-ops) */
+    "SELECT customer_list_grades_expire() WHERE pg_try_advisory_xact_lock(hashtext('kehu.grades_expire'))");
 
 static void expire_done(const struct db_result *res, void *arg)
 {

@@ -206,6 +206,20 @@ char *cmd_org_new_password(struct cli *cli, const char *username, int *rc);
 
 /* A policy's values (key value description), as grade policy and assign policy show them. */
 extern const struct rec_kind cli_policy_value_rec;
+/* Policy values as a table or CSV (with --json the caller writes them):
+ * all, or only those whose keys are in only[0..n_only). */
+void cli_print_policy_values(struct cli *cli, Kehu__V1__PolicyValue *const *values, size_t n, char *const *only,
+                             size_t n_only);
+/* `... policy set KEY=VALUE...` once the command's own options are read:
+ * the values into the request m (op) through *values and *n_values, the
+ * reply's result `want` said ("policy updated") and printed by print with
+ * the keys that were set. CLI_OK or the exit code. */
+int cli_policy_set(struct cli *cli, int argc, char **argv, int op, void *m, Kehu__V1__FieldValue ***values,
+                   size_t *n_values, Kehu__V1__Response__ResultCase want,
+                   void (*print)(struct cli *cli, const void *result, char *const *keys, size_t n));
+/* Records under a title (N_("grades:\n")) after a blank line, as k's
+ * table; nothing when there are none. */
+void cli_print_section(const char *title, const struct rec_kind *k, void *const *items, size_t n);
 /* The member key: an array of records of kind k. */
 void cli_json_records(struct json_w *w, const char *key, const struct rec_kind *k, void *const *items, size_t n);
 

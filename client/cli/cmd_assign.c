@@ -321,7 +321,7 @@ static void print_policy(struct cli *cli, const void *result)
 {
     const Kehu__V1__AssignPolicy *p = result;
     if (!cli->json) {
-        rec_table(stdout, &cli_policy_value_rec, (void *const *)p->values, p->n_values);
+        cli_print_policy_values(cli, p->values, p->n_values, NULL, 0);
         return;
     }
     struct json_w w;
@@ -332,6 +332,13 @@ static void print_policy(struct cli *cli, const void *result)
     json_finish(&w);
 }
 
+/* after a change: every value, not only those set */
+static void print_set_policy(struct cli *cli, const void *result, char *const *keys, size_t n)
+{
+    (void)keys, (void)n;
+    print_policy(cli, result);
+}
+
 CLI_ONE_COMMAND(run_policy_show, KEHU__V1__REQUEST__OP_ASSIGN_POLICY_SHOW, &kehu__v1__assign_policy_show__descriptor, NULL,
                 NULL, KEHU__V1__RESPONSE__RESULT_ASSIGN_POLICY, NULL, NULL, print_policy)
 
@@ -339,25 +346,9 @@ static int run_policy_set(struct cli *cli, int argc, char **argv)
 {
     if (cli_getopt(cli, argc, argv, NULL) != -1)
         return cli->opt_rc;
-    struct cli_field_values fv;
-    int rc = cli_field_values(cli, argc, argv, "KEY=VALUE", 0, NULL, &fv);
-    if (rc)
-        return rc;
-    int n = (int)fv.n;
     Kehu__V1__AssignPolicySet m = KEHU__V1__ASSIGN_POLICY_SET__INIT;
-    m.values = fv.set;
-    m.n_values = fv.n;
-    Kehu__V1__Request req;
-    cli_request(&req, KEHU__V1__REQUEST__OP_ASSIGN_POLICY_SET, &m);
-    Kehu__V1__Response *resp;
-    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_ASSIGN_POLICY, &resp)) == CLI_OK) {
-        if (!cli->json)
-            cli_say("policy updated (%d value%s):\n", n, n == 1 ? "" : "s");
-        print_policy(cli, resp->assign_policy);
-        kehu_response_free(resp);
-    }
-    cli_field_values_free(&fv);
-    return rc;
+    return cli_policy_set(cli, argc, argv, KEHU__V1__REQUEST__OP_ASSIGN_POLICY_SET, &m, &m.values, &m.n_values,
+                          KEHU__V1__RESPONSE__RESULT_ASSIGN_POLICY, print_set_policy);
 }
 
 /* ---- user cap */

@@ -297,6 +297,58 @@ const struct rec_kind cli_policy_value_rec = {
     &kehu__v1__policy_value__descriptor, "key value description", policy_value_cols, NULL, NULL,
 };
 
+void cli_print_policy_values(struct cli *cli, Kehu__V1__PolicyValue *const *values, size_t n, char *const *only,
+                             size_t n_only)
+{
+    void **shown = out_xcalloc(n + 1, sizeof *shown);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        int want = n_only == 0;
+        for (size_t j = 0; j < n_only && !want; j++)
+            want = strcmp(only[j], values[i]->key) == 0;
+        if (want)
+            shown[k++] = values[i];
+    }
+    struct cli_record_kind kind = { .rec = &cli_policy_value_rec };
+    cli_print_records(cli, shown, k, 1, &kind);
+    free(shown);
+}
+
+int cli_policy_set(struct cli *cli, int argc, char **argv, int op, void *m, Kehu__V1__FieldValue ***values,
+                   size_t *n_values, Kehu__V1__Response__ResultCase want,
+                   void (*print)(struct cli *cli, const void *result, char *const *keys, size_t n))
+{
+    struct cli_field_values fv;
+    int rc = cli_field_values(cli, argc, argv, "KEY=VALUE", 0, NULL, &fv);
+    if (rc)
+        return rc;
+    *values = fv.set;
+    *n_values = fv.n;
+    Kehu__V1__Response *resp;
+    if ((rc = cli_ask(cli, op, m, want, &resp)) == CLI_OK) {
+        if (!cli_result(resp)) {
+            rc = cli_bad_reply(cli, resp);
+        } else {
+            int n = (int)fv.n;
+            if (!cli->json && !cli->csv)
+                cli_say("policy updated (%d value%s):\n", n, n == 1 ? "" : "s");
+            print(cli, cli_result(resp), fv.keys, fv.n);
+            kehu_response_free(resp);
+        }
+    }
+    cli_field_values_free(&fv);
+    return rc;
+}
+
+void cli_print_section(const char *title, const struct rec_kind *k, void *const *items, size_t n)
+{
+    if (!n)
+        return;
+    putchar('\n');
+    fputs(_(title), stdout); /* a constant: nothing to clean */
+    rec_table(stdout, k, items, n);
+}
+
 void cli_json_records(struct json_w *w, const char *key, const struct rec_kind *k, void *const *items, size_t n)
 {
     json_key(w, key);

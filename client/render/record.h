@@ -62,6 +62,15 @@ struct rec_calc {
     char *(*text)(const void *msg);
 };
 
+/* A rec_calc json function fn that writes the repeated sub-message field
+ * FIELD of a TYPE as an array of records of kind *KIND ("moves=@moves"). */
+#define REC_JSON_ARRAY(fn, TYPE, FIELD, KIND)                                  \
+    static void fn(struct json_w *w, const void *msg)                          \
+    {                                                                          \
+        const TYPE *m_ = msg;                                                  \
+        rec_json_array(w, (KIND), (void *const *)m_->FIELD, m_->n_##FIELD);    \
+    }
+
 /* One column of a table: head (N_("AMOUNT")) over a field (a word as in the
  * field list: "amount_minor", "phones", "@reversal") shown as text. */
 /* A head or empty text shown as it is in every language (one the output

@@ -174,6 +174,8 @@ struct cli_record_kind {
 /* The REVERSAL cell of a transaction or payment: "reverses 12: REASON",
  * "reversed by 14" or "" (malloc'd; a rec_calc text, in print.c). */
 char *cli_reversal_text(const void *msg);
+/* One record of kind k as the JSON document on stdout. */
+void cli_json_record(const struct rec_kind *k, const void *msg);
 /* One record as a JSON object, as k says. */
 void cli_record_json(struct json_w *w, const struct cli_record_kind *k, const void *item);
 

@@ -296,7 +296,7 @@ static void stats_text(const void *msg)
     out_kv_free(kv);
 }
 
-static const struct cli_record_kind stats_kind = { .rec = &stats_rec, .one = stats_text, .no_csv = 1 };
+static const struct cli_record_kind stats_kind = { .rec = &stats_rec, .one = stats_text };
 
 CLI_ONE_COMMAND(run_stats, KEHU__V1__REQUEST__OP_ADMIN_STATS, &kehu__v1__admin_stats__descriptor, NULL, NULL,
                 KEHU__V1__RESPONSE__RESULT_ADMIN_STATS, &stats_kind)

@@ -48,16 +48,8 @@ static const struct rec_kind receiver_rec = { &kehu__v1__assign_receiver__descri
                                               "username count ~holds?- cap?- disabled", receiver_cols, NULL,
                                               receiver_calc };
 
-static void json_moves(struct json_w *w, const void *msg)
-{
-    const Kehu__V1__AssignResult *a = msg;
-    rec_json_array(w, &move_rec, (void *const *)a->moves, a->n_moves);
-}
-static void json_receivers(struct json_w *w, const void *msg)
-{
-    const Kehu__V1__AssignResult *a = msg;
-    rec_json_array(w, &receiver_rec, (void *const *)a->receivers, a->n_receivers);
-}
+REC_JSON_ARRAY(json_moves, Kehu__V1__AssignResult, moves, &move_rec)
+REC_JSON_ARRAY(json_receivers, Kehu__V1__AssignResult, receivers, &receiver_rec)
 /* {"USERNAME": count, ...} */
 static void json_by_receiver(struct json_w *w, const void *msg)
 {
@@ -84,15 +76,12 @@ static void print_result(struct cli *cli, const void *result)
 {
     const Kehu__V1__AssignResult *a = result;
     if (cli->json) {
-        struct json_w w;
-        json_init(&w, stdout, 1);
-        rec_json(&w, &result_rec, a);
+        cli_json_record(&result_rec, a);
         return;
     }
     if (cli->csv) {
         rec_csv_head(stdout, &move_rec);
-        for (size_t i = 0; i < a->n_moves; i++)
-            rec_csv_row(stdout, &move_rec, a->moves[i]);
+        rec_csv_rows(stdout, &move_rec, (void *const *)a->moves, a->n_moves);
         return;
     }
     int crossing = 0;
@@ -365,7 +354,7 @@ static void say_cap(const void *msg)
 /* max_customers: null for no cap (-1) */
 static const struct rec_kind cap_rec = { &kehu__v1__user_cap_result__descriptor, "username max_customers?- holds", NULL,
                                          NULL, NULL };
-static const struct cli_record_kind cap_kind = { .rec = &cap_rec, .one = say_cap, .no_csv = 1 };
+static const struct cli_record_kind cap_kind = { .rec = &cap_rec, .one = say_cap };
 
 static int run_user_cap(struct cli *cli, int argc, char **argv)
 {

@@ -11,7 +11,7 @@
 #include "out.h"
 
 #define LIMIT_DEFAULT 50
-#define LIMIT_MAX 1000
+#define LIMIT_MAX 100000 /* rows a command asks for, in pages of PAGE_MAX */
 #define PAGE_MAX 1000
 #define DETAIL_COLS 40
 #define IDS_COLS 30
@@ -22,7 +22,6 @@ enum {
     O_SINCE,
     O_UNTIL,
     O_ACTION,
-    O_LIMIT,
     O_HEAD,
     O_FULL,
 };
@@ -117,21 +116,24 @@ static int run_audit_list(struct cli *cli, int argc, char **argv)
         { "since", required_argument, NULL, O_SINCE },
         { "until", required_argument, NULL, O_UNTIL },
         { "action", required_argument, NULL, O_ACTION },
-        { "limit", required_argument, NULL, O_LIMIT },
-        { "after", required_argument, NULL, CLI_O_AFTER },
-        { "all", no_argument, NULL, CLI_O_ALL },
+        CLI_PAGING_OPTIONS,
         { NULL, 0, NULL, 0 },
     };
     Kehu__V1__AuditList m = KEHU__V1__AUDIT_LIST__INIT;
-    int64_t limit = LIMIT_DEFAULT;
-    const char *limit_arg = NULL, *words[16] = { "audit", "list" };
+    struct cli_paging pg = { 0 };
+    const char *words[16] = { "audit", "list" };
     size_t nw = 2;
-    int c, rc, all = 0;
+    int c, rc;
     while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
         switch (c) {
-        case CLI_O_ALL: all = 1; break;
-        case CLI_O_AFTER: /* the cursor of a page: the sequence number the next one starts below */
-            if ((rc = cmd_customer_parse_int(cli, "--after", optarg, 1, INT64_MAX, &m.before_seq)))
+        case CLI_O_LIMIT:
+        case CLI_O_AFTER:
+        case CLI_O_ALL:
+            if ((rc = cli_page_option(cli, c, optarg, LIMIT_MAX, &pg)))
+                return rc;
+            /* the cursor of a page: the sequence number the next one starts below */
+            if (c == CLI_O_AFTER &&
+                (rc = cmd_customer_parse_int(cli, "--after", optarg, 1, INT64_MAX, &m.before_seq)))
                 return rc;
             break;
         case O_USER:
@@ -155,62 +157,41 @@ static int run_audit_list(struct cli *cli, int argc, char **argv)
                                             "back from now such as 15m, 2h, 7d",
                                        c == O_SINCE ? "--since" : "--until", optarg);
             break;
-        case O_LIMIT:
-            if ((rc = cmd_customer_parse_int(cli, "--limit", optarg, 1, 100000, &limit)))
-                return rc;
-            limit_arg = optarg;
-            break;
         default: return cli->opt_rc;
         }
     }
     if ((rc = cli_args(cli, argc, argv, 0, 0)))
         return rc;
     /* pages of up to PAGE_MAX until --limit rows, newest first */
-    Kehu__V1__Response **resps = NULL;
-    size_t nresp = 0, nitems = 0;
-    void **items = NULL;
-    rc = CLI_OK;
-    int64_t next = 0;
-    uint32_t remaining = 0;
-    while (all || (int64_t)nitems < limit) {
-        int64_t want = all ? PAGE_MAX : limit - (int64_t)nitems;
+    uint32_t limit = pg.limit ? pg.limit : LIMIT_DEFAULT;
+    struct cli_pages pages = { 0 };
+    char cursor[24];
+    while (pg.all || pages.n < limit) {
+        size_t want = pg.all ? PAGE_MAX : limit - pages.n;
         m.limit = (uint32_t)(want > PAGE_MAX ? PAGE_MAX : want);
         Kehu__V1__Request req;
         cli_request(&req, KEHU__V1__REQUEST__OP_AUDIT_LIST, &m);
         Kehu__V1__Response *resp;
-        if ((rc = cli_call(cli, &req, &resp)))
+        if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_AUDIT_ENTRIES, &resp)))
             break;
-        if (resp->result_case != KEHU__V1__RESPONSE__RESULT_AUDIT_ENTRIES || !resp->audit_entries) {
-            rc = cli_bad_reply(cli, resp);
-            break;
-        }
-        resps = out_xrealloc(resps, (nresp + 1) * sizeof *resps);
-        resps[nresp++] = resp;
         const Kehu__V1__AuditEntries *page = resp->audit_entries;
-        items = out_xrealloc(items, (nitems + page->n_entries + 1) * sizeof *items);
-        for (size_t i = 0; i < page->n_entries; i++)
-            items[nitems++] = page->entries[i];
-        next = page->next_before_seq;
-        remaining = page->remaining;
-        if (!page->next_before_seq)
+        cli_pages_add(&pages, resp, (void *const *)page->entries, page->n_entries);
+        snprintf(cursor, sizeof cursor, "%" PRId64, page->next_before_seq);
+        if ((rc = cli_pages_next(cli, &pages, page->next_before_seq ? cursor : NULL, page->remaining, NULL)) ||
+            !pages.next)
             break;
         m.before_seq = page->next_before_seq;
     }
     if (rc == CLI_OK) {
-        if (nitems || cli->json || cli->csv)
-            cli_print_records(cli, items, nitems, 1, &entry_kind);
+        if (pages.n || cli->json || cli->csv)
+            cli_print_records(cli, pages.items, pages.n, 1, &entry_kind);
         else
             cli_say("no audit records match\n");
-        char cursor[24];
-        snprintf(cursor, sizeof cursor, "%lld", (long long)next);
-        if (limit_arg)
-            words[nw++] = "--limit", words[nw++] = limit_arg;
-        cli_page_more(cli, words, nw, next ? cursor : NULL, remaining);
+        if (pg.limit_arg)
+            words[nw++] = "--limit", words[nw++] = pg.limit_arg;
+        cli_page_more(cli, words, nw, pages.next, pages.remaining);
     }
-    for (size_t i = 0; i < nresp; i++)
-        kehu_response_free(resps[i]);
-    free(resps);
-    free(items);
+    cli_pages_free(&pages);
     return rc;
 }
 
@@ -323,9 +304,7 @@ static int run_audit_verify(struct cli *cli, int argc, char **argv)
         shown.ok = ok;
         shown.bad_seq = ok ? 0 : bad_seq;
         shown.reason = (char *)(ok ? "" : reason);
-        struct json_w w;
-        json_init(&w, stdout, 1);
-        rec_json(&w, &verify_rec, &shown);
+        cli_json_record(&verify_rec, &shown);
     }
     if (ok) {
         if (!cli->json) {

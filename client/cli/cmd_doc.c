@@ -207,9 +207,7 @@ static int run_put(struct cli *cli, int argc, char **argv)
         return rc;
     }
     if (cli->json) {
-        struct json_w w;
-        json_init(&w, stdout, 1);
-        rec_json(&w, &doc_rec, doc);
+        cli_json_record(&doc_rec, doc);
     } else {
         char hs[32];
         cli_human_size(doc->size, hs, sizeof hs);

@@ -333,9 +333,7 @@ static const struct rec_col run_lines[] = {
 static void print_run(struct cli *cli, const Kehu__V1__GradeRunResult *r)
 {
     if (cli->json) {
-        struct json_w w;
-        json_init(&w, stdout, 1);
-        rec_json(&w, &run_rec, r);
+        cli_json_record(&run_rec, r);
         return;
     }
     if (cli->csv) {
@@ -682,9 +680,7 @@ static void print_grade_show(struct cli *cli, const void *result)
 {
     const Kehu__V1__CustomerGrades *g = result;
     if (cli->json) {
-        struct json_w w;
-        json_init(&w, stdout, 1);
-        rec_json(&w, &grades_rec, g);
+        cli_json_record(&grades_rec, g);
         return;
     }
     if (cli->csv) {
@@ -1273,9 +1269,7 @@ static int run_report(struct cli *cli, int argc, char **argv)
     if (!resp->report)
         return cli_bad_reply(cli, resp);
     if (cli->json) {
-        struct json_w w;
-        json_init(&w, stdout, 1);
-        rec_json(&w, &report_rec, resp->report);
+        cli_json_record(&report_rec, resp->report);
     } else if (cli->csv) {
         cli_print_records(cli, (void *const *)resp->report->rows, resp->report->n_rows, 1, &report_row_kind);
     } else {

@@ -16,6 +16,13 @@ void cli_record_json(struct json_w *w, const struct cli_record_kind *k, const vo
     rec_json(w, k->rec, item);
 }
 
+void cli_json_record(const struct rec_kind *k, const void *msg)
+{
+    struct json_w w;
+    json_init(&w, stdout, 1);
+    rec_json(&w, k, msg);
+}
+
 void cli_print_records(struct cli *cli, void *const *items, size_t n, int list, const struct cli_record_kind *k)
 {
     if (cli->json) {
@@ -28,8 +35,7 @@ void cli_print_records(struct cli *cli, void *const *items, size_t n, int list, 
                 rec_json(&w, k->rec, items[i]);
     } else if (cli->csv && !k->no_csv) {
         rec_csv_head(stdout, k->rec);
-        for (size_t i = 0; i < n; i++)
-            rec_csv_row(stdout, k->rec, items[i]);
+        rec_csv_rows(stdout, k->rec, items, n);
     } else if (list || !(k->one || k->kv || k->kv_all)) {
         rec_table(stdout, k->rec, items, n);
     } else {

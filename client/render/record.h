@@ -101,6 +101,8 @@ void rec_json_array(struct json_w *w, const struct rec_kind *k, void *const *msg
 /* The CSV header, and one record as a CSV row. */
 void rec_csv_head(FILE *f, const struct rec_kind *k);
 void rec_csv_row(FILE *f, const struct rec_kind *k, const void *msg);
+/* Records as CSV rows (no header: rows of several kinds may share one). */
+void rec_csv_rows(FILE *f, const struct rec_kind *k, void *const *msgs, size_t n);
 /* The records as a table (k->cols). */
 void rec_table(FILE *f, const struct rec_kind *k, void *const *msgs, size_t n);
 /* One record as "key: value" lines (out_kv): every field but the CSV-only

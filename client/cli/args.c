@@ -138,21 +138,31 @@ int cli_parse_enum(struct cli *cli, const char *what, const char *s, const Proto
 
 enum { FLAG_BASE = 0x5000 };
 
+static const ProtobufCFieldDescriptor *flag_field(const ProtobufCMessageDescriptor *d, const struct cli_flag *f)
+{
+    const ProtobufCFieldDescriptor *fd = protobuf_c_message_descriptor_get_field_by_name(d, f->field ? f->field : f->name);
+    if (!fd)
+        abort(); /* a table that names a field the message lacks: a bug any test of the command finds */
+    return fd;
+}
+
 static int set_flag(struct cli *cli, const struct cli_flag *f, const ProtobufCMessageDescriptor *d, void *m,
                     const char *arg)
 {
-    const ProtobufCFieldDescriptor *fd = protobuf_c_message_descriptor_get_field_by_name(d, f->field ? f->field : f->name);
+    const ProtobufCFieldDescriptor *fd = flag_field(d, f);
     char flag[48];
     int rc;
     int64_t v;
-    if (!fd)
-        abort(); /* a table that names a field the message lacks: a bug any test of the command finds */
     snprintf(flag, sizeof flag, "--%s", f->name);
     if (arg && f->check && (rc = f->check(cli, flag, arg)))
         return rc;
     char *p = (char *)m + fd->offset;
     switch (fd->type) {
-    case PROTOBUF_C_TYPE_STRING: *(const char **)p = arg; return 0;
+    case PROTOBUF_C_TYPE_STRING:
+        if (f->marks & CLI_FLAG_DUE)
+            return cli_parse_due(cli, flag, arg, (char **)p);
+        *(const char **)p = arg;
+        return 0;
     case PROTOBUF_C_TYPE_BOOL: *(protobuf_c_boolean *)p = 1; return 0;
     case PROTOBUF_C_TYPE_INT64:
         if (strlen(fd->name) > 6 && strcmp(fd->name + strlen(fd->name) - 6, "_minor") == 0)
@@ -201,7 +211,7 @@ int cli_flags(struct cli *cli, int argc, char **argv, const ProtobufCMessageDesc
     const char *given[32] = { 0 };
     int c, rc;
     while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        if (pg && (rc = cli_page_option(cli, c, optarg, 1000, pg)) >= 0) {
+        if (pg && (rc = cli_page_option(cli, c, optarg, pg->max ? pg->max : 1000, pg)) >= 0) {
             if (rc)
                 return rc;
             continue;
@@ -211,7 +221,10 @@ int cli_flags(struct cli *cli, int argc, char **argv, const ProtobufCMessageDesc
         const struct cli_flag *f = &flags[c - FLAG_BASE];
         if ((rc = set_flag(cli, f, d, m, opts[c - FLAG_BASE].has_arg ? optarg : NULL)))
             return rc;
-        given[c - FLAG_BASE] = opts[c - FLAG_BASE].has_arg ? optarg : "";
+        const char *word = optarg;
+        if (f->marks & CLI_FLAG_DUE) /* the day it named ("tomorrow" is another day tomorrow) */
+            word = *(const char **)((char *)m + flag_field(d, f)->offset);
+        given[c - FLAG_BASE] = opts[c - FLAG_BASE].has_arg ? word : "";
     }
     for (size_t i = 0; flags && flags[i].name; i++)
         if ((flags[i].marks & CLI_FLAG_REQUIRED) && !given[i])

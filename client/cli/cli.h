@@ -306,6 +306,7 @@ struct cli_paging {
     const char *after;     /* NULL: the first page */
     const char *limit_arg; /* as typed, to repeat it */
     int all;               /* every page */
+    uint32_t max;          /* the largest --limit cli_flags takes (0: 1000) */
 };
 /* One of those options (opt as cli_getopt returned it): CLI_OK, an exit
  * code after a usage error, or -1 when opt is none of them. */
@@ -330,6 +331,9 @@ void cli_pages_add(struct cli_pages *p, Kehu__V1__Response *resp, void *const *i
  * printing when the server answered the same cursor (a loop). */
 int cli_pages_next(struct cli *cli, struct cli_pages *p, const char *cursor, uint32_t remaining, const char *after);
 void cli_pages_free(struct cli_pages *p);
+/* The records of the pages as k says (with --json and --csv also none):
+ * 1, or 0 when there were none to show people (the caller says so). */
+int cli_print_list(struct cli *cli, const struct cli_pages *pages, const struct cli_record_kind *k);
 /* One page of a response: its records, next cursor and remaining count; -1
  * when the response lacks the list. */
 typedef int (*cli_page_fn)(const Kehu__V1__Response *resp, void *const **items, size_t *n, const char **next,
@@ -360,6 +364,7 @@ struct cli_list {
     const struct cli_flag *flags;
     /* prints the records instead of kind (m: the request, as the options set it); may be NULL */
     void (*print)(struct cli *cli, const void *m, const struct cli_pages *pages);
+    uint32_t limit_max; /* the largest --limit; 0: 1000 */
 };
 int cli_run_list(struct cli *cli, int argc, char **argv, const struct cli_list *l);
 /* A command of one request from a table row: `WORDS [ARG] [options]`, the
@@ -450,9 +455,12 @@ int cli_parse_enum(struct cli *cli, const char *what, const char *s, const Proto
  * code). marks: CLI_FLAG_NO_REPEAT, the flag is not in the words that
  * repeat the command; CLI_FLAG_REQUIRED, a command line without it is a
  * usage error ("--unit is required": a string field's default is "", which
- * the server would refuse only after a round trip). A table ends with a row
+ * the server would refuse only after a round trip); CLI_FLAG_DUE, a string
+ * field takes a day as cli_parse_due reads it (today, +3d, next-monday ...)
+ * and holds it as YYYY-MM-DD, which is also the word that repeats the
+ * command. A table ends with a row
  * whose name is NULL. */
-enum { CLI_FLAG_NO_REPEAT = 1, CLI_FLAG_REQUIRED = 2 };
+enum { CLI_FLAG_NO_REPEAT = 1, CLI_FLAG_REQUIRED = 2, CLI_FLAG_DUE = 4 };
 struct cli_flag {
     const char *name;  /* "status": --status */
     const char *field; /* NULL: the field is name */

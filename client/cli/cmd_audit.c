@@ -104,7 +104,7 @@ static const struct rec_kind entry_rec = {
     &kehu__v1__audit_entry__descriptor,
     "seq at_ms +#at_ms +user_id username +peer +action +customer_ids +detail +result +hash -user_id -peer -action "
     "-customer_ids -result -detail",
-    entry_cols, NULL, entry_calc,
+    entry_cols, N_("no audit records match"), entry_calc,
 };
 static const struct cli_record_kind entry_kind = { .rec = &entry_rec };
 
@@ -183,10 +183,7 @@ static int run_audit_list(struct cli *cli, int argc, char **argv)
         m.before_seq = page->next_before_seq;
     }
     if (rc == CLI_OK) {
-        if (pages.n || cli->json || cli->csv)
-            cli_print_records(cli, pages.items, pages.n, 1, &entry_kind);
-        else
-            cli_say("no audit records match\n");
+        cli_print_records(cli, pages.items, pages.n, 1, &entry_kind);
         if (pg.limit_arg)
             words[nw++] = "--limit", words[nw++] = pg.limit_arg;
         cli_page_more(cli, words, nw, pages.next, pages.remaining);

@@ -215,17 +215,10 @@ static int check_kind(struct cli *cli, const char *flag, const char *value)
     return parse_kind(cli, value);
 }
 
-/* --due, --next: a day, or counted from today (resolved once all are checked) */
-static int check_due(struct cli *cli, const char *flag, const char *value)
-{
-    char *day;
-    return cli_parse_due(cli, flag, value, &day);
-}
-
 static int run_plan(struct cli *cli, int argc, char **argv)
 {
     static const struct cli_flag flags[] = {
-        { "kind", NULL, 0, 0, check_kind, 0 }, { "due", NULL, 0, 0, check_due, 0 },
+        { "kind", NULL, 0, 0, check_kind, 0 }, { "due", NULL, 0, 0, NULL, CLI_FLAG_DUE },
         { "note", NULL, 0, 0, NULL, 0 },       { "user", NULL, 0, 0, NULL, 0 },
         { NULL, NULL, 0, 0, NULL, 0 },
     };
@@ -238,7 +231,6 @@ static int run_plan(struct cli *cli, int argc, char **argv)
         return cli_usage_error(cli, "--kind is required");
     if (!*m.due)
         return cli_usage_error(cli, "--due is required");
-    cli_parse_due(cli, "--due", m.due, &m.due);
     return call_one(cli, KEHU__V1__REQUEST__OP_FOLLOWUP_PLAN, &m, _("planned"));
 }
 
@@ -246,7 +238,7 @@ static int run_log(struct cli *cli, int argc, char **argv)
 {
     static const struct cli_flag flags[] = {
         { "kind", NULL, 0, 0, check_kind, 0 }, { "outcome", NULL, 0, 0, NULL, 0 },
-        { "note", NULL, 0, 0, NULL, 0 },       { "next", NULL, 0, 0, check_due, 0 },
+        { "note", NULL, 0, 0, NULL, 0 },       { "next", NULL, 0, 0, NULL, CLI_FLAG_DUE },
         { "at", NULL, 0, 0, cli_check_date, 0 }, { NULL, NULL, 0, 0, NULL, 0 },
     };
     Kehu__V1__FollowupLog m = KEHU__V1__FOLLOWUP_LOG__INIT;
@@ -256,8 +248,6 @@ static int run_log(struct cli *cli, int argc, char **argv)
         return rc;
     if (!*m.kind)
         return cli_usage_error(cli, "--kind is required");
-    if (*m.next)
-        cli_parse_due(cli, "--next", m.next, &m.next);
     return call_one(cli, KEHU__V1__REQUEST__OP_FOLLOWUP_LOG, &m, _("logged"));
 }
 

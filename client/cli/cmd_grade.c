@@ -22,7 +22,6 @@
 #define RUN_POLL_MS 200              /* how often progress events are looked at */
 #define NAME_COLS 24
 #define TEXT_COLS 40
-#define LIMIT_MAX 1000
 #define CARE_DAYS_MAX 366
 #define CARE_LIMIT_MAX 5000
 #define TOP_MAX 50
@@ -38,22 +37,6 @@ enum {
     O_REASON,
     O_UNTIL,
     O_REVOKE,
-    O_REJECT,
-    O_STATUS,
-    O_CUSTOMER,
-    O_NOTES,
-    O_USER,
-    O_DAYS,
-    O_DATE,
-    O_LIMIT,
-    O_PLAN,
-    O_NOTE,
-    O_UNIT,
-    O_OWNER,
-    O_BY,
-    O_TOP,
-    O_FROM_RUN,
-    O_TO_RUN,
 };
 
 static const char *const override_statuses[] = { "pending", "active", "rejected", "revoked", "expired" };
@@ -317,14 +300,10 @@ static const struct rec_kind run_rec = {
     NULL, NULL, run_calc,
 };
 static const struct rec_col run_lines[] = {
-    { "run", "@run", OUT_LEFT, 0 },
-    { "as of", "as_of", OUT_LEFT, 0 },
-    { "branch", "branch", OUT_LEFT, 0 },
-    { "customers graded", "customers", OUT_LEFT, 0 },
-    { "changed", "changed", OUT_LEFT, 0 },
-    { "warnings raised", "warnings_raised", OUT_LEFT, 0 },
-    { "sales grade from", "@thresholds", OUT_LEFT, 0 },
-    { "duration", "@duration", OUT_LEFT, 0 },
+    { "run", "@run", OUT_LEFT, 0 },                              { "as of", "as_of", OUT_LEFT, 0 },
+    { "branch", "branch", OUT_LEFT, 0 },                         { "customers graded", "customers", OUT_LEFT, 0 },
+    { "changed", "changed", OUT_LEFT, 0 },                       { "warnings raised", "warnings_raised", OUT_LEFT, 0 },
+    { "sales grade from", "@thresholds", OUT_LEFT, 0 },          { "duration", "@duration", OUT_LEFT, 0 },
     { NULL, NULL, 0, 0 },
 };
 
@@ -515,9 +494,7 @@ static int check_override_status(struct cli *cli, const char *flag, const char *
 static void print_overrides(struct cli *cli, const void *m, const struct cli_pages *pages)
 {
     const Kehu__V1__GradeOverrideList *l = m;
-    if (pages->n || cli->json || cli->csv)
-        cli_print_records(cli, pages->items, pages->n, 1, &override_kind);
-    else
+    if (!cli_print_list(cli, pages, &override_kind))
         cli_say("no %s overrides\n", *l->status ? l->status : "pending");
 }
 
@@ -535,26 +512,18 @@ static int check_credit_grade(struct cli *cli, const char *flag, const char *val
     return one_of(cli, flag, value, grade_values("credit"), grade_count(grade_values("credit")));
 }
 
-static int check_until(struct cli *cli, const char *flag, const char *value)
-{
-    char *day;
-    return cli_parse_due(cli, flag, value, &day);
-}
-
 static int run_grade_assess(struct cli *cli, int argc, char **argv)
 {
     static const struct cli_flag flags[] = {
         { "grade", NULL, 0, 0, check_credit_grade, 0 },
         { "notes", NULL, 0, 0, NULL, 0 },
-        { "until", NULL, 0, 0, check_until, 0 },
+        { "until", NULL, 0, 0, NULL, CLI_FLAG_DUE },
         { NULL, NULL, 0, 0, NULL, 0 },
     };
     Kehu__V1__CreditAssess m = KEHU__V1__CREDIT_ASSESS__INIT;
     int rc;
     if ((rc = cli_flags(cli, argc, argv, &kehu__v1__credit_assess__descriptor, flags, &m, NULL, NULL)))
         return rc;
-    if (*m.until) /* the day it names (checked above) */
-        cli_parse_due(cli, "--until", m.until, &m.until);
     if ((rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &m.customer_id)))
         return rc;
     if (!*m.grade)
@@ -660,20 +629,13 @@ static const struct rec_kind grades_rec = {
     NULL, NULL, grades_calc,
 };
 static const struct rec_col grades_lines[] = {
-    { "customer", "@customer", OUT_LEFT, 0 },
-    { "graded", "@graded", OUT_LEFT, 0 },
-    { "abc metric", "metric_minor", OUT_LEFT, 0 },
-    { "sales (12 months)", "sales_minor", OUT_LEFT, 0 },
-    { "aum", "aum_minor", OUT_LEFT, 0 },
-    { "score", "score|-", OUT_LEFT, 0 },
-    { "since", "relationship_since|-", OUT_LEFT, 0 },
-    { "last purchase", "last_purchase|-", OUT_LEFT, 0 },
-    { "next contact due", "next_contact_due|-", OUT_LEFT, 0 },
-    { "service level", "service_reason?service_level", OUT_LEFT, 0 },
-    { "service", "service|-", OUT_LEFT, 0 },
-    { "abc", "abc_note", OUT_LEFT, 0 },
-    { "volume", "volume_note", OUT_LEFT, 0 },
-    { NULL, NULL, 0, 0 },
+    { "customer", "@customer", OUT_LEFT, 0 },                   { "graded", "@graded", OUT_LEFT, 0 },
+    { "abc metric", "metric_minor", OUT_LEFT, 0 },              { "sales (12 months)", "sales_minor", OUT_LEFT, 0 },
+    { "aum", "aum_minor", OUT_LEFT, 0 },                        { "score", "score|-", OUT_LEFT, 0 },
+    { "since", "relationship_since|-", OUT_LEFT, 0 },           { "last purchase", "last_purchase|-", OUT_LEFT, 0 },
+    { "next contact due", "next_contact_due|-", OUT_LEFT, 0 },  { "service level", "service_reason?service_level", OUT_LEFT, 0 },
+    { "service", "service|-", OUT_LEFT, 0 },                    { "abc", "abc_note", OUT_LEFT, 0 },
+    { "volume", "volume_note", OUT_LEFT, 0 },                   { NULL, NULL, 0, 0 },
 };
 
 static void print_grade_show(struct cli *cli, const void *result)
@@ -788,69 +750,25 @@ static const struct rec_kind care_rec = {
 };
 static const struct cli_record_kind care_kind = { .rec = &care_rec };
 
-static int run_care_today(struct cli *cli, int argc, char **argv)
+static void print_care(struct cli *cli, const void *m, const struct cli_pages *pages)
 {
-    static const struct option opts[] = {
-        { "user", required_argument, NULL, O_USER },
-        { "days", required_argument, NULL, O_DAYS },
-        { "date", required_argument, NULL, O_DATE },
-        CLI_PAGING_OPTIONS,
-        { NULL, 0, NULL, 0 },
-    };
-    Kehu__V1__CareToday m = KEHU__V1__CARE_TODAY__INIT;
-    struct cli_paging pg = { 0 };
-    const char *days_arg = NULL;
-    int c, rc = CLI_OK;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        int64_t days;
-        switch (c) {
-        case CLI_O_LIMIT:
-        case CLI_O_AFTER:
-        case CLI_O_ALL: rc = cli_page_option(cli, c, optarg, CARE_LIMIT_MAX, &pg); break;
-        case O_USER: rc = not_empty(cli, "--user", optarg); m.user = optarg; break;
-        case O_DAYS:
-            rc = cmd_customer_parse_int(cli, "--days", optarg, 0, CARE_DAYS_MAX, &days);
-            m.days = (uint32_t)days;
-            days_arg = optarg;
-            break;
-        case O_DATE:
-            rc = cli_parse_due(cli, "--date", optarg, &m.date);
-            break;
-        default: return cli->opt_rc;
-        }
-        if (rc)
-            return rc;
-    }
-    if ((rc = cli_args(cli, argc, argv, 0, 0)))
-        return rc;
-    m.limit = pg.limit;
-    m.after = (char *)(pg.after ? pg.after : "");
-    struct cli_pages pages = { 0 };
-    rc = cli_fetch_list(cli, KEHU__V1__REQUEST__OP_CARE_TODAY, &m, KEHU__V1__RESPONSE__RESULT_CARE_TASKS, "tasks",
-                        &m.after, pg.all, &pages);
-    if (rc == CLI_OK) {
-        size_t n = pages.n;
-        if (n || cli->json || cli->csv)
-            cli_print_records(cli, pages.items, n, 1, &care_kind);
-        else if (m.days)
-            cli_say("no birthday or festival care within %u days of %s\n", m.days, *m.date ? m.date : "today");
-        else
-            cli_say("no birthday or festival care %s%s\n", *m.date ? "on " : "today", m.date);
-        const char *words[12] = { "care", "today" };
-        size_t nw = 2;
-        if (m.user && *m.user)
-            words[nw++] = "--user", words[nw++] = m.user;
-        if (days_arg)
-            words[nw++] = "--days", words[nw++] = days_arg;
-        if (m.date && *m.date)
-            words[nw++] = "--date", words[nw++] = m.date;
-        if (pg.limit_arg)
-            words[nw++] = "--limit", words[nw++] = pg.limit_arg;
-        cli_page_more(cli, words, nw, pages.next, pages.remaining);
-    }
-    cli_pages_free(&pages);
-    return rc;
+    const Kehu__V1__CareToday *c = m;
+    if (cli_print_list(cli, pages, &care_kind))
+        return;
+    if (c->days)
+        cli_say("no birthday or festival care within %u days of %s\n", c->days, *c->date ? c->date : "today");
+    else
+        cli_say("no birthday or festival care %s%s\n", *c->date ? "on " : "today", c->date);
 }
+
+static const struct cli_flag care_flags[] = {
+    { "user", NULL, 0, 0, not_empty, 0 },
+    { "days", NULL, 0, CARE_DAYS_MAX, NULL, 0 },
+    { "date", NULL, 0, 0, NULL, CLI_FLAG_DUE },
+    { NULL, NULL, 0, 0, NULL, 0 },
+};
+CLI_LIST_COMMAND(run_care_today, KEHU__V1__REQUEST__OP_CARE_TODAY, &kehu__v1__care_today__descriptor, NULL, NULL,
+                 KEHU__V1__RESPONSE__RESULT_CARE_TASKS, "tasks", NULL, NULL, care_flags, print_care, CARE_LIMIT_MAX)
 
 /* ---- churn list|ack|lost ------------------------------------------------------------------------- */
 
@@ -886,9 +804,7 @@ static int check_churn_status(struct cli *cli, const char *flag, const char *val
 static void print_warnings(struct cli *cli, const void *m, const struct cli_pages *pages)
 {
     const Kehu__V1__ChurnList *l = m;
-    if (pages->n || cli->json || cli->csv)
-        cli_print_records(cli, pages->items, pages->n, 1, &warning_kind);
-    else
+    if (!cli_print_list(cli, pages, &warning_kind))
         cli_say("no churn warnings%s%s\n", *l->status ? " with status " : "", l->status);
 }
 
@@ -922,25 +838,20 @@ static int call_warning(struct cli *cli, const Kehu__V1__Request *req, int lost)
     return CLI_OK;
 }
 
+static int check_lost_reason(struct cli *cli, const char *flag, const char *value)
+{
+    return one_of(cli, flag, value, lost_reasons, NELEMS(lost_reasons));
+}
+
 static int run_churn_ack(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "plan", required_argument, NULL, O_PLAN },
-        { NULL, 0, NULL, 0 },
-    };
+    static const struct cli_flag flags[] = { { "plan", NULL, 0, 0, not_empty, 0 }, { NULL, NULL, 0, 0, NULL, 0 } };
     Kehu__V1__ChurnAck m = KEHU__V1__CHURN_ACK__INIT;
-    int c, rc, have_plan = 0;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        if (c != O_PLAN)
-            return cli->opt_rc;
-        if ((rc = not_empty(cli, "--plan", optarg)))
-            return rc;
-        m.plan = optarg;
-        have_plan = 1;
-    }
-    if ((rc = cli_id_arg(cli, argc, argv, "WARNING_ID", &m.warning_id)))
+    int rc;
+    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__churn_ack__descriptor, flags, &m, NULL, NULL)) ||
+        (rc = cli_id_arg(cli, argc, argv, "WARNING_ID", &m.warning_id)))
         return rc;
-    if (!have_plan)
+    if (!*m.plan) /* an empty one is refused above */
         return cli_usage_error(cli, "--plan is required (the win-back plan)");
     Kehu__V1__Request req;
     cli_request(&req, KEHU__V1__REQUEST__OP_CHURN_ACK, &m);
@@ -949,26 +860,13 @@ static int run_churn_ack(struct cli *cli, int argc, char **argv)
 
 static int run_churn_lost(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "reason", required_argument, NULL, O_REASON },
-        { "note", required_argument, NULL, O_NOTE },
-        { NULL, 0, NULL, 0 },
+    static const struct cli_flag flags[] = {
+        { "reason", NULL, 0, 0, check_lost_reason, 0 }, { "note", NULL, 0, 0, NULL, 0 }, { NULL, NULL, 0, 0, NULL, 0 }
     };
     Kehu__V1__ChurnLost m = KEHU__V1__CHURN_LOST__INIT;
-    int c, rc = CLI_OK;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        if (c == O_REASON) {
-            rc = one_of(cli, "--reason", optarg, lost_reasons, NELEMS(lost_reasons));
-            m.reason = optarg;
-        } else if (c == O_NOTE) {
-            m.note = optarg;
-        } else {
-            return cli->opt_rc;
-        }
-        if (rc)
-            return rc;
-    }
-    if ((rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &m.customer_id)))
+    int rc;
+    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__churn_lost__descriptor, flags, &m, NULL, NULL)) ||
+        (rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &m.customer_id)))
         return rc;
     if (!*m.reason)
         return cli_usage_error(cli, "--reason is required");
@@ -1013,12 +911,9 @@ static const struct rec_calc report_row_calc[] = {
 /* The Pareto table: per grade its customers and metric, each with its
  * share; its first column (the dimension) only when the rows span several. */
 static const struct rec_col report_row_cols[] = {
-    { REC_AS_IS("DIMENSION"), "dimension", OUT_LEFT, 0 },
-    { REC_AS_IS("GRADE"), "grade", OUT_LEFT, 0 },
-    { REC_AS_IS("CUSTOMERS"), "customers", OUT_RIGHT, 0 },
-    { REC_AS_IS("CUSTOMERS %"), "@customer_pct", OUT_RIGHT, 0 },
-    { REC_AS_IS("METRIC TOTAL"), "metric_total_minor", OUT_RIGHT, 0 },
-    { REC_AS_IS("METRIC %"), "@metric_pct", OUT_RIGHT, 0 },
+    { REC_AS_IS("DIMENSION"), "dimension", OUT_LEFT, 0 },      { REC_AS_IS("GRADE"), "grade", OUT_LEFT, 0 },
+    { REC_AS_IS("CUSTOMERS"), "customers", OUT_RIGHT, 0 },     { REC_AS_IS("CUSTOMERS %"), "@customer_pct", OUT_RIGHT, 0 },
+    { REC_AS_IS("METRIC TOTAL"), "metric_total_minor", OUT_RIGHT, 0 }, { REC_AS_IS("METRIC %"), "@metric_pct", OUT_RIGHT, 0 },
     { NULL, NULL, 0, 0 },
 };
 /* JSON: the shares as numbers, the dimension last; CSV: the dimension
@@ -1032,12 +927,9 @@ static const struct rec_kind report_row_rec = {
 static const struct cli_record_kind report_row_kind = { .rec = &report_row_rec };
 
 static const struct rec_col report_top_cols[] = {
-    { REC_AS_IS("GRADE"), "grade", OUT_LEFT, 0 },
-    { REC_AS_IS("RANK"), "rank", OUT_RIGHT, 0 },
-    { REC_AS_IS("CUSTOMER"), "customer_id", OUT_RIGHT, 0 },
-    { REC_AS_IS("NAME"), "customer_name", OUT_LEFT, NAME_COLS },
-    { REC_AS_IS("METRIC"), "metric_minor", OUT_RIGHT, 0 },
-    { REC_AS_IS("OWNER"), "owner", OUT_LEFT, 0 },
+    { REC_AS_IS("GRADE"), "grade", OUT_LEFT, 0 },          { REC_AS_IS("RANK"), "rank", OUT_RIGHT, 0 },
+    { REC_AS_IS("CUSTOMER"), "customer_id", OUT_RIGHT, 0 }, { REC_AS_IS("NAME"), "customer_name", OUT_LEFT, NAME_COLS },
+    { REC_AS_IS("METRIC"), "metric_minor", OUT_RIGHT, 0 },  { REC_AS_IS("OWNER"), "owner", OUT_LEFT, 0 },
     { NULL, NULL, 0, 0 },
 };
 static const struct rec_kind report_top_rec = { &kehu__v1__report_top__descriptor,
@@ -1223,39 +1115,23 @@ static void human_report(const char *kind, const Kehu__V1__Report *r)
                       r->n_warnings);
 }
 
+static int check_grouping(struct cli *cli, const char *flag, const char *value)
+{
+    return one_of(cli, flag, value, report_groupings, NELEMS(report_groupings));
+}
+
 static int run_report(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "unit", required_argument, NULL, O_UNIT },
-        { "owner", required_argument, NULL, O_OWNER },
-        { "by", required_argument, NULL, O_BY },
-        { "top", required_argument, NULL, O_TOP },
-        { "from-run", required_argument, NULL, O_FROM_RUN },
-        { "to-run", required_argument, NULL, O_TO_RUN },
-        { NULL, 0, NULL, 0 },
+    static const struct cli_flag flags[] = {
+        { "unit", NULL, 0, 0, not_empty, 0 },        { "owner", NULL, 0, 0, not_empty, 0 },
+        { "by", NULL, 0, 0, check_grouping, 0 },     { "top", NULL, 1, TOP_MAX, NULL, 0 },
+        { "from-run", "from_run", 0, 0, NULL, 0 },   { "to-run", "to_run", 0, 0, NULL, 0 },
+        { NULL, NULL, 0, 0, NULL, 0 },
     };
     Kehu__V1__ReportGet m = KEHU__V1__REPORT_GET__INIT;
-    int c, rc = CLI_OK;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        int64_t top;
-        switch (c) {
-        case O_UNIT: rc = not_empty(cli, "--unit", optarg); m.unit = optarg; break;
-        case O_OWNER: rc = not_empty(cli, "--owner", optarg); m.owner = optarg; break;
-        case O_BY:
-            rc = one_of(cli, "--by", optarg, report_groupings, NELEMS(report_groupings));
-            m.by = optarg;
-            break;
-        case O_TOP:
-            rc = cmd_customer_parse_int(cli, "--top", optarg, 1, TOP_MAX, &top);
-            m.top = (uint32_t)top;
-            break;
-        case O_FROM_RUN: rc = cmd_customer_parse_int(cli, "--from-run", optarg, 1, INT64_MAX, &m.from_run); break;
-        case O_TO_RUN: rc = cmd_customer_parse_int(cli, "--to-run", optarg, 1, INT64_MAX, &m.to_run); break;
-        default: return cli->opt_rc;
-        }
-        if (rc)
-            return rc;
-    }
+    int rc;
+    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__report_get__descriptor, flags, &m, NULL, NULL)))
+        return rc;
     if (argc - optind < 1)
         return cli_usage_error(cli, "missing the report kind (abc, tiers, lifecycle or churn)");
     if ((rc = cli_args(cli, argc, argv, 1, 1)))

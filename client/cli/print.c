@@ -49,6 +49,14 @@ void cli_print_records(struct cli *cli, void *const *items, size_t n, int list, 
     }
 }
 
+int cli_print_list(struct cli *cli, const struct cli_pages *pages, const struct cli_record_kind *k)
+{
+    if (!pages->n && !cli->json && !cli->csv)
+        return 0;
+    cli_print_records(cli, pages->items, pages->n, 1, k);
+    return 1;
+}
+
 int cli_explain_stale(struct cli *cli, Kehu__V1__Response *resp, const struct kehu_status *st, const char *what,
                       int64_t id, int64_t version, const void *current, int64_t current_version,
                       const struct cli_record_kind *k)

@@ -138,6 +138,9 @@ int cli_parse_enum(struct cli *cli, const char *what, const char *s, const Proto
 
 enum { FLAG_BASE = 0x5000 };
 
+/* A switch that sets no field (field ""): the command reads it from the words. */
+#define NO_FIELD(f) ((f)->field && !*(f)->field)
+
 static const ProtobufCFieldDescriptor *flag_field(const ProtobufCMessageDescriptor *d, const struct cli_flag *f)
 {
     const ProtobufCFieldDescriptor *fd = protobuf_c_message_descriptor_get_field_by_name(d, f->field ? f->field : f->name);
@@ -197,9 +200,8 @@ int cli_flags(struct cli *cli, int argc, char **argv, const ProtobufCMessageDesc
     struct option opts[32];
     size_t n = 0;
     for (const struct cli_flag *f = flags; f && f->name; f++, n++) {
-        const ProtobufCFieldDescriptor *fd =
-            protobuf_c_message_descriptor_get_field_by_name(d, f->field ? f->field : f->name);
-        opts[n] = (struct option){ f->name, fd && fd->type == PROTOBUF_C_TYPE_BOOL ? no_argument : required_argument,
+        const ProtobufCFieldDescriptor *fd = NO_FIELD(f) ? NULL : flag_field(d, f);
+        opts[n] = (struct option){ f->name, !fd || fd->type == PROTOBUF_C_TYPE_BOOL ? no_argument : required_argument,
                                    NULL, FLAG_BASE + (int)n };
     }
     if (pg) {
@@ -219,7 +221,7 @@ int cli_flags(struct cli *cli, int argc, char **argv, const ProtobufCMessageDesc
         if (c < FLAG_BASE || c >= FLAG_BASE + 32 || !opts[c - FLAG_BASE].name)
             return cli->opt_rc;
         const struct cli_flag *f = &flags[c - FLAG_BASE];
-        if ((rc = set_flag(cli, f, d, m, opts[c - FLAG_BASE].has_arg ? optarg : NULL)))
+        if (!NO_FIELD(f) && (rc = set_flag(cli, f, d, m, opts[c - FLAG_BASE].has_arg ? optarg : NULL)))
             return rc;
         const char *word = optarg;
         if (f->marks & CLI_FLAG_DUE) /* the day it named ("tomorrow" is another day tomorrow) */

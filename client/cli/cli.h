@@ -463,7 +463,7 @@ int cli_parse_enum(struct cli *cli, const char *what, const char *s, const Proto
 enum { CLI_FLAG_NO_REPEAT = 1, CLI_FLAG_REQUIRED = 2, CLI_FLAG_DUE = 4 };
 struct cli_flag {
     const char *name;  /* "status": --status */
-    const char *field; /* NULL: the field is name */
+    const char *field; /* NULL: the field is name; "": a switch that sets no field (cli_flag_given) */
     int64_t min, max;
     int (*check)(struct cli *cli, const char *flag, const char *value);
     int marks; /* CLI_FLAG_... */

@@ -26,19 +26,6 @@
 #define CARE_LIMIT_MAX 5000
 #define TOP_MAX 50
 
-enum {
-    O_DRY_RUN = 0x100,
-    O_AS_OF,
-    O_LIFECYCLE,
-    O_LIVE,
-    O_FORCE,
-    O_DIMENSION,
-    O_GRADE,
-    O_REASON,
-    O_UNTIL,
-    O_REVOKE,
-};
-
 static const char *const override_statuses[] = { "pending", "active", "rejected", "revoked", "expired" };
 static const char *const churn_statuses[] = { "open", "acknowledged", "recovered", "lost", "closed", "all" };
 static const char *const lost_reasons[] = { "dropped", "needs_unmet", "competitor_offer", "lower_price",
@@ -331,30 +318,19 @@ static void print_run(struct cli *cli, const Kehu__V1__GradeRunResult *r)
 
 static int run_grade_run(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "dry-run", no_argument, NULL, O_DRY_RUN },
-        { "as-of", required_argument, NULL, O_AS_OF },
-        { "lifecycle", no_argument, NULL, O_LIFECYCLE },
-        { "live", no_argument, NULL, O_LIVE },
-        { NULL, 0, NULL, 0 },
+    static const struct cli_flag flags[] = {
+        { "dry-run", "dry_run", 0, 0, NULL, 0 },        { "as-of", "as_of", 0, 0, cli_check_date, 0 },
+        { "lifecycle", "", 0, 0, NULL, 0 },             { "live", NULL, 0, 0, NULL, 0 },
+        { NULL, NULL, 0, 0, NULL, 0 },
     };
     Kehu__V1__GradeRun m = KEHU__V1__GRADE_RUN__INIT;
-    int c, rc;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        switch (c) {
-        case O_DRY_RUN: m.dry_run = 1; break;
-        case O_LIFECYCLE: m.kind = (char *)"lifecycle"; break;
-        case O_LIVE: m.live = 1; break;
-        case O_AS_OF:
-            if ((rc = cmd_customer_check_date(cli, "--as-of", optarg)))
-                return rc;
-            m.as_of = optarg;
-            break;
-        default: return cli->opt_rc;
-        }
-    }
-    if ((rc = cli_args(cli, argc, argv, 0, 0)))
+    struct cmd_words ws = { .n = 0 };
+    int rc;
+    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__grade_run__descriptor, flags, &m, NULL, &ws)) ||
+        (rc = cli_args(cli, argc, argv, 0, 0)))
         return rc;
+    if (cli_flag_given(&ws, "--lifecycle"))
+        m.kind = (char *)"lifecycle";
     Kehu__V1__Request req;
     cli_request(&req, KEHU__V1__REQUEST__OP_GRADE_RUN, &m);
     Kehu__V1__Response *resp;
@@ -421,46 +397,31 @@ static int ask_override(struct cli *cli, int op, void *m, const char *verb)
     return CLI_OK;
 }
 
+static int check_dimension(struct cli *cli, const char *flag, const char *value)
+{
+    return one_of(cli, flag, value, grade_dimensions, grade_count(grade_dimensions));
+}
+
+static int check_grade(struct cli *cli, const char *flag, const char *value)
+{
+    return *value ? 0 : cli_usage_error(cli, "--grade: must not be empty (--revoke ends the overrides in force)");
+}
+
 static int run_grade_override(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "dimension", required_argument, NULL, O_DIMENSION },
-        { "grade", required_argument, NULL, O_GRADE },
-        { "reason", required_argument, NULL, O_REASON },
-        { "until", required_argument, NULL, O_UNTIL },
-        { "revoke", no_argument, NULL, O_REVOKE },
-        { NULL, 0, NULL, 0 },
+    static const struct cli_flag flags[] = {
+        { "dimension", NULL, 0, 0, check_dimension, 0 }, { "grade", NULL, 0, 0, check_grade, 0 },
+        { "reason", NULL, 0, 0, not_empty, 0 },          { "until", NULL, 0, 0, NULL, CLI_FLAG_DUE },
+        { "revoke", "", 0, 0, NULL, 0 },                 { NULL, NULL, 0, 0, NULL, 0 },
     };
     Kehu__V1__GradeOverride m = KEHU__V1__GRADE_OVERRIDE__INIT;
-    int c, rc = CLI_OK, have_grade = 0, revoke = 0, have_reason = 0;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        switch (c) {
-        case O_DIMENSION:
-            rc = one_of(cli, "--dimension", optarg, grade_dimensions, grade_count(grade_dimensions));
-            m.dimension = optarg;
-            break;
-        case O_GRADE:
-            if (!*optarg)
-                rc = cli_usage_error(cli, "--grade: must not be empty (--revoke ends the overrides in force)");
-            m.grade = optarg;
-            have_grade = 1;
-            break;
-        case O_REASON:
-            rc = not_empty(cli, "--reason", optarg);
-            m.reason = optarg;
-            have_reason = 1;
-            break;
-        case O_UNTIL:
-            rc = cli_parse_due(cli, "--until", optarg, &m.until);
-            break;
-        case O_REVOKE: revoke = 1; break;
-        default: return cli->opt_rc;
-        }
-        if (rc)
-            return rc;
-    }
-    if ((rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &m.customer_id)))
+    struct cmd_words ws = { .n = 0 };
+    int rc;
+    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__grade_override__descriptor, flags, &m, NULL, &ws)) ||
+        (rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &m.customer_id)))
         return rc;
+    /* an empty --grade or --reason is refused above: empty is not given */
+    int have_grade = *m.grade != 0, revoke = cli_flag_given(&ws, "--revoke");
     if (!*m.dimension)
         return cli_usage_error(cli, "--dimension is required");
     if (have_grade && revoke)
@@ -469,7 +430,7 @@ static int run_grade_override(struct cli *cli, int argc, char **argv)
         return cli_usage_error(cli, "--grade is required (or --revoke)");
     if (revoke && *m.until)
         return cli_usage_error(cli, "--until does not go with --revoke");
-    if (!have_reason)
+    if (!*m.reason)
         return cli_usage_error(cli, "--reason is required");
     return ask_override(cli, KEHU__V1__REQUEST__OP_GRADE_OVERRIDE, &m, "override");
 }
@@ -720,18 +681,11 @@ CLI_ONE_COMMAND(run_policy_show, KEHU__V1__REQUEST__OP_GRADE_POLICY_SHOW, &kehu_
 
 static int run_policy_set(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "force", no_argument, NULL, O_FORCE },
-        { NULL, 0, NULL, 0 },
-    };
-    int force = 0, c;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        if (c != O_FORCE)
-            return cli->opt_rc;
-        force = 1;
-    }
+    static const struct cli_flag flags[] = { { "force", NULL, 0, 0, NULL, 0 }, { NULL, NULL, 0, 0, NULL, 0 } };
     Kehu__V1__GradePolicySet m = KEHU__V1__GRADE_POLICY_SET__INIT;
-    m.force = force;
+    int rc = cli_flags(cli, argc, argv, &kehu__v1__grade_policy_set__descriptor, flags, &m, NULL, NULL);
+    if (rc)
+        return rc;
     return cli_policy_set(cli, argc, argv, KEHU__V1__REQUEST__OP_GRADE_POLICY_SET, &m, &m.values, &m.n_values,
                           KEHU__V1__RESPONSE__RESULT_POLICY, print_set_policy);
 }

@@ -458,9 +458,13 @@ int cli_parse_enum(struct cli *cli, const char *what, const char *s, const Proto
  * the server would refuse only after a round trip); CLI_FLAG_DUE, a string
  * field takes a day as cli_parse_due reads it (today, +3d, next-monday ...)
  * and holds it as YYYY-MM-DD, which is also the word that repeats the
- * command. A table ends with a row
+ * command; CLI_FLAG_TIME, an int64 field (unix ms) takes a time:
+ * YYYY-MM-DD (midnight UTC), YYYY-MM-DDTHH:MM[:SS] (UTC) or a span back
+ * from now (30s, 15m, 2h, 7d); CLI_FLAG_VALUE, a switch that sets no field
+ * (field "") takes a value, read with cli_flag_value (given empty: ""). d
+ * and m may be NULL when no flag sets a field. A table ends with a row
  * whose name is NULL. */
-enum { CLI_FLAG_NO_REPEAT = 1, CLI_FLAG_REQUIRED = 2, CLI_FLAG_DUE = 4 };
+enum { CLI_FLAG_NO_REPEAT = 1, CLI_FLAG_REQUIRED = 2, CLI_FLAG_DUE = 4, CLI_FLAG_TIME = 8, CLI_FLAG_VALUE = 16 };
 struct cli_flag {
     const char *name;  /* "status": --status */
     const char *field; /* NULL: the field is name; "": a switch that sets no field (cli_flag_given) */
@@ -477,8 +481,11 @@ struct cli_flag {
 int cli_flags(struct cli *cli, int argc, char **argv, const ProtobufCMessageDescriptor *d, const struct cli_flag *flags,
               void *m, struct cli_paging *pg, struct cmd_words *ws);
 
-/* Whether the words cli_flags gave name the option flag ("--amount"). */
+/* Whether the words cli_flags gave name the option flag ("--amount"), and
+ * the value that follows it (a switch: the next word, which cli_flags never
+ * leaves out for one; NULL when not given). */
 int cli_flag_given(const struct cmd_words *ws, const char *flag);
+const char *cli_flag_value(const struct cmd_words *ws, const char *flag);
 
 /* Moves the finished temporary file tmp to out; without force, never over an
  * existing file (link fails if it exists; checked atomically where the file

@@ -770,64 +770,45 @@ static const struct cli_flag churn_flags[] = {
 CLI_LIST_COMMAND(run_churn_list, KEHU__V1__REQUEST__OP_CHURN_LIST, &kehu__v1__churn_list__descriptor, NULL, NULL,
                  KEHU__V1__RESPONSE__RESULT_CHURN_WARNINGS, "warnings", NULL, NULL, churn_flags, print_warnings)
 
-/* Sends a churn ack|lost and prints the warning it answered. */
-static int call_warning(struct cli *cli, const Kehu__V1__Request *req, int lost)
+/* The warning a churn ack|lost answered, for people: a sentence. */
+static void say_acked(const void *msg)
 {
-    Kehu__V1__Response *resp;
-    int rc = cli_call_for(cli, req, KEHU__V1__RESPONSE__RESULT_CHURN_WARNING, &resp);
-    if (rc)
-        return rc;
-    Kehu__V1__ChurnWarning *c = resp->churn_warning;
-    if (!c)
-        return cli_bad_reply(cli, resp);
-    if (cli->json || cli->csv)
-        cli_print_records(cli, (void *const *)&c, 1, 0, &warning_kind);
-    else if (lost)
-        cli_say("customer %" PRId64 " %s marked churned (%s)%s%s\n", c->customer_id, c->customer_name,
-                c->lost_reason, c->id ? "; warning closed as " : "", c->id ? c->status : "");
-    else
-        cli_say("churn warning %" PRId64 " for %s (customer %" PRId64 ") %s: %s\n", c->id, c->customer_name,
-                c->customer_id, c->status, c->plan);
-    kehu_response_free(resp);
-    return CLI_OK;
+    const Kehu__V1__ChurnWarning *c = msg;
+    cli_say("churn warning %" PRId64 " for %s (customer %" PRId64 ") %s: %s\n", c->id, c->customer_name,
+            c->customer_id, c->status, c->plan);
 }
+static void say_lost(const void *msg)
+{
+    const Kehu__V1__ChurnWarning *c = msg;
+    cli_say("customer %" PRId64 " %s marked churned (%s)%s%s\n", c->customer_id, c->customer_name, c->lost_reason,
+            c->id ? "; warning closed as " : "", c->id ? c->status : "");
+}
+static const struct cli_record_kind acked_kind = { .rec = &warning_rec, .one = say_acked };
+static const struct cli_record_kind lost_kind = { .rec = &warning_rec, .one = say_lost };
+
+static int check_ack(struct cli *cli, const void *msg)
+{
+    /* an empty plan is refused with the option */
+    return *((const Kehu__V1__ChurnAck *)msg)->plan ? 0
+                                                     : cli_usage_error(cli, "--plan is required (the win-back plan)");
+}
+static const struct cli_flag ack_flags[] = { { "plan", NULL, 0, 0, not_empty, 0 }, { NULL, NULL, 0, 0, NULL, 0 } };
+CLI_ONE_COMMAND(run_churn_ack, KEHU__V1__REQUEST__OP_CHURN_ACK, &kehu__v1__churn_ack__descriptor, "WARNING_ID",
+                "warning_id", KEHU__V1__RESPONSE__RESULT_CHURN_WARNING, &acked_kind, ack_flags, NULL, check_ack)
 
 static int check_lost_reason(struct cli *cli, const char *flag, const char *value)
 {
     return one_of(cli, flag, value, lost_reasons, NELEMS(lost_reasons));
 }
-
-static int run_churn_ack(struct cli *cli, int argc, char **argv)
+static int check_lost(struct cli *cli, const void *msg)
 {
-    static const struct cli_flag flags[] = { { "plan", NULL, 0, 0, not_empty, 0 }, { NULL, NULL, 0, 0, NULL, 0 } };
-    Kehu__V1__ChurnAck m = KEHU__V1__CHURN_ACK__INIT;
-    int rc;
-    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__churn_ack__descriptor, flags, &m, NULL, NULL)) ||
-        (rc = cli_id_arg(cli, argc, argv, "WARNING_ID", &m.warning_id)))
-        return rc;
-    if (!*m.plan) /* an empty one is refused above */
-        return cli_usage_error(cli, "--plan is required (the win-back plan)");
-    Kehu__V1__Request req;
-    cli_request(&req, KEHU__V1__REQUEST__OP_CHURN_ACK, &m);
-    return call_warning(cli, &req, 0);
+    return *((const Kehu__V1__ChurnLost *)msg)->reason ? 0 : cli_usage_error(cli, "--reason is required");
 }
-
-static int run_churn_lost(struct cli *cli, int argc, char **argv)
-{
-    static const struct cli_flag flags[] = {
-        { "reason", NULL, 0, 0, check_lost_reason, 0 }, { "note", NULL, 0, 0, NULL, 0 }, { NULL, NULL, 0, 0, NULL, 0 }
-    };
-    Kehu__V1__ChurnLost m = KEHU__V1__CHURN_LOST__INIT;
-    int rc;
-    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__churn_lost__descriptor, flags, &m, NULL, NULL)) ||
-        (rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &m.customer_id)))
-        return rc;
-    if (!*m.reason)
-        return cli_usage_error(cli, "--reason is required");
-    Kehu__V1__Request req;
-    cli_request(&req, KEHU__V1__REQUEST__OP_CHURN_LOST, &m);
-    return call_warning(cli, &req, 1);
-}
+static const struct cli_flag lost_flags[] = {
+    { "reason", NULL, 0, 0, check_lost_reason, 0 }, { "note", NULL, 0, 0, NULL, 0 }, { NULL, NULL, 0, 0, NULL, 0 }
+};
+CLI_ONE_COMMAND(run_churn_lost, KEHU__V1__REQUEST__OP_CHURN_LOST, &kehu__v1__churn_lost__descriptor, "CUSTOMER_ID",
+                "customer_id", KEHU__V1__RESPONSE__RESULT_CHURN_WARNING, &lost_kind, lost_flags, NULL, check_lost)
 
 /* ---- report ----------------------------------------------------------------------------------------- */
 

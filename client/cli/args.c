@@ -138,23 +138,87 @@ int cli_parse_enum(struct cli *cli, const char *what, const char *s, const Proto
 
 enum { FLAG_BASE = 0x5000 };
 
+/* A time given on the command line: YYYY-MM-DD (midnight UTC),
+ * YYYY-MM-DDTHH:MM[:SS][Z] (UTC), or a span back from now: 30s, 15m, 2h, 7d.
+ * Returns 0 with *ms, or -1. (CLI_FLAG_TIME) */
+static int parse_time(const char *s, int64_t *ms)
+{
+    char *end;
+    long long n = strtoll(s, &end, 10);
+    if (end != s && *s != '-' && end[0] && !end[1] && strchr("smhd", end[0]) && (end - s) < 8) {
+        int64_t unit = end[0] == 's' ? 1000 : end[0] == 'm' ? 60000 : end[0] == 'h' ? 3600000 : 86400000;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        *ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 - (int64_t)n * unit;
+        return 0;
+    }
+    struct tm tm = { 0 };
+    int y, mo, d, h = 0, mi = 0, sec = 0, used = 0;
+    if (sscanf(s, "%4d-%2d-%2d%n", &y, &mo, &d, &used) != 3)
+        return -1;
+    const char *rest = s + used;
+    if (*rest == 'T' || *rest == ' ') {
+        int u2 = 0;
+        if (sscanf(rest + 1, "%2d:%2d%n", &h, &mi, &u2) != 2)
+            return -1;
+        rest += 1 + u2;
+        if (*rest == ':') {
+            int u3 = 0;
+            if (sscanf(rest + 1, "%2d%n", &sec, &u3) != 1)
+                return -1;
+            rest += 1 + u3;
+        }
+        if (*rest == 'Z')
+            rest++;
+    }
+    if (*rest || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+        return -1;
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = sec;
+    *ms = (int64_t)timegm(&tm) * 1000;
+    return 0;
+}
+
+/* A switch that sets no field (field ""): the command reads it from the words. */
+#define NO_FIELD(f) ((f)->field && !*(f)->field)
+
+static const ProtobufCFieldDescriptor *flag_field(const ProtobufCMessageDescriptor *d, const struct cli_flag *f)
+{
+    const ProtobufCFieldDescriptor *fd = protobuf_c_message_descriptor_get_field_by_name(d, f->field ? f->field : f->name);
+    if (!fd)
+        abort(); /* a table that names a field the message lacks: a bug any test of the command finds */
+    return fd;
+}
+
 static int set_flag(struct cli *cli, const struct cli_flag *f, const ProtobufCMessageDescriptor *d, void *m,
                     const char *arg)
 {
-    const ProtobufCFieldDescriptor *fd = protobuf_c_message_descriptor_get_field_by_name(d, f->field ? f->field : f->name);
+    const ProtobufCFieldDescriptor *fd = flag_field(d, f);
     char flag[48];
     int rc;
     int64_t v;
-    if (!fd)
-        abort(); /* a table that names a field the message lacks: a bug any test of the command finds */
     snprintf(flag, sizeof flag, "--%s", f->name);
     if (arg && f->check && (rc = f->check(cli, flag, arg)))
         return rc;
     char *p = (char *)m + fd->offset;
     switch (fd->type) {
-    case PROTOBUF_C_TYPE_STRING: *(const char **)p = arg; return 0;
+    case PROTOBUF_C_TYPE_STRING:
+        if (f->marks & CLI_FLAG_DUE)
+            return cli_parse_due(cli, flag, arg, (char **)p);
+        *(const char **)p = arg;
+        return 0;
     case PROTOBUF_C_TYPE_BOOL: *(protobuf_c_boolean *)p = 1; return 0;
     case PROTOBUF_C_TYPE_INT64:
+        if ((f->marks & CLI_FLAG_TIME) && parse_time(arg, (int64_t *)p) < 0)
+            return cli_usage_error(cli, "%s: '%s' is not YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS] (UTC) or a span back from now "
+                                        "such as 15m, 2h, 7d",
+                                   flag, arg);
+        if (f->marks & CLI_FLAG_TIME)
+            return 0;
         if (strlen(fd->name) > 6 && strcmp(fd->name + strlen(fd->name) - 6, "_minor") == 0)
             return cli_parse_amount(cli, flag, arg, (int64_t *)p); /* money in fen */
         /* fall through */
@@ -187,10 +251,9 @@ int cli_flags(struct cli *cli, int argc, char **argv, const ProtobufCMessageDesc
     struct option opts[32];
     size_t n = 0;
     for (const struct cli_flag *f = flags; f && f->name; f++, n++) {
-        const ProtobufCFieldDescriptor *fd =
-            protobuf_c_message_descriptor_get_field_by_name(d, f->field ? f->field : f->name);
-        opts[n] = (struct option){ f->name, fd && fd->type == PROTOBUF_C_TYPE_BOOL ? no_argument : required_argument,
-                                   NULL, FLAG_BASE + (int)n };
+        const ProtobufCFieldDescriptor *fd = NO_FIELD(f) ? NULL : flag_field(d, f);
+        int has_arg = fd ? fd->type != PROTOBUF_C_TYPE_BOOL : (f->marks & CLI_FLAG_VALUE) != 0;
+        opts[n] = (struct option){ f->name, has_arg ? required_argument : no_argument, NULL, FLAG_BASE + (int)n };
     }
     if (pg) {
         opts[n++] = (struct option){ "limit", required_argument, NULL, CLI_O_LIMIT };
@@ -201,7 +264,7 @@ int cli_flags(struct cli *cli, int argc, char **argv, const ProtobufCMessageDesc
     const char *given[32] = { 0 };
     int c, rc;
     while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        if (pg && (rc = cli_page_option(cli, c, optarg, 1000, pg)) >= 0) {
+        if (pg && (rc = cli_page_option(cli, c, optarg, pg->max ? pg->max : 1000, pg)) >= 0) {
             if (rc)
                 return rc;
             continue;
@@ -209,9 +272,12 @@ int cli_flags(struct cli *cli, int argc, char **argv, const ProtobufCMessageDesc
         if (c < FLAG_BASE || c >= FLAG_BASE + 32 || !opts[c - FLAG_BASE].name)
             return cli->opt_rc;
         const struct cli_flag *f = &flags[c - FLAG_BASE];
-        if ((rc = set_flag(cli, f, d, m, opts[c - FLAG_BASE].has_arg ? optarg : NULL)))
+        if (!NO_FIELD(f) && (rc = set_flag(cli, f, d, m, opts[c - FLAG_BASE].has_arg ? optarg : NULL)))
             return rc;
-        given[c - FLAG_BASE] = opts[c - FLAG_BASE].has_arg ? optarg : "";
+        const char *word = optarg;
+        if (f->marks & CLI_FLAG_DUE) /* the day it named ("tomorrow" is another day tomorrow) */
+            word = *(const char **)((char *)m + flag_field(d, f)->offset);
+        given[c - FLAG_BASE] = opts[c - FLAG_BASE].has_arg ? word : "";
     }
     for (size_t i = 0; flags && flags[i].name; i++)
         if ((flags[i].marks & CLI_FLAG_REQUIRED) && !given[i])
@@ -226,7 +292,8 @@ int cli_flags(struct cli *cli, int argc, char **argv, const ProtobufCMessageDesc
     }
     /* the words that repeat the command: each flag given (a value when not empty), then --limit N */
     for (size_t i = 0; ws && flags && flags[i].name; i++) {
-        if (!given[i] || (flags[i].marks & CLI_FLAG_NO_REPEAT) || (opts[i].has_arg && !*given[i]) || ws->n + 2 > 38)
+        if (!given[i] || (flags[i].marks & CLI_FLAG_NO_REPEAT) ||
+            (opts[i].has_arg && !*given[i] && !NO_FIELD(&flags[i])) || ws->n + 2 > 38)
             continue;
         static char names[32][48]; /* "--NAME" */
         snprintf(names[i], sizeof names[i], "--%s", flags[i].name);
@@ -243,10 +310,15 @@ int cli_flags(struct cli *cli, int argc, char **argv, const ProtobufCMessageDesc
 
 int cli_flag_given(const struct cmd_words *ws, const char *flag)
 {
+    return cli_flag_value(ws, flag) != NULL;
+}
+
+const char *cli_flag_value(const struct cmd_words *ws, const char *flag)
+{
     for (size_t i = 0; i < ws->n; i++)
         if (strcmp(ws->w[i], flag) == 0)
-            return 1;
-    return 0;
+            return i + 1 < ws->n ? ws->w[i + 1] : "";
+    return NULL;
 }
 
 int cli_place_file(struct cli *cli, const char *tmp, const char *out, int force, int output_flag)

@@ -174,6 +174,8 @@ struct cli_record_kind {
 /* The REVERSAL cell of a transaction or payment: "reverses 12: REASON",
  * "reversed by 14" or "" (malloc'd; a rec_calc text, in print.c). */
 char *cli_reversal_text(const void *msg);
+/* One record of kind k as the JSON document on stdout. */
+void cli_json_record(const struct rec_kind *k, const void *msg);
 /* One record as a JSON object, as k says. */
 void cli_record_json(struct json_w *w, const struct cli_record_kind *k, const void *item);
 
@@ -206,6 +208,20 @@ char *cmd_org_new_password(struct cli *cli, const char *username, int *rc);
 
 /* A policy's values (key value description), as grade policy and assign policy show them. */
 extern const struct rec_kind cli_policy_value_rec;
+/* Policy values as a table or CSV (with --json the caller writes them):
+ * all, or only those whose keys are in only[0..n_only). */
+void cli_print_policy_values(struct cli *cli, Kehu__V1__PolicyValue *const *values, size_t n, char *const *only,
+                             size_t n_only);
+/* `... policy set KEY=VALUE...` once the command's own options are read:
+ * the values into the request m (op) through *values and *n_values, the
+ * reply's result `want` said ("policy updated") and printed by print with
+ * the keys that were set. CLI_OK or the exit code. */
+int cli_policy_set(struct cli *cli, int argc, char **argv, int op, void *m, Kehu__V1__FieldValue ***values,
+                   size_t *n_values, Kehu__V1__Response__ResultCase want,
+                   void (*print)(struct cli *cli, const void *result, char *const *keys, size_t n));
+/* Records under a title (N_("grades:\n")) after a blank line, as k's
+ * table; nothing when there are none. */
+void cli_print_section(const char *title, const struct rec_kind *k, void *const *items, size_t n);
 /* The member key: an array of records of kind k. */
 void cli_json_records(struct json_w *w, const char *key, const struct rec_kind *k, void *const *items, size_t n);
 
@@ -290,6 +306,7 @@ struct cli_paging {
     const char *after;     /* NULL: the first page */
     const char *limit_arg; /* as typed, to repeat it */
     int all;               /* every page */
+    uint32_t max;          /* the largest --limit cli_flags takes (0: 1000) */
 };
 /* One of those options (opt as cli_getopt returned it): CLI_OK, an exit
  * code after a usage error, or -1 when opt is none of them. */
@@ -314,6 +331,9 @@ void cli_pages_add(struct cli_pages *p, Kehu__V1__Response *resp, void *const *i
  * printing when the server answered the same cursor (a loop). */
 int cli_pages_next(struct cli *cli, struct cli_pages *p, const char *cursor, uint32_t remaining, const char *after);
 void cli_pages_free(struct cli_pages *p);
+/* The records of the pages as k says (with --json and --csv also none):
+ * 1, or 0 when there were none to show people (the caller says so). */
+int cli_print_list(struct cli *cli, const struct cli_pages *pages, const struct cli_record_kind *k);
 /* One page of a response: its records, next cursor and remaining count; -1
  * when the response lacks the list. */
 typedef int (*cli_page_fn)(const Kehu__V1__Response *resp, void *const **items, size_t *n, const char **next,
@@ -344,6 +364,7 @@ struct cli_list {
     const struct cli_flag *flags;
     /* prints the records instead of kind (m: the request, as the options set it); may be NULL */
     void (*print)(struct cli *cli, const void *m, const struct cli_pages *pages);
+    uint32_t limit_max; /* the largest --limit; 0: 1000 */
 };
 int cli_run_list(struct cli *cli, int argc, char **argv, const struct cli_list *l);
 /* A command of one request from a table row: `WORDS [ARG] [options]`, the
@@ -434,12 +455,19 @@ int cli_parse_enum(struct cli *cli, const char *what, const char *s, const Proto
  * code). marks: CLI_FLAG_NO_REPEAT, the flag is not in the words that
  * repeat the command; CLI_FLAG_REQUIRED, a command line without it is a
  * usage error ("--unit is required": a string field's default is "", which
- * the server would refuse only after a round trip). A table ends with a row
+ * the server would refuse only after a round trip); CLI_FLAG_DUE, a string
+ * field takes a day as cli_parse_due reads it (today, +3d, next-monday ...)
+ * and holds it as YYYY-MM-DD, which is also the word that repeats the
+ * command; CLI_FLAG_TIME, an int64 field (unix ms) takes a time:
+ * YYYY-MM-DD (midnight UTC), YYYY-MM-DDTHH:MM[:SS] (UTC) or a span back
+ * from now (30s, 15m, 2h, 7d); CLI_FLAG_VALUE, a switch that sets no field
+ * (field "") takes a value, read with cli_flag_value (given empty: ""). d
+ * and m may be NULL when no flag sets a field. A table ends with a row
  * whose name is NULL. */
-enum { CLI_FLAG_NO_REPEAT = 1, CLI_FLAG_REQUIRED = 2 };
+enum { CLI_FLAG_NO_REPEAT = 1, CLI_FLAG_REQUIRED = 2, CLI_FLAG_DUE = 4, CLI_FLAG_TIME = 8, CLI_FLAG_VALUE = 16 };
 struct cli_flag {
     const char *name;  /* "status": --status */
-    const char *field; /* NULL: the field is name */
+    const char *field; /* NULL: the field is name; "": a switch that sets no field (cli_flag_given) */
     int64_t min, max;
     int (*check)(struct cli *cli, const char *flag, const char *value);
     int marks; /* CLI_FLAG_... */
@@ -453,8 +481,11 @@ struct cli_flag {
 int cli_flags(struct cli *cli, int argc, char **argv, const ProtobufCMessageDescriptor *d, const struct cli_flag *flags,
               void *m, struct cli_paging *pg, struct cmd_words *ws);
 
-/* Whether the words cli_flags gave name the option flag ("--amount"). */
+/* Whether the words cli_flags gave name the option flag ("--amount"), and
+ * the value that follows it (a switch: the next word, which cli_flags never
+ * leaves out for one; NULL when not given). */
 int cli_flag_given(const struct cmd_words *ws, const char *flag);
+const char *cli_flag_value(const struct cmd_words *ws, const char *flag);
 
 /* Moves the finished temporary file tmp to out; without force, never over an
  * existing file (link fails if it exists; checked atomically where the file

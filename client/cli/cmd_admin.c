@@ -37,14 +37,26 @@ static double mono_s(void)
 
 
 
-/* What the first chunk said the backup is of, and what the last one said it is. */
+/* What the first chunk said the backup is of, and what the last one said it
+ * is: a chunk without data, its strings in the buffers below; then the file
+ * it went to and how long it took. */
 struct backup_info {
-    uint64_t id, size;
+    Kehu__V1__AdminBackupChunk rec; /* first: the record backup_rec reads */
     char sha256[crypto_hash_sha256_BYTES * 2 + 1];
     char server_version[96], database[128], kehud_version[32], format[32];
-    int schema_version;
-    int64_t started_at_ms;
+    const char *file;
+    double seconds;
 };
+
+static void backup_info_init(struct backup_info *info)
+{
+    *info = (struct backup_info){ .rec = KEHU__V1__ADMIN_BACKUP_CHUNK__INIT };
+    info->rec.sha256 = info->sha256;
+    info->rec.server_version = info->server_version;
+    info->rec.database = info->database;
+    info->rec.kehud_version = info->kehud_version;
+    info->rec.format = info->format;
+}
 
 /* Pulls the whole backup into fd; returns 0 or an exit code (printed). */
 static int pull(struct cli *cli, int fd, struct backup_info *info)
@@ -55,7 +67,7 @@ static int pull(struct cli *cli, int fd, struct backup_info *info)
     int rc = CLI_OK;
     for (;;) {
         Kehu__V1__AdminBackup m = KEHU__V1__ADMIN_BACKUP__INIT;
-        m.backup_id = info->id;
+        m.backup_id = info->rec.backup_id;
         m.offset = received;
         Kehu__V1__Request req;
         cli_request(&req, KEHU__V1__REQUEST__OP_ADMIN_BACKUP, &m);
@@ -64,18 +76,18 @@ static int pull(struct cli *cli, int fd, struct backup_info *info)
             break;
         const Kehu__V1__AdminBackupChunk *ch = resp->admin_backup;
         if (resp->result_case != KEHU__V1__RESPONSE__RESULT_ADMIN_BACKUP || !ch || !ch->backup_id ||
-            (info->id && ch->backup_id != info->id) || ch->offset != received) {
+            (info->rec.backup_id && ch->backup_id != info->rec.backup_id) || ch->offset != received) {
             rc = cli_bad_reply(cli, resp);
             break;
         }
-        info->id = ch->backup_id;
+        info->rec.backup_id = ch->backup_id;
         if (ch->offset == 0 && *ch->server_version) { /* the header */
             snprintf(info->server_version, sizeof info->server_version, "%s", ch->server_version);
             snprintf(info->database, sizeof info->database, "%s", ch->database);
             snprintf(info->kehud_version, sizeof info->kehud_version, "%s", ch->kehud_version);
             snprintf(info->format, sizeof info->format, "%s", ch->format);
-            info->schema_version = ch->schema_version;
-            info->started_at_ms = ch->started_at_ms;
+            info->rec.schema_version = ch->schema_version;
+            info->rec.started_at_ms = ch->started_at_ms;
         }
         if (cli_write_all(fd, ch->data.data, ch->data.len) < 0) {
             rc = cli_error(cli, CLI_REFUSED, "cannot write %s: %s", cli_part_path, strerror(errno));
@@ -89,7 +101,7 @@ static int pull(struct cli *cli, int fd, struct backup_info *info)
             unsigned char h[crypto_hash_sha256_BYTES];
             crypto_hash_sha256_final(&sha, h);
             sodium_bin2hex(info->sha256, sizeof info->sha256, h, sizeof h);
-            info->size = received;
+            info->rec.size = received;
             if (ch->size != received)
                 rc = cli_error(cli, CLI_TRANSPORT, "the server sent %" PRIu64 " bytes but says the backup has %" PRIu64,
                                received, ch->size);
@@ -124,36 +136,40 @@ static void sync_dir(const char *path)
     }
 }
 
-static void print_backup(struct cli *cli, const char *out, const struct backup_info *info, double seconds)
+static void backup_file(struct json_w *w, const void *msg)
 {
-    char started[OUT_TIME_BUFSZ];
-    out_time_ms(info->started_at_ms, started, sizeof started);
+    json_str(w, ((const struct backup_info *)msg)->file);
+}
+/* to the millisecond */
+static void backup_seconds(struct json_w *w, const void *msg)
+{
+    json_double(w, (double)(int64_t)(((const struct backup_info *)msg)->seconds * 1000 + 0.5) / 1000);
+}
+static const struct rec_calc backup_calc[] = { { "file", backup_file, NULL }, { "seconds", backup_seconds, NULL },
+                                               { NULL, NULL, NULL } };
+static const struct rec_kind backup_rec = {
+    &kehu__v1__admin_backup_chunk__descriptor,
+    "file=@file size sha256 format database server_version schema_version kehud_version started_at=started_at_ms "
+    "seconds=@seconds",
+    NULL, NULL, backup_calc,
+};
+
+static void print_backup(struct cli *cli, const struct backup_info *info)
+{
     if (cli->json) {
-        struct json_w w;
-        json_init(&w, stdout, 1);
-        json_begin_object(&w);
-        json_kstr(&w, "file", out);
-        json_kuint(&w, "size", info->size);
-        json_kstr(&w, "sha256", info->sha256);
-        json_kstr(&w, "format", info->format);
-        json_kstr(&w, "database", info->database);
-        json_kstr(&w, "server_version", info->server_version);
-        json_kint(&w, "schema_version", info->schema_version);
-        json_kstr(&w, "kehud_version", info->kehud_version);
-        json_kstr(&w, "started_at", started);
-        json_kdouble(&w, "seconds", (double)(int64_t)(seconds * 1000 + 0.5) / 1000);
-        json_end_object(&w);
+        cli_json_record(&backup_rec, info);
         return;
     }
-    char hs[32];
-    cli_human_size(info->size, hs, sizeof hs);
-    cli_say("backup written to %s\n", out);
+    char started[OUT_TIME_BUFSZ], hs[32];
+    out_time_ms(info->rec.started_at_ms, started, sizeof started);
+    cli_human_size(info->rec.size, hs, sizeof hs);
+    cli_say("backup written to %s\n", info->file);
     struct out_kv *kv = out_kv_new();
-    out_kv_addf(kv, "size", "%s (%" PRIu64 " bytes)", hs, info->size);
+    out_kv_addf(kv, "size", "%s (%" PRIu64 " bytes)", hs, info->rec.size);
     out_kv_add(kv, "sha256", info->sha256);
     out_kv_addf(kv, "database", "%s, PostgreSQL %s, schema %d", info->database, info->server_version,
-                info->schema_version);
-    out_kv_addf(kv, "taken", "%s in %.1f s (%s)", started, seconds, info->format);
+                info->rec.schema_version);
+    out_kv_addf(kv, "taken", "%s in %.1f s (%s)", started, info->seconds, info->format);
     out_kv_print(kv, stdout);
     out_kv_free(kv);
 }
@@ -197,7 +213,8 @@ static int run_backup(struct cli *cli, int argc, char **argv)
         return cli_error(cli, CLI_REFUSED, "cannot create %s.part: %s", out, strerror(e));
     }
     double t0 = mono_s();
-    struct backup_info info = { 0 };
+    struct backup_info info;
+    backup_info_init(&info);
     rc = pull(cli, fd, &info);
     if (rc == CLI_OK && fsync(fd) < 0)
         rc = cli_error(cli, CLI_REFUSED, "cannot write %s: %s", cli_part_path, strerror(errno));
@@ -210,8 +227,11 @@ static int run_backup(struct cli *cli, int argc, char **argv)
     else
         sync_dir(out);
     cli_part_guard(0);
-    if (rc == CLI_OK)
-        print_backup(cli, out, &info, mono_s() - t0);
+    if (rc == CLI_OK) {
+        info.file = out;
+        info.seconds = mono_s() - t0;
+        print_backup(cli, &info);
+    }
     return rc;
 }
 
@@ -296,7 +316,7 @@ static void stats_text(const void *msg)
     out_kv_free(kv);
 }
 
-static const struct cli_record_kind stats_kind = { .rec = &stats_rec, .one = stats_text, .no_csv = 1 };
+static const struct cli_record_kind stats_kind = { .rec = &stats_rec, .one = stats_text };
 
 CLI_ONE_COMMAND(run_stats, KEHU__V1__REQUEST__OP_ADMIN_STATS, &kehu__v1__admin_stats__descriptor, NULL, NULL,
                 KEHU__V1__RESPONSE__RESULT_ADMIN_STATS, &stats_kind)

@@ -48,16 +48,8 @@ static const struct rec_kind receiver_rec = { &kehu__v1__assign_receiver__descri
                                               "username count ~holds?- cap?- disabled", receiver_cols, NULL,
                                               receiver_calc };
 
-static void json_moves(struct json_w *w, const void *msg)
-{
-    const Kehu__V1__AssignResult *a = msg;
-    rec_json_array(w, &move_rec, (void *const *)a->moves, a->n_moves);
-}
-static void json_receivers(struct json_w *w, const void *msg)
-{
-    const Kehu__V1__AssignResult *a = msg;
-    rec_json_array(w, &receiver_rec, (void *const *)a->receivers, a->n_receivers);
-}
+REC_JSON_ARRAY(json_moves, Kehu__V1__AssignResult, moves, &move_rec)
+REC_JSON_ARRAY(json_receivers, Kehu__V1__AssignResult, receivers, &receiver_rec)
 /* {"USERNAME": count, ...} */
 static void json_by_receiver(struct json_w *w, const void *msg)
 {
@@ -84,15 +76,12 @@ static void print_result(struct cli *cli, const void *result)
 {
     const Kehu__V1__AssignResult *a = result;
     if (cli->json) {
-        struct json_w w;
-        json_init(&w, stdout, 1);
-        rec_json(&w, &result_rec, a);
+        cli_json_record(&result_rec, a);
         return;
     }
     if (cli->csv) {
         rec_csv_head(stdout, &move_rec);
-        for (size_t i = 0; i < a->n_moves; i++)
-            rec_csv_row(stdout, &move_rec, a->moves[i]);
+        rec_csv_rows(stdout, &move_rec, (void *const *)a->moves, a->n_moves);
         return;
     }
     int crossing = 0;
@@ -321,7 +310,7 @@ static void print_policy(struct cli *cli, const void *result)
 {
     const Kehu__V1__AssignPolicy *p = result;
     if (!cli->json) {
-        rec_table(stdout, &cli_policy_value_rec, (void *const *)p->values, p->n_values);
+        cli_print_policy_values(cli, p->values, p->n_values, NULL, 0);
         return;
     }
     struct json_w w;
@@ -332,6 +321,13 @@ static void print_policy(struct cli *cli, const void *result)
     json_finish(&w);
 }
 
+/* after a change: every value, not only those set */
+static void print_set_policy(struct cli *cli, const void *result, char *const *keys, size_t n)
+{
+    (void)keys, (void)n;
+    print_policy(cli, result);
+}
+
 CLI_ONE_COMMAND(run_policy_show, KEHU__V1__REQUEST__OP_ASSIGN_POLICY_SHOW, &kehu__v1__assign_policy_show__descriptor, NULL,
                 NULL, KEHU__V1__RESPONSE__RESULT_ASSIGN_POLICY, NULL, NULL, print_policy)
 
@@ -339,25 +335,9 @@ static int run_policy_set(struct cli *cli, int argc, char **argv)
 {
     if (cli_getopt(cli, argc, argv, NULL) != -1)
         return cli->opt_rc;
-    struct cli_field_values fv;
-    int rc = cli_field_values(cli, argc, argv, "KEY=VALUE", 0, NULL, &fv);
-    if (rc)
-        return rc;
-    int n = (int)fv.n;
     Kehu__V1__AssignPolicySet m = KEHU__V1__ASSIGN_POLICY_SET__INIT;
-    m.values = fv.set;
-    m.n_values = fv.n;
-    Kehu__V1__Request req;
-    cli_request(&req, KEHU__V1__REQUEST__OP_ASSIGN_POLICY_SET, &m);
-    Kehu__V1__Response *resp;
-    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_ASSIGN_POLICY, &resp)) == CLI_OK) {
-        if (!cli->json)
-            cli_say("policy updated (%d value%s):\n", n, n == 1 ? "" : "s");
-        print_policy(cli, resp->assign_policy);
-        kehu_response_free(resp);
-    }
-    cli_field_values_free(&fv);
-    return rc;
+    return cli_policy_set(cli, argc, argv, KEHU__V1__REQUEST__OP_ASSIGN_POLICY_SET, &m, &m.values, &m.n_values,
+                          KEHU__V1__RESPONSE__RESULT_ASSIGN_POLICY, print_set_policy);
 }
 
 /* ---- user cap */
@@ -374,7 +354,7 @@ static void say_cap(const void *msg)
 /* max_customers: null for no cap (-1) */
 static const struct rec_kind cap_rec = { &kehu__v1__user_cap_result__descriptor, "username max_customers?- holds", NULL,
                                          NULL, NULL };
-static const struct cli_record_kind cap_kind = { .rec = &cap_rec, .one = say_cap, .no_csv = 1 };
+static const struct cli_record_kind cap_kind = { .rec = &cap_rec, .one = say_cap };
 
 static int run_user_cap(struct cli *cli, int argc, char **argv)
 {

@@ -11,21 +11,10 @@
 #include "out.h"
 
 #define LIMIT_DEFAULT 50
-#define LIMIT_MAX 1000
+#define LIMIT_MAX 100000 /* rows a command asks for, in pages of PAGE_MAX */
 #define PAGE_MAX 1000
 #define DETAIL_COLS 40
 #define IDS_COLS 30
-
-enum {
-    O_USER = 0x100,
-    O_CUSTOMER,
-    O_SINCE,
-    O_UNTIL,
-    O_ACTION,
-    O_LIMIT,
-    O_HEAD,
-    O_FULL,
-};
 
 static const struct rec_kind verify_rec = {
     &kehu__v1__audit_verify_result__descriptor, "ok rows last_seq last_hash bad_seq reason from_seq full", NULL, NULL,
@@ -38,51 +27,6 @@ static void hex(const ProtobufCBinaryData *b, char *out, size_t n)
     for (size_t i = 0; i < b->len && k + 3 <= n; i++)
         k += (size_t)snprintf(out + k, n - k, "%02x", b->data[i]);
     out[k < n ? k : n - 1] = 0;
-}
-
-/* A time given on the command line: YYYY-MM-DD (midnight UTC),
- * YYYY-MM-DDTHH:MM[:SS][Z] (UTC), or a span back from now: 30s, 15m, 2h, 7d.
- * Returns 0 with *ms, or -1. */
-static int parse_time(const char *s, int64_t *ms)
-{
-    char *end;
-    long long n = strtoll(s, &end, 10);
-    if (end != s && *s != '-' && end[0] && !end[1] && strchr("smhd", end[0]) && (end - s) < 8) {
-        int64_t unit = end[0] == 's' ? 1000 : end[0] == 'm' ? 60000 : end[0] == 'h' ? 3600000 : 86400000;
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        *ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 - (int64_t)n * unit;
-        return 0;
-    }
-    struct tm tm = { 0 };
-    int y, mo, d, h = 0, mi = 0, sec = 0, used = 0;
-    if (sscanf(s, "%4d-%2d-%2d%n", &y, &mo, &d, &used) != 3)
-        return -1;
-    const char *rest = s + used;
-    if (*rest == 'T' || *rest == ' ') {
-        int u2 = 0;
-        if (sscanf(rest + 1, "%2d:%2d%n", &h, &mi, &u2) != 2)
-            return -1;
-        rest += 1 + u2;
-        if (*rest == ':') {
-            int u3 = 0;
-            if (sscanf(rest + 1, "%2d%n", &sec, &u3) != 1)
-                return -1;
-            rest += 1 + u3;
-        }
-        if (*rest == 'Z')
-            rest++;
-    }
-    if (*rest || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
-        return -1;
-    tm.tm_year = y - 1900;
-    tm.tm_mon = mo - 1;
-    tm.tm_mday = d;
-    tm.tm_hour = h;
-    tm.tm_min = mi;
-    tm.tm_sec = sec;
-    *ms = (int64_t)timegm(&tm) * 1000;
-    return 0;
 }
 
 /* ---- audit list */
@@ -105,112 +49,56 @@ static const struct rec_kind entry_rec = {
     &kehu__v1__audit_entry__descriptor,
     "seq at_ms +#at_ms +user_id username +peer +action +customer_ids +detail +result +hash -user_id -peer -action "
     "-customer_ids -result -detail",
-    entry_cols, NULL, entry_calc,
+    entry_cols, N_("no audit records match"), entry_calc,
 };
 static const struct cli_record_kind entry_kind = { .rec = &entry_rec };
 
+static const struct cli_flag list_flags[] = {
+    { "user", NULL, 0, 0, NULL, 0 },
+    { "customer", "customer_id", 0, 0, NULL, 0 },
+    { "since", "since_ms", 0, 0, NULL, CLI_FLAG_TIME },
+    { "until", "until_ms", 0, 0, NULL, CLI_FLAG_TIME },
+    { "action", NULL, 0, 0, NULL, 0 },
+    { NULL, NULL, 0, 0, NULL, 0 },
+};
+
 static int run_audit_list(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "user", required_argument, NULL, O_USER },
-        { "customer", required_argument, NULL, O_CUSTOMER },
-        { "since", required_argument, NULL, O_SINCE },
-        { "until", required_argument, NULL, O_UNTIL },
-        { "action", required_argument, NULL, O_ACTION },
-        { "limit", required_argument, NULL, O_LIMIT },
-        { "after", required_argument, NULL, CLI_O_AFTER },
-        { "all", no_argument, NULL, CLI_O_ALL },
-        { NULL, 0, NULL, 0 },
-    };
     Kehu__V1__AuditList m = KEHU__V1__AUDIT_LIST__INIT;
-    int64_t limit = LIMIT_DEFAULT;
-    const char *limit_arg = NULL, *words[16] = { "audit", "list" };
-    size_t nw = 2;
-    int c, rc, all = 0;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        switch (c) {
-        case CLI_O_ALL: all = 1; break;
-        case CLI_O_AFTER: /* the cursor of a page: the sequence number the next one starts below */
-            if ((rc = cmd_customer_parse_int(cli, "--after", optarg, 1, INT64_MAX, &m.before_seq)))
-                return rc;
-            break;
-        case O_USER:
-            m.user = optarg;
-            words[nw++] = "--user", words[nw++] = optarg;
-            break;
-        case O_ACTION:
-            m.action = optarg;
-            words[nw++] = "--action", words[nw++] = optarg;
-            break;
-        case O_CUSTOMER:
-            if ((rc = cmd_customer_parse_int(cli, "--customer", optarg, 1, INT64_MAX, &m.customer_id)))
-                return rc;
-            words[nw++] = "--customer", words[nw++] = optarg;
-            break;
-        case O_SINCE:
-        case O_UNTIL:
-            words[nw++] = c == O_SINCE ? "--since" : "--until", words[nw++] = optarg;
-            if (parse_time(optarg, c == O_SINCE ? &m.since_ms : &m.until_ms) < 0)
-                return cli_usage_error(cli, "%s: '%s' is not YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS] (UTC) or a span "
-                                            "back from now such as 15m, 2h, 7d",
-                                       c == O_SINCE ? "--since" : "--until", optarg);
-            break;
-        case O_LIMIT:
-            if ((rc = cmd_customer_parse_int(cli, "--limit", optarg, 1, 100000, &limit)))
-                return rc;
-            limit_arg = optarg;
-            break;
-        default: return cli->opt_rc;
-        }
-    }
-    if ((rc = cli_args(cli, argc, argv, 0, 0)))
+    struct cli_paging pg = { .max = LIMIT_MAX };
+    struct cmd_words ws = { .w = { "audit", "list" }, .n = 2 };
+    int rc;
+    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__audit_list__descriptor, list_flags, &m, &pg, &ws)) ||
+        (rc = cli_args(cli, argc, argv, 0, 0)))
+        return rc;
+    /* the cursor of a page: the sequence number the next one starts below */
+    if (pg.after && (rc = cli_parse_int(cli, "--after", pg.after, 1, INT64_MAX, &m.before_seq)))
         return rc;
     /* pages of up to PAGE_MAX until --limit rows, newest first */
-    Kehu__V1__Response **resps = NULL;
-    size_t nresp = 0, nitems = 0;
-    void **items = NULL;
-    rc = CLI_OK;
-    int64_t next = 0;
-    uint32_t remaining = 0;
-    while (all || (int64_t)nitems < limit) {
-        int64_t want = all ? PAGE_MAX : limit - (int64_t)nitems;
+    uint32_t limit = pg.limit ? pg.limit : LIMIT_DEFAULT;
+    struct cli_pages pages = { 0 };
+    char cursor[24];
+    while (pg.all || pages.n < limit) {
+        size_t want = pg.all ? PAGE_MAX : limit - pages.n;
         m.limit = (uint32_t)(want > PAGE_MAX ? PAGE_MAX : want);
         Kehu__V1__Request req;
         cli_request(&req, KEHU__V1__REQUEST__OP_AUDIT_LIST, &m);
         Kehu__V1__Response *resp;
-        if ((rc = cli_call(cli, &req, &resp)))
+        if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_AUDIT_ENTRIES, &resp)))
             break;
-        if (resp->result_case != KEHU__V1__RESPONSE__RESULT_AUDIT_ENTRIES || !resp->audit_entries) {
-            rc = cli_bad_reply(cli, resp);
-            break;
-        }
-        resps = out_xrealloc(resps, (nresp + 1) * sizeof *resps);
-        resps[nresp++] = resp;
         const Kehu__V1__AuditEntries *page = resp->audit_entries;
-        items = out_xrealloc(items, (nitems + page->n_entries + 1) * sizeof *items);
-        for (size_t i = 0; i < page->n_entries; i++)
-            items[nitems++] = page->entries[i];
-        next = page->next_before_seq;
-        remaining = page->remaining;
-        if (!page->next_before_seq)
+        cli_pages_add(&pages, resp, (void *const *)page->entries, page->n_entries);
+        snprintf(cursor, sizeof cursor, "%" PRId64, page->next_before_seq);
+        if ((rc = cli_pages_next(cli, &pages, page->next_before_seq ? cursor : NULL, page->remaining, NULL)) ||
+            !pages.next)
             break;
         m.before_seq = page->next_before_seq;
     }
     if (rc == CLI_OK) {
-        if (nitems || cli->json || cli->csv)
-            cli_print_records(cli, items, nitems, 1, &entry_kind);
-        else
-            cli_say("no audit records match\n");
-        char cursor[24];
-        snprintf(cursor, sizeof cursor, "%lld", (long long)next);
-        if (limit_arg)
-            words[nw++] = "--limit", words[nw++] = limit_arg;
-        cli_page_more(cli, words, nw, next ? cursor : NULL, remaining);
+        cli_print_records(cli, pages.items, pages.n, 1, &entry_kind);
+        cli_page_more(cli, ws.w, ws.n, pages.next, pages.remaining);
     }
-    for (size_t i = 0; i < nresp; i++)
-        kehu_response_free(resps[i]);
-    free(resps);
-    free(items);
+    cli_pages_free(&pages);
     return rc;
 }
 
@@ -259,23 +147,16 @@ static int check_head(struct cli *cli, int64_t seq, const char *want, const char
 
 static int run_audit_verify(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "head", required_argument, NULL, O_HEAD },
-        { "full", no_argument, NULL, O_FULL },
-        { NULL, 0, NULL, 0 },
+    static const struct cli_flag flags[] = {
+        { "head", "", 0, 0, NULL, CLI_FLAG_VALUE }, { "full", NULL, 0, 0, NULL, 0 }, { NULL, NULL, 0, 0, NULL, 0 }
     };
-    const char *head = NULL;
-    int c, rc, full = 0;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        if (c == O_FULL)
-            full = 1;
-        else if (c == O_HEAD)
-            head = optarg;
-        else
-            return cli->opt_rc;
-    }
-    if ((rc = cli_args(cli, argc, argv, 0, 0)))
+    Kehu__V1__AuditVerify m = KEHU__V1__AUDIT_VERIFY__INIT;
+    struct cmd_words ws = { .n = 0 };
+    int rc;
+    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__audit_verify__descriptor, flags, &m, NULL, &ws)) ||
+        (rc = cli_args(cli, argc, argv, 0, 0)))
         return rc;
+    const char *head = cli_flag_value(&ws, "--head");
     int64_t head_seq = 0;
     char head_hash[72] = "";
     if (head) {
@@ -290,8 +171,6 @@ static int run_audit_verify(struct cli *cli, int argc, char **argv)
             return rc;
         snprintf(head_hash, sizeof head_hash, "%s", colon + 1);
     }
-    Kehu__V1__AuditVerify m = KEHU__V1__AUDIT_VERIFY__INIT;
-    m.full = full;
     Kehu__V1__Request req;
     cli_request(&req, KEHU__V1__REQUEST__OP_AUDIT_VERIFY, &m);
     Kehu__V1__Response *resp;
@@ -323,9 +202,7 @@ static int run_audit_verify(struct cli *cli, int argc, char **argv)
         shown.ok = ok;
         shown.bad_seq = ok ? 0 : bad_seq;
         shown.reason = (char *)(ok ? "" : reason);
-        struct json_w w;
-        json_init(&w, stdout, 1);
-        rec_json(&w, &verify_rec, &shown);
+        cli_json_record(&verify_rec, &shown);
     }
     if (ok) {
         if (!cli->json) {

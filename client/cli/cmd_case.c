@@ -359,7 +359,7 @@ static const struct rec_col day_cols[] = {
 };
 static const struct rec_kind day_rec = { &kehu__v1__calendar_day__descriptor, "day kind=@kind name", day_cols,
                                          N_("no holidays or make-up working days set"), day_calc };
-static const struct cli_record_kind calendar_kind = { .rec = &day_rec, .no_csv = 1 };
+static const struct cli_record_kind calendar_kind = { .rec = &day_rec };
 
 static void print_days(struct cli *cli, const void *result)
 {
@@ -493,7 +493,7 @@ static const struct rec_col hours_cols[] = {
 };
 static const struct rec_kind hours_rec = { &kehu__v1__business_hours__descriptor,
                                            "branch opens closes lunch_from lunch_to tz", hours_cols, NULL, hours_calc };
-static const struct cli_record_kind hours_kind = { .rec = &hours_rec, .no_csv = 1 };
+static const struct cli_record_kind hours_kind = { .rec = &hours_rec };
 
 static void print_hours_list(struct cli *cli, const void *result)
 {
@@ -560,14 +560,6 @@ static void share(char *buf, size_t n, int64_t part, int64_t whole)
         snprintf(buf, n, "-");
 }
 
-/* case report --json: the figures, then its lists */
-static const struct rec_kind case_report_rec = {
-    &kehu__v1__case_report_result__descriptor,
-    "from to total responded respond_met resolved resolve_met respond_mean_hours respond_p90_hours "
-    "resolve_mean_hours resolve_p90_hours compensation_minor satisfaction_mean rated satisfied surveys "
-    "survey_satisfaction_mean repeat_complainants",
-    NULL, NULL, NULL,
-};
 static const struct rec_kind repeat_rec = { &kehu__v1__case_count__descriptor, "customer=key complaints=cases", NULL,
                                             NULL, NULL };
 static const struct rec_kind trend_rec = {
@@ -576,6 +568,34 @@ static const struct rec_kind trend_rec = {
 };
 static const struct rec_kind case_count_rec = { &kehu__v1__case_count__descriptor, "dimension key cases", NULL, NULL,
                                                 NULL };
+/* The report's CSV: its counts, repeat complainants and trend as rows of
+ * one shape (dimension, key, cases), under case_count_rec's header. */
+static char *repeat_dimension(const void *msg)
+{
+    (void)msg;
+    return out_xstrdup("repeat_complainant");
+}
+static const struct rec_calc repeat_csv_calc[] = { { "repeat", NULL, repeat_dimension }, { NULL, NULL, NULL } };
+static const struct rec_kind repeat_csv_rec = { &kehu__v1__case_count__descriptor, "dimension=@repeat key cases", NULL,
+                                                NULL, repeat_csv_calc };
+static const struct rec_kind trend_csv_rec = { &kehu__v1__case_trend__descriptor, "dimension=period key cases=opened",
+                                               NULL, NULL, NULL };
+
+REC_JSON_ARRAY(report_repeats_json, Kehu__V1__CaseReportResult, repeats, &repeat_rec)
+REC_JSON_ARRAY(report_trend_json, Kehu__V1__CaseReportResult, trend, &trend_rec)
+REC_JSON_ARRAY(report_counts_json, Kehu__V1__CaseReportResult, counts, &case_count_rec)
+static const struct rec_calc case_report_calc[] = {
+    { "repeats", report_repeats_json, NULL }, { "trend", report_trend_json, NULL },
+    { "counts", report_counts_json, NULL },   { NULL, NULL, NULL },
+};
+/* case report --json: the figures, then its lists */
+static const struct rec_kind case_report_rec = {
+    &kehu__v1__case_report_result__descriptor,
+    "from to total responded respond_met resolved resolve_met respond_mean_hours respond_p90_hours "
+    "resolve_mean_hours resolve_p90_hours compensation_minor satisfaction_mean rated satisfied surveys "
+    "survey_satisfaction_mean repeat_complainants repeats=@repeats trend=@trend counts=@counts",
+    NULL, NULL, case_report_calc,
+};
 
 static int run_report(struct cli *cli, int argc, char **argv)
 {
@@ -595,36 +615,12 @@ static int run_report(struct cli *cli, int argc, char **argv)
         return rc;
     const Kehu__V1__CaseReportResult *x = resp->case_report;
     if (cli->json) {
-        struct json_w w;
-        json_init(&w, stdout, 1);
-        json_begin_object(&w);
-        rec_json_members(&w, &case_report_rec, x);
-        cli_json_records(&w, "repeats", &repeat_rec, (void *const *)x->repeats, x->n_repeats);
-        cli_json_records(&w, "trend", &trend_rec, (void *const *)x->trend, x->n_trend);
-        cli_json_records(&w, "counts", &case_count_rec, (void *const *)x->counts, x->n_counts);
-        json_end_object(&w);
-        json_finish(&w);
+        cli_json_record(&case_report_rec, x);
     } else if (cli->csv) {
-        static const char *const head[] = { "dimension", "key", "cases" };
-        cli_csv_row(stdout, 3, head);
-        for (size_t i = 0; i < x->n_counts; i++) {
-            char n[24];
-            snprintf(n, sizeof n, "%" PRId64, x->counts[i]->cases);
-            const char *cells[] = { x->counts[i]->dimension, x->counts[i]->key, n };
-            cli_csv_row(stdout, 3, cells);
-        }
-        for (size_t i = 0; i < x->n_repeats; i++) {
-            char n[24];
-            snprintf(n, sizeof n, "%" PRId64, x->repeats[i]->cases);
-            const char *cells[] = { "repeat_complainant", x->repeats[i]->key, n };
-            cli_csv_row(stdout, 3, cells);
-        }
-        for (size_t i = 0; i < x->n_trend; i++) {
-            char n[24];
-            snprintf(n, sizeof n, "%" PRId64, x->trend[i]->opened);
-            const char *cells[] = { x->trend[i]->period, x->trend[i]->key, n };
-            cli_csv_row(stdout, 3, cells);
-        }
+        rec_csv_head(stdout, &case_count_rec);
+        rec_csv_rows(stdout, &case_count_rec, (void *const *)x->counts, x->n_counts);
+        rec_csv_rows(stdout, &repeat_csv_rec, (void *const *)x->repeats, x->n_repeats);
+        rec_csv_rows(stdout, &trend_csv_rec, (void *const *)x->trend, x->n_trend);
     } else {
         char a[16], b[16], money[48];
         share(a, sizeof a, x->respond_met, x->responded);
@@ -738,7 +734,7 @@ static const struct rec_kind survey_rec = {
     "#satisfaction? scores=@scores",
     survey_cols, N_("no surveys"), survey_calc,
 };
-static const struct cli_record_kind survey_kind = { .rec = &survey_rec, .no_csv = 1 };
+static const struct cli_record_kind survey_kind = { .rec = &survey_rec };
 
 static const struct cli_flag survey_send_flags[] = { { "case", "case_id", 0, 0, NULL, 0 },
                                                      { NULL, NULL, 0, 0, NULL, 0 } };
@@ -825,7 +821,7 @@ static const struct rec_kind alert_rec = {
     "id period dimension branch_id branch key complaints #baseline reason ^created_at", alert_cols,
     N_("no quality alerts"), alert_calc,
 };
-static const struct cli_record_kind alert_kind = { .rec = &alert_rec, .no_csv = 1 };
+static const struct cli_record_kind alert_kind = { .rec = &alert_rec };
 
 static int run_alerts(struct cli *cli, int argc, char **argv)
 {

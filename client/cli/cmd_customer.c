@@ -637,26 +637,51 @@ static int run_customer_unarchive(struct cli *cli, int argc, char **argv)
 static const struct rec_kind merge_field_rec = { &kehu__v1__merge_field__descriptor, "field before after", NULL, NULL,
                                                  NULL };
 
-static void json_merge_plan(const Kehu__V1__MergePlan *p)
+/* a plan is a dry run: nothing merged yet */
+static void plan_dry_run(struct json_w *w, const void *msg)
 {
-    struct json_w w;
-    json_init(&w, stdout, 1);
-    json_begin_object(&w);
-    json_kbool(&w, "dry_run", 1);
-    json_key(&w, "keep");
-    rec_json(&w, &cli_customer_rec, p->keep);
-    json_key(&w, "other");
-    rec_json(&w, &cli_customer_rec, p->other);
-    json_key(&w, "moves");
-    json_begin_object(&w);
-    for (size_t i = 0; i < p->n_moves; i++)
-        json_kint(&w, p->moves[i]->what, p->moves[i]->count);
-    json_end_object(&w);
-    cli_json_records(&w, "fields", &merge_field_rec, (void *const *)p->fields, p->n_fields);
-    json_kstr(&w, "grades", p->grades);
-    json_end_object(&w);
-    json_finish(&w);
+    (void)msg;
+    json_bool(w, 1);
 }
+static void plan_keep(struct json_w *w, const void *msg)
+{
+    rec_json(w, &cli_customer_rec, ((const Kehu__V1__MergePlan *)msg)->keep);
+}
+static void plan_other(struct json_w *w, const void *msg)
+{
+    rec_json(w, &cli_customer_rec, ((const Kehu__V1__MergePlan *)msg)->other);
+}
+/* {"contacts": 2, ...}: what moves, how many of each */
+static void plan_moves(struct json_w *w, const void *msg)
+{
+    const Kehu__V1__MergePlan *p = msg;
+    json_begin_object(w);
+    for (size_t i = 0; i < p->n_moves; i++)
+        json_kint(w, p->moves[i]->what, p->moves[i]->count);
+    json_end_object(w);
+}
+REC_JSON_ARRAY(plan_fields, Kehu__V1__MergePlan, fields, &merge_field_rec)
+static const struct rec_calc merge_plan_calc[] = {
+    { "dry_run", plan_dry_run, NULL }, { "keep", plan_keep, NULL },     { "other", plan_other, NULL },
+    { "moves", plan_moves, NULL },     { "fields", plan_fields, NULL }, { NULL, NULL, NULL },
+};
+static const struct rec_kind merge_plan_rec = {
+    &kehu__v1__merge_plan__descriptor, "dry_run=@dry_run keep=@keep other=@other moves=@moves fields=@fields grades",
+    NULL, NULL, merge_plan_calc,
+};
+
+static void undone_keep(struct json_w *w, const void *msg)
+{
+    rec_json(w, &cli_customer_rec, ((const Kehu__V1__MergeUndone *)msg)->keep);
+}
+static void undone_other(struct json_w *w, const void *msg)
+{
+    rec_json(w, &cli_customer_rec, ((const Kehu__V1__MergeUndone *)msg)->other);
+}
+static const struct rec_calc merge_undone_calc[] = { { "keep", undone_keep, NULL }, { "other", undone_other, NULL },
+                                                     { NULL, NULL, NULL } };
+static const struct rec_kind merge_undone_rec = { &kehu__v1__merge_undone__descriptor,
+                                                  "merge_id keep=@keep other=@other", NULL, NULL, merge_undone_calc };
 
 /* The plan for people: both records, which one is kept, what moves. */
 static void print_merge_plan(FILE *f, const Kehu__V1__MergePlan *p)
@@ -725,7 +750,7 @@ static int run_customer_merge(struct cli *cli, int argc, char **argv)
         const Kehu__V1__MergePlan *p = resp->merge_plan;
         if (dry) {
             if (cli->json)
-                json_merge_plan(p);
+                cli_json_record(&merge_plan_rec, p);
             else
                 print_merge_plan(stdout, p);
             kehu_response_free(resp);
@@ -798,16 +823,7 @@ static int run_customer_unmerge(struct cli *cli, int argc, char **argv)
         return cli_bad_reply(cli, resp);
     const Kehu__V1__MergeUndone *u = resp->merge_undone;
     if (cli->json) {
-        struct json_w w;
-        json_init(&w, stdout, 1);
-        json_begin_object(&w);
-        json_kint(&w, "merge_id", u->merge_id);
-        json_key(&w, "keep");
-        rec_json(&w, &cli_customer_rec, u->keep);
-        json_key(&w, "other");
-        rec_json(&w, &cli_customer_rec, u->other);
-        json_end_object(&w);
-        json_finish(&w);
+        cli_json_record(&merge_undone_rec, u);
     } else {
         cli_say("merge %" PRId64 " undone: customer %" PRId64 " %s is back; customer %" PRId64 " %s is as before\n",
                 u->merge_id, u->other->id, u->other->name, u->keep->id, u->keep->name);

@@ -21,13 +21,6 @@
 #define PROGRESS_FROM (1u << 20)  /* files smaller than this show no bar */
 #define NAME_COLS 40
 
-enum {
-    O_NAME = 0x100,
-    O_TYPE,
-    O_OUTPUT,
-    O_FORCE,
-};
-
 /* ---- Small helpers */
 
 
@@ -97,21 +90,16 @@ static int put_failed(struct cli *cli, FILE *f, int rc)
 
 static int run_put(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "name", required_argument, NULL, O_NAME },
-        { "type", required_argument, NULL, O_TYPE },
-        { NULL, 0, NULL, 0 },
+    /* given empty, --name is refused below: not sent as a field */
+    static const struct cli_flag flags[] = {
+        { "name", "", 0, 0, NULL, CLI_FLAG_VALUE }, { "type", "", 0, 0, NULL, CLI_FLAG_VALUE },
+        { NULL, NULL, 0, 0, NULL, 0 },
     };
-    const char *name = NULL, *type = NULL;
-    int c, rc;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        if (c == O_NAME)
-            name = optarg;
-        else if (c == O_TYPE)
-            type = optarg;
-        else
-            return cli->opt_rc;
-    }
+    struct cmd_words ws = { .n = 0 };
+    int rc;
+    if ((rc = cli_flags(cli, argc, argv, NULL, flags, NULL, NULL, &ws)))
+        return rc;
+    const char *name = cli_flag_value(&ws, "--name"), *type = cli_flag_value(&ws, "--type");
     int64_t customer_id;
     if ((rc = cli_args(cli, argc, argv, 2, 2)) ||
         (rc = cmd_customer_parse_int(cli, "CUSTOMER_ID", argv[optind], 1, INT64_MAX, &customer_id)))
@@ -207,9 +195,7 @@ static int run_put(struct cli *cli, int argc, char **argv)
         return rc;
     }
     if (cli->json) {
-        struct json_w w;
-        json_init(&w, stdout, 1);
-        rec_json(&w, &doc_rec, doc);
+        cli_json_record(&doc_rec, doc);
     } else {
         char hs[32];
         cli_human_size(doc->size, hs, sizeof hs);
@@ -306,25 +292,17 @@ static int download(struct cli *cli, Kehu__V1__Response *first, int fd, crypto_h
 
 static int run_get(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "output", required_argument, NULL, O_OUTPUT },
-        { "force", no_argument, NULL, O_FORCE },
-        { NULL, 0, NULL, 0 },
+    static const struct cli_flag flags[] = {
+        { "output", "", 0, 0, NULL, CLI_FLAG_VALUE }, { "force", "", 0, 0, NULL, 0 }, { NULL, NULL, 0, 0, NULL, 0 }
     };
-    const char *output = NULL;
-    int c, rc, force = 0;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        if (c == O_OUTPUT)
-            output = optarg;
-        else if (c == O_FORCE)
-            force = 1;
-        else
-            return cli->opt_rc;
-    }
+    struct cmd_words ws = { .n = 0 };
     int64_t id;
-    if ((rc = cli_args(cli, argc, argv, 1, 1)) ||
-        (rc = cmd_customer_parse_int(cli, "DOC_ID", argv[optind], 1, INT64_MAX, &id)))
+    int rc;
+    if ((rc = cli_flags(cli, argc, argv, NULL, flags, NULL, NULL, &ws)) ||
+        (rc = cli_id_arg(cli, argc, argv, "DOC_ID", &id)))
         return rc;
+    const char *output = cli_flag_value(&ws, "--output");
+    int force = cli_flag_given(&ws, "--force");
     if (output && !*output)
         return cli_usage_error(cli, "--output: expected a file name");
     if (sodium_init() < 0)

@@ -174,18 +174,27 @@ static const struct rec_kind policy_rec = {
     policy_cols, NULL, policy_calc,
 };
 
-/* One follow-up: JSON (or CSV) for scripts, a line for people. */
-static void print_one(struct cli *cli, Kehu__V1__Followup *f, const char *verb)
+/* One follow-up for people: a line after verb (JSON or CSV for scripts:
+ * the kinds below). */
+static void say_one(const Kehu__V1__Followup *f, const char *verb)
 {
-    if (cli->json || cli->csv)
-        cli_print_records(cli, (void *const *)&f, 1, 0, &followup_kind);
-    else if (strcmp(f->status, "planned") == 0)
+    if (strcmp(f->status, "planned") == 0)
         cli_say("%s follow-up %" PRId64 ": %s with %s due %s (%s)\n", verb, f->id, f->kind, f->customer_name, f->due,
                 f->owner);
     else
         cli_say("%s follow-up %" PRId64 ": %s with %s%s%s\n", verb, f->id, f->kind, f->customer_name,
                 *f->next ? ", next due " : "", f->next);
 }
+static void say_planned(const void *f)
+{
+    say_one(f, _("planned"));
+}
+static void say_logged(const void *f)
+{
+    say_one(f, _("logged"));
+}
+static const struct cli_record_kind planned_kind = { .rec = &followup_rec, .one = say_planned };
+static const struct cli_record_kind logged_kind = { .rec = &followup_rec, .one = say_logged };
 
 /* ---- Commands */
 
@@ -198,68 +207,37 @@ static int parse_kind(struct cli *cli, const char *s)
     return cli_usage_error(cli, "--kind: expected visit, call, email, meeting, wechat or sms, not '%s'", s);
 }
 
-/* Sends the request expecting one follow-up back and prints it. */
-static int call_one(struct cli *cli, int op, void *m, const char *verb)
-{
-    Kehu__V1__Response *resp;
-    int rc = cli_ask(cli, op, m, KEHU__V1__RESPONSE__RESULT_FOLLOWUP, &resp);
-    if (rc)
-        return rc;
-    print_one(cli, resp->followup, verb);
-    kehu_response_free(resp);
-    return CLI_OK;
-}
-
 static int check_kind(struct cli *cli, const char *flag, const char *value)
 {
     return parse_kind(cli, value);
 }
 
-/* --due, --next: a day, or counted from today (resolved once all are checked) */
-static int check_due(struct cli *cli, const char *flag, const char *value)
+static int check_plan(struct cli *cli, const void *msg)
 {
-    char *day;
-    return cli_parse_due(cli, flag, value, &day);
-}
-
-static int run_plan(struct cli *cli, int argc, char **argv)
-{
-    static const struct cli_flag flags[] = {
-        { "kind", NULL, 0, 0, check_kind, 0 }, { "due", NULL, 0, 0, check_due, 0 },
-        { "note", NULL, 0, 0, NULL, 0 },       { "user", NULL, 0, 0, NULL, 0 },
-        { NULL, NULL, 0, 0, NULL, 0 },
-    };
-    Kehu__V1__FollowupPlan m = KEHU__V1__FOLLOWUP_PLAN__INIT;
-    int rc;
-    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__followup_plan__descriptor, flags, &m, NULL, NULL)) ||
-        (rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &m.customer_id)))
-        return rc;
-    if (!*m.kind)
+    const Kehu__V1__FollowupPlan *m = msg;
+    if (!*m->kind)
         return cli_usage_error(cli, "--kind is required");
-    if (!*m.due)
-        return cli_usage_error(cli, "--due is required");
-    cli_parse_due(cli, "--due", m.due, &m.due);
-    return call_one(cli, KEHU__V1__REQUEST__OP_FOLLOWUP_PLAN, &m, _("planned"));
+    return *m->due ? 0 : cli_usage_error(cli, "--due is required");
 }
+static const struct cli_flag plan_flags[] = {
+    { "kind", NULL, 0, 0, check_kind, 0 }, { "due", NULL, 0, 0, NULL, CLI_FLAG_DUE },
+    { "note", NULL, 0, 0, NULL, 0 },       { "user", NULL, 0, 0, NULL, 0 },
+    { NULL, NULL, 0, 0, NULL, 0 },
+};
+CLI_ONE_COMMAND(run_plan, KEHU__V1__REQUEST__OP_FOLLOWUP_PLAN, &kehu__v1__followup_plan__descriptor, "CUSTOMER_ID",
+                "customer_id", KEHU__V1__RESPONSE__RESULT_FOLLOWUP, &planned_kind, plan_flags, NULL, check_plan)
 
-static int run_log(struct cli *cli, int argc, char **argv)
+static int check_log(struct cli *cli, const void *msg)
 {
-    static const struct cli_flag flags[] = {
-        { "kind", NULL, 0, 0, check_kind, 0 }, { "outcome", NULL, 0, 0, NULL, 0 },
-        { "note", NULL, 0, 0, NULL, 0 },       { "next", NULL, 0, 0, check_due, 0 },
-        { "at", NULL, 0, 0, cli_check_date, 0 }, { NULL, NULL, 0, 0, NULL, 0 },
-    };
-    Kehu__V1__FollowupLog m = KEHU__V1__FOLLOWUP_LOG__INIT;
-    int rc;
-    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__followup_log__descriptor, flags, &m, NULL, NULL)) ||
-        (rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &m.customer_id)))
-        return rc;
-    if (!*m.kind)
-        return cli_usage_error(cli, "--kind is required");
-    if (*m.next)
-        cli_parse_due(cli, "--next", m.next, &m.next);
-    return call_one(cli, KEHU__V1__REQUEST__OP_FOLLOWUP_LOG, &m, _("logged"));
+    return *((const Kehu__V1__FollowupLog *)msg)->kind ? 0 : cli_usage_error(cli, "--kind is required");
 }
+static const struct cli_flag log_flags[] = {
+    { "kind", NULL, 0, 0, check_kind, 0 }, { "outcome", NULL, 0, 0, NULL, 0 },
+    { "note", NULL, 0, 0, NULL, 0 },       { "next", NULL, 0, 0, NULL, CLI_FLAG_DUE },
+    { "at", NULL, 0, 0, cli_check_date, 0 }, { NULL, NULL, 0, 0, NULL, 0 },
+};
+CLI_ONE_COMMAND(run_log, KEHU__V1__REQUEST__OP_FOLLOWUP_LOG, &kehu__v1__followup_log__descriptor, "CUSTOMER_ID",
+                "customer_id", KEHU__V1__RESPONSE__RESULT_FOLLOWUP, &logged_kind, log_flags, NULL, check_log)
 
 /* followup due: the planned follow-ups of every page, then the contacts the
  * service policy asks for (one JSON array; CSV rows under the follow-ups'

@@ -22,39 +22,9 @@
 #define RUN_POLL_MS 200              /* how often progress events are looked at */
 #define NAME_COLS 24
 #define TEXT_COLS 40
-#define LIMIT_MAX 1000
 #define CARE_DAYS_MAX 366
 #define CARE_LIMIT_MAX 5000
 #define TOP_MAX 50
-
-enum {
-    O_DRY_RUN = 0x100,
-    O_AS_OF,
-    O_LIFECYCLE,
-    O_LIVE,
-    O_FORCE,
-    O_DIMENSION,
-    O_GRADE,
-    O_REASON,
-    O_UNTIL,
-    O_REVOKE,
-    O_REJECT,
-    O_STATUS,
-    O_CUSTOMER,
-    O_NOTES,
-    O_USER,
-    O_DAYS,
-    O_DATE,
-    O_LIMIT,
-    O_PLAN,
-    O_NOTE,
-    O_UNIT,
-    O_OWNER,
-    O_BY,
-    O_TOP,
-    O_FROM_RUN,
-    O_TO_RUN,
-};
 
 static const char *const override_statuses[] = { "pending", "active", "rejected", "revoked", "expired" };
 static const char *const churn_statuses[] = { "open", "acknowledged", "recovered", "lost", "closed", "all" };
@@ -67,36 +37,6 @@ static const char *const report_groupings[] = { "branch", "owner" };
 static void fmt_i64(char *buf, size_t n, int64_t v)
 {
     snprintf(buf, n, "%" PRId64, v);
-}
-
-/* An id where 0 means none: the number, or "" (a cell) / null (JSON). */
-static void fmt_id(char *buf, size_t n, int64_t v)
-{
-    if (v)
-        fmt_i64(buf, n, v);
-    else if (n)
-        buf[0] = 0;
-}
-
-static void json_kid(struct json_w *w, const char *key, int64_t id)
-{
-    if (id)
-        json_kint(w, key, id);
-    else
-        json_knull(w, key);
-}
-
-/* A date or other optional string: null when empty. */
-static void json_kopt(struct json_w *w, const char *key, const char *s)
-{
-    json_kstr(w, key, s && *s ? s : NULL);
-}
-
-static void json_ktime(struct json_w *w, const char *key, int64_t ms)
-{
-    char t[OUT_TIME_BUFSZ];
-    out_time_ms(ms, t, sizeof t);
-    json_kstr(w, key, *t ? t : NULL);
 }
 
 /* Sections of human output are separated by a blank line printed with
@@ -262,13 +202,13 @@ static int call_with_progress(struct cli *cli, const Kehu__V1__Request *req, int
     return cli_fail_status(cli, &got.st);
 }
 
-static const struct rec_kind move_rec = { &kehu__v1__grade_move__descriptor, "dimension from? to customers", NULL,
+static const struct rec_col move_cols[] = {
+    { REC_AS_IS("DIMENSION"), "dimension", OUT_LEFT, 0 }, { REC_AS_IS("FROM"), "from|-", OUT_LEFT, 0 },
+    { REC_AS_IS("TO"), "to", OUT_LEFT, 0 },               { REC_AS_IS("CUSTOMERS"), "customers", OUT_RIGHT, 0 },
+    { NULL, NULL, 0, 0 },
+};
+static const struct rec_kind move_rec = { &kehu__v1__grade_move__descriptor, "dimension from? to customers", move_cols,
                                           NULL, NULL };
-
-static void json_moves(struct json_w *w, const char *key, Kehu__V1__GradeMove *const *m, size_t n)
-{
-    cli_json_records(w, key, &move_rec, (void *const *)m, n);
-}
 
 /* The sales thresholds a full run used, from its parameters
  * ("volume.a_min_used": "123.45", ...): "A 123.45, B 67.00, C 8.90". */
@@ -294,99 +234,82 @@ static int volume_thresholds(const char *params, char *out, size_t size)
     return 1;
 }
 
-static const struct rec_kind grade_count_rec = { &kehu__v1__grade_count__descriptor, "dimension grade customers", NULL,
-                                                 NULL, NULL };
+static const struct rec_col grade_count_cols[] = {
+    { REC_AS_IS("DIMENSION"), "dimension", OUT_LEFT, 0 }, { REC_AS_IS("GRADE"), "grade", OUT_LEFT, 0 },
+    { REC_AS_IS("CUSTOMERS"), "customers", OUT_RIGHT, 0 }, { NULL, NULL, 0, 0 },
+};
+static const struct rec_kind grade_count_rec = { &kehu__v1__grade_count__descriptor, "dimension grade customers",
+                                                 grade_count_cols, NULL, NULL };
+static const struct cli_record_kind grade_count_kind = { .rec = &grade_count_rec };
 
+/* the run's id: null for a dry run (it kept nothing) */
+static void run_id_json(struct json_w *w, const void *msg)
+{
+    const Kehu__V1__GradeRunResult *r = msg;
+    if (r->run_id && !r->dry_run)
+        json_int(w, r->run_id);
+    else
+        json_null(w);
+}
+REC_JSON_ARRAY(run_counts_json, Kehu__V1__GradeRunResult, counts, &grade_count_rec)
+REC_JSON_ARRAY(run_moves_json, Kehu__V1__GradeRunResult, moves, &move_rec)
+/* what kind of run it was, for people */
+static char *run_text(const void *msg)
+{
+    const Kehu__V1__GradeRunResult *r = msg;
+    if (r->backtest)
+        return out_xprintf("back-test (%s): dated before today, so nothing was kept (--live makes it live)", r->kind);
+    if (r->dry_run)
+        return out_xprintf("dry run (%s): nothing was changed", r->kind);
+    return out_xprintf("%" PRId64 " (%s)", r->run_id, r->kind);
+}
+static char *run_thresholds(const void *msg)
+{
+    char t[160];
+    return volume_thresholds(((const Kehu__V1__GradeRunResult *)msg)->params, t, sizeof t) ? out_xstrdup(t) : NULL;
+}
+static char *run_duration(const void *msg)
+{
+    char d[48];
+    fmt_duration(d, sizeof d, ((const Kehu__V1__GradeRunResult *)msg)->duration_ms);
+    return out_xstrdup(d);
+}
+static const struct rec_calc run_calc[] = {
+    { "run_id", run_id_json, NULL },  { "counts", run_counts_json, NULL }, { "moves", run_moves_json, NULL },
+    { "run", NULL, run_text },        { "thresholds", NULL, run_thresholds }, { "duration", NULL, run_duration },
+    { NULL, NULL, NULL },
+};
+/* params: the server's JSON as it is; duration_ms a number, not a time */
+static const struct rec_kind run_rec = {
+    &kehu__v1__grade_run_result__descriptor,
+    "run_id=@run_id kind as_of dry_run backtest branch? #params? customers changed warnings_raised #duration_ms "
+    "started_at=started_at_ms started_by? counts=@counts moves=@moves",
+    NULL, NULL, run_calc,
+};
+static const struct rec_col run_lines[] = {
+    { "run", "@run", OUT_LEFT, 0 },                              { "as of", "as_of", OUT_LEFT, 0 },
+    { "branch", "branch", OUT_LEFT, 0 },                         { "customers graded", "customers", OUT_LEFT, 0 },
+    { "changed", "changed", OUT_LEFT, 0 },                       { "warnings raised", "warnings_raised", OUT_LEFT, 0 },
+    { "sales grade from", "@thresholds", OUT_LEFT, 0 },          { "duration", "@duration", OUT_LEFT, 0 },
+    { NULL, NULL, 0, 0 },
+};
+
+/* A run: its record (--json), its counts (--csv), or for people what it
+ * did, its counts and the grades it moved. */
 static void print_run(struct cli *cli, const Kehu__V1__GradeRunResult *r)
 {
     if (cli->json) {
-        struct json_w w;
-        json_init(&w, stdout, 1);
-        json_begin_object(&w);
-        json_kid(&w, "run_id", r->dry_run ? 0 : r->run_id);
-        json_kstr(&w, "kind", r->kind);
-        json_kstr(&w, "as_of", r->as_of);
-        json_kbool(&w, "dry_run", r->dry_run);
-        json_kbool(&w, "backtest", r->backtest);
-        json_kopt(&w, "branch", r->branch);
-        if (*r->params)
-            json_kraw(&w, "params", r->params);
-        else
-            json_knull(&w, "params");
-        json_kint(&w, "customers", r->customers);
-        json_kint(&w, "changed", r->changed);
-        json_kint(&w, "warnings_raised", r->warnings_raised);
-        json_kint(&w, "duration_ms", r->duration_ms);
-        json_ktime(&w, "started_at", r->started_at_ms);
-        json_kopt(&w, "started_by", r->started_by);
-        cli_json_records(&w, "counts", &grade_count_rec, (void *const *)r->counts, r->n_counts);
-        json_moves(&w, "moves", r->moves, r->n_moves);
-        json_end_object(&w);
+        cli_json_record(&run_rec, r);
         return;
     }
     if (cli->csv) {
-        static const char *const head[] = { "dimension", "grade", "customers" };
-        cli_csv_row(stdout, 3, head);
-        for (size_t i = 0; i < r->n_counts; i++) {
-            char n[24];
-            fmt_i64(n, sizeof n, r->counts[i]->customers);
-            const char *row[] = { r->counts[i]->dimension, r->counts[i]->grade, n };
-            cli_csv_row(stdout, 3, row);
-        }
+        cli_print_records(cli, (void *const *)r->counts, r->n_counts, 1, &grade_count_kind);
         return;
     }
-    char dur[48];
-    fmt_duration(dur, sizeof dur, r->duration_ms);
-    struct out_kv *kv = out_kv_new();
-    if (r->backtest)
-        out_kv_addf(kv, "run", "back-test (%s): dated before today, so nothing was kept (--live makes it live)",
-                    r->kind);
-    else if (r->dry_run)
-        out_kv_addf(kv, "run", "dry run (%s): nothing was changed", r->kind);
-    else
-        out_kv_addf(kv, "run", "%" PRId64 " (%s)", r->run_id, r->kind);
-    out_kv_add(kv, "as of", r->as_of);
-    if (*r->branch)
-        out_kv_add(kv, "branch", r->branch);
-    out_kv_addf(kv, "customers graded", "%" PRId64, r->customers);
-    out_kv_addf(kv, "changed", "%" PRId64, r->changed);
-    out_kv_addf(kv, "warnings raised", "%" PRId64, r->warnings_raised);
-    char thresholds[160];
-    if (volume_thresholds(r->params, thresholds, sizeof thresholds))
-        out_kv_add(kv, "sales grade from", thresholds);
-    out_kv_add(kv, "duration", dur);
-    out_kv_print(kv, stdout);
-    out_kv_free(kv);
-    if (r->n_counts) {
-        static const char *const head[] = { "DIMENSION", "GRADE", "CUSTOMERS" };
-        struct out_table *t = out_table_new(3, head);
-        out_table_align(t, 2, OUT_RIGHT);
-        for (size_t i = 0; i < r->n_counts; i++) {
-            char n[24];
-            fmt_i64(n, sizeof n, r->counts[i]->customers);
-            const char *row[] = { r->counts[i]->dimension, r->counts[i]->grade, n };
-            out_table_add(t, row);
-        }
-        putchar('\n');
-        cli_say("counts:\n");
-        out_table_print(t, stdout);
-        out_table_free(t);
-    }
+    rec_kv_cols(stdout, &run_rec, run_lines, r);
+    cli_print_section(N_("counts:\n"), &grade_count_rec, (void *const *)r->counts, r->n_counts);
     if (r->n_moves) {
-        static const char *const head[] = { "DIMENSION", "FROM", "TO", "CUSTOMERS" };
-        struct out_table *t = out_table_new(4, head);
-        out_table_align(t, 3, OUT_RIGHT);
-        for (size_t i = 0; i < r->n_moves; i++) {
-            const Kehu__V1__GradeMove *m = r->moves[i];
-            char n[24];
-            fmt_i64(n, sizeof n, m->customers);
-            const char *row[] = { m->dimension, or_dash(m->from), m->to, n };
-            out_table_add(t, row);
-        }
-        putchar('\n');
-        cli_say("moves:\n");
-        out_table_print(t, stdout);
-        out_table_free(t);
+        cli_print_section(N_("moves:\n"), &move_rec, (void *const *)r->moves, r->n_moves);
     } else {
         putchar('\n');
         cli_say("no grade moved\n");
@@ -395,30 +318,19 @@ static void print_run(struct cli *cli, const Kehu__V1__GradeRunResult *r)
 
 static int run_grade_run(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "dry-run", no_argument, NULL, O_DRY_RUN },
-        { "as-of", required_argument, NULL, O_AS_OF },
-        { "lifecycle", no_argument, NULL, O_LIFECYCLE },
-        { "live", no_argument, NULL, O_LIVE },
-        { NULL, 0, NULL, 0 },
+    static const struct cli_flag flags[] = {
+        { "dry-run", "dry_run", 0, 0, NULL, 0 },        { "as-of", "as_of", 0, 0, cli_check_date, 0 },
+        { "lifecycle", "", 0, 0, NULL, 0 },             { "live", NULL, 0, 0, NULL, 0 },
+        { NULL, NULL, 0, 0, NULL, 0 },
     };
     Kehu__V1__GradeRun m = KEHU__V1__GRADE_RUN__INIT;
-    int c, rc;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        switch (c) {
-        case O_DRY_RUN: m.dry_run = 1; break;
-        case O_LIFECYCLE: m.kind = (char *)"lifecycle"; break;
-        case O_LIVE: m.live = 1; break;
-        case O_AS_OF:
-            if ((rc = cmd_customer_check_date(cli, "--as-of", optarg)))
-                return rc;
-            m.as_of = optarg;
-            break;
-        default: return cli->opt_rc;
-        }
-    }
-    if ((rc = cli_args(cli, argc, argv, 0, 0)))
+    struct cmd_words ws = { .n = 0 };
+    int rc;
+    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__grade_run__descriptor, flags, &m, NULL, &ws)) ||
+        (rc = cli_args(cli, argc, argv, 0, 0)))
         return rc;
+    if (cli_flag_given(&ws, "--lifecycle"))
+        m.kind = (char *)"lifecycle";
     Kehu__V1__Request req;
     cli_request(&req, KEHU__V1__REQUEST__OP_GRADE_RUN, &m);
     Kehu__V1__Response *resp;
@@ -485,46 +397,31 @@ static int ask_override(struct cli *cli, int op, void *m, const char *verb)
     return CLI_OK;
 }
 
+static int check_dimension(struct cli *cli, const char *flag, const char *value)
+{
+    return one_of(cli, flag, value, grade_dimensions, grade_count(grade_dimensions));
+}
+
+static int check_grade(struct cli *cli, const char *flag, const char *value)
+{
+    return *value ? 0 : cli_usage_error(cli, "--grade: must not be empty (--revoke ends the overrides in force)");
+}
+
 static int run_grade_override(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "dimension", required_argument, NULL, O_DIMENSION },
-        { "grade", required_argument, NULL, O_GRADE },
-        { "reason", required_argument, NULL, O_REASON },
-        { "until", required_argument, NULL, O_UNTIL },
-        { "revoke", no_argument, NULL, O_REVOKE },
-        { NULL, 0, NULL, 0 },
+    static const struct cli_flag flags[] = {
+        { "dimension", NULL, 0, 0, check_dimension, 0 }, { "grade", NULL, 0, 0, check_grade, 0 },
+        { "reason", NULL, 0, 0, not_empty, 0 },          { "until", NULL, 0, 0, NULL, CLI_FLAG_DUE },
+        { "revoke", "", 0, 0, NULL, 0 },                 { NULL, NULL, 0, 0, NULL, 0 },
     };
     Kehu__V1__GradeOverride m = KEHU__V1__GRADE_OVERRIDE__INIT;
-    int c, rc = CLI_OK, have_grade = 0, revoke = 0, have_reason = 0;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        switch (c) {
-        case O_DIMENSION:
-            rc = one_of(cli, "--dimension", optarg, grade_dimensions, grade_count(grade_dimensions));
-            m.dimension = optarg;
-            break;
-        case O_GRADE:
-            if (!*optarg)
-                rc = cli_usage_error(cli, "--grade: must not be empty (--revoke ends the overrides in force)");
-            m.grade = optarg;
-            have_grade = 1;
-            break;
-        case O_REASON:
-            rc = not_empty(cli, "--reason", optarg);
-            m.reason = optarg;
-            have_reason = 1;
-            break;
-        case O_UNTIL:
-            rc = cli_parse_due(cli, "--until", optarg, &m.until);
-            break;
-        case O_REVOKE: revoke = 1; break;
-        default: return cli->opt_rc;
-        }
-        if (rc)
-            return rc;
-    }
-    if ((rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &m.customer_id)))
+    struct cmd_words ws = { .n = 0 };
+    int rc;
+    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__grade_override__descriptor, flags, &m, NULL, &ws)) ||
+        (rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &m.customer_id)))
         return rc;
+    /* an empty --grade or --reason is refused above: empty is not given */
+    int have_grade = *m.grade != 0, revoke = cli_flag_given(&ws, "--revoke");
     if (!*m.dimension)
         return cli_usage_error(cli, "--dimension is required");
     if (have_grade && revoke)
@@ -533,7 +430,7 @@ static int run_grade_override(struct cli *cli, int argc, char **argv)
         return cli_usage_error(cli, "--grade is required (or --revoke)");
     if (revoke && *m.until)
         return cli_usage_error(cli, "--until does not go with --revoke");
-    if (!have_reason)
+    if (!*m.reason)
         return cli_usage_error(cli, "--reason is required");
     return ask_override(cli, KEHU__V1__REQUEST__OP_GRADE_OVERRIDE, &m, "override");
 }
@@ -558,9 +455,7 @@ static int check_override_status(struct cli *cli, const char *flag, const char *
 static void print_overrides(struct cli *cli, const void *m, const struct cli_pages *pages)
 {
     const Kehu__V1__GradeOverrideList *l = m;
-    if (pages->n || cli->json || cli->csv)
-        cli_print_records(cli, pages->items, pages->n, 1, &override_kind);
-    else
+    if (!cli_print_list(cli, pages, &override_kind))
         cli_say("no %s overrides\n", *l->status ? l->status : "pending");
 }
 
@@ -578,26 +473,18 @@ static int check_credit_grade(struct cli *cli, const char *flag, const char *val
     return one_of(cli, flag, value, grade_values("credit"), grade_count(grade_values("credit")));
 }
 
-static int check_until(struct cli *cli, const char *flag, const char *value)
-{
-    char *day;
-    return cli_parse_due(cli, flag, value, &day);
-}
-
 static int run_grade_assess(struct cli *cli, int argc, char **argv)
 {
     static const struct cli_flag flags[] = {
         { "grade", NULL, 0, 0, check_credit_grade, 0 },
         { "notes", NULL, 0, 0, NULL, 0 },
-        { "until", NULL, 0, 0, check_until, 0 },
+        { "until", NULL, 0, 0, NULL, CLI_FLAG_DUE },
         { NULL, NULL, 0, 0, NULL, 0 },
     };
     Kehu__V1__CreditAssess m = KEHU__V1__CREDIT_ASSESS__INIT;
     int rc;
     if ((rc = cli_flags(cli, argc, argv, &kehu__v1__credit_assess__descriptor, flags, &m, NULL, NULL)))
         return rc;
-    if (*m.until) /* the day it names (checked above) */
-        cli_parse_due(cli, "--until", m.until, &m.until);
     if ((rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &m.customer_id)))
         return rc;
     if (!*m.grade)
@@ -607,158 +494,137 @@ static int run_grade_assess(struct cli *cli, int argc, char **argv)
 
 /* ---- grade show ---------------------------------------------------------------------------------- */
 
-static const struct rec_kind grade_head_rec = { &kehu__v1__customer_grades__descriptor, "customer_id customer_name",
-                                                NULL, NULL, NULL };
-static const struct rec_kind grade_item_rec = { &kehu__v1__grade__descriptor,
-                                                "dimension grade run_id? set_on? overridden computed? is_new", NULL,
-                                                NULL, NULL };
-static const struct rec_kind grade_tail_rec = {
-    &kehu__v1__customer_grades__descriptor,
-    "run_id? as_of? metric_minor sales_minor aum_minor score? relationship_since? last_purchase? next_contact_due? "
-    "service service_level? service_reason? abc_note? volume_note?",
-    NULL, NULL, NULL,
+static const struct rec_col grade_change_cols[] = {
+    { REC_AS_IS("AS OF"), "as_of", OUT_LEFT, 0 },         { REC_AS_IS("RUN"), "run_id?", OUT_RIGHT, 0 },
+    { REC_AS_IS("DIMENSION"), "dimension", OUT_LEFT, 0 }, { REC_AS_IS("FROM"), "from|-", OUT_LEFT, 0 },
+    { REC_AS_IS("TO"), "to|-", OUT_LEFT, 0 },             { NULL, NULL, 0, 0 },
 };
 static const struct rec_kind grade_change_rec = { &kehu__v1__grade_change__descriptor,
-                                                  "run_id? as_of? dimension from? to?", NULL, NULL, NULL };
+                                                  "run_id? as_of? dimension from? to?", grade_change_cols, NULL, NULL };
+static const struct rec_col assessment_cols[] = {
+    { REC_AS_IS("ID"), "id", OUT_RIGHT, 0 },          { REC_AS_IS("DATE"), "date", OUT_LEFT, 0 },
+    { REC_AS_IS("GRADE"), "grade", OUT_LEFT, 0 },     { REC_AS_IS("REVIEWER"), "reviewer", OUT_LEFT, 0 },
+    { REC_AS_IS("NOTES"), "notes", OUT_LEFT, TEXT_COLS }, { NULL, NULL, 0, 0 },
+};
 static const struct rec_kind assessment_rec = { &kehu__v1__credit_assessment__descriptor,
-                                                "id grade reviewer date? notes", NULL, NULL, NULL };
+                                                "id grade reviewer date? notes", assessment_cols, NULL, NULL };
 
-static void json_grade_show(const Kehu__V1__CustomerGrades *g)
+/* A grade with its customer's id: a CSV row of grade show. */
+struct customer_grade {
+    Kehu__V1__Grade grade; /* first: the record the kind reads */
+    int64_t customer_id;
+};
+
+static char *grade_customer(const void *msg)
 {
-    struct json_w w;
-    json_init(&w, stdout, 1);
-    json_begin_object(&w);
-    rec_json_members(&w, &grade_head_rec, g);
-    json_key(&w, "grades");
-    cmd_grade_json_grades(&w, g->grades, g->n_grades);
-    cli_json_records(&w, "grade_list", &grade_item_rec, (void *const *)g->grades, g->n_grades);
-    rec_json_members(&w, &grade_tail_rec, g);
-    cli_json_records(&w, "history", &grade_change_rec, (void *const *)g->history, g->n_history);
-    cli_json_records(&w, "overrides", &override_rec, (void *const *)g->overrides, g->n_overrides);
-    cli_json_records(&w, "assessments", &assessment_rec, (void *const *)g->assessments, g->n_assessments);
-    json_end_object(&w);
+    return out_xprintf("%" PRId64, ((const struct customer_grade *)msg)->customer_id);
 }
-
-/* The grade a row shows: "C (new)" for a customer held at C as new. */
-static void grade_cell(char *buf, size_t n, const Kehu__V1__Grade *d)
+/* "C (new)" for a customer held at C as new */
+static char *grade_shown(const void *msg)
 {
-    snprintf(buf, n, "%s%s", d->grade, d->is_new ? " (new)" : "");
+    const Kehu__V1__Grade *d = msg;
+    return out_xprintf("%s%s", d->grade, d->is_new ? " (new)" : "");
 }
-
-static void csv_grade_show(const Kehu__V1__CustomerGrades *g)
+/* what the run computed, shown only where a person overrode it */
+static char *grade_computed(const void *msg)
 {
-    static const char *const head[] = { "customer_id", "dimension", "grade",  "computed",
-                                        "overridden",  "is_new",    "set_on", "run_id" };
-    cli_csv_row(stdout, 8, head);
-    for (size_t i = 0; i < g->n_grades; i++) {
-        const Kehu__V1__Grade *d = g->grades[i];
-        char cust[24], run[24];
-        fmt_i64(cust, sizeof cust, g->customer_id);
-        fmt_id(run, sizeof run, d->run_id);
-        const char *row[] = { cust,  d->dimension, d->grade, d->computed, d->overridden ? "true" : "false",
-                              d->is_new ? "true" : "false", d->set_on, run };
-        cli_csv_row(stdout, 8, row);
-    }
+    const Kehu__V1__Grade *d = msg;
+    return out_xstrdup(d->overridden ? or_dash(d->computed) : "");
 }
-
-static void human_grade_show(const Kehu__V1__CustomerGrades *g)
+static char *grade_run(const void *msg)
 {
-    char metric[OUT_MONEY_TEXT_BUFSZ], sales[OUT_MONEY_TEXT_BUFSZ], aum[OUT_MONEY_TEXT_BUFSZ];
-    out_money_text(g->metric_minor, metric, sizeof metric);
-    out_money_text(g->sales_minor, sales, sizeof sales);
-    out_money_text(g->aum_minor, aum, sizeof aum);
-    struct out_kv *kv = out_kv_new();
-    out_kv_addf(kv, "customer", "%" PRId64 " %s", g->customer_id, g->customer_name);
-    if (g->run_id)
-        out_kv_addf(kv, "graded", "run %" PRId64 " as of %s", g->run_id, g->as_of);
-    else
-        out_kv_add(kv, "graded", "never (no grading run yet)");
-    out_kv_add(kv, "abc metric", metric);
-    out_kv_add(kv, "sales (12 months)", sales);
-    out_kv_add(kv, "aum", aum);
-    out_kv_add(kv, "score", or_dash(g->score));
-    out_kv_add(kv, "since", or_dash(g->relationship_since));
-    out_kv_add(kv, "last purchase", or_dash(g->last_purchase));
-    out_kv_add(kv, "next contact due", or_dash(g->next_contact_due));
-    if (*g->service_level)
-        out_kv_add(kv, "service level", g->service_reason);
-    out_kv_add(kv, "service", or_dash(g->service));
-    if (*g->abc_note)
-        out_kv_add(kv, "abc", g->abc_note);
-    if (*g->volume_note)
-        out_kv_add(kv, "volume", g->volume_note);
-    out_kv_print(kv, stdout);
-    out_kv_free(kv);
-
-    if (g->n_grades) {
-        static const char *const head[] = { "DIMENSION", "GRADE", "COMPUTED", "SET ON", "RUN" };
-        struct out_table *t = out_table_new(5, head);
-        out_table_align(t, 4, OUT_RIGHT);
-        for (size_t i = 0; i < g->n_grades; i++) {
-            const Kehu__V1__Grade *d = g->grades[i];
-            char grade[64], run[24];
-            grade_cell(grade, sizeof grade, d);
-            if (d->run_id)
-                fmt_i64(run, sizeof run, d->run_id);
-            else
-                snprintf(run, sizeof run, "%s", d->overridden ? "override" : "-");
-            const char *row[] = { d->dimension, grade, d->overridden ? or_dash(d->computed) : "", or_dash(d->set_on),
-                                  run };
-            out_table_add(t, row);
-        }
-        putchar('\n');
-        cli_say("grades:\n");
-        out_table_print(t, stdout);
-        out_table_free(t);
-    }
-    if (g->n_history) {
-        static const char *const head[] = { "AS OF", "RUN", "DIMENSION", "FROM", "TO" };
-        struct out_table *t = out_table_new(5, head);
-        out_table_align(t, 1, OUT_RIGHT);
-        for (size_t i = 0; i < g->n_history; i++) {
-            const Kehu__V1__GradeChange *h = g->history[i];
-            char run[24];
-            fmt_id(run, sizeof run, h->run_id);
-            const char *row[] = { h->as_of, run, h->dimension, or_dash(h->from), or_dash(h->to) };
-            out_table_add(t, row);
-        }
-        putchar('\n');
-        cli_say("history (newest first):\n");
-        out_table_print(t, stdout);
-        out_table_free(t);
-    }
-    if (g->n_overrides) {
-        putchar('\n');
-        cli_say("overrides:\n");
-        rec_table(stdout, &override_rec, (void *const *)g->overrides, g->n_overrides);
-    }
-    if (g->n_assessments) {
-        static const char *const head[] = { "ID", "DATE", "GRADE", "REVIEWER", "NOTES" };
-        struct out_table *t = out_table_new(5, head);
-        out_table_align(t, 0, OUT_RIGHT);
-        out_table_max_width(t, 4, TEXT_COLS);
-        for (size_t i = 0; i < g->n_assessments; i++) {
-            const Kehu__V1__CreditAssessment *a = g->assessments[i];
-            char id[24];
-            fmt_i64(id, sizeof id, a->id);
-            const char *row[] = { id, a->date, a->grade, a->reviewer, a->notes };
-            out_table_add(t, row);
-        }
-        putchar('\n');
-        cli_say("credit assessments:\n");
-        out_table_print(t, stdout);
-        out_table_free(t);
-    }
+    const Kehu__V1__Grade *d = msg;
+    return d->run_id ? out_xprintf("%" PRId64, d->run_id) : out_xstrdup(d->overridden ? "override" : "-");
 }
+static const struct rec_calc grade_item_calc[] = {
+    { "customer", NULL, grade_customer }, { "shown", NULL, grade_shown }, { "computed", NULL, grade_computed },
+    { "run", NULL, grade_run },           { NULL, NULL, NULL },
+};
+static const struct rec_col grade_item_cols[] = {
+    { REC_AS_IS("DIMENSION"), "dimension", OUT_LEFT, 0 }, { REC_AS_IS("GRADE"), "@shown", OUT_LEFT, 0 },
+    { REC_AS_IS("COMPUTED"), "@computed", OUT_LEFT, 0 },  { REC_AS_IS("SET ON"), "set_on|-", OUT_LEFT, 0 },
+    { REC_AS_IS("RUN"), "@run", OUT_RIGHT, 0 },           { NULL, NULL, 0, 0 },
+};
+/* JSON: a Grade; CSV: a struct customer_grade, in its own order */
+static const struct rec_kind grade_item_rec = {
+    &kehu__v1__grade__descriptor,
+    "-customer_id=@customer dimension grade +run_id? +set_on? +overridden +computed? +is_new -computed -overridden "
+    "-is_new -set_on -run_id?",
+    grade_item_cols, NULL, grade_item_calc,
+};
+static const struct cli_record_kind grade_item_kind = { .rec = &grade_item_rec };
+
+static char *grades_customer(const void *msg)
+{
+    const Kehu__V1__CustomerGrades *g = msg;
+    return out_xprintf("%" PRId64 " %s", g->customer_id, g->customer_name);
+}
+static char *grades_graded(const void *msg)
+{
+    const Kehu__V1__CustomerGrades *g = msg;
+    return g->run_id ? out_xprintf("run %" PRId64 " as of %s", g->run_id, g->as_of)
+                     : out_xstrdup("never (no grading run yet)");
+}
+static void grades_json(struct json_w *w, const void *msg)
+{
+    const Kehu__V1__CustomerGrades *g = msg;
+    cmd_grade_json_grades(w, g->grades, g->n_grades);
+}
+REC_JSON_ARRAY(grades_list_json, Kehu__V1__CustomerGrades, grades, &grade_item_rec)
+REC_JSON_ARRAY(grades_history_json, Kehu__V1__CustomerGrades, history, &grade_change_rec)
+REC_JSON_ARRAY(grades_overrides_json, Kehu__V1__CustomerGrades, overrides, &override_rec)
+REC_JSON_ARRAY(grades_assessments_json, Kehu__V1__CustomerGrades, assessments, &assessment_rec)
+static const struct rec_calc grades_calc[] = {
+    { "customer", NULL, grades_customer },          { "graded", NULL, grades_graded },
+    { "grades", grades_json, NULL },                { "grade_list", grades_list_json, NULL },
+    { "history", grades_history_json, NULL },       { "overrides", grades_overrides_json, NULL },
+    { "assessments", grades_assessments_json, NULL }, { NULL, NULL, NULL },
+};
+/* A customer's grades: the effective grade per dimension (grades), each
+ * grade's record (grade_list), the figures behind them and their history. */
+static const struct rec_kind grades_rec = {
+    &kehu__v1__customer_grades__descriptor,
+    "customer_id customer_name grades=@grades grade_list=@grade_list run_id? as_of? metric_minor sales_minor "
+    "aum_minor score? relationship_since? last_purchase? next_contact_due? service service_level? service_reason? "
+    "abc_note? volume_note? history=@history overrides=@overrides assessments=@assessments",
+    NULL, NULL, grades_calc,
+};
+static const struct rec_col grades_lines[] = {
+    { "customer", "@customer", OUT_LEFT, 0 },                   { "graded", "@graded", OUT_LEFT, 0 },
+    { "abc metric", "metric_minor", OUT_LEFT, 0 },              { "sales (12 months)", "sales_minor", OUT_LEFT, 0 },
+    { "aum", "aum_minor", OUT_LEFT, 0 },                        { "score", "score|-", OUT_LEFT, 0 },
+    { "since", "relationship_since|-", OUT_LEFT, 0 },           { "last purchase", "last_purchase|-", OUT_LEFT, 0 },
+    { "next contact due", "next_contact_due|-", OUT_LEFT, 0 },  { "service level", "service_reason?service_level", OUT_LEFT, 0 },
+    { "service", "service|-", OUT_LEFT, 0 },                    { "abc", "abc_note", OUT_LEFT, 0 },
+    { "volume", "volume_note", OUT_LEFT, 0 },                   { NULL, NULL, 0, 0 },
+};
 
 static void print_grade_show(struct cli *cli, const void *result)
 {
-    if (cli->json)
-        json_grade_show(result);
-    else if (cli->csv)
-        csv_grade_show(result);
-    else
-        human_grade_show(result);
+    const Kehu__V1__CustomerGrades *g = result;
+    if (cli->json) {
+        cli_json_record(&grades_rec, g);
+        return;
+    }
+    if (cli->csv) {
+        struct customer_grade *rows = out_xcalloc(g->n_grades + 1, sizeof *rows);
+        void **items = out_xcalloc(g->n_grades + 1, sizeof *items);
+        for (size_t i = 0; i < g->n_grades; i++) {
+            rows[i].grade = *g->grades[i];
+            rows[i].customer_id = g->customer_id;
+            items[i] = &rows[i];
+        }
+        cli_print_records(cli, items, g->n_grades, 1, &grade_item_kind);
+        free(items);
+        free(rows);
+        return;
+    }
+    rec_kv_cols(stdout, &grades_rec, grades_lines, g);
+    cli_print_section(N_("grades:\n"), &grade_item_rec, (void *const *)g->grades, g->n_grades);
+    cli_print_section(N_("history (newest first):\n"), &grade_change_rec, (void *const *)g->history, g->n_history);
+    cli_print_section(N_("overrides:\n"), &override_rec, (void *const *)g->overrides, g->n_overrides);
+    cli_print_section(N_("credit assessments:\n"), &assessment_rec, (void *const *)g->assessments,
+                      g->n_assessments);
 }
 
 CLI_ONE_COMMAND(run_grade_show, KEHU__V1__REQUEST__OP_GRADE_SHOW, &kehu__v1__grade_show__descriptor, "CUSTOMER_ID",
@@ -787,23 +653,7 @@ static void print_policy(struct cli *cli, const Kehu__V1__GradePolicy *p, char *
         json_end_object(&w);
         return;
     }
-    void **shown = out_xcalloc(p->n_values + 1, sizeof *shown);
-    size_t n = 0;
-    for (size_t i = 0; i < p->n_values; i++) {
-        int want = n_only == 0;
-        for (size_t k = 0; k < n_only && !want; k++)
-            want = strcmp(only[k], p->values[i]->key) == 0;
-        if (want)
-            shown[n++] = p->values[i];
-    }
-    if (cli->csv) {
-        rec_csv_head(stdout, &cli_policy_value_rec);
-        for (size_t i = 0; i < n; i++)
-            rec_csv_row(stdout, &cli_policy_value_rec, shown[i]);
-    } else {
-        rec_table(stdout, &cli_policy_value_rec, shown, n);
-    }
-    free(shown);
+    cli_print_policy_values(cli, p->values, p->n_values, only, n_only);
     if (cli->csv || n_only || !p->n_festivals)
         return;
     putchar('\n');
@@ -816,48 +666,28 @@ static void print_whole_policy(struct cli *cli, const void *result)
     print_policy(cli, result, NULL, 0);
 }
 
+/* after a change: what a forced change leaves contradicting the pool
+ * rules (said, never silent), then the values set */
+static void print_set_policy(struct cli *cli, const void *result, char *const *keys, size_t n)
+{
+    const Kehu__V1__GradePolicy *p = result;
+    for (size_t i = 0; i < p->n_warnings; i++)
+        fprintf(stderr, _("kehu: warning: %s\n"), p->warnings[i]);
+    print_policy(cli, p, keys, n);
+}
+
 CLI_ONE_COMMAND(run_policy_show, KEHU__V1__REQUEST__OP_GRADE_POLICY_SHOW, &kehu__v1__grade_policy_show__descriptor, NULL,
                 NULL, KEHU__V1__RESPONSE__RESULT_POLICY, NULL, NULL, print_whole_policy)
 
 static int run_policy_set(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "force", no_argument, NULL, O_FORCE },
-        { NULL, 0, NULL, 0 },
-    };
-    int force = 0, c;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        if (c != O_FORCE)
-            return cli->opt_rc;
-        force = 1;
-    }
-    struct cli_field_values fv;
-    int rc = cli_field_values(cli, argc, argv, "KEY=VALUE", 0, NULL, &fv);
+    static const struct cli_flag flags[] = { { "force", NULL, 0, 0, NULL, 0 }, { NULL, NULL, 0, 0, NULL, 0 } };
+    Kehu__V1__GradePolicySet m = KEHU__V1__GRADE_POLICY_SET__INIT;
+    int rc = cli_flags(cli, argc, argv, &kehu__v1__grade_policy_set__descriptor, flags, &m, NULL, NULL);
     if (rc)
         return rc;
-    int n = (int)fv.n;
-    Kehu__V1__GradePolicySet m = KEHU__V1__GRADE_POLICY_SET__INIT;
-    m.values = fv.set;
-    m.n_values = fv.n;
-    m.force = force;
-    Kehu__V1__Request req;
-    cli_request(&req, KEHU__V1__REQUEST__OP_GRADE_POLICY_SET, &m);
-    Kehu__V1__Response *resp;
-    if ((rc = cli_call_for(cli, &req, KEHU__V1__RESPONSE__RESULT_POLICY, &resp)) == CLI_OK) {
-        if (!resp->policy) {
-            rc = cli_bad_reply(cli, resp);
-        } else {
-            if (!cli->json && !cli->csv)
-                cli_say("policy updated (%d value%s):\n", n, n == 1 ? "" : "s");
-            /* what a forced change leaves contradicting the pool rules: said, never silent */
-            for (size_t i = 0; i < resp->policy->n_warnings; i++)
-                fprintf(stderr, _("kehu: warning: %s\n"), resp->policy->warnings[i]);
-            print_policy(cli, resp->policy, fv.keys, fv.n);
-            kehu_response_free(resp);
-        }
-    }
-    cli_field_values_free(&fv);
-    return rc;
+    return cli_policy_set(cli, argc, argv, KEHU__V1__REQUEST__OP_GRADE_POLICY_SET, &m, &m.values, &m.n_values,
+                          KEHU__V1__RESPONSE__RESULT_POLICY, print_set_policy);
 }
 
 /* ---- care today ----------------------------------------------------------------------------------- */
@@ -874,69 +704,25 @@ static const struct rec_kind care_rec = {
 };
 static const struct cli_record_kind care_kind = { .rec = &care_rec };
 
-static int run_care_today(struct cli *cli, int argc, char **argv)
+static void print_care(struct cli *cli, const void *m, const struct cli_pages *pages)
 {
-    static const struct option opts[] = {
-        { "user", required_argument, NULL, O_USER },
-        { "days", required_argument, NULL, O_DAYS },
-        { "date", required_argument, NULL, O_DATE },
-        CLI_PAGING_OPTIONS,
-        { NULL, 0, NULL, 0 },
-    };
-    Kehu__V1__CareToday m = KEHU__V1__CARE_TODAY__INIT;
-    struct cli_paging pg = { 0 };
-    const char *days_arg = NULL;
-    int c, rc = CLI_OK;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        int64_t days;
-        switch (c) {
-        case CLI_O_LIMIT:
-        case CLI_O_AFTER:
-        case CLI_O_ALL: rc = cli_page_option(cli, c, optarg, CARE_LIMIT_MAX, &pg); break;
-        case O_USER: rc = not_empty(cli, "--user", optarg); m.user = optarg; break;
-        case O_DAYS:
-            rc = cmd_customer_parse_int(cli, "--days", optarg, 0, CARE_DAYS_MAX, &days);
-            m.days = (uint32_t)days;
-            days_arg = optarg;
-            break;
-        case O_DATE:
-            rc = cli_parse_due(cli, "--date", optarg, &m.date);
-            break;
-        default: return cli->opt_rc;
-        }
-        if (rc)
-            return rc;
-    }
-    if ((rc = cli_args(cli, argc, argv, 0, 0)))
-        return rc;
-    m.limit = pg.limit;
-    m.after = (char *)(pg.after ? pg.after : "");
-    struct cli_pages pages = { 0 };
-    rc = cli_fetch_list(cli, KEHU__V1__REQUEST__OP_CARE_TODAY, &m, KEHU__V1__RESPONSE__RESULT_CARE_TASKS, "tasks",
-                        &m.after, pg.all, &pages);
-    if (rc == CLI_OK) {
-        size_t n = pages.n;
-        if (n || cli->json || cli->csv)
-            cli_print_records(cli, pages.items, n, 1, &care_kind);
-        else if (m.days)
-            cli_say("no birthday or festival care within %u days of %s\n", m.days, *m.date ? m.date : "today");
-        else
-            cli_say("no birthday or festival care %s%s\n", *m.date ? "on " : "today", m.date);
-        const char *words[12] = { "care", "today" };
-        size_t nw = 2;
-        if (m.user && *m.user)
-            words[nw++] = "--user", words[nw++] = m.user;
-        if (days_arg)
-            words[nw++] = "--days", words[nw++] = days_arg;
-        if (m.date && *m.date)
-            words[nw++] = "--date", words[nw++] = m.date;
-        if (pg.limit_arg)
-            words[nw++] = "--limit", words[nw++] = pg.limit_arg;
-        cli_page_more(cli, words, nw, pages.next, pages.remaining);
-    }
-    cli_pages_free(&pages);
-    return rc;
+    const Kehu__V1__CareToday *c = m;
+    if (cli_print_list(cli, pages, &care_kind))
+        return;
+    if (c->days)
+        cli_say("no birthday or festival care within %u days of %s\n", c->days, *c->date ? c->date : "today");
+    else
+        cli_say("no birthday or festival care %s%s\n", *c->date ? "on " : "today", c->date);
 }
+
+static const struct cli_flag care_flags[] = {
+    { "user", NULL, 0, 0, not_empty, 0 },
+    { "days", NULL, 0, CARE_DAYS_MAX, NULL, 0 },
+    { "date", NULL, 0, 0, NULL, CLI_FLAG_DUE },
+    { NULL, NULL, 0, 0, NULL, 0 },
+};
+CLI_LIST_COMMAND(run_care_today, KEHU__V1__REQUEST__OP_CARE_TODAY, &kehu__v1__care_today__descriptor, NULL, NULL,
+                 KEHU__V1__RESPONSE__RESULT_CARE_TASKS, "tasks", NULL, NULL, care_flags, print_care, CARE_LIMIT_MAX)
 
 /* ---- churn list|ack|lost ------------------------------------------------------------------------- */
 
@@ -972,9 +758,7 @@ static int check_churn_status(struct cli *cli, const char *flag, const char *val
 static void print_warnings(struct cli *cli, const void *m, const struct cli_pages *pages)
 {
     const Kehu__V1__ChurnList *l = m;
-    if (pages->n || cli->json || cli->csv)
-        cli_print_records(cli, pages->items, pages->n, 1, &warning_kind);
-    else
+    if (!cli_print_list(cli, pages, &warning_kind))
         cli_say("no churn warnings%s%s\n", *l->status ? " with status " : "", l->status);
 }
 
@@ -986,163 +770,147 @@ static const struct cli_flag churn_flags[] = {
 CLI_LIST_COMMAND(run_churn_list, KEHU__V1__REQUEST__OP_CHURN_LIST, &kehu__v1__churn_list__descriptor, NULL, NULL,
                  KEHU__V1__RESPONSE__RESULT_CHURN_WARNINGS, "warnings", NULL, NULL, churn_flags, print_warnings)
 
-/* Sends a churn ack|lost and prints the warning it answered. */
-static int call_warning(struct cli *cli, const Kehu__V1__Request *req, int lost)
+/* The warning a churn ack|lost answered, for people: a sentence. */
+static void say_acked(const void *msg)
 {
-    Kehu__V1__Response *resp;
-    int rc = cli_call_for(cli, req, KEHU__V1__RESPONSE__RESULT_CHURN_WARNING, &resp);
-    if (rc)
-        return rc;
-    Kehu__V1__ChurnWarning *c = resp->churn_warning;
-    if (!c)
-        return cli_bad_reply(cli, resp);
-    if (cli->json || cli->csv)
-        cli_print_records(cli, (void *const *)&c, 1, 0, &warning_kind);
-    else if (lost)
-        cli_say("customer %" PRId64 " %s marked churned (%s)%s%s\n", c->customer_id, c->customer_name,
-                c->lost_reason, c->id ? "; warning closed as " : "", c->id ? c->status : "");
-    else
-        cli_say("churn warning %" PRId64 " for %s (customer %" PRId64 ") %s: %s\n", c->id, c->customer_name,
-                c->customer_id, c->status, c->plan);
-    kehu_response_free(resp);
-    return CLI_OK;
+    const Kehu__V1__ChurnWarning *c = msg;
+    cli_say("churn warning %" PRId64 " for %s (customer %" PRId64 ") %s: %s\n", c->id, c->customer_name,
+            c->customer_id, c->status, c->plan);
 }
+static void say_lost(const void *msg)
+{
+    const Kehu__V1__ChurnWarning *c = msg;
+    cli_say("customer %" PRId64 " %s marked churned (%s)%s%s\n", c->customer_id, c->customer_name, c->lost_reason,
+            c->id ? "; warning closed as " : "", c->id ? c->status : "");
+}
+static const struct cli_record_kind acked_kind = { .rec = &warning_rec, .one = say_acked };
+static const struct cli_record_kind lost_kind = { .rec = &warning_rec, .one = say_lost };
 
-static int run_churn_ack(struct cli *cli, int argc, char **argv)
+static int check_ack(struct cli *cli, const void *msg)
 {
-    static const struct option opts[] = {
-        { "plan", required_argument, NULL, O_PLAN },
-        { NULL, 0, NULL, 0 },
-    };
-    Kehu__V1__ChurnAck m = KEHU__V1__CHURN_ACK__INIT;
-    int c, rc, have_plan = 0;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        if (c != O_PLAN)
-            return cli->opt_rc;
-        if ((rc = not_empty(cli, "--plan", optarg)))
-            return rc;
-        m.plan = optarg;
-        have_plan = 1;
-    }
-    if ((rc = cli_id_arg(cli, argc, argv, "WARNING_ID", &m.warning_id)))
-        return rc;
-    if (!have_plan)
-        return cli_usage_error(cli, "--plan is required (the win-back plan)");
-    Kehu__V1__Request req;
-    cli_request(&req, KEHU__V1__REQUEST__OP_CHURN_ACK, &m);
-    return call_warning(cli, &req, 0);
+    /* an empty plan is refused with the option */
+    return *((const Kehu__V1__ChurnAck *)msg)->plan ? 0
+                                                     : cli_usage_error(cli, "--plan is required (the win-back plan)");
 }
+static const struct cli_flag ack_flags[] = { { "plan", NULL, 0, 0, not_empty, 0 }, { NULL, NULL, 0, 0, NULL, 0 } };
+CLI_ONE_COMMAND(run_churn_ack, KEHU__V1__REQUEST__OP_CHURN_ACK, &kehu__v1__churn_ack__descriptor, "WARNING_ID",
+                "warning_id", KEHU__V1__RESPONSE__RESULT_CHURN_WARNING, &acked_kind, ack_flags, NULL, check_ack)
 
-static int run_churn_lost(struct cli *cli, int argc, char **argv)
+static int check_lost_reason(struct cli *cli, const char *flag, const char *value)
 {
-    static const struct option opts[] = {
-        { "reason", required_argument, NULL, O_REASON },
-        { "note", required_argument, NULL, O_NOTE },
-        { NULL, 0, NULL, 0 },
-    };
-    Kehu__V1__ChurnLost m = KEHU__V1__CHURN_LOST__INIT;
-    int c, rc = CLI_OK;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        if (c == O_REASON) {
-            rc = one_of(cli, "--reason", optarg, lost_reasons, NELEMS(lost_reasons));
-            m.reason = optarg;
-        } else if (c == O_NOTE) {
-            m.note = optarg;
-        } else {
-            return cli->opt_rc;
-        }
-        if (rc)
-            return rc;
-    }
-    if ((rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &m.customer_id)))
-        return rc;
-    if (!*m.reason)
-        return cli_usage_error(cli, "--reason is required");
-    Kehu__V1__Request req;
-    cli_request(&req, KEHU__V1__REQUEST__OP_CHURN_LOST, &m);
-    return call_warning(cli, &req, 1);
+    return one_of(cli, flag, value, lost_reasons, NELEMS(lost_reasons));
 }
+static int check_lost(struct cli *cli, const void *msg)
+{
+    return *((const Kehu__V1__ChurnLost *)msg)->reason ? 0 : cli_usage_error(cli, "--reason is required");
+}
+static const struct cli_flag lost_flags[] = {
+    { "reason", NULL, 0, 0, check_lost_reason, 0 }, { "note", NULL, 0, 0, NULL, 0 }, { NULL, NULL, 0, 0, NULL, 0 }
+};
+CLI_ONE_COMMAND(run_churn_lost, KEHU__V1__REQUEST__OP_CHURN_LOST, &kehu__v1__churn_lost__descriptor, "CUSTOMER_ID",
+                "customer_id", KEHU__V1__RESPONSE__RESULT_CHURN_WARNING, &lost_kind, lost_flags, NULL, check_lost)
 
 /* ---- report ----------------------------------------------------------------------------------------- */
 
+/* A share 0..1 for people ("48.0%") and for CSV (4 decimals). */
+static char *share_text(double share, int csv)
+{
+    char buf[40];
+    if (csv)
+        out_fixed_format(share, 4, buf, sizeof buf);
+    else
+        fmt_percent(buf, sizeof buf, share);
+    return out_xstrdup(buf);
+}
+static char *row_customer_pct(const void *msg)
+{
+    return share_text(((const Kehu__V1__ReportRow *)msg)->customer_share, 0);
+}
+static char *row_metric_pct(const void *msg)
+{
+    return share_text(((const Kehu__V1__ReportRow *)msg)->metric_share, 0);
+}
+static char *row_customer_share(const void *msg)
+{
+    return share_text(((const Kehu__V1__ReportRow *)msg)->customer_share, 1);
+}
+static char *row_metric_share(const void *msg)
+{
+    return share_text(((const Kehu__V1__ReportRow *)msg)->metric_share, 1);
+}
+static const struct rec_calc report_row_calc[] = {
+    { "customer_pct", NULL, row_customer_pct },     { "metric_pct", NULL, row_metric_pct },
+    { "customer_share4", NULL, row_customer_share }, { "metric_share4", NULL, row_metric_share },
+    { NULL, NULL, NULL },
+};
+/* The Pareto table: per grade its customers and metric, each with its
+ * share; its first column (the dimension) only when the rows span several. */
+static const struct rec_col report_row_cols[] = {
+    { REC_AS_IS("DIMENSION"), "dimension", OUT_LEFT, 0 },      { REC_AS_IS("GRADE"), "grade", OUT_LEFT, 0 },
+    { REC_AS_IS("CUSTOMERS"), "customers", OUT_RIGHT, 0 },     { REC_AS_IS("CUSTOMERS %"), "@customer_pct", OUT_RIGHT, 0 },
+    { REC_AS_IS("METRIC TOTAL"), "metric_total_minor", OUT_RIGHT, 0 }, { REC_AS_IS("METRIC %"), "@metric_pct", OUT_RIGHT, 0 },
+    { NULL, NULL, 0, 0 },
+};
+/* JSON: the shares as numbers, the dimension last; CSV: the dimension
+ * first, the shares with 4 decimals */
 static const struct rec_kind report_row_rec = {
-    &kehu__v1__report_row__descriptor, "grade customers customer_share metric_total_minor metric_share dimension",
-    NULL, NULL, NULL,
+    &kehu__v1__report_row__descriptor,
+    "-dimension grade customers +customer_share -customer_share=@customer_share4 metric_total_minor +metric_share "
+    "-metric_share=@metric_share4 +dimension",
+    report_row_cols, NULL, report_row_calc,
+};
+static const struct cli_record_kind report_row_kind = { .rec = &report_row_rec };
+
+static const struct rec_col report_top_cols[] = {
+    { REC_AS_IS("GRADE"), "grade", OUT_LEFT, 0 },          { REC_AS_IS("RANK"), "rank", OUT_RIGHT, 0 },
+    { REC_AS_IS("CUSTOMER"), "customer_id", OUT_RIGHT, 0 }, { REC_AS_IS("NAME"), "customer_name", OUT_LEFT, NAME_COLS },
+    { REC_AS_IS("METRIC"), "metric_minor", OUT_RIGHT, 0 },  { REC_AS_IS("OWNER"), "owner", OUT_LEFT, 0 },
+    { NULL, NULL, 0, 0 },
 };
 static const struct rec_kind report_top_rec = { &kehu__v1__report_top__descriptor,
-                                                "grade rank customer_id customer_name metric_minor owner", NULL, NULL,
-                                                NULL };
+                                                "grade rank customer_id customer_name metric_minor owner",
+                                                report_top_cols, NULL, NULL };
 
-static void json_report(const Kehu__V1__Report *r)
+REC_JSON_ARRAY(group_rows_json, Kehu__V1__ReportGroup, rows, &report_row_rec)
+static const struct rec_calc report_group_calc[] = { { "rows", group_rows_json, NULL }, { NULL, NULL, NULL } };
+static const struct rec_kind report_group_rec = { &kehu__v1__report_group__descriptor, "name id? rows=@rows", NULL,
+                                                  NULL, report_group_calc };
+
+REC_JSON_ARRAY(report_rows_json, Kehu__V1__Report, rows, &report_row_rec)
+REC_JSON_ARRAY(report_top_json, Kehu__V1__Report, top, &report_top_rec)
+REC_JSON_ARRAY(report_migration_json, Kehu__V1__Report, migration, &move_rec)
+REC_JSON_ARRAY(report_groups_json, Kehu__V1__Report, groups, &report_group_rec)
+REC_JSON_ARRAY(report_warnings_json, Kehu__V1__Report, warnings, &warning_rec)
+/* the run compared with: the report's own when none was named */
+static void report_to_run_json(struct json_w *w, const void *msg)
 {
-    struct json_w w;
-    json_init(&w, stdout, 1);
-    json_begin_object(&w);
-    json_kid(&w, "run_id", r->run_id);
-    json_kstr(&w, "metric", r->metric);
-    cli_json_records(&w, "rows", &report_row_rec, (void *const *)r->rows, r->n_rows);
-    json_kopt(&w, "as_of", r->as_of);
-    cli_json_records(&w, "top", &report_top_rec, (void *const *)r->top, r->n_top);
-    json_kid(&w, "from_run", r->from_run);
-    json_kid(&w, "to_run", r->to_run ? r->to_run : r->run_id);
-    json_moves(&w, "migration", r->migration, r->n_migration);
-    json_key(&w, "groups");
-    json_begin_array(&w);
-    for (size_t i = 0; i < r->n_groups; i++) {
-        const Kehu__V1__ReportGroup *g = r->groups[i];
-        json_begin_object(&w);
-        json_kstr(&w, "name", g->name);
-        json_kid(&w, "id", g->id);
-        cli_json_records(&w, "rows", &report_row_rec, (void *const *)g->rows, g->n_rows);
-        json_end_object(&w);
-    }
-    json_end_array(&w);
-    cli_json_records(&w, "warnings", &warning_rec, (void *const *)r->warnings, r->n_warnings);
-    json_end_object(&w);
+    const Kehu__V1__Report *r = msg;
+    if (r->to_run || r->run_id)
+        json_int(w, r->to_run ? r->to_run : r->run_id);
+    else
+        json_null(w);
 }
+static const struct rec_calc report_calc[] = {
+    { "rows", report_rows_json, NULL },   { "top", report_top_json, NULL },
+    { "to_run", report_to_run_json, NULL }, { "migration", report_migration_json, NULL },
+    { "groups", report_groups_json, NULL }, { "warnings", report_warnings_json, NULL },
+    { NULL, NULL, NULL },
+};
+static const struct rec_kind report_rec = {
+    &kehu__v1__report__descriptor,
+    "run_id? metric rows=@rows as_of? top=@top from_run? to_run=@to_run migration=@migration groups=@groups "
+    "warnings=@warnings",
+    NULL, NULL, report_calc,
+};
 
-static void csv_report(const Kehu__V1__Report *r)
-{
-    static const char *const head[] = { "dimension",    "grade",        "customers",
-                                         "customer_share", "metric_total", "metric_share" };
-    cli_csv_row(stdout, 6, head);
-    for (size_t i = 0; i < r->n_rows; i++) {
-        const Kehu__V1__ReportRow *row = r->rows[i];
-        char n[24], cs[40], total[OUT_MONEY_BUFSZ], ms[40];
-        fmt_i64(n, sizeof n, row->customers);
-        out_fixed_format(row->customer_share, 4, cs, sizeof cs);
-        out_money_format(row->metric_total_minor, total, sizeof total);
-        out_fixed_format(row->metric_share, 4, ms, sizeof ms);
-        const char *cells[] = { row->dimension, row->grade, n, cs, total, ms };
-        cli_csv_row(stdout, 6, cells);
-    }
-}
-
-/* The Pareto table: per grade its customers and metric, each with its share;
- * a dimension column when the rows span several. */
 static void table_rows(Kehu__V1__ReportRow *const *rows, size_t n)
 {
     int dims = 0;
     for (size_t i = 1; i < n && !dims; i++)
         dims = strcmp(rows[i]->dimension, rows[0]->dimension) != 0;
-    static const char *const head[] = { "DIMENSION", "GRADE", "CUSTOMERS", "CUSTOMERS %", "METRIC TOTAL",
-                                        "METRIC %" };
-    int off = dims ? 0 : 1;
-    struct out_table *t = out_table_new(6 - off, head + off);
-    for (int col = 2; col < 6; col++)
-        out_table_align(t, col - off, OUT_RIGHT);
-    for (size_t i = 0; i < n; i++) {
-        const Kehu__V1__ReportRow *r = rows[i];
-        char cust[24], cs[40], total[OUT_MONEY_TEXT_BUFSZ], ms[40];
-        fmt_i64(cust, sizeof cust, r->customers);
-        fmt_percent(cs, sizeof cs, r->customer_share);
-        out_money_text(r->metric_total_minor, total, sizeof total);
-        fmt_percent(ms, sizeof ms, r->metric_share);
-        const char *cells[] = { r->dimension, r->grade, cust, cs, total, ms };
-        out_table_add(t, cells + off);
-    }
-    out_table_print(t, stdout);
-    out_table_free(t);
+    struct rec_kind k = report_row_rec;
+    k.cols = dims ? report_row_cols : report_row_cols + 1;
+    rec_table(stdout, &k, (void *const *)rows, n);
 }
 
 /* The distinct strings of a list, in order of first appearance. */
@@ -1247,27 +1015,7 @@ static void human_report(const char *kind, const Kehu__V1__Report *r)
     else
         cli_say("no graded customers\n");
 
-    if (r->n_top) {
-        static const char *const thead[] = { "GRADE", "RANK", "CUSTOMER", "NAME", "METRIC", "OWNER" };
-        struct out_table *t = out_table_new(6, thead);
-        out_table_align(t, 1, OUT_RIGHT);
-        out_table_align(t, 2, OUT_RIGHT);
-        out_table_align(t, 4, OUT_RIGHT);
-        out_table_max_width(t, 3, NAME_COLS);
-        for (size_t i = 0; i < r->n_top; i++) {
-            const Kehu__V1__ReportTop *tp = r->top[i];
-            char rank[16], cust[24], metric[OUT_MONEY_TEXT_BUFSZ];
-            snprintf(rank, sizeof rank, "%" PRId32, tp->rank);
-            fmt_i64(cust, sizeof cust, tp->customer_id);
-            out_money_text(tp->metric_minor, metric, sizeof metric);
-            const char *row[] = { tp->grade, rank, cust, tp->customer_name, metric, tp->owner };
-            out_table_add(t, row);
-        }
-        putchar('\n');
-        cli_say("top customers:\n");
-        out_table_print(t, stdout);
-        out_table_free(t);
-    }
+    cli_print_section(N_("top customers:\n"), &report_top_rec, (void *const *)r->top, r->n_top);
 
     if (r->n_migration) {
         struct names dims = { 0 };
@@ -1298,46 +1046,27 @@ static void human_report(const char *kind, const Kehu__V1__Report *r)
             cli_say("no graded customers\n");
     }
 
-    if (r->n_warnings) {
-        putchar('\n');
-        cli_say("open churn warnings (newest first):\n");
-        rec_table(stdout, &warning_rec, (void *const *)r->warnings, r->n_warnings);
-    }
+    cli_print_section(N_("open churn warnings (newest first):\n"), &warning_rec, (void *const *)r->warnings,
+                      r->n_warnings);
+}
+
+static int check_grouping(struct cli *cli, const char *flag, const char *value)
+{
+    return one_of(cli, flag, value, report_groupings, NELEMS(report_groupings));
 }
 
 static int run_report(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "unit", required_argument, NULL, O_UNIT },
-        { "owner", required_argument, NULL, O_OWNER },
-        { "by", required_argument, NULL, O_BY },
-        { "top", required_argument, NULL, O_TOP },
-        { "from-run", required_argument, NULL, O_FROM_RUN },
-        { "to-run", required_argument, NULL, O_TO_RUN },
-        { NULL, 0, NULL, 0 },
+    static const struct cli_flag flags[] = {
+        { "unit", NULL, 0, 0, not_empty, 0 },        { "owner", NULL, 0, 0, not_empty, 0 },
+        { "by", NULL, 0, 0, check_grouping, 0 },     { "top", NULL, 1, TOP_MAX, NULL, 0 },
+        { "from-run", "from_run", 0, 0, NULL, 0 },   { "to-run", "to_run", 0, 0, NULL, 0 },
+        { NULL, NULL, 0, 0, NULL, 0 },
     };
     Kehu__V1__ReportGet m = KEHU__V1__REPORT_GET__INIT;
-    int c, rc = CLI_OK;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        int64_t top;
-        switch (c) {
-        case O_UNIT: rc = not_empty(cli, "--unit", optarg); m.unit = optarg; break;
-        case O_OWNER: rc = not_empty(cli, "--owner", optarg); m.owner = optarg; break;
-        case O_BY:
-            rc = one_of(cli, "--by", optarg, report_groupings, NELEMS(report_groupings));
-            m.by = optarg;
-            break;
-        case O_TOP:
-            rc = cmd_customer_parse_int(cli, "--top", optarg, 1, TOP_MAX, &top);
-            m.top = (uint32_t)top;
-            break;
-        case O_FROM_RUN: rc = cmd_customer_parse_int(cli, "--from-run", optarg, 1, INT64_MAX, &m.from_run); break;
-        case O_TO_RUN: rc = cmd_customer_parse_int(cli, "--to-run", optarg, 1, INT64_MAX, &m.to_run); break;
-        default: return cli->opt_rc;
-        }
-        if (rc)
-            return rc;
-    }
+    int rc;
+    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__report_get__descriptor, flags, &m, NULL, NULL)))
+        return rc;
     if (argc - optind < 1)
         return cli_usage_error(cli, "missing the report kind (abc, tiers, lifecycle or churn)");
     if ((rc = cli_args(cli, argc, argv, 1, 1)))
@@ -1350,12 +1079,13 @@ static int run_report(struct cli *cli, int argc, char **argv)
         return rc;
     if (!resp->report)
         return cli_bad_reply(cli, resp);
-    if (cli->json)
-        json_report(resp->report);
-    else if (cli->csv)
-        csv_report(resp->report);
-    else
+    if (cli->json) {
+        cli_json_record(&report_rec, resp->report);
+    } else if (cli->csv) {
+        cli_print_records(cli, (void *const *)resp->report->rows, resp->report->n_rows, 1, &report_row_kind);
+    } else {
         human_report(m.kind, resp->report);
+    }
     kehu_response_free(resp);
     return CLI_OK;
 }

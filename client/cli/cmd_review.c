@@ -14,7 +14,6 @@
 
 #define LIMIT_MAX 1000
 
-enum { O_YEAR = 0x100, O_GRADE, O_REASON, O_CONFIRM };
 
 /* ---- records described once */
 
@@ -123,15 +122,6 @@ static void print_list(struct cli *cli, void *const *items, size_t n, const stru
 
 /* ---- shared pieces */
 
-static int year_opt(struct cli *cli, const char *arg, int32_t *year)
-{
-    int64_t v;
-    int rc = cli_parse_int(cli, "--year", arg, 2000, 2200, &v);
-    if (!rc)
-        *year = (int32_t)v;
-    return rc;
-}
-
 /* One record as key/value lines (no list has the flags of a table row). */
 static const struct cli_record_kind review_kind = { .rec = &review_rec, .kv_all = 1 };
 static const struct cli_record_kind item_kind = { .rec = &item_rec, .kv_all = 1 };
@@ -175,27 +165,18 @@ CLI_ONE_COMMAND(run_review_finalize, KEHU__V1__REQUEST__OP_REVIEW_FINALIZE, &keh
 
 static int decide(struct cli *cli, int argc, char **argv, const char *step)
 {
-    static const struct option opts[] = {
-        { "year", required_argument, NULL, O_YEAR },
-        { "grade", required_argument, NULL, O_GRADE },
-        { "reason", required_argument, NULL, O_REASON },
-        { "confirm", no_argument, NULL, O_CONFIRM },
-        { NULL, 0, NULL, 0 },
+    static const struct cli_flag flags[] = {
+        { "year", NULL, 2000, 2200, NULL, 0 }, { "grade", NULL, 0, 0, NULL, 0 },
+        { "reason", NULL, 0, 0, NULL, 0 },     { "confirm", "", 0, 0, NULL, 0 },
+        { NULL, NULL, 0, 0, NULL, 0 },
     };
     Kehu__V1__ReviewDecide m = KEHU__V1__REVIEW_DECIDE__INIT;
+    struct cmd_words ws = { .n = 0 };
+    int rc;
+    if ((rc = cli_flags(cli, argc, argv, &kehu__v1__review_decide__descriptor, flags, &m, NULL, &ws)))
+        return rc;
     m.step = (char *)step;
-    int c, rc = CLI_OK, confirm = 0;
-    while ((c = cli_getopt(cli, argc, argv, opts)) != -1) {
-        switch (c) {
-        case O_YEAR: rc = year_opt(cli, optarg, &m.year); break;
-        case O_GRADE: m.grade = optarg; break;
-        case O_REASON: m.reason = optarg; break;
-        case O_CONFIRM: confirm = 1; break;
-        default: return cli->opt_rc;
-        }
-        if (rc)
-            return rc;
-    }
+    int confirm = cli_flag_given(&ws, "--confirm");
     if ((rc = cli_id_arg(cli, argc, argv, "CUSTOMER_ID", &m.customer_id)))
         return rc;
     if (confirm && m.grade && *m.grade)

@@ -140,7 +140,7 @@ int cli_run_list(struct cli *cli, int argc, char **argv, const struct cli_list *
     const ProtobufCMessageDescriptor *d = l->req_desc;
     char *m = out_xcalloc(1, d->sizeof_message);
     protobuf_c_message_init(d, m);
-    struct cli_paging pg = { 0 };
+    struct cli_paging pg = { .max = l->limit_max };
     struct cmd_words fw = { .n = 0 };
     int rc;
     int64_t id = 0;

@@ -16,6 +16,13 @@ void cli_record_json(struct json_w *w, const struct cli_record_kind *k, const vo
     rec_json(w, k->rec, item);
 }
 
+void cli_json_record(const struct rec_kind *k, const void *msg)
+{
+    struct json_w w;
+    json_init(&w, stdout, 1);
+    rec_json(&w, k, msg);
+}
+
 void cli_print_records(struct cli *cli, void *const *items, size_t n, int list, const struct cli_record_kind *k)
 {
     if (cli->json) {
@@ -28,8 +35,7 @@ void cli_print_records(struct cli *cli, void *const *items, size_t n, int list, 
                 rec_json(&w, k->rec, items[i]);
     } else if (cli->csv && !k->no_csv) {
         rec_csv_head(stdout, k->rec);
-        for (size_t i = 0; i < n; i++)
-            rec_csv_row(stdout, k->rec, items[i]);
+        rec_csv_rows(stdout, k->rec, items, n);
     } else if (list || !(k->one || k->kv || k->kv_all)) {
         rec_table(stdout, k->rec, items, n);
     } else {
@@ -41,6 +47,14 @@ void cli_print_records(struct cli *cli, void *const *items, size_t n, int list, 
             else
                 rec_kv(stdout, k->rec, items[i]);
     }
+}
+
+int cli_print_list(struct cli *cli, const struct cli_pages *pages, const struct cli_record_kind *k)
+{
+    if (!pages->n && !cli->json && !cli->csv)
+        return 0;
+    cli_print_records(cli, pages->items, pages->n, 1, k);
+    return 1;
 }
 
 int cli_explain_stale(struct cli *cli, Kehu__V1__Response *resp, const struct kehu_status *st, const char *what,
@@ -296,6 +310,58 @@ static const struct rec_col policy_value_cols[] = {
 const struct rec_kind cli_policy_value_rec = {
     &kehu__v1__policy_value__descriptor, "key value description", policy_value_cols, NULL, NULL,
 };
+
+void cli_print_policy_values(struct cli *cli, Kehu__V1__PolicyValue *const *values, size_t n, char *const *only,
+                             size_t n_only)
+{
+    void **shown = out_xcalloc(n + 1, sizeof *shown);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        int want = n_only == 0;
+        for (size_t j = 0; j < n_only && !want; j++)
+            want = strcmp(only[j], values[i]->key) == 0;
+        if (want)
+            shown[k++] = values[i];
+    }
+    struct cli_record_kind kind = { .rec = &cli_policy_value_rec };
+    cli_print_records(cli, shown, k, 1, &kind);
+    free(shown);
+}
+
+int cli_policy_set(struct cli *cli, int argc, char **argv, int op, void *m, Kehu__V1__FieldValue ***values,
+                   size_t *n_values, Kehu__V1__Response__ResultCase want,
+                   void (*print)(struct cli *cli, const void *result, char *const *keys, size_t n))
+{
+    struct cli_field_values fv;
+    int rc = cli_field_values(cli, argc, argv, "KEY=VALUE", 0, NULL, &fv);
+    if (rc)
+        return rc;
+    *values = fv.set;
+    *n_values = fv.n;
+    Kehu__V1__Response *resp;
+    if ((rc = cli_ask(cli, op, m, want, &resp)) == CLI_OK) {
+        if (!cli_result(resp)) {
+            rc = cli_bad_reply(cli, resp);
+        } else {
+            int n = (int)fv.n;
+            if (!cli->json && !cli->csv)
+                cli_say("policy updated (%d value%s):\n", n, n == 1 ? "" : "s");
+            print(cli, cli_result(resp), fv.keys, fv.n);
+            kehu_response_free(resp);
+        }
+    }
+    cli_field_values_free(&fv);
+    return rc;
+}
+
+void cli_print_section(const char *title, const struct rec_kind *k, void *const *items, size_t n)
+{
+    if (!n)
+        return;
+    putchar('\n');
+    fputs(_(title), stdout); /* a constant: nothing to clean */
+    rec_table(stdout, k, items, n);
+}
 
 void cli_json_records(struct json_w *w, const char *key, const struct rec_kind *k, void *const *items, size_t n)
 {

@@ -520,6 +520,12 @@ void rec_csv_row(FILE *f, const struct rec_kind *k, const void *msg)
         free(cells[i]);
 }
 
+void rec_csv_rows(FILE *f, const struct rec_kind *k, void *const *msgs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        rec_csv_row(f, k, msgs[i]);
+}
+
 /* ---- Tables ----------------------------------------------------------------------------- */
 
 void rec_table(FILE *f, const struct rec_kind *k, void *const *msgs, size_t n)

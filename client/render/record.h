@@ -62,6 +62,15 @@ struct rec_calc {
     char *(*text)(const void *msg);
 };
 
+/* A rec_calc json function fn that writes the repeated sub-message field
+ * FIELD of a TYPE as an array of records of kind *KIND ("moves=@moves"). */
+#define REC_JSON_ARRAY(fn, TYPE, FIELD, KIND)                                  \
+    static void fn(struct json_w *w, const void *msg)                          \
+    {                                                                          \
+        const TYPE *m_ = msg;                                                  \
+        rec_json_array(w, (KIND), (void *const *)m_->FIELD, m_->n_##FIELD);    \
+    }
+
 /* One column of a table: head (N_("AMOUNT")) over a field (a word as in the
  * field list: "amount_minor", "phones", "@reversal") shown as text. */
 /* A head or empty text shown as it is in every language (one the output
@@ -92,6 +101,8 @@ void rec_json_array(struct json_w *w, const struct rec_kind *k, void *const *msg
 /* The CSV header, and one record as a CSV row. */
 void rec_csv_head(FILE *f, const struct rec_kind *k);
 void rec_csv_row(FILE *f, const struct rec_kind *k, const void *msg);
+/* Records as CSV rows (no header: rows of several kinds may share one). */
+void rec_csv_rows(FILE *f, const struct rec_kind *k, void *const *msgs, size_t n);
 /* The records as a table (k->cols). */
 void rec_table(FILE *f, const struct rec_kind *k, void *const *msgs, size_t n);
 /* One record as "key: value" lines (out_kv): every field but the CSV-only

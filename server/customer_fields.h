@@ -13,16 +13,23 @@
  * COL_ID_MASKED. */
 
 
-#define CUSTOMER_COLUMNS                                                                                             \
+/* The columns with the names and paths of the directory given: the joined
+ * ones (CUSTOMER_COLUMNS, over CUSTOMER_JOINS), or NULLs that directory.c
+ * fills in (CUSTOMER_COLUMNS_LEAN, over the customer alone). */
+#define CUSTOMER_COLUMNS_WITH(owner, branch, created_by, updated_by, path, owner_path)                              \
     "c.id, c.version, c.kind::text, c.name, coalesce(c.ext_ref, ''), coalesce(c.gender, ''),"                        \
     " coalesce(c.birth::text, ''), coalesce(c.id_number, ''), array_to_string(c.phones, ','), coalesce(c.email, ''),"  \
     " coalesce(c.company, ''), coalesce(c.address, ''), coalesce(c.region, ''), coalesce(c.industry, ''),"           \
     " coalesce(c.size, ''), coalesce(c.occupation, ''), coalesce(c.source, ''), array_to_string(c.tags, ','),"       \
-    " coalesce(c.notes, ''), coalesce(c.owner_id, 0), coalesce(ow.username, ''), c.branch_id, b.name,"              \
-    " c.since::text, c.status::text, " SQL_MS("c.created_at") ", coalesce(cb.username, ''), " SQL_MS("c.updated_at") \
-    ", coalesce(ub.username, ''), coalesce(" SQL_MS("c.last_contact_at") ", 0), (c.revenue * 100)::bigint,"           \
-    " (c.balance * 100)::bigint, b.path::text, coalesce(c.merged_into, 0),"                                         \
-    " " SQL_OWNER_PATH ", coalesce(c.id_number_masked, '')"
+    " coalesce(c.notes, ''), coalesce(c.owner_id, 0), " owner ", c.branch_id, " branch ","                          \
+    " c.since::text, c.status::text, " SQL_MS("c.created_at") ", " created_by ", " SQL_MS("c.updated_at")             \
+    ", " updated_by ", coalesce(" SQL_MS("c.last_contact_at") ", 0), (c.revenue * 100)::bigint,"                      \
+    " (c.balance * 100)::bigint, " path ", coalesce(c.merged_into, 0),"                                              \
+    " " owner_path ", coalesce(c.id_number_masked, '')"
+#define CUSTOMER_COLUMNS                                                                                             \
+    CUSTOMER_COLUMNS_WITH("coalesce(ow.username, '')", "b.name", "coalesce(cb.username, '')",                        \
+                          "coalesce(ub.username, '')", "b.path::text", SQL_OWNER_PATH)
+#define CUSTOMER_COLUMNS_LEAN CUSTOMER_COLUMNS_WITH("NULL", "NULL", "NULL", "NULL", "NULL", "NULL")
 /* FROM clause over a relation aliased c (the table, or a CTE of changed rows). */
 #define CUSTOMER_JOINS                                                                              \
     " JOIN org_unit b ON b.id = c.branch_id LEFT JOIN app_user ow ON ow.id = c.owner_id"           \

@@ -23,6 +23,7 @@
 
 #include "audit.h"
 #include "conn.h"
+#include "directory.h"
 #include "log.h"
 #include "migrate.h"
 #include "rpc.h"
@@ -619,7 +620,7 @@ static void stats_count(struct req *r, Kehu__V1__AdminStatsResult *s, const char
 static void stats_limits(struct req *r, Kehu__V1__AdminStatsResult *s)
 {
     const struct limits *l = &r->srv->limits;
-    s->limits = arena_alloc(&r->arena, (LC_COUNT + 4) * sizeof *s->limits);
+    s->limits = arena_alloc(&r->arena, (LC_COUNT + 6) * sizeof *s->limits);
     for (int i = 0; i < LC_COUNT; i++)
         stats_count(r, s, limits_counter_name((enum limit_counter)i), l->counts[i]);
     stats_count(r, s, "connections_not_logged_in", (uint64_t)l->unauth);
@@ -629,6 +630,10 @@ static void stats_limits(struct req *r, Kehu__V1__AdminStatsResult *s)
     for (const struct conn *c = r->srv->conns; c; c = c->next)
         tls += c->wire == WIRE_TLS && c->state != CONN_CLOSED;
     stats_count(r, s, "connections_tls", tls);
+    uint64_t filled, joined;
+    directory_counts(r->srv, &filled, &joined);
+    stats_count(r, s, "customer_reads_from_directory", filled);
+    stats_count(r, s, "customer_reads_joined", joined);
 }
 
 static void stats_got(const struct db_result *res, void *arg)

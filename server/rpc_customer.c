@@ -11,12 +11,14 @@
 #include <strings.h>
 
 #include "conn.h"
+#include "directory.h"
 #include "id_number.h"
 #include "log.h"
 #include "mask.h"
 #include "rpc.h"
 #include "row_msg.h"
 #include "customer_fields.h"
+#include "directory.h"
 #include "search_keys.h"
 #include "server.h"
 #include "validate.h"
@@ -166,6 +168,7 @@ static struct db_stmt customer_by_id = DB_STMT(
 
 struct load {
     int64_t id;
+    struct db_stmt *joined; /* a lean statement's joined twin (NULL: the statement joins) */
     const char *field; /* how the request names the customer */
     int tombstone_ok;    /* a merged customer is loaded too (unmerge) */
     void *ctx;
@@ -201,6 +204,15 @@ static void tombstone_told(const struct db_result *res, void *arg)
                  (long long)l->id);
 }
 
+/* A lean row's directory columns (CUSTOMER_COLUMNS_LEAN, then the grades,
+ * then what fills them). */
+static const struct directory_row lean_row = {
+    .owner_id = COL_OWNER_ID, .branch_id = COL_BRANCH_ID, .created_by_id = CUSTOMER_NCOLS + 1,
+    .updated_by_id = CUSTOMER_NCOLS + 2, .version = CUSTOMER_NCOLS + 3,
+    .owner = COL_OWNER, .branch = COL_BRANCH, .created_by = COL_CREATED_BY, .updated_by = COL_UPDATED_BY,
+    .path = COL_PATH, .owner_path = COL_OWNER_PATH,
+};
+
 static void loaded(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
@@ -209,6 +221,14 @@ static void loaded(const struct db_result *res, void *arg)
         return;
     if (db_rows(res, 0) != 1) {
         load_not_found(r, l);
+        return;
+    }
+    if (l->joined && directory_fill(r->srv, res->res[0], 0, &lean_row) < 0) {
+        /* kehud's copy of the directory is older than the row: joined */
+        struct db_stmt *joined = l->joined;
+        l->joined = NULL;
+        const char *p[] = { rpc_num(r, l->id) };
+        db_query(r->srv->db, joined, 1, p, loaded, r);
         return;
     }
     struct rpc_customer_ref ref = { .id = l->id, .ctx = l->ctx };
@@ -256,22 +276,23 @@ void rpc_customer_load_ctx(struct req *r, int64_t id, enum authz_action act,
     rpc_customer_load_as(r, id, act, then, ctx, field, NULL);
 }
 
-static void load_by(struct req *r, struct db_stmt *stmt, int64_t id, enum authz_action act,
-                    void (*then)(struct req *r, const struct rpc_customer_ref *ref), void *ctx, const char *field,
-                    const char *missing);
+static void load_by(struct req *r, struct db_stmt *stmt, struct db_stmt *joined, int64_t id,
+                    enum authz_action act, void (*then)(struct req *r, const struct rpc_customer_ref *ref),
+                    void *ctx, const char *field, const char *missing);
 
 void rpc_customer_load_as(struct req *r, int64_t id, enum authz_action act,
                           void (*then)(struct req *r, const struct rpc_customer_ref *ref), void *ctx,
                           const char *field, const char *missing)
 {
-    load_by(r, &customer_by_id, id, act, then, ctx, field, missing);
+    load_by(r, &customer_by_id, NULL, id, act, then, ctx, field, missing);
 }
 
 /* Loads through stmt: customer_by_id, or a statement with the same columns
- * first (and the same one row by id). */
-static void load_by(struct req *r, struct db_stmt *stmt, int64_t id, enum authz_action act,
-                    void (*then)(struct req *r, const struct rpc_customer_ref *ref), void *ctx, const char *field,
-                    const char *missing)
+ * first (and the same one row by id); with `joined`, stmt is its lean twin
+ * (CUSTOMER_COLUMNS_LEAN, and lean_row's columns after the others). */
+static void load_by(struct req *r, struct db_stmt *stmt, struct db_stmt *joined, int64_t id,
+                    enum authz_action act, void (*then)(struct req *r, const struct rpc_customer_ref *ref),
+                    void *ctx, const char *field, const char *missing)
 {
     Kehu__V1__Request__OpCase op = r->msg->op_case;
     if (!field)
@@ -286,6 +307,7 @@ static void load_by(struct req *r, struct db_stmt *stmt, int64_t id, enum authz_
     audit_note_customer(r, id);
     struct load *l = arena_alloc(&r->arena, sizeof *l);
     l->id = id;
+    l->joined = joined;
     l->field = field;
     l->tombstone_ok = act == ACT_CUSTOMER_DELETE && op == KEHU__V1__REQUEST__OP_CUSTOMER_UNMERGE;
     l->ctx = ctx;
@@ -602,10 +624,16 @@ const struct rpc_entry rpc_customer_add = { KEHU__V1__REQUEST__OP_CUSTOMER_ADD, 
  * Authorization, masking and the audit are the load's, as for every
  * customer read; the grades of a customer the caller may not read are
  * never looked at. */
-static struct db_stmt customer_by_id_graded = DB_STMT(
-    "SELECT " CUSTOMER_COLUMNS ", CASE WHEN c.grade_until IS NULL OR c.grade_until >= current_date THEN c.grades"
+#define GRADES_NOW                                                                                    \
+    "CASE WHEN c.grade_until IS NULL OR c.grade_until >= current_date THEN c.grades"                  \
     " ELSE customer_grades_now(c.id) END"
-    " FROM customer c" CUSTOMER_JOINS "WHERE c.id = $1");
+static struct db_stmt customer_by_id_graded = DB_STMT(
+    "SELECT " CUSTOMER_COLUMNS ", " GRADES_NOW " FROM customer c" CUSTOMER_JOINS "WHERE c.id = $1");
+/* The same without the joins, the names and paths from kehud's copy of the
+ * directory (directory.c): they were half of PostgreSQL's work for a get. */
+static struct db_stmt customer_by_id_graded_lean = DB_STMT(
+    "SELECT " CUSTOMER_COLUMNS_LEAN ", " GRADES_NOW ", c.created_by, c.updated_by,"
+    " (SELECT v FROM directory_version) FROM customer c WHERE c.id = $1");
 
 static void get_loaded(struct req *r, const struct rpc_customer_ref *ref)
 {
@@ -637,8 +665,8 @@ static void get_loaded(struct req *r, const struct rpc_customer_ref *ref)
 
 static void customer_get(struct req *r)
 {
-    load_by(r, &customer_by_id_graded, r->msg->customer_get ? r->msg->customer_get->id : 0, ACT_CUSTOMER_READ,
-            get_loaded, NULL, NULL, NULL);
+    load_by(r, &customer_by_id_graded_lean, &customer_by_id_graded, r->msg->customer_get ? r->msg->customer_get->id : 0,
+            ACT_CUSTOMER_READ, get_loaded, NULL, NULL, NULL);
 }
 
 const struct rpc_entry rpc_customer_get = { KEHU__V1__REQUEST__OP_CUSTOMER_GET, "customer_get", ACT_CUSTOMER_READ, 0,

@@ -8,6 +8,7 @@
 #include "conn.h"
 #include "audit.h"
 #include "db.h"
+#include "directory.h"
 #include "event_log.h"
 #include "log.h"
 #include "migrate.h"
@@ -265,6 +266,7 @@ int server_run(const struct config *cfg)
     s->db = db_pool_new(s->loop, cfg->db, cfg->pool_size, cfg->db_timeout * 1000, NOTIFY_CHANNEL, notify_dispatch, s);
     db_pool_on_listening(s->db, notify_listening);
     db_pool_start(s->db);
+    directory_start(s);
     case_sched_start(s);
     /* a report over a million customers takes seconds: on its own connection
      * it holds up no pipelined request, with memory to sort and custom plans */
@@ -297,6 +299,7 @@ int server_run(const struct config *cfg)
     limits_free(s);
     tls_ctx_put(s->tls);
     event_log_free(s->events);
+    directory_free(s);
     int code = s->exit_code;
     if (code == 0)
         log_info(0, 0, "stopped");

@@ -30,6 +30,7 @@ struct server {
     struct pool_state *pool;   /* the recycle job's schedule (rpc_pool.c) */
     struct case_sched *cases;  /* the deadlines' scheduler (rpc_case.c) */
     struct event_log *events;  /* announcements numbered and kept for resumed subscriptions (event_log.c) */
+    struct directory *directory; /* users' and units' names and paths, for customer reads (directory.c) */
     struct conn *flush_list;  /* connections with output or a paused read to look at, */
     struct conn *flush_tail;  /* in the order they asked: a reply queued before a fan-out goes out before it */
     uint64_t next_conn_id;

@@ -222,6 +222,118 @@ static void test_move_and_disable(void **state)
     kehu_close(a);
 }
 
+static uint64_t stat(kehu_client *a, const char *name)
+{
+    Kehu__V1__AdminStats m = KEHU__V1__ADMIN_STATS__INIT;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_ADMIN_STATS;
+    req.admin_stats = &m;
+    Kehu__V1__Response *r = it_call(a, &req, C(OK));
+    uint64_t v = UINT64_MAX;
+    for (size_t i = 0; i < r->admin_stats->n_limits; i++)
+        if (strcmp(r->admin_stats->limits[i]->name, name) == 0)
+            v = r->admin_stats->limits[i]->count;
+    kehu_response_free(r);
+    if (v == UINT64_MAX)
+        fail_msg("no counter %s in admin stats", name);
+    return v;
+}
+
+static Kehu__V1__Customer *get(kehu_client *c, int64_t id, Kehu__V1__Response **keep)
+{
+    Kehu__V1__CustomerGet g = KEHU__V1__CUSTOMER_GET__INIT;
+    g.id = id;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_GET;
+    req.customer_get = &g;
+    *keep = it_call(c, &req, C(OK));
+    return (*keep)->customer;
+}
+
+/* A customer read names its branch, owner and who created and changed it
+ * from kehud's copy of the directory while that copy is as new as the row:
+ * a rename or a move is shown by the very next read (read joined once,
+ * while the copy is read again), then the copy serves again. */
+static void test_customer_read_follows_the_directory(void **state)
+{
+    (void)state;
+    kehu_client *a = it_admin();
+    it_expect(a, it_req_org_add("目录分行", K(BRANCH), "华南区"), C(OK), NULL);
+    it_expect(a, it_req_org_add("目录一组", K(TEAM), "目录分行"), C(OK), NULL);
+    it_expect(a, it_req_user_add("dir.am", R(ACCOUNT_MANAGER), "目录一组", "dir-pass-12"), C(OK), NULL);
+    it_expect(a, it_req_user_add("dir.mgr", R(BRANCH_MANAGER), "目录分行", "dir-pass-12"), C(OK), NULL);
+    Kehu__V1__Customer cu = KEHU__V1__CUSTOMER__INIT;
+    cu.name = "目录客户";
+    cu.kind = KEHU__V1__CUSTOMER_KIND__INDIVIDUAL;
+    Kehu__V1__CustomerAdd add = KEHU__V1__CUSTOMER_ADD__INIT;
+    add.customer = &cu;
+    add.branch = "目录分行";
+    add.owner = "dir.am";
+    add.force = 1;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_ADD;
+    req.customer_add = &add;
+    Kehu__V1__Response *r = it_call(a, &req, C(OK));
+    int64_t id = r->customer->id;
+    kehu_response_free(r);
+
+    kehu_client *mgr = it_login("dir.mgr", "dir-pass-12");
+    get(mgr, id, &r); /* the copy catches up with the adds above (or is read joined) */
+    kehu_response_free(r);
+    uint64_t filled = stat(a, "customer_reads_from_directory"), joined = stat(a, "customer_reads_joined");
+    Kehu__V1__Customer *c = get(mgr, id, &r);
+    assert_string_equal(c->branch, "目录分行");
+    assert_string_equal(c->owner, "dir.am");
+    assert_string_equal(c->created_by, "admin");
+    kehu_response_free(r);
+    assert_int_equal(stat(a, "customer_reads_from_directory"), filled + 1);
+    assert_int_equal(stat(a, "customer_reads_joined"), joined);
+
+    /* renamed: the next read says so */
+    Kehu__V1__OrgRename rn = KEHU__V1__ORG_RENAME__INIT;
+    rn.unit = "目录分行";
+    rn.name = "目录中心支行";
+    Kehu__V1__Request rreq = KEHU__V1__REQUEST__INIT;
+    rreq.op_case = KEHU__V1__REQUEST__OP_ORG_RENAME;
+    rreq.org_rename = &rn;
+    it_expect(a, &rreq, C(OK), NULL);
+    c = get(mgr, id, &r);
+    assert_string_equal(c->branch, "目录中心支行");
+    kehu_response_free(r);
+    assert_int_equal(stat(a, "customer_reads_joined"), joined + 1);
+
+    /* the owner moved to another branch: the same user shown, and the
+     * customer still in sight of its branch's manager */
+    it_expect(a, req_user_move("dir.am", "北京分行"), C(OK), NULL);
+    c = get(mgr, id, &r);
+    assert_string_equal(c->owner, "dir.am");
+    assert_string_equal(c->branch, "目录中心支行");
+    kehu_response_free(r);
+    /* and the copy serves again once read */
+    int64_t deadline = it_now_ms() + 5000;
+    uint64_t before;
+    do {
+        before = stat(a, "customer_reads_from_directory");
+        get(mgr, id, &r);
+        kehu_response_free(r);
+    } while (stat(a, "customer_reads_from_directory") == before && it_now_ms() < deadline);
+    assert_true(stat(a, "customer_reads_from_directory") > before);
+
+    /* a customer one may not read is not found, read from the copy too */
+    kehu_client *bj = it_login("bj.am", "am-pass-123");
+    Kehu__V1__CustomerGet g = KEHU__V1__CUSTOMER_GET__INIT;
+    g.id = id;
+    Kehu__V1__Request greq = KEHU__V1__REQUEST__INIT;
+    greq.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_GET;
+    greq.customer_get = &g;
+    before = stat(a, "customer_reads_from_directory");
+    it_expect(bj, &greq, C(NOT_FOUND), "id");
+    assert_int_equal(stat(a, "customer_reads_from_directory"), before + 1);
+    kehu_close(bj);
+    kehu_close(mgr);
+    kehu_close(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -231,6 +343,7 @@ int main(void)
         cmocka_unit_test(test_branch_manager_scope),
         cmocka_unit_test(test_list_filters),
         cmocka_unit_test(test_move_and_disable),
+        cmocka_unit_test(test_customer_read_follows_the_directory),
     };
     return it_finish(cmocka_run_group_tests(tests, build_tree, it_teardown));
 }

@@ -5,6 +5,7 @@
  * Every customer field a client may set is described once, in `fields`:
  * add, edit (and later import) validate and normalise through it. */
 #include <ctype.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -954,6 +955,16 @@ static int cursor_parse(struct arena *a, const char *hex, char **value, char **i
  * than N more", which is true, rather than a guess. */
 #define LIST_COUNT_CAP 1000
 
+/* Up to how many customers of a region, an industry or a source a list
+ * pages by the value's index rather than by the walk of its order (page_sql).
+ * By the index a page costs a row read for each of the value's n customers,
+ * by the walk limit * N / n for N in the scope: the same near the square
+ * root of 20 * N, 4,500 at a million (a walk past a cut of 1,000 read
+ * 21,000 rows). Its count is read from the index alone (sql/0043), so
+ * counting this far stays cheap. A tag's count reads the rows: it keeps
+ * the count's cap. */
+#define LIST_INDEX_CUT 5000
+
 struct sqlbuf {
     char *s;
     size_t len, cap;
@@ -965,6 +976,7 @@ struct sqlbuf {
     /* the filters page_sql matches two ways: each clause as cond has it (by an index) and per row */
     struct two_way {
         const char *by_index, *per_row;
+        int cut; /* by the index up to this many */
     } ways[4];
     int n_ways;
 };
@@ -996,11 +1008,13 @@ static void sql_param(struct req *r, struct sqlbuf *b, const char *text, const c
 
 /* Appends a filter on value that page_sql may match two ways, which admit
  * the same rows: by_index (what cond holds) and per_row, each a format of the
- * parameter's number. */
-static void sql_two_way(struct req *r, struct sqlbuf *b, const char *by_index, const char *per_row, const char *value)
+ * parameter's number; by the index up to cut customers. */
+static void sql_two_way(struct req *r, struct sqlbuf *b, const char *by_index, const char *per_row, int cut,
+                        const char *value)
 {
     b->params[b->n++] = value;
     struct two_way *w = &b->ways[b->n_ways++];
+    w->cut = cut;
     w->by_index = arena_printf(&r->arena, by_index, b->n);
     w->per_row = arena_printf(&r->arena, per_row, b->n);
     sql_add(r, b, w->by_index);
@@ -1196,13 +1210,16 @@ static int filter_sql(struct req *r, const Kehu__V1__CustomerList *m, enum authz
      * forms no index serves: = ANY, IS NOT DISTINCT FROM (the value is never
      * NULL here, so it admits what = admits) */
     if (m->tag && *m->tag)
-        sql_two_way(r, b, " AND c.tags @> ARRAY[$%d::text]", " AND $%d::text = ANY (c.tags)", m->tag);
+        sql_two_way(r, b, " AND c.tags @> ARRAY[$%d::text]", " AND $%d::text = ANY (c.tags)", LIST_COUNT_CAP, m->tag);
     if (m->region && *m->region)
-        sql_two_way(r, b, " AND c.region = $%d", " AND c.region IS NOT DISTINCT FROM $%d", m->region);
+        sql_two_way(r, b, " AND c.region = $%d", " AND c.region IS NOT DISTINCT FROM $%d", LIST_INDEX_CUT,
+                    m->region);
     if (m->industry && *m->industry)
-        sql_two_way(r, b, " AND c.industry = $%d", " AND c.industry IS NOT DISTINCT FROM $%d", m->industry);
+        sql_two_way(r, b, " AND c.industry = $%d", " AND c.industry IS NOT DISTINCT FROM $%d", LIST_INDEX_CUT,
+                    m->industry);
     if (m->source && *m->source)
-        sql_two_way(r, b, " AND c.source = $%d", " AND c.source IS NOT DISTINCT FROM $%d", m->source);
+        sql_two_way(r, b, " AND c.source = $%d", " AND c.source IS NOT DISTINCT FROM $%d", LIST_INDEX_CUT,
+                    m->source);
     if (m->created_from && *m->created_from)
         sql_param(r, b, " AND c.created_at >= $?::date", m->created_from);
     if (m->created_to && *m->created_to)
@@ -1309,10 +1326,11 @@ int rpc_customer_filter_stale(const Kehu__V1__CustomerList *m, const struct db_r
  * Tested per row on the walk of the list's order, a common value gives its
  * page after a few thousand rows, a rare one reads the whole order (a region
  * no customer has: all million). The generic plan cannot tell them apart;
- * the count can: its rows (hits), at most the cap's and one, are found first
- * by the index (sql/0043's cover the scope and the status too, so a common
- * value's count reads the index alone), then at most the cap and the page is
- * those rows, sorted; past it the walk is. Each way is a branch of a UNION
+ * the count can: its rows (hits), up to the cut and one, are found first by
+ * the index (sql/0043's cover the scope and the status too, so a region's
+ * count reads the index alone), then up to the cut (LIST_COUNT_CAP for a tag,
+ * LIST_INDEX_CUT for the others) the page is those rows, sorted; past it the
+ * walk is. The count shown stops at the cap as for any list (page_done). Each way is a branch of a UNION
  * ALL gated on the count (a one-time filter: the other branch is never run).
  * The index's branch is unordered (at most the cap's rows, sorted above):
  * ordered, the plan walked the list's order for it as well. */
@@ -1327,8 +1345,11 @@ static char *page_sql(struct req *r, const struct page_state *ps, const char *co
                             ps->sort->key, count, cond, order, ps->limit + 1);
     }
     const char *walk = cond;
+    int cut = INT_MAX; /* the lowest of the filters' */
     for (int i = 0; i < b->n_ways; i++) {
         const struct two_way *w = &b->ways[i];
+        if (w->cut < cut)
+            cut = w->cut;
         const char *at = strstr(walk, w->by_index);
         walk = arena_printf(&r->arena, "%.*s%s%s", (int)(at - walk), walk, w->per_row, at + strlen(w->by_index));
     }
@@ -1339,8 +1360,7 @@ static char *page_sql(struct req *r, const struct page_state *ps, const char *co
                         " FROM ((SELECT c.* FROM customer c WHERE c.id IN (SELECT id FROM hits) AND (SELECT n FROM n) <= %d)"
                         " UNION ALL (SELECT c.* FROM customer c WHERE %s AND (SELECT n FROM n) > %d%s%u)) c"
                         CUSTOMER_JOINS "%s%u",
-                        cond, LIST_COUNT_CAP + 1, ps->sort->key, LIST_COUNT_CAP, walk, LIST_COUNT_CAP, order,
-                        ps->limit + 1, order, ps->limit + 1);
+                        cond, cut + 1, ps->sort->key, cut, walk, cut, order, ps->limit + 1, order, ps->limit + 1);
 }
 
 /* A list's statement, its page and its count of what follows, in ps's order

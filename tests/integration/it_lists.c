@@ -793,10 +793,13 @@ static Kehu__V1__Response *history_call(const char *after, uint32_t limit, size_
 
 
 /* customer list --tag, --region, --industry, --source: a value on more of
- * the caller's customers than the count's cap pages by the walk of the
- * list's order, a rarer one by the value's index, and a page past the cap's
- * end moves from one to the other: every customer of the value the branch
- * manager may read once, in order, and none they may not. */
+ * the caller's customers than the cut pages by the walk of the list's order,
+ * a rarer one by the value's index, and a page past the cut moves from one
+ * to the other: every customer of the value the branch manager may read
+ * once, in order, and none they may not. The cuts are server/rpc_customer.c's
+ * LIST_COUNT_CAP (a tag) and LIST_INDEX_CUT (the others). */
+#define INDEX_CUT 5000
+#define HEAVY_N 5300
 enum value_filter { BY_TAG, BY_REGION, BY_INDUSTRY, BY_SOURCE };
 
 static Kehu__V1__Response *value_page(kehu_client *c, enum value_filter f, const char *value, uint32_t limit,
@@ -817,13 +820,21 @@ static Kehu__V1__Response *value_page(kehu_client *c, enum value_filter f, const
 static void test_value_pages(void **state)
 {
     (void)state;
-    /* big.am's even customers get the heavy values, one in 500 of them the
-     * rare ones too, and bj.am (北京分行) one customer with all of them */
+    /* HEAVY_N more customers of big.am with the heavy values, one in 500 of
+     * them the rare ones instead (and the rare tag too), and bj.am (北京分行)
+     * one customer with each */
+    char sql[800];
+    snprintf(sql, sizeof sql,
+             "SET kehu.bulk = 'on';"
+             " INSERT INTO customer (branch_id, owner_id, name, revenue, tags, region, industry, source)"
+             " SELECT u.unit_id, u.id, '滨海客户' || i, (i * 37 %% 1000) * 10.5, ARRAY['heavy'], '滨海', '重工', 'trade_show'"
+             "  FROM generate_series(1, %d) i, app_user u WHERE u.username = 'big.am';"
+             " RESET kehu.bulk;",
+             HEAVY_N);
+    pg_do(sql);
     pg_do("SET kehu.bulk = 'on';"
-          " UPDATE customer c SET tags = ARRAY['heavy'], region = '滨海', industry = '重工', source = 'trade_show'"
-          "  FROM app_user u WHERE u.id = c.owner_id AND u.username = 'big.am' AND c.id % 2 = 0;"
           " UPDATE customer c SET tags = ARRAY['heavy', 'rare'], region = '雪域', industry = '航天', source = 'b2b_platform'"
-          "  FROM app_user u WHERE u.id = c.owner_id AND u.username = 'big.am' AND c.id % 2 = 0 AND c.id % 500 = 0;"
+          "  FROM app_user u WHERE u.id = c.owner_id AND u.username = 'big.am' AND c.region = '滨海' AND c.id % 500 = 0;"
           " INSERT INTO customer (branch_id, owner_id, name, revenue, tags, region, industry, source)"
           " SELECT u.unit_id, u.id, '北京大客户', 999999, ARRAY['heavy', 'rare'], '滨海', '重工', 'trade_show'"
           "  FROM app_user u WHERE u.username = 'bj.am';"
@@ -848,7 +859,7 @@ static void test_value_pages(void **state)
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         for (int v = 0; v < 2; v++) {
-            char test[128], sql[512];
+            char test[128];
             snprintf(test, sizeof test, cases[k].sql, cases[k].values[v]);
             /* what the branch manager of 上海分行 may read */
             snprintf(sql, sizeof sql,
@@ -857,7 +868,7 @@ static void test_value_pages(void **state)
                      test);
             int64_t expected = pg_i64("%s", sql);
             if (v == 0)
-                assert_true(expected > 1000); /* past the count's cap: the walk, then the index */
+                assert_true(expected > INDEX_CUT); /* past the cut: the walk, then the index */
             else
                 assert_true(expected > 0 && expected < 20); /* the index */
             char cursor[256] = "";
@@ -883,7 +894,7 @@ static void test_value_pages(void **state)
             } while (*cursor);
             assert_int_equal(seen, expected);
             if (v == 0)
-                assert_true(pages > 3); /* 400 a page: the cut was crossed on the way */
+                assert_true(pages > 13); /* 400 a page: the cut was crossed on the way */
             /* bj.am reads their own customer of the value and nothing else */
             Kehu__V1__Response *r = value_page(org.bj, cases[k].f, cases[k].values[v], 50, "");
             if (cases[k].f == BY_TAG) { /* both of bj.am's have both tags */

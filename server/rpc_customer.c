@@ -1326,14 +1326,17 @@ int rpc_customer_filter_stale(const Kehu__V1__CustomerList *m, const struct db_r
  * Tested per row on the walk of the list's order, a common value gives its
  * page after a few thousand rows, a rare one reads the whole order (a region
  * no customer has: all million). The generic plan cannot tell them apart;
- * the count can: its rows (hits), up to the cut and one, are found first by
- * the index (sql/0043's cover the scope and the status too, so a region's
- * count reads the index alone), then up to the cut (LIST_COUNT_CAP for a tag,
- * LIST_INDEX_CUT for the others) the page is those rows, sorted; past it the
- * walk is. The count shown stops at the cap as for any list (page_done). Each way is a branch of a UNION
- * ALL gated on the count (a one-time filter: the other branch is never run).
- * The index's branch is unordered (at most the cap's rows, sorted above):
- * ordered, the plan walked the list's order for it as well. */
+ * the count can, taken first with the index (up to the cut and one;
+ * sql/0043's indexes cover the scope and the status too, so a region's count
+ * reads the index alone): up to the cut (LIST_COUNT_CAP for a tag,
+ * LIST_INDEX_CUT for the others) the index's page is cheap, past it the walk
+ * is. The count shown stops at the cap as for any list (page_done). Each way
+ * is a branch of a UNION ALL gated on the count (a one-time filter: the
+ * other branch is never run).
+ * The index's branch is unordered (at most the cut's rows, sorted above):
+ * ordered, the plan walked the list's order for it as well; it reads the
+ * index again (a bitmap scan: a heap page a customer) rather than the
+ * count's ids by the primary key (four pages a customer). */
 static char *page_sql(struct req *r, const struct page_state *ps, const char *cond, const struct sqlbuf *b,
                       const char *order)
 {
@@ -1353,14 +1356,14 @@ static char *page_sql(struct req *r, const struct page_state *ps, const char *co
         const char *at = strstr(walk, w->by_index);
         walk = arena_printf(&r->arena, "%.*s%s%s", (int)(at - walk), walk, w->per_row, at + strlen(w->by_index));
     }
+    const char *count = arena_printf(&r->arena, "(SELECT count(*) FROM (SELECT 1 FROM customer c WHERE %s LIMIT %d) z)",
+                                     cond, cut + 1);
     return arena_printf(&r->arena,
-                        "WITH hits AS MATERIALIZED (SELECT c.id FROM customer c WHERE %s LIMIT %d),"
-                        " n AS MATERIALIZED (SELECT count(*) AS n FROM hits)"
-                        " SELECT " CUSTOMER_COLUMNS ", %s::text, (SELECT n FROM n)"
-                        " FROM ((SELECT c.* FROM customer c WHERE c.id IN (SELECT id FROM hits) AND (SELECT n FROM n) <= %d)"
+                        "WITH n AS MATERIALIZED (SELECT %s AS n) SELECT " CUSTOMER_COLUMNS ", %s::text, (SELECT n FROM n)"
+                        " FROM ((SELECT c.* FROM customer c WHERE %s AND (SELECT n FROM n) <= %d)"
                         " UNION ALL (SELECT c.* FROM customer c WHERE %s AND (SELECT n FROM n) > %d%s%u)) c"
                         CUSTOMER_JOINS "%s%u",
-                        cond, cut + 1, ps->sort->key, cut, walk, cut, order, ps->limit + 1, order, ps->limit + 1);
+                        count, ps->sort->key, cond, cut, walk, cut, order, ps->limit + 1, order, ps->limit + 1);
 }
 
 /* A list's statement, its page and its count of what follows, in ps's order

@@ -5,6 +5,7 @@
  * Every customer field a client may set is described once, in `fields`:
  * add, edit (and later import) validate and normalise through it. */
 #include <ctype.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -982,6 +983,16 @@ static int cursor_parse(struct arena *a, const char *hex, char **value, char **i
  * than N more", which is true, rather than a guess. */
 #define LIST_COUNT_CAP 1000
 
+/* Up to how many customers of a region, an industry or a source a list
+ * pages by the value's index rather than by the walk of its order (page_sql).
+ * By the index a page costs a row read for each of the value's n customers,
+ * by the walk limit * N / n for N in the scope: the same near the square
+ * root of 20 * N, 4,500 at a million (a walk past a cut of 1,000 read
+ * 21,000 rows). Its count is read from the index alone (sql/0043), so
+ * counting this far stays cheap. A tag's count reads the rows: it keeps
+ * the count's cap. */
+#define LIST_INDEX_CUT 5000
+
 struct sqlbuf {
     char *s;
     size_t len, cap;
@@ -990,7 +1001,12 @@ struct sqlbuf {
     int branch_param; /* 1 + the index of the --branch parameter when it is the unit's id (filled in once found) */
     int kept_grades;  /* the filters read the grades kept on the customer row (set by grade_filter_sql) */
     int indexed;      /* a filter leads indexes in every list order (a kept grade, a status; sql/0034) */
-    int tag_param;    /* the --tag parameter's number, 0 without one */
+    /* the filters page_sql matches two ways: each clause as cond has it (by an index) and per row */
+    struct two_way {
+        const char *by_index, *per_row;
+        int cut; /* by the index up to this many */
+    } ways[4];
+    int n_ways;
 };
 
 static void sql_add(struct req *r, struct sqlbuf *b, const char *text)
@@ -1016,6 +1032,20 @@ static void sql_param(struct req *r, struct sqlbuf *b, const char *text, const c
     char head[512];
     snprintf(head, sizeof head, "%.*s$%d%s", (int)(q - text), text, b->n, q + 2);
     sql_add(r, b, head);
+}
+
+/* Appends a filter on value that page_sql may match two ways, which admit
+ * the same rows: by_index (what cond holds) and per_row, each a format of the
+ * parameter's number; by the index up to cut customers. */
+static void sql_two_way(struct req *r, struct sqlbuf *b, const char *by_index, const char *per_row, int cut,
+                        const char *value)
+{
+    b->params[b->n++] = value;
+    struct two_way *w = &b->ways[b->n_ways++];
+    w->cut = cut;
+    w->by_index = arena_printf(&r->arena, by_index, b->n);
+    w->per_row = arena_printf(&r->arena, per_row, b->n);
+    sql_add(r, b, w->by_index);
 }
 
 void rpc_scope_params(struct req *r, enum authz_action act, const char **kind, const char **id)
@@ -1204,16 +1234,20 @@ static int filter_sql(struct req *r, const Kehu__V1__CustomerList *m, enum authz
                   " WHERE s.path @> ARRAY[org_unit_ref($?::text, 'branch')]))",
                   m->branch);
     }
-    if (m->tag && *m->tag) {
-        sql_param(r, b, " AND c.tags @> ARRAY[$?::text]", m->tag); /* as TAG_BY_INDEX (page_sql) */
-        b->tag_param = b->n;
-    }
+    /* by their indexes (the tags' GIN, sql/0043's B-trees), or per row in
+     * forms no index serves: = ANY, IS NOT DISTINCT FROM (the value is never
+     * NULL here, so it admits what = admits) */
+    if (m->tag && *m->tag)
+        sql_two_way(r, b, " AND c.tags @> ARRAY[$%d::text]", " AND $%d::text = ANY (c.tags)", LIST_COUNT_CAP, m->tag);
     if (m->region && *m->region)
-        sql_param(r, b, " AND c.region = $?", m->region);
+        sql_two_way(r, b, " AND c.region = $%d", " AND c.region IS NOT DISTINCT FROM $%d", LIST_INDEX_CUT,
+                    m->region);
     if (m->industry && *m->industry)
-        sql_param(r, b, " AND c.industry = $?", m->industry);
+        sql_two_way(r, b, " AND c.industry = $%d", " AND c.industry IS NOT DISTINCT FROM $%d", LIST_INDEX_CUT,
+                    m->industry);
     if (m->source && *m->source)
-        sql_param(r, b, " AND c.source = $?", m->source);
+        sql_two_way(r, b, " AND c.source = $%d", " AND c.source IS NOT DISTINCT FROM $%d", LIST_INDEX_CUT,
+                    m->source);
     if (m->created_from && *m->created_from)
         sql_param(r, b, " AND c.created_at >= $?::date", m->created_from);
     if (m->created_to && *m->created_to)
@@ -1310,44 +1344,54 @@ int rpc_customer_filter_stale(const Kehu__V1__CustomerList *m, const struct db_r
     return v && strcmp(v, "t") == 0;
 }
 
-#define TAG_BY_INDEX " AND c.tags @> ARRAY[$%d::text]"
-#define TAG_PER_ROW " AND $%d::text = ANY (c.tags)"
-
 /* A list's statement: its page (the rows that pass cond, in order, one more
  * than the limit) and the count of what follows (indexed: in order too).
  *
- * A tag is matched two ways, which admit the same rows. The tags' GIN index
- * finds every customer with the tag, then they are sorted: right for a rare
- * tag, slow for a common one (VIP: 17,000 rows read and sorted at a million
- * customers for a page of 20). Tested per row on the walk of the list's order,
- * a common tag gives its page after a few thousand rows, a rare one reads
- * the whole order. The generic plan cannot tell them apart; the count, taken
- * first with the index, can: at most its cap and the index's page is cheap,
- * past it the walk is. Each way is a branch of a UNION ALL gated on the count
- * (a one-time filter: the other branch is never run). The index's branch is
- * unordered (at most the cap's rows, sorted above): ordered, the plan walked
- * the list's order for it as well. */
-static char *page_sql(struct req *r, const struct page_state *ps, const char *cond, int indexed, int tag_param,
+ * A tag, a region, an industry or a source is matched two ways (b->ways),
+ * which admit the same rows. Its index finds every customer with the value,
+ * then they are sorted: right for a rare value, slow for a common one (tag
+ * VIP: 17,000 rows read and sorted at a million customers for a page of 20).
+ * Tested per row on the walk of the list's order, a common value gives its
+ * page after a few thousand rows, a rare one reads the whole order (a region
+ * no customer has: all million). The generic plan cannot tell them apart;
+ * the count can, taken first with the index (up to the cut and one;
+ * sql/0043's indexes cover the scope and the status too, so a region's count
+ * reads the index alone): up to the cut (LIST_COUNT_CAP for a tag,
+ * LIST_INDEX_CUT for the others) the index's page is cheap, past it the walk
+ * is. The count shown stops at the cap as for any list (page_done). Each way
+ * is a branch of a UNION ALL gated on the count (a one-time filter: the
+ * other branch is never run).
+ * The index's branch is unordered (at most the cut's rows, sorted above):
+ * ordered, the plan walked the list's order for it as well; it reads the
+ * index again (a bitmap scan: a heap page a customer) rather than the
+ * count's ids by the primary key (four pages a customer). */
+static char *page_sql(struct req *r, const struct page_state *ps, const char *cond, const struct sqlbuf *b,
                       const char *order)
 {
-    const char *count = arena_printf(&r->arena, "(SELECT count(*) FROM (SELECT 1 FROM customer c WHERE %s%s%d) z)", cond,
-                                     indexed ? order : " LIMIT ", LIST_COUNT_CAP + 1);
-    if (!tag_param)
+    if (!b->n_ways) {
+        const char *count = arena_printf(&r->arena, "(SELECT count(*) FROM (SELECT 1 FROM customer c WHERE %s%s%d) z)",
+                                         cond, b->indexed ? order : " LIMIT ", LIST_COUNT_CAP + 1);
         return arena_printf(&r->arena, "SELECT " CUSTOMER_COLUMNS ", %s::text, %s FROM customer c" CUSTOMER_JOINS
                                        "WHERE %s%s%u",
                             ps->sort->key, count, cond, order, ps->limit + 1);
-    char by_index[64], per_row[64];
-    snprintf(by_index, sizeof by_index, TAG_BY_INDEX, tag_param);
-    snprintf(per_row, sizeof per_row, TAG_PER_ROW, tag_param);
-    const char *at = strstr(cond, by_index);
-    const char *walk = arena_printf(&r->arena, "%.*s%s%s", (int)(at - cond), cond, per_row, at + strlen(by_index));
+    }
+    const char *walk = cond;
+    int cut = INT_MAX; /* the lowest of the filters' */
+    for (int i = 0; i < b->n_ways; i++) {
+        const struct two_way *w = &b->ways[i];
+        if (w->cut < cut)
+            cut = w->cut;
+        const char *at = strstr(walk, w->by_index);
+        walk = arena_printf(&r->arena, "%.*s%s%s", (int)(at - walk), walk, w->per_row, at + strlen(w->by_index));
+    }
+    const char *count = arena_printf(&r->arena, "(SELECT count(*) FROM (SELECT 1 FROM customer c WHERE %s LIMIT %d) z)",
+                                     cond, cut + 1);
     return arena_printf(&r->arena,
                         "WITH n AS MATERIALIZED (SELECT %s AS n) SELECT " CUSTOMER_COLUMNS ", %s::text, (SELECT n FROM n)"
                         " FROM ((SELECT c.* FROM customer c WHERE %s AND (SELECT n FROM n) <= %d)"
                         " UNION ALL (SELECT c.* FROM customer c WHERE %s AND (SELECT n FROM n) > %d%s%u)) c"
                         CUSTOMER_JOINS "%s%u",
-                        count, ps->sort->key, cond, LIST_COUNT_CAP, walk, LIST_COUNT_CAP, order, ps->limit + 1, order,
-                        ps->limit + 1);
+                        count, ps->sort->key, cond, cut, walk, cut, order, ps->limit + 1, order, ps->limit + 1);
 }
 
 /* A list's statement, its page and its count of what follows, in ps's order
@@ -1385,7 +1429,7 @@ static int list_sql(struct req *r, const Kehu__V1__CustomerList *m, const struct
     snprintf(order, sizeof order, " ORDER BY %s %s, c.id %s LIMIT ", ps->sort->key, ps->sort->desc ? "DESC" : "ASC",
              ps->sort->desc ? "DESC" : "ASC");
     const char *cond = arena_strdup(&r->arena, b.s + cond_at);
-    b.s = page_sql(r, ps, cond, b.indexed, b.tag_param, order);
+    b.s = page_sql(r, ps, cond, &b, order);
     b.len = strlen(b.s);
     b.cap = b.len + 1;
     *out = b;
@@ -1462,7 +1506,8 @@ const struct rpc_entry rpc_customer_list = { KEHU__V1__REQUEST__OP_CUSTOMER_LIST
 
 /* One prepared statement for every search, in three ranks: an exact name or
  * ID number, then whole tokens, then parts. customer_search_page
- * (sql/0035_search_side_table.sql, sql/0040_search_key_digits.sql) chooses
+ * (sql/0035_search_side_table.sql, sql/0040_search_key_digits.sql, its digit
+ * ranges read by one function since sql/0042_search_digit_ranges.sql) chooses
  * the page's ids in order, most of it from ranges of the B-tree side table
  * customer_search_key that are already in pinyin order, so a page costs the
  * same however many customers match (王: 57,000 at a million); only the page's rows are joined here for

@@ -792,14 +792,22 @@ static Kehu__V1__Response *history_call(const char *after, uint32_t limit, size_
 }
 
 
-/* customer list --tag: a tag on more customers than the count's cap pages
- * by the walk of the list's order, a rarer one by the tags' index, and a page
- * past the cap's end moves from one to the other: every customer of the tag
- * the caller may read once, in order, and none they may not. */
-static Kehu__V1__Response *tag_page(kehu_client *c, const char *tag, uint32_t limit, const char *after)
+/* customer list --tag, --region, --industry, --source: a value on more of
+ * the caller's customers than the cut pages by the walk of the list's order,
+ * a rarer one by the value's index, and a page past the cut moves from one
+ * to the other: every customer of the value the branch manager may read
+ * once, in order, and none they may not. The cuts are server/rpc_customer.c's
+ * LIST_COUNT_CAP (a tag) and LIST_INDEX_CUT (the others). */
+#define INDEX_CUT 5000
+#define HEAVY_N 5300
+enum value_filter { BY_TAG, BY_REGION, BY_INDUSTRY, BY_SOURCE };
+
+static Kehu__V1__Response *value_page(kehu_client *c, enum value_filter f, const char *value, uint32_t limit,
+                                      const char *after)
 {
     Kehu__V1__CustomerList m = KEHU__V1__CUSTOMER_LIST__INIT;
-    m.tag = (char *)tag;
+    char **field[] = { [BY_TAG] = &m.tag, [BY_REGION] = &m.region, [BY_INDUSTRY] = &m.industry, [BY_SOURCE] = &m.source };
+    *field[f] = (char *)value;
     m.sort = "revenue";
     m.limit = limit;
     m.after = (char *)after;
@@ -809,54 +817,95 @@ static Kehu__V1__Response *tag_page(kehu_client *c, const char *tag, uint32_t li
     return it_call(c, &req, C(OK));
 }
 
-static void test_tag_pages(void **state)
+static void test_value_pages(void **state)
 {
     (void)state;
+    /* HEAVY_N more customers of big.am with the heavy values, one in 500 of
+     * them the rare ones instead (and the rare tag too), and bj.am (北京分行)
+     * one customer with each */
+    char sql[800];
+    snprintf(sql, sizeof sql,
+             "SET kehu.bulk = 'on';"
+             " INSERT INTO customer (branch_id, owner_id, name, revenue, tags, region, industry, source)"
+             " SELECT u.unit_id, u.id, '滨海客户' || i, (i * 37 %% 1000) * 10.5, ARRAY['heavy'], '滨海', '重工', 'trade_show'"
+             "  FROM generate_series(1, %d) i, app_user u WHERE u.username = 'big.am';"
+             " RESET kehu.bulk;",
+             HEAVY_N);
+    pg_do(sql);
     pg_do("SET kehu.bulk = 'on';"
-          " UPDATE customer c SET tags = ARRAY['heavy'] FROM app_user u"
-          "  WHERE u.id = c.owner_id AND u.username = 'big.am' AND c.id % 2 = 0;"
-          " UPDATE customer c SET tags = ARRAY['heavy', 'rare'] FROM app_user u"
-          "  WHERE u.id = c.owner_id AND u.username = 'big.am' AND c.id % 2 = 0 AND c.id % 500 = 0;"
-          " INSERT INTO customer (branch_id, owner_id, name, revenue, tags)"
-          " SELECT u.unit_id, u.id, '北京大客户', 999999, ARRAY['heavy', 'rare'] FROM app_user u WHERE u.username = 'bj.am';"
+          " UPDATE customer c SET tags = ARRAY['heavy', 'rare'], region = '雪域', industry = '航天', source = 'b2b_platform'"
+          "  FROM app_user u WHERE u.id = c.owner_id AND u.username = 'big.am' AND c.region = '滨海' AND c.id % 500 = 0;"
+          " INSERT INTO customer (branch_id, owner_id, name, revenue, tags, region, industry, source)"
+          " SELECT u.unit_id, u.id, '北京大客户', 999999, ARRAY['heavy', 'rare'], '滨海', '重工', 'trade_show'"
+          "  FROM app_user u WHERE u.username = 'bj.am';"
+          " INSERT INTO customer (branch_id, owner_id, name, revenue, tags, region, industry, source)"
+          " SELECT u.unit_id, u.id, '北京小客户', 999998, ARRAY['heavy', 'rare'], '雪域', '航天', 'b2b_platform'"
+          "  FROM app_user u WHERE u.username = 'bj.am';"
           " RESET kehu.bulk;");
-    int64_t heavy = pg_i64("SELECT count(*) FROM customer c JOIN app_user u ON u.id = c.owner_id"
-                           " WHERE u.username = 'big.am' AND 'heavy' = ANY (c.tags)");
-    int64_t rare = pg_i64("SELECT count(*) FROM customer c JOIN app_user u ON u.id = c.owner_id"
-                          " WHERE u.username = 'big.am' AND 'rare' = ANY (c.tags)");
-    assert_true(heavy > 1000); /* past the count's cap: the walk */
-    assert_true(rare > 0 && rare < 20);
-    int64_t outsider = pg_i64("SELECT c.id FROM customer c JOIN app_user u ON u.id = c.owner_id WHERE u.username = 'bj.am'"
-                              " AND 'heavy' = ANY (c.tags)");
-    static const char *const tags[] = { "heavy", "rare" };
-    for (int t = 0; t < 2; t++) {
-        char cursor[256] = "";
-        int64_t seen = 0, last_rev = INT64_MAX, last_id = INT64_MAX;
-        int pages = 0;
-        do {
-            Kehu__V1__Response *r = tag_page(org.mgr, tags[t], 400, cursor);
-            Kehu__V1__CustomerPage *p = r->customers;
-            if (pages++ == 0 && t == 0)
-                assert_true(p->remaining_more); /* more than the cap follow the first page */
-            for (size_t i = 0; i < p->n_customers; i++) {
-                Kehu__V1__Customer *c = p->customers[i];
-                assert_int_not_equal(c->id, outsider); /* another branch's, never the branch manager's */
-                /* in order (revenue, then id, descending), so never twice */
-                assert_true(c->revenue_minor < last_rev || (c->revenue_minor == last_rev && c->id < last_id));
-                last_rev = c->revenue_minor;
-                last_id = c->id;
-                seen++;
+    int64_t outsider[2] = {
+        pg_i64("SELECT c.id FROM customer c JOIN app_user u ON u.id = c.owner_id WHERE u.username = 'bj.am'"
+               " AND c.region = '滨海'"),
+        pg_i64("SELECT c.id FROM customer c JOIN app_user u ON u.id = c.owner_id WHERE u.username = 'bj.am'"
+               " AND c.region = '雪域'"),
+    };
+    static const struct {
+        enum value_filter f;
+        const char *values[2], *sql; /* heavy, rare; the column's test */
+    } cases[] = {
+        { BY_TAG, { "heavy", "rare" }, "'%s' = ANY (c.tags)" },
+        { BY_REGION, { "滨海", "雪域" }, "c.region = '%s'" },
+        { BY_INDUSTRY, { "重工", "航天" }, "c.industry = '%s'" },
+        { BY_SOURCE, { "trade_show", "b2b_platform" }, "c.source = '%s'" },
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        for (int v = 0; v < 2; v++) {
+            char test[128];
+            snprintf(test, sizeof test, cases[k].sql, cases[k].values[v]);
+            /* what the branch manager of 上海分行 may read */
+            snprintf(sql, sizeof sql,
+                     "SELECT count(*) FROM customer c WHERE %s AND c.merged_into IS NULL AND c.status <> 'archived'"
+                     " AND c.branch_id IN (SELECT id FROM org_unit WHERE path @> ARRAY[org_unit_ref('上海分行', 'branch')])",
+                     test);
+            int64_t expected = pg_i64("%s", sql);
+            if (v == 0)
+                assert_true(expected > INDEX_CUT); /* past the cut: the walk, then the index */
+            else
+                assert_true(expected > 0 && expected < 20); /* the index */
+            char cursor[256] = "";
+            int64_t seen = 0, last_rev = INT64_MAX, last_id = INT64_MAX;
+            int pages = 0;
+            do {
+                Kehu__V1__Response *r = value_page(org.mgr, cases[k].f, cases[k].values[v], 400, cursor);
+                Kehu__V1__CustomerPage *p = r->customers;
+                if (pages++ == 0 && v == 0)
+                    assert_true(p->remaining_more); /* more than the cap follow the first page */
+                for (size_t i = 0; i < p->n_customers; i++) {
+                    Kehu__V1__Customer *c = p->customers[i];
+                    assert_int_not_equal(c->id, outsider[0]); /* another branch's, never the branch manager's */
+                    assert_int_not_equal(c->id, outsider[1]);
+                    /* in order (revenue, then id, descending), so never twice */
+                    assert_true(c->revenue_minor < last_rev || (c->revenue_minor == last_rev && c->id < last_id));
+                    last_rev = c->revenue_minor;
+                    last_id = c->id;
+                    seen++;
+                }
+                snprintf(cursor, sizeof cursor, "%s", p->next_cursor);
+                kehu_response_free(r);
+            } while (*cursor);
+            assert_int_equal(seen, expected);
+            if (v == 0)
+                assert_true(pages > 13); /* 400 a page: the cut was crossed on the way */
+            /* bj.am reads their own customer of the value and nothing else */
+            Kehu__V1__Response *r = value_page(org.bj, cases[k].f, cases[k].values[v], 50, "");
+            if (cases[k].f == BY_TAG) { /* both of bj.am's have both tags */
+                assert_int_equal(r->customers->n_customers, 2);
+            } else {
+                assert_int_equal(r->customers->n_customers, 1);
+                assert_int_equal(r->customers->customers[0]->id, outsider[v]);
             }
-            snprintf(cursor, sizeof cursor, "%s", p->next_cursor);
             kehu_response_free(r);
-        } while (*cursor);
-        assert_int_equal(seen, t == 0 ? heavy : rare);
+        }
     }
-    /* bj.am reads their own customer of the tag and nothing else */
-    Kehu__V1__Response *r = tag_page(org.bj, "heavy", 50, "");
-    assert_int_equal(r->customers->n_customers, 1);
-    assert_int_equal(r->customers->customers[0]->id, outsider);
-    kehu_response_free(r);
 }
 
 /* Users, units, a customer's contacts, follow-ups and owner history: pages
@@ -962,7 +1011,7 @@ int main(void)
         cmocka_unit_test(test_cli_login),  cmocka_unit_test(test_cli_pages),   cmocka_unit_test(test_wechat_sms),
         cmocka_unit_test(test_filter_race), cmocka_unit_test(test_reassign_messages),
         cmocka_unit_test(test_undo_to_disabled), cmocka_unit_test(test_recycle_dry_run),
-        cmocka_unit_test(test_other_lists), cmocka_unit_test(test_tag_pages),
+        cmocka_unit_test(test_other_lists), cmocka_unit_test(test_value_pages),
     };
     return it_finish(cmocka_run_group_tests(tests, setup, teardown));
 }

@@ -686,16 +686,7 @@ static void policy_done(const struct db_result *res, void *arg)
     int rows = res->nres - 1;
     Kehu__V1__AssignPolicy *p = arena_alloc(&r->arena, sizeof *p);
     kehu__v1__assign_policy__init(p);
-    int n = db_rows(res, rows);
-    p->values = arena_alloc(&r->arena, sizeof *p->values * (size_t)(n ? n : 1));
-    for (int i = 0; i < n; i++) {
-        Kehu__V1__PolicyValue *v = arena_alloc(&r->arena, sizeof *v);
-        kehu__v1__policy_value__init(v);
-        v->key = rpc_col(r, res, rows, i, 0);
-        v->value = rpc_col(r, res, rows, i, 1);
-        v->description = rpc_col(r, res, rows, i, 2);
-        p->values[p->n_values++] = v;
-    }
+    p->values = rpc_policy_values(r, res, rows, &p->n_values);
     req_reply_result(r, KEHU__V1__RESPONSE__RESULT_ASSIGN_POLICY, p);
 }
 

@@ -118,20 +118,6 @@ static void reply_one(const struct db_result *res, void *arg)
     reply_case(r, k);
 }
 
-static int check_text(struct req *r, const char *field, const char *s, size_t max, int multiline)
-{
-    const char *why = rpc_text_problem(s, max, multiline);
-    if (!why)
-        return 0;
-    req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, field, "%s %s", field, why);
-    return -1;
-}
-
-static const char *nonempty(const char *s)
-{
-    return s && *s ? s : NULL;
-}
-
 /* ---- CaseOpen */
 
 static struct db_stmt open_stmt =
@@ -141,7 +127,7 @@ static void open_loaded(struct req *r, const struct rpc_customer_ref *ref)
 {
     const Kehu__V1__CaseOpen *m = r->msg->case_open;
     const char *p[] = { rpc_num(r, req_who(r)->user_id), rpc_num(r, ref->id), m->nature, m->kind,
-                        rpc_num(r, m->severity), m->channel, m->title, nonempty(m->note), nonempty(m->product) };
+                        rpc_num(r, m->severity), m->channel, m->title, rpc_opt(m->note), rpc_opt(m->product) };
     audit_query(r, &open_stmt, 9, p, reply_one);
 }
 
@@ -160,9 +146,10 @@ static void case_open(struct req *r)
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "title", "a title is required");
         return;
     }
-    if (check_text(r, "title", m->title, TITLE_MAX, 0) < 0 || check_text(r, "note", m->note, NOTE_MAX, 1) < 0 ||
-        check_text(r, "nature", m->nature, 20, 0) < 0 || check_text(r, "kind", m->kind, 20, 0) < 0 ||
-        check_text(r, "channel", m->channel, 20, 0) < 0 || check_text(r, "product", m->product, 100, 0) < 0)
+    if (rpc_check_text(r, "title", m->title, TITLE_MAX, 0) < 0 ||
+        rpc_check_text(r, "note", m->note, NOTE_MAX, 1) < 0 || rpc_check_text(r, "nature", m->nature, 20, 0) < 0 ||
+        rpc_check_text(r, "kind", m->kind, 20, 0) < 0 || rpc_check_text(r, "channel", m->channel, 20, 0) < 0 ||
+        rpc_check_text(r, "product", m->product, 100, 0) < 0)
         return;
     rpc_customer_load(r, m->customer_id, ACT_CUSTOMER_READ, open_loaded);
 }
@@ -267,15 +254,15 @@ static void act_run(struct req *r, int64_t to)
     const char *p[] = { rpc_num(r, req_who(r)->user_id),
                         rpc_num(r, m->id),
                         m->action,
-                        nonempty(m->note),
+                        rpc_opt(m->note),
                         to ? rpc_num(r, to) : NULL,
-                        nonempty(m->cause),
-                        nonempty(m->action_taken),
+                        rpc_opt(m->cause),
+                        rpc_opt(m->action_taken),
                         comp && m->compensation_minor ? rpc_num(r, m->compensation_minor) : NULL,
-                        nonempty(m->compensation_kind),
+                        rpc_opt(m->compensation_kind),
                         m->satisfaction ? rpc_num(r, m->satisfaction) : NULL,
-                        nonempty(m->nature),
-                        nonempty(m->kind) };
+                        rpc_opt(m->nature),
+                        rpc_opt(m->kind) };
     audit_query(r, &act_stmt, 12, p, reply_one);
 }
 
@@ -291,16 +278,12 @@ static void act_user_found(const struct db_result *res, void *arg)
         return;
     if (rpc_user_visible(r, res, 0, m->to, "to") < 0)
         return;
-    if (db_get_bool(res, 0, 0, 6)) {
-        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "to", "user '%s' is disabled", m->to);
-        return;
-    }
     /* the handler must be one who may read the customer */
     struct principal them;
-    rpc_principal_from_row(&them, res, 0, 0, 0);
-    struct authz_target t = rpc_customer_target(&st->ref);
-    const char *why;
-    if (authz_check(&them, ACT_CUSTOMER_READ, &t, &why) != KEHU__V1__CODE__OK) {
+    int may = rpc_user_may_act(r, res, 0, "to", m->to, &st->ref, ACT_CUSTOMER_READ, &them);
+    if (may < 0)
+        return;
+    if (may > 0) {
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "to", "'%s' may not see this case's customer", them.username);
         return;
     }
@@ -314,7 +297,7 @@ static void act_loaded(struct req *r, const struct rpc_customer_ref *ref)
     st->ref = *ref;
     r->state = st;
     if (strcmp(m->action, "queue") == 0 || strcmp(m->action, "take") == 0) {
-        const char *p[] = { rpc_num(r, req_who(r)->user_id), rpc_num(r, m->id), m->action, m->queue, nonempty(m->note) };
+        const char *p[] = { rpc_num(r, req_who(r)->user_id), rpc_num(r, m->id), m->action, m->queue, rpc_opt(m->note) };
         audit_query(r, &queue_stmt, 5, p, reply_one);
         return;
     }
@@ -366,11 +349,12 @@ static void case_act(struct req *r)
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "compensation", "compensation cannot be negative");
         return;
     }
-    if (check_text(r, "note", m->note, NOTE_MAX, 1) < 0 || check_text(r, "to", m->to, 64, 0) < 0 ||
-        check_text(r, "cause", m->cause, 500, 0) < 0 || check_text(r, "action_taken", m->action_taken, NOTE_MAX, 1) < 0 ||
-        check_text(r, "compensation_kind", m->compensation_kind, 100, 0) < 0 ||
-        check_text(r, "nature", m->nature, 20, 0) < 0 || check_text(r, "kind", m->kind, 20, 0) < 0 ||
-        check_text(r, "queue", m->queue, 100, 0) < 0)
+    if (rpc_check_text(r, "note", m->note, NOTE_MAX, 1) < 0 || rpc_check_text(r, "to", m->to, 64, 0) < 0 ||
+        rpc_check_text(r, "cause", m->cause, 500, 0) < 0 ||
+        rpc_check_text(r, "action_taken", m->action_taken, NOTE_MAX, 1) < 0 ||
+        rpc_check_text(r, "compensation_kind", m->compensation_kind, 100, 0) < 0 ||
+        rpc_check_text(r, "nature", m->nature, 20, 0) < 0 || rpc_check_text(r, "kind", m->kind, 20, 0) < 0 ||
+        rpc_check_text(r, "queue", m->queue, 100, 0) < 0)
         return;
     struct act_state *st = arena_alloc(&r->arena, sizeof *st);
     memset(st, 0, sizeof *st);
@@ -574,7 +558,7 @@ static void calendar_set(struct req *r)
             req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "day", "day %s", why);
             return;
         }
-        if (check_text(r, "name", d->name, 100, 0) < 0)
+        if (rpc_check_text(r, "name", d->name, 100, 0) < 0)
             return;
         days[i] = d->day;
         work[i] = d->working ? "t" : "f";
@@ -680,7 +664,7 @@ static void hours_set(struct req *r)
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "lunch", "lunch is two times HH:MM-HH:MM");
         return;
     }
-    if (check_text(r, "branch", h->branch, 100, 0) < 0 || check_text(r, "tz", h->tz, 64, 0) < 0)
+    if (rpc_check_text(r, "branch", h->branch, 100, 0) < 0 || rpc_check_text(r, "tz", h->tz, 64, 0) < 0)
         return;
     if (strcmp(h->opens, h->closes) >= 0 ||
         (*h->lunch_from && (strcmp(h->opens, h->lunch_from) >= 0 || strcmp(h->lunch_from, h->lunch_to) >= 0 ||
@@ -1004,7 +988,7 @@ static void case_report(struct req *r)
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "period", "period must be like 2026-10, 2026-Q3 or 2026");
         return;
     }
-    if (check_text(r, "unit", unit, 100, 0) < 0 || (m && check_text(r, "owner", m->owner, 64, 0) < 0))
+    if (rpc_check_text(r, "unit", unit, 100, 0) < 0 || (m && rpc_check_text(r, "owner", m->owner, 64, 0) < 0))
         return;
     if (m && *m->owner) {
         const char *p[] = { m->owner };
@@ -1149,7 +1133,7 @@ static void survey_record(struct req *r)
             req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "scores", "an aspect is a name without = or /");
             return;
         }
-        if (check_text(r, "scores", s->aspect, 50, 0) < 0) /* answered (and r freed) */
+        if (rpc_check_text(r, "scores", s->aspect, 50, 0) < 0) /* answered (and r freed) */
             return;
         if (s->expected < 1 || s->expected > 5 || s->perceived < 1 || s->perceived > 5) {
             req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "scores", "scores are 1 to 5");
@@ -1291,7 +1275,7 @@ static void case_settings_set(struct req *r)
             req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "settings", "a setting's key is required");
             return;
         }
-        if (check_text(r, "settings", x->key, 100, 0) < 0 || check_text(r, "settings", x->value, 500, 0) < 0)
+        if (rpc_check_text(r, "settings", x->key, 100, 0) < 0 || rpc_check_text(r, "settings", x->value, 500, 0) < 0)
             return;
         keys[i] = x->key;
         vals[i] = x->value;

@@ -986,18 +986,8 @@ static void policy_done(const struct db_result *res, void *arg)
         for (int i = 0; i < nw; i++)
             p->warnings[p->n_warnings++] = rpc_col(r, res, w, i, 0);
     }
-    int n = db_rows(res, rows);
-    p->values = arena_alloc(&r->arena, sizeof *p->values * (size_t)(n ? n : 1));
-    for (int i = 0; i < n; i++) {
-        Kehu__V1__PolicyValue *v = arena_alloc(&r->arena, sizeof *v);
-        kehu__v1__policy_value__init(v);
-        v->key = rpc_col(r, res, rows, i, 0);
-        v->value = rpc_col(r, res, rows, i, 1);
-        v->description = rpc_col(r, res, rows, i, 2);
-        p->values[i] = v;
-    }
-    p->n_values = (size_t)n;
-    n = db_rows(res, fest);
+    p->values = rpc_policy_values(r, res, rows, &p->n_values);
+    int n = db_rows(res, fest);
     p->festivals = arena_alloc(&r->arena, sizeof *p->festivals * (size_t)(n ? n : 1));
     for (int i = 0; i < n; i++) {
         Kehu__V1__Festival *f = arena_alloc(&r->arena, sizeof *f);

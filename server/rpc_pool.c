@@ -61,15 +61,6 @@ static char *pool_scope(struct req *r)
     return rpc_num(r, who->branch_id ? who->branch_id : who->unit_id);
 }
 
-static int text_ok(struct req *r, const char *field, const char *s, size_t max)
-{
-    const char *why = rpc_text_problem(s, max, 0);
-    if (!why)
-        return 0;
-    req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, field, "%s %s", field, why);
-    return -1;
-}
-
 /* Authorizes `act` against the branch whose path is in row 0, column c. */
 static int authorize_path(struct req *r, enum authz_action act, const struct db_result *res, int stmt, int c)
 {
@@ -150,7 +141,7 @@ static void pool_add(struct req *r)
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "name", "name the pool");
         return;
     }
-    if (text_ok(r, "name", m->name, POOL_NAME_MAX) < 0)
+    if (rpc_check_text(r, "name", m->name, POOL_NAME_MAX, 0) < 0)
         return;
     if (!m->branch || !*m->branch) {
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "branch", "name the pool's branch");
@@ -389,7 +380,8 @@ static void pool_release(struct req *r)
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "reason", "give the reason for the release");
         return;
     }
-    if (text_ok(r, "reason", m->reason, REASON_MAX) < 0 || (m->pool && text_ok(r, "pool", m->pool, POOL_NAME_MAX) < 0))
+    if (rpc_check_text(r, "reason", m->reason, REASON_MAX, 0) < 0 ||
+        (m->pool && rpc_check_text(r, "pool", m->pool, POOL_NAME_MAX, 0) < 0))
         return;
     rpc_customer_load(r, m->customer_id, ACT_CUSTOMER_READ, release_loaded);
 }

@@ -1,7 +1,13 @@
 /* Small pieces every RPC family uses: numbers as statement parameters and
- * result cells as protocol strings, both in the request's arena. */
+ * result cells as protocol strings, both in the request's arena; free text
+ * checked and refused the one way; records every family shows alike. */
+#include <string.h>
+#include "authz.h"
+#include "row_msg.h"
 #include "rpc.h"
 #include "util.h"
+#include "validate.h"
+#include "wire_check.h"
 
 char *rpc_num(struct req *r, int64_t v)
 {
@@ -12,4 +18,54 @@ char *rpc_col(struct req *r, const struct db_result *res, int stmt, int row, int
 {
     const char *v = db_get(res, stmt, row, col);
     return arena_strdup(&r->arena, v ? v : "");
+}
+
+const char *rpc_opt(const char *s)
+{
+    return s && *s ? s : NULL;
+}
+
+const char *rpc_text_problem(const char *s, size_t max_chars, int multiline)
+{
+    if (!s || !*s)
+        return NULL;
+    /* a request's strings were checked as decoded (dispatch.c); this keeps
+     * the helper sound for text from elsewhere (files, the database) */
+    if (!wire_utf8_valid((const uint8_t *)s, strlen(s)))
+        return "is not valid UTF-8";
+    return multiline ? validate_text(s, max_chars) : validate_line(s, max_chars);
+}
+
+int rpc_check_text(struct req *r, const char *field, const char *s, size_t max_chars, int multiline)
+{
+    const char *why = rpc_text_problem(s, max_chars, multiline);
+    if (!why)
+        return 0;
+    req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, field, "%s %s", field, why);
+    return -1;
+}
+
+int rpc_user_may_act(struct req *r, const struct db_result *res, int stmt, const char *field, const char *username,
+                     const struct rpc_customer_ref *ref, enum authz_action act, struct principal *them)
+{
+    if (db_get_bool(res, stmt, 0, 6)) {
+        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, field, "user '%s' is disabled", username);
+        return -1;
+    }
+    rpc_principal_from_row(them, res, stmt, 0, 0);
+    struct authz_target t = rpc_customer_target(ref);
+    const char *why;
+    return authz_check(them, act, &t, &why) == KEHU__V1__CODE__OK ? 0 : 1;
+}
+
+static struct row_msg policy_value_row = ROW_MSG(kehu__v1__policy_value__descriptor, "key,value,description");
+
+Kehu__V1__PolicyValue **rpc_policy_values(struct req *r, const struct db_result *res, int stmt, size_t *n_out)
+{
+    int n = db_rows(res, stmt);
+    Kehu__V1__PolicyValue **v = arena_alloc(&r->arena, sizeof *v * (size_t)(n ? n : 1));
+    for (int i = 0; i < n; i++)
+        v[i] = row_msg(r, &policy_value_row, res, stmt, i, 0);
+    *n_out = (size_t)n;
+    return v;
 }

@@ -9,6 +9,9 @@
  * copied into the request's arena, "" for NULL. */
 char *rpc_num(struct req *r, int64_t v);
 char *rpc_col(struct req *r, const struct db_result *res, int stmt, int row, int col);
+/* Column col of every row of statement stmt: *n_out cells into a new array
+ * (never NULL), "" for NULL. */
+char **rpc_cells(struct req *r, const struct db_result *res, int stmt, int col, size_t *n_out);
 /* An optional text as a statement parameter: NULL when absent or empty. */
 const char *rpc_opt(const char *s);
 /* Free text from a client: valid UTF-8, then validate_line (or
@@ -264,9 +267,9 @@ void rpc_scope_params(struct req *r, enum authz_action act, const char **kind, c
  * built per request: over the given branch and owner columns. */
 char *rpc_scope_predicate(struct arena *a, struct authz_scope s, const char *branch_col, const char *owner_col);
 
-/* A policy's values (assignment, grading): key, value, description rows of
- * statement stmt, *n_out of them into a new array. */
-Kehu__V1__PolicyValue **rpc_policy_values(struct req *r, const struct db_result *res, int stmt, size_t *n_out);
+/* A policy's values (assignment, grading) from key, value, description
+ * rows, for ROW_MSGS (row_msg.h). */
+extern struct row_msg rpc_policy_value_row;
 
 /* rpc_assign.c: reassignment batches, their undo, owner history, caps, policy */
 extern const struct rpc_entry rpc_assign, rpc_assign_undo, rpc_assign_history, rpc_user_cap, rpc_assign_policy_show,

@@ -686,7 +686,7 @@ static void policy_done(const struct db_result *res, void *arg)
     int rows = res->nres - 1;
     Kehu__V1__AssignPolicy *p = arena_alloc(&r->arena, sizeof *p);
     kehu__v1__assign_policy__init(p);
-    p->values = rpc_policy_values(r, res, rows, &p->n_values);
+    ROW_MSGS(r, &rpc_policy_value_row, res, rows, db_rows(res, rows), p, values);
     req_reply_result(r, KEHU__V1__RESPONSE__RESULT_ASSIGN_POLICY, p);
 }
 

@@ -106,13 +106,9 @@ static void reply_case(struct req *r, Kehu__V1__Case *k)
 static void reply_one(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (!req_db_ok(r, res))
+    int last = req_db_last_one(r, res, "id", "no such case");
+    if (last < 0)
         return;
-    int last = res->nres - 1;
-    if (db_rows(res, last) != 1) {
-        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "id", "no such case");
-        return;
-    }
     Kehu__V1__Case *k = case_from_row(r, res, last, 0);
     audit_note_detail(r, "case %lld %s", (long long)k->id, k->status);
     reply_case(r, k);
@@ -207,12 +203,7 @@ static void get_done(const struct db_result *res, void *arg)
     if (!req_db_one(r, res, "id", "no such case"))
         return;
     Kehu__V1__Case *k = case_from_row(r, res, 0, 0);
-    int n = db_rows(res, 1);
-    k->events = arena_alloc(&r->arena, sizeof *k->events * (size_t)(n ? n : 1));
-    for (int i = 0; i < n; i++) {
-        Kehu__V1__CaseEvent *e = row_msg(r, &case_event_row, res, 1, i, 0);
-        k->events[k->n_events++] = e;
-    }
+    ROW_MSGS(r, &case_event_row, res, 1, db_rows(res, 1), k, events);
     reply_case(r, k);
 }
 
@@ -600,11 +591,7 @@ static void hours_done(const struct db_result *res, void *arg)
     int last = res->nres - 1, n = db_rows(res, last);
     Kehu__V1__BusinessHoursList *l = arena_alloc(&r->arena, sizeof *l);
     kehu__v1__business_hours_list__init(l);
-    l->hours = arena_alloc(&r->arena, sizeof *l->hours * (size_t)(n ? n : 1));
-    for (int i = 0; i < n; i++) {
-        Kehu__V1__BusinessHours *h = row_msg(r, &business_hours_row, res, last, i, 0);
-        l->hours[l->n_hours++] = h;
-    }
+    ROW_MSGS(r, &business_hours_row, res, last, n, l, hours);
     req_reply_result(r, KEHU__V1__RESPONSE__RESULT_HOURS, l);
 }
 
@@ -911,12 +898,7 @@ static void report_done(const struct db_result *res, void *arg)
         x->repeat_complainants = db_get_i64(res, 2, i, 0);
         x->repeats[x->n_repeats++] = c;
     }
-    n = db_rows(res, 3);
-    x->trend = arena_alloc(&r->arena, sizeof *x->trend * (size_t)(n ? n : 1));
-    for (int i = 0; i < n; i++) {
-        Kehu__V1__CaseTrend *t = row_msg(r, &case_trend_row, res, 3, i, 0);
-        x->trend[x->n_trend++] = t;
-    }
+    ROW_MSGS(r, &case_trend_row, res, 3, db_rows(res, 3), x, trend);
     x->surveys = db_get_i64(res, 4, 0, 0);
     x->survey_satisfaction_mean = rpc_col(r, res, 4, 0, 1);
     x->from = st->from;
@@ -1043,13 +1025,9 @@ static Kehu__V1__Survey *survey_from_row(struct req *r, const struct db_result *
 static void survey_one(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (!req_db_ok(r, res))
+    int last = req_db_last_one(r, res, "id", "no such survey");
+    if (last < 0)
         return;
-    int last = res->nres - 1;
-    if (db_rows(res, last) != 1) {
-        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "id", "no such survey");
-        return;
-    }
     req_reply_result(r, KEHU__V1__RESPONSE__RESULT_SURVEY, survey_from_row(r, res, last, 0));
 }
 
@@ -1308,9 +1286,7 @@ static void alerts_done(const struct db_result *res, void *arg)
     uint32_t remaining;
     int n = page_end(r, r->state, res, 0, 11, &l->next_cursor, &remaining);
     l->remaining = remaining;
-    l->alerts = arena_alloc(&r->arena, sizeof *l->alerts * (size_t)(n ? n : 1));
-    for (int i = 0; i < n; i++)
-        l->alerts[l->n_alerts++] = row_msg(r, &quality_alert_row, res, 0, i, 0);
+    ROW_MSGS(r, &quality_alert_row, res, 0, n, l, alerts);
     req_reply_result(r, KEHU__V1__RESPONSE__RESULT_QUALITY_ALERTS, l);
 }
 

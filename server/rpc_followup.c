@@ -57,13 +57,10 @@ static Kehu__V1__Followup *followup_from_row(struct req *r, const struct db_resu
 static void reply_one(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (!req_db_ok(r, res))
+    /* no row: the customer went away between loading and writing */
+    int last = req_db_last_one(r, res, "customer_id", "no such customer");
+    if (last < 0)
         return;
-    int last = res->nres - 1;
-    if (db_rows(res, last) != 1) { /* the customer went away between loading and writing */
-        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "customer_id", "no such customer");
-        return;
-    }
     Kehu__V1__Followup *f = followup_from_row(r, res, last, 0);
     log_info(r->conn->id, r->id, "follow-up %lld (%s, %s) for customer %lld", (long long)f->id, f->kind, f->status,
              (long long)f->customer_id);
@@ -173,11 +170,7 @@ static void followup_plan(struct req *r)
 {
     const Kehu__V1__FollowupPlan *m = r->msg->followup_plan;
     const char *why;
-    if (!m) {
-        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "customer_id", "a customer id is required");
-        return;
-    }
-    if (check_customer_id(r, m->customer_id) < 0 || check_kind(r, m->kind) < 0)
+    if (check_customer_id(r, m ? m->customer_id : 0) < 0 || check_kind(r, m->kind) < 0)
         return;
     if (!m->due || !*m->due || (why = validate_date(m->due))) {
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "due", "due %s",
@@ -238,11 +231,7 @@ static void followup_log(struct req *r)
 {
     const Kehu__V1__FollowupLog *m = r->msg->followup_log;
     const char *why;
-    if (!m) {
-        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "customer_id", "a customer id is required");
-        return;
-    }
-    if (check_customer_id(r, m->customer_id) < 0 || check_kind(r, m->kind) < 0)
+    if (check_customer_id(r, m ? m->customer_id : 0) < 0 || check_kind(r, m->kind) < 0)
         return;
     char today[11];
     validate_today(today);

@@ -423,17 +423,9 @@ static void rules_done(const struct db_result *res, void *arg)
     int last = res->nres - 1, n = db_rows(res, last);
     Kehu__V1__PoolRuleList *out = arena_alloc(&r->arena, sizeof *out);
     kehu__v1__pool_rule_list__init(out);
-    if (forced) {
-        int w = 1, nw = db_rows(res, w);
-        out->warnings = arena_alloc(&r->arena, sizeof *out->warnings * (size_t)(nw ? nw : 1));
-        for (int i = 0; i < nw; i++)
-            out->warnings[out->n_warnings++] = rpc_col(r, res, w, i, 0);
-    }
-    out->rules = arena_alloc(&r->arena, sizeof *out->rules * (size_t)(n ? n : 1));
-    for (int i = 0; i < n; i++) {
-        Kehu__V1__PoolRule *p = row_msg(r, &pool_rule_row, res, last, i, 0);
-        out->rules[out->n_rules++] = p;
-    }
+    if (forced) /* statement 1: what the set leaves contradicting */
+        out->warnings = rpc_cells(r, res, 1, 0, &out->n_warnings);
+    ROW_MSGS(r, &pool_rule_row, res, last, n, out, rules);
     if (m->n_set)
         out->changed = (int32_t)db_get_i64(res, 0, 0, 0);
     req_reply_result(r, KEHU__V1__RESPONSE__RESULT_POOL_RULE_LIST, out);
@@ -713,11 +705,7 @@ static void events_done(const struct db_result *res, void *arg)
     Kehu__V1__PoolEventList *out = arena_alloc(&r->arena, sizeof *out);
     kehu__v1__pool_event_list__init(out);
     int n = page_end(r, r->state, res, 0, POOL_EVENT_KEYCOL, &out->next_cursor, &out->remaining);
-    out->events = arena_alloc(&r->arena, sizeof *out->events * (size_t)(n ? n : 1));
-    for (int i = 0; i < n; i++) {
-        Kehu__V1__PoolEvent *e = row_msg(r, &pool_event_row, res, 0, i, 0);
-        out->events[out->n_events++] = e;
-    }
+    ROW_MSGS(r, &pool_event_row, res, 0, n, out, events);
     req_reply_result(r, KEHU__V1__RESPONSE__RESULT_POOL_EVENT_LIST, out);
 }
 
@@ -795,11 +783,7 @@ static void assign_rules_done(const struct db_result *res, void *arg)
     kehu__v1__assign_rule_list__init(out);
     out->branch_id = st->branch_id;
     out->branch = (char *)st->branch;
-    out->rules = arena_alloc(&r->arena, sizeof *out->rules * (size_t)(n ? n : 1));
-    for (int i = 0; i < n; i++) {
-        Kehu__V1__AssignRule *a = row_msg(r, &assign_rule_row, res, last, i, 0);
-        out->rules[out->n_rules++] = a;
-    }
+    ROW_MSGS(r, &assign_rule_row, res, last, n, out, rules);
     if (res->nres > 1)
         log_info(r->conn->id, r->id, "assignment rules of %s set: %d", st->branch, n);
     req_reply_result(r, KEHU__V1__RESPONSE__RESULT_ASSIGN_RULE_LIST, out);

@@ -89,17 +89,13 @@ static Kehu__V1__Review *review_from_row(struct req *r, const struct db_result *
     return v;
 }
 
-/* Answers with the review of the call's statement stmt. */
+/* Answers with the review the call's last statement reads. */
 static void review_done(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (!req_db_ok(r, res))
+    int stmt = req_db_last_one(r, res, "year", "no annual review");
+    if (stmt < 0)
         return;
-    int stmt = res->nres - 1;
-    if (db_rows(res, stmt) != 1) {
-        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "year", "no annual review");
-        return;
-    }
     Kehu__V1__Review *v = review_from_row(r, res, stmt);
     log_info(r->conn->id, r->id, "annual review %d: %s", (int)v->year, v->status);
     req_reply_result(r, KEHU__V1__RESPONSE__RESULT_REVIEW, v);

@@ -58,14 +58,14 @@ int rpc_user_may_act(struct req *r, const struct db_result *res, int stmt, const
     return authz_check(them, act, &t, &why) == KEHU__V1__CODE__OK ? 0 : 1;
 }
 
-static struct row_msg policy_value_row = ROW_MSG(kehu__v1__policy_value__descriptor, "key,value,description");
+struct row_msg rpc_policy_value_row = ROW_MSG(kehu__v1__policy_value__descriptor, "key,value,description");
 
-Kehu__V1__PolicyValue **rpc_policy_values(struct req *r, const struct db_result *res, int stmt, size_t *n_out)
+char **rpc_cells(struct req *r, const struct db_result *res, int stmt, int col, size_t *n_out)
 {
     int n = db_rows(res, stmt);
-    Kehu__V1__PolicyValue **v = arena_alloc(&r->arena, sizeof *v * (size_t)(n ? n : 1));
+    char **cells = arena_alloc(&r->arena, sizeof *cells * (size_t)(n ? n : 1));
     for (int i = 0; i < n; i++)
-        v[i] = row_msg(r, &policy_value_row, res, stmt, i, 0);
+        cells[i] = rpc_col(r, res, stmt, i, col);
     *n_out = (size_t)n;
-    return v;
+    return cells;
 }

@@ -144,6 +144,12 @@ Kehu__V1__User *rpc_user_from_row(struct req *r, const struct db_result *res, in
 void rpc_principal_from_row(struct principal *who, const struct db_result *res, int stmt, int row, int col);
 /* The path of the unit of a USER_COLUMNS row, for authz targets. */
 int rpc_user_row_path(const struct db_result *res, int stmt, int row, int col, int64_t *path, int max);
+/* The user of a USER_COLUMNS row (from column 0) as an authz target; its
+ * unit path goes into path (AUTHZ_MAX_DEPTH ids). */
+struct authz_target rpc_user_target(const struct db_result *res, int stmt, int row, int64_t *path);
+/* Whether the caller may read that user: oneself always, others as the
+ * authorization function says for ACT_USER_READ. */
+int rpc_user_readable(struct req *r, const struct authz_target *t);
 
 /* An org unit named by $1: its id, its path of names ("华东区/上海分行/营业部")
  * or its name (case-insensitive) when only one unit has it; a name several

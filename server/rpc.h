@@ -273,6 +273,22 @@ void rpc_scope_params(struct req *r, enum authz_action act, const char **kind, c
  * built per request: over the given branch and owner columns. */
 char *rpc_scope_predicate(struct arena *a, struct authz_scope s, const char *branch_col, const char *owner_col);
 
+/* A money record (a transaction, a payment) corrected by a row negating it,
+ * never edited in place: the record's customer found and authorized for
+ * ACT_CUSTOMER_WRITE (one the caller may not change answers as a missing
+ * record), then the reversal and the negating row in one call. */
+struct rpc_reversal {
+    struct db_stmt *owner;    /* $1 the record's id: its customer_id */
+    struct db_stmt *reverse;  /* $1 id, $2 reason, $3 actor */
+    struct db_stmt *reversal; /* $1 id: the negating row */
+    /* the NOT_FOUND answer for the record ("no payment 7") */
+    const char *(*missing)(struct req *r);
+    /* answers with the negating row, row 0 of statement stmt */
+    void (*reply)(struct req *r, const struct db_result *res, int stmt);
+};
+/* Reverses record id for reason (both checked by the family). */
+void rpc_reverse(struct req *r, const struct rpc_reversal *kind, int64_t id, const char *reason);
+
 /* A policy's values (assignment, grading) from key, value, description
  * rows, for ROW_MSGS (row_msg.h). */
 extern struct row_msg rpc_policy_value_row;

@@ -2,9 +2,11 @@
  * result cells as protocol strings, both in the request's arena; free text
  * checked and refused the one way; records every family shows alike. */
 #include <string.h>
+#include "audit.h"
 #include "authz.h"
 #include "row_msg.h"
 #include "rpc.h"
+#include "server.h"
 #include "util.h"
 #include "validate.h"
 #include "wire_check.h"
@@ -68,4 +70,58 @@ char **rpc_cells(struct req *r, const struct db_result *res, int stmt, int col, 
         cells[i] = rpc_col(r, res, stmt, i, col);
     *n_out = (size_t)n;
     return cells;
+}
+
+/* ---- a money record corrected by a row negating it */
+
+struct reversal {
+    const struct rpc_reversal *kind;
+    int64_t id;
+    const char *reason;
+};
+
+static void reversed(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    const struct reversal *st = r->state;
+    if (!req_db_ok(r, res))
+        return;
+    if (db_rows(res, 1) != 1) {
+        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "id", "%s", st->kind->missing(r));
+        return;
+    }
+    st->kind->reply(r, res, 1);
+}
+
+static void reverse_loaded(struct req *r, const struct rpc_customer_ref *ref)
+{
+    struct reversal *st = ref->ctx;
+    r->state = st;
+    const char *p[] = { rpc_num(r, st->id), st->reason, rpc_num(r, req_who(r)->user_id) };
+    struct db_call *call = db_call_new(r->srv->db, reversed, r);
+    db_call_add(call, st->kind->reverse, 3, p);
+    db_call_add(call, st->kind->reversal, 1, p);
+    audit_call_send(r, call);
+}
+
+static void reverse_owner_found(const struct db_result *res, void *arg)
+{
+    struct req *r = arg;
+    struct reversal *st = r->state;
+    if (!req_db_one(r, res, "id", "%s", st->kind->missing(r)))
+        return;
+    /* a record of a customer the caller may not change is as missing as one that never was */
+    rpc_customer_load_as(r, db_get_i64(res, 0, 0, 0), ACT_CUSTOMER_WRITE, reverse_loaded, st, "id",
+                         st->kind->missing(r));
+}
+
+void rpc_reverse(struct req *r, const struct rpc_reversal *kind, int64_t id, const char *reason)
+{
+    struct reversal *st = arena_alloc(&r->arena, sizeof *st);
+    st->kind = kind;
+    st->id = id;
+    st->reason = reason;
+    r->state = st;
+    const char *p[] = { rpc_num(r, id) };
+    db_query(r->srv->db, kind->owner, 1, p, reverse_owner_found, r);
 }

@@ -1,6 +1,7 @@
-/* Small pieces every RPC family uses: numbers as statement parameters and
- * result cells as protocol strings, both in the request's arena; free text
- * checked and refused the one way; records every family shows alike. */
+/* What the RPC families share: numbers as statement parameters and result
+ * cells as protocol strings, both in the request's arena; free text checked
+ * and refused the one way; a user named to act on a customer; policy
+ * values; the reversal of a money record (transactions, payments). */
 #include <string.h>
 #include "audit.h"
 #include "authz.h"

@@ -67,7 +67,7 @@ static void queue(uv_loop_t *loop, struct auth_work *a)
         fatal("cannot queue work on the thread pool");
 }
 
-void auth_hash_async(uv_loop_t *loop, const char *password, unsigned long long ops, size_t mem, auth_cb cb, void *arg)
+static struct auth_work *hash_work(const char *password, unsigned long long ops, size_t mem, auth_cb cb, void *arg)
 {
     struct auth_work *a = xcalloc(1, sizeof *a);
     a->password = xstrdup(password);
@@ -75,7 +75,12 @@ void auth_hash_async(uv_loop_t *loop, const char *password, unsigned long long o
     a->mem = mem;
     a->cb = cb;
     a->arg = arg;
-    queue(loop, a);
+    return a;
+}
+
+void auth_hash_async(uv_loop_t *loop, const char *password, unsigned long long ops, size_t mem, auth_cb cb, void *arg)
+{
+    queue(loop, hash_work(password, ops, mem, cb, arg));
 }
 
 static struct auth_work *verify_work(const char *stored_hash, const char *password, auth_cb cb, void *arg)
@@ -233,13 +238,7 @@ void auth_verify_fair(struct auth_sched *s, struct auth_lane *lane, int suspect,
 void auth_hash_sched(struct auth_sched *s, const char *password, unsigned long long ops, size_t mem, auth_cb cb,
                      void *arg)
 {
-    struct auth_work *a = xcalloc(1, sizeof *a);
-    a->password = xstrdup(password);
-    a->ops = ops;
-    a->mem = mem;
-    a->cb = cb;
-    a->arg = arg;
-    sched_add(s, &s->others, 0, a);
+    sched_add(s, &s->others, 0, hash_work(password, ops, mem, cb, arg));
 }
 
 void auth_verify_sched(struct auth_sched *s, const char *stored_hash, const char *password, auth_cb cb, void *arg)

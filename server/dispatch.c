@@ -253,6 +253,20 @@ bool req_db_one(struct req *r, const struct db_result *res, const char *field, c
     return false;
 }
 
+int req_db_last_one(struct req *r, const struct db_result *res, const char *field, const char *fmt, ...)
+{
+    if (!req_db_ok(r, res))
+        return -1;
+    int last = res->nres - 1;
+    if (db_rows(res, last) == 1)
+        return last;
+    va_list ap;
+    va_start(ap, fmt);
+    req_failv(r, KEHU__V1__CODE__NOT_FOUND, field, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
 /* Kehu's own refusals raised in SQL: RAISE EXCEPTION '<plain message for
  * the user>' USING ERRCODE = 'KH4xx', COLUMN = '<request field>'. The
  * message is the server's own words, so it reaches the user as it is. */

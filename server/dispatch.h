@@ -90,6 +90,11 @@ static inline bool req_db_ok(struct req *r, const struct db_result *res)
  * req_fail's) and false. */
 bool req_db_one(struct req *r, const struct db_result *res, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* The same for a call whose last statement reads the one record (a write,
+ * then the record as it now is): that statement's index, or -1 after
+ * answering as req_db_one does. */
+int req_db_last_one(struct req *r, const struct db_result *res, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 /* The authorization function for a particular record; answers and returns -1 when denied. */
 int req_authorize(struct req *r, const struct authz_target *t);
 struct principal *req_who(struct req *r);

@@ -115,13 +115,3 @@ void *row_msg(struct req *r, struct row_msg *m, const struct db_result *res, int
     }
     return msg;
 }
-
-void **row_msgs(struct req *r, struct row_msg *m, const struct db_result *res, int stmt, size_t *n_out)
-{
-    int n = db_rows(res, stmt);
-    void **out = arena_alloc(&r->arena, sizeof *out * (size_t)(n ? n : 1));
-    for (int i = 0; i < n; i++)
-        out[i] = row_msg(r, m, res, stmt, i, 0);
-    *n_out = (size_t)n;
-    return out;
-}

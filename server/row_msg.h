@@ -26,7 +26,16 @@ struct row_msg {
  * false for NULL), doubles from text, repeated strings split at commas. */
 void *row_msg(struct req *r, struct row_msg *m, const struct db_result *res, int stmt, int row, int col0);
 
-/* Every row of statement stmt as messages: *n_out rows into a new array (never NULL). */
-void **row_msgs(struct req *r, struct row_msg *m, const struct db_result *res, int stmt, size_t *n_out);
+/* The first n rows of statement stmt as messages of m into out's repeated
+ * field `field`: a new array (never NULL), and n_<field> = n. For records
+ * with nothing to add per row; a macro so that the array keeps its type. */
+#define ROW_MSGS(r, m, res, stmt, n, out, field)                                                  \
+    do {                                                                                          \
+        int n_ = (n);                                                                             \
+        (out)->field = arena_alloc(&(r)->arena, sizeof *(out)->field * (size_t)(n_ ? n_ : 1));    \
+        for (int i_ = 0; i_ < n_; i_++)                                                           \
+            (out)->field[i_] = row_msg((r), (m), (res), (stmt), i_, 0);                           \
+        (out)->n_##field = (size_t)n_;                                                            \
+    } while (0)
 
 #endif

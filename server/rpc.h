@@ -9,6 +9,17 @@
  * copied into the request's arena, "" for NULL. */
 char *rpc_num(struct req *r, int64_t v);
 char *rpc_col(struct req *r, const struct db_result *res, int stmt, int row, int col);
+/* Column col of every row of statement stmt: *n_out cells into a new array
+ * (never NULL), "" for NULL. */
+char **rpc_cells(struct req *r, const struct db_result *res, int stmt, int col, size_t *n_out);
+/* An optional text as a statement parameter: NULL when absent or empty. */
+const char *rpc_opt(const char *s);
+/* Free text from a client: valid UTF-8, then validate_line (or
+ * validate_text when multiline); NULL when acceptable or empty. */
+const char *rpc_text_problem(const char *s, size_t max_chars, int multiline);
+/* The same as a check of request field `field`: 0, or -1 after answering
+ * INVALID_ARGUMENT "<field> <problem>". */
+int rpc_check_text(struct req *r, const char *field, const char *s, size_t max_chars, int multiline);
 
 /* rpc_session.c */
 extern const struct rpc_entry rpc_hello, rpc_ping, rpc_login, rpc_resume, rpc_logout, rpc_whoami;
@@ -98,6 +109,15 @@ void rpc_customer_load_ctx(struct req *r, int64_t id, enum authz_action act,
 void rpc_customer_load_as(struct req *r, int64_t id, enum authz_action act,
                           void (*then)(struct req *r, const struct rpc_customer_ref *ref), void *ctx,
                           const char *field, const char *missing);
+/* A user named in request field `field` to act on a loaded customer (a
+ * case's handler, a follow-up's doer), in row 0 of statement stmt
+ * (rpc_user_by_name), found and, where the family asks it, visible: not
+ * disabled, else -1 after answering "user '<username>' is disabled"; then
+ * *them is that user, and 0 when the authorization function lets them do
+ * `act` on the customer, 1 when it does not (the caller answers, naming
+ * them: the refusal is the family's own sentence). */
+int rpc_user_may_act(struct req *r, const struct db_result *res, int stmt, const char *field, const char *username,
+                     const struct rpc_customer_ref *ref, enum authz_action act, struct principal *them);
 /* The customer as the protocol shows it, from a CUSTOMER_COLUMNS row. */
 Kehu__V1__Customer *rpc_customer_from_row(struct req *r, const struct db_result *res, int stmt, int row);
 /* Money: minor units <-> numeric text. */
@@ -124,6 +144,12 @@ Kehu__V1__User *rpc_user_from_row(struct req *r, const struct db_result *res, in
 void rpc_principal_from_row(struct principal *who, const struct db_result *res, int stmt, int row, int col);
 /* The path of the unit of a USER_COLUMNS row, for authz targets. */
 int rpc_user_row_path(const struct db_result *res, int stmt, int row, int col, int64_t *path, int max);
+/* The user of a USER_COLUMNS row (from column 0) as an authz target; its
+ * unit path goes into path (AUTHZ_MAX_DEPTH ids). */
+struct authz_target rpc_user_target(const struct db_result *res, int stmt, int row, int64_t *path);
+/* Whether the caller may read that user: oneself always, others as the
+ * authorization function says for ACT_USER_READ. */
+int rpc_user_readable(struct req *r, const struct authz_target *t);
 
 /* An org unit named by $1: its id, its path of names ("华东区/上海分行/营业部")
  * or its name (case-insensitive) when only one unit has it; a name several
@@ -193,10 +219,6 @@ extern const struct rpc_entry rpc_payment_add, rpc_payment_list, rpc_arrears_get
 /* rpc_followup.c, rpc_doc.c */
 extern const struct rpc_entry rpc_followup_plan, rpc_followup_log, rpc_followup_due, rpc_followup_list;
 extern const struct rpc_entry rpc_doc_put, rpc_doc_get, rpc_doc_list;
-/* Free text from a client: valid UTF-8, then validate_line (or
- * validate_text when multiline); NULL when acceptable or empty. */
-const char *rpc_text_problem(const char *s, size_t max_chars, int multiline);
-
 /* rpc_grade.c: grading runs, grades, overrides, policy, credit assessment */
 extern const struct rpc_entry rpc_grade_run, rpc_grade_show, rpc_grade_override, rpc_grade_approve,
     rpc_grade_override_list, rpc_grade_policy_show, rpc_grade_policy_set, rpc_credit_assess;
@@ -254,6 +276,26 @@ void rpc_scope_params(struct req *r, enum authz_action act, const char **kind, c
 /* The same scope as a predicate with its ids written in, for statements
  * built per request: over the given branch and owner columns. */
 char *rpc_scope_predicate(struct arena *a, struct authz_scope s, const char *branch_col, const char *owner_col);
+
+/* A money record (a transaction, a payment) corrected by a row negating it,
+ * never edited in place: the record's customer found and authorized for
+ * ACT_CUSTOMER_WRITE (one the caller may not change answers as a missing
+ * record), then the reversal and the negating row in one call. */
+struct rpc_reversal {
+    struct db_stmt *owner;    /* $1 the record's id: its customer_id */
+    struct db_stmt *reverse;  /* $1 id, $2 reason, $3 actor */
+    struct db_stmt *reversal; /* $1 id: the negating row */
+    /* the NOT_FOUND answer for the record ("no payment 7") */
+    const char *(*missing)(struct req *r);
+    /* answers with the negating row, row 0 of statement stmt */
+    void (*reply)(struct req *r, const struct db_result *res, int stmt);
+};
+/* Reverses record id for reason (both checked by the family). */
+void rpc_reverse(struct req *r, const struct rpc_reversal *kind, int64_t id, const char *reason);
+
+/* A policy's values (assignment, grading) from key, value, description
+ * rows, for ROW_MSGS (row_msg.h). */
+extern struct row_msg rpc_policy_value_row;
 
 /* rpc_assign.c: reassignment batches, their undo, owner history, caps, policy */
 extern const struct rpc_entry rpc_assign, rpc_assign_undo, rpc_assign_history, rpc_user_cap, rpc_assign_policy_show,

@@ -215,11 +215,8 @@ static int row_of(struct req *r, const struct db_result *res, const char *userna
         if (strcmp(db_get(res, 0, i, 1), username) != 0)
             continue;
         int64_t path[AUTHZ_MAX_DEPTH];
-        int n = rpc_user_row_path(res, 0, i, 0, path, AUTHZ_MAX_DEPTH);
-        struct authz_target t = { .unit_path = path, .path_len = n < 0 ? 0 : n,
-                                  .role = rpc_role_from_sql(db_get(res, 0, i, 3)), .user_id = db_get_i64(res, 0, i, 0) };
-        const char *why;
-        if (t.user_id != req_who(r)->user_id && authz_check(req_who(r), ACT_USER_READ, &t, &why) != KEHU__V1__CODE__OK)
+        struct authz_target t = rpc_user_target(res, 0, i, path);
+        if (!rpc_user_readable(r, &t))
             return -1;
         return i;
     }
@@ -644,9 +641,7 @@ static void cap_found(const struct db_result *res, void *arg)
     if (rpc_user_visible(r, res, 0, m->username, "username") < 0)
         return;
     int64_t path[AUTHZ_MAX_DEPTH];
-    int n = rpc_user_row_path(res, 0, 0, 0, path, AUTHZ_MAX_DEPTH);
-    struct authz_target t = { .unit_path = path, .path_len = n < 0 ? 0 : n,
-                              .role = rpc_role_from_sql(db_get(res, 0, 0, 3)), .user_id = db_get_i64(res, 0, 0, 0) };
+    struct authz_target t = rpc_user_target(res, 0, 0, path);
     if (req_authorize(r, &t) < 0)
         return;
     const char *p[] = { db_get(res, 0, 0, 0), m->max_customers < 0 ? NULL : rpc_num(r, m->max_customers) };
@@ -686,16 +681,7 @@ static void policy_done(const struct db_result *res, void *arg)
     int rows = res->nres - 1;
     Kehu__V1__AssignPolicy *p = arena_alloc(&r->arena, sizeof *p);
     kehu__v1__assign_policy__init(p);
-    int n = db_rows(res, rows);
-    p->values = arena_alloc(&r->arena, sizeof *p->values * (size_t)(n ? n : 1));
-    for (int i = 0; i < n; i++) {
-        Kehu__V1__PolicyValue *v = arena_alloc(&r->arena, sizeof *v);
-        kehu__v1__policy_value__init(v);
-        v->key = rpc_col(r, res, rows, i, 0);
-        v->value = rpc_col(r, res, rows, i, 1);
-        v->description = rpc_col(r, res, rows, i, 2);
-        p->values[p->n_values++] = v;
-    }
+    ROW_MSGS(r, &rpc_policy_value_row, res, rows, db_rows(res, rows), p, values);
     req_reply_result(r, KEHU__V1__RESPONSE__RESULT_ASSIGN_POLICY, p);
 }
 

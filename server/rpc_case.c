@@ -106,30 +106,12 @@ static void reply_case(struct req *r, Kehu__V1__Case *k)
 static void reply_one(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (!req_db_ok(r, res))
+    int last = req_db_last_one(r, res, "id", "no such case");
+    if (last < 0)
         return;
-    int last = res->nres - 1;
-    if (db_rows(res, last) != 1) {
-        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "id", "no such case");
-        return;
-    }
     Kehu__V1__Case *k = case_from_row(r, res, last, 0);
     audit_note_detail(r, "case %lld %s", (long long)k->id, k->status);
     reply_case(r, k);
-}
-
-static int check_text(struct req *r, const char *field, const char *s, size_t max, int multiline)
-{
-    const char *why = rpc_text_problem(s, max, multiline);
-    if (!why)
-        return 0;
-    req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, field, "%s %s", field, why);
-    return -1;
-}
-
-static const char *nonempty(const char *s)
-{
-    return s && *s ? s : NULL;
 }
 
 /* ---- CaseOpen */
@@ -141,7 +123,7 @@ static void open_loaded(struct req *r, const struct rpc_customer_ref *ref)
 {
     const Kehu__V1__CaseOpen *m = r->msg->case_open;
     const char *p[] = { rpc_num(r, req_who(r)->user_id), rpc_num(r, ref->id), m->nature, m->kind,
-                        rpc_num(r, m->severity), m->channel, m->title, nonempty(m->note), nonempty(m->product) };
+                        rpc_num(r, m->severity), m->channel, m->title, rpc_opt(m->note), rpc_opt(m->product) };
     audit_query(r, &open_stmt, 9, p, reply_one);
 }
 
@@ -160,9 +142,10 @@ static void case_open(struct req *r)
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "title", "a title is required");
         return;
     }
-    if (check_text(r, "title", m->title, TITLE_MAX, 0) < 0 || check_text(r, "note", m->note, NOTE_MAX, 1) < 0 ||
-        check_text(r, "nature", m->nature, 20, 0) < 0 || check_text(r, "kind", m->kind, 20, 0) < 0 ||
-        check_text(r, "channel", m->channel, 20, 0) < 0 || check_text(r, "product", m->product, 100, 0) < 0)
+    if (rpc_check_text(r, "title", m->title, TITLE_MAX, 0) < 0 ||
+        rpc_check_text(r, "note", m->note, NOTE_MAX, 1) < 0 || rpc_check_text(r, "nature", m->nature, 20, 0) < 0 ||
+        rpc_check_text(r, "kind", m->kind, 20, 0) < 0 || rpc_check_text(r, "channel", m->channel, 20, 0) < 0 ||
+        rpc_check_text(r, "product", m->product, 100, 0) < 0)
         return;
     rpc_customer_load(r, m->customer_id, ACT_CUSTOMER_READ, open_loaded);
 }
@@ -220,12 +203,7 @@ static void get_done(const struct db_result *res, void *arg)
     if (!req_db_one(r, res, "id", "no such case"))
         return;
     Kehu__V1__Case *k = case_from_row(r, res, 0, 0);
-    int n = db_rows(res, 1);
-    k->events = arena_alloc(&r->arena, sizeof *k->events * (size_t)(n ? n : 1));
-    for (int i = 0; i < n; i++) {
-        Kehu__V1__CaseEvent *e = row_msg(r, &case_event_row, res, 1, i, 0);
-        k->events[k->n_events++] = e;
-    }
+    ROW_MSGS(r, &case_event_row, res, 1, db_rows(res, 1), k, events);
     reply_case(r, k);
 }
 
@@ -267,15 +245,15 @@ static void act_run(struct req *r, int64_t to)
     const char *p[] = { rpc_num(r, req_who(r)->user_id),
                         rpc_num(r, m->id),
                         m->action,
-                        nonempty(m->note),
+                        rpc_opt(m->note),
                         to ? rpc_num(r, to) : NULL,
-                        nonempty(m->cause),
-                        nonempty(m->action_taken),
+                        rpc_opt(m->cause),
+                        rpc_opt(m->action_taken),
                         comp && m->compensation_minor ? rpc_num(r, m->compensation_minor) : NULL,
-                        nonempty(m->compensation_kind),
+                        rpc_opt(m->compensation_kind),
                         m->satisfaction ? rpc_num(r, m->satisfaction) : NULL,
-                        nonempty(m->nature),
-                        nonempty(m->kind) };
+                        rpc_opt(m->nature),
+                        rpc_opt(m->kind) };
     audit_query(r, &act_stmt, 12, p, reply_one);
 }
 
@@ -291,16 +269,12 @@ static void act_user_found(const struct db_result *res, void *arg)
         return;
     if (rpc_user_visible(r, res, 0, m->to, "to") < 0)
         return;
-    if (db_get_bool(res, 0, 0, 6)) {
-        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "to", "user '%s' is disabled", m->to);
-        return;
-    }
     /* the handler must be one who may read the customer */
     struct principal them;
-    rpc_principal_from_row(&them, res, 0, 0, 0);
-    struct authz_target t = rpc_customer_target(&st->ref);
-    const char *why;
-    if (authz_check(&them, ACT_CUSTOMER_READ, &t, &why) != KEHU__V1__CODE__OK) {
+    int may = rpc_user_may_act(r, res, 0, "to", m->to, &st->ref, ACT_CUSTOMER_READ, &them);
+    if (may < 0)
+        return;
+    if (may > 0) {
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "to", "'%s' may not see this case's customer", them.username);
         return;
     }
@@ -314,7 +288,7 @@ static void act_loaded(struct req *r, const struct rpc_customer_ref *ref)
     st->ref = *ref;
     r->state = st;
     if (strcmp(m->action, "queue") == 0 || strcmp(m->action, "take") == 0) {
-        const char *p[] = { rpc_num(r, req_who(r)->user_id), rpc_num(r, m->id), m->action, m->queue, nonempty(m->note) };
+        const char *p[] = { rpc_num(r, req_who(r)->user_id), rpc_num(r, m->id), m->action, m->queue, rpc_opt(m->note) };
         audit_query(r, &queue_stmt, 5, p, reply_one);
         return;
     }
@@ -366,11 +340,12 @@ static void case_act(struct req *r)
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "compensation", "compensation cannot be negative");
         return;
     }
-    if (check_text(r, "note", m->note, NOTE_MAX, 1) < 0 || check_text(r, "to", m->to, 64, 0) < 0 ||
-        check_text(r, "cause", m->cause, 500, 0) < 0 || check_text(r, "action_taken", m->action_taken, NOTE_MAX, 1) < 0 ||
-        check_text(r, "compensation_kind", m->compensation_kind, 100, 0) < 0 ||
-        check_text(r, "nature", m->nature, 20, 0) < 0 || check_text(r, "kind", m->kind, 20, 0) < 0 ||
-        check_text(r, "queue", m->queue, 100, 0) < 0)
+    if (rpc_check_text(r, "note", m->note, NOTE_MAX, 1) < 0 || rpc_check_text(r, "to", m->to, 64, 0) < 0 ||
+        rpc_check_text(r, "cause", m->cause, 500, 0) < 0 ||
+        rpc_check_text(r, "action_taken", m->action_taken, NOTE_MAX, 1) < 0 ||
+        rpc_check_text(r, "compensation_kind", m->compensation_kind, 100, 0) < 0 ||
+        rpc_check_text(r, "nature", m->nature, 20, 0) < 0 || rpc_check_text(r, "kind", m->kind, 20, 0) < 0 ||
+        rpc_check_text(r, "queue", m->queue, 100, 0) < 0)
         return;
     struct act_state *st = arena_alloc(&r->arena, sizeof *st);
     memset(st, 0, sizeof *st);
@@ -574,7 +549,7 @@ static void calendar_set(struct req *r)
             req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "day", "day %s", why);
             return;
         }
-        if (check_text(r, "name", d->name, 100, 0) < 0)
+        if (rpc_check_text(r, "name", d->name, 100, 0) < 0)
             return;
         days[i] = d->day;
         work[i] = d->working ? "t" : "f";
@@ -616,11 +591,7 @@ static void hours_done(const struct db_result *res, void *arg)
     int last = res->nres - 1, n = db_rows(res, last);
     Kehu__V1__BusinessHoursList *l = arena_alloc(&r->arena, sizeof *l);
     kehu__v1__business_hours_list__init(l);
-    l->hours = arena_alloc(&r->arena, sizeof *l->hours * (size_t)(n ? n : 1));
-    for (int i = 0; i < n; i++) {
-        Kehu__V1__BusinessHours *h = row_msg(r, &business_hours_row, res, last, i, 0);
-        l->hours[l->n_hours++] = h;
-    }
+    ROW_MSGS(r, &business_hours_row, res, last, n, l, hours);
     req_reply_result(r, KEHU__V1__RESPONSE__RESULT_HOURS, l);
 }
 
@@ -680,7 +651,7 @@ static void hours_set(struct req *r)
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "lunch", "lunch is two times HH:MM-HH:MM");
         return;
     }
-    if (check_text(r, "branch", h->branch, 100, 0) < 0 || check_text(r, "tz", h->tz, 64, 0) < 0)
+    if (rpc_check_text(r, "branch", h->branch, 100, 0) < 0 || rpc_check_text(r, "tz", h->tz, 64, 0) < 0)
         return;
     if (strcmp(h->opens, h->closes) >= 0 ||
         (*h->lunch_from && (strcmp(h->opens, h->lunch_from) >= 0 || strcmp(h->lunch_from, h->lunch_to) >= 0 ||
@@ -927,12 +898,7 @@ static void report_done(const struct db_result *res, void *arg)
         x->repeat_complainants = db_get_i64(res, 2, i, 0);
         x->repeats[x->n_repeats++] = c;
     }
-    n = db_rows(res, 3);
-    x->trend = arena_alloc(&r->arena, sizeof *x->trend * (size_t)(n ? n : 1));
-    for (int i = 0; i < n; i++) {
-        Kehu__V1__CaseTrend *t = row_msg(r, &case_trend_row, res, 3, i, 0);
-        x->trend[x->n_trend++] = t;
-    }
+    ROW_MSGS(r, &case_trend_row, res, 3, db_rows(res, 3), x, trend);
     x->surveys = db_get_i64(res, 4, 0, 0);
     x->survey_satisfaction_mean = rpc_col(r, res, 4, 0, 1);
     x->from = st->from;
@@ -1004,7 +970,7 @@ static void case_report(struct req *r)
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "period", "period must be like 2026-10, 2026-Q3 or 2026");
         return;
     }
-    if (check_text(r, "unit", unit, 100, 0) < 0 || (m && check_text(r, "owner", m->owner, 64, 0) < 0))
+    if (rpc_check_text(r, "unit", unit, 100, 0) < 0 || (m && rpc_check_text(r, "owner", m->owner, 64, 0) < 0))
         return;
     if (m && *m->owner) {
         const char *p[] = { m->owner };
@@ -1059,13 +1025,9 @@ static Kehu__V1__Survey *survey_from_row(struct req *r, const struct db_result *
 static void survey_one(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (!req_db_ok(r, res))
+    int last = req_db_last_one(r, res, "id", "no such survey");
+    if (last < 0)
         return;
-    int last = res->nres - 1;
-    if (db_rows(res, last) != 1) {
-        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "id", "no such survey");
-        return;
-    }
     req_reply_result(r, KEHU__V1__RESPONSE__RESULT_SURVEY, survey_from_row(r, res, last, 0));
 }
 
@@ -1149,7 +1111,7 @@ static void survey_record(struct req *r)
             req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "scores", "an aspect is a name without = or /");
             return;
         }
-        if (check_text(r, "scores", s->aspect, 50, 0) < 0) /* answered (and r freed) */
+        if (rpc_check_text(r, "scores", s->aspect, 50, 0) < 0) /* answered (and r freed) */
             return;
         if (s->expected < 1 || s->expected > 5 || s->perceived < 1 || s->perceived > 5) {
             req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "scores", "scores are 1 to 5");
@@ -1291,7 +1253,7 @@ static void case_settings_set(struct req *r)
             req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "settings", "a setting's key is required");
             return;
         }
-        if (check_text(r, "settings", x->key, 100, 0) < 0 || check_text(r, "settings", x->value, 500, 0) < 0)
+        if (rpc_check_text(r, "settings", x->key, 100, 0) < 0 || rpc_check_text(r, "settings", x->value, 500, 0) < 0)
             return;
         keys[i] = x->key;
         vals[i] = x->value;
@@ -1324,9 +1286,7 @@ static void alerts_done(const struct db_result *res, void *arg)
     uint32_t remaining;
     int n = page_end(r, r->state, res, 0, 11, &l->next_cursor, &remaining);
     l->remaining = remaining;
-    l->alerts = arena_alloc(&r->arena, sizeof *l->alerts * (size_t)(n ? n : 1));
-    for (int i = 0; i < n; i++)
-        l->alerts[l->n_alerts++] = row_msg(r, &quality_alert_row, res, 0, i, 0);
+    ROW_MSGS(r, &quality_alert_row, res, 0, n, l, alerts);
     req_reply_result(r, KEHU__V1__RESPONSE__RESULT_QUALITY_ALERTS, l);
 }
 

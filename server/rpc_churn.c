@@ -35,15 +35,6 @@
 static const char *const lost_reasons[] = { "dropped", "needs_unmet", "competitor_offer", "lower_price",
                                             "circumstances" };
 
-static int check_text(struct req *r, const char *field, const char *s, size_t max, int multiline)
-{
-    const char *why = rpc_text_problem(s, max, multiline);
-    if (!why)
-        return 0;
-    req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, field, "%s %s", field, why);
-    return -1;
-}
-
 /* ---- the warning as the protocol shows it */
 
 static struct row_msg rpc_churn_warning_row = ROW_MSG(kehu__v1__churn_warning__descriptor,
@@ -129,7 +120,7 @@ static void churn_list(struct req *r)
         return;
     r->state = pg;
     const char *user = m && m->user && *m->user ? m->user : NULL;
-    if (user && check_text(r, "user", user, USERNAME_MAX, 0) < 0)
+    if (user && rpc_check_text(r, "user", user, USERNAME_MAX, 0) < 0)
         return;
     const char *kind, *id;
     rpc_scope_params(r, ACT_CUSTOMER_READ, &kind, &id);
@@ -208,7 +199,7 @@ static void churn_ack(struct req *r)
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "plan", "a win-back plan is required");
         return;
     }
-    if (check_text(r, "plan", m->plan, PLAN_MAX, 1) < 0)
+    if (rpc_check_text(r, "plan", m->plan, PLAN_MAX, 1) < 0)
         return;
     const char *kind, *id;
     rpc_scope_params(r, ACT_CUSTOMER_READ, &kind, &id);
@@ -284,7 +275,7 @@ static void churn_lost(struct req *r)
                  "reason is dropped, needs_unmet, competitor_offer, lower_price or circumstances");
         return;
     }
-    if (check_text(r, "note", m->note, NOTE_MAX, 1) < 0)
+    if (rpc_check_text(r, "note", m->note, NOTE_MAX, 1) < 0)
         return;
     rpc_customer_load(r, m->customer_id, ACT_CUSTOMER_WRITE, lost_loaded);
 }

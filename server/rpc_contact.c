@@ -454,39 +454,15 @@ static const char *txn_missing(struct req *r)
     return arena_printf(&r->arena, "no transaction %lld", (long long)r->msg->txn_reverse->id);
 }
 
-static void txn_reversed(const struct db_result *res, void *arg)
+static void txn_reversed(struct req *r, const struct db_result *res, int stmt)
 {
-    struct req *r = arg;
-    if (!req_db_ok(r, res))
-        return;
-    if (db_rows(res, 1) != 1) {
-        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "id", "%s", txn_missing(r));
-        return;
-    }
-    Kehu__V1__Txn *t = txn_from_row(r, res, 1, 0);
+    Kehu__V1__Txn *t = txn_from_row(r, res, stmt, 0);
     log_info(r->conn->id, r->id, "transaction %lld reversed by %lld", (long long)t->reverses_id, (long long)t->id);
     req_reply_result(r, KEHU__V1__RESPONSE__RESULT_TXN, t);
 }
 
-static void txn_reverse_loaded(struct req *r, const struct rpc_customer_ref *ref)
-{
-    (void)ref;
-    const Kehu__V1__TxnReverse *m = r->msg->txn_reverse;
-    const char *p[] = { rpc_num(r, m->id), m->reason, rpc_num(r, req_who(r)->user_id) };
-    struct db_call *call = db_call_new(r->srv->db, txn_reversed, r);
-    db_call_add(call, &txn_reverse_stmt, 3, p);
-    db_call_add(call, &txn_reversal_stmt, 1, p);
-    audit_call_send(r, call);
-}
-
-static void txn_owner_found(const struct db_result *res, void *arg)
-{
-    struct req *r = arg;
-    if (!req_db_one(r, res, "id", "%s", txn_missing(r)))
-        return;
-    rpc_customer_load_as(r, db_get_i64(res, 0, 0, 0), ACT_CUSTOMER_WRITE, txn_reverse_loaded, NULL, "id",
-                          txn_missing(r));
-}
+static const struct rpc_reversal txn_reversal = { &txn_owner_stmt, &txn_reverse_stmt, &txn_reversal_stmt, txn_missing,
+                                                  txn_reversed };
 
 static void txn_reverse(struct req *r)
 {
@@ -504,8 +480,7 @@ static void txn_reverse(struct req *r)
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "reason", "reason %s", why);
         return;
     }
-    const char *p[] = { rpc_num(r, m->id) };
-    db_query(r->srv->db, &txn_owner_stmt, 1, p, txn_owner_found, r);
+    rpc_reverse(r, &txn_reversal, m->id, m->reason);
 }
 
 const struct rpc_entry rpc_txn_reverse = { KEHU__V1__REQUEST__OP_TXN_REVERSE, "txn_reverse", ACT_CUSTOMER_WRITE, 0,

@@ -1287,14 +1287,10 @@ int rpc_customer_filter_found(struct req *r, const Kehu__V1__CustomerList *m, co
 {
     if (m->owner && *m->owner) {
         int readable = db_rows(res, owner_stmt) == 1;
-        if (readable && db_get_i64(res, owner_stmt, 0, 0) != req_who(r)->user_id) {
+        if (readable) {
             int64_t path[AUTHZ_MAX_DEPTH];
-            int n = rpc_user_row_path(res, owner_stmt, 0, 0, path, AUTHZ_MAX_DEPTH);
-            struct authz_target t = { .unit_path = path, .path_len = n < 0 ? 0 : n,
-                                      .role = rpc_role_from_sql(db_get(res, owner_stmt, 0, 3)),
-                                      .user_id = db_get_i64(res, owner_stmt, 0, 0) };
-            const char *why;
-            readable = authz_check(req_who(r), ACT_USER_READ, &t, &why) == KEHU__V1__CODE__OK;
+            struct authz_target t = rpc_user_target(res, owner_stmt, 0, path);
+            readable = rpc_user_readable(r, &t);
         }
         if (!readable) {
             req_fail(r, KEHU__V1__CODE__NOT_FOUND, "owner", "no user named '%s'", m->owner);

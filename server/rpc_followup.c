@@ -23,7 +23,6 @@
 #include "tr.h"
 #include "server.h"
 #include "validate.h"
-#include "wire_check.h"
 
 #define NOTE_MAX 2000
 #define OUTCOME_MAX 500
@@ -31,17 +30,6 @@
 #define DUE_DAYS_MAX 3660
 
 static const char *const kinds[] = { "visit", "call", "email", "meeting", "wechat", "sms" };
-
-const char *rpc_text_problem(const char *s, size_t max_chars, int multiline)
-{
-    if (!s || !*s)
-        return NULL;
-    /* a request's strings were checked as decoded (dispatch.c); this keeps
-     * the helper sound for text from elsewhere (files, the database) */
-    if (!wire_utf8_valid((const uint8_t *)s, strlen(s)))
-        return "is not valid UTF-8";
-    return multiline ? validate_text(s, max_chars) : validate_line(s, max_chars);
-}
 
 /* ---- the record as the protocol shows it */
 
@@ -69,13 +57,10 @@ static Kehu__V1__Followup *followup_from_row(struct req *r, const struct db_resu
 static void reply_one(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (!req_db_ok(r, res))
+    /* no row: the customer went away between loading and writing */
+    int last = req_db_last_one(r, res, "customer_id", "no such customer");
+    if (last < 0)
         return;
-    int last = res->nres - 1;
-    if (db_rows(res, last) != 1) { /* the customer went away between loading and writing */
-        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "customer_id", "no such customer");
-        return;
-    }
     Kehu__V1__Followup *f = followup_from_row(r, res, last, 0);
     log_info(r->conn->id, r->id, "follow-up %lld (%s, %s) for customer %lld", (long long)f->id, f->kind, f->status,
              (long long)f->customer_id);
@@ -110,26 +95,12 @@ static int check_kind(struct req *r, const char *kind)
     return -1;
 }
 
-static int check_text(struct req *r, const char *field, const char *s, size_t max, int multiline)
-{
-    const char *why = rpc_text_problem(s, max, multiline);
-    if (!why)
-        return 0;
-    req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, field, "%s %s", field, why);
-    return -1;
-}
-
 static int check_customer_id(struct req *r, int64_t id)
 {
     if (id > 0)
         return 0;
     req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "customer_id", "a customer id is required");
     return -1;
-}
-
-static const char *nonempty(const char *s)
-{
-    return s && *s ? s : NULL;
 }
 
 /* ---- FollowupPlan */
@@ -155,7 +126,7 @@ static void plan_insert_for(struct req *r, int64_t owner_id)
     const char *p[] = { rpc_num(r, st->ref.id),
                         m->kind,
                         m->due,
-                        nonempty(m->note),
+                        rpc_opt(m->note),
                         owner_id ? rpc_num(r, owner_id) : NULL,
                         rpc_num(r, req_who(r)->user_id) };
     audit_query(r, &plan_insert, 6, p, reply_one);
@@ -168,16 +139,12 @@ static void plan_user_found(const struct db_result *res, void *arg)
     struct plan_state *st = r->state;
     if (!req_db_one(r, res, "user", "no user named '%s'", m->user))
         return;
-    if (db_get_bool(res, 0, 0, 6)) {
-        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "user", "user '%s' is disabled", m->user);
-        return;
-    }
     /* the person must be one who may change this customer */
     struct principal them;
-    rpc_principal_from_row(&them, res, 0, 0, 0);
-    struct authz_target t = rpc_customer_target(&st->ref);
-    const char *why;
-    if (authz_check(&them, ACT_CUSTOMER_LOG_CONTACT, &t, &why) != KEHU__V1__CODE__OK) {
+    int may = rpc_user_may_act(r, res, 0, "user", m->user, &st->ref, ACT_CUSTOMER_LOG_CONTACT, &them);
+    if (may < 0)
+        return;
+    if (may > 0) {
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "user", "'%s' may not work on customer %lld", them.username,
                  (long long)st->ref.id);
         return;
@@ -203,11 +170,7 @@ static void followup_plan(struct req *r)
 {
     const Kehu__V1__FollowupPlan *m = r->msg->followup_plan;
     const char *why;
-    if (!m) {
-        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "customer_id", "a customer id is required");
-        return;
-    }
-    if (check_customer_id(r, m->customer_id) < 0 || check_kind(r, m->kind) < 0)
+    if (check_customer_id(r, m ? m->customer_id : 0) < 0 || check_kind(r, m->kind) < 0)
         return;
     if (!m->due || !*m->due || (why = validate_date(m->due))) {
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "due", "due %s",
@@ -220,7 +183,7 @@ static void followup_plan(struct req *r)
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "due", "due %s is in the past (today is %s)", m->due, today);
         return;
     }
-    if (check_text(r, "note", m->note, NOTE_MAX, 1) < 0 || check_text(r, "user", m->user, 64, 0) < 0)
+    if (rpc_check_text(r, "note", m->note, NOTE_MAX, 1) < 0 || rpc_check_text(r, "user", m->user, 64, 0) < 0)
         return;
     rpc_customer_load(r, m->customer_id, ACT_CUSTOMER_LOG_CONTACT, plan_loaded);
 }
@@ -259,7 +222,7 @@ static void log_loaded(struct req *r, const struct rpc_customer_ref *ref)
     validate_today(today);
     /* a day in the past is that day; today is now */
     const char *at = m->at && *m->at && strcmp(m->at, today) != 0 ? m->at : NULL;
-    const char *p[] = { rpc_num(r, ref->id), m->kind, nonempty(m->outcome), nonempty(m->note), nonempty(m->next),
+    const char *p[] = { rpc_num(r, ref->id), m->kind, rpc_opt(m->outcome), rpc_opt(m->note), rpc_opt(m->next),
                         rpc_num(r, req_who(r)->user_id), at };
     audit_query(r, &log_stmt, 7, p, reply_one);
 }
@@ -268,11 +231,7 @@ static void followup_log(struct req *r)
 {
     const Kehu__V1__FollowupLog *m = r->msg->followup_log;
     const char *why;
-    if (!m) {
-        req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "customer_id", "a customer id is required");
-        return;
-    }
-    if (check_customer_id(r, m->customer_id) < 0 || check_kind(r, m->kind) < 0)
+    if (check_customer_id(r, m ? m->customer_id : 0) < 0 || check_kind(r, m->kind) < 0)
         return;
     char today[11];
     validate_today(today);
@@ -295,7 +254,8 @@ static void followup_log(struct req *r)
             return;
         }
     }
-    if (check_text(r, "outcome", m->outcome, OUTCOME_MAX, 1) < 0 || check_text(r, "note", m->note, NOTE_MAX, 1) < 0)
+    if (rpc_check_text(r, "outcome", m->outcome, OUTCOME_MAX, 1) < 0 ||
+        rpc_check_text(r, "note", m->note, NOTE_MAX, 1) < 0)
         return;
     rpc_customer_load(r, m->customer_id, ACT_CUSTOMER_LOG_CONTACT, log_loaded);
 }

@@ -653,13 +653,7 @@ static void show_done(const struct db_result *res, void *arg)
     }
     g->n_grades = (size_t)n;
 
-    n = db_rows(res, 2);
-    g->history = arena_alloc(&r->arena, sizeof *g->history * (size_t)(n ? n : 1));
-    for (int i = 0; i < n; i++) {
-        Kehu__V1__GradeChange *x = row_msg(r, &grade_change_row, res, 2, i, 0);
-        g->history[i] = x;
-    }
-    g->n_history = (size_t)n;
+    ROW_MSGS(r, &grade_change_row, res, 2, db_rows(res, 2), g, history);
 
     n = db_rows(res, 3);
     g->overrides = arena_alloc(&r->arena, sizeof *g->overrides * (size_t)(n ? n : 1));
@@ -667,13 +661,7 @@ static void show_done(const struct db_result *res, void *arg)
         g->overrides[i] = override_from_row(r, res, 3, i);
     g->n_overrides = (size_t)n;
 
-    n = db_rows(res, 4);
-    g->assessments = arena_alloc(&r->arena, sizeof *g->assessments * (size_t)(n ? n : 1));
-    for (int i = 0; i < n; i++) {
-        Kehu__V1__CreditAssessment *a = row_msg(r, &credit_assessment_row, res, 4, i, 0);
-        g->assessments[i] = a;
-    }
-    g->n_assessments = (size_t)n;
+    ROW_MSGS(r, &credit_assessment_row, res, 4, db_rows(res, 4), g, assessments);
 
     req_reply_result(r, KEHU__V1__RESPONSE__RESULT_GRADES, g);
 }
@@ -972,6 +960,8 @@ static struct db_stmt policy_set = DB_STMT("SELECT grade_policy_set($1::text[], 
 static struct db_stmt policy_agree = DB_STMT("SELECT policy_agree_assert(NULL, true)");
 static struct db_stmt policy_contradictions = DB_STMT("SELECT field || ': ' || problem FROM policy_contradictions()");
 
+static struct row_msg festival_row = ROW_MSG(kehu__v1__festival__descriptor, "date,occasion");
+
 static void policy_done(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
@@ -983,33 +973,10 @@ static void policy_done(const struct db_result *res, void *arg)
     int rows = res->nres - 2, fest = res->nres - 1;
     Kehu__V1__GradePolicy *p = arena_alloc(&r->arena, sizeof *p);
     kehu__v1__grade_policy__init(p);
-    if (forced) {
-        int w = 1, nw = db_rows(res, w);
-        p->warnings = arena_alloc(&r->arena, sizeof *p->warnings * (size_t)(nw ? nw : 1));
-        for (int i = 0; i < nw; i++)
-            p->warnings[p->n_warnings++] = rpc_col(r, res, w, i, 0);
-    }
-    int n = db_rows(res, rows);
-    p->values = arena_alloc(&r->arena, sizeof *p->values * (size_t)(n ? n : 1));
-    for (int i = 0; i < n; i++) {
-        Kehu__V1__PolicyValue *v = arena_alloc(&r->arena, sizeof *v);
-        kehu__v1__policy_value__init(v);
-        v->key = rpc_col(r, res, rows, i, 0);
-        v->value = rpc_col(r, res, rows, i, 1);
-        v->description = rpc_col(r, res, rows, i, 2);
-        p->values[i] = v;
-    }
-    p->n_values = (size_t)n;
-    n = db_rows(res, fest);
-    p->festivals = arena_alloc(&r->arena, sizeof *p->festivals * (size_t)(n ? n : 1));
-    for (int i = 0; i < n; i++) {
-        Kehu__V1__Festival *f = arena_alloc(&r->arena, sizeof *f);
-        kehu__v1__festival__init(f);
-        f->date = rpc_col(r, res, fest, i, 0);
-        f->occasion = rpc_col(r, res, fest, i, 1);
-        p->festivals[i] = f;
-    }
-    p->n_festivals = (size_t)n;
+    if (forced) /* statement 1: what the set leaves contradicting */
+        p->warnings = rpc_cells(r, res, 1, 0, &p->n_warnings);
+    ROW_MSGS(r, &rpc_policy_value_row, res, rows, db_rows(res, rows), p, values);
+    ROW_MSGS(r, &festival_row, res, fest, db_rows(res, fest), p, festivals);
     req_reply_result(r, KEHU__V1__RESPONSE__RESULT_POLICY, p);
 }
 

@@ -498,26 +498,29 @@ struct db_stmt rpc_branch_place_by_ref =
 struct db_stmt rpc_unit_place_by_id =
     DB_STMT("SELECT u.id, u.kind::text, u.path::text, u.name FROM org_unit u WHERE u.id = $1");
 
-/* The user in row 0 of statement `stmt` (USER_COLUMNS) as an authz target;
- * its unit path goes into path (AUTHZ_MAX_DEPTH ids). */
-static struct authz_target user_row_target(const struct db_result *res, int stmt, int64_t *path)
+struct authz_target rpc_user_target(const struct db_result *res, int stmt, int row, int64_t *path)
 {
-    int n = rpc_user_row_path(res, stmt, 0, 0, path, AUTHZ_MAX_DEPTH);
+    int n = rpc_user_row_path(res, stmt, row, 0, path, AUTHZ_MAX_DEPTH);
     return (struct authz_target){
         .unit_path = path,
         .path_len = n < 0 ? 0 : n,
-        .role = rpc_role_from_sql(db_get(res, stmt, 0, 3)),
-        .user_id = db_get_i64(res, stmt, 0, 0),
+        .role = rpc_role_from_sql(db_get(res, stmt, row, 3)),
+        .user_id = db_get_i64(res, stmt, row, 0),
     };
+}
+
+int rpc_user_readable(struct req *r, const struct authz_target *t)
+{
+    const char *why;
+    return t->user_id == req_who(r)->user_id || authz_check(req_who(r), ACT_USER_READ, t, &why) == KEHU__V1__CODE__OK;
 }
 
 int rpc_user_visible(struct req *r, const struct db_result *res, int stmt, const char *username, const char *field)
 {
     if (db_rows(res, stmt) == 1) {
         int64_t path[AUTHZ_MAX_DEPTH];
-        struct authz_target t = user_row_target(res, stmt, path);
-        const char *why;
-        if (t.user_id == req_who(r)->user_id || authz_check(req_who(r), ACT_USER_READ, &t, &why) == KEHU__V1__CODE__OK)
+        struct authz_target t = rpc_user_target(res, stmt, 0, path);
+        if (rpc_user_readable(r, &t))
             return 0;
     }
     /* missing, or someone the caller may not see: one answer for both */
@@ -534,8 +537,8 @@ static Kehu__V1__Code user_row_check(struct req *r, const struct db_result *res,
     if (db_rows(res, stmt) != 1)
         return KEHU__V1__CODE__NOT_FOUND;
     int64_t path[AUTHZ_MAX_DEPTH];
-    struct authz_target t = user_row_target(res, stmt, path);
-    if (t.user_id != req_who(r)->user_id && authz_check(req_who(r), ACT_USER_READ, &t, why) != KEHU__V1__CODE__OK)
+    struct authz_target t = rpc_user_target(res, stmt, 0, path);
+    if (!rpc_user_readable(r, &t))
         return KEHU__V1__CODE__NOT_FOUND;
     return authz_check(req_who(r), r->rpc->action, &t, why);
 }
@@ -554,7 +557,7 @@ static int authorize_user_row(struct req *r, const struct db_result *res, int st
     if (rpc_user_visible(r, res, stmt, username, "username") < 0)
         return -1;
     int64_t path[AUTHZ_MAX_DEPTH];
-    struct authz_target t = user_row_target(res, stmt, path);
+    struct authz_target t = rpc_user_target(res, stmt, 0, path);
     return req_authorize(r, &t);
 }
 
@@ -768,7 +771,7 @@ static void user_set_role_found(const struct db_result *res, void *arg)
         return;
     /* the role given must be one the caller may hand out there, too */
     int64_t path[AUTHZ_MAX_DEPTH];
-    struct authz_target t = user_row_target(res, 0, path);
+    struct authz_target t = rpc_user_target(res, 0, 0, path);
     t.role = m->role;
     if (req_authorize(r, &t) < 0)
         return;

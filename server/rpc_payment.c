@@ -249,40 +249,16 @@ static const char *payment_missing(struct req *r)
     return arena_printf(&r->arena, "no payment %lld", (long long)r->msg->payment_reverse->id);
 }
 
-static void payment_reversed(const struct db_result *res, void *arg)
+static void payment_reversed(struct req *r, const struct db_result *res, int stmt)
 {
-    struct req *r = arg;
-    if (!req_db_ok(r, res))
-        return;
-    if (db_rows(res, 1) != 1) {
-        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "id", "%s", payment_missing(r));
-        return;
-    }
-    Kehu__V1__Payment *p = payment_from_row(r, res, 1, 0);
-    p->balance_minor = db_get_i64(res, 1, 0, 12);
+    Kehu__V1__Payment *p = payment_from_row(r, res, stmt, 0);
+    p->balance_minor = db_get_i64(res, stmt, 0, 12);
     log_info(r->conn->id, r->id, "payment %lld reversed by %lld", (long long)p->reverses_id, (long long)p->id);
     req_reply_result(r, KEHU__V1__RESPONSE__RESULT_PAYMENT, p);
 }
 
-static void payment_reverse_loaded(struct req *r, const struct rpc_customer_ref *ref)
-{
-    (void)ref;
-    const Kehu__V1__PaymentReverse *m = r->msg->payment_reverse;
-    const char *p[] = { rpc_num(r, m->id), m->reason, rpc_num(r, req_who(r)->user_id) };
-    struct db_call *call = db_call_new(r->srv->db, payment_reversed, r);
-    db_call_add(call, &payment_reverse_stmt, 3, p);
-    db_call_add(call, &payment_reversal_stmt, 1, p);
-    audit_call_send(r, call);
-}
-
-static void payment_owner_found(const struct db_result *res, void *arg)
-{
-    struct req *r = arg;
-    if (!req_db_one(r, res, "id", "%s", payment_missing(r)))
-        return;
-    rpc_customer_load_as(r, db_get_i64(res, 0, 0, 0), ACT_CUSTOMER_WRITE, payment_reverse_loaded, NULL, "id",
-                          payment_missing(r));
-}
+static const struct rpc_reversal payment_reversal = { &payment_owner_stmt, &payment_reverse_stmt,
+                                                      &payment_reversal_stmt, payment_missing, payment_reversed };
 
 static void payment_reverse(struct req *r)
 {
@@ -300,8 +276,7 @@ static void payment_reverse(struct req *r)
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "reason", "reason %s", why);
         return;
     }
-    const char *p[] = { rpc_num(r, m->id) };
-    db_query(r->srv->db, &payment_owner_stmt, 1, p, payment_owner_found, r);
+    rpc_reverse(r, &payment_reversal, m->id, m->reason);
 }
 
 const struct rpc_entry rpc_payment_reverse = { KEHU__V1__REQUEST__OP_PAYMENT_REVERSE, "payment_reverse",

@@ -61,15 +61,6 @@ static char *pool_scope(struct req *r)
     return rpc_num(r, who->branch_id ? who->branch_id : who->unit_id);
 }
 
-static int text_ok(struct req *r, const char *field, const char *s, size_t max)
-{
-    const char *why = rpc_text_problem(s, max, 0);
-    if (!why)
-        return 0;
-    req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, field, "%s %s", field, why);
-    return -1;
-}
-
 /* Authorizes `act` against the branch whose path is in row 0, column c. */
 static int authorize_path(struct req *r, enum authz_action act, const struct db_result *res, int stmt, int c)
 {
@@ -150,7 +141,7 @@ static void pool_add(struct req *r)
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "name", "name the pool");
         return;
     }
-    if (text_ok(r, "name", m->name, POOL_NAME_MAX) < 0)
+    if (rpc_check_text(r, "name", m->name, POOL_NAME_MAX, 0) < 0)
         return;
     if (!m->branch || !*m->branch) {
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "branch", "name the pool's branch");
@@ -389,7 +380,8 @@ static void pool_release(struct req *r)
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "reason", "give the reason for the release");
         return;
     }
-    if (text_ok(r, "reason", m->reason, REASON_MAX) < 0 || (m->pool && text_ok(r, "pool", m->pool, POOL_NAME_MAX) < 0))
+    if (rpc_check_text(r, "reason", m->reason, REASON_MAX, 0) < 0 ||
+        (m->pool && rpc_check_text(r, "pool", m->pool, POOL_NAME_MAX, 0) < 0))
         return;
     rpc_customer_load(r, m->customer_id, ACT_CUSTOMER_READ, release_loaded);
 }
@@ -431,17 +423,9 @@ static void rules_done(const struct db_result *res, void *arg)
     int last = res->nres - 1, n = db_rows(res, last);
     Kehu__V1__PoolRuleList *out = arena_alloc(&r->arena, sizeof *out);
     kehu__v1__pool_rule_list__init(out);
-    if (forced) {
-        int w = 1, nw = db_rows(res, w);
-        out->warnings = arena_alloc(&r->arena, sizeof *out->warnings * (size_t)(nw ? nw : 1));
-        for (int i = 0; i < nw; i++)
-            out->warnings[out->n_warnings++] = rpc_col(r, res, w, i, 0);
-    }
-    out->rules = arena_alloc(&r->arena, sizeof *out->rules * (size_t)(n ? n : 1));
-    for (int i = 0; i < n; i++) {
-        Kehu__V1__PoolRule *p = row_msg(r, &pool_rule_row, res, last, i, 0);
-        out->rules[out->n_rules++] = p;
-    }
+    if (forced) /* statement 1: what the set leaves contradicting */
+        out->warnings = rpc_cells(r, res, 1, 0, &out->n_warnings);
+    ROW_MSGS(r, &pool_rule_row, res, last, n, out, rules);
     if (m->n_set)
         out->changed = (int32_t)db_get_i64(res, 0, 0, 0);
     req_reply_result(r, KEHU__V1__RESPONSE__RESULT_POOL_RULE_LIST, out);
@@ -721,11 +705,7 @@ static void events_done(const struct db_result *res, void *arg)
     Kehu__V1__PoolEventList *out = arena_alloc(&r->arena, sizeof *out);
     kehu__v1__pool_event_list__init(out);
     int n = page_end(r, r->state, res, 0, POOL_EVENT_KEYCOL, &out->next_cursor, &out->remaining);
-    out->events = arena_alloc(&r->arena, sizeof *out->events * (size_t)(n ? n : 1));
-    for (int i = 0; i < n; i++) {
-        Kehu__V1__PoolEvent *e = row_msg(r, &pool_event_row, res, 0, i, 0);
-        out->events[out->n_events++] = e;
-    }
+    ROW_MSGS(r, &pool_event_row, res, 0, n, out, events);
     req_reply_result(r, KEHU__V1__RESPONSE__RESULT_POOL_EVENT_LIST, out);
 }
 
@@ -803,11 +783,7 @@ static void assign_rules_done(const struct db_result *res, void *arg)
     kehu__v1__assign_rule_list__init(out);
     out->branch_id = st->branch_id;
     out->branch = (char *)st->branch;
-    out->rules = arena_alloc(&r->arena, sizeof *out->rules * (size_t)(n ? n : 1));
-    for (int i = 0; i < n; i++) {
-        Kehu__V1__AssignRule *a = row_msg(r, &assign_rule_row, res, last, i, 0);
-        out->rules[out->n_rules++] = a;
-    }
+    ROW_MSGS(r, &assign_rule_row, res, last, n, out, rules);
     if (res->nres > 1)
         log_info(r->conn->id, r->id, "assignment rules of %s set: %d", st->branch, n);
     req_reply_result(r, KEHU__V1__RESPONSE__RESULT_ASSIGN_RULE_LIST, out);

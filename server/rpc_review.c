@@ -42,15 +42,6 @@
 #define YEAR_MIN 2000
 #define YEAR_MAX 2200
 
-static int check_text(struct req *r, const char *field, const char *s, size_t max, int multiline)
-{
-    const char *why = rpc_text_problem(s, max, multiline);
-    if (!why)
-        return 0;
-    req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, field, "%s %s", field, why);
-    return -1;
-}
-
 /* The year as a statement parameter: NULL for 0 (the default); -1 after
  * answering a year out of range. */
 static int year_param(struct req *r, int32_t year, const char **out)
@@ -64,11 +55,6 @@ static int year_param(struct req *r, int32_t year, const char **out)
     }
     *out = arena_printf(&r->arena, "%d", (int)year);
     return 0;
-}
-
-static const char *opt(const char *s)
-{
-    return s && *s ? s : NULL;
 }
 
 /* ---- the review as the protocol shows it */
@@ -103,17 +89,13 @@ static Kehu__V1__Review *review_from_row(struct req *r, const struct db_result *
     return v;
 }
 
-/* Answers with the review of the call's statement stmt. */
+/* Answers with the review the call's last statement reads. */
 static void review_done(const struct db_result *res, void *arg)
 {
     struct req *r = arg;
-    if (!req_db_ok(r, res))
+    int stmt = req_db_last_one(r, res, "year", "no annual review");
+    if (stmt < 0)
         return;
-    int stmt = res->nres - 1;
-    if (db_rows(res, stmt) != 1) {
-        req_fail(r, KEHU__V1__CODE__NOT_FOUND, "year", "no annual review");
-        return;
-    }
     Kehu__V1__Review *v = review_from_row(r, res, stmt);
     log_info(r->conn->id, r->id, "annual review %d: %s", (int)v->year, v->status);
     req_reply_result(r, KEHU__V1__RESPONSE__RESULT_REVIEW, v);
@@ -129,7 +111,7 @@ static void review_open(struct req *r)
     const char *year, *why;
     if (year_param(r, m ? m->year : 0, &year) < 0)
         return;
-    const char *from = m ? opt(m->window_from) : NULL, *to = m ? opt(m->window_to) : NULL;
+    const char *from = m ? rpc_opt(m->window_from) : NULL, *to = m ? rpc_opt(m->window_to) : NULL;
     if (from && (why = validate_date(from))) {
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "window_from", "window_from %s", why);
         return;
@@ -243,7 +225,7 @@ static void decide_loaded(struct req *r, const struct rpc_customer_ref *ref)
     const Kehu__V1__ReviewDecide *m = r->msg->review_decide;
     const char *year = ref->ctx;
     const char *cust = rpc_num(r, ref->id);
-    const char *p[] = { year, cust, m->step, opt(m->grade), opt(m->reason), rpc_num(r, req_who(r)->user_id) };
+    const char *p[] = { year, cust, m->step, rpc_opt(m->grade), rpc_opt(m->reason), rpc_num(r, req_who(r)->user_id) };
     struct db_call *call = db_call_new(r->srv->db, decided, r);
     db_call_add(call, &decide_stmt, 6, p);
     db_call_add(call, &item_stmt, 2, p);
@@ -269,7 +251,7 @@ static void review_decide(struct req *r)
                  "step is rate (a region's first rating), final (the committee) or credit (finance)");
         return;
     }
-    if (check_text(r, "grade", m->grade, 8, 0) < 0 || check_text(r, "reason", m->reason, REASON_MAX, 1) < 0)
+    if (rpc_check_text(r, "grade", m->grade, 8, 0) < 0 || rpc_check_text(r, "reason", m->reason, REASON_MAX, 1) < 0)
         return;
     const char *year;
     if (year_param(r, m->year, &year) < 0)
@@ -320,8 +302,8 @@ static void review_items(struct req *r)
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "status", "status is all, unrated, adjusted or changed");
         return;
     }
-    const char *unit = m ? opt(m->unit) : NULL, *year;
-    if (unit && check_text(r, "unit", unit, UNIT_MAX, 0) < 0)
+    const char *unit = m ? rpc_opt(m->unit) : NULL, *year;
+    if (unit && rpc_check_text(r, "unit", unit, UNIT_MAX, 0) < 0)
         return;
     if (year_param(r, m ? m->year : 0, &year) < 0)
         return;
@@ -456,7 +438,7 @@ static void vip_done(const struct db_result *res, void *arg)
 static void vip_loaded(struct req *r, const struct rpc_customer_ref *ref)
 {
     const Kehu__V1__VipChange *m = r->msg->vip_change;
-    const char *p[] = { rpc_num(r, ref->id), m->action, opt(m->reason), rpc_num(r, req_who(r)->user_id) };
+    const char *p[] = { rpc_num(r, ref->id), m->action, rpc_opt(m->reason), rpc_num(r, req_who(r)->user_id) };
     struct db_call *call = db_call_new(r->srv->db, vip_done, r);
     db_call_add(call, &vip_do, 4, p);
     db_call_add(call, &vip_get, 1, p);
@@ -478,7 +460,7 @@ static void vip_change(struct req *r)
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "reason", "a reason is required to %s a VIP", m->action);
         return;
     }
-    if (check_text(r, "reason", m->reason, REASON_MAX, 1) < 0)
+    if (rpc_check_text(r, "reason", m->reason, REASON_MAX, 1) < 0)
         return;
     rpc_customer_load(r, m->customer_id, ACT_REVIEW_FINAL, vip_loaded);
 }
@@ -588,7 +570,7 @@ static void winback_list(struct req *r)
         return;
     }
     const char *user = m && m->user && *m->user ? m->user : NULL;
-    if (user && check_text(r, "user", user, USERNAME_MAX, 0) < 0)
+    if (user && rpc_check_text(r, "user", user, USERNAME_MAX, 0) < 0)
         return;
     struct page *pg = arena_alloc(&r->arena, sizeof *pg);
     if (page_begin(r, pg, "winback_list", "ni", m ? m->limit : 0, m ? m->after : NULL, LIST_DEFAULT, LIST_MAX) < 0)
@@ -635,7 +617,7 @@ static void winback_loaded(struct req *r, const struct rpc_customer_ref *ref)
 {
     const Kehu__V1__WinbackAct *m = r->msg->winback_act;
     const char *text = strcmp(m->action, "plan") == 0 ? m->plan : m->reason;
-    const char *p[] = { rpc_num(r, m->id), m->action, opt(text), rpc_num(r, req_who(r)->user_id) };
+    const char *p[] = { rpc_num(r, m->id), m->action, rpc_opt(text), rpc_num(r, req_who(r)->user_id) };
     struct db_call *call = db_call_new(r->srv->db, winback_acted, r);
     db_call_add(call, &winback_do, 4, p);
     db_call_add(call, &winback_get, 1, p);
@@ -673,7 +655,8 @@ static void winback_act(struct req *r)
         req_fail(r, KEHU__V1__CODE__INVALID_ARGUMENT, "reason", "a reason is required to close a win-back entry");
         return;
     }
-    if (check_text(r, "plan", m->plan, PLAN_MAX, 1) < 0 || check_text(r, "reason", m->reason, REASON_MAX, 1) < 0)
+    if (rpc_check_text(r, "plan", m->plan, PLAN_MAX, 1) < 0 ||
+        rpc_check_text(r, "reason", m->reason, REASON_MAX, 1) < 0)
         return;
     const char *kind, *id;
     rpc_scope_params(r, ACT_CUSTOMER_READ, &kind, &id);

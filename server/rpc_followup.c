@@ -137,8 +137,8 @@ static void plan_user_found(const struct db_result *res, void *arg)
     struct req *r = arg;
     const Kehu__V1__FollowupPlan *m = r->msg->followup_plan;
     struct plan_state *st = r->state;
-    if (!req_db_one(r, res, "user", "no user named '%s'", m->user))
-        return;
+    if (rpc_user_visible(r, res, 0, m->user, "user") < 0)
+        return; /* missing, or not the caller's to see: the same answer */
     /* the person must be one who may change this customer */
     struct principal them;
     int may = rpc_user_may_act(r, res, 0, "user", m->user, &st->ref, ACT_CUSTOMER_LOG_CONTACT, &them);

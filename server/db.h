@@ -54,7 +54,7 @@ typedef void (*db_notify_cb)(const char *channel, const char *payload, void *arg
 struct db_pool *db_pool_new(uv_loop_t *loop, const char *conninfo, int size, int timeout_ms, const char *channel,
                             db_notify_cb on_notify, void *arg);
 /* The settings each connection starts with (before db_pool_start; default:
- * generic plans, the right choice for short prepared statements). */
+ * generic plans and no JIT, the right choice for short prepared statements). */
 void db_pool_set_setup(struct db_pool *p, const char *sql);
 /* Called (with on_notify's arg) each time the listening connection's LISTEN
  * is in place: at the start and after every reconnection. Whatever was

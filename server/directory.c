@@ -107,34 +107,21 @@ void directory_free(struct server *s)
     s->directory = NULL;
 }
 
+/* Both kinds of entry begin with their id, and are kept sorted by it. */
+static int by_id(const void *key, const void *entry)
+{
+    int64_t k = *(const int64_t *)key, id = *(const int64_t *)entry;
+    return (k > id) - (k < id);
+}
+
 static const struct dir_user *user_of(const struct directory *d, int64_t id)
 {
-    size_t lo = 0, hi = d->n_users;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (d->users[mid].id == id)
-            return &d->users[mid];
-        if (d->users[mid].id < id)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return NULL;
+    return bsearch(&id, d->users, d->n_users, sizeof *d->users, by_id);
 }
 
 static const struct dir_unit *unit_of(const struct directory *d, int64_t id)
 {
-    size_t lo = 0, hi = d->n_units;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (d->units[mid].id == id)
-            return &d->units[mid];
-        if (d->units[mid].id < id)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return NULL;
+    return bsearch(&id, d->units, d->n_units, sizeof *d->units, by_id);
 }
 
 static int64_t cell_i64(const PGresult *res, int row, int col)

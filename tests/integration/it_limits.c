@@ -236,20 +236,9 @@ static long kehud_rss_kb(void)
 static long long stat_of(const char *name)
 {
     kehu_client *a = it_admin();
-    Kehu__V1__AdminStats m = KEHU__V1__ADMIN_STATS__INIT;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_ADMIN_STATS;
-    req.admin_stats = &m;
-    Kehu__V1__Response *resp = it_call(a, &req, C(OK));
-    long long v = -1;
-    for (size_t i = 0; i < resp->admin_stats->n_limits; i++)
-        if (strcmp(resp->admin_stats->limits[i]->name, name) == 0)
-            v = (long long)resp->admin_stats->limits[i]->count;
-    kehu_response_free(resp);
+    uint64_t v = it_admin_count(a, name);
     kehu_close(a);
-    if (v < 0)
-        fail_msg("admin stats has no counter %s", name);
-    return v;
+    return (long long)v;
 }
 
 static int cmp_i64(const void *a, const void *b)

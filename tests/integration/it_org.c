@@ -222,23 +222,6 @@ static void test_move_and_disable(void **state)
     kehu_close(a);
 }
 
-static uint64_t stat(kehu_client *a, const char *name)
-{
-    Kehu__V1__AdminStats m = KEHU__V1__ADMIN_STATS__INIT;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_ADMIN_STATS;
-    req.admin_stats = &m;
-    Kehu__V1__Response *r = it_call(a, &req, C(OK));
-    uint64_t v = UINT64_MAX;
-    for (size_t i = 0; i < r->admin_stats->n_limits; i++)
-        if (strcmp(r->admin_stats->limits[i]->name, name) == 0)
-            v = r->admin_stats->limits[i]->count;
-    kehu_response_free(r);
-    if (v == UINT64_MAX)
-        fail_msg("no counter %s in admin stats", name);
-    return v;
-}
-
 static Kehu__V1__Customer *get(kehu_client *c, int64_t id, Kehu__V1__Response **keep)
 {
     Kehu__V1__CustomerGet g = KEHU__V1__CUSTOMER_GET__INIT;
@@ -280,14 +263,14 @@ static void test_customer_read_follows_the_directory(void **state)
     kehu_client *mgr = it_login("dir.mgr", "dir-pass-12");
     get(mgr, id, &r); /* the copy catches up with the adds above (or is read joined) */
     kehu_response_free(r);
-    uint64_t filled = stat(a, "customer_reads_from_directory"), joined = stat(a, "customer_reads_joined");
+    uint64_t filled = it_admin_count(a, "customer_reads_from_directory"), joined = it_admin_count(a, "customer_reads_joined");
     Kehu__V1__Customer *c = get(mgr, id, &r);
     assert_string_equal(c->branch, "目录分行");
     assert_string_equal(c->owner, "dir.am");
     assert_string_equal(c->created_by, "admin");
     kehu_response_free(r);
-    assert_int_equal(stat(a, "customer_reads_from_directory"), filled + 1);
-    assert_int_equal(stat(a, "customer_reads_joined"), joined);
+    assert_int_equal(it_admin_count(a, "customer_reads_from_directory"), filled + 1);
+    assert_int_equal(it_admin_count(a, "customer_reads_joined"), joined);
 
     /* renamed: the next read says so */
     Kehu__V1__OrgRename rn = KEHU__V1__ORG_RENAME__INIT;
@@ -300,7 +283,7 @@ static void test_customer_read_follows_the_directory(void **state)
     c = get(mgr, id, &r);
     assert_string_equal(c->branch, "目录中心支行");
     kehu_response_free(r);
-    assert_int_equal(stat(a, "customer_reads_joined"), joined + 1);
+    assert_int_equal(it_admin_count(a, "customer_reads_joined"), joined + 1);
 
     /* the owner moved to another branch: the same user shown, and the
      * customer still in sight of its branch's manager */
@@ -313,11 +296,11 @@ static void test_customer_read_follows_the_directory(void **state)
     int64_t deadline = it_now_ms() + 5000;
     uint64_t before;
     do {
-        before = stat(a, "customer_reads_from_directory");
+        before = it_admin_count(a, "customer_reads_from_directory");
         get(mgr, id, &r);
         kehu_response_free(r);
-    } while (stat(a, "customer_reads_from_directory") == before && it_now_ms() < deadline);
-    assert_true(stat(a, "customer_reads_from_directory") > before);
+    } while (it_admin_count(a, "customer_reads_from_directory") == before && it_now_ms() < deadline);
+    assert_true(it_admin_count(a, "customer_reads_from_directory") > before);
 
     /* a customer one may not read is not found, read from the copy too */
     kehu_client *bj = it_login("bj.am", "am-pass-123");
@@ -326,9 +309,9 @@ static void test_customer_read_follows_the_directory(void **state)
     Kehu__V1__Request greq = KEHU__V1__REQUEST__INIT;
     greq.op_case = KEHU__V1__REQUEST__OP_CUSTOMER_GET;
     greq.customer_get = &g;
-    before = stat(a, "customer_reads_from_directory");
+    before = it_admin_count(a, "customer_reads_from_directory");
     it_expect(bj, &greq, C(NOT_FOUND), "id");
-    assert_int_equal(stat(a, "customer_reads_from_directory"), before + 1);
+    assert_int_equal(it_admin_count(a, "customer_reads_from_directory"), before + 1);
     kehu_close(bj);
     kehu_close(mgr);
     kehu_close(a);

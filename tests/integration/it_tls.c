@@ -176,19 +176,8 @@ static uint64_t stat_with(const struct kehu_tls *t, const char *name)
     } else {
         a = tls_admin();
     }
-    Kehu__V1__AdminStats m = KEHU__V1__ADMIN_STATS__INIT;
-    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
-    req.op_case = KEHU__V1__REQUEST__OP_ADMIN_STATS;
-    req.admin_stats = &m;
-    Kehu__V1__Response *r = it_call(a, &req, C(OK));
-    uint64_t v = UINT64_MAX;
-    for (size_t i = 0; i < r->admin_stats->n_limits; i++)
-        if (strcmp(r->admin_stats->limits[i]->name, name) == 0)
-            v = r->admin_stats->limits[i]->count;
-    kehu_response_free(r);
+    uint64_t v = it_admin_count(a, name);
     kehu_close(a);
-    if (v == UINT64_MAX)
-        fail_msg("no counter %s in admin stats", name);
     return v;
 }
 

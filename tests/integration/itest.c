@@ -500,3 +500,20 @@ int64_t it_pg_i64(PGconn *c, const char *sql)
     PQclear(r);
     return v;
 }
+
+uint64_t it_admin_count(kehu_client *admin, const char *name)
+{
+    Kehu__V1__AdminStats m = KEHU__V1__ADMIN_STATS__INIT;
+    Kehu__V1__Request req = KEHU__V1__REQUEST__INIT;
+    req.op_case = KEHU__V1__REQUEST__OP_ADMIN_STATS;
+    req.admin_stats = &m;
+    Kehu__V1__Response *r = it_call(admin, &req, KEHU__V1__CODE__OK);
+    uint64_t v = UINT64_MAX;
+    for (size_t i = 0; i < r->admin_stats->n_limits; i++)
+        if (strcmp(r->admin_stats->limits[i]->name, name) == 0)
+            v = r->admin_stats->limits[i]->count;
+    kehu_response_free(r);
+    if (v == UINT64_MAX)
+        fail_msg("admin stats has no counter %s", name);
+    return v;
+}

@@ -114,6 +114,11 @@ struct it_org {
 void it_org_build(struct it_org *o);
 void it_org_close(struct it_org *o);
 
+/* One of kehud's counters in `admin stats` (the connection layer's and
+ * others, AdminStatsResult.limits), read by admin (an admin's client); fails
+ * the test when there is no such counter. */
+uint64_t it_admin_count(kehu_client *admin, const char *name);
+
 /* The test's database straight, for data a test writes or reads behind
  * kehud's back; each fails the test on an error. A connection (PQfinish it);
  * a statement run for its effect; the one value of a one-row query. */

@@ -549,63 +549,58 @@ static struct db_stmt sessions_recheck_stmt = DB_STMT(
 struct recheck {
     struct server *s;
     void (*then)(struct server *s);
+    size_t n;
+    int64_t ids[]; /* the sessions asked about: only they are judged (others began since) */
 };
 
 static void sessions_rechecked(const struct db_result *res, void *arg)
 {
     struct recheck *rc = arg;
     struct server *s = rc->s;
-    void (*then)(struct server *) = rc->then;
-    free(rc);
     if (res->outcome != DB_OK) {
         log_warn(0, 0, "the open sessions could not be checked again: %s", res->message);
-        then(s);
-        return;
-    }
-    /* a session not among the rows was deleted: ended too */
-    for (struct conn *c = s->conns; c; c = c->next) {
-        if (!c->who.session_id)
-            continue;
-        int row = -1;
-        for (int i = 0; i < db_rows(res, 0) && row < 0; i++)
-            if (db_get_i64(res, 0, i, 0) == c->who.session_id)
-                row = i;
-        if (row < 0 || db_get_bool(res, 0, row, 1)) {
-            rpc_forget_sessions(s, 0, c->who.session_id, 0);
-            continue;
+    } else {
+        for (size_t k = 0; k < rc->n; k++) {
+            int row = -1;
+            for (int i = 0; i < db_rows(res, 0) && row < 0; i++)
+                if (db_get_i64(res, 0, i, 0) == rc->ids[k])
+                    row = i;
+            if (row < 0 || db_get_bool(res, 0, row, 1)) { /* gone (deleted), revoked, expired or disabled */
+                rpc_forget_sessions(s, 0, rc->ids[k], 0);
+                continue;
+            }
+            struct principal now;
+            rpc_principal_from_row(&now, res, 0, row, 2);
+            rpc_principals_update(s, &now);
         }
-        struct principal now;
-        rpc_principal_from_row(&now, res, 0, row, 2);
-        rpc_principals_update(s, &now);
     }
+    void (*then)(struct server *) = rc->then;
+    free(rc);
     then(s);
 }
 
 void rpc_sessions_recheck(struct server *s, void (*then)(struct server *s))
 {
-    size_t cap = 64, len = 0;
-    char *ids = xmalloc(cap);
-    ids[len++] = '{';
-    for (struct conn *c = s->conns; c; c = c->next) {
-        if (!c->who.session_id)
-            continue;
-        char one[24];
-        int n = snprintf(one, sizeof one, "%s%lld", len > 1 ? "," : "", (long long)c->who.session_id);
-        while (len + (size_t)n + 2 > cap)
-            ids = xrealloc(ids, cap *= 2);
-        memcpy(ids + len, one, (size_t)n);
-        len += (size_t)n;
-    }
-    ids[len++] = '}';
-    ids[len] = 0;
-    if (len > 2) {
-        struct recheck *rc = xmalloc(sizeof *rc);
-        rc->s = s;
-        rc->then = then;
-        const char *p[] = { ids };
-        db_query(s->db, &sessions_recheck_stmt, 1, p, sessions_rechecked, rc);
-    } else {
+    size_t n = 0;
+    for (struct conn *c = s->conns; c; c = c->next)
+        n += c->who.session_id != 0;
+    if (!n) {
         then(s);
+        return;
     }
-    free(ids);
+    struct recheck *rc = xmalloc(sizeof *rc + n * sizeof rc->ids[0]);
+    rc->s = s;
+    rc->then = then;
+    rc->n = 0;
+    char *list = xmalloc(n * 21 + 3), *at = list;
+    *at++ = '{';
+    for (struct conn *c = s->conns; c; c = c->next)
+        if (c->who.session_id) {
+            rc->ids[rc->n++] = c->who.session_id;
+            at += sprintf(at, "%s%lld", at > list + 1 ? "," : "", (long long)c->who.session_id);
+        }
+    strcpy(at, "}");
+    const char *p[] = { list };
+    db_query(s->db, &sessions_recheck_stmt, 1, p, sessions_rechecked, rc);
+    free(list);
 }

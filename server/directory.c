@@ -153,6 +153,8 @@ int directory_fill(struct server *s, PGresult *res, int row, const struct direct
     if (!d)
         return -1;
     d->joined++; /* until filled */
+    if (PQgetisnull(res, row, cols->version))
+        return -1; /* no version to compare with (directory_version's row gone): joined */
     if (!d->version || d->version < cell_i64(res, row, cols->version)) {
         read_directory(s);
         return -1;

@@ -313,6 +313,17 @@ static void test_customer_read_follows_the_directory(void **state)
     it_expect(bj, &greq, C(NOT_FOUND), "id");
     assert_int_equal(it_admin_count(a, "customer_reads_from_directory"), before + 1);
     kehu_close(bj);
+
+    /* without a version to compare with (its row gone), every read is joined */
+    PGconn *pg = it_pg_open();
+    it_pg_do(pg, "DELETE FROM directory_version");
+    before = it_admin_count(a, "customer_reads_joined");
+    c = get(mgr, id, &r);
+    assert_string_equal(c->branch, "目录中心支行");
+    kehu_response_free(r);
+    assert_int_equal(it_admin_count(a, "customer_reads_joined"), before + 1);
+    it_pg_do(pg, "INSERT INTO directory_version (v) VALUES (1000000)");
+    PQfinish(pg);
     kehu_close(mgr);
     kehu_close(a);
 }

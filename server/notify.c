@@ -7,9 +7,11 @@
 #include "authz.h"
 #include "conn.h"
 #include "event_log.h"
+#include "i18n.h"
 #include "log.h"
 #include "rpc.h"
 #include "server.h"
+#include "tr.h"
 #include "util.h"
 
 /* "kind customer branch version owner actor {path} {owner_path} [detail]",
@@ -376,6 +378,22 @@ static void deliver(struct server *s, struct conn *only, const char *payload, ui
     free(copy);
 }
 
+/* One "events.missed" event, saying to refresh: its detail (a msgid) in
+ * the receiver's language. */
+static void send_missed(struct server *s, struct conn *c, const char *detail, uint64_t seq)
+{
+    Kehu__V1__Event ev = KEHU__V1__EVENT__INIT;
+    ev.kind = "events.missed";
+    ev.at_ms = now_unix_ms();
+    ev.detail = (char *)tr(c->lang, detail);
+    ev.seq = seq;
+    ev.stream = s->events ? event_log_stream(s->events) : 0;
+    Kehu__V1__Frame f = KEHU__V1__FRAME__INIT;
+    f.body_case = KEHU__V1__FRAME__BODY_EVENT;
+    f.event = &ev;
+    conn_send(c, &f);
+}
+
 /* The listening connection's LISTEN is in place, at kehud's start or after
  * the connection was lost: what was committed before was announced to no
  * one here, so every watch already open is told to refresh, and so is any
@@ -383,20 +401,12 @@ static void deliver(struct server *s, struct conn *only, const char *payload, ui
 static void tell_watches(struct server *s)
 {
     uint64_t gap = s->events ? event_log_gap(s->events) : 0;
-    Kehu__V1__Event ev = KEHU__V1__EVENT__INIT;
-    ev.kind = "events.missed";
-    ev.at_ms = now_unix_ms();
-    ev.detail = "kehud was not hearing the database's changes: what changed meanwhile is not known, refresh";
-    ev.seq = gap;
-    ev.stream = s->events ? event_log_stream(s->events) : 0;
-    Kehu__V1__Frame f = KEHU__V1__FRAME__INIT;
-    f.body_case = KEHU__V1__FRAME__BODY_EVENT;
-    f.event = &ev;
     int told = 0;
     for (struct conn *c = s->conns; c; c = c->next) {
         if (c->state != CONN_OPEN || c->sub.kind == SUB_NONE || !c->who.user_id)
             continue;
-        conn_send(c, &f);
+        send_missed(s, c, N_("kehud was not hearing the database's changes: what changed meanwhile is not known, refresh"),
+                    gap);
         told++;
     }
     log_info(0, 0, "listening for changes; %d watch(es) told to refresh", told);
@@ -441,19 +451,13 @@ static void replay(struct server *s, struct conn *c, uint64_t stream, uint64_t s
     }
     log_info(c->id, 0, "subscription resumed after seq %llu of another stream or too long ago: told to refresh",
              (unsigned long long)since);
-    Kehu__V1__Event ev = KEHU__V1__EVENT__INIT;
-    ev.kind = "events.missed";
-    ev.at_ms = now_unix_ms();
-    ev.detail = stream != (s->events ? event_log_stream(s->events) : 0)
-                    ? "kehud restarted or this is another kehud: what changed meanwhile is not known, refresh"
-                    : "more changes than kehud keeps happened meanwhile: refresh";
-    ev.seq = last;
-    ev.stream = s->events ? event_log_stream(s->events) : 0;
-    Kehu__V1__Frame f = KEHU__V1__FRAME__INIT;
-    f.body_case = KEHU__V1__FRAME__BODY_EVENT;
-    f.event = &ev;
     if (c->state == CONN_OPEN)
-        conn_send(c, &f);
+        send_missed(s, c,
+                    stream != (s->events ? event_log_stream(s->events) : 0)
+                        ? N_("kehud restarted or this is another kehud: what changed meanwhile is not known, refresh")
+                        : N_("more changes than kehud keeps happened meanwhile, or kehud was not hearing the database's "
+                             "changes: refresh"),
+                    last);
 }
 
 static void subscribed(struct req *r, enum subscription_kind kind, int64_t id)

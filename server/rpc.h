@@ -64,7 +64,7 @@ int rpc_customer_filter_found(struct req *r, const Kehu__V1__CustomerList *m, co
  * stale (an override behind some row ran out today, before kehud's timer
  * refreshed it): then rpc_customer_filter_sql's stale filters on the
  * overrides in force instead. From the lookups' results, as above. */
-int rpc_customer_filter_stale(const Kehu__V1__CustomerList *m, const struct db_result *res, int branch_stmt);
+int rpc_customer_filter_stale(const struct db_result *res, int branch_stmt);
 /* In that callback: the next page's cursor ("" on the last page) and how many rows belong to this page. */
 char *rpc_customer_next_cursor(struct req *r, const struct db_result *res, uint32_t *shown);
 

@@ -347,7 +347,7 @@ static void assign_users(const struct db_result *res, void *arg)
         int nf;
         if (m->filter && rpc_customer_filter_found(r, m->filter, res, 1, 2) < 0)
             return;
-        int stale = m->filter && rpc_customer_filter_stale(m->filter, res, 2);
+        int stale = m->filter && rpc_customer_filter_stale(res, 2);
         if (rpc_customer_filter_sql(r, m->filter, ACT_CUSTOMER_REASSIGN, stale, &where, &fp, &nf) < 0)
             return;
         if (nf > 32) {

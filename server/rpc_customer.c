@@ -19,7 +19,6 @@
 #include "rpc.h"
 #include "row_msg.h"
 #include "customer_fields.h"
-#include "directory.h"
 #include "search_keys.h"
 #include "server.h"
 #include "validate.h"
@@ -1331,9 +1330,8 @@ void rpc_customer_filter_lookups(struct arena *a, struct db_call *call, const Ke
 }
 
 /* The staleness statement follows the branch's when the lookups added it. */
-int rpc_customer_filter_stale(const Kehu__V1__CustomerList *m, const struct db_result *res, int branch_stmt)
+int rpc_customer_filter_stale(const struct db_result *res, int branch_stmt)
 {
-    (void)m;
     if (db_rows(res, branch_stmt + 1) != 1)
         return 0;
     const char *v = db_get(res, branch_stmt + 1, 0, 0);
@@ -1444,7 +1442,7 @@ static void filter_checked(const struct db_result *res, void *arg)
         return;
     if (rpc_customer_filter_found(r, fc->m, res, 0, 1) < 0)
         return;
-    if (fc->b.kept_grades && rpc_customer_filter_stale(fc->m, res, 1) && list_sql(r, fc->m, fc->ps, 1, &fc->b) < 0)
+    if (fc->b.kept_grades && rpc_customer_filter_stale(res, 1) && list_sql(r, fc->m, fc->ps, 1, &fc->b) < 0)
         return; /* (refused already the first time, if at all) */
     if (fc->b.branch_param)
         fc->b.params[fc->b.branch_param - 1] = arena_strdup(&r->arena, db_get(res, 1, 0, 0));

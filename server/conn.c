@@ -7,7 +7,6 @@
 #include <sys/socket.h>
 
 #include "dispatch.h"
-#include "rpc.h"
 #include "log.h"
 #include "server.h"
 #include "tls.h"

@@ -147,42 +147,40 @@ static int put(PGresult *res, int row, int col, const char *value)
     return PQsetvalue(res, row, col, (char *)value, (int)strlen(value)) ? 0 : -1;
 }
 
-int directory_fill(struct server *s, PGresult *res, int row, const struct directory_row *cols)
+/* 0 filled; -1 not (and the copy read again when it is too old or lacks an id). */
+static int fill(struct server *s, struct directory *d, PGresult *res, int row, const struct directory_row *cols)
 {
-    struct directory *d = s->directory;
-    if (!d)
-        return -1;
-    d->joined++; /* until filled */
     if (PQgetisnull(res, row, cols->version))
-        return -1; /* no version to compare with (directory_version's row gone): joined */
-    if (!d->version || d->version < cell_i64(res, row, cols->version)) {
-        read_directory(s);
-        return -1;
-    }
+        return -1; /* no version to compare with (directory_version's row gone) */
     int64_t owner_id = cell_i64(res, row, cols->owner_id);
     const struct dir_unit *branch = unit_of(d, cell_i64(res, row, cols->branch_id));
-    const char *owner, *created_by, *updated_by, *owner_path = "{}";
-    if (!branch || user_name(d, owner_id, &owner) < 0 ||
+    const struct dir_user *owner = owner_id ? user_of(d, owner_id) : NULL;
+    const struct dir_unit *owner_unit = owner ? unit_of(d, owner->unit_id) : NULL;
+    const char *created_by, *updated_by;
+    if (!d->version || d->version < cell_i64(res, row, cols->version) || !branch || (owner_id && !owner_unit) ||
         user_name(d, cell_i64(res, row, cols->created_by_id), &created_by) < 0 ||
         user_name(d, cell_i64(res, row, cols->updated_by_id), &updated_by) < 0) {
         read_directory(s);
         return -1;
     }
-    if (owner_id) {
-        const struct dir_unit *unit = unit_of(d, user_of(d, owner_id)->unit_id);
-        if (!unit) {
-            read_directory(s);
-            return -1;
-        }
-        owner_path = unit->path;
-    }
-    if (put(res, row, cols->owner, owner) < 0 || put(res, row, cols->branch, branch->name) < 0 ||
+    if (put(res, row, cols->owner, owner ? owner->username : "") < 0 || put(res, row, cols->branch, branch->name) < 0 ||
         put(res, row, cols->created_by, created_by) < 0 || put(res, row, cols->updated_by, updated_by) < 0 ||
-        put(res, row, cols->path, branch->path) < 0 || put(res, row, cols->owner_path, owner_path) < 0)
+        put(res, row, cols->path, branch->path) < 0 || put(res, row, cols->owner_path, owner ? owner_unit->path : "{}") < 0)
         return -1;
-    d->joined--;
-    d->filled++;
     return 0;
+}
+
+int directory_fill(struct server *s, PGresult *res, int row, const struct directory_row *cols)
+{
+    struct directory *d = s->directory;
+    if (!d)
+        return -1;
+    int rc = fill(s, d, res, row, cols);
+    if (rc < 0)
+        d->joined++;
+    else
+        d->filled++;
+    return rc;
 }
 
 void directory_counts(const struct server *s, uint64_t *filled, uint64_t *joined)
